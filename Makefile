@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: Apache-2.0
+# One non-recursive Makefile. Sources are found by directory, so a new module needs no edit
+# here. Objects go to build/<variant>[-san]/ with -MMD -MP; the flags are saved beside them
+# and a change of flags rebuilds everything.
+#
+#   make                      release build (-O2 -g, hardened) -> ./dragonfly, fully static
+#   make VARIANT=debug        -O0 -g3, DF_DEBUG invariant checks
+#   make SANITIZE=address,undefined   ASan+UBSan build (dynamic: ASan cannot be static)
+#   make check                unit + integration + fuzz replay + source checks
+#   make fuzz                 libFuzzer targets with clang
+
+VERSION  := 0.1.0
+VARIANT  ?= release
+SANITIZE ?=
+CC       ?= cc
+FUZZ_CC  ?= clang
+
+ifeq ($(SANITIZE),)
+BUILD := build/$(VARIANT)
+else
+BUILD := build/$(VARIANT)-san
+endif
+TP := build/third_party
+
+# -Wconversion with -Wno-sign-conversion: narrowing is an error, but size_t/ssize_t/int
+# mixing that the libraries' own APIs force (libevent, nghttp2) would otherwise bury real
+# findings under casts.
+WARN := -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wmissing-declarations -Wold-style-definition -Wpointer-arith \
+	-Wcast-qual -Wwrite-strings -Wundef -Wvla -Wimplicit-fallthrough -Wconversion \
+	-Wno-sign-conversion -Wnull-dereference -Wdouble-promotion -Werror
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Iinclude -I$(TP)/include $(WARN) -pthread
+ifeq ($(VARIANT),debug)
+CFLAGS_OPT := -O0 -g3 -DDF_DEBUG=1
+else
+CFLAGS_OPT := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fstack-clash-protection
+endif
+ifneq ($(SANITIZE),)
+CFLAGS_OPT += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDSAN      := -fsanitize=$(SANITIZE)
+LDSTATIC   :=
+else
+LDSAN      :=
+LDSTATIC   := -static
+endif
+CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS_OPT) $(CFLAGS)
+
+DEP_LIBS := $(TP)/libcjson.a -levent_pthreads -levent -lnghttp2 -lmbedtls -lmbedx509 \
+	-lmbedcrypto -lsqlite3 -lxxhash -lm -lpthread -ldl
+LDFLAGS_ALL := $(LDSTATIC) $(LDSAN) -Wl,-z,relro,-z,now $(LDFLAGS)
+CHECK_LIBS := -lcheck -lsubunit -lrt -lm
+
+SRC_DIRS := src/common src/net src/rpc src/store src/peer src/scheduler src/manager src/cli
+LIB_SRCS := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libdf.a
+
+ifeq ($(SANITIZE),)
+BIN := dragonfly
+else
+BIN := $(BUILD)/dragonfly
+endif
+
+UNIT_SRCS := $(wildcard test/unit/*/test_*.c)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/test/unit/main.o
+UNIT_BIN  := $(BUILD)/test/unit-tests
+
+IT_SRCS := $(wildcard test/integration/it_*.c) $(wildcard test/integration/harness/*.c) \
+	test/integration/main.c
+IT_OBJS := $(IT_SRCS:%.c=$(BUILD)/%.o)
+IT_BIN  := $(BUILD)/test/it-tests
+
+TOOL_SRCS := $(wildcard test/tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:test/tools/%.c=$(BUILD)/test/tools/%)
+
+FUZZ_SRCS := $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(FUZZ_SRCS:test/fuzz/%.c=$(BUILD)/test/fuzz/%-replay)
+FUZZ_BINS := $(FUZZ_SRCS:test/fuzz/%.c=build/fuzz/%)
+
+# V=1 shows full command lines.
+ifeq ($(V),1)
+Q_CC :=
+else
+Q_CC = @echo '  CC  $<';
+endif
+
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+.SECONDARY:
+.PHONY: all check check-unit check-it check-fuzz check-src tools fuzz format format-check \
+	clean bench-rpc
+all: $(BIN)
+
+$(TP)/libcjson.a: third_party/cjson/build.sh
+	CC=$(CC) sh third_party/cjson/build.sh $(TP)
+
+# Rebuild everything when the flags change.
+$(BUILD)/flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL)' | cmp -s - $@ || \
+		echo '$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL)' > $@
+FORCE:
+
+# The build id header changes only when the commit does.
+$(BUILD)/gen/df_build.h: FORCE
+	@mkdir -p $(@D)
+	@printf '#define DF_VERSION "%s"\n#define DF_GIT_COMMIT "%s"\n' '$(VERSION)' \
+		'$(GIT_COMMIT)' | cmp -s - $@ || printf '#define DF_VERSION "%s"\n#define DF_GIT_COMMIT "%s"\n' \
+		'$(VERSION)' '$(GIT_COMMIT)' > $@
+
+$(BUILD)/src/cli/cli_version.o: $(BUILD)/gen/df_build.h
+$(BUILD)/src/cli/cli_version.o: CFLAGS_ALL += -I$(BUILD)/gen
+
+$(BUILD)/%.o: %.c $(BUILD)/flags $(TP)/libcjson.a
+	@mkdir -p $(@D)
+	$(Q_CC)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/src/main.o $(LIB)
+	$(CC) -o $@ $(BUILD)/src/main.o $(LIB) $(LDFLAGS_ALL) $(DEP_LIBS)
+
+# Unit tests: one suite per test file; the suite list is generated from the file names
+# (test/unit/common/test_df_json.c defines Suite *test_df_json_suite(void)).
+$(BUILD)/gen/suites.h: $(UNIT_SRCS) Makefile
+	@mkdir -p $(@D)
+	@for f in $(notdir $(basename $(UNIT_SRCS))); do echo "DF_SUITE($${f}_suite)"; done > $@
+$(BUILD)/test/unit/main.o: $(BUILD)/gen/suites.h
+$(BUILD)/test/unit/main.o: CFLAGS_ALL += -I$(BUILD)/gen
+
+$(UNIT_BIN): $(UNIT_OBJS) $(LIB)
+	$(CC) -o $@ $(UNIT_OBJS) $(LIB) $(LDSAN) $(CHECK_LIBS) $(DEP_LIBS)
+
+IT_SUITE_SRCS := $(wildcard test/integration/it_*.c)
+$(BUILD)/gen/it_suites.h: $(IT_SUITE_SRCS) Makefile
+	@mkdir -p $(@D)
+	@for f in $(notdir $(basename $(IT_SUITE_SRCS))); do echo "DF_SUITE($${f}_suite)"; done > $@
+$(BUILD)/test/integration/main.o: $(BUILD)/gen/it_suites.h
+$(BUILD)/test/integration/main.o: CFLAGS_ALL += -I$(BUILD)/gen
+
+$(IT_BIN): $(IT_OBJS) $(LIB)
+	$(CC) -o $@ $(IT_OBJS) $(LIB) $(LDSAN) $(CHECK_LIBS) $(DEP_LIBS)
+
+$(BUILD)/test/tools/%: $(BUILD)/test/tools/%.o $(LIB)
+	$(CC) -o $@ $< $(LIB) $(LDSAN) $(DEP_LIBS)
+
+tools: $(TOOL_BINS)
+
+$(BUILD)/test/fuzz/%-replay: $(BUILD)/test/fuzz/%.o $(BUILD)/test/fuzz/replay.o $(LIB)
+	$(CC) -o $@ $^ $(LDSAN) $(DEP_LIBS)
+
+check-unit: $(UNIT_BIN)
+	$(UNIT_BIN)
+
+check-it: $(IT_BIN) $(BIN) $(TOOL_BINS)
+	$(if $(SANITIZE),DF_SANITIZE=1) DF_BIN=$(abspath $(BIN)) DF_TOOLS=$(abspath $(BUILD)/test/tools) $(IT_BIN)
+
+check-fuzz: $(FUZZ_REPLAY)
+	@for t in $(FUZZ_REPLAY); do n=$$(basename $$t -replay | sed 's/^fuzz_//'); \
+		$$t test/fuzz/corpus/$$n || exit 1; done
+
+check-src:
+	sh scripts/check-layers.sh
+	sh scripts/check-symbols.sh $(LIB)
+
+check: check-src check-unit check-fuzz check-it
+
+# libFuzzer builds: clang, our sources compiled again with the fuzzer instrumentation.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -I$(TP)/include -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DDF_FUZZ=1
+FUZZ_LIB_SRCS := $(foreach d,src/common src/net src/rpc src/store,$(wildcard $(d)/*.c))
+build/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS) $(TP)/libcjson.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(DEP_LIBS)
+fuzz: $(FUZZ_BINS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+bench-rpc: $(BIN) $(TOOL_BINS)
+	sh scripts/bench-rpc.sh
+
+clean:
+	rm -rf build dragonfly
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one logging vocabulary: leveled, one escaped line per event, to stderr or a file.
+ *   2026-01-02T03:04:05.678Z WARN scheduler[812] rpc: peer 9f3a closed: timeout task=ab12
+ * Messages start with "<module>: " by convention. Functions preserve errno and may be
+ * called from any thread (each line is one write(2)). Never pass secrets: use
+ * log_url_redact() for URLs and log_header_is_secret() for header names.
+ */
+#ifndef DF_LOG_H
+#define DF_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum log_level {
+    LOG_LEVEL_ERROR = 0,
+    LOG_LEVEL_WARN = 1,
+    LOG_LEVEL_INFO = 2,
+    LOG_LEVEL_DEBUG = 3,
+};
+
+enum log_format {
+    LOG_FORMAT_TEXT = 0, /* the line above */
+    LOG_FORMAT_JSON = 1, /* {"ts":..,"level":..,"component":..,"pid":..,"msg":..} */
+};
+
+/*
+ * Set the component name (copied), the level and the format. Startup only.
+ */
+void log_init(const char *component, enum log_level level, enum log_format format);
+
+/* Send lines to the file at path (appended, created 0640); NULL means stderr. */
+int log_open(const char *path);
+
+/* Enable debug lines for a comma-separated module list ("rpc,net"; "all" = every module). */
+void log_debug_modules(const char *list);
+
+/* Parse "error", "warn", "info" or "debug"; -1 if unknown. */
+int log_level_parse(const char *s);
+
+bool log_debug_enabled(const char *mod);
+
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *mod, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Log at ERROR (with strerror(errno) for fatal) and exit(1). Startup only. */
+_Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Copy url into out (size outlen, always NUL-terminated) with userinfo passwords and every
+ * query value replaced by "***". Returns out.
+ */
+char *log_url_redact(const char *url, char *out, size_t outlen);
+
+/* True for header names whose values must never be logged (Authorization, Cookie, ...). */
+bool log_header_is_secret(const char *name);
+
+#endif

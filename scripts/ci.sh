@@ -1,0 +1,60 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The whole test command: install dependencies, build, run every test in the release build
+# and again under ASan+UBSan, run each libFuzzer target for a bounded time, and end with
+# one line "N passed, N failed". Exit status is non-zero on any failure.
+set -u
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+JOBS=${JOBS:-$(nproc)}
+logdir=$(mktemp -d /tmp/df-ci-XXXXXX)
+passed=0
+failed=0
+
+# step NAME CMD...: run a step; check suites are counted by their summary lines, any
+# other step counts as one test.
+step() {
+	local name=$1 log="$logdir/$1.log" rc p f
+	shift
+	echo "==> $name"
+	"$@" >"$log" 2>&1
+	rc=$?
+	read -r p f < <(awk '/^[0-9]+%: Checks: /{gsub(",", ""); c += $3; x += $5 + $7}
+		END { print c - x + 0, x + 0 }' "$log")
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		if [ "$rc" -eq 0 ]; then p=1; else f=1; fi
+	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	grep -E '^[0-9]+%: Checks: |^check-|^replay: ' "$log" | sed 's/^/    /'
+	if [ "$rc" -ne 0 ]; then
+		echo "    FAILED ($name, exit $rc); last lines of $log:"
+		tail -n 60 "$log" | sed 's/^/    | /'
+	fi
+	return "$rc"
+}
+
+step install-deps scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+step build make -j"$JOBS" || { echo "$passed passed, $((failed)) failed"; exit 1; }
+step source-checks make check-src
+step format-check make format-check
+step unit make -j"$JOBS" check-unit
+step fuzz-replay make -j"$JOBS" check-fuzz
+step integration make -j"$JOBS" check-it
+step san-unit make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-unit
+step san-fuzz-replay make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-fuzz
+step san-integration make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-it
+if step fuzz-build make -j"$JOBS" fuzz; then
+	for t in build/fuzz/fuzz_*; do
+		n=$(basename "$t" | sed 's/^fuzz_//')
+		mkdir -p "$logdir/corpus-$n"
+		step "fuzz-$n" "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+			"$logdir/corpus-$n" "test/fuzz/corpus/$n"
+	done
+fi
+rm -rf "$logdir"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Process and temp-dir helpers for integration tests; see harness.h. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "df/df_json.h"
+
+const char *
+it_bin(void)
+{
+    const char *b = getenv("DF_BIN");
+
+    return b != NULL ? b : "./dragonfly";
+}
+
+const char *
+it_tool(const char *name, char *buf, size_t len)
+{
+    const char *d = getenv("DF_TOOLS");
+
+    snprintf(buf, len, "%s/%s", d != NULL ? d : "build/release/test/tools", name);
+    return buf;
+}
+
+char *
+it_tmpdir(void)
+{
+    char tmpl[] = "/tmp/df-it-XXXXXX";
+    char *d = mkdtemp(tmpl);
+
+    return d != NULL ? strdup(d) : NULL;
+}
+
+void
+it_rmtree(const char *dir)
+{
+    char cmd[600];
+
+    if (dir == NULL || strncmp(dir, "/tmp/df-it-", 11) != 0)
+        return;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "harness: could not remove %s\n", dir);
+}
+
+static void
+it_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static cJSON *
+it_read_json(const char *path)
+{
+    char buf[8192];
+    cJSON *doc = NULL;
+    ssize_t n;
+    int fd = open(path, O_RDONLY);
+
+    if (fd == -1)
+        return NULL;
+    n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n <= 0 || df_json_parse(buf, (size_t)n, NULL, &doc, NULL) != 0)
+        return NULL;
+    return doc;
+}
+
+int
+it_proc_start(struct it_proc *p, const char *dir, const char *name, char *const argv[],
+              const char *ready_file, int timeout_ms)
+{
+    pid_t parent = getpid();
+    int fd, status, waited = 0;
+
+    memset(p, 0, sizeof(*p));
+    snprintf(p->log_path, sizeof(p->log_path), "%s/%s.log", dir, name);
+    p->pid = fork();
+    if (p->pid == -1)
+        return -1;
+    if (p->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd != -1) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(argv[0], argv);
+        fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    if (ready_file == NULL)
+        return 0;
+    while (waited < timeout_ms) {
+        if ((p->ready = it_read_json(ready_file)) != NULL)
+            return 0;
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            p->pid = 0;
+            fprintf(stderr, "harness: %s exited before ready (status %d)\n", name, status);
+            it_proc_dump_log(p);
+            return -1;
+        }
+        it_sleep_ms(10);
+        waited += 10;
+    }
+    fprintf(stderr, "harness: %s not ready after %d ms\n", name, timeout_ms);
+    it_proc_dump_log(p);
+    it_proc_kill(p);
+    return -1;
+}
+
+const char *
+it_proc_ready_str(const struct it_proc *p, const char *key)
+{
+    const char *s = NULL;
+
+    if (df_json_get_str(p->ready, key, &s, NULL) != 0)
+        return NULL;
+    return s;
+}
+
+int
+it_proc_stop(struct it_proc *p)
+{
+    int status = -1;
+
+    if (p->pid > 0) {
+        kill(p->pid, SIGTERM);
+        for (int i = 0; i < 300; i++) {
+            if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+                p->pid = 0;
+                break;
+            }
+            it_sleep_ms(10);
+        }
+        if (p->pid > 0) {
+            fprintf(stderr, "harness: pid %d ignored SIGTERM, killing\n", (int)p->pid);
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &status, 0);
+            p->pid = 0;
+        }
+    }
+    DF_FREE(p->ready, cJSON_Delete);
+    return status;
+}
+
+void
+it_proc_kill(struct it_proc *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+        p->pid = 0;
+    }
+    DF_FREE(p->ready, cJSON_Delete);
+}
+
+void
+it_proc_dump_log(const struct it_proc *p)
+{
+    char buf[4096];
+    size_t n;
+    FILE *f = fopen(p->log_path, "r");
+
+    if (f == NULL)
+        return;
+    fprintf(stderr, "---- %s ----\n", p->log_path);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        fwrite(buf, 1, n, stderr);
+    fclose(f);
+}
+
+int
+it_sh(const char *cmd, char **out, int timeout_s)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    int pfd[2], status = -1, flags;
+    time_t deadline = time(NULL) + timeout_s;
+    pid_t pid;
+    ssize_t n;
+
+    if (buf == NULL || pipe(pfd) == -1) {
+        free(buf);
+        return -1;
+    }
+    pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        setpgid(0, 0);
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    flags = fcntl(pfd[0], F_GETFL);
+    fcntl(pfd[0], F_SETFL, flags | O_NONBLOCK);
+    for (;;) {
+        n = read(pfd[0], buf + len, cap - len - 1);
+        if (n > 0) {
+            len += (size_t)n;
+            if (cap - len < 1024) {
+                char *nb = realloc(buf, cap * 2);
+                if (nb == NULL)
+                    break;
+                buf = nb;
+                cap *= 2;
+            }
+            continue;
+        }
+        if (n == 0)
+            break;
+        if (time(NULL) > deadline) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            break;
+        }
+        it_sleep_ms(5);
+    }
+    close(pfd[0]);
+    while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+        ;
+    buf[len] = '\0';
+    if (out != NULL)
+        *out = buf;
+    else
+        free(buf);
+    if (time(NULL) > deadline && !(WIFEXITED(status)))
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

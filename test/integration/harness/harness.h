@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Integration harness: start real processes (the dragonfly binary or test tools) in a
+ * fresh temp dir, wait for their --ready-file, and kill them by PID in teardown. Children
+ * get PR_SET_PDEATHSIG so a test killed by its timeout never leaves a daemon behind.
+ */
+#ifndef IT_HARNESS_H
+#define IT_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+struct it_proc {
+    pid_t pid;
+    char log_path[512];
+    cJSON *ready; /* parsed ready file, or NULL */
+};
+
+/* Path of the binary under test ($DF_BIN) and of a test tool ($DF_TOOLS/<name>). */
+const char *it_bin(void);
+const char *it_tool(const char *name, char *buf, size_t len);
+
+/* Create a fresh directory under /tmp; returns a static-lifetime string the caller frees. */
+char *it_tmpdir(void);
+
+/* Remove a directory tree (rm -rf). */
+void it_rmtree(const char *dir);
+
+/*
+ * Start argv (NULL-terminated; argv[0] is a path) with stdout and stderr appended to
+ * <dir>/<name>.log. If ready_file is not NULL, wait up to timeout_ms for it to hold a
+ * JSON document and keep it in p->ready. Returns 0, or -1 if the process died or the
+ * file never appeared (its log is printed to stderr).
+ */
+int it_proc_start(struct it_proc *p, const char *dir, const char *name, char *const argv[],
+                  const char *ready_file, int timeout_ms);
+
+/* Look up a string in the ready file ("rpc" -> "127.0.0.1:43211"); NULL if absent. */
+const char *it_proc_ready_str(const struct it_proc *p, const char *key);
+
+/* SIGTERM, wait up to 3 s, then SIGKILL; reap. Returns the exit status as waitpid gives. */
+int it_proc_stop(struct it_proc *p);
+
+/* SIGKILL and reap. */
+void it_proc_kill(struct it_proc *p);
+
+/* Print the process log to stderr (used when a test fails). */
+void it_proc_dump_log(const struct it_proc *p);
+
+/*
+ * Run a /bin/sh command with a timeout; its stdout is captured into *out (malloc'd,
+ * NUL-terminated; pass NULL to discard). Returns the exit status, or -1 when it was
+ * killed (timeout or signal). Its stderr goes to ours.
+ */
+int it_sh(const char *cmd, char **out, int timeout_s);
+
+#endif
