@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Listen/connect address text: "ip:port", "[v6]:port", ":port" (all interfaces),
+ * "host:port" (connect only) and "unix:/path". Pure parsing, no name lookups.
+ */
+#ifndef DF_NET_ADDR_H
+#define DF_NET_ADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "df/df_err.h"
+
+struct sockaddr;
+
+struct net_addr {
+    char host[256]; /* without brackets; empty for ":port"; the path for unix */
+    uint16_t port;
+    bool is_unix;
+};
+
+/*
+ * Parse s into *out. A port is required except for unix addresses; default_port (0 = none)
+ * fills a missing one. Returns 0 or DF_EINVAL with a message in err.
+ */
+int net_addr_parse(const char *s, uint16_t default_port, struct net_addr *out,
+        struct df_error *err);
+
+/* Format a socket address as "ip:port", "[v6]:port" or "unix:/path" into buf. */
+const char *net_addr_format(const struct sockaddr *sa, size_t salen, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Outbound TCP and unix-socket connections with a deadline. Names resolve through evdns
+ * (never getaddrinfo: the binary is static and the loop must not block). The result is a
+ * connected plain socket bufferevent; TLS is layered on by the caller with net_tls.
+ */
+#ifndef DF_NET_CONNECT_H
+#define DF_NET_CONNECT_H
+
+#include <stdint.h>
+
+#include "df/df_err.h"
+
+struct bufferevent;
+struct event_base;
+struct evdns_base;
+struct net_connect;
+
+/*
+ * Completion: on success bev is connected (TCP_NODELAY set, no callbacks installed,
+ * BEV_OPT_CLOSE_ON_FREE) and owned by the callee, rv == 0. On failure bev is NULL and rv
+ * is DF_EDNS, DF_ECONNECT or DF_ETIMEDOUT. Called once, on the loop, never from inside
+ * net_connect_start(); the handle is freed before the call.
+ */
+typedef void net_connect_fn(struct bufferevent *bev, int rv, void *arg);
+
+/*
+ * Create the resolver for a loop: nameservers from /etc/resolv.conf (none is fine:
+ * numeric addresses and /etc/hosts still work). Returns NULL only on OOM.
+ */
+struct evdns_base *net_dns_new(struct event_base *base);
+
+/* Free a resolver made by net_dns_new; pending lookups fail. NULL is a no-op. */
+void net_dns_free(struct evdns_base *dns);
+
+/*
+ * Connect to host:port (host is a name, an IPv4/IPv6 literal, or "unix:/path" with port
+ * ignored) within timeout_ms. Returns 0 and a handle in *out (may be NULL if the caller
+ * will not cancel), or DF_EINVAL/DF_ENOMEM if it could not start.
+ */
+int net_connect_start(struct event_base *base, struct evdns_base *dns, const char *host,
+        uint16_t port, int timeout_ms, net_connect_fn *cb, void *arg, struct net_connect **out);
+
+/* Abandon a pending connect: cb is not called. The handle is freed. */
+void net_connect_cancel(struct net_connect *c);
+
+#endif
