@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Ready files and signal handling for daemons. Signals become libevent events, so the
+ * handlers run on the loop like everything else and may touch any object.
+ */
+#include "df/df_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "df/df_json.h"
+#include "df/log.h"
+#include "df/xmalloc.h"
+
+struct df_proc_signals {
+    struct event *term, *intr, *hup;
+    void (*on_stop)(void *);
+    void (*on_reload)(void *);
+    void *arg;
+    bool stopping;
+};
+
+int
+df_proc_write_ready_file(const char *path, const cJSON *doc, struct df_error *err)
+{
+    char *text = NULL, *tmp = NULL;
+    size_t len, off = 0;
+    ssize_t n;
+    int fd = -1, rv;
+
+    text = df_json_print(doc);
+    if (text == NULL) {
+        rv = df_error_set(err, DF_ENOMEM, "ready file %s: out of memory", path);
+        goto out;
+    }
+    tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        rv = df_error_set(err, DF_EIO, "ready file %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    len = strlen(text);
+    while (off < len) {
+        n = write(fd, text + off, len - off);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rv = df_error_set(err, DF_EIO, "ready file %s: write: %s", tmp, strerror(errno));
+            goto out;
+        }
+        off += (size_t)n;
+    }
+    if (fsync(fd) == -1 || close(fd) == -1) {
+        fd = -1;
+        rv = df_error_set(err, DF_EIO, "ready file %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) == -1) {
+        rv = df_error_set(err, DF_EIO, "ready file %s: rename: %s", path, strerror(errno));
+        goto out;
+    }
+    rv = 0;
+out:
+    if (fd != -1)
+        close(fd);
+    if (rv != 0 && tmp != NULL)
+        unlink(tmp);
+    free(tmp);
+    free(text);
+    return rv;
+}
+
+static void
+df_proc_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct df_proc_signals *s = arg;
+
+    (void)what;
+    if (sig == SIGHUP) {
+        if (s->on_reload != NULL)
+            s->on_reload(s->arg);
+        return;
+    }
+    if (s->stopping) {
+        log_warnx("proc: second signal %d while stopping, exiting now", (int)sig);
+        _exit(1);
+    }
+    s->stopping = true;
+    log_info("proc: signal %d, stopping", (int)sig);
+    s->on_stop(s->arg);
+}
+
+struct df_proc_signals *
+df_proc_signals_new(struct event_base *base, void (*on_stop)(void *), void (*on_reload)(void *),
+        void *arg)
+{
+    struct df_proc_signals *s = xcalloc(1, sizeof(*s));
+
+    signal(SIGPIPE, SIG_IGN);
+    s->on_stop = on_stop;
+    s->on_reload = on_reload;
+    s->arg = arg;
+    s->term = evsignal_new(base, SIGTERM, df_proc_signal_cb, s);
+    s->intr = evsignal_new(base, SIGINT, df_proc_signal_cb, s);
+    s->hup = evsignal_new(base, SIGHUP, df_proc_signal_cb, s);
+    if (s->term == NULL || s->intr == NULL || s->hup == NULL || evsignal_add(s->term, NULL) ||
+            evsignal_add(s->intr, NULL) || evsignal_add(s->hup, NULL)) {
+        df_proc_signals_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void
+df_proc_signals_free(struct df_proc_signals *s)
+{
+    if (s == NULL)
+        return;
+    if (s->term != NULL)
+        event_free(s->term);
+    if (s->intr != NULL)
+        event_free(s->intr);
+    if (s->hup != NULL)
+        event_free(s->hup);
+    free(s);
+}
