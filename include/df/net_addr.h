@@ -25,7 +25,7 @@ struct net_addr {
  * fills a missing one. Returns 0 or DF_EINVAL with a message in err.
  */
 int net_addr_parse(const char *s, uint16_t default_port, struct net_addr *out,
-        struct df_error *err);
+                   struct df_error *err);
 
 /* Format a socket address as "ip:port", "[v6]:port" or "unix:/path" into buf. */
 const char *net_addr_format(const struct sockaddr *sa, size_t salen, char *buf, size_t len);

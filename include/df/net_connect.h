@@ -39,7 +39,8 @@ void net_dns_free(struct evdns_base *dns);
  * will not cancel), or DF_EINVAL/DF_ENOMEM if it could not start.
  */
 int net_connect_start(struct event_base *base, struct evdns_base *dns, const char *host,
-        uint16_t port, int timeout_ms, net_connect_fn *cb, void *arg, struct net_connect **out);
+                      uint16_t port, int timeout_ms, net_connect_fn *cb, void *arg,
+                      struct net_connect **out);
 
 /* Abandon a pending connect: cb is not called. The handle is freed. */
 void net_connect_cancel(struct net_connect *c);

@@ -17,8 +17,7 @@ struct sockaddr;
 struct net_listener;
 
 /* Called on the loop thread for each accepted socket; the callee owns fd. */
-typedef void net_listener_accept_fn(int fd, const struct sockaddr *peer, size_t peerlen,
-        void *arg);
+typedef void net_listener_accept_fn(int fd, const struct sockaddr *peer, size_t peerlen, void *arg);
 
 /*
  * Listen on addr ("ip:port", "[v6]:port", ":port" or "unix:/path"). A unix socket file is
@@ -26,7 +25,8 @@ typedef void net_listener_accept_fn(int fd, const struct sockaddr *peer, size_t 
  * DF_EIO with a message in err naming the address.
  */
 int net_listener_new(struct event_base *base, const char *addr, int mode,
-        net_listener_accept_fn *cb, void *arg, struct net_listener **out, struct df_error *err);
+                     net_listener_accept_fn *cb, void *arg, struct net_listener **out,
+                     struct df_error *err);
 
 /* The bound address as text ("127.0.0.1:43211", "unix:/path"); borrowed. */
 const char *net_listener_addr(const struct net_listener *l);

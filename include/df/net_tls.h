@@ -16,11 +16,11 @@ struct bufferevent;
 struct net_tls_ctx;
 
 struct net_tls_opts {
-    const char *cert_file; /* PEM chain: required for servers, optional client cert */
-    const char *key_file;  /* PEM private key for cert_file */
-    const char *ca_file;   /* trust anchors; clients default to the system bundle */
-    const char *ca_dir;    /* directory of PEM trust anchors */
-    bool insecure;         /* client: do not verify the peer (explicit opt-in only) */
+    const char *cert_file;   /* PEM chain: required for servers, optional client cert */
+    const char *key_file;    /* PEM private key for cert_file */
+    const char *ca_file;     /* trust anchors; clients default to the system bundle */
+    const char *ca_dir;      /* directory of PEM trust anchors */
+    bool insecure;           /* client: do not verify the peer (explicit opt-in only) */
     const char *const *alpn; /* NULL-terminated protocol list, e.g. {"h2", NULL}; may be NULL */
 };
 
@@ -29,7 +29,7 @@ struct net_tls_opts {
  * clients. Returns 0 and *out, or DF_EINVAL/DF_ETLS with a message in err naming the file.
  */
 int net_tls_ctx_new(bool server, const struct net_tls_opts *opts, struct net_tls_ctx **out,
-        struct df_error *err);
+                    struct df_error *err);
 
 /* Free a context; every connection made from it must be gone. NULL is a no-op. */
 void net_tls_ctx_free(struct net_tls_ctx *ctx);
@@ -43,7 +43,7 @@ void net_tls_ctx_free(struct net_tls_ctx *ctx);
  * Returns NULL on OOM.
  */
 struct bufferevent *net_tls_wrap(struct net_tls_ctx *ctx, struct bufferevent *under,
-        const char *hostname);
+                                 const char *hostname);
 
 /* True if bev was made by net_tls_wrap. */
 bool net_tls_is_tls(struct bufferevent *bev);

@@ -11,8 +11,7 @@
 #include <sys/un.h>
 
 int
-net_addr_parse(const char *s, uint16_t default_port, struct net_addr *out,
-        struct df_error *err)
+net_addr_parse(const char *s, uint16_t default_port, struct net_addr *out, struct df_error *err)
 {
     struct net_addr a;
     const char *host, *colon, *end;
@@ -82,7 +81,7 @@ net_addr_format(const struct sockaddr *sa, size_t salen, char *buf, size_t len)
     } else if (sa->sa_family == AF_UNIX && salen > offsetof(struct sockaddr_un, sun_path)) {
         const struct sockaddr_un *un = (const struct sockaddr_un *)(const void *)sa;
         snprintf(buf, len, "unix:%.*s", (int)(salen - offsetof(struct sockaddr_un, sun_path)),
-                un->sun_path);
+                 un->sun_path);
     } else
         snprintf(buf, len, "unknown");
     return buf;

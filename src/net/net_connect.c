@@ -33,8 +33,8 @@ net_dns_new(struct event_base *base)
 {
     struct evdns_base *dns;
 
-    dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                       EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    dns = evdns_base_new(base,
+                         EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
     if (dns == NULL) {
         /* No usable resolv.conf: literals and /etc/hosts still resolve. */
         dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
@@ -104,8 +104,8 @@ net_connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-net_connect_start(struct event_base *base, struct evdns_base *dns, const char *host,
-        uint16_t port, int timeout_ms, net_connect_fn *cb, void *arg, struct net_connect **out)
+net_connect_start(struct event_base *base, struct evdns_base *dns, const char *host, uint16_t port,
+                  int timeout_ms, net_connect_fn *cb, void *arg, struct net_connect **out)
 {
     struct net_connect *c;
     struct sockaddr_un un;

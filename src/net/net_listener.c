@@ -39,7 +39,7 @@ struct net_listener {
 
 static void
 net_listener_accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
-        int salen, void *arg)
+                       int salen, void *arg)
 {
     struct net_listener *l = arg;
     int one = 1;
@@ -62,7 +62,7 @@ net_listener_error_cb(struct evconnlistener *ev, void *arg)
 
 static int
 net_listener_socket(const struct net_addr *a, struct sockaddr_storage *ss, socklen_t *sslen,
-        struct df_error *err)
+                    struct df_error *err)
 {
     struct sockaddr_in *in = (struct sockaddr_in *)ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
@@ -99,8 +99,8 @@ net_listener_socket(const struct net_addr *a, struct sockaddr_storage *ss, sockl
 }
 
 int
-net_listener_new(struct event_base *base, const char *addr, int mode,
-        net_listener_accept_fn *cb, void *arg, struct net_listener **out, struct df_error *err)
+net_listener_new(struct event_base *base, const char *addr, int mode, net_listener_accept_fn *cb,
+                 void *arg, struct net_listener **out, struct df_error *err)
 {
     struct net_listener *l = NULL;
     struct sockaddr_storage ss, bound;
@@ -125,8 +125,7 @@ net_listener_new(struct event_base *base, const char *addr, int mode,
         /* Replace a stale socket file, but never anything else. */
         if (lstat(a.host, &st) == 0) {
             if (!S_ISSOCK(st.st_mode)) {
-                rv = df_error_set(err, DF_EEXIST, "listen %s: exists and is not a socket",
-                        addr);
+                rv = df_error_set(err, DF_EEXIST, "listen %s: exists and is not a socket", addr);
                 goto out;
             }
             unlink(a.host);
@@ -156,12 +155,11 @@ net_listener_new(struct event_base *base, const char *addr, int mode,
     } else {
         getsockname(fd, (struct sockaddr *)&bound, &blen);
         net_addr_format((struct sockaddr *)&bound, blen, l->addr, sizeof(l->addr));
-        l->port = ntohs(bound.ss_family == AF_INET6
-                        ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                        : ((struct sockaddr_in *)&bound)->sin_port);
+        l->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                    : ((struct sockaddr_in *)&bound)->sin_port);
     }
     l->ev = evconnlistener_new(base, net_listener_accept_cb, l,
-            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (l->ev == NULL) {
         rv = df_error_set(err, DF_EIO, "listen %s: evconnlistener failed", addr);
         goto out;
