@@ -178,9 +178,9 @@ build/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS) $(TP)/libcjson.a
 fuzz: $(FUZZ_BINS)
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files -co --exclude-standard '*.c' '*.h')
 format-check:
-	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	clang-format --dry-run -Werror $$(git ls-files -co --exclude-standard '*.c' '*.h')
 
 bench-rpc: $(BIN) $(TOOL_BINS)
 	sh scripts/bench-rpc.sh

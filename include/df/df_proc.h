@@ -27,7 +27,7 @@ int df_proc_write_ready_file(const char *path, const cJSON *doc, struct df_error
  * Returns NULL on OOM. Free with df_proc_signals_free.
  */
 struct df_proc_signals *df_proc_signals_new(struct event_base *base, void (*on_stop)(void *),
-        void (*on_reload)(void *), void *arg);
+                                            void (*on_reload)(void *), void *arg);
 
 void df_proc_signals_free(struct df_proc_signals *s);
 

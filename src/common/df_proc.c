@@ -100,7 +100,7 @@ df_proc_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 struct df_proc_signals *
 df_proc_signals_new(struct event_base *base, void (*on_stop)(void *), void (*on_reload)(void *),
-        void *arg)
+                    void *arg)
 {
     struct df_proc_signals *s = xcalloc(1, sizeof(*s));
 
@@ -112,7 +112,7 @@ df_proc_signals_new(struct event_base *base, void (*on_stop)(void *), void (*on_
     s->intr = evsignal_new(base, SIGINT, df_proc_signal_cb, s);
     s->hup = evsignal_new(base, SIGHUP, df_proc_signal_cb, s);
     if (s->term == NULL || s->intr == NULL || s->hup == NULL || evsignal_add(s->term, NULL) ||
-            evsignal_add(s->intr, NULL) || evsignal_add(s->hup, NULL)) {
+        evsignal_add(s->intr, NULL) || evsignal_add(s->hup, NULL)) {
         df_proc_signals_free(s);
         return NULL;
     }

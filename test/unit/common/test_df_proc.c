@@ -39,6 +39,7 @@ START_TEST(test_ready_file)
     unlink(path);
     rmdir(dir);
 }
+
 END_TEST
 
 static void
@@ -72,6 +73,7 @@ START_TEST(test_sigterm_stops_loop)
     df_proc_signals_free(s);
     event_base_free(base);
 }
+
 END_TEST
 
 Suite *test_df_proc_suite(void);
