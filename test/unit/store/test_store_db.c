@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "df/df_id.h"
+#include "df/log.h"
 #include "df/store_db.h"
 #include "df/store_piece.h"
 #include "df/store_task.h"
@@ -452,6 +453,34 @@ START_TEST(test_crash_consistency)
 
 END_TEST
 
+/* sqlite's own log lines arrive through our logger. */
+START_TEST(test_sqlite_log_routed)
+{
+    struct store_db *db = NULL;
+    struct df_error err;
+    char logpath[160], path[160], line[4096] = {0};
+    FILE *f;
+    size_t n;
+
+    snprintf(logpath, sizeof(logpath), "%s/log", tmpdir);
+    snprintf(path, sizeof(path), "%s/garbage.db", tmpdir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 1000; i++)
+        fputs("this is not sqlite ", f);
+    fclose(f);
+    log_init("unit", LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
+    ck_assert_int_eq(log_open(logpath), 0);
+    ck_assert_int_ne(store_db_open(path, &db, &err), 0);
+    f = fopen(logpath, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    ck_assert_msg(n > 0 && strstr(line, "store: sqlite (26)") != NULL, "log: %s", line);
+}
+
+END_TEST
+
 Suite *test_store_db_suite(void);
 
 Suite *
@@ -468,6 +497,7 @@ test_store_db_suite(void)
     tcase_add_test(tc, test_lru_and_bytes);
     tcase_add_test(tc, test_transactions);
     tcase_add_test(tc, test_crash_consistency);
+    tcase_add_test(tc, test_sqlite_log_routed);
     suite_add_tcase(s, tc);
     return s;
 }
