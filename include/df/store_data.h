@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Task data files: one sparse file per task at <data-dir>/content/tasks/<id[0:3]>/<id>,
+ * each piece written at its offset. Offsets are 64-bit. Blocking calls: the peer runs them
+ * on df_work threads.
+ */
+#ifndef DF_STORE_DATA_H
+#define DF_STORE_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "df/df_err.h"
+
+/* Enough for any data dir path we accept plus the content path suffix. */
+#define STORE_DATA_PATH_MAX 4096
+
+/* When piece bytes reach stable storage, relative to recording the piece as verified. */
+enum store_data_sync {
+    STORE_DATA_SYNC_NONE = 0,  /* leave it to the kernel: a power loss may lose pieces that
+                                  the database still lists (verify on restart) */
+    STORE_DATA_SYNC_PIECE = 1, /* fdatasync before each piece is recorded (the default) */
+};
+
+/*
+ * Write the path of task_id's data file under data_dir into out (outlen bytes). DF_EINVAL
+ * for a malformed task id, DF_ETOOBIG when it does not fit.
+ */
+int store_data_path(const char *data_dir, const char *task_id, char *out, size_t outlen);
+
+/*
+ * Open task_id's data file read-write into *fd (the caller closes it). With create, the
+ * shard directory and the file are created (0700/0600) if missing, and the directory is
+ * synced so the entry survives a crash. DF_ENOTFOUND when absent without create, DF_EINVAL
+ * for a bad id, DF_EIO otherwise, with a message in err; *fd untouched on failure.
+ */
+int store_data_open(const char *data_dir, const char *task_id, bool create, int *fd,
+                    struct df_error *err);
+
+/* Write all len bytes at off (retrying short writes). DF_EINVAL past 2^63, DF_EIO (errno). */
+int store_data_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+
+/* Read exactly len bytes at off. DF_EIO on error or when the file ends first. */
+int store_data_pread(int fd, void *buf, size_t len, uint64_t off);
+
+/* Apply policy after writing a piece and before recording it. DF_EIO (errno) on failure. */
+int store_data_sync(int fd, enum store_data_sync policy);
+
+/* Set the file's size to the content length (sparse; no blocks allocated). */
+int store_data_set_size(int fd, uint64_t size);
+
+/* Remove task_id's data file; a missing file is not an error. DF_EIO otherwise. */
+int store_data_remove(const char *data_dir, const char *task_id);
+
+#endif

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "df/df_digest.h"
+#include "df/df_id.h"
+#include "df/store_data.h"
+
+#define GIB (UINT64_C(1) << 30)
+
+static char tmpdir[64];
+static const char *const id = "06408fbf247ddaca478f8cb9565fe5591c28efd0994b8fea80a6a87d3203c5ca";
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void
+setup(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/df-data-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void
+teardown(void)
+{
+    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+START_TEST(test_path)
+{
+    char path[STORE_DATA_PATH_MAX], small[16];
+
+    ck_assert_int_eq(store_data_path("/var/lib/df", id, path, sizeof(path)), 0);
+    ck_assert_str_eq(path, "/var/lib/df/content/tasks/064/"
+                           "06408fbf247ddaca478f8cb9565fe5591c28efd0994b8fea80a6a87d3203c5ca");
+    ck_assert_int_eq(store_data_path("/d", id, small, sizeof(small)), DF_ETOOBIG);
+    /* ids are validated: nothing outside the content tree can be named */
+    ck_assert_int_eq(store_data_path("/d", "../../../../etc/passwd", path, sizeof(path)),
+                     DF_EINVAL);
+    ck_assert_int_eq(store_data_path("/d",
+                                     "06408FBF247ddaca478f8cb9565fe5591c28efd0994b8fea80a6a8"
+                                     "7d3203c5ca",
+                                     path, sizeof(path)),
+                     DF_EINVAL);
+    ck_assert_int_eq(store_data_path("/d", "", path, sizeof(path)), DF_EINVAL);
+    ck_assert_int_eq(store_data_remove(tmpdir, "nope"), DF_EINVAL);
+}
+
+END_TEST
+
+/* Pieces land above 4 GiB in a sparse file and read back; holes cost no blocks. */
+START_TEST(test_sparse_above_4gib)
+{
+    struct df_error err = {{0}};
+    char path[STORE_DATA_PATH_MAX];
+    uint8_t buf[8192], back[8192], md1[DF_SHA256_LEN], md2[DF_SHA256_LEN];
+    const uint64_t off = 5 * GIB + 4095, size = 6 * GIB + 1;
+    struct stat st;
+    int fd = -1, fd2 = -1;
+
+    ck_assert_int_eq(store_data_open(tmpdir, id, false, &fd, &err), DF_ENOTFOUND);
+    ck_assert_int_eq(fd, -1);
+    ck_assert_msg(store_data_open(tmpdir, id, true, &fd, &err) == 0, "%s", err.msg);
+    ck_assert_int_ne(fd, -1);
+    ck_assert_int_eq(store_data_set_size(fd, size), 0);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 7 + 3);
+    ck_assert_int_eq(store_data_pwrite(fd, buf, sizeof(buf), off), 0);
+    ck_assert_int_eq(store_data_pwrite(fd, buf, 100, 0), 0);
+    ck_assert_int_eq(store_data_sync(fd, STORE_DATA_SYNC_PIECE), 0);
+    ck_assert_int_eq(store_data_sync(fd, STORE_DATA_SYNC_NONE), 0);
+
+    /* read through a second descriptor, as the upload side would */
+    ck_assert_int_eq(store_data_open(tmpdir, id, false, &fd2, &err), 0);
+    ck_assert_int_eq(store_data_pread(fd2, back, sizeof(back), off), 0);
+    df_sha256(buf, sizeof(buf), md1);
+    df_sha256(back, sizeof(back), md2);
+    ck_assert_mem_eq(md1, md2, sizeof(md1));
+    ck_assert_int_eq(store_data_pread(fd2, back, 100, 0), 0);
+    ck_assert_mem_eq(back, buf, 100);
+    /* a hole reads as zeros; past the end is an error */
+    ck_assert_int_eq(store_data_pread(fd2, back, 16, 3 * GIB), 0);
+    for (int i = 0; i < 16; i++)
+        ck_assert_uint_eq(back[i], 0);
+    ck_assert_int_eq(store_data_pread(fd2, back, 2, size - 1), DF_EIO);
+    ck_assert_int_eq(store_data_pread(fd2, back, 1, UINT64_MAX), DF_EINVAL);
+    ck_assert_int_eq(store_data_pwrite(fd2, buf, 1, (uint64_t)INT64_MAX), DF_EINVAL);
+
+    ck_assert_int_eq(store_data_path(tmpdir, id, path, sizeof(path)), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq((uint64_t)st.st_size, size);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    ck_assert_msg((uint64_t)st.st_blocks * 512 < 1024 * 1024, "not sparse: %lld blocks",
+                  (long long)st.st_blocks);
+    *strrchr(path, '/') = '\0';
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0700);
+
+    close(fd);
+    close(fd2);
+    ck_assert_int_eq(store_data_remove(tmpdir, id), 0);
+    ck_assert_int_eq(store_data_remove(tmpdir, id), 0);
+    ck_assert_int_eq(store_data_open(tmpdir, id, false, &fd, &err), DF_ENOTFOUND);
+}
+
+END_TEST
+
+Suite *test_store_data_suite(void);
+
+Suite *
+test_store_data_suite(void)
+{
+    Suite *s = suite_create("store_data");
+    TCase *tc = tcase_create("data");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_path);
+    tcase_add_test(tc, test_sparse_above_4gib);
+    suite_add_tcase(s, tc);
+    return s;
+}
