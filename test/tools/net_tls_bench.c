@@ -92,8 +92,8 @@ bench_client_read_cb(struct bufferevent *bev, void *arg)
     (void)arg;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     s = (double)(t1.tv_sec - b.t0.tv_sec) + (double)(t1.tv_nsec - b.t0.tv_nsec) / 1e9;
-    printf("%s: %zu MiB in %.3f s = %.1f MB/s\n", b.plain ? "tcp" : "tls",
-            b.total / (1024 * 1024), s, (double)b.total / s / 1e6);
+    printf("%s: %zu MiB in %.3f s = %.1f MB/s\n", b.plain ? "tcp" : "tls", b.total / (1024 * 1024),
+           s, (double)b.total / s / 1e6);
     event_base_loopexit(b.base, NULL);
 }
 
@@ -132,7 +132,7 @@ bench_connected_cb(struct bufferevent *under, int rv, void *arg)
     if (!b.plain)
         bev = net_tls_wrap(b.ctx, under, "localhost");
     bufferevent_setcb(bev, bench_client_read_cb, bench_client_write_cb, bench_client_event_cb,
-            NULL);
+                      NULL);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     if (b.plain) {
         clock_gettime(CLOCK_MONOTONIC, &b.t0);
@@ -185,8 +185,7 @@ main(int argc, char **argv)
     if (pid == 0) {
         b.base = event_base_new();
         if ((!b.plain && bench_ctx(true, argv[1]) != 0) ||
-                net_listener_new(b.base, "127.0.0.1:0", 0, bench_accept_cb, NULL, &l, &err) !=
-                        0)
+            net_listener_new(b.base, "127.0.0.1:0", 0, bench_accept_cb, NULL, &l, &err) != 0)
             _exit(1);
         port = net_listener_port(l);
         if (write(pfd[1], &port, sizeof(port)) != (ssize_t)sizeof(port))
