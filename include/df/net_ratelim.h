@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 struct net_ratelim {
-    double rate;    /* bytes per second; 0 = unlimited */
-    double burst;   /* bucket size in bytes */
-    double tokens;  /* may go negative after net_ratelim_consume() */
+    double rate;   /* bytes per second; 0 = unlimited */
+    double burst;  /* bucket size in bytes */
+    double tokens; /* may go negative after net_ratelim_consume() */
     uint64_t last_ns;
 };
 

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define NET_BACKOFF_BASE_MS 100
-#define NET_BACKOFF_MAX_MS  30000
+#define NET_BACKOFF_BASE_MS  100
+#define NET_BACKOFF_MAX_MS   30000
 #define NET_BACKOFF_SECS_MAX (UINT64_MAX / 1000)
 
 uint64_t
@@ -90,8 +90,7 @@ net_backoff_parse_date(const char *s, int64_t *out_unix)
     if (!ok)
         return false;
     p += 3;
-    if (!net_backoff_lit(&p, ", ") || !net_backoff_digits(&p, 2, &day) ||
-            !net_backoff_lit(&p, " "))
+    if (!net_backoff_lit(&p, ", ") || !net_backoff_digits(&p, 2, &day) || !net_backoff_lit(&p, " "))
         return false;
     for (int i = 0; i < 12; i++)
         if (strncmp(p, months[i], 3) == 0)
@@ -100,10 +99,9 @@ net_backoff_parse_date(const char *s, int64_t *out_unix)
         return false;
     p += 3;
     if (!net_backoff_lit(&p, " ") || !net_backoff_digits(&p, 4, &year) ||
-            !net_backoff_lit(&p, " ") || !net_backoff_digits(&p, 2, &hh) ||
-            !net_backoff_lit(&p, ":") || !net_backoff_digits(&p, 2, &mm) ||
-            !net_backoff_lit(&p, ":") || !net_backoff_digits(&p, 2, &ss) ||
-            !net_backoff_lit(&p, " GMT") || *p != '\0')
+        !net_backoff_lit(&p, " ") || !net_backoff_digits(&p, 2, &hh) || !net_backoff_lit(&p, ":") ||
+        !net_backoff_digits(&p, 2, &mm) || !net_backoff_lit(&p, ":") ||
+        !net_backoff_digits(&p, 2, &ss) || !net_backoff_lit(&p, " GMT") || *p != '\0')
         return false;
     if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
         return false;
