@@ -36,7 +36,8 @@ void net_dns_free(struct evdns_base *dns);
 /*
  * Connect to host:port (host is a name, an IPv4/IPv6 literal, or "unix:/path" with port
  * ignored) within timeout_ms. Returns 0 and a handle in *out (may be NULL if the caller
- * will not cancel), or DF_EINVAL/DF_ENOMEM if it could not start.
+ * will not cancel), or DF_EINVAL (unix path too long, dns NULL for a TCP host) / DF_ENOMEM
+ * if it could not start. A connect that fails at once is still reported through cb.
  */
 int net_connect_start(struct event_base *base, struct evdns_base *dns, const char *host,
                       uint16_t port, int timeout_ms, net_connect_fn *cb, void *arg,

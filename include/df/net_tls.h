@@ -41,6 +41,13 @@ void net_tls_ctx_free(struct net_tls_ctx *ctx);
  * handshake starts at once; the result reports BEV_EVENT_CONNECTED to its event callback
  * when the handshake is done and BEV_EVENT_ERROR if it fails (net_tls_error() says why).
  * Returns NULL on OOM.
+ *
+ * The result has EV_READ|EV_WRITE enabled (the handshake needs both) and deferred
+ * callbacks, so it never calls back from inside bufferevent_write(). Plaintext written
+ * before CONNECTED is sent after the handshake. A close_notify from the peer is reported
+ * as BEV_EVENT_EOF; bufferevent_flush(bev, EV_WRITE, BEV_FINISHED) sends ours. Set a read
+ * high watermark for backpressure (input may exceed it by one 16 KiB record). mbedtls 2.28
+ * verifies DNS names only: an IP literal as hostname fails with "hostname mismatch".
  */
 struct bufferevent *net_tls_wrap(struct net_tls_ctx *ctx, struct bufferevent *under,
                                  const char *hostname);

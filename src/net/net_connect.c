@@ -25,6 +25,7 @@ struct net_connect {
     struct event *timer;
     net_connect_fn *cb;
     void *arg;
+    int early_rv; /* failed inside net_connect_start: reported by the timer */
     bool is_unix;
 };
 
@@ -98,9 +99,11 @@ net_connect_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 net_connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct net_connect *c = arg;
+
     (void)fd;
     (void)what;
-    net_connect_finish(arg, DF_ETIMEDOUT);
+    net_connect_finish(c, c->early_rv != 0 ? c->early_rv : DF_ETIMEDOUT);
 }
 
 int
@@ -131,14 +134,18 @@ net_connect_start(struct event_base *base, struct evdns_base *dns, const char *h
             goto out;
         }
         memcpy(un.sun_path, host + 5, strlen(host + 5) + 1);
-        if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&un, sizeof(un)) != 0) {
-            rv = DF_ECONNECT;
-            goto out;
-        }
-    } else if (dns == NULL ||
-               bufferevent_socket_connect_hostname(c->bev, dns, AF_UNSPEC, host, port) != 0) {
-        rv = DF_ECONNECT;
+        if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&un, sizeof(un)) != 0)
+            c->early_rv = DF_ECONNECT;
+    } else if (dns == NULL) {
+        rv = DF_EINVAL;
         goto out;
+    } else if (bufferevent_socket_connect_hostname(c->bev, dns, AF_UNSPEC, host, port) != 0) {
+        c->early_rv = DF_ECONNECT;
+    }
+    if (c->early_rv != 0) {
+        /* The callback is never run from inside this call: report from the loop. */
+        tv.tv_sec = 0;
+        tv.tv_usec = 0;
     }
     evtimer_add(c->timer, &tv);
     if (out != NULL)

@@ -450,6 +450,23 @@ START_TEST(test_hostname_mismatch)
 
 END_TEST
 
+/* mbedtls 2.28 matches DNS names only: an IP literal cannot be verified. */
+START_TEST(test_ip_literal_not_verifiable)
+{
+    struct net_tls_opts o = {0};
+
+    t.is_done = tls_fail_done;
+    tls_server_new("server.crt", "server.key", NULL, NULL);
+    o.ca_file = tls_path("ca.crt");
+    t.client_hostname = "127.0.0.1";
+    tls_client_new(&o);
+    event_base_dispatch(t.base);
+    ck_assert(t.client.failed);
+    ck_assert_msg(strstr(t.client.error, "hostname mismatch") != NULL, "%s", t.client.error);
+}
+
+END_TEST
+
 START_TEST(test_unknown_ca)
 {
     struct net_tls_opts o = {0};
@@ -605,6 +622,7 @@ test_net_tls_suite(void)
     tcase_add_test(tc, test_close_notify_is_eof);
     tcase_add_test(tc, test_slow_reader_backpressure);
     tcase_add_test(tc, test_hostname_mismatch);
+    tcase_add_test(tc, test_ip_literal_not_verifiable);
     tcase_add_test(tc, test_unknown_ca);
     tcase_add_test(tc, test_insecure_accepts_unknown_ca);
     tcase_add_test(tc, test_missing_hostname_fails);

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A token bucket in bytes: tokens accrue at rate bytes/second up to burst. Pure arithmetic
+ * on a monotonic clock value the caller passes in (nanoseconds, e.g. from
+ * clock_gettime(CLOCK_MONOTONIC)), so tests drive time by hand. Embedded value type.
+ */
+#ifndef DF_NET_RATELIM_H
+#define DF_NET_RATELIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct net_ratelim {
+    double rate;   /* bytes per second; 0 = unlimited */
+    double burst;  /* bucket size in bytes */
+    double tokens; /* may go negative after net_ratelim_consume() */
+    uint64_t last_ns;
+};
+
+/* Set up a full bucket at now_ns. rate 0 disables limiting; burst 0 means one second. */
+void net_ratelim_init(struct net_ratelim *rl, uint64_t rate, uint64_t burst, uint64_t now_ns);
+
+/* Change the rate and burst keeping the tokens (clamped to the new burst). */
+void net_ratelim_set(struct net_ratelim *rl, uint64_t rate, uint64_t burst, uint64_t now_ns);
+
+/* Whole bytes allowed right now (UINT64_MAX when unlimited). */
+uint64_t net_ratelim_available(struct net_ratelim *rl, uint64_t now_ns);
+
+/*
+ * Nanoseconds to wait before n bytes are allowed (0 = now). n above burst is treated as
+ * burst: send large amounts in pieces.
+ */
+uint64_t net_ratelim_wait_ns(struct net_ratelim *rl, uint64_t n, uint64_t now_ns);
+
+/* Take n bytes if allowed now; returns whether they were taken. */
+bool net_ratelim_try(struct net_ratelim *rl, uint64_t n, uint64_t now_ns);
+
+/* Account n bytes already sent or received; the bucket may go into debt. */
+void net_ratelim_consume(struct net_ratelim *rl, uint64_t n, uint64_t now_ns);
+
+#endif
