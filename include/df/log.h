@@ -35,6 +35,9 @@ int log_open(const char *path);
 /* Enable debug lines for a comma-separated module list ("rpc,net"; "all" = every module). */
 void log_debug_modules(const char *list);
 
+/* Send libevent's own messages (evdns failures, internal warnings) through this logger. */
+void log_route_libevent(void);
+
 /* Parse "error", "warn", "info" or "debug"; -1 if unknown. */
 int log_level_parse(const char *s);
 

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #define LOG_LINE_MAX   4096
 #define LOG_DEBUG_MODS 16
 
@@ -78,6 +80,21 @@ log_debug_modules(const char *list)
         }
         p = e != NULL ? e + 1 : NULL;
     }
+}
+
+static void
+log_libevent_cb(int severity, const char *msg)
+{
+    if (severity >= EVENT_LOG_WARN)
+        log_warnx("event: %s", msg);
+    else
+        log_debug("event", "event: %s", msg);
+}
+
+void
+log_route_libevent(void)
+{
+    event_set_log_callback(log_libevent_cb);
 }
 
 int
