@@ -292,7 +292,8 @@ START_TEST(test_limits_default_big)
 
     /* 1 MiB-class headers are refused by the default 64 KiB head limit, in pieces */
     memcpy(s, "GET / HTTP/1.1\r\nHost: a\r\n", 25);
-    for (size_t i = 25; i < n; i += 10)
+    memset(s + 25, 'a', n - 25);
+    for (size_t i = 25; i + 10 <= n; i += 10)
         memcpy(s + i, "X: 12345\r\n", 10);
     s[n] = '\0';
     ck_assert_int_eq(parse(NET_HTTP_REQUEST, s, NULL, &h, &hint), DF_ETOOBIG);
