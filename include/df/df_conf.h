@@ -38,7 +38,8 @@ enum df_conf_type {
 };
 
 /* Entry flags. */
-#define DF_CONF_SECRET   0x1 /* printed as "***" by df_conf_to_json and in --help */
+#define DF_CONF_SECRET \
+    0x1 /* a string shown as "***" by df_conf_to_json; --help hides its default */
 #define DF_CONF_REQUIRED 0x2 /* a string, list or address that must end up non-empty */
 
 /* A list of strings; both the array and the strings belong to the config. */
@@ -107,15 +108,19 @@ int df_conf_spec_check(const struct df_conf_spec *spec, struct df_error *err);
  * Build the configuration from defaults < the -c file < flags in argv (argv[0], the
  * subcommand name, is skipped) and store it into cfg, a struct of spec->size bytes.
  * Fields not in the table keep their value; cfg must hold no loader-owned memory (a
- * fresh struct, or one passed to df_conf_reset). Flags: "--flag value", "--flag=value",
- * "-X value", "-Xvalue"; bool flags take no separate value ("--flag", "--no-flag",
- * "--flag=false"); list flags repeat, and flags replace a list from the file; "--" ends
- * flags. Comments (slash-slash and slash-star) in the file are allowed. Positional
- * arguments are collected in args. With -h/--help, only args->help is set (cfg
- * untouched). Returns 0, or DF_EINVAL (bad flag, key or value), DF_EIO (unreadable
- * file), DF_ETOOBIG (file over DF_CONF_FILE_MAX) or DF_EINTERNAL (bad table), with one
- * line in err; cfg and args are untouched on error. The caller frees with df_conf_reset
- * and df_conf_args_reset.
+ * fresh struct, or one passed to df_conf_reset): to reload, load into a new struct,
+ * swap it in and reset the old one.
+ *
+ * Flags: "--flag value", "--flag=value", "-X value", "-Xvalue"; bool flags take no
+ * separate value ("--flag", "--no-flag", "--flag=false"); list flags repeat, and the
+ * first one replaces the file's list; "--" ends flags. Comments (slash-slash and
+ * slash-star) are allowed in the file. Positional arguments are collected in args (the
+ * strings stay in argv). With -h/--help only args->help is set and cfg is untouched.
+ *
+ * Returns 0, or with one line in err: DF_EINVAL (bad flag, key or value), DF_EIO
+ * (unreadable file), DF_ETOOBIG (file over DF_CONF_FILE_MAX or nested deeper than
+ * DF_CONF_DEPTH_MAX) or DF_EINTERNAL (bad table). cfg and args are untouched on error.
+ * The caller frees with df_conf_reset and df_conf_args_reset.
  */
 int df_conf_load(const struct df_conf_spec *spec, void *cfg, int argc, char **argv,
                  struct df_conf_args *args, struct df_error *err);

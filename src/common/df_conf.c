@@ -835,7 +835,7 @@ conf_apply_doc(const struct df_conf_spec *spec, void *base, const char *buf, siz
         goto out;
     }
     if ((rv = df_json_parse(text, len, &lim, &doc, &jerr)) != 0) {
-        rv = df_error_set(err, DF_EINVAL, "%s: %s", name, jerr.msg);
+        rv = df_error_set(err, rv, "%s: %s", name, jerr.msg);
         goto out;
     }
     if (!cJSON_IsObject(doc)) {
@@ -985,6 +985,14 @@ conf_spec_check_table(const struct df_conf_spec *spec, struct df_error *err)
             return df_error_set(err, DF_EINTERNAL, "conf table: %s: enum without choices", e->key);
         if (e->min > e->max)
             return df_error_set(err, DF_EINTERNAL, "conf table: %s: min > max", e->key);
+        if ((e->flags & DF_CONF_SECRET) != 0 && e->type != DF_CONF_STRING)
+            return df_error_set(err, DF_EINTERNAL, "conf table: %s: only strings can be secret",
+                                e->key);
+        if ((e->flags & DF_CONF_REQUIRED) != 0 && e->type != DF_CONF_STRING &&
+            e->type != DF_CONF_LIST && e->type != DF_CONF_ADDR)
+            return df_error_set(err, DF_EINTERNAL,
+                                "conf table: %s: only strings, lists and addresses can be required",
+                                e->key);
         if (e->def_list != NULL && e->type != DF_CONF_LIST)
             return df_error_set(err, DF_EINTERNAL, "conf table: %s: def_list on a non-list",
                                 e->key);
@@ -1134,7 +1142,6 @@ df_conf_load(const struct df_conf_spec *spec, void *cfg, int argc, char **argv,
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             a.help = true;
     if (a.help) {
-        free(a.pos);
         *args = (struct df_conf_args){.help = true};
         rv = 0;
         goto out;
@@ -1312,14 +1319,10 @@ conf_json_add(cJSON *obj, const char *name, const struct df_conf_entry *e, const
     int64_t v;
     int idx;
 
-    if (e->flags & DF_CONF_SECRET) {
-        bool set = (e->type == DF_CONF_STRING && *(char *const *)field != NULL &&
-                    (*(char *const *)field)[0] != '\0') ||
-                   e->type != DF_CONF_STRING;
-
-        if (set)
-            return cJSON_AddStringToObject(obj, name, "***");
-    }
+    /* Only strings are secret; an empty one shows that nothing is set. */
+    if ((e->flags & DF_CONF_SECRET) != 0 && e->type == DF_CONF_STRING &&
+        *(char *const *)field != NULL && (*(char *const *)field)[0] != '\0')
+        return cJSON_AddStringToObject(obj, name, "***");
     switch (e->type) {
     case DF_CONF_BOOL:
         return cJSON_AddBoolToObject(obj, name, *(const bool *)field);

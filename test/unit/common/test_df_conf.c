@@ -604,6 +604,18 @@ START_TEST(test_reload)
     ck_assert_str_eq(cfg.data_dir, "/a");
     ck_assert_int_eq(df_conf_load_json(&spec, &cfg, "{", 1, "reload", &err), DF_EINVAL);
     ck_assert_str_eq(err.msg, "reload: json: malformed at byte 0");
+    /* hostile nesting is refused before cJSON recurses */
+    {
+        char deep[2 * (DF_CONF_DEPTH_MAX + 1) + 1];
+
+        memset(deep, '[', DF_CONF_DEPTH_MAX + 1);
+        memset(deep + DF_CONF_DEPTH_MAX + 1, ']', DF_CONF_DEPTH_MAX + 1);
+        deep[sizeof(deep) - 1] = '\0';
+        ck_assert_int_eq(df_conf_load_json(&spec, &cfg, deep, strlen(deep), "deep", &err),
+                         DF_ETOOBIG);
+        ck_assert_str_eq(err.msg, "deep: json: nesting deeper than 32");
+    }
+    ck_assert_str_eq(cfg.data_dir, "/a");
     df_conf_reset(&spec, &cfg);
     ck_assert_ptr_null(cfg.data_dir);
     ck_assert_ptr_null(cfg.headers.v);
@@ -626,8 +638,9 @@ START_TEST(test_help)
     ck_assert_int_eq(r.cfg.workers, 3);
     run_end(&r);
     memset(&r, 0, sizeof(r));
-    ck_assert_int_eq(run_load(&r, NULL, "-h", NULL), 0);
+    ck_assert_int_eq(run_load(&r, NULL, "pos", "-h", "pos2", NULL), 0);
     ck_assert(r.args.help);
+    ck_assert_ptr_null(r.args.pos);
     run_end(&r);
     /* after "--" it is a positional argument */
     memset(&r, 0, sizeof(r));
@@ -829,6 +842,12 @@ START_TEST(test_spec_check)
     const struct df_conf_entry bad_key[] = {
             {.key = "a..b", .type = DF_CONF_INT, .offset = offsetof(struct bad_config, a)},
     };
+    const struct df_conf_entry secret_int[] = {
+            {.key = "a",
+             .type = DF_CONF_INT,
+             .offset = offsetof(struct bad_config, a),
+             .flags = DF_CONF_SECRET},
+    };
     const struct df_conf_entry good[] = {
             {.key = "a",
              .type = DF_CONF_INT,
@@ -858,6 +877,8 @@ START_TEST(test_spec_check)
     ck_assert_int_eq(check_table(offset, 1, msg, sizeof(msg)), DF_EINTERNAL);
     ck_assert_int_eq(check_table(no_choices, 1, msg, sizeof(msg)), DF_EINTERNAL);
     ck_assert_int_eq(check_table(bad_key, 1, msg, sizeof(msg)), DF_EINTERNAL);
+    ck_assert_int_eq(check_table(secret_int, 1, msg, sizeof(msg)), DF_EINTERNAL);
+    ck_assert_str_eq(msg, "conf table: a: only strings can be secret");
     ck_assert_int_eq(check_table(good, 2, msg, sizeof(msg)), 0);
     ck_assert_int_eq(check_table(entries, DF_NELEM(entries), msg, sizeof(msg)), DF_EINTERNAL);
     ck_assert_int_eq(df_conf_spec_check(&spec, NULL), 0);
