@@ -1166,8 +1166,13 @@ net_http_req_end(struct net_http_req *req, int rv)
     if (rv == 0 && req->has_length && req->resp_left > 0 && !req->no_body)
         rv = DF_EPROTO;
     if (rv != 0) {
-        req->active = false; /* the handler knows; no close callback */
-        net_http_conn_close(c, rv, "response aborted by the handler");
+        /*
+         * Flush what is queued, without a final chunk, then close: the client sees a
+         * truncated body, never a complete one.
+         */
+        log_warnx("http: %s conn %s: response aborted: %s", c->srv->name, c->peer, df_strerror(rv));
+        req->keep_alive = false;
+        net_http_resp_ended(req);
         return 0;
     }
     if (req->chunked_out)

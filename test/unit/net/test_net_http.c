@@ -21,6 +21,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "df/net_http_client.h"
 #include "df/net_http_server.h"
 #include "df/net_listener.h"
 
@@ -148,6 +149,12 @@ handler(struct net_http_req *req, void *arg)
         net_http_req_start(req, 200, NULL, 100, NULL, NULL);
         net_http_req_write(req, "0123456789", 10);
         net_http_req_end(req, DF_EIO);
+    } else if (strcmp(path, "/stall") == 0) {
+        /* 10 of 100 bytes, then nothing: the client's idle timeout must fire */
+        pending = req;
+        net_http_req_on_close(req, pending_close_cb, NULL);
+        net_http_req_start(req, 200, NULL, 100, NULL, NULL);
+        net_http_req_write(req, "0123456789", 10);
     } else if (strcmp(path, "/async") == 0 || strcmp(path, "/hang") == 0) {
         pending = req;
         net_http_req_on_close(req, pending_close_cb, NULL);
@@ -647,6 +654,412 @@ START_TEST(test_range_and_stream)
 
 END_TEST
 
+/* A client request's outcome. */
+struct creq {
+    struct net_http_client *c;
+    int status;
+    int rv;
+    bool ended;
+    bool keep; /* keep the body (else count it) */
+    bool slow; /* pause after every delivery and resume from a timer */
+    int pauses;
+    uint64_t bytes;
+    uint64_t content_length;
+    char content_range[80];
+    struct evbuffer *body;
+    char tail[16];
+};
+
+static void
+creq_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct creq *r = arg;
+
+    (void)fd;
+    (void)what;
+    if (!r->ended)
+        net_http_client_resume(r->c);
+}
+
+static int
+creq_head_cb(struct net_http_client *c, const struct net_http_head *h, void *arg)
+{
+    struct creq *r = arg;
+    const char *cr = net_http_head_get(h, "content-range");
+
+    (void)c;
+    r->status = h->status;
+    r->content_length = h->content_length;
+    if (cr != NULL)
+        snprintf(r->content_range, sizeof(r->content_range), "%s", cr);
+    return 0;
+}
+
+static int
+creq_data_cb(struct net_http_client *c, struct evbuffer *data, void *arg)
+{
+    struct creq *r = arg;
+    size_t n = evbuffer_get_length(data);
+    struct timeval tv = {0, 2000};
+
+    r->bytes += n;
+    if (n >= sizeof(r->tail)) {
+        struct evbuffer_ptr p;
+
+        evbuffer_ptr_set(data, &p, n - sizeof(r->tail), EVBUFFER_PTR_SET);
+        evbuffer_copyout_from(data, &p, r->tail, sizeof(r->tail));
+    }
+    if (r->keep)
+        evbuffer_add_buffer(r->body, data);
+    else
+        evbuffer_drain(data, n);
+    if (r->slow && (r->bytes - n) >> 20 != r->bytes >> 20) {
+        r->pauses++;
+        net_http_client_pause(c);
+        event_base_once(base, -1, EV_TIMEOUT, creq_resume_cb, r, &tv);
+    }
+    return 0;
+}
+
+static void
+creq_end_cb(struct net_http_client *c, int rv, void *arg)
+{
+    struct creq *r = arg;
+
+    (void)c;
+    r->rv = rv;
+    r->ended = true;
+    event_base_loopexit(base, NULL);
+}
+
+static const struct net_http_client_cbs creq_cbs = {creq_head_cb, creq_data_cb, creq_end_cb};
+
+static struct net_http_client *
+client_open(const struct net_http_client_opts *o)
+{
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct net_http_client *c = NULL;
+    struct sockaddr_in sin;
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bufferevent_socket_connect(bev, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(net_http_client_new(bev, o, &c), 0);
+    return c;
+}
+
+/* Run one request to completion on c. */
+static void
+creq_run(struct net_http_client *c, struct creq *r, const char *method, const char *target,
+         const struct net_http_header *hdrs, size_t nhdrs)
+{
+    struct net_http_request req = {.method = method,
+                                   .target = target,
+                                   .host = "127.0.0.1",
+                                   .headers = hdrs,
+                                   .nheaders = nhdrs};
+    bool keep = r->keep, slow = r->slow;
+
+    if (r->body != NULL)
+        evbuffer_free(r->body);
+    memset(r, 0, sizeof(*r));
+    r->keep = keep;
+    r->slow = slow;
+    r->c = c;
+    r->body = evbuffer_new();
+    ck_assert_int_eq(net_http_client_request(c, &req, &creq_cbs, r), 0);
+    while (!r->ended)
+        ck_assert_int_eq(event_base_loop(base, EVLOOP_ONCE), 0);
+}
+
+START_TEST(test_client_keepalive)
+{
+    struct net_http_header range = {"Range", "bytes=0-99"};
+    struct net_http_header secret = {"Authorization", "Bearer hunter2"};
+    struct net_http_content_range cr;
+    struct net_http_client *c;
+    struct creq r = {.keep = true};
+
+    start_server(NULL);
+    c = client_open(NULL);
+    creq_run(c, &r, "GET", "/hello", &secret, 1);
+    ck_assert_int_eq(r.rv, 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(evbuffer_get_length(r.body), 5);
+    ck_assert(net_http_client_is_reusable(c));
+
+    creq_run(c, &r, "GET", "/stream", NULL, 0);
+    ck_assert_int_eq(r.rv, 0);
+    ck_assert_uint_eq(r.bytes, 4u << 20);
+    ck_assert_uint_eq(net_http_client_body_bytes(c), 4u << 20);
+
+    creq_run(c, &r, "GET", "/range", &range, 1);
+    ck_assert_int_eq(r.rv, 0);
+    ck_assert_int_eq(r.status, 206);
+    ck_assert_int_eq(net_http_content_range_parse(r.content_range, &cr), 0);
+    ck_assert_uint_eq(cr.first, 0);
+    ck_assert_uint_eq(cr.last, 99);
+    ck_assert_uint_eq(cr.total, FILE_SIZE);
+    ck_assert_uint_eq(r.bytes, 100);
+
+    creq_run(c, &r, "HEAD", "/file", NULL, 0);
+    ck_assert_int_eq(r.rv, 0);
+    ck_assert_uint_eq(r.content_length, FILE_SIZE);
+    ck_assert_uint_eq(r.bytes, 0);
+
+    creq_run(c, &r, "GET", "/missing", NULL, 0);
+    ck_assert_int_eq(r.rv, 0);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert(net_http_client_is_reusable(c));
+    ck_assert_uint_eq(net_http_server_conn_count(srv), 1);
+    ck_assert_int_eq(requests_seen, 5);
+
+    /* bad requests are refused before anything is sent */
+    {
+        struct net_http_header bad = {"X", "a\r\nInjected: 1"}, cl = {"Content-Length", "1"};
+        struct net_http_request q = {
+                .method = "GET", .target = "/", .host = "h", .headers = &bad, .nheaders = 1};
+
+        ck_assert_int_eq(net_http_client_request(c, &q, &creq_cbs, &r), DF_EINVAL);
+        q.headers = &cl;
+        ck_assert_int_eq(net_http_client_request(c, &q, &creq_cbs, &r), DF_EINVAL);
+        q.nheaders = 0;
+        q.target = "/a b";
+        ck_assert_int_eq(net_http_client_request(c, &q, &creq_cbs, &r), DF_EINVAL);
+    }
+    net_http_client_free(c);
+    evbuffer_free(r.body);
+}
+
+END_TEST
+
+START_TEST(test_client_truncated)
+{
+    struct net_http_client *c;
+    struct creq r = {.keep = true};
+
+    start_server(NULL);
+    c = client_open(NULL);
+    creq_run(c, &r, "GET", "/short", NULL, 0);
+    ck_assert_int_eq(r.rv, DF_EPROTO);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.bytes, 10);
+    ck_assert(!net_http_client_is_reusable(c));
+    ck_assert_int_eq(
+            net_http_client_request(
+                    c, &(struct net_http_request){.method = "GET", .target = "/", .host = "h"},
+                    &creq_cbs, &r),
+            DF_ECLOSED);
+    net_http_client_free(c);
+    evbuffer_free(r.body);
+}
+
+END_TEST
+
+START_TEST(test_client_deadlines)
+{
+    struct net_http_client_opts o = {.total_timeout_ms = 300};
+    struct net_http_client *c;
+    struct creq r = {.keep = true};
+    int64_t t0;
+
+    start_server(NULL);
+    /* total deadline while the server holds the request */
+    c = client_open(&o);
+    t0 = now_ms();
+    creq_run(c, &r, "GET", "/hang", NULL, 0);
+    ck_assert_int_eq(r.rv, DF_ETIMEDOUT);
+    ck_assert_int_ge(now_ms() - t0, 250);
+    ck_assert_int_lt(now_ms() - t0, 1500);
+    ck_assert(!net_http_client_is_reusable(c));
+    net_http_client_free(c);
+    /* the server's handler hears about it */
+    while (closes_seen == 0)
+        event_base_loop(base, EVLOOP_ONCE);
+
+    /* head timeout */
+    o.total_timeout_ms = 0;
+    o.head_timeout_ms = 200;
+    c = client_open(&o);
+    t0 = now_ms();
+    creq_run(c, &r, "GET", "/hang", NULL, 0);
+    ck_assert_int_eq(r.rv, DF_ETIMEDOUT);
+    ck_assert_int_lt(now_ms() - t0, 1500);
+    net_http_client_free(c);
+
+    /* idle timeout after the head: a stalled body */
+    o.head_timeout_ms = 0;
+    o.idle_timeout_ms = 200;
+    c = client_open(&o);
+    t0 = now_ms();
+    creq_run(c, &r, "GET", "/stall", NULL, 0);
+    ck_assert_int_eq(r.rv, DF_ETIMEDOUT);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.bytes, 10);
+    ck_assert_int_ge(now_ms() - t0, 150);
+    ck_assert_int_lt(now_ms() - t0, 1500);
+    net_http_client_free(c);
+    evbuffer_free(r.body);
+}
+
+END_TEST
+
+START_TEST(test_client_backpressure)
+{
+    struct net_http_client_opts o = {.body_high_water = 256 << 10};
+    struct net_http_client *c;
+    struct creq r = {.slow = true};
+    size_t heap0;
+
+    start_server(NULL);
+    heap0 = mallinfo2().uordblks;
+    heap_sample_cb(-1, 0, NULL);
+    c = client_open(&o);
+    creq_run(c, &r, "GET", "/file", NULL, 0);
+    ck_assert_int_eq(r.rv, 0);
+    ck_assert_uint_eq(r.bytes, FILE_SIZE);
+    ck_assert_mem_eq(r.tail, "TTTTTTTTTTTTTTTT", 16);
+    ck_assert_int_gt(r.pauses, 10);
+    ck_assert_msg(peak_heap < heap0 + (8u << 20), "heap grew from %zu to %zu", heap0, peak_heap);
+    ck_assert(net_http_client_is_reusable(c));
+    net_http_client_free(c);
+    evbuffer_free(r.body);
+}
+
+END_TEST
+
+START_TEST(test_client_server_closed_idle)
+{
+    struct net_http_server_opts so = {.idle_timeout_ms = 100};
+    struct net_http_client *c;
+    struct creq r = {.keep = true};
+    struct timeval tv = {0, 400000};
+
+    start_server(&so);
+    c = client_open(NULL);
+    creq_run(c, &r, "GET", "/hello", NULL, 0);
+    ck_assert_int_eq(r.rv, 0);
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+    ck_assert(!net_http_client_is_reusable(c));
+    net_http_client_free(c);
+    evbuffer_free(r.body);
+}
+
+END_TEST
+
+/* Client against scripted responses over a bufferevent pair. */
+static void
+pair_case(const char *resp, bool close_after, int want_rv, uint64_t want_bytes, int want_status)
+{
+    struct bufferevent *pair[2];
+    struct net_http_client *c;
+    struct creq r = {.keep = true};
+    struct net_http_request req = {.method = "GET", .target = "/x", .host = "h"};
+
+    ck_assert_int_eq(bufferevent_pair_new(base, BEV_OPT_CLOSE_ON_FREE, pair), 0);
+    ck_assert_int_eq(net_http_client_new(pair[0], NULL, &c), 0);
+    r.c = c;
+    r.body = evbuffer_new();
+    ck_assert_int_eq(net_http_client_request(c, &req, &creq_cbs, &r), 0);
+    bufferevent_enable(pair[1], EV_READ | EV_WRITE);
+    bufferevent_write(pair[1], resp, strlen(resp));
+    if (close_after) {
+        bufferevent_flush(pair[1], EV_WRITE, BEV_FINISHED);
+        bufferevent_free(pair[1]);
+        pair[1] = NULL;
+    }
+    while (!r.ended)
+        ck_assert_int_eq(event_base_loop(base, EVLOOP_ONCE), 0);
+    ck_assert_msg(r.rv == want_rv, "%s: rv %d", resp, r.rv);
+    ck_assert_msg(r.bytes == want_bytes, "%s: %llu bytes", resp, (unsigned long long)r.bytes);
+    ck_assert_int_eq(r.status, want_status);
+    net_http_client_free(c);
+    if (pair[1] != NULL)
+        bufferevent_free(pair[1]);
+    evbuffer_free(r.body);
+}
+
+START_TEST(test_client_framing)
+{
+    /* close-delimited body */
+    pair_case("HTTP/1.1 200 OK\r\n\r\nabcdef", true, 0, 6, 200);
+    /* interim 100 skipped */
+    pair_case("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false,
+              0, 2, 200);
+    /* truncated length and chunked bodies */
+    pair_case("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true, DF_EPROTO, 3, 200);
+    pair_case("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", true, DF_EPROTO,
+              3, 200);
+    pair_case("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n", false,
+              DF_EPROTO, 3, 200);
+    /* the whole response arrives with the close */
+    pair_case("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", true, 0, 3, 200);
+    /* extra bytes after the body */
+    pair_case("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcEXTRA", false, DF_EPROTO, 3, 200);
+    /* nothing at all, then a broken head */
+    pair_case("", true, DF_ECLOSED, 0, 0);
+    pair_case("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n", true, DF_EPROTO, 0, 0);
+    pair_case("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", false,
+              DF_EPROTO, 0, 0);
+    pair_case("HTTP/1.1 101 Switching Protocols\r\n\r\n", false, DF_EPROTO, 0, 0);
+}
+
+END_TEST
+
+/* curl against the server: keep-alive across URLs, HEAD, and an upload with 100-continue. */
+START_TEST(test_curl)
+{
+    char cmd[512], out[512] = "";
+    struct raw dummy;
+    pid_t pid;
+    int pfd[2], status = -1;
+    ssize_t n;
+    size_t off = 0;
+
+    (void)dummy;
+    if (system("command -v curl >/dev/null 2>&1") != 0)
+        return; /* no curl here */
+    start_server(NULL);
+    snprintf(
+            cmd, sizeof(cmd),
+            "curl -sS --max-time 5  -w '%%{http_code}:%%{num_connects} ' -o /dev/null -o /dev/null "
+            "http://127.0.0.1:%u/hello http://127.0.0.1:%u/range -H 'Range: bytes=-16' "
+            "&& curl -sS --max-time 5 -I http://127.0.0.1:%u/file | tr -d '\\r' | "
+            "grep -E '^(HTTP|Content-Length)' | tr '\\n' ' ' "
+            "&& printf 'data' | curl -sS --max-time 5 -H 'Expect: 100-continue' "
+            "-H 'Transfer-Encoding: chunked' --data-binary @- http://127.0.0.1:%u/echo",
+            port, port, port, port);
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid = fork();
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        struct timeval tv = {0, 10000};
+
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+        while ((n = read(pfd[0], out + off, sizeof(out) - 1 - off)) > 0)
+            off += (size_t)n;
+    }
+    while ((n = read(pfd[0], out + off, sizeof(out) - 1 - off)) > 0)
+        off += (size_t)n;
+    out[off] = '\0';
+    close(pfd[0]);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "curl failed: %s", out);
+    ck_assert_str_eq(out, "200:1 206:0 HTTP/1.1 200 OK Content-Length: 67108864 data");
+}
+
+END_TEST
+
 Suite *test_net_http_suite(void);
 
 Suite *
@@ -665,6 +1078,17 @@ test_net_http_suite(void)
     tcase_add_test(tc, test_async_and_close);
     tcase_add_test(tc, test_sendfile_slow_reader);
     tcase_add_test(tc, test_range_and_stream);
+    tcase_add_test(tc, test_curl);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("client");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_client_keepalive);
+    tcase_add_test(tc, test_client_truncated);
+    tcase_add_test(tc, test_client_deadlines);
+    tcase_add_test(tc, test_client_backpressure);
+    tcase_add_test(tc, test_client_server_closed_idle);
+    tcase_add_test(tc, test_client_framing);
     suite_add_tcase(s, tc);
     return s;
 }
