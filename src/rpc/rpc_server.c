@@ -397,8 +397,6 @@ rpc_call_new(struct rpc_server_conn *conn, int32_t stream_id)
 {
     struct rpc_server *srv = conn->srv;
     struct rpc_call *call = TAILQ_FIRST(&conn->free_calls);
-    size_t max_out = srv->opts.max_stream_out > srv->lim.max_msg_bytes ? srv->opts.max_stream_out
-                                                                       : srv->lim.max_msg_bytes;
 
     if (call != NULL) {
         TAILQ_REMOVE(&conn->free_calls, call, link);
@@ -409,9 +407,9 @@ rpc_call_new(struct rpc_server_conn *conn, int32_t stream_id)
         rpc_codec_reader_init(&call->rd, srv->lim.max_msg_bytes);
         call->conn = conn;
     }
-    /* A message may be up to max_msg_bytes even when max_stream_out is smaller. */
-    rpc_codec_buf_init(&call->out, 0);
-    call->out.max = max_out + RPC_CODEC_HDR_LEN;
+    /* max_stream_out is a soft cap checked before each message: one more always fits. A
+     * recycled call keeps its storage. */
+    call->out.max = srv->opts.max_stream_out + srv->lim.max_msg_bytes + RPC_CODEC_HDR_LEN;
     call->stream_id = stream_id;
     call->timeout_ms = -1;
     TAILQ_INSERT_TAIL(&conn->calls, call, link);
