@@ -8,5 +8,6 @@
 #define DF_ROLES_H
 
 int cli_version_main(int argc, char **argv);
+int peer_main(int argc, char **argv);
 
 #endif

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The peer daemon (dfdaemon): its configuration, its context (one per process, owned by the
+ * event loop) and the interfaces between its modules: tasks (download orchestration and
+ * cache), the RPC service for `dragonfly get`, and the upload server.
+ */
+#ifndef PEER_H
+#define PEER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <cjson/cJSON.h>
+
+#include "df/df_conf.h"
+#include "df/df_digest.h"
+#include "df/net_http_parse.h"
+#include "df/net_ratelim.h"
+#include "peer_source.h"
+
+struct event;
+struct evdns_base;
+struct net_http_server;
+struct net_listener;
+struct rpc_call;
+struct rpc_server;
+struct store_db;
+struct df_proc_signals;
+
+#define PEER_DEFAULT_RPC_PORT    65000
+#define PEER_DEFAULT_UPLOAD_PORT 65002
+#define PEER_SEED_RPC_PORT       65006
+#define PEER_SEED_UPLOAD_PORT    65008
+#define PEER_MAX_WORKERS         16
+
+struct peer_config {
+    char *ip;
+    char *hostname;
+    char *data_dir;
+    int64_t rpc_port;
+    int64_t upload_port;
+    char *socket;
+    bool seed;
+    int64_t cache_quota;     /* bytes, 0 = unlimited */
+    int64_t cache_ttl;       /* ms */
+    int64_t upload_rate;     /* bytes/s, 0 = unlimited */
+    int64_t download_rate;   /* bytes/s, 0 = unlimited */
+    int64_t concurrency;     /* pieces fetched at once per task */
+    int64_t retries;         /* per piece, transient failures */
+    int64_t connect_timeout; /* ms */
+    int64_t idle_timeout;    /* ms */
+    int64_t min_rate;        /* bytes/s below which a body is abandoned */
+    char *ca_file;
+    char *ready_file;
+    int log_level;
+    char *log_file;
+    char *log_debug;
+};
+
+struct peer_task;
+TAILQ_HEAD(peer_task_list, peer_task);
+
+struct peer_ctx {
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct peer_config cfg;
+    struct store_db *db;
+    struct net_tls_ctx *tls;
+    struct net_tls_ctx *tls_insecure;
+    struct peer_source_env src_env;
+    struct rpc_server *rpc;
+    struct net_http_server *upload;
+    struct net_listener *upload_listener;
+    struct df_proc_signals *signals;
+    struct event *gc_timer;
+    struct peer_task_list tasks;
+    char *host_id;
+    struct net_ratelim down_rl;
+    struct net_ratelim up_rl;
+    bool stopping;
+    /* counters for /metrics */
+    uint64_t bytes_from_source;
+    uint64_t bytes_uploaded;
+    uint64_t pieces_uploaded;
+    uint64_t tasks_done;
+    uint64_t tasks_failed;
+    uint64_t cache_hits;
+};
+
+/* What a `get` asks for (DfdaemonDownload/DownloadTask's "download" object). */
+struct peer_download_req {
+    char *url;
+    char *output_path;
+    char *tag;
+    char *application;
+    char *filtered; /* '&'-separated query params dropped from the task id */
+    bool has_digest;
+    struct df_digest digest;
+    struct net_http_header *headers;
+    size_t nheaders;
+    bool insecure;
+    bool disable_back_to_source;
+};
+
+/* Parse and validate a DownloadTask request; a message in err names the bad field. */
+int peer_download_req_parse(const cJSON *msg, struct peer_download_req *out, struct df_error *err);
+void peer_download_req_reset(struct peer_download_req *r);
+
+/* Register the RPC methods (DfdaemonDownload) on ctx->rpc. */
+int peer_rpc_register(struct peer_ctx *ctx);
+
+/*
+ * Start (or join) the download of req for call; the task streams progress to call and
+ * finishes it. Takes req (reset on return).
+ */
+void peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_download_req *req);
+
+/* Cancel every running fetch and free all tasks (waiting calls get `unavailable`). */
+void peer_task_shutdown(struct peer_ctx *ctx);
+
+/* Evict by TTL and quota (tasks not running). */
+void peer_task_gc(struct peer_ctx *ctx);
+
+/* Task status as JSON (StatTask); NULL if unknown. The caller deletes it. */
+cJSON *peer_task_stat(struct peer_ctx *ctx, const char *task_id);
+
+/* Start the upload server on bind_host:upload_port ("" = all addresses). */
+int peer_upload_start(struct peer_ctx *ctx, const char *bind_host, struct df_error *err);
+
+/* Monotonic nanoseconds, for rate limits. */
+uint64_t peer_now_ns(void);
+
+/* Wall clock milliseconds. */
+int64_t peer_now_ms(void);
+
+#endif

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `dragonfly peer`: the daemon's configuration table, start-up (data dir, metadata db, RPC
+ * on a port and a unix socket, upload server, ready file) and graceful stop. Everything
+ * after start-up runs on the one event loop owned by struct peer_ctx.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "df/df_conf.h"
+#include "df/df_fs.h"
+#include "df/df_id.h"
+#include "df/df_json.h"
+#include "df/df_proc.h"
+#include "df/df_work.h"
+#include "df/log.h"
+#include "df/net_connect.h"
+#include "df/net_http_server.h"
+#include "df/net_listener.h"
+#include "df/net_tls.h"
+#include "df/roles.h"
+#include "df/rpc_server.h"
+#include "df/store_db.h"
+#include "df/xmalloc.h"
+#include "peer.h"
+
+#define F(x) offsetof(struct peer_config, x)
+
+static const char *const peer_log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+static const struct df_conf_entry peer_entries[] = {
+        {.key = "ip",
+         .type = DF_CONF_STRING,
+         .offset = F(ip),
+         .metavar = "IP",
+         .help = "address to advertise and bind (default: first non-loopback address; "
+                 "listeners then bind all addresses)"},
+        {.key = "hostname",
+         .type = DF_CONF_STRING,
+         .offset = F(hostname),
+         .help = "host name to advertise (default: the system's)"},
+        {.key = "dataDir",
+         .type = DF_CONF_STRING,
+         .offset = F(data_dir),
+         .def = "/var/lib/dragonfly",
+         .metavar = "DIR",
+         .help = "cache and metadata directory (created 0700)"},
+        {.key = "rpcPort",
+         .type = DF_CONF_INT,
+         .offset = F(rpc_port),
+         .def = "-1",
+         .min = -1,
+         .max = 65535,
+         .help = "RPC port (-1: 65000, or 65006 with --seed; 0: any)"},
+        {.key = "uploadPort",
+         .type = DF_CONF_INT,
+         .offset = F(upload_port),
+         .def = "-1",
+         .min = -1,
+         .max = 65535,
+         .help = "upload server port (-1: 65002, or 65008 with --seed; 0: any)"},
+        {.key = "socket",
+         .type = DF_CONF_STRING,
+         .offset = F(socket),
+         .metavar = "PATH",
+         .help = "unix socket for local clients (default: <data-dir>/dfdaemon.sock)"},
+        {.key = "seed", .type = DF_CONF_BOOL, .offset = F(seed), .help = "run as a seed peer"},
+        {.key = "cache.quota",
+         .flag = "cache-quota",
+         .type = DF_CONF_SIZE,
+         .offset = F(cache_quota),
+         .def = "0",
+         .help = "evict least recently used tasks above this many bytes (0: no quota)"},
+        {.key = "cache.ttl",
+         .flag = "cache-ttl",
+         .type = DF_CONF_DURATION,
+         .offset = F(cache_ttl),
+         .def = "168h",
+         .help = "evict tasks not used for this long (0: never)"},
+        {.key = "upload.rateLimit",
+         .flag = "upload-rate-limit",
+         .type = DF_CONF_RATE,
+         .offset = F(upload_rate),
+         .def = "0",
+         .help = "host-wide upload limit (0: unlimited)"},
+        {.key = "download.rateLimit",
+         .flag = "download-rate-limit",
+         .type = DF_CONF_RATE,
+         .offset = F(download_rate),
+         .def = "0",
+         .help = "host-wide download limit (0: unlimited)"},
+        {.key = "download.concurrency",
+         .type = DF_CONF_INT,
+         .offset = F(concurrency),
+         .def = "4",
+         .min = 1,
+         .max = PEER_MAX_WORKERS,
+         .help = "pieces fetched at once per task"},
+        {.key = "source.retries",
+         .type = DF_CONF_INT,
+         .offset = F(retries),
+         .def = "5",
+         .min = 0,
+         .max = 100,
+         .help = "retries of a piece after transient failures"},
+        {.key = "source.connectTimeout",
+         .type = DF_CONF_DURATION,
+         .offset = F(connect_timeout),
+         .def = "10s",
+         .min = 100,
+         .max = 3600000,
+         .help = "origin connect timeout"},
+        {.key = "source.idleTimeout",
+         .type = DF_CONF_DURATION,
+         .offset = F(idle_timeout),
+         .def = "30s",
+         .min = 100,
+         .max = 3600000,
+         .help = "abandon an origin response idle this long"},
+        {.key = "source.minRate",
+         .type = DF_CONF_RATE,
+         .offset = F(min_rate),
+         .def = "16KiB/s",
+         .help = "abandon an origin body slower than this (0: off)"},
+        {.key = "source.caFile",
+         .type = DF_CONF_STRING,
+         .offset = F(ca_file),
+         .metavar = "PATH",
+         .help = "trust anchors for https origins (default: the system bundle)"},
+        {.key = "readyFile",
+         .type = DF_CONF_STRING,
+         .offset = F(ready_file),
+         .metavar = "PATH",
+         .help = "write the bound addresses as JSON here once listening"},
+        {.key = "log.level",
+         .flag = "log-level",
+         .type = DF_CONF_ENUM,
+         .offset = F(log_level),
+         .def = "info",
+         .choices = peer_log_levels,
+         .help = "log level"},
+        {.key = "log.file",
+         .flag = "log-file",
+         .type = DF_CONF_STRING,
+         .offset = F(log_file),
+         .metavar = "PATH",
+         .help = "log to this file instead of stderr"},
+        {.key = "log.debug",
+         .flag = "log-debug",
+         .type = DF_CONF_STRING,
+         .offset = F(log_debug),
+         .metavar = "MODS",
+         .help = "debug modules (\"peer,rpc\" or \"all\")"},
+};
+
+static const struct df_conf_spec peer_spec = {
+        .cmd = "dragonfly peer",
+        .summary = "The peer daemon: downloads tasks for `dragonfly get`, keeps verified pieces "
+                   "in its cache and serves them to other peers.",
+        .entries = peer_entries,
+        .n_entries = DF_NELEM(peer_entries),
+        .size = sizeof(struct peer_config),
+};
+
+/* The first up, non-loopback IPv4 address (then IPv6), or 127.0.0.1. */
+static char *
+peer_main_default_ip(void)
+{
+    struct ifaddrs *ifa = NULL, *i;
+    char buf[INET6_ADDRSTRLEN];
+    char *v6 = NULL, *out = NULL;
+
+    if (getifaddrs(&ifa) == 0) {
+        for (i = ifa; i != NULL && out == NULL; i = i->ifa_next) {
+            if (i->ifa_addr == NULL || (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
+                continue;
+            if (i->ifa_addr->sa_family == AF_INET) {
+                inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, buf,
+                          sizeof(buf));
+                out = xstrdup(buf);
+            } else if (i->ifa_addr->sa_family == AF_INET6 && v6 == NULL) {
+                struct in6_addr *a = &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr;
+                if (!IN6_IS_ADDR_LINKLOCAL(a)) {
+                    inet_ntop(AF_INET6, a, buf, sizeof(buf));
+                    v6 = xstrdup(buf);
+                }
+            }
+        }
+        freeifaddrs(ifa);
+    }
+    if (out == NULL)
+        out = v6 != NULL ? v6 : xstrdup("127.0.0.1");
+    else
+        free(v6);
+    return out;
+}
+
+static void
+peer_main_stop(void *arg)
+{
+    struct peer_ctx *ctx = arg;
+
+    ctx->stopping = true;
+    net_listener_disable(ctx->upload_listener);
+    rpc_server_shutdown(ctx->rpc);
+    /* Unfinished pieces are dropped: only recorded pieces count, so metadata stays exact. */
+    peer_task_shutdown(ctx);
+    event_base_loopexit(ctx->base, NULL);
+}
+
+static void
+peer_main_gc_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    peer_task_gc(arg);
+}
+
+static int
+peer_main_ready(struct peer_ctx *ctx, const char *bind_host, struct df_error *err)
+{
+    cJSON *doc = cJSON_CreateObject();
+    int rv;
+
+    cJSON_AddStringToObject(doc, "rpc", rpc_server_addr(ctx->rpc, 0));
+    cJSON_AddStringToObject(doc, "socket", rpc_server_addr(ctx->rpc, 1));
+    cJSON_AddStringToObject(doc, "upload", net_listener_addr(ctx->upload_listener));
+    cJSON_AddStringToObject(doc, "ip", ctx->cfg.ip);
+    cJSON_AddStringToObject(doc, "bind", bind_host);
+    cJSON_AddStringToObject(doc, "hostId", ctx->host_id);
+    cJSON_AddNumberToObject(doc, "pid", (double)getpid());
+    rv = df_proc_write_ready_file(ctx->cfg.ready_file, doc, err);
+    cJSON_Delete(doc);
+    return rv;
+}
+
+/* Start everything; on failure a message is in err. */
+static int
+peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
+{
+    struct net_tls_opts topts;
+    char path[4096], addr[300], host[256];
+    const char *bind_host;
+    struct timeval gc = {60, 0};
+    int rv;
+
+    if ((rv = df_fs_dir_ensure_private(ctx->cfg.data_dir, err)) != 0)
+        return rv;
+    snprintf(path, sizeof(path), "%s/metadata.db", ctx->cfg.data_dir);
+    if ((rv = store_db_open(path, &ctx->db, err)) != 0)
+        return rv;
+    ctx->base = event_base_new();
+    ctx->dns = ctx->base != NULL ? net_dns_new(ctx->base) : NULL;
+    if (ctx->dns == NULL)
+        return df_error_set(err, DF_ENOMEM, "cannot create the event loop");
+    memset(&topts, 0, sizeof(topts));
+    topts.ca_file = ctx->cfg.ca_file;
+    if ((rv = net_tls_ctx_new(false, &topts, &ctx->tls, err)) != 0)
+        return rv;
+    topts.insecure = true;
+    if ((rv = net_tls_ctx_new(false, &topts, &ctx->tls_insecure, err)) != 0)
+        return rv;
+    ctx->src_env.base = ctx->base;
+    ctx->src_env.dns = ctx->dns;
+    ctx->src_env.tls = ctx->tls;
+    ctx->src_env.tls_insecure = ctx->tls_insecure;
+    ctx->src_env.connect_timeout_ms = (int)ctx->cfg.connect_timeout;
+    ctx->src_env.head_timeout_ms = (int)ctx->cfg.idle_timeout;
+    ctx->src_env.idle_timeout_ms = (int)ctx->cfg.idle_timeout;
+    ctx->src_env.min_rate = (uint64_t)ctx->cfg.min_rate;
+    net_ratelim_init(&ctx->down_rl, (uint64_t)ctx->cfg.download_rate,
+                     (uint64_t)ctx->cfg.download_rate / 10 + 65536, peer_now_ns());
+    net_ratelim_init(&ctx->up_rl, (uint64_t)ctx->cfg.upload_rate,
+                     (uint64_t)ctx->cfg.upload_rate / 10 + 65536, peer_now_ns());
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    if (ctx->cfg.hostname == NULL)
+        ctx->cfg.hostname = xstrdup(host);
+    ctx->host_id = df_id_host_new(ctx->cfg.ip, ctx->cfg.hostname, ctx->cfg.seed);
+
+    ctx->rpc = rpc_server_new(ctx->base, NULL);
+    if ((rv = peer_rpc_register(ctx)) != 0)
+        return df_error_set(err, rv, "rpc: cannot register methods");
+    bind_host = ip_given ? ctx->cfg.ip : "";
+    snprintf(addr, sizeof(addr), strchr(bind_host, ':') != NULL ? "[%s]:%" PRId64 : "%s:%" PRId64,
+             bind_host, ctx->cfg.rpc_port);
+    if ((rv = rpc_server_listen(ctx->rpc, addr, NULL, err)) != 0)
+        return rv;
+    snprintf(addr, sizeof(addr), "unix:%s", ctx->cfg.socket);
+    if ((rv = rpc_server_listen(ctx->rpc, addr, NULL, err)) != 0)
+        return rv;
+    if ((rv = peer_upload_start(ctx, bind_host, err)) != 0)
+        return rv;
+    ctx->signals = df_proc_signals_new(ctx->base, peer_main_stop, NULL, ctx);
+    ctx->gc_timer = event_new(ctx->base, -1, EV_PERSIST, peer_main_gc_cb, ctx);
+    if (ctx->signals == NULL || ctx->gc_timer == NULL)
+        return df_error_set(err, DF_ENOMEM, "out of memory");
+    event_add(ctx->gc_timer, &gc);
+    peer_task_gc(ctx);
+    if (ctx->cfg.ready_file != NULL && (rv = peer_main_ready(ctx, bind_host, err)) != 0)
+        return rv;
+    log_info("peer: %s ready: rpc %s, socket %s, upload %s, data %s", ctx->host_id,
+             rpc_server_addr(ctx->rpc, 0), ctx->cfg.socket, net_listener_addr(ctx->upload_listener),
+             ctx->cfg.data_dir);
+    return 0;
+}
+
+static void
+peer_main_free(struct peer_ctx *ctx)
+{
+    peer_task_shutdown(ctx);
+    rpc_server_free(ctx->rpc);
+    net_listener_free(ctx->upload_listener);
+    net_http_server_free(ctx->upload);
+    df_proc_signals_free(ctx->signals);
+    if (ctx->gc_timer != NULL)
+        event_free(ctx->gc_timer);
+    net_tls_ctx_free(ctx->tls);
+    net_tls_ctx_free(ctx->tls_insecure);
+    net_dns_free(ctx->dns);
+    if (ctx->base != NULL)
+        event_base_free(ctx->base);
+    store_db_close(ctx->db);
+    free(ctx->host_id);
+    df_conf_reset(&peer_spec, &ctx->cfg);
+}
+
+int
+peer_main(int argc, char **argv)
+{
+    struct peer_ctx ctx;
+    struct df_conf_args args;
+    struct df_error err;
+    bool ip_given;
+    char *json;
+    int rv;
+
+    memset(&ctx, 0, sizeof(ctx));
+    TAILQ_INIT(&ctx.tasks);
+    if (df_conf_load(&peer_spec, &ctx.cfg, argc, argv, &args, &err) != 0) {
+        fprintf(stderr, "dragonfly peer: %s\n", err.msg);
+        return 2;
+    }
+    if (args.help) {
+        df_conf_usage(&peer_spec, stdout);
+        df_conf_args_reset(&args);
+        return 0;
+    }
+    ip_given = ctx.cfg.ip != NULL && ctx.cfg.ip[0] != '\0';
+    if (!ip_given) {
+        free(ctx.cfg.ip);
+        ctx.cfg.ip = peer_main_default_ip();
+    }
+    if (ctx.cfg.rpc_port < 0)
+        ctx.cfg.rpc_port = ctx.cfg.seed ? PEER_SEED_RPC_PORT : PEER_DEFAULT_RPC_PORT;
+    if (ctx.cfg.upload_port < 0)
+        ctx.cfg.upload_port = ctx.cfg.seed ? PEER_SEED_UPLOAD_PORT : PEER_DEFAULT_UPLOAD_PORT;
+    if (ctx.cfg.socket == NULL)
+        ctx.cfg.socket = xasprintf("%s/dfdaemon.sock", ctx.cfg.data_dir);
+    if (args.check_config) {
+        json = df_conf_to_json(&peer_spec, &ctx.cfg);
+        printf("%s\n", json);
+        free(json);
+        df_conf_args_reset(&args);
+        df_conf_reset(&peer_spec, &ctx.cfg);
+        return 0;
+    }
+    df_conf_args_reset(&args);
+    log_init(ctx.cfg.seed ? "seed-peer" : "peer", (enum log_level)ctx.cfg.log_level,
+             LOG_FORMAT_TEXT);
+    if (ctx.cfg.log_debug != NULL)
+        log_debug_modules(ctx.cfg.log_debug);
+    if (ctx.cfg.log_file != NULL && log_open(ctx.cfg.log_file) != 0) {
+        fprintf(stderr, "dragonfly peer: log.file %s: %s\n", ctx.cfg.log_file, strerror(errno));
+        df_conf_reset(&peer_spec, &ctx.cfg);
+        return 2;
+    }
+    log_route_libevent();
+    df_work_init();
+    srandom((unsigned)(getpid() ^ (unsigned)peer_now_ns()));
+    if ((rv = peer_main_start(&ctx, ip_given, &err)) != 0) {
+        log_error("peer: %s", err.msg);
+        fprintf(stderr, "dragonfly peer: %s\n", err.msg);
+        peer_main_free(&ctx);
+        return 1;
+    }
+    event_base_dispatch(ctx.base);
+    log_info("peer: stopped");
+    peer_main_free(&ctx);
+    return 0;
+}

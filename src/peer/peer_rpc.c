@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The peer's RPC service for local clients (`dragonfly get`), over the unix socket and the
+ * RPC port: dfdaemon.v2.DfdaemonDownload/DownloadTask streams the download's progress and
+ * ends when the output file is in place; StatTask reports a task. Requests are validated
+ * here so tasks only ever see well-formed input.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "df/df_id.h"
+#include "df/df_json.h"
+#include "df/df_url.h"
+#include "df/log.h"
+#include "df/rpc_server.h"
+#include "df/xmalloc.h"
+#include "peer.h"
+
+#define PEER_RPC_MAX_HEADERS 64
+
+void
+peer_download_req_reset(struct peer_download_req *r)
+{
+    free(r->url);
+    free(r->output_path);
+    free(r->tag);
+    free(r->application);
+    free(r->filtered);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free((char *)(uintptr_t)r->headers[i].name);
+        free((char *)(uintptr_t)r->headers[i].value);
+    }
+    free(r->headers);
+    memset(r, 0, sizeof(*r));
+}
+
+static int
+peer_rpc_opt_str(const cJSON *o, const char *key, char **out, struct df_error *err)
+{
+    const char *s = NULL;
+    int rv = df_json_get_str(o, key, &s, err);
+
+    if (rv == DF_ENOTFOUND)
+        return 0;
+    if (rv != 0)
+        return rv;
+    if (strlen(s) > 4096 || strpbrk(s, "\r\n") != NULL)
+        return df_error_set(err, DF_EINVAL, "%s: bad value", key);
+    *out = xstrdup(s);
+    return 0;
+}
+
+/* filteredQueryParams: an array of names or one '&'-separated string. */
+static int
+peer_rpc_filtered(const cJSON *o, char **out, struct df_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "filteredQueryParams"), *e;
+    size_t len = 0;
+    char *s;
+
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    if (cJSON_IsString(v))
+        return peer_rpc_opt_str(o, "filteredQueryParams", out, err);
+    if (!cJSON_IsArray(v))
+        return df_error_set(err, DF_EINVAL, "filteredQueryParams: expected array of strings");
+    cJSON_ArrayForEach(e, v)
+    {
+        if (!cJSON_IsString(e) || strchr(e->valuestring, '&') != NULL)
+            return df_error_set(err, DF_EINVAL, "filteredQueryParams: expected names");
+        len += strlen(e->valuestring) + 1;
+    }
+    if (len > 4096)
+        return df_error_set(err, DF_EINVAL, "filteredQueryParams: too long");
+    s = xcalloc(1, len + 1);
+    len = 0;
+    cJSON_ArrayForEach(e, v)
+    {
+        size_t l = strlen(e->valuestring);
+        if (len > 0)
+            s[len++] = '&';
+        memcpy(s + len, e->valuestring, l);
+        len += l;
+    }
+    *out = s;
+    return 0;
+}
+
+static int
+peer_rpc_headers(const cJSON *o, struct peer_download_req *r, struct df_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "requestHeader"), *e;
+    size_t n = 0;
+
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsObject(v))
+        return df_error_set(err, DF_EINVAL, "requestHeader: expected an object");
+    cJSON_ArrayForEach(e, v) n++;
+    if (n > PEER_RPC_MAX_HEADERS)
+        return df_error_set(err, DF_EINVAL, "requestHeader: more than %d headers",
+                            PEER_RPC_MAX_HEADERS);
+    r->headers = xcalloc(n > 0 ? n : 1, sizeof(*r->headers));
+    cJSON_ArrayForEach(e, v)
+    {
+        if (!cJSON_IsString(e) || !net_http_is_token(e->string, strlen(e->string)) ||
+            !net_http_is_field_value(e->valuestring))
+            return df_error_set(err, DF_EINVAL, "requestHeader: bad header '%.64s'", e->string);
+        r->headers[r->nheaders].name = xstrdup(e->string);
+        r->headers[r->nheaders].value = xstrdup(e->valuestring);
+        r->nheaders++;
+    }
+    return 0;
+}
+
+int
+peer_download_req_parse(const cJSON *msg, struct peer_download_req *out, struct df_error *err)
+{
+    struct peer_download_req r;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(msg, "download");
+    const char *digest = NULL;
+    struct df_url u;
+    struct stat st;
+    char *dir = NULL, *slash;
+    int rv;
+
+    memset(&r, 0, sizeof(r));
+    memset(&u, 0, sizeof(u));
+    if (!cJSON_IsObject(d)) {
+        rv = df_error_set(err, DF_EINVAL, "download: expected an object");
+        goto out;
+    }
+    if ((rv = peer_rpc_opt_str(d, "url", &r.url, err)) != 0 ||
+        (rv = peer_rpc_opt_str(d, "outputPath", &r.output_path, err)) != 0 ||
+        (rv = peer_rpc_opt_str(d, "tag", &r.tag, err)) != 0 ||
+        (rv = peer_rpc_opt_str(d, "application", &r.application, err)) != 0 ||
+        (rv = peer_rpc_filtered(d, &r.filtered, err)) != 0 ||
+        (rv = peer_rpc_headers(d, &r, err)) != 0)
+        goto out;
+    if (r.url == NULL) {
+        rv = df_error_set(err, DF_EINVAL, "download.url: required");
+        goto out;
+    }
+    if ((rv = df_url_parse(r.url, &u, err)) != 0)
+        goto out;
+    if (r.output_path == NULL || r.output_path[0] != '/') {
+        rv = df_error_set(err, DF_EINVAL, "download.outputPath: an absolute path is required");
+        goto out;
+    }
+    dir = xstrdup(r.output_path);
+    slash = strrchr(dir, '/');
+    slash[slash == dir ? 1 : 0] = '\0';
+    if (slash[1] == '\0' && slash != dir) {
+        rv = df_error_set(err, DF_EINVAL, "download.outputPath: names a directory");
+        goto out;
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        rv = df_error_set(err, DF_EINVAL, "output directory %s: %s", dir,
+                          errno != 0 ? strerror(errno) : "not a directory");
+        goto out;
+    }
+    if (stat(r.output_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        rv = df_error_set(err, DF_EINVAL, "%s is a directory", r.output_path);
+        goto out;
+    }
+    rv = df_json_get_str(d, "digest", &digest, err);
+    if (rv == 0) {
+        if ((rv = df_digest_parse(digest, &r.digest, err)) != 0)
+            goto out;
+        r.has_digest = true;
+    } else if (rv != DF_ENOTFOUND)
+        goto out;
+    if ((rv = df_json_get_bool(d, "insecure", &r.insecure, err)) != 0 && rv != DF_ENOTFOUND)
+        goto out;
+    if ((rv = df_json_get_bool(d, "disableBackToSource", &r.disable_back_to_source, err)) != 0 &&
+        rv != DF_ENOTFOUND)
+        goto out;
+    *out = r;
+    memset(&r, 0, sizeof(r));
+    rv = 0;
+out:
+    df_url_reset(&u);
+    free(dir);
+    peer_download_req_reset(&r);
+    return rv;
+}
+
+static void
+peer_rpc_download_task(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct peer_ctx *ctx = arg;
+    struct peer_download_req r;
+    struct df_error err;
+
+    if (ctx->stopping) {
+        rpc_call_finish(call, RPC_UNAVAILABLE, "peer is shutting down");
+        return;
+    }
+    if (peer_download_req_parse(req, &r, &err) != 0) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
+        return;
+    }
+    peer_task_download(ctx, call, &r);
+}
+
+static void
+peer_rpc_stat_task(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct peer_ctx *ctx = arg;
+    const char *id = NULL;
+    cJSON *o;
+
+    if (df_json_get_str(req, "taskId", &id, NULL) != 0 || !df_id_task_is_valid(id)) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT, "taskId: expected 64 lowercase hex");
+        return;
+    }
+    if ((o = peer_task_stat(ctx, id)) == NULL) {
+        rpc_call_finish(call, RPC_NOT_FOUND, "no such task");
+        return;
+    }
+    rpc_call_reply(call, o);
+    cJSON_Delete(o);
+}
+
+int
+peer_rpc_register(struct peer_ctx *ctx)
+{
+    const struct rpc_method methods[] = {
+            {"/dfdaemon.v2.DfdaemonDownload/DownloadTask", RPC_KIND_SERVER_STREAM,
+             peer_rpc_download_task, ctx},
+            {"/dfdaemon.v2.DfdaemonDownload/StatTask", RPC_KIND_UNARY, peer_rpc_stat_task, ctx},
+    };
+
+    return rpc_server_register(ctx->rpc, methods, DF_NELEM(methods));
+}

@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One back-to-source fetch: connect (evdns), optionally TLS, send the GET, follow redirects
+ * hop by hop, validate the response framing against what was asked, stream the body to the
+ * owner and watch its rate. Exactly one of on_end or peer_source_cancel ends a fetch.
+ *
+ *   CONNECTING --(connected)--> REQUESTING --(head)--> BODY --(end)--> done
+ *        ^                          |
+ *        +------(3xx, next hop)-----+
+ */
+#include "peer_source.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "df/df_url.h"
+#include "df/log.h"
+#include "df/net_backoff.h"
+#include "df/net_connect.h"
+#include "df/net_http_client.h"
+#include "df/net_tls.h"
+#include "df/xmalloc.h"
+
+#define PEER_SOURCE_RATE_GRACE_S  5 /* no rate check during the first seconds */
+#define PEER_SOURCE_RATE_WINDOW_S 5 /* the rate is measured over this window */
+#define PEER_SOURCE_MAX_HEADERS   64
+
+struct peer_source {
+    struct peer_source_env env;
+    struct peer_source_cbs cbs;
+    void *arg;
+    struct df_url url;
+    char *url_text; /* current hop */
+    char *orig_host;
+    struct net_http_header *headers; /* user headers (copied) */
+    size_t nheaders;
+    bool drop_auth; /* the host changed on a redirect */
+    bool has_range;
+    uint64_t start, end;
+    bool insecure;
+    int hops;
+    struct net_connect *connect;
+    struct net_http_client *client;
+    struct event *rate_timer;
+    uint64_t bytes;
+    uint64_t window[PEER_SOURCE_RATE_WINDOW_S + 1]; /* bytes at each of the last ticks */
+    unsigned ticks;
+    char *redirect_to; /* Location of a 3xx being drained */
+    uint64_t retry_after_ms;
+    int status;
+    char why[600];
+};
+
+static int peer_source_hop(struct peer_source *s, struct df_error *err);
+
+bool
+peer_source_is_retryable(int rv)
+{
+    switch (rv) {
+    case DF_EAGAIN:
+    case DF_ECLOSED:
+    case DF_ECONNECT:
+    case DF_ETIMEDOUT:
+    case DF_EPROTO:
+    case DF_EIO:
+    case DF_EDNS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void
+peer_source_pause(struct peer_source *s)
+{
+    if (s->client != NULL)
+        net_http_client_pause(s->client);
+}
+
+void
+peer_source_resume(struct peer_source *s)
+{
+    if (s->client != NULL)
+        net_http_client_resume(s->client);
+}
+
+uint64_t
+peer_source_bytes(const struct peer_source *s)
+{
+    return s->bytes;
+}
+
+static void
+peer_source_free(struct peer_source *s)
+{
+    net_connect_cancel(s->connect);
+    net_http_client_free(s->client);
+    if (s->rate_timer != NULL)
+        event_free(s->rate_timer);
+    for (size_t i = 0; i < s->nheaders; i++) {
+        free((char *)(uintptr_t)s->headers[i].name);
+        free((char *)(uintptr_t)s->headers[i].value);
+    }
+    free(s->headers);
+    df_url_reset(&s->url);
+    free(s->url_text);
+    free(s->orig_host);
+    free(s->redirect_to);
+    free(s);
+}
+
+/* End the fetch: report and free. */
+static void
+peer_source_finish(struct peer_source *s, int rv)
+{
+    void (*on_end)(struct peer_source *, int, const char *, uint64_t, void *) = s->cbs.on_end;
+
+    if (rv != 0 && s->why[0] == '\0')
+        snprintf(s->why, sizeof(s->why), "%s", df_strerror(rv));
+    /* The client must not call back into a freed fetch. */
+    net_http_client_free(s->client);
+    s->client = NULL;
+    on_end(s, rv, s->why, s->retry_after_ms, s->arg);
+    peer_source_free(s);
+}
+
+static void
+peer_source_rate_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct peer_source *s = arg;
+    uint64_t oldest, rate;
+
+    (void)fd;
+    (void)what;
+    s->ticks++;
+    memmove(s->window, s->window + 1, sizeof(s->window) - sizeof(s->window[0]));
+    s->window[PEER_SOURCE_RATE_WINDOW_S] = s->bytes;
+    if (s->ticks < PEER_SOURCE_RATE_GRACE_S + PEER_SOURCE_RATE_WINDOW_S)
+        return;
+    oldest = s->window[0];
+    rate = (s->bytes - oldest) / PEER_SOURCE_RATE_WINDOW_S;
+    if (rate < s->env.min_rate) {
+        snprintf(s->why, sizeof(s->why), "origin too slow: %" PRIu64 " B/s below %" PRIu64 " B/s",
+                 rate, s->env.min_rate);
+        peer_source_finish(s, DF_ETIMEDOUT);
+    }
+}
+
+static bool
+peer_source_is_secret(const char *name)
+{
+    return strcasecmp(name, "authorization") == 0 || strcasecmp(name, "cookie") == 0 ||
+           strcasecmp(name, "proxy-authorization") == 0;
+}
+
+/* Resolve a Location value against the current URL: absolute URLs and absolute paths. */
+static char *
+peer_source_resolve(const struct peer_source *s, const char *loc)
+{
+    char *auth, *out;
+
+    if (strncasecmp(loc, "http://", 7) == 0 || strncasecmp(loc, "https://", 8) == 0)
+        return xstrdup(loc);
+    if (loc[0] == '/' && loc[1] == '/')
+        return xasprintf("%s:%s", s->url.scheme, loc);
+    if (loc[0] != '/')
+        return NULL;
+    auth = df_url_authority_to_str(&s->url);
+    out = xasprintf("%s://%s%s", s->url.scheme, auth, loc);
+    free(auth);
+    return out;
+}
+
+static int
+peer_source_on_head(struct net_http_client *c, const struct net_http_head *h, void *arg)
+{
+    struct peer_source *s = arg;
+    struct peer_source_meta m;
+    struct net_http_content_range cr;
+    const char *v;
+    int rv;
+
+    (void)c;
+    s->status = h->status;
+    if (h->status == 301 || h->status == 302 || h->status == 303 || h->status == 307 ||
+        h->status == 308) {
+        v = net_http_head_get(h, "Location");
+        if (v == NULL || (s->redirect_to = peer_source_resolve(s, v)) == NULL) {
+            snprintf(s->why, sizeof(s->why), "origin answered %d without a usable Location",
+                     h->status);
+            return DF_EPROTO;
+        }
+        return 0; /* drain the body, then follow */
+    }
+    if (h->status == 429 || h->status >= 500) {
+        v = net_http_head_get(h, "Retry-After");
+        if (v != NULL)
+            net_backoff_parse_retry_after(v, (int64_t)time(NULL), &s->retry_after_ms);
+        snprintf(s->why, sizeof(s->why), "origin answered %d %s", h->status,
+                 net_http_reason(h->status));
+        return DF_EAGAIN;
+    }
+    if (h->status == 404 || h->status == 410) {
+        snprintf(s->why, sizeof(s->why), "origin answered %d %s", h->status,
+                 net_http_reason(h->status));
+        return DF_ENOTFOUND;
+    }
+    if (h->status == 401 || h->status == 403) {
+        snprintf(s->why, sizeof(s->why), "origin answered %d %s", h->status,
+                 net_http_reason(h->status));
+        return DF_EPERM;
+    }
+    if (h->status == 416) {
+        snprintf(s->why, sizeof(s->why), "origin answered 416 Range Not Satisfiable");
+        return DF_EINVAL;
+    }
+    if (h->status != 200 && h->status != 206) {
+        snprintf(s->why, sizeof(s->why), "origin answered unexpected %d %s", h->status,
+                 net_http_reason(h->status));
+        return DF_EPROTO;
+    }
+    memset(&m, 0, sizeof(m));
+    m.status = h->status;
+    m.etag = net_http_head_get(h, "ETag");
+    m.last_modified = net_http_head_get(h, "Last-Modified");
+    m.final_url = s->url_text;
+    m.has_length = h->has_content_length;
+    m.length = h->content_length;
+    if (h->status == 206) {
+        v = net_http_head_get(h, "Content-Range");
+        if (!s->has_range || v == NULL || net_http_content_range_parse(v, &cr) != 0 ||
+            cr.unsatisfied || cr.first != s->start ||
+            (cr.last != s->end &&
+             !(cr.total_known && cr.last == cr.total - 1 && s->end >= cr.total)) ||
+            (h->has_content_length && h->content_length != cr.last - cr.first + 1)) {
+            snprintf(s->why, sizeof(s->why),
+                     "origin sent a wrong Content-Range '%s' for bytes "
+                     "%" PRIu64 "-%" PRIu64,
+                     v != NULL ? v : "", s->start, s->end);
+            return DF_EPROTO;
+        }
+        m.ranged = true;
+        m.has_total = cr.total_known;
+        m.total = cr.total;
+        m.has_length = true;
+        m.length = cr.last - cr.first + 1;
+    } else if (h->has_content_length) {
+        m.has_total = true;
+        m.total = h->content_length;
+    }
+    rv = s->cbs.on_head(s, &m, s->arg);
+    if (rv != 0 && s->why[0] == '\0')
+        snprintf(s->why, sizeof(s->why), "%s", df_strerror(rv));
+    if (rv == 0 && s->env.min_rate > 0) {
+        struct timeval one = {1, 0};
+        s->rate_timer = event_new(s->env.base, -1, EV_PERSIST, peer_source_rate_cb, s);
+        if (s->rate_timer != NULL)
+            event_add(s->rate_timer, &one);
+    }
+    return rv;
+}
+
+static int
+peer_source_on_data(struct net_http_client *c, struct evbuffer *data, void *arg)
+{
+    struct peer_source *s = arg;
+
+    (void)c;
+    if (s->redirect_to != NULL) {
+        evbuffer_drain(data, evbuffer_get_length(data));
+        return 0;
+    }
+    s->bytes += evbuffer_get_length(data);
+    return s->cbs.on_data(s, data, s->arg);
+}
+
+static void
+peer_source_on_end(struct net_http_client *c, int rv, void *arg)
+{
+    struct peer_source *s = arg;
+    struct df_error err;
+    char *next;
+
+    (void)c;
+    if (s->redirect_to != NULL && rv == 0) {
+        if (++s->hops > PEER_SOURCE_MAX_REDIRECTS) {
+            snprintf(s->why, sizeof(s->why), "more than %d redirects", PEER_SOURCE_MAX_REDIRECTS);
+            peer_source_finish(s, DF_EPROTO);
+            return;
+        }
+        next = s->redirect_to;
+        s->redirect_to = NULL;
+        free(s->url_text);
+        s->url_text = next;
+        net_http_client_free(s->client);
+        s->client = NULL;
+        if ((rv = peer_source_hop(s, &err)) != 0) {
+            snprintf(s->why, sizeof(s->why), "redirect: %s", err.msg);
+            peer_source_finish(s, rv);
+        }
+        return;
+    }
+    if (rv == DF_EPROTO && s->why[0] == '\0' && s->status != 0)
+        snprintf(s->why, sizeof(s->why),
+                 "origin response truncated or malformed after %" PRIu64 " bytes", s->bytes);
+    peer_source_finish(s, rv);
+}
+
+static void
+peer_source_connected(struct bufferevent *bev, int rv, void *arg)
+{
+    static const struct net_http_client_cbs cbs = {peer_source_on_head, peer_source_on_data,
+                                                   peer_source_on_end};
+    struct peer_source *s = arg;
+    struct net_http_header hdrs[PEER_SOURCE_MAX_HEADERS + 2];
+    struct net_http_client_opts opts;
+    struct net_http_request req;
+    char range[64], *target = NULL, *host = NULL;
+    size_t n = 0;
+    bool tls = strcmp(s->url.scheme, "https") == 0;
+
+    s->connect = NULL;
+    if (rv != 0) {
+        snprintf(s->why, sizeof(s->why), "connect %s:%u: %s", s->url.host, s->url.port,
+                 df_strerror(rv));
+        peer_source_finish(s, rv == DF_EDNS ? DF_EDNS : DF_ECONNECT);
+        return;
+    }
+    if (tls) {
+        struct bufferevent *t =
+                net_tls_wrap(s->insecure ? s->env.tls_insecure : s->env.tls, bev, s->url.host);
+        if (t == NULL) {
+            bufferevent_free(bev);
+            peer_source_finish(s, DF_ENOMEM);
+            return;
+        }
+        bev = t;
+    }
+    memset(&opts, 0, sizeof(opts));
+    opts.head_timeout_ms = s->env.head_timeout_ms;
+    opts.idle_timeout_ms = s->env.idle_timeout_ms;
+    opts.body_high_water = 1 << 20;
+    if ((rv = net_http_client_new(bev, &opts, &s->client)) != 0) {
+        peer_source_finish(s, rv);
+        return;
+    }
+    for (size_t i = 0; i < s->nheaders && n < PEER_SOURCE_MAX_HEADERS; i++) {
+        if (s->drop_auth && peer_source_is_secret(s->headers[i].name))
+            continue;
+        hdrs[n++] = s->headers[i];
+    }
+    if (s->has_range) {
+        snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, s->start, s->end);
+        hdrs[n].name = "Range";
+        hdrs[n++].value = range;
+    }
+    hdrs[n].name = "User-Agent";
+    hdrs[n++].value = "dragonfly";
+    target = df_url_target_to_str(&s->url);
+    host = df_url_authority_to_str(&s->url);
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.target = target;
+    req.host = host;
+    req.headers = hdrs;
+    req.nheaders = n;
+    rv = net_http_client_request(s->client, &req, &cbs, s);
+    free(target);
+    free(host);
+    if (rv != 0) {
+        snprintf(s->why, sizeof(s->why), "request rejected: %s (bad header?)", df_strerror(rv));
+        peer_source_finish(s, rv == DF_ECLOSED ? DF_ECLOSED : DF_EINVAL);
+    }
+}
+
+/* Start the current hop (s->url_text). */
+static int
+peer_source_hop(struct peer_source *s, struct df_error *err)
+{
+    int rv;
+
+    df_url_reset(&s->url);
+    if ((rv = df_url_parse(s->url_text, &s->url, err)) != 0)
+        return rv;
+    if (s->orig_host == NULL)
+        s->orig_host = xstrdup(s->url.host);
+    else if (strcmp(s->orig_host, s->url.host) != 0)
+        s->drop_auth = true;
+    rv = net_connect_start(s->env.base, s->env.dns, s->url.host, s->url.port,
+                           s->env.connect_timeout_ms, peer_source_connected, s, &s->connect);
+    if (rv != 0)
+        return df_error_set(err, rv, "connect %s: %s", s->url.host, df_strerror(rv));
+    return 0;
+}
+
+int
+peer_source_start(const struct peer_source_env *env, const struct peer_source_req *req,
+                  const struct peer_source_cbs *cbs, void *arg, struct peer_source **out,
+                  struct df_error *err)
+{
+    struct peer_source *s = xcalloc(1, sizeof(*s));
+    int rv;
+
+    s->env = *env;
+    s->cbs = *cbs;
+    s->arg = arg;
+    s->url_text = xstrdup(req->url);
+    s->has_range = req->has_range;
+    s->start = req->start;
+    s->end = req->end;
+    s->insecure = req->insecure;
+    if (req->nheaders > 0) {
+        s->headers = xcalloc(req->nheaders, sizeof(*s->headers));
+        for (size_t i = 0; i < req->nheaders; i++) {
+            s->headers[i].name = xstrdup(req->headers[i].name);
+            s->headers[i].value = xstrdup(req->headers[i].value);
+        }
+        s->nheaders = req->nheaders;
+    }
+    if ((rv = peer_source_hop(s, err)) != 0) {
+        peer_source_free(s);
+        return rv;
+    }
+    *out = s;
+    return 0;
+}
+
+void
+peer_source_cancel(struct peer_source *s)
+{
+    if (s != NULL)
+        peer_source_free(s);
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Back-to-source: one HTTP(S) GET of a byte range (or of the whole object) from the origin,
+ * following redirects ourselves (at most PEER_SOURCE_MAX_REDIRECTS hops, Authorization and
+ * cookies dropped when the host changes), checking that a 206 answers exactly the range that
+ * was asked for, and abandoning a body that trickles below a minimum rate. Retries belong to
+ * the caller, which is told whether a failure is worth retrying and any Retry-After.
+ */
+#ifndef PEER_SOURCE_H
+#define PEER_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "df/net_http_parse.h"
+
+struct event_base;
+struct evbuffer;
+struct evdns_base;
+struct net_tls_ctx;
+struct peer_source;
+
+#define PEER_SOURCE_MAX_REDIRECTS 10
+
+/* What every fetch of a peer shares. */
+struct peer_source_env {
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct net_tls_ctx *tls;          /* verifying client context */
+    struct net_tls_ctx *tls_insecure; /* for requests that ask for --insecure */
+    int connect_timeout_ms;
+    int head_timeout_ms;
+    int idle_timeout_ms;
+    uint64_t min_rate; /* bytes/s over a window, after a grace period; 0 = off */
+};
+
+struct peer_source_req {
+    const char *url;
+    const struct net_http_header *headers; /* user headers, passed to the origin */
+    size_t nheaders;
+    bool has_range; /* ask for bytes [start, end] */
+    uint64_t start, end;
+    bool insecure;
+};
+
+/* The response as seen after redirects; strings borrowed for the on_head call only. */
+struct peer_source_meta {
+    int status;     /* 200 or 206 */
+    bool ranged;    /* 206 for exactly the asked range */
+    bool has_total; /* total object length known (Content-Range or a 200's length) */
+    uint64_t total;
+    bool has_length; /* body length known */
+    uint64_t length;
+    const char *etag; /* NULL if absent */
+    const char *last_modified;
+    const char *final_url; /* after redirects */
+};
+
+struct peer_source_cbs {
+    /* Return 0 to receive the body, or a negative DF_E* to abandon the fetch with it. */
+    int (*on_head)(struct peer_source *s, const struct peer_source_meta *m, void *arg);
+    /* Consume data (drain it); return 0, or a negative DF_E* to abandon the fetch. */
+    int (*on_data)(struct peer_source *s, struct evbuffer *data, void *arg);
+    /*
+     * The fetch is over (rv == 0: the whole body arrived). why is a one-line reason for
+     * failures; retry_after_ms is the origin's Retry-After (0 if none). s is freed after.
+     */
+    void (*on_end)(struct peer_source *s, int rv, const char *why, uint64_t retry_after_ms,
+                   void *arg);
+};
+
+/*
+ * Start a fetch. Returns 0 and *out (for peer_source_cancel), or DF_EINVAL with a message
+ * in err for a URL we cannot fetch. Callbacks run later, from the loop.
+ */
+int peer_source_start(const struct peer_source_env *env, const struct peer_source_req *req,
+                      const struct peer_source_cbs *cbs, void *arg, struct peer_source **out,
+                      struct df_error *err);
+
+/* Abandon a fetch: no further callbacks. */
+void peer_source_cancel(struct peer_source *s);
+
+/* Stop reading the body (rate limiting) / read on. */
+void peer_source_pause(struct peer_source *s);
+void peer_source_resume(struct peer_source *s);
+
+/* Body bytes received so far by this fetch. */
+uint64_t peer_source_bytes(const struct peer_source *s);
+
+/* True for failures worth another try (5xx, 429, connection loss, truncation, stalls). */
+bool peer_source_is_retryable(int rv);
+
+#endif

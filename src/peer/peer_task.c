@@ -1,0 +1,1322 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Tasks: one per task id, shared by every `get` of the same content. A task learns the
+ * content length from the origin (GET Range: bytes=0-0), then fetches missing pieces with
+ * ranged GETs on up to `concurrency` connections, writing each body straight to the task's
+ * sparse data file while hashing it; a piece is recorded only once all its bytes are written
+ * and hashed. An origin that ignores ranges or gives no length is streamed from offset 0 in
+ * one response instead. When every piece is recorded the task is DONE and each waiting
+ * download gets its output: a hard link (or copy) of the data file to a temp name beside the
+ * output, renamed into place after the optional whole-content digest check.
+ *
+ *   PROBING --(length known, ranges work)--> RUNNING --(all pieces)--> DONE
+ *      |  \---(no ranges / no length)-----> STREAMING --(end)------> DONE
+ *      +--------------(permanent failure or retries exhausted)-----> FAILED
+ *
+ * peer_task_set_state() is the only writer of the state. DONE and FAILED tasks stay in the
+ * list only while they still have waiters being served.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "df/df_id.h"
+#include "df/df_json.h"
+#include "df/df_url.h"
+#include "df/df_work.h"
+#include "df/log.h"
+#include "df/net_backoff.h"
+#include "df/rpc_server.h"
+#include "df/store_data.h"
+#include "df/store_db.h"
+#include "df/store_piece.h"
+#include "df/store_task.h"
+#include "df/xmalloc.h"
+#include "peer.h"
+
+#define PEER_TASK_STREAM_PIECE (UINT64_C(4) << 20) /* piece length when the length is unknown */
+#define PEER_TASK_WRITE_CHUNK  (256 * 1024)
+
+enum peer_task_state {
+    PEER_TASK_PROBING,
+    PEER_TASK_RUNNING,
+    PEER_TASK_STREAMING,
+    PEER_TASK_DONE,
+    PEER_TASK_FAILED,
+};
+
+/* Installed on a call before finishing it: the waiter is gone. */
+static const struct rpc_call_cbs peer_no_cbs;
+
+static const char *const peer_task_state_names[] = {"PROBING", "RUNNING", "STREAMING", "DONE",
+                                                    "FAILED"};
+
+/* One piece fetch slot; in stream mode slot 0 carries the single response. */
+struct peer_fetch {
+    struct peer_task *task;
+    struct peer_source *src;
+    struct event *retry_timer;
+    struct event *rate_timer;
+    bool busy;
+    uint64_t piece;
+    uint64_t off, len, pos; /* piece geometry and bytes written so far */
+    struct df_sha256 sha;
+    unsigned attempt;
+};
+
+/* A `get` waiting for the task. */
+struct peer_waiter {
+    TAILQ_ENTRY(peer_waiter) entry;
+    struct peer_task *task;
+    struct rpc_call *call; /* NULL once the call is gone */
+    struct peer_download_req req;
+    uint64_t last_progress_ns;
+    /* materialization, on a worker thread */
+    char data_path[STORE_DATA_PATH_MAX];
+    int rv;
+    char why[512];
+    bool linked;
+};
+
+TAILQ_HEAD(peer_waiter_list, peer_waiter);
+
+struct peer_task {
+    TAILQ_ENTRY(peer_task) entry;
+    struct peer_ctx *ctx;
+    char id[DF_ID_TASK_LEN + 1];
+    char *url;       /* as the first user gave it (sent to the origin) */
+    char *canonical; /* for the store */
+    struct net_http_header *headers;
+    size_t nheaders;
+    bool insecure;
+    enum peer_task_state state;
+    bool length_known;
+    uint64_t content_length, piece_length, piece_count;
+    char *etag, *last_modified;
+    uint8_t *have; /* piece bitmap (one byte per piece) */
+    uint8_t *busy; /* being fetched */
+    uint64_t npieces_alloc;
+    uint64_t done_pieces, done_bytes;
+    uint64_t next_scan;
+    uint8_t (*stream_digests)[DF_SHA256_LEN]; /* stream mode with unknown length */
+    uint64_t stream_ndigests;
+    int fd;
+    struct peer_fetch fetch[PEER_MAX_WORKERS];
+    unsigned nworkers;
+    unsigned probe_attempt;
+    struct event *probe_timer;
+    struct peer_waiter_list waiters;
+    unsigned materializing;
+    uint64_t bytes_from_source;
+    int64_t started_ms;
+    char why[600];
+};
+
+static void peer_task_fetch_next(struct peer_fetch *f);
+static void peer_task_fail(struct peer_task *t, int rv, const char *why);
+static void peer_task_probe(struct peer_task *t);
+static void peer_task_maybe_free(struct peer_task *t);
+static int peer_task_stream_piece_done(struct peer_fetch *f);
+
+uint64_t
+peer_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int64_t
+peer_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+peer_task_set_state(struct peer_task *t, enum peer_task_state s, int line)
+{
+    static const bool ok[5][5] = {
+            /* to:    PROBING RUNNING STREAMING DONE FAILED */
+            [PEER_TASK_PROBING] = {false, true, true, true, true},
+            [PEER_TASK_RUNNING] = {false, false, false, true, true},
+            [PEER_TASK_STREAMING] = {false, false, true, true, true},
+    };
+
+    DF_ASSERT(ok[t->state][s]);
+    log_debug("peer", "peer: task %.12s %s -> %s (line %d)", t->id, peer_task_state_names[t->state],
+              peer_task_state_names[s], line);
+    t->state = s;
+}
+
+#define PEER_TASK_SET_STATE(t, s) peer_task_set_state((t), (s), __LINE__)
+
+/* ---------------------------------------------------------------- waiters and outputs */
+
+static void
+peer_waiter_send(struct peer_waiter *w, cJSON *inner_name_value, const char *name)
+{
+    cJSON *msg = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(msg, "hostId", w->task->ctx->host_id);
+    cJSON_AddStringToObject(msg, "taskId", w->task->id);
+    cJSON_AddItemToObject(msg, name, inner_name_value);
+    if (w->call != NULL)
+        rpc_call_send(w->call, msg); /* progress may be dropped when the queue is full */
+    cJSON_Delete(msg);
+}
+
+static void
+peer_waiter_started(struct peer_waiter *w)
+{
+    struct peer_task *t = w->task;
+    cJSON *o = cJSON_CreateObject();
+
+    if (t->length_known)
+        df_json_add_u64(o, "contentLength", t->content_length);
+    df_json_add_u64(o, "pieceLength", t->piece_length);
+    df_json_add_u64(o, "pieceCount", t->piece_count);
+    df_json_add_u64(o, "finishedPieces", t->done_pieces);
+    peer_waiter_send(w, o, "downloadTaskStartedResponse");
+}
+
+static void
+peer_task_progress(struct peer_task *t, bool force)
+{
+    struct peer_waiter *w;
+    uint64_t now = peer_now_ns();
+
+    TAILQ_FOREACH (w, &t->waiters, entry) {
+        cJSON *o;
+        if (w->call == NULL || (!force && now - w->last_progress_ns < 100000000u))
+            continue;
+        w->last_progress_ns = now;
+        o = cJSON_CreateObject();
+        df_json_add_u64(o, "finishedBytes", t->done_bytes);
+        if (t->length_known)
+            df_json_add_u64(o, "contentLength", t->content_length);
+        df_json_add_u64(o, "finishedPieces", t->done_pieces);
+        peer_waiter_send(w, o, "downloadProgressResponse");
+    }
+}
+
+static void
+peer_waiter_free(struct peer_waiter *w)
+{
+    peer_download_req_reset(&w->req);
+    free(w);
+}
+
+static void
+peer_waiter_call_cancel_cb(struct rpc_call *call, enum rpc_code why, void *arg)
+{
+    struct peer_waiter *w = arg;
+
+    (void)call;
+    (void)why;
+    w->call = NULL; /* the task goes on for the cache; the output is not written */
+}
+
+/* Hash the whole data file (worker thread). */
+static int
+peer_waiter_check_digest(struct peer_waiter *w)
+{
+    struct df_sha256 sha;
+    struct df_digest got;
+    uint8_t md[DF_SHA256_LEN], *buf;
+    ssize_t n;
+    int fd = open(w->data_path, O_RDONLY | O_CLOEXEC);
+    char want_s[DF_DIGEST_STR_LEN + 1], got_s[DF_DIGEST_STR_LEN + 1];
+
+    if (fd == -1) {
+        snprintf(w->why, sizeof(w->why), "open cache file: %s", strerror(errno));
+        return DF_EIO;
+    }
+    buf = xmalloc(1 << 20);
+    df_sha256_init(&sha);
+    while ((n = read(fd, buf, 1 << 20)) > 0)
+        df_sha256_update(&sha, buf, (size_t)n);
+    free(buf);
+    close(fd);
+    if (n < 0) {
+        snprintf(w->why, sizeof(w->why), "read cache file: %s", strerror(errno));
+        return DF_EIO;
+    }
+    df_sha256_final(&sha, md);
+    df_digest_set_sha256(&got, md);
+    if (!df_digest_is_equal(&got, &w->req.digest)) {
+        snprintf(w->why, sizeof(w->why), "digest mismatch: want %s, got %s",
+                 df_digest_format(&w->req.digest, want_s), df_digest_format(&got, got_s));
+        return DF_EDIGEST;
+    }
+    return 0;
+}
+
+static int
+peer_waiter_copy(struct peer_waiter *w, const char *tmp)
+{
+    int in = -1, out = -1, rv = DF_EIO;
+    struct stat st;
+    off_t off = 0;
+    ssize_t n;
+
+    in = open(w->data_path, O_RDONLY | O_CLOEXEC);
+    out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (in == -1 || out == -1 || fstat(in, &st) == -1) {
+        snprintf(w->why, sizeof(w->why), "write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    while (off < st.st_size) {
+        n = copy_file_range(in, &off, out, NULL, (size_t)(st.st_size - off), 0);
+        if (n <= 0) {
+            snprintf(w->why, sizeof(w->why), "write %s: %s", tmp,
+                     n == 0 ? "short copy" : strerror(errno));
+            rv = errno == ENOSPC ? DF_EIO : DF_EIO;
+            goto out;
+        }
+    }
+    if (fsync(out) == -1) {
+        snprintf(w->why, sizeof(w->why), "fsync %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    rv = 0;
+out:
+    if (in != -1)
+        close(in);
+    if (out != -1)
+        close(out);
+    return rv;
+}
+
+/* Worker thread: verify, then link or copy the data file to the output atomically. */
+static void
+peer_waiter_materialize_work(void *arg)
+{
+    struct peer_waiter *w = arg;
+    char *tmp = NULL, *dir = NULL, *slash;
+    char rnd[DF_ID_UUID_LEN + 1];
+
+    if (w->req.has_digest && (w->rv = peer_waiter_check_digest(w)) != 0)
+        return;
+    dir = xstrdup(w->req.output_path);
+    slash = strrchr(dir, '/');
+    if (slash != NULL)
+        slash[slash == dir ? 1 : 0] = '\0';
+    if (df_id_uuid4(rnd) != 0)
+        snprintf(rnd, sizeof(rnd), "%ld", (long)getpid());
+    tmp = xasprintf("%s/.%s.dragonfly-%s", dir, strrchr(w->req.output_path, '/') + 1, rnd);
+    if (link(w->data_path, tmp) == 0)
+        w->linked = true;
+    else if ((w->rv = peer_waiter_copy(w, tmp)) != 0) {
+        unlink(tmp);
+        goto out;
+    }
+    if (rename(tmp, w->req.output_path) == -1) {
+        snprintf(w->why, sizeof(w->why), "rename to %s: %s", w->req.output_path, strerror(errno));
+        unlink(tmp);
+        w->rv = DF_EIO;
+        goto out;
+    }
+    w->rv = 0;
+out:
+    free(tmp);
+    free(dir);
+}
+
+static void
+peer_waiter_materialize_done(void *arg)
+{
+    struct peer_waiter *w = arg;
+    struct peer_task *t = w->task;
+    cJSON *o;
+
+    t->materializing--;
+    TAILQ_REMOVE(&t->waiters, w, entry);
+    if (w->call != NULL) {
+        if (w->rv == 0) {
+            o = cJSON_CreateObject();
+            df_json_add_u64(o, "contentLength", t->content_length);
+            df_json_add_u64(o, "pieceCount", t->piece_count);
+            df_json_add_u64(o, "bytesFromSource", t->bytes_from_source);
+            cJSON_AddItemToObject(o, "bytesFromPeers", cJSON_CreateObject());
+            cJSON_AddStringToObject(o, "outputPath", w->req.output_path);
+            cJSON_AddBoolToObject(o, "hardLinked", w->linked);
+            peer_waiter_send(w, o, "downloadTaskFinishedResponse");
+            rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
+            rpc_call_finish(w->call, RPC_OK, NULL);
+        } else {
+            log_warnx("peer: task %.12s output %s: %s", t->id, w->req.output_path, w->why);
+            rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
+            rpc_call_finish(w->call, rpc_err_from_df(w->rv), w->why);
+        }
+    }
+    peer_waiter_free(w);
+    peer_task_maybe_free(t);
+}
+
+static void
+peer_waiter_materialize(struct peer_waiter *w)
+{
+    struct peer_task *t = w->task;
+
+    store_data_path(t->ctx->cfg.data_dir, t->id, w->data_path, sizeof(w->data_path));
+    t->materializing++;
+    if (df_work_submit(t->ctx->base, peer_waiter_materialize_work, peer_waiter_materialize_done,
+                       w) != 0) {
+        w->rv = DF_ENOMEM;
+        snprintf(w->why, sizeof(w->why), "cannot start a worker thread");
+        peer_waiter_materialize_done(w);
+    }
+}
+
+/* ---------------------------------------------------------------- task lifetime */
+
+static void
+peer_task_stop_fetches(struct peer_task *t)
+{
+    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
+        struct peer_fetch *f = &t->fetch[i];
+        DF_FREE(f->src, peer_source_cancel);
+        if (f->retry_timer != NULL)
+            DF_FREE(f->retry_timer, event_free);
+        if (f->rate_timer != NULL)
+            DF_FREE(f->rate_timer, event_free);
+        f->busy = false;
+    }
+    if (t->probe_timer != NULL)
+        DF_FREE(t->probe_timer, event_free);
+}
+
+static void
+peer_task_free(struct peer_task *t)
+{
+    struct peer_waiter *w;
+
+    peer_task_stop_fetches(t);
+    while ((w = TAILQ_FIRST(&t->waiters)) != NULL) {
+        TAILQ_REMOVE(&t->waiters, w, entry);
+        if (w->call != NULL) {
+            rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
+            rpc_call_finish(w->call, RPC_UNAVAILABLE, "peer is shutting down");
+        }
+        peer_waiter_free(w);
+    }
+    TAILQ_REMOVE(&t->ctx->tasks, t, entry);
+    if (t->fd != -1)
+        close(t->fd);
+    for (size_t i = 0; i < t->nheaders; i++) {
+        free((char *)(uintptr_t)t->headers[i].name);
+        free((char *)(uintptr_t)t->headers[i].value);
+    }
+    free(t->headers);
+    free(t->url);
+    free(t->canonical);
+    free(t->etag);
+    free(t->last_modified);
+    free(t->have);
+    free(t->busy);
+    free(t->stream_digests);
+    free(t);
+}
+
+static void
+peer_task_maybe_free(struct peer_task *t)
+{
+    if ((t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED) && TAILQ_EMPTY(&t->waiters) &&
+        t->materializing == 0)
+        peer_task_free(t);
+}
+
+static void
+peer_task_fail(struct peer_task *t, int rv, const char *why)
+{
+    struct peer_waiter *w;
+
+    if (t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED)
+        return;
+    snprintf(t->why, sizeof(t->why), "%s", why);
+    log_warnx("peer: task %.12s failed: %s", t->id, why);
+    peer_task_stop_fetches(t);
+    PEER_TASK_SET_STATE(t, PEER_TASK_FAILED);
+    t->ctx->tasks_failed++;
+    if (t->length_known)
+        store_task_mark_failed(t->ctx->db, t->id);
+    while ((w = TAILQ_FIRST(&t->waiters)) != NULL) {
+        TAILQ_REMOVE(&t->waiters, w, entry);
+        if (w->call != NULL) {
+            rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
+            rpc_call_finish(w->call, rpc_err_from_df(rv), why);
+        }
+        peer_waiter_free(w);
+    }
+    peer_task_maybe_free(t);
+}
+
+static void
+peer_task_complete(struct peer_task *t)
+{
+    struct peer_waiter *w, *next;
+    int rv;
+
+    if (t->fd != -1 && store_data_sync(t->fd, STORE_DATA_SYNC_PIECE) != 0) {
+        peer_task_fail(t, DF_EIO, "cannot sync the cache file");
+        return;
+    }
+    if ((rv = store_task_mark_done(t->ctx->db, t->id)) != 0) {
+        peer_task_fail(t, rv, "cannot record the finished task");
+        return;
+    }
+    PEER_TASK_SET_STATE(t, PEER_TASK_DONE);
+    t->ctx->tasks_done++;
+    log_info("peer: task %.12s done: %" PRIu64 " bytes, %" PRIu64 " pieces, %" PRIu64
+             " from source in %" PRId64 " ms",
+             t->id, t->content_length, t->piece_count, t->bytes_from_source,
+             peer_now_ms() - t->started_ms);
+    peer_task_progress(t, true);
+    for (w = TAILQ_FIRST(&t->waiters); w != NULL; w = next) {
+        next = TAILQ_NEXT(w, entry);
+        peer_waiter_materialize(w);
+    }
+    peer_task_gc(t->ctx);
+    peer_task_maybe_free(t);
+}
+
+/* Allocate the piece maps and store the task once the length is known. */
+static int
+peer_task_set_geometry(struct peer_task *t, uint64_t length, struct df_error *err)
+{
+    struct store_task st;
+    struct store_piece *pieces = NULL;
+    size_t n = 0;
+    int rv;
+
+    t->length_known = true;
+    t->content_length = length;
+    t->piece_length = df_id_piece_length(length);
+    t->piece_count = df_id_piece_count(length, t->piece_length);
+    memset(&st, 0, sizeof(st));
+    memcpy(st.id, t->id, sizeof(st.id));
+    st.url = t->canonical;
+    st.content_length = length;
+    st.piece_length = t->piece_length;
+    st.etag = t->etag;
+    st.last_modified = t->last_modified;
+    rv = store_task_put(t->ctx->db, &st, peer_now_ms());
+    if (rv == DF_EEXIST) {
+        /* The origin's content changed size since we cached part of it: start over. */
+        store_task_delete(t->ctx->db, t->id);
+        store_data_remove(t->ctx->cfg.data_dir, t->id);
+        rv = store_task_put(t->ctx->db, &st, peer_now_ms());
+    }
+    if (rv != 0)
+        return df_error_set(err, rv, "cannot record the task: %s", df_strerror(rv));
+    if ((rv = store_data_open(t->ctx->cfg.data_dir, t->id, true, &t->fd, err)) != 0)
+        return rv;
+    t->npieces_alloc = t->piece_count > 0 ? t->piece_count : 1;
+    t->have = xcalloc(t->npieces_alloc, 1);
+    t->busy = xcalloc(t->npieces_alloc, 1);
+    /* Resume: the pieces recorded before a crash or restart are kept. */
+    if (store_piece_list_finished(t->ctx->db, t->id, &pieces, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (pieces[i].number < t->piece_count && !t->have[pieces[i].number]) {
+                t->have[pieces[i].number] = 1;
+                t->done_pieces++;
+                t->done_bytes += pieces[i].length;
+            }
+        }
+        free(pieces);
+    }
+    if (t->done_pieces > 0)
+        log_info("peer: task %.12s resumes with %" PRIu64 "/%" PRIu64 " pieces", t->id,
+                 t->done_pieces, t->piece_count);
+    return 0;
+}
+
+/* Validators of a response must match the task's: never mix two versions of the content. */
+static int
+peer_task_check_validators(struct peer_task *t, const struct peer_source_meta *m)
+{
+    if ((t->etag != NULL && (m->etag == NULL || strcmp(t->etag, m->etag) != 0)) ||
+        (t->etag == NULL && t->last_modified != NULL &&
+         (m->last_modified == NULL || strcmp(t->last_modified, m->last_modified) != 0))) {
+        snprintf(t->why, sizeof(t->why),
+                 "content changed at the origin during the download (ETag %s -> %s)",
+                 t->etag != NULL ? t->etag : "-", m->etag != NULL ? m->etag : "-");
+        return DF_EDIGEST;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- writing bodies */
+
+/* Rate-limit and write what arrived for f; pieces complete in peer_task_fetch_end. */
+static int
+peer_fetch_write(struct peer_fetch *f, struct evbuffer *data)
+{
+    struct peer_task *t = f->task;
+    struct peer_ctx *ctx = t->ctx;
+    struct evbuffer_iovec vec[8];
+    size_t len = evbuffer_get_length(data);
+    int n;
+
+    if (ctx->cfg.download_rate > 0) {
+        uint64_t now = peer_now_ns(), avail = net_ratelim_available(&ctx->down_rl, now);
+        if (avail == 0) {
+            uint64_t wait = net_ratelim_wait_ns(&ctx->down_rl, len < 65536 ? len : 65536, now);
+            struct timeval tv = {(time_t)(wait / 1000000000u),
+                                 (suseconds_t)(wait % 1000000000u / 1000u) + 1};
+            peer_source_pause(f->src);
+            event_add(f->rate_timer, &tv);
+            return 0;
+        }
+        if (len > avail)
+            len = (size_t)avail;
+        net_ratelim_consume(&ctx->down_rl, len, now);
+    }
+    while (len > 0) {
+        size_t take = len < PEER_TASK_WRITE_CHUNK ? len : PEER_TASK_WRITE_CHUNK, done = 0;
+        n = evbuffer_peek(data, (ev_ssize_t)take, NULL, vec, 8);
+        for (int i = 0; i < n && i < 8 && done < take; i++) {
+            size_t l = vec[i].iov_len < take - done ? vec[i].iov_len : take - done;
+            if (f->pos + l > f->len && t->state != PEER_TASK_STREAMING) {
+                snprintf(t->why, sizeof(t->why), "origin sent more than the asked range");
+                return DF_EPROTO;
+            }
+            if (t->state == PEER_TASK_STREAMING) {
+                int rv = 0;
+                /* Stream mode: the body crosses piece boundaries; hash per piece. */
+                const uint8_t *p = vec[i].iov_base;
+                size_t left = l;
+                while (left > 0) {
+                    size_t room = (size_t)(t->piece_length - (f->pos % t->piece_length));
+                    size_t k = left < room ? left : room;
+                    if ((rv = store_data_pwrite(t->fd, p, k, f->pos)) != 0) {
+                        snprintf(t->why, sizeof(t->why), "write cache file: %s", df_strerror(rv));
+                        return DF_EIO;
+                    }
+                    df_sha256_update(&f->sha, p, k);
+                    f->pos += k;
+                    p += k;
+                    left -= k;
+                    if (f->pos % t->piece_length == 0) {
+                        if ((rv = peer_task_stream_piece_done(f)) != 0)
+                            return rv;
+                    }
+                }
+            } else {
+                int rv = store_data_pwrite(t->fd, vec[i].iov_base, l, f->off + f->pos);
+                if (rv != 0) {
+                    snprintf(t->why, sizeof(t->why), "write cache file: %s", df_strerror(rv));
+                    return DF_EIO;
+                }
+                df_sha256_update(&f->sha, vec[i].iov_base, l);
+                f->pos += l;
+            }
+            done += l;
+        }
+        evbuffer_drain(data, done);
+        t->bytes_from_source += done;
+        ctx->bytes_from_source += done;
+        len -= done;
+    }
+    return 0;
+}
+
+/* Record a finished, hashed piece. */
+static int
+peer_task_record(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len,
+                 const uint8_t md[DF_SHA256_LEN])
+{
+    struct store_piece p;
+    int rv;
+
+    if (t->have[number])
+        return 0;
+    memset(&p, 0, sizeof(p));
+    p.number = number;
+    p.offset = off;
+    p.length = len;
+    memcpy(p.digest, md, DF_SHA256_LEN);
+    if ((rv = store_piece_record_verified(t->ctx->db, t->id, &p)) != 0) {
+        snprintf(t->why, sizeof(t->why), "cannot record piece %" PRIu64 ": %s", number,
+                 df_strerror(rv));
+        return rv;
+    }
+    t->have[number] = 1;
+    t->done_pieces++;
+    t->done_bytes += len;
+    return 0;
+}
+
+/* Stream mode: f->pos just reached a piece boundary (or the end of the body). */
+static int
+peer_task_stream_piece_done(struct peer_fetch *f)
+{
+    struct peer_task *t = f->task;
+    uint8_t md[DF_SHA256_LEN];
+    uint64_t number = (f->pos - 1) / t->piece_length;
+    uint64_t off = number * t->piece_length;
+    int rv = 0;
+
+    df_sha256_final(&f->sha, md);
+    df_sha256_init(&f->sha);
+    if (t->length_known) {
+        if (number >= t->piece_count) {
+            snprintf(t->why, sizeof(t->why), "origin sent more than its Content-Length");
+            return DF_EPROTO;
+        }
+        rv = peer_task_record(t, number, off, f->pos - off, md);
+    } else {
+        if (number >= t->stream_ndigests) {
+            t->stream_digests = xrealloc(t->stream_digests, (number + 1) * DF_SHA256_LEN);
+            t->stream_ndigests = number + 1;
+        }
+        memcpy(t->stream_digests[number], md, DF_SHA256_LEN);
+    }
+    peer_task_progress(t, false);
+    return rv;
+}
+
+/* Stream mode with an unknown length: the body ended, so store the task and its pieces. */
+static int
+peer_task_stream_finish_unknown(struct peer_task *t, uint64_t length)
+{
+    struct df_error err;
+    int rv;
+
+    free(t->have);
+    free(t->busy);
+    t->have = t->busy = NULL;
+    if (t->fd != -1) {
+        close(t->fd);
+        t->fd = -1;
+    }
+    /* The body was written to the data file already; keep it (geometry with 4 MiB pieces
+     * would differ from the stored one, so store it explicitly). */
+    if ((rv = peer_task_set_geometry(t, length, &err)) != 0) {
+        snprintf(t->why, sizeof(t->why), "%s", err.msg);
+        return rv;
+    }
+    if (t->piece_length != PEER_TASK_STREAM_PIECE && length > 0) {
+        snprintf(t->why, sizeof(t->why), "content of unknown length larger than supported");
+        return DF_ETOOBIG;
+    }
+    for (uint64_t i = 0; i < t->piece_count; i++) {
+        uint64_t off = i * t->piece_length;
+        uint64_t len = length - off < t->piece_length ? length - off : t->piece_length;
+        if ((rv = peer_task_record(t, i, off, len, t->stream_digests[i])) != 0)
+            return rv;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- piece fetches */
+
+static int
+peer_fetch_on_head(struct peer_source *s, const struct peer_source_meta *m, void *arg)
+{
+    struct peer_fetch *f = arg;
+    struct peer_task *t = f->task;
+    int rv;
+
+    (void)s;
+    if (!m->ranged) {
+        snprintf(t->why, sizeof(t->why), "origin stopped honouring Range");
+        return DF_EPROTO;
+    }
+    if ((rv = peer_task_check_validators(t, m)) != 0)
+        return rv;
+    if (m->has_total && m->total != t->content_length) {
+        snprintf(t->why, sizeof(t->why),
+                 "content length changed at the origin (%" PRIu64 " -> %" PRIu64 ")",
+                 t->content_length, m->total);
+        return DF_EDIGEST;
+    }
+    return 0;
+}
+
+static int
+peer_fetch_on_data(struct peer_source *s, struct evbuffer *data, void *arg)
+{
+    (void)s;
+    return peer_fetch_write(arg, data);
+}
+
+static void
+peer_fetch_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct peer_fetch *f = arg;
+
+    (void)fd;
+    (void)what;
+    DF_FREE(f->retry_timer, event_free);
+    peer_task_fetch_next(f);
+}
+
+static void
+peer_fetch_rate_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct peer_fetch *f = arg;
+
+    (void)fd;
+    (void)what;
+    if (f->src != NULL)
+        peer_source_resume(f->src);
+}
+
+/* Schedule another attempt of f's piece, or fail the task when out of retries. */
+static void
+peer_fetch_retry(struct peer_fetch *f, int rv, const char *why, uint64_t retry_after_ms)
+{
+    struct peer_task *t = f->task;
+    struct net_backoff b = {.base_ms = 200, .max_ms = 10000, .retry_after_max_ms = 60000};
+    uint64_t delay;
+    struct timeval tv;
+    char msg[700];
+
+    if (!peer_source_is_retryable(rv) || f->attempt >= (unsigned)t->ctx->cfg.retries) {
+        if (peer_source_is_retryable(rv))
+            snprintf(msg, sizeof(msg), "%s (after %u attempts)", why, f->attempt + 1);
+        else
+            snprintf(msg, sizeof(msg), "%s", why);
+        peer_task_fail(t, rv, msg);
+        return;
+    }
+    delay = net_backoff_delay_ms(&b, f->attempt, retry_after_ms, (uint64_t)random());
+    f->attempt++;
+    log_info("peer: task %.12s piece %" PRIu64 ": %s; retry %u in %" PRIu64 " ms", t->id, f->piece,
+             why, f->attempt, delay);
+    tv.tv_sec = (time_t)(delay / 1000);
+    tv.tv_usec = (suseconds_t)(delay % 1000 * 1000);
+    f->retry_timer = evtimer_new(t->ctx->base, peer_fetch_retry_cb, f);
+    evtimer_add(f->retry_timer, &tv);
+}
+
+static void
+peer_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry_after_ms,
+                  void *arg)
+{
+    struct peer_fetch *f = arg;
+    struct peer_task *t = f->task;
+    uint8_t md[DF_SHA256_LEN];
+
+    (void)s;
+    f->src = NULL;
+    evtimer_del(f->rate_timer);
+    if (rv == 0 && f->pos != f->len) {
+        rv = DF_EPROTO;
+        why = "origin body shorter than the asked range";
+    }
+    if (rv != 0) {
+        t->busy[f->piece] = 0;
+        if (t->why[0] != '\0' && (rv == DF_EDIGEST || rv == DF_EPROTO || rv == DF_EIO))
+            why = t->why;
+        /* A different version of the content is never retried into the same task. */
+        if (rv == DF_EDIGEST) {
+            peer_task_fail(t, rv, why);
+            return;
+        }
+        t->why[0] = '\0';
+        f->busy = true; /* keeps the slot until the retry */
+        t->busy[f->piece] = 1;
+        peer_fetch_retry(f, rv, why, retry_after_ms);
+        return;
+    }
+    df_sha256_final(&f->sha, md);
+    t->busy[f->piece] = 0;
+    if ((rv = peer_task_record(t, f->piece, f->off, f->len, md)) != 0) {
+        peer_task_fail(t, rv, t->why);
+        return;
+    }
+    f->busy = false;
+    f->attempt = 0;
+    peer_task_progress(t, false);
+    if (t->done_pieces == t->piece_count) {
+        peer_task_complete(t);
+        return;
+    }
+    peer_task_fetch_next(f);
+}
+
+/* Pick the next missing piece for slot f (or its pending retry) and start fetching it. */
+static void
+peer_task_fetch_next(struct peer_fetch *f)
+{
+    static const struct peer_source_cbs cbs = {peer_fetch_on_head, peer_fetch_on_data,
+                                               peer_fetch_on_end};
+    struct peer_task *t = f->task;
+    struct peer_source_req req;
+    struct df_error err;
+    uint64_t n;
+    int rv;
+
+    if (!f->busy) {
+        for (n = 0; n < t->piece_count; n++) {
+            uint64_t i = (t->next_scan + n) % t->piece_count;
+            if (!t->have[i] && !t->busy[i])
+                break;
+        }
+        if (n == t->piece_count)
+            return; /* nothing left for this slot */
+        f->piece = (t->next_scan + n) % t->piece_count;
+        t->next_scan = f->piece + 1;
+        f->attempt = 0;
+    }
+    f->busy = true;
+    t->busy[f->piece] = 1;
+    df_id_piece_range(t->content_length, t->piece_length, f->piece, &f->off, &f->len);
+    f->pos = 0;
+    df_sha256_init(&f->sha);
+    memset(&req, 0, sizeof(req));
+    req.url = t->url;
+    req.headers = t->headers;
+    req.nheaders = t->nheaders;
+    req.has_range = true;
+    req.start = f->off;
+    req.end = f->off + f->len - 1;
+    req.insecure = t->insecure;
+    if ((rv = peer_source_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err)) != 0)
+        peer_task_fail(t, rv, err.msg);
+}
+
+static void
+peer_task_start_pieces(struct peer_task *t)
+{
+    unsigned n = (unsigned)t->ctx->cfg.concurrency;
+
+    if (t->done_pieces == t->piece_count) {
+        peer_task_complete(t);
+        return;
+    }
+    if (n > PEER_MAX_WORKERS)
+        n = PEER_MAX_WORKERS;
+    if (n > t->piece_count - t->done_pieces)
+        n = (unsigned)(t->piece_count - t->done_pieces);
+    t->nworkers = n;
+    for (unsigned i = 0; i < n && t->state == PEER_TASK_RUNNING; i++)
+        peer_task_fetch_next(&t->fetch[i]);
+}
+
+/* ---------------------------------------------------------------- probe and stream */
+
+static int
+peer_probe_on_head(struct peer_source *s, const struct peer_source_meta *m, void *arg)
+{
+    struct peer_task *t = arg;
+    struct peer_fetch *f = &t->fetch[0];
+    struct peer_waiter *w;
+    struct df_error err;
+    bool had_validators = t->etag != NULL || t->last_modified != NULL;
+    int rv;
+
+    (void)s;
+    /* A resumed task must still be the same content. */
+    if (had_validators && (rv = peer_task_check_validators(t, m)) != 0) {
+        store_task_delete(t->ctx->db, t->id);
+        store_data_remove(t->ctx->cfg.data_dir, t->id);
+        free(t->etag);
+        free(t->last_modified);
+        t->etag = t->last_modified = NULL;
+        t->why[0] = '\0';
+        log_info("peer: task %.12s changed at the origin; cached pieces dropped", t->id);
+    }
+    if (t->etag == NULL && m->etag != NULL)
+        t->etag = xstrdup(m->etag);
+    if (t->last_modified == NULL && m->last_modified != NULL)
+        t->last_modified = xstrdup(m->last_modified);
+    if (m->ranged && m->has_total) {
+        if ((rv = peer_task_set_geometry(t, m->total, &err)) != 0) {
+            snprintf(t->why, sizeof(t->why), "%s", err.msg);
+            return rv;
+        }
+        PEER_TASK_SET_STATE(t, PEER_TASK_RUNNING);
+        TAILQ_FOREACH (w, &t->waiters, entry)
+            peer_waiter_started(w);
+        return DF_ECANCELED; /* the probe's one byte is not needed: pieces follow */
+    }
+    /* Ranges ignored, or no total: this response is the content, streamed from 0. */
+    if (m->has_total) {
+        if ((rv = peer_task_set_geometry(t, m->total, &err)) != 0) {
+            snprintf(t->why, sizeof(t->why), "%s", err.msg);
+            return rv;
+        }
+    } else {
+        char path[STORE_DATA_PATH_MAX];
+        t->piece_length = PEER_TASK_STREAM_PIECE;
+        store_data_remove(t->ctx->cfg.data_dir, t->id);
+        if ((rv = store_data_open(t->ctx->cfg.data_dir, t->id, true, &t->fd, &err)) != 0) {
+            snprintf(t->why, sizeof(t->why), "%s", err.msg);
+            return rv;
+        }
+        (void)path;
+        t->have = xcalloc(1, 1);
+    }
+    PEER_TASK_SET_STATE(t, PEER_TASK_STREAMING);
+    f->busy = true;
+    f->pos = 0;
+    f->off = 0;
+    f->len = m->has_total ? m->total : UINT64_MAX;
+    df_sha256_init(&f->sha);
+    TAILQ_FOREACH (w, &t->waiters, entry)
+        peer_waiter_started(w);
+    return 0;
+}
+
+static int
+peer_probe_on_data(struct peer_source *s, struct evbuffer *data, void *arg)
+{
+    struct peer_task *t = arg;
+
+    (void)s;
+    if (t->state != PEER_TASK_STREAMING) {
+        evbuffer_drain(data, evbuffer_get_length(data));
+        return 0;
+    }
+    return peer_fetch_write(&t->fetch[0], data);
+}
+
+static void
+peer_probe_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct peer_task *t = arg;
+
+    (void)fd;
+    (void)what;
+    DF_FREE(t->probe_timer, event_free);
+    peer_task_probe(t);
+}
+
+static void
+peer_probe_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry_after_ms,
+                  void *arg)
+{
+    struct peer_task *t = arg;
+    struct peer_fetch *f = &t->fetch[0];
+    struct net_backoff b = {.base_ms = 200, .max_ms = 10000, .retry_after_max_ms = 60000};
+    struct timeval tv;
+    uint64_t delay;
+    char msg[700];
+
+    (void)s;
+    f->src = NULL;
+    evtimer_del(f->rate_timer);
+    if (t->state == PEER_TASK_RUNNING && rv == DF_ECANCELED) {
+        peer_task_start_pieces(t);
+        return;
+    }
+    if (t->state == PEER_TASK_STREAMING && rv == 0) {
+        if (t->length_known && f->pos != t->content_length) {
+            rv = DF_EPROTO;
+            why = "origin body shorter than its Content-Length";
+        } else if (f->pos % t->piece_length != 0 && (rv = peer_task_stream_piece_done(f)) != 0) {
+            why = t->why;
+        } else if (!t->length_known && (rv = peer_task_stream_finish_unknown(t, f->pos)) != 0) {
+            why = t->why;
+        } else if (t->length_known && t->content_length == 0) {
+            peer_task_complete(t);
+            return;
+        } else {
+            peer_task_complete(t);
+            return;
+        }
+    }
+    if (rv == DF_EINVAL && t->state == PEER_TASK_PROBING && !t->length_known &&
+        strstr(why, "416") != NULL && t->probe_attempt < 100) {
+        /* 416 to bytes=0-0: an empty object. Ask again without a range. */
+        t->probe_attempt = 100;
+        peer_task_probe(t);
+        return;
+    }
+    if (rv != 0 && t->why[0] != '\0' && (rv == DF_EPROTO || rv == DF_EIO || rv == DF_EDIGEST))
+        why = t->why;
+    if (!peer_source_is_retryable(rv) ||
+        (t->probe_attempt % 100) >= (unsigned)t->ctx->cfg.retries) {
+        if (peer_source_is_retryable(rv))
+            snprintf(msg, sizeof(msg), "%s (after %u attempts)", why, t->probe_attempt % 100 + 1);
+        else
+            snprintf(msg, sizeof(msg), "%s", why);
+        peer_task_fail(t, rv, msg);
+        return;
+    }
+    /* Retry the probe (a stream restarts from offset 0). */
+    if (t->state == PEER_TASK_STREAMING) {
+        f->pos = 0;
+        df_sha256_init(&f->sha);
+        t->why[0] = '\0';
+    }
+    delay = net_backoff_delay_ms(&b, t->probe_attempt % 100, retry_after_ms, (uint64_t)random());
+    t->probe_attempt++;
+    log_info("peer: task %.12s: %s; retry in %" PRIu64 " ms", t->id, why, delay);
+    tv.tv_sec = (time_t)(delay / 1000);
+    tv.tv_usec = (suseconds_t)(delay % 1000 * 1000);
+    t->probe_timer = evtimer_new(t->ctx->base, peer_probe_retry_cb, t);
+    evtimer_add(t->probe_timer, &tv);
+}
+
+/* Learn the length (and whether ranges work) with GET bytes=0-0; in stream mode, refetch. */
+static void
+peer_task_probe(struct peer_task *t)
+{
+    static const struct peer_source_cbs cbs = {peer_probe_on_head, peer_probe_on_data,
+                                               peer_probe_on_end};
+    struct peer_source_req req;
+    struct df_error err;
+    int rv;
+
+    memset(&req, 0, sizeof(req));
+    req.url = t->url;
+    req.headers = t->headers;
+    req.nheaders = t->nheaders;
+    req.insecure = t->insecure;
+    req.has_range = t->state == PEER_TASK_PROBING && t->probe_attempt < 100;
+    req.start = 0;
+    req.end = 0;
+    if ((rv = peer_source_start(&t->ctx->src_env, &req, &cbs, t, &t->fetch[0].src, &err)) != 0)
+        peer_task_fail(t, rv, err.msg);
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+static struct peer_task *
+peer_task_find(struct peer_ctx *ctx, const char *id)
+{
+    struct peer_task *t;
+
+    TAILQ_FOREACH (t, &ctx->tasks, entry)
+        if (strcmp(t->id, id) == 0)
+            return t;
+    return NULL;
+}
+
+static struct peer_task *
+peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
+              const struct peer_download_req *req)
+{
+    struct peer_task *t = xcalloc(1, sizeof(*t));
+    struct store_task st;
+
+    t->ctx = ctx;
+    memcpy(t->id, id, sizeof(t->id));
+    t->url = xstrdup(req->url);
+    t->canonical = xstrdup(canonical);
+    t->insecure = req->insecure;
+    t->fd = -1;
+    t->started_ms = peer_now_ms();
+    if (req->nheaders > 0) {
+        t->headers = xcalloc(req->nheaders, sizeof(*t->headers));
+        for (size_t i = 0; i < req->nheaders; i++) {
+            t->headers[i].name = xstrdup(req->headers[i].name);
+            t->headers[i].value = xstrdup(req->headers[i].value);
+        }
+        t->nheaders = req->nheaders;
+    }
+    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
+        t->fetch[i].task = t;
+        t->fetch[i].rate_timer = evtimer_new(ctx->base, peer_fetch_rate_cb, &t->fetch[i]);
+    }
+    TAILQ_INIT(&t->waiters);
+    /* Validators of a partially cached task: a resumed download must match them. */
+    memset(&st, 0, sizeof(st));
+    if (store_task_get(ctx->db, id, &st) == 0) {
+        if (st.etag != NULL)
+            t->etag = xstrdup(st.etag);
+        if (st.last_modified != NULL)
+            t->last_modified = xstrdup(st.last_modified);
+        store_task_reset(&st);
+    }
+    TAILQ_INSERT_TAIL(&ctx->tasks, t, entry);
+    return t;
+}
+
+/* A finished task in the cache: serve the output with no origin traffic. */
+static bool
+peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w)
+{
+    struct store_task st;
+    struct peer_task *t;
+    char path[STORE_DATA_PATH_MAX];
+    struct stat sb;
+
+    memset(&st, 0, sizeof(st));
+    if (store_task_get(ctx->db, id, &st) != 0)
+        return false;
+    if (st.state != STORE_TASK_DONE ||
+        store_data_path(ctx->cfg.data_dir, id, path, sizeof(path)) != 0 || stat(path, &sb) != 0 ||
+        (uint64_t)sb.st_size < st.content_length) {
+        store_task_reset(&st);
+        return false;
+    }
+    store_task_touch(ctx->db, id, peer_now_ms());
+    ctx->cache_hits++;
+    t = xcalloc(1, sizeof(*t));
+    t->ctx = ctx;
+    memcpy(t->id, id, sizeof(t->id));
+    t->fd = -1;
+    t->state = PEER_TASK_DONE;
+    t->length_known = true;
+    t->content_length = st.content_length;
+    t->piece_length = st.piece_length;
+    t->piece_count = st.piece_count;
+    t->done_pieces = st.piece_count;
+    t->done_bytes = st.content_length;
+    TAILQ_INIT(&t->waiters);
+    TAILQ_INSERT_TAIL(&ctx->tasks, t, entry);
+    store_task_reset(&st);
+    w->task = t;
+    TAILQ_INSERT_TAIL(&t->waiters, w, entry);
+    peer_waiter_started(w);
+    log_info("peer: task %.12s served from the cache", id);
+    peer_waiter_materialize(w);
+    return true;
+}
+
+void
+peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_download_req *req)
+{
+    static const struct rpc_call_cbs call_cbs = {.on_cancel = peer_waiter_call_cancel_cb};
+    struct df_id_task_params p;
+    struct df_error err;
+    char id[DF_ID_TASK_LEN + 1], *canonical = NULL;
+    struct peer_waiter *w;
+    struct peer_task *t;
+    int rv;
+
+    memset(&p, 0, sizeof(p));
+    p.url = req->url;
+    p.tag = req->tag;
+    p.application = req->application;
+    p.filtered_query_params = req->filtered;
+    p.url_flags = DF_URL_CANON_SORT;
+    if ((rv = df_id_task(&p, id, &err)) != 0 ||
+        (rv = df_url_canonical_new(req->url, req->filtered, DF_URL_CANON_SORT, &canonical, &err)) !=
+                0) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
+        peer_download_req_reset(req);
+        return;
+    }
+    w = xcalloc(1, sizeof(*w));
+    w->call = call;
+    w->req = *req;
+    memset(req, 0, sizeof(*req));
+    rpc_call_set_cbs(call, &call_cbs, w);
+    t = peer_task_find(ctx, id);
+    if (t != NULL && t->state != PEER_TASK_FAILED) {
+        w->task = t;
+        TAILQ_INSERT_TAIL(&t->waiters, w, entry);
+        if (t->state != PEER_TASK_PROBING)
+            peer_waiter_started(w);
+        if (t->state == PEER_TASK_DONE)
+            peer_waiter_materialize(w);
+        free(canonical);
+        return;
+    }
+    if (peer_task_from_cache(ctx, id, w)) {
+        free(canonical);
+        return;
+    }
+    if (w->req.disable_back_to_source) {
+        rpc_call_set_cbs(call, &peer_no_cbs, NULL);
+        rpc_call_finish(call, RPC_FAILED_PRECONDITION,
+                        "content not in the cache and back-to-source is disabled");
+        peer_waiter_free(w);
+        free(canonical);
+        return;
+    }
+    t = peer_task_new(ctx, id, canonical, &w->req);
+    free(canonical);
+    w->task = t;
+    TAILQ_INSERT_TAIL(&t->waiters, w, entry);
+    log_info("peer: task %.12s new", t->id);
+    peer_task_probe(t);
+}
+
+void
+peer_task_shutdown(struct peer_ctx *ctx)
+{
+    struct peer_task *t;
+
+    while ((t = TAILQ_FIRST(&ctx->tasks)) != NULL)
+        peer_task_free(t);
+}
+
+static bool
+peer_task_is_active(struct peer_ctx *ctx, const char *id)
+{
+    return peer_task_find(ctx, id) != NULL;
+}
+
+void
+peer_task_gc(struct peer_ctx *ctx)
+{
+    struct store_task *list = NULL;
+    uint64_t total = 0;
+    int64_t now = peer_now_ms();
+    size_t n = 0;
+
+    if (store_task_list_lru(ctx->db, 100000, &list, &n) != 0)
+        return;
+    store_task_bytes_total(ctx->db, &total);
+    for (size_t i = 0; i < n; i++) {
+        struct store_task *st = &list[i];
+        bool expired = ctx->cfg.cache_ttl > 0 && now - st->accessed_at > ctx->cfg.cache_ttl;
+        bool over = ctx->cfg.cache_quota > 0 && total > (uint64_t)ctx->cfg.cache_quota;
+        if (!expired && !over)
+            continue;
+        if (peer_task_is_active(ctx, st->id))
+            continue;
+        if (store_task_delete(ctx->db, st->id) == 0) {
+            store_data_remove(ctx->cfg.data_dir, st->id);
+            total -= st->bytes < total ? st->bytes : total;
+            log_info("peer: evicted task %.12s (%" PRIu64 " bytes, %s)", st->id, st->bytes,
+                     expired ? "ttl" : "quota");
+        }
+    }
+    store_task_list_free(list, n);
+}
+
+cJSON *
+peer_task_stat(struct peer_ctx *ctx, const char *task_id)
+{
+    struct peer_task *t = peer_task_find(ctx, task_id);
+    struct store_task st;
+    cJSON *o;
+
+    if (t != NULL) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", t->id);
+        cJSON_AddStringToObject(o, "state", peer_task_state_names[t->state]);
+        df_json_add_u64(o, "contentLength", t->content_length);
+        df_json_add_u64(o, "pieceLength", t->piece_length);
+        df_json_add_u64(o, "pieceCount", t->piece_count);
+        df_json_add_u64(o, "finishedPieces", t->done_pieces);
+        df_json_add_u64(o, "bytesFromSource", t->bytes_from_source);
+        return o;
+    }
+    memset(&st, 0, sizeof(st));
+    if (store_task_get(ctx->db, task_id, &st) != 0)
+        return NULL;
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", st.id);
+    cJSON_AddStringToObject(o, "state",
+                            st.state == STORE_TASK_DONE     ? "DONE"
+                            : st.state == STORE_TASK_FAILED ? "FAILED"
+                                                            : "PARTIAL");
+    df_json_add_u64(o, "contentLength", st.content_length);
+    df_json_add_u64(o, "pieceLength", st.piece_length);
+    df_json_add_u64(o, "pieceCount", st.piece_count);
+    df_json_add_u64(o, "finishedBytes", st.bytes);
+    store_task_reset(&st);
+    return o;
+}

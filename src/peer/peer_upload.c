@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The upload server: other peers fetch verified pieces with GET /pieces/<task_id>/<number>
+ * (sendfile; keep-alive), and operators read /metrics and /healthy. Only pieces recorded as
+ * verified are served, and only from the task's own data file: the path is built from a
+ * validated 64-hex task id, never from the request. With an upload rate limit, bodies are
+ * produced in slices as the host-wide token bucket allows.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "df/df_id.h"
+#include "df/log.h"
+#include "df/net_http_server.h"
+#include "df/net_listener.h"
+#include "df/store_data.h"
+#include "df/store_piece.h"
+#include "df/xmalloc.h"
+#include "peer.h"
+
+#define PEER_UPLOAD_SLICE (64 * 1024)
+
+/* A rate-limited piece response being produced. */
+struct peer_upload_stream {
+    struct peer_ctx *ctx;
+    struct net_http_req *req;
+    struct event *timer;
+    int fd;
+    uint64_t off, left;
+};
+
+static void
+peer_upload_stream_free(struct peer_upload_stream *u)
+{
+    if (u->timer != NULL)
+        event_free(u->timer);
+    if (u->fd != -1)
+        close(u->fd);
+    free(u);
+}
+
+static void peer_upload_stream_more(struct net_http_req *req, void *arg);
+
+static void
+peer_upload_stream_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct peer_upload_stream *u = arg;
+
+    (void)fd;
+    (void)what;
+    peer_upload_stream_more(u->req, u);
+}
+
+static void
+peer_upload_stream_more(struct net_http_req *req, void *arg)
+{
+    struct peer_upload_stream *u = arg;
+    struct peer_ctx *ctx = u->ctx;
+    uint8_t buf[PEER_UPLOAD_SLICE];
+
+    while (u->left > 0 && !net_http_req_is_congested(req)) {
+        uint64_t now = peer_now_ns(), avail = net_ratelim_available(&ctx->up_rl, now);
+        size_t n = u->left < sizeof(buf) ? (size_t)u->left : sizeof(buf);
+        if (avail < n) {
+            uint64_t wait = net_ratelim_wait_ns(&ctx->up_rl, n, now);
+            struct timeval tv = {(time_t)(wait / 1000000000u),
+                                 (suseconds_t)(wait % 1000000000u / 1000u) + 1};
+            event_add(u->timer, &tv);
+            return;
+        }
+        if (store_data_pread(u->fd, buf, n, u->off) != 0) {
+            log_warnx("peer: upload read failed at %" PRIu64, u->off);
+            net_http_req_end(req, DF_EIO);
+            peer_upload_stream_free(u);
+            return;
+        }
+        net_ratelim_consume(&ctx->up_rl, n, now);
+        u->off += n;
+        u->left -= n;
+        ctx->bytes_uploaded += n;
+        if (net_http_req_write(req, buf, n) != 0) {
+            peer_upload_stream_free(u);
+            return;
+        }
+    }
+    if (u->left == 0) {
+        net_http_req_end(req, 0);
+        peer_upload_stream_free(u);
+    }
+}
+
+static void
+peer_upload_stream_close_cb(struct net_http_req *req, int reason, void *arg)
+{
+    (void)req;
+    (void)reason;
+    peer_upload_stream_free(arg);
+}
+
+static void
+peer_upload_piece(struct peer_ctx *ctx, struct net_http_req *req, const char *rest)
+{
+    char id[DF_ID_TASK_LEN + 1], len_s[32];
+    const char *num = rest + DF_ID_TASK_LEN + 1;
+    struct store_piece p;
+    struct df_error err;
+    uint64_t n = 0;
+    int fd = -1, rv;
+
+    if (strlen(rest) <= DF_ID_TASK_LEN + 1 || rest[DF_ID_TASK_LEN] != '/') {
+        net_http_req_respond(req, 400, "text/plain", "bad piece path\n", 15);
+        return;
+    }
+    memcpy(id, rest, DF_ID_TASK_LEN);
+    id[DF_ID_TASK_LEN] = '\0';
+    if (!df_id_task_is_valid(id) || net_http_parse_u64(num, strlen(num), &n) != 0) {
+        net_http_req_respond(req, 400, "text/plain", "bad task id or piece number\n", 28);
+        return;
+    }
+    memset(&p, 0, sizeof(p));
+    if (store_piece_get(ctx->db, id, n, &p) != 0 || p.state != STORE_PIECE_FINISHED) {
+        net_http_req_respond(req, 404, "text/plain", "no such piece\n", 14);
+        return;
+    }
+    if ((rv = store_data_open(ctx->cfg.data_dir, id, false, &fd, &err)) != 0) {
+        net_http_req_respond(req, 404, "text/plain", "no such piece\n", 14);
+        return;
+    }
+    snprintf(len_s, sizeof(len_s), "%" PRIu64, p.offset);
+    net_http_req_add_header(req, "X-Dragonfly-Piece-Offset", len_s);
+    ctx->pieces_uploaded++;
+    if (ctx->cfg.upload_rate > 0) {
+        struct peer_upload_stream *u = xcalloc(1, sizeof(*u));
+        u->ctx = ctx;
+        u->req = req;
+        u->fd = fd;
+        u->off = p.offset;
+        u->left = p.length;
+        u->timer = evtimer_new(ctx->base, peer_upload_stream_timer_cb, u);
+        net_http_req_on_close(req, peer_upload_stream_close_cb, u);
+        if (net_http_req_start(req, 200, "application/octet-stream", (int64_t)p.length,
+                               peer_upload_stream_more, u) != 0) {
+            peer_upload_stream_free(u);
+            return;
+        }
+        peer_upload_stream_more(req, u);
+        return;
+    }
+    ctx->bytes_uploaded += p.length;
+    net_http_req_respond_file(req, 200, "application/octet-stream", fd, p.offset, p.length);
+}
+
+static void
+peer_upload_metrics(struct peer_ctx *ctx, struct net_http_req *req)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    evbuffer_add_printf(b,
+                        "# TYPE dragonfly_peer_source_bytes_total counter\n"
+                        "dragonfly_peer_source_bytes_total %" PRIu64 "\n"
+                        "# TYPE dragonfly_peer_upload_bytes_total counter\n"
+                        "dragonfly_peer_upload_bytes_total %" PRIu64 "\n"
+                        "# TYPE dragonfly_peer_upload_pieces_total counter\n"
+                        "dragonfly_peer_upload_pieces_total %" PRIu64 "\n"
+                        "# TYPE dragonfly_peer_tasks_done_total counter\n"
+                        "dragonfly_peer_tasks_done_total %" PRIu64 "\n"
+                        "# TYPE dragonfly_peer_tasks_failed_total counter\n"
+                        "dragonfly_peer_tasks_failed_total %" PRIu64 "\n"
+                        "# TYPE dragonfly_peer_cache_hits_total counter\n"
+                        "dragonfly_peer_cache_hits_total %" PRIu64 "\n",
+                        ctx->bytes_from_source, ctx->bytes_uploaded, ctx->pieces_uploaded,
+                        ctx->tasks_done, ctx->tasks_failed, ctx->cache_hits);
+    net_http_req_respond_buffer(req, 200, "text/plain; version=0.0.4", b);
+    evbuffer_free(b);
+}
+
+static void
+peer_upload_handler(struct net_http_req *req, void *arg)
+{
+    struct peer_ctx *ctx = arg;
+    const char *path = net_http_req_path(req), *method = net_http_req_method(req);
+
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        net_http_req_respond(req, 405, "text/plain", "method not allowed\n", 19);
+        return;
+    }
+    if (strncmp(path, "/pieces/", 8) == 0)
+        peer_upload_piece(ctx, req, path + 8);
+    else if (strcmp(path, "/metrics") == 0)
+        peer_upload_metrics(ctx, req);
+    else if (strcmp(path, "/healthy") == 0)
+        net_http_req_respond(req, 200, "text/plain", "OK", 2);
+    else
+        net_http_req_respond(req, 404, "text/plain", "not found\n", 10);
+}
+
+int
+peer_upload_start(struct peer_ctx *ctx, const char *bind_host, struct df_error *err)
+{
+    struct net_http_server_opts opts;
+    char addr[128];
+    int rv;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.name = "upload";
+    opts.max_body = 1;
+    if ((rv = net_http_server_new(ctx->base, &opts, peer_upload_handler, ctx, &ctx->upload)) != 0)
+        return df_error_set(err, rv, "upload server: %s", df_strerror(rv));
+    snprintf(addr, sizeof(addr), strchr(bind_host, ':') != NULL ? "[%s]:%" PRId64 : "%s:%" PRId64,
+             bind_host, ctx->cfg.upload_port);
+    return net_listener_new(ctx->base, addr, 0, net_http_server_accept_cb, ctx->upload,
+                            &ctx->upload_listener, err);
+}
