@@ -115,8 +115,11 @@ teardown(void)
         event_base_free(T.base);
     if (T.proc.pid > 0) {
         status = it_proc_stop(&T.proc);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             it_proc_dump_log(&T.proc);
+            /* A sanitizer report in the daemon ends up here too. */
+            ck_abort_msg("rpc_testd exited with status %d", status);
+        }
     }
     it_rmtree(T.dir);
     free(T.dir);
@@ -240,7 +243,7 @@ START_TEST(test_unix_socket)
     c = client_new(addr);
     assert_echo_works(c);
     rpc_client_free(c);
-    it_proc_stop(&T.proc);
+    ck_assert_int_eq(it_proc_stop(&T.proc), 0);
     T.proc = other;
 }
 
