@@ -52,6 +52,7 @@ struct peer_config {
     int64_t idle_timeout;    /* ms */
     int64_t min_rate;        /* bytes/s below which a body is abandoned */
     char *ca_file;
+    int sync; /* enum store_data_sync */
     char *ready_file;
     int log_level;
     char *log_file;

@@ -38,6 +38,9 @@
 
 #define F(x) offsetof(struct peer_config, x)
 
+/* In the order of enum store_data_sync. */
+static const char *const peer_sync_modes[] = {"none", "piece", NULL};
+
 static const char *const peer_log_levels[] = {"error", "warn", "info", "debug", NULL};
 
 static const struct df_conf_entry peer_entries[] = {
@@ -139,6 +142,14 @@ static const struct df_conf_entry peer_entries[] = {
          .offset = F(ca_file),
          .metavar = "PATH",
          .help = "trust anchors for https origins (default: the system bundle)"},
+        {.key = "storage.sync",
+         .flag = "storage-sync",
+         .type = DF_CONF_ENUM,
+         .offset = F(sync),
+         .def = "none",
+         .choices = peer_sync_modes,
+         .help = "piece: fdatasync each piece before recording it (survives power loss); "
+                 "none: a process crash still loses nothing"},
         {.key = "readyFile",
          .type = DF_CONF_STRING,
          .offset = F(ready_file),

@@ -334,6 +334,8 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
         peer_source_finish(s, rv == DF_EDNS ? DF_EDNS : DF_ECONNECT);
         return;
     }
+    /* Fewer, larger reads: libevent's default of 16 KiB per read costs a callback each. */
+    bufferevent_set_max_single_read(bev, 256 * 1024);
     if (tls) {
         struct bufferevent *t =
                 net_tls_wrap(s->insecure ? s->env.tls_insecure : s->env.tls, bev, s->url.host);

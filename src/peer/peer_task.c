@@ -45,6 +45,7 @@
 
 #define PEER_TASK_STREAM_PIECE (UINT64_C(4) << 20) /* piece length when the length is unknown */
 #define PEER_TASK_WRITE_CHUNK  (256 * 1024)
+#define PEER_TASK_WRITE_BATCH  (256 * 1024)
 
 enum peer_task_state {
     PEER_TASK_PROBING,
@@ -470,10 +471,6 @@ peer_task_complete(struct peer_task *t)
     struct peer_waiter *w, *next;
     int rv;
 
-    if (t->fd != -1 && store_data_sync(t->fd, STORE_DATA_SYNC_PIECE) != 0) {
-        peer_task_fail(t, DF_EIO, "cannot sync the cache file");
-        return;
-    }
     if ((rv = store_task_mark_done(t->ctx->db, t->id)) != 0) {
         peer_task_fail(t, rv, "cannot record the finished task");
         return;
@@ -571,6 +568,10 @@ peer_fetch_write(struct peer_fetch *f, struct evbuffer *data)
     size_t len = evbuffer_get_length(data);
     int n;
 
+    /* Write in large batches: the socket gives a few KiB per read, and a pwrite per read
+     * costs more than the copy. The tail of a known body is always written. */
+    if (len < PEER_TASK_WRITE_BATCH && f->len != UINT64_MAX && f->pos + len < f->len)
+        return 0;
     if (ctx->cfg.download_rate > 0) {
         uint64_t now = peer_now_ns(), avail = net_ratelim_available(&ctx->down_rl, now);
         if (avail == 0) {
@@ -644,6 +645,11 @@ peer_task_record(struct peer_task *t, uint64_t number, uint64_t off, uint64_t le
 
     if (t->have[number])
         return 0;
+    if (t->ctx->cfg.sync == STORE_DATA_SYNC_PIECE &&
+        (rv = store_data_sync(t->fd, STORE_DATA_SYNC_PIECE)) != 0) {
+        snprintf(t->why, sizeof(t->why), "cannot sync the cache file: %s", df_strerror(rv));
+        return rv;
+    }
     memset(&p, 0, sizeof(p));
     p.number = number;
     p.offset = off;

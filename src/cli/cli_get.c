@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `dragonfly get URL -O FILE` (dfget): asks the local peer over its unix socket to download
+ * URL into FILE, shows progress, and exits 0 only when the peer reports FILE in place with
+ * the content's length. If no peer answers on the socket, one is started in the background
+ * with default settings, as dfget does.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "df/df_conf.h"
+#include "df/df_digest.h"
+#include "df/df_json.h"
+#include "df/log.h"
+#include "df/net_connect.h"
+#include "df/roles.h"
+#include "df/rpc_client.h"
+#include "df/xmalloc.h"
+
+struct cli_get_config {
+    char *output;
+    char *digest;
+    char *tag;
+    char *application;
+    struct df_conf_list headers;
+    char *filtered;
+    int64_t timeout;
+    bool no_progress;
+    bool insecure;
+    bool disable_back_to_source;
+    char *socket;
+    char *data_dir;
+};
+
+#define F(x) offsetof(struct cli_get_config, x)
+
+static const struct df_conf_entry cli_get_entries[] = {
+        {.key = "output",
+         .short_flag = 'O',
+         .type = DF_CONF_STRING,
+         .offset = F(output),
+         .metavar = "FILE",
+         .help = "where to write the content",
+         .flags = DF_CONF_REQUIRED},
+        {.key = "digest",
+         .type = DF_CONF_STRING,
+         .offset = F(digest),
+         .metavar = "sha256:HEX",
+         .help = "expected digest of the whole content"},
+        {.key = "tag",
+         .type = DF_CONF_STRING,
+         .offset = F(tag),
+         .help = "tag that separates tasks of the same URL"},
+        {.key = "application",
+         .type = DF_CONF_STRING,
+         .offset = F(application),
+         .help = "application name, part of the task id"},
+        {.key = "header",
+         .short_flag = 'H',
+         .type = DF_CONF_LIST,
+         .offset = F(headers),
+         .metavar = "'Name: value'",
+         .help = "header for the origin (repeatable)"},
+        {.key = "filteredQueryParams",
+         .flag = "filtered-query-params",
+         .type = DF_CONF_STRING,
+         .offset = F(filtered),
+         .metavar = "a&b",
+         .help = "query parameters left out of the task id"},
+        {.key = "timeout",
+         .type = DF_CONF_DURATION,
+         .offset = F(timeout),
+         .def = "2h",
+         .min = 1,
+         .max = INT32_MAX,
+         .help = "give up after this long"},
+        {.key = "noProgress",
+         .flag = "no-progress",
+         .type = DF_CONF_BOOL,
+         .offset = F(no_progress),
+         .help = "no progress bar, only a final line"},
+        {.key = "insecure",
+         .type = DF_CONF_BOOL,
+         .offset = F(insecure),
+         .help = "do not verify the origin's TLS certificate"},
+        {.key = "disableBackToSource",
+         .flag = "disable-back-to-source",
+         .type = DF_CONF_BOOL,
+         .offset = F(disable_back_to_source),
+         .help = "fail rather than download from the origin"},
+        {.key = "socket",
+         .type = DF_CONF_STRING,
+         .offset = F(socket),
+         .def = "/var/lib/dragonfly/dfdaemon.sock",
+         .metavar = "PATH",
+         .help = "the local peer's unix socket"},
+        {.key = "dataDir",
+         .type = DF_CONF_STRING,
+         .offset = F(data_dir),
+         .def = "/var/lib/dragonfly",
+         .metavar = "DIR",
+         .help = "data dir of a peer started when none answers"},
+};
+
+static const struct df_conf_spec cli_get_spec = {
+        .cmd = "dragonfly get",
+        .args = "URL",
+        .summary = "Download URL into FILE through the local peer (P2P, cached, verified).",
+        .entries = cli_get_entries,
+        .n_entries = DF_NELEM(cli_get_entries),
+        .size = sizeof(struct cli_get_config),
+        .max_args = 1,
+};
+
+struct cli_get {
+    struct event_base *base;
+    struct cli_get_config cfg;
+    char *output; /* absolute */
+    bool tty;
+    uint64_t total, done, from_source, from_peers;
+    bool has_total;
+    double start;
+    double last_draw;
+    int rv; /* exit status */
+    char msg[700];
+};
+
+static double
+cli_get_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *
+cli_get_bytes(double v, char *buf, size_t len)
+{
+    static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+
+    while (v >= 1024.0 && i < 4) {
+        v /= 1024.0;
+        i++;
+    }
+    snprintf(buf, len, i == 0 ? "%.0f%s" : "%.1f%s", v, u[i]);
+    return buf;
+}
+
+static void
+cli_get_draw(struct cli_get *g, bool final)
+{
+    double now = cli_get_now(), el = now - g->start, rate;
+    char a[32], b[32], r[32], bar[41];
+    int pct, fill;
+
+    if (!g->tty || g->cfg.no_progress || (!final && now - g->last_draw < 0.1))
+        return;
+    g->last_draw = now;
+    rate = el > 0 ? (double)g->done / el : 0;
+    if (g->has_total && g->total > 0) {
+        pct = (int)((double)g->done * 100.0 / (double)g->total);
+        fill = pct * 40 / 100;
+        memset(bar, '=', (size_t)fill);
+        memset(bar + fill, ' ', (size_t)(40 - fill));
+        bar[40] = '\0';
+        fprintf(stderr, "\r[%s] %3d%% %s/%s %s/s ETA %.0fs   ", bar, pct,
+                cli_get_bytes((double)g->done, a, sizeof(a)),
+                cli_get_bytes((double)g->total, b, sizeof(b)), cli_get_bytes(rate, r, sizeof(r)),
+                rate > 0 ? (double)(g->total - g->done) / rate : 0.0);
+    } else
+        fprintf(stderr, "\r%s %s/s   ", cli_get_bytes((double)g->done, a, sizeof(a)),
+                cli_get_bytes(rate, r, sizeof(r)));
+    if (final)
+        fputc('\n', stderr);
+}
+
+static void
+cli_get_on_message(struct rpc_client_call *s, const cJSON *msg, void *arg)
+{
+    struct cli_get *g = arg;
+    const cJSON *o;
+    uint64_t v;
+
+    (void)s;
+    if ((o = cJSON_GetObjectItemCaseSensitive(msg, "downloadTaskStartedResponse")) != NULL ||
+        (o = cJSON_GetObjectItemCaseSensitive(msg, "downloadProgressResponse")) != NULL ||
+        (o = cJSON_GetObjectItemCaseSensitive(msg, "downloadTaskFinishedResponse")) != NULL) {
+        if (df_json_get_u64(o, "contentLength", &v, NULL) == 0) {
+            g->total = v;
+            g->has_total = true;
+        }
+        if (df_json_get_u64(o, "finishedBytes", &v, NULL) == 0)
+            g->done = v;
+        if (df_json_get_u64(o, "bytesFromSource", &v, NULL) == 0)
+            g->from_source = v;
+        const cJSON *peers = cJSON_GetObjectItemCaseSensitive(o, "bytesFromPeers"), *e;
+        if (cJSON_IsObject(peers)) {
+            g->from_peers = 0;
+            cJSON_ArrayForEach(e, peers) if (cJSON_IsNumber(e) && e->valuedouble > 0)
+                    g->from_peers += (uint64_t)e->valuedouble;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(msg, "downloadTaskFinishedResponse") != NULL)
+            g->done = g->total;
+        cli_get_draw(g, false);
+    }
+}
+
+static void
+cli_get_on_close(struct rpc_client_call *s, const struct rpc_status *st, void *arg)
+{
+    struct cli_get *g = arg;
+    struct stat sb;
+
+    (void)s;
+    if (st->code == RPC_OK) {
+        if (stat(g->output, &sb) != 0 || !g->has_total || (uint64_t)sb.st_size != g->total) {
+            g->rv = 1;
+            snprintf(g->msg, sizeof(g->msg),
+                     "%s: the peer reported success but the file is "
+                     "missing or has the wrong size",
+                     g->output);
+        } else
+            g->rv = 0;
+    } else {
+        g->rv = 1;
+        if (st->code == RPC_DEADLINE_EXCEEDED)
+            snprintf(g->msg, sizeof(g->msg), "timed out after %" PRId64 " s",
+                     g->cfg.timeout / 1000);
+        else
+            snprintf(g->msg, sizeof(g->msg), "%s",
+                     st->message[0] != '\0' ? st->message : rpc_err_name(st->code));
+    }
+    event_base_loopexit(g->base, NULL);
+}
+
+static void
+cli_get_sigint_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct cli_get *g = arg;
+
+    (void)fd;
+    (void)what;
+    g->rv = 130;
+    snprintf(g->msg, sizeof(g->msg), "interrupted");
+    event_base_loopexit(g->base, NULL);
+}
+
+/* True if something accepts connections on the unix socket path. */
+static bool
+cli_get_socket_alive(const char *path)
+{
+    struct sockaddr_un un;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok;
+
+    if (fd == -1 || strlen(path) >= sizeof(un.sun_path)) {
+        if (fd != -1)
+            close(fd);
+        return false;
+    }
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    memcpy(un.sun_path, path, strlen(path) + 1);
+    ok = connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Start `dragonfly peer` in the background with defaults; wait for its socket. */
+static int
+cli_get_spawn_peer(const struct cli_get_config *cfg, char *why, size_t whylen)
+{
+    char self[PATH_MAX], logp[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    pid_t pid;
+
+    if (n <= 0) {
+        snprintf(why, whylen, "cannot find our own binary to start a peer");
+        return -1;
+    }
+    self[n] = '\0';
+    snprintf(logp, sizeof(logp), "%s/peer.log", cfg->data_dir);
+    pid = fork();
+    if (pid == -1) {
+        snprintf(why, whylen, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        int fd = open("/dev/null", O_RDWR);
+        setsid();
+        if (fd != -1) {
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        if (fork() != 0)
+            _exit(0);
+        mkdir(cfg->data_dir, 0700);
+        execl(self, self, "peer", "--data-dir", cfg->data_dir, "--socket", cfg->socket,
+              "--log-file", logp, (char *)NULL);
+        _exit(127);
+    }
+    waitpid(pid, NULL, 0);
+    for (int i = 0; i < 200; i++) {
+        struct timespec ts = {0, 50000000};
+        if (cli_get_socket_alive(cfg->socket))
+            return 0;
+        nanosleep(&ts, NULL);
+    }
+    snprintf(why, whylen, "started a peer but it did not answer (see %.300s)", logp);
+    return -1;
+}
+
+/* Build the DownloadTask request; NULL with a message on a bad flag. */
+static cJSON *
+cli_get_request(struct cli_get *g, const char *url, char *why, size_t whylen)
+{
+    cJSON *req = cJSON_CreateObject(), *d = cJSON_AddObjectToObject(req, "download"), *h;
+    struct df_digest dg;
+    struct df_error err;
+
+    cJSON_AddStringToObject(d, "url", url);
+    cJSON_AddStringToObject(d, "outputPath", g->output);
+    if (g->cfg.digest != NULL) {
+        if (df_digest_parse(g->cfg.digest, &dg, &err) != 0) {
+            snprintf(why, whylen, "--digest: %s", err.msg);
+            cJSON_Delete(req);
+            return NULL;
+        }
+        cJSON_AddStringToObject(d, "digest", g->cfg.digest);
+    }
+    if (g->cfg.tag != NULL)
+        cJSON_AddStringToObject(d, "tag", g->cfg.tag);
+    if (g->cfg.application != NULL)
+        cJSON_AddStringToObject(d, "application", g->cfg.application);
+    if (g->cfg.filtered != NULL)
+        cJSON_AddStringToObject(d, "filteredQueryParams", g->cfg.filtered);
+    h = cJSON_AddObjectToObject(d, "requestHeader");
+    for (size_t i = 0; i < g->cfg.headers.n; i++) {
+        const char *hv = g->cfg.headers.v[i], *colon = strchr(hv, ':');
+        char *name;
+        if (colon == NULL || colon == hv) {
+            snprintf(why, whylen, "--header '%s': expected 'Name: value'", hv);
+            cJSON_Delete(req);
+            return NULL;
+        }
+        name = xstrndup(hv, (size_t)(colon - hv));
+        for (colon++; *colon == ' ' || *colon == '\t'; colon++)
+            ;
+        cJSON_AddStringToObject(h, name, colon);
+        free(name);
+    }
+    cJSON_AddBoolToObject(d, "insecure", g->cfg.insecure);
+    cJSON_AddBoolToObject(d, "disableBackToSource", g->cfg.disable_back_to_source);
+    return req;
+}
+
+/* FILE as an absolute path whose directory exists. */
+static char *
+cli_get_abs_output(const char *out, char *why, size_t whylen)
+{
+    char cwd[PATH_MAX];
+
+    if (out[0] == '/')
+        return xstrdup(out);
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        snprintf(why, whylen, "getcwd: %s", strerror(errno));
+        return NULL;
+    }
+    return xasprintf("%s/%s", cwd, out);
+}
+
+int
+cli_get_main(int argc, char **argv)
+{
+    static const struct rpc_client_stream_cbs cbs = {cli_get_on_message, cli_get_on_close};
+    struct cli_get g;
+    struct df_conf_args args;
+    struct df_error err;
+    struct rpc_client_opts opts;
+    struct rpc_client *client = NULL;
+    struct rpc_client_call *call = NULL;
+    struct evdns_base *dns = NULL;
+    struct event *sigint = NULL;
+    cJSON *req = NULL;
+    char why[700] = "", addr[PATH_MAX + 8], a[32];
+    double el;
+    int rv = 1;
+
+    memset(&g, 0, sizeof(g));
+    memset(&args, 0, sizeof(args));
+    if (df_conf_load(&cli_get_spec, &g.cfg, argc, argv, &args, &err) != 0) {
+        fprintf(stderr, "dragonfly get: %s\n", err.msg);
+        return 2;
+    }
+    if (args.help) {
+        df_conf_usage(&cli_get_spec, stdout);
+        rv = 0;
+        goto out;
+    }
+    if (args.n_pos != 1) {
+        fprintf(stderr, "dragonfly get: a URL is required\nusage: dragonfly get URL -O FILE\n");
+        rv = 2;
+        goto out;
+    }
+    log_init("get", LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
+    log_route_libevent();
+    g.tty = isatty(2) != 0;
+    if ((g.output = cli_get_abs_output(g.cfg.output, why, sizeof(why))) == NULL ||
+        (req = cli_get_request(&g, args.pos[0], why, sizeof(why))) == NULL) {
+        fprintf(stderr, "dragonfly get: %s\n", why);
+        rv = 2;
+        goto out;
+    }
+    if (!cli_get_socket_alive(g.cfg.socket) && cli_get_spawn_peer(&g.cfg, why, sizeof(why)) != 0) {
+        fprintf(stderr, "dragonfly get: no peer on %s: %s\n", g.cfg.socket, why);
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    g.base = event_base_new();
+    dns = g.base != NULL ? net_dns_new(g.base) : NULL;
+    if (dns == NULL) {
+        fprintf(stderr, "dragonfly get: out of memory\n");
+        goto out;
+    }
+    snprintf(addr, sizeof(addr), "unix:%s", g.cfg.socket);
+    memset(&opts, 0, sizeof(opts));
+    opts.addr = addr;
+    opts.default_deadline_ms = (int)g.cfg.timeout;
+    if (rpc_client_new(g.base, dns, &opts, &client, &err) != 0) {
+        fprintf(stderr, "dragonfly get: %s\n", err.msg);
+        goto out;
+    }
+    if ((rv = rpc_client_stream(client, "/dfdaemon.v2.DfdaemonDownload/DownloadTask",
+                                (int)g.cfg.timeout, &cbs, &g, &call)) != 0 ||
+        (rv = rpc_client_send(call, req)) != 0) {
+        fprintf(stderr, "dragonfly get: cannot start the download: %s\n", df_strerror(rv));
+        rv = 1;
+        goto out;
+    }
+    rpc_client_close_send(call);
+    sigint = evsignal_new(g.base, SIGINT, cli_get_sigint_cb, &g);
+    if (sigint != NULL)
+        evsignal_add(sigint, NULL);
+    g.rv = 1;
+    snprintf(g.msg, sizeof(g.msg), "the peer closed the connection");
+    g.start = cli_get_now();
+    event_base_dispatch(g.base);
+    el = cli_get_now() - g.start;
+    rv = g.rv;
+    if (rv == 0) {
+        cli_get_draw(&g, true);
+        fprintf(stderr,
+                "%s: %" PRIu64 " bytes in %.2fs (%s/s); from source %" PRIu64
+                ", from peers %" PRIu64 "\n",
+                g.output, g.total, el,
+                cli_get_bytes(el > 0 ? (double)g.total / el : 0, a, sizeof(a)), g.from_source,
+                g.from_peers);
+    } else {
+        if (g.tty && !g.cfg.no_progress)
+            fputc('\n', stderr);
+        fprintf(stderr, "dragonfly get: %s\n", g.msg);
+    }
+out:
+    if (sigint != NULL)
+        event_free(sigint);
+    rpc_client_free(client);
+    net_dns_free(dns);
+    if (g.base != NULL)
+        event_base_free(g.base);
+    cJSON_Delete(req);
+    free(g.output);
+    df_conf_args_reset(&args);
+    df_conf_reset(&cli_get_spec, &g.cfg);
+    return rv;
+}
