@@ -88,7 +88,7 @@ endif
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 .SECONDARY:
-.PHONY: all check check-unit check-it check-fuzz check-src tools fuzz format format-check \
+.PHONY: FORCE all check check-unit check-it check-fuzz check-src tools fuzz format format-check \
 	clean bench-rpc
 all: $(BIN)
 

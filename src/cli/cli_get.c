@@ -54,8 +54,7 @@ static const struct df_conf_entry cli_get_entries[] = {
          .type = DF_CONF_STRING,
          .offset = F(output),
          .metavar = "FILE",
-         .help = "where to write the content",
-         .flags = DF_CONF_REQUIRED},
+         .help = "where to write the content (required)"},
         {.key = "digest",
          .type = DF_CONF_STRING,
          .offset = F(digest),
@@ -415,8 +414,9 @@ cli_get_main(int argc, char **argv)
         rv = 0;
         goto out;
     }
-    if (args.n_pos != 1) {
-        fprintf(stderr, "dragonfly get: a URL is required\nusage: dragonfly get URL -O FILE\n");
+    if (args.n_pos != 1 || g.cfg.output == NULL || g.cfg.output[0] == '\0') {
+        fprintf(stderr, "dragonfly get: %s\nusage: dragonfly get URL -O FILE [flags]\n",
+                args.n_pos != 1 ? "a URL is required" : "-O FILE is required");
         rv = 2;
         goto out;
     }
