@@ -705,8 +705,8 @@ origin_resp_end(struct origin_resp *r, int rv)
 static void
 origin_resp_account(struct origin_resp *r, uint64_t n)
 {
-    r->o->bytes += n;
     if (r->t != NULL) {
+        r->o->bytes += n;
         r->t->bytes += n;
         if (r->kind != ORIGIN_BODY_MEM)
             r->t->content_bytes += n;
@@ -902,8 +902,8 @@ origin_resp_begin(struct origin_resp *r, int status, int64_t length)
         fd = r->fd;
         r->fd = -1;
         if (!r->head_only)
-            origin_resp_account(r, r->left);
-        net_http_req_respond_file(r->req, status, r->ctype, fd, r->off, r->left);
+            origin_resp_account(r, (uint64_t)length);
+        net_http_req_respond_file(r->req, status, r->ctype, fd, r->off, (uint64_t)length);
         LIST_REMOVE(r, entry);
         r->req = NULL;
         origin_resp_free(r);
