@@ -512,6 +512,7 @@ START_TEST(test_https)
     struct it_origin o, w;
     char *res = NULL, cert[600], key[600], other[600], okey[600];
     const char *port;
+    double t0;
 
     o.dir = it_tmpdir();
     ck_assert_int_eq(run(NULL, "sh scripts/gen-test-certs.sh %s/certs", o.dir), 0);
@@ -541,6 +542,17 @@ START_TEST(test_https)
     HTTPS_GET("&chunked=1", "200 1048576 0");
     ck_assert(same(&o, "body", "exp"));
     HTTPS_GET("&cl_long=1", "200 1048576 18");
+    /* close-delimited through net_http_server (an HTTP/1.0 client): ends with close_notify */
+    t0 = now_s();
+    res = NULL;
+    run(&res,
+        "curl -s --http1.0 --max-time 20 --cacert %s/certs/ca.crt -o %s/body -w '%%{http_code} "
+        "%%{size_download} %%{exitcode}' 'https://localhost:%s/gen/1MiB?seed=9&chunked=1'",
+        o.dir, o.dir, port);
+    ck_assert_str_eq(res, "200 1048576 0");
+    free(res);
+    ck_assert(same(&o, "body", "exp"));
+    ck_assert_msg(now_s() - t0 < 1.5, "close-delimited TLS body took %.3f s", now_s() - t0);
     HTTPS_GET("&redirect=2&5xx=0", "302 10 0");
     /* an untrusted CA and a wrong name both fail */
     ck_assert_int_eq(
