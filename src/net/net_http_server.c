@@ -25,6 +25,7 @@
 
 #include "df/log.h"
 #include "df/net_addr.h"
+#include "df/net_tls.h"
 #include "df/xmalloc.h"
 
 #define NET_HTTP_LINGER_MS    2000
@@ -675,11 +676,14 @@ net_http_conn_finish(struct net_http_conn *c)
     /*
      * Read and discard what the client still sends, so that closing with unread input
      * does not reset the connection and destroy the response before it is read. On a
-     * plain socket our side is shut down at once, so the client sees EOF.
+     * plain socket our side is shut down at once, so the client sees EOF; over TLS we send
+     * close_notify, which ends a close-delimited body without waiting out the linger.
      */
     fd = (int)bufferevent_getfd(c->bev);
     if (bufferevent_get_underlying(c->bev) == NULL && fd >= 0)
         shutdown(fd, SHUT_WR);
+    else if (net_tls_is_tls(c->bev))
+        bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
     bufferevent_enable(c->bev, EV_READ);
     net_http_conn_arm(c);
     net_http_conn_process(c);
