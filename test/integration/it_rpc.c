@@ -729,7 +729,7 @@ rapid_reset(const char *addr, int streams, uint32_t *code)
 
     snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
     inet_pton(AF_INET, host, &sin.sin_addr);
-    sin.sin_port = htons((uint16_t)atoi(colon + 1));
+    sin.sin_port = htons((uint16_t)strtoul(colon + 1, NULL, 10));
     a.fd = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_eq(connect(a.fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
     setsockopt(a.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
