@@ -719,8 +719,11 @@ rpc_client_stream_close_cb(nghttp2_session *s, int32_t stream_id, uint32_t error
     if (error_code == NGHTTP2_REFUSED_STREAM && !call->got_headers &&
         call->retries < RPC_CLIENT_RETRIES && !call->sent_any) {
         /* Never processed by the server: safe to send again. */
+        /* Typically streams sent before the server's SETTINGS lowered the limit: nghttp2
+         * now knows it and holds the retry until a slot frees. After a GOAWAY, c->h2 is a
+         * new connection or none (then the call waits for one). */
         rpc_client_requeue(call);
-        if (c->state == RPC_CLIENT_READY && c->h2 != NULL && net_h2_session(c->h2) != s) {
+        if (c->state == RPC_CLIENT_READY && c->h2 != NULL) {
             rpc_client_submit(call);
             net_h2_flush(c->h2);
         }

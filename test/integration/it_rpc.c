@@ -106,6 +106,14 @@ setup_abuse(void)
 }
 
 static void
+setup_streams(void)
+{
+    static const char *const extra[] = {"--max-streams", "8", NULL};
+
+    setup_common(extra);
+}
+
+static void
 teardown(void)
 {
     int status;
@@ -721,7 +729,7 @@ rapid_reset(const char *addr, int streams, uint32_t *code)
 
     snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
     inet_pton(AF_INET, host, &sin.sin_addr);
-    sin.sin_port = htons((uint16_t)atoi(colon + 1));
+    sin.sin_port = htons((uint16_t)strtoul(colon + 1, NULL, 10));
     a.fd = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_eq(connect(a.fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
     setsockopt(a.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -826,6 +834,29 @@ START_TEST(test_graceful_shutdown)
 
 END_TEST
 
+START_TEST(test_stream_limit)
+{
+    int counts[2] = {0, 0};
+    struct timespec t0, t1;
+    long ms;
+
+    /* 200 calls of 20 ms, at most 8 at a time on the connection: >= 25 rounds. */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 200; i++)
+        ck_assert_int_eq(rpc_client_unary_raw(T.client, "/test.v1.Echo/Slow", "{\"delayMs\":20}",
+                                              14, 20000, count_ok_cb, counts, NULL),
+                         0);
+    while (counts[0] + counts[1] < 200)
+        run_for(20);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    ck_assert_msg(counts[0] == 200, "%d ok, %d failed", counts[0], counts[1]);
+    ck_assert_msg(ms >= 450, "200 calls took only %ld ms: stream limit not applied", ms);
+    ck_assert_int_eq(rpc_client_connects(T.client), 1);
+}
+
+END_TEST
+
 Suite *it_rpc_suite(void);
 
 Suite *
@@ -834,6 +865,7 @@ it_rpc_suite(void)
     Suite *s = suite_create("it_rpc");
     TCase *tc = tcase_create("rpc");
     TCase *abuse = tcase_create("abuse");
+    TCase *streams = tcase_create("streams");
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
@@ -856,5 +888,9 @@ it_rpc_suite(void)
     tcase_set_timeout(abuse, 60);
     tcase_add_test(abuse, test_rapid_reset);
     suite_add_tcase(s, abuse);
+    tcase_add_checked_fixture(streams, setup_streams, teardown);
+    tcase_set_timeout(streams, 60);
+    tcase_add_test(streams, test_stream_limit);
+    suite_add_tcase(s, streams);
     return s;
 }

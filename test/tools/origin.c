@@ -365,10 +365,20 @@ static void
 origin_gen_fill(uint64_t seed, uint64_t off, uint8_t *buf, size_t n)
 {
     while (n > 0) {
-        uint64_t v = origin_gen_word(seed, off >> 3);
+        uint64_t v;
         size_t skip = (size_t)(off & 7), k = 8 - skip;
         uint8_t w[8];
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* Whole aligned words: the host order is the stream order. */
+        for (; skip == 0 && n >= 8; buf += 8, off += 8, n -= 8) {
+            v = origin_gen_word(seed, off >> 3);
+            memcpy(buf, &v, 8);
+        }
+        if (n == 0)
+            break;
+#endif
+        v = origin_gen_word(seed, off >> 3);
         for (unsigned j = 0; j < 8; j++)
             w[j] = (uint8_t)(v >> (8 * j));
         if (k > n)
