@@ -238,7 +238,8 @@ cli_get_on_close(struct rpc_client_call *s, const struct rpc_status *st, void *a
             g->rv = 0;
     } else {
         g->rv = 1;
-        if (st->code == RPC_DEADLINE_EXCEEDED)
+        if (st->code == RPC_DEADLINE_EXCEEDED &&
+            cli_get_now() - g->start >= (double)g->cfg.timeout / 1000.0 - 0.5)
             snprintf(g->msg, sizeof(g->msg), "timed out after %" PRId64 " s",
                      g->cfg.timeout / 1000);
         else

@@ -49,6 +49,7 @@ struct peer_source {
     int hops;
     struct net_connect *connect;
     struct net_http_client *client;
+    struct bufferevent *tls_bev; /* owned by client; for the handshake failure reason */
     struct event *rate_timer;
     uint64_t bytes;
     uint64_t window[PEER_SOURCE_RATE_WINDOW_S + 1]; /* bytes at each of the last ticks */
@@ -302,11 +303,17 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
         s->url_text = next;
         net_http_client_free(s->client);
         s->client = NULL;
+        s->tls_bev = NULL;
         if ((rv = peer_source_hop(s, &err)) != 0) {
             snprintf(s->why, sizeof(s->why), "redirect: %s", err.msg);
             peer_source_finish(s, rv);
         }
         return;
+    }
+    if (rv != 0 && s->status == 0 && s->tls_bev != NULL && net_tls_error(s->tls_bev) != NULL) {
+        /* A failed handshake (untrusted or mismatched certificate) is not worth a retry. */
+        snprintf(s->why, sizeof(s->why), "tls to %s: %s", s->url.host, net_tls_error(s->tls_bev));
+        rv = DF_ETLS;
     }
     if (rv == DF_EPROTO && s->why[0] == '\0' && s->status != 0)
         snprintf(s->why, sizeof(s->why),
@@ -345,6 +352,7 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
             return;
         }
         bev = t;
+        s->tls_bev = t;
     }
     memset(&opts, 0, sizeof(opts));
     opts.head_timeout_ms = s->env.head_timeout_ms;

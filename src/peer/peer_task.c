@@ -447,7 +447,9 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
 
     if (t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED)
         return;
-    snprintf(t->why, sizeof(t->why), "%s", why);
+    if (why != t->why)
+        snprintf(t->why, sizeof(t->why), "%s", why);
+    why = t->why;
     log_warnx("peer: task %.12s failed: %s", t->id, why);
     peer_task_stop_fetches(t);
     PEER_TASK_SET_STATE(t, PEER_TASK_FAILED);

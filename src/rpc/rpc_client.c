@@ -28,11 +28,6 @@
 #include "df/rpc_codec.h"
 #include "df/xmalloc.h"
 
-/* TLS arrives with net_tls.c; whoever passes a TLS context has linked it (net_tls_ctx_new). */
-#pragma weak net_tls_wrap
-#pragma weak net_tls_alpn
-#pragma weak net_tls_error
-
 #define RPC_CLIENT_PATH_MAX 256
 #define RPC_CLIENT_RETRIES  3
 
@@ -930,10 +925,6 @@ rpc_client_new(struct event_base *base, struct evdns_base *dns, const struct rpc
     if (opts->addr == NULL || (rv = net_addr_parse(opts->addr, 0, &c->addr, err)) != 0) {
         rv = df_error_set(err, DF_EINVAL, "rpc client: bad address %s",
                           opts->addr != NULL ? opts->addr : "(null)");
-        goto out;
-    }
-    if (opts->tls != NULL && net_tls_wrap == NULL) {
-        rv = df_error_set(err, DF_EINVAL, "rpc client: TLS is not built in");
         goto out;
     }
     if (c->addr.is_unix) {

@@ -26,10 +26,6 @@
 #include "df/rpc_codec.h"
 #include "df/xmalloc.h"
 
-/* TLS arrives with net_tls.c; until a program links it (any TLS user calls net_tls_ctx_new,
- * which pulls it in), the reference stays unresolved and TLS listeners are refused. */
-#pragma weak net_tls_wrap
-
 #define RPC_SERVER_MAX_LISTENERS 8
 #define RPC_SERVER_MAX_HEADERS   (16 * 1024)
 #define RPC_SERVER_FREE_CALLS    64
@@ -984,8 +980,6 @@ rpc_server_listen(struct rpc_server *srv, const char *addr, struct net_tls_ctx *
 
     if (srv->nlisteners == RPC_SERVER_MAX_LISTENERS)
         return df_error_set(err, DF_ELIMIT, "listen %s: too many listeners", addr);
-    if (tls != NULL && net_tls_wrap == NULL)
-        return df_error_set(err, DF_EINVAL, "listen %s: TLS is not built in", addr);
     sl = &srv->listeners[srv->nlisteners];
     sl->srv = srv;
     sl->tls = tls;

@@ -20,10 +20,6 @@
 #include "df/rpc_server.h"
 #include "df/xmalloc.h"
 
-/* Until net_tls.c is merged, TLS flags are refused rather than failing the link. */
-#pragma weak net_tls_ctx_new
-#pragma weak net_tls_ctx_free
-
 #define TESTD_MAX_COUNT 1000000
 
 struct testd {
@@ -342,8 +338,6 @@ main(int argc, char **argv)
         fatalx("rpc_testd: event_base_new failed");
     if (cert != NULL) {
         struct net_tls_opts to = {.cert_file = cert, .key_file = key, .alpn = alpn};
-        if (net_tls_ctx_new == NULL)
-            fatalx("rpc_testd: TLS is not built in");
         if (net_tls_ctx_new(true, &to, &tls, &err) != 0)
             fatalx("rpc_testd: %s", err.msg);
     }

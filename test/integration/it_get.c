@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `dragonfly get` through a real `dragonfly peer` from the origin test server, as a user
+ * would run them: every origin fault mode ends with exactly the origin's bytes or a clear
+ * error and no output file; concurrent gets share one task; the cache serves repeats with
+ * no origin traffic; a peer killed mid-download resumes from its verified pieces; the quota
+ * evicts; content across the 2^32 boundary arrives intact.
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "df/df_json.h"
+#include "harness/harness.h"
+
+struct it_env {
+    char *dir;
+    struct it_proc origin, origin2, peer;
+    char origin_addr[64], origin2_addr[64];
+    char sock[600];
+};
+
+static int __attribute__((format(printf, 3, 4))) sh(char **out, int timeout_s, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    return it_sh(cmd, out, timeout_s);
+}
+
+static void
+start_origin(struct it_env *e, struct it_proc *p, const char *ip, const char *name, char *addr,
+             const char *extra1, const char *extra2, const char *extra3, const char *extra4)
+{
+    char tool[512], ready[700], listen[64];
+    const char *argv[] = {it_tool("origin", tool, sizeof(tool)),
+                          "--listen",
+                          listen,
+                          "--ready-file",
+                          ready,
+                          extra1,
+                          extra2,
+                          extra3,
+                          extra4,
+                          NULL};
+
+    snprintf(ready, sizeof(ready), "%s/%s.ready", e->dir, name);
+    snprintf(listen, sizeof(listen), "%s:0", ip);
+    ck_assert_int_eq(it_proc_start(p, e->dir, name, (char *const *)(uintptr_t)argv, ready, 10000),
+                     0);
+    snprintf(addr, 64, "%s", it_proc_ready_str(p, "http"));
+}
+
+/* Start the peer with extra flags (NULL-terminated list). */
+static void
+start_peer(struct it_env *e, ...)
+{
+    char ready[700], data[700];
+    const char *argv[40];
+    const char *a;
+    size_t n = 0;
+    va_list ap;
+
+    snprintf(ready, sizeof(ready), "%s/peer.ready", e->dir);
+    snprintf(data, sizeof(data), "%s/peer", e->dir);
+    unlink(ready);
+    argv[n++] = it_bin();
+    argv[n++] = "peer";
+    argv[n++] = "--ip";
+    argv[n++] = "127.0.0.7";
+    argv[n++] = "--rpc-port";
+    argv[n++] = "0";
+    argv[n++] = "--upload-port";
+    argv[n++] = "0";
+    argv[n++] = "--data-dir";
+    argv[n++] = data;
+    argv[n++] = "--ready-file";
+    argv[n++] = ready;
+    argv[n++] = "--source-idle-timeout";
+    argv[n++] = "3s";
+    argv[n++] = "--source-retries";
+    argv[n++] = "3";
+    va_start(ap, e);
+    while ((a = va_arg(ap, const char *)) != NULL && n < 38)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    ck_assert_int_eq(
+            it_proc_start(&e->peer, e->dir, "peer", (char *const *)(uintptr_t)argv, ready, 10000),
+            0);
+    snprintf(e->sock, sizeof(e->sock), "%s/peer/dfdaemon.sock", e->dir);
+}
+
+static void
+env_up(struct it_env *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->dir = it_tmpdir();
+    ck_assert_ptr_nonnull(e->dir);
+    start_origin(e, &e->origin, "127.0.0.2", "origin", e->origin_addr, NULL, NULL, NULL, NULL);
+}
+
+static void
+env_down(struct it_env *e)
+{
+    it_proc_stop(&e->peer);
+    it_proc_stop(&e->origin);
+    it_proc_stop(&e->origin2);
+    it_rmtree(e->dir);
+    free(e->dir);
+}
+
+/* dragonfly get of url into <dir>/<out>; returns the exit status, stderr in *err. */
+static int
+get(struct it_env *e, const char *url, const char *out, const char *flags, char **err)
+{
+    return sh(err, 120, "%s get '%s' -O %s/%s --socket %s --no-progress %s 2>&1", it_bin(), url,
+              e->dir, out, e->sock, flags != NULL ? flags : "");
+}
+
+/* The expected content of /gen/<size>?seed=<seed> is in <dir>/<out>. */
+static void
+gen(struct it_env *e, const char *size, int seed, const char *out)
+{
+    char tool[512];
+
+    ck_assert_int_eq(sh(NULL, 120, "%s --gen %s --seed %d > %s/%s",
+                        it_tool("origin", tool, sizeof(tool)), size, seed, e->dir, out),
+                     0);
+}
+
+static bool
+same(struct it_env *e, const char *a, const char *b)
+{
+    return sh(NULL, 120, "cmp -s %s/%s %s/%s", e->dir, a, e->dir, b) == 0;
+}
+
+static bool
+exists(struct it_env *e, const char *name)
+{
+    char p[700];
+    struct stat st;
+
+    snprintf(p, sizeof(p), "%s/%s", e->dir, name);
+    return stat(p, &st) == 0;
+}
+
+/* No temp file may be left beside outputs. */
+static void
+no_leftovers(struct it_env *e)
+{
+    char *out = NULL;
+
+    sh(&out, 10, "ls -a %s | grep -c dragonfly- || true", e->dir);
+    ck_assert_msg(atoi(out) == 0, "temp files left in %s", e->dir);
+    free(out);
+}
+
+/* Body bytes the origin sent for target (its /_stats). */
+static uint64_t
+origin_bytes(struct it_env *e, const char *target)
+{
+    char *out = NULL;
+    cJSON *doc = NULL;
+    const cJSON *t;
+    uint64_t v = 0;
+
+    ck_assert_int_eq(sh(&out, 10, "curl -sS --max-time 10 'http://%s/_stats'", e->origin_addr), 0);
+    ck_assert_int_eq(df_json_parse(out, strlen(out), NULL, &doc, NULL), 0);
+    t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "targets"), target);
+    if (t != NULL)
+        df_json_get_u64(t, "bytes", &v, NULL);
+    cJSON_Delete(doc);
+    free(out);
+    return v;
+}
+
+static void
+expect_ok(struct it_env *e, const char *query, const char *size, int seed, const char *flags)
+{
+    char url[512], *err = NULL;
+    int rc;
+
+    snprintf(url, sizeof(url), "http://%s/gen/%s%s", e->origin_addr, size, query);
+    rc = get(e, url, "out", flags, &err);
+    ck_assert_msg(rc == 0, "get %s: exit %d: %s", url, rc, err);
+    gen(e, size, seed, "want");
+    ck_assert_msg(same(e, "out", "want"), "get %s: wrong bytes", url);
+    free(err);
+    sh(NULL, 10, "rm -f %s/out %s/want", e->dir, e->dir);
+    no_leftovers(e);
+}
+
+static void
+expect_fail(struct it_env *e, const char *query, const char *flags, const char *why)
+{
+    char url[512], *err = NULL;
+    int rc;
+
+    snprintf(url, sizeof(url), "http://%s/gen/2MiB%s", e->origin_addr, query);
+    rc = get(e, url, "bad", flags, &err);
+    ck_assert_msg(rc != 0, "get %s succeeded", url);
+    ck_assert_msg(strstr(err, why) != NULL, "get %s: '%s' lacks '%s'", url, err, why);
+    ck_assert_msg(strchr(err, '\n') == strrchr(err, '\n'), "more than one line: %s", err);
+    ck_assert_msg(!exists(e, "bad"), "get %s left an output file", url);
+    no_leftovers(e);
+    free(err);
+}
+
+START_TEST(test_plain_and_cache)
+{
+    struct it_env e;
+    uint64_t before;
+
+    env_up(&e);
+    start_peer(&e, NULL);
+    expect_ok(&e, "?seed=1", "10MiB", 1, NULL);
+    before = origin_bytes(&e, "/gen/10MiB?seed=1");
+    ck_assert_uint_ge(before, 10 << 20);
+    ck_assert_uint_le(before, (10 << 20) + 16);
+    /* the same URL again: from the cache, no origin traffic */
+    expect_ok(&e, "?seed=1", "10MiB", 1, NULL);
+    ck_assert_uint_eq(origin_bytes(&e, "/gen/10MiB?seed=1"), before);
+    /* tiny and empty contents */
+    expect_ok(&e, "?seed=3", "100", 3, NULL);
+    expect_ok(&e, "?seed=3", "0", 3, NULL);
+    env_down(&e);
+}
+
+END_TEST
+
+START_TEST(test_retryable_faults)
+{
+    struct it_env e;
+
+    env_up(&e);
+    start_peer(&e, NULL);
+    expect_ok(&e, "?seed=2&5xx=2", "6MiB", 2, NULL);
+    expect_ok(&e, "?seed=2&429=1&retry_after=1", "6MiB", 2, NULL);
+    expect_ok(&e, "?seed=4&norange=1", "9MiB", 4, NULL);
+    expect_ok(&e, "?seed=5&chunked=1", "5MiB", 5, NULL);
+    expect_ok(&e, "?seed=6&nolength=1", "5MiB", 6, NULL);
+    expect_ok(&e, "?seed=7&redirect=3", "5MiB", 7, NULL);
+    expect_ok(&e, "?seed=8&redirect=2&redirect_code=307", "1MiB", 8, NULL);
+    env_down(&e);
+}
+
+END_TEST
+
+START_TEST(test_permanent_faults)
+{
+    struct it_env e;
+
+    env_up(&e);
+    start_peer(&e, NULL);
+    expect_fail(&e, "?status=404", NULL, "404");
+    expect_fail(&e, "?status=403", NULL, "403");
+    expect_fail(&e, "?5xx=100", NULL, "503");
+    expect_fail(&e, "?truncate=100KiB", NULL, "attempts");
+    expect_fail(&e, "?cl_long=10", NULL, "attempts");
+    expect_fail(&e, "?bad_range=1", NULL, "Content-Range");
+    expect_fail(&e, "?redirect=11", NULL, "redirects");
+    expect_fail(&e, "?stall_after=100KiB", NULL, "attempts");
+    expect_fail(&e, "?trickle=10KiB/s", "--timeout 2s", "timed out");
+    expect_fail(&e, "",
+                "--digest sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                "digest mismatch");
+    env_down(&e);
+}
+
+END_TEST
+
+/* The content changes mid-download: the output is one whole version, or a clear error. */
+START_TEST(test_content_swapped)
+{
+    struct it_env e;
+    char url[256], *err = NULL;
+    int rc;
+
+    env_up(&e);
+    start_peer(&e, "--download-concurrency", "1", NULL);
+    snprintf(url, sizeof(url), "http://%s/gen/12MiB?seed=10&swap_after=5MiB", e.origin_addr);
+    rc = get(&e, url, "out", NULL, &err);
+    if (rc == 0) {
+        gen(&e, "12MiB", 10, "v0");
+        gen(&e, "12MiB", 11, "v1");
+        ck_assert(same(&e, "out", "v0") || same(&e, "out", "v1"));
+    } else {
+        ck_assert_msg(strstr(err, "changed") != NULL, "unclear error: %s", err);
+        ck_assert(!exists(&e, "out"));
+    }
+    no_leftovers(&e);
+    free(err);
+    env_down(&e);
+}
+
+END_TEST
+
+START_TEST(test_redirect_to_other_host_drops_authorization)
+{
+    struct it_env e;
+    char url[256], *err = NULL, *body = NULL;
+    int rc;
+
+    env_up(&e);
+    start_origin(&e, &e.origin2, "127.0.0.3", "origin2", e.origin2_addr, NULL, NULL, NULL, NULL);
+    start_peer(&e, NULL);
+    /* same host: the header follows */
+    snprintf(url, sizeof(url), "http://%s/_echo_headers?redirect=1&n=1", e.origin_addr);
+    rc = get(&e, url, "same", "-H 'Authorization: Bearer s3cret'", &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    free(err);
+    sh(&body, 10, "cat %s/same", e.dir);
+    ck_assert_msg(strstr(body, "s3cret") != NULL, "%s", body);
+    free(body);
+    /* another host: it must not */
+    snprintf(url, sizeof(url), "http://%s/_echo_headers?redirect_host=%s&n=2", e.origin_addr,
+             e.origin2_addr);
+    rc = get(&e, url, "other", "-H 'Authorization: Bearer s3cret' -H 'X-Keep: yes'", &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    free(err);
+    sh(&body, 10, "cat %s/other", e.dir);
+    ck_assert_msg(strstr(body, "s3cret") == NULL, "Authorization followed: %s", body);
+    ck_assert_msg(strstr(body, "X-Keep") != NULL || strstr(body, "x-keep") != NULL, "%s", body);
+    free(body);
+    env_down(&e);
+}
+
+END_TEST
+
+START_TEST(test_https_origin)
+{
+    struct it_env e;
+    char cert[700], key[700], ca[700], other[700], okey[700], url[256], *err = NULL;
+    const char *port;
+    int rc;
+
+    env_up(&e);
+    ck_assert_int_eq(sh(NULL, 60, "sh scripts/gen-test-certs.sh %s/certs", e.dir), 0);
+    snprintf(cert, sizeof(cert), "%s/certs/server.crt", e.dir);
+    snprintf(key, sizeof(key), "%s/certs/server.key", e.dir);
+    snprintf(other, sizeof(other), "%s/certs/other.crt", e.dir);
+    snprintf(okey, sizeof(okey), "%s/certs/other.key", e.dir);
+    snprintf(ca, sizeof(ca), "%s/certs/ca.crt", e.dir);
+    start_origin(&e, &e.origin2, "127.0.0.1", "tls", e.origin2_addr, "--tls-cert", cert,
+                 "--tls-key", key);
+    start_peer(&e, "--source-ca-file", ca, NULL);
+    port = strchr(e.origin2_addr, ':') + 1;
+    snprintf(url, sizeof(url), "https://localhost:%s/gen/3MiB?seed=12", port);
+    rc = get(&e, url, "out", NULL, &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    free(err);
+    gen(&e, "3MiB", 12, "want");
+    ck_assert(same(&e, "out", "want"));
+    it_proc_stop(&e.origin2);
+    /* a certificate for another name: refused, unless --insecure */
+    start_origin(&e, &e.origin2, "127.0.0.1", "tls2", e.origin2_addr, "--tls-cert", other,
+                 "--tls-key", okey);
+    port = strchr(e.origin2_addr, ':') + 1;
+    snprintf(url, sizeof(url), "https://localhost:%s/gen/3MiB?seed=13", port);
+    rc = get(&e, url, "bad", NULL, &err);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_msg(strstr(err, "verif") != NULL || strstr(err, "certificate") != NULL ||
+                          strstr(err, "tls") != NULL,
+                  "unclear: %s", err);
+    ck_assert(!exists(&e, "bad"));
+    free(err);
+    rc = get(&e, url, "ins", "--insecure", &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    free(err);
+    env_down(&e);
+}
+
+END_TEST
+
+START_TEST(test_concurrent_gets_share_one_task)
+{
+    struct it_env e;
+    char url[256], *out = NULL;
+    uint64_t bytes;
+
+    env_up(&e);
+    start_peer(&e, NULL);
+    snprintf(url, sizeof(url), "http://%s/gen/24MiB?seed=20&trickle=48MiB/s", e.origin_addr);
+    ck_assert_int_eq(sh(&out, 120,
+                        "pids=; for i in $(seq 1 16); do %s get '%s' -O %s/c$i --socket %s "
+                        "--no-progress 2>/dev/null & pids=\"$pids $!\"; done; fails=0; "
+                        "for p in $pids; do wait $p || fails=$((fails+1)); done; echo $fails",
+                        it_bin(), url, e.dir, e.sock),
+                     0);
+    ck_assert_msg(atoi(out) == 0, "%s gets failed", out);
+    free(out);
+    gen(&e, "24MiB", 20, "want");
+    for (int i = 1; i <= 16; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "c%d", i);
+        ck_assert_msg(same(&e, name, "want"), "output %s differs", name);
+    }
+    bytes = origin_bytes(&e, "/gen/24MiB?seed=20&trickle=48MiB/s");
+    ck_assert_msg(bytes <= (24u << 20) + 16, "origin sent %" PRIu64 " bytes", bytes);
+    env_down(&e);
+}
+
+END_TEST
+
+/* kill -9 mid-download, restart, get again: only the missing pieces come from the origin. */
+START_TEST(test_crash_and_resume)
+{
+    struct it_env e;
+    char url[256], url2[256], *err = NULL;
+    uint64_t first, second;
+    int rc;
+
+    env_up(&e);
+    start_peer(&e, "--download-concurrency", "2", NULL);
+    snprintf(url, sizeof(url), "http://%s/gen/40MiB?seed=30&trickle=8MiB/s", e.origin_addr);
+    snprintf(url2, sizeof(url2), "http://%s/gen/40MiB?seed=30", e.origin_addr);
+    sh(NULL, 10,
+       "(%s get '%s' -O %s/out --socket %s --no-progress "
+       "--filtered-query-params trickle > /dev/null 2>&1 &); sleep 2.5",
+       it_bin(), url, e.dir, e.sock);
+    it_proc_kill(&e.peer);
+    ck_assert(!exists(&e, "out"));
+    first = origin_bytes(&e, "/gen/40MiB?seed=30&trickle=8MiB/s");
+    ck_assert_msg(first > (4u << 20) && first < (40u << 20), "first run sent %" PRIu64, first);
+    start_peer(&e, NULL);
+    rc = get(&e, url2, "out", "--filtered-query-params trickle", &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    free(err);
+    gen(&e, "40MiB", 30, "want");
+    ck_assert(same(&e, "out", "want"));
+    second = origin_bytes(&e, "/gen/40MiB?seed=30");
+    ck_assert_msg(second < (40u << 20) - (4u << 20), "resume refetched %" PRIu64 " bytes", second);
+    no_leftovers(&e);
+    env_down(&e);
+}
+
+END_TEST
+
+START_TEST(test_cache_quota_evicts_lru)
+{
+    struct it_env e;
+    char *out = NULL;
+    uint64_t before;
+
+    env_up(&e);
+    start_peer(&e, "--cache-quota", "20MiB", NULL);
+    expect_ok(&e, "?seed=40", "8MiB", 40, NULL);
+    expect_ok(&e, "?seed=41", "8MiB", 41, NULL);
+    expect_ok(&e, "?seed=42", "8MiB", 42, NULL);
+    ck_assert_int_eq(sh(&out, 10, "du -sb %s/peer/content | cut -f1", e.dir), 0);
+    ck_assert_msg(strtoull(out, NULL, 10) <= (20u << 20), "cache holds %s bytes", out);
+    free(out);
+    /* the least recently used (seed 40) was evicted: fetched again from the origin */
+    before = origin_bytes(&e, "/gen/8MiB?seed=40");
+    expect_ok(&e, "?seed=40", "8MiB", 40, NULL);
+    ck_assert_uint_gt(origin_bytes(&e, "/gen/8MiB?seed=40"), before);
+    env_down(&e);
+}
+
+END_TEST
+
+START_TEST(test_across_4gib)
+{
+    struct it_env e;
+    char *err = NULL;
+
+    if (getenv("DF_SANITIZE") != NULL)
+        return; /* 4 GiB under ASan takes minutes: the release run covers it */
+    env_up(&e);
+    start_peer(&e, "--download-concurrency", "4", NULL);
+    expect_ok(&e, "?seed=50", "4198MiB", 50, NULL);
+    free(err);
+    env_down(&e);
+}
+
+END_TEST
+
+START_TEST(test_no_peer_starts_one)
+{
+    struct it_env e;
+    char url[256], *out = NULL;
+    int rc;
+
+    env_up(&e);
+    snprintf(e.sock, sizeof(e.sock), "%s/auto/dfdaemon.sock", e.dir);
+    snprintf(url, sizeof(url), "http://%s/gen/1MiB?seed=60", e.origin_addr);
+    rc = sh(&out, 60, "%s get '%s' -O %s/out --socket %s --data-dir %s/auto --no-progress 2>&1",
+            it_bin(), url, e.dir, e.sock, e.dir);
+    ck_assert_msg(rc == 0, "%s", out);
+    free(out);
+    gen(&e, "1MiB", 60, "want");
+    ck_assert(same(&e, "out", "want"));
+    /* stop the daemon it started, by the PID holding the socket */
+    sh(NULL, 10, "pkill -f -- '--data-dir %s/auto'", e.dir);
+    env_down(&e);
+}
+
+END_TEST
+
+Suite *it_get_suite(void);
+
+Suite *
+it_get_suite(void)
+{
+    Suite *s = suite_create("it_get");
+    TCase *tc = tcase_create("get");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_plain_and_cache);
+    tcase_add_test(tc, test_retryable_faults);
+    tcase_add_test(tc, test_permanent_faults);
+    tcase_add_test(tc, test_content_swapped);
+    tcase_add_test(tc, test_redirect_to_other_host_drops_authorization);
+    tcase_add_test(tc, test_https_origin);
+    tcase_add_test(tc, test_concurrent_gets_share_one_task);
+    tcase_add_test(tc, test_crash_and_resume);
+    tcase_add_test(tc, test_cache_quota_evicts_lru);
+    tcase_add_test(tc, test_no_peer_starts_one);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("big");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_across_4gib);
+    suite_add_tcase(s, tc);
+    return s;
+}
