@@ -14,11 +14,15 @@
  *     piece and no parent is not a candidate: it has nothing and nothing is coming.
  *
  *  2. Seed protection. Every child pulling from the seed makes the seed send the same
- *     pieces many times and leaves the peers' uplinks idle. So a seed peer is offered
- *     only while it has fewer than `seed_fanout` children in the task (enough to keep
- *     its uplink busy with pieces nobody has), or to a child that has no other candidate.
- *     Everyone else is fed by peers that already hold (or are receiving) the seed's
- *     pieces, and those peers feed each other: the seed's pieces fan out.
+ *     pieces many times and leaves the peers' uplinks idle. So a seed peer takes a new
+ *     child only while it has fewer than `seed_fanout` children (1 by default: one child
+ *     keeps a seed's uplink busy) and holds pieces that no normal peer holds (or is still
+ *     fetching from the origin). Everyone else is fed by peers that hold or are receiving
+ *     the seed's pieces, and those peers feed each other: the seed's pieces fan out once.
+ *     The seed is also the parent of last resort, for a child that has had no parent and
+ *     no other candidate for `seed_wait`; such an edge is dropped as soon as the child has
+ *     another parent. (In the 16-peer simulation, taking the seed sooner than ~3 stall
+ *     timeouts raised seed egress from 1.00x to 1.06-1.27x without finishing sooner.)
  *
  *  3. Score, in [0, 1]:
  *       0.35 useful    pieces the parent can give now / pieces the child lacks
@@ -34,12 +38,21 @@
  *
  *  4. Re-plan. A child's parent set is revised when a parent fails or leaves, is struck
  *     out (max_strikes piece failures: blocked for the task and reported), stalls (no piece
- *     for stall_timeout while it had something to give), or has nothing more to give (the
- *     child holds all it has and it is not a source). Revision keeps the good parents and
- *     fills the free places, so piece streams that work are not torn down; a PARENTS action
- *     is emitted only when the set changes. Peers without parents are re-planned on every
- *     tick until wait_timeout, then sent back to source (within max_back_to_source) or
- *     failed.
+ *     for stall_timeout: it sits out one stall timeout and, if it had pieces to give, is
+ *     struck), or has nothing more to give (the child holds all it has, and it is neither a
+ *     source nor a receiving peer at least as far along as the child). Revision keeps the
+ *     good parents and fills the free places, so piece streams that work are not torn
+ *     down; PARENTS carries the whole new set and is emitted only when the set changed.
+ *     Peers without parents are re-planned on every tick until wait_timeout, then sent back
+ *     to source (within max_back_to_source) or failed.
+ *
+ *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
+ *  pieces from the seed, the second only from the seed and the first, and so on: if the seed
+ *  sends each piece once, the swarm degenerates into a chain and the last of N peers lags
+ *  N-1 piece times (1 + 15/64 = 1.23x the Kumar-Ross bound for 16 peers and 64 pieces).
+ *  Dropping parents that have nothing more to give lets the order change over time; the
+ *  simulation (test_sched_sim.c) measures 1.25-1.30x with seed egress 1.00x. Going below
+ *  needs per-piece re-planning or allowing short-lived reverse edges.
  */
 #include "sched_eval.h"
 
@@ -118,9 +131,12 @@ sched_eval_score(const struct sched_eval_candidate *c)
 }
 
 bool
-sched_eval_seed_is_allowed(uint32_t seed_children, uint32_t fanout, uint32_t nonseed)
+sched_eval_seed_is_allowed(uint32_t seed_children, uint32_t fanout, bool unique, uint32_t nonseed,
+                           bool starving)
 {
-    return seed_children < fanout || nonseed == 0;
+    if (seed_children < fanout && unique)
+        return true;
+    return nonseed == 0 && starving;
 }
 
 uint64_t

@@ -31,10 +31,13 @@ struct sched_eval_candidate {
 double sched_eval_score(const struct sched_eval_candidate *c);
 
 /*
- * Whether a seed peer may be offered to a child: true when it has fewer than fanout
- * children in the task, or when nonseed (the child's other usable candidates) is 0.
+ * Whether a seed peer may take a new child (sched_eval.c, step 2): while it has fewer than
+ * fanout children and holds pieces no normal peer has (unique; a seed still fetching counts
+ * as having them); otherwise only for a starving child (no parent, waited long enough)
+ * whose other usable candidates (nonseed) are none.
  */
-bool sched_eval_seed_is_allowed(uint32_t seed_children, uint32_t fanout, uint32_t nonseed);
+bool sched_eval_seed_is_allowed(uint32_t seed_children, uint32_t fanout, bool unique,
+                                uint32_t nonseed, bool starving);
 
 /* Same IDC: 1 when both are non-empty and equal ignoring case, else 0. */
 double sched_eval_idc(const char *a, const char *b);

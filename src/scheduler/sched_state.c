@@ -201,9 +201,10 @@ sched_config_default(struct sched_config *c)
     c->max_strikes = 3;
     c->max_blocklist = 64;
     c->seed_fanout = 1;
+    c->seed_wait = 20 * 1000;
     c->max_piece_count = UINT32_C(1) << 18;
     c->stall_timeout = 20 * 1000;
-    c->wait_timeout = 30 * 1000;
+    c->wait_timeout = 60 * 1000;
     c->seed_timeout = 15 * 1000;
     c->peer_ttl = 24 * 3600 * 1000LL;
     c->host_announce_interval = 60 * 1000;
@@ -224,7 +225,7 @@ sched_config_check(const struct sched_config *c, struct df_error *err)
         return df_error_set(err, DF_EINVAL, "scheduler.maxPieceCount: expected 1..%u",
                             (unsigned)SCHED_PIECE_MAX);
     if (c->stall_timeout <= 0 || c->wait_timeout <= 0 || c->seed_timeout <= 0 || c->peer_ttl <= 0 ||
-        c->host_announce_interval <= 0 || c->task_ttl <= 0)
+        c->seed_wait < 0 || c->host_announce_interval <= 0 || c->task_ttl <= 0)
         return df_error_set(err, DF_EINVAL, "scheduler: timeouts and TTLs must be positive");
     return 0;
 }
@@ -727,7 +728,28 @@ cand_is_ok(const struct sched_state *s, const struct sched_peer *q, const struct
     return peer_can_give(q, p);
 }
 
-/* Should an existing edge stay? Nothing to give, gone bad, or blocked: no. */
+/*
+ * A seed edge beyond the seed peer's first seed_fanout children exists only because the
+ * child had no other candidate (sched_eval.c, step 2): it goes once the child has another.
+ */
+static bool
+edge_is_last_resort(const struct sched_state *s, const struct sched_edge *e)
+{
+    const struct sched_edge *f;
+    uint32_t i = 0;
+
+    if (e->parent->host->type != SCHED_HOST_SEED || e->child->nparents < 2)
+        return false;
+    TAILQ_FOREACH (f, &e->parent->children, pentry) {
+        if (i++ >= s->cfg.seed_fanout)
+            break;
+        if (f == e)
+            return false;
+    }
+    return true;
+}
+
+/* Should an existing edge stay? Nothing to give, gone bad, blocked, last resort: no. */
 static bool
 edge_is_useful(const struct sched_state *s, const struct sched_edge *e, int64_t now)
 {
@@ -735,7 +757,50 @@ edge_is_useful(const struct sched_state *s, const struct sched_edge *e, int64_t 
 
     if (peer_is_blocked(p, q, now) || !host_is_healthy(s, q->host, now))
         return false;
+    if (edge_is_last_resort(s, e))
+        return false;
     return peer_can_give(q, p);
+}
+
+/* Does seed hold a piece that no normal peer of its task holds (or is it still fetching)? */
+static bool
+seed_has_unique(const struct sched_peer *seed)
+{
+    const struct sched_task *t = seed->task;
+    const struct sched_peer *q;
+
+    if (peer_is_source(seed) || seed->bits == NULL)
+        return true;
+    for (size_t w = 0; w < bits_words(t->piece_count); w++) {
+        uint64_t left = seed->bits[w];
+
+        TAILQ_FOREACH (q, &t->peers, tentry) {
+            if (left == 0)
+                break;
+            if (q->host->type != SCHED_HOST_SEED && q->bits != NULL)
+                left &= ~q->bits[w];
+        }
+        if (left != 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Seed protection (sched_eval.c, step 2): a seed peer takes a new child while it has fewer
+ * than seed_fanout and holds pieces nobody else has; otherwise only as the last resort
+ * of a child with no other candidate that has waited seed_wait.
+ */
+static bool
+seed_is_allowed(const struct sched_state *s, const struct sched_peer *seed,
+                const struct sched_peer *child, uint32_t nonseed, int64_t now)
+{
+    bool starving =
+            child->nparents == 0 && child->waiting && now - child->wait_since >= s->cfg.seed_wait;
+
+    return sched_eval_seed_is_allowed(seed->nchildren, s->cfg.seed_fanout,
+                                      seed->nchildren < s->cfg.seed_fanout && seed_has_unique(seed),
+                                      nonseed, starving);
 }
 
 static void
@@ -823,8 +888,7 @@ peer_plan(struct sched_state *s, struct sched_peer *p, bool fresh, bool dirty, i
             struct sched_eval_candidate c;
 
             q = s->cands[i].peer;
-            if (q->host->type == SCHED_HOST_SEED &&
-                !sched_eval_seed_is_allowed(q->nchildren, s->cfg.seed_fanout, nonseed)) {
+            if (q->host->type == SCHED_HOST_SEED && !seed_is_allowed(s, q, p, nonseed, now)) {
                 s->cands[i] = s->cands[--n];
                 continue;
             }

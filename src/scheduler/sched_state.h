@@ -33,16 +33,17 @@ struct sched_config {
     uint32_t max_tasks;
     uint32_t max_peers;
     uint32_t max_peers_per_task;
-    uint32_t max_parents;           /* parents per child, 1..SCHED_PARENTS_MAX */
-    uint32_t max_back_to_source;    /* concurrent back-to-source peers per task */
-    uint32_t max_strikes;           /* piece failures before a parent is blocked */
-    uint32_t max_blocklist;         /* entries in one peer's block-list */
-    uint32_t seed_fanout;           /* children a seed peer takes before it is last resort */
-    uint32_t max_piece_count;       /* pieces of one task, <= SCHED_PIECE_MAX */
-    int64_t stall_timeout;          /* ms without a piece from a parent that had some */
-    int64_t wait_timeout;           /* ms a peer waits for parents before back-to-source */
-    int64_t seed_timeout;           /* ms a triggered seed may take to register */
-    int64_t peer_ttl;               /* ms of inactivity before a peer is collected */
+    uint32_t max_parents;        /* parents per child, 1..SCHED_PARENTS_MAX */
+    uint32_t max_back_to_source; /* concurrent back-to-source peers per task */
+    uint32_t max_strikes;        /* piece failures before a parent is blocked */
+    uint32_t max_blocklist;      /* entries in one peer's block-list */
+    uint32_t seed_fanout;        /* children a seed peer takes before it is last resort */
+    int64_t seed_wait;        /* ms a child without candidates waits before a seed is last resort */
+    uint32_t max_piece_count; /* pieces of one task, <= SCHED_PIECE_MAX */
+    int64_t stall_timeout;    /* ms without a piece from a parent that had some */
+    int64_t wait_timeout;     /* ms a peer waits for parents before back-to-source */
+    int64_t seed_timeout;     /* ms a triggered seed may take to register */
+    int64_t peer_ttl;         /* ms of inactivity before a peer is collected */
     int64_t host_announce_interval; /* hosts silent for 2x this are collected */
     int64_t task_ttl;               /* ms a task without peers is kept */
 };

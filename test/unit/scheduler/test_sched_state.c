@@ -309,7 +309,13 @@ START_TEST(test_register_seed_trigger)
     ck_assert_int_eq(reg("s1", want, 16 * PIECE, false), 0);
     ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "s1"));
     ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1"), "s1"));
-    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"), "s1"));
+    /* Seed protection: the seed feeds one child; p2 waits for a peer that has pieces. */
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"));
+    ck_assert_int_eq(sched_state_peer_started(st, "p1", now), 0);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(sched_state_tick(st, now + 1, &acts), 0);
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"), "p1"));
+    ck_assert(!has_parent("p2", "s1"));
     check_ok();
 }
 
@@ -432,7 +438,16 @@ START_TEST(test_strikes_block)
     ck_assert_ptr_nonnull(a);
     ck_assert_str_eq(a->parent_id, "p1");
     ck_assert(!has_parent("p2", "p1"));
-    /* With p1 out, the seed is p2's only candidate: it gets it despite the fanout. */
+    /* The seed (already feeding p1) is p2's only candidate: it waits seed_wait for it. */
+    ck_assert_uint_eq(nparents("p2"), 0);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(sched_state_tick(st, now + cfg.seed_wait - 1, &acts), 0);
+    ck_assert_uint_eq(nparents("p2"), 0);
+    now += cfg.seed_wait;
+    t_host(st, "seed", SCHED_HOST_SEED, 8, now);
+    t_host(st, "h1", SCHED_HOST_NORMAL, 8, now);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 8, now);
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
     ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"), "s1"));
     ck_assert_int_eq(sched_state_peer_stat(st, "p2", &ps), 0);
     ck_assert_uint_eq(ps.blocked_count, 1);
