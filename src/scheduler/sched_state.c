@@ -1334,8 +1334,6 @@ register_check(const struct sched_register *req)
         !str_is_ok(req->url, SCHED_URL_MAX) || !opt_str_is_ok(req->tag, SCHED_ID_MAX) ||
         !opt_str_is_ok(req->application, SCHED_ID_MAX))
         return DF_EINVAL;
-    if (req->content_length > 0 && req->piece_length == 0)
-        return 0; /* the length alone does not fix the geometry yet */
     return 0;
 }
 
@@ -1890,8 +1888,7 @@ sched_state_gc(struct sched_state *s, int64_t now, struct sched_actions *out,
     struct sched_gc_stats st = {0};
     struct sched_host *h, *htmp;
     struct sched_task *t, *ttmp;
-    struct sched_peer *p;
-    bool again = true;
+    struct sched_peer *p, *ptmp;
 
     for (h = TAILQ_FIRST(&s->host_list); h != NULL; h = htmp) {
         htmp = TAILQ_NEXT(h, entry);
@@ -1902,16 +1899,12 @@ sched_state_gc(struct sched_state *s, int64_t now, struct sched_actions *out,
         host_remove(s, h, now, out);
         st.hosts++;
     }
-    /* Removing a peer re-plans others but never removes them: restart after each. */
-    while (again) {
-        again = false;
-        TAILQ_FOREACH (p, &s->peer_list, entry) {
-            if (p->state == SCHED_PEER_FAILED || now - p->updated_at > s->cfg.peer_ttl) {
-                peer_remove(s, p, now, out);
-                st.peers++;
-                again = true;
-                break;
-            }
+    /* Removing a peer re-plans others but never removes them: the next pointer stays. */
+    for (p = TAILQ_FIRST(&s->peer_list); p != NULL; p = ptmp) {
+        ptmp = TAILQ_NEXT(p, entry);
+        if (p->state == SCHED_PEER_FAILED || now - p->updated_at > s->cfg.peer_ttl) {
+            peer_remove(s, p, now, out);
+            st.peers++;
         }
     }
     for (t = TAILQ_FIRST(&s->task_list); t != NULL; t = ttmp) {
