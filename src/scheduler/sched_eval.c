@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Parent scoring. The weights are DESIGN §5's list, reshaped for the swarm goals of
+ * reference/perf.md §1 (origin and seed send each piece about once; every uplink busy).
+ *
+ * Scheduling policy (the filter lives in sched_state.c, the numbers here):
+ *
+ *  1. Filter. A candidate parent is another peer of the task, on another host, that is
+ *     not the child's descendant (the task graph stays a DAG), not on the child's
+ *     block-list, on a host that announced within 2x the announce interval and is not
+ *     failing most uploads, whose host has a free upload slot (child edges < slots), and
+ *     that can give something: it holds pieces the child lacks, or it is a source (a
+ *     back-to-source peer, a running seed peer) that will. A running normal peer with no
+ *     piece and no parent is not a candidate: it has nothing and nothing is coming.
+ *
+ *  2. Seed protection. Every child pulling from the seed makes the seed send the same
+ *     pieces many times and leaves the peers' uplinks idle. So a seed peer takes a new
+ *     child only while it has fewer than `seed_fanout` children (1 by default: one child
+ *     keeps a seed's uplink busy) and holds pieces that no normal peer holds (or is still
+ *     fetching from the origin). Everyone else is fed by peers that hold or are receiving
+ *     the seed's pieces, and those peers feed each other: the seed's pieces fan out once.
+ *     The seed is also the parent of last resort, for a child that has had no parent and
+ *     no other candidate for `seed_wait`; such an edge is dropped as soon as the child has
+ *     another parent. (In the 16-peer simulation, taking the seed sooner than ~3 stall
+ *     timeouts raised seed egress from 1.00x to 1.06-1.27x without finishing sooner.)
+ *
+ *  3. Score, in [0, 1]:
+ *       0.35 useful    pieces the parent can give now / pieces the child lacks
+ *                      (a source still fetching counts as half of "everything")
+ *       0.20 free      1 - load/slots of the parent host: children spread across parents
+ *       0.10 success   upload success ratio of the parent host (1 with no history)
+ *       0.10 progress  finished-piece ratio of the parent
+ *       0.10 normal    1 for a normal host, 0 for a seed host (the inverted seed bonus:
+ *                      a seed is the parent of last resort, see 2)
+ *       0.10 idc       same IDC
+ *       0.05 location  common location prefix
+ *     The best `max_parents` are kept (one for SMALL tasks).
+ *
+ *  4. Re-plan. A child's parent set is revised when a parent fails or leaves, is struck
+ *     out (max_strikes piece failures: blocked for the task and reported), stalls (no piece
+ *     for stall_timeout: it sits out one stall timeout and, if it had pieces to give, is
+ *     struck), or has nothing more to give (the child holds all it has, and it is neither a
+ *     source nor a receiving peer at least as far along as the child). Revision keeps the
+ *     good parents and fills the free places, so piece streams that work are not torn
+ *     down; PARENTS carries the whole new set and is emitted only when the set changed.
+ *     Peers without parents are re-planned on every tick until wait_timeout, then sent back
+ *     to source (within max_back_to_source) or failed.
+ *
+ *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
+ *  pieces from the seed, the second only from the seed and the first, and so on: if the seed
+ *  sends each piece once, the swarm degenerates into a chain and the last of N peers lags
+ *  N-1 piece times (1 + 15/64 = 1.23x the Kumar-Ross bound for 16 peers and 64 pieces).
+ *  Dropping parents that have nothing more to give lets the order change over time; the
+ *  simulation (test_sched_sim.c) measures 1.25-1.30x with seed egress 1.00x. Going below
+ *  needs per-piece re-planning or allowing short-lived reverse edges.
+ */
+#include "sched_eval.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include <xxhash.h>
+
+#define W_USEFUL   0.35
+#define W_FREE     0.20
+#define W_SUCCESS  0.10
+#define W_PROGRESS 0.10
+#define W_NORMAL   0.10
+#define W_IDC      0.10
+#define W_LOCATION 0.05
+
+#define LOCATION_LEVELS 5
+
+double
+sched_eval_idc(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL || *a == '\0' || *b == '\0')
+        return 0.0;
+    return strcasecmp(a, b) == 0 ? 1.0 : 0.0;
+}
+
+double
+sched_eval_location(const char *a, const char *b)
+{
+    int same = 0;
+
+    if (a == NULL || b == NULL || *a == '\0' || *b == '\0')
+        return 0.0;
+    while (same < LOCATION_LEVELS) {
+        size_t la = strcspn(a, "|"), lb = strcspn(b, "|");
+
+        if (la != lb || strncasecmp(a, b, la) != 0)
+            break;
+        same++;
+        if (a[la] == '\0' || b[lb] == '\0')
+            break;
+        a += la + 1;
+        b += lb + 1;
+    }
+    return (double)same / LOCATION_LEVELS;
+}
+
+double
+sched_eval_score(const struct sched_eval_candidate *c)
+{
+    double useful = 0.0, free_ratio = 0.0, success = 1.0, progress = 0.0, score;
+    uint32_t slots = c->slots > 0 ? c->slots : 1;
+
+    if (c->child_missing > 0)
+        useful = (double)c->useful / (double)c->child_missing;
+    else if (c->useful > 0)
+        useful = 1.0;
+    if (useful > 1.0)
+        useful = 1.0;
+    if (c->will_have && useful < 0.5)
+        useful = 0.5;
+    if (c->load < slots)
+        free_ratio = 1.0 - (double)c->load / (double)slots;
+    if (c->upload_ok + c->upload_failed > 0)
+        success = (double)c->upload_ok / (double)(c->upload_ok + c->upload_failed);
+    if (c->piece_count > 0)
+        progress = (double)c->parent_finished / (double)c->piece_count;
+    if (progress > 1.0)
+        progress = 1.0;
+    score = W_USEFUL * useful + W_FREE * free_ratio + W_SUCCESS * success + W_PROGRESS * progress +
+            W_NORMAL * (c->is_seed ? 0.0 : 1.0) +
+            W_IDC * sched_eval_idc(c->parent_idc, c->child_idc) +
+            W_LOCATION * sched_eval_location(c->parent_location, c->child_location);
+    return score;
+}
+
+bool
+sched_eval_seed_is_allowed(uint32_t seed_children, uint32_t fanout, bool unique, uint32_t nonseed,
+                           bool starving)
+{
+    if (seed_children < fanout && unique)
+        return true;
+    return nonseed == 0 && starving;
+}
+
+uint64_t
+sched_eval_seed_weight(const char *task_id, const char *host_id)
+{
+    /* The task's hash seeds the host's: a pair hashes differently from its concatenation. */
+    return XXH3_64bits_withSeed(host_id, strlen(host_id), XXH3_64bits(task_id, strlen(task_id)));
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The evaluator: pure functions that score one candidate parent for one child, decide
+ * whether a seed peer may be offered, and pick the seed host for a task by rendezvous
+ * hashing. sched_state.c gathers the inputs from its tables; nothing here reads state, so
+ * every rule is testable with plain values. The policy is described in sched_eval.c.
+ */
+#ifndef DF_SCHED_EVAL_H
+#define DF_SCHED_EVAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What the evaluator knows about a (parent, child) pair that passed the filter. */
+struct sched_eval_candidate {
+    uint32_t useful;        /* pieces the parent has now that the child lacks */
+    uint32_t child_missing; /* pieces the child lacks; 0 when the count is unknown */
+    bool will_have;         /* a source still fetching: it will get what it lacks */
+    uint32_t parent_finished;
+    uint32_t piece_count; /* 0 when unknown */
+    uint64_t upload_ok;   /* parent host's upload history */
+    uint64_t upload_failed;
+    uint32_t load;  /* child edges already served by the parent's host */
+    uint32_t slots; /* the parent host's upload slots (>= 1) */
+    bool is_seed;   /* the parent runs on a seed host */
+    const char *parent_idc, *child_idc;
+    const char *parent_location, *child_location; /* "a|b|c", up to 5 levels */
+};
+
+/* Score in [0, 1]: higher is a better parent. */
+double sched_eval_score(const struct sched_eval_candidate *c);
+
+/*
+ * Whether a seed peer may take a new child (sched_eval.c, step 2): while it has fewer than
+ * fanout children and holds pieces no normal peer has (unique; a seed still fetching counts
+ * as having them); otherwise only for a starving child (no parent, waited long enough)
+ * whose other usable candidates (nonseed) are none.
+ */
+bool sched_eval_seed_is_allowed(uint32_t seed_children, uint32_t fanout, bool unique,
+                                uint32_t nonseed, bool starving);
+
+/* Same IDC: 1 when both are non-empty and equal ignoring case, else 0. */
+double sched_eval_idc(const char *a, const char *b);
+
+/* Location affinity: length of the common '|'-separated prefix (at most 5) over 5. */
+double sched_eval_location(const char *a, const char *b);
+
+/*
+ * Rendezvous (highest random weight) hashing: the weight of host_id for task_id. The seed
+ * host with the largest weight serves the task; adding or removing a seed host moves only
+ * the tasks that it wins or won.
+ */
+uint64_t sched_eval_seed_weight(const char *task_id, const char *host_id);
+
+#endif

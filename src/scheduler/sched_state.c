@@ -1,0 +1,2251 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Hosts, tasks, peers and the per-task DAG of parent->child edges. Each object is in one
+ * id map (sched_map) and one list of its table; peers are also on their host's and their
+ * task's lists, edges on their parent's children and their child's parents lists. Counts
+ * kept beside those lists (npeers, nparents, load, nback_to_source, nfinished) are
+ * updated only by the helpers that link and unlink, and sched_state_check() recounts them.
+ * Only the two *_set_state() functions write a state. The selection policy is described
+ * in sched_eval.c; this file applies its filter and keeps the graph acyclic.
+ */
+#include "sched_state.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "df/df_id.h"
+#include "df/log.h"
+#include "df/xmalloc.h"
+#include "sched_eval.h"
+#include "sched_map.h"
+
+#define HOST_SLOTS_NORMAL 200 /* Dragonfly's load limits */
+#define HOST_SLOTS_SEED   2000
+#define HOST_FAIL_MIN     8 /* uploads before the failure ratio counts */
+
+struct sched_peer;
+
+struct sched_edge {
+    struct sched_peer *parent, *child;
+    TAILQ_ENTRY(sched_edge) pentry; /* on parent->children */
+    TAILQ_ENTRY(sched_edge) centry; /* on child->parents */
+    uint64_t bytes;
+    uint32_t pieces;
+    int64_t created_at;
+    int64_t progress_at; /* last piece the child got over this edge; 0 = none */
+};
+
+TAILQ_HEAD(sched_edge_list, sched_edge);
+TAILQ_HEAD(sched_peer_list, sched_peer);
+
+struct sched_block {
+    char *peer_id;
+    uint32_t strikes;
+    bool blocked;          /* for the rest of the task */
+    int64_t blocked_until; /* a stalled parent sits out one stall timeout */
+};
+
+struct sched_host {
+    char *id, *ip, *hostname, *idc, *location;
+    enum sched_host_type type;
+    uint16_t rpc_port, download_port;
+    uint64_t upload_rate_limit;
+    uint32_t upload_slots;
+    uint32_t concurrent_uploads; /* as reported */
+    uint32_t load;               /* child edges whose parent runs here */
+    uint64_t upload_ok, upload_failed, uploaded_bytes;
+    int64_t announced_at;
+    struct sched_peer_list peers;
+    uint32_t npeers;
+    TAILQ_ENTRY(sched_host) entry;
+};
+
+/*
+ * Task states (reference/dragonfly.md §3.4):
+ *
+ *   PENDING --register--> RUNNING --source peer finished--> SUCCEEDED
+ *                            |  ^                               |
+ *          last source failed|  +--register / new source--------+ (also from FAILED, LEAVE)
+ *                            v
+ *                          FAILED --source peer finished--> SUCCEEDED
+ *   any --no peers left--> LEAVE
+ *
+ * task_set_state() is the only writer: peer_register() and task_ensure_source() enter
+ * RUNNING, peer_finish() SUCCEEDED, peer_drop_source() FAILED, peer_unlink() LEAVE.
+ */
+struct sched_task {
+    char id[DF_ID_TASK_LEN + 1];
+    char *url, *tag, *application;
+    enum sched_task_state state;
+    bool has_geometry;
+    int64_t content_length; /* -1 until known */
+    uint64_t piece_length;
+    uint32_t piece_count;
+    uint8_t *digests;      /* piece_count * DF_SHA256_LEN */
+    uint64_t *digest_bits; /* which digests are known */
+    uint32_t ndigests;
+    uint8_t *tiny; /* TINY content, once a source peer sent it */
+    size_t tiny_len;
+    bool has_tiny;
+    struct sched_peer_list peers;
+    uint32_t npeers;
+    uint32_t nback_to_source;
+    char *seed_host_id;   /* the seed host triggered for this task, or NULL */
+    int64_t seed_trig_at; /* when; 0 once the seed peer registered */
+    int64_t seed_fail_at; /* the last seed peer failure or timeout; 0 = none */
+    int64_t created_at, updated_at;
+    TAILQ_ENTRY(sched_task) entry;
+};
+
+/*
+ * Peer states (reference/dragonfly.md §3.4):
+ *
+ *   PENDING --> RECEIVED_EMPTY | RECEIVED_TINY | RECEIVED_SMALL | RECEIVED_NORMAL
+ *   RECEIVED_SMALL | RECEIVED_NORMAL --started / first piece--> RUNNING
+ *   RECEIVED_* | RUNNING --back to source--> BACK_TO_SOURCE
+ *   RECEIVED_* | RUNNING | BACK_TO_SOURCE --finished--> SUCCEEDED
+ *   any but LEAVE --failed--> FAILED;   any --left--> LEAVE (then freed)
+ *
+ * peer_set_state() is the only writer; it keeps the task's back-to-source count. A peer in
+ * BACK_TO_SOURCE or SUCCEEDED has no parents; FAILED and LEAVE have no edges at all.
+ */
+struct sched_peer {
+    char *id;
+    struct sched_host *host;
+    struct sched_task *task;
+    enum sched_peer_state state;
+    uint64_t *bits; /* finished pieces; NULL until the geometry is known */
+    uint32_t nfinished;
+    struct sched_edge_list parents, children;
+    uint32_t nparents, nchildren;
+    struct sched_block *blocks;
+    uint32_t nblocks;
+    uint64_t bytes_from_source, bytes_from_peers;
+    int64_t cost_total;
+    bool need_back_to_source;
+    int64_t created_at, updated_at;
+    bool waiting;       /* wants parents and has none */
+    int64_t wait_since; /* since when, while waiting */
+    uint64_t mark;      /* DFS epoch */
+    TAILQ_ENTRY(sched_peer) hentry, tentry, entry;
+};
+
+struct sched_cand {
+    struct sched_peer *peer;
+    double score;
+};
+
+struct sched_state {
+    struct sched_config cfg;
+    struct sched_map hosts, tasks, peers;
+    TAILQ_HEAD(, sched_host) host_list;
+    TAILQ_HEAD(, sched_task) task_list;
+    struct sched_peer_list peer_list;
+    uint64_t epoch;
+    struct sched_peer **stack; /* DFS scratch, grown to the largest task */
+    size_t stack_cap;
+    struct sched_cand *cands; /* candidate scratch */
+    size_t cands_cap;
+};
+
+static const char *const task_state_names[] = {"Pending", "Running", "Succeeded", "Failed",
+                                               "Leave"};
+static const char *const peer_state_names[] = {
+        "Pending", "ReceivedEmpty", "ReceivedTiny", "ReceivedSmall", "ReceivedNormal",
+        "Running", "BackToSource",  "Succeeded",    "Failed",        "Leave"};
+static const char *const size_scope_names[] = {"NORMAL", "SMALL", "TINY", "EMPTY", "UNKNOW"};
+
+const char *
+sched_task_state_name(enum sched_task_state s)
+{
+    return (size_t)s < DF_NELEM(task_state_names) ? task_state_names[s] : "?";
+}
+
+const char *
+sched_peer_state_name(enum sched_peer_state s)
+{
+    return (size_t)s < DF_NELEM(peer_state_names) ? peer_state_names[s] : "?";
+}
+
+const char *
+sched_size_scope_name(enum sched_size_scope s)
+{
+    return (size_t)s < DF_NELEM(size_scope_names) ? size_scope_names[s] : "?";
+}
+
+enum sched_size_scope
+sched_size_scope_of(int64_t content_length, uint32_t piece_count)
+{
+    if (content_length < 0)
+        return SCHED_SIZE_UNKNOWN;
+    if (content_length == 0)
+        return SCHED_SIZE_EMPTY;
+    if (content_length <= SCHED_TINY_MAX)
+        return SCHED_SIZE_TINY;
+    if (piece_count == 1)
+        return SCHED_SIZE_SMALL;
+    return SCHED_SIZE_NORMAL;
+}
+
+void
+sched_config_default(struct sched_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->max_hosts = 10000;
+    c->max_tasks = 100000;
+    c->max_peers = 200000;
+    c->max_peers_per_task = 10000;
+    c->max_parents = 4;
+    c->max_back_to_source = 1;
+    c->max_strikes = 3;
+    c->max_blocklist = 64;
+    c->seed_fanout = 1;
+    c->seed_wait = 20 * 1000;
+    c->max_piece_count = UINT32_C(1) << 18;
+    c->stall_timeout = 20 * 1000;
+    c->wait_timeout = 60 * 1000;
+    c->seed_timeout = 15 * 1000;
+    c->peer_ttl = 24 * 3600 * 1000LL;
+    c->host_announce_interval = 60 * 1000;
+    c->task_ttl = 30 * 60 * 1000;
+}
+
+int
+sched_config_check(const struct sched_config *c, struct df_error *err)
+{
+    if (c->max_hosts == 0 || c->max_tasks == 0 || c->max_peers == 0 || c->max_peers_per_task == 0)
+        return df_error_set(err, DF_EINVAL, "scheduler: table caps must be at least 1");
+    if (c->max_parents == 0 || c->max_parents > SCHED_PARENTS_MAX)
+        return df_error_set(err, DF_EINVAL, "scheduler.maxParents: expected 1..%d",
+                            SCHED_PARENTS_MAX);
+    if (c->max_strikes == 0 || c->max_blocklist == 0)
+        return df_error_set(err, DF_EINVAL, "scheduler: maxStrikes and blocklist must be >= 1");
+    if (c->max_piece_count == 0 || c->max_piece_count > SCHED_PIECE_MAX)
+        return df_error_set(err, DF_EINVAL, "scheduler.maxPieceCount: expected 1..%u",
+                            (unsigned)SCHED_PIECE_MAX);
+    if (c->stall_timeout <= 0 || c->wait_timeout <= 0 || c->seed_timeout <= 0 || c->peer_ttl <= 0 ||
+        c->seed_wait < 0 || c->host_announce_interval <= 0 || c->task_ttl <= 0)
+        return df_error_set(err, DF_EINVAL, "scheduler: timeouts and TTLs must be positive");
+    return 0;
+}
+
+/* ---- actions ---- */
+
+static void
+action_clear(struct sched_action *a)
+{
+    free(a->peer_id);
+    free(a->task_id);
+    free(a->host_id);
+    free(a->ip);
+    free(a->url);
+    free(a->parent_id);
+    for (size_t i = 0; i < a->nparents; i++) {
+        free(a->parents[i].peer_id);
+        free(a->parents[i].host_id);
+        free(a->parents[i].ip);
+    }
+    free(a->parents);
+    free(a->content);
+    memset(a, 0, sizeof(*a));
+}
+
+void
+sched_actions_reset(struct sched_actions *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->n; i++)
+        action_clear(&a->v[i]);
+    free(a->v);
+    memset(a, 0, sizeof(*a));
+}
+
+const struct sched_action *
+sched_actions_find(const struct sched_actions *a, enum sched_action_kind kind, const char *peer_id)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        const struct sched_action *x = &a->v[i];
+
+        if (x->kind != kind)
+            continue;
+        if (peer_id == NULL || (x->peer_id != NULL && strcmp(x->peer_id, peer_id) == 0))
+            return x;
+    }
+    return NULL;
+}
+
+static struct sched_action *
+actions_push(struct sched_actions *a, enum sched_action_kind kind, const struct sched_peer *p)
+{
+    struct sched_action *x;
+
+    if (a->n == a->cap) {
+        a->cap = a->cap == 0 ? 8 : a->cap * 2;
+        a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
+    }
+    x = &a->v[a->n++];
+    memset(x, 0, sizeof(*x));
+    x->kind = kind;
+    if (p != NULL) {
+        x->peer_id = xstrdup(p->id);
+        x->task_id = xstrdup(p->task->id);
+        x->host_id = xstrdup(p->host->id);
+    }
+    return x;
+}
+
+/* Forget the queued actions addressed to a peer that is going away. */
+static void
+actions_drop_peer(struct sched_actions *a, const char *peer_id)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i].peer_id != NULL && a->v[i].kind != SCHED_ACT_BLOCKED &&
+            strcmp(a->v[i].peer_id, peer_id) == 0) {
+            action_clear(&a->v[i]);
+            continue;
+        }
+        a->v[j++] = a->v[i];
+    }
+    a->n = j;
+}
+
+/* ---- small helpers ---- */
+
+static size_t
+bits_words(uint32_t n)
+{
+    return ((size_t)n + 63) / 64;
+}
+
+static bool
+bit_get(const uint64_t *b, uint32_t i)
+{
+    return (b[i / 64] >> (i % 64)) & 1;
+}
+
+static void
+bit_set(uint64_t *b, uint32_t i)
+{
+    b[i / 64] |= UINT64_C(1) << (i % 64);
+}
+
+static uint32_t
+bits_count(const uint64_t *b, uint32_t n)
+{
+    uint32_t c = 0;
+
+    for (size_t i = 0; b != NULL && i < bits_words(n); i++)
+        c += (uint32_t)__builtin_popcountll(b[i]);
+    return c;
+}
+
+/* Pieces parent holds that child lacks. */
+static uint32_t
+peer_useful(const struct sched_peer *parent, const struct sched_peer *child)
+{
+    const struct sched_task *t = child->task;
+    uint32_t c = 0;
+
+    if (parent->bits == NULL || child->bits == NULL)
+        return 0;
+    for (size_t i = 0; i < bits_words(t->piece_count); i++)
+        c += (uint32_t)__builtin_popcountll(parent->bits[i] & ~child->bits[i]);
+    return c;
+}
+
+static bool
+str_is_ok(const char *s, size_t max)
+{
+    return s != NULL && *s != '\0' && strnlen(s, max + 1) <= max;
+}
+
+static bool
+opt_str_is_ok(const char *s, size_t max)
+{
+    return s == NULL || strnlen(s, max + 1) <= max;
+}
+
+static char *
+opt_strdup(const char *s)
+{
+    return s != NULL && *s != '\0' ? xstrdup(s) : NULL;
+}
+
+/* A source: fetching from the origin now, so it will have what it lacks. */
+static bool
+peer_is_source(const struct sched_peer *p)
+{
+    return p->state == SCHED_PEER_BACK_TO_SOURCE;
+}
+
+/* States that want parents. */
+static bool
+peer_wants_parents(const struct sched_peer *p)
+{
+    return p->state == SCHED_PEER_RECEIVED_SMALL || p->state == SCHED_PEER_RECEIVED_NORMAL ||
+           p->state == SCHED_PEER_RUNNING;
+}
+
+/*
+ * Can parent give child something now or soon: pieces the child lacks, or it is a source,
+ * or it is receiving and not behind the child.
+ */
+static bool
+peer_can_give(const struct sched_peer *parent, const struct sched_peer *child)
+{
+    if (peer_is_source(parent))
+        return true;
+    if (parent->state != SCHED_PEER_RUNNING && parent->state != SCHED_PEER_SUCCEEDED)
+        return false;
+    if (peer_useful(parent, child) > 0)
+        return true;
+    return parent->state == SCHED_PEER_RUNNING && parent->nparents > 0 &&
+           parent->nfinished >= child->nfinished &&
+           (!child->task->has_geometry || parent->nfinished < child->task->piece_count);
+}
+
+static void
+state_debug_check(const struct sched_state *s)
+{
+#ifdef DF_DEBUG
+    struct df_error err;
+
+    if (sched_state_check(s, &err) != 0)
+        df_assert_fail(err.msg, __FILE__, __LINE__);
+#else
+    (void)s;
+#endif
+}
+
+/* ---- state machines ---- */
+
+#define task_set_state(t, st) task_set_state_at(t, st, __LINE__)
+
+static void
+task_set_state_at(struct sched_task *t, enum sched_task_state st, int line)
+{
+    enum sched_task_state old = t->state;
+
+    DF_ASSERT(old != st);
+    DF_ASSERT(st != SCHED_TASK_PENDING);
+    DF_ASSERT(st != SCHED_TASK_FAILED || old == SCHED_TASK_RUNNING);
+    DF_ASSERT(st != SCHED_TASK_SUCCEEDED || old == SCHED_TASK_RUNNING || old == SCHED_TASK_FAILED ||
+              old == SCHED_TASK_LEAVE);
+    log_debug("sched", "sched: task %.12s %s -> %s (line %d)", t->id, task_state_names[old],
+              task_state_names[st], line);
+    t->state = st;
+}
+
+static bool
+peer_state_is_received(enum sched_peer_state st)
+{
+    return st >= SCHED_PEER_RECEIVED_EMPTY && st <= SCHED_PEER_RECEIVED_NORMAL;
+}
+
+/* Keep the waiting flag and stamp: called by every writer of state and parents. */
+static void
+peer_update_wait(struct sched_peer *p, int64_t now)
+{
+    bool w = peer_wants_parents(p) && p->nparents == 0;
+
+    if (w && !p->waiting)
+        p->wait_since = now;
+    p->waiting = w;
+}
+
+#define peer_set_state(p, st, now) peer_set_state_at(p, st, now, __LINE__)
+
+static void
+peer_set_state_at(struct sched_peer *p, enum sched_peer_state st, int64_t now, int line)
+{
+    enum sched_peer_state old = p->state;
+
+    DF_ASSERT(old != st && old != SCHED_PEER_LEAVE);
+    switch (st) {
+    case SCHED_PEER_PENDING:
+        DF_ASSERT(!"no transition enters Pending");
+        break;
+    case SCHED_PEER_RECEIVED_EMPTY:
+    case SCHED_PEER_RECEIVED_TINY:
+    case SCHED_PEER_RECEIVED_SMALL:
+    case SCHED_PEER_RECEIVED_NORMAL:
+        DF_ASSERT(old == SCHED_PEER_PENDING);
+        break;
+    case SCHED_PEER_RUNNING:
+        DF_ASSERT(old == SCHED_PEER_RECEIVED_SMALL || old == SCHED_PEER_RECEIVED_NORMAL);
+        break;
+    case SCHED_PEER_BACK_TO_SOURCE:
+        DF_ASSERT(peer_state_is_received(old) || old == SCHED_PEER_RUNNING);
+        break;
+    case SCHED_PEER_SUCCEEDED:
+        DF_ASSERT(peer_state_is_received(old) || old == SCHED_PEER_RUNNING ||
+                  old == SCHED_PEER_BACK_TO_SOURCE);
+        break;
+    case SCHED_PEER_FAILED:
+    case SCHED_PEER_LEAVE:
+        break;
+    }
+    if (old == SCHED_PEER_BACK_TO_SOURCE)
+        p->task->nback_to_source--;
+    if (st == SCHED_PEER_BACK_TO_SOURCE)
+        p->task->nback_to_source++;
+    log_debug("sched", "sched: peer %s %s -> %s (line %d)", p->id, peer_state_names[old],
+              peer_state_names[st], line);
+    p->state = st;
+    peer_update_wait(p, now);
+}
+
+/* ---- lookups ---- */
+
+static struct sched_host *
+host_get(const struct sched_state *s, const char *id)
+{
+    return id != NULL ? sched_map_get(&s->hosts, id) : NULL;
+}
+
+static struct sched_task *
+task_get(const struct sched_state *s, const char *id)
+{
+    return id != NULL ? sched_map_get(&s->tasks, id) : NULL;
+}
+
+static struct sched_peer *
+peer_get(const struct sched_state *s, const char *id)
+{
+    return id != NULL ? sched_map_get(&s->peers, id) : NULL;
+}
+
+static bool
+host_is_alive(const struct sched_state *s, const struct sched_host *h, int64_t now)
+{
+    return now - h->announced_at <= 2 * s->cfg.host_announce_interval;
+}
+
+static bool
+host_is_healthy(const struct sched_state *s, const struct sched_host *h, int64_t now)
+{
+    uint64_t total = h->upload_ok + h->upload_failed;
+
+    if (!host_is_alive(s, h, now))
+        return false;
+    /* A host failing most of its uploads is not offered until it succeeds again. */
+    return total < HOST_FAIL_MIN || h->upload_failed * 2 <= total;
+}
+
+static bool
+host_has_free_slot(const struct sched_host *h)
+{
+    return h->load < h->upload_slots && h->concurrent_uploads < h->upload_slots;
+}
+
+static struct sched_block *
+peer_block_find(const struct sched_peer *p, const char *id)
+{
+    for (uint32_t i = 0; i < p->nblocks; i++) {
+        if (strcmp(p->blocks[i].peer_id, id) == 0)
+            return &p->blocks[i];
+    }
+    return NULL;
+}
+
+static bool
+peer_is_blocked(const struct sched_peer *p, const struct sched_peer *parent, int64_t now)
+{
+    const struct sched_block *b = peer_block_find(p, parent->id);
+
+    return b != NULL && (b->blocked || b->blocked_until > now);
+}
+
+/* Get or add the block-list entry for id; NULL when the list is full. */
+static struct sched_block *
+peer_block_get(struct sched_state *s, struct sched_peer *p, const char *id)
+{
+    struct sched_block *b = peer_block_find(p, id);
+
+    if (b != NULL)
+        return b;
+    if (p->nblocks >= s->cfg.max_blocklist)
+        return NULL;
+    p->blocks = xrealloc(p->blocks, (p->nblocks + 1) * sizeof(*p->blocks));
+    b = &p->blocks[p->nblocks++];
+    b->peer_id = xstrdup(id);
+    b->strikes = 0;
+    b->blocked = false;
+    return b;
+}
+
+/* ---- edges and the DAG ---- */
+
+static void
+edge_add(struct sched_peer *parent, struct sched_peer *child, int64_t now)
+{
+    struct sched_edge *e = xcalloc(1, sizeof(*e));
+
+    e->parent = parent;
+    e->child = child;
+    e->created_at = now;
+    TAILQ_INSERT_TAIL(&parent->children, e, pentry);
+    TAILQ_INSERT_TAIL(&child->parents, e, centry);
+    parent->nchildren++;
+    child->nparents++;
+    parent->host->load++;
+    peer_update_wait(child, now);
+}
+
+static void
+edge_del(struct sched_edge *e, int64_t now)
+{
+    struct sched_peer *child = e->child;
+
+    TAILQ_REMOVE(&e->parent->children, e, pentry);
+    TAILQ_REMOVE(&child->parents, e, centry);
+    e->parent->nchildren--;
+    child->nparents--;
+    e->parent->host->load--;
+    free(e);
+    peer_update_wait(child, now);
+}
+
+static struct sched_edge *
+edge_find(const struct sched_peer *parent, const struct sched_peer *child)
+{
+    struct sched_edge *e;
+
+    TAILQ_FOREACH (e, &child->parents, centry) {
+        if (e->parent == parent)
+            return e;
+    }
+    return NULL;
+}
+
+static void
+peer_drop_parents(struct sched_peer *p, int64_t now)
+{
+    struct sched_edge *e;
+
+    while ((e = TAILQ_FIRST(&p->parents)) != NULL)
+        edge_del(e, now);
+}
+
+/* Mark every descendant of p (p included) with a fresh epoch; returns the epoch. */
+static uint64_t
+peer_mark_descendants(struct sched_state *s, struct sched_peer *p)
+{
+    uint64_t epoch = ++s->epoch;
+    size_t top = 0;
+
+    if (s->stack_cap < (size_t)p->task->npeers + 1) {
+        s->stack_cap = (size_t)p->task->npeers + 1;
+        s->stack = xrealloc(s->stack, s->stack_cap * sizeof(*s->stack));
+    }
+    p->mark = epoch;
+    s->stack[top++] = p;
+    while (top > 0) {
+        struct sched_peer *q = s->stack[--top];
+        struct sched_edge *e;
+
+        TAILQ_FOREACH (e, &q->children, pentry) {
+            if (e->child->mark == epoch)
+                continue;
+            e->child->mark = epoch;
+            DF_ASSERT(top < s->stack_cap);
+            s->stack[top++] = e->child;
+        }
+    }
+    return epoch;
+}
+
+/* True when parent -> child would close a cycle (parent is child or its descendant). */
+static bool
+edge_would_cycle(struct sched_state *s, struct sched_peer *parent, struct sched_peer *child)
+{
+    uint64_t epoch = peer_mark_descendants(s, child);
+
+    return parent->mark == epoch;
+}
+
+/* ---- actions about peers ---- */
+
+static void
+emit_parents(struct sched_actions *out, const struct sched_peer *p)
+{
+    struct sched_action *a = NULL;
+    struct sched_edge *e;
+    size_t i = 0;
+
+    /* One PARENTS per peer per event: a later plan replaces an earlier one. */
+    for (size_t k = 0; k < out->n; k++) {
+        if (out->v[k].kind == SCHED_ACT_PARENTS && strcmp(out->v[k].peer_id, p->id) == 0) {
+            action_clear(&out->v[k]);
+            memmove(&out->v[k], &out->v[k + 1], (out->n - k - 1) * sizeof(out->v[0]));
+            out->n--;
+            break;
+        }
+    }
+    a = actions_push(out, SCHED_ACT_PARENTS, p);
+    a->parents = xcalloc(p->nparents, sizeof(*a->parents));
+    TAILQ_FOREACH (e, &p->parents, centry) {
+        struct sched_parent *x = &a->parents[i++];
+        const struct sched_host *h = e->parent->host;
+
+        x->peer_id = xstrdup(e->parent->id);
+        x->host_id = xstrdup(h->id);
+        x->ip = xstrdup(h->ip);
+        x->rpc_port = h->rpc_port;
+        x->download_port = h->download_port;
+        x->is_seed = h->type == SCHED_HOST_SEED;
+    }
+    a->nparents = i;
+}
+
+/* Can parent serve child at all (the filter of sched_eval.c's policy, step 1)? */
+static bool
+cand_is_ok(const struct sched_state *s, const struct sched_peer *q, const struct sched_peer *p,
+           uint64_t epoch, int64_t now)
+{
+    if (q == p || q->mark == epoch || q->host == p->host)
+        return false;
+    switch (q->state) {
+    case SCHED_PEER_BACK_TO_SOURCE:
+    case SCHED_PEER_SUCCEEDED:
+        break;
+    case SCHED_PEER_RUNNING:
+        /* Nothing and nothing coming: not a parent yet. */
+        if (q->nfinished == 0 && q->nparents == 0)
+            return false;
+        break;
+    default:
+        return false;
+    }
+    if (peer_is_blocked(p, q, now) || !host_is_healthy(s, q->host, now))
+        return false;
+    if (!host_has_free_slot(q->host))
+        return false;
+    return peer_can_give(q, p);
+}
+
+/*
+ * A seed edge beyond the seed peer's first seed_fanout children exists only because the
+ * child had no other candidate (sched_eval.c, step 2): it goes once the child has another.
+ */
+static bool
+edge_is_last_resort(const struct sched_state *s, const struct sched_edge *e)
+{
+    const struct sched_edge *f;
+    uint32_t i = 0;
+
+    if (e->parent->host->type != SCHED_HOST_SEED || e->child->nparents < 2)
+        return false;
+    TAILQ_FOREACH (f, &e->parent->children, pentry) {
+        if (i++ >= s->cfg.seed_fanout)
+            break;
+        if (f == e)
+            return false;
+    }
+    return true;
+}
+
+/* Should an existing edge stay? Nothing to give, gone bad, blocked, last resort: no. */
+static bool
+edge_is_useful(const struct sched_state *s, const struct sched_edge *e, int64_t now)
+{
+    const struct sched_peer *q = e->parent, *p = e->child;
+
+    if (peer_is_blocked(p, q, now) || !host_is_healthy(s, q->host, now))
+        return false;
+    if (edge_is_last_resort(s, e))
+        return false;
+    return peer_can_give(q, p);
+}
+
+/* Does seed hold a piece that no normal peer of its task holds (or is it still fetching)? */
+static bool
+seed_has_unique(const struct sched_peer *seed)
+{
+    const struct sched_task *t = seed->task;
+    const struct sched_peer *q;
+
+    if (peer_is_source(seed) || seed->bits == NULL)
+        return true;
+    for (size_t w = 0; w < bits_words(t->piece_count); w++) {
+        uint64_t left = seed->bits[w];
+
+        TAILQ_FOREACH (q, &t->peers, tentry) {
+            if (left == 0)
+                break;
+            if (q->host->type != SCHED_HOST_SEED && q->bits != NULL)
+                left &= ~q->bits[w];
+        }
+        if (left != 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Seed protection (sched_eval.c, step 2): a seed peer takes a new child while it has fewer
+ * than seed_fanout and holds pieces nobody else has; otherwise only as the last resort
+ * of a child with no other candidate that has waited seed_wait.
+ */
+static bool
+seed_is_allowed(const struct sched_state *s, const struct sched_peer *seed,
+                const struct sched_peer *child, uint32_t nonseed, int64_t now)
+{
+    bool starving =
+            child->nparents == 0 && child->waiting && now - child->wait_since >= s->cfg.seed_wait;
+
+    return sched_eval_seed_is_allowed(seed->nchildren, s->cfg.seed_fanout,
+                                      seed->nchildren < s->cfg.seed_fanout && seed_has_unique(seed),
+                                      nonseed, starving);
+}
+
+static void
+cand_describe(const struct sched_peer *q, const struct sched_peer *p,
+              struct sched_eval_candidate *c)
+{
+    const struct sched_task *t = p->task;
+
+    memset(c, 0, sizeof(*c));
+    c->useful = peer_useful(q, p);
+    c->child_missing = t->has_geometry ? t->piece_count - p->nfinished : 0;
+    c->will_have = peer_is_source(q);
+    c->parent_finished = q->nfinished;
+    c->piece_count = t->piece_count;
+    c->upload_ok = q->host->upload_ok;
+    c->upload_failed = q->host->upload_failed;
+    c->load = q->host->load;
+    c->slots = q->host->upload_slots;
+    c->is_seed = q->host->type == SCHED_HOST_SEED;
+    c->parent_idc = q->host->idc;
+    c->child_idc = p->host->idc;
+    c->parent_location = q->host->location;
+    c->child_location = p->host->location;
+}
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+    const struct sched_cand *x = a, *y = b;
+
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return strcmp(x->peer->id, y->peer->id); /* deterministic order */
+}
+
+/*
+ * Revise p's parent set (sched_eval.c, step 4): drop the parents that are no longer
+ * useful (all of them when fresh), then fill the free places with the best candidates.
+ * Emits PARENTS when the set changed (or the caller changed it: dirty) and is not empty.
+ */
+static void
+peer_plan(struct sched_state *s, struct sched_peer *p, bool fresh, bool dirty, int64_t now,
+          struct sched_actions *out)
+{
+    struct sched_task *t = p->task;
+    struct sched_edge *e, *tmp;
+    struct sched_peer *q;
+    uint32_t quota, nonseed = 0;
+    size_t n = 0;
+    uint64_t epoch;
+    bool changed = dirty;
+
+    if (!peer_wants_parents(p))
+        return;
+    for (e = TAILQ_FIRST(&p->parents); e != NULL; e = tmp) {
+        tmp = TAILQ_NEXT(e, centry);
+        if (fresh || !edge_is_useful(s, e, now)) {
+            edge_del(e, now);
+            changed = true;
+        }
+    }
+    quota = sched_size_scope_of(t->content_length, t->piece_count) == SCHED_SIZE_SMALL
+                    ? 1
+                    : s->cfg.max_parents;
+    if (p->nparents < quota) {
+        if (s->cands_cap < t->npeers) {
+            s->cands_cap = t->npeers;
+            s->cands = xrealloc(s->cands, s->cands_cap * sizeof(*s->cands));
+        }
+        epoch = peer_mark_descendants(s, p);
+        TAILQ_FOREACH (e, &p->parents, centry) {
+            e->parent->mark = epoch; /* already a parent: not a candidate again */
+            if (e->parent->host->type != SCHED_HOST_SEED)
+                nonseed++;
+        }
+        TAILQ_FOREACH (q, &t->peers, tentry) {
+            if (!cand_is_ok(s, q, p, epoch, now))
+                continue;
+            if (q->host->type != SCHED_HOST_SEED)
+                nonseed++;
+            s->cands[n++].peer = q;
+        }
+        /* Seed protection (sched_eval.c, step 2), then score the rest. */
+        for (size_t i = 0; i < n;) {
+            struct sched_eval_candidate c;
+
+            q = s->cands[i].peer;
+            if (q->host->type == SCHED_HOST_SEED && !seed_is_allowed(s, q, p, nonseed, now)) {
+                s->cands[i] = s->cands[--n];
+                continue;
+            }
+            cand_describe(q, p, &c);
+            s->cands[i].score = sched_eval_score(&c);
+            i++;
+        }
+        qsort(s->cands, n, sizeof(*s->cands), cand_cmp);
+        for (size_t i = 0; i < n && p->nparents < quota; i++) {
+            q = s->cands[i].peer;
+            if (!host_has_free_slot(q->host))
+                continue;
+            DF_ASSERT(!edge_would_cycle(s, q, p));
+            edge_add(q, p, now);
+            changed = true;
+        }
+    }
+    if (changed && p->nparents > 0)
+        emit_parents(out, p);
+}
+
+/* Children of p lose it as a parent and are planned again. */
+static void
+peer_drop_children(struct sched_state *s, struct sched_peer *p, int64_t now,
+                   struct sched_actions *out)
+{
+    struct sched_edge *e;
+
+    while ((e = TAILQ_FIRST(&p->children)) != NULL) {
+        struct sched_peer *c = e->child;
+
+        edge_del(e, now);
+        peer_plan(s, c, false, true, now, out);
+    }
+}
+
+static bool
+task_has_source(const struct sched_state *s, const struct sched_task *t, int64_t now)
+{
+    const struct sched_peer *q;
+
+    if (t->nback_to_source > 0)
+        return true;
+    if (t->seed_host_id != NULL && t->seed_trig_at != 0 &&
+        now - t->seed_trig_at < s->cfg.seed_timeout)
+        return true; /* the seed is on its way */
+    TAILQ_FOREACH (q, &t->peers, tentry) {
+        if (q->state == SCHED_PEER_SUCCEEDED || q->nfinished > 0)
+            return true;
+    }
+    return false;
+}
+
+static bool
+task_can_back_to_source(const struct sched_state *s, const struct sched_task *t)
+{
+    return t->nback_to_source < s->cfg.max_back_to_source;
+}
+
+static void
+peer_send_back_to_source(struct sched_peer *p, const char *reason, int64_t now,
+                         struct sched_actions *out)
+{
+    struct sched_action *a;
+
+    peer_drop_parents(p, now);
+    peer_set_state(p, SCHED_PEER_BACK_TO_SOURCE, now);
+    if (p->task->state != SCHED_TASK_RUNNING)
+        task_set_state(p->task, SCHED_TASK_RUNNING);
+    a = actions_push(out, SCHED_ACT_BACK_TO_SOURCE, p);
+    a->reason = reason;
+}
+
+/* Peers of t without parents try again (a new source or holder appeared). */
+static void
+task_plan_waiting(struct sched_state *s, struct sched_task *t, int64_t now,
+                  struct sched_actions *out)
+{
+    struct sched_peer *q;
+
+    TAILQ_FOREACH (q, &t->peers, tentry) {
+        if (peer_wants_parents(q) && q->nparents == 0)
+            peer_plan(s, q, false, false, now, out);
+    }
+}
+
+/* The seed host serving t by rendezvous hashing, or NULL when no seed host is alive. */
+static struct sched_host *
+task_pick_seed(const struct sched_state *s, const struct sched_task *t, int64_t now)
+{
+    struct sched_host *h, *best = NULL;
+    uint64_t best_w = 0;
+
+    TAILQ_FOREACH (h, &s->host_list, entry) {
+        uint64_t w;
+
+        if (h->type != SCHED_HOST_SEED || !host_is_alive(s, h, now))
+            continue;
+        w = sched_eval_seed_weight(t->id, h->id);
+        if (best == NULL || w > best_w) {
+            best = h;
+            best_w = w;
+        }
+    }
+    return best;
+}
+
+/*
+ * p found no parent: make sure some source will exist. Trigger the task's seed host unless
+ * one is on its way or failed recently; without a seed, send p itself back to source
+ * within max_back_to_source. Otherwise p keeps waiting.
+ */
+static void
+task_ensure_source(struct sched_state *s, struct sched_peer *p, int64_t now,
+                   struct sched_actions *out)
+{
+    struct sched_task *t = p->task;
+    struct sched_host *seed;
+    struct sched_action *a;
+
+    if (t->seed_host_id != NULL && t->seed_trig_at != 0 &&
+        now - t->seed_trig_at >= s->cfg.seed_timeout) {
+        log_debug("sched", "sched: task %.12s: seed %s did not come", t->id, t->seed_host_id);
+        t->seed_fail_at = now;
+        t->seed_trig_at = 0;
+    }
+    if (task_has_source(s, t, now))
+        return;
+    seed = task_pick_seed(s, t, now);
+    if (seed != NULL && seed != p->host &&
+        (t->seed_fail_at == 0 || now - t->seed_fail_at >= s->cfg.seed_timeout)) {
+        free(t->seed_host_id);
+        t->seed_host_id = xstrdup(seed->id);
+        t->seed_trig_at = now;
+        a = actions_push(out, SCHED_ACT_TRIGGER_SEED, NULL);
+        a->task_id = xstrdup(t->id);
+        a->host_id = xstrdup(seed->id);
+        a->ip = xstrdup(seed->ip);
+        a->rpc_port = seed->rpc_port;
+        a->url = xstrdup(t->url);
+        a->reason = "no peer holds the task";
+        return;
+    }
+    if (task_can_back_to_source(s, t))
+        peer_send_back_to_source(p, "no seed peer available", now, out);
+}
+
+/* A source stopped without finishing: the task fails when nothing else feeds it. */
+static void
+task_source_lost(struct sched_state *s, struct sched_task *t, struct sched_peer *p, int64_t now)
+{
+    if (t->seed_host_id != NULL && strcmp(p->host->id, t->seed_host_id) == 0) {
+        t->seed_fail_at = now;
+        t->seed_trig_at = 0;
+    }
+    if (t->state == SCHED_TASK_RUNNING && !task_has_source(s, t, now))
+        task_set_state(t, SCHED_TASK_FAILED);
+}
+
+/* p failed: it keeps no edge, its children are planned again, a lost source may fail t. */
+static void
+peer_fail(struct sched_state *s, struct sched_peer *p, int64_t now, struct sched_actions *out)
+{
+    bool was_source = peer_is_source(p);
+
+    peer_drop_parents(p, now);
+    peer_set_state(p, SCHED_PEER_FAILED, now);
+    peer_drop_children(s, p, now, out);
+    if (was_source)
+        task_source_lost(s, p->task, p, now);
+    task_plan_waiting(s, p->task, now, out);
+}
+
+/* ---- object lifetime ---- */
+
+static void
+peer_free(struct sched_peer *p)
+{
+    if (p == NULL)
+        return;
+    for (uint32_t i = 0; i < p->nblocks; i++)
+        free(p->blocks[i].peer_id);
+    free(p->blocks);
+    free(p->bits);
+    free(p->id);
+    free(p);
+}
+
+/* Remove p from every table and free it; its children are planned again. */
+static void
+peer_remove(struct sched_state *s, struct sched_peer *p, int64_t now, struct sched_actions *out)
+{
+    struct sched_task *t = p->task;
+    bool was_source = peer_is_source(p);
+
+    actions_drop_peer(out, p->id);
+    peer_drop_parents(p, now);
+    peer_set_state(p, SCHED_PEER_LEAVE, now);
+    peer_drop_children(s, p, now, out);
+    sched_map_del(&s->peers, p->id);
+    TAILQ_REMOVE(&s->peer_list, p, entry);
+    TAILQ_REMOVE(&p->host->peers, p, hentry);
+    p->host->npeers--;
+    TAILQ_REMOVE(&t->peers, p, tentry);
+    t->npeers--;
+    t->updated_at = now;
+    if (was_source)
+        task_source_lost(s, t, p, now);
+    if (t->npeers == 0 && t->state != SCHED_TASK_LEAVE)
+        task_set_state(t, SCHED_TASK_LEAVE);
+    peer_free(p);
+    if (t->npeers > 0)
+        task_plan_waiting(s, t, now, out);
+}
+
+static void
+task_free(struct sched_task *t)
+{
+    if (t == NULL)
+        return;
+    free(t->url);
+    free(t->tag);
+    free(t->application);
+    free(t->digests);
+    free(t->digest_bits);
+    free(t->tiny);
+    free(t->seed_host_id);
+    free(t);
+}
+
+static void
+task_remove(struct sched_state *s, struct sched_task *t)
+{
+    DF_ASSERT(t->npeers == 0);
+    sched_map_del(&s->tasks, t->id);
+    TAILQ_REMOVE(&s->task_list, t, entry);
+    task_free(t);
+}
+
+static void
+host_free(struct sched_host *h)
+{
+    if (h == NULL)
+        return;
+    free(h->id);
+    free(h->ip);
+    free(h->hostname);
+    free(h->idc);
+    free(h->location);
+    free(h);
+}
+
+static void
+host_remove(struct sched_state *s, struct sched_host *h, int64_t now, struct sched_actions *out)
+{
+    struct sched_peer *p;
+    struct sched_task *t;
+
+    while ((p = TAILQ_FIRST(&h->peers)) != NULL)
+        peer_remove(s, p, now, out);
+    TAILQ_FOREACH (t, &s->task_list, entry) {
+        if (t->seed_host_id != NULL && strcmp(t->seed_host_id, h->id) == 0) {
+            DF_FREE(t->seed_host_id, free);
+            t->seed_trig_at = 0;
+        }
+    }
+    sched_map_del(&s->hosts, h->id);
+    TAILQ_REMOVE(&s->host_list, h, entry);
+    host_free(h);
+}
+
+struct sched_state *
+sched_state_new(const struct sched_config *cfg)
+{
+    struct sched_state *s = xcalloc(1, sizeof(*s));
+
+    s->cfg = *cfg;
+    sched_map_init(&s->hosts, cfg->max_hosts);
+    sched_map_init(&s->tasks, cfg->max_tasks);
+    sched_map_init(&s->peers, cfg->max_peers);
+    TAILQ_INIT(&s->host_list);
+    TAILQ_INIT(&s->task_list);
+    TAILQ_INIT(&s->peer_list);
+    return s;
+}
+
+void
+sched_state_free(struct sched_state *s)
+{
+    struct sched_host *h;
+    struct sched_task *t;
+    struct sched_peer *p;
+
+    if (s == NULL)
+        return;
+    while ((p = TAILQ_FIRST(&s->peer_list)) != NULL) {
+        struct sched_edge *e;
+
+        while ((e = TAILQ_FIRST(&p->parents)) != NULL)
+            edge_del(e, 0);
+        while ((e = TAILQ_FIRST(&p->children)) != NULL)
+            edge_del(e, 0);
+        TAILQ_REMOVE(&s->peer_list, p, entry);
+        peer_free(p);
+    }
+    while ((t = TAILQ_FIRST(&s->task_list)) != NULL) {
+        TAILQ_REMOVE(&s->task_list, t, entry);
+        task_free(t);
+    }
+    while ((h = TAILQ_FIRST(&s->host_list)) != NULL) {
+        TAILQ_REMOVE(&s->host_list, h, entry);
+        host_free(h);
+    }
+    sched_map_reset(&s->hosts);
+    sched_map_reset(&s->tasks);
+    sched_map_reset(&s->peers);
+    free(s->stack);
+    free(s->cands);
+    free(s);
+}
+
+/* ---- hosts ---- */
+
+int
+sched_state_host_announce(struct sched_state *s, const struct sched_host_info *info, int64_t now)
+{
+    struct sched_host *h = NULL;
+    char *id = NULL;
+    bool seed = info->type == SCHED_HOST_SEED;
+    int rv;
+
+    if (!str_is_ok(info->ip, SCHED_ID_MAX) || !str_is_ok(info->hostname, SCHED_ID_MAX) ||
+        !opt_str_is_ok(info->id, SCHED_ID_MAX) || !opt_str_is_ok(info->idc, SCHED_ID_MAX) ||
+        !opt_str_is_ok(info->location, SCHED_ID_MAX) ||
+        (info->type != SCHED_HOST_NORMAL && info->type != SCHED_HOST_SEED)) {
+        rv = DF_EINVAL;
+        goto out;
+    }
+    id = info->id != NULL && *info->id != '\0' ? xstrdup(info->id)
+                                               : df_id_host_new(info->ip, info->hostname, seed);
+    h = host_get(s, id);
+    if (h == NULL) {
+        if (sched_map_count(&s->hosts) >= s->cfg.max_hosts) {
+            rv = DF_ELIMIT;
+            goto out;
+        }
+        h = xcalloc(1, sizeof(*h));
+        h->id = id;
+        id = NULL;
+        TAILQ_INIT(&h->peers);
+        rv = sched_map_put(&s->hosts, h->id, h);
+        DF_ASSERT(rv == 0);
+        TAILQ_INSERT_TAIL(&s->host_list, h, entry);
+    } else if (h->type != info->type && h->load > 0) {
+        rv = DF_EINVAL; /* a host does not change type while it serves children */
+        goto out;
+    }
+    free(h->ip);
+    free(h->hostname);
+    free(h->idc);
+    free(h->location);
+    h->ip = xstrdup(info->ip);
+    h->hostname = xstrdup(info->hostname);
+    h->idc = opt_strdup(info->idc);
+    h->location = opt_strdup(info->location);
+    h->type = info->type;
+    h->rpc_port = info->rpc_port;
+    h->download_port = info->download_port;
+    h->upload_rate_limit = info->upload_rate_limit;
+    h->upload_slots = info->upload_slots > 0 ? info->upload_slots
+                      : seed                 ? HOST_SLOTS_SEED
+                                             : HOST_SLOTS_NORMAL;
+    h->concurrent_uploads = info->concurrent_uploads;
+    h->announced_at = now;
+    rv = 0;
+out:
+    free(id);
+    state_debug_check(s);
+    return rv;
+}
+
+int
+sched_state_host_leave(struct sched_state *s, const char *host_id, int64_t now,
+                       struct sched_actions *out)
+{
+    struct sched_host *h = host_get(s, host_id);
+    int rv;
+
+    if (h == NULL) {
+        rv = DF_ENOTFOUND;
+        goto out;
+    }
+    host_remove(s, h, now, out);
+    rv = 0;
+out:
+    state_debug_check(s);
+    return rv;
+}
+
+/* ---- tasks ---- */
+
+/* Fix the task's geometry; every peer of the task gets its bitmap. */
+static int
+task_set_geometry(struct sched_state *s, struct sched_task *t, int64_t content_length,
+                  uint64_t piece_length)
+{
+    uint64_t count;
+    struct sched_peer *p;
+
+    if (content_length < 0)
+        return 0;
+    if (content_length > 0 && piece_length == 0)
+        return 0;
+    if (t->has_geometry) {
+        if (t->content_length != content_length ||
+            (content_length > 0 && t->piece_length != piece_length))
+            return DF_EINVAL;
+        return 0;
+    }
+    count = df_id_piece_count((uint64_t)content_length, piece_length);
+    if (count > s->cfg.max_piece_count)
+        return DF_ETOOBIG;
+    t->has_geometry = true;
+    t->content_length = content_length;
+    t->piece_length = piece_length;
+    t->piece_count = (uint32_t)count;
+    t->digests = xcalloc(count > 0 ? count : 1, DF_SHA256_LEN);
+    t->digest_bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
+    TAILQ_FOREACH (p, &t->peers, tentry) {
+        DF_ASSERT(p->bits == NULL);
+        p->bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
+    }
+    return 0;
+}
+
+/* ---- peers ---- */
+
+static int
+register_check(const struct sched_register *req)
+{
+    if (!str_is_ok(req->host_id, SCHED_ID_MAX) || !str_is_ok(req->peer_id, SCHED_ID_MAX) ||
+        req->task_id == NULL || !df_id_task_is_valid(req->task_id) ||
+        !str_is_ok(req->url, SCHED_URL_MAX) || !opt_str_is_ok(req->tag, SCHED_ID_MAX) ||
+        !opt_str_is_ok(req->application, SCHED_ID_MAX))
+        return DF_EINVAL;
+    return 0;
+}
+
+int
+sched_state_peer_register(struct sched_state *s, const struct sched_register *req, int64_t now,
+                          struct sched_actions *out)
+{
+    struct sched_host *h;
+    struct sched_task *t = NULL;
+    struct sched_peer *p = NULL;
+    struct sched_action *a;
+    bool new_task = false;
+    enum sched_size_scope scope;
+    int rv;
+
+    if ((rv = register_check(req)) != 0)
+        goto out;
+    if ((h = host_get(s, req->host_id)) == NULL) {
+        rv = DF_ENOTFOUND;
+        goto out;
+    }
+    if (peer_get(s, req->peer_id) != NULL) {
+        rv = DF_EEXIST;
+        goto out;
+    }
+    if (sched_map_count(&s->peers) >= s->cfg.max_peers) {
+        rv = DF_ELIMIT;
+        goto out;
+    }
+    t = task_get(s, req->task_id);
+    if (t == NULL) {
+        if (sched_map_count(&s->tasks) >= s->cfg.max_tasks) {
+            rv = DF_ELIMIT;
+            goto out;
+        }
+        t = xcalloc(1, sizeof(*t));
+        memcpy(t->id, req->task_id, DF_ID_TASK_LEN + 1);
+        t->content_length = -1;
+        t->created_at = now;
+        TAILQ_INIT(&t->peers);
+        rv = sched_map_put(&s->tasks, t->id, t);
+        DF_ASSERT(rv == 0);
+        TAILQ_INSERT_TAIL(&s->task_list, t, entry);
+        new_task = true;
+    } else if (t->npeers >= s->cfg.max_peers_per_task) {
+        rv = DF_ELIMIT;
+        goto out;
+    }
+    if ((rv = task_set_geometry(s, t, req->content_length, req->piece_length)) != 0)
+        goto out;
+    /* A re-register refreshes what the seed will be told. */
+    free(t->url);
+    free(t->tag);
+    free(t->application);
+    t->url = xstrdup(req->url);
+    t->tag = opt_strdup(req->tag);
+    t->application = opt_strdup(req->application);
+    t->updated_at = now;
+
+    p = xcalloc(1, sizeof(*p));
+    p->id = xstrdup(req->peer_id);
+    p->host = h;
+    p->task = t;
+    p->state = SCHED_PEER_PENDING;
+    p->need_back_to_source = req->need_back_to_source;
+    p->created_at = p->updated_at = now;
+    TAILQ_INIT(&p->parents);
+    TAILQ_INIT(&p->children);
+    if (t->has_geometry)
+        p->bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
+    rv = sched_map_put(&s->peers, p->id, p);
+    DF_ASSERT(rv == 0);
+    TAILQ_INSERT_TAIL(&s->peer_list, p, entry);
+    TAILQ_INSERT_TAIL(&h->peers, p, hentry);
+    h->npeers++;
+    TAILQ_INSERT_TAIL(&t->peers, p, tentry);
+    t->npeers++;
+    new_task = false;
+    if (t->state != SCHED_TASK_RUNNING)
+        task_set_state(t, SCHED_TASK_RUNNING);
+
+    scope = sched_size_scope_of(t->content_length, t->piece_count);
+    if (scope == SCHED_SIZE_EMPTY) {
+        peer_set_state(p, SCHED_PEER_RECEIVED_EMPTY, now);
+        actions_push(out, SCHED_ACT_EMPTY, p);
+        rv = 0;
+        goto out;
+    }
+    if (scope == SCHED_SIZE_TINY && t->has_tiny) {
+        peer_set_state(p, SCHED_PEER_RECEIVED_TINY, now);
+        a = actions_push(out, SCHED_ACT_TINY, p);
+        a->content = xmalloc(t->tiny_len + 1);
+        memcpy(a->content, t->tiny, t->tiny_len);
+        a->content_len = t->tiny_len;
+        rv = 0;
+        goto out;
+    }
+    peer_set_state(
+            p, scope == SCHED_SIZE_SMALL ? SCHED_PEER_RECEIVED_SMALL : SCHED_PEER_RECEIVED_NORMAL,
+            now);
+    if (h->type == SCHED_HOST_SEED && t->seed_host_id != NULL &&
+        strcmp(t->seed_host_id, h->id) == 0)
+        t->seed_trig_at = 0; /* the triggered seed has arrived */
+    if ((req->need_back_to_source || (h->type == SCHED_HOST_SEED && !task_has_source(s, t, now))) &&
+        task_can_back_to_source(s, t)) {
+        peer_send_back_to_source(p,
+                                 req->need_back_to_source ? "requested by the peer"
+                                                          : "seed peer fetches the task",
+                                 now, out);
+        task_plan_waiting(s, t, now, out);
+        rv = 0;
+        goto out;
+    }
+    peer_plan(s, p, true, false, now, out);
+    if (p->nparents == 0)
+        task_ensure_source(s, p, now, out);
+    rv = 0;
+out:
+    if (new_task && t != NULL)
+        task_remove(s, t);
+    state_debug_check(s);
+    return rv;
+}
+
+static int
+peer_lookup(const struct sched_state *s, const char *peer_id, struct sched_peer **out)
+{
+    struct sched_peer *p = peer_get(s, peer_id);
+
+    if (p == NULL)
+        return DF_ENOTFOUND;
+    *out = p;
+    return 0;
+}
+
+int
+sched_state_peer_started(struct sched_state *s, const char *peer_id, int64_t now)
+{
+    struct sched_peer *p = NULL;
+    int rv;
+
+    if ((rv = peer_lookup(s, peer_id, &p)) != 0)
+        goto out;
+    p->updated_at = now;
+    if (p->state == SCHED_PEER_RECEIVED_SMALL || p->state == SCHED_PEER_RECEIVED_NORMAL)
+        peer_set_state(p, SCHED_PEER_RUNNING, now);
+    else if (p->state != SCHED_PEER_RUNNING && p->state != SCHED_PEER_BACK_TO_SOURCE) {
+        rv = DF_EPROTO;
+        goto out;
+    }
+    rv = 0;
+out:
+    state_debug_check(s);
+    return rv;
+}
+
+int
+sched_state_peer_back_to_source_started(struct sched_state *s, const char *peer_id,
+                                        int64_t content_length, uint64_t piece_length, int64_t now,
+                                        struct sched_actions *out)
+{
+    struct sched_peer *p = NULL;
+    int rv;
+
+    if ((rv = peer_lookup(s, peer_id, &p)) != 0)
+        goto out;
+    if ((rv = task_set_geometry(s, p->task, content_length, piece_length)) != 0)
+        goto out;
+    p->updated_at = now;
+    if (p->state != SCHED_PEER_BACK_TO_SOURCE) {
+        if (!peer_state_is_received(p->state) && p->state != SCHED_PEER_RUNNING) {
+            rv = DF_EPROTO;
+            goto out;
+        }
+        /* The peer decided itself (its own back-to-source rule): it counts all the same. */
+        peer_drop_parents(p, now);
+        peer_set_state(p, SCHED_PEER_BACK_TO_SOURCE, now);
+        if (p->task->state != SCHED_TASK_RUNNING)
+            task_set_state(p->task, SCHED_TASK_RUNNING);
+    }
+    task_plan_waiting(s, p->task, now, out);
+    rv = 0;
+out:
+    state_debug_check(s);
+    return rv;
+}
+
+int
+sched_state_peer_reschedule(struct sched_state *s, const char *peer_id, const char *const *block,
+                            size_t nblock, int64_t now, struct sched_actions *out)
+{
+    struct sched_peer *p = NULL;
+    int rv;
+
+    if ((rv = peer_lookup(s, peer_id, &p)) != 0)
+        goto out;
+    if (!peer_wants_parents(p)) {
+        rv = DF_EPROTO;
+        goto out;
+    }
+    p->updated_at = now;
+    for (size_t i = 0; i < nblock; i++) {
+        struct sched_block *b;
+
+        if (!str_is_ok(block[i], SCHED_ID_MAX)) {
+            rv = DF_EINVAL;
+            goto out;
+        }
+        if ((b = peer_block_get(s, p, block[i])) == NULL) {
+            rv = DF_ELIMIT;
+            goto out;
+        }
+        b->blocked = true;
+    }
+    peer_plan(s, p, true, false, now, out);
+    if (p->nparents == 0)
+        task_ensure_source(s, p, now, out);
+    rv = 0;
+out:
+    state_debug_check(s);
+    return rv;
+}
+
+/*
+ * Record a piece from the source: its digest, and the inline content of a TINY task.
+ * Nothing changes when the digest contradicts the known one or the content.
+ */
+static int
+piece_from_source(struct sched_task *t, const struct sched_piece *pc)
+{
+    uint8_t *d = t->digests + (size_t)pc->number * DF_SHA256_LEN;
+    bool keep_tiny = false;
+
+    if (pc->has_digest && bit_get(t->digest_bits, pc->number) &&
+        memcmp(d, pc->digest.bytes, DF_SHA256_LEN) != 0)
+        return DF_EDIGEST;
+    if (pc->content != NULL && pc->has_digest && !t->has_tiny &&
+        sched_size_scope_of(t->content_length, t->piece_count) == SCHED_SIZE_TINY &&
+        (int64_t)pc->content_len == t->content_length) {
+        uint8_t sum[DF_SHA256_LEN];
+
+        /* Only content matching the source's digest is kept for inline answers. */
+        df_sha256(pc->content, pc->content_len, sum);
+        if (memcmp(sum, pc->digest.bytes, DF_SHA256_LEN) != 0)
+            return DF_EDIGEST;
+        keep_tiny = true;
+    }
+    if (pc->has_digest && !bit_get(t->digest_bits, pc->number)) {
+        memcpy(d, pc->digest.bytes, DF_SHA256_LEN);
+        bit_set(t->digest_bits, pc->number);
+        t->ndigests++;
+    }
+    if (keep_tiny) {
+        t->tiny = xmalloc(pc->content_len);
+        memcpy(t->tiny, pc->content, pc->content_len);
+        t->tiny_len = pc->content_len;
+        t->has_tiny = true;
+    }
+    return 0;
+}
+
+int
+sched_state_piece_finished(struct sched_state *s, const char *peer_id, const struct sched_piece *pc,
+                           int64_t now, struct sched_actions *out)
+{
+    struct sched_peer *p = NULL, *parent = NULL;
+    struct sched_task *t;
+    struct sched_edge *e;
+    bool first, replan = false;
+    int rv;
+
+    if ((rv = peer_lookup(s, peer_id, &p)) != 0)
+        goto out;
+    t = p->task;
+    if (!t->has_geometry || pc->number >= t->piece_count) {
+        rv = DF_EINVAL;
+        goto out;
+    }
+    if (p->state == SCHED_PEER_SUCCEEDED || p->state == SCHED_PEER_FAILED ||
+        p->state == SCHED_PEER_PENDING || p->state == SCHED_PEER_RECEIVED_EMPTY ||
+        p->state == SCHED_PEER_RECEIVED_TINY) {
+        rv = DF_EPROTO;
+        goto out;
+    }
+    if (pc->parent_id == NULL) {
+        if ((rv = piece_from_source(t, pc)) != 0)
+            goto out;
+        if (p->state != SCHED_PEER_BACK_TO_SOURCE) {
+            /* A piece from the source makes the peer a source, whatever it said before. */
+            peer_drop_parents(p, now);
+            peer_set_state(p, SCHED_PEER_BACK_TO_SOURCE, now);
+        }
+        p->bytes_from_source += pc->length;
+    } else {
+        parent = peer_get(s, pc->parent_id);
+        if (parent != NULL && parent->task != t) {
+            rv = DF_EINVAL;
+            goto out;
+        }
+        if (p->state == SCHED_PEER_RECEIVED_SMALL || p->state == SCHED_PEER_RECEIVED_NORMAL)
+            peer_set_state(p, SCHED_PEER_RUNNING, now);
+        p->bytes_from_peers += pc->length;
+        if (parent != NULL) {
+            parent->updated_at = now;
+            parent->host->upload_ok++;
+            parent->host->uploaded_bytes += pc->length;
+            if ((e = edge_find(parent, p)) != NULL) {
+                e->bytes += pc->length;
+                e->pieces++;
+                e->progress_at = now;
+            }
+        }
+    }
+    p->updated_at = now;
+    t->updated_at = now;
+    if (pc->cost > 0)
+        p->cost_total += pc->cost;
+    first = p->nfinished == 0;
+    if (!bit_get(p->bits, pc->number)) {
+        bit_set(p->bits, pc->number);
+        p->nfinished++;
+    }
+    /* A parent that has nothing more to give is replaced. */
+    TAILQ_FOREACH (e, &p->parents, centry) {
+        if (!edge_is_useful(s, e, now))
+            replan = true;
+    }
+    if (replan || (peer_wants_parents(p) && p->nparents == 0))
+        peer_plan(s, p, false, false, now, out);
+    if (first)
+        task_plan_waiting(s, t, now, out);
+    rv = 0;
+out:
+    state_debug_check(s);
+    return rv;
+}
+
+int
+sched_state_piece_failed(struct sched_state *s, const char *peer_id, uint32_t number,
+                         const char *parent_id, int64_t now, struct sched_actions *out)
+{
+    struct sched_peer *p = NULL, *parent;
+    struct sched_block *b;
+    struct sched_edge *e;
+    struct sched_action *a;
+    int rv;
+
+    if ((rv = peer_lookup(s, peer_id, &p)) != 0)
+        goto out;
+    if (p->task->has_geometry && number >= p->task->piece_count) {
+        rv = DF_EINVAL;
+        goto out;
+    }
+    p->updated_at = now;
+    if (parent_id == NULL) {
+        rv = 0; /* a source failure: the peer retries or reports itself failed */
+        goto out;
+    }
+    if (!str_is_ok(parent_id, SCHED_ID_MAX)) {
+        rv = DF_EINVAL;
+        goto out;
+    }
+    if ((parent = peer_get(s, parent_id)) != NULL)
+        parent->host->upload_failed++;
+    if ((b = peer_block_get(s, p, parent_id)) == NULL) {
+        rv = DF_ELIMIT;
+        goto out;
+    }
+    if (b->blocked) {
+        rv = 0;
+        goto out;
+    }
+    b->strikes++;
+    if (b->strikes >= s->cfg.max_strikes) {
+        b->blocked = true;
+        log_debug("sched", "sched: peer %s blocks parent %s after %u strikes", p->id, parent_id,
+                  b->strikes);
+        a = actions_push(out, SCHED_ACT_BLOCKED, p);
+        a->parent_id = xstrdup(parent_id);
+        a->reason = "too many failed pieces";
+        if (parent != NULL && (e = edge_find(parent, p)) != NULL) {
+            edge_del(e, now);
+            peer_plan(s, p, false, true, now, out);
+            if (p->nparents == 0 && peer_wants_parents(p))
+                task_ensure_source(s, p, now, out);
+        }
+    }
+    rv = 0;
+out:
+    state_debug_check(s);
+    return rv;
+}
+
+int
+sched_state_peer_finished(struct sched_state *s, const char *peer_id, int64_t now,
+                          struct sched_actions *out)
+{
+    struct sched_peer *p = NULL;
+    struct sched_task *t;
+    bool was_source;
+    int rv;
+
+    if ((rv = peer_lookup(s, peer_id, &p)) != 0)
+        goto out;
+    t = p->task;
+    if (p->state == SCHED_PEER_SUCCEEDED) {
+        rv = 0;
+        goto out;
+    }
+    if (p->state == SCHED_PEER_PENDING || p->state == SCHED_PEER_FAILED) {
+        rv = DF_EPROTO;
+        goto out;
+    }
+    was_source = peer_is_source(p);
+    p->updated_at = now;
+    t->updated_at = now;
+    peer_drop_parents(p, now);
+    peer_set_state(p, SCHED_PEER_SUCCEEDED, now);
+    if (p->bits != NULL) {
+        /* Finished means every piece: the peer serves all of them from now on. */
+        for (uint32_t i = 0; i < t->piece_count; i++)
+            bit_set(p->bits, i);
+        p->nfinished = t->piece_count;
+    }
+    if (was_source && t->state != SCHED_TASK_SUCCEEDED)
+        task_set_state(t, SCHED_TASK_SUCCEEDED);
+    task_plan_waiting(s, t, now, out);
+    rv = 0;
+out:
+    state_debug_check(s);
+    return rv;
+}
+
+int
+sched_state_peer_failed(struct sched_state *s, const char *peer_id, int64_t now,
+                        struct sched_actions *out)
+{
+    struct sched_peer *p = NULL;
+    int rv;
+
+    if ((rv = peer_lookup(s, peer_id, &p)) != 0)
+        goto out;
+    if (p->state == SCHED_PEER_FAILED) {
+        rv = 0;
+        goto out;
+    }
+    p->updated_at = now;
+    actions_drop_peer(out, p->id);
+    peer_fail(s, p, now, out);
+    rv = 0;
+out:
+    state_debug_check(s);
+    return rv;
+}
+
+int
+sched_state_peer_leave(struct sched_state *s, const char *peer_id, int64_t now,
+                       struct sched_actions *out)
+{
+    struct sched_peer *p = NULL;
+    int rv;
+
+    if ((rv = peer_lookup(s, peer_id, &p)) != 0)
+        goto out;
+    peer_remove(s, p, now, out);
+    rv = 0;
+out:
+    state_debug_check(s);
+    return rv;
+}
+
+/*
+ * Drop p's stalled in-edges: no piece over the edge for stall_timeout. The parent sits out
+ * one stall timeout; one that had pieces to give is also struck (max_strikes: blocked).
+ */
+static bool
+peer_drop_stalled(struct sched_state *s, struct sched_peer *p, int64_t now,
+                  struct sched_actions *out)
+{
+    struct sched_edge *e, *tmp;
+    bool dropped = false;
+
+    for (e = TAILQ_FIRST(&p->parents); e != NULL; e = tmp) {
+        int64_t since = e->progress_at > e->created_at ? e->progress_at : e->created_at;
+        struct sched_block *b;
+
+        tmp = TAILQ_NEXT(e, centry);
+        if (now - since < s->cfg.stall_timeout)
+            continue;
+        log_debug("sched", "sched: peer %s: parent %s stalled", p->id, e->parent->id);
+        if ((b = peer_block_get(s, p, e->parent->id)) != NULL) {
+            b->blocked_until = now + s->cfg.stall_timeout;
+            if (peer_useful(e->parent, p) > 0 && ++b->strikes >= s->cfg.max_strikes) {
+                struct sched_action *a = actions_push(out, SCHED_ACT_BLOCKED, p);
+
+                b->blocked = true;
+                a->parent_id = xstrdup(e->parent->id);
+                a->reason = "parent stalled";
+            }
+        }
+        edge_del(e, now);
+        dropped = true;
+    }
+    return dropped;
+}
+
+int
+sched_state_tick(struct sched_state *s, int64_t now, struct sched_actions *out)
+{
+    struct sched_peer *p, *tmp;
+
+    for (p = TAILQ_FIRST(&s->peer_list); p != NULL; p = tmp) {
+        uint32_t quota;
+
+        tmp = TAILQ_NEXT(p, entry);
+        if (!peer_wants_parents(p))
+            continue;
+        quota = sched_size_scope_of(p->task->content_length, p->task->piece_count) ==
+                                SCHED_SIZE_SMALL
+                        ? 1
+                        : s->cfg.max_parents;
+        if (peer_drop_stalled(s, p, now, out))
+            peer_plan(s, p, false, true, now, out);
+        else if (p->nparents < quota)
+            peer_plan(s, p, false, false, now, out);
+        if (p->nparents > 0)
+            continue;
+        if (p->waiting && now - p->wait_since >= s->cfg.wait_timeout) {
+            if (task_can_back_to_source(s, p->task)) {
+                peer_send_back_to_source(p, "no parent within the wait timeout", now, out);
+                task_plan_waiting(s, p->task, now, out);
+            } else {
+                struct sched_action *a;
+
+                a = actions_push(out, SCHED_ACT_FAIL, p);
+                a->reason = "scheduling exceeded the wait timeout";
+                peer_fail(s, p, now, out);
+            }
+            /* The list may have changed under tmp only by edges, never by removal. */
+            continue;
+        }
+        task_ensure_source(s, p, now, out);
+    }
+    state_debug_check(s);
+    return 0;
+}
+
+int
+sched_state_gc(struct sched_state *s, int64_t now, struct sched_actions *out,
+               struct sched_gc_stats *stats)
+{
+    struct sched_gc_stats st = {0};
+    struct sched_host *h, *htmp;
+    struct sched_task *t, *ttmp;
+    struct sched_peer *p, *ptmp;
+
+    for (h = TAILQ_FIRST(&s->host_list); h != NULL; h = htmp) {
+        htmp = TAILQ_NEXT(h, entry);
+        if (host_is_alive(s, h, now))
+            continue;
+        log_debug("sched", "sched: host %s not announced: collected", h->id);
+        st.peers += h->npeers;
+        host_remove(s, h, now, out);
+        st.hosts++;
+    }
+    /* Removing a peer re-plans others but never removes them: the next pointer stays. */
+    for (p = TAILQ_FIRST(&s->peer_list); p != NULL; p = ptmp) {
+        ptmp = TAILQ_NEXT(p, entry);
+        if (p->state == SCHED_PEER_FAILED || now - p->updated_at > s->cfg.peer_ttl) {
+            peer_remove(s, p, now, out);
+            st.peers++;
+        }
+    }
+    for (t = TAILQ_FIRST(&s->task_list); t != NULL; t = ttmp) {
+        ttmp = TAILQ_NEXT(t, entry);
+        if (t->npeers == 0 && now - t->updated_at > s->cfg.task_ttl) {
+            task_remove(s, t);
+            st.tasks++;
+        }
+    }
+    if (stats != NULL)
+        *stats = st;
+    state_debug_check(s);
+    return 0;
+}
+
+/* ---- invariants ---- */
+
+static int
+ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (const void *const *)a, y = (uintptr_t) * (const void *const *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Kahn's algorithm over the task's peers: every peer is removed iff there is no cycle. */
+static int
+task_check_acyclic(const struct sched_task *t, struct df_error *err)
+{
+    const struct sched_peer **v = NULL, **queue = NULL;
+    uint32_t *indeg = NULL;
+    const struct sched_peer *p;
+    size_t n = 0, head = 0, tail = 0;
+    int rv;
+
+    v = xcalloc(t->npeers + 1, sizeof(*v));
+    queue = xcalloc(t->npeers + 1, sizeof(*queue));
+    indeg = xcalloc(t->npeers + 1, sizeof(*indeg));
+    TAILQ_FOREACH (p, &t->peers, tentry)
+        v[n++] = p;
+    qsort(v, n, sizeof(*v), ptr_cmp);
+    for (size_t i = 0; i < n; i++) {
+        indeg[i] = v[i]->nparents;
+        if (indeg[i] == 0)
+            queue[tail++] = v[i];
+    }
+    while (head < tail) {
+        const struct sched_edge *e;
+
+        p = queue[head++];
+        TAILQ_FOREACH (e, &p->children, pentry) {
+            const struct sched_peer *c = e->child;
+            const struct sched_peer **slot = bsearch(&c, v, n, sizeof(*v), ptr_cmp);
+
+            if (slot == NULL) {
+                rv = df_error_set(err, DF_EINTERNAL, "task %.12s: child %s not in the task", t->id,
+                                  c->id);
+                goto out;
+            }
+            if (--indeg[slot - v] == 0)
+                queue[tail++] = c;
+        }
+    }
+    if (tail != n) {
+        rv = df_error_set(err, DF_EINTERNAL, "task %.12s: the graph has a cycle", t->id);
+        goto out;
+    }
+    rv = 0;
+out:
+    free(v);
+    free(queue);
+    free(indeg);
+    return rv;
+}
+
+static int
+peer_check(const struct sched_peer *p, struct df_error *err)
+{
+    const struct sched_edge *e, *f;
+    uint32_t np = 0, nc = 0;
+
+    TAILQ_FOREACH (e, &p->parents, centry) {
+        bool found = false;
+
+        np++;
+        if (e->child != p || e->parent == p || e->parent->task != p->task)
+            return df_error_set(err, DF_EINTERNAL, "peer %s: bad in-edge", p->id);
+        TAILQ_FOREACH (f, &e->parent->children, pentry)
+            found = found || f == e;
+        if (!found)
+            return df_error_set(err, DF_EINTERNAL, "peer %s: in-edge missing at parent %s", p->id,
+                                e->parent->id);
+        for (f = TAILQ_NEXT(e, centry); f != NULL; f = TAILQ_NEXT(f, centry)) {
+            if (f->parent == e->parent)
+                return df_error_set(err, DF_EINTERNAL, "peer %s: duplicate parent %s", p->id,
+                                    e->parent->id);
+        }
+        if (peer_block_find(p, e->parent->id) != NULL && peer_block_find(p, e->parent->id)->blocked)
+            return df_error_set(err, DF_EINTERNAL, "peer %s: blocked parent %s kept", p->id,
+                                e->parent->id);
+    }
+    TAILQ_FOREACH (e, &p->children, pentry) {
+        bool found = false;
+
+        nc++;
+        if (e->parent != p)
+            return df_error_set(err, DF_EINTERNAL, "peer %s: bad out-edge", p->id);
+        TAILQ_FOREACH (f, &e->child->parents, centry)
+            found = found || f == e;
+        if (!found)
+            return df_error_set(err, DF_EINTERNAL, "peer %s: out-edge missing at child %s", p->id,
+                                e->child->id);
+    }
+    if (np != p->nparents || nc != p->nchildren)
+        return df_error_set(err, DF_EINTERNAL, "peer %s: edge counts %u/%u, lists %u/%u", p->id,
+                            p->nparents, p->nchildren, np, nc);
+    if (np > 0 && !peer_wants_parents(p))
+        return df_error_set(err, DF_EINTERNAL, "peer %s: %s with parents", p->id,
+                            peer_state_names[p->state]);
+    if (nc > 0 && (p->state == SCHED_PEER_FAILED || p->state == SCHED_PEER_LEAVE ||
+                   peer_state_is_received(p->state)))
+        return df_error_set(err, DF_EINTERNAL, "peer %s: %s with children", p->id,
+                            peer_state_names[p->state]);
+    if ((p->bits == NULL) != !p->task->has_geometry ||
+        bits_count(p->bits, p->task->piece_count) != p->nfinished)
+        return df_error_set(err, DF_EINTERNAL, "peer %s: finished count %u is wrong", p->id,
+                            p->nfinished);
+    if (p->waiting != (peer_wants_parents(p) && np == 0))
+        return df_error_set(err, DF_EINTERNAL, "peer %s: wait stamp disagrees", p->id);
+    return 0;
+}
+
+int
+sched_state_check(const struct sched_state *s, struct df_error *err)
+{
+    const struct sched_host *h;
+    const struct sched_task *t;
+    const struct sched_peer *p;
+    size_t nh = 0, nt = 0, np = 0;
+    int rv;
+
+    TAILQ_FOREACH (h, &s->host_list, entry) {
+        uint32_t n = 0, load = 0;
+
+        nh++;
+        if (host_get(s, h->id) != h)
+            return df_error_set(err, DF_EINTERNAL, "host %s: not in the map", h->id);
+        TAILQ_FOREACH (p, &h->peers, hentry) {
+            n++;
+            load += p->nchildren;
+            if (p->host != h)
+                return df_error_set(err, DF_EINTERNAL, "peer %s: on the wrong host", p->id);
+        }
+        if (n != h->npeers || load != h->load)
+            return df_error_set(err, DF_EINTERNAL, "host %s: peers %u/%u, load %u/%u", h->id,
+                                h->npeers, n, h->load, load);
+    }
+    TAILQ_FOREACH (t, &s->task_list, entry) {
+        uint32_t n = 0, bts = 0;
+
+        nt++;
+        if (task_get(s, t->id) != t)
+            return df_error_set(err, DF_EINTERNAL, "task %.12s: not in the map", t->id);
+        TAILQ_FOREACH (p, &t->peers, tentry) {
+            n++;
+            bts += p->state == SCHED_PEER_BACK_TO_SOURCE;
+            if (p->task != t)
+                return df_error_set(err, DF_EINTERNAL, "peer %s: on the wrong task", p->id);
+        }
+        if (n != t->npeers || bts != t->nback_to_source)
+            return df_error_set(err, DF_EINTERNAL, "task %.12s: peers %u/%u, sources %u/%u", t->id,
+                                t->npeers, n, t->nback_to_source, bts);
+        if ((t->npeers == 0) != (t->state == SCHED_TASK_LEAVE || t->state == SCHED_TASK_PENDING))
+            return df_error_set(err, DF_EINTERNAL, "task %.12s: %s with %u peers", t->id,
+                                task_state_names[t->state], t->npeers);
+        if (t->has_geometry && bits_count(t->digest_bits, t->piece_count) != t->ndigests)
+            return df_error_set(err, DF_EINTERNAL, "task %.12s: digest count", t->id);
+        if ((rv = task_check_acyclic(t, err)) != 0)
+            return rv;
+    }
+    TAILQ_FOREACH (p, &s->peer_list, entry) {
+        np++;
+        if (peer_get(s, p->id) != p)
+            return df_error_set(err, DF_EINTERNAL, "peer %s: not in the map", p->id);
+        if (p->state == SCHED_PEER_LEAVE || p->state == SCHED_PEER_PENDING)
+            return df_error_set(err, DF_EINTERNAL, "peer %s: %s after an event", p->id,
+                                peer_state_names[p->state]);
+        if ((rv = peer_check(p, err)) != 0)
+            return rv;
+    }
+    if (nh != sched_map_count(&s->hosts) || nt != sched_map_count(&s->tasks) ||
+        np != sched_map_count(&s->peers))
+        return df_error_set(err, DF_EINTERNAL, "map and list sizes differ");
+    return 0;
+}
+
+/* ---- views ---- */
+
+int
+sched_state_task_stat(const struct sched_state *s, const char *task_id, struct sched_task_stat *out)
+{
+    const struct sched_task *t = task_get(s, task_id);
+    const struct sched_peer *p;
+
+    if (t == NULL)
+        return DF_ENOTFOUND;
+    memset(out, 0, sizeof(*out));
+    out->id = t->id;
+    out->url = t->url;
+    out->tag = t->tag;
+    out->application = t->application;
+    out->state = t->state;
+    out->size_scope = sched_size_scope_of(t->content_length, t->piece_count);
+    out->content_length = t->content_length;
+    out->piece_length = t->piece_length;
+    out->piece_count = t->piece_count;
+    out->digest_count = t->ndigests;
+    out->peer_count = t->npeers;
+    out->back_to_source_count = t->nback_to_source;
+    TAILQ_FOREACH (p, &t->peers, tentry) {
+        if (p->state == SCHED_PEER_SUCCEEDED || p->state == SCHED_PEER_RUNNING ||
+            p->state == SCHED_PEER_BACK_TO_SOURCE)
+            out->has_available_peer = true;
+    }
+    out->created_at = t->created_at;
+    out->updated_at = t->updated_at;
+    return 0;
+}
+
+int
+sched_state_peer_stat(const struct sched_state *s, const char *peer_id, struct sched_peer_stat *out)
+{
+    const struct sched_peer *p = peer_get(s, peer_id);
+    const struct sched_edge *e;
+    uint32_t i = 0;
+
+    if (p == NULL)
+        return DF_ENOTFOUND;
+    memset(out, 0, sizeof(*out));
+    out->id = p->id;
+    out->task_id = p->task->id;
+    out->host_id = p->host->id;
+    out->state = p->state;
+    out->need_back_to_source = p->need_back_to_source;
+    out->finished_pieces = p->nfinished;
+    out->piece_count = p->task->piece_count;
+    out->parent_count = p->nparents;
+    out->child_count = p->nchildren;
+    for (uint32_t k = 0; k < p->nblocks; k++)
+        out->blocked_count += p->blocks[k].blocked;
+    TAILQ_FOREACH (e, &p->parents, centry) {
+        if (i < SCHED_PARENTS_MAX)
+            out->parents[i++] = e->parent->id;
+    }
+    out->bytes_from_source = p->bytes_from_source;
+    out->bytes_from_peers = p->bytes_from_peers;
+    out->cost_total = p->cost_total;
+    out->created_at = p->created_at;
+    out->updated_at = p->updated_at;
+    return 0;
+}
+
+int
+sched_state_host_stat(const struct sched_state *s, const char *host_id, struct sched_host_stat *out)
+{
+    const struct sched_host *h = host_get(s, host_id);
+
+    if (h == NULL)
+        return DF_ENOTFOUND;
+    memset(out, 0, sizeof(*out));
+    out->id = h->id;
+    out->ip = h->ip;
+    out->hostname = h->hostname;
+    out->idc = h->idc;
+    out->location = h->location;
+    out->type = h->type;
+    out->rpc_port = h->rpc_port;
+    out->download_port = h->download_port;
+    out->upload_rate_limit = h->upload_rate_limit;
+    out->upload_slots = h->upload_slots;
+    out->load = h->load;
+    out->concurrent_uploads = h->concurrent_uploads;
+    out->peer_count = h->npeers;
+    out->upload_ok = h->upload_ok;
+    out->upload_failed = h->upload_failed;
+    out->uploaded_bytes = h->uploaded_bytes;
+    out->announced_at = h->announced_at;
+    return 0;
+}
+
+int
+sched_state_piece_digest(const struct sched_state *s, const char *task_id, uint32_t number,
+                         struct df_digest *out)
+{
+    const struct sched_task *t = task_get(s, task_id);
+
+    if (t == NULL || !t->has_geometry || number >= t->piece_count ||
+        !bit_get(t->digest_bits, number))
+        return DF_ENOTFOUND;
+    out->algo = DF_DIGEST_SHA256;
+    memcpy(out->bytes, t->digests + (size_t)number * DF_SHA256_LEN, DF_SHA256_LEN);
+    return 0;
+}
+
+bool
+sched_state_peer_has_piece(const struct sched_state *s, const char *peer_id, uint32_t number)
+{
+    const struct sched_peer *p = peer_get(s, peer_id);
+
+    return p != NULL && p->bits != NULL && number < p->task->piece_count &&
+           bit_get(p->bits, number);
+}
+
+uint32_t
+sched_state_piece_holders(const struct sched_state *s, const char *task_id, uint32_t number)
+{
+    const struct sched_task *t = task_get(s, task_id);
+    const struct sched_peer *p;
+    uint32_t n = 0;
+
+    if (t == NULL || !t->has_geometry || number >= t->piece_count)
+        return 0;
+    TAILQ_FOREACH (p, &t->peers, tentry)
+        n += p->bits != NULL && bit_get(p->bits, number);
+    return n;
+}
+
+size_t
+sched_state_host_count(const struct sched_state *s)
+{
+    return sched_map_count(&s->hosts);
+}
+
+size_t
+sched_state_task_count(const struct sched_state *s)
+{
+    return sched_map_count(&s->tasks);
+}
+
+size_t
+sched_state_peer_count(const struct sched_state *s)
+{
+    return sched_map_count(&s->peers);
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The evaluator's pure rules: score ordering, affinity, seed protection, seed hashing. */
+#include <stdio.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "sched_test_util.h"
+#include "../../../src/scheduler/sched_eval.h"
+
+static struct sched_eval_candidate
+base(void)
+{
+    struct sched_eval_candidate c;
+
+    memset(&c, 0, sizeof(c));
+    c.useful = 8;
+    c.child_missing = 16;
+    c.parent_finished = 8;
+    c.piece_count = 16;
+    c.load = 1;
+    c.slots = 4;
+    return c;
+}
+
+START_TEST(test_score_order)
+{
+    struct sched_eval_candidate a = base(), b;
+    double s = sched_eval_score(&a);
+
+    ck_assert(s > 0.0 && s <= 1.0);
+    b = a;
+    b.useful = 16; /* more to give */
+    ck_assert(sched_eval_score(&b) > s);
+    b = a;
+    b.load = 3; /* busier */
+    ck_assert(sched_eval_score(&b) < s);
+    b = a;
+    b.upload_failed = 5; /* worse history */
+    b.upload_ok = 5;
+    ck_assert(sched_eval_score(&b) < s);
+    b = a;
+    b.is_seed = true; /* a seed is the parent of last resort */
+    ck_assert(sched_eval_score(&b) < s);
+    b = a;
+    b.parent_idc = "idc1";
+    b.child_idc = "IDC1";
+    ck_assert(sched_eval_score(&b) > s);
+    b = a;
+    b.useful = 0;
+    b.will_have = true; /* a source counts as half of everything */
+    ck_assert(sched_eval_score(&b) > sched_eval_score(&(struct sched_eval_candidate){
+                                             .useful = 0, .child_missing = 16, .slots = 4}));
+}
+
+END_TEST
+
+START_TEST(test_affinity)
+{
+    ck_assert(sched_eval_idc("a", "A") == 1.0);
+    ck_assert(sched_eval_idc("a", "b") == 0.0);
+    ck_assert(sched_eval_idc("", "") == 0.0);
+    ck_assert(sched_eval_idc(NULL, "a") == 0.0);
+    ck_assert(sched_eval_location("cn|zj|hz", "cn|zj|hz") == 3.0 / 5);
+    ck_assert(sched_eval_location("cn|zj|hz", "cn|zj|nb") == 2.0 / 5);
+    ck_assert(sched_eval_location("cn|zj", "us|zj") == 0.0);
+    ck_assert(sched_eval_location("a|b|c|d|e|f", "a|b|c|d|e|f") == 1.0);
+    ck_assert(sched_eval_location(NULL, "a") == 0.0);
+}
+
+END_TEST
+
+START_TEST(test_seed_protection)
+{
+    /* Under its fanout and holding unique pieces: yes. */
+    ck_assert(sched_eval_seed_is_allowed(0, 1, true, 5, false));
+    /* At the fanout, or nothing unique: only for a starving child with no alternative. */
+    ck_assert(!sched_eval_seed_is_allowed(1, 1, true, 5, false));
+    ck_assert(!sched_eval_seed_is_allowed(0, 1, false, 5, false));
+    ck_assert(!sched_eval_seed_is_allowed(1, 1, true, 0, false));
+    ck_assert(!sched_eval_seed_is_allowed(1, 1, true, 3, true));
+    ck_assert(sched_eval_seed_is_allowed(1, 1, true, 0, true));
+}
+
+END_TEST
+
+/* Rendezvous hashing: removing a seed host moves only the tasks it won. */
+START_TEST(test_seed_hashing_is_consistent)
+{
+    const char *hosts[] = {"s1", "s2", "s3", "s4"};
+    unsigned won[4] = {0}, moved = 0;
+
+    for (unsigned t = 0; t < 400; t++) {
+        char id[65];
+        unsigned best = 0, best2 = 0;
+        uint64_t w, bw = 0, bw2 = 0;
+
+        t_task_id(id, t);
+        for (unsigned h = 0; h < 4; h++) {
+            w = sched_eval_seed_weight(id, hosts[h]);
+            ck_assert_uint_eq(w, sched_eval_seed_weight(id, hosts[h]));
+            if (h == 0 || w > bw) {
+                best = h;
+                bw = w;
+            }
+        }
+        won[best]++;
+        /* Without s4: the winner changes only where s4 had won. */
+        for (unsigned h = 0; h < 3; h++) {
+            w = sched_eval_seed_weight(id, hosts[h]);
+            if (h == 0 || w > bw2) {
+                best2 = h;
+                bw2 = w;
+            }
+        }
+        if (best != 3)
+            ck_assert_uint_eq(best, best2);
+        else
+            moved++;
+    }
+    ck_assert_uint_eq(moved, won[3]);
+    for (unsigned h = 0; h < 4; h++)
+        ck_assert_uint_gt(won[h], 50); /* roughly even */
+}
+
+END_TEST
+
+Suite *test_sched_eval_suite(void);
+
+Suite *
+test_sched_eval_suite(void)
+{
+    Suite *s = suite_create("sched_eval");
+    TCase *tc = tcase_create("eval");
+
+    tcase_add_test(tc, test_score_order);
+    tcase_add_test(tc, test_affinity);
+    tcase_add_test(tc, test_seed_protection);
+    tcase_add_test(tc, test_seed_hashing_is_consistent);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,793 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Scheduler state and decisions: register flows per size scope, seed trigger, the
+ * back-to-source cap, DAG cycle prevention, strikes, parent leave, stalls, GC, digests,
+ * caps, and invariants after thousands of random events.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "df/df_digest.h"
+#include "../../../src/scheduler/sched_eval.h"
+#include "sched_test_util.h"
+
+#define PIECE (4 * T_MIB)
+
+static struct sched_config cfg;
+static struct sched_state *st;
+static struct sched_actions acts;
+static int64_t now;
+static char task[65];
+
+static void
+setup(void)
+{
+    sched_config_default(&cfg);
+    st = NULL;
+    memset(&acts, 0, sizeof(acts));
+    now = 1000000;
+    t_task_id(task, 1);
+}
+
+static void
+teardown(void)
+{
+    sched_actions_reset(&acts);
+    sched_state_free(st);
+}
+
+static void
+start(void)
+{
+    struct df_error err;
+
+    ck_assert_msg(sched_config_check(&cfg, &err) == 0, "%s", err.msg);
+    st = sched_state_new(&cfg);
+}
+
+static void
+check_ok(void)
+{
+    struct df_error err = {{0}};
+
+    ck_assert_msg(sched_state_check(st, &err) == 0, "%s", err.msg);
+}
+
+static enum sched_peer_state
+peer_state(const char *id)
+{
+    struct sched_peer_stat ps;
+
+    ck_assert_int_eq(sched_state_peer_stat(st, id, &ps), 0);
+    return ps.state;
+}
+
+static enum sched_task_state
+task_state(void)
+{
+    struct sched_task_stat ts;
+
+    ck_assert_int_eq(sched_state_task_stat(st, task, &ts), 0);
+    return ts.state;
+}
+
+static bool
+has_parent(const char *peer, const char *parent)
+{
+    struct sched_peer_stat ps;
+
+    ck_assert_int_eq(sched_state_peer_stat(st, peer, &ps), 0);
+    for (uint32_t i = 0; i < ps.parent_count; i++) {
+        if (strcmp(ps.parents[i], parent) == 0)
+            return true;
+    }
+    return false;
+}
+
+static uint32_t
+nparents(const char *peer)
+{
+    struct sched_peer_stat ps;
+
+    ck_assert_int_eq(sched_state_peer_stat(st, peer, &ps), 0);
+    return ps.parent_count;
+}
+
+static bool
+action_has_parent(const struct sched_action *a, const char *parent)
+{
+    for (size_t i = 0; a != NULL && i < a->nparents; i++) {
+        if (strcmp(a->parents[i].peer_id, parent) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int
+reg(const char *peer, const char *host, int64_t len, bool bts)
+{
+    return t_register(st, peer, host, task, len, PIECE, bts, now, &acts);
+}
+
+static void
+digest_of(uint32_t n, struct df_digest *d)
+{
+    char buf[32];
+    uint8_t md[DF_SHA256_LEN];
+
+    snprintf(buf, sizeof(buf), "piece %u", n);
+    df_sha256(buf, strlen(buf), md);
+    df_digest_set_sha256(d, md);
+}
+
+static int
+piece(const char *peer, uint32_t n, const char *parent)
+{
+    struct sched_piece pc;
+
+    memset(&pc, 0, sizeof(pc));
+    pc.number = n;
+    pc.parent_id = parent;
+    pc.length = PIECE;
+    pc.cost = 10;
+    pc.has_digest = true;
+    digest_of(parent == NULL ? n : n + 1000, &pc.digest);
+    return sched_state_piece_finished(st, peer, &pc, now, &acts);
+}
+
+/* Seed s1 holding the first `have` of 16 pieces, p1 its child, p2 p1's child. */
+static void
+chain_setup(uint32_t have)
+{
+    start();
+    t_host(st, "seed", SCHED_HOST_SEED, 8, now);
+    for (int i = 1; i <= 4; i++) {
+        char h[8];
+
+        snprintf(h, sizeof(h), "h%d", i);
+        t_host(st, h, SCHED_HOST_NORMAL, 8, now);
+    }
+    ck_assert_int_eq(reg("s1", "seed", 16 * PIECE, false), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "s1"));
+    ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, false), 0);
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1"), "s1"));
+    ck_assert_int_eq(sched_state_peer_started(st, "p1", now), 0);
+    for (uint32_t i = 0; i < have; i++) {
+        ck_assert_int_eq(piece("s1", i, NULL), 0);
+        ck_assert_int_eq(piece("p1", i, "s1"), 0);
+    }
+    ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, false), 0);
+    /* The seed already feeds p1 (seed_fanout 1): p2 is fed by p1. */
+    ck_assert(has_parent("p2", "p1"));
+    ck_assert(!has_parent("p2", "s1"));
+    ck_assert_int_eq(sched_state_peer_started(st, "p2", now), 0);
+    sched_actions_reset(&acts);
+    check_ok();
+}
+
+START_TEST(test_register_empty)
+{
+    start();
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(reg("p1", "h1", 0, false), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_EMPTY, "p1"));
+    ck_assert_uint_eq(acts.n, 1);
+    ck_assert_int_eq(peer_state("p1"), SCHED_PEER_RECEIVED_EMPTY);
+    ck_assert_int_eq(task_state(), SCHED_TASK_RUNNING);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_register_tiny)
+{
+    static const char content[] = "tiny content, well under 128 bytes";
+    struct sched_piece pc;
+    const struct sched_action *a;
+    uint8_t md[DF_SHA256_LEN];
+    size_t len = sizeof(content) - 1;
+
+    start();
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(reg("p1", "h1", (int64_t)len, false), 0);
+    /* No seed host and nobody has it: p1 fetches it itself. */
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "p1"));
+    memset(&pc, 0, sizeof(pc));
+    pc.length = len;
+    pc.content = (const uint8_t *)content;
+    pc.content_len = len;
+    pc.has_digest = true;
+    df_sha256("something else", 14, md);
+    df_digest_set_sha256(&pc.digest, md);
+    ck_assert_int_eq(sched_state_piece_finished(st, "p1", &pc, now, &acts), DF_EDIGEST);
+    df_sha256(content, len, md);
+    df_digest_set_sha256(&pc.digest, md);
+    ck_assert_int_eq(sched_state_piece_finished(st, "p1", &pc, now, &acts), 0);
+    ck_assert_int_eq(sched_state_peer_finished(st, "p1", now, &acts), 0);
+    ck_assert_int_eq(task_state(), SCHED_TASK_SUCCEEDED);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(reg("p2", "h2", (int64_t)len, false), 0);
+    a = sched_actions_find(&acts, SCHED_ACT_TINY, "p2");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq(a->content_len, len);
+    ck_assert_mem_eq(a->content, content, len);
+    ck_assert_int_eq(peer_state("p2"), SCHED_PEER_RECEIVED_TINY);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_register_small)
+{
+    start();
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now);
+    t_host(st, "h3", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(reg("p1", "h1", (int64_t)T_MIB, false), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "p1"));
+    ck_assert_int_eq(piece("p1", 0, NULL), 0);
+    ck_assert_int_eq(sched_state_peer_finished(st, "p1", now, &acts), 0);
+    ck_assert_int_eq(reg("p2", "h2", (int64_t)T_MIB, false), 0);
+    ck_assert_int_eq(peer_state("p2"), SCHED_PEER_RECEIVED_SMALL);
+    ck_assert_int_eq(sched_state_peer_started(st, "p2", now), 0);
+    ck_assert_int_eq(piece("p2", 0, "p1"), 0);
+    ck_assert_int_eq(sched_state_peer_finished(st, "p2", now, &acts), 0);
+    sched_actions_reset(&acts);
+    /* SMALL: a single parent even when two could serve. */
+    ck_assert_int_eq(reg("p3", "h3", (int64_t)T_MIB, false), 0);
+    ck_assert_uint_eq(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p3")->nparents, 1);
+    ck_assert_uint_eq(nparents("p3"), 1);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_register_unknown_length)
+{
+    struct sched_task_stat ts;
+
+    start();
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(t_register(st, "p1", "h1", task, -1, 0, false, now, &acts), 0);
+    ck_assert_int_eq(sched_state_task_stat(st, task, &ts), 0);
+    ck_assert_int_eq(ts.size_scope, SCHED_SIZE_UNKNOWN);
+    /* Scheduled like NORMAL: nobody has it, no seed, so it goes to the source. */
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "p1"));
+    ck_assert_int_eq(piece("p1", 0, NULL), DF_EINVAL); /* geometry still unknown */
+    ck_assert_int_eq(sched_state_peer_back_to_source_started(st, "p1", (int64_t)(10 * T_MIB), PIECE,
+                                                             now, &acts),
+                     0);
+    ck_assert_int_eq(sched_state_task_stat(st, task, &ts), 0);
+    ck_assert_uint_eq(ts.piece_count, 3);
+    ck_assert_int_eq(ts.size_scope, SCHED_SIZE_NORMAL);
+    ck_assert_int_eq(piece("p1", 2, NULL), 0);
+    ck_assert_int_eq(piece("p1", 3, NULL), DF_EINVAL);
+    /* Other geometry for the same task is refused. */
+    ck_assert_int_eq(sched_state_peer_back_to_source_started(st, "p1", (int64_t)(11 * T_MIB), PIECE,
+                                                             now, &acts),
+                     DF_EINVAL);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_register_seed_trigger)
+{
+    const struct sched_action *a;
+    const char *want = NULL;
+    uint64_t best = 0;
+    const char *seeds[] = {"seedA", "seedB", "seedC"};
+
+    start();
+    for (size_t i = 0; i < DF_NELEM(seeds); i++) {
+        uint64_t w = sched_eval_seed_weight(task, seeds[i]);
+
+        t_host(st, seeds[i], SCHED_HOST_SEED, 0, now);
+        if (want == NULL || w > best) {
+            want = seeds[i];
+            best = w;
+        }
+    }
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, false), 0);
+    a = sched_actions_find(&acts, SCHED_ACT_TRIGGER_SEED, NULL);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_str_eq(a->host_id, want);
+    ck_assert_str_eq(a->task_id, task);
+    ck_assert_str_eq(a->url, "http://origin.example/blob");
+    ck_assert_uint_eq(acts.n, 1); /* p1 itself waits */
+    ck_assert_int_eq(peer_state("p1"), SCHED_PEER_RECEIVED_NORMAL);
+    sched_actions_reset(&acts);
+    /* The seed is on its way: no second trigger. */
+    ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, false), 0);
+    ck_assert_uint_eq(acts.n, 0);
+    /* The seed peer registers: it goes to the source and the waiting peers get it. */
+    ck_assert_int_eq(reg("s1", want, 16 * PIECE, false), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "s1"));
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1"), "s1"));
+    /* Seed protection: the seed feeds one child; p2 waits for a peer that has pieces. */
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"));
+    ck_assert_int_eq(sched_state_peer_started(st, "p1", now), 0);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(sched_state_tick(st, now + 1, &acts), 0);
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"), "p1"));
+    ck_assert(!has_parent("p2", "s1"));
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_seed_timeout_falls_back)
+{
+    start();
+    t_host(st, "seed", SCHED_HOST_SEED, 0, now);
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, false), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_TRIGGER_SEED, NULL));
+    sched_actions_reset(&acts);
+    now += cfg.seed_timeout;
+    t_host(st, "seed", SCHED_HOST_SEED, 0, now);
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    /* The seed never came: the peer goes to the source itself, no new trigger. */
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "p1"));
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_TRIGGER_SEED, NULL));
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_no_seed_back_to_source_cap)
+{
+    cfg.max_back_to_source = 2;
+    start();
+    for (int i = 1; i <= 5; i++) {
+        char h[8];
+
+        snprintf(h, sizeof(h), "h%d", i);
+        t_host(st, h, SCHED_HOST_NORMAL, 0, now);
+    }
+    ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, false), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "p1"));
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, false), 0);
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"), "p1"));
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, true), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "p3"));
+    sched_actions_reset(&acts);
+    /* Over the cap: a peer asking for the source gets parents instead. */
+    ck_assert_int_eq(reg("p4", "h4", 16 * PIECE, true), 0);
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "p4"));
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p4"), "p1"));
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p4"), "p3"));
+    sched_actions_reset(&acts);
+    check_ok();
+
+    /* Both sources fail: the task fails, and the next tick finds a new source. */
+    ck_assert_int_eq(sched_state_peer_failed(st, "p1", now, &acts), 0);
+    ck_assert_int_eq(task_state(), SCHED_TASK_RUNNING);
+    ck_assert_int_eq(sched_state_peer_failed(st, "p3", now, &acts), 0);
+    ck_assert_int_eq(task_state(), SCHED_TASK_FAILED);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(sched_state_tick(st, now + 1, &acts), 0);
+    ck_assert_int_eq(task_state(), SCHED_TASK_RUNNING);
+    ck_assert(peer_state("p2") == SCHED_PEER_BACK_TO_SOURCE ||
+              peer_state("p4") == SCHED_PEER_BACK_TO_SOURCE);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_wait_timeout_fails)
+{
+    const char *block[] = {"p1"};
+
+    start();
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, false), 0);
+    ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, false), 0);
+    ck_assert(has_parent("p2", "p1"));
+    ck_assert_int_eq(sched_state_peer_reschedule(st, "p2", block, 1, now, &acts), 0);
+    ck_assert_uint_eq(nparents("p2"), 0);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(sched_state_tick(st, now + cfg.wait_timeout - 1, &acts), 0);
+    ck_assert_uint_eq(acts.n, 0);
+    ck_assert_int_eq(sched_state_tick(st, now + cfg.wait_timeout, &acts), 0);
+    /* The only source is blocked and the cap (1) is taken: scheduling fails. */
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_FAIL, "p2"));
+    ck_assert_int_eq(peer_state("p2"), SCHED_PEER_FAILED);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_dag_no_cycle)
+{
+    const char *block[] = {"s1"};
+
+    chain_setup(4);
+    /* p1 loses the seed: its only other candidate is p2, its own child. */
+    ck_assert_int_eq(sched_state_peer_reschedule(st, "p1", block, 1, now, &acts), 0);
+    ck_assert(!has_parent("p1", "p2"));
+    ck_assert(has_parent("p2", "p1"));
+    ck_assert_uint_eq(nparents("p1"), 0);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_strikes_block)
+{
+    const struct sched_action *a;
+    struct sched_peer_stat ps;
+
+    cfg.max_strikes = 3;
+    chain_setup(4);
+    ck_assert_int_eq(sched_state_piece_failed(st, "p2", 0, "p1", now, &acts), 0);
+    ck_assert_int_eq(sched_state_piece_failed(st, "p2", 1, "p1", now, &acts), 0);
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_BLOCKED, "p2"));
+    ck_assert(has_parent("p2", "p1"));
+    ck_assert_int_eq(sched_state_piece_failed(st, "p2", 2, "p1", now, &acts), 0);
+    a = sched_actions_find(&acts, SCHED_ACT_BLOCKED, "p2");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_str_eq(a->parent_id, "p1");
+    ck_assert(!has_parent("p2", "p1"));
+    /* The seed (already feeding p1) is p2's only candidate: it waits seed_wait for it. */
+    ck_assert_uint_eq(nparents("p2"), 0);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(sched_state_tick(st, now + cfg.seed_wait - 1, &acts), 0);
+    ck_assert_uint_eq(nparents("p2"), 0);
+    now += cfg.seed_wait;
+    t_host(st, "seed", SCHED_HOST_SEED, 8, now);
+    t_host(st, "h1", SCHED_HOST_NORMAL, 8, now);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 8, now);
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"), "s1"));
+    ck_assert_int_eq(sched_state_peer_stat(st, "p2", &ps), 0);
+    ck_assert_uint_eq(ps.blocked_count, 1);
+    /* A later reschedule never brings p1 back. */
+    ck_assert_int_eq(sched_state_peer_reschedule(st, "p2", NULL, 0, now, &acts), 0);
+    ck_assert(!has_parent("p2", "p1"));
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_parent_leave_replans_children)
+{
+    const struct sched_action *a;
+
+    chain_setup(4);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
+    ck_assert(has_parent("p3", "p1"));
+    ck_assert_int_eq(sched_state_peer_started(st, "p3", now), 0);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(sched_state_peer_leave(st, "p1", now, &acts), 0);
+    ck_assert_int_eq(sched_state_peer_stat(st, "p1", &(struct sched_peer_stat){0}), DF_ENOTFOUND);
+    /* Both children get a new parent set without p1; the seed takes one of them. */
+    for (int i = 2; i <= 3; i++) {
+        char id[8];
+
+        snprintf(id, sizeof(id), "p%d", i);
+        a = sched_actions_find(&acts, SCHED_ACT_PARENTS, id);
+        ck_assert_ptr_nonnull(a);
+        ck_assert(!action_has_parent(a, "p1"));
+        ck_assert_uint_ge(nparents(id), 1);
+    }
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_host_leave)
+{
+    chain_setup(4);
+    ck_assert_int_eq(sched_state_host_leave(st, "h1", now, &acts), 0);
+    ck_assert_int_eq(sched_state_peer_stat(st, "p1", &(struct sched_peer_stat){0}), DF_ENOTFOUND);
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"), "s1"));
+    ck_assert_uint_eq(sched_state_host_count(st), 4);
+    ck_assert_int_eq(sched_state_host_leave(st, "h1", now, &acts), DF_ENOTFOUND);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_stalled_parent)
+{
+    const struct sched_action *a;
+
+    chain_setup(4);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
+    ck_assert_int_eq(sched_state_peer_started(st, "p3", now), 0);
+    for (uint32_t i = 0; i < 4; i++)
+        ck_assert_int_eq(piece("p3", i, "p1"), 0);
+    ck_assert(has_parent("p2", "p1"));
+    sched_actions_reset(&acts);
+    /* p1 sends p2 nothing for a stall timeout while p1 keeps getting pieces. */
+    now += cfg.stall_timeout;
+    ck_assert_int_eq(piece("s1", 4, NULL), 0);
+    ck_assert_int_eq(piece("p1", 4, "s1"), 0);
+    ck_assert_int_eq(piece("p3", 4, "p1"), 0);
+    for (int i = 1; i <= 4; i++) {
+        char h[8];
+
+        snprintf(h, sizeof(h), "h%d", i);
+        t_host(st, h, SCHED_HOST_NORMAL, 8, now);
+    }
+    t_host(st, "seed", SCHED_HOST_SEED, 8, now);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert(!has_parent("p2", "p1"));
+    a = sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2");
+    ck_assert_ptr_nonnull(a);
+    ck_assert(!action_has_parent(a, "p1"));
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_nothing_more_to_give)
+{
+    chain_setup(2);
+    /* p2 got pieces 0, 1 from p1 and 2 from elsewhere: p1 (still receiving) stays. */
+    ck_assert_int_eq(piece("p2", 0, "p1"), 0);
+    ck_assert_int_eq(piece("p2", 1, "p1"), 0);
+    ck_assert(has_parent("p2", "p1"));
+    /* p1 leaves the source behind and finishes: it has everything, so it stays too. */
+    ck_assert_int_eq(sched_state_peer_finished(st, "p1", now, &acts), 0);
+    ck_assert(has_parent("p2", "p1"));
+    for (uint32_t i = 2; i < 16; i++)
+        ck_assert_int_eq(piece("p2", i, "p1"), 0);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_piece_digests)
+{
+    struct df_digest d, want;
+    struct sched_piece pc;
+
+    chain_setup(2);
+    ck_assert_int_eq(sched_state_piece_digest(st, task, 0, &d), 0);
+    digest_of(0, &want);
+    ck_assert(df_digest_is_equal(&d, &want));
+    ck_assert_int_eq(sched_state_piece_digest(st, task, 2, &d), DF_ENOTFOUND);
+    /* A child's report (with its parent's idea of the digest) changes nothing. */
+    ck_assert_int_eq(piece("p2", 0, "p1"), 0);
+    ck_assert_int_eq(sched_state_piece_digest(st, task, 0, &d), 0);
+    ck_assert(df_digest_is_equal(&d, &want));
+    /* The source saying otherwise is refused. */
+    memset(&pc, 0, sizeof(pc));
+    pc.number = 0;
+    pc.length = PIECE;
+    pc.has_digest = true;
+    digest_of(7, &pc.digest);
+    ck_assert_int_eq(sched_state_piece_finished(st, "s1", &pc, now, &acts), DF_EDIGEST);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_errors_and_caps)
+{
+    struct sched_host_info hi;
+
+    cfg.max_hosts = 3;
+    cfg.max_peers_per_task = 2;
+    start();
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now);
+    t_host(st, "h3", SCHED_HOST_NORMAL, 0, now);
+    memset(&hi, 0, sizeof(hi));
+    hi.ip = "10.0.0.4";
+    hi.hostname = "h4";
+    ck_assert_int_eq(sched_state_host_announce(st, &hi, now), DF_ELIMIT);
+    hi.ip = NULL;
+    ck_assert_int_eq(sched_state_host_announce(st, &hi, now), DF_EINVAL);
+    ck_assert_int_eq(reg("p1", "nohost", 16 * PIECE, false), DF_ENOTFOUND);
+    ck_assert_int_eq(t_register(st, "p1", "h1", "ABC", 16 * PIECE, PIECE, false, now, &acts),
+                     DF_EINVAL);
+    ck_assert_uint_eq(sched_state_task_count(st), 0);
+    ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, false), 0);
+    ck_assert_int_eq(reg("p1", "h2", 16 * PIECE, false), DF_EEXIST);
+    ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, false), 0);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), DF_ELIMIT);
+    /* Geometry that contradicts the task's. */
+    {
+        char other[65];
+
+        t_task_id(other, 2);
+        ck_assert_int_eq(t_register(st, "q1", "h1", other, 16 * PIECE, PIECE, false, now, &acts),
+                         0);
+        ck_assert_int_eq(t_register(st, "q2", "h2", other, 17 * PIECE, PIECE, false, now, &acts),
+                         DF_EINVAL);
+    }
+    ck_assert_int_eq(sched_state_piece_failed(st, "nope", 0, "p1", now, &acts), DF_ENOTFOUND);
+    ck_assert_uint_eq(sched_state_peer_count(st), 3);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_gc_by_time)
+{
+    struct sched_gc_stats gs;
+
+    cfg.host_announce_interval = 1000;
+    cfg.peer_ttl = 10000;
+    cfg.task_ttl = 5000;
+    start();
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, false), 0);
+    ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, false), 0);
+    ck_assert(has_parent("p2", "p1"));
+    /* h2 keeps announcing, h1 does not: h1 and p1 go, p2 is re-planned. */
+    ck_assert_int_eq(sched_state_gc(st, now + 2000, &acts, &gs), 0);
+    ck_assert_uint_eq(gs.hosts, 0);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now + 2000);
+    ck_assert_int_eq(sched_state_gc(st, now + 2001, &acts, &gs), 0);
+    ck_assert_uint_eq(gs.hosts, 1);
+    ck_assert_uint_eq(gs.peers, 1);
+    ck_assert_uint_eq(sched_state_host_count(st), 1);
+    ck_assert_uint_eq(nparents("p2"), 0);
+    check_ok();
+    /* p2 (last active at registration) idles past the peer TTL; its host announces. */
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now + 10000);
+    ck_assert_int_eq(sched_state_gc(st, now + 10000, &acts, &gs), 0);
+    ck_assert_uint_eq(gs.peers, 0);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now + 12500);
+    ck_assert_int_eq(sched_state_gc(st, now + 12500, &acts, &gs), 0);
+    ck_assert_uint_eq(gs.peers, 1);
+    ck_assert_uint_eq(sched_state_peer_count(st), 0);
+    ck_assert_int_eq(task_state(), SCHED_TASK_LEAVE);
+    /* The empty task is kept for the task TTL from its last change. */
+    ck_assert_int_eq(sched_state_gc(st, now + 12500 + 5000, &acts, &gs), 0);
+    ck_assert_uint_eq(gs.tasks, 0);
+    ck_assert_int_eq(sched_state_gc(st, now + 12500 + 5001, &acts, &gs), 0);
+    ck_assert_uint_eq(gs.tasks, 1);
+    ck_assert_uint_eq(sched_state_task_count(st), 0);
+    check_ok();
+}
+
+END_TEST
+
+/* Thousands of random events on a few tasks: every invariant holds after each one. */
+START_TEST(test_random_invariants)
+{
+    enum { NHOSTS = 12, NTASKS = 3, NPEERS = 60, NOPS = 6000 };
+
+    char tasks[NTASKS][65], hosts[NHOSTS][8], peers[NPEERS][8];
+    uint64_t rng = 0x5eed5eedULL + (uint64_t)_i;
+    struct df_error err = {{0}};
+    unsigned ok = 0;
+
+    cfg.max_parents = 3;
+    cfg.max_back_to_source = 2;
+    cfg.stall_timeout = 3000;
+    cfg.wait_timeout = 5000;
+    cfg.seed_timeout = 2000;
+    cfg.host_announce_interval = 20000;
+    cfg.peer_ttl = 60000;
+    cfg.task_ttl = 10000;
+    start();
+    for (unsigned i = 0; i < NTASKS; i++)
+        t_task_id(tasks[i], 100 + i);
+    for (unsigned i = 0; i < NHOSTS; i++) {
+        snprintf(hosts[i], sizeof(hosts[i]), "h%u", i);
+        t_host(st, hosts[i], i < 2 ? SCHED_HOST_SEED : SCHED_HOST_NORMAL, 2 + t_rand_below(&rng, 4),
+               now);
+    }
+    for (unsigned i = 0; i < NPEERS; i++)
+        snprintf(peers[i], sizeof(peers[i]), "q%u", i);
+    for (unsigned op = 0; op < NOPS; op++) {
+        const char *p = peers[t_rand_below(&rng, NPEERS)];
+        const char *q = peers[t_rand_below(&rng, NPEERS)];
+        uint32_t r = t_rand_below(&rng, 100), n = t_rand_below(&rng, 8);
+        struct sched_peer_stat ps;
+        int rv = 0;
+
+        now += t_rand_below(&rng, 300);
+        if (r < 14) {
+            unsigned ti = t_rand_below(&rng, NTASKS);
+
+            rv = t_register(st, p, hosts[t_rand_below(&rng, NHOSTS)], tasks[ti],
+                            ti == 2 ? -1 : (int64_t)(8 * PIECE), ti == 2 ? 0 : PIECE,
+                            t_rand_below(&rng, 10) == 0, now, &acts);
+        } else if (r < 20) {
+            rv = sched_state_peer_started(st, p, now);
+        } else if (r < 45) {
+            /* A piece from one of its parents, or from the source for a source. */
+            if (sched_state_peer_stat(st, p, &ps) == 0) {
+                struct sched_piece pc = {0};
+
+                pc.number = n;
+                pc.length = PIECE;
+                if (ps.state != SCHED_PEER_BACK_TO_SOURCE)
+                    pc.parent_id = ps.parent_count > 0
+                                           ? ps.parents[t_rand_below(&rng, ps.parent_count)]
+                                           : q;
+                rv = sched_state_piece_finished(st, p, &pc, now, &acts);
+            }
+        } else if (r < 52) {
+            if (sched_state_peer_stat(st, p, &ps) == 0 && ps.parent_count > 0)
+                rv = sched_state_piece_failed(
+                        st, p, n, ps.parents[t_rand_below(&rng, ps.parent_count)], now, &acts);
+        } else if (r < 56) {
+            const char *block[1] = {q};
+
+            rv = sched_state_peer_reschedule(st, p, block, t_rand_below(&rng, 2), now, &acts);
+        } else if (r < 61) {
+            rv = sched_state_peer_finished(st, p, now, &acts);
+        } else if (r < 64) {
+            rv = sched_state_peer_failed(st, p, now, &acts);
+        } else if (r < 69) {
+            rv = sched_state_peer_leave(st, p, now, &acts);
+        } else if (r < 71) {
+            rv = sched_state_peer_back_to_source_started(st, p, -1, 0, now, &acts);
+        } else if (r < 72) {
+            unsigned hi = t_rand_below(&rng, NHOSTS);
+
+            rv = sched_state_host_leave(st, hosts[hi], now, &acts);
+            t_host(st, hosts[hi], hi < 2 ? SCHED_HOST_SEED : SCHED_HOST_NORMAL, 3, now);
+        } else if (r < 85) {
+            unsigned hi = t_rand_below(&rng, NHOSTS);
+
+            t_host(st, hosts[hi], hi < 2 ? SCHED_HOST_SEED : SCHED_HOST_NORMAL, 3, now);
+        } else if (r < 97) {
+            rv = sched_state_tick(st, now, &acts);
+        } else {
+            rv = sched_state_gc(st, now, &acts, NULL);
+        }
+        ck_assert_msg(rv != DF_EINTERNAL, "op %u", op);
+        ok += rv == 0;
+        ck_assert_msg(sched_state_check(st, &err) == 0, "op %u: %s", op, err.msg);
+        sched_actions_reset(&acts);
+    }
+    /* Most events are legal ones; the rest are refused cleanly. */
+    ck_assert_uint_gt(ok, NOPS / 3);
+}
+
+END_TEST
+
+Suite *test_sched_state_suite(void);
+
+Suite *
+test_sched_state_suite(void)
+{
+    Suite *s = suite_create("sched_state");
+    TCase *tc = tcase_create("flows");
+    TCase *tr = tcase_create("random");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_register_empty);
+    tcase_add_test(tc, test_register_tiny);
+    tcase_add_test(tc, test_register_small);
+    tcase_add_test(tc, test_register_unknown_length);
+    tcase_add_test(tc, test_register_seed_trigger);
+    tcase_add_test(tc, test_seed_timeout_falls_back);
+    tcase_add_test(tc, test_no_seed_back_to_source_cap);
+    tcase_add_test(tc, test_wait_timeout_fails);
+    tcase_add_test(tc, test_dag_no_cycle);
+    tcase_add_test(tc, test_strikes_block);
+    tcase_add_test(tc, test_parent_leave_replans_children);
+    tcase_add_test(tc, test_host_leave);
+    tcase_add_test(tc, test_stalled_parent);
+    tcase_add_test(tc, test_nothing_more_to_give);
+    tcase_add_test(tc, test_piece_digests);
+    tcase_add_test(tc, test_errors_and_caps);
+    tcase_add_test(tc, test_gc_by_time);
+    suite_add_tcase(s, tc);
+    tcase_add_checked_fixture(tr, setup, teardown);
+    tcase_set_timeout(tr, 120);
+    tcase_add_loop_test(tr, test_random_invariants, 0, 4);
+    suite_add_tcase(s, tr);
+    return s;
+}
