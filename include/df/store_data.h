@@ -41,6 +41,14 @@ int store_data_open(const char *data_dir, const char *task_id, bool create, int 
 /* Write all len bytes at off (retrying short writes). DF_EINVAL past 2^63, DF_EIO (errno). */
 int store_data_pwrite(int fd, const void *buf, size_t len, uint64_t off);
 
+struct iovec;
+
+/*
+ * Write the n buffers of iov back to back at off (retrying short writes). The iovecs are
+ * consumed (modified). Returns 0, DF_EINVAL for an offset past INT64_MAX, or DF_EIO.
+ */
+int store_data_pwritev(int fd, struct iovec *iov, int n, uint64_t off);
+
 /* Read exactly len bytes at off. DF_EIO on error or when the file ends first. */
 int store_data_pread(int fd, void *buf, size_t len, uint64_t off);
 

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "df/log.h"
+#include "df/net_bev.h"
 #include "df/xmalloc.h"
 
 /*
@@ -394,6 +395,8 @@ net_http_client_read_cb(struct bufferevent *bev, void *arg)
     struct net_http_client *c = arg;
 
     net_http_client_enter(c);
+    if (!c->paused)
+        net_bev_read_more(bev, c->opts.body_high_water);
     if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
         c->got_bytes = true;
     c->last_byte = net_http_client_now();

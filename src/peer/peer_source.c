@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -32,6 +33,7 @@
 #define PEER_SOURCE_RATE_GRACE_S  5 /* no rate check during the first seconds */
 #define PEER_SOURCE_RATE_WINDOW_S 5 /* the rate is measured over this window */
 #define PEER_SOURCE_MAX_HEADERS   64
+#define PEER_SOURCE_LOWAT         (128 * 1024)
 
 struct peer_source {
     struct peer_source_env env;
@@ -50,6 +52,10 @@ struct peer_source {
     struct net_connect *connect;
     struct net_http_client *client;
     struct bufferevent *tls_bev; /* owned by client; for the handshake failure reason */
+    int fd;                      /* the plain socket, for SO_RCVLOWAT */
+    int lowat;
+    bool body_len_known;
+    uint64_t body_len;
     struct event *rate_timer;
     uint64_t bytes;
     uint64_t window[PEER_SOURCE_RATE_WINDOW_S + 1]; /* bytes at each of the last ticks */
@@ -61,6 +67,7 @@ struct peer_source {
 };
 
 static int peer_source_hop(struct peer_source *s, struct df_error *err);
+static void peer_source_set_lowat(struct peer_source *s);
 
 bool
 peer_source_is_retryable(int rv)
@@ -258,6 +265,11 @@ peer_source_on_head(struct net_http_client *c, const struct net_http_head *h, vo
         m.total = h->content_length;
     }
     rv = s->cbs.on_head(s, &m, s->arg);
+    if (rv == 0 && m.has_length && s->tls_bev == NULL) {
+        s->body_len_known = true;
+        s->body_len = m.length;
+        peer_source_set_lowat(s);
+    }
     if (rv != 0 && s->why[0] == '\0')
         snprintf(s->why, sizeof(s->why), "%s", df_strerror(rv));
     if (rv == 0 && s->env.min_rate > 0) {
@@ -267,6 +279,28 @@ peer_source_on_head(struct net_http_client *c, const struct net_http_head *h, vo
             event_add(s->rate_timer, &one);
     }
     return rv;
+}
+
+/*
+ * Wake up for a body only when a good slice of it can be read at once (or its tail has
+ * arrived): loopback and fast links otherwise hand us a few KiB per wakeup, and the
+ * syscalls per byte then cost more than the copy.
+ */
+static void
+peer_source_set_lowat(struct peer_source *s)
+{
+    uint64_t received, left;
+    int lowat;
+
+    if (s->fd == -1 || !s->body_len_known || s->client == NULL)
+        return;
+    received = net_http_client_body_bytes(s->client);
+    left = s->body_len > received ? s->body_len - received : 1;
+    lowat = left < PEER_SOURCE_LOWAT ? (int)left : PEER_SOURCE_LOWAT;
+    if (lowat != s->lowat) {
+        setsockopt(s->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
+        s->lowat = lowat;
+    }
 }
 
 static int
@@ -279,8 +313,12 @@ peer_source_on_data(struct net_http_client *c, struct evbuffer *data, void *arg)
         evbuffer_drain(data, evbuffer_get_length(data));
         return 0;
     }
-    s->bytes += evbuffer_get_length(data);
-    return s->cbs.on_data(s, data, s->arg);
+    size_t before = evbuffer_get_length(data);
+    int rv = s->cbs.on_data(s, data, s->arg);
+
+    s->bytes += before - evbuffer_get_length(data);
+    peer_source_set_lowat(s);
+    return rv;
 }
 
 static void
@@ -304,6 +342,8 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
         net_http_client_free(s->client);
         s->client = NULL;
         s->tls_bev = NULL;
+        s->fd = -1;
+        s->body_len_known = false;
         if ((rv = peer_source_hop(s, &err)) != 0) {
             snprintf(s->why, sizeof(s->why), "redirect: %s", err.msg);
             peer_source_finish(s, rv);
@@ -343,6 +383,8 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
     }
     /* Fewer, larger reads: libevent's default of 16 KiB per read costs a callback each. */
     bufferevent_set_max_single_read(bev, 256 * 1024);
+    s->fd = bufferevent_getfd(bev);
+    s->lowat = 1;
     if (tls) {
         struct bufferevent *t =
                 net_tls_wrap(s->insecure ? s->env.tls_insecure : s->env.tls, bev, s->url.host);
@@ -421,6 +463,7 @@ peer_source_start(const struct peer_source_env *env, const struct peer_source_re
 
     s->env = *env;
     s->cbs = *cbs;
+    s->fd = -1;
     s->arg = arg;
     s->url_text = xstrdup(req->url);
     s->has_range = req->has_range;

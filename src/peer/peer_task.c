@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@
 #define PEER_TASK_STREAM_PIECE (UINT64_C(4) << 20) /* piece length when the length is unknown */
 #define PEER_TASK_WRITE_CHUNK  (256 * 1024)
 #define PEER_TASK_WRITE_BATCH  (256 * 1024)
+#define PEER_TASK_IOV          64
 
 enum peer_task_state {
     PEER_TASK_PROBING,
@@ -560,15 +562,53 @@ peer_task_check_validators(struct peer_task *t, const struct peer_source_meta *m
 
 /* ---------------------------------------------------------------- writing bodies */
 
+/*
+ * Stream mode: len bytes of data continue the content at f->pos and may cross piece
+ * boundaries, where each piece's hash is closed and the piece recorded.
+ */
+static int
+peer_fetch_write_stream(struct peer_fetch *f, struct evbuffer *data, size_t len)
+{
+    struct peer_task *t = f->task;
+    struct evbuffer_iovec vec[PEER_TASK_IOV];
+    size_t done = 0;
+    int n, rv;
+
+    n = evbuffer_peek(data, (ev_ssize_t)len, NULL, vec, PEER_TASK_IOV);
+    for (int i = 0; i < n && i < PEER_TASK_IOV && done < len; i++) {
+        const uint8_t *p = vec[i].iov_base;
+        size_t left = vec[i].iov_len < len - done ? vec[i].iov_len : len - done;
+        done += left;
+        while (left > 0) {
+            size_t room = (size_t)(t->piece_length - (f->pos % t->piece_length));
+            size_t k = left < room ? left : room;
+            if ((rv = store_data_pwrite(t->fd, p, k, f->pos)) != 0) {
+                snprintf(t->why, sizeof(t->why), "write cache file: %s", df_strerror(rv));
+                return DF_EIO;
+            }
+            df_sha256_update(&f->sha, p, k);
+            f->pos += k;
+            p += k;
+            left -= k;
+            if (f->pos % t->piece_length == 0 && (rv = peer_task_stream_piece_done(f)) != 0)
+                return rv;
+        }
+    }
+    evbuffer_drain(data, done);
+    t->bytes_from_source += done;
+    t->ctx->bytes_from_source += done;
+    return 0;
+}
+
 /* Rate-limit and write what arrived for f; pieces complete in peer_task_fetch_end. */
 static int
 peer_fetch_write(struct peer_fetch *f, struct evbuffer *data)
 {
     struct peer_task *t = f->task;
     struct peer_ctx *ctx = t->ctx;
-    struct evbuffer_iovec vec[8];
+    struct evbuffer_iovec vec[PEER_TASK_IOV];
     size_t len = evbuffer_get_length(data);
-    int n;
+    int n, rv;
 
     /* Write in large batches: the socket gives a few KiB per read, and a pwrite per read
      * costs more than the copy. The tail of a known body is always written. */
@@ -588,51 +628,40 @@ peer_fetch_write(struct peer_fetch *f, struct evbuffer *data)
             len = (size_t)avail;
         net_ratelim_consume(&ctx->down_rl, len, now);
     }
+    if (t->state == PEER_TASK_STREAMING)
+        return peer_fetch_write_stream(f, data, len);
     while (len > 0) {
-        size_t take = len < PEER_TASK_WRITE_CHUNK ? len : PEER_TASK_WRITE_CHUNK, done = 0;
-        n = evbuffer_peek(data, (ev_ssize_t)take, NULL, vec, 8);
-        for (int i = 0; i < n && i < 8 && done < take; i++) {
-            size_t l = vec[i].iov_len < take - done ? vec[i].iov_len : take - done;
-            if (f->pos + l > f->len && t->state != PEER_TASK_STREAMING) {
-                snprintf(t->why, sizeof(t->why), "origin sent more than the asked range");
-                return DF_EPROTO;
-            }
-            if (t->state == PEER_TASK_STREAMING) {
-                int rv = 0;
-                /* Stream mode: the body crosses piece boundaries; hash per piece. */
-                const uint8_t *p = vec[i].iov_base;
-                size_t left = l;
-                while (left > 0) {
-                    size_t room = (size_t)(t->piece_length - (f->pos % t->piece_length));
-                    size_t k = left < room ? left : room;
-                    if ((rv = store_data_pwrite(t->fd, p, k, f->pos)) != 0) {
-                        snprintf(t->why, sizeof(t->why), "write cache file: %s", df_strerror(rv));
-                        return DF_EIO;
-                    }
-                    df_sha256_update(&f->sha, p, k);
-                    f->pos += k;
-                    p += k;
-                    left -= k;
-                    if (f->pos % t->piece_length == 0) {
-                        if ((rv = peer_task_stream_piece_done(f)) != 0)
-                            return rv;
-                    }
-                }
-            } else {
-                int rv = store_data_pwrite(t->fd, vec[i].iov_base, l, f->off + f->pos);
-                if (rv != 0) {
-                    snprintf(t->why, sizeof(t->why), "write cache file: %s", df_strerror(rv));
-                    return DF_EIO;
-                }
-                df_sha256_update(&f->sha, vec[i].iov_base, l);
-                f->pos += l;
-            }
-            done += l;
+        size_t take = len < PEER_TASK_WRITE_CHUNK ? len : PEER_TASK_WRITE_CHUNK;
+        n = evbuffer_peek(data, (ev_ssize_t)take, NULL, vec, PEER_TASK_IOV);
+        if (n > PEER_TASK_IOV) {
+            n = PEER_TASK_IOV;
+            take = 0;
+            for (int i = 0; i < n; i++)
+                take += vec[i].iov_len;
         }
-        evbuffer_drain(data, done);
-        t->bytes_from_source += done;
-        ctx->bytes_from_source += done;
-        len -= done;
+        if (f->pos + take > f->len) {
+            snprintf(t->why, sizeof(t->why), "origin sent more than the asked range");
+            return DF_EPROTO;
+        }
+        /* The last vector may reach past take. */
+        {
+            size_t sum = 0;
+            for (int i = 0; i < n; i++) {
+                if (sum + vec[i].iov_len > take)
+                    vec[i].iov_len = take - sum;
+                sum += vec[i].iov_len;
+                df_sha256_update(&f->sha, vec[i].iov_base, vec[i].iov_len);
+            }
+        }
+        if ((rv = store_data_pwritev(t->fd, (struct iovec *)vec, n, f->off + f->pos)) != 0) {
+            snprintf(t->why, sizeof(t->why), "write cache file: %s", df_strerror(rv));
+            return DF_EIO;
+        }
+        f->pos += take;
+        evbuffer_drain(data, take);
+        t->bytes_from_source += take;
+        ctx->bytes_from_source += take;
+        len -= take;
     }
     return 0;
 }

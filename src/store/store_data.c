@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "df/df_fs.h"
@@ -102,6 +103,36 @@ store_data_pwrite(int fd, const void *buf, size_t len, uint64_t off)
         p += n;
         len -= (size_t)n;
         off += (uint64_t)n;
+    }
+    return 0;
+}
+
+int
+store_data_pwritev(int fd, struct iovec *iov, int n, uint64_t off)
+{
+    ssize_t w;
+
+    if (off > (uint64_t)INT64_MAX)
+        return DF_EINVAL;
+    while (n > 0) {
+        w = pwritev(fd, iov, n, (off_t)off);
+        if (w == -1 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return DF_EIO;
+        }
+        off += (uint64_t)w;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
     }
     return 0;
 }
