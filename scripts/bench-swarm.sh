@@ -58,7 +58,7 @@ EOF
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
-	log "error: $*"
+	log "error: $1"
 	exit "${2:-1}"
 }
 
@@ -141,10 +141,16 @@ KEEP=${KEEP:-0}
 SAMPLE_S=${SAMPLE_S:-0.2}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
 
-[[ $FILE_MIB =~ ^[0-9]+$ ]] && ((FILE_MIB > 0)) || die "FILE_MIB must be a positive integer" 2
-[[ $REPEAT =~ ^[0-9]+$ ]] && ((REPEAT > 0)) || die "REPEAT must be a positive integer" 2
+if ! [[ $FILE_MIB =~ ^[0-9]+$ ]] || ((FILE_MIB == 0)); then
+	die "FILE_MIB must be a positive integer" 2
+fi
+if ! [[ $REPEAT =~ ^[0-9]+$ ]] || ((REPEAT == 0)); then
+	die "REPEAT must be a positive integer" 2
+fi
 for n in $NS; do
-	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 200)) || die "NS entries must be 1..200 (got '$n')" 2
+	if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > 200)); then
+		die "NS entries must be 1..200 (got '$n')" 2
+	fi
 done
 [ -z "$TIMEOUT" ] || [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "TIMEOUT must be whole seconds" 2
 RATE_BPS=$(rate_bps "$RATE")
@@ -164,9 +170,14 @@ host_ip() {
 	h*) echo "$NET.$((10 + ${1#h}))" ;; # h0 = .10 (origin), hI = .(10+I)
 	esac
 }
+# Used by the plug-ins:
+# shellcheck disable=SC2034
 IP_ORIGIN=$(host_ip h0)
+# shellcheck disable=SC2034
 IP_SEED=$(host_ip hs)
+# shellcheck disable=SC2034
 IP_SCHED=$(host_ip hsch)
+# shellcheck disable=SC2034
 ORIGIN_URL="http://$IP_ORIGIN/file"
 PAYLOAD_DIR="$WORK/payload"
 PAYLOAD="$PAYLOAD_DIR/file"
@@ -370,6 +381,7 @@ wait_file() {
 # side received (includes Ethernet/IP/TCP headers once per GSO super-packet, and any
 # protocol messages; no payload accounting).
 egress_bytes() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
 	ip netns exec "$BRNS" bash -c \
 		'for d in /sys/class/net/b-*; do echo "${d##*/b-} $(<"$d/statistics/rx_bytes")"; done'
 }
@@ -402,7 +414,7 @@ host_pids() {
 # of the host's summed RssAnon; CPU_NS only in /proc mode (utime+stime growth seen).
 # The harness's own wrappers (listed in RUN/wrappers) are left out.
 sampler() {
-	local out=$1 h p k v hwm anon ticks sum key hz
+	local out=$1 h p k v hwm anon ticks sum key hz stat_f=()
 	local -A peak_hwm=() peak_anon=() t0=() t1=() skip=() phost=()
 	hz=$(getconf CLK_TCK)
 	while [ ! -e "$RUN/sampler.stop" ]; do
@@ -420,14 +432,14 @@ sampler() {
 					VmHWM:) hwm=$v ;;
 					RssAnon:) anon=$v ;;
 					esac
-				done <"/proc/$p/status" 2>/dev/null || continue
+				done 2>/dev/null <"/proc/$p/status" || continue # the process may be gone
 				key="$h:$p"
 				phost[$key]=$h
 				((hwm > ${peak_hwm[$key]:-0})) && peak_hwm[$key]=$hwm
 				sum=$((sum + anon))
-				if [ "$CG_MODE" = proc ] && read -r -a st <"/proc/$p/stat" 2>/dev/null; then
+				if [ "$CG_MODE" = proc ] && read -r -a stat_f 2>/dev/null <"/proc/$p/stat"; then
 					# fields 14/15 (utime/stime); comm has no spaces for our processes
-					ticks=$((st[13] + st[14]))
+					ticks=$((stat_f[13] + stat_f[14]))
 					[ -n "${t0[$key]:-}" ] || t0[$key]=$ticks
 					t1[$key]=$ticks
 				fi

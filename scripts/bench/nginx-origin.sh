@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
 # Sourced by bench-swarm.sh plug-ins: the HTTP origin on h0 (nginx, sendfile) and its byte
 # count. Origin bytes are the sum of nginx's $body_bytes_sent over requests for /file
 # (partial bodies of aborted transfers included), read from its access log.

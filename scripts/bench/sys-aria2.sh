@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # SYS_* and FETCH are read by bench-swarm.sh
 # bench-swarm.sh plug-in "aria2": the BitTorrent baseline of perf.md. opentracker (Debian's
 # build is whitelist-only, so the torrent's info hash is whitelisted) and an aria2c seeder
 # run on hs; the seeder holds the file and plays the origin role, so "origin bytes" are the

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # SYS_* and FETCH are read by bench-swarm.sh
 # bench-swarm.sh plug-in "curl": the client-server reference. nginx on h0 serves the file;
 # every peer host runs curl against it at the same instant. Time grows as N*F/u_origin.
 # shellcheck source=scripts/bench/nginx-origin.sh
