@@ -49,6 +49,7 @@ Environment (defaults in brackets):
   DF_BIN      dragonfly binary [<repo>/dragonfly]
   KEEP=1      keep WORK after the run (debugging)
   SAMPLE_S    RSS sampling interval in seconds [0.2]
+  CPU_ACCT=proc  use /proc sampling instead of cgroups for per-host CPU (testing)
 EOF
 }
 
@@ -84,7 +85,11 @@ need() {
 }
 
 # fdiv A B [DECIMALS]: A / B as a decimal string (awk does the floating point).
-fdiv() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (b == 0) print "-"; else printf "%.*f\n", d, a / b }'; }
+# "-" when either side is unknown ("-" or empty) or B is zero.
+fdiv() {
+	awk -v a="$1" -v b="$2" -v d="${3:-2}" \
+		'BEGIN { if (a == "-" || a == "" || b == "-" || b == "" || b == 0) print "-"; else printf "%.*f\n", d, a / b }'
+}
 
 # rate_bps RATE: tc rate (e.g. 100mbit) in bits per second. Only bit units: tc reads
 # "mbps" as megabytes per second, which is an easy mistake to make here.
@@ -262,7 +267,9 @@ cleanup() {
 # sampling of utime+stime of each host's processes (approximate: short-lived processes
 # lose their last sampling interval).
 pick_cgroups() {
-	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+	if [ "${CPU_ACCT:-}" = proc ]; then
+		: # forced (testing the fallback)
+	elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
 		CG_MODE=cgroup2 CG_BASE=/sys/fs/cgroup/dfbench
 	elif [ -f /sys/fs/cgroup/unified/cgroup.controllers ]; then
 		CG_MODE=cgroup2 CG_BASE=/sys/fs/cgroup/unified/dfbench
