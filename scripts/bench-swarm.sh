@@ -515,7 +515,9 @@ run_one() {
 	else
 		timeout=$(awk -v b="$BOUND_S" 'BEGIN { printf "%d", 6 * b + 60 }')
 	fi
-	log "run $sys N=$n rep $rep: F=$FILE_MIB MiB, cap $RATE, bound ${BOUND_S}s, timeout ${timeout}s"
+	local load1
+	load1=$(cut -d' ' -f1 /proc/loadavg) # other work on the box skews times and CPU figures
+	log "run $sys N=$n rep $rep: F=$FILE_MIB MiB, cap $RATE, bound ${BOUND_S}s, timeout ${timeout}s, load $load1"
 
 	if ! sys_start "$n"; then
 		log "$sys: start-up failed; logs in $LOGDIR"
@@ -632,7 +634,7 @@ run_one() {
 	# Table.
 	{
 		echo
-		echo "== $sys  N=$n  run $rep/$REPEAT  F=$FILE_MIB MiB  cap $RATE per host  bound F/u=${BOUND_S}s  status=$status"
+		echo "== $sys  N=$n  run $rep/$REPEAT  F=$FILE_MIB MiB  cap $RATE per host  bound F/u=${BOUND_S}s  load1 at start $load1  status=$status"
 		printf '%-6s %9s %10s %10s %9s %s\n' host time_s rss_MiB anon_MiB cpu_s sha256
 		for h in "${HOSTS[@]}"; do
 			local c
@@ -658,7 +660,7 @@ run_one() {
 			"first_s=$first median_s=$median last_s=$last bound_s=$BOUND_S ratio=$(fdiv "$last" "$BOUND_S" 3)" \
 			"origin_f=$(fdiv "$origin" "$FILE_BYTES" 3) seed_f=$seed_f ns_per_b=$(fdiv "$cpu_total" "$delivered" 2)" \
 			"machine_ns_per_b=$(fdiv $((m1 - m0)) "$delivered" 2) cpu_s=$(fdiv "$cpu_total" 1e9 2)" \
-			"rss_mib=$(fdiv "$maxhwm" 1024 1) anon_mib=$(fdiv "$maxanon" 1024 1) verified=$ok/$n"
+			"rss_mib=$(fdiv "$maxhwm" 1024 1) anon_mib=$(fdiv "$maxanon" 1024 1) verified=$ok/$n load1=$load1"
 	} | tee -a "$RESULTS/results.txt"
 
 	finish_run "$sys" "$n" "$rep" "$status"
