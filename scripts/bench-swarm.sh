@@ -342,23 +342,31 @@ build_topology() {
 	done
 }
 
-# hexec HOST CMD...: run CMD in HOST's namespace and cgroup (foreground). The cgroup is
-# joined first: `ip netns exec` mounts a fresh /sys, which hides /sys/fs/cgroup.
+# Enter a host: join its cgroup, then its namespace, then exec the command. The cgroup is
+# joined first because `ip netns exec` mounts a fresh /sys, which hides /sys/fs/cgroup.
+# Arguments: CGROUP_DIR ("" for none) NAMESPACE CMD...
+# shellcheck disable=SC2016 # expanded by the inner shell
+HOST_ENTER='[ -z "$1" ] || echo $$ >"$1/cgroup.procs" || exit 1; shift; exec ip netns exec "$@"'
+
+host_cg() { [ "$CG_MODE" = proc ] || echo "$CG_BASE/$1"; }
+
+# hexec HOST CMD...: run CMD in HOST's namespace and cgroup (foreground).
 hexec() {
-	local h=$1 cg=""
+	local h=$1
 	shift
-	[ "$CG_MODE" = proc ] || cg="$CG_BASE/$h"
-	bash -c '[ -z "$1" ] || echo $$ >"$1/cgroup.procs" || exit 1; shift; exec ip netns exec "$@"' \
-		_ "$cg" "$NSP-$h" "$@"
+	bash -c "$HOST_ENTER" _ "$(host_cg "$h")" "$NSP-$h" "$@" 8>&- 9>&-
 }
 
 # hstart HOST NAME CMD...: start CMD in the background in HOST, output to LOGDIR/NAME.log.
-# Sets HSTART_PID.
+# Sets HSTART_PID to the PID of CMD itself (bash, then ip netns exec, exec into it). The
+# lock (fd 9) and the start FIFO (fd 8) are not passed on: a daemon orphaned by a killed
+# run must not keep the lock, or the next run could not clean it up.
 HSTART_PID=""
 hstart() {
-	local h=$1 name=$2
+	local h=$1 name=$2 cg
 	shift 2
-	hexec "$h" "$@" >"$LOGDIR/$name.log" 2>&1 </dev/null &
+	cg=$(host_cg "$h")
+	bash -c "$HOST_ENTER" _ "$cg" "$NSP-$h" "$@" >"$LOGDIR/$name.log" 2>&1 </dev/null 8>&- 9>&- &
 	HSTART_PID=$!
 }
 
@@ -424,7 +432,8 @@ sampler() {
 	local out=$1 h p k v hwm anon ticks sum key hz stat_f=()
 	local -A peak_hwm=() peak_anon=() t0=() t1=() skip=() phost=()
 	hz=$(getconf CLK_TCK)
-	while [ ! -e "$RUN/sampler.stop" ]; do
+	# Stops when told to, or when the harness is gone (killed without running its trap).
+	while [ ! -e "$RUN/sampler.stop" ] && kill -0 "$$" 2>/dev/null; do
 		skip=()
 		if [ -f "$RUN/wrappers" ]; then
 			while read -r p; do skip[$p]=1; done <"$RUN/wrappers"
@@ -541,7 +550,7 @@ run_one() {
 	while read -r h i; do EG0[$h]=$i; done < <(egress_bytes)
 	local m0 m1
 	m0=$(machine_cpu_ns)
-	sampler "$RUN/sampler.out" &
+	sampler "$RUN/sampler.out" 8>&- 9>&- &
 	SAMPLER_PID=$!
 
 	t0=$EPOCHREALTIME
