@@ -583,7 +583,7 @@ peer_fetch_write_stream(struct peer_fetch *f, struct evbuffer *data, size_t len)
             size_t room = (size_t)(t->piece_length - (f->pos % t->piece_length));
             size_t k = left < room ? left : room;
             if ((rv = store_data_pwrite(t->fd, p, k, f->pos)) != 0) {
-                snprintf(t->why, sizeof(t->why), "write cache file: %s", df_strerror(rv));
+                snprintf(t->why, sizeof(t->why), "write cache file: %s", strerror(errno));
                 return DF_EIO;
             }
             df_sha256_update(&f->sha, p, k);
@@ -616,16 +616,17 @@ peer_fetch_write(struct peer_fetch *f, struct evbuffer *data)
         return 0;
     if (ctx->cfg.download_rate > 0) {
         uint64_t now = peer_now_ns(), avail = net_ratelim_available(&ctx->down_rl, now);
-        if (avail == 0) {
-            uint64_t wait = net_ratelim_wait_ns(&ctx->down_rl, len < 65536 ? len : 65536, now);
+        if (avail < len) {
+            /* Take what the bucket allows now; pause the body until it refills. */
+            uint64_t wait = net_ratelim_wait_ns(&ctx->down_rl, 65536, now);
             struct timeval tv = {(time_t)(wait / 1000000000u),
                                  (suseconds_t)(wait % 1000000000u / 1000u) + 1};
             peer_source_pause(f->src);
             event_add(f->rate_timer, &tv);
-            return 0;
-        }
-        if (len > avail)
+            if (avail == 0)
+                return 0;
             len = (size_t)avail;
+        }
         net_ratelim_consume(&ctx->down_rl, len, now);
     }
     if (t->state == PEER_TASK_STREAMING)
@@ -654,7 +655,7 @@ peer_fetch_write(struct peer_fetch *f, struct evbuffer *data)
             }
         }
         if ((rv = store_data_pwritev(t->fd, (struct iovec *)vec, n, f->off + f->pos)) != 0) {
-            snprintf(t->why, sizeof(t->why), "write cache file: %s", df_strerror(rv));
+            snprintf(t->why, sizeof(t->why), "write cache file: %s", strerror(errno));
             return DF_EIO;
         }
         f->pos += take;

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -508,6 +510,151 @@ START_TEST(test_no_peer_starts_one)
 
 END_TEST
 
+/* The one task id in the peer's cache. */
+static void
+cached_task_id(struct it_env *e, char id[65])
+{
+    char *out = NULL;
+
+    ck_assert_int_eq(sh(&out, 10, "ls %s/peer/content/tasks/*/ | head -1", e->dir), 0);
+    ck_assert_msg(strlen(out) >= 64, "no task in the cache: %s", out);
+    memcpy(id, out, 64);
+    id[64] = '\0';
+    free(out);
+}
+
+START_TEST(test_upload_server)
+{
+    struct it_env e;
+    char id[65], *out = NULL;
+    const char *up;
+
+    env_up(&e);
+    start_peer(&e, NULL);
+    expect_ok(&e, "?seed=70", "9MiB", 70, NULL);
+    cached_task_id(&e, id);
+    up = it_proc_ready_str(&e.peer, "upload");
+    ck_assert_ptr_nonnull(up);
+    /* piece 1 is bytes [4 MiB, 8 MiB); two requests on one kept-alive connection */
+    ck_assert_int_eq(sh(&out, 30,
+                        "curl -sv -o %s/p1 http://%s/pieces/%s/1 -o %s/p2 "
+                        "http://%s/pieces/%s/2 2>&1 | grep -c 'Re-using existing connection'",
+                        e.dir, up, id, e.dir, up, id),
+                     0);
+    ck_assert_int_ge(atoi(out), 1);
+    free(out);
+    {
+        char tool[512];
+        sh(NULL, 30, "%s --gen 9MiB --seed 70 --offset 4MiB --length 4MiB > %s/w1",
+           it_tool("origin", tool, sizeof(tool)), e.dir);
+        sh(NULL, 30, "%s --gen 9MiB --seed 70 --offset 8MiB --length 1MiB > %s/w2",
+           it_tool("origin", tool, sizeof(tool)), e.dir);
+    }
+    ck_assert(same(&e, "p1", "w1"));
+    ck_assert(same(&e, "p2", "w2"));
+    /* what it lacks, malformed ids and numbers, and paths outside the store */
+#define STATUS(path, want)                                                                       \
+    do {                                                                                         \
+        ck_assert_int_eq(                                                                        \
+                sh(&out, 10, "curl -s -o /dev/null -w '%%{http_code}' 'http://%s%s'", up, path), \
+                0);                                                                              \
+        ck_assert_msg(strcmp(out, want) == 0, "%s: %s, want %s", path, out, want);               \
+        free(out);                                                                               \
+    } while (0)
+    {
+        char path[256];
+        snprintf(path, sizeof(path), "/pieces/%s/3", id);
+        STATUS(path, "404");
+        snprintf(path, sizeof(path), "/pieces/%s/x1", id);
+        STATUS(path, "400");
+        snprintf(path, sizeof(path), "/pieces/%.63sG/0", id);
+        STATUS(path, "400");
+        snprintf(path, sizeof(path), "/pieces/%.63s/0", id);
+        STATUS(path, "400");
+        STATUS("/pieces/..%2f..%2f..%2fetc%2fpasswd/0", "400");
+        STATUS("/pieces/../../etc/passwd", "404");
+        STATUS("/healthy", "200");
+    }
+#undef STATUS
+    ck_assert_int_eq(sh(&out, 10, "curl -s http://%s/metrics | grep -c dragonfly_peer_upload", up),
+                     0);
+    ck_assert_int_ge(atoi(out), 2);
+    free(out);
+    env_down(&e);
+}
+
+END_TEST
+
+/* A limited peer never goes faster than its limit (the figure is printed for the record). */
+START_TEST(test_rate_limits)
+{
+    struct it_env e;
+    char id[65], *out = NULL;
+    const char *up;
+    double t0, t1, rate;
+    struct timespec ts;
+
+    env_up(&e);
+    start_peer(&e, "--download-rate-limit", "4MiB/s", "--upload-rate-limit", "4MiB/s", NULL);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    expect_ok(&e, "?seed=80", "12MiB", 80, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t1 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    rate = 12.0 / (t1 - t0);
+    fprintf(stderr, "it_get: download limit 4 MiB/s measured %.2f MiB/s\n", rate);
+    ck_assert_msg(rate <= 4.0 * 1.10, "download at %.2f MiB/s, limit 4", rate);
+    ck_assert_msg(rate >= 4.0 * 0.5, "download at %.2f MiB/s, far below the limit 4", rate);
+    cached_task_id(&e, id);
+    up = it_proc_ready_str(&e.peer, "upload");
+    ck_assert_int_eq(sh(&out, 60,
+                        "curl -s -w '%%{time_total}\\n' -o /dev/null http://%s/pieces/%s/0 "
+                        "-o /dev/null http://%s/pieces/%s/1 -o /dev/null http://%s/pieces/%s/2",
+                        up, id, up, id, up, id),
+                     0);
+    /* three times, one per piece: 12 MiB in total */
+    {
+        double a = 0, b = 0, c = 0;
+        ck_assert_int_eq(sscanf(out, "%lf%lf%lf", &a, &b, &c), 3);
+        rate = 12.0 / (a + b + c);
+    }
+    free(out);
+    fprintf(stderr, "it_get: upload limit 4 MiB/s measured %.2f MiB/s\n", rate);
+    ck_assert_msg(rate <= 4.0 * 1.10, "upload at %.2f MiB/s, limit 4", rate);
+    ck_assert_msg(rate >= 4.0 * 0.5, "upload at %.2f MiB/s, far below the limit 4", rate);
+    env_down(&e);
+}
+
+END_TEST
+
+/* SIGTERM mid-download: the peer exits cleanly, its metadata stays consistent, and the next
+ * peer resumes from what was recorded. */
+START_TEST(test_sigterm_mid_download)
+{
+    struct it_env e;
+    char url[256], *err = NULL;
+    int status, rc;
+
+    env_up(&e);
+    start_peer(&e, NULL);
+    snprintf(url, sizeof(url), "http://%s/gen/16MiB?seed=90&trickle=1MiB/s", e.origin_addr);
+    sh(NULL, 10, "(%s get '%s' -O %s/out --socket %s --no-progress > %s/get.log 2>&1 &); sleep 1",
+       it_bin(), url, e.dir, e.sock, e.dir);
+    status = it_proc_stop(&e.peer);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer exit status %d", status);
+    ck_assert(!exists(&e, "out"));
+    start_peer(&e, NULL);
+    rc = get(&e, url, "out", NULL, &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    free(err);
+    gen(&e, "16MiB", 90, "want");
+    ck_assert(same(&e, "out", "want"));
+    no_leftovers(&e);
+    env_down(&e);
+}
+
+END_TEST
+
 Suite *it_get_suite(void);
 
 Suite *
@@ -527,6 +674,9 @@ it_get_suite(void)
     tcase_add_test(tc, test_crash_and_resume);
     tcase_add_test(tc, test_cache_quota_evicts_lru);
     tcase_add_test(tc, test_no_peer_starts_one);
+    tcase_add_test(tc, test_upload_server);
+    tcase_add_test(tc, test_rate_limits);
+    tcase_add_test(tc, test_sigterm_mid_download);
     suite_add_tcase(s, tc);
     tc = tcase_create("big");
     tcase_set_timeout(tc, 600);
