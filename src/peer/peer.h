@@ -27,6 +27,7 @@ struct rpc_call;
 struct rpc_server;
 struct store_db;
 struct df_proc_signals;
+struct peer_p2p_ctx;
 
 #define PEER_DEFAULT_RPC_PORT    65000
 #define PEER_DEFAULT_UPLOAD_PORT 65002
@@ -52,7 +53,10 @@ struct peer_config {
     int64_t idle_timeout;    /* ms */
     int64_t min_rate;        /* bytes/s below which a body is abandoned */
     char *ca_file;
-    int sync; /* enum store_data_sync */
+    struct df_conf_list schedulers; /* "ip:port" of each scheduler, in failover order */
+    bool no_back_to_source;         /* fail rather than fetch from the origin ourselves */
+    int64_t announce_interval;      /* ms */
+    int sync;                       /* enum store_data_sync */
     char *ready_file;
     int log_level;
     char *log_file;
@@ -75,6 +79,7 @@ struct peer_ctx {
     struct net_listener *upload_listener;
     struct df_proc_signals *signals;
     struct event *gc_timer;
+    struct peer_p2p_ctx *p2p;
     struct peer_task_list tasks;
     char *host_id;
     struct net_ratelim down_rl;
@@ -83,6 +88,7 @@ struct peer_ctx {
     /* counters for /metrics */
     uint64_t bytes_from_source;
     uint64_t bytes_uploaded;
+    uint64_t bytes_from_peers;
     uint64_t pieces_uploaded;
     uint64_t tasks_done;
     uint64_t tasks_failed;
@@ -102,10 +108,12 @@ struct peer_download_req {
     size_t nheaders;
     bool insecure;
     bool disable_back_to_source;
+    bool need_back_to_source; /* the scheduler asks a seed to fetch from the origin */
 };
 
 /* Parse and validate a DownloadTask request; a message in err names the bad field. */
-int peer_download_req_parse(const cJSON *msg, struct peer_download_req *out, struct df_error *err);
+int peer_download_req_parse(const cJSON *msg, bool need_output, struct peer_download_req *out,
+                            struct df_error *err);
 void peer_download_req_reset(struct peer_download_req *r);
 
 /* Register the RPC methods (DfdaemonDownload) on ctx->rpc. */
@@ -125,6 +133,11 @@ void peer_task_gc(struct peer_ctx *ctx);
 
 /* Task status as JSON (StatTask); NULL if unknown. The caller deletes it. */
 cJSON *peer_task_stat(struct peer_ctx *ctx, const char *task_id);
+
+/* The P2P side: scheduler clients, host announces, DfdaemonUpload (SyncPieces, DownloadTask). */
+int peer_p2p_init(struct peer_ctx *ctx, struct df_error *err);
+void peer_p2p_stop(struct peer_ctx *ctx);
+void peer_p2p_shutdown(struct peer_ctx *ctx);
 
 /* Start the upload server on bind_host:upload_port ("" = all addresses). */
 int peer_upload_start(struct peer_ctx *ctx, const char *bind_host, struct df_error *err);

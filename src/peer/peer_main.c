@@ -150,6 +150,24 @@ static const struct df_conf_entry peer_entries[] = {
          .choices = peer_sync_modes,
          .help = "piece: fdatasync each piece before recording it (survives power loss); "
                  "none: a process crash still loses nothing"},
+        {.key = "scheduler",
+         .type = DF_CONF_LIST,
+         .offset = F(schedulers),
+         .metavar = "ADDR",
+         .help = "scheduler ip:port (repeatable or comma-separated; in failover order)"},
+        {.key = "noBackToSource",
+         .flag = "no-back-to-source",
+         .type = DF_CONF_BOOL,
+         .offset = F(no_back_to_source),
+         .help = "fail a download rather than fetch from the origin when no scheduler "
+                 "or parent can serve it"},
+        {.key = "announceInterval",
+         .type = DF_CONF_DURATION,
+         .offset = F(announce_interval),
+         .def = "30s",
+         .min = 1000,
+         .max = 3600000,
+         .help = "how often the host is announced to the schedulers"},
         {.key = "readyFile",
          .type = DF_CONF_STRING,
          .offset = F(ready_file),
@@ -224,6 +242,7 @@ peer_main_stop(void *arg)
     struct peer_ctx *ctx = arg;
 
     ctx->stopping = true;
+    peer_p2p_stop(ctx);
     net_listener_disable(ctx->upload_listener);
     rpc_server_shutdown(ctx->rpc);
     /* Unfinished pieces are dropped: only recorded pieces count, so metadata stays exact. */
@@ -314,6 +333,8 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
         return rv;
     if ((rv = peer_upload_start(ctx, bind_host, err)) != 0)
         return rv;
+    if ((rv = peer_p2p_init(ctx, err)) != 0)
+        return rv;
     ctx->signals = df_proc_signals_new(ctx->base, peer_main_stop, NULL, ctx);
     ctx->gc_timer = event_new(ctx->base, -1, EV_PERSIST, peer_main_gc_cb, ctx);
     if (ctx->signals == NULL || ctx->gc_timer == NULL)
@@ -332,6 +353,7 @@ static void
 peer_main_free(struct peer_ctx *ctx)
 {
     peer_task_shutdown(ctx);
+    peer_p2p_shutdown(ctx);
     rpc_server_free(ctx->rpc);
     net_listener_free(ctx->upload_listener);
     net_http_server_free(ctx->upload);

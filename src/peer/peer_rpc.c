@@ -117,7 +117,8 @@ peer_rpc_headers(const cJSON *o, struct peer_download_req *r, struct df_error *e
 }
 
 int
-peer_download_req_parse(const cJSON *msg, struct peer_download_req *out, struct df_error *err)
+peer_download_req_parse(const cJSON *msg, bool need_output, struct peer_download_req *out,
+                        struct df_error *err)
 {
     struct peer_download_req r;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(msg, "download");
@@ -146,6 +147,8 @@ peer_download_req_parse(const cJSON *msg, struct peer_download_req *out, struct 
     }
     if ((rv = df_url_parse(r.url, &u, err)) != 0)
         goto out;
+    if (!need_output && r.output_path == NULL)
+        goto done_output;
     if (r.output_path == NULL || r.output_path[0] != '/') {
         rv = df_error_set(err, DF_EINVAL, "download.outputPath: an absolute path is required");
         goto out;
@@ -166,6 +169,7 @@ peer_download_req_parse(const cJSON *msg, struct peer_download_req *out, struct 
         rv = df_error_set(err, DF_EINVAL, "%s is a directory", r.output_path);
         goto out;
     }
+done_output:
     rv = df_json_get_str(d, "digest", &digest, err);
     if (rv == 0) {
         if ((rv = df_digest_parse(digest, &r.digest, err)) != 0)
@@ -176,6 +180,9 @@ peer_download_req_parse(const cJSON *msg, struct peer_download_req *out, struct 
     if ((rv = df_json_get_bool(d, "insecure", &r.insecure, err)) != 0 && rv != DF_ENOTFOUND)
         goto out;
     if ((rv = df_json_get_bool(d, "disableBackToSource", &r.disable_back_to_source, err)) != 0 &&
+        rv != DF_ENOTFOUND)
+        goto out;
+    if ((rv = df_json_get_bool(d, "needBackToSource", &r.need_back_to_source, err)) != 0 &&
         rv != DF_ENOTFOUND)
         goto out;
     *out = r;
@@ -199,7 +206,7 @@ peer_rpc_download_task(struct rpc_call *call, const cJSON *req, void *arg)
         rpc_call_finish(call, RPC_UNAVAILABLE, "peer is shutting down");
         return;
     }
-    if (peer_download_req_parse(req, &r, &err) != 0) {
+    if (peer_download_req_parse(req, true, &r, &err) != 0) {
         rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
         return;
     }

@@ -43,89 +43,21 @@
 #include "df/store_task.h"
 #include "df/xmalloc.h"
 #include "peer.h"
+#include "peer_task.h"
 
 #define PEER_TASK_STREAM_PIECE (UINT64_C(4) << 20) /* piece length when the length is unknown */
 #define PEER_TASK_WRITE_CHUNK  (256 * 1024)
 #define PEER_TASK_WRITE_BATCH  (256 * 1024)
 #define PEER_TASK_IOV          64
 
-enum peer_task_state {
-    PEER_TASK_PROBING,
-    PEER_TASK_RUNNING,
-    PEER_TASK_STREAMING,
-    PEER_TASK_DONE,
-    PEER_TASK_FAILED,
-};
-
 /* Installed on a call before finishing it: the waiter is gone. */
 static const struct rpc_call_cbs peer_no_cbs;
 
-static const char *const peer_task_state_names[] = {"PROBING", "RUNNING", "STREAMING", "DONE",
-                                                    "FAILED"};
-
-/* One piece fetch slot; in stream mode slot 0 carries the single response. */
-struct peer_fetch {
-    struct peer_task *task;
-    struct peer_source *src;
-    struct event *retry_timer;
-    struct event *rate_timer;
-    bool busy;
-    uint64_t piece;
-    uint64_t off, len, pos; /* piece geometry and bytes written so far */
-    struct df_sha256 sha;
-    unsigned attempt;
-};
-
-/* A `get` waiting for the task. */
-struct peer_waiter {
-    TAILQ_ENTRY(peer_waiter) entry;
-    struct peer_task *task;
-    struct rpc_call *call; /* NULL once the call is gone */
-    struct peer_download_req req;
-    uint64_t last_progress_ns;
-    /* materialization, on a worker thread */
-    char data_path[STORE_DATA_PATH_MAX];
-    int rv;
-    char why[512];
-    bool linked;
-};
-
-TAILQ_HEAD(peer_waiter_list, peer_waiter);
-
-struct peer_task {
-    TAILQ_ENTRY(peer_task) entry;
-    struct peer_ctx *ctx;
-    char id[DF_ID_TASK_LEN + 1];
-    char *url;       /* as the first user gave it (sent to the origin) */
-    char *canonical; /* for the store */
-    struct net_http_header *headers;
-    size_t nheaders;
-    bool insecure;
-    enum peer_task_state state;
-    bool length_known;
-    uint64_t content_length, piece_length, piece_count;
-    char *etag, *last_modified;
-    uint8_t *have; /* piece bitmap (one byte per piece) */
-    uint8_t *busy; /* being fetched */
-    uint64_t npieces_alloc;
-    uint64_t done_pieces, done_bytes;
-    uint64_t next_scan;
-    uint8_t (*stream_digests)[DF_SHA256_LEN]; /* stream mode with unknown length */
-    uint64_t stream_ndigests;
-    int fd;
-    struct peer_fetch fetch[PEER_MAX_WORKERS];
-    unsigned nworkers;
-    unsigned probe_attempt;
-    struct event *probe_timer;
-    struct peer_waiter_list waiters;
-    unsigned materializing;
-    uint64_t bytes_from_source;
-    int64_t started_ms;
-    char why[600];
-};
+static const char *const peer_task_state_names[] = {"PROBING", "RUNNING", "STREAMING",
+                                                    "DONE",    "FAILED",  "P2P"};
 
 static void peer_task_fetch_next(struct peer_fetch *f);
-static void peer_task_fail(struct peer_task *t, int rv, const char *why);
+
 static void peer_task_probe(struct peer_task *t);
 static void peer_task_maybe_free(struct peer_task *t);
 static int peer_task_stream_piece_done(struct peer_fetch *f);
@@ -151,11 +83,12 @@ peer_now_ms(void)
 static void
 peer_task_set_state(struct peer_task *t, enum peer_task_state s, int line)
 {
-    static const bool ok[5][5] = {
-            /* to:    PROBING RUNNING STREAMING DONE FAILED */
-            [PEER_TASK_PROBING] = {false, true, true, true, true},
-            [PEER_TASK_RUNNING] = {false, false, false, true, true},
-            [PEER_TASK_STREAMING] = {false, false, true, true, true},
+    static const bool ok[6][6] = {
+            /* to:    PROBING RUNNING STREAMING DONE FAILED P2P */
+            [PEER_TASK_PROBING] = {false, true, true, true, true, true},
+            [PEER_TASK_RUNNING] = {false, false, false, true, true, false},
+            [PEER_TASK_STREAMING] = {false, false, true, true, true, false},
+            [PEER_TASK_P2P] = {true, false, false, true, true, false},
     };
 
     DF_ASSERT(ok[t->state][s]);
@@ -353,8 +286,9 @@ peer_waiter_materialize_done(void *arg)
             df_json_add_u64(o, "contentLength", t->content_length);
             df_json_add_u64(o, "pieceCount", t->piece_count);
             df_json_add_u64(o, "bytesFromSource", t->bytes_from_source);
-            cJSON_AddItemToObject(o, "bytesFromPeers", cJSON_CreateObject());
-            cJSON_AddStringToObject(o, "outputPath", w->req.output_path);
+            cJSON_AddItemToObject(o, "bytesFromPeers", peer_p2p_bytes_json(t));
+            if (w->req.output_path != NULL)
+                cJSON_AddStringToObject(o, "outputPath", w->req.output_path);
             cJSON_AddBoolToObject(o, "hardLinked", w->linked);
             peer_waiter_send(w, o, "downloadTaskFinishedResponse");
             rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
@@ -376,6 +310,12 @@ peer_waiter_materialize(struct peer_waiter *w)
 
     store_data_path(t->ctx->cfg.data_dir, t->id, w->data_path, sizeof(w->data_path));
     t->materializing++;
+    if (w->req.output_path == NULL) {
+        /* Into the cache only (a seed peer triggered by the scheduler). */
+        w->rv = 0;
+        peer_waiter_materialize_done(w);
+        return;
+    }
     if (df_work_submit(t->ctx->base, peer_waiter_materialize_work, peer_waiter_materialize_done,
                        w) != 0) {
         w->rv = DF_ENOMEM;
@@ -408,6 +348,7 @@ peer_task_free(struct peer_task *t)
     struct peer_waiter *w;
 
     peer_task_stop_fetches(t);
+    peer_p2p_free(t);
     while ((w = TAILQ_FIRST(&t->waiters)) != NULL) {
         TAILQ_REMOVE(&t->waiters, w, entry);
         if (w->call != NULL) {
@@ -442,7 +383,7 @@ peer_task_maybe_free(struct peer_task *t)
         peer_task_free(t);
 }
 
-static void
+void
 peer_task_fail(struct peer_task *t, int rv, const char *why)
 {
     struct peer_waiter *w;
@@ -455,6 +396,7 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
     log_warnx("peer: task %.12s failed: %s", t->id, why);
     peer_task_stop_fetches(t);
     PEER_TASK_SET_STATE(t, PEER_TASK_FAILED);
+    peer_p2p_task_failed(t, why);
     t->ctx->tasks_failed++;
     if (t->length_known)
         store_task_mark_failed(t->ctx->db, t->id);
@@ -469,7 +411,7 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
     peer_task_maybe_free(t);
 }
 
-static void
+void
 peer_task_complete(struct peer_task *t)
 {
     struct peer_waiter *w, *next;
@@ -481,6 +423,7 @@ peer_task_complete(struct peer_task *t)
     }
     PEER_TASK_SET_STATE(t, PEER_TASK_DONE);
     t->ctx->tasks_done++;
+    peer_p2p_task_done(t);
     log_info("peer: task %.12s done: %" PRIu64 " bytes, %" PRIu64 " pieces, %" PRIu64
              " from source in %" PRId64 " ms",
              t->id, t->content_length, t->piece_count, t->bytes_from_source,
@@ -495,8 +438,9 @@ peer_task_complete(struct peer_task *t)
 }
 
 /* Allocate the piece maps and store the task once the length is known. */
-static int
-peer_task_set_geometry(struct peer_task *t, uint64_t length, struct df_error *err)
+int
+peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_length,
+                       struct df_error *err)
 {
     struct store_task st;
     struct store_piece *pieces = NULL;
@@ -505,7 +449,7 @@ peer_task_set_geometry(struct peer_task *t, uint64_t length, struct df_error *er
 
     t->length_known = true;
     t->content_length = length;
-    t->piece_length = df_id_piece_length(length);
+    t->piece_length = piece_length != 0 ? piece_length : df_id_piece_length(length);
     t->piece_count = df_id_piece_count(length, t->piece_length);
     memset(&st, 0, sizeof(st));
     memcpy(st.id, t->id, sizeof(st.id));
@@ -601,8 +545,8 @@ peer_fetch_write_stream(struct peer_fetch *f, struct evbuffer *data, size_t len)
 }
 
 /* Rate-limit and write what arrived for f; pieces complete in peer_task_fetch_end. */
-static int
-peer_fetch_write(struct peer_fetch *f, struct evbuffer *data)
+int
+peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
 {
     struct peer_task *t = f->task;
     struct peer_ctx *ctx = t->ctx;
@@ -667,10 +611,9 @@ peer_fetch_write(struct peer_fetch *f, struct evbuffer *data)
     return 0;
 }
 
-/* Record a finished, hashed piece. */
-static int
-peer_task_record(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len,
-                 const uint8_t md[DF_SHA256_LEN])
+int
+peer_task_record_piece(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len,
+                       const uint8_t md[DF_SHA256_LEN], const char *parent_id)
 {
     struct store_piece p;
     int rv;
@@ -695,6 +638,7 @@ peer_task_record(struct peer_task *t, uint64_t number, uint64_t off, uint64_t le
     t->have[number] = 1;
     t->done_pieces++;
     t->done_bytes += len;
+    peer_p2p_piece_done(t, number, md, parent_id);
     return 0;
 }
 
@@ -715,7 +659,7 @@ peer_task_stream_piece_done(struct peer_fetch *f)
             snprintf(t->why, sizeof(t->why), "origin sent more than its Content-Length");
             return DF_EPROTO;
         }
-        rv = peer_task_record(t, number, off, f->pos - off, md);
+        rv = peer_task_record_piece(t, number, off, f->pos - off, md, NULL);
     } else {
         if (number >= t->stream_ndigests) {
             t->stream_digests = xrealloc(t->stream_digests, (number + 1) * DF_SHA256_LEN);
@@ -743,7 +687,7 @@ peer_task_stream_finish_unknown(struct peer_task *t, uint64_t length)
     }
     /* The body was written to the data file already; keep it (geometry with 4 MiB pieces
      * would differ from the stored one, so store it explicitly). */
-    if ((rv = peer_task_set_geometry(t, length, &err)) != 0) {
+    if ((rv = peer_task_set_geometry(t, length, PEER_TASK_STREAM_PIECE, &err)) != 0) {
         snprintf(t->why, sizeof(t->why), "%s", err.msg);
         return rv;
     }
@@ -751,10 +695,11 @@ peer_task_stream_finish_unknown(struct peer_task *t, uint64_t length)
         snprintf(t->why, sizeof(t->why), "content of unknown length larger than supported");
         return DF_ETOOBIG;
     }
+    peer_p2p_source_started(t);
     for (uint64_t i = 0; i < t->piece_count; i++) {
         uint64_t off = i * t->piece_length;
         uint64_t len = length - off < t->piece_length ? length - off : t->piece_length;
-        if ((rv = peer_task_record(t, i, off, len, t->stream_digests[i])) != 0)
+        if ((rv = peer_task_record_piece(t, i, off, len, t->stream_digests[i], NULL)) != 0)
             return rv;
     }
     return 0;
@@ -789,7 +734,7 @@ static int
 peer_fetch_on_data(struct peer_source *s, struct evbuffer *data, void *arg)
 {
     (void)s;
-    return peer_fetch_write(arg, data);
+    return peer_task_fetch_write(arg, data);
 }
 
 static void
@@ -812,6 +757,14 @@ peer_fetch_rate_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (f->src != NULL)
         peer_source_resume(f->src);
+}
+
+void
+peer_task_fetch_init(struct peer_fetch *f, struct peer_task *t)
+{
+    memset(f, 0, sizeof(*f));
+    f->task = t;
+    f->rate_timer = evtimer_new(t->ctx->base, peer_fetch_rate_cb, f);
 }
 
 /* Schedule another attempt of f's piece, or fail the task when out of retries. */
@@ -874,7 +827,7 @@ peer_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
     }
     df_sha256_final(&f->sha, md);
     t->busy[f->piece] = 0;
-    if ((rv = peer_task_record(t, f->piece, f->off, f->len, md)) != 0) {
+    if ((rv = peer_task_record_piece(t, f->piece, f->off, f->len, md, NULL)) != 0) {
         peer_task_fail(t, rv, t->why);
         return;
     }
@@ -975,18 +928,19 @@ peer_probe_on_head(struct peer_source *s, const struct peer_source_meta *m, void
     if (t->last_modified == NULL && m->last_modified != NULL)
         t->last_modified = xstrdup(m->last_modified);
     if (m->ranged && m->has_total) {
-        if ((rv = peer_task_set_geometry(t, m->total, &err)) != 0) {
+        if ((rv = peer_task_set_geometry(t, m->total, 0, &err)) != 0) {
             snprintf(t->why, sizeof(t->why), "%s", err.msg);
             return rv;
         }
         PEER_TASK_SET_STATE(t, PEER_TASK_RUNNING);
+        peer_p2p_source_started(t);
         TAILQ_FOREACH (w, &t->waiters, entry)
             peer_waiter_started(w);
         return DF_ECANCELED; /* the probe's one byte is not needed: pieces follow */
     }
     /* Ranges ignored, or no total: this response is the content, streamed from 0. */
     if (m->has_total) {
-        if ((rv = peer_task_set_geometry(t, m->total, &err)) != 0) {
+        if ((rv = peer_task_set_geometry(t, m->total, 0, &err)) != 0) {
             snprintf(t->why, sizeof(t->why), "%s", err.msg);
             return rv;
         }
@@ -1002,6 +956,8 @@ peer_probe_on_head(struct peer_source *s, const struct peer_source_meta *m, void
         t->have = xcalloc(1, 1);
     }
     PEER_TASK_SET_STATE(t, PEER_TASK_STREAMING);
+    if (t->length_known)
+        peer_p2p_source_started(t);
     f->busy = true;
     f->pos = 0;
     f->off = 0;
@@ -1022,7 +978,7 @@ peer_probe_on_data(struct peer_source *s, struct evbuffer *data, void *arg)
         evbuffer_drain(data, evbuffer_get_length(data));
         return 0;
     }
-    return peer_fetch_write(&t->fetch[0], data);
+    return peer_task_fetch_write(&t->fetch[0], data);
 }
 
 static void
@@ -1125,9 +1081,27 @@ peer_task_probe(struct peer_task *t)
         peer_task_fail(t, rv, err.msg);
 }
 
+void
+peer_task_back_to_source(struct peer_task *t)
+{
+    t->from_source = true;
+    if (t->state == PEER_TASK_P2P)
+        PEER_TASK_SET_STATE(t, PEER_TASK_PROBING);
+    peer_task_probe(t);
+}
+
+void
+peer_task_started(struct peer_task *t)
+{
+    struct peer_waiter *w;
+
+    TAILQ_FOREACH (w, &t->waiters, entry)
+        peer_waiter_started(w);
+}
+
 /* ---------------------------------------------------------------- entry points */
 
-static struct peer_task *
+struct peer_task *
 peer_task_find(struct peer_ctx *ctx, const char *id)
 {
     struct peer_task *t;
@@ -1160,10 +1134,8 @@ peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
         }
         t->nheaders = req->nheaders;
     }
-    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
-        t->fetch[i].task = t;
-        t->fetch[i].rate_timer = evtimer_new(ctx->base, peer_fetch_rate_cb, &t->fetch[i]);
-    }
+    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
+        peer_task_fetch_init(&t->fetch[i], t);
     TAILQ_INIT(&t->waiters);
     /* Validators of a partially cached task: a resumed download must match them. */
     memset(&st, 0, sizeof(st));
@@ -1277,7 +1249,8 @@ peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_down
     w->task = t;
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
     log_info("peer: task %.12s new", t->id);
-    peer_task_probe(t);
+    if (peer_p2p_start(t) != 0)
+        peer_task_back_to_source(t);
 }
 
 void

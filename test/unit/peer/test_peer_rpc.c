@@ -14,7 +14,7 @@ parse(const char *json, struct peer_download_req *r, struct df_error *err)
     int rv;
 
     ck_assert_int_eq(df_json_parse(json, strlen(json), NULL, &doc, err), 0);
-    rv = peer_download_req_parse(doc, r, err);
+    rv = peer_download_req_parse(doc, true, r, err);
     cJSON_Delete(doc);
     return rv;
 }

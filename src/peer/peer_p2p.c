@@ -1,0 +1,1183 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The peer's P2P side. With schedulers configured, a new task registers with a scheduler
+ * over one AnnouncePeer stream and does what it is told: fetch from the origin (a seed, or
+ * when no seed can), take parents, or write an empty/tiny content. Parents tell us which
+ * pieces they hold over SyncPieces streams; we fetch pieces from their upload servers,
+ * verify each against the digest the scheduler relayed from the peer that fetched it from
+ * the source (never trusting the parent), record it, report it, and offer it onward at once.
+ * A parent that serves bad bytes is struck, reported, and blocked after PEER_P2P_STRIKES.
+ * Without a reachable scheduler the task goes back to source itself (unless
+ * --no-back-to-source). A finished task keeps its stream so the peer stays a parent; when
+ * the scheduler goes away the peer registers its finished tasks again once it is back.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <mbedtls/base64.h>
+
+#include "df/df_id.h"
+#include "df/df_json.h"
+#include "df/log.h"
+#include "df/net_listener.h"
+#include "df/rpc_client.h"
+#include "df/rpc_server.h"
+#include "df/store_piece.h"
+#include "df/store_task.h"
+#include "df/xmalloc.h"
+#include "peer_task.h"
+
+#define PEER_P2P_MAX_PARENTS 8
+#define PEER_P2P_STRIKES     3
+#define PEER_P2P_MAX_SCHED   4
+#define PEER_P2P_STREAM_MS   (24 * 3600 * 1000)
+#define PEER_P2P_PROBE_MS    3000
+
+#define SCHED_SVC "/scheduler.v2.Scheduler/"
+
+struct peer_parent {
+    struct peer_p2p *owner;
+    char *id, *host_id, *ip;
+    uint16_t port, download_port;
+    bool is_seed;
+    struct rpc_client *client;
+    struct rpc_client_call *sync;
+    uint8_t *has;
+    unsigned strikes, inflight;
+    bool blocked, listed;
+    uint64_t bytes;
+};
+
+/* A SyncPieces call from a child. */
+struct peer_sync {
+    TAILQ_ENTRY(peer_sync) entry;
+    struct peer_p2p_ctx *pc;
+    struct rpc_call *call;
+    char task_id[DF_ID_TASK_LEN + 1];
+};
+
+TAILQ_HEAD(peer_sync_list, peer_sync);
+
+struct peer_p2p {
+    TAILQ_ENTRY(peer_p2p) entry; /* in pc->detached once the task object is gone */
+    struct peer_p2p_ctx *pc;
+    struct peer_task *t; /* NULL when detached */
+    char task_id[DF_ID_TASK_LEN + 1];
+    char *peer_id;
+    char *url, *tag, *application, *filtered;
+    bool need_back_to_source;
+    int sched; /* index of the scheduler in use */
+    struct rpc_client_call *probe;
+    struct rpc_client_call *stream;
+    struct event *retry_timer;
+    unsigned attempts;
+    bool registered, done, source_started;
+    struct peer_parent parents[PEER_P2P_MAX_PARENTS];
+    int nparents;
+    uint8_t (*digest)[DF_SHA256_LEN];
+    uint8_t *has_digest;
+    uint64_t npieces;
+    struct peer_fetch fetch[PEER_MAX_WORKERS];
+    struct peer_parent *fetch_parent[PEER_MAX_WORKERS];
+    uint64_t bytes_from_peers;
+    uint64_t content_length, piece_length, piece_count; /* for re-registering */
+};
+
+TAILQ_HEAD(peer_p2p_list, peer_p2p);
+
+struct peer_p2p_ctx {
+    struct peer_ctx *ctx;
+    struct rpc_client *sched[PEER_P2P_MAX_SCHED];
+    int nsched;
+    struct event *announce_timer;
+    struct peer_sync_list syncs;
+    struct peer_p2p_list detached;
+    bool stopping;
+};
+
+static const struct rpc_call_cbs peer_p2p_no_cbs;
+
+static void peer_p2p_schedule(struct peer_p2p *p);
+static void peer_p2p_register(struct peer_p2p *p);
+static void peer_p2p_free_now(struct peer_p2p *p);
+
+/* ---------------------------------------------------------------- messages */
+
+static cJSON *
+peer_p2p_msg(struct peer_p2p *p, const char *kind, cJSON **inner)
+{
+    cJSON *m = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(m, "hostId", p->pc->ctx->host_id);
+    cJSON_AddStringToObject(m, "taskId", p->task_id);
+    cJSON_AddStringToObject(m, "peerId", p->peer_id);
+    *inner = cJSON_AddObjectToObject(m, kind);
+    return m;
+}
+
+static void
+peer_p2p_send(struct peer_p2p *p, cJSON *m)
+{
+    if (p->stream != NULL && rpc_client_send(p->stream, m) != 0)
+        log_debug("p2p", "p2p: task %.12s: report dropped", p->task_id);
+    cJSON_Delete(m);
+}
+
+static cJSON *
+peer_p2p_piece_json(cJSON *parent, uint64_t number, uint64_t off, uint64_t len,
+                    const uint8_t md[DF_SHA256_LEN], const char *parent_id)
+{
+    cJSON *pc = cJSON_AddObjectToObject(parent, "piece");
+    struct df_digest d;
+    char ds[DF_DIGEST_STR_LEN + 1];
+
+    df_json_add_u64(pc, "number", number);
+    if (parent_id != NULL)
+        cJSON_AddStringToObject(pc, "parentId", parent_id);
+    df_json_add_u64(pc, "offset", off);
+    df_json_add_u64(pc, "length", len);
+    df_digest_set_sha256(&d, md);
+    cJSON_AddStringToObject(pc, "digest", df_digest_format(&d, ds));
+    return pc;
+}
+
+/* ---------------------------------------------------------------- SyncPieces (parent side) */
+
+static void
+peer_sync_send_piece(struct peer_sync *s, uint64_t number, uint64_t off, uint64_t len)
+{
+    cJSON *m = cJSON_CreateObject();
+
+    df_json_add_u64(m, "number", number);
+    df_json_add_u64(m, "offset", off);
+    df_json_add_u64(m, "length", len);
+    rpc_call_send(s->call, m);
+    cJSON_Delete(m);
+}
+
+static void
+peer_sync_free(struct peer_sync *s)
+{
+    TAILQ_REMOVE(&s->pc->syncs, s, entry);
+    free(s);
+}
+
+static void
+peer_sync_cancel_cb(struct rpc_call *call, enum rpc_code why, void *arg)
+{
+    (void)call;
+    (void)why;
+    peer_sync_free(arg);
+}
+
+static void
+peer_sync_finish(struct peer_sync *s, enum rpc_code code, const char *msg)
+{
+    rpc_call_set_cbs(s->call, &peer_p2p_no_cbs, NULL);
+    rpc_call_finish(s->call, code, msg);
+    peer_sync_free(s);
+}
+
+static void
+peer_p2p_sync_pieces(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    static const struct rpc_call_cbs cbs = {.on_cancel = peer_sync_cancel_cb};
+    struct peer_p2p_ctx *pc = arg;
+    struct store_piece *pieces = NULL;
+    struct store_task st;
+    struct peer_sync *s;
+    const char *id = NULL;
+    size_t n = 0;
+    bool done;
+
+    if (df_json_get_str(req, "taskId", &id, NULL) != 0 || !df_id_task_is_valid(id)) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT, "taskId: expected 64 lowercase hex");
+        return;
+    }
+    memset(&st, 0, sizeof(st));
+    if (store_task_get(pc->ctx->db, id, &st) != 0 && peer_task_find(pc->ctx, id) == NULL) {
+        rpc_call_finish(call, RPC_NOT_FOUND, "task not on this peer");
+        return;
+    }
+    done = st.state == STORE_TASK_DONE;
+    store_task_reset(&st);
+    s = xcalloc(1, sizeof(*s));
+    s->pc = pc;
+    s->call = call;
+    memcpy(s->task_id, id, sizeof(s->task_id));
+    TAILQ_INSERT_TAIL(&pc->syncs, s, entry);
+    rpc_call_set_cbs(call, &cbs, s);
+    if (store_piece_list_finished(pc->ctx->db, id, &pieces, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            peer_sync_send_piece(s, pieces[i].number, pieces[i].offset, pieces[i].length);
+        free(pieces);
+    }
+    if (done)
+        peer_sync_finish(s, RPC_OK, NULL);
+}
+
+/* ---------------------------------------------------------------- DownloadTask (seed) */
+
+static void
+peer_p2p_download_task(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct peer_p2p_ctx *pc = arg;
+    struct peer_download_req r;
+    struct df_error err;
+
+    if (pc->stopping) {
+        rpc_call_finish(call, RPC_UNAVAILABLE, "peer is shutting down");
+        return;
+    }
+    if (peer_download_req_parse(req, false, &r, &err) != 0) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
+        return;
+    }
+    peer_task_download(pc->ctx, call, &r);
+}
+
+/* ---------------------------------------------------------------- parents */
+
+static void
+peer_parent_reset(struct peer_parent *pp)
+{
+    if (pp->sync != NULL)
+        rpc_client_cancel(pp->sync);
+    rpc_client_free(pp->client);
+    free(pp->id);
+    free(pp->host_id);
+    free(pp->ip);
+    free(pp->has);
+    memset(pp, 0, sizeof(*pp));
+}
+
+static void
+peer_parent_sync_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
+{
+    struct peer_parent *pp = arg;
+    struct peer_p2p *p = pp->owner;
+    uint64_t n = 0;
+
+    (void)c;
+    if (df_json_get_u64(msg, "number", &n, NULL) != 0 || pp->has == NULL || n >= p->npieces)
+        return;
+    if (!pp->has[n]) {
+        pp->has[n] = 1;
+        peer_p2p_schedule(p);
+    }
+}
+
+static void
+peer_parent_sync_close(struct rpc_client_call *c, const struct rpc_status *st, void *arg)
+{
+    struct peer_parent *pp = arg;
+
+    (void)c;
+    pp->sync = NULL;
+    if (st->code != RPC_OK)
+        log_debug("p2p", "p2p: parent %s sync ended: %s", pp->id, st->message);
+}
+
+static int
+peer_parent_open(struct peer_p2p *p, struct peer_parent *pp)
+{
+    static const struct rpc_client_stream_cbs cbs = {peer_parent_sync_message,
+                                                     peer_parent_sync_close};
+    struct rpc_client_opts opts;
+    struct df_error err;
+    char addr[128];
+    cJSON *req;
+    int rv;
+
+    snprintf(addr, sizeof(addr), strchr(pp->ip, ':') != NULL ? "[%s]:%u" : "%s:%u", pp->ip,
+             pp->port);
+    memset(&opts, 0, sizeof(opts));
+    opts.addr = addr;
+    if ((rv = rpc_client_new(p->pc->ctx->base, p->pc->ctx->dns, &opts, &pp->client, &err)) != 0)
+        return rv;
+    if ((rv = rpc_client_stream(pp->client, "/dfdaemon.v2.DfdaemonUpload/SyncPieces",
+                                PEER_P2P_STREAM_MS, &cbs, pp, &pp->sync)) != 0)
+        return rv;
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "taskId", p->task_id);
+    rpc_client_send(pp->sync, req);
+    rpc_client_close_send(pp->sync);
+    cJSON_Delete(req);
+    return 0;
+}
+
+/* Replace the parent set with the scheduler's (keeping the ones we already follow). */
+static void
+peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
+{
+    const cJSON *e;
+    int i;
+
+    for (i = 0; i < p->nparents; i++)
+        p->parents[i].listed = false;
+    cJSON_ArrayForEach(e, list)
+    {
+        const char *id = NULL, *hid = "", *ip = NULL;
+        uint64_t port = 0, dport = 0;
+        bool seed = false;
+        struct peer_parent *pp = NULL;
+        if (df_json_get_str(e, "id", &id, NULL) != 0 || df_json_get_str(e, "ip", &ip, NULL) != 0 ||
+            df_json_get_u64(e, "port", &port, NULL) != 0 ||
+            df_json_get_u64(e, "downloadPort", &dport, NULL) != 0 || port > 65535 || dport > 65535)
+            continue;
+        df_json_get_str(e, "hostId", &hid, NULL);
+        df_json_get_bool(e, "isSeed", &seed, NULL);
+        for (i = 0; i < p->nparents; i++)
+            if (strcmp(p->parents[i].id, id) == 0)
+                pp = &p->parents[i];
+        if (pp == NULL) {
+            if (p->nparents == PEER_P2P_MAX_PARENTS)
+                continue;
+            pp = &p->parents[p->nparents++];
+            memset(pp, 0, sizeof(*pp));
+            pp->owner = p;
+            pp->id = xstrdup(id);
+            pp->host_id = xstrdup(hid);
+            pp->ip = xstrdup(ip);
+            pp->port = (uint16_t)port;
+            pp->download_port = (uint16_t)dport;
+            pp->is_seed = seed;
+            pp->has = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
+            if (peer_parent_open(p, pp) != 0)
+                log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
+            log_debug("p2p", "p2p: task %.12s parent %s (%s:%u)%s", p->task_id, id, ip,
+                      pp->download_port, seed ? " seed" : "");
+        }
+        pp->listed = true;
+    }
+    /* Drop parents the scheduler no longer names, unless a fetch from them is running. */
+    for (i = 0; i < p->nparents; i++) {
+        if (p->parents[i].listed || p->parents[i].inflight > 0 || p->parents[i].blocked)
+            continue;
+        if (p->parents[i].sync != NULL)
+            rpc_client_cancel(p->parents[i].sync);
+        p->parents[i].sync = NULL;
+    }
+}
+
+/* ---------------------------------------------------------------- piece fetches */
+
+static struct peer_parent *
+peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
+{
+    struct peer_parent *best = NULL;
+
+    for (int i = 0; i < p->nparents; i++) {
+        struct peer_parent *pp = &p->parents[i];
+        if (pp->blocked || !pp->has[piece])
+            continue;
+        /* Fewest fetches in flight; normal peers before the seed to spare its upload. */
+        if (best == NULL || pp->inflight < best->inflight ||
+            (pp->inflight == best->inflight && best->is_seed && !pp->is_seed))
+            best = pp;
+    }
+    return best;
+}
+
+static void
+peer_p2p_report_failed(struct peer_p2p *p, uint64_t piece, struct peer_parent *pp)
+{
+    cJSON *in, *m = peer_p2p_msg(p, "downloadPieceFailedRequest", &in);
+
+    df_json_add_u64(in, "pieceNumber", piece);
+    cJSON_AddStringToObject(in, "parentId", pp->id);
+    cJSON_AddBoolToObject(in, "temporary", true);
+    peer_p2p_send(p, m);
+}
+
+static void
+peer_p2p_strike(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece, const char *why)
+{
+    pp->strikes++;
+    log_warnx("p2p: task %.12s piece %" PRIu64 " from %s: %s (strike %u)", p->task_id, piece,
+              pp->id, why, pp->strikes);
+    peer_p2p_report_failed(p, piece, pp);
+    if (pp->strikes >= PEER_P2P_STRIKES && !pp->blocked) {
+        pp->blocked = true;
+        log_warnx("p2p: task %.12s: parent %s blocked", p->task_id, pp->id);
+    }
+}
+
+static int
+peer_p2p_fetch_on_head(struct peer_source *s, const struct peer_source_meta *m, void *arg)
+{
+    struct peer_fetch *f = arg;
+
+    (void)s;
+    if (m->status != 200 || !m->has_length || m->length != f->len)
+        return DF_EPROTO;
+    return 0;
+}
+
+static int
+peer_p2p_fetch_on_data(struct peer_source *s, struct evbuffer *data, void *arg)
+{
+    (void)s;
+    return peer_task_fetch_write(arg, data);
+}
+
+static void
+peer_p2p_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry_after_ms,
+                      void *arg)
+{
+    struct peer_fetch *f = arg;
+    struct peer_task *t = f->task;
+    struct peer_p2p *p = t->p2p;
+    int slot = (int)(f - p->fetch);
+    struct peer_parent *pp = p->fetch_parent[slot];
+    uint8_t md[DF_SHA256_LEN];
+
+    (void)s;
+    (void)retry_after_ms;
+    f->src = NULL;
+    evtimer_del(f->rate_timer);
+    f->busy = false;
+    t->busy[f->piece] = 0;
+    pp->inflight--;
+    p->fetch_parent[slot] = NULL;
+    if (rv == 0 && f->pos != f->len)
+        rv = DF_EPROTO;
+    if (rv == 0) {
+        df_sha256_final(&f->sha, md);
+        if (memcmp(md, p->digest[f->piece], DF_SHA256_LEN) != 0) {
+            peer_p2p_strike(p, pp, f->piece, "digest mismatch");
+            t->bytes_from_source -= f->len;
+            t->ctx->bytes_from_source -= f->len;
+        } else if ((rv = peer_task_record_piece(t, f->piece, f->off, f->len, md, pp->id)) != 0) {
+            peer_task_fail(t, rv, t->why);
+            return;
+        } else {
+            pp->bytes += f->len;
+            p->bytes_from_peers += f->len;
+            t->bytes_from_source -= f->len; /* peer_task_fetch_write counted these bytes */
+            t->ctx->bytes_from_source -= f->len;
+            t->ctx->bytes_from_peers += f->len;
+        }
+    } else {
+        if (t->why[0] != '\0')
+            why = t->why;
+        peer_p2p_strike(p, pp, f->piece, why);
+        t->why[0] = '\0';
+    }
+    if (t->done_pieces == t->piece_count) {
+        peer_task_complete(t);
+        return;
+    }
+    peer_p2p_schedule(p);
+}
+
+/* Start fetches from parents for missing pieces whose digest we know. */
+static void
+peer_p2p_schedule(struct peer_p2p *p)
+{
+    static const struct peer_source_cbs cbs = {peer_p2p_fetch_on_head, peer_p2p_fetch_on_data,
+                                               peer_p2p_fetch_on_end};
+    struct peer_task *t = p->t;
+    unsigned n;
+
+    if (t == NULL || t->state != PEER_TASK_P2P || !t->length_known)
+        return;
+    n = (unsigned)t->ctx->cfg.concurrency;
+    for (unsigned slot = 0; slot < n && slot < PEER_MAX_WORKERS; slot++) {
+        struct peer_fetch *f = &p->fetch[slot];
+        struct peer_source_req req;
+        struct peer_parent *pp = NULL;
+        struct df_error err;
+        char url[512];
+        uint64_t i, k;
+
+        if (f->busy)
+            continue;
+        for (k = 0; k < t->piece_count; k++) {
+            i = (t->next_scan + k) % t->piece_count;
+            if (t->have[i] || t->busy[i] || !p->has_digest[i])
+                continue;
+            if ((pp = peer_p2p_pick_parent(p, i)) != NULL)
+                break;
+        }
+        if (pp == NULL)
+            return;
+        t->next_scan = i + 1;
+        f->piece = i;
+        df_id_piece_range(t->content_length, t->piece_length, i, &f->off, &f->len);
+        f->pos = 0;
+        df_sha256_init(&f->sha);
+        f->busy = true;
+        t->busy[i] = 1;
+        pp->inflight++;
+        p->fetch_parent[slot] = pp;
+        snprintf(url, sizeof(url),
+                 strchr(pp->ip, ':') != NULL ? "http://[%s]:%u/pieces/%s/%" PRIu64
+                                             : "http://%s:%u/pieces/%s/%" PRIu64,
+                 pp->ip, pp->download_port, p->task_id, i);
+        memset(&req, 0, sizeof(req));
+        req.url = url;
+        if (peer_source_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err) != 0) {
+            f->busy = false;
+            t->busy[i] = 0;
+            pp->inflight--;
+            p->fetch_parent[slot] = NULL;
+            peer_p2p_strike(p, pp, i, err.msg);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- scheduler stream */
+
+static void
+peer_p2p_set_digests(struct peer_p2p *p, const cJSON *list)
+{
+    const cJSON *e;
+
+    cJSON_ArrayForEach(e, list)
+    {
+        uint64_t n = 0;
+        const char *ds = NULL;
+        struct df_digest d;
+        if (df_json_get_u64(e, "number", &n, NULL) != 0 || n >= p->npieces ||
+            df_json_get_str(e, "digest", &ds, NULL) != 0 || df_digest_parse(ds, &d, NULL) != 0)
+            continue;
+        memcpy(p->digest[n], d.bytes, DF_SHA256_LEN);
+        p->has_digest[n] = 1;
+    }
+}
+
+/* Size the per-piece arrays once the geometry is known. */
+static int
+peer_p2p_geometry(struct peer_p2p *p, const cJSON *o)
+{
+    struct peer_task *t = p->t;
+    uint64_t len = 0, plen = 0;
+    struct df_error err;
+    int rv;
+
+    if (t->length_known)
+        return 0;
+    if (df_json_get_u64(o, "contentLength", &len, NULL) != 0)
+        return DF_EAGAIN;
+    df_json_get_u64(o, "pieceLength", &plen, NULL);
+    if (plen != 0 && !df_id_piece_length_is_valid(plen) && plen != (UINT64_C(4) << 20))
+        plen = 0;
+    if ((rv = peer_task_set_geometry(t, len, plen, &err)) != 0) {
+        peer_task_fail(t, rv, err.msg);
+        return rv;
+    }
+    p->npieces = t->piece_count > 0 ? t->piece_count : 1;
+    p->digest = xcalloc(p->npieces, DF_SHA256_LEN);
+    p->has_digest = xcalloc(p->npieces, 1);
+    for (int i = 0; i < p->nparents; i++) {
+        free(p->parents[i].has);
+        p->parents[i].has = xcalloc(p->npieces, 1);
+    }
+    peer_task_started(t);
+    return 0;
+}
+
+static void
+peer_p2p_on_tiny(struct peer_p2p *p, const cJSON *o)
+{
+    struct peer_task *t = p->t;
+    const char *b64 = NULL;
+    uint8_t buf[256], md[DF_SHA256_LEN];
+    size_t n = 0;
+    struct df_error err;
+    int rv;
+
+    if (df_json_get_str(o, "content", &b64, NULL) != 0 ||
+        mbedtls_base64_decode(buf, sizeof(buf), &n, (const unsigned char *)b64, strlen(b64)) != 0) {
+        peer_task_back_to_source(t);
+        return;
+    }
+    if ((rv = peer_task_set_geometry(t, n, 0, &err)) != 0) {
+        peer_task_fail(t, rv, err.msg);
+        return;
+    }
+    df_sha256(buf, n, md);
+    if (n > 0 && (rv = store_data_pwrite(t->fd, buf, n, 0)) != 0) {
+        peer_task_fail(t, rv, "write cache file");
+        return;
+    }
+    if (n > 0 && peer_task_record_piece(t, 0, 0, n, md, NULL) != 0) {
+        peer_task_fail(t, DF_EIO, t->why);
+        return;
+    }
+    peer_task_started(t);
+    peer_task_complete(t);
+}
+
+static void
+peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
+{
+    struct peer_p2p *p = arg;
+    struct peer_task *t = p->t;
+    const cJSON *o;
+
+    (void)c;
+    p->attempts = 0;
+    if (t == NULL)
+        return; /* a finished task's stream: nothing to do */
+    if ((o = cJSON_GetObjectItemCaseSensitive(msg, "pieceDigestsResponse")) != NULL) {
+        if (t->length_known)
+            peer_p2p_set_digests(p, cJSON_GetObjectItemCaseSensitive(o, "pieces"));
+        else {
+            /* Keep them until the geometry is known: the scheduler sends all again later. */
+        }
+        peer_p2p_schedule(p);
+    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "normalTaskResponse")) != NULL) {
+        if (t->state != PEER_TASK_P2P)
+            return;
+        if (peer_p2p_geometry(p, o) == 0)
+            peer_p2p_set_parents(p, cJSON_GetObjectItemCaseSensitive(o, "candidateParents"));
+        peer_p2p_schedule(p);
+    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "needBackToSourceResponse")) != NULL) {
+        if (t->state != PEER_TASK_P2P)
+            return;
+        if (t->ctx->cfg.no_back_to_source && !t->ctx->cfg.seed) {
+            peer_task_fail(t, DF_EUNAVAIL,
+                           "no parent can serve the task and back-to-source is "
+                           "disabled");
+            return;
+        }
+        log_info("p2p: task %.12s: back to source (scheduler)", p->task_id);
+        peer_task_back_to_source(t);
+    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "emptyTaskResponse")) != NULL) {
+        struct df_error err;
+        if (t->state != PEER_TASK_P2P)
+            return;
+        if (peer_task_set_geometry(t, 0, 0, &err) != 0) {
+            peer_task_fail(t, DF_EIO, err.msg);
+            return;
+        }
+        peer_task_started(t);
+        peer_task_complete(t);
+    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "tinyTaskResponse")) != NULL) {
+        if (t->state == PEER_TASK_P2P)
+            peer_p2p_on_tiny(p, o);
+    }
+}
+
+static void
+peer_p2p_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct peer_p2p *p = arg;
+
+    (void)fd;
+    (void)what;
+    DF_FREE(p->retry_timer, event_free);
+    peer_p2p_register(p);
+}
+
+/* Try again later (next scheduler first), or give up on the scheduler for this task. */
+static void
+peer_p2p_retry(struct peer_p2p *p, const char *why)
+{
+    struct timeval tv;
+    uint64_t ms;
+
+    p->attempts++;
+    p->sched = (p->sched + 1) % p->pc->nsched;
+    if (p->t != NULL && p->t->state == PEER_TASK_P2P && !p->t->length_known &&
+        p->attempts >= (unsigned)p->pc->nsched) {
+        /* No scheduler answers and nothing is under way: fetch it ourselves. */
+        if (p->pc->ctx->cfg.no_back_to_source) {
+            char msg[700];
+            snprintf(msg, sizeof(msg),
+                     "no scheduler reachable (%s) and back-to-source is "
+                     "disabled",
+                     why);
+            peer_task_fail(p->t, DF_EUNAVAIL, msg);
+            return;
+        }
+        log_warnx("p2p: task %.12s: no scheduler (%s); back to source", p->task_id, why);
+        peer_task_back_to_source(p->t);
+    }
+    ms = 500u << (p->attempts < 6 ? p->attempts : 6);
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
+    p->retry_timer = evtimer_new(p->pc->ctx->base, peer_p2p_retry_cb, p);
+    evtimer_add(p->retry_timer, &tv);
+}
+
+static void
+peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, void *arg)
+{
+    struct peer_p2p *p = arg;
+
+    (void)c;
+    p->stream = NULL;
+    p->registered = false;
+    p->source_started = false;
+    if (p->pc->stopping)
+        return;
+    if (p->t != NULL && (p->t->state == PEER_TASK_FAILED))
+        return;
+    if (st->code == RPC_FAILED_PRECONDITION || st->code == RPC_NOT_FOUND ||
+        st->code == RPC_INVALID_ARGUMENT) {
+        if (p->t != NULL && p->t->state == PEER_TASK_P2P) {
+            if (p->pc->ctx->cfg.no_back_to_source) {
+                peer_task_fail(p->t, rpc_err_to_df(st->code), st->message);
+                return;
+            }
+            log_warnx("p2p: task %.12s: scheduler: %s; back to source", p->task_id, st->message);
+            peer_task_back_to_source(p->t);
+        }
+        return;
+    }
+    log_info("p2p: task %.12s: scheduler stream closed (%s); registering again", p->task_id,
+             st->message);
+    peer_p2p_retry(p, st->message);
+}
+
+static void
+peer_p2p_report_done(struct peer_p2p *p)
+{
+    cJSON *in, *m;
+
+    m = peer_p2p_msg(p,
+                     p->need_back_to_source || p->source_started
+                             ? "downloadPeerBackToSourceFinishedRequest"
+                             : "downloadPeerFinishedRequest",
+                     &in);
+    df_json_add_u64(in, "contentLength", p->content_length);
+    df_json_add_u64(in, "pieceCount", p->piece_count);
+    peer_p2p_send(p, m);
+}
+
+/* Re-registering a finished task: tell the scheduler everything we hold. */
+static void
+peer_p2p_reannounce_pieces(struct peer_p2p *p)
+{
+    struct store_piece *pieces = NULL;
+    size_t n = 0;
+    cJSON *in, *m;
+
+    m = peer_p2p_msg(p, "downloadPeerBackToSourceStartedRequest", &in);
+    df_json_add_u64(in, "contentLength", p->content_length);
+    df_json_add_u64(in, "pieceLength", p->piece_length);
+    peer_p2p_send(p, m);
+    p->source_started = true;
+    if (store_piece_list_finished(p->pc->ctx->db, p->task_id, &pieces, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            m = peer_p2p_msg(p, "downloadPieceBackToSourceFinishedRequest", &in);
+            peer_p2p_piece_json(in, pieces[i].number, pieces[i].offset, pieces[i].length,
+                                pieces[i].digest, NULL);
+            peer_p2p_send(p, m);
+        }
+        free(pieces);
+    }
+    peer_p2p_report_done(p);
+}
+
+static void
+peer_p2p_open_stream(struct peer_p2p *p)
+{
+    static const struct rpc_client_stream_cbs cbs = {peer_p2p_stream_message,
+                                                     peer_p2p_stream_close};
+    cJSON *in, *d, *m;
+    int rv;
+
+    rv = rpc_client_stream(p->pc->sched[p->sched], SCHED_SVC "AnnouncePeer", PEER_P2P_STREAM_MS,
+                           &cbs, p, &p->stream);
+    if (rv != 0) {
+        peer_p2p_retry(p, df_strerror(rv));
+        return;
+    }
+    m = peer_p2p_msg(p, "registerPeerRequest", &in);
+    d = cJSON_AddObjectToObject(in, "download");
+    cJSON_AddStringToObject(d, "url", p->url);
+    if (p->tag != NULL)
+        cJSON_AddStringToObject(d, "tag", p->tag);
+    if (p->application != NULL)
+        cJSON_AddStringToObject(d, "application", p->application);
+    if (p->filtered != NULL)
+        cJSON_AddStringToObject(d, "filteredQueryParams", p->filtered);
+    cJSON_AddBoolToObject(d, "needBackToSource",
+                          p->need_back_to_source || p->done || (p->t != NULL && p->t->from_source));
+    if (p->done || (p->t != NULL && p->t->length_known)) {
+        df_json_add_u64(in, "contentLength", p->done ? p->content_length : p->t->content_length);
+        df_json_add_u64(in, "pieceLength", p->done ? p->piece_length : p->t->piece_length);
+    }
+    peer_p2p_send(p, m);
+    p->registered = true;
+    if (p->done) {
+        peer_p2p_reannounce_pieces(p);
+        return;
+    }
+    if (p->t != NULL && p->t->from_source && p->t->length_known)
+        peer_p2p_source_started(p->t);
+}
+
+static void
+peer_p2p_probe_done(const struct rpc_status *st, const cJSON *resp, void *arg)
+{
+    struct peer_p2p *p = arg;
+
+    (void)resp;
+    p->probe = NULL;
+    if (st->code != RPC_OK) {
+        peer_p2p_retry(p, st->message[0] != '\0' ? st->message : rpc_err_name(st->code));
+        return;
+    }
+    peer_p2p_open_stream(p);
+}
+
+/* The TCP port of the peer's RPC server (its first listener). */
+static uint64_t
+peer_p2p_rpc_port(struct peer_ctx *ctx)
+{
+    const char *a = rpc_server_addr(ctx->rpc, 0), *c = a != NULL ? strrchr(a, ':') : NULL;
+
+    return c != NULL ? strtoull(c + 1, NULL, 10) : 0;
+}
+
+static cJSON *
+peer_p2p_host_json(struct peer_ctx *ctx)
+{
+    cJSON *req = cJSON_CreateObject(), *h = cJSON_AddObjectToObject(req, "host");
+
+    cJSON_AddStringToObject(h, "id", ctx->host_id);
+    cJSON_AddStringToObject(h, "type", ctx->cfg.seed ? "super" : "normal");
+    cJSON_AddStringToObject(h, "hostname", ctx->cfg.hostname);
+    cJSON_AddStringToObject(h, "ip", ctx->cfg.ip);
+    df_json_add_u64(h, "port", peer_p2p_rpc_port(ctx));
+    df_json_add_u64(h, "downloadPort", net_listener_port(ctx->upload_listener));
+    df_json_add_u64(h, "uploadRateLimit", (uint64_t)ctx->cfg.upload_rate);
+    df_json_add_u64(h, "uploadSlots", 64);
+    df_json_add_u64(req, "interval", (uint64_t)ctx->cfg.announce_interval);
+    return req;
+}
+
+/* Announce the host (the scheduler must know it before a register), then open the stream. */
+static void
+peer_p2p_register(struct peer_p2p *p)
+{
+    cJSON *req = peer_p2p_host_json(p->pc->ctx);
+    int rv;
+
+    rv = rpc_client_unary(p->pc->sched[p->sched], SCHED_SVC "AnnounceHost", req, PEER_P2P_PROBE_MS,
+                          peer_p2p_probe_done, p, &p->probe);
+    cJSON_Delete(req);
+    if (rv != 0)
+        peer_p2p_retry(p, df_strerror(rv));
+}
+
+/* ---------------------------------------------------------------- task hooks */
+
+static struct peer_p2p *
+peer_p2p_new(struct peer_p2p_ctx *pc, const char *task_id)
+{
+    struct peer_p2p *p = xcalloc(1, sizeof(*p));
+
+    p->pc = pc;
+    memcpy(p->task_id, task_id, sizeof(p->task_id));
+    if (df_id_peer_new(pc->ctx->cfg.ip, pc->ctx->cfg.hostname, pc->ctx->cfg.seed, &p->peer_id) != 0)
+        p->peer_id = xasprintf("%s-%s-%s", pc->ctx->cfg.ip, pc->ctx->cfg.hostname, task_id);
+    return p;
+}
+
+int
+peer_p2p_start(struct peer_task *t)
+{
+    struct peer_p2p_ctx *pc = t->ctx->p2p;
+    struct peer_waiter *w = TAILQ_FIRST(&t->waiters);
+    struct peer_p2p *p;
+
+    if (pc == NULL || pc->nsched == 0 || w == NULL)
+        return DF_EUNAVAIL;
+    p = peer_p2p_new(pc, t->id);
+    p->t = t;
+    t->p2p = p;
+    p->url = xstrdup(w->req.url);
+    p->tag = w->req.tag != NULL ? xstrdup(w->req.tag) : NULL;
+    p->application = w->req.application != NULL ? xstrdup(w->req.application) : NULL;
+    p->filtered = w->req.filtered != NULL ? xstrdup(w->req.filtered) : NULL;
+    p->need_back_to_source = w->req.need_back_to_source || t->ctx->cfg.seed;
+    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
+        peer_task_fetch_init(&p->fetch[i], t);
+    t->state = PEER_TASK_P2P;
+    peer_p2p_register(p);
+    return 0;
+}
+
+void
+peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
+                    const char *parent_id)
+{
+    struct peer_p2p_ctx *pc = t->ctx->p2p;
+    struct peer_sync *s, *next;
+    uint64_t off = number * t->piece_length;
+    uint64_t len =
+            t->content_length - off < t->piece_length ? t->content_length - off : t->piece_length;
+    struct peer_p2p *p = t->p2p;
+    cJSON *in, *m;
+
+    if (pc == NULL)
+        return;
+    for (s = TAILQ_FIRST(&pc->syncs); s != NULL; s = next) {
+        next = TAILQ_NEXT(s, entry);
+        if (strcmp(s->task_id, t->id) == 0)
+            peer_sync_send_piece(s, number, off, len);
+    }
+    if (p == NULL || !p->registered)
+        return;
+    if (parent_id == NULL) {
+        m = peer_p2p_msg(p, "downloadPieceBackToSourceFinishedRequest", &in);
+        peer_p2p_piece_json(in, number, off, len, md, NULL);
+        if (t->content_length <= 128 && t->content_length > 0) {
+            uint8_t buf[128];
+            unsigned char b64[200];
+            size_t olen = 0;
+            if (store_data_pread(t->fd, buf, (size_t)len, 0) == 0 &&
+                mbedtls_base64_encode(b64, sizeof(b64), &olen, buf, (size_t)len) == 0)
+                cJSON_AddStringToObject(cJSON_GetObjectItem(in, "piece"), "content",
+                                        (const char *)b64);
+        }
+    } else {
+        m = peer_p2p_msg(p, "downloadPieceFinishedRequest", &in);
+        peer_p2p_piece_json(in, number, off, len, md, parent_id);
+    }
+    peer_p2p_send(p, m);
+}
+
+void
+peer_p2p_source_started(struct peer_task *t)
+{
+    struct peer_p2p *p = t->p2p;
+    cJSON *in, *m;
+
+    if (p == NULL || !p->registered || p->source_started)
+        return;
+    p->source_started = true;
+    m = peer_p2p_msg(p, "downloadPeerBackToSourceStartedRequest", &in);
+    df_json_add_u64(in, "contentLength", t->content_length);
+    df_json_add_u64(in, "pieceLength", t->piece_length);
+    peer_p2p_send(p, m);
+}
+
+void
+peer_p2p_task_done(struct peer_task *t)
+{
+    struct peer_p2p_ctx *pc = t->ctx->p2p;
+    struct peer_p2p *p = t->p2p;
+    struct peer_sync *s, *next;
+
+    if (pc != NULL) {
+        for (s = TAILQ_FIRST(&pc->syncs); s != NULL; s = next) {
+            next = TAILQ_NEXT(s, entry);
+            if (strcmp(s->task_id, t->id) == 0)
+                peer_sync_finish(s, RPC_OK, NULL);
+        }
+    }
+    if (p == NULL)
+        return;
+    p->done = true;
+    p->content_length = t->content_length;
+    p->piece_length = t->piece_length;
+    p->piece_count = t->piece_count;
+    for (int i = 0; i < p->nparents; i++)
+        log_info("p2p: task %.12s: %" PRIu64 " bytes from parent %s", t->id, p->parents[i].bytes,
+                 p->parents[i].id);
+    if (p->registered)
+        peer_p2p_report_done(p);
+}
+
+void
+peer_p2p_task_failed(struct peer_task *t, const char *why)
+{
+    struct peer_p2p_ctx *pc = t->ctx->p2p;
+    struct peer_p2p *p = t->p2p;
+    struct peer_sync *s, *next;
+    cJSON *in, *m;
+
+    if (pc != NULL) {
+        for (s = TAILQ_FIRST(&pc->syncs); s != NULL; s = next) {
+            next = TAILQ_NEXT(s, entry);
+            if (strcmp(s->task_id, t->id) == 0)
+                peer_sync_finish(s, RPC_ABORTED, why);
+        }
+    }
+    if (p == NULL || !p->registered)
+        return;
+    m = peer_p2p_msg(p,
+                     t->from_source ? "downloadPeerBackToSourceFailedRequest"
+                                    : "downloadPeerFailedRequest",
+                     &in);
+    cJSON_AddStringToObject(in, "description", why);
+    peer_p2p_send(p, m);
+}
+
+cJSON *
+peer_p2p_bytes_json(struct peer_task *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    struct peer_p2p *p = t->p2p;
+
+    if (p == NULL)
+        return o;
+    for (int i = 0; i < p->nparents; i++)
+        if (p->parents[i].bytes > 0)
+            df_json_add_u64(o, p->parents[i].id, p->parents[i].bytes);
+    return o;
+}
+
+static void
+peer_p2p_free_now(struct peer_p2p *p)
+{
+    if (p->probe != NULL)
+        rpc_client_cancel(p->probe);
+    if (p->stream != NULL)
+        rpc_client_cancel(p->stream);
+    if (p->retry_timer != NULL)
+        event_free(p->retry_timer);
+    for (int i = 0; i < p->nparents; i++)
+        peer_parent_reset(&p->parents[i]);
+    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
+        peer_source_cancel(p->fetch[i].src);
+        if (p->fetch[i].rate_timer != NULL)
+            event_free(p->fetch[i].rate_timer);
+    }
+    free(p->digest);
+    free(p->has_digest);
+    free(p->peer_id);
+    free(p->url);
+    free(p->tag);
+    free(p->application);
+    free(p->filtered);
+    free(p);
+}
+
+void
+peer_p2p_free(struct peer_task *t)
+{
+    struct peer_p2p *p = t->p2p;
+
+    if (p == NULL)
+        return;
+    t->p2p = NULL;
+    if (p->done && !p->pc->stopping && p->stream != NULL) {
+        /* Stay registered as a parent: keep the stream, drop everything task-bound. */
+        for (int i = 0; i < p->nparents; i++)
+            peer_parent_reset(&p->parents[i]);
+        p->nparents = 0;
+        for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
+            peer_source_cancel(p->fetch[i].src);
+            p->fetch[i].src = NULL;
+            if (p->fetch[i].rate_timer != NULL)
+                DF_FREE(p->fetch[i].rate_timer, event_free);
+        }
+        p->t = NULL;
+        TAILQ_INSERT_TAIL(&p->pc->detached, p, entry);
+        return;
+    }
+    peer_p2p_free_now(p);
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static void
+peer_p2p_announce_done(const struct rpc_status *st, const cJSON *resp, void *arg)
+{
+    (void)resp;
+    (void)arg;
+    if (st->code != RPC_OK)
+        log_debug("p2p", "p2p: announce host: %s", st->message);
+}
+
+static void
+peer_p2p_announce_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct peer_p2p_ctx *pc = arg;
+    cJSON *req = peer_p2p_host_json(pc->ctx);
+
+    (void)fd;
+    (void)what;
+    for (int i = 0; i < pc->nsched; i++)
+        rpc_client_unary(pc->sched[i], SCHED_SVC "AnnounceHost", req, PEER_P2P_PROBE_MS,
+                         peer_p2p_announce_done, pc, NULL);
+    cJSON_Delete(req);
+}
+
+int
+peer_p2p_init(struct peer_ctx *ctx, struct df_error *err)
+{
+    struct peer_p2p_ctx *pc = xcalloc(1, sizeof(*pc));
+    const struct rpc_method methods[] = {
+            {"/dfdaemon.v2.DfdaemonUpload/SyncPieces", RPC_KIND_SERVER_STREAM, peer_p2p_sync_pieces,
+             pc},
+            {"/dfdaemon.v2.DfdaemonUpload/DownloadTask", RPC_KIND_SERVER_STREAM,
+             peer_p2p_download_task, pc},
+    };
+    struct rpc_client_opts opts;
+    struct timeval tv;
+    int rv;
+
+    pc->ctx = ctx;
+    ctx->p2p = pc;
+    TAILQ_INIT(&pc->syncs);
+    TAILQ_INIT(&pc->detached);
+    if ((rv = rpc_server_register(ctx->rpc, methods, DF_NELEM(methods))) != 0)
+        return df_error_set(err, rv, "rpc: cannot register the upload service");
+    for (size_t i = 0; i < ctx->cfg.schedulers.n && i < PEER_P2P_MAX_SCHED; i++) {
+        memset(&opts, 0, sizeof(opts));
+        opts.addr = ctx->cfg.schedulers.v[i];
+        opts.connect_timeout_ms = 2000;
+        opts.backoff_max_ms = 5000;
+        if ((rv = rpc_client_new(ctx->base, ctx->dns, &opts, &pc->sched[pc->nsched], err)) != 0)
+            return rv;
+        pc->nsched++;
+    }
+    if (pc->nsched > 0) {
+        pc->announce_timer = event_new(ctx->base, -1, EV_PERSIST, peer_p2p_announce_cb, pc);
+        tv.tv_sec = (time_t)(ctx->cfg.announce_interval / 1000);
+        tv.tv_usec = (suseconds_t)(ctx->cfg.announce_interval % 1000 * 1000);
+        event_add(pc->announce_timer, &tv);
+        peer_p2p_announce_cb(-1, 0, pc);
+    }
+    return 0;
+}
+
+void
+peer_p2p_stop(struct peer_ctx *ctx)
+{
+    struct peer_p2p_ctx *pc = ctx->p2p;
+    struct peer_sync *s;
+
+    if (pc == NULL)
+        return;
+    pc->stopping = true;
+    while ((s = TAILQ_FIRST(&pc->syncs)) != NULL)
+        peer_sync_finish(s, RPC_UNAVAILABLE, "peer is shutting down");
+}
+
+void
+peer_p2p_shutdown(struct peer_ctx *ctx)
+{
+    struct peer_p2p_ctx *pc = ctx->p2p;
+    struct peer_p2p *p;
+    struct peer_sync *s;
+
+    if (pc == NULL)
+        return;
+    pc->stopping = true;
+    while ((s = TAILQ_FIRST(&pc->syncs)) != NULL)
+        peer_sync_finish(s, RPC_UNAVAILABLE, "peer is shutting down");
+    while ((p = TAILQ_FIRST(&pc->detached)) != NULL) {
+        TAILQ_REMOVE(&pc->detached, p, entry);
+        peer_p2p_free_now(p);
+    }
+    if (pc->announce_timer != NULL)
+        event_free(pc->announce_timer);
+    for (int i = 0; i < pc->nsched; i++)
+        rpc_client_free(pc->sched[i]);
+    free(pc);
+    ctx->p2p = NULL;
+}

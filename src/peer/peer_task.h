@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The task object shared by the task engine (peer_task.c: cache, back-to-source, outputs)
+ * and the P2P engine (peer_p2p.c: scheduler stream, parents, SyncPieces). Loop thread only.
+ */
+#ifndef PEER_TASK_H
+#define PEER_TASK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <cjson/cJSON.h>
+
+#include "df/df_digest.h"
+#include "df/df_id.h"
+#include "df/store_data.h"
+#include "peer.h"
+
+struct evbuffer;
+struct peer_p2p;
+
+enum peer_task_state {
+    PEER_TASK_PROBING,
+    PEER_TASK_RUNNING,
+    PEER_TASK_STREAMING,
+    PEER_TASK_DONE,
+    PEER_TASK_FAILED,
+    PEER_TASK_P2P, /* pieces come from parents the scheduler names */
+};
+
+/* One piece fetch slot; in stream mode slot 0 carries the single response. */
+struct peer_fetch {
+    struct peer_task *task;
+    struct peer_source *src;
+    struct event *retry_timer;
+    struct event *rate_timer;
+    bool busy;
+    uint64_t piece;
+    uint64_t off, len, pos; /* piece geometry and bytes written so far */
+    struct df_sha256 sha;
+    unsigned attempt;
+};
+
+/* A `get` waiting for the task. */
+struct peer_waiter {
+    TAILQ_ENTRY(peer_waiter) entry;
+    struct peer_task *task;
+    struct rpc_call *call; /* NULL once the call is gone */
+    struct peer_download_req req;
+    uint64_t last_progress_ns;
+    /* materialization, on a worker thread */
+    char data_path[STORE_DATA_PATH_MAX];
+    int rv;
+    char why[512];
+    bool linked;
+};
+
+TAILQ_HEAD(peer_waiter_list, peer_waiter);
+
+struct peer_task {
+    TAILQ_ENTRY(peer_task) entry;
+    struct peer_ctx *ctx;
+    char id[DF_ID_TASK_LEN + 1];
+    char *url;       /* as the first user gave it (sent to the origin) */
+    char *canonical; /* for the store */
+    struct net_http_header *headers;
+    size_t nheaders;
+    bool insecure;
+    enum peer_task_state state;
+    bool length_known;
+    uint64_t content_length, piece_length, piece_count;
+    char *etag, *last_modified;
+    uint8_t *have; /* piece bitmap (one byte per piece) */
+    uint8_t *busy; /* being fetched */
+    uint64_t npieces_alloc;
+    uint64_t done_pieces, done_bytes;
+    uint64_t next_scan;
+    uint8_t (*stream_digests)[DF_SHA256_LEN]; /* stream mode with unknown length */
+    uint64_t stream_ndigests;
+    int fd;
+    struct peer_fetch fetch[PEER_MAX_WORKERS];
+    unsigned nworkers;
+    unsigned probe_attempt;
+    struct event *probe_timer;
+    struct peer_waiter_list waiters;
+    unsigned materializing;
+    uint64_t bytes_from_source;
+    int64_t started_ms;
+    char why[600];
+    struct peer_p2p *p2p; /* NULL without a scheduler */
+    bool from_source;     /* this peer fetches from the origin (told by the scheduler or alone) */
+};
+
+/* Record a hashed piece (bytes already written); notifies P2P. 0 or DF_E* with t->why set. */
+int peer_task_record_piece(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len,
+                           const uint8_t md[DF_SHA256_LEN], const char *parent_id);
+
+/* Learn the geometry (piece_length 0: the default for length) and store the task. */
+int peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_length,
+                           struct df_error *err);
+
+/* Every piece is recorded: finish the task and serve its waiters. */
+void peer_task_complete(struct peer_task *t);
+
+/* Give up with a reason; waiters get the error. */
+void peer_task_fail(struct peer_task *t, int rv, const char *why);
+
+/* Go back to source: probe the origin, then fetch pieces. */
+void peer_task_back_to_source(struct peer_task *t);
+
+/* Tell waiters the length is known. */
+void peer_task_started(struct peer_task *t);
+
+/* The active task id, or NULL. */
+struct peer_task *peer_task_find(struct peer_ctx *ctx, const char *id);
+
+/* Set up a fetch slot of t (its rate-limit timer). */
+void peer_task_fetch_init(struct peer_fetch *f, struct peer_task *t);
+
+/* Write body bytes of f's piece (rate-limited, hashed); 0 or DF_E* with t->why set. */
+int peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data);
+
+/* P2P engine (peer_p2p.c). */
+cJSON *peer_p2p_bytes_json(struct peer_task *t);
+int peer_p2p_start(struct peer_task *t);
+void peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
+                         const char *parent_id);
+void peer_p2p_source_started(struct peer_task *t);
+void peer_p2p_task_done(struct peer_task *t);
+void peer_p2p_task_failed(struct peer_task *t, const char *why);
+void peer_p2p_free(struct peer_task *t);
+
+#endif
