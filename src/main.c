@@ -17,6 +17,7 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
         {"get", "download a URL through the local peer (dfget)", cli_get_main},
         {"peer", "the peer daemon (dfdaemon): downloads, caches and uploads pieces", peer_main},
+        {"scheduler", "the scheduler: picks parents for every peer", sched_main},
         {"version", "print version, git commit and linked library versions", cli_version_main},
 };
 

@@ -10,5 +10,6 @@
 int cli_get_main(int argc, char **argv);
 int cli_version_main(int argc, char **argv);
 int peer_main(int argc, char **argv);
+int sched_main(int argc, char **argv);
 
 #endif

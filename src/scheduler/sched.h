@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The `dragonfly scheduler` process: its configuration, the context that owns the event
+ * loop, the RPC server, the metrics server and the sched_state core, and the counters the
+ * service keeps. sched_main.c builds it; sched_rpc.c serves scheduler.v2.Scheduler on it.
+ */
+#ifndef DF_SCHED_H
+#define DF_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "df/df_err.h"
+#include "sched_map.h"
+#include "sched_state.h"
+
+struct event;
+struct event_base;
+struct evdns_base;
+struct net_http_server;
+struct net_listener;
+struct rpc_server;
+struct df_proc_signals;
+struct sched_stream;
+struct sched_seed;
+struct sched_rtask;
+
+/* As loaded by df_conf (every number an int64_t); copied into struct sched_config. */
+struct sched_main_config {
+    char *listen;
+    char *metrics_listen;
+    char *ready_file;
+    int log_level;
+    char *log_file;
+    char *log_debug;
+    int64_t tick_interval; /* ms */
+    int64_t gc_interval;   /* ms */
+    int64_t seed_deadline; /* ms a DownloadTask call to a seed may last */
+    int64_t max_hosts, max_tasks, max_peers, max_peers_per_task;
+    int64_t max_parents, max_back_to_source, max_strikes, max_blocklist, seed_fanout;
+    int64_t seed_wait, max_piece_count, stall_timeout, wait_timeout, seed_timeout;
+    int64_t peer_ttl, host_announce_interval, task_ttl;
+};
+
+/* Counters for /metrics; monotonic. */
+struct sched_metrics {
+    uint64_t announce_host, leave_host, register_total, register_failed;
+    uint64_t streams_total, stream_errors;
+    uint64_t back_to_source, seed_trigger, seed_trigger_failed;
+    uint64_t pieces_from_source, pieces_from_peers, bytes_from_source, bytes_from_peers;
+    uint64_t piece_failed, blocked, peer_finished, peer_failed, peer_left;
+    uint64_t empty_responses, tiny_responses, parents_responses, digests_sent;
+    uint64_t gc_peers, gc_hosts, gc_tasks;
+};
+
+TAILQ_HEAD(sched_stream_list, sched_stream);
+TAILQ_HEAD(sched_seed_list, sched_seed);
+TAILQ_HEAD(sched_rtask_list, sched_rtask);
+
+struct sched_ctx {
+    struct sched_main_config cfg;
+    struct sched_config scfg;
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct rpc_server *rpc;
+    struct net_listener *metrics_listener;
+    struct net_http_server *metrics_http;
+    struct df_proc_signals *signals;
+    struct event *tick_timer, *gc_timer, *flush_ev;
+    struct sched_state *state;
+    struct sched_actions acts; /* produced by the last state call, not yet delivered */
+    char **leaves;             /* peers whose stream ended: leave them next */
+    size_t nleaves, leaves_cap;
+    struct sched_map streams;      /* peer id -> struct sched_stream (registered ones) */
+    struct sched_stream_list all;  /* every open AnnouncePeer stream */
+    struct sched_map rtasks;       /* task id -> struct sched_rtask */
+    struct sched_rtask_list dirty; /* tasks with digests to broadcast */
+    struct sched_seed_list seeds;  /* one RPC client per seed address */
+    size_t nseeds;
+    struct sched_metrics m;
+    bool stopping;
+};
+
+/* Milliseconds since the Unix epoch, never going back within the process. */
+int64_t sched_now_ms(void);
+
+/* Register the scheduler.v2.Scheduler methods on ctx->rpc and create the maps. */
+int sched_rpc_init(struct sched_ctx *ctx);
+
+/* Periodic work: re-plan (tick) and collect (gc); actions are delivered. */
+void sched_rpc_tick(struct sched_ctx *ctx);
+void sched_rpc_gc(struct sched_ctx *ctx);
+
+/* Free the streams' bookkeeping, the seed clients and the maps (after rpc_server_free). */
+void sched_rpc_reset(struct sched_ctx *ctx);
+
+/* Render /metrics (Prometheus text); the caller frees the result. */
+char *sched_rpc_metrics_new(const struct sched_ctx *ctx);
+
+#endif

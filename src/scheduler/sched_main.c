@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `dragonfly scheduler`: the configuration table, start-up (RPC listener, metrics listener,
+ * ready file), the tick and GC timers, and graceful stop. Everything after start-up runs
+ * on the one event loop owned by struct sched_ctx; the state lives only in memory, and
+ * peers re-announce after a restart.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "df/df_conf.h"
+#include "df/df_json.h"
+#include "df/df_proc.h"
+#include "df/log.h"
+#include "df/net_connect.h"
+#include "df/net_http_server.h"
+#include "df/net_listener.h"
+#include "df/roles.h"
+#include "df/rpc_server.h"
+#include "df/xmalloc.h"
+#include "sched.h"
+
+#define F(x) offsetof(struct sched_main_config, x)
+
+static const char *const sched_log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+#define SCHED_U32(k, fl, field, d, lo, hi, h)                                                 \
+    {                                                                                         \
+        .key = "scheduler." k, .flag = fl, .type = DF_CONF_INT, .offset = F(field), .def = d, \
+        .min = lo, .max = hi, .help = h                                                       \
+    }
+#define SCHED_DUR(k, fl, field, d, lo, h)                                                          \
+    {                                                                                              \
+        .key = "scheduler." k, .flag = fl, .type = DF_CONF_DURATION, .offset = F(field), .def = d, \
+        .min = lo, .max = INT64_C(10) * 365 * 24 * 3600 * 1000, .help = h                          \
+    }
+
+static const struct df_conf_entry sched_entries[] = {
+        {.key = "listen",
+         .type = DF_CONF_STRING,
+         .offset = F(listen),
+         .def = "0.0.0.0:8002",
+         .metavar = "ADDR",
+         .help = "RPC address (ip:port; port 0 binds any)"},
+        {.key = "metricsListen",
+         .type = DF_CONF_STRING,
+         .offset = F(metrics_listen),
+         .def = "0.0.0.0:8000",
+         .metavar = "ADDR",
+         .help = "HTTP address of /metrics and /healthy (ip:port; port 0 binds any)"},
+        {.key = "readyFile",
+         .type = DF_CONF_STRING,
+         .offset = F(ready_file),
+         .metavar = "PATH",
+         .help = "write the bound addresses as JSON here once listening"},
+        SCHED_DUR("tickInterval", "tick-interval", tick_interval, "200ms", 10,
+                  "how often parents are re-planned and stalls detected"),
+        SCHED_DUR("gcInterval", "gc-interval", gc_interval, "1m", 100,
+                  "how often idle peers, silent hosts and empty tasks are collected"),
+        SCHED_DUR("seedDeadline", "seed-deadline", seed_deadline, "6h", 1000,
+                  "longest DownloadTask call to a seed peer"),
+        SCHED_U32("maxHosts", "max-hosts", max_hosts, "10000", 1, UINT32_MAX,
+                  "hosts known at once"),
+        SCHED_U32("maxTasks", "max-tasks", max_tasks, "100000", 1, UINT32_MAX,
+                  "tasks known at once"),
+        SCHED_U32("maxPeers", "max-peers", max_peers, "200000", 1, UINT32_MAX,
+                  "peers known at once"),
+        SCHED_U32("maxPeersPerTask", "max-peers-per-task", max_peers_per_task, "10000", 1,
+                  UINT32_MAX, "peers of one task"),
+        SCHED_U32("maxParents", "max-parents", max_parents, "4", 1, SCHED_PARENTS_MAX,
+                  "parents per child"),
+        SCHED_U32("maxBackToSource", "max-back-to-source", max_back_to_source, "1", 0, 1000,
+                  "peers of one task fetching from the origin at once"),
+        SCHED_U32("maxStrikes", "max-strikes", max_strikes, "3", 1, 1000,
+                  "piece failures before a parent is blocked for the task"),
+        SCHED_U32("maxBlocklist", "max-blocklist", max_blocklist, "64", 1, 100000,
+                  "entries in one peer's block-list"),
+        SCHED_U32("seedFanout", "seed-fanout", seed_fanout, "1", 0, 100000,
+                  "children a seed peer takes before it is the last resort"),
+        SCHED_DUR("seedWait", "seed-wait", seed_wait, "20s", 0,
+                  "how long a child without candidates waits before a seed is the last resort"),
+        SCHED_U32("maxPieceCount", "max-piece-count", max_piece_count, "262144", 1, SCHED_PIECE_MAX,
+                  "pieces of one task"),
+        SCHED_DUR("stallTimeout", "stall-timeout", stall_timeout, "20s", 1,
+                  "a parent without progress this long is replaced"),
+        SCHED_DUR("waitTimeout", "wait-timeout", wait_timeout, "1m", 1,
+                  "a peer waiting for parents this long goes back to source"),
+        SCHED_DUR("seedTimeout", "seed-timeout", seed_timeout, "15s", 1,
+                  "a triggered seed must register within this"),
+        SCHED_DUR("peerTTL", "peer-ttl", peer_ttl, "24h", 1, "idle peers are collected after this"),
+        SCHED_DUR("hostAnnounceInterval", "host-announce-interval", host_announce_interval, "1m", 1,
+                  "hosts silent for twice this are collected"),
+        SCHED_DUR("taskTTL", "task-ttl", task_ttl, "30m", 1,
+                  "tasks without peers are kept this long"),
+        {.key = "log.level",
+         .flag = "log-level",
+         .type = DF_CONF_ENUM,
+         .offset = F(log_level),
+         .def = "info",
+         .choices = sched_log_levels,
+         .help = "log level"},
+        {.key = "log.file",
+         .flag = "log-file",
+         .type = DF_CONF_STRING,
+         .offset = F(log_file),
+         .metavar = "PATH",
+         .help = "log to this file instead of stderr"},
+        {.key = "log.debug",
+         .flag = "log-debug",
+         .type = DF_CONF_STRING,
+         .offset = F(log_debug),
+         .metavar = "MODS",
+         .help = "debug modules (\"sched,rpc\" or \"all\")"},
+};
+
+static const struct df_conf_spec sched_spec = {
+        .cmd = "dragonfly scheduler",
+        .summary = "The scheduler: tracks hosts, tasks and peers in memory and tells every peer "
+                   "which parents to fetch pieces from, or to go back to the origin.",
+        .entries = sched_entries,
+        .n_entries = DF_NELEM(sched_entries),
+        .size = sizeof(struct sched_main_config),
+};
+
+int64_t
+sched_now_ms(void)
+{
+    static int64_t last;
+    struct timespec ts;
+    int64_t now;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    /* The core wants a clock that never goes back; a stepped wall clock is held. */
+    if (now < last)
+        now = last;
+    last = now;
+    return now;
+}
+
+static void
+sched_main_config_copy(const struct sched_main_config *m, struct sched_config *c)
+{
+    sched_config_default(c);
+    c->max_hosts = (uint32_t)m->max_hosts;
+    c->max_tasks = (uint32_t)m->max_tasks;
+    c->max_peers = (uint32_t)m->max_peers;
+    c->max_peers_per_task = (uint32_t)m->max_peers_per_task;
+    c->max_parents = (uint32_t)m->max_parents;
+    c->max_back_to_source = (uint32_t)m->max_back_to_source;
+    c->max_strikes = (uint32_t)m->max_strikes;
+    c->max_blocklist = (uint32_t)m->max_blocklist;
+    c->seed_fanout = (uint32_t)m->seed_fanout;
+    c->seed_wait = m->seed_wait;
+    c->max_piece_count = (uint32_t)m->max_piece_count;
+    c->stall_timeout = m->stall_timeout;
+    c->wait_timeout = m->wait_timeout;
+    c->seed_timeout = m->seed_timeout;
+    c->peer_ttl = m->peer_ttl;
+    c->host_announce_interval = m->host_announce_interval;
+    c->task_ttl = m->task_ttl;
+}
+
+static void
+sched_main_stop(void *arg)
+{
+    struct sched_ctx *ctx = arg;
+
+    log_info("scheduler: stopping");
+    ctx->stopping = true;
+    net_listener_disable(ctx->metrics_listener);
+    rpc_server_shutdown(ctx->rpc);
+    event_base_loopexit(ctx->base, NULL);
+}
+
+static void
+sched_main_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sched_rpc_tick(arg);
+}
+
+static void
+sched_main_gc_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sched_rpc_gc(arg);
+}
+
+static void
+sched_main_http_cb(struct net_http_req *req, void *arg)
+{
+    struct sched_ctx *ctx = arg;
+    const char *path = net_http_req_path(req);
+    char *text;
+
+    if (strcmp(path, "/metrics") == 0) {
+        text = sched_rpc_metrics_new(ctx);
+        net_http_req_respond(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+        free(text);
+    } else if (strcmp(path, "/healthy") == 0) {
+        net_http_req_respond(req, 200, "text/plain", "OK", 2);
+    } else {
+        net_http_req_respond(req, 404, "text/plain", "not found\n", 10);
+    }
+}
+
+static int
+sched_main_ready(struct sched_ctx *ctx, struct df_error *err)
+{
+    cJSON *doc = cJSON_CreateObject();
+    int rv;
+
+    cJSON_AddStringToObject(doc, "rpc", rpc_server_addr(ctx->rpc, 0));
+    cJSON_AddStringToObject(doc, "metrics", net_listener_addr(ctx->metrics_listener));
+    cJSON_AddNumberToObject(doc, "pid", (double)getpid());
+    rv = df_proc_write_ready_file(ctx->cfg.ready_file, doc, err);
+    cJSON_Delete(doc);
+    return rv;
+}
+
+static struct timeval
+sched_main_tv(int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+    return tv;
+}
+
+/* Start everything; on failure a message is in err. */
+static int
+sched_main_start(struct sched_ctx *ctx, struct df_error *err)
+{
+    struct rpc_server_opts ropts;
+    struct net_http_server_opts hopts;
+    struct timeval tv;
+    int rv;
+
+    if ((rv = sched_config_check(&ctx->scfg, err)) != 0)
+        return rv;
+    ctx->base = event_base_new();
+    ctx->dns = ctx->base != NULL ? net_dns_new(ctx->base) : NULL;
+    if (ctx->dns == NULL)
+        return df_error_set(err, DF_ENOMEM, "cannot create the event loop");
+    ctx->state = sched_state_new(&ctx->scfg);
+    memset(&ropts, 0, sizeof(ropts));
+    /* A register may be answered with every digest of a large task at once. */
+    ropts.max_stream_out = 64u << 20;
+    ropts.idle_timeout_ms = 3600 * 1000;
+    ctx->rpc = rpc_server_new(ctx->base, &ropts);
+    if ((rv = sched_rpc_init(ctx)) != 0)
+        return df_error_set(err, rv, "rpc: cannot register methods");
+    if ((rv = rpc_server_listen(ctx->rpc, ctx->cfg.listen, NULL, err)) != 0)
+        return rv;
+    memset(&hopts, 0, sizeof(hopts));
+    hopts.name = "metrics";
+    if ((rv = net_http_server_new(ctx->base, &hopts, sched_main_http_cb, ctx,
+                                  &ctx->metrics_http)) != 0)
+        return df_error_set(err, rv, "metrics: cannot create the server");
+    if ((rv = net_listener_new(ctx->base, ctx->cfg.metrics_listen, 0, net_http_server_accept_cb,
+                               ctx->metrics_http, &ctx->metrics_listener, err)) != 0)
+        return rv;
+    ctx->signals = df_proc_signals_new(ctx->base, sched_main_stop, NULL, ctx);
+    ctx->tick_timer = event_new(ctx->base, -1, EV_PERSIST, sched_main_tick_cb, ctx);
+    ctx->gc_timer = event_new(ctx->base, -1, EV_PERSIST, sched_main_gc_cb, ctx);
+    if (ctx->signals == NULL || ctx->tick_timer == NULL || ctx->gc_timer == NULL)
+        return df_error_set(err, DF_ENOMEM, "out of memory");
+    tv = sched_main_tv(ctx->cfg.tick_interval);
+    event_add(ctx->tick_timer, &tv);
+    tv = sched_main_tv(ctx->cfg.gc_interval);
+    event_add(ctx->gc_timer, &tv);
+    if (ctx->cfg.ready_file != NULL && (rv = sched_main_ready(ctx, err)) != 0)
+        return rv;
+    log_info("scheduler: ready: rpc %s, metrics %s", rpc_server_addr(ctx->rpc, 0),
+             net_listener_addr(ctx->metrics_listener));
+    return 0;
+}
+
+static void
+sched_main_free(struct sched_ctx *ctx)
+{
+    ctx->stopping = true;
+    rpc_server_free(ctx->rpc);
+    sched_rpc_reset(ctx);
+    net_listener_free(ctx->metrics_listener);
+    net_http_server_free(ctx->metrics_http);
+    df_proc_signals_free(ctx->signals);
+    if (ctx->tick_timer != NULL)
+        event_free(ctx->tick_timer);
+    if (ctx->gc_timer != NULL)
+        event_free(ctx->gc_timer);
+    sched_state_free(ctx->state);
+    net_dns_free(ctx->dns);
+    if (ctx->base != NULL)
+        event_base_free(ctx->base);
+    df_conf_reset(&sched_spec, &ctx->cfg);
+}
+
+int
+sched_main(int argc, char **argv)
+{
+    struct sched_ctx ctx;
+    struct df_conf_args args;
+    struct df_error err;
+    char *json;
+    int rv;
+
+    memset(&ctx, 0, sizeof(ctx));
+    if (df_conf_load(&sched_spec, &ctx.cfg, argc, argv, &args, &err) != 0) {
+        fprintf(stderr, "dragonfly scheduler: %s\n", err.msg);
+        return 2;
+    }
+    if (args.help) {
+        df_conf_usage(&sched_spec, stdout);
+        df_conf_args_reset(&args);
+        return 0;
+    }
+    sched_main_config_copy(&ctx.cfg, &ctx.scfg);
+    if (sched_config_check(&ctx.scfg, &err) != 0) {
+        fprintf(stderr, "dragonfly scheduler: %s\n", err.msg);
+        df_conf_args_reset(&args);
+        df_conf_reset(&sched_spec, &ctx.cfg);
+        return 2;
+    }
+    if (args.check_config) {
+        json = df_conf_to_json(&sched_spec, &ctx.cfg);
+        printf("%s\n", json);
+        free(json);
+        df_conf_args_reset(&args);
+        df_conf_reset(&sched_spec, &ctx.cfg);
+        return 0;
+    }
+    df_conf_args_reset(&args);
+    log_init("scheduler", (enum log_level)ctx.cfg.log_level, LOG_FORMAT_TEXT);
+    if (ctx.cfg.log_debug != NULL)
+        log_debug_modules(ctx.cfg.log_debug);
+    if (ctx.cfg.log_file != NULL && log_open(ctx.cfg.log_file) != 0) {
+        fprintf(stderr, "dragonfly scheduler: log.file %s: %s\n", ctx.cfg.log_file,
+                strerror(errno));
+        df_conf_reset(&sched_spec, &ctx.cfg);
+        return 2;
+    }
+    log_route_libevent();
+    if ((rv = sched_main_start(&ctx, &err)) != 0) {
+        log_error("scheduler: %s", err.msg);
+        fprintf(stderr, "dragonfly scheduler: %s\n", err.msg);
+        sched_main_free(&ctx);
+        return 1;
+    }
+    event_base_dispatch(ctx.base);
+    log_info("scheduler: stopped");
+    sched_main_free(&ctx);
+    return 0;
+}

@@ -1,0 +1,1332 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * scheduler.v2.Scheduler over our Connect-JSON RPC: parses and validates each request, hands
+ * it to the sched_state core and delivers the actions the core returns. One AnnouncePeer
+ * stream per peer download; ctx->streams maps a registered peer id to its stream, and a
+ * stream that closes before its peer finished makes the peer leave. Piece digests learned
+ * from the source are batched per task and broadcast to every stream of the task from a
+ * zero-timeout event, so one loop iteration sends one message per peer. TRIGGER_SEED calls
+ * the seed's DfdaemonUpload/DownloadTask through one rpc_client per seed address.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "df/df_digest.h"
+#include "df/df_id.h"
+#include "df/df_json.h"
+#include "df/log.h"
+#include "df/rpc_client.h"
+#include "df/rpc_server.h"
+#include "df/xmalloc.h"
+#include "sched.h"
+#include "sched_b64.h"
+#include "sched_json.h"
+
+#define SCHED_SVC            "/scheduler.v2.Scheduler/"
+#define SCHED_SEED_METHOD    "/dfdaemon.v2.DfdaemonUpload/DownloadTask"
+#define SCHED_MAX_SEEDS      1024
+#define SCHED_DIGEST_BATCH   4096 /* pieces per pieceDigestsResponse */
+#define SCHED_MAX_RESCHEDULE 64   /* candidate parents honoured per reschedule */
+
+struct sched_rtask;
+
+/* One AnnouncePeer stream. Freed by stream_end (or on_cancel), deferred while in_cb. */
+struct sched_stream {
+    struct sched_ctx *ctx;
+    struct rpc_call *call; /* NULL once finished */
+    char *peer_id, *host_id, *task_id;
+    struct sched_rtask *rt; /* set while registered */
+    bool registered, finished, in_cb, dead;
+    TAILQ_ENTRY(sched_stream) entry;  /* ctx->all */
+    TAILQ_ENTRY(sched_stream) tentry; /* rt->streams */
+};
+
+/* The RPC layer's view of a task with registered streams. */
+struct sched_rtask {
+    char id[DF_ID_TASK_LEN + 1];
+    cJSON *download; /* the last register's download object, for the seed */
+    cJSON *pending;  /* pieces to broadcast, or NULL */
+    bool dirty, busy;
+    struct sched_stream_list streams;
+    size_t nstreams;
+    TAILQ_ENTRY(sched_rtask) dentry; /* ctx->dirty */
+};
+
+struct sched_seed {
+    char addr[80];
+    struct rpc_client *client;
+    TAILQ_ENTRY(sched_seed) entry;
+};
+
+struct sched_trigger {
+    struct sched_ctx *ctx;
+    char task_id[DF_ID_TASK_LEN + 1];
+    char addr[80];
+};
+
+/* ---- tasks ---- */
+
+static void
+rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
+{
+    if (rt->dirty)
+        TAILQ_REMOVE(&ctx->dirty, rt, dentry);
+    sched_map_del(&ctx->rtasks, rt->id);
+    cJSON_Delete(rt->download);
+    cJSON_Delete(rt->pending);
+    free(rt);
+}
+
+static struct sched_rtask *
+rtask_get(struct sched_ctx *ctx, const char *task_id, bool create)
+{
+    struct sched_rtask *rt = sched_map_get(&ctx->rtasks, task_id);
+
+    if (rt != NULL || !create)
+        return rt;
+    rt = xcalloc(1, sizeof(*rt));
+    snprintf(rt->id, sizeof(rt->id), "%s", task_id);
+    TAILQ_INIT(&rt->streams);
+    if (sched_map_put(&ctx->rtasks, rt->id, rt) != 0) {
+        free(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+/* ---- streams ---- */
+
+static void
+stream_queue_leave(struct sched_ctx *ctx, const char *peer_id)
+{
+    if (ctx->nleaves == ctx->leaves_cap) {
+        ctx->leaves_cap = ctx->leaves_cap == 0 ? 16 : ctx->leaves_cap * 2;
+        ctx->leaves = xrealloc(ctx->leaves, ctx->leaves_cap * sizeof(*ctx->leaves));
+    }
+    ctx->leaves[ctx->nleaves++] = xstrdup(peer_id);
+}
+
+/* Forget the stream's peer binding; its peer leaves unless it finished (or leave is false). */
+static void
+stream_unbind(struct sched_stream *st, bool leave)
+{
+    struct sched_ctx *ctx = st->ctx;
+    struct sched_rtask *rt = st->rt;
+
+    if (!st->registered)
+        return;
+    st->registered = false;
+    if (sched_map_get(&ctx->streams, st->peer_id) == st)
+        sched_map_del(&ctx->streams, st->peer_id);
+    if (rt != NULL) {
+        TAILQ_REMOVE(&rt->streams, st, tentry);
+        rt->nstreams--;
+        st->rt = NULL;
+        if (rt->nstreams == 0 && !rt->busy)
+            rtask_free(ctx, rt);
+    }
+    if (leave && !st->finished && !ctx->stopping)
+        stream_queue_leave(ctx, st->peer_id);
+}
+
+static void
+stream_free(struct sched_stream *st)
+{
+    free(st->peer_id);
+    free(st->host_id);
+    free(st->task_id);
+    free(st);
+}
+
+/* Finish the call with code (RPC_OK: a clean end) and drop the stream. */
+static void
+stream_end(struct sched_stream *st, enum rpc_code code, const char *message, bool leave)
+{
+    struct sched_ctx *ctx = st->ctx;
+
+    if (st->call == NULL)
+        return;
+    if (code != RPC_OK) {
+        ctx->m.stream_errors++;
+        log_debug("sched", "sched: peer %s: stream ends: %s: %s",
+                  st->peer_id != NULL ? st->peer_id : "-", rpc_err_name(code),
+                  message != NULL ? message : "");
+    }
+    rpc_call_finish(st->call, code, message);
+    st->call = NULL;
+    stream_unbind(st, leave);
+    TAILQ_REMOVE(&ctx->all, st, entry);
+    if (st->in_cb)
+        st->dead = true;
+    else
+        stream_free(st);
+}
+
+/* A message {"hostId","taskId","peerId", kind: {}} for st; *body is the kind's object. */
+static cJSON *
+stream_msg_new(const struct sched_stream *st, const char *kind, cJSON **body)
+{
+    cJSON *m = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(m, "hostId", st->host_id);
+    cJSON_AddStringToObject(m, "taskId", st->task_id);
+    cJSON_AddStringToObject(m, "peerId", st->peer_id);
+    *body = cJSON_AddObjectToObject(m, kind);
+    return m;
+}
+
+/* Send and free m; a peer that does not read is dropped. */
+static void
+stream_send(struct sched_stream *st, cJSON *m)
+{
+    int rv;
+
+    if (st->call != NULL && m != NULL && (rv = rpc_call_send(st->call, m)) != 0) {
+        log_warnx("sched: peer %s: cannot send: %s; dropping its stream", st->peer_id,
+                  df_strerror(rv));
+        stream_end(st, RPC_RESOURCE_EXHAUSTED, "peer is not reading its stream", true);
+    }
+    cJSON_Delete(m);
+}
+
+/* ---- digests ---- */
+
+static void
+digest_piece_add(cJSON *arr, uint32_t number, uint64_t offset, uint64_t length,
+                 const struct df_digest *d)
+{
+    char text[DF_DIGEST_STR_LEN + 1];
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddNumberToObject(o, "number", number);
+    df_json_add_u64(o, "offset", offset);
+    df_json_add_u64(o, "length", length);
+    cJSON_AddStringToObject(o, "digest", df_digest_format(d, text));
+    cJSON_AddItemToArray(arr, o);
+}
+
+static void
+digest_send(struct sched_stream *st, cJSON *pieces)
+{
+    cJSON *body, *m = stream_msg_new(st, "pieceDigestsResponse", &body);
+
+    cJSON_AddItemReferenceToObject(body, "pieces", pieces);
+    st->ctx->m.digests_sent++;
+    stream_send(st, m);
+}
+
+/* Right after a register: every digest the task has, in batches. */
+static void
+digest_send_all(struct sched_stream *st)
+{
+    struct sched_ctx *ctx = st->ctx;
+    struct sched_task_stat ts;
+    struct df_digest d;
+    uint64_t off, len;
+    cJSON *arr = NULL;
+    int n = 0;
+
+    if (sched_state_task_stat(ctx->state, st->task_id, &ts) != 0 || ts.digest_count == 0 ||
+        ts.content_length < 0)
+        return;
+    for (uint32_t i = 0; i < ts.piece_count && st->call != NULL; i++) {
+        if (sched_state_piece_digest(ctx->state, st->task_id, i, &d) != 0 ||
+            df_id_piece_range((uint64_t)ts.content_length, ts.piece_length, i, &off, &len) != 0)
+            continue;
+        if (arr == NULL)
+            arr = cJSON_CreateArray();
+        digest_piece_add(arr, i, off, len, &d);
+        if (++n == SCHED_DIGEST_BATCH) {
+            digest_send(st, arr);
+            cJSON_Delete(arr);
+            arr = NULL;
+            n = 0;
+        }
+    }
+    if (arr != NULL && st->call != NULL)
+        digest_send(st, arr);
+    cJSON_Delete(arr);
+}
+
+static void
+digest_queue(struct sched_ctx *ctx, const char *task_id, uint32_t number, uint64_t offset,
+             uint64_t length, const struct df_digest *d)
+{
+    struct sched_rtask *rt = rtask_get(ctx, task_id, false);
+    struct timeval zero = {0, 0};
+
+    if (rt == NULL)
+        return;
+    if (rt->pending == NULL)
+        rt->pending = cJSON_CreateArray();
+    digest_piece_add(rt->pending, number, offset, length, d);
+    if (!rt->dirty) {
+        rt->dirty = true;
+        TAILQ_INSERT_TAIL(&ctx->dirty, rt, dentry);
+        evtimer_add(ctx->flush_ev, &zero);
+    }
+}
+
+static void deliver_all(struct sched_ctx *ctx);
+
+/* Broadcast each dirty task's new digests to all of its streams. */
+static void
+digest_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sched_ctx *ctx = arg;
+    struct sched_rtask *rt;
+    struct sched_stream *st, *next;
+    cJSON *pieces;
+
+    (void)fd;
+    (void)what;
+    while ((rt = TAILQ_FIRST(&ctx->dirty)) != NULL) {
+        TAILQ_REMOVE(&ctx->dirty, rt, dentry);
+        rt->dirty = false;
+        pieces = rt->pending;
+        rt->pending = NULL;
+        rt->busy = true;
+        for (st = TAILQ_FIRST(&rt->streams); st != NULL && pieces != NULL; st = next) {
+            next = TAILQ_NEXT(st, tentry);
+            digest_send(st, pieces);
+        }
+        rt->busy = false;
+        cJSON_Delete(pieces);
+        if (rt->nstreams == 0)
+            rtask_free(ctx, rt);
+    }
+    deliver_all(ctx);
+}
+
+/* ---- seeds ---- */
+
+static struct rpc_client *
+seed_client(struct sched_ctx *ctx, const char *addr)
+{
+    struct rpc_client_opts o;
+    struct sched_seed *sd;
+    struct df_error err;
+
+    TAILQ_FOREACH (sd, &ctx->seeds, entry) {
+        if (strcmp(sd->addr, addr) == 0)
+            return sd->client;
+    }
+    if (ctx->nseeds >= SCHED_MAX_SEEDS) {
+        /* Recycle the oldest client: seed addresses rarely change. */
+        sd = TAILQ_FIRST(&ctx->seeds);
+        TAILQ_REMOVE(&ctx->seeds, sd, entry);
+        ctx->nseeds--;
+        rpc_client_free(sd->client);
+        free(sd);
+    }
+    sd = xcalloc(1, sizeof(*sd));
+    snprintf(sd->addr, sizeof(sd->addr), "%s", addr);
+    memset(&o, 0, sizeof(o));
+    o.addr = sd->addr;
+    o.default_deadline_ms = 30000;
+    o.backoff_max_ms = 2000;
+    if (rpc_client_new(ctx->base, ctx->dns, &o, &sd->client, &err) != 0) {
+        log_warnx("sched: seed %s: %s", addr, err.msg);
+        free(sd);
+        return NULL;
+    }
+    TAILQ_INSERT_TAIL(&ctx->seeds, sd, entry);
+    ctx->nseeds++;
+    return sd->client;
+}
+
+static void
+seed_close_cb(struct rpc_client_call *s, const struct rpc_status *st, void *arg)
+{
+    struct sched_trigger *tr = arg;
+
+    (void)s;
+    if (st->code != RPC_OK && !tr->ctx->stopping) {
+        tr->ctx->m.seed_trigger_failed++;
+        /* The core notices a seed that never registers (seedTimeout) and picks another. */
+        log_warnx("sched: seed %s: DownloadTask of task %.12s failed: %s: %s", tr->addr,
+                  tr->task_id, rpc_err_name(st->code), st->message);
+    }
+    free(tr);
+}
+
+static void
+seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
+{
+    struct rpc_client_stream_cbs cbs = {.on_message = NULL, .on_close = seed_close_cb};
+    struct sched_rtask *rt = rtask_get(ctx, a->task_id, false);
+    struct sched_task_stat ts;
+    struct rpc_client_call *call = NULL;
+    struct rpc_client *c;
+    struct sched_trigger *tr;
+    cJSON *req, *dl;
+    int rv;
+
+    tr = xcalloc(1, sizeof(*tr));
+    tr->ctx = ctx;
+    snprintf(tr->task_id, sizeof(tr->task_id), "%s", a->task_id);
+    snprintf(tr->addr, sizeof(tr->addr), strchr(a->ip, ':') != NULL ? "[%s]:%u" : "%s:%u", a->ip,
+             (unsigned)a->rpc_port);
+    ctx->m.seed_trigger++;
+    req = cJSON_CreateObject();
+    if (rt != NULL && rt->download != NULL) {
+        dl = cJSON_Duplicate(rt->download, true);
+        cJSON_AddItemToObject(req, "download", dl);
+    } else {
+        dl = cJSON_AddObjectToObject(req, "download");
+        cJSON_AddStringToObject(dl, "url", a->url);
+        if (sched_state_task_stat(ctx->state, a->task_id, &ts) == 0) {
+            if (ts.tag != NULL)
+                cJSON_AddStringToObject(dl, "tag", ts.tag);
+            if (ts.application != NULL)
+                cJSON_AddStringToObject(dl, "application", ts.application);
+        }
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(dl, "needBackToSource");
+    cJSON_AddBoolToObject(dl, "needBackToSource", true);
+    log_info("sched: task %.12s: triggering seed %s at %s", a->task_id, a->host_id, tr->addr);
+    if ((c = seed_client(ctx, tr->addr)) == NULL) {
+        rv = DF_EINVAL;
+    } else if ((rv = rpc_client_stream(c, SCHED_SEED_METHOD, (int)ctx->cfg.seed_deadline, &cbs, tr,
+                                       &call)) == 0) {
+        rpc_client_send(call, req);
+        rpc_client_close_send(call);
+        tr = NULL; /* seed_close_cb frees it */
+    }
+    if (rv != 0) {
+        ctx->m.seed_trigger_failed++;
+        log_warnx("sched: seed %s: cannot call DownloadTask: %s", a->host_id, df_strerror(rv));
+    }
+    free(tr);
+    cJSON_Delete(req);
+}
+
+/* ---- actions ---- */
+
+static void
+deliver_parents(struct sched_ctx *ctx, struct sched_stream *st, const struct sched_action *a)
+{
+    cJSON *body, *arr, *o, *m = stream_msg_new(st, "normalTaskResponse", &body);
+    struct sched_task_stat ts;
+
+    arr = cJSON_AddArrayToObject(body, "candidateParents");
+    for (size_t i = 0; i < a->nparents; i++) {
+        const struct sched_parent *p = &a->parents[i];
+
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", p->peer_id);
+        cJSON_AddStringToObject(o, "hostId", p->host_id);
+        cJSON_AddStringToObject(o, "ip", p->ip);
+        cJSON_AddNumberToObject(o, "port", p->rpc_port);
+        cJSON_AddNumberToObject(o, "downloadPort", p->download_port);
+        cJSON_AddBoolToObject(o, "isSeed", p->is_seed);
+        cJSON_AddItemToArray(arr, o);
+    }
+    if (sched_state_task_stat(ctx->state, st->task_id, &ts) == 0 && ts.content_length >= 0) {
+        df_json_add_u64(body, "contentLength", (uint64_t)ts.content_length);
+        df_json_add_u64(body, "pieceLength", ts.piece_length);
+        cJSON_AddNumberToObject(body, "pieceCount", ts.piece_count);
+    }
+    ctx->m.parents_responses++;
+    stream_send(st, m);
+}
+
+static void
+deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
+{
+    struct sched_stream *st = NULL;
+    uint8_t md[DF_SHA256_LEN];
+    struct df_digest d;
+    char dtext[DF_DIGEST_STR_LEN + 1], *b64;
+    cJSON *body, *m;
+
+    if (a->kind == SCHED_ACT_TRIGGER_SEED) {
+        seed_trigger(ctx, a);
+        return;
+    }
+    if (a->kind == SCHED_ACT_BLOCKED) {
+        ctx->m.blocked++;
+        log_info("sched: task %.12s: parent %s blocked for peer %s", a->task_id,
+                 a->parent_id != NULL ? a->parent_id : "-", a->peer_id);
+        return;
+    }
+    if (a->peer_id != NULL)
+        st = sched_map_get(&ctx->streams, a->peer_id);
+    if (st == NULL || st->call == NULL)
+        return; /* the peer has no stream now (finished and gone, or never had one) */
+    switch (a->kind) {
+    case SCHED_ACT_EMPTY:
+        ctx->m.empty_responses++;
+        stream_send(st, stream_msg_new(st, "emptyTaskResponse", &body));
+        break;
+    case SCHED_ACT_TINY:
+        ctx->m.tiny_responses++;
+        m = stream_msg_new(st, "tinyTaskResponse", &body);
+        b64 = xmalloc(sched_b64_encoded_size(a->content_len));
+        cJSON_AddStringToObject(body, "content", sched_b64_encode(a->content, a->content_len, b64));
+        free(b64);
+        df_sha256(a->content, a->content_len, md);
+        df_digest_set_sha256(&d, md);
+        cJSON_AddStringToObject(body, "digest", df_digest_format(&d, dtext));
+        stream_send(st, m);
+        break;
+    case SCHED_ACT_PARENTS:
+        deliver_parents(ctx, st, a);
+        break;
+    case SCHED_ACT_BACK_TO_SOURCE:
+        m = stream_msg_new(st, "needBackToSourceResponse", &body);
+        cJSON_AddStringToObject(body, "description",
+                                a->reason != NULL ? a->reason : "back to source");
+        stream_send(st, m);
+        break;
+    case SCHED_ACT_FAIL:
+        stream_end(st, RPC_FAILED_PRECONDITION, a->reason != NULL ? a->reason : "scheduling failed",
+                   true);
+        break;
+    case SCHED_ACT_TRIGGER_SEED:
+    case SCHED_ACT_BLOCKED:
+        break;
+    }
+}
+
+/* Deliver every queued action, and make peers whose stream ended leave (which may act). */
+static void
+deliver_all(struct sched_ctx *ctx)
+{
+    struct sched_actions batch;
+    char *id;
+
+    if (ctx->stopping)
+        return;
+    for (;;) {
+        while (ctx->nleaves > 0) {
+            id = ctx->leaves[--ctx->nleaves];
+            if (sched_state_peer_leave(ctx->state, id, sched_now_ms(), &ctx->acts) == 0)
+                ctx->m.peer_left++;
+            free(id);
+        }
+        if (ctx->acts.n == 0)
+            break;
+        batch = ctx->acts;
+        memset(&ctx->acts, 0, sizeof(ctx->acts));
+        for (size_t i = 0; i < batch.n; i++)
+            deliver_one(ctx, &batch.v[i]);
+        sched_actions_reset(&batch);
+        free(batch.v);
+    }
+}
+
+/* ---- request parsing ---- */
+
+struct req_err {
+    enum rpc_code code;
+    char msg[RPC_ERR_MSG_MAX];
+};
+
+static int __attribute__((format(printf, 3, 4)))
+req_fail(struct req_err *e, enum rpc_code code, const char *fmt, ...)
+{
+    va_list ap;
+
+    e->code = code;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A required non-empty string. */
+static int
+get_str(const cJSON *o, const char *key, const char **out, struct req_err *e)
+{
+    struct df_error err;
+    int rv = df_json_get_str(o, key, out, &err);
+
+    if (rv == DF_ENOTFOUND || (rv == 0 && (*out)[0] == '\0'))
+        return req_fail(e, RPC_INVALID_ARGUMENT, "%s: required", key);
+    if (rv != 0)
+        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
+    return 0;
+}
+
+/* An optional string; absent or empty leaves *out NULL. */
+static int
+get_opt_str(const cJSON *o, const char *key, const char **out, struct req_err *e)
+{
+    struct df_error err;
+    const char *v = NULL;
+    int rv = df_json_get_str(o, key, &v, &err);
+
+    if (rv != 0 && rv != DF_ENOTFOUND)
+        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
+    *out = v != NULL && v[0] != '\0' ? v : NULL;
+    return 0;
+}
+
+/* An optional unsigned integer <= max; absent leaves *out at def. */
+static int
+get_u64(const cJSON *o, const char *key, uint64_t def, uint64_t max, uint64_t *out,
+        struct req_err *e)
+{
+    struct df_error err;
+    uint64_t v = def;
+    int rv = df_json_get_u64(o, key, &v, &err);
+
+    if (rv != 0 && rv != DF_ENOTFOUND)
+        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
+    if (v > max)
+        return req_fail(e, RPC_INVALID_ARGUMENT, "%s: at most %" PRIu64, key, max);
+    *out = v;
+    return 0;
+}
+
+static int
+get_bool(const cJSON *o, const char *key, bool *out, struct req_err *e)
+{
+    struct df_error err;
+    int rv = df_json_get_bool(o, key, out, &err);
+
+    if (rv != 0 && rv != DF_ENOTFOUND)
+        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
+    return 0;
+}
+
+static int
+get_obj(const cJSON *o, const char *key, const cJSON **out, struct req_err *e)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    if (!cJSON_IsObject(v))
+        return req_fail(e, RPC_INVALID_ARGUMENT, "%s: expected an object", key);
+    *out = v;
+    return 0;
+}
+
+/* Map a core error to the call's status. */
+static int
+core_fail(struct req_err *e, int rv, const char *what, const char *id)
+{
+    return req_fail(e, rpc_err_from_df(rv), "%s %s: %s", what, id, df_strerror(rv));
+}
+
+/* ---- AnnouncePeer ---- */
+
+static int
+peer_register(struct sched_stream *st, const cJSON *body, struct req_err *e)
+{
+    struct sched_ctx *ctx = st->ctx;
+    struct sched_register r;
+    struct sched_rtask *rt;
+    const cJSON *dl = NULL;
+    uint64_t cl, pl;
+    int rv;
+
+    memset(&r, 0, sizeof(r));
+    if (get_obj(body, "download", &dl, e) != 0 || get_str(dl, "url", &r.url, e) != 0 ||
+        get_opt_str(dl, "tag", &r.tag, e) != 0 ||
+        get_opt_str(dl, "application", &r.application, e) != 0 ||
+        get_bool(dl, "needBackToSource", &r.need_back_to_source, e) != 0 ||
+        get_u64(body, "contentLength", UINT64_MAX, INT64_MAX, &cl, e) != 0 ||
+        get_u64(body, "pieceLength", 0, UINT32_MAX, &pl, e) != 0)
+        return -1;
+    if (st->registered)
+        return req_fail(e, RPC_ALREADY_EXISTS, "peer %s: already registered", st->peer_id);
+    r.host_id = st->host_id;
+    r.task_id = st->task_id;
+    r.peer_id = st->peer_id;
+    r.content_length = cl == UINT64_MAX ? -1 : (int64_t)cl;
+    r.piece_length = pl;
+    if ((rv = sched_state_peer_register(ctx->state, &r, sched_now_ms(), &ctx->acts)) != 0) {
+        ctx->m.register_failed++;
+        return core_fail(e, rv, "register peer", st->peer_id);
+    }
+    ctx->m.register_total++;
+    rt = rtask_get(ctx, st->task_id, true);
+    if (rt == NULL || sched_map_put(&ctx->streams, st->peer_id, st) != 0) {
+        if (rt != NULL && rt->nstreams == 0)
+            rtask_free(ctx, rt);
+        stream_queue_leave(ctx, st->peer_id);
+        return req_fail(e, RPC_RESOURCE_EXHAUSTED, "too many streams");
+    }
+    cJSON_Delete(rt->download);
+    rt->download = cJSON_Duplicate(dl, true);
+    TAILQ_INSERT_TAIL(&rt->streams, st, tentry);
+    rt->nstreams++;
+    st->rt = rt;
+    st->registered = true;
+    log_debug("sched", "sched: peer %s registered for task %.12s", st->peer_id, st->task_id);
+    digest_send_all(st);
+    return 0;
+}
+
+static int
+peer_piece(struct sched_stream *st, const cJSON *body, bool from_source, struct req_err *e)
+{
+    struct sched_ctx *ctx = st->ctx;
+    struct sched_piece pc;
+    const cJSON *piece = NULL;
+    const char *digest = NULL, *content = NULL;
+    uint8_t buf[SCHED_TINY_MAX];
+    uint64_t number, offset, length, cost;
+    struct df_error err;
+    size_t clen = 0;
+    int rv;
+
+    memset(&pc, 0, sizeof(pc));
+    if (get_obj(body, "piece", &piece, e) != 0 ||
+        get_u64(piece, "number", UINT64_MAX, UINT32_MAX, &number, e) != 0 ||
+        get_u64(piece, "offset", 0, INT64_MAX, &offset, e) != 0 ||
+        get_u64(piece, "length", 0, UINT32_MAX, &length, e) != 0 ||
+        get_u64(piece, "cost", 0, INT64_MAX, &cost, e) != 0 ||
+        get_opt_str(piece, "digest", &digest, e) != 0)
+        return -1;
+    if (number == UINT64_MAX)
+        return req_fail(e, RPC_INVALID_ARGUMENT, "piece.number: required");
+    pc.number = (uint32_t)number;
+    pc.length = length;
+    pc.cost = (int64_t)cost;
+    if (from_source) {
+        if (digest == NULL)
+            return req_fail(e, RPC_INVALID_ARGUMENT, "piece.digest: required from the source");
+        if (df_digest_parse(digest, &pc.digest, &err) != 0)
+            return req_fail(e, RPC_INVALID_ARGUMENT, "piece.digest: %s", err.msg);
+        pc.has_digest = true;
+        if (get_opt_str(piece, "content", &content, e) != 0)
+            return -1;
+        if (content != NULL) {
+            if (sched_b64_decode(content, strlen(content), buf, sizeof(buf), &clen) != 0)
+                return req_fail(e, RPC_INVALID_ARGUMENT,
+                                "piece.content: expected base64 of at most %d bytes",
+                                SCHED_TINY_MAX);
+            pc.content = buf;
+            pc.content_len = clen;
+        }
+    } else if (get_str(piece, "parentId", &pc.parent_id, e) != 0) {
+        return -1;
+    }
+    if ((rv = sched_state_piece_finished(ctx->state, st->peer_id, &pc, sched_now_ms(),
+                                         &ctx->acts)) != 0)
+        return core_fail(e, rv, "piece finished of peer", st->peer_id);
+    if (from_source) {
+        ctx->m.pieces_from_source++;
+        ctx->m.bytes_from_source += length;
+        digest_queue(ctx, st->task_id, pc.number, offset, length, &pc.digest);
+    } else {
+        ctx->m.pieces_from_peers++;
+        ctx->m.bytes_from_peers += length;
+    }
+    return 0;
+}
+
+static int
+peer_reschedule(struct sched_stream *st, const cJSON *body, struct req_err *e)
+{
+    struct sched_ctx *ctx = st->ctx;
+    const char *ids[SCHED_MAX_RESCHEDULE];
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "candidateParents"), *it;
+    const char *desc = NULL;
+    size_t n = 0;
+    int rv;
+
+    if (arr != NULL && !cJSON_IsArray(arr) && !cJSON_IsNull(arr))
+        return req_fail(e, RPC_INVALID_ARGUMENT, "candidateParents: expected an array");
+    const cJSON *list = cJSON_IsArray(arr) ? arr : NULL;
+
+    cJSON_ArrayForEach(it, list)
+    {
+        const char *id;
+
+        if (!cJSON_IsObject(it) || get_str(it, "id", &id, e) != 0)
+            return req_fail(e, RPC_INVALID_ARGUMENT, "candidateParents[].id: required");
+        if (n < SCHED_MAX_RESCHEDULE)
+            ids[n++] = id;
+    }
+    if (get_opt_str(body, "description", &desc, e) != 0)
+        return -1;
+    log_debug("sched", "sched: peer %s reschedules (%zu blocked): %s", st->peer_id, n,
+              desc != NULL ? desc : "");
+    if ((rv = sched_state_peer_reschedule(ctx->state, st->peer_id, ids, n, sched_now_ms(),
+                                          &ctx->acts)) != 0)
+        return core_fail(e, rv, "reschedule peer", st->peer_id);
+    return 0;
+}
+
+enum peer_msg {
+    PM_REGISTER,
+    PM_STARTED,
+    PM_BTS_STARTED,
+    PM_RESCHEDULE,
+    PM_PIECE,
+    PM_BTS_PIECE,
+    PM_PIECE_FAILED,
+    PM_FINISHED,
+    PM_BTS_FINISHED,
+    PM_FAILED,
+    PM_BTS_FAILED,
+};
+
+static const char *const peer_msg_names[] = {
+        "registerPeerRequest",
+        "downloadPeerStartedRequest",
+        "downloadPeerBackToSourceStartedRequest",
+        "reschedulePeerRequest",
+        "downloadPieceFinishedRequest",
+        "downloadPieceBackToSourceFinishedRequest",
+        "downloadPieceFailedRequest",
+        "downloadPeerFinishedRequest",
+        "downloadPeerBackToSourceFinishedRequest",
+        "downloadPeerFailedRequest",
+        "downloadPeerBackToSourceFailedRequest",
+};
+
+static int
+peer_dispatch(struct sched_stream *st, enum peer_msg kind, const cJSON *body, struct req_err *e)
+{
+    struct sched_ctx *ctx = st->ctx;
+    int64_t now = sched_now_ms();
+    const char *parent = NULL;
+    uint64_t cl, pl, number;
+    int rv = 0;
+
+    switch (kind) {
+    case PM_REGISTER:
+        return peer_register(st, body, e);
+    case PM_STARTED:
+        rv = sched_state_peer_started(ctx->state, st->peer_id, now);
+        break;
+    case PM_BTS_STARTED:
+        if (get_u64(body, "contentLength", UINT64_MAX, INT64_MAX, &cl, e) != 0 ||
+            get_u64(body, "pieceLength", 0, UINT32_MAX, &pl, e) != 0)
+            return -1;
+        rv = sched_state_peer_back_to_source_started(
+                ctx->state, st->peer_id, cl == UINT64_MAX ? -1 : (int64_t)cl, pl, now, &ctx->acts);
+        if (rv == 0)
+            ctx->m.back_to_source++;
+        break;
+    case PM_RESCHEDULE:
+        return peer_reschedule(st, body, e);
+    case PM_PIECE:
+        return peer_piece(st, body, false, e);
+    case PM_BTS_PIECE:
+        return peer_piece(st, body, true, e);
+    case PM_PIECE_FAILED:
+        if (get_u64(body, "pieceNumber", UINT64_MAX, UINT32_MAX, &number, e) != 0 ||
+            get_opt_str(body, "parentId", &parent, e) != 0)
+            return -1;
+        if (number == UINT64_MAX)
+            return req_fail(e, RPC_INVALID_ARGUMENT, "pieceNumber: required");
+        ctx->m.piece_failed++;
+        rv = sched_state_piece_failed(ctx->state, st->peer_id, (uint32_t)number, parent, now,
+                                      &ctx->acts);
+        break;
+    case PM_FINISHED:
+    case PM_BTS_FINISHED:
+        rv = sched_state_peer_finished(ctx->state, st->peer_id, now, &ctx->acts);
+        if (rv == 0) {
+            st->finished = true;
+            ctx->m.peer_finished++;
+        }
+        break;
+    case PM_FAILED:
+    case PM_BTS_FAILED:
+        rv = sched_state_peer_failed(ctx->state, st->peer_id, now, &ctx->acts);
+        if (rv == 0)
+            ctx->m.peer_failed++;
+        break;
+    }
+    if (rv != 0)
+        return core_fail(e, rv, peer_msg_names[kind], st->peer_id);
+    return 0;
+}
+
+static int
+peer_message(struct sched_stream *st, const cJSON *msg, struct req_err *e)
+{
+    const char *host_id, *task_id, *peer_id;
+    const cJSON *it, *body = NULL;
+    enum peer_msg kind = PM_REGISTER;
+    int found = 0;
+
+    if (!cJSON_IsObject(msg))
+        return req_fail(e, RPC_INVALID_ARGUMENT, "expected an object");
+    if (get_str(msg, "hostId", &host_id, e) != 0 || get_str(msg, "taskId", &task_id, e) != 0 ||
+        get_str(msg, "peerId", &peer_id, e) != 0)
+        return -1;
+    if (strlen(peer_id) > SCHED_ID_MAX || strlen(host_id) > SCHED_ID_MAX)
+        return req_fail(e, RPC_INVALID_ARGUMENT, "id longer than %d bytes", SCHED_ID_MAX);
+    if (!df_id_task_is_valid(task_id))
+        return req_fail(e, RPC_INVALID_ARGUMENT, "taskId: expected 64 lowercase hex digits");
+    if (st->peer_id == NULL) {
+        st->peer_id = xstrdup(peer_id);
+        st->host_id = xstrdup(host_id);
+        st->task_id = xstrdup(task_id);
+    } else if (strcmp(st->peer_id, peer_id) != 0 || strcmp(st->host_id, host_id) != 0 ||
+               strcmp(st->task_id, task_id) != 0) {
+        return req_fail(e, RPC_INVALID_ARGUMENT, "this stream belongs to peer %s", st->peer_id);
+    }
+    cJSON_ArrayForEach(it, msg)
+    {
+        size_t k;
+
+        if (strcmp(it->string, "hostId") == 0 || strcmp(it->string, "taskId") == 0 ||
+            strcmp(it->string, "peerId") == 0)
+            continue;
+        for (k = 0; k < DF_NELEM(peer_msg_names); k++) {
+            if (strcmp(it->string, peer_msg_names[k]) == 0)
+                break;
+        }
+        if (k == DF_NELEM(peer_msg_names))
+            return req_fail(e, RPC_INVALID_ARGUMENT, "unknown message kind \"%.64s\"", it->string);
+        if (!cJSON_IsObject(it))
+            return req_fail(e, RPC_INVALID_ARGUMENT, "%s: expected an object", it->string);
+        kind = (enum peer_msg)k;
+        body = it;
+        found++;
+    }
+    if (found != 1)
+        return req_fail(e, RPC_INVALID_ARGUMENT, "expected exactly one request kind, got %d",
+                        found);
+    if (kind != PM_REGISTER && !st->registered)
+        return req_fail(e, RPC_FAILED_PRECONDITION, "%s before registerPeerRequest",
+                        peer_msg_names[kind]);
+    return peer_dispatch(st, kind, body, e);
+}
+
+static void
+stream_message_cb(struct rpc_call *call, const cJSON *msg, void *arg)
+{
+    struct sched_stream *st = arg;
+    struct sched_ctx *ctx = st->ctx;
+    struct req_err e;
+
+    (void)call;
+    st->in_cb = true;
+    memset(&e, 0, sizeof(e));
+    if (peer_message(st, msg, &e) != 0) {
+        log_debug("sched", "sched: stream %s: %s", st->peer_id != NULL ? st->peer_id : "-", e.msg);
+        stream_end(st, e.code, e.msg, true);
+    }
+    deliver_all(ctx);
+    st->in_cb = false;
+    if (st->dead)
+        stream_free(st);
+}
+
+static void
+stream_end_cb(struct rpc_call *call, void *arg)
+{
+    struct sched_stream *st = arg;
+    struct sched_ctx *ctx = st->ctx;
+
+    (void)call;
+    stream_end(st, RPC_OK, NULL, true);
+    deliver_all(ctx);
+}
+
+static void
+stream_cancel_cb(struct rpc_call *call, enum rpc_code why, void *arg)
+{
+    struct sched_stream *st = arg;
+    struct sched_ctx *ctx = st->ctx;
+
+    (void)call;
+    log_debug("sched", "sched: peer %s: stream lost (%s)", st->peer_id != NULL ? st->peer_id : "-",
+              rpc_err_name(why));
+    st->call = NULL;
+    stream_unbind(st, true);
+    TAILQ_REMOVE(&ctx->all, st, entry);
+    if (st->in_cb) {
+        st->dead = true;
+        return;
+    }
+    stream_free(st);
+    deliver_all(ctx);
+}
+
+static void
+announce_peer(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct rpc_call_cbs cbs = {.on_message = stream_message_cb,
+                               .on_end = stream_end_cb,
+                               .on_cancel = stream_cancel_cb};
+    struct sched_ctx *ctx = arg;
+    struct sched_stream *st = xcalloc(1, sizeof(*st));
+
+    (void)req;
+    st->ctx = ctx;
+    st->call = call;
+    TAILQ_INSERT_TAIL(&ctx->all, st, entry);
+    ctx->m.streams_total++;
+    rpc_call_set_cbs(call, &cbs, st);
+}
+
+/* ---- unary methods ---- */
+
+static void
+reply_empty(struct rpc_call *call)
+{
+    rpc_call_reply_raw(call, "{}", 2);
+}
+
+static void
+reply_err(struct rpc_call *call, const struct req_err *e)
+{
+    rpc_call_finish(call, e->code, e->msg);
+}
+
+static int
+parse_host(const cJSON *h, struct sched_host_info *info, struct req_err *e)
+{
+    const char *type = NULL;
+    uint64_t port, dport, rate, slots, uploads;
+
+    memset(info, 0, sizeof(*info));
+    if (get_opt_str(h, "id", &info->id, e) != 0 || get_str(h, "ip", &info->ip, e) != 0 ||
+        get_str(h, "hostname", &info->hostname, e) != 0 ||
+        get_opt_str(h, "idc", &info->idc, e) != 0 ||
+        get_opt_str(h, "location", &info->location, e) != 0 ||
+        get_opt_str(h, "type", &type, e) != 0 || get_u64(h, "port", 0, 65535, &port, e) != 0 ||
+        get_u64(h, "downloadPort", 0, 65535, &dport, e) != 0 ||
+        get_u64(h, "uploadRateLimit", 0, UINT64_MAX, &rate, e) != 0 ||
+        get_u64(h, "uploadSlots", 0, UINT32_MAX, &slots, e) != 0 ||
+        get_u64(h, "concurrentUploads", 0, UINT32_MAX, &uploads, e) != 0)
+        return -1;
+    if (type == NULL || strcmp(type, "normal") == 0)
+        info->type = SCHED_HOST_NORMAL;
+    else if (strcmp(type, "super") == 0 || strcmp(type, "strong") == 0 ||
+             strcmp(type, "weak") == 0 || strcmp(type, "seed") == 0)
+        info->type = SCHED_HOST_SEED;
+    else
+        return req_fail(e, RPC_INVALID_ARGUMENT, "host.type: expected normal or super");
+    info->rpc_port = (uint16_t)port;
+    info->download_port = (uint16_t)dport;
+    info->upload_rate_limit = rate;
+    info->upload_slots = (uint32_t)slots;
+    info->concurrent_uploads = (uint32_t)uploads;
+    return 0;
+}
+
+static void
+announce_host(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct sched_ctx *ctx = arg;
+    struct sched_host_info info;
+    const cJSON *h = NULL;
+    struct req_err e;
+    int rv;
+
+    if (get_obj(req, "host", &h, &e) != 0 || parse_host(h, &info, &e) != 0) {
+        reply_err(call, &e);
+        return;
+    }
+    if ((rv = sched_state_host_announce(ctx->state, &info, sched_now_ms())) != 0) {
+        core_fail(&e, rv, "announce host", info.id != NULL ? info.id : info.ip);
+        reply_err(call, &e);
+        return;
+    }
+    ctx->m.announce_host++;
+    reply_empty(call);
+}
+
+static void
+leave_host(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct sched_ctx *ctx = arg;
+    struct sched_stream *st, *next;
+    const char *id;
+    struct req_err e;
+    int rv;
+
+    if (get_str(req, "id", &id, &e) != 0) {
+        reply_err(call, &e);
+        return;
+    }
+    if ((rv = sched_state_host_leave(ctx->state, id, sched_now_ms(), &ctx->acts)) != 0) {
+        core_fail(&e, rv, "host", id);
+        reply_err(call, &e);
+        return;
+    }
+    ctx->m.leave_host++;
+    /* The host's peers are gone from the core: end their streams without a second leave. */
+    for (st = TAILQ_FIRST(&ctx->all); st != NULL; st = next) {
+        next = TAILQ_NEXT(st, entry);
+        if (st->host_id != NULL && strcmp(st->host_id, id) == 0)
+            stream_end(st, RPC_OK, NULL, false);
+    }
+    reply_empty(call);
+    deliver_all(ctx);
+}
+
+static void
+stat_task(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct sched_ctx *ctx = arg;
+    struct sched_task_stat ts;
+    const char *id;
+    struct req_err e;
+    cJSON *o;
+    int rv;
+
+    if (get_str(req, "taskId", &id, &e) != 0) {
+        reply_err(call, &e);
+        return;
+    }
+    if ((rv = sched_state_task_stat(ctx->state, id, &ts)) != 0) {
+        core_fail(&e, rv, "task", id);
+        reply_err(call, &e);
+        return;
+    }
+    o = sched_json_task_new(&ts);
+    if (o == NULL) {
+        rpc_call_finish(call, RPC_INTERNAL, "out of memory");
+        return;
+    }
+    rpc_call_reply(call, o);
+    cJSON_Delete(o);
+}
+
+static void
+stat_peer(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct sched_ctx *ctx = arg;
+    struct sched_peer_stat ps;
+    const char *id;
+    struct req_err e;
+    cJSON *o;
+    int rv;
+
+    if (get_str(req, "peerId", &id, &e) != 0) {
+        reply_err(call, &e);
+        return;
+    }
+    if ((rv = sched_state_peer_stat(ctx->state, id, &ps)) != 0) {
+        core_fail(&e, rv, "peer", id);
+        reply_err(call, &e);
+        return;
+    }
+    o = sched_json_peer_new(&ps);
+    if (o == NULL) {
+        rpc_call_finish(call, RPC_INTERNAL, "out of memory");
+        return;
+    }
+    rpc_call_reply(call, o);
+    cJSON_Delete(o);
+}
+
+static void
+stat_host(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct sched_ctx *ctx = arg;
+    struct sched_host_stat hs;
+    const char *id;
+    struct req_err e;
+    cJSON *o;
+    int rv;
+
+    if (get_str(req, "hostId", &id, &e) != 0) {
+        reply_err(call, &e);
+        return;
+    }
+    if ((rv = sched_state_host_stat(ctx->state, id, &hs)) != 0) {
+        core_fail(&e, rv, "host", id);
+        reply_err(call, &e);
+        return;
+    }
+    o = sched_json_host_new(&hs);
+    if (o == NULL) {
+        rpc_call_finish(call, RPC_INTERNAL, "out of memory");
+        return;
+    }
+    rpc_call_reply(call, o);
+    cJSON_Delete(o);
+}
+
+static void
+leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct sched_ctx *ctx = arg;
+    struct sched_stream *st;
+    const char *id;
+    struct req_err e;
+    int rv;
+
+    if (get_str(req, "peerId", &id, &e) != 0) {
+        reply_err(call, &e);
+        return;
+    }
+    if ((rv = sched_state_peer_leave(ctx->state, id, sched_now_ms(), &ctx->acts)) != 0) {
+        core_fail(&e, rv, "peer", id);
+        reply_err(call, &e);
+        return;
+    }
+    ctx->m.peer_left++;
+    if ((st = sched_map_get(&ctx->streams, id)) != NULL)
+        stream_end(st, RPC_OK, NULL, false);
+    reply_empty(call);
+    deliver_all(ctx);
+}
+
+/* ---- service ---- */
+
+int
+sched_rpc_init(struct sched_ctx *ctx)
+{
+    const struct rpc_method methods[] = {
+            {SCHED_SVC "AnnounceHost", RPC_KIND_UNARY, announce_host, ctx},
+            {SCHED_SVC "LeaveHost", RPC_KIND_UNARY, leave_host, ctx},
+            {SCHED_SVC "StatTask", RPC_KIND_UNARY, stat_task, ctx},
+            {SCHED_SVC "StatPeer", RPC_KIND_UNARY, stat_peer, ctx},
+            {SCHED_SVC "StatHost", RPC_KIND_UNARY, stat_host, ctx},
+            {SCHED_SVC "LeavePeer", RPC_KIND_UNARY, leave_peer, ctx},
+            {SCHED_SVC "AnnouncePeer", RPC_KIND_BIDI, announce_peer, ctx},
+    };
+
+    sched_map_init(&ctx->streams, ctx->scfg.max_peers);
+    sched_map_init(&ctx->rtasks, ctx->scfg.max_tasks);
+    TAILQ_INIT(&ctx->all);
+    TAILQ_INIT(&ctx->dirty);
+    TAILQ_INIT(&ctx->seeds);
+    ctx->flush_ev = evtimer_new(ctx->base, digest_flush_cb, ctx);
+    if (ctx->flush_ev == NULL)
+        return DF_ENOMEM;
+    return rpc_server_register(ctx->rpc, methods, DF_NELEM(methods));
+}
+
+void
+sched_rpc_tick(struct sched_ctx *ctx)
+{
+    if (ctx->stopping)
+        return;
+    sched_state_tick(ctx->state, sched_now_ms(), &ctx->acts);
+    deliver_all(ctx);
+}
+
+void
+sched_rpc_gc(struct sched_ctx *ctx)
+{
+    struct sched_gc_stats gs;
+
+    if (ctx->stopping)
+        return;
+    memset(&gs, 0, sizeof(gs));
+    sched_state_gc(ctx->state, sched_now_ms(), &ctx->acts, &gs);
+    ctx->m.gc_peers += gs.peers;
+    ctx->m.gc_hosts += gs.hosts;
+    ctx->m.gc_tasks += gs.tasks;
+    if (gs.peers + gs.hosts + gs.tasks > 0)
+        log_info("sched: gc collected %u peers, %u hosts, %u tasks", gs.peers, gs.hosts, gs.tasks);
+    deliver_all(ctx);
+}
+
+void
+sched_rpc_reset(struct sched_ctx *ctx)
+{
+    struct sched_stream *st;
+    struct sched_seed *sd;
+    struct sched_rtask *rt;
+
+    ctx->stopping = true;
+    /* Streams are normally gone with rpc_server_free; free any left. */
+    while (ctx->all.tqh_first != NULL) {
+        st = TAILQ_FIRST(&ctx->all);
+        st->call = NULL;
+        stream_unbind(st, false);
+        TAILQ_REMOVE(&ctx->all, st, entry);
+        stream_free(st);
+    }
+    while ((sd = TAILQ_FIRST(&ctx->seeds)) != NULL) {
+        TAILQ_REMOVE(&ctx->seeds, sd, entry);
+        rpc_client_free(sd->client);
+        free(sd);
+    }
+    while ((rt = TAILQ_FIRST(&ctx->dirty)) != NULL)
+        rtask_free(ctx, rt);
+    for (size_t i = 0; i < ctx->rtasks.nslots; i++) {
+        if (ctx->rtasks.slots != NULL && ctx->rtasks.slots[i].key != NULL) {
+            rt = ctx->rtasks.slots[i].value;
+            rtask_free(ctx, rt);
+            i = (size_t)-1; /* deletion shifts slots: rescan */
+        }
+    }
+    while (ctx->nleaves > 0)
+        free(ctx->leaves[--ctx->nleaves]);
+    free(ctx->leaves);
+    ctx->leaves = NULL;
+    if (ctx->flush_ev != NULL)
+        event_free(ctx->flush_ev);
+    ctx->flush_ev = NULL;
+    sched_actions_reset(&ctx->acts);
+    free(ctx->acts.v);
+    memset(&ctx->acts, 0, sizeof(ctx->acts));
+    sched_map_reset(&ctx->streams);
+    sched_map_reset(&ctx->rtasks);
+}
+
+static void
+metric(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+{
+    fprintf(f,
+            "# HELP dragonfly_scheduler_%s %s\n# TYPE dragonfly_scheduler_%s %s\n"
+            "dragonfly_scheduler_%s %" PRIu64 "\n",
+            name, help, name, type, name, v);
+}
+
+char *
+sched_rpc_metrics_new(const struct sched_ctx *ctx)
+{
+    const struct sched_metrics *m = &ctx->m;
+    char *buf = NULL;
+    size_t len = 0;
+    size_t nstreams = 0;
+    const struct sched_stream *st;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (f == NULL)
+        return xstrdup("");
+    TAILQ_FOREACH (st, &ctx->all, entry)
+        nstreams++;
+    metric(f, "hosts", "gauge", "hosts known", sched_state_host_count(ctx->state));
+    metric(f, "tasks", "gauge", "tasks known", sched_state_task_count(ctx->state));
+    metric(f, "peers", "gauge", "peers known", sched_state_peer_count(ctx->state));
+    metric(f, "streams", "gauge", "open AnnouncePeer streams", nstreams);
+    metric(f, "announce_host_total", "counter", "AnnounceHost calls served", m->announce_host);
+    metric(f, "leave_host_total", "counter", "LeaveHost calls served", m->leave_host);
+    metric(f, "register_total", "counter", "peers registered", m->register_total);
+    metric(f, "register_failed_total", "counter", "registrations refused", m->register_failed);
+    metric(f, "announce_peer_streams_total", "counter", "AnnouncePeer streams opened",
+           m->streams_total);
+    metric(f, "announce_peer_errors_total", "counter", "AnnouncePeer streams ended with an error",
+           m->stream_errors);
+    metric(f, "back_to_source_total", "counter", "peers that started fetching from the source",
+           m->back_to_source);
+    metric(f, "seed_trigger_total", "counter", "seed peers asked to fetch a task", m->seed_trigger);
+    metric(f, "seed_trigger_failed_total", "counter", "seed DownloadTask calls that failed",
+           m->seed_trigger_failed);
+    metric(f, "pieces_from_source_total", "counter", "pieces reported fetched from the source",
+           m->pieces_from_source);
+    metric(f, "pieces_from_peers_total", "counter", "pieces reported fetched from peers",
+           m->pieces_from_peers);
+    metric(f, "bytes_from_source_total", "counter", "bytes reported fetched from the source",
+           m->bytes_from_source);
+    metric(f, "bytes_from_peers_total", "counter", "bytes reported fetched from peers",
+           m->bytes_from_peers);
+    metric(f, "piece_failed_total", "counter", "piece failures reported", m->piece_failed);
+    metric(f, "parent_blocked_total", "counter", "parents blocked for a task", m->blocked);
+    metric(f, "peer_finished_total", "counter", "peers that finished", m->peer_finished);
+    metric(f, "peer_failed_total", "counter", "peers that failed", m->peer_failed);
+    metric(f, "peer_left_total", "counter", "peers that left", m->peer_left);
+    metric(f, "empty_task_responses_total", "counter", "empty task answers", m->empty_responses);
+    metric(f, "tiny_task_responses_total", "counter", "tiny task answers", m->tiny_responses);
+    metric(f, "normal_task_responses_total", "counter", "parent sets sent", m->parents_responses);
+    metric(f, "piece_digests_responses_total", "counter", "piece digest messages sent",
+           m->digests_sent);
+    metric(f, "gc_peers_total", "counter", "peers collected", m->gc_peers);
+    metric(f, "gc_hosts_total", "counter", "hosts collected", m->gc_hosts);
+    metric(f, "gc_tasks_total", "counter", "tasks collected", m->gc_tasks);
+    fclose(f);
+    return buf;
+}
