@@ -626,11 +626,10 @@ peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
     if (t == NULL)
         return; /* a finished task's stream: nothing to do */
     if ((o = cJSON_GetObjectItemCaseSensitive(msg, "pieceDigestsResponse")) != NULL) {
+        if (t->state == PEER_TASK_P2P && peer_p2p_geometry(p, o) != 0)
+            return;
         if (t->length_known)
             peer_p2p_set_digests(p, cJSON_GetObjectItemCaseSensitive(o, "pieces"));
-        else {
-            /* Keep them until the geometry is known: the scheduler sends all again later. */
-        }
         peer_p2p_schedule(p);
     } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "normalTaskResponse")) != NULL) {
         if (t->state != PEER_TASK_P2P)

@@ -429,10 +429,13 @@ peer_task_complete(struct peer_task *t)
              t->id, t->content_length, t->piece_count, t->bytes_from_source,
              peer_now_ms() - t->started_ms);
     peer_task_progress(t, true);
+    /* A cache-only waiter finishes synchronously: hold the task until the loop is over. */
+    t->materializing++;
     for (w = TAILQ_FIRST(&t->waiters); w != NULL; w = next) {
         next = TAILQ_NEXT(w, entry);
         peer_waiter_materialize(w);
     }
+    t->materializing--;
     peer_task_gc(t->ctx);
     peer_task_maybe_free(t);
 }

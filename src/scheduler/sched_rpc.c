@@ -213,7 +213,13 @@ static void
 digest_send(struct sched_stream *st, cJSON *pieces)
 {
     cJSON *body, *m = stream_msg_new(st, "pieceDigestsResponse", &body);
+    struct sched_task_stat ts;
 
+    /* With the geometry, so a peer that registered before it was known can use them. */
+    if (sched_state_task_stat(st->ctx->state, st->task_id, &ts) == 0 && ts.content_length >= 0) {
+        df_json_add_u64(body, "contentLength", (uint64_t)ts.content_length);
+        df_json_add_u64(body, "pieceLength", ts.piece_length);
+    }
     cJSON_AddItemReferenceToObject(body, "pieces", pieces);
     st->ctx->m.digests_sent++;
     stream_send(st, m);
@@ -578,7 +584,7 @@ get_u64(const cJSON *o, const char *key, uint64_t def, uint64_t max, uint64_t *o
 
     if (rv != 0 && rv != DF_ENOTFOUND)
         return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
-    if (v > max)
+    if (rv == 0 && v > max)
         return req_fail(e, RPC_INVALID_ARGUMENT, "%s: at most %" PRIu64, key, max);
     *out = v;
     return 0;

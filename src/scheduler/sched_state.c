@@ -1324,6 +1324,21 @@ task_set_geometry(struct sched_state *s, struct sched_task *t, int64_t content_l
     return 0;
 }
 
+/*
+ * The geometry has just become known: peers that were given parents before it was cannot
+ * use them yet (a peer allocates its piece maps from the geometry), so they are told again.
+ */
+static void
+task_geometry_learned(struct sched_task *t, struct sched_actions *out)
+{
+    struct sched_peer *q;
+
+    TAILQ_FOREACH (q, &t->peers, tentry) {
+        if (peer_wants_parents(q) && q->nparents > 0)
+            emit_parents(out, q);
+    }
+}
+
 /* ---- peers ---- */
 
 static int
@@ -1345,7 +1360,7 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
     struct sched_task *t = NULL;
     struct sched_peer *p = NULL;
     struct sched_action *a;
-    bool new_task = false;
+    bool new_task = false, had_geometry;
     enum sched_size_scope scope;
     int rv;
 
@@ -1382,8 +1397,11 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
         rv = DF_ELIMIT;
         goto out;
     }
+    had_geometry = t->has_geometry;
     if ((rv = task_set_geometry(s, t, req->content_length, req->piece_length)) != 0)
         goto out;
+    if (!had_geometry && t->has_geometry)
+        task_geometry_learned(t, out);
     /* A re-register refreshes what the seed will be told. */
     free(t->url);
     free(t->tag);
@@ -1496,12 +1514,16 @@ sched_state_peer_back_to_source_started(struct sched_state *s, const char *peer_
                                         struct sched_actions *out)
 {
     struct sched_peer *p = NULL;
+    bool had_geometry;
     int rv;
 
     if ((rv = peer_lookup(s, peer_id, &p)) != 0)
         goto out;
+    had_geometry = p->task->has_geometry;
     if ((rv = task_set_geometry(s, p->task, content_length, piece_length)) != 0)
         goto out;
+    if (!had_geometry && p->task->has_geometry)
+        task_geometry_learned(p->task, out);
     p->updated_at = now;
     if (p->state != SCHED_PEER_BACK_TO_SOURCE) {
         if (!peer_state_is_received(p->state) && p->state != SCHED_PEER_RUNNING) {
