@@ -535,7 +535,7 @@ START_TEST(test_upload_server)
     cached_task_id(&e, id);
     up = it_proc_ready_str(&e.peer, "upload");
     ck_assert_ptr_nonnull(up);
-    /* piece 1 is bytes [4 MiB, 8 MiB); two requests on one kept-alive connection */
+    /* 1 MiB pieces: piece 1 is bytes [1 MiB, 2 MiB); two requests on one kept-alive connection */
     ck_assert_int_eq(sh(&out, 30,
                         "curl -sv -o %s/p1 http://%s/pieces/%s/1 -o %s/p2 "
                         "http://%s/pieces/%s/2 2>&1 | grep -c 'Re-using existing connection'",
@@ -545,9 +545,9 @@ START_TEST(test_upload_server)
     free(out);
     {
         char tool[512];
-        sh(NULL, 30, "%s --gen 9MiB --seed 70 --offset 4MiB --length 4MiB > %s/w1",
+        sh(NULL, 30, "%s --gen 9MiB --seed 70 --offset 1MiB --length 1MiB > %s/w1",
            it_tool("origin", tool, sizeof(tool)), e.dir);
-        sh(NULL, 30, "%s --gen 9MiB --seed 70 --offset 8MiB --length 1MiB > %s/w2",
+        sh(NULL, 30, "%s --gen 9MiB --seed 70 --offset 2MiB --length 1MiB > %s/w2",
            it_tool("origin", tool, sizeof(tool)), e.dir);
     }
     ck_assert(same(&e, "p1", "w1"));
@@ -563,7 +563,7 @@ START_TEST(test_upload_server)
     } while (0)
     {
         char path[256];
-        snprintf(path, sizeof(path), "/pieces/%s/3", id);
+        snprintf(path, sizeof(path), "/pieces/%s/9", id); /* 9 MiB: pieces 0-8 */
         STATUS(path, "404");
         snprintf(path, sizeof(path), "/pieces/%s/x1", id);
         STATUS(path, "400");
@@ -607,16 +607,23 @@ START_TEST(test_rate_limits)
     ck_assert_msg(rate >= 4.0 * 0.5, "download at %.2f MiB/s, far below the limit 4", rate);
     cached_task_id(&e, id);
     up = it_proc_ready_str(&e.peer, "upload");
+    /* twelve 1 MiB pieces, one time each: 12 MiB in total */
     ck_assert_int_eq(sh(&out, 60,
-                        "curl -s -w '%%{time_total}\\n' -o /dev/null http://%s/pieces/%s/0 "
-                        "-o /dev/null http://%s/pieces/%s/1 -o /dev/null http://%s/pieces/%s/2",
-                        up, id, up, id, up, id),
+                        "for i in 0 1 2 3 4 5 6 7 8 9 10 11; do curl -s -w '%%{time_total}\\n' "
+                        "-o /dev/null http://%s/pieces/%s/$i || exit 1; done",
+                        up, id),
                      0);
-    /* three times, one per piece: 12 MiB in total */
     {
-        double a = 0, b = 0, c = 0;
-        ck_assert_int_eq(sscanf(out, "%lf%lf%lf", &a, &b, &c), 3);
-        rate = 12.0 / (a + b + c);
+        double sum = 0, x;
+        int n = 0, k;
+        const char *q = out;
+        while (sscanf(q, "%lf%n", &x, &k) == 1) {
+            sum += x;
+            n++;
+            q += k;
+        }
+        ck_assert_int_eq(n, 12);
+        rate = 12.0 / sum;
     }
     free(out);
     fprintf(stderr, "it_get: upload limit 4 MiB/s measured %.2f MiB/s\n", rate);

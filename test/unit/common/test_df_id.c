@@ -173,8 +173,11 @@ END_TEST
 
 START_TEST(test_piece_length)
 {
-    ck_assert_uint_eq(df_id_piece_length(0), 4 * MIB);
-    ck_assert_uint_eq(df_id_piece_length(1), 4 * MIB);
+    ck_assert_uint_eq(df_id_piece_length(0), 1 * MIB);
+    ck_assert_uint_eq(df_id_piece_length(1), 1 * MIB);
+    ck_assert_uint_eq(df_id_piece_length(256 * MIB), 1 * MIB); /* upstream: 4 MiB */
+    ck_assert_uint_eq(df_id_piece_length(500 * MIB), 1 * MIB);
+    ck_assert_uint_eq(df_id_piece_length(500 * MIB + 500), 2 * MIB);
     ck_assert_uint_eq(df_id_piece_length(2000 * MIB), 4 * MIB); /* 4 MiB exactly */
     ck_assert_uint_eq(df_id_piece_length(2000 * MIB + 500), 8 * MIB);
     ck_assert_uint_eq(df_id_piece_length(2 * GIB), 8 * MIB);
@@ -183,9 +186,10 @@ START_TEST(test_piece_length)
     ck_assert_uint_eq(df_id_piece_length(16000 * MIB + 500), 64 * MIB);
     ck_assert_uint_eq(df_id_piece_length(100 * GIB), 64 * MIB);
     ck_assert_uint_eq(df_id_piece_length(UINT64_MAX), 64 * MIB);
+    ck_assert(df_id_piece_length_is_valid(1 * MIB));
     ck_assert(df_id_piece_length_is_valid(4 * MIB));
     ck_assert(df_id_piece_length_is_valid(64 * MIB));
-    ck_assert(!df_id_piece_length_is_valid(4 * MIB - 1));
+    ck_assert(!df_id_piece_length_is_valid(1 * MIB - 1));
     ck_assert(!df_id_piece_length_is_valid(64 * MIB + 1));
 }
 
