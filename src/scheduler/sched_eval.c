@@ -24,6 +24,15 @@
  *     another parent. (In the 16-peer simulation, taking the seed sooner than ~3 stall
  *     timeouts raised seed egress from 1.00x to 1.06-1.27x without finishing sooner.)
  *
+ *  2b. Peer fanout. With equal uplinks a DAG distributes at the Kumar-Ross bound only as a
+ *     chain: the first peer can only be fed by the seed, the second only by the first, and
+ *     so on, and an uplink split between two children halves both. So a normal peer takes
+ *     a new child in a task only while it has fewer than `peer_fanout` children (1 by
+ *     default), unless the child has no parent and no other candidate. A peer that was
+ *     given parents counts as running at once, so peers that register together line up
+ *     behind the seed in one step. With 1 MiB pieces a hop costs ~one piece time
+ *     (84 ms at 100 Mbit/s). 0 lifts the limit.
+ *
  *  3. Score, in [0, 1]:
  *       0.35 useful    pieces the parent can give now / pieces the child lacks
  *                      (a source still fetching counts as half of "everything")

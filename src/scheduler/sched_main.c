@@ -85,6 +85,9 @@ static const struct df_conf_entry sched_entries[] = {
                   "entries in one peer's block-list"),
         SCHED_U32("seedFanout", "seed-fanout", seed_fanout, "1", 0, 100000,
                   "children a seed peer takes before it is the last resort"),
+        SCHED_U32("peerFanout", "peer-fanout", peer_fanout, "1", 0, 100000,
+                  "children a normal peer takes in one task unless a child has no other "
+                  "candidate (0: no limit)"),
         SCHED_DUR("seedWait", "seed-wait", seed_wait, "20s", 0,
                   "how long a child without candidates waits before a seed is the last resort"),
         SCHED_U32("maxPieceCount", "max-piece-count", max_piece_count, "262144", 1, SCHED_PIECE_MAX,
@@ -159,6 +162,7 @@ sched_main_config_copy(const struct sched_main_config *m, struct sched_config *c
     c->max_strikes = (uint32_t)m->max_strikes;
     c->max_blocklist = (uint32_t)m->max_blocklist;
     c->seed_fanout = (uint32_t)m->seed_fanout;
+    c->peer_fanout = (uint32_t)m->peer_fanout;
     c->seed_wait = m->seed_wait;
     c->max_piece_count = (uint32_t)m->max_piece_count;
     c->stall_timeout = m->stall_timeout;

@@ -201,6 +201,7 @@ sched_config_default(struct sched_config *c)
     c->max_strikes = 3;
     c->max_blocklist = 64;
     c->seed_fanout = 1;
+    c->peer_fanout = 1;
     c->seed_wait = 20 * 1000;
     c->max_piece_count = UINT32_C(1) << 18;
     c->stall_timeout = 20 * 1000;
@@ -826,6 +827,13 @@ cand_describe(const struct sched_peer *q, const struct sched_peer *p,
     c->child_location = p->host->location;
 }
 
+/* A seed (its own protection applies) or a normal peer below peer_fanout children. */
+static bool
+cand_has_room(const struct sched_state *s, const struct sched_peer *q)
+{
+    return q->host->type == SCHED_HOST_SEED || q->nchildren < s->cfg.peer_fanout;
+}
+
 static int
 cand_cmp(const void *a, const void *b)
 {
@@ -896,6 +904,25 @@ peer_plan(struct sched_state *s, struct sched_peer *p, bool fresh, bool dirty, i
             s->cands[i].score = sched_eval_score(&c);
             i++;
         }
+        /*
+         * Peer fanout (sched_eval.c, step 2b): a normal parent takes another child only
+         * while it has fewer than peer_fanout, unless the child has no parent and no other
+         * candidate. With equal uplinks this makes the swarm a pipeline.
+         */
+        if (s->cfg.peer_fanout > 0) {
+            size_t m = 0;
+
+            for (size_t i = 0; i < n; i++)
+                if (cand_has_room(s, s->cands[i].peer))
+                    m++;
+            if (m > 0 || p->nparents > 0) {
+                m = 0;
+                for (size_t i = 0; i < n; i++)
+                    if (cand_has_room(s, s->cands[i].peer))
+                        s->cands[m++] = s->cands[i];
+                n = m;
+            }
+        }
         qsort(s->cands, n, sizeof(*s->cands), cand_cmp);
         for (size_t i = 0; i < n && p->nparents < quota; i++) {
             q = s->cands[i].peer;
@@ -906,6 +933,9 @@ peer_plan(struct sched_state *s, struct sched_peer *p, bool fresh, bool dirty, i
             changed = true;
         }
     }
+    /* Given parents, a normal download is under way: it can be a parent itself. */
+    if (p->nparents > 0 && p->state == SCHED_PEER_RECEIVED_NORMAL)
+        peer_set_state(p, SCHED_PEER_RUNNING, now);
     if (changed && p->nparents > 0)
         emit_parents(out, p);
 }

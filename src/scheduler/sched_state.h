@@ -38,6 +38,7 @@ struct sched_config {
     uint32_t max_strikes;        /* piece failures before a parent is blocked */
     uint32_t max_blocklist;      /* entries in one peer's block-list */
     uint32_t seed_fanout;        /* children a seed peer takes before it is last resort */
+    uint32_t peer_fanout;        /* children a normal peer takes in a task (0: no limit) */
     int64_t seed_wait;        /* ms a child without candidates waits before a seed is last resort */
     uint32_t max_piece_count; /* pieces of one task, <= SCHED_PIECE_MAX */
     int64_t stall_timeout;    /* ms without a piece from a parent that had some */

@@ -309,13 +309,14 @@ START_TEST(test_register_seed_trigger)
     ck_assert_int_eq(reg("s1", want, 16 * PIECE, false), 0);
     ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "s1"));
     ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1"), "s1"));
-    /* Seed protection: the seed feeds one child; p2 waits for a peer that has pieces. */
-    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"));
-    ck_assert_int_eq(sched_state_peer_started(st, "p1", now), 0);
-    sched_actions_reset(&acts);
-    ck_assert_int_eq(sched_state_tick(st, now + 1, &acts), 0);
+    /*
+     * Seed protection: the seed feeds one child. p1, given a parent, is running and will
+     * have pieces: p2 is fed by p1 at once (the pipeline forms as peers register).
+     */
+    ck_assert_int_eq(peer_state("p1"), SCHED_PEER_RUNNING);
     ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"), "p1"));
     ck_assert(!has_parent("p2", "s1"));
+    ck_assert_int_eq(sched_state_peer_started(st, "p1", now), 0);
     check_ok();
 }
 
@@ -344,6 +345,7 @@ END_TEST
 START_TEST(test_no_seed_back_to_source_cap)
 {
     cfg.max_back_to_source = 2;
+    cfg.peer_fanout = 0; /* p1 takes several children */
     start();
     for (int i = 1; i <= 5; i++) {
         char h[8];
@@ -459,10 +461,45 @@ START_TEST(test_strikes_block)
 
 END_TEST
 
+/* peer_fanout 1: peers that register together form a pipeline behind the seed. */
+START_TEST(test_pipeline)
+{
+    start();
+    t_host(st, "seed", SCHED_HOST_SEED, 8, now);
+    for (int i = 1; i <= 4; i++) {
+        char h[8];
+
+        snprintf(h, sizeof(h), "h%d", i);
+        t_host(st, h, SCHED_HOST_NORMAL, 8, now);
+    }
+    ck_assert_int_eq(reg("s1", "seed", 16 * PIECE, false), 0);
+    ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, false), 0);
+    ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, false), 0);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
+    ck_assert_int_eq(reg("p4", "h4", 16 * PIECE, false), 0);
+    ck_assert(has_parent("p1", "s1"));
+    ck_assert(has_parent("p2", "p1"));
+    ck_assert(has_parent("p3", "p2"));
+    ck_assert(has_parent("p4", "p3"));
+    ck_assert_uint_eq(nparents("p2"), 1);
+    ck_assert_uint_eq(nparents("p3"), 1);
+    ck_assert_uint_eq(nparents("p4"), 1);
+    /* p2 leaves: p3 takes p1, the one peer with room that is not behind it. */
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(sched_state_peer_leave(st, "p2", now, &acts), 0);
+    ck_assert(has_parent("p3", "p1"));
+    ck_assert_uint_eq(nparents("p3"), 1);
+    ck_assert(has_parent("p4", "p3"));
+    check_ok();
+}
+
+END_TEST
+
 START_TEST(test_parent_leave_replans_children)
 {
     const struct sched_action *a;
 
+    cfg.peer_fanout = 0; /* p1 feeds p2 and p3 */
     chain_setup(4);
     ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
     ck_assert(has_parent("p3", "p1"));
@@ -777,6 +814,7 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_wait_timeout_fails);
     tcase_add_test(tc, test_dag_no_cycle);
     tcase_add_test(tc, test_strikes_block);
+    tcase_add_test(tc, test_pipeline);
     tcase_add_test(tc, test_parent_leave_replans_children);
     tcase_add_test(tc, test_host_leave);
     tcase_add_test(tc, test_stalled_parent);
