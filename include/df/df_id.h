@@ -14,13 +14,13 @@
 
 #include "df/df_err.h"
 
-#define DF_ID_TASK_LEN           64 /* lowercase hex SHA-256 */
-#define DF_ID_UUID_LEN           36
 /*
  * Piece length: next_pow2(length / 500) within [1 MiB, 64 MiB]. Upstream Dragonfly clamps
  * at 4 MiB; we allow 1 MiB because a piece is forwarded only once it is whole and verified,
  * so every relay hop costs one piece time (84 ms at 100 Mbit/s for 1 MiB, 336 ms for 4 MiB).
  */
+#define DF_ID_TASK_LEN           64 /* lowercase hex SHA-256 */
+#define DF_ID_UUID_LEN           36
 #define DF_ID_PIECE_LENGTH_MIN   (UINT64_C(1) << 20)
 #define DF_ID_PIECE_LENGTH_MAX   (UINT64_C(64) << 20)
 #define DF_ID_PIECE_COUNT_TARGET 500 /* content_length / this, rounded up to a power of 2 */

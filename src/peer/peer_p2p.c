@@ -33,9 +33,20 @@
 
 #define PEER_P2P_MAX_PARENTS 8
 #define PEER_P2P_STRIKES     3
-#define PEER_P2P_MAX_SCHED   4
-#define PEER_P2P_STREAM_MS   (24 * 3600 * 1000)
-#define PEER_P2P_PROBE_MS    3000
+/*
+ * Pieces fetched from one parent at once. Parallel fetches share the parent's uplink, so
+ * each piece takes that many piece times to arrive and to be offered onward: in a pipeline
+ * every hop would lag by as many pieces. One at a time keeps the hop lag at one piece.
+ */
+#define PEER_P2P_PARENT_INFLIGHT 1
+/*
+ * ... except that the next fetch from a parent starts when the running one has this much
+ * left, so that the parent's uplink does not idle for a request round trip between pieces.
+ */
+#define PEER_P2P_TAIL      (128 * 1024)
+#define PEER_P2P_MAX_SCHED 4
+#define PEER_P2P_STREAM_MS (24 * 3600 * 1000)
+#define PEER_P2P_PROBE_MS  3000
 
 #define SCHED_SVC "/scheduler.v2.Scheduler/"
 
@@ -47,8 +58,8 @@ struct peer_parent {
     struct rpc_client *client;
     struct rpc_client_call *sync;
     uint8_t *has;
-    unsigned strikes, inflight;
-    bool blocked, listed;
+    unsigned strikes, inflight, tail; /* tail: fetches in their last PEER_P2P_TAIL bytes */
+    bool blocked, listed, synced;
     uint64_t bytes;
 };
 
@@ -83,6 +94,7 @@ struct peer_p2p {
     uint64_t npieces;
     struct peer_fetch fetch[PEER_MAX_WORKERS];
     struct peer_parent *fetch_parent[PEER_MAX_WORKERS];
+    bool fetch_tail[PEER_MAX_WORKERS];
     uint64_t bytes_from_peers;
     uint64_t content_length, piece_length, piece_count; /* for re-registering */
 };
@@ -278,6 +290,8 @@ peer_parent_sync_close(struct rpc_client_call *c, const struct rpc_status *st, v
 
     (void)c;
     pp->sync = NULL;
+    if (st->code == RPC_OK)
+        pp->synced = true; /* the parent is done: has[] is complete */
     if (st->code != RPC_OK)
         log_debug("p2p", "p2p: parent %s sync ended: %s", pp->id, st->message);
 }
@@ -310,6 +324,22 @@ peer_parent_open(struct peer_p2p *p, struct peer_parent *pp)
     return 0;
 }
 
+/* A free place for a new parent: an unused slot, or one the scheduler no longer names. */
+static struct peer_parent *
+peer_p2p_parent_slot(struct peer_p2p *p)
+{
+    if (p->nparents < PEER_P2P_MAX_PARENTS)
+        return &p->parents[p->nparents++];
+    for (int i = 0; i < p->nparents; i++) {
+        struct peer_parent *pp = &p->parents[i];
+        if (!pp->listed && !pp->blocked && pp->inflight == 0) {
+            peer_parent_reset(pp);
+            return pp;
+        }
+    }
+    return NULL;
+}
+
 /* Replace the parent set with the scheduler's (keeping the ones we already follow). */
 static void
 peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
@@ -319,11 +349,32 @@ peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
 
     for (i = 0; i < p->nparents; i++)
         p->parents[i].listed = false;
+    /* First the parents we know, so that their places are not given away below. */
+    cJSON_ArrayForEach(e, list)
+    {
+        const char *id = NULL;
+        if (df_json_get_str(e, "id", &id, NULL) != 0)
+            continue;
+        for (i = 0; i < p->nparents; i++) {
+            struct peer_parent *pp = &p->parents[i];
+            if (pp->id == NULL || strcmp(pp->id, id) != 0)
+                continue;
+            pp->listed = true;
+            if (pp->sync == NULL && !pp->synced) {
+                /* Dropped before and named again: follow its pieces anew. */
+                memset(pp->has, 0, p->npieces);
+                rpc_client_free(pp->client);
+                pp->client = NULL;
+                if (peer_parent_open(p, pp) != 0)
+                    log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
+            }
+        }
+    }
     cJSON_ArrayForEach(e, list)
     {
         const char *id = NULL, *hid = "", *ip = NULL;
         uint64_t port = 0, dport = 0;
-        bool seed = false;
+        bool seed = false, known = false;
         struct peer_parent *pp = NULL;
         if (df_json_get_str(e, "id", &id, NULL) != 0 || df_json_get_str(e, "ip", &ip, NULL) != 0 ||
             df_json_get_u64(e, "port", &port, NULL) != 0 ||
@@ -332,34 +383,30 @@ peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
         df_json_get_str(e, "hostId", &hid, NULL);
         df_json_get_bool(e, "isSeed", &seed, NULL);
         for (i = 0; i < p->nparents; i++)
-            if (strcmp(p->parents[i].id, id) == 0)
-                pp = &p->parents[i];
-        if (pp == NULL) {
-            if (p->nparents == PEER_P2P_MAX_PARENTS)
-                continue;
-            pp = &p->parents[p->nparents++];
-            memset(pp, 0, sizeof(*pp));
-            pp->owner = p;
-            pp->id = xstrdup(id);
-            pp->host_id = xstrdup(hid);
-            pp->ip = xstrdup(ip);
-            pp->port = (uint16_t)port;
-            pp->download_port = (uint16_t)dport;
-            pp->is_seed = seed;
-            pp->has = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
-            if (peer_parent_open(p, pp) != 0)
-                log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
-            log_debug("p2p", "p2p: task %.12s parent %s (%s:%u)%s", p->task_id, id, ip,
-                      pp->download_port, seed ? " seed" : "");
-        }
-        pp->listed = true;
-    }
-    /* Drop parents the scheduler no longer names, unless a fetch from them is running. */
-    for (i = 0; i < p->nparents; i++) {
-        if (p->parents[i].listed || p->parents[i].inflight > 0 || p->parents[i].blocked)
+            if (p->parents[i].id != NULL && strcmp(p->parents[i].id, id) == 0)
+                known = true;
+        if (known || (pp = peer_p2p_parent_slot(p)) == NULL)
             continue;
-        if (p->parents[i].sync != NULL)
-            rpc_client_cancel(p->parents[i].sync);
+        memset(pp, 0, sizeof(*pp));
+        pp->owner = p;
+        pp->id = xstrdup(id);
+        pp->host_id = xstrdup(hid);
+        pp->ip = xstrdup(ip);
+        pp->port = (uint16_t)port;
+        pp->download_port = (uint16_t)dport;
+        pp->is_seed = seed;
+        pp->has = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
+        pp->listed = true;
+        if (peer_parent_open(p, pp) != 0)
+            log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
+        log_debug("p2p", "p2p: task %.12s parent %s (%s:%u)%s", p->task_id, id, ip,
+                  pp->download_port, seed ? " seed" : "");
+    }
+    /* Stop following parents the scheduler no longer names; running fetches finish. */
+    for (i = 0; i < p->nparents; i++) {
+        if (p->parents[i].listed || p->parents[i].sync == NULL)
+            continue;
+        rpc_client_cancel(p->parents[i].sync);
         p->parents[i].sync = NULL;
     }
 }
@@ -373,7 +420,9 @@ peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
 
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *pp = &p->parents[i];
-        if (pp->blocked || !pp->has[piece])
+        if (pp->blocked || !pp->listed || !pp->has[piece] ||
+            pp->inflight - pp->tail >= PEER_P2P_PARENT_INFLIGHT ||
+            pp->inflight > PEER_P2P_PARENT_INFLIGHT)
             continue;
         /* Fewest fetches in flight; normal peers before the seed to spare its upload. */
         if (best == NULL || pp->inflight < best->inflight ||
@@ -421,8 +470,21 @@ peer_p2p_fetch_on_head(struct peer_source *s, const struct peer_source_meta *m, 
 static int
 peer_p2p_fetch_on_data(struct peer_source *s, struct evbuffer *data, void *arg)
 {
+    struct peer_fetch *f = arg;
+    struct peer_p2p *p = f->task->p2p;
+    int slot = (int)(f - p->fetch), rv;
+
     (void)s;
-    return peer_task_fetch_write(arg, data);
+    if ((rv = peer_task_fetch_write(f, data)) != 0)
+        return rv;
+    /* Bytes received: written, or buffered for the next batched write. */
+    if (!p->fetch_tail[slot] && f->len - f->pos <= PEER_P2P_TAIL + evbuffer_get_length(data)) {
+        /* Nearly done: line up the next piece from this parent. */
+        p->fetch_tail[slot] = true;
+        p->fetch_parent[slot]->tail++;
+        peer_p2p_schedule(p);
+    }
+    return 0;
 }
 
 static void
@@ -443,6 +505,9 @@ peer_p2p_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t r
     f->busy = false;
     t->busy[f->piece] = 0;
     pp->inflight--;
+    if (p->fetch_tail[slot])
+        pp->tail--;
+    p->fetch_tail[slot] = false;
     p->fetch_parent[slot] = NULL;
     if (rv == 0 && f->pos != f->len)
         rv = DF_EPROTO;
@@ -515,6 +580,7 @@ peer_p2p_schedule(struct peer_p2p *p)
         t->busy[i] = 1;
         pp->inflight++;
         p->fetch_parent[slot] = pp;
+        log_debug("p2p", "p2p: task %.12s piece %" PRIu64 " fetch from %s", p->task_id, i, pp->ip);
         snprintf(url, sizeof(url),
                  strchr(pp->ip, ':') != NULL ? "http://[%s]:%u/pieces/%s/%" PRIu64
                                              : "http://%s:%u/pieces/%s/%" PRIu64,
@@ -921,6 +987,7 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
 
     if (pc == NULL)
         return;
+    log_debug("p2p", "p2p: task %.12s piece %" PRIu64 " recorded", t->id, number);
     for (s = TAILQ_FIRST(&pc->syncs); s != NULL; s = next) {
         next = TAILQ_NEXT(s, entry);
         if (strcmp(s->task_id, t->id) == 0)
