@@ -53,6 +53,7 @@ struct peer_source {
     struct net_http_client *client;
     struct bufferevent *tls_bev; /* owned by client; for the handshake failure reason */
     int fd;                      /* the plain socket, for SO_RCVLOWAT */
+    bool reused;                 /* the connection came from the pool */
     int lowat;
     bool body_len_known;
     uint64_t body_len;
@@ -66,7 +67,24 @@ struct peer_source {
     char why[600];
 };
 
+#define PEER_SOURCE_POOL 16 /* idle connections kept */
+
+struct peer_source_pooled {
+    char *host;
+    uint16_t port;
+    int fd;
+    uint64_t seq; /* for evicting the oldest */
+    struct net_http_client *client;
+};
+
+struct peer_source_pool {
+    struct peer_source_pooled e[PEER_SOURCE_POOL];
+    uint64_t seq;
+};
+
 static int peer_source_hop(struct peer_source *s, struct df_error *err);
+static int peer_source_request(struct peer_source *s);
+static void peer_source_connected(struct bufferevent *bev, int rv, void *arg);
 static void peer_source_set_lowat(struct peer_source *s);
 
 bool
@@ -125,6 +143,80 @@ peer_source_free(struct peer_source *s)
     free(s);
 }
 
+struct peer_source_pool *
+peer_source_pool_new(void)
+{
+    return xcalloc(1, sizeof(struct peer_source_pool));
+}
+
+static void
+peer_source_pooled_reset(struct peer_source_pooled *e)
+{
+    net_http_client_free(e->client);
+    free(e->host);
+    memset(e, 0, sizeof(*e));
+}
+
+void
+peer_source_pool_free(struct peer_source_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    for (size_t i = 0; i < PEER_SOURCE_POOL; i++)
+        peer_source_pooled_reset(&pool->e[i]);
+    free(pool);
+}
+
+/* Keep s's idle connection for the next fetch from the same host and port. */
+static void
+peer_source_pool_put(struct peer_source *s)
+{
+    struct peer_source_pool *pool = s->env.pool;
+    struct peer_source_pooled *e = NULL;
+
+    for (size_t i = 0; i < PEER_SOURCE_POOL; i++) {
+        struct peer_source_pooled *x = &pool->e[i];
+        if (x->client != NULL && !net_http_client_is_reusable(x->client))
+            peer_source_pooled_reset(x); /* the server closed it meanwhile */
+        if (x->client == NULL) {
+            e = x;
+            break;
+        }
+        if (e == NULL || x->seq < e->seq)
+            e = x;
+    }
+    peer_source_pooled_reset(e);
+    e->host = xstrdup(s->url.host);
+    e->port = s->url.port;
+    e->fd = s->fd;
+    e->client = s->client;
+    e->seq = ++pool->seq;
+    s->client = NULL;
+}
+
+/* An idle connection to host:port from the pool, or NULL. */
+static struct net_http_client *
+peer_source_pool_take(struct peer_source_pool *pool, const char *host, uint16_t port, int *fd)
+{
+    struct net_http_client *c;
+
+    for (size_t i = 0; i < PEER_SOURCE_POOL; i++) {
+        struct peer_source_pooled *e = &pool->e[i];
+        if (e->client == NULL || e->port != port || strcmp(e->host, host) != 0)
+            continue;
+        if (!net_http_client_is_reusable(e->client)) {
+            peer_source_pooled_reset(e);
+            continue;
+        }
+        c = e->client;
+        *fd = e->fd;
+        e->client = NULL;
+        peer_source_pooled_reset(e);
+        return c;
+    }
+    return NULL;
+}
+
 /* End the fetch: report and free. */
 static void
 peer_source_finish(struct peer_source *s, int rv)
@@ -133,6 +225,9 @@ peer_source_finish(struct peer_source *s, int rv)
 
     if (rv != 0 && s->why[0] == '\0')
         snprintf(s->why, sizeof(s->why), "%s", df_strerror(rv));
+    if (rv == 0 && s->env.pool != NULL && s->client != NULL && s->tls_bev == NULL && s->fd != -1 &&
+        net_http_client_is_reusable(s->client))
+        peer_source_pool_put(s);
     /* The client must not call back into a freed fetch. */
     net_http_client_free(s->client);
     s->client = NULL;
@@ -350,6 +445,19 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
         }
         return;
     }
+    if (rv == DF_ECLOSED && s->reused && s->status == 0) {
+        /* The server closed the kept-alive connection before answering: a new one. */
+        net_http_client_free(s->client);
+        s->client = NULL;
+        s->fd = -1;
+        s->reused = false;
+        s->why[0] = '\0';
+        rv = net_connect_start(s->env.base, s->env.dns, s->url.host, s->url.port,
+                               s->env.connect_timeout_ms, peer_source_connected, s, &s->connect);
+        if (rv != 0)
+            peer_source_finish(s, rv);
+        return;
+    }
     if (rv != 0 && s->status == 0 && s->tls_bev != NULL && net_tls_error(s->tls_bev) != NULL) {
         /* A failed handshake (untrusted or mismatched certificate) is not worth a retry. */
         snprintf(s->why, sizeof(s->why), "tls to %s: %s", s->url.host, net_tls_error(s->tls_bev));
@@ -364,14 +472,8 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
 static void
 peer_source_connected(struct bufferevent *bev, int rv, void *arg)
 {
-    static const struct net_http_client_cbs cbs = {peer_source_on_head, peer_source_on_data,
-                                                   peer_source_on_end};
     struct peer_source *s = arg;
-    struct net_http_header hdrs[PEER_SOURCE_MAX_HEADERS + 2];
     struct net_http_client_opts opts;
-    struct net_http_request req;
-    char range[64], *target = NULL, *host = NULL;
-    size_t n = 0;
     bool tls = strcmp(s->url.scheme, "https") == 0;
 
     s->connect = NULL;
@@ -404,6 +506,22 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
         peer_source_finish(s, rv);
         return;
     }
+    if ((rv = peer_source_request(s)) != 0)
+        peer_source_finish(s, rv == DF_ECLOSED ? DF_ECLOSED : DF_EINVAL);
+}
+
+/* Send the GET of the current hop over s->client. Returns 0 or the client's code. */
+static int
+peer_source_request(struct peer_source *s)
+{
+    static const struct net_http_client_cbs cbs = {peer_source_on_head, peer_source_on_data,
+                                                   peer_source_on_end};
+    struct net_http_header hdrs[PEER_SOURCE_MAX_HEADERS + 2];
+    struct net_http_request req;
+    char range[64], *target = NULL, *host = NULL;
+    size_t n = 0;
+    int rv;
+
     for (size_t i = 0; i < s->nheaders && n < PEER_SOURCE_MAX_HEADERS; i++) {
         if (s->drop_auth && peer_source_is_secret(s->headers[i].name))
             continue;
@@ -427,10 +545,9 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
     rv = net_http_client_request(s->client, &req, &cbs, s);
     free(target);
     free(host);
-    if (rv != 0) {
+    if (rv != 0)
         snprintf(s->why, sizeof(s->why), "request rejected: %s (bad header?)", df_strerror(rv));
-        peer_source_finish(s, rv == DF_ECLOSED ? DF_ECLOSED : DF_EINVAL);
-    }
+    return rv;
 }
 
 /* Start the current hop (s->url_text). */
@@ -446,6 +563,21 @@ peer_source_hop(struct peer_source *s, struct df_error *err)
         s->orig_host = xstrdup(s->url.host);
     else if (strcmp(s->orig_host, s->url.host) != 0)
         s->drop_auth = true;
+    if (s->env.pool != NULL && strcmp(s->url.scheme, "http") == 0 &&
+        (s->client = peer_source_pool_take(s->env.pool, s->url.host, s->url.port, &s->fd)) !=
+                NULL) {
+        s->reused = true;
+        s->lowat = 1;
+        setsockopt(s->fd, SOL_SOCKET, SO_RCVLOWAT, &s->lowat, sizeof(s->lowat));
+        /* Its callbacks run from the loop, never from here. */
+        if (peer_source_request(s) == 0)
+            return 0;
+        net_http_client_free(s->client);
+        s->client = NULL;
+        s->fd = -1;
+        s->why[0] = '\0';
+    }
+    s->reused = false;
     rv = net_connect_start(s->env.base, s->env.dns, s->url.host, s->url.port,
                            s->env.connect_timeout_ms, peer_source_connected, s, &s->connect);
     if (rv != 0)

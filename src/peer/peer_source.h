@@ -23,8 +23,20 @@ struct peer_source;
 
 #define PEER_SOURCE_MAX_REDIRECTS 10
 
+/*
+ * A pool of idle kept-alive plain-HTTP connections, by host and port. A fresh connection
+ * per piece restarts TCP slow start each time, and on a link whose return path is queued
+ * behind our own uploads (RTT tens of ms) a 1 MiB piece then never reaches full rate.
+ * Returns the pool (the caller frees it with peer_source_pool_free, which takes NULL).
+ */
+struct peer_source_pool *peer_source_pool_new(void);
+void peer_source_pool_free(struct peer_source_pool *pool);
+
+struct peer_source_pool;
+
 /* What every fetch of a peer shares. */
 struct peer_source_env {
+    struct peer_source_pool *pool; /* idle plain-HTTP connections to reuse; may be NULL */
     struct event_base *base;
     struct evdns_base *dns;
     struct net_tls_ctx *tls;          /* verifying client context */
