@@ -689,7 +689,10 @@ finish_run() {
 		log "logs of the failed run: $RESULTS/logs-$sys-n$n-r$rep"
 	fi
 	stop_hosts
+	# Every run starts cold: a seed that kept the file from the previous run would serve
+	# it from its cache instead of fetching it (and measure something else).
 	for ((i = 1; i <= n; i++)); do rm -rf "${WORK:?}/h$i"; done
+	rm -rf "${WORK:?}/hs" "${WORK:?}/hsch"
 }
 
 # summary: one line per (system, N) over all repeats, from the RESULT lines.
