@@ -46,6 +46,7 @@ struct peer_config {
     int64_t cache_quota;     /* bytes, 0 = unlimited */
     int64_t cache_ttl;       /* ms */
     int64_t upload_rate;     /* bytes/s, 0 = unlimited */
+    char *upload_congestion; /* TCP congestion control of upload connections, "" = system's */
     int64_t download_rate;   /* bytes/s, 0 = unlimited */
     int64_t concurrency;     /* pieces fetched at once per task */
     int64_t retries;         /* per piece, transient failures */
