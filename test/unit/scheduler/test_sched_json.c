@@ -62,7 +62,8 @@ START_TEST(test_stat_views)
     ck_assert_int_eq(sched_state_peer_stat(st, "p2", &ps), 0);
     o = sched_json_peer_new(&ps);
     ck_assert_ptr_nonnull(o);
-    ck_assert_str_eq(cJSON_GetObjectItem(o, "state")->valuestring, "ReceivedNormal");
+    /* Given a parent, a normal download counts as running (sched_eval.c, step 2b). */
+    ck_assert_str_eq(cJSON_GetObjectItem(o, "state")->valuestring, "Running");
     ck_assert_str_eq(cJSON_GetObjectItem(o, "taskId")->valuestring, task);
     ck_assert_str_eq(cJSON_GetObjectItem(o, "hostId")->valuestring, "h2");
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "parents")), 1);
