@@ -45,7 +45,7 @@ df_peer_argv() {
 # daemon's CLI endpoint is assumed to be the unix socket DATA/dfdaemon.sock (all hosts
 # share one mount namespace, so a fixed global socket path would collide).
 df_get_argv() {
-	DF_ARGV=("$DF_BIN" get "$ORIGIN_URL" -O "$2" --no-progress --endpoint "$1/dfdaemon.sock")
+	DF_ARGV=("$DF_BIN" get "$ORIGIN_URL" -O "$2" --no-progress --socket "$1/dfdaemon.sock")
 }
 
 # -------------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@
 #define PEER_P2P_MAX_SCHED   4
 #define PEER_P2P_STREAM_MS   (24 * 3600 * 1000)
 #define PEER_P2P_PROBE_MS    3000
+#define PEER_P2P_GRACE_MS    10000 /* a lost scheduler this long sends a waiting task to the origin \
+                                    */
 
 #define SCHED_SVC "/scheduler.v2.Scheduler/"
 
@@ -75,6 +77,7 @@ struct peer_p2p {
     struct rpc_client_call *stream;
     struct event *retry_timer;
     unsigned attempts;
+    int64_t lost_ms; /* when an established scheduler stream was lost, 0 while connected */
     bool registered, done, source_started;
     struct peer_parent parents[PEER_P2P_MAX_PARENTS];
     int nparents;
@@ -623,6 +626,7 @@ peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
 
     (void)c;
     p->attempts = 0;
+    p->lost_ms = 0;
     if (t == NULL)
         return; /* a finished task's stream: nothing to do */
     if ((o = cJSON_GetObjectItemCaseSensitive(msg, "pieceDigestsResponse")) != NULL) {
@@ -685,8 +689,13 @@ peer_p2p_retry(struct peer_p2p *p, const char *why)
     p->attempts++;
     p->sched = (p->sched + 1) % p->pc->nsched;
     if (p->t != NULL && p->t->state == PEER_TASK_P2P && !p->t->length_known &&
-        p->attempts >= (unsigned)p->pc->nsched) {
-        /* No scheduler answers and nothing is under way: fetch it ourselves. */
+        p->attempts >= (unsigned)p->pc->nsched &&
+        (p->lost_ms == 0 || peer_now_ms() - p->lost_ms >= PEER_P2P_GRACE_MS)) {
+        /*
+         * No scheduler answers and nothing is under way: fetch it ourselves. A scheduler
+         * that was there gets a grace period first, so that a restart does not send every
+         * waiting peer to the origin.
+         */
         if (p->pc->ctx->cfg.no_back_to_source) {
             char msg[700];
             snprintf(msg, sizeof(msg),
@@ -710,6 +719,7 @@ static void
 peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, void *arg)
 {
     struct peer_p2p *p = arg;
+    bool was_registered = p->registered;
 
     (void)c;
     p->stream = NULL;
@@ -717,6 +727,11 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
     p->source_started = false;
     if (p->pc->stopping)
         return;
+    if (was_registered) {
+        p->attempts = 0;
+        if (p->lost_ms == 0)
+            p->lost_ms = peer_now_ms();
+    }
     if (p->t != NULL && (p->t->state == PEER_TASK_FAILED))
         return;
     if (st->code == RPC_FAILED_PRECONDITION || st->code == RPC_NOT_FOUND ||
@@ -751,17 +766,21 @@ peer_p2p_report_done(struct peer_p2p *p)
     peer_p2p_send(p, m);
 }
 
-/* Re-registering a finished task: tell the scheduler everything we hold. */
+/*
+ * Registering again what we fetched from the source (a finished task, or one still being
+ * fetched when the scheduler restarted): the scheduler learns every piece we hold with its
+ * digest, so children can take them from us. A finished task then reports its end.
+ */
 static void
-peer_p2p_reannounce_pieces(struct peer_p2p *p)
+peer_p2p_reannounce_pieces(struct peer_p2p *p, uint64_t content_length, uint64_t piece_length)
 {
     struct store_piece *pieces = NULL;
     size_t n = 0;
     cJSON *in, *m;
 
     m = peer_p2p_msg(p, "downloadPeerBackToSourceStartedRequest", &in);
-    df_json_add_u64(in, "contentLength", p->content_length);
-    df_json_add_u64(in, "pieceLength", p->piece_length);
+    df_json_add_u64(in, "contentLength", content_length);
+    df_json_add_u64(in, "pieceLength", piece_length);
     peer_p2p_send(p, m);
     p->source_started = true;
     if (store_piece_list_finished(p->pc->ctx->db, p->task_id, &pieces, &n) == 0) {
@@ -773,7 +792,8 @@ peer_p2p_reannounce_pieces(struct peer_p2p *p)
         }
         free(pieces);
     }
-    peer_p2p_report_done(p);
+    if (p->done)
+        peer_p2p_report_done(p);
 }
 
 static void
@@ -807,12 +827,10 @@ peer_p2p_open_stream(struct peer_p2p *p)
     }
     peer_p2p_send(p, m);
     p->registered = true;
-    if (p->done) {
-        peer_p2p_reannounce_pieces(p);
-        return;
-    }
-    if (p->t != NULL && p->t->from_source && p->t->length_known)
-        peer_p2p_source_started(p->t);
+    if (p->done)
+        peer_p2p_reannounce_pieces(p, p->content_length, p->piece_length);
+    else if (p->t != NULL && p->t->from_source && p->t->length_known)
+        peer_p2p_reannounce_pieces(p, p->t->content_length, p->t->piece_length);
 }
 
 static void
@@ -905,6 +923,32 @@ peer_p2p_start(struct peer_task *t)
     t->state = PEER_TASK_P2P;
     peer_p2p_register(p);
     return 0;
+}
+
+void
+peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const char *task_id,
+              uint64_t content_length, uint64_t piece_length, uint64_t piece_count)
+{
+    struct peer_p2p_ctx *pc = ctx->p2p;
+    struct peer_p2p *p;
+
+    if (pc == NULL || pc->nsched == 0 || pc->stopping)
+        return;
+    TAILQ_FOREACH (p, &pc->detached, entry) {
+        if (strcmp(p->task_id, task_id) == 0)
+            return;
+    }
+    p = peer_p2p_new(pc, task_id);
+    p->url = xstrdup(req->url);
+    p->tag = req->tag != NULL ? xstrdup(req->tag) : NULL;
+    p->application = req->application != NULL ? xstrdup(req->application) : NULL;
+    p->filtered = req->filtered != NULL ? xstrdup(req->filtered) : NULL;
+    p->done = true;
+    p->content_length = content_length;
+    p->piece_length = piece_length;
+    p->piece_count = piece_count;
+    TAILQ_INSERT_TAIL(&pc->detached, p, entry);
+    peer_p2p_register(p);
 }
 
 void
@@ -1062,8 +1106,11 @@ peer_p2p_free(struct peer_task *t)
     if (p == NULL)
         return;
     t->p2p = NULL;
-    if (p->done && !p->pc->stopping && p->stream != NULL) {
-        /* Stay registered as a parent: keep the stream, drop everything task-bound. */
+    if (p->done && !p->pc->stopping) {
+        /*
+         * Stay registered as a parent (or become one again once a scheduler answers): keep
+         * the stream, drop everything task-bound.
+         */
         for (int i = 0; i < p->nparents; i++)
             peer_parent_reset(&p->parents[i]);
         p->nparents = 0;

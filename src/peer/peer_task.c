@@ -1191,6 +1191,7 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
     peer_waiter_started(w);
     log_info("peer: task %.12s served from the cache", id);
+    peer_p2p_hold(ctx, &w->req, id, t->content_length, t->piece_length, t->piece_count);
     peer_waiter_materialize(w);
     return true;
 }

@@ -131,4 +131,12 @@ void peer_p2p_task_done(struct peer_task *t);
 void peer_p2p_task_failed(struct peer_task *t, const char *why);
 void peer_p2p_free(struct peer_task *t);
 
+/*
+ * A finished task of the cache was asked for: unless the P2P side already holds it as a
+ * parent, register it with the scheduler as one (after a restart of either side). Borrows
+ * req.
+ */
+void peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const char *task_id,
+                   uint64_t content_length, uint64_t piece_length, uint64_t piece_count);
+
 #endif
