@@ -131,6 +131,7 @@ struct cli_get {
     char *output; /* absolute */
     bool tty;
     uint64_t total, done, from_source, from_peers;
+    char parents[400]; /* "ip bytes, ip (seed) bytes, ..." of the finished task */
     bool has_total;
     double start;
     double last_draw;
@@ -159,6 +160,45 @@ cli_get_bytes(double v, char *buf, size_t len)
     }
     snprintf(buf, len, i == 0 ? "%.0f%s" : "%.1f%s", v, u[i]);
     return buf;
+}
+
+/* Sum and describe the per-parent byte counts ([{ip, isSeed, bytes}, ...]). */
+static void
+cli_get_parents(struct cli_get *g, const cJSON *list)
+{
+    const cJSON *e;
+    size_t n = 0;
+    bool full = false;
+
+    if (!cJSON_IsArray(list))
+        return;
+    g->from_peers = 0;
+    g->parents[0] = '\0';
+    cJSON_ArrayForEach(e, list)
+    {
+        const char *ip = "?";
+        uint64_t v = 0;
+        bool seed = false;
+        char b[32];
+        int k;
+
+        if (df_json_get_u64(e, "bytes", &v, NULL) != 0)
+            continue;
+        df_json_get_str(e, "ip", &ip, NULL);
+        df_json_get_bool(e, "isSeed", &seed, NULL);
+        g->from_peers += v;
+        if (full)
+            continue;
+        k = snprintf(g->parents + n, sizeof(g->parents) - n, "%s%s%s %s", n > 0 ? ", " : "", ip,
+                     seed ? " (seed)" : "", cli_get_bytes((double)v, b, sizeof(b)));
+        if (k < 0 || (size_t)k >= sizeof(g->parents) - n - sizeof(", ...")) {
+            /* No room: drop the partial entry and say there are more. */
+            snprintf(g->parents + n, sizeof(g->parents) - n, ", ...");
+            full = true;
+            continue;
+        }
+        n += (size_t)k;
+    }
 }
 
 static void
@@ -208,12 +248,7 @@ cli_get_on_message(struct rpc_client_call *s, const cJSON *msg, void *arg)
             g->done = v;
         if (df_json_get_u64(o, "bytesFromSource", &v, NULL) == 0)
             g->from_source = v;
-        const cJSON *peers = cJSON_GetObjectItemCaseSensitive(o, "bytesFromPeers"), *e;
-        if (cJSON_IsObject(peers)) {
-            g->from_peers = 0;
-            cJSON_ArrayForEach(e, peers) if (cJSON_IsNumber(e) && e->valuedouble > 0)
-                    g->from_peers += (uint64_t)e->valuedouble;
-        }
+        cli_get_parents(g, cJSON_GetObjectItemCaseSensitive(o, "bytesFromPeers"));
         if (cJSON_GetObjectItemCaseSensitive(msg, "downloadTaskFinishedResponse") != NULL)
             g->done = g->total;
         cli_get_draw(g, false);
@@ -467,13 +502,16 @@ cli_get_main(int argc, char **argv)
     el = cli_get_now() - g.start;
     rv = g.rv;
     if (rv == 0) {
+        char src[32], peers[32];
+
         cli_get_draw(&g, true);
         fprintf(stderr,
-                "%s: %" PRIu64 " bytes in %.2fs (%s/s); from source %" PRIu64
-                ", from peers %" PRIu64 "\n",
+                "%s: %" PRIu64 " bytes in %.2fs (%s/s); from source %s, from peers %s%s%s%s\n",
                 g.output, g.total, el,
-                cli_get_bytes(el > 0 ? (double)g.total / el : 0, a, sizeof(a)), g.from_source,
-                g.from_peers);
+                cli_get_bytes(el > 0 ? (double)g.total / el : 0, a, sizeof(a)),
+                cli_get_bytes((double)g.from_source, src, sizeof(src)),
+                cli_get_bytes((double)g.from_peers, peers, sizeof(peers)),
+                g.parents[0] != '\0' ? " (" : "", g.parents, g.parents[0] != '\0' ? ")" : "");
     } else {
         if (g.tty && !g.cfg.no_progress)
             fputc('\n', stderr);

@@ -36,8 +36,8 @@
 #define PEER_P2P_MAX_SCHED   4
 #define PEER_P2P_STREAM_MS   (24 * 3600 * 1000)
 #define PEER_P2P_PROBE_MS    3000
-#define PEER_P2P_GRACE_MS    10000 /* a lost scheduler this long sends a waiting task to the origin \
-                                    */
+#define PEER_P2P_GRACE_MS    10000 /* a lost scheduler waits this long before the origin */
+#define PEER_P2P_MAX_FROM    32    /* parents remembered for the byte counts of a task */
 
 #define SCHED_SVC "/scheduler.v2.Scheduler/"
 
@@ -51,6 +51,13 @@ struct peer_parent {
     uint8_t *has;
     unsigned strikes, inflight;
     bool blocked, listed;
+    int from; /* index in owner->from */
+};
+
+/* Bytes a task received from one parent; outlives the parent's slot. */
+struct peer_p2p_from {
+    char *id, *ip;
+    bool is_seed;
     uint64_t bytes;
 };
 
@@ -87,6 +94,8 @@ struct peer_p2p {
     struct peer_fetch fetch[PEER_MAX_WORKERS];
     struct peer_parent *fetch_parent[PEER_MAX_WORKERS];
     uint64_t bytes_from_peers;
+    struct peer_p2p_from from[PEER_P2P_MAX_FROM]; /* the last entry also counts any later */
+    int nfrom;
     uint64_t content_length, piece_length, piece_count; /* for re-registering */
 };
 
@@ -313,52 +322,101 @@ peer_parent_open(struct peer_p2p *p, struct peer_parent *pp)
     return 0;
 }
 
+/* The byte-count entry of parent id (the last one when all are taken). */
+static int
+peer_p2p_from_index(struct peer_p2p *p, const char *id, const char *ip, bool seed)
+{
+    for (int i = 0; i < p->nfrom; i++)
+        if (strcmp(p->from[i].id, id) == 0)
+            return i;
+    if (p->nfrom == PEER_P2P_MAX_FROM)
+        return PEER_P2P_MAX_FROM - 1;
+    p->from[p->nfrom].id = xstrdup(id);
+    p->from[p->nfrom].ip = xstrdup(ip);
+    p->from[p->nfrom].is_seed = seed;
+    return p->nfrom++;
+}
+
+/*
+ * A slot for a new parent: a free one, else one the scheduler no longer names and that has
+ * no fetch running (a blocked one last). NULL when every slot is busy.
+ */
+static struct peer_parent *
+peer_p2p_parent_slot(struct peer_p2p *p)
+{
+    struct peer_parent *spare = NULL;
+
+    if (p->nparents < PEER_P2P_MAX_PARENTS)
+        return &p->parents[p->nparents++];
+    for (int i = 0; i < p->nparents; i++) {
+        struct peer_parent *pp = &p->parents[i];
+        if (pp->listed || pp->inflight > 0)
+            continue;
+        if (!pp->blocked)
+            return pp;
+        if (spare == NULL)
+            spare = pp;
+    }
+    return spare;
+}
+
+static struct peer_parent *
+peer_p2p_parent_find(struct peer_p2p *p, const char *id)
+{
+    for (int i = 0; i < p->nparents; i++)
+        if (strcmp(p->parents[i].id, id) == 0)
+            return &p->parents[i];
+    return NULL;
+}
+
 /* Replace the parent set with the scheduler's (keeping the ones we already follow). */
 static void
 peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
 {
     const cJSON *e;
-    int i;
+    const char *id;
+    struct peer_parent *pp;
 
-    for (i = 0; i < p->nparents; i++)
+    for (int i = 0; i < p->nparents; i++)
         p->parents[i].listed = false;
+    /* Mark the ones we keep first, so that a new one never takes the slot of a kept one. */
     cJSON_ArrayForEach(e, list)
     {
-        const char *id = NULL, *hid = "", *ip = NULL;
+        if (df_json_get_str(e, "id", &id, NULL) == 0 && (pp = peer_p2p_parent_find(p, id)) != NULL)
+            pp->listed = true;
+    }
+    cJSON_ArrayForEach(e, list)
+    {
+        const char *hid = "", *ip = NULL;
         uint64_t port = 0, dport = 0;
         bool seed = false;
-        struct peer_parent *pp = NULL;
+        id = NULL;
         if (df_json_get_str(e, "id", &id, NULL) != 0 || df_json_get_str(e, "ip", &ip, NULL) != 0 ||
             df_json_get_u64(e, "port", &port, NULL) != 0 ||
             df_json_get_u64(e, "downloadPort", &dport, NULL) != 0 || port > 65535 || dport > 65535)
             continue;
+        if (peer_p2p_parent_find(p, id) != NULL || (pp = peer_p2p_parent_slot(p)) == NULL)
+            continue;
         df_json_get_str(e, "hostId", &hid, NULL);
         df_json_get_bool(e, "isSeed", &seed, NULL);
-        for (i = 0; i < p->nparents; i++)
-            if (strcmp(p->parents[i].id, id) == 0)
-                pp = &p->parents[i];
-        if (pp == NULL) {
-            if (p->nparents == PEER_P2P_MAX_PARENTS)
-                continue;
-            pp = &p->parents[p->nparents++];
-            memset(pp, 0, sizeof(*pp));
-            pp->owner = p;
-            pp->id = xstrdup(id);
-            pp->host_id = xstrdup(hid);
-            pp->ip = xstrdup(ip);
-            pp->port = (uint16_t)port;
-            pp->download_port = (uint16_t)dport;
-            pp->is_seed = seed;
-            pp->has = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
-            if (peer_parent_open(p, pp) != 0)
-                log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
-            log_debug("p2p", "p2p: task %.12s parent %s (%s:%u)%s", p->task_id, id, ip,
-                      pp->download_port, seed ? " seed" : "");
-        }
+        peer_parent_reset(pp);
+        pp->owner = p;
+        pp->id = xstrdup(id);
+        pp->host_id = xstrdup(hid);
+        pp->ip = xstrdup(ip);
+        pp->port = (uint16_t)port;
+        pp->download_port = (uint16_t)dport;
+        pp->is_seed = seed;
+        pp->from = peer_p2p_from_index(p, id, ip, seed);
+        pp->has = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
         pp->listed = true;
+        if (peer_parent_open(p, pp) != 0)
+            log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
+        log_debug("p2p", "p2p: task %.12s parent %s (%s:%u)%s", p->task_id, id, ip,
+                  pp->download_port, seed ? " seed" : "");
     }
     /* Drop parents the scheduler no longer names, unless a fetch from them is running. */
-    for (i = 0; i < p->nparents; i++) {
+    for (int i = 0; i < p->nparents; i++) {
         if (p->parents[i].listed || p->parents[i].inflight > 0 || p->parents[i].blocked)
             continue;
         if (p->parents[i].sync != NULL)
@@ -459,7 +517,7 @@ peer_p2p_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t r
             peer_task_fail(t, rv, t->why);
             return;
         } else {
-            pp->bytes += f->len;
+            p->from[pp->from].bytes += f->len;
             p->bytes_from_peers += f->len;
             t->bytes_from_source -= f->len; /* peer_task_fetch_write counted these bytes */
             t->ctx->bytes_from_source -= f->len;
@@ -1026,9 +1084,9 @@ peer_p2p_task_done(struct peer_task *t)
     p->content_length = t->content_length;
     p->piece_length = t->piece_length;
     p->piece_count = t->piece_count;
-    for (int i = 0; i < p->nparents; i++)
-        log_info("p2p: task %.12s: %" PRIu64 " bytes from parent %s", t->id, p->parents[i].bytes,
-                 p->parents[i].id);
+    for (int i = 0; i < p->nfrom; i++)
+        log_info("p2p: task %.12s: %" PRIu64 " bytes from parent %s", t->id, p->from[i].bytes,
+                 p->from[i].id);
     if (p->registered)
         peer_p2p_report_done(p);
 }
@@ -1061,15 +1119,20 @@ peer_p2p_task_failed(struct peer_task *t, const char *why)
 cJSON *
 peer_p2p_bytes_json(struct peer_task *t)
 {
-    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_CreateArray(), *o;
     struct peer_p2p *p = t->p2p;
 
-    if (p == NULL)
-        return o;
-    for (int i = 0; i < p->nparents; i++)
-        if (p->parents[i].bytes > 0)
-            df_json_add_u64(o, p->parents[i].id, p->parents[i].bytes);
-    return o;
+    for (int i = 0; p != NULL && i < p->nfrom; i++) {
+        if (p->from[i].bytes == 0)
+            continue;
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "peerId", p->from[i].id);
+        cJSON_AddStringToObject(o, "ip", p->from[i].ip);
+        cJSON_AddBoolToObject(o, "isSeed", p->from[i].is_seed);
+        df_json_add_u64(o, "bytes", p->from[i].bytes);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
 }
 
 static void
@@ -1087,6 +1150,10 @@ peer_p2p_free_now(struct peer_p2p *p)
         peer_source_cancel(p->fetch[i].src);
         if (p->fetch[i].rate_timer != NULL)
             event_free(p->fetch[i].rate_timer);
+    }
+    for (int i = 0; i < p->nfrom; i++) {
+        free(p->from[i].id);
+        free(p->from[i].ip);
     }
     free(p->digest);
     free(p->has_digest);

@@ -304,6 +304,17 @@ START_TEST(test_eight_peers_one_origin_fetch)
     ck_assert_msg(from_peers > from_seed,
                   "most bytes should come from peers: seed %" PRIu64 ", peers %" PRIu64, from_seed,
                   from_peers);
+    /* Each peer accounts for every byte, by origin and by parent, in /metrics and in get. */
+    for (int i = 0; i < 8; i++) {
+        char *log = sw_get_log(&s, i);
+        uint64_t got = sw_metric(s.upload[i], "dragonfly_peer_p2p_bytes_total") +
+                       sw_metric(s.upload[i], "dragonfly_peer_source_bytes_total");
+
+        ck_assert_msg(got == size, "peer%d counted %" PRIu64 " bytes", i, got);
+        ck_assert_msg(strstr(log, "from peers") != NULL && strstr(log, "127.0.0.") != NULL,
+                      "get on peer%d does not say where bytes came from: %s", i, log);
+        free(log);
+    }
     sw_down(&s);
 }
 
