@@ -505,13 +505,17 @@ cli_get_main(int argc, char **argv)
         char src[32], peers[32];
 
         cli_get_draw(&g, true);
-        fprintf(stderr,
-                "%s: %" PRIu64 " bytes in %.2fs (%s/s); from source %s, from peers %s%s%s%s\n",
-                g.output, g.total, el,
-                cli_get_bytes(el > 0 ? (double)g.total / el : 0, a, sizeof(a)),
-                cli_get_bytes((double)g.from_source, src, sizeof(src)),
-                cli_get_bytes((double)g.from_peers, peers, sizeof(peers)),
-                g.parents[0] != '\0' ? " (" : "", g.parents, g.parents[0] != '\0' ? ")" : "");
+        if (g.total > 0 && g.from_source == 0 && g.from_peers == 0)
+            fprintf(stderr, "%s: %" PRIu64 " bytes in %.2fs from the peer's cache\n", g.output,
+                    g.total, el);
+        else
+            fprintf(stderr,
+                    "%s: %" PRIu64 " bytes in %.2fs (%s/s); from source %s, from peers %s%s%s%s\n",
+                    g.output, g.total, el,
+                    cli_get_bytes(el > 0 ? (double)g.total / el : 0, a, sizeof(a)),
+                    cli_get_bytes((double)g.from_source, src, sizeof(src)),
+                    cli_get_bytes((double)g.from_peers, peers, sizeof(peers)),
+                    g.parents[0] != '\0' ? " (" : "", g.parents, g.parents[0] != '\0' ? ")" : "");
     } else {
         if (g.tty && !g.cfg.no_progress)
             fputc('\n', stderr);
