@@ -1,9 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # The whole test command: install dependencies, build, run every test in the release build
-# (and the CI-sized swarm benchmark as a correctness check)
-# and again under ASan+UBSan, run each libFuzzer target for a bounded time, and end with
-# one line "N passed, N failed". Exit status is non-zero on any failure.
+# (plus the CI-sized swarm benchmark as a correctness check) and again under ASan+UBSan, run
+# each libFuzzer target for a bounded time, and end with one line "N passed, N failed". Exit status is non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.."
 
