@@ -105,6 +105,7 @@ struct peer_p2p_ctx {
     struct peer_ctx *ctx;
     struct rpc_client *sched[PEER_P2P_MAX_SCHED];
     int nsched;
+    int sched_ok; /* the scheduler that answered last: new tasks start there */
     struct event *announce_timer;
     struct peer_sync_list syncs;
     struct peer_p2p_list detached;
@@ -902,6 +903,7 @@ peer_p2p_probe_done(const struct rpc_status *st, const cJSON *resp, void *arg)
         peer_p2p_retry(p, st->message[0] != '\0' ? st->message : rpc_err_name(st->code));
         return;
     }
+    p->pc->sched_ok = p->sched;
     peer_p2p_open_stream(p);
 }
 
@@ -953,6 +955,7 @@ peer_p2p_new(struct peer_p2p_ctx *pc, const char *task_id)
     struct peer_p2p *p = xcalloc(1, sizeof(*p));
 
     p->pc = pc;
+    p->sched = pc->sched_ok;
     memcpy(p->task_id, task_id, sizeof(p->task_id));
     if (df_id_peer_new(pc->ctx->cfg.ip, pc->ctx->cfg.hostname, pc->ctx->cfg.seed, &p->peer_id) != 0)
         p->peer_id = xasprintf("%s-%s-%s", pc->ctx->cfg.ip, pc->ctx->cfg.hostname, task_id);
@@ -1239,14 +1242,34 @@ peer_p2p_init(struct peer_ctx *ctx, struct df_error *err)
     TAILQ_INIT(&pc->detached);
     if ((rv = rpc_server_register(ctx->rpc, methods, DF_NELEM(methods))) != 0)
         return df_error_set(err, rv, "rpc: cannot register the upload service");
-    for (size_t i = 0; i < ctx->cfg.schedulers.n && i < PEER_P2P_MAX_SCHED; i++) {
-        memset(&opts, 0, sizeof(opts));
-        opts.addr = ctx->cfg.schedulers.v[i];
-        opts.connect_timeout_ms = 2000;
-        opts.backoff_max_ms = 5000;
-        if ((rv = rpc_client_new(ctx->base, ctx->dns, &opts, &pc->sched[pc->nsched], err)) != 0)
-            return rv;
-        pc->nsched++;
+    /* Each --scheduler value may itself be a comma-separated list, in failover order. */
+    for (size_t i = 0; i < ctx->cfg.schedulers.n; i++) {
+        const char *v = ctx->cfg.schedulers.v[i];
+
+        while (*v != '\0') {
+            size_t len = strcspn(v, ",");
+            char addr[128];
+
+            if (len == 0 || len >= sizeof(addr))
+                return df_error_set(err, DF_EINVAL, "scheduler: bad address list '%s'",
+                                    ctx->cfg.schedulers.v[i]);
+            if (pc->nsched == PEER_P2P_MAX_SCHED)
+                return df_error_set(err, DF_EINVAL, "scheduler: at most %d addresses",
+                                    PEER_P2P_MAX_SCHED);
+            memcpy(addr, v, len);
+            addr[len] = '\0';
+            memset(&opts, 0, sizeof(opts));
+            opts.addr = addr;
+            opts.connect_timeout_ms = 2000;
+            opts.backoff_max_ms = 5000;
+            if ((rv = rpc_client_new(ctx->base, ctx->dns, &opts, &pc->sched[pc->nsched], err)) != 0)
+                return rv;
+            pc->nsched++;
+            v += len;
+            if (*v == ',' && *++v == '\0')
+                return df_error_set(err, DF_EINVAL, "scheduler: bad address list '%s'",
+                                    ctx->cfg.schedulers.v[i]);
+        }
     }
     if (pc->nsched > 0) {
         pc->announce_timer = event_new(ctx->base, -1, EV_PERSIST, peer_p2p_announce_cb, pc);

@@ -456,6 +456,28 @@ START_TEST(test_scheduler_absent)
 
 END_TEST
 
+/* With a dead scheduler listed first, peers fail over to the next one and still share. */
+START_TEST(test_scheduler_failover)
+{
+    struct sw s;
+    char url[256], list[160];
+
+    sw_up(&s, 0, NULL);
+    snprintf(list, sizeof(list), "127.0.0.41:1,%s", s.sched_addr);
+    s.npeers = 2;
+    sw_start_peer(&s, 0, list, NULL, NULL);
+    sw_start_peer(&s, 1, list, NULL, NULL);
+    sw_gen(&s, "8MiB", 10, "want");
+    sw_url(&s, "8MiB", 10, url, sizeof(url));
+    sw_get_start(&s, url, 0, 2, NULL);
+    sw_expect_ok(&s, 0, "want");
+    sw_expect_ok(&s, 1, "want");
+    ck_assert_uint_le(sw_origin_bytes(&s, "8MiB", 10), 8 * MIB + 8 * MIB / 20);
+    sw_down(&s);
+}
+
+END_TEST
+
 /* Tiny (inline from the scheduler) and empty tasks through the swarm. */
 START_TEST(test_tiny_and_empty)
 {
@@ -502,6 +524,7 @@ it_swarm_suite(void)
     tcase_add_test(tc, test_corrupt_parent_blocked);
     tcase_add_test(tc, test_scheduler_restart);
     tcase_add_test(tc, test_scheduler_absent);
+    tcase_add_test(tc, test_scheduler_failover);
     tcase_add_test(tc, test_tiny_and_empty);
     suite_add_tcase(s, tc);
     return s;
