@@ -136,7 +136,11 @@ cJSON *peer_task_stat(struct peer_ctx *ctx, const char *task_id);
 
 /* The P2P side: scheduler clients, host announces, DfdaemonUpload (SyncPieces, DownloadTask). */
 int peer_p2p_init(struct peer_ctx *ctx, struct df_error *err);
-void peer_p2p_stop(struct peer_ctx *ctx);
+/*
+ * Stop serving the swarm and leave the schedulers. Returns how many LeaveHost calls are in
+ * flight; when the last one ends (each within PEER_P2P_LEAVE_MS) the loop is told to exit.
+ */
+int peer_p2p_stop(struct peer_ctx *ctx);
 void peer_p2p_shutdown(struct peer_ctx *ctx);
 
 /* Start the upload server on bind_host:upload_port ("" = all addresses). */

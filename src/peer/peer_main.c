@@ -241,13 +241,17 @@ peer_main_stop(void *arg)
 {
     struct peer_ctx *ctx = arg;
 
+    int leaving;
+
     ctx->stopping = true;
-    peer_p2p_stop(ctx);
+    leaving = peer_p2p_stop(ctx);
     net_listener_disable(ctx->upload_listener);
     rpc_server_shutdown(ctx->rpc);
     /* Unfinished pieces are dropped: only recorded pieces count, so metadata stays exact. */
     peer_task_shutdown(ctx);
-    event_base_loopexit(ctx->base, NULL);
+    /* The LeaveHost calls end the loop when answered; they are bounded by their deadline. */
+    if (leaving == 0)
+        event_base_loopexit(ctx->base, NULL);
 }
 
 static void

@@ -36,6 +36,7 @@
 #define PEER_P2P_MAX_SCHED   4
 #define PEER_P2P_STREAM_MS   (24 * 3600 * 1000)
 #define PEER_P2P_PROBE_MS    3000
+#define PEER_P2P_LEAVE_MS    500   /* a stopping peer waits this long for LeaveHost */
 #define PEER_P2P_GRACE_MS    10000 /* a lost scheduler waits this long before the origin */
 #define PEER_P2P_MAX_FROM    32    /* parents remembered for the byte counts of a task */
 
@@ -106,6 +107,7 @@ struct peer_p2p_ctx {
     struct rpc_client *sched[PEER_P2P_MAX_SCHED];
     int nsched;
     int sched_ok; /* the scheduler that answered last: new tasks start there */
+    int leaving;  /* LeaveHost calls in flight while stopping */
     struct event *announce_timer;
     struct peer_sync_list syncs;
     struct peer_p2p_list detached;
@@ -156,6 +158,16 @@ peer_p2p_piece_json(cJSON *parent, uint64_t number, uint64_t off, uint64_t len,
     df_digest_set_sha256(&d, md);
     cJSON_AddStringToObject(pc, "digest", df_digest_format(&d, ds));
     return pc;
+}
+
+/* Completion of a call whose answer changes nothing (announce, leave). */
+static void
+peer_p2p_unary_done(const struct rpc_status *st, const cJSON *resp, void *arg)
+{
+    (void)resp;
+    (void)arg;
+    if (st->code != RPC_OK)
+        log_debug("p2p", "p2p: scheduler call: %s", st->message);
 }
 
 /* ---------------------------------------------------------------- SyncPieces (parent side) */
@@ -1013,6 +1025,31 @@ peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const c
 }
 
 void
+peer_p2p_forget(struct peer_ctx *ctx, const char *task_id)
+{
+    struct peer_p2p_ctx *pc = ctx->p2p;
+    struct peer_p2p *p;
+
+    if (pc == NULL)
+        return;
+    TAILQ_FOREACH (p, &pc->detached, entry) {
+        if (strcmp(p->task_id, task_id) == 0) {
+            /* A finished peer stays a parent after its stream ends: leave explicitly. */
+            if (p->registered) {
+                cJSON *req = cJSON_CreateObject();
+                cJSON_AddStringToObject(req, "peerId", p->peer_id);
+                rpc_client_unary(pc->sched[p->sched], SCHED_SVC "LeavePeer", req, PEER_P2P_PROBE_MS,
+                                 peer_p2p_unary_done, pc, NULL);
+                cJSON_Delete(req);
+            }
+            TAILQ_REMOVE(&pc->detached, p, entry);
+            peer_p2p_free_now(p);
+            return;
+        }
+    }
+}
+
+void
 peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
                     const char *parent_id)
 {
@@ -1200,15 +1237,6 @@ peer_p2p_free(struct peer_task *t)
 /* ---------------------------------------------------------------- setup */
 
 static void
-peer_p2p_announce_done(const struct rpc_status *st, const cJSON *resp, void *arg)
-{
-    (void)resp;
-    (void)arg;
-    if (st->code != RPC_OK)
-        log_debug("p2p", "p2p: announce host: %s", st->message);
-}
-
-static void
 peer_p2p_announce_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct peer_p2p_ctx *pc = arg;
@@ -1218,7 +1246,7 @@ peer_p2p_announce_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (int i = 0; i < pc->nsched; i++)
         rpc_client_unary(pc->sched[i], SCHED_SVC "AnnounceHost", req, PEER_P2P_PROBE_MS,
-                         peer_p2p_announce_done, pc, NULL);
+                         peer_p2p_unary_done, pc, NULL);
     cJSON_Delete(req);
 }
 
@@ -1281,17 +1309,39 @@ peer_p2p_init(struct peer_ctx *ctx, struct df_error *err)
     return 0;
 }
 
-void
+static void
+peer_p2p_leave_done(const struct rpc_status *st, const cJSON *resp, void *arg)
+{
+    struct peer_p2p_ctx *pc = arg;
+
+    (void)resp;
+    if (st->code != RPC_OK)
+        log_debug("p2p", "p2p: leave host: %s", st->message);
+    if (--pc->leaving == 0)
+        event_base_loopexit(pc->ctx->base, NULL);
+}
+
+int
 peer_p2p_stop(struct peer_ctx *ctx)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_sync *s;
+    cJSON *req;
 
     if (pc == NULL)
-        return;
+        return 0;
     pc->stopping = true;
     while ((s = TAILQ_FIRST(&pc->syncs)) != NULL)
         peer_sync_finish(s, RPC_UNAVAILABLE, "peer is shutting down");
+    /* Leave every scheduler, so that nobody is handed this host as a parent any more. */
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "id", ctx->host_id);
+    for (int i = 0; i < pc->nsched; i++)
+        if (rpc_client_unary(pc->sched[i], SCHED_SVC "LeaveHost", req, PEER_P2P_LEAVE_MS,
+                             peer_p2p_leave_done, pc, NULL) == 0)
+            pc->leaving++;
+    cJSON_Delete(req);
+    return pc->leaving;
 }
 
 void

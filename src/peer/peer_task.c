@@ -1292,6 +1292,7 @@ peer_task_gc(struct peer_ctx *ctx)
         if (peer_task_is_active(ctx, st->id))
             continue;
         if (store_task_delete(ctx->db, st->id) == 0) {
+            peer_p2p_forget(ctx, st->id);
             store_data_remove(ctx->cfg.data_dir, st->id);
             total -= st->bytes < total ? st->bytes : total;
             log_info("peer: evicted task %.12s (%" PRIu64 " bytes, %s)", st->id, st->bytes,

@@ -131,6 +131,9 @@ void peer_p2p_task_done(struct peer_task *t);
 void peer_p2p_task_failed(struct peer_task *t, const char *why);
 void peer_p2p_free(struct peer_task *t);
 
+/* A task left the cache: stop offering it to the swarm. */
+void peer_p2p_forget(struct peer_ctx *ctx, const char *task_id);
+
 /*
  * A finished task of the cache was asked for: unless the P2P side already holds it as a
  * parent, register it with the scheduler as one (after a restart of either side). Borrows

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -456,6 +457,33 @@ START_TEST(test_scheduler_absent)
 
 END_TEST
 
+/*
+ * A finished peer stopped with SIGTERM leaves the scheduler: nobody is sent to it, so the
+ * next peer fetches without a single failed piece.
+ */
+START_TEST(test_stopped_peer_leaves)
+{
+    struct sw s;
+    char url[256], metrics[64];
+    int status;
+
+    sw_up(&s, 2, NULL);
+    snprintf(metrics, sizeof(metrics), "%s", it_proc_ready_str(&s.sched, "metrics"));
+    sw_gen(&s, "16MiB", 11, "want");
+    sw_url(&s, "16MiB", 11, url, sizeof(url));
+    sw_get_start(&s, url, 0, 1, NULL);
+    sw_expect_ok(&s, 0, "want");
+    status = it_proc_stop(&s.peers[0]);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer0 stop: status %d", status);
+    ck_assert_uint_eq(sw_metric(metrics, "dragonfly_scheduler_leave_host_total"), 1);
+    sw_get_start(&s, url, 1, 1, NULL);
+    sw_expect_ok(&s, 1, "want");
+    ck_assert_msg(!sw_log_has(&s.peers[1], "strike"), "peer1 was sent to the stopped peer");
+    sw_down(&s);
+}
+
+END_TEST
+
 /* With a dead scheduler listed first, peers fail over to the next one and still share. */
 START_TEST(test_scheduler_failover)
 {
@@ -525,6 +553,7 @@ it_swarm_suite(void)
     tcase_add_test(tc, test_scheduler_restart);
     tcase_add_test(tc, test_scheduler_absent);
     tcase_add_test(tc, test_scheduler_failover);
+    tcase_add_test(tc, test_stopped_peer_leaves);
     tcase_add_test(tc, test_tiny_and_empty);
     suite_add_tcase(s, tc);
     return s;
