@@ -524,6 +524,10 @@ START_TEST(test_tiny_and_empty)
     sw_expect_ok(&s, 2, "want");
     sw_expect_ok(&s, 3, "want");
     ck_assert_uint_le(sw_origin_bytes(&s, "100", 8), 2 * 100);
+    /* Once the seed has it, the content comes inline in the scheduler's answer. */
+    ck_assert_uint_ge(sw_metric(it_proc_ready_str(&s.sched, "metrics"),
+                                "dragonfly_scheduler_tiny_task_responses_total"),
+                      2);
 
     sw_url(&s, "0", 9, url, sizeof(url));
     sw_get_start(&s, url, 0, 4, NULL);
