@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -200,31 +201,70 @@ peer_waiter_check_digest(struct peer_waiter *w)
     return 0;
 }
 
+/* Copy in to out from off to len; copy_file_range refuses most cross-filesystem copies
+ * (EXDEV since Linux 5.19), sendfile takes any regular file, read/write is the last resort. */
+static int
+peer_waiter_copy_range(int in, int out, off_t off, off_t len)
+{
+    bool cfr = true, sf = true;
+    char *buf = NULL;
+    ssize_t n;
+
+    while (off < len) {
+        size_t want = (size_t)(len - off) < (1u << 30) ? (size_t)(len - off) : (1u << 30);
+        if (cfr) {
+            n = copy_file_range(in, &off, out, NULL, want, 0);
+            if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                          errno == EOPNOTSUPP || errno == EPERM)) {
+                cfr = false;
+                continue;
+            }
+        } else if (sf) {
+            n = sendfile(out, in, &off, want);
+            if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
+                sf = false;
+                continue;
+            }
+        } else {
+            if (buf == NULL)
+                buf = xmalloc(1 << 20);
+            n = pread(in, buf, want < (1u << 20) ? want : (1u << 20), off);
+            if (n > 0) {
+                for (ssize_t done = 0, w; done < n; done += w) {
+                    if ((w = write(out, buf + done, (size_t)(n - done))) <= 0) {
+                        n = w == 0 ? 0 : -1;
+                        break;
+                    }
+                }
+                if (n > 0)
+                    off += n;
+            }
+        }
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO; /* the data file is shorter than it was */
+            free(buf);
+            return -1;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
 static int
 peer_waiter_copy(struct peer_waiter *w, const char *tmp)
 {
     int in = -1, out = -1, rv = DF_EIO;
     struct stat st;
-    off_t off = 0;
-    ssize_t n;
 
     in = open(w->data_path, O_RDONLY | O_CLOEXEC);
-    out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (in == -1 || out == -1 || fstat(in, &st) == -1) {
-        snprintf(w->why, sizeof(w->why), "write %s: %s", tmp, strerror(errno));
+    if (in == -1 || fstat(in, &st) == -1) {
+        snprintf(w->why, sizeof(w->why), "read cache file: %s", strerror(errno));
         goto out;
     }
-    while (off < st.st_size) {
-        n = copy_file_range(in, &off, out, NULL, (size_t)(st.st_size - off), 0);
-        if (n <= 0) {
-            snprintf(w->why, sizeof(w->why), "write %s: %s", tmp,
-                     n == 0 ? "short copy" : strerror(errno));
-            rv = errno == ENOSPC ? DF_EIO : DF_EIO;
-            goto out;
-        }
-    }
-    if (fsync(out) == -1) {
-        snprintf(w->why, sizeof(w->why), "fsync %s: %s", tmp, strerror(errno));
+    out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out == -1 || peer_waiter_copy_range(in, out, 0, st.st_size) != 0 || fsync(out) == -1) {
+        snprintf(w->why, sizeof(w->why), "write %s: %s", w->req.output_path, strerror(errno));
         goto out;
     }
     rv = 0;
@@ -265,6 +305,9 @@ peer_waiter_materialize_work(void *arg)
         w->rv = DF_EIO;
         goto out;
     }
+    /* An output that already is a link to the data file (the same get again) makes rename
+     * a successful no-op that leaves tmp behind. */
+    unlink(tmp);
     w->rv = 0;
 out:
     free(tmp);
@@ -398,7 +441,11 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
     PEER_TASK_SET_STATE(t, PEER_TASK_FAILED);
     peer_p2p_task_failed(t, why);
     t->ctx->tasks_failed++;
-    if (t->length_known)
+    if (rv == DF_ENOSPC) {
+        /* Its pieces filled the disk: give the space back rather than keep them to resume. */
+        store_task_delete(t->ctx->db, t->id);
+        store_data_remove(t->ctx->cfg.data_dir, t->id);
+    } else if (t->length_known)
         store_task_mark_failed(t->ctx->db, t->id);
     while ((w = TAILQ_FIRST(&t->waiters)) != NULL) {
         TAILQ_REMOVE(&t->waiters, w, entry);
@@ -509,6 +556,17 @@ peer_task_check_validators(struct peer_task *t, const struct peer_source_meta *m
 
 /* ---------------------------------------------------------------- writing bodies */
 
+/* A write to the data file failed (errno set): fail the task rather than retry the origin. */
+static int
+peer_task_disk_error(struct peer_task *t, const char *what)
+{
+    int e = errno;
+
+    snprintf(t->why, sizeof(t->why), "%s: %s", what, strerror(e));
+    t->disk_failed = true;
+    return e == ENOSPC || e == EDQUOT ? DF_ENOSPC : DF_EIO;
+}
+
 /*
  * Stream mode: len bytes of data continue the content at f->pos and may cross piece
  * boundaries, where each piece's hash is closed and the piece recorded.
@@ -530,8 +588,7 @@ peer_fetch_write_stream(struct peer_fetch *f, struct evbuffer *data, size_t len)
             size_t room = (size_t)(t->piece_length - (f->pos % t->piece_length));
             size_t k = left < room ? left : room;
             if ((rv = store_data_pwrite(t->fd, p, k, f->pos)) != 0) {
-                snprintf(t->why, sizeof(t->why), "write cache file: %s", strerror(errno));
-                return DF_EIO;
+                return peer_task_disk_error(t, "write cache file");
             }
             df_sha256_update(&f->sha, p, k);
             f->pos += k;
@@ -602,8 +659,7 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
             }
         }
         if ((rv = store_data_pwritev(t->fd, (struct iovec *)vec, n, f->off + f->pos)) != 0) {
-            snprintf(t->why, sizeof(t->why), "write cache file: %s", strerror(errno));
-            return DF_EIO;
+            return peer_task_disk_error(t, "write cache file");
         }
         f->pos += take;
         evbuffer_drain(data, take);
@@ -814,18 +870,23 @@ peer_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
         why = "origin body shorter than the asked range";
     }
     if (rv != 0) {
+        char msg[sizeof(t->why)];
+
         t->busy[f->piece] = 0;
-        if (t->why[0] != '\0' && (rv == DF_EDIGEST || rv == DF_EPROTO || rv == DF_EIO))
+        if (t->why[0] != '\0' &&
+            (rv == DF_EDIGEST || rv == DF_EPROTO || rv == DF_EIO || rv == DF_ENOSPC))
             why = t->why;
-        /* A different version of the content is never retried into the same task. */
-        if (rv == DF_EDIGEST) {
+        /* A different version of the content is never retried into the same task, and a
+         * disk that failed a write will not take the retry either. */
+        if (rv == DF_EDIGEST || t->disk_failed) {
             peer_task_fail(t, rv, why);
             return;
         }
+        snprintf(msg, sizeof(msg), "%s", why);
         t->why[0] = '\0';
         f->busy = true; /* keeps the slot until the retry */
         t->busy[f->piece] = 1;
-        peer_fetch_retry(f, rv, why, retry_after_ms);
+        peer_fetch_retry(f, rv, msg, retry_after_ms);
         return;
     }
     df_sha256_final(&f->sha, md);
@@ -1036,11 +1097,12 @@ peer_probe_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
         peer_task_probe(t);
         return;
     }
-    if (rv != 0 && t->why[0] != '\0' && (rv == DF_EPROTO || rv == DF_EIO || rv == DF_EDIGEST))
+    if (rv != 0 && t->why[0] != '\0' &&
+        (rv == DF_EPROTO || rv == DF_EIO || rv == DF_EDIGEST || rv == DF_ENOSPC))
         why = t->why;
-    if (!peer_source_is_retryable(rv) ||
+    if (!peer_source_is_retryable(rv) || t->disk_failed ||
         (t->probe_attempt % 100) >= (unsigned)t->ctx->cfg.retries) {
-        if (peer_source_is_retryable(rv))
+        if (peer_source_is_retryable(rv) && !t->disk_failed)
             snprintf(msg, sizeof(msg), "%s (after %u attempts)", why, t->probe_attempt % 100 + 1);
         else
             snprintf(msg, sizeof(msg), "%s", why);
@@ -1048,6 +1110,7 @@ peer_probe_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
         return;
     }
     /* Retry the probe (a stream restarts from offset 0). */
+    snprintf(msg, sizeof(msg), "%s", why);
     if (t->state == PEER_TASK_STREAMING) {
         f->pos = 0;
         df_sha256_init(&f->sha);
@@ -1055,7 +1118,7 @@ peer_probe_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
     }
     delay = net_backoff_delay_ms(&b, t->probe_attempt % 100, retry_after_ms, (uint64_t)random());
     t->probe_attempt++;
-    log_info("peer: task %.12s: %s; retry in %" PRIu64 " ms", t->id, why, delay);
+    log_info("peer: task %.12s: %s; retry in %" PRIu64 " ms", t->id, msg, delay);
     tv.tv_sec = (time_t)(delay / 1000);
     tv.tv_usec = (suseconds_t)(delay % 1000 * 1000);
     t->probe_timer = evtimer_new(t->ctx->base, peer_probe_retry_cb, t);

@@ -88,6 +88,7 @@ struct peer_task {
     uint64_t bytes_from_source;
     int64_t started_ms;
     char why[600];
+    bool disk_failed;     /* a write to the data file failed: retrying the origin cannot help */
     struct peer_p2p *p2p; /* NULL without a scheduler */
     bool from_source;     /* this peer fetches from the origin (told by the scheduler or alone) */
 };
