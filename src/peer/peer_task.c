@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -61,6 +62,8 @@ static void peer_task_fetch_next(struct peer_fetch *f);
 
 static void peer_task_probe(struct peer_task *t);
 static void peer_task_maybe_free(struct peer_task *t);
+static int peer_task_hash_submit(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len);
+static void peer_task_hash_orphan(struct peer_task *t);
 static int peer_task_stream_piece_done(struct peer_fetch *f);
 
 uint64_t
@@ -392,6 +395,7 @@ peer_task_free(struct peer_task *t)
 
     peer_task_stop_fetches(t);
     peer_p2p_free(t);
+    peer_task_hash_orphan(t);
     while ((w = TAILQ_FIRST(&t->waiters)) != NULL) {
         TAILQ_REMOVE(&t->waiters, w, entry);
         if (w->call != NULL) {
@@ -422,7 +426,7 @@ static void
 peer_task_maybe_free(struct peer_task *t)
 {
     if ((t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED) && TAILQ_EMPTY(&t->waiters) &&
-        t->materializing == 0)
+        t->materializing == 0 && TAILQ_EMPTY(&t->hashing))
         peer_task_free(t);
 }
 
@@ -655,7 +659,8 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
                 if (sum + vec[i].iov_len > take)
                     vec[i].iov_len = take - sum;
                 sum += vec[i].iov_len;
-                df_sha256_update(&f->sha, vec[i].iov_base, vec[i].iov_len);
+                if (!f->hash_later)
+                    df_sha256_update(&f->sha, vec[i].iov_base, vec[i].iov_len);
             }
         }
         if ((rv = store_data_pwritev(t->fd, (struct iovec *)vec, n, f->off + f->pos)) != 0) {
@@ -889,20 +894,142 @@ peer_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
         peer_fetch_retry(f, rv, msg, retry_after_ms);
         return;
     }
+    f->busy = false;
+    f->attempt = 0;
+    if (f->hash_later) {
+        /* The piece stays busy until its hash, taken from the file, is recorded. */
+        if ((rv = peer_task_hash_submit(t, f->piece, f->off, f->len)) != 0) {
+            peer_task_fail(t, rv, "cannot start a worker thread");
+            return;
+        }
+        peer_task_fetch_next(f);
+        return;
+    }
     df_sha256_final(&f->sha, md);
     t->busy[f->piece] = 0;
     if ((rv = peer_task_record_piece(t, f->piece, f->off, f->len, md, NULL)) != 0) {
         peer_task_fail(t, rv, t->why);
         return;
     }
-    f->busy = false;
-    f->attempt = 0;
     peer_task_progress(t, false);
     if (t->done_pieces == t->piece_count) {
         peer_task_complete(t);
         return;
     }
     peer_task_fetch_next(f);
+}
+
+/* ---------------------------------------------------------------- piece hashes */
+
+/*
+ * A source piece is hashed off the loop: the loop thread then only moves bytes from the
+ * socket to the data file while another core hashes finished pieces from the page cache
+ * (mmap, no copy). Hashing what was written also verifies the write. A job outlives its
+ * task only at shutdown: then it is orphaned and frees itself.
+ */
+struct peer_hash_job {
+    TAILQ_ENTRY(peer_hash_job) entry;
+    struct peer_task *task; /* NULL once orphaned */
+    int fd;                 /* a dup of the task's, closed by the job */
+    uint64_t number, off, len;
+    uint8_t md[DF_SHA256_LEN];
+    int err; /* errno of a failed map */
+};
+
+/* Worker thread. */
+static void
+peer_task_hash_work(void *arg)
+{
+    struct peer_hash_job *j = arg;
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t skew = page > 0 ? j->off % (uint64_t)page : 0;
+    size_t mlen = (size_t)(j->len + skew);
+    void *m;
+
+    if (j->len == 0) {
+        df_sha256(NULL, 0, j->md);
+        return;
+    }
+    m = mmap(NULL, mlen, PROT_READ, MAP_SHARED | MAP_POPULATE, j->fd, (off_t)(j->off - skew));
+    if (m == MAP_FAILED) {
+        j->err = errno;
+        return;
+    }
+    df_sha256((const uint8_t *)m + skew, (size_t)j->len, j->md);
+    munmap(m, mlen);
+}
+
+static void
+peer_task_hash_done(void *arg)
+{
+    struct peer_hash_job *j = arg;
+    struct peer_task *t = j->task;
+    char why[300];
+    int rv;
+
+    close(j->fd);
+    if (t == NULL) {
+        free(j);
+        return;
+    }
+    TAILQ_REMOVE(&t->hashing, j, entry);
+    t->busy[j->number] = 0;
+    if (t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED) {
+        free(j);
+        peer_task_maybe_free(t);
+        return;
+    }
+    if (j->err != 0) {
+        snprintf(why, sizeof(why), "read cache file: %s", strerror(j->err));
+        free(j);
+        peer_task_fail(t, DF_EIO, why);
+        return;
+    }
+    rv = peer_task_record_piece(t, j->number, j->off, j->len, j->md, NULL);
+    free(j);
+    if (rv != 0) {
+        peer_task_fail(t, rv, t->why);
+        return;
+    }
+    peer_task_progress(t, false);
+    if (t->done_pieces == t->piece_count)
+        peer_task_complete(t);
+}
+
+/* Hash piece number of t from its data file, then record it; 0 or DF_ENOMEM. */
+static int
+peer_task_hash_submit(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len)
+{
+    struct peer_hash_job *j = xcalloc(1, sizeof(*j));
+
+    j->task = t;
+    j->number = number;
+    j->off = off;
+    j->len = len;
+    if ((j->fd = fcntl(t->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+        free(j);
+        return DF_ENOMEM;
+    }
+    TAILQ_INSERT_TAIL(&t->hashing, j, entry);
+    if (df_work_submit(t->ctx->base, peer_task_hash_work, peer_task_hash_done, j) != 0) {
+        TAILQ_REMOVE(&t->hashing, j, entry);
+        close(j->fd);
+        free(j);
+        return DF_ENOMEM;
+    }
+    return 0;
+}
+
+/* The task goes away (shutdown): its jobs finish on their own. */
+static void
+peer_task_hash_orphan(struct peer_task *t)
+{
+    struct peer_hash_job *j;
+
+    while ((j = TAILQ_FIRST(&t->hashing)) != NULL) {
+        TAILQ_REMOVE(&t->hashing, j, entry);
+        j->task = NULL;
+    }
 }
 
 /* Pick the next missing piece for slot f (or its pending retry) and start fetching it. */
@@ -934,6 +1061,7 @@ peer_task_fetch_next(struct peer_fetch *f)
     df_id_piece_range(t->content_length, t->piece_length, f->piece, &f->off, &f->len);
     f->pos = 0;
     df_sha256_init(&f->sha);
+    f->hash_later = true;
     memset(&req, 0, sizeof(req));
     req.url = t->url;
     req.headers = t->headers;
@@ -1203,6 +1331,7 @@ peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
     for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
         peer_task_fetch_init(&t->fetch[i], t);
     TAILQ_INIT(&t->waiters);
+    TAILQ_INIT(&t->hashing);
     /* Validators of a partially cached task: a resumed download must match them. */
     memset(&st, 0, sizeof(st));
     if (store_task_get(ctx->db, id, &st) == 0) {
@@ -1248,6 +1377,7 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
     t->done_pieces = st.piece_count;
     t->done_bytes = st.content_length;
     TAILQ_INIT(&t->waiters);
+    TAILQ_INIT(&t->hashing);
     TAILQ_INSERT_TAIL(&ctx->tasks, t, entry);
     store_task_reset(&st);
     w->task = t;
