@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -51,6 +50,7 @@
 #define PEER_TASK_WRITE_CHUNK  (256 * 1024)
 #define PEER_TASK_WRITE_BATCH  (256 * 1024)
 #define PEER_TASK_IOV          64
+#define PEER_TASK_HASH_SLICE   (256 * 1024)
 
 /* Installed on a call before finishing it: the waiter is gone. */
 static const struct rpc_call_cbs peer_no_cbs;
@@ -923,8 +923,8 @@ peer_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
 
 /*
  * A source piece is hashed off the loop: the loop thread then only moves bytes from the
- * socket to the data file while another core hashes finished pieces from the page cache
- * (mmap, no copy). Hashing what was written also verifies the write. A job outlives its
+ * socket to the data file while another core hashes finished pieces read back from the
+ * page cache. Hashing what was written also verifies the write. A job outlives its
  * task only at shutdown: then it is orphaned and frees itself.
  */
 struct peer_hash_job {
@@ -936,27 +936,31 @@ struct peer_hash_job {
     int err; /* errno of a failed map */
 };
 
-/* Worker thread. */
+/* Worker thread: read the piece back in L2-sized slices (an mmap costs more in page-table
+ * work and TLB shootdowns than the copy) and hash it. */
 static void
 peer_task_hash_work(void *arg)
 {
     struct peer_hash_job *j = arg;
-    long page = sysconf(_SC_PAGESIZE);
-    uint64_t skew = page > 0 ? j->off % (uint64_t)page : 0;
-    size_t mlen = (size_t)(j->len + skew);
-    void *m;
+    size_t cap = PEER_TASK_HASH_SLICE;
+    uint8_t *buf = xmalloc(cap);
+    struct df_sha256 sha;
+    uint64_t done = 0;
+    ssize_t n;
 
-    if (j->len == 0) {
-        df_sha256(NULL, 0, j->md);
-        return;
+    df_sha256_init(&sha);
+    while (done < j->len) {
+        size_t want = j->len - done < cap ? (size_t)(j->len - done) : cap;
+        n = pread(j->fd, buf, want, (off_t)(j->off + done));
+        if (n <= 0) {
+            j->err = n == 0 ? EIO : errno;
+            break;
+        }
+        df_sha256_update(&sha, buf, (size_t)n);
+        done += (uint64_t)n;
     }
-    m = mmap(NULL, mlen, PROT_READ, MAP_SHARED | MAP_POPULATE, j->fd, (off_t)(j->off - skew));
-    if (m == MAP_FAILED) {
-        j->err = errno;
-        return;
-    }
-    df_sha256((const uint8_t *)m + skew, (size_t)j->len, j->md);
-    munmap(m, mlen);
+    df_sha256_final(&sha, j->md);
+    free(buf);
 }
 
 static void
