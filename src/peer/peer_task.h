@@ -39,8 +39,13 @@ struct peer_fetch {
     uint64_t piece;
     uint64_t off, len, pos; /* piece geometry and bytes written so far */
     struct df_sha256 sha;
+    bool hash_later; /* a source piece: hashed from the data file on a worker, not here */
     unsigned attempt;
 };
+
+/* A source piece being hashed from the data file on a worker thread. */
+struct peer_hash_job;
+TAILQ_HEAD(peer_hash_list, peer_hash_job);
 
 /* A `get` waiting for the task. */
 struct peer_waiter {
@@ -84,10 +89,12 @@ struct peer_task {
     unsigned probe_attempt;
     struct event *probe_timer;
     struct peer_waiter_list waiters;
+    struct peer_hash_list hashing; /* their pieces stay busy until recorded */
     unsigned materializing;
     uint64_t bytes_from_source;
     int64_t started_ms;
     char why[600];
+    bool disk_failed;     /* a write to the data file failed: retrying the origin cannot help */
     struct peer_p2p *p2p; /* NULL without a scheduler */
     bool from_source;     /* this peer fetches from the origin (told by the scheduler or alone) */
 };
