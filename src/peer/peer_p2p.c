@@ -1317,8 +1317,13 @@ peer_p2p_leave_done(const struct rpc_status *st, const cJSON *resp, void *arg)
     (void)resp;
     if (st->code != RPC_OK)
         log_debug("p2p", "p2p: leave host: %s", st->message);
-    if (--pc->leaving == 0)
-        event_base_loopexit(pc->ctx->base, NULL);
+    pc->leaving--;
+}
+
+int
+peer_p2p_leaving(const struct peer_ctx *ctx)
+{
+    return ctx->p2p != NULL ? ctx->p2p->leaving : 0;
 }
 
 int

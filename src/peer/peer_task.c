@@ -1457,10 +1457,17 @@ peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_down
 void
 peer_task_shutdown(struct peer_ctx *ctx)
 {
-    struct peer_task *t;
+    struct peer_task *t, *next;
 
-    while ((t = TAILQ_FIRST(&ctx->tasks)) != NULL)
-        peer_task_free(t);
+    /*
+     * A task whose outputs are being written on workers is left to finish them: its waiters
+     * get their answer and the task frees itself. Everything else goes now.
+     */
+    for (t = TAILQ_FIRST(&ctx->tasks); t != NULL; t = next) {
+        next = TAILQ_NEXT(t, entry);
+        if (t->materializing == 0)
+            peer_task_free(t);
+    }
 }
 
 static bool
