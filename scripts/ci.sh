@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # The whole test command: install dependencies, build, run every test in the release build
-# and again under ASan+UBSan, run each libFuzzer target for a bounded time, and end with
-# one line "N passed, N failed". Exit status is non-zero on any failure.
+# (plus the CI-sized swarm benchmark as a correctness check) and again under ASan+UBSan, run
+# each libFuzzer target for a bounded time, and end with one line "N passed, N failed". Exit status is non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -44,6 +44,8 @@ step format-check make format-check
 step unit make -j"$JOBS" check-unit
 step fuzz-replay make -j"$JOBS" check-fuzz
 step integration make -j"$JOBS" check-it
+# The swarm benchmark at CI size (N=4, 16 MiB, network namespaces): correctness, not timing.
+step swarm-ci env DF_BIN="$PWD/dragonfly" scripts/bench-swarm.sh --ci
 step san-unit make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-unit
 step san-fuzz-replay make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-fuzz
 step san-integration make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-it

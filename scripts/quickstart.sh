@@ -1,8 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Install, build, and show what exists working: a peer daemon on 127.0.0.1 downloads a file
-# from a local nginx origin with `dragonfly get`, then serves the same file again from its
-# cache without touching the origin. Everything runs in a temp dir and is stopped at the end.
+# Install, build, and show the P2P core working on one machine: a local nginx origin, a
+# scheduler, a seed peer and three peers on 127.0.0.x. All three peers `dragonfly get` the
+# same 64 MiB file at once; the origin serves it once (to the seed) and the peers feed each
+# other. Then a repeat comes from a peer's cache. Everything runs in a temp dir and is
+# stopped at the end.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
@@ -11,9 +13,10 @@ make -j"$(nproc)"
 
 dir=$(mktemp -d /tmp/dragonfly-quickstart-XXXXXX)
 chmod 755 "$dir" # nginx workers read the origin files from here
-peer_pid=
+pids=
 cleanup() {
-	[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null && wait "$peer_pid" 2>/dev/null
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for p in $pids; do wait "$p" 2>/dev/null || true; done
 	[ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null
 	rm -rf "$dir"
 }
@@ -28,32 +31,49 @@ pid $dir/nginx.pid;
 error_log $dir/nginx-error.log;
 events { worker_connections 64; }
 http {
-    access_log $dir/access.log;
+    log_format bytes '\$body_bytes_sent';
+    access_log $dir/access.log bytes;
     sendfile on;
     server { listen 127.0.0.1:$port; root $dir/www; }
 }
 CONF
 nginx -c "$dir/nginx.conf"
 
-./dragonfly peer --ip 127.0.0.1 --rpc-port 0 --upload-port 0 --data-dir "$dir/peer" \
-	--ready-file "$dir/peer.ready" --log-file "$dir/peer.log" &
-peer_pid=$!
-i=0
-while [ ! -s "$dir/peer.ready" ]; do
-	i=$((i + 1))
-	[ "$i" -lt 100 ] || { echo "peer did not start:"; cat "$dir/peer.log"; exit 1; }
-	sleep 0.1
+# start NAME ARGS...: run `dragonfly ARGS` in the background until its ready file exists.
+start() {
+	name=$1
+	shift
+	./dragonfly "$@" --ready-file "$dir/$name.ready" --log-file "$dir/$name.log" &
+	pids="$pids $!"
+	i=0
+	while [ ! -s "$dir/$name.ready" ]; do
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || { echo "$name did not start:"; cat "$dir/$name.log"; exit 1; }
+		sleep 0.1
+	done
+	echo "$name ready: $(cat "$dir/$name.ready")"
+}
+
+start scheduler scheduler --listen 127.0.0.10:8002 --metrics-listen 127.0.0.10:8000
+start seed peer --seed --ip 127.0.0.11 --data-dir "$dir/seed" --scheduler 127.0.0.10:8002
+for i in 1 2 3; do
+	start "peer$i" peer --ip "127.0.0.2$i" --data-dir "$dir/peer$i" --scheduler 127.0.0.10:8002
 done
-echo "peer ready: $(cat "$dir/peer.ready")"
 
 url="http://127.0.0.1:$port/file.bin"
-echo "== first get: from the origin"
-./dragonfly get "$url" -O "$dir/out1.bin" --socket "$dir/peer/dfdaemon.sock"
-echo "== second get: from the peer's cache"
-./dragonfly get "$url" -O "$dir/out2.bin" --socket "$dir/peer/dfdaemon.sock"
-cmp "$dir/www/file.bin" "$dir/out1.bin"
-cmp "$dir/www/file.bin" "$dir/out2.bin"
-echo "both outputs are byte-identical to the origin's file"
-echo "origin requests: $(wc -l <"$dir/access.log") (one probe plus one ranged GET per piece, once)"
-upload=$(sed -n 's/.*"upload":"\([^"]*\)".*/\1/p' "$dir/peer.ready")
-curl -s "http://$upload/metrics" | grep -v '^#'
+echo "== three peers get $url at once"
+for i in 1 2 3; do
+	./dragonfly get "$url" -O "$dir/out$i.bin" --socket "$dir/peer$i/dfdaemon.sock" \
+		--no-progress &
+	gets="${gets:-} $!"
+done
+for p in $gets; do wait "$p"; done
+for i in 1 2 3; do cmp "$dir/www/file.bin" "$dir/out$i.bin"; done
+echo "all three outputs are byte-identical to the origin's file"
+sent=$(awk '{s += $1} END {print s + 0}' "$dir/access.log")
+echo "origin sent $sent bytes for a $(stat -c %s "$dir/www/file.bin")-byte file"
+echo "== peer1 again: from its cache"
+./dragonfly get "$url" -O "$dir/again.bin" --socket "$dir/peer1/dfdaemon.sock" --no-progress
+cmp "$dir/www/file.bin" "$dir/again.bin"
+echo "== the scheduler's view"
+curl -s http://127.0.0.10:8000/metrics | grep -E '^dragonfly_scheduler_(bytes|pieces)_from'

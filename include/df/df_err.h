@@ -30,6 +30,7 @@ enum df_errno {
     DF_EUNAVAIL = -17,  /* service unavailable */
     DF_EDNS = -18,      /* name resolution failed */
     DF_ELIMIT = -19,    /* rate or count limit hit */
+    DF_ENOSPC = -20,    /* a disk (data file or database) is full */
 };
 
 /* An operator-facing message: one line, no trailing newline. */

@@ -44,6 +44,7 @@ struct cli_get_config {
     bool disable_back_to_source;
     char *socket;
     char *data_dir;
+    char *peer_config;
 };
 
 #define F(x) offsetof(struct cli_get_config, x)
@@ -113,6 +114,13 @@ static const struct df_conf_entry cli_get_entries[] = {
          .def = "/var/lib/dragonfly",
          .metavar = "DIR",
          .help = "data dir of a peer started when none answers"},
+        {.key = "peerConfig",
+         .flag = "peer-config",
+         .type = DF_CONF_STRING,
+         .offset = F(peer_config),
+         .metavar = "FILE",
+         .help = "config file (`dragonfly peer -c`) of a peer started when none answers; "
+                 "--data-dir and --socket win over it"},
 };
 
 static const struct df_conf_spec cli_get_spec = {
@@ -131,6 +139,7 @@ struct cli_get {
     char *output; /* absolute */
     bool tty;
     uint64_t total, done, from_source, from_peers;
+    char parents[400]; /* "ip bytes, ip (seed) bytes, ..." of the finished task */
     bool has_total;
     double start;
     double last_draw;
@@ -159,6 +168,45 @@ cli_get_bytes(double v, char *buf, size_t len)
     }
     snprintf(buf, len, i == 0 ? "%.0f%s" : "%.1f%s", v, u[i]);
     return buf;
+}
+
+/* Sum and describe the per-parent byte counts ([{ip, isSeed, bytes}, ...]). */
+static void
+cli_get_parents(struct cli_get *g, const cJSON *list)
+{
+    const cJSON *e;
+    size_t n = 0;
+    bool full = false;
+
+    if (!cJSON_IsArray(list))
+        return;
+    g->from_peers = 0;
+    g->parents[0] = '\0';
+    cJSON_ArrayForEach(e, list)
+    {
+        const char *ip = "?";
+        uint64_t v = 0;
+        bool seed = false;
+        char b[32];
+        int k;
+
+        if (df_json_get_u64(e, "bytes", &v, NULL) != 0)
+            continue;
+        df_json_get_str(e, "ip", &ip, NULL);
+        df_json_get_bool(e, "isSeed", &seed, NULL);
+        g->from_peers += v;
+        if (full)
+            continue;
+        k = snprintf(g->parents + n, sizeof(g->parents) - n, "%s%s%s %s", n > 0 ? ", " : "", ip,
+                     seed ? " (seed)" : "", cli_get_bytes((double)v, b, sizeof(b)));
+        if (k < 0 || (size_t)k >= sizeof(g->parents) - n - sizeof(", ...")) {
+            /* No room: drop the partial entry and say there are more. */
+            snprintf(g->parents + n, sizeof(g->parents) - n, ", ...");
+            full = true;
+            continue;
+        }
+        n += (size_t)k;
+    }
 }
 
 static void
@@ -208,12 +256,7 @@ cli_get_on_message(struct rpc_client_call *s, const cJSON *msg, void *arg)
             g->done = v;
         if (df_json_get_u64(o, "bytesFromSource", &v, NULL) == 0)
             g->from_source = v;
-        const cJSON *peers = cJSON_GetObjectItemCaseSensitive(o, "bytesFromPeers"), *e;
-        if (cJSON_IsObject(peers)) {
-            g->from_peers = 0;
-            cJSON_ArrayForEach(e, peers) if (cJSON_IsNumber(e) && e->valuedouble > 0)
-                    g->from_peers += (uint64_t)e->valuedouble;
-        }
+        cli_get_parents(g, cJSON_GetObjectItemCaseSensitive(o, "bytesFromPeers"));
         if (cJSON_GetObjectItemCaseSensitive(msg, "downloadTaskFinishedResponse") != NULL)
             g->done = g->total;
         cli_get_draw(g, false);
@@ -282,12 +325,37 @@ cli_get_socket_alive(const char *path)
     return ok;
 }
 
-/* Start `dragonfly peer` in the background with defaults; wait for its socket. */
+/* The message of the last ERROR line of the peer's log, or "" (for "it exited: why"). */
+static void
+cli_get_peer_error(const char *logp, char *out, size_t outlen)
+{
+    char line[1024];
+    FILE *f = fopen(logp, "r");
+
+    out[0] = '\0';
+    if (f == NULL)
+        return;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *m = strstr(line, " ERROR ");
+        if (m == NULL || (m = strstr(m, "] ")) == NULL)
+            continue;
+        snprintf(out, outlen, "%s", m + 2);
+        out[strcspn(out, "\n")] = '\0';
+    }
+    fclose(f);
+}
+
+/* Start `dragonfly peer` in the background with defaults (or --peer-config); wait for its
+ * socket, and tell why when it exits first. The peer is our child in its own session: it
+ * outlives us, reparented, and we can still notice an early exit with waitpid. */
 static int
 cli_get_spawn_peer(const struct cli_get_config *cfg, char *why, size_t whylen)
 {
-    char self[PATH_MAX], logp[PATH_MAX];
+    char self[PATH_MAX], logp[PATH_MAX], msg[512];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    const char *argv[12];
+    size_t k = 0;
+    int status;
     pid_t pid;
 
     if (n <= 0) {
@@ -296,6 +364,19 @@ cli_get_spawn_peer(const struct cli_get_config *cfg, char *why, size_t whylen)
     }
     self[n] = '\0';
     snprintf(logp, sizeof(logp), "%s/peer.log", cfg->data_dir);
+    argv[k++] = self;
+    argv[k++] = "peer";
+    if (cfg->peer_config != NULL) {
+        argv[k++] = "-c";
+        argv[k++] = cfg->peer_config;
+    }
+    argv[k++] = "--data-dir";
+    argv[k++] = cfg->data_dir;
+    argv[k++] = "--socket";
+    argv[k++] = cfg->socket;
+    argv[k++] = "--log-file";
+    argv[k++] = logp;
+    argv[k] = NULL;
     pid = fork();
     if (pid == -1) {
         snprintf(why, whylen, "fork: %s", strerror(errno));
@@ -310,18 +391,20 @@ cli_get_spawn_peer(const struct cli_get_config *cfg, char *why, size_t whylen)
             dup2(fd, 2);
             close(fd);
         }
-        if (fork() != 0)
-            _exit(0);
         mkdir(cfg->data_dir, 0700);
-        execl(self, self, "peer", "--data-dir", cfg->data_dir, "--socket", cfg->socket,
-              "--log-file", logp, (char *)NULL);
+        execv(self, (char *const *)(uintptr_t)argv);
         _exit(127);
     }
-    waitpid(pid, NULL, 0);
     for (int i = 0; i < 200; i++) {
         struct timespec ts = {0, 50000000};
         if (cli_get_socket_alive(cfg->socket))
             return 0;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            cli_get_peer_error(logp, msg, sizeof(msg));
+            snprintf(why, whylen, "the peer it started exited%s%.250s (see %.300s)",
+                     msg[0] != '\0' ? ": " : "", msg, logp);
+            return -1;
+        }
         nanosleep(&ts, NULL);
     }
     snprintf(why, whylen, "started a peer but it did not answer (see %.300s)", logp);
@@ -372,9 +455,9 @@ cli_get_request(struct cli_get *g, const char *url, char *why, size_t whylen)
     return req;
 }
 
-/* FILE as an absolute path whose directory exists. */
+/* A path made absolute against the working directory (the peer runs elsewhere). */
 static char *
-cli_get_abs_output(const char *out, char *why, size_t whylen)
+cli_get_abs(const char *out, char *why, size_t whylen)
 {
     char cwd[PATH_MAX];
 
@@ -385,6 +468,21 @@ cli_get_abs_output(const char *out, char *why, size_t whylen)
         return NULL;
     }
     return xasprintf("%s/%s", cwd, out);
+}
+
+/* Replace *path (owned, may be NULL) with its absolute form. */
+static int
+cli_get_abs_take(char **path, char *why, size_t whylen)
+{
+    char *abs;
+
+    if (*path == NULL || (*path)[0] == '/')
+        return 0;
+    if ((abs = cli_get_abs(*path, why, whylen)) == NULL)
+        return -1;
+    free(*path);
+    *path = abs;
+    return 0;
 }
 
 int
@@ -424,7 +522,10 @@ cli_get_main(int argc, char **argv)
     log_init("get", LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
     log_route_libevent();
     g.tty = isatty(2) != 0;
-    if ((g.output = cli_get_abs_output(g.cfg.output, why, sizeof(why))) == NULL ||
+    if ((g.output = cli_get_abs(g.cfg.output, why, sizeof(why))) == NULL ||
+        cli_get_abs_take(&g.cfg.socket, why, sizeof(why)) != 0 ||
+        cli_get_abs_take(&g.cfg.data_dir, why, sizeof(why)) != 0 ||
+        cli_get_abs_take(&g.cfg.peer_config, why, sizeof(why)) != 0 ||
         (req = cli_get_request(&g, args.pos[0], why, sizeof(why))) == NULL) {
         fprintf(stderr, "dragonfly get: %s\n", why);
         rv = 2;
@@ -467,13 +568,20 @@ cli_get_main(int argc, char **argv)
     el = cli_get_now() - g.start;
     rv = g.rv;
     if (rv == 0) {
+        char src[32], peers[32];
+
         cli_get_draw(&g, true);
-        fprintf(stderr,
-                "%s: %" PRIu64 " bytes in %.2fs (%s/s); from source %" PRIu64
-                ", from peers %" PRIu64 "\n",
-                g.output, g.total, el,
-                cli_get_bytes(el > 0 ? (double)g.total / el : 0, a, sizeof(a)), g.from_source,
-                g.from_peers);
+        if (g.total > 0 && g.from_source == 0 && g.from_peers == 0)
+            fprintf(stderr, "%s: %" PRIu64 " bytes in %.2fs from the peer's cache\n", g.output,
+                    g.total, el);
+        else
+            fprintf(stderr,
+                    "%s: %" PRIu64 " bytes in %.2fs (%s/s); from source %s, from peers %s%s%s%s\n",
+                    g.output, g.total, el,
+                    cli_get_bytes(el > 0 ? (double)g.total / el : 0, a, sizeof(a)),
+                    cli_get_bytes((double)g.from_source, src, sizeof(src)),
+                    cli_get_bytes((double)g.from_peers, peers, sizeof(peers)),
+                    g.parents[0] != '\0' ? " (" : "", g.parents, g.parents[0] != '\0' ? ")" : "");
     } else {
         if (g.tty && !g.cfg.no_progress)
             fputc('\n', stderr);

@@ -52,6 +52,8 @@ df_strerror(int code)
         return "name resolution failed";
     case DF_ELIMIT:
         return "limit reached";
+    case DF_ENOSPC:
+        return "no space left on device";
     default:
         return "unknown error";
     }

@@ -34,6 +34,7 @@ struct peer_p2p_ctx;
 #define PEER_SEED_RPC_PORT       65006
 #define PEER_SEED_UPLOAD_PORT    65008
 #define PEER_MAX_WORKERS         16
+#define PEER_STOP_WAIT_MS        30000 /* longest wait for outputs being written at SIGTERM */
 
 struct peer_config {
     char *ip;
@@ -80,6 +81,8 @@ struct peer_ctx {
     struct net_listener *upload_listener;
     struct df_proc_signals *signals;
     struct event *gc_timer;
+    struct event *stop_timer; /* while stopping: waits for workers and LeaveHost calls */
+    int64_t stop_deadline_ms;
     struct peer_p2p_ctx *p2p;
     struct peer_task_list tasks;
     char *host_id;
@@ -126,7 +129,10 @@ int peer_rpc_register(struct peer_ctx *ctx);
  */
 void peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_download_req *req);
 
-/* Cancel every running fetch and free all tasks (waiting calls get `unavailable`). */
+/*
+ * Cancel every running fetch and free the tasks (waiting calls get `unavailable`), except
+ * those still writing outputs on workers: they free themselves once done.
+ */
 void peer_task_shutdown(struct peer_ctx *ctx);
 
 /* Evict by TTL and quota (tasks not running). */
@@ -137,7 +143,13 @@ cJSON *peer_task_stat(struct peer_ctx *ctx, const char *task_id);
 
 /* The P2P side: scheduler clients, host announces, DfdaemonUpload (SyncPieces, DownloadTask). */
 int peer_p2p_init(struct peer_ctx *ctx, struct df_error *err);
-void peer_p2p_stop(struct peer_ctx *ctx);
+/*
+ * Stop serving the swarm and leave the schedulers. Returns how many LeaveHost calls are in
+ * flight (each ends within PEER_P2P_LEAVE_MS).
+ */
+int peer_p2p_stop(struct peer_ctx *ctx);
+/* LeaveHost calls started by peer_p2p_stop() still unanswered. */
+int peer_p2p_leaving(const struct peer_ctx *ctx);
 void peer_p2p_shutdown(struct peer_ctx *ctx);
 
 /* Start the upload server on bind_host:upload_port ("" = all addresses). */

@@ -47,6 +47,9 @@
 #define PEER_P2P_MAX_SCHED 4
 #define PEER_P2P_STREAM_MS (24 * 3600 * 1000)
 #define PEER_P2P_PROBE_MS  3000
+#define PEER_P2P_LEAVE_MS  500   /* a stopping peer waits this long for LeaveHost */
+#define PEER_P2P_GRACE_MS  10000 /* a lost scheduler waits this long before the origin */
+#define PEER_P2P_MAX_FROM  32    /* parents remembered for the byte counts of a task */
 
 #define SCHED_SVC "/scheduler.v2.Scheduler/"
 
@@ -60,6 +63,13 @@ struct peer_parent {
     uint8_t *has;
     unsigned strikes, inflight, tail; /* tail: fetches in their last PEER_P2P_TAIL bytes */
     bool blocked, listed, synced;
+    int from; /* index in owner->from */
+};
+
+/* Bytes a task received from one parent; outlives the parent's slot. */
+struct peer_p2p_from {
+    char *id, *ip;
+    bool is_seed;
     uint64_t bytes;
 };
 
@@ -86,6 +96,7 @@ struct peer_p2p {
     struct rpc_client_call *stream;
     struct event *retry_timer;
     unsigned attempts;
+    int64_t lost_ms; /* when an established scheduler stream was lost, 0 while connected */
     bool registered, done, source_started;
     struct peer_parent parents[PEER_P2P_MAX_PARENTS];
     int nparents;
@@ -96,6 +107,8 @@ struct peer_p2p {
     struct peer_parent *fetch_parent[PEER_MAX_WORKERS];
     bool fetch_tail[PEER_MAX_WORKERS];
     uint64_t bytes_from_peers;
+    struct peer_p2p_from from[PEER_P2P_MAX_FROM]; /* the last entry also counts any later */
+    int nfrom;
     uint64_t content_length, piece_length, piece_count; /* for re-registering */
 };
 
@@ -105,6 +118,8 @@ struct peer_p2p_ctx {
     struct peer_ctx *ctx;
     struct rpc_client *sched[PEER_P2P_MAX_SCHED];
     int nsched;
+    int sched_ok; /* the scheduler that answered last: new tasks start there */
+    int leaving;  /* LeaveHost calls in flight while stopping */
     struct event *announce_timer;
     struct peer_sync_list syncs;
     struct peer_p2p_list detached;
@@ -155,6 +170,16 @@ peer_p2p_piece_json(cJSON *parent, uint64_t number, uint64_t off, uint64_t len,
     df_digest_set_sha256(&d, md);
     cJSON_AddStringToObject(pc, "digest", df_digest_format(&d, ds));
     return pc;
+}
+
+/* Completion of a call whose answer changes nothing (announce, leave). */
+static void
+peer_p2p_unary_done(const struct rpc_status *st, const cJSON *resp, void *arg)
+{
+    (void)resp;
+    (void)arg;
+    if (st->code != RPC_OK)
+        log_debug("p2p", "p2p: scheduler call: %s", st->message);
 }
 
 /* ---------------------------------------------------------------- SyncPieces (parent side) */
@@ -324,19 +349,50 @@ peer_parent_open(struct peer_p2p *p, struct peer_parent *pp)
     return 0;
 }
 
-/* A free place for a new parent: an unused slot, or one the scheduler no longer names. */
+/* The byte-count entry of parent id (the last one when all are taken). */
+static int
+peer_p2p_from_index(struct peer_p2p *p, const char *id, const char *ip, bool seed)
+{
+    for (int i = 0; i < p->nfrom; i++)
+        if (strcmp(p->from[i].id, id) == 0)
+            return i;
+    if (p->nfrom == PEER_P2P_MAX_FROM)
+        return PEER_P2P_MAX_FROM - 1;
+    p->from[p->nfrom].id = xstrdup(id);
+    p->from[p->nfrom].ip = xstrdup(ip);
+    p->from[p->nfrom].is_seed = seed;
+    return p->nfrom++;
+}
+
+/*
+ * A slot for a new parent: a free one, else one the scheduler no longer names and that has
+ * no fetch running (a blocked one last). NULL when every slot is busy.
+ */
 static struct peer_parent *
 peer_p2p_parent_slot(struct peer_p2p *p)
 {
+    struct peer_parent *spare = NULL;
+
     if (p->nparents < PEER_P2P_MAX_PARENTS)
         return &p->parents[p->nparents++];
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *pp = &p->parents[i];
-        if (!pp->listed && !pp->blocked && pp->inflight == 0) {
-            peer_parent_reset(pp);
+        if (pp->listed || pp->inflight > 0)
+            continue;
+        if (!pp->blocked)
             return pp;
-        }
+        if (spare == NULL)
+            spare = pp;
     }
+    return spare;
+}
+
+static struct peer_parent *
+peer_p2p_parent_find(struct peer_p2p *p, const char *id)
+{
+    for (int i = 0; i < p->nparents; i++)
+        if (strcmp(p->parents[i].id, id) == 0)
+            return &p->parents[i];
     return NULL;
 }
 
@@ -345,49 +401,41 @@ static void
 peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
 {
     const cJSON *e;
-    int i;
+    const char *id;
+    struct peer_parent *pp;
 
-    for (i = 0; i < p->nparents; i++)
+    for (int i = 0; i < p->nparents; i++)
         p->parents[i].listed = false;
-    /* First the parents we know, so that their places are not given away below. */
+    /* Mark the ones we keep first, so that a new one never takes the slot of a kept one. */
     cJSON_ArrayForEach(e, list)
     {
-        const char *id = NULL;
-        if (df_json_get_str(e, "id", &id, NULL) != 0)
+        if (df_json_get_str(e, "id", &id, NULL) != 0 || (pp = peer_p2p_parent_find(p, id)) == NULL)
             continue;
-        for (i = 0; i < p->nparents; i++) {
-            struct peer_parent *pp = &p->parents[i];
-            if (pp->id == NULL || strcmp(pp->id, id) != 0)
-                continue;
-            pp->listed = true;
-            if (pp->sync == NULL && !pp->synced) {
-                /* Dropped before and named again: follow its pieces anew. */
-                memset(pp->has, 0, p->npieces);
-                rpc_client_free(pp->client);
-                pp->client = NULL;
-                if (peer_parent_open(p, pp) != 0)
-                    log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
-            }
+        pp->listed = true;
+        if (pp->sync == NULL && !pp->synced) {
+            /* Dropped before and named again: follow its pieces anew. */
+            memset(pp->has, 0, p->npieces > 0 ? p->npieces : 1);
+            rpc_client_free(pp->client);
+            pp->client = NULL;
+            if (peer_parent_open(p, pp) != 0)
+                log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
         }
     }
     cJSON_ArrayForEach(e, list)
     {
-        const char *id = NULL, *hid = "", *ip = NULL;
+        const char *hid = "", *ip = NULL;
         uint64_t port = 0, dport = 0;
-        bool seed = false, known = false;
-        struct peer_parent *pp = NULL;
+        bool seed = false;
+        id = NULL;
         if (df_json_get_str(e, "id", &id, NULL) != 0 || df_json_get_str(e, "ip", &ip, NULL) != 0 ||
             df_json_get_u64(e, "port", &port, NULL) != 0 ||
             df_json_get_u64(e, "downloadPort", &dport, NULL) != 0 || port > 65535 || dport > 65535)
             continue;
+        if (peer_p2p_parent_find(p, id) != NULL || (pp = peer_p2p_parent_slot(p)) == NULL)
+            continue;
         df_json_get_str(e, "hostId", &hid, NULL);
         df_json_get_bool(e, "isSeed", &seed, NULL);
-        for (i = 0; i < p->nparents; i++)
-            if (p->parents[i].id != NULL && strcmp(p->parents[i].id, id) == 0)
-                known = true;
-        if (known || (pp = peer_p2p_parent_slot(p)) == NULL)
-            continue;
-        memset(pp, 0, sizeof(*pp));
+        peer_parent_reset(pp);
         pp->owner = p;
         pp->id = xstrdup(id);
         pp->host_id = xstrdup(hid);
@@ -395,6 +443,7 @@ peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
         pp->port = (uint16_t)port;
         pp->download_port = (uint16_t)dport;
         pp->is_seed = seed;
+        pp->from = peer_p2p_from_index(p, id, ip, seed);
         pp->has = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
         pp->listed = true;
         if (peer_parent_open(p, pp) != 0)
@@ -402,11 +451,12 @@ peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
         log_debug("p2p", "p2p: task %.12s parent %s (%s:%u)%s", p->task_id, id, ip,
                   pp->download_port, seed ? " seed" : "");
     }
-    /* Stop following parents the scheduler no longer names; running fetches finish. */
-    for (i = 0; i < p->nparents; i++) {
-        if (p->parents[i].listed || p->parents[i].sync == NULL)
+    /* Drop parents the scheduler no longer names, unless a fetch from them is running. */
+    for (int i = 0; i < p->nparents; i++) {
+        if (p->parents[i].listed || p->parents[i].inflight > 0 || p->parents[i].blocked)
             continue;
-        rpc_client_cancel(p->parents[i].sync);
+        if (p->parents[i].sync != NULL)
+            rpc_client_cancel(p->parents[i].sync);
         p->parents[i].sync = NULL;
     }
 }
@@ -521,7 +571,7 @@ peer_p2p_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t r
             peer_task_fail(t, rv, t->why);
             return;
         } else {
-            pp->bytes += f->len;
+            p->from[pp->from].bytes += f->len;
             p->bytes_from_peers += f->len;
             t->bytes_from_source -= f->len; /* peer_task_fetch_write counted these bytes */
             t->ctx->bytes_from_source -= f->len;
@@ -689,6 +739,7 @@ peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
 
     (void)c;
     p->attempts = 0;
+    p->lost_ms = 0;
     if (t == NULL)
         return; /* a finished task's stream: nothing to do */
     if ((o = cJSON_GetObjectItemCaseSensitive(msg, "pieceDigestsResponse")) != NULL) {
@@ -751,8 +802,13 @@ peer_p2p_retry(struct peer_p2p *p, const char *why)
     p->attempts++;
     p->sched = (p->sched + 1) % p->pc->nsched;
     if (p->t != NULL && p->t->state == PEER_TASK_P2P && !p->t->length_known &&
-        p->attempts >= (unsigned)p->pc->nsched) {
-        /* No scheduler answers and nothing is under way: fetch it ourselves. */
+        p->attempts >= (unsigned)p->pc->nsched &&
+        (p->lost_ms == 0 || peer_now_ms() - p->lost_ms >= PEER_P2P_GRACE_MS)) {
+        /*
+         * No scheduler answers and nothing is under way: fetch it ourselves. A scheduler
+         * that was there gets a grace period first, so that a restart does not send every
+         * waiting peer to the origin.
+         */
         if (p->pc->ctx->cfg.no_back_to_source) {
             char msg[700];
             snprintf(msg, sizeof(msg),
@@ -776,6 +832,7 @@ static void
 peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, void *arg)
 {
     struct peer_p2p *p = arg;
+    bool was_registered = p->registered;
 
     (void)c;
     p->stream = NULL;
@@ -783,6 +840,11 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
     p->source_started = false;
     if (p->pc->stopping)
         return;
+    if (was_registered) {
+        p->attempts = 0;
+        if (p->lost_ms == 0)
+            p->lost_ms = peer_now_ms();
+    }
     if (p->t != NULL && (p->t->state == PEER_TASK_FAILED))
         return;
     if (st->code == RPC_FAILED_PRECONDITION || st->code == RPC_NOT_FOUND ||
@@ -817,17 +879,21 @@ peer_p2p_report_done(struct peer_p2p *p)
     peer_p2p_send(p, m);
 }
 
-/* Re-registering a finished task: tell the scheduler everything we hold. */
+/*
+ * Registering again what we fetched from the source (a finished task, or one still being
+ * fetched when the scheduler restarted): the scheduler learns every piece we hold with its
+ * digest, so children can take them from us. A finished task then reports its end.
+ */
 static void
-peer_p2p_reannounce_pieces(struct peer_p2p *p)
+peer_p2p_reannounce_pieces(struct peer_p2p *p, uint64_t content_length, uint64_t piece_length)
 {
     struct store_piece *pieces = NULL;
     size_t n = 0;
     cJSON *in, *m;
 
     m = peer_p2p_msg(p, "downloadPeerBackToSourceStartedRequest", &in);
-    df_json_add_u64(in, "contentLength", p->content_length);
-    df_json_add_u64(in, "pieceLength", p->piece_length);
+    df_json_add_u64(in, "contentLength", content_length);
+    df_json_add_u64(in, "pieceLength", piece_length);
     peer_p2p_send(p, m);
     p->source_started = true;
     if (store_piece_list_finished(p->pc->ctx->db, p->task_id, &pieces, &n) == 0) {
@@ -839,7 +905,8 @@ peer_p2p_reannounce_pieces(struct peer_p2p *p)
         }
         free(pieces);
     }
-    peer_p2p_report_done(p);
+    if (p->done)
+        peer_p2p_report_done(p);
 }
 
 static void
@@ -873,12 +940,10 @@ peer_p2p_open_stream(struct peer_p2p *p)
     }
     peer_p2p_send(p, m);
     p->registered = true;
-    if (p->done) {
-        peer_p2p_reannounce_pieces(p);
-        return;
-    }
-    if (p->t != NULL && p->t->from_source && p->t->length_known)
-        peer_p2p_source_started(p->t);
+    if (p->done)
+        peer_p2p_reannounce_pieces(p, p->content_length, p->piece_length);
+    else if (p->t != NULL && p->t->from_source && p->t->length_known)
+        peer_p2p_reannounce_pieces(p, p->t->content_length, p->t->piece_length);
 }
 
 static void
@@ -892,6 +957,7 @@ peer_p2p_probe_done(const struct rpc_status *st, const cJSON *resp, void *arg)
         peer_p2p_retry(p, st->message[0] != '\0' ? st->message : rpc_err_name(st->code));
         return;
     }
+    p->pc->sched_ok = p->sched;
     peer_p2p_open_stream(p);
 }
 
@@ -943,6 +1009,7 @@ peer_p2p_new(struct peer_p2p_ctx *pc, const char *task_id)
     struct peer_p2p *p = xcalloc(1, sizeof(*p));
 
     p->pc = pc;
+    p->sched = pc->sched_ok;
     memcpy(p->task_id, task_id, sizeof(p->task_id));
     if (df_id_peer_new(pc->ctx->cfg.ip, pc->ctx->cfg.hostname, pc->ctx->cfg.seed, &p->peer_id) != 0)
         p->peer_id = xasprintf("%s-%s-%s", pc->ctx->cfg.ip, pc->ctx->cfg.hostname, task_id);
@@ -971,6 +1038,57 @@ peer_p2p_start(struct peer_task *t)
     t->state = PEER_TASK_P2P;
     peer_p2p_register(p);
     return 0;
+}
+
+void
+peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const char *task_id,
+              uint64_t content_length, uint64_t piece_length, uint64_t piece_count)
+{
+    struct peer_p2p_ctx *pc = ctx->p2p;
+    struct peer_p2p *p;
+
+    if (pc == NULL || pc->nsched == 0 || pc->stopping)
+        return;
+    TAILQ_FOREACH (p, &pc->detached, entry) {
+        if (strcmp(p->task_id, task_id) == 0)
+            return;
+    }
+    p = peer_p2p_new(pc, task_id);
+    p->url = xstrdup(req->url);
+    p->tag = req->tag != NULL ? xstrdup(req->tag) : NULL;
+    p->application = req->application != NULL ? xstrdup(req->application) : NULL;
+    p->filtered = req->filtered != NULL ? xstrdup(req->filtered) : NULL;
+    p->done = true;
+    p->content_length = content_length;
+    p->piece_length = piece_length;
+    p->piece_count = piece_count;
+    TAILQ_INSERT_TAIL(&pc->detached, p, entry);
+    peer_p2p_register(p);
+}
+
+void
+peer_p2p_forget(struct peer_ctx *ctx, const char *task_id)
+{
+    struct peer_p2p_ctx *pc = ctx->p2p;
+    struct peer_p2p *p;
+
+    if (pc == NULL)
+        return;
+    TAILQ_FOREACH (p, &pc->detached, entry) {
+        if (strcmp(p->task_id, task_id) == 0) {
+            /* A finished peer stays a parent after its stream ends: leave explicitly. */
+            if (p->registered) {
+                cJSON *req = cJSON_CreateObject();
+                cJSON_AddStringToObject(req, "peerId", p->peer_id);
+                rpc_client_unary(pc->sched[p->sched], SCHED_SVC "LeavePeer", req, PEER_P2P_PROBE_MS,
+                                 peer_p2p_unary_done, pc, NULL);
+                cJSON_Delete(req);
+            }
+            TAILQ_REMOVE(&pc->detached, p, entry);
+            peer_p2p_free_now(p);
+            return;
+        }
+    }
 }
 
 void
@@ -1049,9 +1167,9 @@ peer_p2p_task_done(struct peer_task *t)
     p->content_length = t->content_length;
     p->piece_length = t->piece_length;
     p->piece_count = t->piece_count;
-    for (int i = 0; i < p->nparents; i++)
-        log_info("p2p: task %.12s: %" PRIu64 " bytes from parent %s", t->id, p->parents[i].bytes,
-                 p->parents[i].id);
+    for (int i = 0; i < p->nfrom; i++)
+        log_info("p2p: task %.12s: %" PRIu64 " bytes from parent %s", t->id, p->from[i].bytes,
+                 p->from[i].id);
     if (p->registered)
         peer_p2p_report_done(p);
 }
@@ -1084,15 +1202,20 @@ peer_p2p_task_failed(struct peer_task *t, const char *why)
 cJSON *
 peer_p2p_bytes_json(struct peer_task *t)
 {
-    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_CreateArray(), *o;
     struct peer_p2p *p = t->p2p;
 
-    if (p == NULL)
-        return o;
-    for (int i = 0; i < p->nparents; i++)
-        if (p->parents[i].bytes > 0)
-            df_json_add_u64(o, p->parents[i].id, p->parents[i].bytes);
-    return o;
+    for (int i = 0; p != NULL && i < p->nfrom; i++) {
+        if (p->from[i].bytes == 0)
+            continue;
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "peerId", p->from[i].id);
+        cJSON_AddStringToObject(o, "ip", p->from[i].ip);
+        cJSON_AddBoolToObject(o, "isSeed", p->from[i].is_seed);
+        df_json_add_u64(o, "bytes", p->from[i].bytes);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
 }
 
 static void
@@ -1110,6 +1233,10 @@ peer_p2p_free_now(struct peer_p2p *p)
         peer_source_cancel(p->fetch[i].src);
         if (p->fetch[i].rate_timer != NULL)
             event_free(p->fetch[i].rate_timer);
+    }
+    for (int i = 0; i < p->nfrom; i++) {
+        free(p->from[i].id);
+        free(p->from[i].ip);
     }
     free(p->digest);
     free(p->has_digest);
@@ -1129,8 +1256,11 @@ peer_p2p_free(struct peer_task *t)
     if (p == NULL)
         return;
     t->p2p = NULL;
-    if (p->done && !p->pc->stopping && p->stream != NULL) {
-        /* Stay registered as a parent: keep the stream, drop everything task-bound. */
+    if (p->done && !p->pc->stopping) {
+        /*
+         * Stay registered as a parent (or become one again once a scheduler answers): keep
+         * the stream, drop everything task-bound.
+         */
         for (int i = 0; i < p->nparents; i++)
             peer_parent_reset(&p->parents[i]);
         p->nparents = 0;
@@ -1150,15 +1280,6 @@ peer_p2p_free(struct peer_task *t)
 /* ---------------------------------------------------------------- setup */
 
 static void
-peer_p2p_announce_done(const struct rpc_status *st, const cJSON *resp, void *arg)
-{
-    (void)resp;
-    (void)arg;
-    if (st->code != RPC_OK)
-        log_debug("p2p", "p2p: announce host: %s", st->message);
-}
-
-static void
 peer_p2p_announce_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct peer_p2p_ctx *pc = arg;
@@ -1168,7 +1289,7 @@ peer_p2p_announce_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (int i = 0; i < pc->nsched; i++)
         rpc_client_unary(pc->sched[i], SCHED_SVC "AnnounceHost", req, PEER_P2P_PROBE_MS,
-                         peer_p2p_announce_done, pc, NULL);
+                         peer_p2p_unary_done, pc, NULL);
     cJSON_Delete(req);
 }
 
@@ -1192,14 +1313,34 @@ peer_p2p_init(struct peer_ctx *ctx, struct df_error *err)
     TAILQ_INIT(&pc->detached);
     if ((rv = rpc_server_register(ctx->rpc, methods, DF_NELEM(methods))) != 0)
         return df_error_set(err, rv, "rpc: cannot register the upload service");
-    for (size_t i = 0; i < ctx->cfg.schedulers.n && i < PEER_P2P_MAX_SCHED; i++) {
-        memset(&opts, 0, sizeof(opts));
-        opts.addr = ctx->cfg.schedulers.v[i];
-        opts.connect_timeout_ms = 2000;
-        opts.backoff_max_ms = 5000;
-        if ((rv = rpc_client_new(ctx->base, ctx->dns, &opts, &pc->sched[pc->nsched], err)) != 0)
-            return rv;
-        pc->nsched++;
+    /* Each --scheduler value may itself be a comma-separated list, in failover order. */
+    for (size_t i = 0; i < ctx->cfg.schedulers.n; i++) {
+        const char *v = ctx->cfg.schedulers.v[i];
+
+        while (*v != '\0') {
+            size_t len = strcspn(v, ",");
+            char addr[128];
+
+            if (len == 0 || len >= sizeof(addr))
+                return df_error_set(err, DF_EINVAL, "scheduler: bad address list '%s'",
+                                    ctx->cfg.schedulers.v[i]);
+            if (pc->nsched == PEER_P2P_MAX_SCHED)
+                return df_error_set(err, DF_EINVAL, "scheduler: at most %d addresses",
+                                    PEER_P2P_MAX_SCHED);
+            memcpy(addr, v, len);
+            addr[len] = '\0';
+            memset(&opts, 0, sizeof(opts));
+            opts.addr = addr;
+            opts.connect_timeout_ms = 2000;
+            opts.backoff_max_ms = 5000;
+            if ((rv = rpc_client_new(ctx->base, ctx->dns, &opts, &pc->sched[pc->nsched], err)) != 0)
+                return rv;
+            pc->nsched++;
+            v += len;
+            if (*v == ',' && *++v == '\0')
+                return df_error_set(err, DF_EINVAL, "scheduler: bad address list '%s'",
+                                    ctx->cfg.schedulers.v[i]);
+        }
     }
     if (pc->nsched > 0) {
         pc->announce_timer = event_new(ctx->base, -1, EV_PERSIST, peer_p2p_announce_cb, pc);
@@ -1211,17 +1352,44 @@ peer_p2p_init(struct peer_ctx *ctx, struct df_error *err)
     return 0;
 }
 
-void
+static void
+peer_p2p_leave_done(const struct rpc_status *st, const cJSON *resp, void *arg)
+{
+    struct peer_p2p_ctx *pc = arg;
+
+    (void)resp;
+    if (st->code != RPC_OK)
+        log_debug("p2p", "p2p: leave host: %s", st->message);
+    pc->leaving--;
+}
+
+int
+peer_p2p_leaving(const struct peer_ctx *ctx)
+{
+    return ctx->p2p != NULL ? ctx->p2p->leaving : 0;
+}
+
+int
 peer_p2p_stop(struct peer_ctx *ctx)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_sync *s;
+    cJSON *req;
 
     if (pc == NULL)
-        return;
+        return 0;
     pc->stopping = true;
     while ((s = TAILQ_FIRST(&pc->syncs)) != NULL)
         peer_sync_finish(s, RPC_UNAVAILABLE, "peer is shutting down");
+    /* Leave every scheduler, so that nobody is handed this host as a parent any more. */
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "id", ctx->host_id);
+    for (int i = 0; i < pc->nsched; i++)
+        if (rpc_client_unary(pc->sched[i], SCHED_SVC "LeaveHost", req, PEER_P2P_LEAVE_MS,
+                             peer_p2p_leave_done, pc, NULL) == 0)
+            pc->leaving++;
+    cJSON_Delete(req);
+    return pc->leaving;
 }
 
 void

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -55,10 +56,12 @@ struct peer_source {
     int fd;                      /* the plain socket, for SO_RCVLOWAT */
     bool reused;                 /* the connection came from the pool */
     int lowat;
+    int lowat_cap;       /* at most about a quarter second of this body's measured rate */
+    uint64_t tick_total; /* bytes read or queued in the socket at the last tick */
     bool body_len_known;
     uint64_t body_len;
     struct event *rate_timer;
-    uint64_t bytes;
+    uint64_t bytes;                                 /* body bytes received on this hop */
     uint64_t window[PEER_SOURCE_RATE_WINDOW_S + 1]; /* bytes at each of the last ticks */
     unsigned ticks;
     char *redirect_to; /* Location of a 3xx being drained */
@@ -86,6 +89,7 @@ static int peer_source_hop(struct peer_source *s, struct df_error *err);
 static int peer_source_request(struct peer_source *s);
 static void peer_source_connected(struct bufferevent *bev, int rv, void *arg);
 static void peer_source_set_lowat(struct peer_source *s);
+static void peer_source_tick_lowat(struct peer_source *s);
 
 bool
 peer_source_is_retryable(int rv)
@@ -235,6 +239,30 @@ peer_source_finish(struct peer_source *s, int rv)
     peer_source_free(s);
 }
 
+/*
+ * Once a second, size the read low-water mark to what this body really delivers: bytes held
+ * back by SO_RCVLOWAT would otherwise look like a stall to the idle and rate checks, and a
+ * slow origin might never fill the mark at all.
+ */
+static void
+peer_source_tick_lowat(struct peer_source *s)
+{
+    uint64_t total, arrived;
+    int queued = 0;
+
+    if (s->fd == -1 || !s->body_len_known)
+        return;
+    if (ioctl(s->fd, FIONREAD, &queued) != 0 || queued < 0)
+        queued = 0;
+    total = s->bytes + (uint64_t)queued;
+    arrived = total - s->tick_total;
+    s->tick_total = total;
+    s->lowat_cap = arrived / 4 >= PEER_SOURCE_LOWAT ? PEER_SOURCE_LOWAT
+                   : arrived / 4 > 0                ? (int)(arrived / 4)
+                                                    : 1;
+    peer_source_set_lowat(s);
+}
+
 static void
 peer_source_rate_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -243,6 +271,9 @@ peer_source_rate_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    peer_source_tick_lowat(s);
+    if (s->env.min_rate == 0)
+        return;
     s->ticks++;
     memmove(s->window, s->window + 1, sizeof(s->window) - sizeof(s->window[0]));
     s->window[PEER_SOURCE_RATE_WINDOW_S] = s->bytes;
@@ -342,12 +373,17 @@ peer_source_on_head(struct net_http_client *c, const struct net_http_head *h, vo
         if (!s->has_range || v == NULL || net_http_content_range_parse(v, &cr) != 0 ||
             cr.unsatisfied || cr.first != s->start ||
             (cr.last != s->end &&
-             !(cr.total_known && cr.last == cr.total - 1 && s->end >= cr.total)) ||
-            (h->has_content_length && h->content_length != cr.last - cr.first + 1)) {
+             !(cr.total_known && cr.last == cr.total - 1 && s->end >= cr.total))) {
             snprintf(s->why, sizeof(s->why),
                      "origin sent a wrong Content-Range '%s' for bytes "
                      "%" PRIu64 "-%" PRIu64,
                      v != NULL ? v : "", s->start, s->end);
+            return DF_EPROTO;
+        }
+        if (h->has_content_length && h->content_length != cr.last - cr.first + 1) {
+            snprintf(s->why, sizeof(s->why),
+                     "origin sent Content-Length %" PRIu64 " with Content-Range '%s'",
+                     h->content_length, v);
             return DF_EPROTO;
         }
         m.ranged = true;
@@ -367,7 +403,7 @@ peer_source_on_head(struct net_http_client *c, const struct net_http_head *h, vo
     }
     if (rv != 0 && s->why[0] == '\0')
         snprintf(s->why, sizeof(s->why), "%s", df_strerror(rv));
-    if (rv == 0 && s->env.min_rate > 0) {
+    if (rv == 0 && (s->env.min_rate > 0 || s->body_len_known)) {
         struct timeval one = {1, 0};
         s->rate_timer = event_new(s->env.base, -1, EV_PERSIST, peer_source_rate_cb, s);
         if (s->rate_timer != NULL)
@@ -391,7 +427,7 @@ peer_source_set_lowat(struct peer_source *s)
         return;
     received = net_http_client_body_bytes(s->client);
     left = s->body_len > received ? s->body_len - received : 1;
-    lowat = left < PEER_SOURCE_LOWAT ? (int)left : PEER_SOURCE_LOWAT;
+    lowat = left < (uint64_t)s->lowat_cap ? (int)left : s->lowat_cap;
     if (lowat != s->lowat) {
         setsockopt(s->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
         s->lowat = lowat;
@@ -403,15 +439,15 @@ peer_source_on_data(struct net_http_client *c, struct evbuffer *data, void *arg)
 {
     struct peer_source *s = arg;
 
-    (void)c;
     if (s->redirect_to != NULL) {
         evbuffer_drain(data, evbuffer_get_length(data));
         return 0;
     }
-    size_t before = evbuffer_get_length(data);
+    /* What arrived, not what the owner took: it writes in batches, and a slow body would
+     * look stalled to the rate check between two of them. */
+    s->bytes = net_http_client_body_bytes(c);
     int rv = s->cbs.on_data(s, data, s->arg);
 
-    s->bytes += before - evbuffer_get_length(data);
     peer_source_set_lowat(s);
     return rv;
 }
@@ -426,8 +462,9 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
     (void)c;
     if (s->redirect_to != NULL && rv == 0) {
         if (++s->hops > PEER_SOURCE_MAX_REDIRECTS) {
+            /* A loop or a misconfigured origin: retrying the chain would not help. */
             snprintf(s->why, sizeof(s->why), "more than %d redirects", PEER_SOURCE_MAX_REDIRECTS);
-            peer_source_finish(s, DF_EPROTO);
+            peer_source_finish(s, DF_ETOOBIG);
             return;
         }
         next = s->redirect_to;
@@ -463,6 +500,15 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
         snprintf(s->why, sizeof(s->why), "tls to %s: %s", s->url.host, net_tls_error(s->tls_bev));
         rv = DF_ETLS;
     }
+    if (rv == DF_ETIMEDOUT && s->why[0] == '\0') {
+        if (s->status == 0)
+            snprintf(s->why, sizeof(s->why), "origin sent no response within %d s",
+                     s->env.head_timeout_ms / 1000);
+        else
+            snprintf(s->why, sizeof(s->why),
+                     "origin stalled: no body byte for %d s after %" PRIu64 " bytes",
+                     s->env.idle_timeout_ms / 1000, s->bytes);
+    }
     if (rv == DF_EPROTO && s->why[0] == '\0' && s->status != 0)
         snprintf(s->why, sizeof(s->why),
                  "origin response truncated or malformed after %" PRIu64 " bytes", s->bytes);
@@ -487,6 +533,8 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
     bufferevent_set_max_single_read(bev, 256 * 1024);
     s->fd = bufferevent_getfd(bev);
     s->lowat = 1;
+    s->lowat_cap = PEER_SOURCE_LOWAT;
+    s->tick_total = 0;
     if (tls) {
         struct bufferevent *t =
                 net_tls_wrap(s->insecure ? s->env.tls_insecure : s->env.tls, bev, s->url.host);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -49,6 +50,7 @@
 #define PEER_TASK_WRITE_CHUNK  (256 * 1024)
 #define PEER_TASK_WRITE_BATCH  (256 * 1024)
 #define PEER_TASK_IOV          64
+#define PEER_TASK_HASH_SLICE   (256 * 1024)
 
 /* Installed on a call before finishing it: the waiter is gone. */
 static const struct rpc_call_cbs peer_no_cbs;
@@ -60,6 +62,8 @@ static void peer_task_fetch_next(struct peer_fetch *f);
 
 static void peer_task_probe(struct peer_task *t);
 static void peer_task_maybe_free(struct peer_task *t);
+static int peer_task_hash_submit(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len);
+static void peer_task_hash_orphan(struct peer_task *t);
 static int peer_task_stream_piece_done(struct peer_fetch *f);
 
 uint64_t
@@ -200,31 +204,70 @@ peer_waiter_check_digest(struct peer_waiter *w)
     return 0;
 }
 
+/* Copy in to out from off to len; copy_file_range refuses most cross-filesystem copies
+ * (EXDEV since Linux 5.19), sendfile takes any regular file, read/write is the last resort. */
+static int
+peer_waiter_copy_range(int in, int out, off_t off, off_t len)
+{
+    bool cfr = true, sf = true;
+    char *buf = NULL;
+    ssize_t n;
+
+    while (off < len) {
+        size_t want = (size_t)(len - off) < (1u << 30) ? (size_t)(len - off) : (1u << 30);
+        if (cfr) {
+            n = copy_file_range(in, &off, out, NULL, want, 0);
+            if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                          errno == EOPNOTSUPP || errno == EPERM)) {
+                cfr = false;
+                continue;
+            }
+        } else if (sf) {
+            n = sendfile(out, in, &off, want);
+            if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
+                sf = false;
+                continue;
+            }
+        } else {
+            if (buf == NULL)
+                buf = xmalloc(1 << 20);
+            n = pread(in, buf, want < (1u << 20) ? want : (1u << 20), off);
+            if (n > 0) {
+                for (ssize_t done = 0, w; done < n; done += w) {
+                    if ((w = write(out, buf + done, (size_t)(n - done))) <= 0) {
+                        n = w == 0 ? 0 : -1;
+                        break;
+                    }
+                }
+                if (n > 0)
+                    off += n;
+            }
+        }
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO; /* the data file is shorter than it was */
+            free(buf);
+            return -1;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
 static int
 peer_waiter_copy(struct peer_waiter *w, const char *tmp)
 {
     int in = -1, out = -1, rv = DF_EIO;
     struct stat st;
-    off_t off = 0;
-    ssize_t n;
 
     in = open(w->data_path, O_RDONLY | O_CLOEXEC);
-    out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (in == -1 || out == -1 || fstat(in, &st) == -1) {
-        snprintf(w->why, sizeof(w->why), "write %s: %s", tmp, strerror(errno));
+    if (in == -1 || fstat(in, &st) == -1) {
+        snprintf(w->why, sizeof(w->why), "read cache file: %s", strerror(errno));
         goto out;
     }
-    while (off < st.st_size) {
-        n = copy_file_range(in, &off, out, NULL, (size_t)(st.st_size - off), 0);
-        if (n <= 0) {
-            snprintf(w->why, sizeof(w->why), "write %s: %s", tmp,
-                     n == 0 ? "short copy" : strerror(errno));
-            rv = errno == ENOSPC ? DF_EIO : DF_EIO;
-            goto out;
-        }
-    }
-    if (fsync(out) == -1) {
-        snprintf(w->why, sizeof(w->why), "fsync %s: %s", tmp, strerror(errno));
+    out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out == -1 || peer_waiter_copy_range(in, out, 0, st.st_size) != 0 || fsync(out) == -1) {
+        snprintf(w->why, sizeof(w->why), "write %s: %s", w->req.output_path, strerror(errno));
         goto out;
     }
     rv = 0;
@@ -265,6 +308,9 @@ peer_waiter_materialize_work(void *arg)
         w->rv = DF_EIO;
         goto out;
     }
+    /* An output that already is a link to the data file (the same get again) makes rename
+     * a successful no-op that leaves tmp behind. */
+    unlink(tmp);
     w->rv = 0;
 out:
     free(tmp);
@@ -349,6 +395,7 @@ peer_task_free(struct peer_task *t)
 
     peer_task_stop_fetches(t);
     peer_p2p_free(t);
+    peer_task_hash_orphan(t);
     while ((w = TAILQ_FIRST(&t->waiters)) != NULL) {
         TAILQ_REMOVE(&t->waiters, w, entry);
         if (w->call != NULL) {
@@ -379,7 +426,7 @@ static void
 peer_task_maybe_free(struct peer_task *t)
 {
     if ((t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED) && TAILQ_EMPTY(&t->waiters) &&
-        t->materializing == 0)
+        t->materializing == 0 && TAILQ_EMPTY(&t->hashing))
         peer_task_free(t);
 }
 
@@ -398,7 +445,11 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
     PEER_TASK_SET_STATE(t, PEER_TASK_FAILED);
     peer_p2p_task_failed(t, why);
     t->ctx->tasks_failed++;
-    if (t->length_known)
+    if (rv == DF_ENOSPC) {
+        /* Its pieces filled the disk: give the space back rather than keep them to resume. */
+        store_task_delete(t->ctx->db, t->id);
+        store_data_remove(t->ctx->cfg.data_dir, t->id);
+    } else if (t->length_known)
         store_task_mark_failed(t->ctx->db, t->id);
     while ((w = TAILQ_FIRST(&t->waiters)) != NULL) {
         TAILQ_REMOVE(&t->waiters, w, entry);
@@ -509,6 +560,17 @@ peer_task_check_validators(struct peer_task *t, const struct peer_source_meta *m
 
 /* ---------------------------------------------------------------- writing bodies */
 
+/* A write to the data file failed (errno set): fail the task rather than retry the origin. */
+static int
+peer_task_disk_error(struct peer_task *t, const char *what)
+{
+    int e = errno;
+
+    snprintf(t->why, sizeof(t->why), "%s: %s", what, strerror(e));
+    t->disk_failed = true;
+    return e == ENOSPC || e == EDQUOT ? DF_ENOSPC : DF_EIO;
+}
+
 /*
  * Stream mode: len bytes of data continue the content at f->pos and may cross piece
  * boundaries, where each piece's hash is closed and the piece recorded.
@@ -530,8 +592,7 @@ peer_fetch_write_stream(struct peer_fetch *f, struct evbuffer *data, size_t len)
             size_t room = (size_t)(t->piece_length - (f->pos % t->piece_length));
             size_t k = left < room ? left : room;
             if ((rv = store_data_pwrite(t->fd, p, k, f->pos)) != 0) {
-                snprintf(t->why, sizeof(t->why), "write cache file: %s", strerror(errno));
-                return DF_EIO;
+                return peer_task_disk_error(t, "write cache file");
             }
             df_sha256_update(&f->sha, p, k);
             f->pos += k;
@@ -598,12 +659,12 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
                 if (sum + vec[i].iov_len > take)
                     vec[i].iov_len = take - sum;
                 sum += vec[i].iov_len;
-                df_sha256_update(&f->sha, vec[i].iov_base, vec[i].iov_len);
+                if (!f->hash_later)
+                    df_sha256_update(&f->sha, vec[i].iov_base, vec[i].iov_len);
             }
         }
         if ((rv = store_data_pwritev(t->fd, (struct iovec *)vec, n, f->off + f->pos)) != 0) {
-            snprintf(t->why, sizeof(t->why), "write cache file: %s", strerror(errno));
-            return DF_EIO;
+            return peer_task_disk_error(t, "write cache file");
         }
         f->pos += take;
         evbuffer_drain(data, take);
@@ -814,18 +875,34 @@ peer_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
         why = "origin body shorter than the asked range";
     }
     if (rv != 0) {
+        char msg[sizeof(t->why)];
+
         t->busy[f->piece] = 0;
-        if (t->why[0] != '\0' && (rv == DF_EDIGEST || rv == DF_EPROTO || rv == DF_EIO))
+        if (t->why[0] != '\0' &&
+            (rv == DF_EDIGEST || rv == DF_EPROTO || rv == DF_EIO || rv == DF_ENOSPC))
             why = t->why;
-        /* A different version of the content is never retried into the same task. */
-        if (rv == DF_EDIGEST) {
+        /* A different version of the content is never retried into the same task, and a
+         * disk that failed a write will not take the retry either. */
+        if (rv == DF_EDIGEST || t->disk_failed) {
             peer_task_fail(t, rv, why);
             return;
         }
+        snprintf(msg, sizeof(msg), "%s", why);
         t->why[0] = '\0';
         f->busy = true; /* keeps the slot until the retry */
         t->busy[f->piece] = 1;
-        peer_fetch_retry(f, rv, why, retry_after_ms);
+        peer_fetch_retry(f, rv, msg, retry_after_ms);
+        return;
+    }
+    f->busy = false;
+    f->attempt = 0;
+    if (f->hash_later) {
+        /* The piece stays busy until its hash, taken from the file, is recorded. */
+        if ((rv = peer_task_hash_submit(t, f->piece, f->off, f->len)) != 0) {
+            peer_task_fail(t, rv, "cannot start a worker thread");
+            return;
+        }
+        peer_task_fetch_next(f);
         return;
     }
     df_sha256_final(&f->sha, md);
@@ -834,14 +911,129 @@ peer_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
         peer_task_fail(t, rv, t->why);
         return;
     }
-    f->busy = false;
-    f->attempt = 0;
     peer_task_progress(t, false);
     if (t->done_pieces == t->piece_count) {
         peer_task_complete(t);
         return;
     }
     peer_task_fetch_next(f);
+}
+
+/* ---------------------------------------------------------------- piece hashes */
+
+/*
+ * A source piece is hashed off the loop: the loop thread then only moves bytes from the
+ * socket to the data file while another core hashes finished pieces read back from the
+ * page cache. Hashing what was written also verifies the write. A job outlives its
+ * task only at shutdown: then it is orphaned and frees itself.
+ */
+struct peer_hash_job {
+    TAILQ_ENTRY(peer_hash_job) entry;
+    struct peer_task *task; /* NULL once orphaned */
+    int fd;                 /* a dup of the task's, closed by the job */
+    uint64_t number, off, len;
+    uint8_t md[DF_SHA256_LEN];
+    int err; /* errno of a failed map */
+};
+
+/* Worker thread: read the piece back in L2-sized slices (an mmap costs more in page-table
+ * work and TLB shootdowns than the copy) and hash it. */
+static void
+peer_task_hash_work(void *arg)
+{
+    struct peer_hash_job *j = arg;
+    size_t cap = PEER_TASK_HASH_SLICE;
+    uint8_t *buf = xmalloc(cap);
+    struct df_sha256 sha;
+    uint64_t done = 0;
+    ssize_t n;
+
+    df_sha256_init(&sha);
+    while (done < j->len) {
+        size_t want = j->len - done < cap ? (size_t)(j->len - done) : cap;
+        n = pread(j->fd, buf, want, (off_t)(j->off + done));
+        if (n <= 0) {
+            j->err = n == 0 ? EIO : errno;
+            break;
+        }
+        df_sha256_update(&sha, buf, (size_t)n);
+        done += (uint64_t)n;
+    }
+    df_sha256_final(&sha, j->md);
+    free(buf);
+}
+
+static void
+peer_task_hash_done(void *arg)
+{
+    struct peer_hash_job *j = arg;
+    struct peer_task *t = j->task;
+    char why[300];
+    int rv;
+
+    close(j->fd);
+    if (t == NULL) {
+        free(j);
+        return;
+    }
+    TAILQ_REMOVE(&t->hashing, j, entry);
+    t->busy[j->number] = 0;
+    if (t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED) {
+        free(j);
+        peer_task_maybe_free(t);
+        return;
+    }
+    if (j->err != 0) {
+        snprintf(why, sizeof(why), "read cache file: %s", strerror(j->err));
+        free(j);
+        peer_task_fail(t, DF_EIO, why);
+        return;
+    }
+    rv = peer_task_record_piece(t, j->number, j->off, j->len, j->md, NULL);
+    free(j);
+    if (rv != 0) {
+        peer_task_fail(t, rv, t->why);
+        return;
+    }
+    peer_task_progress(t, false);
+    if (t->done_pieces == t->piece_count)
+        peer_task_complete(t);
+}
+
+/* Hash piece number of t from its data file, then record it; 0 or DF_ENOMEM. */
+static int
+peer_task_hash_submit(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len)
+{
+    struct peer_hash_job *j = xcalloc(1, sizeof(*j));
+
+    j->task = t;
+    j->number = number;
+    j->off = off;
+    j->len = len;
+    if ((j->fd = fcntl(t->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+        free(j);
+        return DF_ENOMEM;
+    }
+    TAILQ_INSERT_TAIL(&t->hashing, j, entry);
+    if (df_work_submit(t->ctx->base, peer_task_hash_work, peer_task_hash_done, j) != 0) {
+        TAILQ_REMOVE(&t->hashing, j, entry);
+        close(j->fd);
+        free(j);
+        return DF_ENOMEM;
+    }
+    return 0;
+}
+
+/* The task goes away (shutdown): its jobs finish on their own. */
+static void
+peer_task_hash_orphan(struct peer_task *t)
+{
+    struct peer_hash_job *j;
+
+    while ((j = TAILQ_FIRST(&t->hashing)) != NULL) {
+        TAILQ_REMOVE(&t->hashing, j, entry);
+        j->task = NULL;
+    }
 }
 
 /* Pick the next missing piece for slot f (or its pending retry) and start fetching it. */
@@ -873,6 +1065,7 @@ peer_task_fetch_next(struct peer_fetch *f)
     df_id_piece_range(t->content_length, t->piece_length, f->piece, &f->off, &f->len);
     f->pos = 0;
     df_sha256_init(&f->sha);
+    f->hash_later = true;
     memset(&req, 0, sizeof(req));
     req.url = t->url;
     req.headers = t->headers;
@@ -1036,11 +1229,12 @@ peer_probe_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
         peer_task_probe(t);
         return;
     }
-    if (rv != 0 && t->why[0] != '\0' && (rv == DF_EPROTO || rv == DF_EIO || rv == DF_EDIGEST))
+    if (rv != 0 && t->why[0] != '\0' &&
+        (rv == DF_EPROTO || rv == DF_EIO || rv == DF_EDIGEST || rv == DF_ENOSPC))
         why = t->why;
-    if (!peer_source_is_retryable(rv) ||
+    if (!peer_source_is_retryable(rv) || t->disk_failed ||
         (t->probe_attempt % 100) >= (unsigned)t->ctx->cfg.retries) {
-        if (peer_source_is_retryable(rv))
+        if (peer_source_is_retryable(rv) && !t->disk_failed)
             snprintf(msg, sizeof(msg), "%s (after %u attempts)", why, t->probe_attempt % 100 + 1);
         else
             snprintf(msg, sizeof(msg), "%s", why);
@@ -1048,6 +1242,7 @@ peer_probe_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
         return;
     }
     /* Retry the probe (a stream restarts from offset 0). */
+    snprintf(msg, sizeof(msg), "%s", why);
     if (t->state == PEER_TASK_STREAMING) {
         f->pos = 0;
         df_sha256_init(&f->sha);
@@ -1055,7 +1250,7 @@ peer_probe_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
     }
     delay = net_backoff_delay_ms(&b, t->probe_attempt % 100, retry_after_ms, (uint64_t)random());
     t->probe_attempt++;
-    log_info("peer: task %.12s: %s; retry in %" PRIu64 " ms", t->id, why, delay);
+    log_info("peer: task %.12s: %s; retry in %" PRIu64 " ms", t->id, msg, delay);
     tv.tv_sec = (time_t)(delay / 1000);
     tv.tv_usec = (suseconds_t)(delay % 1000 * 1000);
     t->probe_timer = evtimer_new(t->ctx->base, peer_probe_retry_cb, t);
@@ -1140,6 +1335,7 @@ peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
     for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
         peer_task_fetch_init(&t->fetch[i], t);
     TAILQ_INIT(&t->waiters);
+    TAILQ_INIT(&t->hashing);
     /* Validators of a partially cached task: a resumed download must match them. */
     memset(&st, 0, sizeof(st));
     if (store_task_get(ctx->db, id, &st) == 0) {
@@ -1185,12 +1381,14 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
     t->done_pieces = st.piece_count;
     t->done_bytes = st.content_length;
     TAILQ_INIT(&t->waiters);
+    TAILQ_INIT(&t->hashing);
     TAILQ_INSERT_TAIL(&ctx->tasks, t, entry);
     store_task_reset(&st);
     w->task = t;
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
     peer_waiter_started(w);
     log_info("peer: task %.12s served from the cache", id);
+    peer_p2p_hold(ctx, &w->req, id, t->content_length, t->piece_length, t->piece_count);
     peer_waiter_materialize(w);
     return true;
 }
@@ -1259,10 +1457,17 @@ peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_down
 void
 peer_task_shutdown(struct peer_ctx *ctx)
 {
-    struct peer_task *t;
+    struct peer_task *t, *next;
 
-    while ((t = TAILQ_FIRST(&ctx->tasks)) != NULL)
-        peer_task_free(t);
+    /*
+     * A task whose outputs are being written on workers is left to finish them: its waiters
+     * get their answer and the task frees itself. Everything else goes now.
+     */
+    for (t = TAILQ_FIRST(&ctx->tasks); t != NULL; t = next) {
+        next = TAILQ_NEXT(t, entry);
+        if (t->materializing == 0)
+            peer_task_free(t);
+    }
 }
 
 static bool
@@ -1291,6 +1496,7 @@ peer_task_gc(struct peer_ctx *ctx)
         if (peer_task_is_active(ctx, st->id))
             continue;
         if (store_task_delete(ctx->db, st->id) == 0) {
+            peer_p2p_forget(ctx, st->id);
             store_data_remove(ctx->cfg.data_dir, st->id);
             total -= st->bytes < total ? st->bytes : total;
             log_info("peer: evicted task %.12s (%" PRIu64 " bytes, %s)", st->id, st->bytes,

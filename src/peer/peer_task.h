@@ -39,8 +39,13 @@ struct peer_fetch {
     uint64_t piece;
     uint64_t off, len, pos; /* piece geometry and bytes written so far */
     struct df_sha256 sha;
+    bool hash_later; /* a source piece: hashed from the data file on a worker, not here */
     unsigned attempt;
 };
+
+/* A source piece being hashed from the data file on a worker thread. */
+struct peer_hash_job;
+TAILQ_HEAD(peer_hash_list, peer_hash_job);
 
 /* A `get` waiting for the task. */
 struct peer_waiter {
@@ -84,10 +89,12 @@ struct peer_task {
     unsigned probe_attempt;
     struct event *probe_timer;
     struct peer_waiter_list waiters;
+    struct peer_hash_list hashing; /* their pieces stay busy until recorded */
     unsigned materializing;
     uint64_t bytes_from_source;
     int64_t started_ms;
     char why[600];
+    bool disk_failed;     /* a write to the data file failed: retrying the origin cannot help */
     struct peer_p2p *p2p; /* NULL without a scheduler */
     bool from_source;     /* this peer fetches from the origin (told by the scheduler or alone) */
 };
@@ -130,5 +137,16 @@ void peer_p2p_source_started(struct peer_task *t);
 void peer_p2p_task_done(struct peer_task *t);
 void peer_p2p_task_failed(struct peer_task *t, const char *why);
 void peer_p2p_free(struct peer_task *t);
+
+/* A task left the cache: stop offering it to the swarm. */
+void peer_p2p_forget(struct peer_ctx *ctx, const char *task_id);
+
+/*
+ * A finished task of the cache was asked for: unless the P2P side already holds it as a
+ * parent, register it with the scheduler as one (after a restart of either side). Borrows
+ * req.
+ */
+void peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const char *task_id,
+                   uint64_t content_length, uint64_t piece_length, uint64_t piece_count);
 
 #endif

@@ -175,6 +175,8 @@ peer_upload_metrics(struct peer_ctx *ctx, struct net_http_req *req)
     evbuffer_add_printf(b,
                         "# TYPE dragonfly_peer_source_bytes_total counter\n"
                         "dragonfly_peer_source_bytes_total %" PRIu64 "\n"
+                        "# TYPE dragonfly_peer_p2p_bytes_total counter\n"
+                        "dragonfly_peer_p2p_bytes_total %" PRIu64 "\n"
                         "# TYPE dragonfly_peer_upload_bytes_total counter\n"
                         "dragonfly_peer_upload_bytes_total %" PRIu64 "\n"
                         "# TYPE dragonfly_peer_upload_pieces_total counter\n"
@@ -185,8 +187,8 @@ peer_upload_metrics(struct peer_ctx *ctx, struct net_http_req *req)
                         "dragonfly_peer_tasks_failed_total %" PRIu64 "\n"
                         "# TYPE dragonfly_peer_cache_hits_total counter\n"
                         "dragonfly_peer_cache_hits_total %" PRIu64 "\n",
-                        ctx->bytes_from_source, ctx->bytes_uploaded, ctx->pieces_uploaded,
-                        ctx->tasks_done, ctx->tasks_failed, ctx->cache_hits);
+                        ctx->bytes_from_source, ctx->bytes_from_peers, ctx->bytes_uploaded,
+                        ctx->pieces_uploaded, ctx->tasks_done, ctx->tasks_failed, ctx->cache_hits);
     net_http_req_respond_buffer(req, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);
 }

@@ -98,6 +98,7 @@ rpc_err_from_df(int err)
         return RPC_INVALID_ARGUMENT;
     case DF_ETOOBIG:
     case DF_ELIMIT:
+    case DF_ENOSPC:
     case DF_ENOMEM:
         return RPC_RESOURCE_EXHAUSTED;
     case DF_ETIMEDOUT:

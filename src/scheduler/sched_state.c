@@ -1355,16 +1355,22 @@ task_set_geometry(struct sched_state *s, struct sched_task *t, int64_t content_l
 }
 
 /*
- * The geometry has just become known: peers that were given parents before it was cannot
- * use them yet (a peer allocates its piece maps from the geometry), so they are told again.
+ * The geometry has just become known. Waiting peers of an empty task are answered now (they
+ * report their own finish); peers that were given parents before the geometry was known
+ * cannot use them yet (a peer sizes its piece maps from it), so they are told again.
  */
 static void
 task_geometry_learned(struct sched_task *t, struct sched_actions *out)
 {
+    bool empty = sched_size_scope_of(t->content_length, t->piece_count) == SCHED_SIZE_EMPTY;
     struct sched_peer *q;
 
     TAILQ_FOREACH (q, &t->peers, tentry) {
-        if (peer_wants_parents(q) && q->nparents > 0)
+        if (!peer_wants_parents(q))
+            continue;
+        if (empty)
+            actions_push(out, SCHED_ACT_EMPTY, q);
+        else if (q->nparents > 0)
             emit_parents(out, q);
     }
 }

@@ -96,8 +96,9 @@ store_db_err(int rc)
     case SQLITE_CONSTRAINT:
         return DF_EINVAL;
     case SQLITE_TOOBIG:
-    case SQLITE_FULL:
         return DF_ETOOBIG;
+    case SQLITE_FULL:
+        return DF_ENOSPC;
     default:
         return DF_EIO;
     }

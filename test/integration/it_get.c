@@ -233,6 +233,18 @@ START_TEST(test_plain_and_cache)
     /* the same URL again: from the cache, no origin traffic */
     expect_ok(&e, "?seed=1", "10MiB", 1, NULL);
     ck_assert_uint_eq(origin_bytes(&e, "/gen/10MiB?seed=1"), before);
+    /* issue_3: into an output that already is a link to the cache, no temp file stays */
+    {
+        char url[256], *err = NULL;
+        snprintf(url, sizeof(url), "http://%s/gen/10MiB?seed=1", e.origin_addr);
+        ck_assert_int_eq(get(&e, url, "twice", NULL, NULL), 0);
+        ck_assert_msg(get(&e, url, "twice", NULL, &err) == 0, "%s", err);
+        free(err);
+        gen(&e, "10MiB", 1, "want");
+        ck_assert(same(&e, "twice", "want"));
+        sh(NULL, 10, "rm -f %s/twice %s/want", e.dir, e.dir);
+        no_leftovers(&e);
+    }
     /* tiny and empty contents */
     expect_ok(&e, "?seed=3", "100", 3, NULL);
     expect_ok(&e, "?seed=3", "0", 3, NULL);
@@ -277,6 +289,21 @@ START_TEST(test_permanent_faults)
     expect_fail(&e, "",
                 "--digest sha256:0000000000000000000000000000000000000000000000000000000000000000",
                 "digest mismatch");
+    env_down(&e);
+}
+
+END_TEST
+
+/* issue_3: an origin slower than the socket low-water mark and the write batch, but above
+ * --source-min-rate, is neither taken for stalled nor for too slow. */
+START_TEST(test_slow_origin_above_min_rate)
+{
+    struct it_env e;
+
+    env_up(&e);
+    start_peer(&e, "--source-min-rate", "16KiB/s", "--source-retries", "0", NULL);
+    expect_ok(&e, "?seed=15&trickle=40KiB/s", "500KiB", 15, NULL);
+    expect_fail(&e, "?trickle=4KiB/s", "--timeout 30s", "too slow");
     env_down(&e);
 }
 
@@ -488,6 +515,51 @@ START_TEST(test_across_4gib)
 
 END_TEST
 
+/* issue_3: in a private mount namespace (root only), small tmpfs mounts stand for full disks:
+ * the cache disk filling fails the get at once and gives the space back; an output on another
+ * filesystem is copied; an output disk filling is a clear error and leaves nothing. */
+START_TEST(test_disk_full_and_other_filesystem)
+{
+    struct it_env e;
+    char *out = NULL, tool[512];
+    int rc;
+
+    env_up(&e);
+    if (geteuid() != 0 || sh(NULL, 10, "unshare -m --propagation private true") != 0) {
+        fprintf(stderr, "it_get: disk-full test skipped (needs root and unshare)\n");
+        env_down(&e);
+        return;
+    }
+    it_tool("origin", tool, sizeof(tool));
+    rc = sh(&out, 120,
+            "cd %s && mkdir -p dd small && unshare -m --propagation private sh -c '"
+            "mount -t tmpfs -o size=8m tmpfs dd && mount -t tmpfs -o size=3m tmpfs small || "
+            "exit 99; "
+            "%s peer --ip 127.0.0.7 --rpc-port 0 --upload-port 0 --data-dir $PWD/dd/p "
+            "--ready-file $PWD/ready --log-file $PWD/peer.log & P=$!; trap \"kill $P\" EXIT; "
+            "for i in $(seq 100); do [ -s ready ] && break; sleep 0.1; done; "
+            "G=\"%s get --socket $PWD/dd/p/dfdaemon.sock --no-progress\"; "
+            "$G http://%s/gen/20MiB?seed=16 -O $PWD/big 2>&1; echo rc=$?; "
+            "$G http://%s/gen/2MiB?seed=17 -O $PWD/small/two 2>&1 >/dev/null; echo rc=$?; "
+            "%s --gen 2MiB --seed 17 | cmp - small/two && echo same; "
+            "$G http://%s/gen/2MiB?seed=18 -O $PWD/small/full 2>&1; echo rc=$?; "
+            "ls -a small | tr \"\\n\" \" \"; echo'",
+            e.dir, it_bin(), it_bin(), e.origin_addr, e.origin_addr, tool, e.origin_addr);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "write cache file: No space left on device\nrc=1\n") != NULL,
+                  "cache disk full: %s", out);
+    ck_assert_msg(strstr(out, "attempts") == NULL, "disk full was retried: %s", out);
+    ck_assert_msg(strstr(out, "rc=0\nsame\n") != NULL, "copy to another filesystem: %s", out);
+    ck_assert_msg(strstr(out, "small/full: No space left on device\nrc=1\n") != NULL,
+                  "output disk full: %s", out);
+    ck_assert_msg(strstr(out, ". .. two \n") != NULL, "left in the output dir: %s", out);
+    ck_assert(!exists(&e, "big"));
+    free(out);
+    env_down(&e);
+}
+
+END_TEST
+
 START_TEST(test_no_peer_starts_one)
 {
     struct it_env e;
@@ -495,16 +567,42 @@ START_TEST(test_no_peer_starts_one)
     int rc;
 
     env_up(&e);
-    snprintf(e.sock, sizeof(e.sock), "%s/auto/dfdaemon.sock", e.dir);
     snprintf(url, sizeof(url), "http://%s/gen/1MiB?seed=60", e.origin_addr);
-    rc = sh(&out, 60, "%s get '%s' -O %s/out --socket %s --data-dir %s/auto --no-progress 2>&1",
-            it_bin(), url, e.dir, e.sock, e.dir);
+    /* issue_3: a peer that cannot start (its RPC port is taken, here by the origin) is
+     * reported with its reason at once, not after a 10 s wait */
+    ck_assert_int_eq(sh(NULL, 10,
+                        "printf '{\"ip\": \"127.0.0.2\", \"rpcPort\": %s}' > %s/taken.json",
+                        strchr(e.origin_addr, ':') + 1, e.dir),
+                     0);
+    rc = sh(&out, 60,
+            "cd %s && %s get '%s' -O out --socket taken/dfdaemon.sock --data-dir taken "
+            "--peer-config taken.json --no-progress 2>&1",
+            e.dir, it_bin(), url);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_msg(strstr(out, "exited") != NULL && strstr(out, "in use") != NULL, "%s", out);
+    free(out);
+    ck_assert(!exists(&e, "out"));
+    /* relative paths, and --peer-config so that it binds 127.0.0.7 with any ports */
+    ck_assert_int_eq(sh(NULL, 10,
+                        "printf '{\"ip\": \"127.0.0.7\", \"rpcPort\": 0, \"uploadPort\": 0, "
+                        "\"readyFile\": \"%s/auto.ready\"}' > %s/auto.json",
+                        e.dir, e.dir),
+                     0);
+    rc = sh(&out, 60,
+            "cd %s && %s get '%s' -O out --socket auto/dfdaemon.sock --data-dir auto "
+            "--peer-config auto.json --no-progress 2>&1",
+            e.dir, it_bin(), url);
     ck_assert_msg(rc == 0, "%s", out);
     free(out);
     gen(&e, "1MiB", 60, "want");
     ck_assert(same(&e, "out", "want"));
-    /* stop the daemon it started, by the PID holding the socket */
-    sh(NULL, 10, "pkill -f -- '--data-dir %s/auto'", e.dir);
+    /* stop the daemon it started, by the PID in its ready file */
+    ck_assert_int_eq(
+            sh(&out, 10, "sed -n 's/.*\"pid\":[ \t]*\\([0-9]*\\).*/\\1/p' %s/auto.ready", e.dir),
+            0);
+    ck_assert_int_gt(atoi(out), 1);
+    kill(atoi(out), SIGTERM);
+    free(out);
     env_down(&e);
 }
 
@@ -675,6 +773,8 @@ it_get_suite(void)
     tcase_add_test(tc, test_retryable_faults);
     tcase_add_test(tc, test_permanent_faults);
     tcase_add_test(tc, test_content_swapped);
+    tcase_add_test(tc, test_slow_origin_above_min_rate);
+    tcase_add_test(tc, test_disk_full_and_other_filesystem);
     tcase_add_test(tc, test_redirect_to_other_host_drops_authorization);
     tcase_add_test(tc, test_https_origin);
     tcase_add_test(tc, test_concurrent_gets_share_one_task);

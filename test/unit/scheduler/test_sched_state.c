@@ -322,6 +322,48 @@ START_TEST(test_register_seed_trigger)
 
 END_TEST
 
+/*
+ * Peers that register before anyone knows the length get the seed as a parent at once; once
+ * the seed learns the length they are told again (with it), and an empty task is answered.
+ */
+START_TEST(test_geometry_learned_from_seed)
+{
+    const struct sched_action *a;
+
+    start();
+    t_host(st, "seed", SCHED_HOST_SEED, 8, now);
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(reg("p1", "h1", -1, false), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_TRIGGER_SEED, NULL));
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(reg("s1", "seed", -1, false), 0);
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1"), "s1"));
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(
+            sched_state_peer_back_to_source_started(st, "s1", 16 * PIECE, PIECE, now, &acts), 0);
+    a = sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1");
+    ck_assert(action_has_parent(a, "s1"));
+    sched_actions_reset(&acts);
+    /* Learning the same geometry again tells nobody anything. */
+    ck_assert_int_eq(
+            sched_state_peer_back_to_source_started(st, "s1", 16 * PIECE, PIECE, now, &acts), 0);
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1"));
+    check_ok();
+
+    /* An empty task: the waiting peer gets the empty answer when the seed learns it. */
+    t_task_id(task, 2);
+    sched_actions_reset(&acts);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(reg("p2", "h2", -1, false), 0);
+    ck_assert_int_eq(reg("s2", "seed", -1, false), 0);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(sched_state_peer_back_to_source_started(st, "s2", 0, 0, now, &acts), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_EMPTY, "p2"));
+    check_ok();
+}
+
+END_TEST
+
 START_TEST(test_seed_timeout_falls_back)
 {
     start();
@@ -809,6 +851,7 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_register_small);
     tcase_add_test(tc, test_register_unknown_length);
     tcase_add_test(tc, test_register_seed_trigger);
+    tcase_add_test(tc, test_geometry_learned_from_seed);
     tcase_add_test(tc, test_seed_timeout_falls_back);
     tcase_add_test(tc, test_no_seed_back_to_source_cap);
     tcase_add_test(tc, test_wait_timeout_fails);
