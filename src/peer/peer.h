@@ -28,6 +28,7 @@ struct rpc_server;
 struct store_db;
 struct df_proc_signals;
 struct peer_p2p_ctx;
+struct peer_upload_relay;
 
 #define PEER_DEFAULT_RPC_PORT    65000
 #define PEER_DEFAULT_UPLOAD_PORT 65002
@@ -84,6 +85,7 @@ struct peer_ctx {
     struct event *stop_timer; /* while stopping: waits for workers and LeaveHost calls */
     int64_t stop_deadline_ms;
     struct peer_p2p_ctx *p2p;
+    TAILQ_HEAD(, peer_upload_relay) relays; /* cut-through responses waiting for bytes */
     struct peer_task_list tasks;
     char *host_id;
     struct net_ratelim down_rl;
@@ -152,8 +154,26 @@ int peer_p2p_stop(struct peer_ctx *ctx);
 int peer_p2p_leaving(const struct peer_ctx *ctx);
 void peer_p2p_shutdown(struct peer_ctx *ctx);
 
+/* A piece being fetched from a parent (for cut-through). */
+struct peer_p2p_progress {
+    uint64_t seq;     /* names the fetch attempt */
+    uint64_t written; /* bytes from the piece start in the data file */
+    uint64_t off, len;
+};
+
+/*
+ * Where piece number of task_id stands: 1 verified here, 0 being fetched from a parent
+ * (*out filled), -1 neither (not fetching, or the task is not running here).
+ */
+int peer_p2p_piece_progress(struct peer_ctx *ctx, const char *task_id, uint64_t number,
+                            struct peer_p2p_progress *out);
+
 /* Start the upload server on bind_host:upload_port ("" = all addresses). */
 int peer_upload_start(struct peer_ctx *ctx, const char *bind_host, struct df_error *err);
+/* More of a piece of task_id being received is written (or it ended): relays send on. */
+void peer_upload_relay_kick(struct peer_ctx *ctx, const char *task_id);
+/* Drop the relays still waiting (shutdown). */
+void peer_upload_relay_stop(struct peer_ctx *ctx);
 
 /* Monotonic nanoseconds, for rate limits. */
 uint64_t peer_now_ns(void);

@@ -388,6 +388,7 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
 static void
 peer_main_free(struct peer_ctx *ctx)
 {
+    peer_upload_relay_stop(ctx);
     peer_task_shutdown(ctx);
     peer_p2p_shutdown(ctx);
     peer_source_pool_free(ctx->src_env.pool);
@@ -422,6 +423,7 @@ peer_main(int argc, char **argv)
 
     memset(&ctx, 0, sizeof(ctx));
     TAILQ_INIT(&ctx.tasks);
+    TAILQ_INIT(&ctx.relays);
     if (df_conf_load(&peer_spec, &ctx.cfg, argc, argv, &args, &err) != 0) {
         fprintf(stderr, "dragonfly peer: %s\n", err.msg);
         return 2;

@@ -106,6 +106,7 @@ struct peer_p2p {
     struct peer_fetch fetch[PEER_MAX_WORKERS];
     struct peer_parent *fetch_parent[PEER_MAX_WORKERS];
     bool fetch_tail[PEER_MAX_WORKERS];
+    uint64_t fetch_seq[PEER_MAX_WORKERS], seq; /* which attempt a relay follows */
     uint64_t bytes_from_peers;
     struct peer_p2p_from from[PEER_P2P_MAX_FROM]; /* the last entry also counts any later */
     int nfrom;
@@ -185,15 +186,43 @@ peer_p2p_unary_done(const struct rpc_status *st, const cJSON *resp, void *arg)
 /* ---------------------------------------------------------------- SyncPieces (parent side) */
 
 static void
-peer_sync_send_piece(struct peer_sync *s, uint64_t number, uint64_t off, uint64_t len)
+peer_sync_send(struct peer_sync *s, uint64_t number, uint64_t off, uint64_t len, bool receiving)
 {
     cJSON *m = cJSON_CreateObject();
 
     df_json_add_u64(m, "number", number);
     df_json_add_u64(m, "offset", off);
     df_json_add_u64(m, "length", len);
+    if (receiving)
+        cJSON_AddBoolToObject(m, "receiving", true);
     rpc_call_send(s->call, m);
     cJSON_Delete(m);
+}
+
+static void
+peer_sync_send_piece(struct peer_sync *s, uint64_t number, uint64_t off, uint64_t len)
+{
+    peer_sync_send(s, number, off, len, false);
+}
+
+/*
+ * Cut-through: a piece this peer is fetching from a parent is offered to its children as
+ * "receiving" (they may fetch it at once; the upload server relays the bytes as they are
+ * written, and the last byte only once the piece is verified here). Only without an upload
+ * limit: the relay does not take the rate limiter's path.
+ */
+static void
+peer_p2p_offer_receiving(struct peer_p2p *p, const struct peer_fetch *f)
+{
+    struct peer_sync *s, *next;
+
+    if (p->pc->ctx->cfg.upload_rate > 0)
+        return;
+    for (s = TAILQ_FIRST(&p->pc->syncs); s != NULL; s = next) {
+        next = TAILQ_NEXT(s, entry);
+        if (strcmp(s->task_id, p->task_id) == 0)
+            peer_sync_send(s, f->piece, f->off, f->len, true);
+    }
 }
 
 static void
@@ -253,8 +282,18 @@ peer_p2p_sync_pieces(struct rpc_call *call, const cJSON *req, void *arg)
             peer_sync_send_piece(s, pieces[i].number, pieces[i].offset, pieces[i].length);
         free(pieces);
     }
-    if (done)
+    if (done) {
         peer_sync_finish(s, RPC_OK, NULL);
+        return;
+    }
+    {
+        struct peer_task *t = peer_task_find(pc->ctx, id);
+        if (t != NULL && t->p2p != NULL && pc->ctx->cfg.upload_rate == 0)
+            for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
+                if (t->p2p->fetch[i].busy && t->p2p->fetch_parent[i] != NULL)
+                    peer_sync_send(s, t->p2p->fetch[i].piece, t->p2p->fetch[i].off,
+                                   t->p2p->fetch[i].len, true);
+    }
 }
 
 /* ---------------------------------------------------------------- DownloadTask (seed) */
@@ -298,12 +337,15 @@ peer_parent_sync_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
     struct peer_parent *pp = arg;
     struct peer_p2p *p = pp->owner;
     uint64_t n = 0;
+    bool receiving = false;
 
     (void)c;
     if (df_json_get_u64(msg, "number", &n, NULL) != 0 || pp->has == NULL || n >= p->npieces)
         return;
-    if (!pp->has[n]) {
-        pp->has[n] = 1;
+    df_json_get_bool(msg, "receiving", &receiving, NULL);
+    /* has[]: 0 nothing, 1 verified, 2 being received (served cut-through) */
+    if (pp->has[n] != 1 && !(receiving && pp->has[n] == 2)) {
+        pp->has[n] = receiving ? 2 : 1;
         peer_p2p_schedule(p);
     }
 }
@@ -474,9 +516,12 @@ peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
             pp->inflight - pp->tail >= PEER_P2P_PARENT_INFLIGHT ||
             pp->inflight > PEER_P2P_PARENT_INFLIGHT)
             continue;
-        /* Fewest fetches in flight; normal peers before the seed to spare its upload. */
-        if (best == NULL || pp->inflight < best->inflight ||
-            (pp->inflight == best->inflight && best->is_seed && !pp->is_seed))
+        /* Verified before cut-through; fewest fetches in flight; normal peers before the
+         * seed to spare its upload. */
+        if (best == NULL || pp->has[piece] < best->has[piece] ||
+            (pp->has[piece] == best->has[piece] &&
+             (pp->inflight < best->inflight ||
+              (pp->inflight == best->inflight && best->is_seed && !pp->is_seed))))
             best = pp;
     }
     return best;
@@ -527,6 +572,7 @@ peer_p2p_fetch_on_data(struct peer_source *s, struct evbuffer *data, void *arg)
     (void)s;
     if ((rv = peer_task_fetch_write(f, data)) != 0)
         return rv;
+    peer_upload_relay_kick(f->task->ctx, p->task_id);
     /* Bytes received: written, or buffered for the next batched write. */
     if (!p->fetch_tail[slot] && f->len - f->pos <= PEER_P2P_TAIL + evbuffer_get_length(data)) {
         /* Nearly done: line up the next piece from this parent. */
@@ -583,6 +629,7 @@ peer_p2p_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t r
         peer_p2p_strike(p, pp, f->piece, why);
         t->why[0] = '\0';
     }
+    peer_upload_relay_kick(t->ctx, p->task_id);
     if (t->done_pieces == t->piece_count) {
         peer_task_complete(t);
         return;
@@ -643,8 +690,35 @@ peer_p2p_schedule(struct peer_p2p *p)
             pp->inflight--;
             p->fetch_parent[slot] = NULL;
             peer_p2p_strike(p, pp, i, err.msg);
+            continue;
+        }
+        p->fetch_seq[slot] = ++p->seq;
+        peer_p2p_offer_receiving(p, f);
+    }
+}
+
+int
+peer_p2p_piece_progress(struct peer_ctx *ctx, const char *task_id, uint64_t number,
+                        struct peer_p2p_progress *out)
+{
+    struct peer_task *t = peer_task_find(ctx, task_id);
+    struct peer_p2p *p;
+
+    if (t == NULL || (p = t->p2p) == NULL || number >= t->piece_count)
+        return -1;
+    if (t->have[number])
+        return 1;
+    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
+        const struct peer_fetch *f = &p->fetch[i];
+        if (f->busy && f->piece == number && p->fetch_parent[i] != NULL) {
+            out->seq = p->fetch_seq[i];
+            out->written = f->pos;
+            out->off = f->off;
+            out->len = f->len;
+            return 0;
         }
     }
+    return -1;
 }
 
 /* ---------------------------------------------------------------- scheduler stream */

@@ -114,6 +114,211 @@ peer_upload_stream_close_cb(struct net_http_req *req, int reason, void *arg)
     peer_upload_stream_free(arg);
 }
 
+/*
+ * A cut-through response: a piece this peer is still fetching from its parent, sent as its
+ * bytes reach the data file. The last byte waits until the piece is verified here, so a
+ * piece that fails here never reaches a child whole; if the fetch fails or is started
+ * again, the response is cut short (the child fetches the piece again, and verifies
+ * whatever it gets against the scheduler's digest in any case).
+ */
+struct peer_upload_relay {
+    TAILQ_ENTRY(peer_upload_relay) entry; /* in ctx->relays while waiting */
+    struct peer_ctx *ctx;
+    struct net_http_req *req;
+    struct event *timer; /* fallback re-check while waiting */
+    char task_id[DF_ID_TASK_LEN + 1];
+    uint64_t number, seq;
+    int fd;
+    struct evbuffer_file_segment *seg; /* the piece in the data file (sendfile) */
+    struct evbuffer *buf;
+    uint64_t start, len, sent; /* piece offset in the file, length, bytes sent */
+    bool waiting;
+};
+
+#define PEER_UPLOAD_RELAY_RECHECK_MS 50
+
+static void
+peer_upload_relay_free(struct peer_upload_relay *r)
+{
+    if (r->waiting)
+        TAILQ_REMOVE(&r->ctx->relays, r, entry);
+    if (r->timer != NULL)
+        event_free(r->timer);
+    if (r->buf != NULL)
+        evbuffer_free(r->buf);
+    if (r->seg != NULL)
+        evbuffer_file_segment_free(r->seg);
+    if (r->fd != -1)
+        close(r->fd);
+    free(r);
+}
+
+static void
+peer_upload_relay_wait(struct peer_upload_relay *r)
+{
+    struct timeval tv = {0, PEER_UPLOAD_RELAY_RECHECK_MS * 1000};
+
+    if (!r->waiting) {
+        TAILQ_INSERT_TAIL(&r->ctx->relays, r, entry);
+        r->waiting = true;
+    }
+    evtimer_add(r->timer, &tv);
+}
+
+static void
+peer_upload_relay_more(struct net_http_req *req, void *arg)
+{
+    struct peer_upload_relay *r = arg;
+
+    if (r->waiting) {
+        TAILQ_REMOVE(&r->ctx->relays, r, entry);
+        r->waiting = false;
+    }
+    evtimer_del(r->timer);
+    while (r->sent < r->len && !net_http_req_is_congested(req)) {
+        struct peer_p2p_progress pr;
+        int st = peer_p2p_piece_progress(r->ctx, r->task_id, r->number, &pr);
+        uint64_t limit;
+        size_t n;
+
+        if (st != 0 || pr.seq != r->seq) {
+            /* Done meanwhile (and perhaps the task object with it)? Ask the store. */
+            struct store_piece sp;
+            memset(&sp, 0, sizeof(sp));
+            if (st != 1 && store_piece_get(r->ctx->db, r->task_id, r->number, &sp) == 0 &&
+                sp.state == STORE_PIECE_FINISHED)
+                st = 1;
+        }
+        if (st == 1)
+            limit = r->len;
+        else if (st == 0 && pr.seq == r->seq)
+            limit = pr.written < r->len ? pr.written : r->len - 1;
+        else {
+            net_http_req_end(req, DF_EIO); /* the fetch behind us failed or started again */
+            peer_upload_relay_free(r);
+            return;
+        }
+        if (limit <= r->sent) {
+            peer_upload_relay_wait(r);
+            return;
+        }
+        n = (size_t)(limit - r->sent);
+        if (evbuffer_add_file_segment(r->buf, r->seg, (ev_off_t)r->sent, (ev_off_t)n) != 0) {
+            net_http_req_end(req, DF_EIO);
+            peer_upload_relay_free(r);
+            return;
+        }
+        r->sent += n;
+        r->ctx->bytes_uploaded += n;
+        if (net_http_req_write_buffer(req, r->buf) != 0) {
+            peer_upload_relay_free(r);
+            return;
+        }
+    }
+    if (r->sent == r->len) {
+        net_http_req_end(req, 0);
+        peer_upload_relay_free(r);
+    }
+}
+
+static void
+peer_upload_relay_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct peer_upload_relay *r = arg;
+
+    (void)fd;
+    (void)what;
+    peer_upload_relay_more(r->req, r);
+}
+
+static void
+peer_upload_relay_close_cb(struct net_http_req *req, int reason, void *arg)
+{
+    (void)req;
+    (void)reason;
+    peer_upload_relay_free(arg);
+}
+
+void
+peer_upload_relay_kick(struct peer_ctx *ctx, const char *task_id)
+{
+    TAILQ_HEAD(, peer_upload_relay) kicked = TAILQ_HEAD_INITIALIZER(kicked);
+    struct peer_upload_relay *r, *next;
+
+    /* Take them off first: one that must wait again goes back on ctx->relays. */
+    for (r = TAILQ_FIRST(&ctx->relays); r != NULL; r = next) {
+        next = TAILQ_NEXT(r, entry);
+        if (strcmp(r->task_id, task_id) != 0)
+            continue;
+        TAILQ_REMOVE(&ctx->relays, r, entry);
+        TAILQ_INSERT_TAIL(&kicked, r, entry);
+    }
+    while ((r = TAILQ_FIRST(&kicked)) != NULL) {
+        TAILQ_REMOVE(&kicked, r, entry);
+        r->waiting = false;
+        peer_upload_relay_more(r->req, r); /* may free r or wait again */
+    }
+}
+
+void
+peer_upload_relay_stop(struct peer_ctx *ctx)
+{
+    struct peer_upload_relay *r;
+
+    while ((r = TAILQ_FIRST(&ctx->relays)) != NULL) {
+        net_http_req_end(r->req, DF_EIO);
+        peer_upload_relay_free(r);
+    }
+}
+
+/* Start a cut-through response for a piece being fetched here; false if it is not. */
+static bool
+peer_upload_relay_start(struct peer_ctx *ctx, struct net_http_req *req, const char *id,
+                        uint64_t number)
+{
+    struct peer_upload_relay *r;
+    struct df_error err;
+    struct peer_p2p_progress pr;
+    uint64_t off, len;
+    int fd = -1;
+    char off_s[32];
+
+    if (ctx->cfg.upload_rate > 0 || peer_p2p_piece_progress(ctx, id, number, &pr) != 0)
+        return false;
+    off = pr.off;
+    len = pr.len;
+    if (store_data_open(ctx->cfg.data_dir, id, false, &fd, &err) != 0)
+        return false;
+    r = xcalloc(1, sizeof(*r));
+    r->ctx = ctx;
+    r->req = req;
+    memcpy(r->task_id, id, sizeof(r->task_id));
+    r->number = number;
+    r->seq = pr.seq;
+    r->fd = fd;
+    r->start = off;
+    r->len = len;
+    r->timer = evtimer_new(ctx->base, peer_upload_relay_timer_cb, r);
+    r->buf = evbuffer_new();
+    /* Slices go out with sendfile as they are written; fd stays ours (closed on free). */
+    r->seg = evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len, 0);
+    if (r->seg == NULL || r->buf == NULL) {
+        peer_upload_relay_free(r);
+        return false;
+    }
+    snprintf(off_s, sizeof(off_s), "%" PRIu64, off);
+    net_http_req_add_header(req, "X-Dragonfly-Piece-Offset", off_s);
+    ctx->pieces_uploaded++;
+    net_http_req_on_close(req, peer_upload_relay_close_cb, r);
+    if (net_http_req_start(req, 200, "application/octet-stream", (int64_t)len,
+                           peer_upload_relay_more, r) != 0) {
+        peer_upload_relay_free(r);
+        return true;
+    }
+    peer_upload_relay_more(req, r);
+    return true;
+}
+
 static void
 peer_upload_piece(struct peer_ctx *ctx, struct net_http_req *req, const char *rest)
 {
@@ -136,7 +341,8 @@ peer_upload_piece(struct peer_ctx *ctx, struct net_http_req *req, const char *re
     }
     memset(&p, 0, sizeof(p));
     if (store_piece_get(ctx->db, id, n, &p) != 0 || p.state != STORE_PIECE_FINISHED) {
-        net_http_req_respond(req, 404, "text/plain", "no such piece\n", 14);
+        if (!peer_upload_relay_start(ctx, req, id, n))
+            net_http_req_respond(req, 404, "text/plain", "no such piece\n", 14);
         return;
     }
     if ((rv = store_data_open(ctx->cfg.data_dir, id, false, &fd, &err)) != 0) {
