@@ -1045,8 +1045,10 @@ task_ensure_source(struct sched_state *s, struct sched_peer *p, int64_t now,
         a->reason = "no peer holds the task";
         return;
     }
-    if (task_can_back_to_source(s, t))
+    if (task_can_back_to_source(s, t)) {
         peer_send_back_to_source(p, "no seed peer available", now, out);
+        task_plan_waiting(s, t, now, out); /* the new source feeds those already waiting */
+    }
 }
 
 /* A source stopped without finishing: the task fails when nothing else feeds it. */
