@@ -168,13 +168,18 @@ check-src:
 
 check: check-src check-unit check-fuzz check-it
 
-# libFuzzer builds: clang, our sources compiled again with the fuzzer instrumentation.
+# libFuzzer builds: clang, our sources compiled again with the fuzzer instrumentation and
+# the DF_DEBUG invariant checks. A target of a role's core lists the role sources it needs.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -I$(TP)/include -g -O1 \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DDF_FUZZ=1
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DDF_FUZZ=1 -DDF_DEBUG=1
 FUZZ_LIB_SRCS := $(foreach d,src/common src/net src/rpc src/store,$(wildcard $(d)/*.c))
+FUZZ_SCHED_SRCS := src/scheduler/sched_state.c src/scheduler/sched_eval.c \
+	src/scheduler/sched_map.c
+build/fuzz/fuzz_sched_state: FUZZ_EXTRA_SRCS := $(FUZZ_SCHED_SRCS)
+build/fuzz/fuzz_sched_state: $(FUZZ_SCHED_SRCS)
 build/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS) $(TP)/libcjson.a
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(DEP_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_EXTRA_SRCS) $(FUZZ_LIB_SRCS) $(DEP_LIBS)
 fuzz: $(FUZZ_BINS)
 
 format:

@@ -671,14 +671,10 @@ edge_would_cycle(struct sched_state *s, struct sched_peer *parent, struct sched_
 
 /* ---- actions about peers ---- */
 
+/* Forget the PARENTS queued for p in this event: a later plan replaces it. */
 static void
-emit_parents(struct sched_actions *out, const struct sched_peer *p)
+actions_drop_parents(struct sched_actions *out, const struct sched_peer *p)
 {
-    struct sched_action *a = NULL;
-    struct sched_edge *e;
-    size_t i = 0;
-
-    /* One PARENTS per peer per event: a later plan replaces an earlier one. */
     for (size_t k = 0; k < out->n; k++) {
         if (out->v[k].kind == SCHED_ACT_PARENTS && strcmp(out->v[k].peer_id, p->id) == 0) {
             action_clear(&out->v[k]);
@@ -687,6 +683,17 @@ emit_parents(struct sched_actions *out, const struct sched_peer *p)
             break;
         }
     }
+}
+
+static void
+emit_parents(struct sched_actions *out, const struct sched_peer *p)
+{
+    struct sched_action *a = NULL;
+    struct sched_edge *e;
+    size_t i = 0;
+
+    /* One PARENTS per peer per event. */
+    actions_drop_parents(out, p);
     a = actions_push(out, SCHED_ACT_PARENTS, p);
     a->parents = xcalloc(p->nparents, sizeof(*a->parents));
     TAILQ_FOREACH (e, &p->parents, centry) {
@@ -936,8 +943,14 @@ peer_plan(struct sched_state *s, struct sched_peer *p, bool fresh, bool dirty, i
     /* Given parents, a normal download is under way: it can be a parent itself. */
     if (p->nparents > 0 && p->state == SCHED_PEER_RECEIVED_NORMAL)
         peer_set_state(p, SCHED_PEER_RUNNING, now);
+    /*
+     * An emptied set is not sent, so a PARENTS queued earlier in this event (naming a parent
+     * that has since gone, say) must not be sent either.
+     */
     if (changed && p->nparents > 0)
         emit_parents(out, p);
+    else if (changed)
+        actions_drop_parents(out, p);
 }
 
 /* Children of p lose it as a parent and are planned again. */
@@ -1062,8 +1075,10 @@ task_ensure_source(struct sched_state *s, struct sched_peer *p, int64_t now,
         a->reason = "no peer holds the task";
         return;
     }
-    if (task_can_back_to_source(s, t))
+    if (task_can_back_to_source(s, t)) {
         peer_send_back_to_source(p, "no seed peer available", now, out);
+        task_plan_waiting(s, t, now, out); /* the new source feeds those already waiting */
+    }
 }
 
 /* A source stopped without finishing: the task fails when nothing else feeds it. */
@@ -1584,6 +1599,7 @@ sched_state_peer_reschedule(struct sched_state *s, const char *peer_id, const ch
                             size_t nblock, int64_t now, struct sched_actions *out)
 {
     struct sched_peer *p = NULL;
+    size_t nnew = 0;
     int rv;
 
     if ((rv = peer_lookup(s, peer_id, &p)) != 0)
@@ -1593,17 +1609,27 @@ sched_state_peer_reschedule(struct sched_state *s, const char *peer_id, const ch
         goto out;
     }
     p->updated_at = now;
+    /* Check the whole list first: a refused call blocks nothing and keeps the plan valid. */
     for (size_t i = 0; i < nblock; i++) {
-        struct sched_block *b;
+        bool seen;
 
         if (!str_is_ok(block[i], SCHED_ID_MAX)) {
             rv = DF_EINVAL;
             goto out;
         }
-        if ((b = peer_block_get(s, p, block[i])) == NULL) {
-            rv = DF_ELIMIT;
-            goto out;
-        }
+        seen = peer_block_find(p, block[i]) != NULL;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(block[j], block[i]) == 0;
+        nnew += !seen;
+    }
+    if (nnew > s->cfg.max_blocklist - p->nblocks) {
+        rv = DF_ELIMIT;
+        goto out;
+    }
+    for (size_t i = 0; i < nblock; i++) {
+        struct sched_block *b = peer_block_get(s, p, block[i]);
+
+        DF_ASSERT(b != NULL);
         b->blocked = true;
     }
     peer_plan(s, p, true, false, now, out);

@@ -577,6 +577,76 @@ START_TEST(test_host_leave)
 
 END_TEST
 
+/* Every parent named by a PARENTS action in acts still exists. */
+static bool
+parents_all_exist(void)
+{
+    for (size_t i = 0; i < acts.n; i++) {
+        for (size_t k = 0; acts.v[i].kind == SCHED_ACT_PARENTS && k < acts.v[i].nparents; k++) {
+            if (sched_state_peer_stat(st, acts.v[i].parents[k].peer_id,
+                                      &(struct sched_peer_stat){0}) != 0)
+                return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Found by fuzz_sched_state: a host leaving with two peers. Removing the first re-planned
+ * c onto the second (a source) and queued PARENTS [b]; removing b emptied c's set again,
+ * but the queued PARENTS stayed and named a peer that had left.
+ */
+START_TEST(test_host_leave_no_stale_parents)
+{
+    start();
+    t_host(st, "seed", SCHED_HOST_SEED, 8, now);
+    t_host(st, "h1", SCHED_HOST_NORMAL, 8, now);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 8, now);
+    ck_assert_int_eq(reg("c", "h1", 16 * PIECE, false), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_TRIGGER_SEED, NULL));
+    ck_assert_int_eq(reg("d", "h2", 16 * PIECE, false), 0);
+    ck_assert_int_eq(sched_state_host_leave(st, "seed", now, &acts), 0);
+    /* No seed left: b finds no parent and fetches from the source itself. */
+    ck_assert_int_eq(reg("b", "h2", 16 * PIECE, false), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "b"));
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(sched_state_host_leave(st, "h2", now, &acts), 0);
+    ck_assert_uint_eq(nparents("c"), 0);
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_PARENTS, "c"));
+    ck_assert(parents_all_exist());
+    check_ok();
+}
+
+END_TEST
+
+/*
+ * Found by fuzz_sched_state: a reschedule refused for its second block-list entry had
+ * already blocked the first and returned without re-planning, keeping a blocked parent.
+ */
+START_TEST(test_reschedule_refused_changes_nothing)
+{
+    const char *bad[] = {"p1", ""}, *over[] = {"p1", "x"}, *twice[] = {"p1", "p1"};
+    struct sched_peer_stat ps;
+
+    cfg.max_blocklist = 1;
+    chain_setup(4);
+    ck_assert_int_eq(sched_state_peer_reschedule(st, "p2", bad, 2, now, &acts), DF_EINVAL);
+    check_ok();
+    ck_assert_int_eq(sched_state_peer_reschedule(st, "p2", over, 2, now, &acts), DF_ELIMIT);
+    check_ok();
+    ck_assert(has_parent("p2", "p1"));
+    ck_assert_int_eq(sched_state_peer_stat(st, "p2", &ps), 0);
+    ck_assert_uint_eq(ps.blocked_count, 0);
+    /* The same id twice needs one entry. */
+    ck_assert_int_eq(sched_state_peer_reschedule(st, "p2", twice, 2, now, &acts), 0);
+    ck_assert(!has_parent("p2", "p1"));
+    ck_assert_int_eq(sched_state_peer_stat(st, "p2", &ps), 0);
+    ck_assert_uint_eq(ps.blocked_count, 1);
+    check_ok();
+}
+
+END_TEST
+
 START_TEST(test_stalled_parent)
 {
     const struct sched_action *a;
@@ -860,6 +930,8 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_pipeline);
     tcase_add_test(tc, test_parent_leave_replans_children);
     tcase_add_test(tc, test_host_leave);
+    tcase_add_test(tc, test_host_leave_no_stale_parents);
+    tcase_add_test(tc, test_reschedule_refused_changes_nothing);
     tcase_add_test(tc, test_stalled_parent);
     tcase_add_test(tc, test_nothing_more_to_give);
     tcase_add_test(tc, test_piece_digests);
