@@ -43,13 +43,14 @@
  * ... except that the next fetch from a parent starts when the running one has this much
  * left, so that the parent's uplink does not idle for a request round trip between pieces.
  */
-#define PEER_P2P_TAIL      (128 * 1024)
-#define PEER_P2P_MAX_SCHED 4
-#define PEER_P2P_STREAM_MS (24 * 3600 * 1000)
-#define PEER_P2P_PROBE_MS  3000
-#define PEER_P2P_LEAVE_MS  500   /* a stopping peer waits this long for LeaveHost */
-#define PEER_P2P_GRACE_MS  10000 /* a lost scheduler waits this long before the origin */
-#define PEER_P2P_MAX_FROM  32    /* parents remembered for the byte counts of a task */
+#define PEER_P2P_TAIL        (128 * 1024)
+#define PEER_P2P_MAX_SCHED   4
+#define PEER_P2P_STREAM_MS   (24 * 3600 * 1000)
+#define PEER_P2P_PROBE_MS    3000
+#define PEER_P2P_LEAVE_MS    500   /* a stopping peer waits this long for LeaveHost */
+#define PEER_P2P_GRACE_MS    10000 /* a lost scheduler waits this long before the origin */
+#define PEER_P2P_MAX_FROM    32    /* parents remembered for the byte counts of a task */
+#define PEER_P2P_RELAY_FAILS 8     /* unfinished cut-through fetches before we stop asking */
 
 #define SCHED_SVC "/scheduler.v2.Scheduler/"
 
@@ -63,7 +64,8 @@ struct peer_parent {
     uint8_t *has;
     unsigned strikes, inflight, tail; /* tail: fetches in their last PEER_P2P_TAIL bytes */
     bool blocked, listed, synced;
-    int from; /* index in owner->from */
+    unsigned relay_fails; /* cut-through fetches of ours it could not finish */
+    int from;             /* index in owner->from */
 };
 
 /* Bytes a task received from one parent; outlives the parent's slot. */
@@ -106,6 +108,7 @@ struct peer_p2p {
     struct peer_fetch fetch[PEER_MAX_WORKERS];
     struct peer_parent *fetch_parent[PEER_MAX_WORKERS];
     bool fetch_tail[PEER_MAX_WORKERS];
+    bool fetch_relay[PEER_MAX_WORKERS];        /* the parent was still receiving the piece */
     uint64_t fetch_seq[PEER_MAX_WORKERS], seq; /* which attempt a relay follows */
     uint64_t bytes_from_peers;
     struct peer_p2p_from from[PEER_P2P_MAX_FROM]; /* the last entry also counts any later */
@@ -513,6 +516,7 @@ peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *pp = &p->parents[i];
         if (pp->blocked || !pp->listed || !pp->has[piece] ||
+            (pp->has[piece] == 2 && pp->relay_fails >= PEER_P2P_RELAY_FAILS) ||
             pp->inflight - pp->tail >= PEER_P2P_PARENT_INFLIGHT ||
             pp->inflight > PEER_P2P_PARENT_INFLIGHT)
             continue;
@@ -623,6 +627,18 @@ peer_p2p_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t r
             t->ctx->bytes_from_source -= f->len;
             t->ctx->bytes_from_peers += f->len;
         }
+    } else if (p->fetch_relay[slot]) {
+        /*
+         * A relay cut short (or gone: 404) means the parent's own fetch failed: not its
+         * fault, so no strike; a parent that keeps failing relays is only asked for
+         * verified pieces from then on.
+         */
+        if (pp->has[f->piece] == 2)
+            pp->has[f->piece] = 0;
+        pp->relay_fails++;
+        log_debug("p2p", "p2p: task %.12s piece %" PRIu64 " relay from %s ended: %s", p->task_id,
+                  f->piece, pp->id, t->why[0] != '\0' ? t->why : why);
+        t->why[0] = '\0';
     } else {
         if (t->why[0] != '\0')
             why = t->why;
@@ -676,6 +692,7 @@ peer_p2p_schedule(struct peer_p2p *p)
         f->busy = true;
         t->busy[i] = 1;
         pp->inflight++;
+        p->fetch_relay[slot] = pp->has[i] == 2;
         p->fetch_parent[slot] = pp;
         log_debug("p2p", "p2p: task %.12s piece %" PRIu64 " fetch from %s", p->task_id, i, pp->ip);
         snprintf(url, sizeof(url),
