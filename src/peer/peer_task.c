@@ -296,9 +296,16 @@ peer_waiter_materialize_work(void *arg)
     if (df_id_uuid4(rnd) != 0)
         snprintf(rnd, sizeof(rnd), "%ld", (long)getpid());
     tmp = xasprintf("%s/.%s.dragonfly-%s", dir, strrchr(w->req.output_path, '/') + 1, rnd);
-    if (link(w->data_path, tmp) == 0)
+    if (link(w->data_path, tmp) == 0) {
+        /* Readable like a copy (0644); the cache stays private through its 0700 dir. */
         w->linked = true;
-    else if ((w->rv = peer_waiter_copy(w, tmp)) != 0) {
+        if (chmod(tmp, 0644) == -1) {
+            snprintf(w->why, sizeof(w->why), "chmod %s: %s", tmp, strerror(errno));
+            unlink(tmp);
+            w->rv = DF_EIO;
+            goto out;
+        }
+    } else if ((w->rv = peer_waiter_copy(w, tmp)) != 0) {
         unlink(tmp);
         goto out;
     }

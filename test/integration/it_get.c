@@ -242,6 +242,8 @@ START_TEST(test_plain_and_cache)
         free(err);
         gen(&e, "10MiB", 1, "want");
         ck_assert(same(&e, "twice", "want"));
+        /* a linked output is readable by others like a copied one */
+        ck_assert_int_eq(sh(NULL, 10, "test \"$(stat -c %%a %s/twice)\" = 644", e.dir), 0);
         sh(NULL, 10, "rm -f %s/twice %s/want", e.dir, e.dir);
         no_leftovers(&e);
     }
