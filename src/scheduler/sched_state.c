@@ -919,16 +919,16 @@ peer_plan(struct sched_state *s, struct sched_peer *p, bool fresh, bool dirty, i
         if (s->cfg.peer_fanout > 0) {
             size_t m = 0;
 
-            for (size_t i = 0; i < n; i++)
-                if (cand_has_room(s, s->cands[i].peer))
-                    m++;
-            if (m > 0 || p->nparents > 0) {
-                m = 0;
-                for (size_t i = 0; i < n; i++)
-                    if (cand_has_room(s, s->cands[i].peer))
-                        s->cands[m++] = s->cands[i];
-                n = m;
+            /* Those with room first (qsort orders them below); keep only them if any. */
+            for (size_t i = 0; i < n; i++) {
+                if (cand_has_room(s, s->cands[i].peer)) {
+                    struct sched_cand c = s->cands[m];
+                    s->cands[m++] = s->cands[i];
+                    s->cands[i] = c;
+                }
             }
+            if (m > 0 || p->nparents > 0)
+                n = m;
         }
         qsort(s->cands, n, sizeof(*s->cands), cand_cmp);
         for (size_t i = 0; i < n && p->nparents < quota; i++) {
@@ -1336,9 +1336,31 @@ out:
 /* ---- tasks ---- */
 
 /* Fix the task's geometry; every peer of the task gets its bitmap. */
+/*
+ * The geometry has just become known. Waiting peers of an empty task are answered now (they
+ * report their own finish); peers that were given parents before the geometry was known
+ * cannot use them yet (a peer sizes its piece maps from it), so they are told again.
+ */
+static void
+task_geometry_learned(struct sched_task *t, struct sched_actions *out)
+{
+    bool empty = sched_size_scope_of(t->content_length, t->piece_count) == SCHED_SIZE_EMPTY;
+    struct sched_peer *q;
+
+    TAILQ_FOREACH (q, &t->peers, tentry) {
+        if (!peer_wants_parents(q))
+            continue;
+        if (empty)
+            actions_push(out, SCHED_ACT_EMPTY, q);
+        else if (q->nparents > 0)
+            emit_parents(out, q);
+    }
+}
+
+/* Learn t's geometry (a no-op when unknown or known and equal); waiting peers are told. */
 static int
 task_set_geometry(struct sched_state *s, struct sched_task *t, int64_t content_length,
-                  uint64_t piece_length)
+                  uint64_t piece_length, struct sched_actions *out)
 {
     uint64_t count;
     struct sched_peer *p;
@@ -1366,28 +1388,8 @@ task_set_geometry(struct sched_state *s, struct sched_task *t, int64_t content_l
         DF_ASSERT(p->bits == NULL);
         p->bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
     }
+    task_geometry_learned(t, out);
     return 0;
-}
-
-/*
- * The geometry has just become known. Waiting peers of an empty task are answered now (they
- * report their own finish); peers that were given parents before the geometry was known
- * cannot use them yet (a peer sizes its piece maps from it), so they are told again.
- */
-static void
-task_geometry_learned(struct sched_task *t, struct sched_actions *out)
-{
-    bool empty = sched_size_scope_of(t->content_length, t->piece_count) == SCHED_SIZE_EMPTY;
-    struct sched_peer *q;
-
-    TAILQ_FOREACH (q, &t->peers, tentry) {
-        if (!peer_wants_parents(q))
-            continue;
-        if (empty)
-            actions_push(out, SCHED_ACT_EMPTY, q);
-        else if (q->nparents > 0)
-            emit_parents(out, q);
-    }
 }
 
 /* ---- peers ---- */
@@ -1411,7 +1413,7 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
     struct sched_task *t = NULL;
     struct sched_peer *p = NULL;
     struct sched_action *a;
-    bool new_task = false, had_geometry;
+    bool new_task = false;
     enum sched_size_scope scope;
     int rv;
 
@@ -1448,11 +1450,8 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
         rv = DF_ELIMIT;
         goto out;
     }
-    had_geometry = t->has_geometry;
-    if ((rv = task_set_geometry(s, t, req->content_length, req->piece_length)) != 0)
+    if ((rv = task_set_geometry(s, t, req->content_length, req->piece_length, out)) != 0)
         goto out;
-    if (!had_geometry && t->has_geometry)
-        task_geometry_learned(t, out);
     /* A re-register refreshes what the seed will be told. */
     free(t->url);
     free(t->tag);
@@ -1565,16 +1564,12 @@ sched_state_peer_back_to_source_started(struct sched_state *s, const char *peer_
                                         struct sched_actions *out)
 {
     struct sched_peer *p = NULL;
-    bool had_geometry;
     int rv;
 
     if ((rv = peer_lookup(s, peer_id, &p)) != 0)
         goto out;
-    had_geometry = p->task->has_geometry;
-    if ((rv = task_set_geometry(s, p->task, content_length, piece_length)) != 0)
+    if ((rv = task_set_geometry(s, p->task, content_length, piece_length, out)) != 0)
         goto out;
-    if (!had_geometry && p->task->has_geometry)
-        task_geometry_learned(p->task, out);
     p->updated_at = now;
     if (p->state != SCHED_PEER_BACK_TO_SOURCE) {
         if (!peer_state_is_received(p->state) && p->state != SCHED_PEER_RUNNING) {
