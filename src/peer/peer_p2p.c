@@ -208,6 +208,20 @@ peer_sync_send_piece(struct peer_sync *s, uint64_t number, uint64_t off, uint64_
     peer_sync_send(s, number, off, len, false);
 }
 
+/* Tell every child following task_id about a piece. */
+static void
+peer_sync_broadcast(struct peer_p2p_ctx *pc, const char *task_id, uint64_t number, uint64_t off,
+                    uint64_t len, bool receiving)
+{
+    struct peer_sync *s, *next;
+
+    for (s = TAILQ_FIRST(&pc->syncs); s != NULL; s = next) {
+        next = TAILQ_NEXT(s, entry);
+        if (strcmp(s->task_id, task_id) == 0)
+            peer_sync_send(s, number, off, len, receiving);
+    }
+}
+
 /*
  * Cut-through: a piece this peer is fetching from a parent is offered to its children as
  * "receiving" (they may fetch it at once; the upload server relays the bytes as they are
@@ -217,13 +231,19 @@ peer_sync_send_piece(struct peer_sync *s, uint64_t number, uint64_t off, uint64_
 static void
 peer_p2p_offer_receiving(struct peer_p2p *p, const struct peer_fetch *f)
 {
-    struct peer_sync *s, *next;
+    if (p->pc->ctx->cfg.upload_rate == 0)
+        peer_sync_broadcast(p->pc, p->task_id, f->piece, f->off, f->len, true);
+}
 
+/* A new child of a running task also learns the pieces we are receiving now. */
+static void
+peer_sync_offer_receiving(struct peer_sync *s, const struct peer_p2p *p)
+{
     if (p->pc->ctx->cfg.upload_rate > 0)
         return;
-    for (s = TAILQ_FIRST(&p->pc->syncs); s != NULL; s = next) {
-        next = TAILQ_NEXT(s, entry);
-        if (strcmp(s->task_id, p->task_id) == 0)
+    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
+        const struct peer_fetch *f = &p->fetch[i];
+        if (f->busy && p->fetch_parent[i] != NULL)
             peer_sync_send(s, f->piece, f->off, f->len, true);
     }
 }
@@ -251,6 +271,22 @@ peer_sync_finish(struct peer_sync *s, enum rpc_code code, const char *msg)
     peer_sync_free(s);
 }
 
+/* End the SyncPieces calls of every child following task_id. */
+static void
+peer_sync_finish_task(struct peer_p2p_ctx *pc, const char *task_id, enum rpc_code code,
+                      const char *msg)
+{
+    struct peer_sync *s, *next;
+
+    if (pc == NULL)
+        return;
+    for (s = TAILQ_FIRST(&pc->syncs); s != NULL; s = next) {
+        next = TAILQ_NEXT(s, entry);
+        if (strcmp(s->task_id, task_id) == 0)
+            peer_sync_finish(s, code, msg);
+    }
+}
+
 static void
 peer_p2p_sync_pieces(struct rpc_call *call, const cJSON *req, void *arg)
 {
@@ -258,6 +294,7 @@ peer_p2p_sync_pieces(struct rpc_call *call, const cJSON *req, void *arg)
     struct peer_p2p_ctx *pc = arg;
     struct store_piece *pieces = NULL;
     struct store_task st;
+    struct peer_task *t;
     struct peer_sync *s;
     const char *id = NULL;
     size_t n = 0;
@@ -289,14 +326,8 @@ peer_p2p_sync_pieces(struct rpc_call *call, const cJSON *req, void *arg)
         peer_sync_finish(s, RPC_OK, NULL);
         return;
     }
-    {
-        struct peer_task *t = peer_task_find(pc->ctx, id);
-        if (t != NULL && t->p2p != NULL && pc->ctx->cfg.upload_rate == 0)
-            for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
-                if (t->p2p->fetch[i].busy && t->p2p->fetch_parent[i] != NULL)
-                    peer_sync_send(s, t->p2p->fetch[i].piece, t->p2p->fetch[i].off,
-                                   t->p2p->fetch[i].len, true);
-    }
+    if ((t = peer_task_find(pc->ctx, id)) != NULL && t->p2p != NULL)
+        peer_sync_offer_receiving(s, t->p2p);
 }
 
 /* ---------------------------------------------------------------- DownloadTask (seed) */
@@ -1094,8 +1125,9 @@ peer_p2p_register(struct peer_p2p *p)
 
 /* ---------------------------------------------------------------- task hooks */
 
+/* A P2P object for task_id, registering what req asks for (borrowed). */
 static struct peer_p2p *
-peer_p2p_new(struct peer_p2p_ctx *pc, const char *task_id)
+peer_p2p_new(struct peer_p2p_ctx *pc, const char *task_id, const struct peer_download_req *req)
 {
     struct peer_p2p *p = xcalloc(1, sizeof(*p));
 
@@ -1104,7 +1136,24 @@ peer_p2p_new(struct peer_p2p_ctx *pc, const char *task_id)
     memcpy(p->task_id, task_id, sizeof(p->task_id));
     if (df_id_peer_new(pc->ctx->cfg.ip, pc->ctx->cfg.hostname, pc->ctx->cfg.seed, &p->peer_id) != 0)
         p->peer_id = xasprintf("%s-%s-%s", pc->ctx->cfg.ip, pc->ctx->cfg.hostname, task_id);
+    p->url = xstrdup(req->url);
+    p->tag = req->tag != NULL ? xstrdup(req->tag) : NULL;
+    p->application = req->application != NULL ? xstrdup(req->application) : NULL;
+    p->filtered = req->filtered != NULL ? xstrdup(req->filtered) : NULL;
     return p;
+}
+
+/* The finished task_id we stay registered for, or NULL. */
+static struct peer_p2p *
+peer_p2p_detached_find(struct peer_p2p_ctx *pc, const char *task_id)
+{
+    struct peer_p2p *p;
+
+    TAILQ_FOREACH (p, &pc->detached, entry) {
+        if (strcmp(p->task_id, task_id) == 0)
+            return p;
+    }
+    return NULL;
 }
 
 int
@@ -1116,13 +1165,9 @@ peer_p2p_start(struct peer_task *t)
 
     if (pc == NULL || pc->nsched == 0 || w == NULL)
         return DF_EUNAVAIL;
-    p = peer_p2p_new(pc, t->id);
+    p = peer_p2p_new(pc, t->id, &w->req);
     p->t = t;
     t->p2p = p;
-    p->url = xstrdup(w->req.url);
-    p->tag = w->req.tag != NULL ? xstrdup(w->req.tag) : NULL;
-    p->application = w->req.application != NULL ? xstrdup(w->req.application) : NULL;
-    p->filtered = w->req.filtered != NULL ? xstrdup(w->req.filtered) : NULL;
     p->need_back_to_source = w->req.need_back_to_source || t->ctx->cfg.seed;
     for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
         peer_task_fetch_init(&p->fetch[i], t);
@@ -1138,17 +1183,10 @@ peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const c
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_p2p *p;
 
-    if (pc == NULL || pc->nsched == 0 || pc->stopping)
+    if (pc == NULL || pc->nsched == 0 || pc->stopping ||
+        peer_p2p_detached_find(pc, task_id) != NULL)
         return;
-    TAILQ_FOREACH (p, &pc->detached, entry) {
-        if (strcmp(p->task_id, task_id) == 0)
-            return;
-    }
-    p = peer_p2p_new(pc, task_id);
-    p->url = xstrdup(req->url);
-    p->tag = req->tag != NULL ? xstrdup(req->tag) : NULL;
-    p->application = req->application != NULL ? xstrdup(req->application) : NULL;
-    p->filtered = req->filtered != NULL ? xstrdup(req->filtered) : NULL;
+    p = peer_p2p_new(pc, task_id, req);
     p->done = true;
     p->content_length = content_length;
     p->piece_length = piece_length;
@@ -1163,23 +1201,18 @@ peer_p2p_forget(struct peer_ctx *ctx, const char *task_id)
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_p2p *p;
 
-    if (pc == NULL)
+    if (pc == NULL || (p = peer_p2p_detached_find(pc, task_id)) == NULL)
         return;
-    TAILQ_FOREACH (p, &pc->detached, entry) {
-        if (strcmp(p->task_id, task_id) == 0) {
-            /* A finished peer stays a parent after its stream ends: leave explicitly. */
-            if (p->registered) {
-                cJSON *req = cJSON_CreateObject();
-                cJSON_AddStringToObject(req, "peerId", p->peer_id);
-                rpc_client_unary(pc->sched[p->sched], SCHED_SVC "LeavePeer", req, PEER_P2P_PROBE_MS,
-                                 peer_p2p_unary_done, pc, NULL);
-                cJSON_Delete(req);
-            }
-            TAILQ_REMOVE(&pc->detached, p, entry);
-            peer_p2p_free_now(p);
-            return;
-        }
+    /* A finished peer stays a parent after its stream ends: leave explicitly. */
+    if (p->registered) {
+        cJSON *req = cJSON_CreateObject();
+        cJSON_AddStringToObject(req, "peerId", p->peer_id);
+        rpc_client_unary(pc->sched[p->sched], SCHED_SVC "LeavePeer", req, PEER_P2P_PROBE_MS,
+                         peer_p2p_unary_done, pc, NULL);
+        cJSON_Delete(req);
     }
+    TAILQ_REMOVE(&pc->detached, p, entry);
+    peer_p2p_free_now(p);
 }
 
 void
@@ -1187,21 +1220,15 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
                     const char *parent_id)
 {
     struct peer_p2p_ctx *pc = t->ctx->p2p;
-    struct peer_sync *s, *next;
-    uint64_t off = number * t->piece_length;
-    uint64_t len =
-            t->content_length - off < t->piece_length ? t->content_length - off : t->piece_length;
     struct peer_p2p *p = t->p2p;
+    uint64_t off = 0, len = 0;
     cJSON *in, *m;
 
     if (pc == NULL)
         return;
+    df_id_piece_range(t->content_length, t->piece_length, number, &off, &len);
     log_debug("p2p", "p2p: task %.12s piece %" PRIu64 " recorded", t->id, number);
-    for (s = TAILQ_FIRST(&pc->syncs); s != NULL; s = next) {
-        next = TAILQ_NEXT(s, entry);
-        if (strcmp(s->task_id, t->id) == 0)
-            peer_sync_send_piece(s, number, off, len);
-    }
+    peer_sync_broadcast(pc, t->id, number, off, len, false);
     if (p == NULL || !p->registered)
         return;
     if (parent_id == NULL) {
@@ -1241,17 +1268,9 @@ peer_p2p_source_started(struct peer_task *t)
 void
 peer_p2p_task_done(struct peer_task *t)
 {
-    struct peer_p2p_ctx *pc = t->ctx->p2p;
     struct peer_p2p *p = t->p2p;
-    struct peer_sync *s, *next;
 
-    if (pc != NULL) {
-        for (s = TAILQ_FIRST(&pc->syncs); s != NULL; s = next) {
-            next = TAILQ_NEXT(s, entry);
-            if (strcmp(s->task_id, t->id) == 0)
-                peer_sync_finish(s, RPC_OK, NULL);
-        }
-    }
+    peer_sync_finish_task(t->ctx->p2p, t->id, RPC_OK, NULL);
     if (p == NULL)
         return;
     p->done = true;
@@ -1268,18 +1287,10 @@ peer_p2p_task_done(struct peer_task *t)
 void
 peer_p2p_task_failed(struct peer_task *t, const char *why)
 {
-    struct peer_p2p_ctx *pc = t->ctx->p2p;
     struct peer_p2p *p = t->p2p;
-    struct peer_sync *s, *next;
     cJSON *in, *m;
 
-    if (pc != NULL) {
-        for (s = TAILQ_FIRST(&pc->syncs); s != NULL; s = next) {
-            next = TAILQ_NEXT(s, entry);
-            if (strcmp(s->task_id, t->id) == 0)
-                peer_sync_finish(s, RPC_ABORTED, why);
-        }
-    }
+    peer_sync_finish_task(t->ctx->p2p, t->id, RPC_ABORTED, why);
     if (p == NULL || !p->registered)
         return;
     m = peer_p2p_msg(p,
