@@ -29,17 +29,6 @@ struct it_env {
     char sock[600];
 };
 
-static int __attribute__((format(printf, 3, 4))) sh(char **out, int timeout_s, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    return it_sh(cmd, out, timeout_s);
-}
-
 static void
 start_origin(struct it_env *e, struct it_proc *p, const char *ip, const char *name, char *addr,
              const char *extra1, const char *extra2, const char *extra3, const char *extra4)
@@ -126,25 +115,24 @@ env_down(struct it_env *e)
 static int
 get(struct it_env *e, const char *url, const char *out, const char *flags, char **err)
 {
-    return sh(err, 120, "%s get '%s' -O %s/%s --socket %s --no-progress %s 2>&1", it_bin(), url,
-              e->dir, out, e->sock, flags != NULL ? flags : "");
+    return it_shf(err, 120, "%s get '%s' -O %s/%s --socket %s --no-progress %s 2>&1", it_bin(), url,
+                  e->dir, out, e->sock, flags != NULL ? flags : "");
 }
 
 /* The expected content of /gen/<size>?seed=<seed> is in <dir>/<out>. */
 static void
 gen(struct it_env *e, const char *size, int seed, const char *out)
 {
-    char tool[512];
+    char path[700];
 
-    ck_assert_int_eq(sh(NULL, 120, "%s --gen %s --seed %d > %s/%s",
-                        it_tool("origin", tool, sizeof(tool)), size, seed, e->dir, out),
-                     0);
+    snprintf(path, sizeof(path), "%s/%s", e->dir, out);
+    ck_assert_int_eq(it_gen(size, seed, path), 0);
 }
 
 static bool
 same(struct it_env *e, const char *a, const char *b)
 {
-    return sh(NULL, 120, "cmp -s %s/%s %s/%s", e->dir, a, e->dir, b) == 0;
+    return it_shf(NULL, 120, "cmp -s %s/%s %s/%s", e->dir, a, e->dir, b) == 0;
 }
 
 static bool
@@ -163,7 +151,7 @@ no_leftovers(struct it_env *e)
 {
     char *out = NULL;
 
-    sh(&out, 10, "ls -a %s | grep -c dragonfly- || true", e->dir);
+    it_shf(&out, 10, "ls -a %s | grep -c dragonfly- || true", e->dir);
     ck_assert_msg(atoi(out) == 0, "temp files left in %s", e->dir);
     free(out);
 }
@@ -172,18 +160,9 @@ no_leftovers(struct it_env *e)
 static uint64_t
 origin_bytes(struct it_env *e, const char *target)
 {
-    char *out = NULL;
-    cJSON *doc = NULL;
-    const cJSON *t;
     uint64_t v = 0;
 
-    ck_assert_int_eq(sh(&out, 10, "curl -sS --max-time 10 'http://%s/_stats'", e->origin_addr), 0);
-    ck_assert_int_eq(df_json_parse(out, strlen(out), NULL, &doc, NULL), 0);
-    t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "targets"), target);
-    if (t != NULL)
-        df_json_get_u64(t, "bytes", &v, NULL);
-    cJSON_Delete(doc);
-    free(out);
+    ck_assert_int_eq(it_origin_bytes(e->origin_addr, target, &v), 0);
     return v;
 }
 
@@ -199,7 +178,7 @@ expect_ok(struct it_env *e, const char *query, const char *size, int seed, const
     gen(e, size, seed, "want");
     ck_assert_msg(same(e, "out", "want"), "get %s: wrong bytes", url);
     free(err);
-    sh(NULL, 10, "rm -f %s/out %s/want", e->dir, e->dir);
+    it_shf(NULL, 10, "rm -f %s/out %s/want", e->dir, e->dir);
     no_leftovers(e);
 }
 
@@ -243,8 +222,8 @@ START_TEST(test_plain_and_cache)
         gen(&e, "10MiB", 1, "want");
         ck_assert(same(&e, "twice", "want"));
         /* a linked output is readable by others like a copied one */
-        ck_assert_int_eq(sh(NULL, 10, "test \"$(stat -c %%a %s/twice)\" = 644", e.dir), 0);
-        sh(NULL, 10, "rm -f %s/twice %s/want", e.dir, e.dir);
+        ck_assert_int_eq(it_shf(NULL, 10, "test \"$(stat -c %%a %s/twice)\" = 644", e.dir), 0);
+        it_shf(NULL, 10, "rm -f %s/twice %s/want", e.dir, e.dir);
         no_leftovers(&e);
     }
     /* tiny and empty contents */
@@ -351,7 +330,7 @@ START_TEST(test_redirect_to_other_host_drops_authorization)
     rc = get(&e, url, "same", "-H 'Authorization: Bearer s3cret'", &err);
     ck_assert_msg(rc == 0, "%s", err);
     free(err);
-    sh(&body, 10, "cat %s/same", e.dir);
+    it_shf(&body, 10, "cat %s/same", e.dir);
     ck_assert_msg(strstr(body, "s3cret") != NULL, "%s", body);
     free(body);
     /* another host: it must not */
@@ -360,7 +339,7 @@ START_TEST(test_redirect_to_other_host_drops_authorization)
     rc = get(&e, url, "other", "-H 'Authorization: Bearer s3cret' -H 'X-Keep: yes'", &err);
     ck_assert_msg(rc == 0, "%s", err);
     free(err);
-    sh(&body, 10, "cat %s/other", e.dir);
+    it_shf(&body, 10, "cat %s/other", e.dir);
     ck_assert_msg(strstr(body, "s3cret") == NULL, "Authorization followed: %s", body);
     ck_assert_msg(strstr(body, "X-Keep") != NULL || strstr(body, "x-keep") != NULL, "%s", body);
     free(body);
@@ -377,7 +356,7 @@ START_TEST(test_https_origin)
     int rc;
 
     env_up(&e);
-    ck_assert_int_eq(sh(NULL, 60, "sh scripts/gen-test-certs.sh %s/certs", e.dir), 0);
+    ck_assert_int_eq(it_shf(NULL, 60, "sh scripts/gen-test-certs.sh %s/certs", e.dir), 0);
     snprintf(cert, sizeof(cert), "%s/certs/server.crt", e.dir);
     snprintf(key, sizeof(key), "%s/certs/server.key", e.dir);
     snprintf(other, sizeof(other), "%s/certs/other.crt", e.dir);
@@ -423,11 +402,11 @@ START_TEST(test_concurrent_gets_share_one_task)
     env_up(&e);
     start_peer(&e, NULL);
     snprintf(url, sizeof(url), "http://%s/gen/24MiB?seed=20&trickle=48MiB/s", e.origin_addr);
-    ck_assert_int_eq(sh(&out, 120,
-                        "pids=; for i in $(seq 1 16); do %s get '%s' -O %s/c$i --socket %s "
-                        "--no-progress 2>/dev/null & pids=\"$pids $!\"; done; fails=0; "
-                        "for p in $pids; do wait $p || fails=$((fails+1)); done; echo $fails",
-                        it_bin(), url, e.dir, e.sock),
+    ck_assert_int_eq(it_shf(&out, 120,
+                            "pids=; for i in $(seq 1 16); do %s get '%s' -O %s/c$i --socket %s "
+                            "--no-progress 2>/dev/null & pids=\"$pids $!\"; done; fails=0; "
+                            "for p in $pids; do wait $p || fails=$((fails+1)); done; echo $fails",
+                            it_bin(), url, e.dir, e.sock),
                      0);
     ck_assert_msg(atoi(out) == 0, "%s gets failed", out);
     free(out);
@@ -456,10 +435,10 @@ START_TEST(test_crash_and_resume)
     start_peer(&e, "--download-concurrency", "2", NULL);
     snprintf(url, sizeof(url), "http://%s/gen/40MiB?seed=30&trickle=8MiB/s", e.origin_addr);
     snprintf(url2, sizeof(url2), "http://%s/gen/40MiB?seed=30", e.origin_addr);
-    sh(NULL, 10,
-       "(%s get '%s' -O %s/out --socket %s --no-progress "
-       "--filtered-query-params trickle > /dev/null 2>&1 &); sleep 2.5",
-       it_bin(), url, e.dir, e.sock);
+    it_shf(NULL, 10,
+           "(%s get '%s' -O %s/out --socket %s --no-progress "
+           "--filtered-query-params trickle > /dev/null 2>&1 &); sleep 2.5",
+           it_bin(), url, e.dir, e.sock);
     it_proc_kill(&e.peer);
     ck_assert(!exists(&e, "out"));
     first = origin_bytes(&e, "/gen/40MiB?seed=30&trickle=8MiB/s");
@@ -489,7 +468,7 @@ START_TEST(test_cache_quota_evicts_lru)
     expect_ok(&e, "?seed=40", "8MiB", 40, NULL);
     expect_ok(&e, "?seed=41", "8MiB", 41, NULL);
     expect_ok(&e, "?seed=42", "8MiB", 42, NULL);
-    ck_assert_int_eq(sh(&out, 10, "du -sb %s/peer/content | cut -f1", e.dir), 0);
+    ck_assert_int_eq(it_shf(&out, 10, "du -sb %s/peer/content | cut -f1", e.dir), 0);
     ck_assert_msg(strtoull(out, NULL, 10) <= (20u << 20), "cache holds %s bytes", out);
     free(out);
     /* the least recently used (seed 40) was evicted: fetched again from the origin */
@@ -527,13 +506,14 @@ START_TEST(test_disk_full_and_other_filesystem)
     int rc;
 
     env_up(&e);
-    if (geteuid() != 0 || sh(NULL, 10, "unshare -m --propagation private true") != 0) {
+    if (geteuid() != 0 || it_shf(NULL, 10, "unshare -m --propagation private true") != 0) {
         fprintf(stderr, "it_get: disk-full test skipped (needs root and unshare)\n");
         env_down(&e);
         return;
     }
     it_tool("origin", tool, sizeof(tool));
-    rc = sh(&out, 120,
+    rc = it_shf(
+            &out, 120,
             "cd %s && mkdir -p dd small && unshare -m --propagation private sh -c '"
             "mount -t tmpfs -o size=8m tmpfs dd && mount -t tmpfs -o size=3m tmpfs small || "
             "exit 99; "
@@ -575,36 +555,36 @@ START_TEST(test_no_peer_starts_one)
     snprintf(url, sizeof(url), "http://%s/gen/1MiB?seed=60", e.origin_addr);
     /* issue_3: a peer that cannot start (its RPC port is taken, here by the origin) is
      * reported with its reason at once, not after a 10 s wait */
-    ck_assert_int_eq(sh(NULL, 10,
-                        "printf '{\"ip\": \"127.0.0.2\", \"rpcPort\": %s}' > %s/taken.json",
-                        strchr(e.origin_addr, ':') + 1, e.dir),
+    ck_assert_int_eq(it_shf(NULL, 10,
+                            "printf '{\"ip\": \"127.0.0.2\", \"rpcPort\": %s}' > %s/taken.json",
+                            strchr(e.origin_addr, ':') + 1, e.dir),
                      0);
-    rc = sh(&out, 60,
-            "cd %s && %s get '%s' -O out --socket taken/dfdaemon.sock --data-dir taken "
-            "--peer-config taken.json --no-progress 2>&1",
-            e.dir, it_bin(), url);
+    rc = it_shf(&out, 60,
+                "cd %s && %s get '%s' -O out --socket taken/dfdaemon.sock --data-dir taken "
+                "--peer-config taken.json --no-progress 2>&1",
+                e.dir, it_bin(), url);
     ck_assert_int_ne(rc, 0);
     ck_assert_msg(strstr(out, "exited") != NULL && strstr(out, "in use") != NULL, "%s", out);
     free(out);
     ck_assert(!exists(&e, "out"));
     /* relative paths, and --peer-config so that it binds 127.0.0.7 with any ports */
-    ck_assert_int_eq(sh(NULL, 10,
-                        "printf '{\"ip\": \"127.0.0.7\", \"rpcPort\": 0, \"uploadPort\": 0, "
-                        "\"readyFile\": \"%s/auto.ready\"}' > %s/auto.json",
-                        e.dir, e.dir),
+    ck_assert_int_eq(it_shf(NULL, 10,
+                            "printf '{\"ip\": \"127.0.0.7\", \"rpcPort\": 0, \"uploadPort\": 0, "
+                            "\"readyFile\": \"%s/auto.ready\"}' > %s/auto.json",
+                            e.dir, e.dir),
                      0);
-    rc = sh(&out, 60,
-            "cd %s && %s get '%s' -O out --socket auto/dfdaemon.sock --data-dir auto "
-            "--peer-config auto.json --no-progress 2>&1",
-            e.dir, it_bin(), url);
+    rc = it_shf(&out, 60,
+                "cd %s && %s get '%s' -O out --socket auto/dfdaemon.sock --data-dir auto "
+                "--peer-config auto.json --no-progress 2>&1",
+                e.dir, it_bin(), url);
     ck_assert_msg(rc == 0, "%s", out);
     free(out);
     gen(&e, "1MiB", 60, "want");
     ck_assert(same(&e, "out", "want"));
     /* stop the daemon it started, by the PID in its ready file */
-    ck_assert_int_eq(
-            sh(&out, 10, "sed -n 's/.*\"pid\":[ \t]*\\([0-9]*\\).*/\\1/p' %s/auto.ready", e.dir),
-            0);
+    ck_assert_int_eq(it_shf(&out, 10,
+                            "sed -n 's/.*\"pid\":[ \t]*\\([0-9]*\\).*/\\1/p' %s/auto.ready", e.dir),
+                     0);
     ck_assert_int_gt(atoi(out), 1);
     kill(atoi(out), SIGTERM);
     free(out);
@@ -619,7 +599,7 @@ cached_task_id(struct it_env *e, char id[65])
 {
     char *out = NULL;
 
-    ck_assert_int_eq(sh(&out, 10, "ls %s/peer/content/tasks/*/ | head -1", e->dir), 0);
+    ck_assert_int_eq(it_shf(&out, 10, "ls %s/peer/content/tasks/*/ | head -1", e->dir), 0);
     ck_assert_msg(strlen(out) >= 64, "no task in the cache: %s", out);
     memcpy(id, out, 64);
     id[64] = '\0';
@@ -639,30 +619,30 @@ START_TEST(test_upload_server)
     up = it_proc_ready_str(&e.peer, "upload");
     ck_assert_ptr_nonnull(up);
     /* 1 MiB pieces: piece 1 is bytes [1 MiB, 2 MiB); two requests on one kept-alive connection */
-    ck_assert_int_eq(sh(&out, 30,
-                        "curl -sv -o %s/p1 http://%s/pieces/%s/1 -o %s/p2 "
-                        "http://%s/pieces/%s/2 2>&1 | grep -c 'Re-using existing connection'",
-                        e.dir, up, id, e.dir, up, id),
+    ck_assert_int_eq(it_shf(&out, 30,
+                            "curl -sv -o %s/p1 http://%s/pieces/%s/1 -o %s/p2 "
+                            "http://%s/pieces/%s/2 2>&1 | grep -c 'Re-using existing connection'",
+                            e.dir, up, id, e.dir, up, id),
                      0);
     ck_assert_int_ge(atoi(out), 1);
     free(out);
     {
         char tool[512];
-        sh(NULL, 30, "%s --gen 9MiB --seed 70 --offset 1MiB --length 1MiB > %s/w1",
-           it_tool("origin", tool, sizeof(tool)), e.dir);
-        sh(NULL, 30, "%s --gen 9MiB --seed 70 --offset 2MiB --length 1MiB > %s/w2",
-           it_tool("origin", tool, sizeof(tool)), e.dir);
+        it_shf(NULL, 30, "%s --gen 9MiB --seed 70 --offset 1MiB --length 1MiB > %s/w1",
+               it_tool("origin", tool, sizeof(tool)), e.dir);
+        it_shf(NULL, 30, "%s --gen 9MiB --seed 70 --offset 2MiB --length 1MiB > %s/w2",
+               it_tool("origin", tool, sizeof(tool)), e.dir);
     }
     ck_assert(same(&e, "p1", "w1"));
     ck_assert(same(&e, "p2", "w2"));
     /* what it lacks, malformed ids and numbers, and paths outside the store */
-#define STATUS(path, want)                                                                       \
-    do {                                                                                         \
-        ck_assert_int_eq(                                                                        \
-                sh(&out, 10, "curl -s -o /dev/null -w '%%{http_code}' 'http://%s%s'", up, path), \
-                0);                                                                              \
-        ck_assert_msg(strcmp(out, want) == 0, "%s: %s, want %s", path, out, want);               \
-        free(out);                                                                               \
+#define STATUS(path, want)                                                                         \
+    do {                                                                                           \
+        ck_assert_int_eq(it_shf(&out, 10, "curl -s -o /dev/null -w '%%{http_code}' 'http://%s%s'", \
+                                up, path),                                                         \
+                         0);                                                                       \
+        ck_assert_msg(strcmp(out, want) == 0, "%s: %s, want %s", path, out, want);                 \
+        free(out);                                                                                 \
     } while (0)
     {
         char path[256];
@@ -679,8 +659,8 @@ START_TEST(test_upload_server)
         STATUS("/healthy", "200");
     }
 #undef STATUS
-    ck_assert_int_eq(sh(&out, 10, "curl -s http://%s/metrics | grep -c dragonfly_peer_upload", up),
-                     0);
+    ck_assert_int_eq(
+            it_shf(&out, 10, "curl -s http://%s/metrics | grep -c dragonfly_peer_upload", up), 0);
     ck_assert_int_ge(atoi(out), 2);
     free(out);
     env_down(&e);
@@ -711,10 +691,10 @@ START_TEST(test_rate_limits)
     cached_task_id(&e, id);
     up = it_proc_ready_str(&e.peer, "upload");
     /* twelve 1 MiB pieces, one time each: 12 MiB in total */
-    ck_assert_int_eq(sh(&out, 60,
-                        "for i in 0 1 2 3 4 5 6 7 8 9 10 11; do curl -s -w '%%{time_total}\\n' "
-                        "-o /dev/null http://%s/pieces/%s/$i || exit 1; done",
-                        up, id),
+    ck_assert_int_eq(it_shf(&out, 60,
+                            "for i in 0 1 2 3 4 5 6 7 8 9 10 11; do curl -s -w '%%{time_total}\\n' "
+                            "-o /dev/null http://%s/pieces/%s/$i || exit 1; done",
+                            up, id),
                      0);
     {
         double sum = 0, x;
@@ -748,8 +728,9 @@ START_TEST(test_sigterm_mid_download)
     env_up(&e);
     start_peer(&e, NULL);
     snprintf(url, sizeof(url), "http://%s/gen/16MiB?seed=90&trickle=1MiB/s", e.origin_addr);
-    sh(NULL, 10, "(%s get '%s' -O %s/out --socket %s --no-progress > %s/get.log 2>&1 &); sleep 1",
-       it_bin(), url, e.dir, e.sock, e.dir);
+    it_shf(NULL, 10,
+           "(%s get '%s' -O %s/out --socket %s --no-progress > %s/get.log 2>&1 &); sleep 1",
+           it_bin(), url, e.dir, e.sock, e.dir);
     status = it_proc_stop(&e.peer);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer exit status %d", status);
     ck_assert(!exists(&e, "out"));

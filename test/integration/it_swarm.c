@@ -33,17 +33,6 @@ struct sw {
     char seed_upload[64], upload[SW_MAX_PEERS][64];
 };
 
-static int __attribute__((format(printf, 3, 4))) sh(char **out, int timeout_s, const char *fmt, ...)
-{
-    char cmd[16384];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    return it_sh(cmd, out, timeout_s);
-}
-
 static void
 sleep_ms(long ms)
 {
@@ -151,11 +140,10 @@ sw_down(struct sw *s)
 static void
 sw_gen(struct sw *s, const char *size, int seed, const char *name)
 {
-    char tool[512];
+    char path[700];
 
-    ck_assert_int_eq(sh(NULL, 120, "%s --gen %s --seed %d > %s/%s",
-                        it_tool("origin", tool, sizeof(tool)), size, seed, s->dir, name),
-                     0);
+    snprintf(path, sizeof(path), "%s/%s", s->dir, name);
+    ck_assert_int_eq(it_gen(size, seed, path), 0);
 }
 
 static void
@@ -198,7 +186,7 @@ sw_get_wait(struct sw *s, int i, int timeout_s)
             break;
         sleep_ms(100);
     }
-    if (sh(&out, 10, "cat %s", path) == 0)
+    if (it_shf(&out, 10, "cat %s", path) == 0)
         rc = (int)strtol(out, NULL, 10);
     free(out);
     return rc;
@@ -209,7 +197,7 @@ sw_get_log(struct sw *s, int i)
 {
     char *out = NULL;
 
-    sh(&out, 10, "cat %s/get%d.log", s->dir, i);
+    it_shf(&out, 10, "cat %s/get%d.log", s->dir, i);
     return out;
 }
 
@@ -221,7 +209,7 @@ sw_expect_ok(struct sw *s, int i, const char *want)
     char *log = sw_get_log(s, i);
 
     ck_assert_msg(rc == 0, "get on peer%d: exit %d: %s", i, rc, log);
-    ck_assert_msg(sh(NULL, 60, "cmp -s %s/out%d %s/%s", s->dir, i, s->dir, want) == 0,
+    ck_assert_msg(it_shf(NULL, 60, "cmp -s %s/out%d %s/%s", s->dir, i, s->dir, want) == 0,
                   "get on peer%d: wrong bytes (%s)", i, log);
     free(log);
 }
@@ -230,19 +218,11 @@ sw_expect_ok(struct sw *s, int i, const char *want)
 static uint64_t
 sw_origin_bytes_q(struct sw *s, const char *size, int seed, const char *query)
 {
-    char *out = NULL, target[256];
-    cJSON *doc = NULL;
-    const cJSON *t;
+    char target[256];
     uint64_t v = 0;
 
     snprintf(target, sizeof(target), "/gen/%s?seed=%d%s", size, seed, query);
-    ck_assert_int_eq(sh(&out, 10, "curl -sS --max-time 10 'http://%s/_stats'", s->origin_addr), 0);
-    ck_assert_int_eq(df_json_parse(out, strlen(out), NULL, &doc, NULL), 0);
-    t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "targets"), target);
-    if (t != NULL)
-        df_json_get_u64(t, "bytes", &v, NULL);
-    cJSON_Delete(doc);
-    free(out);
+    ck_assert_int_eq(it_origin_bytes(s->origin_addr, target, &v), 0);
     return v;
 }
 
@@ -259,8 +239,9 @@ sw_metric(const char *addr, const char *name)
     char *out = NULL;
     uint64_t v = 0;
 
-    if (sh(&out, 10, "curl -sS --max-time 10 'http://%s/metrics' | awk '$1 == \"%s\" {print $2}'",
-           addr, name) == 0 &&
+    if (it_shf(&out, 10,
+               "curl -sS --max-time 10 'http://%s/metrics' | awk '$1 == \"%s\" {print $2}'", addr,
+               name) == 0 &&
         out != NULL)
         v = strtoull(out, NULL, 10);
     free(out);
@@ -273,7 +254,7 @@ sw_log_has(const struct it_proc *p, const char *what)
     char *out = NULL;
     bool found;
 
-    found = sh(&out, 10, "grep -c -F -- '%s' %s", what, p->log_path) == 0;
+    found = it_shf(&out, 10, "grep -c -F -- '%s' %s", what, p->log_path) == 0;
     free(out);
     return found;
 }
@@ -367,11 +348,12 @@ START_TEST(test_corrupt_parent_blocked)
     sw_get_start(&s, url, 0, 1, NULL);
     sw_expect_ok(&s, 0, "want");
     /* Same length, other bytes: what a bad disk or a malicious peer would serve. */
-    ck_assert_int_eq(sh(&out, 10, "ls %s/peer0/content/tasks/*/*", s.dir), 0);
+    ck_assert_int_eq(it_shf(&out, 10, "ls %s/peer0/content/tasks/*/*", s.dir), 0);
     out[strcspn(out, "\n")] = '\0';
-    ck_assert_int_eq(
-            sh(NULL, 30, "dd if=/dev/urandom of=%s bs=1M count=16 conv=notrunc 2>/dev/null", out),
-            0);
+    ck_assert_int_eq(it_shf(NULL, 30,
+                            "dd if=/dev/urandom of=%s bs=1M count=16 conv=notrunc 2>/dev/null",
+                            out),
+                     0);
     free(out);
     sw_get_start(&s, url, 1, 3, NULL);
     for (int i = 1; i < 4; i++)

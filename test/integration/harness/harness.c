@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,4 +247,51 @@ it_sh(const char *cmd, char **out, int timeout_s)
     if (time(NULL) > deadline && !(WIFEXITED(status)))
         return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int
+it_shf(char **out, int timeout_s, const char *fmt, ...)
+{
+    char cmd[16384];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(cmd))
+        return -1;
+    return it_sh(cmd, out, timeout_s);
+}
+
+int
+it_gen(const char *size, int seed, const char *path)
+{
+    char tool[512];
+
+    return it_shf(NULL, 120, "%s --gen %s --seed %d > %s", it_tool("origin", tool, sizeof(tool)),
+                  size, seed, path);
+}
+
+int
+it_origin_bytes(const char *addr, const char *target, uint64_t *out)
+{
+    char *body = NULL;
+    cJSON *doc = NULL;
+    const cJSON *t;
+    uint64_t v = 0;
+    int rv = -1;
+
+    if (it_shf(&body, 10, "curl -sS --max-time 10 'http://%s/_stats'", addr) != 0 || body == NULL ||
+        df_json_parse(body, strlen(body), NULL, &doc, NULL) != 0)
+        goto out;
+    t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "targets"), target);
+    if (t != NULL)
+        df_json_get_u64(t, "bytes", &v, NULL);
+    *out = v;
+    rv = 0;
+out:
+    cJSON_Delete(doc);
+    free(body);
+    return rv;
 }

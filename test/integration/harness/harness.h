@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <cjson/cJSON.h>
@@ -56,5 +57,17 @@ void it_proc_dump_log(const struct it_proc *p);
  * killed (timeout or signal). Its stderr goes to ours.
  */
 int it_sh(const char *cmd, char **out, int timeout_s);
+
+/* it_sh() of a printf-formatted command (at most 16 KiB). */
+int it_shf(char **out, int timeout_s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Write the bytes the origin test server serves at /gen/<size>?seed=<seed> to path. */
+int it_gen(const char *size, int seed, const char *path);
+
+/*
+ * Body bytes the origin test server at addr sent for target ("/gen/1MiB?seed=3"), from its
+ * /_stats (0 if it never served it). Returns 0, or -1 if /_stats could not be read.
+ */
+int it_origin_bytes(const char *addr, const char *target, uint64_t *out);
 
 #endif

@@ -137,11 +137,10 @@ piece(const char *peer, uint32_t n, const char *parent)
     return sched_state_piece_finished(st, peer, &pc, now, &acts);
 }
 
-/* Seed s1 holding the first `have` of 16 pieces, p1 its child, p2 p1's child. */
+/* Announce (or refresh) the seed host "seed" and normal hosts h1..h4, 8 upload slots each. */
 static void
-chain_setup(uint32_t have)
+hosts_announce(void)
 {
-    start();
     t_host(st, "seed", SCHED_HOST_SEED, 8, now);
     for (int i = 1; i <= 4; i++) {
         char h[8];
@@ -149,6 +148,14 @@ chain_setup(uint32_t have)
         snprintf(h, sizeof(h), "h%d", i);
         t_host(st, h, SCHED_HOST_NORMAL, 8, now);
     }
+}
+
+/* Seed s1 holding the first `have` of 16 pieces, p1 its child, p2 p1's child. */
+static void
+chain_setup(uint32_t have)
+{
+    start();
+    hosts_announce();
     ck_assert_int_eq(reg("s1", "seed", 16 * PIECE, false), 0);
     ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "s1"));
     ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, false), 0);
@@ -507,13 +514,7 @@ END_TEST
 START_TEST(test_pipeline)
 {
     start();
-    t_host(st, "seed", SCHED_HOST_SEED, 8, now);
-    for (int i = 1; i <= 4; i++) {
-        char h[8];
-
-        snprintf(h, sizeof(h), "h%d", i);
-        t_host(st, h, SCHED_HOST_NORMAL, 8, now);
-    }
+    hosts_announce();
     ck_assert_int_eq(reg("s1", "seed", 16 * PIECE, false), 0);
     ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, false), 0);
     ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, false), 0);
@@ -663,13 +664,7 @@ START_TEST(test_stalled_parent)
     ck_assert_int_eq(piece("s1", 4, NULL), 0);
     ck_assert_int_eq(piece("p1", 4, "s1"), 0);
     ck_assert_int_eq(piece("p3", 4, "p1"), 0);
-    for (int i = 1; i <= 4; i++) {
-        char h[8];
-
-        snprintf(h, sizeof(h), "h%d", i);
-        t_host(st, h, SCHED_HOST_NORMAL, 8, now);
-    }
-    t_host(st, "seed", SCHED_HOST_SEED, 8, now);
+    hosts_announce();
     sched_actions_reset(&acts);
     ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
     ck_assert(!has_parent("p2", "p1"));
