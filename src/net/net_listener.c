@@ -33,6 +33,8 @@ struct net_listener {
     void *arg;
     char addr[300];
     char unix_path[108];
+    dev_t unix_dev; /* the socket file we bound: only that one is unlinked at the end */
+    ino_t unix_ino;
     uint16_t port;
     bool is_unix;
 };
@@ -58,6 +60,31 @@ net_listener_error_cb(struct evconnlistener *ev, void *arg)
     (void)ev;
     /* EMFILE and friends: log and keep listening; libevent retries on the next event. */
     log_warn("net: accept on %s", l->addr);
+}
+
+/* True if a process accepts (or could, if its backlog is full) on the unix socket at ss. */
+static bool
+net_listener_unix_is_live(const struct sockaddr_storage *ss, socklen_t sslen)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    bool live;
+
+    if (fd == -1)
+        return true;
+    live = connect(fd, (const struct sockaddr *)ss, sslen) == 0 ||
+           (errno != ECONNREFUSED && errno != ENOENT);
+    close(fd);
+    return live;
+}
+
+/* Unlink l's socket file unless it is no longer the one we bound (a path we did not create). */
+static void
+net_listener_unix_unlink(const struct net_listener *l)
+{
+    struct stat st;
+
+    if (lstat(l->unix_path, &st) == 0 && st.st_dev == l->unix_dev && st.st_ino == l->unix_ino)
+        unlink(l->unix_path);
 }
 
 static int
@@ -122,10 +149,14 @@ net_listener_new(struct event_base *base, const char *addr, int mode, net_listen
         goto out;
     }
     if (a.is_unix) {
-        /* Replace a stale socket file, but never anything else. */
+        /* Replace a stale socket file, but never a live one or anything else. */
         if (lstat(a.host, &st) == 0) {
             if (!S_ISSOCK(st.st_mode)) {
                 rv = df_error_set(err, DF_EEXIST, "listen %s: exists and is not a socket", addr);
+                goto out;
+            }
+            if (net_listener_unix_is_live(&ss, sslen)) {
+                rv = df_error_set(err, DF_EEXIST, "listen %s: another process listens on it", addr);
                 goto out;
             }
             unlink(a.host);
@@ -136,7 +167,8 @@ net_listener_new(struct event_base *base, const char *addr, int mode, net_listen
         rv = df_error_set(err, DF_EIO, "listen %s: bind: %s", addr, strerror(errno));
         goto out;
     }
-    if (a.is_unix && chmod(a.host, (mode_t)(mode != 0 ? mode : 0600)) == -1) {
+    if (a.is_unix &&
+        (chmod(a.host, (mode_t)(mode != 0 ? mode : 0600)) == -1 || lstat(a.host, &st) == -1)) {
         rv = df_error_set(err, DF_EIO, "listen %s: chmod: %s", addr, strerror(errno));
         unlink(a.host);
         goto out;
@@ -151,6 +183,8 @@ net_listener_new(struct event_base *base, const char *addr, int mode, net_listen
     l->is_unix = a.is_unix;
     if (a.is_unix) {
         memcpy(l->unix_path, a.host, strlen(a.host) + 1); /* length checked above */
+        l->unix_dev = st.st_dev;
+        l->unix_ino = st.st_ino;
         snprintf(l->addr, sizeof(l->addr), "unix:%s", a.host);
     } else {
         getsockname(fd, (struct sockaddr *)&bound, &blen);
@@ -174,7 +208,7 @@ out:
         close(fd);
     if (l != NULL) {
         if (l->is_unix)
-            unlink(l->unix_path);
+            net_listener_unix_unlink(l);
         free(l);
     }
     return rv;
@@ -207,6 +241,6 @@ net_listener_free(struct net_listener *l)
     if (l->ev != NULL)
         evconnlistener_free(l->ev);
     if (l->is_unix)
-        unlink(l->unix_path);
+        net_listener_unix_unlink(l);
     free(l);
 }

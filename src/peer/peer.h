@@ -35,7 +35,11 @@ struct peer_upload_relay;
 #define PEER_SEED_RPC_PORT       65006
 #define PEER_SEED_UPLOAD_PORT    65008
 #define PEER_MAX_WORKERS         16
-#define PEER_STOP_WAIT_MS        30000 /* longest wait for outputs being written at SIGTERM */
+#define PEER_STOP_WAIT_MS        30000       /* longest wait for outputs being written at SIGTERM */
+#define PEER_LOCK_FILE           "peer.lock" /* in the data dir: flock'd, holds the owner's pid */
+#define PEER_EXIT_LOCKED         3           /* exit status: another peer holds the data dir */
+#define PEER_AUTO_IP             "127.0.0.1" /* default ip of an auto-started peer */
+#define PEER_AUTO_IDLE_EXIT      "5m"        /* default idleExit of an auto-started peer */
 
 struct peer_config {
     char *ip;
@@ -64,6 +68,8 @@ struct peer_config {
     int log_level;
     char *log_file;
     char *log_debug;
+    int64_t idle_exit; /* ms without work before a clean stop, 0 = never */
+    bool auto_started; /* started by `dragonfly get`: loopback and idleExit by default */
 };
 
 struct peer_task;
@@ -83,6 +89,9 @@ struct peer_ctx {
     struct df_proc_signals *signals;
     struct event *gc_timer;
     struct event *stop_timer; /* while stopping: waits for workers and LeaveHost calls */
+    struct event *idle_timer; /* with idleExit: checks for work now and then */
+    uint64_t busy_ns;         /* monotonic time work was last seen (idleExit) */
+    int lock_fd;              /* PEER_LOCK_FILE, flock'd for the life of the process */
     int64_t stop_deadline_ms;
     struct peer_p2p_ctx *p2p;
     TAILQ_HEAD(, peer_upload_relay) relays; /* cut-through responses waiting for bytes */

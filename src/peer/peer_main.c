@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `dragonfly peer`: the daemon's configuration table, start-up (data dir, metadata db, RPC
- * on a port and a unix socket, upload server, ready file) and graceful stop. Everything
- * after start-up runs on the one event loop owned by struct peer_ctx.
+ * `dragonfly peer`: the daemon's configuration table, start-up (data dir lock, metadata db,
+ * RPC on a port and a unix socket, upload server, ready file), the idle exit and graceful
+ * stop. One peer owns a data dir: it holds an flock on PEER_LOCK_FILE for its whole life,
+ * taken before the socket or the db is touched. Everything after start-up runs on the one
+ * event loop owned by struct peer_ctx.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +29,7 @@
 #include "df/df_id.h"
 #include "df/df_json.h"
 #include "df/df_proc.h"
+#include "df/df_units.h"
 #include "df/df_work.h"
 #include "df/log.h"
 #include "df/net_connect.h"
@@ -201,6 +206,17 @@ static const struct df_conf_entry peer_entries[] = {
          .offset = F(log_debug),
          .metavar = "MODS",
          .help = "debug modules (\"peer,rpc\" or \"all\")"},
+        {.key = "idleExit",
+         .type = DF_CONF_DURATION,
+         .offset = F(idle_exit),
+         .def = "0",
+         .help = "stop cleanly after this long with no task, no output being written and "
+                 "no connection (0: never; " PEER_AUTO_IDLE_EXIT " when auto-started)"},
+        {.key = "autoStarted",
+         .type = DF_CONF_BOOL,
+         .offset = F(auto_started),
+         .help = "started by `dragonfly get`: ip defaults to " PEER_AUTO_IP " (loopback "
+                 "only) and idleExit to " PEER_AUTO_IDLE_EXIT},
 };
 
 static const struct df_conf_spec peer_spec = {
@@ -285,6 +301,114 @@ peer_main_stop(void *arg)
     peer_main_stop_cb(-1, 0, ctx);
 }
 
+/*
+ * Work that keeps a peer with idleExit alive: a task (running, or writing outputs on a
+ * worker), a connection to the RPC server (a `get` waiting, a child syncing pieces) or to
+ * the upload server (pieces being sent), a relay waiting for bytes.
+ */
+static bool
+peer_main_is_busy(const struct peer_ctx *ctx)
+{
+    return !TAILQ_EMPTY(&ctx->tasks) || df_work_pending() > 0 ||
+           rpc_server_conn_count(ctx->rpc) > 0 || net_http_server_conn_count(ctx->upload) > 0 ||
+           !TAILQ_EMPTY(&ctx->relays);
+}
+
+/* Stop the way SIGTERM does once nothing has kept the peer busy for idleExit. */
+static void
+peer_main_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct peer_ctx *ctx = arg;
+    uint64_t now = peer_now_ns();
+    char dur[DF_UNITS_FMT_MAX];
+
+    (void)fd;
+    (void)what;
+    if (ctx->stopping)
+        return;
+    if (peer_main_is_busy(ctx)) {
+        ctx->busy_ns = now;
+        return;
+    }
+    if (now - ctx->busy_ns < (uint64_t)ctx->cfg.idle_exit * 1000000u)
+        return;
+    log_info("peer: idle for %s: stopping",
+             df_units_duration_format(ctx->cfg.idle_exit, dur, sizeof(dur)));
+    peer_main_stop(ctx);
+}
+
+/* Check for work a few times per idleExit period (between 50 ms and 5 s apart). */
+static int
+peer_main_idle_start(struct peer_ctx *ctx, struct df_error *err)
+{
+    int64_t tick = ctx->cfg.idle_exit / 4;
+    struct timeval tv;
+
+    if (ctx->cfg.idle_exit == 0)
+        return 0;
+    tick = tick < 50 ? 50 : tick > 5000 ? 5000 : tick;
+    tv.tv_sec = (time_t)(tick / 1000);
+    tv.tv_usec = (suseconds_t)(tick % 1000 * 1000);
+    ctx->idle_timer = event_new(ctx->base, -1, EV_PERSIST, peer_main_idle_cb, ctx);
+    if (ctx->idle_timer == NULL)
+        return df_error_set(err, DF_ENOMEM, "out of memory");
+    ctx->busy_ns = peer_now_ns();
+    event_add(ctx->idle_timer, &tv);
+    return 0;
+}
+
+/*
+ * Make the data dir ours: create it, flock PEER_LOCK_FILE without waiting and write our pid
+ * into it. The lock lives as long as ctx->lock_fd (the process). When another peer holds
+ * it, err names that peer's pid and the result is DF_EEXIST.
+ */
+static int
+peer_main_lock(struct peer_ctx *ctx, struct df_error *err)
+{
+    char path[4096], pid[32];
+    long other = 0;
+    ssize_t n;
+    int fd = -1, rv;
+
+    if ((rv = df_fs_dir_ensure_private(ctx->cfg.data_dir, err)) != 0)
+        goto out;
+    snprintf(path, sizeof(path), "%s/%s", ctx->cfg.data_dir, PEER_LOCK_FILE);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd == -1) {
+        rv = df_error_set(err, DF_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+        if (errno != EWOULDBLOCK) {
+            rv = df_error_set(err, DF_EIO, "%s: flock: %s", path, strerror(errno));
+            goto out;
+        }
+        /* The holder writes its pid just after locking: it may not be there yet. */
+        n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        other = strtol(pid, NULL, 10);
+        if (other > 0)
+            rv = df_error_set(err, DF_EEXIST, "data dir %s is in use by another peer (pid %ld)",
+                              ctx->cfg.data_dir, other);
+        else
+            rv = df_error_set(err, DF_EEXIST, "data dir %s is in use by another peer",
+                              ctx->cfg.data_dir);
+        goto out;
+    }
+    snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid)) {
+        rv = df_error_set(err, DF_EIO, "%s: write: %s", path, strerror(errno));
+        goto out;
+    }
+    ctx->lock_fd = fd;
+    fd = -1;
+    rv = 0;
+out:
+    if (fd != -1)
+        close(fd);
+    return rv;
+}
+
 static void
 peer_main_gc_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -321,8 +445,6 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     struct timeval gc = {60, 0};
     int rv;
 
-    if ((rv = df_fs_dir_ensure_private(ctx->cfg.data_dir, err)) != 0)
-        return rv;
     snprintf(path, sizeof(path), "%s/metadata.db", ctx->cfg.data_dir);
     if ((rv = store_db_open(path, &ctx->db, err)) != 0)
         return rv;
@@ -376,6 +498,8 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     if (ctx->signals == NULL || ctx->gc_timer == NULL)
         return df_error_set(err, DF_ENOMEM, "out of memory");
     event_add(ctx->gc_timer, &gc);
+    if ((rv = peer_main_idle_start(ctx, err)) != 0)
+        return rv;
     peer_task_gc(ctx);
     if (ctx->cfg.ready_file != NULL && (rv = peer_main_ready(ctx, bind_host, err)) != 0)
         return rv;
@@ -401,6 +525,8 @@ peer_main_free(struct peer_ctx *ctx)
         event_free(ctx->gc_timer);
     if (ctx->stop_timer != NULL)
         event_free(ctx->stop_timer);
+    if (ctx->idle_timer != NULL)
+        event_free(ctx->idle_timer);
     net_tls_ctx_free(ctx->tls);
     net_tls_ctx_free(ctx->tls_insecure);
     net_dns_free(ctx->dns);
@@ -409,6 +535,65 @@ peer_main_free(struct peer_ctx *ctx)
     store_db_close(ctx->db);
     free(ctx->host_id);
     df_conf_reset(&peer_spec, &ctx->cfg);
+    if (ctx->lock_fd != -1)
+        close(ctx->lock_fd); /* last: the data dir is free once everything above is closed */
+}
+
+/*
+ * An auto-started peer logs to its file; once it is up, its stdio (the pipe through which
+ * `dragonfly get` reads a start-up error) goes to /dev/null so that `get` may exit.
+ */
+static void
+peer_main_detach(void)
+{
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    if (fd == -1)
+        return;
+    for (int i = 0; i < 3; i++)
+        if (fd != i)
+            dup2(fd, i);
+    if (fd > 2)
+        close(fd);
+}
+
+/*
+ * Load the config: defaults < file < flags. `dragonfly seed` defaults seed to true, and an
+ * auto-started peer (autoStarted, from the file or a flag) loads again over its own defaults
+ * (loopback ip, idleExit), so that its file and flags still win over them. spec gets the
+ * table used (entries owned by *entries, freed by the caller).
+ */
+static int
+peer_main_load(bool as_seed, struct peer_ctx *ctx, int argc, char **argv, struct df_conf_args *args,
+               struct df_conf_spec *spec, struct df_conf_entry **entries, struct df_error *err)
+{
+    struct df_conf_entry *e = xmalloc(sizeof(peer_entries));
+    int rv;
+
+    memcpy(e, peer_entries, sizeof(peer_entries));
+    *entries = e;
+    *spec = peer_spec;
+    spec->entries = e;
+    if (as_seed) {
+        spec->cmd = "dragonfly seed";
+        spec->summary = "The seed peer (`dragonfly peer --seed`): the peer that goes back to "
+                        "source for the swarm, on ports 65006 (RPC) and 65008 (upload).";
+    }
+    for (size_t i = 0; i < DF_NELEM(peer_entries); i++)
+        if (as_seed && strcmp(e[i].key, "seed") == 0)
+            e[i].def = "true";
+    if ((rv = df_conf_load(spec, &ctx->cfg, argc, argv, args, err)) != 0 || args->help ||
+        !ctx->cfg.auto_started)
+        return rv;
+    for (size_t i = 0; i < DF_NELEM(peer_entries); i++) {
+        if (strcmp(e[i].key, "ip") == 0)
+            e[i].def = PEER_AUTO_IP;
+        else if (strcmp(e[i].key, "idleExit") == 0)
+            e[i].def = PEER_AUTO_IDLE_EXIT;
+    }
+    df_conf_args_reset(args);
+    df_conf_reset(spec, &ctx->cfg);
+    return df_conf_load(spec, &ctx->cfg, argc, argv, args, err);
 }
 
 int
@@ -417,22 +602,30 @@ peer_main(int argc, char **argv)
     struct peer_ctx ctx;
     struct df_conf_args args;
     struct df_error err;
+    struct df_conf_spec spec;
+    struct df_conf_entry *entries = NULL;
     bool ip_given;
     char *json;
     int rv;
 
     memset(&ctx, 0, sizeof(ctx));
+    memset(&args, 0, sizeof(args));
     TAILQ_INIT(&ctx.tasks);
     TAILQ_INIT(&ctx.relays);
-    if (df_conf_load(&peer_spec, &ctx.cfg, argc, argv, &args, &err) != 0) {
-        fprintf(stderr, "dragonfly peer: %s\n", err.msg);
+    ctx.lock_fd = -1;
+    if (peer_main_load(strcmp(argv[0], "seed") == 0, &ctx, argc, argv, &args, &spec, &entries,
+                       &err) != 0) {
+        fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);
+        free(entries);
         return 2;
     }
     if (args.help) {
-        df_conf_usage(&peer_spec, stdout);
+        df_conf_usage(&spec, stdout);
         df_conf_args_reset(&args);
+        free(entries);
         return 0;
     }
+    free(entries);
     ip_given = ctx.cfg.ip != NULL && ctx.cfg.ip[0] != '\0';
     if (!ip_given) {
         free(ctx.cfg.ip);
@@ -453,13 +646,19 @@ peer_main(int argc, char **argv)
         return 0;
     }
     df_conf_args_reset(&args);
+    /* Before the log (which may live in the data dir), the socket and the db. */
+    if ((rv = peer_main_lock(&ctx, &err)) != 0) {
+        fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);
+        peer_main_free(&ctx);
+        return rv == DF_EEXIST ? PEER_EXIT_LOCKED : 1;
+    }
     log_init(ctx.cfg.seed ? "seed-peer" : "peer", (enum log_level)ctx.cfg.log_level,
              LOG_FORMAT_TEXT);
     if (ctx.cfg.log_debug != NULL)
         log_debug_modules(ctx.cfg.log_debug);
     if (ctx.cfg.log_file != NULL && log_open(ctx.cfg.log_file) != 0) {
-        fprintf(stderr, "dragonfly peer: log.file %s: %s\n", ctx.cfg.log_file, strerror(errno));
-        df_conf_reset(&peer_spec, &ctx.cfg);
+        fprintf(stderr, "%s: log.file %s: %s\n", spec.cmd, ctx.cfg.log_file, strerror(errno));
+        peer_main_free(&ctx);
         return 2;
     }
     log_route_libevent();
@@ -471,10 +670,12 @@ peer_main(int argc, char **argv)
     srandom((unsigned)(getpid() ^ (unsigned)peer_now_ns()));
     if ((rv = peer_main_start(&ctx, ip_given, &err)) != 0) {
         log_error("peer: %s", err.msg);
-        fprintf(stderr, "dragonfly peer: %s\n", err.msg);
+        fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);
         peer_main_free(&ctx);
         return 1;
     }
+    if (ctx.cfg.auto_started && ctx.cfg.log_file != NULL)
+        peer_main_detach();
     event_base_dispatch(ctx.base);
     log_info("peer: stopped");
     peer_main_free(&ctx);
