@@ -29,6 +29,70 @@ START_TEST(test_help_lists_subcommands)
 
 END_TEST
 
+/* The design card's names: seed is peer --seed with the seed ports, dfget is get. */
+START_TEST(test_seed_and_dfget_aliases)
+{
+    char *out = NULL;
+
+    ck_assert_int_eq(run("--help", &out), 0);
+    ck_assert_msg(strstr(out, "\n  seed ") != NULL && strstr(out, "\n  dfget ") != NULL, "%s", out);
+    free(out);
+    ck_assert_int_eq(run("seed --check-config", &out), 0);
+    ck_assert_msg(strstr(out, "\"seed\":\ttrue") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "\"rpcPort\":\t65006") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "\"uploadPort\":\t65008") != NULL, "%s", out);
+    free(out);
+    /* flags still win over the seed defaults */
+    ck_assert_int_eq(run("seed --no-seed --check-config", &out), 0);
+    ck_assert_msg(strstr(out, "\"seed\":\tfalse") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "\"rpcPort\":\t65000") != NULL, "%s", out);
+    free(out);
+    ck_assert_int_eq(run("peer --check-config", &out), 0);
+    ck_assert_msg(strstr(out, "\"seed\":\tfalse") != NULL, "%s", out);
+    free(out);
+    ck_assert_int_eq(run("seed --help", &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "usage: dragonfly seed"));
+    free(out);
+    ck_assert_int_eq(run("dfget --help", &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "usage: dragonfly get"));
+    free(out);
+    /* dfget parses like get: the same usage error */
+    ck_assert_int_eq(run("dfget", &out), 2);
+    ck_assert_msg(strstr(out, "a URL is required") != NULL, "%s", out);
+    free(out);
+}
+
+END_TEST
+
+START_TEST(test_help_subcommand_and_short_version)
+{
+    char *out = NULL, *want = NULL;
+
+    ck_assert_int_eq(run("help get", &out), 0);
+    ck_assert_int_eq(run("get --help", &want), 0);
+    ck_assert_str_eq(out, want);
+    free(out);
+    free(want);
+    ck_assert_int_eq(run("help peer", &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "usage: dragonfly peer"));
+    free(out);
+    ck_assert_int_eq(run("help", &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "usage: dragonfly <subcommand>"));
+    free(out);
+    ck_assert_int_eq(run("help frobnicate", &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "unknown subcommand 'frobnicate'"));
+    free(out);
+    ck_assert_int_eq(run("-V", &out), 0);
+    ck_assert_int_eq(run("version", &want), 0);
+    ck_assert_str_eq(out, want);
+    free(out);
+    free(want);
+    ck_assert_int_eq(run("-V --bogus", &out), 2);
+    free(out);
+}
+
+END_TEST
+
 START_TEST(test_version)
 {
     char *out = NULL;
@@ -88,6 +152,8 @@ it_cli_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_help_lists_subcommands);
     tcase_add_test(tc, test_version);
+    tcase_add_test(tc, test_seed_and_dfget_aliases);
+    tcase_add_test(tc, test_help_subcommand_and_short_version);
     tcase_add_test(tc, test_unknown_is_usage_error);
     tcase_add_test(tc, test_binary_is_static);
     suite_add_tcase(s, tc);
