@@ -3,12 +3,13 @@
  * `dragonfly get URL -O FILE` (dfget): asks the local peer over its unix socket to download
  * URL into FILE, shows progress, and exits 0 only when the peer reports FILE in place with
  * the content's length. If no peer answers on the socket, one is started in the background
- * with default settings, as dfget does.
+ * as dfget does: it says so, listens on loopback only and stops once idle.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,68 +305,83 @@ cli_get_sigint_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(g->base, NULL);
 }
 
-/* True if something accepts connections on the unix socket path. */
-static bool
-cli_get_socket_alive(const char *path)
+/* Connect to the unix socket at path: 0 if something accepts, else the errno of the failure. */
+static int
+cli_get_socket_probe(const char *path)
 {
     struct sockaddr_un un;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool ok;
+    int fd, rv;
 
-    if (fd == -1 || strlen(path) >= sizeof(un.sun_path)) {
-        if (fd != -1)
-            close(fd);
-        return false;
-    }
+    if (strlen(path) >= sizeof(un.sun_path))
+        return ENAMETOOLONG;
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+        return errno;
     memset(&un, 0, sizeof(un));
     un.sun_family = AF_UNIX;
     memcpy(un.sun_path, path, strlen(path) + 1);
-    ok = connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0;
+    rv = connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0 ? 0 : errno;
     close(fd);
-    return ok;
+    return rv;
 }
 
-/* The message of the last ERROR line of the peer's log, or "" (for "it exited: why"). */
-static void
-cli_get_peer_error(const char *logp, char *out, size_t outlen)
+/* Append what the starting peer wrote on its stderr (a pipe) to msg; false at EOF. */
+static bool
+cli_get_spawn_read(int fd, char *msg, size_t *mlen, size_t msize)
 {
-    char line[1024];
-    FILE *f = fopen(logp, "r");
+    char buf[512];
+    ssize_t n;
 
-    out[0] = '\0';
-    if (f == NULL)
-        return;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        const char *m = strstr(line, " ERROR ");
-        if (m == NULL || (m = strstr(m, "] ")) == NULL)
-            continue;
-        snprintf(out, outlen, "%s", m + 2);
-        out[strcspn(out, "\n")] = '\0';
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        size_t take = (size_t)n < msize - 1 - *mlen ? (size_t)n : msize - 1 - *mlen;
+        memcpy(msg + *mlen, buf, take);
+        *mlen += take;
+        msg[*mlen] = '\0';
     }
-    fclose(f);
+    return n != 0;
 }
 
-/* Start `dragonfly peer` in the background with defaults (or --peer-config); wait for its
- * socket, and tell why when it exits first. The peer is our child in its own session: it
- * outlives us, reparented, and we can still notice an early exit with waitpid. */
+/* The first line of what the peer said, without its "dragonfly peer: " prefix. */
+static const char *
+cli_get_spawn_msg(char *msg)
+{
+    const char *p = msg, *prefix = "dragonfly peer: ";
+
+    msg[strcspn(msg, "\n")] = '\0';
+    if (strncmp(p, prefix, strlen(prefix)) == 0)
+        p += strlen(prefix);
+    return p;
+}
+
+/*
+ * Start `dragonfly peer --auto-started` in the background (loopback only and a stop when
+ * idle, unless --peer-config says otherwise), wait for its socket, and say on stderr that
+ * it started. Until then its stderr is a pipe to us, so an early exit is told with the
+ * peer's own message; a peer that lost its data dir to another one starting at the same
+ * time (a concurrent get) exits DF_EXIT_PEER_LOCKED and we wait for the other. The peer is
+ * our child in its own session: it outlives us, reparented.
+ */
 static int
 cli_get_spawn_peer(const struct cli_get_config *cfg, char *why, size_t whylen)
 {
-    char self[PATH_MAX], logp[PATH_MAX], msg[512];
+    char self[PATH_MAX], logp[PATH_MAX], msg[600] = "";
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    const char *argv[12];
-    size_t k = 0;
-    int status;
+    const char *argv[14];
+    struct stat st;
+    size_t k = 0, mlen = 0;
+    int pipefd[2] = {-1, -1}, status, rv = -1;
+    bool open_pipe = true, locked = false;
     pid_t pid;
 
     if (n <= 0) {
-        snprintf(why, whylen, "cannot find our own binary to start a peer");
-        return -1;
+        snprintf(why, whylen, "no peer on %s, and cannot find our own binary to start one",
+                 cfg->socket);
+        goto out;
     }
     self[n] = '\0';
     snprintf(logp, sizeof(logp), "%s/peer.log", cfg->data_dir);
     argv[k++] = self;
     argv[k++] = "peer";
+    argv[k++] = "--auto-started";
     if (cfg->peer_config != NULL) {
         argv[k++] = "-c";
         argv[k++] = cfg->peer_config;
@@ -377,38 +393,96 @@ cli_get_spawn_peer(const struct cli_get_config *cfg, char *why, size_t whylen)
     argv[k++] = "--log-file";
     argv[k++] = logp;
     argv[k] = NULL;
+    if (pipe2(pipefd, O_CLOEXEC) == -1 || fcntl(pipefd[0], F_SETFL, O_NONBLOCK) == -1) {
+        snprintf(why, whylen, "no peer on %s, and pipe: %s", cfg->socket, strerror(errno));
+        goto out;
+    }
     pid = fork();
     if (pid == -1) {
-        snprintf(why, whylen, "fork: %s", strerror(errno));
-        return -1;
+        snprintf(why, whylen, "no peer on %s, and fork: %s", cfg->socket, strerror(errno));
+        goto out;
     }
     if (pid == 0) {
-        int fd = open("/dev/null", O_RDWR);
+        int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         setsid();
         if (fd != -1) {
             dup2(fd, 0);
             dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
         }
+        dup2(pipefd[1], 2);
         mkdir(cfg->data_dir, 0700);
         execv(self, (char *const *)(uintptr_t)argv);
+        dprintf(2, "dragonfly peer: cannot run %s: %s\n", self, strerror(errno));
         _exit(127);
     }
+    close(pipefd[1]);
+    pipefd[1] = -1;
     for (int i = 0; i < 200; i++) {
-        struct timespec ts = {0, 50000000};
-        if (cli_get_socket_alive(cfg->socket))
-            return 0;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            cli_get_peer_error(logp, msg, sizeof(msg));
-            snprintf(why, whylen, "the peer it started exited%s%.250s (see %.300s)",
-                     msg[0] != '\0' ? ": " : "", msg, logp);
-            return -1;
+        struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+
+        if (cli_get_socket_probe(cfg->socket) == 0) {
+            if (!locked)
+                fprintf(stderr, "dragonfly get: started a peer: pid %ld, data dir %s, log %s\n",
+                        (long)pid, cfg->data_dir, logp);
+            rv = 0;
+            goto out;
         }
-        nanosleep(&ts, NULL);
+        if (open_pipe)
+            open_pipe = cli_get_spawn_read(pipefd[0], msg, &mlen, sizeof(msg));
+        if (!locked && waitpid(pid, &status, WNOHANG) == pid) {
+            for (int j = 0; open_pipe && j < 20; j++)
+                if ((open_pipe = cli_get_spawn_read(pipefd[0], msg, &mlen, sizeof(msg))))
+                    poll(&pfd, 1, 50);
+            locked = WIFEXITED(status) && WEXITSTATUS(status) == DF_EXIT_PEER_LOCKED;
+            if (!locked) {
+                bool has_log = stat(logp, &st) == 0;
+
+                snprintf(why, whylen,
+                         "no peer on %s, and the peer it started exited: %.300s%s%.280s%s",
+                         cfg->socket, msg[0] != '\0' ? cli_get_spawn_msg(msg) : "no message",
+                         has_log ? " (see " : "", has_log ? logp : "", has_log ? ")" : "");
+                goto out;
+            }
+        }
+        poll(open_pipe ? &pfd : NULL, open_pipe ? 1 : 0, 50);
     }
-    snprintf(why, whylen, "started a peer but it did not answer (see %.300s)", logp);
-    return -1;
+    if (locked)
+        snprintf(why, whylen, "no peer answers on %s: %.400s", cfg->socket, cli_get_spawn_msg(msg));
+    else
+        snprintf(why, whylen, "started a peer (pid %ld) but it did not answer on %s (see %.300s)",
+                 (long)pid, cfg->socket, logp);
+out:
+    if (pipefd[0] != -1)
+        close(pipefd[0]);
+    if (pipefd[1] != -1)
+        close(pipefd[1]);
+    return rv;
+}
+
+/*
+ * Make sure a peer answers on the socket: start one if there is none (no socket file, or a
+ * stale one), but not when the socket belongs to someone we may not talk to. On failure,
+ * why holds the line to print.
+ */
+static int
+cli_get_peer_connect(const struct cli_get_config *cfg, char *why, size_t whylen)
+{
+    int e = cli_get_socket_probe(cfg->socket);
+
+    if (e == 0)
+        return 0;
+    if (e == EACCES || e == EPERM) {
+        snprintf(why, whylen,
+                 "permission denied on %s: %s (the peer there belongs to another user: run as "
+                 "that user, or use a --socket and --data-dir of your own)",
+                 cfg->socket, strerror(e));
+        return -1;
+    }
+    if (e != ENOENT && e != ECONNREFUSED) {
+        snprintf(why, whylen, "cannot connect to %s: %s", cfg->socket, strerror(e));
+        return -1;
+    }
+    return cli_get_spawn_peer(cfg, why, whylen);
 }
 
 /* Build the DownloadTask request; NULL with a message on a bad flag. */
@@ -531,8 +605,8 @@ cli_get_main(int argc, char **argv)
         rv = 2;
         goto out;
     }
-    if (!cli_get_socket_alive(g.cfg.socket) && cli_get_spawn_peer(&g.cfg, why, sizeof(why)) != 0) {
-        fprintf(stderr, "dragonfly get: no peer on %s: %s\n", g.cfg.socket, why);
+    if (cli_get_peer_connect(&g.cfg, why, sizeof(why)) != 0) {
+        fprintf(stderr, "dragonfly get: %s\n", why);
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);

@@ -37,7 +37,6 @@ struct peer_upload_relay;
 #define PEER_MAX_WORKERS         16
 #define PEER_STOP_WAIT_MS        30000       /* longest wait for outputs being written at SIGTERM */
 #define PEER_LOCK_FILE           "peer.lock" /* in the data dir: flock'd, holds the owner's pid */
-#define PEER_EXIT_LOCKED         3           /* exit status: another peer holds the data dir */
 #define PEER_AUTO_IP             "127.0.0.1" /* default ip of an auto-started peer */
 #define PEER_AUTO_IDLE_EXIT      "5m"        /* default idleExit of an auto-started peer */
 

@@ -650,7 +650,7 @@ peer_main(int argc, char **argv)
     if ((rv = peer_main_lock(&ctx, &err)) != 0) {
         fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);
         peer_main_free(&ctx);
-        return rv == DF_EEXIST ? PEER_EXIT_LOCKED : 1;
+        return rv == DF_EEXIST ? DF_EXIT_PEER_LOCKED : 1;
     }
     log_init(ctx.cfg.seed ? "seed-peer" : "peer", (enum log_level)ctx.cfg.log_level,
              LOG_FORMAT_TEXT);
