@@ -118,9 +118,32 @@ struct peer_p2p {
 
 TAILQ_HEAD(peer_p2p_list, peer_p2p);
 
+/*
+ * What the log last said about a scheduler, so that an outage is told once at WARN and the
+ * recovery once at INFO:
+ *
+ *   UNKNOWN --answer--> UP --no answer--> DOWN --answer--> UP
+ *   UNKNOWN --no answer--> DOWN
+ *
+ * Host announces and task registrations feed it; peer_p2p_sched_reached() is the only writer.
+ */
+enum peer_sched_reach {
+    PEER_SCHED_UNKNOWN,
+    PEER_SCHED_UP,
+    PEER_SCHED_DOWN,
+};
+
+struct peer_sched_link {
+    struct peer_p2p_ctx *pc;
+    int i; /* in pc->sched */
+    char addr[128];
+    enum peer_sched_reach reach;
+};
+
 struct peer_p2p_ctx {
     struct peer_ctx *ctx;
     struct rpc_client *sched[PEER_P2P_MAX_SCHED];
+    struct peer_sched_link link[PEER_P2P_MAX_SCHED];
     int nsched;
     int sched_ok; /* the scheduler that answered last: new tasks start there */
     int leaving;  /* LeaveHost calls in flight while stopping */
@@ -176,7 +199,42 @@ peer_p2p_piece_json(cJSON *parent, uint64_t number, uint64_t off, uint64_t len,
     return pc;
 }
 
-/* Completion of a call whose answer changes nothing (announce, leave). */
+/*
+ * A call to scheduler i ended with st: note whether the scheduler is reachable, and log
+ * when that changes. Only a failure to get an answer at all counts as unreachable.
+ */
+static void
+peer_p2p_sched_reached(struct peer_p2p_ctx *pc, int i, const struct rpc_status *st)
+{
+    struct peer_sched_link *l = &pc->link[i];
+    enum peer_sched_reach next;
+
+    if (pc->stopping || st->code == RPC_CANCELED)
+        return;
+    next = st->code == RPC_UNAVAILABLE || st->code == RPC_DEADLINE_EXCEEDED ? PEER_SCHED_DOWN
+                                                                            : PEER_SCHED_UP;
+    if (next == l->reach)
+        return;
+    if (next == PEER_SCHED_DOWN)
+        log_warnx("p2p: scheduler %s unreachable: %s", l->addr,
+                  st->message[0] != '\0' ? st->message : rpc_err_name(st->code));
+    else
+        log_info("p2p: scheduler %s reachable%s", l->addr,
+                 l->reach == PEER_SCHED_DOWN ? " again" : "");
+    l->reach = next;
+}
+
+/* Completion of a periodic AnnounceHost: only tells whether the scheduler answers. */
+static void
+peer_p2p_announce_done(const struct rpc_status *st, const cJSON *resp, void *arg)
+{
+    struct peer_sched_link *l = arg;
+
+    (void)resp;
+    peer_p2p_sched_reached(l->pc, l->i, st);
+}
+
+/* Completion of a call whose answer changes nothing (leave). */
 static void
 peer_p2p_unary_done(const struct rpc_status *st, const cJSON *resp, void *arg)
 {
@@ -1075,6 +1133,7 @@ peer_p2p_probe_done(const struct rpc_status *st, const cJSON *resp, void *arg)
 
     (void)resp;
     p->probe = NULL;
+    peer_p2p_sched_reached(p->pc, p->sched, st);
     if (st->code != RPC_OK) {
         peer_p2p_retry(p, st->message[0] != '\0' ? st->message : rpc_err_name(st->code));
         return;
@@ -1391,7 +1450,7 @@ peer_p2p_announce_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (int i = 0; i < pc->nsched; i++)
         rpc_client_unary(pc->sched[i], SCHED_SVC "AnnounceHost", req, PEER_P2P_PROBE_MS,
-                         peer_p2p_unary_done, pc, NULL);
+                         peer_p2p_announce_done, &pc->link[i], NULL);
     cJSON_Delete(req);
 }
 
@@ -1437,6 +1496,9 @@ peer_p2p_init(struct peer_ctx *ctx, struct df_error *err)
             opts.backoff_max_ms = 5000;
             if ((rv = rpc_client_new(ctx->base, ctx->dns, &opts, &pc->sched[pc->nsched], err)) != 0)
                 return rv;
+            pc->link[pc->nsched].pc = pc;
+            pc->link[pc->nsched].i = pc->nsched;
+            memcpy(pc->link[pc->nsched].addr, addr, len + 1);
             pc->nsched++;
             v += len;
             if (*v == ',' && *++v == '\0')
