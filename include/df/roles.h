@@ -9,6 +9,8 @@
 
 /* `dragonfly peer`: another peer holds the data dir (so `get` waits for that one). */
 #define DF_EXIT_PEER_LOCKED 3
+/* In a peer's data dir: flock'd by the peer that owns the dir, and holds its pid. */
+#define DF_PEER_LOCK_FILE "peer.lock"
 
 int cli_get_main(int argc, char **argv);
 int cli_version_main(int argc, char **argv);

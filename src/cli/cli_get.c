@@ -352,6 +352,23 @@ cli_get_spawn_msg(char *msg)
     return p;
 }
 
+/* The pid the peer that holds data_dir wrote into its lock file, or 0. */
+static long
+cli_get_lock_pid(const char *data_dir)
+{
+    char path[PATH_MAX], buf[32];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s", data_dir, DF_PEER_LOCK_FILE);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return strtol(buf, NULL, 10);
+}
+
 /*
  * Start `dragonfly peer --auto-started` in the background (loopback only and a stop when
  * idle, unless --peer-config says otherwise), wait for its socket, and say on stderr that
@@ -421,7 +438,8 @@ cli_get_spawn_peer(const struct cli_get_config *cfg, char *why, size_t whylen)
         struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
 
         if (cli_get_socket_probe(cfg->socket) == 0) {
-            if (!locked)
+            /* Not when a peer started at the same time answers rather than ours. */
+            if (cli_get_lock_pid(cfg->data_dir) == (long)pid)
                 fprintf(stderr, "dragonfly get: started a peer: pid %ld, data dir %s, log %s\n",
                         (long)pid, cfg->data_dir, logp);
             rv = 0;

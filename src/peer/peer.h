@@ -36,7 +36,6 @@ struct peer_upload_relay;
 #define PEER_SEED_UPLOAD_PORT    65008
 #define PEER_MAX_WORKERS         16
 #define PEER_STOP_WAIT_MS        30000       /* longest wait for outputs being written at SIGTERM */
-#define PEER_LOCK_FILE           "peer.lock" /* in the data dir: flock'd, holds the owner's pid */
 #define PEER_AUTO_IP             "127.0.0.1" /* default ip of an auto-started peer */
 #define PEER_AUTO_IDLE_EXIT      "5m"        /* default idleExit of an auto-started peer */
 
@@ -90,7 +89,7 @@ struct peer_ctx {
     struct event *stop_timer; /* while stopping: waits for workers and LeaveHost calls */
     struct event *idle_timer; /* with idleExit: checks for work now and then */
     uint64_t busy_ns;         /* monotonic time work was last seen (idleExit) */
-    int lock_fd;              /* PEER_LOCK_FILE, flock'd for the life of the process */
+    int lock_fd;              /* DF_PEER_LOCK_FILE, flock'd for the life of the process */
     int64_t stop_deadline_ms;
     struct peer_p2p_ctx *p2p;
     TAILQ_HEAD(, peer_upload_relay) relays; /* cut-through responses waiting for bytes */

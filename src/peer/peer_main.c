@@ -2,7 +2,7 @@
 /*
  * `dragonfly peer`: the daemon's configuration table, start-up (data dir lock, metadata db,
  * RPC on a port and a unix socket, upload server, ready file), the idle exit and graceful
- * stop. One peer owns a data dir: it holds an flock on PEER_LOCK_FILE for its whole life,
+ * stop. One peer owns a data dir: it holds an flock on DF_PEER_LOCK_FILE for its whole life,
  * taken before the socket or the db is touched. Everything after start-up runs on the one
  * event loop owned by struct peer_ctx.
  */
@@ -358,7 +358,7 @@ peer_main_idle_start(struct peer_ctx *ctx, struct df_error *err)
 }
 
 /*
- * Make the data dir ours: create it, flock PEER_LOCK_FILE without waiting and write our pid
+ * Make the data dir ours: create it, flock DF_PEER_LOCK_FILE without waiting and write our pid
  * into it. The lock lives as long as ctx->lock_fd (the process). When another peer holds
  * it, err names that peer's pid and the result is DF_EEXIST.
  */
@@ -372,7 +372,7 @@ peer_main_lock(struct peer_ctx *ctx, struct df_error *err)
 
     if ((rv = df_fs_dir_ensure_private(ctx->cfg.data_dir, err)) != 0)
         goto out;
-    snprintf(path, sizeof(path), "%s/%s", ctx->cfg.data_dir, PEER_LOCK_FILE);
+    snprintf(path, sizeof(path), "%s/%s", ctx->cfg.data_dir, DF_PEER_LOCK_FILE);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd == -1) {
         rv = df_error_set(err, DF_EIO, "%s: %s", path, strerror(errno));
