@@ -540,21 +540,25 @@ peer_main_free(struct peer_ctx *ctx)
 }
 
 /*
- * An auto-started peer logs to its file; once it is up, its stdio (the pipe through which
- * `dragonfly get` reads a start-up error) goes to /dev/null so that `get` may exit.
+ * An auto-started peer logs to its file; once it is up, its stdin and stdout go to
+ * /dev/null and its stderr (the pipe through which `dragonfly get` reads a start-up error)
+ * to the log file, so that `get` may exit and anything still written there is kept.
  */
 static void
-peer_main_detach(void)
+peer_main_detach(const char *log_file)
 {
-    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int lf = open(log_file, O_WRONLY | O_APPEND | O_CLOEXEC);
 
-    if (fd == -1)
-        return;
-    for (int i = 0; i < 3; i++)
-        if (fd != i)
-            dup2(fd, i);
-    if (fd > 2)
-        close(fd);
+    if (null != -1) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(lf != -1 ? lf : null, 2);
+    }
+    if (null > 2)
+        close(null);
+    if (lf > 2)
+        close(lf);
 }
 
 /*
@@ -675,7 +679,7 @@ peer_main(int argc, char **argv)
         return 1;
     }
     if (ctx.cfg.auto_started && ctx.cfg.log_file != NULL)
-        peer_main_detach();
+        peer_main_detach(ctx.cfg.log_file);
     event_base_dispatch(ctx.base);
     log_info("peer: stopped");
     peer_main_free(&ctx);
