@@ -562,33 +562,38 @@ peer_main_detach(const char *log_file)
 }
 
 /*
- * Load the config: defaults < file < flags. `dragonfly seed` defaults seed to true, and an
- * auto-started peer (autoStarted, from the file or a flag) loads again over its own defaults
- * (loopback ip, idleExit), so that its file and flags still win over them. spec gets the
- * table used (entries owned by *entries, freed by the caller).
+ * Load the config: defaults < file < flags. `dragonfly seed` is `dragonfly peer --seed` (the
+ * flag goes first, so a later --no-seed still wins). An auto-started peer (autoStarted, from
+ * the file or a flag) loads again over its own defaults (loopback ip, idleExit), so that its
+ * file and flags still win over them. *spec is the table used; its entries are *entries,
+ * which the caller frees.
  */
 static int
 peer_main_load(bool as_seed, struct peer_ctx *ctx, int argc, char **argv, struct df_conf_args *args,
                struct df_conf_spec *spec, struct df_conf_entry **entries, struct df_error *err)
 {
+    static char seed_flag[] = "--seed";
     struct df_conf_entry *e = xmalloc(sizeof(peer_entries));
-    int rv;
+    char **av = xcalloc((size_t)argc + 2, sizeof(*av));
+    int ac = 0, rv;
 
     memcpy(e, peer_entries, sizeof(peer_entries));
     *entries = e;
     *spec = peer_spec;
     spec->entries = e;
+    av[ac++] = argv[0];
     if (as_seed) {
         spec->cmd = "dragonfly seed";
         spec->summary = "The seed peer (`dragonfly peer --seed`): the peer that goes back to "
-                        "source for the swarm, on ports 65006 (RPC) and 65008 (upload).";
+                        "source for the swarm, on ports 65006 (RPC) and 65008 (upload) unless "
+                        "set.";
+        av[ac++] = seed_flag;
     }
-    for (size_t i = 0; i < DF_NELEM(peer_entries); i++)
-        if (as_seed && strcmp(e[i].key, "seed") == 0)
-            e[i].def = "true";
-    if ((rv = df_conf_load(spec, &ctx->cfg, argc, argv, args, err)) != 0 || args->help ||
+    for (int i = 1; i < argc; i++)
+        av[ac++] = argv[i];
+    if ((rv = df_conf_load(spec, &ctx->cfg, ac, av, args, err)) != 0 || args->help ||
         !ctx->cfg.auto_started)
-        return rv;
+        goto out;
     for (size_t i = 0; i < DF_NELEM(peer_entries); i++) {
         if (strcmp(e[i].key, "ip") == 0)
             e[i].def = PEER_AUTO_IP;
@@ -597,7 +602,10 @@ peer_main_load(bool as_seed, struct peer_ctx *ctx, int argc, char **argv, struct
     }
     df_conf_args_reset(args);
     df_conf_reset(spec, &ctx->cfg);
-    return df_conf_load(spec, &ctx->cfg, argc, argv, args, err);
+    rv = df_conf_load(spec, &ctx->cfg, ac, av, args, err);
+out:
+    free(av);
+    return rv;
 }
 
 int
