@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A peer's life as a user meets it (issue 8 §3): one peer per data dir, a live socket is
+ * A peer's life as a user meets it (issue_8 §3): one peer per data dir, a live socket is
  * never taken over; the peer `get` starts says so, listens on loopback only, stays up while
  * it works and stops cleanly once idle; a user who may not use a root peer's socket is told
  * so; a scheduler outage is logged at WARN once and its end at INFO. Addresses 127.0.0.90-92.
@@ -125,7 +125,7 @@ life_count_log(const char *path, const char *what)
 }
 
 /*
- * issue 8 §3: a second peer on a data dir a running peer holds refuses at once, naming it,
+ * issue_8 §3: a second peer on a data dir a running peer holds refuses at once, naming it,
  * and the first peer keeps its socket; a peer of another data dir does not take a live socket
  * over either. When the first one stops, its data dir is free again.
  */
@@ -223,7 +223,7 @@ life_wait_file(const char *path, int timeout_s)
 }
 
 /*
- * issue 8 §3: `get` with no peer starts one and says so in one line (pid, data dir, log);
+ * issue_8 §3: `get` with no peer starts one and says so in one line (pid, data dir, log);
  * that peer listens on 127.0.0.1 only, stays while a download runs longer than its idle
  * period, and then stops by itself, cleanly, removing its socket.
  */
@@ -339,7 +339,7 @@ life_get_as_nobody(struct life *l, char **out)
 }
 
 /*
- * issue 8 §3: a user who may not use a root peer's 0600 socket is told "permission denied on
+ * issue_8 §3: a user who may not use a root peer's 0600 socket is told "permission denied on
  * SOCKET", and get neither starts a peer nor names a log.
  */
 START_TEST(test_permission_denied_on_root_socket)
@@ -389,7 +389,7 @@ life_sched(struct life *l, const char *listen)
 }
 
 /*
- * issue 8 §4: a peer whose scheduler is down says so at WARN once for the outage (not on
+ * issue_8 §4: a peer whose scheduler is down says so at WARN once for the outage (not on
  * every announce), and at INFO when it answers again.
  */
 START_TEST(test_scheduler_outage_is_logged_once)
