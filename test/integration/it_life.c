@@ -132,7 +132,7 @@ life_count_log(const char *path, const char *what)
 START_TEST(test_one_peer_per_data_dir)
 {
     struct life l;
-    struct it_proc again;
+    struct it_proc again, other;
     char *out = NULL, want[64], sock[700];
     struct stat st;
     int rc;
@@ -169,9 +169,16 @@ START_TEST(test_one_peer_per_data_dir)
     ck_assert_msg(strstr(out, "started a peer") == NULL, "%s", out);
     free(out);
 
-    /* a clean stop removes the socket it made and frees the data dir */
+    /* someone removed the socket and another peer made one there: the first peer's stop
+     * leaves that one alone, a clean stop removes only the socket it made */
+    ck_assert_int_eq(unlink(sock), 0);
+    life_peer(&l, &other, "other", "other", "--socket", sock, NULL, NULL);
     ck_assert_int_eq(it_proc_stop(&l.peer), 0);
+    ck_assert_int_eq(stat(sock, &st), 0);
+    ck_assert_int_eq(it_proc_stop(&other), 0);
     ck_assert_int_ne(stat(sock, &st), 0);
+
+    /* and the data dir is free again */
     life_peer(&l, &again, "again", "data", NULL, NULL, NULL, NULL);
     ck_assert_int_eq(stat(sock, &st), 0);
     ck_assert_int_eq(it_proc_stop(&again), 0);
