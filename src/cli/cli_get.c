@@ -491,8 +491,8 @@ cli_get_peer_connect(const struct cli_get_config *cfg, char *why, size_t whylen)
         return 0;
     if (e == EACCES || e == EPERM) {
         snprintf(why, whylen,
-                 "permission denied on %s: %s (the peer there belongs to another user: run as "
-                 "that user, or use a --socket and --data-dir of your own)",
+                 "permission denied on %s: %s (it or its directory belongs to another user: "
+                 "run as that user, or use a --socket and --data-dir of your own)",
                  cfg->socket, strerror(e));
         return -1;
     }
