@@ -916,7 +916,7 @@ rpc_server_accept(struct rpc_server *srv, struct bufferevent *bev)
 }
 
 /* A client of a local listener: its first byte, when it is a protocol byte, goes back in
- * front of the input. */
+ * front of the input (prepend: a bufferevent freezes the end of its input buffer). */
 static void
 rpc_server_local_accept_cb(int fd, struct net_caller *caller, void *arg)
 {
@@ -925,7 +925,7 @@ rpc_server_local_accept_cb(int fd, struct net_caller *caller, void *arg)
 
     if ((bev = bufferevent_socket_new(sl->srv->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL ||
         (caller->nfirst > 0 &&
-         evbuffer_add(bufferevent_get_input(bev), &caller->first, caller->nfirst) != 0)) {
+         evbuffer_prepend(bufferevent_get_input(bev), &caller->first, caller->nfirst) != 0)) {
         log_warnx("rpc: connection dropped: out of memory");
         if (bev != NULL)
             bufferevent_free(bev);
