@@ -300,6 +300,9 @@ cli_get_on_close(struct rpc_client_call *s, const struct rpc_status *st, void *a
             cli_get_now() - g->start >= (double)g->cfg.timeout / 1000.0 - 0.5)
             snprintf(g->msg, sizeof(g->msg), "timed out after %" PRId64 " s",
                      g->cfg.timeout / 1000);
+        else if (strncmp(st->message, "output: ", 8) == 0)
+            /* The peer could not write into our descriptor: name the flag. */
+            snprintf(g->msg, sizeof(g->msg), "--output %s: %s", g->cfg.output, st->message + 8);
         else
             snprintf(g->msg, sizeof(g->msg), "%s",
                      st->message[0] != '\0' ? st->message : rpc_err_name(st->code));

@@ -341,7 +341,7 @@ peer_waiter_output_work(void *arg)
         }
         if (peer_waiter_copy_range(in, w->out_fd, (off_t)w->out_done, (off_t)w->job_end,
                                    &w->out_stop) != 0) {
-            snprintf(w->why, sizeof(w->why), "write the output: %s", strerror(errno));
+            snprintf(w->why, sizeof(w->why), "output: %s", strerror(errno));
             w->rv = errno == ENOSPC ? DF_ENOSPC : DF_EIO;
             close(in);
             return;

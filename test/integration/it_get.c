@@ -212,7 +212,7 @@ START_TEST(test_plain_and_cache)
     /* the same URL again: from the cache, no origin traffic */
     expect_ok(&e, "?seed=1", "10MiB", 1, NULL);
     ck_assert_uint_eq(origin_bytes(&e, "/gen/10MiB?seed=1"), before);
-    /* issue_3: into an output that already is a link to the cache, no temp file stays */
+    /* issue_3: the same output twice, no temp file stays; the output is its own file */
     {
         char url[256], *err = NULL;
         snprintf(url, sizeof(url), "http://%s/gen/10MiB?seed=1", e.origin_addr);
@@ -221,8 +221,12 @@ START_TEST(test_plain_and_cache)
         free(err);
         gen(&e, "10MiB", 1, "want");
         ck_assert(same(&e, "twice", "want"));
-        /* a linked output is readable by others like a copied one */
-        ck_assert_int_eq(it_shf(NULL, 10, "test \"$(stat -c %%a %s/twice)\" = 644", e.dir), 0);
+        /* get's own file (0666 & ~umask, like curl -o), never a link to the cache */
+        ck_assert_int_eq(it_shf(NULL, 10,
+                                "test \"$(stat -c %%a.%%h %s/twice)\" = "
+                                "\"$(printf %%o $((0666 & ~0$(umask)))).1\"",
+                                e.dir),
+                         0);
         it_shf(NULL, 10, "rm -f %s/twice %s/want", e.dir, e.dir);
         no_leftovers(&e);
     }
