@@ -29,30 +29,6 @@ struct ot {
     char sock[700], sock2[700];
 };
 
-/* Start `dragonfly <argv...>` (NULL-terminated) as name, waiting for its ready file. */
-static void
-ot_start(struct ot *o, struct it_proc *p, const char *name, ...)
-{
-    char ready[700];
-    const char *argv[48];
-    const char *a;
-    size_t n = 0;
-    va_list ap;
-
-    snprintf(ready, sizeof(ready), "%s/%s.ready", o->dir, name);
-    unlink(ready);
-    argv[n++] = it_bin();
-    va_start(ap, name);
-    while ((a = va_arg(ap, const char *)) != NULL && n < 44)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n++] = "--ready-file";
-    argv[n++] = ready;
-    argv[n] = NULL;
-    ck_assert_int_eq(it_proc_start(p, o->dir, name, (char *const *)(uintptr_t)argv, ready, 15000),
-                     0);
-}
-
 /* Origin on 127.0.0.70 and, unless sched is false, a scheduler on 127.0.0.71. */
 static void
 ot_up(struct ot *o, bool sched)
@@ -75,8 +51,10 @@ ot_up(struct ot *o, bool sched)
     snprintf(o->origin_addr, sizeof(o->origin_addr), "%s", it_proc_ready_str(&o->origin, "http"));
     if (!sched)
         return;
-    ot_start(o, &o->sched, "scheduler", "scheduler", "--listen", "127.0.0.71:0", "--metrics-listen",
-             "127.0.0.71:0", "--seed-wait", "1s", NULL);
+    ck_assert_int_eq(it_df_start(&o->sched, o->dir, "scheduler", "scheduler", "--listen",
+                                 "127.0.0.71:0", "--metrics-listen", "127.0.0.71:0", "--seed-wait",
+                                 "1s", NULL),
+                     0);
     snprintf(o->sched_addr, sizeof(o->sched_addr), "%s", it_proc_ready_str(&o->sched, "rpc"));
 }
 
@@ -90,12 +68,14 @@ ot_peer(struct ot *o, struct it_proc *p, const char *name, const char *ip, char 
     snprintf(data, sizeof(data), "%s/%s", o->dir, name);
     snprintf(sock, 700, "%s/%s/dfdaemon.sock", o->dir, name);
     if (o->sched_addr[0] != '\0')
-        ot_start(o, p, name, "peer", "--ip", ip, "--rpc-port", "0", "--upload-port", "0",
-                 "--data-dir", data, "--scheduler", o->sched_addr, "--announce-interval", "1s", f1,
-                 f2, NULL);
+        ck_assert_int_eq(it_df_start(p, o->dir, name, "peer", "--ip", ip, "--rpc-port", "0",
+                                     "--upload-port", "0", "--data-dir", data, "--scheduler",
+                                     o->sched_addr, "--announce-interval", "1s", f1, f2, NULL),
+                         0);
     else
-        ot_start(o, p, name, "peer", "--ip", ip, "--rpc-port", "0", "--upload-port", "0",
-                 "--data-dir", data, f1, f2, NULL);
+        ck_assert_int_eq(it_df_start(p, o->dir, name, "peer", "--ip", ip, "--rpc-port", "0",
+                                     "--upload-port", "0", "--data-dir", data, f1, f2, NULL),
+                         0);
 }
 
 static void
@@ -148,24 +128,17 @@ ot_expect(struct ot *o, const char *sock, const char *size, int seed, const char
 static void
 ot_no_temp(const char *dir)
 {
-    char *out = NULL;
-
-    it_shf(&out, 10, "ls -a %s | grep -c dragonfly- || true", dir);
-    ck_assert_msg(atoi(out) == 0, "temp files left in %s", dir);
-    free(out);
+    ck_assert_msg(it_temp_count(dir) == 0, "temp files left in %s", dir);
 }
 
 /* The one task id in a peer's cache. */
 static void
 ot_task_id(struct ot *o, const char *peer, char id[65])
 {
-    char *out = NULL;
+    char data[700];
 
-    ck_assert_int_eq(it_shf(&out, 10, "ls %s/%s/content/tasks/*/ | head -1", o->dir, peer), 0);
-    ck_assert_msg(strlen(out) >= 64, "no task in the cache: %s", out);
-    memcpy(id, out, 64);
-    id[64] = '\0';
-    free(out);
+    snprintf(data, sizeof(data), "%s/%s", o->dir, peer);
+    ck_assert_msg(it_cache_task_id(data, id) == 0, "no task in the cache of %s", peer);
 }
 
 static uint64_t
@@ -239,11 +212,15 @@ START_TEST(test_output_edit)
 
 END_TEST
 
-/* POST a DownloadTask (server-streaming, one envelope) to url; the answer into *out. */
-static int
-ot_post(struct ot *o, const char *curl_extra, const char *url, const char *json, char **out)
+/*
+ * POST a DownloadTask (server-streaming, one envelope of json) to url with curl_extra and
+ * expect a refusal: permission_denied, or (only_perm false) invalid_argument.
+ */
+static void
+ot_expect_refused(struct ot *o, const char *curl_extra, const char *url, const char *json,
+                  bool only_perm)
 {
-    char path[700];
+    char path[700], *out = NULL;
     uint32_t len = (uint32_t)strlen(json);
     uint8_t hdr[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
                       (uint8_t)len};
@@ -255,11 +232,16 @@ ot_post(struct ot *o, const char *curl_extra, const char *url, const char *json,
     ck_assert_uint_eq(fwrite(hdr, 1, 5, f), 5);
     ck_assert_uint_eq(fwrite(json, 1, len, f), len);
     fclose(f);
-    return it_shf(out, 30,
-                  "curl -sS --max-time 10 --http2-prior-knowledge %s "
-                  "-H 'content-type: application/connect+json' --data-binary @%s '%s' | tr -d "
-                  "'\\000-\\010'",
-                  curl_extra, path, url);
+    ck_assert_int_eq(it_shf(&out, 30,
+                            "curl -sS --max-time 10 --http2-prior-knowledge %s "
+                            "-H 'content-type: application/connect+json' --data-binary @%s '%s' | "
+                            "tr -d '\\000-\\010'",
+                            curl_extra, path, url),
+                     0);
+    ck_assert_msg(strstr(out, "permission_denied") != NULL ||
+                          (!only_perm && strstr(out, "invalid_argument") != NULL),
+                  "%s accepted %s: %s", url, json, out);
+    free(out);
 }
 
 /* The victim is byte for byte and second for second what it was, and nothing was created. */
@@ -286,14 +268,15 @@ START_TEST(test_sec_tob_df2_12_output_path)
     static const char *const paths[] = {"/dfdaemon.v2.DfdaemonDownload/DownloadTask",
                                         "/dfdaemon.v2.DfdaemonUpload/DownloadTask"};
     struct ot o;
-    char json[1024], url[256], extra[800], data[700], *out = NULL;
+    char json[1024], url[256], extra[800], data[700];
     const char *rpcs[2];
 
     ot_up(&o, false);
     ot_peer(&o, &o.peer, "p1", "127.0.0.74", o.sock, NULL, NULL);
     snprintf(data, sizeof(data), "%s/seed", o.dir);
-    ot_start(&o, &o.seed, "seed", "peer", "--seed", "--ip", "127.0.0.75", "--rpc-port", "0",
-             "--upload-port", "0", "--data-dir", data, NULL);
+    ck_assert_int_eq(it_df_start(&o.seed, o.dir, "seed", "peer", "--seed", "--ip", "127.0.0.75",
+                                 "--rpc-port", "0", "--upload-port", "0", "--data-dir", data, NULL),
+                     0);
     rpcs[0] = it_proc_ready_str(&o.peer, "rpc");
     rpcs[1] = it_proc_ready_str(&o.seed, "rpc");
     ck_assert_int_eq(it_shf(NULL, 10,
@@ -304,29 +287,19 @@ START_TEST(test_sec_tob_df2_12_output_path)
     for (int r = 0; r < 2; r++) {
         for (int k = 0; k < 2; k++) {
             const char *targets[] = {"config.txt", "new.txt"};
+            snprintf(url, sizeof(url), "http://%s%s", rpcs[r], paths[k]);
             for (int t = 0; t < 2; t++) {
                 snprintf(json, sizeof(json),
                          "{\"download\":{\"url\":\"http://%s/gen/1KiB?seed=5\","
                          "\"outputPath\":\"%s/victim/%s\"}}",
                          o.origin_addr, o.dir, targets[t]);
-                snprintf(url, sizeof(url), "http://%s%s", rpcs[r], paths[k]);
-                ck_assert_int_eq(ot_post(&o, "--interface 127.0.0.76", url, json, &out), 0);
-                ck_assert_msg(strstr(out, "permission_denied") != NULL ||
-                                      strstr(out, "invalid_argument") != NULL,
-                              "%s accepted outputPath: %s", url, out);
-                free(out);
-                out = NULL;
+                ot_expect_refused(&o, "--interface 127.0.0.76", url, json, false);
             }
             /* an output descriptor cannot be asked for over TCP either */
             snprintf(json, sizeof(json),
                      "{\"download\":{\"url\":\"http://%s/gen/1KiB?seed=5\",\"outputFd\":true}}",
                      o.origin_addr);
-            ck_assert_int_eq(ot_post(&o, "", url, json, &out), 0);
-            ck_assert_msg(strstr(out, "permission_denied") != NULL ||
-                                  strstr(out, "invalid_argument") != NULL,
-                          "%s accepted outputFd: %s", url, out);
-            free(out);
-            out = NULL;
+            ot_expect_refused(&o, "", url, json, false);
         }
     }
     /* the unix socket takes no path either */
@@ -335,13 +308,8 @@ START_TEST(test_sec_tob_df2_12_output_path)
              "\"outputPath\":\"%s/victim/config.txt\"}}",
              o.origin_addr, o.dir);
     snprintf(extra, sizeof(extra), "--unix-socket %s", o.sock);
-    ck_assert_int_eq(ot_post(&o, extra,
-                             "http://localhost"
-                             "/dfdaemon.v2.DfdaemonDownload/DownloadTask",
-                             json, &out),
-                     0);
-    ck_assert_msg(strstr(out, "permission_denied") != NULL, "socket accepted outputPath: %s", out);
-    free(out);
+    ot_expect_refused(&o, extra, "http://localhost/dfdaemon.v2.DfdaemonDownload/DownloadTask", json,
+                      true);
     ot_victim_unchanged(&o);
     ot_down(&o);
 }
