@@ -22,10 +22,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -249,8 +249,11 @@ peer_waiter_write_all(int out, const char *buf, size_t n, atomic_bool *stop)
             poll(&pfd, 1, 200);
             continue;
         }
-        if (k <= 0)
+        if (k <= 0) {
+            if (k == 0)
+                errno = EIO;
             return -1;
+        }
         done += (size_t)k;
     }
     return (ssize_t)n;
