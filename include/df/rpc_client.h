@@ -36,6 +36,10 @@ struct rpc_client_opts {
     size_t max_msg_bytes;    /* per response message; 0 = 4 MiB */
     int max_json_depth;      /* 0 = 32 */
     uint32_t max_calls;      /* queued + in flight; 0 = 10000 */
+    /* Called with each new connection's socket before any byte is sent (e.g. to pass a
+     * descriptor to a local peer: net_listener_send_fd); nonzero fails the attempt. */
+    int (*on_socket)(int fd, void *arg);
+    void *on_socket_arg;
 };
 
 /*

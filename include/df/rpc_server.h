@@ -4,7 +4,9 @@
  * one). A router maps "/<pkg>.<Service>/<Method>" to a handler of one of three kinds: unary,
  * server-streaming and bidirectional-streaming. Handlers receive parsed JSON objects that
  * passed the size and nesting limits, and may answer at once or later. Every server answers
- * POST /grpc.health.v1.Health/Check with {"status":"SERVING"}.
+ * POST /grpc.health.v1.Health/Check with {"status":"SERVING"}. A call on a unix-socket
+ * connection can see who the local caller is and take a descriptor it passed; a call on TCP
+ * has no caller, so a handler can refuse what only a local caller may ask.
  */
 #ifndef DF_RPC_SERVER_H
 #define DF_RPC_SERVER_H
@@ -20,6 +22,7 @@
 
 struct bufferevent;
 struct event_base;
+struct net_caller;
 struct net_tls_ctx;
 struct rpc_server;
 struct rpc_call;
@@ -81,8 +84,9 @@ int rpc_server_register(struct rpc_server *srv, const struct rpc_method *methods
 
 /*
  * Listen on addr ("ip:port", ":port", "unix:/path"); accepted connections are wrapped with
- * tls when it is not NULL (the context should offer ALPN "h2"). Returns 0, or DF_EINVAL/DF_EIO
- * with a message in err. The bound address is rpc_server_addr(srv, i).
+ * tls when it is not NULL (the context should offer ALPN "h2"). A unix socket without tls is a
+ * local listener (net_listener_new_local): its connections carry their caller. Returns 0, or
+ * DF_EINVAL/DF_EIO with a message in err. The bound address is rpc_server_addr(srv, i).
  */
 int rpc_server_listen(struct rpc_server *srv, const char *addr, struct net_tls_ctx *tls,
                       struct df_error *err);
@@ -140,5 +144,17 @@ const char *rpc_call_path(const struct rpc_call *call);
 
 /* The event loop, for handlers that answer later. */
 struct event_base *rpc_call_base(const struct rpc_call *call);
+
+/*
+ * The local caller of call's connection (credentials, and fd while not taken), or NULL for a
+ * connection that did not come through a local listener (TCP). Borrowed until the call ends.
+ */
+const struct net_caller *rpc_call_caller(const struct rpc_call *call);
+
+/*
+ * Take the descriptor the local caller passed on call's connection: the result belongs to
+ * the caller of this function. -1 when there is none (TCP, nothing passed, already taken).
+ */
+int rpc_call_take_fd(struct rpc_call *call);
 
 #endif

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `dragonfly get URL -O FILE` (dfget): asks the local peer over its unix socket to download
- * URL into FILE, shows progress, and exits 0 only when the peer reports FILE in place with
- * the content's length. If no peer answers on the socket, one is started in the background
- * as dfget does: it says so, listens on loopback only and stops once idle.
+ * URL, shows progress, and exits 0 only when FILE is in place with the content's length.
+ * The output is ours, not the peer's: get creates the temp file .FILE.dragonfly-XXXX beside
+ * FILE (with our rights and umask), passes its descriptor with the connection's first byte
+ * (SCM_RIGHTS), and when the peer reports the content written and verified, fsyncs it,
+ * renames it over FILE and fsyncs the directory; on any failure or SIGINT/SIGTERM it is
+ * unlinked. `-O -` passes standard output instead, which then gets the bytes in order as
+ * they are verified. If no peer answers on the socket, one is started in the background as
+ * dfget does: it says so, listens on loopback only and stops once idle.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,6 +34,7 @@
 #include "df/df_json.h"
 #include "df/log.h"
 #include "df/net_connect.h"
+#include "df/net_listener.h"
 #include "df/roles.h"
 #include "df/rpc_client.h"
 #include "df/xmalloc.h"
@@ -56,7 +63,7 @@ static const struct df_conf_entry cli_get_entries[] = {
          .type = DF_CONF_STRING,
          .offset = F(output),
          .metavar = "FILE",
-         .help = "where to write the content (required)"},
+         .help = "where to write the content (required; - for standard output)"},
         {.key = "digest",
          .type = DF_CONF_STRING,
          .offset = F(digest),
@@ -137,7 +144,13 @@ static const struct df_conf_spec cli_get_spec = {
 struct cli_get {
     struct event_base *base;
     struct cli_get_config cfg;
-    char *output; /* absolute */
+    char *output; /* absolute, or "-" */
+    bool to_stdout;
+    char *dir;          /* the output's directory */
+    char *tmp;          /* our temp file beside the output while it exists */
+    int out_fd;         /* the descriptor the peer writes into (the temp file, or 1) */
+    uint64_t out_bytes; /* what the peer says it wrote */
+    bool has_out_bytes;
     bool tty;
     uint64_t total, done, from_source, from_peers;
     char parents[400]; /* "ip bytes, ip (seed) bytes, ..." of the finished task */
@@ -257,6 +270,10 @@ cli_get_on_message(struct rpc_client_call *s, const cJSON *msg, void *arg)
             g->done = v;
         if (df_json_get_u64(o, "bytesFromSource", &v, NULL) == 0)
             g->from_source = v;
+        if (df_json_get_u64(o, "outputBytes", &v, NULL) == 0) {
+            g->out_bytes = v;
+            g->has_out_bytes = true;
+        }
         cli_get_parents(g, cJSON_GetObjectItemCaseSensitive(o, "bytesFromPeers"));
         if (cJSON_GetObjectItemCaseSensitive(msg, "downloadTaskFinishedResponse") != NULL)
             g->done = g->total;
@@ -268,16 +285,14 @@ static void
 cli_get_on_close(struct rpc_client_call *s, const struct rpc_status *st, void *arg)
 {
     struct cli_get *g = arg;
-    struct stat sb;
 
     (void)s;
     if (st->code == RPC_OK) {
-        if (stat(g->output, &sb) != 0 || !g->has_total || (uint64_t)sb.st_size != g->total) {
+        if (!g->has_total || !g->has_out_bytes || g->out_bytes != g->total) {
             g->rv = 1;
             snprintf(g->msg, sizeof(g->msg),
-                     "%s: the peer reported success but the file is "
-                     "missing or has the wrong size",
-                     g->output);
+                     "the peer reported success but wrote %" PRIu64 " of %" PRIu64 " bytes",
+                     g->out_bytes, g->total);
         } else
             g->rv = 0;
     } else {
@@ -286,6 +301,9 @@ cli_get_on_close(struct rpc_client_call *s, const struct rpc_status *st, void *a
             cli_get_now() - g->start >= (double)g->cfg.timeout / 1000.0 - 0.5)
             snprintf(g->msg, sizeof(g->msg), "timed out after %" PRId64 " s",
                      g->cfg.timeout / 1000);
+        else if (strncmp(st->message, "output: ", 8) == 0)
+            /* The peer could not write into our descriptor: name the flag. */
+            snprintf(g->msg, sizeof(g->msg), "--output %s: %s", g->cfg.output, st->message + 8);
         else
             snprintf(g->msg, sizeof(g->msg), "%s",
                      st->message[0] != '\0' ? st->message : rpc_err_name(st->code));
@@ -293,15 +311,15 @@ cli_get_on_close(struct rpc_client_call *s, const struct rpc_status *st, void *a
     event_base_loopexit(g->base, NULL);
 }
 
+/* SIGINT or SIGTERM: stop; the temp file goes with the rest of the cleanup. */
 static void
-cli_get_sigint_cb(evutil_socket_t fd, short what, void *arg)
+cli_get_signal_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct cli_get *g = arg;
 
-    (void)fd;
     (void)what;
-    g->rv = 130;
-    snprintf(g->msg, sizeof(g->msg), "interrupted");
+    g->rv = 128 + (int)fd;
+    snprintf(g->msg, sizeof(g->msg), fd == SIGINT ? "interrupted" : "terminated");
     event_base_loopexit(g->base, NULL);
 }
 
@@ -512,7 +530,7 @@ cli_get_request(struct cli_get *g, const char *url, char *why, size_t whylen)
     struct df_error err;
 
     cJSON_AddStringToObject(d, "url", url);
-    cJSON_AddStringToObject(d, "outputPath", g->output);
+    cJSON_AddBoolToObject(d, "outputFd", true);
     if (g->cfg.digest != NULL) {
         if (df_digest_parse(g->cfg.digest, &dg, &err) != 0) {
             snprintf(why, whylen, "--digest: %s", err.msg);
@@ -577,6 +595,122 @@ cli_get_abs_take(char **path, char *why, size_t whylen)
     return 0;
 }
 
+/*
+ * Check --output before anything starts: "-" must be writable standard output; a file must
+ * not name a directory, and its directory must let us create the temp file. 0, or -1 with a
+ * message naming the flag.
+ */
+static int
+cli_get_output_check(struct cli_get *g, char *why, size_t whylen)
+{
+    const char *slash;
+    struct stat st;
+    int fl;
+
+    if (strcmp(g->cfg.output, "-") == 0) {
+        g->to_stdout = true;
+        g->output = xstrdup("-");
+        fl = fcntl(STDOUT_FILENO, F_GETFL);
+        if (fl == -1 || (fl & O_ACCMODE) == O_RDONLY) {
+            snprintf(why, whylen, "--output -: standard output is not open for writing");
+            return -1;
+        }
+        return 0;
+    }
+    if ((g->output = cli_get_abs(g->cfg.output, why, whylen)) == NULL)
+        return -1;
+    slash = strrchr(g->output, '/');
+    if (slash[1] == '\0' || (stat(g->output, &st) == 0 && S_ISDIR(st.st_mode))) {
+        snprintf(why, whylen, "--output %s: is a directory", g->cfg.output);
+        return -1;
+    }
+    g->dir = slash == g->output ? xstrdup("/") : xstrndup(g->output, (size_t)(slash - g->output));
+    if (stat(g->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(why, whylen, "--output %s: %s: %s", g->cfg.output, g->dir,
+                 stat(g->dir, &st) != 0 ? strerror(errno) : "not a directory");
+        return -1;
+    }
+    if (access(g->dir, W_OK | X_OK) != 0) {
+        snprintf(why, whylen, "--output %s: cannot create a file in %s: %s", g->cfg.output, g->dir,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Create our temp file beside the output (O_EXCL, 0666 & ~umask, like curl -o). */
+static int
+cli_get_output_open(struct cli_get *g, char *why, size_t whylen)
+{
+    const char *name;
+    uint8_t rnd[6];
+
+    if (g->to_stdout) {
+        g->out_fd = STDOUT_FILENO;
+        return 0;
+    }
+    name = strrchr(g->output, '/') + 1;
+    for (int i = 0; i < 100; i++) {
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+            snprintf(why, whylen, "getrandom: %s", strerror(errno));
+            return -1;
+        }
+        free(g->tmp);
+        g->tmp = xasprintf("%s/.%s.dragonfly-%02x%02x%02x%02x%02x%02x",
+                           strcmp(g->dir, "/") == 0 ? "" : g->dir, name, rnd[0], rnd[1], rnd[2],
+                           rnd[3], rnd[4], rnd[5]);
+        g->out_fd = open(g->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (g->out_fd != -1)
+            return 0;
+        if (errno != EEXIST)
+            break;
+    }
+    snprintf(why, whylen, "--output %s: cannot create a file in %s: %s", g->cfg.output, g->dir,
+             strerror(errno));
+    DF_FREE(g->tmp, free);
+    return -1;
+}
+
+/* The peer wrote everything: make the temp file durable, put it in place, sync the dir. */
+static int
+cli_get_output_commit(struct cli_get *g, char *why, size_t whylen)
+{
+    struct stat st;
+    int dfd = -1, rv = -1;
+
+    if (g->to_stdout)
+        return 0;
+    if (fstat(g->out_fd, &st) != 0 || (uint64_t)st.st_size != g->total) {
+        snprintf(why, whylen, "--output %s: the file has %jd of %" PRIu64 " bytes", g->cfg.output,
+                 (intmax_t)st.st_size, g->total);
+        goto out;
+    }
+    if (fsync(g->out_fd) != 0 || rename(g->tmp, g->output) != 0) {
+        snprintf(why, whylen, "--output %s: %s", g->cfg.output, strerror(errno));
+        goto out;
+    }
+    DF_FREE(g->tmp, free); /* in place: nothing to clean up any more */
+    if ((dfd = open(g->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 || fsync(dfd) != 0) {
+        snprintf(why, whylen, "--output %s: sync directory %s: %s", g->cfg.output, g->dir,
+                 strerror(errno));
+        goto out;
+    }
+    rv = 0;
+out:
+    if (dfd != -1)
+        close(dfd);
+    return rv;
+}
+
+/* rpc_client: the first byte of each connection carries our output descriptor. */
+static int
+cli_get_pass_fd(int sock, void *arg)
+{
+    struct cli_get *g = arg;
+
+    return net_listener_send_fd(sock, g->out_fd);
+}
+
 int
 cli_get_main(int argc, char **argv)
 {
@@ -588,13 +722,15 @@ cli_get_main(int argc, char **argv)
     struct rpc_client *client = NULL;
     struct rpc_client_call *call = NULL;
     struct evdns_base *dns = NULL;
-    struct event *sigint = NULL;
+    static const int sigs[] = {SIGINT, SIGTERM};
+    struct event *sigev[2] = {NULL, NULL};
     cJSON *req = NULL;
     char why[700] = "", addr[PATH_MAX + 8], a[32];
     double el;
     int rv = 1;
 
     memset(&g, 0, sizeof(g));
+    g.out_fd = -1;
     memset(&args, 0, sizeof(args));
     if (df_conf_load(&cli_get_spec, &g.cfg, argc, argv, &args, &err) != 0) {
         fprintf(stderr, "dragonfly get: %s\n", err.msg);
@@ -614,8 +750,11 @@ cli_get_main(int argc, char **argv)
     log_init("get", LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
     log_route_libevent();
     g.tty = isatty(2) != 0;
-    if ((g.output = cli_get_abs(g.cfg.output, why, sizeof(why))) == NULL ||
-        cli_get_abs_take(&g.cfg.socket, why, sizeof(why)) != 0 ||
+    if (cli_get_output_check(&g, why, sizeof(why)) != 0) {
+        fprintf(stderr, "dragonfly get: %s\n", why);
+        goto out;
+    }
+    if (cli_get_abs_take(&g.cfg.socket, why, sizeof(why)) != 0 ||
         cli_get_abs_take(&g.cfg.data_dir, why, sizeof(why)) != 0 ||
         cli_get_abs_take(&g.cfg.peer_config, why, sizeof(why)) != 0 ||
         (req = cli_get_request(&g, args.pos[0], why, sizeof(why))) == NULL) {
@@ -634,10 +773,23 @@ cli_get_main(int argc, char **argv)
         fprintf(stderr, "dragonfly get: out of memory\n");
         goto out;
     }
+    for (size_t i = 0; i < DF_NELEM(sigs); i++) {
+        if ((sigev[i] = evsignal_new(g.base, sigs[i], cli_get_signal_cb, &g)) == NULL ||
+            evsignal_add(sigev[i], NULL) != 0) {
+            fprintf(stderr, "dragonfly get: out of memory\n");
+            goto out;
+        }
+    }
+    if (cli_get_output_open(&g, why, sizeof(why)) != 0) {
+        fprintf(stderr, "dragonfly get: %s\n", why);
+        goto out;
+    }
     snprintf(addr, sizeof(addr), "unix:%s", g.cfg.socket);
     memset(&opts, 0, sizeof(opts));
     opts.addr = addr;
     opts.default_deadline_ms = (int)g.cfg.timeout;
+    opts.on_socket = cli_get_pass_fd;
+    opts.on_socket_arg = &g;
     if (rpc_client_new(g.base, dns, &opts, &client, &err) != 0) {
         fprintf(stderr, "dragonfly get: %s\n", err.msg);
         goto out;
@@ -650,15 +802,14 @@ cli_get_main(int argc, char **argv)
         goto out;
     }
     rpc_client_close_send(call);
-    sigint = evsignal_new(g.base, SIGINT, cli_get_sigint_cb, &g);
-    if (sigint != NULL)
-        evsignal_add(sigint, NULL);
     g.rv = 1;
     snprintf(g.msg, sizeof(g.msg), "the peer closed the connection");
     g.start = cli_get_now();
     event_base_dispatch(g.base);
     el = cli_get_now() - g.start;
     rv = g.rv;
+    if (rv == 0 && cli_get_output_commit(&g, g.msg, sizeof(g.msg)) != 0)
+        rv = 1;
     if (rv == 0) {
         char src[32], peers[32];
 
@@ -680,14 +831,22 @@ cli_get_main(int argc, char **argv)
         fprintf(stderr, "dragonfly get: %s\n", g.msg);
     }
 out:
-    if (sigint != NULL)
-        event_free(sigint);
     rpc_client_free(client);
+    if (g.tmp != NULL)
+        unlink(g.tmp); /* not renamed into place: never leave it behind */
+    if (g.out_fd != -1 && g.out_fd != STDOUT_FILENO)
+        close(g.out_fd);
+    for (size_t i = 0; i < DF_NELEM(sigev); i++) {
+        if (sigev[i] != NULL)
+            event_free(sigev[i]);
+    }
     net_dns_free(dns);
     if (g.base != NULL)
         event_base_free(g.base);
     cJSON_Delete(req);
     free(g.output);
+    free(g.dir);
+    free(g.tmp);
     df_conf_args_reset(&args);
     df_conf_reset(&cli_get_spec, &g.cfg);
     return rv;

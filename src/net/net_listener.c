@@ -2,7 +2,9 @@
 /*
  * Listeners: evconnlistener over a socket we create and bind ourselves, so that the
  * options (SO_REUSEADDR, unix socket mode, IPv6-only) are explicit and the bound address
- * can be read back for --ready-file.
+ * can be read back for --ready-file. A local listener holds each new client until its first
+ * byte arrives (bounded in number and time), takes a descriptor passed with it and the
+ * client's credentials, and only then hands the connection on.
  */
 #include "df/net_listener.h"
 
@@ -15,22 +17,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <event2/listener.h>
 
 #include "df/log.h"
 #include "df/net_addr.h"
 #include "df/xmalloc.h"
 
-#define NET_LISTENER_BACKLOG 1024
+#define NET_LISTENER_BACKLOG     1024
+#define NET_LISTENER_MAX_PENDING 256 /* local clients whose first byte is not in yet */
+#define NET_LISTENER_FIRST_MS    10000
+
+struct net_listener;
+
+/* A local client waiting for its first byte. */
+struct net_listener_pending {
+    TAILQ_ENTRY(net_listener_pending) link;
+    struct net_listener *l;
+    struct event *ev;
+    int fd;
+};
 
 struct net_listener {
     struct evconnlistener *ev;
     net_listener_accept_fn *cb;
+    net_listener_local_fn *local_cb; /* a local listener: clients wait for their first byte */
     void *arg;
+    TAILQ_HEAD(, net_listener_pending) pending;
+    size_t npending;
     char addr[300];
     char unix_path[108];
     dev_t unix_dev; /* the socket file we bound: only that one is unlinked at the end */
@@ -40,6 +60,138 @@ struct net_listener {
 };
 
 static void
+net_listener_pending_free(struct net_listener_pending *p, bool close_fd)
+{
+    TAILQ_REMOVE(&p->l->pending, p, link);
+    p->l->npending--;
+    event_free(p->ev);
+    if (close_fd)
+        close(p->fd);
+    free(p);
+}
+
+/* Room for one descriptor in a control message. */
+union net_listener_cmsg {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+};
+
+/* A one-byte message with room for one descriptor (the first byte of a local client). */
+static void
+net_listener_msg_init(struct msghdr *mh, struct iovec *iov, uint8_t *byte,
+                      union net_listener_cmsg *cbuf)
+{
+    memset(mh, 0, sizeof(*mh));
+    memset(cbuf, 0, sizeof(*cbuf));
+    iov->iov_base = byte;
+    iov->iov_len = 1;
+    mh->msg_iov = iov;
+    mh->msg_iovlen = 1;
+    mh->msg_control = cbuf->buf;
+    mh->msg_controllen = sizeof(cbuf->buf);
+}
+
+/*
+ * Read the first byte with its ancillary data. Returns 1 when the client is ready (c filled),
+ * 0 to wait for more, -1 to drop it (EOF, error, or more descriptors than one).
+ */
+static int
+net_listener_first_byte(int fd, struct net_caller *c)
+{
+    union net_listener_cmsg cbuf;
+    struct cmsghdr *cm;
+    struct msghdr mh;
+    struct iovec iov;
+    struct ucred cred;
+    socklen_t credlen = sizeof(cred);
+    uint8_t byte = 0;
+    ssize_t n;
+
+    net_listener_msg_init(&mh, &iov, &byte, &cbuf);
+    n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return 0;
+    if (n != 1)
+        return -1;
+    c->fd = -1;
+    for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+            cm->cmsg_len == CMSG_LEN(sizeof(int)) && c->fd == -1)
+            memcpy(&c->fd, CMSG_DATA(cm), sizeof(int));
+    }
+    if (mh.msg_flags & MSG_CTRUNC) {
+        /* More than one descriptor: the kernel dropped the rest; so do we. */
+        if (c->fd != -1)
+            close(c->fd);
+        c->fd = -1;
+        return -1;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0 && credlen == sizeof(cred)) {
+        c->has_cred = true;
+        c->pid = cred.pid;
+        c->uid = cred.uid;
+        c->gid = cred.gid;
+    }
+    c->first = byte;
+    c->nfirst = byte == 0 ? 0 : 1;
+    return 1;
+}
+
+static void
+net_listener_first_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_listener_pending *p = arg;
+    struct net_listener *l = p->l;
+    struct net_caller c;
+    int rv;
+
+    memset(&c, 0, sizeof(c));
+    c.fd = -1;
+    if (what & EV_TIMEOUT) {
+        log_debug("net", "net: client of %s sent nothing in time, closing", l->addr);
+        net_listener_pending_free(p, true);
+        return;
+    }
+    if ((rv = net_listener_first_byte(fd, &c)) == 0)
+        return;
+    if (rv < 0) {
+        net_listener_pending_free(p, true);
+        return;
+    }
+    net_listener_pending_free(p, false);
+    l->local_cb(fd, &c, l->arg);
+}
+
+/* A local client: wait (bounded) for its first byte. */
+static void
+net_listener_hold(struct net_listener *l, int fd)
+{
+    struct timeval tv = {NET_LISTENER_FIRST_MS / 1000, (NET_LISTENER_FIRST_MS % 1000) * 1000};
+    struct net_listener_pending *p;
+
+    if (l->npending >= NET_LISTENER_MAX_PENDING) {
+        log_warnx("net: client of %s refused: %d connections sent nothing yet", l->addr,
+                  NET_LISTENER_MAX_PENDING);
+        close(fd);
+        return;
+    }
+    p = xcalloc(1, sizeof(*p));
+    p->l = l;
+    p->fd = fd;
+    p->ev = event_new(evconnlistener_get_base(l->ev), fd, EV_READ | EV_PERSIST,
+                      net_listener_first_cb, p);
+    if (p->ev == NULL || event_add(p->ev, &tv) != 0) {
+        if (p->ev != NULL)
+            event_free(p->ev);
+        free(p);
+        close(fd);
+        return;
+    }
+    TAILQ_INSERT_TAIL(&l->pending, p, link);
+    l->npending++;
+}
+
+static void
 net_listener_accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
                        int salen, void *arg)
 {
@@ -47,6 +199,10 @@ net_listener_accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct soc
     int one = 1;
 
     (void)ev;
+    if (l->local_cb != NULL) {
+        net_listener_hold(l, fd);
+        return;
+    }
     if (!l->is_unix)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     l->cb(fd, sa, salen > 0 ? (size_t)salen : 0, l->arg);
@@ -125,9 +281,10 @@ net_listener_socket(const struct net_addr *a, struct sockaddr_storage *ss, sockl
     return -2;
 }
 
-int
-net_listener_new(struct event_base *base, const char *addr, int mode, net_listener_accept_fn *cb,
-                 void *arg, struct net_listener **out, struct df_error *err)
+static int
+net_listener_open(struct event_base *base, const char *addr, int mode, net_listener_accept_fn *cb,
+                  net_listener_local_fn *local_cb, void *arg, struct net_listener **out,
+                  struct df_error *err)
 {
     struct net_listener *l = NULL;
     struct sockaddr_storage ss, bound;
@@ -138,6 +295,10 @@ net_listener_new(struct event_base *base, const char *addr, int mode, net_listen
 
     if ((rv = net_addr_parse(addr, 0, &a, err)) != 0)
         goto out;
+    if (local_cb != NULL && !a.is_unix) {
+        rv = df_error_set(err, DF_EINVAL, "listen %s: a local listener needs unix:PATH", addr);
+        goto out;
+    }
     fd = net_listener_socket(&a, &ss, &sslen, err);
     if (fd == -2) {
         fd = -1;
@@ -179,7 +340,9 @@ net_listener_new(struct event_base *base, const char *addr, int mode, net_listen
     }
     l = xcalloc(1, sizeof(*l));
     l->cb = cb;
+    l->local_cb = local_cb;
     l->arg = arg;
+    TAILQ_INIT(&l->pending);
     l->is_unix = a.is_unix;
     if (a.is_unix) {
         memcpy(l->unix_path, a.host, strlen(a.host) + 1); /* length checked above */
@@ -214,6 +377,48 @@ out:
     return rv;
 }
 
+int
+net_listener_new(struct event_base *base, const char *addr, int mode, net_listener_accept_fn *cb,
+                 void *arg, struct net_listener **out, struct df_error *err)
+{
+    return net_listener_open(base, addr, mode, cb, NULL, arg, out, err);
+}
+
+int
+net_listener_new_local(struct event_base *base, const char *addr, int mode,
+                       net_listener_local_fn *cb, void *arg, struct net_listener **out,
+                       struct df_error *err)
+{
+    return net_listener_open(base, addr, mode, NULL, cb, arg, out, err);
+}
+
+int
+net_listener_send_fd(int sock, int fd)
+{
+    union net_listener_cmsg cbuf;
+    struct cmsghdr *cm;
+    struct msghdr mh;
+    struct iovec iov;
+    uint8_t byte = 0;
+    ssize_t n;
+
+    net_listener_msg_init(&mh, &iov, &byte, &cbuf);
+    if (fd == -1) {
+        mh.msg_control = NULL;
+        mh.msg_controllen = 0;
+    } else {
+        cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    }
+    do
+        n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+    while (n == -1 && errno == EINTR);
+    return n == 1 ? 0 : DF_EIO;
+}
+
 const char *
 net_listener_addr(const struct net_listener *l)
 {
@@ -238,6 +443,8 @@ net_listener_free(struct net_listener *l)
 {
     if (l == NULL)
         return;
+    while (!TAILQ_EMPTY(&l->pending))
+        net_listener_pending_free(TAILQ_FIRST(&l->pending), true);
     if (l->ev != NULL)
         evconnlistener_free(l->ev);
     if (l->is_unix)

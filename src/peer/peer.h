@@ -111,7 +111,7 @@ struct peer_ctx {
 /* What a `get` asks for (DfdaemonDownload/DownloadTask's "download" object). */
 struct peer_download_req {
     char *url;
-    char *output_path;
+    bool output_fd; /* the output goes into the descriptor the local caller passed */
     char *tag;
     char *application;
     char *filtered; /* '&'-separated query params dropped from the task id */
@@ -124,8 +124,12 @@ struct peer_download_req {
     bool need_back_to_source; /* the scheduler asks a seed to fetch from the origin */
 };
 
-/* Parse and validate a DownloadTask request; a message in err names the bad field. */
-int peer_download_req_parse(const cJSON *msg, bool need_output, struct peer_download_req *out,
+/*
+ * Parse and validate a DownloadTask request; a message in err names the bad field. An
+ * outputPath is refused (DF_EPERM: the peer never writes by path); outputFd only when
+ * allow_output (the call came from a local caller), else DF_EPERM too.
+ */
+int peer_download_req_parse(const cJSON *msg, bool allow_output, struct peer_download_req *out,
                             struct df_error *err);
 void peer_download_req_reset(struct peer_download_req *r);
 
@@ -137,6 +141,14 @@ int peer_rpc_register(struct peer_ctx *ctx);
  * finishes it. Takes req (reset on return).
  */
 void peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_download_req *req);
+
+/*
+ * The same with an output: the verified content is written, in order, into out_fd (taken:
+ * closed by the task) as it grows; the call succeeds once all of it is there (and matches
+ * req->digest).
+ */
+void peer_task_download_fd(struct peer_ctx *ctx, struct rpc_call *call,
+                           struct peer_download_req *req, int out_fd);
 
 /*
  * Cancel every running fetch and free the tasks (waiting calls get `unavailable`), except

@@ -2,19 +2,23 @@
 /*
  * The peer's RPC service for local clients (`dragonfly get`), over the unix socket and the
  * RPC port: dfdaemon.v2.DfdaemonDownload/DownloadTask streams the download's progress and
- * ends when the output file is in place; StatTask reports a task. Requests are validated
- * here so tasks only ever see well-formed input.
+ * ends when the content is in the caller's descriptor; StatTask reports a task. Requests
+ * are validated here so tasks only ever see well-formed input. No request ever names a path
+ * the peer writes to: an output exists only as a descriptor passed on the unix socket.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "df/df_id.h"
 #include "df/df_json.h"
 #include "df/df_url.h"
 #include "df/log.h"
+#include "df/net_listener.h"
 #include "df/rpc_server.h"
 #include "df/xmalloc.h"
 #include "peer.h"
@@ -25,7 +29,6 @@ void
 peer_download_req_reset(struct peer_download_req *r)
 {
     free(r->url);
-    free(r->output_path);
     free(r->tag);
     free(r->application);
     free(r->filtered);
@@ -117,15 +120,13 @@ peer_rpc_headers(const cJSON *o, struct peer_download_req *r, struct df_error *e
 }
 
 int
-peer_download_req_parse(const cJSON *msg, bool need_output, struct peer_download_req *out,
+peer_download_req_parse(const cJSON *msg, bool allow_output, struct peer_download_req *out,
                         struct df_error *err)
 {
     struct peer_download_req r;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(msg, "download");
     const char *digest = NULL;
     struct df_url u;
-    struct stat st;
-    char *dir = NULL, *slash;
     int rv;
 
     memset(&r, 0, sizeof(r));
@@ -134,8 +135,13 @@ peer_download_req_parse(const cJSON *msg, bool need_output, struct peer_download
         rv = df_error_set(err, DF_EINVAL, "download: expected an object");
         goto out;
     }
+    if (cJSON_GetObjectItemCaseSensitive(d, "outputPath") != NULL) {
+        rv = df_error_set(err, DF_EPERM,
+                          "download.outputPath: not accepted; the output goes only into a "
+                          "descriptor passed by a local caller (outputFd)");
+        goto out;
+    }
     if ((rv = peer_rpc_opt_str(d, "url", &r.url, err)) != 0 ||
-        (rv = peer_rpc_opt_str(d, "outputPath", &r.output_path, err)) != 0 ||
         (rv = peer_rpc_opt_str(d, "tag", &r.tag, err)) != 0 ||
         (rv = peer_rpc_opt_str(d, "application", &r.application, err)) != 0 ||
         (rv = peer_rpc_filtered(d, &r.filtered, err)) != 0 ||
@@ -147,29 +153,14 @@ peer_download_req_parse(const cJSON *msg, bool need_output, struct peer_download
     }
     if ((rv = df_url_parse(r.url, &u, err)) != 0)
         goto out;
-    if (!need_output && r.output_path == NULL)
-        goto done_output;
-    if (r.output_path == NULL || r.output_path[0] != '/') {
-        rv = df_error_set(err, DF_EINVAL, "download.outputPath: an absolute path is required");
+    if ((rv = df_json_get_bool(d, "outputFd", &r.output_fd, err)) != 0 && rv != DF_ENOTFOUND)
+        goto out;
+    if (r.output_fd && !allow_output) {
+        rv = df_error_set(err, DF_EPERM,
+                          "download.outputFd: only a local caller on the unix socket may ask "
+                          "for an output");
         goto out;
     }
-    dir = xstrdup(r.output_path);
-    slash = strrchr(dir, '/');
-    slash[slash == dir ? 1 : 0] = '\0';
-    if (slash[1] == '\0' && slash != dir) {
-        rv = df_error_set(err, DF_EINVAL, "download.outputPath: names a directory");
-        goto out;
-    }
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        rv = df_error_set(err, DF_EINVAL, "output directory %s: %s", dir,
-                          errno != 0 ? strerror(errno) : "not a directory");
-        goto out;
-    }
-    if (stat(r.output_path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        rv = df_error_set(err, DF_EINVAL, "%s is a directory", r.output_path);
-        goto out;
-    }
-done_output:
     rv = df_json_get_str(d, "digest", &digest, err);
     if (rv == 0) {
         if ((rv = df_digest_parse(digest, &r.digest, err)) != 0)
@@ -190,27 +181,67 @@ done_output:
     rv = 0;
 out:
     df_url_reset(&u);
-    free(dir);
     peer_download_req_reset(&r);
     return rv;
 }
 
+/* A descriptor the peer may write an output into: open for writing, not a directory. */
+static int
+peer_rpc_check_output(int fd, struct df_error *err)
+{
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl == -1 || fstat(fd, &st) != 0)
+        return df_error_set(err, DF_EINVAL, "output descriptor: %s", strerror(errno));
+    if ((fl & O_ACCMODE) == O_RDONLY || (fl & O_PATH) != 0)
+        return df_error_set(err, DF_EINVAL, "output descriptor: not open for writing");
+    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode) &&
+        !S_ISSOCK(st.st_mode))
+        return df_error_set(err, DF_EINVAL, "output descriptor: not a file, pipe or terminal");
+    return 0;
+}
+
+/*
+ * DownloadTask. Over TCP only cache downloads; on the unix socket the output goes into the
+ * descriptor the caller passed with the connection (its file, created with its rights).
+ */
 static void
 peer_rpc_download_task(struct rpc_call *call, const cJSON *req, void *arg)
 {
     struct peer_ctx *ctx = arg;
+    const struct net_caller *caller = rpc_call_caller(call);
     struct peer_download_req r;
     struct df_error err;
+    int rv, fd = -1;
 
     if (ctx->stopping) {
         rpc_call_finish(call, RPC_UNAVAILABLE, "peer is shutting down");
         return;
     }
-    if (peer_download_req_parse(req, true, &r, &err) != 0) {
-        rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
+    if ((rv = peer_download_req_parse(req, caller != NULL, &r, &err)) != 0) {
+        rpc_call_finish(call, rpc_err_from_df(rv), err.msg);
         return;
     }
-    peer_task_download(ctx, call, &r);
+    if (!r.output_fd) {
+        peer_task_download(ctx, call, &r);
+        return;
+    }
+    if ((fd = rpc_call_take_fd(call)) == -1) {
+        rpc_call_finish(call, RPC_FAILED_PRECONDITION,
+                        "download.outputFd: no descriptor came with this connection");
+        peer_download_req_reset(&r);
+        return;
+    }
+    if (peer_rpc_check_output(fd, &err) != 0) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
+        peer_download_req_reset(&r);
+        close(fd);
+        return;
+    }
+    log_debug("peer", "peer: output for pid %ld uid %lu: %s", (long)caller->pid,
+              (unsigned long)caller->uid, r.url);
+    peer_task_download_fd(ctx, call, &r, fd);
 }
 
 static void

@@ -5,9 +5,12 @@
  * ranged GETs on up to `concurrency` connections, writing each body straight to the task's
  * sparse data file while hashing it; a piece is recorded only once all its bytes are written
  * and hashed. An origin that ignores ranges or gives no length is streamed from offset 0 in
- * one response instead. When every piece is recorded the task is DONE and each waiting
- * download gets its output: a hard link (or copy) of the data file to a temp name beside the
- * output, renamed into place after the optional whole-content digest check.
+ * one response instead. A waiting download with an output (a descriptor its local caller
+ * passed: the caller's own temp file or stdout) gets the verified prefix of the content
+ * copied into it, in order, on workers, while the rest arrives; it is answered once all of
+ * it is in and the optional whole-content digest matched. The peer never links, creates or
+ * renames anything outside its data dir, so nothing a user does to an output reaches the
+ * cache.
  *
  *   PROBING --(length known, ranges work)--> RUNNING --(all pieces)--> DONE
  *      |  \---(no ranges / no length)-----> STREAMING --(end)------> DONE
@@ -19,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +160,21 @@ static void
 peer_waiter_free(struct peer_waiter *w)
 {
     peer_download_req_reset(&w->req);
+    if (w->out_fd != -1)
+        close(w->out_fd);
     free(w);
+}
+
+/* Stop writing w's output: a running job ends at its next chunk, and the descriptor is
+ * closed once no job uses it. */
+static void
+peer_waiter_output_stop(struct peer_waiter *w)
+{
+    atomic_store(&w->out_stop, true);
+    if (!w->out_busy && w->out_fd != -1) {
+        close(w->out_fd);
+        w->out_fd = -1;
+    }
 }
 
 static void
@@ -167,6 +185,7 @@ peer_waiter_call_cancel_cb(struct rpc_call *call, enum rpc_code why, void *arg)
     (void)call;
     (void)why;
     w->call = NULL; /* the task goes on for the cache; the output is not written */
+    peer_waiter_output_stop(w);
 }
 
 /* Hash the whole data file (worker thread). */
@@ -204,134 +223,145 @@ peer_waiter_check_digest(struct peer_waiter *w)
     return 0;
 }
 
-/* Copy in to out from off to len; copy_file_range refuses most cross-filesystem copies
- * (EXDEV since Linux 5.19), sendfile takes any regular file, read/write is the last resort. */
-static int
-peer_waiter_copy_range(int in, int out, off_t off, off_t len)
-{
-    bool cfr = true, sf = true;
-    char *buf = NULL;
-    ssize_t n;
+/* How bytes move from the data file into an output, best first. */
+enum peer_copy_mode {
+    PEER_COPY_RANGE,    /* copy_file_range: regular files (a reflink where the fs can) */
+    PEER_COPY_SPLICE,   /* splice into a pipe, never blocking the worker on a full pipe */
+    PEER_COPY_SENDFILE, /* any other descriptor */
+    PEER_COPY_RW,       /* pread + write, the last resort */
+};
 
-    while (off < len) {
-        size_t want = (size_t)(len - off) < (1u << 30) ? (size_t)(len - off) : (1u << 30);
-        if (cfr) {
-            n = copy_file_range(in, &off, out, NULL, want, 0);
-            if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-                          errno == EOPNOTSUPP || errno == EPERM)) {
-                cfr = false;
-                continue;
-            }
-        } else if (sf) {
-            n = sendfile(out, in, &off, want);
-            if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
-                sf = false;
-                continue;
-            }
-        } else {
-            if (buf == NULL)
-                buf = xmalloc(1 << 20);
-            n = pread(in, buf, want < (1u << 20) ? want : (1u << 20), off);
-            if (n > 0) {
-                for (ssize_t done = 0, w; done < n; done += w) {
-                    if ((w = write(out, buf + done, (size_t)(n - done))) <= 0) {
-                        n = w == 0 ? 0 : -1;
-                        break;
-                    }
-                }
-                if (n > 0)
-                    off += n;
-            }
-        }
-        if (n <= 0) {
-            if (n == 0)
-                errno = EIO; /* the data file is shorter than it was */
-            free(buf);
+/* Write n bytes of buf to out, waiting (bounded by stop) while a non-blocking out is full. */
+static ssize_t
+peer_waiter_write_all(int out, const char *buf, size_t n, atomic_bool *stop)
+{
+    struct pollfd pfd = {.fd = out, .events = POLLOUT};
+    size_t done = 0;
+    ssize_t k;
+
+    while (done < n) {
+        if (atomic_load(stop)) {
+            errno = ECANCELED;
             return -1;
         }
+        k = write(out, buf + done, n - done);
+        if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
+            poll(&pfd, 1, 200);
+            continue;
+        }
+        if (k <= 0) {
+            if (k == 0)
+                errno = EIO;
+            return -1;
+        }
+        done += (size_t)k;
     }
-    free(buf);
-    return 0;
+    return (ssize_t)n;
 }
 
+/*
+ * Worker thread: copy [off, end) of in to out at out's own file position (so `-O -` into a
+ * file opened for append works too). A pipe whose reader stalls never pins the worker past
+ * stop. Returns 0, or -1 with errno (ECANCELED when stopped, EIO when in is short).
+ */
 static int
-peer_waiter_copy(struct peer_waiter *w, const char *tmp)
+peer_waiter_copy_range(int in, int out, off_t off, off_t end, atomic_bool *stop)
 {
-    int in = -1, out = -1, rv = DF_EIO;
+    struct pollfd pfd = {.fd = out, .events = POLLOUT};
+    enum peer_copy_mode mode = PEER_COPY_SENDFILE;
     struct stat st;
+    char *buf = NULL;
+    ssize_t n;
+    int rv = -1;
 
-    in = open(w->data_path, O_RDONLY | O_CLOEXEC);
-    if (in == -1 || fstat(in, &st) == -1) {
-        snprintf(w->why, sizeof(w->why), "read cache file: %s", strerror(errno));
-        goto out;
-    }
-    out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (out == -1 || peer_waiter_copy_range(in, out, 0, st.st_size) != 0 || fsync(out) == -1) {
-        snprintf(w->why, sizeof(w->why), "write %s: %s", w->req.output_path, strerror(errno));
-        goto out;
+    if (fstat(out, &st) == 0 && S_ISREG(st.st_mode))
+        mode = PEER_COPY_RANGE;
+    else if (S_ISFIFO(st.st_mode))
+        mode = PEER_COPY_SPLICE;
+    while (off < end) {
+        size_t rem = (size_t)(end - off), want;
+        if (atomic_load(stop)) {
+            errno = ECANCELED;
+            goto out;
+        }
+        switch (mode) {
+        case PEER_COPY_RANGE:
+            want = rem < (64u << 20) ? rem : (64u << 20);
+            n = copy_file_range(in, &off, out, NULL, want, 0);
+            break;
+        case PEER_COPY_SPLICE:
+            want = rem < (1u << 20) ? rem : (1u << 20);
+            n = splice(in, &off, out, NULL, want, SPLICE_F_NONBLOCK);
+            break;
+        case PEER_COPY_SENDFILE:
+            want = rem < (1u << 20) ? rem : (1u << 20);
+            n = sendfile(out, in, &off, want);
+            break;
+        default:
+            want = rem < (1u << 20) ? rem : (1u << 20);
+            if (buf == NULL)
+                buf = xmalloc(1u << 20);
+            if ((n = pread(in, buf, want, off)) > 0 &&
+                (n = peer_waiter_write_all(out, buf, (size_t)n, stop)) > 0)
+                off += n;
+            break;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            poll(&pfd, 1, 200);
+            continue;
+        }
+        if (n < 0 && mode != PEER_COPY_RW &&
+            (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+             errno == EPERM || errno == EBADF)) {
+            /* This pair cannot do it: try the next way (EBADF: out opened O_APPEND). */
+            mode = mode == PEER_COPY_SENDFILE ? PEER_COPY_RW : PEER_COPY_SENDFILE;
+            continue;
+        }
+        if (n == 0)
+            errno = EIO; /* the data file is shorter than it was */
+        if (n <= 0)
+            goto out;
     }
     rv = 0;
 out:
-    if (in != -1)
-        close(in);
-    if (out != -1)
-        close(out);
+    free(buf);
     return rv;
 }
 
-/* Worker thread: verify, then link or copy the data file to the output atomically. */
+/* Worker thread: the next stretch of the output, then (last job) the digest check. */
 static void
-peer_waiter_materialize_work(void *arg)
+peer_waiter_output_work(void *arg)
 {
     struct peer_waiter *w = arg;
-    char *tmp = NULL, *dir = NULL, *slash;
-    char rnd[DF_ID_UUID_LEN + 1];
+    int in = -1;
 
-    if (w->req.has_digest && (w->rv = peer_waiter_check_digest(w)) != 0)
-        return;
-    dir = xstrdup(w->req.output_path);
-    slash = strrchr(dir, '/');
-    if (slash != NULL)
-        slash[slash == dir ? 1 : 0] = '\0';
-    if (df_id_uuid4(rnd) != 0)
-        snprintf(rnd, sizeof(rnd), "%ld", (long)getpid());
-    tmp = xasprintf("%s/.%s.dragonfly-%s", dir, strrchr(w->req.output_path, '/') + 1, rnd);
-    if (link(w->data_path, tmp) == 0) {
-        /* Readable like a copy (0644); the cache stays private through its 0700 dir. */
-        w->linked = true;
-        if (chmod(tmp, 0644) == -1) {
-            snprintf(w->why, sizeof(w->why), "chmod %s: %s", tmp, strerror(errno));
-            unlink(tmp);
-            w->rv = DF_EIO;
-            goto out;
-        }
-    } else if ((w->rv = peer_waiter_copy(w, tmp)) != 0) {
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, w->req.output_path) == -1) {
-        snprintf(w->why, sizeof(w->why), "rename to %s: %s", w->req.output_path, strerror(errno));
-        unlink(tmp);
-        w->rv = DF_EIO;
-        goto out;
-    }
-    /* An output that already is a link to the data file (the same get again) makes rename
-     * a successful no-op that leaves tmp behind. */
-    unlink(tmp);
     w->rv = 0;
-out:
-    free(tmp);
-    free(dir);
+    if (w->job_end > w->out_done) {
+        if ((in = open(w->data_path, O_RDONLY | O_CLOEXEC)) == -1) {
+            snprintf(w->why, sizeof(w->why), "read cache file: %s", strerror(errno));
+            w->rv = DF_EIO;
+            return;
+        }
+        if (peer_waiter_copy_range(in, w->out_fd, (off_t)w->out_done, (off_t)w->job_end,
+                                   &w->out_stop) != 0) {
+            snprintf(w->why, sizeof(w->why), "output: %s", strerror(errno));
+            w->rv = errno == ENOSPC ? DF_ENOSPC : DF_EIO;
+            close(in);
+            return;
+        }
+        close(in);
+    }
+    if (w->job_final && w->req.has_digest)
+        w->rv = peer_waiter_check_digest(w);
 }
 
+/* Answer w's call (output complete, or failed with w->rv) and drop w. */
 static void
-peer_waiter_materialize_done(void *arg)
+peer_waiter_finish(struct peer_waiter *w)
 {
-    struct peer_waiter *w = arg;
     struct peer_task *t = w->task;
     cJSON *o;
 
-    t->materializing--;
     TAILQ_REMOVE(&t->waiters, w, entry);
     if (w->call != NULL) {
         if (w->rv == 0) {
@@ -340,41 +370,118 @@ peer_waiter_materialize_done(void *arg)
             df_json_add_u64(o, "pieceCount", t->piece_count);
             df_json_add_u64(o, "bytesFromSource", t->bytes_from_source);
             cJSON_AddItemToObject(o, "bytesFromPeers", peer_p2p_bytes_json(t));
-            if (w->req.output_path != NULL)
-                cJSON_AddStringToObject(o, "outputPath", w->req.output_path);
-            cJSON_AddBoolToObject(o, "hardLinked", w->linked);
+            if (w->out_fd != -1)
+                df_json_add_u64(o, "outputBytes", w->out_done);
             peer_waiter_send(w, o, "downloadTaskFinishedResponse");
             rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
             rpc_call_finish(w->call, RPC_OK, NULL);
         } else {
-            log_warnx("peer: task %.12s output %s: %s", t->id, w->req.output_path, w->why);
+            log_warnx("peer: task %.12s output: %s", t->id, w->why);
             rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
             rpc_call_finish(w->call, rpc_err_from_df(w->rv), w->why);
         }
     }
     peer_waiter_free(w);
-    peer_task_maybe_free(t);
+}
+
+/* The end of the content verified without a gap from byte `from` on. */
+static uint64_t
+peer_task_verified_end(const struct peer_task *t, uint64_t from)
+{
+    uint64_t k, end;
+
+    if (t->state == PEER_TASK_DONE)
+        return t->content_length;
+    if (!t->length_known || t->have == NULL || t->piece_length == 0)
+        return from;
+    for (k = from / t->piece_length; k < t->piece_count && t->have[k]; k++)
+        ;
+    end = k * t->piece_length < t->content_length ? k * t->piece_length : t->content_length;
+    return end > from ? end : from;
+}
+
+static void peer_waiter_output_done(void *arg);
+
+/*
+ * Move w's output on: start a job for what was verified since the last one, or finish w
+ * once the whole content is in and checked. Returns -1 when w is gone (freed).
+ */
+static int
+peer_waiter_output_kick(struct peer_waiter *w)
+{
+    struct peer_task *t = w->task;
+    uint64_t end;
+
+    if (w->out_busy || w->out_fd == -1 || w->call == NULL)
+        return 0;
+    end = peer_task_verified_end(t, w->out_done);
+    w->job_final = t->state == PEER_TASK_DONE;
+    if (end == w->out_done && !w->job_final)
+        return 0;
+    if (end == w->out_done && !w->req.has_digest) {
+        w->rv = 0;
+        peer_waiter_finish(w);
+        return -1;
+    }
+    w->job_end = end;
+    store_data_path(t->ctx->cfg.data_dir, t->id, w->data_path, sizeof(w->data_path));
+    if (df_work_submit(t->ctx->base, peer_waiter_output_work, peer_waiter_output_done, w) != 0) {
+        w->rv = DF_ENOMEM;
+        snprintf(w->why, sizeof(w->why), "cannot start a worker thread");
+        peer_waiter_finish(w);
+        return -1;
+    }
+    w->out_busy = true;
+    t->materializing++;
+    return 0;
 }
 
 static void
-peer_waiter_materialize(struct peer_waiter *w)
+peer_waiter_output_done(void *arg)
 {
+    struct peer_waiter *w = arg;
     struct peer_task *t = w->task;
 
-    store_data_path(t->ctx->cfg.data_dir, t->id, w->data_path, sizeof(w->data_path));
-    t->materializing++;
-    if (w->req.output_path == NULL) {
-        /* Into the cache only (a seed peer triggered by the scheduler). */
+    w->out_busy = false;
+    t->materializing--;
+    if (w->rv == 0)
+        w->out_done = w->job_end;
+    if (w->call == NULL || t->state == PEER_TASK_FAILED) {
+        /* Answered already (the task failed) or nobody is listening. */
+        TAILQ_REMOVE(&t->waiters, w, entry);
+        peer_waiter_free(w);
+    } else if (w->rv != 0 || w->job_final)
+        peer_waiter_finish(w);
+    else
+        peer_waiter_output_kick(w);
+    peer_task_maybe_free(t);
+}
+
+/* More of t is verified (or all of it): outputs follow. */
+static void
+peer_task_outputs_kick(struct peer_task *t)
+{
+    struct peer_waiter *w, *next;
+
+    for (w = TAILQ_FIRST(&t->waiters); w != NULL; w = next) {
+        next = TAILQ_NEXT(w, entry);
+        peer_waiter_output_kick(w);
+    }
+}
+
+/* The task is DONE: a cache-only waiter is answered now, an output once it is written. */
+static void
+peer_waiter_materialize(struct peer_waiter *w)
+{
+    if (w->out_busy)
+        return; /* its job's completion goes on from here */
+    if (w->out_fd == -1 || w->call == NULL) {
+        /* Into the cache only (a seed peer triggered by the scheduler), or the get is gone. */
         w->rv = 0;
-        peer_waiter_materialize_done(w);
+        peer_waiter_finish(w);
         return;
     }
-    if (df_work_submit(t->ctx->base, peer_waiter_materialize_work, peer_waiter_materialize_done,
-                       w) != 0) {
-        w->rv = DF_ENOMEM;
-        snprintf(w->why, sizeof(w->why), "cannot start a worker thread");
-        peer_waiter_materialize_done(w);
-    }
+    peer_waiter_output_kick(w);
 }
 
 /* ---------------------------------------------------------------- task lifetime */
@@ -440,7 +547,7 @@ peer_task_maybe_free(struct peer_task *t)
 void
 peer_task_fail(struct peer_task *t, int rv, const char *why)
 {
-    struct peer_waiter *w;
+    struct peer_waiter *w, *next;
 
     if (t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED)
         return;
@@ -458,13 +565,19 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
         store_data_remove(t->ctx->cfg.data_dir, t->id);
     } else if (t->length_known)
         store_task_mark_failed(t->ctx->db, t->id);
-    while ((w = TAILQ_FIRST(&t->waiters)) != NULL) {
-        TAILQ_REMOVE(&t->waiters, w, entry);
+    for (w = TAILQ_FIRST(&t->waiters); w != NULL; w = next) {
+        next = TAILQ_NEXT(w, entry);
         if (w->call != NULL) {
             rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
             rpc_call_finish(w->call, rpc_err_from_df(rv), why);
+            w->call = NULL;
         }
-        peer_waiter_free(w);
+        /* A waiter whose output job still runs stays (and holds the task) until it ends. */
+        peer_waiter_output_stop(w);
+        if (!w->out_busy) {
+            TAILQ_REMOVE(&t->waiters, w, entry);
+            peer_waiter_free(w);
+        }
     }
     peer_task_maybe_free(t);
 }
@@ -710,6 +823,7 @@ peer_task_record_piece(struct peer_task *t, uint64_t number, uint64_t off, uint6
     t->done_pieces++;
     t->done_bytes += len;
     peer_p2p_piece_done(t, number, md, parent_id);
+    peer_task_outputs_kick(t);
     return 0;
 }
 
@@ -1306,6 +1420,12 @@ peer_task_started(struct peer_task *t)
 
 /* ---------------------------------------------------------------- entry points */
 
+static bool
+peer_task_is_active(struct peer_ctx *ctx, const char *id)
+{
+    return peer_task_find(ctx, id) != NULL;
+}
+
 struct peer_task *
 peer_task_find(struct peer_ctx *ctx, const char *id)
 {
@@ -1374,6 +1494,18 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
         store_task_reset(&st);
         return false;
     }
+    if (sb.st_nlink > 1 && !peer_task_is_active(ctx, id)) {
+        /* A hard-linked output of an older version shares this file: anything may have
+         * changed it. Drop the task; it is fetched and verified again. */
+        log_warnx("peer: task %.12s: cache file has %lu links (an old hard-linked output); "
+                  "fetching it again",
+                  id, (unsigned long)sb.st_nlink);
+        store_task_delete(ctx->db, id);
+        peer_p2p_forget(ctx, id);
+        store_data_remove(ctx->cfg.data_dir, id);
+        store_task_reset(&st);
+        return false;
+    }
     store_task_touch(ctx->db, id, peer_now_ms());
     ctx->cache_hits++;
     t = xcalloc(1, sizeof(*t));
@@ -1403,6 +1535,13 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
 void
 peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_download_req *req)
 {
+    peer_task_download_fd(ctx, call, req, -1);
+}
+
+void
+peer_task_download_fd(struct peer_ctx *ctx, struct rpc_call *call, struct peer_download_req *req,
+                      int out_fd)
+{
     static const struct rpc_call_cbs call_cbs = {.on_cancel = peer_waiter_call_cancel_cb};
     struct df_id_task_params p;
     struct df_error err;
@@ -1422,9 +1561,13 @@ peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_down
                 0) {
         rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
         peer_download_req_reset(req);
+        if (out_fd != -1)
+            close(out_fd);
         return;
     }
     w = xcalloc(1, sizeof(*w));
+    w->out_fd = out_fd;
+    atomic_init(&w->out_stop, false);
     w->call = call;
     w->req = *req;
     memset(req, 0, sizeof(*req));
@@ -1461,6 +1604,27 @@ peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_down
         peer_task_back_to_source(t);
 }
 
+/*
+ * Shutdown of a task still downloading while outputs are being written: stop fetching,
+ * answer its gets and end their jobs early. The task is freed by the next
+ * peer_task_shutdown() once the jobs are done.
+ */
+static void
+peer_task_stop_outputs(struct peer_task *t)
+{
+    struct peer_waiter *w;
+
+    peer_task_stop_fetches(t);
+    TAILQ_FOREACH (w, &t->waiters, entry) {
+        if (w->call != NULL) {
+            rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
+            rpc_call_finish(w->call, RPC_UNAVAILABLE, "peer is shutting down");
+            w->call = NULL;
+        }
+        peer_waiter_output_stop(w);
+    }
+}
+
 void
 peer_task_shutdown(struct peer_ctx *ctx)
 {
@@ -1474,13 +1638,9 @@ peer_task_shutdown(struct peer_ctx *ctx)
         next = TAILQ_NEXT(t, entry);
         if (t->materializing == 0)
             peer_task_free(t);
+        else if (t->state != PEER_TASK_DONE && t->state != PEER_TASK_FAILED)
+            peer_task_stop_outputs(t);
     }
-}
-
-static bool
-peer_task_is_active(struct peer_ctx *ctx, const char *id)
-{
-    return peer_task_find(ctx, id) != NULL;
 }
 
 void

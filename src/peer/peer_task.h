@@ -6,6 +6,7 @@
 #ifndef PEER_TASK_H
 #define PEER_TASK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -47,18 +48,27 @@ struct peer_fetch {
 struct peer_hash_job;
 TAILQ_HEAD(peer_hash_list, peer_hash_job);
 
-/* A `get` waiting for the task. */
+/*
+ * A `get` waiting for the task. Its output, when it has one, is the caller's descriptor: the
+ * verified prefix of the content is copied into it in order, one worker job at a time.
+ */
 struct peer_waiter {
     TAILQ_ENTRY(peer_waiter) entry;
     struct peer_task *task;
     struct rpc_call *call; /* NULL once the call is gone */
     struct peer_download_req req;
     uint64_t last_progress_ns;
-    /* materialization, on a worker thread */
+    int out_fd;           /* the caller's descriptor, or -1 (cache only, or closed) */
+    uint64_t out_done;    /* bytes of content already in out_fd */
+    bool out_busy;        /* a job runs on a worker: the waiter stays until it is done */
+    atomic_bool out_stop; /* the call is gone or the task failed: the job ends early */
+    /* the running job: copy [out_done, job_end) of data_path, then (job_final) check the
+     * whole-content digest */
     char data_path[STORE_DATA_PATH_MAX];
+    uint64_t job_end;
+    bool job_final;
     int rv;
     char why[512];
-    bool linked;
 };
 
 TAILQ_HEAD(peer_waiter_list, peer_waiter);

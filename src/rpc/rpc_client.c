@@ -860,6 +860,12 @@ rpc_client_connected_cb(struct bufferevent *bev, int rv, void *arg)
         rpc_client_attempt_failed(c, df_strerror(rv));
         return;
     }
+    if (c->opts.on_socket != NULL &&
+        (rv = c->opts.on_socket(bufferevent_getfd(bev), c->opts.on_socket_arg)) != 0) {
+        bufferevent_free(bev);
+        rpc_client_attempt_failed(c, df_strerror(rv));
+        return;
+    }
     if (c->opts.tls == NULL) {
         rpc_client_ready(c, bev);
         return;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
@@ -100,6 +101,8 @@ struct rpc_server_conn {
     size_t nfree;
     struct event *idle_ev;
     struct event *writable_ev;
+    bool is_local;            /* came through a local listener: caller is set */
+    struct net_caller caller; /* caller.fd: a passed descriptor until a handler takes it */
 };
 
 struct rpc_server {
@@ -374,6 +377,21 @@ struct event_base *
 rpc_call_base(const struct rpc_call *call)
 {
     return call->conn->srv->base;
+}
+
+const struct net_caller *
+rpc_call_caller(const struct rpc_call *call)
+{
+    return call->conn->is_local ? &call->conn->caller : NULL;
+}
+
+int
+rpc_call_take_fd(struct rpc_call *call)
+{
+    int fd = call->conn->caller.fd;
+
+    call->conn->caller.fd = -1;
+    return fd;
 }
 
 /* ---- request path ---- */
@@ -772,6 +790,8 @@ rpc_server_conn_free(struct rpc_server_conn *conn)
     }
     TAILQ_REMOVE(&conn->srv->conns, conn, link);
     conn->srv->nconns--;
+    if (conn->is_local && conn->caller.fd != -1)
+        close(conn->caller.fd);
     event_free(conn->idle_ev);
     event_free(conn->writable_ev);
     free(conn);
@@ -818,8 +838,9 @@ rpc_server_writable_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-int
-rpc_server_accept(struct rpc_server *srv, struct bufferevent *bev)
+/* Serve bev; caller is the local caller (its fd taken over) or NULL for TCP. */
+static int
+rpc_server_accept_from(struct rpc_server *srv, struct bufferevent *bev, struct net_caller *caller)
 {
     struct net_h2_opts ho = {
             .server = true,
@@ -844,10 +865,18 @@ rpc_server_accept(struct rpc_server *srv, struct bufferevent *bev)
         log_warnx("rpc: connection refused: %s",
                   srv->shutting_down ? "shutting down" : "max_conns reached");
         bufferevent_free(bev);
+        if (caller != NULL && caller->fd != -1)
+            close(caller->fd);
         return DF_ELIMIT;
     }
     conn = xcalloc(1, sizeof(*conn));
     conn->srv = srv;
+    conn->caller.fd = -1;
+    if (caller != NULL) {
+        conn->is_local = true;
+        conn->caller = *caller;
+        caller->fd = -1;
+    }
     TAILQ_INIT(&conn->calls);
     TAILQ_INIT(&conn->free_calls);
     conn->idle_ev = evtimer_new(srv->base, rpc_server_idle_cb, conn);
@@ -869,6 +898,8 @@ rpc_server_accept(struct rpc_server *srv, struct bufferevent *bev)
     rv = 0;
 out:
     if (conn != NULL) {
+        if (conn->caller.fd != -1)
+            close(conn->caller.fd);
         if (conn->idle_ev != NULL)
             event_free(conn->idle_ev);
         if (conn->writable_ev != NULL)
@@ -876,6 +907,35 @@ out:
         free(conn);
     }
     return rv;
+}
+
+int
+rpc_server_accept(struct rpc_server *srv, struct bufferevent *bev)
+{
+    return rpc_server_accept_from(srv, bev, NULL);
+}
+
+/* A client of a local listener: its first byte, when it is a protocol byte, goes back in
+ * front of the input (prepend: a bufferevent freezes the end of its input buffer). */
+static void
+rpc_server_local_accept_cb(int fd, struct net_caller *caller, void *arg)
+{
+    struct rpc_server_listener *sl = arg;
+    struct bufferevent *bev;
+
+    if ((bev = bufferevent_socket_new(sl->srv->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL ||
+        (caller->nfirst > 0 &&
+         evbuffer_prepend(bufferevent_get_input(bev), &caller->first, caller->nfirst) != 0)) {
+        log_warnx("rpc: connection dropped: out of memory");
+        if (bev != NULL)
+            bufferevent_free(bev);
+        else
+            close(fd);
+        if (caller->fd != -1)
+            close(caller->fd);
+        return;
+    }
+    rpc_server_accept_from(sl->srv, bev, caller);
 }
 
 static void
@@ -983,7 +1043,12 @@ rpc_server_listen(struct rpc_server *srv, const char *addr, struct net_tls_ctx *
     sl = &srv->listeners[srv->nlisteners];
     sl->srv = srv;
     sl->tls = tls;
-    if ((rv = net_listener_new(srv->base, addr, 0, rpc_server_accept_cb, sl, &sl->l, err)) != 0)
+    if (tls == NULL && strncmp(addr, "unix:", 5) == 0)
+        rv = net_listener_new_local(srv->base, addr, 0, rpc_server_local_accept_cb, sl, &sl->l,
+                                    err);
+    else
+        rv = net_listener_new(srv->base, addr, 0, rpc_server_accept_cb, sl, &sl->l, err);
+    if (rv != 0)
         return rv;
     srv->nlisteners++;
     log_info("rpc: listening on %s%s", net_listener_addr(sl->l), tls != NULL ? " (tls)" : "");

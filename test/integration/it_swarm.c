@@ -42,28 +42,7 @@ sleep_ms(long ms)
 }
 
 /* Start `dragonfly <argv...>` (NULL-terminated) as name, waiting for its ready file. */
-static void
-sw_start(struct sw *s, struct it_proc *p, const char *name, ...)
-{
-    char ready[700];
-    const char *argv[48];
-    const char *a;
-    size_t n = 0;
-    va_list ap;
-
-    snprintf(ready, sizeof(ready), "%s/%s.ready", s->dir, name);
-    unlink(ready);
-    argv[n++] = it_bin();
-    va_start(ap, name);
-    while ((a = va_arg(ap, const char *)) != NULL && n < 44)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n++] = "--ready-file";
-    argv[n++] = ready;
-    argv[n] = NULL;
-    ck_assert_int_eq(it_proc_start(p, s->dir, name, (char *const *)(uintptr_t)argv, ready, 15000),
-                     0);
-}
+#define sw_start(s, p, name, ...) ck_assert_int_eq(it_df_start(p, (s)->dir, name, __VA_ARGS__), 0)
 
 /* The scheduler on 127.0.0.41 (listen "127.0.0.41:0" first, the same address on restart). */
 static void

@@ -126,6 +126,56 @@ it_proc_start(struct it_proc *p, const char *dir, const char *name, char *const 
     return -1;
 }
 
+int
+it_df_start(struct it_proc *p, const char *dir, const char *name, ...)
+{
+    char ready[700];
+    const char *argv[44];
+    const char *a;
+    size_t n = 0;
+    va_list ap;
+
+    snprintf(ready, sizeof(ready), "%s/%s.ready", dir, name);
+    unlink(ready);
+    argv[n++] = it_bin();
+    va_start(ap, name);
+    while ((a = va_arg(ap, const char *)) != NULL && n < 41)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n++] = "--ready-file";
+    argv[n++] = ready;
+    argv[n] = NULL;
+    return it_proc_start(p, dir, name, (char *const *)(uintptr_t)argv, ready, 15000);
+}
+
+int
+it_cache_task_id(const char *data_dir, char id[65])
+{
+    char *out = NULL;
+    int rv = -1;
+
+    if (it_shf(&out, 10, "ls %s/content/tasks/*/ | head -1", data_dir) == 0 && out != NULL &&
+        strlen(out) >= 64) {
+        memcpy(id, out, 64);
+        id[64] = '\0';
+        rv = 0;
+    }
+    free(out);
+    return rv;
+}
+
+int
+it_temp_count(const char *dir)
+{
+    char *out = NULL;
+    int n = -1;
+
+    if (it_shf(&out, 10, "ls -a %s | grep -c dragonfly- || true", dir) == 0 && out != NULL)
+        n = atoi(out);
+    free(out);
+    return n;
+}
+
 const char *
 it_proc_ready_str(const struct it_proc *p, const char *key)
 {

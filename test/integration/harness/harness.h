@@ -39,6 +39,19 @@ void it_rmtree(const char *dir);
 int it_proc_start(struct it_proc *p, const char *dir, const char *name, char *const argv[],
                   const char *ready_file, int timeout_ms);
 
+/*
+ * Start `dragonfly <args...>` (NULL-terminated, at most 40; a NULL ends the list early, so
+ * optional flags can be passed as NULL) as name in dir, with --ready-file <dir>/<name>.ready,
+ * and wait up to 15 s for it. Returns what it_proc_start() returns.
+ */
+int it_df_start(struct it_proc *p, const char *dir, const char *name, ...);
+
+/* The id of the first task in the cache of a peer whose data dir is data_dir; 0 or -1. */
+int it_cache_task_id(const char *data_dir, char id[65]);
+
+/* How many entries of dir are temp outputs (*dragonfly-*); -1 if it cannot be listed. */
+int it_temp_count(const char *dir);
+
 /* Look up a string in the ready file ("rpc" -> "127.0.0.1:43211"); NULL if absent. */
 const char *it_proc_ready_str(const struct it_proc *p, const char *key);
 

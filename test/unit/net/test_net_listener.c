@@ -258,6 +258,103 @@ START_TEST(test_unix_stale_and_not_socket)
 
 END_TEST
 
+/* Local listener: what each client handed over, in order. */
+static struct {
+    int n;
+    int fd[4];
+    bool has_cred[4];
+    uid_t uid[4];
+    pid_t pid[4];
+    size_t nfirst[4];
+    uint8_t first[4];
+} lc;
+
+static void
+lis_local_cb(int fd, struct net_caller *c, void *arg)
+{
+    (void)arg;
+    ck_assert_int_lt(lc.n, 4);
+    lc.fd[lc.n] = c->fd;
+    lc.has_cred[lc.n] = c->has_cred;
+    lc.uid[lc.n] = c->uid;
+    lc.pid[lc.n] = c->pid;
+    lc.nfirst[lc.n] = c->nfirst;
+    lc.first[lc.n] = c->first;
+    lc.n++;
+    close(fd);
+    if (lc.n == 2)
+        event_base_loopexit(t.base, NULL);
+}
+
+static int
+lis_unix_connect(const char *path)
+{
+    struct sockaddr_un un;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    ck_assert_int_ne(fd, -1);
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&un, sizeof(un)), 0);
+    t.fds[t.nfds++] = fd;
+    return fd;
+}
+
+/*
+ * A NUL byte carrying a pipe's write end is consumed and the descriptor arrives with the
+ * client's credentials; a protocol byte (curl's preface) is handed back; a client that
+ * closes without a byte never reaches the owner; a TCP address is refused.
+ */
+START_TEST(test_local_caller)
+{
+    struct df_error err = {{0}};
+    struct net_listener *l2 = NULL;
+    char addr[160], buf[8];
+    int p[2], a, b, c;
+
+    memset(&lc, 0, sizeof(lc));
+    ck_assert_int_eq(
+            net_listener_new_local(t.base, "127.0.0.1:0", 0, lis_local_cb, NULL, &l2, &err),
+            DF_EINVAL);
+    snprintf(addr, sizeof(addr), "unix:%s", lis_path("l.sock"));
+    ck_assert_msg(net_listener_new_local(t.base, addr, 0, lis_local_cb, NULL, &t.l, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_int_eq(pipe(p), 0);
+    c = lis_unix_connect(lis_path("l.sock"));
+    close(c); /* nothing sent: dropped */
+    t.nfds--;
+    a = lis_unix_connect(lis_path("l.sock"));
+    ck_assert_int_eq(net_listener_send_fd(a, p[1]), 0);
+    close(p[1]);
+    b = lis_unix_connect(lis_path("l.sock"));
+    ck_assert_int_eq(write(b, "PRI", 3), 3);
+    event_base_dispatch(t.base);
+    ck_assert_int_eq(lc.n, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert(lc.has_cred[i]);
+        ck_assert_uint_eq(lc.uid[i], getuid());
+        ck_assert_int_eq(lc.pid[i], getpid());
+    }
+    /* Accept order is connect order, but be tolerant: find the one with the fd. */
+    {
+        int k = lc.fd[0] != -1 ? 0 : 1;
+        ck_assert_int_ne(lc.fd[k], -1);
+        ck_assert_uint_eq(lc.nfirst[k], 0);
+        ck_assert_int_ne(fcntl(lc.fd[k], F_GETFD) & FD_CLOEXEC, 0);
+        ck_assert_int_eq(write(lc.fd[k], "ok", 2), 2);
+        close(lc.fd[k]);
+        ck_assert_int_eq(read(p[0], buf, sizeof(buf)), 2);
+        ck_assert_int_eq(memcmp(buf, "ok", 2), 0);
+        ck_assert_int_eq(lc.fd[1 - k], -1);
+        ck_assert_uint_eq(lc.nfirst[1 - k], 1);
+        ck_assert_uint_eq(lc.first[1 - k], 'P');
+    }
+    close(p[0]);
+}
+
+END_TEST
+
 START_TEST(test_connect_refused)
 {
     struct sockaddr_in in;
@@ -444,6 +541,7 @@ test_net_listener_suite(void)
     tcase_add_test(tc, test_tcp_errors);
     tcase_add_test(tc, test_unix);
     tcase_add_test(tc, test_unix_stale_and_not_socket);
+    tcase_add_test(tc, test_local_caller);
     tcase_add_test(tc, test_connect_refused);
     tcase_add_test(tc, test_connect_timeout);
     tcase_add_test(tc, test_connect_cancel);

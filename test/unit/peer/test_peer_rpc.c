@@ -8,16 +8,53 @@
 #include "../../../src/peer/peer.h"
 
 static int
-parse(const char *json, struct peer_download_req *r, struct df_error *err)
+parse_as(const char *json, bool local, struct peer_download_req *r, struct df_error *err)
 {
     cJSON *doc = NULL;
     int rv;
 
     ck_assert_int_eq(df_json_parse(json, strlen(json), NULL, &doc, err), 0);
-    rv = peer_download_req_parse(doc, true, r, err);
+    rv = peer_download_req_parse(doc, local, r, err);
     cJSON_Delete(doc);
     return rv;
 }
+
+static int
+parse(const char *json, struct peer_download_req *r, struct df_error *err)
+{
+    return parse_as(json, true, r, err);
+}
+
+/* No path is ever honoured (C1); an output descriptor only for a local caller. */
+START_TEST(test_output_rules)
+{
+    struct peer_download_req r;
+    struct df_error err;
+
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(parse_as("{\"download\":{\"url\":\"http://h/x\",\"outputPath\":\"/tmp/x\"}}",
+                              true, &r, &err),
+                     DF_EPERM);
+    ck_assert_ptr_nonnull(strstr(err.msg, "download.outputPath: not accepted"));
+    ck_assert_int_eq(parse_as("{\"download\":{\"url\":\"http://h/x\",\"outputPath\":null}}", false,
+                              &r, &err),
+                     DF_EPERM);
+    ck_assert_int_eq(
+            parse_as("{\"download\":{\"url\":\"http://h/x\",\"outputFd\":true}}", false, &r, &err),
+            DF_EPERM);
+    ck_assert_ptr_nonnull(strstr(err.msg, "only a local caller"));
+    ck_assert_ptr_null(r.url);
+    ck_assert_int_eq(
+            parse_as("{\"download\":{\"url\":\"http://h/x\",\"outputFd\":true}}", true, &r, &err),
+            0);
+    ck_assert(r.output_fd);
+    peer_download_req_reset(&r);
+    ck_assert_int_eq(parse_as("{\"download\":{\"url\":\"http://h/x\"}}", false, &r, &err), 0);
+    ck_assert(!r.output_fd);
+    peer_download_req_reset(&r);
+}
+
+END_TEST
 
 START_TEST(test_valid_request)
 {
@@ -26,7 +63,7 @@ START_TEST(test_valid_request)
 
     memset(&r, 0, sizeof(r));
     ck_assert_int_eq(parse("{\"download\":{\"url\":\"http://127.0.0.1:1/a?b=1\","
-                           "\"outputPath\":\"/tmp/x\",\"tag\":\"t\",\"digest\":\"sha256:"
+                           "\"outputFd\":true,\"tag\":\"t\",\"digest\":\"sha256:"
                            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\","
                            "\"filteredQueryParams\":[\"b\",\"c\"],"
                            "\"requestHeader\":{\"Authorization\":\"Bearer x\"},\"insecure\":true}}",
@@ -49,23 +86,20 @@ START_TEST(test_bad_requests)
         const char *json, *msg;
     } cases[] = {
             {"{}", "download: expected an object"},
-            {"{\"download\":{\"outputPath\":\"/tmp/x\"}}", "download.url: required"},
-            {"{\"download\":{\"url\":\"ftp://h/x\",\"outputPath\":\"/tmp/x\"}}", "ftp"},
-            {"{\"download\":{\"url\":\"http://h/x\",\"outputPath\":\"rel/x\"}}", "absolute"},
-            {"{\"download\":{\"url\":\"http://h/x\",\"outputPath\":\"/nonexistent-dir/x\"}}",
-             "output directory /nonexistent-dir"},
-            {"{\"download\":{\"url\":\"http://h/x\",\"outputPath\":\"/tmp\"}}", "is a directory"},
-            {"{\"download\":{\"url\":\"http://h/x\",\"outputPath\":\"/tmp/x\",\"digest\":"
+            {"{\"download\":{\"outputFd\":true}}", "download.url: required"},
+            {"{\"download\":{\"url\":\"ftp://h/x\",\"outputFd\":true}}", "ftp"},
+            {"{\"download\":{\"url\":\"http://h/x\",\"outputFd\":\"yes\"}}", "outputFd"},
+            {"{\"download\":{\"url\":\"http://h/x\",\"outputPath\":\"rel/x\"}}", "outputPath"},
+            {"{\"download\":{\"url\":\"http://h/x\",\"digest\":"
              "\"md5:00\"}}",
              "sha256"},
-            {"{\"download\":{\"url\":\"http://h/x\",\"outputPath\":\"/tmp/x\",\"requestHeader\":"
+            {"{\"download\":{\"url\":\"http://h/x\",\"requestHeader\":"
              "{\"Bad Name\":\"v\"}}}",
              "bad header"},
-            {"{\"download\":{\"url\":\"http://h/x\",\"outputPath\":\"/tmp/x\",\"requestHeader\":"
+            {"{\"download\":{\"url\":\"http://h/x\",\"requestHeader\":"
              "{\"X\":\"a\\r\\nInjected: 1\"}}}",
              "bad header"},
-            {"{\"download\":{\"url\":\"http://h/x\",\"outputPath\":\"/tmp/x\",\"insecure\":1}}",
-             "insecure"},
+            {"{\"download\":{\"url\":\"http://h/x\",\"insecure\":1}}", "insecure"},
     };
     struct peer_download_req r;
     struct df_error err;
@@ -92,6 +126,7 @@ test_peer_rpc_suite(void)
 
     tcase_add_test(tc, test_valid_request);
     tcase_add_test(tc, test_bad_requests);
+    tcase_add_test(tc, test_output_rules);
     suite_add_tcase(s, tc);
     return s;
 }
