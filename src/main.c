@@ -15,6 +15,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+        {"cert", "create a cluster CA and issue host certificates (mutual TLS)", cli_cert_main},
         {"get", "download a URL through the local peer (dfget)", cli_get_main},
         {"peer", "the peer daemon (dfdaemon): downloads, caches and uploads pieces", peer_main},
         {"scheduler", "the scheduler: picks parents for every peer", sched_main},

@@ -7,6 +7,7 @@
 #ifndef DF_ROLES_H
 #define DF_ROLES_H
 
+int cli_cert_main(int argc, char **argv);
 int cli_get_main(int argc, char **argv);
 int cli_version_main(int argc, char **argv);
 int peer_main(int argc, char **argv);
