@@ -755,6 +755,7 @@ cli_cert_check_args(struct cli_cert *c)
     return 0;
 }
 
+/* `dragonfly cert --help`. */
 static void
 cli_cert_usage(FILE *f)
 {
@@ -780,10 +781,12 @@ cli_cert_main(int argc, char **argv)
     if (argc < 2 || argv[1][0] == '-') {
         bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
 
-        if (!help)
-            fprintf(stderr, "dragonfly cert: expected a command, ca or issue\n");
-        cli_cert_usage(help ? stdout : stderr);
-        return help ? 0 : 2;
+        if (!help) {
+            fprintf(stderr, "dragonfly cert: expected a command, ca or issue (see --help)\n");
+            return 2;
+        }
+        cli_cert_usage(stdout);
+        return 0;
     }
     if (strcmp(argv[1], "ca") == 0) {
         spec = &cli_cert_ca_spec;
@@ -805,9 +808,8 @@ cli_cert_main(int argc, char **argv)
         rv = 0;
         goto out;
     }
-    if (args.n_pos != 0 || args.check_config) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", spec->cmd,
-                args.n_pos != 0 ? args.pos[0] : "--check-config");
+    if (args.check_config) {
+        fprintf(stderr, "%s: --check-config: not for this command\n", spec->cmd);
         rv = 2;
         goto out;
     }
