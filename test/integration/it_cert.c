@@ -79,6 +79,26 @@ openssl(const char *args)
     return out;
 }
 
+/* The listing of sub is want. */
+static void
+expect_listing(const char *sub, const char *want)
+{
+    char *out = listing(sub);
+
+    ck_assert_str_eq(out, want);
+    free(out);
+}
+
+/* openssl ARGS prints want. */
+static void
+expect_openssl(const char *args, const char *want)
+{
+    char *out = openssl(args);
+
+    ck_assert_str_eq(out, want);
+    free(out);
+}
+
 START_TEST(test_ca_and_issue)
 {
     char *out;
@@ -93,20 +113,13 @@ START_TEST(test_ca_and_issue)
     ck_assert_uint_eq(mode_of("seed-1.key"), 0600);
     ck_assert_uint_eq(mode_of("seed-1.crt"), 0644);
     /* Nothing else: no temp files left beside them. */
-    out = listing("cluster");
-    ck_assert_str_eq(out, "ca.crt ca.key ");
-    free(out);
-    out = listing(".");
-    ck_assert_str_eq(out, "cluster seed-1.crt seed-1.key ");
-    free(out);
+    expect_listing("cluster", "ca.crt ca.key ");
+    expect_listing(".", "cluster seed-1.crt seed-1.key ");
 
     /* What another parser reads: the chain verifies, the subject names host and role. */
-    out = openssl("verify -CAfile cluster/ca.crt seed-1.crt");
-    ck_assert_str_eq(out, "seed-1.crt: OK\n");
-    free(out);
-    out = openssl("x509 -in seed-1.crt -noout -subject -nameopt RFC2253");
-    ck_assert_str_eq(out, "subject=O=dragonfly,OU=seed,CN=seed-1\n");
-    free(out);
+    expect_openssl("verify -CAfile cluster/ca.crt seed-1.crt", "seed-1.crt: OK\n");
+    expect_openssl("x509 -in seed-1.crt -noout -subject -nameopt RFC2253",
+                   "subject=O=dragonfly,OU=seed,CN=seed-1\n");
     out = openssl("x509 -in seed-1.crt -noout -ext subjectAltName,extendedKeyUsage,keyUsage,"
                   "basicConstraints");
     ck_assert_msg(strstr(out, "DNS:seed-1, DNS:seed.example, IP Address:127.0.0.9, IP "
@@ -123,10 +136,9 @@ START_TEST(test_ca_and_issue)
                   out);
     free(out);
     /* The key is the certificate's. */
-    out = openssl("x509 -in seed-1.crt -noout -pubkey > a.pub && openssl pkey -in seed-1.key "
-                  "-pubout > b.pub && cmp a.pub b.pub && echo same");
-    ck_assert_str_eq(out, "same\n");
-    free(out);
+    expect_openssl("x509 -in seed-1.crt -noout -pubkey > a.pub && openssl pkey -in seed-1.key "
+                   "-pubout > b.pub && cmp a.pub b.pub && echo same",
+                   "same\n");
 }
 
 END_TEST
@@ -177,9 +189,7 @@ START_TEST(test_refuses_overwrite)
     ck_assert_str_eq(before, after);
     free(after);
     free(before);
-    before = listing(".");
-    ck_assert_str_eq(before, "ca n.crt n.key ");
-    free(before);
+    expect_listing(".", "ca n.crt n.key ");
 }
 
 END_TEST
@@ -213,7 +223,7 @@ static const struct {
 
 START_TEST(test_bad_runs)
 {
-    char *err = NULL, *out;
+    char *err = NULL;
 
     ck_assert_int_eq(cert(NULL, "ca --dir ca"), 0);
     ck_assert_int_eq(cert(&err, bad_runs[_i].args), bad_runs[_i].status);
@@ -222,12 +232,8 @@ START_TEST(test_bad_runs)
     ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "[%s] not one line: %s",
                   bad_runs[_i].args, err);
     free(err);
-    out = listing(".");
-    ck_assert_str_eq(out, "ca ");
-    free(out);
-    out = listing("ca");
-    ck_assert_str_eq(out, "ca.crt ca.key ");
-    free(out);
+    expect_listing(".", "ca ");
+    expect_listing("ca", "ca.crt ca.key ");
 }
 
 END_TEST
