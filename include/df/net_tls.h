@@ -103,7 +103,10 @@ void net_tls_ctx_free(struct net_tls_ctx *ctx);
  * before CONNECTED is sent after the handshake. A close_notify from the peer is reported
  * as BEV_EVENT_EOF; bufferevent_flush(bev, EV_WRITE, BEV_FINISHED) sends ours. Set a read
  * high watermark for backpressure (input may exceed it by one 16 KiB record). mbedtls 2.28
- * verifies DNS names only: an IP literal as hostname fails with "hostname mismatch".
+ * verifies DNS names only: an IP literal as hostname fails with "hostname mismatch". A
+ * client context with peer_roles ignores hostname and verifies the server as
+ * net_tls_wrap_expect(ctx, under, 0, NULL) does; a server context with peer_roles refuses
+ * clients whose certificate names another role ("wrong role: ...").
  */
 struct bufferevent *net_tls_wrap(struct net_tls_ctx *ctx, struct bufferevent *under,
                                  const char *hostname);

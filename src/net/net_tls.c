@@ -53,10 +53,9 @@
 struct net_tls_ctx {
     bool server;
     bool insecure;
-    bool check_client;   /* server with trust anchors: a client certificate must verify */
-    bool require_client; /* server: and one must be sent */
-    bool own_ca;         /* trust anchors from ca_file/ca_dir, not the system bundle */
-    unsigned roles;      /* NET_TLS_ROLE_BIT set the other end must name; 0 = no check */
+    bool check_client; /* server with trust anchors: a client certificate sent must verify */
+    bool own_ca;       /* trust anchors from ca_file/ca_dir, not the system bundle */
+    unsigned roles;    /* NET_TLS_ROLE_BIT set the other end must name; 0 = no check */
     mbedtls_ssl_config conf;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
@@ -373,7 +372,6 @@ net_tls_ctx_new(bool server, const struct net_tls_opts *opts, struct net_tls_ctx
         /* Unless told to require one, servers accept clients without a certificate; one
          * that is sent must verify. */
         ctx->check_client = server;
-        ctx->require_client = server && opts->verify_client;
         mbedtls_ssl_conf_authmode(&ctx->conf, server && !opts->verify_client
                                                       ? MBEDTLS_SSL_VERIFY_OPTIONAL
                                                       : MBEDTLS_SSL_VERIFY_REQUIRED);
