@@ -21,6 +21,7 @@ static const struct subcommand subcommands[] = {
         {"seed", "a seed peer (peer --seed): goes back to source for the swarm", peer_main},
         {"get", "download a URL through the local peer", cli_get_main},
         {"dfget", "the same as get", cli_get_main},
+        {"cert", "create a cluster CA and issue host certificates (mutual TLS)", cli_cert_main},
         {"version", "print version, git commit and linked library versions (-V)", cli_version_main},
 };
 

@@ -12,6 +12,7 @@
 /* In a peer's data dir: flock'd by the peer that owns the dir, and holds its pid. */
 #define DF_PEER_LOCK_FILE "peer.lock"
 
+int cli_cert_main(int argc, char **argv);
 int cli_get_main(int argc, char **argv);
 int cli_version_main(int argc, char **argv);
 int peer_main(int argc, char **argv);

@@ -10,6 +10,11 @@
  *
  * libevent gives a filter no way to find its context from the bufferevent, so live
  * connections sit in a small pointer-keyed table (the module's only mutable global state).
+ *
+ * Cluster identities: a verify callback reads the leaf's subject (CN=host, OU=role) while
+ * mbedtls checks the chain and fails the handshake there when the role or host is not the
+ * one wanted, so a refused peer never reaches CONNECTED; the identity is kept only once the
+ * whole chain verified.
  */
 #include "df/net_tls.h"
 
@@ -29,6 +34,7 @@
 #include <mbedtls/debug.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
@@ -47,7 +53,9 @@
 struct net_tls_ctx {
     bool server;
     bool insecure;
-    bool verify_client; /* server with trust anchors: ask for (optional) client certs */
+    bool check_client; /* server with trust anchors: a client certificate sent must verify */
+    bool own_ca;       /* trust anchors from ca_file/ca_dir, not the system bundle */
+    unsigned roles;    /* NET_TLS_ROLE_BIT set the other end must name; 0 = no check */
     mbedtls_ssl_config conf;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
@@ -84,8 +92,13 @@ struct net_tls_conn {
     struct evbuffer_cb_entry *drain_cb;
     mbedtls_ssl_context ssl;
     enum net_tls_state state;
-    bool in_wrap;       /* the user has no callbacks yet */
-    bool error_pending; /* failed in net_tls_wrap: report from the resume event */
+    bool in_wrap;                  /* the user has no callbacks yet */
+    bool error_pending;            /* failed in net_tls_wrap: report from the resume event */
+    unsigned want_roles;           /* roles the other end must name; 0 = any */
+    char *want_host;               /* host it must name, or NULL */
+    struct net_tls_identity seen;  /* what the leaf names, chain not yet checked */
+    struct net_tls_identity ident; /* verified identity, set once OPEN */
+    char why[200];                 /* why the verify callback refused the leaf */
     char error[256];
 };
 
@@ -107,6 +120,54 @@ static const int net_tls_ciphersuites[] = {
 };
 
 static const char *const net_tls_state_names[] = {"handshake", "open", "closed", "failed"};
+
+/* Indexed by enum net_tls_role. */
+static const char *const net_tls_role_names[] = {"none", "peer", "seed", "scheduler", "manager"};
+
+const char *
+net_tls_role_name(enum net_tls_role role)
+{
+    if ((size_t)role >= DF_NELEM(net_tls_role_names))
+        return "none";
+    return net_tls_role_names[role];
+}
+
+int
+net_tls_role_parse(const char *s, enum net_tls_role *out)
+{
+    for (size_t i = NET_TLS_ROLE_PEER; i < DF_NELEM(net_tls_role_names); i++) {
+        if (strcmp(s, net_tls_role_names[i]) == 0) {
+            *out = (enum net_tls_role)i;
+            return 0;
+        }
+    }
+    return DF_EINVAL;
+}
+
+static bool
+net_tls_host_char_is_valid(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '-' || ch == '_';
+}
+
+/* The host rule of net_tls_host_is_valid() on len bytes that need not be NUL-terminated. */
+static bool
+net_tls_host_bytes_are_valid(const unsigned char *p, size_t len)
+{
+    if (len == 0 || len > NET_TLS_HOST_MAX || p[0] == '.' || p[0] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!net_tls_host_char_is_valid(p[i]))
+            return false;
+    return true;
+}
+
+bool
+net_tls_host_is_valid(const char *s)
+{
+    return s != NULL && net_tls_host_bytes_are_valid((const unsigned char *)s, strlen(s));
+}
 
 static size_t
 net_tls_table_slot(const struct bufferevent *bev)
@@ -211,6 +272,27 @@ net_tls_load_alpn(struct net_tls_ctx *ctx, const struct net_tls_opts *opts, stru
     return 0;
 }
 
+/* Client verification and cluster roles need trust anchors of our own and make sense together. */
+static int
+net_tls_check_cluster_opts(bool server, const struct net_tls_opts *opts, struct df_error *err)
+{
+    bool own_ca = opts->ca_file != NULL || opts->ca_dir != NULL;
+
+    if (opts->peer_roles & ~NET_TLS_ROLES_ALL)
+        return df_error_set(err, DF_EINVAL, "tls: peer_roles: unknown role bits 0x%x",
+                            opts->peer_roles & ~NET_TLS_ROLES_ALL);
+    if (opts->verify_client && !server)
+        return df_error_set(err, DF_EINVAL, "tls: verify_client is a server setting");
+    if (server && opts->peer_roles != 0 && !opts->verify_client)
+        return df_error_set(err, DF_EINVAL, "tls: client roles need verify_client");
+    if (!server && opts->peer_roles != 0 && opts->insecure)
+        return df_error_set(err, DF_EINVAL, "tls: server roles cannot be checked when insecure");
+    if ((opts->verify_client || opts->peer_roles != 0) && !own_ca)
+        return df_error_set(err, DF_EINVAL, "tls: %s needs ca_file or ca_dir (the cluster CA)",
+                            opts->verify_client ? "verify_client" : "peer_roles");
+    return 0;
+}
+
 int
 net_tls_ctx_new(bool server, const struct net_tls_opts *opts, struct net_tls_ctx **out,
                 struct df_error *err)
@@ -258,6 +340,10 @@ net_tls_ctx_new(bool server, const struct net_tls_opts *opts, struct net_tls_ctx
         rv = df_error_set(err, DF_EINVAL, "tls: cert_file and key_file go together");
         goto out;
     }
+    if ((rv = net_tls_check_cluster_opts(server, opts, err)) != 0)
+        goto out;
+    ctx->own_ca = opts->ca_file != NULL || opts->ca_dir != NULL;
+    ctx->roles = opts->peer_roles;
     if (opts->cert_file != NULL) {
         if ((mrv = mbedtls_x509_crt_parse_file(&ctx->cert, opts->cert_file)) != 0) {
             rv = net_tls_mbedtls_error(err, DF_ETLS, "cert file", opts->cert_file, mrv);
@@ -279,14 +365,16 @@ net_tls_ctx_new(bool server, const struct net_tls_opts *opts, struct net_tls_ctx
 
     if (ctx->insecure) {
         mbedtls_ssl_conf_authmode(&ctx->conf, MBEDTLS_SSL_VERIFY_NONE);
-    } else if (!server || opts->ca_file != NULL || opts->ca_dir != NULL) {
+    } else if (!server || ctx->own_ca) {
         if ((rv = net_tls_load_ca(ctx, opts, err)) != 0)
             goto out;
         mbedtls_ssl_conf_ca_chain(&ctx->conf, &ctx->ca, NULL);
-        /* Servers accept clients without a certificate; one that is sent must verify. */
-        ctx->verify_client = server;
-        mbedtls_ssl_conf_authmode(&ctx->conf, server ? MBEDTLS_SSL_VERIFY_OPTIONAL
-                                                     : MBEDTLS_SSL_VERIFY_REQUIRED);
+        /* Unless told to require one, servers accept clients without a certificate; one
+         * that is sent must verify. */
+        ctx->check_client = server;
+        mbedtls_ssl_conf_authmode(&ctx->conf, server && !opts->verify_client
+                                                      ? MBEDTLS_SSL_VERIFY_OPTIONAL
+                                                      : MBEDTLS_SSL_VERIFY_REQUIRED);
     } else {
         mbedtls_ssl_conf_authmode(&ctx->conf, MBEDTLS_SSL_VERIFY_NONE);
     }
@@ -330,13 +418,23 @@ net_tls_conn_set_state_at(struct net_tls_conn *c, enum net_tls_state s, int line
     c->state = s;
 }
 
-/* Describe certificate verification flags the way an operator would search for them. */
+/*
+ * Describe certificate verification flags the way an operator would search for them. A
+ * chain that does not verify is named first; a refusal of the verify callback (role or
+ * host) only when the chain itself was fine.
+ */
 static void
-net_tls_verify_reason(uint32_t flags, const char *who, char *buf, size_t len)
+net_tls_verify_reason(struct net_tls_conn *c, uint32_t flags)
 {
-    char info[200];
+    const char *who = c->ctx->server ? "client" : "server";
+    char info[200], *buf = c->error;
+    size_t len = sizeof(c->error);
     int n;
 
+    if ((flags & ~(uint32_t)MBEDTLS_X509_BADCERT_OTHER) == 0 && c->why[0] != '\0') {
+        snprintf(buf, len, "%s", c->why);
+        return;
+    }
     if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
         n = snprintf(buf, len, "%s certificate verify failed: hostname mismatch", who);
     else if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
@@ -357,10 +455,39 @@ net_tls_verify_reason(uint32_t flags, const char *who, char *buf, size_t len)
     }
 }
 
+/* The name of a TLS alert the other end sent, for "handshake failed: ..." messages. */
+static const char *
+net_tls_alert_name(unsigned char alert)
+{
+    switch (alert) {
+    case MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE:
+        return "handshake failure";
+    case MBEDTLS_SSL_ALERT_MSG_BAD_CERT:
+        return "bad certificate";
+    case MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT:
+        return "unsupported certificate";
+    case MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED:
+        return "certificate revoked";
+    case MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED:
+        return "certificate expired";
+    case MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN:
+        return "certificate unknown";
+    case MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA:
+        return "unknown CA";
+    case MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED:
+        return "access denied";
+    case MBEDTLS_SSL_ALERT_MSG_NO_APPLICATION_PROTOCOL:
+        return "no application protocol";
+    default:
+        return NULL;
+    }
+}
+
 /* Enter FAILED with a reason and tell the user once. The bufferevent may be freed by it. */
 static void
 net_tls_conn_fail(struct net_tls_conn *c, int mrv, short what)
 {
+    const char *alert;
     char buf[160];
     uint32_t flags;
 
@@ -368,8 +495,17 @@ net_tls_conn_fail(struct net_tls_conn *c, int mrv, short what)
         return;
     if (mrv == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED &&
         (flags = mbedtls_ssl_get_verify_result(&c->ssl)) != 0) {
-        net_tls_verify_reason(flags, c->ctx->server ? "client" : "server", c->error,
-                              sizeof(c->error));
+        net_tls_verify_reason(c, flags);
+    } else if (mrv == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE) {
+        snprintf(c->error, sizeof(c->error), "handshake failed: no client certificate");
+        /* mbedtls 2.28 leaves without a word: tell the client why it was dropped. */
+        mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                       MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
+    } else if (mrv == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && c->ssl.in_msg != NULL &&
+               (alert = net_tls_alert_name(c->ssl.in_msg[1])) != NULL) {
+        snprintf(c->error, sizeof(c->error), "%s failed: %s refused us: %s",
+                 c->state == NET_TLS_HANDSHAKE ? "handshake" : "record",
+                 c->ctx->server ? "client" : "server", alert);
     } else if (mrv != 0) {
         mbedtls_strerror(mrv, buf, sizeof(buf));
         snprintf(c->error, sizeof(c->error), "%s: %s",
@@ -429,14 +565,17 @@ net_tls_handshake_step(struct net_tls_conn *c, short what)
         net_tls_conn_fail(c, mrv, what);
         return -1;
     }
-    if (c->ctx->verify_client && mbedtls_ssl_get_peer_cert(&c->ssl) != NULL &&
+    if (c->ctx->check_client && mbedtls_ssl_get_peer_cert(&c->ssl) != NULL &&
         (flags = mbedtls_ssl_get_verify_result(&c->ssl)) != 0) {
-        net_tls_verify_reason(flags, "client", c->error, sizeof(c->error));
+        net_tls_verify_reason(c, flags);
         mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
                                        MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
         net_tls_conn_fail(c, 0, what);
         return -1;
     }
+    /* Verified (authmode REQUIRED, or OPTIONAL and checked above) unless insecure. */
+    if (!c->ctx->insecure && mbedtls_ssl_get_peer_cert(&c->ssl) != NULL)
+        c->ident = c->seen;
     net_tls_conn_set_state(c, NET_TLS_OPEN);
     log_debug("tls", "tls: %p handshake done: %s %s alpn=%s", (void *)c,
               mbedtls_ssl_get_version(&c->ssl), mbedtls_ssl_get_ciphersuite(&c->ssl),
@@ -610,28 +749,108 @@ net_tls_conn_free(void *arg)
     if (c->resume != NULL)
         event_free(c->resume);
     mbedtls_ssl_free(&c->ssl);
+    free(c->want_host);
     free(c);
 }
 
-struct bufferevent *
-net_tls_wrap(struct net_tls_ctx *ctx, struct bufferevent *under, const char *hostname)
+/*
+ * The cluster identity a certificate's subject names: exactly one CN that is a valid host
+ * and exactly one OU that is a role, or none.
+ */
+static void
+net_tls_identity_from_crt(const mbedtls_x509_crt *crt, struct net_tls_identity *out)
+{
+    const mbedtls_x509_name *n;
+    const mbedtls_x509_buf *cn = NULL, *ou = NULL;
+    int n_cn = 0, n_ou = 0;
+    char role[16];
+
+    memset(out, 0, sizeof(*out));
+    for (n = &crt->subject; n != NULL; n = n->next) {
+        if (n->oid.p == NULL)
+            continue;
+        if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0) {
+            cn = &n->val;
+            n_cn++;
+        } else if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_ORG_UNIT, &n->oid) == 0) {
+            ou = &n->val;
+            n_ou++;
+        }
+    }
+    if (n_cn != 1 || n_ou != 1 || ou->len >= sizeof(role) ||
+        !net_tls_host_bytes_are_valid(cn->p, cn->len))
+        return;
+    memcpy(role, ou->p, ou->len);
+    role[ou->len] = '\0';
+    if (strlen(role) != ou->len || net_tls_role_parse(role, &out->role) != 0)
+        return;
+    memcpy(out->host, cn->p, cn->len);
+    out->host[cn->len] = '\0';
+}
+
+/*
+ * mbedtls calls this for each certificate of the chain it verifies; at the leaf, note the
+ * identity it names and refuse it (BADCERT_OTHER, with the reason in c->why) when it is not
+ * the role or host wanted. mbedtls then fails the handshake and sends the alert itself.
+ */
+static int
+net_tls_verify_cb(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+    struct net_tls_conn *c = arg;
+    const char *who = c->ctx->server ? "client" : "server";
+    char want[64] = "";
+
+    if (depth != 0)
+        return 0;
+    net_tls_identity_from_crt(crt, &c->seen);
+    if (c->want_roles != 0 && (c->seen.role == NET_TLS_ROLE_NONE ||
+                               (c->want_roles & NET_TLS_ROLE_BIT(c->seen.role)) == 0)) {
+        for (size_t r = NET_TLS_ROLE_PEER; r < DF_NELEM(net_tls_role_names); r++)
+            if (c->want_roles & NET_TLS_ROLE_BIT(r))
+                snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s",
+                         want[0] != '\0' ? "|" : "", net_tls_role_names[r]);
+        if (c->seen.role == NET_TLS_ROLE_NONE)
+            snprintf(c->why, sizeof(c->why),
+                     "wrong role: %s certificate names no cluster role (want %s)", who, want);
+        else
+            snprintf(c->why, sizeof(c->why), "wrong role: %s certificate is for a %s, want %s", who,
+                     net_tls_role_names[c->seen.role], want);
+        *flags |= MBEDTLS_X509_BADCERT_OTHER;
+    } else if (c->want_host != NULL && strcmp(c->seen.host, c->want_host) != 0) {
+        snprintf(c->why, sizeof(c->why),
+                 "wrong host: %s certificate is for \"%.64s\", want \"%.64s\"", who, c->seen.host,
+                 c->want_host);
+        *flags |= MBEDTLS_X509_BADCERT_OTHER;
+    }
+    return 0;
+}
+
+/*
+ * Make the connection. roles/host are what the other end's certificate must name (0/NULL:
+ * anything); a client with roles is verified by them instead of by hostname. why, when not
+ * NULL, fails the handshake at once with that reason (reported like any failure).
+ */
+static struct bufferevent *
+net_tls_conn_new(struct net_tls_ctx *ctx, struct bufferevent *under, const char *hostname,
+                 unsigned roles, const char *host, const char *why)
 {
     struct net_tls_conn *c;
-    bool bad_name = false;
 
     c = xcalloc(1, sizeof(*c));
     c->ctx = ctx;
     c->under = under;
     c->state = NET_TLS_HANDSHAKE;
     c->in_wrap = true;
+    c->want_roles = roles;
+    c->want_host = host != NULL ? xstrdup(host) : NULL;
     mbedtls_ssl_init(&c->ssl);
     if (mbedtls_ssl_setup(&c->ssl, &ctx->conf) != 0)
         goto fail;
-    if (!ctx->server && hostname != NULL) {
-        if (mbedtls_ssl_set_hostname(&c->ssl, hostname) != 0)
-            bad_name = true;
-    } else if (!ctx->server && !ctx->insecure)
-        bad_name = true;
+    if (why == NULL && !ctx->server && roles == 0 && hostname != NULL &&
+        mbedtls_ssl_set_hostname(&c->ssl, hostname) != 0)
+        why = "no valid hostname to verify the server against (set one, or insecure)";
+    if (!ctx->insecure)
+        mbedtls_ssl_set_verify(&c->ssl, net_tls_verify_cb, c);
     mbedtls_ssl_set_bio(&c->ssl, c, net_tls_bio_send, net_tls_bio_recv, NULL);
     c->resume = event_new(bufferevent_get_base(under), -1, 0, net_tls_resume_cb, c);
     if (c->resume == NULL)
@@ -651,9 +870,8 @@ net_tls_wrap(struct net_tls_ctx *ctx, struct bufferevent *under, const char *hos
     bufferevent_set_max_single_write(under, NET_TLS_UNDER_WMAX);
     c->drain_cb = evbuffer_add_cb(bufferevent_get_input(c->bev), net_tls_drain_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    if (bad_name) {
-        snprintf(c->error, sizeof(c->error),
-                 "no valid hostname to verify the server against (set one, or insecure)");
+    if (why != NULL) {
+        snprintf(c->error, sizeof(c->error), "%s", why);
         net_tls_conn_fail(c, 0, BEV_EVENT_WRITING);
     } else if (!ctx->server) {
         /* Send the ClientHello now; a failure is reported by a deferred event. */
@@ -665,8 +883,36 @@ fail:
     if (c->resume != NULL)
         event_free(c->resume);
     mbedtls_ssl_free(&c->ssl);
+    free(c->want_host);
     free(c);
     return NULL;
+}
+
+struct bufferevent *
+net_tls_wrap(struct net_tls_ctx *ctx, struct bufferevent *under, const char *hostname)
+{
+    const char *why = NULL;
+
+    if (!ctx->server && !ctx->insecure && ctx->roles == 0 && hostname == NULL)
+        why = "no valid hostname to verify the server against (set one, or insecure)";
+    return net_tls_conn_new(ctx, under, hostname, ctx->roles, NULL, why);
+}
+
+struct bufferevent *
+net_tls_wrap_expect(struct net_tls_ctx *ctx, struct bufferevent *under, unsigned roles,
+                    const char *host)
+{
+    const char *why = NULL;
+
+    if (roles == 0)
+        roles = ctx->roles;
+    if (ctx->server || ctx->insecure || !ctx->own_ca)
+        why = "wrong role: this context cannot verify a cluster server (needs the cluster CA)";
+    else if (roles == 0 || (roles & ~NET_TLS_ROLES_ALL) != 0)
+        why = "wrong role: no valid role to verify the server against";
+    else if (host != NULL && !net_tls_host_is_valid(host))
+        why = "wrong host: not a valid host name to verify the server against";
+    return net_tls_conn_new(ctx, under, NULL, roles, host, why);
 }
 
 bool
@@ -695,4 +941,18 @@ net_tls_error(struct bufferevent *bev)
     if (c->error[0] == '\0')
         return "no error";
     return c->error;
+}
+
+int
+net_tls_peer_identity(struct bufferevent *bev, struct net_tls_identity *out)
+{
+    struct net_tls_conn *c = net_tls_table_find(bev);
+
+    memset(out, 0, sizeof(*out));
+    if (c == NULL)
+        return DF_EINVAL;
+    if (c->state == NET_TLS_HANDSHAKE || c->state == NET_TLS_FAILED)
+        return DF_EAGAIN;
+    *out = c->ident;
+    return 0;
 }

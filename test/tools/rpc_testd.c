@@ -248,10 +248,35 @@ usage(void)
 {
     fprintf(stderr,
             "usage: rpc_testd [--listen ADDR] [--ready-file PATH] [--tls-cert F --tls-key F]\n"
+            "                 [--tls-ca F [--tls-verify-client [--tls-client-roles R,R]]]\n"
             "                 [--max-msg BYTES] [--max-depth N] [--max-streams N]\n"
             "                 [--reset-burst N] [--reset-rate N] [--idle-timeout-ms N]\n"
             "                 [--debug MODULES]\n");
     exit(2);
+}
+
+/* "peer,seed" -> a NET_TLS_ROLE_BIT set. */
+static unsigned
+roles_arg(const char *s)
+{
+    char name[32];
+    enum net_tls_role r;
+    unsigned roles = 0;
+    size_t len;
+
+    for (;;) {
+        len = strcspn(s, ",");
+        if (len == 0 || len >= sizeof(name))
+            usage();
+        memcpy(name, s, len);
+        name[len] = '\0';
+        if (net_tls_role_parse(name, &r) != 0)
+            usage();
+        roles |= NET_TLS_ROLE_BIT(r);
+        if (s[len] == '\0')
+            return roles;
+        s += len + 1;
+    }
 }
 
 static long
@@ -273,6 +298,9 @@ main(int argc, char **argv)
             {"ready-file", required_argument, NULL, 'r'},
             {"tls-cert", required_argument, NULL, 'c'},
             {"tls-key", required_argument, NULL, 'k'},
+            {"tls-ca", required_argument, NULL, 'a'},
+            {"tls-verify-client", no_argument, NULL, 'v'},
+            {"tls-client-roles", required_argument, NULL, 'o'},
             {"max-msg", required_argument, NULL, 'm'},
             {"max-depth", required_argument, NULL, 'd'},
             {"max-streams", required_argument, NULL, 's'},
@@ -282,7 +310,9 @@ main(int argc, char **argv)
             {"debug", required_argument, NULL, 'D'},
             {NULL, 0, NULL, 0},
     };
-    const char *listen = "127.0.0.1:0", *ready = NULL, *cert = NULL, *key = NULL;
+    const char *listen = "127.0.0.1:0", *ready = NULL, *cert = NULL, *key = NULL, *ca = NULL;
+    bool verify_client = false;
+    unsigned client_roles = 0;
     const char *const alpn[] = {"h2", NULL};
     struct rpc_server_opts opts = {0};
     struct net_tls_ctx *tls = NULL;
@@ -304,6 +334,15 @@ main(int argc, char **argv)
             break;
         case 'k':
             key = optarg;
+            break;
+        case 'a':
+            ca = optarg;
+            break;
+        case 'v':
+            verify_client = true;
+            break;
+        case 'o':
+            client_roles = roles_arg(optarg);
             break;
         case 'm':
             opts.max_msg_bytes = (size_t)num_arg(optarg);
@@ -331,13 +370,18 @@ main(int argc, char **argv)
             usage();
         }
     }
-    if (optind != argc || (cert == NULL) != (key == NULL))
+    if (optind != argc || (cert == NULL) != (key == NULL) || (ca != NULL && cert == NULL))
         usage();
     signal(SIGPIPE, SIG_IGN);
     if ((t.base = event_base_new()) == NULL)
         fatalx("rpc_testd: event_base_new failed");
     if (cert != NULL) {
-        struct net_tls_opts to = {.cert_file = cert, .key_file = key, .alpn = alpn};
+        struct net_tls_opts to = {.cert_file = cert,
+                                  .key_file = key,
+                                  .ca_file = ca,
+                                  .alpn = alpn,
+                                  .verify_client = verify_client,
+                                  .peer_roles = client_roles};
         if (net_tls_ctx_new(true, &to, &tls, &err) != 0)
             fatalx("rpc_testd: %s", err.msg);
     }
