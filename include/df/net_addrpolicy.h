@@ -27,7 +27,8 @@ struct sockaddr;
 struct net_addrpolicy;
 
 /*
- * Build a policy from allow (nallow entries) and deny (ndeny entries); the strings are copied.
+ * Build a policy from allow (nallow strings) and deny (ndeny strings), each an entry or a
+ * comma-separated list of entries; the strings are copied.
  * Returns 0 and *out (free with net_addrpolicy_free), or DF_EINVAL with a message in err that
  * names the bad entry (a CIDR with host bits set, a prefix too long, a malformed name).
  */

@@ -174,24 +174,50 @@ net_addrpolicy_list_reset(struct net_addrpolicy_list *l)
     memset(l, 0, sizeof(*l));
 }
 
+/* Add one entry (s, len bytes) to l. */
+static int
+net_addrpolicy_list_add(struct net_addrpolicy_list *l, const char *s, size_t len,
+                        struct df_error *err)
+{
+    struct net_addrpolicy_entry *e;
+    char *text = xcalloc(1, len + 1);
+    int rv;
+
+    memcpy(text, s, len);
+    l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    e = &l->v[l->n];
+    memset(e, 0, sizeof(*e));
+    if ((rv = net_cidr_parse(text, &e->net, err)) == DF_EAGAIN)
+        rv = net_addrpolicy_name_parse(text, e, err);
+    if (rv != 0) {
+        free(e->name);
+        free(text);
+        return rv;
+    }
+    e->text = text;
+    l->n++;
+    return 0;
+}
+
+/* The entries of v (n strings, each one entry or a comma-separated list of them). */
 static int
 net_addrpolicy_list_init(struct net_addrpolicy_list *l, const char *what, const char *const *v,
                          size_t n, struct df_error *err)
 {
     struct df_error e2;
+    const char *p, *comma;
     int rv;
 
-    l->v = xcalloc(n > 0 ? n : 1, sizeof(*l->v));
     for (size_t i = 0; i < n; i++) {
-        struct net_addrpolicy_entry *e = &l->v[l->n];
-        if ((rv = net_cidr_parse(v[i], &e->net, &e2)) == DF_EAGAIN)
-            rv = net_addrpolicy_name_parse(v[i], e, &e2);
-        if (rv != 0) {
-            free(e->name);
-            return df_error_set(err, rv, "%s: %s", what, e2.msg);
+        for (p = v[i];; p = comma + 1) {
+            comma = strchr(p, ',');
+            rv = net_addrpolicy_list_add(l, p, comma != NULL ? (size_t)(comma - p) : strlen(p),
+                                         &e2);
+            if (rv != 0)
+                return df_error_set(err, rv, "%s: %s", what, e2.msg);
+            if (comma == NULL)
+                break;
         }
-        e->text = xstrdup(v[i]);
-        l->n++;
     }
     return 0;
 }

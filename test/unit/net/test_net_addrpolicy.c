@@ -124,7 +124,7 @@ END_TEST
 /* Allow opens default-denied addresses; prefixes end exactly where they say. */
 START_TEST(test_allow_cidr)
 {
-    const char *allow[] = {"127.0.0.40/31", "127.0.0.2", "::1", "fe80::/16", "169.254.0.0/31"};
+    const char *allow[] = {"127.0.0.40/31", "127.0.0.2,::1", "fe80::/16,169.254.0.0/31"};
     struct net_addrpolicy *p = policy(allow, DF_NELEM(allow), NULL, 0);
     struct df_error err = {{0}};
 
@@ -289,6 +289,9 @@ static const struct {
         {"http://x", "allow: 'http://x': expected a CIDR, an address, a host name or *.name"},
         {"a.*.b", "allow: 'a.*.b': expected a CIDR, an address, a host name or *.name"},
         {"*", "allow: '*': expected a CIDR, an address, a host name or *.name"},
+        {"10.0.0.0/8,", "allow: '': expected a CIDR, an address or a host name"},
+        {"a,,b", "allow: '': expected a CIDR, an address or a host name"},
+        {"a, b", "allow: ' b': expected a CIDR, an address, a host name or *.name"},
         {"fe80::1%eth0", "allow: 'fe80::1%eth0': expected a CIDR, an address, a host name or "
                          "*.name"},
 };
