@@ -141,4 +141,10 @@ const char *rpc_call_path(const struct rpc_call *call);
 /* The event loop, for handlers that answer later. */
 struct event_base *rpc_call_base(const struct rpc_call *call);
 
+/*
+ * True when call came on a unix-socket connection (a caller on this host), false for TCP:
+ * handlers hold what another host may ask to less than a local caller may.
+ */
+bool rpc_call_is_local(const struct rpc_call *call);
+
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,6 +101,7 @@ struct rpc_server_conn {
     size_t nfree;
     struct event *idle_ev;
     struct event *writable_ev;
+    bool is_local; /* a unix-socket connection: a caller on this host */
 };
 
 struct rpc_server {
@@ -374,6 +376,23 @@ struct event_base *
 rpc_call_base(const struct rpc_call *call)
 {
     return call->conn->srv->base;
+}
+
+bool
+rpc_call_is_local(const struct rpc_call *call)
+{
+    return call->conn->is_local;
+}
+
+/* Is bev's socket a unix-domain one (a local caller)? */
+static bool
+rpc_server_bev_is_unix(struct bufferevent *bev)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+
+    return fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_UNIX;
 }
 
 /* ---- request path ---- */
@@ -848,6 +867,7 @@ rpc_server_accept(struct rpc_server *srv, struct bufferevent *bev)
     }
     conn = xcalloc(1, sizeof(*conn));
     conn->srv = srv;
+    conn->is_local = rpc_server_bev_is_unix(bev);
     TAILQ_INIT(&conn->calls);
     TAILQ_INIT(&conn->free_calls);
     conn->idle_ev = evtimer_new(srv->base, rpc_server_idle_cb, conn);
