@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * it_sec_ssrf_canary (SECURITY-REVIEW H2): a canary HTTP server on its own 127.0.0.x address
+ * holds an "internal" object. Downloads another host asks for (DownloadTask over TCP on both
+ * services, directly or through a 302 from an allowed origin, and a seed triggered by the
+ * scheduler) must never reach it: 0 canary requests and permission_denied to the requester.
+ * The same URL through a local `get` on the unix socket works. Remote requests may not turn
+ * off TLS verification or set Host and hop-by-hop headers.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "df/df_json.h"
+#include "harness/harness.h"
+
+#define SSRF_ORIGIN_IP "127.0.0.70"
+#define SSRF_CANARY_IP "127.0.0.71"
+#define SSRF_SCHED_IP  "127.0.0.72"
+#define SSRF_SEED_IP   "127.0.0.73"
+#define SSRF_PEER_IP   "127.0.0.74"
+#define SSRF_UPLOAD_DT "/dfdaemon.v2.DfdaemonUpload/DownloadTask"
+#define SSRF_GET_DT    "/dfdaemon.v2.DfdaemonDownload/DownloadTask"
+
+static struct {
+    char *dir;
+    struct it_proc origin, canary, sched, seed, peer;
+    char origin_addr[64], canary_addr[64], sched_addr[64], peer_rpc[64], sock[700];
+} S;
+
+/* Start argv (NULL-terminated, argv[0] a path) as name and wait for <dir>/<name>.ready. */
+static void
+ssrf_start(struct it_proc *p, const char *name, const char **argv)
+{
+    char ready[700];
+    const char *full[40];
+    size_t n = 0;
+
+    snprintf(ready, sizeof(ready), "%s/%s.ready", S.dir, name);
+    while (argv[n] != NULL && n < 36) {
+        full[n] = argv[n];
+        n++;
+    }
+    full[n++] = "--ready-file";
+    full[n++] = ready;
+    full[n] = NULL;
+    ck_assert_int_eq(it_proc_start(p, S.dir, name, (char *const *)(uintptr_t)full, ready, 15000),
+                     0);
+}
+
+static void
+ssrf_origin(struct it_proc *p, const char *name, const char *ip, char *addr)
+{
+    char tool[512], listen[64];
+    const char *argv[] = {it_tool("origin", tool, sizeof(tool)), "--listen", listen, NULL};
+
+    snprintf(listen, sizeof(listen), "%s:0", ip);
+    ssrf_start(p, name, argv);
+    snprintf(addr, 64, "%s", it_proc_ready_str(p, "http"));
+}
+
+/* Requests the origin test server at addr has answered (its /_stats is not counted). */
+static uint64_t
+ssrf_requests(const char *addr)
+{
+    char *body = NULL;
+    cJSON *doc = NULL;
+    uint64_t n = UINT64_MAX;
+
+    ck_assert_int_eq(it_shf(&body, 10, "curl -sS --max-time 10 'http://%s/_stats'", addr), 0);
+    ck_assert_int_eq(df_json_parse(body, strlen(body), NULL, &doc, NULL), 0);
+    ck_assert_int_eq(df_json_get_u64(doc, "requests", &n, NULL), 0);
+    cJSON_Delete(doc);
+    free(body);
+    return n;
+}
+
+/*
+ * The peer with no scheduler: it lets downloads other hosts ask for fetch from the origin
+ * only (the harness's allow flag, as every test with a 127.0.0.x origin passes it).
+ */
+static void
+ssrf_up(void)
+{
+    char data[700];
+    const char *argv[] = {
+            it_bin(), "peer",       "--ip", SSRF_PEER_IP,    "--rpc-port",   "0", "--upload-port",
+            "0",      "--data-dir", data,   IT_ALLOW_ORIGIN, SSRF_ORIGIN_IP, NULL};
+
+    memset(&S, 0, sizeof(S));
+    S.dir = it_tmpdir();
+    ck_assert_ptr_nonnull(S.dir);
+    ssrf_origin(&S.origin, "origin", SSRF_ORIGIN_IP, S.origin_addr);
+    ssrf_origin(&S.canary, "canary", SSRF_CANARY_IP, S.canary_addr);
+    snprintf(data, sizeof(data), "%s/peer", S.dir);
+    ssrf_start(&S.peer, "peer", argv);
+    snprintf(S.peer_rpc, sizeof(S.peer_rpc), "%s", it_proc_ready_str(&S.peer, "rpc"));
+    snprintf(S.sock, sizeof(S.sock), "%s/peer/dfdaemon.sock", S.dir);
+}
+
+static void
+ssrf_down(void)
+{
+    it_proc_stop(&S.peer);
+    it_proc_stop(&S.seed);
+    it_proc_stop(&S.sched);
+    it_proc_stop(&S.canary);
+    it_proc_stop(&S.origin);
+    it_rmtree(S.dir);
+    free(S.dir);
+}
+
+/*
+ * Call a DownloadTask method (path) on the peer's TCP RPC port with {"download": download}
+ * as another host would (curl, h2c, one Connect envelope). Returns the printable text of the
+ * streamed answer (the caller frees it).
+ */
+static char *
+ssrf_remote(const char *rpc, const char *path, const char *download)
+{
+    char req[700], resp[700], *json, *out = NULL;
+    unsigned char hdr[5];
+    size_t n;
+    FILE *f;
+
+    json = NULL;
+    ck_assert_int_ne(asprintf(&json, "{\"download\":%s}", download), -1);
+    n = strlen(json);
+    hdr[0] = 0;
+    hdr[1] = (unsigned char)((n >> 24) & 0xff);
+    hdr[2] = (unsigned char)((n >> 16) & 0xff);
+    hdr[3] = (unsigned char)((n >> 8) & 0xff);
+    hdr[4] = (unsigned char)(n & 0xff);
+    snprintf(req, sizeof(req), "%s/req.bin", S.dir);
+    snprintf(resp, sizeof(resp), "%s/resp.bin", S.dir);
+    f = fopen(req, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+    ck_assert_uint_eq(fwrite(json, 1, n, f), n);
+    fclose(f);
+    free(json);
+    ck_assert_int_eq(it_shf(&out, 60,
+                            "curl -sS --max-time 50 --http2-prior-knowledge -H "
+                            "'content-type: application/connect+json' --data-binary @%s "
+                            "-o %s 'http://%s%s' && tr -c '[:print:]' ' ' < %s",
+                            req, resp, rpc, path, resp),
+                     0);
+    return out;
+}
+
+/* The answer is permission_denied and says why (when want is not NULL). */
+static void
+ssrf_assert_denied(const char *out, const char *want)
+{
+    ck_assert_msg(strstr(out, "permission_denied") != NULL, "not denied: %s", out);
+    if (want != NULL)
+        ck_assert_msg(strstr(out, want) != NULL, "no '%s' in: %s", want, out);
+}
+
+/* A DownloadTask over TCP naming the canary: refused, and the canary never hears of it. */
+START_TEST(test_direct)
+{
+    char dl[600], *out;
+
+    ssrf_up();
+    snprintf(dl, sizeof(dl), "{\"url\":\"http://%s/gen/4KiB?seed=1\"}", S.canary_addr);
+    out = ssrf_remote(S.peer_rpc, SSRF_UPLOAD_DT, dl);
+    ssrf_assert_denied(out, "back-to-source policy: " SSRF_CANARY_IP " is a loopback address");
+    free(out);
+    /* The other service too (with an output: refused whatever the reason; nothing written). */
+    snprintf(dl, sizeof(dl), "{\"url\":\"http://%s/gen/4KiB?seed=2\",\"outputPath\":\"%s/o\"}",
+             S.canary_addr, S.dir);
+    out = ssrf_remote(S.peer_rpc, SSRF_GET_DT, dl);
+    ssrf_assert_denied(out, NULL);
+    free(out);
+    ck_assert_int_eq(it_shf(NULL, 5, "test ! -e %s/o", S.dir), 0);
+    ck_assert_uint_eq(ssrf_requests(S.canary_addr), 0);
+    ssrf_down();
+}
+
+END_TEST
+
+/* An allowed origin that answers 302 to the canary: the hop is refused. */
+START_TEST(test_redirect)
+{
+    char dl[600], *out;
+
+    ssrf_up();
+    snprintf(dl, sizeof(dl), "{\"url\":\"http://%s/gen/4KiB?seed=3&redirect_host=%s\"}",
+             S.origin_addr, S.canary_addr);
+    out = ssrf_remote(S.peer_rpc, SSRF_UPLOAD_DT, dl);
+    ssrf_assert_denied(out, "back-to-source policy (after a redirect): " SSRF_CANARY_IP);
+    free(out);
+    ck_assert_uint_ge(ssrf_requests(S.origin_addr), 1); /* the 302 itself */
+    ck_assert_uint_eq(ssrf_requests(S.canary_addr), 0);
+    ssrf_down();
+}
+
+END_TEST
+
+/* The same peer fetches the canary for a local caller on the unix socket. */
+START_TEST(test_local_get)
+{
+    char *err = NULL, want[700];
+
+    ssrf_up();
+    snprintf(want, sizeof(want), "%s/want", S.dir);
+    ck_assert_int_eq(it_gen("4KiB", 4, want), 0);
+    ck_assert_msg(it_shf(&err, 60,
+                         "%s get 'http://%s/gen/4KiB?seed=4' -O %s/got --socket %s "
+                         "--no-progress 2>&1",
+                         it_bin(), S.canary_addr, S.dir, S.sock) == 0,
+                  "get: %s", err);
+    free(err);
+    ck_assert_int_eq(it_shf(NULL, 10, "cmp %s %s/got", want, S.dir), 0);
+    ck_assert_uint_ge(ssrf_requests(S.canary_addr), 1);
+    ssrf_down();
+}
+
+END_TEST
+
+/* What a remote request may not ask for, and that an allowed origin works over TCP. */
+START_TEST(test_remote_fields)
+{
+    static const char *const bad[][2] = {
+            {"\"insecure\":true", "download.insecure"},
+            {"\"requestHeader\":{\"Host\":\"metadata.internal\"}", "'Host' may not be set"},
+            {"\"requestHeader\":{\"Connection\":\"close\"}", "'Connection' may not be set"},
+            {"\"requestHeader\":{\"transfer-encoding\":\"chunked\"}", "may not be set"},
+    };
+    char dl[700], *out;
+
+    ssrf_up();
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(dl, sizeof(dl), "{\"url\":\"http://%s/gen/4KiB?seed=5\",%s}", S.origin_addr,
+                 bad[i][0]);
+        out = ssrf_remote(S.peer_rpc, SSRF_UPLOAD_DT, dl);
+        ssrf_assert_denied(out, bad[i][1]);
+        free(out);
+    }
+    ck_assert_uint_eq(ssrf_requests(S.origin_addr), 0);
+    /* The allow list opens the origin to the same remote request. */
+    snprintf(dl, sizeof(dl),
+             "{\"url\":\"http://%s/gen/4KiB?seed=5\",\"requestHeader\":{\"Accept\":\"*/*\"}}",
+             S.origin_addr);
+    out = ssrf_remote(S.peer_rpc, SSRF_UPLOAD_DT, dl);
+    ck_assert_msg(strstr(out, "\"error\"") == NULL, "allowed origin failed: %s", out);
+    free(out);
+    ck_assert_uint_ge(ssrf_requests(S.origin_addr), 1);
+    ssrf_down();
+}
+
+END_TEST
+
+/*
+ * Through the scheduler: a peer that may not go to the origin itself asks for the canary;
+ * the scheduler triggers the seed, whose policy refuses it. The origin works the same way.
+ */
+START_TEST(test_seed)
+{
+    char sdata[700], pdata[700], *err = NULL, *log = NULL;
+    const char *sched[] = {it_bin(),
+                           "scheduler",
+                           "--listen",
+                           SSRF_SCHED_IP ":0",
+                           "--metrics-listen",
+                           SSRF_SCHED_IP ":0",
+                           "--seed-wait",
+                           "2s",
+                           "--stall-timeout",
+                           "5s",
+                           NULL};
+    const char *seed[] = {it_bin(),
+                          "peer",
+                          "--seed",
+                          "--ip",
+                          SSRF_SEED_IP,
+                          "--rpc-port",
+                          "0",
+                          "--upload-port",
+                          "0",
+                          "--data-dir",
+                          sdata,
+                          "--scheduler",
+                          S.sched_addr,
+                          "--announce-interval",
+                          "1s",
+                          IT_ALLOW_ORIGIN,
+                          SSRF_ORIGIN_IP,
+                          NULL};
+    const char *peer[] = {it_bin(),
+                          "peer",
+                          "--ip",
+                          "127.0.0.76",
+                          "--rpc-port",
+                          "0",
+                          "--upload-port",
+                          "0",
+                          "--data-dir",
+                          pdata,
+                          "--scheduler",
+                          S.sched_addr,
+                          "--no-back-to-source",
+                          "--announce-interval",
+                          "1s",
+                          NULL};
+
+    memset(&S, 0, sizeof(S));
+    S.dir = it_tmpdir();
+    ck_assert_ptr_nonnull(S.dir);
+    ssrf_origin(&S.origin, "origin", SSRF_ORIGIN_IP, S.origin_addr);
+    ssrf_origin(&S.canary, "canary", SSRF_CANARY_IP, S.canary_addr);
+    ssrf_start(&S.sched, "scheduler", sched);
+    snprintf(S.sched_addr, sizeof(S.sched_addr), "%s", it_proc_ready_str(&S.sched, "rpc"));
+    snprintf(sdata, sizeof(sdata), "%s/seed", S.dir);
+    snprintf(pdata, sizeof(pdata), "%s/peer", S.dir);
+    ssrf_start(&S.seed, "seed", seed);
+    ssrf_start(&S.peer, "peer", peer);
+    snprintf(S.sock, sizeof(S.sock), "%s/peer/dfdaemon.sock", S.dir);
+
+    /* The seed path works for the allowed origin. */
+    ck_assert_msg(it_shf(&err, 90,
+                         "%s get 'http://%s/gen/64KiB?seed=6' -O %s/ok --socket %s "
+                         "--no-progress --timeout 60s 2>&1",
+                         it_bin(), S.origin_addr, S.dir, S.sock) == 0,
+                  "get via the seed: %s", err);
+    free(err);
+    err = NULL;
+    /* The canary: the seed refuses, the peer may not fetch it itself, the get fails. */
+    ck_assert_int_ne(it_shf(&err, 90,
+                            "%s get 'http://%s/gen/64KiB?seed=7' -O %s/no --socket %s "
+                            "--no-progress --timeout 30s 2>&1",
+                            it_bin(), S.canary_addr, S.dir, S.sock),
+                     0);
+    free(err);
+    ck_assert_uint_eq(ssrf_requests(S.canary_addr), 0);
+    ck_assert_int_eq(it_shf(&log, 10, "grep -c 'back-to-source policy: %s is a loopback' %s",
+                            SSRF_CANARY_IP, S.seed.log_path),
+                     0);
+    free(log);
+    ssrf_down();
+}
+
+END_TEST
+
+Suite *it_ssrf_suite(void);
+
+Suite *
+it_ssrf_suite(void)
+{
+    Suite *s = suite_create("it_ssrf");
+    TCase *tc = tcase_create("it_sec_ssrf_canary");
+
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_direct);
+    tcase_add_test(tc, test_redirect);
+    tcase_add_test(tc, test_local_get);
+    tcase_add_test(tc, test_remote_fields);
+    tcase_add_test(tc, test_seed);
+    suite_add_tcase(s, tc);
+    return s;
+}
