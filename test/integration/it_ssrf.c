@@ -203,10 +203,14 @@ START_TEST(test_redirect)
 
 END_TEST
 
-/* The same peer fetches the canary for a local caller on the unix socket. */
+/*
+ * The same peer fetches the canary for a local caller on the unix socket; a remote request
+ * after it still cannot reach the canary, not even over the connection the local fetch kept.
+ */
 START_TEST(test_local_get)
 {
-    char *err = NULL, want[700];
+    char *err = NULL, *out, want[700], dl[600];
+    uint64_t n;
 
     ssrf_up();
     snprintf(want, sizeof(want), "%s/want", S.dir);
@@ -218,7 +222,15 @@ START_TEST(test_local_get)
                   "get: %s", err);
     free(err);
     ck_assert_int_eq(it_shf(NULL, 10, "cmp %s %s/got", want, S.dir), 0);
-    ck_assert_uint_ge(ssrf_requests(S.canary_addr), 1);
+    n = ssrf_requests(S.canary_addr);
+    ck_assert_uint_ge(n, 1);
+    /* That fetch left a kept-alive connection to the canary in the peer's pool: a remote
+     * request for another object there may not ride on it. */
+    snprintf(dl, sizeof(dl), "{\"url\":\"http://%s/gen/4KiB?seed=8\"}", S.canary_addr);
+    out = ssrf_remote(S.peer_rpc, SSRF_UPLOAD_DT, dl);
+    ssrf_assert_denied(out, "back-to-source policy: " SSRF_CANARY_IP);
+    free(out);
+    ck_assert_uint_eq(ssrf_requests(S.canary_addr), n);
     ssrf_down();
 }
 
