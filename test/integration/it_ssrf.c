@@ -8,6 +8,7 @@
  * off TLS verification or set Host and hop-by-hop headers.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,9 @@
 
 #include <check.h>
 
+#include "df/df_id.h"
 #include "df/df_json.h"
+#include "df/df_url.h"
 #include "harness/harness.h"
 
 #define SSRF_ORIGIN_IP "127.0.0.70"
@@ -116,21 +119,18 @@ ssrf_down(void)
 }
 
 /*
- * Call a DownloadTask method (path) on the peer's TCP RPC port with {"download": download}
- * as another host would (curl, h2c, one Connect envelope). Returns the printable text of the
- * streamed answer (the caller frees it).
+ * Send msg (JSON text) as one Connect envelope to the streaming method path at addr, as
+ * another host would (curl, h2c), giving up after max_s seconds. Returns the printable text
+ * of the answer (the caller frees it).
  */
 static char *
-ssrf_remote(const char *rpc, const char *path, const char *download)
+ssrf_call(const char *addr, const char *path, const char *msg, int max_s)
 {
-    char req[700], resp[700], *json, *out = NULL;
+    char req[700], resp[700], *out = NULL;
     unsigned char hdr[5];
-    size_t n;
+    size_t n = strlen(msg);
     FILE *f;
 
-    json = NULL;
-    ck_assert_int_ne(asprintf(&json, "{\"download\":%s}", download), -1);
-    n = strlen(json);
     hdr[0] = 0;
     hdr[1] = (unsigned char)((n >> 24) & 0xff);
     hdr[2] = (unsigned char)((n >> 16) & 0xff);
@@ -141,15 +141,28 @@ ssrf_remote(const char *rpc, const char *path, const char *download)
     f = fopen(req, "wb");
     ck_assert_ptr_nonnull(f);
     ck_assert_uint_eq(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
-    ck_assert_uint_eq(fwrite(json, 1, n, f), n);
+    ck_assert_uint_eq(fwrite(msg, 1, n, f), n);
     fclose(f);
-    free(json);
-    ck_assert_int_eq(it_shf(&out, 60,
-                            "curl -sS --max-time 50 --http2-prior-knowledge -H "
+    /* curl's own exit code is not the verdict: the answer is (and a stream left open ends
+     * with a timeout). */
+    ck_assert_int_eq(it_shf(&out, max_s + 10,
+                            "curl -sS --max-time %d --http2-prior-knowledge -H "
                             "'content-type: application/connect+json' --data-binary @%s "
-                            "-o %s 'http://%s%s' && tr -c '[:print:]' ' ' < %s",
-                            req, resp, rpc, path, resp),
+                            "-o %s 'http://%s%s'; tr -c '[:print:]' ' ' < %s",
+                            max_s, req, resp, addr, path, resp),
                      0);
+    return out;
+}
+
+/* A DownloadTask (path) with {"download": download} on the TCP RPC port rpc. */
+static char *
+ssrf_remote(const char *rpc, const char *path, const char *download)
+{
+    char *msg = NULL, *out;
+
+    ck_assert_int_ne(asprintf(&msg, "{\"download\":%s}", download), -1);
+    out = ssrf_call(rpc, path, msg, 50);
+    free(msg);
     return out;
 }
 
@@ -270,12 +283,13 @@ START_TEST(test_remote_fields)
 END_TEST
 
 /*
- * Through the scheduler: a peer that may not go to the origin itself asks for the canary;
- * the scheduler triggers the seed, whose policy refuses it. The origin works the same way.
+ * Origin, canary, scheduler and a seed that allows the origin; with_peer adds a peer that
+ * may not go to the origin itself (its downloads come through the seed or not at all).
  */
-START_TEST(test_seed)
+static void
+ssrf_swarm_up(bool with_peer)
 {
-    char sdata[700], pdata[700], *err = NULL, *log = NULL;
+    char sdata[700], pdata[700];
     const char *sched[] = {it_bin(),
                            "scheduler",
                            "--listen",
@@ -332,8 +346,21 @@ START_TEST(test_seed)
     snprintf(sdata, sizeof(sdata), "%s/seed", S.dir);
     snprintf(pdata, sizeof(pdata), "%s/peer", S.dir);
     ssrf_start(&S.seed, "seed", seed);
-    ssrf_start(&S.peer, "peer", peer);
-    snprintf(S.sock, sizeof(S.sock), "%s/peer/dfdaemon.sock", S.dir);
+    if (with_peer) {
+        ssrf_start(&S.peer, "peer", peer);
+        snprintf(S.sock, sizeof(S.sock), "%s/peer/dfdaemon.sock", S.dir);
+    }
+}
+
+/*
+ * Through the scheduler: a peer that may not go to the origin itself asks for the canary;
+ * the scheduler triggers the seed, whose policy refuses it. The origin works the same way.
+ */
+START_TEST(test_seed)
+{
+    char *err = NULL, *log = NULL;
+
+    ssrf_swarm_up(true);
 
     /* The seed path works for the allowed origin. */
     ck_assert_msg(it_shf(&err, 90,
@@ -360,6 +387,53 @@ START_TEST(test_seed)
 
 END_TEST
 
+/*
+ * C2: a host registers a task with the scheduler whose download object names an outputPath,
+ * extra headers and unknown keys. The scheduler triggers the seed, which fetches the task
+ * (the origin is asked) but gets only the validated fields: nothing is written at the path.
+ */
+START_TEST(test_seed_request)
+{
+    struct df_id_task_params tp;
+    struct df_error derr;
+    char url[200], id[DF_ID_TASK_LEN + 1], host[300], reg[1200], *out = NULL;
+
+    ssrf_swarm_up(false);
+    snprintf(url, sizeof(url), "http://%s/gen/64KiB?seed=9", S.origin_addr);
+    memset(&tp, 0, sizeof(tp));
+    tp.url = url;
+    tp.url_flags = DF_URL_CANON_SORT;
+    ck_assert_int_eq(df_id_task(&tp, id, &derr), 0);
+    snprintf(host, sizeof(host),
+             "{\"host\":{\"id\":\"127.0.0.77-intruder\",\"type\":\"normal\","
+             "\"hostname\":\"intruder\",\"ip\":\"127.0.0.77\",\"port\":1,"
+             "\"downloadPort\":1}}");
+    ck_assert_int_eq(it_shf(&out, 20,
+                            "curl -sS --max-time 10 --http2-prior-knowledge -H "
+                            "'content-type: application/json' -d '%s' "
+                            "'http://%s/scheduler.v2.Scheduler/AnnounceHost'",
+                            host, S.sched_addr),
+                     0);
+    free(out);
+    snprintf(reg, sizeof(reg),
+             "{\"hostId\":\"127.0.0.77-intruder\",\"taskId\":\"%s\",\"peerId\":\"intruder-1\","
+             "\"registerPeerRequest\":{\"download\":{\"url\":\"%s\",\"outputPath\":"
+             "\"%s/pwned\",\"requestHeader\":{\"X-Intruder\":\"1\"},\"unknownKey\":1}}}",
+             id, url, S.dir);
+    /* The stream stays open (the intruder never leaves): curl gives up after a while. */
+    out = ssrf_call(S.sched_addr, "/scheduler.v2.Scheduler/AnnouncePeer", reg, 8);
+    free(out);
+    for (int i = 0; i < 200 && ssrf_requests(S.origin_addr) == 0; i++)
+        usleep(100 * 1000);
+    ck_assert_uint_ge(ssrf_requests(S.origin_addr), 1); /* the seed was triggered */
+    ck_assert_int_eq(it_shf(&out, 30, "grep -c 'task %.12s done' %s", id, S.seed.log_path), 0);
+    free(out);
+    ck_assert_int_eq(it_shf(NULL, 5, "test ! -e %s/pwned", S.dir), 0);
+    ssrf_down();
+}
+
+END_TEST
+
 Suite *it_ssrf_suite(void);
 
 Suite *
@@ -374,6 +448,7 @@ it_ssrf_suite(void)
     tcase_add_test(tc, test_local_get);
     tcase_add_test(tc, test_remote_fields);
     tcase_add_test(tc, test_seed);
+    tcase_add_test(tc, test_seed_request);
     suite_add_tcase(s, tc);
     return s;
 }
