@@ -55,7 +55,11 @@ start() {
 }
 
 start scheduler scheduler --listen 127.0.0.10:8002 --metrics-listen 127.0.0.10:8000
-start seed peer --seed --ip 127.0.0.11 --data-dir "$dir/seed" --scheduler 127.0.0.10:8002
+# The seed fetches from the origin because the scheduler asks it to, and a download another
+# host asks for may not reach loopback unless allowed (backToSource.allow, see README
+# "Back-to-source policy"): the origin here is nginx on 127.0.0.1, so allow exactly that.
+start seed peer --seed --ip 127.0.0.11 --data-dir "$dir/seed" --scheduler 127.0.0.10:8002 \
+	--back-to-source-allow 127.0.0.1
 for i in 1 2 3; do
 	start "peer$i" peer --ip "127.0.0.2$i" --data-dir "$dir/peer$i" --scheduler 127.0.0.10:8002
 done

@@ -31,10 +31,13 @@ DF_SCHED_PORT=8002
 df_scheduler_argv() {
 	DF_ARGV=("$DF_BIN" scheduler --listen "$IP_SCHED:$DF_SCHED_PORT" --ready-file "$1")
 }
-# df_seed_argv READY DATA: the seed peer on hs (default ports 65006-65008).
+# df_seed_argv READY DATA: the seed peer on hs (default ports 65006-65008). It goes back to
+# source for the scheduler, so the origin is named in its back-to-source allow list (a
+# private address is allowed by default; this keeps the run working if the origin moves to
+# loopback or the policy tightens).
 df_seed_argv() {
 	DF_ARGV=("$DF_BIN" peer --seed --scheduler "$IP_SCHED:$DF_SCHED_PORT" --ip "$IP_SEED"
-		--data-dir "$2" --ready-file "$1")
+		--back-to-source-allow "$IP_ORIGIN" --data-dir "$2" --ready-file "$1")
 }
 # df_peer_argv HOST READY DATA: the peer daemon of peer host HOST (default ports 65000-65002).
 df_peer_argv() {

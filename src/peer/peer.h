@@ -21,6 +21,7 @@
 
 struct event;
 struct evdns_base;
+struct net_addrpolicy;
 struct net_http_server;
 struct net_listener;
 struct rpc_call;
@@ -60,6 +61,8 @@ struct peer_config {
     char *ca_file;
     struct df_conf_list schedulers; /* "ip:port" of each scheduler, in failover order */
     bool no_back_to_source;         /* fail rather than fetch from the origin ourselves */
+    struct df_conf_list bts_allow;  /* backToSource.allow: CIDRs and host patterns */
+    struct df_conf_list bts_deny;   /* backToSource.deny */
     int64_t announce_interval;      /* ms */
     int sync;                       /* enum store_data_sync */
     char *ready_file;
@@ -81,6 +84,7 @@ struct peer_ctx {
     struct net_tls_ctx *tls;
     struct net_tls_ctx *tls_insecure;
     struct peer_source_env src_env;
+    struct net_addrpolicy *src_policy; /* back-to-source for other hosts' requests */
     struct rpc_server *rpc;
     struct net_http_server *upload;
     struct net_listener *upload_listener;
@@ -122,6 +126,9 @@ struct peer_download_req {
     bool insecure;
     bool disable_back_to_source;
     bool need_back_to_source; /* the scheduler asks a seed to fetch from the origin */
+    /* Where back-to-source may connect: ctx->src_policy for a request another host made,
+     * NULL for a local caller's (peer_download_req_restrict). Borrowed from the ctx. */
+    const struct net_addrpolicy *policy;
 };
 
 /*
@@ -132,6 +139,15 @@ struct peer_download_req {
 int peer_download_req_parse(const cJSON *msg, bool allow_output, struct peer_download_req *out,
                             struct df_error *err);
 void peer_download_req_reset(struct peer_download_req *r);
+
+/*
+ * Hold a request that another host made (DownloadTask over TCP, a seed trigger from the
+ * scheduler) to what such a request may ask: TLS verification stays on, no Host or hop-by-hop
+ * header; and its back-to-source obeys ctx->src_policy. Returns 0, or DF_EPERM with a message
+ * naming the field (r is unchanged then).
+ */
+int peer_download_req_restrict(struct peer_download_req *r, const struct peer_ctx *ctx,
+                               struct df_error *err);
 
 /* Register the RPC methods (DfdaemonDownload) on ctx->rpc. */
 int peer_rpc_register(struct peer_ctx *ctx);

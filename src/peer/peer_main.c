@@ -32,6 +32,7 @@
 #include "df/df_units.h"
 #include "df/df_work.h"
 #include "df/log.h"
+#include "df/net_addrpolicy.h"
 #include "df/net_connect.h"
 #include "df/net_http_server.h"
 #include "df/net_listener.h"
@@ -175,6 +176,21 @@ static const struct df_conf_entry peer_entries[] = {
          .offset = F(no_back_to_source),
          .help = "fail a download rather than fetch from the origin when no scheduler "
                  "or parent can serve it"},
+        {.key = "backToSource.allow",
+         .flag = "back-to-source-allow",
+         .type = DF_CONF_LIST,
+         .offset = F(bts_allow),
+         .metavar = "NET",
+         .help = "CIDRs, addresses and host names (*.example.com) that downloads other hosts "
+                 "ask for may fetch from although denied by default (loopback, link-local, "
+                 "this host's addresses)"},
+        {.key = "backToSource.deny",
+         .flag = "back-to-source-deny",
+         .type = DF_CONF_LIST,
+         .offset = F(bts_deny),
+         .metavar = "NET",
+         .help = "CIDRs, addresses and host names that downloads other hosts ask for may never "
+                 "fetch from (wins over backToSource.allow)"},
         {.key = "announceInterval",
          .type = DF_CONF_DURATION,
          .offset = F(announce_interval),
@@ -259,6 +275,21 @@ peer_main_default_ip(void)
     else
         free(v6);
     return out;
+}
+
+/* The back-to-source policy for downloads other hosts ask for, from backToSource.*. */
+static int
+peer_main_policy(struct peer_ctx *ctx, struct df_error *err)
+{
+    struct df_error e2;
+    int rv;
+
+    rv = net_addrpolicy_new((const char *const *)ctx->cfg.bts_allow.v, ctx->cfg.bts_allow.n,
+                            (const char *const *)ctx->cfg.bts_deny.v, ctx->cfg.bts_deny.n,
+                            &ctx->src_policy, &e2);
+    if (rv != 0)
+        return df_error_set(err, rv, "backToSource.%s", e2.msg);
+    return 0;
 }
 
 /* While stopping: end the loop once workers (output copies, hashing) and LeaveHost are done. */
@@ -529,6 +560,7 @@ peer_main_free(struct peer_ctx *ctx)
         event_free(ctx->idle_timer);
     net_tls_ctx_free(ctx->tls);
     net_tls_ctx_free(ctx->tls_insecure);
+    net_addrpolicy_free(ctx->src_policy);
     net_dns_free(ctx->dns);
     if (ctx->base != NULL)
         event_base_free(ctx->base);
@@ -649,11 +681,18 @@ peer_main(int argc, char **argv)
         ctx.cfg.upload_port = ctx.cfg.seed ? PEER_SEED_UPLOAD_PORT : PEER_DEFAULT_UPLOAD_PORT;
     if (ctx.cfg.socket == NULL)
         ctx.cfg.socket = xasprintf("%s/dfdaemon.sock", ctx.cfg.data_dir);
+    if (peer_main_policy(&ctx, &err) != 0) {
+        fprintf(stderr, "dragonfly peer: %s\n", err.msg);
+        df_conf_args_reset(&args);
+        df_conf_reset(&peer_spec, &ctx.cfg);
+        return 2;
+    }
     if (args.check_config) {
         json = df_conf_to_json(&peer_spec, &ctx.cfg);
         printf("%s\n", json);
         free(json);
         df_conf_args_reset(&args);
+        net_addrpolicy_free(ctx.src_policy);
         df_conf_reset(&peer_spec, &ctx.cfg);
         return 0;
     }

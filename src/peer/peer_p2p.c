@@ -405,6 +405,12 @@ peer_p2p_download_task(struct rpc_call *call, const cJSON *req, void *arg)
         rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
         return;
     }
+    /* Another host (the scheduler) asks: its back-to-source obeys the policy. */
+    if (peer_download_req_restrict(&r, pc->ctx, &err) != 0) {
+        rpc_call_finish(call, RPC_PERMISSION_DENIED, err.msg);
+        peer_download_req_reset(&r);
+        return;
+    }
     peer_task_download(pc->ctx, call, &r);
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,6 +186,49 @@ out:
     return rv;
 }
 
+/* Request fields the client, not the requester, decides: Host and the hop-by-hop ones. */
+static bool
+peer_rpc_header_is_reserved(const char *name)
+{
+    static const char *const reserved[] = {
+            "host",
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "te",
+            "trailer",
+            "upgrade",
+            "transfer-encoding",
+            "content-length",
+            "proxy-authorization",
+            "proxy-authenticate",
+    };
+
+    for (size_t i = 0; i < DF_NELEM(reserved); i++) {
+        if (strcasecmp(name, reserved[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+int
+peer_download_req_restrict(struct peer_download_req *r, const struct peer_ctx *ctx,
+                           struct df_error *err)
+{
+    if (r->insecure)
+        return df_error_set(err, DF_EPERM,
+                            "download.insecure: only a local caller may turn off TLS "
+                            "verification");
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (peer_rpc_header_is_reserved(r->headers[i].name))
+            return df_error_set(err, DF_EPERM,
+                                "download.requestHeader: '%.64s' may not be set by another host",
+                                r->headers[i].name);
+    }
+    r->policy = ctx->src_policy;
+    return 0;
+}
+
 /* A descriptor the peer may write an output into: open for writing, not a directory. */
 static int
 peer_rpc_check_output(int fd, struct df_error *err)
@@ -221,6 +265,12 @@ peer_rpc_download_task(struct rpc_call *call, const cJSON *req, void *arg)
     }
     if ((rv = peer_download_req_parse(req, caller != NULL, &r, &err)) != 0) {
         rpc_call_finish(call, rpc_err_from_df(rv), err.msg);
+        return;
+    }
+    /* Over TCP another host asks: its back-to-source obeys the policy. */
+    if (caller == NULL && peer_download_req_restrict(&r, ctx, &err) != 0) {
+        rpc_call_finish(call, RPC_PERMISSION_DENIED, err.msg);
+        peer_download_req_reset(&r);
         return;
     }
     if (!r.output_fd) {

@@ -25,6 +25,7 @@
 
 #include "df/df_url.h"
 #include "df/log.h"
+#include "df/net_addrpolicy.h"
 #include "df/net_backoff.h"
 #include "df/net_connect.h"
 #include "df/net_http_client.h"
@@ -49,6 +50,7 @@ struct peer_source {
     bool has_range;
     uint64_t start, end;
     bool insecure;
+    const struct net_addrpolicy *policy; /* borrowed; NULL: none */
     int hops;
     struct net_connect *connect;
     struct net_http_client *client;
@@ -87,6 +89,7 @@ struct peer_source_pool {
 
 static int peer_source_hop(struct peer_source *s, struct df_error *err);
 static int peer_source_request(struct peer_source *s);
+static int peer_source_connect(struct peer_source *s);
 static void peer_source_connected(struct bufferevent *bev, int rv, void *arg);
 static void peer_source_set_lowat(struct peer_source *s);
 static void peer_source_tick_lowat(struct peer_source *s);
@@ -198,15 +201,33 @@ peer_source_pool_put(struct peer_source *s)
     s->client = NULL;
 }
 
-/* An idle connection to host:port from the pool, or NULL. */
-static struct net_http_client *
-peer_source_pool_take(struct peer_source_pool *pool, const char *host, uint16_t port, int *fd)
+/*
+ * May s use the kept-alive connection on fd? Under a policy only if the address it is
+ * connected to passes: the pool is shared with fetches that had none.
+ */
+static bool
+peer_source_pooled_is_allowed(const struct peer_source *s, int fd)
 {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (s->policy == NULL)
+        return true;
+    return getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+           net_addrpolicy_check(s->policy, s->url.host, (struct sockaddr *)&ss, len, NULL) == 0;
+}
+
+/* An idle connection to s's host and port from the pool that s may use, or NULL. */
+static struct net_http_client *
+peer_source_pool_take(struct peer_source *s, int *fd)
+{
+    struct peer_source_pool *pool = s->env.pool;
     struct net_http_client *c;
 
     for (size_t i = 0; i < PEER_SOURCE_POOL; i++) {
         struct peer_source_pooled *e = &pool->e[i];
-        if (e->client == NULL || e->port != port || strcmp(e->host, host) != 0)
+        if (e->client == NULL || e->port != s->url.port || strcmp(e->host, s->url.host) != 0 ||
+            !peer_source_pooled_is_allowed(s, e->fd))
             continue;
         if (!net_http_client_is_reusable(e->client)) {
             peer_source_pooled_reset(e);
@@ -489,9 +510,7 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
         s->fd = -1;
         s->reused = false;
         s->why[0] = '\0';
-        rv = net_connect_start(s->env.base, s->env.dns, s->url.host, s->url.port,
-                               s->env.connect_timeout_ms, peer_source_connected, s, &s->connect);
-        if (rv != 0)
+        if ((rv = peer_source_connect(s)) != 0)
             peer_source_finish(s, rv);
         return;
     }
@@ -515,6 +534,30 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
     peer_source_finish(s, rv);
 }
 
+/* The policy's word on the address a connection of this hop is about to go to. */
+static int
+peer_source_check_cb(const struct sockaddr *sa, size_t salen, void *arg)
+{
+    struct peer_source *s = arg;
+    struct df_error err;
+    int rv;
+
+    if ((rv = net_addrpolicy_check(s->policy, s->url.host, sa, salen, &err)) != 0)
+        snprintf(s->why, sizeof(s->why), "back-to-source policy%s: %s",
+                 s->hops > 0 ? " (after a redirect)" : "", err.msg);
+    return rv;
+}
+
+/* Connect for the current hop, the policy checking each resolved address. */
+static int
+peer_source_connect(struct peer_source *s)
+{
+    return net_connect_start_checked(s->env.base, s->env.dns, s->url.host, s->url.port,
+                                     s->env.connect_timeout_ms,
+                                     s->policy != NULL ? peer_source_check_cb : NULL, s,
+                                     peer_source_connected, s, &s->connect);
+}
+
 static void
 peer_source_connected(struct bufferevent *bev, int rv, void *arg)
 {
@@ -523,6 +566,11 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
     bool tls = strcmp(s->url.scheme, "https") == 0;
 
     s->connect = NULL;
+    if (rv == DF_EPERM && s->why[0] != '\0') {
+        peer_source_finish(s, DF_EPERM);
+        return;
+    }
+    s->why[0] = '\0'; /* a refused first address of the name left its reason */
     if (rv != 0) {
         snprintf(s->why, sizeof(s->why), "connect %s:%u: %s", s->url.host, s->url.port,
                  df_strerror(rv));
@@ -612,8 +660,7 @@ peer_source_hop(struct peer_source *s, struct df_error *err)
     else if (strcmp(s->orig_host, s->url.host) != 0)
         s->drop_auth = true;
     if (s->env.pool != NULL && strcmp(s->url.scheme, "http") == 0 &&
-        (s->client = peer_source_pool_take(s->env.pool, s->url.host, s->url.port, &s->fd)) !=
-                NULL) {
+        (s->client = peer_source_pool_take(s, &s->fd)) != NULL) {
         s->reused = true;
         s->lowat = 1;
         setsockopt(s->fd, SOL_SOCKET, SO_RCVLOWAT, &s->lowat, sizeof(s->lowat));
@@ -626,9 +673,7 @@ peer_source_hop(struct peer_source *s, struct df_error *err)
         s->why[0] = '\0';
     }
     s->reused = false;
-    rv = net_connect_start(s->env.base, s->env.dns, s->url.host, s->url.port,
-                           s->env.connect_timeout_ms, peer_source_connected, s, &s->connect);
-    if (rv != 0)
+    if ((rv = peer_source_connect(s)) != 0)
         return df_error_set(err, rv, "connect %s: %s", s->url.host, df_strerror(rv));
     return 0;
 }
@@ -650,6 +695,7 @@ peer_source_start(const struct peer_source_env *env, const struct peer_source_re
     s->start = req->start;
     s->end = req->end;
     s->insecure = req->insecure;
+    s->policy = req->policy;
     if (req->nheaders > 0) {
         s->headers = xcalloc(req->nheaders, sizeof(*s->headers));
         for (size_t i = 0; i < req->nheaders; i++) {

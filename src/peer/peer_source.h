@@ -18,6 +18,7 @@
 struct event_base;
 struct evbuffer;
 struct evdns_base;
+struct net_addrpolicy;
 struct net_tls_ctx;
 struct peer_source;
 
@@ -54,6 +55,7 @@ struct peer_source_req {
     bool has_range; /* ask for bytes [start, end] */
     uint64_t start, end;
     bool insecure;
+    const struct net_addrpolicy *policy; /* NULL: none (a local caller's own download) */
 };
 
 /* The response as seen after redirects; strings borrowed for the on_head call only. */

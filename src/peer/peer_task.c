@@ -1195,6 +1195,7 @@ peer_task_fetch_next(struct peer_fetch *f)
     req.start = f->off;
     req.end = f->off + f->len - 1;
     req.insecure = t->insecure;
+    req.policy = t->policy;
     if ((rv = peer_source_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err)) != 0)
         peer_task_fail(t, rv, err.msg);
 }
@@ -1393,6 +1394,7 @@ peer_task_probe(struct peer_task *t)
     req.headers = t->headers;
     req.nheaders = t->nheaders;
     req.insecure = t->insecure;
+    req.policy = t->policy;
     req.has_range = t->state == PEER_TASK_PROBING && t->probe_attempt < 100;
     req.start = 0;
     req.end = 0;
@@ -1449,6 +1451,7 @@ peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
     t->url = xstrdup(req->url);
     t->canonical = xstrdup(canonical);
     t->insecure = req->insecure;
+    t->policy = req->policy;
     t->fd = -1;
     t->started_ms = peer_now_ms();
     if (req->nheaders > 0) {

@@ -82,6 +82,7 @@ struct peer_task {
     struct net_http_header *headers;
     size_t nheaders;
     bool insecure;
+    const struct net_addrpolicy *policy; /* for back-to-source; NULL: a local caller's task */
     enum peer_task_state state;
     bool length_known;
     uint64_t content_length, piece_length, piece_count;

@@ -12,13 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
 #include "df/df_digest.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
+#include "df/df_url.h"
 #include "df/log.h"
+#include "df/net_http_parse.h"
 #include "df/rpc_client.h"
 #include "df/rpc_server.h"
 #include "df/xmalloc.h"
@@ -360,40 +363,164 @@ seed_close_cb(struct rpc_client_call *s, const struct rpc_status *st, void *arg)
     free(tr);
 }
 
+/*
+ * Request headers a registrant's task may hand to the seed's back-to-source (C2): content
+ * negotiation and the origin's credentials (the seed drops them on a redirect to another
+ * host). Everything else (Host, hop-by-hop, cookies, ranges, anything unknown) stays behind.
+ */
+static const char *const seed_headers[] = {"Accept", "Authorization"};
+
+#define SCHED_SEED_FILTERED_MAX 4096
+
+/*
+ * The task's filtered query parameters from a registered download object, as the
+ * '&'-separated string the task id was computed from: a string, or an array of names. Returns
+ * a new string, NULL when absent, or sets *bad for a malformed value.
+ */
+static char *
+seed_filtered_new(const cJSON *dl, bool *bad)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(dl, "filteredQueryParams"), *e;
+    size_t len = 0, n;
+    char *out;
+
+    if (v == NULL || cJSON_IsNull(v))
+        return NULL;
+    if (cJSON_IsString(v)) {
+        if (strlen(v->valuestring) > SCHED_SEED_FILTERED_MAX ||
+            strpbrk(v->valuestring, "\r\n") != NULL) {
+            *bad = true;
+            return NULL;
+        }
+        return xstrdup(v->valuestring);
+    }
+    if (!cJSON_IsArray(v)) {
+        *bad = true;
+        return NULL;
+    }
+    cJSON_ArrayForEach(e, v)
+    {
+        if (!cJSON_IsString(e) || strpbrk(e->valuestring, "&\r\n") != NULL ||
+            (len += strlen(e->valuestring) + 1) > SCHED_SEED_FILTERED_MAX) {
+            *bad = true;
+            return NULL;
+        }
+    }
+    out = xcalloc(1, len + 1);
+    len = 0;
+    cJSON_ArrayForEach(e, v)
+    {
+        if (len > 0)
+            out[len++] = '&';
+        n = strlen(e->valuestring);
+        memcpy(out + len, e->valuestring, n);
+        len += n;
+    }
+    return out;
+}
+
+/* Copy the allowlisted request headers of the registered download object dl into to. */
+static void
+seed_add_headers(cJSON *to, const cJSON *dl)
+{
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(dl, "requestHeader"), *e;
+    cJSON *out = NULL;
+
+    if (!cJSON_IsObject(h))
+        return;
+    cJSON_ArrayForEach(e, h)
+    {
+        for (size_t i = 0; i < DF_NELEM(seed_headers); i++) {
+            if (strcasecmp(e->string, seed_headers[i]) != 0 || !cJSON_IsString(e) ||
+                !net_http_is_field_value(e->valuestring))
+                continue;
+            if (out == NULL)
+                out = cJSON_AddObjectToObject(to, "requestHeader");
+            cJSON_AddStringToObject(out, seed_headers[i], e->valuestring);
+        }
+    }
+}
+
+/*
+ * The seed's download object for a->task_id, built only from validated fields (C2): the
+ * task's url, tag and application as the core holds them, the filtered query parameters and
+ * allowlisted headers of the last register, and the piece length when known; never a path,
+ * another header or an unknown key. The fields must give back the task id, or the seed would
+ * fetch something else than the task it is asked for. Returns a new object, or NULL with a
+ * reason in why.
+ */
+static cJSON *
+seed_download_new(struct sched_ctx *ctx, const struct sched_action *a, const cJSON *reg, char *why,
+                  size_t whylen)
+{
+    struct sched_task_stat ts;
+    struct df_id_task_params p;
+    struct df_error err;
+    char id[DF_ID_TASK_LEN + 1], *filtered = NULL;
+    bool bad = false, have_ts;
+    cJSON *dl = NULL;
+
+    have_ts = sched_state_task_stat(ctx->state, a->task_id, &ts) == 0;
+    if (reg != NULL)
+        filtered = seed_filtered_new(reg, &bad);
+    if (bad) {
+        snprintf(why, whylen, "registered filteredQueryParams is malformed");
+        goto out;
+    }
+    memset(&p, 0, sizeof(p));
+    p.url = a->url;
+    p.tag = have_ts ? ts.tag : NULL;
+    p.application = have_ts ? ts.application : NULL;
+    p.filtered_query_params = filtered;
+    p.url_flags = DF_URL_CANON_SORT;
+    if (df_id_task(&p, id, &err) != 0 || strcmp(id, a->task_id) != 0) {
+        snprintf(why, whylen, "its url, tag, application and filtered params do not give its id");
+        goto out;
+    }
+    dl = cJSON_CreateObject();
+    cJSON_AddStringToObject(dl, "url", a->url);
+    if (p.tag != NULL)
+        cJSON_AddStringToObject(dl, "tag", p.tag);
+    if (p.application != NULL)
+        cJSON_AddStringToObject(dl, "application", p.application);
+    if (filtered != NULL)
+        cJSON_AddStringToObject(dl, "filteredQueryParams", filtered);
+    if (have_ts && ts.piece_length > 0)
+        df_json_add_u64(dl, "pieceLength", ts.piece_length);
+    if (reg != NULL)
+        seed_add_headers(dl, reg);
+    cJSON_AddBoolToObject(dl, "needBackToSource", true);
+out:
+    free(filtered);
+    return dl;
+}
+
 static void
 seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
 {
     struct rpc_client_stream_cbs cbs = {.on_message = NULL, .on_close = seed_close_cb};
     struct sched_rtask *rt = rtask_get(ctx, a->task_id, false);
-    struct sched_task_stat ts;
     struct rpc_client_call *call = NULL;
     struct rpc_client *c;
     struct sched_trigger *tr;
+    char why[128];
     cJSON *req, *dl;
     int rv;
 
+    ctx->m.seed_trigger++;
+    dl = seed_download_new(ctx, a, rt != NULL ? rt->download : NULL, why, sizeof(why));
+    if (dl == NULL) {
+        ctx->m.seed_trigger_failed++;
+        log_warnx("sched: task %.12s: seed %s not triggered: %s", a->task_id, a->host_id, why);
+        return;
+    }
+    req = cJSON_CreateObject();
+    cJSON_AddItemToObject(req, "download", dl);
     tr = xcalloc(1, sizeof(*tr));
     tr->ctx = ctx;
     snprintf(tr->task_id, sizeof(tr->task_id), "%s", a->task_id);
     snprintf(tr->addr, sizeof(tr->addr), strchr(a->ip, ':') != NULL ? "[%s]:%u" : "%s:%u", a->ip,
              (unsigned)a->rpc_port);
-    ctx->m.seed_trigger++;
-    req = cJSON_CreateObject();
-    if (rt != NULL && rt->download != NULL) {
-        dl = cJSON_Duplicate(rt->download, true);
-        cJSON_AddItemToObject(req, "download", dl);
-    } else {
-        dl = cJSON_AddObjectToObject(req, "download");
-        cJSON_AddStringToObject(dl, "url", a->url);
-        if (sched_state_task_stat(ctx->state, a->task_id, &ts) == 0) {
-            if (ts.tag != NULL)
-                cJSON_AddStringToObject(dl, "tag", ts.tag);
-            if (ts.application != NULL)
-                cJSON_AddStringToObject(dl, "application", ts.application);
-        }
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(dl, "needBackToSource");
-    cJSON_AddBoolToObject(dl, "needBackToSource", true);
     log_info("sched: task %.12s: triggering seed %s at %s", a->task_id, a->host_id, tr->addr);
     if ((c = seed_client(ctx, tr->addr)) == NULL) {
         rv = DF_EINVAL;

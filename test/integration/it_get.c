@@ -81,6 +81,8 @@ start_peer(struct it_env *e, ...)
     argv[n++] = "3s";
     argv[n++] = "--source-retries";
     argv[n++] = "3";
+    argv[n++] = IT_ALLOW_ORIGIN; /* the origins of these tests: 127.0.0.2 and .3 */
+    argv[n++] = "127.0.0.2,127.0.0.3";
     va_start(ap, e);
     while ((a = va_arg(ap, const char *)) != NULL && n < 38)
         argv[n++] = a;

@@ -64,7 +64,7 @@ sw_start_peer(struct sw *s, int i, const char *sched, const char *f1, const char
     snprintf(data, sizeof(data), "%s/%s", s->dir, name);
     sw_start(s, &s->peers[i], name, "peer", "--ip", ip, "--rpc-port", "0", "--upload-port", "0",
              "--data-dir", data, "--scheduler", sched, "--source-idle-timeout", "5s",
-             "--announce-interval", "1s", f1, f2, NULL);
+             "--announce-interval", "1s", IT_ALLOW_ORIGIN, "127.0.0.40", f1, f2, NULL);
     snprintf(s->upload[i], sizeof(s->upload[i]), "%s", it_proc_ready_str(&s->peers[i], "upload"));
 }
 
@@ -96,7 +96,7 @@ sw_up(struct sw *s, int n, const char *upload_rate)
     snprintf(data, sizeof(data), "%s/seed", s->dir);
     sw_start(s, &s->seed, "seed", "peer", "--seed", "--ip", "127.0.0.42", "--rpc-port", "0",
              "--upload-port", "0", "--data-dir", data, "--scheduler", s->sched_addr,
-             "--announce-interval", "1s", rl, upload_rate, NULL);
+             "--announce-interval", "1s", IT_ALLOW_ORIGIN, "127.0.0.40", rl, upload_rate, NULL);
     snprintf(s->seed_upload, sizeof(s->seed_upload), "%s", it_proc_ready_str(&s->seed, "upload"));
     s->npeers = n;
     for (int i = 0; i < n; i++)

@@ -14,6 +14,13 @@
 
 #include <cjson/cJSON.h>
 
+/*
+ * Test origins listen on 127.0.0.x, and a peer's back-to-source policy denies loopback to the
+ * downloads other hosts ask for (a seed triggered by the scheduler, DownloadTask over TCP).
+ * Every peer and seed a test starts passes this flag with its origins' addresses.
+ */
+#define IT_ALLOW_ORIGIN "--back-to-source-allow"
+
 struct it_proc {
     pid_t pid;
     char log_path[512];
