@@ -107,6 +107,12 @@ int peer_task_record_piece(struct peer_task *t, uint64_t number, uint64_t off, u
 int peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_length,
                            struct df_error *err);
 
+/*
+ * Delete task id's rows, then its data file. When the rows cannot be deleted (a full disk
+ * refuses that too) the file stays and the error is returned (logged).
+ */
+int peer_task_drop_storage(struct peer_ctx *ctx, const char *id);
+
 /* Every piece is recorded: finish the task and serve its waiters. */
 void peer_task_complete(struct peer_task *t);
 
@@ -137,6 +143,14 @@ void peer_p2p_source_started(struct peer_task *t);
 void peer_p2p_task_done(struct peer_task *t);
 void peer_p2p_task_failed(struct peer_task *t, const char *why);
 void peer_p2p_free(struct peer_task *t);
+/* The task's geometry is going away: abandon the P2P piece fetches in flight. */
+void peer_p2p_fetches_cancel(struct peer_task *t);
+/* A piece became fetchable again (a re-check dropped it): schedule fetches. */
+void peer_p2p_kick(struct peer_task *t);
+/* A piece recorded before passed its re-check: offer it to children (and the scheduler when
+ * this peer fetches from the source). */
+void peer_p2p_piece_rechecked(struct peer_task *t, uint64_t number,
+                              const uint8_t md[DF_SHA256_LEN]);
 
 /* A task left the cache: stop offering it to the swarm. */
 void peer_p2p_forget(struct peer_ctx *ctx, const char *task_id);
