@@ -391,6 +391,52 @@ START_TEST(it_get_tiny_fd_leak)
 
 END_TEST
 
+/*
+ * M1, the other flow: peer B registers for a task the scheduler knows (geometry and digests
+ * from peer A, which fetched it and left), so B stores the geometry in P2P and is then sent
+ * back to source (no seed, no parent), which probes and sets the geometry again. B's
+ * descriptor count stays flat over 20 such tasks (before: one more fd per task).
+ */
+START_TEST(it_get_p2p_back_to_source_fd_leak)
+{
+    struct st_env e;
+    char *out = NULL, url[256];
+    int before = 0, after, rc;
+
+    st_up(&e);
+    st_start(&e, &e.sched, "scheduler", "scheduler", "--listen", "127.0.0.58:0", "--metrics-listen",
+             "127.0.0.58:0", NULL);
+    snprintf(e.sched_addr, sizeof(e.sched_addr), "%s", it_proc_ready_str(&e.sched, "rpc"));
+    snprintf(url, sizeof(url), "http://%s/gen/3MiB?seed=36", e.origin_addr);
+    st_start_peer(&e, &e.peer2, "pb", 3, e.sched_addr);
+    for (int i = 0; i < 22; i++) {
+        if (i == 2)
+            before = st_fds(e.peer2.pid);
+        st_start_peer(&e, &e.peer, "pa", 2, e.sched_addr);
+        rc = it_shf(&out, 60,
+                    "%s get '%s' --tag b%d -O %s/oa --socket %s/pa/dfdaemon.sock --no-progress "
+                    "2>&1",
+                    it_bin(), url, i, e.dir, e.dir);
+        ck_assert_msg(rc == 0, "A, b%d: %s", i, out);
+        free(out);
+        ck_assert_uint_eq(it_proc_stop(&e.peer), 0);
+        rc = it_shf(&out, 60,
+                    "%s get '%s' --tag b%d -O %s/ob --socket %s/pb/dfdaemon.sock --no-progress "
+                    "2>&1",
+                    it_bin(), url, i, e.dir, e.dir);
+        ck_assert_msg(rc == 0, "B, b%d: %s", i, out);
+        free(out);
+    }
+    usleep(300000); /* let the last task seal and go */
+    after = st_fds(e.peer2.pid);
+    ck_assert(st_same(&e, "3MiB", 36, "ob"));
+    ck_assert_msg(after <= before + 3, "peer B fds %d -> %d over 20 P2P -> source tasks", before,
+                  after);
+    st_down(&e);
+}
+
+END_TEST
+
 Suite *it_storage_suite(void);
 
 Suite *
@@ -404,6 +450,7 @@ it_storage_suite(void)
     tcase_add_test(tc, it_get_m5_unsynced_pieces_rechecked);
     tcase_add_test(tc, it_get_cache_recheck_after_restart);
     tcase_add_test(tc, it_get_tiny_fd_leak);
+    tcase_add_test(tc, it_get_p2p_back_to_source_fd_leak);
     suite_add_tcase(s, tc);
     return s;
 }
