@@ -87,16 +87,23 @@ st_up(struct st_env *e)
     snprintf(e->origin_addr, sizeof(e->origin_addr), "%s", it_proc_ready_str(&e->origin, "http"));
 }
 
+/* Stop everything; each daemon still running must exit 0 (under ASan: no leak either). */
 static void
 st_down(struct st_env *e)
 {
-    it_proc_stop(&e->peer2);
-    it_proc_stop(&e->peer);
-    it_proc_stop(&e->seed);
-    it_proc_stop(&e->sched);
+    struct it_proc *daemons[] = {&e->peer2, &e->peer, &e->seed, &e->sched};
+    int status[4];
+
+    for (size_t i = 0; i < 4; i++)
+        status[i] = daemons[i]->pid > 0 ? it_proc_stop(daemons[i]) : 0;
     it_proc_stop(&e->origin);
+    for (size_t i = 0; i < 4; i++)
+        if (status[i] != 0)
+            it_proc_dump_log(daemons[i]);
     it_rmtree(e->dir);
     free(e->dir);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_msg(status[i] == 0, "daemon %zu exited with status %d", i, status[i]);
 }
 
 /* get url through the peer whose data dir is <dir>/<name> into <dir>/<out>: exit status. */
