@@ -21,9 +21,10 @@
 
 /* When piece bytes reach stable storage, relative to recording the piece as verified. */
 enum store_data_sync {
-    STORE_DATA_SYNC_NONE = 0,  /* leave it to the kernel: a power loss may lose pieces that
-                                  the database still lists (verify on restart) */
-    STORE_DATA_SYNC_PIECE = 1, /* fdatasync before each piece is recorded (the default) */
+    STORE_DATA_SYNC_NONE = 0,  /* leave it to the kernel until the task is sealed: a power
+                                  loss may lose pieces the database lists, and unsealed rows
+                                  are re-hashed before they are trusted (the default) */
+    STORE_DATA_SYNC_PIECE = 1, /* fdatasync before each piece is recorded */
 };
 
 /*
