@@ -1615,10 +1615,12 @@ peer_task_cache_check(struct peer_ctx *ctx, const struct store_task *st)
         log_warnx("peer: task %.12s: data file %s, and its rows cannot be updated: %s", st->id,
                   found == DF_ENOTFOUND ? "missing" : "not as sealed", df_strerror(rv));
     else
-        log_info("peer: task %.12s: %s; its pieces are re-checked before use", st->id,
-                 found == DF_ENOTFOUND ? "data file missing"
-                 : st->sealed          ? "data file changed since it was sealed"
-                                       : "rows never sealed (unclean stop)");
+        log_info("peer: task %.12s: %s", st->id,
+                 found == DF_ENOTFOUND ? "data file missing: its recorded pieces are dropped"
+                 : st->sealed          ? "data file changed since it was sealed: its pieces are "
+                                         "re-checked before use"
+                              : "rows never sealed (unclean stop): its pieces are re-checked "
+                                "before use");
     return false;
 }
 

@@ -331,6 +331,7 @@ START_TEST(it_get_cache_recheck_after_restart)
     rc = st_get(&e, "peer", url, "o3", &log);
     ck_assert_msg(rc == 0, "%s", log);
     ck_assert_msg(st_same(&e, "24MiB", 34, "o3"), "rc=0 with other bytes");
+    ck_assert(st_log_has(&e.peer, "data file missing: its recorded pieces are dropped"));
     ck_assert_uint_ge(st_origin_bytes(&e, "/gen/24MiB?seed=34"), after + (24u << 20));
     free(log);
     free(data);
