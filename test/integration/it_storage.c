@@ -106,14 +106,23 @@ st_down(struct st_env *e)
         ck_assert_msg(status[i] == 0, "daemon %zu exited with status %d", i, status[i]);
 }
 
-/* get url through the peer whose data dir is <dir>/<name> into <dir>/<out>: exit status. */
+/* get url (--tag tag unless NULL) through the peer whose data dir is <dir>/<name> into
+ * <dir>/<out>: exit status, the output in *log. */
+static int
+st_get_tag(struct st_env *e, const char *name, const char *url, const char *tag, const char *out,
+           char **log)
+{
+    return it_shf(log, 120,
+                  "%s get '%s' %s%s -O %s/%s --socket %s/%s/dfdaemon.sock --no-progress "
+                  "--timeout 60s 2>&1",
+                  it_bin(), url, tag != NULL ? "--tag " : "", tag != NULL ? tag : "", e->dir, out,
+                  e->dir, name);
+}
+
 static int
 st_get(struct st_env *e, const char *name, const char *url, const char *out, char **log)
 {
-    return it_shf(log, 120,
-                  "%s get '%s' -O %s/%s --socket %s/%s/dfdaemon.sock --no-progress --timeout 60s "
-                  "2>&1",
-                  it_bin(), url, e->dir, out, e->dir, name);
+    return st_get_tag(e, name, url, NULL, out, log);
 }
 
 /* <dir>/<out> holds exactly the bytes of /gen/<size>?seed=<seed>. */
@@ -408,7 +417,7 @@ END_TEST
 START_TEST(it_get_p2p_back_to_source_fd_leak)
 {
     struct st_env e;
-    char *out = NULL, url[256];
+    char *out = NULL, url[256], tag[16];
     int before = 0, after, rc;
 
     st_up(&e);
@@ -420,19 +429,14 @@ START_TEST(it_get_p2p_back_to_source_fd_leak)
     for (int i = 0; i < 22; i++) {
         if (i == 2)
             before = st_fds(e.peer2.pid);
+        snprintf(tag, sizeof(tag), "b%d", i);
         st_start_peer(&e, &e.peer, "pa", 2, e.sched_addr);
-        rc = it_shf(&out, 60,
-                    "%s get '%s' --tag b%d -O %s/oa --socket %s/pa/dfdaemon.sock --no-progress "
-                    "2>&1",
-                    it_bin(), url, i, e.dir, e.dir);
-        ck_assert_msg(rc == 0, "A, b%d: %s", i, out);
+        rc = st_get_tag(&e, "pa", url, tag, "oa", &out);
+        ck_assert_msg(rc == 0, "A, %s: %s", tag, out);
         free(out);
         ck_assert_uint_eq(it_proc_stop(&e.peer), 0);
-        rc = it_shf(&out, 60,
-                    "%s get '%s' --tag b%d -O %s/ob --socket %s/pb/dfdaemon.sock --no-progress "
-                    "2>&1",
-                    it_bin(), url, i, e.dir, e.dir);
-        ck_assert_msg(rc == 0, "B, b%d: %s", i, out);
+        rc = st_get_tag(&e, "pb", url, tag, "ob", &out);
+        ck_assert_msg(rc == 0, "B, %s: %s", tag, out);
         free(out);
     }
     usleep(300000); /* let the last task seal and go */
