@@ -1543,12 +1543,18 @@ peer_task_started(struct peer_task *t)
 struct peer_task *
 peer_task_find(struct peer_ctx *ctx, const char *id)
 {
-    struct peer_task *t;
+    struct peer_task *t, *failed = NULL;
 
-    TAILQ_FOREACH (t, &ctx->tasks, entry)
-        if (strcmp(t->id, id) == 0)
+    /* A FAILED task lingers while its hash jobs end; a new one for the id may run then,
+     * and it is the one whose rows are live. */
+    TAILQ_FOREACH (t, &ctx->tasks, entry) {
+        if (strcmp(t->id, id) != 0)
+            continue;
+        if (t->state != PEER_TASK_FAILED)
             return t;
-    return NULL;
+        failed = t;
+    }
+    return failed;
 }
 
 static struct peer_task *

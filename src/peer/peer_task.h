@@ -125,7 +125,7 @@ void peer_task_back_to_source(struct peer_task *t);
 /* Tell waiters the length is known. */
 void peer_task_started(struct peer_task *t);
 
-/* The active task id, or NULL. */
+/* The active task id (a FAILED one only when no other is), or NULL. */
 struct peer_task *peer_task_find(struct peer_ctx *ctx, const char *id);
 
 /* Set up a fetch slot of t (its rate-limit timer). */
