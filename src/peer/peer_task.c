@@ -50,7 +50,7 @@
 #define PEER_TASK_WRITE_CHUNK  (256 * 1024)
 #define PEER_TASK_WRITE_BATCH  (256 * 1024)
 #define PEER_TASK_IOV          64
-#define PEER_TASK_HASH_SLICE   (256 * 1024)
+#define PEER_TASK_RECHECKS     4 /* re-check jobs at once: each is a thread hashing a piece */
 
 /* Installed on a call before finishing it: the waiter is gone. */
 static const struct rpc_call_cbs peer_no_cbs;
@@ -434,6 +434,7 @@ peer_task_free(struct peer_task *t)
     free(t->have);
     free(t->busy);
     free(t->stream_digests);
+    free(t->recheck);
     free(t);
 }
 
@@ -544,6 +545,9 @@ peer_task_release_geometry(struct peer_task *t)
 {
     peer_p2p_fetches_cancel(t);
     peer_task_hash_orphan(t); /* their piece numbers belong to the old geometry */
+    DF_FREE(t->recheck, free);
+    t->nrecheck = t->recheck_next = 0;
+    t->recheck_inflight = 0;
     if (t->fd != -1) {
         close(t->fd);
         t->fd = -1;
@@ -599,7 +603,23 @@ peer_task_trust_file(struct peer_task *t, bool created, struct df_error *err)
     return 0;
 }
 
-/* Mark the pieces recorded as FINISHED, and re-hash the UNVERIFIED ones on workers. */
+/* Start the next queued re-checks, up to PEER_TASK_RECHECKS at once. 0 or DF_ENOMEM. */
+static int
+peer_task_recheck_next(struct peer_task *t)
+{
+    int rv;
+
+    while (t->recheck_inflight < PEER_TASK_RECHECKS && t->recheck_next < t->nrecheck) {
+        const struct store_piece *p = &t->recheck[t->recheck_next++];
+        if ((rv = peer_task_hash_submit(t, PEER_HASH_RECHECK, p->number, p->offset, p->length,
+                                        p->digest)) != 0)
+            return rv;
+        t->recheck_inflight++;
+    }
+    return 0;
+}
+
+/* Mark the pieces recorded as FINISHED, and queue the UNVERIFIED ones for re-hashing. */
 static int
 peer_task_load_pieces(struct peer_task *t, struct df_error *err)
 {
@@ -620,16 +640,18 @@ peer_task_load_pieces(struct peer_task *t, struct df_error *err)
     DF_FREE(pieces, free);
     if ((rv = store_piece_list(t->ctx->db, t->id, STORE_PIECE_UNVERIFIED, &pieces, &n)) != 0)
         return df_error_set(err, rv, "cannot read the cached pieces: %s", df_strerror(rv));
-    for (size_t i = 0; i < n && rv == 0; i++) {
+    for (size_t i = 0; i < n; i++) {
         struct store_piece *p = &pieces[i];
         if (p->number >= t->piece_count || t->have[p->number] || t->busy[p->number])
             continue;
-        rv = peer_task_hash_submit(t, PEER_HASH_RECHECK, p->number, p->offset, p->length,
-                                   p->digest);
-        rechecks += rv == 0;
+        t->busy[p->number] = 1; /* not fetched while it may still count */
+        pieces[rechecks++] = *p;
     }
-    free(pieces);
-    if (rv != 0)
+    free(t->recheck);
+    t->recheck = pieces;
+    t->nrecheck = (size_t)rechecks;
+    t->recheck_next = 0;
+    if ((rv = peer_task_recheck_next(t)) != 0)
         return df_error_set(err, rv, "cannot start a worker thread");
     if (t->done_pieces > 0 || rechecks > 0)
         log_info("peer: task %.12s resumes with %" PRIu64 "/%" PRIu64 " pieces, %" PRIu64
@@ -1197,13 +1219,16 @@ peer_task_hash_done(void *arg)
     TAILQ_REMOVE(&t->hashing, j, entry);
     if (j->kind != PEER_HASH_SEAL)
         t->busy[j->number] = 0;
+    if (j->kind == PEER_HASH_RECHECK)
+        t->recheck_inflight--;
     if (j->kind == PEER_HASH_SEAL || t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED) {
         free(j);
         peer_task_maybe_free(t);
         return;
     }
     if (j->kind == PEER_HASH_RECHECK) {
-        rv = peer_task_recheck_done(t, j);
+        if ((rv = peer_task_recheck_done(t, j)) == 0 && (rv = peer_task_recheck_next(t)) != 0)
+            snprintf(t->why, sizeof(t->why), "cannot start a worker thread");
     } else if (j->err != 0) {
         snprintf(why, sizeof(why), "read cache file: %s", strerror(j->err));
         free(j);
@@ -1238,6 +1263,7 @@ peer_task_hash_submit(struct peer_task *t, enum peer_hash_kind kind, uint64_t nu
     j->len = len;
     if (want != NULL)
         memcpy(j->want, want, DF_SHA256_LEN);
+
     if ((j->fd = fcntl(t->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
         free(j);
         return DF_ENOMEM;
@@ -1249,8 +1275,6 @@ peer_task_hash_submit(struct peer_task *t, enum peer_hash_kind kind, uint64_t nu
         free(j);
         return DF_ENOMEM;
     }
-    if (kind == PEER_HASH_RECHECK)
-        t->busy[number] = 1; /* not fetched while it may still count */
     return 0;
 }
 

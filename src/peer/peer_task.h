@@ -19,6 +19,7 @@
 
 struct evbuffer;
 struct peer_p2p;
+struct store_piece;
 
 enum peer_task_state {
     PEER_TASK_PROBING,
@@ -97,6 +98,10 @@ struct peer_task {
     bool disk_failed;     /* a write to the data file failed: retrying the origin cannot help */
     struct peer_p2p *p2p; /* NULL without a scheduler */
     bool from_source;     /* this peer fetches from the origin (told by the scheduler or alone) */
+    /* recorded pieces waiting for their re-check (busy meanwhile), a few jobs at a time */
+    struct store_piece *recheck;
+    size_t nrecheck, recheck_next;
+    unsigned recheck_inflight;
 };
 
 /* Record a hashed piece (bytes already written); notifies P2P. 0 or DF_E* with t->why set. */
