@@ -594,7 +594,7 @@ peer_task_trust_file(struct peer_task *t, bool created, struct df_error *err)
         if (rv == 0 && st.bytes > 0)
             log_info("peer: task %.12s: %s: re-checking its %" PRIu64 " recorded bytes", t->id,
                      st.sealed ? "data file changed since it was sealed"
-                               : "rows never sealed (unclean stop)",
+                               : "rows not sealed (interrupted or unclean stop)",
                      st.bytes);
     }
     store_task_reset(&st);
@@ -1645,12 +1645,14 @@ peer_task_cache_check(struct peer_ctx *ctx, const struct store_task *st)
         log_warnx("peer: task %.12s: data file %s, and its rows cannot be updated: %s", st->id,
                   found == DF_ENOTFOUND ? "missing" : "not as sealed", df_strerror(rv));
     else
-        log_info("peer: task %.12s: %s", st->id,
-                 found == DF_ENOTFOUND ? "data file missing: its recorded pieces are dropped"
-                 : st->sealed          ? "data file changed since it was sealed: its pieces are "
-                                         "re-checked before use"
-                              : "rows never sealed (unclean stop): its pieces are re-checked "
-                                "before use");
+        log_info(
+                "peer: task %.12s: %s", st->id,
+                found == DF_ENOTFOUND ? "data file missing: its recorded pieces are dropped"
+                : st->sealed
+                        ? "data file changed since it was sealed: its pieces are "
+                          "re-checked before use"
+                        : "rows not sealed (interrupted or unclean stop): its pieces are re-checked "
+                          "before use");
     return false;
 }
 
