@@ -598,8 +598,12 @@ peer_task_trust_file(struct peer_task *t, bool created, struct df_error *err)
                      st.bytes);
     }
     store_task_reset(&st);
-    if (rv != 0)
+    if (rv != 0) {
+        /* A new file next to rows that still claim pieces would be served from: not kept */
+        if (created)
+            store_data_remove(t->ctx->cfg.data_dir, t->id);
         return df_error_set(err, rv, "cannot %s the cached pieces: %s", what, df_strerror(rv));
+    }
     return 0;
 }
 
