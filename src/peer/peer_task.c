@@ -620,6 +620,13 @@ peer_task_recheck_next(struct peer_task *t)
             return rv;
         t->recheck_inflight++;
     }
+    if (t->recheck_inflight == 0 && t->nrecheck > 0 && t->recheck_next == t->nrecheck) {
+        log_info("peer: task %.12s: %" PRIu64 " of %zu re-checked pieces failed and are fetched "
+                 "again",
+                 t->id, t->recheck_failed, t->nrecheck);
+        DF_FREE(t->recheck, free);
+        t->nrecheck = t->recheck_next = 0;
+    }
     return 0;
 }
 
@@ -655,6 +662,7 @@ peer_task_load_pieces(struct peer_task *t, struct df_error *err)
     t->recheck = pieces;
     t->nrecheck = (size_t)rechecks;
     t->recheck_next = 0;
+    t->recheck_failed = 0;
     if ((rv = peer_task_recheck_next(t)) != 0)
         return df_error_set(err, rv, "cannot start a worker thread");
     if (t->done_pieces > 0 || rechecks > 0)
@@ -1177,8 +1185,14 @@ peer_task_recheck_done(struct peer_task *t, struct peer_hash_job *j)
         peer_p2p_piece_rechecked(t, j->number, j->md);
         return 0;
     }
-    log_warnx("peer: task %.12s piece %" PRIu64 " failed its re-check (%s); fetching it again",
-              t->id, j->number, j->err != 0 ? strerror(j->err) : "digest mismatch");
+    /* one warning per task (the first); the rest are counted (peer_task_recheck_next) */
+    if (t->recheck_failed++ == 0)
+        log_warnx("peer: task %.12s piece %" PRIu64 " failed its re-check (%s); fetching it "
+                  "again",
+                  t->id, j->number, j->err != 0 ? strerror(j->err) : "digest mismatch");
+    else
+        log_debug("peer", "peer: task %.12s piece %" PRIu64 " failed its re-check (%s)", t->id,
+                  j->number, j->err != 0 ? strerror(j->err) : "digest mismatch");
     if ((rv = store_piece_drop(t->ctx->db, t->id, j->number)) != 0) {
         snprintf(t->why, sizeof(t->why), "cannot drop piece %" PRIu64 ": %s", j->number,
                  df_strerror(rv));

@@ -102,6 +102,7 @@ struct peer_task {
     struct store_piece *recheck;
     size_t nrecheck, recheck_next;
     unsigned recheck_inflight;
+    uint64_t recheck_failed;
 };
 
 /* Record a hashed piece (bytes already written); notifies P2P. 0 or DF_E* with t->why set. */
