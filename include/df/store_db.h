@@ -12,7 +12,7 @@
 #include "df/df_err.h"
 
 /* The schema version this binary writes; a newer database is refused. */
-#define STORE_DB_SCHEMA_VERSION 1
+#define STORE_DB_SCHEMA_VERSION 2
 
 struct store_db;
 

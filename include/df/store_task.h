@@ -7,12 +7,19 @@
  * State diagram:
  *
  *     store_task_put ---> RUNNING ---store_task_mark_done---> DONE
- *                          |   ^
- *     store_task_mark_failed   store_task_put (re-download)
- *                          v   |
+ *                          | ^ ^ \---store_task_unverify / _reset_pieces---/
+ *     store_task_mark_failed | store_task_put (re-download)
+ *                          v |
  *                          FAILED
  *
  * DONE requires every piece to be recorded verified. Deleting is allowed in every state.
+ *
+ * Trust: the FINISHED rows of a task describe bytes in its data file. They are trusted
+ * without re-hashing only while the task is sealed (store_task_seal, after the file was
+ * fsynced) and the file still has the stamp recorded then. Whoever finds a task unsealed
+ * with rows it did not write in this process lifetime, or a stamp that differs, calls
+ * store_task_unverify (re-hash each piece before trusting it) or, when the file is gone,
+ * store_task_reset_pieces.
  */
 #ifndef DF_STORE_TASK_H
 #define DF_STORE_TASK_H
@@ -24,6 +31,7 @@
 #include "df/df_digest.h"
 #include "df/df_err.h"
 #include "df/df_id.h"
+#include "df/store_data.h"
 
 struct store_db;
 
@@ -47,6 +55,8 @@ struct store_task {
     int64_t created_at;  /* unix ms */
     int64_t accessed_at; /* unix ms */
     uint64_t bytes;      /* sum of the lengths of verified pieces */
+    bool sealed;         /* stamp is the data file's when its pieces were sealed */
+    struct store_data_stamp stamp;
 };
 
 /* Free the strings of t and zero it; t may be NULL. */
@@ -87,6 +97,28 @@ int store_task_mark_failed(struct store_db *db, const char *id);
  * DF_ENOTFOUND if absent.
  */
 int store_task_delete(struct store_db *db, const char *id);
+
+/*
+ * Seal a DONE task: its pieces are in a data file that was made durable and then had stamp
+ * (store_data_seal). DF_EINVAL when the task is not DONE, DF_ENOTFOUND if absent.
+ */
+int store_task_seal(struct store_db *db, const char *id, const struct store_data_stamp *stamp);
+
+/* Forget the seal before writing to the data file again. DF_ENOTFOUND if absent. */
+int store_task_unseal(struct store_db *db, const char *id);
+
+/*
+ * The data file may no longer hold what the rows say: unseal, turn every FINISHED piece
+ * into UNVERIFIED (the bytes are there, maybe; re-hash before trusting), bytes = 0, and
+ * DONE -> RUNNING. Atomic. DF_ENOTFOUND if absent.
+ */
+int store_task_unverify(struct store_db *db, const char *id);
+
+/*
+ * The data file is new or gone: no piece of the task is stored. Unseal, every piece back to
+ * EXPECTED (digests kept), bytes = 0, DONE -> RUNNING. Atomic. DF_ENOTFOUND if absent.
+ */
+int store_task_reset_pieces(struct store_db *db, const char *id);
 
 /*
  * Up to limit tasks, least recently accessed first (ties by id), into a new array *out of

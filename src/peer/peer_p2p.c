@@ -1316,6 +1316,52 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
 }
 
 void
+peer_p2p_piece_rechecked(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN])
+{
+    uint64_t off = 0, len = 0;
+
+    if (t->ctx->p2p == NULL)
+        return;
+    if (t->from_source) {
+        peer_p2p_piece_done(t, number, md, NULL);
+        return;
+    }
+    /* As on a resume: the scheduler hears of it only as a source piece, which this is not */
+    df_id_piece_range(t->content_length, t->piece_length, number, &off, &len);
+    peer_sync_broadcast(t->ctx->p2p, t->id, number, off, len, false);
+}
+
+void
+peer_p2p_kick(struct peer_task *t)
+{
+    if (t->p2p != NULL)
+        peer_p2p_schedule(t->p2p);
+}
+
+void
+peer_p2p_fetches_cancel(struct peer_task *t)
+{
+    struct peer_p2p *p = t->p2p;
+
+    for (unsigned i = 0; p != NULL && i < PEER_MAX_WORKERS; i++) {
+        struct peer_fetch *f = &p->fetch[i];
+        struct peer_parent *pp = p->fetch_parent[i];
+        if (!f->busy)
+            continue;
+        DF_FREE(f->src, peer_source_cancel);
+        evtimer_del(f->rate_timer);
+        f->busy = false;
+        if (pp != NULL) {
+            pp->inflight--;
+            if (p->fetch_tail[i])
+                pp->tail--;
+        }
+        p->fetch_tail[i] = false;
+        p->fetch_parent[i] = NULL;
+    }
+}
+
+void
 peer_p2p_source_started(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;

@@ -54,7 +54,7 @@
 #define PEER_TASK_WRITE_CHUNK  (256 * 1024)
 #define PEER_TASK_WRITE_BATCH  (256 * 1024)
 #define PEER_TASK_IOV          64
-#define PEER_TASK_HASH_SLICE   (256 * 1024)
+#define PEER_TASK_RECHECKS     4 /* re-check jobs at once: each is a thread hashing a piece */
 
 /* Installed on a call before finishing it: the waiter is gone. */
 static const struct rpc_call_cbs peer_no_cbs;
@@ -66,7 +66,15 @@ static void peer_task_fetch_next(struct peer_fetch *f);
 
 static void peer_task_probe(struct peer_task *t);
 static void peer_task_maybe_free(struct peer_task *t);
-static int peer_task_hash_submit(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len);
+
+enum peer_hash_kind {
+    PEER_HASH_SOURCE,  /* a piece fetched from the source: its hash is recorded */
+    PEER_HASH_RECHECK, /* a piece recorded before: its hash must equal the recorded digest */
+    PEER_HASH_SEAL,    /* a DONE task: fsync the data file, then seal the rows to its stamp */
+};
+
+static int peer_task_hash_submit(struct peer_task *t, enum peer_hash_kind kind, uint64_t number,
+                                 uint64_t off, uint64_t len, const uint8_t *want);
 static void peer_task_hash_orphan(struct peer_task *t);
 static int peer_task_stream_piece_done(struct peer_fetch *f);
 
@@ -533,6 +541,7 @@ peer_task_free(struct peer_task *t)
     free(t->have);
     free(t->busy);
     free(t->stream_digests);
+    free(t->recheck);
     free(t);
 }
 
@@ -560,9 +569,15 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
     peer_p2p_task_failed(t, why);
     t->ctx->tasks_failed++;
     if (rv == DF_ENOSPC) {
-        /* Its pieces filled the disk: give the space back rather than keep them to resume. */
-        store_task_delete(t->ctx->db, t->id);
-        store_data_remove(t->ctx->cfg.data_dir, t->id);
+        /*
+         * Its pieces filled the disk: give the space back rather than keep them to resume.
+         * When the full disk refuses the delete too, the file goes anyway: rows are trusted
+         * only with the file they were sealed to (this task's never were), and a missing or
+         * new file resets them before anything could use them (H3).
+         */
+        if (peer_task_drop_storage(t->ctx, t->id) != 0 &&
+            store_data_remove(t->ctx->cfg.data_dir, t->id) != 0)
+            log_warn("peer: task %.12s: cannot remove its data file", t->id);
     } else if (t->length_known)
         store_task_mark_failed(t->ctx->db, t->id);
     for (w = TAILQ_FIRST(&t->waiters); w != NULL; w = next) {
@@ -592,6 +607,15 @@ peer_task_complete(struct peer_task *t)
         peer_task_fail(t, rv, "cannot record the finished task");
         return;
     }
+    /* A probe or retry of the source may still be pending when re-checked or P2P pieces
+     * finish the task. */
+    peer_task_stop_fetches(t);
+    /* Seal the rows to the data file once it is durable (M5): until then a restart
+     * re-checks them. The task stays in memory (its hashing list) until it is sealed. */
+    if (t->fd != -1 && peer_task_hash_submit(t, PEER_HASH_SEAL, 0, 0, 0, NULL) != 0)
+        log_warnx("peer: task %.12s: cannot start a worker to seal it; it will be re-checked "
+                  "on its next use",
+                  t->id);
     PEER_TASK_SET_STATE(t, PEER_TASK_DONE);
     t->ctx->tasks_done++;
     peer_p2p_task_done(t);
@@ -611,19 +635,183 @@ peer_task_complete(struct peer_task *t)
     peer_task_maybe_free(t);
 }
 
-/* Allocate the piece maps and store the task once the length is known. */
+int
+peer_task_drop_storage(struct peer_ctx *ctx, const char *id)
+{
+    int rv;
+
+    /* Rows first: a failure here (a full disk refuses the delete too) keeps the file, so
+     * rows never outlive the bytes they describe (H3). */
+    rv = store_task_delete(ctx->db, id);
+    if (rv != 0 && rv != DF_ENOTFOUND) {
+        log_warnx("peer: task %.12s: cannot delete its rows: %s", id, df_strerror(rv));
+        return rv;
+    }
+    if (store_data_remove(ctx->cfg.data_dir, id) != 0)
+        log_warn("peer: task %.12s: cannot remove its data file", id);
+    return 0;
+}
+
+/* Forget the geometry and everything sized by it: the data file, maps and counts. */
+static void
+peer_task_release_geometry(struct peer_task *t)
+{
+    peer_p2p_fetches_cancel(t);
+    peer_task_hash_orphan(t); /* their piece numbers belong to the old geometry */
+    DF_FREE(t->recheck, free);
+    t->nrecheck = t->recheck_next = 0;
+    t->recheck_inflight = 0;
+    if (t->fd != -1) {
+        close(t->fd);
+        t->fd = -1;
+    }
+    DF_FREE(t->have, free);
+    DF_FREE(t->busy, free);
+    t->npieces_alloc = 0;
+    t->done_pieces = t->done_bytes = 0;
+    t->next_scan = 0;
+    t->length_known = false;
+}
+
+/*
+ * Decide how far the task's rows can be trusted now that its data file is open: a new file
+ * holds none of them; a file that is not exactly as sealed may hold other bytes, so every
+ * recorded piece is re-checked before it counts; a sealed one is trusted. Either way the
+ * task is unsealed, since we may write to the file from here on.
+ */
+static int
+peer_task_trust_file(struct peer_task *t, bool created, struct df_error *err)
+{
+    struct store_data_stamp now;
+    struct store_task st;
+    const char *what;
+    int rv;
+
+    memset(&st, 0, sizeof(st));
+    if ((rv = store_task_get(t->ctx->db, t->id, &st)) != 0)
+        return df_error_set(err, rv, "cannot read the task: %s", df_strerror(rv));
+    if (created) {
+        what = "reset";
+        rv = store_task_reset_pieces(t->ctx->db, t->id);
+        if (rv == 0 && st.bytes > 0)
+            log_warnx("peer: task %.12s: its data file was missing: %" PRIu64
+                      " recorded bytes dropped",
+                      t->id, st.bytes);
+    } else if (st.sealed && store_data_stamp(t->fd, &now) == 0 &&
+               store_data_stamp_is_equal(&now, &st.stamp)) {
+        what = "unseal";
+        rv = store_task_unseal(t->ctx->db, t->id);
+    } else {
+        what = "re-check";
+        rv = store_task_unverify(t->ctx->db, t->id);
+        if (rv == 0 && st.bytes > 0)
+            log_info("peer: task %.12s: %s: re-checking its %" PRIu64 " recorded bytes", t->id,
+                     st.sealed ? "data file changed since it was sealed"
+                               : "rows not sealed (interrupted or unclean stop)",
+                     st.bytes);
+    }
+    store_task_reset(&st);
+    if (rv != 0) {
+        /* A new file next to rows that still claim pieces would be served from: not kept */
+        if (created)
+            store_data_remove(t->ctx->cfg.data_dir, t->id);
+        return df_error_set(err, rv, "cannot %s the cached pieces: %s", what, df_strerror(rv));
+    }
+    return 0;
+}
+
+/* Start the next queued re-checks, up to PEER_TASK_RECHECKS at once. 0 or DF_ENOMEM. */
+static int
+peer_task_recheck_next(struct peer_task *t)
+{
+    int rv;
+
+    while (t->recheck_inflight < PEER_TASK_RECHECKS && t->recheck_next < t->nrecheck) {
+        const struct store_piece *p = &t->recheck[t->recheck_next++];
+        if ((rv = peer_task_hash_submit(t, PEER_HASH_RECHECK, p->number, p->offset, p->length,
+                                        p->digest)) != 0)
+            return rv;
+        t->recheck_inflight++;
+    }
+    if (t->recheck_inflight == 0 && t->nrecheck > 0 && t->recheck_next == t->nrecheck) {
+        log_info("peer: task %.12s: %" PRIu64 " of %zu re-checked pieces failed and are fetched "
+                 "again",
+                 t->id, t->recheck_failed, t->nrecheck);
+        DF_FREE(t->recheck, free);
+        t->nrecheck = t->recheck_next = 0;
+    }
+    return 0;
+}
+
+/* Mark the pieces recorded as FINISHED, and queue the UNVERIFIED ones for re-hashing. */
+static int
+peer_task_load_pieces(struct peer_task *t, struct df_error *err)
+{
+    struct store_piece *pieces = NULL;
+    uint64_t rechecks = 0;
+    size_t n = 0;
+    int rv;
+
+    if ((rv = store_piece_list(t->ctx->db, t->id, STORE_PIECE_FINISHED, &pieces, &n)) != 0)
+        return df_error_set(err, rv, "cannot read the cached pieces: %s", df_strerror(rv));
+    for (size_t i = 0; i < n; i++) {
+        if (pieces[i].number < t->piece_count && !t->have[pieces[i].number]) {
+            t->have[pieces[i].number] = 1;
+            t->done_pieces++;
+            t->done_bytes += pieces[i].length;
+        }
+    }
+    DF_FREE(pieces, free);
+    if ((rv = store_piece_list(t->ctx->db, t->id, STORE_PIECE_UNVERIFIED, &pieces, &n)) != 0)
+        return df_error_set(err, rv, "cannot read the cached pieces: %s", df_strerror(rv));
+    for (size_t i = 0; i < n; i++) {
+        struct store_piece *p = &pieces[i];
+        if (p->number >= t->piece_count || t->have[p->number] || t->busy[p->number])
+            continue;
+        t->busy[p->number] = 1; /* not fetched while it may still count */
+        pieces[rechecks++] = *p;
+    }
+    free(t->recheck);
+    t->recheck = pieces;
+    t->nrecheck = (size_t)rechecks;
+    t->recheck_next = 0;
+    t->recheck_failed = 0;
+    if ((rv = peer_task_recheck_next(t)) != 0)
+        return df_error_set(err, rv, "cannot start a worker thread");
+    if (t->done_pieces > 0 || rechecks > 0)
+        log_info("peer: task %.12s resumes with %" PRIu64 "/%" PRIu64 " pieces, %" PRIu64
+                 " to re-check",
+                 t->id, t->done_pieces, t->piece_count, rechecks);
+    return 0;
+}
+
+/*
+ * Allocate the piece maps and store the task once the length is known. Called again with
+ * the same geometry (the scheduler's digests then the tiny content; P2P then back to
+ * source) it keeps everything (M1); with another one, the old state goes first.
+ */
 int
 peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_length,
                        struct df_error *err)
 {
     struct store_task st;
-    struct store_piece *pieces = NULL;
-    size_t n = 0;
+    bool created = false;
     int rv;
 
+    if (piece_length == 0)
+        piece_length = t->length_known && length == t->content_length ? t->piece_length
+                                                                      : df_id_piece_length(length);
+    if (t->length_known) {
+        if (length == t->content_length && piece_length == t->piece_length)
+            return 0;
+        log_info("peer: task %.12s: geometry %" PRIu64 "/%" PRIu64 " -> %" PRIu64 "/%" PRIu64
+                 "; pieces start over",
+                 t->id, t->content_length, t->piece_length, length, piece_length);
+        peer_task_release_geometry(t);
+    }
     t->length_known = true;
     t->content_length = length;
-    t->piece_length = piece_length != 0 ? piece_length : df_id_piece_length(length);
+    t->piece_length = piece_length;
     t->piece_count = df_id_piece_count(length, t->piece_length);
     memset(&st, 0, sizeof(st));
     memcpy(st.id, t->id, sizeof(st.id));
@@ -635,32 +823,19 @@ peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_leng
     rv = store_task_put(t->ctx->db, &st, peer_now_ms());
     if (rv == DF_EEXIST) {
         /* The origin's content changed size since we cached part of it: start over. */
-        store_task_delete(t->ctx->db, t->id);
-        store_data_remove(t->ctx->cfg.data_dir, t->id);
-        rv = store_task_put(t->ctx->db, &st, peer_now_ms());
+        if ((rv = peer_task_drop_storage(t->ctx, t->id)) == 0)
+            rv = store_task_put(t->ctx->db, &st, peer_now_ms());
     }
     if (rv != 0)
         return df_error_set(err, rv, "cannot record the task: %s", df_strerror(rv));
-    if ((rv = store_data_open(t->ctx->cfg.data_dir, t->id, true, &t->fd, err)) != 0)
+    if ((rv = store_data_open_created(t->ctx->cfg.data_dir, t->id, &t->fd, &created, err)) != 0)
         return rv;
     t->npieces_alloc = t->piece_count > 0 ? t->piece_count : 1;
     t->have = xcalloc(t->npieces_alloc, 1);
     t->busy = xcalloc(t->npieces_alloc, 1);
-    /* Resume: the pieces recorded before a crash or restart are kept. */
-    if (store_piece_list_finished(t->ctx->db, t->id, &pieces, &n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (pieces[i].number < t->piece_count && !t->have[pieces[i].number]) {
-                t->have[pieces[i].number] = 1;
-                t->done_pieces++;
-                t->done_bytes += pieces[i].length;
-            }
-        }
-        free(pieces);
-    }
-    if (t->done_pieces > 0)
-        log_info("peer: task %.12s resumes with %" PRIu64 "/%" PRIu64 " pieces", t->id,
-                 t->done_pieces, t->piece_count);
-    return 0;
+    if ((rv = peer_task_trust_file(t, created, err)) != 0)
+        return rv;
+    return peer_task_load_pieces(t, err);
 }
 
 /* Validators of a response must match the task's: never mix two versions of the content. */
@@ -1019,7 +1194,8 @@ peer_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
     f->attempt = 0;
     if (f->hash_later) {
         /* The piece stays busy until its hash, taken from the file, is recorded. */
-        if ((rv = peer_task_hash_submit(t, f->piece, f->off, f->len)) != 0) {
+        if ((rv = peer_task_hash_submit(t, PEER_HASH_SOURCE, f->piece, f->off, f->len, NULL)) !=
+            0) {
             peer_task_fail(t, rv, "cannot start a worker thread");
             return;
         }
@@ -1045,43 +1221,116 @@ peer_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
 /*
  * A source piece is hashed off the loop: the loop thread then only moves bytes from the
  * socket to the data file while another core hashes finished pieces read back from the
- * page cache. Hashing what was written also verifies the write. A job outlives its
- * task only at shutdown: then it is orphaned and frees itself.
+ * page cache. Hashing what was written also verifies the write. The same jobs re-check the
+ * pieces of a resumed task that its rows alone cannot vouch for, and seal a finished task
+ * (fsync, then the stamp into its row). A job outlives its task only at shutdown: then it
+ * is orphaned and frees itself (a seal is still recorded: the file is durable by then).
  */
 struct peer_hash_job {
     TAILQ_ENTRY(peer_hash_job) entry;
     struct peer_task *task; /* NULL once orphaned */
-    int fd;                 /* a dup of the task's, closed by the job */
+    struct peer_ctx *ctx;
+    char id[DF_ID_TASK_LEN + 1];
+    enum peer_hash_kind kind;
+    int fd; /* a dup of the task's, closed by the job */
     uint64_t number, off, len;
     uint8_t md[DF_SHA256_LEN];
-    int err; /* errno of a failed map */
+    uint8_t want[DF_SHA256_LEN];   /* PEER_HASH_RECHECK: the recorded digest */
+    struct store_data_stamp stamp; /* PEER_HASH_SEAL */
+    int err;                       /* errno of a failed read or sync */
 };
 
-/* Worker thread: read the piece back in L2-sized slices (an mmap costs more in page-table
- * work and TLB shootdowns than the copy) and hash it. */
+/* Worker thread. */
 static void
 peer_task_hash_work(void *arg)
 {
     struct peer_hash_job *j = arg;
-    size_t cap = PEER_TASK_HASH_SLICE;
-    uint8_t *buf = xmalloc(cap);
-    struct df_sha256 sha;
-    uint64_t done = 0;
-    ssize_t n;
+    int rv;
 
-    df_sha256_init(&sha);
-    while (done < j->len) {
-        size_t want = j->len - done < cap ? (size_t)(j->len - done) : cap;
-        n = pread(j->fd, buf, want, (off_t)(j->off + done));
-        if (n <= 0) {
-            j->err = n == 0 ? EIO : errno;
-            break;
-        }
-        df_sha256_update(&sha, buf, (size_t)n);
-        done += (uint64_t)n;
+    errno = 0;
+    if (j->kind == PEER_HASH_SEAL)
+        rv = store_data_seal(j->fd, &j->stamp);
+    else
+        rv = store_data_hash(j->fd, j->off, j->len, j->md);
+    if (rv != 0)
+        j->err = errno != 0 ? errno : EIO;
+}
+
+/* Start fetching missing pieces again: a re-check dropped one. */
+static void
+peer_task_kick(struct peer_task *t)
+{
+    if (t->state == PEER_TASK_P2P) {
+        peer_p2p_kick(t);
+        return;
     }
-    df_sha256_final(&sha, j->md);
-    free(buf);
+    if (t->state != PEER_TASK_RUNNING)
+        return;
+    if (t->nworkers == 0)
+        t->nworkers = 1;
+    for (unsigned i = 0; i < t->nworkers && t->state == PEER_TASK_RUNNING; i++)
+        if (!t->fetch[i].busy)
+            peer_task_fetch_next(&t->fetch[i]);
+}
+
+/* A re-check finished on the loop: count the piece, or drop it for a fetch. 0 or DF_E*. */
+static int
+peer_task_recheck_done(struct peer_task *t, struct peer_hash_job *j)
+{
+    struct store_piece p;
+    int rv;
+
+    if (t->have[j->number])
+        return 0; /* written and recorded again meanwhile (a stream) */
+    if (j->err == 0 && memcmp(j->md, j->want, DF_SHA256_LEN) == 0) {
+        memset(&p, 0, sizeof(p));
+        p.number = j->number;
+        p.offset = j->off;
+        p.length = j->len;
+        memcpy(p.digest, j->want, DF_SHA256_LEN);
+        if ((rv = store_piece_record_verified(t->ctx->db, t->id, &p)) != 0) {
+            snprintf(t->why, sizeof(t->why), "cannot record piece %" PRIu64 ": %s", j->number,
+                     df_strerror(rv));
+            return rv;
+        }
+        t->have[j->number] = 1;
+        t->done_pieces++;
+        t->done_bytes += j->len;
+        peer_p2p_piece_rechecked(t, j->number, j->md);
+        return 0;
+    }
+    /* one warning per task (the first); the rest are counted (peer_task_recheck_next) */
+    if (t->recheck_failed++ == 0)
+        log_warnx("peer: task %.12s piece %" PRIu64 " failed its re-check (%s); fetching it "
+                  "again",
+                  t->id, j->number, j->err != 0 ? strerror(j->err) : "digest mismatch");
+    else
+        log_debug("peer", "peer: task %.12s piece %" PRIu64 " failed its re-check (%s)", t->id,
+                  j->number, j->err != 0 ? strerror(j->err) : "digest mismatch");
+    if ((rv = store_piece_drop(t->ctx->db, t->id, j->number)) != 0) {
+        snprintf(t->why, sizeof(t->why), "cannot drop piece %" PRIu64 ": %s", j->number,
+                 df_strerror(rv));
+        return rv;
+    }
+    peer_task_kick(t);
+    return 0;
+}
+
+/* Record a seal (the task may be gone: the row is the task's either way). */
+static void
+peer_task_seal_done(struct peer_hash_job *j)
+{
+    int rv;
+
+    if (j->err != 0) {
+        log_warnx("peer: task %.12s: cannot sync its data file (%s); it will be re-checked on "
+                  "its next use",
+                  j->id, strerror(j->err));
+        return;
+    }
+    if ((rv = store_task_seal(j->ctx->db, j->id, &j->stamp)) != 0 && rv != DF_ENOTFOUND)
+        log_warnx("peer: task %.12s: cannot seal it (%s); it will be re-checked on its next use",
+                  j->id, df_strerror(rv));
 }
 
 static void
@@ -1093,24 +1342,33 @@ peer_task_hash_done(void *arg)
     int rv;
 
     close(j->fd);
+    if (j->kind == PEER_HASH_SEAL)
+        peer_task_seal_done(j);
     if (t == NULL) {
         free(j);
         return;
     }
     TAILQ_REMOVE(&t->hashing, j, entry);
-    t->busy[j->number] = 0;
-    if (t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED) {
+    if (j->kind != PEER_HASH_SEAL)
+        t->busy[j->number] = 0;
+    if (j->kind == PEER_HASH_RECHECK)
+        t->recheck_inflight--;
+    if (j->kind == PEER_HASH_SEAL || t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED) {
         free(j);
         peer_task_maybe_free(t);
         return;
     }
-    if (j->err != 0) {
+    if (j->kind == PEER_HASH_RECHECK) {
+        if ((rv = peer_task_recheck_done(t, j)) == 0 && (rv = peer_task_recheck_next(t)) != 0)
+            snprintf(t->why, sizeof(t->why), "cannot start a worker thread");
+    } else if (j->err != 0) {
         snprintf(why, sizeof(why), "read cache file: %s", strerror(j->err));
         free(j);
         peer_task_fail(t, DF_EIO, why);
         return;
+    } else {
+        rv = peer_task_record_piece(t, j->number, j->off, j->len, j->md, NULL);
     }
-    rv = peer_task_record_piece(t, j->number, j->off, j->len, j->md, NULL);
     free(j);
     if (rv != 0) {
         peer_task_fail(t, rv, t->why);
@@ -1121,16 +1379,23 @@ peer_task_hash_done(void *arg)
         peer_task_complete(t);
 }
 
-/* Hash piece number of t from its data file, then record it; 0 or DF_ENOMEM. */
+/* Hash (or seal) piece number of t from its data file on a worker; 0 or DF_ENOMEM. */
 static int
-peer_task_hash_submit(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len)
+peer_task_hash_submit(struct peer_task *t, enum peer_hash_kind kind, uint64_t number, uint64_t off,
+                      uint64_t len, const uint8_t *want)
 {
     struct peer_hash_job *j = xcalloc(1, sizeof(*j));
 
     j->task = t;
+    j->ctx = t->ctx;
+    memcpy(j->id, t->id, sizeof(j->id));
+    j->kind = kind;
     j->number = number;
     j->off = off;
     j->len = len;
+    if (want != NULL)
+        memcpy(j->want, want, DF_SHA256_LEN);
+
     if ((j->fd = fcntl(t->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
         free(j);
         return DF_ENOMEM;
@@ -1233,8 +1498,15 @@ peer_probe_on_head(struct peer_source *s, const struct peer_source_meta *m, void
     (void)s;
     /* A resumed task must still be the same content. */
     if (had_validators && (rv = peer_task_check_validators(t, m)) != 0) {
-        store_task_delete(t->ctx->db, t->id);
-        store_data_remove(t->ctx->cfg.data_dir, t->id);
+        if (t->length_known)
+            peer_task_release_geometry(t); /* what P2P stored is the old content too */
+        if ((rv = peer_task_drop_storage(t->ctx, t->id)) != 0) {
+            snprintf(t->why, sizeof(t->why),
+                     "content changed at the origin, and the cached pieces cannot be dropped: "
+                     "%s",
+                     df_strerror(rv));
+            return rv;
+        }
         free(t->etag);
         free(t->last_modified);
         t->etag = t->last_modified = NULL;
@@ -1263,14 +1535,18 @@ peer_probe_on_head(struct peer_source *s, const struct peer_source_meta *m, void
             return rv;
         }
     } else {
-        char path[STORE_DATA_PATH_MAX];
+        /* Nothing cached can be matched to a body of unknown length: start from nothing. */
+        if (t->length_known)
+            peer_task_release_geometry(t);
+        if ((rv = peer_task_drop_storage(t->ctx, t->id)) != 0) {
+            snprintf(t->why, sizeof(t->why), "cannot drop the cached pieces: %s", df_strerror(rv));
+            return rv;
+        }
         t->piece_length = PEER_TASK_STREAM_PIECE;
-        store_data_remove(t->ctx->cfg.data_dir, t->id);
         if ((rv = store_data_open(t->ctx->cfg.data_dir, t->id, true, &t->fd, &err)) != 0) {
             snprintf(t->why, sizeof(t->why), "%s", err.msg);
             return rv;
         }
-        (void)path;
         t->have = xcalloc(1, 1);
     }
     PEER_TASK_SET_STATE(t, PEER_TASK_STREAMING);
@@ -1431,12 +1707,18 @@ peer_task_is_active(struct peer_ctx *ctx, const char *id)
 struct peer_task *
 peer_task_find(struct peer_ctx *ctx, const char *id)
 {
-    struct peer_task *t;
+    struct peer_task *t, *failed = NULL;
 
-    TAILQ_FOREACH (t, &ctx->tasks, entry)
-        if (strcmp(t->id, id) == 0)
+    /* A FAILED task lingers while its hash jobs end; a new one for the id may run then,
+     * and it is the one whose rows are live. */
+    TAILQ_FOREACH (t, &ctx->tasks, entry) {
+        if (strcmp(t->id, id) != 0)
+            continue;
+        if (t->state != PEER_TASK_FAILED)
             return t;
-    return NULL;
+        failed = t;
+    }
+    return failed;
 }
 
 static struct peer_task *
@@ -1479,21 +1761,53 @@ peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
     return t;
 }
 
+/*
+ * The rows of a task not in memory are trusted only while its data file is exactly as it
+ * was sealed. Otherwise take the trust away in the rows: nothing of it is served or
+ * announced until a download re-checks (or, file gone, refetches) its pieces. Returns
+ * whether the task is DONE and trusted.
+ */
+static bool
+peer_task_cache_check(struct peer_ctx *ctx, const struct store_task *st)
+{
+    struct store_data_stamp now;
+    int found, rv;
+
+    if (st->state != STORE_TASK_DONE && st->bytes == 0)
+        return false; /* nothing is trusted: nothing to check */
+    found = store_data_stamp_path(ctx->cfg.data_dir, st->id, &now);
+    if (st->sealed && found == 0 && store_data_stamp_is_equal(&now, &st->stamp))
+        return st->state == STORE_TASK_DONE;
+    if (found == DF_ENOTFOUND)
+        rv = store_task_reset_pieces(ctx->db, st->id);
+    else
+        rv = store_task_unverify(ctx->db, st->id);
+    if (rv != 0)
+        log_warnx("peer: task %.12s: data file %s, and its rows cannot be updated: %s", st->id,
+                  found == DF_ENOTFOUND ? "missing" : "not as sealed", df_strerror(rv));
+    else
+        log_info(
+                "peer: task %.12s: %s", st->id,
+                found == DF_ENOTFOUND ? "data file missing: its recorded pieces are dropped"
+                : st->sealed
+                        ? "data file changed since it was sealed: its pieces are "
+                          "re-checked before use"
+                        : "rows not sealed (interrupted or unclean stop): its pieces are re-checked "
+                          "before use");
+    return false;
+}
+
 /* A finished task in the cache: serve the output with no origin traffic. */
 static bool
 peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w)
 {
     struct store_task st;
     struct peer_task *t;
-    char path[STORE_DATA_PATH_MAX];
-    struct stat sb;
 
     memset(&st, 0, sizeof(st));
     if (store_task_get(ctx->db, id, &st) != 0)
         return false;
-    if (st.state != STORE_TASK_DONE ||
-        store_data_path(ctx->cfg.data_dir, id, path, sizeof(path)) != 0 || stat(path, &sb) != 0 ||
-        (uint64_t)sb.st_size < st.content_length) {
+    if (!peer_task_cache_check(ctx, &st)) {
         store_task_reset(&st);
         return false;
     }
@@ -1661,13 +1975,17 @@ peer_task_gc(struct peer_ctx *ctx)
         struct store_task *st = &list[i];
         bool expired = ctx->cfg.cache_ttl > 0 && now - st->accessed_at > ctx->cfg.cache_ttl;
         bool over = ctx->cfg.cache_quota > 0 && total > (uint64_t)ctx->cfg.cache_quota;
-        if (!expired && !over)
-            continue;
         if (peer_task_is_active(ctx, st->id))
             continue;
-        if (store_task_delete(ctx->db, st->id) == 0) {
+        if (!expired && !over) {
+            /* Rows this process did not write (the first pass runs before anything is
+             * served), or whose file changed, lose their trust here. */
+            if (!peer_task_cache_check(ctx, st) && st->state == STORE_TASK_DONE)
+                peer_p2p_forget(ctx, st->id);
+            continue;
+        }
+        if (peer_task_drop_storage(ctx, st->id) == 0) {
             peer_p2p_forget(ctx, st->id);
-            store_data_remove(ctx->cfg.data_dir, st->id);
             total -= st->bytes < total ? st->bytes : total;
             log_info("peer: evicted task %.12s (%" PRIu64 " bytes, %s)", st->id, st->bytes,
                      expired ? "ttl" : "quota");

@@ -20,6 +20,7 @@
 
 struct evbuffer;
 struct peer_p2p;
+struct store_piece;
 
 enum peer_task_state {
     PEER_TASK_PROBING,
@@ -108,6 +109,11 @@ struct peer_task {
     bool disk_failed;     /* a write to the data file failed: retrying the origin cannot help */
     struct peer_p2p *p2p; /* NULL without a scheduler */
     bool from_source;     /* this peer fetches from the origin (told by the scheduler or alone) */
+    /* recorded pieces waiting for their re-check (busy meanwhile), a few jobs at a time */
+    struct store_piece *recheck;
+    size_t nrecheck, recheck_next;
+    unsigned recheck_inflight;
+    uint64_t recheck_failed;
 };
 
 /* Record a hashed piece (bytes already written); notifies P2P. 0 or DF_E* with t->why set. */
@@ -117,6 +123,12 @@ int peer_task_record_piece(struct peer_task *t, uint64_t number, uint64_t off, u
 /* Learn the geometry (piece_length 0: the default for length) and store the task. */
 int peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_length,
                            struct df_error *err);
+
+/*
+ * Delete task id's rows, then its data file. When the rows cannot be deleted (a full disk
+ * refuses that too) the file stays and the error is returned (logged).
+ */
+int peer_task_drop_storage(struct peer_ctx *ctx, const char *id);
 
 /* Every piece is recorded: finish the task and serve its waiters. */
 void peer_task_complete(struct peer_task *t);
@@ -130,7 +142,7 @@ void peer_task_back_to_source(struct peer_task *t);
 /* Tell waiters the length is known. */
 void peer_task_started(struct peer_task *t);
 
-/* The active task id, or NULL. */
+/* The active task id (a FAILED one only when no other is), or NULL. */
 struct peer_task *peer_task_find(struct peer_ctx *ctx, const char *id);
 
 /* Set up a fetch slot of t (its rate-limit timer). */
@@ -148,6 +160,14 @@ void peer_p2p_source_started(struct peer_task *t);
 void peer_p2p_task_done(struct peer_task *t);
 void peer_p2p_task_failed(struct peer_task *t, const char *why);
 void peer_p2p_free(struct peer_task *t);
+/* The task's geometry is going away: abandon the P2P piece fetches in flight. */
+void peer_p2p_fetches_cancel(struct peer_task *t);
+/* A piece became fetchable again (a re-check dropped it): schedule fetches. */
+void peer_p2p_kick(struct peer_task *t);
+/* A piece recorded before passed its re-check: offer it to children (and the scheduler when
+ * this peer fetches from the source). */
+void peer_p2p_piece_rechecked(struct peer_task *t, uint64_t number,
+                              const uint8_t md[DF_SHA256_LEN]);
 
 /* A task left the cache: stop offering it to the swarm. */
 void peer_p2p_forget(struct peer_ctx *ctx, const char *task_id);

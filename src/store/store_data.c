@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -17,6 +18,7 @@
 
 #include "df/df_fs.h"
 #include "df/df_id.h"
+#include "df/xmalloc.h"
 
 int
 store_data_path(const char *data_dir, const char *task_id, char *out, size_t outlen)
@@ -31,9 +33,10 @@ store_data_path(const char *data_dir, const char *task_id, char *out, size_t out
     return 0;
 }
 
-int
-store_data_open(const char *data_dir, const char *task_id, bool create, int *fd,
-                struct df_error *err)
+/* Open (or create when allowed) the file; *created tells which. */
+static int
+store_data_open_impl(const char *data_dir, const char *task_id, bool create, int *fd,
+                     bool *created_out, struct df_error *err)
 {
     char path[STORE_DATA_PATH_MAX], *slash;
     int f = -1, rv;
@@ -52,8 +55,11 @@ store_data_open(const char *data_dir, const char *task_id, bool create, int *fd,
             goto out;
         }
         *slash = '/';
-        f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        /* O_EXCL: "created" must mean that no earlier file (and no piece in it) existed */
+        f = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         created = f != -1;
+        if (f == -1 && errno == EEXIST)
+            f = open(path, O_RDWR | O_CLOEXEC);
     }
     if (f == -1) {
         rv = df_error_set(err, errno == ENOENT ? DF_ENOTFOUND : DF_EIO, "%s: %s", path,
@@ -75,12 +81,28 @@ store_data_open(const char *data_dir, const char *task_id, bool create, int *fd,
         }
     }
     *fd = f;
+    if (created_out != NULL)
+        *created_out = created;
     f = -1;
     rv = 0;
 out:
     if (f != -1)
         close(f);
     return rv;
+}
+
+int
+store_data_open(const char *data_dir, const char *task_id, bool create, int *fd,
+                struct df_error *err)
+{
+    return store_data_open_impl(data_dir, task_id, create, fd, NULL, err);
+}
+
+int
+store_data_open_created(const char *data_dir, const char *task_id, int *fd, bool *created,
+                        struct df_error *err)
+{
+    return store_data_open_impl(data_dir, task_id, true, fd, created, err);
 }
 
 int
@@ -179,6 +201,87 @@ store_data_set_size(int fd, uint64_t size)
     if (size > (uint64_t)INT64_MAX)
         return DF_EINVAL;
     return ftruncate(fd, (off_t)size) == 0 ? 0 : DF_EIO;
+}
+
+static void
+store_data_stamp_from_stat(const struct stat *sb, struct store_data_stamp *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->dev = (uint64_t)sb->st_dev;
+    out->ino = (uint64_t)sb->st_ino;
+    out->size = sb->st_size > 0 ? (uint64_t)sb->st_size : 0;
+    out->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+}
+
+int
+store_data_stamp(int fd, struct store_data_stamp *out)
+{
+    struct stat sb;
+
+    if (fstat(fd, &sb) == -1)
+        return DF_EIO;
+    store_data_stamp_from_stat(&sb, out);
+    return 0;
+}
+
+int
+store_data_stamp_path(const char *data_dir, const char *task_id, struct store_data_stamp *out)
+{
+    char path[STORE_DATA_PATH_MAX];
+    struct stat sb;
+    int rv;
+
+    if ((rv = store_data_path(data_dir, task_id, path, sizeof(path))) != 0)
+        return rv;
+    if (stat(path, &sb) == -1)
+        return errno == ENOENT ? DF_ENOTFOUND : DF_EIO;
+    store_data_stamp_from_stat(&sb, out);
+    return 0;
+}
+
+bool
+store_data_stamp_is_equal(const struct store_data_stamp *a, const struct store_data_stamp *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
+}
+
+int
+store_data_seal(int fd, struct store_data_stamp *out)
+{
+    /* fsync, not fdatasync: the mtime in the stamp must survive a power loss too, or a
+     * sealed task would look changed (and be re-hashed) after one */
+    while (fsync(fd) == -1) {
+        if (errno != EINTR)
+            return DF_EIO;
+    }
+    return store_data_stamp(fd, out);
+}
+
+int
+store_data_hash(int fd, uint64_t off, uint64_t len, uint8_t md[DF_SHA256_LEN])
+{
+    const size_t cap = 256 * 1024; /* L2-sized slices: cheaper than a mapping's page work */
+    struct df_sha256 sha;
+    uint8_t *buf = NULL;
+    int rv;
+
+    if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
+        return DF_EINVAL;
+    buf = xmalloc(cap);
+    df_sha256_init(&sha);
+    while (len > 0) {
+        size_t want = len < cap ? (size_t)len : cap;
+        if ((rv = store_data_pread(fd, buf, want, off)) != 0)
+            goto out;
+        df_sha256_update(&sha, buf, want);
+        off += want;
+        len -= want;
+    }
+    df_sha256_final(&sha, md);
+    rv = 0;
+out:
+    free(buf);
+    return rv;
 }
 
 int

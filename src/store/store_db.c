@@ -50,6 +50,13 @@ static const char *const store_db_migrations[] = {
         " state INTEGER NOT NULL,"
         " PRIMARY KEY (task_id, number)"
         ") STRICT, WITHOUT ROWID;",
+        /* 2: the data file's stamp when its pieces were last sealed (store_task_seal); NULL
+         * while it is being written or after an unclean stop. Rows of version 1 had no seal:
+         * their pieces are re-checked before they are trusted again. */
+        "ALTER TABLE tasks ADD COLUMN file_dev INTEGER;"
+        "ALTER TABLE tasks ADD COLUMN file_ino INTEGER;"
+        "ALTER TABLE tasks ADD COLUMN file_size INTEGER;"
+        "ALTER TABLE tasks ADD COLUMN file_mtime_ns INTEGER;",
 };
 
 static pthread_once_t store_db_log_once = PTHREAD_ONCE_INIT;

@@ -190,11 +190,53 @@ store_piece_record_verified(struct store_db *db, const char *task_id, const stru
 }
 
 int
+store_piece_drop(struct store_db *db, const char *task_id, uint64_t number)
+{
+    struct store_piece old;
+    sqlite3_stmt *st = NULL;
+    int rv;
+
+    if (!df_id_task_is_valid(task_id) || number > (uint64_t)INT64_MAX)
+        return DF_EINVAL;
+    if ((rv = store_db_atomic_begin(db)) != 0)
+        return rv;
+    if ((rv = store_piece_get(db, task_id, number, &old)) != 0 || old.state == STORE_PIECE_EXPECTED)
+        goto out;
+    if ((rv = store_db_stmt(db, STORE_STMT_PIECE_DROP,
+                            "UPDATE pieces SET state = 1 WHERE task_id = ?1 AND number = ?2",
+                            &st)) != 0 ||
+        (rv = piece_bind_key(st, task_id, number)) != 0 ||
+        (rv = store_db_err(sqlite3_step(st))) != 0)
+        goto out;
+    sqlite3_reset(st);
+    st = NULL;
+    if (old.state == STORE_PIECE_FINISHED) {
+        if ((rv = store_db_stmt(db, STORE_STMT_TASK_ADD_BYTES,
+                                "UPDATE tasks SET bytes = bytes + ?2 WHERE id = ?1", &st)) != 0 ||
+            (rv = store_db_err(sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC))) != 0 ||
+            (rv = store_db_err(sqlite3_bind_int64(st, 2, -(sqlite3_int64)old.length))) != 0)
+            goto out;
+        rv = store_db_err(sqlite3_step(st));
+    }
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
+    return store_db_atomic_end(db, rv);
+}
+
+int
 store_piece_list_finished(struct store_db *db, const char *task_id, struct store_piece **out,
                           size_t *n)
 {
-    static const char sql[] =
-            "SELECT " PIECE_COLUMNS " FROM pieces WHERE task_id = ?1 AND state = 2 ORDER BY number";
+    return store_piece_list(db, task_id, STORE_PIECE_FINISHED, out, n);
+}
+
+int
+store_piece_list(struct store_db *db, const char *task_id, enum store_piece_state state,
+                 struct store_piece **out, size_t *n)
+{
+    static const char sql[] = "SELECT " PIECE_COLUMNS
+                              " FROM pieces WHERE task_id = ?1 AND state = ?2 ORDER BY number";
     struct store_piece *pieces = NULL;
     sqlite3_stmt *st = NULL;
     size_t count = 0, cap = 0;
@@ -205,7 +247,8 @@ store_piece_list_finished(struct store_db *db, const char *task_id, struct store
         goto out;
     }
     if ((rv = store_db_stmt(db, STORE_STMT_PIECE_LIST_FINISHED, sql, &st)) != 0 ||
-        (rv = store_db_err(sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC))) != 0)
+        (rv = store_db_err(sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC))) != 0 ||
+        (rv = store_db_err(sqlite3_bind_int(st, 2, (int)state))) != 0)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (count == cap) {

@@ -13,9 +13,10 @@
 #include "df/xmalloc.h"
 #include "store_db_int.h"
 
-#define TASK_COLUMNS                                                                           \
+#define TASK_PUT_COLUMNS                                                                       \
     "id, url, content_length, piece_length, piece_count, digest, etag, last_modified, state, " \
     "created_at, accessed_at, bytes"
+#define TASK_COLUMNS TASK_PUT_COLUMNS ", file_dev, file_ino, file_size, file_mtime_ns"
 
 void
 store_task_reset(struct store_task *t)
@@ -77,6 +78,17 @@ task_from_row(sqlite3_stmt *st, struct store_task *t)
     t->created_at = sqlite3_column_int64(st, 9);
     t->accessed_at = sqlite3_column_int64(st, 10);
     t->bytes = task_col_u64(st, 11);
+    /* identity values are stored as the bit patterns of their 64-bit unsigned form */
+    if (sqlite3_column_type(st, 12) == SQLITE_INTEGER &&
+        sqlite3_column_type(st, 13) == SQLITE_INTEGER &&
+        sqlite3_column_type(st, 14) == SQLITE_INTEGER &&
+        sqlite3_column_type(st, 15) == SQLITE_INTEGER) {
+        t->sealed = true;
+        t->stamp.dev = (uint64_t)sqlite3_column_int64(st, 12);
+        t->stamp.ino = (uint64_t)sqlite3_column_int64(st, 13);
+        t->stamp.size = (uint64_t)sqlite3_column_int64(st, 14);
+        t->stamp.mtime_ns = sqlite3_column_int64(st, 15);
+    }
     return 0;
 }
 
@@ -92,7 +104,7 @@ int
 store_task_put(struct store_db *db, const struct store_task *t, int64_t now)
 {
     static const char sql[] =
-            "INSERT INTO tasks (" TASK_COLUMNS
+            "INSERT INTO tasks (" TASK_PUT_COLUMNS
             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, 0)"
             " ON CONFLICT (id) DO UPDATE SET url = excluded.url,"
             " digest = coalesce(excluded.digest, digest), etag = excluded.etag,"
@@ -279,6 +291,92 @@ store_task_delete(struct store_db *db, const char *id)
     if (rv == 0 && changes == 0)
         rv = DF_ENOTFOUND;
     return rv;
+}
+
+int
+store_task_seal(struct store_db *db, const char *id, const struct store_data_stamp *stamp)
+{
+    static const char sql[] = "UPDATE tasks SET file_dev = ?2, file_ino = ?3, file_size = ?4,"
+                              " file_mtime_ns = ?5 WHERE id = ?1 AND state = 2";
+    enum store_task_state state;
+    sqlite3_stmt *st = NULL;
+    int rv;
+
+    if (!df_id_task_is_valid(id)) {
+        rv = DF_EINVAL;
+        goto out;
+    }
+    if ((rv = store_db_stmt(db, STORE_STMT_TASK_SEAL, sql, &st)) != 0 ||
+        (rv = task_bind_text(st, 1, id)) != 0 ||
+        (rv = store_db_err(sqlite3_bind_int64(st, 2, (sqlite3_int64)stamp->dev))) != 0 ||
+        (rv = store_db_err(sqlite3_bind_int64(st, 3, (sqlite3_int64)stamp->ino))) != 0 ||
+        (rv = store_db_err(sqlite3_bind_int64(st, 4, (sqlite3_int64)stamp->size))) != 0 ||
+        (rv = store_db_err(sqlite3_bind_int64(st, 5, stamp->mtime_ns))) != 0 ||
+        (rv = store_db_err(sqlite3_step(st))) != 0)
+        goto out;
+    if (sqlite3_changes(sqlite3_db_handle(st)) == 0) {
+        sqlite3_reset(st);
+        st = NULL;
+        if ((rv = task_state_get(db, id, &state)) == 0)
+            rv = DF_EINVAL; /* not DONE */
+        goto out;
+    }
+    rv = 0;
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
+    return rv;
+}
+
+int
+store_task_unseal(struct store_db *db, const char *id)
+{
+    int changes = 0, rv;
+
+    rv = task_update(db, STORE_STMT_TASK_UNSEAL,
+                     "UPDATE tasks SET file_dev = NULL, file_ino = NULL, file_size = NULL,"
+                     " file_mtime_ns = NULL WHERE id = ?1",
+                     id, NULL, &changes);
+    if (rv == 0 && changes == 0)
+        rv = DF_ENOTFOUND;
+    return rv;
+}
+
+/* Unseal, bytes = 0, DONE -> RUNNING, and move the pieces with sql (one statement). */
+static int
+task_distrust(struct store_db *db, const char *id, enum store_stmt slot, const char *pieces_sql,
+              enum store_stmt task_slot)
+{
+    int changes = 0, rv;
+
+    if ((rv = store_db_atomic_begin(db)) != 0)
+        return rv;
+    rv = task_update(db, task_slot,
+                     "UPDATE tasks SET file_dev = NULL, file_ino = NULL, file_size = NULL,"
+                     " file_mtime_ns = NULL, bytes = 0,"
+                     " state = CASE state WHEN 2 THEN 1 ELSE state END WHERE id = ?1",
+                     id, NULL, &changes);
+    if (rv == 0 && changes == 0)
+        rv = DF_ENOTFOUND;
+    if (rv == 0)
+        rv = task_update(db, slot, pieces_sql, id, NULL, &changes);
+    return store_db_atomic_end(db, rv);
+}
+
+int
+store_task_unverify(struct store_db *db, const char *id)
+{
+    return task_distrust(db, id, STORE_STMT_PIECES_UNVERIFY,
+                         "UPDATE pieces SET state = 3 WHERE task_id = ?1 AND state = 2",
+                         STORE_STMT_TASK_UNVERIFY);
+}
+
+int
+store_task_reset_pieces(struct store_db *db, const char *id)
+{
+    return task_distrust(db, id, STORE_STMT_PIECES_RESET,
+                         "UPDATE pieces SET state = 1 WHERE task_id = ?1 AND state != 1",
+                         STORE_STMT_TASK_RESET);
 }
 
 int

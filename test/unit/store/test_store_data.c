@@ -119,6 +119,86 @@ START_TEST(test_sparse_above_4gib)
 
 END_TEST
 
+/* "created" is true only for a file that did not exist: then no recorded piece is in it. */
+START_TEST(test_open_created_and_stamp)
+{
+    struct df_error err = {{0}};
+    struct store_data_stamp a, b, c;
+    char path[STORE_DATA_PATH_MAX];
+    bool created = false;
+    int fd = -1, fd2 = -1;
+
+    ck_assert_int_eq(store_data_stamp_path(tmpdir, id, &a), DF_ENOTFOUND);
+    ck_assert_msg(store_data_open_created(tmpdir, id, &fd, &created, &err) == 0, "%s", err.msg);
+    ck_assert(created);
+    ck_assert_int_eq(store_data_pwrite(fd, "hello", 5, 0), 0);
+    ck_assert_int_eq(store_data_seal(fd, &a), 0);
+    ck_assert_uint_eq(a.size, 5);
+    ck_assert_int_eq(store_data_open_created(tmpdir, id, &fd2, &created, &err), 0);
+    ck_assert(!created);
+    ck_assert_int_eq(store_data_stamp(fd2, &b), 0);
+    ck_assert(store_data_stamp_is_equal(&a, &b));
+    ck_assert_int_eq(store_data_stamp_path(tmpdir, id, &b), 0);
+    ck_assert(store_data_stamp_is_equal(&a, &b));
+    close(fd2);
+
+    /* a write changes the stamp (mtime or size), even one of the same length */
+    usleep(20000); /* past the filesystem's timestamp granularity */
+    ck_assert_int_eq(store_data_pwrite(fd, "HELLO", 5, 0), 0);
+    ck_assert_int_eq(store_data_stamp(fd, &b), 0);
+    ck_assert(!store_data_stamp_is_equal(&a, &b));
+    ck_assert_int_eq(store_data_pwrite(fd, "!", 1, 5), 0);
+    ck_assert_int_eq(store_data_stamp(fd, &c), 0);
+    ck_assert_uint_eq(c.size, 6);
+    ck_assert(!store_data_stamp_is_equal(&b, &c) || b.size != c.size);
+    close(fd);
+
+    /* the same name, another file: another inode while the old one is still open */
+    ck_assert_int_eq(store_data_open(tmpdir, id, false, &fd, &err), 0);
+    ck_assert_int_eq(store_data_remove(tmpdir, id), 0);
+    ck_assert_int_eq(store_data_open_created(tmpdir, id, &fd2, &created, &err), 0);
+    ck_assert(created);
+    ck_assert_int_eq(store_data_stamp(fd2, &b), 0);
+    ck_assert_uint_ne(b.ino, a.ino);
+    close(fd);
+    close(fd2);
+    ck_assert_int_eq(store_data_path(tmpdir, id, path, sizeof(path)), 0);
+    ck_assert_int_eq(store_data_open_created("/proc/nonexistent", id, &fd, &created, &err), DF_EIO);
+}
+
+END_TEST
+
+/* store_data_hash re-hashes a range: equal to hashing the bytes, EIO past the end. */
+START_TEST(test_hash_range)
+{
+    struct df_error err = {{0}};
+    uint8_t *buf = malloc(700000), md[DF_SHA256_LEN], want[DF_SHA256_LEN];
+    int fd = -1;
+
+    ck_assert_ptr_nonnull(buf);
+    for (size_t i = 0; i < 700000; i++)
+        buf[i] = (uint8_t)(i * 31 + (i >> 11));
+    ck_assert_int_eq(store_data_open(tmpdir, id, true, &fd, &err), 0);
+    ck_assert_int_eq(store_data_pwrite(fd, buf, 700000, 0), 0);
+    ck_assert_int_eq(store_data_hash(fd, 1000, 600000, md), 0);
+    df_sha256(buf + 1000, 600000, want);
+    ck_assert_mem_eq(md, want, sizeof(md));
+    ck_assert_int_eq(store_data_hash(fd, 0, 0, md), 0);
+    df_sha256(buf, 0, want);
+    ck_assert_mem_eq(md, want, sizeof(md));
+    /* zeroed bytes (a write lost in a power cut) no longer hash to the digest */
+    memset(buf, 0, 4096);
+    ck_assert_int_eq(store_data_pwrite(fd, buf, 4096, 300000), 0);
+    ck_assert_int_eq(store_data_hash(fd, 1000, 600000, md), 0);
+    ck_assert_mem_ne(md, want, sizeof(md));
+    ck_assert_int_eq(store_data_hash(fd, 699999, 2, md), DF_EIO);
+    ck_assert_int_eq(store_data_hash(fd, UINT64_MAX, 1, md), DF_EINVAL);
+    close(fd);
+    free(buf);
+}
+
+END_TEST
+
 Suite *test_store_data_suite(void);
 
 Suite *
@@ -130,6 +210,8 @@ test_store_data_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_path);
     tcase_add_test(tc, test_sparse_above_4gib);
+    tcase_add_test(tc, test_open_created_and_stamp);
+    tcase_add_test(tc, test_hash_range);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -481,6 +481,148 @@ START_TEST(test_sqlite_log_routed)
 
 END_TEST
 
+/* The seal, state and bytes of task id are as expected. */
+static void
+assert_trust(struct store_db *db, const char *id, bool sealed, enum store_task_state state,
+             uint64_t bytes)
+{
+    struct store_task got;
+
+    ck_assert_int_eq(store_task_get(db, id, &got), 0);
+    ck_assert_int_eq(got.sealed, sealed);
+    ck_assert_int_eq(got.state, state);
+    ck_assert_uint_eq(got.bytes, bytes);
+    store_task_reset(&got);
+}
+
+/* A DONE task sealed with a stamp; unverify / reset_pieces / drop take trust away (H3, M5). */
+START_TEST(test_seal_and_distrust)
+{
+    struct store_db *db = open_ok();
+    struct store_task t, got, other;
+    struct store_piece p[3], *list = NULL;
+    struct store_data_stamp stamp = {.dev = 2049,
+                                     .ino = UINT64_MAX - 5,
+                                     .size = 3 * MIB,
+                                     .mtime_ns = INT64_C(1767225600123456789)};
+    size_t n = 0;
+
+    make_task(&t, 11, 3 * MIB, MIB);
+    ck_assert_int_eq(store_task_put(db, &t, 1), 0);
+    ck_assert_int_eq(store_task_get(db, t.id, &got), 0);
+    ck_assert(!got.sealed);
+    store_task_reset(&got);
+    /* only a DONE task is sealed */
+    ck_assert_int_eq(store_task_seal(db, t.id, &stamp), DF_EINVAL);
+    make_task(&other, 12, 1, 1);
+    ck_assert_int_eq(store_task_seal(db, other.id, &stamp), DF_ENOTFOUND);
+    ck_assert_int_eq(store_task_unseal(db, other.id), DF_ENOTFOUND);
+    ck_assert_int_eq(store_task_unverify(db, other.id), DF_ENOTFOUND);
+    ck_assert_int_eq(store_task_reset_pieces(db, other.id), DF_ENOTFOUND);
+    for (uint64_t i = 0; i < 3; i++) {
+        p[i] = make_piece(&t, i);
+        ck_assert_int_eq(store_piece_record_verified(db, t.id, &p[i]), 0);
+    }
+    ck_assert_int_eq(store_task_mark_done(db, t.id), 0);
+    ck_assert_int_eq(store_task_seal(db, t.id, &stamp), 0);
+    ck_assert_int_eq(store_task_get(db, t.id, &got), 0);
+    ck_assert(got.sealed);
+    ck_assert(store_data_stamp_is_equal(&got.stamp, &stamp)); /* above INT64_MAX round-trips */
+    ck_assert_uint_eq(got.bytes, 3 * MIB);
+    store_task_reset(&got);
+    ck_assert_int_eq(store_task_unseal(db, t.id), 0);
+    assert_trust(db, t.id, false, STORE_TASK_DONE, 3 * MIB);
+
+    /* unverify: nothing FINISHED is left to serve; DONE -> RUNNING; bytes 0 */
+    ck_assert_int_eq(store_task_seal(db, t.id, &stamp), 0);
+    ck_assert_int_eq(store_task_unverify(db, t.id), 0);
+    assert_trust(db, t.id, false, STORE_TASK_RUNNING, 0);
+    ck_assert_int_eq(store_piece_list_finished(db, t.id, &list, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(store_piece_list(db, t.id, STORE_PIECE_UNVERIFIED, &list, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_mem_eq(list[2].digest, p[2].digest, DF_SHA256_LEN);
+    free(list);
+    ck_assert_int_eq(store_task_mark_done(db, t.id), DF_EINVAL);
+
+    /* a re-hash that matches records the piece again; one that does not drops it */
+    ck_assert_int_eq(store_piece_record_verified(db, t.id, &p[0]), 0);
+    ck_assert_int_eq(store_piece_drop(db, t.id, 1), 0);
+    ck_assert_int_eq(store_piece_drop(db, t.id, 1), 0); /* EXPECTED already: no-op */
+    ck_assert_int_eq(store_piece_drop(db, t.id, 7), DF_ENOTFOUND);
+    assert_trust(db, t.id, false, STORE_TASK_RUNNING, MIB);
+    ck_assert_int_eq(store_piece_list(db, t.id, STORE_PIECE_EXPECTED, &list, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(list[0].number, 1);
+    free(list);
+    /* the digest stays what the metadata said: another one is still refused */
+    p[1].digest[0] ^= 1;
+    ck_assert_int_eq(store_piece_record_verified(db, t.id, &p[1]), DF_EDIGEST);
+    p[1].digest[0] ^= 1;
+
+    /* dropping a FINISHED piece takes its bytes off */
+    ck_assert_int_eq(store_piece_drop(db, t.id, 0), 0);
+    assert_trust(db, t.id, false, STORE_TASK_RUNNING, 0);
+
+    /* reset_pieces: a new data file holds nothing, whatever the rows said */
+    ck_assert_int_eq(store_piece_record_verified(db, t.id, &p[0]), 0);
+    ck_assert_int_eq(store_piece_record_verified(db, t.id, &p[1]), 0);
+    ck_assert_int_eq(store_piece_record_verified(db, t.id, &p[2]), 0);
+    ck_assert_int_eq(store_task_mark_done(db, t.id), 0);
+    ck_assert_int_eq(store_task_seal(db, t.id, &stamp), 0);
+    ck_assert_int_eq(store_task_reset_pieces(db, t.id), 0);
+    assert_trust(db, t.id, false, STORE_TASK_RUNNING, 0);
+    ck_assert_int_eq(store_piece_list(db, t.id, STORE_PIECE_EXPECTED, &list, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    free(list);
+    ck_assert_int_eq(store_task_bytes_total(db, &stamp.size), 0);
+    ck_assert_uint_eq(stamp.size, 0);
+    store_db_close(db);
+}
+
+END_TEST
+
+/* A version-1 database gains the seal columns; its tasks come out unsealed. */
+START_TEST(test_migration_from_v1)
+{
+    struct store_db *db = NULL;
+    struct store_task got;
+    sqlite3 *sq = NULL;
+    char sql[512];
+    const char *id = "06408fbf247ddaca478f8cb9565fe5591c28efd0994b8fea80a6a87d3203c5ca";
+
+    ck_assert_int_eq(sqlite3_open(dbpath, &sq), SQLITE_OK);
+    ck_assert_int_eq(
+            sqlite3_exec(sq,
+                         "CREATE TABLE tasks (id TEXT PRIMARY KEY NOT NULL, url TEXT NOT NULL,"
+                         " content_length INTEGER NOT NULL, piece_length INTEGER NOT NULL,"
+                         " piece_count INTEGER NOT NULL, digest BLOB, etag TEXT,"
+                         " last_modified TEXT, state INTEGER NOT NULL,"
+                         " created_at INTEGER NOT NULL, accessed_at INTEGER NOT NULL,"
+                         " bytes INTEGER NOT NULL DEFAULT 0) STRICT;"
+                         "CREATE TABLE pieces (task_id TEXT NOT NULL, number INTEGER NOT NULL,"
+                         " off INTEGER NOT NULL, len INTEGER NOT NULL, digest BLOB NOT NULL,"
+                         " state INTEGER NOT NULL, PRIMARY KEY (task_id, number))"
+                         " STRICT, WITHOUT ROWID;"
+                         "PRAGMA user_version = 1;",
+                         NULL, NULL, NULL),
+            SQLITE_OK);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO tasks VALUES ('%s', 'u', 10, 4194304, 1, NULL, NULL, NULL, 2, 1, 1, 10)",
+             id);
+    ck_assert_int_eq(sqlite3_exec(sq, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(sq);
+    db = open_ok();
+    ck_assert_int_eq(store_db_schema_version(db), 2);
+    ck_assert_int_eq(store_task_get(db, id, &got), 0);
+    ck_assert_int_eq(got.state, STORE_TASK_DONE);
+    ck_assert(!got.sealed);
+    store_task_reset(&got);
+    store_db_close(db);
+}
+
+END_TEST
+
 Suite *test_store_db_suite(void);
 
 Suite *
@@ -498,6 +640,8 @@ test_store_db_suite(void)
     tcase_add_test(tc, test_transactions);
     tcase_add_test(tc, test_crash_consistency);
     tcase_add_test(tc, test_sqlite_log_routed);
+    tcase_add_test(tc, test_seal_and_distrust);
+    tcase_add_test(tc, test_migration_from_v1);
     suite_add_tcase(s, tc);
     return s;
 }
