@@ -86,3 +86,36 @@ net_addr_format(const struct sockaddr *sa, size_t salen, char *buf, size_t len)
         snprintf(buf, len, "unknown");
     return buf;
 }
+
+bool
+net_addr_ip_from(const struct sockaddr *sa, size_t salen, struct net_addr_ip *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (sa == NULL)
+        return false;
+    if (sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        out->family = AF_INET;
+        memcpy(out->bytes, &in->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6 && salen >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: same host, same cap. */
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            out->family = AF_INET;
+            memcpy(out->bytes, in6->sin6_addr.s6_addr + 12, 4);
+        } else {
+            out->family = AF_INET6;
+            memcpy(out->bytes, in6->sin6_addr.s6_addr, 16);
+        }
+        return true;
+    }
+    return false;
+}
+
+bool
+net_addr_ip_is_equal(const struct net_addr_ip *a, const struct net_addr_ip *b)
+{
+    return a->family == b->family && memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}

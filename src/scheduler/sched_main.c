@@ -103,6 +103,7 @@ static const struct df_conf_entry sched_entries[] = {
                   "hosts silent for twice this are collected"),
         SCHED_DUR("taskTTL", "task-ttl", task_ttl, "30m", 1,
                   "tasks without peers are kept this long"),
+        RPC_SERVER_CONF_ENTRIES(F(rpc), "256"),
         {.key = "log.level",
          .flag = "log-level",
          .type = DF_CONF_ENUM,
@@ -258,9 +259,9 @@ sched_main_start(struct sched_ctx *ctx, struct df_error *err)
         return df_error_set(err, DF_ENOMEM, "cannot create the event loop");
     ctx->state = sched_state_new(&ctx->scfg);
     memset(&ropts, 0, sizeof(ropts));
+    rpc_server_conf_apply(&ctx->cfg.rpc, &ropts);
     /* A register may be answered with every digest of a large task at once. */
     ropts.max_stream_out = 64u << 20;
-    ropts.idle_timeout_ms = 3600 * 1000;
     ctx->rpc = rpc_server_new(ctx->base, &ropts);
     if ((rv = sched_rpc_init(ctx)) != 0)
         return df_error_set(err, rv, "rpc: cannot register methods");
