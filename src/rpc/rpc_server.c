@@ -866,8 +866,9 @@ rpc_server_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     if (conn->ncalls > 0)
         conn->last_active_ms = rpc_server_now_ms();
     if (f->hd.type == NGHTTP2_SETTINGS && !conn->preface_done) {
-        conn->preface_done = true; /* the timer moves on to the idle deadline lazily */
+        conn->preface_done = true;
         conn->last_active_ms = rpc_server_now_ms();
+        rpc_server_conn_arm(conn); /* the idle timeout may be shorter than the preface's */
     }
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
         return 0;
