@@ -39,6 +39,9 @@ struct net_addr_ip {
  */
 bool net_addr_ip_from(const struct sockaddr *sa, size_t salen, struct net_addr_ip *out);
 
+/* Format ip as text ("127.0.0.1", "::1") into buf (>= 46 bytes). Returns buf. */
+const char *net_addr_ip_format(const struct net_addr_ip *ip, char *buf, size_t len);
+
 /* True when a and b are the same IP. */
 bool net_addr_ip_is_equal(const struct net_addr_ip *a, const struct net_addr_ip *b);
 

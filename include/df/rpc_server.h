@@ -233,6 +233,12 @@ void rpc_call_finish(struct rpc_call *call, enum rpc_code code, const char *mess
 /* Milliseconds left before the call's deadline, or -1 when it has none. */
 int64_t rpc_call_remaining_ms(const struct rpc_call *call);
 
+/*
+ * The caller's IP as text into buf (>= 46 bytes), for per-source quotas. Returns false for
+ * a caller without one (unix socket, rpc_server_accept()); buf is then "".
+ */
+bool rpc_call_peer_ip(const struct rpc_call *call, char *buf, size_t len);
+
 /* The method path ("/test.v1.Echo/Unary"). Borrowed. */
 const char *rpc_call_path(const struct rpc_call *call);
 

@@ -119,3 +119,14 @@ net_addr_ip_is_equal(const struct net_addr_ip *a, const struct net_addr_ip *b)
 {
     return a->family == b->family && memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
 }
+
+const char *
+net_addr_ip_format(const struct net_addr_ip *ip, char *buf, size_t len)
+{
+    if (len == 0)
+        return buf;
+    if (inet_ntop(ip->family == AF_INET6 ? AF_INET6 : AF_INET, ip->bytes, buf, (socklen_t)len) ==
+        NULL)
+        buf[0] = '\0';
+    return buf;
+}

@@ -394,6 +394,17 @@ rpc_call_remaining_ms(const struct rpc_call *call)
     return now >= call->deadline_ms ? 0 : (int64_t)(call->deadline_ms - now);
 }
 
+bool
+rpc_call_peer_ip(const struct rpc_call *call, char *buf, size_t len)
+{
+    if (len > 0)
+        buf[0] = '\0';
+    if (!call->conn->has_ip)
+        return false;
+    net_addr_ip_format(&call->conn->ip, buf, len);
+    return buf[0] != '\0';
+}
+
 const char *
 rpc_call_path(const struct rpc_call *call)
 {

@@ -69,6 +69,10 @@ static const struct df_conf_entry sched_entries[] = {
                   "longest DownloadTask call to a seed peer"),
         SCHED_U32("maxHosts", "max-hosts", max_hosts, "10000", 1, UINT32_MAX,
                   "hosts known at once"),
+        SCHED_U32("maxHostsPerSource", "max-hosts-per-source", max_hosts_per_source, "256", 0,
+                  UINT32_MAX,
+                  "hosts announced from one caller IP at once (0: no quota); a full table "
+                  "evicts silent hosts that serve nothing"),
         SCHED_U32("maxTasks", "max-tasks", max_tasks, "100000", 1, UINT32_MAX,
                   "tasks known at once"),
         SCHED_U32("maxPeers", "max-peers", max_peers, "200000", 1, UINT32_MAX,
@@ -155,6 +159,7 @@ sched_main_config_copy(const struct sched_main_config *m, struct sched_config *c
 {
     sched_config_default(c);
     c->max_hosts = (uint32_t)m->max_hosts;
+    c->max_hosts_per_source = (uint32_t)m->max_hosts_per_source;
     c->max_tasks = (uint32_t)m->max_tasks;
     c->max_peers = (uint32_t)m->max_peers;
     c->max_peers_per_task = (uint32_t)m->max_peers_per_task;

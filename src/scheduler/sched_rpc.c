@@ -1023,12 +1023,15 @@ announce_host(struct rpc_call *call, const cJSON *req, void *arg)
     struct sched_host_info info;
     const cJSON *h = NULL;
     struct req_err e;
+    char src[64];
     int rv;
 
     if (get_obj(req, "host", &h, &e) != 0 || parse_host(h, &info, &e) != 0) {
         reply_err(call, &e);
         return;
     }
+    /* New hosts count against their caller's quota (M3). */
+    info.source = rpc_call_peer_ip(call, src, sizeof(src)) ? src : NULL;
     if ((rv = sched_state_host_announce(ctx->state, &info, sched_now_ms())) != 0) {
         core_fail(&e, rv, "announce host", info.id != NULL ? info.id : info.ip);
         reply_err(call, &e);

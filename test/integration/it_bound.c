@@ -167,6 +167,8 @@ bd_wait_closed(const int *fds, int n, int ms)
 
 struct bd_stream {
     int32_t id;
+    char *json;  /* the body, or NULL for whitespace */
+    size_t off;  /* of json sent */
     size_t left; /* body bytes still to send */
     bool finish; /* END_STREAM after them; otherwise the body never ends */
     int status;
@@ -242,7 +244,11 @@ bd_body_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length, uint32_t
     (void)s;
     (void)id;
     (void)ud;
-    memset(buf, ' ', n); /* JSON whitespace: with finish, "{}" follows in no case */
+    if (st->json != NULL)
+        memcpy(buf, st->json + st->off, n);
+    else
+        memset(buf, ' ', n); /* JSON whitespace: a body that is never a message */
+    st->off += n;
     st->left -= n;
     if (st->left == 0 && st->finish)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -275,6 +281,8 @@ bd_h2_close(struct bd_h2 *h)
 {
     if (h == NULL)
         return;
+    for (int i = 0; i < h->n; i++)
+        free(h->st[i].json);
     nghttp2_session_del(h->s);
     close(h->fd);
     free(h);
@@ -363,6 +371,27 @@ bd_all_sent(struct bd_h2 *h)
             return false;
     }
     return true;
+}
+
+/* A unary call of path with a printf-formatted JSON body. */
+static struct bd_stream *bd_h2_callf(struct bd_h2 *h, const char *path, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static struct bd_stream *
+bd_h2_callf(struct bd_h2 *h, const char *path, const char *fmt, ...)
+{
+    struct bd_stream *st;
+    char *json;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&json, fmt, ap);
+    va_end(ap);
+    ck_assert_int_ge(n, 0);
+    st = bd_h2_request(h, path, "application/json", (size_t)n, true);
+    st->json = json;
+    return st;
 }
 
 static bool
@@ -670,6 +699,53 @@ START_TEST(it_listener_emfile)
 
 END_TEST
 
+/* ---- M3: host table quota per source and eviction of silent hosts ---- */
+
+/* Announce n new hosts named <prefix><i> from src; returns how many were accepted. */
+static int
+bd_announce(const char *src, const char *addr, const char *prefix, int n)
+{
+    struct bd_h2 *h = bd_h2_open(src, addr);
+    int ok;
+
+    for (int i = 0; i < n; i++)
+        bd_h2_callf(h, "/scheduler.v2.Scheduler/AnnounceHost",
+                    "{\"host\":{\"id\":\"%s%d\",\"ip\":\"10.9.%d.%d\",\"hostname\":\"h%d\","
+                    "\"port\":65000,\"downloadPort\":65002,\"type\":\"super\"}}",
+                    prefix, i, i / 250, i % 250 + 1, i);
+    bd_h2_pump(h, 10000, bd_all_answered);
+    ck_assert(bd_all_answered(h));
+    ok = bd_count_status(h, 200);
+    ck_assert_int_eq(ok + bd_count_status(h, 429), n);
+    bd_h2_close(h);
+    return ok;
+}
+
+START_TEST(it_sec_host_quota)
+{
+    struct bd_env e;
+
+    bd_start(&e, "scheduler", NULL, "--max-hosts-per-source", "16", "--max-hosts", "40",
+             "--host-announce-interval", "1s", NULL);
+    /* One source floods: it gets its quota and no more... */
+    ck_assert_int_eq(bd_announce("127.0.0.162", e.rpc, "flood-a-", 30), 16);
+    /* ...and a host from elsewhere still gets in. */
+    ck_assert_int_eq(bd_announce("127.0.0.163", e.rpc, "legit-", 1), 1);
+    /* Fill the table from two more sources: 16 + 7 fit in the 40, the rest are refused while
+     * every host is fresh. */
+    ck_assert_int_eq(bd_announce("127.0.0.164", e.rpc, "flood-c-", 16), 16);
+    ck_assert_int_eq(bd_announce("127.0.0.165", e.rpc, "flood-d-", 16), 7);
+    /* Once the flood's hosts miss an announce, new hosts take their places; the legit host,
+     * which announces on time, keeps its own. */
+    usleep(1500 * 1000);
+    ck_assert_int_eq(bd_announce("127.0.0.163", e.rpc, "legit-", 1), 1);
+    ck_assert_int_eq(bd_announce("127.0.0.166", e.rpc, "new-", 10), 10);
+    ck_assert_int_eq(bd_announce("127.0.0.163", e.rpc, "legit-", 1), 1);
+    bd_stop(&e);
+}
+
+END_TEST
+
 Suite *it_bound_suite(void);
 
 Suite *
@@ -683,6 +759,7 @@ it_bound_suite(void)
     tcase_add_test(tc, it_rpc_preface_deadline);
     tcase_add_test(tc, it_upload_per_ip_cap);
     tcase_add_test(tc, it_listener_emfile);
+    tcase_add_test(tc, it_sec_host_quota);
     suite_add_tcase(s, tc);
     return s;
 }
