@@ -174,6 +174,13 @@ struct rpc_server *rpc_server_new(struct event_base *base, const struct rpc_serv
 int rpc_server_register(struct rpc_server *srv, const struct rpc_method *methods, size_t n);
 
 /*
+ * Cap the request messages of the registered method path below the server's max_msg_bytes
+ * (for what a handler keeps for a stream's life); 0 restores the server's. Returns 0 or
+ * DF_ENOTFOUND.
+ */
+int rpc_server_limit_method(struct rpc_server *srv, const char *path, size_t max_msg_bytes);
+
+/*
  * Listen on addr ("ip:port", ":port", "unix:/path"); accepted connections are wrapped with
  * tls when it is not NULL (the context should offer ALPN "h2"). Returns 0, or DF_EINVAL/DF_EIO
  * with a message in err. The bound address is rpc_server_addr(srv, i).

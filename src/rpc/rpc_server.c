@@ -125,6 +125,7 @@ struct rpc_server {
     struct rpc_server_opts opts;
     struct rpc_codec_limits lim;
     struct rpc_method *methods;
+    size_t *method_max; /* per method: rpc_server_limit_method(), 0 = opts.max_msg_bytes */
     size_t nmethods;
 
     struct rpc_server_listener {
@@ -672,6 +673,14 @@ rpc_server_ctype(const uint8_t *v, size_t len)
     return RPC_CTYPE_OTHER;
 }
 
+static size_t
+rpc_method_max_msg(const struct rpc_method *m, const struct rpc_server *srv)
+{
+    size_t max = srv->method_max[m - srv->methods];
+
+    return max != 0 && max < srv->opts.max_msg_bytes ? max : srv->opts.max_msg_bytes;
+}
+
 /* Request headers are in: check method, route, content type and deadline. */
 static void
 rpc_server_headers_done(struct rpc_call *call)
@@ -706,6 +715,8 @@ rpc_server_headers_done(struct rpc_call *call)
         return;
     }
     rpc_call_set_state(call, RPC_CALL_BODY);
+    /* Set on every call: a recycled one keeps the limits of its last method. */
+    call->in.max = call->rd.msg.max = rpc_method_max_msg(call->method, srv);
     /* The request (unary, server-stream) or the first message (bidi) is due. */
     call->msg_start_ms = rpc_server_now_ms();
     rpc_server_conn_arm_at(call->conn, call->msg_start_ms + (uint64_t)srv->opts.body_timeout_ms);
@@ -1234,8 +1245,21 @@ rpc_server_register(struct rpc_server *srv, const struct rpc_method *methods, si
         }
     }
     srv->methods = xrealloc(srv->methods, (srv->nmethods + n) * sizeof(*srv->methods));
+    srv->method_max = xrealloc(srv->method_max, (srv->nmethods + n) * sizeof(*srv->method_max));
     memcpy(srv->methods + srv->nmethods, methods, n * sizeof(*methods));
+    memset(srv->method_max + srv->nmethods, 0, n * sizeof(*srv->method_max));
     srv->nmethods += n;
+    return 0;
+}
+
+int
+rpc_server_limit_method(struct rpc_server *srv, const char *path, size_t max_msg_bytes)
+{
+    const struct rpc_method *m = rpc_server_route(srv, (const uint8_t *)path, strlen(path));
+
+    if (m == NULL)
+        return DF_ENOTFOUND;
+    srv->method_max[m - srv->methods] = max_msg_bytes;
     return 0;
 }
 
@@ -1304,5 +1328,6 @@ rpc_server_free(struct rpc_server *srv)
     for (size_t i = 0; i < srv->nlisteners; i++)
         net_listener_free(srv->listeners[i].l);
     free(srv->methods);
+    free(srv->method_max);
     free(srv);
 }

@@ -26,11 +26,12 @@
 #include "sched_b64.h"
 #include "sched_json.h"
 
-#define SCHED_SVC            "/scheduler.v2.Scheduler/"
-#define SCHED_SEED_METHOD    "/dfdaemon.v2.DfdaemonUpload/DownloadTask"
-#define SCHED_MAX_SEEDS      1024
-#define SCHED_DIGEST_BATCH   4096 /* pieces per pieceDigestsResponse */
-#define SCHED_MAX_RESCHEDULE 64   /* candidate parents honoured per reschedule */
+#define SCHED_SVC              "/scheduler.v2.Scheduler/"
+#define SCHED_ANNOUNCE_MSG_MAX (64u << 10) /* one AnnouncePeer request message */
+#define SCHED_SEED_METHOD      "/dfdaemon.v2.DfdaemonUpload/DownloadTask"
+#define SCHED_MAX_SEEDS        1024
+#define SCHED_DIGEST_BATCH     4096 /* pieces per pieceDigestsResponse */
+#define SCHED_MAX_RESCHEDULE   64   /* candidate parents honoured per reschedule */
 
 struct sched_rtask;
 
@@ -1193,6 +1194,7 @@ sched_rpc_init(struct sched_ctx *ctx)
             {SCHED_SVC "LeavePeer", RPC_KIND_UNARY, leave_peer, ctx},
             {SCHED_SVC "AnnouncePeer", RPC_KIND_BIDI, announce_peer, ctx},
     };
+    int rv;
 
     sched_map_init(&ctx->streams, ctx->scfg.max_peers);
     sched_map_init(&ctx->rtasks, ctx->scfg.max_tasks);
@@ -1202,7 +1204,10 @@ sched_rpc_init(struct sched_ctx *ctx)
     ctx->flush_ev = evtimer_new(ctx->base, digest_flush_cb, ctx);
     if (ctx->flush_ev == NULL)
         return DF_ENOMEM;
-    return rpc_server_register(ctx->rpc, methods, DF_NELEM(methods));
+    if ((rv = rpc_server_register(ctx->rpc, methods, DF_NELEM(methods))) != 0)
+        return rv;
+    /* A register's download object is kept for the task's life: bound it. */
+    return rpc_server_limit_method(ctx->rpc, SCHED_SVC "AnnouncePeer", SCHED_ANNOUNCE_MSG_MAX);
 }
 
 void

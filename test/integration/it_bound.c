@@ -314,19 +314,33 @@ bd_h2_request(struct bd_h2 *h, const char *path, const char *ctype, size_t body,
     return st;
 }
 
+/* Read what the server sent and feed it to the session; false once it closed. */
+static bool
+bd_h2_read(struct bd_h2 *h)
+{
+    uint8_t buf[65536];
+    ssize_t n = recv(h->fd, buf, sizeof(buf), 0);
+
+    if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return true;
+    if (n <= 0 || nghttp2_session_mem_recv(h->s, buf, (size_t)n) < 0)
+        h->eof = true;
+    return !h->eof;
+}
+
 /* Exchange frames for up to ms, or until done(h) says so; false once the server closed. */
 static bool
 bd_h2_pump(struct bd_h2 *h, int ms, bool (*done)(struct bd_h2 *))
 {
     int64_t end = bd_now_ms() + ms;
-    uint8_t buf[65536];
     const uint8_t *out;
     struct pollfd pfd;
     ssize_t n, w;
 
     while (!h->eof && bd_now_ms() < end && (done == NULL || !done(h))) {
-        while ((n = nghttp2_session_mem_send(h->s, &out)) > 0) {
-            for (ssize_t off = 0; off < n;) {
+        while (!h->eof && (n = nghttp2_session_mem_send(h->s, &out)) > 0) {
+            /* Every byte of out goes before the next mem_send, or the stream is corrupt. */
+            for (ssize_t off = 0; off < n && !h->eof;) {
                 w = send(h->fd, out + off, (size_t)(n - off), MSG_NOSIGNAL);
                 if (w > 0) {
                     off += w;
@@ -334,30 +348,20 @@ bd_h2_pump(struct bd_h2 *h, int ms, bool (*done)(struct bd_h2 *))
                 }
                 if (w == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
                     h->eof = true;
-                    return false;
-                }
-                /* The server is not reading (over a budget, or at its high-water mark): wait a
-                 * little for room, reading what it says meanwhile below. */
-                pfd = (struct pollfd){.fd = h->fd, .events = POLLOUT | POLLIN};
-                poll(&pfd, 1, 20);
-                if (pfd.revents & POLLIN)
                     break;
-                if (bd_now_ms() >= end)
-                    return !h->eof;
+                }
+                if (bd_now_ms() >= end + 10000) {
+                    ck_abort_msg("the server neither reads nor writes");
+                }
+                /* The server stops reading while its own output is unread: read it. */
+                pfd = (struct pollfd){.fd = h->fd, .events = POLLOUT | POLLIN};
+                if (poll(&pfd, 1, 20) > 0 && (pfd.revents & POLLIN))
+                    bd_h2_read(h);
             }
         }
         pfd = (struct pollfd){.fd = h->fd, .events = POLLIN};
-        if (poll(&pfd, 1, 20) <= 0)
-            continue;
-        n = recv(h->fd, buf, sizeof(buf), 0);
-        if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-            h->eof = true;
-            break;
-        }
-        if (n > 0 && nghttp2_session_mem_recv(h->s, buf, (size_t)n) < 0) {
-            h->eof = true;
-            break;
-        }
+        if (!h->eof && poll(&pfd, 1, 20) > 0)
+            bd_h2_read(h);
     }
     return !h->eof;
 }
@@ -402,6 +406,21 @@ bd_all_answered(struct bd_h2 *h)
             return false;
     }
     return true;
+}
+
+/* A bidi stream of path whose first envelope declares msg_len bytes; sends 5 + sent bytes. */
+static struct bd_stream *
+bd_h2_envelope(struct bd_h2 *h, const char *path, uint32_t msg_len, size_t sent)
+{
+    struct bd_stream *st = bd_h2_request(h, path, "application/connect+json", 5 + sent, false);
+
+    ck_assert_ptr_nonnull(st->json = calloc(1, 5 + sent));
+    st->json[1] = (char)(msg_len >> 24);
+    st->json[2] = (char)(msg_len >> 16);
+    st->json[3] = (char)(msg_len >> 8);
+    st->json[4] = (char)msg_len;
+    memset(st->json + 5, ' ', sent);
+    return st;
 }
 
 /* An honest health check from src: true when the server answers SERVING. */
@@ -513,6 +532,7 @@ START_TEST(it_rpc_mem_budget)
     const int streams = 64;
     struct bd_env e;
     struct bd_h2 *h;
+    struct bd_stream *reg;
     long before, after;
     pid_t pid;
 
@@ -533,9 +553,18 @@ START_TEST(it_rpc_mem_budget)
     ck_assert_int_eq(bd_count_status(h, 429) + bd_count_status(h, 0), streams);
     /* ...and an honest call is served while the others still hold theirs. */
     ck_assert(bd_health_ok("127.0.0.152", e.rpc));
-    ck_assert(bd_h2_pump(h, 100, NULL));
     fprintf(stderr, "it_rpc_mem_budget: scheduler RSS %ld -> %ld KiB, %d/%d streams refused\n",
             before, after, bd_count_status(h, 429), streams);
+    /* A register that would pin a 3 MiB download object for the task's life: refused at its
+     * envelope header (AnnouncePeer takes 64 KiB messages). */
+    bd_h2_close(h);
+    h = bd_h2_open("127.0.0.151", e.rpc);
+    reg = bd_h2_envelope(h, "/scheduler.v2.Scheduler/AnnouncePeer", 3u << 20, 60 * 1024);
+    bd_h2_pump(h, 10000, bd_all_answered);
+    ck_assert_int_eq(reg->status, 200);
+    bd_h2_pump(h, 500, NULL);
+    ck_assert_msg(strstr(reg->body, "exceeds the limit of 65536") != NULL, "%s", reg->body);
+    ck_assert(bd_h2_pump(h, 100, NULL));
     if (getenv("DF_SANITIZE") == NULL)
         ck_assert_msg(after - before < budget_kib + slack_kib,
                       "RSS grew %ld KiB from one connection (budget %ld KiB + %ld KiB slack)",

@@ -741,6 +741,29 @@ START_TEST(test_per_ip_cap)
 
 END_TEST
 
+START_TEST(test_method_limit)
+{
+    struct raw_conn rc;
+    struct raw_stream *big, *small, *other;
+
+    bounds_start();
+    ck_assert_int_eq(rpc_server_limit_method(srv, "/t.v1.T/Nope", 1024), DF_ENOTFOUND);
+    ck_assert_int_eq(rpc_server_limit_method(srv, "/t.v1.T/Echo", 1024), 0);
+    raw_open(&rc);
+    big = raw_request(&rc, "/t.v1.T/Echo", false, 2048, true);
+    small = raw_request(&rc, "/t.v1.T/Echo", false, 1000, true);
+    other = raw_request(&rc, "/t.v1.T/Hold", false, 2048, false); /* server's 64 KiB */
+    run_ms(200);
+    ck_assert_int_eq(big->status, 429);
+    ck_assert_ptr_nonnull(strstr(big->body, "exceeds the limit of 1024 bytes"));
+    /* 1000 bytes of whitespace: not a message, but within the limit */
+    ck_assert_int_eq(small->status, 400);
+    ck_assert_int_eq(other->status, 0);
+    raw_free(&rc);
+}
+
+END_TEST
+
 Suite *test_rpc_server_suite(void);
 
 Suite *
@@ -769,6 +792,7 @@ test_rpc_server_suite(void)
     tcase_add_test(tc, test_body_deadline);
     tcase_add_test(tc, test_idle_with_stream);
     tcase_add_test(tc, test_per_ip_cap);
+    tcase_add_test(tc, test_method_limit);
     suite_add_tcase(s, tc);
     return s;
 }
