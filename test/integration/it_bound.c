@@ -495,12 +495,17 @@ bd_start(struct bd_env *e, const char *role, const char *prefix, ...)
         snprintf(e->upload, sizeof(e->upload), "%s", it_proc_ready_str(&e->proc, "upload"));
 }
 
+/* Stop the daemon: it must exit 0 (under ASan, that also means no leak report). */
 static void
 bd_stop(struct bd_env *e)
 {
-    it_proc_stop(&e->proc);
+    int status = it_proc_stop(&e->proc);
+
+    if (status != 0)
+        it_proc_dump_log(&e->proc);
     it_rmtree(e->dir);
     free(e->dir);
+    ck_assert_msg(status == 0, "daemon exit status %d", status);
 }
 
 /* The daemon's pid from its ready file (under prlimit, the same process after exec). */
