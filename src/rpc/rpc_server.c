@@ -903,15 +903,21 @@ rpc_server_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
-/* Account what the call now buffers; past a budget the call ends with resource_exhausted. */
+/*
+ * Account what the call now buffers; past a budget the call ends with resource_exhausted.
+ * A chunk of the frame that ends the request is let through: its bytes are parsed and freed
+ * at once, so small honest calls (one DATA frame) are served while floods hold the budget.
+ */
 static void
-rpc_call_check_budget(struct rpc_call *call)
+rpc_call_check_budget(struct rpc_call *call, bool last)
 {
     const struct rpc_server_conn *conn = call->conn;
     const struct rpc_server *srv = conn->srv;
     char msg[128];
 
     rpc_call_account(call);
+    if (last)
+        return;
     if (conn->body_bytes > srv->opts.conn_body_budget)
         snprintf(msg, sizeof(msg), "request bodies on this connection exceed %zu bytes",
                  srv->opts.conn_body_budget);
@@ -932,7 +938,6 @@ rpc_server_data_cb(nghttp2_session *s, uint8_t flags, int32_t stream_id, const u
     char msg[128];
     int rv;
 
-    (void)flags;
     (void)ud;
     if (call == NULL || call->state == RPC_CALL_DONE || call->state == RPC_CALL_HEADERS)
         return 0;
@@ -954,7 +959,7 @@ rpc_server_data_cb(nghttp2_session *s, uint8_t flags, int32_t stream_id, const u
         }
     }
     if (call->state != RPC_CALL_DONE)
-        rpc_call_check_budget(call);
+        rpc_call_check_budget(call, (flags & NGHTTP2_FLAG_END_STREAM) != 0);
     if (call->state == RPC_CALL_DONE)
         rpc_call_drop_input(call);
     return 0;

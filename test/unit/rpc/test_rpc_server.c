@@ -613,6 +613,7 @@ END_TEST
 START_TEST(test_global_budget)
 {
     struct raw_conn a, b;
+    struct res r = {0};
 
     bopts.conn_body_budget = 256 * 1024;
     bopts.body_budget = 256 * 1024;
@@ -628,6 +629,13 @@ START_TEST(test_global_budget)
     run_ms(200);
     ck_assert_int_ge(count_with(&b, "on this server exceed 262144 bytes"), 2);
     ck_assert_uint_le(rpc_server_body_bytes(srv), 256 * 1024 + 64 * 1024);
+    /* A small call in one DATA frame is still served: its bytes are gone at once. */
+    cli = bounds_client(0);
+    ck_assert_int_eq(
+            rpc_client_unary_raw(cli, "/t.v1.T/Echo", "{\"a\":1}", 7, 2000, res_cb, &r, NULL), 0);
+    run_ms(200);
+    ck_assert_int_eq(r.n, 1);
+    ck_assert_int_eq(r.code, RPC_OK);
     raw_free(&a);
     raw_free(&b);
 }
