@@ -114,6 +114,7 @@ struct rpc_server_conn {
     uint64_t timer_at;       /* deadline timer_ev is armed for; 0 = not armed */
     uint64_t accepted_ms;    /* for the preface deadline */
     uint64_t last_active_ms; /* a call started or ended, or a frame came while calls exist */
+    uint64_t drain_ms;       /* draining with no call left since; 0 = not yet */
     bool preface_done;       /* the client's SETTINGS arrived */
     bool has_ip;             /* ip counts against max_conns_per_ip */
     struct net_addr_ip ip;
@@ -500,8 +501,18 @@ rpc_server_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     conn->timer_at = 0;
-    if (!net_h2_is_open(conn->h2) && conn->ncalls == 0)
-        return; /* draining or closing: net_h2 finishes it */
+    if (!net_h2_is_open(conn->h2) && conn->ncalls == 0) {
+        /* GOAWAY sent and nothing left: net_h2 closes once its output is written, which a
+         * client that does not read never lets happen. */
+        if (conn->drain_ms == 0)
+            conn->drain_ms = now;
+        if (now >= conn->drain_ms + (uint64_t)o->body_timeout_ms) {
+            net_h2_close(conn->h2, "GOAWAY not taken");
+            return;
+        }
+        rpc_server_conn_timer_set(conn, conn->drain_ms + (uint64_t)o->body_timeout_ms);
+        return;
+    }
     if (!conn->preface_done) {
         if (now >= conn->accepted_ms + (uint64_t)o->preface_timeout_ms) {
             log_debug("rpc", "rpc: connection %s: no HTTP/2 preface in %d ms, closing",
@@ -533,6 +544,8 @@ rpc_server_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
                   conn->ncalls);
         if (conn->ncalls == 0) {
             net_h2_goaway(conn->h2, NGHTTP2_NO_ERROR);
+            conn->drain_ms = now;
+            rpc_server_conn_timer_set(conn, now + (uint64_t)o->body_timeout_ms);
             return;
         }
         /* Calls exist but the client sent nothing at all, not even a PING: it is gone. */
