@@ -138,9 +138,24 @@ struct net_http_server {
     struct event *reaper;
     unsigned nconns;
     struct net_ratelim_log refuse_log;
+    struct net_ratelim_log warn_log; /* per-connection warnings: a flood is one line a second */
 };
 
 static void net_http_conn_process(struct net_http_conn *c);
+static int64_t net_http_now_ms(void);
+
+/* Warn about connection c (bad request, timeout), at most once a second per server. */
+static void
+net_http_conn_warn(struct net_http_conn *c, const char *what, const char *why)
+{
+    uint64_t suppressed = 0;
+
+    if (!net_ratelim_log_allow(&c->srv->warn_log, (uint64_t)net_http_now_ms(), 1000, &suppressed))
+        return;
+    log_warnx("http: %s conn %s%s: %s (%" PRIu64 " similar not logged)", c->srv->name, c->peer,
+              what, why, suppressed);
+}
+
 static void net_http_conn_arm(struct net_http_conn *c);
 
 static int64_t
@@ -264,7 +279,7 @@ net_http_conn_close(struct net_http_conn *c, int reason, const char *why)
     if (reason == DF_ECLOSED || reason == 0 || reason == DF_ECANCELED)
         log_debug("http", "http: %s conn %s closed: %s", srv->name, c->peer, why);
     else
-        log_warnx("http: %s conn %s closed: %s", srv->name, c->peer, why);
+        net_http_conn_warn(c, " closed", why);
     net_http_conn_set_state(c, NET_HTTP_CONN_CLOSING);
     bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
@@ -389,7 +404,8 @@ net_http_conn_error(struct net_http_conn *c, int status, const char *why)
         net_http_conn_close(c, DF_EPROTO, why);
         return;
     }
-    log_warnx("http: %s conn %s: %d: %s", c->srv->name, c->peer, status, why);
+    snprintf(body, sizeof(body), ": %d", status);
+    net_http_conn_warn(c, body, why);
     if (req->active) {
         net_http_close_fn *cb = req->close_cb;
 
