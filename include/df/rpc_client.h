@@ -37,7 +37,7 @@ struct rpc_client_opts {
     int max_json_depth;      /* 0 = 32 */
     uint32_t max_calls;      /* queued + in flight; 0 = 10000 */
     int keepalive_ms;        /* PING interval, so quiet streams outlive a server's idle
-                                timeout (rpc_server: 300 s by default); 0 = 60 s */
+                                timeout (rpc_server: 300 s by default); 0 = 30 s */
 };
 
 /*

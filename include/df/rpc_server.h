@@ -77,7 +77,7 @@ struct rpc_server_opts {
      * stream) to its end; a unary or server-streaming request must end its stream in it. */
     int body_timeout_ms; /* 0 = 30 s */
     /* Close a connection with no call this long, or with calls but no frame at all from the
-     * client this long (rpc_client sends PINGs while it has calls). 0 = 300 s */
+     * client this long (rpc_client PINGs every 30 s while connected). 0 = 300 s */
     int idle_timeout_ms;
     int max_deadline_ms; /* cap on connect-timeout-ms; 0 = 10 min */
 };
@@ -155,10 +155,10 @@ struct rpc_server_conf {
                      "first byte came"},                                                            \
     {                                                                                               \
         .key = "rpc.idleTimeout", .type = DF_CONF_DURATION,                                         \
-        .offset = RPC_SERVER_CONF_F(base, idle_timeout), .def = "5m", .min = 10,                    \
+        .offset = RPC_SERVER_CONF_F(base, idle_timeout), .def = "5m", .min = 1000,                  \
         .max = 24 * 3600 * 1000,                                                                    \
         .help = "close a connection without calls this long, or with calls but nothing at all "     \
-                "received (clients PING every minute)"                                              \
+                "received (our clients PING every 30s: keep it well above)"                         \
     }
 
 /* Copy conf into the matching fields of opts (the others are left alone). */

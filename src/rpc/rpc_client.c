@@ -950,7 +950,7 @@ rpc_client_new(struct event_base *base, struct evdns_base *dns, const struct rpc
     if (c->opts.max_calls == 0)
         c->opts.max_calls = 10000;
     if (c->opts.keepalive_ms <= 0)
-        c->opts.keepalive_ms = 60 * 1000;
+        c->opts.keepalive_ms = 30 * 1000;
     c->lim.max_msg_bytes =
             c->opts.max_msg_bytes > 0 ? c->opts.max_msg_bytes : RPC_CODEC_DEFAULT_MAX_MSG;
     c->lim.max_depth = c->opts.max_json_depth;
