@@ -31,6 +31,7 @@ struct net_h2_opts {
     uint32_t reset_burst;  /* RST_STREAM frames allowed at once; 0 = no limit */
     uint32_t reset_rate;   /* ... and replenished per second */
     int idle_timeout_ms;   /* close after this long with no open stream; 0 = never */
+    int keepalive_ms;      /* send a PING this often (a server sees the client alive); 0 = never */
 };
 
 /* Called once when the connection is gone, from its own event (never from inside a call into

@@ -62,6 +62,7 @@ struct net_http_server_opts {
     int request_timeout_ms;        /* head to end of response, handler included; 0 = 300 s */
     int idle_timeout_ms;           /* keep-alive wait for the next request; 0 = 60 s */
     unsigned max_conns;            /* concurrent connections; 0 = 1024 */
+    unsigned max_conns_per_ip;     /* ... from one source IP (accept_cb only); 0 = 64 */
     unsigned max_requests;         /* per connection, then close; 0 = unlimited */
     size_t out_high_water;         /* stop producing above this many queued bytes; 0 = 256 KiB */
     const char *name;              /* for logs ("upload"); copied; NULL = "http" */
@@ -76,7 +77,8 @@ int net_http_server_new(struct event_base *base, const struct net_http_server_op
 
 /*
  * Accept connections from a listener socket: pass this as the net_listener callback with
- * the server as its arg.
+ * the server as its arg. A connection past max_conns or max_conns_per_ip is closed at once
+ * (refusals are logged at most once per second).
  */
 void net_http_server_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void *arg);
 

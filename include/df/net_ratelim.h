@@ -38,4 +38,20 @@ bool net_ratelim_try(struct net_ratelim *rl, uint64_t n, uint64_t now_ns);
 /* Account n bytes already sent or received; the bucket may go into debt. */
 void net_ratelim_consume(struct net_ratelim *rl, uint64_t n, uint64_t now_ns);
 
+/*
+ * Rate-limited logging of a repeated event (refused connections, accept errors): at most
+ * one line per interval, saying how many were left out since the last one.
+ */
+struct net_ratelim_log {
+    uint64_t next_ms;    /* the next line is allowed at this monotonic time */
+    uint64_t suppressed; /* events since the last line */
+};
+
+/*
+ * Count one event at now_ms. Returns true when a line may be logged now, with *suppressed
+ * set to the events left out before this one; false when this one is to be left out.
+ */
+bool net_ratelim_log_allow(struct net_ratelim_log *l, uint64_t now_ms, uint64_t interval_ms,
+                           uint64_t *suppressed);
+
 #endif

@@ -40,6 +40,8 @@ struct rpc_client_opts {
      * descriptor to a local peer: net_listener_send_fd); nonzero fails the attempt. */
     int (*on_socket)(int fd, void *arg);
     void *on_socket_arg;
+    int keepalive_ms; /* PING interval, so quiet streams outlive a server's idle
+                         timeout (rpc_server: 300 s by default); 0 = 30 s */
 };
 
 /*

@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "df/df_conf.h"
 #include "df/df_err.h"
 #include "df/rpc_err.h"
 
@@ -62,16 +63,109 @@ struct rpc_call_cbs {
 };
 
 struct rpc_server_opts {
-    size_t max_msg_bytes;  /* per message; 0 = 4 MiB */
-    int max_json_depth;    /* 0 = 32 */
-    uint32_t max_streams;  /* concurrent streams per connection; 0 = 1024 */
-    uint32_t max_conns;    /* 0 = 4096 */
-    uint32_t reset_burst;  /* client RST_STREAMs allowed at once per connection; 0 = 1000 */
-    uint32_t reset_rate;   /* ... replenished per second; 0 = 100 */
-    size_t max_stream_out; /* queued output per streaming call before DF_EAGAIN; 0 = 1 MiB */
-    int idle_timeout_ms;   /* close connections idle (no call) this long; 0 = 300 s */
-    int max_deadline_ms;   /* cap on connect-timeout-ms; 0 = 10 min */
+    size_t max_msg_bytes;      /* per message; 0 = 4 MiB */
+    int max_json_depth;        /* 0 = 32 */
+    uint32_t max_streams;      /* concurrent streams per connection; 0 = 256 */
+    uint32_t max_conns;        /* 0 = 4096 */
+    uint32_t max_conns_per_ip; /* TCP connections from one source IP; 0 = 64 */
+    uint32_t reset_burst;      /* client RST_STREAMs allowed at once per connection; 0 = 1000 */
+    uint32_t reset_rate;       /* ... replenished per second; 0 = 100 */
+    size_t max_stream_out;     /* queued output per streaming call before DF_EAGAIN; 0 = 1 MiB */
+    /* Unfinished request bodies and messages buffered per connection (at least one
+     * max_msg_bytes message fits); a stream past it ends with resource_exhausted. 0 = 8 MiB */
+    size_t conn_body_budget;
+    size_t body_budget;     /* ... across all connections; 0 = 64 MiB */
+    int preface_timeout_ms; /* accept to the client's preface and SETTINGS; 0 = 10 s */
+    /* A request message from its HEADERS (or its first byte, for later messages of a bidi
+     * stream) to its end; a unary or server-streaming request must end its stream in it. */
+    int body_timeout_ms; /* 0 = 30 s */
+    /* Close a connection with no call this long, or with calls but no frame at all from the
+     * client this long (rpc_client PINGs every 30 s while connected). 0 = 300 s */
+    int idle_timeout_ms;
+    int max_deadline_ms; /* cap on connect-timeout-ms; 0 = 10 min */
 };
+
+/*
+ * The abuse limits of a role's RPC server as configuration: a role embeds this struct in
+ * its config and lists RPC_SERVER_CONF_ENTRIES(offset of the field, per-IP default) in its
+ * table, which gives every role the same "rpc.*" keys.
+ */
+struct rpc_server_conf {
+    int64_t max_conns, max_conns_per_ip, max_streams;
+    int64_t max_msg_bytes, conn_body_budget, body_budget; /* bytes */
+    int64_t preface_timeout, body_timeout, idle_timeout;  /* ms */
+};
+
+#define RPC_SERVER_CONF_F(base, f) ((base) + offsetof(struct rpc_server_conf, f))
+#define RPC_SERVER_CONF_ENTRIES(base, per_ip)                                                       \
+    {.key = "rpc.maxConns",                                                                         \
+     .type = DF_CONF_INT,                                                                           \
+     .offset = RPC_SERVER_CONF_F(base, max_conns),                                                  \
+     .def = "4096",                                                                                 \
+     .min = 1,                                                                                      \
+     .max = 1000000,                                                                                \
+     .help = "RPC connections open at once"},                                                       \
+            {.key = "rpc.maxConnsPerIP",                                                            \
+             .type = DF_CONF_INT,                                                                   \
+             .offset = RPC_SERVER_CONF_F(base, max_conns_per_ip),                                   \
+             .def = per_ip,                                                                         \
+             .min = 1,                                                                              \
+             .max = 1000000,                                                                        \
+             .help = "RPC connections from one source IP (unix socket: uncapped)"},                 \
+            {.key = "rpc.maxStreams",                                                               \
+             .type = DF_CONF_INT,                                                                   \
+             .offset = RPC_SERVER_CONF_F(base, max_streams),                                        \
+             .def = "256",                                                                          \
+             .min = 1,                                                                              \
+             .max = 100000,                                                                         \
+             .help = "concurrent RPC streams per connection"},                                      \
+            {.key = "rpc.maxMessageSize",                                                           \
+             .type = DF_CONF_SIZE,                                                                  \
+             .offset = RPC_SERVER_CONF_F(base, max_msg_bytes),                                      \
+             .def = "1MiB",                                                                         \
+             .min = 1024,                                                                           \
+             .max = 64 << 20,                                                                       \
+             .help = "largest RPC request message"},                                                \
+            {.key = "rpc.connBodyBudget",                                                           \
+             .type = DF_CONF_SIZE,                                                                  \
+             .offset = RPC_SERVER_CONF_F(base, conn_body_budget),                                   \
+             .def = "8MiB",                                                                         \
+             .min = 4096,                                                                           \
+             .max = INT64_C(1) << 40,                                                               \
+             .help = "unfinished request bytes one connection may have buffered (at least two "     \
+                     "messages); streams past it end with resource_exhausted"},                     \
+            {.key = "rpc.bodyBudget",                                                               \
+             .type = DF_CONF_SIZE,                                                                  \
+             .offset = RPC_SERVER_CONF_F(base, body_budget),                                        \
+             .def = "64MiB",                                                                        \
+             .min = 4096,                                                                           \
+             .max = INT64_C(1) << 40,                                                               \
+             .help = "unfinished request bytes buffered over all connections"},                     \
+            {.key = "rpc.prefaceTimeout",                                                           \
+             .type = DF_CONF_DURATION,                                                              \
+             .offset = RPC_SERVER_CONF_F(base, preface_timeout),                                    \
+             .def = "10s",                                                                          \
+             .min = 10,                                                                             \
+             .max = 3600 * 1000,                                                                    \
+             .help = "a new connection must send the HTTP/2 preface within this"},                  \
+            {.key = "rpc.bodyTimeout",                                                              \
+             .type = DF_CONF_DURATION,                                                              \
+             .offset = RPC_SERVER_CONF_F(base, body_timeout),                                       \
+             .def = "30s",                                                                          \
+             .min = 10,                                                                             \
+             .max = 3600 * 1000,                                                                    \
+             .help = "a request message must be complete this long after its stream opened or its " \
+                     "first byte came"},                                                            \
+    {                                                                                               \
+        .key = "rpc.idleTimeout", .type = DF_CONF_DURATION,                                         \
+        .offset = RPC_SERVER_CONF_F(base, idle_timeout), .def = "5m", .min = 1000,                  \
+        .max = 24 * 3600 * 1000,                                                                    \
+        .help = "close a connection without calls this long, or with calls but nothing at all "     \
+                "received (our clients PING every 30s: keep it well above)"                         \
+    }
+
+/* Copy conf into the matching fields of opts (the others are left alone). */
+void rpc_server_conf_apply(const struct rpc_server_conf *conf, struct rpc_server_opts *opts);
 
 /* Create a server on base with opts (NULL = defaults). Never fails (aborts on OOM). */
 struct rpc_server *rpc_server_new(struct event_base *base, const struct rpc_server_opts *opts);
@@ -81,6 +175,13 @@ struct rpc_server *rpc_server_new(struct event_base *base, const struct rpc_serv
  * DF_EEXIST / DF_EINVAL for a duplicate or malformed path (nothing registered then).
  */
 int rpc_server_register(struct rpc_server *srv, const struct rpc_method *methods, size_t n);
+
+/*
+ * Cap the request messages of the registered method path below the server's max_msg_bytes
+ * (for what a handler keeps for a stream's life); 0 restores the server's. Returns 0 or
+ * DF_ENOTFOUND.
+ */
+int rpc_server_limit_method(struct rpc_server *srv, const char *path, size_t max_msg_bytes);
 
 /*
  * Listen on addr ("ip:port", ":port", "unix:/path"); accepted connections are wrapped with
@@ -96,7 +197,8 @@ const char *rpc_server_addr(const struct rpc_server *srv, size_t i);
 
 /*
  * Serve HTTP/2 on bev (plain socket or net_tls bufferevent), which the server takes over.
- * Returns 0, or DF_ELIMIT when max_conns is reached (bev is freed).
+ * Returns 0, or DF_ELIMIT when max_conns is reached (bev is freed). Not counted against
+ * max_conns_per_ip (listeners do that before a connection gets here).
  */
 int rpc_server_accept(struct rpc_server *srv, struct bufferevent *bev);
 
@@ -105,6 +207,9 @@ void rpc_server_shutdown(struct rpc_server *srv);
 
 /* Open connections. */
 size_t rpc_server_conn_count(const struct rpc_server *srv);
+
+/* Request bytes buffered now (unfinished bodies and messages), for tests and metrics. */
+size_t rpc_server_body_bytes(const struct rpc_server *srv);
 
 /* Close everything now (handlers get on_cancel) and free. NULL is a no-op. Not from inside
  * a handler or call callback. */
@@ -138,6 +243,12 @@ void rpc_call_finish(struct rpc_call *call, enum rpc_code code, const char *mess
 
 /* Milliseconds left before the call's deadline, or -1 when it has none. */
 int64_t rpc_call_remaining_ms(const struct rpc_call *call);
+
+/*
+ * The caller's IP as text into buf (>= 46 bytes), for per-source quotas. Returns false for
+ * a caller without one (unix socket, rpc_server_accept()); buf is then "".
+ */
+bool rpc_call_peer_ip(const struct rpc_call *call, char *buf, size_t len);
 
 /* The method path ("/test.v1.Echo/Unary"). Borrowed. */
 const char *rpc_call_path(const struct rpc_call *call);

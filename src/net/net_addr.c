@@ -86,3 +86,47 @@ net_addr_format(const struct sockaddr *sa, size_t salen, char *buf, size_t len)
         snprintf(buf, len, "unknown");
     return buf;
 }
+
+bool
+net_addr_ip_from(const struct sockaddr *sa, size_t salen, struct net_addr_ip *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (sa == NULL)
+        return false;
+    if (sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        out->family = AF_INET;
+        memcpy(out->bytes, &in->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6 && salen >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: same host, same cap. */
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            out->family = AF_INET;
+            memcpy(out->bytes, in6->sin6_addr.s6_addr + 12, 4);
+        } else {
+            out->family = AF_INET6;
+            memcpy(out->bytes, in6->sin6_addr.s6_addr, 16);
+        }
+        return true;
+    }
+    return false;
+}
+
+bool
+net_addr_ip_is_equal(const struct net_addr_ip *a, const struct net_addr_ip *b)
+{
+    return a->family == b->family && memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
+
+const char *
+net_addr_ip_format(const struct net_addr_ip *ip, char *buf, size_t len)
+{
+    if (len == 0)
+        return buf;
+    if (inet_ntop(ip->family == AF_INET6 ? AF_INET6 : AF_INET, ip->bytes, buf, (socklen_t)len) ==
+        NULL)
+        buf[0] = '\0';
+    return buf;
+}

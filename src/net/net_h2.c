@@ -50,6 +50,7 @@ struct net_h2 {
     nghttp2_session *sess;
     struct event *flush_ev; /* deferred output, see net_h2_flush() */
     struct event *close_ev; /* deferred teardown */
+    struct event *ping_ev;  /* keepalive PINGs, when asked for */
     struct net_h2_cbs cbs;
     void *arg;
     size_t high_water;
@@ -221,6 +222,22 @@ net_h2_flush_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+net_h2_ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_h2 *h2 = arg;
+
+    (void)fd;
+    (void)what;
+    if (h2->state == NET_H2_CLOSING)
+        return;
+    if (nghttp2_submit_ping(h2->sess, NGHTTP2_FLAG_NONE, NULL) != 0) {
+        net_h2_close(h2, "out of memory");
+        return;
+    }
+    net_h2_flush(h2);
+}
+
+static void
 net_h2_close_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct net_h2 *h2 = arg;
@@ -372,6 +389,15 @@ net_h2_new(struct bufferevent *bev, const struct net_h2_opts *opts, const struct
     }
     bufferevent_set_max_single_read(bev, NET_H2_MAX_READ);
     bufferevent_setwatermark(bev, EV_WRITE, h2->high_water / 2, 0);
+    if (opts->keepalive_ms > 0) {
+        struct timeval tv = {opts->keepalive_ms / 1000, (opts->keepalive_ms % 1000) * 1000};
+
+        if ((h2->ping_ev = event_new(base, -1, EV_PERSIST, net_h2_ping_cb, h2)) == NULL) {
+            rv = DF_ENOMEM;
+            goto out;
+        }
+        event_add(h2->ping_ev, &tv);
+    }
     bufferevent_setcb(bev, net_h2_read_cb, net_h2_write_cb, net_h2_event_cb, h2);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     event_active(h2->flush_ev, EV_TIMEOUT, 0);
@@ -430,6 +456,8 @@ net_h2_free(struct net_h2 *h2)
         event_free(h2->flush_ev);
     if (h2->close_ev != NULL)
         event_free(h2->close_ev);
+    if (h2->ping_ev != NULL)
+        event_free(h2->ping_ev);
     nghttp2_session_del(h2->sess);
     if (h2->bev != NULL)
         bufferevent_free(h2->bev);

@@ -25,6 +25,7 @@
 
 #include "df/log.h"
 #include "df/net_addr.h"
+#include "df/net_ratelim.h"
 #include "df/net_tls.h"
 #include "df/xmalloc.h"
 
@@ -119,6 +120,8 @@ struct net_http_conn {
     int64_t last_read;
     int64_t last_write;
     size_t linger_bytes;
+    bool has_ip; /* ip is set: counted against max_conns_per_ip */
+    struct net_addr_ip ip;
     char peer[64];
 };
 
@@ -134,9 +137,25 @@ struct net_http_server {
     struct net_http_conn_list dead;
     struct event *reaper;
     unsigned nconns;
+    struct net_ratelim_log refuse_log;
+    struct net_ratelim_log warn_log; /* per-connection warnings: a flood is one line a second */
 };
 
 static void net_http_conn_process(struct net_http_conn *c);
+static int64_t net_http_now_ms(void);
+
+/* Warn about connection c (bad request, timeout), at most once a second per server. */
+static void
+net_http_conn_warn(struct net_http_conn *c, const char *what, const char *why)
+{
+    uint64_t suppressed = 0;
+
+    if (!net_ratelim_log_allow(&c->srv->warn_log, (uint64_t)net_http_now_ms(), 1000, &suppressed))
+        return;
+    log_warnx("http: %s conn %s%s: %s (%" PRIu64 " similar not logged)", c->srv->name, c->peer,
+              what, why, suppressed);
+}
+
 static void net_http_conn_arm(struct net_http_conn *c);
 
 static int64_t
@@ -260,7 +279,7 @@ net_http_conn_close(struct net_http_conn *c, int reason, const char *why)
     if (reason == DF_ECLOSED || reason == 0 || reason == DF_ECANCELED)
         log_debug("http", "http: %s conn %s closed: %s", srv->name, c->peer, why);
     else
-        log_warnx("http: %s conn %s closed: %s", srv->name, c->peer, why);
+        net_http_conn_warn(c, " closed", why);
     net_http_conn_set_state(c, NET_HTTP_CONN_CLOSING);
     bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
@@ -385,7 +404,8 @@ net_http_conn_error(struct net_http_conn *c, int status, const char *why)
         net_http_conn_close(c, DF_EPROTO, why);
         return;
     }
-    log_warnx("http: %s conn %s: %d: %s", c->srv->name, c->peer, status, why);
+    snprintf(body, sizeof(body), ": %d", status);
+    net_http_conn_warn(c, body, why);
     if (req->active) {
         net_http_close_fn *cb = req->close_cb;
 
@@ -835,6 +855,8 @@ net_http_server_new(struct event_base *base, const struct net_http_server_opts *
         o->idle_timeout_ms = 60000;
     if (o->max_conns == 0)
         o->max_conns = 1024;
+    if (o->max_conns_per_ip == 0)
+        o->max_conns_per_ip = 64;
     if (o->out_high_water == 0)
         o->out_high_water = 256u << 10;
     snprintf(srv->name, sizeof(srv->name), "%s", o->name != NULL ? o->name : "http");
@@ -852,20 +874,58 @@ net_http_server_new(struct event_base *base, const struct net_http_server_opts *
     return 0;
 }
 
-int
-net_http_server_adopt(struct net_http_server *srv, struct bufferevent *bev, const char *peer)
+/* Log a refused connection, at most once per second. */
+static void
+net_http_server_refused(struct net_http_server *srv, const char *peer, const char *why)
+{
+    uint64_t suppressed = 0;
+
+    if (net_ratelim_log_allow(&srv->refuse_log, (uint64_t)net_http_now_ms(), 1000, &suppressed))
+        log_warnx("http: %s: connection from %s refused: %s (%" PRIu64 " more refused)", srv->name,
+                  peer != NULL ? peer : "?", why, suppressed);
+}
+
+/* Connections from ip now open. */
+static unsigned
+net_http_server_ip_count(const struct net_http_server *srv, const struct net_addr_ip *ip)
+{
+    const struct net_http_conn *c;
+    unsigned n = 0;
+
+    TAILQ_FOREACH (c, &srv->conns, entry) {
+        if (c->has_ip && net_addr_ip_is_equal(&c->ip, ip))
+            n++;
+    }
+    return n;
+}
+
+/* net_http_server_adopt() with the client IP to count against the per-IP cap (or NULL). */
+static int
+net_http_server_adopt_ip(struct net_http_server *srv, struct bufferevent *bev, const char *peer,
+                         const struct net_addr_ip *ip)
 {
     struct net_http_conn *c;
+    char why[64];
 
     if (srv->nconns >= srv->opts.max_conns) {
-        log_warnx("http: %s: connection from %s refused: %u connections", srv->name,
-                  peer != NULL ? peer : "?", srv->nconns);
+        snprintf(why, sizeof(why), "%u connections", srv->nconns);
+        net_http_server_refused(srv, peer, why);
+        bufferevent_free(bev);
+        return DF_ELIMIT;
+    }
+    if (ip != NULL && net_http_server_ip_count(srv, ip) >= srv->opts.max_conns_per_ip) {
+        snprintf(why, sizeof(why), "%u connections from that address", srv->opts.max_conns_per_ip);
+        net_http_server_refused(srv, peer, why);
         bufferevent_free(bev);
         return DF_ELIMIT;
     }
     c = xcalloc(1, sizeof(*c));
     c->srv = srv;
     c->bev = bev;
+    if (ip != NULL) {
+        c->has_ip = true;
+        c->ip = *ip;
+    }
     snprintf(c->peer, sizeof(c->peer), "%s", peer != NULL ? peer : "?");
     c->req.conn = c;
     c->req.body = evbuffer_new();
@@ -900,6 +960,8 @@ net_http_server_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, v
 {
     struct net_http_server *srv = arg;
     struct bufferevent *bev;
+    struct net_addr_ip ip;
+    bool has_ip = net_addr_ip_from(peer, peerlen, &ip);
     char addr[64];
 
     net_addr_format(peer, peerlen, addr, sizeof(addr));
@@ -909,7 +971,13 @@ net_http_server_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, v
         close(fd);
         return;
     }
-    net_http_server_adopt(srv, bev, addr);
+    net_http_server_adopt_ip(srv, bev, addr, has_ip ? &ip : NULL);
+}
+
+int
+net_http_server_adopt(struct net_http_server *srv, struct bufferevent *bev, const char *peer)
+{
+    return net_http_server_adopt_ip(srv, bev, peer, NULL);
 }
 
 unsigned

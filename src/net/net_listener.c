@@ -4,13 +4,19 @@
  * options (SO_REUSEADDR, unix socket mode, IPv6-only) are explicit and the bound address
  * can be read back for --ready-file. A local listener holds each new client until its first
  * byte arrives (bounded in number and time), takes a descriptor passed with it and the
- * client's credentials, and only then hands the connection on.
+ * client's credentials, and only then hands the connection on. When accept fails
+ * (EMFILE/ENFILE: out of descriptors), the pending connection would make the level-triggered
+ * listener fire again at once, so the listener pauses for NET_LISTENER_PAUSE_MS; at the fd
+ * limit, a reserve descriptor is given up for a moment to accept and close what is pending,
+ * so those clients see a prompt close instead of a hang. Errors are logged at most once per
+ * NET_LISTENER_LOG_MS.
  */
 #include "df/net_listener.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -21,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -28,11 +35,15 @@
 
 #include "df/log.h"
 #include "df/net_addr.h"
+#include "df/net_ratelim.h"
 #include "df/xmalloc.h"
 
 #define NET_LISTENER_BACKLOG     1024
 #define NET_LISTENER_MAX_PENDING 256 /* local clients whose first byte is not in yet */
 #define NET_LISTENER_FIRST_MS    10000
+#define NET_LISTENER_PAUSE_MS    100
+#define NET_LISTENER_LOG_MS      10000
+#define NET_LISTENER_SHED_MAX    256 /* pending connections closed per pause at the fd limit */
 
 struct net_listener;
 
@@ -51,6 +62,12 @@ struct net_listener {
     void *arg;
     TAILQ_HEAD(, net_listener_pending) pending;
     size_t npending;
+    struct event *resume_ev; /* ends an accept pause */
+    int reserve_fd;          /* given up at the fd limit to accept-and-close; -1 = none */
+    bool paused;             /* by an accept error; resume_ev re-enables */
+    bool disabled;           /* by net_listener_disable(): stays off */
+    uint64_t shed;           /* connections closed unserved since the last log line */
+    struct net_ratelim_log err_log;
     char addr[300];
     char unix_path[108];
     dev_t unix_dev; /* the socket file we bound: only that one is unlinked at the end */
@@ -208,14 +225,82 @@ net_listener_accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct soc
     l->cb(fd, sa, salen > 0 ? (size_t)salen : 0, l->arg);
 }
 
+static uint64_t
+net_listener_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int
+net_listener_reserve_open(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * Out of descriptors: free the reserve, accept and close what is pending (up to a bound),
+ * then take the reserve back. Returns the number of connections closed.
+ */
+static unsigned
+net_listener_shed(struct net_listener *l)
+{
+    evutil_socket_t lfd = evconnlistener_get_fd(l->ev);
+    unsigned n = 0;
+    int fd;
+
+    if (l->reserve_fd == -1)
+        return 0;
+    close(l->reserve_fd);
+    l->reserve_fd = -1;
+    while (n < NET_LISTENER_SHED_MAX &&
+           (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+        close(fd);
+        n++;
+    }
+    l->reserve_fd = net_listener_reserve_open();
+    return n;
+}
+
+static void
+net_listener_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_listener *l = arg;
+
+    (void)fd;
+    (void)what;
+    l->paused = false;
+    if (l->reserve_fd == -1)
+        l->reserve_fd = net_listener_reserve_open();
+    if (!l->disabled)
+        evconnlistener_enable(l->ev);
+}
+
 static void
 net_listener_error_cb(struct evconnlistener *ev, void *arg)
 {
     struct net_listener *l = arg;
+    struct timeval tv = {0, NET_LISTENER_PAUSE_MS * 1000};
+    uint64_t suppressed = 0;
+    int err = errno;
 
     (void)ev;
-    /* EMFILE and friends: log and keep listening; libevent retries on the next event. */
-    log_warn("net: accept on %s", l->addr);
+    /* The pending connection stays in the backlog and the listener would fire again at
+     * once: pause instead of spinning, whatever the error. */
+    evconnlistener_disable(l->ev);
+    l->paused = true;
+    evtimer_add(l->resume_ev, &tv);
+    if (err == EMFILE || err == ENFILE)
+        l->shed += net_listener_shed(l);
+    if (!net_ratelim_log_allow(&l->err_log, net_listener_now_ms(), NET_LISTENER_LOG_MS,
+                               &suppressed))
+        return;
+    log_warnx("net: accept on %s: %s: pausing accepts for %d ms (%" PRIu64
+              " connections closed unserved, %" PRIu64 " errors not logged)",
+              l->addr, strerror(err), NET_LISTENER_PAUSE_MS, l->shed, suppressed);
+    l->shed = 0;
 }
 
 /* True if a process accepts (or could, if its backlog is full) on the unix socket at ss. */
@@ -343,6 +428,11 @@ net_listener_open(struct event_base *base, const char *addr, int mode, net_liste
     l->local_cb = local_cb;
     l->arg = arg;
     TAILQ_INIT(&l->pending);
+    l->reserve_fd = net_listener_reserve_open();
+    if ((l->resume_ev = evtimer_new(base, net_listener_resume_cb, l)) == NULL) {
+        rv = df_error_set(err, DF_ENOMEM, "listen %s: out of memory", addr);
+        goto out;
+    }
     l->is_unix = a.is_unix;
     if (a.is_unix) {
         memcpy(l->unix_path, a.host, strlen(a.host) + 1); /* length checked above */
@@ -372,6 +462,10 @@ out:
     if (l != NULL) {
         if (l->is_unix)
             net_listener_unix_unlink(l);
+        if (l->resume_ev != NULL)
+            event_free(l->resume_ev);
+        if (l->reserve_fd != -1)
+            close(l->reserve_fd);
         free(l);
     }
     return rv;
@@ -434,7 +528,10 @@ net_listener_port(const struct net_listener *l)
 void
 net_listener_disable(struct net_listener *l)
 {
-    if (l != NULL && l->ev != NULL)
+    if (l == NULL)
+        return;
+    l->disabled = true;
+    if (l->ev != NULL)
         evconnlistener_disable(l->ev);
 }
 
@@ -447,6 +544,10 @@ net_listener_free(struct net_listener *l)
         net_listener_pending_free(TAILQ_FIRST(&l->pending), true);
     if (l->ev != NULL)
         evconnlistener_free(l->ev);
+    if (l->resume_ev != NULL)
+        event_free(l->resume_ev);
+    if (l->reserve_fd != -1)
+        close(l->reserve_fd);
     if (l->is_unix)
         net_listener_unix_unlink(l);
     free(l);

@@ -83,3 +83,17 @@ net_ratelim_consume(struct net_ratelim *rl, uint64_t n, uint64_t now_ns)
     net_ratelim_refill(rl, now_ns);
     rl->tokens -= (double)n;
 }
+
+bool
+net_ratelim_log_allow(struct net_ratelim_log *l, uint64_t now_ms, uint64_t interval_ms,
+                      uint64_t *suppressed)
+{
+    if (now_ms < l->next_ms) {
+        l->suppressed++;
+        return false;
+    }
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    l->next_ms = now_ms + interval_ms;
+    return true;
+}

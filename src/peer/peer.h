@@ -17,6 +17,7 @@
 #include "df/df_digest.h"
 #include "df/net_http_parse.h"
 #include "df/net_ratelim.h"
+#include "df/rpc_server.h"
 #include "peer_source.h"
 
 struct event;
@@ -66,6 +67,9 @@ struct peer_config {
     int64_t announce_interval;      /* ms */
     int sync;                       /* enum store_data_sync */
     char *ready_file;
+    struct rpc_server_conf rpc;  /* connection and request limits of the RPC server */
+    int64_t upload_max_conns;    /* upload server connections */
+    int64_t upload_max_conns_ip; /* ... from one source IP */
     int log_level;
     char *log_file;
     char *log_debug;

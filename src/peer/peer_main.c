@@ -113,6 +113,20 @@ static const struct df_conf_entry peer_entries[] = {
          .metavar = "ALGO",
          .help = "TCP congestion control for piece uploads (\"\": the system's); BBR stalls "
                  "when a child's ACKs queue behind its own uploads"},
+        {.key = "upload.maxConns",
+         .type = DF_CONF_INT,
+         .offset = F(upload_max_conns),
+         .def = "1024",
+         .min = 1,
+         .max = 1000000,
+         .help = "upload connections open at once"},
+        {.key = "upload.maxConnsPerIP",
+         .type = DF_CONF_INT,
+         .offset = F(upload_max_conns_ip),
+         .def = "64",
+         .min = 1,
+         .max = 1000000,
+         .help = "upload connections from one source IP"},
         {.key = "download.rateLimit",
          .flag = "download-rate-limit",
          .type = DF_CONF_RATE,
@@ -203,6 +217,7 @@ static const struct df_conf_entry peer_entries[] = {
          .offset = F(ready_file),
          .metavar = "PATH",
          .help = "write the bound addresses as JSON here once listening"},
+        RPC_SERVER_CONF_ENTRIES(F(rpc), "64"),
         {.key = "log.level",
          .flag = "log-level",
          .type = DF_CONF_ENUM,
@@ -471,6 +486,7 @@ static int
 peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
 {
     struct net_tls_opts topts;
+    struct rpc_server_opts ropts;
     char path[4096], addr[300], host[256];
     const char *bind_host;
     struct timeval gc = {60, 0};
@@ -509,7 +525,9 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
         ctx->cfg.hostname = xstrdup(host);
     ctx->host_id = df_id_host_new(ctx->cfg.ip, ctx->cfg.hostname, ctx->cfg.seed);
 
-    ctx->rpc = rpc_server_new(ctx->base, NULL);
+    memset(&ropts, 0, sizeof(ropts));
+    rpc_server_conf_apply(&ctx->cfg.rpc, &ropts);
+    ctx->rpc = rpc_server_new(ctx->base, &ropts);
     if ((rv = peer_rpc_register(ctx)) != 0)
         return df_error_set(err, rv, "rpc: cannot register methods");
     bind_host = ip_given ? ctx->cfg.ip : "";

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1803,11 +1804,14 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
 {
     struct store_task st;
     struct peer_task *t;
+    char path[PATH_MAX];
+    struct stat sb;
 
     memset(&st, 0, sizeof(st));
     if (store_task_get(ctx->db, id, &st) != 0)
         return false;
-    if (!peer_task_cache_check(ctx, &st)) {
+    if (!peer_task_cache_check(ctx, &st) ||
+        store_data_path(ctx->cfg.data_dir, id, path, sizeof(path)) != 0 || stat(path, &sb) != 0) {
         store_task_reset(&st);
         return false;
     }

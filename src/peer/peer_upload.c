@@ -442,6 +442,8 @@ peer_upload_start(struct peer_ctx *ctx, const char *bind_host, struct df_error *
     memset(&opts, 0, sizeof(opts));
     opts.name = "upload";
     opts.max_body = 1;
+    opts.max_conns = (unsigned)ctx->cfg.upload_max_conns;
+    opts.max_conns_per_ip = (unsigned)ctx->cfg.upload_max_conns_ip;
     if ((rv = net_http_server_new(ctx->base, &opts, peer_upload_handler, ctx, &ctx->upload)) != 0)
         return df_error_set(err, rv, "upload server: %s", df_strerror(rv));
     snprintf(addr, sizeof(addr), strchr(bind_host, ':') != NULL ? "[%s]:%" PRId64 : "%s:%" PRId64,

@@ -793,7 +793,8 @@ rpc_client_h2_close_cb(struct net_h2 *h2, const char *reason, void *arg)
 static void
 rpc_client_ready(struct rpc_client *c, struct bufferevent *bev)
 {
-    struct net_h2_opts ho = {.server = false, .window_bytes = 1u << 20};
+    struct net_h2_opts ho = {
+            .server = false, .window_bytes = 1u << 20, .keepalive_ms = c->opts.keepalive_ms};
     struct net_h2_cbs cbs = {
             .on_header = rpc_client_header_cb,
             .on_frame_recv = rpc_client_frame_recv_cb,
@@ -954,6 +955,8 @@ rpc_client_new(struct event_base *base, struct evdns_base *dns, const struct rpc
         c->opts.default_deadline_ms = 30000;
     if (c->opts.max_calls == 0)
         c->opts.max_calls = 10000;
+    if (c->opts.keepalive_ms <= 0)
+        c->opts.keepalive_ms = 30 * 1000;
     c->lim.max_msg_bytes =
             c->opts.max_msg_bytes > 0 ? c->opts.max_msg_bytes : RPC_CODEC_DEFAULT_MAX_MSG;
     c->lim.max_depth = c->opts.max_json_depth;

@@ -7,9 +7,16 @@
  * before the handler finished it, so asynchronous handlers never hold a dangling call.
  * Responses are queued in the call's bounded out buffer and pulled by nghttp2 through a data
  * provider that defers while the buffer is empty.
+ *
+ * Bounded under abuse: request bytes buffered by a call (its unary body, or a streaming
+ * call's partial envelope) count against a per-connection and a server-wide budget; one
+ * timer per connection enforces the preface deadline, the per-message body deadline and the
+ * idle timeout (progress only moves timestamps; the timer re-arms itself lazily); and a
+ * listener refuses connections past a per-source-IP cap before allocating anything.
  */
 #include "df/rpc_server.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -23,7 +30,9 @@
 
 #include "df/log.h"
 #include "df/net_h2.h"
+#include "df/net_addr.h"
 #include "df/net_listener.h"
+#include "df/net_ratelim.h"
 #include "df/net_tls.h"
 #include "df/rpc_codec.h"
 #include "df/xmalloc.h"
@@ -79,6 +88,8 @@ struct rpc_call {
     bool remote_closed; /* the client ended its side */
     size_t header_bytes;
     char unknown_path[96]; /* for the error message when no method matches */
+    uint64_t msg_start_ms; /* a request message is due (body deadline); 0 = none */
+    size_t held;           /* input storage counted in the budgets */
     int64_t timeout_ms;    /* from connect-timeout-ms, -1 = none */
     uint64_t deadline_ms;  /* monotonic */
     struct event *deadline_ev;
@@ -100,10 +111,18 @@ struct rpc_server_conn {
     size_t ncalls;
     struct rpc_call_list free_calls;
     size_t nfree;
-    struct event *idle_ev;
+    struct event *timer_ev; /* preface, body and idle deadlines; see rpc_server_conn_arm() */
     struct event *writable_ev;
     bool is_local;            /* came through a local listener: caller is set */
     struct net_caller caller; /* caller.fd: a passed descriptor until a handler takes it */
+    uint64_t timer_at;        /* deadline timer_ev is armed for; 0 = not armed */
+    uint64_t accepted_ms;     /* for the preface deadline */
+    uint64_t last_active_ms;  /* a call started or ended, or a frame came while calls exist */
+    uint64_t drain_ms;        /* draining with no call left since; 0 = not yet */
+    bool preface_done;        /* the client's SETTINGS arrived */
+    bool has_ip;              /* ip counts against max_conns_per_ip */
+    struct net_addr_ip ip;
+    size_t body_bytes; /* sum of the calls' held */
 };
 
 struct rpc_server {
@@ -111,6 +130,7 @@ struct rpc_server {
     struct rpc_server_opts opts;
     struct rpc_codec_limits lim;
     struct rpc_method *methods;
+    size_t *method_max; /* per method: rpc_server_limit_method(), 0 = opts.max_msg_bytes */
     size_t nmethods;
 
     struct rpc_server_listener {
@@ -122,10 +142,15 @@ struct rpc_server {
     size_t nlisteners;
     TAILQ_HEAD(, rpc_server_conn) conns;
     size_t nconns;
+    size_t body_bytes; /* sum over connections */
+    struct net_ratelim_log refuse_log;
     bool shutting_down;
 };
 
 static const char *const rpc_call_state_names[] = {"headers", "body", "active", "done"};
+
+static uint64_t rpc_server_now_ms(void);
+static void rpc_server_conn_arm_at(struct rpc_server_conn *conn, uint64_t at);
 
 static void
 rpc_call_set_state_at(struct rpc_call *call, enum rpc_call_state to, int line)
@@ -135,6 +160,13 @@ rpc_call_set_state_at(struct rpc_call *call, enum rpc_call_state to, int line)
         log_debug("rpc", "rpc: stream %d %s -> %s (line %d)", call->stream_id,
                   rpc_call_state_names[call->state], rpc_call_state_names[to], line);
     call->state = to;
+    /* Answered while the client still sends (an early error): it gets body_timeout to end
+     * its side before the stream is reset (rpc_server_conn_timer_cb). */
+    if (to == RPC_CALL_DONE && !call->remote_closed) {
+        call->msg_start_ms = rpc_server_now_ms();
+        rpc_server_conn_arm_at(call->conn, call->msg_start_ms +
+                                                   (uint64_t)call->conn->srv->opts.body_timeout_ms);
+    }
 }
 
 #define rpc_call_set_state(call, to) rpc_call_set_state_at(call, to, __LINE__)
@@ -368,6 +400,17 @@ rpc_call_remaining_ms(const struct rpc_call *call)
     return now >= call->deadline_ms ? 0 : (int64_t)(call->deadline_ms - now);
 }
 
+bool
+rpc_call_peer_ip(const struct rpc_call *call, char *buf, size_t len)
+{
+    if (len > 0)
+        buf[0] = '\0';
+    if (!call->conn->has_ip)
+        return false;
+    net_addr_ip_format(&call->conn->ip, buf, len);
+    return buf[0] != '\0';
+}
+
 const char *
 rpc_call_path(const struct rpc_call *call)
 {
@@ -397,6 +440,140 @@ rpc_call_take_fd(struct rpc_call *call)
 
 /* ---- request path ---- */
 
+/* Bring the budgets up to date with the input storage the call holds now. */
+static void
+rpc_call_account(struct rpc_call *call)
+{
+    struct rpc_server_conn *conn = call->conn;
+    size_t now = call->in.cap + call->rd.msg.cap;
+
+    conn->body_bytes = conn->body_bytes - call->held + now;
+    conn->srv->body_bytes = conn->srv->body_bytes - call->held + now;
+    call->held = now;
+}
+
+/* Stop counting the call's input storage (it is being released or recycled). */
+static void
+rpc_call_unaccount(struct rpc_call *call)
+{
+    call->conn->body_bytes -= call->held;
+    call->conn->srv->body_bytes -= call->held;
+    call->held = 0;
+}
+
+/* The call is finished: its request input is of no further use. Not from inside feed. */
+static void
+rpc_call_drop_input(struct rpc_call *call)
+{
+    rpc_codec_buf_reset(&call->in, 0);
+    rpc_codec_reader_reset(&call->rd);
+    rpc_call_account(call);
+}
+
+static void
+rpc_server_conn_timer_set(struct rpc_server_conn *conn, uint64_t at)
+{
+    uint64_t now = rpc_server_now_ms(), left = at > now ? at - now : 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+
+    conn->timer_at = at;
+    evtimer_add(conn->timer_ev, &tv);
+}
+
+/* Make sure the timer fires by at (a new, earlier deadline). */
+static void
+rpc_server_conn_arm_at(struct rpc_server_conn *conn, uint64_t at)
+{
+    if (conn->timer_at == 0 || at < conn->timer_at)
+        rpc_server_conn_timer_set(conn, at);
+}
+
+/* Arm the timer for the earliest deadline: preface, then the idle and body deadlines. */
+static void
+rpc_server_conn_arm(struct rpc_server_conn *conn)
+{
+    const struct rpc_server_opts *o = &conn->srv->opts;
+    struct rpc_call *call;
+    uint64_t at;
+
+    if (!conn->preface_done) {
+        rpc_server_conn_timer_set(conn, conn->accepted_ms + (uint64_t)o->preface_timeout_ms);
+        return;
+    }
+    at = conn->last_active_ms + (uint64_t)o->idle_timeout_ms;
+    TAILQ_FOREACH (call, &conn->calls, link) {
+        if (call->msg_start_ms != 0 && call->msg_start_ms + (uint64_t)o->body_timeout_ms < at)
+            at = call->msg_start_ms + (uint64_t)o->body_timeout_ms;
+    }
+    rpc_server_conn_timer_set(conn, at);
+}
+
+static void
+rpc_server_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_server_conn *conn = arg;
+    const struct rpc_server_opts *o = &conn->srv->opts;
+    uint64_t now = rpc_server_now_ms();
+    struct rpc_call *call;
+    char msg[96];
+
+    (void)fd;
+    (void)what;
+    conn->timer_at = 0;
+    if (!net_h2_is_open(conn->h2) && conn->ncalls == 0) {
+        /* GOAWAY sent and nothing left: net_h2 closes once its output is written, which a
+         * client that does not read never lets happen. */
+        if (conn->drain_ms == 0)
+            conn->drain_ms = now;
+        if (now >= conn->drain_ms + (uint64_t)o->body_timeout_ms) {
+            net_h2_close(conn->h2, "GOAWAY not taken");
+            return;
+        }
+        rpc_server_conn_timer_set(conn, conn->drain_ms + (uint64_t)o->body_timeout_ms);
+        return;
+    }
+    if (!conn->preface_done) {
+        if (now >= conn->accepted_ms + (uint64_t)o->preface_timeout_ms) {
+            log_debug("rpc", "rpc: connection %s: no HTTP/2 preface in %d ms, closing",
+                      net_h2_peer(conn->h2), o->preface_timeout_ms);
+            net_h2_close(conn->h2, "no HTTP/2 preface in time");
+            return;
+        }
+        rpc_server_conn_arm(conn);
+        return;
+    }
+    /* Neither answering nor resetting frees a call here (that is on_stream_close). */
+    TAILQ_FOREACH (call, &conn->calls, link) {
+        if (call->msg_start_ms == 0 || now < call->msg_start_ms + (uint64_t)o->body_timeout_ms)
+            continue;
+        if (call->state == RPC_CALL_DONE) {
+            /* Answered long ago and the client still holds its side open. */
+            call->msg_start_ms = 0;
+            nghttp2_submit_rst_stream(rpc_call_session(call), NGHTTP2_FLAG_NONE, call->stream_id,
+                                      NGHTTP2_CANCEL);
+            net_h2_flush(conn->h2);
+            continue;
+        }
+        snprintf(msg, sizeof(msg), "request message not complete within %d ms", o->body_timeout_ms);
+        rpc_call_fail(call, RPC_DEADLINE_EXCEEDED, msg);
+        rpc_call_drop_input(call);
+    }
+    if (now >= conn->last_active_ms + (uint64_t)o->idle_timeout_ms) {
+        log_debug("rpc", "rpc: connection %s idle (%zu calls), closing", net_h2_peer(conn->h2),
+                  conn->ncalls);
+        if (conn->ncalls == 0) {
+            net_h2_goaway(conn->h2, NGHTTP2_NO_ERROR);
+            conn->drain_ms = now;
+            rpc_server_conn_timer_set(conn, now + (uint64_t)o->body_timeout_ms);
+            return;
+        }
+        /* Calls exist but the client sent nothing at all, not even a PING: it is gone. */
+        net_h2_close(conn->h2, "idle with open streams");
+        return;
+    }
+    rpc_server_conn_arm(conn);
+}
+
 static void
 rpc_call_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -405,6 +582,7 @@ rpc_call_deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     rpc_call_fail(call, RPC_DEADLINE_EXCEEDED, "deadline exceeded");
+    rpc_call_drop_input(call);
 }
 
 static struct rpc_call *
@@ -428,8 +606,8 @@ rpc_call_new(struct rpc_server_conn *conn, int32_t stream_id)
     call->stream_id = stream_id;
     call->timeout_ms = -1;
     TAILQ_INSERT_TAIL(&conn->calls, call, link);
-    if (conn->ncalls++ == 0)
-        evtimer_del(conn->idle_ev);
+    conn->ncalls++;
+    conn->last_active_ms = rpc_server_now_ms();
     return call;
 }
 
@@ -437,6 +615,7 @@ rpc_call_new(struct rpc_server_conn *conn, int32_t stream_id)
 static void
 rpc_call_destroy(struct rpc_call *call)
 {
+    rpc_call_unaccount(call);
     if (call->deadline_ev != NULL)
         event_free(call->deadline_ev);
     DF_FREE(call->req, cJSON_Delete);
@@ -451,14 +630,12 @@ static void
 rpc_call_free(struct rpc_call *call)
 {
     struct rpc_server_conn *conn = call->conn;
-    struct timeval tv;
 
     TAILQ_REMOVE(&conn->calls, call, link);
-    if (--conn->ncalls == 0 && net_h2_is_open(conn->h2)) {
-        tv.tv_sec = conn->srv->opts.idle_timeout_ms / 1000;
-        tv.tv_usec = (conn->srv->opts.idle_timeout_ms % 1000) * 1000;
-        evtimer_add(conn->idle_ev, &tv);
-    }
+    conn->ncalls--;
+    conn->last_active_ms = rpc_server_now_ms();
+    /* What a recycled call keeps is small (RPC_SERVER_KEEP_BUF) and not counted. */
+    rpc_call_unaccount(call);
     if (call->deadline_ev != NULL)
         evtimer_del(call->deadline_ev);
     DF_FREE(call->req, cJSON_Delete);
@@ -528,6 +705,14 @@ rpc_server_ctype(const uint8_t *v, size_t len)
     return RPC_CTYPE_OTHER;
 }
 
+static size_t
+rpc_method_max_msg(const struct rpc_method *m, const struct rpc_server *srv)
+{
+    size_t max = srv->method_max[m - srv->methods];
+
+    return max != 0 && max < srv->opts.max_msg_bytes ? max : srv->opts.max_msg_bytes;
+}
+
 /* Request headers are in: check method, route, content type and deadline. */
 static void
 rpc_server_headers_done(struct rpc_call *call)
@@ -562,6 +747,11 @@ rpc_server_headers_done(struct rpc_call *call)
         return;
     }
     rpc_call_set_state(call, RPC_CALL_BODY);
+    /* Set on every call: a recycled one keeps the limits of its last method. */
+    call->in.max = call->rd.msg.max = rpc_method_max_msg(call->method, srv);
+    /* The request (unary, server-stream) or the first message (bidi) is due. */
+    call->msg_start_ms = rpc_server_now_ms();
+    rpc_server_conn_arm_at(call->conn, call->msg_start_ms + (uint64_t)srv->opts.body_timeout_ms);
     if (call->timeout_ms >= 0) {
         if (call->timeout_ms > srv->opts.max_deadline_ms)
             call->timeout_ms = srv->opts.max_deadline_ms;
@@ -586,6 +776,7 @@ rpc_server_body_end(struct rpc_call *call)
     int rv;
 
     call->remote_closed = true;
+    call->msg_start_ms = 0;
     if (call->state == RPC_CALL_DONE)
         return;
     if (call->method->kind != RPC_KIND_UNARY && !rpc_codec_reader_is_idle(&call->rd)) {
@@ -596,6 +787,9 @@ rpc_server_body_end(struct rpc_call *call)
     case RPC_KIND_UNARY:
         rv = rpc_codec_decode(call->in.ptr + call->in.off, rpc_codec_buf_len(&call->in),
                               &call->conn->srv->lim, &req, &err);
+        /* The body is parsed: a handler that holds the call must not hold its bytes. */
+        rpc_codec_buf_reset(&call->in, RPC_SERVER_KEEP_BUF);
+        rpc_call_account(call);
         if (rv != 0) {
             rpc_call_fail(call, rpc_err_from_df(rv), err.msg);
             return;
@@ -650,6 +844,7 @@ rpc_server_frame_cb(uint8_t flags, const uint8_t *msg, size_t len, void *arg)
         call->req = doc;
         return 0;
     }
+    call->msg_start_ms = 0; /* bidi: the next message is due once its first byte arrives */
     if (call->cbs.on_message != NULL)
         call->cbs.on_message(call, doc, call->cbs_arg);
     cJSON_Delete(doc);
@@ -718,9 +913,17 @@ rpc_server_header_cb(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 static int
 rpc_server_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
+    struct rpc_server_conn *conn = ud;
     struct rpc_call *call;
 
-    (void)ud;
+    /* Any frame is a sign of life while calls exist (an idle connection needs a call). */
+    if (conn->ncalls > 0)
+        conn->last_active_ms = rpc_server_now_ms();
+    if (f->hd.type == NGHTTP2_SETTINGS && !conn->preface_done) {
+        conn->preface_done = true;
+        conn->last_active_ms = rpc_server_now_ms();
+        rpc_server_conn_arm(conn); /* the idle timeout may be shorter than the preface's */
+    }
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
         return 0;
     if ((call = nghttp2_session_get_stream_user_data(s, f->hd.stream_id)) == NULL)
@@ -732,6 +935,32 @@ rpc_server_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
+/*
+ * Account what the call now buffers; past a budget the call ends with resource_exhausted.
+ * A chunk of the frame that ends the request is let through: its bytes are parsed and freed
+ * at once, so small honest calls (one DATA frame) are served while floods hold the budget.
+ */
+static void
+rpc_call_check_budget(struct rpc_call *call, bool last)
+{
+    const struct rpc_server_conn *conn = call->conn;
+    const struct rpc_server *srv = conn->srv;
+    char msg[128];
+
+    rpc_call_account(call);
+    if (last)
+        return;
+    if (conn->body_bytes > srv->opts.conn_body_budget)
+        snprintf(msg, sizeof(msg), "request bodies on this connection exceed %zu bytes",
+                 srv->opts.conn_body_budget);
+    else if (srv->body_bytes > srv->opts.body_budget)
+        snprintf(msg, sizeof(msg), "request bodies on this server exceed %zu bytes",
+                 srv->opts.body_budget);
+    else
+        return;
+    rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, msg);
+}
+
 static int
 rpc_server_data_cb(nghttp2_session *s, uint8_t flags, int32_t stream_id, const uint8_t *data,
                    size_t len, void *ud)
@@ -741,7 +970,6 @@ rpc_server_data_cb(nghttp2_session *s, uint8_t flags, int32_t stream_id, const u
     char msg[128];
     int rv;
 
-    (void)flags;
     (void)ud;
     if (call == NULL || call->state == RPC_CALL_DONE || call->state == RPC_CALL_HEADERS)
         return 0;
@@ -750,11 +978,22 @@ rpc_server_data_cb(nghttp2_session *s, uint8_t flags, int32_t stream_id, const u
             snprintf(msg, sizeof(msg), "request body exceeds the limit of %zu bytes", call->in.max);
             rpc_call_fail(call, rpc_err_from_df(rv), msg);
         }
-        return 0;
+    } else {
+        rv = rpc_codec_reader_feed(&call->rd, data, len, rpc_server_frame_cb, call, &err);
+        if ((rv == DF_ETOOBIG || rv == DF_ENOMEM) && call->state != RPC_CALL_DONE)
+            rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, err.msg);
+        if (call->method->kind == RPC_KIND_BIDI && call->state != RPC_CALL_DONE &&
+            call->msg_start_ms == 0 && !rpc_codec_reader_is_idle(&call->rd)) {
+            call->msg_start_ms = rpc_server_now_ms();
+            rpc_server_conn_arm_at(call->conn,
+                                   call->msg_start_ms +
+                                           (uint64_t)call->conn->srv->opts.body_timeout_ms);
+        }
     }
-    rv = rpc_codec_reader_feed(&call->rd, data, len, rpc_server_frame_cb, call, &err);
-    if ((rv == DF_ETOOBIG || rv == DF_ENOMEM) && call->state != RPC_CALL_DONE)
-        rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, err.msg);
+    if (call->state != RPC_CALL_DONE)
+        rpc_call_check_budget(call, (flags & NGHTTP2_FLAG_END_STREAM) != 0);
+    if (call->state == RPC_CALL_DONE)
+        rpc_call_drop_input(call);
     return 0;
 }
 
@@ -793,7 +1032,7 @@ rpc_server_conn_free(struct rpc_server_conn *conn)
     conn->srv->nconns--;
     if (conn->is_local && conn->caller.fd != -1)
         close(conn->caller.fd);
-    event_free(conn->idle_ev);
+    event_free(conn->timer_ev);
     event_free(conn->writable_ev);
     free(conn);
 }
@@ -806,17 +1045,6 @@ rpc_server_conn_close_cb(struct net_h2 *h2, const char *reason, void *arg)
     (void)h2;
     log_debug("rpc", "rpc: connection %s closed: %s", net_h2_peer(conn->h2), reason);
     rpc_server_conn_free(conn);
-}
-
-static void
-rpc_server_idle_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct rpc_server_conn *conn = arg;
-
-    (void)fd;
-    (void)what;
-    log_debug("rpc", "rpc: connection %s idle, closing", net_h2_peer(conn->h2));
-    net_h2_goaway(conn->h2, NGHTTP2_NO_ERROR);
 }
 
 static void
@@ -839,9 +1067,37 @@ rpc_server_writable_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Serve bev; caller is the local caller (its fd taken over) or NULL for TCP. */
+/* Log a refused connection, at most once per second. */
+static void
+rpc_server_refused(struct rpc_server *srv, const char *why)
+{
+    uint64_t suppressed = 0;
+
+    if (net_ratelim_log_allow(&srv->refuse_log, rpc_server_now_ms(), 1000, &suppressed))
+        log_warnx("rpc: connection refused: %s (%" PRIu64 " more refused)", why, suppressed);
+}
+
+/* TCP connections from ip now open. */
+static uint32_t
+rpc_server_ip_count(const struct rpc_server *srv, const struct net_addr_ip *ip)
+{
+    const struct rpc_server_conn *conn;
+    uint32_t n = 0;
+
+    TAILQ_FOREACH (conn, &srv->conns, link) {
+        if (conn->has_ip && net_addr_ip_is_equal(&conn->ip, ip))
+            n++;
+    }
+    return n;
+}
+
+/*
+ * Serve bev: caller is a local caller (its fd taken over) or NULL for TCP; ip is the TCP
+ * client's address, counted against max_conns_per_ip, or NULL.
+ */
 static int
-rpc_server_accept_from(struct rpc_server *srv, struct bufferevent *bev, struct net_caller *caller)
+rpc_server_accept_from(struct rpc_server *srv, struct bufferevent *bev, struct net_caller *caller,
+                       const struct net_addr_ip *ip)
 {
     struct net_h2_opts ho = {
             .server = true,
@@ -859,12 +1115,10 @@ rpc_server_accept_from(struct rpc_server *srv, struct bufferevent *bev, struct n
             .on_close = rpc_server_conn_close_cb,
     };
     struct rpc_server_conn *conn;
-    struct timeval tv;
     int rv;
 
     if (srv->nconns >= srv->opts.max_conns || srv->shutting_down) {
-        log_warnx("rpc: connection refused: %s",
-                  srv->shutting_down ? "shutting down" : "max_conns reached");
+        rpc_server_refused(srv, srv->shutting_down ? "shutting down" : "max_conns reached");
         bufferevent_free(bev);
         if (caller != NULL && caller->fd != -1)
             close(caller->fd);
@@ -878,11 +1132,15 @@ rpc_server_accept_from(struct rpc_server *srv, struct bufferevent *bev, struct n
         conn->caller = *caller;
         caller->fd = -1;
     }
+    if (ip != NULL) {
+        conn->has_ip = true;
+        conn->ip = *ip;
+    }
     TAILQ_INIT(&conn->calls);
     TAILQ_INIT(&conn->free_calls);
-    conn->idle_ev = evtimer_new(srv->base, rpc_server_idle_cb, conn);
+    conn->timer_ev = evtimer_new(srv->base, rpc_server_conn_timer_cb, conn);
     conn->writable_ev = event_new(srv->base, -1, 0, rpc_server_writable_cb, conn);
-    if (conn->idle_ev == NULL || conn->writable_ev == NULL) {
+    if (conn->timer_ev == NULL || conn->writable_ev == NULL) {
         rv = DF_ENOMEM;
         bufferevent_free(bev);
         goto out;
@@ -891,9 +1149,9 @@ rpc_server_accept_from(struct rpc_server *srv, struct bufferevent *bev, struct n
         goto out;
     TAILQ_INSERT_TAIL(&srv->conns, conn, link);
     srv->nconns++;
-    tv.tv_sec = srv->opts.idle_timeout_ms / 1000;
-    tv.tv_usec = (srv->opts.idle_timeout_ms % 1000) * 1000;
-    evtimer_add(conn->idle_ev, &tv);
+    conn->accepted_ms = rpc_server_now_ms();
+    conn->last_active_ms = conn->accepted_ms;
+    rpc_server_conn_arm(conn);
     log_debug("rpc", "rpc: connection from %s", net_h2_peer(conn->h2));
     conn = NULL;
     rv = 0;
@@ -901,8 +1159,8 @@ out:
     if (conn != NULL) {
         if (conn->caller.fd != -1)
             close(conn->caller.fd);
-        if (conn->idle_ev != NULL)
-            event_free(conn->idle_ev);
+        if (conn->timer_ev != NULL)
+            event_free(conn->timer_ev);
         if (conn->writable_ev != NULL)
             event_free(conn->writable_ev);
         free(conn);
@@ -913,7 +1171,7 @@ out:
 int
 rpc_server_accept(struct rpc_server *srv, struct bufferevent *bev)
 {
-    return rpc_server_accept_from(srv, bev, NULL);
+    return rpc_server_accept_from(srv, bev, NULL, NULL);
 }
 
 /* A client of a local listener: its first byte, when it is a protocol byte, goes back in
@@ -936,7 +1194,7 @@ rpc_server_local_accept_cb(int fd, struct net_caller *caller, void *arg)
             close(caller->fd);
         return;
     }
-    rpc_server_accept_from(sl->srv, bev, caller);
+    rpc_server_accept_from(sl->srv, bev, caller, NULL);
 }
 
 static void
@@ -946,9 +1204,15 @@ rpc_server_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void *
     struct rpc_server *srv = sl->srv;
     struct net_tls_ctx *tls = sl->tls;
     struct bufferevent *bev, *tbev;
+    struct net_addr_ip ip;
+    bool has_ip = net_addr_ip_from(peer, peerlen, &ip);
 
-    (void)peer;
-    (void)peerlen;
+    /* Before any allocation (TLS state is large): a flood costs an accept and a close. */
+    if (has_ip && rpc_server_ip_count(srv, &ip) >= srv->opts.max_conns_per_ip) {
+        rpc_server_refused(srv, "max_conns_per_ip reached");
+        close(fd);
+        return;
+    }
     if ((bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
         log_warnx("rpc: connection dropped: out of memory");
         close(fd);
@@ -962,7 +1226,7 @@ rpc_server_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void *
         }
         bev = tbev;
     }
-    rpc_server_accept(srv, bev);
+    rpc_server_accept_from(srv, bev, NULL, has_ip ? &ip : NULL);
 }
 
 /* ---- server ---- */
@@ -975,6 +1239,21 @@ rpc_server_health_cb(struct rpc_call *call, const cJSON *req, void *arg)
     (void)req;
     (void)arg;
     rpc_call_reply_raw(call, serving, sizeof(serving) - 1);
+}
+
+void
+rpc_server_conf_apply(const struct rpc_server_conf *conf, struct rpc_server_opts *opts)
+{
+    /* The config table bounds every value well inside these types. */
+    opts->max_conns = (uint32_t)conf->max_conns;
+    opts->max_conns_per_ip = (uint32_t)conf->max_conns_per_ip;
+    opts->max_streams = (uint32_t)conf->max_streams;
+    opts->max_msg_bytes = (size_t)conf->max_msg_bytes;
+    opts->conn_body_budget = (size_t)conf->conn_body_budget;
+    opts->body_budget = (size_t)conf->body_budget;
+    opts->preface_timeout_ms = (int)conf->preface_timeout;
+    opts->body_timeout_ms = (int)conf->body_timeout;
+    opts->idle_timeout_ms = (int)conf->idle_timeout;
 }
 
 struct rpc_server *
@@ -992,9 +1271,24 @@ rpc_server_new(struct event_base *base, const struct rpc_server_opts *opts)
     if (srv->opts.max_json_depth <= 0)
         srv->opts.max_json_depth = RPC_CODEC_DEFAULT_MAX_DEPTH;
     if (srv->opts.max_streams == 0)
-        srv->opts.max_streams = 1024;
+        srv->opts.max_streams = 256;
     if (srv->opts.max_conns == 0)
         srv->opts.max_conns = 4096;
+    if (srv->opts.max_conns_per_ip == 0)
+        srv->opts.max_conns_per_ip = 64;
+    if (srv->opts.conn_body_budget == 0)
+        srv->opts.conn_body_budget = 8u << 20;
+    /* One largest message (and the buffer growth around it) always fits. */
+    if (srv->opts.conn_body_budget < 2 * srv->opts.max_msg_bytes)
+        srv->opts.conn_body_budget = 2 * srv->opts.max_msg_bytes;
+    if (srv->opts.body_budget == 0)
+        srv->opts.body_budget = 64u << 20;
+    if (srv->opts.body_budget < srv->opts.conn_body_budget)
+        srv->opts.body_budget = srv->opts.conn_body_budget;
+    if (srv->opts.preface_timeout_ms <= 0)
+        srv->opts.preface_timeout_ms = 10 * 1000;
+    if (srv->opts.body_timeout_ms <= 0)
+        srv->opts.body_timeout_ms = 30 * 1000;
     if (srv->opts.reset_burst == 0)
         srv->opts.reset_burst = 1000;
     if (srv->opts.reset_rate == 0)
@@ -1027,8 +1321,21 @@ rpc_server_register(struct rpc_server *srv, const struct rpc_method *methods, si
         }
     }
     srv->methods = xrealloc(srv->methods, (srv->nmethods + n) * sizeof(*srv->methods));
+    srv->method_max = xrealloc(srv->method_max, (srv->nmethods + n) * sizeof(*srv->method_max));
     memcpy(srv->methods + srv->nmethods, methods, n * sizeof(*methods));
+    memset(srv->method_max + srv->nmethods, 0, n * sizeof(*srv->method_max));
     srv->nmethods += n;
+    return 0;
+}
+
+int
+rpc_server_limit_method(struct rpc_server *srv, const char *path, size_t max_msg_bytes)
+{
+    const struct rpc_method *m = rpc_server_route(srv, (const uint8_t *)path, strlen(path));
+
+    if (m == NULL)
+        return DF_ENOTFOUND;
+    srv->method_max[m - srv->methods] = max_msg_bytes;
     return 0;
 }
 
@@ -1080,6 +1387,12 @@ rpc_server_conn_count(const struct rpc_server *srv)
     return srv->nconns;
 }
 
+size_t
+rpc_server_body_bytes(const struct rpc_server *srv)
+{
+    return srv->body_bytes;
+}
+
 void
 rpc_server_free(struct rpc_server *srv)
 {
@@ -1096,5 +1409,6 @@ rpc_server_free(struct rpc_server *srv)
     for (size_t i = 0; i < srv->nlisteners; i++)
         net_listener_free(srv->listeners[i].l);
     free(srv->methods);
+    free(srv->method_max);
     free(srv);
 }

@@ -12,6 +12,7 @@
 #include <sys/queue.h>
 
 #include "df/df_err.h"
+#include "df/rpc_server.h"
 #include "sched_map.h"
 #include "sched_state.h"
 
@@ -37,10 +38,11 @@ struct sched_main_config {
     int64_t tick_interval; /* ms */
     int64_t gc_interval;   /* ms */
     int64_t seed_deadline; /* ms a DownloadTask call to a seed may last */
-    int64_t max_hosts, max_tasks, max_peers, max_peers_per_task;
+    int64_t max_hosts, max_hosts_per_source, max_tasks, max_peers, max_peers_per_task;
     int64_t max_parents, max_back_to_source, max_strikes, max_blocklist, seed_fanout, peer_fanout;
     int64_t seed_wait, max_piece_count, stall_timeout, wait_timeout, seed_timeout;
     int64_t peer_ttl, host_announce_interval, task_ttl;
+    struct rpc_server_conf rpc; /* connection and request limits of the RPC server */
 };
 
 /* Counters for /metrics; monotonic. */

@@ -69,6 +69,10 @@ static const struct df_conf_entry sched_entries[] = {
                   "longest DownloadTask call to a seed peer"),
         SCHED_U32("maxHosts", "max-hosts", max_hosts, "10000", 1, UINT32_MAX,
                   "hosts known at once"),
+        SCHED_U32("maxHostsPerSource", "max-hosts-per-source", max_hosts_per_source, "256", 0,
+                  UINT32_MAX,
+                  "hosts announced from one caller IP at once (0: no quota); a full table "
+                  "evicts silent hosts that serve nothing"),
         SCHED_U32("maxTasks", "max-tasks", max_tasks, "100000", 1, UINT32_MAX,
                   "tasks known at once"),
         SCHED_U32("maxPeers", "max-peers", max_peers, "200000", 1, UINT32_MAX,
@@ -103,6 +107,7 @@ static const struct df_conf_entry sched_entries[] = {
                   "hosts silent for twice this are collected"),
         SCHED_DUR("taskTTL", "task-ttl", task_ttl, "30m", 1,
                   "tasks without peers are kept this long"),
+        RPC_SERVER_CONF_ENTRIES(F(rpc), "256"),
         {.key = "log.level",
          .flag = "log-level",
          .type = DF_CONF_ENUM,
@@ -154,6 +159,7 @@ sched_main_config_copy(const struct sched_main_config *m, struct sched_config *c
 {
     sched_config_default(c);
     c->max_hosts = (uint32_t)m->max_hosts;
+    c->max_hosts_per_source = (uint32_t)m->max_hosts_per_source;
     c->max_tasks = (uint32_t)m->max_tasks;
     c->max_peers = (uint32_t)m->max_peers;
     c->max_peers_per_task = (uint32_t)m->max_peers_per_task;
@@ -258,9 +264,9 @@ sched_main_start(struct sched_ctx *ctx, struct df_error *err)
         return df_error_set(err, DF_ENOMEM, "cannot create the event loop");
     ctx->state = sched_state_new(&ctx->scfg);
     memset(&ropts, 0, sizeof(ropts));
+    rpc_server_conf_apply(&ctx->cfg.rpc, &ropts);
     /* A register may be answered with every digest of a large task at once. */
     ropts.max_stream_out = 64u << 20;
-    ropts.idle_timeout_ms = 3600 * 1000;
     ctx->rpc = rpc_server_new(ctx->base, &ropts);
     if ((rv = sched_rpc_init(ctx)) != 0)
         return df_error_set(err, rv, "rpc: cannot register methods");

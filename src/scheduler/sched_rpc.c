@@ -29,11 +29,12 @@
 #include "sched_b64.h"
 #include "sched_json.h"
 
-#define SCHED_SVC            "/scheduler.v2.Scheduler/"
-#define SCHED_SEED_METHOD    "/dfdaemon.v2.DfdaemonUpload/DownloadTask"
-#define SCHED_MAX_SEEDS      1024
-#define SCHED_DIGEST_BATCH   4096 /* pieces per pieceDigestsResponse */
-#define SCHED_MAX_RESCHEDULE 64   /* candidate parents honoured per reschedule */
+#define SCHED_SVC              "/scheduler.v2.Scheduler/"
+#define SCHED_ANNOUNCE_MSG_MAX (64u << 10) /* one AnnouncePeer request message */
+#define SCHED_SEED_METHOD      "/dfdaemon.v2.DfdaemonUpload/DownloadTask"
+#define SCHED_MAX_SEEDS        1024
+#define SCHED_DIGEST_BATCH     4096 /* pieces per pieceDigestsResponse */
+#define SCHED_MAX_RESCHEDULE   64   /* candidate parents honoured per reschedule */
 
 struct sched_rtask;
 
@@ -1150,12 +1151,15 @@ announce_host(struct rpc_call *call, const cJSON *req, void *arg)
     struct sched_host_info info;
     const cJSON *h = NULL;
     struct req_err e;
+    char src[64];
     int rv;
 
     if (get_obj(req, "host", &h, &e) != 0 || parse_host(h, &info, &e) != 0) {
         reply_err(call, &e);
         return;
     }
+    /* New hosts count against their caller's quota (M3). */
+    info.source = rpc_call_peer_ip(call, src, sizeof(src)) ? src : NULL;
     if ((rv = sched_state_host_announce(ctx->state, &info, sched_now_ms())) != 0) {
         core_fail(&e, rv, "announce host", info.id != NULL ? info.id : info.ip);
         reply_err(call, &e);
@@ -1317,6 +1321,7 @@ sched_rpc_init(struct sched_ctx *ctx)
             {SCHED_SVC "LeavePeer", RPC_KIND_UNARY, leave_peer, ctx},
             {SCHED_SVC "AnnouncePeer", RPC_KIND_BIDI, announce_peer, ctx},
     };
+    int rv;
 
     sched_map_init(&ctx->streams, ctx->scfg.max_peers);
     sched_map_init(&ctx->rtasks, ctx->scfg.max_tasks);
@@ -1326,7 +1331,10 @@ sched_rpc_init(struct sched_ctx *ctx)
     ctx->flush_ev = evtimer_new(ctx->base, digest_flush_cb, ctx);
     if (ctx->flush_ev == NULL)
         return DF_ENOMEM;
-    return rpc_server_register(ctx->rpc, methods, DF_NELEM(methods));
+    if ((rv = rpc_server_register(ctx->rpc, methods, DF_NELEM(methods))) != 0)
+        return rv;
+    /* A register's download object is kept for the task's life: bound it. */
+    return rpc_server_limit_method(ctx->rpc, SCHED_SVC "AnnouncePeer", SCHED_ANNOUNCE_MSG_MAX);
 }
 
 void

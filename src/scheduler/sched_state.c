@@ -46,8 +46,15 @@ struct sched_block {
     int64_t blocked_until; /* a stalled parent sits out one stall timeout */
 };
 
+/* Who announced hosts (a caller IP), with how many of them are in the table. */
+struct sched_source {
+    char *key;
+    uint32_t nhosts;
+};
+
 struct sched_host {
     char *id, *ip, *hostname, *idc, *location;
+    struct sched_source *src; /* counted against its quota; NULL = none */
     enum sched_host_type type;
     uint16_t rpc_port, download_port;
     uint64_t upload_rate_limit;
@@ -139,6 +146,7 @@ struct sched_cand {
 struct sched_state {
     struct sched_config cfg;
     struct sched_map hosts, tasks, peers;
+    struct sched_map sources; /* key -> struct sched_source, while it has hosts */
     TAILQ_HEAD(, sched_host) host_list;
     TAILQ_HEAD(, sched_task) task_list;
     struct sched_peer_list peer_list;
@@ -1173,6 +1181,40 @@ task_remove(struct sched_state *s, struct sched_task *t)
     task_free(t);
 }
 
+/* The host leaves the table: its source's count drops, and the source goes with its last. */
+static void
+host_source_release(struct sched_state *s, struct sched_host *h)
+{
+    struct sched_source *src = h->src;
+
+    if (src == NULL)
+        return;
+    h->src = NULL;
+    if (--src->nhosts > 0)
+        return;
+    sched_map_del(&s->sources, src->key);
+    free(src->key);
+    free(src);
+}
+
+/*
+ * The host to give up for a new one when the table is full: the longest silent among
+ * those that missed an announce and serve nothing (no peers, no children). NULL if none.
+ */
+static struct sched_host *
+host_stalest(const struct sched_state *s, int64_t now)
+{
+    struct sched_host *h, *best = NULL;
+
+    TAILQ_FOREACH (h, &s->host_list, entry) {
+        if (h->npeers > 0 || h->load > 0 || now - h->announced_at <= s->cfg.host_announce_interval)
+            continue;
+        if (best == NULL || h->announced_at < best->announced_at)
+            best = h;
+    }
+    return best;
+}
+
 static void
 host_free(struct sched_host *h)
 {
@@ -1202,6 +1244,7 @@ host_remove(struct sched_state *s, struct sched_host *h, int64_t now, struct sch
     }
     sched_map_del(&s->hosts, h->id);
     TAILQ_REMOVE(&s->host_list, h, entry);
+    host_source_release(s, h);
     host_free(h);
 }
 
@@ -1212,6 +1255,7 @@ sched_state_new(const struct sched_config *cfg)
 
     s->cfg = *cfg;
     sched_map_init(&s->hosts, cfg->max_hosts);
+    sched_map_init(&s->sources, cfg->max_hosts);
     sched_map_init(&s->tasks, cfg->max_tasks);
     sched_map_init(&s->peers, cfg->max_peers);
     TAILQ_INIT(&s->host_list);
@@ -1245,9 +1289,11 @@ sched_state_free(struct sched_state *s)
     }
     while ((h = TAILQ_FIRST(&s->host_list)) != NULL) {
         TAILQ_REMOVE(&s->host_list, h, entry);
+        host_source_release(s, h);
         host_free(h);
     }
     sched_map_reset(&s->hosts);
+    sched_map_reset(&s->sources);
     sched_map_reset(&s->tasks);
     sched_map_reset(&s->peers);
     free(s->stack);
@@ -1260,7 +1306,8 @@ sched_state_free(struct sched_state *s)
 int
 sched_state_host_announce(struct sched_state *s, const struct sched_host_info *info, int64_t now)
 {
-    struct sched_host *h = NULL;
+    struct sched_host *h = NULL, *victim;
+    struct sched_source *src = NULL;
     char *id = NULL;
     bool seed = info->type == SCHED_HOST_SEED;
     int rv;
@@ -1268,6 +1315,7 @@ sched_state_host_announce(struct sched_state *s, const struct sched_host_info *i
     if (!str_is_ok(info->ip, SCHED_ID_MAX) || !str_is_ok(info->hostname, SCHED_ID_MAX) ||
         !opt_str_is_ok(info->id, SCHED_ID_MAX) || !opt_str_is_ok(info->idc, SCHED_ID_MAX) ||
         !opt_str_is_ok(info->location, SCHED_ID_MAX) ||
+        !opt_str_is_ok(info->source, SCHED_ID_MAX) ||
         (info->type != SCHED_HOST_NORMAL && info->type != SCHED_HOST_SEED)) {
         rv = DF_EINVAL;
         goto out;
@@ -1276,13 +1324,36 @@ sched_state_host_announce(struct sched_state *s, const struct sched_host_info *i
                                                : df_id_host_new(info->ip, info->hostname, seed);
     h = host_get(s, id);
     if (h == NULL) {
-        if (sched_map_count(&s->hosts) >= s->cfg.max_hosts) {
+        if (info->source != NULL && *info->source != '\0')
+            src = sched_map_get(&s->sources, info->source);
+        if (src != NULL && s->cfg.max_hosts_per_source > 0 &&
+            src->nhosts >= s->cfg.max_hosts_per_source) {
             rv = DF_ELIMIT;
             goto out;
+        }
+        if (sched_map_count(&s->hosts) >= s->cfg.max_hosts) {
+            if ((victim = host_stalest(s, now)) == NULL) {
+                rv = DF_ELIMIT;
+                goto out;
+            }
+            log_debug("sched", "sched: host %s evicted for a new one (silent, serves nothing)",
+                      victim->id);
+            host_remove(s, victim, now, NULL); /* no peers: no actions */
+            /* The victim may have been the last host of src. */
+            if (src != NULL)
+                src = sched_map_get(&s->sources, info->source);
+        }
+        if (src == NULL && info->source != NULL && *info->source != '\0') {
+            src = xcalloc(1, sizeof(*src));
+            src->key = xstrdup(info->source);
+            rv = sched_map_put(&s->sources, src->key, src);
+            DF_ASSERT(rv == 0); /* fewer sources than hosts, and the host table has room */
         }
         h = xcalloc(1, sizeof(*h));
         h->id = id;
         id = NULL;
+        if ((h->src = src) != NULL)
+            src->nhosts++;
         TAILQ_INIT(&h->peers);
         rv = sched_map_put(&s->hosts, h->id, h);
         DF_ASSERT(rv == 0);

@@ -29,7 +29,8 @@
 #define SCHED_PIECE_MAX   (UINT32_C(1) << 20)
 
 struct sched_config {
-    uint32_t max_hosts; /* caps of the three tables */
+    uint32_t max_hosts;            /* caps of the three tables */
+    uint32_t max_hosts_per_source; /* hosts announced by one source (caller IP); 0: no quota */
     uint32_t max_tasks;
     uint32_t max_peers;
     uint32_t max_peers_per_task;
@@ -73,6 +74,7 @@ struct sched_host_info {
     uint64_t upload_rate_limit; /* max tx bytes/s, 0 = unknown */
     uint32_t upload_slots;      /* concurrent uploads allowed; 0 = default (200/2000 seed) */
     uint32_t concurrent_uploads;
+    const char *source; /* who announced a new host (its caller's IP); NULL: not counted */
 };
 
 /* RegisterPeerRequest. Strings are borrowed for the call. */
@@ -236,8 +238,11 @@ struct sched_state *sched_state_new(const struct sched_config *cfg);
 void sched_state_free(struct sched_state *s);
 
 /*
- * AnnounceHost: create or refresh a host and stamp its announce time. DF_EINVAL for a
- * missing or oversized field, DF_ELIMIT over max_hosts.
+ * AnnounceHost: create or refresh a host and stamp its announce time. A new host counts
+ * against its source's quota (max_hosts_per_source) for its lifetime; when the table is
+ * full, the stalest host that has missed an announce and has no peers or children is
+ * evicted for it. DF_EINVAL for a missing or oversized field, DF_ELIMIT over the source's
+ * quota or with a full table and nothing to evict.
  */
 int sched_state_host_announce(struct sched_state *s, const struct sched_host_info *info,
                               int64_t now);

@@ -504,6 +504,34 @@ START_TEST(test_slowloris)
 
 END_TEST
 
+START_TEST(test_per_ip_cap)
+{
+    struct net_http_server_opts o = {.max_conns_per_ip = 2};
+    struct raw r[3];
+    int64_t end;
+    int eofs = 0;
+
+    start_server(&o);
+    for (int i = 0; i < 3; i++)
+        raw_open(&r[i], NULL);
+    /* 300 ms of loop (an EOF stops a dispatch early) */
+    for (end = now_ms() + 300; now_ms() < end;) {
+        struct timeval tv = {0, 50 * 1000};
+
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+    }
+    /* the one over the cap is closed at once; the others wait for their head */
+    for (int i = 0; i < 3; i++)
+        eofs += r[i].eof;
+    ck_assert_int_eq(eofs, 1);
+    ck_assert_uint_eq(net_http_server_conn_count(srv), 2);
+    for (int i = 0; i < 3; i++)
+        raw_close(&r[i]);
+}
+
+END_TEST
+
 START_TEST(test_idle_keepalive)
 {
     struct net_http_server_opts o = {.idle_timeout_ms = 300};
@@ -1071,6 +1099,7 @@ test_net_http_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_keepalive_pipelined);
+    tcase_add_test(tc, test_per_ip_cap);
     tcase_add_test(tc, test_header_too_large);
     tcase_add_test(tc, test_body_too_large);
     tcase_add_test(tc, test_slowloris);

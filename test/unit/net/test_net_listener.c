@@ -2,7 +2,8 @@
 /*
  * net_listener and net_connect on loopback: port 0 binding and the bound address text, unix
  * sockets (mode, stale files), refused and timed-out connects, cancel, and "localhost" from
- * /etc/hosts through evdns. No test sends a packet outside 127.0.0.0/8.
+ * /etc/hosts through evdns, and accepting at the fd limit (a pause, not a busy loop, and a
+ * prompt close for the clients waiting). No test sends a packet outside 127.0.0.0/8.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,6 +23,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "df/log.h"
 #include "df/net_connect.h"
 #include "df/net_listener.h"
 
@@ -526,6 +529,95 @@ START_TEST(test_connect_bad_args)
 
 END_TEST
 
+static void
+lis_count_cb(int fd, const struct sockaddr *peer, size_t peerlen, void *arg)
+{
+    (void)peer;
+    (void)peerlen;
+    (void)arg;
+    t.accepted++;
+    close(fd);
+}
+
+static double
+lis_cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void
+lis_run_ms(int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+    event_base_loopexit(t.base, &tv);
+    event_base_dispatch(t.base);
+}
+
+START_TEST(test_accept_emfile)
+{
+    struct df_error err = {{0}};
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    struct rlimit old, low;
+    double cpu;
+    int spare, closed = 0, lines = 0;
+    char buf[64];
+    FILE *f;
+
+    log_init("test", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+    ck_assert_int_eq(log_open(lis_path("log")), 0);
+    ck_assert_int_eq(net_listener_new(t.base, "127.0.0.1:0", 0, lis_count_cb, NULL, &t.l, &err), 0);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons(net_listener_port(t.l));
+    /* Clients whose handshakes the kernel completes; they wait in the backlog. */
+    for (t.nfds = 0; t.nfds < 6; t.nfds++) {
+        t.fds[t.nfds] = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert_int_ge(t.fds[t.nfds], 0);
+        ck_assert_int_eq(connect(t.fds[t.nfds], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    }
+    /* No descriptor left for accept: the next free one is at the limit. */
+    spare = dup(0);
+    ck_assert_int_ge(spare, 0);
+    close(spare);
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = (rlim_t)spare;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    ck_assert_int_eq(dup(0), -1);
+    cpu = lis_cpu_s();
+    lis_run_ms(500);
+    cpu = lis_cpu_s() - cpu;
+    /* A busy loop burns the whole 0.5 s; a 100 ms pause costs next to nothing. */
+    ck_assert_msg(cpu < 0.25, "%.3f s of CPU in 0.5 s at EMFILE", cpu);
+    ck_assert_int_eq(t.accepted, 0);
+    /* Every waiting client was accepted on the reserve descriptor and closed. */
+    for (int i = 0; i < t.nfds; i++) {
+        fcntl(t.fds[i], F_SETFL, O_NONBLOCK);
+        ssize_t n = recv(t.fds[i], buf, sizeof(buf), 0);
+        closed += n == 0 || (n == -1 && errno == ECONNRESET);
+    }
+    ck_assert_int_eq(closed, t.nfds);
+    /* With descriptors back, the listener resumes by itself. */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    /* One warning, not one per wakeup (the CPU figure alone is blunt on a loaded machine). */
+    ck_assert_ptr_nonnull(f = fopen(lis_path("log"), "r"));
+    while (fgets(buf, sizeof(buf), f) != NULL)
+        lines += strchr(buf, '\n') != NULL;
+    fclose(f);
+    ck_assert_int_eq(lines, 1);
+    close(t.fds[0]);
+    t.fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(t.fds[0], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    lis_run_ms(400);
+    ck_assert_int_eq(t.accepted, 1);
+}
+
+END_TEST
+
 Suite *test_net_listener_suite(void);
 
 Suite *
@@ -548,6 +640,7 @@ test_net_listener_suite(void)
     tcase_add_test(tc, test_connect_localhost_via_hosts);
     tcase_add_test(tc, test_connect_unknown_name);
     tcase_add_test(tc, test_connect_bad_args);
+    tcase_add_test(tc, test_accept_emfile);
     suite_add_tcase(s, tc);
     return s;
 }
