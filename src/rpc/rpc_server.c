@@ -575,8 +575,9 @@ rpc_server_body_end(struct rpc_call *call)
     }
     switch (call->method->kind) {
     case RPC_KIND_UNARY:
-        rv = rpc_codec_decode(call->in.ptr + call->in.off, rpc_codec_buf_len(&call->in),
-                              &call->conn->srv->lim, &req, &err);
+        /* An empty body has no storage yet: no arithmetic on a NULL pointer. */
+        rv = rpc_codec_decode(call->in.ptr != NULL ? call->in.ptr + call->in.off : NULL,
+                              rpc_codec_buf_len(&call->in), &call->conn->srv->lim, &req, &err);
         if (rv != 0) {
             rpc_call_fail(call, rpc_err_from_df(rv), err.msg);
             return;
