@@ -186,6 +186,9 @@ build/fuzz/fuzz_upload_path build/fuzz/fuzz_peer_rpc: $(FUZZ_PEER_SRCS)
 build/fuzz/fuzz_rpc_server_h2: FUZZ_EXTRA_SRCS := test/fuzz/fz_h2.c
 build/fuzz/fuzz_rpc_server_h2: test/fuzz/fz_h2.c test/fuzz/fz_h2.h
 $(BUILD)/test/fuzz/fuzz_rpc_server_h2-replay: $(BUILD)/test/fuzz/fz_h2.o
+build/fuzz/fuzz_sched_rpc: FUZZ_EXTRA_SRCS := test/fuzz/fz_h2.c $(wildcard src/scheduler/*.c)
+build/fuzz/fuzz_sched_rpc: test/fuzz/fz_h2.c test/fuzz/fz_h2.h $(wildcard src/scheduler/*.c)
+$(BUILD)/test/fuzz/fuzz_sched_rpc-replay: $(BUILD)/test/fuzz/fz_h2.o
 build/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS) $(TP)/libcjson.a
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_EXTRA_SRCS) $(FUZZ_LIB_SRCS) $(DEP_LIBS)

@@ -25,7 +25,9 @@ struct net_connect {
     struct event *timer;
     net_connect_fn *cb;
     void *arg;
-    int early_rv; /* failed inside net_connect_start: reported by the timer */
+    int early_rv;  /* failed inside net_connect_start: reported by the timer */
+    bool starting; /* inside net_connect_start: events wait for the timer */
+    bool early_connected;
     bool is_unix;
 };
 
@@ -86,6 +88,18 @@ net_connect_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct net_connect *c = arg;
 
+    /*
+     * libevent reports a connect that fails at once (ENETUNREACH: no route, a broadcast
+     * address) or a DNS failure from inside bufferevent_socket_connect_hostname(): finishing
+     * here would free c under net_connect_start. Note it; the timer reports it.
+     */
+    if (c->starting) {
+        if (what & BEV_EVENT_CONNECTED)
+            c->early_connected = true;
+        else
+            c->early_rv = bufferevent_socket_get_dns_error(bev) != 0 ? DF_EDNS : DF_ECONNECT;
+        return;
+    }
     if (what & BEV_EVENT_CONNECTED) {
         net_connect_finish(c, 0);
         return;
@@ -103,7 +117,10 @@ net_connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    net_connect_finish(c, c->early_rv != 0 ? c->early_rv : DF_ETIMEDOUT);
+    if (c->early_connected)
+        net_connect_finish(c, 0);
+    else
+        net_connect_finish(c, c->early_rv != 0 ? c->early_rv : DF_ETIMEDOUT);
 }
 
 int
@@ -125,6 +142,7 @@ net_connect_start(struct event_base *base, struct evdns_base *dns, const char *h
         goto out;
     }
     bufferevent_setcb(c->bev, NULL, NULL, net_connect_event_cb, c);
+    c->starting = true;
     if (strncmp(host, "unix:", 5) == 0) {
         c->is_unix = true;
         memset(&un, 0, sizeof(un));
@@ -142,7 +160,8 @@ net_connect_start(struct event_base *base, struct evdns_base *dns, const char *h
     } else if (bufferevent_socket_connect_hostname(c->bev, dns, AF_UNSPEC, host, port) != 0) {
         c->early_rv = DF_ECONNECT;
     }
-    if (c->early_rv != 0) {
+    c->starting = false;
+    if (c->early_rv != 0 || c->early_connected) {
         /* The callback is never run from inside this call: report from the loop. */
         tv.tv_sec = 0;
         tv.tv_usec = 0;
