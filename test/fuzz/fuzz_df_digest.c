@@ -54,7 +54,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&d, 0xa5, sizeof(d));
     memcpy(&e, &d, sizeof(d));
     if (df_digest_parse(s, &d, &err) != 0) {
-        if (memcmp(&d, &e, sizeof(d)) != 0 || memchr(err.msg, '\0', sizeof(err.msg)) == NULL)
+        /* untouched, and a refusal is one plain line whatever the input holds */
+        if (memcmp(&d, &e, sizeof(d)) != 0 || memchr(err.msg, '\0', sizeof(err.msg)) == NULL ||
+            err.msg[0] == '\0' || strpbrk(err.msg, "\r\n") != NULL)
             abort();
     } else {
         if (d.algo != DF_DIGEST_SHA256 || strcmp(df_digest_format(&d, out), s) != 0)
