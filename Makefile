@@ -177,8 +177,7 @@ FUZZ_SCHED_SRCS := src/scheduler/sched_state.c src/scheduler/sched_eval.c \
 	src/scheduler/sched_map.c
 build/fuzz/fuzz_sched_state: FUZZ_EXTRA_SRCS := $(FUZZ_SCHED_SRCS)
 build/fuzz/fuzz_sched_state: $(FUZZ_SCHED_SRCS)
-# Targets inside the peer reach static-free seams of its files; the rest of the role links
-# along (nothing of it runs).
+# Targets of the peer's decoders link the whole role; only the decoders run.
 FUZZ_PEER_SRCS := $(wildcard src/peer/*.c)
 build/fuzz/fuzz_upload_path build/fuzz/fuzz_peer_rpc: FUZZ_EXTRA_SRCS := $(FUZZ_PEER_SRCS)
 build/fuzz/fuzz_upload_path build/fuzz/fuzz_peer_rpc: $(FUZZ_PEER_SRCS)
