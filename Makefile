@@ -150,7 +150,7 @@ $(BUILD)/test/tools/%: $(BUILD)/test/tools/%.o $(LIB)
 tools: $(TOOL_BINS)
 
 $(BUILD)/test/fuzz/%-replay: $(BUILD)/test/fuzz/%.o $(BUILD)/test/fuzz/replay.o $(LIB)
-	$(CC) -o $@ $^ $(LDSAN) $(DEP_LIBS)
+	$(CC) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDSAN) $(DEP_LIBS)
 
 check-unit: $(UNIT_BIN)
 	$(UNIT_BIN)
@@ -177,6 +177,17 @@ FUZZ_SCHED_SRCS := src/scheduler/sched_state.c src/scheduler/sched_eval.c \
 	src/scheduler/sched_map.c
 build/fuzz/fuzz_sched_state: FUZZ_EXTRA_SRCS := $(FUZZ_SCHED_SRCS)
 build/fuzz/fuzz_sched_state: $(FUZZ_SCHED_SRCS)
+# Targets of the peer's decoders link the whole role; only the decoders run.
+FUZZ_PEER_SRCS := $(wildcard src/peer/*.c)
+build/fuzz/fuzz_upload_path build/fuzz/fuzz_peer_rpc: FUZZ_EXTRA_SRCS := $(FUZZ_PEER_SRCS)
+build/fuzz/fuzz_upload_path build/fuzz/fuzz_peer_rpc: $(FUZZ_PEER_SRCS)
+# The RPC server targets share an in-memory HTTP/2 transport (test/fuzz/fz_h2.c).
+build/fuzz/fuzz_rpc_server_h2: FUZZ_EXTRA_SRCS := test/fuzz/fz_h2.c
+build/fuzz/fuzz_rpc_server_h2: test/fuzz/fz_h2.c test/fuzz/fz_h2.h
+$(BUILD)/test/fuzz/fuzz_rpc_server_h2-replay: $(BUILD)/test/fuzz/fz_h2.o
+build/fuzz/fuzz_sched_rpc: FUZZ_EXTRA_SRCS := test/fuzz/fz_h2.c $(wildcard src/scheduler/*.c)
+build/fuzz/fuzz_sched_rpc: test/fuzz/fz_h2.c test/fuzz/fz_h2.h $(wildcard src/scheduler/*.c)
+$(BUILD)/test/fuzz/fuzz_sched_rpc-replay: $(BUILD)/test/fuzz/fz_h2.o
 build/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS) $(TP)/libcjson.a
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_EXTRA_SRCS) $(FUZZ_LIB_SRCS) $(DEP_LIBS)

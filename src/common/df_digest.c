@@ -343,9 +343,14 @@ df_digest_parse(const char *s, struct df_digest *out, struct df_error *err)
 
     if (colon == NULL)
         return df_error_set(err, DF_EINVAL, "digest: expected \"sha256:<64 hex>\"");
-    if ((size_t)(colon - s) != 6 || memcmp(s, "sha256", 6) != 0)
+    if ((size_t)(colon - s) != 6 || memcmp(s, "sha256", 6) != 0) {
+        /* Echo only what can be an algorithm name: the message stays one plain line. */
+        size_t n = (size_t)(colon - s) > 16 ? 16 : (size_t)(colon - s);
+        if (strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789+._-") < n)
+            return df_error_set(err, DF_EINVAL, "digest: unsupported algorithm (only sha256)");
         return df_error_set(err, DF_EINVAL, "digest: unsupported algorithm \"%.*s\" (only sha256)",
-                            (int)((colon - s) > 16 ? 16 : (colon - s)), s);
+                            (int)n, s);
+    }
     hexlen = strlen(colon + 1);
     if (hexlen != DF_SHA256_HEX_LEN)
         return df_error_set(err, DF_EINVAL, "digest: sha256 needs 64 hex characters, got %zu",

@@ -32,8 +32,9 @@ struct net_connect {
     net_connect_fn *cb;
     void *arg;
     uint16_t port;
-    int early_rv;  /* failed inside net_connect_start: reported by the timer */
-    bool starting; /* inside net_connect_start */
+    int early_rv;    /* failed inside net_connect_start: reported by the timer */
+    bool starting;   /* inside net_connect_start */
+    bool in_connect; /* inside bufferevent_socket_connect: its return value tells */
     bool is_unix;
 };
 
@@ -97,6 +98,14 @@ net_connect_event_cb(struct bufferevent *bev, short what, void *arg)
     struct net_connect *c = arg;
 
     (void)bev;
+
+    /*
+     * libevent reports a connect that fails at once (ENETUNREACH: no route, a broadcast
+     * address) from inside bufferevent_socket_connect(): finishing here would free c under
+     * net_connect_addr, which sees the failure in the return value.
+     */
+    if (c->in_connect)
+        return;
     net_connect_finish(c, (what & BEV_EVENT_CONNECTED) ? 0 : DF_ECONNECT);
 }
 
@@ -118,9 +127,10 @@ net_connect_addr(struct net_connect *c, const struct sockaddr *sa, size_t salen)
 
     if (c->check != NULL && (rv = c->check(sa, salen, c->check_arg)) != 0)
         return rv;
-    if (bufferevent_socket_connect(c->bev, sa, (int)salen) != 0)
-        return DF_ECONNECT;
-    return 0;
+    c->in_connect = true;
+    rv = bufferevent_socket_connect(c->bev, sa, (int)salen);
+    c->in_connect = false;
+    return rv != 0 ? DF_ECONNECT : 0;
 }
 
 static void

@@ -15,6 +15,7 @@
 
 #include "df/df_conf.h"
 #include "df/df_digest.h"
+#include "df/df_id.h"
 #include "df/net_http_parse.h"
 #include "df/net_ratelim.h"
 #include "df/rpc_server.h"
@@ -209,6 +210,13 @@ int peer_p2p_piece_progress(struct peer_ctx *ctx, const char *task_id, uint64_t 
 
 /* Start the upload server on bind_host:upload_port ("" = all addresses). */
 int peer_upload_start(struct peer_ctx *ctx, const char *bind_host, struct df_error *err);
+/*
+ * Parse the part of an upload path after "/pieces/": "<task_id>/<number>", the id 64
+ * lowercase hex and the number canonical decimal (no sign, no leading zero) within 2^64-1.
+ * Returns 0 with id and *number filled, DF_EINVAL when rest is not "<64 chars>/<more>", or
+ * DF_EPROTO for a bad id or number (id and *number are then unchanged). rest is borrowed.
+ */
+int peer_upload_path_parse(const char *rest, char id[DF_ID_TASK_LEN + 1], uint64_t *number);
 /* More of a piece of task_id being received is written (or it ended): relays send on. */
 void peer_upload_relay_kick(struct peer_ctx *ctx, const char *task_id);
 /* Drop the relays still waiting (shutdown). */

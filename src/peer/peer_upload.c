@@ -319,23 +319,41 @@ peer_upload_relay_start(struct peer_ctx *ctx, struct net_http_req *req, const ch
     return true;
 }
 
+int
+peer_upload_path_parse(const char *rest, char id[DF_ID_TASK_LEN + 1], uint64_t *number)
+{
+    const char *num = rest + DF_ID_TASK_LEN + 1;
+    char tid[DF_ID_TASK_LEN + 1];
+    size_t len = strlen(rest);
+    uint64_t n = 0;
+
+    if (len <= DF_ID_TASK_LEN + 1 || rest[DF_ID_TASK_LEN] != '/')
+        return DF_EINVAL;
+    memcpy(tid, rest, DF_ID_TASK_LEN);
+    tid[DF_ID_TASK_LEN] = '\0';
+    /* One spelling per piece: "01" would name piece 1 a second way (logs, caches). */
+    if (!df_id_task_is_valid(tid) || (num[0] == '0' && num[1] != '\0') ||
+        net_http_parse_u64(num, strlen(num), &n) != 0)
+        return DF_EPROTO;
+    memcpy(id, tid, sizeof(tid));
+    *number = n;
+    return 0;
+}
+
 static void
 peer_upload_piece(struct peer_ctx *ctx, struct net_http_req *req, const char *rest)
 {
     char id[DF_ID_TASK_LEN + 1], len_s[32];
-    const char *num = rest + DF_ID_TASK_LEN + 1;
     struct store_piece p;
     struct df_error err;
     uint64_t n = 0;
     int fd = -1, rv;
 
-    if (strlen(rest) <= DF_ID_TASK_LEN + 1 || rest[DF_ID_TASK_LEN] != '/') {
+    if ((rv = peer_upload_path_parse(rest, id, &n)) == DF_EINVAL) {
         net_http_req_respond(req, 400, "text/plain", "bad piece path\n", 15);
         return;
     }
-    memcpy(id, rest, DF_ID_TASK_LEN);
-    id[DF_ID_TASK_LEN] = '\0';
-    if (!df_id_task_is_valid(id) || net_http_parse_u64(num, strlen(num), &n) != 0) {
+    if (rv != 0) {
         net_http_req_respond(req, 400, "text/plain", "bad task id or piece number\n", 28);
         return;
     }

@@ -785,8 +785,9 @@ rpc_server_body_end(struct rpc_call *call)
     }
     switch (call->method->kind) {
     case RPC_KIND_UNARY:
-        rv = rpc_codec_decode(call->in.ptr + call->in.off, rpc_codec_buf_len(&call->in),
-                              &call->conn->srv->lim, &req, &err);
+        /* An empty body has no storage yet: no arithmetic on a NULL pointer. */
+        rv = rpc_codec_decode(call->in.ptr != NULL ? call->in.ptr + call->in.off : NULL,
+                              rpc_codec_buf_len(&call->in), &call->conn->srv->lim, &req, &err);
         /* The body is parsed: a handler that holds the call must not hold its bytes. */
         rpc_codec_buf_reset(&call->in, RPC_SERVER_KEEP_BUF);
         rpc_call_account(call);

@@ -192,6 +192,21 @@ START_TEST(test_digest_parse)
 
 END_TEST
 
+/* issue_9 (found by fuzz_peer_rpc): the message never carries control bytes of the input. */
+START_TEST(test_issue_9_digest_message_one_line)
+{
+    struct df_digest d;
+    struct df_error err;
+
+    ck_assert_int_eq(df_digest_parse("s\nX-Injected: 1\r\nsha:00", &d, &err), DF_EINVAL);
+    ck_assert_ptr_null(strpbrk(err.msg, "\r\n"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "unsupported algorithm"));
+    ck_assert_int_eq(df_digest_parse("sha-512:00", &d, &err), DF_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "\"sha-512\""));
+}
+
+END_TEST
+
 Suite *test_df_digest_suite(void);
 
 Suite *
@@ -209,6 +224,7 @@ test_df_digest_suite(void)
     suite_add_tcase(s, tc);
     tcase_add_test(tp, test_hex);
     tcase_add_test(tp, test_digest_parse);
+    tcase_add_test(tp, test_issue_9_digest_message_one_line);
     suite_add_tcase(s, tp);
     return s;
 }

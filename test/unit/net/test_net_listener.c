@@ -393,6 +393,25 @@ START_TEST(test_connect_refused)
 END_TEST
 
 /*
+ * issue_9 (found by fuzz_sched_rpc): a TCP connect the kernel refuses at once (no route;
+ * here the broadcast address, which never leaves the host) is reported by libevent from
+ * inside bufferevent_socket_connect_hostname(). The callback must still come from the loop,
+ * after net_connect_start returned, and only once.
+ */
+START_TEST(test_issue_9_connect_fails_at_once)
+{
+    ck_assert_int_eq(net_connect_start(t.base, t.dns, "255.255.255.255", 9, 2000, lis_connect_cb,
+                                       NULL, NULL),
+                     0);
+    ck_assert_int_eq(t.connects, 0);
+    event_base_dispatch(t.base);
+    ck_assert_int_eq(t.connects, 1);
+    ck_assert_int_eq(t.connect_rv, DF_ECONNECT);
+}
+
+END_TEST
+
+/*
  * A listener with a full accept queue drops new SYNs, so connect never completes: the
  * deadline must fire. The backlog is filled from this process, all on 127.0.0.1.
  */
@@ -635,6 +654,7 @@ test_net_listener_suite(void)
     tcase_add_test(tc, test_unix_stale_and_not_socket);
     tcase_add_test(tc, test_local_caller);
     tcase_add_test(tc, test_connect_refused);
+    tcase_add_test(tc, test_issue_9_connect_fails_at_once);
     tcase_add_test(tc, test_connect_timeout);
     tcase_add_test(tc, test_connect_cancel);
     tcase_add_test(tc, test_connect_localhost_via_hosts);
