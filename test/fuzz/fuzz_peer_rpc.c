@@ -2,12 +2,13 @@
 /*
  * Fuzz the peer's RPC request decoders. The input after its first byte is a request body,
  * decoded as the RPC server decodes it (rpc_codec_decode with the default limits), then given
- * to every decoder the peer has: peer_download_req_parse() as DownloadTask of
- * DfdaemonDownload (an output path required) and of DfdaemonUpload (none required; bit 0 of
- * the first byte swaps the order, which must not matter), and the taskId check of StatTask
- * and SyncPieces. What a decoder accepts must satisfy its documented invariants: a URL that
- * parses, strings without CR/LF and at most 4096 bytes, an absolute output path when one is
- * required, at most 64 headers of valid names and values, a sha256 digest, a 64-hex task id.
+ * to every decoder the peer has: peer_download_req_parse() as a local caller's DownloadTask
+ * (an output descriptor allowed) and as a TCP caller's (none allowed; bit 0 of the first byte
+ * swaps the order, which must not matter), and the taskId check of StatTask and SyncPieces.
+ * What a decoder accepts must satisfy its documented invariants: a URL that parses, strings
+ * without CR/LF and at most 4096 bytes, never an outputPath, an output descriptor only for a
+ * local caller, at most 64 headers of valid names and values, a sha256 digest, a 64-hex task
+ * id.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -42,7 +43,7 @@ fz_check_line(const char *what, const char *s)
 }
 
 static void
-fz_check_download(const struct peer_download_req *r, bool need_output)
+fz_check_download(const struct peer_download_req *r, bool allow_output)
 {
     struct df_url u;
 
@@ -51,13 +52,12 @@ fz_check_download(const struct peer_download_req *r, bool need_output)
         fz_fail("accepted an unparsable url", r->url);
     df_url_reset(&u);
     fz_check_line("url", r->url);
-    fz_check_line("outputPath", r->output_path);
     fz_check_line("tag", r->tag);
     fz_check_line("application", r->application);
     if (r->filtered != NULL && strlen(r->filtered) > FZ_MAX_STR)
         fz_fail("filteredQueryParams too long", r->filtered);
-    if (need_output && (r->output_path == NULL || r->output_path[0] != '/'))
-        fz_fail("accepted a relative or missing output path", r->output_path);
+    if (!allow_output && r->output_fd)
+        fz_fail("accepted an output descriptor from a caller that may not pass one", NULL);
     if (r->has_digest && r->digest.algo != DF_DIGEST_SHA256)
         fz_fail("digest algorithm", NULL);
     if (r->nheaders > FZ_MAX_HEADERS || (r->nheaders > 0 && r->headers == NULL))
@@ -71,20 +71,23 @@ fz_check_download(const struct peer_download_req *r, bool need_output)
 
 /* Parse as one of the two DownloadTask services; returns whether it was accepted. */
 static bool
-fz_download(const cJSON *doc, bool need_output)
+fz_download(const cJSON *doc, bool allow_output)
 {
     struct peer_download_req r;
     struct df_error err;
 
     memset(&r, 0xa5, sizeof(r));
     err.msg[0] = '\0';
-    if (peer_download_req_parse(doc, need_output, &r, &err) != 0) {
+    if (peer_download_req_parse(doc, allow_output, &r, &err) != 0) {
         /* Not checked: one line. peer_rpc echoes a bad requestHeader name as it came. */
         if (err.msg[0] == '\0')
             fz_fail("a refusal without a message", NULL);
         return false;
     }
-    fz_check_download(&r, need_output);
+    if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "download"),
+                                         "outputPath") != NULL)
+        fz_fail("accepted an outputPath: the peer never writes by path", NULL);
+    fz_check_download(&r, allow_output);
     peer_download_req_reset(&r);
     return true;
 }
@@ -109,9 +112,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         with = fz_download(doc, true);
         without = fz_download(doc, false);
     }
-    /* Requiring an output path only ever refuses more. */
-    if (with && !without)
-        fz_fail("accepted with an output path required, refused without", NULL);
+    /* Refusing output descriptors (a TCP caller) only ever refuses more. */
+    if (without && !with)
+        fz_fail("accepted from a TCP caller, refused from a local one", NULL);
     /* StatTask and SyncPieces: the task id check both use. */
     if (df_json_get_str(doc, "taskId", &id, NULL) == 0 && df_id_task_is_valid(id)) {
         if (strlen(id) != DF_ID_TASK_LEN || strspn(id, "0123456789abcdef") != DF_ID_TASK_LEN)
