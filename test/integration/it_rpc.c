@@ -61,7 +61,7 @@ testd_start(const char *listen, const char *const *extra)
         argv[n++] = words[i + 2];
     }
     argv[n] = NULL;
-    ck_assert_int_eq(it_proc_start(&T.proc, T.dir, "rpc_testd", argv, T.ready, 10000), 0);
+    ck_assert_int_eq(it_proc_start(&T.proc, T.dir, "rpc_testd", argv, T.ready, IT_READY_MS), 0);
     snprintf(T.addr, sizeof(T.addr), "%s", it_proc_ready_str(&T.proc, "rpc"));
 }
 
@@ -500,7 +500,9 @@ START_TEST(test_deadline)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     ck_assert_int_eq(r.code, RPC_DEADLINE_EXCEEDED);
-    ck_assert_msg(ms >= 150 && ms < 1500, "deadline took %ld ms", ms);
+    /* a timer never fires early; late on a loaded machine, but before the 3 s answer (the
+     * code above already says the deadline, not the answer, ended the call) */
+    ck_assert_msg(ms >= 150 && ms < 3000, "deadline took %ld ms", ms);
     /* the server survives and the connection is still good */
     assert_echo_works(T.client);
     call_raw(T.client, "/test.v1.Echo/Slow", "{\"delayMs\":20,\"message\":\"ok\"}", 2000, &r);
@@ -552,7 +554,8 @@ START_TEST(test_cancel)
                                           must_not_run_cb, NULL, &call),
                      0);
     rpc_client_cancel(call);
-    run_for(400);
+    for (int i = 0; i < 500 && rpc_client_pending(T.client) != 0; i++)
+        run_for(20);
     ck_assert_uint_eq(rpc_client_pending(T.client), 0);
     assert_echo_works(T.client);
 }
@@ -787,7 +790,8 @@ START_TEST(test_reconnect)
     snprintf(listen, sizeof(listen), "%s", T.addr);
     it_proc_kill(&T.proc);
     /* the client notices, then retries with backoff while the server is down */
-    run_for(300);
+    for (int i = 0; i < 500 && rpc_client_is_connected(T.client); i++)
+        run_for(20);
     ck_assert(!rpc_client_is_connected(T.client));
     ck_assert_int_eq(rpc_client_unary_raw(T.client, "/test.v1.Echo/Unary", "{\"message\":\"q\"}",
                                           15, 10000, result_cb, &r, NULL),

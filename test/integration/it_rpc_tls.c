@@ -61,7 +61,7 @@ setup(void)
     gen_certs();
     snprintf(ready, sizeof(ready), "%s/ready.json", dir);
     it_tool("rpc_testd", tool, sizeof(tool));
-    ck_assert_int_eq(it_proc_start(&proc, dir, "rpc_testd", argv, ready, 10000), 0);
+    ck_assert_int_eq(it_proc_start(&proc, dir, "rpc_testd", argv, ready, IT_READY_MS), 0);
     snprintf(addr, sizeof(addr), "%s", it_proc_ready_str(&proc, "rpc"));
     base = event_base_new();
 }
