@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# bench-swarm.sh: swarm distribution benchmark (docs: /work/shared/reference/perf.md).
+# bench-swarm.sh: swarm distribution benchmark (method and topology: scripts/bench/README.md).
 #
 # One origin host (h0), a seed host (hs), a scheduler host (hsch) and N peer hosts
 # (h1..hN), each in its own network namespace, joined by a bridge that lives in a namespace
