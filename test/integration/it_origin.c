@@ -723,7 +723,7 @@ it_origin_suite(void)
     Suite *s = suite_create("it_origin");
     TCase *tc = tcase_create("origin");
 
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_gen_matches_generator);
     tcase_add_test(tc, test_head_and_ranges);
     tcase_add_test(tc, test_range_across_4gib);

@@ -872,7 +872,7 @@ it_rpc_suite(void)
     TCase *streams = tcase_create("streams");
 
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_unary);
     tcase_add_test(tc, test_unix_socket);
     tcase_add_test(tc, test_server_stream);
@@ -889,11 +889,11 @@ it_rpc_suite(void)
     tcase_add_test(tc, test_graceful_shutdown);
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(abuse, setup_abuse, teardown);
-    tcase_set_timeout(abuse, 60);
+    tcase_set_timeout(abuse, 120);
     tcase_add_test(abuse, test_rapid_reset);
     suite_add_tcase(s, abuse);
     tcase_add_checked_fixture(streams, setup_streams, teardown);
-    tcase_set_timeout(streams, 60);
+    tcase_set_timeout(streams, 120);
     tcase_add_test(streams, test_stream_limit);
     suite_add_tcase(s, streams);
     return s;

@@ -211,7 +211,7 @@ it_rpc_tls_suite(void)
     TCase *tc = tcase_create("tls");
 
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_unary_over_tls);
     tcase_add_test(tc, test_curl_over_tls);
     tcase_add_test(tc, test_untrusted_server);
