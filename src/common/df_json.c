@@ -115,8 +115,10 @@ df_json_check_string(const char *b, size_t len, size_t *i, struct df_json_syntax
     for (; j < len && b[j] != '"'; j++) {
         if (b[j] != '\\')
             continue;
-        if (j + 1 >= len)
+        if (j + 1 >= len) {
+            j = len; /* a backslash at the very end: the string never closes */
             break;
+        }
         switch (b[j + 1]) {
         case '"':
         case '\\':

@@ -87,6 +87,8 @@ START_TEST(test_parse_error_position)
              "json: malformed at line 2, column 7: expected a closing '\"' "
              "for the string that starts here, found the end of the "
              "document"},
+            {"[\"ab\\", "json: malformed at line 1, column 2: expected a closing '\"' for the "
+                        "string that starts here, found the end of the document"},
             /* columns count characters: "é" is two bytes, one column */
             {"{\"\xc3\xa9\": yes}",
              "json: malformed at line 1, column 7: expected a value (object, "
