@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Identifiers and piece geometry, as Dragonfly defines them (reference/dragonfly.md §2.1-2.2):
+ * Identifiers and piece geometry, as Dragonfly2 defines them (its pkg/idgen and piece sizes):
  * the v2 URL-based task id (SHA-256 of the canonical URL, tag, application, revision, the
  * user's piece length and "STANDARD"), host ids "<ip>-<hostname>[-seed]", peer ids
  * "<ip>-<hostname>-<uuidv4>[-seed]", and the piece length chosen from the content length.

@@ -23,10 +23,18 @@ struct df_json_limits {
 /*
  * Parse len bytes of buf into *out (the caller frees it with cJSON_Delete). Returns
  * DF_ETOOBIG over a limit and DF_EINVAL for malformed JSON or trailing garbage, with a
- * message in err; *out is untouched on failure.
+ * message in err that gives the line and column and what was expected there ("json:
+ * malformed at line 3, column 5: expected ',' or '}', found '\"'"); *out is untouched on
+ * failure.
  */
 int df_json_parse(const char *buf, size_t len, const struct df_json_limits *lim, cJSON **out,
                   struct df_error *err);
+
+/*
+ * The line and column (both from 1; a column counts UTF-8 characters, a tab as one) of byte
+ * off of buf, which must hold at least off bytes.
+ */
+void df_json_position(const char *buf, size_t off, unsigned *line, unsigned *col);
 
 /* Print unformatted JSON; the caller frees the result with free(). NULL on OOM. */
 char *df_json_print(const cJSON *item);

@@ -831,7 +831,12 @@ conf_apply_doc(const struct df_conf_spec *spec, void *base, const char *buf, siz
     memcpy(text, buf, len);
     text[len] = '\0';
     if (conf_strip_comments(text, len, &bad) != 0) {
-        rv = df_error_set(err, DF_EINVAL, "%s: unterminated comment at byte %zu", name, bad);
+        unsigned line, col;
+
+        df_json_position(buf, bad, &line, &col);
+        rv = df_error_set(err, DF_EINVAL,
+                          "%s: unterminated comment at line %u, column %u: expected '*/'", name,
+                          line, col);
         goto out;
     }
     if ((rv = df_json_parse(text, len, &lim, &doc, &jerr)) != 0) {
@@ -1262,7 +1267,8 @@ df_conf_usage(const struct df_conf_spec *spec, FILE *f)
         else
             snprintf(left, sizeof(left), "      --%s%s", name, meta);
         o = (size_t)snprintf(help, sizeof(help), "%s", e->help != NULL ? e->help : "");
-        if (e->type == DF_CONF_LIST && o < sizeof(help))
+        /* A help text that already says how the flag repeats is not told again. */
+        if (e->type == DF_CONF_LIST && strstr(help, "repeatable") == NULL && o < sizeof(help))
             o += (size_t)snprintf(help + o, sizeof(help) - o, " (repeatable)");
         if ((e->flags & DF_CONF_SECRET) == 0 && e->def != NULL && e->def[0] != '\0' &&
             o < sizeof(help))

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Parent scoring. The weights are DESIGN §5's list, reshaped for the swarm goals of
- * reference/perf.md §1 (origin and seed send each piece about once; every uplink busy).
+ * Parent scoring. The weights start from Dragonfly2's evaluator (finished pieces, upload
+ * success, free upload slots, host type, IDC and location affinity), reshaped for the swarm
+ * goals: origin and seed send each piece about once; every uplink busy.
  *
  * Scheduling policy (the filter lives in sched_state.c, the numbers here):
  *

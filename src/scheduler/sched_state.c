@@ -69,7 +69,7 @@ struct sched_host {
 };
 
 /*
- * Task states (reference/dragonfly.md §3.4):
+ * Task states (Dragonfly2's scheduler task state machine):
  *
  *   PENDING --register--> RUNNING --source peer finished--> SUCCEEDED
  *                            |  ^                               |
@@ -106,7 +106,7 @@ struct sched_task {
 };
 
 /*
- * Peer states (reference/dragonfly.md §3.4):
+ * Peer states (Dragonfly2's scheduler peer state machine):
  *
  *   PENDING --> RECEIVED_EMPTY | RECEIVED_TINY | RECEIVED_SMALL | RECEIVED_NORMAL
  *   RECEIVED_SMALL | RECEIVED_NORMAL --started / first piece--> RUNNING

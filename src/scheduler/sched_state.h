@@ -184,7 +184,7 @@ const char *sched_task_state_name(enum sched_task_state s);
 const char *sched_peer_state_name(enum sched_peer_state s);
 const char *sched_size_scope_name(enum sched_size_scope s);
 
-/* Size scope of a geometry (reference/dragonfly.md §2.3). */
+/* Size scope of a geometry (Dragonfly2's task size scope: empty, tiny, small, normal). */
 enum sched_size_scope sched_size_scope_of(int64_t content_length, uint32_t piece_count);
 
 /* StatTask view; strings borrowed until the state next changes. */

@@ -149,7 +149,7 @@ it_cli_suite(void)
     Suite *s = suite_create("it_cli");
     TCase *tc = tcase_create("cli");
 
-    tcase_set_timeout(tc, 30);
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_help_lists_subcommands);
     tcase_add_test(tc, test_version);
     tcase_add_test(tc, test_seed_and_dfget_aliases);

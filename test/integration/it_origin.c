@@ -85,8 +85,9 @@ origin_start(struct it_origin *o, const char *dir, const char *ip, const char *n
         argv[n++] = a;
     va_end(ap);
     argv[n] = NULL;
-    ck_assert_int_eq(
-            it_proc_start(&o->proc, o->dir, name, (char *const *)(uintptr_t)argv, ready, 10000), 0);
+    ck_assert_int_eq(it_proc_start(&o->proc, o->dir, name, (char *const *)(uintptr_t)argv, ready,
+                                   IT_READY_MS),
+                     0);
     snprintf(o->addr, sizeof(o->addr), "%s", it_proc_ready_str(&o->proc, "http"));
     ck_assert_str_ne(o->addr, "(null)");
 }
@@ -410,12 +411,14 @@ START_TEST(test_trickle_and_stall)
     t0 = now_s();
     expect_get(&o, "", "/gen/20000?seed=6&trickle=40000", "200 20000 0");
     dt = now_s() - t0;
-    ck_assert_msg(dt >= 0.45 && dt < 3.0, "trickle took %.3f s", dt);
+    /* the lower bound is the trickle's (a loaded machine only adds); the upper one only
+     * says it did not stall */
+    ck_assert_msg(dt >= 0.45 && dt < 15.0, "trickle took %.3f s", dt);
     ck_assert(same(&o, "body", "exp"));
     t0 = now_s();
     expect_get(&o, "", "/gen/20000?seed=6&trickle=20KB/s", "200 20000 0");
     dt = now_s() - t0;
-    ck_assert_msg(dt >= 0.95 && dt < 4.0, "trickle took %.3f s", dt);
+    ck_assert_msg(dt >= 0.95 && dt < 15.0, "trickle took %.3f s", dt);
     /* stall: 1000 bytes, then nothing; curl gives up after its --max-time */
     res = NULL;
     t0 = now_s();
@@ -552,7 +555,8 @@ START_TEST(test_https)
     ck_assert_str_eq(res, "200 1048576 0");
     free(res);
     ck_assert(same(&o, "body", "exp"));
-    ck_assert_msg(now_s() - t0 < 1.5, "close-delimited TLS body took %.3f s", now_s() - t0);
+    /* without close_notify the client would wait for its 20 s --max-time */
+    ck_assert_msg(now_s() - t0 < 10.0, "close-delimited TLS body took %.3f s", now_s() - t0);
     HTTPS_GET("&redirect=2&5xx=0", "302 10 0");
     /* an untrusted CA and a wrong name both fail */
     ck_assert_int_eq(
@@ -655,6 +659,7 @@ START_TEST(test_sigterm_and_stats_file)
     struct it_origin o;
     char path[600], *text;
     cJSON *doc = NULL;
+    bool arrived = false;
     int status;
 
     o.dir = it_tmpdir();
@@ -667,7 +672,15 @@ START_TEST(test_sigterm_and_stats_file)
                 "(curl -s --max-time 5 -o /dev/null 'http://%s/gen/1M?stall_after=1' >/dev/null 2>&1 &)",
                 o.addr),
             0);
-    ck_assert_int_eq(run(NULL, "sleep 0.2"), 0);
+    /* wait until the origin has the stalled request (not a fixed time) */
+    for (int i = 0; i < 600 && !arrived; i++) {
+        doc = stats(&o);
+        arrived = stat_u64(doc, NULL, "requests") == 2;
+        DF_FREE(doc, cJSON_Delete);
+        if (!arrived)
+            it_sleep_ms(100);
+    }
+    ck_assert_msg(arrived, "the stalled request never reached the origin");
     status = it_proc_stop(&o.proc);
     ck_assert(WIFEXITED(status));
     ck_assert_int_eq(WEXITSTATUS(status), 0);
@@ -710,7 +723,7 @@ it_origin_suite(void)
     Suite *s = suite_create("it_origin");
     TCase *tc = tcase_create("origin");
 
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_gen_matches_generator);
     tcase_add_test(tc, test_head_and_ranges);
     tcase_add_test(tc, test_range_across_4gib);

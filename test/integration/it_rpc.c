@@ -61,7 +61,7 @@ testd_start(const char *listen, const char *const *extra)
         argv[n++] = words[i + 2];
     }
     argv[n] = NULL;
-    ck_assert_int_eq(it_proc_start(&T.proc, T.dir, "rpc_testd", argv, T.ready, 10000), 0);
+    ck_assert_int_eq(it_proc_start(&T.proc, T.dir, "rpc_testd", argv, T.ready, IT_READY_MS), 0);
     snprintf(T.addr, sizeof(T.addr), "%s", it_proc_ready_str(&T.proc, "rpc"));
 }
 
@@ -202,7 +202,7 @@ call_raw(struct rpc_client *c, const char *path, const char *req, int deadline_m
     result_reset(r);
     ck_assert_int_eq(
             rpc_client_unary_raw(c, path, req, strlen(req), deadline_ms, result_cb, r, NULL), 0);
-    ck_assert_msg(run_until(&r->done, 10000), "call %s did not complete", path);
+    ck_assert_msg(run_until(&r->done, 60000), "call %s did not complete", path);
 }
 
 static void
@@ -210,7 +210,7 @@ assert_echo_works(struct rpc_client *c)
 {
     struct result r = {0};
 
-    call_raw(c, "/test.v1.Echo/Unary", "{\"message\":\"still here\"}", 5000, &r);
+    call_raw(c, "/test.v1.Echo/Unary", "{\"message\":\"still here\"}", 30000, &r);
     ck_assert_msg(r.code == RPC_OK, "echo failed: %s %s", rpc_err_name(r.code), r.message);
     ck_assert_str_eq(r.resp, "{\"message\":\"still here\"}");
     result_reset(&r);
@@ -225,7 +225,7 @@ START_TEST(test_unary)
     ck_assert_int_eq(rpc_client_unary(T.client, "/test.v1.Echo/Unary", req, 0, result_cb, &r, NULL),
                      0);
     cJSON_Delete(req);
-    ck_assert(run_until(&r.done, 5000));
+    ck_assert(run_until(&r.done, 30000));
     ck_assert_int_eq(r.code, RPC_OK);
     ck_assert_str_eq(r.resp, "{\"message\":\"hi \\\"there\\\" \xc3\xa9\"}");
     call_raw(T.client, "/grpc.health.v1.Health/Check", "{}", 0, &r);
@@ -379,17 +379,17 @@ START_TEST(test_bidi)
     struct rpc_client_call *s = NULL;
     struct stream_result r = {.order_ok = true, .to_send = 50};
 
-    ck_assert_int_eq(rpc_client_stream(T.client, "/test.v1.Echo/Bidi", 10000, &cbs, &r, &s), 0);
+    ck_assert_int_eq(rpc_client_stream(T.client, "/test.v1.Echo/Bidi", 30000, &cbs, &r, &s), 0);
     bidi_send_next(s, &r);
-    ck_assert(run_until(&r.done, 10000));
+    ck_assert(run_until(&r.done, 30000));
     ck_assert_msg(r.code == RPC_OK, "%s: %s", rpc_err_name(r.code), r.message);
     ck_assert_int_eq(r.received, 50);
     ck_assert(r.order_ok);
     /* a bidi stream with no request at all */
     memset(&r, 0, sizeof(r));
-    ck_assert_int_eq(rpc_client_stream(T.client, "/test.v1.Echo/Bidi", 10000, &cbs, &r, &s), 0);
+    ck_assert_int_eq(rpc_client_stream(T.client, "/test.v1.Echo/Bidi", 30000, &cbs, &r, &s), 0);
     rpc_client_close_send(s);
-    ck_assert(run_until(&r.done, 10000));
+    ck_assert(run_until(&r.done, 30000));
     ck_assert_int_eq(r.code, RPC_OK);
     ck_assert_int_eq(r.received, 0);
 }
@@ -500,10 +500,12 @@ START_TEST(test_deadline)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     ck_assert_int_eq(r.code, RPC_DEADLINE_EXCEEDED);
-    ck_assert_msg(ms >= 150 && ms < 1500, "deadline took %ld ms", ms);
+    /* a timer never fires early; late on a loaded machine, but before the 3 s answer (the
+     * code above already says the deadline, not the answer, ended the call) */
+    ck_assert_msg(ms >= 150 && ms < 3000, "deadline took %ld ms", ms);
     /* the server survives and the connection is still good */
     assert_echo_works(T.client);
-    call_raw(T.client, "/test.v1.Echo/Slow", "{\"delayMs\":20,\"message\":\"ok\"}", 2000, &r);
+    call_raw(T.client, "/test.v1.Echo/Slow", "{\"delayMs\":20,\"message\":\"ok\"}", 30000, &r);
     ck_assert_int_eq(r.code, RPC_OK);
     ck_assert_str_eq(r.resp, "{\"delayMs\":20,\"message\":\"ok\"}");
     result_reset(&r);
@@ -552,7 +554,8 @@ START_TEST(test_cancel)
                                           must_not_run_cb, NULL, &call),
                      0);
     rpc_client_cancel(call);
-    run_for(400);
+    for (int i = 0; i < 500 && rpc_client_pending(T.client) != 0; i++)
+        run_for(20);
     ck_assert_uint_eq(rpc_client_pending(T.client), 0);
     assert_echo_works(T.client);
 }
@@ -572,16 +575,16 @@ START_TEST(test_errors)
     n = (size_t)snprintf(big, 100000, "{\"message\":\"");
     memset(big + n, 'x', 80000);
     snprintf(big + n + 80000, 100, "\"}");
-    call_raw(T.client, "/test.v1.Echo/Unary", big, 5000, &r);
+    call_raw(T.client, "/test.v1.Echo/Unary", big, 30000, &r);
     ck_assert_int_eq(r.code, RPC_RESOURCE_EXHAUSTED);
     ck_assert_ptr_nonnull(strstr(r.message, "exceeds the limit of 65536"));
     free(big);
     assert_echo_works(T.client);
     /* malformed JSON */
-    call_raw(T.client, "/test.v1.Echo/Unary", "{\"message\":", 5000, &r);
+    call_raw(T.client, "/test.v1.Echo/Unary", "{\"message\":", 30000, &r);
     ck_assert_int_eq(r.code, RPC_INVALID_ARGUMENT);
     ck_assert_ptr_nonnull(strstr(r.message, "malformed"));
-    call_raw(T.client, "/test.v1.Echo/Unary", "[1,2]", 5000, &r);
+    call_raw(T.client, "/test.v1.Echo/Unary", "[1,2]", 30000, &r);
     ck_assert_int_eq(r.code, RPC_INVALID_ARGUMENT);
     ck_assert_str_eq(r.message, "message must be a JSON object");
     /* deep nesting (server limit 16) */
@@ -591,16 +594,16 @@ START_TEST(test_errors)
         n += (size_t)snprintf(deep + n, 1000 - n, "[");
     for (int i = 0; i < 100; i++)
         n += (size_t)snprintf(deep + n, 1000 - n, "]");
-    call_raw(T.client, "/test.v1.Echo/Unary", deep, 5000, &r);
+    call_raw(T.client, "/test.v1.Echo/Unary", deep, 30000, &r);
     free(deep);
     ck_assert_int_eq(r.code, RPC_RESOURCE_EXHAUSTED);
     ck_assert_ptr_nonnull(strstr(r.message, "nesting deeper than 16"));
     /* unknown method */
-    call_raw(T.client, "/test.v1.Echo/Nope", "{}", 5000, &r);
+    call_raw(T.client, "/test.v1.Echo/Nope", "{}", 30000, &r);
     ck_assert_int_eq(r.code, RPC_UNIMPLEMENTED);
     ck_assert_ptr_nonnull(strstr(r.message, "/test.v1.Echo/Nope"));
     /* a handler's own error */
-    call_raw(T.client, "/test.v1.Echo/Slow", "{\"delayMs\":\"soon\"}", 5000, &r);
+    call_raw(T.client, "/test.v1.Echo/Slow", "{\"delayMs\":\"soon\"}", 30000, &r);
     ck_assert_int_eq(r.code, RPC_INVALID_ARGUMENT);
     result_reset(&r);
     /* all on the connection we started with */
@@ -787,16 +790,17 @@ START_TEST(test_reconnect)
     snprintf(listen, sizeof(listen), "%s", T.addr);
     it_proc_kill(&T.proc);
     /* the client notices, then retries with backoff while the server is down */
-    run_for(300);
+    for (int i = 0; i < 500 && rpc_client_is_connected(T.client); i++)
+        run_for(20);
     ck_assert(!rpc_client_is_connected(T.client));
     ck_assert_int_eq(rpc_client_unary_raw(T.client, "/test.v1.Echo/Unary", "{\"message\":\"q\"}",
-                                          15, 10000, result_cb, &r, NULL),
+                                          15, 30000, result_cb, &r, NULL),
                      0);
     run_for(300);
     ck_assert(!r.done);
     testd_start(listen, NULL);
     ck_assert_str_eq(T.addr, listen);
-    ck_assert(run_until(&r.done, 8000));
+    ck_assert(run_until(&r.done, 30000));
     ck_assert_msg(r.code == RPC_OK, "%s: %s", rpc_err_name(r.code), r.message);
     ck_assert_str_eq(r.resp, "{\"message\":\"q\"}");
     result_reset(&r);
@@ -824,7 +828,7 @@ START_TEST(test_graceful_shutdown)
     assert_echo_works(T.client);
     /* a call in flight when SIGTERM arrives still completes */
     evtimer_add(ev, &tv);
-    call_raw(T.client, "/test.v1.Echo/Slow", "{\"delayMs\":400}", 5000, &r);
+    call_raw(T.client, "/test.v1.Echo/Slow", "{\"delayMs\":400}", 30000, &r);
     event_free(ev);
     ck_assert_msg(r.code == RPC_OK, "%s: %s", rpc_err_name(r.code), r.message);
     result_reset(&r);
@@ -868,7 +872,7 @@ it_rpc_suite(void)
     TCase *streams = tcase_create("streams");
 
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_unary);
     tcase_add_test(tc, test_unix_socket);
     tcase_add_test(tc, test_server_stream);
@@ -885,11 +889,11 @@ it_rpc_suite(void)
     tcase_add_test(tc, test_graceful_shutdown);
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(abuse, setup_abuse, teardown);
-    tcase_set_timeout(abuse, 60);
+    tcase_set_timeout(abuse, 120);
     tcase_add_test(abuse, test_rapid_reset);
     suite_add_tcase(s, abuse);
     tcase_add_checked_fixture(streams, setup_streams, teardown);
-    tcase_set_timeout(streams, 60);
+    tcase_set_timeout(streams, 120);
     tcase_add_test(streams, test_stream_limit);
     suite_add_tcase(s, streams);
     return s;

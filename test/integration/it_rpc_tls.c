@@ -61,7 +61,7 @@ setup(void)
     gen_certs();
     snprintf(ready, sizeof(ready), "%s/ready.json", dir);
     it_tool("rpc_testd", tool, sizeof(tool));
-    ck_assert_int_eq(it_proc_start(&proc, dir, "rpc_testd", argv, ready, 10000), 0);
+    ck_assert_int_eq(it_proc_start(&proc, dir, "rpc_testd", argv, ready, IT_READY_MS), 0);
     snprintf(addr, sizeof(addr), "%s", it_proc_ready_str(&proc, "rpc"));
     base = event_base_new();
 }
@@ -108,7 +108,7 @@ call(struct net_tls_ctx *tls, const char *name, int deadline_ms, struct res *r, 
 {
     struct rpc_client_opts o = {.addr = addr, .tls = tls, .tls_name = name};
     struct rpc_client *c = NULL;
-    struct timeval tv = {10, 0};
+    struct timeval tv = {60, 0}; /* a guard only: the call's own deadline ends it first */
     bool expired = false;
     struct event *ev = evtimer_new(base, expire_cb, &expired);
 
@@ -144,7 +144,7 @@ START_TEST(test_unary_over_tls)
     struct res r;
     uint64_t n;
 
-    call(tls, "localhost", 5000, &r, &n);
+    call(tls, "localhost", 30000, &r, &n);
     ck_assert_int_eq(r.code, RPC_OK);
     ck_assert_str_eq(r.resp, "{\"message\":\"tls\"}");
     free(r.resp);
@@ -211,7 +211,7 @@ it_rpc_tls_suite(void)
     TCase *tc = tcase_create("tls");
 
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_unary_over_tls);
     tcase_add_test(tc, test_curl_over_tls);
     tcase_add_test(tc, test_untrusted_server);

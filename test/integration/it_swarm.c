@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -32,14 +31,6 @@ struct sw {
     char origin_addr[64], sched_addr[64];
     char seed_upload[64], upload[SW_MAX_PEERS][64];
 };
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
 
 /* Start `dragonfly <argv...>` (NULL-terminated) as name, waiting for its ready file. */
 #define sw_start(s, p, name, ...) ck_assert_int_eq(it_df_start(p, (s)->dir, name, __VA_ARGS__), 0)
@@ -89,7 +80,7 @@ sw_up(struct sw *s, int n, const char *upload_rate)
     ck_assert_ptr_nonnull(s->dir);
     snprintf(ready, sizeof(ready), "%s/origin.ready", s->dir);
     ck_assert_int_eq(it_proc_start(&s->origin, s->dir, "origin", (char *const *)(uintptr_t)oargv,
-                                   ready, 10000),
+                                   ready, IT_READY_MS),
                      0);
     snprintf(s->origin_addr, sizeof(s->origin_addr), "%s", it_proc_ready_str(&s->origin, "http"));
     sw_start_sched(s, "127.0.0.41:0");
@@ -163,7 +154,7 @@ sw_get_wait(struct sw *s, int i, int timeout_s)
     for (int k = 0; k < timeout_s * 10; k++) {
         if (access(path, F_OK) == 0)
             break;
-        sleep_ms(100);
+        it_sleep_ms(100);
     }
     if (it_shf(&out, 10, "cat %s", path) == 0)
         rc = (int)strtol(out, NULL, 10);
@@ -292,13 +283,13 @@ START_TEST(test_parent_killed)
     sw_gen(&s, "48MiB", 4, "want");
     sw_url(&s, "48MiB", 4, url, sizeof(url));
     sw_get_start(&s, url, 0, 5, NULL);
-    /* The first peer that uploads something is a parent mid-transfer. */
-    for (int k = 0; k < 200 && victim < 0; k++) {
+    /* The first peer that uploads something is a parent mid-transfer (up to a minute). */
+    for (int k = 0; k < 1200 && victim < 0; k++) {
         for (int i = 0; i < 5 && victim < 0; i++)
             if (sw_metric(s.upload[i], "dragonfly_peer_upload_bytes_total") > 0)
                 victim = i;
         if (victim < 0)
-            sleep_ms(50);
+            it_sleep_ms(50);
     }
     ck_assert_msg(victim >= 0, "no peer became a parent");
     it_proc_kill(&s.peers[victim]);
@@ -367,20 +358,29 @@ START_TEST(test_scheduler_restart)
     snprintf(url + strlen(url), sizeof(url) - strlen(url), "%s", slow);
     snprintf(listen, sizeof(listen), "%s", s.sched_addr);
     sw_get_start(&s, url, 0, 4, NULL);
-    for (int k = 0; k < 200; k++) {
+    /* The seed uploads its first piece; the trickle gives 16 s before the origin is done. */
+    for (int k = 0; k < 1200; k++) {
         if (sw_metric(s.seed_upload, "dragonfly_peer_upload_bytes_total") > 0)
             break;
-        sleep_ms(50);
+        it_sleep_ms(50);
     }
     ck_assert_uint_lt(sw_origin_bytes_q(&s, "32MiB", 6, slow), 32 * MIB);
     it_proc_kill(&s.sched);
-    sleep_ms(500);
+    it_sleep_ms(500);
     sw_start_sched(&s, listen);
     for (int i = 0; i < 4; i++)
         sw_expect_ok(&s, i, "want");
     before = sw_origin_bytes_q(&s, "32MiB", 6, slow);
     ck_assert_uint_le(before, 32 * MIB + 32 * MIB / 20);
-    sleep_ms(2500); /* the peers' re-registrations reach the new scheduler */
+    /* The seed and the four peers registered what they hold with the new scheduler
+     * (waiting for that, not for a fixed time; up to a minute). */
+    for (int k = 0; k < 600; k++) {
+        if (sw_metric(it_proc_ready_str(&s.sched, "metrics"), "dragonfly_scheduler_peers") >= 5)
+            break;
+        it_sleep_ms(100);
+    }
+    ck_assert_uint_ge(
+            sw_metric(it_proc_ready_str(&s.sched, "metrics"), "dragonfly_scheduler_peers"), 5);
     sw_get_start(&s, url, 4, 1, NULL);
     sw_expect_ok(&s, 4, "want");
     ck_assert_uint_eq(sw_origin_bytes_q(&s, "32MiB", 6, slow), before);
@@ -511,7 +511,7 @@ it_swarm_suite(void)
     Suite *s = suite_create("it_swarm");
     TCase *tc = tcase_create("swarm");
 
-    tcase_set_timeout(tc, 180);
+    tcase_set_timeout(tc, 400); /* a hang guard, far above a loaded sanitizer run */
     tcase_add_test(tc, test_eight_peers_one_origin_fetch);
     tcase_add_test(tc, test_parent_killed);
     tcase_add_test(tc, test_corrupt_parent_blocked);

@@ -20,6 +20,10 @@ main(void)
     SRunner *sr = srunner_create(NULL);
     int failed;
 
+    /* check's default of 4 s per test is a wall-clock bound a loaded machine running the
+     * sanitizer build can miss: tests without their own timeout get 60 s (the caller's
+     * CK_DEFAULT_TIMEOUT still wins). tcase_create reads it, so set it before the suites. */
+    setenv("CK_DEFAULT_TIMEOUT", "60", 0);
     log_init("unit", LOG_LEVEL_ERROR, LOG_FORMAT_TEXT);
 #define DF_SUITE(fn) srunner_add_suite(sr, fn());
 #include "suites.h"

@@ -62,7 +62,18 @@ int it_temp_count(const char *dir);
 /* Look up a string in the ready file ("rpc" -> "127.0.0.1:43211"); NULL if absent. */
 const char *it_proc_ready_str(const struct it_proc *p, const char *key);
 
-/* SIGTERM, wait up to 3 s, then SIGKILL; reap. Returns the exit status as waitpid gives. */
+/*
+ * Deadlines for conditions a test waits for (a daemon's ready file, its exit): generous, as a
+ * loaded 2-core machine running sanitizer builds can be many times slower than an idle one;
+ * waiting costs nothing when the condition comes at once.
+ */
+#define IT_READY_MS 60000
+#define IT_STOP_MS  15000
+
+/* Sleep ms milliseconds. */
+void it_sleep_ms(int ms);
+
+/* SIGTERM, wait up to IT_STOP_MS, then SIGKILL; reap. Returns the exit status as waitpid gives. */
 int it_proc_stop(struct it_proc *p);
 
 /* SIGKILL and reap. */

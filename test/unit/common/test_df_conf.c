@@ -25,6 +25,7 @@ struct test_config {
     char *token;
     int algorithm;
     struct df_conf_list headers;
+    struct df_conf_list tags;
     struct df_conf_list filtered;
     struct df_conf_addr listen;
     int64_t not_in_table;
@@ -104,6 +105,10 @@ static const struct df_conf_entry entries[] = {
          .offset = F(headers),
          .metavar = "'K: V'",
          .help = "request header"},
+        {.key = "tags",
+         .type = DF_CONF_LIST,
+         .offset = F(tags),
+         .help = "task tag (repeatable, in order)"},
         {.key = "filteredQueryParams",
          .flag = "filter",
          .type = DF_CONF_LIST,
@@ -525,7 +530,8 @@ START_TEST(test_file_errors)
     memset(&r, 0, sizeof(r));
     ck_assert_int_eq(run_load(&r, "{\"verbose\": true,}", NULL), DF_EINVAL);
     ck_assert_ptr_nonnull(strstr(r.err.msg, r.path));
-    ck_assert_ptr_nonnull(strstr(r.err.msg, ": json: malformed at byte"));
+    ck_assert_ptr_nonnull(strstr(r.err.msg, ": json: malformed at line 1, column 18: expected a "
+                                            "quoted key (no ',' before '}'), found '}'"));
     run_end(&r);
 
     memset(&r, 0, sizeof(r));
@@ -535,7 +541,17 @@ START_TEST(test_file_errors)
 
     memset(&r, 0, sizeof(r));
     ck_assert_int_eq(run_load(&r, "{} /* open", NULL), DF_EINVAL);
-    ck_assert_ptr_nonnull(strstr(r.err.msg, ": unterminated comment at byte 3"));
+    ck_assert_ptr_nonnull(
+            strstr(r.err.msg, ": unterminated comment at line 1, column 4: expected '*/'"));
+    run_end(&r);
+
+    /* comments do not move the position of a later error */
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(
+            run_load(&r, "{\n  // the log\n  \"verbose\": true /* on */\n  \"x\": 1}", NULL),
+            DF_EINVAL);
+    ck_assert_ptr_nonnull(
+            strstr(r.err.msg, ": json: malformed at line 4, column 3: expected ',' or '}', found"));
     run_end(&r);
 
     memset(&r, 0, sizeof(r));
@@ -603,7 +619,8 @@ START_TEST(test_reload)
     ck_assert_str_eq(err.msg, "x: unknown key");
     ck_assert_str_eq(cfg.data_dir, "/a");
     ck_assert_int_eq(df_conf_load_json(&spec, &cfg, "{", 1, "reload", &err), DF_EINVAL);
-    ck_assert_str_eq(err.msg, "reload: json: malformed at byte 0");
+    ck_assert_str_eq(err.msg, "reload: json: malformed at line 1, column 2: expected a quoted key "
+                              "or '}', found the end of the document");
     /* hostile nesting is refused before cJSON recurses */
     {
         char deep[2 * (DF_CONF_DEPTH_MAX + 1) + 1];
@@ -669,6 +686,9 @@ START_TEST(test_help)
     ck_assert_ptr_nonnull(strstr(text, "--scheduler-algorithm default|ml|nt"));
     ck_assert_ptr_nonnull(strstr(text, "  -H, --header 'K: V' "));
     ck_assert_ptr_nonnull(strstr(text, "request header (repeatable) [key headers]\n"));
+    /* a help text that says it already is not told again */
+    ck_assert_ptr_nonnull(strstr(text, "task tag (repeatable, in order)\n"));
+    ck_assert_ptr_null(strstr(text, "(repeatable) (repeatable)"));
     ck_assert_ptr_nonnull(strstr(text, "(default Expires, Signature) [key filteredQueryParams]"));
     ck_assert_ptr_nonnull(strstr(text, "--server-listen IP:PORT "));
     ck_assert_ptr_nonnull(strstr(text, "RPC address (default 127.0.0.1:8002)\n"));

@@ -54,6 +54,97 @@ START_TEST(test_parse_malformed)
 
 END_TEST
 
+/* A syntax error names its line and column (from 1, in characters) and what was expected. */
+START_TEST(test_parse_error_position)
+{
+    static const struct {
+        const char *doc, *msg;
+    } cases[] = {
+            {"{\"ip\": \"1.2.3.4\",\n  \"port\": 12\n  \"x\": 1}",
+             "json: malformed at line 3, column 3: expected ',' or '}', found '\"'"},
+            {"{\n \"a\": [1, 2,, 3]\n}",
+             "json: malformed at line 2, column 13: expected a value (object, array, string, "
+             "number, true, false or null), found ','"},
+            {"{\"a\": 1,}", "json: malformed at line 1, column 9: expected a quoted key (no ',' "
+                            "before '}'), found '}'"},
+            {"[1,]", "json: malformed at line 1, column 4: expected a value (no ',' before ']'), "
+                     "found ']'"},
+            {"{\"a\" 1}",
+             "json: malformed at line 1, column 6: expected ':' after the key, found '1'"},
+            {"{a: 1}",
+             "json: malformed at line 1, column 2: expected a quoted key or '}', found 'a'"},
+            {"{\"a\":",
+             "json: malformed at line 1, column 6: expected a value, found the end of the "
+             "document"},
+            {"[\"x\\q\"]", "json: malformed at line 1, column 5: expected an escape (\\\" \\\\ \\/ "
+                           "\\b \\f \\n \\r \\t \\u), found 'q'"},
+            {"[\"\\u12\"]", "json: malformed at line 1, column 7: expected 4 hex digits after \\u, "
+                            "found '\"'"},
+            {"[\"\\uD800x\"]",
+             "json: malformed at line 1, column 9: expected a \\u escape of a low "
+             "surrogate (\\uDC00-\\uDFFF), found 'x'"},
+            {"{\n\t\"s\": \"open\n}",
+             "json: malformed at line 2, column 7: expected a closing '\"' "
+             "for the string that starts here, found the end of the "
+             "document"},
+            {"[\"ab\\", "json: malformed at line 1, column 2: expected a closing '\"' for the "
+                        "string that starts here, found the end of the document"},
+            /* columns count characters: "é" is two bytes, one column */
+            {"{\"\xc3\xa9\": yes}",
+             "json: malformed at line 1, column 7: expected a value (object, "
+             "array, string, number, true, false or null), found 'y'"},
+            {"[1.5.2]", "json: malformed at line 1, column 5: expected ',' or ']', found '.'"},
+            {"[tru]",
+             "json: malformed at line 1, column 2: expected a value (object, array, string, "
+             "number, true, false or null), found 't'"},
+            {"[1]\x01",
+             "json: trailing data at line 1, column 4: expected the end of the document, "
+             "found byte 0x01"},
+            {"{}\n\n  x",
+             "json: trailing data at line 3, column 3: expected the end of the document, "
+             "found 'x'"},
+    };
+    struct df_error err;
+    cJSON *doc = NULL;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        ck_assert_int_eq(df_json_parse(cases[i].doc, strlen(cases[i].doc), NULL, &doc, &err),
+                         DF_EINVAL);
+        ck_assert_ptr_null(doc);
+        ck_assert_msg(strcmp(err.msg, cases[i].msg) == 0, "case %zu: got '%s'\n want '%s'", i,
+                      err.msg, cases[i].msg);
+    }
+    /* what cJSON accepts, the check accepts: valid escapes, pairs, numbers, literals */
+    doc = parse_ok(
+            "{\"s\": \"\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\uD83D\\uDE00\", "
+            "\"n\": [-1, 0.5, 1e3, 2E-2], \"l\": [true, false, null], \"e\": {}, \"a\": []}");
+    cJSON_Delete(doc);
+}
+
+END_TEST
+
+START_TEST(test_position)
+{
+    static const char text[] = "ab\n\xc3\xa9x\n";
+    unsigned line, col;
+
+    df_json_position(text, 0, &line, &col);
+    ck_assert_uint_eq(line, 1);
+    ck_assert_uint_eq(col, 1);
+    df_json_position(text, 2, &line, &col);
+    ck_assert_uint_eq(line, 1);
+    ck_assert_uint_eq(col, 3);
+    df_json_position(text, 5, &line, &col); /* the 'x' after a two-byte character */
+    ck_assert_uint_eq(line, 2);
+    ck_assert_uint_eq(col, 2);
+    df_json_position(text, 7, &line, &col);
+    ck_assert_uint_eq(line, 3);
+    ck_assert_uint_eq(col, 1);
+}
+
+END_TEST
+
 START_TEST(test_getters)
 {
     cJSON *doc = parse_ok("{\"s\":\"x\",\"b\":true,\"n\":42,\"big\":\"18446744073709551615\","
@@ -110,6 +201,8 @@ test_df_json_suite(void)
 
     tcase_add_test(tc, test_parse_limits);
     tcase_add_test(tc, test_parse_malformed);
+    tcase_add_test(tc, test_parse_error_position);
+    tcase_add_test(tc, test_position);
     tcase_add_test(tc, test_getters);
     tcase_add_test(tc, test_add_u64);
     suite_add_tcase(s, tc);

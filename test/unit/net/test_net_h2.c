@@ -23,6 +23,7 @@ struct side {
     size_t body;     /* server: response bytes left to produce; client: bytes received */
     size_t produced; /* server: bytes handed to nghttp2 */
     int streams_closed;
+    int requests; /* server: requests received */
     bool goaway;
     uint32_t goaway_code;
     bool close_in_cb; /* server: close from inside on_frame_recv */
@@ -76,6 +77,7 @@ srv_frame_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 
     if (f->hd.type != NGHTTP2_HEADERS || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
+    sd->requests++;
     if (sd->close_in_cb) {
         net_h2_close(sd->h2, "closed in callback");
         net_h2_close(sd->h2, "twice");
@@ -192,6 +194,78 @@ run_ms(int ms)
     event_base_dispatch(base);
 }
 
+/*
+ * Run the loop until cond() holds, up to 10 s. The tests wait for what they expect, never
+ * for a fixed time: a loaded machine is slow, not wrong.
+ */
+static bool
+run_until(bool (*cond)(void))
+{
+    for (int i = 0; i < 1000 && !cond(); i++)
+        run_ms(10);
+    return cond();
+}
+
+static bool
+roundtrip_done(void)
+{
+    return cli.streams_closed == 1 && srv.streams_closed == 1;
+}
+
+static bool
+window_known(void)
+{
+    nghttp2_session *s = net_h2_session(srv.h2);
+
+    return nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE) ==
+                   16u << 20 &&
+           nghttp2_session_get_remote_window_size(s) >= 16 << 20;
+}
+
+static bool
+srv_congested(void)
+{
+    return net_h2_is_congested(srv.h2);
+}
+
+static size_t backpressure_total;
+
+static bool
+backpressure_done(void)
+{
+    return cli.body == backpressure_total && !net_h2_is_congested(srv.h2);
+}
+
+static bool
+both_closed(void)
+{
+    return srv.closes == 1 && cli.closes == 1;
+}
+
+static bool
+calmed_down(void)
+{
+    return cli.goaway && both_closed();
+}
+
+static bool
+srv_has_request(void)
+{
+    return srv.requests == 1;
+}
+
+static bool
+cli_has_goaway(void)
+{
+    return cli.goaway;
+}
+
+static bool
+srv_closed(void)
+{
+    return srv.closes == 1;
+}
+
 START_TEST(test_roundtrip)
 {
     struct net_h2_opts so = {.server = true}, co = {0};
@@ -200,7 +274,7 @@ START_TEST(test_roundtrip)
     srv.respond = true;
     srv.body = 100000;
     request();
-    run_ms(200);
+    ck_assert(run_until(roundtrip_done));
     ck_assert_uint_eq(cli.body, 100000);
     ck_assert_int_eq(cli.streams_closed, 1);
     ck_assert_int_eq(srv.streams_closed, 1);
@@ -219,18 +293,18 @@ START_TEST(test_backpressure)
     pair(&so, &co, 32768);
     srv.respond = true;
     srv.body = total;
-    run_ms(50); /* SETTINGS: the client's 16 MiB window */
+    backpressure_total = total;
+    ck_assert(run_until(window_known)); /* SETTINGS: the client's 16 MiB window */
     /* The client stops reading: the server may not buffer the 8 MiB its window allows. */
     bufferevent_disable(cli.bev, EV_READ);
     request();
-    run_ms(300);
+    ck_assert(run_until(srv_congested));
+    run_ms(300); /* and it stays bounded: more time only lets a leak show */
     ck_assert(net_h2_is_congested(srv.h2));
     ck_assert_msg(srv.produced - cli.body < (1u << 20), "buffered %zu bytes",
                   srv.produced - cli.body);
     bufferevent_enable(cli.bev, EV_READ);
-    run_ms(1500);
-    ck_assert_uint_eq(cli.body, total);
-    ck_assert(!net_h2_is_congested(srv.h2));
+    ck_assert_msg(run_until(backpressure_done), "got %zu of %zu bytes", cli.body, total);
 }
 
 END_TEST
@@ -249,7 +323,7 @@ START_TEST(test_rapid_reset)
         nghttp2_submit_rst_stream(net_h2_session(cli.h2), NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
         net_h2_flush(cli.h2);
     }
-    run_ms(200);
+    ck_assert(run_until(calmed_down));
     ck_assert(cli.goaway);
     ck_assert_uint_eq(cli.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
     ck_assert_int_eq(srv.closes, 1);
@@ -265,7 +339,7 @@ START_TEST(test_close_in_callback)
     pair(&so, &co, 0);
     srv.close_in_cb = true;
     request();
-    run_ms(200);
+    ck_assert(run_until(both_closed));
     ck_assert_int_eq(srv.closes, 1);
     ck_assert_str_eq(srv.reason, "closed in callback");
     /* the client sees the connection go */
@@ -280,19 +354,17 @@ START_TEST(test_goaway_drains)
 
     pair(&so, &co, 0);
     request();
-    run_ms(50);
+    ck_assert(run_until(srv_has_request));
     /* a stream is open (no response yet): GOAWAY waits for it */
     net_h2_goaway(srv.h2, NGHTTP2_NO_ERROR);
     ck_assert(!net_h2_is_open(srv.h2));
-    run_ms(50);
-    ck_assert(cli.goaway);
+    ck_assert(run_until(cli_has_goaway));
     ck_assert_int_eq(srv.closes, 0);
     ck_assert_int_eq(
             nghttp2_submit_rst_stream(net_h2_session(cli.h2), NGHTTP2_FLAG_NONE, 1, NGHTTP2_CANCEL),
             0);
     net_h2_flush(cli.h2);
-    run_ms(100);
-    ck_assert_int_eq(srv.closes, 1);
+    ck_assert(run_until(srv_closed));
     ck_assert_str_eq(srv.reason, "done");
 }
 

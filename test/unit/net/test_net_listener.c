@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,7 +438,18 @@ START_TEST(test_connect_timeout)
         if (connect(fd, (struct sockaddr *)&in, sizeof(in)) != 0)
             ck_assert_int_eq(errno, EINPROGRESS);
     }
-    usleep(100000); /* let the handshakes that fit complete */
+    /* The accept queue is full once a handshake that fits has completed: wait for that (one
+     * of the sockets becomes writable), not for a fixed time. */
+    {
+        struct pollfd pfd[3];
+        int ready = 0;
+
+        for (int i = 0; i < 3; i++)
+            pfd[i] = (struct pollfd){.fd = t.fds[1 + i], .events = POLLOUT};
+        for (int k = 0; k < 100 && ready == 0; k++)
+            ready = poll(pfd, 3, 100);
+        ck_assert_int_gt(ready, 0);
+    }
     ck_assert_int_eq(net_connect_start(t.base, t.dns, "127.0.0.1", ntohs(in.sin_port), 300,
                                        lis_connect_cb, NULL, NULL),
                      0);
