@@ -50,6 +50,7 @@ struct peer_source {
     bool has_range;
     uint64_t start, end;
     bool insecure;
+    unsigned cluster_roles;              /* peer_source_req.cluster_roles */
     const struct net_addrpolicy *policy; /* borrowed; NULL: none */
     int hops;
     struct net_connect *connect;
@@ -584,8 +585,12 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
     s->lowat_cap = PEER_SOURCE_LOWAT;
     s->tick_total = 0;
     if (tls) {
-        struct bufferevent *t =
-                net_tls_wrap(s->insecure ? s->env.tls_insecure : s->env.tls, bev, s->url.host);
+        struct bufferevent *t;
+
+        if (s->cluster_roles != 0)
+            t = net_tls_wrap_expect(s->env.tls_cluster, bev, s->cluster_roles, NULL);
+        else
+            t = net_tls_wrap(s->insecure ? s->env.tls_insecure : s->env.tls, bev, s->url.host);
         if (t == NULL) {
             bufferevent_free(bev);
             peer_source_finish(s, DF_ENOMEM);
@@ -683,9 +688,12 @@ peer_source_start(const struct peer_source_env *env, const struct peer_source_re
                   const struct peer_source_cbs *cbs, void *arg, struct peer_source **out,
                   struct df_error *err)
 {
-    struct peer_source *s = xcalloc(1, sizeof(*s));
+    struct peer_source *s;
     int rv;
 
+    if (req->cluster_roles != 0 && env->tls_cluster == NULL)
+        return df_error_set(err, DF_EINVAL, "%s: no cluster TLS (tls.cert) configured", req->url);
+    s = xcalloc(1, sizeof(*s));
     s->env = *env;
     s->cbs = *cbs;
     s->fd = -1;
@@ -695,6 +703,7 @@ peer_source_start(const struct peer_source_env *env, const struct peer_source_re
     s->start = req->start;
     s->end = req->end;
     s->insecure = req->insecure;
+    s->cluster_roles = req->cluster_roles;
     s->policy = req->policy;
     if (req->nheaders > 0) {
         s->headers = xcalloc(req->nheaders, sizeof(*s->headers));

@@ -104,6 +104,7 @@ struct rpc_server_conn {
     struct event *writable_ev;
     bool is_local;            /* came through a local listener: caller is set */
     struct net_caller caller; /* caller.fd: a passed descriptor until a handler takes it */
+    struct bufferevent *bev;  /* owned by h2; for the TLS identity */
 };
 
 struct rpc_server {
@@ -384,6 +385,20 @@ const struct net_caller *
 rpc_call_caller(const struct rpc_call *call)
 {
     return call->conn->is_local ? &call->conn->caller : NULL;
+}
+
+int
+rpc_call_peer_identity(const struct rpc_call *call, struct net_tls_identity *out)
+{
+    struct bufferevent *bev = call->conn->bev;
+
+    /* A call arrives after the handshake, so DF_EAGAIN cannot happen here; none either way. */
+    if (call->conn->is_local || bev == NULL || !net_tls_is_tls(bev) ||
+        net_tls_peer_identity(bev, out) != 0) {
+        out->role = NET_TLS_ROLE_NONE;
+        out->host[0] = '\0';
+    }
+    return 0;
 }
 
 int
@@ -872,6 +887,7 @@ rpc_server_accept_from(struct rpc_server *srv, struct bufferevent *bev, struct n
     }
     conn = xcalloc(1, sizeof(*conn));
     conn->srv = srv;
+    conn->bev = bev;
     conn->caller.fd = -1;
     if (caller != NULL) {
         conn->is_local = true;

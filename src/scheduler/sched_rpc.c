@@ -22,6 +22,7 @@
 #include "df/df_url.h"
 #include "df/log.h"
 #include "df/net_http_parse.h"
+#include "df/net_tls.h"
 #include "df/rpc_client.h"
 #include "df/rpc_server.h"
 #include "df/xmalloc.h"
@@ -338,6 +339,8 @@ seed_client(struct sched_ctx *ctx, const char *addr)
     o.addr = sd->addr;
     o.default_deadline_ms = 30000;
     o.backoff_max_ms = 2000;
+    o.tls = ctx->tls_client;
+    o.expect_roles = o.tls != NULL ? NET_TLS_ROLE_BIT(NET_TLS_ROLE_SEED) : 0;
     if (rpc_client_new(ctx->base, ctx->dns, &o, &sd->client, &err) != 0) {
         log_warnx("sched: seed %s: %s", addr, err.msg);
         free(sd);
