@@ -1043,8 +1043,10 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
     }
     if (p->t != NULL && (p->t->state == PEER_TASK_FAILED))
         return;
+    /* Refusals (permission_denied: a report the scheduler does not take from us) are not
+     * retried: registering again would be refused again. */
     if (st->code == RPC_FAILED_PRECONDITION || st->code == RPC_NOT_FOUND ||
-        st->code == RPC_INVALID_ARGUMENT) {
+        st->code == RPC_INVALID_ARGUMENT || st->code == RPC_PERMISSION_DENIED) {
         if (p->t != NULL && p->t->state == PEER_TASK_P2P) {
             if (p->pc->ctx->cfg.no_back_to_source) {
                 peer_task_fail(p->t, rpc_err_to_df(st->code), st->message);
