@@ -400,10 +400,19 @@ peer_p2p_download_task(struct rpc_call *call, const cJSON *req, void *arg)
 {
     struct peer_p2p_ctx *pc = arg;
     struct peer_download_req r;
+    struct net_tls_identity id;
     struct df_error err;
 
     if (pc->stopping) {
         rpc_call_finish(call, RPC_UNAVAILABLE, "peer is shutting down");
+        return;
+    }
+    /* Under mTLS only the scheduler (and later the manager, for preheat) sends a download. */
+    rpc_call_peer_identity(call, &id);
+    if (pc->ctx->tls_server != NULL && id.role != NET_TLS_ROLE_SCHEDULER &&
+        id.role != NET_TLS_ROLE_MANAGER) {
+        rpc_call_finish(call, RPC_PERMISSION_DENIED,
+                        "DownloadTask needs a scheduler or manager certificate");
         return;
     }
     if (peer_download_req_parse(req, false, &r, &err) != 0) {

@@ -4,7 +4,8 @@
  * a scheduler, a seed and two peers on 127.0.0.11x download P2P over mTLS; clients without
  * a certificate are refused by the scheduler and the upload port; and the scheduler
  * enforces what each certificate may do: a peer certificate cannot make another host leave
- * (H1), announce a seed, or report source digests or tiny content (C3).
+ * (H1), announce a seed, report source digests or tiny content (C3), or make a seed
+ * download (only a scheduler may).
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -368,6 +369,40 @@ mt_send(struct rpc_client_call *s, const char *json)
     cJSON_Delete(o);
 }
 
+/* Only the scheduler triggers a seed: a peer certificate's DownloadTask is refused. */
+START_TEST(test_seed_download_needs_scheduler)
+{
+    static const struct rpc_client_stream_cbs cbs = {NULL, mt_stream_close_cb};
+    struct net_tls_ctx *tls = mt_client_tls("intruder");
+    struct rpc_client_opts o;
+    struct rpc_client *c = NULL;
+    struct rpc_client_call *s = NULL;
+    struct mt_stream ms;
+    char msg[512];
+
+    memset(&o, 0, sizeof(o));
+    o.addr = it_proc_ready_str(&m.seed, "rpc");
+    ck_assert_ptr_nonnull(o.addr);
+    o.tls = tls;
+    o.expect_roles = NET_TLS_ROLE_BIT(NET_TLS_ROLE_SEED);
+    ck_assert_int_eq(rpc_client_new(m.base, NULL, &o, &c, NULL), 0);
+    memset(&ms, 0, sizeof(ms));
+    ck_assert_int_eq(
+            rpc_client_stream(c, "/dfdaemon.v2.DfdaemonUpload/DownloadTask", 10000, &cbs, &ms, &s),
+            0);
+    snprintf(msg, sizeof(msg), "{\"download\":{\"url\":\"http://%s/gen/1MiB?seed=5\"}}",
+             m.origin_addr);
+    mt_send(s, msg);
+    rpc_client_close_send(s);
+    mt_run(&ms.closed);
+    ck_assert(ms.closed);
+    ck_assert_msg(ms.code == RPC_PERMISSION_DENIED, "ended with %d: %s", (int)ms.code, ms.msg);
+    rpc_client_free(c);
+    net_tls_ctx_free(tls);
+}
+
+END_TEST
+
 /*
  * C3, light: a client with a peer certificate registers for a tiny task and reports it
  * fetched from the source with its own content and digest: refused; an honest get of the
@@ -438,6 +473,7 @@ it_mtls_suite(void)
     tcase_add_test(tc, test_no_client_cert);
     tcase_add_test(tc, it_sec_leavehost_foreign);
     tcase_add_test(tc, it_sec_fake_source_digest);
+    tcase_add_test(tc, test_seed_download_needs_scheduler);
     suite_add_tcase(s, tc);
     return s;
 }
