@@ -159,6 +159,13 @@ static const struct df_conf_entry peer_entries[] = {
          .metavar = "PATH",
          .help = "trust anchors for https origins (default: the system bundle)"},
         RPC_TLS_CONF_ENTRIES(F(tls)),
+        {.key = "tls.pieces",
+         .type = DF_CONF_BOOL,
+         .offset = F(tls_pieces),
+         .def = "true",
+         .help = "with tls.cert: the upload port and piece fetches use mTLS too (false: "
+                 "plaintext pieces, still checked against the seeds' digests; the same on "
+                 "every host of the cluster)"},
         {.key = "storage.sync",
          .flag = "storage-sync",
          .type = DF_CONF_ENUM,
@@ -500,6 +507,10 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     if ((rv = rpc_tls_setup(&ctx->cfg.tls, "peer", &ctx->tls_server, &ctx->tls_cluster, err)) != 0)
         return rv;
     ctx->src_env.tls_cluster = ctx->tls_cluster;
+    ctx->tls_upload = ctx->cfg.tls_pieces ? ctx->tls_server : NULL;
+    if (ctx->tls_server != NULL && ctx->tls_upload == NULL)
+        log_warnx("peer: tls.pieces is false: pieces travel in plaintext, and anyone who can "
+                  "reach the upload port can read them");
     ctx->src_env.connect_timeout_ms = (int)ctx->cfg.connect_timeout;
     ctx->src_env.head_timeout_ms = (int)ctx->cfg.idle_timeout;
     ctx->src_env.idle_timeout_ms = (int)ctx->cfg.idle_timeout;

@@ -809,11 +809,11 @@ peer_p2p_schedule(struct peer_p2p *p)
         snprintf(url, sizeof(url),
                  strchr(pp->ip, ':') != NULL ? "%s://[%s]:%u/pieces/%s/%" PRIu64
                                              : "%s://%s:%u/pieces/%s/%" PRIu64,
-                 t->ctx->tls_cluster != NULL ? "https" : "http", pp->ip, pp->download_port,
+                 t->ctx->tls_upload != NULL ? "https" : "http", pp->ip, pp->download_port,
                  p->task_id, i);
         memset(&req, 0, sizeof(req));
         req.url = url;
-        if (t->ctx->tls_cluster != NULL)
+        if (t->ctx->tls_upload != NULL)
             req.cluster_roles = PEER_P2P_PARENT_ROLES;
         if (peer_source_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err) != 0) {
             f->busy = false;

@@ -434,7 +434,7 @@ peer_upload_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void 
     if (cc != NULL && *cc != '\0' &&
         setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc)) != 0)
         log_debug("peer", "peer: upload congestion control %s: %s", cc, strerror(errno));
-    if (ctx->tls_server == NULL) {
+    if (ctx->tls_upload == NULL) {
         net_http_server_accept_cb(fd, peer, peerlen, ctx->upload);
         return;
     }
@@ -445,7 +445,7 @@ peer_upload_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void 
         close(fd);
         return;
     }
-    if ((tbev = net_tls_wrap(ctx->tls_server, bev, NULL)) == NULL) {
+    if ((tbev = net_tls_wrap(ctx->tls_upload, bev, NULL)) == NULL) {
         log_warnx("peer: upload connection from %s dropped: out of memory", addr);
         bufferevent_free(bev);
         return;

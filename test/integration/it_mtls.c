@@ -34,6 +34,7 @@ struct mt {
 };
 
 static struct mt m;
+static const char *mt_peer_flag; /* one more flag for every peer and the seed, or NULL */
 
 /* Issue <dir>/<host>.crt and .key for role. */
 static void
@@ -59,11 +60,13 @@ mt_start_peer(struct it_proc *p, const char *name, const char *ip, const char *h
     snprintf(data, sizeof(data), "%s/%s", m.dir, name);
     mt_path(crt, sizeof(crt), host, "crt");
     mt_path(key, sizeof(key), host, "key");
+    /* (a NULL ends it_df_start's list: the optional flags go last, --seed first) */
     ck_assert_int_eq(it_df_start(p, m.dir, name, "peer", "--ip", ip, "--hostname", host,
                                  "--rpc-port", "0", "--upload-port", "0", "--data-dir", data,
                                  "--scheduler", m.sched_addr, "--announce-interval", "1s",
                                  IT_ALLOW_ORIGIN, "127.0.0.110", "--tls-cert", crt, "--tls-key",
-                                 key, "--tls-ca", m.ca, seed ? "--seed" : NULL, NULL),
+                                 key, "--tls-ca", m.ca, seed ? "--seed" : mt_peer_flag,
+                                 seed ? mt_peer_flag : NULL, NULL),
                      0);
 }
 
@@ -255,6 +258,8 @@ START_TEST(test_swarm_mtls)
     /* Only the seed went to the origin: the peers were fed over mTLS. */
     ck_assert_int_eq(it_origin_bytes(m.origin_addr, target, &sent), 0);
     /* (one copy, plus the byte of the seed's length probe) */
+    if (sent < 6u << 20 || sent >= 7u << 20)
+        it_shf(NULL, 10, "cat %s/get.log %s/*.log >&2", m.dir, m.dir);
     ck_assert_msg(sent >= 6u << 20 && sent < 7u << 20,
                   "origin sent %" PRIu64 " bytes, want one copy", sent);
     ck_assert_int_eq(it_shf(NULL, 10, "grep -q 'from source 0B' %s/get.log", m.dir), 0);
@@ -459,6 +464,36 @@ START_TEST(it_sec_fake_source_digest)
 
 END_TEST
 
+/* tls.pieces false: the control plane stays mTLS, pieces travel over plain http. */
+START_TEST(test_plaintext_pieces)
+{
+    struct net_tls_ctx *anon = mt_client_tls(NULL);
+    struct rpc_client *c = mt_sched_client(anon);
+    const char *upload = it_proc_ready_str(&m.peers[0], "upload");
+    char url[256];
+    struct mt_res r;
+
+    snprintf(url, sizeof(url), "http://%s/gen/3MiB?seed=31", m.origin_addr);
+    ck_assert_int_eq(mt_get(0, url, "out0"), 0);
+    ck_assert_int_eq(mt_get(1, url, "out1"), 0);
+    mt_expect_bytes("3MiB", 31, "out0");
+    mt_expect_bytes("3MiB", 31, "out1");
+    ck_assert_int_eq(it_shf(NULL, 10, "grep -q 'from source 0B' %s/get.log", m.dir), 0);
+    ck_assert_int_eq(it_shf(NULL, 15, "curl -sf -m 5 http://%s/healthy", upload), 0);
+    ck_assert_int_ne(mt_call(c, "StatHost", "{\"hostId\":\"x\"}", 1500, &r), RPC_OK);
+    rpc_client_free(c);
+    net_tls_ctx_free(anon);
+}
+
+END_TEST
+
+static void
+mt_setup_plain_pieces(void)
+{
+    mt_peer_flag = "--no-tls-pieces";
+    mt_setup();
+}
+
 Suite *it_mtls_suite(void);
 
 Suite *
@@ -474,6 +509,11 @@ it_mtls_suite(void)
     tcase_add_test(tc, it_sec_leavehost_foreign);
     tcase_add_test(tc, it_sec_fake_source_digest);
     tcase_add_test(tc, test_seed_download_needs_scheduler);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("plain_pieces");
+    tcase_add_checked_fixture(tc, mt_setup_plain_pieces, mt_teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_plaintext_pieces);
     suite_add_tcase(s, tc);
     return s;
 }
