@@ -26,6 +26,7 @@ SYS_CLIENT_SERVER=0
 DF_SCHED_PORT=8002
 # DF_TLS=1: mutual TLS between every role (RPC, pieces over https), with certificates made by
 # `dragonfly cert` in WORK/tls; each host is certified under its bench name (hsch, hs, hI).
+# DF_TLS=rpc: the same for RPC only, pieces over plain http (tls.pieces false).
 DF_TLS=${DF_TLS:-0}
 
 # --- flags, in one place ------------------------------------------------------------------
@@ -35,13 +36,14 @@ DF_TLS=${DF_TLS:-0}
 df_tls_flags() {
 	local h=$1 role=${2:-peer} t="$WORK/tls"
 	DF_TLS_FLAGS=()
-	[ "$DF_TLS" = 1 ] || return 0
+	[ "$DF_TLS" = 1 ] || [ "$DF_TLS" = rpc ] || return 0
 	[ -f "$t/ca/ca.crt" ] || "$DF_BIN" cert ca --dir "$t/ca" >/dev/null || die "dragonfly cert ca failed" 3
 	[ -f "$t/$h.crt" ] ||
 		"$DF_BIN" cert issue --dir "$t/ca" --role "$role" --host "$h" --out "$t/$h" >/dev/null ||
 		die "dragonfly cert issue $h failed" 3
 	DF_TLS_FLAGS=(--tls-cert "$t/$h.crt" --tls-key "$t/$h.key" --tls-ca "$t/ca/ca.crt")
 	[ "$role" = scheduler ] || DF_TLS_FLAGS+=(--hostname "$h")
+	[ "$role" = scheduler ] || [ "$DF_TLS" != rpc ] || DF_TLS_FLAGS+=(--no-tls-pieces)
 }
 # df_scheduler_argv READY DATA: the scheduler on hsch.
 df_scheduler_argv() {
