@@ -752,8 +752,6 @@ core_fail(struct req_err *e, int rv, const char *what, const char *id)
     return req_fail(e, rpc_err_from_df(rv), "%s %s: %s", what, id, df_strerror(rv));
 }
 
-/* ---- AnnouncePeer ---- */
-
 /* ---- who may do what (README "Security") ---- */
 
 /*
@@ -799,6 +797,8 @@ auth_source_report(const struct sched_stream *st, struct req_err *e)
                         st->peer_id);
     return 0;
 }
+
+/* ---- AnnouncePeer ---- */
 
 static int
 peer_register(struct sched_stream *st, const cJSON *body, struct req_err *e)
@@ -1201,14 +1201,18 @@ parse_host(const cJSON *h, struct sched_host_info *info, struct req_err *e)
 }
 
 /*
- * Under mTLS a host announces itself only: hostname is the certificate's host, an existing
- * id stays with its host, and only a seed certificate announces a seed. With TLS on but no
- * client certificate, a host may still not announce a seed.
+ * Under mTLS a host announces itself only: hostname is the certificate's host, the id is
+ * the one its ip and hostname make (so nobody squats an id before its host arrives), an
+ * existing id stays with its host, and only a seed certificate announces a seed. With TLS
+ * on but no client certificate, a host may still not announce a seed.
  */
 static int
 auth_announce(struct sched_ctx *ctx, const struct net_tls_identity *id,
               const struct sched_host_info *info, struct req_err *e)
 {
+    char *want;
+    int rv;
+
     if (ctx->tls_server != NULL && info->type == SCHED_HOST_SEED && id->role != NET_TLS_ROLE_SEED)
         return req_fail(e, RPC_PERMISSION_DENIED,
                         "a seed host needs a seed certificate, the caller has %s",
@@ -1219,7 +1223,16 @@ auth_announce(struct sched_ctx *ctx, const struct net_tls_identity *id,
         return req_fail(e, RPC_PERMISSION_DENIED,
                         "host.hostname %.64s is not the caller's certificate host %s",
                         info->hostname, id->host);
-    return info->id != NULL ? auth_host(ctx, id, info->id, e) : 0;
+    if (info->id == NULL || *info->id == '\0')
+        return 0;
+    want = df_id_host_new(info->ip, info->hostname, info->type == SCHED_HOST_SEED);
+    if (strcmp(info->id, want) != 0)
+        rv = req_fail(e, RPC_PERMISSION_DENIED, "host.id %.64s: a host of %s is %s", info->id,
+                      id->host, want);
+    else
+        rv = auth_host(ctx, id, info->id, e);
+    free(want);
+    return rv;
 }
 
 static void

@@ -332,6 +332,12 @@ START_TEST(it_sec_leavehost_foreign)
                     "\"downloadPort\":9}}",
                     5000, &r),
             RPC_PERMISSION_DENIED);
+    /* An id that another host's ip and name make, before that host arrives: refused. */
+    ck_assert_int_eq(mt_call(c, "AnnounceHost",
+                             "{\"host\":{\"id\":\"127.0.0.118-p9\",\"ip\":\"127.0.0.119\","
+                             "\"hostname\":\"intruder\",\"port\":9,\"downloadPort\":9}}",
+                             5000, &r),
+                     RPC_PERMISSION_DENIED);
     /* Its own host: announce and leave work. */
     ck_assert_int_eq(mt_call(c, "AnnounceHost",
                              "{\"host\":{\"id\":\"127.0.0.119-intruder\",\"ip\":\"127.0.0.119\","
