@@ -35,6 +35,7 @@ struct mt {
 
 static struct mt m;
 static const char *mt_peer_flag; /* one more flag for every peer and the seed, or NULL */
+static bool mt_plain;            /* no tls.* at all: a plaintext cluster */
 
 /* Issue <dir>/<host>.crt and .key for role. */
 static void
@@ -60,13 +61,13 @@ mt_start_peer(struct it_proc *p, const char *name, const char *ip, const char *h
     snprintf(data, sizeof(data), "%s/%s", m.dir, name);
     mt_path(crt, sizeof(crt), host, "crt");
     mt_path(key, sizeof(key), host, "key");
-    /* (a NULL ends it_df_start's list: the optional flags go last, --seed first) */
+    /* (a NULL ends it_df_start's list: the optional flags go last) */
     ck_assert_int_eq(it_df_start(p, m.dir, name, "peer", "--ip", ip, "--hostname", host,
                                  "--rpc-port", "0", "--upload-port", "0", "--data-dir", data,
                                  "--scheduler", m.sched_addr, "--announce-interval", "1s",
-                                 IT_ALLOW_ORIGIN, "127.0.0.110", "--tls-cert", crt, "--tls-key",
-                                 key, "--tls-ca", m.ca, seed ? "--seed" : mt_peer_flag,
-                                 seed ? mt_peer_flag : NULL, NULL),
+                                 IT_ALLOW_ORIGIN, "127.0.0.110", seed ? "--seed" : "--no-seed",
+                                 mt_plain ? NULL : "--tls-cert", crt, "--tls-key", key, "--tls-ca",
+                                 m.ca, mt_peer_flag, NULL),
                      0);
 }
 
@@ -102,8 +103,8 @@ mt_setup(void)
     mt_path(key, sizeof(key), "sched1", "key");
     ck_assert_int_eq(it_df_start(&m.sched, m.dir, "scheduler", "scheduler", "--listen",
                                  "127.0.0.111:0", "--metrics-listen", "127.0.0.111:0",
-                                 "--seed-wait", "2s", "--tls-cert", crt, "--tls-key", key,
-                                 "--tls-ca", m.ca, NULL),
+                                 "--seed-wait", "2s", mt_plain ? NULL : "--tls-cert", crt,
+                                 "--tls-key", key, "--tls-ca", m.ca, NULL),
                      0);
     snprintf(m.sched_addr, sizeof(m.sched_addr), "%s", it_proc_ready_str(&m.sched, "rpc"));
     mt_start_peer(&m.seed, "seed", "127.0.0.112", "seed1", true);
@@ -415,22 +416,20 @@ START_TEST(test_seed_download_needs_scheduler)
 END_TEST
 
 /*
- * C3, light: a client with a peer certificate registers for a tiny task and reports it
- * fetched from the source with its own content and digest: refused; an honest get of the
- * URL then gets the origin's bytes.
+ * The poisoning of the review's C3 on c: announce host "intruder", register for url (a
+ * 6-byte task; asking to go to the source when need_bts) and report piece 0 fetched from
+ * the source with the content "PWNED\n" and its sha256. Returns how the stream ended.
  */
-START_TEST(it_sec_fake_source_digest)
+static struct mt_stream
+mt_fake_source_report(struct rpc_client *c, const char *url, bool need_bts)
 {
     static const struct rpc_client_stream_cbs cbs = {NULL, mt_stream_close_cb};
-    struct net_tls_ctx *tls = mt_client_tls("intruder");
-    struct rpc_client *c = mt_sched_client(tls);
     struct df_id_task_params tp;
     struct rpc_client_call *s = NULL;
-    char url[256], task[DF_ID_TASK_LEN + 1], msg[2048];
+    char task[DF_ID_TASK_LEN + 1], msg[2048];
     struct mt_stream ms;
     struct mt_res r;
 
-    snprintf(url, sizeof(url), "http://%s/gen/100B?seed=23", m.origin_addr);
     memset(&tp, 0, sizeof(tp));
     tp.url = url;
     ck_assert_int_eq(df_id_task(&tp, task, NULL), 0);
@@ -443,11 +442,10 @@ START_TEST(it_sec_fake_source_digest)
     ck_assert_int_eq(rpc_client_stream(c, MT_SVC "AnnouncePeer", 10000, &cbs, &ms, &s), 0);
     snprintf(msg, sizeof(msg),
              "{\"hostId\":\"127.0.0.119-intruder\",\"taskId\":\"%s\",\"peerId\":\"evil-1\","
-             "\"registerPeerRequest\":{\"download\":{\"url\":\"%s\",\"needBackToSource\":true},"
+             "\"registerPeerRequest\":{\"download\":{\"url\":\"%s\",\"needBackToSource\":%s},"
              "\"contentLength\":6,\"pieceLength\":4194304}}",
-             task, url);
+             task, url, need_bts ? "true" : "false");
     mt_send(s, msg);
-    /* "PWNED\n" and its sha256 */
     snprintf(msg, sizeof(msg),
              "{\"hostId\":\"127.0.0.119-intruder\",\"taskId\":\"%s\",\"peerId\":\"evil-1\","
              "\"downloadPieceBackToSourceFinishedRequest\":{\"piece\":{\"number\":0,"
@@ -458,6 +456,23 @@ START_TEST(it_sec_fake_source_digest)
     mt_send(s, msg);
     mt_run(&ms.closed);
     ck_assert(ms.closed);
+    return ms;
+}
+
+/*
+ * C3, light: a client with a peer certificate registers for a tiny task and reports it
+ * fetched from the source with its own content and digest: refused; an honest get of the
+ * URL then gets the origin's bytes.
+ */
+START_TEST(it_sec_fake_source_digest)
+{
+    struct net_tls_ctx *tls = mt_client_tls("intruder");
+    struct rpc_client *c = mt_sched_client(tls);
+    struct mt_stream ms;
+    char url[256];
+
+    snprintf(url, sizeof(url), "http://%s/gen/100B?seed=23", m.origin_addr);
+    ms = mt_fake_source_report(c, url, true);
     ck_assert_msg(ms.code == RPC_PERMISSION_DENIED, "stream ended with %d: %s", (int)ms.code,
                   ms.msg);
     ck_assert_ptr_nonnull(strstr(ms.msg, "seed certificate"));
@@ -466,6 +481,32 @@ START_TEST(it_sec_fake_source_digest)
     /* The honest get is served the origin's bytes. */
     ck_assert_int_eq(mt_get(1, url, "tiny"), 0);
     mt_expect_bytes("100B", 23, "tiny");
+}
+
+END_TEST
+
+/*
+ * C3 on a plaintext scheduler: nobody has a certificate, so source reports are taken only
+ * on a stream the scheduler sent to the source. With a seed in the cluster, an intruder
+ * that registers is not sent there (the seed is triggered), and its report is refused.
+ */
+START_TEST(it_sec_fake_source_digest_plaintext)
+{
+    struct rpc_client_opts o;
+    struct rpc_client *c = NULL;
+    struct mt_stream ms;
+    char url[256];
+
+    memset(&o, 0, sizeof(o));
+    o.addr = m.sched_addr;
+    ck_assert_int_eq(rpc_client_new(m.base, NULL, &o, &c, NULL), 0);
+    snprintf(url, sizeof(url), "http://%s/gen/100B?seed=29", m.origin_addr);
+    ms = mt_fake_source_report(c, url, false);
+    ck_assert_msg(ms.code == RPC_PERMISSION_DENIED, "stream ended with %d: %s", (int)ms.code,
+                  ms.msg);
+    rpc_client_free(c);
+    ck_assert_int_eq(mt_get(0, url, "tiny"), 0);
+    mt_expect_bytes("100B", 29, "tiny");
 }
 
 END_TEST
@@ -494,6 +535,13 @@ START_TEST(test_plaintext_pieces)
 END_TEST
 
 static void
+mt_setup_plaintext(void)
+{
+    mt_plain = true;
+    mt_setup();
+}
+
+static void
 mt_setup_plain_pieces(void)
 {
     mt_peer_flag = "--no-tls-pieces";
@@ -520,6 +568,11 @@ it_mtls_suite(void)
     tcase_add_checked_fixture(tc, mt_setup_plain_pieces, mt_teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_plaintext_pieces);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("plaintext");
+    tcase_add_checked_fixture(tc, mt_setup_plaintext, mt_teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, it_sec_fake_source_digest_plaintext);
     suite_add_tcase(s, tc);
     return s;
 }
