@@ -36,6 +36,7 @@ struct mt {
 static struct mt m;
 static const char *mt_peer_flag; /* one more flag for every peer and the seed, or NULL */
 static bool mt_plain;            /* no tls.* at all: a plaintext cluster */
+static bool mt_no_seed;          /* start no seed */
 
 /* Issue <dir>/<host>.crt and .key for role. */
 static void
@@ -107,7 +108,8 @@ mt_setup(void)
                                  "--tls-key", key, "--tls-ca", m.ca, NULL),
                      0);
     snprintf(m.sched_addr, sizeof(m.sched_addr), "%s", it_proc_ready_str(&m.sched, "rpc"));
-    mt_start_peer(&m.seed, "seed", "127.0.0.112", "seed1", true);
+    if (!mt_no_seed)
+        mt_start_peer(&m.seed, "seed", "127.0.0.112", "seed1", true);
     for (int i = 0; i < MT_NPEERS; i++) {
         snprintf(name, sizeof(name), "peer%d", i);
         snprintf(ip, sizeof(ip), "127.0.0.%d", 113 + i);
@@ -534,6 +536,38 @@ START_TEST(test_plaintext_pieces)
 
 END_TEST
 
+/*
+ * mTLS without a seed: peers sent to the origin fetch it themselves; their source reports
+ * are refused (only seeds speak for the origin), and that refusal must not stop a get.
+ */
+START_TEST(test_no_seed_peers_fetch_themselves)
+{
+    char url[256];
+
+    snprintf(url, sizeof(url), "http://%s/gen/2MiB?seed=37", m.origin_addr);
+    ck_assert_int_eq(mt_get(0, url, "out0"), 0);
+    ck_assert_int_eq(mt_get(1, url, "out1"), 0);
+    mt_expect_bytes("2MiB", 37, "out0");
+    mt_expect_bytes("2MiB", 37, "out1");
+    /* A refused peer does not register again and again: wait, then count registrations
+     * (one per get, and at most one more per peer after it finished). */
+    sleep(3);
+    ck_assert_msg(it_shf(NULL, 10,
+                         "curl -s http://%s/metrics | awk '/^dragonfly_scheduler_register_total/ "
+                         "{ exit !($2 >= 2 && $2 <= 4) }'",
+                         it_proc_ready_str(&m.sched, "metrics")) == 0,
+                  "too many registrations");
+}
+
+END_TEST
+
+static void
+mt_setup_no_seed(void)
+{
+    mt_no_seed = true;
+    mt_setup();
+}
+
 static void
 mt_setup_plaintext(void)
 {
@@ -568,6 +602,11 @@ it_mtls_suite(void)
     tcase_add_checked_fixture(tc, mt_setup_plain_pieces, mt_teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_plaintext_pieces);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("no_seed");
+    tcase_add_checked_fixture(tc, mt_setup_no_seed, mt_teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_no_seed_peers_fetch_themselves);
     suite_add_tcase(s, tc);
     tc = tcase_create("plaintext");
     tcase_add_checked_fixture(tc, mt_setup_plaintext, mt_teardown);
