@@ -438,7 +438,7 @@ peer_upload_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void 
         net_http_server_accept_cb(fd, peer, peerlen, ctx->upload);
         return;
     }
-    /* Cluster mTLS: the server context refuses clients without a cluster certificate. */
+    /* Cluster mTLS: clients without a cluster certificate are refused (tls.requireClientCert). */
     net_addr_format(peer, peerlen, addr, sizeof(addr));
     if ((bev = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
         log_warnx("peer: upload connection from %s dropped: out of memory", addr);
