@@ -6,6 +6,8 @@
 #
 #   scripts/bench-rpc.sh            # defaults below
 #   DURATION=20 CONNS=8 STREAMS=32 THREADS=1 scripts/bench-rpc.sh
+#   TLS=1 scripts/bench-rpc.sh      # h2 over TLS, a certificate from `dragonfly cert`
+#                                   # (h2load presents none: server-side TLS cost only)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,7 @@ WARMUP=${WARMUP:-2}       # seconds before measuring
 CONNS=${CONNS:-8}         # h2load -c
 STREAMS=${STREAMS:-32}    # h2load -m: concurrent streams per connection
 THREADS=${THREADS:-1}     # h2load -t: leave the other core to the server
+TLS=${TLS:-0}             # 1: h2 over TLS
 TESTD=build/release/test/tools/rpc_testd
 
 command -v h2load >/dev/null || { echo "bench-rpc: h2load not found (apt install nghttp2-client)" >&2; exit 1; }
@@ -30,7 +33,16 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$TESTD" --listen 127.0.0.1:0 --ready-file "$tmp/ready.json" >"$tmp/testd.log" 2>&1 &
+scheme=http
+set --
+if [ "$TLS" = 1 ]; then
+	make -s -j2 dragonfly >/dev/null
+	./dragonfly cert ca --dir "$tmp/ca" >/dev/null
+	./dragonfly cert issue --dir "$tmp/ca" --role scheduler --host localhost --out "$tmp/srv" >/dev/null
+	set -- --tls-cert "$tmp/srv.crt" --tls-key "$tmp/srv.key"
+	scheme=https
+fi
+"$TESTD" --listen 127.0.0.1:0 --ready-file "$tmp/ready.json" "$@" >"$tmp/testd.log" 2>&1 &
 pid=$!
 i=0
 while [ ! -s "$tmp/ready.json" ]; do
@@ -49,11 +61,11 @@ printf '{"message":"hello, dragonfly"}' >"$tmp/body.json"
 # hardly depends on what else runs on the machine.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 cpu0=$(cpu_ticks)
-echo "bench-rpc: rpc_testd pid $pid on $addr; h2load -t $THREADS -c $CONNS -m $STREAMS," \
+echo "bench-rpc: rpc_testd pid $pid on $scheme://$addr; h2load -t $THREADS -c $CONNS -m $STREAMS," \
 	"${WARMUP}s warm-up + ${DURATION}s"
 h2load -t "$THREADS" -c "$CONNS" -m "$STREAMS" -D "$DURATION" --warm-up-time="$WARMUP" \
 	-H 'content-type: application/json' -d "$tmp/body.json" --log-file="$tmp/req.log" \
-	"http://$addr/test.v1.Echo/Unary" >"$tmp/h2load.out" 2>&1 || {
+	"$scheme://$addr/test.v1.Echo/Unary" >"$tmp/h2load.out" 2>&1 || {
 	cat "$tmp/h2load.out" >&2
 	exit 1
 }

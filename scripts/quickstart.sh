@@ -3,8 +3,9 @@
 # Install, build, and show the P2P core working on one machine: a local nginx origin, a
 # scheduler, a seed peer and three peers on 127.0.0.x. All three peers `dragonfly get` the
 # same 64 MiB file at once; the origin serves it once (to the seed) and the peers feed each
-# other. Then a repeat comes from a peer's cache. Everything runs in a temp dir and is
-# stopped at the end.
+# other. Then a repeat comes from a peer's cache. The roles talk mutual TLS with
+# certificates from `dragonfly cert` (README "Security"); PLAINTEXT=1 runs without.
+# Everything runs in a temp dir and is stopped at the end.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
@@ -39,6 +40,17 @@ http {
 CONF
 nginx -c "$dir/nginx.conf"
 
+# tls HOST ROLE: the flags that give HOST its cluster certificate (none with PLAINTEXT=1).
+if [ "${PLAINTEXT:-0}" != 1 ]; then
+	./dragonfly cert ca --dir "$dir/tls/ca" >/dev/null
+fi
+tls() {
+	[ "${PLAINTEXT:-0}" != 1 ] || return 0
+	./dragonfly cert issue --dir "$dir/tls/ca" --role "$2" --host "$1" --out "$dir/tls/$1" >/dev/null
+	echo "--tls-cert $dir/tls/$1.crt --tls-key $dir/tls/$1.key --tls-ca $dir/tls/ca/ca.crt"
+	[ "$2" = scheduler ] || echo "--hostname $1"
+}
+
 # start NAME ARGS...: run `dragonfly ARGS` in the background until its ready file exists.
 start() {
 	name=$1
@@ -54,14 +66,20 @@ start() {
 	echo "$name ready: $(cat "$dir/$name.ready")"
 }
 
-start scheduler scheduler --listen 127.0.0.10:8002 --metrics-listen 127.0.0.10:8000
+# (tls's output is a list of flags: it is split on purpose, and $dir has no spaces)
+# shellcheck disable=SC2046
+start scheduler scheduler --listen 127.0.0.10:8002 --metrics-listen 127.0.0.10:8000 \
+	$(tls sched scheduler)
 # The seed fetches from the origin because the scheduler asks it to, and a download another
 # host asks for may not reach loopback unless allowed (backToSource.allow, see README
 # "Back-to-source policy"): the origin here is nginx on 127.0.0.1, so allow exactly that.
+# shellcheck disable=SC2046
 start seed peer --seed --ip 127.0.0.11 --data-dir "$dir/seed" --scheduler 127.0.0.10:8002 \
-	--back-to-source-allow 127.0.0.1
+	--back-to-source-allow 127.0.0.1 $(tls seed seed)
 for i in 1 2 3; do
-	start "peer$i" peer --ip "127.0.0.2$i" --data-dir "$dir/peer$i" --scheduler 127.0.0.10:8002
+	# shellcheck disable=SC2046
+	start "peer$i" peer --ip "127.0.0.2$i" --data-dir "$dir/peer$i" --scheduler 127.0.0.10:8002 \
+		$(tls "peer$i" peer)
 done
 
 url="http://127.0.0.1:$port/file.bin"

@@ -29,6 +29,14 @@ struct rpc_client_opts {
     const char *addr;        /* "host:port", "[v6]:port" or "unix:/path" (copied) */
     struct net_tls_ctx *tls; /* h2 over TLS when set (offer ALPN "h2"); borrowed */
     const char *tls_name;    /* SNI/verification name; default the host of addr */
+    /*
+     * Cluster mTLS (tls must have the cluster CA; its certificate, if any, is presented):
+     * the server must hold a certificate naming one of these roles (NET_TLS_ROLE_BIT set)
+     * and, when expect_host is set, that host; it is then verified by net_tls_wrap_expect
+     * instead of by tls_name. 0 = verify by name.
+     */
+    unsigned expect_roles;
+    const char *expect_host; /* copied; NULL = any host */
     int connect_timeout_ms;  /* per attempt, TLS handshake included; 0 = 5 s */
     int backoff_min_ms;      /* first retry delay; 0 = 100 ms */
     int backoff_max_ms;      /* cap; 0 = 10 s */

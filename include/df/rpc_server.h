@@ -25,6 +25,7 @@ struct bufferevent;
 struct event_base;
 struct net_caller;
 struct net_tls_ctx;
+struct net_tls_identity;
 struct rpc_server;
 struct rpc_call;
 
@@ -261,6 +262,14 @@ struct event_base *rpc_call_base(const struct rpc_call *call);
  * connection that did not come through a local listener (TCP). Borrowed until the call ends.
  */
 const struct net_caller *rpc_call_caller(const struct rpc_call *call);
+
+/*
+ * The verified cluster identity of call's connection (net_tls_peer_identity): the role and
+ * host its client certificate names, or NET_TLS_ROLE_NONE with host "" for a plaintext or
+ * unix-socket connection and for a TLS client without a cluster certificate. Fills *out
+ * and returns 0.
+ */
+int rpc_call_peer_identity(const struct rpc_call *call, struct net_tls_identity *out);
 
 /*
  * Take the descriptor the local caller passed on call's connection: the result belongs to

@@ -24,25 +24,48 @@ SYS_SEED_HOST=hs
 SYS_CLIENT_SERVER=0
 
 DF_SCHED_PORT=8002
+# DF_TLS=1: mutual TLS between every role (RPC, pieces over https), with certificates made by
+# `dragonfly cert` in WORK/tls; each host is certified under its bench name (hsch, hs, hI).
+# DF_TLS=rpc: the same for RPC only, pieces over plain http (tls.pieces false).
+DF_TLS=${DF_TLS:-0}
 
 # --- flags, in one place ------------------------------------------------------------------
 
+# df_tls_flags HOST [ROLE]: DF_TLS_FLAGS for HOST (empty unless DF_TLS=1); issues its
+# certificate for ROLE (default peer) on first use.
+df_tls_flags() {
+	local h=$1 role=${2:-peer} t="$WORK/tls"
+	DF_TLS_FLAGS=()
+	[ "$DF_TLS" = 1 ] || [ "$DF_TLS" = rpc ] || return 0
+	[ -f "$t/ca/ca.crt" ] || "$DF_BIN" cert ca --dir "$t/ca" >/dev/null || die "dragonfly cert ca failed" 3
+	[ -f "$t/$h.crt" ] ||
+		"$DF_BIN" cert issue --dir "$t/ca" --role "$role" --host "$h" --out "$t/$h" >/dev/null ||
+		die "dragonfly cert issue $h failed" 3
+	DF_TLS_FLAGS=(--tls-cert "$t/$h.crt" --tls-key "$t/$h.key" --tls-ca "$t/ca/ca.crt")
+	[ "$role" = scheduler ] || DF_TLS_FLAGS+=(--hostname "$h")
+	[ "$role" = scheduler ] || [ "$DF_TLS" != rpc ] || DF_TLS_FLAGS+=(--no-tls-pieces)
+}
 # df_scheduler_argv READY DATA: the scheduler on hsch.
 df_scheduler_argv() {
-	DF_ARGV=("$DF_BIN" scheduler --listen "$IP_SCHED:$DF_SCHED_PORT" --ready-file "$1")
+	df_tls_flags hsch scheduler
+	DF_ARGV=("$DF_BIN" scheduler --listen "$IP_SCHED:$DF_SCHED_PORT" --ready-file "$1"
+		"${DF_TLS_FLAGS[@]}")
 }
 # df_seed_argv READY DATA: the seed peer on hs (default ports 65006-65008). It goes back to
 # source for the scheduler, so the origin is named in its back-to-source allow list (a
 # private address is allowed by default; this keeps the run working if the origin moves to
 # loopback or the policy tightens).
 df_seed_argv() {
+	df_tls_flags hs seed
 	DF_ARGV=("$DF_BIN" peer --seed --scheduler "$IP_SCHED:$DF_SCHED_PORT" --ip "$IP_SEED"
-		--back-to-source-allow "$IP_ORIGIN" --data-dir "$2" --ready-file "$1")
+		--back-to-source-allow "$IP_ORIGIN" --data-dir "$2" --ready-file "$1"
+		"${DF_TLS_FLAGS[@]}")
 }
 # df_peer_argv HOST READY DATA: the peer daemon of peer host HOST (default ports 65000-65002).
 df_peer_argv() {
+	df_tls_flags "$1" peer
 	DF_ARGV=("$DF_BIN" peer --scheduler "$IP_SCHED:$DF_SCHED_PORT" --ip "$(host_ip "$1")"
-		--data-dir "$3" --ready-file "$2")
+		--data-dir "$3" --ready-file "$2" "${DF_TLS_FLAGS[@]}")
 }
 # df_get_argv DATA OUT: the download on a peer host, talking to that host's daemon. The
 # daemon's CLI endpoint is assumed to be the unix socket DATA/dfdaemon.sock (all hosts

@@ -19,6 +19,7 @@
 #include "df/net_http_parse.h"
 #include "df/net_ratelim.h"
 #include "df/rpc_server.h"
+#include "df/rpc_tls.h"
 #include "peer_source.h"
 
 struct event;
@@ -61,6 +62,8 @@ struct peer_config {
     int64_t idle_timeout;    /* ms */
     int64_t min_rate;        /* bytes/s below which a body is abandoned */
     char *ca_file;
+    struct rpc_tls_conf tls;        /* cluster mTLS (tls.*); all unset: plaintext */
+    bool tls_pieces;                /* tls.pieces: pieces (upload port, fetches) over mTLS too */
     struct df_conf_list schedulers; /* "ip:port" of each scheduler, in failover order */
     bool no_back_to_source;         /* fail rather than fetch from the origin ourselves */
     struct df_conf_list bts_allow;  /* backToSource.allow: CIDRs and host patterns */
@@ -88,6 +91,10 @@ struct peer_ctx {
     struct store_db *db;
     struct net_tls_ctx *tls;
     struct net_tls_ctx *tls_insecure;
+    struct net_tls_ctx *tls_server; /* cluster mTLS for the RPC port and upload; NULL: plaintext */
+    struct net_tls_ctx *tls_upload; /* tls_server when pieces go over mTLS (borrowed); or NULL */
+    struct net_tls_ctx
+            *tls_cluster; /* cluster mTLS client (schedulers, parents); NULL: plaintext */
     struct peer_source_env src_env;
     struct net_addrpolicy *src_policy; /* back-to-source for other hosts' requests */
     struct rpc_server *rpc;

@@ -39,6 +39,7 @@
 #include "df/net_tls.h"
 #include "df/roles.h"
 #include "df/rpc_server.h"
+#include "df/rpc_tls.h"
 #include "df/store_db.h"
 #include "df/xmalloc.h"
 #include "peer.h"
@@ -171,6 +172,14 @@ static const struct df_conf_entry peer_entries[] = {
          .offset = F(ca_file),
          .metavar = "PATH",
          .help = "trust anchors for https origins (default: the system bundle)"},
+        RPC_TLS_CONF_ENTRIES(F(tls)),
+        {.key = "tls.pieces",
+         .type = DF_CONF_BOOL,
+         .offset = F(tls_pieces),
+         .def = "true",
+         .help = "with tls.cert: the upload port and piece fetches use mTLS too (false: "
+                 "plaintext pieces, still checked against the seeds' digests; the same on "
+                 "every host of the cluster)"},
         {.key = "storage.sync",
          .flag = "storage-sync",
          .type = DF_CONF_ENUM,
@@ -511,6 +520,13 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     ctx->src_env.dns = ctx->dns;
     ctx->src_env.tls = ctx->tls;
     ctx->src_env.tls_insecure = ctx->tls_insecure;
+    if ((rv = rpc_tls_setup(&ctx->cfg.tls, "peer", &ctx->tls_server, &ctx->tls_cluster, err)) != 0)
+        return rv;
+    ctx->src_env.tls_cluster = ctx->tls_cluster;
+    ctx->tls_upload = ctx->cfg.tls_pieces ? ctx->tls_server : NULL;
+    if (ctx->tls_server != NULL && ctx->tls_upload == NULL)
+        log_warnx("peer: tls.pieces is false: pieces travel in plaintext, and anyone who can "
+                  "reach the upload port can read them");
     ctx->src_env.connect_timeout_ms = (int)ctx->cfg.connect_timeout;
     ctx->src_env.head_timeout_ms = (int)ctx->cfg.idle_timeout;
     ctx->src_env.idle_timeout_ms = (int)ctx->cfg.idle_timeout;
@@ -533,7 +549,7 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     bind_host = ip_given ? ctx->cfg.ip : "";
     snprintf(addr, sizeof(addr), strchr(bind_host, ':') != NULL ? "[%s]:%" PRId64 : "%s:%" PRId64,
              bind_host, ctx->cfg.rpc_port);
-    if ((rv = rpc_server_listen(ctx->rpc, addr, NULL, err)) != 0)
+    if ((rv = rpc_server_listen(ctx->rpc, addr, ctx->tls_server, err)) != 0)
         return rv;
     snprintf(addr, sizeof(addr), "unix:%s", ctx->cfg.socket);
     if ((rv = rpc_server_listen(ctx->rpc, addr, NULL, err)) != 0)
@@ -578,6 +594,8 @@ peer_main_free(struct peer_ctx *ctx)
         event_free(ctx->idle_timer);
     net_tls_ctx_free(ctx->tls);
     net_tls_ctx_free(ctx->tls_insecure);
+    net_tls_ctx_free(ctx->tls_server);
+    net_tls_ctx_free(ctx->tls_cluster);
     net_addrpolicy_free(ctx->src_policy);
     net_dns_free(ctx->dns);
     if (ctx->base != NULL)

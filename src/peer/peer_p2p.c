@@ -24,6 +24,7 @@
 #include "df/df_json.h"
 #include "df/log.h"
 #include "df/net_listener.h"
+#include "df/net_tls.h"
 #include "df/rpc_client.h"
 #include "df/rpc_server.h"
 #include "df/store_piece.h"
@@ -53,6 +54,10 @@
 #define PEER_P2P_RELAY_FAILS 8     /* unfinished cut-through fetches before we stop asking */
 
 #define SCHED_SVC "/scheduler.v2.Scheduler/"
+
+/* Under cluster mTLS a parent must hold a peer or seed certificate. */
+#define PEER_P2P_PARENT_ROLES \
+    (NET_TLS_ROLE_BIT(NET_TLS_ROLE_PEER) | NET_TLS_ROLE_BIT(NET_TLS_ROLE_SEED))
 
 struct peer_parent {
     struct peer_p2p *owner;
@@ -395,10 +400,19 @@ peer_p2p_download_task(struct rpc_call *call, const cJSON *req, void *arg)
 {
     struct peer_p2p_ctx *pc = arg;
     struct peer_download_req r;
+    struct net_tls_identity id;
     struct df_error err;
 
     if (pc->stopping) {
         rpc_call_finish(call, RPC_UNAVAILABLE, "peer is shutting down");
+        return;
+    }
+    /* Under mTLS only the scheduler (and later the manager, for preheat) sends a download. */
+    rpc_call_peer_identity(call, &id);
+    if (pc->ctx->tls_server != NULL && id.role != NET_TLS_ROLE_SCHEDULER &&
+        id.role != NET_TLS_ROLE_MANAGER) {
+        rpc_call_finish(call, RPC_PERMISSION_DENIED,
+                        "DownloadTask needs a scheduler or manager certificate");
         return;
     }
     if (peer_download_req_parse(req, false, &r, &err) != 0) {
@@ -476,6 +490,8 @@ peer_parent_open(struct peer_p2p *p, struct peer_parent *pp)
              pp->port);
     memset(&opts, 0, sizeof(opts));
     opts.addr = addr;
+    opts.tls = p->pc->ctx->tls_cluster;
+    opts.expect_roles = opts.tls != NULL ? PEER_P2P_PARENT_ROLES : 0;
     if ((rv = rpc_client_new(p->pc->ctx->base, p->pc->ctx->dns, &opts, &pp->client, &err)) != 0)
         return rv;
     if ((rv = rpc_client_stream(pp->client, "/dfdaemon.v2.DfdaemonUpload/SyncPieces",
@@ -791,11 +807,14 @@ peer_p2p_schedule(struct peer_p2p *p)
         p->fetch_parent[slot] = pp;
         log_debug("p2p", "p2p: task %.12s piece %" PRIu64 " fetch from %s", p->task_id, i, pp->ip);
         snprintf(url, sizeof(url),
-                 strchr(pp->ip, ':') != NULL ? "http://[%s]:%u/pieces/%s/%" PRIu64
-                                             : "http://%s:%u/pieces/%s/%" PRIu64,
-                 pp->ip, pp->download_port, p->task_id, i);
+                 strchr(pp->ip, ':') != NULL ? "%s://[%s]:%u/pieces/%s/%" PRIu64
+                                             : "%s://%s:%u/pieces/%s/%" PRIu64,
+                 t->ctx->tls_upload != NULL ? "https" : "http", pp->ip, pp->download_port,
+                 p->task_id, i);
         memset(&req, 0, sizeof(req));
         req.url = url;
+        if (t->ctx->tls_upload != NULL)
+            req.cluster_roles = PEER_P2P_PARENT_ROLES;
         if (peer_source_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err) != 0) {
             f->busy = false;
             t->busy[i] = 0;
@@ -1033,8 +1052,10 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
     }
     if (p->t != NULL && (p->t->state == PEER_TASK_FAILED))
         return;
+    /* Refusals (permission_denied: a report the scheduler does not take from us) are not
+     * retried: registering again would be refused again. */
     if (st->code == RPC_FAILED_PRECONDITION || st->code == RPC_NOT_FOUND ||
-        st->code == RPC_INVALID_ARGUMENT) {
+        st->code == RPC_INVALID_ARGUMENT || st->code == RPC_PERMISSION_DENIED) {
         if (p->t != NULL && p->t->state == PEER_TASK_P2P) {
             if (p->pc->ctx->cfg.no_back_to_source) {
                 peer_task_fail(p->t, rpc_err_to_df(st->code), st->message);
@@ -1546,6 +1567,8 @@ peer_p2p_init(struct peer_ctx *ctx, struct df_error *err)
             opts.addr = addr;
             opts.connect_timeout_ms = 2000;
             opts.backoff_max_ms = 5000;
+            opts.tls = ctx->tls_cluster;
+            opts.expect_roles = opts.tls != NULL ? NET_TLS_ROLE_BIT(NET_TLS_ROLE_SCHEDULER) : 0;
             if ((rv = rpc_client_new(ctx->base, ctx->dns, &opts, &pc->sched[pc->nsched], err)) != 0)
                 return rv;
             pc->link[pc->nsched].pc = pc;

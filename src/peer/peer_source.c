@@ -50,6 +50,7 @@ struct peer_source {
     bool has_range;
     uint64_t start, end;
     bool insecure;
+    unsigned cluster_roles;              /* peer_source_req.cluster_roles */
     const struct net_addrpolicy *policy; /* borrowed; NULL: none */
     int hops;
     struct net_connect *connect;
@@ -57,6 +58,7 @@ struct peer_source {
     struct bufferevent *tls_bev; /* owned by client; for the handshake failure reason */
     int fd;                      /* the plain socket, for SO_RCVLOWAT */
     bool reused;                 /* the connection came from the pool */
+    bool tls;                    /* the connection is TLS (fresh or reused) */
     int lowat;
     int lowat_cap;       /* at most about a quarter second of this body's measured rate */
     uint64_t tick_total; /* bytes read or queued in the socket at the last tick */
@@ -77,6 +79,8 @@ struct peer_source {
 struct peer_source_pooled {
     char *host;
     uint16_t port;
+    bool tls;               /* a cluster mTLS connection ... */
+    unsigned cluster_roles; /* ... whose server showed one of these roles */
     int fd;
     uint64_t seq; /* for evicting the oldest */
     struct net_http_client *client;
@@ -195,6 +199,8 @@ peer_source_pool_put(struct peer_source *s)
     peer_source_pooled_reset(e);
     e->host = xstrdup(s->url.host);
     e->port = s->url.port;
+    e->tls = s->tls;
+    e->cluster_roles = s->cluster_roles;
     e->fd = s->fd;
     e->client = s->client;
     e->seq = ++pool->seq;
@@ -227,6 +233,7 @@ peer_source_pool_take(struct peer_source *s, int *fd)
     for (size_t i = 0; i < PEER_SOURCE_POOL; i++) {
         struct peer_source_pooled *e = &pool->e[i];
         if (e->client == NULL || e->port != s->url.port || strcmp(e->host, s->url.host) != 0 ||
+            e->tls != (s->cluster_roles != 0) || e->cluster_roles != s->cluster_roles ||
             !peer_source_pooled_is_allowed(s, e->fd))
             continue;
         if (!net_http_client_is_reusable(e->client)) {
@@ -250,8 +257,9 @@ peer_source_finish(struct peer_source *s, int rv)
 
     if (rv != 0 && s->why[0] == '\0')
         snprintf(s->why, sizeof(s->why), "%s", df_strerror(rv));
-    if (rv == 0 && s->env.pool != NULL && s->client != NULL && s->tls_bev == NULL && s->fd != -1 &&
-        net_http_client_is_reusable(s->client))
+    /* Plain connections and cluster mTLS ones (verified by role, not by name) are kept. */
+    if (rv == 0 && s->env.pool != NULL && s->client != NULL && (!s->tls || s->cluster_roles != 0) &&
+        s->fd != -1 && net_http_client_is_reusable(s->client))
         peer_source_pool_put(s);
     /* The client must not call back into a freed fetch. */
     net_http_client_free(s->client);
@@ -417,7 +425,7 @@ peer_source_on_head(struct net_http_client *c, const struct net_http_head *h, vo
         m.total = h->content_length;
     }
     rv = s->cbs.on_head(s, &m, s->arg);
-    if (rv == 0 && m.has_length && s->tls_bev == NULL) {
+    if (rv == 0 && m.has_length && !s->tls) {
         s->body_len_known = true;
         s->body_len = m.length;
         peer_source_set_lowat(s);
@@ -509,6 +517,7 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
         s->client = NULL;
         s->fd = -1;
         s->reused = false;
+        s->tls = false;
         s->why[0] = '\0';
         if ((rv = peer_source_connect(s)) != 0)
             peer_source_finish(s, rv);
@@ -584,8 +593,12 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
     s->lowat_cap = PEER_SOURCE_LOWAT;
     s->tick_total = 0;
     if (tls) {
-        struct bufferevent *t =
-                net_tls_wrap(s->insecure ? s->env.tls_insecure : s->env.tls, bev, s->url.host);
+        struct bufferevent *t;
+
+        if (s->cluster_roles != 0)
+            t = net_tls_wrap_expect(s->env.tls_cluster, bev, s->cluster_roles, NULL);
+        else
+            t = net_tls_wrap(s->insecure ? s->env.tls_insecure : s->env.tls, bev, s->url.host);
         if (t == NULL) {
             bufferevent_free(bev);
             peer_source_finish(s, DF_ENOMEM);
@@ -593,6 +606,7 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
         }
         bev = t;
         s->tls_bev = t;
+        s->tls = true;
     }
     memset(&opts, 0, sizeof(opts));
     opts.head_timeout_ms = s->env.head_timeout_ms;
@@ -659,9 +673,10 @@ peer_source_hop(struct peer_source *s, struct df_error *err)
         s->orig_host = xstrdup(s->url.host);
     else if (strcmp(s->orig_host, s->url.host) != 0)
         s->drop_auth = true;
-    if (s->env.pool != NULL && strcmp(s->url.scheme, "http") == 0 &&
+    if (s->env.pool != NULL && (strcmp(s->url.scheme, "http") == 0 || s->cluster_roles != 0) &&
         (s->client = peer_source_pool_take(s, &s->fd)) != NULL) {
         s->reused = true;
+        s->tls = s->cluster_roles != 0;
         s->lowat = 1;
         setsockopt(s->fd, SOL_SOCKET, SO_RCVLOWAT, &s->lowat, sizeof(s->lowat));
         /* Its callbacks run from the loop, never from here. */
@@ -673,6 +688,7 @@ peer_source_hop(struct peer_source *s, struct df_error *err)
         s->why[0] = '\0';
     }
     s->reused = false;
+    s->tls = false;
     if ((rv = peer_source_connect(s)) != 0)
         return df_error_set(err, rv, "connect %s: %s", s->url.host, df_strerror(rv));
     return 0;
@@ -683,9 +699,12 @@ peer_source_start(const struct peer_source_env *env, const struct peer_source_re
                   const struct peer_source_cbs *cbs, void *arg, struct peer_source **out,
                   struct df_error *err)
 {
-    struct peer_source *s = xcalloc(1, sizeof(*s));
+    struct peer_source *s;
     int rv;
 
+    if (req->cluster_roles != 0 && env->tls_cluster == NULL)
+        return df_error_set(err, DF_EINVAL, "%s: no cluster TLS (tls.cert) configured", req->url);
+    s = xcalloc(1, sizeof(*s));
     s->env = *env;
     s->cbs = *cbs;
     s->fd = -1;
@@ -695,6 +714,7 @@ peer_source_start(const struct peer_source_env *env, const struct peer_source_re
     s->start = req->start;
     s->end = req->end;
     s->insecure = req->insecure;
+    s->cluster_roles = req->cluster_roles;
     s->policy = req->policy;
     if (req->nheaders > 0) {
         s->headers = xcalloc(req->nheaders, sizeof(*s->headers));

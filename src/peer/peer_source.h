@@ -42,6 +42,7 @@ struct peer_source_env {
     struct evdns_base *dns;
     struct net_tls_ctx *tls;          /* verifying client context */
     struct net_tls_ctx *tls_insecure; /* for requests that ask for --insecure */
+    struct net_tls_ctx *tls_cluster;  /* cluster mTLS client; NULL: plaintext cluster */
     int connect_timeout_ms;
     int head_timeout_ms;
     int idle_timeout_ms;
@@ -55,6 +56,9 @@ struct peer_source_req {
     bool has_range; /* ask for bytes [start, end] */
     uint64_t start, end;
     bool insecure;
+    /* https to another cluster host: verified by tls_cluster, the certificate must name one
+     * of these roles (NET_TLS_ROLE_BIT set); 0: an origin, verified by its name. */
+    unsigned cluster_roles;
     const struct net_addrpolicy *policy; /* NULL: none (a local caller's own download) */
 };
 

@@ -17,12 +17,15 @@
 #include <netinet/tcp.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "df/df_id.h"
 #include "df/log.h"
+#include "df/net_addr.h"
 #include "df/net_http_server.h"
 #include "df/net_listener.h"
+#include "df/net_tls.h"
 #include "df/store_data.h"
 #include "df/store_piece.h"
 #include "df/xmalloc.h"
@@ -442,12 +445,30 @@ peer_upload_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void 
 {
     struct peer_ctx *ctx = arg;
     const char *cc = ctx->cfg.upload_congestion;
+    struct bufferevent *bev, *tbev;
+    char addr[64];
 
     /* Best effort: an algorithm the kernel lacks or does not allow us leaves the default. */
     if (cc != NULL && *cc != '\0' &&
         setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc)) != 0)
         log_debug("peer", "peer: upload congestion control %s: %s", cc, strerror(errno));
-    net_http_server_accept_cb(fd, peer, peerlen, ctx->upload);
+    if (ctx->tls_upload == NULL) {
+        net_http_server_accept_cb(fd, peer, peerlen, ctx->upload);
+        return;
+    }
+    /* Cluster mTLS: clients without a cluster certificate are refused (tls.requireClientCert). */
+    net_addr_format(peer, peerlen, addr, sizeof(addr));
+    if ((bev = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+        log_warnx("peer: upload connection from %s dropped: out of memory", addr);
+        close(fd);
+        return;
+    }
+    if ((tbev = net_tls_wrap(ctx->tls_upload, bev, NULL)) == NULL) {
+        log_warnx("peer: upload connection from %s dropped: out of memory", addr);
+        bufferevent_free(bev);
+        return;
+    }
+    net_http_server_adopt(ctx->upload, tbev, addr);
 }
 
 int

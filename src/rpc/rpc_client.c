@@ -103,6 +103,7 @@ struct rpc_client {
     char target[300]; /* for net_connect: host or unix:/path */
     char authority[300];
     char tls_name[256];
+    char expect_host[256];
     enum rpc_client_state state;
     struct net_connect *nc;
     struct bufferevent *hs_bev; /* TLS bufferevent during the handshake */
@@ -871,7 +872,12 @@ rpc_client_connected_cb(struct bufferevent *bev, int rv, void *arg)
         rpc_client_ready(c, bev);
         return;
     }
-    if ((tbev = net_tls_wrap(c->opts.tls, bev, c->tls_name)) == NULL) {
+    if (c->opts.expect_roles != 0)
+        tbev = net_tls_wrap_expect(c->opts.tls, bev, c->opts.expect_roles,
+                                   c->expect_host[0] != '\0' ? c->expect_host : NULL);
+    else
+        tbev = net_tls_wrap(c->opts.tls, bev, c->tls_name);
+    if (tbev == NULL) {
         bufferevent_free(bev);
         rpc_client_attempt_failed(c, "out of memory");
         return;
@@ -929,6 +935,7 @@ rpc_client_new(struct event_base *base, struct evdns_base *dns, const struct rpc
     c->opts = *opts;
     c->opts.addr = NULL;
     c->opts.tls_name = NULL;
+    c->opts.expect_host = NULL;
     if (opts->addr == NULL || (rv = net_addr_parse(opts->addr, 0, &c->addr, err)) != 0) {
         rv = df_error_set(err, DF_EINVAL, "rpc client: bad address %s",
                           opts->addr != NULL ? opts->addr : "(null)");
@@ -945,6 +952,8 @@ rpc_client_new(struct event_base *base, struct evdns_base *dns, const struct rpc
     }
     snprintf(c->tls_name, sizeof(c->tls_name), "%s",
              opts->tls_name != NULL ? opts->tls_name : c->addr.host);
+    if (opts->expect_host != NULL)
+        snprintf(c->expect_host, sizeof(c->expect_host), "%s", opts->expect_host);
     if (c->opts.connect_timeout_ms <= 0)
         c->opts.connect_timeout_ms = 5000;
     if (c->opts.backoff_min_ms <= 0)

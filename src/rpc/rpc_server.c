@@ -122,7 +122,8 @@ struct rpc_server_conn {
     bool preface_done;        /* the client's SETTINGS arrived */
     bool has_ip;              /* ip counts against max_conns_per_ip */
     struct net_addr_ip ip;
-    size_t body_bytes; /* sum of the calls' held */
+    size_t body_bytes;       /* sum of the calls' held */
+    struct bufferevent *bev; /* owned by h2; for the TLS identity */
 };
 
 struct rpc_server {
@@ -427,6 +428,20 @@ const struct net_caller *
 rpc_call_caller(const struct rpc_call *call)
 {
     return call->conn->is_local ? &call->conn->caller : NULL;
+}
+
+int
+rpc_call_peer_identity(const struct rpc_call *call, struct net_tls_identity *out)
+{
+    struct bufferevent *bev = call->conn->bev;
+
+    /* A call arrives after the handshake, so DF_EAGAIN cannot happen here; none either way. */
+    if (call->conn->is_local || bev == NULL || !net_tls_is_tls(bev) ||
+        net_tls_peer_identity(bev, out) != 0) {
+        out->role = NET_TLS_ROLE_NONE;
+        out->host[0] = '\0';
+    }
+    return 0;
 }
 
 int
@@ -1127,6 +1142,7 @@ rpc_server_accept_from(struct rpc_server *srv, struct bufferevent *bev, struct n
     }
     conn = xcalloc(1, sizeof(*conn));
     conn->srv = srv;
+    conn->bev = bev;
     conn->caller.fd = -1;
     if (caller != NULL) {
         conn->is_local = true;

@@ -13,6 +13,7 @@
 
 #include "df/df_err.h"
 #include "df/rpc_server.h"
+#include "df/rpc_tls.h"
 #include "sched_map.h"
 #include "sched_state.h"
 
@@ -21,6 +22,7 @@ struct event_base;
 struct evdns_base;
 struct net_http_server;
 struct net_listener;
+struct net_tls_ctx;
 struct rpc_server;
 struct df_proc_signals;
 struct sched_stream;
@@ -32,6 +34,7 @@ struct sched_main_config {
     char *listen;
     char *metrics_listen;
     char *ready_file;
+    struct rpc_tls_conf tls; /* cluster mTLS (tls.*); all unset: plaintext */
     int log_level;
     char *log_file;
     char *log_debug;
@@ -66,6 +69,8 @@ struct sched_ctx {
     struct event_base *base;
     struct evdns_base *dns;
     struct rpc_server *rpc;
+    struct net_tls_ctx *tls_server; /* cluster mTLS on the RPC listener; NULL: plaintext */
+    struct net_tls_ctx *tls_client; /* cluster mTLS to seeds; NULL: plaintext */
     struct net_listener *metrics_listener;
     struct net_http_server *metrics_http;
     struct df_proc_signals *signals;

@@ -23,8 +23,10 @@
 #include "df/net_connect.h"
 #include "df/net_http_server.h"
 #include "df/net_listener.h"
+#include "df/net_tls.h"
 #include "df/roles.h"
 #include "df/rpc_server.h"
+#include "df/rpc_tls.h"
 #include "df/xmalloc.h"
 #include "sched.h"
 
@@ -61,6 +63,7 @@ static const struct df_conf_entry sched_entries[] = {
          .offset = F(ready_file),
          .metavar = "PATH",
          .help = "write the bound addresses as JSON here once listening"},
+        RPC_TLS_CONF_ENTRIES(F(tls)),
         SCHED_DUR("tickInterval", "tick-interval", tick_interval, "200ms", 10,
                   "how often parents are re-planned and stalls detected"),
         SCHED_DUR("gcInterval", "gc-interval", gc_interval, "1m", 100,
@@ -270,7 +273,10 @@ sched_main_start(struct sched_ctx *ctx, struct df_error *err)
     ctx->rpc = rpc_server_new(ctx->base, &ropts);
     if ((rv = sched_rpc_init(ctx)) != 0)
         return df_error_set(err, rv, "rpc: cannot register methods");
-    if ((rv = rpc_server_listen(ctx->rpc, ctx->cfg.listen, NULL, err)) != 0)
+    if ((rv = rpc_tls_setup(&ctx->cfg.tls, "scheduler", &ctx->tls_server, &ctx->tls_client, err)) !=
+        0)
+        return rv;
+    if ((rv = rpc_server_listen(ctx->rpc, ctx->cfg.listen, ctx->tls_server, err)) != 0)
         return rv;
     memset(&hopts, 0, sizeof(hopts));
     hopts.name = "metrics";
@@ -310,6 +316,8 @@ sched_main_free(struct sched_ctx *ctx)
     if (ctx->gc_timer != NULL)
         event_free(ctx->gc_timer);
     sched_state_free(ctx->state);
+    net_tls_ctx_free(ctx->tls_server);
+    net_tls_ctx_free(ctx->tls_client);
     net_dns_free(ctx->dns);
     if (ctx->base != NULL)
         event_base_free(ctx->base);

@@ -22,6 +22,7 @@
 #include "df/df_url.h"
 #include "df/log.h"
 #include "df/net_http_parse.h"
+#include "df/net_tls.h"
 #include "df/rpc_client.h"
 #include "df/rpc_server.h"
 #include "df/xmalloc.h"
@@ -45,6 +46,8 @@ struct sched_stream {
     char *peer_id, *host_id, *task_id;
     struct sched_rtask *rt; /* set while registered */
     bool registered, finished, in_cb, dead;
+    bool sent_to_source;              /* we answered needBackToSourceResponse on this stream */
+    struct net_tls_identity ident;    /* the caller's verified certificate (role NONE: none) */
     TAILQ_ENTRY(sched_stream) entry;  /* ctx->all */
     TAILQ_ENTRY(sched_stream) tentry; /* rt->streams */
 };
@@ -339,6 +342,8 @@ seed_client(struct sched_ctx *ctx, const char *addr)
     o.addr = sd->addr;
     o.default_deadline_ms = 30000;
     o.backoff_max_ms = 2000;
+    o.tls = ctx->tls_client;
+    o.expect_roles = o.tls != NULL ? NET_TLS_ROLE_BIT(NET_TLS_ROLE_SEED) : 0;
     if (rpc_client_new(ctx->base, ctx->dns, &o, &sd->client, &err) != 0) {
         log_warnx("sched: seed %s: %s", addr, err.msg);
         free(sd);
@@ -612,6 +617,7 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
         deliver_parents(ctx, st, a);
         break;
     case SCHED_ACT_BACK_TO_SOURCE:
+        st->sent_to_source = true;
         m = stream_msg_new(st, "needBackToSourceResponse", &body);
         cJSON_AddStringToObject(body, "description",
                                 a->reason != NULL ? a->reason : "back to source");
@@ -745,6 +751,52 @@ static int
 core_fail(struct req_err *e, int rv, const char *what, const char *id)
 {
     return req_fail(e, rpc_err_from_df(rv), "%s %s: %s", what, id, df_strerror(rv));
+}
+
+/* ---- who may do what (README "Security") ---- */
+
+/*
+ * A caller with a cluster certificate acts only for its own host: the host's announced
+ * hostname must be the certificate's host. Callers without one (a plaintext scheduler, or
+ * tls.requireClientCert off) are not checked here. An unknown host passes: the core
+ * answers not_found. Returns 0, or -1 with permission_denied in e.
+ */
+static int
+auth_host(struct sched_ctx *ctx, const struct net_tls_identity *id, const char *host_id,
+          struct req_err *e)
+{
+    struct sched_host_stat hs;
+
+    if (id->role == NET_TLS_ROLE_NONE || sched_state_host_stat(ctx->state, host_id, &hs) != 0)
+        return 0;
+    if (hs.hostname == NULL || strcmp(hs.hostname, id->host) != 0)
+        return req_fail(e, RPC_PERMISSION_DENIED,
+                        "host %s belongs to %s, not to the caller's certificate (%s)", host_id,
+                        hs.hostname != NULL ? hs.hostname : "-", id->host);
+    return 0;
+}
+
+/*
+ * Source piece digests and tiny content decide what every other peer accepts (C3). With
+ * mTLS on the scheduler they come only from a seed certificate; without it (plaintext,
+ * unauthenticated) only on a stream the scheduler itself sent to the source.
+ */
+static int
+auth_source_report(const struct sched_stream *st, struct req_err *e)
+{
+    if (st->ctx->tls_server != NULL) {
+        if (st->ident.role != NET_TLS_ROLE_SEED)
+            return req_fail(e, RPC_PERMISSION_DENIED,
+                            "source reports need a seed certificate, the caller has %s%s%s",
+                            net_tls_role_name(st->ident.role),
+                            st->ident.role != NET_TLS_ROLE_NONE ? " for " : "", st->ident.host);
+        return 0;
+    }
+    if (!st->sent_to_source)
+        return req_fail(e, RPC_PERMISSION_DENIED,
+                        "peer %s: source report, but the scheduler did not send it to the source",
+                        st->peer_id);
+    return 0;
 }
 
 /* ---- AnnouncePeer ---- */
@@ -946,6 +998,8 @@ peer_dispatch(struct sched_stream *st, enum peer_msg kind, const cJSON *body, st
     case PM_PIECE:
         return peer_piece(st, body, false, e);
     case PM_BTS_PIECE:
+        if (auth_source_report(st, e) != 0)
+            return -1;
         return peer_piece(st, body, true, e);
     case PM_PIECE_FAILED:
         if (get_u64(body, "pieceNumber", UINT64_MAX, UINT32_MAX, &number, e) != 0 ||
@@ -995,6 +1049,8 @@ peer_message(struct sched_stream *st, const cJSON *msg, struct req_err *e)
     if (!df_id_task_is_valid(task_id))
         return req_fail(e, RPC_INVALID_ARGUMENT, "taskId: expected 64 lowercase hex digits");
     if (st->peer_id == NULL) {
+        if (auth_host(st->ctx, &st->ident, host_id, e) != 0)
+            return -1;
         st->peer_id = xstrdup(peer_id);
         st->host_id = xstrdup(host_id);
         st->task_id = xstrdup(task_id);
@@ -1093,6 +1149,7 @@ announce_peer(struct rpc_call *call, const cJSON *req, void *arg)
     (void)req;
     st->ctx = ctx;
     st->call = call;
+    rpc_call_peer_identity(call, &st->ident);
     TAILQ_INSERT_TAIL(&ctx->all, st, entry);
     ctx->m.streams_total++;
     rpc_call_set_cbs(call, &cbs, st);
@@ -1144,17 +1201,55 @@ parse_host(const cJSON *h, struct sched_host_info *info, struct req_err *e)
     return 0;
 }
 
+/*
+ * Under mTLS a host announces itself only: hostname is the certificate's host, the id is
+ * the one its ip and hostname make (so nobody squats an id before its host arrives), an
+ * existing id stays with its host, and only a seed certificate announces a seed. With TLS
+ * on but no client certificate, a host may still not announce a seed.
+ */
+static int
+auth_announce(struct sched_ctx *ctx, const struct net_tls_identity *id,
+              const struct sched_host_info *info, struct req_err *e)
+{
+    char *want;
+    int rv;
+
+    if (ctx->tls_server != NULL && info->type == SCHED_HOST_SEED && id->role != NET_TLS_ROLE_SEED)
+        return req_fail(e, RPC_PERMISSION_DENIED,
+                        "a seed host needs a seed certificate, the caller has %s",
+                        net_tls_role_name(id->role));
+    if (id->role == NET_TLS_ROLE_NONE)
+        return 0;
+    if (strcmp(info->hostname, id->host) != 0)
+        return req_fail(e, RPC_PERMISSION_DENIED,
+                        "host.hostname %.64s is not the caller's certificate host %s",
+                        info->hostname, id->host);
+    if (info->id == NULL || *info->id == '\0')
+        return 0;
+    want = df_id_host_new(info->ip, info->hostname, info->type == SCHED_HOST_SEED);
+    if (strcmp(info->id, want) != 0)
+        rv = req_fail(e, RPC_PERMISSION_DENIED, "host.id %.64s: a host of %s is %s", info->id,
+                      id->host, want);
+    else
+        rv = auth_host(ctx, id, info->id, e);
+    free(want);
+    return rv;
+}
+
 static void
 announce_host(struct rpc_call *call, const cJSON *req, void *arg)
 {
     struct sched_ctx *ctx = arg;
+    struct net_tls_identity id;
     struct sched_host_info info;
     const cJSON *h = NULL;
     struct req_err e;
     char src[64];
     int rv;
 
-    if (get_obj(req, "host", &h, &e) != 0 || parse_host(h, &info, &e) != 0) {
+    rpc_call_peer_identity(call, &id);
+    if (get_obj(req, "host", &h, &e) != 0 || parse_host(h, &info, &e) != 0 ||
+        auth_announce(ctx, &id, &info, &e) != 0) {
         reply_err(call, &e);
         return;
     }
@@ -1174,11 +1269,13 @@ leave_host(struct rpc_call *call, const cJSON *req, void *arg)
 {
     struct sched_ctx *ctx = arg;
     struct sched_stream *st, *next;
+    struct net_tls_identity ident;
     const char *id;
     struct req_err e;
     int rv;
 
-    if (get_str(req, "id", &id, &e) != 0) {
+    rpc_call_peer_identity(call, &ident);
+    if (get_str(req, "id", &id, &e) != 0 || auth_host(ctx, &ident, id, &e) != 0) {
         reply_err(call, &e);
         return;
     }
@@ -1287,11 +1384,15 @@ leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
 {
     struct sched_ctx *ctx = arg;
     struct sched_stream *st;
+    struct net_tls_identity ident;
+    struct sched_peer_stat ps;
     const char *id;
     struct req_err e;
     int rv;
 
-    if (get_str(req, "peerId", &id, &e) != 0) {
+    rpc_call_peer_identity(call, &ident);
+    if (get_str(req, "peerId", &id, &e) != 0 || (sched_state_peer_stat(ctx->state, id, &ps) == 0 &&
+                                                 auth_host(ctx, &ident, ps.host_id, &e) != 0)) {
         reply_err(call, &e);
         return;
     }

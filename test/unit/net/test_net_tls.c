@@ -22,6 +22,7 @@
 #include "df/net_listener.h"
 #include "df/net_tls.h"
 #include "df/roles.h"
+#include "../unit_cert.h"
 
 #define TLS_ECHO_BYTES (32u * 1024 * 1024)
 #define TLS_CHUNK      (1024u * 1024)
@@ -650,27 +651,6 @@ END_TEST
 
 /* ---- cluster identities, with certificates from `dragonfly cert` ---- */
 
-/* Run `dragonfly cert ARGS...` in-process; fail the test unless it exits 0. */
-static void
-mtls_cert(const char *first, ...)
-{
-    char *argv[32];
-    int argc = 0, rv;
-    const char *a;
-    va_list ap;
-
-    argv[argc++] = strdup("cert");
-    va_start(ap, first);
-    for (a = first; a != NULL && argc < 31; a = va_arg(ap, const char *))
-        argv[argc++] = strdup(a);
-    va_end(ap);
-    argv[argc] = NULL;
-    rv = cli_cert_main(argc, argv);
-    for (int i = 0; i < argc; i++)
-        free(argv[i]);
-    ck_assert_int_eq(rv, 0);
-}
-
 /*
  * A cluster CA with a scheduler (reachable as 127.0.0.1), a peer, a seed and an expired
  * peer; another CA with a peer of its own.
@@ -680,17 +660,17 @@ mtls_certs_setup(void)
 {
     snprintf(t.certdir, sizeof(t.certdir), "/tmp/df-mtls-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(t.certdir));
-    mtls_cert("ca", "--dir", tls_path("ca"), NULL);
-    mtls_cert("ca", "--dir", tls_path("ca2"), "--name", "another CA", NULL);
-    mtls_cert("issue", "--dir", tls_path("ca"), "--role", "scheduler", "--host", "sched-1", "--ip",
+    unit_cert("ca", "--dir", tls_path("ca"), NULL);
+    unit_cert("ca", "--dir", tls_path("ca2"), "--name", "another CA", NULL);
+    unit_cert("issue", "--dir", tls_path("ca"), "--role", "scheduler", "--host", "sched-1", "--ip",
               "127.0.0.1", "--out", tls_path("sched"), NULL);
-    mtls_cert("issue", "--dir", tls_path("ca"), "--role", "peer", "--host", "node-1", "--out",
+    unit_cert("issue", "--dir", tls_path("ca"), "--role", "peer", "--host", "node-1", "--out",
               tls_path("peer"), NULL);
-    mtls_cert("issue", "--dir", tls_path("ca"), "--role", "seed", "--host", "seed-1", "--out",
+    unit_cert("issue", "--dir", tls_path("ca"), "--role", "seed", "--host", "seed-1", "--out",
               tls_path("seed"), NULL);
-    mtls_cert("issue", "--dir", tls_path("ca"), "--role", "peer", "--host", "old-1", "--not-after",
+    unit_cert("issue", "--dir", tls_path("ca"), "--role", "peer", "--host", "old-1", "--not-after",
               "2020-01-01T00:00:00Z", "--out", tls_path("expired"), NULL);
-    mtls_cert("issue", "--dir", tls_path("ca2"), "--role", "peer", "--host", "node-1", "--out",
+    unit_cert("issue", "--dir", tls_path("ca2"), "--role", "peer", "--host", "node-1", "--out",
               tls_path("foreign"), NULL);
 }
 
