@@ -488,8 +488,9 @@ bd_start(struct bd_env *e, const char *role, const char *prefix, ...)
         argv[n++] = a;
     va_end(ap);
     argv[n] = NULL;
-    ck_assert_int_eq(
-            it_proc_start(&e->proc, e->dir, role, (char *const *)(uintptr_t)argv, ready, 10000), 0);
+    ck_assert_int_eq(it_proc_start(&e->proc, e->dir, role, (char *const *)(uintptr_t)argv, ready,
+                                   IT_READY_MS),
+                     0);
     snprintf(e->rpc, sizeof(e->rpc), "%s", it_proc_ready_str(&e->proc, "rpc"));
     if (it_proc_ready_str(&e->proc, "upload") != NULL)
         snprintf(e->upload, sizeof(e->upload), "%s", it_proc_ready_str(&e->proc, "upload"));
@@ -674,7 +675,7 @@ START_TEST(it_upload_per_ip_cap)
         up[i] = bd_tcp("127.0.0.156", e.upload);
     usleep(200 * 1000);
     up[CAP] = bd_tcp("127.0.0.156", e.upload);
-    ck_assert_int_eq(bd_wait_closed(&up[CAP], 1, 3000), 1);
+    ck_assert_int_eq(bd_wait_closed(&up[CAP], 1, 30000), 1);
     ck_assert_int_eq(bd_wait_closed(up, CAP, 0), 0);
     ck_assert(bd_upload_healthy("127.0.0.157", e.upload));
     /* Slots come back when connections close. */
@@ -688,7 +689,7 @@ START_TEST(it_upload_per_ip_cap)
         rpc[i] = bd_tcp("127.0.0.158", e.rpc);
     usleep(200 * 1000);
     rpc[CAP] = bd_tcp("127.0.0.158", e.rpc);
-    ck_assert_int_eq(bd_wait_closed(&rpc[CAP], 1, 3000), 1);
+    ck_assert_int_eq(bd_wait_closed(&rpc[CAP], 1, 30000), 1);
     ck_assert_int_eq(bd_wait_closed(rpc, CAP, 0), 0);
     ck_assert(bd_health_ok("127.0.0.159", e.rpc));
     for (int i = 0; i <= CAP; i++)

@@ -266,7 +266,7 @@ rpc_start(void)
     path("sched.key", key, sizeof(key));
     path("ca/ca.crt", ca, sizeof(ca));
     it_tool("rpc_testd", tool, sizeof(tool));
-    ck_assert_int_eq(it_proc_start(&proc, dir, "rpc_testd", argv, ready, 10000), 0);
+    ck_assert_int_eq(it_proc_start(&proc, dir, "rpc_testd", argv, ready, IT_READY_MS), 0);
     snprintf(addr, sizeof(addr), "%s", it_proc_ready_str(&proc, "rpc"));
 }
 

@@ -97,7 +97,7 @@ mt_setup(void)
     mt_issue("peer", "intruder");
     snprintf(ready, sizeof(ready), "%s/origin.ready", m.dir);
     ck_assert_int_eq(it_proc_start(&m.origin, m.dir, "origin", (char *const *)(uintptr_t)oargv,
-                                   ready, 10000),
+                                   ready, IT_READY_MS),
                      0);
     snprintf(m.origin_addr, sizeof(m.origin_addr), "%s", it_proc_ready_str(&m.origin, "http"));
     mt_path(crt, sizeof(crt), "sched1", "crt");

@@ -46,7 +46,7 @@ ot_up(struct ot *o, bool sched)
     ck_assert_ptr_nonnull(o->dir);
     snprintf(ready, sizeof(ready), "%s/origin.ready", o->dir);
     ck_assert_int_eq(it_proc_start(&o->origin, o->dir, "origin", (char *const *)(uintptr_t)argv,
-                                   ready, 10000),
+                                   ready, IT_READY_MS),
                      0);
     snprintf(o->origin_addr, sizeof(o->origin_addr), "%s", it_proc_ready_str(&o->origin, "http"));
     if (!sched)

@@ -52,8 +52,8 @@ ssrf_start(struct it_proc *p, const char *name, const char **argv)
     full[n++] = "--ready-file";
     full[n++] = ready;
     full[n] = NULL;
-    ck_assert_int_eq(it_proc_start(p, S.dir, name, (char *const *)(uintptr_t)full, ready, 15000),
-                     0);
+    ck_assert_int_eq(
+            it_proc_start(p, S.dir, name, (char *const *)(uintptr_t)full, ready, IT_READY_MS), 0);
 }
 
 static void

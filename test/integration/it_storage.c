@@ -45,8 +45,8 @@ st_start(struct st_env *e, struct it_proc *p, const char *name, ...)
     argv[n++] = "--ready-file";
     argv[n++] = ready;
     argv[n] = NULL;
-    ck_assert_int_eq(it_proc_start(p, e->dir, name, (char *const *)(uintptr_t)argv, ready, 15000),
-                     0);
+    ck_assert_int_eq(
+            it_proc_start(p, e->dir, name, (char *const *)(uintptr_t)argv, ready, IT_READY_MS), 0);
 }
 
 /* A peer on 127.0.0.(60+i) with data dir <dir>/<name> and an optional scheduler. */
@@ -82,7 +82,7 @@ st_up(struct st_env *e)
     ck_assert_ptr_nonnull(e->dir);
     snprintf(ready, sizeof(ready), "%s/origin.ready", e->dir);
     ck_assert_int_eq(it_proc_start(&e->origin, e->dir, "origin", (char *const *)(uintptr_t)argv,
-                                   ready, 10000),
+                                   ready, IT_READY_MS),
                      0);
     snprintf(e->origin_addr, sizeof(e->origin_addr), "%s", it_proc_ready_str(&e->origin, "http"));
 }
