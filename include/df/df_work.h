@@ -1,23 +1,37 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Blocking work off the loop: hashing a whole file, copying an output, fsync. A job runs
- * work(arg) on its own thread and then done(arg) back on the loop thread. Only done may
- * touch loop-owned objects.
+ * Blocking work off the loop: hashing a piece, copying an output, fsync. A pool belongs to
+ * one event_base; a job runs work(arg) on one of at most max_threads threads (started when
+ * needed, kept until the pool is freed; jobs beyond that wait in order) and then done(arg)
+ * on the pool's loop. Only done may touch loop-owned objects.
  */
 #ifndef DF_DF_WORK_H
 #define DF_DF_WORK_H
 
 struct event_base;
+struct df_work_pool;
 
 typedef void df_work_fn(void *arg);
 
 /* Make libevent thread-aware; call once at startup before creating the event_base. */
 void df_work_init(void);
 
-/* Run work(arg) on a new thread, then done(arg) on base's loop. Returns 0 or DF_ENOMEM. */
-int df_work_submit(struct event_base *base, df_work_fn *work, df_work_fn *done, void *arg);
+/* A pool of at most max_threads (>= 1) threads for base's loop, or NULL (out of memory). */
+struct df_work_pool *df_work_pool_new(struct event_base *base, unsigned max_threads);
 
-/* Jobs submitted and not yet done. */
-unsigned df_work_pending(void);
+/*
+ * Free p: waits for the running jobs' work and runs the queued jobs' work (none of their
+ * done callbacks: the loop is over), then joins the threads. NULL is a no-op.
+ */
+void df_work_pool_free(struct df_work_pool *p);
+
+/* Queue work(arg), then done(arg) on the loop. Returns 0 or DF_ENOMEM (nothing queued). */
+int df_work_submit(struct df_work_pool *p, df_work_fn *work, df_work_fn *done, void *arg);
+
+/* Jobs submitted whose done has not run yet. */
+unsigned df_work_pending(const struct df_work_pool *p);
+
+/* The processors this process may run on (at least 1). */
+unsigned df_work_ncpu(void);
 
 #endif

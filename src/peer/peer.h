@@ -31,6 +31,7 @@ struct rpc_call;
 struct rpc_server;
 struct store_db;
 struct df_proc_signals;
+struct df_work_pool;
 struct peer_p2p_ctx;
 struct peer_upload_relay;
 
@@ -39,6 +40,7 @@ struct peer_upload_relay;
 #define PEER_SEED_RPC_PORT       65006
 #define PEER_SEED_UPLOAD_PORT    65008
 #define PEER_MAX_WORKERS         16
+#define PEER_OUTPUT_THREADS      64          /* outputs written at once; more wait their turn */
 #define PEER_STOP_WAIT_MS        30000       /* longest wait for outputs being written at SIGTERM */
 #define PEER_AUTO_IP             "127.0.0.1" /* default ip of an auto-started peer */
 #define PEER_AUTO_IDLE_EXIT      "5m"        /* default idleExit of an auto-started peer */
@@ -86,6 +88,8 @@ TAILQ_HEAD(peer_task_list, peer_task);
 
 struct peer_ctx {
     struct event_base *base;
+    struct df_work_pool *hash_pool; /* hashing pieces, sealing: one thread per processor */
+    struct df_work_pool *out_pool;  /* output copies: each may wait on its reader */
     struct evdns_base *dns;
     struct peer_config cfg;
     struct store_db *db;

@@ -321,13 +321,13 @@ static void
 peer_main_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct peer_ctx *ctx = arg;
+    unsigned jobs = df_work_pending(ctx->hash_pool) + df_work_pending(ctx->out_pool);
 
     (void)fd;
     (void)what;
-    if ((df_work_pending() == 0 && peer_p2p_leaving(ctx) == 0) ||
-        peer_now_ms() >= ctx->stop_deadline_ms) {
-        if (df_work_pending() > 0)
-            log_warnx("peer: stopping with %u worker jobs still running", df_work_pending());
+    if ((jobs == 0 && peer_p2p_leaving(ctx) == 0) || peer_now_ms() >= ctx->stop_deadline_ms) {
+        if (jobs > 0)
+            log_warnx("peer: stopping with %u worker jobs still running", jobs);
         event_base_loopexit(ctx->base, NULL);
     }
 }
@@ -364,9 +364,9 @@ peer_main_stop(void *arg)
 static bool
 peer_main_is_busy(const struct peer_ctx *ctx)
 {
-    return !TAILQ_EMPTY(&ctx->tasks) || df_work_pending() > 0 ||
-           rpc_server_conn_count(ctx->rpc) > 0 || net_http_server_conn_count(ctx->upload) > 0 ||
-           !TAILQ_EMPTY(&ctx->relays);
+    return !TAILQ_EMPTY(&ctx->tasks) || df_work_pending(ctx->hash_pool) > 0 ||
+           df_work_pending(ctx->out_pool) > 0 || rpc_server_conn_count(ctx->rpc) > 0 ||
+           net_http_server_conn_count(ctx->upload) > 0 || !TAILQ_EMPTY(&ctx->relays);
 }
 
 /* Stop the way SIGTERM does once nothing has kept the peer busy for idleExit. */
@@ -506,7 +506,11 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
         return rv;
     ctx->base = event_base_new();
     ctx->dns = ctx->base != NULL ? net_dns_new(ctx->base) : NULL;
-    if (ctx->dns == NULL)
+    if (ctx->dns != NULL) {
+        ctx->hash_pool = df_work_pool_new(ctx->base, df_work_ncpu());
+        ctx->out_pool = df_work_pool_new(ctx->base, PEER_OUTPUT_THREADS);
+    }
+    if (ctx->hash_pool == NULL || ctx->out_pool == NULL)
         return df_error_set(err, DF_ENOMEM, "cannot create the event loop");
     memset(&topts, 0, sizeof(topts));
     topts.ca_file = ctx->cfg.ca_file;
@@ -582,6 +586,8 @@ peer_main_free(struct peer_ctx *ctx)
     peer_p2p_shutdown(ctx);
     peer_source_pool_free(ctx->src_env.pool);
     ctx->src_env.pool = NULL;
+    df_work_pool_free(ctx->hash_pool); /* first: their threads are done with the rest */
+    df_work_pool_free(ctx->out_pool);
     rpc_server_free(ctx->rpc);
     net_listener_free(ctx->upload_listener);
     net_http_server_free(ctx->upload);

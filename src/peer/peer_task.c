@@ -434,7 +434,8 @@ peer_waiter_output_kick(struct peer_waiter *w)
     }
     w->job_end = end;
     store_data_path(t->ctx->cfg.data_dir, t->id, w->data_path, sizeof(w->data_path));
-    if (df_work_submit(t->ctx->base, peer_waiter_output_work, peer_waiter_output_done, w) != 0) {
+    if (df_work_submit(t->ctx->out_pool, peer_waiter_output_work, peer_waiter_output_done, w) !=
+        0) {
         w->rv = DF_ENOMEM;
         snprintf(w->why, sizeof(w->why), "cannot start a worker thread");
         peer_waiter_finish(w);
@@ -1402,7 +1403,7 @@ peer_task_hash_submit(struct peer_task *t, enum peer_hash_kind kind, uint64_t nu
         return DF_ENOMEM;
     }
     TAILQ_INSERT_TAIL(&t->hashing, j, entry);
-    if (df_work_submit(t->ctx->base, peer_task_hash_work, peer_task_hash_done, j) != 0) {
+    if (df_work_submit(t->ctx->hash_pool, peer_task_hash_work, peer_task_hash_done, j) != 0) {
         TAILQ_REMOVE(&t->hashing, j, entry);
         close(j->fd);
         free(j);
