@@ -38,8 +38,9 @@ struct store_sql_schema {
 struct store_sql;
 
 /*
- * Called by store_sql_each for every row of st; returns 0 to go on, or a negative DF_E* that
- * stops the walk and becomes store_sql_each's result.
+ * Called by store_sql_each for every row of st (borrowed: read its columns, do not step or
+ * reset it); returns 0 to go on, or a negative DF_E* that stops the walk and becomes
+ * store_sql_each's result.
  */
 typedef int store_sql_row_fn(sqlite3_stmt *st, void *arg);
 
