@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The peer's metadata database: sqlite3 in WAL mode (synchronous=NORMAL, busy_timeout,
- * foreign keys), schema migrations in code tracked by PRAGMA user_version, prepared
- * statements only, and sqlite's own log routed to ours. One connection is used by one
- * thread at a time (the connection is opened without sqlite's mutex).
+ * The peer's metadata database: the peer cache's schema (tasks and their pieces) on the
+ * generic store_sql (WAL, busy timeout, foreign keys, migrations tracked by PRAGMA
+ * user_version, prepared statements only, sqlite's own log routed to ours). One connection
+ * is used by one thread at a time (it is opened without sqlite's mutex).
  * store_task.h and store_piece.h hold the model on top of it.
  */
 #ifndef DF_STORE_DB_H

@@ -13,8 +13,6 @@
 #include "df/xmalloc.h"
 #include "store_db_int.h"
 
-#define PIECE_COLUMNS "number, off, len, digest, state"
-
 static int
 piece_from_row(sqlite3_stmt *st, struct store_piece *p)
 {
@@ -39,16 +37,14 @@ piece_bind_key(sqlite3_stmt *st, const char *task_id, uint64_t number)
 {
     int rv;
 
-    if ((rv = store_db_err(sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC))) != 0)
+    if ((rv = store_sql_err(sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC))) != 0)
         return rv;
-    return store_db_err(sqlite3_bind_int64(st, 2, (sqlite3_int64)number));
+    return store_sql_err(sqlite3_bind_int64(st, 2, (sqlite3_int64)number));
 }
 
 int
 store_piece_get(struct store_db *db, const char *task_id, uint64_t number, struct store_piece *out)
 {
-    static const char sql[] =
-            "SELECT " PIECE_COLUMNS " FROM pieces WHERE task_id = ?1 AND number = ?2";
     struct store_piece p;
     sqlite3_stmt *st = NULL;
     int rc, rv;
@@ -57,7 +53,7 @@ store_piece_get(struct store_db *db, const char *task_id, uint64_t number, struc
         rv = DF_EINVAL;
         goto out;
     }
-    if ((rv = store_db_stmt(db, STORE_STMT_PIECE_GET, sql, &st)) != 0 ||
+    if ((rv = store_db_stmt(db, STORE_STMT_PIECE_GET, &st)) != 0 ||
         (rv = piece_bind_key(st, task_id, number)) != 0)
         goto out;
     rc = sqlite3_step(st);
@@ -66,7 +62,7 @@ store_piece_get(struct store_db *db, const char *task_id, uint64_t number, struc
         goto out;
     }
     if (rc != SQLITE_ROW) {
-        rv = store_db_err(rc);
+        rv = store_sql_err(rc);
         goto out;
     }
     if ((rv = piece_from_row(st, &p)) != 0)
@@ -98,20 +94,18 @@ static int
 piece_insert(struct store_db *db, const char *task_id, const struct store_piece *p,
              enum store_piece_state state)
 {
-    static const char sql[] =
-            "INSERT INTO pieces (task_id, " PIECE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
     sqlite3_stmt *st = NULL;
     int rv;
 
-    if ((rv = store_db_stmt(db, STORE_STMT_PIECE_INSERT, sql, &st)) != 0 ||
+    if ((rv = store_db_stmt(db, STORE_STMT_PIECE_INSERT, &st)) != 0 ||
         (rv = piece_bind_key(st, task_id, p->number)) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 3, (sqlite3_int64)p->offset))) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 4, (sqlite3_int64)p->length))) != 0 ||
-        (rv = store_db_err(sqlite3_bind_blob(st, 5, p->digest, DF_SHA256_LEN, SQLITE_STATIC))) !=
+        (rv = store_sql_err(sqlite3_bind_int64(st, 3, (sqlite3_int64)p->offset))) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_int64(st, 4, (sqlite3_int64)p->length))) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_blob(st, 5, p->digest, DF_SHA256_LEN, SQLITE_STATIC))) !=
                 0 ||
-        (rv = store_db_err(sqlite3_bind_int(st, 6, (int)state))) != 0)
+        (rv = store_sql_err(sqlite3_bind_int(st, 6, (int)state))) != 0)
         goto out;
-    rv = store_db_err(sqlite3_step(st));
+    rv = store_sql_err(sqlite3_step(st));
 out:
     if (st != NULL)
         sqlite3_reset(st);
@@ -125,19 +119,16 @@ piece_finish(struct store_db *db, const char *task_id, const struct store_piece 
     sqlite3_stmt *st = NULL;
     int rv;
 
-    if ((rv = store_db_stmt(db, STORE_STMT_PIECE_FINISH,
-                            "UPDATE pieces SET state = 2 WHERE task_id = ?1 AND number = ?2",
-                            &st)) != 0 ||
+    if ((rv = store_db_stmt(db, STORE_STMT_PIECE_FINISH, &st)) != 0 ||
         (rv = piece_bind_key(st, task_id, p->number)) != 0 ||
-        (rv = store_db_err(sqlite3_step(st))) != 0)
+        (rv = store_sql_err(sqlite3_step(st))) != 0)
         goto out;
     sqlite3_reset(st);
-    if ((rv = store_db_stmt(db, STORE_STMT_TASK_ADD_BYTES,
-                            "UPDATE tasks SET bytes = bytes + ?2 WHERE id = ?1", &st)) != 0 ||
-        (rv = store_db_err(sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC))) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 2, (sqlite3_int64)p->length))) != 0)
+    if ((rv = store_db_stmt(db, STORE_STMT_TASK_ADD_BYTES, &st)) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC))) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_int64(st, 2, (sqlite3_int64)p->length))) != 0)
         goto out;
-    rv = store_db_err(sqlite3_step(st));
+    rv = store_sql_err(sqlite3_step(st));
 out:
     if (st != NULL)
         sqlite3_reset(st);
@@ -202,21 +193,18 @@ store_piece_drop(struct store_db *db, const char *task_id, uint64_t number)
         return rv;
     if ((rv = store_piece_get(db, task_id, number, &old)) != 0 || old.state == STORE_PIECE_EXPECTED)
         goto out;
-    if ((rv = store_db_stmt(db, STORE_STMT_PIECE_DROP,
-                            "UPDATE pieces SET state = 1 WHERE task_id = ?1 AND number = ?2",
-                            &st)) != 0 ||
+    if ((rv = store_db_stmt(db, STORE_STMT_PIECE_DROP, &st)) != 0 ||
         (rv = piece_bind_key(st, task_id, number)) != 0 ||
-        (rv = store_db_err(sqlite3_step(st))) != 0)
+        (rv = store_sql_err(sqlite3_step(st))) != 0)
         goto out;
     sqlite3_reset(st);
     st = NULL;
     if (old.state == STORE_PIECE_FINISHED) {
-        if ((rv = store_db_stmt(db, STORE_STMT_TASK_ADD_BYTES,
-                                "UPDATE tasks SET bytes = bytes + ?2 WHERE id = ?1", &st)) != 0 ||
-            (rv = store_db_err(sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC))) != 0 ||
-            (rv = store_db_err(sqlite3_bind_int64(st, 2, -(sqlite3_int64)old.length))) != 0)
+        if ((rv = store_db_stmt(db, STORE_STMT_TASK_ADD_BYTES, &st)) != 0 ||
+            (rv = store_sql_err(sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC))) != 0 ||
+            (rv = store_sql_err(sqlite3_bind_int64(st, 2, -(sqlite3_int64)old.length))) != 0)
             goto out;
-        rv = store_db_err(sqlite3_step(st));
+        rv = store_sql_err(sqlite3_step(st));
     }
 out:
     if (st != NULL)
@@ -231,42 +219,35 @@ store_piece_list_finished(struct store_db *db, const char *task_id, struct store
     return store_piece_list(db, task_id, STORE_PIECE_FINISHED, out, n);
 }
 
+static int
+piece_from_row_cb(sqlite3_stmt *st, void *item)
+{
+    return piece_from_row(st, item);
+}
+
 int
 store_piece_list(struct store_db *db, const char *task_id, enum store_piece_state state,
                  struct store_piece **out, size_t *n)
 {
-    static const char sql[] = "SELECT " PIECE_COLUMNS
-                              " FROM pieces WHERE task_id = ?1 AND state = ?2 ORDER BY number";
-    struct store_piece *pieces = NULL;
+    struct store_sql_rows rows = {.size = sizeof(struct store_piece)};
     sqlite3_stmt *st = NULL;
-    size_t count = 0, cap = 0;
-    int rc, rv;
+    int rv;
 
     if (!df_id_task_is_valid(task_id)) {
         rv = DF_EINVAL;
         goto out;
     }
-    if ((rv = store_db_stmt(db, STORE_STMT_PIECE_LIST_FINISHED, sql, &st)) != 0 ||
-        (rv = store_db_err(sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC))) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int(st, 2, (int)state))) != 0)
+    if ((rv = store_db_stmt(db, STORE_STMT_PIECE_LIST, &st)) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC))) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_int(st, 2, (int)state))) != 0 ||
+        (rv = store_sql_collect(store_db_sql(db), st, &rows, piece_from_row_cb, NULL)) != 0)
         goto out;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            cap = cap == 0 ? 64 : cap * 2;
-            pieces = xrealloc(pieces, cap * sizeof(*pieces));
-        }
-        if ((rv = piece_from_row(st, &pieces[count])) != 0)
-            goto out;
-        count++;
-    }
-    if ((rv = store_db_err(rc)) != 0)
-        goto out;
-    *out = pieces;
-    *n = count;
-    pieces = NULL;
+    *out = rows.items;
+    *n = rows.count;
+    rows.items = NULL;
     rv = 0;
 out:
-    free(pieces);
+    free(rows.items);
     if (st != NULL)
         sqlite3_reset(st);
     return rv;

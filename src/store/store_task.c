@@ -13,11 +13,6 @@
 #include "df/xmalloc.h"
 #include "store_db_int.h"
 
-#define TASK_PUT_COLUMNS                                                                       \
-    "id, url, content_length, piece_length, piece_count, digest, etag, last_modified, state, " \
-    "created_at, accessed_at, bytes"
-#define TASK_COLUMNS TASK_PUT_COLUMNS ", file_dev, file_ino, file_size, file_mtime_ns"
-
 void
 store_task_reset(struct store_task *t)
 {
@@ -53,7 +48,7 @@ task_col_u64(sqlite3_stmt *st, int col)
     return v < 0 ? 0 : (uint64_t)v; /* the schema's CHECKs keep these non-negative */
 }
 
-/* Fill *t from a row selected with TASK_COLUMNS. */
+/* Fill *t from a row selected with STORE_TASK_COLUMNS. */
 static int
 task_from_row(sqlite3_stmt *st, struct store_task *t)
 {
@@ -96,22 +91,13 @@ static int
 task_bind_text(sqlite3_stmt *st, int col, const char *s)
 {
     if (s == NULL)
-        return store_db_err(sqlite3_bind_null(st, col));
-    return store_db_err(sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC));
+        return store_sql_err(sqlite3_bind_null(st, col));
+    return store_sql_err(sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC));
 }
 
 int
 store_task_put(struct store_db *db, const struct store_task *t, int64_t now)
 {
-    static const char sql[] =
-            "INSERT INTO tasks (" TASK_PUT_COLUMNS
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, 0)"
-            " ON CONFLICT (id) DO UPDATE SET url = excluded.url,"
-            " digest = coalesce(excluded.digest, digest), etag = excluded.etag,"
-            " last_modified = excluded.last_modified, accessed_at = excluded.accessed_at,"
-            " state = CASE state WHEN 3 THEN 1 ELSE state END"
-            " WHERE content_length = excluded.content_length"
-            " AND piece_length = excluded.piece_length";
     sqlite3_stmt *st = NULL;
     uint64_t count;
     int rv;
@@ -122,20 +108,20 @@ store_task_put(struct store_db *db, const struct store_task *t, int64_t now)
         goto out;
     }
     count = df_id_piece_count(t->content_length, t->piece_length);
-    if ((rv = store_db_stmt(db, STORE_STMT_TASK_PUT, sql, &st)) != 0)
+    if ((rv = store_db_stmt(db, STORE_STMT_TASK_PUT, &st)) != 0)
         goto out;
     if ((rv = task_bind_text(st, 1, t->id)) != 0 || (rv = task_bind_text(st, 2, t->url)) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 3, (sqlite3_int64)t->content_length))) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 4, (sqlite3_int64)t->piece_length))) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 5, (sqlite3_int64)count))) != 0 ||
-        (rv = store_db_err(t->has_digest ? sqlite3_bind_blob(st, 6, t->digest.bytes, DF_SHA256_LEN,
-                                                             SQLITE_STATIC)
-                                         : sqlite3_bind_null(st, 6))) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_int64(st, 3, (sqlite3_int64)t->content_length))) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_int64(st, 4, (sqlite3_int64)t->piece_length))) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_int64(st, 5, (sqlite3_int64)count))) != 0 ||
+        (rv = store_sql_err(t->has_digest ? sqlite3_bind_blob(st, 6, t->digest.bytes, DF_SHA256_LEN,
+                                                              SQLITE_STATIC)
+                                          : sqlite3_bind_null(st, 6))) != 0 ||
         (rv = task_bind_text(st, 7, t->etag)) != 0 ||
         (rv = task_bind_text(st, 8, t->last_modified)) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 9, now))) != 0)
+        (rv = store_sql_err(sqlite3_bind_int64(st, 9, now))) != 0)
         goto out;
-    if ((rv = store_db_err(sqlite3_step(st))) != 0)
+    if ((rv = store_sql_err(sqlite3_step(st))) != 0)
         goto out;
     if (sqlite3_changes(sqlite3_db_handle(st)) == 0) {
         rv = DF_EEXIST; /* the conflict's WHERE failed: other geometry */
@@ -151,7 +137,6 @@ out:
 int
 store_task_get(struct store_db *db, const char *id, struct store_task *out)
 {
-    static const char sql[] = "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1";
     struct store_task t = {0};
     sqlite3_stmt *st = NULL;
     int rc, rv;
@@ -160,7 +145,7 @@ store_task_get(struct store_db *db, const char *id, struct store_task *out)
         rv = DF_EINVAL;
         goto out;
     }
-    if ((rv = store_db_stmt(db, STORE_STMT_TASK_GET, sql, &st)) != 0 ||
+    if ((rv = store_db_stmt(db, STORE_STMT_TASK_GET, &st)) != 0 ||
         (rv = task_bind_text(st, 1, id)) != 0)
         goto out;
     rc = sqlite3_step(st);
@@ -169,7 +154,7 @@ store_task_get(struct store_db *db, const char *id, struct store_task *out)
         goto out;
     }
     if (rc != SQLITE_ROW) {
-        rv = store_db_err(rc);
+        rv = store_sql_err(rc);
         goto out;
     }
     if ((rv = task_from_row(st, &t)) != 0)
@@ -201,8 +186,8 @@ store_task_geometry_get(struct store_db *db, const char *id, uint64_t *content_l
 
 /* Run an UPDATE/DELETE keyed by id (?1) with an optional int64 ?2; *changes = rows hit. */
 static int
-task_update(struct store_db *db, enum store_stmt slot, const char *sql, const char *id,
-            const int64_t *arg, int *changes)
+task_update(struct store_db *db, enum store_stmt slot, const char *id, const int64_t *arg,
+            int *changes)
 {
     sqlite3_stmt *st = NULL;
     int rv;
@@ -211,11 +196,11 @@ task_update(struct store_db *db, enum store_stmt slot, const char *sql, const ch
         rv = DF_EINVAL;
         goto out;
     }
-    if ((rv = store_db_stmt(db, slot, sql, &st)) != 0 || (rv = task_bind_text(st, 1, id)) != 0)
+    if ((rv = store_db_stmt(db, slot, &st)) != 0 || (rv = task_bind_text(st, 1, id)) != 0)
         goto out;
-    if (arg != NULL && (rv = store_db_err(sqlite3_bind_int64(st, 2, *arg))) != 0)
+    if (arg != NULL && (rv = store_sql_err(sqlite3_bind_int64(st, 2, *arg))) != 0)
         goto out;
-    if ((rv = store_db_err(sqlite3_step(st))) != 0)
+    if ((rv = store_sql_err(sqlite3_step(st))) != 0)
         goto out;
     *changes = sqlite3_changes(sqlite3_db_handle(st));
     rv = 0;
@@ -230,8 +215,7 @@ store_task_touch(struct store_db *db, const char *id, int64_t now)
 {
     int changes = 0, rv;
 
-    rv = task_update(db, STORE_STMT_TASK_TOUCH, "UPDATE tasks SET accessed_at = ?2 WHERE id = ?1",
-                     id, &now, &changes);
+    rv = task_update(db, STORE_STMT_TASK_TOUCH, id, &now, &changes);
     if (rv == 0 && changes == 0)
         rv = DF_ENOTFOUND;
     return rv;
@@ -257,10 +241,7 @@ store_task_mark_done(struct store_db *db, const char *id)
     enum store_task_state state;
     int changes = 0, rv;
 
-    rv = task_update(db, STORE_STMT_TASK_DONE,
-                     "UPDATE tasks SET state = 2 WHERE id = ?1 AND state = 1 AND piece_count ="
-                     " (SELECT count(*) FROM pieces WHERE task_id = ?1 AND state = 2)",
-                     id, NULL, &changes);
+    rv = task_update(db, STORE_STMT_TASK_DONE, id, NULL, &changes);
     if (rv != 0 || changes > 0)
         return rv;
     if ((rv = task_state_get(db, id, &state)) != 0)
@@ -274,8 +255,7 @@ store_task_mark_failed(struct store_db *db, const char *id)
     enum store_task_state state;
     int changes = 0, rv;
 
-    rv = task_update(db, STORE_STMT_TASK_FAILED,
-                     "UPDATE tasks SET state = 3 WHERE id = ?1 AND state = 1", id, NULL, &changes);
+    rv = task_update(db, STORE_STMT_TASK_FAILED, id, NULL, &changes);
     if (rv != 0 || changes > 0)
         return rv;
     return task_state_get(db, id, &state);
@@ -286,8 +266,7 @@ store_task_delete(struct store_db *db, const char *id)
 {
     int changes = 0, rv;
 
-    rv = task_update(db, STORE_STMT_TASK_DELETE, "DELETE FROM tasks WHERE id = ?1", id, NULL,
-                     &changes);
+    rv = task_update(db, STORE_STMT_TASK_DELETE, id, NULL, &changes);
     if (rv == 0 && changes == 0)
         rv = DF_ENOTFOUND;
     return rv;
@@ -296,8 +275,6 @@ store_task_delete(struct store_db *db, const char *id)
 int
 store_task_seal(struct store_db *db, const char *id, const struct store_data_stamp *stamp)
 {
-    static const char sql[] = "UPDATE tasks SET file_dev = ?2, file_ino = ?3, file_size = ?4,"
-                              " file_mtime_ns = ?5 WHERE id = ?1 AND state = 2";
     enum store_task_state state;
     sqlite3_stmt *st = NULL;
     int rv;
@@ -306,13 +283,13 @@ store_task_seal(struct store_db *db, const char *id, const struct store_data_sta
         rv = DF_EINVAL;
         goto out;
     }
-    if ((rv = store_db_stmt(db, STORE_STMT_TASK_SEAL, sql, &st)) != 0 ||
+    if ((rv = store_db_stmt(db, STORE_STMT_TASK_SEAL, &st)) != 0 ||
         (rv = task_bind_text(st, 1, id)) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 2, (sqlite3_int64)stamp->dev))) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 3, (sqlite3_int64)stamp->ino))) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 4, (sqlite3_int64)stamp->size))) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 5, stamp->mtime_ns))) != 0 ||
-        (rv = store_db_err(sqlite3_step(st))) != 0)
+        (rv = store_sql_err(sqlite3_bind_int64(st, 2, (sqlite3_int64)stamp->dev))) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_int64(st, 3, (sqlite3_int64)stamp->ino))) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_int64(st, 4, (sqlite3_int64)stamp->size))) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_int64(st, 5, stamp->mtime_ns))) != 0 ||
+        (rv = store_sql_err(sqlite3_step(st))) != 0)
         goto out;
     if (sqlite3_changes(sqlite3_db_handle(st)) == 0) {
         sqlite3_reset(st);
@@ -333,85 +310,66 @@ store_task_unseal(struct store_db *db, const char *id)
 {
     int changes = 0, rv;
 
-    rv = task_update(db, STORE_STMT_TASK_UNSEAL,
-                     "UPDATE tasks SET file_dev = NULL, file_ino = NULL, file_size = NULL,"
-                     " file_mtime_ns = NULL WHERE id = ?1",
-                     id, NULL, &changes);
+    rv = task_update(db, STORE_STMT_TASK_UNSEAL, id, NULL, &changes);
     if (rv == 0 && changes == 0)
         rv = DF_ENOTFOUND;
     return rv;
 }
 
-/* Unseal, bytes = 0, DONE -> RUNNING, and move the pieces with sql (one statement). */
+/* Unseal, bytes = 0, DONE -> RUNNING, and move the pieces with statement pieces_slot. */
 static int
-task_distrust(struct store_db *db, const char *id, enum store_stmt slot, const char *pieces_sql,
-              enum store_stmt task_slot)
+task_distrust(struct store_db *db, const char *id, enum store_stmt pieces_slot)
 {
     int changes = 0, rv;
 
     if ((rv = store_db_atomic_begin(db)) != 0)
         return rv;
-    rv = task_update(db, task_slot,
-                     "UPDATE tasks SET file_dev = NULL, file_ino = NULL, file_size = NULL,"
-                     " file_mtime_ns = NULL, bytes = 0,"
-                     " state = CASE state WHEN 2 THEN 1 ELSE state END WHERE id = ?1",
-                     id, NULL, &changes);
+    rv = task_update(db, STORE_STMT_TASK_DISTRUST, id, NULL, &changes);
     if (rv == 0 && changes == 0)
         rv = DF_ENOTFOUND;
     if (rv == 0)
-        rv = task_update(db, slot, pieces_sql, id, NULL, &changes);
+        rv = task_update(db, pieces_slot, id, NULL, &changes);
     return store_db_atomic_end(db, rv);
 }
 
 int
 store_task_unverify(struct store_db *db, const char *id)
 {
-    return task_distrust(db, id, STORE_STMT_PIECES_UNVERIFY,
-                         "UPDATE pieces SET state = 3 WHERE task_id = ?1 AND state = 2",
-                         STORE_STMT_TASK_UNVERIFY);
+    return task_distrust(db, id, STORE_STMT_PIECES_UNVERIFY);
 }
 
 int
 store_task_reset_pieces(struct store_db *db, const char *id)
 {
-    return task_distrust(db, id, STORE_STMT_PIECES_RESET,
-                         "UPDATE pieces SET state = 1 WHERE task_id = ?1 AND state != 1",
-                         STORE_STMT_TASK_RESET);
+    return task_distrust(db, id, STORE_STMT_PIECES_RESET);
+}
+
+static int
+task_from_row_cb(sqlite3_stmt *st, void *item)
+{
+    return task_from_row(st, item);
 }
 
 int
 store_task_list_lru(struct store_db *db, size_t limit, struct store_task **out, size_t *n)
 {
-    static const char sql[] =
-            "SELECT " TASK_COLUMNS " FROM tasks ORDER BY accessed_at, id LIMIT ?1";
-    struct store_task *tasks = NULL;
+    struct store_sql_rows rows = {.size = sizeof(struct store_task)};
     sqlite3_stmt *st = NULL;
-    size_t count = 0, cap = 0;
-    int rc, rv;
+    int rv;
 
     if (limit > (size_t)INT64_MAX)
         limit = (size_t)INT64_MAX;
-    if ((rv = store_db_stmt(db, STORE_STMT_TASK_LRU, sql, &st)) != 0 ||
-        (rv = store_db_err(sqlite3_bind_int64(st, 1, (sqlite3_int64)limit))) != 0)
+    if ((rv = store_db_stmt(db, STORE_STMT_TASK_LRU, &st)) != 0 ||
+        (rv = store_sql_err(sqlite3_bind_int64(st, 1, (sqlite3_int64)limit))) != 0 ||
+        (rv = store_sql_collect(store_db_sql(db), st, &rows, task_from_row_cb, NULL)) != 0)
         goto out;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            cap = cap == 0 ? 16 : cap * 2;
-            tasks = xrealloc(tasks, cap * sizeof(*tasks));
-        }
-        if ((rv = task_from_row(st, &tasks[count])) != 0)
-            goto out;
-        count++;
-    }
-    if ((rv = store_db_err(rc)) != 0)
-        goto out;
-    *out = tasks;
-    *n = count;
-    tasks = NULL;
-    count = 0;
+    *out = rows.items;
+    *n = rows.count;
+    rows.items = NULL;
+    rows.count = 0;
     rv = 0;
 out:
-    store_task_list_free(tasks, count);
+    store_task_list_free(rows.items, rows.count);
     if (st != NULL)
         sqlite3_reset(st);
     return rv;
@@ -423,12 +381,11 @@ store_task_bytes_total(struct store_db *db, uint64_t *out)
     sqlite3_stmt *st = NULL;
     int rc, rv;
 
-    if ((rv = store_db_stmt(db, STORE_STMT_TASK_BYTES_TOTAL,
-                            "SELECT coalesce(sum(bytes), 0) FROM tasks", &st)) != 0)
+    if ((rv = store_db_stmt(db, STORE_STMT_TASK_BYTES_TOTAL, &st)) != 0)
         goto out;
     rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
-        rv = store_db_err(rc) != 0 ? store_db_err(rc) : DF_EIO;
+        rv = store_sql_err(rc) != 0 ? store_sql_err(rc) : DF_EIO;
         goto out;
     }
     *out = task_col_u64(st, 0);

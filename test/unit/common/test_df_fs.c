@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,28 +9,20 @@
 
 #include "df/df_fs.h"
 
-static char tmpdir[64];
+#include "../unit_tmp.h"
 
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
+static char tmpdir[64];
 
 static void
 setup(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/df-fs-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    unit_tmp_make(tmpdir, sizeof(tmpdir), "fs");
 }
 
 static void
 teardown(void)
 {
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmp_remove(tmpdir);
 }
 
 START_TEST(test_ensure_creates_0700)

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,31 +12,23 @@
 #include "df/df_id.h"
 #include "df/store_data.h"
 
+#include "../unit_tmp.h"
+
 #define GIB (UINT64_C(1) << 30)
 
 static char tmpdir[64];
 static const char *const id = "06408fbf247ddaca478f8cb9565fe5591c28efd0994b8fea80a6a87d3203c5ca";
 
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void
 setup(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/df-data-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    unit_tmp_make(tmpdir, sizeof(tmpdir), "data");
 }
 
 static void
 teardown(void)
 {
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmp_remove(tmpdir);
 }
 
 START_TEST(test_path)

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,33 +14,25 @@
 #include "df/store_piece.h"
 #include "df/store_task.h"
 
+#include "../unit_tmp.h"
+
 #define MIB (UINT64_C(1) << 20)
 #define GIB (UINT64_C(1) << 30)
 
 static char tmpdir[64], dbpath[128];
 static char test_url[] = "https://example.com/blob", test_etag[] = "\"abc\"";
 
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void
 setup(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/df-store-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    unit_tmp_make(tmpdir, sizeof(tmpdir), "store");
     snprintf(dbpath, sizeof(dbpath), "%s/metadata.db", tmpdir);
 }
 
 static void
 teardown(void)
 {
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmp_remove(tmpdir);
 }
 
 static struct store_db *
