@@ -13,11 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+
+#include "df/df_time.h"
 
 #define LOG_LINE_MAX   4096
 #define LOG_DEBUG_MODS 16
@@ -156,17 +157,19 @@ static void
 log_vemit(enum log_level level, const char *errstr, const char *fmt, va_list ap)
 {
     char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 256], ts[40];
-    struct timeval tv;
+    int64_t us;
+    time_t sec;
     struct tm tm;
     size_t off;
     int n;
     ssize_t w;
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
+    us = df_time_wall_us();
+    sec = (time_t)(us / 1000000);
+    gmtime_r(&sec, &tm);
     n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03dZ", (int)(tv.tv_usec / 1000));
+    snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03dZ", (int)(us % 1000000 / 1000));
 
     if (logger.format == LOG_FORMAT_JSON) {
         n = snprintf(line, sizeof(line),

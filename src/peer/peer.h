@@ -233,10 +233,4 @@ void peer_upload_relay_kick(struct peer_ctx *ctx, const char *task_id);
 /* Drop the relays still waiting (shutdown). */
 void peer_upload_relay_stop(struct peer_ctx *ctx);
 
-/* Monotonic nanoseconds, for rate limits. */
-uint64_t peer_now_ns(void);
-
-/* Wall clock milliseconds. */
-int64_t peer_now_ms(void);
-
 #endif

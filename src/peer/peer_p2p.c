@@ -22,6 +22,7 @@
 
 #include "df/df_id.h"
 #include "df/df_json.h"
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_listener.h"
 #include "df/net_tls.h"
@@ -1008,7 +1009,7 @@ peer_p2p_retry(struct peer_p2p *p, const char *why)
     p->sched = (p->sched + 1) % p->pc->nsched;
     if (p->t != NULL && p->t->state == PEER_TASK_P2P && !p->t->length_known &&
         p->attempts >= (unsigned)p->pc->nsched &&
-        (p->lost_ms == 0 || peer_now_ms() - p->lost_ms >= PEER_P2P_GRACE_MS)) {
+        (p->lost_ms == 0 || df_time_wall_ms() - p->lost_ms >= PEER_P2P_GRACE_MS)) {
         /*
          * No scheduler answers and nothing is under way: fetch it ourselves. A scheduler
          * that was there gets a grace period first, so that a restart does not send every
@@ -1048,7 +1049,7 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
     if (was_registered) {
         p->attempts = 0;
         if (p->lost_ms == 0)
-            p->lost_ms = peer_now_ms();
+            p->lost_ms = df_time_wall_ms();
     }
     if (p->t != NULL && (p->t->state == PEER_TASK_FAILED))
         return;

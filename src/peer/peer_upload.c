@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "df/df_id.h"
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_addr.h"
 #include "df/net_http_server.h"
@@ -79,7 +80,7 @@ peer_upload_stream_more(struct net_http_req *req, void *arg)
     uint8_t buf[PEER_UPLOAD_SLICE];
 
     while (u->left > 0 && !net_http_req_is_congested(req)) {
-        uint64_t now = peer_now_ns(), avail = net_ratelim_available(&ctx->up_rl, now);
+        uint64_t now = df_time_mono_ns(), avail = net_ratelim_available(&ctx->up_rl, now);
         size_t n = u->left < sizeof(buf) ? (size_t)u->left : sizeof(buf);
         if (avail < n) {
             uint64_t wait = net_ratelim_wait_ns(&ctx->up_rl, n, now);

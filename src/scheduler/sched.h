@@ -89,9 +89,6 @@ struct sched_ctx {
     bool stopping;
 };
 
-/* Milliseconds since the Unix epoch, never going back within the process. */
-int64_t sched_now_ms(void);
-
 /* Register the scheduler.v2.Scheduler methods on ctx->rpc and create the maps. */
 int sched_rpc_init(struct sched_ctx *ctx);
 

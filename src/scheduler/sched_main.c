@@ -141,22 +141,6 @@ static const struct df_conf_spec sched_spec = {
         .size = sizeof(struct sched_main_config),
 };
 
-int64_t
-sched_now_ms(void)
-{
-    static int64_t last;
-    struct timespec ts;
-    int64_t now;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    /* The core wants a clock that never goes back; a stepped wall clock is held. */
-    if (now < last)
-        now = last;
-    last = now;
-    return now;
-}
-
 static void
 sched_main_config_copy(const struct sched_main_config *m, struct sched_config *c)
 {

@@ -19,6 +19,7 @@
 #include "df/df_digest.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
+#include "df/df_time.h"
 #include "df/df_url.h"
 #include "df/log.h"
 #include "df/net_http_parse.h"
@@ -645,7 +646,7 @@ deliver_all(struct sched_ctx *ctx)
     for (;;) {
         while (ctx->nleaves > 0) {
             id = ctx->leaves[--ctx->nleaves];
-            if (sched_state_peer_leave(ctx->state, id, sched_now_ms(), &ctx->acts) == 0)
+            if (sched_state_peer_leave(ctx->state, id, df_time_wall_steady_ms(), &ctx->acts) == 0)
                 ctx->m.peer_left++;
             free(id);
         }
@@ -826,7 +827,8 @@ peer_register(struct sched_stream *st, const cJSON *body, struct req_err *e)
     r.peer_id = st->peer_id;
     r.content_length = cl == UINT64_MAX ? -1 : (int64_t)cl;
     r.piece_length = pl;
-    if ((rv = sched_state_peer_register(ctx->state, &r, sched_now_ms(), &ctx->acts)) != 0) {
+    if ((rv = sched_state_peer_register(ctx->state, &r, df_time_wall_steady_ms(), &ctx->acts)) !=
+        0) {
         ctx->m.register_failed++;
         return core_fail(e, rv, "register peer", st->peer_id);
     }
@@ -894,7 +896,7 @@ peer_piece(struct sched_stream *st, const cJSON *body, bool from_source, struct 
     } else if (get_str(piece, "parentId", &pc.parent_id, e) != 0) {
         return -1;
     }
-    if ((rv = sched_state_piece_finished(ctx->state, st->peer_id, &pc, sched_now_ms(),
+    if ((rv = sched_state_piece_finished(ctx->state, st->peer_id, &pc, df_time_wall_steady_ms(),
                                          &ctx->acts)) != 0)
         return core_fail(e, rv, "piece finished of peer", st->peer_id);
     if (from_source) {
@@ -935,7 +937,7 @@ peer_reschedule(struct sched_stream *st, const cJSON *body, struct req_err *e)
         return -1;
     log_debug("sched", "sched: peer %s reschedules (%zu blocked): %s", st->peer_id, n,
               desc != NULL ? desc : "");
-    if ((rv = sched_state_peer_reschedule(ctx->state, st->peer_id, ids, n, sched_now_ms(),
+    if ((rv = sched_state_peer_reschedule(ctx->state, st->peer_id, ids, n, df_time_wall_steady_ms(),
                                           &ctx->acts)) != 0)
         return core_fail(e, rv, "reschedule peer", st->peer_id);
     return 0;
@@ -973,7 +975,7 @@ static int
 peer_dispatch(struct sched_stream *st, enum peer_msg kind, const cJSON *body, struct req_err *e)
 {
     struct sched_ctx *ctx = st->ctx;
-    int64_t now = sched_now_ms();
+    int64_t now = df_time_wall_steady_ms();
     const char *parent = NULL;
     uint64_t cl, pl, number;
     int rv = 0;
@@ -1255,7 +1257,7 @@ announce_host(struct rpc_call *call, const cJSON *req, void *arg)
     }
     /* New hosts count against their caller's quota (M3). */
     info.source = rpc_call_peer_ip(call, src, sizeof(src)) ? src : NULL;
-    if ((rv = sched_state_host_announce(ctx->state, &info, sched_now_ms())) != 0) {
+    if ((rv = sched_state_host_announce(ctx->state, &info, df_time_wall_steady_ms())) != 0) {
         core_fail(&e, rv, "announce host", info.id != NULL ? info.id : info.ip);
         reply_err(call, &e);
         return;
@@ -1279,7 +1281,7 @@ leave_host(struct rpc_call *call, const cJSON *req, void *arg)
         reply_err(call, &e);
         return;
     }
-    if ((rv = sched_state_host_leave(ctx->state, id, sched_now_ms(), &ctx->acts)) != 0) {
+    if ((rv = sched_state_host_leave(ctx->state, id, df_time_wall_steady_ms(), &ctx->acts)) != 0) {
         core_fail(&e, rv, "host", id);
         reply_err(call, &e);
         return;
@@ -1396,7 +1398,7 @@ leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
         reply_err(call, &e);
         return;
     }
-    if ((rv = sched_state_peer_leave(ctx->state, id, sched_now_ms(), &ctx->acts)) != 0) {
+    if ((rv = sched_state_peer_leave(ctx->state, id, df_time_wall_steady_ms(), &ctx->acts)) != 0) {
         core_fail(&e, rv, "peer", id);
         reply_err(call, &e);
         return;
@@ -1443,7 +1445,7 @@ sched_rpc_tick(struct sched_ctx *ctx)
 {
     if (ctx->stopping)
         return;
-    sched_state_tick(ctx->state, sched_now_ms(), &ctx->acts);
+    sched_state_tick(ctx->state, df_time_wall_steady_ms(), &ctx->acts);
     deliver_all(ctx);
 }
 
@@ -1455,7 +1457,7 @@ sched_rpc_gc(struct sched_ctx *ctx)
     if (ctx->stopping)
         return;
     memset(&gs, 0, sizeof(gs));
-    sched_state_gc(ctx->state, sched_now_ms(), &ctx->acts, &gs);
+    sched_state_gc(ctx->state, df_time_wall_steady_ms(), &ctx->acts, &gs);
     ctx->m.gc_peers += gs.peers;
     ctx->m.gc_hosts += gs.hosts;
     ctx->m.gc_tasks += gs.tasks;
