@@ -18,8 +18,8 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <mbedtls/base64.h>
 
+#include "df/df_b64.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
 #include "df/df_time.h"
@@ -915,7 +915,7 @@ peer_p2p_on_tiny(struct peer_p2p *p, const cJSON *o)
     int rv;
 
     if (df_json_get_str(o, "content", &b64, NULL) != 0 ||
-        mbedtls_base64_decode(buf, sizeof(buf), &n, (const unsigned char *)b64, strlen(b64)) != 0) {
+        df_b64_decode(b64, strlen(b64), buf, sizeof(buf), &n) != 0) {
         peer_task_back_to_source(t);
         return;
     }
@@ -1323,12 +1323,10 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
         peer_p2p_piece_json(in, number, off, len, md, NULL);
         if (t->content_length <= 128 && t->content_length > 0) {
             uint8_t buf[128];
-            unsigned char b64[200];
-            size_t olen = 0;
-            if (store_data_pread(t->fd, buf, (size_t)len, 0) == 0 &&
-                mbedtls_base64_encode(b64, sizeof(b64), &olen, buf, (size_t)len) == 0)
+            char b64[200]; /* df_b64_encoded_size(128) is 173 */
+            if (store_data_pread(t->fd, buf, (size_t)len, 0) == 0)
                 cJSON_AddStringToObject(cJSON_GetObjectItem(in, "piece"), "content",
-                                        (const char *)b64);
+                                        df_b64_encode(buf, (size_t)len, b64));
         }
     } else {
         m = peer_p2p_msg(p, "downloadPieceFinishedRequest", &in);

@@ -14,7 +14,7 @@
 #include "df/df_err.h"
 #include "df/rpc_server.h"
 #include "df/rpc_tls.h"
-#include "sched_map.h"
+#include "df/df_map.h"
 #include "sched_state.h"
 
 struct event;
@@ -79,9 +79,9 @@ struct sched_ctx {
     struct sched_actions acts; /* produced by the last state call, not yet delivered */
     char **leaves;             /* peers whose stream ended: leave them next */
     size_t nleaves, leaves_cap;
-    struct sched_map streams;      /* peer id -> struct sched_stream (registered ones) */
+    struct df_map streams;         /* peer id -> struct sched_stream (registered ones) */
     struct sched_stream_list all;  /* every open AnnouncePeer stream */
-    struct sched_map rtasks;       /* task id -> struct sched_rtask */
+    struct df_map rtasks;          /* task id -> struct sched_rtask */
     struct sched_rtask_list dirty; /* tasks with digests to broadcast */
     struct sched_seed_list seeds;  /* one RPC client per seed address */
     size_t nseeds;

@@ -28,7 +28,7 @@
 #include "df/rpc_server.h"
 #include "df/xmalloc.h"
 #include "sched.h"
-#include "sched_b64.h"
+#include "df/df_b64.h"
 #include "sched_json.h"
 
 #define SCHED_SVC              "/scheduler.v2.Scheduler/"
@@ -83,7 +83,7 @@ rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
 {
     if (rt->dirty)
         TAILQ_REMOVE(&ctx->dirty, rt, dentry);
-    sched_map_del(&ctx->rtasks, rt->id);
+    df_map_del(&ctx->rtasks, rt->id);
     cJSON_Delete(rt->download);
     cJSON_Delete(rt->pending);
     free(rt);
@@ -92,14 +92,14 @@ rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
 static struct sched_rtask *
 rtask_get(struct sched_ctx *ctx, const char *task_id, bool create)
 {
-    struct sched_rtask *rt = sched_map_get(&ctx->rtasks, task_id);
+    struct sched_rtask *rt = df_map_get(&ctx->rtasks, task_id);
 
     if (rt != NULL || !create)
         return rt;
     rt = xcalloc(1, sizeof(*rt));
     snprintf(rt->id, sizeof(rt->id), "%s", task_id);
     TAILQ_INIT(&rt->streams);
-    if (sched_map_put(&ctx->rtasks, rt->id, rt) != 0) {
+    if (df_map_put(&ctx->rtasks, rt->id, rt) != 0) {
         free(rt);
         return NULL;
     }
@@ -128,8 +128,8 @@ stream_unbind(struct sched_stream *st, bool leave)
     if (!st->registered)
         return;
     st->registered = false;
-    if (sched_map_get(&ctx->streams, st->peer_id) == st)
-        sched_map_del(&ctx->streams, st->peer_id);
+    if (df_map_get(&ctx->streams, st->peer_id) == st)
+        df_map_del(&ctx->streams, st->peer_id);
     if (rt != NULL) {
         TAILQ_REMOVE(&rt->streams, st, tentry);
         rt->nstreams--;
@@ -595,7 +595,7 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
         return;
     }
     if (a->peer_id != NULL)
-        st = sched_map_get(&ctx->streams, a->peer_id);
+        st = df_map_get(&ctx->streams, a->peer_id);
     if (st == NULL || st->call == NULL)
         return; /* the peer has no stream now (finished and gone, or never had one) */
     switch (a->kind) {
@@ -606,8 +606,8 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
     case SCHED_ACT_TINY:
         ctx->m.tiny_responses++;
         m = stream_msg_new(st, "tinyTaskResponse", &body);
-        b64 = xmalloc(sched_b64_encoded_size(a->content_len));
-        cJSON_AddStringToObject(body, "content", sched_b64_encode(a->content, a->content_len, b64));
+        b64 = xmalloc(df_b64_encoded_size(a->content_len));
+        cJSON_AddStringToObject(body, "content", df_b64_encode(a->content, a->content_len, b64));
         free(b64);
         df_sha256(a->content, a->content_len, md);
         df_digest_set_sha256(&d, md);
@@ -834,7 +834,7 @@ peer_register(struct sched_stream *st, const cJSON *body, struct req_err *e)
     }
     ctx->m.register_total++;
     rt = rtask_get(ctx, st->task_id, true);
-    if (rt == NULL || sched_map_put(&ctx->streams, st->peer_id, st) != 0) {
+    if (rt == NULL || df_map_put(&ctx->streams, st->peer_id, st) != 0) {
         if (rt != NULL && rt->nstreams == 0)
             rtask_free(ctx, rt);
         stream_queue_leave(ctx, st->peer_id);
@@ -886,7 +886,7 @@ peer_piece(struct sched_stream *st, const cJSON *body, bool from_source, struct 
         if (get_opt_str(piece, "content", &content, e) != 0)
             return -1;
         if (content != NULL) {
-            if (sched_b64_decode(content, strlen(content), buf, sizeof(buf), &clen) != 0)
+            if (df_b64_decode(content, strlen(content), buf, sizeof(buf), &clen) != 0)
                 return req_fail(e, RPC_INVALID_ARGUMENT,
                                 "piece.content: expected base64 of at most %d bytes",
                                 SCHED_TINY_MAX);
@@ -1404,7 +1404,7 @@ leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
         return;
     }
     ctx->m.peer_left++;
-    if ((st = sched_map_get(&ctx->streams, id)) != NULL)
+    if ((st = df_map_get(&ctx->streams, id)) != NULL)
         stream_end(st, RPC_OK, NULL, false);
     reply_empty(call);
     deliver_all(ctx);
@@ -1426,8 +1426,8 @@ sched_rpc_init(struct sched_ctx *ctx)
     };
     int rv;
 
-    sched_map_init(&ctx->streams, ctx->scfg.max_peers);
-    sched_map_init(&ctx->rtasks, ctx->scfg.max_tasks);
+    df_map_init(&ctx->streams, ctx->scfg.max_peers);
+    df_map_init(&ctx->rtasks, ctx->scfg.max_tasks);
     TAILQ_INIT(&ctx->all);
     TAILQ_INIT(&ctx->dirty);
     TAILQ_INIT(&ctx->seeds);
@@ -1506,8 +1506,8 @@ sched_rpc_reset(struct sched_ctx *ctx)
     sched_actions_reset(&ctx->acts);
     free(ctx->acts.v);
     memset(&ctx->acts, 0, sizeof(ctx->acts));
-    sched_map_reset(&ctx->streams);
-    sched_map_reset(&ctx->rtasks);
+    df_map_reset(&ctx->streams);
+    df_map_reset(&ctx->rtasks);
 }
 
 static void
