@@ -28,6 +28,7 @@
 #include "df/df_fs.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
+#include "df/df_metrics.h"
 #include "df/df_proc.h"
 #include "df/df_time.h"
 #include "df/df_units.h"
@@ -592,6 +593,7 @@ peer_main_free(struct peer_ctx *ctx)
     rpc_server_free(ctx->rpc);
     net_listener_free(ctx->upload_listener);
     net_http_server_free(ctx->upload);
+    df_metrics_free(ctx->metrics);
     df_proc_signals_free(ctx->signals);
     if (ctx->gc_timer != NULL)
         event_free(ctx->gc_timer);

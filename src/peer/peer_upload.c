@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "df/df_id.h"
+#include "df/df_metrics.h"
 #include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_addr.h"
@@ -395,30 +396,48 @@ peer_upload_piece(struct peer_ctx *ctx, struct net_http_req *req, const char *re
     net_http_req_respond_file(req, 200, "application/octet-stream", fd, p.offset, p.length);
 }
 
+/* The peer's counters, under the names it has always exported. */
+static struct df_metrics *
+peer_upload_metrics_new(struct peer_ctx *ctx)
+{
+    struct df_metrics *r = df_metrics_new();
+
+    const struct {
+        const char *name, *help;
+        const uint64_t *p;
+    } counters[] = {
+            {"dragonfly_peer_source_bytes_total", "bytes fetched from the source",
+             &ctx->bytes_from_source},
+            {"dragonfly_peer_p2p_bytes_total", "bytes fetched from other peers",
+             &ctx->bytes_from_peers},
+            {"dragonfly_peer_upload_bytes_total", "bytes of pieces sent to other peers",
+             &ctx->bytes_uploaded},
+            {"dragonfly_peer_upload_pieces_total", "pieces sent to other peers",
+             &ctx->pieces_uploaded},
+            {"dragonfly_peer_tasks_done_total", "tasks finished", &ctx->tasks_done},
+            {"dragonfly_peer_tasks_failed_total", "tasks failed", &ctx->tasks_failed},
+            {"dragonfly_peer_cache_hits_total", "downloads answered from the cache",
+             &ctx->cache_hits},
+    };
+
+    for (size_t i = 0; i < DF_NELEM(counters); i++)
+        df_metrics_u64_new(r, DF_METRICS_COUNTER, counters[i].name, counters[i].help,
+                           counters[i].p);
+    return r;
+}
+
 static void
 peer_upload_metrics(struct peer_ctx *ctx, struct net_http_req *req)
 {
-    struct evbuffer *b = evbuffer_new();
+    char *text = NULL;
+    size_t len = 0;
 
-    evbuffer_add_printf(b,
-                        "# TYPE dragonfly_peer_source_bytes_total counter\n"
-                        "dragonfly_peer_source_bytes_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_p2p_bytes_total counter\n"
-                        "dragonfly_peer_p2p_bytes_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_upload_bytes_total counter\n"
-                        "dragonfly_peer_upload_bytes_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_upload_pieces_total counter\n"
-                        "dragonfly_peer_upload_pieces_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_tasks_done_total counter\n"
-                        "dragonfly_peer_tasks_done_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_tasks_failed_total counter\n"
-                        "dragonfly_peer_tasks_failed_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_cache_hits_total counter\n"
-                        "dragonfly_peer_cache_hits_total %" PRIu64 "\n",
-                        ctx->bytes_from_source, ctx->bytes_from_peers, ctx->bytes_uploaded,
-                        ctx->pieces_uploaded, ctx->tasks_done, ctx->tasks_failed, ctx->cache_hits);
-    net_http_req_respond_buffer(req, 200, "text/plain; version=0.0.4", b);
-    evbuffer_free(b);
+    if (df_metrics_render(ctx->metrics, &text, &len) != 0) {
+        net_http_req_respond(req, 500, "text/plain", "out of memory\n", 14);
+        return;
+    }
+    net_http_req_respond(req, 200, DF_METRICS_CONTENT_TYPE, text, len);
+    free(text);
 }
 
 static void
@@ -479,6 +498,7 @@ peer_upload_start(struct peer_ctx *ctx, const char *bind_host, struct df_error *
     char addr[128];
     int rv;
 
+    ctx->metrics = peer_upload_metrics_new(ctx);
     memset(&opts, 0, sizeof(opts));
     opts.name = "upload";
     opts.max_body = 1;

@@ -17,6 +17,7 @@
 #include "df/df_map.h"
 #include "sched_state.h"
 
+struct df_metrics;
 struct event;
 struct event_base;
 struct evdns_base;
@@ -86,6 +87,7 @@ struct sched_ctx {
     struct sched_seed_list seeds;  /* one RPC client per seed address */
     size_t nseeds;
     struct sched_metrics m;
+    struct df_metrics *metrics; /* renders m and the table sizes */
     bool stopping;
 };
 
@@ -99,7 +101,10 @@ void sched_rpc_gc(struct sched_ctx *ctx);
 /* Free the streams' bookkeeping, the seed clients and the maps (after rpc_server_free). */
 void sched_rpc_reset(struct sched_ctx *ctx);
 
-/* Render /metrics (Prometheus text); the caller frees the result. */
-char *sched_rpc_metrics_new(const struct sched_ctx *ctx);
+/* Open AnnouncePeer streams, for /metrics. */
+size_t sched_rpc_stream_count(const struct sched_ctx *ctx);
+
+/* The /metrics registry over ctx's counters and tables; the caller frees it. */
+struct df_metrics *sched_metrics_new(struct sched_ctx *ctx);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "df/df_conf.h"
 #include "df/df_json.h"
+#include "df/df_metrics.h"
 #include "df/df_proc.h"
 #include "df/log.h"
 #include "df/net_connect.h"
@@ -199,11 +200,15 @@ sched_main_http_cb(struct net_http_req *req, void *arg)
 {
     struct sched_ctx *ctx = arg;
     const char *path = net_http_req_path(req);
-    char *text;
+    char *text = NULL;
+    size_t len = 0;
 
     if (strcmp(path, "/metrics") == 0) {
-        text = sched_rpc_metrics_new(ctx);
-        net_http_req_respond(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+        if (df_metrics_render(ctx->metrics, &text, &len) != 0) {
+            net_http_req_respond(req, 500, "text/plain", "out of memory\n", 14);
+            return;
+        }
+        net_http_req_respond(req, 200, DF_METRICS_CONTENT_TYPE, text, len);
         free(text);
     } else if (strcmp(path, "/healthy") == 0) {
         net_http_req_respond(req, 200, "text/plain", "OK", 2);
@@ -250,6 +255,7 @@ sched_main_start(struct sched_ctx *ctx, struct df_error *err)
     if (ctx->dns == NULL)
         return df_error_set(err, DF_ENOMEM, "cannot create the event loop");
     ctx->state = sched_state_new(&ctx->scfg);
+    ctx->metrics = sched_metrics_new(ctx);
     memset(&ropts, 0, sizeof(ropts));
     rpc_server_conf_apply(&ctx->cfg.rpc, &ropts);
     /* A register may be answered with every digest of a large task at once. */
@@ -299,6 +305,7 @@ sched_main_free(struct sched_ctx *ctx)
         event_free(ctx->tick_timer);
     if (ctx->gc_timer != NULL)
         event_free(ctx->gc_timer);
+    df_metrics_free(ctx->metrics);
     sched_state_free(ctx->state);
     net_tls_ctx_free(ctx->tls_server);
     net_tls_ctx_free(ctx->tls_client);

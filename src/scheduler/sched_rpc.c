@@ -1510,67 +1510,13 @@ sched_rpc_reset(struct sched_ctx *ctx)
     df_map_reset(&ctx->rtasks);
 }
 
-static void
-metric(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+size_t
+sched_rpc_stream_count(const struct sched_ctx *ctx)
 {
-    fprintf(f,
-            "# HELP dragonfly_scheduler_%s %s\n# TYPE dragonfly_scheduler_%s %s\n"
-            "dragonfly_scheduler_%s %" PRIu64 "\n",
-            name, help, name, type, name, v);
-}
-
-char *
-sched_rpc_metrics_new(const struct sched_ctx *ctx)
-{
-    const struct sched_metrics *m = &ctx->m;
-    char *buf = NULL;
-    size_t len = 0;
-    size_t nstreams = 0;
     const struct sched_stream *st;
-    FILE *f = open_memstream(&buf, &len);
+    size_t n = 0;
 
-    if (f == NULL)
-        return xstrdup("");
     TAILQ_FOREACH (st, &ctx->all, entry)
-        nstreams++;
-    metric(f, "hosts", "gauge", "hosts known", sched_state_host_count(ctx->state));
-    metric(f, "tasks", "gauge", "tasks known", sched_state_task_count(ctx->state));
-    metric(f, "peers", "gauge", "peers known", sched_state_peer_count(ctx->state));
-    metric(f, "streams", "gauge", "open AnnouncePeer streams", nstreams);
-    metric(f, "announce_host_total", "counter", "AnnounceHost calls served", m->announce_host);
-    metric(f, "leave_host_total", "counter", "LeaveHost calls served", m->leave_host);
-    metric(f, "register_total", "counter", "peers registered", m->register_total);
-    metric(f, "register_failed_total", "counter", "registrations refused", m->register_failed);
-    metric(f, "announce_peer_streams_total", "counter", "AnnouncePeer streams opened",
-           m->streams_total);
-    metric(f, "announce_peer_errors_total", "counter", "AnnouncePeer streams ended with an error",
-           m->stream_errors);
-    metric(f, "back_to_source_total", "counter", "peers that started fetching from the source",
-           m->back_to_source);
-    metric(f, "seed_trigger_total", "counter", "seed peers asked to fetch a task", m->seed_trigger);
-    metric(f, "seed_trigger_failed_total", "counter", "seed DownloadTask calls that failed",
-           m->seed_trigger_failed);
-    metric(f, "pieces_from_source_total", "counter", "pieces reported fetched from the source",
-           m->pieces_from_source);
-    metric(f, "pieces_from_peers_total", "counter", "pieces reported fetched from peers",
-           m->pieces_from_peers);
-    metric(f, "bytes_from_source_total", "counter", "bytes reported fetched from the source",
-           m->bytes_from_source);
-    metric(f, "bytes_from_peers_total", "counter", "bytes reported fetched from peers",
-           m->bytes_from_peers);
-    metric(f, "piece_failed_total", "counter", "piece failures reported", m->piece_failed);
-    metric(f, "parent_blocked_total", "counter", "parents blocked for a task", m->blocked);
-    metric(f, "peer_finished_total", "counter", "peers that finished", m->peer_finished);
-    metric(f, "peer_failed_total", "counter", "peers that failed", m->peer_failed);
-    metric(f, "peer_left_total", "counter", "peers that left", m->peer_left);
-    metric(f, "empty_task_responses_total", "counter", "empty task answers", m->empty_responses);
-    metric(f, "tiny_task_responses_total", "counter", "tiny task answers", m->tiny_responses);
-    metric(f, "normal_task_responses_total", "counter", "parent sets sent", m->parents_responses);
-    metric(f, "piece_digests_responses_total", "counter", "piece digest messages sent",
-           m->digests_sent);
-    metric(f, "gc_peers_total", "counter", "peers collected", m->gc_peers);
-    metric(f, "gc_hosts_total", "counter", "hosts collected", m->gc_hosts);
-    metric(f, "gc_tasks_total", "counter", "tasks collected", m->gc_tasks);
-    fclose(f);
-    return buf;
+        n++;
+    return n;
 }
