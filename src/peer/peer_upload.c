@@ -27,6 +27,7 @@
 #include "df/net_addr.h"
 #include "df/net_http_server.h"
 #include "df/net_listener.h"
+#include "df/net_route.h"
 #include "df/net_tls.h"
 #include "df/store_data.h"
 #include "df/store_piece.h"
@@ -427,37 +428,31 @@ peer_upload_metrics_new(struct peer_ctx *ctx)
 }
 
 static void
-peer_upload_metrics(struct peer_ctx *ctx, struct net_http_req *req)
+peer_upload_pieces_route(struct net_http_req *req, const struct net_route_match *m, void *arg)
 {
-    char *text = NULL;
-    size_t len = 0;
+    peer_upload_piece(arg, req, net_route_param(m, "rest"));
+}
 
-    if (df_metrics_render(ctx->metrics, &text, &len) != 0) {
-        net_http_req_respond(req, 500, "text/plain", "out of memory\n", 14);
-        return;
-    }
-    net_http_req_respond(req, 200, DF_METRICS_CONTENT_TYPE, text, len);
-    free(text);
+static void
+peer_upload_metrics_route(struct net_http_req *req, const struct net_route_match *m, void *arg)
+{
+    const struct peer_ctx *ctx = arg;
+
+    (void)m;
+    net_route_reply_metrics(req, ctx->metrics);
 }
 
 static void
 peer_upload_handler(struct net_http_req *req, void *arg)
 {
-    struct peer_ctx *ctx = arg;
-    const char *path = net_http_req_path(req), *method = net_http_req_method(req);
+    /* the rest of a piece path is parsed by peer_upload_path_parse, which says what is wrong */
+    static const struct net_route routes[] = {
+            {"GET", "/pieces/*rest", peer_upload_pieces_route},
+            {"GET", "/metrics", peer_upload_metrics_route},
+            {"GET", "/healthy", net_route_healthy},
+    };
 
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        net_http_req_respond(req, 405, "text/plain", "method not allowed\n", 19);
-        return;
-    }
-    if (strncmp(path, "/pieces/", 8) == 0)
-        peer_upload_piece(ctx, req, path + 8);
-    else if (strcmp(path, "/metrics") == 0)
-        peer_upload_metrics(ctx, req);
-    else if (strcmp(path, "/healthy") == 0)
-        net_http_req_respond(req, 200, "text/plain", "OK", 2);
-    else
-        net_http_req_respond(req, 404, "text/plain", "not found\n", 10);
+    net_route_dispatch(req, routes, DF_NELEM(routes), arg);
 }
 
 static void

@@ -24,6 +24,7 @@
 #include "df/net_connect.h"
 #include "df/net_http_server.h"
 #include "df/net_listener.h"
+#include "df/net_route.h"
 #include "df/net_tls.h"
 #include "df/roles.h"
 #include "df/rpc_server.h"
@@ -196,25 +197,23 @@ sched_main_gc_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+sched_main_metrics_cb(struct net_http_req *req, const struct net_route_match *m, void *arg)
+{
+    const struct sched_ctx *ctx = arg;
+
+    (void)m;
+    net_route_reply_metrics(req, ctx->metrics);
+}
+
+static void
 sched_main_http_cb(struct net_http_req *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
-    const char *path = net_http_req_path(req);
-    char *text = NULL;
-    size_t len = 0;
+    static const struct net_route routes[] = {
+            {"GET", "/metrics", sched_main_metrics_cb},
+            {"GET", "/healthy", net_route_healthy},
+    };
 
-    if (strcmp(path, "/metrics") == 0) {
-        if (df_metrics_render(ctx->metrics, &text, &len) != 0) {
-            net_http_req_respond(req, 500, "text/plain", "out of memory\n", 14);
-            return;
-        }
-        net_http_req_respond(req, 200, DF_METRICS_CONTENT_TYPE, text, len);
-        free(text);
-    } else if (strcmp(path, "/healthy") == 0) {
-        net_http_req_respond(req, 200, "text/plain", "OK", 2);
-    } else {
-        net_http_req_respond(req, 404, "text/plain", "not found\n", 10);
-    }
+    net_route_dispatch(req, routes, DF_NELEM(routes), arg);
 }
 
 static int
