@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -156,20 +155,13 @@ log_escape(char *buf, size_t size, size_t *off, const char *s, bool json)
 static void
 log_vemit(enum log_level level, const char *errstr, const char *fmt, va_list ap)
 {
-    char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 256], ts[40];
-    int64_t us;
-    time_t sec;
-    struct tm tm;
+    char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 256], ts[DF_TIME_RFC3339_LEN];
     size_t off;
     int n;
     ssize_t w;
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    us = df_time_wall_us();
-    sec = (time_t)(us / 1000000);
-    gmtime_r(&sec, &tm);
-    n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03dZ", (int)(us % 1000000 / 1000));
+    df_time_format_rfc3339(df_time_wall_ms(), ts);
 
     if (logger.format == LOG_FORMAT_JSON) {
         n = snprintf(line, sizeof(line),

@@ -158,25 +158,6 @@ net_http_conn_warn(struct net_http_conn *c, const char *what, const char *why)
 
 static void net_http_conn_arm(struct net_http_conn *c);
 
-const char *
-net_http_date(int64_t t, char *buf, size_t len)
-{
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 || tm.tm_mon < 0 ||
-        tm.tm_mon > 11) {
-        snprintf(buf, len, "Thu, 01 Jan 1970 00:00:00 GMT");
-        return buf;
-    }
-    snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    return buf;
-}
-
 #define net_http_conn_set_state(c, s) net_http_conn_set_state_at((c), (s), __LINE__)
 
 /* The only writer of c->state: checks the transition against the diagram above. */
@@ -343,7 +324,7 @@ net_http_resp_head(struct net_http_req *req, int status, const char *ctype, int6
             req->keep_alive = false; /* close-delimited */
     }
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, net_http_reason(status),
-                        net_http_date((int64_t)time(NULL), date, sizeof(date)));
+                        df_time_format_http((int64_t)time(NULL), date, sizeof(date)));
     if (ctype != NULL)
         evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
     if (status != 204 && status != 304 && status >= 200) {

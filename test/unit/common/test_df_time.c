@@ -99,6 +99,33 @@ START_TEST(test_wall_steady)
 
 END_TEST
 
+START_TEST(test_format_rfc3339)
+{
+    char buf[DF_TIME_RFC3339_LEN];
+
+    ck_assert_str_eq(df_time_format_rfc3339(0, buf), "1970-01-01T00:00:00.000Z");
+    ck_assert_str_eq(df_time_format_rfc3339(1767323045678LL, buf), "2026-01-02T03:04:05.678Z");
+    ck_assert_str_eq(df_time_format_rfc3339(-1, buf), "1969-12-31T23:59:59.999Z");
+    ck_assert_str_eq(df_time_format_rfc3339(951782400000LL, buf), "2000-02-29T00:00:00.000Z");
+}
+
+END_TEST
+
+/* RFC 9110's example, the epoch, a leap day; a buffer too small stays a string. */
+START_TEST(test_format_http)
+{
+    char buf[30], small[8];
+
+    ck_assert_str_eq(df_time_format_http(784111777, buf, sizeof(buf)),
+                     "Sun, 06 Nov 1994 08:49:37 GMT");
+    ck_assert_str_eq(df_time_format_http(0, buf, sizeof(buf)), "Thu, 01 Jan 1970 00:00:00 GMT");
+    ck_assert_str_eq(df_time_format_http(951782400, buf, sizeof(buf)),
+                     "Tue, 29 Feb 2000 00:00:00 GMT");
+    ck_assert_str_eq(df_time_format_http(784111777, small, sizeof(small)), "Sun, 06");
+}
+
+END_TEST
+
 Suite *test_df_time_suite(void);
 
 Suite *
@@ -112,6 +139,8 @@ test_df_time_suite(void)
     tcase_add_test(tc, test_mono_coarse);
     tcase_add_test(tc, test_wall_epoch);
     tcase_add_test(tc, test_wall_steady);
+    tcase_add_test(tc, test_format_rfc3339);
+    tcase_add_test(tc, test_format_http);
     suite_add_tcase(s, tc);
     return s;
 }
