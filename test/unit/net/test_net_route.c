@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Route matching: literals, :params, *rest, order, HEAD for GET, 404 against 405 + Allow. */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "df/df_err.h"
+#include "df/df_metrics.h"
+#include "df/net_http_server.h"
 #include "df/net_route.h"
 
 static void
@@ -196,6 +204,149 @@ START_TEST(test_check_rejects)
 
 END_TEST
 
+/* ---- dispatch through a real server, over a bufferevent pair ---- */
+
+static struct event_base *base;
+static struct net_http_server *srv;
+static struct df_metrics *reg;
+static uint64_t served;
+
+static void
+thing_get(struct net_http_req *req, const struct net_route_match *m, void *arg)
+{
+    cJSON *doc = cJSON_CreateObject();
+
+    ck_assert_ptr_eq(arg, &served);
+    served++;
+    cJSON_AddStringToObject(doc, "id", net_route_param(m, "id"));
+    net_route_reply_json(req, 200, doc);
+    cJSON_Delete(doc);
+}
+
+static void
+metrics_get(struct net_http_req *req, const struct net_route_match *m, void *arg)
+{
+    (void)m;
+    (void)arg;
+    net_route_reply_metrics(req, reg);
+}
+
+static void
+dispatch_handler(struct net_http_req *req, void *arg)
+{
+    static const struct net_route table[] = {
+            {"GET", "/things/:id", thing_get},
+            {"GET", "/metrics", metrics_get},
+            {"GET", "/healthy", net_route_healthy},
+    };
+
+    net_route_dispatch(req, table, sizeof(table) / sizeof(table[0]), arg);
+}
+
+static void
+dispatch_setup(void)
+{
+    base = event_base_new();
+    ck_assert_ptr_nonnull(base);
+    ck_assert_int_eq(net_http_server_new(base, NULL, dispatch_handler, &served, &srv), 0);
+    reg = df_metrics_new();
+    df_metrics_u64_new(reg, DF_METRICS_COUNTER, "t_served_total", "things served", &served);
+    served = 0;
+}
+
+static void
+dispatch_teardown(void)
+{
+    net_http_server_free(srv);
+    df_metrics_free(reg);
+    event_base_free(base);
+}
+
+struct client {
+    struct evbuffer *got;
+    bool head; /* a HEAD request: the response has no body whatever its length says */
+};
+
+/* Stop the loop once the head and Content-Length bytes of body have arrived. */
+static void
+client_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct client *c = arg;
+    struct evbuffer_ptr end;
+    char head[1024];
+    const char *cl;
+    size_t n;
+
+    evbuffer_add_buffer(c->got, bufferevent_get_input(bev));
+    end = evbuffer_search(c->got, "\r\n\r\n", 4, NULL);
+    if (end.pos < 0 || (size_t)end.pos >= sizeof(head))
+        return;
+    n = evbuffer_copyout(c->got, head, (size_t)end.pos);
+    head[n] = '\0';
+    cl = strstr(head, "Content-Length: ");
+    ck_assert_ptr_nonnull(cl);
+    if (evbuffer_get_length(c->got) >=
+        (size_t)end.pos + 4 + (c->head ? 0 : strtoul(cl + 16, NULL, 10)))
+        event_base_loopexit(base, NULL);
+}
+
+/* Send one request; the whole response as a string (caller frees). */
+static char *
+roundtrip(const char *method, const char *path)
+{
+    struct bufferevent *pair[2];
+    struct client c = {evbuffer_new(), strcmp(method, "HEAD") == 0};
+    struct timeval limit = {10, 0};
+    char *text;
+    size_t n;
+
+    ck_assert_int_eq(bufferevent_pair_new(base, 0, pair), 0);
+    ck_assert_int_eq(net_http_server_adopt(srv, pair[0], "test"), 0);
+    bufferevent_setcb(pair[1], client_read_cb, NULL, NULL, &c);
+    bufferevent_enable(pair[1], EV_READ);
+    evbuffer_add_printf(bufferevent_get_output(pair[1]), "%s %s HTTP/1.1\r\nHost: t\r\n\r\n",
+                        method, path);
+    event_base_loopexit(base, &limit);
+    event_base_dispatch(base);
+    bufferevent_free(pair[1]);
+    n = evbuffer_get_length(c.got);
+    text = malloc(n + 1);
+    evbuffer_remove(c.got, text, n);
+    text[n] = '\0';
+    evbuffer_free(c.got);
+    return text;
+}
+
+/* Whether the response r has status line status, header line header (or NULL) and body. */
+static void
+check_response(char *r, const char *status, const char *header, const char *body)
+{
+    const char *b = strstr(r, "\r\n\r\n");
+
+    ck_assert_msg(strncmp(r, status, strlen(status)) == 0, "status: %s", r);
+    ck_assert_msg(header == NULL || strstr(r, header) != NULL, "no %s in %s", header, r);
+    ck_assert_msg(b != NULL && strcmp(b + 4, body) == 0, "body: %s", r);
+    free(r);
+}
+
+START_TEST(test_dispatch)
+{
+    check_response(roundtrip("GET", "/things/42"), "HTTP/1.1 200",
+                   "Content-Type: application/json\r\n", "{\"id\":\"42\"}");
+    check_response(roundtrip("DELETE", "/things/42"), "HTTP/1.1 405", "Allow: GET, HEAD\r\n",
+                   "method not allowed\n");
+    check_response(roundtrip("GET", "/things"), "HTTP/1.1 404", NULL, "not found\n");
+    check_response(roundtrip("GET", "/healthy"), "HTTP/1.1 200", "Content-Type: text/plain\r\n",
+                   "OK");
+    check_response(roundtrip("HEAD", "/healthy"), "HTTP/1.1 200", "Content-Length: 2\r\n", "");
+    check_response(roundtrip("GET", "/metrics"), "HTTP/1.1 200",
+                   "Content-Type: " DF_METRICS_CONTENT_TYPE "\r\n",
+                   "# HELP t_served_total things served\n# TYPE t_served_total counter\n"
+                   "t_served_total 1\n");
+}
+
+END_TEST
+
 Suite *test_net_route_suite(void);
 
 Suite *
@@ -203,6 +354,7 @@ test_net_route_suite(void)
 {
     Suite *s = suite_create("net_route");
     TCase *tc = tcase_create("match");
+    TCase *td = tcase_create("dispatch");
 
     tcase_add_test(tc, test_table_is_valid);
     tcase_add_test(tc, test_literals);
@@ -213,5 +365,9 @@ test_net_route_suite(void)
     tcase_add_test(tc, test_method_not_allowed);
     tcase_add_test(tc, test_check_rejects);
     suite_add_tcase(s, tc);
+    tcase_add_checked_fixture(td, dispatch_setup, dispatch_teardown);
+    tcase_set_timeout(td, 30);
+    tcase_add_test(td, test_dispatch);
+    suite_add_tcase(s, td);
     return s;
 }
