@@ -164,6 +164,7 @@ check-fuzz: $(FUZZ_REPLAY)
 
 check-src:
 	sh scripts/check-layers.sh
+	sh scripts/check-reuse.sh
 	sh scripts/check-symbols.sh $(LIB)
 
 check: check-src check-unit check-fuzz check-it
@@ -173,8 +174,7 @@ check: check-src check-unit check-fuzz check-it
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -I$(TP)/include -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DDF_FUZZ=1 -DDF_DEBUG=1
 FUZZ_LIB_SRCS := $(foreach d,src/common src/net src/rpc src/store,$(wildcard $(d)/*.c))
-FUZZ_SCHED_SRCS := src/scheduler/sched_state.c src/scheduler/sched_eval.c \
-	src/scheduler/sched_map.c
+FUZZ_SCHED_SRCS := src/scheduler/sched_state.c src/scheduler/sched_eval.c
 build/fuzz/fuzz_sched_state: FUZZ_EXTRA_SRCS := $(FUZZ_SCHED_SRCS)
 build/fuzz/fuzz_sched_state: $(FUZZ_SCHED_SRCS)
 # Targets of the peer's decoders link the whole role; only the decoders run.

@@ -173,7 +173,4 @@ int net_http_req_end(struct net_http_req *req, int rv);
 /* True while queued output is at or above the high watermark. */
 bool net_http_req_is_congested(const struct net_http_req *req);
 
-/* Format t (seconds since the epoch) as an IMF-fixdate into buf (>= 30 bytes). */
-const char *net_http_date(int64_t t, char *buf, size_t len);
-
 #endif

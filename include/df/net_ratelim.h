@@ -2,7 +2,7 @@
 /*
  * A token bucket in bytes: tokens accrue at rate bytes/second up to burst. Pure arithmetic
  * on a monotonic clock value the caller passes in (nanoseconds, e.g. from
- * clock_gettime(CLOCK_MONOTONIC)), so tests drive time by hand. Embedded value type.
+ * df_time_mono_ns()), so tests drive time by hand. Embedded value type.
  */
 #ifndef DF_NET_RATELIM_H
 #define DF_NET_RATELIM_H

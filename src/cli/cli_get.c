@@ -32,6 +32,7 @@
 #include "df/df_conf.h"
 #include "df/df_digest.h"
 #include "df/df_json.h"
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_connect.h"
 #include "df/net_listener.h"
@@ -161,15 +162,6 @@ struct cli_get {
     char msg[700];
 };
 
-static double
-cli_get_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static const char *
 cli_get_bytes(double v, char *buf, size_t len)
 {
@@ -226,7 +218,7 @@ cli_get_parents(struct cli_get *g, const cJSON *list)
 static void
 cli_get_draw(struct cli_get *g, bool final)
 {
-    double now = cli_get_now(), el = now - g->start, rate;
+    double now = (double)df_time_mono_us() / 1e6, el = now - g->start, rate;
     char a[32], b[32], r[32], bar[41];
     int pct, fill;
 
@@ -298,7 +290,7 @@ cli_get_on_close(struct rpc_client_call *s, const struct rpc_status *st, void *a
     } else {
         g->rv = 1;
         if (st->code == RPC_DEADLINE_EXCEEDED &&
-            cli_get_now() - g->start >= (double)g->cfg.timeout / 1000.0 - 0.5)
+            (double)df_time_mono_us() / 1e6 - g->start >= (double)g->cfg.timeout / 1000.0 - 0.5)
             snprintf(g->msg, sizeof(g->msg), "timed out after %" PRId64 " s",
                      g->cfg.timeout / 1000);
         else if (strncmp(st->message, "output: ", 8) == 0)
@@ -804,9 +796,9 @@ cli_get_main(int argc, char **argv)
     rpc_client_close_send(call);
     g.rv = 1;
     snprintf(g.msg, sizeof(g.msg), "the peer closed the connection");
-    g.start = cli_get_now();
+    g.start = (double)df_time_mono_us() / 1e6;
     event_base_dispatch(g.base);
-    el = cli_get_now() - g.start;
+    el = (double)df_time_mono_us() / 1e6 - g.start;
     rv = g.rv;
     if (rv == 0 && cli_get_output_commit(&g, g.msg, sizeof(g.msg)) != 0)
         rv = 1;

@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+
+#include "df/df_time.h"
 
 #define LOG_LINE_MAX   4096
 #define LOG_DEBUG_MODS 16
@@ -155,18 +155,13 @@ log_escape(char *buf, size_t size, size_t *off, const char *s, bool json)
 static void
 log_vemit(enum log_level level, const char *errstr, const char *fmt, va_list ap)
 {
-    char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 256], ts[40];
-    struct timeval tv;
-    struct tm tm;
+    char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 256], ts[DF_TIME_RFC3339_LEN];
     size_t off;
     int n;
     ssize_t w;
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03dZ", (int)(tv.tv_usec / 1000));
+    df_time_format_rfc3339(df_time_wall_ms(), ts);
 
     if (logger.format == LOG_FORMAT_JSON) {
         n = snprintf(line, sizeof(line),

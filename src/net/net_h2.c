@@ -18,6 +18,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_addr.h"
 #include "df/xmalloc.h"
@@ -77,20 +78,11 @@ net_h2_set_state_at(struct net_h2 *h2, enum net_h2_state to, int line)
 
 #define net_h2_set_state(h2, to) net_h2_set_state_at(h2, to, __LINE__)
 
-static uint64_t
-net_h2_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Take one token for a RST_STREAM from the peer; false when the bucket is empty. */
 static bool
 net_h2_reset_allowed(struct net_h2 *h2)
 {
-    uint64_t now = net_h2_now_ms(), cap = (uint64_t)h2->reset_burst * 1000;
+    uint64_t now = df_time_mono_coarse_ms(), cap = (uint64_t)h2->reset_burst * 1000;
 
     if (h2->reset_burst == 0)
         return true;
@@ -343,7 +335,7 @@ net_h2_new(struct bufferevent *bev, const struct net_h2_opts *opts, const struct
     h2->reset_burst = opts->reset_burst;
     h2->reset_rate = opts->reset_rate;
     h2->reset_tokens = (uint64_t)opts->reset_burst * 1000;
-    h2->reset_last_ms = net_h2_now_ms();
+    h2->reset_last_ms = df_time_mono_coarse_ms();
     net_h2_peer_name(h2);
     h2->flush_ev = event_new(base, -1, 0, net_h2_flush_cb, h2);
     h2->close_ev = event_new(base, -1, 0, net_h2_close_cb, h2);

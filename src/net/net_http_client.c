@@ -19,6 +19,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_bev.h"
 #include "df/xmalloc.h"
@@ -64,15 +65,6 @@ struct net_http_client {
     int depth;  /* entry points on the stack */
     bool freed; /* net_http_client_free called while depth > 0 */
 };
-
-static int64_t
-net_http_client_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 #define net_http_client_set_state(c, s) net_http_client_set_state_at((c), (s), __LINE__)
 
@@ -155,7 +147,7 @@ net_http_client_arm(struct net_http_client *c)
         event_del(c->timer);
         return;
     }
-    left = d - net_http_client_now();
+    left = d - (int64_t)df_time_mono_ms();
     if (left < 0)
         left = 0;
     tv.tv_sec = (time_t)(left / 1000);
@@ -399,7 +391,7 @@ net_http_client_read_cb(struct bufferevent *bev, void *arg)
         net_bev_read_more(bev, c->opts.body_high_water);
     if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
         c->got_bytes = true;
-    c->last_byte = net_http_client_now();
+    c->last_byte = df_time_mono_ms();
     net_http_client_process(c);
     net_http_client_leave(c);
 }
@@ -439,7 +431,7 @@ static void
 net_http_client_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct net_http_client *c = arg;
-    int64_t now = net_http_client_now();
+    int64_t now = df_time_mono_ms();
     bool expired;
 
     (void)fd;
@@ -577,7 +569,7 @@ net_http_client_request(struct net_http_client *c, const struct net_http_request
     c->eof = false;
     c->cbs = *cbs;
     c->arg = arg;
-    c->sent_at = c->last_byte = net_http_client_now();
+    c->sent_at = c->last_byte = df_time_mono_ms();
     c->total_deadline = c->opts.total_timeout_ms > 0 ? c->sent_at + c->opts.total_timeout_ms : 0;
     net_http_client_set_state(c, NET_HTTP_CLIENT_HEAD);
     evbuffer_add_buffer(out, head);
@@ -605,7 +597,7 @@ net_http_client_resume(struct net_http_client *c)
     if (!c->paused)
         return;
     c->paused = false;
-    c->last_byte = net_http_client_now(); /* the pause was ours, not a stall */
+    c->last_byte = df_time_mono_ms(); /* the pause was ours, not a stall */
     bufferevent_enable(c->bev, EV_READ);
     net_http_client_arm(c);
     event_active(c->kick, EV_TIMEOUT, 0); /* deliver what is buffered, from the loop */

@@ -23,6 +23,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_addr.h"
 #include "df/net_ratelim.h"
@@ -142,7 +143,6 @@ struct net_http_server {
 };
 
 static void net_http_conn_process(struct net_http_conn *c);
-static int64_t net_http_now_ms(void);
 
 /* Warn about connection c (bad request, timeout), at most once a second per server. */
 static void
@@ -150,41 +150,13 @@ net_http_conn_warn(struct net_http_conn *c, const char *what, const char *why)
 {
     uint64_t suppressed = 0;
 
-    if (!net_ratelim_log_allow(&c->srv->warn_log, (uint64_t)net_http_now_ms(), 1000, &suppressed))
+    if (!net_ratelim_log_allow(&c->srv->warn_log, df_time_mono_ms(), 1000, &suppressed))
         return;
     log_warnx("http: %s conn %s%s: %s (%" PRIu64 " similar not logged)", c->srv->name, c->peer,
               what, why, suppressed);
 }
 
 static void net_http_conn_arm(struct net_http_conn *c);
-
-static int64_t
-net_http_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-const char *
-net_http_date(int64_t t, char *buf, size_t len)
-{
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 || tm.tm_mon < 0 ||
-        tm.tm_mon > 11) {
-        snprintf(buf, len, "Thu, 01 Jan 1970 00:00:00 GMT");
-        return buf;
-    }
-    snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    return buf;
-}
 
 #define net_http_conn_set_state(c, s) net_http_conn_set_state_at((c), (s), __LINE__)
 
@@ -226,7 +198,7 @@ net_http_conn_set_state_at(struct net_http_conn *c, enum net_http_conn_state to,
     log_debug("http", "http: %s conn %s: %s -> %s (line %d)", c->srv->name, c->peer,
               net_http_conn_state_names[from], net_http_conn_state_names[to], line);
     c->state = to;
-    c->state_since = net_http_now_ms();
+    c->state_since = df_time_mono_ms();
 }
 
 static void
@@ -352,7 +324,7 @@ net_http_resp_head(struct net_http_req *req, int status, const char *ctype, int6
             req->keep_alive = false; /* close-delimited */
     }
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, net_http_reason(status),
-                        net_http_date((int64_t)time(NULL), date, sizeof(date)));
+                        df_time_format_http((int64_t)time(NULL), date, sizeof(date)));
     if (ctype != NULL)
         evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
     if (status != 204 && status != 304 && status >= 200) {
@@ -372,7 +344,7 @@ net_http_resp_head(struct net_http_req *req, int status, const char *ctype, int6
     if (c->state == NET_HTTP_CONN_HANDLER || c->state == NET_HTTP_CONN_HEAD ||
         c->state == NET_HTTP_CONN_BODY)
         net_http_conn_set_state(c, NET_HTTP_CONN_SEND);
-    c->last_write = net_http_now_ms();
+    c->last_write = df_time_mono_ms();
     net_http_conn_arm(c);
 }
 
@@ -463,7 +435,7 @@ net_http_conn_arm(struct net_http_conn *c)
 
     if (d == 0)
         return;
-    left = d - net_http_now_ms();
+    left = d - (int64_t)df_time_mono_ms();
     if (left < 0)
         left = 0;
     tv.tv_sec = (time_t)(left / 1000);
@@ -481,7 +453,7 @@ net_http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (d == 0)
         return;
-    if (net_http_now_ms() < d) {
+    if ((int64_t)df_time_mono_ms() < d) {
         net_http_conn_arm(c); /* progress moved the deadline */
         return;
     }
@@ -615,7 +587,7 @@ net_http_conn_begin(struct net_http_conn *c)
         evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     req->body_state = NET_HTTP_RBODY_READING;
     net_http_conn_set_state(c, NET_HTTP_CONN_BODY);
-    c->last_read = net_http_now_ms();
+    c->last_read = df_time_mono_ms();
     net_http_conn_arm(c);
     net_http_conn_read_body(c);
 }
@@ -756,7 +728,7 @@ net_http_conn_read_cb(struct bufferevent *bev, void *arg)
     struct net_http_conn *c = arg;
 
     (void)bev;
-    c->last_read = net_http_now_ms();
+    c->last_read = df_time_mono_ms();
     net_http_conn_process(c);
 }
 
@@ -821,7 +793,7 @@ net_http_conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
     (void)buf;
     /* Drained bytes are progress; the send clock also starts when an empty buffer fills. */
     if (info->n_deleted > 0 || (info->orig_size == 0 && info->n_added > 0))
-        c->last_write = net_http_now_ms();
+        c->last_write = df_time_mono_ms();
 }
 
 int
@@ -880,7 +852,7 @@ net_http_server_refused(struct net_http_server *srv, const char *peer, const cha
 {
     uint64_t suppressed = 0;
 
-    if (net_ratelim_log_allow(&srv->refuse_log, (uint64_t)net_http_now_ms(), 1000, &suppressed))
+    if (net_ratelim_log_allow(&srv->refuse_log, df_time_mono_ms(), 1000, &suppressed))
         log_warnx("http: %s: connection from %s refused: %s (%" PRIu64 " more refused)", srv->name,
                   peer != NULL ? peer : "?", why, suppressed);
 }
@@ -940,7 +912,7 @@ net_http_server_adopt_ip(struct net_http_server *srv, struct bufferevent *bev, c
     srv->nconns++;
     /* A new connection owes its first head within the header timeout. */
     c->state = NET_HTTP_CONN_HEAD;
-    c->state_since = net_http_now_ms();
+    c->state_since = df_time_mono_ms();
     c->head_deadline = c->state_since + srv->opts.header_timeout_ms;
     net_http_parser_init(&c->parser, NET_HTTP_REQUEST, &srv->opts.limits);
     evbuffer_add_cb(bufferevent_get_output(bev), net_http_conn_out_cb, c);
@@ -1058,7 +1030,7 @@ net_http_req_read_body(struct net_http_req *req, net_http_body_fn *cb, void *arg
     req->body_state = NET_HTTP_RBODY_READING;
     if (req->head.expect_continue && req->resp_state == NET_HTTP_RESP_NONE)
         evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    c->last_read = net_http_now_ms();
+    c->last_read = df_time_mono_ms();
     net_http_conn_arm(c);
     net_http_conn_kick(c);
     return 0;

@@ -33,6 +33,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_addr.h"
 #include "df/net_ratelim.h"
@@ -225,15 +226,6 @@ net_listener_accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct soc
     l->cb(fd, sa, salen > 0 ? (size_t)salen : 0, l->arg);
 }
 
-static uint64_t
-net_listener_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int
 net_listener_reserve_open(void)
 {
@@ -294,7 +286,7 @@ net_listener_error_cb(struct evconnlistener *ev, void *arg)
     evtimer_add(l->resume_ev, &tv);
     if (err == EMFILE || err == ENFILE)
         l->shed += net_listener_shed(l);
-    if (!net_ratelim_log_allow(&l->err_log, net_listener_now_ms(), NET_LISTENER_LOG_MS,
+    if (!net_ratelim_log_allow(&l->err_log, df_time_mono_coarse_ms(), NET_LISTENER_LOG_MS,
                                &suppressed))
         return;
     log_warnx("net: accept on %s: %s: pausing accepts for %d ms (%" PRIu64

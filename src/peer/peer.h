@@ -22,6 +22,7 @@
 #include "df/rpc_tls.h"
 #include "peer_source.h"
 
+struct df_metrics;
 struct event;
 struct evdns_base;
 struct net_addrpolicy;
@@ -104,6 +105,7 @@ struct peer_ctx {
     struct rpc_server *rpc;
     struct net_http_server *upload;
     struct net_listener *upload_listener;
+    struct df_metrics *metrics; /* /metrics on the upload port: the counters below */
     struct df_proc_signals *signals;
     struct event *gc_timer;
     struct event *stop_timer; /* while stopping: waits for workers and LeaveHost calls */
@@ -232,11 +234,5 @@ int peer_upload_path_parse(const char *rest, char id[DF_ID_TASK_LEN + 1], uint64
 void peer_upload_relay_kick(struct peer_ctx *ctx, const char *task_id);
 /* Drop the relays still waiting (shutdown). */
 void peer_upload_relay_stop(struct peer_ctx *ctx);
-
-/* Monotonic nanoseconds, for rate limits. */
-uint64_t peer_now_ns(void);
-
-/* Wall clock milliseconds. */
-int64_t peer_now_ms(void);
 
 #endif

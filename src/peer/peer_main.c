@@ -28,7 +28,9 @@
 #include "df/df_fs.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
+#include "df/df_metrics.h"
 #include "df/df_proc.h"
+#include "df/df_time.h"
 #include "df/df_units.h"
 #include "df/df_work.h"
 #include "df/log.h"
@@ -325,7 +327,7 @@ peer_main_stop_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if ((jobs == 0 && peer_p2p_leaving(ctx) == 0) || peer_now_ms() >= ctx->stop_deadline_ms) {
+    if ((jobs == 0 && peer_p2p_leaving(ctx) == 0) || df_time_wall_ms() >= ctx->stop_deadline_ms) {
         if (jobs > 0)
             log_warnx("peer: stopping with %u worker jobs still running", jobs);
         event_base_loopexit(ctx->base, NULL);
@@ -346,7 +348,7 @@ peer_main_stop(void *arg)
     rpc_server_shutdown(ctx->rpc);
     /* Unfinished pieces are dropped: only recorded pieces count, so metadata stays exact. */
     peer_task_shutdown(ctx);
-    ctx->stop_deadline_ms = peer_now_ms() + PEER_STOP_WAIT_MS;
+    ctx->stop_deadline_ms = df_time_wall_ms() + PEER_STOP_WAIT_MS;
     ctx->stop_timer = event_new(ctx->base, -1, EV_PERSIST, peer_main_stop_cb, ctx);
     if (ctx->stop_timer == NULL) {
         event_base_loopexit(ctx->base, NULL);
@@ -374,7 +376,7 @@ static void
 peer_main_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct peer_ctx *ctx = arg;
-    uint64_t now = peer_now_ns();
+    uint64_t now = df_time_mono_ns();
     char dur[DF_UNITS_FMT_MAX];
 
     (void)fd;
@@ -407,7 +409,7 @@ peer_main_idle_start(struct peer_ctx *ctx, struct df_error *err)
     ctx->idle_timer = event_new(ctx->base, -1, EV_PERSIST, peer_main_idle_cb, ctx);
     if (ctx->idle_timer == NULL)
         return df_error_set(err, DF_ENOMEM, "out of memory");
-    ctx->busy_ns = peer_now_ns();
+    ctx->busy_ns = df_time_mono_ns();
     event_add(ctx->idle_timer, &tv);
     return 0;
 }
@@ -536,9 +538,9 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     ctx->src_env.idle_timeout_ms = (int)ctx->cfg.idle_timeout;
     ctx->src_env.min_rate = (uint64_t)ctx->cfg.min_rate;
     net_ratelim_init(&ctx->down_rl, (uint64_t)ctx->cfg.download_rate,
-                     (uint64_t)ctx->cfg.download_rate / 10 + 65536, peer_now_ns());
+                     (uint64_t)ctx->cfg.download_rate / 10 + 65536, df_time_mono_ns());
     net_ratelim_init(&ctx->up_rl, (uint64_t)ctx->cfg.upload_rate,
-                     (uint64_t)ctx->cfg.upload_rate / 10 + 65536, peer_now_ns());
+                     (uint64_t)ctx->cfg.upload_rate / 10 + 65536, df_time_mono_ns());
     if (gethostname(host, sizeof(host)) != 0)
         snprintf(host, sizeof(host), "localhost");
     if (ctx->cfg.hostname == NULL)
@@ -591,6 +593,7 @@ peer_main_free(struct peer_ctx *ctx)
     rpc_server_free(ctx->rpc);
     net_listener_free(ctx->upload_listener);
     net_http_server_free(ctx->upload);
+    df_metrics_free(ctx->metrics);
     df_proc_signals_free(ctx->signals);
     if (ctx->gc_timer != NULL)
         event_free(ctx->gc_timer);
@@ -760,7 +763,7 @@ peer_main(int argc, char **argv)
      * instead of fresh mmaps, whose page faults and zeroing cost a fifth of a transfer. */
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
     mallopt(M_TRIM_THRESHOLD, 8 << 20);
-    srandom((unsigned)(getpid() ^ (unsigned)peer_now_ns()));
+    srandom((unsigned)(getpid() ^ (unsigned)df_time_mono_ns()));
     if ((rv = peer_main_start(&ctx, ip_given, &err)) != 0) {
         log_error("peer: %s", err.msg);
         fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);

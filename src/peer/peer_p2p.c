@@ -18,10 +18,11 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <mbedtls/base64.h>
 
+#include "df/df_b64.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_listener.h"
 #include "df/net_tls.h"
@@ -914,7 +915,7 @@ peer_p2p_on_tiny(struct peer_p2p *p, const cJSON *o)
     int rv;
 
     if (df_json_get_str(o, "content", &b64, NULL) != 0 ||
-        mbedtls_base64_decode(buf, sizeof(buf), &n, (const unsigned char *)b64, strlen(b64)) != 0) {
+        df_b64_decode(b64, strlen(b64), buf, sizeof(buf), &n) != 0) {
         peer_task_back_to_source(t);
         return;
     }
@@ -1008,7 +1009,7 @@ peer_p2p_retry(struct peer_p2p *p, const char *why)
     p->sched = (p->sched + 1) % p->pc->nsched;
     if (p->t != NULL && p->t->state == PEER_TASK_P2P && !p->t->length_known &&
         p->attempts >= (unsigned)p->pc->nsched &&
-        (p->lost_ms == 0 || peer_now_ms() - p->lost_ms >= PEER_P2P_GRACE_MS)) {
+        (p->lost_ms == 0 || df_time_wall_ms() - p->lost_ms >= PEER_P2P_GRACE_MS)) {
         /*
          * No scheduler answers and nothing is under way: fetch it ourselves. A scheduler
          * that was there gets a grace period first, so that a restart does not send every
@@ -1048,7 +1049,7 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
     if (was_registered) {
         p->attempts = 0;
         if (p->lost_ms == 0)
-            p->lost_ms = peer_now_ms();
+            p->lost_ms = df_time_wall_ms();
     }
     if (p->t != NULL && (p->t->state == PEER_TASK_FAILED))
         return;
@@ -1322,12 +1323,10 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
         peer_p2p_piece_json(in, number, off, len, md, NULL);
         if (t->content_length <= 128 && t->content_length > 0) {
             uint8_t buf[128];
-            unsigned char b64[200];
-            size_t olen = 0;
-            if (store_data_pread(t->fd, buf, (size_t)len, 0) == 0 &&
-                mbedtls_base64_encode(b64, sizeof(b64), &olen, buf, (size_t)len) == 0)
+            char b64[200]; /* df_b64_encoded_size(128) is 173 */
+            if (store_data_pread(t->fd, buf, (size_t)len, 0) == 0)
                 cJSON_AddStringToObject(cJSON_GetObjectItem(in, "piece"), "content",
-                                        (const char *)b64);
+                                        df_b64_encode(buf, (size_t)len, b64));
         }
     } else {
         m = peer_p2p_msg(p, "downloadPieceFinishedRequest", &in);

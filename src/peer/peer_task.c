@@ -38,6 +38,7 @@
 
 #include "df/df_id.h"
 #include "df/df_json.h"
+#include "df/df_time.h"
 #include "df/df_url.h"
 #include "df/df_work.h"
 #include "df/log.h"
@@ -78,24 +79,6 @@ static int peer_task_hash_submit(struct peer_task *t, enum peer_hash_kind kind, 
                                  uint64_t off, uint64_t len, const uint8_t *want);
 static void peer_task_hash_orphan(struct peer_task *t);
 static int peer_task_stream_piece_done(struct peer_fetch *f);
-
-uint64_t
-peer_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-int64_t
-peer_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 peer_task_set_state(struct peer_task *t, enum peer_task_state s, int line)
@@ -149,7 +132,7 @@ static void
 peer_task_progress(struct peer_task *t, bool force)
 {
     struct peer_waiter *w;
-    uint64_t now = peer_now_ns();
+    uint64_t now = df_time_mono_ns();
 
     TAILQ_FOREACH (w, &t->waiters, entry) {
         cJSON *o;
@@ -624,7 +607,7 @@ peer_task_complete(struct peer_task *t)
     log_info("peer: task %.12s done: %" PRIu64 " bytes, %" PRIu64 " pieces, %" PRIu64
              " from source in %" PRId64 " ms",
              t->id, t->content_length, t->piece_count, t->bytes_from_source,
-             peer_now_ms() - t->started_ms);
+             df_time_wall_ms() - t->started_ms);
     peer_task_progress(t, true);
     /* A cache-only waiter finishes synchronously: hold the task until the loop is over. */
     t->materializing++;
@@ -822,11 +805,11 @@ peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_leng
     st.piece_length = t->piece_length;
     st.etag = t->etag;
     st.last_modified = t->last_modified;
-    rv = store_task_put(t->ctx->db, &st, peer_now_ms());
+    rv = store_task_put(t->ctx->db, &st, df_time_wall_ms());
     if (rv == DF_EEXIST) {
         /* The origin's content changed size since we cached part of it: start over. */
         if ((rv = peer_task_drop_storage(t->ctx, t->id)) == 0)
-            rv = store_task_put(t->ctx->db, &st, peer_now_ms());
+            rv = store_task_put(t->ctx->db, &st, df_time_wall_ms());
     }
     if (rv != 0)
         return df_error_set(err, rv, "cannot record the task: %s", df_strerror(rv));
@@ -920,7 +903,7 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
     if (len < PEER_TASK_WRITE_BATCH && f->len != UINT64_MAX && f->pos + len < f->len)
         return 0;
     if (ctx->cfg.download_rate > 0) {
-        uint64_t now = peer_now_ns(), avail = net_ratelim_available(&ctx->down_rl, now);
+        uint64_t now = df_time_mono_ns(), avail = net_ratelim_available(&ctx->down_rl, now);
         if (avail < len) {
             /* Take what the bucket allows now; pause the body until it refills. */
             uint64_t wait = net_ratelim_wait_ns(&ctx->down_rl, 65536, now);
@@ -1737,7 +1720,7 @@ peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
     t->insecure = req->insecure;
     t->policy = req->policy;
     t->fd = -1;
-    t->started_ms = peer_now_ms();
+    t->started_ms = df_time_wall_ms();
     if (req->nheaders > 0) {
         t->headers = xcalloc(req->nheaders, sizeof(*t->headers));
         for (size_t i = 0; i < req->nheaders; i++) {
@@ -1828,7 +1811,7 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
         store_task_reset(&st);
         return false;
     }
-    store_task_touch(ctx->db, id, peer_now_ms());
+    store_task_touch(ctx->db, id, df_time_wall_ms());
     ctx->cache_hits++;
     t = xcalloc(1, sizeof(*t));
     t->ctx = ctx;
@@ -1970,7 +1953,7 @@ peer_task_gc(struct peer_ctx *ctx)
 {
     struct store_task *list = NULL;
     uint64_t total = 0;
-    int64_t now = peer_now_ms();
+    int64_t now = df_time_wall_ms();
     size_t n = 0;
 
     if (store_task_list_lru(ctx->db, 100000, &list, &n) != 0)

@@ -21,10 +21,13 @@
 #include <event2/event.h>
 
 #include "df/df_id.h"
+#include "df/df_metrics.h"
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_addr.h"
 #include "df/net_http_server.h"
 #include "df/net_listener.h"
+#include "df/net_route.h"
 #include "df/net_tls.h"
 #include "df/store_data.h"
 #include "df/store_piece.h"
@@ -79,7 +82,7 @@ peer_upload_stream_more(struct net_http_req *req, void *arg)
     uint8_t buf[PEER_UPLOAD_SLICE];
 
     while (u->left > 0 && !net_http_req_is_congested(req)) {
-        uint64_t now = peer_now_ns(), avail = net_ratelim_available(&ctx->up_rl, now);
+        uint64_t now = df_time_mono_ns(), avail = net_ratelim_available(&ctx->up_rl, now);
         size_t n = u->left < sizeof(buf) ? (size_t)u->left : sizeof(buf);
         if (avail < n) {
             uint64_t wait = net_ratelim_wait_ns(&ctx->up_rl, n, now);
@@ -394,50 +397,62 @@ peer_upload_piece(struct peer_ctx *ctx, struct net_http_req *req, const char *re
     net_http_req_respond_file(req, 200, "application/octet-stream", fd, p.offset, p.length);
 }
 
-static void
-peer_upload_metrics(struct peer_ctx *ctx, struct net_http_req *req)
+/* The peer's counters, under the names it has always exported. */
+static struct df_metrics *
+peer_upload_metrics_new(struct peer_ctx *ctx)
 {
-    struct evbuffer *b = evbuffer_new();
+    struct df_metrics *r = df_metrics_new();
 
-    evbuffer_add_printf(b,
-                        "# TYPE dragonfly_peer_source_bytes_total counter\n"
-                        "dragonfly_peer_source_bytes_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_p2p_bytes_total counter\n"
-                        "dragonfly_peer_p2p_bytes_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_upload_bytes_total counter\n"
-                        "dragonfly_peer_upload_bytes_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_upload_pieces_total counter\n"
-                        "dragonfly_peer_upload_pieces_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_tasks_done_total counter\n"
-                        "dragonfly_peer_tasks_done_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_tasks_failed_total counter\n"
-                        "dragonfly_peer_tasks_failed_total %" PRIu64 "\n"
-                        "# TYPE dragonfly_peer_cache_hits_total counter\n"
-                        "dragonfly_peer_cache_hits_total %" PRIu64 "\n",
-                        ctx->bytes_from_source, ctx->bytes_from_peers, ctx->bytes_uploaded,
-                        ctx->pieces_uploaded, ctx->tasks_done, ctx->tasks_failed, ctx->cache_hits);
-    net_http_req_respond_buffer(req, 200, "text/plain; version=0.0.4", b);
-    evbuffer_free(b);
+    const struct {
+        const char *name, *help;
+        const uint64_t *p;
+    } counters[] = {
+            {"dragonfly_peer_source_bytes_total", "bytes fetched from the source",
+             &ctx->bytes_from_source},
+            {"dragonfly_peer_p2p_bytes_total", "bytes fetched from other peers",
+             &ctx->bytes_from_peers},
+            {"dragonfly_peer_upload_bytes_total", "bytes of pieces sent to other peers",
+             &ctx->bytes_uploaded},
+            {"dragonfly_peer_upload_pieces_total", "pieces sent to other peers",
+             &ctx->pieces_uploaded},
+            {"dragonfly_peer_tasks_done_total", "tasks finished", &ctx->tasks_done},
+            {"dragonfly_peer_tasks_failed_total", "tasks failed", &ctx->tasks_failed},
+            {"dragonfly_peer_cache_hits_total", "downloads answered from the cache",
+             &ctx->cache_hits},
+    };
+
+    for (size_t i = 0; i < DF_NELEM(counters); i++)
+        df_metrics_u64_new(r, DF_METRICS_COUNTER, counters[i].name, counters[i].help,
+                           counters[i].p);
+    return r;
+}
+
+static void
+peer_upload_pieces_route(struct net_http_req *req, const struct net_route_match *m, void *arg)
+{
+    peer_upload_piece(arg, req, net_route_param(m, "rest"));
+}
+
+static void
+peer_upload_metrics_route(struct net_http_req *req, const struct net_route_match *m, void *arg)
+{
+    const struct peer_ctx *ctx = arg;
+
+    (void)m;
+    net_route_reply_metrics(req, ctx->metrics);
 }
 
 static void
 peer_upload_handler(struct net_http_req *req, void *arg)
 {
-    struct peer_ctx *ctx = arg;
-    const char *path = net_http_req_path(req), *method = net_http_req_method(req);
+    /* the rest of a piece path is parsed by peer_upload_path_parse, which says what is wrong */
+    static const struct net_route routes[] = {
+            {"GET", "/pieces/*rest", peer_upload_pieces_route},
+            {"GET", "/metrics", peer_upload_metrics_route},
+            {"GET", "/healthy", net_route_healthy},
+    };
 
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        net_http_req_respond(req, 405, "text/plain", "method not allowed\n", 19);
-        return;
-    }
-    if (strncmp(path, "/pieces/", 8) == 0)
-        peer_upload_piece(ctx, req, path + 8);
-    else if (strcmp(path, "/metrics") == 0)
-        peer_upload_metrics(ctx, req);
-    else if (strcmp(path, "/healthy") == 0)
-        net_http_req_respond(req, 200, "text/plain", "OK", 2);
-    else
-        net_http_req_respond(req, 404, "text/plain", "not found\n", 10);
+    net_route_dispatch(req, routes, DF_NELEM(routes), arg);
 }
 
 static void
@@ -478,6 +493,7 @@ peer_upload_start(struct peer_ctx *ctx, const char *bind_host, struct df_error *
     char addr[128];
     int rv;
 
+    ctx->metrics = peer_upload_metrics_new(ctx);
     memset(&opts, 0, sizeof(opts));
     opts.name = "upload";
     opts.max_body = 1;

@@ -20,6 +20,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_addr.h"
 #include "df/net_connect.h"
@@ -143,15 +144,6 @@ rpc_client_set_state_at(struct rpc_client *c, enum rpc_client_state to, int line
 }
 
 #define rpc_client_set_state(c, to) rpc_client_set_state_at(c, to, __LINE__)
-
-static uint64_t
-rpc_client_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- call lifetime ---- */
 
@@ -300,7 +292,7 @@ rpc_client_submit(struct rpc_client_call *call)
 {
     struct rpc_client *c = call->c;
     nghttp2_data_provider prd = {.source.ptr = call, .read_callback = rpc_client_read_cb};
-    uint64_t now = rpc_client_now_ms();
+    uint64_t now = df_time_mono_ms();
     char timeout[24];
     nghttp2_nv nva[8];
     size_t n = 0;
@@ -377,7 +369,7 @@ rpc_client_call_new(struct rpc_client *c, const char *path, int deadline_ms, boo
     rpc_codec_buf_init(&call->out, c->lim.max_msg_bytes + RPC_CODEC_HDR_LEN);
     rpc_codec_buf_init(&call->in, c->lim.max_msg_bytes);
     rpc_codec_reader_init(&call->rd, c->lim.max_msg_bytes);
-    call->deadline_ms = rpc_client_now_ms() + (uint64_t)ms;
+    call->deadline_ms = df_time_mono_ms() + (uint64_t)ms;
     if ((call->deadline_ev = evtimer_new(c->base, rpc_client_deadline_cb, call)) == NULL) {
         free(call);
         return DF_ENOMEM;
@@ -969,8 +961,8 @@ rpc_client_new(struct event_base *base, struct evdns_base *dns, const struct rpc
     c->lim.max_msg_bytes =
             c->opts.max_msg_bytes > 0 ? c->opts.max_msg_bytes : RPC_CODEC_DEFAULT_MAX_MSG;
     c->lim.max_depth = c->opts.max_json_depth;
-    c->rng = (uint64_t)rpc_client_now_ms() * 2654435761u ^ (uint64_t)getpid() ^
-             (uint64_t)(uintptr_t)c;
+    c->rng =
+            (uint64_t)df_time_mono_ms() * 2654435761u ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)c;
     if (c->rng == 0)
         c->rng = 1;
     if (dns == NULL && !c->addr.is_unix) {

@@ -28,6 +28,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_h2.h"
 #include "df/net_addr.h"
@@ -150,7 +151,6 @@ struct rpc_server {
 
 static const char *const rpc_call_state_names[] = {"headers", "body", "active", "done"};
 
-static uint64_t rpc_server_now_ms(void);
 static void rpc_server_conn_arm_at(struct rpc_server_conn *conn, uint64_t at);
 
 static void
@@ -164,22 +164,13 @@ rpc_call_set_state_at(struct rpc_call *call, enum rpc_call_state to, int line)
     /* Answered while the client still sends (an early error): it gets body_timeout to end
      * its side before the stream is reset (rpc_server_conn_timer_cb). */
     if (to == RPC_CALL_DONE && !call->remote_closed) {
-        call->msg_start_ms = rpc_server_now_ms();
+        call->msg_start_ms = df_time_mono_ms();
         rpc_server_conn_arm_at(call->conn, call->msg_start_ms +
                                                    (uint64_t)call->conn->srv->opts.body_timeout_ms);
     }
 }
 
 #define rpc_call_set_state(call, to) rpc_call_set_state_at(call, to, __LINE__)
-
-static uint64_t
-rpc_server_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static nghttp2_session *
 rpc_call_session(const struct rpc_call *call)
@@ -397,7 +388,7 @@ rpc_call_remaining_ms(const struct rpc_call *call)
 
     if (call->timeout_ms < 0)
         return -1;
-    now = rpc_server_now_ms();
+    now = df_time_mono_ms();
     return now >= call->deadline_ms ? 0 : (int64_t)(call->deadline_ms - now);
 }
 
@@ -488,7 +479,7 @@ rpc_call_drop_input(struct rpc_call *call)
 static void
 rpc_server_conn_timer_set(struct rpc_server_conn *conn, uint64_t at)
 {
-    uint64_t now = rpc_server_now_ms(), left = at > now ? at - now : 0;
+    uint64_t now = df_time_mono_ms(), left = at > now ? at - now : 0;
     struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
 
     conn->timer_at = at;
@@ -528,7 +519,7 @@ rpc_server_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct rpc_server_conn *conn = arg;
     const struct rpc_server_opts *o = &conn->srv->opts;
-    uint64_t now = rpc_server_now_ms();
+    uint64_t now = df_time_mono_ms();
     struct rpc_call *call;
     char msg[96];
 
@@ -622,7 +613,7 @@ rpc_call_new(struct rpc_server_conn *conn, int32_t stream_id)
     call->timeout_ms = -1;
     TAILQ_INSERT_TAIL(&conn->calls, call, link);
     conn->ncalls++;
-    conn->last_active_ms = rpc_server_now_ms();
+    conn->last_active_ms = df_time_mono_ms();
     return call;
 }
 
@@ -648,7 +639,7 @@ rpc_call_free(struct rpc_call *call)
 
     TAILQ_REMOVE(&conn->calls, call, link);
     conn->ncalls--;
-    conn->last_active_ms = rpc_server_now_ms();
+    conn->last_active_ms = df_time_mono_ms();
     /* What a recycled call keeps is small (RPC_SERVER_KEEP_BUF) and not counted. */
     rpc_call_unaccount(call);
     if (call->deadline_ev != NULL)
@@ -765,12 +756,12 @@ rpc_server_headers_done(struct rpc_call *call)
     /* Set on every call: a recycled one keeps the limits of its last method. */
     call->in.max = call->rd.msg.max = rpc_method_max_msg(call->method, srv);
     /* The request (unary, server-stream) or the first message (bidi) is due. */
-    call->msg_start_ms = rpc_server_now_ms();
+    call->msg_start_ms = df_time_mono_ms();
     rpc_server_conn_arm_at(call->conn, call->msg_start_ms + (uint64_t)srv->opts.body_timeout_ms);
     if (call->timeout_ms >= 0) {
         if (call->timeout_ms > srv->opts.max_deadline_ms)
             call->timeout_ms = srv->opts.max_deadline_ms;
-        call->deadline_ms = rpc_server_now_ms() + (uint64_t)call->timeout_ms;
+        call->deadline_ms = df_time_mono_ms() + (uint64_t)call->timeout_ms;
         if (call->deadline_ev == NULL)
             call->deadline_ev = evtimer_new(srv->base, rpc_call_deadline_cb, call);
         tv.tv_sec = call->timeout_ms / 1000;
@@ -934,10 +925,10 @@ rpc_server_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 
     /* Any frame is a sign of life while calls exist (an idle connection needs a call). */
     if (conn->ncalls > 0)
-        conn->last_active_ms = rpc_server_now_ms();
+        conn->last_active_ms = df_time_mono_ms();
     if (f->hd.type == NGHTTP2_SETTINGS && !conn->preface_done) {
         conn->preface_done = true;
-        conn->last_active_ms = rpc_server_now_ms();
+        conn->last_active_ms = df_time_mono_ms();
         rpc_server_conn_arm(conn); /* the idle timeout may be shorter than the preface's */
     }
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
@@ -1000,7 +991,7 @@ rpc_server_data_cb(nghttp2_session *s, uint8_t flags, int32_t stream_id, const u
             rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, err.msg);
         if (call->method->kind == RPC_KIND_BIDI && call->state != RPC_CALL_DONE &&
             call->msg_start_ms == 0 && !rpc_codec_reader_is_idle(&call->rd)) {
-            call->msg_start_ms = rpc_server_now_ms();
+            call->msg_start_ms = df_time_mono_ms();
             rpc_server_conn_arm_at(call->conn,
                                    call->msg_start_ms +
                                            (uint64_t)call->conn->srv->opts.body_timeout_ms);
@@ -1089,7 +1080,7 @@ rpc_server_refused(struct rpc_server *srv, const char *why)
 {
     uint64_t suppressed = 0;
 
-    if (net_ratelim_log_allow(&srv->refuse_log, rpc_server_now_ms(), 1000, &suppressed))
+    if (net_ratelim_log_allow(&srv->refuse_log, df_time_mono_ms(), 1000, &suppressed))
         log_warnx("rpc: connection refused: %s (%" PRIu64 " more refused)", why, suppressed);
 }
 
@@ -1166,7 +1157,7 @@ rpc_server_accept_from(struct rpc_server *srv, struct bufferevent *bev, struct n
         goto out;
     TAILQ_INSERT_TAIL(&srv->conns, conn, link);
     srv->nconns++;
-    conn->accepted_ms = rpc_server_now_ms();
+    conn->accepted_ms = df_time_mono_ms();
     conn->last_active_ms = conn->accepted_ms;
     rpc_server_conn_arm(conn);
     log_debug("rpc", "rpc: connection from %s", net_h2_peer(conn->h2));

@@ -14,9 +14,10 @@
 #include "df/df_err.h"
 #include "df/rpc_server.h"
 #include "df/rpc_tls.h"
-#include "sched_map.h"
+#include "df/df_map.h"
 #include "sched_state.h"
 
+struct df_metrics;
 struct event;
 struct event_base;
 struct evdns_base;
@@ -79,18 +80,16 @@ struct sched_ctx {
     struct sched_actions acts; /* produced by the last state call, not yet delivered */
     char **leaves;             /* peers whose stream ended: leave them next */
     size_t nleaves, leaves_cap;
-    struct sched_map streams;      /* peer id -> struct sched_stream (registered ones) */
+    struct df_map streams;         /* peer id -> struct sched_stream (registered ones) */
     struct sched_stream_list all;  /* every open AnnouncePeer stream */
-    struct sched_map rtasks;       /* task id -> struct sched_rtask */
+    struct df_map rtasks;          /* task id -> struct sched_rtask */
     struct sched_rtask_list dirty; /* tasks with digests to broadcast */
     struct sched_seed_list seeds;  /* one RPC client per seed address */
     size_t nseeds;
     struct sched_metrics m;
+    struct df_metrics *metrics; /* renders m and the table sizes */
     bool stopping;
 };
-
-/* Milliseconds since the Unix epoch, never going back within the process. */
-int64_t sched_now_ms(void);
 
 /* Register the scheduler.v2.Scheduler methods on ctx->rpc and create the maps. */
 int sched_rpc_init(struct sched_ctx *ctx);
@@ -102,7 +101,10 @@ void sched_rpc_gc(struct sched_ctx *ctx);
 /* Free the streams' bookkeeping, the seed clients and the maps (after rpc_server_free). */
 void sched_rpc_reset(struct sched_ctx *ctx);
 
-/* Render /metrics (Prometheus text); the caller frees the result. */
-char *sched_rpc_metrics_new(const struct sched_ctx *ctx);
+/* Open AnnouncePeer streams, for /metrics. */
+size_t sched_rpc_stream_count(const struct sched_ctx *ctx);
+
+/* The /metrics registry over ctx's counters and tables; the caller frees it. */
+struct df_metrics *sched_metrics_new(struct sched_ctx *ctx);
 
 #endif

@@ -7,27 +7,8 @@
 #include "sched_json.h"
 
 #include <stdio.h>
-#include <time.h>
 
-char *
-sched_json_time(int64_t ms, char out[SCHED_JSON_TIME_LEN])
-{
-    time_t secs = (time_t)(ms / 1000);
-    int frac = (int)(ms % 1000);
-    struct tm tm;
-
-    if (frac < 0) {
-        frac += 1000;
-        secs--;
-    }
-    if (gmtime_r(&secs, &tm) == NULL) {
-        snprintf(out, SCHED_JSON_TIME_LEN, "1970-01-01T00:00:00.000Z");
-        return out;
-    }
-    snprintf(out, SCHED_JSON_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-    return out;
-}
+#include "df/df_time.h"
 
 /* Each add returns false on OOM; the callers stop at the first. */
 static bool
@@ -45,9 +26,9 @@ json_add_u32(cJSON *o, const char *key, uint32_t v)
 static bool
 json_add_time(cJSON *o, const char *key, int64_t ms)
 {
-    char buf[SCHED_JSON_TIME_LEN];
+    char buf[DF_TIME_RFC3339_LEN];
 
-    return cJSON_AddStringToObject(o, key, sched_json_time(ms, buf)) != NULL;
+    return cJSON_AddStringToObject(o, key, df_time_format_rfc3339(ms, buf)) != NULL;
 }
 
 cJSON *

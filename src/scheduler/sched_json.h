@@ -14,11 +14,6 @@
 #include "df/df_json.h"
 #include "sched_state.h"
 
-#define SCHED_JSON_TIME_LEN 64
-
-/* Format ms since the Unix epoch as "2026-01-02T03:04:05.678Z" into out. Returns out. */
-char *sched_json_time(int64_t ms, char out[SCHED_JSON_TIME_LEN]);
-
 /* A new object for the view; the caller frees it with cJSON_Delete. NULL on OOM. */
 cJSON *sched_json_task_new(const struct sched_task_stat *t);
 cJSON *sched_json_peer_new(const struct sched_peer_stat *p);

@@ -18,11 +18,13 @@
 
 #include "df/df_conf.h"
 #include "df/df_json.h"
+#include "df/df_metrics.h"
 #include "df/df_proc.h"
 #include "df/log.h"
 #include "df/net_connect.h"
 #include "df/net_http_server.h"
 #include "df/net_listener.h"
+#include "df/net_route.h"
 #include "df/net_tls.h"
 #include "df/roles.h"
 #include "df/rpc_server.h"
@@ -141,22 +143,6 @@ static const struct df_conf_spec sched_spec = {
         .size = sizeof(struct sched_main_config),
 };
 
-int64_t
-sched_now_ms(void)
-{
-    static int64_t last;
-    struct timespec ts;
-    int64_t now;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    /* The core wants a clock that never goes back; a stepped wall clock is held. */
-    if (now < last)
-        now = last;
-    last = now;
-    return now;
-}
-
 static void
 sched_main_config_copy(const struct sched_main_config *m, struct sched_config *c)
 {
@@ -211,21 +197,23 @@ sched_main_gc_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+sched_main_metrics_cb(struct net_http_req *req, const struct net_route_match *m, void *arg)
+{
+    const struct sched_ctx *ctx = arg;
+
+    (void)m;
+    net_route_reply_metrics(req, ctx->metrics);
+}
+
+static void
 sched_main_http_cb(struct net_http_req *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
-    const char *path = net_http_req_path(req);
-    char *text;
+    static const struct net_route routes[] = {
+            {"GET", "/metrics", sched_main_metrics_cb},
+            {"GET", "/healthy", net_route_healthy},
+    };
 
-    if (strcmp(path, "/metrics") == 0) {
-        text = sched_rpc_metrics_new(ctx);
-        net_http_req_respond(req, 200, "text/plain; version=0.0.4", text, strlen(text));
-        free(text);
-    } else if (strcmp(path, "/healthy") == 0) {
-        net_http_req_respond(req, 200, "text/plain", "OK", 2);
-    } else {
-        net_http_req_respond(req, 404, "text/plain", "not found\n", 10);
-    }
+    net_route_dispatch(req, routes, DF_NELEM(routes), arg);
 }
 
 static int
@@ -266,6 +254,7 @@ sched_main_start(struct sched_ctx *ctx, struct df_error *err)
     if (ctx->dns == NULL)
         return df_error_set(err, DF_ENOMEM, "cannot create the event loop");
     ctx->state = sched_state_new(&ctx->scfg);
+    ctx->metrics = sched_metrics_new(ctx);
     memset(&ropts, 0, sizeof(ropts));
     rpc_server_conf_apply(&ctx->cfg.rpc, &ropts);
     /* A register may be answered with every digest of a large task at once. */
@@ -315,6 +304,7 @@ sched_main_free(struct sched_ctx *ctx)
         event_free(ctx->tick_timer);
     if (ctx->gc_timer != NULL)
         event_free(ctx->gc_timer);
+    df_metrics_free(ctx->metrics);
     sched_state_free(ctx->state);
     net_tls_ctx_free(ctx->tls_server);
     net_tls_ctx_free(ctx->tls_client);

@@ -19,6 +19,7 @@
 #include "df/df_digest.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
+#include "df/df_time.h"
 #include "df/df_url.h"
 #include "df/log.h"
 #include "df/net_http_parse.h"
@@ -27,7 +28,7 @@
 #include "df/rpc_server.h"
 #include "df/xmalloc.h"
 #include "sched.h"
-#include "sched_b64.h"
+#include "df/df_b64.h"
 #include "sched_json.h"
 
 #define SCHED_SVC              "/scheduler.v2.Scheduler/"
@@ -82,7 +83,7 @@ rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
 {
     if (rt->dirty)
         TAILQ_REMOVE(&ctx->dirty, rt, dentry);
-    sched_map_del(&ctx->rtasks, rt->id);
+    df_map_del(&ctx->rtasks, rt->id);
     cJSON_Delete(rt->download);
     cJSON_Delete(rt->pending);
     free(rt);
@@ -91,14 +92,14 @@ rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
 static struct sched_rtask *
 rtask_get(struct sched_ctx *ctx, const char *task_id, bool create)
 {
-    struct sched_rtask *rt = sched_map_get(&ctx->rtasks, task_id);
+    struct sched_rtask *rt = df_map_get(&ctx->rtasks, task_id);
 
     if (rt != NULL || !create)
         return rt;
     rt = xcalloc(1, sizeof(*rt));
     snprintf(rt->id, sizeof(rt->id), "%s", task_id);
     TAILQ_INIT(&rt->streams);
-    if (sched_map_put(&ctx->rtasks, rt->id, rt) != 0) {
+    if (df_map_put(&ctx->rtasks, rt->id, rt) != 0) {
         free(rt);
         return NULL;
     }
@@ -127,8 +128,8 @@ stream_unbind(struct sched_stream *st, bool leave)
     if (!st->registered)
         return;
     st->registered = false;
-    if (sched_map_get(&ctx->streams, st->peer_id) == st)
-        sched_map_del(&ctx->streams, st->peer_id);
+    if (df_map_get(&ctx->streams, st->peer_id) == st)
+        df_map_del(&ctx->streams, st->peer_id);
     if (rt != NULL) {
         TAILQ_REMOVE(&rt->streams, st, tentry);
         rt->nstreams--;
@@ -594,7 +595,7 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
         return;
     }
     if (a->peer_id != NULL)
-        st = sched_map_get(&ctx->streams, a->peer_id);
+        st = df_map_get(&ctx->streams, a->peer_id);
     if (st == NULL || st->call == NULL)
         return; /* the peer has no stream now (finished and gone, or never had one) */
     switch (a->kind) {
@@ -605,8 +606,8 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
     case SCHED_ACT_TINY:
         ctx->m.tiny_responses++;
         m = stream_msg_new(st, "tinyTaskResponse", &body);
-        b64 = xmalloc(sched_b64_encoded_size(a->content_len));
-        cJSON_AddStringToObject(body, "content", sched_b64_encode(a->content, a->content_len, b64));
+        b64 = xmalloc(df_b64_encoded_size(a->content_len));
+        cJSON_AddStringToObject(body, "content", df_b64_encode(a->content, a->content_len, b64));
         free(b64);
         df_sha256(a->content, a->content_len, md);
         df_digest_set_sha256(&d, md);
@@ -645,7 +646,7 @@ deliver_all(struct sched_ctx *ctx)
     for (;;) {
         while (ctx->nleaves > 0) {
             id = ctx->leaves[--ctx->nleaves];
-            if (sched_state_peer_leave(ctx->state, id, sched_now_ms(), &ctx->acts) == 0)
+            if (sched_state_peer_leave(ctx->state, id, df_time_wall_steady_ms(), &ctx->acts) == 0)
                 ctx->m.peer_left++;
             free(id);
         }
@@ -826,13 +827,14 @@ peer_register(struct sched_stream *st, const cJSON *body, struct req_err *e)
     r.peer_id = st->peer_id;
     r.content_length = cl == UINT64_MAX ? -1 : (int64_t)cl;
     r.piece_length = pl;
-    if ((rv = sched_state_peer_register(ctx->state, &r, sched_now_ms(), &ctx->acts)) != 0) {
+    if ((rv = sched_state_peer_register(ctx->state, &r, df_time_wall_steady_ms(), &ctx->acts)) !=
+        0) {
         ctx->m.register_failed++;
         return core_fail(e, rv, "register peer", st->peer_id);
     }
     ctx->m.register_total++;
     rt = rtask_get(ctx, st->task_id, true);
-    if (rt == NULL || sched_map_put(&ctx->streams, st->peer_id, st) != 0) {
+    if (rt == NULL || df_map_put(&ctx->streams, st->peer_id, st) != 0) {
         if (rt != NULL && rt->nstreams == 0)
             rtask_free(ctx, rt);
         stream_queue_leave(ctx, st->peer_id);
@@ -884,7 +886,7 @@ peer_piece(struct sched_stream *st, const cJSON *body, bool from_source, struct 
         if (get_opt_str(piece, "content", &content, e) != 0)
             return -1;
         if (content != NULL) {
-            if (sched_b64_decode(content, strlen(content), buf, sizeof(buf), &clen) != 0)
+            if (df_b64_decode(content, strlen(content), buf, sizeof(buf), &clen) != 0)
                 return req_fail(e, RPC_INVALID_ARGUMENT,
                                 "piece.content: expected base64 of at most %d bytes",
                                 SCHED_TINY_MAX);
@@ -894,7 +896,7 @@ peer_piece(struct sched_stream *st, const cJSON *body, bool from_source, struct 
     } else if (get_str(piece, "parentId", &pc.parent_id, e) != 0) {
         return -1;
     }
-    if ((rv = sched_state_piece_finished(ctx->state, st->peer_id, &pc, sched_now_ms(),
+    if ((rv = sched_state_piece_finished(ctx->state, st->peer_id, &pc, df_time_wall_steady_ms(),
                                          &ctx->acts)) != 0)
         return core_fail(e, rv, "piece finished of peer", st->peer_id);
     if (from_source) {
@@ -935,7 +937,7 @@ peer_reschedule(struct sched_stream *st, const cJSON *body, struct req_err *e)
         return -1;
     log_debug("sched", "sched: peer %s reschedules (%zu blocked): %s", st->peer_id, n,
               desc != NULL ? desc : "");
-    if ((rv = sched_state_peer_reschedule(ctx->state, st->peer_id, ids, n, sched_now_ms(),
+    if ((rv = sched_state_peer_reschedule(ctx->state, st->peer_id, ids, n, df_time_wall_steady_ms(),
                                           &ctx->acts)) != 0)
         return core_fail(e, rv, "reschedule peer", st->peer_id);
     return 0;
@@ -973,7 +975,7 @@ static int
 peer_dispatch(struct sched_stream *st, enum peer_msg kind, const cJSON *body, struct req_err *e)
 {
     struct sched_ctx *ctx = st->ctx;
-    int64_t now = sched_now_ms();
+    int64_t now = df_time_wall_steady_ms();
     const char *parent = NULL;
     uint64_t cl, pl, number;
     int rv = 0;
@@ -1255,7 +1257,7 @@ announce_host(struct rpc_call *call, const cJSON *req, void *arg)
     }
     /* New hosts count against their caller's quota (M3). */
     info.source = rpc_call_peer_ip(call, src, sizeof(src)) ? src : NULL;
-    if ((rv = sched_state_host_announce(ctx->state, &info, sched_now_ms())) != 0) {
+    if ((rv = sched_state_host_announce(ctx->state, &info, df_time_wall_steady_ms())) != 0) {
         core_fail(&e, rv, "announce host", info.id != NULL ? info.id : info.ip);
         reply_err(call, &e);
         return;
@@ -1279,7 +1281,7 @@ leave_host(struct rpc_call *call, const cJSON *req, void *arg)
         reply_err(call, &e);
         return;
     }
-    if ((rv = sched_state_host_leave(ctx->state, id, sched_now_ms(), &ctx->acts)) != 0) {
+    if ((rv = sched_state_host_leave(ctx->state, id, df_time_wall_steady_ms(), &ctx->acts)) != 0) {
         core_fail(&e, rv, "host", id);
         reply_err(call, &e);
         return;
@@ -1396,13 +1398,13 @@ leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
         reply_err(call, &e);
         return;
     }
-    if ((rv = sched_state_peer_leave(ctx->state, id, sched_now_ms(), &ctx->acts)) != 0) {
+    if ((rv = sched_state_peer_leave(ctx->state, id, df_time_wall_steady_ms(), &ctx->acts)) != 0) {
         core_fail(&e, rv, "peer", id);
         reply_err(call, &e);
         return;
     }
     ctx->m.peer_left++;
-    if ((st = sched_map_get(&ctx->streams, id)) != NULL)
+    if ((st = df_map_get(&ctx->streams, id)) != NULL)
         stream_end(st, RPC_OK, NULL, false);
     reply_empty(call);
     deliver_all(ctx);
@@ -1424,8 +1426,8 @@ sched_rpc_init(struct sched_ctx *ctx)
     };
     int rv;
 
-    sched_map_init(&ctx->streams, ctx->scfg.max_peers);
-    sched_map_init(&ctx->rtasks, ctx->scfg.max_tasks);
+    df_map_init(&ctx->streams, ctx->scfg.max_peers);
+    df_map_init(&ctx->rtasks, ctx->scfg.max_tasks);
     TAILQ_INIT(&ctx->all);
     TAILQ_INIT(&ctx->dirty);
     TAILQ_INIT(&ctx->seeds);
@@ -1443,7 +1445,7 @@ sched_rpc_tick(struct sched_ctx *ctx)
 {
     if (ctx->stopping)
         return;
-    sched_state_tick(ctx->state, sched_now_ms(), &ctx->acts);
+    sched_state_tick(ctx->state, df_time_wall_steady_ms(), &ctx->acts);
     deliver_all(ctx);
 }
 
@@ -1455,7 +1457,7 @@ sched_rpc_gc(struct sched_ctx *ctx)
     if (ctx->stopping)
         return;
     memset(&gs, 0, sizeof(gs));
-    sched_state_gc(ctx->state, sched_now_ms(), &ctx->acts, &gs);
+    sched_state_gc(ctx->state, df_time_wall_steady_ms(), &ctx->acts, &gs);
     ctx->m.gc_peers += gs.peers;
     ctx->m.gc_hosts += gs.hosts;
     ctx->m.gc_tasks += gs.tasks;
@@ -1504,71 +1506,17 @@ sched_rpc_reset(struct sched_ctx *ctx)
     sched_actions_reset(&ctx->acts);
     free(ctx->acts.v);
     memset(&ctx->acts, 0, sizeof(ctx->acts));
-    sched_map_reset(&ctx->streams);
-    sched_map_reset(&ctx->rtasks);
+    df_map_reset(&ctx->streams);
+    df_map_reset(&ctx->rtasks);
 }
 
-static void
-metric(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+size_t
+sched_rpc_stream_count(const struct sched_ctx *ctx)
 {
-    fprintf(f,
-            "# HELP dragonfly_scheduler_%s %s\n# TYPE dragonfly_scheduler_%s %s\n"
-            "dragonfly_scheduler_%s %" PRIu64 "\n",
-            name, help, name, type, name, v);
-}
-
-char *
-sched_rpc_metrics_new(const struct sched_ctx *ctx)
-{
-    const struct sched_metrics *m = &ctx->m;
-    char *buf = NULL;
-    size_t len = 0;
-    size_t nstreams = 0;
     const struct sched_stream *st;
-    FILE *f = open_memstream(&buf, &len);
+    size_t n = 0;
 
-    if (f == NULL)
-        return xstrdup("");
     TAILQ_FOREACH (st, &ctx->all, entry)
-        nstreams++;
-    metric(f, "hosts", "gauge", "hosts known", sched_state_host_count(ctx->state));
-    metric(f, "tasks", "gauge", "tasks known", sched_state_task_count(ctx->state));
-    metric(f, "peers", "gauge", "peers known", sched_state_peer_count(ctx->state));
-    metric(f, "streams", "gauge", "open AnnouncePeer streams", nstreams);
-    metric(f, "announce_host_total", "counter", "AnnounceHost calls served", m->announce_host);
-    metric(f, "leave_host_total", "counter", "LeaveHost calls served", m->leave_host);
-    metric(f, "register_total", "counter", "peers registered", m->register_total);
-    metric(f, "register_failed_total", "counter", "registrations refused", m->register_failed);
-    metric(f, "announce_peer_streams_total", "counter", "AnnouncePeer streams opened",
-           m->streams_total);
-    metric(f, "announce_peer_errors_total", "counter", "AnnouncePeer streams ended with an error",
-           m->stream_errors);
-    metric(f, "back_to_source_total", "counter", "peers that started fetching from the source",
-           m->back_to_source);
-    metric(f, "seed_trigger_total", "counter", "seed peers asked to fetch a task", m->seed_trigger);
-    metric(f, "seed_trigger_failed_total", "counter", "seed DownloadTask calls that failed",
-           m->seed_trigger_failed);
-    metric(f, "pieces_from_source_total", "counter", "pieces reported fetched from the source",
-           m->pieces_from_source);
-    metric(f, "pieces_from_peers_total", "counter", "pieces reported fetched from peers",
-           m->pieces_from_peers);
-    metric(f, "bytes_from_source_total", "counter", "bytes reported fetched from the source",
-           m->bytes_from_source);
-    metric(f, "bytes_from_peers_total", "counter", "bytes reported fetched from peers",
-           m->bytes_from_peers);
-    metric(f, "piece_failed_total", "counter", "piece failures reported", m->piece_failed);
-    metric(f, "parent_blocked_total", "counter", "parents blocked for a task", m->blocked);
-    metric(f, "peer_finished_total", "counter", "peers that finished", m->peer_finished);
-    metric(f, "peer_failed_total", "counter", "peers that failed", m->peer_failed);
-    metric(f, "peer_left_total", "counter", "peers that left", m->peer_left);
-    metric(f, "empty_task_responses_total", "counter", "empty task answers", m->empty_responses);
-    metric(f, "tiny_task_responses_total", "counter", "tiny task answers", m->tiny_responses);
-    metric(f, "normal_task_responses_total", "counter", "parent sets sent", m->parents_responses);
-    metric(f, "piece_digests_responses_total", "counter", "piece digest messages sent",
-           m->digests_sent);
-    metric(f, "gc_peers_total", "counter", "peers collected", m->gc_peers);
-    metric(f, "gc_hosts_total", "counter", "hosts collected", m->gc_hosts);
-    metric(f, "gc_tasks_total", "counter", "tasks collected", m->gc_tasks);
-    fclose(f);
-    return buf;
+        n++;
+    return n;
 }

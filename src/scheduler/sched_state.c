@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Hosts, tasks, peers and the per-task DAG of parent->child edges. Each object is in one
- * id map (sched_map) and one list of its table; peers are also on their host's and their
+ * id map (df_map) and one list of its table; peers are also on their host's and their
  * task's lists, edges on their parent's children and their child's parents lists. Counts
  * kept beside those lists (npeers, nparents, load, nback_to_source, nfinished) are
  * updated only by the helpers that link and unlink, and sched_state_check() recounts them.
@@ -18,7 +18,7 @@
 #include "df/log.h"
 #include "df/xmalloc.h"
 #include "sched_eval.h"
-#include "sched_map.h"
+#include "df/df_map.h"
 
 #define HOST_SLOTS_NORMAL 200 /* Dragonfly's load limits */
 #define HOST_SLOTS_SEED   2000
@@ -145,8 +145,8 @@ struct sched_cand {
 
 struct sched_state {
     struct sched_config cfg;
-    struct sched_map hosts, tasks, peers;
-    struct sched_map sources; /* key -> struct sched_source, while it has hosts */
+    struct df_map hosts, tasks, peers;
+    struct df_map sources; /* key -> struct sched_source, while it has hosts */
     TAILQ_HEAD(, sched_host) host_list;
     TAILQ_HEAD(, sched_task) task_list;
     struct sched_peer_list peer_list;
@@ -513,19 +513,19 @@ peer_set_state_at(struct sched_peer *p, enum sched_peer_state st, int64_t now, i
 static struct sched_host *
 host_get(const struct sched_state *s, const char *id)
 {
-    return id != NULL ? sched_map_get(&s->hosts, id) : NULL;
+    return id != NULL ? df_map_get(&s->hosts, id) : NULL;
 }
 
 static struct sched_task *
 task_get(const struct sched_state *s, const char *id)
 {
-    return id != NULL ? sched_map_get(&s->tasks, id) : NULL;
+    return id != NULL ? df_map_get(&s->tasks, id) : NULL;
 }
 
 static struct sched_peer *
 peer_get(const struct sched_state *s, const char *id)
 {
-    return id != NULL ? sched_map_get(&s->peers, id) : NULL;
+    return id != NULL ? df_map_get(&s->peers, id) : NULL;
 }
 
 static bool
@@ -1141,7 +1141,7 @@ peer_remove(struct sched_state *s, struct sched_peer *p, int64_t now, struct sch
     peer_drop_parents(p, now);
     peer_set_state(p, SCHED_PEER_LEAVE, now);
     peer_drop_children(s, p, now, out);
-    sched_map_del(&s->peers, p->id);
+    df_map_del(&s->peers, p->id);
     TAILQ_REMOVE(&s->peer_list, p, entry);
     TAILQ_REMOVE(&p->host->peers, p, hentry);
     p->host->npeers--;
@@ -1176,7 +1176,7 @@ static void
 task_remove(struct sched_state *s, struct sched_task *t)
 {
     DF_ASSERT(t->npeers == 0);
-    sched_map_del(&s->tasks, t->id);
+    df_map_del(&s->tasks, t->id);
     TAILQ_REMOVE(&s->task_list, t, entry);
     task_free(t);
 }
@@ -1192,7 +1192,7 @@ host_source_release(struct sched_state *s, struct sched_host *h)
     h->src = NULL;
     if (--src->nhosts > 0)
         return;
-    sched_map_del(&s->sources, src->key);
+    df_map_del(&s->sources, src->key);
     free(src->key);
     free(src);
 }
@@ -1242,7 +1242,7 @@ host_remove(struct sched_state *s, struct sched_host *h, int64_t now, struct sch
             t->seed_trig_at = 0;
         }
     }
-    sched_map_del(&s->hosts, h->id);
+    df_map_del(&s->hosts, h->id);
     TAILQ_REMOVE(&s->host_list, h, entry);
     host_source_release(s, h);
     host_free(h);
@@ -1254,10 +1254,10 @@ sched_state_new(const struct sched_config *cfg)
     struct sched_state *s = xcalloc(1, sizeof(*s));
 
     s->cfg = *cfg;
-    sched_map_init(&s->hosts, cfg->max_hosts);
-    sched_map_init(&s->sources, cfg->max_hosts);
-    sched_map_init(&s->tasks, cfg->max_tasks);
-    sched_map_init(&s->peers, cfg->max_peers);
+    df_map_init(&s->hosts, cfg->max_hosts);
+    df_map_init(&s->sources, cfg->max_hosts);
+    df_map_init(&s->tasks, cfg->max_tasks);
+    df_map_init(&s->peers, cfg->max_peers);
     TAILQ_INIT(&s->host_list);
     TAILQ_INIT(&s->task_list);
     TAILQ_INIT(&s->peer_list);
@@ -1292,10 +1292,10 @@ sched_state_free(struct sched_state *s)
         host_source_release(s, h);
         host_free(h);
     }
-    sched_map_reset(&s->hosts);
-    sched_map_reset(&s->sources);
-    sched_map_reset(&s->tasks);
-    sched_map_reset(&s->peers);
+    df_map_reset(&s->hosts);
+    df_map_reset(&s->sources);
+    df_map_reset(&s->tasks);
+    df_map_reset(&s->peers);
     free(s->stack);
     free(s->cands);
     free(s);
@@ -1325,13 +1325,13 @@ sched_state_host_announce(struct sched_state *s, const struct sched_host_info *i
     h = host_get(s, id);
     if (h == NULL) {
         if (info->source != NULL && *info->source != '\0')
-            src = sched_map_get(&s->sources, info->source);
+            src = df_map_get(&s->sources, info->source);
         if (src != NULL && s->cfg.max_hosts_per_source > 0 &&
             src->nhosts >= s->cfg.max_hosts_per_source) {
             rv = DF_ELIMIT;
             goto out;
         }
-        if (sched_map_count(&s->hosts) >= s->cfg.max_hosts) {
+        if (df_map_count(&s->hosts) >= s->cfg.max_hosts) {
             if ((victim = host_stalest(s, now)) == NULL) {
                 rv = DF_ELIMIT;
                 goto out;
@@ -1341,12 +1341,12 @@ sched_state_host_announce(struct sched_state *s, const struct sched_host_info *i
             host_remove(s, victim, now, NULL); /* no peers: no actions */
             /* The victim may have been the last host of src. */
             if (src != NULL)
-                src = sched_map_get(&s->sources, info->source);
+                src = df_map_get(&s->sources, info->source);
         }
         if (src == NULL && info->source != NULL && *info->source != '\0') {
             src = xcalloc(1, sizeof(*src));
             src->key = xstrdup(info->source);
-            rv = sched_map_put(&s->sources, src->key, src);
+            rv = df_map_put(&s->sources, src->key, src);
             DF_ASSERT(rv == 0); /* fewer sources than hosts, and the host table has room */
         }
         h = xcalloc(1, sizeof(*h));
@@ -1355,7 +1355,7 @@ sched_state_host_announce(struct sched_state *s, const struct sched_host_info *i
         if ((h->src = src) != NULL)
             src->nhosts++;
         TAILQ_INIT(&h->peers);
-        rv = sched_map_put(&s->hosts, h->id, h);
+        rv = df_map_put(&s->hosts, h->id, h);
         DF_ASSERT(rv == 0);
         TAILQ_INSERT_TAIL(&s->host_list, h, entry);
     } else if (h->type != info->type && h->load > 0) {
@@ -1498,13 +1498,13 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
         rv = DF_EEXIST;
         goto out;
     }
-    if (sched_map_count(&s->peers) >= s->cfg.max_peers) {
+    if (df_map_count(&s->peers) >= s->cfg.max_peers) {
         rv = DF_ELIMIT;
         goto out;
     }
     t = task_get(s, req->task_id);
     if (t == NULL) {
-        if (sched_map_count(&s->tasks) >= s->cfg.max_tasks) {
+        if (df_map_count(&s->tasks) >= s->cfg.max_tasks) {
             rv = DF_ELIMIT;
             goto out;
         }
@@ -1513,7 +1513,7 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
         t->content_length = -1;
         t->created_at = now;
         TAILQ_INIT(&t->peers);
-        rv = sched_map_put(&s->tasks, t->id, t);
+        rv = df_map_put(&s->tasks, t->id, t);
         DF_ASSERT(rv == 0);
         TAILQ_INSERT_TAIL(&s->task_list, t, entry);
         new_task = true;
@@ -1543,7 +1543,7 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
     TAILQ_INIT(&p->children);
     if (t->has_geometry)
         p->bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
-    rv = sched_map_put(&s->peers, p->id, p);
+    rv = df_map_put(&s->peers, p->id, p);
     DF_ASSERT(rv == 0);
     TAILQ_INSERT_TAIL(&s->peer_list, p, entry);
     TAILQ_INSERT_TAIL(&h->peers, p, hentry);
@@ -2245,8 +2245,8 @@ sched_state_check(const struct sched_state *s, struct df_error *err)
         if ((rv = peer_check(p, err)) != 0)
             return rv;
     }
-    if (nh != sched_map_count(&s->hosts) || nt != sched_map_count(&s->tasks) ||
-        np != sched_map_count(&s->peers))
+    if (nh != df_map_count(&s->hosts) || nt != df_map_count(&s->tasks) ||
+        np != df_map_count(&s->peers))
         return df_error_set(err, DF_EINTERNAL, "map and list sizes differ");
     return 0;
 }
@@ -2385,17 +2385,17 @@ sched_state_piece_holders(const struct sched_state *s, const char *task_id, uint
 size_t
 sched_state_host_count(const struct sched_state *s)
 {
-    return sched_map_count(&s->hosts);
+    return df_map_count(&s->hosts);
 }
 
 size_t
 sched_state_task_count(const struct sched_state *s)
 {
-    return sched_map_count(&s->tasks);
+    return df_map_count(&s->tasks);
 }
 
 size_t
 sched_state_peer_count(const struct sched_state *s)
 {
-    return sched_map_count(&s->peers);
+    return df_map_count(&s->peers);
 }

@@ -28,6 +28,7 @@
 #include <event2/event.h>
 
 #include "df/df_json.h"
+#include "df/df_metrics.h"
 #include "df/log.h"
 #include "df/rpc_codec.h"
 #include "df/rpc_server.h"
@@ -195,7 +196,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *p = (const char *)data, *end = p + (size > FZ_MAX_INPUT ? FZ_MAX_INPUT : size);
     struct df_error err;
     struct fz f;
-    char *metrics;
+    struct df_metrics *reg;
+    char *metrics = NULL;
+    size_t mlen = 0;
     int lines = 0;
 
     fz_setup_once();
@@ -215,9 +218,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fz_fail("sched_state_check", err.msg);
         p += len + 1;
     }
-    if ((metrics = sched_rpc_metrics_new(&f.ctx)) == NULL)
+    /* the page renders whatever state the input left */
+    reg = sched_metrics_new(&f.ctx);
+    if (df_metrics_render(reg, &metrics, &mlen) != 0)
         fz_fail("metrics", NULL);
     free(metrics);
+    df_metrics_free(reg);
     f.ctx.stopping = true;
     rpc_server_free(f.ctx.rpc);
     sched_rpc_reset(&f.ctx);

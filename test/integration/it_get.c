@@ -676,8 +676,17 @@ START_TEST(test_upload_server)
         STATUS("/pieces/..%2f..%2f..%2fetc%2fpasswd/0", "400");
         STATUS("/pieces/../../etc/passwd", "404");
         STATUS("/healthy", "200");
+        STATUS("/nowhere", "404");
     }
 #undef STATUS
+    /* a known path with another method: 405, and Allow names the methods that would do */
+    ck_assert_int_eq(it_shf(&out, 10,
+                            "curl -s -X POST -D - -o /dev/null 'http://%s/metrics' | tr -d '\\r' "
+                            "| sed -n 's/^[Aa]llow: //p; 1s/^HTTP[^ ]* //p'",
+                            up),
+                     0);
+    ck_assert_str_eq(out, "405 Method Not Allowed\nGET, HEAD\n");
+    free(out);
     ck_assert_int_eq(
             it_shf(&out, 10, "curl -s http://%s/metrics | grep -c dragonfly_peer_upload", up), 0);
     ck_assert_int_ge(atoi(out), 2);

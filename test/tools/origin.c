@@ -35,6 +35,7 @@
 #include "df/df_conf.h"
 #include "df/df_json.h"
 #include "df/df_proc.h"
+#include "df/df_time.h"
 #include "df/df_units.h"
 #include "df/log.h"
 #include "df/net_addr.h"
@@ -840,7 +841,7 @@ origin_raw_head(struct origin_resp *r, int64_t length)
 
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", r->status,
                         net_http_reason(r->status),
-                        net_http_date((int64_t)time(NULL), date, sizeof(date)));
+                        df_time_format_http((int64_t)time(NULL), date, sizeof(date)));
     if (r->ctype != NULL)
         evbuffer_add_printf(out, "Content-Type: %s\r\n", r->ctype);
     if (p->nolength) {
@@ -991,7 +992,7 @@ origin_resp_content(struct origin_resp *r, uint64_t total, const char *etag, int
     int status = 200, rv;
     uint64_t start = 0, len = total;
 
-    net_http_date(mtime, lastmod, sizeof(lastmod));
+    df_time_format_http(mtime, lastmod, sizeof(lastmod));
     origin_resp_add_header(r, "ETag", etag);
     origin_resp_add_header(r, "Last-Modified", lastmod);
     origin_resp_add_header(r, "Accept-Ranges", p->norange ? "none" : "bytes");

@@ -8,17 +8,6 @@
 #include "sched_test_util.h"
 #include "../../../src/scheduler/sched_json.h"
 
-START_TEST(test_time)
-{
-    char buf[SCHED_JSON_TIME_LEN];
-
-    ck_assert_str_eq(sched_json_time(0, buf), "1970-01-01T00:00:00.000Z");
-    ck_assert_str_eq(sched_json_time(1767323045678LL, buf), "2026-01-02T03:04:05.678Z");
-    ck_assert_str_eq(sched_json_time(-1, buf), "1969-12-31T23:59:59.999Z");
-}
-
-END_TEST
-
 START_TEST(test_stat_views)
 {
     struct sched_config cfg;
@@ -96,7 +85,6 @@ test_sched_json_suite(void)
     Suite *s = suite_create("sched_json");
     TCase *tc = tcase_create("json");
 
-    tcase_add_test(tc, test_time);
     tcase_add_test(tc, test_stat_views);
     suite_add_tcase(s, tc);
     return s;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Base64 for tiny task content. Written for clarity over speed: the inputs are at most
- * SCHED_TINY_MAX bytes.
+ * Base64, written for clarity over speed: the inputs are small (a tiny task's inline
+ * content is at most 128 bytes).
  */
-#include "sched_b64.h"
+#include "df/df_b64.h"
 
 #include "df/df_err.h"
 
@@ -11,13 +11,13 @@ static const char b64_alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t
-sched_b64_encoded_size(size_t len)
+df_b64_encoded_size(size_t len)
 {
     return (len + 2) / 3 * 4 + 1;
 }
 
 char *
-sched_b64_encode(const uint8_t *p, size_t len, char *out)
+df_b64_encode(const uint8_t *p, size_t len, char *out)
 {
     size_t i, o = 0;
 
@@ -58,7 +58,7 @@ b64_value(char c)
 }
 
 int
-sched_b64_decode(const char *s, size_t slen, uint8_t *out, size_t outcap, size_t *outlen)
+df_b64_decode(const char *s, size_t slen, uint8_t *out, size_t outcap, size_t *outlen)
 {
     size_t o = 0;
 

@@ -5,7 +5,7 @@
  * the following entries of the run back instead of leaving tombstones, so the load factor
  * is always exactly n / nslots.
  */
-#include "sched_map.h"
+#include "df/df_map.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +24,14 @@ map_hash(const char *key)
 }
 
 void
-sched_map_init(struct sched_map *m, size_t max)
+df_map_init(struct df_map *m, size_t max)
 {
     memset(m, 0, sizeof(*m));
     m->max = max > 0 ? max : 1;
 }
 
 void
-sched_map_reset(struct sched_map *m)
+df_map_reset(struct df_map *m)
 {
     if (m == NULL)
         return;
@@ -43,7 +43,7 @@ sched_map_reset(struct sched_map *m)
 
 /* The slot holding key, or the empty slot where it would go. nslots must be non-zero. */
 static size_t
-map_find(const struct sched_map *m, const char *key, uint64_t hash)
+map_find(const struct df_map *m, const char *key, uint64_t hash)
 {
     size_t mask = m->nslots - 1;
     size_t i = (size_t)hash & mask;
@@ -57,10 +57,10 @@ map_find(const struct sched_map *m, const char *key, uint64_t hash)
 }
 
 static void
-map_grow(struct sched_map *m)
+map_grow(struct df_map *m)
 {
     size_t nslots = m->nslots == 0 ? MAP_MIN_SLOTS : m->nslots * 2;
-    struct sched_map_slot *old = m->slots;
+    struct df_map_slot *old = m->slots;
     size_t oldn = m->nslots;
 
     m->slots = xcalloc(nslots, sizeof(*m->slots));
@@ -73,7 +73,7 @@ map_grow(struct sched_map *m)
 }
 
 void *
-sched_map_get(const struct sched_map *m, const char *key)
+df_map_get(const struct df_map *m, const char *key)
 {
     size_t i;
 
@@ -84,7 +84,7 @@ sched_map_get(const struct sched_map *m, const char *key)
 }
 
 int
-sched_map_put(struct sched_map *m, const char *key, void *value)
+df_map_put(struct df_map *m, const char *key, void *value)
 {
     uint64_t hash = map_hash(key);
     size_t i;
@@ -104,7 +104,7 @@ sched_map_put(struct sched_map *m, const char *key, void *value)
 }
 
 void *
-sched_map_del(struct sched_map *m, const char *key)
+df_map_del(struct df_map *m, const char *key)
 {
     size_t mask, i, j;
     void *value;

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Clock reads. The only state is the high-water mark of df_time_wall_steady_ms, an atomic
+ * raised with compare-and-swap so roles on different threads share one non-decreasing view.
+ */
+#include "df/df_time.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+
+static _Atomic int64_t df_time_wall_last;
+
+/* Nanoseconds of clock id; 0 if the kernel refuses it (it does not for these ids). */
+static int64_t
+df_time_read_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    if (clock_gettime(id, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t
+df_time_mono_ns(void)
+{
+    return (uint64_t)df_time_read_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t
+df_time_mono_us(void)
+{
+    return df_time_mono_ns() / 1000u;
+}
+
+uint64_t
+df_time_mono_ms(void)
+{
+    return df_time_mono_ns() / 1000000u;
+}
+
+uint64_t
+df_time_mono_coarse_ms(void)
+{
+    return (uint64_t)df_time_read_ns(CLOCK_MONOTONIC_COARSE) / 1000000u;
+}
+
+int64_t
+df_time_wall_ms(void)
+{
+    return df_time_read_ns(CLOCK_REALTIME) / 1000000;
+}
+
+int64_t
+df_time_wall_us(void)
+{
+    return df_time_read_ns(CLOCK_REALTIME) / 1000;
+}
+
+int64_t
+df_time_wall_steady_ms(void)
+{
+    int64_t now = df_time_wall_ms(), last = atomic_load(&df_time_wall_last);
+
+    while (now > last) {
+        if (atomic_compare_exchange_weak(&df_time_wall_last, &last, now))
+            return now;
+    }
+    return last > now ? last : now;
+}
+
+char *
+df_time_format_rfc3339(int64_t ms, char out[DF_TIME_RFC3339_LEN])
+{
+    time_t secs = (time_t)(ms / 1000);
+    int frac = (int)(ms % 1000);
+    struct tm tm;
+
+    if (frac < 0) {
+        frac += 1000;
+        secs--;
+    }
+    if (gmtime_r(&secs, &tm) == NULL) {
+        snprintf(out, DF_TIME_RFC3339_LEN, "1970-01-01T00:00:00.000Z");
+        return out;
+    }
+    snprintf(out, DF_TIME_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    return out;
+}
+
+const char *
+df_time_format_http(int64_t secs, char *buf, size_t len)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t tt = (time_t)secs;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 || tm.tm_mon < 0 ||
+        tm.tm_mon > 11) {
+        snprintf(buf, len, "Thu, 01 Jan 1970 00:00:00 GMT");
+        return buf;
+    }
+    snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return buf;
+}

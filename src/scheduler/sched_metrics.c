@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The scheduler's /metrics: its counters (struct sched_metrics, kept by sched_rpc.c) and the
+ * sizes of its tables, registered once into a df_metrics registry that reads them when the
+ * page is rendered. The names are the ones the scheduler has always exported.
+ */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "df/df_err.h"
+#include "df/df_metrics.h"
+#include "sched.h"
+
+#define SCHED_METRICS_PREFIX "dragonfly_scheduler_"
+
+static const struct {
+    const char *name, *help;
+    size_t off; /* of a uint64_t in struct sched_metrics */
+} sched_metrics_counters[] = {
+        {"announce_host_total", "AnnounceHost calls served",
+         offsetof(struct sched_metrics, announce_host)},
+        {"leave_host_total", "LeaveHost calls served", offsetof(struct sched_metrics, leave_host)},
+        {"register_total", "peers registered", offsetof(struct sched_metrics, register_total)},
+        {"register_failed_total", "registrations refused",
+         offsetof(struct sched_metrics, register_failed)},
+        {"announce_peer_streams_total", "AnnouncePeer streams opened",
+         offsetof(struct sched_metrics, streams_total)},
+        {"announce_peer_errors_total", "AnnouncePeer streams ended with an error",
+         offsetof(struct sched_metrics, stream_errors)},
+        {"back_to_source_total", "peers that started fetching from the source",
+         offsetof(struct sched_metrics, back_to_source)},
+        {"seed_trigger_total", "seed peers asked to fetch a task",
+         offsetof(struct sched_metrics, seed_trigger)},
+        {"seed_trigger_failed_total", "seed DownloadTask calls that failed",
+         offsetof(struct sched_metrics, seed_trigger_failed)},
+        {"pieces_from_source_total", "pieces reported fetched from the source",
+         offsetof(struct sched_metrics, pieces_from_source)},
+        {"pieces_from_peers_total", "pieces reported fetched from peers",
+         offsetof(struct sched_metrics, pieces_from_peers)},
+        {"bytes_from_source_total", "bytes reported fetched from the source",
+         offsetof(struct sched_metrics, bytes_from_source)},
+        {"bytes_from_peers_total", "bytes reported fetched from peers",
+         offsetof(struct sched_metrics, bytes_from_peers)},
+        {"piece_failed_total", "piece failures reported",
+         offsetof(struct sched_metrics, piece_failed)},
+        {"parent_blocked_total", "parents blocked for a task",
+         offsetof(struct sched_metrics, blocked)},
+        {"peer_finished_total", "peers that finished",
+         offsetof(struct sched_metrics, peer_finished)},
+        {"peer_failed_total", "peers that failed", offsetof(struct sched_metrics, peer_failed)},
+        {"peer_left_total", "peers that left", offsetof(struct sched_metrics, peer_left)},
+        {"empty_task_responses_total", "empty task answers",
+         offsetof(struct sched_metrics, empty_responses)},
+        {"tiny_task_responses_total", "tiny task answers",
+         offsetof(struct sched_metrics, tiny_responses)},
+        {"normal_task_responses_total", "parent sets sent",
+         offsetof(struct sched_metrics, parents_responses)},
+        {"piece_digests_responses_total", "piece digest messages sent",
+         offsetof(struct sched_metrics, digests_sent)},
+        {"gc_peers_total", "peers collected", offsetof(struct sched_metrics, gc_peers)},
+        {"gc_hosts_total", "hosts collected", offsetof(struct sched_metrics, gc_hosts)},
+        {"gc_tasks_total", "tasks collected", offsetof(struct sched_metrics, gc_tasks)},
+};
+
+static double
+sched_metrics_hosts(void *arg)
+{
+    const struct sched_ctx *ctx = arg;
+
+    return (double)sched_state_host_count(ctx->state);
+}
+
+static double
+sched_metrics_tasks(void *arg)
+{
+    const struct sched_ctx *ctx = arg;
+
+    return (double)sched_state_task_count(ctx->state);
+}
+
+static double
+sched_metrics_peers(void *arg)
+{
+    const struct sched_ctx *ctx = arg;
+
+    return (double)sched_state_peer_count(ctx->state);
+}
+
+static double
+sched_metrics_streams(void *arg)
+{
+    return (double)sched_rpc_stream_count(arg);
+}
+
+struct df_metrics *
+sched_metrics_new(struct sched_ctx *ctx)
+{
+    struct df_metrics *r = df_metrics_new();
+    char name[96];
+
+    df_metrics_fn_new(r, SCHED_METRICS_PREFIX "hosts", "hosts known", sched_metrics_hosts, ctx);
+    df_metrics_fn_new(r, SCHED_METRICS_PREFIX "tasks", "tasks known", sched_metrics_tasks, ctx);
+    df_metrics_fn_new(r, SCHED_METRICS_PREFIX "peers", "peers known", sched_metrics_peers, ctx);
+    df_metrics_fn_new(r, SCHED_METRICS_PREFIX "streams", "open AnnouncePeer streams",
+                      sched_metrics_streams, ctx);
+    for (size_t i = 0; i < DF_NELEM(sched_metrics_counters); i++) {
+        snprintf(name, sizeof(name), SCHED_METRICS_PREFIX "%s", sched_metrics_counters[i].name);
+        df_metrics_u64_new(
+                r, DF_METRICS_COUNTER, name, sched_metrics_counters[i].help,
+                (const uint64_t *)((const char *)&ctx->m + sched_metrics_counters[i].off));
+    }
+    return r;
+}
