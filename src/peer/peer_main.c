@@ -32,6 +32,7 @@
 #include "df/df_units.h"
 #include "df/df_work.h"
 #include "df/log.h"
+#include "df/net_addr.h"
 #include "df/net_addrpolicy.h"
 #include "df/net_connect.h"
 #include "df/net_http_server.h"
@@ -723,8 +724,13 @@ peer_main(int argc, char **argv)
         ctx.cfg.upload_port = ctx.cfg.seed ? PEER_SEED_UPLOAD_PORT : PEER_DEFAULT_UPLOAD_PORT;
     if (ctx.cfg.socket == NULL)
         ctx.cfg.socket = xasprintf("%s/dfdaemon.sock", ctx.cfg.data_dir);
-    if (peer_main_policy(&ctx, &err) != 0) {
-        fprintf(stderr, "dragonfly peer: %s\n", err.msg);
+    /* Listening on loopback only and talking to no scheduler, nobody else reaches us. */
+    if (peer_main_policy(&ctx, &err) != 0 ||
+        rpc_tls_conf_check(&ctx.cfg.tls,
+                           ip_given && net_addr_is_loopback(ctx.cfg.ip) &&
+                                   ctx.cfg.schedulers.n == 0,
+                           &err) != 0) {
+        fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);
         df_conf_args_reset(&args);
         df_conf_reset(&peer_spec, &ctx.cfg);
         return 2;
