@@ -4,17 +4,25 @@
  * a peer that has a scheduler or listens beyond loopback, refuse to start without a
  * certificate unless plaintext is chosen (one line naming the key and flag, exit 2), while a
  * peer nobody else reaches starts as before; a daemon running plaintext by choice warns once.
+ * Without certificates a host id belongs to the address that announced it first: another
+ * address cannot announce over it, make it leave, or register or remove its peers (H1).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <check.h>
+#include <event2/event.h>
 
+#include "df/rpc_client.h"
 #include "harness/harness.h"
 
-#define PL_HINT "tls.mode: plaintext (--plaintext)"
+#define PL_HINT  "tls.mode: plaintext (--plaintext)"
+#define PL_SVC   "scheduler.v2.Scheduler/"
+#define PL_OWNER "127.0.0.135" /* announces a host of its own */
+#define PL_OTHER "127.0.0.134" /* the intruder's address */
 
 struct pl {
     char *dir;
@@ -156,6 +164,232 @@ START_TEST(test_plaintext_chosen_warns_once)
 
 END_TEST
 
+/* A plaintext scheduler on 127.0.0.132 and a peer on 127.0.0.133 announcing every second. */
+static void
+pl_owner_setup(void)
+{
+    char data[700];
+
+    pl_setup();
+    ck_assert_int_eq(it_df_start(&P.sched, P.dir, "scheduler", "scheduler", "--listen",
+                                 "127.0.0.132:0", "--metrics-listen", "127.0.0.132:0", NULL),
+                     0);
+    snprintf(P.sched_addr, sizeof(P.sched_addr), "%s", it_proc_ready_str(&P.sched, "rpc"));
+    snprintf(data, sizeof(data), "%s/p1", P.dir);
+    ck_assert_int_eq(it_df_start(&P.peer, P.dir, "peer", "peer", "--ip", "127.0.0.133",
+                                 "--rpc-port", "0", "--upload-port", "0", "--data-dir", data,
+                                 "--scheduler", P.sched_addr, "--announce-interval", "1s", NULL),
+                     0);
+}
+
+/* Write the Connect envelope of one JSON message to <dir>/<name>. */
+static void
+pl_envelope(const char *name, const char *json)
+{
+    char path[700];
+    uint32_t len = (uint32_t)strlen(json);
+    uint8_t hdr[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                      (uint8_t)len};
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", P.dir, name);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(hdr, 1, 5, f), 5);
+    ck_assert_uint_eq(fwrite(json, 1, len, f), len);
+    fclose(f);
+}
+
+/*
+ * The unary scheduler method with the JSON body json, from address from (curl --interface);
+ * the answer (the reply, or the error's code and message) into *out.
+ */
+static void
+pl_unary(const char *from, const char *method, const char *json, char **out)
+{
+    ck_assert_int_eq(it_shf(out, 30,
+                            "curl -sS --max-time 10 --http2-prior-knowledge --interface %s "
+                            "-H 'content-type: application/json' --data-binary '%s' "
+                            "http://%s/" PL_SVC "%s",
+                            from, json, P.sched_addr, method),
+                     0);
+}
+
+/* The call from from was refused with permission_denied. */
+static void
+pl_expect_denied(const char *from, const char *method, const char *json)
+{
+    char *out = NULL;
+
+    pl_unary(from, method, json, &out);
+    ck_assert_msg(strstr(out, "permission_denied") != NULL, "%s %s from %s: %s", method, json, from,
+                  out);
+    free(out);
+}
+
+/* The call from from succeeded (an empty reply, or the stat asked for). */
+static void
+pl_expect_ok(const char *from, const char *method, const char *json)
+{
+    char *out = NULL;
+
+    pl_unary(from, method, json, &out);
+    ck_assert_msg(strstr(out, "\"code\"") == NULL, "%s %s from %s: %s", method, json, from, out);
+    free(out);
+}
+
+/* The AnnouncePeer message that registers peer on host into buf. */
+static void
+pl_register_msg(char *buf, size_t len, const char *host, const char *peer)
+{
+    snprintf(buf, len,
+             "{\"hostId\":\"%s\",\"taskId\":\"%064d\",\"peerId\":\"%s\","
+             "\"registerPeerRequest\":{\"download\":{\"url\":\"http://127.0.0.136/x\"},"
+             "\"contentLength\":6000000,\"pieceLength\":4194304}}",
+             host, 7, peer);
+}
+
+/* An AnnouncePeer stream from from that registers peer on host and ends; the answer. */
+static char *
+pl_register(const char *from, const char *host, const char *peer)
+{
+    char msg[1024], *out = NULL;
+
+    pl_register_msg(msg, sizeof(msg), host, peer);
+    pl_envelope("register", msg);
+    ck_assert_int_eq(
+            it_shf(&out, 30,
+                   "curl -sS --max-time 10 --http2-prior-knowledge --interface %s "
+                   "-H 'content-type: application/connect+json' --data-binary @%s/register "
+                   "http://%s/" PL_SVC "AnnouncePeer | tr -d '\\000-\\010'",
+                   from, P.dir, P.sched_addr),
+            0);
+    return out;
+}
+
+static void
+pl_stream_close_cb(struct rpc_client_call *c, const struct rpc_status *st, void *arg)
+{
+    (void)c;
+    (void)st;
+    *(bool *)arg = true;
+}
+
+/* Run base's loop for ms milliseconds. */
+static void
+pl_pump(struct event_base *base, int ms)
+{
+    struct timeval tv = {0, ms * 1000};
+
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+}
+
+/* Stat<what> of id finds it. */
+static bool
+pl_stat_found(const char *what, const char *id)
+{
+    char req[256], method[32], *out = NULL;
+    bool found;
+
+    snprintf(req, sizeof(req), "{\"%sId\":\"%s\"}", what[0] == 'H' ? "host" : "peer", id);
+    snprintf(method, sizeof(method), "Stat%s", what);
+    pl_unary(PL_OTHER, method, req, &out);
+    found = strstr(out, "\"code\"") == NULL;
+    free(out);
+    return found;
+}
+
+/*
+ * H1 without TLS (the review's it_sec_leavehost_foreign, plaintext case): from another
+ * address nobody can make the peer's host leave, announce over its id (given, or made from
+ * its ip and hostname), register a peer on it, or remove a peer of a host it does not own;
+ * the owners still can, and the honest peer keeps announcing.
+ */
+START_TEST(it_sec_leavehost_foreign_plaintext)
+{
+    static const struct rpc_client_stream_cbs cbs = {NULL, pl_stream_close_cb};
+    const char *victim = it_proc_ready_str(&P.peer, "hostId");
+    struct rpc_client_opts o;
+    struct rpc_client *c = NULL;
+    struct rpc_client_call *st = NULL;
+    struct event_base *base;
+    bool closed = false;
+    char req[1024], *out;
+    cJSON *msg;
+
+    ck_assert_ptr_nonnull(victim);
+    for (int i = 0; i < 300 && !pl_stat_found("Host", victim); i++)
+        it_sleep_ms(100);
+    ck_assert_msg(pl_stat_found("Host", victim), "the peer never announced its host");
+    snprintf(req, sizeof(req), "{\"id\":\"%s\"}", victim);
+    pl_expect_denied(PL_OTHER, "LeaveHost", req);
+    snprintf(req, sizeof(req),
+             "{\"host\":{\"id\":\"%s\",\"ip\":\"" PL_OTHER "\",\"hostname\":\"x\","
+             "\"port\":9,\"downloadPort\":9}}",
+             victim);
+    pl_expect_denied(PL_OTHER, "AnnounceHost", req);
+    /* no id: the one its ip and hostname make is the victim's */
+    ck_assert_int_eq(strncmp(victim, "127.0.0.133-", 12), 0);
+    snprintf(req, sizeof(req),
+             "{\"host\":{\"ip\":\"127.0.0.133\",\"hostname\":\"%s\",\"port\":9,"
+             "\"downloadPort\":9}}",
+             victim + 12);
+    pl_expect_denied(PL_OTHER, "AnnounceHost", req);
+    out = pl_register(PL_OTHER, victim, "pl-intruder");
+    ck_assert_msg(strstr(out, "permission_denied") != NULL, "register: %s", out);
+    free(out);
+    /* the host is still there, as its peer announced it */
+    snprintf(req, sizeof(req), "{\"hostId\":\"%s\"}", victim);
+    pl_unary(PL_OTHER, "StatHost", req, &out);
+    ck_assert_msg(strstr(out, "\"ip\":\"127.0.0.133\"") != NULL, "%s", out);
+    free(out);
+
+    /* A host of PL_OWNER: 127.0.0.1 may not register on it; its owner makes it leave. */
+    pl_expect_ok(PL_OWNER, "AnnounceHost",
+                 "{\"host\":{\"ip\":\"127.0.0.137\",\"hostname\":\"own\",\"port\":9,"
+                 "\"downloadPort\":9}}");
+    out = pl_register("127.0.0.1", "127.0.0.137-own", "pl-stolen");
+    ck_assert_msg(strstr(out, "permission_denied") != NULL, "register: %s", out);
+    free(out);
+    pl_expect_ok(PL_OWNER, "LeaveHost", "{\"id\":\"127.0.0.137-own\"}");
+    /*
+     * The same host announced again, now from 127.0.0.1, with a peer on a stream this process
+     * keeps open (its calls go out from 127.0.0.1): PL_OTHER can remove neither; the owner can.
+     */
+    pl_expect_ok("127.0.0.1", "AnnounceHost",
+                 "{\"host\":{\"ip\":\"127.0.0.137\",\"hostname\":\"own\",\"port\":9,"
+                 "\"downloadPort\":9}}");
+    memset(&o, 0, sizeof(o));
+    o.addr = P.sched_addr;
+    base = event_base_new();
+    ck_assert_int_eq(rpc_client_new(base, NULL, &o, &c, NULL), 0);
+    ck_assert_int_eq(rpc_client_stream(c, "/" PL_SVC "AnnouncePeer", 60000, &cbs, &closed, &st), 0);
+    pl_register_msg(req, sizeof(req), "127.0.0.137-own", "pl-owned");
+    msg = cJSON_Parse(req);
+    ck_assert_int_eq(rpc_client_send(st, msg), 0);
+    cJSON_Delete(msg);
+    for (int i = 0; i < 100 && !pl_stat_found("Peer", "pl-owned"); i++)
+        pl_pump(base, 100);
+    ck_assert_msg(pl_stat_found("Peer", "pl-owned"), "the owner's peer never registered");
+    pl_expect_denied(PL_OTHER, "LeavePeer", "{\"peerId\":\"pl-owned\"}");
+    pl_expect_ok(PL_OTHER, "StatPeer", "{\"peerId\":\"pl-owned\"}");
+    pl_expect_denied(PL_OTHER, "LeaveHost", "{\"id\":\"127.0.0.137-own\"}");
+    pl_expect_ok("127.0.0.1", "LeavePeer", "{\"peerId\":\"pl-owned\"}");
+    pl_expect_ok("127.0.0.1", "LeaveHost", "{\"id\":\"127.0.0.137-own\"}");
+    ck_assert(!pl_stat_found("Host", "127.0.0.137-own"));
+    for (int i = 0; i < 100 && !closed; i++)
+        pl_pump(base, 100);
+    ck_assert(closed);
+    rpc_client_free(c);
+    event_base_free(base);
+    /* the honest peer was never refused */
+    it_sleep_ms(1500);
+    ck_assert_int_eq(pl_log_count(&P.peer, "permission_denied"), 0);
+}
+
+END_TEST
+
 Suite *it_plain_suite(void);
 
 Suite *
@@ -169,6 +403,11 @@ it_plain_suite(void)
     tcase_add_test(tc, test_plaintext_needs_a_choice);
     tcase_add_test(tc, test_local_peer_is_exempt);
     tcase_add_test(tc, test_plaintext_chosen_warns_once);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("owner");
+    tcase_add_checked_fixture(tc, pl_owner_setup, pl_teardown);
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, it_sec_leavehost_foreign_plaintext);
     suite_add_tcase(s, tc);
     return s;
 }
