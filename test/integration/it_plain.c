@@ -6,11 +6,13 @@
  * peer nobody else reaches starts as before; a daemon running plaintext by choice warns once.
  * Without certificates a host id belongs to the address that announced it first: another
  * address cannot announce over it, make it leave, or register or remove its peers (H1).
+ * Who may use a peer's unix socket is its socketMode and socketGroup, checked as nobody.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -390,6 +392,93 @@ START_TEST(it_sec_leavehost_foreign_plaintext)
 
 END_TEST
 
+/* ---- the peer's unix socket ---- */
+
+/* A health check on sock as nobody (uid 65534) with the supplementary groups in groups
+ * ("" for none): true when it connected and was answered. */
+static bool
+pl_sock_usable(const char *sock, const char *groups)
+{
+    char *out = NULL;
+    int rc;
+
+    rc = it_shf(&out, 30,
+                "setpriv --reuid=65534 --regid=65534 %s%s curl -s --max-time 10 "
+                "--http2-prior-knowledge --unix-socket %s -H 'content-type: application/json' "
+                "-d '{}' http://localhost/grpc.health.v1.Health/Check",
+                groups[0] != '\0' ? "--groups " : "--clear-groups", groups, sock);
+    rc = rc == 0 && strstr(out, "SERVING") != NULL;
+    free(out);
+    return rc;
+}
+
+/* Start the peer with its socket at <dir>/pub/s.sock (a dir everyone may enter). */
+static void
+pl_sock_peer(char *sock, size_t len, const char *f1, const char *f2, const char *f3, const char *f4)
+{
+    char data[700];
+
+    snprintf(data, sizeof(data), "%s/data", P.dir);
+    snprintf(sock, len, "%s/pub/s.sock", P.dir);
+    it_proc_stop(&P.peer);
+    ck_assert_int_eq(it_df_start(&P.peer, P.dir, "peer", "peer", "--ip", "127.0.0.138",
+                                 "--rpc-port", "0", "--upload-port", "0", "--data-dir", data,
+                                 "--socket", sock, f1, f2, f3, f4, NULL),
+                     0);
+}
+
+/*
+ * socketMode and socketGroup (review §3.7): by default only the owner (root) uses the
+ * socket; with a group and 0660 its members do, and nobody else; 0666 opens it to everyone;
+ * a group that does not exist, a bad mode, or a shared socket in the 0700 data dir stop the
+ * peer at start with one line.
+ */
+START_TEST(test_socket_mode_and_group)
+{
+    char sock[700], args[1024], gid[32], *out = NULL;
+
+    if (geteuid() != 0 || it_shf(NULL, 10, "command -v setpriv >/dev/null") != 0) {
+        fprintf(stderr, "it_plain: socket test skipped (needs root and setpriv)\n");
+        return;
+    }
+    /* a group nobody is not in by default: users (100 on Debian) */
+    ck_assert_int_eq(it_shf(&out, 10, "getent group users | cut -d: -f3"), 0);
+    snprintf(gid, sizeof(gid), "%d", atoi(out));
+    free(out);
+    ck_assert_int_gt(atoi(gid), 0);
+    ck_assert_int_eq(chmod(P.dir, 0755), 0);
+    ck_assert_int_eq(it_shf(NULL, 10, "mkdir -m 755 %s/pub", P.dir), 0);
+
+    pl_sock_peer(sock, sizeof(sock), NULL, NULL, NULL, NULL);
+    ck_assert_int_eq(it_shf(NULL, 10, "test $(stat -c %%a %s) = 600", sock), 0);
+    ck_assert(!pl_sock_usable(sock, ""));
+    ck_assert(!pl_sock_usable(sock, gid));
+
+    pl_sock_peer(sock, sizeof(sock), "--socket-group", "users", "--socket-mode", "0660");
+    ck_assert_int_eq(it_shf(NULL, 10, "test \"$(stat -c '%%a %%G' %s)\" = '660 users'", sock), 0);
+    ck_assert(pl_sock_usable(sock, gid));
+    ck_assert(!pl_sock_usable(sock, ""));
+
+    pl_sock_peer(sock, sizeof(sock), "--socket-mode", "666", NULL, NULL);
+    ck_assert(pl_sock_usable(sock, ""));
+    it_proc_stop(&P.peer);
+
+    snprintf(args, sizeof(args),
+             "peer --ip 127.0.0.138 --data-dir %s/data --socket %s --socket-group "
+             "no-such-group-df",
+             P.dir, sock);
+    pl_expect_refused(args, "socketGroup: no group \"no-such-group-df\" in /etc/group");
+    snprintf(args, sizeof(args), "peer --ip 127.0.0.138 --data-dir %s/data --socket-mode 0680",
+             P.dir);
+    pl_expect_refused(args, "socketMode: expected an octal mode like 0660");
+    snprintf(args, sizeof(args),
+             "peer --ip 127.0.0.138 --data-dir %s/data --socket-group users --socket-mode 0660",
+             P.dir);
+    pl_expect_refused(args, "is inside the data dir");
+}
+
+END_TEST
+
 Suite *it_plain_suite(void);
 
 Suite *
@@ -403,6 +492,7 @@ it_plain_suite(void)
     tcase_add_test(tc, test_plaintext_needs_a_choice);
     tcase_add_test(tc, test_local_peer_is_exempt);
     tcase_add_test(tc, test_plaintext_chosen_warns_once);
+    tcase_add_test(tc, test_socket_mode_and_group);
     suite_add_tcase(s, tc);
     tc = tcase_create("owner");
     tcase_add_checked_fixture(tc, pl_owner_setup, pl_teardown);
