@@ -392,6 +392,39 @@ START_TEST(it_sec_leavehost_foreign_plaintext)
 
 END_TEST
 
+/*
+ * A scheduler that listens on a unix socket: its callers have no IP, and count as one
+ * address, the machine's own. One of them announces a host, another changes it and makes it
+ * leave; nothing is refused for want of an address.
+ */
+START_TEST(test_unix_callers_are_local)
+{
+    char listen[700], *out = NULL;
+    const char *host = "{\"host\":{\"ip\":\"127.0.0.139\",\"hostname\":\"u\",\"port\":9,"
+                       "\"downloadPort\":9}}";
+
+    snprintf(listen, sizeof(listen), "unix:%s/sched.sock", P.dir);
+    ck_assert_int_eq(it_df_start(&P.sched, P.dir, "scheduler", "scheduler", "--listen", listen,
+                                 "--metrics-listen", "127.0.0.139:0", NULL),
+                     0);
+    for (int i = 0; i < 3; i++) {
+        const char *method = i < 2 ? "AnnounceHost" : "LeaveHost";
+        const char *body = i < 2 ? host : "{\"id\":\"127.0.0.139-u\"}";
+
+        ck_assert_int_eq(it_shf(&out, 30,
+                                "curl -sS --max-time 10 --http2-prior-knowledge --unix-socket "
+                                "%s/sched.sock -H 'content-type: application/json' "
+                                "--data-binary '%s' http://localhost/" PL_SVC "%s",
+                                P.dir, body, method),
+                         0);
+        ck_assert_msg(strcmp(out, "{}") == 0, "%s: %s", method, out);
+        free(out);
+        out = NULL;
+    }
+}
+
+END_TEST
+
 /* ---- the peer's unix socket ---- */
 
 /* A health check on sock as nobody (uid 65534) with the supplementary groups in groups
@@ -493,6 +526,7 @@ it_plain_suite(void)
     tcase_add_test(tc, test_local_peer_is_exempt);
     tcase_add_test(tc, test_plaintext_chosen_warns_once);
     tcase_add_test(tc, test_socket_mode_and_group);
+    tcase_add_test(tc, test_unix_callers_are_local);
     suite_add_tcase(s, tc);
     tc = tcase_create("owner");
     tcase_add_checked_fixture(tc, pl_owner_setup, pl_teardown);
