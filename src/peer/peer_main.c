@@ -782,6 +782,7 @@ peer_main(int argc, char **argv)
                            &err) != 0) {
         fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);
         df_conf_args_reset(&args);
+        net_addrpolicy_free(ctx.src_policy);
         df_conf_reset(&peer_spec, &ctx.cfg);
         return 2;
     }
