@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Contexts for cluster mutual TLS from the `tls.*` keys, and the rule that plaintext is
- * chosen, never fallen into. A server context takes clients of
- * every cluster role (the role checks belong to the handlers, which read the caller's
- * identity); a client context names no role itself: each connection says which role it
- * expects of the server.
+ * chosen, never fallen into. A server context takes clients of every cluster role (the role
+ * checks belong to the handlers, which read the caller's identity); a client context names
+ * no role itself: each connection says which role it expects of the server.
  */
 #include "df/rpc_tls.h"
 
