@@ -48,7 +48,7 @@ Environment (defaults in brackets):
   RESULTS     where results and failed-run logs are kept [/tmp/dfbench-results/<date>]
   DF_BIN      dragonfly binary [<repo>/dragonfly]
   DF_TLS      dragonfly: 1 = mutual TLS between all roles, pieces over https; rpc = mTLS
-              for RPC only, pieces over plain http [0]
+              for RPC only, pieces over plain http; 0 = --plaintext [0]
   KEEP=1      keep WORK after the run (debugging)
   SAMPLE_S    RSS sampling interval in seconds [0.2]
   CPU_ACCT=proc  use /proc sampling instead of cgroups for per-host CPU (testing)

@@ -4,7 +4,8 @@
 # scheduler, a seed peer and three peers on 127.0.0.x. All three peers `dragonfly get` the
 # same 64 MiB file at once; the origin serves it once (to the seed) and the peers feed each
 # other. Then a repeat comes from a peer's cache. The roles talk mutual TLS with
-# certificates from `dragonfly cert` (README "Security"); PLAINTEXT=1 runs without.
+# certificates from `dragonfly cert` (README "Security"); PLAINTEXT=1 runs them with
+# --plaintext instead.
 # Everything runs in a temp dir and is stopped at the end.
 set -eu
 cd "$(dirname "$0")/.."
@@ -40,12 +41,16 @@ http {
 CONF
 nginx -c "$dir/nginx.conf"
 
-# tls HOST ROLE: the flags that give HOST its cluster certificate (none with PLAINTEXT=1).
+# tls HOST ROLE: the flags that give HOST its cluster certificate; with PLAINTEXT=1 the
+# flag that chooses plaintext (no daemon that others can reach runs without TLS by chance).
 if [ "${PLAINTEXT:-0}" != 1 ]; then
 	./dragonfly cert ca --dir "$dir/tls/ca" >/dev/null
 fi
 tls() {
-	[ "${PLAINTEXT:-0}" != 1 ] || return 0
+	if [ "${PLAINTEXT:-0}" = 1 ]; then
+		echo --plaintext
+		return 0
+	fi
 	./dragonfly cert issue --dir "$dir/tls/ca" --role "$2" --host "$1" --out "$dir/tls/$1" >/dev/null
 	echo "--tls-cert $dir/tls/$1.crt --tls-key $dir/tls/$1.key --tls-ca $dir/tls/ca/ca.crt"
 	[ "$2" = scheduler ] || echo "--hostname $1"

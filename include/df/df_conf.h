@@ -70,6 +70,8 @@ struct df_conf_entry {
     const char *metavar;         /* value name in --help ("PATH"); NULL = from the type */
     const char *help;            /* one short line */
     unsigned flags;              /* DF_CONF_SECRET, DF_CONF_REQUIRED */
+    const char *alias;           /* a second long flag, without a value, that sets ... */
+    const char *alias_value;     /* ... this value: --plaintext = --tls-mode plaintext */
 };
 
 struct df_conf_spec {

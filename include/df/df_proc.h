@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Daemon process plumbing shared by every role: the --ready-file handshake with tests and
- * supervisors, and the stop/reload signals as loop events.
+ * supervisors, the stop/reload signals as loop events, and group names for file ownership.
  */
 #ifndef DF_DF_PROC_H
 #define DF_DF_PROC_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 
@@ -14,6 +15,14 @@
 
 struct event_base;
 struct df_proc_signals;
+
+/*
+ * The id of group name (a name, or a number taken as it is) from group_file (NULL:
+ * /etc/group), read as text: a static binary has no NSS, so only files count. Returns 0
+ * and *out, or DF_ENOTFOUND / DF_EIO / DF_EINVAL with one line in err naming the group.
+ */
+int df_proc_group_lookup(const char *name, const char *group_file, gid_t *out,
+                         struct df_error *err);
 
 /*
  * Write doc as JSON to path atomically (temp file beside it, fsync, rename), so a reader

@@ -45,6 +45,13 @@ const char *net_addr_ip_format(const struct net_addr_ip *ip, char *buf, size_t l
 /* True when a and b are the same IP. */
 bool net_addr_ip_is_equal(const struct net_addr_ip *a, const struct net_addr_ip *b);
 
+/*
+ * True when ip is a numeric loopback address (127.0.0.0/8, ::1, or an IPv4-mapped
+ * 127.x.y.z): a listener bound there is reachable from this host only. False for anything
+ * else, names and "" (all addresses) included.
+ */
+bool net_addr_is_loopback(const char *ip);
+
 /* Format a socket address as "ip:port", "[v6]:port" or "unix:/path" into buf. */
 const char *net_addr_format(const struct sockaddr *sa, size_t salen, char *buf, size_t len);
 

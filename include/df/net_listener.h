@@ -42,6 +42,12 @@ struct net_caller {
  * the callee owns fd and caller->fd. */
 typedef void net_listener_local_fn(int fd, struct net_caller *caller, void *arg);
 
+/* Who may connect to a unix socket: the socket file's mode and group. */
+struct net_listener_perm {
+    int mode;  /* permission bits; 0 = 0600 */
+    gid_t gid; /* (gid_t)-1: the process's group */
+};
+
 /*
  * Listen on addr ("ip:port", "[v6]:port", ":port" or "unix:/path"). A unix socket file is
  * replaced if stale and chmod'ed to mode (0 = 0600). Returns 0 and *out, or DF_EINVAL /
@@ -52,13 +58,15 @@ int net_listener_new(struct event_base *base, const char *addr, int mode,
                      struct df_error *err);
 
 /*
- * Listen on a unix socket (addr "unix:/path", mode as above) and read each client's first
+ * Listen on a unix socket (addr "unix:/path") whose file gets perm (NULL: 0600, the
+ * process's group; nobody can connect before it is applied) and read each client's first
  * byte (at most 10 s; clients that send nothing are closed) before handing it to cb. Same
- * returns as net_listener_new(); DF_EINVAL for an address that is not "unix:".
+ * returns as net_listener_new(), the message naming the chown or chmod that failed;
+ * DF_EINVAL for an address that is not "unix:".
  */
-int net_listener_new_local(struct event_base *base, const char *addr, int mode,
-                           net_listener_local_fn *cb, void *arg, struct net_listener **out,
-                           struct df_error *err);
+int net_listener_new_local(struct event_base *base, const char *addr,
+                           const struct net_listener_perm *perm, net_listener_local_fn *cb,
+                           void *arg, struct net_listener **out, struct df_error *err);
 
 /*
  * Client side: send the NUL byte on the connected unix socket sock, carrying fd when it is

@@ -24,6 +24,7 @@
 struct bufferevent;
 struct event_base;
 struct net_caller;
+struct net_listener_perm;
 struct net_tls_ctx;
 struct net_tls_identity;
 struct rpc_server;
@@ -192,6 +193,13 @@ int rpc_server_limit_method(struct rpc_server *srv, const char *path, size_t max
  */
 int rpc_server_listen(struct rpc_server *srv, const char *addr, struct net_tls_ctx *tls,
                       struct df_error *err);
+
+/*
+ * Listen on the local unix socket addr ("unix:/path"), whose file gets perm (see
+ * net_listener_new_local; NULL: 0600). Same returns as rpc_server_listen().
+ */
+int rpc_server_listen_local(struct rpc_server *srv, const char *addr,
+                            const struct net_listener_perm *perm, struct df_error *err);
 
 /* The address of the i-th listener ("127.0.0.1:43211"), or NULL. Borrowed. */
 const char *rpc_server_addr(const struct rpc_server *srv, size_t i);

@@ -31,11 +31,11 @@ DF_TLS=${DF_TLS:-0}
 
 # --- flags, in one place ------------------------------------------------------------------
 
-# df_tls_flags HOST [ROLE]: DF_TLS_FLAGS for HOST (empty unless DF_TLS=1); issues its
+# df_tls_flags HOST [ROLE]: DF_TLS_FLAGS for HOST (--plaintext unless DF_TLS=1); issues its
 # certificate for ROLE (default peer) on first use.
 df_tls_flags() {
 	local h=$1 role=${2:-peer} t="$WORK/tls"
-	DF_TLS_FLAGS=()
+	DF_TLS_FLAGS=(--plaintext) # without TLS, say so: daemons refuse to start otherwise
 	[ "$DF_TLS" = 1 ] || [ "$DF_TLS" = rpc ] || return 0
 	[ -f "$t/ca/ca.crt" ] || "$DF_BIN" cert ca --dir "$t/ca" >/dev/null || die "dragonfly cert ca failed" 3
 	[ -f "$t/$h.crt" ] ||

@@ -566,6 +566,19 @@ conf_find_flag(const struct df_conf_spec *spec, const char *name, size_t len)
     return NULL;
 }
 
+/* The entry whose alias flag is name (without "--"), or NULL. */
+static const struct df_conf_entry *
+conf_find_alias(const struct df_conf_spec *spec, const char *name, size_t len)
+{
+    for (size_t i = 0; i < spec->n_entries; i++) {
+        const char *a = spec->entries[i].alias;
+
+        if (a != NULL && strlen(a) == len && strncmp(a, name, len) == 0)
+            return &spec->entries[i];
+    }
+    return NULL;
+}
+
 /* Fail for an unknown flag; label is "--name" (without "=value") or "-X". */
 static int
 conf_unknown_flag(const struct df_conf_spec *spec, const char *label, struct df_error *err)
@@ -633,7 +646,11 @@ conf_argv_scan(const struct df_conf_spec *spec, int argc, char **argv, struct co
                 continue;
             }
             e = conf_find_flag(spec, name, len);
-            if (e == NULL && len > 3 && strncmp(name, "no-", 3) == 0) {
+            if (e == NULL && (e = conf_find_alias(spec, name, len)) != NULL) {
+                if (eq != NULL)
+                    return df_error_set(err, DF_EINVAL, "%s: takes no value", label);
+                value = e->alias_value;
+            } else if (e == NULL && len > 3 && strncmp(name, "no-", 3) == 0) {
                 e = conf_find_flag(spec, name + 3, len - 3);
                 if (e != NULL && e->type != DF_CONF_BOOL)
                     e = NULL;
@@ -641,7 +658,9 @@ conf_argv_scan(const struct df_conf_spec *spec, int argc, char **argv, struct co
             }
             if (e == NULL)
                 return conf_unknown_flag(spec, label, err);
-            if (e->type == DF_CONF_BOOL) {
+            if (value != NULL) {
+                /* an alias: its value is set */
+            } else if (e->type == DF_CONF_BOOL) {
                 if (negated && eq != NULL)
                     return df_error_set(err, DF_EINVAL, "%s: takes no value", label);
                 value = negated ? "false" : eq != NULL ? eq + 1 : "true";
@@ -1001,6 +1020,21 @@ conf_spec_check_table(const struct df_conf_spec *spec, struct df_error *err)
         if (e->def_list != NULL && e->type != DF_CONF_LIST)
             return df_error_set(err, DF_EINTERNAL, "conf table: %s: def_list on a non-list",
                                 e->key);
+        if ((e->alias != NULL) != (e->alias_value != NULL) ||
+            (e->alias != NULL && (!conf_flag_is_valid(e->alias) || e->type == DF_CONF_LIST)))
+            return df_error_set(err, DF_EINTERNAL, "conf table: %s: bad alias", e->key);
+        for (size_t b = 0; e->alias != NULL && b < DF_NELEM(builtin); b++)
+            if (strcmp(e->alias, builtin[b]) == 0)
+                return df_error_set(err, DF_EINTERNAL, "conf table: %s: flag --%s is built in",
+                                    e->key, e->alias);
+        for (size_t j = 0; j < spec->n_entries && e->alias != NULL; j++) {
+            const struct df_conf_entry *o = &spec->entries[j];
+
+            if (strcmp(conf_flag_name(o, fb, sizeof(fb)), e->alias) == 0 ||
+                (j != i && o->alias != NULL && strcmp(o->alias, e->alias) == 0))
+                return df_error_set(err, DF_EINTERNAL, "conf table: %s: duplicate flag --%s",
+                                    e->key, e->alias);
+        }
         for (size_t j = 0; j < i; j++) {
             const struct df_conf_entry *o = &spec->entries[j];
             size_t lo = strlen(o->key), le = strlen(e->key);
@@ -1034,6 +1068,19 @@ df_conf_spec_check(const struct df_conf_spec *spec, struct df_error *err)
     scratch = xcalloc(1, spec->size);
     if ((rv = conf_defaults_apply(spec, scratch, err)) != 0)
         goto out;
+    for (size_t i = 0; i < spec->n_entries; i++) {
+        const struct df_conf_entry *e = &spec->entries[i];
+        char label[CONF_KEY_MAX + 2];
+        struct df_error verr;
+
+        if (e->alias == NULL)
+            continue;
+        snprintf(label, sizeof(label), "--%s", e->alias);
+        if (conf_set_text(e, scratch, e->alias_value, label, &verr) != 0) {
+            rv = df_error_set(err, DF_EINTERNAL, "bad alias value: %s", verr.msg);
+            goto out;
+        }
+    }
     rv = 0;
 out:
     if (scratch != NULL)
@@ -1284,6 +1331,11 @@ df_conf_usage(const struct df_conf_spec *spec, FILE *f)
         if (strcmp(derived, name) != 0 && o < sizeof(help))
             snprintf(help + o, sizeof(help) - o, " [key %s]", e->key);
         conf_usage_line(f, left, help);
+        if (e->alias != NULL) {
+            snprintf(left, sizeof(left), "      --%s", e->alias);
+            snprintf(help, sizeof(help), "the same as --%s %s", name, e->alias_value);
+            conf_usage_line(f, left, help);
+        }
     }
     fprintf(f, "\nBoolean flags take no value; --no-FLAG turns one off. Sizes: 4KiB, 64MiB, "
                "1GB.\nRates: 100MiB/s, 800Mbit/s. Durations: 250ms, 30s, 5m, 1h30m.\n");

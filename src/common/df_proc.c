@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,4 +132,59 @@ df_proc_signals_free(struct df_proc_signals *s)
     if (s->hup != NULL)
         event_free(s->hup);
     free(s);
+}
+
+int
+df_proc_group_lookup(const char *name, const char *group_file, gid_t *out, struct df_error *err)
+{
+    const char *path = group_file != NULL ? group_file : "/etc/group";
+    char *line = NULL, *end;
+    size_t cap = 0, n = strlen(name);
+    unsigned long v;
+    FILE *f = NULL;
+    int rv;
+
+    if (n == 0 || strchr(name, ':') != NULL || strchr(name, '\n') != NULL) {
+        rv = df_error_set(err, DF_EINVAL, "bad group name \"%.64s\"", name);
+        goto out;
+    }
+    if (name[strspn(name, "0123456789")] == '\0') {
+        errno = 0;
+        v = strtoul(name, NULL, 10);
+        if (errno != 0 || v >= (unsigned long)INT32_MAX) {
+            rv = df_error_set(err, DF_EINVAL, "group id %.64s out of range", name);
+            goto out;
+        }
+        *out = (gid_t)v;
+        rv = 0;
+        goto out;
+    }
+    if ((f = fopen(path, "re")) == NULL) {
+        rv = df_error_set(err, DF_EIO, "group %.64s: %s: %s", name, path, strerror(errno));
+        goto out;
+    }
+    /* name:password:gid:members */
+    while (getline(&line, &cap, f) != -1) {
+        char *gid;
+
+        if (strncmp(line, name, n) != 0 || line[n] != ':' ||
+            (gid = strchr(line + n + 1, ':')) == NULL)
+            continue;
+        errno = 0;
+        v = strtoul(gid + 1, &end, 10);
+        if (errno != 0 || end == gid + 1 || (*end != ':' && *end != '\n' && *end != '\0') ||
+            v >= (unsigned long)INT32_MAX) {
+            rv = df_error_set(err, DF_EINVAL, "group %.64s: bad entry in %s", name, path);
+            goto out;
+        }
+        *out = (gid_t)v;
+        rv = 0;
+        goto out;
+    }
+    rv = df_error_set(err, DF_ENOTFOUND, "no group \"%.64s\" in %s", name, path);
+out:
+    free(line);
+    if (f != NULL)
+        fclose(f);
+    return rv;
 }

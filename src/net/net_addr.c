@@ -130,3 +130,18 @@ net_addr_ip_format(const struct net_addr_ip *ip, char *buf, size_t len)
         buf[0] = '\0';
     return buf;
 }
+
+bool
+net_addr_is_loopback(const char *ip)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (inet_pton(AF_INET, ip, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, ip, &a6) != 1)
+        return false;
+    if (IN6_IS_ADDR_V4MAPPED(&a6))
+        return a6.s6_addr[12] == 127;
+    return IN6_IS_ADDR_LOOPBACK(&a6);
+}

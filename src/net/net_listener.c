@@ -359,16 +359,17 @@ net_listener_socket(const struct net_addr *a, struct sockaddr_storage *ss, sockl
 }
 
 static int
-net_listener_open(struct event_base *base, const char *addr, int mode, net_listener_accept_fn *cb,
-                  net_listener_local_fn *local_cb, void *arg, struct net_listener **out,
-                  struct df_error *err)
+net_listener_open(struct event_base *base, const char *addr, const struct net_listener_perm *perm,
+                  net_listener_accept_fn *cb, net_listener_local_fn *local_cb, void *arg,
+                  struct net_listener **out, struct df_error *err)
 {
     struct net_listener *l = NULL;
     struct sockaddr_storage ss, bound;
     socklen_t sslen = 0, blen = sizeof(bound);
+    mode_t mode = (mode_t)(perm->mode != 0 ? perm->mode : 0600), old_mask = 0;
     struct net_addr a;
     struct stat st;
-    int fd = -1, one = 1, rv;
+    int fd = -1, one = 1, rv, bound_rv;
 
     if ((rv = net_addr_parse(addr, 0, &a, err)) != 0)
         goto out;
@@ -401,13 +402,26 @@ net_listener_open(struct event_base *base, const char *addr, int mode, net_liste
         }
     } else
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sslen) == -1) {
+    /* The socket file is born owner-only (umask is the process's: start-up only), so nobody
+     * connects before its group and mode are set. */
+    if (a.is_unix)
+        old_mask = umask(0177);
+    bound_rv = bind(fd, (struct sockaddr *)&ss, sslen);
+    if (a.is_unix)
+        umask(old_mask);
+    if (bound_rv == -1) {
         rv = df_error_set(err, DF_EIO, "listen %s: bind: %s", addr, strerror(errno));
         goto out;
     }
-    if (a.is_unix &&
-        (chmod(a.host, (mode_t)(mode != 0 ? mode : 0600)) == -1 || lstat(a.host, &st) == -1)) {
-        rv = df_error_set(err, DF_EIO, "listen %s: chmod: %s", addr, strerror(errno));
+    if (a.is_unix && perm->gid != (gid_t)-1 && chown(a.host, (uid_t)-1, perm->gid) == -1) {
+        rv = df_error_set(err, DF_EIO, "listen %s: chown to group %lu: %s", addr,
+                          (unsigned long)perm->gid, strerror(errno));
+        unlink(a.host);
+        goto out;
+    }
+    if (a.is_unix && (chmod(a.host, mode) == -1 || lstat(a.host, &st) == -1)) {
+        rv = df_error_set(err, DF_EIO, "listen %s: chmod %04o: %s", addr, (unsigned)mode,
+                          strerror(errno));
         unlink(a.host);
         goto out;
     }
@@ -467,15 +481,19 @@ int
 net_listener_new(struct event_base *base, const char *addr, int mode, net_listener_accept_fn *cb,
                  void *arg, struct net_listener **out, struct df_error *err)
 {
-    return net_listener_open(base, addr, mode, cb, NULL, arg, out, err);
+    struct net_listener_perm perm = {mode, (gid_t)-1};
+
+    return net_listener_open(base, addr, &perm, cb, NULL, arg, out, err);
 }
 
 int
-net_listener_new_local(struct event_base *base, const char *addr, int mode,
-                       net_listener_local_fn *cb, void *arg, struct net_listener **out,
-                       struct df_error *err)
+net_listener_new_local(struct event_base *base, const char *addr,
+                       const struct net_listener_perm *perm, net_listener_local_fn *cb, void *arg,
+                       struct net_listener **out, struct df_error *err)
 {
-    return net_listener_open(base, addr, mode, NULL, cb, arg, out, err);
+    struct net_listener_perm def = {0, (gid_t)-1};
+
+    return net_listener_open(base, addr, perm != NULL ? perm : &def, NULL, cb, arg, out, err);
 }
 
 int

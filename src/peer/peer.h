@@ -17,6 +17,7 @@
 #include "df/df_digest.h"
 #include "df/df_id.h"
 #include "df/net_http_parse.h"
+#include "df/net_listener.h"
 #include "df/net_ratelim.h"
 #include "df/rpc_server.h"
 #include "df/rpc_tls.h"
@@ -53,6 +54,8 @@ struct peer_config {
     int64_t rpc_port;
     int64_t upload_port;
     char *socket;
+    char *socket_mode;  /* octal text, "0600" */
+    char *socket_group; /* group name or id; NULL: the process's */
     bool seed;
     int64_t cache_quota;     /* bytes, 0 = unlimited */
     int64_t cache_ttl;       /* ms */
@@ -93,6 +96,7 @@ struct peer_ctx {
     struct df_work_pool *out_pool;  /* output copies: each may wait on its reader */
     struct evdns_base *dns;
     struct peer_config cfg;
+    struct net_listener_perm sock_perm; /* socketMode and socketGroup, resolved */
     struct store_db *db;
     struct net_tls_ctx *tls;
     struct net_tls_ctx *tls_insecure;

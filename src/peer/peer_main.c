@@ -34,6 +34,7 @@
 #include "df/df_units.h"
 #include "df/df_work.h"
 #include "df/log.h"
+#include "df/net_addr.h"
 #include "df/net_addrpolicy.h"
 #include "df/net_connect.h"
 #include "df/net_http_server.h"
@@ -89,6 +90,19 @@ static const struct df_conf_entry peer_entries[] = {
          .offset = F(socket),
          .metavar = "PATH",
          .help = "unix socket for local clients (default: <data-dir>/dfdaemon.sock)"},
+        {.key = "socketMode",
+         .type = DF_CONF_STRING,
+         .offset = F(socket_mode),
+         .def = "0600",
+         .metavar = "MODE",
+         .help = "file mode of the unix socket (octal; 0660 with socketGroup: that group may "
+                 "use the peer; the socket must then lie outside the 0700 data dir)"},
+        {.key = "socketGroup",
+         .type = DF_CONF_STRING,
+         .offset = F(socket_group),
+         .metavar = "GROUP",
+         .help = "group of the unix socket, a name from /etc/group or a number (default: the "
+                 "peer's own)"},
         {.key = "seed", .type = DF_CONF_BOOL, .offset = F(seed), .help = "run as a seed peer"},
         {.key = "cache.quota",
          .flag = "cache-quota",
@@ -315,6 +329,43 @@ peer_main_policy(struct peer_ctx *ctx, struct df_error *err)
                             &ctx->src_policy, &e2);
     if (rv != 0)
         return df_error_set(err, rv, "backToSource.%s", e2.msg);
+    return 0;
+}
+
+/*
+ * Who may use the unix socket, from socketMode and socketGroup. A mode that lets others in
+ * is refused for a socket inside the data dir: that dir is 0700, so they could never reach
+ * it, and the operator would not know why.
+ */
+static int
+peer_main_socket_perm(struct peer_ctx *ctx, struct df_error *err)
+{
+    const char *m = ctx->cfg.socket_mode;
+    size_t dlen = strlen(ctx->cfg.data_dir);
+    struct df_error e2;
+    unsigned long mode;
+    char *end;
+    int rv;
+
+    errno = 0;
+    mode = strtoul(m, &end, 8);
+    if (*m < '0' || *m > '7' || *end != '\0' || errno != 0 || mode > 0777)
+        return df_error_set(err, DF_EINVAL,
+                            "socketMode: expected an octal mode like 0660, got "
+                            "\"%.32s\"",
+                            m);
+    ctx->sock_perm.mode = (int)mode;
+    ctx->sock_perm.gid = (gid_t)-1;
+    if (ctx->cfg.socket_group != NULL &&
+        (rv = df_proc_group_lookup(ctx->cfg.socket_group, NULL, &ctx->sock_perm.gid, &e2)) != 0)
+        return df_error_set(err, rv, "socketGroup: %s", e2.msg);
+    if ((mode & 077) != 0 && strncmp(ctx->cfg.socket, ctx->cfg.data_dir, dlen) == 0 &&
+        ctx->cfg.socket[dlen] == '/')
+        return df_error_set(err, DF_EINVAL,
+                            "socketMode %04lo lets others use the socket, but %s is inside the "
+                            "data dir (0700: its owner only): set socket to a path outside it, "
+                            "e.g. /run/dragonfly/dfdaemon.sock",
+                            mode, ctx->cfg.socket);
     return 0;
 }
 
@@ -558,7 +609,7 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     if ((rv = rpc_server_listen(ctx->rpc, addr, ctx->tls_server, err)) != 0)
         return rv;
     snprintf(addr, sizeof(addr), "unix:%s", ctx->cfg.socket);
-    if ((rv = rpc_server_listen(ctx->rpc, addr, NULL, err)) != 0)
+    if ((rv = rpc_server_listen_local(ctx->rpc, addr, &ctx->sock_perm, err)) != 0)
         return rv;
     if ((rv = peer_upload_start(ctx, bind_host, err)) != 0)
         return rv;
@@ -726,9 +777,15 @@ peer_main(int argc, char **argv)
         ctx.cfg.upload_port = ctx.cfg.seed ? PEER_SEED_UPLOAD_PORT : PEER_DEFAULT_UPLOAD_PORT;
     if (ctx.cfg.socket == NULL)
         ctx.cfg.socket = xasprintf("%s/dfdaemon.sock", ctx.cfg.data_dir);
-    if (peer_main_policy(&ctx, &err) != 0) {
-        fprintf(stderr, "dragonfly peer: %s\n", err.msg);
+    /* Listening on loopback only and talking to no scheduler, nobody else reaches us. */
+    if (peer_main_policy(&ctx, &err) != 0 || peer_main_socket_perm(&ctx, &err) != 0 ||
+        rpc_tls_conf_check(&ctx.cfg.tls,
+                           ip_given && net_addr_is_loopback(ctx.cfg.ip) &&
+                                   ctx.cfg.schedulers.n == 0,
+                           &err) != 0) {
+        fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);
         df_conf_args_reset(&args);
+        net_addrpolicy_free(ctx.src_policy);
         df_conf_reset(&peer_spec, &ctx.cfg);
         return 2;
     }

@@ -1347,9 +1347,10 @@ rpc_server_limit_method(struct rpc_server *srv, const char *path, size_t max_msg
     return 0;
 }
 
-int
-rpc_server_listen(struct rpc_server *srv, const char *addr, struct net_tls_ctx *tls,
-                  struct df_error *err)
+/* Listen on addr: a local listener with perm when local, else TCP (or unix) with tls. */
+static int
+rpc_server_listen_on(struct rpc_server *srv, const char *addr, struct net_tls_ctx *tls, bool local,
+                     const struct net_listener_perm *perm, struct df_error *err)
 {
     struct rpc_server_listener *sl;
     int rv;
@@ -1359,8 +1360,8 @@ rpc_server_listen(struct rpc_server *srv, const char *addr, struct net_tls_ctx *
     sl = &srv->listeners[srv->nlisteners];
     sl->srv = srv;
     sl->tls = tls;
-    if (tls == NULL && strncmp(addr, "unix:", 5) == 0)
-        rv = net_listener_new_local(srv->base, addr, 0, rpc_server_local_accept_cb, sl, &sl->l,
+    if (local)
+        rv = net_listener_new_local(srv->base, addr, perm, rpc_server_local_accept_cb, sl, &sl->l,
                                     err);
     else
         rv = net_listener_new(srv->base, addr, 0, rpc_server_accept_cb, sl, &sl->l, err);
@@ -1369,6 +1370,23 @@ rpc_server_listen(struct rpc_server *srv, const char *addr, struct net_tls_ctx *
     srv->nlisteners++;
     log_info("rpc: listening on %s%s", net_listener_addr(sl->l), tls != NULL ? " (tls)" : "");
     return 0;
+}
+
+int
+rpc_server_listen(struct rpc_server *srv, const char *addr, struct net_tls_ctx *tls,
+                  struct df_error *err)
+{
+    return rpc_server_listen_on(srv, addr, tls, tls == NULL && strncmp(addr, "unix:", 5) == 0, NULL,
+                                err);
+}
+
+int
+rpc_server_listen_local(struct rpc_server *srv, const char *addr,
+                        const struct net_listener_perm *perm, struct df_error *err)
+{
+    if (strncmp(addr, "unix:", 5) != 0)
+        return df_error_set(err, DF_EINVAL, "listen %s: a local listener needs unix:PATH", addr);
+    return rpc_server_listen_on(srv, addr, NULL, true, perm, err);
 }
 
 const char *

@@ -334,7 +334,9 @@ sched_main(int argc, char **argv)
         return 0;
     }
     sched_main_config_copy(&ctx.cfg, &ctx.scfg);
-    if (sched_config_check(&ctx.scfg, &err) != 0) {
+    /* Every peer talks to the scheduler: plaintext only when chosen. */
+    if (sched_config_check(&ctx.scfg, &err) != 0 ||
+        rpc_tls_conf_check(&ctx.cfg.tls, false, &err) != 0) {
         fprintf(stderr, "dragonfly scheduler: %s\n", err.msg);
         df_conf_args_reset(&args);
         df_conf_reset(&sched_spec, &ctx.cfg);

@@ -49,6 +49,7 @@ struct sched_stream {
     bool registered, finished, in_cb, dead;
     bool sent_to_source;              /* we answered needBackToSourceResponse on this stream */
     struct net_tls_identity ident;    /* the caller's verified certificate (role NONE: none) */
+    char src[64];                     /* the caller's IP; "" on a unix socket */
     TAILQ_ENTRY(sched_stream) entry;  /* ctx->all */
     TAILQ_ENTRY(sched_stream) tentry; /* rt->streams */
 };
@@ -757,23 +758,35 @@ core_fail(struct req_err *e, int rv, const char *what, const char *id)
 /* ---- who may do what (README "Security") ---- */
 
 /*
- * A caller with a cluster certificate acts only for its own host: the host's announced
- * hostname must be the certificate's host. Callers without one (a plaintext scheduler, or
- * tls.requireClientCert off) are not checked here. An unknown host passes: the core
- * answers not_found. Returns 0, or -1 with permission_denied in e.
+ * A caller acts only for its own host. With a cluster certificate, the host's announced
+ * hostname must be the certificate's host. Without one (a plaintext scheduler, or
+ * tls.requireClientCert off), a host belongs to the address that announced it first (H1):
+ * a caller from another IP may not announce over it, make it leave or register peers on
+ * it. Callers on a unix socket (src "") count as one address, this machine's. An unknown
+ * host passes: the core answers not_found. Returns 0, or -1 with permission_denied in e.
  */
 static int
-auth_host(struct sched_ctx *ctx, const struct net_tls_identity *id, const char *host_id,
-          struct req_err *e)
+auth_host(struct sched_ctx *ctx, const struct net_tls_identity *id, const char *src,
+          const char *host_id, struct req_err *e)
 {
     struct sched_host_stat hs;
+    const char *owner;
 
-    if (id->role == NET_TLS_ROLE_NONE || sched_state_host_stat(ctx->state, host_id, &hs) != 0)
+    if (sched_state_host_stat(ctx->state, host_id, &hs) != 0)
         return 0;
-    if (hs.hostname == NULL || strcmp(hs.hostname, id->host) != 0)
+    if (id->role != NET_TLS_ROLE_NONE) {
+        if (hs.hostname == NULL || strcmp(hs.hostname, id->host) != 0)
+            return req_fail(e, RPC_PERMISSION_DENIED,
+                            "host %s belongs to %s, not to the caller's certificate (%s)", host_id,
+                            hs.hostname != NULL ? hs.hostname : "-", id->host);
+        return 0;
+    }
+    owner = hs.source != NULL ? hs.source : "";
+    if (strcmp(owner, src) != 0)
         return req_fail(e, RPC_PERMISSION_DENIED,
-                        "host %s belongs to %s, not to the caller's certificate (%s)", host_id,
-                        hs.hostname != NULL ? hs.hostname : "-", id->host);
+                        "host %s was announced from %s, not from the caller's address %s", host_id,
+                        *owner != '\0' ? owner : "a unix socket",
+                        *src != '\0' ? src : "(unix socket)");
     return 0;
 }
 
@@ -1051,7 +1064,7 @@ peer_message(struct sched_stream *st, const cJSON *msg, struct req_err *e)
     if (!df_id_task_is_valid(task_id))
         return req_fail(e, RPC_INVALID_ARGUMENT, "taskId: expected 64 lowercase hex digits");
     if (st->peer_id == NULL) {
-        if (auth_host(st->ctx, &st->ident, host_id, e) != 0)
+        if (auth_host(st->ctx, &st->ident, st->src, host_id, e) != 0)
             return -1;
         st->peer_id = xstrdup(peer_id);
         st->host_id = xstrdup(host_id);
@@ -1152,6 +1165,7 @@ announce_peer(struct rpc_call *call, const cJSON *req, void *arg)
     st->ctx = ctx;
     st->call = call;
     rpc_call_peer_identity(call, &st->ident);
+    rpc_call_peer_ip(call, st->src, sizeof(st->src));
     TAILQ_INSERT_TAIL(&ctx->all, st, entry);
     ctx->m.streams_total++;
     rpc_call_set_cbs(call, &cbs, st);
@@ -1207,10 +1221,11 @@ parse_host(const cJSON *h, struct sched_host_info *info, struct req_err *e)
  * Under mTLS a host announces itself only: hostname is the certificate's host, the id is
  * the one its ip and hostname make (so nobody squats an id before its host arrives), an
  * existing id stays with its host, and only a seed certificate announces a seed. With TLS
- * on but no client certificate, a host may still not announce a seed.
+ * on but no client certificate, a host may still not announce a seed. Without a
+ * certificate, an existing id stays with the address that announced it (auth_host).
  */
 static int
-auth_announce(struct sched_ctx *ctx, const struct net_tls_identity *id,
+auth_announce(struct sched_ctx *ctx, const struct net_tls_identity *id, const char *src,
               const struct sched_host_info *info, struct req_err *e)
 {
     char *want;
@@ -1220,8 +1235,15 @@ auth_announce(struct sched_ctx *ctx, const struct net_tls_identity *id,
         return req_fail(e, RPC_PERMISSION_DENIED,
                         "a seed host needs a seed certificate, the caller has %s",
                         net_tls_role_name(id->role));
-    if (id->role == NET_TLS_ROLE_NONE)
-        return 0;
+    if (id->role == NET_TLS_ROLE_NONE) {
+        /* The id the core files the host under. */
+        want = info->id != NULL && *info->id != '\0'
+                       ? xstrdup(info->id)
+                       : df_id_host_new(info->ip, info->hostname, info->type == SCHED_HOST_SEED);
+        rv = auth_host(ctx, id, src, want, e);
+        free(want);
+        return rv;
+    }
     if (strcmp(info->hostname, id->host) != 0)
         return req_fail(e, RPC_PERMISSION_DENIED,
                         "host.hostname %.64s is not the caller's certificate host %s",
@@ -1233,7 +1255,7 @@ auth_announce(struct sched_ctx *ctx, const struct net_tls_identity *id,
         rv = req_fail(e, RPC_PERMISSION_DENIED, "host.id %.64s: a host of %s is %s", info->id,
                       id->host, want);
     else
-        rv = auth_host(ctx, id, info->id, e);
+        rv = auth_host(ctx, id, src, info->id, e);
     free(want);
     return rv;
 }
@@ -1250,13 +1272,14 @@ announce_host(struct rpc_call *call, const cJSON *req, void *arg)
     int rv;
 
     rpc_call_peer_identity(call, &id);
+    rpc_call_peer_ip(call, src, sizeof(src));
     if (get_obj(req, "host", &h, &e) != 0 || parse_host(h, &info, &e) != 0 ||
-        auth_announce(ctx, &id, &info, &e) != 0) {
+        auth_announce(ctx, &id, src, &info, &e) != 0) {
         reply_err(call, &e);
         return;
     }
-    /* New hosts count against their caller's quota (M3). */
-    info.source = rpc_call_peer_ip(call, src, sizeof(src)) ? src : NULL;
+    /* New hosts count against their caller's quota (M3) and belong to it (H1). */
+    info.source = src[0] != '\0' ? src : NULL;
     if ((rv = sched_state_host_announce(ctx->state, &info, df_time_wall_steady_ms())) != 0) {
         core_fail(&e, rv, "announce host", info.id != NULL ? info.id : info.ip);
         reply_err(call, &e);
@@ -1274,10 +1297,12 @@ leave_host(struct rpc_call *call, const cJSON *req, void *arg)
     struct net_tls_identity ident;
     const char *id;
     struct req_err e;
+    char src[64];
     int rv;
 
     rpc_call_peer_identity(call, &ident);
-    if (get_str(req, "id", &id, &e) != 0 || auth_host(ctx, &ident, id, &e) != 0) {
+    rpc_call_peer_ip(call, src, sizeof(src));
+    if (get_str(req, "id", &id, &e) != 0 || auth_host(ctx, &ident, src, id, &e) != 0) {
         reply_err(call, &e);
         return;
     }
@@ -1390,11 +1415,14 @@ leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
     struct sched_peer_stat ps;
     const char *id;
     struct req_err e;
+    char src[64];
     int rv;
 
     rpc_call_peer_identity(call, &ident);
-    if (get_str(req, "peerId", &id, &e) != 0 || (sched_state_peer_stat(ctx->state, id, &ps) == 0 &&
-                                                 auth_host(ctx, &ident, ps.host_id, &e) != 0)) {
+    rpc_call_peer_ip(call, src, sizeof(src));
+    if (get_str(req, "peerId", &id, &e) != 0 ||
+        (sched_state_peer_stat(ctx->state, id, &ps) == 0 &&
+         auth_host(ctx, &ident, src, ps.host_id, &e) != 0)) {
         reply_err(call, &e);
         return;
     }

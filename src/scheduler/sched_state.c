@@ -2342,6 +2342,7 @@ sched_state_host_stat(const struct sched_state *s, const char *host_id, struct s
     out->upload_failed = h->upload_failed;
     out->uploaded_bytes = h->uploaded_bytes;
     out->announced_at = h->announced_at;
+    out->source = h->src != NULL ? h->src->key : NULL;
     return 0;
 }
 

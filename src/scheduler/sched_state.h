@@ -223,6 +223,7 @@ struct sched_host_stat {
     uint32_t upload_slots, load, concurrent_uploads, peer_count;
     uint64_t upload_ok, upload_failed, uploaded_bytes;
     int64_t announced_at;
+    const char *source; /* who announced it first (sched_host_info.source); NULL: nobody said */
 };
 
 struct sched_gc_stats {

@@ -466,6 +466,8 @@ bd_start(struct bd_env *e, const char *role, const char *prefix, ...)
     }
     argv[n++] = it_bin();
     argv[n++] = role;
+    if (prefix != NULL)
+        argv[n++] = "--plaintext"; /* it_proc_start adds it only when it runs dragonfly */
     argv[n++] = "--ready-file";
     argv[n++] = ready;
     if (strcmp(role, "scheduler") == 0) {

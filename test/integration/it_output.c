@@ -317,14 +317,14 @@ START_TEST(test_sec_tob_df2_12_output_path)
 END_TEST
 
 /*
- * A non-root caller (nobody) on a socket it may use (test only: a root peer whose socket is
- * opened to everyone): -O /etc/... fails with one line naming --output and creates nothing;
- * a file in a directory nobody owns is written, owned by nobody.
+ * A non-root caller (nobody) on a socket it may use (a root peer whose socket is open to
+ * everyone: socketMode 0666): -O /etc/... fails with one line naming --output and creates
+ * nothing; a file in a directory nobody owns is written, owned by nobody.
  */
 START_TEST(test_nonroot_caller)
 {
     struct ot o;
-    char sock[700], *log = NULL;
+    char sock[700], flag[720], *log = NULL;
     int rc;
 
     if (geteuid() != 0 || it_shf(NULL, 10, "command -v setpriv >/dev/null") != 0) {
@@ -334,8 +334,8 @@ START_TEST(test_nonroot_caller)
     ot_up(&o, false);
     ck_assert_int_eq(chmod(o.dir, 0755), 0);
     snprintf(sock, sizeof(sock), "%s/public.sock", o.dir);
-    ot_peer(&o, &o.peer, "p1", "127.0.0.77", o.sock, "--socket", sock);
-    ck_assert_int_eq(chmod(sock, 0666), 0);
+    snprintf(flag, sizeof(flag), "--socket=%s", sock);
+    ot_peer(&o, &o.peer, "p1", "127.0.0.77", o.sock, flag, "--socket-mode=0666");
     ck_assert_int_eq(it_shf(NULL, 10, "mkdir %s/nb && chown 65534:65534 %s/nb", o.dir, o.dir), 0);
     rc = it_shf(&log, 60,
                 "setpriv --reuid=65534 --regid=65534 --clear-groups %s get "

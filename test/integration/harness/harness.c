@@ -80,16 +80,49 @@ it_read_json(const char *path)
     return doc;
 }
 
+/*
+ * argv with --plaintext after the subcommand when it starts a dragonfly scheduler or peer
+ * that names no tls.* flag (a plaintext test daemon); otherwise argv itself. Free the
+ * result when it is not argv.
+ */
+static char *const *
+it_argv_tls(char *const argv[])
+{
+    static char plaintext[] = "--plaintext";
+    char **out;
+    size_t n = 0;
+
+    if (argv[0] == NULL || argv[1] == NULL || strcmp(argv[0], it_bin()) != 0 ||
+        (strcmp(argv[1], "scheduler") != 0 && strcmp(argv[1], "peer") != 0 &&
+         strcmp(argv[1], "seed") != 0))
+        return argv;
+    for (n = 2; argv[n] != NULL; n++)
+        if (strncmp(argv[n], "--tls-", 6) == 0 || strcmp(argv[n], plaintext) == 0)
+            return argv;
+    out = calloc(n + 2, sizeof(*out));
+    if (out == NULL)
+        return argv;
+    out[0] = argv[0];
+    out[1] = argv[1];
+    out[2] = plaintext;
+    for (size_t i = 2; i <= n; i++)
+        out[i + 1] = argv[i];
+    return out;
+}
+
 int
-it_proc_start(struct it_proc *p, const char *dir, const char *name, char *const argv[],
+it_proc_start(struct it_proc *p, const char *dir, const char *name, char *const argv_in[],
               const char *ready_file, int timeout_ms)
 {
+    char *const *argv = it_argv_tls(argv_in);
     pid_t parent = getpid();
     int fd, status, waited = 0;
 
     memset(p, 0, sizeof(*p));
     snprintf(p->log_path, sizeof(p->log_path), "%s/%s.log", dir, name);
     p->pid = fork();
+    if (p->pid != 0 && argv != argv_in)
+        free((void *)(uintptr_t)argv);
     if (p->pid == -1)
         return -1;
     if (p->pid == 0) {

@@ -39,9 +39,12 @@ void it_rmtree(const char *dir);
 
 /*
  * Start argv (NULL-terminated; argv[0] is a path) with stdout and stderr appended to
- * <dir>/<name>.log. If ready_file is not NULL, wait up to timeout_ms for it to hold a
- * JSON document and keep it in p->ready. Returns 0, or -1 if the process died or the
- * file never appeared (its log is printed to stderr).
+ * <dir>/<name>.log. A dragonfly scheduler, peer or seed (argv[0] is it_bin()) whose flags
+ * name no --tls-* option and no --plaintext runs with --plaintext: daemons refuse to run
+ * unauthenticated unless told to. A test of that refusal passes --tls-mode auto. If
+ * ready_file is not NULL, wait up to timeout_ms for it to hold a JSON document and keep it
+ * in p->ready. Returns 0, or -1 if the process died or the file never appeared (its log is
+ * printed to stderr).
  */
 int it_proc_start(struct it_proc *p, const char *dir, const char *name, char *const argv[],
                   const char *ready_file, int timeout_ms);

@@ -97,7 +97,9 @@ static const struct df_conf_entry entries[] = {
          .offset = F(algorithm),
          .def = "default",
          .choices = algorithms,
-         .help = "parent selection"},
+         .help = "parent selection",
+         .alias = "nt",
+         .alias_value = "nt"},
         {.key = "headers",
          .flag = "header",
          .short_flag = 'H',
@@ -684,6 +686,8 @@ START_TEST(test_help)
     ck_assert_ptr_nonnull(strstr(text, "--storage-data-dir DIR "));
     ck_assert_ptr_nonnull(strstr(text, "  -O, --output PATH "));
     ck_assert_ptr_nonnull(strstr(text, "--scheduler-algorithm default|ml|nt"));
+    ck_assert_ptr_nonnull(strstr(text, "      --nt "));
+    ck_assert_ptr_nonnull(strstr(text, "the same as --scheduler-algorithm nt\n"));
     ck_assert_ptr_nonnull(strstr(text, "  -H, --header 'K: V' "));
     ck_assert_ptr_nonnull(strstr(text, "request header (repeatable) [key headers]\n"));
     /* a help text that says it already is not told again */
@@ -880,8 +884,27 @@ START_TEST(test_spec_check)
              .type = DF_CONF_STRING,
              .offset = offsetof(struct bad_config, s)},
     };
+    const struct df_conf_entry alias_dup[] = {
+            {.key = "a", .type = DF_CONF_INT, .offset = offsetof(struct bad_config, a)},
+            {.key = "b",
+             .type = DF_CONF_INT,
+             .offset = offsetof(struct bad_config, b),
+             .alias = "a",
+             .alias_value = "1"},
+    };
+    const struct df_conf_entry alias_bad[] = {
+            {.key = "a",
+             .type = DF_CONF_INT,
+             .offset = offsetof(struct bad_config, a),
+             .alias = "one",
+             .alias_value = "x"},
+    };
     char msg[512];
 
+    ck_assert_int_eq(check_table(alias_dup, 2, msg, sizeof(msg)), DF_EINTERNAL);
+    ck_assert_str_eq(msg, "conf table: b: duplicate flag --a");
+    ck_assert_int_eq(check_table(alias_bad, 1, msg, sizeof(msg)), DF_EINTERNAL);
+    ck_assert_str_eq(msg, "bad alias value: --one: expected integer, got \"x\"");
     ck_assert_int_eq(check_table(dup_key, 2, msg, sizeof(msg)), DF_EINTERNAL);
     ck_assert_str_eq(msg, "conf table: a: duplicate key");
     ck_assert_int_eq(check_table(dup_flag, 2, msg, sizeof(msg)), DF_EINTERNAL);
@@ -902,6 +925,24 @@ START_TEST(test_spec_check)
     ck_assert_int_eq(check_table(good, 2, msg, sizeof(msg)), 0);
     ck_assert_int_eq(check_table(entries, DF_NELEM(entries), msg, sizeof(msg)), DF_EINTERNAL);
     ck_assert_int_eq(df_conf_spec_check(&spec, NULL), 0);
+}
+
+END_TEST
+
+/* An alias flag sets its entry to a fixed value, in order with the entry's own flag. */
+START_TEST(test_alias)
+{
+    struct run r = {.rv = 0};
+
+    ck_assert_int_eq(run_load(&r, "{\"scheduler\": {\"algorithm\": \"ml\"}}", "--nt", NULL), 0);
+    ck_assert_int_eq(r.cfg.algorithm, 2);
+    run_end(&r);
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(run_load(&r, NULL, "--nt", "--scheduler-algorithm", "ml", NULL), 0);
+    ck_assert_int_eq(r.cfg.algorithm, 1);
+    run_end(&r);
+    LOAD_FAILS(DF_EINVAL, "--nt: takes no value", NULL, "--nt=ml", NULL);
+    LOAD_FAILS(DF_EINVAL, "--no-nt: unknown flag", NULL, "--no-nt", NULL);
 }
 
 END_TEST
@@ -949,6 +990,7 @@ test_df_conf_suite(void)
     tcase_add_test(tc, test_untouched_on_error);
     tcase_add_test(tc, test_reload);
     tcase_add_test(tc, test_required);
+    tcase_add_test(tc, test_alias);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_unknown);

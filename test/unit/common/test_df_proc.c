@@ -76,6 +76,38 @@ START_TEST(test_sigterm_stops_loop)
 
 END_TEST
 
+/* Group names come from the file itself; numbers are taken as they are. */
+START_TEST(test_group_lookup)
+{
+    char path[] = "/tmp/df-group-XXXXXX";
+    const char *text = "root:x:0:\ndragon:x:1234:a,b\ndragonfly:x:4321:\nbroken:x:zz:\nlast:x:7";
+    struct df_error err;
+    gid_t g = 99;
+    int fd = mkstemp(path);
+
+    ck_assert_int_ne(fd, -1);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    ck_assert_int_eq(df_proc_group_lookup("dragonfly", path, &g, &err), 0);
+    ck_assert_uint_eq(g, 4321);
+    ck_assert_int_eq(df_proc_group_lookup("dragon", path, &g, &err), 0);
+    ck_assert_uint_eq(g, 1234);
+    ck_assert_int_eq(df_proc_group_lookup("last", path, &g, &err), 0);
+    ck_assert_uint_eq(g, 7);
+    ck_assert_int_eq(df_proc_group_lookup("555", path, &g, &err), 0);
+    ck_assert_uint_eq(g, 555);
+    ck_assert_int_eq(df_proc_group_lookup("drag", path, &g, &err), DF_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no group \"drag\" in /tmp/df-group-"));
+    ck_assert_int_eq(df_proc_group_lookup("broken", path, &g, &err), DF_EINVAL);
+    ck_assert_int_eq(df_proc_group_lookup("a:b", path, &g, &err), DF_EINVAL);
+    ck_assert_int_eq(df_proc_group_lookup("", path, &g, &err), DF_EINVAL);
+    ck_assert_int_eq(df_proc_group_lookup("x", "/nonexistent/group", &g, &err), DF_EIO);
+    ck_assert_uint_eq(g, 555); /* untouched on error */
+    unlink(path);
+}
+
+END_TEST
+
 Suite *test_df_proc_suite(void);
 
 Suite *
@@ -87,6 +119,7 @@ test_df_proc_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_ready_file);
     tcase_add_test(tc, test_sigterm_stops_loop);
+    tcase_add_test(tc, test_group_lookup);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -164,6 +164,23 @@ START_TEST(test_format)
 
 END_TEST
 
+START_TEST(test_is_loopback)
+{
+    ck_assert(net_addr_is_loopback("127.0.0.1"));
+    ck_assert(net_addr_is_loopback("127.255.0.9"));
+    ck_assert(net_addr_is_loopback("::1"));
+    ck_assert(net_addr_is_loopback("::ffff:127.0.0.5"));
+    ck_assert(!net_addr_is_loopback(""));
+    ck_assert(!net_addr_is_loopback("0.0.0.0"));
+    ck_assert(!net_addr_is_loopback("128.0.0.1"));
+    ck_assert(!net_addr_is_loopback("10.0.0.1"));
+    ck_assert(!net_addr_is_loopback("::"));
+    ck_assert(!net_addr_is_loopback("::ffff:10.0.0.1"));
+    ck_assert(!net_addr_is_loopback("localhost"));
+}
+
+END_TEST
+
 Suite *test_net_addr_suite(void);
 
 Suite *
@@ -176,6 +193,7 @@ test_net_addr_suite(void)
     tcase_add_loop_test(tc, test_parse_bad, 0, (int)(sizeof(addr_bad) / sizeof(addr_bad[0])));
     tcase_add_test(tc, test_parse_lengths);
     tcase_add_test(tc, test_format);
+    tcase_add_test(tc, test_is_loopback);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -219,6 +219,37 @@ START_TEST(test_unix)
 
 END_TEST
 
+static net_listener_local_fn lis_local_cb;
+
+/* A local listener's socket gets its mode and group; a chown that fails is named. */
+START_TEST(test_local_perm)
+{
+    struct net_listener_perm perm = {0640, getgid()};
+    struct df_error err = {{0}};
+    char addr[160];
+    struct stat st;
+
+    snprintf(addr, sizeof(addr), "unix:%s", lis_path("p.sock"));
+    ck_assert_msg(net_listener_new_local(t.base, addr, &perm, lis_local_cb, NULL, &t.l, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_int_eq(stat(lis_path("p.sock"), &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0640);
+    ck_assert_uint_eq(st.st_gid, getgid());
+    net_listener_free(t.l);
+    t.l = NULL;
+    if (geteuid() != 0) {
+        /* an ordinary user cannot give the socket to a group it is not in */
+        perm.gid = 0;
+        ck_assert_int_eq(
+                net_listener_new_local(t.base, addr, &perm, lis_local_cb, NULL, &t.l, &err),
+                DF_EIO);
+        ck_assert_ptr_nonnull(strstr(err.msg, "chown to group 0"));
+        ck_assert_int_eq(stat(lis_path("p.sock"), &st), -1); /* not left behind */
+    }
+}
+
+END_TEST
+
 START_TEST(test_unix_stale_and_not_socket)
 {
     struct df_error err = {{0}};
@@ -319,10 +350,10 @@ START_TEST(test_local_caller)
 
     memset(&lc, 0, sizeof(lc));
     ck_assert_int_eq(
-            net_listener_new_local(t.base, "127.0.0.1:0", 0, lis_local_cb, NULL, &l2, &err),
+            net_listener_new_local(t.base, "127.0.0.1:0", NULL, lis_local_cb, NULL, &l2, &err),
             DF_EINVAL);
     snprintf(addr, sizeof(addr), "unix:%s", lis_path("l.sock"));
-    ck_assert_msg(net_listener_new_local(t.base, addr, 0, lis_local_cb, NULL, &t.l, &err) == 0,
+    ck_assert_msg(net_listener_new_local(t.base, addr, NULL, lis_local_cb, NULL, &t.l, &err) == 0,
                   "%s", err.msg);
     ck_assert_int_eq(pipe(p), 0);
     c = lis_unix_connect(lis_path("l.sock"));
@@ -663,6 +694,7 @@ test_net_listener_suite(void)
     tcase_add_test(tc, test_tcp_v6);
     tcase_add_test(tc, test_tcp_errors);
     tcase_add_test(tc, test_unix);
+    tcase_add_test(tc, test_local_perm);
     tcase_add_test(tc, test_unix_stale_and_not_socket);
     tcase_add_test(tc, test_local_caller);
     tcase_add_test(tc, test_connect_refused);

@@ -108,6 +108,42 @@ START_TEST(test_setup_plaintext_and_errors)
 
 END_TEST
 
+/* Plaintext is chosen, never fallen into: each refusal is one line naming what to set. */
+START_TEST(test_conf_check_modes)
+{
+    struct rpc_tls_conf c;
+    struct df_error err;
+
+    memset(&c, 0, sizeof(c));
+    /* auto without a certificate: only a host nobody else reaches */
+    ck_assert_int_eq(rpc_tls_conf_check(&c, true, &err), 0);
+    ck_assert(rpc_tls_conf_is_plaintext(&c));
+    ck_assert_int_eq(rpc_tls_conf_check(&c, false, &err), DF_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "tls.cert is not set"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "tls.mode: plaintext (--plaintext)"));
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+    /* plaintext chosen */
+    c.mode = RPC_TLS_PLAINTEXT;
+    ck_assert_int_eq(rpc_tls_conf_check(&c, false, &err), 0);
+    ck_assert(rpc_tls_conf_is_plaintext(&c));
+    /* mtls without a certificate, even where plaintext would be allowed */
+    c.mode = RPC_TLS_MTLS;
+    ck_assert_int_eq(rpc_tls_conf_check(&c, true, &err), DF_EINVAL);
+    ck_assert_str_eq(err.msg, "tls.mode is mtls but tls.cert, tls.key and tls.ca are not set");
+    /* with a certificate: auto and mtls are mTLS; plaintext contradicts it */
+    c = conf_of("peer");
+    ck_assert_int_eq(rpc_tls_conf_check(&c, false, &err), 0);
+    ck_assert(!rpc_tls_conf_is_plaintext(&c));
+    c.mode = RPC_TLS_MTLS;
+    ck_assert_int_eq(rpc_tls_conf_check(&c, false, &err), 0);
+    c.mode = RPC_TLS_PLAINTEXT;
+    ck_assert_int_eq(rpc_tls_conf_check(&c, false, &err), DF_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "tls.mode is plaintext but tls.cert is set"));
+    conf_free(&c);
+}
+
+END_TEST
+
 /* ---- identities over an RPC connection ---- */
 
 static struct event_base *base;
@@ -271,6 +307,7 @@ test_rpc_tls_suite(void)
     tcase_add_unchecked_fixture(tc, certs_setup, certs_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_setup_plaintext_and_errors);
+    tcase_add_test(tc, test_conf_check_modes);
     tcase_add_test(tc, test_identity_seen_by_handler);
     tcase_add_test(tc, test_client_without_cert);
     tcase_add_test(tc, test_client_expects_other_role);

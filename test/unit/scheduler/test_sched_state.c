@@ -578,6 +578,30 @@ START_TEST(test_host_leave)
 
 END_TEST
 
+/* A host keeps the source that announced it first: a later announce does not move it. */
+START_TEST(test_host_source_is_first)
+{
+    struct sched_host_info hi;
+    struct sched_host_stat hs;
+
+    start();
+    memset(&hi, 0, sizeof(hi));
+    hi.ip = "10.0.0.1";
+    hi.hostname = "a";
+    hi.source = "10.0.0.1";
+    ck_assert_int_eq(sched_state_host_announce(st, &hi, now), 0);
+    hi.source = "10.0.0.66";
+    ck_assert_int_eq(sched_state_host_announce(st, &hi, now), 0);
+    ck_assert_int_eq(sched_state_host_stat(st, "10.0.0.1-a", &hs), 0);
+    ck_assert_str_eq(hs.source, "10.0.0.1");
+    t_host(st, "h1", SCHED_HOST_NORMAL, 8, now);
+    ck_assert_int_eq(sched_state_host_stat(st, "h1", &hs), 0);
+    ck_assert_ptr_null(hs.source);
+    check_ok();
+}
+
+END_TEST
+
 /* Every parent named by a PARENTS action in acts still exists. */
 static bool
 parents_all_exist(void)
@@ -912,6 +936,7 @@ test_sched_state_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_register_empty);
+    tcase_add_test(tc, test_host_source_is_first);
     tcase_add_test(tc, test_register_tiny);
     tcase_add_test(tc, test_register_small);
     tcase_add_test(tc, test_register_unknown_length);
