@@ -70,8 +70,8 @@ enum proto_download_resp_kind {
 
 /* A parent's share of the bytes (bytesFromPeers[]). */
 struct proto_download_from {
-    char *peer_id; /* required */
-    char *ip;      /* required */
+    char *peer_id; /* optional */
+    char *ip;      /* optional */
     bool is_seed;
     uint64_t bytes;
 };

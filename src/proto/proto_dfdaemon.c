@@ -238,8 +238,8 @@ proto_download_from_list(const cJSON *list, struct proto_download_resp *r, struc
 
         if (!cJSON_IsObject(e))
             return df_error_set(err, DF_EINVAL, "%s: expected an object", where);
-        if ((rv = proto_json_str(e, where, "peerId", true, true, 0, &f->peer_id, err)) != 0 ||
-            (rv = proto_json_str(e, where, "ip", true, true, 0, &f->ip, err)) != 0 ||
+        if ((rv = proto_json_str(e, where, "peerId", false, true, 0, &f->peer_id, err)) != 0 ||
+            (rv = proto_json_str(e, where, "ip", false, true, 0, &f->ip, err)) != 0 ||
             (rv = proto_json_bool(e, where, "isSeed", &f->is_seed, err)) != 0 ||
             (rv = proto_json_u64(e, where, "bytes", UINT64_MAX, NULL, &f->bytes, err)) != 0)
             return rv;

@@ -437,8 +437,9 @@ proto_peer_req_body_add(cJSON *b, const struct proto_peer_req *r)
         /* fall through */
     case PROTO_PEER_BTS_STARTED:
         return ok &&
-               (!geo || (proto_json_add_u64(b, "contentLength", (uint64_t)r->content_length) &&
-                         proto_json_add_u64(b, "pieceLength", r->piece_length)));
+               (!geo || proto_json_add_u64(b, "contentLength", (uint64_t)r->content_length)) &&
+               ((!geo && r->piece_length == 0) ||
+                proto_json_add_u64(b, "pieceLength", r->piece_length));
     case PROTO_PEER_RESCHEDULE:
         ok = (arr = cJSON_AddArrayToObject(b, "candidateParents")) != NULL &&
              proto_json_add_str(b, "description", r->description);

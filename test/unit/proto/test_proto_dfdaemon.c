@@ -286,8 +286,8 @@ START_TEST(test_download_resp_refused)
              "{\"finishedBytes\":\"x\"}}",
              "downloadProgressResponse.finishedBytes: expected an unsigned integer"},
             {"{\"hostId\":\"h\",\"taskId\":\"T\",\"downloadTaskFinishedResponse\":"
-             "{\"bytesFromPeers\":[{\"ip\":\"1.2.3.4\"}]}}",
-             "downloadTaskFinishedResponse.bytesFromPeers[].peerId: required"},
+             "{\"bytesFromPeers\":[{\"ip\":\"1.2.3.4\",\"bytes\":-1}]}}",
+             "downloadTaskFinishedResponse.bytesFromPeers[].bytes: expected an unsigned integer"},
             {"{\"hostId\":\"h\",\"taskId\":\"T\",\"downloadTaskFinishedResponse\":"
              "{\"bytesFromPeers\":{}}}",
              "downloadTaskFinishedResponse.bytesFromPeers: expected an array"},
