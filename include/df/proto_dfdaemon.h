@@ -27,20 +27,20 @@
 #define PROTO_DOWNLOAD_STR_MAX     4096 /* bytes of url, tag, application, filtered params */
 #define PROTO_DOWNLOAD_HEADERS_MAX 64
 
-struct proto_header {
+struct proto_dfdaemon_header {
     char *name;  /* an RFC 9110 token */
     char *value; /* VCHAR, obs-text, SP and HTAB only */
 };
 
 /* The `download` object. */
-struct proto_download {
-    char *url;                    /* required; a URL df_url_parse accepts, one line */
-    char *tag;                    /* optional, one line */
-    char *application;            /* optional, one line */
-    char *filtered;               /* filteredQueryParams: '&'-separated names, or NULL */
-    bool has_digest;              /* digest: "sha256:<hex>" of the whole content */
-    struct df_digest digest;      /* valid when has_digest */
-    struct proto_header *headers; /* requestHeader, at most PROTO_DOWNLOAD_HEADERS_MAX */
+struct proto_dfdaemon_download {
+    char *url;                             /* required; a URL df_url_parse accepts, one line */
+    char *tag;                             /* optional, one line */
+    char *application;                     /* optional, one line */
+    char *filtered;                        /* filteredQueryParams: '&'-separated names, or NULL */
+    bool has_digest;                       /* digest: "sha256:<hex>" of the whole content */
+    struct df_digest digest;               /* valid when has_digest */
+    struct proto_dfdaemon_header *headers; /* requestHeader, at most PROTO_DOWNLOAD_HEADERS_MAX */
     size_t nheaders;
     bool output_fd;              /* outputFd: the output goes into the caller's descriptor */
     bool insecure;               /* no TLS verification of the origin */
@@ -49,27 +49,28 @@ struct proto_download {
     uint32_t piece_length;       /* pieceLength the scheduler tells a seed; 0: not given */
 };
 
-void proto_download_reset(struct proto_download *d);
+void proto_dfdaemon_download_reset(struct proto_dfdaemon_download *d);
 
 /*
  * Parse and validate msg's "download" member into *out (the caller resets it). An
  * outputPath is refused with DF_EPERM (no path is ever honoured); anything else malformed
  * is DF_EINVAL. Fields are named "download.<field>" in err. On failure *out is untouched.
  */
-int proto_download_from_json(const cJSON *msg, struct proto_download *out, struct df_error *err);
+int proto_dfdaemon_download_from_json(const cJSON *msg, struct proto_dfdaemon_download *out,
+                                      struct df_error *err);
 
 /* Add d as msg's "download" member (msg keeps it). Returns false on OOM. */
-bool proto_download_to_json(cJSON *msg, const struct proto_download *d);
+bool proto_dfdaemon_download_to_json(cJSON *msg, const struct proto_dfdaemon_download *d);
 
 /* Kinds of DownloadTask answer on the stream to `get`. */
-enum proto_download_resp_kind {
+enum proto_dfdaemon_download_resp_kind {
     PROTO_DOWNLOAD_STARTED,  /* downloadTaskStartedResponse */
     PROTO_DOWNLOAD_PROGRESS, /* downloadProgressResponse */
     PROTO_DOWNLOAD_FINISHED, /* downloadTaskFinishedResponse */
 };
 
 /* A parent's share of the bytes (bytesFromPeers[]). */
-struct proto_download_from {
+struct proto_dfdaemon_download_from {
     char *peer_id; /* optional */
     char *ip;      /* optional */
     bool is_seed;
@@ -82,10 +83,10 @@ struct proto_download_from {
  * (when known), finishedPieces; FINISHED contentLength, pieceCount, bytesFromSource,
  * bytesFromPeers and outputBytes (when there is an output).
  */
-struct proto_download_resp {
+struct proto_dfdaemon_download_resp {
     char *host_id; /* required */
     char *task_id; /* required, 64 lowercase hex */
-    enum proto_download_resp_kind kind;
+    enum proto_dfdaemon_download_resp_kind kind;
     bool has_content_length;
     uint64_t content_length;
     uint64_t piece_length;
@@ -95,38 +96,40 @@ struct proto_download_resp {
     uint64_t bytes_from_source;
     bool has_output_bytes;
     uint64_t output_bytes;
-    struct proto_download_from *from; /* FINISHED: bytesFromPeers */
+    struct proto_dfdaemon_download_from *from; /* FINISHED: bytesFromPeers */
     size_t nfrom;
 };
 
-void proto_download_resp_reset(struct proto_download_resp *r);
+void proto_dfdaemon_download_resp_reset(struct proto_dfdaemon_download_resp *r);
 
 /* Parse one answer; exactly one kind must be present. *out untouched on failure. */
-int proto_download_resp_from_json(const cJSON *msg, struct proto_download_resp *out,
-                                  struct df_error *err);
+int proto_dfdaemon_download_resp_from_json(const cJSON *msg,
+                                           struct proto_dfdaemon_download_resp *out,
+                                           struct df_error *err);
 
 /* The answer as a new object (the caller frees it with cJSON_Delete); NULL on OOM. */
-cJSON *proto_download_resp_to_json(const struct proto_download_resp *r);
+cJSON *proto_dfdaemon_download_resp_to_json(const struct proto_dfdaemon_download_resp *r);
 
 /* StatTask and SyncPieces requests: {"taskId"}. */
-struct proto_task_ref {
+struct proto_dfdaemon_task_ref {
     char task_id[DF_ID_TASK_LEN + 1];
 };
 
 /* Parse; a missing or malformed id is "taskId: expected 64 lowercase hex" (DF_EINVAL). */
-int proto_task_ref_from_json(const cJSON *msg, struct proto_task_ref *out, struct df_error *err);
-cJSON *proto_task_ref_to_json(const struct proto_task_ref *r);
+int proto_dfdaemon_task_ref_from_json(const cJSON *msg, struct proto_dfdaemon_task_ref *out,
+                                      struct df_error *err);
+cJSON *proto_dfdaemon_task_ref_to_json(const struct proto_dfdaemon_task_ref *r);
 
 /* One SyncPieces answer: a piece the parent has (or, receiving, is fetching now). */
-struct proto_sync_piece {
+struct proto_dfdaemon_sync_piece {
     uint32_t number; /* required */
     uint64_t offset; /* at most INT64_MAX */
     uint32_t length;
     bool receiving; /* served cut-through while it arrives; sent only when true */
 };
 
-int proto_sync_piece_from_json(const cJSON *msg, struct proto_sync_piece *out,
-                               struct df_error *err);
-cJSON *proto_sync_piece_to_json(const struct proto_sync_piece *p);
+int proto_dfdaemon_sync_piece_from_json(const cJSON *msg, struct proto_dfdaemon_sync_piece *out,
+                                        struct df_error *err);
+cJSON *proto_dfdaemon_sync_piece_to_json(const struct proto_dfdaemon_sync_piece *p);
 
 #endif

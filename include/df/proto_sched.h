@@ -33,14 +33,14 @@
 
 /* ---- AnnounceHost ---- */
 
-enum proto_host_type {
+enum proto_sched_host_type {
     PROTO_HOST_NORMAL, /* "normal" (or absent) */
     PROTO_HOST_SEED,   /* "super"; "strong", "weak" and "seed" are read as super too */
 };
 
-struct proto_host {
+struct proto_sched_host {
     char *id; /* optional: the scheduler derives it from ip and hostname */
-    enum proto_host_type type;
+    enum proto_sched_host_type type;
     char *hostname;         /* required */
     char *ip;               /* required */
     char *idc;              /* optional */
@@ -53,15 +53,15 @@ struct proto_host {
 };
 
 /* AnnounceHostRequest: {"host": {...}, "interval": ms}. */
-struct proto_announce_host {
-    struct proto_host host;
+struct proto_sched_announce_host {
+    struct proto_sched_host host;
     uint64_t interval; /* ms between announcements; 0: not given */
 };
 
-void proto_announce_host_reset(struct proto_announce_host *a);
-int proto_announce_host_from_json(const cJSON *msg, struct proto_announce_host *out,
-                                  struct df_error *err);
-cJSON *proto_announce_host_to_json(const struct proto_announce_host *a);
+void proto_sched_announce_host_reset(struct proto_sched_announce_host *a);
+int proto_sched_announce_host_from_json(const cJSON *msg, struct proto_sched_announce_host *out,
+                                        struct df_error *err);
+cJSON *proto_sched_announce_host_to_json(const struct proto_sched_announce_host *a);
 
 /* ---- requests naming one object ---- */
 
@@ -84,7 +84,7 @@ cJSON *proto_sched_ref_to_json(const struct proto_sched_ref *r, enum proto_sched
 
 /* ---- AnnouncePeer: peer -> scheduler ---- */
 
-enum proto_peer_req_kind {
+enum proto_sched_peer_req_kind {
     PROTO_PEER_REGISTER,           /* registerPeerRequest */
     PROTO_PEER_STARTED,            /* downloadPeerStartedRequest */
     PROTO_PEER_BTS_STARTED,        /* downloadPeerBackToSourceStartedRequest */
@@ -100,10 +100,10 @@ enum proto_peer_req_kind {
 };
 
 /* The wire name of a request kind ("registerPeerRequest"). */
-const char *proto_peer_req_kind_name(enum proto_peer_req_kind kind);
+const char *proto_sched_peer_req_kind_name(enum proto_sched_peer_req_kind kind);
 
 /* A finished piece. */
-struct proto_piece {
+struct proto_sched_piece {
     uint32_t number; /* required */
     uint64_t offset; /* at most INT64_MAX */
     uint32_t length;
@@ -117,37 +117,38 @@ struct proto_piece {
 };
 
 /* One AnnouncePeerRequest; which fields a kind carries is noted at each. */
-struct proto_peer_req {
+struct proto_sched_peer_req {
     char *host_id; /* required, at most PROTO_ID_MAX bytes */
     char *task_id; /* required, 64 lowercase hex */
     char *peer_id; /* required, at most PROTO_ID_MAX bytes */
-    enum proto_peer_req_kind kind;
-    struct proto_download download; /* REGISTER */
-    int64_t content_length;         /* REGISTER, BTS_STARTED, *FINISHED: -1 when not given */
-    uint32_t piece_length;          /* REGISTER, BTS_STARTED; 0 when not given */
-    bool has_piece_count;           /* *FINISHED */
+    enum proto_sched_peer_req_kind kind;
+    struct proto_dfdaemon_download download; /* REGISTER */
+    int64_t content_length; /* REGISTER, BTS_STARTED, *FINISHED: -1 when not given */
+    uint32_t piece_length;  /* REGISTER, BTS_STARTED; 0 when not given */
+    bool has_piece_count;   /* *FINISHED */
     uint32_t piece_count;
-    struct proto_piece piece; /* PIECE_FINISHED, BTS_PIECE_FINISHED */
-    uint32_t piece_number;    /* PIECE_FAILED: pieceNumber, required */
-    char *parent_id;          /* PIECE_FAILED: parentId, optional */
-    bool temporary;           /* PIECE_FAILED */
-    char **candidate_parents; /* RESCHEDULE: the parents that failed (their ids) */
+    struct proto_sched_piece piece; /* PIECE_FINISHED, BTS_PIECE_FINISHED */
+    uint32_t piece_number;          /* PIECE_FAILED: pieceNumber, required */
+    char *parent_id;                /* PIECE_FAILED: parentId, optional */
+    bool temporary;                 /* PIECE_FAILED */
+    char **candidate_parents;       /* RESCHEDULE: the parents that failed (their ids) */
     size_t ncandidate_parents;
     char *description; /* RESCHEDULE, *FAILED */
 };
 
-void proto_peer_req_reset(struct proto_peer_req *r);
+void proto_sched_peer_req_reset(struct proto_sched_peer_req *r);
 
 /*
  * Parse one request message: the three ids and exactly one kind. Errors name the field
  * ("piece.number: required", "unknown message kind \"x\""). *out untouched on failure.
  */
-int proto_peer_req_from_json(const cJSON *msg, struct proto_peer_req *out, struct df_error *err);
-cJSON *proto_peer_req_to_json(const struct proto_peer_req *r);
+int proto_sched_peer_req_from_json(const cJSON *msg, struct proto_sched_peer_req *out,
+                                   struct df_error *err);
+cJSON *proto_sched_peer_req_to_json(const struct proto_sched_peer_req *r);
 
 /* ---- AnnouncePeer: scheduler -> peer ---- */
 
-enum proto_peer_resp_kind {
+enum proto_sched_peer_resp_kind {
     PROTO_PEER_RESP_EMPTY,          /* emptyTaskResponse */
     PROTO_PEER_RESP_TINY,           /* tinyTaskResponse */
     PROTO_PEER_RESP_NORMAL,         /* normalTaskResponse: candidate parents */
@@ -156,7 +157,7 @@ enum proto_peer_resp_kind {
     PROTO_PEER_RESP_KINDS
 };
 
-struct proto_parent {
+struct proto_sched_parent {
     char *id;      /* required */
     char *host_id; /* optional */
     char *ip;      /* required */
@@ -165,36 +166,37 @@ struct proto_parent {
     bool is_seed;
 };
 
-struct proto_piece_digest {
+struct proto_sched_piece_digest {
     uint32_t number;
     uint64_t offset;
     uint32_t length;
     struct df_digest digest; /* required */
 };
 
-struct proto_peer_resp {
+struct proto_sched_peer_resp {
     char *host_id, *task_id, *peer_id; /* required */
-    enum proto_peer_resp_kind kind;
+    enum proto_sched_peer_resp_kind kind;
     bool has_geometry;       /* NORMAL, DIGESTS: contentLength and pieceLength given */
     uint64_t content_length; /* at most INT64_MAX */
     uint32_t piece_length;
-    uint32_t piece_count;         /* NORMAL, with the geometry */
-    struct proto_parent *parents; /* NORMAL: candidateParents */
+    uint32_t piece_count;               /* NORMAL, with the geometry */
+    struct proto_sched_parent *parents; /* NORMAL: candidateParents */
     size_t nparents;
     size_t content_len; /* TINY: content (base64 on the wire) and its digest */
     uint8_t content[PROTO_TINY_MAX];
     struct df_digest digest;
-    char *description;                 /* BACK_TO_SOURCE */
-    struct proto_piece_digest *pieces; /* DIGESTS */
+    char *description;                       /* BACK_TO_SOURCE */
+    struct proto_sched_piece_digest *pieces; /* DIGESTS */
     size_t npieces;
 };
 
-void proto_peer_resp_reset(struct proto_peer_resp *r);
-int proto_peer_resp_from_json(const cJSON *msg, struct proto_peer_resp *out, struct df_error *err);
-cJSON *proto_peer_resp_to_json(const struct proto_peer_resp *r);
+void proto_sched_peer_resp_reset(struct proto_sched_peer_resp *r);
+int proto_sched_peer_resp_from_json(const cJSON *msg, struct proto_sched_peer_resp *out,
+                                    struct df_error *err);
+cJSON *proto_sched_peer_resp_to_json(const struct proto_sched_peer_resp *r);
 
 /* One pieceDigestsResponse entry, for a caller that builds the pieces array once for many
  * messages. Returns false on OOM. */
-bool proto_piece_digest_add(cJSON *array, const struct proto_piece_digest *p);
+bool proto_sched_piece_digest_add(cJSON *array, const struct proto_sched_piece_digest *p);
 
 #endif

@@ -187,7 +187,7 @@ cli_get_bytes(double v, char *buf, size_t len)
 
 /* Sum and describe the per-parent byte counts (bytesFromPeers). */
 static void
-cli_get_parents(struct cli_get *g, const struct proto_download_resp *r)
+cli_get_parents(struct cli_get *g, const struct proto_dfdaemon_download_resp *r)
 {
     size_t n = 0;
     bool full = false;
@@ -195,7 +195,7 @@ cli_get_parents(struct cli_get *g, const struct proto_download_resp *r)
     g->from_peers = 0;
     g->parents[0] = '\0';
     for (size_t i = 0; i < r->nfrom; i++) {
-        const struct proto_download_from *f = &r->from[i];
+        const struct proto_dfdaemon_download_from *f = &r->from[i];
         char b[32];
         int k;
 
@@ -246,12 +246,12 @@ static void
 cli_get_on_message(struct rpc_client_call *s, const cJSON *msg, void *arg)
 {
     struct cli_get *g = arg;
-    struct proto_download_resp r;
+    struct proto_dfdaemon_download_resp r;
     struct df_error err;
 
     (void)s;
     memset(&r, 0, sizeof(r));
-    if (proto_download_resp_from_json(msg, &r, &err) != 0) {
+    if (proto_dfdaemon_download_resp_from_json(msg, &r, &err) != 0) {
         log_debug("cli", "get: answer ignored: %s", err.msg);
         return;
     }
@@ -270,7 +270,7 @@ cli_get_on_message(struct rpc_client_call *s, const cJSON *msg, void *arg)
         cli_get_parents(g, &r);
         g->done = g->total;
     }
-    proto_download_resp_reset(&r);
+    proto_dfdaemon_download_resp_reset(&r);
     cli_get_draw(g, false);
 }
 
@@ -516,7 +516,8 @@ cli_get_peer_connect(const struct cli_get_config *cfg, char *why, size_t whylen)
 
 /* Read --header values ("Name: value") into d. Returns false with a message on a bad one. */
 static bool
-cli_get_headers(const struct cli_get *g, struct proto_download *d, char *why, size_t whylen)
+cli_get_headers(const struct cli_get *g, struct proto_dfdaemon_download *d, char *why,
+                size_t whylen)
 {
     d->headers = xcalloc(g->cfg.headers.n > 0 ? g->cfg.headers.n : 1, sizeof(*d->headers));
     for (size_t i = 0; i < g->cfg.headers.n; i++) {
@@ -539,7 +540,7 @@ cli_get_headers(const struct cli_get *g, struct proto_download *d, char *why, si
 static cJSON *
 cli_get_request(struct cli_get *g, const char *url, char *why, size_t whylen)
 {
-    struct proto_download d;
+    struct proto_dfdaemon_download d;
     struct df_error err;
     cJSON *req = NULL;
 
@@ -561,13 +562,13 @@ cli_get_request(struct cli_get *g, const char *url, char *why, size_t whylen)
     if (!cli_get_headers(g, &d, why, whylen))
         goto out;
     req = cJSON_CreateObject();
-    if (req == NULL || !proto_download_to_json(req, &d)) {
+    if (req == NULL || !proto_dfdaemon_download_to_json(req, &d)) {
         snprintf(why, whylen, "out of memory");
         cJSON_Delete(req);
         req = NULL;
     }
 out:
-    proto_download_reset(&d);
+    proto_dfdaemon_download_reset(&d);
     return req;
 }
 

@@ -148,7 +148,7 @@ struct peer_download_req {
 };
 
 /*
- * Parse and validate a DownloadTask request (proto_download_from_json); a message in err
+ * Parse and validate a DownloadTask request (proto_dfdaemon_download_from_json); a message in err
  * names the bad field. An outputPath is refused (DF_EPERM: the peer never writes by path);
  * outputFd only when allow_output (the call came from a local caller), else DF_EPERM too.
  */

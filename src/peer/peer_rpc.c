@@ -41,7 +41,7 @@ peer_download_req_reset(struct peer_download_req *r)
 
 /* Move d's fields into r (d is left empty). */
 static void
-peer_download_req_take(struct peer_download_req *r, struct proto_download *d)
+peer_download_req_take(struct peer_download_req *r, struct proto_dfdaemon_download *d)
 {
     memset(r, 0, sizeof(*r));
     r->url = d->url;
@@ -68,14 +68,14 @@ int
 peer_download_req_parse(const cJSON *msg, bool allow_output, struct peer_download_req *out,
                         struct df_error *err)
 {
-    struct proto_download d;
+    struct proto_dfdaemon_download d;
     int rv;
 
     memset(&d, 0, sizeof(d));
-    if ((rv = proto_download_from_json(msg, &d, err)) != 0)
+    if ((rv = proto_dfdaemon_download_from_json(msg, &d, err)) != 0)
         return rv;
     if (d.output_fd && !allow_output) {
-        proto_download_reset(&d);
+        proto_dfdaemon_download_reset(&d);
         return df_error_set(err, DF_EPERM,
                             "download.outputFd: only a local caller on the unix socket may ask "
                             "for an output");
@@ -196,11 +196,11 @@ static void
 peer_rpc_stat_task(struct rpc_call *call, const cJSON *req, void *arg)
 {
     struct peer_ctx *ctx = arg;
-    struct proto_task_ref ref;
+    struct proto_dfdaemon_task_ref ref;
     struct df_error err;
     cJSON *o;
 
-    if (proto_task_ref_from_json(req, &ref, &err) != 0) {
+    if (proto_dfdaemon_task_ref_from_json(req, &ref, &err) != 0) {
         rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
         return;
     }

@@ -17,7 +17,7 @@
 #define PROTO_DL "download"
 
 void
-proto_download_reset(struct proto_download *d)
+proto_dfdaemon_download_reset(struct proto_dfdaemon_download *d)
 {
     free(d->url);
     free(d->tag);
@@ -33,7 +33,7 @@ proto_download_reset(struct proto_download *d)
 
 /* filteredQueryParams: an array of names or one '&'-separated string. */
 static int
-proto_download_filtered(const cJSON *o, char **out, struct df_error *err)
+proto_dfdaemon_download_filtered(const cJSON *o, char **out, struct df_error *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "filteredQueryParams"), *e;
     size_t len = 0;
@@ -73,7 +73,7 @@ proto_download_filtered(const cJSON *o, char **out, struct df_error *err)
 
 /* A field name is an RFC 9110 token; a value holds VCHAR, obs-text, SP and HTAB only. */
 static bool
-proto_header_is_valid(const char *name, const char *value)
+proto_dfdaemon_header_is_valid(const char *name, const char *value)
 {
     const unsigned char *p;
 
@@ -93,7 +93,8 @@ proto_header_is_valid(const char *name, const char *value)
 }
 
 static int
-proto_download_headers(const cJSON *o, struct proto_download *d, struct df_error *err)
+proto_dfdaemon_download_headers(const cJSON *o, struct proto_dfdaemon_download *d,
+                                struct df_error *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "requestHeader"), *e;
     size_t n = 0;
@@ -111,7 +112,7 @@ proto_download_headers(const cJSON *o, struct proto_download *d, struct df_error
     d->headers = xcalloc(n, sizeof(*d->headers));
     cJSON_ArrayForEach(e, v)
     {
-        if (!cJSON_IsString(e) || !proto_header_is_valid(e->string, e->valuestring))
+        if (!cJSON_IsString(e) || !proto_dfdaemon_header_is_valid(e->string, e->valuestring))
             return proto_json_fail(err, DF_EINVAL, PROTO_DL, "requestHeader", "bad header '%.64s'",
                                    e->string);
         d->headers[d->nheaders].name = xstrdup(e->string);
@@ -122,7 +123,8 @@ proto_download_headers(const cJSON *o, struct proto_download *d, struct df_error
 }
 
 static int
-proto_download_fields(const cJSON *o, struct proto_download *d, struct df_error *err)
+proto_dfdaemon_download_fields(const cJSON *o, struct proto_dfdaemon_download *d,
+                               struct df_error *err)
 {
     struct df_url u;
     uint64_t pl = 0;
@@ -134,8 +136,8 @@ proto_download_fields(const cJSON *o, struct proto_download *d, struct df_error 
                              err)) != 0 ||
         (rv = proto_json_str(o, PROTO_DL, "application", false, true, PROTO_DOWNLOAD_STR_MAX,
                              &d->application, err)) != 0 ||
-        (rv = proto_download_filtered(o, &d->filtered, err)) != 0 ||
-        (rv = proto_download_headers(o, d, err)) != 0 ||
+        (rv = proto_dfdaemon_download_filtered(o, &d->filtered, err)) != 0 ||
+        (rv = proto_dfdaemon_download_headers(o, d, err)) != 0 ||
         (rv = proto_json_bool(o, PROTO_DL, "outputFd", &d->output_fd, err)) != 0 ||
         (rv = proto_json_digest(o, PROTO_DL, "digest", false, &d->has_digest, &d->digest, err)) !=
                 0 ||
@@ -154,9 +156,10 @@ proto_download_fields(const cJSON *o, struct proto_download *d, struct df_error 
 }
 
 int
-proto_download_from_json(const cJSON *msg, struct proto_download *out, struct df_error *err)
+proto_dfdaemon_download_from_json(const cJSON *msg, struct proto_dfdaemon_download *out,
+                                  struct df_error *err)
 {
-    struct proto_download d;
+    struct proto_dfdaemon_download d;
     const cJSON *o = NULL;
     int rv;
 
@@ -169,18 +172,18 @@ proto_download_from_json(const cJSON *msg, struct proto_download *out, struct df
                           "descriptor passed by a local caller (outputFd)");
         goto out;
     }
-    if ((rv = proto_download_fields(o, &d, err)) != 0)
+    if ((rv = proto_dfdaemon_download_fields(o, &d, err)) != 0)
         goto out;
     *out = d;
     memset(&d, 0, sizeof(d));
     rv = 0;
 out:
-    proto_download_reset(&d);
+    proto_dfdaemon_download_reset(&d);
     return rv;
 }
 
 bool
-proto_download_to_json(cJSON *msg, const struct proto_download *d)
+proto_dfdaemon_download_to_json(cJSON *msg, const struct proto_dfdaemon_download *d)
 {
     cJSON *o = cJSON_AddObjectToObject(msg, PROTO_DL), *h = NULL;
     bool ok;
@@ -203,14 +206,14 @@ proto_download_to_json(cJSON *msg, const struct proto_download *d)
 
 /* ---- DownloadTask answers ---- */
 
-static const char *const proto_download_resp_names[] = {
+static const char *const proto_dfdaemon_download_resp_names[] = {
         [PROTO_DOWNLOAD_STARTED] = "downloadTaskStartedResponse",
         [PROTO_DOWNLOAD_PROGRESS] = "downloadProgressResponse",
         [PROTO_DOWNLOAD_FINISHED] = "downloadTaskFinishedResponse",
 };
 
 void
-proto_download_resp_reset(struct proto_download_resp *r)
+proto_dfdaemon_download_resp_reset(struct proto_dfdaemon_download_resp *r)
 {
     free(r->host_id);
     free(r->task_id);
@@ -223,7 +226,8 @@ proto_download_resp_reset(struct proto_download_resp *r)
 }
 
 static int
-proto_download_from_list(const cJSON *list, struct proto_download_resp *r, struct df_error *err)
+proto_dfdaemon_download_from_list(const cJSON *list, struct proto_dfdaemon_download_resp *r,
+                                  struct df_error *err)
 {
     const char *where = "downloadTaskFinishedResponse.bytesFromPeers[]";
     const cJSON *e;
@@ -234,7 +238,7 @@ proto_download_from_list(const cJSON *list, struct proto_download_resp *r, struc
     r->from = xcalloc((size_t)n, sizeof(*r->from));
     cJSON_ArrayForEach(e, list)
     {
-        struct proto_download_from *f = &r->from[r->nfrom++];
+        struct proto_dfdaemon_download_from *f = &r->from[r->nfrom++];
 
         if (!cJSON_IsObject(e))
             return df_error_set(err, DF_EINVAL, "%s: expected an object", where);
@@ -248,9 +252,10 @@ proto_download_from_list(const cJSON *list, struct proto_download_resp *r, struc
 }
 
 static int
-proto_download_resp_body(const cJSON *o, struct proto_download_resp *r, struct df_error *err)
+proto_dfdaemon_download_resp_body(const cJSON *o, struct proto_dfdaemon_download_resp *r,
+                                  struct df_error *err)
 {
-    const char *w = proto_download_resp_names[r->kind];
+    const char *w = proto_dfdaemon_download_resp_names[r->kind];
     const cJSON *list = NULL;
     int rv;
 
@@ -268,14 +273,14 @@ proto_download_resp_body(const cJSON *o, struct proto_download_resp *r, struct d
                              &r->output_bytes, err)) != 0 ||
         (rv = proto_json_array(o, w, "bytesFromPeers", &list, err)) != 0)
         return rv;
-    return proto_download_from_list(list, r, err);
+    return proto_dfdaemon_download_from_list(list, r, err);
 }
 
 int
-proto_download_resp_from_json(const cJSON *msg, struct proto_download_resp *out,
-                              struct df_error *err)
+proto_dfdaemon_download_resp_from_json(const cJSON *msg, struct proto_dfdaemon_download_resp *out,
+                                       struct df_error *err)
 {
-    struct proto_download_resp r;
+    struct proto_dfdaemon_download_resp r;
     const cJSON *body = NULL;
     size_t kind = 0;
     int rv;
@@ -288,28 +293,29 @@ proto_download_resp_from_json(const cJSON *msg, struct proto_download_resp *out,
         rv = df_error_set(err, DF_EINVAL, "taskId: expected 64 lowercase hex");
         goto out;
     }
-    if ((rv = proto_json_kind(msg, proto_download_resp_names, DF_NELEM(proto_download_resp_names),
-                              false, &kind, &body, err)) != 0)
+    if ((rv = proto_json_kind(msg, proto_dfdaemon_download_resp_names,
+                              DF_NELEM(proto_dfdaemon_download_resp_names), false, &kind, &body,
+                              err)) != 0)
         goto out;
-    r.kind = (enum proto_download_resp_kind)kind;
-    if ((rv = proto_download_resp_body(body, &r, err)) != 0)
+    r.kind = (enum proto_dfdaemon_download_resp_kind)kind;
+    if ((rv = proto_dfdaemon_download_resp_body(body, &r, err)) != 0)
         goto out;
     *out = r;
     memset(&r, 0, sizeof(r));
     rv = 0;
 out:
-    proto_download_resp_reset(&r);
+    proto_dfdaemon_download_resp_reset(&r);
     return rv;
 }
 
 static bool
-proto_download_from_add(cJSON *o, const struct proto_download_resp *r)
+proto_dfdaemon_download_from_add(cJSON *o, const struct proto_dfdaemon_download_resp *r)
 {
     cJSON *a = cJSON_AddArrayToObject(o, "bytesFromPeers"), *e;
     bool ok = a != NULL;
 
     for (size_t i = 0; ok && i < r->nfrom; i++) {
-        const struct proto_download_from *f = &r->from[i];
+        const struct proto_dfdaemon_download_from *f = &r->from[i];
 
         ok = (e = cJSON_CreateObject()) != NULL && cJSON_AddItemToArray(a, e) &&
              proto_json_add_str(e, "peerId", f->peer_id) && proto_json_add_str(e, "ip", f->ip) &&
@@ -320,14 +326,14 @@ proto_download_from_add(cJSON *o, const struct proto_download_resp *r)
 }
 
 cJSON *
-proto_download_resp_to_json(const struct proto_download_resp *r)
+proto_dfdaemon_download_resp_to_json(const struct proto_dfdaemon_download_resp *r)
 {
     cJSON *m = cJSON_CreateObject(), *o = NULL;
     bool ok, len = r->has_content_length;
 
     ok = m != NULL && proto_json_add_str(m, "hostId", r->host_id) &&
          proto_json_add_str(m, "taskId", r->task_id) &&
-         (o = cJSON_AddObjectToObject(m, proto_download_resp_names[r->kind])) != NULL;
+         (o = cJSON_AddObjectToObject(m, proto_dfdaemon_download_resp_names[r->kind])) != NULL;
     if (ok && r->kind == PROTO_DOWNLOAD_STARTED)
         ok = (!len || proto_json_add_u64(o, "contentLength", r->content_length)) &&
              proto_json_add_u64(o, "pieceLength", r->piece_length) &&
@@ -341,7 +347,7 @@ proto_download_resp_to_json(const struct proto_download_resp *r)
         ok = (!len || proto_json_add_u64(o, "contentLength", r->content_length)) &&
              proto_json_add_u64(o, "pieceCount", r->piece_count) &&
              proto_json_add_u64(o, "bytesFromSource", r->bytes_from_source) &&
-             proto_download_from_add(o, r) &&
+             proto_dfdaemon_download_from_add(o, r) &&
              (!r->has_output_bytes || proto_json_add_u64(o, "outputBytes", r->output_bytes));
     if (!ok) {
         cJSON_Delete(m);
@@ -353,7 +359,8 @@ proto_download_resp_to_json(const struct proto_download_resp *r)
 /* ---- StatTask / SyncPieces ---- */
 
 int
-proto_task_ref_from_json(const cJSON *msg, struct proto_task_ref *out, struct df_error *err)
+proto_dfdaemon_task_ref_from_json(const cJSON *msg, struct proto_dfdaemon_task_ref *out,
+                                  struct df_error *err)
 {
     const char *id = NULL;
 
@@ -364,7 +371,7 @@ proto_task_ref_from_json(const cJSON *msg, struct proto_task_ref *out, struct df
 }
 
 cJSON *
-proto_task_ref_to_json(const struct proto_task_ref *r)
+proto_dfdaemon_task_ref_to_json(const struct proto_dfdaemon_task_ref *r)
 {
     cJSON *m = cJSON_CreateObject();
 
@@ -376,9 +383,10 @@ proto_task_ref_to_json(const struct proto_task_ref *r)
 }
 
 int
-proto_sync_piece_from_json(const cJSON *msg, struct proto_sync_piece *out, struct df_error *err)
+proto_dfdaemon_sync_piece_from_json(const cJSON *msg, struct proto_dfdaemon_sync_piece *out,
+                                    struct df_error *err)
 {
-    struct proto_sync_piece p;
+    struct proto_dfdaemon_sync_piece p;
     uint64_t number = 0, length = 0;
     bool has = false;
     int rv;
@@ -398,7 +406,7 @@ proto_sync_piece_from_json(const cJSON *msg, struct proto_sync_piece *out, struc
 }
 
 cJSON *
-proto_sync_piece_to_json(const struct proto_sync_piece *p)
+proto_dfdaemon_sync_piece_to_json(const struct proto_dfdaemon_sync_piece *p)
 {
     cJSON *m = cJSON_CreateObject();
 

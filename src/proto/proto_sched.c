@@ -103,9 +103,9 @@ proto_ids_msg_new(const char *host_id, const char *task_id, const char *peer_id,
 /* ---- AnnounceHost ---- */
 
 void
-proto_announce_host_reset(struct proto_announce_host *a)
+proto_sched_announce_host_reset(struct proto_sched_announce_host *a)
 {
-    struct proto_host *h = &a->host;
+    struct proto_sched_host *h = &a->host;
 
     free(h->id);
     free(h->hostname);
@@ -116,7 +116,7 @@ proto_announce_host_reset(struct proto_announce_host *a)
 }
 
 static int
-proto_host_type_get(const cJSON *h, enum proto_host_type *out, struct df_error *err)
+proto_sched_host_type_get(const cJSON *h, enum proto_sched_host_type *out, struct df_error *err)
 {
     char *type = NULL;
     int rv = proto_json_str(h, "host", "type", false, true, 0, &type, err);
@@ -135,11 +135,11 @@ proto_host_type_get(const cJSON *h, enum proto_host_type *out, struct df_error *
 }
 
 int
-proto_announce_host_from_json(const cJSON *msg, struct proto_announce_host *out,
-                              struct df_error *err)
+proto_sched_announce_host_from_json(const cJSON *msg, struct proto_sched_announce_host *out,
+                                    struct df_error *err)
 {
-    struct proto_announce_host a;
-    struct proto_host *h = &a.host;
+    struct proto_sched_announce_host a;
+    struct proto_sched_host *h = &a.host;
     const cJSON *o = NULL;
     uint64_t port = 0, dport = 0, slots = 0, uploads = 0;
     int rv;
@@ -153,7 +153,7 @@ proto_announce_host_from_json(const cJSON *msg, struct proto_announce_host *out,
         (rv = proto_json_str(o, "host", "idc", false, true, PROTO_ID_MAX, &h->idc, err)) != 0 ||
         (rv = proto_json_str(o, "host", "location", false, true, PROTO_ID_MAX, &h->location,
                              err)) != 0 ||
-        (rv = proto_host_type_get(o, &h->type, err)) != 0 ||
+        (rv = proto_sched_host_type_get(o, &h->type, err)) != 0 ||
         (rv = proto_json_u64(o, "host", "port", 65535, NULL, &port, err)) != 0 ||
         (rv = proto_json_u64(o, "host", "downloadPort", 65535, NULL, &dport, err)) != 0 ||
         (rv = proto_json_u64(o, "host", "uploadRateLimit", UINT64_MAX, NULL, &h->upload_rate_limit,
@@ -171,14 +171,14 @@ proto_announce_host_from_json(const cJSON *msg, struct proto_announce_host *out,
     memset(&a, 0, sizeof(a));
     rv = 0;
 out:
-    proto_announce_host_reset(&a);
+    proto_sched_announce_host_reset(&a);
     return rv;
 }
 
 cJSON *
-proto_announce_host_to_json(const struct proto_announce_host *a)
+proto_sched_announce_host_to_json(const struct proto_sched_announce_host *a)
 {
-    const struct proto_host *h = &a->host;
+    const struct proto_sched_host *h = &a->host;
     cJSON *m = cJSON_CreateObject(), *o = NULL;
     bool ok;
 
@@ -242,7 +242,7 @@ proto_sched_ref_to_json(const struct proto_sched_ref *r, enum proto_sched_ref_ki
 
 /* ---- AnnouncePeer requests ---- */
 
-static const char *const proto_peer_req_names[PROTO_PEER_REQ_KINDS] = {
+static const char *const proto_sched_peer_req_names[PROTO_PEER_REQ_KINDS] = {
         [PROTO_PEER_REGISTER] = "registerPeerRequest",
         [PROTO_PEER_STARTED] = "downloadPeerStartedRequest",
         [PROTO_PEER_BTS_STARTED] = "downloadPeerBackToSourceStartedRequest",
@@ -257,18 +257,18 @@ static const char *const proto_peer_req_names[PROTO_PEER_REQ_KINDS] = {
 };
 
 const char *
-proto_peer_req_kind_name(enum proto_peer_req_kind kind)
+proto_sched_peer_req_kind_name(enum proto_sched_peer_req_kind kind)
 {
-    return kind < PROTO_PEER_REQ_KINDS ? proto_peer_req_names[kind] : "?";
+    return kind < PROTO_PEER_REQ_KINDS ? proto_sched_peer_req_names[kind] : "?";
 }
 
 void
-proto_peer_req_reset(struct proto_peer_req *r)
+proto_sched_peer_req_reset(struct proto_sched_peer_req *r)
 {
     free(r->host_id);
     free(r->task_id);
     free(r->peer_id);
-    proto_download_reset(&r->download);
+    proto_dfdaemon_download_reset(&r->download);
     free(r->piece.parent_id);
     free(r->parent_id);
     proto_json_strv_free(r->candidate_parents, r->ncandidate_parents);
@@ -277,7 +277,8 @@ proto_peer_req_reset(struct proto_peer_req *r)
 }
 
 static int
-proto_piece_get(const cJSON *body, bool from_source, struct proto_piece *pc, struct df_error *err)
+proto_sched_piece_get(const cJSON *body, bool from_source, struct proto_sched_piece *pc,
+                      struct df_error *err)
 {
     const cJSON *o = NULL;
     uint64_t number = 0, length = 0, cost = 0;
@@ -311,7 +312,7 @@ proto_piece_get(const cJSON *body, bool from_source, struct proto_piece *pc, str
 }
 
 static int
-proto_reschedule_get(const cJSON *body, struct proto_peer_req *r, struct df_error *err)
+proto_reschedule_get(const cJSON *body, struct proto_sched_peer_req *r, struct df_error *err)
 {
     const cJSON *arr = NULL, *it;
     int rv, n;
@@ -335,7 +336,7 @@ proto_reschedule_get(const cJSON *body, struct proto_peer_req *r, struct df_erro
 }
 
 static int
-proto_peer_req_body(const cJSON *body, struct proto_peer_req *r, struct df_error *err)
+proto_sched_peer_req_body(const cJSON *body, struct proto_sched_peer_req *r, struct df_error *err)
 {
     uint64_t v = 0;
     uint32_t pl = 0;
@@ -344,7 +345,7 @@ proto_peer_req_body(const cJSON *body, struct proto_peer_req *r, struct df_error
 
     switch (r->kind) {
     case PROTO_PEER_REGISTER:
-        if ((rv = proto_download_from_json(body, &r->download, err)) != 0)
+        if ((rv = proto_dfdaemon_download_from_json(body, &r->download, err)) != 0)
             return rv;
         return proto_geometry_get(body, "", &r->content_length, &r->piece_length, err);
     case PROTO_PEER_BTS_STARTED:
@@ -353,7 +354,8 @@ proto_peer_req_body(const cJSON *body, struct proto_peer_req *r, struct df_error
         return proto_reschedule_get(body, r, err);
     case PROTO_PEER_PIECE_FINISHED:
     case PROTO_PEER_BTS_PIECE_FINISHED:
-        return proto_piece_get(body, r->kind == PROTO_PEER_BTS_PIECE_FINISHED, &r->piece, err);
+        return proto_sched_piece_get(body, r->kind == PROTO_PEER_BTS_PIECE_FINISHED, &r->piece,
+                                     err);
     case PROTO_PEER_PIECE_FAILED:
         if ((rv = proto_json_u64(body, "", "pieceNumber", UINT32_MAX, &has, &v, err)) != 0 ||
             (rv = proto_json_str(body, "", "parentId", false, true, PROTO_ID_MAX, &r->parent_id,
@@ -383,9 +385,10 @@ proto_peer_req_body(const cJSON *body, struct proto_peer_req *r, struct df_error
 }
 
 int
-proto_peer_req_from_json(const cJSON *msg, struct proto_peer_req *out, struct df_error *err)
+proto_sched_peer_req_from_json(const cJSON *msg, struct proto_sched_peer_req *out,
+                               struct df_error *err)
 {
-    struct proto_peer_req r;
+    struct proto_sched_peer_req r;
     const cJSON *body = NULL;
     size_t kind = 0;
     int rv;
@@ -397,22 +400,22 @@ proto_peer_req_from_json(const cJSON *msg, struct proto_peer_req *out, struct df
         goto out;
     }
     if ((rv = proto_ids_get(msg, &r.host_id, &r.task_id, &r.peer_id, err)) != 0 ||
-        (rv = proto_json_kind(msg, proto_peer_req_names, PROTO_PEER_REQ_KINDS, true, &kind, &body,
-                              err)) != 0)
+        (rv = proto_json_kind(msg, proto_sched_peer_req_names, PROTO_PEER_REQ_KINDS, true, &kind,
+                              &body, err)) != 0)
         goto out;
-    r.kind = (enum proto_peer_req_kind)kind;
-    if ((rv = proto_peer_req_body(body, &r, err)) != 0)
+    r.kind = (enum proto_sched_peer_req_kind)kind;
+    if ((rv = proto_sched_peer_req_body(body, &r, err)) != 0)
         goto out;
     *out = r;
     memset(&r, 0, sizeof(r));
     rv = 0;
 out:
-    proto_peer_req_reset(&r);
+    proto_sched_peer_req_reset(&r);
     return rv;
 }
 
 static bool
-proto_piece_add(cJSON *body, const struct proto_piece *pc)
+proto_sched_piece_add(cJSON *body, const struct proto_sched_piece *pc)
 {
     cJSON *o = cJSON_AddObjectToObject(body, "piece");
 
@@ -426,14 +429,14 @@ proto_piece_add(cJSON *body, const struct proto_piece *pc)
 }
 
 static bool
-proto_peer_req_body_add(cJSON *b, const struct proto_peer_req *r)
+proto_sched_peer_req_body_add(cJSON *b, const struct proto_sched_peer_req *r)
 {
     bool ok = true, geo = r->content_length >= 0;
     cJSON *arr, *e;
 
     switch (r->kind) {
     case PROTO_PEER_REGISTER:
-        ok = proto_download_to_json(b, &r->download);
+        ok = proto_dfdaemon_download_to_json(b, &r->download);
         /* fall through */
     case PROTO_PEER_BTS_STARTED:
         return ok &&
@@ -449,7 +452,7 @@ proto_peer_req_body_add(cJSON *b, const struct proto_peer_req *r)
         return ok;
     case PROTO_PEER_PIECE_FINISHED:
     case PROTO_PEER_BTS_PIECE_FINISHED:
-        return proto_piece_add(b, &r->piece);
+        return proto_sched_piece_add(b, &r->piece);
     case PROTO_PEER_PIECE_FAILED:
         return proto_json_add_u64(b, "pieceNumber", r->piece_number) &&
                proto_json_add_str(b, "parentId", r->parent_id) &&
@@ -469,13 +472,13 @@ proto_peer_req_body_add(cJSON *b, const struct proto_peer_req *r)
 }
 
 cJSON *
-proto_peer_req_to_json(const struct proto_peer_req *r)
+proto_sched_peer_req_to_json(const struct proto_sched_peer_req *r)
 {
     cJSON *body = NULL, *m;
 
-    m = proto_ids_msg_new(r->host_id, r->task_id, r->peer_id, proto_peer_req_kind_name(r->kind),
-                          &body);
-    if (m != NULL && !proto_peer_req_body_add(body, r)) {
+    m = proto_ids_msg_new(r->host_id, r->task_id, r->peer_id,
+                          proto_sched_peer_req_kind_name(r->kind), &body);
+    if (m != NULL && !proto_sched_peer_req_body_add(body, r)) {
         cJSON_Delete(m);
         return NULL;
     }
@@ -484,7 +487,7 @@ proto_peer_req_to_json(const struct proto_peer_req *r)
 
 /* ---- AnnouncePeer answers ---- */
 
-static const char *const proto_peer_resp_names[PROTO_PEER_RESP_KINDS] = {
+static const char *const proto_sched_peer_resp_names[PROTO_PEER_RESP_KINDS] = {
         [PROTO_PEER_RESP_EMPTY] = "emptyTaskResponse",
         [PROTO_PEER_RESP_TINY] = "tinyTaskResponse",
         [PROTO_PEER_RESP_NORMAL] = "normalTaskResponse",
@@ -493,7 +496,7 @@ static const char *const proto_peer_resp_names[PROTO_PEER_RESP_KINDS] = {
 };
 
 void
-proto_peer_resp_reset(struct proto_peer_resp *r)
+proto_sched_peer_resp_reset(struct proto_sched_peer_resp *r)
 {
     free(r->host_id);
     free(r->task_id);
@@ -510,7 +513,7 @@ proto_peer_resp_reset(struct proto_peer_resp *r)
 }
 
 static int
-proto_parents_get(const cJSON *body, struct proto_peer_resp *r, struct df_error *err)
+proto_sched_parents_get(const cJSON *body, struct proto_sched_peer_resp *r, struct df_error *err)
 {
     const char *w = "candidateParents[]";
     const cJSON *arr = NULL, *e;
@@ -522,7 +525,7 @@ proto_parents_get(const cJSON *body, struct proto_peer_resp *r, struct df_error 
     r->parents = xcalloc((size_t)n, sizeof(*r->parents));
     cJSON_ArrayForEach(e, arr)
     {
-        struct proto_parent *p = &r->parents[r->nparents++];
+        struct proto_sched_parent *p = &r->parents[r->nparents++];
         uint64_t port = 0, dport = 0;
 
         if (!cJSON_IsObject(e))
@@ -542,7 +545,7 @@ proto_parents_get(const cJSON *body, struct proto_peer_resp *r, struct df_error 
 }
 
 static int
-proto_digests_get(const cJSON *body, struct proto_peer_resp *r, struct df_error *err)
+proto_sched_digests_get(const cJSON *body, struct proto_sched_peer_resp *r, struct df_error *err)
 {
     const char *w = "pieces[]";
     const cJSON *arr = NULL, *e;
@@ -554,7 +557,7 @@ proto_digests_get(const cJSON *body, struct proto_peer_resp *r, struct df_error 
     r->pieces = xcalloc((size_t)n, sizeof(*r->pieces));
     cJSON_ArrayForEach(e, arr)
     {
-        struct proto_piece_digest *p = &r->pieces[r->npieces++];
+        struct proto_sched_piece_digest *p = &r->pieces[r->npieces++];
         uint64_t number = 0, length = 0;
         bool has = false;
 
@@ -574,7 +577,7 @@ proto_digests_get(const cJSON *body, struct proto_peer_resp *r, struct df_error 
 }
 
 static int
-proto_peer_resp_body(const cJSON *body, struct proto_peer_resp *r, struct df_error *err)
+proto_sched_peer_resp_body(const cJSON *body, struct proto_sched_peer_resp *r, struct df_error *err)
 {
     int64_t cl = -1;
     uint64_t count = 0;
@@ -596,8 +599,8 @@ proto_peer_resp_body(const cJSON *body, struct proto_peer_resp *r, struct df_err
         r->has_geometry = cl >= 0;
         r->content_length = cl >= 0 ? (uint64_t)cl : 0;
         r->piece_count = (uint32_t)count;
-        return r->kind == PROTO_PEER_RESP_NORMAL ? proto_parents_get(body, r, err)
-                                                 : proto_digests_get(body, r, err);
+        return r->kind == PROTO_PEER_RESP_NORMAL ? proto_sched_parents_get(body, r, err)
+                                                 : proto_sched_digests_get(body, r, err);
     case PROTO_PEER_RESP_EMPTY:
     case PROTO_PEER_RESP_KINDS:
         break;
@@ -606,9 +609,10 @@ proto_peer_resp_body(const cJSON *body, struct proto_peer_resp *r, struct df_err
 }
 
 int
-proto_peer_resp_from_json(const cJSON *msg, struct proto_peer_resp *out, struct df_error *err)
+proto_sched_peer_resp_from_json(const cJSON *msg, struct proto_sched_peer_resp *out,
+                                struct df_error *err)
 {
-    struct proto_peer_resp r;
+    struct proto_sched_peer_resp r;
     const cJSON *body = NULL;
     size_t kind = 0;
     int rv;
@@ -619,22 +623,22 @@ proto_peer_resp_from_json(const cJSON *msg, struct proto_peer_resp *out, struct 
         goto out;
     }
     if ((rv = proto_ids_get(msg, &r.host_id, &r.task_id, &r.peer_id, err)) != 0 ||
-        (rv = proto_json_kind(msg, proto_peer_resp_names, PROTO_PEER_RESP_KINDS, false, &kind,
+        (rv = proto_json_kind(msg, proto_sched_peer_resp_names, PROTO_PEER_RESP_KINDS, false, &kind,
                               &body, err)) != 0)
         goto out;
-    r.kind = (enum proto_peer_resp_kind)kind;
-    if ((rv = proto_peer_resp_body(body, &r, err)) != 0)
+    r.kind = (enum proto_sched_peer_resp_kind)kind;
+    if ((rv = proto_sched_peer_resp_body(body, &r, err)) != 0)
         goto out;
     *out = r;
     memset(&r, 0, sizeof(r));
     rv = 0;
 out:
-    proto_peer_resp_reset(&r);
+    proto_sched_peer_resp_reset(&r);
     return rv;
 }
 
 bool
-proto_piece_digest_add(cJSON *array, const struct proto_piece_digest *p)
+proto_sched_piece_digest_add(cJSON *array, const struct proto_sched_piece_digest *p)
 {
     cJSON *o = cJSON_CreateObject();
 
@@ -649,7 +653,7 @@ proto_piece_digest_add(cJSON *array, const struct proto_piece_digest *p)
 }
 
 static bool
-proto_parent_add(cJSON *array, const struct proto_parent *p)
+proto_sched_parent_add(cJSON *array, const struct proto_sched_parent *p)
 {
     cJSON *o = cJSON_CreateObject();
 
@@ -664,7 +668,7 @@ proto_parent_add(cJSON *array, const struct proto_parent *p)
 }
 
 static bool
-proto_peer_resp_body_add(cJSON *b, const struct proto_peer_resp *r)
+proto_sched_peer_resp_body_add(cJSON *b, const struct proto_sched_peer_resp *r)
 {
     cJSON *arr;
     bool ok = true;
@@ -678,7 +682,7 @@ proto_peer_resp_body_add(cJSON *b, const struct proto_peer_resp *r)
     case PROTO_PEER_RESP_NORMAL:
         ok = (arr = cJSON_AddArrayToObject(b, "candidateParents")) != NULL;
         for (size_t i = 0; ok && i < r->nparents; i++)
-            ok = proto_parent_add(arr, &r->parents[i]);
+            ok = proto_sched_parent_add(arr, &r->parents[i]);
         return ok &&
                (!r->has_geometry || (proto_json_add_u64(b, "contentLength", r->content_length) &&
                                      proto_json_add_u64(b, "pieceLength", r->piece_length) &&
@@ -688,7 +692,7 @@ proto_peer_resp_body_add(cJSON *b, const struct proto_peer_resp *r)
                                   proto_json_add_u64(b, "pieceLength", r->piece_length));
         ok = ok && (arr = cJSON_AddArrayToObject(b, "pieces")) != NULL;
         for (size_t i = 0; ok && i < r->npieces; i++)
-            ok = proto_piece_digest_add(arr, &r->pieces[i]);
+            ok = proto_sched_piece_digest_add(arr, &r->pieces[i]);
         return ok;
     case PROTO_PEER_RESP_EMPTY:
     case PROTO_PEER_RESP_KINDS:
@@ -698,14 +702,14 @@ proto_peer_resp_body_add(cJSON *b, const struct proto_peer_resp *r)
 }
 
 cJSON *
-proto_peer_resp_to_json(const struct proto_peer_resp *r)
+proto_sched_peer_resp_to_json(const struct proto_sched_peer_resp *r)
 {
     cJSON *body = NULL, *m;
 
-    m = proto_ids_msg_new(r->host_id, r->task_id, r->peer_id,
-                          r->kind < PROTO_PEER_RESP_KINDS ? proto_peer_resp_names[r->kind] : "?",
-                          &body);
-    if (m != NULL && !proto_peer_resp_body_add(body, r)) {
+    m = proto_ids_msg_new(
+            r->host_id, r->task_id, r->peer_id,
+            r->kind < PROTO_PEER_RESP_KINDS ? proto_sched_peer_resp_names[r->kind] : "?", &body);
+    if (m != NULL && !proto_sched_peer_resp_body_add(body, r)) {
         cJSON_Delete(m);
         return NULL;
     }

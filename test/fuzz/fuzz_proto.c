@@ -83,7 +83,7 @@ fz_print(cJSON *m, const char *what)
     }
 
 static void
-fz_check_download(const struct proto_download *d)
+fz_check_download(const struct proto_dfdaemon_download *d)
 {
     if (d->url == NULL || strlen(d->url) > PROTO_DOWNLOAD_STR_MAX || strpbrk(d->url, "\r\n"))
         fz_fail("download.url", d->url);
@@ -95,17 +95,17 @@ fz_check_download(const struct proto_download *d)
 
 /* The download object alone, as the message {"download": ...}. */
 static int
-fz_download_from(const cJSON *doc, struct proto_download *d, struct df_error *err)
+fz_download_from(const cJSON *doc, struct proto_dfdaemon_download *d, struct df_error *err)
 {
-    return proto_download_from_json(doc, d, err);
+    return proto_dfdaemon_download_from_json(doc, d, err);
 }
 
 static cJSON *
-fz_download_to(const struct proto_download *d)
+fz_download_to(const struct proto_dfdaemon_download *d)
 {
     cJSON *m = cJSON_CreateObject();
 
-    if (m != NULL && !proto_download_to_json(m, d)) {
+    if (m != NULL && !proto_dfdaemon_download_to_json(m, d)) {
         cJSON_Delete(m);
         return NULL;
     }
@@ -119,7 +119,7 @@ fz_check_none(const void *p)
 }
 
 static void
-fz_check_peer_req(const struct proto_peer_req *r)
+fz_check_peer_req(const struct proto_sched_peer_req *r)
 {
     if (!df_id_task_is_valid(r->task_id) || strlen(r->peer_id) > PROTO_ID_MAX ||
         strlen(r->host_id) > PROTO_ID_MAX)
@@ -135,7 +135,7 @@ fz_check_peer_req(const struct proto_peer_req *r)
 }
 
 static void
-fz_check_peer_resp(const struct proto_peer_resp *r)
+fz_check_peer_resp(const struct proto_sched_peer_resp *r)
 {
     if (r->kind >= PROTO_PEER_RESP_KINDS || r->content_len > PROTO_TINY_MAX)
         fz_fail("peer answer", "kind or content");
@@ -146,27 +146,27 @@ fz_check_peer_resp(const struct proto_peer_resp *r)
 }
 
 static void
-fz_check_host(const struct proto_announce_host *a)
+fz_check_host(const struct proto_sched_announce_host *a)
 {
     if (a->host.ip == NULL || a->host.hostname == NULL)
         fz_fail("host", "without ip or hostname");
 }
 
 static void
-fz_check_task_ref(const struct proto_task_ref *r)
+fz_check_task_ref(const struct proto_dfdaemon_task_ref *r)
 {
     if (!df_id_task_is_valid(r->task_id))
         fz_fail("taskId", r->task_id);
 }
 
 static void
-fz_task_ref_reset(struct proto_task_ref *r)
+fz_task_ref_reset(struct proto_dfdaemon_task_ref *r)
 {
     (void)r;
 }
 
 static void
-fz_sync_piece_reset(struct proto_sync_piece *p)
+fz_sync_piece_reset(struct proto_dfdaemon_sync_piece *p)
 {
     (void)p;
 }
@@ -183,22 +183,24 @@ fz_ref_to(const struct proto_sched_ref *r)
     return proto_sched_ref_to_json(r, PROTO_SCHED_REF_STAT_PEER);
 }
 
-FZ_ROUNDTRIP(fz_download, struct proto_download, fz_download_from, fz_download_to,
-             proto_download_reset, fz_check_download)
-FZ_ROUNDTRIP(fz_download_resp, struct proto_download_resp, proto_download_resp_from_json,
-             proto_download_resp_to_json, proto_download_resp_reset, fz_check_none)
-FZ_ROUNDTRIP(fz_task_ref, struct proto_task_ref, proto_task_ref_from_json, proto_task_ref_to_json,
-             fz_task_ref_reset, fz_check_task_ref)
-FZ_ROUNDTRIP(fz_sync_piece, struct proto_sync_piece, proto_sync_piece_from_json,
-             proto_sync_piece_to_json, fz_sync_piece_reset, fz_check_none)
-FZ_ROUNDTRIP(fz_announce_host, struct proto_announce_host, proto_announce_host_from_json,
-             proto_announce_host_to_json, proto_announce_host_reset, fz_check_host)
+FZ_ROUNDTRIP(fz_download, struct proto_dfdaemon_download, fz_download_from, fz_download_to,
+             proto_dfdaemon_download_reset, fz_check_download)
+FZ_ROUNDTRIP(fz_download_resp, struct proto_dfdaemon_download_resp,
+             proto_dfdaemon_download_resp_from_json, proto_dfdaemon_download_resp_to_json,
+             proto_dfdaemon_download_resp_reset, fz_check_none)
+FZ_ROUNDTRIP(fz_task_ref, struct proto_dfdaemon_task_ref, proto_dfdaemon_task_ref_from_json,
+             proto_dfdaemon_task_ref_to_json, fz_task_ref_reset, fz_check_task_ref)
+FZ_ROUNDTRIP(fz_sync_piece, struct proto_dfdaemon_sync_piece, proto_dfdaemon_sync_piece_from_json,
+             proto_dfdaemon_sync_piece_to_json, fz_sync_piece_reset, fz_check_none)
+FZ_ROUNDTRIP(fz_announce_host, struct proto_sched_announce_host,
+             proto_sched_announce_host_from_json, proto_sched_announce_host_to_json,
+             proto_sched_announce_host_reset, fz_check_host)
 FZ_ROUNDTRIP(fz_ref, struct proto_sched_ref, fz_ref_from, fz_ref_to, proto_sched_ref_reset,
              fz_check_none)
-FZ_ROUNDTRIP(fz_peer_req, struct proto_peer_req, proto_peer_req_from_json, proto_peer_req_to_json,
-             proto_peer_req_reset, fz_check_peer_req)
-FZ_ROUNDTRIP(fz_peer_resp, struct proto_peer_resp, proto_peer_resp_from_json,
-             proto_peer_resp_to_json, proto_peer_resp_reset, fz_check_peer_resp)
+FZ_ROUNDTRIP(fz_peer_req, struct proto_sched_peer_req, proto_sched_peer_req_from_json,
+             proto_sched_peer_req_to_json, proto_sched_peer_req_reset, fz_check_peer_req)
+FZ_ROUNDTRIP(fz_peer_resp, struct proto_sched_peer_resp, proto_sched_peer_resp_from_json,
+             proto_sched_peer_resp_to_json, proto_sched_peer_resp_reset, fz_check_peer_resp)
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

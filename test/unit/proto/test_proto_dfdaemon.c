@@ -14,7 +14,7 @@
 #include "proto_test_util.h"
 
 static void
-download_eq(const struct proto_download *a, const struct proto_download *b)
+download_eq(const struct proto_dfdaemon_download *a, const struct proto_dfdaemon_download *b)
 {
     t_str_eq(a->url, b->url);
     t_str_eq(a->tag, b->tag);
@@ -37,24 +37,24 @@ download_eq(const struct proto_download *a, const struct proto_download *b)
 
 /* d -> {"download": d} -> text -> d'; d' == d. */
 static void
-download_roundtrip(const struct proto_download *d)
+download_roundtrip(const struct proto_dfdaemon_download *d)
 {
-    struct proto_download back;
+    struct proto_dfdaemon_download back;
     struct df_error err;
     cJSON *m = cJSON_CreateObject(), *doc;
 
-    ck_assert(proto_download_to_json(m, d));
+    ck_assert(proto_dfdaemon_download_to_json(m, d));
     doc = t_wire(m);
     memset(&back, 0, sizeof(back));
-    ck_assert_msg(proto_download_from_json(doc, &back, &err) == 0, "%s", err.msg);
+    ck_assert_msg(proto_dfdaemon_download_from_json(doc, &back, &err) == 0, "%s", err.msg);
     download_eq(d, &back);
-    proto_download_reset(&back);
+    proto_dfdaemon_download_reset(&back);
     cJSON_Delete(doc);
 }
 
 START_TEST(test_download_roundtrip)
 {
-    struct proto_download d;
+    struct proto_dfdaemon_download d;
     uint8_t md[DF_SHA256_LEN];
 
     memset(&d, 0, sizeof(d));
@@ -75,7 +75,7 @@ START_TEST(test_download_roundtrip)
     d.output_fd = d.insecure = d.disable_back_to_source = d.need_back_to_source = true;
     d.piece_length = UINT32_MAX;
     download_roundtrip(&d);
-    proto_download_reset(&d);
+    proto_dfdaemon_download_reset(&d);
 }
 
 END_TEST
@@ -83,18 +83,18 @@ END_TEST
 /* The two spellings of filteredQueryParams, and null members, read as absent. */
 START_TEST(test_download_forms)
 {
-    struct proto_download d;
+    struct proto_dfdaemon_download d;
     struct df_error err;
     cJSON *doc =
             t_doc("{\"download\":{\"url\":\"http://h/x\",\"filteredQueryParams\":[\"a\",\"b\"],"
                   "\"tag\":null,\"requestHeader\":null,\"digest\":null}}");
 
     memset(&d, 0, sizeof(d));
-    ck_assert_int_eq(proto_download_from_json(doc, &d, &err), 0);
+    ck_assert_int_eq(proto_dfdaemon_download_from_json(doc, &d, &err), 0);
     ck_assert_str_eq(d.filtered, "a&b");
     ck_assert_ptr_null(d.tag);
     ck_assert(!d.has_digest);
-    proto_download_reset(&d);
+    proto_dfdaemon_download_reset(&d);
     cJSON_Delete(doc);
 }
 
@@ -141,7 +141,7 @@ START_TEST(test_download_refused)
             {"{\"download\":{\"url\":\"http://h/x\",\"pieceLength\":-1}}",
              "download.pieceLength: expected an unsigned integer", DF_EINVAL},
     };
-    struct proto_download d;
+    struct proto_dfdaemon_download d;
     struct df_error err;
 
     for (size_t i = 0; i < DF_NELEM(cases); i++) {
@@ -149,8 +149,8 @@ START_TEST(test_download_refused)
 
         memset(&d, 0, sizeof(d));
         memset(&err, 0, sizeof(err));
-        ck_assert_msg(proto_download_from_json(doc, &d, &err) == cases[i].rv, "case %zu: %s", i,
-                      cases[i].json);
+        ck_assert_msg(proto_dfdaemon_download_from_json(doc, &d, &err) == cases[i].rv,
+                      "case %zu: %s", i, cases[i].json);
         ck_assert_msg(strstr(err.msg, cases[i].msg) != NULL, "case %zu: '%s' lacks '%s'", i,
                       err.msg, cases[i].msg);
         ck_assert_ptr_null(d.url);
@@ -165,7 +165,7 @@ START_TEST(test_download_bounds)
 {
     cJSON *doc = t_doc("{\"download\":{\"url\":\"http://h/x\"}}"), *h;
     cJSON *dl = cJSON_GetObjectItem(doc, "download");
-    struct proto_download d;
+    struct proto_dfdaemon_download d;
     struct df_error err;
     char name[16], *big = xcalloc(1, PROTO_DOWNLOAD_STR_MAX + 2);
 
@@ -175,12 +175,12 @@ START_TEST(test_download_bounds)
         cJSON_AddStringToObject(h, name, "v");
     }
     memset(&d, 0, sizeof(d));
-    ck_assert_int_eq(proto_download_from_json(doc, &d, &err), DF_EINVAL);
+    ck_assert_int_eq(proto_dfdaemon_download_from_json(doc, &d, &err), DF_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "download.requestHeader: more than 64 headers"));
     cJSON_DeleteItemFromObject(dl, "requestHeader");
     memset(big, 'a', PROTO_DOWNLOAD_STR_MAX + 1);
     cJSON_AddStringToObject(dl, "application", big);
-    ck_assert_int_eq(proto_download_from_json(doc, &d, &err), DF_EINVAL);
+    ck_assert_int_eq(proto_dfdaemon_download_from_json(doc, &d, &err), DF_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "download.application: bad value"));
     free(big);
     cJSON_Delete(doc);
@@ -189,14 +189,14 @@ START_TEST(test_download_bounds)
 END_TEST
 
 static void
-resp_roundtrip(const struct proto_download_resp *r)
+resp_roundtrip(const struct proto_dfdaemon_download_resp *r)
 {
-    struct proto_download_resp back;
+    struct proto_dfdaemon_download_resp back;
     struct df_error err;
-    cJSON *doc = t_wire(proto_download_resp_to_json(r));
+    cJSON *doc = t_wire(proto_dfdaemon_download_resp_to_json(r));
 
     memset(&back, 0, sizeof(back));
-    ck_assert_msg(proto_download_resp_from_json(doc, &back, &err) == 0, "%s", err.msg);
+    ck_assert_msg(proto_dfdaemon_download_resp_from_json(doc, &back, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(back.host_id, r->host_id);
     ck_assert_str_eq(back.task_id, r->task_id);
     ck_assert_int_eq(back.kind, r->kind);
@@ -216,18 +216,18 @@ resp_roundtrip(const struct proto_download_resp *r)
         ck_assert_int_eq(back.from[i].is_seed, r->from[i].is_seed);
         ck_assert_uint_eq(back.from[i].bytes, r->from[i].bytes);
     }
-    proto_download_resp_reset(&back);
+    proto_dfdaemon_download_resp_reset(&back);
     cJSON_Delete(doc);
 }
 
 /* Reset r to a fresh answer of kind. */
 static void
-resp_init(struct proto_download_resp *r, enum proto_download_resp_kind kind)
+resp_init(struct proto_dfdaemon_download_resp *r, enum proto_dfdaemon_download_resp_kind kind)
 {
     char task[65];
 
     t_task(task, 'a');
-    proto_download_resp_reset(r);
+    proto_dfdaemon_download_resp_reset(r);
     r->host_id = xstrdup("h");
     r->task_id = xstrdup(task);
     r->kind = kind;
@@ -235,7 +235,7 @@ resp_init(struct proto_download_resp *r, enum proto_download_resp_kind kind)
 
 START_TEST(test_download_resp_roundtrip)
 {
-    struct proto_download_resp r;
+    struct proto_dfdaemon_download_resp r;
 
     memset(&r, 0, sizeof(r));
     resp_init(&r, PROTO_DOWNLOAD_STARTED);
@@ -257,13 +257,13 @@ START_TEST(test_download_resp_roundtrip)
     r.bytes_from_source = 7;
     r.nfrom = 2;
     r.from = xcalloc(2, sizeof(*r.from));
-    r.from[0] = (struct proto_download_from){xstrdup("p1"), xstrdup("127.0.0.1"), true,
-                                             UINT64_C(1) << 60};
-    r.from[1] = (struct proto_download_from){xstrdup("p2"), xstrdup("::1"), false, 5};
+    r.from[0] = (struct proto_dfdaemon_download_from){xstrdup("p1"), xstrdup("127.0.0.1"), true,
+                                                      UINT64_C(1) << 60};
+    r.from[1] = (struct proto_dfdaemon_download_from){xstrdup("p2"), xstrdup("::1"), false, 5};
     r.has_output_bytes = true;
     r.output_bytes = 10;
     resp_roundtrip(&r);
-    proto_download_resp_reset(&r);
+    proto_dfdaemon_download_resp_reset(&r);
 }
 
 END_TEST
@@ -292,7 +292,7 @@ START_TEST(test_download_resp_refused)
              "{\"bytesFromPeers\":{}}}",
              "downloadTaskFinishedResponse.bytesFromPeers: expected an array"},
     };
-    struct proto_download_resp r;
+    struct proto_dfdaemon_download_resp r;
     struct df_error err;
     char task[65], json[512], *t;
 
@@ -310,7 +310,8 @@ START_TEST(test_download_resp_refused)
         }
         doc = t_doc(json);
         memset(&r, 0, sizeof(r));
-        ck_assert_msg(proto_download_resp_from_json(doc, &r, &err) == DF_EINVAL, "case %zu", i);
+        ck_assert_msg(proto_dfdaemon_download_resp_from_json(doc, &r, &err) == DF_EINVAL,
+                      "case %zu", i);
         ck_assert_msg(strstr(err.msg, cases[i].msg) != NULL, "case %zu: '%s' lacks '%s'", i,
                       err.msg, cases[i].msg);
         ck_assert_ptr_null(r.host_id);
@@ -322,17 +323,17 @@ END_TEST
 
 START_TEST(test_task_ref)
 {
-    struct proto_task_ref r, back;
+    struct proto_dfdaemon_task_ref r, back;
     struct df_error err;
     cJSON *doc;
 
     t_task(r.task_id, 'c');
-    doc = t_wire(proto_task_ref_to_json(&r));
-    ck_assert_int_eq(proto_task_ref_from_json(doc, &back, &err), 0);
+    doc = t_wire(proto_dfdaemon_task_ref_to_json(&r));
+    ck_assert_int_eq(proto_dfdaemon_task_ref_from_json(doc, &back, &err), 0);
     ck_assert_str_eq(back.task_id, r.task_id);
     cJSON_Delete(doc);
     doc = t_doc("{\"taskId\":\"ABC\"}");
-    ck_assert_int_eq(proto_task_ref_from_json(doc, &back, &err), DF_EINVAL);
+    ck_assert_int_eq(proto_dfdaemon_task_ref_from_json(doc, &back, &err), DF_EINVAL);
     ck_assert_str_eq(err.msg, "taskId: expected 64 lowercase hex");
     cJSON_Delete(doc);
 }
@@ -341,15 +342,15 @@ END_TEST
 
 START_TEST(test_sync_piece)
 {
-    struct proto_sync_piece p = {7, (UINT64_C(1) << 62), 4u << 20, true}, back;
+    struct proto_dfdaemon_sync_piece p = {7, (UINT64_C(1) << 62), 4u << 20, true}, back;
     struct df_error err;
     cJSON *doc;
 
     for (int i = 0; i < 2; i++) {
         p.receiving = i == 0;
-        doc = t_wire(proto_sync_piece_to_json(&p));
+        doc = t_wire(proto_dfdaemon_sync_piece_to_json(&p));
         memset(&back, 0, sizeof(back));
-        ck_assert_int_eq(proto_sync_piece_from_json(doc, &back, &err), 0);
+        ck_assert_int_eq(proto_dfdaemon_sync_piece_from_json(doc, &back, &err), 0);
         ck_assert_uint_eq(back.number, p.number);
         ck_assert_uint_eq(back.offset, p.offset);
         ck_assert_uint_eq(back.length, p.length);
@@ -357,15 +358,15 @@ START_TEST(test_sync_piece)
         cJSON_Delete(doc);
     }
     doc = t_doc("{\"offset\":0}");
-    ck_assert_int_eq(proto_sync_piece_from_json(doc, &back, &err), DF_EINVAL);
+    ck_assert_int_eq(proto_dfdaemon_sync_piece_from_json(doc, &back, &err), DF_EINVAL);
     ck_assert_str_eq(err.msg, "number: required");
     cJSON_Delete(doc);
     doc = t_doc("{\"number\":4294967296}");
-    ck_assert_int_eq(proto_sync_piece_from_json(doc, &back, &err), DF_EINVAL);
+    ck_assert_int_eq(proto_dfdaemon_sync_piece_from_json(doc, &back, &err), DF_EINVAL);
     ck_assert_str_eq(err.msg, "number: at most 4294967295");
     cJSON_Delete(doc);
     doc = t_doc("{\"number\":1,\"receiving\":\"yes\"}");
-    ck_assert_int_eq(proto_sync_piece_from_json(doc, &back, &err), DF_EINVAL);
+    ck_assert_int_eq(proto_dfdaemon_sync_piece_from_json(doc, &back, &err), DF_EINVAL);
     ck_assert_str_eq(err.msg, "receiving: expected bool");
     cJSON_Delete(doc);
 }

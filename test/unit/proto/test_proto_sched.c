@@ -34,7 +34,7 @@ t_doc_task(const char *json)
 
 START_TEST(test_announce_host)
 {
-    struct proto_announce_host a, back;
+    struct proto_sched_announce_host a, back;
     struct df_error err;
     cJSON *doc;
 
@@ -51,9 +51,9 @@ START_TEST(test_announce_host)
     a.host.upload_slots = 64;
     a.host.concurrent_uploads = 3;
     a.interval = 30000;
-    doc = t_wire(proto_announce_host_to_json(&a));
+    doc = t_wire(proto_sched_announce_host_to_json(&a));
     memset(&back, 0, sizeof(back));
-    ck_assert_msg(proto_announce_host_from_json(doc, &back, &err) == 0, "%s", err.msg);
+    ck_assert_msg(proto_sched_announce_host_from_json(doc, &back, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(back.host.id, "hid");
     ck_assert_int_eq(back.host.type, PROTO_HOST_SEED);
     ck_assert_str_eq(back.host.hostname, "node-1");
@@ -66,8 +66,8 @@ START_TEST(test_announce_host)
     ck_assert_uint_eq(back.host.upload_slots, 64);
     ck_assert_uint_eq(back.host.concurrent_uploads, 3);
     ck_assert_uint_eq(back.interval, 30000);
-    proto_announce_host_reset(&back);
-    proto_announce_host_reset(&a);
+    proto_sched_announce_host_reset(&back);
+    proto_sched_announce_host_reset(&a);
     cJSON_Delete(doc);
 }
 
@@ -91,14 +91,15 @@ START_TEST(test_announce_host_refused)
              "host.uploadSlots: at most"},
             {"{\"host\":{\"ip\":\"1.2.3.4\",\"hostname\":7}}", "host.hostname: expected string"},
     };
-    struct proto_announce_host a;
+    struct proto_sched_announce_host a;
     struct df_error err;
 
     for (size_t i = 0; i < DF_NELEM(cases); i++) {
         cJSON *doc = t_doc(cases[i].json);
 
         memset(&a, 0, sizeof(a));
-        ck_assert_msg(proto_announce_host_from_json(doc, &a, &err) == DF_EINVAL, "case %zu", i);
+        ck_assert_msg(proto_sched_announce_host_from_json(doc, &a, &err) == DF_EINVAL, "case %zu",
+                      i);
         ck_assert_msg(strstr(err.msg, cases[i].msg) != NULL, "case %zu: '%s' lacks '%s'", i,
                       err.msg, cases[i].msg);
         ck_assert_ptr_null(a.host.ip);
@@ -109,9 +110,9 @@ START_TEST(test_announce_host_refused)
         cJSON *doc =
                 t_doc("{\"host\":{\"ip\":\"1.2.3.4\",\"hostname\":\"n\",\"type\":\"strong\"}}");
 
-        ck_assert_int_eq(proto_announce_host_from_json(doc, &a, &err), 0);
+        ck_assert_int_eq(proto_sched_announce_host_from_json(doc, &a, &err), 0);
         ck_assert_int_eq(a.host.type, PROTO_HOST_SEED);
-        proto_announce_host_reset(&a);
+        proto_sched_announce_host_reset(&a);
         cJSON_Delete(doc);
     }
 }
@@ -147,7 +148,7 @@ START_TEST(test_sched_ref)
 END_TEST
 
 static void
-piece_eq(const struct proto_piece *a, const struct proto_piece *b)
+piece_eq(const struct proto_sched_piece *a, const struct proto_sched_piece *b)
 {
     ck_assert_uint_eq(a->number, b->number);
     ck_assert_uint_eq(a->offset, b->offset);
@@ -163,7 +164,7 @@ piece_eq(const struct proto_piece *a, const struct proto_piece *b)
 }
 
 static void
-peer_req_eq(const struct proto_peer_req *a, const struct proto_peer_req *b)
+peer_req_eq(const struct proto_sched_peer_req *a, const struct proto_sched_peer_req *b)
 {
     ck_assert_str_eq(a->host_id, b->host_id);
     ck_assert_str_eq(a->task_id, b->task_id);
@@ -187,28 +188,28 @@ peer_req_eq(const struct proto_peer_req *a, const struct proto_peer_req *b)
 }
 
 static void
-peer_req_roundtrip(const struct proto_peer_req *r)
+peer_req_roundtrip(const struct proto_sched_peer_req *r)
 {
-    struct proto_peer_req back;
+    struct proto_sched_peer_req back;
     struct df_error err;
-    cJSON *doc = t_wire(proto_peer_req_to_json(r));
+    cJSON *doc = t_wire(proto_sched_peer_req_to_json(r));
 
     memset(&back, 0, sizeof(back));
-    ck_assert_msg(proto_peer_req_from_json(doc, &back, &err) == 0, "%s: %s",
-                  proto_peer_req_kind_name(r->kind), err.msg);
+    ck_assert_msg(proto_sched_peer_req_from_json(doc, &back, &err) == 0, "%s: %s",
+                  proto_sched_peer_req_kind_name(r->kind), err.msg);
     peer_req_eq(r, &back);
-    proto_peer_req_reset(&back);
+    proto_sched_peer_req_reset(&back);
     cJSON_Delete(doc);
 }
 
 /* Reset r to a fresh request of kind. */
 static void
-peer_req_init(struct proto_peer_req *r, enum proto_peer_req_kind kind)
+peer_req_init(struct proto_sched_peer_req *r, enum proto_sched_peer_req_kind kind)
 {
     char task[65];
 
     t_task(task, 'e');
-    proto_peer_req_reset(r);
+    proto_sched_peer_req_reset(r);
     r->host_id = xstrdup("host-1");
     r->task_id = xstrdup(task);
     r->peer_id = xstrdup("peer-1");
@@ -218,7 +219,7 @@ peer_req_init(struct proto_peer_req *r, enum proto_peer_req_kind kind)
 
 START_TEST(test_peer_req_roundtrip)
 {
-    struct proto_peer_req r;
+    struct proto_sched_peer_req r;
     uint8_t md[DF_SHA256_LEN];
 
     memset(&r, 0, sizeof(r));
@@ -228,7 +229,7 @@ START_TEST(test_peer_req_roundtrip)
         if (k == PROTO_PEER_REGISTER || k == PROTO_PEER_PIECE_FINISHED ||
             k == PROTO_PEER_BTS_PIECE_FINISHED)
             continue;
-        peer_req_init(&r, (enum proto_peer_req_kind)k);
+        peer_req_init(&r, (enum proto_sched_peer_req_kind)k);
         peer_req_roundtrip(&r);
     }
     peer_req_init(&r, PROTO_PEER_REGISTER);
@@ -250,16 +251,16 @@ START_TEST(test_peer_req_roundtrip)
     r.description = xstrdup("two failed");
     peer_req_roundtrip(&r);
     peer_req_init(&r, PROTO_PEER_PIECE_FINISHED);
-    r.piece = (struct proto_piece){.number = UINT32_MAX,
-                                   .offset = INT64_MAX,
-                                   .length = 7,
-                                   .cost = 12,
-                                   .parent_id = xstrdup("p-a"),
-                                   .has_digest = true};
+    r.piece = (struct proto_sched_piece){.number = UINT32_MAX,
+                                         .offset = INT64_MAX,
+                                         .length = 7,
+                                         .cost = 12,
+                                         .parent_id = xstrdup("p-a"),
+                                         .has_digest = true};
     df_digest_set_sha256(&r.piece.digest, md);
     peer_req_roundtrip(&r);
     peer_req_init(&r, PROTO_PEER_BTS_PIECE_FINISHED);
-    r.piece = (struct proto_piece){
+    r.piece = (struct proto_sched_piece){
             .number = 0, .length = 5, .has_digest = true, .has_content = true, .content_len = 5};
     df_digest_set_sha256(&r.piece.digest, md);
     memcpy(r.piece.content, "piece", 5);
@@ -280,7 +281,7 @@ START_TEST(test_peer_req_roundtrip)
     peer_req_init(&r, PROTO_PEER_FAILED);
     r.description = xstrdup("origin said 404");
     peer_req_roundtrip(&r);
-    proto_peer_req_reset(&r);
+    proto_sched_peer_req_reset(&r);
 }
 
 END_TEST
@@ -351,7 +352,7 @@ START_TEST(test_peer_req_refused)
              "\"reschedulePeerRequest\":{\"candidateParents\":[{\"ip\":\"x\"}]}}",
              "candidateParents[].id: required"},
     };
-    struct proto_peer_req r;
+    struct proto_sched_peer_req r;
     struct df_error err;
 
     for (size_t i = 0; i < DF_NELEM(cases); i++) {
@@ -359,7 +360,7 @@ START_TEST(test_peer_req_refused)
 
         memset(&r, 0, sizeof(r));
         memset(&err, 0, sizeof(err));
-        ck_assert_msg(proto_peer_req_from_json(doc, &r, &err) == DF_EINVAL, "case %zu", i);
+        ck_assert_msg(proto_sched_peer_req_from_json(doc, &r, &err) == DF_EINVAL, "case %zu", i);
         ck_assert_msg(strstr(err.msg, cases[i].msg) != NULL, "case %zu: '%s' lacks '%s'", i,
                       err.msg, cases[i].msg);
         ck_assert_ptr_null(r.host_id);
@@ -372,7 +373,7 @@ END_TEST
 /* Content over PROTO_TINY_MAX bytes is refused, and a long peer id too. */
 START_TEST(test_peer_req_bounds)
 {
-    struct proto_peer_req r;
+    struct proto_sched_peer_req r;
     struct df_error err;
     uint8_t md[DF_SHA256_LEN];
     char *id = xcalloc(1, PROTO_ID_MAX + 2);
@@ -383,14 +384,15 @@ START_TEST(test_peer_req_bounds)
     df_sha256("x", 1, md);
     r.piece.has_digest = true;
     df_digest_set_sha256(&r.piece.digest, md);
-    m = proto_peer_req_to_json(&r);
-    pc = cJSON_GetObjectItem(cJSON_GetObjectItem(m, proto_peer_req_kind_name(r.kind)), "piece");
+    m = proto_sched_peer_req_to_json(&r);
+    pc = cJSON_GetObjectItem(cJSON_GetObjectItem(m, proto_sched_peer_req_kind_name(r.kind)),
+                             "piece");
     /* 129 bytes of base64 'A's decode to more than 128 bytes. */
     memset(id, 'A', 4 * 44);
     id[4 * 44] = '\0';
     cJSON_AddStringToObject(pc, "content", id);
-    proto_peer_req_reset(&r);
-    ck_assert_int_eq(proto_peer_req_from_json(m, &r, &err), DF_EINVAL);
+    proto_sched_peer_req_reset(&r);
+    ck_assert_int_eq(proto_sched_peer_req_from_json(m, &r, &err), DF_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "piece.content: expected base64 of at most 128"));
     cJSON_Delete(m);
     memset(id, 'p', PROTO_ID_MAX + 1);
@@ -398,9 +400,9 @@ START_TEST(test_peer_req_bounds)
     peer_req_init(&r, PROTO_PEER_STARTED);
     free(r.peer_id);
     r.peer_id = id;
-    m = proto_peer_req_to_json(&r);
-    proto_peer_req_reset(&r);
-    ck_assert_int_eq(proto_peer_req_from_json(m, &r, &err), DF_EINVAL);
+    m = proto_sched_peer_req_to_json(&r);
+    proto_sched_peer_req_reset(&r);
+    ck_assert_int_eq(proto_sched_peer_req_from_json(m, &r, &err), DF_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "peerId: bad value"));
     cJSON_Delete(m);
 }
@@ -408,14 +410,14 @@ START_TEST(test_peer_req_bounds)
 END_TEST
 
 static void
-peer_resp_roundtrip(const struct proto_peer_resp *r)
+peer_resp_roundtrip(const struct proto_sched_peer_resp *r)
 {
-    struct proto_peer_resp b;
+    struct proto_sched_peer_resp b;
     struct df_error err;
-    cJSON *doc = t_wire(proto_peer_resp_to_json(r));
+    cJSON *doc = t_wire(proto_sched_peer_resp_to_json(r));
 
     memset(&b, 0, sizeof(b));
-    ck_assert_msg(proto_peer_resp_from_json(doc, &b, &err) == 0, "%s", err.msg);
+    ck_assert_msg(proto_sched_peer_resp_from_json(doc, &b, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(b.host_id, r->host_id);
     ck_assert_str_eq(b.task_id, r->task_id);
     ck_assert_str_eq(b.peer_id, r->peer_id);
@@ -445,17 +447,17 @@ peer_resp_roundtrip(const struct proto_peer_resp *r)
         ck_assert_uint_eq(b.pieces[i].length, r->pieces[i].length);
         ck_assert(df_digest_is_equal(&b.pieces[i].digest, &r->pieces[i].digest));
     }
-    proto_peer_resp_reset(&b);
+    proto_sched_peer_resp_reset(&b);
     cJSON_Delete(doc);
 }
 
 static void
-peer_resp_init(struct proto_peer_resp *r, enum proto_peer_resp_kind kind)
+peer_resp_init(struct proto_sched_peer_resp *r, enum proto_sched_peer_resp_kind kind)
 {
     char task[65];
 
     t_task(task, 'f');
-    proto_peer_resp_reset(r);
+    proto_sched_peer_resp_reset(r);
     r->host_id = xstrdup("host-1");
     r->task_id = xstrdup(task);
     r->peer_id = xstrdup("peer-1");
@@ -464,13 +466,13 @@ peer_resp_init(struct proto_peer_resp *r, enum proto_peer_resp_kind kind)
 
 START_TEST(test_peer_resp_roundtrip)
 {
-    struct proto_peer_resp r;
+    struct proto_sched_peer_resp r;
     uint8_t md[DF_SHA256_LEN];
 
     memset(&r, 0, sizeof(r));
     df_sha256("tiny", 4, md);
     for (int k = 0; k < PROTO_PEER_RESP_KINDS; k++) {
-        peer_resp_init(&r, (enum proto_peer_resp_kind)k);
+        peer_resp_init(&r, (enum proto_sched_peer_resp_kind)k);
         df_digest_set_sha256(&r.digest, md);
         peer_resp_roundtrip(&r);
     }
@@ -485,9 +487,9 @@ START_TEST(test_peer_resp_roundtrip)
     peer_resp_init(&r, PROTO_PEER_RESP_NORMAL);
     r.nparents = 2;
     r.parents = xcalloc(2, sizeof(*r.parents));
-    r.parents[0] = (struct proto_parent){xstrdup("p-a"), xstrdup("h-a"), xstrdup("127.0.0.2"),
-                                         65000,          65002,          true};
-    r.parents[1] = (struct proto_parent){xstrdup("p-b"), NULL, xstrdup("::1"), 1, 2, false};
+    r.parents[0] = (struct proto_sched_parent){xstrdup("p-a"), xstrdup("h-a"), xstrdup("127.0.0.2"),
+                                               65000,          65002,          true};
+    r.parents[1] = (struct proto_sched_parent){xstrdup("p-b"), NULL, xstrdup("::1"), 1, 2, false};
     r.has_geometry = true;
     r.content_length = (UINT64_C(1) << 53) + 3;
     r.piece_length = 4u << 20;
@@ -506,7 +508,7 @@ START_TEST(test_peer_resp_roundtrip)
         df_digest_set_sha256(&r.pieces[i].digest, md);
     }
     peer_resp_roundtrip(&r);
-    proto_peer_resp_reset(&r);
+    proto_sched_peer_resp_reset(&r);
 }
 
 END_TEST
@@ -533,14 +535,14 @@ START_TEST(test_peer_resp_refused)
              "{\"pieces\":[7]}}",
              "pieces[]: expected an object"},
     };
-    struct proto_peer_resp r;
+    struct proto_sched_peer_resp r;
     struct df_error err;
 
     for (size_t i = 0; i < DF_NELEM(cases); i++) {
         cJSON *doc = t_doc_task(cases[i].json);
 
         memset(&r, 0, sizeof(r));
-        ck_assert_msg(proto_peer_resp_from_json(doc, &r, &err) == DF_EINVAL, "case %zu", i);
+        ck_assert_msg(proto_sched_peer_resp_from_json(doc, &r, &err) == DF_EINVAL, "case %zu", i);
         ck_assert_msg(strstr(err.msg, cases[i].msg) != NULL, "case %zu: '%s' lacks '%s'", i,
                       err.msg, cases[i].msg);
         ck_assert_ptr_null(r.host_id);
