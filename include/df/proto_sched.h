@@ -199,4 +199,77 @@ cJSON *proto_sched_peer_resp_to_json(const struct proto_sched_peer_resp *r);
  * messages. Returns false on OOM. */
 bool proto_sched_piece_digest_add(cJSON *array, const struct proto_sched_piece_digest *p);
 
+/* ---- StatTask / StatPeer / StatHost answers ---- */
+
+#define PROTO_SCHED_TIME_LEN 64
+
+/* Format ms since the Unix epoch as "2026-01-02T03:04:05.678Z" into out. Returns out. */
+char *proto_sched_time_format(int64_t ms, char out[PROTO_SCHED_TIME_LEN]);
+
+/* Read that form back into *ms; DF_EINVAL for anything else. */
+int proto_sched_time_parse(const char *s, int64_t *ms);
+
+/* A Task (StatTask). Timestamps are ms since the epoch, RFC 3339 on the wire. */
+struct proto_sched_task {
+    char *id;  /* required */
+    char *url; /* optional, like every string below */
+    char *tag;
+    char *application;
+    char *state;      /* "Running", ... */
+    char *size_scope; /* "NORMAL", ... */
+    bool has_content_length;
+    uint64_t content_length;
+    uint64_t piece_length;
+    uint32_t piece_count;
+    uint32_t digest_count;
+    uint32_t peer_count;
+    uint32_t back_to_source_peer_count;
+    bool has_available_peer;
+    int64_t created_at, updated_at;
+};
+
+void proto_sched_task_reset(struct proto_sched_task *t);
+int proto_sched_task_from_json(const cJSON *o, struct proto_sched_task *out, struct df_error *err);
+cJSON *proto_sched_task_to_json(const struct proto_sched_task *t);
+
+/* A Peer (StatPeer). */
+struct proto_sched_peer {
+    char *id; /* required */
+    char *state;
+    char *task_id;
+    char *host_id;
+    bool need_back_to_source;
+    uint32_t finished_piece_count;
+    uint32_t piece_count;
+    char **parents; /* parent peer ids */
+    size_t nparents;
+    uint32_t child_count;
+    uint32_t blocked_parent_count;
+    uint64_t bytes_from_source;
+    uint64_t bytes_from_peers;
+    int64_t cost; /* ms, >= 0; protobuf Duration on the wire ("1.250s") */
+    int64_t created_at, updated_at;
+};
+
+void proto_sched_peer_reset(struct proto_sched_peer *p);
+int proto_sched_peer_from_json(const cJSON *o, struct proto_sched_peer *out, struct df_error *err);
+cJSON *proto_sched_peer_to_json(const struct proto_sched_peer *p);
+
+/* A Host (StatHost): the announced host and what the scheduler counts about it. */
+struct proto_sched_host_stat {
+    struct proto_sched_host host; /* concurrentUploads is not part of this answer */
+    uint32_t load;
+    uint32_t concurrent_upload_count;
+    uint32_t peer_count;
+    uint64_t upload_count;
+    uint64_t upload_failed_count;
+    uint64_t uploaded_bytes;
+    int64_t announced_at;
+};
+
+void proto_sched_host_stat_reset(struct proto_sched_host_stat *h);
+int proto_sched_host_stat_from_json(const cJSON *o, struct proto_sched_host_stat *out,
+                                    struct df_error *err);
+cJSON *proto_sched_host_stat_to_json(const struct proto_sched_host_stat *h);
+
 #endif

@@ -7,8 +7,11 @@
  */
 #include "df/proto_sched.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mbedtls/base64.h>
 
@@ -102,24 +105,30 @@ proto_ids_msg_new(const char *host_id, const char *task_id, const char *peer_id,
 
 /* ---- AnnounceHost ---- */
 
-void
-proto_sched_announce_host_reset(struct proto_sched_announce_host *a)
+static void
+proto_sched_host_reset(struct proto_sched_host *h)
 {
-    struct proto_sched_host *h = &a->host;
-
     free(h->id);
     free(h->hostname);
     free(h->ip);
     free(h->idc);
     free(h->location);
-    memset(a, 0, sizeof(*a));
+    memset(h, 0, sizeof(*h));
+}
+
+void
+proto_sched_announce_host_reset(struct proto_sched_announce_host *a)
+{
+    proto_sched_host_reset(&a->host);
+    a->interval = 0;
 }
 
 static int
-proto_sched_host_type_get(const cJSON *h, enum proto_sched_host_type *out, struct df_error *err)
+proto_sched_host_type_get(const cJSON *h, const char *where, enum proto_sched_host_type *out,
+                          struct df_error *err)
 {
     char *type = NULL;
-    int rv = proto_json_str(h, "host", "type", false, true, 0, &type, err);
+    int rv = proto_json_str(h, where, "type", false, true, 0, &type, err);
 
     if (rv != 0)
         return rv;
@@ -129,9 +138,49 @@ proto_sched_host_type_get(const cJSON *h, enum proto_sched_host_type *out, struc
              strcmp(type, "weak") == 0 || strcmp(type, "seed") == 0)
         *out = PROTO_HOST_SEED;
     else
-        rv = df_error_set(err, DF_EINVAL, "host.type: expected normal or super");
+        rv = proto_json_fail(err, DF_EINVAL, where, "type", "expected normal or super");
     free(type);
     return rv;
+}
+
+/* The fields a host announces and StatHost reports (all but concurrentUploads). */
+static int
+proto_sched_host_get(const cJSON *o, const char *w, struct proto_sched_host *h,
+                     struct df_error *err)
+{
+    uint64_t port = 0, dport = 0, slots = 0;
+    int rv;
+
+    if ((rv = proto_json_str(o, w, "id", false, true, PROTO_ID_MAX, &h->id, err)) != 0 ||
+        (rv = proto_json_str(o, w, "ip", true, true, PROTO_ID_MAX, &h->ip, err)) != 0 ||
+        (rv = proto_json_str(o, w, "hostname", true, true, PROTO_ID_MAX, &h->hostname, err)) != 0 ||
+        (rv = proto_json_str(o, w, "idc", false, true, PROTO_ID_MAX, &h->idc, err)) != 0 ||
+        (rv = proto_json_str(o, w, "location", false, true, PROTO_ID_MAX, &h->location, err)) !=
+                0 ||
+        (rv = proto_sched_host_type_get(o, w, &h->type, err)) != 0 ||
+        (rv = proto_json_u64(o, w, "port", 65535, NULL, &port, err)) != 0 ||
+        (rv = proto_json_u64(o, w, "downloadPort", 65535, NULL, &dport, err)) != 0 ||
+        (rv = proto_json_u64(o, w, "uploadRateLimit", UINT64_MAX, NULL, &h->upload_rate_limit,
+                             err)) != 0 ||
+        (rv = proto_json_u64(o, w, "uploadSlots", UINT32_MAX, NULL, &slots, err)) != 0)
+        return rv;
+    h->port = (uint16_t)port;
+    h->download_port = (uint16_t)dport;
+    h->upload_slots = (uint32_t)slots;
+    return 0;
+}
+
+static bool
+proto_sched_host_add(cJSON *o, const struct proto_sched_host *h)
+{
+    return proto_json_add_str(o, "id", h->id) &&
+           proto_json_add_str(o, "type", h->type == PROTO_HOST_SEED ? "super" : "normal") &&
+           proto_json_add_str(o, "hostname", h->hostname) && proto_json_add_str(o, "ip", h->ip) &&
+           proto_json_add_str(o, "idc", h->idc) && proto_json_add_str(o, "location", h->location) &&
+           proto_json_add_u64(o, "port", h->port) &&
+           proto_json_add_u64(o, "downloadPort", h->download_port) &&
+           proto_json_add_u64(o, "uploadRateLimit", h->upload_rate_limit) &&
+           proto_json_add_u64(o, "uploadSlots", h->upload_slots);
 }
 
 int
@@ -139,34 +188,18 @@ proto_sched_announce_host_from_json(const cJSON *msg, struct proto_sched_announc
                                     struct df_error *err)
 {
     struct proto_sched_announce_host a;
-    struct proto_sched_host *h = &a.host;
     const cJSON *o = NULL;
-    uint64_t port = 0, dport = 0, slots = 0, uploads = 0;
+    uint64_t uploads = 0;
     int rv;
 
     memset(&a, 0, sizeof(a));
     if ((rv = proto_json_obj(msg, "", "host", &o, err)) != 0 ||
-        (rv = proto_json_str(o, "host", "id", false, true, PROTO_ID_MAX, &h->id, err)) != 0 ||
-        (rv = proto_json_str(o, "host", "ip", true, true, PROTO_ID_MAX, &h->ip, err)) != 0 ||
-        (rv = proto_json_str(o, "host", "hostname", true, true, PROTO_ID_MAX, &h->hostname, err)) !=
-                0 ||
-        (rv = proto_json_str(o, "host", "idc", false, true, PROTO_ID_MAX, &h->idc, err)) != 0 ||
-        (rv = proto_json_str(o, "host", "location", false, true, PROTO_ID_MAX, &h->location,
-                             err)) != 0 ||
-        (rv = proto_sched_host_type_get(o, &h->type, err)) != 0 ||
-        (rv = proto_json_u64(o, "host", "port", 65535, NULL, &port, err)) != 0 ||
-        (rv = proto_json_u64(o, "host", "downloadPort", 65535, NULL, &dport, err)) != 0 ||
-        (rv = proto_json_u64(o, "host", "uploadRateLimit", UINT64_MAX, NULL, &h->upload_rate_limit,
-                             err)) != 0 ||
-        (rv = proto_json_u64(o, "host", "uploadSlots", UINT32_MAX, NULL, &slots, err)) != 0 ||
+        (rv = proto_sched_host_get(o, "host", &a.host, err)) != 0 ||
         (rv = proto_json_u64(o, "host", "concurrentUploads", UINT32_MAX, NULL, &uploads, err)) !=
                 0 ||
         (rv = proto_json_u64(msg, "", "interval", UINT64_MAX, NULL, &a.interval, err)) != 0)
         goto out;
-    h->port = (uint16_t)port;
-    h->download_port = (uint16_t)dport;
-    h->upload_slots = (uint32_t)slots;
-    h->concurrent_uploads = (uint32_t)uploads;
+    a.host.concurrent_uploads = (uint32_t)uploads;
     *out = a;
     memset(&a, 0, sizeof(a));
     rv = 0;
@@ -183,14 +216,7 @@ proto_sched_announce_host_to_json(const struct proto_sched_announce_host *a)
     bool ok;
 
     ok = m != NULL && (o = cJSON_AddObjectToObject(m, "host")) != NULL &&
-         proto_json_add_str(o, "id", h->id) &&
-         proto_json_add_str(o, "type", h->type == PROTO_HOST_SEED ? "super" : "normal") &&
-         proto_json_add_str(o, "hostname", h->hostname) && proto_json_add_str(o, "ip", h->ip) &&
-         proto_json_add_str(o, "idc", h->idc) && proto_json_add_str(o, "location", h->location) &&
-         proto_json_add_u64(o, "port", h->port) &&
-         proto_json_add_u64(o, "downloadPort", h->download_port) &&
-         proto_json_add_u64(o, "uploadRateLimit", h->upload_rate_limit) &&
-         proto_json_add_u64(o, "uploadSlots", h->upload_slots) &&
+         proto_sched_host_add(o, h) &&
          (h->concurrent_uploads == 0 ||
           proto_json_add_u64(o, "concurrentUploads", h->concurrent_uploads)) &&
          (a->interval == 0 || proto_json_add_u64(m, "interval", a->interval));
@@ -714,4 +740,343 @@ proto_sched_peer_resp_to_json(const struct proto_sched_peer_resp *r)
         return NULL;
     }
     return m;
+}
+
+/* ---- StatTask / StatPeer / StatHost answers ---- */
+
+char *
+proto_sched_time_format(int64_t ms, char out[PROTO_SCHED_TIME_LEN])
+{
+    time_t secs = (time_t)(ms / 1000);
+    int frac = (int)(ms % 1000);
+    struct tm tm;
+
+    if (frac < 0) {
+        frac += 1000;
+        secs--;
+    }
+    if (gmtime_r(&secs, &tm) == NULL) {
+        snprintf(out, PROTO_SCHED_TIME_LEN, "1970-01-01T00:00:00.000Z");
+        return out;
+    }
+    snprintf(out, PROTO_SCHED_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    return out;
+}
+
+/* n decimal digits of s as an int, or -1. */
+static int
+proto_sched_digits(const char *s, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int
+proto_sched_time_parse(const char *s, int64_t *ms)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+    struct tm tm;
+    time_t secs;
+
+    if (strlen(s) != sizeof(shape) - 1)
+        return DF_EINVAL;
+    for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+            return DF_EINVAL;
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = proto_sched_digits(s, 4) - 1900;
+    tm.tm_mon = proto_sched_digits(s + 5, 2) - 1;
+    tm.tm_mday = proto_sched_digits(s + 8, 2);
+    tm.tm_hour = proto_sched_digits(s + 11, 2);
+    tm.tm_min = proto_sched_digits(s + 14, 2);
+    tm.tm_sec = proto_sched_digits(s + 17, 2);
+    if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+        tm.tm_sec > 59)
+        return DF_EINVAL;
+    secs = timegm(&tm);
+    *ms = (int64_t)secs * 1000 + proto_sched_digits(s + 20, 3);
+    return 0;
+}
+
+static int
+proto_sched_time_get(const cJSON *o, const char *key, int64_t *ms, struct df_error *err)
+{
+    char *s = NULL;
+    int rv = proto_json_str(o, "", key, false, true, 0, &s, err);
+
+    if (rv == 0 && s != NULL && proto_sched_time_parse(s, ms) != 0)
+        rv = proto_json_fail(err, DF_EINVAL, "", key, "expected RFC 3339 UTC with milliseconds");
+    free(s);
+    return rv;
+}
+
+static bool
+proto_sched_time_add(cJSON *o, const char *key, int64_t ms)
+{
+    char buf[PROTO_SCHED_TIME_LEN];
+
+    return proto_json_add_str(o, key, proto_sched_time_format(ms, buf));
+}
+
+/* A u32 member (absent: 0). */
+static int
+proto_sched_u32_get(const cJSON *o, const char *key, uint32_t *out, struct df_error *err)
+{
+    uint64_t v = 0;
+    int rv = proto_json_u64(o, "", key, UINT32_MAX, NULL, &v, err);
+
+    *out = (uint32_t)v;
+    return rv;
+}
+
+void
+proto_sched_task_reset(struct proto_sched_task *t)
+{
+    free(t->id);
+    free(t->url);
+    free(t->tag);
+    free(t->application);
+    free(t->state);
+    free(t->size_scope);
+    memset(t, 0, sizeof(*t));
+}
+
+int
+proto_sched_task_from_json(const cJSON *o, struct proto_sched_task *out, struct df_error *err)
+{
+    struct proto_sched_task t;
+    int rv;
+
+    memset(&t, 0, sizeof(t));
+    if ((rv = proto_json_str(o, "", "id", true, true, 0, &t.id, err)) != 0 ||
+        (rv = proto_json_str(o, "", "url", false, true, 0, &t.url, err)) != 0 ||
+        (rv = proto_json_str(o, "", "tag", false, true, 0, &t.tag, err)) != 0 ||
+        (rv = proto_json_str(o, "", "application", false, true, 0, &t.application, err)) != 0 ||
+        (rv = proto_json_str(o, "", "state", false, true, 0, &t.state, err)) != 0 ||
+        (rv = proto_json_str(o, "", "sizeScope", false, true, 0, &t.size_scope, err)) != 0 ||
+        (rv = proto_json_u64(o, "", "contentLength", INT64_MAX, &t.has_content_length,
+                             &t.content_length, err)) != 0 ||
+        (rv = proto_json_u64(o, "", "pieceLength", UINT64_MAX, NULL, &t.piece_length, err)) != 0 ||
+        (rv = proto_sched_u32_get(o, "pieceCount", &t.piece_count, err)) != 0 ||
+        (rv = proto_sched_u32_get(o, "digestCount", &t.digest_count, err)) != 0 ||
+        (rv = proto_sched_u32_get(o, "peerCount", &t.peer_count, err)) != 0 ||
+        (rv = proto_sched_u32_get(o, "backToSourcePeerCount", &t.back_to_source_peer_count, err)) !=
+                0 ||
+        (rv = proto_json_bool(o, "", "hasAvailablePeer", &t.has_available_peer, err)) != 0 ||
+        (rv = proto_sched_time_get(o, "createdAt", &t.created_at, err)) != 0 ||
+        (rv = proto_sched_time_get(o, "updatedAt", &t.updated_at, err)) != 0)
+        goto out;
+    *out = t;
+    memset(&t, 0, sizeof(t));
+out:
+    proto_sched_task_reset(&t);
+    return rv;
+}
+
+cJSON *
+proto_sched_task_to_json(const struct proto_sched_task *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok;
+
+    ok = o != NULL && proto_json_add_str(o, "id", t->id) &&
+         proto_json_add_str(o, "type", "STANDARD") && proto_json_add_str(o, "url", t->url) &&
+         proto_json_add_str(o, "tag", t->tag) &&
+         proto_json_add_str(o, "application", t->application) &&
+         proto_json_add_str(o, "state", t->state) &&
+         proto_json_add_str(o, "sizeScope", t->size_scope) &&
+         (!t->has_content_length || proto_json_add_u64(o, "contentLength", t->content_length)) &&
+         proto_json_add_u64(o, "pieceLength", t->piece_length) &&
+         proto_json_add_u64(o, "pieceCount", t->piece_count) &&
+         proto_json_add_u64(o, "digestCount", t->digest_count) &&
+         proto_json_add_u64(o, "peerCount", t->peer_count) &&
+         proto_json_add_u64(o, "backToSourcePeerCount", t->back_to_source_peer_count) &&
+         proto_json_add_bool(o, "hasAvailablePeer", t->has_available_peer) &&
+         proto_sched_time_add(o, "createdAt", t->created_at) &&
+         proto_sched_time_add(o, "updatedAt", t->updated_at);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+void
+proto_sched_peer_reset(struct proto_sched_peer *p)
+{
+    free(p->id);
+    free(p->state);
+    free(p->task_id);
+    free(p->host_id);
+    proto_json_strv_free(p->parents, p->nparents);
+    memset(p, 0, sizeof(*p));
+}
+
+/* A protobuf Duration of whole milliseconds: "<seconds>.<3 digits>s". */
+static int
+proto_sched_cost_get(const cJSON *o, int64_t *ms, struct df_error *err)
+{
+    char *s = NULL, *end;
+    size_t n;
+    int rv = proto_json_str(o, "", "cost", false, true, 32, &s, err);
+    unsigned long long secs;
+
+    if (rv != 0 || s == NULL)
+        return rv;
+    n = strlen(s);
+    if (n < 6 || s[0] < '0' || s[0] > '9' || s[n - 5] != '.' || s[n - 1] != 's' ||
+        proto_sched_digits(s + n - 4, 3) < 0 || (secs = strtoull(s, &end, 10)) > INT64_MAX / 1000 ||
+        end != s + n - 5)
+        rv = proto_json_fail(err, DF_EINVAL, "", "cost", "expected seconds like \"1.250s\"");
+    else
+        *ms = (int64_t)secs * 1000 + proto_sched_digits(s + n - 4, 3);
+    free(s);
+    return rv;
+}
+
+static int
+proto_sched_peer_parents_get(const cJSON *o, struct proto_sched_peer *p, struct df_error *err)
+{
+    const cJSON *arr = NULL, *e;
+    int rv, n;
+
+    if ((rv = proto_json_array(o, "", "parents", &arr, err)) != 0 ||
+        (n = cJSON_GetArraySize(arr)) <= 0)
+        return rv;
+    p->parents = xcalloc((size_t)n, sizeof(*p->parents));
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (!cJSON_IsString(e) || e->valuestring[0] == '\0')
+            return df_error_set(err, DF_EINVAL, "parents[]: expected a peer id");
+        p->parents[p->nparents++] = xstrdup(e->valuestring);
+    }
+    return 0;
+}
+
+int
+proto_sched_peer_from_json(const cJSON *o, struct proto_sched_peer *out, struct df_error *err)
+{
+    struct proto_sched_peer p;
+    int rv;
+
+    memset(&p, 0, sizeof(p));
+    if ((rv = proto_json_str(o, "", "id", true, true, 0, &p.id, err)) != 0 ||
+        (rv = proto_json_str(o, "", "state", false, true, 0, &p.state, err)) != 0 ||
+        (rv = proto_json_str(o, "", "taskId", false, true, 0, &p.task_id, err)) != 0 ||
+        (rv = proto_json_str(o, "", "hostId", false, true, 0, &p.host_id, err)) != 0 ||
+        (rv = proto_json_bool(o, "", "needBackToSource", &p.need_back_to_source, err)) != 0 ||
+        (rv = proto_sched_u32_get(o, "finishedPieceCount", &p.finished_piece_count, err)) != 0 ||
+        (rv = proto_sched_u32_get(o, "pieceCount", &p.piece_count, err)) != 0 ||
+        (rv = proto_sched_peer_parents_get(o, &p, err)) != 0 ||
+        (rv = proto_sched_u32_get(o, "childCount", &p.child_count, err)) != 0 ||
+        (rv = proto_sched_u32_get(o, "blockedParentCount", &p.blocked_parent_count, err)) != 0 ||
+        (rv = proto_json_u64(o, "", "bytesFromSource", UINT64_MAX, NULL, &p.bytes_from_source,
+                             err)) != 0 ||
+        (rv = proto_json_u64(o, "", "bytesFromPeers", UINT64_MAX, NULL, &p.bytes_from_peers,
+                             err)) != 0 ||
+        (rv = proto_sched_cost_get(o, &p.cost, err)) != 0 ||
+        (rv = proto_sched_time_get(o, "createdAt", &p.created_at, err)) != 0 ||
+        (rv = proto_sched_time_get(o, "updatedAt", &p.updated_at, err)) != 0)
+        goto out;
+    *out = p;
+    memset(&p, 0, sizeof(p));
+out:
+    proto_sched_peer_reset(&p);
+    return rv;
+}
+
+cJSON *
+proto_sched_peer_to_json(const struct proto_sched_peer *p)
+{
+    cJSON *o = cJSON_CreateObject(), *parents = NULL;
+    char cost[32];
+    bool ok;
+
+    snprintf(cost, sizeof(cost), "%" PRId64 ".%03" PRId64 "s", p->cost / 1000, p->cost % 1000);
+    ok = o != NULL && proto_json_add_str(o, "id", p->id) &&
+         proto_json_add_str(o, "state", p->state) && proto_json_add_str(o, "taskId", p->task_id) &&
+         proto_json_add_str(o, "hostId", p->host_id) &&
+         proto_json_add_bool(o, "needBackToSource", p->need_back_to_source) &&
+         proto_json_add_u64(o, "finishedPieceCount", p->finished_piece_count) &&
+         proto_json_add_u64(o, "pieceCount", p->piece_count) &&
+         (parents = cJSON_AddArrayToObject(o, "parents")) != NULL &&
+         proto_json_add_u64(o, "childCount", p->child_count) &&
+         proto_json_add_u64(o, "blockedParentCount", p->blocked_parent_count) &&
+         proto_json_add_u64(o, "bytesFromSource", p->bytes_from_source) &&
+         proto_json_add_u64(o, "bytesFromPeers", p->bytes_from_peers) &&
+         proto_json_add_str(o, "cost", cost) &&
+         proto_sched_time_add(o, "createdAt", p->created_at) &&
+         proto_sched_time_add(o, "updatedAt", p->updated_at);
+    for (size_t i = 0; ok && i < p->nparents; i++) {
+        cJSON *id = cJSON_CreateString(p->parents[i]);
+
+        ok = id != NULL && cJSON_AddItemToArray(parents, id);
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+void
+proto_sched_host_stat_reset(struct proto_sched_host_stat *h)
+{
+    proto_sched_host_reset(&h->host);
+    memset(h, 0, sizeof(*h));
+}
+
+int
+proto_sched_host_stat_from_json(const cJSON *o, struct proto_sched_host_stat *out,
+                                struct df_error *err)
+{
+    struct proto_sched_host_stat h;
+    int rv;
+
+    memset(&h, 0, sizeof(h));
+    if ((rv = proto_sched_host_get(o, "", &h.host, err)) != 0 ||
+        (rv = proto_sched_u32_get(o, "load", &h.load, err)) != 0 ||
+        (rv = proto_sched_u32_get(o, "concurrentUploadCount", &h.concurrent_upload_count, err)) !=
+                0 ||
+        (rv = proto_sched_u32_get(o, "peerCount", &h.peer_count, err)) != 0 ||
+        (rv = proto_json_u64(o, "", "uploadCount", UINT64_MAX, NULL, &h.upload_count, err)) != 0 ||
+        (rv = proto_json_u64(o, "", "uploadFailedCount", UINT64_MAX, NULL, &h.upload_failed_count,
+                             err)) != 0 ||
+        (rv = proto_json_u64(o, "", "uploadedBytes", UINT64_MAX, NULL, &h.uploaded_bytes, err)) !=
+                0 ||
+        (rv = proto_sched_time_get(o, "announcedAt", &h.announced_at, err)) != 0)
+        goto out;
+    *out = h;
+    memset(&h, 0, sizeof(h));
+out:
+    proto_sched_host_stat_reset(&h);
+    return rv;
+}
+
+cJSON *
+proto_sched_host_stat_to_json(const struct proto_sched_host_stat *h)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok;
+
+    ok = o != NULL && proto_sched_host_add(o, &h->host) && proto_json_add_u64(o, "load", h->load) &&
+         proto_json_add_u64(o, "concurrentUploadCount", h->concurrent_upload_count) &&
+         proto_json_add_u64(o, "peerCount", h->peer_count) &&
+         proto_json_add_u64(o, "uploadCount", h->upload_count) &&
+         proto_json_add_u64(o, "uploadFailedCount", h->upload_failed_count) &&
+         proto_json_add_u64(o, "uploadedBytes", h->uploaded_bytes) &&
+         proto_sched_time_add(o, "announcedAt", h->announced_at);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
 }

@@ -552,6 +552,196 @@ START_TEST(test_peer_resp_refused)
 
 END_TEST
 
+START_TEST(test_time)
+{
+    static const int64_t cases[] = {0, 1767323045678LL, -1, 253402300799999LL};
+    char buf[PROTO_SCHED_TIME_LEN];
+    int64_t ms = 0;
+
+    ck_assert_str_eq(proto_sched_time_format(1767323045678LL, buf), "2026-01-02T03:04:05.678Z");
+    for (size_t i = 0; i < DF_NELEM(cases); i++) {
+        ck_assert_int_eq(proto_sched_time_parse(proto_sched_time_format(cases[i], buf), &ms), 0);
+        ck_assert_int_eq(ms, cases[i]);
+    }
+    ck_assert_int_eq(proto_sched_time_parse("2026-01-02T03:04:05Z", &ms), DF_EINVAL);
+    ck_assert_int_eq(proto_sched_time_parse("2026-13-02T03:04:05.678Z", &ms), DF_EINVAL);
+    ck_assert_int_eq(proto_sched_time_parse("2026-01-02 03:04:05.678Z", &ms), DF_EINVAL);
+    ck_assert_int_eq(proto_sched_time_parse("2026-01-02T03:04:05.678+", &ms), DF_EINVAL);
+}
+
+END_TEST
+
+START_TEST(test_stat_task)
+{
+    struct proto_sched_task t = {
+            .id = xstrdup("tid"),
+            .url = xstrdup("http://origin/x"),
+            .application = xstrdup("app"),
+            .state = xstrdup("Running"),
+            .size_scope = xstrdup("NORMAL"),
+            .has_content_length = true,
+            .content_length = INT64_MAX,
+            .piece_length = 4u << 20,
+            .piece_count = 10,
+            .digest_count = 9,
+            .peer_count = 2,
+            .back_to_source_peer_count = 1,
+            .has_available_peer = true,
+            .created_at = 1767323045678LL,
+            .updated_at = 1767323045999LL,
+    };
+    struct proto_sched_task b;
+    struct df_error err;
+    cJSON *doc = t_wire(proto_sched_task_to_json(&t));
+
+    ck_assert_str_eq(cJSON_GetObjectItem(doc, "type")->valuestring, "STANDARD");
+    memset(&b, 0, sizeof(b));
+    ck_assert_msg(proto_sched_task_from_json(doc, &b, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(b.id, t.id);
+    ck_assert_str_eq(b.url, t.url);
+    ck_assert_ptr_null(b.tag);
+    ck_assert_str_eq(b.application, t.application);
+    ck_assert_str_eq(b.state, t.state);
+    ck_assert_str_eq(b.size_scope, t.size_scope);
+    ck_assert(b.has_content_length);
+    ck_assert_uint_eq(b.content_length, t.content_length);
+    ck_assert_uint_eq(b.piece_length, t.piece_length);
+    ck_assert_uint_eq(b.piece_count, t.piece_count);
+    ck_assert_uint_eq(b.digest_count, t.digest_count);
+    ck_assert_uint_eq(b.peer_count, t.peer_count);
+    ck_assert_uint_eq(b.back_to_source_peer_count, t.back_to_source_peer_count);
+    ck_assert(b.has_available_peer);
+    ck_assert_int_eq(b.created_at, t.created_at);
+    ck_assert_int_eq(b.updated_at, t.updated_at);
+    proto_sched_task_reset(&b);
+    cJSON_Delete(doc);
+    doc = t_doc("{\"id\":\"x\",\"createdAt\":\"yesterday\"}");
+    ck_assert_int_eq(proto_sched_task_from_json(doc, &b, &err), DF_EINVAL);
+    ck_assert_str_eq(err.msg, "createdAt: expected RFC 3339 UTC with milliseconds");
+    cJSON_Delete(doc);
+    doc = t_doc("{\"url\":\"x\"}");
+    ck_assert_int_eq(proto_sched_task_from_json(doc, &b, &err), DF_EINVAL);
+    ck_assert_str_eq(err.msg, "id: required");
+    cJSON_Delete(doc);
+    proto_sched_task_reset(&t);
+}
+
+END_TEST
+
+START_TEST(test_stat_peer)
+{
+    struct proto_sched_peer p = {
+            .id = xstrdup("p2"),
+            .state = xstrdup("Running"),
+            .task_id = xstrdup("tid"),
+            .host_id = xstrdup("h2"),
+            .need_back_to_source = true,
+            .finished_piece_count = 3,
+            .piece_count = 10,
+            .child_count = 4,
+            .blocked_parent_count = 1,
+            .bytes_from_source = UINT64_MAX,
+            .bytes_from_peers = 5,
+            .cost = 61250,
+            .created_at = -1,
+            .updated_at = 0,
+    };
+    struct proto_sched_peer b;
+    struct df_error err;
+    cJSON *doc;
+
+    p.nparents = 2;
+    p.parents = xcalloc(2, sizeof(char *));
+    p.parents[0] = xstrdup("p1");
+    p.parents[1] = xstrdup("p0");
+    doc = t_wire(proto_sched_peer_to_json(&p));
+    ck_assert_str_eq(cJSON_GetObjectItem(doc, "cost")->valuestring, "61.250s");
+    memset(&b, 0, sizeof(b));
+    ck_assert_msg(proto_sched_peer_from_json(doc, &b, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(b.id, p.id);
+    ck_assert_str_eq(b.state, p.state);
+    ck_assert_str_eq(b.task_id, p.task_id);
+    ck_assert_str_eq(b.host_id, p.host_id);
+    ck_assert(b.need_back_to_source);
+    ck_assert_uint_eq(b.finished_piece_count, 3);
+    ck_assert_uint_eq(b.piece_count, 10);
+    ck_assert_uint_eq(b.nparents, 2);
+    ck_assert_str_eq(b.parents[0], "p1");
+    ck_assert_str_eq(b.parents[1], "p0");
+    ck_assert_uint_eq(b.child_count, 4);
+    ck_assert_uint_eq(b.blocked_parent_count, 1);
+    ck_assert_uint_eq(b.bytes_from_source, UINT64_MAX);
+    ck_assert_uint_eq(b.bytes_from_peers, 5);
+    ck_assert_int_eq(b.cost, 61250);
+    ck_assert_int_eq(b.created_at, -1);
+    ck_assert_int_eq(b.updated_at, 0);
+    proto_sched_peer_reset(&b);
+    cJSON_Delete(doc);
+    doc = t_doc("{\"id\":\"x\",\"cost\":\"1.5s\"}");
+    ck_assert_int_eq(proto_sched_peer_from_json(doc, &b, &err), DF_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "cost: expected seconds"));
+    cJSON_Delete(doc);
+    doc = t_doc("{\"id\":\"x\",\"parents\":[1]}");
+    ck_assert_int_eq(proto_sched_peer_from_json(doc, &b, &err), DF_EINVAL);
+    ck_assert_str_eq(err.msg, "parents[]: expected a peer id");
+    cJSON_Delete(doc);
+    proto_sched_peer_reset(&p);
+}
+
+END_TEST
+
+START_TEST(test_stat_host)
+{
+    struct proto_sched_host_stat h = {
+            .host = {.id = xstrdup("hid"),
+                     .type = PROTO_HOST_SEED,
+                     .hostname = xstrdup("n"),
+                     .ip = xstrdup("::1"),
+                     .port = 1,
+                     .download_port = 2,
+                     .upload_rate_limit = 3,
+                     .upload_slots = 200},
+            .load = 1,
+            .concurrent_upload_count = 2,
+            .peer_count = 3,
+            .upload_count = 4,
+            .upload_failed_count = 1,
+            .uploaded_bytes = UINT64_C(1) << 55,
+            .announced_at = 1767323045678LL,
+    };
+    struct proto_sched_host_stat b;
+    struct df_error err;
+    cJSON *doc = t_wire(proto_sched_host_stat_to_json(&h));
+
+    memset(&b, 0, sizeof(b));
+    ck_assert_msg(proto_sched_host_stat_from_json(doc, &b, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(b.host.id, "hid");
+    ck_assert_int_eq(b.host.type, PROTO_HOST_SEED);
+    ck_assert_str_eq(b.host.hostname, "n");
+    ck_assert_str_eq(b.host.ip, "::1");
+    ck_assert_ptr_null(b.host.idc);
+    ck_assert_uint_eq(b.host.port, 1);
+    ck_assert_uint_eq(b.host.download_port, 2);
+    ck_assert_uint_eq(b.host.upload_rate_limit, 3);
+    ck_assert_uint_eq(b.host.upload_slots, 200);
+    ck_assert_uint_eq(b.load, 1);
+    ck_assert_uint_eq(b.concurrent_upload_count, 2);
+    ck_assert_uint_eq(b.peer_count, 3);
+    ck_assert_uint_eq(b.upload_count, 4);
+    ck_assert_uint_eq(b.upload_failed_count, 1);
+    ck_assert_uint_eq(b.uploaded_bytes, UINT64_C(1) << 55);
+    ck_assert_int_eq(b.announced_at, h.announced_at);
+    proto_sched_host_stat_reset(&b);
+    cJSON_Delete(doc);
+    doc = t_doc("{\"ip\":\"1.2.3.4\",\"hostname\":\"n\",\"type\":\"x\"}");
+    ck_assert_int_eq(proto_sched_host_stat_from_json(doc, &b, &err), DF_EINVAL);
+    ck_assert_str_eq(err.msg, "type: expected normal or super");
+    cJSON_Delete(doc);
+    proto_sched_host_stat_reset(&h);
+}
+
+END_TEST
+
 Suite *test_proto_sched_suite(void);
 
 Suite *
@@ -568,6 +758,10 @@ test_proto_sched_suite(void)
     tcase_add_test(tc, test_peer_req_bounds);
     tcase_add_test(tc, test_peer_resp_roundtrip);
     tcase_add_test(tc, test_peer_resp_refused);
+    tcase_add_test(tc, test_time);
+    tcase_add_test(tc, test_stat_task);
+    tcase_add_test(tc, test_stat_peer);
+    tcase_add_test(tc, test_stat_host);
     suite_add_tcase(s, tc);
     return s;
 }
