@@ -120,6 +120,29 @@ int proto_dfdaemon_task_ref_from_json(const cJSON *msg, struct proto_dfdaemon_ta
                                       struct df_error *err);
 cJSON *proto_dfdaemon_task_ref_to_json(const struct proto_dfdaemon_task_ref *r);
 
+/*
+ * StatTask's answer: a task running on the peer (finishedPieces, bytesFromSource) or one in
+ * its cache (finishedBytes). A count is sent only when its has_ flag is set.
+ */
+struct proto_dfdaemon_task {
+    char *id;    /* required */
+    char *state; /* "RUNNING", "DONE", "PARTIAL", ... */
+    uint64_t content_length;
+    uint64_t piece_length;
+    uint64_t piece_count;
+    bool has_finished_pieces;
+    uint64_t finished_pieces;
+    bool has_bytes_from_source;
+    uint64_t bytes_from_source;
+    bool has_finished_bytes;
+    uint64_t finished_bytes;
+};
+
+void proto_dfdaemon_task_reset(struct proto_dfdaemon_task *t);
+int proto_dfdaemon_task_from_json(const cJSON *o, struct proto_dfdaemon_task *out,
+                                  struct df_error *err);
+cJSON *proto_dfdaemon_task_to_json(const struct proto_dfdaemon_task *t);
+
 /* One SyncPieces answer: a piece the parent has (or, receiving, is fetching now). */
 struct proto_dfdaemon_sync_piece {
     uint32_t number; /* required */

@@ -358,6 +358,63 @@ proto_dfdaemon_download_resp_to_json(const struct proto_dfdaemon_download_resp *
 
 /* ---- StatTask / SyncPieces ---- */
 
+void
+proto_dfdaemon_task_reset(struct proto_dfdaemon_task *t)
+{
+    free(t->id);
+    free(t->state);
+    memset(t, 0, sizeof(*t));
+}
+
+int
+proto_dfdaemon_task_from_json(const cJSON *o, struct proto_dfdaemon_task *out, struct df_error *err)
+{
+    struct proto_dfdaemon_task t;
+    int rv;
+
+    memset(&t, 0, sizeof(t));
+    if ((rv = proto_json_str(o, "", "id", true, true, 0, &t.id, err)) != 0 ||
+        (rv = proto_json_str(o, "", "state", false, true, 0, &t.state, err)) != 0 ||
+        (rv = proto_json_u64(o, "", "contentLength", UINT64_MAX, NULL, &t.content_length, err)) !=
+                0 ||
+        (rv = proto_json_u64(o, "", "pieceLength", UINT64_MAX, NULL, &t.piece_length, err)) != 0 ||
+        (rv = proto_json_u64(o, "", "pieceCount", UINT64_MAX, NULL, &t.piece_count, err)) != 0 ||
+        (rv = proto_json_u64(o, "", "finishedPieces", UINT64_MAX, &t.has_finished_pieces,
+                             &t.finished_pieces, err)) != 0 ||
+        (rv = proto_json_u64(o, "", "bytesFromSource", UINT64_MAX, &t.has_bytes_from_source,
+                             &t.bytes_from_source, err)) != 0 ||
+        (rv = proto_json_u64(o, "", "finishedBytes", UINT64_MAX, &t.has_finished_bytes,
+                             &t.finished_bytes, err)) != 0)
+        goto out;
+    *out = t;
+    memset(&t, 0, sizeof(t));
+out:
+    proto_dfdaemon_task_reset(&t);
+    return rv;
+}
+
+cJSON *
+proto_dfdaemon_task_to_json(const struct proto_dfdaemon_task *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok;
+
+    ok = o != NULL && proto_json_add_str(o, "id", t->id) &&
+         proto_json_add_str(o, "state", t->state) &&
+         proto_json_add_u64(o, "contentLength", t->content_length) &&
+         proto_json_add_u64(o, "pieceLength", t->piece_length) &&
+         proto_json_add_u64(o, "pieceCount", t->piece_count) &&
+         (!t->has_finished_pieces || proto_json_add_u64(o, "finishedPieces", t->finished_pieces)) &&
+         (!t->has_bytes_from_source ||
+          proto_json_add_u64(o, "bytesFromSource", t->bytes_from_source)) &&
+         (!t->has_finished_bytes || proto_json_add_u64(o, "finishedBytes", t->finished_bytes));
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 int
 proto_dfdaemon_task_ref_from_json(const cJSON *msg, struct proto_dfdaemon_task_ref *out,
                                   struct df_error *err)

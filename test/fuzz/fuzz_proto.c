@@ -205,6 +205,8 @@ FZ_ROUNDTRIP(fz_stat_peer, struct proto_sched_peer, proto_sched_peer_from_json,
              proto_sched_peer_to_json, proto_sched_peer_reset, fz_check_none)
 FZ_ROUNDTRIP(fz_stat_host, struct proto_sched_host_stat, proto_sched_host_stat_from_json,
              proto_sched_host_stat_to_json, proto_sched_host_stat_reset, fz_check_none)
+FZ_ROUNDTRIP(fz_dfdaemon_task, struct proto_dfdaemon_task, proto_dfdaemon_task_from_json,
+             proto_dfdaemon_task_to_json, proto_dfdaemon_task_reset, fz_check_none)
 FZ_ROUNDTRIP(fz_peer_resp, struct proto_sched_peer_resp, proto_sched_peer_resp_from_json,
              proto_sched_peer_resp_to_json, proto_sched_peer_resp_reset, fz_check_peer_resp)
 
@@ -212,8 +214,9 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static void (*const parsers[])(const cJSON *) = {
-            fz_download, fz_download_resp, fz_task_ref,  fz_sync_piece, fz_announce_host, fz_ref,
-            fz_peer_req, fz_peer_resp,     fz_stat_task, fz_stat_peer,  fz_stat_host,
+            fz_download,      fz_download_resp, fz_task_ref,  fz_sync_piece,
+            fz_announce_host, fz_ref,           fz_peer_req,  fz_peer_resp,
+            fz_stat_task,     fz_stat_peer,     fz_stat_host, fz_dfdaemon_task,
     };
     cJSON *doc = NULL;
 

@@ -373,6 +373,53 @@ START_TEST(test_sync_piece)
 
 END_TEST
 
+START_TEST(test_stat_task)
+{
+    struct proto_dfdaemon_task t = {.id = xstrdup("tid"),
+                                    .state = xstrdup("RUNNING"),
+                                    .content_length = UINT64_MAX,
+                                    .piece_length = 4u << 20,
+                                    .piece_count = 2,
+                                    .has_finished_pieces = true,
+                                    .finished_pieces = 1,
+                                    .has_bytes_from_source = true,
+                                    .bytes_from_source = 7},
+                               b;
+    struct df_error err;
+    cJSON *doc;
+
+    for (int i = 0; i < 2; i++) {
+        doc = t_wire(proto_dfdaemon_task_to_json(&t));
+        memset(&b, 0, sizeof(b));
+        ck_assert_msg(proto_dfdaemon_task_from_json(doc, &b, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(b.id, t.id);
+        ck_assert_str_eq(b.state, t.state);
+        ck_assert_uint_eq(b.content_length, t.content_length);
+        ck_assert_uint_eq(b.piece_length, t.piece_length);
+        ck_assert_uint_eq(b.piece_count, t.piece_count);
+        ck_assert_int_eq(b.has_finished_pieces, t.has_finished_pieces);
+        ck_assert_uint_eq(b.finished_pieces, t.finished_pieces);
+        ck_assert_int_eq(b.has_bytes_from_source, t.has_bytes_from_source);
+        ck_assert_uint_eq(b.bytes_from_source, t.bytes_from_source);
+        ck_assert_int_eq(b.has_finished_bytes, t.has_finished_bytes);
+        ck_assert_uint_eq(b.finished_bytes, t.finished_bytes);
+        proto_dfdaemon_task_reset(&b);
+        cJSON_Delete(doc);
+        /* The cached form. */
+        t.has_finished_pieces = t.has_bytes_from_source = false;
+        t.finished_pieces = t.bytes_from_source = 0;
+        t.has_finished_bytes = true;
+        t.finished_bytes = 5;
+    }
+    doc = t_doc("{\"id\":\"x\",\"finishedBytes\":true}");
+    ck_assert_int_eq(proto_dfdaemon_task_from_json(doc, &b, &err), DF_EINVAL);
+    ck_assert_str_eq(err.msg, "finishedBytes: expected an unsigned integer");
+    cJSON_Delete(doc);
+    proto_dfdaemon_task_reset(&t);
+}
+
+END_TEST
+
 Suite *test_proto_dfdaemon_suite(void);
 
 Suite *
@@ -389,6 +436,7 @@ test_proto_dfdaemon_suite(void)
     tcase_add_test(tc, test_download_resp_refused);
     tcase_add_test(tc, test_task_ref);
     tcase_add_test(tc, test_sync_piece);
+    tcase_add_test(tc, test_stat_task);
     suite_add_tcase(s, tc);
     return s;
 }
