@@ -126,6 +126,7 @@ static int
 proto_dfdaemon_download_fields(const cJSON *o, struct proto_dfdaemon_download *d,
                                struct df_error *err)
 {
+    struct df_error e;
     struct df_url u;
     uint64_t pl = 0;
     int rv;
@@ -149,8 +150,11 @@ proto_dfdaemon_download_fields(const cJSON *o, struct proto_dfdaemon_download *d
         (rv = proto_json_u64(o, PROTO_DL, "pieceLength", UINT32_MAX, NULL, &pl, err)) != 0)
         return rv;
     d->piece_length = (uint32_t)pl;
+    /* df_url names the field "url"; here it is the download's. */
     memset(&u, 0, sizeof(u));
-    rv = df_url_parse(d->url, &u, err);
+    if ((rv = df_url_parse(d->url, &u, &e)) != 0)
+        df_error_set(err, rv, "%s%s",
+                     strncmp(e.msg, "url", 3) == 0 ? "download." : "download.url: ", e.msg);
     df_url_reset(&u);
     return rv;
 }
