@@ -31,7 +31,10 @@ proto_dfdaemon_download_reset(struct proto_dfdaemon_download *d)
     memset(d, 0, sizeof(*d));
 }
 
-/* filteredQueryParams: an array of names or one '&'-separated string. */
+/*
+ * filteredQueryParams: an array of names or one '&'-separated string; both read as the
+ * string, so a name holds neither '&' nor CR/LF, as the string may not.
+ */
 static int
 proto_dfdaemon_download_filtered(const cJSON *o, char **out, struct df_error *err)
 {
@@ -47,15 +50,15 @@ proto_dfdaemon_download_filtered(const cJSON *o, char **out, struct df_error *er
                                "expected array of strings");
     cJSON_ArrayForEach(e, v)
     {
-        if (!cJSON_IsString(e) || strchr(e->valuestring, '&') != NULL)
+        if (!cJSON_IsString(e) || strpbrk(e->valuestring, "&\r\n") != NULL)
             return proto_json_fail(err, DF_EINVAL, PROTO_DL, "filteredQueryParams",
                                    "expected names");
         len += strlen(e->valuestring) + 1;
     }
     if (len > PROTO_DOWNLOAD_STR_MAX)
         return proto_json_fail(err, DF_EINVAL, PROTO_DL, "filteredQueryParams", "too long");
-    if (len == 0)
-        return 0;
+    if (len <= 1)
+        return 0; /* no names, or one empty name: nothing is filtered */
     s = xcalloc(1, len + 1);
     len = 0;
     cJSON_ArrayForEach(e, v)

@@ -133,6 +133,8 @@ START_TEST(test_download_refused)
              "download.requestHeader: expected an object", DF_EINVAL},
             {"{\"download\":{\"url\":\"http://h/x\",\"filteredQueryParams\":[\"a&b\"]}}",
              "download.filteredQueryParams: expected names", DF_EINVAL},
+            {"{\"download\":{\"url\":\"http://h/x\",\"filteredQueryParams\":[\"a\\r\"]}}",
+             "download.filteredQueryParams: expected names", DF_EINVAL},
             {"{\"download\":{\"url\":\"http://h/x\",\"filteredQueryParams\":7}}",
              "download.filteredQueryParams: expected array of strings", DF_EINVAL},
             {"{\"download\":{\"url\":\"http://h/x\",\"insecure\":1}}", "download.insecure",
