@@ -38,7 +38,7 @@ proto_b64_get(const cJSON *o, const char *where, const char *key, bool required,
     else {
         *len = n;
         if (has != NULL)
-            *has = true;
+            *has = n > 0; /* as "" reads: no content */
     }
     free(s);
     return rv;
