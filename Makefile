@@ -164,6 +164,7 @@ check-fuzz: $(FUZZ_REPLAY)
 
 check-src:
 	sh scripts/check-layers.sh
+	sh scripts/check-proto.sh
 	sh scripts/check-symbols.sh $(LIB)
 
 check: check-src check-unit check-fuzz check-it
