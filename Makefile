@@ -51,7 +51,7 @@ DEP_LIBS := $(TP)/libcjson.a -levent_pthreads -levent -lnghttp2 -lmbedtls -lmbed
 LDFLAGS_ALL := $(LDSTATIC) $(LDSAN) -Wl,-z,relro,-z,now $(LDFLAGS)
 CHECK_LIBS := -lcheck -lsubunit -lrt -lm
 
-SRC_DIRS := src/common src/net src/rpc src/store src/peer src/scheduler src/manager src/cli
+SRC_DIRS := src/common src/net src/rpc src/store src/proto src/peer src/scheduler src/manager src/cli
 LIB_SRCS := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libdf.a
@@ -165,6 +165,7 @@ check-fuzz: $(FUZZ_REPLAY)
 check-src:
 	sh scripts/check-layers.sh
 	sh scripts/check-reuse.sh
+	sh scripts/check-proto.sh
 	sh scripts/check-symbols.sh $(LIB)
 
 check: check-src check-unit check-fuzz check-it
@@ -173,7 +174,7 @@ check: check-src check-unit check-fuzz check-it
 # the DF_DEBUG invariant checks. A target of a role's core lists the role sources it needs.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -I$(TP)/include -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DDF_FUZZ=1 -DDF_DEBUG=1
-FUZZ_LIB_SRCS := $(foreach d,src/common src/net src/rpc src/store,$(wildcard $(d)/*.c))
+FUZZ_LIB_SRCS := $(foreach d,src/common src/net src/rpc src/store src/proto,$(wildcard $(d)/*.c))
 FUZZ_SCHED_SRCS := src/scheduler/sched_state.c src/scheduler/sched_eval.c
 build/fuzz/fuzz_sched_state: FUZZ_EXTRA_SRCS := $(FUZZ_SCHED_SRCS)
 build/fuzz/fuzz_sched_state: $(FUZZ_SCHED_SRCS)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Dependencies point down only: common <- net <- rpc, common <- store, and roles use any of
-# {rpc, store, net, common}. A role never includes another role's files. Checks #include
+# Dependencies point down only: common <- net <- rpc, common <- store, common <- proto, and
+# roles use any of {rpc, store, net, proto, common}. A role never includes another role's files. Checks #include
 # lines of every file under src/ and include/df/.
 set -eu
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ layer_of_header() {
 	net_*) echo net ;;
 	rpc_*) echo rpc ;;
 	store_*) echo store ;;
+	proto_*) echo proto ;;
 	roles) echo roles ;;
 	*) echo unknown ;;
 	esac
@@ -20,9 +21,9 @@ layer_of_header() {
 allowed() { # allowed DIR LAYER
 	case "$1:$2" in
 	*:common) return 0 ;;
-	net:net | rpc:net | rpc:rpc | store:store) return 0 ;;
+	net:net | rpc:net | rpc:rpc | store:store | proto:proto) return 0 ;;
 	peer:* | scheduler:* | manager:* | cli:*)
-		case "$2" in net | rpc | store | roles) return 0 ;; esac ;;
+		case "$2" in net | rpc | store | proto | roles) return 0 ;; esac ;;
 	main:roles) return 0 ;;
 	esac
 	return 1

@@ -10,10 +10,11 @@ $2 ~ /^[TDBRCV]$/ {
 	n = split($1, part, ":"); obj = part[n - 1]; sym = $3
 	ok = 0
 	if (sym ~ /^df_/ || sym ~ /^log_/ || sym ~ /^x(malloc|calloc|realloc|strdup|strndup|asprintf)$/ ||
-	    sym == "fatal" || sym == "fatalx") { if (obj !~ /^(net|rpc|store|peer|sched|mgr|cli)_/) ok = 1 }
+	    sym == "fatal" || sym == "fatalx") { if (obj !~ /^(net|rpc|store|proto|peer|sched|mgr|cli)_/) ok = 1 }
 	if (sym ~ /^net_/ && obj ~ /^net_/) ok = 1
 	if (sym ~ /^rpc_/ && obj ~ /^rpc_/) ok = 1
 	if (sym ~ /^store_/ && obj ~ /^store_/) ok = 1
+	if (sym ~ /^proto_/ && obj ~ /^proto_/) ok = 1
 	if (sym ~ /^peer_/ && obj ~ /^peer_/) ok = 1
 	if (sym ~ /^sched_/ && obj ~ /^sched_/) ok = 1
 	if (sym ~ /^mgr_/ && obj ~ /^mgr_/) ok = 1

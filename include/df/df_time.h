@@ -49,6 +49,9 @@ int64_t df_time_wall_steady_ms(void);
  */
 char *df_time_format_rfc3339(int64_t ms, char out[DF_TIME_RFC3339_LEN]);
 
+/* Read that form back into *ms; DF_EINVAL for anything else. */
+int df_time_parse_rfc3339(const char *s, int64_t *ms);
+
 /*
  * Format secs since the Unix epoch as an HTTP IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT")
  * into buf (len >= 30). Returns buf.

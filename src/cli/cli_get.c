@@ -36,6 +36,7 @@
 #include "df/log.h"
 #include "df/net_connect.h"
 #include "df/net_listener.h"
+#include "df/proto_dfdaemon.h"
 #include "df/roles.h"
 #include "df/rpc_client.h"
 #include "df/xmalloc.h"
@@ -176,35 +177,25 @@ cli_get_bytes(double v, char *buf, size_t len)
     return buf;
 }
 
-/* Sum and describe the per-parent byte counts ([{ip, isSeed, bytes}, ...]). */
+/* Sum and describe the per-parent byte counts (bytesFromPeers). */
 static void
-cli_get_parents(struct cli_get *g, const cJSON *list)
+cli_get_parents(struct cli_get *g, const struct proto_dfdaemon_download_resp *r)
 {
-    const cJSON *e;
     size_t n = 0;
     bool full = false;
 
-    if (!cJSON_IsArray(list))
-        return;
     g->from_peers = 0;
     g->parents[0] = '\0';
-    cJSON_ArrayForEach(e, list)
-    {
-        const char *ip = "?";
-        uint64_t v = 0;
-        bool seed = false;
+    for (size_t i = 0; i < r->nfrom; i++) {
+        const struct proto_dfdaemon_download_from *f = &r->from[i];
         char b[32];
         int k;
 
-        if (df_json_get_u64(e, "bytes", &v, NULL) != 0)
-            continue;
-        df_json_get_str(e, "ip", &ip, NULL);
-        df_json_get_bool(e, "isSeed", &seed, NULL);
-        g->from_peers += v;
+        g->from_peers += f->bytes;
         if (full)
             continue;
-        k = snprintf(g->parents + n, sizeof(g->parents) - n, "%s%s%s %s", n > 0 ? ", " : "", ip,
-                     seed ? " (seed)" : "", cli_get_bytes((double)v, b, sizeof(b)));
+        k = snprintf(g->parents + n, sizeof(g->parents) - n, "%s%s%s %s", n > 0 ? ", " : "", f->ip,
+                     f->is_seed ? " (seed)" : "", cli_get_bytes((double)f->bytes, b, sizeof(b)));
         if (k < 0 || (size_t)k >= sizeof(g->parents) - n - sizeof(", ...")) {
             /* No room: drop the partial entry and say there are more. */
             snprintf(g->parents + n, sizeof(g->parents) - n, ", ...");
@@ -247,30 +238,32 @@ static void
 cli_get_on_message(struct rpc_client_call *s, const cJSON *msg, void *arg)
 {
     struct cli_get *g = arg;
-    const cJSON *o;
-    uint64_t v;
+    struct proto_dfdaemon_download_resp r;
+    struct df_error err;
 
     (void)s;
-    if ((o = cJSON_GetObjectItemCaseSensitive(msg, "downloadTaskStartedResponse")) != NULL ||
-        (o = cJSON_GetObjectItemCaseSensitive(msg, "downloadProgressResponse")) != NULL ||
-        (o = cJSON_GetObjectItemCaseSensitive(msg, "downloadTaskFinishedResponse")) != NULL) {
-        if (df_json_get_u64(o, "contentLength", &v, NULL) == 0) {
-            g->total = v;
-            g->has_total = true;
-        }
-        if (df_json_get_u64(o, "finishedBytes", &v, NULL) == 0)
-            g->done = v;
-        if (df_json_get_u64(o, "bytesFromSource", &v, NULL) == 0)
-            g->from_source = v;
-        if (df_json_get_u64(o, "outputBytes", &v, NULL) == 0) {
-            g->out_bytes = v;
+    memset(&r, 0, sizeof(r));
+    if (proto_dfdaemon_download_resp_from_json(msg, &r, &err) != 0) {
+        log_debug("cli", "get: answer ignored: %s", err.msg);
+        return;
+    }
+    if (r.has_content_length) {
+        g->total = r.content_length;
+        g->has_total = true;
+    }
+    if (r.kind == PROTO_DOWNLOAD_PROGRESS)
+        g->done = r.finished_bytes;
+    if (r.kind == PROTO_DOWNLOAD_FINISHED) {
+        g->from_source = r.bytes_from_source;
+        if (r.has_output_bytes) {
+            g->out_bytes = r.output_bytes;
             g->has_out_bytes = true;
         }
-        cli_get_parents(g, cJSON_GetObjectItemCaseSensitive(o, "bytesFromPeers"));
-        if (cJSON_GetObjectItemCaseSensitive(msg, "downloadTaskFinishedResponse") != NULL)
-            g->done = g->total;
-        cli_get_draw(g, false);
+        cli_get_parents(g, &r);
+        g->done = g->total;
     }
+    proto_dfdaemon_download_resp_reset(&r);
+    cli_get_draw(g, false);
 }
 
 static void
@@ -513,47 +506,61 @@ cli_get_peer_connect(const struct cli_get_config *cfg, char *why, size_t whylen)
     return cli_get_spawn_peer(cfg, why, whylen);
 }
 
+/* Read --header values ("Name: value") into d. Returns false with a message on a bad one. */
+static bool
+cli_get_headers(const struct cli_get *g, struct proto_dfdaemon_download *d, char *why,
+                size_t whylen)
+{
+    d->headers = xcalloc(g->cfg.headers.n > 0 ? g->cfg.headers.n : 1, sizeof(*d->headers));
+    for (size_t i = 0; i < g->cfg.headers.n; i++) {
+        const char *hv = g->cfg.headers.v[i], *colon = strchr(hv, ':');
+
+        if (colon == NULL || colon == hv) {
+            snprintf(why, whylen, "--header '%s': expected 'Name: value'", hv);
+            return false;
+        }
+        d->headers[i].name = xstrndup(hv, (size_t)(colon - hv));
+        for (colon++; *colon == ' ' || *colon == '\t'; colon++)
+            ;
+        d->headers[i].value = xstrdup(colon);
+        d->nheaders++;
+    }
+    return true;
+}
+
 /* Build the DownloadTask request; NULL with a message on a bad flag. */
 static cJSON *
 cli_get_request(struct cli_get *g, const char *url, char *why, size_t whylen)
 {
-    cJSON *req = cJSON_CreateObject(), *d = cJSON_AddObjectToObject(req, "download"), *h;
-    struct df_digest dg;
+    struct proto_dfdaemon_download d;
     struct df_error err;
+    cJSON *req = NULL;
 
-    cJSON_AddStringToObject(d, "url", url);
-    cJSON_AddBoolToObject(d, "outputFd", true);
+    memset(&d, 0, sizeof(d));
+    d.url = xstrdup(url);
+    d.output_fd = true;
     if (g->cfg.digest != NULL) {
-        if (df_digest_parse(g->cfg.digest, &dg, &err) != 0) {
+        if (df_digest_parse(g->cfg.digest, &d.digest, &err) != 0) {
             snprintf(why, whylen, "--digest: %s", err.msg);
-            cJSON_Delete(req);
-            return NULL;
+            goto out;
         }
-        cJSON_AddStringToObject(d, "digest", g->cfg.digest);
+        d.has_digest = true;
     }
-    if (g->cfg.tag != NULL)
-        cJSON_AddStringToObject(d, "tag", g->cfg.tag);
-    if (g->cfg.application != NULL)
-        cJSON_AddStringToObject(d, "application", g->cfg.application);
-    if (g->cfg.filtered != NULL)
-        cJSON_AddStringToObject(d, "filteredQueryParams", g->cfg.filtered);
-    h = cJSON_AddObjectToObject(d, "requestHeader");
-    for (size_t i = 0; i < g->cfg.headers.n; i++) {
-        const char *hv = g->cfg.headers.v[i], *colon = strchr(hv, ':');
-        char *name;
-        if (colon == NULL || colon == hv) {
-            snprintf(why, whylen, "--header '%s': expected 'Name: value'", hv);
-            cJSON_Delete(req);
-            return NULL;
-        }
-        name = xstrndup(hv, (size_t)(colon - hv));
-        for (colon++; *colon == ' ' || *colon == '\t'; colon++)
-            ;
-        cJSON_AddStringToObject(h, name, colon);
-        free(name);
+    d.tag = g->cfg.tag != NULL ? xstrdup(g->cfg.tag) : NULL;
+    d.application = g->cfg.application != NULL ? xstrdup(g->cfg.application) : NULL;
+    d.filtered = g->cfg.filtered != NULL ? xstrdup(g->cfg.filtered) : NULL;
+    d.insecure = g->cfg.insecure;
+    d.disable_back_to_source = g->cfg.disable_back_to_source;
+    if (!cli_get_headers(g, &d, why, whylen))
+        goto out;
+    req = cJSON_CreateObject();
+    if (req == NULL || !proto_dfdaemon_download_to_json(req, &d)) {
+        snprintf(why, whylen, "out of memory");
+        cJSON_Delete(req);
+        req = NULL;
     }
-    cJSON_AddBoolToObject(d, "insecure", g->cfg.insecure);
-    cJSON_AddBoolToObject(d, "disableBackToSource", g->cfg.disable_back_to_source);
+out:
+    proto_dfdaemon_download_reset(&d);
     return req;
 }
 
@@ -786,8 +793,8 @@ cli_get_main(int argc, char **argv)
         fprintf(stderr, "dragonfly get: %s\n", err.msg);
         goto out;
     }
-    if ((rv = rpc_client_stream(client, "/dfdaemon.v2.DfdaemonDownload/DownloadTask",
-                                (int)g.cfg.timeout, &cbs, &g, &call)) != 0 ||
+    if ((rv = rpc_client_stream(client, PROTO_DFDAEMON_DOWNLOAD_TASK, (int)g.cfg.timeout, &cbs, &g,
+                                &call)) != 0 ||
         (rv = rpc_client_send(call, req)) != 0) {
         fprintf(stderr, "dragonfly get: cannot start the download: %s\n", df_strerror(rv));
         rv = 1;

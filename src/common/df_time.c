@@ -7,7 +7,10 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
+
+#include "df/df_err.h"
 
 static _Atomic int64_t df_time_wall_last;
 
@@ -88,6 +91,48 @@ df_time_format_rfc3339(int64_t ms, char out[DF_TIME_RFC3339_LEN])
     snprintf(out, DF_TIME_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
     return out;
+}
+
+/* n decimal digits of s as an int, or -1. */
+static int
+df_time_digits(const char *s, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int
+df_time_parse_rfc3339(const char *s, int64_t *ms)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+    struct tm tm;
+    time_t secs;
+
+    if (strlen(s) != sizeof(shape) - 1)
+        return DF_EINVAL;
+    for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+            return DF_EINVAL;
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = df_time_digits(s, 4) - 1900;
+    tm.tm_mon = df_time_digits(s + 5, 2) - 1;
+    tm.tm_mday = df_time_digits(s + 8, 2);
+    tm.tm_hour = df_time_digits(s + 11, 2);
+    tm.tm_min = df_time_digits(s + 14, 2);
+    tm.tm_sec = df_time_digits(s + 17, 2);
+    if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+        tm.tm_sec > 59)
+        return DF_EINVAL;
+    secs = timegm(&tm);
+    *ms = (int64_t)secs * 1000 + df_time_digits(s + 20, 3);
+    return 0;
 }
 
 const char *

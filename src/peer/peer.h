@@ -154,9 +154,9 @@ struct peer_download_req {
 };
 
 /*
- * Parse and validate a DownloadTask request; a message in err names the bad field. An
- * outputPath is refused (DF_EPERM: the peer never writes by path); outputFd only when
- * allow_output (the call came from a local caller), else DF_EPERM too.
+ * Parse and validate a DownloadTask request (proto_dfdaemon_download_from_json); a message in err
+ * names the bad field. An outputPath is refused (DF_EPERM: the peer never writes by path);
+ * outputFd only when allow_output (the call came from a local caller), else DF_EPERM too.
  */
 int peer_download_req_parse(const cJSON *msg, bool allow_output, struct peer_download_req *out,
                             struct df_error *err);

@@ -3,8 +3,9 @@
  * The peer's RPC service for local clients (`dragonfly get`), over the unix socket and the
  * RPC port: dfdaemon.v2.DfdaemonDownload/DownloadTask streams the download's progress and
  * ends when the content is in the caller's descriptor; StatTask reports a task. Requests
- * are validated here so tasks only ever see well-formed input. No request ever names a path
- * the peer writes to: an output exists only as a descriptor passed on the unix socket.
+ * are read and validated by proto_dfdaemon (the wire schema) and checked here for who may
+ * ask what, so tasks only ever see well-formed input. No request ever names a path the peer
+ * writes to: an output exists only as a descriptor passed on the unix socket.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,16 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "df/df_id.h"
 #include "df/df_json.h"
-#include "df/df_url.h"
 #include "df/log.h"
 #include "df/net_listener.h"
+#include "df/proto_dfdaemon.h"
 #include "df/rpc_server.h"
 #include "df/xmalloc.h"
 #include "peer.h"
-
-#define PEER_RPC_MAX_HEADERS 64
 
 void
 peer_download_req_reset(struct peer_download_req *r)
@@ -41,149 +39,49 @@ peer_download_req_reset(struct peer_download_req *r)
     memset(r, 0, sizeof(*r));
 }
 
-static int
-peer_rpc_opt_str(const cJSON *o, const char *key, char **out, struct df_error *err)
+/* Move d's fields into r (d is left empty). */
+static void
+peer_download_req_take(struct peer_download_req *r, struct proto_dfdaemon_download *d)
 {
-    const char *s = NULL;
-    int rv = df_json_get_str(o, key, &s, err);
-
-    if (rv == DF_ENOTFOUND)
-        return 0;
-    if (rv != 0)
-        return rv;
-    if (strlen(s) > 4096 || strpbrk(s, "\r\n") != NULL)
-        return df_error_set(err, DF_EINVAL, "%s: bad value", key);
-    *out = xstrdup(s);
-    return 0;
-}
-
-/* filteredQueryParams: an array of names or one '&'-separated string. */
-static int
-peer_rpc_filtered(const cJSON *o, char **out, struct df_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "filteredQueryParams"), *e;
-    size_t len = 0;
-    char *s;
-
-    if (v == NULL || cJSON_IsNull(v))
-        return 0;
-    if (cJSON_IsString(v))
-        return peer_rpc_opt_str(o, "filteredQueryParams", out, err);
-    if (!cJSON_IsArray(v))
-        return df_error_set(err, DF_EINVAL, "filteredQueryParams: expected array of strings");
-    cJSON_ArrayForEach(e, v)
-    {
-        if (!cJSON_IsString(e) || strchr(e->valuestring, '&') != NULL)
-            return df_error_set(err, DF_EINVAL, "filteredQueryParams: expected names");
-        len += strlen(e->valuestring) + 1;
+    memset(r, 0, sizeof(*r));
+    r->url = d->url;
+    r->output_fd = d->output_fd;
+    r->tag = d->tag;
+    r->application = d->application;
+    r->filtered = d->filtered;
+    r->has_digest = d->has_digest;
+    r->digest = d->digest;
+    r->headers = xcalloc(d->nheaders > 0 ? d->nheaders : 1, sizeof(*r->headers));
+    for (size_t i = 0; i < d->nheaders; i++) {
+        r->headers[i].name = d->headers[i].name;
+        r->headers[i].value = d->headers[i].value;
     }
-    if (len > 4096)
-        return df_error_set(err, DF_EINVAL, "filteredQueryParams: too long");
-    s = xcalloc(1, len + 1);
-    len = 0;
-    cJSON_ArrayForEach(e, v)
-    {
-        size_t l = strlen(e->valuestring);
-        if (len > 0)
-            s[len++] = '&';
-        memcpy(s + len, e->valuestring, l);
-        len += l;
-    }
-    *out = s;
-    return 0;
-}
-
-static int
-peer_rpc_headers(const cJSON *o, struct peer_download_req *r, struct df_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "requestHeader"), *e;
-    size_t n = 0;
-
-    if (v == NULL || cJSON_IsNull(v))
-        return 0;
-    if (!cJSON_IsObject(v))
-        return df_error_set(err, DF_EINVAL, "requestHeader: expected an object");
-    cJSON_ArrayForEach(e, v) n++;
-    if (n > PEER_RPC_MAX_HEADERS)
-        return df_error_set(err, DF_EINVAL, "requestHeader: more than %d headers",
-                            PEER_RPC_MAX_HEADERS);
-    r->headers = xcalloc(n > 0 ? n : 1, sizeof(*r->headers));
-    cJSON_ArrayForEach(e, v)
-    {
-        if (!cJSON_IsString(e) || !net_http_is_token(e->string, strlen(e->string)) ||
-            !net_http_is_field_value(e->valuestring))
-            return df_error_set(err, DF_EINVAL, "requestHeader: bad header '%.64s'", e->string);
-        r->headers[r->nheaders].name = xstrdup(e->string);
-        r->headers[r->nheaders].value = xstrdup(e->valuestring);
-        r->nheaders++;
-    }
-    return 0;
+    r->nheaders = d->nheaders;
+    r->insecure = d->insecure;
+    r->disable_back_to_source = d->disable_back_to_source;
+    r->need_back_to_source = d->need_back_to_source;
+    free(d->headers);
+    memset(d, 0, sizeof(*d));
 }
 
 int
 peer_download_req_parse(const cJSON *msg, bool allow_output, struct peer_download_req *out,
                         struct df_error *err)
 {
-    struct peer_download_req r;
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(msg, "download");
-    const char *digest = NULL;
-    struct df_url u;
+    struct proto_dfdaemon_download d;
     int rv;
 
-    memset(&r, 0, sizeof(r));
-    memset(&u, 0, sizeof(u));
-    if (!cJSON_IsObject(d)) {
-        rv = df_error_set(err, DF_EINVAL, "download: expected an object");
-        goto out;
+    memset(&d, 0, sizeof(d));
+    if ((rv = proto_dfdaemon_download_from_json(msg, &d, err)) != 0)
+        return rv;
+    if (d.output_fd && !allow_output) {
+        proto_dfdaemon_download_reset(&d);
+        return df_error_set(err, DF_EPERM,
+                            "download.outputFd: only a local caller on the unix socket may ask "
+                            "for an output");
     }
-    if (cJSON_GetObjectItemCaseSensitive(d, "outputPath") != NULL) {
-        rv = df_error_set(err, DF_EPERM,
-                          "download.outputPath: not accepted; the output goes only into a "
-                          "descriptor passed by a local caller (outputFd)");
-        goto out;
-    }
-    if ((rv = peer_rpc_opt_str(d, "url", &r.url, err)) != 0 ||
-        (rv = peer_rpc_opt_str(d, "tag", &r.tag, err)) != 0 ||
-        (rv = peer_rpc_opt_str(d, "application", &r.application, err)) != 0 ||
-        (rv = peer_rpc_filtered(d, &r.filtered, err)) != 0 ||
-        (rv = peer_rpc_headers(d, &r, err)) != 0)
-        goto out;
-    if (r.url == NULL) {
-        rv = df_error_set(err, DF_EINVAL, "download.url: required");
-        goto out;
-    }
-    if ((rv = df_url_parse(r.url, &u, err)) != 0)
-        goto out;
-    if ((rv = df_json_get_bool(d, "outputFd", &r.output_fd, err)) != 0 && rv != DF_ENOTFOUND)
-        goto out;
-    if (r.output_fd && !allow_output) {
-        rv = df_error_set(err, DF_EPERM,
-                          "download.outputFd: only a local caller on the unix socket may ask "
-                          "for an output");
-        goto out;
-    }
-    rv = df_json_get_str(d, "digest", &digest, err);
-    if (rv == 0) {
-        if ((rv = df_digest_parse(digest, &r.digest, err)) != 0)
-            goto out;
-        r.has_digest = true;
-    } else if (rv != DF_ENOTFOUND)
-        goto out;
-    if ((rv = df_json_get_bool(d, "insecure", &r.insecure, err)) != 0 && rv != DF_ENOTFOUND)
-        goto out;
-    if ((rv = df_json_get_bool(d, "disableBackToSource", &r.disable_back_to_source, err)) != 0 &&
-        rv != DF_ENOTFOUND)
-        goto out;
-    if ((rv = df_json_get_bool(d, "needBackToSource", &r.need_back_to_source, err)) != 0 &&
-        rv != DF_ENOTFOUND)
-        goto out;
-    *out = r;
-    memset(&r, 0, sizeof(r));
-    rv = 0;
-out:
-    df_url_reset(&u);
-    peer_download_req_reset(&r);
-    return rv;
+    peer_download_req_take(out, &d);
+    return 0;
 }
 
 /* Request fields the client, not the requester, decides: Host and the hop-by-hop ones. */
@@ -298,14 +196,15 @@ static void
 peer_rpc_stat_task(struct rpc_call *call, const cJSON *req, void *arg)
 {
     struct peer_ctx *ctx = arg;
-    const char *id = NULL;
+    struct proto_dfdaemon_task_ref ref;
+    struct df_error err;
     cJSON *o;
 
-    if (df_json_get_str(req, "taskId", &id, NULL) != 0 || !df_id_task_is_valid(id)) {
-        rpc_call_finish(call, RPC_INVALID_ARGUMENT, "taskId: expected 64 lowercase hex");
+    if (proto_dfdaemon_task_ref_from_json(req, &ref, &err) != 0) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
         return;
     }
-    if ((o = peer_task_stat(ctx, id)) == NULL) {
+    if ((o = peer_task_stat(ctx, ref.task_id)) == NULL) {
         rpc_call_finish(call, RPC_NOT_FOUND, "no such task");
         return;
     }
@@ -317,9 +216,8 @@ int
 peer_rpc_register(struct peer_ctx *ctx)
 {
     const struct rpc_method methods[] = {
-            {"/dfdaemon.v2.DfdaemonDownload/DownloadTask", RPC_KIND_SERVER_STREAM,
-             peer_rpc_download_task, ctx},
-            {"/dfdaemon.v2.DfdaemonDownload/StatTask", RPC_KIND_UNARY, peer_rpc_stat_task, ctx},
+            {PROTO_DFDAEMON_DOWNLOAD_TASK, RPC_KIND_SERVER_STREAM, peer_rpc_download_task, ctx},
+            {PROTO_DFDAEMON_STAT_TASK, RPC_KIND_UNARY, peer_rpc_stat_task, ctx},
     };
 
     return rpc_server_register(ctx->rpc, methods, DF_NELEM(methods));

@@ -1,128 +1,108 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Stat views to cJSON objects. Field names follow scheduler.v2's messages (Task, Peer,
- * Host) where they exist; fields that are ours (finishedPieceCount, bytesFromSource, ...)
- * use the same style. Absent optional strings are left out rather than sent empty.
+ * Stat views to the StatTask / StatPeer / StatHost answers. The wire form (field names,
+ * 64-bit integers, timestamps, the cost as a Duration) is proto_sched's; this file only
+ * maps the core's views onto its structs. Absent optional strings are left out rather than
+ * sent empty.
  */
 #include "sched_json.h"
 
-#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "df/df_time.h"
+#include "df/proto_sched.h"
+#include "df/xmalloc.h"
 
-/* Each add returns false on OOM; the callers stop at the first. */
-static bool
-json_add_str(cJSON *o, const char *key, const char *v)
+static char *
+sched_json_dup(const char *s)
 {
-    return v == NULL || cJSON_AddStringToObject(o, key, v) != NULL;
-}
-
-static bool
-json_add_u32(cJSON *o, const char *key, uint32_t v)
-{
-    return cJSON_AddNumberToObject(o, key, (double)v) != NULL;
-}
-
-static bool
-json_add_time(cJSON *o, const char *key, int64_t ms)
-{
-    char buf[DF_TIME_RFC3339_LEN];
-
-    return cJSON_AddStringToObject(o, key, df_time_format_rfc3339(ms, buf)) != NULL;
+    return s != NULL ? xstrdup(s) : NULL;
 }
 
 cJSON *
 sched_json_task_new(const struct sched_task_stat *t)
 {
-    cJSON *o = cJSON_CreateObject();
-    bool ok;
+    struct proto_sched_task p = {
+            .id = sched_json_dup(t->id),
+            .url = sched_json_dup(t->url),
+            .tag = sched_json_dup(t->tag),
+            .application = sched_json_dup(t->application),
+            .state = sched_json_dup(sched_task_state_name(t->state)),
+            .size_scope = sched_json_dup(sched_size_scope_name(t->size_scope)),
+            .has_content_length = t->content_length >= 0,
+            .content_length = t->content_length >= 0 ? (uint64_t)t->content_length : 0,
+            .piece_length = t->piece_length,
+            .piece_count = t->piece_count,
+            .digest_count = t->digest_count,
+            .peer_count = t->peer_count,
+            .back_to_source_peer_count = t->back_to_source_count,
+            .has_available_peer = t->has_available_peer,
+            .created_at = t->created_at,
+            .updated_at = t->updated_at,
+    };
+    cJSON *o = proto_sched_task_to_json(&p);
 
-    if (o == NULL)
-        return NULL;
-    ok = json_add_str(o, "id", t->id) && json_add_str(o, "type", "STANDARD") &&
-         json_add_str(o, "url", t->url) && json_add_str(o, "tag", t->tag) &&
-         json_add_str(o, "application", t->application) &&
-         json_add_str(o, "state", sched_task_state_name(t->state)) &&
-         json_add_str(o, "sizeScope", sched_size_scope_name(t->size_scope)) &&
-         (t->content_length < 0 ||
-          df_json_add_u64(o, "contentLength", (uint64_t)t->content_length) != NULL) &&
-         df_json_add_u64(o, "pieceLength", t->piece_length) != NULL &&
-         json_add_u32(o, "pieceCount", t->piece_count) &&
-         json_add_u32(o, "digestCount", t->digest_count) &&
-         json_add_u32(o, "peerCount", t->peer_count) &&
-         json_add_u32(o, "backToSourcePeerCount", t->back_to_source_count) &&
-         cJSON_AddBoolToObject(o, "hasAvailablePeer", t->has_available_peer) != NULL &&
-         json_add_time(o, "createdAt", t->created_at) &&
-         json_add_time(o, "updatedAt", t->updated_at);
-    if (!ok) {
-        cJSON_Delete(o);
-        return NULL;
-    }
+    proto_sched_task_reset(&p);
     return o;
 }
 
 cJSON *
-sched_json_peer_new(const struct sched_peer_stat *p)
+sched_json_peer_new(const struct sched_peer_stat *s)
 {
-    cJSON *o = cJSON_CreateObject(), *parents = NULL;
-    char cost[32];
-    bool ok;
+    struct proto_sched_peer p = {
+            .id = sched_json_dup(s->id),
+            .state = sched_json_dup(sched_peer_state_name(s->state)),
+            .task_id = sched_json_dup(s->task_id),
+            .host_id = sched_json_dup(s->host_id),
+            .need_back_to_source = s->need_back_to_source,
+            .finished_piece_count = s->finished_pieces,
+            .piece_count = s->piece_count,
+            .child_count = s->child_count,
+            .blocked_parent_count = s->blocked_count,
+            .bytes_from_source = s->bytes_from_source,
+            .bytes_from_peers = s->bytes_from_peers,
+            .cost = s->cost_total,
+            .created_at = s->created_at,
+            .updated_at = s->updated_at,
+    };
+    cJSON *o;
 
-    if (o == NULL)
-        return NULL;
-    /* Durations in protobuf JSON are seconds with a fraction and an "s". */
-    snprintf(cost, sizeof(cost), "%lld.%03llds", (long long)(p->cost_total / 1000),
-             (long long)(p->cost_total % 1000));
-    ok = json_add_str(o, "id", p->id) &&
-         json_add_str(o, "state", sched_peer_state_name(p->state)) &&
-         json_add_str(o, "taskId", p->task_id) && json_add_str(o, "hostId", p->host_id) &&
-         cJSON_AddBoolToObject(o, "needBackToSource", p->need_back_to_source) != NULL &&
-         json_add_u32(o, "finishedPieceCount", p->finished_pieces) &&
-         json_add_u32(o, "pieceCount", p->piece_count) &&
-         (parents = cJSON_AddArrayToObject(o, "parents")) != NULL &&
-         json_add_u32(o, "childCount", p->child_count) &&
-         json_add_u32(o, "blockedParentCount", p->blocked_count) &&
-         df_json_add_u64(o, "bytesFromSource", p->bytes_from_source) != NULL &&
-         df_json_add_u64(o, "bytesFromPeers", p->bytes_from_peers) != NULL &&
-         json_add_str(o, "cost", cost) && json_add_time(o, "createdAt", p->created_at) &&
-         json_add_time(o, "updatedAt", p->updated_at);
-    for (uint32_t i = 0; ok && i < p->parent_count && i < SCHED_PARENTS_MAX; i++) {
-        cJSON *id = cJSON_CreateString(p->parents[i]);
-
-        ok = id != NULL && cJSON_AddItemToArray(parents, id);
-    }
-    if (!ok) {
-        cJSON_Delete(o);
-        return NULL;
-    }
+    p.parents = xcalloc(SCHED_PARENTS_MAX, sizeof(*p.parents));
+    for (uint32_t i = 0; i < s->parent_count && i < SCHED_PARENTS_MAX; i++)
+        p.parents[p.nparents++] = xstrdup(s->parents[i]);
+    o = proto_sched_peer_to_json(&p);
+    proto_sched_peer_reset(&p);
     return o;
 }
 
 cJSON *
 sched_json_host_new(const struct sched_host_stat *h)
 {
-    cJSON *o = cJSON_CreateObject();
-    bool ok;
+    struct proto_sched_host_stat p = {
+            .host =
+                    {
+                            .id = sched_json_dup(h->id),
+                            .type = h->type == SCHED_HOST_SEED ? PROTO_HOST_SEED
+                                                               : PROTO_HOST_NORMAL,
+                            .hostname = sched_json_dup(h->hostname),
+                            .ip = sched_json_dup(h->ip),
+                            .idc = sched_json_dup(h->idc),
+                            .location = sched_json_dup(h->location),
+                            .port = h->rpc_port,
+                            .download_port = h->download_port,
+                            .upload_rate_limit = h->upload_rate_limit,
+                            .upload_slots = h->upload_slots,
+                    },
+            .load = h->load,
+            .concurrent_upload_count = h->concurrent_uploads,
+            .peer_count = h->peer_count,
+            .upload_count = h->upload_ok + h->upload_failed,
+            .upload_failed_count = h->upload_failed,
+            .uploaded_bytes = h->uploaded_bytes,
+            .announced_at = h->announced_at,
+    };
+    cJSON *o = proto_sched_host_stat_to_json(&p);
 
-    if (o == NULL)
-        return NULL;
-    ok = json_add_str(o, "id", h->id) &&
-         json_add_str(o, "type", h->type == SCHED_HOST_SEED ? "super" : "normal") &&
-         json_add_str(o, "ip", h->ip) && json_add_str(o, "hostname", h->hostname) &&
-         json_add_u32(o, "port", h->rpc_port) &&
-         json_add_u32(o, "downloadPort", h->download_port) && json_add_str(o, "idc", h->idc) &&
-         json_add_str(o, "location", h->location) &&
-         df_json_add_u64(o, "uploadRateLimit", h->upload_rate_limit) != NULL &&
-         json_add_u32(o, "uploadSlots", h->upload_slots) && json_add_u32(o, "load", h->load) &&
-         json_add_u32(o, "concurrentUploadCount", h->concurrent_uploads) &&
-         json_add_u32(o, "peerCount", h->peer_count) &&
-         df_json_add_u64(o, "uploadCount", h->upload_ok + h->upload_failed) != NULL &&
-         df_json_add_u64(o, "uploadFailedCount", h->upload_failed) != NULL &&
-         df_json_add_u64(o, "uploadedBytes", h->uploaded_bytes) != NULL &&
-         json_add_time(o, "announcedAt", h->announced_at);
-    if (!ok) {
-        cJSON_Delete(o);
-        return NULL;
-    }
+    proto_sched_host_stat_reset(&p);
     return o;
 }

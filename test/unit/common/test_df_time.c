@@ -5,6 +5,7 @@
 
 #include <check.h>
 
+#include "df/df_err.h"
 #include "df/df_time.h"
 
 /* The units agree: one reading of each, taken in order, nests within the next. */
@@ -99,6 +100,25 @@ START_TEST(test_wall_steady)
 
 END_TEST
 
+START_TEST(test_parse_rfc3339)
+{
+    static const int64_t cases[] = {0, 1767323045678LL, -1, 253402300799999LL};
+    char buf[DF_TIME_RFC3339_LEN];
+    int64_t ms = 0;
+
+    ck_assert_str_eq(df_time_format_rfc3339(1767323045678LL, buf), "2026-01-02T03:04:05.678Z");
+    for (size_t i = 0; i < DF_NELEM(cases); i++) {
+        ck_assert_int_eq(df_time_parse_rfc3339(df_time_format_rfc3339(cases[i], buf), &ms), 0);
+        ck_assert_int_eq(ms, cases[i]);
+    }
+    ck_assert_int_eq(df_time_parse_rfc3339("2026-01-02T03:04:05Z", &ms), DF_EINVAL);
+    ck_assert_int_eq(df_time_parse_rfc3339("2026-13-02T03:04:05.678Z", &ms), DF_EINVAL);
+    ck_assert_int_eq(df_time_parse_rfc3339("2026-01-02 03:04:05.678Z", &ms), DF_EINVAL);
+    ck_assert_int_eq(df_time_parse_rfc3339("2026-01-02T03:04:05.678+", &ms), DF_EINVAL);
+}
+
+END_TEST
+
 START_TEST(test_format_rfc3339)
 {
     char buf[DF_TIME_RFC3339_LEN];
@@ -140,6 +160,7 @@ test_df_time_suite(void)
     tcase_add_test(tc, test_wall_epoch);
     tcase_add_test(tc, test_wall_steady);
     tcase_add_test(tc, test_format_rfc3339);
+    tcase_add_test(tc, test_parse_rfc3339);
     tcase_add_test(tc, test_format_http);
     suite_add_tcase(s, tc);
     return s;
