@@ -531,6 +531,8 @@ cli_get_request(struct cli_get *g, const char *url, char *why, size_t whylen)
 
     cJSON_AddStringToObject(d, "url", url);
     cJSON_AddBoolToObject(d, "outputFd", true);
+    /* our temp file may be started over (a digest mismatch refetched); stdout cannot */
+    cJSON_AddBoolToObject(d, "outputRewind", !g->to_stdout);
     if (g->cfg.digest != NULL) {
         if (df_digest_parse(g->cfg.digest, &dg, &err) != 0) {
             snprintf(why, whylen, "--digest: %s", err.msg);

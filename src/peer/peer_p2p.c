@@ -1281,6 +1281,22 @@ peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const c
     peer_p2p_register(p);
 }
 
+/* A finished peer stays a parent after its stream ends: leave explicitly, then free p. */
+static void
+peer_p2p_leave_free(struct peer_p2p *p)
+{
+    struct peer_p2p_ctx *pc = p->pc;
+
+    if (p->registered) {
+        cJSON *req = cJSON_CreateObject();
+        cJSON_AddStringToObject(req, "peerId", p->peer_id);
+        rpc_client_unary(pc->sched[p->sched], SCHED_SVC "LeavePeer", req, PEER_P2P_PROBE_MS,
+                         peer_p2p_unary_done, pc, NULL);
+        cJSON_Delete(req);
+    }
+    peer_p2p_free_now(p);
+}
+
 void
 peer_p2p_forget(struct peer_ctx *ctx, const char *task_id)
 {
@@ -1289,16 +1305,20 @@ peer_p2p_forget(struct peer_ctx *ctx, const char *task_id)
 
     if (pc == NULL || (p = peer_p2p_detached_find(pc, task_id)) == NULL)
         return;
-    /* A finished peer stays a parent after its stream ends: leave explicitly. */
-    if (p->registered) {
-        cJSON *req = cJSON_CreateObject();
-        cJSON_AddStringToObject(req, "peerId", p->peer_id);
-        rpc_client_unary(pc->sched[p->sched], SCHED_SVC "LeavePeer", req, PEER_P2P_PROBE_MS,
-                         peer_p2p_unary_done, pc, NULL);
-        cJSON_Delete(req);
-    }
     TAILQ_REMOVE(&pc->detached, p, entry);
-    peer_p2p_free_now(p);
+    peer_p2p_leave_free(p);
+}
+
+void
+peer_p2p_evict(struct peer_task *t)
+{
+    struct peer_p2p *p = t->p2p;
+
+    if (p != NULL) {
+        t->p2p = NULL;
+        peer_p2p_leave_free(p);
+    }
+    peer_p2p_forget(t->ctx, t->id);
 }
 
 void

@@ -120,6 +120,35 @@ peer_rpc_headers(const cJSON *o, struct peer_download_req *r, struct df_error *e
     return 0;
 }
 
+/*
+ * A registry blob URL names its content (.../blobs/sha256:<64 hex>): the whole content is
+ * verified against it, as with an explicit digest, which must then be the same.
+ */
+static int
+peer_rpc_blob_digest(const struct df_url *u, struct peer_download_req *r, struct df_error *err)
+{
+    static const char mark[] = "/blobs/sha256:";
+    const char *tail;
+    struct df_digest named;
+    size_t n = strlen(u->path), hex = 2 * DF_SHA256_LEN;
+    int rv;
+
+    if (n < sizeof(mark) - 1 + hex)
+        return 0;
+    tail = u->path + n - hex - (sizeof(mark) - 1);
+    if (strncmp(tail, mark, sizeof(mark) - 1) != 0 ||
+        strspn(tail + sizeof(mark) - 1, "0123456789abcdef") != hex)
+        return 0;
+    if ((rv = df_digest_parse(tail + 7, &named, err)) != 0) /* "/blobs/" is 7 bytes */
+        return rv;
+    if (r->has_digest && !df_digest_is_equal(&named, &r->digest))
+        return df_error_set(err, DF_EINVAL,
+                            "download.digest: differs from the sha256 the blob URL names");
+    r->digest = named;
+    r->has_digest = true;
+    return 0;
+}
+
 int
 peer_download_req_parse(const cJSON *msg, bool allow_output, struct peer_download_req *out,
                         struct df_error *err)
@@ -162,12 +191,18 @@ peer_download_req_parse(const cJSON *msg, bool allow_output, struct peer_downloa
                           "for an output");
         goto out;
     }
+    if ((rv = df_json_get_bool(d, "outputRewind", &r.output_rewind, err)) != 0 &&
+        rv != DF_ENOTFOUND)
+        goto out;
+    r.output_rewind = r.output_rewind && r.output_fd;
     rv = df_json_get_str(d, "digest", &digest, err);
     if (rv == 0) {
         if ((rv = df_digest_parse(digest, &r.digest, err)) != 0)
             goto out;
         r.has_digest = true;
     } else if (rv != DF_ENOTFOUND)
+        goto out;
+    if ((rv = peer_rpc_blob_digest(&u, &r, err)) != 0)
         goto out;
     if ((rv = df_json_get_bool(d, "insecure", &r.insecure, err)) != 0 && rv != DF_ENOTFOUND)
         goto out;

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Only the origin decides what the bytes are. A whole-content digest (`get --digest`, or a
+ * registry blob URL that names its sha256) that a cached copy fails evicts that copy and
+ * fetches the content once more from the origin; a get fails only when the origin's bytes
+ * fail too. Processes on 127.0.0.180-189: origin .180 (files under <dir>/root), a lone
+ * peer .183.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "harness/harness.h"
+
+#define MIB (UINT64_C(1) << 20)
+
+struct tr {
+    char *dir;
+    struct it_proc origin, peer;
+    char origin_addr[64], sock[700];
+};
+
+static struct tr tr;
+
+static void
+tr_setup(void)
+{
+    char tool[512], ready[700], root[700], data[700];
+    const char *oargv[] = {it_tool("origin", tool, sizeof(tool)),
+                           "--listen",
+                           "127.0.0.180:0",
+                           "--root",
+                           root,
+                           "--ready-file",
+                           ready,
+                           NULL};
+
+    memset(&tr, 0, sizeof(tr));
+    tr.dir = it_tmpdir();
+    ck_assert_ptr_nonnull(tr.dir);
+    snprintf(root, sizeof(root), "%s/root", tr.dir);
+    ck_assert_int_eq(mkdir(root, 0755), 0);
+    snprintf(ready, sizeof(ready), "%s/origin.ready", tr.dir);
+    ck_assert_int_eq(it_proc_start(&tr.origin, tr.dir, "origin", (char *const *)(uintptr_t)oargv,
+                                   ready, IT_READY_MS),
+                     0);
+    snprintf(tr.origin_addr, sizeof(tr.origin_addr), "%s", it_proc_ready_str(&tr.origin, "http"));
+    snprintf(data, sizeof(data), "%s/peer", tr.dir);
+    ck_assert_int_eq(it_df_start(&tr.peer, tr.dir, "peer", "peer", "--ip", "127.0.0.183",
+                                 "--rpc-port", "0", "--upload-port", "0", "--data-dir", data,
+                                 "--source-idle-timeout", "5s", IT_ALLOW_ORIGIN, "127.0.0.180",
+                                 NULL),
+                     0);
+    snprintf(tr.sock, sizeof(tr.sock), "%s/peer/dfdaemon.sock", tr.dir);
+}
+
+static void
+tr_teardown(void)
+{
+    it_proc_stop(&tr.peer);
+    it_proc_stop(&tr.origin);
+    it_rmtree(tr.dir);
+    free(tr.dir);
+}
+
+/* <dir>/root/<rel> := /gen/<size>?seed=<seed> (directories made as needed). */
+static void
+tr_put(const char *rel, const char *size, int seed)
+{
+    char path[1024];
+
+    snprintf(path, sizeof(path), "%s/root/%s", tr.dir, rel);
+    ck_assert_int_eq(it_shf(NULL, 10, "mkdir -p \"$(dirname '%s')\"", path), 0);
+    ck_assert_int_eq(it_gen(size, seed, path), 0);
+}
+
+/* "sha256:<hex>" of /gen/<size>?seed=<seed> into out (72 bytes). */
+static void
+tr_digest(const char *size, int seed, char *out, size_t len)
+{
+    char path[1024], *hex = NULL;
+
+    snprintf(path, sizeof(path), "%s/digest.tmp", tr.dir);
+    ck_assert_int_eq(it_gen(size, seed, path), 0);
+    ck_assert_int_eq(it_shf(&hex, 30, "sha256sum '%s' | cut -c1-64 | tr -d '\\n'", path), 0);
+    ck_assert_uint_eq(strlen(hex), 64);
+    snprintf(out, len, "sha256:%s", hex);
+    free(hex);
+    unlink(path);
+}
+
+/* get of <origin>/<rel> into <dir>/<out> ("-": stdout into <dir>/stdout); exit status. */
+static int
+tr_get(const char *rel, const char *out, const char *flags, char **err)
+{
+    if (strcmp(out, "-") == 0)
+        return it_shf(err, 120,
+                      "%s get 'http://%s/%s' -O - --socket %s --no-progress %s 2>&1 "
+                      ">%s/stdout",
+                      it_bin(), tr.origin_addr, rel, tr.sock, flags != NULL ? flags : "", tr.dir);
+    return it_shf(err, 120, "%s get 'http://%s/%s' -O %s/%s --socket %s --no-progress %s 2>&1",
+                  it_bin(), tr.origin_addr, rel, tr.dir, out, tr.sock, flags != NULL ? flags : "");
+}
+
+/* <dir>/<name> holds /gen/<size>?seed=<seed>. */
+static void
+tr_expect(const char *name, const char *size, int seed)
+{
+    char want[700];
+
+    snprintf(want, sizeof(want), "%s/want", tr.dir);
+    ck_assert_int_eq(it_gen(size, seed, want), 0);
+    ck_assert_msg(it_shf(NULL, 30, "cmp -s %s/%s %s", tr.dir, name, want) == 0,
+                  "%s: not the bytes of seed %d", name, seed);
+}
+
+/* How many whole copies of /<rel> (size bytes) the origin sent (probes of a byte aside). */
+static uint64_t
+tr_origin_copies(const char *rel, uint64_t size)
+{
+    char target[700];
+    uint64_t v = 0;
+
+    snprintf(target, sizeof(target), "/%s", rel);
+    ck_assert_int_eq(it_origin_bytes(tr.origin_addr, target, &v), 0);
+    return v / size;
+}
+
+/*
+ * Cache /<rel> as /gen/<size>?seed=<old> through the peer, then have the origin serve seed
+ * <now> instead; flags := "--digest <the origin's digest now>".
+ */
+static void
+tr_poison(const char *rel, const char *size, int old, int now, char *flags, size_t len)
+{
+    char dg[80];
+
+    tr_put(rel, size, old);
+    ck_assert_int_eq(tr_get(rel, "cached", NULL, NULL), 0);
+    tr_expect("cached", size, old);
+    tr_put(rel, size, now);
+    tr_digest(size, now, dg, sizeof(dg));
+    snprintf(flags, len, "--digest %s", dg);
+}
+
+/*
+ * The cache holds bytes the origin no longer serves (as a doctored or poisoned cache
+ * would): a get with the origin's digest evicts them, refetches from the origin and exits 0
+ * with the origin's bytes; the verified copy then serves the next get from the cache.
+ */
+START_TEST(test_digest_mismatch_refetches_origin)
+{
+    char flags[128], *err = NULL;
+    int rc;
+
+    tr_poison("f.bin", "3MiB", 1, 2, flags, sizeof(flags));
+    rc = tr_get("f.bin", "out1", flags, &err);
+    ck_assert_msg(rc == 0, "get --digest: exit %d: %s", rc, err);
+    free(err);
+    tr_expect("out1", "3MiB", 2);
+    ck_assert_uint_eq(tr_origin_copies("f.bin", 3 * MIB), 2);
+    /* the refetched copy passed the check: a cache hit now, no origin traffic */
+    rc = tr_get("f.bin", "out2", flags, &err);
+    ck_assert_msg(rc == 0 && strstr(err, "from the peer's cache") != NULL, "exit %d: %s", rc, err);
+    free(err);
+    tr_expect("out2", "3MiB", 2);
+    ck_assert_uint_eq(tr_origin_copies("f.bin", 3 * MIB), 2);
+    ck_assert_int_eq(it_temp_count(tr.dir), 0);
+}
+
+END_TEST
+
+/*
+ * Standard output cannot be started over: the get fails with one clear line, the wrong copy
+ * is evicted all the same, so the next get to stdout has the origin's bytes.
+ */
+START_TEST(test_digest_mismatch_stdout)
+{
+    char flags[128], *err = NULL;
+    int rc;
+
+    tr_poison("s.bin", "1MiB", 3, 4, flags, sizeof(flags));
+    rc = tr_get("s.bin", "-", flags, &err);
+    ck_assert_msg(rc != 0 && strstr(err, "digest mismatch") != NULL &&
+                          strstr(err, "standard output") != NULL,
+                  "exit %d: %s", rc, err);
+    ck_assert_msg(strchr(err, '\n') == strrchr(err, '\n'), "not one line: %s", err);
+    free(err);
+    rc = tr_get("s.bin", "-", flags, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    free(err);
+    tr_expect("stdout", "1MiB", 4);
+}
+
+END_TEST
+
+/*
+ * A registry blob URL is verified whole against the sha256 it names: bytes that do not match
+ * fail the get (after one more fetch from the origin) and leave no output; once the origin
+ * serves the right bytes, the wrong copy left in the cache is evicted and the get succeeds.
+ */
+START_TEST(test_blob_url_verified)
+{
+    char dg[80], rel[256], *err = NULL;
+    int rc;
+
+    tr_digest("2MiB", 6, dg, sizeof(dg));
+    snprintf(rel, sizeof(rel), "v2/lib/blobs/%s", dg);
+    tr_put(rel, "2MiB", 5);
+    rc = tr_get(rel, "out0", NULL, &err);
+    ck_assert_msg(rc != 0 && strstr(err, "digest mismatch") != NULL &&
+                          strstr(err, "fetched again from the origin") != NULL,
+                  "exit %d: %s", rc, err);
+    free(err);
+    ck_assert_int_ne(it_shf(NULL, 10, "test -e %s/out0", tr.dir), 0);
+    ck_assert_int_eq(it_temp_count(tr.dir), 0);
+    ck_assert_uint_eq(tr_origin_copies(rel, 2 * MIB), 2);
+    tr_put(rel, "2MiB", 6);
+    rc = tr_get(rel, "out1", NULL, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    free(err);
+    tr_expect("out1", "2MiB", 6);
+    /* an explicit digest that differs from the one the URL names is refused */
+    rc = tr_get(rel, "out2",
+                "--digest sha256:"
+                "0000000000000000000000000000000000000000000000000000000000000000",
+                &err);
+    ck_assert_msg(rc != 0 && strstr(err, "blob URL") != NULL, "exit %d: %s", rc, err);
+    free(err);
+}
+
+END_TEST
+
+Suite *it_trust_suite(void);
+
+Suite *
+it_trust_suite(void)
+{
+    Suite *s = suite_create("it_trust");
+    TCase *tc = tcase_create("digest");
+
+    tcase_add_checked_fixture(tc, tr_setup, tr_teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_digest_mismatch_refetches_origin);
+    tcase_add_test(tc, test_digest_mismatch_stdout);
+    tcase_add_test(tc, test_blob_url_verified);
+    suite_add_tcase(s, tc);
+    return s;
+}
