@@ -587,6 +587,18 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
         seed_trigger(ctx, a);
         return;
     }
+    if (a->kind == SCHED_ACT_DIGESTS_CLEARED) {
+        /* Digests not yet broadcast may be the lost ones: never send them. */
+        struct sched_rtask *rt = rtask_get(ctx, a->task_id, false);
+
+        log_warnx("sched: task %.12s: source reports conflicted; its digests are cleared and "
+                  "its peers fetch it again",
+                  a->task_id);
+        ctx->m.source_conflicts++;
+        if (rt != NULL)
+            DF_FREE(rt->pending, cJSON_Delete);
+        return;
+    }
     if (a->kind == SCHED_ACT_BLOCKED) {
         ctx->m.blocked++;
         log_info("sched: task %.12s: parent %s blocked for peer %s", a->task_id,
@@ -627,8 +639,12 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
         stream_end(st, RPC_FAILED_PRECONDITION, a->reason != NULL ? a->reason : "scheduling failed",
                    true);
         break;
+    case SCHED_ACT_DATA_LOSS:
+        stream_end(st, RPC_DATA_LOSS, a->reason, true);
+        break;
     case SCHED_ACT_TRIGGER_SEED:
     case SCHED_ACT_BLOCKED:
+    case SCHED_ACT_DIGESTS_CLEARED:
         break;
     }
 }
@@ -1558,6 +1574,9 @@ sched_rpc_metrics_new(const struct sched_ctx *ctx)
            m->bytes_from_peers);
     metric(f, "piece_failed_total", "counter", "piece failures reported", m->piece_failed);
     metric(f, "parent_blocked_total", "counter", "parents blocked for a task", m->blocked);
+    metric(f, "source_conflict_total", "counter",
+           "source reports that contradicted a task's digests (reporters distrusted, peers refetch)",
+           m->source_conflicts);
     metric(f, "peer_finished_total", "counter", "peers that finished", m->peer_finished);
     metric(f, "peer_failed_total", "counter", "peers that failed", m->peer_failed);
     metric(f, "peer_left_total", "counter", "peers that left", m->peer_left);
