@@ -44,14 +44,15 @@
  * ... except that the next fetch from a parent starts when the running one has this much
  * left, so that the parent's uplink does not idle for a request round trip between pieces.
  */
-#define PEER_P2P_TAIL        (128 * 1024)
-#define PEER_P2P_MAX_SCHED   4
-#define PEER_P2P_STREAM_MS   (24 * 3600 * 1000)
-#define PEER_P2P_PROBE_MS    3000
-#define PEER_P2P_LEAVE_MS    500   /* a stopping peer waits this long for LeaveHost */
-#define PEER_P2P_GRACE_MS    10000 /* a lost scheduler waits this long before the origin */
-#define PEER_P2P_MAX_FROM    32    /* parents remembered for the byte counts of a task */
-#define PEER_P2P_RELAY_FAILS 8     /* unfinished cut-through fetches before we stop asking */
+#define PEER_P2P_TAIL         (128 * 1024)
+#define PEER_P2P_MAX_SCHED    4
+#define PEER_P2P_STREAM_MS    (24 * 3600 * 1000)
+#define PEER_P2P_PROBE_MS     3000
+#define PEER_P2P_LEAVE_MS     500   /* a stopping peer waits this long for LeaveHost */
+#define PEER_P2P_GRACE_MS     10000 /* a lost scheduler waits this long before the origin */
+#define PEER_P2P_RETRY_MAX_MS 60000 /* the longest wait between registrations */
+#define PEER_P2P_MAX_FROM     32    /* parents remembered for the byte counts of a task */
+#define PEER_P2P_RELAY_FAILS  8     /* unfinished cut-through fetches before we stop asking */
 
 #define SCHED_SVC "/scheduler.v2.Scheduler/"
 
@@ -102,8 +103,9 @@ struct peer_p2p {
     struct rpc_client_call *probe;
     struct rpc_client_call *stream;
     struct event *retry_timer;
-    unsigned attempts;
-    int64_t lost_ms; /* when an established scheduler stream was lost, 0 while connected */
+    unsigned attempts; /* registrations since a stream last made progress (backoff) */
+    bool progress;     /* a piece was recorded while registered on this stream */
+    int64_t lost_ms;   /* when an established scheduler stream was lost, 0 while connected */
     bool registered, done, source_started;
     struct peer_parent parents[PEER_P2P_MAX_PARENTS];
     int nparents;
@@ -943,7 +945,6 @@ peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
     const cJSON *o;
 
     (void)c;
-    p->attempts = 0;
     p->lost_ms = 0;
     if (t == NULL)
         return; /* a finished task's stream: nothing to do */
@@ -1026,11 +1027,43 @@ peer_p2p_retry(struct peer_p2p *p, const char *why)
         log_warnx("p2p: task %.12s: no scheduler (%s); back to source", p->task_id, why);
         peer_task_back_to_source(p->t);
     }
-    ms = 500u << (p->attempts < 6 ? p->attempts : 6);
+    /* 0.5 s x 2^n up to 60 s: a scheduler that ends every stream is not asked in a loop */
+    ms = 500u << (p->attempts < 7 ? p->attempts : 7);
+    ms = ms < PEER_P2P_RETRY_MAX_MS ? ms : PEER_P2P_RETRY_MAX_MS;
     tv.tv_sec = (time_t)(ms / 1000);
     tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
     p->retry_timer = evtimer_new(p->pc->ctx->base, peer_p2p_retry_cb, p);
     evtimer_add(p->retry_timer, &tv);
+}
+
+/*
+ * The scheduler failed us with data_loss. Pieces that came from peers were verified against
+ * digests that are now known to be doubtful: drop them (a finished task leaves the cache).
+ * Pieces we fetched from the origin ourselves are ours and stay.
+ */
+static void
+peer_p2p_data_lost(struct peer_p2p *p)
+{
+    struct peer_ctx *ctx = p->pc->ctx;
+
+    if (p->t == NULL) {
+        if (p->bytes_from_peers > 0 && peer_task_drop_storage(ctx, p->task_id) == 0)
+            log_info("p2p: task %.12s: cached copy dropped", p->task_id);
+        return;
+    }
+    if (p->t->state != PEER_TASK_P2P)
+        return;
+    if (peer_task_drop_pieces(p->t) != 0) {
+        peer_task_fail(p->t, DF_EIO, p->t->why);
+        return;
+    }
+    /* the geometry, digests and parents (what they hold) come again with the next stream */
+    for (int i = 0; i < p->nparents; i++)
+        peer_parent_reset(&p->parents[i]);
+    p->nparents = 0;
+    DF_FREE(p->digest, free);
+    DF_FREE(p->has_digest, free);
+    p->npieces = 0;
 }
 
 static void
@@ -1046,12 +1079,25 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
     if (p->pc->stopping)
         return;
     if (was_registered) {
-        p->attempts = 0;
+        /* Only a stream that got somewhere resets the backoff (M2: a scheduler refusing
+         * our reports on every stream must not get a registration a second). */
+        if (p->progress)
+            p->attempts = 0;
+        p->progress = false;
         if (p->lost_ms == 0)
             p->lost_ms = peer_now_ms();
     }
     if (p->t != NULL && (p->t->state == PEER_TASK_FAILED))
         return;
+    if (st->code == RPC_DATA_LOSS) {
+        /* The task's source data conflicted: what we hold from peers may be wrong. */
+        log_warnx("p2p: task %.12s: scheduler: %s; dropping pieces from peers and registering "
+                  "again",
+                  p->task_id, st->message);
+        peer_p2p_data_lost(p);
+        peer_p2p_retry(p, st->message);
+        return;
+    }
     /* Refusals (permission_denied: a report the scheduler does not take from us) are not
      * retried: registering again would be refused again. */
     if (st->code == RPC_FAILED_PRECONDITION || st->code == RPC_NOT_FOUND ||
@@ -1337,6 +1383,7 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
     peer_sync_broadcast(pc, t->id, number, off, len, false);
     if (p == NULL || !p->registered)
         return;
+    p->progress = true;
     if (parent_id == NULL) {
         m = peer_p2p_msg(p, "downloadPieceBackToSourceFinishedRequest", &in);
         peer_p2p_piece_json(in, number, off, len, md, NULL);

@@ -771,6 +771,46 @@ peer_task_release_geometry(struct peer_task *t)
     t->length_known = false;
 }
 
+/* Restart w's output from byte 0 (the content is fetched again); -1 when it cannot. */
+static int
+peer_waiter_output_rewind(struct peer_waiter *w)
+{
+    if (w->out_done == 0 && !w->out_busy)
+        return 0;
+    if (w->out_busy || !w->req.output_rewind || lseek(w->out_fd, 0, SEEK_SET) != 0 ||
+        ftruncate(w->out_fd, 0) != 0)
+        return -1;
+    w->out_done = 0;
+    return 0;
+}
+
+int
+peer_task_drop_pieces(struct peer_task *t)
+{
+    struct peer_waiter *w;
+    int rv;
+
+    TAILQ_FOREACH (w, &t->waiters, entry) {
+        if (w->call == NULL || w->out_fd == -1 || peer_waiter_output_rewind(w) == 0)
+            continue;
+        /* Answered here; a running job ends early and its completion frees w. */
+        rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
+        rpc_call_finish(w->call, RPC_DATA_LOSS,
+                        "the content is fetched again (conflicting source data), and the "
+                        "output cannot be restarted: run the get again");
+        w->call = NULL;
+        peer_waiter_output_stop(w);
+    }
+    if (t->length_known)
+        peer_task_release_geometry(t);
+    if ((rv = peer_task_drop_storage(t->ctx, t->id)) != 0) {
+        snprintf(t->why, sizeof(t->why), "cannot drop the task's pieces: %s", df_strerror(rv));
+        return rv;
+    }
+    log_info("peer: task %.12s: pieces dropped; fetching them again", t->id);
+    return 0;
+}
+
 /*
  * Decide how far the task's rows can be trusted now that its data file is open: a new file
  * holds none of them; a file that is not exactly as sealed may hold other bytes, so every

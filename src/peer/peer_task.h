@@ -133,6 +133,13 @@ int peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_
  */
 int peer_task_drop_storage(struct peer_ctx *ctx, const char *id);
 
+/*
+ * Drop every piece of t (P2P, not yet done): rows, data file and maps; outputs already
+ * written start over from byte 0, or fail when they cannot (standard output). 0 or DF_E*
+ * with t->why set.
+ */
+int peer_task_drop_pieces(struct peer_task *t);
+
 /* Every piece is recorded: finish the task and serve its waiters. */
 void peer_task_complete(struct peer_task *t);
 

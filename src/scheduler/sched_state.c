@@ -1835,21 +1835,16 @@ task_digests_clear(struct sched_task *t, bool keep_seeds, struct sched_actions *
  */
 static bool
 task_source_conflict(struct sched_state *s, struct sched_task *t, struct sched_peer *reporter,
-                     int64_t now, struct sched_actions *out)
+                     uint32_t number, int64_t now, struct sched_actions *out)
 {
-    bool by_seed = reporter->host->type == SCHED_HOST_SEED, seed_before = false, earlier = false;
+    bool by_seed = reporter->host->type == SCHED_HOST_SEED;
+    bool seed_before = bit_get(t->seed_bits, number);
     bool reporter_wins, keep_seeds;
     struct sched_peer *q;
     struct sched_action *a;
 
-    TAILQ_FOREACH (q, &t->peers, tentry) {
-        if (q == reporter || q->bytes_from_source == 0)
-            continue;
-        earlier = true;
-        seed_before = seed_before || q->host->type == SCHED_HOST_SEED;
-    }
     /* A seed against normal hosts wins; a normal host against a seed loses; else both do. */
-    reporter_wins = by_seed && earlier && !seed_before;
+    reporter_wins = by_seed && !seed_before;
     keep_seeds = !by_seed && seed_before;
     log_debug("sched", "sched: task %.12s: conflicting source report from peer %s (%s)", t->id,
               reporter->id,
@@ -1925,7 +1920,8 @@ sched_state_piece_finished(struct sched_state *s, const char *peer_id, const str
         }
         rv = piece_from_source(t, p, pc);
         if (rv == DF_EEXIST)
-            rv = task_source_conflict(s, t, p, now, out) ? piece_from_source(t, p, pc) : DF_EDIGEST;
+            rv = task_source_conflict(s, t, p, pc->number, now, out) ? piece_from_source(t, p, pc)
+                                                                     : DF_EDIGEST;
         if (rv != 0)
             goto out;
         if (p->state != SCHED_PEER_BACK_TO_SOURCE) {

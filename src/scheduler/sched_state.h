@@ -289,11 +289,11 @@ int sched_state_peer_reschedule(struct sched_state *s, const char *peer_id,
  * this peer (a parent has nothing more to give) and peers waiting for parents.
  *
  * A source report that contradicts the task's digest table is never settled by "first
- * wins". A seed host's report outweighs reports from normal hosts, which are then
- * distrusted; a normal host's report that contradicts a seed's is distrusted; otherwise
- * (peers of one kind disagree, or one contradicts itself) every reporter not on a seed host
- * is distrusted. A distrusted host's peers are never parents in the task and its source
- * reports are refused (DF_EPERM). The losers' digests and the tiny content are cleared
+ * wins". A seed host's report outweighs a digest normal hosts reported, and those still in
+ * the task are distrusted; a normal host's report that contradicts a seed's is distrusted;
+ * otherwise (reporters of one kind disagree, or one contradicts itself) every reporter not
+ * on a seed host is distrusted. A distrusted host's peers are never parents in the task and its
+ * source reports are refused (DF_EPERM). The losers' digests and the tiny content are cleared
  * (DIGESTS_CLEARED), every other peer of the task is failed with DATA_LOSS (it may hold
  * or verify against them), and a seed is triggered for a fresh fetch when there is one.
  * DF_EDIGEST when the reporter lost (the conflict's actions are appended all the same).

@@ -3,8 +3,11 @@
  * Only the origin decides what the bytes are. A whole-content digest (`get --digest`, or a
  * registry blob URL that names its sha256) that a cached copy fails evicts that copy and
  * fetches the content once more from the origin; a get fails only when the origin's bytes
- * fail too. Processes on 127.0.0.180-189: origin .180 (files under <dir>/root), a lone
- * peer .183.
+ * fail too. A scheduler never settles conflicting source reports by "first wins", and an
+ * intruder holding the only back-to-source slot with fake digests delays an honest get by
+ * a stall timeout at most, without a registration storm. Processes on 127.0.0.180-189:
+ * origin .180 (files under <dir>/root), scheduler .181, seed .182, a lone peer .183, a swarm
+ * peer .184, the intruder .189.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -15,23 +18,28 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <event2/event.h>
 
+#include "df/df_id.h"
+#include "df/df_url.h"
+#include "df/rpc_client.h"
 #include "harness/harness.h"
 
 #define MIB (UINT64_C(1) << 20)
 
 struct tr {
     char *dir;
-    struct it_proc origin, peer;
-    char origin_addr[64], sock[700];
+    struct it_proc origin, peer, sched, seed;
+    char origin_addr[64], sock[700], sched_addr[64];
 };
 
 static struct tr tr;
 
+/* The origin, serving generated content and the files under <dir>/root. */
 static void
-tr_setup(void)
+tr_origin(void)
 {
-    char tool[512], ready[700], root[700], data[700];
+    char tool[512], ready[700], root[700];
     const char *oargv[] = {it_tool("origin", tool, sizeof(tool)),
                            "--listen",
                            "127.0.0.180:0",
@@ -51,6 +59,14 @@ tr_setup(void)
                                    ready, IT_READY_MS),
                      0);
     snprintf(tr.origin_addr, sizeof(tr.origin_addr), "%s", it_proc_ready_str(&tr.origin, "http"));
+}
+
+static void
+tr_setup(void)
+{
+    char data[700];
+
+    tr_origin();
     snprintf(data, sizeof(data), "%s/peer", tr.dir);
     ck_assert_int_eq(it_df_start(&tr.peer, tr.dir, "peer", "peer", "--ip", "127.0.0.183",
                                  "--rpc-port", "0", "--upload-port", "0", "--data-dir", data,
@@ -60,9 +76,39 @@ tr_setup(void)
     snprintf(tr.sock, sizeof(tr.sock), "%s/peer/dfdaemon.sock", tr.dir);
 }
 
+/* A plaintext scheduler (stall timeout 5 s), a seed and one peer. */
+static void
+tr_swarm_setup(void)
+{
+    char data[700];
+
+    tr_origin();
+    ck_assert_int_eq(it_df_start(&tr.sched, tr.dir, "scheduler", "scheduler", "--listen",
+                                 "127.0.0.181:0", "--metrics-listen", "127.0.0.181:0",
+                                 "--seed-wait", "2s", "--stall-timeout", "5s", NULL),
+                     0);
+    snprintf(tr.sched_addr, sizeof(tr.sched_addr), "%s", it_proc_ready_str(&tr.sched, "rpc"));
+    snprintf(data, sizeof(data), "%s/seed", tr.dir);
+    ck_assert_int_eq(it_df_start(&tr.seed, tr.dir, "seed", "peer", "--seed", "--ip", "127.0.0.182",
+                                 "--rpc-port", "0", "--upload-port", "0", "--data-dir", data,
+                                 "--scheduler", tr.sched_addr, "--announce-interval", "1s",
+                                 IT_ALLOW_ORIGIN, "127.0.0.180", NULL),
+                     0);
+    snprintf(data, sizeof(data), "%s/peer", tr.dir);
+    ck_assert_int_eq(it_df_start(&tr.peer, tr.dir, "peer", "peer", "--ip", "127.0.0.184",
+                                 "--rpc-port", "0", "--upload-port", "0", "--data-dir", data,
+                                 "--scheduler", tr.sched_addr, "--announce-interval", "1s",
+                                 "--source-idle-timeout", "5s", IT_ALLOW_ORIGIN, "127.0.0.180",
+                                 NULL),
+                     0);
+    snprintf(tr.sock, sizeof(tr.sock), "%s/peer/dfdaemon.sock", tr.dir);
+}
+
 static void
 tr_teardown(void)
 {
+    it_proc_stop(&tr.seed);
+    it_proc_stop(&tr.sched);
     it_proc_stop(&tr.peer);
     it_proc_stop(&tr.origin);
     it_rmtree(tr.dir);
@@ -237,6 +283,168 @@ START_TEST(test_blob_url_verified)
 
 END_TEST
 
+/* ---- a raw scheduler client: the intruder ---- */
+
+struct tr_call {
+    bool done;
+    enum rpc_code code;
+    char msg[512];
+};
+
+static void
+tr_unary_cb(const struct rpc_status *st, const cJSON *resp, void *arg)
+{
+    struct tr_call *r = arg;
+
+    (void)resp;
+    r->done = true;
+    r->code = st->code;
+}
+
+static void
+tr_stream_close_cb(struct rpc_client_call *c, const struct rpc_status *st, void *arg)
+{
+    struct tr_call *r = arg;
+
+    (void)c;
+    r->done = true;
+    r->code = st->code;
+    snprintf(r->msg, sizeof(r->msg), "%s", st->message);
+}
+
+/* Run base until *done or ms pass. */
+static void
+tr_pump(struct event_base *base, const bool *done, int ms)
+{
+    for (int i = 0; i < ms / 50 && !*done; i++) {
+        struct timeval tv = {0, 50000};
+
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+    }
+}
+
+static void
+tr_send(struct rpc_client_call *s, const char *json)
+{
+    cJSON *o = cJSON_Parse(json);
+
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(rpc_client_send(s, o), 0);
+    cJSON_Delete(o);
+}
+
+/* A scheduler metric's value. */
+static uint64_t
+tr_metric(const char *name)
+{
+    char *out = NULL;
+    uint64_t v;
+
+    ck_assert_int_eq(it_shf(&out, 10, "curl -s http://%s/metrics | awk '$1 == \"%s\" {print $2}'",
+                            it_proc_ready_str(&tr.sched, "metrics"), name),
+                     0);
+    v = strtoull(out, NULL, 10);
+    free(out);
+    return v;
+}
+
+/*
+ * M2 (and C3 on a plaintext scheduler): an intruder registers first for a 3-piece task,
+ * asks for the source (so it is sent there and may report), reports three fake digests and
+ * holds its stream. The honest get through the peer ends with the origin's bytes once the
+ * intruder's slot is freed after the stall timeout and the seed's reports outweigh the fake
+ * ones; the peer registers only a few times meanwhile, and the seed is never blocked.
+ */
+START_TEST(it_sec_digest_conflict_backoff)
+{
+    static const struct rpc_client_stream_cbs cbs = {NULL, tr_stream_close_cb};
+    struct event_base *base = event_base_new();
+    struct rpc_client_opts o;
+    struct rpc_client *c = NULL;
+    struct rpc_client_call *s = NULL;
+    struct df_id_task_params tp;
+    struct tr_call host, stream;
+    char url[256], task[DF_ID_TASK_LEN + 1], msg[2048], rc_path[800], *out = NULL;
+    bool finished = false;
+    uint64_t regs;
+    int rc = -1;
+
+    snprintf(url, sizeof(url), "http://%s/gen/12MiB?seed=41", tr.origin_addr);
+    memset(&tp, 0, sizeof(tp));
+    tp.url = url;
+    tp.url_flags = DF_URL_CANON_SORT;
+    ck_assert_int_eq(df_id_task(&tp, task, NULL), 0);
+    memset(&o, 0, sizeof(o));
+    o.addr = tr.sched_addr;
+    ck_assert_int_eq(rpc_client_new(base, NULL, &o, &c, NULL), 0);
+    memset(&host, 0, sizeof(host));
+    snprintf(msg, sizeof(msg),
+             "{\"host\":{\"id\":\"127.0.0.189-intruder\",\"ip\":\"127.0.0.189\","
+             "\"hostname\":\"intruder\",\"port\":9,\"downloadPort\":9}}");
+    ck_assert_int_eq(rpc_client_unary_raw(c, "/scheduler.v2.Scheduler/AnnounceHost", msg,
+                                          strlen(msg), 5000, tr_unary_cb, &host, NULL),
+                     0);
+    tr_pump(base, &host.done, 10000);
+    ck_assert_int_eq(host.code, RPC_OK);
+    memset(&stream, 0, sizeof(stream));
+    ck_assert_int_eq(
+            rpc_client_stream(c, "/scheduler.v2.Scheduler/AnnouncePeer", 300000, &cbs, &stream, &s),
+            0);
+    snprintf(msg, sizeof(msg),
+             "{\"hostId\":\"127.0.0.189-intruder\",\"taskId\":\"%s\",\"peerId\":\"evil-1\","
+             "\"registerPeerRequest\":{\"download\":{\"url\":\"%s\",\"needBackToSource\":true},"
+             "\"contentLength\":12582912,\"pieceLength\":4194304}}",
+             task, url);
+    tr_send(s, msg);
+    for (int i = 0; i < 3; i++) {
+        snprintf(msg, sizeof(msg),
+                 "{\"hostId\":\"127.0.0.189-intruder\",\"taskId\":\"%s\",\"peerId\":\"evil-1\","
+                 "\"downloadPieceBackToSourceFinishedRequest\":{\"piece\":{\"number\":%d,"
+                 "\"offset\":%d,\"length\":4194304,\"cost\":1,\"digest\":\"sha256:"
+                 "%064d\"}}}",
+                 task, i, i * 4194304, i + 1);
+        tr_send(s, msg);
+    }
+    tr_pump(base, &stream.done, 1000);
+    ck_assert_msg(!stream.done, "the intruder's stream ended at once: %s", stream.msg);
+    ck_assert_uint_eq(tr_metric("dragonfly_scheduler_pieces_from_source_total"), 3);
+    /* The honest get, in the background; the intruder keeps its stream meanwhile. */
+    snprintf(rc_path, sizeof(rc_path), "%s/rc", tr.dir);
+    ck_assert_int_eq(it_shf(NULL, 10,
+                            "(%s get '%s' -O %s/out --socket %s --no-progress --timeout 110s "
+                            ">%s/get.log 2>&1; echo $? >%s.tmp; mv %s.tmp %s) >/dev/null 2>&1 &",
+                            it_bin(), url, tr.dir, tr.sock, tr.dir, rc_path, rc_path, rc_path),
+                     0);
+    for (int i = 0; i < 1200 && !finished; i++) {
+        bool never = false;
+
+        tr_pump(base, &never, 100);
+        finished = access(rc_path, F_OK) == 0;
+    }
+    ck_assert_msg(finished, "the honest get did not end within 120 s");
+    ck_assert_int_eq(it_shf(&out, 10, "cat %s", rc_path), 0);
+    rc = atoi(out);
+    free(out);
+    ck_assert_msg(rc == 0, "the honest get failed (%d)", rc);
+    tr_expect("out", "12MiB", 41);
+    /* the intruder's slot was taken back (it made no progress) */
+    ck_assert_msg(stream.done, "the intruder still holds its stream");
+    regs = tr_metric("dragonfly_scheduler_register_total");
+    /* the intruder, the seed, the peer and its one re-registration: a few, not a storm */
+    ck_assert_msg(regs <= 8, "%" PRIu64 " registrations", regs);
+    /* nobody blocked the seed */
+    ck_assert_int_ne(it_shf(NULL, 10,
+                            "grep 'blocked for peer' %s/scheduler.log | grep -q "
+                            "'parent 127.0.0.182'",
+                            tr.dir),
+                     0);
+    rpc_client_free(c);
+    event_base_free(base);
+}
+
+END_TEST
+
 Suite *it_trust_suite(void);
 
 Suite *
@@ -250,6 +458,11 @@ it_trust_suite(void)
     tcase_add_test(tc, test_digest_mismatch_refetches_origin);
     tcase_add_test(tc, test_digest_mismatch_stdout);
     tcase_add_test(tc, test_blob_url_verified);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("swarm");
+    tcase_add_checked_fixture(tc, tr_swarm_setup, tr_teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, it_sec_digest_conflict_backoff);
     suite_add_tcase(s, tc);
     return s;
 }
