@@ -68,6 +68,7 @@ struct peer_parent {
     struct rpc_client *client;
     struct rpc_client_call *sync;
     uint8_t *has;
+    uint8_t *bad; /* pieces it served that failed their digest: never asked for them again */
     unsigned strikes, inflight, tail; /* tail: fetches in their last PEER_P2P_TAIL bytes */
     bool blocked, listed, synced;
     unsigned relay_fails; /* cut-through fetches of ours it could not finish */
@@ -442,6 +443,7 @@ peer_parent_reset(struct peer_parent *pp)
     free(pp->host_id);
     free(pp->ip);
     free(pp->has);
+    free(pp->bad);
     memset(pp, 0, sizeof(*pp));
 }
 
@@ -603,6 +605,7 @@ peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
         pp->is_seed = seed;
         pp->from = peer_p2p_from_index(p, id, ip, seed);
         pp->has = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
+        pp->bad = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
         pp->listed = true;
         if (peer_parent_open(p, pp) != 0)
             log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
@@ -628,7 +631,7 @@ peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
 
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *pp = &p->parents[i];
-        if (pp->blocked || !pp->listed || !pp->has[piece] ||
+        if (pp->blocked || !pp->listed || !pp->has[piece] || pp->bad[piece] ||
             (pp->has[piece] == 2 && pp->relay_fails >= PEER_P2P_RELAY_FAILS) ||
             pp->inflight - pp->tail >= PEER_P2P_PARENT_INFLIGHT ||
             pp->inflight > PEER_P2P_PARENT_INFLIGHT)
@@ -666,6 +669,45 @@ peer_p2p_strike(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece, cons
         pp->blocked = true;
         log_warnx("p2p: task %.12s: parent %s blocked", p->task_id, pp->id);
     }
+}
+
+/*
+ * Piece failed its digest from pp. When every parent that offers it has failed it, those
+ * parents are blocked for the task and the scheduler is asked for others (it blocks them
+ * too); with none left it sends a seed, or us to the source, rather than the get failing.
+ */
+static void
+peer_p2p_digest_failed(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece)
+{
+    cJSON *in, *m, *list;
+    char why[128];
+    int n = 0;
+
+    pp->bad[piece] = 1;
+    for (int i = 0; i < p->nparents; i++) {
+        const struct peer_parent *q = &p->parents[i];
+        if (q->id != NULL && q->listed && !q->blocked && q->has[piece] && !q->bad[piece])
+            return; /* another parent may have it right */
+    }
+    m = peer_p2p_msg(p, "reschedulePeerRequest", &in);
+    list = cJSON_AddArrayToObject(in, "candidateParents");
+    for (int i = 0; i < p->nparents; i++) {
+        struct peer_parent *q = &p->parents[i];
+        if (q->id == NULL || !q->bad[piece] || q->blocked)
+            continue;
+        q->blocked = true;
+        cJSON_AddItemToArray(list, cJSON_CreateObject());
+        cJSON_AddStringToObject(cJSON_GetArrayItem(list, n++), "id", q->id);
+    }
+    if (n == 0) {
+        cJSON_Delete(m); /* all blocked already (a fetch that was under way) */
+        return;
+    }
+    snprintf(why, sizeof(why), "piece %" PRIu64 " failed its digest from every parent", piece);
+    cJSON_AddStringToObject(in, "description", why);
+    log_warnx("p2p: task %.12s: %s; %d parent%s blocked, asking the scheduler for others",
+              p->task_id, why, n, n == 1 ? "" : "s");
+    peer_p2p_send(p, m);
 }
 
 static int
@@ -728,6 +770,7 @@ peer_p2p_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t r
         df_sha256_final(&f->sha, md);
         if (memcmp(md, p->digest[f->piece], DF_SHA256_LEN) != 0) {
             peer_p2p_strike(p, pp, f->piece, "digest mismatch");
+            peer_p2p_digest_failed(p, pp, f->piece);
             t->bytes_from_source -= f->len;
             t->ctx->bytes_from_source -= f->len;
         } else if ((rv = peer_task_record_piece(t, f->piece, f->off, f->len, md, pp->id)) != 0) {
@@ -900,6 +943,8 @@ peer_p2p_geometry(struct peer_p2p *p, const cJSON *o)
     for (int i = 0; i < p->nparents; i++) {
         free(p->parents[i].has);
         p->parents[i].has = xcalloc(p->npieces, 1);
+        free(p->parents[i].bad);
+        p->parents[i].bad = xcalloc(p->npieces, 1);
     }
     peer_task_started(t);
     return 0;

@@ -29,11 +29,12 @@
 
 struct tr {
     char *dir;
-    struct it_proc origin, peer, sched, seed;
+    struct it_proc origin, peer, sched, seed, peer2;
     char origin_addr[64], sock[700], sched_addr[64];
 };
 
 static struct tr tr;
+static const char *tr_wait = "1m"; /* the scheduler's wait timeout */
 
 /* The origin, serving generated content and the files under <dir>/root. */
 static void
@@ -76,6 +77,21 @@ tr_setup(void)
     snprintf(tr.sock, sizeof(tr.sock), "%s/peer/dfdaemon.sock", tr.dir);
 }
 
+/* A peer of the swarm, name on ip, with its data in <dir>/<name>. */
+static void
+tr_swarm_peer(struct it_proc *p, const char *name, const char *ip)
+{
+    char data[700];
+
+    snprintf(data, sizeof(data), "%s/%s", tr.dir, name);
+    ck_assert_int_eq(it_df_start(p, tr.dir, name, "peer", "--ip", ip, "--rpc-port", "0",
+                                 "--upload-port", "0", "--data-dir", data, "--scheduler",
+                                 tr.sched_addr, "--announce-interval", "1s",
+                                 "--source-idle-timeout", "5s", IT_ALLOW_ORIGIN, "127.0.0.180",
+                                 NULL),
+                     0);
+}
+
 /* A plaintext scheduler (stall timeout 5 s), a seed and one peer. */
 static void
 tr_swarm_setup(void)
@@ -85,7 +101,8 @@ tr_swarm_setup(void)
     tr_origin();
     ck_assert_int_eq(it_df_start(&tr.sched, tr.dir, "scheduler", "scheduler", "--listen",
                                  "127.0.0.181:0", "--metrics-listen", "127.0.0.181:0",
-                                 "--seed-wait", "2s", "--stall-timeout", "5s", NULL),
+                                 "--seed-wait", "2s", "--stall-timeout", "5s", "--wait-timeout",
+                                 tr_wait, NULL),
                      0);
     snprintf(tr.sched_addr, sizeof(tr.sched_addr), "%s", it_proc_ready_str(&tr.sched, "rpc"));
     snprintf(data, sizeof(data), "%s/seed", tr.dir);
@@ -94,19 +111,24 @@ tr_swarm_setup(void)
                                  "--scheduler", tr.sched_addr, "--announce-interval", "1s",
                                  IT_ALLOW_ORIGIN, "127.0.0.180", NULL),
                      0);
-    snprintf(data, sizeof(data), "%s/peer", tr.dir);
-    ck_assert_int_eq(it_df_start(&tr.peer, tr.dir, "peer", "peer", "--ip", "127.0.0.184",
-                                 "--rpc-port", "0", "--upload-port", "0", "--data-dir", data,
-                                 "--scheduler", tr.sched_addr, "--announce-interval", "1s",
-                                 "--source-idle-timeout", "5s", IT_ALLOW_ORIGIN, "127.0.0.180",
-                                 NULL),
-                     0);
+    tr_swarm_peer(&tr.peer, "peer", "127.0.0.184");
     snprintf(tr.sock, sizeof(tr.sock), "%s/peer/dfdaemon.sock", tr.dir);
+}
+
+/* The swarm with a second peer (.185) and a scheduler that waits 3 s for parents. */
+static void
+tr_swarm2_setup(void)
+{
+    tr_wait = "3s";
+    tr_swarm_setup();
+    tr_wait = "1m";
+    tr_swarm_peer(&tr.peer2, "peer2", "127.0.0.185");
 }
 
 static void
 tr_teardown(void)
 {
+    it_proc_stop(&tr.peer2);
     it_proc_stop(&tr.seed);
     it_proc_stop(&tr.sched);
     it_proc_stop(&tr.peer);
@@ -445,6 +467,44 @@ START_TEST(it_sec_digest_conflict_backoff)
 
 END_TEST
 
+/*
+ * Every parent serves a piece that fails its digest (the peer's and the seed's caches were
+ * damaged after they verified them): the child blocks them all and asks the scheduler for
+ * others, which, with none left, sends it to the source; the get ends with the origin's
+ * bytes instead of failing.
+ */
+START_TEST(test_piece_bad_from_every_parent)
+{
+    char url[256], *err = NULL;
+    int rc;
+
+    snprintf(url, sizeof(url), "http://%s/gen/16MiB?seed=43", tr.origin_addr);
+    rc = it_shf(&err, 120, "%s get '%s' -O %s/out0 --socket %s --no-progress 2>&1", it_bin(), url,
+                tr.dir, tr.sock);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    free(err);
+    /* same length, other bytes, in both parents' data files */
+    ck_assert_int_eq(it_shf(NULL, 30,
+                            "for f in %s/peer/content/tasks/*/* %s/seed/content/tasks/*/*; do "
+                            "dd if=/dev/urandom of=$f bs=1M count=16 conv=notrunc 2>/dev/null "
+                            "|| exit 1; done",
+                            tr.dir, tr.dir),
+                     0);
+    rc = it_shf(&err, 150,
+                "%s get '%s' -O %s/out1 --socket %s/peer2/dfdaemon.sock --no-progress "
+                "--timeout 140s 2>&1",
+                it_bin(), url, tr.dir, tr.dir);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    free(err);
+    tr_expect("out1", "16MiB", 43);
+    /* each parent was blocked at its first bad piece once no other one offered it */
+    ck_assert_int_eq(
+            it_shf(NULL, 10, "grep -q 'failed its digest from every parent' %s/peer2.log", tr.dir),
+            0);
+}
+
+END_TEST
+
 Suite *it_trust_suite(void);
 
 Suite *
@@ -463,6 +523,11 @@ it_trust_suite(void)
     tcase_add_checked_fixture(tc, tr_swarm_setup, tr_teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, it_sec_digest_conflict_backoff);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("bad_parents");
+    tcase_add_checked_fixture(tc, tr_swarm2_setup, tr_teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_piece_bad_from_every_parent);
     suite_add_tcase(s, tc);
     return s;
 }
