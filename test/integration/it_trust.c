@@ -450,6 +450,10 @@ START_TEST(it_sec_digest_conflict_backoff)
     free(out);
     ck_assert_msg(rc == 0, "the honest get failed (%d)", rc);
     tr_expect("out", "12MiB", 41);
+    /* from the seed, once its reports outweighed the fake ones (not from the origin after
+     * the wait timeout, the peer's only way out while the intruder held the slot) */
+    ck_assert_msg(it_shf(NULL, 10, "grep -q '(seed)' %s/get.log", tr.dir) == 0,
+                  "the get was not served by the seed");
     /* the intruder's slot was taken back (it made no progress) */
     ck_assert_msg(stream.done, "the intruder still holds its stream");
     regs = tr_metric("dragonfly_scheduler_register_total");
