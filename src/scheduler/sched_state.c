@@ -1756,6 +1756,14 @@ sched_state_peer_reschedule(struct sched_state *s, const char *peer_id, const ch
         struct sched_block *b = peer_block_get(s, p, block[i]);
 
         DF_ASSERT(b != NULL);
+        if (!b->blocked) {
+            /* reported like a block by strikes (a peer blocks a parent that served a piece
+             * that failed its digest from every parent) */
+            struct sched_action *a = actions_push(out, SCHED_ACT_BLOCKED, p);
+
+            a->parent_id = xstrdup(block[i]);
+            a->reason = "blocked by the peer";
+        }
         b->blocked = true;
     }
     peer_plan(s, p, true, false, now, out);

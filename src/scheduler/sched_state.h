@@ -277,8 +277,8 @@ int sched_state_peer_back_to_source_started(struct sched_state *s, const char *p
                                             int64_t now, struct sched_actions *out);
 
 /*
- * ReschedulePeerRequest: block the listed parents (may be NULL/0), drop every in-edge and
- * plan again.
+ * ReschedulePeerRequest: block the listed parents (may be NULL/0; each newly blocked one is
+ * reported, BLOCKED), drop every in-edge and plan again.
  */
 int sched_state_peer_reschedule(struct sched_state *s, const char *peer_id,
                                 const char *const *block, size_t nblock, int64_t now,

@@ -447,6 +447,8 @@ START_TEST(test_wait_timeout_fails)
     ck_assert(has_parent("p2", "p1"));
     ck_assert_int_eq(sched_state_peer_reschedule(st, "p2", block, 1, now, &acts), 0);
     ck_assert_uint_eq(nparents("p2"), 0);
+    /* a parent the peer blocks is reported like one blocked by strikes */
+    ck_assert_str_eq(sched_actions_find(&acts, SCHED_ACT_BLOCKED, "p2")->parent_id, "p1");
     sched_actions_reset(&acts);
     ck_assert_int_eq(sched_state_tick(st, now + cfg.wait_timeout - 1, &acts), 0);
     ck_assert_uint_eq(acts.n, 0);
