@@ -808,6 +808,26 @@ START_TEST(test_conflict_seed_wins)
 
 END_TEST
 
+/* The fake digests outlive their reporter (gone after its slot was freed): a seed still wins. */
+START_TEST(test_conflict_seed_wins_reporter_gone)
+{
+    start();
+    hosts_announce();
+    ck_assert_int_eq(reg("x1", "h1", 16 * PIECE, true), 0);
+    ck_assert_int_eq(source_piece("x1", 0, 100), 0);
+    ck_assert_int_eq(sched_state_peer_leave(st, "x1", now, &acts), 0);
+    ck_assert_int_eq(reg("s1", "seed", 16 * PIECE, true), 0);
+    ck_assert_int_eq(peer_state("s1"), SCHED_PEER_BACK_TO_SOURCE);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(source_piece("s1", 0, 0), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_DIGESTS_CLEARED, NULL));
+    ck_assert_int_eq(peer_state("s1"), SCHED_PEER_BACK_TO_SOURCE);
+    expect_digest(0, 0);
+    check_ok();
+}
+
+END_TEST
+
 /* A normal host contradicting a seed loses alone: the seed's table stands. */
 START_TEST(test_conflict_against_seed_loses)
 {
@@ -1100,6 +1120,7 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_nothing_more_to_give);
     tcase_add_test(tc, test_piece_digests);
     tcase_add_test(tc, test_conflict_seed_wins);
+    tcase_add_test(tc, test_conflict_seed_wins_reporter_gone);
     tcase_add_test(tc, test_conflict_against_seed_loses);
     tcase_add_test(tc, test_conflict_nobody_wins);
     tcase_add_test(tc, test_stalled_source_freed);
