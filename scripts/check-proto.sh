@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 pending='
-src/peer/peer_p2p.c 20
+src/peer/peer_p2p.c 21
 src/peer/peer_task.c 3
 src/scheduler/sched_rpc.c 18
 '

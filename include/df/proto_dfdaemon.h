@@ -43,6 +43,7 @@ struct proto_dfdaemon_download {
     struct proto_dfdaemon_header *headers; /* requestHeader, at most PROTO_DOWNLOAD_HEADERS_MAX */
     size_t nheaders;
     bool output_fd;              /* outputFd: the output goes into the caller's descriptor */
+    bool output_rewind;          /* outputRewind: that descriptor may be started over */
     bool insecure;               /* no TLS verification of the origin */
     bool disable_back_to_source; /* never fetch from the origin */
     bool need_back_to_source;    /* the scheduler asks a seed to fetch from the origin */

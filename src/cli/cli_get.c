@@ -539,6 +539,8 @@ cli_get_request(struct cli_get *g, const char *url, char *why, size_t whylen)
     memset(&d, 0, sizeof(d));
     d.url = xstrdup(url);
     d.output_fd = true;
+    /* our temp file may be started over (a digest mismatch refetched); stdout cannot */
+    d.output_rewind = !g->to_stdout;
     if (g->cfg.digest != NULL) {
         if (df_digest_parse(g->cfg.digest, &d.digest, &err) != 0) {
             snprintf(why, whylen, "--digest: %s", err.msg);

@@ -138,10 +138,13 @@ struct peer_ctx {
 struct peer_download_req {
     char *url;
     bool output_fd; /* the output goes into the descriptor the local caller passed */
+    /* that descriptor is the caller's own new file: the peer may truncate it and start over
+     * (a --digest mismatch refetched from the origin); standard output never is */
+    bool output_rewind;
     char *tag;
     char *application;
-    char *filtered; /* '&'-separated query params dropped from the task id */
-    bool has_digest;
+    char *filtered;  /* '&'-separated query params dropped from the task id */
+    bool has_digest; /* given, or named by a registry blob URL (/blobs/sha256:<hex>) */
     struct df_digest digest;
     struct net_http_header *headers;
     size_t nheaders;

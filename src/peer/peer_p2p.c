@@ -45,14 +45,15 @@
  * ... except that the next fetch from a parent starts when the running one has this much
  * left, so that the parent's uplink does not idle for a request round trip between pieces.
  */
-#define PEER_P2P_TAIL        (128 * 1024)
-#define PEER_P2P_MAX_SCHED   4
-#define PEER_P2P_STREAM_MS   (24 * 3600 * 1000)
-#define PEER_P2P_PROBE_MS    3000
-#define PEER_P2P_LEAVE_MS    500   /* a stopping peer waits this long for LeaveHost */
-#define PEER_P2P_GRACE_MS    10000 /* a lost scheduler waits this long before the origin */
-#define PEER_P2P_MAX_FROM    32    /* parents remembered for the byte counts of a task */
-#define PEER_P2P_RELAY_FAILS 8     /* unfinished cut-through fetches before we stop asking */
+#define PEER_P2P_TAIL         (128 * 1024)
+#define PEER_P2P_MAX_SCHED    4
+#define PEER_P2P_STREAM_MS    (24 * 3600 * 1000)
+#define PEER_P2P_PROBE_MS     3000
+#define PEER_P2P_LEAVE_MS     500   /* a stopping peer waits this long for LeaveHost */
+#define PEER_P2P_GRACE_MS     10000 /* a lost scheduler waits this long before the origin */
+#define PEER_P2P_RETRY_MAX_MS 60000 /* the longest wait between registrations */
+#define PEER_P2P_MAX_FROM     32    /* parents remembered for the byte counts of a task */
+#define PEER_P2P_RELAY_FAILS  8     /* unfinished cut-through fetches before we stop asking */
 
 #define SCHED_SVC "/scheduler.v2.Scheduler/"
 
@@ -68,6 +69,7 @@ struct peer_parent {
     struct rpc_client *client;
     struct rpc_client_call *sync;
     uint8_t *has;
+    uint8_t *bad; /* pieces it served that failed their digest: never asked for them again */
     unsigned strikes, inflight, tail; /* tail: fetches in their last PEER_P2P_TAIL bytes */
     bool blocked, listed, synced;
     unsigned relay_fails; /* cut-through fetches of ours it could not finish */
@@ -103,8 +105,9 @@ struct peer_p2p {
     struct rpc_client_call *probe;
     struct rpc_client_call *stream;
     struct event *retry_timer;
-    unsigned attempts;
-    int64_t lost_ms; /* when an established scheduler stream was lost, 0 while connected */
+    unsigned attempts; /* registrations since a stream last made progress (backoff) */
+    bool progress;     /* a piece was recorded while registered on this stream */
+    int64_t lost_ms;   /* when an established scheduler stream was lost, 0 while connected */
     bool registered, done, source_started;
     struct peer_parent parents[PEER_P2P_MAX_PARENTS];
     int nparents;
@@ -441,6 +444,7 @@ peer_parent_reset(struct peer_parent *pp)
     free(pp->host_id);
     free(pp->ip);
     free(pp->has);
+    free(pp->bad);
     memset(pp, 0, sizeof(*pp));
 }
 
@@ -602,6 +606,7 @@ peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
         pp->is_seed = seed;
         pp->from = peer_p2p_from_index(p, id, ip, seed);
         pp->has = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
+        pp->bad = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
         pp->listed = true;
         if (peer_parent_open(p, pp) != 0)
             log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
@@ -627,7 +632,7 @@ peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
 
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *pp = &p->parents[i];
-        if (pp->blocked || !pp->listed || !pp->has[piece] ||
+        if (pp->blocked || !pp->listed || !pp->has[piece] || pp->bad[piece] ||
             (pp->has[piece] == 2 && pp->relay_fails >= PEER_P2P_RELAY_FAILS) ||
             pp->inflight - pp->tail >= PEER_P2P_PARENT_INFLIGHT ||
             pp->inflight > PEER_P2P_PARENT_INFLIGHT)
@@ -665,6 +670,45 @@ peer_p2p_strike(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece, cons
         pp->blocked = true;
         log_warnx("p2p: task %.12s: parent %s blocked", p->task_id, pp->id);
     }
+}
+
+/*
+ * Piece failed its digest from pp. When every parent that offers it has failed it, those
+ * parents are blocked for the task and the scheduler is asked for others (it blocks them
+ * too); with none left it sends a seed, or us to the source, rather than the get failing.
+ */
+static void
+peer_p2p_digest_failed(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece)
+{
+    cJSON *in, *m, *list;
+    char why[128];
+    int n = 0;
+
+    pp->bad[piece] = 1;
+    for (int i = 0; i < p->nparents; i++) {
+        const struct peer_parent *q = &p->parents[i];
+        if (q->id != NULL && q->listed && !q->blocked && q->has[piece] && !q->bad[piece])
+            return; /* another parent may have it right */
+    }
+    m = peer_p2p_msg(p, "reschedulePeerRequest", &in);
+    list = cJSON_AddArrayToObject(in, "candidateParents");
+    for (int i = 0; i < p->nparents; i++) {
+        struct peer_parent *q = &p->parents[i];
+        if (q->id == NULL || !q->bad[piece] || q->blocked)
+            continue;
+        q->blocked = true;
+        cJSON_AddItemToArray(list, cJSON_CreateObject());
+        cJSON_AddStringToObject(cJSON_GetArrayItem(list, n++), "id", q->id);
+    }
+    if (n == 0) {
+        cJSON_Delete(m); /* all blocked already (a fetch that was under way) */
+        return;
+    }
+    snprintf(why, sizeof(why), "piece %" PRIu64 " failed its digest from every parent", piece);
+    cJSON_AddStringToObject(in, "description", why);
+    log_warnx("p2p: task %.12s: %s; %d parent%s blocked, asking the scheduler for others",
+              p->task_id, why, n, n == 1 ? "" : "s");
+    peer_p2p_send(p, m);
 }
 
 static int
@@ -727,6 +771,7 @@ peer_p2p_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t r
         df_sha256_final(&f->sha, md);
         if (memcmp(md, p->digest[f->piece], DF_SHA256_LEN) != 0) {
             peer_p2p_strike(p, pp, f->piece, "digest mismatch");
+            peer_p2p_digest_failed(p, pp, f->piece);
             t->bytes_from_source -= f->len;
             t->ctx->bytes_from_source -= f->len;
         } else if ((rv = peer_task_record_piece(t, f->piece, f->off, f->len, md, pp->id)) != 0) {
@@ -899,6 +944,8 @@ peer_p2p_geometry(struct peer_p2p *p, const cJSON *o)
     for (int i = 0; i < p->nparents; i++) {
         free(p->parents[i].has);
         p->parents[i].has = xcalloc(p->npieces, 1);
+        free(p->parents[i].bad);
+        p->parents[i].bad = xcalloc(p->npieces, 1);
     }
     peer_task_started(t);
     return 0;
@@ -944,7 +991,6 @@ peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
     const cJSON *o;
 
     (void)c;
-    p->attempts = 0;
     p->lost_ms = 0;
     if (t == NULL)
         return; /* a finished task's stream: nothing to do */
@@ -1027,11 +1073,43 @@ peer_p2p_retry(struct peer_p2p *p, const char *why)
         log_warnx("p2p: task %.12s: no scheduler (%s); back to source", p->task_id, why);
         peer_task_back_to_source(p->t);
     }
-    ms = 500u << (p->attempts < 6 ? p->attempts : 6);
+    /* 0.5 s x 2^n up to 60 s: a scheduler that ends every stream is not asked in a loop */
+    ms = 500u << (p->attempts < 7 ? p->attempts : 7);
+    ms = ms < PEER_P2P_RETRY_MAX_MS ? ms : PEER_P2P_RETRY_MAX_MS;
     tv.tv_sec = (time_t)(ms / 1000);
     tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
     p->retry_timer = evtimer_new(p->pc->ctx->base, peer_p2p_retry_cb, p);
     evtimer_add(p->retry_timer, &tv);
+}
+
+/*
+ * The scheduler failed us with data_loss. Pieces that came from peers were verified against
+ * digests that are now known to be doubtful: drop them (a finished task leaves the cache).
+ * Pieces we fetched from the origin ourselves are ours and stay.
+ */
+static void
+peer_p2p_data_lost(struct peer_p2p *p)
+{
+    struct peer_ctx *ctx = p->pc->ctx;
+
+    if (p->t == NULL) {
+        if (p->bytes_from_peers > 0 && peer_task_drop_storage(ctx, p->task_id) == 0)
+            log_info("p2p: task %.12s: cached copy dropped", p->task_id);
+        return;
+    }
+    if (p->t->state != PEER_TASK_P2P)
+        return;
+    if (peer_task_drop_pieces(p->t) != 0) {
+        peer_task_fail(p->t, DF_EIO, p->t->why);
+        return;
+    }
+    /* the geometry, digests and parents (what they hold) come again with the next stream */
+    for (int i = 0; i < p->nparents; i++)
+        peer_parent_reset(&p->parents[i]);
+    p->nparents = 0;
+    DF_FREE(p->digest, free);
+    DF_FREE(p->has_digest, free);
+    p->npieces = 0;
 }
 
 static void
@@ -1047,12 +1125,25 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
     if (p->pc->stopping)
         return;
     if (was_registered) {
-        p->attempts = 0;
+        /* Only a stream that got somewhere resets the backoff (M2: a scheduler refusing
+         * our reports on every stream must not get a registration a second). */
+        if (p->progress)
+            p->attempts = 0;
+        p->progress = false;
         if (p->lost_ms == 0)
             p->lost_ms = df_time_wall_ms();
     }
     if (p->t != NULL && (p->t->state == PEER_TASK_FAILED))
         return;
+    if (st->code == RPC_DATA_LOSS) {
+        /* The task's source data conflicted: what we hold from peers may be wrong. */
+        log_warnx("p2p: task %.12s: scheduler: %s; dropping pieces from peers and registering "
+                  "again",
+                  p->task_id, st->message);
+        peer_p2p_data_lost(p);
+        peer_p2p_retry(p, st->message);
+        return;
+    }
     /* Refusals (permission_denied: a report the scheduler does not take from us) are not
      * retried: registering again would be refused again. */
     if (st->code == RPC_FAILED_PRECONDITION || st->code == RPC_NOT_FOUND ||
@@ -1282,6 +1373,22 @@ peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const c
     peer_p2p_register(p);
 }
 
+/* A finished peer stays a parent after its stream ends: leave explicitly, then free p. */
+static void
+peer_p2p_leave_free(struct peer_p2p *p)
+{
+    struct peer_p2p_ctx *pc = p->pc;
+
+    if (p->registered) {
+        cJSON *req = cJSON_CreateObject();
+        cJSON_AddStringToObject(req, "peerId", p->peer_id);
+        rpc_client_unary(pc->sched[p->sched], SCHED_SVC "LeavePeer", req, PEER_P2P_PROBE_MS,
+                         peer_p2p_unary_done, pc, NULL);
+        cJSON_Delete(req);
+    }
+    peer_p2p_free_now(p);
+}
+
 void
 peer_p2p_forget(struct peer_ctx *ctx, const char *task_id)
 {
@@ -1290,16 +1397,20 @@ peer_p2p_forget(struct peer_ctx *ctx, const char *task_id)
 
     if (pc == NULL || (p = peer_p2p_detached_find(pc, task_id)) == NULL)
         return;
-    /* A finished peer stays a parent after its stream ends: leave explicitly. */
-    if (p->registered) {
-        cJSON *req = cJSON_CreateObject();
-        cJSON_AddStringToObject(req, "peerId", p->peer_id);
-        rpc_client_unary(pc->sched[p->sched], SCHED_SVC "LeavePeer", req, PEER_P2P_PROBE_MS,
-                         peer_p2p_unary_done, pc, NULL);
-        cJSON_Delete(req);
-    }
     TAILQ_REMOVE(&pc->detached, p, entry);
-    peer_p2p_free_now(p);
+    peer_p2p_leave_free(p);
+}
+
+void
+peer_p2p_evict(struct peer_task *t)
+{
+    struct peer_p2p *p = t->p2p;
+
+    if (p != NULL) {
+        t->p2p = NULL;
+        peer_p2p_leave_free(p);
+    }
+    peer_p2p_forget(t->ctx, t->id);
 }
 
 void
@@ -1318,6 +1429,7 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
     peer_sync_broadcast(pc, t->id, number, off, len, false);
     if (p == NULL || !p->registered)
         return;
+    p->progress = true;
     if (parent_id == NULL) {
         m = peer_p2p_msg(p, "downloadPieceBackToSourceFinishedRequest", &in);
         peer_p2p_piece_json(in, number, off, len, md, NULL);

@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "df/df_digest.h"
 #include "df/df_json.h"
+#include "df/df_url.h"
 #include "df/log.h"
 #include "df/net_listener.h"
 #include "df/proto_dfdaemon.h"
@@ -46,6 +48,7 @@ peer_download_req_take(struct peer_download_req *r, struct proto_dfdaemon_downlo
     memset(r, 0, sizeof(*r));
     r->url = d->url;
     r->output_fd = d->output_fd;
+    r->output_rewind = d->output_rewind && d->output_fd;
     r->tag = d->tag;
     r->application = d->application;
     r->filtered = d->filtered;
@@ -62,6 +65,42 @@ peer_download_req_take(struct peer_download_req *r, struct proto_dfdaemon_downlo
     r->need_back_to_source = d->need_back_to_source;
     free(d->headers);
     memset(d, 0, sizeof(*d));
+}
+
+/*
+ * A registry blob URL names its content (.../blobs/sha256:<64 hex>): the whole content is
+ * verified against it, as with an explicit digest, which must then be the same.
+ */
+static int
+peer_rpc_blob_digest(struct peer_download_req *r, struct df_error *err)
+{
+    static const char mark[] = "/blobs/sha256:";
+    const char *tail;
+    struct df_digest named;
+    struct df_url u;
+    size_t n, hex = 2 * DF_SHA256_LEN;
+    int rv;
+
+    memset(&u, 0, sizeof(u));
+    if ((rv = df_url_parse(r->url, &u, err)) != 0) /* checked by the parser: does not fail */
+        return rv;
+    n = strlen(u.path);
+    tail = n >= sizeof(mark) - 1 + hex ? u.path + n - hex - (sizeof(mark) - 1) : NULL;
+    if (tail == NULL || strncmp(tail, mark, sizeof(mark) - 1) != 0 ||
+        strspn(tail + sizeof(mark) - 1, "0123456789abcdef") != hex) {
+        df_url_reset(&u);
+        return 0; /* not a blob URL */
+    }
+    rv = df_digest_parse(tail + 7, &named, err); /* "/blobs/" is 7 bytes */
+    df_url_reset(&u);
+    if (rv != 0)
+        return rv;
+    if (r->has_digest && !df_digest_is_equal(&named, &r->digest))
+        return df_error_set(err, DF_EINVAL,
+                            "download.digest: differs from the sha256 the blob URL names");
+    r->digest = named;
+    r->has_digest = true;
+    return 0;
 }
 
 int
@@ -81,6 +120,10 @@ peer_download_req_parse(const cJSON *msg, bool allow_output, struct peer_downloa
                             "for an output");
     }
     peer_download_req_take(out, &d);
+    if ((rv = peer_rpc_blob_digest(out, err)) != 0) {
+        peer_download_req_reset(out);
+        return rv;
+    }
     return 0;
 }
 

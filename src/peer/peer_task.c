@@ -67,6 +67,9 @@ static const char *const peer_task_state_names[] = {"PROBING", "RUNNING", "STREA
 static void peer_task_fetch_next(struct peer_fetch *f);
 
 static void peer_task_probe(struct peer_task *t);
+static void peer_waiter_materialize(struct peer_waiter *w);
+static struct peer_task *peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
+                                       const struct peer_download_req *req);
 static void peer_task_maybe_free(struct peer_task *t);
 
 enum peer_hash_kind {
@@ -429,6 +432,91 @@ peer_waiter_output_kick(struct peer_waiter *w)
     return 0;
 }
 
+/* t's content is wrong: drop its rows and data file and stop offering it. t stays in
+ * memory while its other waiters end, but is never found again. */
+static void
+peer_task_evict(struct peer_task *t)
+{
+    if (t->evicted)
+        return;
+    t->evicted = true;
+    t->hold_pending = false;
+    peer_p2p_evict(t);
+    if (peer_task_drop_storage(t->ctx, t->id) == 0)
+        log_info("peer: task %.12s evicted: its content failed a whole-content digest", t->id);
+}
+
+static void
+peer_waiter_why_append(struct peer_waiter *w, const char *more)
+{
+    size_t n = strlen(w->why);
+
+    snprintf(w->why + n, sizeof(w->why) - n, "%s", more);
+}
+
+/*
+ * w's whole content failed its digest: the cached copy is wrong (poisoned, or the origin
+ * changed since). Evict the task, so that nothing serves or offers it again, and fetch it
+ * once more from the origin alone (not from peers, which may hold the same bytes), with w's
+ * output restarted from byte 0. A second mismatch, or an output that cannot be restarted
+ * (standard output), fails w. w is answered, or moved to the new task.
+ */
+static void
+peer_waiter_refetch(struct peer_waiter *w)
+{
+    struct peer_task *t = w->task, *nt;
+    struct peer_ctx *ctx = t->ctx;
+    char *canonical = NULL;
+    struct df_error err;
+
+    peer_task_evict(t);
+    if (w->refetched) {
+        peer_waiter_why_append(w, " (fetched again from the origin)");
+        peer_waiter_finish(w);
+        return;
+    }
+    if (!w->req.output_rewind) {
+        peer_waiter_why_append(w, "; the cached copy is dropped, but the output (standard "
+                                  "output) cannot be restarted: run the get again");
+        peer_waiter_finish(w);
+        return;
+    }
+    if (lseek(w->out_fd, 0, SEEK_SET) != 0 || ftruncate(w->out_fd, 0) != 0) {
+        peer_waiter_why_append(w, "; the output cannot be restarted: ");
+        peer_waiter_why_append(w, strerror(errno));
+        peer_waiter_finish(w);
+        return;
+    }
+    if (df_url_canonical_new(w->req.url, w->req.filtered, DF_URL_CANON_SORT, &canonical, &err) !=
+        0) {
+        w->rv = DF_EINVAL;
+        snprintf(w->why, sizeof(w->why), "%s", err.msg);
+        peer_waiter_finish(w);
+        return;
+    }
+    log_warnx("peer: task %.12s: %s; fetching it again from the origin", t->id, w->why);
+    TAILQ_REMOVE(&t->waiters, w, entry);
+    w->refetched = true;
+    w->out_done = 0;
+    w->rv = 0;
+    w->why[0] = '\0';
+    /* A get that came after the eviction may have started the task again: share it. */
+    if ((nt = peer_task_find(ctx, t->id)) != NULL && nt->state != PEER_TASK_FAILED) {
+        w->task = nt;
+        TAILQ_INSERT_TAIL(&nt->waiters, w, entry);
+        if (nt->state == PEER_TASK_DONE)
+            peer_waiter_materialize(w);
+        free(canonical);
+        return;
+    }
+    nt = peer_task_new(ctx, t->id, canonical, &w->req);
+    free(canonical);
+    nt->hold_pending = true;
+    w->task = nt;
+    TAILQ_INSERT_TAIL(&nt->waiters, w, entry);
+    peer_task_back_to_source(nt);
+}
+
 static void
 peer_waiter_output_done(void *arg)
 {
@@ -443,9 +531,17 @@ peer_waiter_output_done(void *arg)
         /* Answered already (the task failed) or nobody is listening. */
         TAILQ_REMOVE(&t->waiters, w, entry);
         peer_waiter_free(w);
-    } else if (w->rv != 0 || w->job_final)
+    } else if (w->rv == DF_EDIGEST && w->job_final) {
+        peer_waiter_refetch(w);
+    } else if (w->rv != 0 || w->job_final) {
+        if (w->rv == 0 && t->hold_pending) {
+            /* verified whole: now the swarm may have it */
+            t->hold_pending = false;
+            peer_p2p_hold(t->ctx, &w->req, t->id, t->content_length, t->piece_length,
+                          t->piece_count);
+        }
         peer_waiter_finish(w);
-    else
+    } else
         peer_waiter_output_kick(w);
     peer_task_maybe_free(t);
 }
@@ -656,6 +752,46 @@ peer_task_release_geometry(struct peer_task *t)
     t->done_pieces = t->done_bytes = 0;
     t->next_scan = 0;
     t->length_known = false;
+}
+
+/* Restart w's output from byte 0 (the content is fetched again); -1 when it cannot. */
+static int
+peer_waiter_output_rewind(struct peer_waiter *w)
+{
+    if (w->out_done == 0 && !w->out_busy)
+        return 0;
+    if (w->out_busy || !w->req.output_rewind || lseek(w->out_fd, 0, SEEK_SET) != 0 ||
+        ftruncate(w->out_fd, 0) != 0)
+        return -1;
+    w->out_done = 0;
+    return 0;
+}
+
+int
+peer_task_drop_pieces(struct peer_task *t)
+{
+    struct peer_waiter *w;
+    int rv;
+
+    TAILQ_FOREACH (w, &t->waiters, entry) {
+        if (w->call == NULL || w->out_fd == -1 || peer_waiter_output_rewind(w) == 0)
+            continue;
+        /* Answered here; a running job ends early and its completion frees w. */
+        rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
+        rpc_call_finish(w->call, RPC_DATA_LOSS,
+                        "the content is fetched again (conflicting source data), and the "
+                        "output cannot be restarted: run the get again");
+        w->call = NULL;
+        peer_waiter_output_stop(w);
+    }
+    if (t->length_known)
+        peer_task_release_geometry(t);
+    if ((rv = peer_task_drop_storage(t->ctx, t->id)) != 0) {
+        snprintf(t->why, sizeof(t->why), "cannot drop the task's pieces: %s", df_strerror(rv));
+        return rv;
+    }
+    log_info("peer: task %.12s: pieces dropped; fetching them again", t->id);
+    return 0;
 }
 
 /*
@@ -1697,7 +1833,7 @@ peer_task_find(struct peer_ctx *ctx, const char *id)
     /* A FAILED task lingers while its hash jobs end; a new one for the id may run then,
      * and it is the one whose rows are live. */
     TAILQ_FOREACH (t, &ctx->tasks, entry) {
-        if (strcmp(t->id, id) != 0)
+        if (strcmp(t->id, id) != 0 || t->evicted)
             continue;
         if (t->state != PEER_TASK_FAILED)
             return t;
@@ -1832,7 +1968,11 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
     peer_waiter_started(w);
     log_info("peer: task %.12s served from the cache", id);
-    peer_p2p_hold(ctx, &w->req, id, t->content_length, t->piece_length, t->piece_count);
+    /* A digest-checked get offers the content to the swarm only once it passed. */
+    if (w->req.has_digest)
+        t->hold_pending = true;
+    else
+        peer_p2p_hold(ctx, &w->req, id, t->content_length, t->piece_length, t->piece_count);
     peer_waiter_materialize(w);
     return true;
 }

@@ -68,6 +68,7 @@ struct peer_waiter {
     char data_path[STORE_DATA_PATH_MAX];
     uint64_t job_end;
     bool job_final;
+    bool refetched; /* the content failed its digest once: this is the origin's second go */
     int rv;
     char why[512];
 };
@@ -109,6 +110,8 @@ struct peer_task {
     bool disk_failed;     /* a write to the data file failed: retrying the origin cannot help */
     struct peer_p2p *p2p; /* NULL without a scheduler */
     bool from_source;     /* this peer fetches from the origin (told by the scheduler or alone) */
+    bool evicted;         /* failed a whole-content digest: out of the cache, never found again */
+    bool hold_pending;    /* offered to the swarm only once a get's digest check passed */
     /* recorded pieces waiting for their re-check (busy meanwhile), a few jobs at a time */
     struct store_piece *recheck;
     size_t nrecheck, recheck_next;
@@ -129,6 +132,13 @@ int peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_
  * refuses that too) the file stays and the error is returned (logged).
  */
 int peer_task_drop_storage(struct peer_ctx *ctx, const char *id);
+
+/*
+ * Drop every piece of t (P2P, not yet done): rows, data file and maps; outputs already
+ * written start over from byte 0, or fail when they cannot (standard output). 0 or DF_E*
+ * with t->why set.
+ */
+int peer_task_drop_pieces(struct peer_task *t);
 
 /* Every piece is recorded: finish the task and serve its waiters. */
 void peer_task_complete(struct peer_task *t);
@@ -171,6 +181,10 @@ void peer_p2p_piece_rechecked(struct peer_task *t, uint64_t number,
 
 /* A task left the cache: stop offering it to the swarm. */
 void peer_p2p_forget(struct peer_ctx *ctx, const char *task_id);
+
+/* t's content failed its whole-content digest: leave the swarm for it, whether t still has
+ * its P2P side or only a detached parent registration is left. */
+void peer_p2p_evict(struct peer_task *t);
 
 /*
  * A finished task of the cache was asked for: unless the P2P side already holds it as a

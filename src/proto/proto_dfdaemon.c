@@ -143,6 +143,7 @@ proto_dfdaemon_download_fields(const cJSON *o, struct proto_dfdaemon_download *d
         (rv = proto_dfdaemon_download_filtered(o, &d->filtered, err)) != 0 ||
         (rv = proto_dfdaemon_download_headers(o, d, err)) != 0 ||
         (rv = proto_json_bool(o, PROTO_DL, "outputFd", &d->output_fd, err)) != 0 ||
+        (rv = proto_json_bool(o, PROTO_DL, "outputRewind", &d->output_rewind, err)) != 0 ||
         (rv = proto_json_digest(o, PROTO_DL, "digest", false, &d->has_digest, &d->digest, err)) !=
                 0 ||
         (rv = proto_json_bool(o, PROTO_DL, "insecure", &d->insecure, err)) != 0 ||
@@ -202,6 +203,7 @@ proto_dfdaemon_download_to_json(cJSON *msg, const struct proto_dfdaemon_download
          (!d->has_digest || proto_json_add_digest(o, "digest", &d->digest)) &&
          (d->nheaders == 0 || (h = cJSON_AddObjectToObject(o, "requestHeader")) != NULL) &&
          (!d->output_fd || proto_json_add_bool(o, "outputFd", true)) &&
+         (!d->output_rewind || proto_json_add_bool(o, "outputRewind", true)) &&
          (!d->insecure || proto_json_add_bool(o, "insecure", true)) &&
          (!d->disable_back_to_source || proto_json_add_bool(o, "disableBackToSource", true)) &&
          (!d->need_back_to_source || proto_json_add_bool(o, "needBackToSource", true)) &&

@@ -56,6 +56,7 @@ struct sched_metrics {
     uint64_t back_to_source, seed_trigger, seed_trigger_failed;
     uint64_t pieces_from_source, pieces_from_peers, bytes_from_source, bytes_from_peers;
     uint64_t piece_failed, blocked, peer_finished, peer_failed, peer_left;
+    uint64_t source_conflicts; /* source reports that contradicted the digest table */
     uint64_t empty_responses, tiny_responses, parents_responses, digests_sent;
     uint64_t gc_peers, gc_hosts, gc_tasks;
 };

@@ -589,6 +589,18 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
         seed_trigger(ctx, a);
         return;
     }
+    if (a->kind == SCHED_ACT_DIGESTS_CLEARED) {
+        /* Digests not yet broadcast may be the lost ones: never send them. */
+        struct sched_rtask *rt = rtask_get(ctx, a->task_id, false);
+
+        log_warnx("sched: task %.12s: source reports conflicted; its digests are cleared and "
+                  "its peers fetch it again",
+                  a->task_id);
+        ctx->m.source_conflicts++;
+        if (rt != NULL)
+            DF_FREE(rt->pending, cJSON_Delete);
+        return;
+    }
     if (a->kind == SCHED_ACT_BLOCKED) {
         ctx->m.blocked++;
         log_info("sched: task %.12s: parent %s blocked for peer %s", a->task_id,
@@ -629,8 +641,12 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
         stream_end(st, RPC_FAILED_PRECONDITION, a->reason != NULL ? a->reason : "scheduling failed",
                    true);
         break;
+    case SCHED_ACT_DATA_LOSS:
+        stream_end(st, RPC_DATA_LOSS, a->reason, true);
+        break;
     case SCHED_ACT_TRIGGER_SEED:
     case SCHED_ACT_BLOCKED:
+    case SCHED_ACT_DIGESTS_CLEARED:
         break;
     }
 }

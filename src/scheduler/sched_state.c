@@ -91,7 +91,10 @@ struct sched_task {
     uint32_t piece_count;
     uint8_t *digests;      /* piece_count * DF_SHA256_LEN */
     uint64_t *digest_bits; /* which digests are known */
+    uint64_t *seed_bits;   /* which of them a seed host reported */
     uint32_t ndigests;
+    char **distrusted; /* hosts whose source reports conflicted: no parents, no reports */
+    uint32_t ndistrusted;
     uint8_t *tiny; /* TINY content, once a source peer sent it */
     size_t tiny_len;
     bool has_tiny;
@@ -134,6 +137,8 @@ struct sched_peer {
     int64_t created_at, updated_at;
     bool waiting;       /* wants parents and has none */
     int64_t wait_since; /* since when, while waiting */
+    int64_t source_at;  /* BACK_TO_SOURCE: when it went there, or its last source piece */
+    bool data_lost;     /* being failed by a source conflict (within one call) */
     uint64_t mark;      /* DFS epoch */
     TAILQ_ENTRY(sched_peer) hentry, tentry, entry;
 };
@@ -500,8 +505,10 @@ peer_set_state_at(struct sched_peer *p, enum sched_peer_state st, int64_t now, i
     }
     if (old == SCHED_PEER_BACK_TO_SOURCE)
         p->task->nback_to_source--;
-    if (st == SCHED_PEER_BACK_TO_SOURCE)
+    if (st == SCHED_PEER_BACK_TO_SOURCE) {
         p->task->nback_to_source++;
+        p->source_at = now;
+    }
     log_debug("sched", "sched: peer %s %s -> %s (line %d)", p->id, peer_state_names[old],
               peer_state_names[st], line);
     p->state = st;
@@ -526,6 +533,34 @@ static struct sched_peer *
 peer_get(const struct sched_state *s, const char *id)
 {
     return id != NULL ? df_map_get(&s->peers, id) : NULL;
+}
+
+static bool
+task_distrusts(const struct sched_task *t, const struct sched_host *h)
+{
+    for (uint32_t i = 0; i < t->ndistrusted; i++) {
+        if (strcmp(t->distrusted[i], h->id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Distrust h for t (at most max_blocklist hosts: the oldest entry makes room). */
+static void
+task_distrust(const struct sched_state *s, struct sched_task *t, const struct sched_host *h)
+{
+    if (task_distrusts(t, h))
+        return;
+    log_debug("sched", "sched: task %.12s: host %s distrusted (conflicting source reports)", t->id,
+              h->id);
+    if (t->ndistrusted == s->cfg.max_blocklist) {
+        free(t->distrusted[0]);
+        memmove(t->distrusted, t->distrusted + 1, (t->ndistrusted - 1) * sizeof(char *));
+        t->ndistrusted--;
+    }
+    if (t->distrusted == NULL)
+        t->distrusted = xcalloc(s->cfg.max_blocklist, sizeof(char *));
+    t->distrusted[t->ndistrusted++] = xstrdup(h->id);
 }
 
 static bool
@@ -723,7 +758,7 @@ static bool
 cand_is_ok(const struct sched_state *s, const struct sched_peer *q, const struct sched_peer *p,
            uint64_t epoch, int64_t now)
 {
-    if (q == p || q->mark == epoch || q->host == p->host)
+    if (q == p || q->mark == epoch || q->host == p->host || q->data_lost)
         return false;
     switch (q->state) {
     case SCHED_PEER_BACK_TO_SOURCE:
@@ -737,7 +772,8 @@ cand_is_ok(const struct sched_state *s, const struct sched_peer *q, const struct
     default:
         return false;
     }
-    if (peer_is_blocked(p, q, now) || !host_is_healthy(s, q->host, now))
+    if (peer_is_blocked(p, q, now) || !host_is_healthy(s, q->host, now) ||
+        task_distrusts(p->task, q->host))
         return false;
     if (!host_has_free_slot(q->host))
         return false;
@@ -876,7 +912,7 @@ peer_plan(struct sched_state *s, struct sched_peer *p, bool fresh, bool dirty, i
     uint64_t epoch;
     bool changed = dirty;
 
-    if (!peer_wants_parents(p))
+    if (!peer_wants_parents(p) || p->data_lost)
         return;
     for (e = TAILQ_FIRST(&p->parents); e != NULL; e = tmp) {
         tmp = TAILQ_NEXT(e, centry);
@@ -987,7 +1023,7 @@ task_has_source(const struct sched_state *s, const struct sched_task *t, int64_t
         now - t->seed_trig_at < s->cfg.seed_timeout)
         return true; /* the seed is on its way */
     TAILQ_FOREACH (q, &t->peers, tentry) {
-        if (q->state == SCHED_PEER_SUCCEEDED || q->nfinished > 0)
+        if (q->state == SCHED_PEER_SUCCEEDED || (q->nfinished > 0 && q->state != SCHED_PEER_FAILED))
             return true;
     }
     return false;
@@ -997,6 +1033,13 @@ static bool
 task_can_back_to_source(const struct sched_state *s, const struct sched_task *t)
 {
     return t->nback_to_source < s->cfg.max_back_to_source;
+}
+
+/* May p take a back-to-source slot of its task (its host's reports would be refused)? */
+static bool
+peer_can_back_to_source(const struct sched_state *s, const struct sched_peer *p)
+{
+    return task_can_back_to_source(s, p->task) && !task_distrusts(p->task, p->host);
 }
 
 static void
@@ -1048,6 +1091,33 @@ task_pick_seed(const struct sched_state *s, const struct sched_task *t, int64_t 
 }
 
 /*
+ * Trigger t's seed host (not `except`, the host asking) unless none is alive or it failed
+ * recently. Returns whether it did.
+ */
+static bool
+task_trigger_seed(struct sched_state *s, struct sched_task *t, const struct sched_host *except,
+                  const char *reason, int64_t now, struct sched_actions *out)
+{
+    struct sched_host *seed = task_pick_seed(s, t, now);
+    struct sched_action *a;
+
+    if (seed == NULL || seed == except ||
+        (t->seed_fail_at != 0 && now - t->seed_fail_at < s->cfg.seed_timeout))
+        return false;
+    free(t->seed_host_id);
+    t->seed_host_id = xstrdup(seed->id);
+    t->seed_trig_at = now;
+    a = actions_push(out, SCHED_ACT_TRIGGER_SEED, NULL);
+    a->task_id = xstrdup(t->id);
+    a->host_id = xstrdup(seed->id);
+    a->ip = xstrdup(seed->ip);
+    a->rpc_port = seed->rpc_port;
+    a->url = xstrdup(t->url);
+    a->reason = reason;
+    return true;
+}
+
+/*
  * p found no parent: make sure some source will exist. Trigger the task's seed host unless
  * one is on its way or failed recently; without a seed, send p itself back to source
  * within max_back_to_source. Otherwise p keeps waiting.
@@ -1057,8 +1127,6 @@ task_ensure_source(struct sched_state *s, struct sched_peer *p, int64_t now,
                    struct sched_actions *out)
 {
     struct sched_task *t = p->task;
-    struct sched_host *seed;
-    struct sched_action *a;
 
     if (t->seed_host_id != NULL && t->seed_trig_at != 0 &&
         now - t->seed_trig_at >= s->cfg.seed_timeout) {
@@ -1068,22 +1136,9 @@ task_ensure_source(struct sched_state *s, struct sched_peer *p, int64_t now,
     }
     if (task_has_source(s, t, now))
         return;
-    seed = task_pick_seed(s, t, now);
-    if (seed != NULL && seed != p->host &&
-        (t->seed_fail_at == 0 || now - t->seed_fail_at >= s->cfg.seed_timeout)) {
-        free(t->seed_host_id);
-        t->seed_host_id = xstrdup(seed->id);
-        t->seed_trig_at = now;
-        a = actions_push(out, SCHED_ACT_TRIGGER_SEED, NULL);
-        a->task_id = xstrdup(t->id);
-        a->host_id = xstrdup(seed->id);
-        a->ip = xstrdup(seed->ip);
-        a->rpc_port = seed->rpc_port;
-        a->url = xstrdup(t->url);
-        a->reason = "no peer holds the task";
+    if (task_trigger_seed(s, t, p->host, "no peer holds the task", now, out))
         return;
-    }
-    if (task_can_back_to_source(s, t)) {
+    if (peer_can_back_to_source(s, p)) {
         peer_send_back_to_source(p, "no seed peer available", now, out);
         task_plan_waiting(s, t, now, out); /* the new source feeds those already waiting */
     }
@@ -1167,6 +1222,10 @@ task_free(struct sched_task *t)
     free(t->application);
     free(t->digests);
     free(t->digest_bits);
+    free(t->seed_bits);
+    for (uint32_t i = 0; i < t->ndistrusted; i++)
+        free(t->distrusted[i]);
+    free(t->distrusted);
     free(t->tiny);
     free(t->seed_host_id);
     free(t);
@@ -1455,6 +1514,7 @@ task_set_geometry(struct sched_state *s, struct sched_task *t, int64_t content_l
     t->piece_count = (uint32_t)count;
     t->digests = xcalloc(count > 0 ? count : 1, DF_SHA256_LEN);
     t->digest_bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
+    t->seed_bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
     TAILQ_FOREACH (p, &t->peers, tentry) {
         DF_ASSERT(p->bits == NULL);
         p->bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
@@ -1577,7 +1637,7 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
         strcmp(t->seed_host_id, h->id) == 0)
         t->seed_trig_at = 0; /* the triggered seed has arrived */
     if ((req->need_back_to_source || (h->type == SCHED_HOST_SEED && !task_has_source(s, t, now))) &&
-        task_can_back_to_source(s, t)) {
+        peer_can_back_to_source(s, p)) {
         peer_send_back_to_source(p,
                                  req->need_back_to_source ? "requested by the peer"
                                                           : "seed peer fetches the task",
@@ -1696,6 +1756,14 @@ sched_state_peer_reschedule(struct sched_state *s, const char *peer_id, const ch
         struct sched_block *b = peer_block_get(s, p, block[i]);
 
         DF_ASSERT(b != NULL);
+        if (!b->blocked) {
+            /* reported like a block by strikes (a peer blocks a parent that served a piece
+             * that failed its digest from every parent) */
+            struct sched_action *a = actions_push(out, SCHED_ACT_BLOCKED, p);
+
+            a->parent_id = xstrdup(block[i]);
+            a->reason = "blocked by the peer";
+        }
         b->blocked = true;
     }
     peer_plan(s, p, true, false, now, out);
@@ -1709,17 +1777,18 @@ out:
 
 /*
  * Record a piece from the source: its digest, and the inline content of a TINY task.
- * Nothing changes when the digest contradicts the known one or the content.
+ * Nothing changes when the content contradicts the reporter's own digest (DF_EDIGEST) or the
+ * digest contradicts the known one (DF_EEXIST: a conflict, see task_source_conflict()).
  */
 static int
-piece_from_source(struct sched_task *t, const struct sched_piece *pc)
+piece_from_source(struct sched_task *t, const struct sched_peer *p, const struct sched_piece *pc)
 {
     uint8_t *d = t->digests + (size_t)pc->number * DF_SHA256_LEN;
     bool keep_tiny = false;
 
     if (pc->has_digest && bit_get(t->digest_bits, pc->number) &&
         memcmp(d, pc->digest.bytes, DF_SHA256_LEN) != 0)
-        return DF_EDIGEST;
+        return DF_EEXIST;
     if (pc->content != NULL && pc->has_digest && !t->has_tiny &&
         sched_size_scope_of(t->content_length, t->piece_count) == SCHED_SIZE_TINY &&
         (int64_t)pc->content_len == t->content_length) {
@@ -1734,6 +1803,8 @@ piece_from_source(struct sched_task *t, const struct sched_piece *pc)
     if (pc->has_digest && !bit_get(t->digest_bits, pc->number)) {
         memcpy(d, pc->digest.bytes, DF_SHA256_LEN);
         bit_set(t->digest_bits, pc->number);
+        if (p->host->type == SCHED_HOST_SEED)
+            bit_set(t->seed_bits, pc->number);
         t->ndigests++;
     }
     if (keep_tiny) {
@@ -1743,6 +1814,88 @@ piece_from_source(struct sched_task *t, const struct sched_piece *pc)
         t->has_tiny = true;
     }
     return 0;
+}
+
+/* Forget the digests (all, or those no seed host reported) and the tiny content. */
+static void
+task_digests_clear(struct sched_task *t, bool keep_seeds, struct sched_actions *out)
+{
+    struct sched_action *a;
+
+    for (uint32_t i = 0; i < t->piece_count; i++) {
+        if (!bit_get(t->digest_bits, i) || (keep_seeds && bit_get(t->seed_bits, i)))
+            continue;
+        t->digest_bits[i / 64] &= ~(UINT64_C(1) << (i % 64));
+        t->seed_bits[i / 64] &= ~(UINT64_C(1) << (i % 64));
+        t->ndigests--;
+    }
+    DF_FREE(t->tiny, free);
+    t->tiny_len = 0;
+    t->has_tiny = false;
+    a = actions_push(out, SCHED_ACT_DIGESTS_CLEARED, NULL);
+    a->task_id = xstrdup(t->id);
+}
+
+/*
+ * reporter's source report contradicts t's digest table (sched_state_piece_finished()
+ * says who loses). Returns whether the reporter's report stands; it is then recorded by
+ * the caller, on a table without the losers' digests.
+ */
+static bool
+task_source_conflict(struct sched_state *s, struct sched_task *t, struct sched_peer *reporter,
+                     uint32_t number, int64_t now, struct sched_actions *out)
+{
+    bool by_seed = reporter->host->type == SCHED_HOST_SEED;
+    bool seed_before = bit_get(t->seed_bits, number);
+    bool reporter_wins, keep_seeds;
+    struct sched_peer *q;
+    struct sched_action *a;
+
+    /* A seed against normal hosts wins; a normal host against a seed loses; else both do. */
+    reporter_wins = by_seed && !seed_before;
+    keep_seeds = !by_seed && seed_before;
+    log_debug("sched", "sched: task %.12s: conflicting source report from peer %s (%s)", t->id,
+              reporter->id,
+              reporter_wins ? "it wins"
+              : keep_seeds  ? "it loses"
+                            : "nobody wins");
+    if (!keep_seeds) {
+        TAILQ_FOREACH (q, &t->peers, tentry) {
+            if (q != reporter && q->bytes_from_source > 0 && q->host->type != SCHED_HOST_SEED)
+                task_distrust(s, t, q->host);
+        }
+        task_digests_clear(t, reporter_wins, out);
+    }
+    if (!reporter_wins && reporter->host->type != SCHED_HOST_SEED)
+        task_distrust(s, t, reporter->host);
+    /*
+     * Who may hold or verify against the lost digests fails with DATA_LOSS: everyone but a
+     * winner (only the reporter when the table stands). Mark them all first (planning skips them),
+     * fail them, then drop what planning queued for them meanwhile.
+     */
+    TAILQ_FOREACH (q, &t->peers, tentry) {
+        q->data_lost = q->state != SCHED_PEER_FAILED && q->state != SCHED_PEER_LEAVE &&
+                       (keep_seeds ? q == reporter : q != reporter || !reporter_wins);
+    }
+    TAILQ_FOREACH (q, &t->peers, tentry) {
+        if (q->data_lost)
+            peer_fail(s, q, now, out);
+    }
+    TAILQ_FOREACH (q, &t->peers, tentry) {
+        if (!q->data_lost)
+            continue;
+        q->data_lost = false;
+        actions_drop_peer(out, q->id);
+        a = actions_push(out, SCHED_ACT_DATA_LOSS, q);
+        a->reason = "the task's source data conflicted: drop its pieces and register again";
+    }
+    if (!reporter_wins && !keep_seeds) {
+        /* A fresh fetch: the seed when there is one, else the first peer to register. */
+        t->seed_fail_at = 0;
+        t->seed_trig_at = 0;
+        task_trigger_seed(s, t, NULL, "source reports conflicted", now, out);
+    }
+    return reporter_wins;
 }
 
 int
@@ -1769,7 +1922,15 @@ sched_state_piece_finished(struct sched_state *s, const char *peer_id, const str
         goto out;
     }
     if (pc->parent_id == NULL) {
-        if ((rv = piece_from_source(t, pc)) != 0)
+        if (task_distrusts(t, p->host)) {
+            rv = DF_EPERM;
+            goto out;
+        }
+        rv = piece_from_source(t, p, pc);
+        if (rv == DF_EEXIST)
+            rv = task_source_conflict(s, t, p, pc->number, now, out) ? piece_from_source(t, p, pc)
+                                                                     : DF_EDIGEST;
+        if (rv != 0)
             goto out;
         if (p->state != SCHED_PEER_BACK_TO_SOURCE) {
             /* A piece from the source makes the peer a source, whatever it said before. */
@@ -1777,6 +1938,7 @@ sched_state_piece_finished(struct sched_state *s, const char *peer_id, const str
             peer_set_state(p, SCHED_PEER_BACK_TO_SOURCE, now);
         }
         p->bytes_from_source += pc->length;
+        p->source_at = now;
     } else {
         parent = peer_get(s, pc->parent_id);
         if (parent != NULL && parent->task != t) {
@@ -1990,6 +2152,19 @@ peer_drop_stalled(struct sched_state *s, struct sched_peer *p, int64_t now,
     return dropped;
 }
 
+/* Does a peer of t other than p want parents? */
+static bool
+task_is_wanted(const struct sched_task *t, const struct sched_peer *p)
+{
+    const struct sched_peer *q;
+
+    TAILQ_FOREACH (q, &t->peers, tentry) {
+        if (q != p && peer_wants_parents(q))
+            return true;
+    }
+    return false;
+}
+
 int
 sched_state_tick(struct sched_state *s, int64_t now, struct sched_actions *out)
 {
@@ -1999,6 +2174,14 @@ sched_state_tick(struct sched_state *s, int64_t now, struct sched_actions *out)
         uint32_t quota;
 
         tmp = TAILQ_NEXT(p, entry);
+        if (peer_is_source(p) && now - p->source_at >= s->cfg.stall_timeout &&
+            task_is_wanted(p->task, p)) {
+            struct sched_action *a = actions_push(out, SCHED_ACT_FAIL, p);
+
+            a->reason = "back-to-source without progress for the stall timeout";
+            peer_fail(s, p, now, out);
+            continue;
+        }
         if (!peer_wants_parents(p))
             continue;
         quota = sched_size_scope_of(p->task->content_length, p->task->piece_count) ==
@@ -2012,7 +2195,7 @@ sched_state_tick(struct sched_state *s, int64_t now, struct sched_actions *out)
         if (p->nparents > 0)
             continue;
         if (p->waiting && now - p->wait_since >= s->cfg.wait_timeout) {
-            if (task_can_back_to_source(s, p->task)) {
+            if (peer_can_back_to_source(s, p)) {
                 peer_send_back_to_source(p, "no parent within the wait timeout", now, out);
                 task_plan_waiting(s, p->task, now, out);
             } else {
@@ -2274,6 +2457,7 @@ sched_state_task_stat(const struct sched_state *s, const char *task_id, struct s
     out->digest_count = t->ndigests;
     out->peer_count = t->npeers;
     out->back_to_source_count = t->nback_to_source;
+    out->distrusted_count = t->ndistrusted;
     TAILQ_FOREACH (p, &t->peers, tentry) {
         if (p->state == SCHED_PEER_SUCCEEDED || p->state == SCHED_PEER_RUNNING ||
             p->state == SCHED_PEER_BACK_TO_SOURCE)

@@ -103,13 +103,16 @@ struct sched_piece {
 };
 
 enum sched_action_kind {
-    SCHED_ACT_EMPTY = 1,      /* peer: EmptyTaskResponse, write an empty file */
-    SCHED_ACT_TINY,           /* peer: the content is inline (content, content_len) */
-    SCHED_ACT_PARENTS,        /* peer: NormalTaskResponse with the full parent set */
-    SCHED_ACT_BACK_TO_SOURCE, /* peer: NeedBackToSourceResponse (reason) */
-    SCHED_ACT_TRIGGER_SEED,   /* seed host: DfdaemonUpload.DownloadTask for task_id */
-    SCHED_ACT_BLOCKED,        /* report: parent_id is blocked for peer_id's task */
-    SCHED_ACT_FAIL,           /* peer: scheduling failed (reason); the peer is Failed */
+    SCHED_ACT_EMPTY = 1,       /* peer: EmptyTaskResponse, write an empty file */
+    SCHED_ACT_TINY,            /* peer: the content is inline (content, content_len) */
+    SCHED_ACT_PARENTS,         /* peer: NormalTaskResponse with the full parent set */
+    SCHED_ACT_BACK_TO_SOURCE,  /* peer: NeedBackToSourceResponse (reason) */
+    SCHED_ACT_TRIGGER_SEED,    /* seed host: DfdaemonUpload.DownloadTask for task_id */
+    SCHED_ACT_BLOCKED,         /* report: parent_id is blocked for peer_id's task */
+    SCHED_ACT_FAIL,            /* peer: scheduling failed (reason); the peer is Failed */
+    SCHED_ACT_DATA_LOSS,       /* peer: the task's source data conflicted; the peer is Failed
+                                * and drops its pieces before it registers again */
+    SCHED_ACT_DIGESTS_CLEARED, /* task_id: its digest table was emptied (a conflict) */
 };
 
 struct sched_parent {
@@ -198,6 +201,7 @@ struct sched_task_stat {
     uint32_t digest_count; /* pieces whose digest the scheduler knows */
     uint32_t peer_count;
     uint32_t back_to_source_count;
+    uint32_t distrusted_count; /* hosts whose source reports conflicted */
     bool has_available_peer;
     int64_t created_at, updated_at;
 };
@@ -274,8 +278,8 @@ int sched_state_peer_back_to_source_started(struct sched_state *s, const char *p
                                             int64_t now, struct sched_actions *out);
 
 /*
- * ReschedulePeerRequest: block the listed parents (may be NULL/0), drop every in-edge and
- * plan again.
+ * ReschedulePeerRequest: block the listed parents (may be NULL/0; each newly blocked one is
+ * reported, BLOCKED), drop every in-edge and plan again.
  */
 int sched_state_peer_reschedule(struct sched_state *s, const char *peer_id,
                                 const char *const *block, size_t nblock, int64_t now,
@@ -284,6 +288,16 @@ int sched_state_peer_reschedule(struct sched_state *s, const char *peer_id,
 /*
  * DownloadPieceFinished (parent_id set) or DownloadPieceBackToSourceFinished. May re-plan
  * this peer (a parent has nothing more to give) and peers waiting for parents.
+ *
+ * A source report that contradicts the task's digest table is never settled by "first
+ * wins". A seed host's report outweighs a digest normal hosts reported, and those still in
+ * the task are distrusted; a normal host's report that contradicts a seed's is distrusted;
+ * otherwise (reporters of one kind disagree, or one contradicts itself) every reporter not
+ * on a seed host is distrusted. A distrusted host's peers are never parents in the task and its
+ * source reports are refused (DF_EPERM). The losers' digests and the tiny content are cleared
+ * (DIGESTS_CLEARED), every other peer of the task is failed with DATA_LOSS (it may hold
+ * or verify against them), and a seed is triggered for a fresh fetch when there is one.
+ * DF_EDIGEST when the reporter lost (the conflict's actions are appended all the same).
  */
 int sched_state_piece_finished(struct sched_state *s, const char *peer_id,
                                const struct sched_piece *piece, int64_t now,
@@ -310,7 +324,9 @@ int sched_state_peer_leave(struct sched_state *s, const char *peer_id, int64_t n
 
 /*
  * Periodic work (call every second or so): stalled parents, peers under their parent quota,
- * peers waiting for parents, seeds that never came.
+ * peers waiting for parents, seeds that never came, and back-to-source peers that made no
+ * progress for stall_timeout while other peers want the task (they are failed: one idle
+ * peer must not hold the task's only back-to-source slot).
  */
 int sched_state_tick(struct sched_state *s, int64_t now, struct sched_actions *out);
 

@@ -357,8 +357,15 @@ fz_check_actions(struct fz *f)
         struct sched_task_stat ts;
         struct sched_host_stat hs;
 
-        if (a->kind < SCHED_ACT_EMPTY || a->kind > SCHED_ACT_FAIL)
+        if (a->kind < SCHED_ACT_EMPTY || a->kind > SCHED_ACT_DIGESTS_CLEARED)
             fz_fail(f, "action", "bad kind");
+        if (a->kind == SCHED_ACT_DIGESTS_CLEARED) {
+            if (a->peer_id != NULL || a->task_id == NULL)
+                fz_fail(f, "DIGESTS_CLEARED", "missing task or has a peer");
+            if (sched_state_task_stat(f->st, a->task_id, &ts) != 0)
+                fz_fail(f, "DIGESTS_CLEARED: task does not exist", a->task_id);
+            continue;
+        }
         if (a->kind == SCHED_ACT_TRIGGER_SEED) {
             if (a->peer_id != NULL || a->task_id == NULL || a->host_id == NULL || a->ip == NULL ||
                 a->url == NULL)

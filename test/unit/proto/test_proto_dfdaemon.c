@@ -29,6 +29,7 @@ download_eq(const struct proto_dfdaemon_download *a, const struct proto_dfdaemon
         ck_assert_str_eq(a->headers[i].value, b->headers[i].value);
     }
     ck_assert_int_eq(a->output_fd, b->output_fd);
+    ck_assert_int_eq(a->output_rewind, b->output_rewind);
     ck_assert_int_eq(a->insecure, b->insecure);
     ck_assert_int_eq(a->disable_back_to_source, b->disable_back_to_source);
     ck_assert_int_eq(a->need_back_to_source, b->need_back_to_source);
@@ -72,7 +73,8 @@ START_TEST(test_download_roundtrip)
     d.headers[0].value = xstrdup("Bearer x");
     d.headers[1].name = xstrdup("X-Empty");
     d.headers[1].value = xstrdup("");
-    d.output_fd = d.insecure = d.disable_back_to_source = d.need_back_to_source = true;
+    d.output_fd = d.output_rewind = d.insecure = d.disable_back_to_source = d.need_back_to_source =
+            true;
     d.piece_length = UINT32_MAX;
     download_roundtrip(&d);
     proto_dfdaemon_download_reset(&d);

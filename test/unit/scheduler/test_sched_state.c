@@ -438,6 +438,7 @@ START_TEST(test_wait_timeout_fails)
 {
     const char *block[] = {"p1"};
 
+    cfg.stall_timeout = 2 * cfg.wait_timeout; /* p1, the source, is not freed meanwhile */
     start();
     t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
     t_host(st, "h2", SCHED_HOST_NORMAL, 0, now);
@@ -446,6 +447,8 @@ START_TEST(test_wait_timeout_fails)
     ck_assert(has_parent("p2", "p1"));
     ck_assert_int_eq(sched_state_peer_reschedule(st, "p2", block, 1, now, &acts), 0);
     ck_assert_uint_eq(nparents("p2"), 0);
+    /* a parent the peer blocks is reported like one blocked by strikes */
+    ck_assert_str_eq(sched_actions_find(&acts, SCHED_ACT_BLOCKED, "p2")->parent_id, "p1");
     sched_actions_reset(&acts);
     ck_assert_int_eq(sched_state_tick(st, now + cfg.wait_timeout - 1, &acts), 0);
     ck_assert_uint_eq(acts.n, 0);
@@ -479,6 +482,7 @@ START_TEST(test_strikes_block)
     struct sched_peer_stat ps;
 
     cfg.max_strikes = 3;
+    cfg.stall_timeout = 2 * cfg.seed_wait; /* s1, the source, is not freed meanwhile */
     chain_setup(4);
     ck_assert_int_eq(sched_state_piece_failed(st, "p2", 0, "p1", now, &acts), 0);
     ck_assert_int_eq(sched_state_piece_failed(st, "p2", 1, "p1", now, &acts), 0);
@@ -743,6 +747,191 @@ START_TEST(test_piece_digests)
 
 END_TEST
 
+/* A source report of piece n whose digest is digest_of(fake). */
+static int
+source_piece(const char *peer, uint32_t n, uint32_t fake)
+{
+    struct sched_piece pc;
+
+    memset(&pc, 0, sizeof(pc));
+    pc.number = n;
+    pc.length = PIECE;
+    pc.has_digest = true;
+    digest_of(fake, &pc.digest);
+    return sched_state_piece_finished(st, peer, &pc, now, &acts);
+}
+
+static uint32_t
+distrusted(void)
+{
+    struct sched_task_stat ts;
+
+    ck_assert_int_eq(sched_state_task_stat(st, task, &ts), 0);
+    return ts.distrusted_count;
+}
+
+static void
+expect_digest(uint32_t n, uint32_t of)
+{
+    struct df_digest d, want;
+
+    ck_assert_int_eq(sched_state_piece_digest(st, task, n, &d), 0);
+    digest_of(of, &want);
+    ck_assert(df_digest_is_equal(&d, &want));
+}
+
+/*
+ * C3/M2: a normal host reported fake digests first; the seed's report contradicts them. The
+ * seed wins (never "first wins"): the normal host is distrusted (no parent, no reports),
+ * its digests are gone, and every other peer fails with DATA_LOSS to refetch.
+ */
+START_TEST(test_conflict_seed_wins)
+{
+    struct df_digest d;
+
+    cfg.max_back_to_source = 2;
+    cfg.stall_timeout = 2 * cfg.seed_wait; /* s1 stays a source while p3 waits for it */
+    start();
+    hosts_announce();
+    ck_assert_int_eq(reg("x1", "h1", 16 * PIECE, true), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "x1"));
+    ck_assert_int_eq(source_piece("x1", 0, 100), 0);
+    ck_assert_int_eq(source_piece("x1", 1, 101), 0);
+    ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, false), 0);
+    ck_assert(has_parent("p2", "x1"));
+    ck_assert_int_eq(reg("s1", "seed", 16 * PIECE, true), 0);
+    ck_assert_int_eq(peer_state("s1"), SCHED_PEER_BACK_TO_SOURCE);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(source_piece("s1", 0, 0), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_DIGESTS_CLEARED, NULL));
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_DATA_LOSS, "x1"));
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_DATA_LOSS, "p2"));
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"));
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_DATA_LOSS, "s1"));
+    ck_assert_int_eq(peer_state("x1"), SCHED_PEER_FAILED);
+    ck_assert_int_eq(peer_state("p2"), SCHED_PEER_FAILED);
+    ck_assert_int_eq(peer_state("s1"), SCHED_PEER_BACK_TO_SOURCE);
+    expect_digest(0, 0);
+    ck_assert_int_eq(sched_state_piece_digest(st, task, 1, &d), DF_ENOTFOUND);
+    ck_assert_uint_eq(distrusted(), 1);
+    check_ok();
+    /* The distrusted host: no more reports, no slot, never a parent. */
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(reg("x2", "h1", 16 * PIECE, true), 0);
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "x2"));
+    ck_assert_int_eq(source_piece("x2", 2, 102), DF_EPERM);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
+    ck_assert(!has_parent("p3", "x2"));
+    /* the seed, a last resort for seed_wait, is p3's parent then; x2 never is */
+    now += cfg.seed_wait;
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert(has_parent("p3", "s1"));
+    ck_assert(!has_parent("p3", "x2"));
+    check_ok();
+}
+
+END_TEST
+
+/* The fake digests outlive their reporter (gone after its slot was freed): a seed still wins. */
+START_TEST(test_conflict_seed_wins_reporter_gone)
+{
+    start();
+    hosts_announce();
+    ck_assert_int_eq(reg("x1", "h1", 16 * PIECE, true), 0);
+    ck_assert_int_eq(source_piece("x1", 0, 100), 0);
+    ck_assert_int_eq(sched_state_peer_leave(st, "x1", now, &acts), 0);
+    ck_assert_int_eq(reg("s1", "seed", 16 * PIECE, true), 0);
+    ck_assert_int_eq(peer_state("s1"), SCHED_PEER_BACK_TO_SOURCE);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(source_piece("s1", 0, 0), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_DIGESTS_CLEARED, NULL));
+    ck_assert_int_eq(peer_state("s1"), SCHED_PEER_BACK_TO_SOURCE);
+    expect_digest(0, 0);
+    check_ok();
+}
+
+END_TEST
+
+/* A normal host contradicting a seed loses alone: the seed's table stands. */
+START_TEST(test_conflict_against_seed_loses)
+{
+    cfg.max_back_to_source = 2;
+    chain_setup(2);
+    ck_assert_int_eq(reg("x1", "h3", 16 * PIECE, true), 0);
+    ck_assert_int_eq(peer_state("x1"), SCHED_PEER_BACK_TO_SOURCE);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(source_piece("x1", 0, 100), DF_EDIGEST);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_DATA_LOSS, "x1"));
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_DATA_LOSS, "p1"));
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_DIGESTS_CLEARED, NULL));
+    ck_assert_int_eq(peer_state("x1"), SCHED_PEER_FAILED);
+    ck_assert_int_eq(peer_state("s1"), SCHED_PEER_BACK_TO_SOURCE);
+    ck_assert_int_eq(peer_state("p1"), SCHED_PEER_RUNNING);
+    expect_digest(0, 0);
+    ck_assert_uint_eq(distrusted(), 1);
+    check_ok();
+}
+
+END_TEST
+
+/*
+ * Two normal hosts disagree: neither is trusted, the table is cleared, every peer fails
+ * with DATA_LOSS and the seed host is triggered for a fresh fetch.
+ */
+START_TEST(test_conflict_nobody_wins)
+{
+    struct df_digest d;
+    const struct sched_action *a;
+
+    cfg.max_back_to_source = 2;
+    start();
+    t_host(st, "h1", SCHED_HOST_NORMAL, 8, now);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 8, now);
+    ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, true), 0);
+    ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, true), 0);
+    ck_assert_int_eq(source_piece("p1", 0, 100), 0);
+    t_host(st, "seed", SCHED_HOST_SEED, 8, now);
+    sched_actions_reset(&acts);
+    ck_assert_int_eq(source_piece("p2", 0, 0), DF_EDIGEST);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_DATA_LOSS, "p1"));
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_DATA_LOSS, "p2"));
+    a = sched_actions_find(&acts, SCHED_ACT_TRIGGER_SEED, NULL);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_str_eq(a->host_id, "seed");
+    ck_assert_int_eq(sched_state_piece_digest(st, task, 0, &d), DF_ENOTFOUND);
+    ck_assert_uint_eq(distrusted(), 2);
+    check_ok();
+}
+
+END_TEST
+
+/* M2: a back-to-source peer that makes no progress does not hold the only slot forever. */
+START_TEST(test_stalled_source_freed)
+{
+    start();
+    t_host(st, "h1", SCHED_HOST_NORMAL, 8, now);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 8, now);
+    ck_assert_int_eq(reg("x1", "h1", 16 * PIECE, true), 0);
+    ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, false), 0);
+    ck_assert(has_parent("p2", "x1"));
+    sched_actions_reset(&acts);
+    /* progress keeps it: a piece half-way */
+    now += cfg.stall_timeout / 2;
+    ck_assert_int_eq(source_piece("x1", 0, 0), 0);
+    now += cfg.stall_timeout / 2;
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert_int_eq(peer_state("x1"), SCHED_PEER_BACK_TO_SOURCE);
+    now += cfg.stall_timeout;
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_FAIL, "x1"));
+    ck_assert_int_eq(peer_state("x1"), SCHED_PEER_FAILED);
+    /* the slot is free again: p2 (which x1 no longer feeds) goes to the source */
+    ck_assert_int_eq(peer_state("p2"), SCHED_PEER_BACK_TO_SOURCE);
+    check_ok();
+}
+
+END_TEST
+
 START_TEST(test_errors_and_caps)
 {
     struct sched_host_info hi;
@@ -955,6 +1144,11 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_stalled_parent);
     tcase_add_test(tc, test_nothing_more_to_give);
     tcase_add_test(tc, test_piece_digests);
+    tcase_add_test(tc, test_conflict_seed_wins);
+    tcase_add_test(tc, test_conflict_seed_wins_reporter_gone);
+    tcase_add_test(tc, test_conflict_against_seed_loses);
+    tcase_add_test(tc, test_conflict_nobody_wins);
+    tcase_add_test(tc, test_stalled_source_freed);
     tcase_add_test(tc, test_errors_and_caps);
     tcase_add_test(tc, test_gc_by_time);
     suite_add_tcase(s, tc);
