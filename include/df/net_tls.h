@@ -100,10 +100,11 @@ void net_tls_ctx_free(struct net_tls_ctx *ctx);
 
 /*
  * Layer TLS over under (a socket bufferevent; connected for clients, accepted for
- * servers), which the result takes over and frees with itself. hostname is the SNI and
- * verification name for clients (required unless insecure), ignored for servers. The
- * handshake starts at once; the result reports BEV_EVENT_CONNECTED to its event callback
- * when the handshake is done and BEV_EVENT_ERROR if it fails (net_tls_error() says why).
+ * servers), which the result takes over and frees with itself. A server's under may hold
+ * bytes read already (a ClientHello sent with a CONNECT head): the handshake starts on them.
+ * hostname is the SNI and verification name for clients (required unless insecure), ignored for
+ * servers. The handshake starts at once; the result reports BEV_EVENT_CONNECTED to its event
+ * callback when the handshake is done and BEV_EVENT_ERROR if it fails (net_tls_error() says why).
  * Returns NULL on OOM.
  *
  * The result has EV_READ|EV_WRITE enabled (the handshake needs both) and deferred

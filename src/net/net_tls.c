@@ -818,6 +818,11 @@ net_tls_resume_cb(evutil_socket_t fd, short what, void *arg)
         bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR | BEV_EVENT_WRITING, 0);
         return;
     }
+    if (c->state == NET_TLS_HANDSHAKE) {
+        /* Ciphertext that was read before the wrap: only new bytes would run the filter. */
+        bufferevent_flush(c->bev, EV_READ, BEV_NORMAL);
+        return;
+    }
     if (c->state != NET_TLS_OPEN)
         return;
     if (bufferevent_flush(c->bev, EV_READ, BEV_NORMAL) > 0)
@@ -968,6 +973,9 @@ net_tls_conn_new(struct net_tls_ctx *ctx, struct bufferevent *under, const char 
     } else if (!ctx->server) {
         /* Send the ClientHello now; a failure is reported by a deferred event. */
         net_tls_handshake_step(c, BEV_EVENT_WRITING);
+    } else if (evbuffer_get_length(bufferevent_get_input(under)) > 0) {
+        /* A ClientHello read with what came before (a CONNECT head): start on it. */
+        event_active(c->resume, EV_READ, 0);
     }
     c->in_wrap = false;
     return c->bev;

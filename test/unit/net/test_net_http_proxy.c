@@ -20,6 +20,10 @@
 #include "df/net_http_parse.h"
 #include "df/net_http_server.h"
 #include "df/net_listener.h"
+#include "df/net_tls.h"
+#include "df/net_tls_mint.h"
+#include "df/roles.h"
+#include "../unit_cert.h"
 
 static struct {
     struct event_base *base;
@@ -35,6 +39,12 @@ static struct {
     unsigned conns_after_take;  /* net_http_server_conn_count right after it */
     int closes;                 /* close callbacks seen */
     bool stream_body;
+    /* interception */
+    char dir[64]; /* the CA's temp dir */
+    struct net_tls_mint *mint;
+    struct net_tls_ctx *sctx, *cctx;
+    bool client_tls_connected;
+    char client_error[256];
 } p;
 
 static void
@@ -64,13 +74,18 @@ proxy_tunnel_read_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
-proxy_take(struct net_http_req *req)
+proxy_take(struct net_http_req *req, const char *intercept_host)
 {
     p.take_rv = net_http_req_take_over(req, &p.tunnel);
     if (p.take_rv != 0)
         return;
     p.conns_after_take = net_http_server_conn_count(p.srv);
     bufferevent_write(p.tunnel, "HTTP/1.1 200 Connection Established\r\n\r\n", 39);
+    if (intercept_host != NULL) {
+        /* Terminate TLS with a leaf for the CONNECT host; the echo then sees plaintext. */
+        p.tunnel = net_tls_wrap(p.sctx, p.tunnel, intercept_host);
+        ck_assert_ptr_nonnull(p.tunnel);
+    }
     bufferevent_setcb(p.tunnel, proxy_tunnel_read_cb, NULL, NULL, NULL);
     bufferevent_enable(p.tunnel, EV_READ | EV_WRITE);
     /* What was read with the head is waiting already: echo it now. */
@@ -93,7 +108,11 @@ proxy_handler(struct net_http_req *req, void *arg)
         ck_assert_str_eq(t.host, "127.0.0.1");
         ck_assert_uint_eq(t.port, 443);
         ck_assert_ptr_null(t.path);
-        proxy_take(req);
+        proxy_take(req, NULL);
+        return;
+    }
+    if (strcmp(net_http_req_method(req), "CONNECT") == 0 && rv == 0 && p.sctx != NULL) {
+        proxy_take(req, t.host);
         return;
     }
     if (strcmp(net_http_req_method(req), "POST") == 0) {
@@ -157,6 +176,9 @@ proxy_teardown(void)
         bufferevent_free(p.client);
     if (p.tunnel != NULL)
         bufferevent_free(p.tunnel);
+    net_tls_ctx_free(p.sctx);
+    net_tls_ctx_free(p.cctx);
+    net_tls_mint_free(p.mint);
     net_listener_free(p.lis);
     net_http_server_free(p.srv);
     evbuffer_free(p.got);
@@ -285,6 +307,73 @@ START_TEST(test_proxy_take_over_wrong_state)
 
 END_TEST
 
+static void
+proxy_client_tls_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        p.client_tls_connected = true;
+        bufferevent_write(bev, "inside|", 7);
+    }
+    if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+        snprintf(p.client_error, sizeof(p.client_error), "%s", net_tls_error(bev));
+        p.client_eof = true;
+        event_base_loopexit(p.base, NULL);
+    }
+}
+
+/* CONNECT, take over, TLS with a minted leaf: the client trusting the CA talks through. */
+START_TEST(test_proxy_connect_intercept)
+{
+    struct net_tls_mint_opts mo = {0};
+    struct net_tls_opts so = {0}, co = {0};
+    struct df_error err = {{0}};
+    char ca[96], key[96], cmd[128];
+    struct net_tls_mint_stats st;
+    struct bufferevent *tls;
+    char *s;
+
+    snprintf(p.dir, sizeof(p.dir), "/tmp/df-proxy-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(p.dir));
+    unit_cert("ca", "--dir", p.dir, "--force", NULL);
+    snprintf(ca, sizeof(ca), "%s/ca.crt", p.dir);
+    snprintf(key, sizeof(key), "%s/ca.key", p.dir);
+    mo.ca_file = ca;
+    mo.ca_key_file = key;
+    ck_assert_msg(net_tls_mint_new(&mo, &p.mint, &err) == 0, "%s", err.msg);
+    so.mint = p.mint;
+    ck_assert_msg(net_tls_ctx_new(true, &so, &p.sctx, &err) == 0, "%s", err.msg);
+    co.ca_file = ca;
+    ck_assert_msg(net_tls_ctx_new(false, &co, &p.cctx, &err) == 0, "%s", err.msg);
+
+    proxy_start("CONNECT registry.test:443 HTTP/1.1\r\nHost: registry.test:443\r\n\r\n");
+    p.stop_at = "\r\n\r\n";
+    event_base_dispatch(p.base);
+    s = proxy_got();
+    ck_assert_str_eq(s, "HTTP/1.1 200 Connection Established\r\n\r\n");
+    free(s);
+    evbuffer_drain(p.got, evbuffer_get_length(p.got));
+    /* The client verifies the leaf against the name it asked for. */
+    tls = net_tls_wrap(p.cctx, p.client, "registry.test");
+    ck_assert_ptr_nonnull(tls);
+    p.client = tls;
+    p.stop_at = "inside|";
+    bufferevent_setcb(tls, proxy_client_read_cb, NULL, proxy_client_tls_event_cb, NULL);
+    bufferevent_enable(tls, EV_READ | EV_WRITE);
+    event_base_dispatch(p.base);
+    ck_assert_msg(p.client_tls_connected, "client: %s", p.client_error);
+    s = proxy_got();
+    ck_assert_str_eq(s, "inside|");
+    free(s);
+    ck_assert_str_eq(net_tls_sni(p.tunnel), "registry.test");
+    net_tls_mint_stats(p.mint, &st);
+    ck_assert_uint_eq(st.minted, 1);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", p.dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+END_TEST
+
 static const struct {
     const char *target;
     bool authority;
@@ -350,6 +439,7 @@ test_net_http_proxy_suite(void)
     tcase_add_test(tc, test_proxy_absolute_target);
     tcase_add_test(tc, test_proxy_connect_take_over);
     tcase_add_test(tc, test_proxy_take_over_wrong_state);
+    tcase_add_test(tc, test_proxy_connect_intercept);
     tcase_add_loop_test(tc, test_proxy_target_parse, 0,
                         (int)(sizeof(proxy_targets) / sizeof(proxy_targets[0])));
     suite_add_tcase(s, tc);

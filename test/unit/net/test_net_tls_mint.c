@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <mbedtls/asn1.h>
@@ -21,7 +22,7 @@
 #include "df/roles.h"
 #include "../unit_cert.h"
 
-#define MINT_DEADLINE_S 30
+#define MINT_DEADLINE_S 20
 
 struct mint_side {
     struct bufferevent *bev;
@@ -176,31 +177,62 @@ mint_event_cb(struct bufferevent *bev, short what, void *arg)
         event_base_loopexit(m.base, NULL);
 }
 
-/* One handshake: the client sends SNI client_host (NULL: none); the server is wrapped with
- * server_host (the host to mint for without SNI, or NULL). */
+/* Wrap under as side s with ctx and host. */
 static void
-mint_handshake(const char *server_host, const char *client_host)
+mint_wrap(struct mint_side *s, struct net_tls_ctx *ctx, struct bufferevent *under, const char *host)
 {
-    struct bufferevent *under;
+    s->bev = net_tls_wrap(ctx, under, host);
+    ck_assert_ptr_nonnull(s->bev);
+    bufferevent_setcb(s->bev, NULL, NULL, mint_event_cb, s);
+}
+
+static void
+mint_early_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    (void)arg;
+    event_base_loopexit(m.base, NULL);
+}
+
+/*
+ * One handshake: the client sends SNI client_host (NULL: none); the server is wrapped with
+ * server_host (the host to mint for without SNI, or NULL). When late, the server wraps its
+ * socket only once the ClientHello is in its input, as a proxy does after reading a CONNECT
+ * head that arrived with the ClientHello.
+ */
+static void
+mint_handshake_at(const char *server_host, const char *client_host, bool late)
+{
+    struct bufferevent *sunder, *cunder;
     int sv[2];
 
     mint_conns_free();
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     evutil_make_socket_nonblocking(sv[0]);
     evutil_make_socket_nonblocking(sv[1]);
-    under = bufferevent_socket_new(m.base, sv[0], BEV_OPT_CLOSE_ON_FREE);
-    ck_assert_ptr_nonnull(under);
-    m.server.bev = net_tls_wrap(m.sctx, under, server_host);
-    ck_assert_ptr_nonnull(m.server.bev);
-    bufferevent_setcb(m.server.bev, NULL, NULL, mint_event_cb, &m.server);
-    under = bufferevent_socket_new(m.base, sv[1], BEV_OPT_CLOSE_ON_FREE);
-    ck_assert_ptr_nonnull(under);
-    m.client.bev = net_tls_wrap(m.cctx, under, client_host);
-    ck_assert_ptr_nonnull(m.client.bev);
-    bufferevent_setcb(m.client.bev, NULL, NULL, mint_event_cb, &m.client);
+    sunder = bufferevent_socket_new(m.base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+    cunder = bufferevent_socket_new(m.base, sv[1], BEV_OPT_CLOSE_ON_FREE);
+    ck_assert(sunder != NULL && cunder != NULL);
+    if (!late)
+        mint_wrap(&m.server, m.sctx, sunder, server_host);
+    mint_wrap(&m.client, m.cctx, cunder, client_host);
+    if (late) {
+        bufferevent_setcb(sunder, mint_early_read_cb, NULL, NULL, NULL);
+        bufferevent_enable(sunder, EV_READ);
+        event_base_dispatch(m.base);
+        ck_assert_uint_gt(evbuffer_get_length(bufferevent_get_input(sunder)), 0);
+        bufferevent_setcb(sunder, NULL, NULL, NULL, NULL);
+        mint_wrap(&m.server, m.sctx, sunder, server_host);
+    }
     event_base_dispatch(m.base);
     ck_assert_msg(mint_side_is_done(&m.client) && mint_side_is_done(&m.server),
                   "the handshake did not end in %d s", MINT_DEADLINE_S);
+}
+
+static void
+mint_handshake(const char *server_host, const char *client_host)
+{
+    mint_handshake_at(server_host, client_host, false);
 }
 
 static void
@@ -385,6 +417,17 @@ START_TEST(test_mint_sni_differs_from_wrap_host)
 
 END_TEST
 
+/* A ClientHello already read when the server wraps the socket is not left waiting. */
+START_TEST(test_mint_client_hello_read_before_wrap)
+{
+    mint_ctxs_new(NULL, false);
+    mint_handshake_at("a.example.test", "a.example.test", true);
+    mint_assert_connected();
+    ck_assert_str_eq(m.server.sni, "a.example.test");
+}
+
+END_TEST
+
 /* A client that does not trust the minting CA refuses the leaf. */
 START_TEST(test_mint_untrusted_ca)
 {
@@ -467,6 +510,7 @@ test_net_tls_mint_suite(void)
     tcase_add_test(tc, test_mint_no_sni_default_cert);
     tcase_add_test(tc, test_mint_no_sni_wrap_host);
     tcase_add_test(tc, test_mint_sni_differs_from_wrap_host);
+    tcase_add_test(tc, test_mint_client_hello_read_before_wrap);
     tcase_add_test(tc, test_mint_untrusted_ca);
     tcase_add_loop_test(tc, test_mint_bad_ca, 0, (int)DF_NELEM(mint_bad_cas));
     tcase_add_test(tc, test_mint_opts_errors);
