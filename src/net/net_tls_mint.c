@@ -32,7 +32,7 @@
 struct net_tls_mint_leaf {
     struct net_tls_mint_leaf *prev, *next; /* cache order, most recently used first */
     unsigned refs;
-    time_t not_after;
+    time_t renew_at;      /* half its life: sign a fresh one from then on */
     mbedtls_x509_crt crt; /* the leaf, then the CA */
     mbedtls_pk_context key;
     char host[NET_TLS_HOST_MAX + 1];
@@ -173,16 +173,17 @@ net_tls_mint_sign(struct net_tls_mint *m, struct net_tls_mint_leaf *l, bool is_i
     char subject[NET_TLS_HOST_MAX + 16];
     mbedtls_x509write_cert w;
     unsigned char *der = NULL;
-    time_t now = time(NULL);
+    time_t now = time(NULL), not_after;
     int rv, n;
 
     mbedtls_x509write_crt_init(&w);
-    l->not_after = now + (time_t)m->valid_secs;
-    if (l->not_after > m->ca_not_after)
-        l->not_after = m->ca_not_after;
+    not_after = now + (time_t)m->valid_secs;
+    if (not_after > m->ca_not_after)
+        not_after = m->ca_not_after;
+    l->renew_at = now + (not_after - now) / 2;
     snprintf(subject, sizeof(subject), "CN=%s", l->host);
     if ((rv = net_x509_key_new(&l->key, mbedtls_ctr_drbg_random, &m->drbg, err)) != 0 ||
-        (rv = net_x509_set_common(&w, &l->key, subject, now - NET_TLS_MINT_SKEW, l->not_after,
+        (rv = net_x509_set_common(&w, &l->key, subject, now - NET_TLS_MINT_SKEW, not_after,
                                   mbedtls_ctr_drbg_random, &m->drbg, err)) != 0 ||
         (rv = net_x509_set_eku(&w, false, err)) != 0 ||
         (rv = net_x509_set_san(&w, is_ip ? NULL : &name, is_ip ? 0 : 1, is_ip ? &name : NULL,
@@ -231,7 +232,7 @@ net_tls_mint_get(struct net_tls_mint *mint, const char *host, struct net_tls_min
         if (strcasecmp(l->host, host) != 0)
             continue;
         /* Past half its life: sign a fresh one rather than hand out one about to expire. */
-        if (l->not_after - now < (time_t)mint->valid_secs / 2) {
+        if (now >= l->renew_at) {
             net_tls_mint_evict(mint, l);
             break;
         }

@@ -413,6 +413,8 @@ START_TEST(test_mint_sni_differs_from_wrap_host)
     ck_assert(m.server.failed);
     ck_assert_msg(strstr(m.server.error, "names \"b.example.test\" in SNI") != NULL, "%s",
                   m.server.error);
+    ck_assert_msg(strstr(m.client.error, "server refused us: unrecognized name") != NULL, "%s",
+                  m.client.error);
 }
 
 END_TEST
@@ -424,6 +426,30 @@ START_TEST(test_mint_client_hello_read_before_wrap)
     mint_handshake_at("a.example.test", "a.example.test", true);
     mint_assert_connected();
     ck_assert_str_eq(m.server.sni, "a.example.test");
+}
+
+END_TEST
+
+/* A server that does not mint takes any SNI, even one no certificate could name. */
+START_TEST(test_plain_server_any_sni)
+{
+    struct net_tls_opts so = {0}, co = {0};
+    struct df_error err = {{0}};
+    char host[NET_TLS_HOST_MAX + 2];
+
+    so.cert_file = mint_path("default.crt");
+    so.key_file = mint_path("default.key");
+    ck_assert_int_eq(net_tls_ctx_new(true, &so, &m.sctx, &err), 0);
+    co.insecure = true;
+    ck_assert_int_eq(net_tls_ctx_new(false, &co, &m.cctx, &err), 0);
+    memset(host, 'a', sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    mint_handshake(NULL, host);
+    mint_assert_connected();
+    ck_assert_str_eq(m.server.sni, "(none)");
+    mint_handshake(NULL, "b.example.test");
+    mint_assert_connected();
+    ck_assert_str_eq(m.server.sni, "b.example.test");
 }
 
 END_TEST
@@ -512,6 +538,7 @@ test_net_tls_mint_suite(void)
     tcase_add_test(tc, test_mint_sni_differs_from_wrap_host);
     tcase_add_test(tc, test_mint_client_hello_read_before_wrap);
     tcase_add_test(tc, test_mint_untrusted_ca);
+    tcase_add_test(tc, test_plain_server_any_sni);
     tcase_add_loop_test(tc, test_mint_bad_ca, 0, (int)DF_NELEM(mint_bad_cas));
     tcase_add_test(tc, test_mint_opts_errors);
     suite_add_tcase(s, tc);
