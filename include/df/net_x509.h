@@ -60,6 +60,14 @@ int net_x509_set_san(struct mbedtls_x509write_cert *w, const char *const *dns, s
 int net_x509_set_eku(struct mbedtls_x509write_cert *w, bool client, struct df_error *err);
 
 /*
+ * Set w's issuer to ca's subject, attribute for attribute with each value's string type, so
+ * that any CA's name is reproduced exactly (a name string would lose escaped commas).
+ * Returns 0, or DF_EINVAL with err for a subject with multi-valued RDNs (not supported).
+ */
+int net_x509_set_issuer(struct mbedtls_x509write_cert *w, const struct mbedtls_x509_crt *ca,
+                        struct df_error *err);
+
+/*
  * Load a CA certificate and its key from PEM files into crt and key (initialised, empty)
  * and check that the certificate is a CA and the key is its own. Returns 0, or DF_ETLS with
  * a one-line message in err naming the file.

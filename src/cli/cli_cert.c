@@ -559,7 +559,7 @@ cli_cert_set_san(struct cli_cert *c)
 static int
 cli_cert_issue_run(struct cli_cert *c)
 {
-    char crt_path[PATH_MAX], key_path[PATH_MAX], subject[NET_TLS_HOST_MAX + 64], issuer[512];
+    char crt_path[PATH_MAX], key_path[PATH_MAX], subject[NET_TLS_HOST_MAX + 64];
     char until[32], ca_until[32];
     struct df_error err;
     time_t ca_na;
@@ -577,16 +577,15 @@ cli_cert_issue_run(struct cli_cert *c)
                              "the certificate would outlive the CA (valid until %s): "
                              "use fewer --days",
                              cli_cert_fmt_time(ca_na, ca_until, sizeof(ca_until)));
-    if (mbedtls_x509_dn_gets(issuer, sizeof(issuer), &c->ca.subject) < 0)
-        return cli_cert_fail(c, "%s/ca.crt: subject too long", c->cfg.dir);
     snprintf(subject, sizeof(subject), "CN=%s,OU=%s,O=dragonfly", c->cfg.host,
              net_tls_role_name(c->role));
     if (cli_cert_rng_init(c) != 0 || cli_cert_new_key(c) != 0 ||
         cli_cert_set_common(c, subject) != 0)
         return -1;
     mbedtls_x509write_crt_set_issuer_key(&c->w, &c->ca_key);
-    if ((mrv = mbedtls_x509write_crt_set_issuer_name(&c->w, issuer)) != 0 ||
-        (mrv = mbedtls_x509write_crt_set_basic_constraints(&c->w, 0, -1)) != 0 ||
+    if (net_x509_set_issuer(&c->w, &c->ca, &err) != 0)
+        return cli_cert_fail(c, "%s/ca.crt: %s", c->cfg.dir, err.msg);
+    if ((mrv = mbedtls_x509write_crt_set_basic_constraints(&c->w, 0, -1)) != 0 ||
         (mrv = mbedtls_x509write_crt_set_key_usage(&c->w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE)) !=
                 0 ||
         (mrv = mbedtls_x509write_crt_set_authority_key_identifier(&c->w)) != 0)

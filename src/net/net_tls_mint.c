@@ -43,7 +43,6 @@ struct net_tls_mint {
     mbedtls_ctr_drbg_context drbg;
     mbedtls_x509_crt ca;
     mbedtls_pk_context ca_key;
-    char issuer[512]; /* the CA's subject as an mbedtls name string */
     time_t ca_not_after;
     size_t cache_max;
     unsigned valid_secs;
@@ -57,9 +56,11 @@ net_tls_mint_new(const struct net_tls_mint_opts *opts, struct net_tls_mint **out
 {
     static const unsigned char pers[] = "dragonfly-tls-mint";
     struct net_tls_mint *m;
+    mbedtls_x509write_cert probe; /* checks once that the CA's name can be an issuer */
     struct df_error why;
     int rv, mrv;
 
+    mbedtls_x509write_crt_init(&probe);
     m = xcalloc(1, sizeof(*m));
     mbedtls_entropy_init(&m->entropy);
     mbedtls_ctr_drbg_init(&m->drbg);
@@ -80,8 +81,8 @@ net_tls_mint_new(const struct net_tls_mint_opts *opts, struct net_tls_mint **out
         rv = df_error_set(err, DF_ETLS, "tls mint: %s", why.msg);
         goto out;
     }
-    if (mbedtls_x509_dn_gets(m->issuer, sizeof(m->issuer), &m->ca.subject) < 0) {
-        rv = df_error_set(err, DF_ETLS, "tls mint: %s: subject too long", opts->ca_file);
+    if (net_x509_set_issuer(&probe, &m->ca, &why) != 0) {
+        rv = df_error_set(err, DF_ETLS, "tls mint: %s: %s", opts->ca_file, why.msg);
         goto out;
     }
     m->ca_not_after = net_x509_time_get(&m->ca.valid_to);
@@ -99,6 +100,7 @@ net_tls_mint_new(const struct net_tls_mint_opts *opts, struct net_tls_mint **out
     m = NULL;
     rv = 0;
 out:
+    mbedtls_x509write_crt_free(&probe);
     net_tls_mint_free(m);
     return rv;
 }
@@ -190,8 +192,9 @@ net_tls_mint_sign(struct net_tls_mint *m, struct net_tls_mint_leaf *l, bool is_i
                                is_ip ? 1 : 0, err)) != 0)
         goto out;
     mbedtls_x509write_crt_set_issuer_key(&w, &m->ca_key);
-    if (mbedtls_x509write_crt_set_issuer_name(&w, m->issuer) != 0 ||
-        mbedtls_x509write_crt_set_basic_constraints(&w, 0, -1) != 0 ||
+    if ((rv = net_x509_set_issuer(&w, &m->ca, err)) != 0)
+        goto out;
+    if (mbedtls_x509write_crt_set_basic_constraints(&w, 0, -1) != 0 ||
         mbedtls_x509write_crt_set_key_usage(&w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0 ||
         mbedtls_x509write_crt_set_authority_key_identifier(&w) != 0) {
         rv = df_error_set(err, DF_ETLS, "build the certificate for %s", l->host);

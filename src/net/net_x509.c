@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -196,6 +197,44 @@ net_x509_set_eku(struct mbedtls_x509write_cert *w, bool client, struct df_error 
                                               p, total);
     if (mrv != 0)
         return net_x509_fail(err, "extendedKeyUsage", mrv);
+    return 0;
+}
+
+/* A copy of len bytes from p, in memory mbedtls frees (its default allocator is libc's). */
+static unsigned char *
+net_x509_bytes_dup(const unsigned char *p, size_t len)
+{
+    unsigned char *q = xmalloc(len > 0 ? len : 1);
+
+    memcpy(q, p, len);
+    return q;
+}
+
+int
+net_x509_set_issuer(struct mbedtls_x509write_cert *w, const struct mbedtls_x509_crt *ca,
+                    struct df_error *err)
+{
+    const mbedtls_x509_name *n;
+    mbedtls_asn1_named_data *d;
+
+    mbedtls_asn1_free_named_data_list(&w->issuer);
+    /* x509write writes the list back to front: prepending in subject order keeps it. */
+    for (n = &ca->subject; n != NULL && n->oid.p != NULL; n = n->next) {
+        if (n->next_merged) {
+            mbedtls_asn1_free_named_data_list(&w->issuer);
+            return df_error_set(err, DF_EINVAL,
+                                "the CA's subject has a multi-valued name (not supported)");
+        }
+        d = xcalloc(1, sizeof(*d));
+        d->oid.tag = n->oid.tag;
+        d->oid.len = n->oid.len;
+        d->oid.p = net_x509_bytes_dup(n->oid.p, n->oid.len);
+        d->val.tag = n->val.tag;
+        d->val.len = n->val.len;
+        d->val.p = net_x509_bytes_dup(n->val.p, n->val.len);
+        d->next = w->issuer;
+        w->issuer = d;
+    }
     return 0;
 }
 

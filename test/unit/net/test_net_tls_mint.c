@@ -65,6 +65,14 @@ mint_certs_setup(void)
               "--out", mint_path("default"), NULL);
     snprintf(cmd, sizeof(cmd), "printf 'not a certificate\\n' > %s/junk.crt", m.dir);
     ck_assert_int_eq(system(cmd), 0);
+    /* A CA from elsewhere whose name has a comma and UTF-8 (mbedtls prints those as '?'). */
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 "
+             "-utf8 -keyout %s/odd.key -out %s/odd.crt -subj '/O=M\xc3\xbcller, Inc./CN=odd CA' "
+             "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign "
+             ">/dev/null 2>&1",
+             m.dir, m.dir);
+    ck_assert_int_eq(system(cmd), 0);
 }
 
 static void
@@ -430,6 +438,28 @@ START_TEST(test_mint_client_hello_read_before_wrap)
 
 END_TEST
 
+/* The issuer of a leaf is the CA's subject exactly, whatever characters it holds: a client
+ * matches them byte for byte to find the CA. */
+START_TEST(test_mint_ca_name_utf8)
+{
+    struct net_tls_mint_opts mo = {0};
+    struct net_tls_opts so = {0}, co = {0};
+    struct df_error err = {{0}};
+
+    net_tls_mint_free(m.mint);
+    mo.ca_file = mint_path("odd.crt");
+    mo.ca_key_file = mint_path("odd.key");
+    ck_assert_msg(net_tls_mint_new(&mo, &m.mint, &err) == 0, "%s", err.msg);
+    so.mint = m.mint;
+    ck_assert_int_eq(net_tls_ctx_new(true, &so, &m.sctx, &err), 0);
+    co.ca_file = mint_path("odd.crt");
+    ck_assert_int_eq(net_tls_ctx_new(false, &co, &m.cctx, &err), 0);
+    mint_handshake(NULL, "a.example.test");
+    mint_assert_connected();
+}
+
+END_TEST
+
 /* A server that does not mint takes any SNI, even one no certificate could name. */
 START_TEST(test_plain_server_any_sni)
 {
@@ -539,6 +569,7 @@ test_net_tls_mint_suite(void)
     tcase_add_test(tc, test_mint_client_hello_read_before_wrap);
     tcase_add_test(tc, test_mint_untrusted_ca);
     tcase_add_test(tc, test_plain_server_any_sni);
+    tcase_add_test(tc, test_mint_ca_name_utf8);
     tcase_add_loop_test(tc, test_mint_bad_ca, 0, (int)DF_NELEM(mint_bad_cas));
     tcase_add_test(tc, test_mint_opts_errors);
     suite_add_tcase(s, tc);
