@@ -190,4 +190,27 @@ int net_http_parse_u64(const char *s, size_t len, uint64_t *out);
 /* The standard reason phrase for status ("Not Found"), or "Unknown". */
 const char *net_http_reason(int status);
 
+/* Longest host in a request target (a DNS name's limit; an IPv6 address is shorter). */
+#define NET_HTTP_HOST_MAX 253
+
+/* A request target in absolute-form ("http://host:port/path?q") or authority-form (CONNECT). */
+struct net_http_target {
+    char scheme[8];                   /* "http" or "https"; "" for authority-form */
+    char host[NET_HTTP_HOST_MAX + 1]; /* name (lowercase), dotted IPv4, or IPv6 without [] */
+    bool host_is_ipv6;                /* needs brackets in a URL or Host header */
+    uint16_t port;                    /* the explicit port, or 80/443 by scheme */
+    bool port_given;                  /* the target named a port */
+    const char *path;                 /* origin-form "/path[?query]" borrowed from the target,
+                                       * "/" when it has no path; NULL for authority-form */
+};
+
+/*
+ * Parse target, a request-target as received: absolute-form with scheme http or https
+ * (case-insensitive) when authority_form is false, else "host:port" with the port required
+ * (CONNECT). Userinfo, fragments, empty hosts, bad ports (not 1..65535) and bytes outside
+ * a host name or address are refused, as is a query with no path ("http://h?q"). Returns 0
+ * and *out (path borrows from target), or DF_EINVAL (*out unspecified).
+ */
+int net_http_target_parse(const char *target, bool authority_form, struct net_http_target *out);
+
 #endif

@@ -173,4 +173,23 @@ int net_http_req_end(struct net_http_req *req, int rv);
 /* True while queued output is at or above the high watermark. */
 bool net_http_req_is_congested(const struct net_http_req *req);
 
+/*
+ * The target of a proxy request: authority-form "host:port" for CONNECT, absolute-form
+ * "http(s)://host[:port]/path" for other methods (as net_http_target_parse says). Returns 0
+ * and *out (path borrowed like the other accessors), or DF_EINVAL when the target is not in
+ * that form (an origin-form "/path" request, or a malformed target).
+ */
+int net_http_req_target(const struct net_http_req *req, struct net_http_target *out);
+
+/*
+ * Take req's connection away from the server, as a CONNECT tunnel does: the server forgets
+ * it (no more callbacks, deadlines or counting against max_conns) and *out gets its
+ * bufferevent with callbacks cleared, reading and writing disabled and watermarks reset.
+ * Bytes the client sent after the request head (a TLS ClientHello, say) are in its input
+ * buffer. The caller owns and frees *out. Only from the handler or later, before a response
+ * started and with no request body pending. req is invalid after return (its close callback
+ * is not called). Returns 0, or DF_EINVAL (wrong state: nothing changed).
+ */
+int net_http_req_take_over(struct net_http_req *req, struct bufferevent **out);
+
 #endif

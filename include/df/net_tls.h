@@ -22,6 +22,7 @@
 
 struct bufferevent;
 struct net_tls_ctx;
+struct net_tls_mint;
 
 /* The role a cluster certificate names (its subject OU). */
 enum net_tls_role {
@@ -66,6 +67,13 @@ struct net_tls_opts {
      * of by hostname; net_tls_wrap_expect() can narrow it per connection.
      */
     unsigned peer_roles;
+    /*
+     * Server: make each connection's certificate for the host the client names in SNI with
+     * this minter (borrowed; it must outlive the context), for HTTPS interception.
+     * cert_file/key_file become optional: when set they serve clients that send no SNI and
+     * are given no host by net_tls_wrap; without them such clients are refused.
+     */
+    struct net_tls_mint *mint;
 };
 
 /* "peer", "seed", "scheduler", "manager", or "none". */
@@ -92,10 +100,11 @@ void net_tls_ctx_free(struct net_tls_ctx *ctx);
 
 /*
  * Layer TLS over under (a socket bufferevent; connected for clients, accepted for
- * servers), which the result takes over and frees with itself. hostname is the SNI and
- * verification name for clients (required unless insecure), ignored for servers. The
- * handshake starts at once; the result reports BEV_EVENT_CONNECTED to its event callback
- * when the handshake is done and BEV_EVENT_ERROR if it fails (net_tls_error() says why).
+ * servers), which the result takes over and frees with itself. A server's under may hold
+ * bytes read already (a ClientHello sent with a CONNECT head): the handshake starts on them.
+ * hostname is the SNI and verification name for clients (required unless insecure), ignored for
+ * servers. The handshake starts at once; the result reports BEV_EVENT_CONNECTED to its event
+ * callback when the handshake is done and BEV_EVENT_ERROR if it fails (net_tls_error() says why).
  * Returns NULL on OOM.
  *
  * The result has EV_READ|EV_WRITE enabled (the handshake needs both) and deferred
@@ -107,6 +116,10 @@ void net_tls_ctx_free(struct net_tls_ctx *ctx);
  * client context with peer_roles ignores hostname and verifies the server as
  * net_tls_wrap_expect(ctx, under, 0, NULL) does; a server context with peer_roles refuses
  * clients whose certificate names another role ("wrong role: ...").
+ *
+ * A server context with a minter takes hostname (may be NULL) as the host to mint for when
+ * the client sends no SNI, such as a CONNECT request's host; SNI, when sent, wins. A name
+ * that cannot be minted fails the handshake ("tls mint: ...").
  */
 struct bufferevent *net_tls_wrap(struct net_tls_ctx *ctx, struct bufferevent *under,
                                  const char *hostname);
@@ -120,6 +133,12 @@ struct bufferevent *net_tls_wrap(struct net_tls_ctx *ctx, struct bufferevent *un
  */
 struct bufferevent *net_tls_wrap_expect(struct net_tls_ctx *ctx, struct bufferevent *under,
                                         unsigned roles, const char *host);
+
+/*
+ * The host name a client sent in SNI, as a server saw it (once its ClientHello is read), or
+ * NULL (none, not yet, not a server, or not TLS). Borrowed while bev lives.
+ */
+const char *net_tls_sni(struct bufferevent *bev);
 
 /* True if bev was made by net_tls_wrap. */
 bool net_tls_is_tls(struct bufferevent *bev);

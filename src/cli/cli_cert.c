@@ -18,13 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <mbedtls/asn1write.h>
-#include <mbedtls/bignum.h>
 #include <mbedtls/ctr_drbg.h>
-#include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
-#include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
@@ -32,6 +28,7 @@
 #include "df/df_conf.h"
 #include "df/df_fs.h"
 #include "df/net_tls.h"
+#include "df/net_x509.h"
 #include "df/roles.h"
 #include "df/xmalloc.h"
 
@@ -43,7 +40,6 @@
 #define CLI_CERT_NAME_MAX 64
 #define CLI_CERT_SANS_MAX 32 /* of each kind */
 #define CLI_CERT_PEM_MAX  16384
-#define CLI_CERT_EXT_MAX  (CLI_CERT_SANS_MAX * 2 * (NET_TLS_HOST_MAX + 8) + 64)
 
 struct cli_cert_config {
     char *dir;
@@ -253,14 +249,14 @@ cli_cert_parse_time(const char *s, time_t *out)
     return 0;
 }
 
-/* t as mbedtls wants it ("YYYYMMDDhhmmss") or as people read it ("YYYY-MM-DD hh:mm UTC"). */
+/* t as people read it ("YYYY-MM-DD hh:mm UTC"). */
 static const char *
-cli_cert_fmt_time(time_t t, bool human, char *buf, size_t len)
+cli_cert_fmt_time(time_t t, char *buf, size_t len)
 {
     struct tm tm;
 
     gmtime_r(&t, &tm);
-    strftime(buf, len, human ? "%Y-%m-%d %H:%M UTC" : "%Y%m%d%H%M%S", &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
     return buf;
 }
 
@@ -295,17 +291,6 @@ cli_cert_check_validity(struct cli_cert *c)
     return 0;
 }
 
-/* An --ip value as the 4 or 16 bytes of an iPAddress SAN; returns the length or 0. */
-static size_t
-cli_cert_ip_parse(const char *s, unsigned char addr[16])
-{
-    if (inet_pton(AF_INET, s, addr) == 1)
-        return 4;
-    if (inet_pton(AF_INET6, s, addr) == 1)
-        return 16;
-    return 0;
-}
-
 /* A DNS SAN: the host rule without '_'. */
 static bool
 cli_cert_dns_is_valid(const char *s)
@@ -330,51 +315,25 @@ cli_cert_rng_init(struct cli_cert *c)
 static int
 cli_cert_new_key(struct cli_cert *c)
 {
+    struct df_error err;
     int mrv;
 
-    if ((mrv = mbedtls_pk_setup(&c->key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY))) != 0 ||
-        (mrv = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(c->key),
-                                   mbedtls_ctr_drbg_random, &c->drbg)) != 0)
-        return cli_cert_mbedtls_fail(c, "generate a P-256 key", mrv);
+    if (net_x509_key_new(&c->key, mbedtls_ctr_drbg_random, &c->drbg, &err) != 0)
+        return cli_cert_fail(c, "%s", err.msg);
     if ((mrv = mbedtls_pk_write_key_pem(&c->key, c->pem_key, sizeof(c->pem_key))) != 0)
         return cli_cert_mbedtls_fail(c, "encode the key", mrv);
     return 0;
 }
 
-/*
- * What every certificate gets: version 3, SHA-256, a random positive 128-bit serial, the
- * validity window, its subject and key identifier.
- */
+/* What every certificate gets (net_x509_set_common) for subject and c's validity window. */
 static int
 cli_cert_set_common(struct cli_cert *c, const char *subject)
 {
-    unsigned char serial[16];
-    char t0[32], t1[32];
-    mbedtls_mpi mpi;
-    int mrv;
+    struct df_error err;
 
-    mbedtls_mpi_init(&mpi);
-    mbedtls_x509write_crt_set_version(&c->w, MBEDTLS_X509_CRT_VERSION_3);
-    mbedtls_x509write_crt_set_md_alg(&c->w, MBEDTLS_MD_SHA256);
-    mbedtls_x509write_crt_set_subject_key(&c->w, &c->key);
-    if ((mrv = mbedtls_ctr_drbg_random(&c->drbg, serial, sizeof(serial))) != 0)
-        goto out;
-    serial[0] = (unsigned char)((serial[0] & 0x7f) | 0x40); /* positive, full length */
-    if ((mrv = mbedtls_mpi_read_binary(&mpi, serial, sizeof(serial))) != 0 ||
-        (mrv = mbedtls_x509write_crt_set_serial(&c->w, &mpi)) != 0)
-        goto out;
-    mrv = mbedtls_x509write_crt_set_validity(
-            &c->w, cli_cert_fmt_time(c->not_before, false, t0, sizeof(t0)),
-            cli_cert_fmt_time(c->not_after, false, t1, sizeof(t1)));
-    if (mrv != 0)
-        goto out;
-    if ((mrv = mbedtls_x509write_crt_set_subject_name(&c->w, subject)) != 0)
-        goto out;
-    mrv = mbedtls_x509write_crt_set_subject_key_identifier(&c->w);
-out:
-    mbedtls_mpi_free(&mpi);
-    if (mrv != 0)
-        return cli_cert_mbedtls_fail(c, "build the certificate", mrv);
+    if (net_x509_set_common(&c->w, &c->key, subject, c->not_before, c->not_after,
+                            mbedtls_ctr_drbg_random, &c->drbg, &err) != 0)
+        return cli_cert_fail(c, "%s", err.msg);
     return 0;
 }
 
@@ -551,7 +510,7 @@ cli_cert_ca_run(struct cli_cert *c)
     if (cli_cert_sign(c) != 0 || cli_cert_write_pair(c, crt_path, key_path) != 0)
         return -1;
     printf("dragonfly cert: wrote %s and %s (CN=%s, valid until %s)\n", crt_path, key_path,
-           c->cfg.name, cli_cert_fmt_time(c->not_after, true, until, sizeof(until)));
+           c->cfg.name, cli_cert_fmt_time(c->not_after, until, sizeof(until)));
     return 0;
 }
 
@@ -560,7 +519,7 @@ static int
 cli_cert_load_ca(struct cli_cert *c)
 {
     char crt_path[PATH_MAX], key_path[PATH_MAX];
-    int mrv;
+    struct df_error err;
 
     if ((size_t)snprintf(crt_path, sizeof(crt_path), "%s/ca.crt", c->cfg.dir) >= sizeof(crt_path) ||
         (size_t)snprintf(key_path, sizeof(key_path), "%s/ca.key", c->cfg.dir) >= sizeof(key_path))
@@ -568,123 +527,41 @@ cli_cert_load_ca(struct cli_cert *c)
     if (access(crt_path, R_OK) != 0)
         return cli_cert_fail(c, "%s: %s (create a CA with `dragonfly cert ca --dir %s`)", crt_path,
                              strerror(errno), c->cfg.dir);
-    if ((mrv = mbedtls_x509_crt_parse_file(&c->ca, crt_path)) != 0)
-        return cli_cert_mbedtls_fail(c, crt_path, mrv);
-    if ((mrv = mbedtls_pk_parse_keyfile(&c->ca_key, key_path, NULL)) != 0)
-        return cli_cert_mbedtls_fail(c, key_path, mrv);
-    if (!c->ca.ca_istrue)
-        return cli_cert_fail(c, "%s: not a CA certificate", crt_path);
-    if ((mrv = mbedtls_pk_check_pair(&c->ca.pk, &c->ca_key)) != 0)
-        return cli_cert_fail(c, "%s does not belong to %s", key_path, crt_path);
-    return 0;
-}
-
-static int
-cli_cert_asn1_put(unsigned char **p, unsigned char *start, int tag, const void *v, size_t len,
-                  size_t *total)
-{
-    int n1, n2, n3;
-
-    if ((n1 = mbedtls_asn1_write_raw_buffer(p, start, v, len)) < 0 ||
-        (n2 = mbedtls_asn1_write_len(p, start, len)) < 0 ||
-        (n3 = mbedtls_asn1_write_tag(p, start, (unsigned char)tag)) < 0)
-        return -1;
-    *total += (size_t)n1 + (size_t)n2 + (size_t)n3;
+    if (net_x509_ca_load(&c->ca, &c->ca_key, crt_path, key_path, &err) != 0)
+        return cli_cert_fail(c, "%s", err.msg);
     return 0;
 }
 
 /*
  * subjectAltName: dNSName HOSTNAME (when it is a DNS name) and each --dns, iPAddress each
- * --ip. Written back to front, as asn1write does. Empty (no extension) when there is none.
+ * --ip. No extension when there is none.
  */
 static int
 cli_cert_set_san(struct cli_cert *c)
 {
-    unsigned char buf[CLI_CERT_EXT_MAX], *p = buf + sizeof(buf), addr[16];
-    const struct df_conf_list *ip = &c->cfg.ip, *dns = &c->cfg.dns;
-    size_t total = 0, alen;
-    int n1, n2, mrv;
+    const char *dns[CLI_CERT_SANS_MAX + 1];
+    size_t ndns = 0;
+    struct df_error err;
+    int rv;
 
-    for (size_t i = ip->n; i-- > 0;) {
-        if ((alen = cli_cert_ip_parse(ip->v[i], addr)) == 0)
-            return cli_cert_fail(c, "--ip: expected an IP address, got \"%s\"", ip->v[i]);
-        if (cli_cert_asn1_put(&p, buf, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7, addr, alen, &total) != 0)
-            return cli_cert_fail(c, "too many SANs");
-    }
-    for (size_t i = dns->n; i-- > 0;) {
-        if (cli_cert_asn1_put(&p, buf, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2, dns->v[i],
-                              strlen(dns->v[i]), &total) != 0)
-            return cli_cert_fail(c, "too many SANs");
-    }
-    if (cli_cert_dns_is_valid(c->cfg.host) &&
-        cli_cert_asn1_put(&p, buf, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2, c->cfg.host,
-                          strlen(c->cfg.host), &total) != 0)
-        return cli_cert_fail(c, "too many SANs");
-    if (total == 0)
-        return 0;
-    if ((n1 = mbedtls_asn1_write_len(&p, buf, total)) < 0 ||
-        (n2 = mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) <
-                0)
-        return cli_cert_fail(c, "too many SANs");
-    total += (size_t)n1 + (size_t)n2;
-    mrv = mbedtls_x509write_crt_set_extension(&c->w, MBEDTLS_OID_SUBJECT_ALT_NAME,
-                                              MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0, p,
-                                              total);
-    if (mrv != 0)
-        return cli_cert_mbedtls_fail(c, "subjectAltName", mrv);
+    if (cli_cert_dns_is_valid(c->cfg.host))
+        dns[ndns++] = c->cfg.host;
+    for (size_t i = 0; i < c->cfg.dns.n && ndns < DF_NELEM(dns); i++)
+        dns[ndns++] = c->cfg.dns.v[i];
+    rv = net_x509_set_san(&c->w, dns, ndns, (const char *const *)c->cfg.ip.v, c->cfg.ip.n, &err);
+    if (rv == DF_EINVAL)
+        return cli_cert_fail(c, "--ip: %s", err.msg);
+    if (rv != 0)
+        return cli_cert_fail(c, "%s", err.msg);
     return 0;
-}
-
-/* extendedKeyUsage serverAuth + clientAuth: every host both serves and calls. */
-static int
-cli_cert_set_eku(struct cli_cert *c)
-{
-    unsigned char buf[64], *p = buf + sizeof(buf);
-    size_t total = 0;
-    int n, mrv;
-
-    if ((n = mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_CLIENT_AUTH,
-                                    MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH))) < 0)
-        return cli_cert_mbedtls_fail(c, "extendedKeyUsage", n);
-    total += (size_t)n;
-    if ((n = mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_SERVER_AUTH,
-                                    MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH))) < 0)
-        return cli_cert_mbedtls_fail(c, "extendedKeyUsage", n);
-    total += (size_t)n;
-    if ((n = mbedtls_asn1_write_len(&p, buf, total)) < 0)
-        return cli_cert_mbedtls_fail(c, "extendedKeyUsage", n);
-    total += (size_t)n;
-    if ((n = mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) < 0)
-        return cli_cert_mbedtls_fail(c, "extendedKeyUsage", n);
-    total += (size_t)n;
-    mrv = mbedtls_x509write_crt_set_extension(&c->w, MBEDTLS_OID_EXTENDED_KEY_USAGE,
-                                              MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), 0,
-                                              p, total);
-    if (mrv != 0)
-        return cli_cert_mbedtls_fail(c, "extendedKeyUsage", mrv);
-    return 0;
-}
-
-static time_t
-cli_cert_x509_time(const mbedtls_x509_time *t)
-{
-    struct tm tm;
-
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = t->year - 1900;
-    tm.tm_mon = t->mon - 1;
-    tm.tm_mday = t->day;
-    tm.tm_hour = t->hour;
-    tm.tm_min = t->min;
-    tm.tm_sec = t->sec;
-    return timegm(&tm);
 }
 
 static int
 cli_cert_issue_run(struct cli_cert *c)
 {
-    char crt_path[PATH_MAX], key_path[PATH_MAX], subject[NET_TLS_HOST_MAX + 64], issuer[512];
+    char crt_path[PATH_MAX], key_path[PATH_MAX], subject[NET_TLS_HOST_MAX + 64];
     char until[32], ca_until[32];
+    struct df_error err;
     time_t ca_na;
     int mrv;
 
@@ -694,32 +571,33 @@ cli_cert_issue_run(struct cli_cert *c)
     if (cli_cert_check_absent(c, crt_path, "it") != 0 ||
         cli_cert_check_absent(c, key_path, "it") != 0 || cli_cert_load_ca(c) != 0)
         return -1;
-    ca_na = cli_cert_x509_time(&c->ca.valid_to);
+    ca_na = net_x509_time_get(&c->ca.valid_to);
     if (c->not_after > ca_na)
         return cli_cert_fail(c,
                              "the certificate would outlive the CA (valid until %s): "
                              "use fewer --days",
-                             cli_cert_fmt_time(ca_na, true, ca_until, sizeof(ca_until)));
-    if (mbedtls_x509_dn_gets(issuer, sizeof(issuer), &c->ca.subject) < 0)
-        return cli_cert_fail(c, "%s/ca.crt: subject too long", c->cfg.dir);
+                             cli_cert_fmt_time(ca_na, ca_until, sizeof(ca_until)));
     snprintf(subject, sizeof(subject), "CN=%s,OU=%s,O=dragonfly", c->cfg.host,
              net_tls_role_name(c->role));
     if (cli_cert_rng_init(c) != 0 || cli_cert_new_key(c) != 0 ||
         cli_cert_set_common(c, subject) != 0)
         return -1;
     mbedtls_x509write_crt_set_issuer_key(&c->w, &c->ca_key);
-    if ((mrv = mbedtls_x509write_crt_set_issuer_name(&c->w, issuer)) != 0 ||
-        (mrv = mbedtls_x509write_crt_set_basic_constraints(&c->w, 0, -1)) != 0 ||
+    if (net_x509_set_issuer(&c->w, &c->ca, &err) != 0)
+        return cli_cert_fail(c, "%s/ca.crt: %s", c->cfg.dir, err.msg);
+    if ((mrv = mbedtls_x509write_crt_set_basic_constraints(&c->w, 0, -1)) != 0 ||
         (mrv = mbedtls_x509write_crt_set_key_usage(&c->w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE)) !=
                 0 ||
         (mrv = mbedtls_x509write_crt_set_authority_key_identifier(&c->w)) != 0)
         return cli_cert_mbedtls_fail(c, "build the certificate", mrv);
-    if (cli_cert_set_eku(c) != 0 || cli_cert_set_san(c) != 0 || cli_cert_sign(c) != 0 ||
+    if (net_x509_set_eku(&c->w, true, &err) != 0)
+        return cli_cert_fail(c, "%s", err.msg);
+    if (cli_cert_set_san(c) != 0 || cli_cert_sign(c) != 0 ||
         cli_cert_write_pair(c, crt_path, key_path) != 0)
         return -1;
     printf("dragonfly cert: wrote %s and %s (%s %s, valid until %s)\n", crt_path, key_path,
            net_tls_role_name(c->role), c->cfg.host,
-           cli_cert_fmt_time(c->not_after, true, until, sizeof(until)));
+           cli_cert_fmt_time(c->not_after, until, sizeof(until)));
     return 0;
 }
 
@@ -747,7 +625,7 @@ cli_cert_check_args(struct cli_cert *c)
         return cli_cert_fail(c, "at most %d --ip and %d --dns", CLI_CERT_SANS_MAX,
                              CLI_CERT_SANS_MAX);
     for (size_t i = 0; i < c->cfg.ip.n; i++)
-        if (cli_cert_ip_parse(c->cfg.ip.v[i], addr) == 0)
+        if (net_x509_ip_parse(c->cfg.ip.v[i], addr) == 0)
             return cli_cert_fail(c, "--ip: expected an IP address, got \"%s\"", c->cfg.ip.v[i]);
     for (size_t i = 0; i < c->cfg.dns.n; i++)
         if (!cli_cert_dns_is_valid(c->cfg.dns.v[i]))

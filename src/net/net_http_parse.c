@@ -9,6 +9,8 @@
  */
 #include "df/net_http_parse.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -748,4 +750,82 @@ net_http_reason(int status)
     default:
         return "Unknown";
     }
+}
+
+/* host[:port] from s[0..len) into out; the port is required for authority-form. */
+static int
+net_http_authority_parse(const char *s, size_t len, bool port_required, struct net_http_target *out)
+{
+    const char *host = s, *colon, *rb;
+    unsigned char addr[16];
+    uint64_t port;
+    size_t hlen;
+
+    if (len > 0 && s[0] == '[') {
+        if ((rb = memchr(s, ']', len)) == NULL)
+            return DF_EINVAL;
+        host = s + 1;
+        hlen = (size_t)(rb - host);
+        colon = rb + 1 < s + len ? rb + 1 : NULL;
+        if (colon != NULL && *colon != ':')
+            return DF_EINVAL;
+        out->host_is_ipv6 = true;
+    } else {
+        colon = memchr(s, ':', len);
+        hlen = colon != NULL ? (size_t)(colon - s) : len;
+    }
+    if (hlen == 0 || hlen > NET_HTTP_HOST_MAX)
+        return DF_EINVAL;
+    for (size_t i = 0; i < hlen; i++) {
+        unsigned char c = (unsigned char)host[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_' || (out->host_is_ipv6 && c == ':')))
+            return DF_EINVAL;
+        out->host[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    }
+    out->host[hlen] = '\0';
+    if (out->host_is_ipv6 && inet_pton(AF_INET6, out->host, addr) != 1)
+        return DF_EINVAL;
+    if (colon != NULL) {
+        if (net_http_parse_u64(colon + 1, (size_t)(s + len - colon - 1), &port) != 0 || port == 0 ||
+            port > 65535)
+            return DF_EINVAL;
+        out->port = (uint16_t)port;
+        out->port_given = true;
+    } else if (port_required) {
+        return DF_EINVAL;
+    }
+    return 0;
+}
+
+int
+net_http_target_parse(const char *target, bool authority_form, struct net_http_target *out)
+{
+    const char *auth, *end;
+    bool tls;
+    int rv;
+
+    memset(out, 0, sizeof(*out));
+    if (authority_form)
+        return net_http_authority_parse(target, strlen(target), true, out);
+    if (strncasecmp(target, "http://", 7) == 0)
+        tls = false;
+    else if (strncasecmp(target, "https://", 8) == 0)
+        tls = true;
+    else
+        return DF_EINVAL;
+    auth = target + (tls ? 8 : 7);
+    end = auth + strcspn(auth, "/?#");
+    /* No userinfo (a proxy must not take credentials from a URL), no fragment, and a query
+     * needs a path to be sent on as origin-form. */
+    if (*end == '?' || strchr(end, '#') != NULL || memchr(auth, '@', (size_t)(end - auth)) != NULL)
+        return DF_EINVAL;
+    if ((rv = net_http_authority_parse(auth, (size_t)(end - auth), false, out)) != 0)
+        return rv;
+    snprintf(out->scheme, sizeof(out->scheme), "%s", tls ? "https" : "http");
+    if (!out->port_given)
+        out->port = tls ? 443 : 80;
+    out->path = *end == '\0' ? "/" : end;
+    return 0;
 }

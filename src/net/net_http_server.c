@@ -1231,3 +1231,30 @@ net_http_req_is_congested(const struct net_http_req *req)
     return req->conn->state == NET_HTTP_CONN_CLOSING ||
            net_http_out_len(req->conn) >= req->conn->srv->opts.out_high_water;
 }
+
+int
+net_http_req_target(const struct net_http_req *req, struct net_http_target *out)
+{
+    return net_http_target_parse(req->head.target, strcmp(req->head.method, "CONNECT") == 0, out);
+}
+
+int
+net_http_req_take_over(struct net_http_req *req, struct bufferevent **out)
+{
+    struct net_http_conn *c = req->conn;
+    struct bufferevent *bev = c->bev;
+
+    if (!req->active || c->state != NET_HTTP_CONN_HANDLER ||
+        req->resp_state != NET_HTTP_RESP_NONE ||
+        (req->body_state != NET_HTTP_RBODY_NONE && req->body_state != NET_HTTP_RBODY_DONE))
+        return DF_EINVAL;
+    /* The handler owns req: no close callback for a connection it takes. */
+    req->active = false;
+    req->close_cb = NULL;
+    evbuffer_remove_cb(bufferevent_get_output(bev), net_http_conn_out_cb, c);
+    net_http_conn_close(c, 0, "taken over by the handler");
+    bufferevent_setwatermark(bev, EV_READ | EV_WRITE, 0, 0);
+    c->bev = NULL; /* the reaper frees the rest */
+    *out = bev;
+    return 0;
+}

@@ -21,10 +21,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <event2/buffer.h>
@@ -40,6 +42,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "df/log.h"
+#include "df/net_tls_mint.h"
 #include "df/xmalloc.h"
 
 #define NET_TLS_SYSTEM_CA  "/etc/ssl/certs/ca-certificates.crt"
@@ -56,6 +59,7 @@ struct net_tls_ctx {
     bool check_client; /* server with trust anchors: a client certificate sent must verify */
     bool own_ca;       /* trust anchors from ca_file/ca_dir, not the system bundle */
     unsigned roles;    /* NET_TLS_ROLE_BIT set the other end must name; 0 = no check */
+    struct net_tls_mint *mint; /* server: certificates per SNI host (borrowed), or NULL */
     mbedtls_ssl_config conf;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
@@ -92,13 +96,18 @@ struct net_tls_conn {
     struct evbuffer_cb_entry *drain_cb;
     mbedtls_ssl_context ssl;
     enum net_tls_state state;
-    bool in_wrap;                  /* the user has no callbacks yet */
-    bool error_pending;            /* failed in net_tls_wrap: report from the resume event */
-    unsigned want_roles;           /* roles the other end must name; 0 = any */
-    char *want_host;               /* host it must name, or NULL */
-    struct net_tls_identity seen;  /* what the leaf names, chain not yet checked */
-    struct net_tls_identity ident; /* verified identity, set once OPEN */
-    char why[200];                 /* why the verify callback refused the leaf */
+    bool in_wrap;                   /* the user has no callbacks yet */
+    bool error_pending;             /* failed in net_tls_wrap: report from the resume event */
+    unsigned want_roles;            /* roles the other end must name; 0 = any */
+    char *want_host;                /* host it must name, or NULL */
+    char *mint_host;                /* server: host given by net_tls_wrap to mint for, or NULL */
+    struct net_tls_identity seen;   /* what the leaf names, chain not yet checked */
+    struct net_tls_identity ident;  /* verified identity, set once OPEN */
+    struct net_tls_mint_leaf *leaf; /* minted certificate this handshake uses (a reference) */
+    bool sni_sent;                  /* server: the client named a host, in sni */
+    bool error_set;                 /* error[] already says why (the SNI callback refused) */
+    char sni[NET_TLS_HOST_MAX + 1];
+    char why[200]; /* why the verify callback refused the leaf */
     char error[256];
 };
 
@@ -293,6 +302,71 @@ net_tls_check_cluster_opts(bool server, const struct net_tls_opts *opts, struct 
     return 0;
 }
 
+/* Use a leaf minted for host in c's handshake. Returns 0, or -1 with c->error set. */
+static int
+net_tls_conn_mint(struct net_tls_conn *c, const char *host)
+{
+    struct net_tls_mint_leaf *leaf;
+    struct df_error err;
+
+    if (net_tls_mint_get(c->ctx->mint, host, &leaf, &err) != 0) {
+        snprintf(c->error, sizeof(c->error), "handshake failed: %.200s", err.msg);
+        c->error_set = true;
+        return -1;
+    }
+    if (mbedtls_ssl_set_hs_own_cert(&c->ssl, net_tls_mint_leaf_crt(leaf),
+                                    net_tls_mint_leaf_key(leaf)) != 0) {
+        net_tls_mint_leaf_release(leaf);
+        snprintf(c->error, sizeof(c->error), "handshake failed: out of memory");
+        c->error_set = true;
+        return -1;
+    }
+    c->leaf = leaf;
+    return 0;
+}
+
+/*
+ * mbedtls calls this with the host a client names in SNI, while it reads the ClientHello.
+ * Every server notes it; one with a minter then sets that host's certificate. Returning
+ * non-zero fails the handshake (mbedtls sends unrecognized_name) with c->error saying why.
+ */
+static int
+net_tls_sni_cb(void *arg, mbedtls_ssl_context *ssl, const unsigned char *name, size_t len)
+{
+    struct net_tls_conn *c =
+            (struct net_tls_conn *)(void *)((char *)ssl - offsetof(struct net_tls_conn, ssl));
+    struct net_tls_ctx *ctx = arg;
+
+    if (len == 0 || len > NET_TLS_HOST_MAX || memchr(name, '\0', len) != NULL) {
+        /* Only a server that mints needs the name; others take any client as before. */
+        if (ctx->mint == NULL)
+            return 0;
+        snprintf(c->error, sizeof(c->error), "handshake failed: unusable SNI host name");
+        c->error_set = true;
+        return -1;
+    }
+    memcpy(c->sni, name, len);
+    c->sni[len] = '\0';
+    c->sni_sent = true;
+    if (ctx->mint == NULL)
+        return 0;
+    /*
+     * A host given by net_tls_wrap already has its leaf: mbedtls 2.28 can add a certificate
+     * to a handshake but not replace one, and a client naming another host than the one it
+     * asked to reach is refused rather than served a leaf for a host nobody chose.
+     */
+    if (c->leaf != NULL) {
+        if (strcasecmp(c->sni, c->mint_host) == 0)
+            return 0;
+        snprintf(c->error, sizeof(c->error),
+                 "handshake failed: the client names \"%.64s\" in SNI but asked for \"%.64s\"",
+                 c->sni, c->mint_host);
+        c->error_set = true;
+        return -1;
+    }
+    return net_tls_conn_mint(c, c->sni);
+}
+
 int
 net_tls_ctx_new(bool server, const struct net_tls_opts *opts, struct net_tls_ctx **out,
                 struct df_error *err)
@@ -332,7 +406,11 @@ net_tls_ctx_new(bool server, const struct net_tls_opts *opts, struct net_tls_ctx
     if (log_debug_enabled("tls"))
         mbedtls_debug_set_threshold(2);
 
-    if (server && (opts->cert_file == NULL || opts->key_file == NULL)) {
+    if (opts->mint != NULL && !server) {
+        rv = df_error_set(err, DF_EINVAL, "tls: mint is a server setting");
+        goto out;
+    }
+    if (server && opts->mint == NULL && (opts->cert_file == NULL || opts->key_file == NULL)) {
         rv = df_error_set(err, DF_EINVAL, "tls: a server needs cert_file and key_file");
         goto out;
     }
@@ -344,6 +422,9 @@ net_tls_ctx_new(bool server, const struct net_tls_opts *opts, struct net_tls_ctx
         goto out;
     ctx->own_ca = opts->ca_file != NULL || opts->ca_dir != NULL;
     ctx->roles = opts->peer_roles;
+    ctx->mint = opts->mint;
+    if (server)
+        mbedtls_ssl_conf_sni(&ctx->conf, net_tls_sni_cb, ctx);
     if (opts->cert_file != NULL) {
         if ((mrv = mbedtls_x509_crt_parse_file(&ctx->cert, opts->cert_file)) != 0) {
             rv = net_tls_mbedtls_error(err, DF_ETLS, "cert file", opts->cert_file, mrv);
@@ -478,6 +559,8 @@ net_tls_alert_name(unsigned char alert)
         return "access denied";
     case MBEDTLS_SSL_ALERT_MSG_NO_APPLICATION_PROTOCOL:
         return "no application protocol";
+    case MBEDTLS_SSL_ALERT_MSG_UNRECOGNIZED_NAME:
+        return "unrecognized name";
     default:
         return NULL;
     }
@@ -493,8 +576,14 @@ net_tls_conn_fail(struct net_tls_conn *c, int mrv, short what)
 
     if (c->state == NET_TLS_FAILED)
         return;
-    if (mrv == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED &&
-        (flags = mbedtls_ssl_get_verify_result(&c->ssl)) != 0) {
+    if (c->error_set) {
+        /* The SNI callback said why; mbedtls sent the alert. */
+    } else if (c->ctx->mint != NULL && c->leaf == NULL && c->state == NET_TLS_HANDSHAKE &&
+               mrv == MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE && c->ctx->cert.version == 0) {
+        snprintf(c->error, sizeof(c->error),
+                 "handshake failed: the client sent no SNI and there is no host to mint for");
+    } else if (mrv == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED &&
+               (flags = mbedtls_ssl_get_verify_result(&c->ssl)) != 0) {
         net_tls_verify_reason(c, flags);
     } else if (mrv == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE) {
         snprintf(c->error, sizeof(c->error), "handshake failed: no client certificate");
@@ -734,6 +823,11 @@ net_tls_resume_cb(evutil_socket_t fd, short what, void *arg)
         bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR | BEV_EVENT_WRITING, 0);
         return;
     }
+    if (c->state == NET_TLS_HANDSHAKE) {
+        /* Ciphertext that was read before the wrap: only new bytes would run the filter. */
+        bufferevent_flush(c->bev, EV_READ, BEV_NORMAL);
+        return;
+    }
     if (c->state != NET_TLS_OPEN)
         return;
     if (bufferevent_flush(c->bev, EV_READ, BEV_NORMAL) > 0)
@@ -749,7 +843,9 @@ net_tls_conn_free(void *arg)
     if (c->resume != NULL)
         event_free(c->resume);
     mbedtls_ssl_free(&c->ssl);
+    net_tls_mint_leaf_release(c->leaf);
     free(c->want_host);
+    free(c->mint_host);
     free(c);
 }
 
@@ -849,6 +945,11 @@ net_tls_conn_new(struct net_tls_ctx *ctx, struct bufferevent *under, const char 
     if (why == NULL && !ctx->server && roles == 0 && hostname != NULL &&
         mbedtls_ssl_set_hostname(&c->ssl, hostname) != 0)
         why = "no valid hostname to verify the server against (set one, or insecure)";
+    if (why == NULL && ctx->mint != NULL && hostname != NULL) {
+        c->mint_host = xstrdup(hostname);
+        if (net_tls_conn_mint(c, hostname) != 0)
+            why = c->error;
+    }
     if (!ctx->insecure)
         mbedtls_ssl_set_verify(&c->ssl, net_tls_verify_cb, c);
     mbedtls_ssl_set_bio(&c->ssl, c, net_tls_bio_send, net_tls_bio_recv, NULL);
@@ -871,11 +972,15 @@ net_tls_conn_new(struct net_tls_ctx *ctx, struct bufferevent *under, const char 
     c->drain_cb = evbuffer_add_cb(bufferevent_get_input(c->bev), net_tls_drain_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     if (why != NULL) {
-        snprintf(c->error, sizeof(c->error), "%s", why);
+        if (why != c->error)
+            snprintf(c->error, sizeof(c->error), "%s", why);
         net_tls_conn_fail(c, 0, BEV_EVENT_WRITING);
     } else if (!ctx->server) {
         /* Send the ClientHello now; a failure is reported by a deferred event. */
         net_tls_handshake_step(c, BEV_EVENT_WRITING);
+    } else if (evbuffer_get_length(bufferevent_get_input(under)) > 0) {
+        /* A ClientHello read with what came before (a CONNECT head): start on it. */
+        event_active(c->resume, EV_READ, 0);
     }
     c->in_wrap = false;
     return c->bev;
@@ -883,7 +988,9 @@ fail:
     if (c->resume != NULL)
         event_free(c->resume);
     mbedtls_ssl_free(&c->ssl);
+    net_tls_mint_leaf_release(c->leaf);
     free(c->want_host);
+    free(c->mint_host);
     free(c);
     return NULL;
 }
@@ -913,6 +1020,16 @@ net_tls_wrap_expect(struct net_tls_ctx *ctx, struct bufferevent *under, unsigned
     else if (host != NULL && !net_tls_host_is_valid(host))
         why = "wrong host: not a valid host name to verify the server against";
     return net_tls_conn_new(ctx, under, NULL, roles, host, why);
+}
+
+const char *
+net_tls_sni(struct bufferevent *bev)
+{
+    struct net_tls_conn *c = net_tls_table_find(bev);
+
+    if (c == NULL || !c->sni_sent)
+        return NULL;
+    return c->sni;
 }
 
 bool

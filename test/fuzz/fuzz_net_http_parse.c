@@ -36,6 +36,21 @@ fuzz_chunked(const uint8_t *p, size_t len)
     }
 }
 
+/* A proxy target parses in both forms into a bounded host and a port, or not at all. */
+static void
+fuzz_target(const char *target)
+{
+    struct net_http_target t;
+
+    for (int form = 0; form < 2; form++) {
+        if (net_http_target_parse(target, form == 1, &t) != 0)
+            continue;
+        if (t.host[0] == '\0' || strlen(t.host) > NET_HTTP_HOST_MAX || t.port == 0 ||
+            (form == 0 && (t.path == NULL || t.path[0] != '/')) || (form == 1 && t.path != NULL))
+            abort();
+    }
+}
+
 static void
 fuzz_head(enum net_http_kind kind, const uint8_t *p, size_t len)
 {
@@ -69,6 +84,8 @@ fuzz_head(enum net_http_kind kind, const uint8_t *p, size_t len)
         (void)net_http_head_get(&h1, "content-range");
         if (kind == NET_HTTP_RESPONSE && h1.body == NET_HTTP_BODY_CHUNKED)
             fuzz_chunked(p + u1, len - u1);
+        if (kind == NET_HTTP_REQUEST)
+            fuzz_target(h1.target);
     }
     net_http_head_reset(&h1);
     net_http_head_reset(&h2);
