@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Back-to-source: one HTTP(S) GET of a byte range (or of the whole object) from the origin,
- * following redirects ourselves (at most PEER_SOURCE_MAX_REDIRECTS hops, Authorization and
- * cookies dropped when the host changes), checking that a 206 answers exactly the range that
- * was asked for, and abandoning a body that trickles below a minimum rate. Retries belong to
- * the caller, which is told whether a failure is worth retrying and any Retry-After.
+ * One HTTP(S) fetch of a URL (or of a byte range of it), below the roles: the peer's
+ * back-to-source, the proxy's pass-through and the manager's registry requests. Redirects are
+ * followed here (at most NET_FETCH_MAX_REDIRECTS hops, Authorization and cookies dropped when
+ * the host changes), a 206 must answer exactly the range that was asked for, a body that
+ * trickles below a minimum rate is abandoned, and an address policy is checked on every
+ * address connected to. Retries belong to the caller, which is told whether a failure is worth
+ * retrying and any Retry-After.
  */
-#ifndef PEER_SOURCE_H
-#define PEER_SOURCE_H
+#ifndef DF_NET_FETCH_H
+#define DF_NET_FETCH_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,24 +22,24 @@ struct evbuffer;
 struct evdns_base;
 struct net_addrpolicy;
 struct net_tls_ctx;
-struct peer_source;
+struct net_fetch;
 
-#define PEER_SOURCE_MAX_REDIRECTS 10
+#define NET_FETCH_MAX_REDIRECTS 10
 
 /*
  * A pool of idle kept-alive plain-HTTP connections, by host and port. A fresh connection
  * per piece restarts TCP slow start each time, and on a link whose return path is queued
  * behind our own uploads (RTT tens of ms) a 1 MiB piece then never reaches full rate.
- * Returns the pool (the caller frees it with peer_source_pool_free, which takes NULL).
+ * Returns the pool (the caller frees it with net_fetch_pool_free, which takes NULL).
  */
-struct peer_source_pool *peer_source_pool_new(void);
-void peer_source_pool_free(struct peer_source_pool *pool);
+struct net_fetch_pool *net_fetch_pool_new(void);
+void net_fetch_pool_free(struct net_fetch_pool *pool);
 
-struct peer_source_pool;
+struct net_fetch_pool;
 
 /* What every fetch of a peer shares. */
-struct peer_source_env {
-    struct peer_source_pool *pool; /* idle plain-HTTP connections to reuse; may be NULL */
+struct net_fetch_env {
+    struct net_fetch_pool *pool; /* idle plain-HTTP connections to reuse; may be NULL */
     struct event_base *base;
     struct evdns_base *dns;
     struct net_tls_ctx *tls;          /* verifying client context */
@@ -49,7 +51,7 @@ struct peer_source_env {
     uint64_t min_rate; /* bytes/s over a window, after a grace period; 0 = off */
 };
 
-struct peer_source_req {
+struct net_fetch_req {
     const char *url;
     const struct net_http_header *headers; /* user headers, passed to the origin */
     size_t nheaders;
@@ -63,7 +65,7 @@ struct peer_source_req {
 };
 
 /* The response as seen after redirects; strings borrowed for the on_head call only. */
-struct peer_source_meta {
+struct net_fetch_meta {
     int status;     /* 200 or 206 */
     bool ranged;    /* 206 for exactly the asked range */
     bool has_total; /* total object length known (Content-Range or a 200's length) */
@@ -75,38 +77,38 @@ struct peer_source_meta {
     const char *final_url; /* after redirects */
 };
 
-struct peer_source_cbs {
+struct net_fetch_cbs {
     /* Return 0 to receive the body, or a negative DF_E* to abandon the fetch with it. */
-    int (*on_head)(struct peer_source *s, const struct peer_source_meta *m, void *arg);
+    int (*on_head)(struct net_fetch *s, const struct net_fetch_meta *m, void *arg);
     /* Consume data (drain it); return 0, or a negative DF_E* to abandon the fetch. */
-    int (*on_data)(struct peer_source *s, struct evbuffer *data, void *arg);
+    int (*on_data)(struct net_fetch *s, struct evbuffer *data, void *arg);
     /*
      * The fetch is over (rv == 0: the whole body arrived). why is a one-line reason for
      * failures; retry_after_ms is the origin's Retry-After (0 if none). s is freed after.
      */
-    void (*on_end)(struct peer_source *s, int rv, const char *why, uint64_t retry_after_ms,
+    void (*on_end)(struct net_fetch *s, int rv, const char *why, uint64_t retry_after_ms,
                    void *arg);
 };
 
 /*
- * Start a fetch. Returns 0 and *out (for peer_source_cancel), or DF_EINVAL with a message
+ * Start a fetch. Returns 0 and *out (for net_fetch_cancel), or DF_EINVAL with a message
  * in err for a URL we cannot fetch. Callbacks run later, from the loop.
  */
-int peer_source_start(const struct peer_source_env *env, const struct peer_source_req *req,
-                      const struct peer_source_cbs *cbs, void *arg, struct peer_source **out,
-                      struct df_error *err);
+int net_fetch_start(const struct net_fetch_env *env, const struct net_fetch_req *req,
+                    const struct net_fetch_cbs *cbs, void *arg, struct net_fetch **out,
+                    struct df_error *err);
 
 /* Abandon a fetch: no further callbacks. */
-void peer_source_cancel(struct peer_source *s);
+void net_fetch_cancel(struct net_fetch *s);
 
 /* Stop reading the body (rate limiting) / read on. */
-void peer_source_pause(struct peer_source *s);
-void peer_source_resume(struct peer_source *s);
+void net_fetch_pause(struct net_fetch *s);
+void net_fetch_resume(struct net_fetch *s);
 
 /* Body bytes received so far by this fetch. */
-uint64_t peer_source_bytes(const struct peer_source *s);
+uint64_t net_fetch_bytes(const struct net_fetch *s);
 
 /* True for failures worth another try (5xx, 429, connection loss, truncation, stalls). */
-bool peer_source_is_retryable(int rv);
+bool net_fetch_is_retryable(int rv);
 
 #endif
