@@ -52,6 +52,7 @@ struct net_fetch_env {
 };
 
 struct net_fetch_req {
+    const char *method; /* "GET" or "HEAD"; NULL: GET */
     const char *url;
     const struct net_http_header *headers; /* user headers, passed to the origin */
     size_t nheaders;
@@ -62,11 +63,20 @@ struct net_fetch_req {
      * of these roles (NET_TLS_ROLE_BIT set); 0: an origin, verified by its name. */
     unsigned cluster_roles;
     const struct net_addrpolicy *policy; /* NULL: none (a local caller's own download) */
+    /*
+     * false: only 200 and 206 reach on_head, other answers end the fetch with a DF_E* code.
+     * true: every final answer (not a followed redirect) reaches on_head with its status and
+     * head, and its body follows: a 401 with its WWW-Authenticate, a 404 with its error JSON.
+     */
+    bool any_status;
+    /* With no on_data callback the body is kept in memory (net_fetch_body) up to this many
+     * bytes; a longer one ends the fetch with DF_ETOOBIG. Must be > 0 without on_data. */
+    size_t max_body;
 };
 
 /* The response as seen after redirects; strings borrowed for the on_head call only. */
 struct net_fetch_meta {
-    int status;     /* 200 or 206 */
+    int status;     /* 200 or 206 (any final status with any_status) */
     bool ranged;    /* 206 for exactly the asked range */
     bool has_total; /* total object length known (Content-Range or a 200's length) */
     uint64_t total;
@@ -74,13 +84,17 @@ struct net_fetch_meta {
     uint64_t length;
     const char *etag; /* NULL if absent */
     const char *last_modified;
-    const char *final_url; /* after redirects */
+    const char *final_url;            /* after redirects */
+    const struct net_http_head *head; /* every header of the answer */
+    bool no_body;                     /* a HEAD: length and total are announced, none follows */
 };
 
 struct net_fetch_cbs {
-    /* Return 0 to receive the body, or a negative DF_E* to abandon the fetch with it. */
+    /* Return 0 to receive the body, or a negative DF_E* to abandon the fetch with it. May be
+     * NULL: the body is taken. */
     int (*on_head)(struct net_fetch *s, const struct net_fetch_meta *m, void *arg);
-    /* Consume data (drain it); return 0, or a negative DF_E* to abandon the fetch. */
+    /* Consume data (drain it); return 0, or a negative DF_E* to abandon the fetch. NULL:
+     * the body is kept in memory (net_fetch_req.max_body). */
     int (*on_data)(struct net_fetch *s, struct evbuffer *data, void *arg);
     /*
      * The fetch is over (rv == 0: the whole body arrived). why is a one-line reason for
@@ -92,7 +106,8 @@ struct net_fetch_cbs {
 
 /*
  * Start a fetch. Returns 0 and *out (for net_fetch_cancel), or DF_EINVAL with a message
- * in err for a URL we cannot fetch. Callbacks run later, from the loop.
+ * in err for a URL we cannot fetch or a method other than GET and HEAD. Callbacks run later, from
+ * the loop.
  */
 int net_fetch_start(const struct net_fetch_env *env, const struct net_fetch_req *req,
                     const struct net_fetch_cbs *cbs, void *arg, struct net_fetch **out,
@@ -104,6 +119,10 @@ void net_fetch_cancel(struct net_fetch *s);
 /* Stop reading the body (rate limiting) / read on. */
 void net_fetch_pause(struct net_fetch *s);
 void net_fetch_resume(struct net_fetch *s);
+
+/* The body kept in memory (no on_data callback) so far; valid until s is freed, so in
+ * on_end the whole body. The caller may drain it. */
+struct evbuffer *net_fetch_body(struct net_fetch *s);
 
 /* Body bytes received so far by this fetch. */
 uint64_t net_fetch_bytes(const struct net_fetch *s);

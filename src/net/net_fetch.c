@@ -50,6 +50,10 @@ struct net_fetch {
     bool has_range;
     uint64_t start, end;
     bool insecure;
+    bool head_only;  /* a HEAD request */
+    bool any_status; /* net_fetch_req.any_status */
+    size_t max_body;
+    struct evbuffer *body;               /* kept in memory when there is no on_data */
     unsigned cluster_roles;              /* net_fetch_req.cluster_roles */
     const struct net_addrpolicy *policy; /* borrowed; NULL: none */
     int hops;
@@ -129,6 +133,12 @@ net_fetch_resume(struct net_fetch *s)
         net_http_client_resume(s->client);
 }
 
+struct evbuffer *
+net_fetch_body(struct net_fetch *s)
+{
+    return s->body;
+}
+
 uint64_t
 net_fetch_bytes(const struct net_fetch *s)
 {
@@ -151,6 +161,8 @@ net_fetch_free(struct net_fetch *s)
     free(s->url_text);
     free(s->orig_host);
     free(s->redirect_to);
+    if (s->body != NULL)
+        evbuffer_free(s->body);
     free(s);
 }
 
@@ -342,27 +354,12 @@ net_fetch_resolve(const struct net_fetch *s, const char *loc)
     return out;
 }
 
+/* The code a status other than 200 and 206 ends the fetch with (0 for those two). */
 static int
-net_fetch_on_head(struct net_http_client *c, const struct net_http_head *h, void *arg)
+net_fetch_status_error(struct net_fetch *s, const struct net_http_head *h)
 {
-    struct net_fetch *s = arg;
-    struct net_fetch_meta m;
-    struct net_http_content_range cr;
     const char *v;
-    int rv;
 
-    (void)c;
-    s->status = h->status;
-    if (h->status == 301 || h->status == 302 || h->status == 303 || h->status == 307 ||
-        h->status == 308) {
-        v = net_http_head_get(h, "Location");
-        if (v == NULL || (s->redirect_to = net_fetch_resolve(s, v)) == NULL) {
-            snprintf(s->why, sizeof(s->why), "origin answered %d without a usable Location",
-                     h->status);
-            return DF_EPROTO;
-        }
-        return 0; /* drain the body, then follow */
-    }
     if (h->status == 429 || h->status >= 500) {
         v = net_http_head_get(h, "Retry-After");
         if (v != NULL)
@@ -390,8 +387,36 @@ net_fetch_on_head(struct net_http_client *c, const struct net_http_head *h, void
                  net_http_reason(h->status));
         return DF_EPROTO;
     }
+    return 0;
+}
+
+static int
+net_fetch_on_head(struct net_http_client *c, const struct net_http_head *h, void *arg)
+{
+    struct net_fetch *s = arg;
+    struct net_fetch_meta m;
+    struct net_http_content_range cr;
+    const char *v;
+    int rv;
+
+    (void)c;
+    s->status = h->status;
+    if (h->status == 301 || h->status == 302 || h->status == 303 || h->status == 307 ||
+        h->status == 308) {
+        v = net_http_head_get(h, "Location");
+        if (v == NULL || (s->redirect_to = net_fetch_resolve(s, v)) == NULL) {
+            snprintf(s->why, sizeof(s->why), "origin answered %d without a usable Location",
+                     h->status);
+            return DF_EPROTO;
+        }
+        return 0; /* drain the body, then follow */
+    }
+    if (!s->any_status && (rv = net_fetch_status_error(s, h)) != 0)
+        return rv;
     memset(&m, 0, sizeof(m));
     m.status = h->status;
+    m.head = h;
+    m.no_body = s->head_only;
     m.etag = net_http_head_get(h, "ETag");
     m.last_modified = net_http_head_get(h, "Last-Modified");
     m.final_url = s->url_text;
@@ -424,7 +449,14 @@ net_fetch_on_head(struct net_http_client *c, const struct net_http_head *h, void
         m.has_total = true;
         m.total = h->content_length;
     }
-    rv = s->cbs.on_head(s, &m, s->arg);
+    if (s->cbs.on_data == NULL && m.has_length && !s->head_only && m.length > s->max_body) {
+        snprintf(s->why, sizeof(s->why), "answer of %" PRIu64 " bytes is over the %zu allowed",
+                 m.length, s->max_body);
+        return DF_ETOOBIG;
+    }
+    rv = s->cbs.on_head != NULL ? s->cbs.on_head(s, &m, s->arg) : 0;
+    if (s->head_only)
+        return rv;
     if (rv == 0 && m.has_length && !s->tls) {
         s->body_len_known = true;
         s->body_len = m.length;
@@ -475,7 +507,16 @@ net_fetch_on_data(struct net_http_client *c, struct evbuffer *data, void *arg)
     /* What arrived, not what the owner took: it writes in batches, and a slow body would
      * look stalled to the rate check between two of them. */
     s->bytes = net_http_client_body_bytes(c);
-    int rv = s->cbs.on_data(s, data, s->arg);
+    int rv;
+
+    if (s->cbs.on_data != NULL) {
+        rv = s->cbs.on_data(s, data, s->arg);
+    } else if (evbuffer_get_length(s->body) + evbuffer_get_length(data) > s->max_body) {
+        snprintf(s->why, sizeof(s->why), "answer is over the %zu bytes allowed", s->max_body);
+        rv = DF_ETOOBIG;
+    } else {
+        rv = evbuffer_add_buffer(s->body, data) == 0 ? 0 : DF_ENOMEM;
+    }
 
     net_fetch_set_lowat(s);
     return rv;
@@ -619,7 +660,7 @@ net_fetch_connected(struct bufferevent *bev, int rv, void *arg)
         net_fetch_finish(s, rv == DF_ECLOSED ? DF_ECLOSED : DF_EINVAL);
 }
 
-/* Send the GET of the current hop over s->client. Returns 0 or the client's code. */
+/* Send the request of the current hop over s->client. Returns 0 or the client's code. */
 static int
 net_fetch_request(struct net_fetch *s)
 {
@@ -646,7 +687,7 @@ net_fetch_request(struct net_fetch *s)
     target = df_url_target_to_str(&s->url);
     host = df_url_authority_to_str(&s->url);
     memset(&req, 0, sizeof(req));
-    req.method = "GET";
+    req.method = s->head_only ? "HEAD" : "GET";
     req.target = target;
     req.host = host;
     req.headers = hdrs;
@@ -703,8 +744,19 @@ net_fetch_start(const struct net_fetch_env *env, const struct net_fetch_req *req
 
     if (req->cluster_roles != 0 && env->tls_cluster == NULL)
         return df_error_set(err, DF_EINVAL, "%s: no cluster TLS (tls.cert) configured", req->url);
+    if (req->method != NULL && strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+        return df_error_set(err, DF_EINVAL, "%s: method %s: only GET and HEAD", req->url,
+                            req->method);
+    if (cbs->on_data == NULL && req->max_body == 0)
+        return df_error_set(err, DF_EINVAL, "%s: a body kept in memory needs a size limit",
+                            req->url);
     s = xcalloc(1, sizeof(*s));
     s->env = *env;
+    s->head_only = req->method != NULL && strcmp(req->method, "HEAD") == 0;
+    s->any_status = req->any_status;
+    s->max_body = req->max_body;
+    if (cbs->on_data == NULL)
+        s->body = evbuffer_new();
     s->cbs = *cbs;
     s->fd = -1;
     s->arg = arg;
