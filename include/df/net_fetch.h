@@ -69,6 +69,9 @@ struct net_fetch_req {
      * head, and its body follows: a 401 with its WWW-Authenticate, a 404 with its error JSON.
      */
     bool any_status;
+    /* Hand a redirect over as the answer (with any_status: a proxy passing it on to its
+     * client) instead of following it; without any_status it ends the fetch with DF_EPROTO. */
+    bool keep_redirects;
     /* With no on_data callback the body is kept in memory (net_fetch_body) up to this many
      * bytes; a longer one ends the fetch with DF_ETOOBIG. Must be > 0 without on_data. */
     size_t max_body;

@@ -52,6 +52,7 @@ struct net_fetch {
     bool insecure;
     bool head_only;  /* a HEAD request */
     bool any_status; /* net_fetch_req.any_status */
+    bool keep_redirects;
     size_t max_body;
     struct evbuffer *body;               /* kept in memory when there is no on_data */
     unsigned cluster_roles;              /* net_fetch_req.cluster_roles */
@@ -401,8 +402,8 @@ net_fetch_on_head(struct net_http_client *c, const struct net_http_head *h, void
 
     (void)c;
     s->status = h->status;
-    if (h->status == 301 || h->status == 302 || h->status == 303 || h->status == 307 ||
-        h->status == 308) {
+    if (!s->keep_redirects && (h->status == 301 || h->status == 302 || h->status == 303 ||
+                               h->status == 307 || h->status == 308)) {
         v = net_http_head_get(h, "Location");
         if (v == NULL || (s->redirect_to = net_fetch_resolve(s, v)) == NULL) {
             snprintf(s->why, sizeof(s->why), "origin answered %d without a usable Location",
@@ -754,6 +755,7 @@ net_fetch_start(const struct net_fetch_env *env, const struct net_fetch_req *req
     s->env = *env;
     s->head_only = req->method != NULL && strcmp(req->method, "HEAD") == 0;
     s->any_status = req->any_status;
+    s->keep_redirects = req->keep_redirects;
     s->max_body = req->max_body;
     if (cbs->on_data == NULL)
         s->body = evbuffer_new();

@@ -40,6 +40,7 @@ static struct {
     uint64_t total;
     char challenge[128]; /* WWW-Authenticate of the answer */
     char final_url[128];
+    char location[128];   /* Location of the answer */
     struct evbuffer *got; /* the body: streamed or kept in memory */
 } t;
 
@@ -158,6 +159,8 @@ on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *arg)
     t.total = m->total;
     snprintf(t.challenge, sizeof(t.challenge), "%s", v != NULL ? v : "");
     snprintf(t.final_url, sizeof(t.final_url), "%s", m->final_url);
+    v = net_http_head_get(m->head, "Location");
+    snprintf(t.location, sizeof(t.location), "%s", v != NULL ? v : "");
     return 0;
 }
 
@@ -297,6 +300,26 @@ START_TEST(test_redirect_any_status)
 
 END_TEST
 
+/* Kept, the redirect itself is the answer: its Location goes to the caller. */
+START_TEST(test_keep_redirect)
+{
+    struct net_fetch_req req = {.any_status = true, .keep_redirects = true, .max_body = 4096};
+
+    ck_assert_int_eq(fetch("/moved", &req, &in_memory), 0);
+    ck_assert_int_eq(t.rv, 0);
+    ck_assert_int_eq(t.status, 302);
+    ck_assert_str_eq(t.location, "/v2/");
+    ck_assert_ptr_nonnull(strstr(t.final_url, "/moved"));
+    /* Without any_status a kept redirect is no answer the caller can take. */
+    t.ended = 0;
+    req.any_status = false;
+    ck_assert_int_eq(fetch("/moved", &req, &in_memory), 0);
+    ck_assert_int_eq(t.rv, DF_EPROTO);
+    ck_assert_ptr_nonnull(strstr(t.why, "302"));
+}
+
+END_TEST
+
 START_TEST(test_memory_body)
 {
     struct net_fetch_req req = {.max_body = strlen(BLOB)};
@@ -378,6 +401,7 @@ test_net_fetch_suite(void)
     tcase_add_test(tc, test_401_refused);
     tcase_add_test(tc, test_503_retryable);
     tcase_add_test(tc, test_redirect_any_status);
+    tcase_add_test(tc, test_keep_redirect);
     tcase_add_test(tc, test_memory_body);
     tcase_add_test(tc, test_memory_cap_length);
     tcase_add_test(tc, test_memory_cap_chunked);
