@@ -49,6 +49,9 @@ struct net_fetch_env {
     int head_timeout_ms;
     int idle_timeout_ms;
     uint64_t min_rate; /* bytes/s over a window, after a grace period; 0 = off */
+    /* What the owner calls net_fetch_req.policy in its refusals ("back-to-source policy");
+     * NULL: "address policy". */
+    const char *policy_name;
 };
 
 struct net_fetch_req {

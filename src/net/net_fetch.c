@@ -594,7 +594,8 @@ net_fetch_check_cb(const struct sockaddr *sa, size_t salen, void *arg)
     int rv;
 
     if ((rv = net_addrpolicy_check(s->policy, s->url.host, sa, salen, &err)) != 0)
-        snprintf(s->why, sizeof(s->why), "back-to-source policy%s: %s",
+        snprintf(s->why, sizeof(s->why), "%s%s: %s",
+                 s->env.policy_name != NULL ? s->env.policy_name : "address policy",
                  s->hops > 0 ? " (after a redirect)" : "", err.msg);
     return rv;
 }

@@ -588,6 +588,7 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     ctx->src_env.head_timeout_ms = (int)ctx->cfg.idle_timeout;
     ctx->src_env.idle_timeout_ms = (int)ctx->cfg.idle_timeout;
     ctx->src_env.min_rate = (uint64_t)ctx->cfg.min_rate;
+    ctx->src_env.policy_name = "back-to-source policy";
     net_ratelim_init(&ctx->down_rl, (uint64_t)ctx->cfg.download_rate,
                      (uint64_t)ctx->cfg.download_rate / 10 + 65536, df_time_mono_ns());
     net_ratelim_init(&ctx->up_rl, (uint64_t)ctx->cfg.upload_rate,

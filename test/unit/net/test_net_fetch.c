@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "df/net_addrpolicy.h"
 #include "df/net_connect.h"
 #include "df/net_fetch.h"
 #include "df/net_http_server.h"
@@ -365,6 +366,33 @@ START_TEST(test_memory_cap_chunked)
 
 END_TEST
 
+/* The policy sees the address connected to; its refusal is named as the owner calls it. */
+START_TEST(test_policy)
+{
+    const char *allow = "127.0.0.1/32";
+    struct net_addrpolicy *deny_all, *allow_lo;
+    struct net_fetch_req req = {0};
+    struct df_error err;
+
+    ck_assert_int_eq(net_addrpolicy_new(NULL, 0, NULL, 0, &deny_all, &err), 0);
+    ck_assert_int_eq(net_addrpolicy_new(&allow, 1, NULL, 0, &allow_lo, &err), 0);
+    t.env.policy_name = "registry policy";
+    req.policy = deny_all;
+    ck_assert_int_eq(fetch("/blob", &req, &streamed), 0);
+    ck_assert_int_eq(t.rv, DF_EPERM);
+    ck_assert_msg(strstr(t.why, "registry policy: 127.0.0.1") == t.why, "%s", t.why);
+    ck_assert_str_eq(t.method, ""); /* no request reached the server */
+    t.ended = 0;
+    req.policy = allow_lo;
+    ck_assert_int_eq(fetch("/blob", &req, &streamed), 0);
+    ck_assert_int_eq(t.rv, 0);
+    ck_assert(got_is(BLOB));
+    net_addrpolicy_free(deny_all);
+    net_addrpolicy_free(allow_lo);
+}
+
+END_TEST
+
 START_TEST(test_range)
 {
     struct net_fetch_req req = {.has_range = true, .start = 2, .end = 5};
@@ -405,6 +433,7 @@ test_net_fetch_suite(void)
     tcase_add_test(tc, test_memory_body);
     tcase_add_test(tc, test_memory_cap_length);
     tcase_add_test(tc, test_memory_cap_chunked);
+    tcase_add_test(tc, test_policy);
     tcase_add_test(tc, test_range);
     suite_add_tcase(s, tc);
     return s;
