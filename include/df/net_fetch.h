@@ -2,9 +2,9 @@
 /*
  * One HTTP(S) fetch of a URL (or of a byte range of it), below the roles: the peer's
  * back-to-source, the proxy's pass-through and the manager's registry requests. Redirects are
- * followed here (at most NET_FETCH_MAX_REDIRECTS hops, Authorization and cookies dropped when
- * the host changes), a 206 must answer exactly the range that was asked for, a body that
- * trickles below a minimum rate is abandoned, and an address policy is checked on every
+ * followed here (at most NET_FETCH_MAX_REDIRECTS hops unless asked otherwise, Authorization and
+ * cookies dropped when the host changes), a 206 must answer exactly the range that was asked for, a
+ * body that trickles below a minimum rate is abandoned, and an address policy is checked on every
  * address connected to. Retries belong to the caller, which is told whether a failure is worth
  * retrying and any Retry-After.
  */
@@ -75,6 +75,7 @@ struct net_fetch_req {
     /* Hand a redirect over as the answer (with any_status: a proxy passing it on to its
      * client) instead of following it; without any_status it ends the fetch with DF_EPROTO. */
     bool keep_redirects;
+    int max_redirects; /* hops followed; 0: NET_FETCH_MAX_REDIRECTS */
     /* With no on_data callback the body is kept in memory (net_fetch_body) up to this many
      * bytes; a longer one ends the fetch with DF_ETOOBIG. Must be > 0 without on_data. */
     size_t max_body;

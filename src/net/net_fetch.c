@@ -53,6 +53,7 @@ struct net_fetch {
     bool head_only;  /* a HEAD request */
     bool any_status; /* net_fetch_req.any_status */
     bool keep_redirects;
+    int max_redirects;
     size_t max_body;
     struct evbuffer *body;               /* kept in memory when there is no on_data */
     unsigned cluster_roles;              /* net_fetch_req.cluster_roles */
@@ -532,9 +533,9 @@ net_fetch_on_end(struct net_http_client *c, int rv, void *arg)
 
     (void)c;
     if (s->redirect_to != NULL && rv == 0) {
-        if (++s->hops > NET_FETCH_MAX_REDIRECTS) {
+        if (++s->hops > s->max_redirects) {
             /* A loop or a misconfigured origin: retrying the chain would not help. */
-            snprintf(s->why, sizeof(s->why), "more than %d redirects", NET_FETCH_MAX_REDIRECTS);
+            snprintf(s->why, sizeof(s->why), "more than %d redirects", s->max_redirects);
             net_fetch_finish(s, DF_ETOOBIG);
             return;
         }
@@ -757,6 +758,7 @@ net_fetch_start(const struct net_fetch_env *env, const struct net_fetch_req *req
     s->head_only = req->method != NULL && strcmp(req->method, "HEAD") == 0;
     s->any_status = req->any_status;
     s->keep_redirects = req->keep_redirects;
+    s->max_redirects = req->max_redirects > 0 ? req->max_redirects : NET_FETCH_MAX_REDIRECTS;
     s->max_body = req->max_body;
     if (cbs->on_data == NULL)
         s->body = evbuffer_new();

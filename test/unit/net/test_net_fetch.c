@@ -37,6 +37,7 @@ static struct {
     int ended, rv;  /* on_end */
     char why[600];
     int heads, status; /* on_head */
+    int requests;      /* the server saw */
     bool no_body, has_total;
     uint64_t total;
     char challenge[128]; /* WWW-Authenticate of the answer */
@@ -80,6 +81,7 @@ handler(struct net_http_req *req, void *arg)
     const char *path = net_http_req_path(req);
 
     (void)arg;
+    t.requests++;
     snprintf(t.method, sizeof(t.method), "%s", net_http_req_method(req));
     copy_header(req, "Range", t.range, sizeof(t.range));
     copy_header(req, "Authorization", t.auth, sizeof(t.auth));
@@ -92,6 +94,9 @@ handler(struct net_http_req *req, void *arg)
     } else if (strcmp(path, "/moved") == 0) {
         net_http_req_add_header(req, "Location", "/v2/");
         net_http_req_respond(req, 302, NULL, NULL, 0);
+    } else if (strcmp(path, "/loop") == 0) {
+        net_http_req_add_header(req, "Location", "/loop");
+        net_http_req_respond(req, 307, NULL, NULL, 0);
     } else if (strcmp(path, "/busy") == 0) {
         net_http_req_add_header(req, "Retry-After", "7");
         net_http_req_respond(req, 503, "text/plain", "busy\n", 5);
@@ -321,6 +326,26 @@ START_TEST(test_keep_redirect)
 
 END_TEST
 
+/* A redirect loop ends after the hops allowed, as an error not worth a retry. */
+START_TEST(test_redirect_limit)
+{
+    struct net_fetch_req req = {.max_redirects = 2};
+
+    ck_assert_int_eq(fetch("/loop", &req, &streamed), 0);
+    ck_assert_int_eq(t.rv, DF_ETOOBIG);
+    ck_assert(!net_fetch_is_retryable(t.rv));
+    ck_assert_str_eq(t.why, "more than 2 redirects");
+    ck_assert_int_eq(t.requests, 3);
+    t.ended = 0;
+    t.requests = 0;
+    req.max_redirects = 0; /* the default */
+    ck_assert_int_eq(fetch("/loop", &req, &streamed), 0);
+    ck_assert_int_eq(t.rv, DF_ETOOBIG);
+    ck_assert_int_eq(t.requests, NET_FETCH_MAX_REDIRECTS + 1);
+}
+
+END_TEST
+
 START_TEST(test_memory_body)
 {
     struct net_fetch_req req = {.max_body = strlen(BLOB)};
@@ -430,6 +455,7 @@ test_net_fetch_suite(void)
     tcase_add_test(tc, test_503_retryable);
     tcase_add_test(tc, test_redirect_any_status);
     tcase_add_test(tc, test_keep_redirect);
+    tcase_add_test(tc, test_redirect_limit);
     tcase_add_test(tc, test_memory_body);
     tcase_add_test(tc, test_memory_cap_length);
     tcase_add_test(tc, test_memory_cap_chunked);
