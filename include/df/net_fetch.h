@@ -27,17 +27,18 @@ struct net_fetch;
 #define NET_FETCH_MAX_REDIRECTS 10
 
 /*
- * A pool of idle kept-alive plain-HTTP connections, by host and port. A fresh connection
- * per piece restarts TCP slow start each time, and on a link whose return path is queued
- * behind our own uploads (RTT tens of ms) a 1 MiB piece then never reaches full rate.
- * Returns the pool (the caller frees it with net_fetch_pool_free, which takes NULL).
+ * A pool of idle kept-alive plain-HTTP (and cluster mTLS) connections, by host and port. A
+ * fresh connection per request (a peer's 1 MiB piece) restarts TCP slow start each time, and on a
+ * link whose return path is queued behind our own uploads (RTT tens of ms) a 1 MiB piece then never
+ * reaches full rate. Returns the pool (the caller frees it with net_fetch_pool_free, which takes
+ * NULL).
  */
 struct net_fetch_pool *net_fetch_pool_new(void);
 void net_fetch_pool_free(struct net_fetch_pool *pool);
 
 struct net_fetch_pool;
 
-/* What every fetch of a peer shares. */
+/* What every fetch of one owner (a peer, the manager, a proxy) shares. */
 struct net_fetch_env {
     struct net_fetch_pool *pool; /* idle plain-HTTP connections to reuse; may be NULL */
     struct event_base *base;
