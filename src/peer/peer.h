@@ -21,7 +21,7 @@
 #include "df/net_ratelim.h"
 #include "df/rpc_server.h"
 #include "df/rpc_tls.h"
-#include "peer_source.h"
+#include "df/net_fetch.h"
 
 struct df_metrics;
 struct event;
@@ -104,7 +104,7 @@ struct peer_ctx {
     struct net_tls_ctx *tls_upload; /* tls_server when pieces go over mTLS (borrowed); or NULL */
     struct net_tls_ctx
             *tls_cluster; /* cluster mTLS client (schedulers, parents); NULL: plaintext */
-    struct peer_source_env src_env;
+    struct net_fetch_env src_env;
     struct net_addrpolicy *src_policy; /* back-to-source for other hosts' requests */
     struct rpc_server *rpc;
     struct net_http_server *upload;

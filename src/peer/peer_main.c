@@ -572,7 +572,7 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     topts.insecure = true;
     if ((rv = net_tls_ctx_new(false, &topts, &ctx->tls_insecure, err)) != 0)
         return rv;
-    ctx->src_env.pool = peer_source_pool_new();
+    ctx->src_env.pool = net_fetch_pool_new();
     ctx->src_env.base = ctx->base;
     ctx->src_env.dns = ctx->dns;
     ctx->src_env.tls = ctx->tls;
@@ -588,6 +588,7 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     ctx->src_env.head_timeout_ms = (int)ctx->cfg.idle_timeout;
     ctx->src_env.idle_timeout_ms = (int)ctx->cfg.idle_timeout;
     ctx->src_env.min_rate = (uint64_t)ctx->cfg.min_rate;
+    ctx->src_env.policy_name = "back-to-source policy";
     net_ratelim_init(&ctx->down_rl, (uint64_t)ctx->cfg.download_rate,
                      (uint64_t)ctx->cfg.download_rate / 10 + 65536, df_time_mono_ns());
     net_ratelim_init(&ctx->up_rl, (uint64_t)ctx->cfg.upload_rate,
@@ -637,7 +638,7 @@ peer_main_free(struct peer_ctx *ctx)
     peer_upload_relay_stop(ctx);
     peer_task_shutdown(ctx);
     peer_p2p_shutdown(ctx);
-    peer_source_pool_free(ctx->src_env.pool);
+    net_fetch_pool_free(ctx->src_env.pool);
     ctx->src_env.pool = NULL;
     df_work_pool_free(ctx->hash_pool); /* first: their threads are done with the rest */
     df_work_pool_free(ctx->out_pool);

@@ -712,7 +712,7 @@ peer_p2p_digest_failed(struct peer_p2p *p, struct peer_parent *pp, uint64_t piec
 }
 
 static int
-peer_p2p_fetch_on_head(struct peer_source *s, const struct peer_source_meta *m, void *arg)
+peer_p2p_fetch_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *arg)
 {
     struct peer_fetch *f = arg;
 
@@ -723,7 +723,7 @@ peer_p2p_fetch_on_head(struct peer_source *s, const struct peer_source_meta *m, 
 }
 
 static int
-peer_p2p_fetch_on_data(struct peer_source *s, struct evbuffer *data, void *arg)
+peer_p2p_fetch_on_data(struct net_fetch *s, struct evbuffer *data, void *arg)
 {
     struct peer_fetch *f = arg;
     struct peer_p2p *p = f->task->p2p;
@@ -744,7 +744,7 @@ peer_p2p_fetch_on_data(struct peer_source *s, struct evbuffer *data, void *arg)
 }
 
 static void
-peer_p2p_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry_after_ms,
+peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_after_ms,
                       void *arg)
 {
     struct peer_fetch *f = arg;
@@ -814,8 +814,8 @@ peer_p2p_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t r
 static void
 peer_p2p_schedule(struct peer_p2p *p)
 {
-    static const struct peer_source_cbs cbs = {peer_p2p_fetch_on_head, peer_p2p_fetch_on_data,
-                                               peer_p2p_fetch_on_end};
+    static const struct net_fetch_cbs cbs = {peer_p2p_fetch_on_head, peer_p2p_fetch_on_data,
+                                             peer_p2p_fetch_on_end};
     struct peer_task *t = p->t;
     unsigned n;
 
@@ -824,7 +824,7 @@ peer_p2p_schedule(struct peer_p2p *p)
     n = (unsigned)t->ctx->cfg.concurrency;
     for (unsigned slot = 0; slot < n && slot < PEER_MAX_WORKERS; slot++) {
         struct peer_fetch *f = &p->fetch[slot];
-        struct peer_source_req req;
+        struct net_fetch_req req;
         struct peer_parent *pp = NULL;
         struct df_error err;
         char url[512];
@@ -861,7 +861,7 @@ peer_p2p_schedule(struct peer_p2p *p)
         req.url = url;
         if (t->ctx->tls_upload != NULL)
             req.cluster_roles = PEER_P2P_PARENT_ROLES;
-        if (peer_source_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err) != 0) {
+        if (net_fetch_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err) != 0) {
             f->busy = false;
             t->busy[i] = 0;
             pp->inflight--;
@@ -1480,7 +1480,7 @@ peer_p2p_fetches_cancel(struct peer_task *t)
         struct peer_parent *pp = p->fetch_parent[i];
         if (!f->busy)
             continue;
-        DF_FREE(f->src, peer_source_cancel);
+        DF_FREE(f->src, net_fetch_cancel);
         evtimer_del(f->rate_timer);
         f->busy = false;
         if (pp != NULL) {
@@ -1575,7 +1575,7 @@ peer_p2p_free_now(struct peer_p2p *p)
     for (int i = 0; i < p->nparents; i++)
         peer_parent_reset(&p->parents[i]);
     for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
-        peer_source_cancel(p->fetch[i].src);
+        net_fetch_cancel(p->fetch[i].src);
         if (p->fetch[i].rate_timer != NULL)
             event_free(p->fetch[i].rate_timer);
     }
@@ -1610,7 +1610,7 @@ peer_p2p_free(struct peer_task *t)
             peer_parent_reset(&p->parents[i]);
         p->nparents = 0;
         for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
-            peer_source_cancel(p->fetch[i].src);
+            net_fetch_cancel(p->fetch[i].src);
             p->fetch[i].src = NULL;
             if (p->fetch[i].rate_timer != NULL)
                 DF_FREE(p->fetch[i].rate_timer, event_free);

@@ -580,7 +580,7 @@ peer_task_stop_fetches(struct peer_task *t)
 {
     for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
         struct peer_fetch *f = &t->fetch[i];
-        DF_FREE(f->src, peer_source_cancel);
+        DF_FREE(f->src, net_fetch_cancel);
         if (f->retry_timer != NULL)
             DF_FREE(f->retry_timer, event_free);
         if (f->rate_timer != NULL)
@@ -961,7 +961,7 @@ peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_leng
 
 /* Validators of a response must match the task's: never mix two versions of the content. */
 static int
-peer_task_check_validators(struct peer_task *t, const struct peer_source_meta *m)
+peer_task_check_validators(struct peer_task *t, const struct net_fetch_meta *m)
 {
     if ((t->etag != NULL && (m->etag == NULL || strcmp(t->etag, m->etag) != 0)) ||
         (t->etag == NULL && t->last_modified != NULL &&
@@ -1045,7 +1045,7 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
             uint64_t wait = net_ratelim_wait_ns(&ctx->down_rl, 65536, now);
             struct timeval tv = {(time_t)(wait / 1000000000u),
                                  (suseconds_t)(wait % 1000000000u / 1000u) + 1};
-            peer_source_pause(f->src);
+            net_fetch_pause(f->src);
             event_add(f->rate_timer, &tv);
             if (avail == 0)
                 return 0;
@@ -1189,7 +1189,7 @@ peer_task_stream_finish_unknown(struct peer_task *t, uint64_t length)
 /* ---------------------------------------------------------------- piece fetches */
 
 static int
-peer_fetch_on_head(struct peer_source *s, const struct peer_source_meta *m, void *arg)
+peer_fetch_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *arg)
 {
     struct peer_fetch *f = arg;
     struct peer_task *t = f->task;
@@ -1212,7 +1212,7 @@ peer_fetch_on_head(struct peer_source *s, const struct peer_source_meta *m, void
 }
 
 static int
-peer_fetch_on_data(struct peer_source *s, struct evbuffer *data, void *arg)
+peer_fetch_on_data(struct net_fetch *s, struct evbuffer *data, void *arg)
 {
     (void)s;
     return peer_task_fetch_write(arg, data);
@@ -1237,7 +1237,7 @@ peer_fetch_rate_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (f->src != NULL)
-        peer_source_resume(f->src);
+        net_fetch_resume(f->src);
 }
 
 void
@@ -1258,8 +1258,8 @@ peer_fetch_retry(struct peer_fetch *f, int rv, const char *why, uint64_t retry_a
     struct timeval tv;
     char msg[700];
 
-    if (!peer_source_is_retryable(rv) || f->attempt >= (unsigned)t->ctx->cfg.retries) {
-        if (peer_source_is_retryable(rv))
+    if (!net_fetch_is_retryable(rv) || f->attempt >= (unsigned)t->ctx->cfg.retries) {
+        if (net_fetch_is_retryable(rv))
             snprintf(msg, sizeof(msg), "%s (after %u attempts)", why, f->attempt + 1);
         else
             snprintf(msg, sizeof(msg), "%s", why);
@@ -1277,8 +1277,7 @@ peer_fetch_retry(struct peer_fetch *f, int rv, const char *why, uint64_t retry_a
 }
 
 static void
-peer_fetch_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry_after_ms,
-                  void *arg)
+peer_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_after_ms, void *arg)
 {
     struct peer_fetch *f = arg;
     struct peer_task *t = f->task;
@@ -1547,10 +1546,10 @@ peer_task_hash_orphan(struct peer_task *t)
 static void
 peer_task_fetch_next(struct peer_fetch *f)
 {
-    static const struct peer_source_cbs cbs = {peer_fetch_on_head, peer_fetch_on_data,
-                                               peer_fetch_on_end};
+    static const struct net_fetch_cbs cbs = {peer_fetch_on_head, peer_fetch_on_data,
+                                             peer_fetch_on_end};
     struct peer_task *t = f->task;
-    struct peer_source_req req;
+    struct net_fetch_req req;
     struct df_error err;
     uint64_t n;
     int rv;
@@ -1582,7 +1581,7 @@ peer_task_fetch_next(struct peer_fetch *f)
     req.end = f->off + f->len - 1;
     req.insecure = t->insecure;
     req.policy = t->policy;
-    if ((rv = peer_source_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err)) != 0)
+    if ((rv = net_fetch_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err)) != 0)
         peer_task_fail(t, rv, err.msg);
 }
 
@@ -1607,7 +1606,7 @@ peer_task_start_pieces(struct peer_task *t)
 /* ---------------------------------------------------------------- probe and stream */
 
 static int
-peer_probe_on_head(struct peer_source *s, const struct peer_source_meta *m, void *arg)
+peer_probe_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *arg)
 {
     struct peer_task *t = arg;
     struct peer_fetch *f = &t->fetch[0];
@@ -1684,7 +1683,7 @@ peer_probe_on_head(struct peer_source *s, const struct peer_source_meta *m, void
 }
 
 static int
-peer_probe_on_data(struct peer_source *s, struct evbuffer *data, void *arg)
+peer_probe_on_data(struct net_fetch *s, struct evbuffer *data, void *arg)
 {
     struct peer_task *t = arg;
 
@@ -1708,8 +1707,7 @@ peer_probe_retry_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-peer_probe_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry_after_ms,
-                  void *arg)
+peer_probe_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_after_ms, void *arg)
 {
     struct peer_task *t = arg;
     struct peer_fetch *f = &t->fetch[0];
@@ -1751,9 +1749,9 @@ peer_probe_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
     if (rv != 0 && t->why[0] != '\0' &&
         (rv == DF_EPROTO || rv == DF_EIO || rv == DF_EDIGEST || rv == DF_ENOSPC))
         why = t->why;
-    if (!peer_source_is_retryable(rv) || t->disk_failed ||
+    if (!net_fetch_is_retryable(rv) || t->disk_failed ||
         (t->probe_attempt % 100) >= (unsigned)t->ctx->cfg.retries) {
-        if (peer_source_is_retryable(rv) && !t->disk_failed)
+        if (net_fetch_is_retryable(rv) && !t->disk_failed)
             snprintf(msg, sizeof(msg), "%s (after %u attempts)", why, t->probe_attempt % 100 + 1);
         else
             snprintf(msg, sizeof(msg), "%s", why);
@@ -1780,9 +1778,9 @@ peer_probe_on_end(struct peer_source *s, int rv, const char *why, uint64_t retry
 static void
 peer_task_probe(struct peer_task *t)
 {
-    static const struct peer_source_cbs cbs = {peer_probe_on_head, peer_probe_on_data,
-                                               peer_probe_on_end};
-    struct peer_source_req req;
+    static const struct net_fetch_cbs cbs = {peer_probe_on_head, peer_probe_on_data,
+                                             peer_probe_on_end};
+    struct net_fetch_req req;
     struct df_error err;
     int rv;
 
@@ -1795,7 +1793,7 @@ peer_task_probe(struct peer_task *t)
     req.has_range = t->state == PEER_TASK_PROBING && t->probe_attempt < 100;
     req.start = 0;
     req.end = 0;
-    if ((rv = peer_source_start(&t->ctx->src_env, &req, &cbs, t, &t->fetch[0].src, &err)) != 0)
+    if ((rv = net_fetch_start(&t->ctx->src_env, &req, &cbs, t, &t->fetch[0].src, &err)) != 0)
         peer_task_fail(t, rv, err.msg);
 }
 

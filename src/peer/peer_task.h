@@ -34,7 +34,7 @@ enum peer_task_state {
 /* One piece fetch slot; in stream mode slot 0 carries the single response. */
 struct peer_fetch {
     struct peer_task *task;
-    struct peer_source *src;
+    struct net_fetch *src;
     struct event *retry_timer;
     struct event *rate_timer;
     bool busy;

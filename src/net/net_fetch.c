@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * One back-to-source fetch: connect (evdns), optionally TLS, send the GET, follow redirects
+ * One fetch: connect (evdns), optionally TLS, send the GET, follow redirects
  * hop by hop, validate the response framing against what was asked, stream the body to the
- * owner and watch its rate. Exactly one of on_end or peer_source_cancel ends a fetch.
+ * owner and watch its rate. Exactly one of on_end or net_fetch_cancel ends a fetch.
  *
  *   CONNECTING --(connected)--> REQUESTING --(head)--> BODY --(end)--> done
  *        ^                          |
  *        +------(3xx, next hop)-----+
  */
-#include "peer_source.h"
+#include "df/net_fetch.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,14 +32,14 @@
 #include "df/net_tls.h"
 #include "df/xmalloc.h"
 
-#define PEER_SOURCE_RATE_GRACE_S  5 /* no rate check during the first seconds */
-#define PEER_SOURCE_RATE_WINDOW_S 5 /* the rate is measured over this window */
-#define PEER_SOURCE_MAX_HEADERS   64
-#define PEER_SOURCE_LOWAT         (128 * 1024)
+#define NET_FETCH_RATE_GRACE_S  5 /* no rate check during the first seconds */
+#define NET_FETCH_RATE_WINDOW_S 5 /* the rate is measured over this window */
+#define NET_FETCH_MAX_HEADERS   64
+#define NET_FETCH_LOWAT         (128 * 1024)
 
-struct peer_source {
-    struct peer_source_env env;
-    struct peer_source_cbs cbs;
+struct net_fetch {
+    struct net_fetch_env env;
+    struct net_fetch_cbs cbs;
     void *arg;
     struct df_url url;
     char *url_text; /* current hop */
@@ -50,7 +50,13 @@ struct peer_source {
     bool has_range;
     uint64_t start, end;
     bool insecure;
-    unsigned cluster_roles;              /* peer_source_req.cluster_roles */
+    bool head_only;  /* a HEAD request */
+    bool any_status; /* net_fetch_req.any_status */
+    bool keep_redirects;
+    int max_redirects;
+    size_t max_body;
+    struct evbuffer *body;               /* kept in memory when there is no on_data */
+    unsigned cluster_roles;              /* net_fetch_req.cluster_roles */
     const struct net_addrpolicy *policy; /* borrowed; NULL: none */
     int hops;
     struct net_connect *connect;
@@ -65,8 +71,8 @@ struct peer_source {
     bool body_len_known;
     uint64_t body_len;
     struct event *rate_timer;
-    uint64_t bytes;                                 /* body bytes received on this hop */
-    uint64_t window[PEER_SOURCE_RATE_WINDOW_S + 1]; /* bytes at each of the last ticks */
+    uint64_t bytes;                               /* body bytes received on this hop */
+    uint64_t window[NET_FETCH_RATE_WINDOW_S + 1]; /* bytes at each of the last ticks */
     unsigned ticks;
     char *redirect_to; /* Location of a 3xx being drained */
     uint64_t retry_after_ms;
@@ -74,9 +80,9 @@ struct peer_source {
     char why[600];
 };
 
-#define PEER_SOURCE_POOL 16 /* idle connections kept */
+#define NET_FETCH_POOL 16 /* idle connections kept */
 
-struct peer_source_pooled {
+struct net_fetch_pooled {
     char *host;
     uint16_t port;
     bool tls;               /* a cluster mTLS connection ... */
@@ -86,20 +92,20 @@ struct peer_source_pooled {
     struct net_http_client *client;
 };
 
-struct peer_source_pool {
-    struct peer_source_pooled e[PEER_SOURCE_POOL];
+struct net_fetch_pool {
+    struct net_fetch_pooled e[NET_FETCH_POOL];
     uint64_t seq;
 };
 
-static int peer_source_hop(struct peer_source *s, struct df_error *err);
-static int peer_source_request(struct peer_source *s);
-static int peer_source_connect(struct peer_source *s);
-static void peer_source_connected(struct bufferevent *bev, int rv, void *arg);
-static void peer_source_set_lowat(struct peer_source *s);
-static void peer_source_tick_lowat(struct peer_source *s);
+static int net_fetch_hop(struct net_fetch *s, struct df_error *err);
+static int net_fetch_request(struct net_fetch *s);
+static int net_fetch_connect(struct net_fetch *s);
+static void net_fetch_connected(struct bufferevent *bev, int rv, void *arg);
+static void net_fetch_set_lowat(struct net_fetch *s);
+static void net_fetch_tick_lowat(struct net_fetch *s);
 
 bool
-peer_source_is_retryable(int rv)
+net_fetch_is_retryable(int rv)
 {
     switch (rv) {
     case DF_EAGAIN:
@@ -116,27 +122,33 @@ peer_source_is_retryable(int rv)
 }
 
 void
-peer_source_pause(struct peer_source *s)
+net_fetch_pause(struct net_fetch *s)
 {
     if (s->client != NULL)
         net_http_client_pause(s->client);
 }
 
 void
-peer_source_resume(struct peer_source *s)
+net_fetch_resume(struct net_fetch *s)
 {
     if (s->client != NULL)
         net_http_client_resume(s->client);
 }
 
+struct evbuffer *
+net_fetch_body(struct net_fetch *s)
+{
+    return s->body;
+}
+
 uint64_t
-peer_source_bytes(const struct peer_source *s)
+net_fetch_bytes(const struct net_fetch *s)
 {
     return s->bytes;
 }
 
 static void
-peer_source_free(struct peer_source *s)
+net_fetch_free(struct net_fetch *s)
 {
     net_connect_cancel(s->connect);
     net_http_client_free(s->client);
@@ -151,17 +163,19 @@ peer_source_free(struct peer_source *s)
     free(s->url_text);
     free(s->orig_host);
     free(s->redirect_to);
+    if (s->body != NULL)
+        evbuffer_free(s->body);
     free(s);
 }
 
-struct peer_source_pool *
-peer_source_pool_new(void)
+struct net_fetch_pool *
+net_fetch_pool_new(void)
 {
-    return xcalloc(1, sizeof(struct peer_source_pool));
+    return xcalloc(1, sizeof(struct net_fetch_pool));
 }
 
 static void
-peer_source_pooled_reset(struct peer_source_pooled *e)
+net_fetch_pooled_reset(struct net_fetch_pooled *e)
 {
     net_http_client_free(e->client);
     free(e->host);
@@ -169,26 +183,26 @@ peer_source_pooled_reset(struct peer_source_pooled *e)
 }
 
 void
-peer_source_pool_free(struct peer_source_pool *pool)
+net_fetch_pool_free(struct net_fetch_pool *pool)
 {
     if (pool == NULL)
         return;
-    for (size_t i = 0; i < PEER_SOURCE_POOL; i++)
-        peer_source_pooled_reset(&pool->e[i]);
+    for (size_t i = 0; i < NET_FETCH_POOL; i++)
+        net_fetch_pooled_reset(&pool->e[i]);
     free(pool);
 }
 
 /* Keep s's idle connection for the next fetch from the same host and port. */
 static void
-peer_source_pool_put(struct peer_source *s)
+net_fetch_pool_put(struct net_fetch *s)
 {
-    struct peer_source_pool *pool = s->env.pool;
-    struct peer_source_pooled *e = NULL;
+    struct net_fetch_pool *pool = s->env.pool;
+    struct net_fetch_pooled *e = NULL;
 
-    for (size_t i = 0; i < PEER_SOURCE_POOL; i++) {
-        struct peer_source_pooled *x = &pool->e[i];
+    for (size_t i = 0; i < NET_FETCH_POOL; i++) {
+        struct net_fetch_pooled *x = &pool->e[i];
         if (x->client != NULL && !net_http_client_is_reusable(x->client))
-            peer_source_pooled_reset(x); /* the server closed it meanwhile */
+            net_fetch_pooled_reset(x); /* the server closed it meanwhile */
         if (x->client == NULL) {
             e = x;
             break;
@@ -196,7 +210,7 @@ peer_source_pool_put(struct peer_source *s)
         if (e == NULL || x->seq < e->seq)
             e = x;
     }
-    peer_source_pooled_reset(e);
+    net_fetch_pooled_reset(e);
     e->host = xstrdup(s->url.host);
     e->port = s->url.port;
     e->tls = s->tls;
@@ -212,7 +226,7 @@ peer_source_pool_put(struct peer_source *s)
  * connected to passes: the pool is shared with fetches that had none.
  */
 static bool
-peer_source_pooled_is_allowed(const struct peer_source *s, int fd)
+net_fetch_pooled_is_allowed(const struct net_fetch *s, int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -225,25 +239,25 @@ peer_source_pooled_is_allowed(const struct peer_source *s, int fd)
 
 /* An idle connection to s's host and port from the pool that s may use, or NULL. */
 static struct net_http_client *
-peer_source_pool_take(struct peer_source *s, int *fd)
+net_fetch_pool_take(struct net_fetch *s, int *fd)
 {
-    struct peer_source_pool *pool = s->env.pool;
+    struct net_fetch_pool *pool = s->env.pool;
     struct net_http_client *c;
 
-    for (size_t i = 0; i < PEER_SOURCE_POOL; i++) {
-        struct peer_source_pooled *e = &pool->e[i];
+    for (size_t i = 0; i < NET_FETCH_POOL; i++) {
+        struct net_fetch_pooled *e = &pool->e[i];
         if (e->client == NULL || e->port != s->url.port || strcmp(e->host, s->url.host) != 0 ||
             e->tls != (s->cluster_roles != 0) || e->cluster_roles != s->cluster_roles ||
-            !peer_source_pooled_is_allowed(s, e->fd))
+            !net_fetch_pooled_is_allowed(s, e->fd))
             continue;
         if (!net_http_client_is_reusable(e->client)) {
-            peer_source_pooled_reset(e);
+            net_fetch_pooled_reset(e);
             continue;
         }
         c = e->client;
         *fd = e->fd;
         e->client = NULL;
-        peer_source_pooled_reset(e);
+        net_fetch_pooled_reset(e);
         return c;
     }
     return NULL;
@@ -251,21 +265,21 @@ peer_source_pool_take(struct peer_source *s, int *fd)
 
 /* End the fetch: report and free. */
 static void
-peer_source_finish(struct peer_source *s, int rv)
+net_fetch_finish(struct net_fetch *s, int rv)
 {
-    void (*on_end)(struct peer_source *, int, const char *, uint64_t, void *) = s->cbs.on_end;
+    void (*on_end)(struct net_fetch *, int, const char *, uint64_t, void *) = s->cbs.on_end;
 
     if (rv != 0 && s->why[0] == '\0')
         snprintf(s->why, sizeof(s->why), "%s", df_strerror(rv));
     /* Plain connections and cluster mTLS ones (verified by role, not by name) are kept. */
     if (rv == 0 && s->env.pool != NULL && s->client != NULL && (!s->tls || s->cluster_roles != 0) &&
         s->fd != -1 && net_http_client_is_reusable(s->client))
-        peer_source_pool_put(s);
+        net_fetch_pool_put(s);
     /* The client must not call back into a freed fetch. */
     net_http_client_free(s->client);
     s->client = NULL;
     on_end(s, rv, s->why, s->retry_after_ms, s->arg);
-    peer_source_free(s);
+    net_fetch_free(s);
 }
 
 /*
@@ -274,7 +288,7 @@ peer_source_finish(struct peer_source *s, int rv)
  * slow origin might never fill the mark at all.
  */
 static void
-peer_source_tick_lowat(struct peer_source *s)
+net_fetch_tick_lowat(struct net_fetch *s)
 {
     uint64_t total, arrived;
     int queued = 0;
@@ -286,39 +300,39 @@ peer_source_tick_lowat(struct peer_source *s)
     total = s->bytes + (uint64_t)queued;
     arrived = total - s->tick_total;
     s->tick_total = total;
-    s->lowat_cap = arrived / 4 >= PEER_SOURCE_LOWAT ? PEER_SOURCE_LOWAT
-                   : arrived / 4 > 0                ? (int)(arrived / 4)
-                                                    : 1;
-    peer_source_set_lowat(s);
+    s->lowat_cap = arrived / 4 >= NET_FETCH_LOWAT ? NET_FETCH_LOWAT
+                   : arrived / 4 > 0              ? (int)(arrived / 4)
+                                                  : 1;
+    net_fetch_set_lowat(s);
 }
 
 static void
-peer_source_rate_cb(evutil_socket_t fd, short what, void *arg)
+net_fetch_rate_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct peer_source *s = arg;
+    struct net_fetch *s = arg;
     uint64_t oldest, rate;
 
     (void)fd;
     (void)what;
-    peer_source_tick_lowat(s);
+    net_fetch_tick_lowat(s);
     if (s->env.min_rate == 0)
         return;
     s->ticks++;
     memmove(s->window, s->window + 1, sizeof(s->window) - sizeof(s->window[0]));
-    s->window[PEER_SOURCE_RATE_WINDOW_S] = s->bytes;
-    if (s->ticks < PEER_SOURCE_RATE_GRACE_S + PEER_SOURCE_RATE_WINDOW_S)
+    s->window[NET_FETCH_RATE_WINDOW_S] = s->bytes;
+    if (s->ticks < NET_FETCH_RATE_GRACE_S + NET_FETCH_RATE_WINDOW_S)
         return;
     oldest = s->window[0];
-    rate = (s->bytes - oldest) / PEER_SOURCE_RATE_WINDOW_S;
+    rate = (s->bytes - oldest) / NET_FETCH_RATE_WINDOW_S;
     if (rate < s->env.min_rate) {
         snprintf(s->why, sizeof(s->why), "origin too slow: %" PRIu64 " B/s below %" PRIu64 " B/s",
                  rate, s->env.min_rate);
-        peer_source_finish(s, DF_ETIMEDOUT);
+        net_fetch_finish(s, DF_ETIMEDOUT);
     }
 }
 
 static bool
-peer_source_is_secret(const char *name)
+net_fetch_is_secret(const char *name)
 {
     return strcasecmp(name, "authorization") == 0 || strcasecmp(name, "cookie") == 0 ||
            strcasecmp(name, "proxy-authorization") == 0;
@@ -326,7 +340,7 @@ peer_source_is_secret(const char *name)
 
 /* Resolve a Location value against the current URL: absolute URLs and absolute paths. */
 static char *
-peer_source_resolve(const struct peer_source *s, const char *loc)
+net_fetch_resolve(const struct net_fetch *s, const char *loc)
 {
     char *auth, *out;
 
@@ -342,27 +356,12 @@ peer_source_resolve(const struct peer_source *s, const char *loc)
     return out;
 }
 
+/* The code a status other than 200 and 206 ends the fetch with (0 for those two). */
 static int
-peer_source_on_head(struct net_http_client *c, const struct net_http_head *h, void *arg)
+net_fetch_status_error(struct net_fetch *s, const struct net_http_head *h)
 {
-    struct peer_source *s = arg;
-    struct peer_source_meta m;
-    struct net_http_content_range cr;
     const char *v;
-    int rv;
 
-    (void)c;
-    s->status = h->status;
-    if (h->status == 301 || h->status == 302 || h->status == 303 || h->status == 307 ||
-        h->status == 308) {
-        v = net_http_head_get(h, "Location");
-        if (v == NULL || (s->redirect_to = peer_source_resolve(s, v)) == NULL) {
-            snprintf(s->why, sizeof(s->why), "origin answered %d without a usable Location",
-                     h->status);
-            return DF_EPROTO;
-        }
-        return 0; /* drain the body, then follow */
-    }
     if (h->status == 429 || h->status >= 500) {
         v = net_http_head_get(h, "Retry-After");
         if (v != NULL)
@@ -390,8 +389,36 @@ peer_source_on_head(struct net_http_client *c, const struct net_http_head *h, vo
                  net_http_reason(h->status));
         return DF_EPROTO;
     }
+    return 0;
+}
+
+static int
+net_fetch_on_head(struct net_http_client *c, const struct net_http_head *h, void *arg)
+{
+    struct net_fetch *s = arg;
+    struct net_fetch_meta m;
+    struct net_http_content_range cr;
+    const char *v;
+    int rv;
+
+    (void)c;
+    s->status = h->status;
+    if (!s->keep_redirects && (h->status == 301 || h->status == 302 || h->status == 303 ||
+                               h->status == 307 || h->status == 308)) {
+        v = net_http_head_get(h, "Location");
+        if (v == NULL || (s->redirect_to = net_fetch_resolve(s, v)) == NULL) {
+            snprintf(s->why, sizeof(s->why), "origin answered %d without a usable Location",
+                     h->status);
+            return DF_EPROTO;
+        }
+        return 0; /* drain the body, then follow */
+    }
+    if (!s->any_status && (rv = net_fetch_status_error(s, h)) != 0)
+        return rv;
     memset(&m, 0, sizeof(m));
     m.status = h->status;
+    m.head = h;
+    m.no_body = s->head_only;
     m.etag = net_http_head_get(h, "ETag");
     m.last_modified = net_http_head_get(h, "Last-Modified");
     m.final_url = s->url_text;
@@ -424,17 +451,24 @@ peer_source_on_head(struct net_http_client *c, const struct net_http_head *h, vo
         m.has_total = true;
         m.total = h->content_length;
     }
-    rv = s->cbs.on_head(s, &m, s->arg);
+    if (s->cbs.on_data == NULL && m.has_length && !s->head_only && m.length > s->max_body) {
+        snprintf(s->why, sizeof(s->why), "answer of %" PRIu64 " bytes is over the %zu allowed",
+                 m.length, s->max_body);
+        return DF_ETOOBIG;
+    }
+    rv = s->cbs.on_head != NULL ? s->cbs.on_head(s, &m, s->arg) : 0;
+    if (s->head_only)
+        return rv;
     if (rv == 0 && m.has_length && !s->tls) {
         s->body_len_known = true;
         s->body_len = m.length;
-        peer_source_set_lowat(s);
+        net_fetch_set_lowat(s);
     }
     if (rv != 0 && s->why[0] == '\0')
         snprintf(s->why, sizeof(s->why), "%s", df_strerror(rv));
     if (rv == 0 && (s->env.min_rate > 0 || s->body_len_known)) {
         struct timeval one = {1, 0};
-        s->rate_timer = event_new(s->env.base, -1, EV_PERSIST, peer_source_rate_cb, s);
+        s->rate_timer = event_new(s->env.base, -1, EV_PERSIST, net_fetch_rate_cb, s);
         if (s->rate_timer != NULL)
             event_add(s->rate_timer, &one);
     }
@@ -447,7 +481,7 @@ peer_source_on_head(struct net_http_client *c, const struct net_http_head *h, vo
  * syscalls per byte then cost more than the copy.
  */
 static void
-peer_source_set_lowat(struct peer_source *s)
+net_fetch_set_lowat(struct net_fetch *s)
 {
     uint64_t received, left;
     int lowat;
@@ -464,9 +498,9 @@ peer_source_set_lowat(struct peer_source *s)
 }
 
 static int
-peer_source_on_data(struct net_http_client *c, struct evbuffer *data, void *arg)
+net_fetch_on_data(struct net_http_client *c, struct evbuffer *data, void *arg)
 {
-    struct peer_source *s = arg;
+    struct net_fetch *s = arg;
 
     if (s->redirect_to != NULL) {
         evbuffer_drain(data, evbuffer_get_length(data));
@@ -475,25 +509,34 @@ peer_source_on_data(struct net_http_client *c, struct evbuffer *data, void *arg)
     /* What arrived, not what the owner took: it writes in batches, and a slow body would
      * look stalled to the rate check between two of them. */
     s->bytes = net_http_client_body_bytes(c);
-    int rv = s->cbs.on_data(s, data, s->arg);
+    int rv;
 
-    peer_source_set_lowat(s);
+    if (s->cbs.on_data != NULL) {
+        rv = s->cbs.on_data(s, data, s->arg);
+    } else if (evbuffer_get_length(s->body) + evbuffer_get_length(data) > s->max_body) {
+        snprintf(s->why, sizeof(s->why), "answer is over the %zu bytes allowed", s->max_body);
+        rv = DF_ETOOBIG;
+    } else {
+        rv = evbuffer_add_buffer(s->body, data) == 0 ? 0 : DF_ENOMEM;
+    }
+
+    net_fetch_set_lowat(s);
     return rv;
 }
 
 static void
-peer_source_on_end(struct net_http_client *c, int rv, void *arg)
+net_fetch_on_end(struct net_http_client *c, int rv, void *arg)
 {
-    struct peer_source *s = arg;
+    struct net_fetch *s = arg;
     struct df_error err;
     char *next;
 
     (void)c;
     if (s->redirect_to != NULL && rv == 0) {
-        if (++s->hops > PEER_SOURCE_MAX_REDIRECTS) {
+        if (++s->hops > s->max_redirects) {
             /* A loop or a misconfigured origin: retrying the chain would not help. */
-            snprintf(s->why, sizeof(s->why), "more than %d redirects", PEER_SOURCE_MAX_REDIRECTS);
-            peer_source_finish(s, DF_ETOOBIG);
+            snprintf(s->why, sizeof(s->why), "more than %d redirects", s->max_redirects);
+            net_fetch_finish(s, DF_ETOOBIG);
             return;
         }
         next = s->redirect_to;
@@ -505,9 +548,9 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
         s->tls_bev = NULL;
         s->fd = -1;
         s->body_len_known = false;
-        if ((rv = peer_source_hop(s, &err)) != 0) {
+        if ((rv = net_fetch_hop(s, &err)) != 0) {
             snprintf(s->why, sizeof(s->why), "redirect: %s", err.msg);
-            peer_source_finish(s, rv);
+            net_fetch_finish(s, rv);
         }
         return;
     }
@@ -519,8 +562,8 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
         s->reused = false;
         s->tls = false;
         s->why[0] = '\0';
-        if ((rv = peer_source_connect(s)) != 0)
-            peer_source_finish(s, rv);
+        if ((rv = net_fetch_connect(s)) != 0)
+            net_fetch_finish(s, rv);
         return;
     }
     if (rv != 0 && s->status == 0 && s->tls_bev != NULL && net_tls_error(s->tls_bev) != NULL) {
@@ -540,57 +583,57 @@ peer_source_on_end(struct net_http_client *c, int rv, void *arg)
     if (rv == DF_EPROTO && s->why[0] == '\0' && s->status != 0)
         snprintf(s->why, sizeof(s->why),
                  "origin response truncated or malformed after %" PRIu64 " bytes", s->bytes);
-    peer_source_finish(s, rv);
+    net_fetch_finish(s, rv);
 }
 
 /* The policy's word on the address a connection of this hop is about to go to. */
 static int
-peer_source_check_cb(const struct sockaddr *sa, size_t salen, void *arg)
+net_fetch_check_cb(const struct sockaddr *sa, size_t salen, void *arg)
 {
-    struct peer_source *s = arg;
+    struct net_fetch *s = arg;
     struct df_error err;
     int rv;
 
     if ((rv = net_addrpolicy_check(s->policy, s->url.host, sa, salen, &err)) != 0)
-        snprintf(s->why, sizeof(s->why), "back-to-source policy%s: %s",
+        snprintf(s->why, sizeof(s->why), "%s%s: %s",
+                 s->env.policy_name != NULL ? s->env.policy_name : "address policy",
                  s->hops > 0 ? " (after a redirect)" : "", err.msg);
     return rv;
 }
 
 /* Connect for the current hop, the policy checking each resolved address. */
 static int
-peer_source_connect(struct peer_source *s)
+net_fetch_connect(struct net_fetch *s)
 {
-    return net_connect_start_checked(s->env.base, s->env.dns, s->url.host, s->url.port,
-                                     s->env.connect_timeout_ms,
-                                     s->policy != NULL ? peer_source_check_cb : NULL, s,
-                                     peer_source_connected, s, &s->connect);
+    return net_connect_start_checked(
+            s->env.base, s->env.dns, s->url.host, s->url.port, s->env.connect_timeout_ms,
+            s->policy != NULL ? net_fetch_check_cb : NULL, s, net_fetch_connected, s, &s->connect);
 }
 
 static void
-peer_source_connected(struct bufferevent *bev, int rv, void *arg)
+net_fetch_connected(struct bufferevent *bev, int rv, void *arg)
 {
-    struct peer_source *s = arg;
+    struct net_fetch *s = arg;
     struct net_http_client_opts opts;
     bool tls = strcmp(s->url.scheme, "https") == 0;
 
     s->connect = NULL;
     if (rv == DF_EPERM && s->why[0] != '\0') {
-        peer_source_finish(s, DF_EPERM);
+        net_fetch_finish(s, DF_EPERM);
         return;
     }
     s->why[0] = '\0'; /* a refused first address of the name left its reason */
     if (rv != 0) {
         snprintf(s->why, sizeof(s->why), "connect %s:%u: %s", s->url.host, s->url.port,
                  df_strerror(rv));
-        peer_source_finish(s, rv == DF_EDNS ? DF_EDNS : DF_ECONNECT);
+        net_fetch_finish(s, rv == DF_EDNS ? DF_EDNS : DF_ECONNECT);
         return;
     }
     /* Fewer, larger reads: libevent's default of 16 KiB per read costs a callback each. */
     bufferevent_set_max_single_read(bev, 256 * 1024);
     s->fd = bufferevent_getfd(bev);
     s->lowat = 1;
-    s->lowat_cap = PEER_SOURCE_LOWAT;
+    s->lowat_cap = NET_FETCH_LOWAT;
     s->tick_total = 0;
     if (tls) {
         struct bufferevent *t;
@@ -601,7 +644,7 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
             t = net_tls_wrap(s->insecure ? s->env.tls_insecure : s->env.tls, bev, s->url.host);
         if (t == NULL) {
             bufferevent_free(bev);
-            peer_source_finish(s, DF_ENOMEM);
+            net_fetch_finish(s, DF_ENOMEM);
             return;
         }
         bev = t;
@@ -613,27 +656,27 @@ peer_source_connected(struct bufferevent *bev, int rv, void *arg)
     opts.idle_timeout_ms = s->env.idle_timeout_ms;
     opts.body_high_water = 1 << 20;
     if ((rv = net_http_client_new(bev, &opts, &s->client)) != 0) {
-        peer_source_finish(s, rv);
+        net_fetch_finish(s, rv);
         return;
     }
-    if ((rv = peer_source_request(s)) != 0)
-        peer_source_finish(s, rv == DF_ECLOSED ? DF_ECLOSED : DF_EINVAL);
+    if ((rv = net_fetch_request(s)) != 0)
+        net_fetch_finish(s, rv == DF_ECLOSED ? DF_ECLOSED : DF_EINVAL);
 }
 
-/* Send the GET of the current hop over s->client. Returns 0 or the client's code. */
+/* Send the request of the current hop over s->client. Returns 0 or the client's code. */
 static int
-peer_source_request(struct peer_source *s)
+net_fetch_request(struct net_fetch *s)
 {
-    static const struct net_http_client_cbs cbs = {peer_source_on_head, peer_source_on_data,
-                                                   peer_source_on_end};
-    struct net_http_header hdrs[PEER_SOURCE_MAX_HEADERS + 2];
+    static const struct net_http_client_cbs cbs = {net_fetch_on_head, net_fetch_on_data,
+                                                   net_fetch_on_end};
+    struct net_http_header hdrs[NET_FETCH_MAX_HEADERS + 2];
     struct net_http_request req;
     char range[64], *target = NULL, *host = NULL;
     size_t n = 0;
     int rv;
 
-    for (size_t i = 0; i < s->nheaders && n < PEER_SOURCE_MAX_HEADERS; i++) {
-        if (s->drop_auth && peer_source_is_secret(s->headers[i].name))
+    for (size_t i = 0; i < s->nheaders && n < NET_FETCH_MAX_HEADERS; i++) {
+        if (s->drop_auth && net_fetch_is_secret(s->headers[i].name))
             continue;
         hdrs[n++] = s->headers[i];
     }
@@ -647,7 +690,7 @@ peer_source_request(struct peer_source *s)
     target = df_url_target_to_str(&s->url);
     host = df_url_authority_to_str(&s->url);
     memset(&req, 0, sizeof(req));
-    req.method = "GET";
+    req.method = s->head_only ? "HEAD" : "GET";
     req.target = target;
     req.host = host;
     req.headers = hdrs;
@@ -662,7 +705,7 @@ peer_source_request(struct peer_source *s)
 
 /* Start the current hop (s->url_text). */
 static int
-peer_source_hop(struct peer_source *s, struct df_error *err)
+net_fetch_hop(struct net_fetch *s, struct df_error *err)
 {
     int rv;
 
@@ -674,13 +717,13 @@ peer_source_hop(struct peer_source *s, struct df_error *err)
     else if (strcmp(s->orig_host, s->url.host) != 0)
         s->drop_auth = true;
     if (s->env.pool != NULL && (strcmp(s->url.scheme, "http") == 0 || s->cluster_roles != 0) &&
-        (s->client = peer_source_pool_take(s, &s->fd)) != NULL) {
+        (s->client = net_fetch_pool_take(s, &s->fd)) != NULL) {
         s->reused = true;
         s->tls = s->cluster_roles != 0;
         s->lowat = 1;
         setsockopt(s->fd, SOL_SOCKET, SO_RCVLOWAT, &s->lowat, sizeof(s->lowat));
         /* Its callbacks run from the loop, never from here. */
-        if (peer_source_request(s) == 0)
+        if (net_fetch_request(s) == 0)
             return 0;
         net_http_client_free(s->client);
         s->client = NULL;
@@ -689,23 +732,36 @@ peer_source_hop(struct peer_source *s, struct df_error *err)
     }
     s->reused = false;
     s->tls = false;
-    if ((rv = peer_source_connect(s)) != 0)
+    if ((rv = net_fetch_connect(s)) != 0)
         return df_error_set(err, rv, "connect %s: %s", s->url.host, df_strerror(rv));
     return 0;
 }
 
 int
-peer_source_start(const struct peer_source_env *env, const struct peer_source_req *req,
-                  const struct peer_source_cbs *cbs, void *arg, struct peer_source **out,
-                  struct df_error *err)
+net_fetch_start(const struct net_fetch_env *env, const struct net_fetch_req *req,
+                const struct net_fetch_cbs *cbs, void *arg, struct net_fetch **out,
+                struct df_error *err)
 {
-    struct peer_source *s;
+    struct net_fetch *s;
     int rv;
 
     if (req->cluster_roles != 0 && env->tls_cluster == NULL)
         return df_error_set(err, DF_EINVAL, "%s: no cluster TLS (tls.cert) configured", req->url);
+    if (req->method != NULL && strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+        return df_error_set(err, DF_EINVAL, "%s: method %s: only GET and HEAD", req->url,
+                            req->method);
+    if (cbs->on_data == NULL && req->max_body == 0)
+        return df_error_set(err, DF_EINVAL, "%s: a body kept in memory needs a size limit",
+                            req->url);
     s = xcalloc(1, sizeof(*s));
     s->env = *env;
+    s->head_only = req->method != NULL && strcmp(req->method, "HEAD") == 0;
+    s->any_status = req->any_status;
+    s->keep_redirects = req->keep_redirects;
+    s->max_redirects = req->max_redirects > 0 ? req->max_redirects : NET_FETCH_MAX_REDIRECTS;
+    s->max_body = req->max_body;
+    if (cbs->on_data == NULL)
+        s->body = evbuffer_new();
     s->cbs = *cbs;
     s->fd = -1;
     s->arg = arg;
@@ -724,8 +780,8 @@ peer_source_start(const struct peer_source_env *env, const struct peer_source_re
         }
         s->nheaders = req->nheaders;
     }
-    if ((rv = peer_source_hop(s, err)) != 0) {
-        peer_source_free(s);
+    if ((rv = net_fetch_hop(s, err)) != 0) {
+        net_fetch_free(s);
         return rv;
     }
     *out = s;
@@ -733,8 +789,8 @@ peer_source_start(const struct peer_source_env *env, const struct peer_source_re
 }
 
 void
-peer_source_cancel(struct peer_source *s)
+net_fetch_cancel(struct net_fetch *s)
 {
     if (s != NULL)
-        peer_source_free(s);
+        net_fetch_free(s);
 }
