@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "df/df_b64.h"
 #include "df/df_digest.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
@@ -24,19 +25,19 @@
 #include "df/log.h"
 #include "df/net_http_parse.h"
 #include "df/net_tls.h"
+#include "df/proto_dfdaemon.h"
+#include "df/proto_sched.h"
 #include "df/rpc_client.h"
 #include "df/rpc_server.h"
 #include "df/xmalloc.h"
 #include "sched.h"
-#include "df/df_b64.h"
 #include "sched_json.h"
 
-#define SCHED_SVC              "/scheduler.v2.Scheduler/"
-#define SCHED_ANNOUNCE_MSG_MAX (64u << 10) /* one AnnouncePeer request message */
-#define SCHED_SEED_METHOD      "/dfdaemon.v2.DfdaemonUpload/DownloadTask"
-#define SCHED_MAX_SEEDS        1024
-#define SCHED_DIGEST_BATCH     4096 /* pieces per pieceDigestsResponse */
-#define SCHED_MAX_RESCHEDULE   64   /* candidate parents honoured per reschedule */
+_Static_assert(SCHED_TINY_MAX <= PROTO_TINY_MAX, "a tiny task fits its answer");
+
+#define SCHED_MAX_SEEDS      1024
+#define SCHED_DIGEST_BATCH   4096 /* pieces per pieceDigestsResponse */
+#define SCHED_MAX_RESCHEDULE 64   /* candidate parents honoured per reschedule */
 
 struct sched_rtask;
 
@@ -58,7 +59,8 @@ struct sched_stream {
 struct sched_rtask {
     char id[DF_ID_TASK_LEN + 1];
     cJSON *download; /* the last register's download object, for the seed */
-    cJSON *pending;  /* pieces to broadcast, or NULL */
+    struct proto_sched_piece_digest *pending; /* pieces to broadcast */
+    size_t npending, pending_cap;
     bool dirty, busy;
     struct sched_stream_list streams;
     size_t nstreams;
@@ -86,7 +88,7 @@ rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
         TAILQ_REMOVE(&ctx->dirty, rt, dentry);
     df_map_del(&ctx->rtasks, rt->id);
     cJSON_Delete(rt->download);
-    cJSON_Delete(rt->pending);
+    free(rt->pending);
     free(rt);
 }
 
@@ -175,26 +177,47 @@ stream_end(struct sched_stream *st, enum rpc_code code, const char *message, boo
         stream_free(st);
 }
 
-/* A message {"hostId","taskId","peerId", kind: {}} for st; *body is the kind's object. */
-static cJSON *
-stream_msg_new(const struct sched_stream *st, const char *kind, cJSON **body)
+/* An answer of this kind to st's peer; the ids are borrowed from st (never reset r). */
+static struct proto_sched_peer_resp
+stream_resp(const struct sched_stream *st, enum proto_sched_peer_resp_kind kind)
 {
-    cJSON *m = cJSON_CreateObject();
+    struct proto_sched_peer_resp r = {.kind = kind};
 
-    cJSON_AddStringToObject(m, "hostId", st->host_id);
-    cJSON_AddStringToObject(m, "taskId", st->task_id);
-    cJSON_AddStringToObject(m, "peerId", st->peer_id);
-    *body = cJSON_AddObjectToObject(m, kind);
-    return m;
+    r.host_id = st->host_id;
+    r.task_id = st->task_id;
+    r.peer_id = st->peer_id;
+    return r;
 }
 
-/* Send and free m; a peer that does not read is dropped. */
+/* With the task's geometry when known, so a peer that registered before it can use it. */
 static void
-stream_send(struct sched_stream *st, cJSON *m)
+stream_resp_geometry(const struct sched_stream *st, struct proto_sched_peer_resp *r)
 {
+    struct sched_task_stat ts;
+
+    if (sched_state_task_stat(st->ctx->state, st->task_id, &ts) != 0 || ts.content_length < 0 ||
+        ts.piece_length > UINT32_MAX)
+        return;
+    r->has_geometry = true;
+    r->content_length = (uint64_t)ts.content_length;
+    r->piece_length = (uint32_t)ts.piece_length;
+    r->piece_count = ts.piece_count;
+}
+
+/* Send r; a peer that does not read is dropped. */
+static void
+stream_send(struct sched_stream *st, const struct proto_sched_peer_resp *r)
+{
+    cJSON *m;
     int rv;
 
-    if (st->call != NULL && m != NULL && (rv = rpc_call_send(st->call, m)) != 0) {
+    if (st->call == NULL)
+        return;
+    if ((m = proto_sched_peer_resp_to_json(r)) == NULL)
+        rv = DF_ENOMEM;
+    else
+        rv = rpc_call_send(st->call, m);
+    if (rv != 0) {
         log_warnx("sched: peer %s: cannot send: %s; dropping its stream", st->peer_id,
                   df_strerror(rv));
         stream_end(st, RPC_RESOURCE_EXHAUSTED, "peer is not reading its stream", true);
@@ -205,33 +228,15 @@ stream_send(struct sched_stream *st, cJSON *m)
 /* ---- digests ---- */
 
 static void
-digest_piece_add(cJSON *arr, uint32_t number, uint64_t offset, uint64_t length,
-                 const struct df_digest *d)
+digest_send(struct sched_stream *st, struct proto_sched_piece_digest *pieces, size_t n)
 {
-    char text[DF_DIGEST_STR_LEN + 1];
-    cJSON *o = cJSON_CreateObject();
+    struct proto_sched_peer_resp r = stream_resp(st, PROTO_PEER_RESP_DIGESTS);
 
-    cJSON_AddNumberToObject(o, "number", number);
-    df_json_add_u64(o, "offset", offset);
-    df_json_add_u64(o, "length", length);
-    cJSON_AddStringToObject(o, "digest", df_digest_format(d, text));
-    cJSON_AddItemToArray(arr, o);
-}
-
-static void
-digest_send(struct sched_stream *st, cJSON *pieces)
-{
-    cJSON *body, *m = stream_msg_new(st, "pieceDigestsResponse", &body);
-    struct sched_task_stat ts;
-
-    /* With the geometry, so a peer that registered before it was known can use them. */
-    if (sched_state_task_stat(st->ctx->state, st->task_id, &ts) == 0 && ts.content_length >= 0) {
-        df_json_add_u64(body, "contentLength", (uint64_t)ts.content_length);
-        df_json_add_u64(body, "pieceLength", ts.piece_length);
-    }
-    cJSON_AddItemReferenceToObject(body, "pieces", pieces);
+    stream_resp_geometry(st, &r);
+    r.pieces = pieces; /* borrowed */
+    r.npieces = n;
     st->ctx->m.digests_sent++;
-    stream_send(st, m);
+    stream_send(st, &r);
 }
 
 /* Right after a register: every digest the task has, in batches. */
@@ -240,31 +245,30 @@ digest_send_all(struct sched_stream *st)
 {
     struct sched_ctx *ctx = st->ctx;
     struct sched_task_stat ts;
-    struct df_digest d;
-    uint64_t off, len;
-    cJSON *arr = NULL;
-    int n = 0;
+    struct proto_sched_piece_digest *batch, *p;
+    uint64_t len;
+    size_t n = 0;
 
     if (sched_state_task_stat(ctx->state, st->task_id, &ts) != 0 || ts.digest_count == 0 ||
         ts.content_length < 0)
         return;
+    batch = xcalloc(SCHED_DIGEST_BATCH, sizeof(*batch));
     for (uint32_t i = 0; i < ts.piece_count && st->call != NULL; i++) {
-        if (sched_state_piece_digest(ctx->state, st->task_id, i, &d) != 0 ||
-            df_id_piece_range((uint64_t)ts.content_length, ts.piece_length, i, &off, &len) != 0)
+        p = &batch[n];
+        if (sched_state_piece_digest(ctx->state, st->task_id, i, &p->digest) != 0 ||
+            df_id_piece_range((uint64_t)ts.content_length, ts.piece_length, i, &p->offset, &len) !=
+                    0)
             continue;
-        if (arr == NULL)
-            arr = cJSON_CreateArray();
-        digest_piece_add(arr, i, off, len, &d);
+        p->number = i;
+        p->length = (uint32_t)len;
         if (++n == SCHED_DIGEST_BATCH) {
-            digest_send(st, arr);
-            cJSON_Delete(arr);
-            arr = NULL;
+            digest_send(st, batch, n);
             n = 0;
         }
     }
-    if (arr != NULL && st->call != NULL)
-        digest_send(st, arr);
-    cJSON_Delete(arr);
+    if (n > 0 && st->call != NULL)
+        digest_send(st, batch, n);
+    free(batch);
 }
 
 static void
@@ -276,9 +280,12 @@ digest_queue(struct sched_ctx *ctx, const char *task_id, uint32_t number, uint64
 
     if (rt == NULL)
         return;
-    if (rt->pending == NULL)
-        rt->pending = cJSON_CreateArray();
-    digest_piece_add(rt->pending, number, offset, length, d);
+    if (rt->npending == rt->pending_cap) {
+        rt->pending_cap = rt->pending_cap == 0 ? 16 : rt->pending_cap * 2;
+        rt->pending = xrealloc(rt->pending, rt->pending_cap * sizeof(*rt->pending));
+    }
+    rt->pending[rt->npending++] = (struct proto_sched_piece_digest){
+            .number = number, .offset = offset, .length = (uint32_t)length, .digest = *d};
     if (!rt->dirty) {
         rt->dirty = true;
         TAILQ_INSERT_TAIL(&ctx->dirty, rt, dentry);
@@ -295,7 +302,8 @@ digest_flush_cb(evutil_socket_t fd, short what, void *arg)
     struct sched_ctx *ctx = arg;
     struct sched_rtask *rt;
     struct sched_stream *st, *next;
-    cJSON *pieces;
+    struct proto_sched_piece_digest *pieces;
+    size_t n;
 
     (void)fd;
     (void)what;
@@ -303,14 +311,16 @@ digest_flush_cb(evutil_socket_t fd, short what, void *arg)
         TAILQ_REMOVE(&ctx->dirty, rt, dentry);
         rt->dirty = false;
         pieces = rt->pending;
+        n = rt->npending;
         rt->pending = NULL;
+        rt->npending = rt->pending_cap = 0;
         rt->busy = true;
-        for (st = TAILQ_FIRST(&rt->streams); st != NULL && pieces != NULL; st = next) {
+        for (st = TAILQ_FIRST(&rt->streams); st != NULL && n > 0; st = next) {
             next = TAILQ_NEXT(st, tentry);
-            digest_send(st, pieces);
+            digest_send(st, pieces, n);
         }
         rt->busy = false;
-        cJSON_Delete(pieces);
+        free(pieces);
         if (rt->nstreams == 0)
             rtask_free(ctx, rt);
     }
@@ -532,8 +542,8 @@ seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
     log_info("sched: task %.12s: triggering seed %s at %s", a->task_id, a->host_id, tr->addr);
     if ((c = seed_client(ctx, tr->addr)) == NULL) {
         rv = DF_EINVAL;
-    } else if ((rv = rpc_client_stream(c, SCHED_SEED_METHOD, (int)ctx->cfg.seed_deadline, &cbs, tr,
-                                       &call)) == 0) {
+    } else if ((rv = rpc_client_stream(c, PROTO_DFDAEMON_SEED_DOWNLOAD_TASK,
+                                       (int)ctx->cfg.seed_deadline, &cbs, tr, &call)) == 0) {
         rpc_client_send(call, req);
         rpc_client_close_send(call);
         tr = NULL; /* seed_close_cb frees it */
@@ -551,29 +561,25 @@ seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
 static void
 deliver_parents(struct sched_ctx *ctx, struct sched_stream *st, const struct sched_action *a)
 {
-    cJSON *body, *arr, *o, *m = stream_msg_new(st, "normalTaskResponse", &body);
-    struct sched_task_stat ts;
+    struct proto_sched_peer_resp r = stream_resp(st, PROTO_PEER_RESP_NORMAL);
 
-    arr = cJSON_AddArrayToObject(body, "candidateParents");
+    stream_resp_geometry(st, &r);
+    r.parents = xcalloc(a->nparents + 1, sizeof(*r.parents));
+    r.nparents = a->nparents;
     for (size_t i = 0; i < a->nparents; i++) {
         const struct sched_parent *p = &a->parents[i];
 
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "id", p->peer_id);
-        cJSON_AddStringToObject(o, "hostId", p->host_id);
-        cJSON_AddStringToObject(o, "ip", p->ip);
-        cJSON_AddNumberToObject(o, "port", p->rpc_port);
-        cJSON_AddNumberToObject(o, "downloadPort", p->download_port);
-        cJSON_AddBoolToObject(o, "isSeed", p->is_seed);
-        cJSON_AddItemToArray(arr, o);
-    }
-    if (sched_state_task_stat(ctx->state, st->task_id, &ts) == 0 && ts.content_length >= 0) {
-        df_json_add_u64(body, "contentLength", (uint64_t)ts.content_length);
-        df_json_add_u64(body, "pieceLength", ts.piece_length);
-        cJSON_AddNumberToObject(body, "pieceCount", ts.piece_count);
+        /* Borrowed strings: r.parents alone is freed. */
+        r.parents[i] = (struct proto_sched_parent){.id = p->peer_id,
+                                                   .host_id = p->host_id,
+                                                   .ip = p->ip,
+                                                   .port = p->rpc_port,
+                                                   .download_port = p->download_port,
+                                                   .is_seed = p->is_seed};
     }
     ctx->m.parents_responses++;
-    stream_send(st, m);
+    stream_send(st, &r);
+    free(r.parents);
 }
 
 static void
@@ -581,9 +587,7 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
 {
     struct sched_stream *st = NULL;
     uint8_t md[DF_SHA256_LEN];
-    struct df_digest d;
-    char dtext[DF_DIGEST_STR_LEN + 1], *b64;
-    cJSON *body, *m;
+    struct proto_sched_peer_resp r;
 
     if (a->kind == SCHED_ACT_TRIGGER_SEED) {
         seed_trigger(ctx, a);
@@ -597,8 +601,10 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
                   "its peers fetch it again",
                   a->task_id);
         ctx->m.source_conflicts++;
-        if (rt != NULL)
-            DF_FREE(rt->pending, cJSON_Delete);
+        if (rt != NULL) {
+            DF_FREE(rt->pending, free);
+            rt->npending = rt->pending_cap = 0;
+        }
         return;
     }
     if (a->kind == SCHED_ACT_BLOCKED) {
@@ -614,28 +620,27 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
     switch (a->kind) {
     case SCHED_ACT_EMPTY:
         ctx->m.empty_responses++;
-        stream_send(st, stream_msg_new(st, "emptyTaskResponse", &body));
+        r = stream_resp(st, PROTO_PEER_RESP_EMPTY);
+        stream_send(st, &r);
         break;
     case SCHED_ACT_TINY:
         ctx->m.tiny_responses++;
-        m = stream_msg_new(st, "tinyTaskResponse", &body);
-        b64 = xmalloc(df_b64_encoded_size(a->content_len));
-        cJSON_AddStringToObject(body, "content", df_b64_encode(a->content, a->content_len, b64));
-        free(b64);
-        df_sha256(a->content, a->content_len, md);
-        df_digest_set_sha256(&d, md);
-        cJSON_AddStringToObject(body, "digest", df_digest_format(&d, dtext));
-        stream_send(st, m);
+        r = stream_resp(st, PROTO_PEER_RESP_TINY);
+        r.content_len = a->content_len; /* at most SCHED_TINY_MAX == PROTO_TINY_MAX */
+        memcpy(r.content, a->content, r.content_len);
+        df_sha256(r.content, r.content_len, md);
+        df_digest_set_sha256(&r.digest, md);
+        stream_send(st, &r);
         break;
     case SCHED_ACT_PARENTS:
         deliver_parents(ctx, st, a);
         break;
     case SCHED_ACT_BACK_TO_SOURCE:
         st->sent_to_source = true;
-        m = stream_msg_new(st, "needBackToSourceResponse", &body);
-        cJSON_AddStringToObject(body, "description",
-                                a->reason != NULL ? a->reason : "back to source");
-        stream_send(st, m);
+        r = stream_resp(st, PROTO_PEER_RESP_BACK_TO_SOURCE);
+        r.description = xstrdup(a->reason != NULL ? a->reason : "back to source");
+        stream_send(st, &r);
+        free(r.description);
         break;
     case SCHED_ACT_FAIL:
         stream_end(st, RPC_FAILED_PRECONDITION, a->reason != NULL ? a->reason : "scheduling failed",
@@ -1460,13 +1465,13 @@ int
 sched_rpc_init(struct sched_ctx *ctx)
 {
     const struct rpc_method methods[] = {
-            {SCHED_SVC "AnnounceHost", RPC_KIND_UNARY, announce_host, ctx},
-            {SCHED_SVC "LeaveHost", RPC_KIND_UNARY, leave_host, ctx},
-            {SCHED_SVC "StatTask", RPC_KIND_UNARY, stat_task, ctx},
-            {SCHED_SVC "StatPeer", RPC_KIND_UNARY, stat_peer, ctx},
-            {SCHED_SVC "StatHost", RPC_KIND_UNARY, stat_host, ctx},
-            {SCHED_SVC "LeavePeer", RPC_KIND_UNARY, leave_peer, ctx},
-            {SCHED_SVC "AnnouncePeer", RPC_KIND_BIDI, announce_peer, ctx},
+            {PROTO_SCHED_ANNOUNCE_HOST, RPC_KIND_UNARY, announce_host, ctx},
+            {PROTO_SCHED_LEAVE_HOST, RPC_KIND_UNARY, leave_host, ctx},
+            {PROTO_SCHED_STAT_TASK, RPC_KIND_UNARY, stat_task, ctx},
+            {PROTO_SCHED_STAT_PEER, RPC_KIND_UNARY, stat_peer, ctx},
+            {PROTO_SCHED_STAT_HOST, RPC_KIND_UNARY, stat_host, ctx},
+            {PROTO_SCHED_LEAVE_PEER, RPC_KIND_UNARY, leave_peer, ctx},
+            {PROTO_SCHED_ANNOUNCE_PEER, RPC_KIND_BIDI, announce_peer, ctx},
     };
     int rv;
 
@@ -1481,7 +1486,7 @@ sched_rpc_init(struct sched_ctx *ctx)
     if ((rv = rpc_server_register(ctx->rpc, methods, DF_NELEM(methods))) != 0)
         return rv;
     /* A register's download object is kept for the task's life: bound it. */
-    return rpc_server_limit_method(ctx->rpc, SCHED_SVC "AnnouncePeer", SCHED_ANNOUNCE_MSG_MAX);
+    return rpc_server_limit_method(ctx->rpc, PROTO_SCHED_ANNOUNCE_PEER, PROTO_SCHED_ANNOUNCE_MAX);
 }
 
 void
