@@ -776,6 +776,19 @@ core_fail(struct req_err *e, int rv, const char *what, const char *id)
     return req_fail(e, rpc_err_from_df(rv), "%s %s: %s", what, id, df_strerror(rv));
 }
 
+/* A request naming one object; *r owns the id (proto_sched_ref_reset). */
+static int
+ref_get(const cJSON *req, enum proto_sched_ref_kind kind, struct proto_sched_ref *r,
+        struct req_err *e)
+{
+    struct df_error err;
+
+    memset(r, 0, sizeof(*r));
+    if (proto_sched_ref_from_json(req, kind, r, &err) != 0)
+        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
+    return 0;
+}
+
 /* ---- who may do what (README "Security") ---- */
 
 /*
@@ -1206,36 +1219,24 @@ reply_err(struct rpc_call *call, const struct req_err *e)
     rpc_call_finish(call, e->code, e->msg);
 }
 
-static int
-parse_host(const cJSON *h, struct sched_host_info *info, struct req_err *e)
+/* The core's view of an announced host; strings are borrowed from a. */
+static void
+host_info_of(const struct proto_sched_announce_host *a, struct sched_host_info *info)
 {
-    const char *type = NULL;
-    uint64_t port, dport, rate, slots, uploads;
+    const struct proto_sched_host *h = &a->host;
 
     memset(info, 0, sizeof(*info));
-    if (get_opt_str(h, "id", &info->id, e) != 0 || get_str(h, "ip", &info->ip, e) != 0 ||
-        get_str(h, "hostname", &info->hostname, e) != 0 ||
-        get_opt_str(h, "idc", &info->idc, e) != 0 ||
-        get_opt_str(h, "location", &info->location, e) != 0 ||
-        get_opt_str(h, "type", &type, e) != 0 || get_u64(h, "port", 0, 65535, &port, e) != 0 ||
-        get_u64(h, "downloadPort", 0, 65535, &dport, e) != 0 ||
-        get_u64(h, "uploadRateLimit", 0, UINT64_MAX, &rate, e) != 0 ||
-        get_u64(h, "uploadSlots", 0, UINT32_MAX, &slots, e) != 0 ||
-        get_u64(h, "concurrentUploads", 0, UINT32_MAX, &uploads, e) != 0)
-        return -1;
-    if (type == NULL || strcmp(type, "normal") == 0)
-        info->type = SCHED_HOST_NORMAL;
-    else if (strcmp(type, "super") == 0 || strcmp(type, "strong") == 0 ||
-             strcmp(type, "weak") == 0 || strcmp(type, "seed") == 0)
-        info->type = SCHED_HOST_SEED;
-    else
-        return req_fail(e, RPC_INVALID_ARGUMENT, "host.type: expected normal or super");
-    info->rpc_port = (uint16_t)port;
-    info->download_port = (uint16_t)dport;
-    info->upload_rate_limit = rate;
-    info->upload_slots = (uint32_t)slots;
-    info->concurrent_uploads = (uint32_t)uploads;
-    return 0;
+    info->id = h->id;
+    info->ip = h->ip;
+    info->hostname = h->hostname;
+    info->idc = h->idc;
+    info->location = h->location;
+    info->type = h->type == PROTO_HOST_SEED ? SCHED_HOST_SEED : SCHED_HOST_NORMAL;
+    info->rpc_port = h->port;
+    info->download_port = h->download_port;
+    info->upload_rate_limit = h->upload_rate_limit;
+    info->upload_slots = h->upload_slots;
+    info->concurrent_uploads = h->concurrent_uploads;
 }
 
 /*
@@ -1287,43 +1288,69 @@ announce_host(struct rpc_call *call, const cJSON *req, void *arg)
     struct sched_ctx *ctx = arg;
     struct net_tls_identity id;
     struct sched_host_info info;
-    const cJSON *h = NULL;
+    struct proto_sched_announce_host a;
+    struct df_error err;
     struct req_err e;
     char src[64];
     int rv;
 
     rpc_call_peer_identity(call, &id);
     rpc_call_peer_ip(call, src, sizeof(src));
-    if (get_obj(req, "host", &h, &e) != 0 || parse_host(h, &info, &e) != 0 ||
-        auth_announce(ctx, &id, src, &info, &e) != 0) {
+    memset(&a, 0, sizeof(a));
+    if (proto_sched_announce_host_from_json(req, &a, &err) != 0) {
+        req_fail(&e, RPC_INVALID_ARGUMENT, "%s", err.msg);
+        reply_err(call, &e);
+        return;
+    }
+    host_info_of(&a, &info);
+    if (auth_announce(ctx, &id, src, &info, &e) != 0) {
+        proto_sched_announce_host_reset(&a);
         reply_err(call, &e);
         return;
     }
     /* New hosts count against their caller's quota (M3) and belong to it (H1). */
     info.source = src[0] != '\0' ? src : NULL;
-    if ((rv = sched_state_host_announce(ctx->state, &info, df_time_wall_steady_ms())) != 0) {
+    rv = sched_state_host_announce(ctx->state, &info, df_time_wall_steady_ms());
+    if (rv != 0) {
         core_fail(&e, rv, "announce host", info.id != NULL ? info.id : info.ip);
+        reply_err(call, &e);
+    } else {
+        ctx->m.announce_host++;
+        reply_empty(call);
+    }
+    proto_sched_announce_host_reset(&a);
+}
+
+typedef void ref_handler(struct sched_ctx *ctx, struct rpc_call *call, const char *id);
+
+/* A unary call naming one object: parse it, then fn answers for that id. */
+static void
+ref_call(struct rpc_call *call, const cJSON *req, enum proto_sched_ref_kind kind, ref_handler *fn,
+         struct sched_ctx *ctx)
+{
+    struct proto_sched_ref r;
+    struct req_err e;
+
+    if (ref_get(req, kind, &r, &e) != 0) {
         reply_err(call, &e);
         return;
     }
-    ctx->m.announce_host++;
-    reply_empty(call);
+    fn(ctx, call, r.id);
+    proto_sched_ref_reset(&r);
 }
 
 static void
-leave_host(struct rpc_call *call, const cJSON *req, void *arg)
+leave_host_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
 {
-    struct sched_ctx *ctx = arg;
     struct sched_stream *st, *next;
     struct net_tls_identity ident;
-    const char *id;
     struct req_err e;
     char src[64];
     int rv;
 
     rpc_call_peer_identity(call, &ident);
     rpc_call_peer_ip(call, src, sizeof(src));
-    if (get_str(req, "id", &id, &e) != 0 || auth_host(ctx, &ident, src, id, &e) != 0) {
+    if (auth_host(ctx, &ident, src, id, &e) != 0) {
         reply_err(call, &e);
         return;
     }
@@ -1344,19 +1371,19 @@ leave_host(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_task(struct rpc_call *call, const cJSON *req, void *arg)
+leave_host(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    ref_call(call, req, PROTO_SCHED_REF_LEAVE_HOST, leave_host_id, arg);
+}
+
+static void
+stat_task_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+{
     struct sched_task_stat ts;
-    const char *id;
     struct req_err e;
     cJSON *o;
     int rv;
 
-    if (get_str(req, "taskId", &id, &e) != 0) {
-        reply_err(call, &e);
-        return;
-    }
     if ((rv = sched_state_task_stat(ctx->state, id, &ts)) != 0) {
         core_fail(&e, rv, "task", id);
         reply_err(call, &e);
@@ -1372,19 +1399,19 @@ stat_task(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_peer(struct rpc_call *call, const cJSON *req, void *arg)
+stat_task(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    ref_call(call, req, PROTO_SCHED_REF_STAT_TASK, stat_task_id, arg);
+}
+
+static void
+stat_peer_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+{
     struct sched_peer_stat ps;
-    const char *id;
     struct req_err e;
     cJSON *o;
     int rv;
 
-    if (get_str(req, "peerId", &id, &e) != 0) {
-        reply_err(call, &e);
-        return;
-    }
     if ((rv = sched_state_peer_stat(ctx->state, id, &ps)) != 0) {
         core_fail(&e, rv, "peer", id);
         reply_err(call, &e);
@@ -1400,19 +1427,19 @@ stat_peer(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_host(struct rpc_call *call, const cJSON *req, void *arg)
+stat_peer(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    ref_call(call, req, PROTO_SCHED_REF_STAT_PEER, stat_peer_id, arg);
+}
+
+static void
+stat_host_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+{
     struct sched_host_stat hs;
-    const char *id;
     struct req_err e;
     cJSON *o;
     int rv;
 
-    if (get_str(req, "hostId", &id, &e) != 0) {
-        reply_err(call, &e);
-        return;
-    }
     if ((rv = sched_state_host_stat(ctx->state, id, &hs)) != 0) {
         core_fail(&e, rv, "host", id);
         reply_err(call, &e);
@@ -1428,21 +1455,24 @@ stat_host(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
+stat_host(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    ref_call(call, req, PROTO_SCHED_REF_STAT_HOST, stat_host_id, arg);
+}
+
+static void
+leave_peer_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+{
     struct sched_stream *st;
     struct net_tls_identity ident;
     struct sched_peer_stat ps;
-    const char *id;
     struct req_err e;
     char src[64];
     int rv;
 
     rpc_call_peer_identity(call, &ident);
     rpc_call_peer_ip(call, src, sizeof(src));
-    if (get_str(req, "peerId", &id, &e) != 0 ||
-        (sched_state_peer_stat(ctx->state, id, &ps) == 0 &&
+    if ((sched_state_peer_stat(ctx->state, id, &ps) == 0 &&
          auth_host(ctx, &ident, src, ps.host_id, &e) != 0)) {
         reply_err(call, &e);
         return;
@@ -1457,6 +1487,12 @@ leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
         stream_end(st, RPC_OK, NULL, false);
     reply_empty(call);
     deliver_all(ctx);
+}
+
+static void
+leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    ref_call(call, req, PROTO_SCHED_REF_LEAVE_PEER, leave_peer_id, arg);
 }
 
 /* ---- service ---- */
