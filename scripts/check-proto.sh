@@ -11,7 +11,6 @@ cd "$(dirname "$0")/.."
 pending='
 src/peer/peer_p2p.c 21
 src/peer/peer_task.c 3
-src/scheduler/sched_rpc.c 11
 '
 pattern='"[a-z][A-Za-z]*(Request|Response)"|"/(scheduler|dfdaemon|manager)\.v2'
 

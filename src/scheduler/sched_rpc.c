@@ -16,14 +16,12 @@
 
 #include <event2/event.h>
 
-#include "df/df_b64.h"
 #include "df/df_digest.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
 #include "df/df_time.h"
 #include "df/df_url.h"
 #include "df/log.h"
-#include "df/net_http_parse.h"
 #include "df/net_tls.h"
 #include "df/proto_dfdaemon.h"
 #include "df/proto_sched.h"
@@ -58,7 +56,7 @@ struct sched_stream {
 /* The RPC layer's view of a task with registered streams. */
 struct sched_rtask {
     char id[DF_ID_TASK_LEN + 1];
-    cJSON *download; /* the last register's download object, for the seed */
+    struct proto_dfdaemon_download download;  /* the last register's, for the seed */
     struct proto_sched_piece_digest *pending; /* pieces to broadcast */
     size_t npending, pending_cap;
     bool dirty, busy;
@@ -87,7 +85,7 @@ rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
     if (rt->dirty)
         TAILQ_REMOVE(&ctx->dirty, rt, dentry);
     df_map_del(&ctx->rtasks, rt->id);
-    cJSON_Delete(rt->download);
+    proto_dfdaemon_download_reset(&rt->download);
     free(rt->pending);
     free(rt);
 }
@@ -388,73 +386,20 @@ seed_close_cb(struct rpc_client_call *s, const struct rpc_status *st, void *arg)
  */
 static const char *const seed_headers[] = {"Accept", "Authorization"};
 
-#define SCHED_SEED_FILTERED_MAX 4096
-
 /*
- * The task's filtered query parameters from a registered download object, as the
- * '&'-separated string the task id was computed from: a string, or an array of names. Returns
- * a new string, NULL when absent, or sets *bad for a malformed value.
+ * The allowlisted request headers of the registered download reg, into d->headers (the
+ * strings are borrowed from reg: free d->headers alone).
  */
-static char *
-seed_filtered_new(const cJSON *dl, bool *bad)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(dl, "filteredQueryParams"), *e;
-    size_t len = 0, n;
-    char *out;
-
-    if (v == NULL || cJSON_IsNull(v))
-        return NULL;
-    if (cJSON_IsString(v)) {
-        if (strlen(v->valuestring) > SCHED_SEED_FILTERED_MAX ||
-            strpbrk(v->valuestring, "\r\n") != NULL) {
-            *bad = true;
-            return NULL;
-        }
-        return xstrdup(v->valuestring);
-    }
-    if (!cJSON_IsArray(v)) {
-        *bad = true;
-        return NULL;
-    }
-    cJSON_ArrayForEach(e, v)
-    {
-        if (!cJSON_IsString(e) || strpbrk(e->valuestring, "&\r\n") != NULL ||
-            (len += strlen(e->valuestring) + 1) > SCHED_SEED_FILTERED_MAX) {
-            *bad = true;
-            return NULL;
-        }
-    }
-    out = xcalloc(1, len + 1);
-    len = 0;
-    cJSON_ArrayForEach(e, v)
-    {
-        if (len > 0)
-            out[len++] = '&';
-        n = strlen(e->valuestring);
-        memcpy(out + len, e->valuestring, n);
-        len += n;
-    }
-    return out;
-}
-
-/* Copy the allowlisted request headers of the registered download object dl into to. */
 static void
-seed_add_headers(cJSON *to, const cJSON *dl)
+seed_add_headers(struct proto_dfdaemon_download *d, const struct proto_dfdaemon_download *reg)
 {
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(dl, "requestHeader"), *e;
-    cJSON *out = NULL;
-
-    if (!cJSON_IsObject(h))
+    if (reg->nheaders == 0)
         return;
-    cJSON_ArrayForEach(e, h)
-    {
+    d->headers = xcalloc(reg->nheaders, sizeof(*d->headers));
+    for (size_t j = 0; j < reg->nheaders; j++) {
         for (size_t i = 0; i < DF_NELEM(seed_headers); i++) {
-            if (strcasecmp(e->string, seed_headers[i]) != 0 || !cJSON_IsString(e) ||
-                !net_http_is_field_value(e->valuestring))
-                continue;
-            if (out == NULL)
-                out = cJSON_AddObjectToObject(to, "requestHeader");
-            cJSON_AddStringToObject(out, seed_headers[i], e->valuestring);
+            if (strcasecmp(reg->headers[j].name, seed_headers[i]) == 0)
+                d->headers[d->nheaders++] = reg->headers[j];
         }
     }
 }
@@ -468,49 +413,49 @@ seed_add_headers(cJSON *to, const cJSON *dl)
  * reason in why.
  */
 static cJSON *
-seed_download_new(struct sched_ctx *ctx, const struct sched_action *a, const cJSON *reg, char *why,
-                  size_t whylen)
+seed_download_new(struct sched_ctx *ctx, const struct sched_action *a,
+                  const struct proto_dfdaemon_download *reg, char *why, size_t whylen)
 {
+    struct proto_dfdaemon_download d;
     struct sched_task_stat ts;
     struct df_id_task_params p;
     struct df_error err;
-    char id[DF_ID_TASK_LEN + 1], *filtered = NULL;
-    bool bad = false, have_ts;
-    cJSON *dl = NULL;
+    char id[DF_ID_TASK_LEN + 1];
+    bool have_ts;
+    cJSON *req;
 
     have_ts = sched_state_task_stat(ctx->state, a->task_id, &ts) == 0;
-    if (reg != NULL)
-        filtered = seed_filtered_new(reg, &bad);
-    if (bad) {
-        snprintf(why, whylen, "registered filteredQueryParams is malformed");
-        goto out;
-    }
     memset(&p, 0, sizeof(p));
     p.url = a->url;
     p.tag = have_ts ? ts.tag : NULL;
     p.application = have_ts ? ts.application : NULL;
-    p.filtered_query_params = filtered;
+    p.filtered_query_params = reg != NULL ? reg->filtered : NULL;
     p.url_flags = DF_URL_CANON_SORT;
     if (df_id_task(&p, id, &err) != 0 || strcmp(id, a->task_id) != 0) {
         snprintf(why, whylen, "its url, tag, application and filtered params do not give its id");
-        goto out;
+        return NULL;
     }
-    dl = cJSON_CreateObject();
-    cJSON_AddStringToObject(dl, "url", a->url);
-    if (p.tag != NULL)
-        cJSON_AddStringToObject(dl, "tag", p.tag);
-    if (p.application != NULL)
-        cJSON_AddStringToObject(dl, "application", p.application);
-    if (filtered != NULL)
-        cJSON_AddStringToObject(dl, "filteredQueryParams", filtered);
-    if (have_ts && ts.piece_length > 0)
-        df_json_add_u64(dl, "pieceLength", ts.piece_length);
+    /* url, filtered and the header strings are borrowed: tag, application and the
+     * headers array alone are freed below. */
+    memset(&d, 0, sizeof(d));
+    d.url = a->url;
+    d.tag = p.tag != NULL ? xstrdup(p.tag) : NULL;
+    d.application = p.application != NULL ? xstrdup(p.application) : NULL;
+    d.filtered = reg != NULL ? reg->filtered : NULL;
+    if (have_ts && ts.piece_length > 0 && ts.piece_length <= UINT32_MAX)
+        d.piece_length = (uint32_t)ts.piece_length;
     if (reg != NULL)
-        seed_add_headers(dl, reg);
-    cJSON_AddBoolToObject(dl, "needBackToSource", true);
-out:
-    free(filtered);
-    return dl;
+        seed_add_headers(&d, reg);
+    d.need_back_to_source = true;
+    req = cJSON_CreateObject();
+    if (req == NULL || !proto_dfdaemon_download_to_json(req, &d)) {
+        snprintf(why, whylen, "out of memory");
+        DF_FREE(req, cJSON_Delete);
+    }
+    free(d.tag);
+    free(d.application);
+    free(d.headers);
+    return req;
 }
 
 static void
@@ -522,18 +467,17 @@ seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
     struct rpc_client *c;
     struct sched_trigger *tr;
     char why[128];
-    cJSON *req, *dl;
+    cJSON *req;
     int rv;
 
     ctx->m.seed_trigger++;
-    dl = seed_download_new(ctx, a, rt != NULL ? rt->download : NULL, why, sizeof(why));
-    if (dl == NULL) {
+    req = seed_download_new(ctx, a, rt != NULL && rt->download.url != NULL ? &rt->download : NULL,
+                            why, sizeof(why));
+    if (req == NULL) {
         ctx->m.seed_trigger_failed++;
         log_warnx("sched: task %.12s: seed %s not triggered: %s", a->task_id, a->host_id, why);
         return;
     }
-    req = cJSON_CreateObject();
-    cJSON_AddItemToObject(req, "download", dl);
     tr = xcalloc(1, sizeof(*tr));
     tr->ctx = ctx;
     snprintf(tr->task_id, sizeof(tr->task_id), "%s", a->task_id);
@@ -702,73 +646,6 @@ req_fail(struct req_err *e, enum rpc_code code, const char *fmt, ...)
     return -1;
 }
 
-/* A required non-empty string. */
-static int
-get_str(const cJSON *o, const char *key, const char **out, struct req_err *e)
-{
-    struct df_error err;
-    int rv = df_json_get_str(o, key, out, &err);
-
-    if (rv == DF_ENOTFOUND || (rv == 0 && (*out)[0] == '\0'))
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s: required", key);
-    if (rv != 0)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
-    return 0;
-}
-
-/* An optional string; absent or empty leaves *out NULL. */
-static int
-get_opt_str(const cJSON *o, const char *key, const char **out, struct req_err *e)
-{
-    struct df_error err;
-    const char *v = NULL;
-    int rv = df_json_get_str(o, key, &v, &err);
-
-    if (rv != 0 && rv != DF_ENOTFOUND)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
-    *out = v != NULL && v[0] != '\0' ? v : NULL;
-    return 0;
-}
-
-/* An optional unsigned integer <= max; absent leaves *out at def. */
-static int
-get_u64(const cJSON *o, const char *key, uint64_t def, uint64_t max, uint64_t *out,
-        struct req_err *e)
-{
-    struct df_error err;
-    uint64_t v = def;
-    int rv = df_json_get_u64(o, key, &v, &err);
-
-    if (rv != 0 && rv != DF_ENOTFOUND)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
-    if (rv == 0 && v > max)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s: at most %" PRIu64, key, max);
-    *out = v;
-    return 0;
-}
-
-static int
-get_bool(const cJSON *o, const char *key, bool *out, struct req_err *e)
-{
-    struct df_error err;
-    int rv = df_json_get_bool(o, key, out, &err);
-
-    if (rv != 0 && rv != DF_ENOTFOUND)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
-    return 0;
-}
-
-static int
-get_obj(const cJSON *o, const char *key, const cJSON **out, struct req_err *e)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-    if (!cJSON_IsObject(v))
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s: expected an object", key);
-    *out = v;
-    return 0;
-}
-
 /* Map a core error to the call's status. */
 static int
 core_fail(struct req_err *e, int rv, const char *what, const char *id)
@@ -849,31 +726,27 @@ auth_source_report(const struct sched_stream *st, struct req_err *e)
 
 /* ---- AnnouncePeer ---- */
 
+/* A register; on success the task keeps req's download for its seed. */
 static int
-peer_register(struct sched_stream *st, const cJSON *body, struct req_err *e)
+peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct req_err *e)
 {
     struct sched_ctx *ctx = st->ctx;
     struct sched_register r;
     struct sched_rtask *rt;
-    const cJSON *dl = NULL;
-    uint64_t cl, pl;
     int rv;
 
-    memset(&r, 0, sizeof(r));
-    if (get_obj(body, "download", &dl, e) != 0 || get_str(dl, "url", &r.url, e) != 0 ||
-        get_opt_str(dl, "tag", &r.tag, e) != 0 ||
-        get_opt_str(dl, "application", &r.application, e) != 0 ||
-        get_bool(dl, "needBackToSource", &r.need_back_to_source, e) != 0 ||
-        get_u64(body, "contentLength", UINT64_MAX, INT64_MAX, &cl, e) != 0 ||
-        get_u64(body, "pieceLength", 0, UINT32_MAX, &pl, e) != 0)
-        return -1;
     if (st->registered)
         return req_fail(e, RPC_ALREADY_EXISTS, "peer %s: already registered", st->peer_id);
+    memset(&r, 0, sizeof(r));
+    r.url = req->download.url;
+    r.tag = req->download.tag;
+    r.application = req->download.application;
+    r.need_back_to_source = req->download.need_back_to_source;
     r.host_id = st->host_id;
     r.task_id = st->task_id;
     r.peer_id = st->peer_id;
-    r.content_length = cl == UINT64_MAX ? -1 : (int64_t)cl;
-    r.piece_length = pl;
+    r.content_length = req->content_length;
+    r.piece_length = req->piece_length;
     if ((rv = sched_state_peer_register(ctx->state, &r, df_time_wall_steady_ms(), &ctx->acts)) !=
         0) {
         ctx->m.register_failed++;
@@ -887,8 +760,9 @@ peer_register(struct sched_stream *st, const cJSON *body, struct req_err *e)
         stream_queue_leave(ctx, st->peer_id);
         return req_fail(e, RPC_RESOURCE_EXHAUSTED, "too many streams");
     }
-    cJSON_Delete(rt->download);
-    rt->download = cJSON_Duplicate(dl, true);
+    proto_dfdaemon_download_reset(&rt->download);
+    rt->download = req->download;
+    memset(&req->download, 0, sizeof(req->download));
     TAILQ_INSERT_TAIL(&rt->streams, st, tentry);
     rt->nstreams++;
     st->rt = rt;
@@ -899,240 +773,141 @@ peer_register(struct sched_stream *st, const cJSON *body, struct req_err *e)
 }
 
 static int
-peer_piece(struct sched_stream *st, const cJSON *body, bool from_source, struct req_err *e)
+peer_piece(struct sched_stream *st, const struct proto_sched_piece *p, struct req_err *e)
 {
     struct sched_ctx *ctx = st->ctx;
+    bool from_source = p->parent_id == NULL;
     struct sched_piece pc;
-    const cJSON *piece = NULL;
-    const char *digest = NULL, *content = NULL;
-    uint8_t buf[SCHED_TINY_MAX];
-    uint64_t number, offset, length, cost;
-    struct df_error err;
-    size_t clen = 0;
     int rv;
 
     memset(&pc, 0, sizeof(pc));
-    if (get_obj(body, "piece", &piece, e) != 0 ||
-        get_u64(piece, "number", UINT64_MAX, UINT32_MAX, &number, e) != 0 ||
-        get_u64(piece, "offset", 0, INT64_MAX, &offset, e) != 0 ||
-        get_u64(piece, "length", 0, UINT32_MAX, &length, e) != 0 ||
-        get_u64(piece, "cost", 0, INT64_MAX, &cost, e) != 0 ||
-        get_opt_str(piece, "digest", &digest, e) != 0)
-        return -1;
-    if (number == UINT64_MAX)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "piece.number: required");
-    pc.number = (uint32_t)number;
-    pc.length = length;
-    pc.cost = (int64_t)cost;
-    if (from_source) {
-        if (digest == NULL)
-            return req_fail(e, RPC_INVALID_ARGUMENT, "piece.digest: required from the source");
-        if (df_digest_parse(digest, &pc.digest, &err) != 0)
-            return req_fail(e, RPC_INVALID_ARGUMENT, "piece.digest: %s", err.msg);
-        pc.has_digest = true;
-        if (get_opt_str(piece, "content", &content, e) != 0)
-            return -1;
-        if (content != NULL) {
-            if (df_b64_decode(content, strlen(content), buf, sizeof(buf), &clen) != 0)
-                return req_fail(e, RPC_INVALID_ARGUMENT,
-                                "piece.content: expected base64 of at most %d bytes",
-                                SCHED_TINY_MAX);
-            pc.content = buf;
-            pc.content_len = clen;
-        }
-    } else if (get_str(piece, "parentId", &pc.parent_id, e) != 0) {
-        return -1;
+    pc.number = p->number;
+    pc.parent_id = p->parent_id;
+    pc.length = p->length;
+    pc.cost = p->cost;
+    pc.has_digest = from_source && p->has_digest;
+    pc.digest = p->digest;
+    if (from_source && p->has_content) {
+        pc.content = p->content;
+        pc.content_len = p->content_len;
     }
     if ((rv = sched_state_piece_finished(ctx->state, st->peer_id, &pc, df_time_wall_steady_ms(),
                                          &ctx->acts)) != 0)
         return core_fail(e, rv, "piece finished of peer", st->peer_id);
     if (from_source) {
         ctx->m.pieces_from_source++;
-        ctx->m.bytes_from_source += length;
-        digest_queue(ctx, st->task_id, pc.number, offset, length, &pc.digest);
+        ctx->m.bytes_from_source += p->length;
+        digest_queue(ctx, st->task_id, p->number, p->offset, p->length, &p->digest);
     } else {
         ctx->m.pieces_from_peers++;
-        ctx->m.bytes_from_peers += length;
+        ctx->m.bytes_from_peers += p->length;
     }
     return 0;
 }
 
 static int
-peer_reschedule(struct sched_stream *st, const cJSON *body, struct req_err *e)
+peer_reschedule(struct sched_stream *st, const struct proto_sched_peer_req *req, struct req_err *e)
 {
     struct sched_ctx *ctx = st->ctx;
     const char *ids[SCHED_MAX_RESCHEDULE];
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "candidateParents"), *it;
-    const char *desc = NULL;
     size_t n = 0;
     int rv;
 
-    if (arr != NULL && !cJSON_IsArray(arr) && !cJSON_IsNull(arr))
-        return req_fail(e, RPC_INVALID_ARGUMENT, "candidateParents: expected an array");
-    const cJSON *list = cJSON_IsArray(arr) ? arr : NULL;
-
-    cJSON_ArrayForEach(it, list)
-    {
-        const char *id;
-
-        if (!cJSON_IsObject(it) || get_str(it, "id", &id, e) != 0)
-            return req_fail(e, RPC_INVALID_ARGUMENT, "candidateParents[].id: required");
-        if (n < SCHED_MAX_RESCHEDULE)
-            ids[n++] = id;
-    }
-    if (get_opt_str(body, "description", &desc, e) != 0)
-        return -1;
+    for (size_t i = 0; i < req->ncandidate_parents && n < SCHED_MAX_RESCHEDULE; i++)
+        ids[n++] = req->candidate_parents[i];
     log_debug("sched", "sched: peer %s reschedules (%zu blocked): %s", st->peer_id, n,
-              desc != NULL ? desc : "");
+              req->description != NULL ? req->description : "");
     if ((rv = sched_state_peer_reschedule(ctx->state, st->peer_id, ids, n, df_time_wall_steady_ms(),
                                           &ctx->acts)) != 0)
         return core_fail(e, rv, "reschedule peer", st->peer_id);
     return 0;
 }
 
-enum peer_msg {
-    PM_REGISTER,
-    PM_STARTED,
-    PM_BTS_STARTED,
-    PM_RESCHEDULE,
-    PM_PIECE,
-    PM_BTS_PIECE,
-    PM_PIECE_FAILED,
-    PM_FINISHED,
-    PM_BTS_FINISHED,
-    PM_FAILED,
-    PM_BTS_FAILED,
-};
-
-static const char *const peer_msg_names[] = {
-        "registerPeerRequest",
-        "downloadPeerStartedRequest",
-        "downloadPeerBackToSourceStartedRequest",
-        "reschedulePeerRequest",
-        "downloadPieceFinishedRequest",
-        "downloadPieceBackToSourceFinishedRequest",
-        "downloadPieceFailedRequest",
-        "downloadPeerFinishedRequest",
-        "downloadPeerBackToSourceFinishedRequest",
-        "downloadPeerFailedRequest",
-        "downloadPeerBackToSourceFailedRequest",
-};
-
 static int
-peer_dispatch(struct sched_stream *st, enum peer_msg kind, const cJSON *body, struct req_err *e)
+peer_dispatch(struct sched_stream *st, struct proto_sched_peer_req *req, struct req_err *e)
 {
     struct sched_ctx *ctx = st->ctx;
     int64_t now = df_time_wall_steady_ms();
-    const char *parent = NULL;
-    uint64_t cl, pl, number;
     int rv = 0;
 
-    switch (kind) {
-    case PM_REGISTER:
-        return peer_register(st, body, e);
-    case PM_STARTED:
+    switch (req->kind) {
+    case PROTO_PEER_REGISTER:
+        return peer_register(st, req, e);
+    case PROTO_PEER_STARTED:
         rv = sched_state_peer_started(ctx->state, st->peer_id, now);
         break;
-    case PM_BTS_STARTED:
-        if (get_u64(body, "contentLength", UINT64_MAX, INT64_MAX, &cl, e) != 0 ||
-            get_u64(body, "pieceLength", 0, UINT32_MAX, &pl, e) != 0)
-            return -1;
-        rv = sched_state_peer_back_to_source_started(
-                ctx->state, st->peer_id, cl == UINT64_MAX ? -1 : (int64_t)cl, pl, now, &ctx->acts);
+    case PROTO_PEER_BTS_STARTED:
+        rv = sched_state_peer_back_to_source_started(ctx->state, st->peer_id, req->content_length,
+                                                     req->piece_length, now, &ctx->acts);
         if (rv == 0)
             ctx->m.back_to_source++;
         break;
-    case PM_RESCHEDULE:
-        return peer_reschedule(st, body, e);
-    case PM_PIECE:
-        return peer_piece(st, body, false, e);
-    case PM_BTS_PIECE:
+    case PROTO_PEER_RESCHEDULE:
+        return peer_reschedule(st, req, e);
+    case PROTO_PEER_PIECE_FINISHED:
+        return peer_piece(st, &req->piece, e);
+    case PROTO_PEER_BTS_PIECE_FINISHED:
         if (auth_source_report(st, e) != 0)
             return -1;
-        return peer_piece(st, body, true, e);
-    case PM_PIECE_FAILED:
-        if (get_u64(body, "pieceNumber", UINT64_MAX, UINT32_MAX, &number, e) != 0 ||
-            get_opt_str(body, "parentId", &parent, e) != 0)
-            return -1;
-        if (number == UINT64_MAX)
-            return req_fail(e, RPC_INVALID_ARGUMENT, "pieceNumber: required");
+        return peer_piece(st, &req->piece, e);
+    case PROTO_PEER_PIECE_FAILED:
         ctx->m.piece_failed++;
-        rv = sched_state_piece_failed(ctx->state, st->peer_id, (uint32_t)number, parent, now,
-                                      &ctx->acts);
+        rv = sched_state_piece_failed(ctx->state, st->peer_id, req->piece_number, req->parent_id,
+                                      now, &ctx->acts);
         break;
-    case PM_FINISHED:
-    case PM_BTS_FINISHED:
+    case PROTO_PEER_FINISHED:
+    case PROTO_PEER_BTS_FINISHED:
         rv = sched_state_peer_finished(ctx->state, st->peer_id, now, &ctx->acts);
         if (rv == 0) {
             st->finished = true;
             ctx->m.peer_finished++;
         }
         break;
-    case PM_FAILED:
-    case PM_BTS_FAILED:
+    case PROTO_PEER_FAILED:
+    case PROTO_PEER_BTS_FAILED:
         rv = sched_state_peer_failed(ctx->state, st->peer_id, now, &ctx->acts);
         if (rv == 0)
             ctx->m.peer_failed++;
         break;
+    case PROTO_PEER_REQ_KINDS:
+        break;
     }
     if (rv != 0)
-        return core_fail(e, rv, peer_msg_names[kind], st->peer_id);
+        return core_fail(e, rv, proto_sched_peer_req_kind_name(req->kind), st->peer_id);
     return 0;
 }
 
+/* One stream message: parsed whole, then it must be this stream's peer (the first message
+ * binds the stream to its ids, for a host the caller may act for). */
 static int
 peer_message(struct sched_stream *st, const cJSON *msg, struct req_err *e)
 {
-    const char *host_id, *task_id, *peer_id;
-    const cJSON *it, *body = NULL;
-    enum peer_msg kind = PM_REGISTER;
-    int found = 0;
+    struct proto_sched_peer_req req;
+    struct df_error err;
+    int rv;
 
-    if (!cJSON_IsObject(msg))
-        return req_fail(e, RPC_INVALID_ARGUMENT, "expected an object");
-    if (get_str(msg, "hostId", &host_id, e) != 0 || get_str(msg, "taskId", &task_id, e) != 0 ||
-        get_str(msg, "peerId", &peer_id, e) != 0)
-        return -1;
-    if (strlen(peer_id) > SCHED_ID_MAX || strlen(host_id) > SCHED_ID_MAX)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "id longer than %d bytes", SCHED_ID_MAX);
-    if (!df_id_task_is_valid(task_id))
-        return req_fail(e, RPC_INVALID_ARGUMENT, "taskId: expected 64 lowercase hex digits");
+    if ((rv = proto_sched_peer_req_from_json(msg, &req, &err)) != 0)
+        return req_fail(e, rv == DF_EPERM ? RPC_PERMISSION_DENIED : RPC_INVALID_ARGUMENT, "%s",
+                        err.msg);
     if (st->peer_id == NULL) {
-        if (auth_host(st->ctx, &st->ident, st->src, host_id, e) != 0)
-            return -1;
-        st->peer_id = xstrdup(peer_id);
-        st->host_id = xstrdup(host_id);
-        st->task_id = xstrdup(task_id);
-    } else if (strcmp(st->peer_id, peer_id) != 0 || strcmp(st->host_id, host_id) != 0 ||
-               strcmp(st->task_id, task_id) != 0) {
-        return req_fail(e, RPC_INVALID_ARGUMENT, "this stream belongs to peer %s", st->peer_id);
-    }
-    cJSON_ArrayForEach(it, msg)
-    {
-        size_t k;
-
-        if (strcmp(it->string, "hostId") == 0 || strcmp(it->string, "taskId") == 0 ||
-            strcmp(it->string, "peerId") == 0)
-            continue;
-        for (k = 0; k < DF_NELEM(peer_msg_names); k++) {
-            if (strcmp(it->string, peer_msg_names[k]) == 0)
-                break;
+        rv = auth_host(st->ctx, &st->ident, st->src, req.host_id, e);
+        if (rv == 0) {
+            st->peer_id = xstrdup(req.peer_id);
+            st->host_id = xstrdup(req.host_id);
+            st->task_id = xstrdup(req.task_id);
         }
-        if (k == DF_NELEM(peer_msg_names))
-            return req_fail(e, RPC_INVALID_ARGUMENT, "unknown message kind \"%.64s\"", it->string);
-        if (!cJSON_IsObject(it))
-            return req_fail(e, RPC_INVALID_ARGUMENT, "%s: expected an object", it->string);
-        kind = (enum peer_msg)k;
-        body = it;
-        found++;
+    } else if (strcmp(st->peer_id, req.peer_id) != 0 || strcmp(st->host_id, req.host_id) != 0 ||
+               strcmp(st->task_id, req.task_id) != 0) {
+        rv = req_fail(e, RPC_INVALID_ARGUMENT, "this stream belongs to peer %s", st->peer_id);
     }
-    if (found != 1)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "expected exactly one request kind, got %d",
-                        found);
-    if (kind != PM_REGISTER && !st->registered)
-        return req_fail(e, RPC_FAILED_PRECONDITION, "%s before registerPeerRequest",
-                        peer_msg_names[kind]);
-    return peer_dispatch(st, kind, body, e);
+    if (rv == 0 && req.kind != PROTO_PEER_REGISTER && !st->registered)
+        rv = req_fail(e, RPC_FAILED_PRECONDITION, "%s before %s",
+                      proto_sched_peer_req_kind_name(req.kind),
+                      proto_sched_peer_req_kind_name(PROTO_PEER_REGISTER));
+    if (rv == 0)
+        rv = peer_dispatch(st, &req, e);
+    proto_sched_peer_req_reset(&req);
+    return rv;
 }
 
 static void
