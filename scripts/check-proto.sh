@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 pending='
-src/peer/peer_p2p.c 21
+src/peer/peer_p2p.c 17
 src/peer/peer_task.c 3
 '
 pattern='"[a-z][A-Za-z]*(Request|Response)"|"/(scheduler|dfdaemon|manager)\.v2'
