@@ -9,9 +9,8 @@ set -eu
 cd "$(dirname "$0")/.."
 
 pending='
-src/peer/peer_p2p.c 21
+src/peer/peer_p2p.c 17
 src/peer/peer_task.c 3
-src/scheduler/sched_rpc.c 18
 '
 pattern='"[a-z][A-Za-z]*(Request|Response)"|"/(scheduler|dfdaemon|manager)\.v2'
 

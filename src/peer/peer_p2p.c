@@ -26,6 +26,8 @@
 #include "df/log.h"
 #include "df/net_listener.h"
 #include "df/net_tls.h"
+#include "df/proto_dfdaemon.h"
+#include "df/proto_sched.h"
 #include "df/rpc_client.h"
 #include "df/rpc_server.h"
 #include "df/store_piece.h"
@@ -54,8 +56,6 @@
 #define PEER_P2P_RETRY_MAX_MS 60000 /* the longest wait between registrations */
 #define PEER_P2P_MAX_FROM     32    /* parents remembered for the byte counts of a task */
 #define PEER_P2P_RELAY_FAILS  8     /* unfinished cut-through fetches before we stop asking */
-
-#define SCHED_SVC "/scheduler.v2.Scheduler/"
 
 /* Under cluster mTLS a parent must hold a peer or seed certificate. */
 #define PEER_P2P_PARENT_ROLES \
@@ -499,8 +499,8 @@ peer_parent_open(struct peer_p2p *p, struct peer_parent *pp)
     opts.expect_roles = opts.tls != NULL ? PEER_P2P_PARENT_ROLES : 0;
     if ((rv = rpc_client_new(p->pc->ctx->base, p->pc->ctx->dns, &opts, &pp->client, &err)) != 0)
         return rv;
-    if ((rv = rpc_client_stream(pp->client, "/dfdaemon.v2.DfdaemonUpload/SyncPieces",
-                                PEER_P2P_STREAM_MS, &cbs, pp, &pp->sync)) != 0)
+    if ((rv = rpc_client_stream(pp->client, PROTO_DFDAEMON_SYNC_PIECES, PEER_P2P_STREAM_MS, &cbs,
+                                pp, &pp->sync)) != 0)
         return rv;
     req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "taskId", p->task_id);
@@ -1216,7 +1216,7 @@ peer_p2p_open_stream(struct peer_p2p *p)
     cJSON *in, *d, *m;
     int rv;
 
-    rv = rpc_client_stream(p->pc->sched[p->sched], SCHED_SVC "AnnouncePeer", PEER_P2P_STREAM_MS,
+    rv = rpc_client_stream(p->pc->sched[p->sched], PROTO_SCHED_ANNOUNCE_PEER, PEER_P2P_STREAM_MS,
                            &cbs, p, &p->stream);
     if (rv != 0) {
         peer_p2p_retry(p, df_strerror(rv));
@@ -1294,7 +1294,7 @@ peer_p2p_register(struct peer_p2p *p)
     cJSON *req = peer_p2p_host_json(p->pc->ctx);
     int rv;
 
-    rv = rpc_client_unary(p->pc->sched[p->sched], SCHED_SVC "AnnounceHost", req, PEER_P2P_PROBE_MS,
+    rv = rpc_client_unary(p->pc->sched[p->sched], PROTO_SCHED_ANNOUNCE_HOST, req, PEER_P2P_PROBE_MS,
                           peer_p2p_probe_done, p, &p->probe);
     cJSON_Delete(req);
     if (rv != 0)
@@ -1382,7 +1382,7 @@ peer_p2p_leave_free(struct peer_p2p *p)
     if (p->registered) {
         cJSON *req = cJSON_CreateObject();
         cJSON_AddStringToObject(req, "peerId", p->peer_id);
-        rpc_client_unary(pc->sched[p->sched], SCHED_SVC "LeavePeer", req, PEER_P2P_PROBE_MS,
+        rpc_client_unary(pc->sched[p->sched], PROTO_SCHED_LEAVE_PEER, req, PEER_P2P_PROBE_MS,
                          peer_p2p_unary_done, pc, NULL);
         cJSON_Delete(req);
     }
@@ -1633,7 +1633,7 @@ peer_p2p_announce_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     for (int i = 0; i < pc->nsched; i++)
-        rpc_client_unary(pc->sched[i], SCHED_SVC "AnnounceHost", req, PEER_P2P_PROBE_MS,
+        rpc_client_unary(pc->sched[i], PROTO_SCHED_ANNOUNCE_HOST, req, PEER_P2P_PROBE_MS,
                          peer_p2p_announce_done, &pc->link[i], NULL);
     cJSON_Delete(req);
 }
@@ -1643,10 +1643,8 @@ peer_p2p_init(struct peer_ctx *ctx, struct df_error *err)
 {
     struct peer_p2p_ctx *pc = xcalloc(1, sizeof(*pc));
     const struct rpc_method methods[] = {
-            {"/dfdaemon.v2.DfdaemonUpload/SyncPieces", RPC_KIND_SERVER_STREAM, peer_p2p_sync_pieces,
-             pc},
-            {"/dfdaemon.v2.DfdaemonUpload/DownloadTask", RPC_KIND_SERVER_STREAM,
-             peer_p2p_download_task, pc},
+            {PROTO_DFDAEMON_SYNC_PIECES, RPC_KIND_SERVER_STREAM, peer_p2p_sync_pieces, pc},
+            {PROTO_DFDAEMON_SEED_DOWNLOAD_TASK, RPC_KIND_SERVER_STREAM, peer_p2p_download_task, pc},
     };
     struct rpc_client_opts opts;
     struct timeval tv;
@@ -1735,7 +1733,7 @@ peer_p2p_stop(struct peer_ctx *ctx)
     req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "id", ctx->host_id);
     for (int i = 0; i < pc->nsched; i++)
-        if (rpc_client_unary(pc->sched[i], SCHED_SVC "LeaveHost", req, PEER_P2P_LEAVE_MS,
+        if (rpc_client_unary(pc->sched[i], PROTO_SCHED_LEAVE_HOST, req, PEER_P2P_LEAVE_MS,
                              peer_p2p_leave_done, pc, NULL) == 0)
             pc->leaving++;
     cJSON_Delete(req);

@@ -22,21 +22,20 @@
 #include "df/df_time.h"
 #include "df/df_url.h"
 #include "df/log.h"
-#include "df/net_http_parse.h"
 #include "df/net_tls.h"
+#include "df/proto_dfdaemon.h"
+#include "df/proto_sched.h"
 #include "df/rpc_client.h"
 #include "df/rpc_server.h"
 #include "df/xmalloc.h"
 #include "sched.h"
-#include "df/df_b64.h"
 #include "sched_json.h"
 
-#define SCHED_SVC              "/scheduler.v2.Scheduler/"
-#define SCHED_ANNOUNCE_MSG_MAX (64u << 10) /* one AnnouncePeer request message */
-#define SCHED_SEED_METHOD      "/dfdaemon.v2.DfdaemonUpload/DownloadTask"
-#define SCHED_MAX_SEEDS        1024
-#define SCHED_DIGEST_BATCH     4096 /* pieces per pieceDigestsResponse */
-#define SCHED_MAX_RESCHEDULE   64   /* candidate parents honoured per reschedule */
+_Static_assert(SCHED_TINY_MAX <= PROTO_TINY_MAX, "a tiny task fits its answer");
+
+#define SCHED_MAX_SEEDS      1024
+#define SCHED_DIGEST_BATCH   4096 /* pieces per pieceDigestsResponse */
+#define SCHED_MAX_RESCHEDULE 64   /* candidate parents honoured per reschedule */
 
 struct sched_rtask;
 
@@ -57,8 +56,9 @@ struct sched_stream {
 /* The RPC layer's view of a task with registered streams. */
 struct sched_rtask {
     char id[DF_ID_TASK_LEN + 1];
-    cJSON *download; /* the last register's download object, for the seed */
-    cJSON *pending;  /* pieces to broadcast, or NULL */
+    struct proto_dfdaemon_download download;  /* the last register's, for the seed */
+    struct proto_sched_piece_digest *pending; /* pieces to broadcast */
+    size_t npending, pending_cap;
     bool dirty, busy;
     struct sched_stream_list streams;
     size_t nstreams;
@@ -85,8 +85,8 @@ rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
     if (rt->dirty)
         TAILQ_REMOVE(&ctx->dirty, rt, dentry);
     df_map_del(&ctx->rtasks, rt->id);
-    cJSON_Delete(rt->download);
-    cJSON_Delete(rt->pending);
+    proto_dfdaemon_download_reset(&rt->download);
+    free(rt->pending);
     free(rt);
 }
 
@@ -175,26 +175,47 @@ stream_end(struct sched_stream *st, enum rpc_code code, const char *message, boo
         stream_free(st);
 }
 
-/* A message {"hostId","taskId","peerId", kind: {}} for st; *body is the kind's object. */
-static cJSON *
-stream_msg_new(const struct sched_stream *st, const char *kind, cJSON **body)
+/* An answer of this kind to st's peer; the ids are borrowed from st (never reset r). */
+static struct proto_sched_peer_resp
+stream_resp(const struct sched_stream *st, enum proto_sched_peer_resp_kind kind)
 {
-    cJSON *m = cJSON_CreateObject();
+    struct proto_sched_peer_resp r = {.kind = kind};
 
-    cJSON_AddStringToObject(m, "hostId", st->host_id);
-    cJSON_AddStringToObject(m, "taskId", st->task_id);
-    cJSON_AddStringToObject(m, "peerId", st->peer_id);
-    *body = cJSON_AddObjectToObject(m, kind);
-    return m;
+    r.host_id = st->host_id;
+    r.task_id = st->task_id;
+    r.peer_id = st->peer_id;
+    return r;
 }
 
-/* Send and free m; a peer that does not read is dropped. */
+/* With the task's geometry when known, so a peer that registered before it can use it. */
 static void
-stream_send(struct sched_stream *st, cJSON *m)
+stream_resp_geometry(const struct sched_stream *st, struct proto_sched_peer_resp *r)
 {
+    struct sched_task_stat ts;
+
+    if (sched_state_task_stat(st->ctx->state, st->task_id, &ts) != 0 || ts.content_length < 0 ||
+        ts.piece_length > UINT32_MAX)
+        return;
+    r->has_geometry = true;
+    r->content_length = (uint64_t)ts.content_length;
+    r->piece_length = (uint32_t)ts.piece_length;
+    r->piece_count = ts.piece_count;
+}
+
+/* Send r; a peer that does not read is dropped. */
+static void
+stream_send(struct sched_stream *st, const struct proto_sched_peer_resp *r)
+{
+    cJSON *m;
     int rv;
 
-    if (st->call != NULL && m != NULL && (rv = rpc_call_send(st->call, m)) != 0) {
+    if (st->call == NULL)
+        return;
+    if ((m = proto_sched_peer_resp_to_json(r)) == NULL)
+        rv = DF_ENOMEM;
+    else
+        rv = rpc_call_send(st->call, m);
+    if (rv != 0) {
         log_warnx("sched: peer %s: cannot send: %s; dropping its stream", st->peer_id,
                   df_strerror(rv));
         stream_end(st, RPC_RESOURCE_EXHAUSTED, "peer is not reading its stream", true);
@@ -205,33 +226,15 @@ stream_send(struct sched_stream *st, cJSON *m)
 /* ---- digests ---- */
 
 static void
-digest_piece_add(cJSON *arr, uint32_t number, uint64_t offset, uint64_t length,
-                 const struct df_digest *d)
+digest_send(struct sched_stream *st, struct proto_sched_piece_digest *pieces, size_t n)
 {
-    char text[DF_DIGEST_STR_LEN + 1];
-    cJSON *o = cJSON_CreateObject();
+    struct proto_sched_peer_resp r = stream_resp(st, PROTO_PEER_RESP_DIGESTS);
 
-    cJSON_AddNumberToObject(o, "number", number);
-    df_json_add_u64(o, "offset", offset);
-    df_json_add_u64(o, "length", length);
-    cJSON_AddStringToObject(o, "digest", df_digest_format(d, text));
-    cJSON_AddItemToArray(arr, o);
-}
-
-static void
-digest_send(struct sched_stream *st, cJSON *pieces)
-{
-    cJSON *body, *m = stream_msg_new(st, "pieceDigestsResponse", &body);
-    struct sched_task_stat ts;
-
-    /* With the geometry, so a peer that registered before it was known can use them. */
-    if (sched_state_task_stat(st->ctx->state, st->task_id, &ts) == 0 && ts.content_length >= 0) {
-        df_json_add_u64(body, "contentLength", (uint64_t)ts.content_length);
-        df_json_add_u64(body, "pieceLength", ts.piece_length);
-    }
-    cJSON_AddItemReferenceToObject(body, "pieces", pieces);
+    stream_resp_geometry(st, &r);
+    r.pieces = pieces; /* borrowed */
+    r.npieces = n;
     st->ctx->m.digests_sent++;
-    stream_send(st, m);
+    stream_send(st, &r);
 }
 
 /* Right after a register: every digest the task has, in batches. */
@@ -240,31 +243,30 @@ digest_send_all(struct sched_stream *st)
 {
     struct sched_ctx *ctx = st->ctx;
     struct sched_task_stat ts;
-    struct df_digest d;
-    uint64_t off, len;
-    cJSON *arr = NULL;
-    int n = 0;
+    struct proto_sched_piece_digest *batch, *p;
+    uint64_t len;
+    size_t n = 0;
 
     if (sched_state_task_stat(ctx->state, st->task_id, &ts) != 0 || ts.digest_count == 0 ||
         ts.content_length < 0)
         return;
+    batch = xcalloc(SCHED_DIGEST_BATCH, sizeof(*batch));
     for (uint32_t i = 0; i < ts.piece_count && st->call != NULL; i++) {
-        if (sched_state_piece_digest(ctx->state, st->task_id, i, &d) != 0 ||
-            df_id_piece_range((uint64_t)ts.content_length, ts.piece_length, i, &off, &len) != 0)
+        p = &batch[n];
+        if (sched_state_piece_digest(ctx->state, st->task_id, i, &p->digest) != 0 ||
+            df_id_piece_range((uint64_t)ts.content_length, ts.piece_length, i, &p->offset, &len) !=
+                    0)
             continue;
-        if (arr == NULL)
-            arr = cJSON_CreateArray();
-        digest_piece_add(arr, i, off, len, &d);
+        p->number = i;
+        p->length = (uint32_t)len;
         if (++n == SCHED_DIGEST_BATCH) {
-            digest_send(st, arr);
-            cJSON_Delete(arr);
-            arr = NULL;
+            digest_send(st, batch, n);
             n = 0;
         }
     }
-    if (arr != NULL && st->call != NULL)
-        digest_send(st, arr);
-    cJSON_Delete(arr);
+    if (n > 0 && st->call != NULL)
+        digest_send(st, batch, n);
+    free(batch);
 }
 
 static void
@@ -276,9 +278,12 @@ digest_queue(struct sched_ctx *ctx, const char *task_id, uint32_t number, uint64
 
     if (rt == NULL)
         return;
-    if (rt->pending == NULL)
-        rt->pending = cJSON_CreateArray();
-    digest_piece_add(rt->pending, number, offset, length, d);
+    if (rt->npending == rt->pending_cap) {
+        rt->pending_cap = rt->pending_cap == 0 ? 16 : rt->pending_cap * 2;
+        rt->pending = xrealloc(rt->pending, rt->pending_cap * sizeof(*rt->pending));
+    }
+    rt->pending[rt->npending++] = (struct proto_sched_piece_digest){
+            .number = number, .offset = offset, .length = (uint32_t)length, .digest = *d};
     if (!rt->dirty) {
         rt->dirty = true;
         TAILQ_INSERT_TAIL(&ctx->dirty, rt, dentry);
@@ -295,7 +300,8 @@ digest_flush_cb(evutil_socket_t fd, short what, void *arg)
     struct sched_ctx *ctx = arg;
     struct sched_rtask *rt;
     struct sched_stream *st, *next;
-    cJSON *pieces;
+    struct proto_sched_piece_digest *pieces;
+    size_t n;
 
     (void)fd;
     (void)what;
@@ -303,14 +309,16 @@ digest_flush_cb(evutil_socket_t fd, short what, void *arg)
         TAILQ_REMOVE(&ctx->dirty, rt, dentry);
         rt->dirty = false;
         pieces = rt->pending;
+        n = rt->npending;
         rt->pending = NULL;
+        rt->npending = rt->pending_cap = 0;
         rt->busy = true;
-        for (st = TAILQ_FIRST(&rt->streams); st != NULL && pieces != NULL; st = next) {
+        for (st = TAILQ_FIRST(&rt->streams); st != NULL && n > 0; st = next) {
             next = TAILQ_NEXT(st, tentry);
-            digest_send(st, pieces);
+            digest_send(st, pieces, n);
         }
         rt->busy = false;
-        cJSON_Delete(pieces);
+        free(pieces);
         if (rt->nstreams == 0)
             rtask_free(ctx, rt);
     }
@@ -378,73 +386,20 @@ seed_close_cb(struct rpc_client_call *s, const struct rpc_status *st, void *arg)
  */
 static const char *const seed_headers[] = {"Accept", "Authorization"};
 
-#define SCHED_SEED_FILTERED_MAX 4096
-
 /*
- * The task's filtered query parameters from a registered download object, as the
- * '&'-separated string the task id was computed from: a string, or an array of names. Returns
- * a new string, NULL when absent, or sets *bad for a malformed value.
+ * The allowlisted request headers of the registered download reg, into d->headers (the
+ * strings are borrowed from reg: free d->headers alone).
  */
-static char *
-seed_filtered_new(const cJSON *dl, bool *bad)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(dl, "filteredQueryParams"), *e;
-    size_t len = 0, n;
-    char *out;
-
-    if (v == NULL || cJSON_IsNull(v))
-        return NULL;
-    if (cJSON_IsString(v)) {
-        if (strlen(v->valuestring) > SCHED_SEED_FILTERED_MAX ||
-            strpbrk(v->valuestring, "\r\n") != NULL) {
-            *bad = true;
-            return NULL;
-        }
-        return xstrdup(v->valuestring);
-    }
-    if (!cJSON_IsArray(v)) {
-        *bad = true;
-        return NULL;
-    }
-    cJSON_ArrayForEach(e, v)
-    {
-        if (!cJSON_IsString(e) || strpbrk(e->valuestring, "&\r\n") != NULL ||
-            (len += strlen(e->valuestring) + 1) > SCHED_SEED_FILTERED_MAX) {
-            *bad = true;
-            return NULL;
-        }
-    }
-    out = xcalloc(1, len + 1);
-    len = 0;
-    cJSON_ArrayForEach(e, v)
-    {
-        if (len > 0)
-            out[len++] = '&';
-        n = strlen(e->valuestring);
-        memcpy(out + len, e->valuestring, n);
-        len += n;
-    }
-    return out;
-}
-
-/* Copy the allowlisted request headers of the registered download object dl into to. */
 static void
-seed_add_headers(cJSON *to, const cJSON *dl)
+seed_add_headers(struct proto_dfdaemon_download *d, const struct proto_dfdaemon_download *reg)
 {
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(dl, "requestHeader"), *e;
-    cJSON *out = NULL;
-
-    if (!cJSON_IsObject(h))
+    if (reg->nheaders == 0)
         return;
-    cJSON_ArrayForEach(e, h)
-    {
+    d->headers = xcalloc(reg->nheaders, sizeof(*d->headers));
+    for (size_t j = 0; j < reg->nheaders; j++) {
         for (size_t i = 0; i < DF_NELEM(seed_headers); i++) {
-            if (strcasecmp(e->string, seed_headers[i]) != 0 || !cJSON_IsString(e) ||
-                !net_http_is_field_value(e->valuestring))
-                continue;
-            if (out == NULL)
-                out = cJSON_AddObjectToObject(to, "requestHeader");
-            cJSON_AddStringToObject(out, seed_headers[i], e->valuestring);
+            if (strcasecmp(reg->headers[j].name, seed_headers[i]) == 0)
+                d->headers[d->nheaders++] = reg->headers[j];
         }
     }
 }
@@ -458,49 +413,49 @@ seed_add_headers(cJSON *to, const cJSON *dl)
  * reason in why.
  */
 static cJSON *
-seed_download_new(struct sched_ctx *ctx, const struct sched_action *a, const cJSON *reg, char *why,
-                  size_t whylen)
+seed_download_new(struct sched_ctx *ctx, const struct sched_action *a,
+                  const struct proto_dfdaemon_download *reg, char *why, size_t whylen)
 {
+    struct proto_dfdaemon_download d;
     struct sched_task_stat ts;
     struct df_id_task_params p;
     struct df_error err;
-    char id[DF_ID_TASK_LEN + 1], *filtered = NULL;
-    bool bad = false, have_ts;
-    cJSON *dl = NULL;
+    char id[DF_ID_TASK_LEN + 1];
+    bool have_ts;
+    cJSON *req;
 
     have_ts = sched_state_task_stat(ctx->state, a->task_id, &ts) == 0;
-    if (reg != NULL)
-        filtered = seed_filtered_new(reg, &bad);
-    if (bad) {
-        snprintf(why, whylen, "registered filteredQueryParams is malformed");
-        goto out;
-    }
     memset(&p, 0, sizeof(p));
     p.url = a->url;
     p.tag = have_ts ? ts.tag : NULL;
     p.application = have_ts ? ts.application : NULL;
-    p.filtered_query_params = filtered;
+    p.filtered_query_params = reg != NULL ? reg->filtered : NULL;
     p.url_flags = DF_URL_CANON_SORT;
     if (df_id_task(&p, id, &err) != 0 || strcmp(id, a->task_id) != 0) {
         snprintf(why, whylen, "its url, tag, application and filtered params do not give its id");
-        goto out;
+        return NULL;
     }
-    dl = cJSON_CreateObject();
-    cJSON_AddStringToObject(dl, "url", a->url);
-    if (p.tag != NULL)
-        cJSON_AddStringToObject(dl, "tag", p.tag);
-    if (p.application != NULL)
-        cJSON_AddStringToObject(dl, "application", p.application);
-    if (filtered != NULL)
-        cJSON_AddStringToObject(dl, "filteredQueryParams", filtered);
-    if (have_ts && ts.piece_length > 0)
-        df_json_add_u64(dl, "pieceLength", ts.piece_length);
+    /* url, filtered and the header strings are borrowed: tag, application and the
+     * headers array alone are freed below. */
+    memset(&d, 0, sizeof(d));
+    d.url = a->url;
+    d.tag = p.tag != NULL ? xstrdup(p.tag) : NULL;
+    d.application = p.application != NULL ? xstrdup(p.application) : NULL;
+    d.filtered = reg != NULL ? reg->filtered : NULL;
+    if (have_ts && ts.piece_length > 0 && ts.piece_length <= UINT32_MAX)
+        d.piece_length = (uint32_t)ts.piece_length;
     if (reg != NULL)
-        seed_add_headers(dl, reg);
-    cJSON_AddBoolToObject(dl, "needBackToSource", true);
-out:
-    free(filtered);
-    return dl;
+        seed_add_headers(&d, reg);
+    d.need_back_to_source = true;
+    req = cJSON_CreateObject();
+    if (req == NULL || !proto_dfdaemon_download_to_json(req, &d)) {
+        snprintf(why, whylen, "out of memory");
+        DF_FREE(req, cJSON_Delete);
+    }
+    free(d.tag);
+    free(d.application);
+    free(d.headers);
+    return req;
 }
 
 static void
@@ -512,18 +467,17 @@ seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
     struct rpc_client *c;
     struct sched_trigger *tr;
     char why[128];
-    cJSON *req, *dl;
+    cJSON *req;
     int rv;
 
     ctx->m.seed_trigger++;
-    dl = seed_download_new(ctx, a, rt != NULL ? rt->download : NULL, why, sizeof(why));
-    if (dl == NULL) {
+    req = seed_download_new(ctx, a, rt != NULL && rt->download.url != NULL ? &rt->download : NULL,
+                            why, sizeof(why));
+    if (req == NULL) {
         ctx->m.seed_trigger_failed++;
         log_warnx("sched: task %.12s: seed %s not triggered: %s", a->task_id, a->host_id, why);
         return;
     }
-    req = cJSON_CreateObject();
-    cJSON_AddItemToObject(req, "download", dl);
     tr = xcalloc(1, sizeof(*tr));
     tr->ctx = ctx;
     snprintf(tr->task_id, sizeof(tr->task_id), "%s", a->task_id);
@@ -532,8 +486,8 @@ seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
     log_info("sched: task %.12s: triggering seed %s at %s", a->task_id, a->host_id, tr->addr);
     if ((c = seed_client(ctx, tr->addr)) == NULL) {
         rv = DF_EINVAL;
-    } else if ((rv = rpc_client_stream(c, SCHED_SEED_METHOD, (int)ctx->cfg.seed_deadline, &cbs, tr,
-                                       &call)) == 0) {
+    } else if ((rv = rpc_client_stream(c, PROTO_DFDAEMON_SEED_DOWNLOAD_TASK,
+                                       (int)ctx->cfg.seed_deadline, &cbs, tr, &call)) == 0) {
         rpc_client_send(call, req);
         rpc_client_close_send(call);
         tr = NULL; /* seed_close_cb frees it */
@@ -551,29 +505,25 @@ seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
 static void
 deliver_parents(struct sched_ctx *ctx, struct sched_stream *st, const struct sched_action *a)
 {
-    cJSON *body, *arr, *o, *m = stream_msg_new(st, "normalTaskResponse", &body);
-    struct sched_task_stat ts;
+    struct proto_sched_peer_resp r = stream_resp(st, PROTO_PEER_RESP_NORMAL);
 
-    arr = cJSON_AddArrayToObject(body, "candidateParents");
+    stream_resp_geometry(st, &r);
+    r.parents = xcalloc(a->nparents + 1, sizeof(*r.parents));
+    r.nparents = a->nparents;
     for (size_t i = 0; i < a->nparents; i++) {
         const struct sched_parent *p = &a->parents[i];
 
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "id", p->peer_id);
-        cJSON_AddStringToObject(o, "hostId", p->host_id);
-        cJSON_AddStringToObject(o, "ip", p->ip);
-        cJSON_AddNumberToObject(o, "port", p->rpc_port);
-        cJSON_AddNumberToObject(o, "downloadPort", p->download_port);
-        cJSON_AddBoolToObject(o, "isSeed", p->is_seed);
-        cJSON_AddItemToArray(arr, o);
-    }
-    if (sched_state_task_stat(ctx->state, st->task_id, &ts) == 0 && ts.content_length >= 0) {
-        df_json_add_u64(body, "contentLength", (uint64_t)ts.content_length);
-        df_json_add_u64(body, "pieceLength", ts.piece_length);
-        cJSON_AddNumberToObject(body, "pieceCount", ts.piece_count);
+        /* Borrowed strings: r.parents alone is freed. */
+        r.parents[i] = (struct proto_sched_parent){.id = p->peer_id,
+                                                   .host_id = p->host_id,
+                                                   .ip = p->ip,
+                                                   .port = p->rpc_port,
+                                                   .download_port = p->download_port,
+                                                   .is_seed = p->is_seed};
     }
     ctx->m.parents_responses++;
-    stream_send(st, m);
+    stream_send(st, &r);
+    free(r.parents);
 }
 
 static void
@@ -581,9 +531,7 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
 {
     struct sched_stream *st = NULL;
     uint8_t md[DF_SHA256_LEN];
-    struct df_digest d;
-    char dtext[DF_DIGEST_STR_LEN + 1], *b64;
-    cJSON *body, *m;
+    struct proto_sched_peer_resp r;
 
     if (a->kind == SCHED_ACT_TRIGGER_SEED) {
         seed_trigger(ctx, a);
@@ -597,8 +545,10 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
                   "its peers fetch it again",
                   a->task_id);
         ctx->m.source_conflicts++;
-        if (rt != NULL)
-            DF_FREE(rt->pending, cJSON_Delete);
+        if (rt != NULL) {
+            DF_FREE(rt->pending, free);
+            rt->npending = rt->pending_cap = 0;
+        }
         return;
     }
     if (a->kind == SCHED_ACT_BLOCKED) {
@@ -614,28 +564,27 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
     switch (a->kind) {
     case SCHED_ACT_EMPTY:
         ctx->m.empty_responses++;
-        stream_send(st, stream_msg_new(st, "emptyTaskResponse", &body));
+        r = stream_resp(st, PROTO_PEER_RESP_EMPTY);
+        stream_send(st, &r);
         break;
     case SCHED_ACT_TINY:
         ctx->m.tiny_responses++;
-        m = stream_msg_new(st, "tinyTaskResponse", &body);
-        b64 = xmalloc(df_b64_encoded_size(a->content_len));
-        cJSON_AddStringToObject(body, "content", df_b64_encode(a->content, a->content_len, b64));
-        free(b64);
-        df_sha256(a->content, a->content_len, md);
-        df_digest_set_sha256(&d, md);
-        cJSON_AddStringToObject(body, "digest", df_digest_format(&d, dtext));
-        stream_send(st, m);
+        r = stream_resp(st, PROTO_PEER_RESP_TINY);
+        r.content_len = a->content_len; /* at most SCHED_TINY_MAX == PROTO_TINY_MAX */
+        memcpy(r.content, a->content, r.content_len);
+        df_sha256(r.content, r.content_len, md);
+        df_digest_set_sha256(&r.digest, md);
+        stream_send(st, &r);
         break;
     case SCHED_ACT_PARENTS:
         deliver_parents(ctx, st, a);
         break;
     case SCHED_ACT_BACK_TO_SOURCE:
         st->sent_to_source = true;
-        m = stream_msg_new(st, "needBackToSourceResponse", &body);
-        cJSON_AddStringToObject(body, "description",
-                                a->reason != NULL ? a->reason : "back to source");
-        stream_send(st, m);
+        r = stream_resp(st, PROTO_PEER_RESP_BACK_TO_SOURCE);
+        r.description = xstrdup(a->reason != NULL ? a->reason : "back to source");
+        stream_send(st, &r);
+        free(r.description);
         break;
     case SCHED_ACT_FAIL:
         stream_end(st, RPC_FAILED_PRECONDITION, a->reason != NULL ? a->reason : "scheduling failed",
@@ -697,78 +646,24 @@ req_fail(struct req_err *e, enum rpc_code code, const char *fmt, ...)
     return -1;
 }
 
-/* A required non-empty string. */
-static int
-get_str(const cJSON *o, const char *key, const char **out, struct req_err *e)
-{
-    struct df_error err;
-    int rv = df_json_get_str(o, key, out, &err);
-
-    if (rv == DF_ENOTFOUND || (rv == 0 && (*out)[0] == '\0'))
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s: required", key);
-    if (rv != 0)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
-    return 0;
-}
-
-/* An optional string; absent or empty leaves *out NULL. */
-static int
-get_opt_str(const cJSON *o, const char *key, const char **out, struct req_err *e)
-{
-    struct df_error err;
-    const char *v = NULL;
-    int rv = df_json_get_str(o, key, &v, &err);
-
-    if (rv != 0 && rv != DF_ENOTFOUND)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
-    *out = v != NULL && v[0] != '\0' ? v : NULL;
-    return 0;
-}
-
-/* An optional unsigned integer <= max; absent leaves *out at def. */
-static int
-get_u64(const cJSON *o, const char *key, uint64_t def, uint64_t max, uint64_t *out,
-        struct req_err *e)
-{
-    struct df_error err;
-    uint64_t v = def;
-    int rv = df_json_get_u64(o, key, &v, &err);
-
-    if (rv != 0 && rv != DF_ENOTFOUND)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
-    if (rv == 0 && v > max)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s: at most %" PRIu64, key, max);
-    *out = v;
-    return 0;
-}
-
-static int
-get_bool(const cJSON *o, const char *key, bool *out, struct req_err *e)
-{
-    struct df_error err;
-    int rv = df_json_get_bool(o, key, out, &err);
-
-    if (rv != 0 && rv != DF_ENOTFOUND)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
-    return 0;
-}
-
-static int
-get_obj(const cJSON *o, const char *key, const cJSON **out, struct req_err *e)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-    if (!cJSON_IsObject(v))
-        return req_fail(e, RPC_INVALID_ARGUMENT, "%s: expected an object", key);
-    *out = v;
-    return 0;
-}
-
 /* Map a core error to the call's status. */
 static int
 core_fail(struct req_err *e, int rv, const char *what, const char *id)
 {
     return req_fail(e, rpc_err_from_df(rv), "%s %s: %s", what, id, df_strerror(rv));
+}
+
+/* A request naming one object; *r owns the id (proto_sched_ref_reset). */
+static int
+ref_get(const cJSON *req, enum proto_sched_ref_kind kind, struct proto_sched_ref *r,
+        struct req_err *e)
+{
+    struct df_error err;
+
+    memset(r, 0, sizeof(*r));
+    if (proto_sched_ref_from_json(req, kind, r, &err) != 0)
+        return req_fail(e, RPC_INVALID_ARGUMENT, "%s", err.msg);
+    return 0;
 }
 
 /* ---- who may do what (README "Security") ---- */
@@ -831,31 +726,27 @@ auth_source_report(const struct sched_stream *st, struct req_err *e)
 
 /* ---- AnnouncePeer ---- */
 
+/* A register; on success the task keeps req's download for its seed. */
 static int
-peer_register(struct sched_stream *st, const cJSON *body, struct req_err *e)
+peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct req_err *e)
 {
     struct sched_ctx *ctx = st->ctx;
     struct sched_register r;
     struct sched_rtask *rt;
-    const cJSON *dl = NULL;
-    uint64_t cl, pl;
     int rv;
 
-    memset(&r, 0, sizeof(r));
-    if (get_obj(body, "download", &dl, e) != 0 || get_str(dl, "url", &r.url, e) != 0 ||
-        get_opt_str(dl, "tag", &r.tag, e) != 0 ||
-        get_opt_str(dl, "application", &r.application, e) != 0 ||
-        get_bool(dl, "needBackToSource", &r.need_back_to_source, e) != 0 ||
-        get_u64(body, "contentLength", UINT64_MAX, INT64_MAX, &cl, e) != 0 ||
-        get_u64(body, "pieceLength", 0, UINT32_MAX, &pl, e) != 0)
-        return -1;
     if (st->registered)
         return req_fail(e, RPC_ALREADY_EXISTS, "peer %s: already registered", st->peer_id);
+    memset(&r, 0, sizeof(r));
+    r.url = req->download.url;
+    r.tag = req->download.tag;
+    r.application = req->download.application;
+    r.need_back_to_source = req->download.need_back_to_source;
     r.host_id = st->host_id;
     r.task_id = st->task_id;
     r.peer_id = st->peer_id;
-    r.content_length = cl == UINT64_MAX ? -1 : (int64_t)cl;
-    r.piece_length = pl;
+    r.content_length = req->content_length;
+    r.piece_length = req->piece_length;
     if ((rv = sched_state_peer_register(ctx->state, &r, df_time_wall_steady_ms(), &ctx->acts)) !=
         0) {
         ctx->m.register_failed++;
@@ -869,8 +760,9 @@ peer_register(struct sched_stream *st, const cJSON *body, struct req_err *e)
         stream_queue_leave(ctx, st->peer_id);
         return req_fail(e, RPC_RESOURCE_EXHAUSTED, "too many streams");
     }
-    cJSON_Delete(rt->download);
-    rt->download = cJSON_Duplicate(dl, true);
+    proto_dfdaemon_download_reset(&rt->download);
+    rt->download = req->download;
+    memset(&req->download, 0, sizeof(req->download));
     TAILQ_INSERT_TAIL(&rt->streams, st, tentry);
     rt->nstreams++;
     st->rt = rt;
@@ -881,240 +773,141 @@ peer_register(struct sched_stream *st, const cJSON *body, struct req_err *e)
 }
 
 static int
-peer_piece(struct sched_stream *st, const cJSON *body, bool from_source, struct req_err *e)
+peer_piece(struct sched_stream *st, const struct proto_sched_piece *p, struct req_err *e)
 {
     struct sched_ctx *ctx = st->ctx;
+    bool from_source = p->parent_id == NULL;
     struct sched_piece pc;
-    const cJSON *piece = NULL;
-    const char *digest = NULL, *content = NULL;
-    uint8_t buf[SCHED_TINY_MAX];
-    uint64_t number, offset, length, cost;
-    struct df_error err;
-    size_t clen = 0;
     int rv;
 
     memset(&pc, 0, sizeof(pc));
-    if (get_obj(body, "piece", &piece, e) != 0 ||
-        get_u64(piece, "number", UINT64_MAX, UINT32_MAX, &number, e) != 0 ||
-        get_u64(piece, "offset", 0, INT64_MAX, &offset, e) != 0 ||
-        get_u64(piece, "length", 0, UINT32_MAX, &length, e) != 0 ||
-        get_u64(piece, "cost", 0, INT64_MAX, &cost, e) != 0 ||
-        get_opt_str(piece, "digest", &digest, e) != 0)
-        return -1;
-    if (number == UINT64_MAX)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "piece.number: required");
-    pc.number = (uint32_t)number;
-    pc.length = length;
-    pc.cost = (int64_t)cost;
-    if (from_source) {
-        if (digest == NULL)
-            return req_fail(e, RPC_INVALID_ARGUMENT, "piece.digest: required from the source");
-        if (df_digest_parse(digest, &pc.digest, &err) != 0)
-            return req_fail(e, RPC_INVALID_ARGUMENT, "piece.digest: %s", err.msg);
-        pc.has_digest = true;
-        if (get_opt_str(piece, "content", &content, e) != 0)
-            return -1;
-        if (content != NULL) {
-            if (df_b64_decode(content, strlen(content), buf, sizeof(buf), &clen) != 0)
-                return req_fail(e, RPC_INVALID_ARGUMENT,
-                                "piece.content: expected base64 of at most %d bytes",
-                                SCHED_TINY_MAX);
-            pc.content = buf;
-            pc.content_len = clen;
-        }
-    } else if (get_str(piece, "parentId", &pc.parent_id, e) != 0) {
-        return -1;
+    pc.number = p->number;
+    pc.parent_id = p->parent_id;
+    pc.length = p->length;
+    pc.cost = p->cost;
+    pc.has_digest = from_source && p->has_digest;
+    pc.digest = p->digest;
+    if (from_source && p->has_content) {
+        pc.content = p->content;
+        pc.content_len = p->content_len;
     }
     if ((rv = sched_state_piece_finished(ctx->state, st->peer_id, &pc, df_time_wall_steady_ms(),
                                          &ctx->acts)) != 0)
         return core_fail(e, rv, "piece finished of peer", st->peer_id);
     if (from_source) {
         ctx->m.pieces_from_source++;
-        ctx->m.bytes_from_source += length;
-        digest_queue(ctx, st->task_id, pc.number, offset, length, &pc.digest);
+        ctx->m.bytes_from_source += p->length;
+        digest_queue(ctx, st->task_id, p->number, p->offset, p->length, &p->digest);
     } else {
         ctx->m.pieces_from_peers++;
-        ctx->m.bytes_from_peers += length;
+        ctx->m.bytes_from_peers += p->length;
     }
     return 0;
 }
 
 static int
-peer_reschedule(struct sched_stream *st, const cJSON *body, struct req_err *e)
+peer_reschedule(struct sched_stream *st, const struct proto_sched_peer_req *req, struct req_err *e)
 {
     struct sched_ctx *ctx = st->ctx;
     const char *ids[SCHED_MAX_RESCHEDULE];
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "candidateParents"), *it;
-    const char *desc = NULL;
     size_t n = 0;
     int rv;
 
-    if (arr != NULL && !cJSON_IsArray(arr) && !cJSON_IsNull(arr))
-        return req_fail(e, RPC_INVALID_ARGUMENT, "candidateParents: expected an array");
-    const cJSON *list = cJSON_IsArray(arr) ? arr : NULL;
-
-    cJSON_ArrayForEach(it, list)
-    {
-        const char *id;
-
-        if (!cJSON_IsObject(it) || get_str(it, "id", &id, e) != 0)
-            return req_fail(e, RPC_INVALID_ARGUMENT, "candidateParents[].id: required");
-        if (n < SCHED_MAX_RESCHEDULE)
-            ids[n++] = id;
-    }
-    if (get_opt_str(body, "description", &desc, e) != 0)
-        return -1;
+    for (size_t i = 0; i < req->ncandidate_parents && n < SCHED_MAX_RESCHEDULE; i++)
+        ids[n++] = req->candidate_parents[i];
     log_debug("sched", "sched: peer %s reschedules (%zu blocked): %s", st->peer_id, n,
-              desc != NULL ? desc : "");
+              req->description != NULL ? req->description : "");
     if ((rv = sched_state_peer_reschedule(ctx->state, st->peer_id, ids, n, df_time_wall_steady_ms(),
                                           &ctx->acts)) != 0)
         return core_fail(e, rv, "reschedule peer", st->peer_id);
     return 0;
 }
 
-enum peer_msg {
-    PM_REGISTER,
-    PM_STARTED,
-    PM_BTS_STARTED,
-    PM_RESCHEDULE,
-    PM_PIECE,
-    PM_BTS_PIECE,
-    PM_PIECE_FAILED,
-    PM_FINISHED,
-    PM_BTS_FINISHED,
-    PM_FAILED,
-    PM_BTS_FAILED,
-};
-
-static const char *const peer_msg_names[] = {
-        "registerPeerRequest",
-        "downloadPeerStartedRequest",
-        "downloadPeerBackToSourceStartedRequest",
-        "reschedulePeerRequest",
-        "downloadPieceFinishedRequest",
-        "downloadPieceBackToSourceFinishedRequest",
-        "downloadPieceFailedRequest",
-        "downloadPeerFinishedRequest",
-        "downloadPeerBackToSourceFinishedRequest",
-        "downloadPeerFailedRequest",
-        "downloadPeerBackToSourceFailedRequest",
-};
-
 static int
-peer_dispatch(struct sched_stream *st, enum peer_msg kind, const cJSON *body, struct req_err *e)
+peer_dispatch(struct sched_stream *st, struct proto_sched_peer_req *req, struct req_err *e)
 {
     struct sched_ctx *ctx = st->ctx;
     int64_t now = df_time_wall_steady_ms();
-    const char *parent = NULL;
-    uint64_t cl, pl, number;
     int rv = 0;
 
-    switch (kind) {
-    case PM_REGISTER:
-        return peer_register(st, body, e);
-    case PM_STARTED:
+    switch (req->kind) {
+    case PROTO_PEER_REGISTER:
+        return peer_register(st, req, e);
+    case PROTO_PEER_STARTED:
         rv = sched_state_peer_started(ctx->state, st->peer_id, now);
         break;
-    case PM_BTS_STARTED:
-        if (get_u64(body, "contentLength", UINT64_MAX, INT64_MAX, &cl, e) != 0 ||
-            get_u64(body, "pieceLength", 0, UINT32_MAX, &pl, e) != 0)
-            return -1;
-        rv = sched_state_peer_back_to_source_started(
-                ctx->state, st->peer_id, cl == UINT64_MAX ? -1 : (int64_t)cl, pl, now, &ctx->acts);
+    case PROTO_PEER_BTS_STARTED:
+        rv = sched_state_peer_back_to_source_started(ctx->state, st->peer_id, req->content_length,
+                                                     req->piece_length, now, &ctx->acts);
         if (rv == 0)
             ctx->m.back_to_source++;
         break;
-    case PM_RESCHEDULE:
-        return peer_reschedule(st, body, e);
-    case PM_PIECE:
-        return peer_piece(st, body, false, e);
-    case PM_BTS_PIECE:
+    case PROTO_PEER_RESCHEDULE:
+        return peer_reschedule(st, req, e);
+    case PROTO_PEER_PIECE_FINISHED:
+        return peer_piece(st, &req->piece, e);
+    case PROTO_PEER_BTS_PIECE_FINISHED:
         if (auth_source_report(st, e) != 0)
             return -1;
-        return peer_piece(st, body, true, e);
-    case PM_PIECE_FAILED:
-        if (get_u64(body, "pieceNumber", UINT64_MAX, UINT32_MAX, &number, e) != 0 ||
-            get_opt_str(body, "parentId", &parent, e) != 0)
-            return -1;
-        if (number == UINT64_MAX)
-            return req_fail(e, RPC_INVALID_ARGUMENT, "pieceNumber: required");
+        return peer_piece(st, &req->piece, e);
+    case PROTO_PEER_PIECE_FAILED:
         ctx->m.piece_failed++;
-        rv = sched_state_piece_failed(ctx->state, st->peer_id, (uint32_t)number, parent, now,
-                                      &ctx->acts);
+        rv = sched_state_piece_failed(ctx->state, st->peer_id, req->piece_number, req->parent_id,
+                                      now, &ctx->acts);
         break;
-    case PM_FINISHED:
-    case PM_BTS_FINISHED:
+    case PROTO_PEER_FINISHED:
+    case PROTO_PEER_BTS_FINISHED:
         rv = sched_state_peer_finished(ctx->state, st->peer_id, now, &ctx->acts);
         if (rv == 0) {
             st->finished = true;
             ctx->m.peer_finished++;
         }
         break;
-    case PM_FAILED:
-    case PM_BTS_FAILED:
+    case PROTO_PEER_FAILED:
+    case PROTO_PEER_BTS_FAILED:
         rv = sched_state_peer_failed(ctx->state, st->peer_id, now, &ctx->acts);
         if (rv == 0)
             ctx->m.peer_failed++;
         break;
+    case PROTO_PEER_REQ_KINDS:
+        break;
     }
     if (rv != 0)
-        return core_fail(e, rv, peer_msg_names[kind], st->peer_id);
+        return core_fail(e, rv, proto_sched_peer_req_kind_name(req->kind), st->peer_id);
     return 0;
 }
 
+/* One stream message: parsed whole, then it must be this stream's peer (the first message
+ * binds the stream to its ids, for a host the caller may act for). */
 static int
 peer_message(struct sched_stream *st, const cJSON *msg, struct req_err *e)
 {
-    const char *host_id, *task_id, *peer_id;
-    const cJSON *it, *body = NULL;
-    enum peer_msg kind = PM_REGISTER;
-    int found = 0;
+    struct proto_sched_peer_req req;
+    struct df_error err;
+    int rv;
 
-    if (!cJSON_IsObject(msg))
-        return req_fail(e, RPC_INVALID_ARGUMENT, "expected an object");
-    if (get_str(msg, "hostId", &host_id, e) != 0 || get_str(msg, "taskId", &task_id, e) != 0 ||
-        get_str(msg, "peerId", &peer_id, e) != 0)
-        return -1;
-    if (strlen(peer_id) > SCHED_ID_MAX || strlen(host_id) > SCHED_ID_MAX)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "id longer than %d bytes", SCHED_ID_MAX);
-    if (!df_id_task_is_valid(task_id))
-        return req_fail(e, RPC_INVALID_ARGUMENT, "taskId: expected 64 lowercase hex digits");
+    if ((rv = proto_sched_peer_req_from_json(msg, &req, &err)) != 0)
+        return req_fail(e, rv == DF_EPERM ? RPC_PERMISSION_DENIED : RPC_INVALID_ARGUMENT, "%s",
+                        err.msg);
     if (st->peer_id == NULL) {
-        if (auth_host(st->ctx, &st->ident, st->src, host_id, e) != 0)
-            return -1;
-        st->peer_id = xstrdup(peer_id);
-        st->host_id = xstrdup(host_id);
-        st->task_id = xstrdup(task_id);
-    } else if (strcmp(st->peer_id, peer_id) != 0 || strcmp(st->host_id, host_id) != 0 ||
-               strcmp(st->task_id, task_id) != 0) {
-        return req_fail(e, RPC_INVALID_ARGUMENT, "this stream belongs to peer %s", st->peer_id);
-    }
-    cJSON_ArrayForEach(it, msg)
-    {
-        size_t k;
-
-        if (strcmp(it->string, "hostId") == 0 || strcmp(it->string, "taskId") == 0 ||
-            strcmp(it->string, "peerId") == 0)
-            continue;
-        for (k = 0; k < DF_NELEM(peer_msg_names); k++) {
-            if (strcmp(it->string, peer_msg_names[k]) == 0)
-                break;
+        rv = auth_host(st->ctx, &st->ident, st->src, req.host_id, e);
+        if (rv == 0) {
+            st->peer_id = xstrdup(req.peer_id);
+            st->host_id = xstrdup(req.host_id);
+            st->task_id = xstrdup(req.task_id);
         }
-        if (k == DF_NELEM(peer_msg_names))
-            return req_fail(e, RPC_INVALID_ARGUMENT, "unknown message kind \"%.64s\"", it->string);
-        if (!cJSON_IsObject(it))
-            return req_fail(e, RPC_INVALID_ARGUMENT, "%s: expected an object", it->string);
-        kind = (enum peer_msg)k;
-        body = it;
-        found++;
+    } else if (strcmp(st->peer_id, req.peer_id) != 0 || strcmp(st->host_id, req.host_id) != 0 ||
+               strcmp(st->task_id, req.task_id) != 0) {
+        rv = req_fail(e, RPC_INVALID_ARGUMENT, "this stream belongs to peer %s", st->peer_id);
     }
-    if (found != 1)
-        return req_fail(e, RPC_INVALID_ARGUMENT, "expected exactly one request kind, got %d",
-                        found);
-    if (kind != PM_REGISTER && !st->registered)
-        return req_fail(e, RPC_FAILED_PRECONDITION, "%s before registerPeerRequest",
-                        peer_msg_names[kind]);
-    return peer_dispatch(st, kind, body, e);
+    if (rv == 0 && req.kind != PROTO_PEER_REGISTER && !st->registered)
+        rv = req_fail(e, RPC_FAILED_PRECONDITION, "%s before %s",
+                      proto_sched_peer_req_kind_name(req.kind),
+                      proto_sched_peer_req_kind_name(PROTO_PEER_REGISTER));
+    if (rv == 0)
+        rv = peer_dispatch(st, &req, e);
+    proto_sched_peer_req_reset(&req);
+    return rv;
 }
 
 static void
@@ -1201,36 +994,24 @@ reply_err(struct rpc_call *call, const struct req_err *e)
     rpc_call_finish(call, e->code, e->msg);
 }
 
-static int
-parse_host(const cJSON *h, struct sched_host_info *info, struct req_err *e)
+/* The core's view of an announced host; strings are borrowed from a. */
+static void
+host_info_of(const struct proto_sched_announce_host *a, struct sched_host_info *info)
 {
-    const char *type = NULL;
-    uint64_t port, dport, rate, slots, uploads;
+    const struct proto_sched_host *h = &a->host;
 
     memset(info, 0, sizeof(*info));
-    if (get_opt_str(h, "id", &info->id, e) != 0 || get_str(h, "ip", &info->ip, e) != 0 ||
-        get_str(h, "hostname", &info->hostname, e) != 0 ||
-        get_opt_str(h, "idc", &info->idc, e) != 0 ||
-        get_opt_str(h, "location", &info->location, e) != 0 ||
-        get_opt_str(h, "type", &type, e) != 0 || get_u64(h, "port", 0, 65535, &port, e) != 0 ||
-        get_u64(h, "downloadPort", 0, 65535, &dport, e) != 0 ||
-        get_u64(h, "uploadRateLimit", 0, UINT64_MAX, &rate, e) != 0 ||
-        get_u64(h, "uploadSlots", 0, UINT32_MAX, &slots, e) != 0 ||
-        get_u64(h, "concurrentUploads", 0, UINT32_MAX, &uploads, e) != 0)
-        return -1;
-    if (type == NULL || strcmp(type, "normal") == 0)
-        info->type = SCHED_HOST_NORMAL;
-    else if (strcmp(type, "super") == 0 || strcmp(type, "strong") == 0 ||
-             strcmp(type, "weak") == 0 || strcmp(type, "seed") == 0)
-        info->type = SCHED_HOST_SEED;
-    else
-        return req_fail(e, RPC_INVALID_ARGUMENT, "host.type: expected normal or super");
-    info->rpc_port = (uint16_t)port;
-    info->download_port = (uint16_t)dport;
-    info->upload_rate_limit = rate;
-    info->upload_slots = (uint32_t)slots;
-    info->concurrent_uploads = (uint32_t)uploads;
-    return 0;
+    info->id = h->id;
+    info->ip = h->ip;
+    info->hostname = h->hostname;
+    info->idc = h->idc;
+    info->location = h->location;
+    info->type = h->type == PROTO_HOST_SEED ? SCHED_HOST_SEED : SCHED_HOST_NORMAL;
+    info->rpc_port = h->port;
+    info->download_port = h->download_port;
+    info->upload_rate_limit = h->upload_rate_limit;
+    info->upload_slots = h->upload_slots;
+    info->concurrent_uploads = h->concurrent_uploads;
 }
 
 /*
@@ -1282,43 +1063,69 @@ announce_host(struct rpc_call *call, const cJSON *req, void *arg)
     struct sched_ctx *ctx = arg;
     struct net_tls_identity id;
     struct sched_host_info info;
-    const cJSON *h = NULL;
+    struct proto_sched_announce_host a;
+    struct df_error err;
     struct req_err e;
     char src[64];
     int rv;
 
     rpc_call_peer_identity(call, &id);
     rpc_call_peer_ip(call, src, sizeof(src));
-    if (get_obj(req, "host", &h, &e) != 0 || parse_host(h, &info, &e) != 0 ||
-        auth_announce(ctx, &id, src, &info, &e) != 0) {
+    memset(&a, 0, sizeof(a));
+    if (proto_sched_announce_host_from_json(req, &a, &err) != 0) {
+        req_fail(&e, RPC_INVALID_ARGUMENT, "%s", err.msg);
+        reply_err(call, &e);
+        return;
+    }
+    host_info_of(&a, &info);
+    if (auth_announce(ctx, &id, src, &info, &e) != 0) {
+        proto_sched_announce_host_reset(&a);
         reply_err(call, &e);
         return;
     }
     /* New hosts count against their caller's quota (M3) and belong to it (H1). */
     info.source = src[0] != '\0' ? src : NULL;
-    if ((rv = sched_state_host_announce(ctx->state, &info, df_time_wall_steady_ms())) != 0) {
+    rv = sched_state_host_announce(ctx->state, &info, df_time_wall_steady_ms());
+    if (rv != 0) {
         core_fail(&e, rv, "announce host", info.id != NULL ? info.id : info.ip);
+        reply_err(call, &e);
+    } else {
+        ctx->m.announce_host++;
+        reply_empty(call);
+    }
+    proto_sched_announce_host_reset(&a);
+}
+
+typedef void ref_handler(struct sched_ctx *ctx, struct rpc_call *call, const char *id);
+
+/* A unary call naming one object: parse it, then fn answers for that id. */
+static void
+ref_call(struct rpc_call *call, const cJSON *req, enum proto_sched_ref_kind kind, ref_handler *fn,
+         struct sched_ctx *ctx)
+{
+    struct proto_sched_ref r;
+    struct req_err e;
+
+    if (ref_get(req, kind, &r, &e) != 0) {
         reply_err(call, &e);
         return;
     }
-    ctx->m.announce_host++;
-    reply_empty(call);
+    fn(ctx, call, r.id);
+    proto_sched_ref_reset(&r);
 }
 
 static void
-leave_host(struct rpc_call *call, const cJSON *req, void *arg)
+leave_host_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
 {
-    struct sched_ctx *ctx = arg;
     struct sched_stream *st, *next;
     struct net_tls_identity ident;
-    const char *id;
     struct req_err e;
     char src[64];
     int rv;
 
     rpc_call_peer_identity(call, &ident);
     rpc_call_peer_ip(call, src, sizeof(src));
-    if (get_str(req, "id", &id, &e) != 0 || auth_host(ctx, &ident, src, id, &e) != 0) {
+    if (auth_host(ctx, &ident, src, id, &e) != 0) {
         reply_err(call, &e);
         return;
     }
@@ -1339,19 +1146,19 @@ leave_host(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_task(struct rpc_call *call, const cJSON *req, void *arg)
+leave_host(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    ref_call(call, req, PROTO_SCHED_REF_LEAVE_HOST, leave_host_id, arg);
+}
+
+static void
+stat_task_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+{
     struct sched_task_stat ts;
-    const char *id;
     struct req_err e;
     cJSON *o;
     int rv;
 
-    if (get_str(req, "taskId", &id, &e) != 0) {
-        reply_err(call, &e);
-        return;
-    }
     if ((rv = sched_state_task_stat(ctx->state, id, &ts)) != 0) {
         core_fail(&e, rv, "task", id);
         reply_err(call, &e);
@@ -1367,19 +1174,19 @@ stat_task(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_peer(struct rpc_call *call, const cJSON *req, void *arg)
+stat_task(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    ref_call(call, req, PROTO_SCHED_REF_STAT_TASK, stat_task_id, arg);
+}
+
+static void
+stat_peer_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+{
     struct sched_peer_stat ps;
-    const char *id;
     struct req_err e;
     cJSON *o;
     int rv;
 
-    if (get_str(req, "peerId", &id, &e) != 0) {
-        reply_err(call, &e);
-        return;
-    }
     if ((rv = sched_state_peer_stat(ctx->state, id, &ps)) != 0) {
         core_fail(&e, rv, "peer", id);
         reply_err(call, &e);
@@ -1395,19 +1202,19 @@ stat_peer(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_host(struct rpc_call *call, const cJSON *req, void *arg)
+stat_peer(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    ref_call(call, req, PROTO_SCHED_REF_STAT_PEER, stat_peer_id, arg);
+}
+
+static void
+stat_host_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+{
     struct sched_host_stat hs;
-    const char *id;
     struct req_err e;
     cJSON *o;
     int rv;
 
-    if (get_str(req, "hostId", &id, &e) != 0) {
-        reply_err(call, &e);
-        return;
-    }
     if ((rv = sched_state_host_stat(ctx->state, id, &hs)) != 0) {
         core_fail(&e, rv, "host", id);
         reply_err(call, &e);
@@ -1423,21 +1230,24 @@ stat_host(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
+stat_host(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    ref_call(call, req, PROTO_SCHED_REF_STAT_HOST, stat_host_id, arg);
+}
+
+static void
+leave_peer_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+{
     struct sched_stream *st;
     struct net_tls_identity ident;
     struct sched_peer_stat ps;
-    const char *id;
     struct req_err e;
     char src[64];
     int rv;
 
     rpc_call_peer_identity(call, &ident);
     rpc_call_peer_ip(call, src, sizeof(src));
-    if (get_str(req, "peerId", &id, &e) != 0 ||
-        (sched_state_peer_stat(ctx->state, id, &ps) == 0 &&
+    if ((sched_state_peer_stat(ctx->state, id, &ps) == 0 &&
          auth_host(ctx, &ident, src, ps.host_id, &e) != 0)) {
         reply_err(call, &e);
         return;
@@ -1454,19 +1264,25 @@ leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
     deliver_all(ctx);
 }
 
+static void
+leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    ref_call(call, req, PROTO_SCHED_REF_LEAVE_PEER, leave_peer_id, arg);
+}
+
 /* ---- service ---- */
 
 int
 sched_rpc_init(struct sched_ctx *ctx)
 {
     const struct rpc_method methods[] = {
-            {SCHED_SVC "AnnounceHost", RPC_KIND_UNARY, announce_host, ctx},
-            {SCHED_SVC "LeaveHost", RPC_KIND_UNARY, leave_host, ctx},
-            {SCHED_SVC "StatTask", RPC_KIND_UNARY, stat_task, ctx},
-            {SCHED_SVC "StatPeer", RPC_KIND_UNARY, stat_peer, ctx},
-            {SCHED_SVC "StatHost", RPC_KIND_UNARY, stat_host, ctx},
-            {SCHED_SVC "LeavePeer", RPC_KIND_UNARY, leave_peer, ctx},
-            {SCHED_SVC "AnnouncePeer", RPC_KIND_BIDI, announce_peer, ctx},
+            {PROTO_SCHED_ANNOUNCE_HOST, RPC_KIND_UNARY, announce_host, ctx},
+            {PROTO_SCHED_LEAVE_HOST, RPC_KIND_UNARY, leave_host, ctx},
+            {PROTO_SCHED_STAT_TASK, RPC_KIND_UNARY, stat_task, ctx},
+            {PROTO_SCHED_STAT_PEER, RPC_KIND_UNARY, stat_peer, ctx},
+            {PROTO_SCHED_STAT_HOST, RPC_KIND_UNARY, stat_host, ctx},
+            {PROTO_SCHED_LEAVE_PEER, RPC_KIND_UNARY, leave_peer, ctx},
+            {PROTO_SCHED_ANNOUNCE_PEER, RPC_KIND_BIDI, announce_peer, ctx},
     };
     int rv;
 
@@ -1481,7 +1297,7 @@ sched_rpc_init(struct sched_ctx *ctx)
     if ((rv = rpc_server_register(ctx->rpc, methods, DF_NELEM(methods))) != 0)
         return rv;
     /* A register's download object is kept for the task's life: bound it. */
-    return rpc_server_limit_method(ctx->rpc, SCHED_SVC "AnnouncePeer", SCHED_ANNOUNCE_MSG_MAX);
+    return rpc_server_limit_method(ctx->rpc, PROTO_SCHED_ANNOUNCE_PEER, PROTO_SCHED_ANNOUNCE_MAX);
 }
 
 void

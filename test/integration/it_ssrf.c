@@ -388,9 +388,10 @@ START_TEST(test_seed)
 END_TEST
 
 /*
- * C2: a host registers a task with the scheduler whose download object names an outputPath,
- * extra headers and unknown keys. The scheduler triggers the seed, which fetches the task
- * (the origin is asked) but gets only the validated fields: nothing is written at the path.
+ * C2: a host registers a task with the scheduler whose download object names an outputPath:
+ * the register is refused (permission_denied). Registered again with extra headers and
+ * unknown keys, the scheduler triggers the seed, which fetches the task (the origin is
+ * asked) but gets only the validated fields: nothing is written at the path.
  */
 START_TEST(test_seed_request)
 {
@@ -420,6 +421,15 @@ START_TEST(test_seed_request)
              "\"registerPeerRequest\":{\"download\":{\"url\":\"%s\",\"outputPath\":"
              "\"%s/pwned\",\"requestHeader\":{\"X-Intruder\":\"1\"},\"unknownKey\":1}}}",
              id, url, S.dir);
+    out = ssrf_call(S.sched_addr, "/scheduler.v2.Scheduler/AnnouncePeer", reg, 8);
+    ssrf_assert_denied(out, "outputPath");
+    free(out);
+    ck_assert_int_eq(ssrf_requests(S.origin_addr), 0);
+    snprintf(reg, sizeof(reg),
+             "{\"hostId\":\"127.0.0.77-intruder\",\"taskId\":\"%s\",\"peerId\":\"intruder-2\","
+             "\"registerPeerRequest\":{\"download\":{\"url\":\"%s\","
+             "\"requestHeader\":{\"X-Intruder\":\"1\"},\"unknownKey\":1}}}",
+             id, url);
     /* The stream stays open (the intruder never leaves): curl gives up after a while. */
     out = ssrf_call(S.sched_addr, "/scheduler.v2.Scheduler/AnnouncePeer", reg, 8);
     free(out);
