@@ -1296,6 +1296,8 @@ sched_rpc_init(struct sched_ctx *ctx)
         return DF_ENOMEM;
     if ((rv = rpc_server_register(ctx->rpc, methods, DF_NELEM(methods))) != 0)
         return rv;
+    /* From here seed hosts may announce; until then a restarted scheduler knows none. */
+    sched_state_start(ctx->state, df_time_wall_steady_ms());
     /* A register's download object is kept for the task's life: bound it. */
     return rpc_server_limit_method(ctx->rpc, PROTO_SCHED_ANNOUNCE_PEER, PROTO_SCHED_ANNOUNCE_MAX);
 }

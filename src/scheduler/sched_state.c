@@ -160,6 +160,7 @@ struct sched_state {
     size_t stack_cap;
     struct sched_cand *cands; /* candidate scratch */
     size_t cands_cap;
+    int64_t grace_until; /* sched_state_start() + startup_grace; 0: never started */
 };
 
 static const char *const task_state_names[] = {"Pending", "Running", "Succeeded", "Failed",
@@ -223,6 +224,7 @@ sched_config_default(struct sched_config *c)
     c->peer_ttl = 24 * 3600 * 1000LL;
     c->host_announce_interval = 60 * 1000;
     c->task_ttl = 30 * 60 * 1000;
+    c->startup_grace = 10 * 1000; /* the peers' own grace for a lost scheduler is 10 s too */
 }
 
 int
@@ -239,7 +241,8 @@ sched_config_check(const struct sched_config *c, struct df_error *err)
         return df_error_set(err, DF_EINVAL, "scheduler.maxPieceCount: expected 1..%u",
                             (unsigned)SCHED_PIECE_MAX);
     if (c->stall_timeout <= 0 || c->wait_timeout <= 0 || c->seed_timeout <= 0 || c->peer_ttl <= 0 ||
-        c->seed_wait < 0 || c->host_announce_interval <= 0 || c->task_ttl <= 0)
+        c->seed_wait < 0 || c->host_announce_interval <= 0 || c->task_ttl <= 0 ||
+        c->startup_grace < 0)
         return df_error_set(err, DF_EINVAL, "scheduler: timeouts and TTLs must be positive");
     return 0;
 }
@@ -1118,9 +1121,20 @@ task_trigger_seed(struct sched_state *s, struct sched_task *t, const struct sche
 }
 
 /*
+ * In the startup grace no seed host alive may only mean that none has announced to this
+ * (restarted) scheduler yet, while one is still fetching t.
+ */
+static bool
+task_awaits_seed_host(const struct sched_state *s, const struct sched_task *t, int64_t now)
+{
+    return now < s->grace_until && task_pick_seed(s, t, now) == NULL;
+}
+
+/*
  * p found no parent: make sure some source will exist. Trigger the task's seed host unless
  * one is on its way or failed recently; without a seed, send p itself back to source
- * within max_back_to_source. Otherwise p keeps waiting.
+ * within max_back_to_source, unless seed hosts may still announce (startup grace).
+ * Otherwise p keeps waiting.
  */
 static void
 task_ensure_source(struct sched_state *s, struct sched_peer *p, int64_t now,
@@ -1137,6 +1151,8 @@ task_ensure_source(struct sched_state *s, struct sched_peer *p, int64_t now,
     if (task_has_source(s, t, now))
         return;
     if (task_trigger_seed(s, t, p->host, "no peer holds the task", now, out))
+        return;
+    if (task_awaits_seed_host(s, t, now))
         return;
     if (peer_can_back_to_source(s, p)) {
         peer_send_back_to_source(p, "no seed peer available", now, out);
@@ -1358,6 +1374,12 @@ sched_state_free(struct sched_state *s)
     free(s->stack);
     free(s->cands);
     free(s);
+}
+
+void
+sched_state_start(struct sched_state *s, int64_t now)
+{
+    s->grace_until = now + s->cfg.startup_grace;
 }
 
 /* ---- hosts ---- */
