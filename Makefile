@@ -175,7 +175,8 @@ check: check-src check-unit check-fuzz check-it
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -I$(TP)/include -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DDF_FUZZ=1 -DDF_DEBUG=1
 FUZZ_LIB_SRCS := $(foreach d,src/common src/net src/rpc src/store src/proto,$(wildcard $(d)/*.c))
-FUZZ_SCHED_SRCS := src/scheduler/sched_state.c src/scheduler/sched_eval.c
+FUZZ_SCHED_SRCS := src/scheduler/sched_state.c src/scheduler/sched_plan.c src/scheduler/sched_check.c \
+	src/scheduler/sched_eval.c
 build/fuzz/fuzz_sched_state: FUZZ_EXTRA_SRCS := $(FUZZ_SCHED_SRCS)
 build/fuzz/fuzz_sched_state: $(FUZZ_SCHED_SRCS)
 # Targets of the peer's decoders link the whole role; only the decoders run.

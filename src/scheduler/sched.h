@@ -92,7 +92,10 @@ struct sched_ctx {
     bool stopping;
 };
 
-/* Register the scheduler.v2.Scheduler methods on ctx->rpc and create the maps. */
+/*
+ * Register the scheduler.v2.Scheduler methods on ctx->rpc, create the maps and start the
+ * state's clock (its startup grace, sched_state_start()).
+ */
 int sched_rpc_init(struct sched_ctx *ctx);
 
 /* Periodic work: re-plan (tick) and collect (gc); actions are delivered. */

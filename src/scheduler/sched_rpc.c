@@ -39,13 +39,38 @@ _Static_assert(SCHED_TINY_MAX <= PROTO_TINY_MAX, "a tiny task fits its answer");
 
 struct sched_rtask;
 
-/* One AnnouncePeer stream. Freed by stream_end (or on_cancel), deferred while in_cb. */
+/*
+ * AnnouncePeer stream states; stream_set_state() is the only writer:
+ *
+ *   OPEN --register accepted (peer_register)--> REGISTERED
+ *   REGISTERED --the peer reported its end (peer_dispatch)--> FINISHED
+ *   OPEN | REGISTERED | FINISHED --ended, failed or cancelled (stream_close)--> CLOSED
+ *
+ * OPEN: the first message binds the ids; only a register is accepted. REGISTERED and
+ * FINISHED ("bound"): the peer id maps to the stream in ctx->streams and the stream is on
+ * its task's list; when it closes, a REGISTERED peer leaves the core, a FINISHED one stays
+ * (a parent for others until it leaves or is collected). CLOSED: call is NULL (it is NULL
+ * in no other state), the stream is unbound and off ctx->all, and it is freed at once, or
+ * when the message callback running on it returns (in_cb).
+ */
+enum sched_stream_state {
+    SCHED_STREAM_OPEN = 0,
+    SCHED_STREAM_REGISTERED,
+    SCHED_STREAM_FINISHED,
+    SCHED_STREAM_CLOSED,
+};
+
+static const char *const sched_stream_state_names[] = {"open", "registered", "finished", "closed"};
+
+/* One AnnouncePeer stream. Freed by stream_close, deferred while in_cb. */
 struct sched_stream {
     struct sched_ctx *ctx;
-    struct rpc_call *call; /* NULL once finished */
+    struct rpc_call *call; /* NULL once CLOSED */
     char *peer_id, *host_id, *task_id;
-    struct sched_rtask *rt; /* set while registered */
-    bool registered, finished, in_cb, dead;
+    struct sched_rtask *rt; /* set while bound */
+    enum sched_stream_state state;
+    bool in_cb; /* its message callback runs: not a state (any state may be inside it), only
+                 * what makes stream_close defer the free */
     bool sent_to_source;              /* we answered needBackToSourceResponse on this stream */
     struct net_tls_identity ident;    /* the caller's verified certificate (role NONE: none) */
     char src[64];                     /* the caller's IP; "" on a unix socket */
@@ -119,27 +144,38 @@ stream_queue_leave(struct sched_ctx *ctx, const char *peer_id)
     ctx->leaves[ctx->nleaves++] = xstrdup(peer_id);
 }
 
-/* Forget the stream's peer binding; its peer leaves unless it finished (or leave is false). */
-static void
-stream_unbind(struct sched_stream *st, bool leave)
-{
-    struct sched_ctx *ctx = st->ctx;
-    struct sched_rtask *rt = st->rt;
+#define stream_set_state(st, to) stream_set_state_at(st, to, __LINE__)
 
-    if (!st->registered)
-        return;
-    st->registered = false;
-    if (df_map_get(&ctx->streams, st->peer_id) == st)
-        df_map_del(&ctx->streams, st->peer_id);
-    if (rt != NULL) {
-        TAILQ_REMOVE(&rt->streams, st, tentry);
-        rt->nstreams--;
-        st->rt = NULL;
-        if (rt->nstreams == 0 && !rt->busy)
-            rtask_free(ctx, rt);
+static void
+stream_set_state_at(struct sched_stream *st, enum sched_stream_state to, int line)
+{
+    enum sched_stream_state old = st->state;
+
+    switch (to) {
+    case SCHED_STREAM_OPEN:
+        DF_ASSERT(!"no transition enters open");
+        break;
+    case SCHED_STREAM_REGISTERED:
+        DF_ASSERT(old == SCHED_STREAM_OPEN);
+        break;
+    case SCHED_STREAM_FINISHED:
+        DF_ASSERT(old == SCHED_STREAM_REGISTERED);
+        break;
+    case SCHED_STREAM_CLOSED:
+        DF_ASSERT(old != SCHED_STREAM_CLOSED);
+        break;
     }
-    if (leave && !st->finished && !ctx->stopping)
-        stream_queue_leave(ctx, st->peer_id);
+    log_debug("sched", "sched: stream %s: %s -> %s (line %d)",
+              st->peer_id != NULL ? st->peer_id : "-", sched_stream_state_names[old],
+              sched_stream_state_names[to], line);
+    st->state = to;
+}
+
+/* Is the stream's peer in ctx->streams and on its task's list? */
+static bool
+stream_is_bound(const struct sched_stream *st)
+{
+    return st->state == SCHED_STREAM_REGISTERED || st->state == SCHED_STREAM_FINISHED;
 }
 
 static void
@@ -151,13 +187,45 @@ stream_free(struct sched_stream *st)
     free(st);
 }
 
+/*
+ * The one teardown of a stream whose call is over (finished by us, or cancelled): unbind
+ * it, its peer leaving unless it finished (or leave is false), and free it unless its
+ * message callback is running (that callback frees it on return).
+ */
+static void
+stream_close(struct sched_stream *st, bool leave)
+{
+    struct sched_ctx *ctx = st->ctx;
+    struct sched_rtask *rt = st->rt;
+    bool bound = stream_is_bound(st), finished = st->state == SCHED_STREAM_FINISHED;
+
+    st->call = NULL;
+    stream_set_state(st, SCHED_STREAM_CLOSED);
+    if (bound) {
+        if (df_map_get(&ctx->streams, st->peer_id) == st)
+            df_map_del(&ctx->streams, st->peer_id);
+        if (rt != NULL) {
+            TAILQ_REMOVE(&rt->streams, st, tentry);
+            rt->nstreams--;
+            st->rt = NULL;
+            if (rt->nstreams == 0 && !rt->busy)
+                rtask_free(ctx, rt);
+        }
+        if (leave && !finished && !ctx->stopping)
+            stream_queue_leave(ctx, st->peer_id);
+    }
+    TAILQ_REMOVE(&ctx->all, st, entry);
+    if (!st->in_cb)
+        stream_free(st);
+}
+
 /* Finish the call with code (RPC_OK: a clean end) and drop the stream. */
 static void
 stream_end(struct sched_stream *st, enum rpc_code code, const char *message, bool leave)
 {
     struct sched_ctx *ctx = st->ctx;
 
-    if (st->call == NULL)
+    if (st->state == SCHED_STREAM_CLOSED)
         return;
     if (code != RPC_OK) {
         ctx->m.stream_errors++;
@@ -166,13 +234,7 @@ stream_end(struct sched_stream *st, enum rpc_code code, const char *message, boo
                   message != NULL ? message : "");
     }
     rpc_call_finish(st->call, code, message);
-    st->call = NULL;
-    stream_unbind(st, leave);
-    TAILQ_REMOVE(&ctx->all, st, entry);
-    if (st->in_cb)
-        st->dead = true;
-    else
-        stream_free(st);
+    stream_close(st, leave);
 }
 
 /* An answer of this kind to st's peer; the ids are borrowed from st (never reset r). */
@@ -209,7 +271,7 @@ stream_send(struct sched_stream *st, const struct proto_sched_peer_resp *r)
     cJSON *m;
     int rv;
 
-    if (st->call == NULL)
+    if (st->state == SCHED_STREAM_CLOSED)
         return;
     if ((m = proto_sched_peer_resp_to_json(r)) == NULL)
         rv = DF_ENOMEM;
@@ -251,7 +313,7 @@ digest_send_all(struct sched_stream *st)
         ts.content_length < 0)
         return;
     batch = xcalloc(SCHED_DIGEST_BATCH, sizeof(*batch));
-    for (uint32_t i = 0; i < ts.piece_count && st->call != NULL; i++) {
+    for (uint32_t i = 0; i < ts.piece_count && st->state != SCHED_STREAM_CLOSED; i++) {
         p = &batch[n];
         if (sched_state_piece_digest(ctx->state, st->task_id, i, &p->digest) != 0 ||
             df_id_piece_range((uint64_t)ts.content_length, ts.piece_length, i, &p->offset, &len) !=
@@ -264,7 +326,7 @@ digest_send_all(struct sched_stream *st)
             n = 0;
         }
     }
-    if (n > 0 && st->call != NULL)
+    if (n > 0 && st->state != SCHED_STREAM_CLOSED)
         digest_send(st, batch, n);
     free(batch);
 }
@@ -559,7 +621,7 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
     }
     if (a->peer_id != NULL)
         st = df_map_get(&ctx->streams, a->peer_id);
-    if (st == NULL || st->call == NULL)
+    if (st == NULL || st->state == SCHED_STREAM_CLOSED)
         return; /* the peer has no stream now (finished and gone, or never had one) */
     switch (a->kind) {
     case SCHED_ACT_EMPTY:
@@ -735,7 +797,7 @@ peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
     struct sched_rtask *rt;
     int rv;
 
-    if (st->registered)
+    if (st->state != SCHED_STREAM_OPEN)
         return req_fail(e, RPC_ALREADY_EXISTS, "peer %s: already registered", st->peer_id);
     memset(&r, 0, sizeof(r));
     r.url = req->download.url;
@@ -766,7 +828,7 @@ peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
     TAILQ_INSERT_TAIL(&rt->streams, st, tentry);
     rt->nstreams++;
     st->rt = rt;
-    st->registered = true;
+    stream_set_state(st, SCHED_STREAM_REGISTERED);
     log_debug("sched", "sched: peer %s registered for task %.12s", st->peer_id, st->task_id);
     digest_send_all(st);
     return 0;
@@ -859,7 +921,8 @@ peer_dispatch(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
     case PROTO_PEER_BTS_FINISHED:
         rv = sched_state_peer_finished(ctx->state, st->peer_id, now, &ctx->acts);
         if (rv == 0) {
-            st->finished = true;
+            if (st->state == SCHED_STREAM_REGISTERED) /* a second report changes nothing */
+                stream_set_state(st, SCHED_STREAM_FINISHED);
             ctx->m.peer_finished++;
         }
         break;
@@ -900,7 +963,7 @@ peer_message(struct sched_stream *st, const cJSON *msg, struct req_err *e)
                strcmp(st->task_id, req.task_id) != 0) {
         rv = req_fail(e, RPC_INVALID_ARGUMENT, "this stream belongs to peer %s", st->peer_id);
     }
-    if (rv == 0 && req.kind != PROTO_PEER_REGISTER && !st->registered)
+    if (rv == 0 && req.kind != PROTO_PEER_REGISTER && !stream_is_bound(st))
         rv = req_fail(e, RPC_FAILED_PRECONDITION, "%s before %s",
                       proto_sched_peer_req_kind_name(req.kind),
                       proto_sched_peer_req_kind_name(PROTO_PEER_REGISTER));
@@ -926,8 +989,8 @@ stream_message_cb(struct rpc_call *call, const cJSON *msg, void *arg)
     }
     deliver_all(ctx);
     st->in_cb = false;
-    if (st->dead)
-        stream_free(st);
+    if (st->state == SCHED_STREAM_CLOSED)
+        stream_free(st); /* closed while the callback ran */
 }
 
 static void
@@ -946,19 +1009,15 @@ stream_cancel_cb(struct rpc_call *call, enum rpc_code why, void *arg)
 {
     struct sched_stream *st = arg;
     struct sched_ctx *ctx = st->ctx;
+    bool in_cb;
 
     (void)call;
     log_debug("sched", "sched: peer %s: stream lost (%s)", st->peer_id != NULL ? st->peer_id : "-",
               rpc_err_name(why));
-    st->call = NULL;
-    stream_unbind(st, true);
-    TAILQ_REMOVE(&ctx->all, st, entry);
-    if (st->in_cb) {
-        st->dead = true;
-        return;
-    }
-    stream_free(st);
-    deliver_all(ctx);
+    in_cb = st->in_cb;
+    stream_close(st, true);
+    if (!in_cb)
+        deliver_all(ctx); /* else the running callback delivers (and frees st) */
 }
 
 static void
@@ -1296,6 +1355,8 @@ sched_rpc_init(struct sched_ctx *ctx)
         return DF_ENOMEM;
     if ((rv = rpc_server_register(ctx->rpc, methods, DF_NELEM(methods))) != 0)
         return rv;
+    /* From here seed hosts may announce; until then a restarted scheduler knows none. */
+    sched_state_start(ctx->state, df_time_wall_steady_ms());
     /* A register's download object is kept for the task's life: bound it. */
     return rpc_server_limit_method(ctx->rpc, PROTO_SCHED_ANNOUNCE_PEER, PROTO_SCHED_ANNOUNCE_MAX);
 }
@@ -1337,10 +1398,8 @@ sched_rpc_reset(struct sched_ctx *ctx)
     /* Streams are normally gone with rpc_server_free; free any left. */
     while (ctx->all.tqh_first != NULL) {
         st = TAILQ_FIRST(&ctx->all);
-        st->call = NULL;
-        stream_unbind(st, false);
-        TAILQ_REMOVE(&ctx->all, st, entry);
-        stream_free(st);
+        st->in_cb = false; /* nothing runs now: free it here */
+        stream_close(st, false);
     }
     while ((sd = TAILQ_FIRST(&ctx->seeds)) != NULL) {
         TAILQ_REMOVE(&ctx->seeds, sd, entry);

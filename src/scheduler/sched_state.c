@@ -4,9 +4,10 @@
  * id map (df_map) and one list of its table; peers are also on their host's and their
  * task's lists, edges on their parent's children and their child's parents lists. Counts
  * kept beside those lists (npeers, nparents, load, nback_to_source, nfinished) are
- * updated only by the helpers that link and unlink, and sched_state_check() recounts them.
- * Only the two *_set_state() functions write a state. The selection policy is described
- * in sched_eval.c; this file applies its filter and keeps the graph acyclic.
+ * updated only by the helpers that link and unlink, and sched_state_check() (sched_check.c)
+ * recounts them. Only the two *_set_state() functions write a state. This file holds the
+ * model and its events; choosing parents is sched_plan.c's, under the policy described in
+ * sched_eval.c.
  */
 #include "sched_state.h"
 
@@ -18,149 +19,11 @@
 #include "df/log.h"
 #include "df/xmalloc.h"
 #include "sched_eval.h"
-#include "df/df_map.h"
+#include "sched_state_int.h"
 
 #define HOST_SLOTS_NORMAL 200 /* Dragonfly's load limits */
 #define HOST_SLOTS_SEED   2000
 #define HOST_FAIL_MIN     8 /* uploads before the failure ratio counts */
-
-struct sched_peer;
-
-struct sched_edge {
-    struct sched_peer *parent, *child;
-    TAILQ_ENTRY(sched_edge) pentry; /* on parent->children */
-    TAILQ_ENTRY(sched_edge) centry; /* on child->parents */
-    uint64_t bytes;
-    uint32_t pieces;
-    int64_t created_at;
-    int64_t progress_at; /* last piece the child got over this edge; 0 = none */
-};
-
-TAILQ_HEAD(sched_edge_list, sched_edge);
-TAILQ_HEAD(sched_peer_list, sched_peer);
-
-struct sched_block {
-    char *peer_id;
-    uint32_t strikes;
-    bool blocked;          /* for the rest of the task */
-    int64_t blocked_until; /* a stalled parent sits out one stall timeout */
-};
-
-/* Who announced hosts (a caller IP), with how many of them are in the table. */
-struct sched_source {
-    char *key;
-    uint32_t nhosts;
-};
-
-struct sched_host {
-    char *id, *ip, *hostname, *idc, *location;
-    struct sched_source *src; /* counted against its quota; NULL = none */
-    enum sched_host_type type;
-    uint16_t rpc_port, download_port;
-    uint64_t upload_rate_limit;
-    uint32_t upload_slots;
-    uint32_t concurrent_uploads; /* as reported */
-    uint32_t load;               /* child edges whose parent runs here */
-    uint64_t upload_ok, upload_failed, uploaded_bytes;
-    int64_t announced_at;
-    struct sched_peer_list peers;
-    uint32_t npeers;
-    TAILQ_ENTRY(sched_host) entry;
-};
-
-/*
- * Task states (Dragonfly2's scheduler task state machine):
- *
- *   PENDING --register--> RUNNING --source peer finished--> SUCCEEDED
- *                            |  ^                               |
- *          last source failed|  +--register / new source--------+ (also from FAILED, LEAVE)
- *                            v
- *                          FAILED --source peer finished--> SUCCEEDED
- *   any --no peers left--> LEAVE
- *
- * task_set_state() is the only writer: peer_register() and task_ensure_source() enter
- * RUNNING, peer_finish() SUCCEEDED, peer_drop_source() FAILED, peer_unlink() LEAVE.
- */
-struct sched_task {
-    char id[DF_ID_TASK_LEN + 1];
-    char *url, *tag, *application;
-    enum sched_task_state state;
-    bool has_geometry;
-    int64_t content_length; /* -1 until known */
-    uint64_t piece_length;
-    uint32_t piece_count;
-    uint8_t *digests;      /* piece_count * DF_SHA256_LEN */
-    uint64_t *digest_bits; /* which digests are known */
-    uint64_t *seed_bits;   /* which of them a seed host reported */
-    uint32_t ndigests;
-    char **distrusted; /* hosts whose source reports conflicted: no parents, no reports */
-    uint32_t ndistrusted;
-    uint8_t *tiny; /* TINY content, once a source peer sent it */
-    size_t tiny_len;
-    bool has_tiny;
-    struct sched_peer_list peers;
-    uint32_t npeers;
-    uint32_t nback_to_source;
-    char *seed_host_id;   /* the seed host triggered for this task, or NULL */
-    int64_t seed_trig_at; /* when; 0 once the seed peer registered */
-    int64_t seed_fail_at; /* the last seed peer failure or timeout; 0 = none */
-    int64_t created_at, updated_at;
-    TAILQ_ENTRY(sched_task) entry;
-};
-
-/*
- * Peer states (Dragonfly2's scheduler peer state machine):
- *
- *   PENDING --> RECEIVED_EMPTY | RECEIVED_TINY | RECEIVED_SMALL | RECEIVED_NORMAL
- *   RECEIVED_SMALL | RECEIVED_NORMAL --started / first piece--> RUNNING
- *   RECEIVED_* | RUNNING --back to source--> BACK_TO_SOURCE
- *   RECEIVED_* | RUNNING | BACK_TO_SOURCE --finished--> SUCCEEDED
- *   any but LEAVE --failed--> FAILED;   any --left--> LEAVE (then freed)
- *
- * peer_set_state() is the only writer; it keeps the task's back-to-source count. A peer in
- * BACK_TO_SOURCE or SUCCEEDED has no parents; FAILED and LEAVE have no edges at all.
- */
-struct sched_peer {
-    char *id;
-    struct sched_host *host;
-    struct sched_task *task;
-    enum sched_peer_state state;
-    uint64_t *bits; /* finished pieces; NULL until the geometry is known */
-    uint32_t nfinished;
-    struct sched_edge_list parents, children;
-    uint32_t nparents, nchildren;
-    struct sched_block *blocks;
-    uint32_t nblocks;
-    uint64_t bytes_from_source, bytes_from_peers;
-    int64_t cost_total;
-    bool need_back_to_source;
-    int64_t created_at, updated_at;
-    bool waiting;       /* wants parents and has none */
-    int64_t wait_since; /* since when, while waiting */
-    int64_t source_at;  /* BACK_TO_SOURCE: when it went there, or its last source piece */
-    bool data_lost;     /* being failed by a source conflict (within one call) */
-    uint64_t mark;      /* DFS epoch */
-    TAILQ_ENTRY(sched_peer) hentry, tentry, entry;
-};
-
-struct sched_cand {
-    struct sched_peer *peer;
-    double score;
-};
-
-struct sched_state {
-    struct sched_config cfg;
-    struct df_map hosts, tasks, peers;
-    struct df_map sources; /* key -> struct sched_source, while it has hosts */
-    TAILQ_HEAD(, sched_host) host_list;
-    TAILQ_HEAD(, sched_task) task_list;
-    struct sched_peer_list peer_list;
-    uint64_t epoch;
-    struct sched_peer **stack; /* DFS scratch, grown to the largest task */
-    size_t stack_cap;
-    struct sched_cand *cands; /* candidate scratch */
-    size_t cands_cap;
-};
 
 static const char *const task_state_names[] = {"Pending", "Running", "Succeeded", "Failed",
                                                "Leave"};
@@ -223,6 +86,7 @@ sched_config_default(struct sched_config *c)
     c->peer_ttl = 24 * 3600 * 1000LL;
     c->host_announce_interval = 60 * 1000;
     c->task_ttl = 30 * 60 * 1000;
+    c->startup_grace = 10 * 1000; /* the peers' own grace for a lost scheduler is 10 s too */
 }
 
 int
@@ -239,7 +103,8 @@ sched_config_check(const struct sched_config *c, struct df_error *err)
         return df_error_set(err, DF_EINVAL, "scheduler.maxPieceCount: expected 1..%u",
                             (unsigned)SCHED_PIECE_MAX);
     if (c->stall_timeout <= 0 || c->wait_timeout <= 0 || c->seed_timeout <= 0 || c->peer_ttl <= 0 ||
-        c->seed_wait < 0 || c->host_announce_interval <= 0 || c->task_ttl <= 0)
+        c->seed_wait < 0 || c->host_announce_interval <= 0 || c->task_ttl <= 0 ||
+        c->startup_grace < 0)
         return df_error_set(err, DF_EINVAL, "scheduler: timeouts and TTLs must be positive");
     return 0;
 }
@@ -329,14 +194,14 @@ actions_drop_peer(struct sched_actions *a, const char *peer_id)
 
 /* ---- small helpers ---- */
 
-static size_t
-bits_words(uint32_t n)
+size_t
+sched_bits_words(uint32_t n)
 {
     return ((size_t)n + 63) / 64;
 }
 
-static bool
-bit_get(const uint64_t *b, uint32_t i)
+bool
+sched_bit_get(const uint64_t *b, uint32_t i)
 {
     return (b[i / 64] >> (i % 64)) & 1;
 }
@@ -347,26 +212,26 @@ bit_set(uint64_t *b, uint32_t i)
     b[i / 64] |= UINT64_C(1) << (i % 64);
 }
 
-static uint32_t
-bits_count(const uint64_t *b, uint32_t n)
+uint32_t
+sched_bits_count(const uint64_t *b, uint32_t n)
 {
     uint32_t c = 0;
 
-    for (size_t i = 0; b != NULL && i < bits_words(n); i++)
+    for (size_t i = 0; b != NULL && i < sched_bits_words(n); i++)
         c += (uint32_t)__builtin_popcountll(b[i]);
     return c;
 }
 
 /* Pieces parent holds that child lacks. */
-static uint32_t
-peer_useful(const struct sched_peer *parent, const struct sched_peer *child)
+uint32_t
+sched_peer_useful(const struct sched_peer *parent, const struct sched_peer *child)
 {
     const struct sched_task *t = child->task;
     uint32_t c = 0;
 
     if (parent->bits == NULL || child->bits == NULL)
         return 0;
-    for (size_t i = 0; i < bits_words(t->piece_count); i++)
+    for (size_t i = 0; i < sched_bits_words(t->piece_count); i++)
         c += (uint32_t)__builtin_popcountll(parent->bits[i] & ~child->bits[i]);
     return c;
 }
@@ -390,36 +255,18 @@ opt_strdup(const char *s)
 }
 
 /* A source: fetching from the origin now, so it will have what it lacks. */
-static bool
-peer_is_source(const struct sched_peer *p)
+bool
+sched_peer_is_source(const struct sched_peer *p)
 {
     return p->state == SCHED_PEER_BACK_TO_SOURCE;
 }
 
 /* States that want parents. */
-static bool
-peer_wants_parents(const struct sched_peer *p)
+bool
+sched_peer_wants_parents(const struct sched_peer *p)
 {
     return p->state == SCHED_PEER_RECEIVED_SMALL || p->state == SCHED_PEER_RECEIVED_NORMAL ||
            p->state == SCHED_PEER_RUNNING;
-}
-
-/*
- * Can parent give child something now or soon: pieces the child lacks, or it is a source,
- * or it is receiving and not behind the child.
- */
-static bool
-peer_can_give(const struct sched_peer *parent, const struct sched_peer *child)
-{
-    if (peer_is_source(parent))
-        return true;
-    if (parent->state != SCHED_PEER_RUNNING && parent->state != SCHED_PEER_SUCCEEDED)
-        return false;
-    if (peer_useful(parent, child) > 0)
-        return true;
-    return parent->state == SCHED_PEER_RUNNING && parent->nparents > 0 &&
-           parent->nfinished >= child->nfinished &&
-           (!child->task->has_geometry || parent->nfinished < child->task->piece_count);
 }
 
 static void
@@ -454,8 +301,8 @@ task_set_state_at(struct sched_task *t, enum sched_task_state st, int line)
     t->state = st;
 }
 
-static bool
-peer_state_is_received(enum sched_peer_state st)
+bool
+sched_peer_state_is_received(enum sched_peer_state st)
 {
     return st >= SCHED_PEER_RECEIVED_EMPTY && st <= SCHED_PEER_RECEIVED_NORMAL;
 }
@@ -464,17 +311,15 @@ peer_state_is_received(enum sched_peer_state st)
 static void
 peer_update_wait(struct sched_peer *p, int64_t now)
 {
-    bool w = peer_wants_parents(p) && p->nparents == 0;
+    bool w = sched_peer_wants_parents(p) && p->nparents == 0;
 
     if (w && !p->waiting)
         p->wait_since = now;
     p->waiting = w;
 }
 
-#define peer_set_state(p, st, now) peer_set_state_at(p, st, now, __LINE__)
-
-static void
-peer_set_state_at(struct sched_peer *p, enum sched_peer_state st, int64_t now, int line)
+void
+sched_peer_set_state_at(struct sched_peer *p, enum sched_peer_state st, int64_t now, int line)
 {
     enum sched_peer_state old = p->state;
 
@@ -493,10 +338,10 @@ peer_set_state_at(struct sched_peer *p, enum sched_peer_state st, int64_t now, i
         DF_ASSERT(old == SCHED_PEER_RECEIVED_SMALL || old == SCHED_PEER_RECEIVED_NORMAL);
         break;
     case SCHED_PEER_BACK_TO_SOURCE:
-        DF_ASSERT(peer_state_is_received(old) || old == SCHED_PEER_RUNNING);
+        DF_ASSERT(sched_peer_state_is_received(old) || old == SCHED_PEER_RUNNING);
         break;
     case SCHED_PEER_SUCCEEDED:
-        DF_ASSERT(peer_state_is_received(old) || old == SCHED_PEER_RUNNING ||
+        DF_ASSERT(sched_peer_state_is_received(old) || old == SCHED_PEER_RUNNING ||
                   old == SCHED_PEER_BACK_TO_SOURCE);
         break;
     case SCHED_PEER_FAILED:
@@ -517,26 +362,26 @@ peer_set_state_at(struct sched_peer *p, enum sched_peer_state st, int64_t now, i
 
 /* ---- lookups ---- */
 
-static struct sched_host *
-host_get(const struct sched_state *s, const char *id)
+struct sched_host *
+sched_host_get(const struct sched_state *s, const char *id)
 {
     return id != NULL ? df_map_get(&s->hosts, id) : NULL;
 }
 
-static struct sched_task *
-task_get(const struct sched_state *s, const char *id)
+struct sched_task *
+sched_task_get(const struct sched_state *s, const char *id)
 {
     return id != NULL ? df_map_get(&s->tasks, id) : NULL;
 }
 
-static struct sched_peer *
-peer_get(const struct sched_state *s, const char *id)
+struct sched_peer *
+sched_peer_get(const struct sched_state *s, const char *id)
 {
     return id != NULL ? df_map_get(&s->peers, id) : NULL;
 }
 
-static bool
-task_distrusts(const struct sched_task *t, const struct sched_host *h)
+bool
+sched_task_distrusts(const struct sched_task *t, const struct sched_host *h)
 {
     for (uint32_t i = 0; i < t->ndistrusted; i++) {
         if (strcmp(t->distrusted[i], h->id) == 0)
@@ -549,7 +394,7 @@ task_distrusts(const struct sched_task *t, const struct sched_host *h)
 static void
 task_distrust(const struct sched_state *s, struct sched_task *t, const struct sched_host *h)
 {
-    if (task_distrusts(t, h))
+    if (sched_task_distrusts(t, h))
         return;
     log_debug("sched", "sched: task %.12s: host %s distrusted (conflicting source reports)", t->id,
               h->id);
@@ -569,8 +414,8 @@ host_is_alive(const struct sched_state *s, const struct sched_host *h, int64_t n
     return now - h->announced_at <= 2 * s->cfg.host_announce_interval;
 }
 
-static bool
-host_is_healthy(const struct sched_state *s, const struct sched_host *h, int64_t now)
+bool
+sched_host_is_healthy(const struct sched_state *s, const struct sched_host *h, int64_t now)
 {
     uint64_t total = h->upload_ok + h->upload_failed;
 
@@ -580,14 +425,8 @@ host_is_healthy(const struct sched_state *s, const struct sched_host *h, int64_t
     return total < HOST_FAIL_MIN || h->upload_failed * 2 <= total;
 }
 
-static bool
-host_has_free_slot(const struct sched_host *h)
-{
-    return h->load < h->upload_slots && h->concurrent_uploads < h->upload_slots;
-}
-
-static struct sched_block *
-peer_block_find(const struct sched_peer *p, const char *id)
+struct sched_block *
+sched_peer_block_find(const struct sched_peer *p, const char *id)
 {
     for (uint32_t i = 0; i < p->nblocks; i++) {
         if (strcmp(p->blocks[i].peer_id, id) == 0)
@@ -596,19 +435,11 @@ peer_block_find(const struct sched_peer *p, const char *id)
     return NULL;
 }
 
-static bool
-peer_is_blocked(const struct sched_peer *p, const struct sched_peer *parent, int64_t now)
-{
-    const struct sched_block *b = peer_block_find(p, parent->id);
-
-    return b != NULL && (b->blocked || b->blocked_until > now);
-}
-
 /* Get or add the block-list entry for id; NULL when the list is full. */
 static struct sched_block *
 peer_block_get(struct sched_state *s, struct sched_peer *p, const char *id)
 {
-    struct sched_block *b = peer_block_find(p, id);
+    struct sched_block *b = sched_peer_block_find(p, id);
 
     if (b != NULL)
         return b;
@@ -624,8 +455,8 @@ peer_block_get(struct sched_state *s, struct sched_peer *p, const char *id)
 
 /* ---- edges and the DAG ---- */
 
-static void
-edge_add(struct sched_peer *parent, struct sched_peer *child, int64_t now)
+void
+sched_edge_add(struct sched_peer *parent, struct sched_peer *child, int64_t now)
 {
     struct sched_edge *e = xcalloc(1, sizeof(*e));
 
@@ -640,8 +471,8 @@ edge_add(struct sched_peer *parent, struct sched_peer *child, int64_t now)
     peer_update_wait(child, now);
 }
 
-static void
-edge_del(struct sched_edge *e, int64_t now)
+void
+sched_edge_del(struct sched_edge *e, int64_t now)
 {
     struct sched_peer *child = e->child;
 
@@ -672,51 +503,14 @@ peer_drop_parents(struct sched_peer *p, int64_t now)
     struct sched_edge *e;
 
     while ((e = TAILQ_FIRST(&p->parents)) != NULL)
-        edge_del(e, now);
-}
-
-/* Mark every descendant of p (p included) with a fresh epoch; returns the epoch. */
-static uint64_t
-peer_mark_descendants(struct sched_state *s, struct sched_peer *p)
-{
-    uint64_t epoch = ++s->epoch;
-    size_t top = 0;
-
-    if (s->stack_cap < (size_t)p->task->npeers + 1) {
-        s->stack_cap = (size_t)p->task->npeers + 1;
-        s->stack = xrealloc(s->stack, s->stack_cap * sizeof(*s->stack));
-    }
-    p->mark = epoch;
-    s->stack[top++] = p;
-    while (top > 0) {
-        struct sched_peer *q = s->stack[--top];
-        struct sched_edge *e;
-
-        TAILQ_FOREACH (e, &q->children, pentry) {
-            if (e->child->mark == epoch)
-                continue;
-            e->child->mark = epoch;
-            DF_ASSERT(top < s->stack_cap);
-            s->stack[top++] = e->child;
-        }
-    }
-    return epoch;
-}
-
-/* True when parent -> child would close a cycle (parent is child or its descendant). */
-static bool
-edge_would_cycle(struct sched_state *s, struct sched_peer *parent, struct sched_peer *child)
-{
-    uint64_t epoch = peer_mark_descendants(s, child);
-
-    return parent->mark == epoch;
+        sched_edge_del(e, now);
 }
 
 /* ---- actions about peers ---- */
 
 /* Forget the PARENTS queued for p in this event: a later plan replaces it. */
-static void
-actions_drop_parents(struct sched_actions *out, const struct sched_peer *p)
+void
+sched_actions_drop_parents(struct sched_actions *out, const struct sched_peer *p)
 {
     for (size_t k = 0; k < out->n; k++) {
         if (out->v[k].kind == SCHED_ACT_PARENTS && strcmp(out->v[k].peer_id, p->id) == 0) {
@@ -728,15 +522,15 @@ actions_drop_parents(struct sched_actions *out, const struct sched_peer *p)
     }
 }
 
-static void
-emit_parents(struct sched_actions *out, const struct sched_peer *p)
+void
+sched_emit_parents(struct sched_actions *out, const struct sched_peer *p)
 {
     struct sched_action *a = NULL;
     struct sched_edge *e;
     size_t i = 0;
 
     /* One PARENTS per peer per event. */
-    actions_drop_parents(out, p);
+    sched_actions_drop_parents(out, p);
     a = actions_push(out, SCHED_ACT_PARENTS, p);
     a->parents = xcalloc(p->nparents, sizeof(*a->parents));
     TAILQ_FOREACH (e, &p->parents, centry) {
@@ -751,265 +545,6 @@ emit_parents(struct sched_actions *out, const struct sched_peer *p)
         x->is_seed = h->type == SCHED_HOST_SEED;
     }
     a->nparents = i;
-}
-
-/* Can parent serve child at all (the filter of sched_eval.c's policy, step 1)? */
-static bool
-cand_is_ok(const struct sched_state *s, const struct sched_peer *q, const struct sched_peer *p,
-           uint64_t epoch, int64_t now)
-{
-    if (q == p || q->mark == epoch || q->host == p->host || q->data_lost)
-        return false;
-    switch (q->state) {
-    case SCHED_PEER_BACK_TO_SOURCE:
-    case SCHED_PEER_SUCCEEDED:
-        break;
-    case SCHED_PEER_RUNNING:
-        /* Nothing and nothing coming: not a parent yet. */
-        if (q->nfinished == 0 && q->nparents == 0)
-            return false;
-        break;
-    default:
-        return false;
-    }
-    if (peer_is_blocked(p, q, now) || !host_is_healthy(s, q->host, now) ||
-        task_distrusts(p->task, q->host))
-        return false;
-    if (!host_has_free_slot(q->host))
-        return false;
-    return peer_can_give(q, p);
-}
-
-/*
- * A seed edge beyond the seed peer's first seed_fanout children exists only because the
- * child had no other candidate (sched_eval.c, step 2): it goes once the child has another.
- */
-static bool
-edge_is_last_resort(const struct sched_state *s, const struct sched_edge *e)
-{
-    const struct sched_edge *f;
-    uint32_t i = 0;
-
-    if (e->parent->host->type != SCHED_HOST_SEED || e->child->nparents < 2)
-        return false;
-    TAILQ_FOREACH (f, &e->parent->children, pentry) {
-        if (i++ >= s->cfg.seed_fanout)
-            break;
-        if (f == e)
-            return false;
-    }
-    return true;
-}
-
-/* Should an existing edge stay? Nothing to give, gone bad, blocked, last resort: no. */
-static bool
-edge_is_useful(const struct sched_state *s, const struct sched_edge *e, int64_t now)
-{
-    const struct sched_peer *q = e->parent, *p = e->child;
-
-    if (peer_is_blocked(p, q, now) || !host_is_healthy(s, q->host, now))
-        return false;
-    if (edge_is_last_resort(s, e))
-        return false;
-    return peer_can_give(q, p);
-}
-
-/* Does seed hold a piece that no normal peer of its task holds (or is it still fetching)? */
-static bool
-seed_has_unique(const struct sched_peer *seed)
-{
-    const struct sched_task *t = seed->task;
-    const struct sched_peer *q;
-
-    if (peer_is_source(seed) || seed->bits == NULL)
-        return true;
-    for (size_t w = 0; w < bits_words(t->piece_count); w++) {
-        uint64_t left = seed->bits[w];
-
-        TAILQ_FOREACH (q, &t->peers, tentry) {
-            if (left == 0)
-                break;
-            if (q->host->type != SCHED_HOST_SEED && q->bits != NULL)
-                left &= ~q->bits[w];
-        }
-        if (left != 0)
-            return true;
-    }
-    return false;
-}
-
-/*
- * Seed protection (sched_eval.c, step 2): a seed peer takes a new child while it has fewer
- * than seed_fanout and holds pieces nobody else has; otherwise only as the last resort
- * of a child with no other candidate that has waited seed_wait.
- */
-static bool
-seed_is_allowed(const struct sched_state *s, const struct sched_peer *seed,
-                const struct sched_peer *child, uint32_t nonseed, int64_t now)
-{
-    bool starving =
-            child->nparents == 0 && child->waiting && now - child->wait_since >= s->cfg.seed_wait;
-
-    return sched_eval_seed_is_allowed(seed->nchildren, s->cfg.seed_fanout,
-                                      seed->nchildren < s->cfg.seed_fanout && seed_has_unique(seed),
-                                      nonseed, starving);
-}
-
-static void
-cand_describe(const struct sched_peer *q, const struct sched_peer *p,
-              struct sched_eval_candidate *c)
-{
-    const struct sched_task *t = p->task;
-
-    memset(c, 0, sizeof(*c));
-    c->useful = peer_useful(q, p);
-    c->child_missing = t->has_geometry ? t->piece_count - p->nfinished : 0;
-    c->will_have = peer_is_source(q);
-    c->parent_finished = q->nfinished;
-    c->piece_count = t->piece_count;
-    c->upload_ok = q->host->upload_ok;
-    c->upload_failed = q->host->upload_failed;
-    c->load = q->host->load;
-    c->slots = q->host->upload_slots;
-    c->is_seed = q->host->type == SCHED_HOST_SEED;
-    c->parent_idc = q->host->idc;
-    c->child_idc = p->host->idc;
-    c->parent_location = q->host->location;
-    c->child_location = p->host->location;
-}
-
-/* A seed (its own protection applies) or a normal peer below peer_fanout children. */
-static bool
-cand_has_room(const struct sched_state *s, const struct sched_peer *q)
-{
-    return q->host->type == SCHED_HOST_SEED || q->nchildren < s->cfg.peer_fanout;
-}
-
-static int
-cand_cmp(const void *a, const void *b)
-{
-    const struct sched_cand *x = a, *y = b;
-
-    if (x->score != y->score)
-        return x->score < y->score ? 1 : -1;
-    return strcmp(x->peer->id, y->peer->id); /* deterministic order */
-}
-
-/*
- * Revise p's parent set (sched_eval.c, step 4): drop the parents that are no longer
- * useful (all of them when fresh), then fill the free places with the best candidates.
- * Emits PARENTS when the set changed (or the caller changed it: dirty) and is not empty.
- */
-static void
-peer_plan(struct sched_state *s, struct sched_peer *p, bool fresh, bool dirty, int64_t now,
-          struct sched_actions *out)
-{
-    struct sched_task *t = p->task;
-    struct sched_edge *e, *tmp;
-    struct sched_peer *q;
-    uint32_t quota, nonseed = 0;
-    size_t n = 0;
-    uint64_t epoch;
-    bool changed = dirty;
-
-    if (!peer_wants_parents(p) || p->data_lost)
-        return;
-    for (e = TAILQ_FIRST(&p->parents); e != NULL; e = tmp) {
-        tmp = TAILQ_NEXT(e, centry);
-        if (fresh || !edge_is_useful(s, e, now)) {
-            edge_del(e, now);
-            changed = true;
-        }
-    }
-    quota = sched_size_scope_of(t->content_length, t->piece_count) == SCHED_SIZE_SMALL
-                    ? 1
-                    : s->cfg.max_parents;
-    if (p->nparents < quota) {
-        if (s->cands_cap < t->npeers) {
-            s->cands_cap = t->npeers;
-            s->cands = xrealloc(s->cands, s->cands_cap * sizeof(*s->cands));
-        }
-        epoch = peer_mark_descendants(s, p);
-        TAILQ_FOREACH (e, &p->parents, centry) {
-            e->parent->mark = epoch; /* already a parent: not a candidate again */
-            if (e->parent->host->type != SCHED_HOST_SEED)
-                nonseed++;
-        }
-        TAILQ_FOREACH (q, &t->peers, tentry) {
-            if (!cand_is_ok(s, q, p, epoch, now))
-                continue;
-            if (q->host->type != SCHED_HOST_SEED)
-                nonseed++;
-            s->cands[n++].peer = q;
-        }
-        /* Seed protection (sched_eval.c, step 2), then score the rest. */
-        for (size_t i = 0; i < n;) {
-            struct sched_eval_candidate c;
-
-            q = s->cands[i].peer;
-            if (q->host->type == SCHED_HOST_SEED && !seed_is_allowed(s, q, p, nonseed, now)) {
-                s->cands[i] = s->cands[--n];
-                continue;
-            }
-            cand_describe(q, p, &c);
-            s->cands[i].score = sched_eval_score(&c);
-            i++;
-        }
-        /*
-         * Peer fanout (sched_eval.c, step 2b): a normal parent takes another child only
-         * while it has fewer than peer_fanout, unless the child has no parent and no other
-         * candidate. With equal uplinks this makes the swarm a pipeline.
-         */
-        if (s->cfg.peer_fanout > 0) {
-            size_t m = 0;
-
-            /* Those with room first (qsort orders them below); keep only them if any. */
-            for (size_t i = 0; i < n; i++) {
-                if (cand_has_room(s, s->cands[i].peer)) {
-                    struct sched_cand c = s->cands[m];
-                    s->cands[m++] = s->cands[i];
-                    s->cands[i] = c;
-                }
-            }
-            if (m > 0 || p->nparents > 0)
-                n = m;
-        }
-        qsort(s->cands, n, sizeof(*s->cands), cand_cmp);
-        for (size_t i = 0; i < n && p->nparents < quota; i++) {
-            q = s->cands[i].peer;
-            if (!host_has_free_slot(q->host))
-                continue;
-            DF_ASSERT(!edge_would_cycle(s, q, p));
-            edge_add(q, p, now);
-            changed = true;
-        }
-    }
-    /* Given parents, a normal download is under way: it can be a parent itself. */
-    if (p->nparents > 0 && p->state == SCHED_PEER_RECEIVED_NORMAL)
-        peer_set_state(p, SCHED_PEER_RUNNING, now);
-    /*
-     * An emptied set is not sent, so a PARENTS queued earlier in this event (naming a parent
-     * that has since gone, say) must not be sent either.
-     */
-    if (changed && p->nparents > 0)
-        emit_parents(out, p);
-    else if (changed)
-        actions_drop_parents(out, p);
-}
-
-/* Children of p lose it as a parent and are planned again. */
-static void
-peer_drop_children(struct sched_state *s, struct sched_peer *p, int64_t now,
-                   struct sched_actions *out)
-{
-    struct sched_edge *e;
-
-    while ((e = TAILQ_FIRST(&p->children)) != NULL) {
-        struct sched_peer *c = e->child;
-
-        edge_del(e, now);
-        peer_plan(s, c, false, true, now, out);
-    }
 }
 
 static bool
@@ -1039,7 +574,7 @@ task_can_back_to_source(const struct sched_state *s, const struct sched_task *t)
 static bool
 peer_can_back_to_source(const struct sched_state *s, const struct sched_peer *p)
 {
-    return task_can_back_to_source(s, p->task) && !task_distrusts(p->task, p->host);
+    return task_can_back_to_source(s, p->task) && !sched_task_distrusts(p->task, p->host);
 }
 
 static void
@@ -1049,7 +584,7 @@ peer_send_back_to_source(struct sched_peer *p, const char *reason, int64_t now,
     struct sched_action *a;
 
     peer_drop_parents(p, now);
-    peer_set_state(p, SCHED_PEER_BACK_TO_SOURCE, now);
+    sched_peer_set_state(p, SCHED_PEER_BACK_TO_SOURCE, now);
     if (p->task->state != SCHED_TASK_RUNNING)
         task_set_state(p->task, SCHED_TASK_RUNNING);
     a = actions_push(out, SCHED_ACT_BACK_TO_SOURCE, p);
@@ -1064,8 +599,8 @@ task_plan_waiting(struct sched_state *s, struct sched_task *t, int64_t now,
     struct sched_peer *q;
 
     TAILQ_FOREACH (q, &t->peers, tentry) {
-        if (peer_wants_parents(q) && q->nparents == 0)
-            peer_plan(s, q, false, false, now, out);
+        if (sched_peer_wants_parents(q) && q->nparents == 0)
+            sched_plan_peer(s, q, false, false, now, out);
     }
 }
 
@@ -1118,9 +653,20 @@ task_trigger_seed(struct sched_state *s, struct sched_task *t, const struct sche
 }
 
 /*
+ * In the startup grace no seed host alive may only mean that none has announced to this
+ * (restarted) scheduler yet, while one is still fetching t.
+ */
+static bool
+task_awaits_seed_host(const struct sched_state *s, const struct sched_task *t, int64_t now)
+{
+    return now < s->grace_until && task_pick_seed(s, t, now) == NULL;
+}
+
+/*
  * p found no parent: make sure some source will exist. Trigger the task's seed host unless
  * one is on its way or failed recently; without a seed, send p itself back to source
- * within max_back_to_source. Otherwise p keeps waiting.
+ * within max_back_to_source, unless seed hosts may still announce (startup grace).
+ * Otherwise p keeps waiting.
  */
 static void
 task_ensure_source(struct sched_state *s, struct sched_peer *p, int64_t now,
@@ -1137,6 +683,8 @@ task_ensure_source(struct sched_state *s, struct sched_peer *p, int64_t now,
     if (task_has_source(s, t, now))
         return;
     if (task_trigger_seed(s, t, p->host, "no peer holds the task", now, out))
+        return;
+    if (task_awaits_seed_host(s, t, now))
         return;
     if (peer_can_back_to_source(s, p)) {
         peer_send_back_to_source(p, "no seed peer available", now, out);
@@ -1160,11 +708,11 @@ task_source_lost(struct sched_state *s, struct sched_task *t, struct sched_peer 
 static void
 peer_fail(struct sched_state *s, struct sched_peer *p, int64_t now, struct sched_actions *out)
 {
-    bool was_source = peer_is_source(p);
+    bool was_source = sched_peer_is_source(p);
 
     peer_drop_parents(p, now);
-    peer_set_state(p, SCHED_PEER_FAILED, now);
-    peer_drop_children(s, p, now, out);
+    sched_peer_set_state(p, SCHED_PEER_FAILED, now);
+    sched_plan_drop_children(s, p, now, out);
     if (was_source)
         task_source_lost(s, p->task, p, now);
     task_plan_waiting(s, p->task, now, out);
@@ -1190,12 +738,12 @@ static void
 peer_remove(struct sched_state *s, struct sched_peer *p, int64_t now, struct sched_actions *out)
 {
     struct sched_task *t = p->task;
-    bool was_source = peer_is_source(p);
+    bool was_source = sched_peer_is_source(p);
 
     actions_drop_peer(out, p->id);
     peer_drop_parents(p, now);
-    peer_set_state(p, SCHED_PEER_LEAVE, now);
-    peer_drop_children(s, p, now, out);
+    sched_peer_set_state(p, SCHED_PEER_LEAVE, now);
+    sched_plan_drop_children(s, p, now, out);
     df_map_del(&s->peers, p->id);
     TAILQ_REMOVE(&s->peer_list, p, entry);
     TAILQ_REMOVE(&p->host->peers, p, hentry);
@@ -1336,9 +884,9 @@ sched_state_free(struct sched_state *s)
         struct sched_edge *e;
 
         while ((e = TAILQ_FIRST(&p->parents)) != NULL)
-            edge_del(e, 0);
+            sched_edge_del(e, 0);
         while ((e = TAILQ_FIRST(&p->children)) != NULL)
-            edge_del(e, 0);
+            sched_edge_del(e, 0);
         TAILQ_REMOVE(&s->peer_list, p, entry);
         peer_free(p);
     }
@@ -1358,6 +906,12 @@ sched_state_free(struct sched_state *s)
     free(s->stack);
     free(s->cands);
     free(s);
+}
+
+void
+sched_state_start(struct sched_state *s, int64_t now)
+{
+    s->grace_until = now + s->cfg.startup_grace;
 }
 
 /* ---- hosts ---- */
@@ -1381,7 +935,7 @@ sched_state_host_announce(struct sched_state *s, const struct sched_host_info *i
     }
     id = info->id != NULL && *info->id != '\0' ? xstrdup(info->id)
                                                : df_id_host_new(info->ip, info->hostname, seed);
-    h = host_get(s, id);
+    h = sched_host_get(s, id);
     if (h == NULL) {
         if (info->source != NULL && *info->source != '\0')
             src = df_map_get(&s->sources, info->source);
@@ -1449,7 +1003,7 @@ int
 sched_state_host_leave(struct sched_state *s, const char *host_id, int64_t now,
                        struct sched_actions *out)
 {
-    struct sched_host *h = host_get(s, host_id);
+    struct sched_host *h = sched_host_get(s, host_id);
     int rv;
 
     if (h == NULL) {
@@ -1478,12 +1032,12 @@ task_geometry_learned(struct sched_task *t, struct sched_actions *out)
     struct sched_peer *q;
 
     TAILQ_FOREACH (q, &t->peers, tentry) {
-        if (!peer_wants_parents(q))
+        if (!sched_peer_wants_parents(q))
             continue;
         if (empty)
             actions_push(out, SCHED_ACT_EMPTY, q);
         else if (q->nparents > 0)
-            emit_parents(out, q);
+            sched_emit_parents(out, q);
     }
 }
 
@@ -1513,11 +1067,11 @@ task_set_geometry(struct sched_state *s, struct sched_task *t, int64_t content_l
     t->piece_length = piece_length;
     t->piece_count = (uint32_t)count;
     t->digests = xcalloc(count > 0 ? count : 1, DF_SHA256_LEN);
-    t->digest_bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
-    t->seed_bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
+    t->digest_bits = xcalloc(sched_bits_words(t->piece_count) + 1, sizeof(uint64_t));
+    t->seed_bits = xcalloc(sched_bits_words(t->piece_count) + 1, sizeof(uint64_t));
     TAILQ_FOREACH (p, &t->peers, tentry) {
         DF_ASSERT(p->bits == NULL);
-        p->bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
+        p->bits = xcalloc(sched_bits_words(t->piece_count) + 1, sizeof(uint64_t));
     }
     task_geometry_learned(t, out);
     return 0;
@@ -1550,11 +1104,11 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
 
     if ((rv = register_check(req)) != 0)
         goto out;
-    if ((h = host_get(s, req->host_id)) == NULL) {
+    if ((h = sched_host_get(s, req->host_id)) == NULL) {
         rv = DF_ENOTFOUND;
         goto out;
     }
-    if (peer_get(s, req->peer_id) != NULL) {
+    if (sched_peer_get(s, req->peer_id) != NULL) {
         rv = DF_EEXIST;
         goto out;
     }
@@ -1562,7 +1116,7 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
         rv = DF_ELIMIT;
         goto out;
     }
-    t = task_get(s, req->task_id);
+    t = sched_task_get(s, req->task_id);
     if (t == NULL) {
         if (df_map_count(&s->tasks) >= s->cfg.max_tasks) {
             rv = DF_ELIMIT;
@@ -1602,7 +1156,7 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
     TAILQ_INIT(&p->parents);
     TAILQ_INIT(&p->children);
     if (t->has_geometry)
-        p->bits = xcalloc(bits_words(t->piece_count) + 1, sizeof(uint64_t));
+        p->bits = xcalloc(sched_bits_words(t->piece_count) + 1, sizeof(uint64_t));
     rv = df_map_put(&s->peers, p->id, p);
     DF_ASSERT(rv == 0);
     TAILQ_INSERT_TAIL(&s->peer_list, p, entry);
@@ -1616,13 +1170,13 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
 
     scope = sched_size_scope_of(t->content_length, t->piece_count);
     if (scope == SCHED_SIZE_EMPTY) {
-        peer_set_state(p, SCHED_PEER_RECEIVED_EMPTY, now);
+        sched_peer_set_state(p, SCHED_PEER_RECEIVED_EMPTY, now);
         actions_push(out, SCHED_ACT_EMPTY, p);
         rv = 0;
         goto out;
     }
     if (scope == SCHED_SIZE_TINY && t->has_tiny) {
-        peer_set_state(p, SCHED_PEER_RECEIVED_TINY, now);
+        sched_peer_set_state(p, SCHED_PEER_RECEIVED_TINY, now);
         a = actions_push(out, SCHED_ACT_TINY, p);
         a->content = xmalloc(t->tiny_len + 1);
         memcpy(a->content, t->tiny, t->tiny_len);
@@ -1630,7 +1184,7 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
         rv = 0;
         goto out;
     }
-    peer_set_state(
+    sched_peer_set_state(
             p, scope == SCHED_SIZE_SMALL ? SCHED_PEER_RECEIVED_SMALL : SCHED_PEER_RECEIVED_NORMAL,
             now);
     if (h->type == SCHED_HOST_SEED && t->seed_host_id != NULL &&
@@ -1646,7 +1200,7 @@ sched_state_peer_register(struct sched_state *s, const struct sched_register *re
         rv = 0;
         goto out;
     }
-    peer_plan(s, p, true, false, now, out);
+    sched_plan_peer(s, p, true, false, now, out);
     if (p->nparents == 0)
         task_ensure_source(s, p, now, out);
     rv = 0;
@@ -1660,7 +1214,7 @@ out:
 static int
 peer_lookup(const struct sched_state *s, const char *peer_id, struct sched_peer **out)
 {
-    struct sched_peer *p = peer_get(s, peer_id);
+    struct sched_peer *p = sched_peer_get(s, peer_id);
 
     if (p == NULL)
         return DF_ENOTFOUND;
@@ -1678,7 +1232,7 @@ sched_state_peer_started(struct sched_state *s, const char *peer_id, int64_t now
         goto out;
     p->updated_at = now;
     if (p->state == SCHED_PEER_RECEIVED_SMALL || p->state == SCHED_PEER_RECEIVED_NORMAL)
-        peer_set_state(p, SCHED_PEER_RUNNING, now);
+        sched_peer_set_state(p, SCHED_PEER_RUNNING, now);
     else if (p->state != SCHED_PEER_RUNNING && p->state != SCHED_PEER_BACK_TO_SOURCE) {
         rv = DF_EPROTO;
         goto out;
@@ -1703,13 +1257,13 @@ sched_state_peer_back_to_source_started(struct sched_state *s, const char *peer_
         goto out;
     p->updated_at = now;
     if (p->state != SCHED_PEER_BACK_TO_SOURCE) {
-        if (!peer_state_is_received(p->state) && p->state != SCHED_PEER_RUNNING) {
+        if (!sched_peer_state_is_received(p->state) && p->state != SCHED_PEER_RUNNING) {
             rv = DF_EPROTO;
             goto out;
         }
         /* The peer decided itself (its own back-to-source rule): it counts all the same. */
         peer_drop_parents(p, now);
-        peer_set_state(p, SCHED_PEER_BACK_TO_SOURCE, now);
+        sched_peer_set_state(p, SCHED_PEER_BACK_TO_SOURCE, now);
         if (p->task->state != SCHED_TASK_RUNNING)
             task_set_state(p->task, SCHED_TASK_RUNNING);
     }
@@ -1730,7 +1284,7 @@ sched_state_peer_reschedule(struct sched_state *s, const char *peer_id, const ch
 
     if ((rv = peer_lookup(s, peer_id, &p)) != 0)
         goto out;
-    if (!peer_wants_parents(p)) {
+    if (!sched_peer_wants_parents(p)) {
         rv = DF_EPROTO;
         goto out;
     }
@@ -1743,7 +1297,7 @@ sched_state_peer_reschedule(struct sched_state *s, const char *peer_id, const ch
             rv = DF_EINVAL;
             goto out;
         }
-        seen = peer_block_find(p, block[i]) != NULL;
+        seen = sched_peer_block_find(p, block[i]) != NULL;
         for (size_t j = 0; j < i && !seen; j++)
             seen = strcmp(block[j], block[i]) == 0;
         nnew += !seen;
@@ -1766,7 +1320,7 @@ sched_state_peer_reschedule(struct sched_state *s, const char *peer_id, const ch
         }
         b->blocked = true;
     }
-    peer_plan(s, p, true, false, now, out);
+    sched_plan_peer(s, p, true, false, now, out);
     if (p->nparents == 0)
         task_ensure_source(s, p, now, out);
     rv = 0;
@@ -1786,7 +1340,7 @@ piece_from_source(struct sched_task *t, const struct sched_peer *p, const struct
     uint8_t *d = t->digests + (size_t)pc->number * DF_SHA256_LEN;
     bool keep_tiny = false;
 
-    if (pc->has_digest && bit_get(t->digest_bits, pc->number) &&
+    if (pc->has_digest && sched_bit_get(t->digest_bits, pc->number) &&
         memcmp(d, pc->digest.bytes, DF_SHA256_LEN) != 0)
         return DF_EEXIST;
     if (pc->content != NULL && pc->has_digest && !t->has_tiny &&
@@ -1800,7 +1354,7 @@ piece_from_source(struct sched_task *t, const struct sched_peer *p, const struct
             return DF_EDIGEST;
         keep_tiny = true;
     }
-    if (pc->has_digest && !bit_get(t->digest_bits, pc->number)) {
+    if (pc->has_digest && !sched_bit_get(t->digest_bits, pc->number)) {
         memcpy(d, pc->digest.bytes, DF_SHA256_LEN);
         bit_set(t->digest_bits, pc->number);
         if (p->host->type == SCHED_HOST_SEED)
@@ -1823,7 +1377,7 @@ task_digests_clear(struct sched_task *t, bool keep_seeds, struct sched_actions *
     struct sched_action *a;
 
     for (uint32_t i = 0; i < t->piece_count; i++) {
-        if (!bit_get(t->digest_bits, i) || (keep_seeds && bit_get(t->seed_bits, i)))
+        if (!sched_bit_get(t->digest_bits, i) || (keep_seeds && sched_bit_get(t->seed_bits, i)))
             continue;
         t->digest_bits[i / 64] &= ~(UINT64_C(1) << (i % 64));
         t->seed_bits[i / 64] &= ~(UINT64_C(1) << (i % 64));
@@ -1846,7 +1400,7 @@ task_source_conflict(struct sched_state *s, struct sched_task *t, struct sched_p
                      uint32_t number, int64_t now, struct sched_actions *out)
 {
     bool by_seed = reporter->host->type == SCHED_HOST_SEED;
-    bool seed_before = bit_get(t->seed_bits, number);
+    bool seed_before = sched_bit_get(t->seed_bits, number);
     bool reporter_wins, keep_seeds;
     struct sched_peer *q;
     struct sched_action *a;
@@ -1922,7 +1476,7 @@ sched_state_piece_finished(struct sched_state *s, const char *peer_id, const str
         goto out;
     }
     if (pc->parent_id == NULL) {
-        if (task_distrusts(t, p->host)) {
+        if (sched_task_distrusts(t, p->host)) {
             rv = DF_EPERM;
             goto out;
         }
@@ -1935,18 +1489,18 @@ sched_state_piece_finished(struct sched_state *s, const char *peer_id, const str
         if (p->state != SCHED_PEER_BACK_TO_SOURCE) {
             /* A piece from the source makes the peer a source, whatever it said before. */
             peer_drop_parents(p, now);
-            peer_set_state(p, SCHED_PEER_BACK_TO_SOURCE, now);
+            sched_peer_set_state(p, SCHED_PEER_BACK_TO_SOURCE, now);
         }
         p->bytes_from_source += pc->length;
         p->source_at = now;
     } else {
-        parent = peer_get(s, pc->parent_id);
+        parent = sched_peer_get(s, pc->parent_id);
         if (parent != NULL && parent->task != t) {
             rv = DF_EINVAL;
             goto out;
         }
         if (p->state == SCHED_PEER_RECEIVED_SMALL || p->state == SCHED_PEER_RECEIVED_NORMAL)
-            peer_set_state(p, SCHED_PEER_RUNNING, now);
+            sched_peer_set_state(p, SCHED_PEER_RUNNING, now);
         p->bytes_from_peers += pc->length;
         if (parent != NULL) {
             parent->updated_at = now;
@@ -1964,17 +1518,17 @@ sched_state_piece_finished(struct sched_state *s, const char *peer_id, const str
     if (pc->cost > 0)
         p->cost_total += pc->cost;
     first = p->nfinished == 0;
-    if (!bit_get(p->bits, pc->number)) {
+    if (!sched_bit_get(p->bits, pc->number)) {
         bit_set(p->bits, pc->number);
         p->nfinished++;
     }
     /* A parent that has nothing more to give is replaced. */
     TAILQ_FOREACH (e, &p->parents, centry) {
-        if (!edge_is_useful(s, e, now))
+        if (!sched_plan_edge_is_useful(s, e, now))
             replan = true;
     }
-    if (replan || (peer_wants_parents(p) && p->nparents == 0))
-        peer_plan(s, p, false, false, now, out);
+    if (replan || (sched_peer_wants_parents(p) && p->nparents == 0))
+        sched_plan_peer(s, p, false, false, now, out);
     if (first)
         task_plan_waiting(s, t, now, out);
     rv = 0;
@@ -2008,7 +1562,7 @@ sched_state_piece_failed(struct sched_state *s, const char *peer_id, uint32_t nu
         rv = DF_EINVAL;
         goto out;
     }
-    if ((parent = peer_get(s, parent_id)) != NULL)
+    if ((parent = sched_peer_get(s, parent_id)) != NULL)
         parent->host->upload_failed++;
     if ((b = peer_block_get(s, p, parent_id)) == NULL) {
         rv = DF_ELIMIT;
@@ -2027,9 +1581,9 @@ sched_state_piece_failed(struct sched_state *s, const char *peer_id, uint32_t nu
         a->parent_id = xstrdup(parent_id);
         a->reason = "too many failed pieces";
         if (parent != NULL && (e = edge_find(parent, p)) != NULL) {
-            edge_del(e, now);
-            peer_plan(s, p, false, true, now, out);
-            if (p->nparents == 0 && peer_wants_parents(p))
+            sched_edge_del(e, now);
+            sched_plan_peer(s, p, false, true, now, out);
+            if (p->nparents == 0 && sched_peer_wants_parents(p))
                 task_ensure_source(s, p, now, out);
         }
     }
@@ -2059,11 +1613,11 @@ sched_state_peer_finished(struct sched_state *s, const char *peer_id, int64_t no
         rv = DF_EPROTO;
         goto out;
     }
-    was_source = peer_is_source(p);
+    was_source = sched_peer_is_source(p);
     p->updated_at = now;
     t->updated_at = now;
     peer_drop_parents(p, now);
-    peer_set_state(p, SCHED_PEER_SUCCEEDED, now);
+    sched_peer_set_state(p, SCHED_PEER_SUCCEEDED, now);
     if (p->bits != NULL) {
         /* Finished means every piece: the peer serves all of them from now on. */
         for (uint32_t i = 0; i < t->piece_count; i++)
@@ -2138,7 +1692,7 @@ peer_drop_stalled(struct sched_state *s, struct sched_peer *p, int64_t now,
         log_debug("sched", "sched: peer %s: parent %s stalled", p->id, e->parent->id);
         if ((b = peer_block_get(s, p, e->parent->id)) != NULL) {
             b->blocked_until = now + s->cfg.stall_timeout;
-            if (peer_useful(e->parent, p) > 0 && ++b->strikes >= s->cfg.max_strikes) {
+            if (sched_peer_useful(e->parent, p) > 0 && ++b->strikes >= s->cfg.max_strikes) {
                 struct sched_action *a = actions_push(out, SCHED_ACT_BLOCKED, p);
 
                 b->blocked = true;
@@ -2146,7 +1700,7 @@ peer_drop_stalled(struct sched_state *s, struct sched_peer *p, int64_t now,
                 a->reason = "parent stalled";
             }
         }
-        edge_del(e, now);
+        sched_edge_del(e, now);
         dropped = true;
     }
     return dropped;
@@ -2159,7 +1713,7 @@ task_is_wanted(const struct sched_task *t, const struct sched_peer *p)
     const struct sched_peer *q;
 
     TAILQ_FOREACH (q, &t->peers, tentry) {
-        if (q != p && peer_wants_parents(q))
+        if (q != p && sched_peer_wants_parents(q))
             return true;
     }
     return false;
@@ -2174,7 +1728,7 @@ sched_state_tick(struct sched_state *s, int64_t now, struct sched_actions *out)
         uint32_t quota;
 
         tmp = TAILQ_NEXT(p, entry);
-        if (peer_is_source(p) && now - p->source_at >= s->cfg.stall_timeout &&
+        if (sched_peer_is_source(p) && now - p->source_at >= s->cfg.stall_timeout &&
             task_is_wanted(p->task, p)) {
             struct sched_action *a = actions_push(out, SCHED_ACT_FAIL, p);
 
@@ -2182,16 +1736,16 @@ sched_state_tick(struct sched_state *s, int64_t now, struct sched_actions *out)
             peer_fail(s, p, now, out);
             continue;
         }
-        if (!peer_wants_parents(p))
+        if (!sched_peer_wants_parents(p))
             continue;
         quota = sched_size_scope_of(p->task->content_length, p->task->piece_count) ==
                                 SCHED_SIZE_SMALL
                         ? 1
                         : s->cfg.max_parents;
         if (peer_drop_stalled(s, p, now, out))
-            peer_plan(s, p, false, true, now, out);
+            sched_plan_peer(s, p, false, true, now, out);
         else if (p->nparents < quota)
-            peer_plan(s, p, false, false, now, out);
+            sched_plan_peer(s, p, false, false, now, out);
         if (p->nparents > 0)
             continue;
         if (p->waiting && now - p->wait_since >= s->cfg.wait_timeout) {
@@ -2251,336 +1805,4 @@ sched_state_gc(struct sched_state *s, int64_t now, struct sched_actions *out,
         *stats = st;
     state_debug_check(s);
     return 0;
-}
-
-/* ---- invariants ---- */
-
-static int
-ptr_cmp(const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t) * (const void *const *)a, y = (uintptr_t) * (const void *const *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* Kahn's algorithm over the task's peers: every peer is removed iff there is no cycle. */
-static int
-task_check_acyclic(const struct sched_task *t, struct df_error *err)
-{
-    const struct sched_peer **v = NULL, **queue = NULL;
-    uint32_t *indeg = NULL;
-    const struct sched_peer *p;
-    size_t n = 0, head = 0, tail = 0;
-    int rv;
-
-    v = xcalloc(t->npeers + 1, sizeof(*v));
-    queue = xcalloc(t->npeers + 1, sizeof(*queue));
-    indeg = xcalloc(t->npeers + 1, sizeof(*indeg));
-    TAILQ_FOREACH (p, &t->peers, tentry)
-        v[n++] = p;
-    qsort(v, n, sizeof(*v), ptr_cmp);
-    for (size_t i = 0; i < n; i++) {
-        indeg[i] = v[i]->nparents;
-        if (indeg[i] == 0)
-            queue[tail++] = v[i];
-    }
-    while (head < tail) {
-        const struct sched_edge *e;
-
-        p = queue[head++];
-        TAILQ_FOREACH (e, &p->children, pentry) {
-            const struct sched_peer *c = e->child;
-            const struct sched_peer **slot = bsearch(&c, v, n, sizeof(*v), ptr_cmp);
-
-            if (slot == NULL) {
-                rv = df_error_set(err, DF_EINTERNAL, "task %.12s: child %s not in the task", t->id,
-                                  c->id);
-                goto out;
-            }
-            if (--indeg[slot - v] == 0)
-                queue[tail++] = c;
-        }
-    }
-    if (tail != n) {
-        rv = df_error_set(err, DF_EINTERNAL, "task %.12s: the graph has a cycle", t->id);
-        goto out;
-    }
-    rv = 0;
-out:
-    free(v);
-    free(queue);
-    free(indeg);
-    return rv;
-}
-
-static int
-peer_check(const struct sched_peer *p, struct df_error *err)
-{
-    const struct sched_edge *e, *f;
-    uint32_t np = 0, nc = 0;
-
-    TAILQ_FOREACH (e, &p->parents, centry) {
-        bool found = false;
-
-        np++;
-        if (e->child != p || e->parent == p || e->parent->task != p->task)
-            return df_error_set(err, DF_EINTERNAL, "peer %s: bad in-edge", p->id);
-        TAILQ_FOREACH (f, &e->parent->children, pentry)
-            found = found || f == e;
-        if (!found)
-            return df_error_set(err, DF_EINTERNAL, "peer %s: in-edge missing at parent %s", p->id,
-                                e->parent->id);
-        for (f = TAILQ_NEXT(e, centry); f != NULL; f = TAILQ_NEXT(f, centry)) {
-            if (f->parent == e->parent)
-                return df_error_set(err, DF_EINTERNAL, "peer %s: duplicate parent %s", p->id,
-                                    e->parent->id);
-        }
-        if (peer_block_find(p, e->parent->id) != NULL && peer_block_find(p, e->parent->id)->blocked)
-            return df_error_set(err, DF_EINTERNAL, "peer %s: blocked parent %s kept", p->id,
-                                e->parent->id);
-    }
-    TAILQ_FOREACH (e, &p->children, pentry) {
-        bool found = false;
-
-        nc++;
-        if (e->parent != p)
-            return df_error_set(err, DF_EINTERNAL, "peer %s: bad out-edge", p->id);
-        TAILQ_FOREACH (f, &e->child->parents, centry)
-            found = found || f == e;
-        if (!found)
-            return df_error_set(err, DF_EINTERNAL, "peer %s: out-edge missing at child %s", p->id,
-                                e->child->id);
-    }
-    if (np != p->nparents || nc != p->nchildren)
-        return df_error_set(err, DF_EINTERNAL, "peer %s: edge counts %u/%u, lists %u/%u", p->id,
-                            p->nparents, p->nchildren, np, nc);
-    if (np > 0 && !peer_wants_parents(p))
-        return df_error_set(err, DF_EINTERNAL, "peer %s: %s with parents", p->id,
-                            peer_state_names[p->state]);
-    if (nc > 0 && (p->state == SCHED_PEER_FAILED || p->state == SCHED_PEER_LEAVE ||
-                   peer_state_is_received(p->state)))
-        return df_error_set(err, DF_EINTERNAL, "peer %s: %s with children", p->id,
-                            peer_state_names[p->state]);
-    if ((p->bits == NULL) != !p->task->has_geometry ||
-        bits_count(p->bits, p->task->piece_count) != p->nfinished)
-        return df_error_set(err, DF_EINTERNAL, "peer %s: finished count %u is wrong", p->id,
-                            p->nfinished);
-    if (p->waiting != (peer_wants_parents(p) && np == 0))
-        return df_error_set(err, DF_EINTERNAL, "peer %s: wait stamp disagrees", p->id);
-    return 0;
-}
-
-int
-sched_state_check(const struct sched_state *s, struct df_error *err)
-{
-    const struct sched_host *h;
-    const struct sched_task *t;
-    const struct sched_peer *p;
-    size_t nh = 0, nt = 0, np = 0;
-    int rv;
-
-    TAILQ_FOREACH (h, &s->host_list, entry) {
-        uint32_t n = 0, load = 0;
-
-        nh++;
-        if (host_get(s, h->id) != h)
-            return df_error_set(err, DF_EINTERNAL, "host %s: not in the map", h->id);
-        TAILQ_FOREACH (p, &h->peers, hentry) {
-            n++;
-            load += p->nchildren;
-            if (p->host != h)
-                return df_error_set(err, DF_EINTERNAL, "peer %s: on the wrong host", p->id);
-        }
-        if (n != h->npeers || load != h->load)
-            return df_error_set(err, DF_EINTERNAL, "host %s: peers %u/%u, load %u/%u", h->id,
-                                h->npeers, n, h->load, load);
-    }
-    TAILQ_FOREACH (t, &s->task_list, entry) {
-        uint32_t n = 0, bts = 0;
-
-        nt++;
-        if (task_get(s, t->id) != t)
-            return df_error_set(err, DF_EINTERNAL, "task %.12s: not in the map", t->id);
-        TAILQ_FOREACH (p, &t->peers, tentry) {
-            n++;
-            bts += p->state == SCHED_PEER_BACK_TO_SOURCE;
-            if (p->task != t)
-                return df_error_set(err, DF_EINTERNAL, "peer %s: on the wrong task", p->id);
-        }
-        if (n != t->npeers || bts != t->nback_to_source)
-            return df_error_set(err, DF_EINTERNAL, "task %.12s: peers %u/%u, sources %u/%u", t->id,
-                                t->npeers, n, t->nback_to_source, bts);
-        if ((t->npeers == 0) != (t->state == SCHED_TASK_LEAVE || t->state == SCHED_TASK_PENDING))
-            return df_error_set(err, DF_EINTERNAL, "task %.12s: %s with %u peers", t->id,
-                                task_state_names[t->state], t->npeers);
-        if (t->has_geometry && bits_count(t->digest_bits, t->piece_count) != t->ndigests)
-            return df_error_set(err, DF_EINTERNAL, "task %.12s: digest count", t->id);
-        if ((rv = task_check_acyclic(t, err)) != 0)
-            return rv;
-    }
-    TAILQ_FOREACH (p, &s->peer_list, entry) {
-        np++;
-        if (peer_get(s, p->id) != p)
-            return df_error_set(err, DF_EINTERNAL, "peer %s: not in the map", p->id);
-        if (p->state == SCHED_PEER_LEAVE || p->state == SCHED_PEER_PENDING)
-            return df_error_set(err, DF_EINTERNAL, "peer %s: %s after an event", p->id,
-                                peer_state_names[p->state]);
-        if ((rv = peer_check(p, err)) != 0)
-            return rv;
-    }
-    if (nh != df_map_count(&s->hosts) || nt != df_map_count(&s->tasks) ||
-        np != df_map_count(&s->peers))
-        return df_error_set(err, DF_EINTERNAL, "map and list sizes differ");
-    return 0;
-}
-
-/* ---- views ---- */
-
-int
-sched_state_task_stat(const struct sched_state *s, const char *task_id, struct sched_task_stat *out)
-{
-    const struct sched_task *t = task_get(s, task_id);
-    const struct sched_peer *p;
-
-    if (t == NULL)
-        return DF_ENOTFOUND;
-    memset(out, 0, sizeof(*out));
-    out->id = t->id;
-    out->url = t->url;
-    out->tag = t->tag;
-    out->application = t->application;
-    out->state = t->state;
-    out->size_scope = sched_size_scope_of(t->content_length, t->piece_count);
-    out->content_length = t->content_length;
-    out->piece_length = t->piece_length;
-    out->piece_count = t->piece_count;
-    out->digest_count = t->ndigests;
-    out->peer_count = t->npeers;
-    out->back_to_source_count = t->nback_to_source;
-    out->distrusted_count = t->ndistrusted;
-    TAILQ_FOREACH (p, &t->peers, tentry) {
-        if (p->state == SCHED_PEER_SUCCEEDED || p->state == SCHED_PEER_RUNNING ||
-            p->state == SCHED_PEER_BACK_TO_SOURCE)
-            out->has_available_peer = true;
-    }
-    out->created_at = t->created_at;
-    out->updated_at = t->updated_at;
-    return 0;
-}
-
-int
-sched_state_peer_stat(const struct sched_state *s, const char *peer_id, struct sched_peer_stat *out)
-{
-    const struct sched_peer *p = peer_get(s, peer_id);
-    const struct sched_edge *e;
-    uint32_t i = 0;
-
-    if (p == NULL)
-        return DF_ENOTFOUND;
-    memset(out, 0, sizeof(*out));
-    out->id = p->id;
-    out->task_id = p->task->id;
-    out->host_id = p->host->id;
-    out->state = p->state;
-    out->need_back_to_source = p->need_back_to_source;
-    out->finished_pieces = p->nfinished;
-    out->piece_count = p->task->piece_count;
-    out->parent_count = p->nparents;
-    out->child_count = p->nchildren;
-    for (uint32_t k = 0; k < p->nblocks; k++)
-        out->blocked_count += p->blocks[k].blocked;
-    TAILQ_FOREACH (e, &p->parents, centry) {
-        if (i < SCHED_PARENTS_MAX)
-            out->parents[i++] = e->parent->id;
-    }
-    out->bytes_from_source = p->bytes_from_source;
-    out->bytes_from_peers = p->bytes_from_peers;
-    out->cost_total = p->cost_total;
-    out->created_at = p->created_at;
-    out->updated_at = p->updated_at;
-    return 0;
-}
-
-int
-sched_state_host_stat(const struct sched_state *s, const char *host_id, struct sched_host_stat *out)
-{
-    const struct sched_host *h = host_get(s, host_id);
-
-    if (h == NULL)
-        return DF_ENOTFOUND;
-    memset(out, 0, sizeof(*out));
-    out->id = h->id;
-    out->ip = h->ip;
-    out->hostname = h->hostname;
-    out->idc = h->idc;
-    out->location = h->location;
-    out->type = h->type;
-    out->rpc_port = h->rpc_port;
-    out->download_port = h->download_port;
-    out->upload_rate_limit = h->upload_rate_limit;
-    out->upload_slots = h->upload_slots;
-    out->load = h->load;
-    out->concurrent_uploads = h->concurrent_uploads;
-    out->peer_count = h->npeers;
-    out->upload_ok = h->upload_ok;
-    out->upload_failed = h->upload_failed;
-    out->uploaded_bytes = h->uploaded_bytes;
-    out->announced_at = h->announced_at;
-    out->source = h->src != NULL ? h->src->key : NULL;
-    return 0;
-}
-
-int
-sched_state_piece_digest(const struct sched_state *s, const char *task_id, uint32_t number,
-                         struct df_digest *out)
-{
-    const struct sched_task *t = task_get(s, task_id);
-
-    if (t == NULL || !t->has_geometry || number >= t->piece_count ||
-        !bit_get(t->digest_bits, number))
-        return DF_ENOTFOUND;
-    out->algo = DF_DIGEST_SHA256;
-    memcpy(out->bytes, t->digests + (size_t)number * DF_SHA256_LEN, DF_SHA256_LEN);
-    return 0;
-}
-
-bool
-sched_state_peer_has_piece(const struct sched_state *s, const char *peer_id, uint32_t number)
-{
-    const struct sched_peer *p = peer_get(s, peer_id);
-
-    return p != NULL && p->bits != NULL && number < p->task->piece_count &&
-           bit_get(p->bits, number);
-}
-
-uint32_t
-sched_state_piece_holders(const struct sched_state *s, const char *task_id, uint32_t number)
-{
-    const struct sched_task *t = task_get(s, task_id);
-    const struct sched_peer *p;
-    uint32_t n = 0;
-
-    if (t == NULL || !t->has_geometry || number >= t->piece_count)
-        return 0;
-    TAILQ_FOREACH (p, &t->peers, tentry)
-        n += p->bits != NULL && bit_get(p->bits, number);
-    return n;
-}
-
-size_t
-sched_state_host_count(const struct sched_state *s)
-{
-    return df_map_count(&s->hosts);
-}
-
-size_t
-sched_state_task_count(const struct sched_state *s)
-{
-    return df_map_count(&s->tasks);
-}
-
-size_t
-sched_state_peer_count(const struct sched_state *s)
-{
-    return df_map_count(&s->peers);
 }

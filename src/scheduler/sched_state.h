@@ -48,6 +48,9 @@ struct sched_config {
     int64_t peer_ttl;         /* ms of inactivity before a peer is collected */
     int64_t host_announce_interval; /* hosts silent for 2x this are collected */
     int64_t task_ttl;               /* ms a task without peers is kept */
+    int64_t startup_grace; /* ms after sched_state_start() in which a task with no source and
+                            * no seed host alive makes peers wait (seed hosts may not have
+                            * announced to a restarted scheduler yet); 0: none */
 };
 
 /* Fill c with the defaults (Dragonfly's where it has one). */
@@ -241,6 +244,15 @@ struct sched_state *sched_state_new(const struct sched_config *cfg);
 
 /* Free everything; NULL is a no-op. */
 void sched_state_free(struct sched_state *s);
+
+/*
+ * The service starts at now: for cfg.startup_grace after it, a peer that finds no parent in
+ * a task without a source, while no seed host is alive, waits (the tick plans it again)
+ * instead of going back to source, because a restarted scheduler knows no seed host until
+ * they announce again. A peer that asks for the source, or a seed's own peer, goes there
+ * at once as always. Without this call there is no grace.
+ */
+void sched_state_start(struct sched_state *s, int64_t now);
 
 /*
  * AnnounceHost: create or refresh a host and stamp its announce time. A new host counts

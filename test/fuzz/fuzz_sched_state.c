@@ -124,6 +124,7 @@ fz_config(struct fz *f, uint8_t b)
         c->max_blocklist = 8;
     }
     c->seed_wait = b & 0x80 ? 1000 : 0;
+    c->startup_grace = b & 0x80 ? 2500 : 0; /* after sched_state_start() at setup */
     c->max_piece_count = 64;
     c->stall_timeout = 3000;
     c->wait_timeout = 5000;
@@ -544,6 +545,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (unsigned i = 0; i < FZ_TASKS; i++)
         snprintf(f.tasks[i], sizeof(f.tasks[i]), "%064x", 0xa0 + i);
     f.st = sched_state_new(&f.cfg);
+    sched_state_start(f.st, f.now);
     /* h0 is a seed host, h1..h3 normal ones; events may change that. */
     for (unsigned i = 0; i < FZ_HOSTS; i++) {
         if (fz_announce(&f, i, i == 0 ? 0x10 : 0) != 0)

@@ -229,6 +229,26 @@ sw_log_has(const struct it_proc *p, const char *what)
     return found;
 }
 
+/* The seed uploads its first piece (up to a minute). */
+static void
+sw_wait_seed_upload(struct sw *s)
+{
+    for (int k = 0; k < 1200; k++) {
+        if (sw_metric(s->seed_upload, "dragonfly_peer_upload_bytes_total") > 0)
+            break;
+        it_sleep_ms(50);
+    }
+}
+
+/* Kill the scheduler and start a new one on the same address (it knows nothing). */
+static void
+sw_restart_sched(struct sw *s, const char *listen)
+{
+    it_proc_kill(&s->sched);
+    it_sleep_ms(500);
+    sw_start_sched(s, listen);
+}
+
 /* ---------------------------------------------------------------- tests */
 
 /* 8 peers fetch one 64 MiB file at once: one origin fetch, peers feed each other. */
@@ -358,16 +378,9 @@ START_TEST(test_scheduler_restart)
     snprintf(url + strlen(url), sizeof(url) - strlen(url), "%s", slow);
     snprintf(listen, sizeof(listen), "%s", s.sched_addr);
     sw_get_start(&s, url, 0, 4, NULL);
-    /* The seed uploads its first piece; the trickle gives 16 s before the origin is done. */
-    for (int k = 0; k < 1200; k++) {
-        if (sw_metric(s.seed_upload, "dragonfly_peer_upload_bytes_total") > 0)
-            break;
-        it_sleep_ms(50);
-    }
+    sw_wait_seed_upload(&s);
     ck_assert_uint_lt(sw_origin_bytes_q(&s, "32MiB", 6, slow), 32 * MIB);
-    it_proc_kill(&s.sched);
-    it_sleep_ms(500);
-    sw_start_sched(&s, listen);
+    sw_restart_sched(&s, listen);
     for (int i = 0; i < 4; i++)
         sw_expect_ok(&s, i, "want");
     before = sw_origin_bytes_q(&s, "32MiB", 6, slow);
@@ -384,6 +397,46 @@ START_TEST(test_scheduler_restart)
     sw_get_start(&s, url, 4, 1, NULL);
     sw_expect_ok(&s, 4, "want");
     ck_assert_uint_eq(sw_origin_bytes_q(&s, "32MiB", 6, slow), before);
+    sw_down(&s);
+}
+
+END_TEST
+
+/*
+ * issue 10: a restarted scheduler heard from the peers before the seed re-announced (the
+ * seed is stopped here until they have registered again) and sent one of them to the
+ * origin. Within its startup grace it lets them wait for the seed instead: the origin
+ * serves the task about once.
+ */
+START_TEST(test_issue_10_restart_seed_late)
+{
+    static const char slow[] = "&trickle=2MiB/s";
+    struct sw s;
+    char url[256], listen[64];
+
+    sw_up(&s, 2, "12MiB/s");
+    sw_gen(&s, "32MiB", 10, "want");
+    sw_url(&s, "32MiB", 10, url, sizeof(url));
+    snprintf(url + strlen(url), sizeof(url) - strlen(url), "%s", slow);
+    snprintf(listen, sizeof(listen), "%s", s.sched_addr);
+    sw_get_start(&s, url, 0, 2, NULL);
+    sw_wait_seed_upload(&s);
+    ck_assert_uint_lt(sw_origin_bytes_q(&s, "32MiB", 10, slow), 32 * MIB);
+    ck_assert_int_eq(kill(s.seed.pid, SIGSTOP), 0);
+    sw_restart_sched(&s, listen);
+    /* Both peers register again (they retry within 1.5 s); the seed cannot announce. */
+    for (int k = 0; k < 100; k++) {
+        if (sw_metric(it_proc_ready_str(&s.sched, "metrics"), "dragonfly_scheduler_peers") >= 2)
+            break;
+        it_sleep_ms(50);
+    }
+    ck_assert_int_eq(kill(s.seed.pid, SIGCONT), 0);
+    for (int i = 0; i < 2; i++)
+        sw_expect_ok(&s, i, "want");
+    ck_assert_uint_le(sw_origin_bytes_q(&s, "32MiB", 10, slow), 32 * MIB + 32 * MIB / 20);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(!sw_log_has(&s.peers[i], "back to source (scheduler)"),
+                      "the scheduler sent peer%d to the origin", i);
     sw_down(&s);
 }
 
@@ -516,6 +569,7 @@ it_swarm_suite(void)
     tcase_add_test(tc, test_parent_killed);
     tcase_add_test(tc, test_corrupt_parent_blocked);
     tcase_add_test(tc, test_scheduler_restart);
+    tcase_add_test(tc, test_issue_10_restart_seed_late);
     tcase_add_test(tc, test_scheduler_absent);
     tcase_add_test(tc, test_scheduler_failover);
     tcase_add_test(tc, test_stopped_peer_leaves);

@@ -434,6 +434,85 @@ START_TEST(test_no_seed_back_to_source_cap)
 
 END_TEST
 
+/* A service started at now with a 5 s grace; p1 on h1 registers and, seedless, waits. */
+static void
+grace_setup(void)
+{
+    cfg.startup_grace = 5000;
+    start();
+    sched_state_start(st, now);
+    t_host(st, "h1", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(reg("p1", "h1", 16 * PIECE, false), 0);
+    ck_assert_uint_eq(acts.n, 0);
+}
+
+/*
+ * issue 10: a restarted scheduler knows no seed host until they announce again. In the
+ * startup grace a peer of a task without a source waits rather than going to the origin,
+ * and the seed host, once it announces, is triggered.
+ */
+START_TEST(test_startup_grace_waits_for_seed)
+{
+    const struct sched_action *a;
+
+    grace_setup();
+    ck_assert_int_eq(peer_state("p1"), SCHED_PEER_RECEIVED_NORMAL);
+    ck_assert_int_eq(sched_state_tick(st, now + 1000, &acts), 0);
+    ck_assert_uint_eq(acts.n, 0);
+    /* The seed host announces (its peer has not registered yet): it is triggered. */
+    now += 2000;
+    t_host(st, "seed", SCHED_HOST_SEED, 0, now);
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    a = sched_actions_find(&acts, SCHED_ACT_TRIGGER_SEED, NULL);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_str_eq(a->host_id, "seed");
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, NULL));
+    sched_actions_reset(&acts);
+    /* The seed's peer registers and fetches the task; p1 takes it as its parent. */
+    ck_assert_int_eq(reg("s1", "seed", 16 * PIECE, true), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "s1"));
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1"), "s1"));
+    check_ok();
+}
+
+END_TEST
+
+/* With no seed host at all, the grace only delays: at its end a waiting peer goes to source. */
+START_TEST(test_startup_grace_ends)
+{
+    grace_setup();
+    ck_assert_int_eq(sched_state_tick(st, now + cfg.startup_grace - 1, &acts), 0);
+    ck_assert_uint_eq(acts.n, 0);
+    ck_assert_int_eq(sched_state_tick(st, now + cfg.startup_grace, &acts), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "p1"));
+    ck_assert_int_eq(peer_state("p1"), SCHED_PEER_BACK_TO_SOURCE);
+    sched_actions_reset(&acts);
+    /* After the grace a new task's first peer goes to source at once, as without it. */
+    t_task_id(task, 2);
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now + cfg.startup_grace);
+    ck_assert_int_eq(t_register(st, "p2", "h2", task, 16 * PIECE, PIECE, false,
+                                now + cfg.startup_grace, &acts),
+                     0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "p2"));
+    check_ok();
+}
+
+END_TEST
+
+/* A peer that asks for the source gets it in the grace too, and feeds those waiting. */
+START_TEST(test_startup_grace_requested_source)
+{
+    grace_setup();
+    t_host(st, "h2", SCHED_HOST_NORMAL, 0, now);
+    ck_assert_int_eq(reg("p2", "h2", 16 * PIECE, true), 0);
+    ck_assert_ptr_nonnull(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "p2"));
+    ck_assert(action_has_parent(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1"), "p2"));
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_BACK_TO_SOURCE, "p1"));
+    check_ok();
+}
+
+END_TEST
+
 START_TEST(test_wait_timeout_fails)
 {
     const char *block[] = {"p1"};
@@ -1133,6 +1212,9 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_geometry_learned_from_seed);
     tcase_add_test(tc, test_seed_timeout_falls_back);
     tcase_add_test(tc, test_no_seed_back_to_source_cap);
+    tcase_add_test(tc, test_startup_grace_waits_for_seed);
+    tcase_add_test(tc, test_startup_grace_ends);
+    tcase_add_test(tc, test_startup_grace_requested_source);
     tcase_add_test(tc, test_wait_timeout_fails);
     tcase_add_test(tc, test_dag_no_cycle);
     tcase_add_test(tc, test_strikes_block);

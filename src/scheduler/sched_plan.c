@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Choosing a peer's parents: the candidate filter (sched_eval.c's policy, step 1), seed
+ * protection, scoring and the peer fanout, over the model of sched_state_int.h. An edge
+ * is added only when it keeps the task's graph acyclic (a DFS over the child's
+ * descendants). Nothing here creates or removes a peer, a task or a host.
+ */
+#include "sched_state_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "df/xmalloc.h"
+#include "sched_eval.h"
+
+/* ---- candidates ---- */
+
+/*
+ * Can parent give child something now or soon: pieces the child lacks, or it is a source,
+ * or it is receiving and not behind the child.
+ */
+static bool
+peer_can_give(const struct sched_peer *parent, const struct sched_peer *child)
+{
+    if (sched_peer_is_source(parent))
+        return true;
+    if (parent->state != SCHED_PEER_RUNNING && parent->state != SCHED_PEER_SUCCEEDED)
+        return false;
+    if (sched_peer_useful(parent, child) > 0)
+        return true;
+    return parent->state == SCHED_PEER_RUNNING && parent->nparents > 0 &&
+           parent->nfinished >= child->nfinished &&
+           (!child->task->has_geometry || parent->nfinished < child->task->piece_count);
+}
+
+static bool
+host_has_free_slot(const struct sched_host *h)
+{
+    return h->load < h->upload_slots && h->concurrent_uploads < h->upload_slots;
+}
+
+static bool
+peer_is_blocked(const struct sched_peer *p, const struct sched_peer *parent, int64_t now)
+{
+    const struct sched_block *b = sched_peer_block_find(p, parent->id);
+
+    return b != NULL && (b->blocked || b->blocked_until > now);
+}
+
+/* Mark every descendant of p (p included) with a fresh epoch; returns the epoch. */
+static uint64_t
+peer_mark_descendants(struct sched_state *s, struct sched_peer *p)
+{
+    uint64_t epoch = ++s->epoch;
+    size_t top = 0;
+
+    if (s->stack_cap < (size_t)p->task->npeers + 1) {
+        s->stack_cap = (size_t)p->task->npeers + 1;
+        s->stack = xrealloc(s->stack, s->stack_cap * sizeof(*s->stack));
+    }
+    p->mark = epoch;
+    s->stack[top++] = p;
+    while (top > 0) {
+        struct sched_peer *q = s->stack[--top];
+        struct sched_edge *e;
+
+        TAILQ_FOREACH (e, &q->children, pentry) {
+            if (e->child->mark == epoch)
+                continue;
+            e->child->mark = epoch;
+            DF_ASSERT(top < s->stack_cap);
+            s->stack[top++] = e->child;
+        }
+    }
+    return epoch;
+}
+
+/* True when parent -> child would close a cycle (parent is child or its descendant). */
+static bool
+edge_would_cycle(struct sched_state *s, struct sched_peer *parent, struct sched_peer *child)
+{
+    uint64_t epoch = peer_mark_descendants(s, child);
+
+    return parent->mark == epoch;
+}
+
+/* ---- parent planning ---- */
+
+/* Can parent serve child at all (the filter of sched_eval.c's policy, step 1)? */
+static bool
+cand_is_ok(const struct sched_state *s, const struct sched_peer *q, const struct sched_peer *p,
+           uint64_t epoch, int64_t now)
+{
+    if (q == p || q->mark == epoch || q->host == p->host || q->data_lost)
+        return false;
+    switch (q->state) {
+    case SCHED_PEER_BACK_TO_SOURCE:
+    case SCHED_PEER_SUCCEEDED:
+        break;
+    case SCHED_PEER_RUNNING:
+        /* Nothing and nothing coming: not a parent yet. */
+        if (q->nfinished == 0 && q->nparents == 0)
+            return false;
+        break;
+    default:
+        return false;
+    }
+    if (peer_is_blocked(p, q, now) || !sched_host_is_healthy(s, q->host, now) ||
+        sched_task_distrusts(p->task, q->host))
+        return false;
+    if (!host_has_free_slot(q->host))
+        return false;
+    return peer_can_give(q, p);
+}
+
+/*
+ * A seed edge beyond the seed peer's first seed_fanout children exists only because the
+ * child had no other candidate (sched_eval.c, step 2): it goes once the child has another.
+ */
+static bool
+edge_is_last_resort(const struct sched_state *s, const struct sched_edge *e)
+{
+    const struct sched_edge *f;
+    uint32_t i = 0;
+
+    if (e->parent->host->type != SCHED_HOST_SEED || e->child->nparents < 2)
+        return false;
+    TAILQ_FOREACH (f, &e->parent->children, pentry) {
+        if (i++ >= s->cfg.seed_fanout)
+            break;
+        if (f == e)
+            return false;
+    }
+    return true;
+}
+
+/* Should an existing edge stay? Nothing to give, gone bad, blocked, last resort: no. */
+bool
+sched_plan_edge_is_useful(const struct sched_state *s, const struct sched_edge *e, int64_t now)
+{
+    const struct sched_peer *q = e->parent, *p = e->child;
+
+    if (peer_is_blocked(p, q, now) || !sched_host_is_healthy(s, q->host, now))
+        return false;
+    if (edge_is_last_resort(s, e))
+        return false;
+    return peer_can_give(q, p);
+}
+
+/* Does seed hold a piece that no normal peer of its task holds (or is it still fetching)? */
+static bool
+seed_has_unique(const struct sched_peer *seed)
+{
+    const struct sched_task *t = seed->task;
+    const struct sched_peer *q;
+
+    if (sched_peer_is_source(seed) || seed->bits == NULL)
+        return true;
+    for (size_t w = 0; w < sched_bits_words(t->piece_count); w++) {
+        uint64_t left = seed->bits[w];
+
+        TAILQ_FOREACH (q, &t->peers, tentry) {
+            if (left == 0)
+                break;
+            if (q->host->type != SCHED_HOST_SEED && q->bits != NULL)
+                left &= ~q->bits[w];
+        }
+        if (left != 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Seed protection (sched_eval.c, step 2): a seed peer takes a new child while it has fewer
+ * than seed_fanout and holds pieces nobody else has; otherwise only as the last resort
+ * of a child with no other candidate that has waited seed_wait.
+ */
+static bool
+seed_is_allowed(const struct sched_state *s, const struct sched_peer *seed,
+                const struct sched_peer *child, uint32_t nonseed, int64_t now)
+{
+    bool starving =
+            child->nparents == 0 && child->waiting && now - child->wait_since >= s->cfg.seed_wait;
+
+    return sched_eval_seed_is_allowed(seed->nchildren, s->cfg.seed_fanout,
+                                      seed->nchildren < s->cfg.seed_fanout && seed_has_unique(seed),
+                                      nonseed, starving);
+}
+
+static void
+cand_describe(const struct sched_peer *q, const struct sched_peer *p,
+              struct sched_eval_candidate *c)
+{
+    const struct sched_task *t = p->task;
+
+    memset(c, 0, sizeof(*c));
+    c->useful = sched_peer_useful(q, p);
+    c->child_missing = t->has_geometry ? t->piece_count - p->nfinished : 0;
+    c->will_have = sched_peer_is_source(q);
+    c->parent_finished = q->nfinished;
+    c->piece_count = t->piece_count;
+    c->upload_ok = q->host->upload_ok;
+    c->upload_failed = q->host->upload_failed;
+    c->load = q->host->load;
+    c->slots = q->host->upload_slots;
+    c->is_seed = q->host->type == SCHED_HOST_SEED;
+    c->parent_idc = q->host->idc;
+    c->child_idc = p->host->idc;
+    c->parent_location = q->host->location;
+    c->child_location = p->host->location;
+}
+
+/* A seed (its own protection applies) or a normal peer below peer_fanout children. */
+static bool
+cand_has_room(const struct sched_state *s, const struct sched_peer *q)
+{
+    return q->host->type == SCHED_HOST_SEED || q->nchildren < s->cfg.peer_fanout;
+}
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+    const struct sched_cand *x = a, *y = b;
+
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return strcmp(x->peer->id, y->peer->id); /* deterministic order */
+}
+
+/*
+ * Revise p's parent set (sched_eval.c, step 4): drop the parents that are no longer
+ * useful (all of them when fresh), then fill the free places with the best candidates.
+ * Emits PARENTS when the set changed (or the caller changed it: dirty) and is not empty.
+ */
+void
+sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool dirty, int64_t now,
+                struct sched_actions *out)
+{
+    struct sched_task *t = p->task;
+    struct sched_edge *e, *tmp;
+    struct sched_peer *q;
+    uint32_t quota, nonseed = 0;
+    size_t n = 0;
+    uint64_t epoch;
+    bool changed = dirty;
+
+    if (!sched_peer_wants_parents(p) || p->data_lost)
+        return;
+    for (e = TAILQ_FIRST(&p->parents); e != NULL; e = tmp) {
+        tmp = TAILQ_NEXT(e, centry);
+        if (fresh || !sched_plan_edge_is_useful(s, e, now)) {
+            sched_edge_del(e, now);
+            changed = true;
+        }
+    }
+    quota = sched_size_scope_of(t->content_length, t->piece_count) == SCHED_SIZE_SMALL
+                    ? 1
+                    : s->cfg.max_parents;
+    if (p->nparents < quota) {
+        if (s->cands_cap < t->npeers) {
+            s->cands_cap = t->npeers;
+            s->cands = xrealloc(s->cands, s->cands_cap * sizeof(*s->cands));
+        }
+        epoch = peer_mark_descendants(s, p);
+        TAILQ_FOREACH (e, &p->parents, centry) {
+            e->parent->mark = epoch; /* already a parent: not a candidate again */
+            if (e->parent->host->type != SCHED_HOST_SEED)
+                nonseed++;
+        }
+        TAILQ_FOREACH (q, &t->peers, tentry) {
+            if (!cand_is_ok(s, q, p, epoch, now))
+                continue;
+            if (q->host->type != SCHED_HOST_SEED)
+                nonseed++;
+            s->cands[n++].peer = q;
+        }
+        /* Seed protection (sched_eval.c, step 2), then score the rest. */
+        for (size_t i = 0; i < n;) {
+            struct sched_eval_candidate c;
+
+            q = s->cands[i].peer;
+            if (q->host->type == SCHED_HOST_SEED && !seed_is_allowed(s, q, p, nonseed, now)) {
+                s->cands[i] = s->cands[--n];
+                continue;
+            }
+            cand_describe(q, p, &c);
+            s->cands[i].score = sched_eval_score(&c);
+            i++;
+        }
+        /*
+         * Peer fanout (sched_eval.c, step 2b): a normal parent takes another child only
+         * while it has fewer than peer_fanout, unless the child has no parent and no other
+         * candidate. With equal uplinks this makes the swarm a pipeline.
+         */
+        if (s->cfg.peer_fanout > 0) {
+            size_t m = 0;
+
+            /* Those with room first (qsort orders them below); keep only them if any. */
+            for (size_t i = 0; i < n; i++) {
+                if (cand_has_room(s, s->cands[i].peer)) {
+                    struct sched_cand c = s->cands[m];
+                    s->cands[m++] = s->cands[i];
+                    s->cands[i] = c;
+                }
+            }
+            if (m > 0 || p->nparents > 0)
+                n = m;
+        }
+        qsort(s->cands, n, sizeof(*s->cands), cand_cmp);
+        for (size_t i = 0; i < n && p->nparents < quota; i++) {
+            q = s->cands[i].peer;
+            if (!host_has_free_slot(q->host))
+                continue;
+            DF_ASSERT(!edge_would_cycle(s, q, p));
+            sched_edge_add(q, p, now);
+            changed = true;
+        }
+    }
+    /* Given parents, a normal download is under way: it can be a parent itself. */
+    if (p->nparents > 0 && p->state == SCHED_PEER_RECEIVED_NORMAL)
+        sched_peer_set_state(p, SCHED_PEER_RUNNING, now);
+    /*
+     * An emptied set is not sent, so a PARENTS queued earlier in this event (naming a parent
+     * that has since gone, say) must not be sent either.
+     */
+    if (changed && p->nparents > 0)
+        sched_emit_parents(out, p);
+    else if (changed)
+        sched_actions_drop_parents(out, p);
+}
+
+/* Children of p lose it as a parent and are planned again. */
+void
+sched_plan_drop_children(struct sched_state *s, struct sched_peer *p, int64_t now,
+                         struct sched_actions *out)
+{
+    struct sched_edge *e;
+
+    while ((e = TAILQ_FIRST(&p->children)) != NULL) {
+        struct sched_peer *c = e->child;
+
+        sched_edge_del(e, now);
+        sched_plan_peer(s, c, false, true, now, out);
+    }
+}
