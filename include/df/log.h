@@ -24,6 +24,26 @@ enum log_format {
     LOG_FORMAT_JSON = 1, /* {"ts":..,"level":..,"component":..,"pid":..,"msg":..} */
 };
 
+/* "error", "warn", "info", "debug", NULL: the choices of a log.level config key. */
+extern const char *const log_level_choices[];
+
+/*
+ * The df_conf entries log.level (an int field at level_off, enum log_level) and log.file (a
+ * char * field at file_off) of a daemon's configuration table (df/df_conf.h).
+ */
+#define LOG_CONF_ENTRIES(level_off, file_off)                                                \
+    {.key = "log.level",                                                                     \
+     .flag = "log-level",                                                                    \
+     .type = DF_CONF_ENUM,                                                                   \
+     .offset = (level_off),                                                                  \
+     .def = "info",                                                                          \
+     .choices = log_level_choices,                                                           \
+     .help = "log level"},                                                                   \
+    {                                                                                        \
+        .key = "log.file", .flag = "log-file", .type = DF_CONF_STRING, .offset = (file_off), \
+        .metavar = "PATH", .help = "log to this file instead of stderr"                      \
+    }
+
 /*
  * Set the component name (copied), the level and the format. Startup only.
  */

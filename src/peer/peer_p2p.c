@@ -150,7 +150,7 @@ struct peer_sched_link {
 };
 
 struct peer_p2p_ctx {
-    struct peer_ctx *ctx;
+    struct peer *ctx;
     struct rpc_client *sched[PEER_P2P_MAX_SCHED];
     struct peer_sched_link link[PEER_P2P_MAX_SCHED];
     int nsched;
@@ -875,7 +875,7 @@ peer_p2p_schedule(struct peer_p2p *p)
 }
 
 int
-peer_p2p_piece_progress(struct peer_ctx *ctx, const char *task_id, uint64_t number,
+peer_p2p_piece_progress(struct peer *ctx, const char *task_id, uint64_t number,
                         struct peer_p2p_progress *out)
 {
     struct peer_task *t = peer_task_find(ctx, task_id);
@@ -1090,7 +1090,7 @@ peer_p2p_retry(struct peer_p2p *p, const char *why)
 static void
 peer_p2p_data_lost(struct peer_p2p *p)
 {
-    struct peer_ctx *ctx = p->pc->ctx;
+    struct peer *ctx = p->pc->ctx;
 
     if (p->t == NULL) {
         if (p->bytes_from_peers > 0 && peer_task_drop_storage(ctx, p->task_id) == 0)
@@ -1263,7 +1263,7 @@ peer_p2p_probe_done(const struct rpc_status *st, const cJSON *resp, void *arg)
 
 /* The TCP port of the peer's RPC server (its first listener). */
 static uint64_t
-peer_p2p_rpc_port(struct peer_ctx *ctx)
+peer_p2p_rpc_port(struct peer *ctx)
 {
     const char *a = rpc_server_addr(ctx->rpc, 0), *c = a != NULL ? strrchr(a, ':') : NULL;
 
@@ -1271,7 +1271,7 @@ peer_p2p_rpc_port(struct peer_ctx *ctx)
 }
 
 static cJSON *
-peer_p2p_host_json(struct peer_ctx *ctx)
+peer_p2p_host_json(struct peer *ctx)
 {
     cJSON *req = cJSON_CreateObject(), *h = cJSON_AddObjectToObject(req, "host");
 
@@ -1355,7 +1355,7 @@ peer_p2p_start(struct peer_task *t)
 }
 
 void
-peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const char *task_id,
+peer_p2p_hold(struct peer *ctx, const struct peer_download_req *req, const char *task_id,
               uint64_t content_length, uint64_t piece_length, uint64_t piece_count)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
@@ -1390,7 +1390,7 @@ peer_p2p_leave_free(struct peer_p2p *p)
 }
 
 void
-peer_p2p_forget(struct peer_ctx *ctx, const char *task_id)
+peer_p2p_forget(struct peer *ctx, const char *task_id)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_p2p *p;
@@ -1639,7 +1639,7 @@ peer_p2p_announce_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-peer_p2p_init(struct peer_ctx *ctx, struct df_error *err)
+peer_p2p_init(struct peer *ctx, struct df_error *err)
 {
     struct peer_p2p_ctx *pc = xcalloc(1, sizeof(*pc));
     const struct rpc_method methods[] = {
@@ -1712,13 +1712,13 @@ peer_p2p_leave_done(const struct rpc_status *st, const cJSON *resp, void *arg)
 }
 
 int
-peer_p2p_leaving(const struct peer_ctx *ctx)
+peer_p2p_leaving(const struct peer *ctx)
 {
     return ctx->p2p != NULL ? ctx->p2p->leaving : 0;
 }
 
 int
-peer_p2p_stop(struct peer_ctx *ctx)
+peer_p2p_stop(struct peer *ctx)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_sync *s;
@@ -1741,7 +1741,7 @@ peer_p2p_stop(struct peer_ctx *ctx)
 }
 
 void
-peer_p2p_shutdown(struct peer_ctx *ctx)
+peer_p2p_shutdown(struct peer *ctx)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_p2p *p;

@@ -68,7 +68,7 @@ static void peer_task_fetch_next(struct peer_fetch *f);
 
 static void peer_task_probe(struct peer_task *t);
 static void peer_waiter_materialize(struct peer_waiter *w);
-static struct peer_task *peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
+static struct peer_task *peer_task_new(struct peer *ctx, const char *id, const char *canonical,
                                        const struct peer_download_req *req);
 static void peer_task_maybe_free(struct peer_task *t);
 
@@ -465,7 +465,7 @@ static void
 peer_waiter_refetch(struct peer_waiter *w)
 {
     struct peer_task *t = w->task, *nt;
-    struct peer_ctx *ctx = t->ctx;
+    struct peer *ctx = t->ctx;
     char *canonical = NULL;
     struct df_error err;
 
@@ -717,7 +717,7 @@ peer_task_complete(struct peer_task *t)
 }
 
 int
-peer_task_drop_storage(struct peer_ctx *ctx, const char *id)
+peer_task_drop_storage(struct peer *ctx, const char *id)
 {
     int rv;
 
@@ -1029,7 +1029,7 @@ int
 peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
 {
     struct peer_task *t = f->task;
-    struct peer_ctx *ctx = t->ctx;
+    struct peer *ctx = t->ctx;
     struct evbuffer_iovec vec[PEER_TASK_IOV];
     size_t len = evbuffer_get_length(data);
     int n, rv;
@@ -1349,7 +1349,7 @@ peer_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_a
 struct peer_hash_job {
     TAILQ_ENTRY(peer_hash_job) entry;
     struct peer_task *task; /* NULL once orphaned */
-    struct peer_ctx *ctx;
+    struct peer *ctx;
     char id[DF_ID_TASK_LEN + 1];
     enum peer_hash_kind kind;
     int fd; /* a dup of the task's, closed by the job */
@@ -1818,13 +1818,13 @@ peer_task_started(struct peer_task *t)
 /* ---------------------------------------------------------------- entry points */
 
 static bool
-peer_task_is_active(struct peer_ctx *ctx, const char *id)
+peer_task_is_active(struct peer *ctx, const char *id)
 {
     return peer_task_find(ctx, id) != NULL;
 }
 
 struct peer_task *
-peer_task_find(struct peer_ctx *ctx, const char *id)
+peer_task_find(struct peer *ctx, const char *id)
 {
     struct peer_task *t, *failed = NULL;
 
@@ -1841,7 +1841,7 @@ peer_task_find(struct peer_ctx *ctx, const char *id)
 }
 
 static struct peer_task *
-peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
+peer_task_new(struct peer *ctx, const char *id, const char *canonical,
               const struct peer_download_req *req)
 {
     struct peer_task *t = xcalloc(1, sizeof(*t));
@@ -1887,7 +1887,7 @@ peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
  * whether the task is DONE and trusted.
  */
 static bool
-peer_task_cache_check(struct peer_ctx *ctx, const struct store_task *st)
+peer_task_cache_check(struct peer *ctx, const struct store_task *st)
 {
     struct store_data_stamp now;
     int found, rv;
@@ -1918,7 +1918,7 @@ peer_task_cache_check(struct peer_ctx *ctx, const struct store_task *st)
 
 /* A finished task in the cache: serve the output with no origin traffic. */
 static bool
-peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w)
+peer_task_from_cache(struct peer *ctx, const char *id, struct peer_waiter *w)
 {
     struct store_task st;
     struct peer_task *t;
@@ -1976,13 +1976,13 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
 }
 
 void
-peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_download_req *req)
+peer_task_download(struct peer *ctx, struct rpc_call *call, struct peer_download_req *req)
 {
     peer_task_download_fd(ctx, call, req, -1);
 }
 
 void
-peer_task_download_fd(struct peer_ctx *ctx, struct rpc_call *call, struct peer_download_req *req,
+peer_task_download_fd(struct peer *ctx, struct rpc_call *call, struct peer_download_req *req,
                       int out_fd)
 {
     static const struct rpc_call_cbs call_cbs = {.on_cancel = peer_waiter_call_cancel_cb};
@@ -2069,7 +2069,7 @@ peer_task_stop_outputs(struct peer_task *t)
 }
 
 void
-peer_task_shutdown(struct peer_ctx *ctx)
+peer_task_shutdown(struct peer *ctx)
 {
     struct peer_task *t, *next;
 
@@ -2087,7 +2087,7 @@ peer_task_shutdown(struct peer_ctx *ctx)
 }
 
 void
-peer_task_gc(struct peer_ctx *ctx)
+peer_task_gc(struct peer *ctx)
 {
     struct store_task *list = NULL;
     uint64_t total = 0;
@@ -2121,7 +2121,7 @@ peer_task_gc(struct peer_ctx *ctx)
 }
 
 cJSON *
-peer_task_stat(struct peer_ctx *ctx, const char *task_id)
+peer_task_stat(struct peer *ctx, const char *task_id)
 {
     struct peer_task *t = peer_task_find(ctx, task_id);
     struct store_task st;

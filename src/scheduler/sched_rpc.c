@@ -41,7 +41,7 @@ struct sched_rtask;
 
 /* One AnnouncePeer stream. Freed by stream_end (or on_cancel), deferred while in_cb. */
 struct sched_stream {
-    struct sched_ctx *ctx;
+    struct sched *ctx;
     struct rpc_call *call; /* NULL once finished */
     char *peer_id, *host_id, *task_id;
     struct sched_rtask *rt; /* set while registered */
@@ -72,7 +72,7 @@ struct sched_seed {
 };
 
 struct sched_trigger {
-    struct sched_ctx *ctx;
+    struct sched *ctx;
     char task_id[DF_ID_TASK_LEN + 1];
     char addr[80];
 };
@@ -80,7 +80,7 @@ struct sched_trigger {
 /* ---- tasks ---- */
 
 static void
-rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
+rtask_free(struct sched *ctx, struct sched_rtask *rt)
 {
     if (rt->dirty)
         TAILQ_REMOVE(&ctx->dirty, rt, dentry);
@@ -91,7 +91,7 @@ rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
 }
 
 static struct sched_rtask *
-rtask_get(struct sched_ctx *ctx, const char *task_id, bool create)
+rtask_get(struct sched *ctx, const char *task_id, bool create)
 {
     struct sched_rtask *rt = df_map_get(&ctx->rtasks, task_id);
 
@@ -110,7 +110,7 @@ rtask_get(struct sched_ctx *ctx, const char *task_id, bool create)
 /* ---- streams ---- */
 
 static void
-stream_queue_leave(struct sched_ctx *ctx, const char *peer_id)
+stream_queue_leave(struct sched *ctx, const char *peer_id)
 {
     if (ctx->nleaves == ctx->leaves_cap) {
         ctx->leaves_cap = ctx->leaves_cap == 0 ? 16 : ctx->leaves_cap * 2;
@@ -123,7 +123,7 @@ stream_queue_leave(struct sched_ctx *ctx, const char *peer_id)
 static void
 stream_unbind(struct sched_stream *st, bool leave)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     struct sched_rtask *rt = st->rt;
 
     if (!st->registered)
@@ -155,7 +155,7 @@ stream_free(struct sched_stream *st)
 static void
 stream_end(struct sched_stream *st, enum rpc_code code, const char *message, bool leave)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
 
     if (st->call == NULL)
         return;
@@ -241,7 +241,7 @@ digest_send(struct sched_stream *st, struct proto_sched_piece_digest *pieces, si
 static void
 digest_send_all(struct sched_stream *st)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     struct sched_task_stat ts;
     struct proto_sched_piece_digest *batch, *p;
     uint64_t len;
@@ -270,7 +270,7 @@ digest_send_all(struct sched_stream *st)
 }
 
 static void
-digest_queue(struct sched_ctx *ctx, const char *task_id, uint32_t number, uint64_t offset,
+digest_queue(struct sched *ctx, const char *task_id, uint32_t number, uint64_t offset,
              uint64_t length, const struct df_digest *d)
 {
     struct sched_rtask *rt = rtask_get(ctx, task_id, false);
@@ -291,13 +291,13 @@ digest_queue(struct sched_ctx *ctx, const char *task_id, uint32_t number, uint64
     }
 }
 
-static void deliver_all(struct sched_ctx *ctx);
+static void deliver_all(struct sched *ctx);
 
 /* Broadcast each dirty task's new digests to all of its streams. */
 static void
 digest_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    struct sched *ctx = arg;
     struct sched_rtask *rt;
     struct sched_stream *st, *next;
     struct proto_sched_piece_digest *pieces;
@@ -328,7 +328,7 @@ digest_flush_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- seeds ---- */
 
 static struct rpc_client *
-seed_client(struct sched_ctx *ctx, const char *addr)
+seed_client(struct sched *ctx, const char *addr)
 {
     struct rpc_client_opts o;
     struct sched_seed *sd;
@@ -413,7 +413,7 @@ seed_add_headers(struct proto_dfdaemon_download *d, const struct proto_dfdaemon_
  * reason in why.
  */
 static cJSON *
-seed_download_new(struct sched_ctx *ctx, const struct sched_action *a,
+seed_download_new(struct sched *ctx, const struct sched_action *a,
                   const struct proto_dfdaemon_download *reg, char *why, size_t whylen)
 {
     struct proto_dfdaemon_download d;
@@ -459,7 +459,7 @@ seed_download_new(struct sched_ctx *ctx, const struct sched_action *a,
 }
 
 static void
-seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
+seed_trigger(struct sched *ctx, const struct sched_action *a)
 {
     struct rpc_client_stream_cbs cbs = {.on_message = NULL, .on_close = seed_close_cb};
     struct sched_rtask *rt = rtask_get(ctx, a->task_id, false);
@@ -503,7 +503,7 @@ seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
 /* ---- actions ---- */
 
 static void
-deliver_parents(struct sched_ctx *ctx, struct sched_stream *st, const struct sched_action *a)
+deliver_parents(struct sched *ctx, struct sched_stream *st, const struct sched_action *a)
 {
     struct proto_sched_peer_resp r = stream_resp(st, PROTO_PEER_RESP_NORMAL);
 
@@ -527,7 +527,7 @@ deliver_parents(struct sched_ctx *ctx, struct sched_stream *st, const struct sch
 }
 
 static void
-deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
+deliver_one(struct sched *ctx, const struct sched_action *a)
 {
     struct sched_stream *st = NULL;
     uint8_t md[DF_SHA256_LEN];
@@ -602,7 +602,7 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
 
 /* Deliver every queued action, and make peers whose stream ended leave (which may act). */
 static void
-deliver_all(struct sched_ctx *ctx)
+deliver_all(struct sched *ctx)
 {
     struct sched_actions batch;
     char *id;
@@ -677,7 +677,7 @@ ref_get(const cJSON *req, enum proto_sched_ref_kind kind, struct proto_sched_ref
  * host passes: the core answers not_found. Returns 0, or -1 with permission_denied in e.
  */
 static int
-auth_host(struct sched_ctx *ctx, const struct net_tls_identity *id, const char *src,
+auth_host(struct sched *ctx, const struct net_tls_identity *id, const char *src,
           const char *host_id, struct req_err *e)
 {
     struct sched_host_stat hs;
@@ -730,7 +730,7 @@ auth_source_report(const struct sched_stream *st, struct req_err *e)
 static int
 peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct req_err *e)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     struct sched_register r;
     struct sched_rtask *rt;
     int rv;
@@ -775,7 +775,7 @@ peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
 static int
 peer_piece(struct sched_stream *st, const struct proto_sched_piece *p, struct req_err *e)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     bool from_source = p->parent_id == NULL;
     struct sched_piece pc;
     int rv;
@@ -808,7 +808,7 @@ peer_piece(struct sched_stream *st, const struct proto_sched_piece *p, struct re
 static int
 peer_reschedule(struct sched_stream *st, const struct proto_sched_peer_req *req, struct req_err *e)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     const char *ids[SCHED_MAX_RESCHEDULE];
     size_t n = 0;
     int rv;
@@ -826,7 +826,7 @@ peer_reschedule(struct sched_stream *st, const struct proto_sched_peer_req *req,
 static int
 peer_dispatch(struct sched_stream *st, struct proto_sched_peer_req *req, struct req_err *e)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     int64_t now = df_time_wall_steady_ms();
     int rv = 0;
 
@@ -914,7 +914,7 @@ static void
 stream_message_cb(struct rpc_call *call, const cJSON *msg, void *arg)
 {
     struct sched_stream *st = arg;
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     struct req_err e;
 
     (void)call;
@@ -934,7 +934,7 @@ static void
 stream_end_cb(struct rpc_call *call, void *arg)
 {
     struct sched_stream *st = arg;
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
 
     (void)call;
     stream_end(st, RPC_OK, NULL, true);
@@ -945,7 +945,7 @@ static void
 stream_cancel_cb(struct rpc_call *call, enum rpc_code why, void *arg)
 {
     struct sched_stream *st = arg;
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
 
     (void)call;
     log_debug("sched", "sched: peer %s: stream lost (%s)", st->peer_id != NULL ? st->peer_id : "-",
@@ -967,7 +967,7 @@ announce_peer(struct rpc_call *call, const cJSON *req, void *arg)
     struct rpc_call_cbs cbs = {.on_message = stream_message_cb,
                                .on_end = stream_end_cb,
                                .on_cancel = stream_cancel_cb};
-    struct sched_ctx *ctx = arg;
+    struct sched *ctx = arg;
     struct sched_stream *st = xcalloc(1, sizeof(*st));
 
     (void)req;
@@ -1022,7 +1022,7 @@ host_info_of(const struct proto_sched_announce_host *a, struct sched_host_info *
  * certificate, an existing id stays with the address that announced it (auth_host).
  */
 static int
-auth_announce(struct sched_ctx *ctx, const struct net_tls_identity *id, const char *src,
+auth_announce(struct sched *ctx, const struct net_tls_identity *id, const char *src,
               const struct sched_host_info *info, struct req_err *e)
 {
     char *want;
@@ -1060,7 +1060,7 @@ auth_announce(struct sched_ctx *ctx, const struct net_tls_identity *id, const ch
 static void
 announce_host(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    struct sched *ctx = arg;
     struct net_tls_identity id;
     struct sched_host_info info;
     struct proto_sched_announce_host a;
@@ -1096,12 +1096,12 @@ announce_host(struct rpc_call *call, const cJSON *req, void *arg)
     proto_sched_announce_host_reset(&a);
 }
 
-typedef void ref_handler(struct sched_ctx *ctx, struct rpc_call *call, const char *id);
+typedef void ref_handler(struct sched *ctx, struct rpc_call *call, const char *id);
 
 /* A unary call naming one object: parse it, then fn answers for that id. */
 static void
 ref_call(struct rpc_call *call, const cJSON *req, enum proto_sched_ref_kind kind, ref_handler *fn,
-         struct sched_ctx *ctx)
+         struct sched *ctx)
 {
     struct proto_sched_ref r;
     struct req_err e;
@@ -1115,7 +1115,7 @@ ref_call(struct rpc_call *call, const cJSON *req, enum proto_sched_ref_kind kind
 }
 
 static void
-leave_host_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+leave_host_id(struct sched *ctx, struct rpc_call *call, const char *id)
 {
     struct sched_stream *st, *next;
     struct net_tls_identity ident;
@@ -1152,7 +1152,7 @@ leave_host(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_task_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+stat_task_id(struct sched *ctx, struct rpc_call *call, const char *id)
 {
     struct sched_task_stat ts;
     struct req_err e;
@@ -1180,7 +1180,7 @@ stat_task(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_peer_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+stat_peer_id(struct sched *ctx, struct rpc_call *call, const char *id)
 {
     struct sched_peer_stat ps;
     struct req_err e;
@@ -1208,7 +1208,7 @@ stat_peer(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_host_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+stat_host_id(struct sched *ctx, struct rpc_call *call, const char *id)
 {
     struct sched_host_stat hs;
     struct req_err e;
@@ -1236,7 +1236,7 @@ stat_host(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-leave_peer_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+leave_peer_id(struct sched *ctx, struct rpc_call *call, const char *id)
 {
     struct sched_stream *st;
     struct net_tls_identity ident;
@@ -1273,7 +1273,7 @@ leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
 /* ---- service ---- */
 
 int
-sched_rpc_init(struct sched_ctx *ctx)
+sched_rpc_init(struct sched *ctx)
 {
     const struct rpc_method methods[] = {
             {PROTO_SCHED_ANNOUNCE_HOST, RPC_KIND_UNARY, announce_host, ctx},
@@ -1301,7 +1301,7 @@ sched_rpc_init(struct sched_ctx *ctx)
 }
 
 void
-sched_rpc_tick(struct sched_ctx *ctx)
+sched_rpc_tick(struct sched *ctx)
 {
     if (ctx->stopping)
         return;
@@ -1310,7 +1310,7 @@ sched_rpc_tick(struct sched_ctx *ctx)
 }
 
 void
-sched_rpc_gc(struct sched_ctx *ctx)
+sched_rpc_gc(struct sched *ctx)
 {
     struct sched_gc_stats gs;
 
@@ -1327,7 +1327,7 @@ sched_rpc_gc(struct sched_ctx *ctx)
 }
 
 void
-sched_rpc_reset(struct sched_ctx *ctx)
+sched_rpc_reset(struct sched *ctx)
 {
     struct sched_stream *st;
     struct sched_seed *sd;
@@ -1371,7 +1371,7 @@ sched_rpc_reset(struct sched_ctx *ctx)
 }
 
 size_t
-sched_rpc_stream_count(const struct sched_ctx *ctx)
+sched_rpc_stream_count(const struct sched *ctx)
 {
     const struct sched_stream *st;
     size_t n = 0;
