@@ -2,9 +2,10 @@
 /*
  * The one logging vocabulary: leveled, one escaped line per event, to stderr or a file.
  *   2026-01-02T03:04:05.678Z WARN scheduler[812] rpc: peer 9f3a closed: timeout task=ab12
- * Messages start with "<module>: " by convention. Functions preserve errno and may be
- * called from any thread (each line is one write(2)). Never pass secrets: use
- * log_url_redact() for URLs and log_header_is_secret() for header names.
+ * Messages start with "<module>: " by convention; a role's own lines start with its role
+ * ("scheduler:", "seed:", "peer:"), since roles may share a process (`dragonfly up`). Functions
+ * preserve errno and may be called from any thread (each line is one write(2)). Never pass secrets:
+ * use log_url_redact() for URLs and log_header_is_secret() for header names.
  */
 #ifndef DF_LOG_H
 #define DF_LOG_H

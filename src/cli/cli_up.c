@@ -393,12 +393,12 @@ cli_up_started(void *arg)
     p = cJSON_GetObjectItemCaseSensitive(d, "peer");
     printf("dragonfly up: a scheduler, a seed peer and a peer in pid %ld, data dir %s\n"
            "  scheduler  rpc %s (mTLS), metrics http://%s/metrics\n"
-           "  seed peer  rpc %s (mTLS), upload %s\n"
-           "  peer       rpc %s (mTLS), upload %s\n"
-           "             socket %s\n",
+           "  seed peer  rpc %s (mTLS), upload %s (mTLS)\n"
+           "  peer       rpc %s (mTLS), upload %s (mTLS)\n"
+           "             local socket %s/dfdaemon.sock\n",
            (long)getpid(), u->cfg.data_dir, cli_up_str(s, "rpc"), cli_up_str(s, "metrics"),
            cli_up_str(sd, "rpc"), cli_up_str(sd, "upload"), cli_up_str(p, "rpc"),
-           cli_up_str(p, "upload"), cli_up_str(p, "socket"));
+           cli_up_str(p, "upload"), u->cfg.data_dir);
     if (strcmp(u->cfg.data_dir, "/var/lib/dragonfly") == 0)
         printf("fetch through it: dragonfly get URL -O FILE\n");
     else

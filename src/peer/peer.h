@@ -89,6 +89,12 @@ struct peer_config {
     bool bind_all;     /* no ip given: listeners bind every address (not a table key) */
 };
 
+/*
+ * The role a peer's log lines start with ("seed: task ...", "peer p2p: ..."): seeds and peers
+ * may share one process (`dragonfly up`), and their lines interleave.
+ */
+#define PEER_TAG(ctx) ((ctx)->cfg.seed ? "seed" : "peer")
+
 struct peer_task;
 TAILQ_HEAD(peer_task_list, peer_task);
 

@@ -384,7 +384,7 @@ peer_main_stop_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if ((jobs == 0 && peer_p2p_leaving(ctx) == 0) || df_time_wall_ms() >= ctx->stop_deadline_ms) {
         if (jobs > 0)
-            log_warnx("peer: stopping with %u worker jobs still running", jobs);
+            log_warnx("%s: stopping with %u worker jobs still running", PEER_TAG(ctx), jobs);
         peer_main_stopped(ctx);
     }
 }
@@ -456,7 +456,7 @@ peer_main_idle_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (now - ctx->busy_ns < (uint64_t)ctx->cfg.idle_exit * 1000000u)
         return;
-    log_info("peer: idle for %s: stopping",
+    log_info("%s: idle for %s: stopping", PEER_TAG(ctx),
              df_units_duration_format(ctx->cfg.idle_exit, dur, sizeof(dur)));
     peer_main_stop(ctx);
 }
@@ -593,8 +593,9 @@ peer_main_start(struct peer *ctx, struct df_error *err)
     ctx->src_env.tls_cluster = ctx->tls_cluster;
     ctx->tls_upload = ctx->cfg.tls_pieces ? ctx->tls_server : NULL;
     if (ctx->tls_server != NULL && ctx->tls_upload == NULL)
-        log_warnx("peer: tls.pieces is false: pieces travel in plaintext, and anyone who can "
-                  "reach the upload port can read them");
+        log_warnx("%s: tls.pieces is false: pieces travel in plaintext, and anyone who can "
+                  "reach the upload port can read them",
+                  PEER_TAG(ctx));
     ctx->src_env.connect_timeout_ms = (int)ctx->cfg.connect_timeout;
     ctx->src_env.head_timeout_ms = (int)ctx->cfg.idle_timeout;
     ctx->src_env.idle_timeout_ms = (int)ctx->cfg.idle_timeout;
@@ -630,7 +631,7 @@ peer_main_start(struct peer *ctx, struct df_error *err)
     if ((rv = peer_main_idle_start(ctx, err)) != 0)
         return rv;
     peer_task_gc(ctx);
-    log_info("peer: %s ready: rpc %s, socket %s, upload %s, data %s", ctx->host_id,
+    log_info("%s: %s ready: rpc %s, socket %s, upload %s, data %s", PEER_TAG(ctx), ctx->host_id,
              rpc_server_addr(ctx->rpc, 0), ctx->cfg.socket, net_listener_addr(ctx->upload_listener),
              ctx->cfg.data_dir);
     return 0;

@@ -230,7 +230,7 @@ peer_rpc_download_task(struct rpc_call *call, const cJSON *req, void *arg)
         close(fd);
         return;
     }
-    log_debug("peer", "peer: output for pid %ld uid %lu: %s", (long)caller->pid,
+    log_debug("peer", "%s: output for pid %ld uid %lu: %s", PEER_TAG(ctx), (long)caller->pid,
               (unsigned long)caller->uid, r.url);
     peer_task_download_fd(ctx, call, &r, fd);
 }

@@ -92,7 +92,7 @@ peer_upload_stream_more(struct net_http_req *req, void *arg)
             return;
         }
         if (store_data_pread(u->fd, buf, n, u->off) != 0) {
-            log_warnx("peer: upload read failed at %" PRIu64, u->off);
+            log_warnx("%s: upload read failed at %" PRIu64, PEER_TAG(ctx), u->off);
             net_http_req_end(req, DF_EIO);
             peer_upload_stream_free(u);
             return;
@@ -465,7 +465,8 @@ peer_upload_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void 
     /* Best effort: an algorithm the kernel lacks or does not allow us leaves the default. */
     if (cc != NULL && *cc != '\0' &&
         setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc)) != 0)
-        log_debug("peer", "peer: upload congestion control %s: %s", cc, strerror(errno));
+        log_debug("peer", "%s: upload congestion control %s: %s", PEER_TAG(ctx), cc,
+                  strerror(errno));
     if (ctx->tls_upload == NULL) {
         net_http_server_accept_cb(fd, peer, peerlen, ctx->upload);
         return;
@@ -473,12 +474,12 @@ peer_upload_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void 
     /* Cluster mTLS: clients without a cluster certificate are refused (tls.requireClientCert). */
     net_addr_format(peer, peerlen, addr, sizeof(addr));
     if ((bev = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-        log_warnx("peer: upload connection from %s dropped: out of memory", addr);
+        log_warnx("%s: upload connection from %s dropped: out of memory", PEER_TAG(ctx), addr);
         close(fd);
         return;
     }
     if ((tbev = net_tls_wrap(ctx->tls_upload, bev, NULL)) == NULL) {
-        log_warnx("peer: upload connection from %s dropped: out of memory", addr);
+        log_warnx("%s: upload connection from %s dropped: out of memory", PEER_TAG(ctx), addr);
         bufferevent_free(bev);
         return;
     }

@@ -2,10 +2,10 @@
 /*
  * `dragonfly up` (issue 10 §4): a scheduler, a seed peer and a peer in one process, with one
  * data dir. A `get` through it is served (the seed fetched the origin once, the peer took
- * the bytes from the seed); SIGTERM stops it cleanly; a restart over the same data dir keeps
- * its certificates and serves the file from the cache. Bad flags and a data dir that cannot
- * be created get one line and a non-zero exit. Addresses 127.0.0.200 (origin) and
- * 127.0.0.201 (up), ports 31000-31005.
+ * the bytes from the seed; the roles' log lines say which role wrote them); SIGTERM stops it
+ * cleanly; a restart over the same data dir keeps its certificates and serves the file from
+ * the cache. Bad flags and a data dir that cannot be created get one line and a non-zero
+ * exit. Addresses 127.0.0.200 (origin) and 127.0.0.201 (up), ports 31000-31005.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -156,7 +156,7 @@ START_TEST(test_up_get_stop_restart)
     ck_assert_str_eq(up_ready_str(&u, "seed", "rpc"), UP_IP ":31002");
     ck_assert_str_eq(up_ready_str(&u, "peer", "upload"), UP_IP ":31005");
     /* the addresses are printed, and the certificates were made on this first start */
-    ck_assert_int_eq(up_log_count(&u, "up1", "socket unix:"), 1);
+    ck_assert_int_eq(up_log_count(&u, "up1", "local socket /"), 1);
     ck_assert_int_eq(up_log_count(&u, "up1", "dragonfly cert: wrote"), 4);
     ck_assert_int_eq(it_shf(&certs, 10, "cat %s/pki/ca/ca.crt %s/pki/*.crt", u.data, u.data), 0);
 
@@ -174,6 +174,10 @@ START_TEST(test_up_get_stop_restart)
                   "%s", out);
     free(out);
     ck_assert_int_eq(it_shf(NULL, 10, "ls %s/seed/content/tasks/*/* >/dev/null", u.data), 0);
+    /* the roles' lines interleave in one log, each tagged with its role */
+    ck_assert_int_gt(up_log_count(&u, "up1", "] seed: task "), 0);
+    ck_assert_int_gt(up_log_count(&u, "up1", "] peer: task "), 0);
+    ck_assert_int_gt(up_log_count(&u, "up1", "] scheduler: ready"), 0);
     ck_assert_int_eq(it_shf(NULL, 10, "ls %s/peer/content/tasks/*/* >/dev/null", u.data), 0);
 
     up_stop_clean(&u);
