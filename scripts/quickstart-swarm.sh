@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Install, build, and show the P2P core working on one machine: a local nginx origin, a
+# The swarm by hand (README "A swarm by hand"), after the quickstart: a local nginx origin, a
 # scheduler, a seed peer and three peers on 127.0.0.x. All three peers `dragonfly get` the
 # same 64 MiB file at once; the origin serves it once (to the seed) and the peers feed each
 # other. Then a repeat comes from a peer's cache. The roles talk mutual TLS with
@@ -9,12 +9,10 @@
 # Everything runs in a temp dir and is stopped at the end.
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/install-deps.sh
-make -j"$(nproc)"
-./dragonfly version
+. scripts/quickstart-lib.sh
+qs_build
 
-dir=$(mktemp -d /tmp/dragonfly-quickstart-XXXXXX)
-chmod 755 "$dir" # nginx workers read the origin files from here
+dir=$(mktemp -d /tmp/dragonfly-swarm-XXXXXX)
 pids=
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
@@ -24,22 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-mkdir -p "$dir/www"
-head -c $((64 * 1024 * 1024)) /dev/urandom >"$dir/www/file.bin"
-port=$((20000 + $$ % 20000))
-cat >"$dir/nginx.conf" <<CONF
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/nginx-error.log;
-events { worker_connections 64; }
-http {
-    log_format bytes '\$body_bytes_sent';
-    access_log $dir/access.log bytes;
-    sendfile on;
-    server { listen 127.0.0.1:$port; root $dir/www; }
-}
-CONF
-nginx -c "$dir/nginx.conf"
+origin_start "$dir"
 
 # tls HOST ROLE: the flags that give HOST its cluster certificate; with PLAINTEXT=1 the
 # flag that chooses plaintext (no daemon that others can reach runs without TLS by chance).
@@ -97,7 +80,7 @@ done
 for p in $gets; do wait "$p"; done
 for i in 1 2 3; do cmp "$dir/www/file.bin" "$dir/out$i.bin"; done
 echo "all three outputs are byte-identical to the origin's file"
-sent=$(awk '{s += $1} END {print s + 0}' "$dir/access.log")
+sent=$(origin_sent "$dir")
 echo "origin sent $sent bytes for a $(stat -c %s "$dir/www/file.bin")-byte file"
 echo "== peer1 again: from its cache"
 ./dragonfly get "$url" -O "$dir/again.bin" --socket "$dir/peer1/dfdaemon.sock" --no-progress
