@@ -447,6 +447,7 @@ static int
 cli_up_prepare(struct cli_up *u, struct df_error *err)
 {
     unsigned char addr[16];
+    char *abs;
     int rv;
 
     if (inet_pton(AF_INET, u->cfg.ip, addr) != 1 && inet_pton(AF_INET6, u->cfg.ip, addr) != 1)
@@ -454,8 +455,14 @@ cli_up_prepare(struct cli_up *u, struct df_error *err)
                             u->cfg.ip);
     if (u->cfg.data_dir[0] == '\0')
         return df_error_set(err, DF_EINVAL, "--data-dir: empty");
-    if ((rv = df_fs_dir_ensure_private(u->cfg.data_dir, err)) != 0 ||
-        (rv = cli_up_pki(u, err)) != 0 || (rv = cli_up_sched_config(u, err)) != 0 ||
+    if ((rv = df_fs_dir_ensure_private(u->cfg.data_dir, err)) != 0)
+        return rv;
+    /* Absolute, so that what is printed (the socket) works from any directory. */
+    if ((abs = realpath(u->cfg.data_dir, NULL)) == NULL)
+        return df_error_set(err, DF_EIO, "%s: %s", u->cfg.data_dir, strerror(errno));
+    free(u->cfg.data_dir);
+    u->cfg.data_dir = abs;
+    if ((rv = cli_up_pki(u, err)) != 0 || (rv = cli_up_sched_config(u, err)) != 0 ||
         (rv = cli_up_peer_config(u, true, &u->seed_cfg, err)) != 0 ||
         (rv = cli_up_peer_config(u, false, &u->peer_cfg, err)) != 0)
         return rv;
