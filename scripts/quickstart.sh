@@ -1,106 +1,59 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Install, build, and show the P2P core working on one machine: a local nginx origin, a
-# scheduler, a seed peer and three peers on 127.0.0.x. All three peers `dragonfly get` the
-# same 64 MiB file at once; the origin serves it once (to the seed) and the peers feed each
-# other. Then a repeat comes from a peer's cache. The roles talk mutual TLS with
-# certificates from `dragonfly cert` (README "Security"); PLAINTEXT=1 runs them with
-# --plaintext instead.
-# Everything runs in a temp dir and is stopped at the end.
+# Install, build, and run a one-machine cluster: `dragonfly up` runs a scheduler, a seed peer
+# and a peer in one process (mutual TLS between them, certificates made on first start),
+# then `dragonfly get` fetches a 64 MiB file from a local nginx origin through it and says
+# where the bytes came from: the seed fetched the file from the origin once, the peer took it
+# from the seed, and a repeat comes from the peer's cache. The cluster's data dir is a temp
+# dir here (so the get names its socket); with the default, /var/lib/dragonfly, a plain
+# `dragonfly get URL -O FILE` finds it. Everything is stopped and removed at the end.
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/install-deps.sh
-make -j"$(nproc)"
-./dragonfly version
+. scripts/quickstart-lib.sh
+qs_build
 
 dir=$(mktemp -d /tmp/dragonfly-quickstart-XXXXXX)
-chmod 755 "$dir" # nginx workers read the origin files from here
-pids=
+up=
 cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	[ -n "$up" ] && kill "$up" 2>/dev/null && wait "$up" 2>/dev/null
 	[ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
 
-mkdir -p "$dir/www"
-head -c $((64 * 1024 * 1024)) /dev/urandom >"$dir/www/file.bin"
-port=$((20000 + $$ % 20000))
-cat >"$dir/nginx.conf" <<CONF
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/nginx-error.log;
-events { worker_connections 64; }
-http {
-    log_format bytes '\$body_bytes_sent';
-    access_log $dir/access.log bytes;
-    sendfile on;
-    server { listen 127.0.0.1:$port; root $dir/www; }
-}
-CONF
-nginx -c "$dir/nginx.conf"
+origin_start "$dir"
 
-# tls HOST ROLE: the flags that give HOST its cluster certificate; with PLAINTEXT=1 the
-# flag that chooses plaintext (no daemon that others can reach runs without TLS by chance).
-if [ "${PLAINTEXT:-0}" != 1 ]; then
-	./dragonfly cert ca --dir "$dir/tls/ca" >/dev/null
-fi
-tls() {
-	if [ "${PLAINTEXT:-0}" = 1 ]; then
-		echo --plaintext
-		return 0
-	fi
-	./dragonfly cert issue --dir "$dir/tls/ca" --role "$2" --host "$1" --out "$dir/tls/$1" >/dev/null
-	echo "--tls-cert $dir/tls/$1.crt --tls-key $dir/tls/$1.key --tls-ca $dir/tls/ca/ca.crt"
-	[ "$2" = scheduler ] || echo "--hostname $1"
-}
-
-# start NAME ARGS...: run `dragonfly ARGS` in the background until its ready file exists.
-start() {
-	name=$1
-	shift
-	./dragonfly "$@" --ready-file "$dir/$name.ready" --log-file "$dir/$name.log" &
-	pids="$pids $!"
-	i=0
-	while [ ! -s "$dir/$name.ready" ]; do
-		i=$((i + 1))
-		[ "$i" -lt 100 ] || { echo "$name did not start:"; cat "$dir/$name.log"; exit 1; }
-		sleep 0.1
-	done
-	echo "$name ready: $(cat "$dir/$name.ready")"
-}
-
-# (tls's output is a list of flags: it is split on purpose, and $dir has no spaces)
-# shellcheck disable=SC2046
-start scheduler scheduler --listen 127.0.0.10:8002 --metrics-listen 127.0.0.10:8000 \
-	$(tls sched scheduler)
 # The seed fetches from the origin because the scheduler asks it to, and a download another
-# host asks for may not reach loopback unless allowed (backToSource.allow, see README
-# "Back-to-source policy"): the origin here is nginx on 127.0.0.1, so allow exactly that.
-# shellcheck disable=SC2046
-start seed peer --seed --ip 127.0.0.11 --data-dir "$dir/seed" --scheduler 127.0.0.10:8002 \
-	--back-to-source-allow 127.0.0.1 $(tls seed seed)
-for i in 1 2 3; do
-	# shellcheck disable=SC2046
-	start "peer$i" peer --ip "127.0.0.2$i" --data-dir "$dir/peer$i" --scheduler 127.0.0.10:8002 \
-		$(tls "peer$i" peer)
+# host asks for may not reach loopback unless allowed (README "Back-to-source policy"): the
+# origin here is nginx on 127.0.0.1, so allow exactly that.
+echo "== dragonfly up"
+./dragonfly up --data-dir "$dir/cluster" --back-to-source-allow 127.0.0.1 \
+	--ready-file "$dir/up.ready" --log-file "$dir/up.log" >"$dir/up.out" &
+up=$!
+i=0
+while [ ! -s "$dir/up.ready" ]; do
+	i=$((i + 1))
+	[ "$i" -lt 100 ] || { echo "dragonfly up did not start:"; cat "$dir/up.out" "$dir/up.log"; exit 1; }
+	sleep 0.1
 done
+grep -v '^dragonfly cert:' "$dir/up.out"
 
 url="http://127.0.0.1:$port/file.bin"
-echo "== three peers get $url at once"
-for i in 1 2 3; do
-	./dragonfly get "$url" -O "$dir/out$i.bin" --socket "$dir/peer$i/dfdaemon.sock" \
-		--no-progress &
-	gets="${gets:-} $!"
-done
-for p in $gets; do wait "$p"; done
-for i in 1 2 3; do cmp "$dir/www/file.bin" "$dir/out$i.bin"; done
-echo "all three outputs are byte-identical to the origin's file"
-sent=$(awk '{s += $1} END {print s + 0}' "$dir/access.log")
-echo "origin sent $sent bytes for a $(stat -c %s "$dir/www/file.bin")-byte file"
-echo "== peer1 again: from its cache"
-./dragonfly get "$url" -O "$dir/again.bin" --socket "$dir/peer1/dfdaemon.sock" --no-progress
+echo "== dragonfly get $url"
+./dragonfly get "$url" -O "$dir/out.bin" --socket "$dir/cluster/dfdaemon.sock" --no-progress
+cmp "$dir/www/file.bin" "$dir/out.bin"
+echo "the output is byte-identical to the origin's file"
+sent=$(origin_sent "$dir")
+echo "origin sent $sent bytes for a $(stat -c %s "$dir/www/file.bin")-byte file (to the seed)"
+echo "== again: from the peer's cache"
+./dragonfly get "$url" -O "$dir/again.bin" --socket "$dir/cluster/dfdaemon.sock" --no-progress
 cmp "$dir/www/file.bin" "$dir/again.bin"
-echo "== the scheduler's view"
-curl -s http://127.0.0.10:8000/metrics | grep -E '^dragonfly_scheduler_(bytes|pieces)_from'
+echo "== the scheduler's view (its /metrics)"
+curl -s http://127.0.0.1:8000/metrics | grep -E '^dragonfly_scheduler_(bytes|pieces)_from'
+echo "== Ctrl-C (SIGTERM): all three stop cleanly"
+kill -TERM "$up"
+rc=0
+wait "$up" || rc=$?
+up=
+echo "dragonfly up exited $rc"
+[ "$rc" -eq 0 ]

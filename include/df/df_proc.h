@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Daemon process plumbing shared by every role: the --ready-file handshake with tests and
- * supervisors, the stop/reload signals as loop events, and group names for file ownership.
+ * Daemon process plumbing shared by every role: the one start-up of a daemon process
+ * (df_proc_daemon_run), the --ready-file handshake with tests and supervisors, the
+ * stop/reload signals as loop events, and group names for file ownership.
  */
 #ifndef DF_DF_PROC_H
 #define DF_DF_PROC_H
@@ -39,5 +40,41 @@ struct df_proc_signals *df_proc_signals_new(struct event_base *base, void (*on_s
                                             void (*on_reload)(void *), void *arg);
 
 void df_proc_signals_free(struct df_proc_signals *s);
+
+/*
+ * One daemon process running one or more role components on one event loop. The caller
+ * has parsed its flags and config; the callbacks get arg. Only df_proc_daemon_run touches
+ * what belongs to the process: the logger, malloc tuning, the random seed, libevent's
+ * threading, the signals.
+ */
+struct df_proc_daemon {
+    const char *cmd;        /* "dragonfly peer": prefix of the start-up errors on stderr */
+    const char *component;  /* the log component ("peer", "up") */
+    int log_level;          /* enum log_level */
+    const char *log_file;   /* NULL: stderr */
+    const char *log_debug;  /* debug modules, or NULL */
+    const char *ready_file; /* NULL: none; else written once started (with "pid") */
+    /* Before the log is opened (it may live in a data dir the caller locks here); may be
+     * NULL. Returns 0, or the exit status with a message in err. */
+    int (*prepare)(void *arg, struct df_error *err);
+    /* Create and start the components on base. Returns 0, or the exit status with err. */
+    int (*start)(void *arg, struct event_base *base, struct df_error *err);
+    /* Add the bound addresses to the ready file's document; may be NULL. */
+    void (*ready)(void *arg, cJSON *doc);
+    /* Once started and the ready file written; may be NULL. */
+    void (*started)(void *arg);
+    /* SIGTERM/SIGINT: stop every component, then call done(done_arg) exactly once. */
+    void (*stop)(void *arg, void (*done)(void *), void *done_arg);
+    /* Free the components (also after a failed start, or when prepare failed). */
+    void (*free)(void *arg);
+    void *arg;
+};
+
+/*
+ * prepare, log, process tuning, event loop, start, signals, ready file, loop until stopped,
+ * free. Returns the exit status: 0 after a clean stop; 2 when the log file cannot be opened;
+ * else what prepare or start returned (their message is logged and printed on stderr).
+ */
+int df_proc_daemon_run(const struct df_proc_daemon *d);
 
 #endif

@@ -2,9 +2,10 @@
 /*
  * The one logging vocabulary: leveled, one escaped line per event, to stderr or a file.
  *   2026-01-02T03:04:05.678Z WARN scheduler[812] rpc: peer 9f3a closed: timeout task=ab12
- * Messages start with "<module>: " by convention. Functions preserve errno and may be
- * called from any thread (each line is one write(2)). Never pass secrets: use
- * log_url_redact() for URLs and log_header_is_secret() for header names.
+ * Messages start with "<module>: " by convention; a role's own lines start with its role
+ * ("scheduler:", "seed:", "peer:"), since roles may share a process (`dragonfly up`). Functions
+ * preserve errno and may be called from any thread (each line is one write(2)). Never pass secrets:
+ * use log_url_redact() for URLs and log_header_is_secret() for header names.
  */
 #ifndef DF_LOG_H
 #define DF_LOG_H
@@ -23,6 +24,26 @@ enum log_format {
     LOG_FORMAT_TEXT = 0, /* the line above */
     LOG_FORMAT_JSON = 1, /* {"ts":..,"level":..,"component":..,"pid":..,"msg":..} */
 };
+
+/* "error", "warn", "info", "debug", NULL: the choices of a log.level config key. */
+extern const char *const log_level_choices[];
+
+/*
+ * The df_conf entries log.level (an int field at level_off, enum log_level) and log.file (a
+ * char * field at file_off) of a daemon's configuration table (df/df_conf.h).
+ */
+#define LOG_CONF_ENTRIES(level_off, file_off)                                                \
+    {.key = "log.level",                                                                     \
+     .flag = "log-level",                                                                    \
+     .type = DF_CONF_ENUM,                                                                   \
+     .offset = (level_off),                                                                  \
+     .def = "info",                                                                          \
+     .choices = log_level_choices,                                                           \
+     .help = "log level"},                                                                   \
+    {                                                                                        \
+        .key = "log.file", .flag = "log-file", .type = DF_CONF_STRING, .offset = (file_off), \
+        .metavar = "PATH", .help = "log to this file instead of stderr"                      \
+    }
 
 /*
  * Set the component name (copied), the level and the format. Startup only.

@@ -34,6 +34,8 @@ static struct {
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
+const char *const log_level_choices[] = {"error", "warn", "info", "debug", NULL};
+
 void
 log_init(const char *component, enum log_level level, enum log_format format)
 {

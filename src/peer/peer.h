@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The peer daemon (dfdaemon): its configuration, its context (one per process, owned by the
- * event loop) and the interfaces between its modules: tasks (download orchestration and
- * cache), the RPC service for `dragonfly get`, and the upload server.
+ * The peer daemon (dfdaemon): its configuration, its context (struct peer, a component on
+ * an event loop it borrows; several may share one process, see df/roles.h) and the interfaces
+ * between its modules: tasks (download orchestration and cache), the RPC service for `dragonfly
+ * get`, and the upload server.
  */
 #ifndef PEER_H
 #define PEER_H
@@ -16,6 +17,7 @@
 #include "df/df_conf.h"
 #include "df/df_digest.h"
 #include "df/df_id.h"
+#include "df/roles.h"
 #include "df/net_http_parse.h"
 #include "df/net_listener.h"
 #include "df/net_ratelim.h"
@@ -32,7 +34,6 @@ struct net_listener;
 struct rpc_call;
 struct rpc_server;
 struct store_db;
-struct df_proc_signals;
 struct df_work_pool;
 struct peer_p2p_ctx;
 struct peer_upload_relay;
@@ -85,12 +86,19 @@ struct peer_config {
     char *log_debug;
     int64_t idle_exit; /* ms without work before a clean stop, 0 = never */
     bool auto_started; /* started by `dragonfly get`: loopback and idleExit by default */
+    bool bind_all;     /* no ip given: listeners bind every address (not a table key) */
 };
+
+/*
+ * The role a peer's log lines start with ("seed: task ...", "peer p2p: ..."): seeds and peers
+ * may share one process (`dragonfly up`), and their lines interleave.
+ */
+#define PEER_TAG(ctx) ((ctx)->cfg.seed ? "seed" : "peer")
 
 struct peer_task;
 TAILQ_HEAD(peer_task_list, peer_task);
 
-struct peer_ctx {
+struct peer {
     struct event_base *base;
     struct df_work_pool *hash_pool; /* hashing pieces, sealing: one thread per processor */
     struct df_work_pool *out_pool;  /* output copies: each may wait on its reader */
@@ -110,12 +118,11 @@ struct peer_ctx {
     struct net_http_server *upload;
     struct net_listener *upload_listener;
     struct df_metrics *metrics; /* /metrics on the upload port: the counters below */
-    struct df_proc_signals *signals;
     struct event *gc_timer;
     struct event *stop_timer; /* while stopping: waits for workers and LeaveHost calls */
     struct event *idle_timer; /* with idleExit: checks for work now and then */
     uint64_t busy_ns;         /* monotonic time work was last seen (idleExit) */
-    int lock_fd;              /* DF_PEER_LOCK_FILE, flock'd for the life of the process */
+    int lock_fd;              /* DF_PEER_LOCK_FILE, flock'd for the life of the component */
     int64_t stop_deadline_ms;
     struct peer_p2p_ctx *p2p;
     TAILQ_HEAD(, peer_upload_relay) relays; /* cut-through responses waiting for bytes */
@@ -124,6 +131,9 @@ struct peer_ctx {
     struct net_ratelim down_rl;
     struct net_ratelim up_rl;
     bool stopping;
+    bool stopped;              /* the stop has finished */
+    void (*stop_done)(void *); /* peer_stop's caller, told when stopped */
+    void *stop_done_arg;
     /* counters for /metrics */
     uint64_t bytes_from_source;
     uint64_t bytes_uploaded;
@@ -171,48 +181,48 @@ void peer_download_req_reset(struct peer_download_req *r);
  * header; and its back-to-source obeys ctx->src_policy. Returns 0, or DF_EPERM with a message
  * naming the field (r is unchanged then).
  */
-int peer_download_req_restrict(struct peer_download_req *r, const struct peer_ctx *ctx,
+int peer_download_req_restrict(struct peer_download_req *r, const struct peer *ctx,
                                struct df_error *err);
 
 /* Register the RPC methods (DfdaemonDownload) on ctx->rpc. */
-int peer_rpc_register(struct peer_ctx *ctx);
+int peer_rpc_register(struct peer *ctx);
 
 /*
  * Start (or join) the download of req for call; the task streams progress to call and
  * finishes it. Takes req (reset on return).
  */
-void peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_download_req *req);
+void peer_task_download(struct peer *ctx, struct rpc_call *call, struct peer_download_req *req);
 
 /*
  * The same with an output: the verified content is written, in order, into out_fd (taken:
  * closed by the task) as it grows; the call succeeds once all of it is there (and matches
  * req->digest).
  */
-void peer_task_download_fd(struct peer_ctx *ctx, struct rpc_call *call,
-                           struct peer_download_req *req, int out_fd);
+void peer_task_download_fd(struct peer *ctx, struct rpc_call *call, struct peer_download_req *req,
+                           int out_fd);
 
 /*
  * Cancel every running fetch and free the tasks (waiting calls get `unavailable`), except
  * those still writing outputs on workers: they free themselves once done.
  */
-void peer_task_shutdown(struct peer_ctx *ctx);
+void peer_task_shutdown(struct peer *ctx);
 
 /* Evict by TTL and quota (tasks not running). */
-void peer_task_gc(struct peer_ctx *ctx);
+void peer_task_gc(struct peer *ctx);
 
 /* Task status as JSON (StatTask); NULL if unknown. The caller deletes it. */
-cJSON *peer_task_stat(struct peer_ctx *ctx, const char *task_id);
+cJSON *peer_task_stat(struct peer *ctx, const char *task_id);
 
 /* The P2P side: scheduler clients, host announces, DfdaemonUpload (SyncPieces, DownloadTask). */
-int peer_p2p_init(struct peer_ctx *ctx, struct df_error *err);
+int peer_p2p_init(struct peer *ctx, struct df_error *err);
 /*
  * Stop serving the swarm and leave the schedulers. Returns how many LeaveHost calls are in
  * flight (each ends within PEER_P2P_LEAVE_MS).
  */
-int peer_p2p_stop(struct peer_ctx *ctx);
+int peer_p2p_stop(struct peer *ctx);
 /* LeaveHost calls started by peer_p2p_stop() still unanswered. */
-int peer_p2p_leaving(const struct peer_ctx *ctx);
-void peer_p2p_shutdown(struct peer_ctx *ctx);
+int peer_p2p_leaving(const struct peer *ctx);
+void peer_p2p_shutdown(struct peer *ctx);
 
 /* A piece being fetched from a parent (for cut-through). */
 struct peer_p2p_progress {
@@ -225,11 +235,11 @@ struct peer_p2p_progress {
  * Where piece number of task_id stands: 1 verified here, 0 being fetched from a parent
  * (*out filled), -1 neither (not fetching, or the task is not running here).
  */
-int peer_p2p_piece_progress(struct peer_ctx *ctx, const char *task_id, uint64_t number,
+int peer_p2p_piece_progress(struct peer *ctx, const char *task_id, uint64_t number,
                             struct peer_p2p_progress *out);
 
 /* Start the upload server on bind_host:upload_port ("" = all addresses). */
-int peer_upload_start(struct peer_ctx *ctx, const char *bind_host, struct df_error *err);
+int peer_upload_start(struct peer *ctx, const char *bind_host, struct df_error *err);
 /*
  * Parse the part of an upload path after "/pieces/": "<task_id>/<number>", the id 64
  * lowercase hex and the number canonical decimal (no sign, no leading zero) within 2^64-1.
@@ -238,8 +248,8 @@ int peer_upload_start(struct peer_ctx *ctx, const char *bind_host, struct df_err
  */
 int peer_upload_path_parse(const char *rest, char id[DF_ID_TASK_LEN + 1], uint64_t *number);
 /* More of a piece of task_id being received is written (or it ended): relays send on. */
-void peer_upload_relay_kick(struct peer_ctx *ctx, const char *task_id);
+void peer_upload_relay_kick(struct peer *ctx, const char *task_id);
 /* Drop the relays still waiting (shutdown). */
-void peer_upload_relay_stop(struct peer_ctx *ctx);
+void peer_upload_relay_stop(struct peer *ctx);
 
 #endif

@@ -4,14 +4,13 @@
  * RPC on a port and a unix socket, upload server, ready file), the idle exit and graceful
  * stop. One peer owns a data dir: it holds an flock on DF_PEER_LOCK_FILE for its whole life,
  * taken before the socket or the db is touched. Everything after start-up runs on the one
- * event loop owned by struct peer_ctx.
+ * event loop the peer borrows (peer_new); `dragonfly peer` runs one alone in its process.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -51,8 +50,6 @@
 
 /* In the order of enum store_data_sync. */
 static const char *const peer_sync_modes[] = {"none", "piece", NULL};
-
-static const char *const peer_log_levels[] = {"error", "warn", "info", "debug", NULL};
 
 static const struct df_conf_entry peer_entries[] = {
         {.key = "ip",
@@ -243,19 +240,7 @@ static const struct df_conf_entry peer_entries[] = {
          .metavar = "PATH",
          .help = "write the bound addresses as JSON here once listening"},
         RPC_SERVER_CONF_ENTRIES(F(rpc), "64"),
-        {.key = "log.level",
-         .flag = "log-level",
-         .type = DF_CONF_ENUM,
-         .offset = F(log_level),
-         .def = "info",
-         .choices = peer_log_levels,
-         .help = "log level"},
-        {.key = "log.file",
-         .flag = "log-file",
-         .type = DF_CONF_STRING,
-         .offset = F(log_file),
-         .metavar = "PATH",
-         .help = "log to this file instead of stderr"},
+        LOG_CONF_ENTRIES(F(log_level), F(log_file)),
         {.key = "log.debug",
          .flag = "log-debug",
          .type = DF_CONF_STRING,
@@ -319,14 +304,13 @@ peer_main_default_ip(void)
 
 /* The back-to-source policy for downloads other hosts ask for, from backToSource.*. */
 static int
-peer_main_policy(struct peer_ctx *ctx, struct df_error *err)
+peer_main_policy(const struct peer_config *cfg, struct net_addrpolicy **out, struct df_error *err)
 {
     struct df_error e2;
     int rv;
 
-    rv = net_addrpolicy_new((const char *const *)ctx->cfg.bts_allow.v, ctx->cfg.bts_allow.n,
-                            (const char *const *)ctx->cfg.bts_deny.v, ctx->cfg.bts_deny.n,
-                            &ctx->src_policy, &e2);
+    rv = net_addrpolicy_new((const char *const *)cfg->bts_allow.v, cfg->bts_allow.n,
+                            (const char *const *)cfg->bts_deny.v, cfg->bts_deny.n, out, &e2);
     if (rv != 0)
         return df_error_set(err, rv, "backToSource.%s", e2.msg);
     return 0;
@@ -338,10 +322,11 @@ peer_main_policy(struct peer_ctx *ctx, struct df_error *err)
  * it, and the operator would not know why.
  */
 static int
-peer_main_socket_perm(struct peer_ctx *ctx, struct df_error *err)
+peer_main_socket_perm(const struct peer_config *cfg, struct net_listener_perm *perm,
+                      struct df_error *err)
 {
-    const char *m = ctx->cfg.socket_mode;
-    size_t dlen = strlen(ctx->cfg.data_dir);
+    const char *m = cfg->socket_mode;
+    size_t dlen = strlen(cfg->data_dir);
     struct df_error e2;
     unsigned long mode;
     char *end;
@@ -354,41 +339,60 @@ peer_main_socket_perm(struct peer_ctx *ctx, struct df_error *err)
                             "socketMode: expected an octal mode like 0660, got "
                             "\"%.32s\"",
                             m);
-    ctx->sock_perm.mode = (int)mode;
-    ctx->sock_perm.gid = (gid_t)-1;
-    if (ctx->cfg.socket_group != NULL &&
-        (rv = df_proc_group_lookup(ctx->cfg.socket_group, NULL, &ctx->sock_perm.gid, &e2)) != 0)
+    perm->mode = (int)mode;
+    perm->gid = (gid_t)-1;
+    if (cfg->socket_group != NULL &&
+        (rv = df_proc_group_lookup(cfg->socket_group, NULL, &perm->gid, &e2)) != 0)
         return df_error_set(err, rv, "socketGroup: %s", e2.msg);
-    if ((mode & 077) != 0 && strncmp(ctx->cfg.socket, ctx->cfg.data_dir, dlen) == 0 &&
-        ctx->cfg.socket[dlen] == '/')
+    if ((mode & 077) != 0 && strncmp(cfg->socket, cfg->data_dir, dlen) == 0 &&
+        cfg->socket[dlen] == '/')
         return df_error_set(err, DF_EINVAL,
                             "socketMode %04lo lets others use the socket, but %s is inside the "
                             "data dir (0700: its owner only): set socket to a path outside it, "
                             "e.g. /run/dragonfly/dfdaemon.sock",
-                            mode, ctx->cfg.socket);
+                            mode, cfg->socket);
     return 0;
 }
 
-/* While stopping: end the loop once workers (output copies, hashing) and LeaveHost are done. */
+/*
+ * The stop has finished: tell who asked. A peer that stopped by itself (idleExit) with
+ * nobody asking ends the loop: only a peer alone in its process sets idleExit.
+ */
+static void
+peer_main_stopped(struct peer *ctx)
+{
+    void (*done)(void *) = ctx->stop_done;
+
+    ctx->stopped = true;
+    if (ctx->stop_timer != NULL)
+        event_del(ctx->stop_timer);
+    ctx->stop_done = NULL;
+    if (done != NULL)
+        done(ctx->stop_done_arg);
+    else
+        event_base_loopexit(ctx->base, NULL);
+}
+
+/* While stopping: done once our workers (output copies, hashing) and LeaveHost are. */
 static void
 peer_main_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct peer_ctx *ctx = arg;
+    struct peer *ctx = arg;
     unsigned jobs = df_work_pending(ctx->hash_pool) + df_work_pending(ctx->out_pool);
 
     (void)fd;
     (void)what;
     if ((jobs == 0 && peer_p2p_leaving(ctx) == 0) || df_time_wall_ms() >= ctx->stop_deadline_ms) {
         if (jobs > 0)
-            log_warnx("peer: stopping with %u worker jobs still running", jobs);
-        event_base_loopexit(ctx->base, NULL);
+            log_warnx("%s: stopping with %u worker jobs still running", PEER_TAG(ctx), jobs);
+        peer_main_stopped(ctx);
     }
 }
 
+/* Begin a graceful stop (SIGTERM, idleExit); peer_main_stopped runs when it has finished. */
 static void
-peer_main_stop(void *arg)
+peer_main_stop(struct peer *ctx)
 {
-    struct peer_ctx *ctx = arg;
     struct timeval tick = {0, 20000};
 
     if (ctx->stopping)
@@ -402,11 +406,23 @@ peer_main_stop(void *arg)
     ctx->stop_deadline_ms = df_time_wall_ms() + PEER_STOP_WAIT_MS;
     ctx->stop_timer = event_new(ctx->base, -1, EV_PERSIST, peer_main_stop_cb, ctx);
     if (ctx->stop_timer == NULL) {
-        event_base_loopexit(ctx->base, NULL);
+        peer_main_stopped(ctx);
         return;
     }
     event_add(ctx->stop_timer, &tick);
     peer_main_stop_cb(-1, 0, ctx);
+}
+
+void
+peer_stop(struct peer *ctx, void (*done)(void *), void *arg)
+{
+    if (ctx->stopped) {
+        done(arg);
+        return;
+    }
+    ctx->stop_done = done;
+    ctx->stop_done_arg = arg;
+    peer_main_stop(ctx);
 }
 
 /*
@@ -415,7 +431,7 @@ peer_main_stop(void *arg)
  * the upload server (pieces being sent), a relay waiting for bytes.
  */
 static bool
-peer_main_is_busy(const struct peer_ctx *ctx)
+peer_main_is_busy(const struct peer *ctx)
 {
     return !TAILQ_EMPTY(&ctx->tasks) || df_work_pending(ctx->hash_pool) > 0 ||
            df_work_pending(ctx->out_pool) > 0 || rpc_server_conn_count(ctx->rpc) > 0 ||
@@ -426,7 +442,7 @@ peer_main_is_busy(const struct peer_ctx *ctx)
 static void
 peer_main_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct peer_ctx *ctx = arg;
+    struct peer *ctx = arg;
     uint64_t now = df_time_mono_ns();
     char dur[DF_UNITS_FMT_MAX];
 
@@ -440,14 +456,14 @@ peer_main_idle_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (now - ctx->busy_ns < (uint64_t)ctx->cfg.idle_exit * 1000000u)
         return;
-    log_info("peer: idle for %s: stopping",
+    log_info("%s: idle for %s: stopping", PEER_TAG(ctx),
              df_units_duration_format(ctx->cfg.idle_exit, dur, sizeof(dur)));
     peer_main_stop(ctx);
 }
 
 /* Check for work a few times per idleExit period (between 50 ms and 5 s apart). */
 static int
-peer_main_idle_start(struct peer_ctx *ctx, struct df_error *err)
+peer_main_idle_start(struct peer *ctx, struct df_error *err)
 {
     int64_t tick = ctx->cfg.idle_exit / 4;
     struct timeval tv;
@@ -467,11 +483,11 @@ peer_main_idle_start(struct peer_ctx *ctx, struct df_error *err)
 
 /*
  * Make the data dir ours: create it, flock DF_PEER_LOCK_FILE without waiting and write our pid
- * into it. The lock lives as long as ctx->lock_fd (the process). When another peer holds
+ * into it. The lock lives as long as ctx->lock_fd (the component). When another peer holds
  * it, err names that peer's pid and the result is DF_EEXIST.
  */
 static int
-peer_main_lock(struct peer_ctx *ctx, struct df_error *err)
+peer_main_lock(struct peer *ctx, struct df_error *err)
 {
     char path[4096], pid[32];
     long other = 0;
@@ -525,40 +541,35 @@ peer_main_gc_cb(evutil_socket_t fd, short what, void *arg)
     peer_task_gc(arg);
 }
 
-static int
-peer_main_ready(struct peer_ctx *ctx, const char *bind_host, struct df_error *err)
+void
+peer_addrs(const struct peer *ctx, cJSON *doc)
 {
-    cJSON *doc = cJSON_CreateObject();
-    int rv;
-
     cJSON_AddStringToObject(doc, "rpc", rpc_server_addr(ctx->rpc, 0));
     cJSON_AddStringToObject(doc, "socket", rpc_server_addr(ctx->rpc, 1));
     cJSON_AddStringToObject(doc, "upload", net_listener_addr(ctx->upload_listener));
     cJSON_AddStringToObject(doc, "ip", ctx->cfg.ip);
-    cJSON_AddStringToObject(doc, "bind", bind_host);
+    cJSON_AddStringToObject(doc, "bind", ctx->cfg.bind_all ? "" : ctx->cfg.ip);
     cJSON_AddStringToObject(doc, "hostId", ctx->host_id);
-    cJSON_AddNumberToObject(doc, "pid", (double)getpid());
-    rv = df_proc_write_ready_file(ctx->cfg.ready_file, doc, err);
-    cJSON_Delete(doc);
-    return rv;
 }
 
-/* Start everything; on failure a message is in err. */
+/* Start everything on ctx->base (the data dir locked); on failure a message is in err. */
 static int
-peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
+peer_main_start(struct peer *ctx, struct df_error *err)
 {
     struct net_tls_opts topts;
     struct rpc_server_opts ropts;
-    char path[4096], addr[300], host[256];
+    char path[4096], addr[300];
     const char *bind_host;
     struct timeval gc = {60, 0};
     int rv;
 
+    if ((rv = peer_main_policy(&ctx->cfg, &ctx->src_policy, err)) != 0 ||
+        (rv = peer_main_socket_perm(&ctx->cfg, &ctx->sock_perm, err)) != 0)
+        return rv;
     snprintf(path, sizeof(path), "%s/metadata.db", ctx->cfg.data_dir);
     if ((rv = store_db_open(path, &ctx->db, err)) != 0)
         return rv;
-    ctx->base = event_base_new();
-    ctx->dns = ctx->base != NULL ? net_dns_new(ctx->base) : NULL;
+    ctx->dns = net_dns_new(ctx->base);
     if (ctx->dns != NULL) {
         ctx->hash_pool = df_work_pool_new(ctx->base, df_work_ncpu());
         ctx->out_pool = df_work_pool_new(ctx->base, PEER_OUTPUT_THREADS);
@@ -582,8 +593,9 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     ctx->src_env.tls_cluster = ctx->tls_cluster;
     ctx->tls_upload = ctx->cfg.tls_pieces ? ctx->tls_server : NULL;
     if (ctx->tls_server != NULL && ctx->tls_upload == NULL)
-        log_warnx("peer: tls.pieces is false: pieces travel in plaintext, and anyone who can "
-                  "reach the upload port can read them");
+        log_warnx("%s: tls.pieces is false: pieces travel in plaintext, and anyone who can "
+                  "reach the upload port can read them",
+                  PEER_TAG(ctx));
     ctx->src_env.connect_timeout_ms = (int)ctx->cfg.connect_timeout;
     ctx->src_env.head_timeout_ms = (int)ctx->cfg.idle_timeout;
     ctx->src_env.idle_timeout_ms = (int)ctx->cfg.idle_timeout;
@@ -593,10 +605,6 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
                      (uint64_t)ctx->cfg.download_rate / 10 + 65536, df_time_mono_ns());
     net_ratelim_init(&ctx->up_rl, (uint64_t)ctx->cfg.upload_rate,
                      (uint64_t)ctx->cfg.upload_rate / 10 + 65536, df_time_mono_ns());
-    if (gethostname(host, sizeof(host)) != 0)
-        snprintf(host, sizeof(host), "localhost");
-    if (ctx->cfg.hostname == NULL)
-        ctx->cfg.hostname = xstrdup(host);
     ctx->host_id = df_id_host_new(ctx->cfg.ip, ctx->cfg.hostname, ctx->cfg.seed);
 
     memset(&ropts, 0, sizeof(ropts));
@@ -604,7 +612,7 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
     ctx->rpc = rpc_server_new(ctx->base, &ropts);
     if ((rv = peer_rpc_register(ctx)) != 0)
         return df_error_set(err, rv, "rpc: cannot register methods");
-    bind_host = ip_given ? ctx->cfg.ip : "";
+    bind_host = ctx->cfg.bind_all ? "" : ctx->cfg.ip;
     snprintf(addr, sizeof(addr), strchr(bind_host, ':') != NULL ? "[%s]:%" PRId64 : "%s:%" PRId64,
              bind_host, ctx->cfg.rpc_port);
     if ((rv = rpc_server_listen(ctx->rpc, addr, ctx->tls_server, err)) != 0)
@@ -616,25 +624,24 @@ peer_main_start(struct peer_ctx *ctx, bool ip_given, struct df_error *err)
         return rv;
     if ((rv = peer_p2p_init(ctx, err)) != 0)
         return rv;
-    ctx->signals = df_proc_signals_new(ctx->base, peer_main_stop, NULL, ctx);
     ctx->gc_timer = event_new(ctx->base, -1, EV_PERSIST, peer_main_gc_cb, ctx);
-    if (ctx->signals == NULL || ctx->gc_timer == NULL)
+    if (ctx->gc_timer == NULL)
         return df_error_set(err, DF_ENOMEM, "out of memory");
     event_add(ctx->gc_timer, &gc);
     if ((rv = peer_main_idle_start(ctx, err)) != 0)
         return rv;
     peer_task_gc(ctx);
-    if (ctx->cfg.ready_file != NULL && (rv = peer_main_ready(ctx, bind_host, err)) != 0)
-        return rv;
-    log_info("peer: %s ready: rpc %s, socket %s, upload %s, data %s", ctx->host_id,
+    log_info("%s: %s ready: rpc %s, socket %s, upload %s, data %s", PEER_TAG(ctx), ctx->host_id,
              rpc_server_addr(ctx->rpc, 0), ctx->cfg.socket, net_listener_addr(ctx->upload_listener),
              ctx->cfg.data_dir);
     return 0;
 }
 
-static void
-peer_main_free(struct peer_ctx *ctx)
+void
+peer_free(struct peer *ctx)
 {
+    if (ctx == NULL)
+        return;
     peer_upload_relay_stop(ctx);
     peer_task_shutdown(ctx);
     peer_p2p_shutdown(ctx);
@@ -646,7 +653,6 @@ peer_main_free(struct peer_ctx *ctx)
     net_listener_free(ctx->upload_listener);
     net_http_server_free(ctx->upload);
     df_metrics_free(ctx->metrics);
-    df_proc_signals_free(ctx->signals);
     if (ctx->gc_timer != NULL)
         event_free(ctx->gc_timer);
     if (ctx->stop_timer != NULL)
@@ -659,13 +665,184 @@ peer_main_free(struct peer_ctx *ctx)
     net_tls_ctx_free(ctx->tls_cluster);
     net_addrpolicy_free(ctx->src_policy);
     net_dns_free(ctx->dns);
-    if (ctx->base != NULL)
-        event_base_free(ctx->base);
     store_db_close(ctx->db);
     free(ctx->host_id);
-    df_conf_reset(&peer_spec, &ctx->cfg);
     if (ctx->lock_fd != -1)
         close(ctx->lock_fd); /* last: the data dir is free once everything above is closed */
+    free(ctx);
+}
+
+/* A peer on base, its data dir not locked yet. */
+static struct peer *
+peer_alloc(struct event_base *base, const struct peer_config *cfg)
+{
+    struct peer *ctx = xcalloc(1, sizeof(*ctx));
+
+    TAILQ_INIT(&ctx->tasks);
+    TAILQ_INIT(&ctx->relays);
+    ctx->lock_fd = -1;
+    ctx->base = base;
+    ctx->cfg = *cfg;
+    return ctx;
+}
+
+struct peer *
+peer_new(struct event_base *base, const struct peer_config *cfg, struct df_error *err)
+{
+    struct peer *ctx = peer_alloc(base, cfg);
+
+    if (peer_main_lock(ctx, err) != 0 || peer_main_start(ctx, err) != 0) {
+        peer_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/*
+ * Load the config: defaults < file < flags. `dragonfly seed` is `dragonfly peer --seed` (the
+ * flag goes first, so a later --no-seed still wins). An auto-started peer (autoStarted, from
+ * the file or a flag) loads again over its own defaults (loopback ip, idleExit), so that its
+ * file and flags still win over them. *spec is the table used; its entries are *entries,
+ * which the caller frees.
+ */
+static int
+peer_main_load(bool as_seed, struct peer_config *cfg, int argc, char **argv,
+               struct df_conf_args *args, struct df_conf_spec *spec, struct df_conf_entry **entries,
+               struct df_error *err)
+{
+    static char seed_flag[] = "--seed";
+    struct df_conf_entry *e = xmalloc(sizeof(peer_entries));
+    char **av = xcalloc((size_t)argc + 2, sizeof(*av));
+    int ac = 0, rv;
+
+    memcpy(e, peer_entries, sizeof(peer_entries));
+    *entries = e;
+    *spec = peer_spec;
+    spec->entries = e;
+    av[ac++] = argv[0];
+    if (as_seed) {
+        spec->cmd = "dragonfly seed";
+        spec->summary = "The seed peer (`dragonfly peer --seed`): the peer that goes back to "
+                        "source for the swarm, on ports 65006 (RPC) and 65008 (upload) unless "
+                        "set.";
+        av[ac++] = seed_flag;
+    }
+    for (int i = 1; i < argc; i++)
+        av[ac++] = argv[i];
+    if ((rv = df_conf_load(spec, cfg, ac, av, args, err)) != 0 || args->help || !cfg->auto_started)
+        goto out;
+    for (size_t i = 0; i < DF_NELEM(peer_entries); i++) {
+        if (strcmp(e[i].key, "ip") == 0)
+            e[i].def = PEER_AUTO_IP;
+        else if (strcmp(e[i].key, "idleExit") == 0)
+            e[i].def = PEER_AUTO_IDLE_EXIT;
+    }
+    df_conf_args_reset(args);
+    df_conf_reset(spec, cfg);
+    rv = df_conf_load(spec, cfg, ac, av, args, err);
+out:
+    free(av);
+    return rv;
+}
+
+/*
+ * Fill in what depends on other keys (ip, ports, socket, hostname) and check what the
+ * table cannot: the back-to-source policy, the socket's mode and group, TLS. Returns 0 or
+ * DF_EINVAL with a message in err.
+ */
+static int
+peer_main_config_finish(struct peer_config *cfg, struct df_error *err)
+{
+    struct net_addrpolicy *policy = NULL;
+    struct net_listener_perm perm;
+    char host[256];
+    int rv;
+
+    cfg->bind_all = cfg->ip == NULL || cfg->ip[0] == '\0';
+    if (cfg->bind_all) {
+        free(cfg->ip);
+        cfg->ip = peer_main_default_ip();
+    }
+    if (cfg->rpc_port < 0)
+        cfg->rpc_port = cfg->seed ? PEER_SEED_RPC_PORT : PEER_DEFAULT_RPC_PORT;
+    if (cfg->upload_port < 0)
+        cfg->upload_port = cfg->seed ? PEER_SEED_UPLOAD_PORT : PEER_DEFAULT_UPLOAD_PORT;
+    if (cfg->socket == NULL)
+        cfg->socket = xasprintf("%s/dfdaemon.sock", cfg->data_dir);
+    if (cfg->hostname == NULL) {
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        cfg->hostname = xstrdup(host);
+    }
+    /* Listening on loopback only and talking to no scheduler, nobody else reaches us. */
+    rv = peer_main_policy(cfg, &policy, err);
+    if (rv == 0)
+        rv = peer_main_socket_perm(cfg, &perm, err);
+    if (rv == 0)
+        rv = rpc_tls_conf_check(
+                &cfg->tls,
+                !cfg->bind_all && net_addr_is_loopback(cfg->ip) && cfg->schedulers.n == 0, err);
+    net_addrpolicy_free(policy);
+    return rv != 0 ? DF_EINVAL : 0;
+}
+
+/*
+ * Load and check a configuration as `dragonfly peer` (or `dragonfly seed`) takes it.
+ * Returns 0 with *out, or 2 with a message in err and *cmd naming the command; --help and
+ * --check-config are in *args (reset by the caller).
+ */
+static int
+peer_config_load_args(bool as_seed, int argc, char **argv, struct peer_config **out,
+                      struct df_conf_args *args, struct df_conf_spec *spec, struct df_error *err)
+{
+    struct peer_config *cfg = xcalloc(1, sizeof(*cfg));
+    struct df_conf_entry *entries = NULL;
+    int rv;
+
+    memset(args, 0, sizeof(*args));
+    *out = NULL;
+    rv = peer_main_load(as_seed, cfg, argc, argv, args, spec, &entries, err);
+    free(entries);
+    spec->entries = peer_entries;
+    if (rv != 0) {
+        free(cfg);
+        return 2;
+    }
+    if (!args->help && peer_main_config_finish(cfg, err) != 0) {
+        df_conf_args_reset(args);
+        peer_config_free(cfg);
+        return 2;
+    }
+    *out = cfg;
+    return 0;
+}
+
+struct peer_config *
+peer_config_new(bool seed, int argc, char **argv, struct df_error *err)
+{
+    struct peer_config *cfg;
+    struct df_conf_args args;
+    struct df_conf_spec spec;
+
+    if (peer_config_load_args(seed, argc, argv, &cfg, &args, &spec, err) != 0)
+        return NULL;
+    if (args.help || args.check_config) {
+        df_error_set(err, DF_EINVAL, "--help and --check-config are not component flags");
+        peer_config_free(cfg);
+        cfg = NULL;
+    }
+    df_conf_args_reset(&args);
+    return cfg;
+}
+
+void
+peer_config_free(struct peer_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    df_conf_reset(&peer_spec, cfg);
+    free(cfg);
 }
 
 /*
@@ -690,148 +867,112 @@ peer_main_detach(const char *log_file)
         close(lf);
 }
 
-/*
- * Load the config: defaults < file < flags. `dragonfly seed` is `dragonfly peer --seed` (the
- * flag goes first, so a later --no-seed still wins). An auto-started peer (autoStarted, from
- * the file or a flag) loads again over its own defaults (loopback ip, idleExit), so that its
- * file and flags still win over them. *spec is the table used; its entries are *entries,
- * which the caller frees.
- */
-static int
-peer_main_load(bool as_seed, struct peer_ctx *ctx, int argc, char **argv, struct df_conf_args *args,
-               struct df_conf_spec *spec, struct df_conf_entry **entries, struct df_error *err)
-{
-    static char seed_flag[] = "--seed";
-    struct df_conf_entry *e = xmalloc(sizeof(peer_entries));
-    char **av = xcalloc((size_t)argc + 2, sizeof(*av));
-    int ac = 0, rv;
+/* `dragonfly peer`: one peer component in its own daemon process. */
+struct peer_main {
+    struct peer_config *cfg;
+    struct peer *peer;
+};
 
-    memcpy(e, peer_entries, sizeof(peer_entries));
-    *entries = e;
-    *spec = peer_spec;
-    spec->entries = e;
-    av[ac++] = argv[0];
-    if (as_seed) {
-        spec->cmd = "dragonfly seed";
-        spec->summary = "The seed peer (`dragonfly peer --seed`): the peer that goes back to "
-                        "source for the swarm, on ports 65006 (RPC) and 65008 (upload) unless "
-                        "set.";
-        av[ac++] = seed_flag;
-    }
-    for (int i = 1; i < argc; i++)
-        av[ac++] = argv[i];
-    if ((rv = df_conf_load(spec, &ctx->cfg, ac, av, args, err)) != 0 || args->help ||
-        !ctx->cfg.auto_started)
-        goto out;
-    for (size_t i = 0; i < DF_NELEM(peer_entries); i++) {
-        if (strcmp(e[i].key, "ip") == 0)
-            e[i].def = PEER_AUTO_IP;
-        else if (strcmp(e[i].key, "idleExit") == 0)
-            e[i].def = PEER_AUTO_IDLE_EXIT;
-    }
-    df_conf_args_reset(args);
-    df_conf_reset(spec, &ctx->cfg);
-    rv = df_conf_load(spec, &ctx->cfg, ac, av, args, err);
-out:
-    free(av);
-    return rv;
+/* Before the log (which may live in the data dir), the socket and the db. */
+static int
+peer_main_prepare(void *arg, struct df_error *err)
+{
+    struct peer_main *m = arg;
+    int rv;
+
+    m->peer = peer_alloc(NULL, m->cfg);
+    if ((rv = peer_main_lock(m->peer, err)) != 0)
+        return rv == DF_EEXIST ? DF_EXIT_PEER_LOCKED : 1;
+    return 0;
+}
+
+static int
+peer_main_run_start(void *arg, struct event_base *base, struct df_error *err)
+{
+    struct peer_main *m = arg;
+
+    m->peer->base = base;
+    return peer_main_start(m->peer, err) != 0 ? 1 : 0;
+}
+
+static void
+peer_main_run_ready(void *arg, cJSON *doc)
+{
+    struct peer_main *m = arg;
+
+    peer_addrs(m->peer, doc);
+}
+
+static void
+peer_main_run_started(void *arg)
+{
+    struct peer_main *m = arg;
+
+    if (m->cfg->auto_started && m->cfg->log_file != NULL)
+        peer_main_detach(m->cfg->log_file);
+}
+
+static void
+peer_main_run_stop(void *arg, void (*done)(void *), void *done_arg)
+{
+    struct peer_main *m = arg;
+
+    peer_stop(m->peer, done, done_arg);
+}
+
+static void
+peer_main_run_free(void *arg)
+{
+    struct peer_main *m = arg;
+
+    peer_free(m->peer);
+    m->peer = NULL;
 }
 
 int
 peer_main(int argc, char **argv)
 {
-    struct peer_ctx ctx;
+    struct peer_main m = {NULL, NULL};
+    struct df_proc_daemon d;
     struct df_conf_args args;
-    struct df_error err;
     struct df_conf_spec spec;
-    struct df_conf_entry *entries = NULL;
-    bool ip_given;
+    struct df_error err;
     char *json;
     int rv;
 
-    memset(&ctx, 0, sizeof(ctx));
-    memset(&args, 0, sizeof(args));
-    TAILQ_INIT(&ctx.tasks);
-    TAILQ_INIT(&ctx.relays);
-    ctx.lock_fd = -1;
-    if (peer_main_load(strcmp(argv[0], "seed") == 0, &ctx, argc, argv, &args, &spec, &entries,
-                       &err) != 0) {
+    if (peer_config_load_args(strcmp(argv[0], "seed") == 0, argc, argv, &m.cfg, &args, &spec,
+                              &err) != 0) {
         fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);
-        free(entries);
         return 2;
     }
-    if (args.help) {
-        df_conf_usage(&spec, stdout);
+    if (args.help || args.check_config) {
+        if (args.help) {
+            df_conf_usage(&spec, stdout);
+        } else {
+            json = df_conf_to_json(&peer_spec, m.cfg);
+            printf("%s\n", json);
+            free(json);
+        }
         df_conf_args_reset(&args);
-        free(entries);
-        return 0;
-    }
-    free(entries);
-    ip_given = ctx.cfg.ip != NULL && ctx.cfg.ip[0] != '\0';
-    if (!ip_given) {
-        free(ctx.cfg.ip);
-        ctx.cfg.ip = peer_main_default_ip();
-    }
-    if (ctx.cfg.rpc_port < 0)
-        ctx.cfg.rpc_port = ctx.cfg.seed ? PEER_SEED_RPC_PORT : PEER_DEFAULT_RPC_PORT;
-    if (ctx.cfg.upload_port < 0)
-        ctx.cfg.upload_port = ctx.cfg.seed ? PEER_SEED_UPLOAD_PORT : PEER_DEFAULT_UPLOAD_PORT;
-    if (ctx.cfg.socket == NULL)
-        ctx.cfg.socket = xasprintf("%s/dfdaemon.sock", ctx.cfg.data_dir);
-    /* Listening on loopback only and talking to no scheduler, nobody else reaches us. */
-    if (peer_main_policy(&ctx, &err) != 0 || peer_main_socket_perm(&ctx, &err) != 0 ||
-        rpc_tls_conf_check(&ctx.cfg.tls,
-                           ip_given && net_addr_is_loopback(ctx.cfg.ip) &&
-                                   ctx.cfg.schedulers.n == 0,
-                           &err) != 0) {
-        fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);
-        df_conf_args_reset(&args);
-        net_addrpolicy_free(ctx.src_policy);
-        df_conf_reset(&peer_spec, &ctx.cfg);
-        return 2;
-    }
-    if (args.check_config) {
-        json = df_conf_to_json(&peer_spec, &ctx.cfg);
-        printf("%s\n", json);
-        free(json);
-        df_conf_args_reset(&args);
-        net_addrpolicy_free(ctx.src_policy);
-        df_conf_reset(&peer_spec, &ctx.cfg);
+        peer_config_free(m.cfg);
         return 0;
     }
     df_conf_args_reset(&args);
-    /* Before the log (which may live in the data dir), the socket and the db. */
-    if ((rv = peer_main_lock(&ctx, &err)) != 0) {
-        fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);
-        peer_main_free(&ctx);
-        return rv == DF_EEXIST ? DF_EXIT_PEER_LOCKED : 1;
-    }
-    log_init(ctx.cfg.seed ? "seed-peer" : "peer", (enum log_level)ctx.cfg.log_level,
-             LOG_FORMAT_TEXT);
-    if (ctx.cfg.log_debug != NULL)
-        log_debug_modules(ctx.cfg.log_debug);
-    if (ctx.cfg.log_file != NULL && log_open(ctx.cfg.log_file) != 0) {
-        fprintf(stderr, "%s: log.file %s: %s\n", spec.cmd, ctx.cfg.log_file, strerror(errno));
-        peer_main_free(&ctx);
-        return 2;
-    }
-    log_route_libevent();
-    df_work_init();
-    /* Body buffers (256 KiB reads) come and go all the time: serve them from the heap
-     * instead of fresh mmaps, whose page faults and zeroing cost a fifth of a transfer. */
-    mallopt(M_MMAP_THRESHOLD, 4 << 20);
-    mallopt(M_TRIM_THRESHOLD, 8 << 20);
-    srandom((unsigned)(getpid() ^ (unsigned)df_time_mono_ns()));
-    if ((rv = peer_main_start(&ctx, ip_given, &err)) != 0) {
-        log_error("peer: %s", err.msg);
-        fprintf(stderr, "%s: %s\n", spec.cmd, err.msg);
-        peer_main_free(&ctx);
-        return 1;
-    }
-    if (ctx.cfg.auto_started && ctx.cfg.log_file != NULL)
-        peer_main_detach(ctx.cfg.log_file);
-    event_base_dispatch(ctx.base);
-    log_info("peer: stopped");
-    peer_main_free(&ctx);
-    return 0;
+    memset(&d, 0, sizeof(d));
+    d.cmd = spec.cmd;
+    d.component = m.cfg->seed ? "seed-peer" : "peer";
+    d.log_level = m.cfg->log_level;
+    d.log_file = m.cfg->log_file;
+    d.log_debug = m.cfg->log_debug;
+    d.ready_file = m.cfg->ready_file;
+    d.prepare = peer_main_prepare;
+    d.start = peer_main_run_start;
+    d.ready = peer_main_run_ready;
+    d.started = peer_main_run_started;
+    d.stop = peer_main_run_stop;
+    d.free = peer_main_run_free;
+    d.arg = &m;
+    rv = df_proc_daemon_run(&d);
+    peer_config_free(m.cfg);
+    return rv;
 }

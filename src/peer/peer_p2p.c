@@ -150,7 +150,7 @@ struct peer_sched_link {
 };
 
 struct peer_p2p_ctx {
-    struct peer_ctx *ctx;
+    struct peer *ctx;
     struct rpc_client *sched[PEER_P2P_MAX_SCHED];
     struct peer_sched_link link[PEER_P2P_MAX_SCHED];
     int nsched;
@@ -186,7 +186,7 @@ static void
 peer_p2p_send(struct peer_p2p *p, cJSON *m)
 {
     if (p->stream != NULL && rpc_client_send(p->stream, m) != 0)
-        log_debug("p2p", "p2p: task %.12s: report dropped", p->task_id);
+        log_debug("p2p", "%s p2p: task %.12s: report dropped", PEER_TAG(p->pc->ctx), p->task_id);
     cJSON_Delete(m);
 }
 
@@ -225,10 +225,10 @@ peer_p2p_sched_reached(struct peer_p2p_ctx *pc, int i, const struct rpc_status *
     if (next == l->reach)
         return;
     if (next == PEER_SCHED_DOWN)
-        log_warnx("p2p: scheduler %s unreachable: %s", l->addr,
+        log_warnx("%s p2p: scheduler %s unreachable: %s", PEER_TAG(pc->ctx), l->addr,
                   st->message[0] != '\0' ? st->message : rpc_err_name(st->code));
     else
-        log_info("p2p: scheduler %s reachable%s", l->addr,
+        log_info("%s p2p: scheduler %s reachable%s", PEER_TAG(pc->ctx), l->addr,
                  l->reach == PEER_SCHED_DOWN ? " again" : "");
     l->reach = next;
 }
@@ -247,10 +247,11 @@ peer_p2p_announce_done(const struct rpc_status *st, const cJSON *resp, void *arg
 static void
 peer_p2p_unary_done(const struct rpc_status *st, const cJSON *resp, void *arg)
 {
+    struct peer_p2p_ctx *pc = arg;
+
     (void)resp;
-    (void)arg;
     if (st->code != RPC_OK)
-        log_debug("p2p", "p2p: scheduler call: %s", st->message);
+        log_debug("p2p", "%s p2p: scheduler call: %s", PEER_TAG(pc->ctx), st->message);
 }
 
 /* ---------------------------------------------------------------- SyncPieces (parent side) */
@@ -477,7 +478,8 @@ peer_parent_sync_close(struct rpc_client_call *c, const struct rpc_status *st, v
     if (st->code == RPC_OK)
         pp->synced = true; /* the parent is done: has[] is complete */
     if (st->code != RPC_OK)
-        log_debug("p2p", "p2p: parent %s sync ended: %s", pp->id, st->message);
+        log_debug("p2p", "%s p2p: parent %s sync ended: %s", PEER_TAG(pp->owner->pc->ctx), pp->id,
+                  st->message);
 }
 
 static int
@@ -579,7 +581,8 @@ peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
             rpc_client_free(pp->client);
             pp->client = NULL;
             if (peer_parent_open(p, pp) != 0)
-                log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
+                log_warnx("%s p2p: task %.12s: cannot reach parent %s", PEER_TAG(p->pc->ctx),
+                          p->task_id, id);
         }
     }
     cJSON_ArrayForEach(e, list)
@@ -609,9 +612,10 @@ peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
         pp->bad = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
         pp->listed = true;
         if (peer_parent_open(p, pp) != 0)
-            log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
-        log_debug("p2p", "p2p: task %.12s parent %s (%s:%u)%s", p->task_id, id, ip,
-                  pp->download_port, seed ? " seed" : "");
+            log_warnx("%s p2p: task %.12s: cannot reach parent %s", PEER_TAG(p->pc->ctx),
+                      p->task_id, id);
+        log_debug("p2p", "%s p2p: task %.12s parent %s (%s:%u)%s", PEER_TAG(p->pc->ctx), p->task_id,
+                  id, ip, pp->download_port, seed ? " seed" : "");
     }
     /* Drop parents the scheduler no longer names, unless a fetch from them is running. */
     for (int i = 0; i < p->nparents; i++) {
@@ -663,12 +667,13 @@ static void
 peer_p2p_strike(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece, const char *why)
 {
     pp->strikes++;
-    log_warnx("p2p: task %.12s piece %" PRIu64 " from %s: %s (strike %u)", p->task_id, piece,
-              pp->id, why, pp->strikes);
+    log_warnx("%s p2p: task %.12s piece %" PRIu64 " from %s: %s (strike %u)", PEER_TAG(p->pc->ctx),
+              p->task_id, piece, pp->id, why, pp->strikes);
     peer_p2p_report_failed(p, piece, pp);
     if (pp->strikes >= PEER_P2P_STRIKES && !pp->blocked) {
         pp->blocked = true;
-        log_warnx("p2p: task %.12s: parent %s blocked", p->task_id, pp->id);
+        log_warnx("%s p2p: task %.12s: parent %s blocked", PEER_TAG(p->pc->ctx), p->task_id,
+                  pp->id);
     }
 }
 
@@ -706,8 +711,8 @@ peer_p2p_digest_failed(struct peer_p2p *p, struct peer_parent *pp, uint64_t piec
     }
     snprintf(why, sizeof(why), "piece %" PRIu64 " failed its digest from every parent", piece);
     cJSON_AddStringToObject(in, "description", why);
-    log_warnx("p2p: task %.12s: %s; %d parent%s blocked, asking the scheduler for others",
-              p->task_id, why, n, n == 1 ? "" : "s");
+    log_warnx("%s p2p: task %.12s: %s; %d parent%s blocked, asking the scheduler for others",
+              PEER_TAG(p->pc->ctx), p->task_id, why, n, n == 1 ? "" : "s");
     peer_p2p_send(p, m);
 }
 
@@ -793,8 +798,9 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
         if (pp->has[f->piece] == 2)
             pp->has[f->piece] = 0;
         pp->relay_fails++;
-        log_debug("p2p", "p2p: task %.12s piece %" PRIu64 " relay from %s ended: %s", p->task_id,
-                  f->piece, pp->id, t->why[0] != '\0' ? t->why : why);
+        log_debug("p2p", "%s p2p: task %.12s piece %" PRIu64 " relay from %s ended: %s",
+                  PEER_TAG(p->pc->ctx), p->task_id, f->piece, pp->id,
+                  t->why[0] != '\0' ? t->why : why);
         t->why[0] = '\0';
     } else {
         if (t->why[0] != '\0')
@@ -851,7 +857,8 @@ peer_p2p_schedule(struct peer_p2p *p)
         pp->inflight++;
         p->fetch_relay[slot] = pp->has[i] == 2;
         p->fetch_parent[slot] = pp;
-        log_debug("p2p", "p2p: task %.12s piece %" PRIu64 " fetch from %s", p->task_id, i, pp->ip);
+        log_debug("p2p", "%s p2p: task %.12s piece %" PRIu64 " fetch from %s", PEER_TAG(p->pc->ctx),
+                  p->task_id, i, pp->ip);
         snprintf(url, sizeof(url),
                  strchr(pp->ip, ':') != NULL ? "%s://[%s]:%u/pieces/%s/%" PRIu64
                                              : "%s://%s:%u/pieces/%s/%" PRIu64,
@@ -875,7 +882,7 @@ peer_p2p_schedule(struct peer_p2p *p)
 }
 
 int
-peer_p2p_piece_progress(struct peer_ctx *ctx, const char *task_id, uint64_t number,
+peer_p2p_piece_progress(struct peer *ctx, const char *task_id, uint64_t number,
                         struct peer_p2p_progress *out)
 {
     struct peer_task *t = peer_task_find(ctx, task_id);
@@ -1015,7 +1022,8 @@ peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
                            "disabled");
             return;
         }
-        log_info("p2p: task %.12s: back to source (scheduler)", p->task_id);
+        log_info("%s p2p: task %.12s: back to source (scheduler)", PEER_TAG(p->pc->ctx),
+                 p->task_id);
         peer_task_back_to_source(t);
     } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "emptyTaskResponse")) != NULL) {
         struct df_error err;
@@ -1070,7 +1078,8 @@ peer_p2p_retry(struct peer_p2p *p, const char *why)
             peer_task_fail(p->t, DF_EUNAVAIL, msg);
             return;
         }
-        log_warnx("p2p: task %.12s: no scheduler (%s); back to source", p->task_id, why);
+        log_warnx("%s p2p: task %.12s: no scheduler (%s); back to source", PEER_TAG(p->pc->ctx),
+                  p->task_id, why);
         peer_task_back_to_source(p->t);
     }
     /* 0.5 s x 2^n up to 60 s: a scheduler that ends every stream is not asked in a loop */
@@ -1090,11 +1099,11 @@ peer_p2p_retry(struct peer_p2p *p, const char *why)
 static void
 peer_p2p_data_lost(struct peer_p2p *p)
 {
-    struct peer_ctx *ctx = p->pc->ctx;
+    struct peer *ctx = p->pc->ctx;
 
     if (p->t == NULL) {
         if (p->bytes_from_peers > 0 && peer_task_drop_storage(ctx, p->task_id) == 0)
-            log_info("p2p: task %.12s: cached copy dropped", p->task_id);
+            log_info("%s p2p: task %.12s: cached copy dropped", PEER_TAG(ctx), p->task_id);
         return;
     }
     if (p->t->state != PEER_TASK_P2P)
@@ -1137,9 +1146,9 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
         return;
     if (st->code == RPC_DATA_LOSS) {
         /* The task's source data conflicted: what we hold from peers may be wrong. */
-        log_warnx("p2p: task %.12s: scheduler: %s; dropping pieces from peers and registering "
+        log_warnx("%s p2p: task %.12s: scheduler: %s; dropping pieces from peers and registering "
                   "again",
-                  p->task_id, st->message);
+                  PEER_TAG(p->pc->ctx), p->task_id, st->message);
         peer_p2p_data_lost(p);
         peer_p2p_retry(p, st->message);
         return;
@@ -1153,13 +1162,14 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
                 peer_task_fail(p->t, rpc_err_to_df(st->code), st->message);
                 return;
             }
-            log_warnx("p2p: task %.12s: scheduler: %s; back to source", p->task_id, st->message);
+            log_warnx("%s p2p: task %.12s: scheduler: %s; back to source", PEER_TAG(p->pc->ctx),
+                      p->task_id, st->message);
             peer_task_back_to_source(p->t);
         }
         return;
     }
-    log_info("p2p: task %.12s: scheduler stream closed (%s); registering again", p->task_id,
-             st->message);
+    log_info("%s p2p: task %.12s: scheduler stream closed (%s); registering again",
+             PEER_TAG(p->pc->ctx), p->task_id, st->message);
     peer_p2p_retry(p, st->message);
 }
 
@@ -1263,7 +1273,7 @@ peer_p2p_probe_done(const struct rpc_status *st, const cJSON *resp, void *arg)
 
 /* The TCP port of the peer's RPC server (its first listener). */
 static uint64_t
-peer_p2p_rpc_port(struct peer_ctx *ctx)
+peer_p2p_rpc_port(struct peer *ctx)
 {
     const char *a = rpc_server_addr(ctx->rpc, 0), *c = a != NULL ? strrchr(a, ':') : NULL;
 
@@ -1271,7 +1281,7 @@ peer_p2p_rpc_port(struct peer_ctx *ctx)
 }
 
 static cJSON *
-peer_p2p_host_json(struct peer_ctx *ctx)
+peer_p2p_host_json(struct peer *ctx)
 {
     cJSON *req = cJSON_CreateObject(), *h = cJSON_AddObjectToObject(req, "host");
 
@@ -1355,7 +1365,7 @@ peer_p2p_start(struct peer_task *t)
 }
 
 void
-peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const char *task_id,
+peer_p2p_hold(struct peer *ctx, const struct peer_download_req *req, const char *task_id,
               uint64_t content_length, uint64_t piece_length, uint64_t piece_count)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
@@ -1390,7 +1400,7 @@ peer_p2p_leave_free(struct peer_p2p *p)
 }
 
 void
-peer_p2p_forget(struct peer_ctx *ctx, const char *task_id)
+peer_p2p_forget(struct peer *ctx, const char *task_id)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_p2p *p;
@@ -1425,7 +1435,8 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
     if (pc == NULL)
         return;
     df_id_piece_range(t->content_length, t->piece_length, number, &off, &len);
-    log_debug("p2p", "p2p: task %.12s piece %" PRIu64 " recorded", t->id, number);
+    log_debug("p2p", "%s p2p: task %.12s piece %" PRIu64 " recorded", PEER_TAG(pc->ctx), t->id,
+              number);
     peer_sync_broadcast(pc, t->id, number, off, len, false);
     if (p == NULL || !p->registered)
         return;
@@ -1521,8 +1532,8 @@ peer_p2p_task_done(struct peer_task *t)
     p->piece_length = t->piece_length;
     p->piece_count = t->piece_count;
     for (int i = 0; i < p->nfrom; i++)
-        log_info("p2p: task %.12s: %" PRIu64 " bytes from parent %s", t->id, p->from[i].bytes,
-                 p->from[i].id);
+        log_info("%s p2p: task %.12s: %" PRIu64 " bytes from parent %s", PEER_TAG(p->pc->ctx),
+                 t->id, p->from[i].bytes, p->from[i].id);
     if (p->registered)
         peer_p2p_report_done(p);
 }
@@ -1639,7 +1650,7 @@ peer_p2p_announce_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-peer_p2p_init(struct peer_ctx *ctx, struct df_error *err)
+peer_p2p_init(struct peer *ctx, struct df_error *err)
 {
     struct peer_p2p_ctx *pc = xcalloc(1, sizeof(*pc));
     const struct rpc_method methods[] = {
@@ -1707,18 +1718,18 @@ peer_p2p_leave_done(const struct rpc_status *st, const cJSON *resp, void *arg)
 
     (void)resp;
     if (st->code != RPC_OK)
-        log_debug("p2p", "p2p: leave host: %s", st->message);
+        log_debug("p2p", "%s p2p: leave host: %s", PEER_TAG(pc->ctx), st->message);
     pc->leaving--;
 }
 
 int
-peer_p2p_leaving(const struct peer_ctx *ctx)
+peer_p2p_leaving(const struct peer *ctx)
 {
     return ctx->p2p != NULL ? ctx->p2p->leaving : 0;
 }
 
 int
-peer_p2p_stop(struct peer_ctx *ctx)
+peer_p2p_stop(struct peer *ctx)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_sync *s;
@@ -1741,7 +1752,7 @@ peer_p2p_stop(struct peer_ctx *ctx)
 }
 
 void
-peer_p2p_shutdown(struct peer_ctx *ctx)
+peer_p2p_shutdown(struct peer *ctx)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_p2p *p;

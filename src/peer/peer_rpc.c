@@ -153,7 +153,7 @@ peer_rpc_header_is_reserved(const char *name)
 }
 
 int
-peer_download_req_restrict(struct peer_download_req *r, const struct peer_ctx *ctx,
+peer_download_req_restrict(struct peer_download_req *r, const struct peer *ctx,
                            struct df_error *err)
 {
     if (r->insecure)
@@ -194,7 +194,7 @@ peer_rpc_check_output(int fd, struct df_error *err)
 static void
 peer_rpc_download_task(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct peer_ctx *ctx = arg;
+    struct peer *ctx = arg;
     const struct net_caller *caller = rpc_call_caller(call);
     struct peer_download_req r;
     struct df_error err;
@@ -230,7 +230,7 @@ peer_rpc_download_task(struct rpc_call *call, const cJSON *req, void *arg)
         close(fd);
         return;
     }
-    log_debug("peer", "peer: output for pid %ld uid %lu: %s", (long)caller->pid,
+    log_debug("peer", "%s: output for pid %ld uid %lu: %s", PEER_TAG(ctx), (long)caller->pid,
               (unsigned long)caller->uid, r.url);
     peer_task_download_fd(ctx, call, &r, fd);
 }
@@ -238,7 +238,7 @@ peer_rpc_download_task(struct rpc_call *call, const cJSON *req, void *arg)
 static void
 peer_rpc_stat_task(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct peer_ctx *ctx = arg;
+    struct peer *ctx = arg;
     struct proto_dfdaemon_task_ref ref;
     struct df_error err;
     cJSON *o;
@@ -256,7 +256,7 @@ peer_rpc_stat_task(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 int
-peer_rpc_register(struct peer_ctx *ctx)
+peer_rpc_register(struct peer *ctx)
 {
     const struct rpc_method methods[] = {
             {PROTO_DFDAEMON_DOWNLOAD_TASK, RPC_KIND_SERVER_STREAM, peer_rpc_download_task, ctx},

@@ -68,7 +68,7 @@ static void peer_task_fetch_next(struct peer_fetch *f);
 
 static void peer_task_probe(struct peer_task *t);
 static void peer_waiter_materialize(struct peer_waiter *w);
-static struct peer_task *peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
+static struct peer_task *peer_task_new(struct peer *ctx, const char *id, const char *canonical,
                                        const struct peer_download_req *req);
 static void peer_task_maybe_free(struct peer_task *t);
 
@@ -95,8 +95,8 @@ peer_task_set_state(struct peer_task *t, enum peer_task_state s, int line)
     };
 
     DF_ASSERT(ok[t->state][s]);
-    log_debug("peer", "peer: task %.12s %s -> %s (line %d)", t->id, peer_task_state_names[t->state],
-              peer_task_state_names[s], line);
+    log_debug("peer", "%s: task %.12s %s -> %s (line %d)", PEER_TAG(t->ctx), t->id,
+              peer_task_state_names[t->state], peer_task_state_names[s], line);
     t->state = s;
 }
 
@@ -371,7 +371,7 @@ peer_waiter_finish(struct peer_waiter *w)
             rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
             rpc_call_finish(w->call, RPC_OK, NULL);
         } else {
-            log_warnx("peer: task %.12s output: %s", t->id, w->why);
+            log_warnx("%s: task %.12s output: %s", PEER_TAG(t->ctx), t->id, w->why);
             rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
             rpc_call_finish(w->call, rpc_err_from_df(w->rv), w->why);
         }
@@ -443,7 +443,8 @@ peer_task_evict(struct peer_task *t)
     t->hold_pending = false;
     peer_p2p_evict(t);
     if (peer_task_drop_storage(t->ctx, t->id) == 0)
-        log_info("peer: task %.12s evicted: its content failed a whole-content digest", t->id);
+        log_info("%s: task %.12s evicted: its content failed a whole-content digest",
+                 PEER_TAG(t->ctx), t->id);
 }
 
 static void
@@ -465,7 +466,7 @@ static void
 peer_waiter_refetch(struct peer_waiter *w)
 {
     struct peer_task *t = w->task, *nt;
-    struct peer_ctx *ctx = t->ctx;
+    struct peer *ctx = t->ctx;
     char *canonical = NULL;
     struct df_error err;
 
@@ -494,7 +495,8 @@ peer_waiter_refetch(struct peer_waiter *w)
         peer_waiter_finish(w);
         return;
     }
-    log_warnx("peer: task %.12s: %s; fetching it again from the origin", t->id, w->why);
+    log_warnx("%s: task %.12s: %s; fetching it again from the origin", PEER_TAG(ctx), t->id,
+              w->why);
     TAILQ_REMOVE(&t->waiters, w, entry);
     w->refetched = true;
     w->out_done = 0;
@@ -644,7 +646,7 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
     if (why != t->why)
         snprintf(t->why, sizeof(t->why), "%s", why);
     why = t->why;
-    log_warnx("peer: task %.12s failed: %s", t->id, why);
+    log_warnx("%s: task %.12s failed: %s", PEER_TAG(t->ctx), t->id, why);
     peer_task_stop_fetches(t);
     PEER_TASK_SET_STATE(t, PEER_TASK_FAILED);
     peer_p2p_task_failed(t, why);
@@ -658,7 +660,7 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
          */
         if (peer_task_drop_storage(t->ctx, t->id) != 0 &&
             store_data_remove(t->ctx->cfg.data_dir, t->id) != 0)
-            log_warn("peer: task %.12s: cannot remove its data file", t->id);
+            log_warn("%s: task %.12s: cannot remove its data file", PEER_TAG(t->ctx), t->id);
     } else if (t->length_known)
         store_task_mark_failed(t->ctx->db, t->id);
     for (w = TAILQ_FIRST(&t->waiters); w != NULL; w = next) {
@@ -694,15 +696,15 @@ peer_task_complete(struct peer_task *t)
     /* Seal the rows to the data file once it is durable (M5): until then a restart
      * re-checks them. The task stays in memory (its hashing list) until it is sealed. */
     if (t->fd != -1 && peer_task_hash_submit(t, PEER_HASH_SEAL, 0, 0, 0, NULL) != 0)
-        log_warnx("peer: task %.12s: cannot start a worker to seal it; it will be re-checked "
+        log_warnx("%s: task %.12s: cannot start a worker to seal it; it will be re-checked "
                   "on its next use",
-                  t->id);
+                  PEER_TAG(t->ctx), t->id);
     PEER_TASK_SET_STATE(t, PEER_TASK_DONE);
     t->ctx->tasks_done++;
     peer_p2p_task_done(t);
-    log_info("peer: task %.12s done: %" PRIu64 " bytes, %" PRIu64 " pieces, %" PRIu64
+    log_info("%s: task %.12s done: %" PRIu64 " bytes, %" PRIu64 " pieces, %" PRIu64
              " from source in %" PRId64 " ms",
-             t->id, t->content_length, t->piece_count, t->bytes_from_source,
+             PEER_TAG(t->ctx), t->id, t->content_length, t->piece_count, t->bytes_from_source,
              df_time_wall_ms() - t->started_ms);
     peer_task_progress(t, true);
     /* A cache-only waiter finishes synchronously: hold the task until the loop is over. */
@@ -717,7 +719,7 @@ peer_task_complete(struct peer_task *t)
 }
 
 int
-peer_task_drop_storage(struct peer_ctx *ctx, const char *id)
+peer_task_drop_storage(struct peer *ctx, const char *id)
 {
     int rv;
 
@@ -725,11 +727,11 @@ peer_task_drop_storage(struct peer_ctx *ctx, const char *id)
      * rows never outlive the bytes they describe (H3). */
     rv = store_task_delete(ctx->db, id);
     if (rv != 0 && rv != DF_ENOTFOUND) {
-        log_warnx("peer: task %.12s: cannot delete its rows: %s", id, df_strerror(rv));
+        log_warnx("%s: task %.12s: cannot delete its rows: %s", PEER_TAG(ctx), id, df_strerror(rv));
         return rv;
     }
     if (store_data_remove(ctx->cfg.data_dir, id) != 0)
-        log_warn("peer: task %.12s: cannot remove its data file", id);
+        log_warn("%s: task %.12s: cannot remove its data file", PEER_TAG(ctx), id);
     return 0;
 }
 
@@ -790,7 +792,7 @@ peer_task_drop_pieces(struct peer_task *t)
         snprintf(t->why, sizeof(t->why), "cannot drop the task's pieces: %s", df_strerror(rv));
         return rv;
     }
-    log_info("peer: task %.12s: pieces dropped; fetching them again", t->id);
+    log_info("%s: task %.12s: pieces dropped; fetching them again", PEER_TAG(t->ctx), t->id);
     return 0;
 }
 
@@ -815,9 +817,9 @@ peer_task_trust_file(struct peer_task *t, bool created, struct df_error *err)
         what = "reset";
         rv = store_task_reset_pieces(t->ctx->db, t->id);
         if (rv == 0 && st.bytes > 0)
-            log_warnx("peer: task %.12s: its data file was missing: %" PRIu64
+            log_warnx("%s: task %.12s: its data file was missing: %" PRIu64
                       " recorded bytes dropped",
-                      t->id, st.bytes);
+                      PEER_TAG(t->ctx), t->id, st.bytes);
     } else if (st.sealed && store_data_stamp(t->fd, &now) == 0 &&
                store_data_stamp_is_equal(&now, &st.stamp)) {
         what = "unseal";
@@ -826,7 +828,8 @@ peer_task_trust_file(struct peer_task *t, bool created, struct df_error *err)
         what = "re-check";
         rv = store_task_unverify(t->ctx->db, t->id);
         if (rv == 0 && st.bytes > 0)
-            log_info("peer: task %.12s: %s: re-checking its %" PRIu64 " recorded bytes", t->id,
+            log_info("%s: task %.12s: %s: re-checking its %" PRIu64 " recorded bytes",
+                     PEER_TAG(t->ctx), t->id,
                      st.sealed ? "data file changed since it was sealed"
                                : "rows not sealed (interrupted or unclean stop)",
                      st.bytes);
@@ -855,9 +858,9 @@ peer_task_recheck_next(struct peer_task *t)
         t->recheck_inflight++;
     }
     if (t->recheck_inflight == 0 && t->nrecheck > 0 && t->recheck_next == t->nrecheck) {
-        log_info("peer: task %.12s: %" PRIu64 " of %zu re-checked pieces failed and are fetched "
+        log_info("%s: task %.12s: %" PRIu64 " of %zu re-checked pieces failed and are fetched "
                  "again",
-                 t->id, t->recheck_failed, t->nrecheck);
+                 PEER_TAG(t->ctx), t->id, t->recheck_failed, t->nrecheck);
         DF_FREE(t->recheck, free);
         t->nrecheck = t->recheck_next = 0;
     }
@@ -900,9 +903,9 @@ peer_task_load_pieces(struct peer_task *t, struct df_error *err)
     if ((rv = peer_task_recheck_next(t)) != 0)
         return df_error_set(err, rv, "cannot start a worker thread");
     if (t->done_pieces > 0 || rechecks > 0)
-        log_info("peer: task %.12s resumes with %" PRIu64 "/%" PRIu64 " pieces, %" PRIu64
+        log_info("%s: task %.12s resumes with %" PRIu64 "/%" PRIu64 " pieces, %" PRIu64
                  " to re-check",
-                 t->id, t->done_pieces, t->piece_count, rechecks);
+                 PEER_TAG(t->ctx), t->id, t->done_pieces, t->piece_count, rechecks);
     return 0;
 }
 
@@ -925,9 +928,9 @@ peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_leng
     if (t->length_known) {
         if (length == t->content_length && piece_length == t->piece_length)
             return 0;
-        log_info("peer: task %.12s: geometry %" PRIu64 "/%" PRIu64 " -> %" PRIu64 "/%" PRIu64
+        log_info("%s: task %.12s: geometry %" PRIu64 "/%" PRIu64 " -> %" PRIu64 "/%" PRIu64
                  "; pieces start over",
-                 t->id, t->content_length, t->piece_length, length, piece_length);
+                 PEER_TAG(t->ctx), t->id, t->content_length, t->piece_length, length, piece_length);
         peer_task_release_geometry(t);
     }
     t->length_known = true;
@@ -1029,7 +1032,7 @@ int
 peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
 {
     struct peer_task *t = f->task;
-    struct peer_ctx *ctx = t->ctx;
+    struct peer *ctx = t->ctx;
     struct evbuffer_iovec vec[PEER_TASK_IOV];
     size_t len = evbuffer_get_length(data);
     int n, rv;
@@ -1268,8 +1271,8 @@ peer_fetch_retry(struct peer_fetch *f, int rv, const char *why, uint64_t retry_a
     }
     delay = net_backoff_delay_ms(&b, f->attempt, retry_after_ms, (uint64_t)random());
     f->attempt++;
-    log_info("peer: task %.12s piece %" PRIu64 ": %s; retry %u in %" PRIu64 " ms", t->id, f->piece,
-             why, f->attempt, delay);
+    log_info("%s: task %.12s piece %" PRIu64 ": %s; retry %u in %" PRIu64 " ms", PEER_TAG(t->ctx),
+             t->id, f->piece, why, f->attempt, delay);
     tv.tv_sec = (time_t)(delay / 1000);
     tv.tv_usec = (suseconds_t)(delay % 1000 * 1000);
     f->retry_timer = evtimer_new(t->ctx->base, peer_fetch_retry_cb, f);
@@ -1349,7 +1352,7 @@ peer_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_a
 struct peer_hash_job {
     TAILQ_ENTRY(peer_hash_job) entry;
     struct peer_task *task; /* NULL once orphaned */
-    struct peer_ctx *ctx;
+    struct peer *ctx;
     char id[DF_ID_TASK_LEN + 1];
     enum peer_hash_kind kind;
     int fd; /* a dup of the task's, closed by the job */
@@ -1421,12 +1424,14 @@ peer_task_recheck_done(struct peer_task *t, struct peer_hash_job *j)
     }
     /* one warning per task (the first); the rest are counted (peer_task_recheck_next) */
     if (t->recheck_failed++ == 0)
-        log_warnx("peer: task %.12s piece %" PRIu64 " failed its re-check (%s); fetching it "
+        log_warnx("%s: task %.12s piece %" PRIu64 " failed its re-check (%s); fetching it "
                   "again",
-                  t->id, j->number, j->err != 0 ? strerror(j->err) : "digest mismatch");
+                  PEER_TAG(j->ctx), t->id, j->number,
+                  j->err != 0 ? strerror(j->err) : "digest mismatch");
     else
-        log_debug("peer", "peer: task %.12s piece %" PRIu64 " failed its re-check (%s)", t->id,
-                  j->number, j->err != 0 ? strerror(j->err) : "digest mismatch");
+        log_debug("peer", "%s: task %.12s piece %" PRIu64 " failed its re-check (%s)",
+                  PEER_TAG(j->ctx), t->id, j->number,
+                  j->err != 0 ? strerror(j->err) : "digest mismatch");
     if ((rv = store_piece_drop(t->ctx->db, t->id, j->number)) != 0) {
         snprintf(t->why, sizeof(t->why), "cannot drop piece %" PRIu64 ": %s", j->number,
                  df_strerror(rv));
@@ -1443,14 +1448,14 @@ peer_task_seal_done(struct peer_hash_job *j)
     int rv;
 
     if (j->err != 0) {
-        log_warnx("peer: task %.12s: cannot sync its data file (%s); it will be re-checked on "
+        log_warnx("%s: task %.12s: cannot sync its data file (%s); it will be re-checked on "
                   "its next use",
-                  j->id, strerror(j->err));
+                  PEER_TAG(j->ctx), j->id, strerror(j->err));
         return;
     }
     if ((rv = store_task_seal(j->ctx->db, j->id, &j->stamp)) != 0 && rv != DF_ENOTFOUND)
-        log_warnx("peer: task %.12s: cannot seal it (%s); it will be re-checked on its next use",
-                  j->id, df_strerror(rv));
+        log_warnx("%s: task %.12s: cannot seal it (%s); it will be re-checked on its next use",
+                  PEER_TAG(j->ctx), j->id, df_strerror(rv));
 }
 
 static void
@@ -1631,7 +1636,8 @@ peer_probe_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *ar
         free(t->last_modified);
         t->etag = t->last_modified = NULL;
         t->why[0] = '\0';
-        log_info("peer: task %.12s changed at the origin; cached pieces dropped", t->id);
+        log_info("%s: task %.12s changed at the origin; cached pieces dropped", PEER_TAG(t->ctx),
+                 t->id);
     }
     if (t->etag == NULL && m->etag != NULL)
         t->etag = xstrdup(m->etag);
@@ -1767,7 +1773,7 @@ peer_probe_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_a
     }
     delay = net_backoff_delay_ms(&b, t->probe_attempt % 100, retry_after_ms, (uint64_t)random());
     t->probe_attempt++;
-    log_info("peer: task %.12s: %s; retry in %" PRIu64 " ms", t->id, msg, delay);
+    log_info("%s: task %.12s: %s; retry in %" PRIu64 " ms", PEER_TAG(t->ctx), t->id, msg, delay);
     tv.tv_sec = (time_t)(delay / 1000);
     tv.tv_usec = (suseconds_t)(delay % 1000 * 1000);
     t->probe_timer = evtimer_new(t->ctx->base, peer_probe_retry_cb, t);
@@ -1818,13 +1824,13 @@ peer_task_started(struct peer_task *t)
 /* ---------------------------------------------------------------- entry points */
 
 static bool
-peer_task_is_active(struct peer_ctx *ctx, const char *id)
+peer_task_is_active(struct peer *ctx, const char *id)
 {
     return peer_task_find(ctx, id) != NULL;
 }
 
 struct peer_task *
-peer_task_find(struct peer_ctx *ctx, const char *id)
+peer_task_find(struct peer *ctx, const char *id)
 {
     struct peer_task *t, *failed = NULL;
 
@@ -1841,7 +1847,7 @@ peer_task_find(struct peer_ctx *ctx, const char *id)
 }
 
 static struct peer_task *
-peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
+peer_task_new(struct peer *ctx, const char *id, const char *canonical,
               const struct peer_download_req *req)
 {
     struct peer_task *t = xcalloc(1, sizeof(*t));
@@ -1887,7 +1893,7 @@ peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
  * whether the task is DONE and trusted.
  */
 static bool
-peer_task_cache_check(struct peer_ctx *ctx, const struct store_task *st)
+peer_task_cache_check(struct peer *ctx, const struct store_task *st)
 {
     struct store_data_stamp now;
     int found, rv;
@@ -1902,8 +1908,8 @@ peer_task_cache_check(struct peer_ctx *ctx, const struct store_task *st)
     else
         rv = store_task_unverify(ctx->db, st->id);
     if (rv != 0)
-        log_warnx("peer: task %.12s: data file %s, and its rows cannot be updated: %s", st->id,
-                  found == DF_ENOTFOUND ? "missing" : "not as sealed", df_strerror(rv));
+        log_warnx("%s: task %.12s: data file %s, and its rows cannot be updated: %s", PEER_TAG(ctx),
+                  st->id, found == DF_ENOTFOUND ? "missing" : "not as sealed", df_strerror(rv));
     else
         log_info(
                 "peer: task %.12s: %s", st->id,
@@ -1918,7 +1924,7 @@ peer_task_cache_check(struct peer_ctx *ctx, const struct store_task *st)
 
 /* A finished task in the cache: serve the output with no origin traffic. */
 static bool
-peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w)
+peer_task_from_cache(struct peer *ctx, const char *id, struct peer_waiter *w)
 {
     struct store_task st;
     struct peer_task *t;
@@ -1936,9 +1942,9 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
     if (sb.st_nlink > 1 && !peer_task_is_active(ctx, id)) {
         /* A hard-linked output of an older version shares this file: anything may have
          * changed it. Drop the task; it is fetched and verified again. */
-        log_warnx("peer: task %.12s: cache file has %lu links (an old hard-linked output); "
+        log_warnx("%s: task %.12s: cache file has %lu links (an old hard-linked output); "
                   "fetching it again",
-                  id, (unsigned long)sb.st_nlink);
+                  PEER_TAG(ctx), id, (unsigned long)sb.st_nlink);
         store_task_delete(ctx->db, id);
         peer_p2p_forget(ctx, id);
         store_data_remove(ctx->cfg.data_dir, id);
@@ -1965,7 +1971,7 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
     w->task = t;
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
     peer_waiter_started(w);
-    log_info("peer: task %.12s served from the cache", id);
+    log_info("%s: task %.12s served from the cache", PEER_TAG(ctx), id);
     /* A digest-checked get offers the content to the swarm only once it passed. */
     if (w->req.has_digest)
         t->hold_pending = true;
@@ -1976,13 +1982,13 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
 }
 
 void
-peer_task_download(struct peer_ctx *ctx, struct rpc_call *call, struct peer_download_req *req)
+peer_task_download(struct peer *ctx, struct rpc_call *call, struct peer_download_req *req)
 {
     peer_task_download_fd(ctx, call, req, -1);
 }
 
 void
-peer_task_download_fd(struct peer_ctx *ctx, struct rpc_call *call, struct peer_download_req *req,
+peer_task_download_fd(struct peer *ctx, struct rpc_call *call, struct peer_download_req *req,
                       int out_fd)
 {
     static const struct rpc_call_cbs call_cbs = {.on_cancel = peer_waiter_call_cancel_cb};
@@ -2042,7 +2048,7 @@ peer_task_download_fd(struct peer_ctx *ctx, struct rpc_call *call, struct peer_d
     free(canonical);
     w->task = t;
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
-    log_info("peer: task %.12s new", t->id);
+    log_info("%s: task %.12s new", PEER_TAG(ctx), t->id);
     if (peer_p2p_start(t) != 0)
         peer_task_back_to_source(t);
 }
@@ -2069,7 +2075,7 @@ peer_task_stop_outputs(struct peer_task *t)
 }
 
 void
-peer_task_shutdown(struct peer_ctx *ctx)
+peer_task_shutdown(struct peer *ctx)
 {
     struct peer_task *t, *next;
 
@@ -2087,7 +2093,7 @@ peer_task_shutdown(struct peer_ctx *ctx)
 }
 
 void
-peer_task_gc(struct peer_ctx *ctx)
+peer_task_gc(struct peer *ctx)
 {
     struct store_task *list = NULL;
     uint64_t total = 0;
@@ -2113,15 +2119,15 @@ peer_task_gc(struct peer_ctx *ctx)
         if (peer_task_drop_storage(ctx, st->id) == 0) {
             peer_p2p_forget(ctx, st->id);
             total -= st->bytes < total ? st->bytes : total;
-            log_info("peer: evicted task %.12s (%" PRIu64 " bytes, %s)", st->id, st->bytes,
-                     expired ? "ttl" : "quota");
+            log_info("%s: evicted task %.12s (%" PRIu64 " bytes, %s)", PEER_TAG(ctx), st->id,
+                     st->bytes, expired ? "ttl" : "quota");
         }
     }
     store_task_list_free(list, n);
 }
 
 cJSON *
-peer_task_stat(struct peer_ctx *ctx, const char *task_id)
+peer_task_stat(struct peer *ctx, const char *task_id)
 {
     struct peer_task *t = peer_task_find(ctx, task_id);
     struct store_task st;

@@ -77,7 +77,7 @@ TAILQ_HEAD(peer_waiter_list, peer_waiter);
 
 struct peer_task {
     TAILQ_ENTRY(peer_task) entry;
-    struct peer_ctx *ctx;
+    struct peer *ctx;
     char id[DF_ID_TASK_LEN + 1];
     char *url;       /* as the first user gave it (sent to the origin) */
     char *canonical; /* for the store */
@@ -131,7 +131,7 @@ int peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_
  * Delete task id's rows, then its data file. When the rows cannot be deleted (a full disk
  * refuses that too) the file stays and the error is returned (logged).
  */
-int peer_task_drop_storage(struct peer_ctx *ctx, const char *id);
+int peer_task_drop_storage(struct peer *ctx, const char *id);
 
 /*
  * Drop every piece of t (P2P, not yet done): rows, data file and maps; outputs already
@@ -153,7 +153,7 @@ void peer_task_back_to_source(struct peer_task *t);
 void peer_task_started(struct peer_task *t);
 
 /* The active task id (a FAILED one only when no other is), or NULL. */
-struct peer_task *peer_task_find(struct peer_ctx *ctx, const char *id);
+struct peer_task *peer_task_find(struct peer *ctx, const char *id);
 
 /* Set up a fetch slot of t (its rate-limit timer). */
 void peer_task_fetch_init(struct peer_fetch *f, struct peer_task *t);
@@ -180,7 +180,7 @@ void peer_p2p_piece_rechecked(struct peer_task *t, uint64_t number,
                               const uint8_t md[DF_SHA256_LEN]);
 
 /* A task left the cache: stop offering it to the swarm. */
-void peer_p2p_forget(struct peer_ctx *ctx, const char *task_id);
+void peer_p2p_forget(struct peer *ctx, const char *task_id);
 
 /* t's content failed its whole-content digest: leave the swarm for it, whether t still has
  * its P2P side or only a detached parent registration is left. */
@@ -191,7 +191,7 @@ void peer_p2p_evict(struct peer_task *t);
  * parent, register it with the scheduler as one (after a restart of either side). Borrows
  * req.
  */
-void peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const char *task_id,
+void peer_p2p_hold(struct peer *ctx, const struct peer_download_req *req, const char *task_id,
                    uint64_t content_length, uint64_t piece_length, uint64_t piece_count);
 
 #endif

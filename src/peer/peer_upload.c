@@ -45,7 +45,7 @@
 
 /* A rate-limited piece response being produced. */
 struct peer_upload_stream {
-    struct peer_ctx *ctx;
+    struct peer *ctx;
     struct net_http_req *req;
     struct event *timer;
     int fd;
@@ -78,7 +78,7 @@ static void
 peer_upload_stream_more(struct net_http_req *req, void *arg)
 {
     struct peer_upload_stream *u = arg;
-    struct peer_ctx *ctx = u->ctx;
+    struct peer *ctx = u->ctx;
     uint8_t buf[PEER_UPLOAD_SLICE];
 
     while (u->left > 0 && !net_http_req_is_congested(req)) {
@@ -92,7 +92,7 @@ peer_upload_stream_more(struct net_http_req *req, void *arg)
             return;
         }
         if (store_data_pread(u->fd, buf, n, u->off) != 0) {
-            log_warnx("peer: upload read failed at %" PRIu64, u->off);
+            log_warnx("%s: upload read failed at %" PRIu64, PEER_TAG(ctx), u->off);
             net_http_req_end(req, DF_EIO);
             peer_upload_stream_free(u);
             return;
@@ -129,7 +129,7 @@ peer_upload_stream_close_cb(struct net_http_req *req, int reason, void *arg)
  */
 struct peer_upload_relay {
     TAILQ_ENTRY(peer_upload_relay) entry; /* in ctx->relays while waiting */
-    struct peer_ctx *ctx;
+    struct peer *ctx;
     struct net_http_req *req;
     struct event *timer; /* fallback re-check while waiting */
     char task_id[DF_ID_TASK_LEN + 1];
@@ -246,7 +246,7 @@ peer_upload_relay_close_cb(struct net_http_req *req, int reason, void *arg)
 }
 
 void
-peer_upload_relay_kick(struct peer_ctx *ctx, const char *task_id)
+peer_upload_relay_kick(struct peer *ctx, const char *task_id)
 {
     TAILQ_HEAD(, peer_upload_relay) kicked = TAILQ_HEAD_INITIALIZER(kicked);
     struct peer_upload_relay *r, *next;
@@ -267,7 +267,7 @@ peer_upload_relay_kick(struct peer_ctx *ctx, const char *task_id)
 }
 
 void
-peer_upload_relay_stop(struct peer_ctx *ctx)
+peer_upload_relay_stop(struct peer *ctx)
 {
     struct peer_upload_relay *r;
 
@@ -279,8 +279,7 @@ peer_upload_relay_stop(struct peer_ctx *ctx)
 
 /* Start a cut-through response for a piece being fetched here; false if it is not. */
 static bool
-peer_upload_relay_start(struct peer_ctx *ctx, struct net_http_req *req, const char *id,
-                        uint64_t number)
+peer_upload_relay_start(struct peer *ctx, struct net_http_req *req, const char *id, uint64_t number)
 {
     struct peer_upload_relay *r;
     struct df_error err;
@@ -347,7 +346,7 @@ peer_upload_path_parse(const char *rest, char id[DF_ID_TASK_LEN + 1], uint64_t *
 }
 
 static void
-peer_upload_piece(struct peer_ctx *ctx, struct net_http_req *req, const char *rest)
+peer_upload_piece(struct peer *ctx, struct net_http_req *req, const char *rest)
 {
     char id[DF_ID_TASK_LEN + 1], len_s[32];
     struct store_piece p;
@@ -399,7 +398,7 @@ peer_upload_piece(struct peer_ctx *ctx, struct net_http_req *req, const char *re
 
 /* The peer's counters, under the names it has always exported. */
 static struct df_metrics *
-peer_upload_metrics_new(struct peer_ctx *ctx)
+peer_upload_metrics_new(struct peer *ctx)
 {
     struct df_metrics *r = df_metrics_new();
 
@@ -436,7 +435,7 @@ peer_upload_pieces_route(struct net_http_req *req, const struct net_route_match 
 static void
 peer_upload_metrics_route(struct net_http_req *req, const struct net_route_match *m, void *arg)
 {
-    const struct peer_ctx *ctx = arg;
+    const struct peer *ctx = arg;
 
     (void)m;
     net_route_reply_metrics(req, ctx->metrics);
@@ -458,7 +457,7 @@ peer_upload_handler(struct net_http_req *req, void *arg)
 static void
 peer_upload_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void *arg)
 {
-    struct peer_ctx *ctx = arg;
+    struct peer *ctx = arg;
     const char *cc = ctx->cfg.upload_congestion;
     struct bufferevent *bev, *tbev;
     char addr[64];
@@ -466,7 +465,8 @@ peer_upload_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void 
     /* Best effort: an algorithm the kernel lacks or does not allow us leaves the default. */
     if (cc != NULL && *cc != '\0' &&
         setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc)) != 0)
-        log_debug("peer", "peer: upload congestion control %s: %s", cc, strerror(errno));
+        log_debug("peer", "%s: upload congestion control %s: %s", PEER_TAG(ctx), cc,
+                  strerror(errno));
     if (ctx->tls_upload == NULL) {
         net_http_server_accept_cb(fd, peer, peerlen, ctx->upload);
         return;
@@ -474,12 +474,12 @@ peer_upload_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void 
     /* Cluster mTLS: clients without a cluster certificate are refused (tls.requireClientCert). */
     net_addr_format(peer, peerlen, addr, sizeof(addr));
     if ((bev = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-        log_warnx("peer: upload connection from %s dropped: out of memory", addr);
+        log_warnx("%s: upload connection from %s dropped: out of memory", PEER_TAG(ctx), addr);
         close(fd);
         return;
     }
     if ((tbev = net_tls_wrap(ctx->tls_upload, bev, NULL)) == NULL) {
-        log_warnx("peer: upload connection from %s dropped: out of memory", addr);
+        log_warnx("%s: upload connection from %s dropped: out of memory", PEER_TAG(ctx), addr);
         bufferevent_free(bev);
         return;
     }
@@ -487,7 +487,7 @@ peer_upload_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void 
 }
 
 int
-peer_upload_start(struct peer_ctx *ctx, const char *bind_host, struct df_error *err)
+peer_upload_start(struct peer *ctx, const char *bind_host, struct df_error *err)
 {
     struct net_http_server_opts opts;
     char addr[128];

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The `dragonfly scheduler` process: its configuration, the context that owns the event
- * loop, the RPC server, the metrics server and the sched_state core, and the counters the
- * service keeps. sched_main.c builds it; sched_rpc.c serves scheduler.v2.Scheduler on it.
+ * The scheduler component: its configuration, the context (struct sched, which runs on an
+ * event loop it borrows and owns the RPC server, the metrics server and the sched_state
+ * core), and the counters the service keeps. sched_main.c builds it (sched_new, the API in
+ * df/roles.h); sched_rpc.c serves scheduler.v2.Scheduler on it.
  */
 #ifndef DF_SCHED_H
 #define DF_SCHED_H
@@ -15,6 +16,7 @@
 #include "df/rpc_server.h"
 #include "df/rpc_tls.h"
 #include "df/df_map.h"
+#include "df/roles.h"
 #include "sched_state.h"
 
 struct df_metrics;
@@ -25,7 +27,6 @@ struct net_http_server;
 struct net_listener;
 struct net_tls_ctx;
 struct rpc_server;
-struct df_proc_signals;
 struct sched_stream;
 struct sched_seed;
 struct sched_rtask;
@@ -45,7 +46,7 @@ struct sched_main_config {
     int64_t max_hosts, max_hosts_per_source, max_tasks, max_peers, max_peers_per_task;
     int64_t max_parents, max_back_to_source, max_strikes, max_blocklist, seed_fanout, peer_fanout;
     int64_t seed_wait, max_piece_count, stall_timeout, wait_timeout, seed_timeout;
-    int64_t peer_ttl, host_announce_interval, task_ttl;
+    int64_t peer_ttl, host_announce_interval, task_ttl, startup_grace;
     struct rpc_server_conf rpc; /* connection and request limits of the RPC server */
 };
 
@@ -65,7 +66,7 @@ TAILQ_HEAD(sched_stream_list, sched_stream);
 TAILQ_HEAD(sched_seed_list, sched_seed);
 TAILQ_HEAD(sched_rtask_list, sched_rtask);
 
-struct sched_ctx {
+struct sched {
     struct sched_main_config cfg;
     struct sched_config scfg;
     struct event_base *base;
@@ -75,7 +76,6 @@ struct sched_ctx {
     struct net_tls_ctx *tls_client; /* cluster mTLS to seeds; NULL: plaintext */
     struct net_listener *metrics_listener;
     struct net_http_server *metrics_http;
-    struct df_proc_signals *signals;
     struct event *tick_timer, *gc_timer, *flush_ev;
     struct sched_state *state;
     struct sched_actions acts; /* produced by the last state call, not yet delivered */
@@ -96,19 +96,19 @@ struct sched_ctx {
  * Register the scheduler.v2.Scheduler methods on ctx->rpc, create the maps and start the
  * state's clock (its startup grace, sched_state_start()).
  */
-int sched_rpc_init(struct sched_ctx *ctx);
+int sched_rpc_init(struct sched *ctx);
 
 /* Periodic work: re-plan (tick) and collect (gc); actions are delivered. */
-void sched_rpc_tick(struct sched_ctx *ctx);
-void sched_rpc_gc(struct sched_ctx *ctx);
+void sched_rpc_tick(struct sched *ctx);
+void sched_rpc_gc(struct sched *ctx);
 
 /* Free the streams' bookkeeping, the seed clients and the maps (after rpc_server_free). */
-void sched_rpc_reset(struct sched_ctx *ctx);
+void sched_rpc_reset(struct sched *ctx);
 
 /* Open AnnouncePeer streams, for /metrics. */
-size_t sched_rpc_stream_count(const struct sched_ctx *ctx);
+size_t sched_rpc_stream_count(const struct sched *ctx);
 
 /* The /metrics registry over ctx's counters and tables; the caller frees it. */
-struct df_metrics *sched_metrics_new(struct sched_ctx *ctx);
+struct df_metrics *sched_metrics_new(struct sched *ctx);
 
 #endif

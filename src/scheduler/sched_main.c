@@ -2,7 +2,7 @@
 /*
  * `dragonfly scheduler`: the configuration table, start-up (RPC listener, metrics listener,
  * ready file), the tick and GC timers, and graceful stop. Everything after start-up runs
- * on the one event loop owned by struct sched_ctx; the state lives only in memory, and
+ * on the one event loop owned by struct sched; the state lives only in memory, and
  * peers re-announce after a restart.
  */
 #include <errno.h>
@@ -33,8 +33,6 @@
 #include "sched.h"
 
 #define F(x) offsetof(struct sched_main_config, x)
-
-static const char *const sched_log_levels[] = {"error", "warn", "info", "debug", NULL};
 
 #define SCHED_U32(k, fl, field, d, lo, hi, h)                                                 \
     {                                                                                         \
@@ -110,22 +108,14 @@ static const struct df_conf_entry sched_entries[] = {
         SCHED_DUR("peerTTL", "peer-ttl", peer_ttl, "24h", 1, "idle peers are collected after this"),
         SCHED_DUR("hostAnnounceInterval", "host-announce-interval", host_announce_interval, "1m", 1,
                   "hosts silent for twice this are collected"),
+        SCHED_DUR(
+                "startupGrace", "startup-grace", startup_grace, "10s", 0,
+                "after a start, peers of a task without a source wait this long for seed hosts to "
+                "announce before going to the origin (0: no wait)"),
         SCHED_DUR("taskTTL", "task-ttl", task_ttl, "30m", 1,
                   "tasks without peers are kept this long"),
         RPC_SERVER_CONF_ENTRIES(F(rpc), "256"),
-        {.key = "log.level",
-         .flag = "log-level",
-         .type = DF_CONF_ENUM,
-         .offset = F(log_level),
-         .def = "info",
-         .choices = sched_log_levels,
-         .help = "log level"},
-        {.key = "log.file",
-         .flag = "log-file",
-         .type = DF_CONF_STRING,
-         .offset = F(log_file),
-         .metavar = "PATH",
-         .help = "log to this file instead of stderr"},
+        LOG_CONF_ENTRIES(F(log_level), F(log_file)),
         {.key = "log.debug",
          .flag = "log-debug",
          .type = DF_CONF_STRING,
@@ -166,18 +156,7 @@ sched_main_config_copy(const struct sched_main_config *m, struct sched_config *c
     c->peer_ttl = m->peer_ttl;
     c->host_announce_interval = m->host_announce_interval;
     c->task_ttl = m->task_ttl;
-}
-
-static void
-sched_main_stop(void *arg)
-{
-    struct sched_ctx *ctx = arg;
-
-    log_info("scheduler: stopping");
-    ctx->stopping = true;
-    net_listener_disable(ctx->metrics_listener);
-    rpc_server_shutdown(ctx->rpc);
-    event_base_loopexit(ctx->base, NULL);
+    c->startup_grace = m->startup_grace;
 }
 
 static void
@@ -199,7 +178,7 @@ sched_main_gc_cb(evutil_socket_t fd, short what, void *arg)
 static void
 sched_main_metrics_cb(struct net_http_req *req, const struct net_route_match *m, void *arg)
 {
-    const struct sched_ctx *ctx = arg;
+    const struct sched *ctx = arg;
 
     (void)m;
     net_route_reply_metrics(req, ctx->metrics);
@@ -216,18 +195,12 @@ sched_main_http_cb(struct net_http_req *req, void *arg)
     net_route_dispatch(req, routes, DF_NELEM(routes), arg);
 }
 
-static int
-sched_main_ready(struct sched_ctx *ctx, struct df_error *err)
+/* The addresses sched serves, into a ready file or `dragonfly up`'s summary. */
+void
+sched_addrs(const struct sched *ctx, cJSON *doc)
 {
-    cJSON *doc = cJSON_CreateObject();
-    int rv;
-
     cJSON_AddStringToObject(doc, "rpc", rpc_server_addr(ctx->rpc, 0));
     cJSON_AddStringToObject(doc, "metrics", net_listener_addr(ctx->metrics_listener));
-    cJSON_AddNumberToObject(doc, "pid", (double)getpid());
-    rv = df_proc_write_ready_file(ctx->cfg.ready_file, doc, err);
-    cJSON_Delete(doc);
-    return rv;
 }
 
 static struct timeval
@@ -238,9 +211,9 @@ sched_main_tv(int64_t ms)
     return tv;
 }
 
-/* Start everything; on failure a message is in err. */
+/* Start everything on ctx->base; on failure a message is in err. */
 static int
-sched_main_start(struct sched_ctx *ctx, struct df_error *err)
+sched_start(struct sched *ctx, struct df_error *err)
 {
     struct rpc_server_opts ropts;
     struct net_http_server_opts hopts;
@@ -249,10 +222,8 @@ sched_main_start(struct sched_ctx *ctx, struct df_error *err)
 
     if ((rv = sched_config_check(&ctx->scfg, err)) != 0)
         return rv;
-    ctx->base = event_base_new();
-    ctx->dns = ctx->base != NULL ? net_dns_new(ctx->base) : NULL;
-    if (ctx->dns == NULL)
-        return df_error_set(err, DF_ENOMEM, "cannot create the event loop");
+    if ((ctx->dns = net_dns_new(ctx->base)) == NULL)
+        return df_error_set(err, DF_ENOMEM, "cannot create the resolver");
     ctx->state = sched_state_new(&ctx->scfg);
     ctx->metrics = sched_metrics_new(ctx);
     memset(&ropts, 0, sizeof(ropts));
@@ -275,31 +246,60 @@ sched_main_start(struct sched_ctx *ctx, struct df_error *err)
     if ((rv = net_listener_new(ctx->base, ctx->cfg.metrics_listen, 0, net_http_server_accept_cb,
                                ctx->metrics_http, &ctx->metrics_listener, err)) != 0)
         return rv;
-    ctx->signals = df_proc_signals_new(ctx->base, sched_main_stop, NULL, ctx);
     ctx->tick_timer = event_new(ctx->base, -1, EV_PERSIST, sched_main_tick_cb, ctx);
     ctx->gc_timer = event_new(ctx->base, -1, EV_PERSIST, sched_main_gc_cb, ctx);
-    if (ctx->signals == NULL || ctx->tick_timer == NULL || ctx->gc_timer == NULL)
+    if (ctx->tick_timer == NULL || ctx->gc_timer == NULL)
         return df_error_set(err, DF_ENOMEM, "out of memory");
     tv = sched_main_tv(ctx->cfg.tick_interval);
     event_add(ctx->tick_timer, &tv);
     tv = sched_main_tv(ctx->cfg.gc_interval);
     event_add(ctx->gc_timer, &tv);
-    if (ctx->cfg.ready_file != NULL && (rv = sched_main_ready(ctx, err)) != 0)
-        return rv;
     log_info("scheduler: ready: rpc %s, metrics %s", rpc_server_addr(ctx->rpc, 0),
              net_listener_addr(ctx->metrics_listener));
     return 0;
 }
 
-static void
-sched_main_free(struct sched_ctx *ctx)
+struct sched *
+sched_new(struct event_base *base, const struct sched_main_config *cfg, struct df_error *err)
 {
+    struct sched *ctx = xcalloc(1, sizeof(*ctx));
+
+    ctx->cfg = *cfg;
+    ctx->base = base;
+    sched_main_config_copy(cfg, &ctx->scfg);
+    if (sched_start(ctx, err) != 0) {
+        sched_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+void
+sched_stop(struct sched *ctx, void (*done)(void *), void *arg)
+{
+    if (!ctx->stopping) {
+        log_info("scheduler: stopping");
+        ctx->stopping = true;
+        if (ctx->tick_timer != NULL)
+            event_del(ctx->tick_timer);
+        if (ctx->gc_timer != NULL)
+            event_del(ctx->gc_timer);
+        net_listener_disable(ctx->metrics_listener);
+        rpc_server_shutdown(ctx->rpc);
+    }
+    done(arg);
+}
+
+void
+sched_free(struct sched *ctx)
+{
+    if (ctx == NULL)
+        return;
     ctx->stopping = true;
     rpc_server_free(ctx->rpc);
     sched_rpc_reset(ctx);
     net_listener_free(ctx->metrics_listener);
     net_http_server_free(ctx->metrics_http);
-    df_proc_signals_free(ctx->signals);
     if (ctx->tick_timer != NULL)
         event_free(ctx->tick_timer);
     if (ctx->gc_timer != NULL)
@@ -309,66 +309,144 @@ sched_main_free(struct sched_ctx *ctx)
     net_tls_ctx_free(ctx->tls_server);
     net_tls_ctx_free(ctx->tls_client);
     net_dns_free(ctx->dns);
-    if (ctx->base != NULL)
-        event_base_free(ctx->base);
-    df_conf_reset(&sched_spec, &ctx->cfg);
+    free(ctx);
+}
+
+/*
+ * Load a configuration from flags (and --config FILE) over the defaults, and check it.
+ * Returns 0 with *out (free with sched_config_free), or 2 with a message in err; with
+ * --help or --check-config, what it asked for is in *args (reset by the caller).
+ */
+static int
+sched_config_load_args(int argc, char **argv, struct sched_main_config **out,
+                       struct df_conf_args *args, struct df_error *err)
+{
+    struct sched_main_config *cfg = xcalloc(1, sizeof(*cfg));
+    struct sched_config scfg;
+
+    *out = NULL;
+    if (df_conf_load(&sched_spec, cfg, argc, argv, args, err) != 0) {
+        free(cfg);
+        return 2;
+    }
+    if (!args->help) {
+        sched_main_config_copy(cfg, &scfg);
+        /* Every peer talks to the scheduler: plaintext only when chosen. */
+        if (sched_config_check(&scfg, err) != 0 || rpc_tls_conf_check(&cfg->tls, false, err) != 0) {
+            df_conf_args_reset(args);
+            sched_config_free(cfg);
+            return 2;
+        }
+    }
+    *out = cfg;
+    return 0;
+}
+
+struct sched_main_config *
+sched_config_new(int argc, char **argv, struct df_error *err)
+{
+    struct sched_main_config *cfg;
+    struct df_conf_args args;
+
+    if (sched_config_load_args(argc, argv, &cfg, &args, err) != 0)
+        return NULL;
+    if (args.help || args.check_config) {
+        df_error_set(err, DF_EINVAL, "--help and --check-config are not component flags");
+        sched_config_free(cfg);
+        cfg = NULL;
+    }
+    df_conf_args_reset(&args);
+    return cfg;
+}
+
+void
+sched_config_free(struct sched_main_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    df_conf_reset(&sched_spec, cfg);
+    free(cfg);
+}
+
+/* `dragonfly scheduler`: one scheduler component in its own daemon process. */
+struct sched_main {
+    struct sched_main_config *cfg;
+    struct sched *sched;
+};
+
+static int
+sched_main_start(void *arg, struct event_base *base, struct df_error *err)
+{
+    struct sched_main *m = arg;
+
+    return (m->sched = sched_new(base, m->cfg, err)) != NULL ? 0 : 1;
+}
+
+static void
+sched_main_ready(void *arg, cJSON *doc)
+{
+    struct sched_main *m = arg;
+
+    sched_addrs(m->sched, doc);
+}
+
+static void
+sched_main_stop(void *arg, void (*done)(void *), void *done_arg)
+{
+    struct sched_main *m = arg;
+
+    sched_stop(m->sched, done, done_arg);
+}
+
+static void
+sched_main_free(void *arg)
+{
+    struct sched_main *m = arg;
+
+    sched_free(m->sched);
+    m->sched = NULL;
 }
 
 int
 sched_main(int argc, char **argv)
 {
-    struct sched_ctx ctx;
+    struct sched_main m = {NULL, NULL};
+    struct df_proc_daemon d;
     struct df_conf_args args;
     struct df_error err;
     char *json;
     int rv;
 
-    memset(&ctx, 0, sizeof(ctx));
-    if (df_conf_load(&sched_spec, &ctx.cfg, argc, argv, &args, &err) != 0) {
+    if (sched_config_load_args(argc, argv, &m.cfg, &args, &err) != 0) {
         fprintf(stderr, "dragonfly scheduler: %s\n", err.msg);
         return 2;
     }
-    if (args.help) {
-        df_conf_usage(&sched_spec, stdout);
+    if (args.help || args.check_config) {
+        if (args.help)
+            df_conf_usage(&sched_spec, stdout);
+        else {
+            json = df_conf_to_json(&sched_spec, m.cfg);
+            printf("%s\n", json);
+            free(json);
+        }
         df_conf_args_reset(&args);
-        return 0;
-    }
-    sched_main_config_copy(&ctx.cfg, &ctx.scfg);
-    /* Every peer talks to the scheduler: plaintext only when chosen. */
-    if (sched_config_check(&ctx.scfg, &err) != 0 ||
-        rpc_tls_conf_check(&ctx.cfg.tls, false, &err) != 0) {
-        fprintf(stderr, "dragonfly scheduler: %s\n", err.msg);
-        df_conf_args_reset(&args);
-        df_conf_reset(&sched_spec, &ctx.cfg);
-        return 2;
-    }
-    if (args.check_config) {
-        json = df_conf_to_json(&sched_spec, &ctx.cfg);
-        printf("%s\n", json);
-        free(json);
-        df_conf_args_reset(&args);
-        df_conf_reset(&sched_spec, &ctx.cfg);
+        sched_config_free(m.cfg);
         return 0;
     }
     df_conf_args_reset(&args);
-    log_init("scheduler", (enum log_level)ctx.cfg.log_level, LOG_FORMAT_TEXT);
-    if (ctx.cfg.log_debug != NULL)
-        log_debug_modules(ctx.cfg.log_debug);
-    if (ctx.cfg.log_file != NULL && log_open(ctx.cfg.log_file) != 0) {
-        fprintf(stderr, "dragonfly scheduler: log.file %s: %s\n", ctx.cfg.log_file,
-                strerror(errno));
-        df_conf_reset(&sched_spec, &ctx.cfg);
-        return 2;
-    }
-    log_route_libevent();
-    if ((rv = sched_main_start(&ctx, &err)) != 0) {
-        log_error("scheduler: %s", err.msg);
-        fprintf(stderr, "dragonfly scheduler: %s\n", err.msg);
-        sched_main_free(&ctx);
-        return 1;
-    }
-    event_base_dispatch(ctx.base);
-    log_info("scheduler: stopped");
-    sched_main_free(&ctx);
-    return 0;
+    memset(&d, 0, sizeof(d));
+    d.cmd = "dragonfly scheduler";
+    d.component = "scheduler";
+    d.log_level = m.cfg->log_level;
+    d.log_file = m.cfg->log_file;
+    d.log_debug = m.cfg->log_debug;
+    d.ready_file = m.cfg->ready_file;
+    d.start = sched_main_start;
+    d.ready = sched_main_ready;
+    d.stop = sched_main_stop;
+    d.free = sched_main_free;
+    d.arg = &m;
+    rv = df_proc_daemon_run(&d);
+    sched_config_free(m.cfg);
+    return rv;
 }

@@ -68,7 +68,7 @@ static const struct {
 static double
 sched_metrics_hosts(void *arg)
 {
-    const struct sched_ctx *ctx = arg;
+    const struct sched *ctx = arg;
 
     return (double)sched_state_host_count(ctx->state);
 }
@@ -76,7 +76,7 @@ sched_metrics_hosts(void *arg)
 static double
 sched_metrics_tasks(void *arg)
 {
-    const struct sched_ctx *ctx = arg;
+    const struct sched *ctx = arg;
 
     return (double)sched_state_task_count(ctx->state);
 }
@@ -84,7 +84,7 @@ sched_metrics_tasks(void *arg)
 static double
 sched_metrics_peers(void *arg)
 {
-    const struct sched_ctx *ctx = arg;
+    const struct sched *ctx = arg;
 
     return (double)sched_state_peer_count(ctx->state);
 }
@@ -96,7 +96,7 @@ sched_metrics_streams(void *arg)
 }
 
 struct df_metrics *
-sched_metrics_new(struct sched_ctx *ctx)
+sched_metrics_new(struct sched *ctx)
 {
     struct df_metrics *r = df_metrics_new();
     char name[96];

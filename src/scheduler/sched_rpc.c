@@ -64,7 +64,7 @@ static const char *const sched_stream_state_names[] = {"open", "registered", "fi
 
 /* One AnnouncePeer stream. Freed by stream_close, deferred while in_cb. */
 struct sched_stream {
-    struct sched_ctx *ctx;
+    struct sched *ctx;
     struct rpc_call *call; /* NULL once CLOSED */
     char *peer_id, *host_id, *task_id;
     struct sched_rtask *rt; /* set while bound */
@@ -97,7 +97,7 @@ struct sched_seed {
 };
 
 struct sched_trigger {
-    struct sched_ctx *ctx;
+    struct sched *ctx;
     char task_id[DF_ID_TASK_LEN + 1];
     char addr[80];
 };
@@ -105,7 +105,7 @@ struct sched_trigger {
 /* ---- tasks ---- */
 
 static void
-rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
+rtask_free(struct sched *ctx, struct sched_rtask *rt)
 {
     if (rt->dirty)
         TAILQ_REMOVE(&ctx->dirty, rt, dentry);
@@ -116,7 +116,7 @@ rtask_free(struct sched_ctx *ctx, struct sched_rtask *rt)
 }
 
 static struct sched_rtask *
-rtask_get(struct sched_ctx *ctx, const char *task_id, bool create)
+rtask_get(struct sched *ctx, const char *task_id, bool create)
 {
     struct sched_rtask *rt = df_map_get(&ctx->rtasks, task_id);
 
@@ -135,7 +135,7 @@ rtask_get(struct sched_ctx *ctx, const char *task_id, bool create)
 /* ---- streams ---- */
 
 static void
-stream_queue_leave(struct sched_ctx *ctx, const char *peer_id)
+stream_queue_leave(struct sched *ctx, const char *peer_id)
 {
     if (ctx->nleaves == ctx->leaves_cap) {
         ctx->leaves_cap = ctx->leaves_cap == 0 ? 16 : ctx->leaves_cap * 2;
@@ -195,7 +195,7 @@ stream_free(struct sched_stream *st)
 static void
 stream_close(struct sched_stream *st, bool leave)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     struct sched_rtask *rt = st->rt;
     bool bound = stream_is_bound(st), finished = st->state == SCHED_STREAM_FINISHED;
 
@@ -223,7 +223,7 @@ stream_close(struct sched_stream *st, bool leave)
 static void
 stream_end(struct sched_stream *st, enum rpc_code code, const char *message, bool leave)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
 
     if (st->state == SCHED_STREAM_CLOSED)
         return;
@@ -303,7 +303,7 @@ digest_send(struct sched_stream *st, struct proto_sched_piece_digest *pieces, si
 static void
 digest_send_all(struct sched_stream *st)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     struct sched_task_stat ts;
     struct proto_sched_piece_digest *batch, *p;
     uint64_t len;
@@ -332,7 +332,7 @@ digest_send_all(struct sched_stream *st)
 }
 
 static void
-digest_queue(struct sched_ctx *ctx, const char *task_id, uint32_t number, uint64_t offset,
+digest_queue(struct sched *ctx, const char *task_id, uint32_t number, uint64_t offset,
              uint64_t length, const struct df_digest *d)
 {
     struct sched_rtask *rt = rtask_get(ctx, task_id, false);
@@ -353,13 +353,13 @@ digest_queue(struct sched_ctx *ctx, const char *task_id, uint32_t number, uint64
     }
 }
 
-static void deliver_all(struct sched_ctx *ctx);
+static void deliver_all(struct sched *ctx);
 
 /* Broadcast each dirty task's new digests to all of its streams. */
 static void
 digest_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    struct sched *ctx = arg;
     struct sched_rtask *rt;
     struct sched_stream *st, *next;
     struct proto_sched_piece_digest *pieces;
@@ -390,7 +390,7 @@ digest_flush_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- seeds ---- */
 
 static struct rpc_client *
-seed_client(struct sched_ctx *ctx, const char *addr)
+seed_client(struct sched *ctx, const char *addr)
 {
     struct rpc_client_opts o;
     struct sched_seed *sd;
@@ -475,7 +475,7 @@ seed_add_headers(struct proto_dfdaemon_download *d, const struct proto_dfdaemon_
  * reason in why.
  */
 static cJSON *
-seed_download_new(struct sched_ctx *ctx, const struct sched_action *a,
+seed_download_new(struct sched *ctx, const struct sched_action *a,
                   const struct proto_dfdaemon_download *reg, char *why, size_t whylen)
 {
     struct proto_dfdaemon_download d;
@@ -521,7 +521,7 @@ seed_download_new(struct sched_ctx *ctx, const struct sched_action *a,
 }
 
 static void
-seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
+seed_trigger(struct sched *ctx, const struct sched_action *a)
 {
     struct rpc_client_stream_cbs cbs = {.on_message = NULL, .on_close = seed_close_cb};
     struct sched_rtask *rt = rtask_get(ctx, a->task_id, false);
@@ -565,7 +565,7 @@ seed_trigger(struct sched_ctx *ctx, const struct sched_action *a)
 /* ---- actions ---- */
 
 static void
-deliver_parents(struct sched_ctx *ctx, struct sched_stream *st, const struct sched_action *a)
+deliver_parents(struct sched *ctx, struct sched_stream *st, const struct sched_action *a)
 {
     struct proto_sched_peer_resp r = stream_resp(st, PROTO_PEER_RESP_NORMAL);
 
@@ -589,7 +589,7 @@ deliver_parents(struct sched_ctx *ctx, struct sched_stream *st, const struct sch
 }
 
 static void
-deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
+deliver_one(struct sched *ctx, const struct sched_action *a)
 {
     struct sched_stream *st = NULL;
     uint8_t md[DF_SHA256_LEN];
@@ -664,7 +664,7 @@ deliver_one(struct sched_ctx *ctx, const struct sched_action *a)
 
 /* Deliver every queued action, and make peers whose stream ended leave (which may act). */
 static void
-deliver_all(struct sched_ctx *ctx)
+deliver_all(struct sched *ctx)
 {
     struct sched_actions batch;
     char *id;
@@ -739,7 +739,7 @@ ref_get(const cJSON *req, enum proto_sched_ref_kind kind, struct proto_sched_ref
  * host passes: the core answers not_found. Returns 0, or -1 with permission_denied in e.
  */
 static int
-auth_host(struct sched_ctx *ctx, const struct net_tls_identity *id, const char *src,
+auth_host(struct sched *ctx, const struct net_tls_identity *id, const char *src,
           const char *host_id, struct req_err *e)
 {
     struct sched_host_stat hs;
@@ -792,7 +792,7 @@ auth_source_report(const struct sched_stream *st, struct req_err *e)
 static int
 peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct req_err *e)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     struct sched_register r;
     struct sched_rtask *rt;
     int rv;
@@ -837,7 +837,7 @@ peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
 static int
 peer_piece(struct sched_stream *st, const struct proto_sched_piece *p, struct req_err *e)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     bool from_source = p->parent_id == NULL;
     struct sched_piece pc;
     int rv;
@@ -870,7 +870,7 @@ peer_piece(struct sched_stream *st, const struct proto_sched_piece *p, struct re
 static int
 peer_reschedule(struct sched_stream *st, const struct proto_sched_peer_req *req, struct req_err *e)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     const char *ids[SCHED_MAX_RESCHEDULE];
     size_t n = 0;
     int rv;
@@ -888,7 +888,7 @@ peer_reschedule(struct sched_stream *st, const struct proto_sched_peer_req *req,
 static int
 peer_dispatch(struct sched_stream *st, struct proto_sched_peer_req *req, struct req_err *e)
 {
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     int64_t now = df_time_wall_steady_ms();
     int rv = 0;
 
@@ -977,7 +977,7 @@ static void
 stream_message_cb(struct rpc_call *call, const cJSON *msg, void *arg)
 {
     struct sched_stream *st = arg;
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     struct req_err e;
 
     (void)call;
@@ -997,7 +997,7 @@ static void
 stream_end_cb(struct rpc_call *call, void *arg)
 {
     struct sched_stream *st = arg;
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
 
     (void)call;
     stream_end(st, RPC_OK, NULL, true);
@@ -1008,7 +1008,7 @@ static void
 stream_cancel_cb(struct rpc_call *call, enum rpc_code why, void *arg)
 {
     struct sched_stream *st = arg;
-    struct sched_ctx *ctx = st->ctx;
+    struct sched *ctx = st->ctx;
     bool in_cb;
 
     (void)call;
@@ -1026,7 +1026,7 @@ announce_peer(struct rpc_call *call, const cJSON *req, void *arg)
     struct rpc_call_cbs cbs = {.on_message = stream_message_cb,
                                .on_end = stream_end_cb,
                                .on_cancel = stream_cancel_cb};
-    struct sched_ctx *ctx = arg;
+    struct sched *ctx = arg;
     struct sched_stream *st = xcalloc(1, sizeof(*st));
 
     (void)req;
@@ -1081,7 +1081,7 @@ host_info_of(const struct proto_sched_announce_host *a, struct sched_host_info *
  * certificate, an existing id stays with the address that announced it (auth_host).
  */
 static int
-auth_announce(struct sched_ctx *ctx, const struct net_tls_identity *id, const char *src,
+auth_announce(struct sched *ctx, const struct net_tls_identity *id, const char *src,
               const struct sched_host_info *info, struct req_err *e)
 {
     char *want;
@@ -1119,7 +1119,7 @@ auth_announce(struct sched_ctx *ctx, const struct net_tls_identity *id, const ch
 static void
 announce_host(struct rpc_call *call, const cJSON *req, void *arg)
 {
-    struct sched_ctx *ctx = arg;
+    struct sched *ctx = arg;
     struct net_tls_identity id;
     struct sched_host_info info;
     struct proto_sched_announce_host a;
@@ -1155,12 +1155,12 @@ announce_host(struct rpc_call *call, const cJSON *req, void *arg)
     proto_sched_announce_host_reset(&a);
 }
 
-typedef void ref_handler(struct sched_ctx *ctx, struct rpc_call *call, const char *id);
+typedef void ref_handler(struct sched *ctx, struct rpc_call *call, const char *id);
 
 /* A unary call naming one object: parse it, then fn answers for that id. */
 static void
 ref_call(struct rpc_call *call, const cJSON *req, enum proto_sched_ref_kind kind, ref_handler *fn,
-         struct sched_ctx *ctx)
+         struct sched *ctx)
 {
     struct proto_sched_ref r;
     struct req_err e;
@@ -1174,7 +1174,7 @@ ref_call(struct rpc_call *call, const cJSON *req, enum proto_sched_ref_kind kind
 }
 
 static void
-leave_host_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+leave_host_id(struct sched *ctx, struct rpc_call *call, const char *id)
 {
     struct sched_stream *st, *next;
     struct net_tls_identity ident;
@@ -1211,7 +1211,7 @@ leave_host(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_task_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+stat_task_id(struct sched *ctx, struct rpc_call *call, const char *id)
 {
     struct sched_task_stat ts;
     struct req_err e;
@@ -1239,7 +1239,7 @@ stat_task(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_peer_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+stat_peer_id(struct sched *ctx, struct rpc_call *call, const char *id)
 {
     struct sched_peer_stat ps;
     struct req_err e;
@@ -1267,7 +1267,7 @@ stat_peer(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-stat_host_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+stat_host_id(struct sched *ctx, struct rpc_call *call, const char *id)
 {
     struct sched_host_stat hs;
     struct req_err e;
@@ -1295,7 +1295,7 @@ stat_host(struct rpc_call *call, const cJSON *req, void *arg)
 }
 
 static void
-leave_peer_id(struct sched_ctx *ctx, struct rpc_call *call, const char *id)
+leave_peer_id(struct sched *ctx, struct rpc_call *call, const char *id)
 {
     struct sched_stream *st;
     struct net_tls_identity ident;
@@ -1332,7 +1332,7 @@ leave_peer(struct rpc_call *call, const cJSON *req, void *arg)
 /* ---- service ---- */
 
 int
-sched_rpc_init(struct sched_ctx *ctx)
+sched_rpc_init(struct sched *ctx)
 {
     const struct rpc_method methods[] = {
             {PROTO_SCHED_ANNOUNCE_HOST, RPC_KIND_UNARY, announce_host, ctx},
@@ -1362,7 +1362,7 @@ sched_rpc_init(struct sched_ctx *ctx)
 }
 
 void
-sched_rpc_tick(struct sched_ctx *ctx)
+sched_rpc_tick(struct sched *ctx)
 {
     if (ctx->stopping)
         return;
@@ -1371,7 +1371,7 @@ sched_rpc_tick(struct sched_ctx *ctx)
 }
 
 void
-sched_rpc_gc(struct sched_ctx *ctx)
+sched_rpc_gc(struct sched *ctx)
 {
     struct sched_gc_stats gs;
 
@@ -1388,7 +1388,7 @@ sched_rpc_gc(struct sched_ctx *ctx)
 }
 
 void
-sched_rpc_reset(struct sched_ctx *ctx)
+sched_rpc_reset(struct sched *ctx)
 {
     struct sched_stream *st;
     struct sched_seed *sd;
@@ -1430,7 +1430,7 @@ sched_rpc_reset(struct sched_ctx *ctx)
 }
 
 size_t
-sched_rpc_stream_count(const struct sched_ctx *ctx)
+sched_rpc_stream_count(const struct sched *ctx)
 {
     const struct sched_stream *st;
     size_t n = 0;

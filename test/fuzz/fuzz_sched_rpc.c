@@ -85,7 +85,7 @@ fz_announces_seed(const char *body, size_t len)
 }
 
 struct fz {
-    struct sched_ctx ctx;
+    struct sched ctx;
     struct fz_h2 h2;
     int streams[FZ_STREAMS];
 };
@@ -166,7 +166,7 @@ fz_line(struct fz *f, const char *line, size_t len)
 }
 
 static void
-fz_ctx_init(struct sched_ctx *ctx)
+fz_ctx_init(struct sched *ctx)
 {
     struct rpc_server_opts ro;
 
