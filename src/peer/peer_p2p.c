@@ -19,7 +19,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "df/df_b64.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
 #include "df/df_time.h"
@@ -54,7 +53,6 @@
 #define PEER_P2P_LEAVE_MS     500   /* a stopping peer waits this long for LeaveHost */
 #define PEER_P2P_GRACE_MS     10000 /* a lost scheduler waits this long before the origin */
 #define PEER_P2P_RETRY_MAX_MS 60000 /* the longest wait between registrations */
-#define PEER_P2P_MAX_FROM     32    /* parents remembered for the byte counts of a task */
 #define PEER_P2P_RELAY_FAILS  8     /* unfinished cut-through fetches before we stop asking */
 
 /* Under cluster mTLS a parent must hold a peer or seed certificate. */
@@ -170,42 +168,44 @@ static void peer_p2p_free_now(struct peer_p2p *p);
 
 /* ---------------------------------------------------------------- messages */
 
-static cJSON *
-peer_p2p_msg(struct peer_p2p *p, const char *kind, cJSON **inner)
+/*
+ * An AnnouncePeer request of kind about p's task. Its strings are borrowed (from p, or set
+ * by the caller from what outlives the send): it is sent with peer_p2p_send and never reset.
+ */
+static struct proto_sched_peer_req
+peer_p2p_req(struct peer_p2p *p, enum proto_sched_peer_req_kind kind)
 {
-    cJSON *m = cJSON_CreateObject();
+    struct proto_sched_peer_req r = {.kind = kind, .content_length = -1};
 
-    cJSON_AddStringToObject(m, "hostId", p->pc->ctx->host_id);
-    cJSON_AddStringToObject(m, "taskId", p->task_id);
-    cJSON_AddStringToObject(m, "peerId", p->peer_id);
-    *inner = cJSON_AddObjectToObject(m, kind);
-    return m;
+    r.host_id = p->pc->ctx->host_id;
+    r.task_id = p->task_id;
+    r.peer_id = p->peer_id;
+    return r;
 }
 
 static void
-peer_p2p_send(struct peer_p2p *p, cJSON *m)
+peer_p2p_send(struct peer_p2p *p, const struct proto_sched_peer_req *r)
 {
-    if (p->stream != NULL && rpc_client_send(p->stream, m) != 0)
+    cJSON *m;
+
+    if (p->stream == NULL)
+        return;
+    if ((m = proto_sched_peer_req_to_json(r)) == NULL || rpc_client_send(p->stream, m) != 0)
         log_debug("p2p", "p2p: task %.12s: report dropped", p->task_id);
     cJSON_Delete(m);
 }
 
-static cJSON *
-peer_p2p_piece_json(cJSON *parent, uint64_t number, uint64_t off, uint64_t len,
-                    const uint8_t md[DF_SHA256_LEN], const char *parent_id)
+/* A recorded piece into a report (parent_id borrowed; NULL: from the source). */
+static void
+peer_p2p_piece_set(struct proto_sched_piece *pc, uint64_t number, uint64_t off, uint64_t len,
+                   const uint8_t md[DF_SHA256_LEN], char *parent_id)
 {
-    cJSON *pc = cJSON_AddObjectToObject(parent, "piece");
-    struct df_digest d;
-    char ds[DF_DIGEST_STR_LEN + 1];
-
-    df_json_add_u64(pc, "number", number);
-    if (parent_id != NULL)
-        cJSON_AddStringToObject(pc, "parentId", parent_id);
-    df_json_add_u64(pc, "offset", off);
-    df_json_add_u64(pc, "length", len);
-    df_digest_set_sha256(&d, md);
-    cJSON_AddStringToObject(pc, "digest", df_digest_format(&d, ds));
-    return pc;
+    pc->number = (uint32_t)number;
+    pc->offset = off;
+    pc->length = (uint32_t)len;
+    pc->parent_id = parent_id;
+    pc->has_digest = true;
+    df_digest_set_sha256(&pc->digest, md);
 }
 
 /*
@@ -258,14 +258,14 @@ peer_p2p_unary_done(const struct rpc_status *st, const cJSON *resp, void *arg)
 static void
 peer_sync_send(struct peer_sync *s, uint64_t number, uint64_t off, uint64_t len, bool receiving)
 {
-    cJSON *m = cJSON_CreateObject();
+    struct proto_dfdaemon_sync_piece sp = {.number = (uint32_t)number,
+                                           .offset = off,
+                                           .length = (uint32_t)len,
+                                           .receiving = receiving};
+    cJSON *m = proto_dfdaemon_sync_piece_to_json(&sp);
 
-    df_json_add_u64(m, "number", number);
-    df_json_add_u64(m, "offset", off);
-    df_json_add_u64(m, "length", len);
-    if (receiving)
-        cJSON_AddBoolToObject(m, "receiving", true);
-    rpc_call_send(s->call, m);
+    if (m != NULL)
+        rpc_call_send(s->call, m);
     cJSON_Delete(m);
 }
 
@@ -363,12 +363,14 @@ peer_p2p_sync_pieces(struct rpc_call *call, const cJSON *req, void *arg)
     struct store_task st;
     struct peer_task *t;
     struct peer_sync *s;
-    const char *id = NULL;
+    struct proto_dfdaemon_task_ref ref;
+    struct df_error err;
+    const char *id = ref.task_id;
     size_t n = 0;
     bool done;
 
-    if (df_json_get_str(req, "taskId", &id, NULL) != 0 || !df_id_task_is_valid(id)) {
-        rpc_call_finish(call, RPC_INVALID_ARGUMENT, "taskId: expected 64 lowercase hex");
+    if (proto_dfdaemon_task_ref_from_json(req, &ref, &err) != 0) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
         return;
     }
     memset(&st, 0, sizeof(st));
@@ -453,13 +455,20 @@ peer_parent_sync_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
 {
     struct peer_parent *pp = arg;
     struct peer_p2p *p = pp->owner;
-    uint64_t n = 0;
-    bool receiving = false;
+    struct proto_dfdaemon_sync_piece sp;
+    struct df_error err;
+    uint64_t n;
+    bool receiving;
 
     (void)c;
-    if (df_json_get_u64(msg, "number", &n, NULL) != 0 || pp->has == NULL || n >= p->npieces)
+    if (proto_dfdaemon_sync_piece_from_json(msg, &sp, &err) != 0) {
+        log_debug("p2p", "p2p: parent %s: bad piece announcement: %s", pp->id, err.msg);
         return;
-    df_json_get_bool(msg, "receiving", &receiving, NULL);
+    }
+    n = sp.number;
+    receiving = sp.receiving;
+    if (pp->has == NULL || n >= p->npieces)
+        return;
     /* has[]: 0 nothing, 1 verified, 2 being received (served cut-through) */
     if (pp->has[n] != 1 && !(receiving && pp->has[n] == 2)) {
         pp->has[n] = receiving ? 2 : 1;
@@ -488,6 +497,7 @@ peer_parent_open(struct peer_p2p *p, struct peer_parent *pp)
     struct rpc_client_opts opts;
     struct df_error err;
     char addr[128];
+    struct proto_dfdaemon_task_ref ref;
     cJSON *req;
     int rv;
 
@@ -502,8 +512,9 @@ peer_parent_open(struct peer_p2p *p, struct peer_parent *pp)
     if ((rv = rpc_client_stream(pp->client, PROTO_DFDAEMON_SYNC_PIECES, PEER_P2P_STREAM_MS, &cbs,
                                 pp, &pp->sync)) != 0)
         return rv;
-    req = cJSON_CreateObject();
-    cJSON_AddStringToObject(req, "taskId", p->task_id);
+    memcpy(ref.task_id, p->task_id, sizeof(ref.task_id));
+    if ((req = proto_dfdaemon_task_ref_to_json(&ref)) == NULL)
+        return DF_ENOMEM;
     rpc_client_send(pp->sync, req);
     rpc_client_close_send(pp->sync);
     cJSON_Delete(req);
@@ -559,18 +570,17 @@ peer_p2p_parent_find(struct peer_p2p *p, const char *id)
 
 /* Replace the parent set with the scheduler's (keeping the ones we already follow). */
 static void
-peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
+peer_p2p_set_parents(struct peer_p2p *p, const struct proto_sched_parent *list, size_t n)
 {
-    const cJSON *e;
     const char *id;
     struct peer_parent *pp;
 
     for (int i = 0; i < p->nparents; i++)
         p->parents[i].listed = false;
     /* Mark the ones we keep first, so that a new one never takes the slot of a kept one. */
-    cJSON_ArrayForEach(e, list)
-    {
-        if (df_json_get_str(e, "id", &id, NULL) != 0 || (pp = peer_p2p_parent_find(p, id)) == NULL)
+    for (size_t k = 0; k < n; k++) {
+        id = list[k].id;
+        if ((pp = peer_p2p_parent_find(p, id)) == NULL)
             continue;
         pp->listed = true;
         if (pp->sync == NULL && !pp->synced) {
@@ -582,27 +592,20 @@ peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
                 log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
         }
     }
-    cJSON_ArrayForEach(e, list)
-    {
-        const char *hid = "", *ip = NULL;
-        uint64_t port = 0, dport = 0;
-        bool seed = false;
-        id = NULL;
-        if (df_json_get_str(e, "id", &id, NULL) != 0 || df_json_get_str(e, "ip", &ip, NULL) != 0 ||
-            df_json_get_u64(e, "port", &port, NULL) != 0 ||
-            df_json_get_u64(e, "downloadPort", &dport, NULL) != 0 || port > 65535 || dport > 65535)
-            continue;
+    for (size_t k = 0; k < n; k++) {
+        const struct proto_sched_parent *e = &list[k];
+        const char *ip = e->ip;
+        bool seed = e->is_seed;
+        id = e->id;
         if (peer_p2p_parent_find(p, id) != NULL || (pp = peer_p2p_parent_slot(p)) == NULL)
             continue;
-        df_json_get_str(e, "hostId", &hid, NULL);
-        df_json_get_bool(e, "isSeed", &seed, NULL);
         peer_parent_reset(pp);
         pp->owner = p;
         pp->id = xstrdup(id);
-        pp->host_id = xstrdup(hid);
+        pp->host_id = xstrdup(e->host_id != NULL ? e->host_id : "");
         pp->ip = xstrdup(ip);
-        pp->port = (uint16_t)port;
-        pp->download_port = (uint16_t)dport;
+        pp->port = e->port;
+        pp->download_port = e->download_port;
         pp->is_seed = seed;
         pp->from = peer_p2p_from_index(p, id, ip, seed);
         pp->has = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
@@ -651,12 +654,12 @@ peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
 static void
 peer_p2p_report_failed(struct peer_p2p *p, uint64_t piece, struct peer_parent *pp)
 {
-    cJSON *in, *m = peer_p2p_msg(p, "downloadPieceFailedRequest", &in);
+    struct proto_sched_peer_req r = peer_p2p_req(p, PROTO_PEER_PIECE_FAILED);
 
-    df_json_add_u64(in, "pieceNumber", piece);
-    cJSON_AddStringToObject(in, "parentId", pp->id);
-    cJSON_AddBoolToObject(in, "temporary", true);
-    peer_p2p_send(p, m);
+    r.piece_number = (uint32_t)piece;
+    r.parent_id = pp->id;
+    r.temporary = true;
+    peer_p2p_send(p, &r);
 }
 
 static void
@@ -680,7 +683,8 @@ peer_p2p_strike(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece, cons
 static void
 peer_p2p_digest_failed(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece)
 {
-    cJSON *in, *m, *list;
+    struct proto_sched_peer_req r;
+    char *blocked[PEER_P2P_MAX_PARENTS];
     char why[128];
     int n = 0;
 
@@ -690,25 +694,23 @@ peer_p2p_digest_failed(struct peer_p2p *p, struct peer_parent *pp, uint64_t piec
         if (q->id != NULL && q->listed && !q->blocked && q->has[piece] && !q->bad[piece])
             return; /* another parent may have it right */
     }
-    m = peer_p2p_msg(p, "reschedulePeerRequest", &in);
-    list = cJSON_AddArrayToObject(in, "candidateParents");
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *q = &p->parents[i];
         if (q->id == NULL || !q->bad[piece] || q->blocked)
             continue;
         q->blocked = true;
-        cJSON_AddItemToArray(list, cJSON_CreateObject());
-        cJSON_AddStringToObject(cJSON_GetArrayItem(list, n++), "id", q->id);
+        blocked[n++] = q->id;
     }
-    if (n == 0) {
-        cJSON_Delete(m); /* all blocked already (a fetch that was under way) */
-        return;
-    }
+    if (n == 0)
+        return; /* all blocked already (a fetch that was under way) */
     snprintf(why, sizeof(why), "piece %" PRIu64 " failed its digest from every parent", piece);
-    cJSON_AddStringToObject(in, "description", why);
     log_warnx("p2p: task %.12s: %s; %d parent%s blocked, asking the scheduler for others",
               p->task_id, why, n, n == 1 ? "" : "s");
-    peer_p2p_send(p, m);
+    r = peer_p2p_req(p, PROTO_PEER_RESCHEDULE);
+    r.candidate_parents = blocked;
+    r.ncandidate_parents = (size_t)n;
+    r.description = why;
+    peer_p2p_send(p, &r);
 }
 
 static int
@@ -901,37 +903,29 @@ peer_p2p_piece_progress(struct peer_ctx *ctx, const char *task_id, uint64_t numb
 /* ---------------------------------------------------------------- scheduler stream */
 
 static void
-peer_p2p_set_digests(struct peer_p2p *p, const cJSON *list)
+peer_p2p_set_digests(struct peer_p2p *p, const struct proto_sched_piece_digest *list, size_t n)
 {
-    const cJSON *e;
-
-    cJSON_ArrayForEach(e, list)
-    {
-        uint64_t n = 0;
-        const char *ds = NULL;
-        struct df_digest d;
-        if (df_json_get_u64(e, "number", &n, NULL) != 0 || n >= p->npieces ||
-            df_json_get_str(e, "digest", &ds, NULL) != 0 || df_digest_parse(ds, &d, NULL) != 0)
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].number >= p->npieces)
             continue;
-        memcpy(p->digest[n], d.bytes, DF_SHA256_LEN);
-        p->has_digest[n] = 1;
+        memcpy(p->digest[list[i].number], list[i].digest.bytes, DF_SHA256_LEN);
+        p->has_digest[list[i].number] = 1;
     }
 }
 
 /* Size the per-piece arrays once the geometry is known. */
 static int
-peer_p2p_geometry(struct peer_p2p *p, const cJSON *o)
+peer_p2p_geometry(struct peer_p2p *p, const struct proto_sched_peer_resp *o)
 {
     struct peer_task *t = p->t;
-    uint64_t len = 0, plen = 0;
+    uint64_t len = o->content_length, plen = o->piece_length;
     struct df_error err;
     int rv;
 
     if (t->length_known)
         return 0;
-    if (df_json_get_u64(o, "contentLength", &len, NULL) != 0)
+    if (!o->has_geometry)
         return DF_EAGAIN;
-    df_json_get_u64(o, "pieceLength", &plen, NULL);
     if (plen != 0 && !df_id_piece_length_is_valid(plen) && plen != (UINT64_C(4) << 20))
         plen = 0;
     if ((rv = peer_task_set_geometry(t, len, plen, &err)) != 0) {
@@ -952,20 +946,15 @@ peer_p2p_geometry(struct peer_p2p *p, const cJSON *o)
 }
 
 static void
-peer_p2p_on_tiny(struct peer_p2p *p, const cJSON *o)
+peer_p2p_on_tiny(struct peer_p2p *p, const struct proto_sched_peer_resp *o)
 {
     struct peer_task *t = p->t;
-    const char *b64 = NULL;
-    uint8_t buf[256], md[DF_SHA256_LEN];
-    size_t n = 0;
+    const uint8_t *buf = o->content;
+    uint8_t md[DF_SHA256_LEN];
+    size_t n = o->content_len;
     struct df_error err;
     int rv;
 
-    if (df_json_get_str(o, "content", &b64, NULL) != 0 ||
-        df_b64_decode(b64, strlen(b64), buf, sizeof(buf), &n) != 0) {
-        peer_task_back_to_source(t);
-        return;
-    }
     if ((rv = peer_task_set_geometry(t, n, 0, &err)) != 0) {
         peer_task_fail(t, rv, err.msg);
         return;
@@ -988,49 +977,65 @@ peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
 {
     struct peer_p2p *p = arg;
     struct peer_task *t = p->t;
-    const cJSON *o;
+    struct proto_sched_peer_resp r;
+    struct df_error err;
 
     (void)c;
     p->lost_ms = 0;
     if (t == NULL)
         return; /* a finished task's stream: nothing to do */
-    if ((o = cJSON_GetObjectItemCaseSensitive(msg, "pieceDigestsResponse")) != NULL) {
-        if (t->state == PEER_TASK_P2P && peer_p2p_geometry(p, o) != 0)
-            return;
+    if (proto_sched_peer_resp_from_json(msg, &r, &err) != 0) {
+        log_warnx("p2p: task %.12s: scheduler answer ignored: %s", p->task_id, err.msg);
+        /* a tiny task's content that cannot be read: fetch it ourselves */
+        if (t->state == PEER_TASK_P2P && proto_sched_peer_resp_kind_of(msg) == PROTO_PEER_RESP_TINY)
+            peer_task_back_to_source(t);
+        return;
+    }
+    switch (r.kind) {
+    case PROTO_PEER_RESP_DIGESTS:
+        if (t->state == PEER_TASK_P2P && peer_p2p_geometry(p, &r) != 0)
+            break;
         if (t->length_known)
-            peer_p2p_set_digests(p, cJSON_GetObjectItemCaseSensitive(o, "pieces"));
+            peer_p2p_set_digests(p, r.pieces, r.npieces);
         peer_p2p_schedule(p);
-    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "normalTaskResponse")) != NULL) {
+        break;
+    case PROTO_PEER_RESP_NORMAL:
         if (t->state != PEER_TASK_P2P)
-            return;
-        if (peer_p2p_geometry(p, o) == 0)
-            peer_p2p_set_parents(p, cJSON_GetObjectItemCaseSensitive(o, "candidateParents"));
+            break;
+        if (peer_p2p_geometry(p, &r) == 0)
+            peer_p2p_set_parents(p, r.parents, r.nparents);
         peer_p2p_schedule(p);
-    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "needBackToSourceResponse")) != NULL) {
+        break;
+    case PROTO_PEER_RESP_BACK_TO_SOURCE:
         if (t->state != PEER_TASK_P2P)
-            return;
+            break;
         if (t->ctx->cfg.no_back_to_source && !t->ctx->cfg.seed) {
             peer_task_fail(t, DF_EUNAVAIL,
                            "no parent can serve the task and back-to-source is "
                            "disabled");
-            return;
+            break;
         }
         log_info("p2p: task %.12s: back to source (scheduler)", p->task_id);
         peer_task_back_to_source(t);
-    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "emptyTaskResponse")) != NULL) {
-        struct df_error err;
+        break;
+    case PROTO_PEER_RESP_EMPTY:
         if (t->state != PEER_TASK_P2P)
-            return;
+            break;
         if (peer_task_set_geometry(t, 0, 0, &err) != 0) {
             peer_task_fail(t, DF_EIO, err.msg);
-            return;
+            break;
         }
         peer_task_started(t);
         peer_task_complete(t);
-    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "tinyTaskResponse")) != NULL) {
+        break;
+    case PROTO_PEER_RESP_TINY:
         if (t->state == PEER_TASK_P2P)
-            peer_p2p_on_tiny(p, o);
+            peer_p2p_on_tiny(p, &r);
+        break;
+    case PROTO_PEER_RESP_KINDS:
+        break;
     }
+    proto_sched_peer_resp_reset(&r);
 }
 
 static void
@@ -1166,16 +1171,14 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
 static void
 peer_p2p_report_done(struct peer_p2p *p)
 {
-    cJSON *in, *m;
+    struct proto_sched_peer_req r =
+            peer_p2p_req(p, p->need_back_to_source || p->source_started ? PROTO_PEER_BTS_FINISHED
+                                                                        : PROTO_PEER_FINISHED);
 
-    m = peer_p2p_msg(p,
-                     p->need_back_to_source || p->source_started
-                             ? "downloadPeerBackToSourceFinishedRequest"
-                             : "downloadPeerFinishedRequest",
-                     &in);
-    df_json_add_u64(in, "contentLength", p->content_length);
-    df_json_add_u64(in, "pieceCount", p->piece_count);
-    peer_p2p_send(p, m);
+    r.content_length = (int64_t)p->content_length;
+    r.has_piece_count = true;
+    r.piece_count = (uint32_t)p->piece_count;
+    peer_p2p_send(p, &r);
 }
 
 /*
@@ -1188,19 +1191,18 @@ peer_p2p_reannounce_pieces(struct peer_p2p *p, uint64_t content_length, uint64_t
 {
     struct store_piece *pieces = NULL;
     size_t n = 0;
-    cJSON *in, *m;
+    struct proto_sched_peer_req r = peer_p2p_req(p, PROTO_PEER_BTS_STARTED);
 
-    m = peer_p2p_msg(p, "downloadPeerBackToSourceStartedRequest", &in);
-    df_json_add_u64(in, "contentLength", content_length);
-    df_json_add_u64(in, "pieceLength", piece_length);
-    peer_p2p_send(p, m);
+    r.content_length = (int64_t)content_length;
+    r.piece_length = (uint32_t)piece_length;
+    peer_p2p_send(p, &r);
     p->source_started = true;
     if (store_piece_list_finished(p->pc->ctx->db, p->task_id, &pieces, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
-            m = peer_p2p_msg(p, "downloadPieceBackToSourceFinishedRequest", &in);
-            peer_p2p_piece_json(in, pieces[i].number, pieces[i].offset, pieces[i].length,
-                                pieces[i].digest, NULL);
-            peer_p2p_send(p, m);
+            r = peer_p2p_req(p, PROTO_PEER_BTS_PIECE_FINISHED);
+            peer_p2p_piece_set(&r.piece, pieces[i].number, pieces[i].offset, pieces[i].length,
+                               pieces[i].digest, NULL);
+            peer_p2p_send(p, &r);
         }
         free(pieces);
     }
@@ -1213,7 +1215,7 @@ peer_p2p_open_stream(struct peer_p2p *p)
 {
     static const struct rpc_client_stream_cbs cbs = {peer_p2p_stream_message,
                                                      peer_p2p_stream_close};
-    cJSON *in, *d, *m;
+    struct proto_sched_peer_req r;
     int rv;
 
     rv = rpc_client_stream(p->pc->sched[p->sched], PROTO_SCHED_ANNOUNCE_PEER, PEER_P2P_STREAM_MS,
@@ -1222,22 +1224,18 @@ peer_p2p_open_stream(struct peer_p2p *p)
         peer_p2p_retry(p, df_strerror(rv));
         return;
     }
-    m = peer_p2p_msg(p, "registerPeerRequest", &in);
-    d = cJSON_AddObjectToObject(in, "download");
-    cJSON_AddStringToObject(d, "url", p->url);
-    if (p->tag != NULL)
-        cJSON_AddStringToObject(d, "tag", p->tag);
-    if (p->application != NULL)
-        cJSON_AddStringToObject(d, "application", p->application);
-    if (p->filtered != NULL)
-        cJSON_AddStringToObject(d, "filteredQueryParams", p->filtered);
-    cJSON_AddBoolToObject(d, "needBackToSource",
-                          p->need_back_to_source || p->done || (p->t != NULL && p->t->from_source));
+    r = peer_p2p_req(p, PROTO_PEER_REGISTER);
+    r.download.url = p->url;
+    r.download.tag = p->tag;
+    r.download.application = p->application;
+    r.download.filtered = p->filtered;
+    r.download.need_back_to_source =
+            p->need_back_to_source || p->done || (p->t != NULL && p->t->from_source);
     if (p->done || (p->t != NULL && p->t->length_known)) {
-        df_json_add_u64(in, "contentLength", p->done ? p->content_length : p->t->content_length);
-        df_json_add_u64(in, "pieceLength", p->done ? p->piece_length : p->t->piece_length);
+        r.content_length = (int64_t)(p->done ? p->content_length : p->t->content_length);
+        r.piece_length = (uint32_t)(p->done ? p->piece_length : p->t->piece_length);
     }
-    peer_p2p_send(p, m);
+    peer_p2p_send(p, &r);
     p->registered = true;
     if (p->done)
         peer_p2p_reannounce_pieces(p, p->content_length, p->piece_length);
@@ -1270,21 +1268,23 @@ peer_p2p_rpc_port(struct peer_ctx *ctx)
     return c != NULL ? strtoull(c + 1, NULL, 10) : 0;
 }
 
+/* This host's AnnounceHost request; NULL on OOM (the caller deletes it). */
 static cJSON *
 peer_p2p_host_json(struct peer_ctx *ctx)
 {
-    cJSON *req = cJSON_CreateObject(), *h = cJSON_AddObjectToObject(req, "host");
+    struct proto_sched_announce_host a; /* strings borrowed: never reset */
 
-    cJSON_AddStringToObject(h, "id", ctx->host_id);
-    cJSON_AddStringToObject(h, "type", ctx->cfg.seed ? "super" : "normal");
-    cJSON_AddStringToObject(h, "hostname", ctx->cfg.hostname);
-    cJSON_AddStringToObject(h, "ip", ctx->cfg.ip);
-    df_json_add_u64(h, "port", peer_p2p_rpc_port(ctx));
-    df_json_add_u64(h, "downloadPort", net_listener_port(ctx->upload_listener));
-    df_json_add_u64(h, "uploadRateLimit", (uint64_t)ctx->cfg.upload_rate);
-    df_json_add_u64(h, "uploadSlots", 64);
-    df_json_add_u64(req, "interval", (uint64_t)ctx->cfg.announce_interval);
-    return req;
+    memset(&a, 0, sizeof(a));
+    a.host.id = ctx->host_id;
+    a.host.type = ctx->cfg.seed ? PROTO_HOST_SEED : PROTO_HOST_NORMAL;
+    a.host.hostname = ctx->cfg.hostname;
+    a.host.ip = ctx->cfg.ip;
+    a.host.port = (uint16_t)peer_p2p_rpc_port(ctx);
+    a.host.download_port = (uint16_t)net_listener_port(ctx->upload_listener);
+    a.host.upload_rate_limit = (uint64_t)ctx->cfg.upload_rate;
+    a.host.upload_slots = 64;
+    a.interval = (uint64_t)ctx->cfg.announce_interval;
+    return proto_sched_announce_host_to_json(&a);
 }
 
 /* Announce the host (the scheduler must know it before a register), then open the stream. */
@@ -1294,8 +1294,9 @@ peer_p2p_register(struct peer_p2p *p)
     cJSON *req = peer_p2p_host_json(p->pc->ctx);
     int rv;
 
-    rv = rpc_client_unary(p->pc->sched[p->sched], PROTO_SCHED_ANNOUNCE_HOST, req, PEER_P2P_PROBE_MS,
-                          peer_p2p_probe_done, p, &p->probe);
+    rv = req == NULL ? DF_ENOMEM
+                     : rpc_client_unary(p->pc->sched[p->sched], PROTO_SCHED_ANNOUNCE_HOST, req,
+                                        PEER_P2P_PROBE_MS, peer_p2p_probe_done, p, &p->probe);
     cJSON_Delete(req);
     if (rv != 0)
         peer_p2p_retry(p, df_strerror(rv));
@@ -1380,10 +1381,11 @@ peer_p2p_leave_free(struct peer_p2p *p)
     struct peer_p2p_ctx *pc = p->pc;
 
     if (p->registered) {
-        cJSON *req = cJSON_CreateObject();
-        cJSON_AddStringToObject(req, "peerId", p->peer_id);
-        rpc_client_unary(pc->sched[p->sched], PROTO_SCHED_LEAVE_PEER, req, PEER_P2P_PROBE_MS,
-                         peer_p2p_unary_done, pc, NULL);
+        struct proto_sched_ref ref = {.id = p->peer_id}; /* borrowed: never reset */
+        cJSON *req = proto_sched_ref_to_json(&ref, PROTO_SCHED_REF_LEAVE_PEER);
+        if (req != NULL)
+            rpc_client_unary(pc->sched[p->sched], PROTO_SCHED_LEAVE_PEER, req, PEER_P2P_PROBE_MS,
+                             peer_p2p_unary_done, pc, NULL);
         cJSON_Delete(req);
     }
     peer_p2p_free_now(p);
@@ -1420,7 +1422,8 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
     struct peer_p2p_ctx *pc = t->ctx->p2p;
     struct peer_p2p *p = t->p2p;
     uint64_t off = 0, len = 0;
-    cJSON *in, *m;
+    struct proto_sched_peer_req r;
+    char pid[PROTO_ID_MAX + 1];
 
     if (pc == NULL)
         return;
@@ -1430,21 +1433,17 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
     if (p == NULL || !p->registered)
         return;
     p->progress = true;
-    if (parent_id == NULL) {
-        m = peer_p2p_msg(p, "downloadPieceBackToSourceFinishedRequest", &in);
-        peer_p2p_piece_json(in, number, off, len, md, NULL);
-        if (t->content_length <= 128 && t->content_length > 0) {
-            uint8_t buf[128];
-            char b64[200]; /* df_b64_encoded_size(128) is 173 */
-            if (store_data_pread(t->fd, buf, (size_t)len, 0) == 0)
-                cJSON_AddStringToObject(cJSON_GetObjectItem(in, "piece"), "content",
-                                        df_b64_encode(buf, (size_t)len, b64));
-        }
-    } else {
-        m = peer_p2p_msg(p, "downloadPieceFinishedRequest", &in);
-        peer_p2p_piece_json(in, number, off, len, md, parent_id);
+    r = peer_p2p_req(p,
+                     parent_id == NULL ? PROTO_PEER_BTS_PIECE_FINISHED : PROTO_PEER_PIECE_FINISHED);
+    snprintf(pid, sizeof(pid), "%s", parent_id != NULL ? parent_id : "");
+    peer_p2p_piece_set(&r.piece, number, off, len, md, parent_id != NULL ? pid : NULL);
+    /* a tiny task's bytes go along, so that the scheduler can answer others inline */
+    if (parent_id == NULL && t->content_length <= PROTO_TINY_MAX && t->content_length > 0 &&
+        store_data_pread(t->fd, r.piece.content, (size_t)len, 0) == 0) {
+        r.piece.has_content = true;
+        r.piece.content_len = (size_t)len;
     }
-    peer_p2p_send(p, m);
+    peer_p2p_send(p, &r);
 }
 
 void
@@ -1497,15 +1496,15 @@ void
 peer_p2p_source_started(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
-    cJSON *in, *m;
+    struct proto_sched_peer_req r;
 
     if (p == NULL || !p->registered || p->source_started)
         return;
     p->source_started = true;
-    m = peer_p2p_msg(p, "downloadPeerBackToSourceStartedRequest", &in);
-    df_json_add_u64(in, "contentLength", t->content_length);
-    df_json_add_u64(in, "pieceLength", t->piece_length);
-    peer_p2p_send(p, m);
+    r = peer_p2p_req(p, PROTO_PEER_BTS_STARTED);
+    r.content_length = (int64_t)t->content_length;
+    r.piece_length = (uint32_t)t->piece_length;
+    peer_p2p_send(p, &r);
 }
 
 void
@@ -1531,36 +1530,34 @@ void
 peer_p2p_task_failed(struct peer_task *t, const char *why)
 {
     struct peer_p2p *p = t->p2p;
-    cJSON *in, *m;
+    struct proto_sched_peer_req r;
+    char desc[sizeof(t->why) + 100];
 
     peer_sync_finish_task(t->ctx->p2p, t->id, RPC_ABORTED, why);
     if (p == NULL || !p->registered)
         return;
-    m = peer_p2p_msg(p,
-                     t->from_source ? "downloadPeerBackToSourceFailedRequest"
-                                    : "downloadPeerFailedRequest",
-                     &in);
-    cJSON_AddStringToObject(in, "description", why);
-    peer_p2p_send(p, m);
+    r = peer_p2p_req(p, t->from_source ? PROTO_PEER_BTS_FAILED : PROTO_PEER_FAILED);
+    snprintf(desc, sizeof(desc), "%s", why);
+    r.description = desc;
+    peer_p2p_send(p, &r);
 }
 
-cJSON *
-peer_p2p_bytes_json(struct peer_task *t)
+size_t
+peer_p2p_bytes_from(struct peer_task *t, struct proto_dfdaemon_download_from out[PEER_P2P_MAX_FROM])
 {
-    cJSON *a = cJSON_CreateArray(), *o;
     struct peer_p2p *p = t->p2p;
+    size_t n = 0;
 
     for (int i = 0; p != NULL && i < p->nfrom; i++) {
         if (p->from[i].bytes == 0)
             continue;
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "peerId", p->from[i].id);
-        cJSON_AddStringToObject(o, "ip", p->from[i].ip);
-        cJSON_AddBoolToObject(o, "isSeed", p->from[i].is_seed);
-        df_json_add_u64(o, "bytes", p->from[i].bytes);
-        cJSON_AddItemToArray(a, o);
+        out[n].peer_id = p->from[i].id;
+        out[n].ip = p->from[i].ip;
+        out[n].is_seed = p->from[i].is_seed;
+        out[n].bytes = p->from[i].bytes;
+        n++;
     }
-    return a;
+    return n;
 }
 
 static void
@@ -1632,7 +1629,7 @@ peer_p2p_announce_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    for (int i = 0; i < pc->nsched; i++)
+    for (int i = 0; req != NULL && i < pc->nsched; i++)
         rpc_client_unary(pc->sched[i], PROTO_SCHED_ANNOUNCE_HOST, req, PEER_P2P_PROBE_MS,
                          peer_p2p_announce_done, &pc->link[i], NULL);
     cJSON_Delete(req);
@@ -1722,6 +1719,7 @@ peer_p2p_stop(struct peer_ctx *ctx)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_sync *s;
+    struct proto_sched_ref ref;
     cJSON *req;
 
     if (pc == NULL)
@@ -1730,9 +1728,9 @@ peer_p2p_stop(struct peer_ctx *ctx)
     while ((s = TAILQ_FIRST(&pc->syncs)) != NULL)
         peer_sync_finish(s, RPC_UNAVAILABLE, "peer is shutting down");
     /* Leave every scheduler, so that nobody is handed this host as a parent any more. */
-    req = cJSON_CreateObject();
-    cJSON_AddStringToObject(req, "id", ctx->host_id);
-    for (int i = 0; i < pc->nsched; i++)
+    ref.id = ctx->host_id; /* borrowed: never reset */
+    req = proto_sched_ref_to_json(&ref, PROTO_SCHED_REF_LEAVE_HOST);
+    for (int i = 0; req != NULL && i < pc->nsched; i++)
         if (rpc_client_unary(pc->sched[i], PROTO_SCHED_LEAVE_HOST, req, PEER_P2P_LEAVE_MS,
                              peer_p2p_leave_done, pc, NULL) == 0)
             pc->leaving++;

@@ -42,6 +42,7 @@
 #include "df/df_url.h"
 #include "df/df_work.h"
 #include "df/log.h"
+#include "df/proto_dfdaemon.h"
 #include "df/net_backoff.h"
 #include "df/rpc_server.h"
 #include "df/store_data.h"
@@ -104,31 +105,47 @@ peer_task_set_state(struct peer_task *t, enum peer_task_state s, int line)
 
 /* ---------------------------------------------------------------- waiters and outputs */
 
-static void
-peer_waiter_send(struct peer_waiter *w, cJSON *inner_name_value, const char *name)
+/* An answer of kind for w's task (hostId, taskId filled; strings borrowed from the task). */
+static struct proto_dfdaemon_download_resp
+peer_waiter_resp(struct peer_waiter *w, enum proto_dfdaemon_download_resp_kind kind)
 {
-    cJSON *msg = cJSON_CreateObject();
+    struct peer_task *t = w->task;
+    struct proto_dfdaemon_download_resp r = {.kind = kind};
 
-    cJSON_AddStringToObject(msg, "hostId", w->task->ctx->host_id);
-    cJSON_AddStringToObject(msg, "taskId", w->task->id);
-    cJSON_AddItemToObject(msg, name, inner_name_value);
-    if (w->call != NULL)
-        rpc_call_send(w->call, msg); /* progress may be dropped when the queue is full */
+    r.host_id = t->ctx->host_id;
+    r.task_id = t->id;
+    r.has_content_length = t->length_known;
+    r.content_length = t->content_length;
+    r.piece_length = t->piece_length;
+    r.piece_count = t->piece_count;
+    r.finished_pieces = t->done_pieces;
+    r.finished_bytes = t->done_bytes;
+    r.bytes_from_source = t->bytes_from_source;
+    return r;
+}
+
+/* Send r on w's call, if it is still there. r's strings are borrowed: it is never reset. */
+static void
+peer_waiter_send(struct peer_waiter *w, const struct proto_dfdaemon_download_resp *r)
+{
+    cJSON *msg;
+
+    if (w->call == NULL)
+        return;
+    if ((msg = proto_dfdaemon_download_resp_to_json(r)) == NULL) {
+        log_warnx("peer: task %.12s: answer dropped (out of memory)", w->task->id);
+        return;
+    }
+    rpc_call_send(w->call, msg); /* progress may be dropped when the queue is full */
     cJSON_Delete(msg);
 }
 
 static void
 peer_waiter_started(struct peer_waiter *w)
 {
-    struct peer_task *t = w->task;
-    cJSON *o = cJSON_CreateObject();
+    struct proto_dfdaemon_download_resp r = peer_waiter_resp(w, PROTO_DOWNLOAD_STARTED);
 
-    if (t->length_known)
-        df_json_add_u64(o, "contentLength", t->content_length);
-    df_json_add_u64(o, "pieceLength", t->piece_length);
-    df_json_add_u64(o, "pieceCount", t->piece_count);
-    df_json_add_u64(o, "finishedPieces", t->done_pieces);
-    peer_waiter_send(w, o, "downloadTaskStartedResponse");
+    peer_waiter_send(w, &r);
 }
 
 static void
@@ -138,16 +155,12 @@ peer_task_progress(struct peer_task *t, bool force)
     uint64_t now = df_time_mono_ns();
 
     TAILQ_FOREACH (w, &t->waiters, entry) {
-        cJSON *o;
+        struct proto_dfdaemon_download_resp r;
         if (w->call == NULL || (!force && now - w->last_progress_ns < 100000000u))
             continue;
         w->last_progress_ns = now;
-        o = cJSON_CreateObject();
-        df_json_add_u64(o, "finishedBytes", t->done_bytes);
-        if (t->length_known)
-            df_json_add_u64(o, "contentLength", t->content_length);
-        df_json_add_u64(o, "finishedPieces", t->done_pieces);
-        peer_waiter_send(w, o, "downloadProgressResponse");
+        r = peer_waiter_resp(w, PROTO_DOWNLOAD_PROGRESS);
+        peer_waiter_send(w, &r);
     }
 }
 
@@ -355,19 +368,19 @@ static void
 peer_waiter_finish(struct peer_waiter *w)
 {
     struct peer_task *t = w->task;
-    cJSON *o;
+    struct proto_dfdaemon_download_from from[PEER_P2P_MAX_FROM];
+    struct proto_dfdaemon_download_resp r;
 
     TAILQ_REMOVE(&t->waiters, w, entry);
     if (w->call != NULL) {
         if (w->rv == 0) {
-            o = cJSON_CreateObject();
-            df_json_add_u64(o, "contentLength", t->content_length);
-            df_json_add_u64(o, "pieceCount", t->piece_count);
-            df_json_add_u64(o, "bytesFromSource", t->bytes_from_source);
-            cJSON_AddItemToObject(o, "bytesFromPeers", peer_p2p_bytes_json(t));
-            if (w->out_fd != -1)
-                df_json_add_u64(o, "outputBytes", w->out_done);
-            peer_waiter_send(w, o, "downloadTaskFinishedResponse");
+            r = peer_waiter_resp(w, PROTO_DOWNLOAD_FINISHED);
+            r.has_content_length = true;
+            r.from = from;
+            r.nfrom = peer_p2p_bytes_from(t, from);
+            r.has_output_bytes = w->out_fd != -1;
+            r.output_bytes = w->out_done;
+            peer_waiter_send(w, &r);
             rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
             rpc_call_finish(w->call, RPC_OK, NULL);
         } else {
@@ -2124,33 +2137,40 @@ cJSON *
 peer_task_stat(struct peer_ctx *ctx, const char *task_id)
 {
     struct peer_task *t = peer_task_find(ctx, task_id);
+    struct proto_dfdaemon_task pt;
     struct store_task st;
+    char state[16];
     cJSON *o;
 
+    memset(&pt, 0, sizeof(pt)); /* strings borrowed: pt is never reset */
     if (t != NULL) {
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "id", t->id);
-        cJSON_AddStringToObject(o, "state", peer_task_state_names[t->state]);
-        df_json_add_u64(o, "contentLength", t->content_length);
-        df_json_add_u64(o, "pieceLength", t->piece_length);
-        df_json_add_u64(o, "pieceCount", t->piece_count);
-        df_json_add_u64(o, "finishedPieces", t->done_pieces);
-        df_json_add_u64(o, "bytesFromSource", t->bytes_from_source);
-        return o;
+        pt.id = t->id;
+        snprintf(state, sizeof(state), "%s", peer_task_state_names[t->state]);
+        pt.state = state;
+        pt.content_length = t->content_length;
+        pt.piece_length = t->piece_length;
+        pt.piece_count = t->piece_count;
+        pt.has_finished_pieces = true;
+        pt.finished_pieces = t->done_pieces;
+        pt.has_bytes_from_source = true;
+        pt.bytes_from_source = t->bytes_from_source;
+        return proto_dfdaemon_task_to_json(&pt);
     }
     memset(&st, 0, sizeof(st));
     if (store_task_get(ctx->db, task_id, &st) != 0)
         return NULL;
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", st.id);
-    cJSON_AddStringToObject(o, "state",
-                            st.state == STORE_TASK_DONE     ? "DONE"
-                            : st.state == STORE_TASK_FAILED ? "FAILED"
-                                                            : "PARTIAL");
-    df_json_add_u64(o, "contentLength", st.content_length);
-    df_json_add_u64(o, "pieceLength", st.piece_length);
-    df_json_add_u64(o, "pieceCount", st.piece_count);
-    df_json_add_u64(o, "finishedBytes", st.bytes);
+    pt.id = st.id;
+    snprintf(state, sizeof(state), "%s",
+             st.state == STORE_TASK_DONE     ? "DONE"
+             : st.state == STORE_TASK_FAILED ? "FAILED"
+                                             : "PARTIAL");
+    pt.state = state;
+    pt.content_length = st.content_length;
+    pt.piece_length = st.piece_length;
+    pt.piece_count = st.piece_count;
+    pt.has_finished_bytes = true;
+    pt.finished_bytes = st.bytes;
+    o = proto_dfdaemon_task_to_json(&pt);
     store_task_reset(&st);
     return o;
 }

@@ -18,8 +18,11 @@
 #include "df/store_data.h"
 #include "peer.h"
 
+#define PEER_P2P_MAX_FROM 32 /* parents remembered for the byte counts of a task */
+
 struct evbuffer;
 struct peer_p2p;
+struct proto_dfdaemon_download_from;
 struct store_piece;
 
 enum peer_task_state {
@@ -162,7 +165,13 @@ void peer_task_fetch_init(struct peer_fetch *f, struct peer_task *t);
 int peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data);
 
 /* P2P engine (peer_p2p.c). */
-cJSON *peer_p2p_bytes_json(struct peer_task *t);
+
+/*
+ * The parents t's bytes came from, into out (strings borrowed from t's P2P side, valid until
+ * it changes): how many were filled, at most PEER_P2P_MAX_FROM.
+ */
+size_t peer_p2p_bytes_from(struct peer_task *t,
+                           struct proto_dfdaemon_download_from out[PEER_P2P_MAX_FROM]);
 int peer_p2p_start(struct peer_task *t);
 void peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
                          const char *parent_id);
