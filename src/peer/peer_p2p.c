@@ -91,6 +91,25 @@ struct peer_sync {
 
 TAILQ_HEAD(peer_sync_list, peer_sync);
 
+/*
+ * Where a task stands with the scheduler. The stream's registration ends with the stream;
+ * a finished task stays a parent and registers again on the next one:
+ *
+ *   IDLE --register--> REGISTERED --back to source--> SOURCE
+ *   REGISTERED, SOURCE --stream ends--> IDLE
+ *   IDLE --task done--> DONE;  REGISTERED, SOURCE --task done--> DONE_REGISTERED
+ *   DONE --register--> DONE_REGISTERED --stream ends--> DONE
+ *
+ * peer_p2p_set_session() is the only writer.
+ */
+enum peer_p2p_session {
+    PEER_P2P_IDLE,            /* not registered on a stream; the task runs */
+    PEER_P2P_REGISTERED,      /* registered; pieces come from parents */
+    PEER_P2P_SOURCE,          /* registered, and the scheduler knows we fetch from the origin */
+    PEER_P2P_DONE,            /* the task is done; not registered (a parent waiting for one) */
+    PEER_P2P_DONE_REGISTERED, /* the task is done and we are a parent on this stream */
+};
+
 struct peer_p2p {
     TAILQ_ENTRY(peer_p2p) entry; /* in pc->detached once the task object is gone */
     struct peer_p2p_ctx *pc;
@@ -106,7 +125,7 @@ struct peer_p2p {
     unsigned attempts; /* registrations since a stream last made progress (backoff) */
     bool progress;     /* a piece was recorded while registered on this stream */
     int64_t lost_ms;   /* when an established scheduler stream was lost, 0 while connected */
-    bool registered, done, source_started;
+    enum peer_p2p_session session;
     struct peer_parent parents[PEER_P2P_MAX_PARENTS];
     int nparents;
     uint8_t (*digest)[DF_SHA256_LEN];
@@ -165,6 +184,44 @@ static const struct rpc_call_cbs peer_p2p_no_cbs;
 static void peer_p2p_schedule(struct peer_p2p *p);
 static void peer_p2p_register(struct peer_p2p *p);
 static void peer_p2p_free_now(struct peer_p2p *p);
+
+static const char *const peer_p2p_session_names[] = {"IDLE", "REGISTERED", "SOURCE", "DONE",
+                                                     "DONE_REGISTERED"};
+
+static void
+peer_p2p_set_session(struct peer_p2p *p, enum peer_p2p_session s)
+{
+    static const bool ok[5][5] = {
+            /* to:  IDLE  REGISTERED SOURCE DONE  DONE_REGISTERED */
+            [PEER_P2P_IDLE] = {false, true, false, true, false},
+            [PEER_P2P_REGISTERED] = {true, false, true, false, true},
+            [PEER_P2P_SOURCE] = {true, false, false, false, true},
+            [PEER_P2P_DONE] = {false, false, false, false, true},
+            [PEER_P2P_DONE_REGISTERED] = {false, false, false, true, false},
+    };
+
+    if (p->session == s)
+        return;
+    DF_ASSERT(ok[p->session][s]);
+    log_debug("p2p", "p2p: task %.12s session %s -> %s", p->task_id,
+              peer_p2p_session_names[p->session], peer_p2p_session_names[s]);
+    p->session = s;
+}
+
+/* Registered on the current stream (whether the task is done or not). */
+static bool
+peer_p2p_registered(const struct peer_p2p *p)
+{
+    return p->session == PEER_P2P_REGISTERED || p->session == PEER_P2P_SOURCE ||
+           p->session == PEER_P2P_DONE_REGISTERED;
+}
+
+/* The task is done: p stays a parent. */
+static bool
+peer_p2p_done(const struct peer_p2p *p)
+{
+    return p->session == PEER_P2P_DONE || p->session == PEER_P2P_DONE_REGISTERED;
+}
 
 /* ---------------------------------------------------------------- messages */
 
@@ -1121,12 +1178,11 @@ static void
 peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, void *arg)
 {
     struct peer_p2p *p = arg;
-    bool was_registered = p->registered;
+    bool was_registered = peer_p2p_registered(p);
 
     (void)c;
     p->stream = NULL;
-    p->registered = false;
-    p->source_started = false;
+    peer_p2p_set_session(p, peer_p2p_done(p) ? PEER_P2P_DONE : PEER_P2P_IDLE);
     if (p->pc->stopping)
         return;
     if (was_registered) {
@@ -1168,12 +1224,13 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
     peer_p2p_retry(p, st->message);
 }
 
+/* The task is done (from_source: we fetched it from the origin, or were told to). */
 static void
-peer_p2p_report_done(struct peer_p2p *p)
+peer_p2p_report_done(struct peer_p2p *p, bool from_source)
 {
     struct proto_sched_peer_req r =
-            peer_p2p_req(p, p->need_back_to_source || p->source_started ? PROTO_PEER_BTS_FINISHED
-                                                                        : PROTO_PEER_FINISHED);
+            peer_p2p_req(p, p->need_back_to_source || from_source ? PROTO_PEER_BTS_FINISHED
+                                                                  : PROTO_PEER_FINISHED);
 
     r.content_length = (int64_t)p->content_length;
     r.has_piece_count = true;
@@ -1196,7 +1253,8 @@ peer_p2p_reannounce_pieces(struct peer_p2p *p, uint64_t content_length, uint64_t
     r.content_length = (int64_t)content_length;
     r.piece_length = (uint32_t)piece_length;
     peer_p2p_send(p, &r);
-    p->source_started = true;
+    if (!peer_p2p_done(p))
+        peer_p2p_set_session(p, PEER_P2P_SOURCE);
     if (store_piece_list_finished(p->pc->ctx->db, p->task_id, &pieces, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
             r = peer_p2p_req(p, PROTO_PEER_BTS_PIECE_FINISHED);
@@ -1206,8 +1264,8 @@ peer_p2p_reannounce_pieces(struct peer_p2p *p, uint64_t content_length, uint64_t
         }
         free(pieces);
     }
-    if (p->done)
-        peer_p2p_report_done(p);
+    if (peer_p2p_done(p))
+        peer_p2p_report_done(p, true);
 }
 
 static void
@@ -1216,6 +1274,7 @@ peer_p2p_open_stream(struct peer_p2p *p)
     static const struct rpc_client_stream_cbs cbs = {peer_p2p_stream_message,
                                                      peer_p2p_stream_close};
     struct proto_sched_peer_req r;
+    bool done = peer_p2p_done(p);
     int rv;
 
     rv = rpc_client_stream(p->pc->sched[p->sched], PROTO_SCHED_ANNOUNCE_PEER, PEER_P2P_STREAM_MS,
@@ -1230,14 +1289,14 @@ peer_p2p_open_stream(struct peer_p2p *p)
     r.download.application = p->application;
     r.download.filtered = p->filtered;
     r.download.need_back_to_source =
-            p->need_back_to_source || p->done || (p->t != NULL && p->t->from_source);
-    if (p->done || (p->t != NULL && p->t->length_known)) {
-        r.content_length = (int64_t)(p->done ? p->content_length : p->t->content_length);
-        r.piece_length = (uint32_t)(p->done ? p->piece_length : p->t->piece_length);
+            p->need_back_to_source || done || (p->t != NULL && p->t->from_source);
+    if (done || (p->t != NULL && p->t->length_known)) {
+        r.content_length = (int64_t)(done ? p->content_length : p->t->content_length);
+        r.piece_length = (uint32_t)(done ? p->piece_length : p->t->piece_length);
     }
     peer_p2p_send(p, &r);
-    p->registered = true;
-    if (p->done)
+    peer_p2p_set_session(p, done ? PEER_P2P_DONE_REGISTERED : PEER_P2P_REGISTERED);
+    if (done)
         peer_p2p_reannounce_pieces(p, p->content_length, p->piece_length);
     else if (p->t != NULL && p->t->from_source && p->t->length_known)
         peer_p2p_reannounce_pieces(p, p->t->content_length, p->t->piece_length);
@@ -1366,7 +1425,7 @@ peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const c
         peer_p2p_detached_find(pc, task_id) != NULL)
         return;
     p = peer_p2p_new(pc, task_id, req);
-    p->done = true;
+    peer_p2p_set_session(p, PEER_P2P_DONE);
     p->content_length = content_length;
     p->piece_length = piece_length;
     p->piece_count = piece_count;
@@ -1380,7 +1439,7 @@ peer_p2p_leave_free(struct peer_p2p *p)
 {
     struct peer_p2p_ctx *pc = p->pc;
 
-    if (p->registered) {
+    if (peer_p2p_registered(p)) {
         struct proto_sched_ref ref = {.id = p->peer_id}; /* borrowed: never reset */
         cJSON *req = proto_sched_ref_to_json(&ref, PROTO_SCHED_REF_LEAVE_PEER);
         if (req != NULL)
@@ -1430,7 +1489,7 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
     df_id_piece_range(t->content_length, t->piece_length, number, &off, &len);
     log_debug("p2p", "p2p: task %.12s piece %" PRIu64 " recorded", t->id, number);
     peer_sync_broadcast(pc, t->id, number, off, len, false);
-    if (p == NULL || !p->registered)
+    if (p == NULL || !peer_p2p_registered(p))
         return;
     p->progress = true;
     r = peer_p2p_req(p,
@@ -1498,9 +1557,9 @@ peer_p2p_source_started(struct peer_task *t)
     struct peer_p2p *p = t->p2p;
     struct proto_sched_peer_req r;
 
-    if (p == NULL || !p->registered || p->source_started)
+    if (p == NULL || p->session != PEER_P2P_REGISTERED)
         return;
-    p->source_started = true;
+    peer_p2p_set_session(p, PEER_P2P_SOURCE);
     r = peer_p2p_req(p, PROTO_PEER_BTS_STARTED);
     r.content_length = (int64_t)t->content_length;
     r.piece_length = (uint32_t)t->piece_length;
@@ -1511,19 +1570,22 @@ void
 peer_p2p_task_done(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
+    bool registered, from_source;
 
     peer_sync_finish_task(t->ctx->p2p, t->id, RPC_OK, NULL);
     if (p == NULL)
         return;
-    p->done = true;
+    registered = peer_p2p_registered(p);
+    from_source = p->session == PEER_P2P_SOURCE;
+    peer_p2p_set_session(p, registered ? PEER_P2P_DONE_REGISTERED : PEER_P2P_DONE);
     p->content_length = t->content_length;
     p->piece_length = t->piece_length;
     p->piece_count = t->piece_count;
     for (int i = 0; i < p->nfrom; i++)
         log_info("p2p: task %.12s: %" PRIu64 " bytes from parent %s", t->id, p->from[i].bytes,
                  p->from[i].id);
-    if (p->registered)
-        peer_p2p_report_done(p);
+    if (registered)
+        peer_p2p_report_done(p, from_source);
 }
 
 void
@@ -1534,7 +1596,7 @@ peer_p2p_task_failed(struct peer_task *t, const char *why)
     char desc[sizeof(t->why) + 100];
 
     peer_sync_finish_task(t->ctx->p2p, t->id, RPC_ABORTED, why);
-    if (p == NULL || !p->registered)
+    if (p == NULL || !peer_p2p_registered(p))
         return;
     r = peer_p2p_req(p, t->from_source ? PROTO_PEER_BTS_FAILED : PROTO_PEER_FAILED);
     snprintf(desc, sizeof(desc), "%s", why);
@@ -1598,7 +1660,7 @@ peer_p2p_free(struct peer_task *t)
     if (p == NULL)
         return;
     t->p2p = NULL;
-    if (p->done && !p->pc->stopping) {
+    if (peer_p2p_done(p) && !p->pc->stopping) {
         /*
          * Stay registered as a parent (or become one again once a scheduler answers): keep
          * the stream, drop everything task-bound.
