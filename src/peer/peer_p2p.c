@@ -32,6 +32,7 @@
 #include "df/store_piece.h"
 #include "df/store_task.h"
 #include "df/xmalloc.h"
+#include "peer_p2p.h"
 #include "peer_task.h"
 
 #define PEER_P2P_MAX_PARENTS 8
@@ -176,6 +177,7 @@ struct peer_p2p_ctx {
     struct event *announce_timer;
     struct peer_sync_list syncs;
     struct peer_p2p_list detached;
+    struct peer_task_listener listener; /* on ctx: what tasks do is reported to the scheduler */
     bool stopping;
 };
 
@@ -791,7 +793,7 @@ peer_p2p_fetch_on_data(struct net_fetch *s, struct evbuffer *data, void *arg)
     (void)s;
     if ((rv = peer_task_fetch_write(f, data)) != 0)
         return rv;
-    peer_upload_relay_kick(f->task->ctx, p->task_id);
+    peer_task_bytes_written(f->task);
     /* Bytes received: written, or buffered for the next batched write. */
     if (!p->fetch_tail[slot] && f->len - f->pos <= PEER_P2P_TAIL + evbuffer_get_length(data)) {
         /* Nearly done: line up the next piece from this parent. */
@@ -818,7 +820,7 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
     f->src = NULL;
     evtimer_del(f->rate_timer);
     f->busy = false;
-    t->busy[f->piece] = 0;
+    peer_task_release(t, f->piece);
     pp->inflight--;
     if (p->fetch_tail[slot])
         pp->tail--;
@@ -861,12 +863,26 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
         peer_p2p_strike(p, pp, f->piece, why);
         t->why[0] = '\0';
     }
-    peer_upload_relay_kick(t->ctx, p->task_id);
+    peer_task_bytes_written(t);
     if (t->done_pieces == t->piece_count) {
         peer_task_complete(t);
         return;
     }
     peer_p2p_schedule(p);
+}
+
+/* What a claim asks of a piece: its digest is known and a parent offers it (into pp). */
+struct peer_p2p_want {
+    struct peer_p2p *p;
+    struct peer_parent *pp;
+};
+
+static bool
+peer_p2p_wants(uint64_t number, void *arg)
+{
+    struct peer_p2p_want *w = arg;
+
+    return w->p->has_digest[number] && (w->pp = peer_p2p_pick_parent(w->p, number)) != NULL;
 }
 
 /* Start fetches from parents for missing pieces whose digest we know. */
@@ -884,29 +900,22 @@ peer_p2p_schedule(struct peer_p2p *p)
     for (unsigned slot = 0; slot < n && slot < PEER_MAX_WORKERS; slot++) {
         struct peer_fetch *f = &p->fetch[slot];
         struct net_fetch_req req;
-        struct peer_parent *pp = NULL;
+        struct peer_p2p_want want = {p, NULL};
+        struct peer_parent *pp;
         struct df_error err;
         char url[512];
-        uint64_t i, k;
+        uint64_t i;
 
         if (f->busy)
             continue;
-        for (k = 0; k < t->piece_count; k++) {
-            i = (t->next_scan + k) % t->piece_count;
-            if (t->have[i] || t->busy[i] || !p->has_digest[i])
-                continue;
-            if ((pp = peer_p2p_pick_parent(p, i)) != NULL)
-                break;
-        }
-        if (pp == NULL)
+        if (!peer_task_claim(t, peer_p2p_wants, &want, &i))
             return;
-        t->next_scan = i + 1;
+        pp = want.pp;
         f->piece = i;
         df_id_piece_range(t->content_length, t->piece_length, i, &f->off, &f->len);
         f->pos = 0;
         df_sha256_init(&f->sha);
         f->busy = true;
-        t->busy[i] = 1;
         pp->inflight++;
         p->fetch_relay[slot] = pp->has[i] == 2;
         p->fetch_parent[slot] = pp;
@@ -922,7 +931,7 @@ peer_p2p_schedule(struct peer_p2p *p)
             req.cluster_roles = PEER_P2P_PARENT_ROLES;
         if (net_fetch_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err) != 0) {
             f->busy = false;
-            t->busy[i] = 0;
+            peer_task_release(t, i);
             pp->inflight--;
             p->fetch_parent[slot] = NULL;
             peer_p2p_strike(p, pp, i, err.msg);
@@ -1394,7 +1403,7 @@ peer_p2p_detached_find(struct peer_p2p_ctx *pc, const char *task_id)
     return NULL;
 }
 
-int
+static int
 peer_p2p_start(struct peer_task *t)
 {
     struct peer_p2p_ctx *pc = t->ctx->p2p;
@@ -1409,12 +1418,12 @@ peer_p2p_start(struct peer_task *t)
     p->need_back_to_source = w->req.need_back_to_source || t->ctx->cfg.seed;
     for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
         peer_task_fetch_init(&p->fetch[i], t);
-    t->state = PEER_TASK_P2P;
+    peer_task_join_swarm(t);
     peer_p2p_register(p);
     return 0;
 }
 
-void
+static void
 peer_p2p_hold(struct peer_ctx *ctx, const struct peer_download_req *req, const char *task_id,
               uint64_t content_length, uint64_t piece_length, uint64_t piece_count)
 {
@@ -1450,7 +1459,7 @@ peer_p2p_leave_free(struct peer_p2p *p)
     peer_p2p_free_now(p);
 }
 
-void
+static void
 peer_p2p_forget(struct peer_ctx *ctx, const char *task_id)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
@@ -1462,7 +1471,7 @@ peer_p2p_forget(struct peer_ctx *ctx, const char *task_id)
     peer_p2p_leave_free(p);
 }
 
-void
+static void
 peer_p2p_evict(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
@@ -1474,7 +1483,7 @@ peer_p2p_evict(struct peer_task *t)
     peer_p2p_forget(t->ctx, t->id);
 }
 
-void
+static void
 peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
                     const char *parent_id)
 {
@@ -1505,7 +1514,7 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
     peer_p2p_send(p, &r);
 }
 
-void
+static void
 peer_p2p_piece_rechecked(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN])
 {
     uint64_t off = 0, len = 0;
@@ -1521,14 +1530,14 @@ peer_p2p_piece_rechecked(struct peer_task *t, uint64_t number, const uint8_t md[
     peer_sync_broadcast(t->ctx->p2p, t->id, number, off, len, false);
 }
 
-void
+static void
 peer_p2p_kick(struct peer_task *t)
 {
     if (t->p2p != NULL)
         peer_p2p_schedule(t->p2p);
 }
 
-void
+static void
 peer_p2p_fetches_cancel(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
@@ -1551,7 +1560,7 @@ peer_p2p_fetches_cancel(struct peer_task *t)
     }
 }
 
-void
+static void
 peer_p2p_source_started(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
@@ -1566,7 +1575,7 @@ peer_p2p_source_started(struct peer_task *t)
     peer_p2p_send(p, &r);
 }
 
-void
+static void
 peer_p2p_task_done(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
@@ -1588,7 +1597,7 @@ peer_p2p_task_done(struct peer_task *t)
         peer_p2p_report_done(p, from_source);
 }
 
-void
+static void
 peer_p2p_task_failed(struct peer_task *t, const char *why)
 {
     struct peer_p2p *p = t->p2p;
@@ -1604,8 +1613,8 @@ peer_p2p_task_failed(struct peer_task *t, const char *why)
     peer_p2p_send(p, &r);
 }
 
-size_t
-peer_p2p_bytes_from(struct peer_task *t, struct proto_dfdaemon_download_from out[PEER_P2P_MAX_FROM])
+static size_t
+peer_p2p_bytes_from(struct peer_task *t, struct proto_dfdaemon_download_from *out)
 {
     struct peer_p2p *p = t->p2p;
     size_t n = 0;
@@ -1652,7 +1661,7 @@ peer_p2p_free_now(struct peer_p2p *p)
     free(p);
 }
 
-void
+static void
 peer_p2p_free(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
@@ -1680,6 +1689,49 @@ peer_p2p_free(struct peer_task *t)
     }
     peer_p2p_free_now(p);
 }
+
+/* ---------------------------------------------------------------- the task core's side */
+
+static void
+peer_p2p_on_piece(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
+                  const char *parent_id, void *arg)
+{
+    (void)arg;
+    peer_p2p_piece_done(t, number, md, parent_id);
+}
+
+static void
+peer_p2p_on_done(struct peer_task *t, void *arg)
+{
+    (void)arg;
+    peer_p2p_task_done(t);
+}
+
+static void
+peer_p2p_on_failed(struct peer_task *t, const char *why, void *arg)
+{
+    (void)arg;
+    peer_p2p_task_failed(t, why);
+}
+
+static const struct peer_task_events peer_p2p_task_events = {
+        .piece = peer_p2p_on_piece,
+        .done = peer_p2p_on_done,
+        .failed = peer_p2p_on_failed,
+};
+
+static const struct peer_swarm_ops peer_p2p_swarm = {
+        .start = peer_p2p_start,
+        .free = peer_p2p_free,
+        .source_started = peer_p2p_source_started,
+        .fetches_cancel = peer_p2p_fetches_cancel,
+        .kick = peer_p2p_kick,
+        .piece_rechecked = peer_p2p_piece_rechecked,
+        .forget = peer_p2p_forget,
+        .evict = peer_p2p_evict,
+        .hold = peer_p2p_hold,
+        .bytes_from = peer_p2p_bytes_from,
+};
 
 /* ---------------------------------------------------------------- setup */
 
@@ -1711,8 +1763,12 @@ peer_p2p_init(struct peer_ctx *ctx, struct df_error *err)
 
     pc->ctx = ctx;
     ctx->p2p = pc;
+    ctx->swarm = &peer_p2p_swarm;
     TAILQ_INIT(&pc->syncs);
     TAILQ_INIT(&pc->detached);
+    pc->listener.ev = &peer_p2p_task_events;
+    pc->listener.arg = pc;
+    peer_task_listen(ctx, &pc->listener);
     if ((rv = rpc_server_register(ctx->rpc, methods, DF_NELEM(methods))) != 0)
         return df_error_set(err, rv, "rpc: cannot register the upload service");
     /* Each --scheduler value may itself be a comma-separated list, in failover order. */
@@ -1820,6 +1876,8 @@ peer_p2p_shutdown(struct peer_ctx *ctx)
         event_free(pc->announce_timer);
     for (int i = 0; i < pc->nsched; i++)
         rpc_client_free(pc->sched[i]);
+    peer_task_unlisten(ctx, &pc->listener);
+    ctx->swarm = NULL;
     free(pc);
     ctx->p2p = NULL;
 }

@@ -103,6 +103,106 @@ peer_task_set_state(struct peer_task *t, enum peer_task_state s, int line)
 
 #define PEER_TASK_SET_STATE(t, s) peer_task_set_state((t), (s), __LINE__)
 
+/* ---------------------------------------------------------------- listeners and the swarm */
+
+void
+peer_task_listen(struct peer_ctx *ctx, struct peer_task_listener *l)
+{
+    struct peer_task_listener **at = &ctx->task_listeners;
+
+    while (*at != NULL)
+        at = &(*at)->next;
+    l->next = NULL;
+    *at = l;
+}
+
+void
+peer_task_unlisten(struct peer_ctx *ctx, struct peer_task_listener *l)
+{
+    for (struct peer_task_listener **at = &ctx->task_listeners; *at != NULL; at = &(*at)->next)
+        if (*at == l) {
+            *at = l->next;
+            l->next = NULL;
+            return;
+        }
+}
+
+void
+peer_task_bytes_written(struct peer_task *t)
+{
+    for (struct peer_task_listener *l = t->ctx->task_listeners, *next; l != NULL; l = next) {
+        next = l->next;
+        if (l->ev->bytes != NULL)
+            l->ev->bytes(t, l->arg);
+    }
+}
+
+static void
+peer_task_tell_piece(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
+                     const char *parent_id)
+{
+    for (struct peer_task_listener *l = t->ctx->task_listeners, *next; l != NULL; l = next) {
+        next = l->next;
+        if (l->ev->piece != NULL)
+            l->ev->piece(t, number, md, parent_id, l->arg);
+    }
+}
+
+static void
+peer_task_tell_done(struct peer_task *t)
+{
+    for (struct peer_task_listener *l = t->ctx->task_listeners, *next; l != NULL; l = next) {
+        next = l->next;
+        if (l->ev->done != NULL)
+            l->ev->done(t, l->arg);
+    }
+}
+
+static void
+peer_task_tell_failed(struct peer_task *t, const char *why)
+{
+    for (struct peer_task_listener *l = t->ctx->task_listeners, *next; l != NULL; l = next) {
+        next = l->next;
+        if (l->ev->failed != NULL)
+            l->ev->failed(t, why, l->arg);
+    }
+}
+
+bool
+peer_task_claim(struct peer_task *t, bool (*want)(uint64_t number, void *arg), void *arg,
+                uint64_t *number)
+{
+    for (uint64_t k = 0; k < t->piece_count; k++) {
+        uint64_t i = (t->next_scan + k) % t->piece_count;
+        if (t->have[i] || t->busy[i] || (want != NULL && !want(i, arg)))
+            continue;
+        t->next_scan = i + 1;
+        t->busy[i] = 1;
+        *number = i;
+        return true;
+    }
+    return false;
+}
+
+void
+peer_task_release(struct peer_task *t, uint64_t number)
+{
+    t->busy[number] = 0;
+}
+
+void
+peer_task_join_swarm(struct peer_task *t)
+{
+    PEER_TASK_SET_STATE(t, PEER_TASK_P2P);
+}
+
+static void
+peer_task_swarm_source_started(struct peer_task *t)
+{
+    if (t->ctx->swarm != NULL)
+        t->ctx->swarm->source_started(t);
+}
+
 /* ---------------------------------------------------------------- waiters and outputs */
 
 /* An answer of kind for w's task (hostId, taskId filled; strings borrowed from the task). */
@@ -377,7 +477,7 @@ peer_waiter_finish(struct peer_waiter *w)
             r = peer_waiter_resp(w, PROTO_DOWNLOAD_FINISHED);
             r.has_content_length = true;
             r.from = from;
-            r.nfrom = peer_p2p_bytes_from(t, from);
+            r.nfrom = t->ctx->swarm != NULL ? t->ctx->swarm->bytes_from(t, from) : 0;
             r.has_output_bytes = w->out_fd != -1;
             r.output_bytes = w->out_done;
             peer_waiter_send(w, &r);
@@ -454,7 +554,8 @@ peer_task_evict(struct peer_task *t)
         return;
     t->evicted = true;
     t->hold_pending = false;
-    peer_p2p_evict(t);
+    if (t->ctx->swarm != NULL)
+        t->ctx->swarm->evict(t);
     if (peer_task_drop_storage(t->ctx, t->id) == 0)
         log_info("peer: task %.12s evicted: its content failed a whole-content digest", t->id);
 }
@@ -550,8 +651,9 @@ peer_waiter_output_done(void *arg)
         if (w->rv == 0 && t->hold_pending) {
             /* verified whole: now the swarm may have it */
             t->hold_pending = false;
-            peer_p2p_hold(t->ctx, &w->req, t->id, t->content_length, t->piece_length,
-                          t->piece_count);
+            if (t->ctx->swarm != NULL)
+                t->ctx->swarm->hold(t->ctx, &w->req, t->id, t->content_length, t->piece_length,
+                                    t->piece_count);
         }
         peer_waiter_finish(w);
     } else
@@ -610,7 +712,8 @@ peer_task_free(struct peer_task *t)
     struct peer_waiter *w;
 
     peer_task_stop_fetches(t);
-    peer_p2p_free(t);
+    if (t->ctx->swarm != NULL)
+        t->ctx->swarm->free(t);
     peer_task_hash_orphan(t);
     while ((w = TAILQ_FIRST(&t->waiters)) != NULL) {
         TAILQ_REMOVE(&t->waiters, w, entry);
@@ -660,7 +763,7 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
     log_warnx("peer: task %.12s failed: %s", t->id, why);
     peer_task_stop_fetches(t);
     PEER_TASK_SET_STATE(t, PEER_TASK_FAILED);
-    peer_p2p_task_failed(t, why);
+    peer_task_tell_failed(t, why);
     t->ctx->tasks_failed++;
     if (rv == DF_ENOSPC) {
         /*
@@ -712,7 +815,7 @@ peer_task_complete(struct peer_task *t)
                   t->id);
     PEER_TASK_SET_STATE(t, PEER_TASK_DONE);
     t->ctx->tasks_done++;
-    peer_p2p_task_done(t);
+    peer_task_tell_done(t);
     log_info("peer: task %.12s done: %" PRIu64 " bytes, %" PRIu64 " pieces, %" PRIu64
              " from source in %" PRId64 " ms",
              t->id, t->content_length, t->piece_count, t->bytes_from_source,
@@ -750,7 +853,8 @@ peer_task_drop_storage(struct peer_ctx *ctx, const char *id)
 static void
 peer_task_release_geometry(struct peer_task *t)
 {
-    peer_p2p_fetches_cancel(t);
+    if (t->ctx->swarm != NULL)
+        t->ctx->swarm->fetches_cancel(t);
     peer_task_hash_orphan(t); /* their piece numbers belong to the old geometry */
     DF_FREE(t->recheck, free);
     t->nrecheck = t->recheck_next = 0;
@@ -1131,7 +1235,7 @@ peer_task_record_piece(struct peer_task *t, uint64_t number, uint64_t off, uint6
     t->have[number] = 1;
     t->done_pieces++;
     t->done_bytes += len;
-    peer_p2p_piece_done(t, number, md, parent_id);
+    peer_task_tell_piece(t, number, md, parent_id);
     peer_task_outputs_kick(t);
     return 0;
 }
@@ -1189,7 +1293,7 @@ peer_task_stream_finish_unknown(struct peer_task *t, uint64_t length)
         snprintf(t->why, sizeof(t->why), "content of unknown length larger than supported");
         return DF_ETOOBIG;
     }
-    peer_p2p_source_started(t);
+    peer_task_swarm_source_started(t);
     for (uint64_t i = 0; i < t->piece_count; i++) {
         uint64_t off = i * t->piece_length;
         uint64_t len = length - off < t->piece_length ? length - off : t->piece_length;
@@ -1394,7 +1498,8 @@ static void
 peer_task_kick(struct peer_task *t)
 {
     if (t->state == PEER_TASK_P2P) {
-        peer_p2p_kick(t);
+        if (t->ctx->swarm != NULL)
+            t->ctx->swarm->kick(t);
         return;
     }
     if (t->state != PEER_TASK_RUNNING)
@@ -1429,7 +1534,8 @@ peer_task_recheck_done(struct peer_task *t, struct peer_hash_job *j)
         t->have[j->number] = 1;
         t->done_pieces++;
         t->done_bytes += j->len;
-        peer_p2p_piece_rechecked(t, j->number, j->md);
+        if (t->ctx->swarm != NULL)
+            t->ctx->swarm->piece_rechecked(t, j->number, j->md);
         return 0;
     }
     /* one warning per task (the first); the rest are counted (peer_task_recheck_next) */
@@ -1568,15 +1674,9 @@ peer_task_fetch_next(struct peer_fetch *f)
     int rv;
 
     if (!f->busy) {
-        for (n = 0; n < t->piece_count; n++) {
-            uint64_t i = (t->next_scan + n) % t->piece_count;
-            if (!t->have[i] && !t->busy[i])
-                break;
-        }
-        if (n == t->piece_count)
+        if (!peer_task_claim(t, NULL, NULL, &n))
             return; /* nothing left for this slot */
-        f->piece = (t->next_scan + n) % t->piece_count;
-        t->next_scan = f->piece + 1;
+        f->piece = n;
         f->attempt = 0;
     }
     f->busy = true;
@@ -1656,7 +1756,7 @@ peer_probe_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *ar
             return rv;
         }
         PEER_TASK_SET_STATE(t, PEER_TASK_RUNNING);
-        peer_p2p_source_started(t);
+        peer_task_swarm_source_started(t);
         TAILQ_FOREACH (w, &t->waiters, entry)
             peer_waiter_started(w);
         return DF_ECANCELED; /* the probe's one byte is not needed: pieces follow */
@@ -1684,7 +1784,7 @@ peer_probe_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *ar
     }
     PEER_TASK_SET_STATE(t, PEER_TASK_STREAMING);
     if (t->length_known)
-        peer_p2p_source_started(t);
+        peer_task_swarm_source_started(t);
     f->busy = true;
     f->pos = 0;
     f->off = 0;
@@ -1953,7 +2053,8 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
                   "fetching it again",
                   id, (unsigned long)sb.st_nlink);
         store_task_delete(ctx->db, id);
-        peer_p2p_forget(ctx, id);
+        if (ctx->swarm != NULL)
+            ctx->swarm->forget(ctx, id);
         store_data_remove(ctx->cfg.data_dir, id);
         store_task_reset(&st);
         return false;
@@ -1982,8 +2083,8 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
     /* A digest-checked get offers the content to the swarm only once it passed. */
     if (w->req.has_digest)
         t->hold_pending = true;
-    else
-        peer_p2p_hold(ctx, &w->req, id, t->content_length, t->piece_length, t->piece_count);
+    else if (ctx->swarm != NULL)
+        ctx->swarm->hold(ctx, &w->req, id, t->content_length, t->piece_length, t->piece_count);
     peer_waiter_materialize(w);
     return true;
 }
@@ -2056,7 +2157,7 @@ peer_task_download_fd(struct peer_ctx *ctx, struct rpc_call *call, struct peer_d
     w->task = t;
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
     log_info("peer: task %.12s new", t->id);
-    if (peer_p2p_start(t) != 0)
+    if (ctx->swarm == NULL || ctx->swarm->start(t) != 0)
         peer_task_back_to_source(t);
 }
 
@@ -2119,12 +2220,14 @@ peer_task_gc(struct peer_ctx *ctx)
         if (!expired && !over) {
             /* Rows this process did not write (the first pass runs before anything is
              * served), or whose file changed, lose their trust here. */
-            if (!peer_task_cache_check(ctx, st) && st->state == STORE_TASK_DONE)
-                peer_p2p_forget(ctx, st->id);
+            if (!peer_task_cache_check(ctx, st) && st->state == STORE_TASK_DONE &&
+                ctx->swarm != NULL)
+                ctx->swarm->forget(ctx, st->id);
             continue;
         }
         if (peer_task_drop_storage(ctx, st->id) == 0) {
-            peer_p2p_forget(ctx, st->id);
+            if (ctx->swarm != NULL)
+                ctx->swarm->forget(ctx, st->id);
             total -= st->bytes < total ? st->bytes : total;
             log_info("peer: evicted task %.12s (%" PRIu64 " bytes, %s)", st->id, st->bytes,
                      expired ? "ttl" : "quota");
