@@ -94,6 +94,13 @@ struct peer_config {
 struct peer_task;
 TAILQ_HEAD(peer_task_list, peer_task);
 
+/* The clocks the task core reads: the process's (df_time), or a test's own. */
+struct peer_clock {
+    int64_t (*wall_ms)(void *arg);  /* timestamps of the cache's rows, ages (TTL) */
+    uint64_t (*mono_ns)(void *arg); /* intervals (progress reports) */
+    void *arg;
+};
+
 struct peer_ctx {
     struct event_base *base;
     struct df_work_pool *hash_pool; /* hashing pieces, sealing: one thread per processor */
@@ -124,6 +131,7 @@ struct peer_ctx {
     struct peer_p2p_ctx *p2p;
     const struct peer_swarm_ops *swarm;        /* set by the P2P module; NULL: no swarm */
     struct peer_task_listener *task_listeners; /* told of every task's progress */
+    const struct peer_clock *clock;            /* NULL: the process's clocks */
     TAILQ_HEAD(, peer_upload_relay) relays;    /* cut-through responses waiting for bytes */
     struct peer_task_listener *relay_listener; /* the relays' (peer_upload_start), or NULL */
     struct peer_task_list tasks;

@@ -69,8 +69,6 @@ static void peer_task_fetch_next(struct peer_fetch *f);
 
 static void peer_task_probe(struct peer_task *t);
 static void peer_waiter_materialize(struct peer_waiter *w);
-static struct peer_task *peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
-                                       const struct peer_download_req *req);
 static void peer_task_maybe_free(struct peer_task *t);
 
 enum peer_hash_kind {
@@ -102,6 +100,20 @@ peer_task_set_state(struct peer_task *t, enum peer_task_state s, int line)
 }
 
 #define PEER_TASK_SET_STATE(t, s) peer_task_set_state((t), (s), __LINE__)
+
+/* ---------------------------------------------------------------- clocks */
+
+static int64_t
+peer_task_wall_ms(const struct peer_ctx *ctx)
+{
+    return ctx->clock != NULL ? ctx->clock->wall_ms(ctx->clock->arg) : df_time_wall_ms();
+}
+
+static uint64_t
+peer_task_mono_ns(const struct peer_ctx *ctx)
+{
+    return ctx->clock != NULL ? ctx->clock->mono_ns(ctx->clock->arg) : df_time_mono_ns();
+}
 
 /* ---------------------------------------------------------------- listeners and the swarm */
 
@@ -252,7 +264,7 @@ static void
 peer_task_progress(struct peer_task *t, bool force)
 {
     struct peer_waiter *w;
-    uint64_t now = df_time_mono_ns();
+    uint64_t now = peer_task_mono_ns(t->ctx);
 
     TAILQ_FOREACH (w, &t->waiters, entry) {
         struct proto_dfdaemon_download_resp r;
@@ -819,7 +831,7 @@ peer_task_complete(struct peer_task *t)
     log_info("peer: task %.12s done: %" PRIu64 " bytes, %" PRIu64 " pieces, %" PRIu64
              " from source in %" PRId64 " ms",
              t->id, t->content_length, t->piece_count, t->bytes_from_source,
-             df_time_wall_ms() - t->started_ms);
+             peer_task_wall_ms(t->ctx) - t->started_ms);
     peer_task_progress(t, true);
     /* A cache-only waiter finishes synchronously: hold the task until the loop is over. */
     t->materializing++;
@@ -1058,11 +1070,11 @@ peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_leng
     st.piece_length = t->piece_length;
     st.etag = t->etag;
     st.last_modified = t->last_modified;
-    rv = store_task_put(t->ctx->db, &st, df_time_wall_ms());
+    rv = store_task_put(t->ctx->db, &st, peer_task_wall_ms(t->ctx));
     if (rv == DF_EEXIST) {
         /* The origin's content changed size since we cached part of it: start over. */
         if ((rv = peer_task_drop_storage(t->ctx, t->id)) == 0)
-            rv = store_task_put(t->ctx->db, &st, df_time_wall_ms());
+            rv = store_task_put(t->ctx->db, &st, peer_task_wall_ms(t->ctx));
     }
     if (rv != 0)
         return df_error_set(err, rv, "cannot record the task: %s", df_strerror(rv));
@@ -1156,6 +1168,7 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
     if (len < PEER_TASK_WRITE_BATCH && f->len != UINT64_MAX && f->pos + len < f->len)
         return 0;
     if (ctx->cfg.download_rate > 0) {
+        /* the host's download limiter (shared with uploads) runs on the process's clock */
         uint64_t now = df_time_mono_ns(), avail = net_ratelim_available(&ctx->down_rl, now);
         if (avail < len) {
             /* Take what the bucket allows now; pause the body until it refills. */
@@ -1953,7 +1966,7 @@ peer_task_find(struct peer_ctx *ctx, const char *id)
     return failed;
 }
 
-static struct peer_task *
+struct peer_task *
 peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
               const struct peer_download_req *req)
 {
@@ -1967,7 +1980,7 @@ peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
     t->insecure = req->insecure;
     t->policy = req->policy;
     t->fd = -1;
-    t->started_ms = df_time_wall_ms();
+    t->started_ms = peer_task_wall_ms(ctx);
     if (req->nheaders > 0) {
         t->headers = xcalloc(req->nheaders, sizeof(*t->headers));
         for (size_t i = 0; i < req->nheaders; i++) {
@@ -2059,7 +2072,7 @@ peer_task_from_cache(struct peer_ctx *ctx, const char *id, struct peer_waiter *w
         store_task_reset(&st);
         return false;
     }
-    store_task_touch(ctx->db, id, df_time_wall_ms());
+    store_task_touch(ctx->db, id, peer_task_wall_ms(ctx));
     ctx->cache_hits++;
     t = xcalloc(1, sizeof(*t));
     t->ctx = ctx;
@@ -2205,7 +2218,7 @@ peer_task_gc(struct peer_ctx *ctx)
 {
     struct store_task *list = NULL;
     uint64_t total = 0;
-    int64_t now = df_time_wall_ms();
+    int64_t now = peer_task_wall_ms(ctx);
     size_t n = 0;
 
     if (store_task_list_lru(ctx->db, 100000, &list, &n) != 0)

@@ -150,6 +150,14 @@ void peer_task_gc(struct peer_ctx *ctx);
 /* Task status as JSON (StatTask); NULL if unknown. The caller deletes it. */
 cJSON *peer_task_stat(struct peer_ctx *ctx, const char *task_id);
 
+/*
+ * A new running task id (canonical: its URL for the store) for what req asks (borrowed), in
+ * ctx->tasks with no waiter and no source yet: its caller takes it to the swarm or the
+ * origin. A partial copy in the store lends it its validators.
+ */
+struct peer_task *peer_task_new(struct peer_ctx *ctx, const char *id, const char *canonical,
+                                const struct peer_download_req *req);
+
 /* Record a hashed piece (bytes already written); notifies P2P. 0 or DF_E* with t->why set. */
 int peer_task_record_piece(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len,
                            const uint8_t md[DF_SHA256_LEN], const char *parent_id);
