@@ -60,6 +60,37 @@
 #define PEER_P2P_PARENT_ROLES \
     (NET_TLS_ROLE_BIT(NET_TLS_ROLE_PEER) | NET_TLS_ROLE_BIT(NET_TLS_ROLE_SEED))
 
+/*
+ * A parent's standing with this task: whether the scheduler's last list names it, and whether
+ * we blocked it (strikes, or every copy of a piece failed its digest). A block is for good:
+ *
+ *   UNLISTED <--> LISTED,  BLOCKED_UNLISTED <--> BLOCKED_LISTED
+ *   UNLISTED --block--> BLOCKED_UNLISTED,  LISTED --block--> BLOCKED_LISTED
+ *
+ * An empty slot is UNLISTED. peer_parent_set_standing() is the only writer.
+ */
+enum peer_parent_standing {
+    PEER_PARENT_UNLISTED,
+    PEER_PARENT_LISTED,
+    PEER_PARENT_BLOCKED_UNLISTED,
+    PEER_PARENT_BLOCKED_LISTED,
+};
+
+/*
+ * What we know of a parent's pieces (has[]): nothing being followed (a new slot, or its
+ * SyncPieces stream failed or was dropped: named again, it is followed anew), FOLLOWING
+ * while the stream is open, COMPLETE once it ended well (the parent has them all):
+ *
+ *   NONE --open--> FOLLOWING --ended well--> COMPLETE;  FOLLOWING --failed, dropped--> NONE
+ *
+ * peer_parent_set_map() is the only writer.
+ */
+enum peer_parent_map {
+    PEER_PARENT_MAP_NONE,
+    PEER_PARENT_MAP_FOLLOWING,
+    PEER_PARENT_MAP_COMPLETE,
+};
+
 struct peer_parent {
     struct peer_p2p *owner;
     char *id, *host_id, *ip;
@@ -70,7 +101,8 @@ struct peer_parent {
     uint8_t *has;
     uint8_t *bad; /* pieces it served that failed their digest: never asked for them again */
     unsigned strikes, inflight, tail; /* tail: fetches in their last PEER_P2P_TAIL bytes */
-    bool blocked, listed, synced;
+    enum peer_parent_standing standing;
+    enum peer_parent_map map;
     unsigned relay_fails; /* cut-through fetches of ours it could not finish */
     int from;             /* index in owner->from */
 };
@@ -495,6 +527,77 @@ peer_p2p_download_task(struct rpc_call *call, const cJSON *req, void *arg)
 
 /* ---------------------------------------------------------------- parents */
 
+static const char *const peer_parent_standing_names[] = {"UNLISTED", "LISTED", "BLOCKED_UNLISTED",
+                                                         "BLOCKED_LISTED"};
+static const char *const peer_parent_map_names[] = {"NONE", "FOLLOWING", "COMPLETE"};
+
+static void
+peer_parent_set_standing(struct peer_parent *pp, enum peer_parent_standing s)
+{
+    static const bool ok[4][4] = {
+            /* to: UNLISTED LISTED BLOCKED_UNLISTED BLOCKED_LISTED */
+            [PEER_PARENT_UNLISTED] = {false, true, true, false},
+            [PEER_PARENT_LISTED] = {true, false, false, true},
+            [PEER_PARENT_BLOCKED_UNLISTED] = {false, false, false, true},
+            [PEER_PARENT_BLOCKED_LISTED] = {false, false, true, false},
+    };
+
+    if (pp->standing == s)
+        return;
+    DF_ASSERT(ok[pp->standing][s]);
+    log_debug("p2p", "p2p: parent %s %s -> %s", pp->id, peer_parent_standing_names[pp->standing],
+              peer_parent_standing_names[s]);
+    pp->standing = s;
+}
+
+static bool
+peer_parent_listed(const struct peer_parent *pp)
+{
+    return pp->standing == PEER_PARENT_LISTED || pp->standing == PEER_PARENT_BLOCKED_LISTED;
+}
+
+static bool
+peer_parent_blocked(const struct peer_parent *pp)
+{
+    return pp->standing == PEER_PARENT_BLOCKED_UNLISTED ||
+           pp->standing == PEER_PARENT_BLOCKED_LISTED;
+}
+
+/* Named by the scheduler's last list, or not (a block stays). */
+static void
+peer_parent_list(struct peer_parent *pp, bool listed)
+{
+    if (peer_parent_blocked(pp))
+        peer_parent_set_standing(pp, listed ? PEER_PARENT_BLOCKED_LISTED
+                                            : PEER_PARENT_BLOCKED_UNLISTED);
+    else
+        peer_parent_set_standing(pp, listed ? PEER_PARENT_LISTED : PEER_PARENT_UNLISTED);
+}
+
+static void
+peer_parent_block(struct peer_parent *pp)
+{
+    peer_parent_set_standing(pp, peer_parent_listed(pp) ? PEER_PARENT_BLOCKED_LISTED
+                                                        : PEER_PARENT_BLOCKED_UNLISTED);
+}
+
+static void
+peer_parent_set_map(struct peer_parent *pp, enum peer_parent_map m)
+{
+    static const bool ok[3][3] = {
+            /* to: NONE FOLLOWING COMPLETE */
+            [PEER_PARENT_MAP_NONE] = {false, true, false},
+            [PEER_PARENT_MAP_FOLLOWING] = {true, false, true},
+    };
+
+    if (pp->map == m)
+        return;
+    DF_ASSERT(ok[pp->map][m]);
+    log_debug("p2p", "p2p: parent %s pieces %s -> %s", pp->id, peer_parent_map_names[pp->map],
+              peer_parent_map_names[m]);
+    pp->map = m;
+}
+
 static void
 peer_parent_reset(struct peer_parent *pp)
 {
@@ -542,8 +645,8 @@ peer_parent_sync_close(struct rpc_client_call *c, const struct rpc_status *st, v
 
     (void)c;
     pp->sync = NULL;
-    if (st->code == RPC_OK)
-        pp->synced = true; /* the parent is done: has[] is complete */
+    /* ended well: the parent is done, has[] is complete */
+    peer_parent_set_map(pp, st->code == RPC_OK ? PEER_PARENT_MAP_COMPLETE : PEER_PARENT_MAP_NONE);
     if (st->code != RPC_OK)
         log_debug("p2p", "p2p: parent %s sync ended: %s", pp->id, st->message);
 }
@@ -568,9 +671,13 @@ peer_parent_open(struct peer_p2p *p, struct peer_parent *pp)
     opts.expect_roles = opts.tls != NULL ? PEER_P2P_PARENT_ROLES : 0;
     if ((rv = rpc_client_new(p->pc->ctx->base, p->pc->ctx->dns, &opts, &pp->client, &err)) != 0)
         return rv;
+    peer_parent_set_map(pp, PEER_PARENT_MAP_FOLLOWING);
     if ((rv = rpc_client_stream(pp->client, PROTO_DFDAEMON_SYNC_PIECES, PEER_P2P_STREAM_MS, &cbs,
-                                pp, &pp->sync)) != 0)
+                                pp, &pp->sync)) != 0) {
+        if (pp->map == PEER_PARENT_MAP_FOLLOWING)
+            peer_parent_set_map(pp, PEER_PARENT_MAP_NONE);
         return rv;
+    }
     memcpy(ref.task_id, p->task_id, sizeof(ref.task_id));
     if ((req = proto_dfdaemon_task_ref_to_json(&ref)) == NULL)
         return DF_ENOMEM;
@@ -608,9 +715,9 @@ peer_p2p_parent_slot(struct peer_p2p *p)
         return &p->parents[p->nparents++];
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *pp = &p->parents[i];
-        if (pp->listed || pp->inflight > 0)
+        if (peer_parent_listed(pp) || pp->inflight > 0)
             continue;
-        if (!pp->blocked)
+        if (!peer_parent_blocked(pp))
             return pp;
         if (spare == NULL)
             spare = pp;
@@ -635,14 +742,14 @@ peer_p2p_set_parents(struct peer_p2p *p, const struct proto_sched_parent *list, 
     struct peer_parent *pp;
 
     for (int i = 0; i < p->nparents; i++)
-        p->parents[i].listed = false;
+        peer_parent_list(&p->parents[i], false);
     /* Mark the ones we keep first, so that a new one never takes the slot of a kept one. */
     for (size_t k = 0; k < n; k++) {
         id = list[k].id;
         if ((pp = peer_p2p_parent_find(p, id)) == NULL)
             continue;
-        pp->listed = true;
-        if (pp->sync == NULL && !pp->synced) {
+        peer_parent_list(pp, true);
+        if (pp->map == PEER_PARENT_MAP_NONE) {
             /* Dropped before and named again: follow its pieces anew. */
             memset(pp->has, 0, p->npieces > 0 ? p->npieces : 1);
             rpc_client_free(pp->client);
@@ -669,7 +776,7 @@ peer_p2p_set_parents(struct peer_p2p *p, const struct proto_sched_parent *list, 
         pp->from = peer_p2p_from_index(p, id, ip, seed);
         pp->has = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
         pp->bad = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
-        pp->listed = true;
+        peer_parent_list(pp, true);
         if (peer_parent_open(p, pp) != 0)
             log_warnx("p2p: task %.12s: cannot reach parent %s", p->task_id, id);
         log_debug("p2p", "p2p: task %.12s parent %s (%s:%u)%s", p->task_id, id, ip,
@@ -677,11 +784,12 @@ peer_p2p_set_parents(struct peer_p2p *p, const struct proto_sched_parent *list, 
     }
     /* Drop parents the scheduler no longer names, unless a fetch from them is running. */
     for (int i = 0; i < p->nparents; i++) {
-        if (p->parents[i].listed || p->parents[i].inflight > 0 || p->parents[i].blocked)
+        struct peer_parent *q = &p->parents[i];
+        if (peer_parent_listed(q) || q->inflight > 0 || peer_parent_blocked(q) || q->sync == NULL)
             continue;
-        if (p->parents[i].sync != NULL)
-            rpc_client_cancel(p->parents[i].sync);
-        p->parents[i].sync = NULL;
+        rpc_client_cancel(q->sync); /* its callback is not called */
+        q->sync = NULL;
+        peer_parent_set_map(q, PEER_PARENT_MAP_NONE);
     }
 }
 
@@ -694,8 +802,8 @@ peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
 
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *pp = &p->parents[i];
-        if (pp->blocked || !pp->listed || !pp->has[piece] || pp->bad[piece] ||
-            (pp->has[piece] == 2 && pp->relay_fails >= PEER_P2P_RELAY_FAILS) ||
+        if (peer_parent_blocked(pp) || !peer_parent_listed(pp) || !pp->has[piece] ||
+            pp->bad[piece] || (pp->has[piece] == 2 && pp->relay_fails >= PEER_P2P_RELAY_FAILS) ||
             pp->inflight - pp->tail >= PEER_P2P_PARENT_INFLIGHT ||
             pp->inflight > PEER_P2P_PARENT_INFLIGHT)
             continue;
@@ -728,8 +836,8 @@ peer_p2p_strike(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece, cons
     log_warnx("p2p: task %.12s piece %" PRIu64 " from %s: %s (strike %u)", p->task_id, piece,
               pp->id, why, pp->strikes);
     peer_p2p_report_failed(p, piece, pp);
-    if (pp->strikes >= PEER_P2P_STRIKES && !pp->blocked) {
-        pp->blocked = true;
+    if (pp->strikes >= PEER_P2P_STRIKES && !peer_parent_blocked(pp)) {
+        peer_parent_block(pp);
         log_warnx("p2p: task %.12s: parent %s blocked", p->task_id, pp->id);
     }
 }
@@ -750,14 +858,15 @@ peer_p2p_digest_failed(struct peer_p2p *p, struct peer_parent *pp, uint64_t piec
     pp->bad[piece] = 1;
     for (int i = 0; i < p->nparents; i++) {
         const struct peer_parent *q = &p->parents[i];
-        if (q->id != NULL && q->listed && !q->blocked && q->has[piece] && !q->bad[piece])
+        if (q->id != NULL && peer_parent_listed(q) && !peer_parent_blocked(q) && q->has[piece] &&
+            !q->bad[piece])
             return; /* another parent may have it right */
     }
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *q = &p->parents[i];
-        if (q->id == NULL || !q->bad[piece] || q->blocked)
+        if (q->id == NULL || !q->bad[piece] || peer_parent_blocked(q))
             continue;
-        q->blocked = true;
+        peer_parent_block(q);
         blocked[n++] = q->id;
     }
     if (n == 0)
