@@ -195,6 +195,10 @@ int proto_sched_peer_resp_from_json(const cJSON *msg, struct proto_sched_peer_re
                                     struct df_error *err);
 cJSON *proto_sched_peer_resp_to_json(const struct proto_sched_peer_resp *r);
 
+/* The one kind msg names, whether or not its body is valid (for a caller that answers a
+ * malformed message by its kind); PROTO_PEER_RESP_KINDS when there is not exactly one. */
+enum proto_sched_peer_resp_kind proto_sched_peer_resp_kind_of(const cJSON *msg);
+
 /* One pieceDigestsResponse entry, for a caller that builds the pieces array once for many
  * messages. Returns false on OOM. */
 bool proto_sched_piece_digest_add(cJSON *array, const struct proto_sched_piece_digest *p);

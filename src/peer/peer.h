@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The peer daemon (dfdaemon): its configuration, its context (struct peer, a component on
- * an event loop it borrows; several may share one process, see df/roles.h) and the interfaces
- * between its modules: tasks (download orchestration and cache), the RPC service for `dragonfly
- * get`, and the upload server.
+ * an event loop it borrows; several may share one process, see df/roles.h) and what a `get`
+ * asks for. The modules on top of it, each with its header:
+ * the task core (peer_task.h: cache, origin, outputs), the swarm side (peer_p2p.h:
+ * scheduler, parents, SyncPieces), the RPC service for `dragonfly get` (peer_rpc.h) and the
+ * upload server (peer_upload.h); peer_main.c puts them together.
  */
 #ifndef PEER_H
 #define PEER_H
@@ -36,6 +38,8 @@ struct rpc_server;
 struct store_db;
 struct df_work_pool;
 struct peer_p2p_ctx;
+struct peer_swarm_ops;
+struct peer_task_listener;
 struct peer_upload_relay;
 
 #define PEER_DEFAULT_RPC_PORT    65000
@@ -98,6 +102,13 @@ struct peer_config {
 struct peer_task;
 TAILQ_HEAD(peer_task_list, peer_task);
 
+/* The clocks the task core reads: the process's (df_time), or a test's own. */
+struct peer_clock {
+    int64_t (*wall_ms)(void *arg);  /* timestamps of the cache's rows, ages (TTL) */
+    uint64_t (*mono_ns)(void *arg); /* intervals (progress reports) */
+    void *arg;
+};
+
 struct peer {
     struct event_base *base;
     struct df_work_pool *hash_pool; /* hashing pieces, sealing: one thread per processor */
@@ -125,7 +136,11 @@ struct peer {
     int lock_fd;              /* DF_PEER_LOCK_FILE, flock'd for the life of the component */
     int64_t stop_deadline_ms;
     struct peer_p2p_ctx *p2p;
-    TAILQ_HEAD(, peer_upload_relay) relays; /* cut-through responses waiting for bytes */
+    const struct peer_swarm_ops *swarm;        /* set by the P2P module; NULL: no swarm */
+    struct peer_task_listener *task_listeners; /* told of every task's progress */
+    const struct peer_clock *clock;            /* NULL: the process's clocks */
+    TAILQ_HEAD(, peer_upload_relay) relays;    /* cut-through responses waiting for bytes */
+    struct peer_task_listener *relay_listener; /* the relays' (peer_upload_start), or NULL */
     struct peer_task_list tasks;
     char *host_id;
     struct net_ratelim down_rl;
@@ -183,73 +198,5 @@ void peer_download_req_reset(struct peer_download_req *r);
  */
 int peer_download_req_restrict(struct peer_download_req *r, const struct peer *ctx,
                                struct df_error *err);
-
-/* Register the RPC methods (DfdaemonDownload) on ctx->rpc. */
-int peer_rpc_register(struct peer *ctx);
-
-/*
- * Start (or join) the download of req for call; the task streams progress to call and
- * finishes it. Takes req (reset on return).
- */
-void peer_task_download(struct peer *ctx, struct rpc_call *call, struct peer_download_req *req);
-
-/*
- * The same with an output: the verified content is written, in order, into out_fd (taken:
- * closed by the task) as it grows; the call succeeds once all of it is there (and matches
- * req->digest).
- */
-void peer_task_download_fd(struct peer *ctx, struct rpc_call *call, struct peer_download_req *req,
-                           int out_fd);
-
-/*
- * Cancel every running fetch and free the tasks (waiting calls get `unavailable`), except
- * those still writing outputs on workers: they free themselves once done.
- */
-void peer_task_shutdown(struct peer *ctx);
-
-/* Evict by TTL and quota (tasks not running). */
-void peer_task_gc(struct peer *ctx);
-
-/* Task status as JSON (StatTask); NULL if unknown. The caller deletes it. */
-cJSON *peer_task_stat(struct peer *ctx, const char *task_id);
-
-/* The P2P side: scheduler clients, host announces, DfdaemonUpload (SyncPieces, DownloadTask). */
-int peer_p2p_init(struct peer *ctx, struct df_error *err);
-/*
- * Stop serving the swarm and leave the schedulers. Returns how many LeaveHost calls are in
- * flight (each ends within PEER_P2P_LEAVE_MS).
- */
-int peer_p2p_stop(struct peer *ctx);
-/* LeaveHost calls started by peer_p2p_stop() still unanswered. */
-int peer_p2p_leaving(const struct peer *ctx);
-void peer_p2p_shutdown(struct peer *ctx);
-
-/* A piece being fetched from a parent (for cut-through). */
-struct peer_p2p_progress {
-    uint64_t seq;     /* names the fetch attempt */
-    uint64_t written; /* bytes from the piece start in the data file */
-    uint64_t off, len;
-};
-
-/*
- * Where piece number of task_id stands: 1 verified here, 0 being fetched from a parent
- * (*out filled), -1 neither (not fetching, or the task is not running here).
- */
-int peer_p2p_piece_progress(struct peer *ctx, const char *task_id, uint64_t number,
-                            struct peer_p2p_progress *out);
-
-/* Start the upload server on bind_host:upload_port ("" = all addresses). */
-int peer_upload_start(struct peer *ctx, const char *bind_host, struct df_error *err);
-/*
- * Parse the part of an upload path after "/pieces/": "<task_id>/<number>", the id 64
- * lowercase hex and the number canonical decimal (no sign, no leading zero) within 2^64-1.
- * Returns 0 with id and *number filled, DF_EINVAL when rest is not "<64 chars>/<more>", or
- * DF_EPROTO for a bad id or number (id and *number are then unchanged). rest is borrowed.
- */
-int peer_upload_path_parse(const char *rest, char id[DF_ID_TASK_LEN + 1], uint64_t *number);
-/* More of a piece of task_id being received is written (or it ended): relays send on. */
-void peer_upload_relay_kick(struct peer *ctx, const char *task_id);
-/* Drop the relays still waiting (shutdown). */
-void peer_upload_relay_stop(struct peer *ctx);
 
 #endif

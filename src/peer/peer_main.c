@@ -45,6 +45,10 @@
 #include "df/store_db.h"
 #include "df/xmalloc.h"
 #include "peer.h"
+#include "peer_p2p.h"
+#include "peer_rpc.h"
+#include "peer_task.h"
+#include "peer_upload.h"
 
 #define F(x) offsetof(struct peer_config, x)
 

@@ -19,7 +19,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "df/df_b64.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
 #include "df/df_time.h"
@@ -33,6 +32,7 @@
 #include "df/store_piece.h"
 #include "df/store_task.h"
 #include "df/xmalloc.h"
+#include "peer_p2p.h"
 #include "peer_task.h"
 
 #define PEER_P2P_MAX_PARENTS 8
@@ -54,12 +54,42 @@
 #define PEER_P2P_LEAVE_MS     500   /* a stopping peer waits this long for LeaveHost */
 #define PEER_P2P_GRACE_MS     10000 /* a lost scheduler waits this long before the origin */
 #define PEER_P2P_RETRY_MAX_MS 60000 /* the longest wait between registrations */
-#define PEER_P2P_MAX_FROM     32    /* parents remembered for the byte counts of a task */
 #define PEER_P2P_RELAY_FAILS  8     /* unfinished cut-through fetches before we stop asking */
 
 /* Under cluster mTLS a parent must hold a peer or seed certificate. */
 #define PEER_P2P_PARENT_ROLES \
     (NET_TLS_ROLE_BIT(NET_TLS_ROLE_PEER) | NET_TLS_ROLE_BIT(NET_TLS_ROLE_SEED))
+
+/*
+ * A parent's standing with this task: whether the scheduler's last list names it, and whether
+ * we blocked it (strikes, or every copy of a piece failed its digest). A block is for good:
+ *
+ *   UNLISTED <--> LISTED,  BLOCKED_UNLISTED <--> BLOCKED_LISTED
+ *   UNLISTED --block--> BLOCKED_UNLISTED,  LISTED --block--> BLOCKED_LISTED
+ *
+ * An empty slot is UNLISTED. peer_parent_set_standing() is the only writer.
+ */
+enum peer_parent_standing {
+    PEER_PARENT_UNLISTED,
+    PEER_PARENT_LISTED,
+    PEER_PARENT_BLOCKED_UNLISTED,
+    PEER_PARENT_BLOCKED_LISTED,
+};
+
+/*
+ * What we know of a parent's pieces (has[]): nothing being followed (a new slot, or its
+ * SyncPieces stream failed or was dropped: named again, it is followed anew), FOLLOWING
+ * while the stream is open, COMPLETE once it ended well (the parent has them all):
+ *
+ *   NONE --open--> FOLLOWING --ended well--> COMPLETE;  FOLLOWING --failed, dropped--> NONE
+ *
+ * peer_parent_set_map() is the only writer.
+ */
+enum peer_parent_map {
+    PEER_PARENT_MAP_NONE,
+    PEER_PARENT_MAP_FOLLOWING,
+    PEER_PARENT_MAP_COMPLETE,
+};
 
 struct peer_parent {
     struct peer_p2p *owner;
@@ -71,7 +101,8 @@ struct peer_parent {
     uint8_t *has;
     uint8_t *bad; /* pieces it served that failed their digest: never asked for them again */
     unsigned strikes, inflight, tail; /* tail: fetches in their last PEER_P2P_TAIL bytes */
-    bool blocked, listed, synced;
+    enum peer_parent_standing standing;
+    enum peer_parent_map map;
     unsigned relay_fails; /* cut-through fetches of ours it could not finish */
     int from;             /* index in owner->from */
 };
@@ -93,6 +124,25 @@ struct peer_sync {
 
 TAILQ_HEAD(peer_sync_list, peer_sync);
 
+/*
+ * Where a task stands with the scheduler. The stream's registration ends with the stream;
+ * a finished task stays a parent and registers again on the next one:
+ *
+ *   IDLE --register--> REGISTERED --back to source--> SOURCE
+ *   REGISTERED, SOURCE --stream ends--> IDLE
+ *   IDLE --task done--> DONE;  REGISTERED, SOURCE --task done--> DONE_REGISTERED
+ *   DONE --register--> DONE_REGISTERED --stream ends--> DONE
+ *
+ * peer_p2p_set_session() is the only writer.
+ */
+enum peer_p2p_session {
+    PEER_P2P_IDLE,            /* not registered on a stream; the task runs */
+    PEER_P2P_REGISTERED,      /* registered; pieces come from parents */
+    PEER_P2P_SOURCE,          /* registered, and the scheduler knows we fetch from the origin */
+    PEER_P2P_DONE,            /* the task is done; not registered (a parent waiting for one) */
+    PEER_P2P_DONE_REGISTERED, /* the task is done and we are a parent on this stream */
+};
+
 struct peer_p2p {
     TAILQ_ENTRY(peer_p2p) entry; /* in pc->detached once the task object is gone */
     struct peer_p2p_ctx *pc;
@@ -108,7 +158,7 @@ struct peer_p2p {
     unsigned attempts; /* registrations since a stream last made progress (backoff) */
     bool progress;     /* a piece was recorded while registered on this stream */
     int64_t lost_ms;   /* when an established scheduler stream was lost, 0 while connected */
-    bool registered, done, source_started;
+    enum peer_p2p_session session;
     struct peer_parent parents[PEER_P2P_MAX_PARENTS];
     int nparents;
     uint8_t (*digest)[DF_SHA256_LEN];
@@ -159,6 +209,7 @@ struct peer_p2p_ctx {
     struct event *announce_timer;
     struct peer_sync_list syncs;
     struct peer_p2p_list detached;
+    struct peer_task_listener listener; /* on ctx: what tasks do is reported to the scheduler */
     bool stopping;
 };
 
@@ -168,44 +219,84 @@ static void peer_p2p_schedule(struct peer_p2p *p);
 static void peer_p2p_register(struct peer_p2p *p);
 static void peer_p2p_free_now(struct peer_p2p *p);
 
+static const char *const peer_p2p_session_names[] = {"IDLE", "REGISTERED", "SOURCE", "DONE",
+                                                     "DONE_REGISTERED"};
+
+static void
+peer_p2p_set_session(struct peer_p2p *p, enum peer_p2p_session s)
+{
+    static const bool ok[5][5] = {
+            /* to:  IDLE  REGISTERED SOURCE DONE  DONE_REGISTERED */
+            [PEER_P2P_IDLE] = {false, true, false, true, false},
+            [PEER_P2P_REGISTERED] = {true, false, true, false, true},
+            [PEER_P2P_SOURCE] = {true, false, false, false, true},
+            [PEER_P2P_DONE] = {false, false, false, false, true},
+            [PEER_P2P_DONE_REGISTERED] = {false, false, false, true, false},
+    };
+
+    if (p->session == s)
+        return;
+    DF_ASSERT(ok[p->session][s]);
+    log_debug("p2p", "%s p2p: task %.12s session %s -> %s", PEER_TAG(p->pc->ctx), p->task_id,
+              peer_p2p_session_names[p->session], peer_p2p_session_names[s]);
+    p->session = s;
+}
+
+/* Registered on the current stream (whether the task is done or not). */
+static bool
+peer_p2p_registered(const struct peer_p2p *p)
+{
+    return p->session == PEER_P2P_REGISTERED || p->session == PEER_P2P_SOURCE ||
+           p->session == PEER_P2P_DONE_REGISTERED;
+}
+
+/* The task is done: p stays a parent. */
+static bool
+peer_p2p_done(const struct peer_p2p *p)
+{
+    return p->session == PEER_P2P_DONE || p->session == PEER_P2P_DONE_REGISTERED;
+}
+
 /* ---------------------------------------------------------------- messages */
 
-static cJSON *
-peer_p2p_msg(struct peer_p2p *p, const char *kind, cJSON **inner)
+/*
+ * An AnnouncePeer request of kind about p's task. Its strings are borrowed (from p, or set
+ * by the caller from what outlives the send): it is sent with peer_p2p_send and never reset.
+ */
+static struct proto_sched_peer_req
+peer_p2p_req(struct peer_p2p *p, enum proto_sched_peer_req_kind kind)
 {
-    cJSON *m = cJSON_CreateObject();
+    struct proto_sched_peer_req r = {.kind = kind, .content_length = -1};
 
-    cJSON_AddStringToObject(m, "hostId", p->pc->ctx->host_id);
-    cJSON_AddStringToObject(m, "taskId", p->task_id);
-    cJSON_AddStringToObject(m, "peerId", p->peer_id);
-    *inner = cJSON_AddObjectToObject(m, kind);
-    return m;
+    r.host_id = p->pc->ctx->host_id;
+    r.task_id = p->task_id;
+    r.peer_id = p->peer_id;
+    return r;
 }
 
 static void
-peer_p2p_send(struct peer_p2p *p, cJSON *m)
+peer_p2p_send(struct peer_p2p *p, const struct proto_sched_peer_req *r)
 {
-    if (p->stream != NULL && rpc_client_send(p->stream, m) != 0)
+    cJSON *m;
+
+    if (p->stream == NULL)
+        return;
+    if ((m = proto_sched_peer_req_to_json(r)) == NULL || rpc_client_send(p->stream, m) != 0)
         log_debug("p2p", "%s p2p: task %.12s: report dropped", PEER_TAG(p->pc->ctx), p->task_id);
     cJSON_Delete(m);
 }
 
-static cJSON *
-peer_p2p_piece_json(cJSON *parent, uint64_t number, uint64_t off, uint64_t len,
-                    const uint8_t md[DF_SHA256_LEN], const char *parent_id)
+/* A recorded piece into a report (parent_id borrowed; NULL: from the source). */
+static void
+peer_p2p_piece_set(struct proto_sched_piece *pc, uint64_t number, uint64_t off, uint64_t len,
+                   const uint8_t md[DF_SHA256_LEN], char *parent_id)
 {
-    cJSON *pc = cJSON_AddObjectToObject(parent, "piece");
-    struct df_digest d;
-    char ds[DF_DIGEST_STR_LEN + 1];
-
-    df_json_add_u64(pc, "number", number);
-    if (parent_id != NULL)
-        cJSON_AddStringToObject(pc, "parentId", parent_id);
-    df_json_add_u64(pc, "offset", off);
-    df_json_add_u64(pc, "length", len);
-    df_digest_set_sha256(&d, md);
-    cJSON_AddStringToObject(pc, "digest", df_digest_format(&d, ds));
-    return pc;
+    pc->number = (uint32_t)number;
+    pc->offset = off;
+    pc->length = (uint32_t)len;
+    pc->parent_id = parent_id;
+    pc->has_digest = true;
+    df_digest_set_sha256(&pc->digest, md);
 }
 
 /*
@@ -259,14 +350,14 @@ peer_p2p_unary_done(const struct rpc_status *st, const cJSON *resp, void *arg)
 static void
 peer_sync_send(struct peer_sync *s, uint64_t number, uint64_t off, uint64_t len, bool receiving)
 {
-    cJSON *m = cJSON_CreateObject();
+    struct proto_dfdaemon_sync_piece sp = {.number = (uint32_t)number,
+                                           .offset = off,
+                                           .length = (uint32_t)len,
+                                           .receiving = receiving};
+    cJSON *m = proto_dfdaemon_sync_piece_to_json(&sp);
 
-    df_json_add_u64(m, "number", number);
-    df_json_add_u64(m, "offset", off);
-    df_json_add_u64(m, "length", len);
-    if (receiving)
-        cJSON_AddBoolToObject(m, "receiving", true);
-    rpc_call_send(s->call, m);
+    if (m != NULL)
+        rpc_call_send(s->call, m);
     cJSON_Delete(m);
 }
 
@@ -364,12 +455,14 @@ peer_p2p_sync_pieces(struct rpc_call *call, const cJSON *req, void *arg)
     struct store_task st;
     struct peer_task *t;
     struct peer_sync *s;
-    const char *id = NULL;
+    struct proto_dfdaemon_task_ref ref;
+    struct df_error err;
+    const char *id = ref.task_id;
     size_t n = 0;
     bool done;
 
-    if (df_json_get_str(req, "taskId", &id, NULL) != 0 || !df_id_task_is_valid(id)) {
-        rpc_call_finish(call, RPC_INVALID_ARGUMENT, "taskId: expected 64 lowercase hex");
+    if (proto_dfdaemon_task_ref_from_json(req, &ref, &err) != 0) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
         return;
     }
     memset(&st, 0, sizeof(st));
@@ -435,6 +528,77 @@ peer_p2p_download_task(struct rpc_call *call, const cJSON *req, void *arg)
 
 /* ---------------------------------------------------------------- parents */
 
+static const char *const peer_parent_standing_names[] = {"UNLISTED", "LISTED", "BLOCKED_UNLISTED",
+                                                         "BLOCKED_LISTED"};
+static const char *const peer_parent_map_names[] = {"NONE", "FOLLOWING", "COMPLETE"};
+
+static void
+peer_parent_set_standing(struct peer_parent *pp, enum peer_parent_standing s)
+{
+    static const bool ok[4][4] = {
+            /* to: UNLISTED LISTED BLOCKED_UNLISTED BLOCKED_LISTED */
+            [PEER_PARENT_UNLISTED] = {false, true, true, false},
+            [PEER_PARENT_LISTED] = {true, false, false, true},
+            [PEER_PARENT_BLOCKED_UNLISTED] = {false, false, false, true},
+            [PEER_PARENT_BLOCKED_LISTED] = {false, false, true, false},
+    };
+
+    if (pp->standing == s)
+        return;
+    DF_ASSERT(ok[pp->standing][s]);
+    log_debug("p2p", "%s p2p: parent %s %s -> %s", PEER_TAG(pp->owner->pc->ctx), pp->id,
+              peer_parent_standing_names[pp->standing], peer_parent_standing_names[s]);
+    pp->standing = s;
+}
+
+static bool
+peer_parent_listed(const struct peer_parent *pp)
+{
+    return pp->standing == PEER_PARENT_LISTED || pp->standing == PEER_PARENT_BLOCKED_LISTED;
+}
+
+static bool
+peer_parent_blocked(const struct peer_parent *pp)
+{
+    return pp->standing == PEER_PARENT_BLOCKED_UNLISTED ||
+           pp->standing == PEER_PARENT_BLOCKED_LISTED;
+}
+
+/* Named by the scheduler's last list, or not (a block stays). */
+static void
+peer_parent_list(struct peer_parent *pp, bool listed)
+{
+    if (peer_parent_blocked(pp))
+        peer_parent_set_standing(pp, listed ? PEER_PARENT_BLOCKED_LISTED
+                                            : PEER_PARENT_BLOCKED_UNLISTED);
+    else
+        peer_parent_set_standing(pp, listed ? PEER_PARENT_LISTED : PEER_PARENT_UNLISTED);
+}
+
+static void
+peer_parent_block(struct peer_parent *pp)
+{
+    peer_parent_set_standing(pp, peer_parent_listed(pp) ? PEER_PARENT_BLOCKED_LISTED
+                                                        : PEER_PARENT_BLOCKED_UNLISTED);
+}
+
+static void
+peer_parent_set_map(struct peer_parent *pp, enum peer_parent_map m)
+{
+    static const bool ok[3][3] = {
+            /* to: NONE FOLLOWING COMPLETE */
+            [PEER_PARENT_MAP_NONE] = {false, true, false},
+            [PEER_PARENT_MAP_FOLLOWING] = {true, false, true},
+    };
+
+    if (pp->map == m)
+        return;
+    DF_ASSERT(ok[pp->map][m]);
+    log_debug("p2p", "%s p2p: parent %s pieces %s -> %s", PEER_TAG(pp->owner->pc->ctx), pp->id,
+              peer_parent_map_names[pp->map], peer_parent_map_names[m]);
+    pp->map = m;
+}
+
 static void
 peer_parent_reset(struct peer_parent *pp)
 {
@@ -454,13 +618,21 @@ peer_parent_sync_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
 {
     struct peer_parent *pp = arg;
     struct peer_p2p *p = pp->owner;
-    uint64_t n = 0;
-    bool receiving = false;
+    struct proto_dfdaemon_sync_piece sp;
+    struct df_error err;
+    uint64_t n;
+    bool receiving;
 
     (void)c;
-    if (df_json_get_u64(msg, "number", &n, NULL) != 0 || pp->has == NULL || n >= p->npieces)
+    if (proto_dfdaemon_sync_piece_from_json(msg, &sp, &err) != 0) {
+        log_debug("p2p", "%s p2p: parent %s: bad piece announcement: %s",
+                  PEER_TAG(pp->owner->pc->ctx), pp->id, err.msg);
         return;
-    df_json_get_bool(msg, "receiving", &receiving, NULL);
+    }
+    n = sp.number;
+    receiving = sp.receiving;
+    if (pp->has == NULL || n >= p->npieces)
+        return;
     /* has[]: 0 nothing, 1 verified, 2 being received (served cut-through) */
     if (pp->has[n] != 1 && !(receiving && pp->has[n] == 2)) {
         pp->has[n] = receiving ? 2 : 1;
@@ -475,8 +647,8 @@ peer_parent_sync_close(struct rpc_client_call *c, const struct rpc_status *st, v
 
     (void)c;
     pp->sync = NULL;
-    if (st->code == RPC_OK)
-        pp->synced = true; /* the parent is done: has[] is complete */
+    /* ended well: the parent is done, has[] is complete */
+    peer_parent_set_map(pp, st->code == RPC_OK ? PEER_PARENT_MAP_COMPLETE : PEER_PARENT_MAP_NONE);
     if (st->code != RPC_OK)
         log_debug("p2p", "%s p2p: parent %s sync ended: %s", PEER_TAG(pp->owner->pc->ctx), pp->id,
                   st->message);
@@ -490,6 +662,7 @@ peer_parent_open(struct peer_p2p *p, struct peer_parent *pp)
     struct rpc_client_opts opts;
     struct df_error err;
     char addr[128];
+    struct proto_dfdaemon_task_ref ref;
     cJSON *req;
     int rv;
 
@@ -501,11 +674,16 @@ peer_parent_open(struct peer_p2p *p, struct peer_parent *pp)
     opts.expect_roles = opts.tls != NULL ? PEER_P2P_PARENT_ROLES : 0;
     if ((rv = rpc_client_new(p->pc->ctx->base, p->pc->ctx->dns, &opts, &pp->client, &err)) != 0)
         return rv;
+    peer_parent_set_map(pp, PEER_PARENT_MAP_FOLLOWING);
     if ((rv = rpc_client_stream(pp->client, PROTO_DFDAEMON_SYNC_PIECES, PEER_P2P_STREAM_MS, &cbs,
-                                pp, &pp->sync)) != 0)
+                                pp, &pp->sync)) != 0) {
+        if (pp->map == PEER_PARENT_MAP_FOLLOWING)
+            peer_parent_set_map(pp, PEER_PARENT_MAP_NONE);
         return rv;
-    req = cJSON_CreateObject();
-    cJSON_AddStringToObject(req, "taskId", p->task_id);
+    }
+    memcpy(ref.task_id, p->task_id, sizeof(ref.task_id));
+    if ((req = proto_dfdaemon_task_ref_to_json(&ref)) == NULL)
+        return DF_ENOMEM;
     rpc_client_send(pp->sync, req);
     rpc_client_close_send(pp->sync);
     cJSON_Delete(req);
@@ -540,9 +718,9 @@ peer_p2p_parent_slot(struct peer_p2p *p)
         return &p->parents[p->nparents++];
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *pp = &p->parents[i];
-        if (pp->listed || pp->inflight > 0)
+        if (peer_parent_listed(pp) || pp->inflight > 0)
             continue;
-        if (!pp->blocked)
+        if (!peer_parent_blocked(pp))
             return pp;
         if (spare == NULL)
             spare = pp;
@@ -561,21 +739,20 @@ peer_p2p_parent_find(struct peer_p2p *p, const char *id)
 
 /* Replace the parent set with the scheduler's (keeping the ones we already follow). */
 static void
-peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
+peer_p2p_set_parents(struct peer_p2p *p, const struct proto_sched_parent *list, size_t n)
 {
-    const cJSON *e;
     const char *id;
     struct peer_parent *pp;
 
     for (int i = 0; i < p->nparents; i++)
-        p->parents[i].listed = false;
+        peer_parent_list(&p->parents[i], false);
     /* Mark the ones we keep first, so that a new one never takes the slot of a kept one. */
-    cJSON_ArrayForEach(e, list)
-    {
-        if (df_json_get_str(e, "id", &id, NULL) != 0 || (pp = peer_p2p_parent_find(p, id)) == NULL)
+    for (size_t k = 0; k < n; k++) {
+        id = list[k].id;
+        if ((pp = peer_p2p_parent_find(p, id)) == NULL)
             continue;
-        pp->listed = true;
-        if (pp->sync == NULL && !pp->synced) {
+        peer_parent_list(pp, true);
+        if (pp->map == PEER_PARENT_MAP_NONE) {
             /* Dropped before and named again: follow its pieces anew. */
             memset(pp->has, 0, p->npieces > 0 ? p->npieces : 1);
             rpc_client_free(pp->client);
@@ -585,32 +762,25 @@ peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
                           p->task_id, id);
         }
     }
-    cJSON_ArrayForEach(e, list)
-    {
-        const char *hid = "", *ip = NULL;
-        uint64_t port = 0, dport = 0;
-        bool seed = false;
-        id = NULL;
-        if (df_json_get_str(e, "id", &id, NULL) != 0 || df_json_get_str(e, "ip", &ip, NULL) != 0 ||
-            df_json_get_u64(e, "port", &port, NULL) != 0 ||
-            df_json_get_u64(e, "downloadPort", &dport, NULL) != 0 || port > 65535 || dport > 65535)
-            continue;
+    for (size_t k = 0; k < n; k++) {
+        const struct proto_sched_parent *e = &list[k];
+        const char *ip = e->ip;
+        bool seed = e->is_seed;
+        id = e->id;
         if (peer_p2p_parent_find(p, id) != NULL || (pp = peer_p2p_parent_slot(p)) == NULL)
             continue;
-        df_json_get_str(e, "hostId", &hid, NULL);
-        df_json_get_bool(e, "isSeed", &seed, NULL);
         peer_parent_reset(pp);
         pp->owner = p;
         pp->id = xstrdup(id);
-        pp->host_id = xstrdup(hid);
+        pp->host_id = xstrdup(e->host_id != NULL ? e->host_id : "");
         pp->ip = xstrdup(ip);
-        pp->port = (uint16_t)port;
-        pp->download_port = (uint16_t)dport;
+        pp->port = e->port;
+        pp->download_port = e->download_port;
         pp->is_seed = seed;
         pp->from = peer_p2p_from_index(p, id, ip, seed);
         pp->has = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
         pp->bad = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
-        pp->listed = true;
+        peer_parent_list(pp, true);
         if (peer_parent_open(p, pp) != 0)
             log_warnx("%s p2p: task %.12s: cannot reach parent %s", PEER_TAG(p->pc->ctx),
                       p->task_id, id);
@@ -619,11 +789,12 @@ peer_p2p_set_parents(struct peer_p2p *p, const cJSON *list)
     }
     /* Drop parents the scheduler no longer names, unless a fetch from them is running. */
     for (int i = 0; i < p->nparents; i++) {
-        if (p->parents[i].listed || p->parents[i].inflight > 0 || p->parents[i].blocked)
+        struct peer_parent *q = &p->parents[i];
+        if (peer_parent_listed(q) || q->inflight > 0 || peer_parent_blocked(q) || q->sync == NULL)
             continue;
-        if (p->parents[i].sync != NULL)
-            rpc_client_cancel(p->parents[i].sync);
-        p->parents[i].sync = NULL;
+        rpc_client_cancel(q->sync); /* its callback is not called */
+        q->sync = NULL;
+        peer_parent_set_map(q, PEER_PARENT_MAP_NONE);
     }
 }
 
@@ -636,8 +807,8 @@ peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
 
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *pp = &p->parents[i];
-        if (pp->blocked || !pp->listed || !pp->has[piece] || pp->bad[piece] ||
-            (pp->has[piece] == 2 && pp->relay_fails >= PEER_P2P_RELAY_FAILS) ||
+        if (peer_parent_blocked(pp) || !peer_parent_listed(pp) || !pp->has[piece] ||
+            pp->bad[piece] || (pp->has[piece] == 2 && pp->relay_fails >= PEER_P2P_RELAY_FAILS) ||
             pp->inflight - pp->tail >= PEER_P2P_PARENT_INFLIGHT ||
             pp->inflight > PEER_P2P_PARENT_INFLIGHT)
             continue;
@@ -655,12 +826,12 @@ peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
 static void
 peer_p2p_report_failed(struct peer_p2p *p, uint64_t piece, struct peer_parent *pp)
 {
-    cJSON *in, *m = peer_p2p_msg(p, "downloadPieceFailedRequest", &in);
+    struct proto_sched_peer_req r = peer_p2p_req(p, PROTO_PEER_PIECE_FAILED);
 
-    df_json_add_u64(in, "pieceNumber", piece);
-    cJSON_AddStringToObject(in, "parentId", pp->id);
-    cJSON_AddBoolToObject(in, "temporary", true);
-    peer_p2p_send(p, m);
+    r.piece_number = (uint32_t)piece;
+    r.parent_id = pp->id;
+    r.temporary = true;
+    peer_p2p_send(p, &r);
 }
 
 static void
@@ -670,8 +841,8 @@ peer_p2p_strike(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece, cons
     log_warnx("%s p2p: task %.12s piece %" PRIu64 " from %s: %s (strike %u)", PEER_TAG(p->pc->ctx),
               p->task_id, piece, pp->id, why, pp->strikes);
     peer_p2p_report_failed(p, piece, pp);
-    if (pp->strikes >= PEER_P2P_STRIKES && !pp->blocked) {
-        pp->blocked = true;
+    if (pp->strikes >= PEER_P2P_STRIKES && !peer_parent_blocked(pp)) {
+        peer_parent_block(pp);
         log_warnx("%s p2p: task %.12s: parent %s blocked", PEER_TAG(p->pc->ctx), p->task_id,
                   pp->id);
     }
@@ -685,35 +856,35 @@ peer_p2p_strike(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece, cons
 static void
 peer_p2p_digest_failed(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece)
 {
-    cJSON *in, *m, *list;
+    struct proto_sched_peer_req r;
+    char *blocked[PEER_P2P_MAX_PARENTS];
     char why[128];
     int n = 0;
 
     pp->bad[piece] = 1;
     for (int i = 0; i < p->nparents; i++) {
         const struct peer_parent *q = &p->parents[i];
-        if (q->id != NULL && q->listed && !q->blocked && q->has[piece] && !q->bad[piece])
+        if (q->id != NULL && peer_parent_listed(q) && !peer_parent_blocked(q) && q->has[piece] &&
+            !q->bad[piece])
             return; /* another parent may have it right */
     }
-    m = peer_p2p_msg(p, "reschedulePeerRequest", &in);
-    list = cJSON_AddArrayToObject(in, "candidateParents");
     for (int i = 0; i < p->nparents; i++) {
         struct peer_parent *q = &p->parents[i];
-        if (q->id == NULL || !q->bad[piece] || q->blocked)
+        if (q->id == NULL || !q->bad[piece] || peer_parent_blocked(q))
             continue;
-        q->blocked = true;
-        cJSON_AddItemToArray(list, cJSON_CreateObject());
-        cJSON_AddStringToObject(cJSON_GetArrayItem(list, n++), "id", q->id);
+        peer_parent_block(q);
+        blocked[n++] = q->id;
     }
-    if (n == 0) {
-        cJSON_Delete(m); /* all blocked already (a fetch that was under way) */
-        return;
-    }
+    if (n == 0)
+        return; /* all blocked already (a fetch that was under way) */
     snprintf(why, sizeof(why), "piece %" PRIu64 " failed its digest from every parent", piece);
-    cJSON_AddStringToObject(in, "description", why);
     log_warnx("%s p2p: task %.12s: %s; %d parent%s blocked, asking the scheduler for others",
               PEER_TAG(p->pc->ctx), p->task_id, why, n, n == 1 ? "" : "s");
-    peer_p2p_send(p, m);
+    r = peer_p2p_req(p, PROTO_PEER_RESCHEDULE);
+    r.candidate_parents = blocked;
+    r.ncandidate_parents = (size_t)n;
+    r.description = why;
+    peer_p2p_send(p, &r);
 }
 
 static int
@@ -737,7 +908,7 @@ peer_p2p_fetch_on_data(struct net_fetch *s, struct evbuffer *data, void *arg)
     (void)s;
     if ((rv = peer_task_fetch_write(f, data)) != 0)
         return rv;
-    peer_upload_relay_kick(f->task->ctx, p->task_id);
+    peer_task_bytes_written(f->task);
     /* Bytes received: written, or buffered for the next batched write. */
     if (!p->fetch_tail[slot] && f->len - f->pos <= PEER_P2P_TAIL + evbuffer_get_length(data)) {
         /* Nearly done: line up the next piece from this parent. */
@@ -764,7 +935,7 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
     f->src = NULL;
     evtimer_del(f->rate_timer);
     f->busy = false;
-    t->busy[f->piece] = 0;
+    peer_task_release(t, f->piece);
     pp->inflight--;
     if (p->fetch_tail[slot])
         pp->tail--;
@@ -808,12 +979,26 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
         peer_p2p_strike(p, pp, f->piece, why);
         t->why[0] = '\0';
     }
-    peer_upload_relay_kick(t->ctx, p->task_id);
+    peer_task_bytes_written(t);
     if (t->done_pieces == t->piece_count) {
         peer_task_complete(t);
         return;
     }
     peer_p2p_schedule(p);
+}
+
+/* What a claim asks of a piece: its digest is known and a parent offers it (into pp). */
+struct peer_p2p_want {
+    struct peer_p2p *p;
+    struct peer_parent *pp;
+};
+
+static bool
+peer_p2p_wants(uint64_t number, void *arg)
+{
+    struct peer_p2p_want *w = arg;
+
+    return w->p->has_digest[number] && (w->pp = peer_p2p_pick_parent(w->p, number)) != NULL;
 }
 
 /* Start fetches from parents for missing pieces whose digest we know. */
@@ -831,29 +1016,22 @@ peer_p2p_schedule(struct peer_p2p *p)
     for (unsigned slot = 0; slot < n && slot < PEER_MAX_WORKERS; slot++) {
         struct peer_fetch *f = &p->fetch[slot];
         struct net_fetch_req req;
-        struct peer_parent *pp = NULL;
+        struct peer_p2p_want want = {p, NULL};
+        struct peer_parent *pp;
         struct df_error err;
         char url[512];
-        uint64_t i, k;
+        uint64_t i;
 
         if (f->busy)
             continue;
-        for (k = 0; k < t->piece_count; k++) {
-            i = (t->next_scan + k) % t->piece_count;
-            if (t->have[i] || t->busy[i] || !p->has_digest[i])
-                continue;
-            if ((pp = peer_p2p_pick_parent(p, i)) != NULL)
-                break;
-        }
-        if (pp == NULL)
+        if (!peer_task_claim(t, peer_p2p_wants, &want, &i))
             return;
-        t->next_scan = i + 1;
+        pp = want.pp;
         f->piece = i;
         df_id_piece_range(t->content_length, t->piece_length, i, &f->off, &f->len);
         f->pos = 0;
         df_sha256_init(&f->sha);
         f->busy = true;
-        t->busy[i] = 1;
         pp->inflight++;
         p->fetch_relay[slot] = pp->has[i] == 2;
         p->fetch_parent[slot] = pp;
@@ -870,7 +1048,7 @@ peer_p2p_schedule(struct peer_p2p *p)
             req.cluster_roles = PEER_P2P_PARENT_ROLES;
         if (net_fetch_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err) != 0) {
             f->busy = false;
-            t->busy[i] = 0;
+            peer_task_release(t, i);
             pp->inflight--;
             p->fetch_parent[slot] = NULL;
             peer_p2p_strike(p, pp, i, err.msg);
@@ -908,37 +1086,29 @@ peer_p2p_piece_progress(struct peer *ctx, const char *task_id, uint64_t number,
 /* ---------------------------------------------------------------- scheduler stream */
 
 static void
-peer_p2p_set_digests(struct peer_p2p *p, const cJSON *list)
+peer_p2p_set_digests(struct peer_p2p *p, const struct proto_sched_piece_digest *list, size_t n)
 {
-    const cJSON *e;
-
-    cJSON_ArrayForEach(e, list)
-    {
-        uint64_t n = 0;
-        const char *ds = NULL;
-        struct df_digest d;
-        if (df_json_get_u64(e, "number", &n, NULL) != 0 || n >= p->npieces ||
-            df_json_get_str(e, "digest", &ds, NULL) != 0 || df_digest_parse(ds, &d, NULL) != 0)
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].number >= p->npieces)
             continue;
-        memcpy(p->digest[n], d.bytes, DF_SHA256_LEN);
-        p->has_digest[n] = 1;
+        memcpy(p->digest[list[i].number], list[i].digest.bytes, DF_SHA256_LEN);
+        p->has_digest[list[i].number] = 1;
     }
 }
 
 /* Size the per-piece arrays once the geometry is known. */
 static int
-peer_p2p_geometry(struct peer_p2p *p, const cJSON *o)
+peer_p2p_geometry(struct peer_p2p *p, const struct proto_sched_peer_resp *o)
 {
     struct peer_task *t = p->t;
-    uint64_t len = 0, plen = 0;
+    uint64_t len = o->content_length, plen = o->piece_length;
     struct df_error err;
     int rv;
 
     if (t->length_known)
         return 0;
-    if (df_json_get_u64(o, "contentLength", &len, NULL) != 0)
+    if (!o->has_geometry)
         return DF_EAGAIN;
-    df_json_get_u64(o, "pieceLength", &plen, NULL);
     if (plen != 0 && !df_id_piece_length_is_valid(plen) && plen != (UINT64_C(4) << 20))
         plen = 0;
     if ((rv = peer_task_set_geometry(t, len, plen, &err)) != 0) {
@@ -959,20 +1129,15 @@ peer_p2p_geometry(struct peer_p2p *p, const cJSON *o)
 }
 
 static void
-peer_p2p_on_tiny(struct peer_p2p *p, const cJSON *o)
+peer_p2p_on_tiny(struct peer_p2p *p, const struct proto_sched_peer_resp *o)
 {
     struct peer_task *t = p->t;
-    const char *b64 = NULL;
-    uint8_t buf[256], md[DF_SHA256_LEN];
-    size_t n = 0;
+    const uint8_t *buf = o->content;
+    uint8_t md[DF_SHA256_LEN];
+    size_t n = o->content_len;
     struct df_error err;
     int rv;
 
-    if (df_json_get_str(o, "content", &b64, NULL) != 0 ||
-        df_b64_decode(b64, strlen(b64), buf, sizeof(buf), &n) != 0) {
-        peer_task_back_to_source(t);
-        return;
-    }
     if ((rv = peer_task_set_geometry(t, n, 0, &err)) != 0) {
         peer_task_fail(t, rv, err.msg);
         return;
@@ -995,50 +1160,67 @@ peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
 {
     struct peer_p2p *p = arg;
     struct peer_task *t = p->t;
-    const cJSON *o;
+    struct proto_sched_peer_resp r;
+    struct df_error err;
 
     (void)c;
     p->lost_ms = 0;
     if (t == NULL)
         return; /* a finished task's stream: nothing to do */
-    if ((o = cJSON_GetObjectItemCaseSensitive(msg, "pieceDigestsResponse")) != NULL) {
-        if (t->state == PEER_TASK_P2P && peer_p2p_geometry(p, o) != 0)
-            return;
+    if (proto_sched_peer_resp_from_json(msg, &r, &err) != 0) {
+        log_warnx("%s p2p: task %.12s: scheduler answer ignored: %s", PEER_TAG(p->pc->ctx),
+                  p->task_id, err.msg);
+        /* a tiny task's content that cannot be read: fetch it ourselves */
+        if (t->state == PEER_TASK_P2P && proto_sched_peer_resp_kind_of(msg) == PROTO_PEER_RESP_TINY)
+            peer_task_back_to_source(t);
+        return;
+    }
+    switch (r.kind) {
+    case PROTO_PEER_RESP_DIGESTS:
+        if (t->state == PEER_TASK_P2P && peer_p2p_geometry(p, &r) != 0)
+            break;
         if (t->length_known)
-            peer_p2p_set_digests(p, cJSON_GetObjectItemCaseSensitive(o, "pieces"));
+            peer_p2p_set_digests(p, r.pieces, r.npieces);
         peer_p2p_schedule(p);
-    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "normalTaskResponse")) != NULL) {
+        break;
+    case PROTO_PEER_RESP_NORMAL:
         if (t->state != PEER_TASK_P2P)
-            return;
-        if (peer_p2p_geometry(p, o) == 0)
-            peer_p2p_set_parents(p, cJSON_GetObjectItemCaseSensitive(o, "candidateParents"));
+            break;
+        if (peer_p2p_geometry(p, &r) == 0)
+            peer_p2p_set_parents(p, r.parents, r.nparents);
         peer_p2p_schedule(p);
-    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "needBackToSourceResponse")) != NULL) {
+        break;
+    case PROTO_PEER_RESP_BACK_TO_SOURCE:
         if (t->state != PEER_TASK_P2P)
-            return;
+            break;
         if (t->ctx->cfg.no_back_to_source && !t->ctx->cfg.seed) {
             peer_task_fail(t, DF_EUNAVAIL,
                            "no parent can serve the task and back-to-source is "
                            "disabled");
-            return;
+            break;
         }
         log_info("%s p2p: task %.12s: back to source (scheduler)", PEER_TAG(p->pc->ctx),
                  p->task_id);
         peer_task_back_to_source(t);
-    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "emptyTaskResponse")) != NULL) {
-        struct df_error err;
+        break;
+    case PROTO_PEER_RESP_EMPTY:
         if (t->state != PEER_TASK_P2P)
-            return;
+            break;
         if (peer_task_set_geometry(t, 0, 0, &err) != 0) {
             peer_task_fail(t, DF_EIO, err.msg);
-            return;
+            break;
         }
         peer_task_started(t);
         peer_task_complete(t);
-    } else if ((o = cJSON_GetObjectItemCaseSensitive(msg, "tinyTaskResponse")) != NULL) {
+        break;
+    case PROTO_PEER_RESP_TINY:
         if (t->state == PEER_TASK_P2P)
-            peer_p2p_on_tiny(p, o);
+            peer_p2p_on_tiny(p, &r);
+        break;
+    case PROTO_PEER_RESP_KINDS:
+        break;
     }
+    proto_sched_peer_resp_reset(&r);
 }
 
 static void
@@ -1125,12 +1307,11 @@ static void
 peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, void *arg)
 {
     struct peer_p2p *p = arg;
-    bool was_registered = p->registered;
+    bool was_registered = peer_p2p_registered(p);
 
     (void)c;
     p->stream = NULL;
-    p->registered = false;
-    p->source_started = false;
+    peer_p2p_set_session(p, peer_p2p_done(p) ? PEER_P2P_DONE : PEER_P2P_IDLE);
     if (p->pc->stopping)
         return;
     if (was_registered) {
@@ -1173,19 +1354,18 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
     peer_p2p_retry(p, st->message);
 }
 
+/* The task is done (from_source: we fetched it from the origin, or were told to). */
 static void
-peer_p2p_report_done(struct peer_p2p *p)
+peer_p2p_report_done(struct peer_p2p *p, bool from_source)
 {
-    cJSON *in, *m;
+    struct proto_sched_peer_req r =
+            peer_p2p_req(p, p->need_back_to_source || from_source ? PROTO_PEER_BTS_FINISHED
+                                                                  : PROTO_PEER_FINISHED);
 
-    m = peer_p2p_msg(p,
-                     p->need_back_to_source || p->source_started
-                             ? "downloadPeerBackToSourceFinishedRequest"
-                             : "downloadPeerFinishedRequest",
-                     &in);
-    df_json_add_u64(in, "contentLength", p->content_length);
-    df_json_add_u64(in, "pieceCount", p->piece_count);
-    peer_p2p_send(p, m);
+    r.content_length = (int64_t)p->content_length;
+    r.has_piece_count = true;
+    r.piece_count = (uint32_t)p->piece_count;
+    peer_p2p_send(p, &r);
 }
 
 /*
@@ -1198,24 +1378,24 @@ peer_p2p_reannounce_pieces(struct peer_p2p *p, uint64_t content_length, uint64_t
 {
     struct store_piece *pieces = NULL;
     size_t n = 0;
-    cJSON *in, *m;
+    struct proto_sched_peer_req r = peer_p2p_req(p, PROTO_PEER_BTS_STARTED);
 
-    m = peer_p2p_msg(p, "downloadPeerBackToSourceStartedRequest", &in);
-    df_json_add_u64(in, "contentLength", content_length);
-    df_json_add_u64(in, "pieceLength", piece_length);
-    peer_p2p_send(p, m);
-    p->source_started = true;
+    r.content_length = (int64_t)content_length;
+    r.piece_length = (uint32_t)piece_length;
+    peer_p2p_send(p, &r);
+    if (!peer_p2p_done(p))
+        peer_p2p_set_session(p, PEER_P2P_SOURCE);
     if (store_piece_list_finished(p->pc->ctx->db, p->task_id, &pieces, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
-            m = peer_p2p_msg(p, "downloadPieceBackToSourceFinishedRequest", &in);
-            peer_p2p_piece_json(in, pieces[i].number, pieces[i].offset, pieces[i].length,
-                                pieces[i].digest, NULL);
-            peer_p2p_send(p, m);
+            r = peer_p2p_req(p, PROTO_PEER_BTS_PIECE_FINISHED);
+            peer_p2p_piece_set(&r.piece, pieces[i].number, pieces[i].offset, pieces[i].length,
+                               pieces[i].digest, NULL);
+            peer_p2p_send(p, &r);
         }
         free(pieces);
     }
-    if (p->done)
-        peer_p2p_report_done(p);
+    if (peer_p2p_done(p))
+        peer_p2p_report_done(p, true);
 }
 
 static void
@@ -1223,7 +1403,8 @@ peer_p2p_open_stream(struct peer_p2p *p)
 {
     static const struct rpc_client_stream_cbs cbs = {peer_p2p_stream_message,
                                                      peer_p2p_stream_close};
-    cJSON *in, *d, *m;
+    struct proto_sched_peer_req r;
+    bool done = peer_p2p_done(p);
     int rv;
 
     rv = rpc_client_stream(p->pc->sched[p->sched], PROTO_SCHED_ANNOUNCE_PEER, PEER_P2P_STREAM_MS,
@@ -1232,24 +1413,20 @@ peer_p2p_open_stream(struct peer_p2p *p)
         peer_p2p_retry(p, df_strerror(rv));
         return;
     }
-    m = peer_p2p_msg(p, "registerPeerRequest", &in);
-    d = cJSON_AddObjectToObject(in, "download");
-    cJSON_AddStringToObject(d, "url", p->url);
-    if (p->tag != NULL)
-        cJSON_AddStringToObject(d, "tag", p->tag);
-    if (p->application != NULL)
-        cJSON_AddStringToObject(d, "application", p->application);
-    if (p->filtered != NULL)
-        cJSON_AddStringToObject(d, "filteredQueryParams", p->filtered);
-    cJSON_AddBoolToObject(d, "needBackToSource",
-                          p->need_back_to_source || p->done || (p->t != NULL && p->t->from_source));
-    if (p->done || (p->t != NULL && p->t->length_known)) {
-        df_json_add_u64(in, "contentLength", p->done ? p->content_length : p->t->content_length);
-        df_json_add_u64(in, "pieceLength", p->done ? p->piece_length : p->t->piece_length);
+    r = peer_p2p_req(p, PROTO_PEER_REGISTER);
+    r.download.url = p->url;
+    r.download.tag = p->tag;
+    r.download.application = p->application;
+    r.download.filtered = p->filtered;
+    r.download.need_back_to_source =
+            p->need_back_to_source || done || (p->t != NULL && p->t->from_source);
+    if (done || (p->t != NULL && p->t->length_known)) {
+        r.content_length = (int64_t)(done ? p->content_length : p->t->content_length);
+        r.piece_length = (uint32_t)(done ? p->piece_length : p->t->piece_length);
     }
-    peer_p2p_send(p, m);
-    p->registered = true;
-    if (p->done)
+    peer_p2p_send(p, &r);
+    peer_p2p_set_session(p, done ? PEER_P2P_DONE_REGISTERED : PEER_P2P_REGISTERED);
+    if (done)
         peer_p2p_reannounce_pieces(p, p->content_length, p->piece_length);
     else if (p->t != NULL && p->t->from_source && p->t->length_known)
         peer_p2p_reannounce_pieces(p, p->t->content_length, p->t->piece_length);
@@ -1280,21 +1457,23 @@ peer_p2p_rpc_port(struct peer *ctx)
     return c != NULL ? strtoull(c + 1, NULL, 10) : 0;
 }
 
+/* This host's AnnounceHost request; NULL on OOM (the caller deletes it). */
 static cJSON *
 peer_p2p_host_json(struct peer *ctx)
 {
-    cJSON *req = cJSON_CreateObject(), *h = cJSON_AddObjectToObject(req, "host");
+    struct proto_sched_announce_host a; /* strings borrowed: never reset */
 
-    cJSON_AddStringToObject(h, "id", ctx->host_id);
-    cJSON_AddStringToObject(h, "type", ctx->cfg.seed ? "super" : "normal");
-    cJSON_AddStringToObject(h, "hostname", ctx->cfg.hostname);
-    cJSON_AddStringToObject(h, "ip", ctx->cfg.ip);
-    df_json_add_u64(h, "port", peer_p2p_rpc_port(ctx));
-    df_json_add_u64(h, "downloadPort", net_listener_port(ctx->upload_listener));
-    df_json_add_u64(h, "uploadRateLimit", (uint64_t)ctx->cfg.upload_rate);
-    df_json_add_u64(h, "uploadSlots", 64);
-    df_json_add_u64(req, "interval", (uint64_t)ctx->cfg.announce_interval);
-    return req;
+    memset(&a, 0, sizeof(a));
+    a.host.id = ctx->host_id;
+    a.host.type = ctx->cfg.seed ? PROTO_HOST_SEED : PROTO_HOST_NORMAL;
+    a.host.hostname = ctx->cfg.hostname;
+    a.host.ip = ctx->cfg.ip;
+    a.host.port = (uint16_t)peer_p2p_rpc_port(ctx);
+    a.host.download_port = (uint16_t)net_listener_port(ctx->upload_listener);
+    a.host.upload_rate_limit = (uint64_t)ctx->cfg.upload_rate;
+    a.host.upload_slots = 64;
+    a.interval = (uint64_t)ctx->cfg.announce_interval;
+    return proto_sched_announce_host_to_json(&a);
 }
 
 /* Announce the host (the scheduler must know it before a register), then open the stream. */
@@ -1304,8 +1483,9 @@ peer_p2p_register(struct peer_p2p *p)
     cJSON *req = peer_p2p_host_json(p->pc->ctx);
     int rv;
 
-    rv = rpc_client_unary(p->pc->sched[p->sched], PROTO_SCHED_ANNOUNCE_HOST, req, PEER_P2P_PROBE_MS,
-                          peer_p2p_probe_done, p, &p->probe);
+    rv = req == NULL ? DF_ENOMEM
+                     : rpc_client_unary(p->pc->sched[p->sched], PROTO_SCHED_ANNOUNCE_HOST, req,
+                                        PEER_P2P_PROBE_MS, peer_p2p_probe_done, p, &p->probe);
     cJSON_Delete(req);
     if (rv != 0)
         peer_p2p_retry(p, df_strerror(rv));
@@ -1344,7 +1524,7 @@ peer_p2p_detached_find(struct peer_p2p_ctx *pc, const char *task_id)
     return NULL;
 }
 
-int
+static int
 peer_p2p_start(struct peer_task *t)
 {
     struct peer_p2p_ctx *pc = t->ctx->p2p;
@@ -1359,12 +1539,12 @@ peer_p2p_start(struct peer_task *t)
     p->need_back_to_source = w->req.need_back_to_source || t->ctx->cfg.seed;
     for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
         peer_task_fetch_init(&p->fetch[i], t);
-    t->state = PEER_TASK_P2P;
+    peer_task_join_swarm(t);
     peer_p2p_register(p);
     return 0;
 }
 
-void
+static void
 peer_p2p_hold(struct peer *ctx, const struct peer_download_req *req, const char *task_id,
               uint64_t content_length, uint64_t piece_length, uint64_t piece_count)
 {
@@ -1375,7 +1555,7 @@ peer_p2p_hold(struct peer *ctx, const struct peer_download_req *req, const char 
         peer_p2p_detached_find(pc, task_id) != NULL)
         return;
     p = peer_p2p_new(pc, task_id, req);
-    p->done = true;
+    peer_p2p_set_session(p, PEER_P2P_DONE);
     p->content_length = content_length;
     p->piece_length = piece_length;
     p->piece_count = piece_count;
@@ -1389,17 +1569,18 @@ peer_p2p_leave_free(struct peer_p2p *p)
 {
     struct peer_p2p_ctx *pc = p->pc;
 
-    if (p->registered) {
-        cJSON *req = cJSON_CreateObject();
-        cJSON_AddStringToObject(req, "peerId", p->peer_id);
-        rpc_client_unary(pc->sched[p->sched], PROTO_SCHED_LEAVE_PEER, req, PEER_P2P_PROBE_MS,
-                         peer_p2p_unary_done, pc, NULL);
+    if (peer_p2p_registered(p)) {
+        struct proto_sched_ref ref = {.id = p->peer_id}; /* borrowed: never reset */
+        cJSON *req = proto_sched_ref_to_json(&ref, PROTO_SCHED_REF_LEAVE_PEER);
+        if (req != NULL)
+            rpc_client_unary(pc->sched[p->sched], PROTO_SCHED_LEAVE_PEER, req, PEER_P2P_PROBE_MS,
+                             peer_p2p_unary_done, pc, NULL);
         cJSON_Delete(req);
     }
     peer_p2p_free_now(p);
 }
 
-void
+static void
 peer_p2p_forget(struct peer *ctx, const char *task_id)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
@@ -1411,7 +1592,7 @@ peer_p2p_forget(struct peer *ctx, const char *task_id)
     peer_p2p_leave_free(p);
 }
 
-void
+static void
 peer_p2p_evict(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
@@ -1423,14 +1604,15 @@ peer_p2p_evict(struct peer_task *t)
     peer_p2p_forget(t->ctx, t->id);
 }
 
-void
+static void
 peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
                     const char *parent_id)
 {
     struct peer_p2p_ctx *pc = t->ctx->p2p;
     struct peer_p2p *p = t->p2p;
     uint64_t off = 0, len = 0;
-    cJSON *in, *m;
+    struct proto_sched_peer_req r;
+    char pid[PROTO_ID_MAX + 1];
 
     if (pc == NULL)
         return;
@@ -1438,27 +1620,23 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
     log_debug("p2p", "%s p2p: task %.12s piece %" PRIu64 " recorded", PEER_TAG(pc->ctx), t->id,
               number);
     peer_sync_broadcast(pc, t->id, number, off, len, false);
-    if (p == NULL || !p->registered)
+    if (p == NULL || !peer_p2p_registered(p))
         return;
     p->progress = true;
-    if (parent_id == NULL) {
-        m = peer_p2p_msg(p, "downloadPieceBackToSourceFinishedRequest", &in);
-        peer_p2p_piece_json(in, number, off, len, md, NULL);
-        if (t->content_length <= 128 && t->content_length > 0) {
-            uint8_t buf[128];
-            char b64[200]; /* df_b64_encoded_size(128) is 173 */
-            if (store_data_pread(t->fd, buf, (size_t)len, 0) == 0)
-                cJSON_AddStringToObject(cJSON_GetObjectItem(in, "piece"), "content",
-                                        df_b64_encode(buf, (size_t)len, b64));
-        }
-    } else {
-        m = peer_p2p_msg(p, "downloadPieceFinishedRequest", &in);
-        peer_p2p_piece_json(in, number, off, len, md, parent_id);
+    r = peer_p2p_req(p,
+                     parent_id == NULL ? PROTO_PEER_BTS_PIECE_FINISHED : PROTO_PEER_PIECE_FINISHED);
+    snprintf(pid, sizeof(pid), "%s", parent_id != NULL ? parent_id : "");
+    peer_p2p_piece_set(&r.piece, number, off, len, md, parent_id != NULL ? pid : NULL);
+    /* a tiny task's bytes go along, so that the scheduler can answer others inline */
+    if (parent_id == NULL && t->content_length <= PROTO_TINY_MAX && t->content_length > 0 &&
+        store_data_pread(t->fd, r.piece.content, (size_t)len, 0) == 0) {
+        r.piece.has_content = true;
+        r.piece.content_len = (size_t)len;
     }
-    peer_p2p_send(p, m);
+    peer_p2p_send(p, &r);
 }
 
-void
+static void
 peer_p2p_piece_rechecked(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN])
 {
     uint64_t off = 0, len = 0;
@@ -1474,14 +1652,14 @@ peer_p2p_piece_rechecked(struct peer_task *t, uint64_t number, const uint8_t md[
     peer_sync_broadcast(t->ctx->p2p, t->id, number, off, len, false);
 }
 
-void
+static void
 peer_p2p_kick(struct peer_task *t)
 {
     if (t->p2p != NULL)
         peer_p2p_schedule(t->p2p);
 }
 
-void
+static void
 peer_p2p_fetches_cancel(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
@@ -1504,74 +1682,75 @@ peer_p2p_fetches_cancel(struct peer_task *t)
     }
 }
 
-void
+static void
 peer_p2p_source_started(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
-    cJSON *in, *m;
+    struct proto_sched_peer_req r;
 
-    if (p == NULL || !p->registered || p->source_started)
+    if (p == NULL || p->session != PEER_P2P_REGISTERED)
         return;
-    p->source_started = true;
-    m = peer_p2p_msg(p, "downloadPeerBackToSourceStartedRequest", &in);
-    df_json_add_u64(in, "contentLength", t->content_length);
-    df_json_add_u64(in, "pieceLength", t->piece_length);
-    peer_p2p_send(p, m);
+    peer_p2p_set_session(p, PEER_P2P_SOURCE);
+    r = peer_p2p_req(p, PROTO_PEER_BTS_STARTED);
+    r.content_length = (int64_t)t->content_length;
+    r.piece_length = (uint32_t)t->piece_length;
+    peer_p2p_send(p, &r);
 }
 
-void
+static void
 peer_p2p_task_done(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
+    bool registered, from_source;
 
     peer_sync_finish_task(t->ctx->p2p, t->id, RPC_OK, NULL);
     if (p == NULL)
         return;
-    p->done = true;
+    registered = peer_p2p_registered(p);
+    from_source = p->session == PEER_P2P_SOURCE;
+    peer_p2p_set_session(p, registered ? PEER_P2P_DONE_REGISTERED : PEER_P2P_DONE);
     p->content_length = t->content_length;
     p->piece_length = t->piece_length;
     p->piece_count = t->piece_count;
     for (int i = 0; i < p->nfrom; i++)
-        log_info("%s p2p: task %.12s: %" PRIu64 " bytes from parent %s", PEER_TAG(p->pc->ctx),
-                 t->id, p->from[i].bytes, p->from[i].id);
-    if (p->registered)
-        peer_p2p_report_done(p);
+        log_info("%s p2p: task %.12s: %" PRIu64 " bytes from parent %s", PEER_TAG(t->ctx), t->id,
+                 p->from[i].bytes, p->from[i].id);
+    if (registered)
+        peer_p2p_report_done(p, from_source);
 }
 
-void
+static void
 peer_p2p_task_failed(struct peer_task *t, const char *why)
 {
     struct peer_p2p *p = t->p2p;
-    cJSON *in, *m;
+    struct proto_sched_peer_req r;
+    char desc[sizeof(t->why) + 100];
 
     peer_sync_finish_task(t->ctx->p2p, t->id, RPC_ABORTED, why);
-    if (p == NULL || !p->registered)
+    if (p == NULL || !peer_p2p_registered(p))
         return;
-    m = peer_p2p_msg(p,
-                     t->from_source ? "downloadPeerBackToSourceFailedRequest"
-                                    : "downloadPeerFailedRequest",
-                     &in);
-    cJSON_AddStringToObject(in, "description", why);
-    peer_p2p_send(p, m);
+    r = peer_p2p_req(p, t->from_source ? PROTO_PEER_BTS_FAILED : PROTO_PEER_FAILED);
+    snprintf(desc, sizeof(desc), "%s", why);
+    r.description = desc;
+    peer_p2p_send(p, &r);
 }
 
-cJSON *
-peer_p2p_bytes_json(struct peer_task *t)
+static size_t
+peer_p2p_bytes_from(struct peer_task *t, struct proto_dfdaemon_download_from *out)
 {
-    cJSON *a = cJSON_CreateArray(), *o;
     struct peer_p2p *p = t->p2p;
+    size_t n = 0;
 
     for (int i = 0; p != NULL && i < p->nfrom; i++) {
         if (p->from[i].bytes == 0)
             continue;
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "peerId", p->from[i].id);
-        cJSON_AddStringToObject(o, "ip", p->from[i].ip);
-        cJSON_AddBoolToObject(o, "isSeed", p->from[i].is_seed);
-        df_json_add_u64(o, "bytes", p->from[i].bytes);
-        cJSON_AddItemToArray(a, o);
+        out[n].peer_id = p->from[i].id;
+        out[n].ip = p->from[i].ip;
+        out[n].is_seed = p->from[i].is_seed;
+        out[n].bytes = p->from[i].bytes;
+        n++;
     }
-    return a;
+    return n;
 }
 
 static void
@@ -1604,7 +1783,7 @@ peer_p2p_free_now(struct peer_p2p *p)
     free(p);
 }
 
-void
+static void
 peer_p2p_free(struct peer_task *t)
 {
     struct peer_p2p *p = t->p2p;
@@ -1612,7 +1791,7 @@ peer_p2p_free(struct peer_task *t)
     if (p == NULL)
         return;
     t->p2p = NULL;
-    if (p->done && !p->pc->stopping) {
+    if (peer_p2p_done(p) && !p->pc->stopping) {
         /*
          * Stay registered as a parent (or become one again once a scheduler answers): keep
          * the stream, drop everything task-bound.
@@ -1633,6 +1812,49 @@ peer_p2p_free(struct peer_task *t)
     peer_p2p_free_now(p);
 }
 
+/* ---------------------------------------------------------------- the task core's side */
+
+static void
+peer_p2p_on_piece(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
+                  const char *parent_id, void *arg)
+{
+    (void)arg;
+    peer_p2p_piece_done(t, number, md, parent_id);
+}
+
+static void
+peer_p2p_on_done(struct peer_task *t, void *arg)
+{
+    (void)arg;
+    peer_p2p_task_done(t);
+}
+
+static void
+peer_p2p_on_failed(struct peer_task *t, const char *why, void *arg)
+{
+    (void)arg;
+    peer_p2p_task_failed(t, why);
+}
+
+static const struct peer_task_events peer_p2p_task_events = {
+        .piece = peer_p2p_on_piece,
+        .done = peer_p2p_on_done,
+        .failed = peer_p2p_on_failed,
+};
+
+static const struct peer_swarm_ops peer_p2p_swarm = {
+        .start = peer_p2p_start,
+        .free = peer_p2p_free,
+        .source_started = peer_p2p_source_started,
+        .fetches_cancel = peer_p2p_fetches_cancel,
+        .kick = peer_p2p_kick,
+        .piece_rechecked = peer_p2p_piece_rechecked,
+        .forget = peer_p2p_forget,
+        .evict = peer_p2p_evict,
+        .hold = peer_p2p_hold,
+        .bytes_from = peer_p2p_bytes_from,
+};
+
 /* ---------------------------------------------------------------- setup */
 
 static void
@@ -1643,7 +1865,7 @@ peer_p2p_announce_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    for (int i = 0; i < pc->nsched; i++)
+    for (int i = 0; req != NULL && i < pc->nsched; i++)
         rpc_client_unary(pc->sched[i], PROTO_SCHED_ANNOUNCE_HOST, req, PEER_P2P_PROBE_MS,
                          peer_p2p_announce_done, &pc->link[i], NULL);
     cJSON_Delete(req);
@@ -1663,8 +1885,12 @@ peer_p2p_init(struct peer *ctx, struct df_error *err)
 
     pc->ctx = ctx;
     ctx->p2p = pc;
+    ctx->swarm = &peer_p2p_swarm;
     TAILQ_INIT(&pc->syncs);
     TAILQ_INIT(&pc->detached);
+    pc->listener.ev = &peer_p2p_task_events;
+    pc->listener.arg = pc;
+    peer_task_listen(ctx, &pc->listener);
     if ((rv = rpc_server_register(ctx->rpc, methods, DF_NELEM(methods))) != 0)
         return df_error_set(err, rv, "rpc: cannot register the upload service");
     /* Each --scheduler value may itself be a comma-separated list, in failover order. */
@@ -1733,6 +1959,7 @@ peer_p2p_stop(struct peer *ctx)
 {
     struct peer_p2p_ctx *pc = ctx->p2p;
     struct peer_sync *s;
+    struct proto_sched_ref ref;
     cJSON *req;
 
     if (pc == NULL)
@@ -1741,9 +1968,9 @@ peer_p2p_stop(struct peer *ctx)
     while ((s = TAILQ_FIRST(&pc->syncs)) != NULL)
         peer_sync_finish(s, RPC_UNAVAILABLE, "peer is shutting down");
     /* Leave every scheduler, so that nobody is handed this host as a parent any more. */
-    req = cJSON_CreateObject();
-    cJSON_AddStringToObject(req, "id", ctx->host_id);
-    for (int i = 0; i < pc->nsched; i++)
+    ref.id = ctx->host_id; /* borrowed: never reset */
+    req = proto_sched_ref_to_json(&ref, PROTO_SCHED_REF_LEAVE_HOST);
+    for (int i = 0; req != NULL && i < pc->nsched; i++)
         if (rpc_client_unary(pc->sched[i], PROTO_SCHED_LEAVE_HOST, req, PEER_P2P_LEAVE_MS,
                              peer_p2p_leave_done, pc, NULL) == 0)
             pc->leaving++;
@@ -1771,6 +1998,8 @@ peer_p2p_shutdown(struct peer *ctx)
         event_free(pc->announce_timer);
     for (int i = 0; i < pc->nsched; i++)
         rpc_client_free(pc->sched[i]);
+    peer_task_unlisten(ctx, &pc->listener);
+    ctx->swarm = NULL;
     free(pc);
     ctx->p2p = NULL;
 }

@@ -42,6 +42,7 @@
 #include "df/df_url.h"
 #include "df/df_work.h"
 #include "df/log.h"
+#include "df/proto_dfdaemon.h"
 #include "df/net_backoff.h"
 #include "df/rpc_server.h"
 #include "df/store_data.h"
@@ -68,8 +69,6 @@ static void peer_task_fetch_next(struct peer_fetch *f);
 
 static void peer_task_probe(struct peer_task *t);
 static void peer_waiter_materialize(struct peer_waiter *w);
-static struct peer_task *peer_task_new(struct peer *ctx, const char *id, const char *canonical,
-                                       const struct peer_download_req *req);
 static void peer_task_maybe_free(struct peer_task *t);
 
 enum peer_hash_kind {
@@ -102,52 +101,179 @@ peer_task_set_state(struct peer_task *t, enum peer_task_state s, int line)
 
 #define PEER_TASK_SET_STATE(t, s) peer_task_set_state((t), (s), __LINE__)
 
-/* ---------------------------------------------------------------- waiters and outputs */
+/* ---------------------------------------------------------------- clocks */
+
+static int64_t
+peer_task_wall_ms(const struct peer *ctx)
+{
+    return ctx->clock != NULL ? ctx->clock->wall_ms(ctx->clock->arg) : df_time_wall_ms();
+}
+
+static uint64_t
+peer_task_mono_ns(const struct peer *ctx)
+{
+    return ctx->clock != NULL ? ctx->clock->mono_ns(ctx->clock->arg) : df_time_mono_ns();
+}
+
+/* ---------------------------------------------------------------- listeners and the swarm */
+
+void
+peer_task_listen(struct peer *ctx, struct peer_task_listener *l)
+{
+    struct peer_task_listener **at = &ctx->task_listeners;
+
+    while (*at != NULL)
+        at = &(*at)->next;
+    l->next = NULL;
+    *at = l;
+}
+
+void
+peer_task_unlisten(struct peer *ctx, struct peer_task_listener *l)
+{
+    for (struct peer_task_listener **at = &ctx->task_listeners; *at != NULL; at = &(*at)->next)
+        if (*at == l) {
+            *at = l->next;
+            l->next = NULL;
+            return;
+        }
+}
+
+void
+peer_task_bytes_written(struct peer_task *t)
+{
+    for (struct peer_task_listener *l = t->ctx->task_listeners, *next; l != NULL; l = next) {
+        next = l->next;
+        if (l->ev->bytes != NULL)
+            l->ev->bytes(t, l->arg);
+    }
+}
 
 static void
-peer_waiter_send(struct peer_waiter *w, cJSON *inner_name_value, const char *name)
+peer_task_tell_piece(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
+                     const char *parent_id)
 {
-    cJSON *msg = cJSON_CreateObject();
+    for (struct peer_task_listener *l = t->ctx->task_listeners, *next; l != NULL; l = next) {
+        next = l->next;
+        if (l->ev->piece != NULL)
+            l->ev->piece(t, number, md, parent_id, l->arg);
+    }
+}
 
-    cJSON_AddStringToObject(msg, "hostId", w->task->ctx->host_id);
-    cJSON_AddStringToObject(msg, "taskId", w->task->id);
-    cJSON_AddItemToObject(msg, name, inner_name_value);
-    if (w->call != NULL)
-        rpc_call_send(w->call, msg); /* progress may be dropped when the queue is full */
+static void
+peer_task_tell_done(struct peer_task *t)
+{
+    for (struct peer_task_listener *l = t->ctx->task_listeners, *next; l != NULL; l = next) {
+        next = l->next;
+        if (l->ev->done != NULL)
+            l->ev->done(t, l->arg);
+    }
+}
+
+static void
+peer_task_tell_failed(struct peer_task *t, const char *why)
+{
+    for (struct peer_task_listener *l = t->ctx->task_listeners, *next; l != NULL; l = next) {
+        next = l->next;
+        if (l->ev->failed != NULL)
+            l->ev->failed(t, why, l->arg);
+    }
+}
+
+bool
+peer_task_claim(struct peer_task *t, bool (*want)(uint64_t number, void *arg), void *arg,
+                uint64_t *number)
+{
+    for (uint64_t k = 0; k < t->piece_count; k++) {
+        uint64_t i = (t->next_scan + k) % t->piece_count;
+        if (t->have[i] || t->busy[i] || (want != NULL && !want(i, arg)))
+            continue;
+        t->next_scan = i + 1;
+        t->busy[i] = 1;
+        *number = i;
+        return true;
+    }
+    return false;
+}
+
+void
+peer_task_release(struct peer_task *t, uint64_t number)
+{
+    t->busy[number] = 0;
+}
+
+void
+peer_task_join_swarm(struct peer_task *t)
+{
+    PEER_TASK_SET_STATE(t, PEER_TASK_P2P);
+}
+
+static void
+peer_task_swarm_source_started(struct peer_task *t)
+{
+    if (t->ctx->swarm != NULL)
+        t->ctx->swarm->source_started(t);
+}
+
+/* ---------------------------------------------------------------- waiters and outputs */
+
+/* An answer of kind for w's task (hostId, taskId filled; strings borrowed from the task). */
+static struct proto_dfdaemon_download_resp
+peer_waiter_resp(struct peer_waiter *w, enum proto_dfdaemon_download_resp_kind kind)
+{
+    struct peer_task *t = w->task;
+    struct proto_dfdaemon_download_resp r = {.kind = kind};
+
+    r.host_id = t->ctx->host_id;
+    r.task_id = t->id;
+    r.has_content_length = t->length_known;
+    r.content_length = t->content_length;
+    r.piece_length = t->piece_length;
+    r.piece_count = t->piece_count;
+    r.finished_pieces = t->done_pieces;
+    r.finished_bytes = t->done_bytes;
+    r.bytes_from_source = t->bytes_from_source;
+    return r;
+}
+
+/* Send r on w's call, if it is still there. r's strings are borrowed: it is never reset. */
+static void
+peer_waiter_send(struct peer_waiter *w, const struct proto_dfdaemon_download_resp *r)
+{
+    cJSON *msg;
+
+    if (w->call == NULL)
+        return;
+    if ((msg = proto_dfdaemon_download_resp_to_json(r)) == NULL) {
+        log_warnx("%s: task %.12s: answer dropped (out of memory)", PEER_TAG(w->task->ctx),
+                  w->task->id);
+        return;
+    }
+    rpc_call_send(w->call, msg); /* progress may be dropped when the queue is full */
     cJSON_Delete(msg);
 }
 
 static void
 peer_waiter_started(struct peer_waiter *w)
 {
-    struct peer_task *t = w->task;
-    cJSON *o = cJSON_CreateObject();
+    struct proto_dfdaemon_download_resp r = peer_waiter_resp(w, PROTO_DOWNLOAD_STARTED);
 
-    if (t->length_known)
-        df_json_add_u64(o, "contentLength", t->content_length);
-    df_json_add_u64(o, "pieceLength", t->piece_length);
-    df_json_add_u64(o, "pieceCount", t->piece_count);
-    df_json_add_u64(o, "finishedPieces", t->done_pieces);
-    peer_waiter_send(w, o, "downloadTaskStartedResponse");
+    peer_waiter_send(w, &r);
 }
 
 static void
 peer_task_progress(struct peer_task *t, bool force)
 {
     struct peer_waiter *w;
-    uint64_t now = df_time_mono_ns();
+    uint64_t now = peer_task_mono_ns(t->ctx);
 
     TAILQ_FOREACH (w, &t->waiters, entry) {
-        cJSON *o;
+        struct proto_dfdaemon_download_resp r;
         if (w->call == NULL || (!force && now - w->last_progress_ns < 100000000u))
             continue;
         w->last_progress_ns = now;
-        o = cJSON_CreateObject();
-        df_json_add_u64(o, "finishedBytes", t->done_bytes);
-        if (t->length_known)
-            df_json_add_u64(o, "contentLength", t->content_length);
-        df_json_add_u64(o, "finishedPieces", t->done_pieces);
-        peer_waiter_send(w, o, "downloadProgressResponse");
+        r = peer_waiter_resp(w, PROTO_DOWNLOAD_PROGRESS);
+        peer_waiter_send(w, &r);
     }
 }
 
@@ -355,19 +481,19 @@ static void
 peer_waiter_finish(struct peer_waiter *w)
 {
     struct peer_task *t = w->task;
-    cJSON *o;
+    struct proto_dfdaemon_download_from from[PEER_P2P_MAX_FROM];
+    struct proto_dfdaemon_download_resp r;
 
     TAILQ_REMOVE(&t->waiters, w, entry);
     if (w->call != NULL) {
         if (w->rv == 0) {
-            o = cJSON_CreateObject();
-            df_json_add_u64(o, "contentLength", t->content_length);
-            df_json_add_u64(o, "pieceCount", t->piece_count);
-            df_json_add_u64(o, "bytesFromSource", t->bytes_from_source);
-            cJSON_AddItemToObject(o, "bytesFromPeers", peer_p2p_bytes_json(t));
-            if (w->out_fd != -1)
-                df_json_add_u64(o, "outputBytes", w->out_done);
-            peer_waiter_send(w, o, "downloadTaskFinishedResponse");
+            r = peer_waiter_resp(w, PROTO_DOWNLOAD_FINISHED);
+            r.has_content_length = true;
+            r.from = from;
+            r.nfrom = t->ctx->swarm != NULL ? t->ctx->swarm->bytes_from(t, from) : 0;
+            r.has_output_bytes = w->out_fd != -1;
+            r.output_bytes = w->out_done;
+            peer_waiter_send(w, &r);
             rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
             rpc_call_finish(w->call, RPC_OK, NULL);
         } else {
@@ -441,7 +567,8 @@ peer_task_evict(struct peer_task *t)
         return;
     t->evicted = true;
     t->hold_pending = false;
-    peer_p2p_evict(t);
+    if (t->ctx->swarm != NULL)
+        t->ctx->swarm->evict(t);
     if (peer_task_drop_storage(t->ctx, t->id) == 0)
         log_info("%s: task %.12s evicted: its content failed a whole-content digest",
                  PEER_TAG(t->ctx), t->id);
@@ -539,8 +666,9 @@ peer_waiter_output_done(void *arg)
         if (w->rv == 0 && t->hold_pending) {
             /* verified whole: now the swarm may have it */
             t->hold_pending = false;
-            peer_p2p_hold(t->ctx, &w->req, t->id, t->content_length, t->piece_length,
-                          t->piece_count);
+            if (t->ctx->swarm != NULL)
+                t->ctx->swarm->hold(t->ctx, &w->req, t->id, t->content_length, t->piece_length,
+                                    t->piece_count);
         }
         peer_waiter_finish(w);
     } else
@@ -599,7 +727,8 @@ peer_task_free(struct peer_task *t)
     struct peer_waiter *w;
 
     peer_task_stop_fetches(t);
-    peer_p2p_free(t);
+    if (t->ctx->swarm != NULL)
+        t->ctx->swarm->free(t);
     peer_task_hash_orphan(t);
     while ((w = TAILQ_FIRST(&t->waiters)) != NULL) {
         TAILQ_REMOVE(&t->waiters, w, entry);
@@ -649,7 +778,7 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
     log_warnx("%s: task %.12s failed: %s", PEER_TAG(t->ctx), t->id, why);
     peer_task_stop_fetches(t);
     PEER_TASK_SET_STATE(t, PEER_TASK_FAILED);
-    peer_p2p_task_failed(t, why);
+    peer_task_tell_failed(t, why);
     t->ctx->tasks_failed++;
     if (rv == DF_ENOSPC) {
         /*
@@ -701,11 +830,11 @@ peer_task_complete(struct peer_task *t)
                   PEER_TAG(t->ctx), t->id);
     PEER_TASK_SET_STATE(t, PEER_TASK_DONE);
     t->ctx->tasks_done++;
-    peer_p2p_task_done(t);
+    peer_task_tell_done(t);
     log_info("%s: task %.12s done: %" PRIu64 " bytes, %" PRIu64 " pieces, %" PRIu64
              " from source in %" PRId64 " ms",
              PEER_TAG(t->ctx), t->id, t->content_length, t->piece_count, t->bytes_from_source,
-             df_time_wall_ms() - t->started_ms);
+             peer_task_wall_ms(t->ctx) - t->started_ms);
     peer_task_progress(t, true);
     /* A cache-only waiter finishes synchronously: hold the task until the loop is over. */
     t->materializing++;
@@ -739,7 +868,8 @@ peer_task_drop_storage(struct peer *ctx, const char *id)
 static void
 peer_task_release_geometry(struct peer_task *t)
 {
-    peer_p2p_fetches_cancel(t);
+    if (t->ctx->swarm != NULL)
+        t->ctx->swarm->fetches_cancel(t);
     peer_task_hash_orphan(t); /* their piece numbers belong to the old geometry */
     DF_FREE(t->recheck, free);
     t->nrecheck = t->recheck_next = 0;
@@ -944,11 +1074,11 @@ peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_leng
     st.piece_length = t->piece_length;
     st.etag = t->etag;
     st.last_modified = t->last_modified;
-    rv = store_task_put(t->ctx->db, &st, df_time_wall_ms());
+    rv = store_task_put(t->ctx->db, &st, peer_task_wall_ms(t->ctx));
     if (rv == DF_EEXIST) {
         /* The origin's content changed size since we cached part of it: start over. */
         if ((rv = peer_task_drop_storage(t->ctx, t->id)) == 0)
-            rv = store_task_put(t->ctx->db, &st, df_time_wall_ms());
+            rv = store_task_put(t->ctx->db, &st, peer_task_wall_ms(t->ctx));
     }
     if (rv != 0)
         return df_error_set(err, rv, "cannot record the task: %s", df_strerror(rv));
@@ -1042,6 +1172,7 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
     if (len < PEER_TASK_WRITE_BATCH && f->len != UINT64_MAX && f->pos + len < f->len)
         return 0;
     if (ctx->cfg.download_rate > 0) {
+        /* the host's download limiter (shared with uploads) runs on the process's clock */
         uint64_t now = df_time_mono_ns(), avail = net_ratelim_available(&ctx->down_rl, now);
         if (avail < len) {
             /* Take what the bucket allows now; pause the body until it refills. */
@@ -1121,7 +1252,7 @@ peer_task_record_piece(struct peer_task *t, uint64_t number, uint64_t off, uint6
     t->have[number] = 1;
     t->done_pieces++;
     t->done_bytes += len;
-    peer_p2p_piece_done(t, number, md, parent_id);
+    peer_task_tell_piece(t, number, md, parent_id);
     peer_task_outputs_kick(t);
     return 0;
 }
@@ -1179,7 +1310,7 @@ peer_task_stream_finish_unknown(struct peer_task *t, uint64_t length)
         snprintf(t->why, sizeof(t->why), "content of unknown length larger than supported");
         return DF_ETOOBIG;
     }
-    peer_p2p_source_started(t);
+    peer_task_swarm_source_started(t);
     for (uint64_t i = 0; i < t->piece_count; i++) {
         uint64_t off = i * t->piece_length;
         uint64_t len = length - off < t->piece_length ? length - off : t->piece_length;
@@ -1384,7 +1515,8 @@ static void
 peer_task_kick(struct peer_task *t)
 {
     if (t->state == PEER_TASK_P2P) {
-        peer_p2p_kick(t);
+        if (t->ctx->swarm != NULL)
+            t->ctx->swarm->kick(t);
         return;
     }
     if (t->state != PEER_TASK_RUNNING)
@@ -1419,7 +1551,8 @@ peer_task_recheck_done(struct peer_task *t, struct peer_hash_job *j)
         t->have[j->number] = 1;
         t->done_pieces++;
         t->done_bytes += j->len;
-        peer_p2p_piece_rechecked(t, j->number, j->md);
+        if (t->ctx->swarm != NULL)
+            t->ctx->swarm->piece_rechecked(t, j->number, j->md);
         return 0;
     }
     /* one warning per task (the first); the rest are counted (peer_task_recheck_next) */
@@ -1560,15 +1693,9 @@ peer_task_fetch_next(struct peer_fetch *f)
     int rv;
 
     if (!f->busy) {
-        for (n = 0; n < t->piece_count; n++) {
-            uint64_t i = (t->next_scan + n) % t->piece_count;
-            if (!t->have[i] && !t->busy[i])
-                break;
-        }
-        if (n == t->piece_count)
+        if (!peer_task_claim(t, NULL, NULL, &n))
             return; /* nothing left for this slot */
-        f->piece = (t->next_scan + n) % t->piece_count;
-        t->next_scan = f->piece + 1;
+        f->piece = n;
         f->attempt = 0;
     }
     f->busy = true;
@@ -1649,7 +1776,7 @@ peer_probe_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *ar
             return rv;
         }
         PEER_TASK_SET_STATE(t, PEER_TASK_RUNNING);
-        peer_p2p_source_started(t);
+        peer_task_swarm_source_started(t);
         TAILQ_FOREACH (w, &t->waiters, entry)
             peer_waiter_started(w);
         return DF_ECANCELED; /* the probe's one byte is not needed: pieces follow */
@@ -1677,7 +1804,7 @@ peer_probe_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *ar
     }
     PEER_TASK_SET_STATE(t, PEER_TASK_STREAMING);
     if (t->length_known)
-        peer_p2p_source_started(t);
+        peer_task_swarm_source_started(t);
     f->busy = true;
     f->pos = 0;
     f->off = 0;
@@ -1846,7 +1973,7 @@ peer_task_find(struct peer *ctx, const char *id)
     return failed;
 }
 
-static struct peer_task *
+struct peer_task *
 peer_task_new(struct peer *ctx, const char *id, const char *canonical,
               const struct peer_download_req *req)
 {
@@ -1860,7 +1987,7 @@ peer_task_new(struct peer *ctx, const char *id, const char *canonical,
     t->insecure = req->insecure;
     t->policy = req->policy;
     t->fd = -1;
-    t->started_ms = df_time_wall_ms();
+    t->started_ms = peer_task_wall_ms(ctx);
     if (req->nheaders > 0) {
         t->headers = xcalloc(req->nheaders, sizeof(*t->headers));
         for (size_t i = 0; i < req->nheaders; i++) {
@@ -1946,12 +2073,13 @@ peer_task_from_cache(struct peer *ctx, const char *id, struct peer_waiter *w)
                   "fetching it again",
                   PEER_TAG(ctx), id, (unsigned long)sb.st_nlink);
         store_task_delete(ctx->db, id);
-        peer_p2p_forget(ctx, id);
+        if (ctx->swarm != NULL)
+            ctx->swarm->forget(ctx, id);
         store_data_remove(ctx->cfg.data_dir, id);
         store_task_reset(&st);
         return false;
     }
-    store_task_touch(ctx->db, id, df_time_wall_ms());
+    store_task_touch(ctx->db, id, peer_task_wall_ms(ctx));
     ctx->cache_hits++;
     t = xcalloc(1, sizeof(*t));
     t->ctx = ctx;
@@ -1975,8 +2103,8 @@ peer_task_from_cache(struct peer *ctx, const char *id, struct peer_waiter *w)
     /* A digest-checked get offers the content to the swarm only once it passed. */
     if (w->req.has_digest)
         t->hold_pending = true;
-    else
-        peer_p2p_hold(ctx, &w->req, id, t->content_length, t->piece_length, t->piece_count);
+    else if (ctx->swarm != NULL)
+        ctx->swarm->hold(ctx, &w->req, id, t->content_length, t->piece_length, t->piece_count);
     peer_waiter_materialize(w);
     return true;
 }
@@ -2049,7 +2177,7 @@ peer_task_download_fd(struct peer *ctx, struct rpc_call *call, struct peer_downl
     w->task = t;
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
     log_info("%s: task %.12s new", PEER_TAG(ctx), t->id);
-    if (peer_p2p_start(t) != 0)
+    if (ctx->swarm == NULL || ctx->swarm->start(t) != 0)
         peer_task_back_to_source(t);
 }
 
@@ -2097,7 +2225,7 @@ peer_task_gc(struct peer *ctx)
 {
     struct store_task *list = NULL;
     uint64_t total = 0;
-    int64_t now = df_time_wall_ms();
+    int64_t now = peer_task_wall_ms(ctx);
     size_t n = 0;
 
     if (store_task_list_lru(ctx->db, 100000, &list, &n) != 0)
@@ -2112,12 +2240,14 @@ peer_task_gc(struct peer *ctx)
         if (!expired && !over) {
             /* Rows this process did not write (the first pass runs before anything is
              * served), or whose file changed, lose their trust here. */
-            if (!peer_task_cache_check(ctx, st) && st->state == STORE_TASK_DONE)
-                peer_p2p_forget(ctx, st->id);
+            if (!peer_task_cache_check(ctx, st) && st->state == STORE_TASK_DONE &&
+                ctx->swarm != NULL)
+                ctx->swarm->forget(ctx, st->id);
             continue;
         }
         if (peer_task_drop_storage(ctx, st->id) == 0) {
-            peer_p2p_forget(ctx, st->id);
+            if (ctx->swarm != NULL)
+                ctx->swarm->forget(ctx, st->id);
             total -= st->bytes < total ? st->bytes : total;
             log_info("%s: evicted task %.12s (%" PRIu64 " bytes, %s)", PEER_TAG(ctx), st->id,
                      st->bytes, expired ? "ttl" : "quota");
@@ -2130,33 +2260,40 @@ cJSON *
 peer_task_stat(struct peer *ctx, const char *task_id)
 {
     struct peer_task *t = peer_task_find(ctx, task_id);
+    struct proto_dfdaemon_task pt;
     struct store_task st;
+    char state[16];
     cJSON *o;
 
+    memset(&pt, 0, sizeof(pt)); /* strings borrowed: pt is never reset */
     if (t != NULL) {
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "id", t->id);
-        cJSON_AddStringToObject(o, "state", peer_task_state_names[t->state]);
-        df_json_add_u64(o, "contentLength", t->content_length);
-        df_json_add_u64(o, "pieceLength", t->piece_length);
-        df_json_add_u64(o, "pieceCount", t->piece_count);
-        df_json_add_u64(o, "finishedPieces", t->done_pieces);
-        df_json_add_u64(o, "bytesFromSource", t->bytes_from_source);
-        return o;
+        pt.id = t->id;
+        snprintf(state, sizeof(state), "%s", peer_task_state_names[t->state]);
+        pt.state = state;
+        pt.content_length = t->content_length;
+        pt.piece_length = t->piece_length;
+        pt.piece_count = t->piece_count;
+        pt.has_finished_pieces = true;
+        pt.finished_pieces = t->done_pieces;
+        pt.has_bytes_from_source = true;
+        pt.bytes_from_source = t->bytes_from_source;
+        return proto_dfdaemon_task_to_json(&pt);
     }
     memset(&st, 0, sizeof(st));
     if (store_task_get(ctx->db, task_id, &st) != 0)
         return NULL;
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", st.id);
-    cJSON_AddStringToObject(o, "state",
-                            st.state == STORE_TASK_DONE     ? "DONE"
-                            : st.state == STORE_TASK_FAILED ? "FAILED"
-                                                            : "PARTIAL");
-    df_json_add_u64(o, "contentLength", st.content_length);
-    df_json_add_u64(o, "pieceLength", st.piece_length);
-    df_json_add_u64(o, "pieceCount", st.piece_count);
-    df_json_add_u64(o, "finishedBytes", st.bytes);
+    pt.id = st.id;
+    snprintf(state, sizeof(state), "%s",
+             st.state == STORE_TASK_DONE     ? "DONE"
+             : st.state == STORE_TASK_FAILED ? "FAILED"
+                                             : "PARTIAL");
+    pt.state = state;
+    pt.content_length = st.content_length;
+    pt.piece_length = st.piece_length;
+    pt.piece_count = st.piece_count;
+    pt.has_finished_bytes = true;
+    pt.finished_bytes = st.bytes;
+    o = proto_dfdaemon_task_to_json(&pt);
     store_task_reset(&st);
     return o;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The task object shared by the task engine (peer_task.c: cache, back-to-source, outputs)
- * and the P2P engine (peer_p2p.c: scheduler stream, parents, SyncPieces). Loop thread only.
+ * The task core (peer_task.c: cache, back-to-source, outputs). It includes none of those
+ * that follow it: they listen (struct peer_task_listener: the P2P module, upload relays),
+ * and the swarm side serves it through ctx->swarm (struct peer_swarm_ops). The P2P module
+ * still shares the task object (its piece maps and fetch slots). Loop thread only.
  */
 #ifndef PEER_TASK_H
 #define PEER_TASK_H
@@ -18,8 +20,11 @@
 #include "df/store_data.h"
 #include "peer.h"
 
+#define PEER_P2P_MAX_FROM 32 /* parents remembered for the byte counts of a task */
+
 struct evbuffer;
 struct peer_p2p;
+struct proto_dfdaemon_download_from;
 struct store_piece;
 
 enum peer_task_state {
@@ -108,7 +113,7 @@ struct peer_task {
     int64_t started_ms;
     char why[600];
     bool disk_failed;     /* a write to the data file failed: retrying the origin cannot help */
-    struct peer_p2p *p2p; /* NULL without a scheduler */
+    struct peer_p2p *p2p; /* the swarm side's state for t (its own; opaque here), or NULL */
     bool from_source;     /* this peer fetches from the origin (told by the scheduler or alone) */
     bool evicted;         /* failed a whole-content digest: out of the cache, never found again */
     bool hold_pending;    /* offered to the swarm only once a get's digest check passed */
@@ -118,6 +123,40 @@ struct peer_task {
     unsigned recheck_inflight;
     uint64_t recheck_failed;
 };
+
+/*
+ * Start (or join) the download of req for call; the task streams progress to call and
+ * finishes it. Takes req (reset on return).
+ */
+void peer_task_download(struct peer *ctx, struct rpc_call *call, struct peer_download_req *req);
+
+/*
+ * The same with an output: the verified content is written, in order, into out_fd (taken:
+ * closed by the task) as it grows; the call succeeds once all of it is there (and matches
+ * req->digest).
+ */
+void peer_task_download_fd(struct peer *ctx, struct rpc_call *call, struct peer_download_req *req,
+                           int out_fd);
+
+/*
+ * Cancel every running fetch and free the tasks (waiting calls get `unavailable`), except
+ * those still writing outputs on workers: they free themselves once done.
+ */
+void peer_task_shutdown(struct peer *ctx);
+
+/* Evict by TTL and quota (tasks not running). */
+void peer_task_gc(struct peer *ctx);
+
+/* Task status as JSON (StatTask); NULL if unknown. The caller deletes it. */
+cJSON *peer_task_stat(struct peer *ctx, const char *task_id);
+
+/*
+ * A new running task id (canonical: its URL for the store) for what req asks (borrowed), in
+ * ctx->tasks with no waiter and no source yet: its caller takes it to the swarm or the
+ * origin. A partial copy in the store lends it its validators.
+ */
+struct peer_task *peer_task_new(struct peer *ctx, const char *id, const char *canonical,
+                                const struct peer_download_req *req);
 
 /* Record a hashed piece (bytes already written); notifies P2P. 0 or DF_E* with t->why set. */
 int peer_task_record_piece(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len,
@@ -161,37 +200,78 @@ void peer_task_fetch_init(struct peer_fetch *f, struct peer_task *t);
 /* Write body bytes of f's piece (rate-limited, hashed); 0 or DF_E* with t->why set. */
 int peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data);
 
-/* P2P engine (peer_p2p.c). */
-cJSON *peer_p2p_bytes_json(struct peer_task *t);
-int peer_p2p_start(struct peer_task *t);
-void peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
-                         const char *parent_id);
-void peer_p2p_source_started(struct peer_task *t);
-void peer_p2p_task_done(struct peer_task *t);
-void peer_p2p_task_failed(struct peer_task *t, const char *why);
-void peer_p2p_free(struct peer_task *t);
-/* The task's geometry is going away: abandon the P2P piece fetches in flight. */
-void peer_p2p_fetches_cancel(struct peer_task *t);
-/* A piece became fetchable again (a re-check dropped it): schedule fetches. */
-void peer_p2p_kick(struct peer_task *t);
-/* A piece recorded before passed its re-check: offer it to children (and the scheduler when
- * this peer fetches from the source). */
-void peer_p2p_piece_rechecked(struct peer_task *t, uint64_t number,
-                              const uint8_t md[DF_SHA256_LEN]);
+/*
+ * What a task tells those that follow it: every listener on the context hears of every task,
+ * in the order the listeners were added. A callback may be NULL; none may free the task.
+ */
+struct peer_task_events {
+    /* More bytes of a piece being received were written, or the fetch of one ended. */
+    void (*bytes)(struct peer_task *t, void *arg);
+    /* A piece was verified and recorded (parent_id: where from; NULL from the origin). */
+    void (*piece)(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
+                  const char *parent_id, void *arg);
+    void (*done)(struct peer_task *t, void *arg);                    /* every piece is there */
+    void (*failed)(struct peer_task *t, const char *why, void *arg); /* the task gave up */
+};
 
-/* A task left the cache: stop offering it to the swarm. */
-void peer_p2p_forget(struct peer *ctx, const char *task_id);
+/* A listener; the caller owns it and keeps it until peer_task_unlisten(). */
+struct peer_task_listener {
+    const struct peer_task_events *ev;
+    void *arg;
+    struct peer_task_listener *next; /* in ctx->task_listeners */
+};
 
-/* t's content failed its whole-content digest: leave the swarm for it, whether t still has
- * its P2P side or only a detached parent registration is left. */
-void peer_p2p_evict(struct peer_task *t);
+/* Add l (last) to ctx's listeners / take it off. */
+void peer_task_listen(struct peer *ctx, struct peer_task_listener *l);
+void peer_task_unlisten(struct peer *ctx, struct peer_task_listener *l);
+
+/* More of a piece being received was written (or its fetch ended): tell the listeners. */
+void peer_task_bytes_written(struct peer_task *t);
 
 /*
- * A finished task of the cache was asked for: unless the P2P side already holds it as a
- * parent, register it with the scheduler as one (after a restart of either side). Borrows
- * req.
+ * Piece sources (the origin, parents) claim the pieces they fetch. A claim takes the first
+ * piece from where the last one left off that is neither verified nor claimed and that want
+ * (NULL: any) accepts; the piece is the claimer's until it releases it (its fetch failed, or
+ * it is about to record it with peer_task_record_piece). false when there is none.
  */
-void peer_p2p_hold(struct peer *ctx, const struct peer_download_req *req, const char *task_id,
-                   uint64_t content_length, uint64_t piece_length, uint64_t piece_count);
+bool peer_task_claim(struct peer_task *t, bool (*want)(uint64_t number, void *arg), void *arg,
+                     uint64_t *number);
+void peer_task_release(struct peer_task *t, uint64_t number);
+
+/* t's pieces come from the swarm from now on (from a state that probes the origin). */
+void peer_task_join_swarm(struct peer_task *t);
+
+/*
+ * What the task core asks of the swarm side (the P2P module: scheduler, parents). It sets
+ * ctx->swarm when it starts; without it a task goes to the origin and none of these is asked.
+ */
+struct peer_swarm_ops {
+    /* Take t to the swarm (0; it calls peer_task_join_swarm), or DF_E*: fetch from the origin. */
+    int (*start)(struct peer_task *t);
+    /* t goes away: keep only what a finished task's parent registration needs. */
+    void (*free)(struct peer_task *t);
+    /* t fetches from the origin now that the geometry is known: tell the scheduler. */
+    void (*source_started)(struct peer_task *t);
+    /* t's geometry is going away: abandon the piece fetches in flight. */
+    void (*fetches_cancel)(struct peer_task *t);
+    /* A piece became fetchable again (a re-check dropped it): schedule fetches. */
+    void (*kick)(struct peer_task *t);
+    /* A piece recorded before passed its re-check: offer it to children (and the scheduler
+     * when this peer fetches from the source). */
+    void (*piece_rechecked)(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN]);
+    /* A task left the cache: stop offering it to the swarm. */
+    void (*forget)(struct peer *ctx, const char *task_id);
+    /* t's content failed its whole-content digest: leave the swarm for it, whether t still
+     * has its swarm side or only a detached parent registration is left. */
+    void (*evict)(struct peer_task *t);
+    /* A finished task of the cache was asked for: unless the swarm side already holds it as
+     * a parent, register it with the scheduler as one (after a restart of either side).
+     * Borrows req. */
+    void (*hold)(struct peer *ctx, const struct peer_download_req *req, const char *task_id,
+                 uint64_t content_length, uint64_t piece_length, uint64_t piece_count);
+    /* The parents t's bytes came from, into out (room for PEER_P2P_MAX_FROM; strings
+     * borrowed from the swarm side, valid until it changes): how many were filled. */
+    size_t (*bytes_from)(struct peer_task *t, struct proto_dfdaemon_download_from *out);
+};
 
 #endif

@@ -32,7 +32,9 @@
 #include "df/store_data.h"
 #include "df/store_piece.h"
 #include "df/xmalloc.h"
-#include "peer.h"
+#include "peer_p2p.h"
+#include "peer_task.h"
+#include "peer_upload.h"
 
 #define PEER_UPLOAD_SLICE (64 * 1024)
 
@@ -245,7 +247,8 @@ peer_upload_relay_close_cb(struct net_http_req *req, int reason, void *arg)
     peer_upload_relay_free(arg);
 }
 
-void
+/* More of a piece of task_id being received is written (or it ended): relays send on. */
+static void
 peer_upload_relay_kick(struct peer *ctx, const char *task_id)
 {
     TAILQ_HEAD(, peer_upload_relay) kicked = TAILQ_HEAD_INITIALIZER(kicked);
@@ -266,10 +269,27 @@ peer_upload_relay_kick(struct peer *ctx, const char *task_id)
     }
 }
 
+/* Relays follow every task's bytes as a listener of the task core. */
+static void
+peer_upload_relay_on_bytes(struct peer_task *t, void *arg)
+{
+    (void)arg;
+    peer_upload_relay_kick(t->ctx, t->id);
+}
+
+static const struct peer_task_events peer_upload_relay_events = {
+        .bytes = peer_upload_relay_on_bytes,
+};
+
 void
 peer_upload_relay_stop(struct peer *ctx)
 {
     struct peer_upload_relay *r;
+
+    if (ctx->relay_listener != NULL) {
+        peer_task_unlisten(ctx, ctx->relay_listener);
+        DF_FREE(ctx->relay_listener, free);
+    }
 
     while ((r = TAILQ_FIRST(&ctx->relays)) != NULL) {
         net_http_req_end(r->req, DF_EIO);
@@ -494,6 +514,9 @@ peer_upload_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     int rv;
 
     ctx->metrics = peer_upload_metrics_new(ctx);
+    ctx->relay_listener = xcalloc(1, sizeof(*ctx->relay_listener));
+    ctx->relay_listener->ev = &peer_upload_relay_events;
+    peer_task_listen(ctx, ctx->relay_listener);
     memset(&opts, 0, sizeof(opts));
     opts.name = "upload";
     opts.max_body = 1;

@@ -661,6 +661,18 @@ out:
     return rv;
 }
 
+enum proto_sched_peer_resp_kind
+proto_sched_peer_resp_kind_of(const cJSON *msg)
+{
+    const cJSON *body = NULL;
+    size_t kind = 0;
+
+    if (proto_json_kind(msg, proto_sched_peer_resp_names, PROTO_PEER_RESP_KINDS, false, &kind,
+                        &body, NULL) != 0)
+        return PROTO_PEER_RESP_KINDS;
+    return (enum proto_sched_peer_resp_kind)kind;
+}
+
 bool
 proto_sched_piece_digest_add(cJSON *array, const struct proto_sched_piece_digest *p)
 {

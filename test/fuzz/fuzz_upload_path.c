@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "df/df_id.h"
-#include "../../src/peer/peer.h"
+#include "../../src/peer/peer_upload.h"
 
 #define FZ_MAX_PATH 256
 

@@ -5,7 +5,7 @@
 
 #include <check.h>
 
-#include "../../../src/peer/peer.h"
+#include "../../../src/peer/peer_upload.h"
 
 #define TID "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 

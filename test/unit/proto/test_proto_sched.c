@@ -417,6 +417,7 @@ peer_resp_roundtrip(const struct proto_sched_peer_resp *r)
     cJSON *doc = t_wire(proto_sched_peer_resp_to_json(r));
 
     memset(&b, 0, sizeof(b));
+    ck_assert_int_eq(proto_sched_peer_resp_kind_of(doc), r->kind);
     ck_assert_msg(proto_sched_peer_resp_from_json(doc, &b, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(b.host_id, r->host_id);
     ck_assert_str_eq(b.task_id, r->task_id);
@@ -517,23 +518,31 @@ START_TEST(test_peer_resp_refused)
 {
     static const struct {
         const char *json, *msg;
+        enum proto_sched_peer_resp_kind kind; /* what kind_of still reads */
     } cases[] = {
             {"{\"hostId\":\"h\",\"taskId\":\"T\",\"peerId\":\"p\"}",
-             "expected exactly one answer kind, got 0"},
+             "expected exactly one answer kind, got 0", PROTO_PEER_RESP_KINDS},
             {"{\"hostId\":\"h\",\"taskId\":\"T\",\"peerId\":\"p\",\"tinyTaskResponse\":{}}",
-             "digest: required"},
+             "digest: required", PROTO_PEER_RESP_TINY},
+            {"{\"hostId\":\"h\",\"taskId\":\"T\",\"peerId\":\"p\",\"tinyTaskResponse\":"
+             "{\"content\":\"!!\",\"digest\":\"sha256:"
+             "0000000000000000000000000000000000000000000000000000000000000000\"}}",
+             "content: expected base64", PROTO_PEER_RESP_TINY},
+            {"{\"hostId\":\"h\",\"taskId\":\"T\",\"peerId\":\"p\",\"tinyTaskResponse\":{},"
+             "\"emptyTaskResponse\":{}}",
+             "expected exactly one answer kind, got 2", PROTO_PEER_RESP_KINDS},
             {"{\"hostId\":\"h\",\"taskId\":\"T\",\"peerId\":\"p\",\"normalTaskResponse\":"
              "{\"candidateParents\":[{\"id\":\"a\",\"ip\":\"x\",\"port\":70000}]}}",
-             "candidateParents[].port: at most 65535"},
+             "candidateParents[].port: at most 65535", PROTO_PEER_RESP_NORMAL},
             {"{\"hostId\":\"h\",\"taskId\":\"T\",\"peerId\":\"p\",\"normalTaskResponse\":"
              "{\"candidateParents\":[{\"id\":\"a\"}]}}",
-             "candidateParents[].ip: required"},
+             "candidateParents[].ip: required", PROTO_PEER_RESP_NORMAL},
             {"{\"hostId\":\"h\",\"taskId\":\"T\",\"peerId\":\"p\",\"pieceDigestsResponse\":"
              "{\"pieces\":[{\"number\":1}]}}",
-             "pieces[].digest: required"},
+             "pieces[].digest: required", PROTO_PEER_RESP_DIGESTS},
             {"{\"hostId\":\"h\",\"taskId\":\"T\",\"peerId\":\"p\",\"pieceDigestsResponse\":"
              "{\"pieces\":[7]}}",
-             "pieces[]: expected an object"},
+             "pieces[]: expected an object", PROTO_PEER_RESP_DIGESTS},
     };
     struct proto_sched_peer_resp r;
     struct df_error err;
@@ -542,6 +551,7 @@ START_TEST(test_peer_resp_refused)
         cJSON *doc = t_doc_task(cases[i].json);
 
         memset(&r, 0, sizeof(r));
+        ck_assert_msg(proto_sched_peer_resp_kind_of(doc) == cases[i].kind, "case %zu kind", i);
         ck_assert_msg(proto_sched_peer_resp_from_json(doc, &r, &err) == DF_EINVAL, "case %zu", i);
         ck_assert_msg(strstr(err.msg, cases[i].msg) != NULL, "case %zu: '%s' lacks '%s'", i,
                       err.msg, cases[i].msg);

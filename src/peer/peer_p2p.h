@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The swarm side of the peer: scheduler clients, host announces, the parents a task's pieces
+ * come from, and DfdaemonUpload (SyncPieces, DownloadTask from the scheduler). It follows
+ * the task core (peer_task.h) as a listener and serves it as ctx->swarm.
+ */
+#ifndef PEER_P2P_H
+#define PEER_P2P_H
+
+#include <stdint.h>
+
+#include "peer.h"
+
+/* Start: scheduler clients, the upload service's RPC methods, ctx->swarm. */
+int peer_p2p_init(struct peer *ctx, struct df_error *err);
+/*
+ * Stop serving the swarm and leave the schedulers. Returns how many LeaveHost calls are in
+ * flight (each ends within PEER_P2P_LEAVE_MS).
+ */
+int peer_p2p_stop(struct peer *ctx);
+/* LeaveHost calls started by peer_p2p_stop() still unanswered. */
+int peer_p2p_leaving(const struct peer *ctx);
+void peer_p2p_shutdown(struct peer *ctx);
+
+/* A piece being fetched from a parent (for cut-through). */
+struct peer_p2p_progress {
+    uint64_t seq;     /* names the fetch attempt */
+    uint64_t written; /* bytes from the piece start in the data file */
+    uint64_t off, len;
+};
+
+/*
+ * Where piece number of task_id stands: 1 verified here, 0 being fetched from a parent
+ * (*out filled), -1 neither (not fetching, or the task is not running here).
+ */
+int peer_p2p_piece_progress(struct peer *ctx, const char *task_id, uint64_t number,
+                            struct peer_p2p_progress *out);
+
+#endif
