@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 
