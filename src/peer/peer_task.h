@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The task core (peer_task.c: cache, back-to-source, outputs). It includes none of those
- * that follow it: they listen (struct peer_task_listener: the P2P module, upload relays),
- * and the swarm side serves it through ctx->swarm (struct peer_swarm_ops). The P2P module
- * still shares the task object (its piece maps and fetch slots). Loop thread only.
+ * The task core: peer_task.c (state, storage, entry points), peer_task_origin.c (the
+ * origin), peer_task_hash.c (hashing on workers) and peer_task_out.c (the gets' outputs),
+ * with their private peer_task_int.h. It includes none of those that follow it: they
+ * listen (struct peer_task_listener: the P2P module, upload relays), and the swarm side
+ * serves it through ctx->swarm (struct peer_swarm_ops). The P2P module still shares the
+ * task object (its piece maps and fetch slots). Loop thread only.
  */
 #ifndef PEER_TASK_H
 #define PEER_TASK_H

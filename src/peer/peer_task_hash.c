@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Piece hashes off the loop: source pieces read back from the data file, re-checks of the
+ * pieces a resumed task cannot vouch for, and the seal of a finished task, each a job on
+ * the peer's worker pool whose result comes back to the loop.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "df/df_work.h"
+#include "df/log.h"
+#include "df/store_data.h"
+#include "df/store_piece.h"
+#include "df/store_task.h"
+#include "df/xmalloc.h"
+#include "peer.h"
+#include "peer_task.h"
+#include "peer_task_int.h"
+
+#define PEER_TASK_RECHECKS 4 /* re-check jobs at once: each is a thread hashing a piece */
+
+/* Start the next queued re-checks, up to PEER_TASK_RECHECKS at once. 0 or DF_ENOMEM. */
+int
+peer_task_recheck_next(struct peer_task *t)
+{
+    int rv;
+
+    while (t->recheck_inflight < PEER_TASK_RECHECKS && t->recheck_next < t->nrecheck) {
+        const struct store_piece *p = &t->recheck[t->recheck_next++];
+        if ((rv = peer_task_hash_submit(t, PEER_HASH_RECHECK, p->number, p->offset, p->length,
+                                        p->digest)) != 0)
+            return rv;
+        t->recheck_inflight++;
+    }
+    if (t->recheck_inflight == 0 && t->nrecheck > 0 && t->recheck_next == t->nrecheck) {
+        log_info("%s: task %.12s: %" PRIu64 " of %zu re-checked pieces failed and are fetched "
+                 "again",
+                 PEER_TAG(t->ctx), t->id, t->recheck_failed, t->nrecheck);
+        DF_FREE(t->recheck, free);
+        t->nrecheck = t->recheck_next = 0;
+    }
+    return 0;
+}
+
+/*
+ * A source piece is hashed off the loop: the loop thread then only moves bytes from the
+ * socket to the data file while another core hashes finished pieces read back from the
+ * page cache. Hashing what was written also verifies the write. The same jobs re-check the
+ * pieces of a resumed task that its rows alone cannot vouch for, and seal a finished task
+ * (fsync, then the stamp into its row). A job outlives its task only at shutdown: then it
+ * is orphaned and frees itself (a seal is still recorded: the file is durable by then).
+ */
+struct peer_hash_job {
+    TAILQ_ENTRY(peer_hash_job) entry;
+    struct peer_task *task; /* NULL once orphaned */
+    struct peer *ctx;
+    char id[DF_ID_TASK_LEN + 1];
+    enum peer_hash_kind kind;
+    int fd; /* a dup of the task's, closed by the job */
+    uint64_t number, off, len;
+    uint8_t md[DF_SHA256_LEN];
+    uint8_t want[DF_SHA256_LEN];   /* PEER_HASH_RECHECK: the recorded digest */
+    struct store_data_stamp stamp; /* PEER_HASH_SEAL */
+    int err;                       /* errno of a failed read or sync */
+};
+
+/* Worker thread. */
+static void
+peer_task_hash_work(void *arg)
+{
+    struct peer_hash_job *j = arg;
+    int rv;
+
+    errno = 0;
+    if (j->kind == PEER_HASH_SEAL)
+        rv = store_data_seal(j->fd, &j->stamp);
+    else
+        rv = store_data_hash(j->fd, j->off, j->len, j->md);
+    if (rv != 0)
+        j->err = errno != 0 ? errno : EIO;
+}
+
+/* A re-check finished on the loop: count the piece, or drop it for a fetch. 0 or DF_E*. */
+static int
+peer_task_recheck_done(struct peer_task *t, struct peer_hash_job *j)
+{
+    struct store_piece p;
+    int rv;
+
+    if (t->have[j->number])
+        return 0; /* written and recorded again meanwhile (a stream) */
+    if (j->err == 0 && memcmp(j->md, j->want, DF_SHA256_LEN) == 0) {
+        memset(&p, 0, sizeof(p));
+        p.number = j->number;
+        p.offset = j->off;
+        p.length = j->len;
+        memcpy(p.digest, j->want, DF_SHA256_LEN);
+        if ((rv = store_piece_record_verified(t->ctx->db, t->id, &p)) != 0) {
+            snprintf(t->why, sizeof(t->why), "cannot record piece %" PRIu64 ": %s", j->number,
+                     df_strerror(rv));
+            return rv;
+        }
+        t->have[j->number] = 1;
+        t->done_pieces++;
+        t->done_bytes += j->len;
+        if (t->ctx->swarm != NULL)
+            t->ctx->swarm->piece_rechecked(t, j->number, j->md);
+        return 0;
+    }
+    /* one warning per task (the first); the rest are counted (peer_task_recheck_next) */
+    if (t->recheck_failed++ == 0)
+        log_warnx("%s: task %.12s piece %" PRIu64 " failed its re-check (%s); fetching it "
+                  "again",
+                  PEER_TAG(j->ctx), t->id, j->number,
+                  j->err != 0 ? strerror(j->err) : "digest mismatch");
+    else
+        log_debug("peer", "%s: task %.12s piece %" PRIu64 " failed its re-check (%s)",
+                  PEER_TAG(j->ctx), t->id, j->number,
+                  j->err != 0 ? strerror(j->err) : "digest mismatch");
+    if ((rv = store_piece_drop(t->ctx->db, t->id, j->number)) != 0) {
+        snprintf(t->why, sizeof(t->why), "cannot drop piece %" PRIu64 ": %s", j->number,
+                 df_strerror(rv));
+        return rv;
+    }
+    peer_task_kick(t);
+    return 0;
+}
+
+/* Record a seal (the task may be gone: the row is the task's either way). */
+static void
+peer_task_seal_done(struct peer_hash_job *j)
+{
+    int rv;
+
+    if (j->err != 0) {
+        log_warnx("%s: task %.12s: cannot sync its data file (%s); it will be re-checked on "
+                  "its next use",
+                  PEER_TAG(j->ctx), j->id, strerror(j->err));
+        return;
+    }
+    if ((rv = store_task_seal(j->ctx->db, j->id, &j->stamp)) != 0 && rv != DF_ENOTFOUND)
+        log_warnx("%s: task %.12s: cannot seal it (%s); it will be re-checked on its next use",
+                  PEER_TAG(j->ctx), j->id, df_strerror(rv));
+}
+
+static void
+peer_task_hash_done(void *arg)
+{
+    struct peer_hash_job *j = arg;
+    struct peer_task *t = j->task;
+    char why[300];
+    int rv;
+
+    close(j->fd);
+    if (j->kind == PEER_HASH_SEAL)
+        peer_task_seal_done(j);
+    if (t == NULL) {
+        free(j);
+        return;
+    }
+    TAILQ_REMOVE(&t->hashing, j, entry);
+    if (j->kind != PEER_HASH_SEAL)
+        t->busy[j->number] = 0;
+    if (j->kind == PEER_HASH_RECHECK)
+        t->recheck_inflight--;
+    if (j->kind == PEER_HASH_SEAL || t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED) {
+        free(j);
+        peer_task_maybe_free(t);
+        return;
+    }
+    if (j->kind == PEER_HASH_RECHECK) {
+        if ((rv = peer_task_recheck_done(t, j)) == 0 && (rv = peer_task_recheck_next(t)) != 0)
+            snprintf(t->why, sizeof(t->why), "cannot start a worker thread");
+    } else if (j->err != 0) {
+        snprintf(why, sizeof(why), "read cache file: %s", strerror(j->err));
+        free(j);
+        peer_task_fail(t, DF_EIO, why);
+        return;
+    } else {
+        rv = peer_task_record_piece(t, j->number, j->off, j->len, j->md, NULL);
+    }
+    free(j);
+    if (rv != 0) {
+        peer_task_fail(t, rv, t->why);
+        return;
+    }
+    peer_task_progress(t, false);
+    if (t->done_pieces == t->piece_count)
+        peer_task_complete(t);
+}
+
+/* Hash (or seal) piece number of t from its data file on a worker; 0 or DF_ENOMEM. */
+int
+peer_task_hash_submit(struct peer_task *t, enum peer_hash_kind kind, uint64_t number, uint64_t off,
+                      uint64_t len, const uint8_t *want)
+{
+    struct peer_hash_job *j = xcalloc(1, sizeof(*j));
+
+    j->task = t;
+    j->ctx = t->ctx;
+    memcpy(j->id, t->id, sizeof(j->id));
+    j->kind = kind;
+    j->number = number;
+    j->off = off;
+    j->len = len;
+    if (want != NULL)
+        memcpy(j->want, want, DF_SHA256_LEN);
+
+    if ((j->fd = fcntl(t->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+        free(j);
+        return DF_ENOMEM;
+    }
+    TAILQ_INSERT_TAIL(&t->hashing, j, entry);
+    if (df_work_submit(t->ctx->hash_pool, peer_task_hash_work, peer_task_hash_done, j) != 0) {
+        TAILQ_REMOVE(&t->hashing, j, entry);
+        close(j->fd);
+        free(j);
+        return DF_ENOMEM;
+    }
+    return 0;
+}
+
+/* The task goes away (shutdown): its jobs finish on their own. */
+void
+peer_task_hash_orphan(struct peer_task *t)
+{
+    struct peer_hash_job *j;
+
+    while ((j = TAILQ_FIRST(&t->hashing)) != NULL) {
+        TAILQ_REMOVE(&t->hashing, j, entry);
+        j->task = NULL;
+    }
+}
