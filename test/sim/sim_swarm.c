@@ -38,7 +38,8 @@ enum sim_peer_state { SIM_IDLE = 0, SIM_ACTIVE, SIM_SOURCE, SIM_DONE, SIM_FAILED
 struct sim_xfer {
     uint32_t from; /* the parent */
     uint32_t piece;
-    double left; /* of the piece */
+    double left;     /* of the piece */
+    double start_ms; /* the piece's cost, as a peer reports it, is the time since */
 };
 
 struct sim_host {
@@ -392,7 +393,8 @@ sim_peer_register(struct sim *s, struct sim_peer *p)
 
 /* p holds piece now (from a parent, or the source when from is NULL): tell the scheduler. */
 static void
-sim_piece_got(struct sim *s, struct sim_peer *p, uint32_t piece, const struct sim_peer *from)
+sim_piece_got(struct sim *s, struct sim_peer *p, uint32_t piece, const struct sim_peer *from,
+              double cost_ms)
 {
     struct sim_task *t = &s->tasks[p->task];
     struct sched_piece pc;
@@ -406,7 +408,7 @@ sim_piece_got(struct sim *s, struct sim_peer *p, uint32_t piece, const struct si
     pc.number = piece;
     pc.parent_id = from != NULL ? from->id : NULL;
     pc.length = SIM_PIECE_B;
-    pc.cost = (int64_t)s->p->piece_ms;
+    pc.cost = (int64_t)cost_ms;
     t0 = sim_cpu_ns();
     rv = sched_state_piece_finished(s->st, p->id, &pc, sim_now(s), &s->acts);
     sim_op_add(s, SIM_OP_PIECE, t0);
@@ -484,6 +486,7 @@ sim_peer_start(struct sim *s, struct sim_peer *c)
         c->xf[c->nxf].from = qi;
         c->xf[c->nxf].piece = piece;
         c->xf[c->nxf].left = 1.0;
+        c->xf[c->nxf].start_ms = s->now_ms;
         c->nxf++;
         s->hosts[q->host].nup++;
     }
@@ -592,7 +595,7 @@ sim_step(struct sim *s)
                     ;
                 s->r->origin_fetches++;
                 c->src_left += 1.0;
-                sim_piece_got(s, c, n, NULL);
+                sim_piece_got(s, c, n, NULL, s->p->piece_ms / s->p->origin_rate);
             }
             continue;
         }
@@ -624,7 +627,7 @@ sim_step(struct sim *s)
             else
                 s->r->peer_uploads++;
             if (c->state == SIM_ACTIVE)
-                sim_piece_got(s, c, x.piece, q);
+                sim_piece_got(s, c, x.piece, q, s->now_ms - x.start_ms);
             else
                 c->pieces[x.piece] = SIM_MISSING;
         }
