@@ -62,8 +62,12 @@ else
 BIN := $(BUILD)/dragonfly
 endif
 
+# The swarm simulator, shared by the scheduler's unit test and the sched_sim tool.
+SIM_SRCS := $(wildcard test/sim/*.c)
+SIM_OBJS := $(SIM_SRCS:%.c=$(BUILD)/%.o)
+
 UNIT_SRCS := $(wildcard test/unit/*/test_*.c)
-UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/test/unit/main.o
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/test/unit/main.o $(SIM_OBJS)
 UNIT_BIN  := $(BUILD)/test/unit-tests
 
 IT_SRCS := $(wildcard test/integration/it_*.c) $(wildcard test/integration/harness/*.c) \
@@ -144,8 +148,9 @@ $(BUILD)/test/integration/main.o: CFLAGS_ALL += -I$(BUILD)/gen
 $(IT_BIN): $(IT_OBJS) $(LIB)
 	$(CC) -o $@ $(IT_OBJS) $(LIB) $(LDSAN) $(CHECK_LIBS) $(DEP_LIBS)
 
+$(BUILD)/test/tools/sched_sim: $(SIM_OBJS)
 $(BUILD)/test/tools/%: $(BUILD)/test/tools/%.o $(LIB)
-	$(CC) -o $@ $< $(LIB) $(LDSAN) $(DEP_LIBS)
+	$(CC) -o $@ $(filter %.o,$^) $(LIB) $(LDSAN) $(DEP_LIBS)
 
 tools: $(TOOL_BINS)
 

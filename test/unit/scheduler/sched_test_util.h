@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Helpers shared by the scheduler tests: a tiny deterministic PRNG, task ids from numbers,
+ * Helpers shared by the scheduler tests: the deterministic PRNG, task ids from numbers,
  * and one-line wrappers around announce/register. All static inline so that each test
  * file uses what it needs.
  */
@@ -13,26 +13,21 @@
 #include <check.h>
 
 #include "../../../src/scheduler/sched_state.h"
+#include "../../sim/sim_rand.h"
 
 #define T_MIB (UINT64_C(1) << 20)
 
-/* xorshift64*: deterministic across platforms. */
+/* The shared generator (test/sim/sim_rand.h) under the tests' short names. */
 static inline uint64_t
 t_rand(uint64_t *st)
 {
-    uint64_t x = *st;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *st = x;
-    return x * UINT64_C(2685821657736338717);
+    return sim_rand(st);
 }
 
 static inline uint32_t
 t_rand_below(uint64_t *st, uint32_t n)
 {
-    return n == 0 ? 0 : (uint32_t)(t_rand(st) % n);
+    return sim_rand_below(st, n);
 }
 
 /* A valid task id (64 lowercase hex) made from n; buf holds 65 bytes. */
