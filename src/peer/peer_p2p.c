@@ -125,7 +125,7 @@ peer_p2p_start(struct peer_task *t)
     t->p2p = p;
     p->need_back_to_source = w->req.need_back_to_source || t->ctx->cfg.seed;
     for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
-        peer_task_fetch_init(&p->fetch[i], t);
+        peer_task_fetch_init(&p->fetch[i], t, true);
     peer_task_join_swarm(t);
     peer_p2p_register(p);
     return 0;
@@ -216,7 +216,7 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
     peer_p2p_piece_set(&r.piece, number, off, len, md, parent_id != NULL ? pid : NULL);
     /* a tiny task's bytes go along, so that the scheduler can answer others inline */
     if (parent_id == NULL && t->content_length <= PROTO_TINY_MAX && t->content_length > 0 &&
-        store_data_pread(t->fd, r.piece.content, (size_t)len, 0) == 0) {
+        peer_task_read(t, r.piece.content, (size_t)len, 0) == 0) {
         r.piece.has_content = true;
         r.piece.content_len = (size_t)len;
     }

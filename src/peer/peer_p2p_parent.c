@@ -459,18 +459,18 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
         if (memcmp(md, p->digest[f->piece], DF_SHA256_LEN) != 0) {
             peer_p2p_strike(p, pp, f->piece, "digest mismatch");
             peer_p2p_digest_failed(p, pp, f->piece);
-            t->bytes_from_source -= f->len;
-            t->ctx->bytes_from_source -= f->len;
         } else if ((rv = peer_task_record_piece(t, f->piece, f->off, f->len, md, pp->id)) != 0) {
-            peer_task_fail(t, rv, t->why);
+            peer_task_fail(t, rv, NULL);
             return;
         } else {
             p->from[pp->from].bytes += f->len;
             p->bytes_from_peers += f->len;
-            t->bytes_from_source -= f->len; /* peer_task_fetch_write counted these bytes */
-            t->ctx->bytes_from_source -= f->len;
             t->ctx->bytes_from_peers += f->len;
         }
+    } else if (t->disk_failed) {
+        /* our disk, not the parent: the task cannot go on */
+        peer_task_fail(t, rv, f->why[0] != '\0' ? f->why : why);
+        return;
     } else if (p->fetch_relay[slot]) {
         /*
          * A relay cut short (or gone: 404) means the parent's own fetch failed: not its
@@ -482,14 +482,11 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
         pp->relay_fails++;
         log_debug("p2p", "%s p2p: task %.12s piece %" PRIu64 " relay from %s ended: %s",
                   PEER_TAG(p->pc->ctx), p->task_id, f->piece, pp->id,
-                  t->why[0] != '\0' ? t->why : why);
-        t->why[0] = '\0';
+                  f->why[0] != '\0' ? f->why : why);
     } else {
-        if (t->why[0] != '\0')
-            why = t->why;
-        peer_p2p_strike(p, pp, f->piece, why);
-        t->why[0] = '\0';
+        peer_p2p_strike(p, pp, f->piece, f->why[0] != '\0' ? f->why : why);
     }
+    f->why[0] = '\0';
     peer_task_bytes_written(t);
     if (t->done_pieces == t->piece_count) {
         peer_task_complete(t);

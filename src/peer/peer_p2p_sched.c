@@ -157,33 +157,6 @@ peer_p2p_geometry(struct peer_p2p *p, const struct proto_sched_peer_resp *o)
 }
 
 static void
-peer_p2p_on_tiny(struct peer_p2p *p, const struct proto_sched_peer_resp *o)
-{
-    struct peer_task *t = p->t;
-    const uint8_t *buf = o->content;
-    uint8_t md[DF_SHA256_LEN];
-    size_t n = o->content_len;
-    struct df_error err;
-    int rv;
-
-    if ((rv = peer_task_set_geometry(t, n, 0, &err)) != 0) {
-        peer_task_fail(t, rv, err.msg);
-        return;
-    }
-    df_sha256(buf, n, md);
-    if (n > 0 && (rv = store_data_pwrite(t->fd, buf, n, 0)) != 0) {
-        peer_task_fail(t, rv, "write cache file");
-        return;
-    }
-    if (n > 0 && peer_task_record_piece(t, 0, 0, n, md, NULL) != 0) {
-        peer_task_fail(t, DF_EIO, t->why);
-        return;
-    }
-    peer_task_started(t);
-    peer_task_complete(t);
-}
-
-static void
 peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
 {
     struct peer_p2p *p = arg;
@@ -243,7 +216,7 @@ peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
         break;
     case PROTO_PEER_RESP_TINY:
         if (t->state == PEER_TASK_P2P)
-            peer_p2p_on_tiny(p, &r);
+            peer_task_inline_content(t, r.content, r.content_len);
         break;
     case PROTO_PEER_RESP_KINDS:
         break;
@@ -319,7 +292,7 @@ peer_p2p_data_lost(struct peer_p2p *p)
     if (p->t->state != PEER_TASK_P2P)
         return;
     if (peer_task_drop_pieces(p->t) != 0) {
-        peer_task_fail(p->t, DF_EIO, p->t->why);
+        peer_task_fail(p->t, DF_EIO, NULL);
         return;
     }
     /* the geometry, digests and parents (what they hold) come again with the next stream */

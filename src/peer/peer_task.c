@@ -240,7 +240,7 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
 
     if (t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED)
         return;
-    if (why != t->why)
+    if (why != NULL && why != t->why)
         snprintf(t->why, sizeof(t->why), "%s", why);
     why = t->why;
     log_warnx("%s: task %.12s failed: %s", PEER_TAG(t->ctx), t->id, why);
@@ -524,6 +524,38 @@ peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_leng
     return peer_task_load_pieces(t, err);
 }
 
+void
+peer_task_inline_content(struct peer_task *t, const uint8_t *buf, size_t n)
+{
+    uint8_t md[DF_SHA256_LEN];
+    struct df_error err;
+    int rv;
+
+    if ((rv = peer_task_set_geometry(t, n, 0, &err)) != 0) {
+        peer_task_fail(t, rv, err.msg);
+        return;
+    }
+    df_sha256(buf, n, md);
+    if (n > 0 && (rv = store_data_pwrite(t->fd, buf, n, 0)) != 0) {
+        peer_task_fail(t, rv, "write cache file");
+        return;
+    }
+    if (n > 0 && (rv = peer_task_record_piece(t, 0, 0, n, md, NULL)) != 0) {
+        peer_task_fail(t, rv, NULL);
+        return;
+    }
+    peer_task_started(t);
+    peer_task_complete(t);
+}
+
+int
+peer_task_read(struct peer_task *t, void *buf, size_t len, uint64_t off)
+{
+    if (t->fd == -1)
+        return DF_EIO;
+    return store_data_pread(t->fd, buf, len, off);
+}
+
 int
 peer_task_record_piece(struct peer_task *t, uint64_t number, uint64_t off, uint64_t len,
                        const uint8_t md[DF_SHA256_LEN], const char *parent_id)
@@ -603,7 +635,7 @@ peer_task_new(struct peer *ctx, const char *id, const char *canonical,
         t->nheaders = req->nheaders;
     }
     for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
-        peer_task_fetch_init(&t->fetch[i], t);
+        peer_task_fetch_init(&t->fetch[i], t, false);
     TAILQ_INIT(&t->waiters);
     TAILQ_INIT(&t->hashing);
     /* Validators of a partially cached task: a resumed download must match them. */

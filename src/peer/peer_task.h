@@ -48,8 +48,10 @@ struct peer_fetch {
     uint64_t piece;
     uint64_t off, len, pos; /* piece geometry and bytes written so far */
     struct df_sha256 sha;
-    bool hash_later; /* a source piece: hashed from the data file on a worker, not here */
+    bool hash_later;  /* a source piece: hashed from the data file on a worker, not here */
+    bool from_parent; /* a parent's bytes: the swarm side counts them once verified */
     unsigned attempt;
+    char why[200]; /* why the last write into this slot failed; cleared by the slot's owner */
 };
 
 /* A source piece being hashed from the data file on a worker thread. */
@@ -184,8 +186,17 @@ int peer_task_drop_pieces(struct peer_task *t);
 /* Every piece is recorded: finish the task and serve its waiters. */
 void peer_task_complete(struct peer_task *t);
 
-/* Give up with a reason; waiters get the error. */
+/* Give up with a reason (NULL: the one a failed call of this API left); waiters get it. */
 void peer_task_fail(struct peer_task *t, int rv, const char *why);
+
+/*
+ * The whole content arrived inline (a tiny task, from the scheduler): store it as the one
+ * piece and finish the task, or fail it.
+ */
+void peer_task_inline_content(struct peer_task *t, const uint8_t *buf, size_t n);
+
+/* Read len bytes of t's data file at off (the caller knows them verified). 0 or DF_E*. */
+int peer_task_read(struct peer_task *t, void *buf, size_t len, uint64_t off);
 
 /* Go back to source: probe the origin, then fetch pieces. */
 void peer_task_back_to_source(struct peer_task *t);
@@ -196,10 +207,13 @@ void peer_task_started(struct peer_task *t);
 /* The active task id (a FAILED one only when no other is), or NULL. */
 struct peer_task *peer_task_find(struct peer *ctx, const char *id);
 
-/* Set up a fetch slot of t (its rate-limit timer). */
-void peer_task_fetch_init(struct peer_fetch *f, struct peer_task *t);
+/* Set up a fetch slot of t (its rate-limit timer): for the origin, or from_parent. */
+void peer_task_fetch_init(struct peer_fetch *f, struct peer_task *t, bool from_parent);
 
-/* Write body bytes of f's piece (rate-limited, hashed); 0 or DF_E* with t->why set. */
+/*
+ * Write body bytes of f's piece (rate-limited, hashed); 0 or DF_E* with f->why set. A
+ * failed write to the data file also sets t->disk_failed: the task cannot go on.
+ */
 int peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data);
 
 /*

@@ -53,14 +53,14 @@ peer_task_check_validators(struct peer_task *t, const struct net_fetch_meta *m)
     return 0;
 }
 
-/* A write to the data file failed (errno set): fail the task rather than retry the origin. */
+/* A write to the data file failed (errno set): fail the task rather than retry the source. */
 static int
-peer_task_disk_error(struct peer_task *t, const char *what)
+peer_fetch_disk_error(struct peer_fetch *f, const char *what)
 {
     int e = errno;
 
-    snprintf(t->why, sizeof(t->why), "%s: %s", what, strerror(e));
-    t->disk_failed = true;
+    snprintf(f->why, sizeof(f->why), "%s: %s", what, strerror(e));
+    f->task->disk_failed = true;
     return e == ENOSPC || e == EDQUOT ? DF_ENOSPC : DF_EIO;
 }
 
@@ -85,7 +85,7 @@ peer_fetch_write_stream(struct peer_fetch *f, struct evbuffer *data, size_t len)
             size_t room = (size_t)(t->piece_length - (f->pos % t->piece_length));
             size_t k = left < room ? left : room;
             if ((rv = store_data_pwrite(t->fd, p, k, f->pos)) != 0) {
-                return peer_task_disk_error(t, "write cache file");
+                return peer_fetch_disk_error(f, "write cache file");
             }
             df_sha256_update(&f->sha, p, k);
             f->pos += k;
@@ -143,7 +143,7 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
                 take += vec[i].iov_len;
         }
         if (f->pos + take > f->len) {
-            snprintf(t->why, sizeof(t->why), "origin sent more than the asked range");
+            snprintf(f->why, sizeof(f->why), "sent more than the asked range");
             return DF_EPROTO;
         }
         /* The last vector may reach past take. */
@@ -158,12 +158,14 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
             }
         }
         if ((rv = store_data_pwritev(t->fd, (struct iovec *)vec, n, f->off + f->pos)) != 0) {
-            return peer_task_disk_error(t, "write cache file");
+            return peer_fetch_disk_error(f, "write cache file");
         }
         f->pos += take;
         evbuffer_drain(data, take);
-        t->bytes_from_source += take;
-        ctx->bytes_from_source += take;
+        if (!f->from_parent) {
+            t->bytes_from_source += take;
+            ctx->bytes_from_source += take;
+        }
         len -= take;
     }
     return 0;
@@ -285,10 +287,11 @@ peer_fetch_rate_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-peer_task_fetch_init(struct peer_fetch *f, struct peer_task *t)
+peer_task_fetch_init(struct peer_fetch *f, struct peer_task *t, bool from_parent)
 {
     memset(f, 0, sizeof(*f));
     f->task = t;
+    f->from_parent = from_parent;
     f->rate_timer = evtimer_new(t->ctx->base, peer_fetch_rate_cb, f);
 }
 
@@ -338,8 +341,10 @@ peer_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_a
         char msg[sizeof(t->why)];
 
         t->busy[f->piece] = 0;
-        if (t->why[0] != '\0' &&
-            (rv == DF_EDIGEST || rv == DF_EPROTO || rv == DF_EIO || rv == DF_ENOSPC))
+        if (f->why[0] != '\0')
+            why = f->why;
+        else if (t->why[0] != '\0' &&
+                 (rv == DF_EDIGEST || rv == DF_EPROTO || rv == DF_EIO || rv == DF_ENOSPC))
             why = t->why;
         /* A different version of the content is never retried into the same task, and a
          * disk that failed a write will not take the retry either. */
@@ -348,7 +353,7 @@ peer_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_a
             return;
         }
         snprintf(msg, sizeof(msg), "%s", why);
-        t->why[0] = '\0';
+        t->why[0] = f->why[0] = '\0';
         f->busy = true; /* keeps the slot until the retry */
         t->busy[f->piece] = 1;
         peer_fetch_retry(f, rv, msg, retry_after_ms);
@@ -595,8 +600,10 @@ peer_probe_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_a
         peer_task_probe(t);
         return;
     }
-    if (rv != 0 && t->why[0] != '\0' &&
-        (rv == DF_EPROTO || rv == DF_EIO || rv == DF_EDIGEST || rv == DF_ENOSPC))
+    if (rv != 0 && f->why[0] != '\0')
+        why = f->why;
+    else if (rv != 0 && t->why[0] != '\0' &&
+             (rv == DF_EPROTO || rv == DF_EIO || rv == DF_EDIGEST || rv == DF_ENOSPC))
         why = t->why;
     if (!net_fetch_is_retryable(rv) || t->disk_failed ||
         (t->probe_attempt % 100) >= (unsigned)t->ctx->cfg.retries) {
@@ -612,7 +619,7 @@ peer_probe_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_a
     if (t->state == PEER_TASK_STREAMING) {
         f->pos = 0;
         df_sha256_init(&f->sha);
-        t->why[0] = '\0';
+        t->why[0] = f->why[0] = '\0';
     }
     delay = net_backoff_delay_ms(&b, t->probe_attempt % 100, retry_after_ms, (uint64_t)random());
     t->probe_attempt++;
