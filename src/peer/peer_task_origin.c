@@ -143,7 +143,8 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
                 take += vec[i].iov_len;
         }
         if (f->pos + take > f->len) {
-            snprintf(f->why, sizeof(f->why), "sent more than the asked range");
+            snprintf(f->why, sizeof(f->why), "%s sent more than the asked range",
+                     f->from_parent ? "parent" : "origin");
             return DF_EPROTO;
         }
         /* The last vector may reach past take. */
