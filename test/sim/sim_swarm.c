@@ -171,6 +171,21 @@ sim_fail(struct sim *s, int rv, const char *what, const char *id)
              df_strerror(rv));
 }
 
+/* The scheduler's invariant check; the first failure ends the run. */
+static void
+sim_check(struct sim *s)
+{
+    struct df_error err;
+
+    memset(&err, 0, sizeof(err));
+    s->r->check_rv = sched_state_check(s->st, &err);
+    if (s->r->check_rv != 0 && s->rv == 0) {
+        s->rv = DF_EINTERNAL;
+        snprintf(s->r->err, sizeof(s->r->err), "state check at %.0f ms: %.200s", s->now_ms,
+                 err.msg);
+    }
+}
+
 static int64_t
 sim_now(const struct sim *s)
 {
@@ -659,6 +674,8 @@ sim_second(struct sim *s, bool gc)
     if (rv != 0)
         sim_fail(s, rv, "tick", "");
     sim_handle(s);
+    if (s->p->check_each_tick && s->rv == 0)
+        sim_check(s);
     if (gc) {
         t0 = sim_cpu_ns();
         rv = sched_state_gc(s->st, sim_now(s), &s->acts, NULL);
@@ -959,16 +976,8 @@ sim_swarm_run(const struct sim_swarm_params *p, struct sim_swarm_result *r)
             break;
     }
     sim_collect(&s);
-    {
-        struct df_error err;
-
-        memset(&err, 0, sizeof(err));
-        r->check_rv = sched_state_check(s.st, &err);
-        if (r->check_rv != 0 && s.rv == 0) {
-            s.rv = DF_EINTERNAL;
-            snprintf(r->err, sizeof(r->err), "state check: %.200s", err.msg);
-        }
-    }
+    if (s.rv == 0)
+        sim_check(&s);
     sim_free(&s);
     return s.rv;
 }

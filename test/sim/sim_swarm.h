@@ -66,6 +66,7 @@ struct sim_swarm_params {
     uint32_t slots;                /* upload slots each host announces (0: the default) */
     double limit;                  /* give up at this multiple of the bound */
     uint64_t rng;                  /* non-zero */
+    bool check_each_tick;          /* sched_state_check() after every tick too (tests) */
     struct sched_config cfg;       /* the scheduler's; the table caps are raised to fit */
 };
 
@@ -88,7 +89,7 @@ struct sim_swarm_result {
     size_t heap_hosts; /* scheduler heap once every host announced */
     size_t heap_peak;  /* the largest sampled scheduler heap */
     bool all_done;     /* every peer not killed finished */
-    int check_rv;      /* sched_state_check() at the end */
+    int check_rv;      /* sched_state_check(): the first failure, or 0 at the end */
     char err[256];     /* the first unexpected scheduler answer or check failure */
 };
 

@@ -25,6 +25,7 @@ sim_small(struct sim_swarm_params *p, int i)
     p->cfg.seed_fanout = 1;
     p->piece_ms = 1000;
     p->rng = 0x1234 + (uint64_t)i;
+    p->check_each_tick = true;
 }
 
 static void
