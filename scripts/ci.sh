@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # The whole test command: install dependencies, build, run every test in the release build
-# (plus the CI-sized swarm benchmark as a correctness check) and again under ASan+UBSan, run
-# each libFuzzer target for a bounded time, and end with one line "N passed, N failed". Exit status is non-zero on any failure.
+# (plus the CI-sized swarm benchmark and its uneven and churn scenarios as correctness
+# checks) and again under ASan+UBSan, run each libFuzzer target for a bounded time, and end with one line "N passed, N failed". Exit status is non-zero on any failure.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 JOBS=${JOBS:-$(nproc)}
@@ -46,6 +46,10 @@ step fuzz-replay make -j"$JOBS" check-fuzz
 step integration make -j"$JOBS" check-it
 # The swarm benchmark at CI size (N=4, 16 MiB, network namespaces): correctness, not timing.
 step swarm-ci env DF_BIN="$PWD/dragonfly" scripts/bench-swarm.sh --ci
+# Two of its scenarios, same size: a quarter of the peers at a tenth of the upload, and a
+# quarter killed with kill -9 mid-transfer (every survivor must finish, every copy verify).
+step swarm-ci-uneven env DF_BIN="$PWD/dragonfly" SCENARIO=uneven NS=4 scripts/bench-swarm.sh --ci
+step swarm-ci-churn env DF_BIN="$PWD/dragonfly" SCENARIO=churn NS=6 scripts/bench-swarm.sh --ci
 step san-unit make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-unit
 step san-fuzz-replay make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-fuzz
 step san-integration make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-it
