@@ -177,7 +177,7 @@ check-src:
 
 # The install tree, the .deb and the systemd units (scripts/test-pkg.sh).
 check-pkg: $(BIN) man
-	sh scripts/test-pkg.sh
+	bash scripts/test-pkg.sh
 
 check: check-src check-unit check-fuzz check-it
 
