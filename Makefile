@@ -9,7 +9,7 @@
 #   make check                unit + integration + fuzz replay + source checks
 #   make fuzz                 libFuzzer targets with clang
 #   make install PREFIX=/usr/local DESTDIR=   binary, man pages, example configs, units,
-#                             bash completion (scripts/build-deb.sh packages the same)
+#                             bash and zsh completion (scripts/build-deb.sh packages the same)
 
 VERSION  := 0.1.0
 VARIANT  ?= release
@@ -222,6 +222,7 @@ SYSCONFDIR  ?= /etc
 MANDIR      ?= $(PREFIX)/share/man
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 UNITS       := $(wildcard conf/systemd/*.service)
 INSTALL_SED := sed -e 's\#/usr/local/bin/dragonfly\#$(BINDIR)/dragonfly\#g' \
 	-e 's\#/etc/dragonfly\#$(SYSCONFDIR)/dragonfly\#g'
@@ -236,7 +237,7 @@ man: build/man/stamp
 
 install: $(BIN) build/man/stamp
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/dragonfly
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/dragonfly
 	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/dragonfly/tls
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/dragonfly
 	install -m 0644 build/man/*.1 $(DESTDIR)$(MANDIR)/man1/
@@ -246,12 +247,13 @@ install: $(BIN) build/man/stamp
 	for u in $(UNITS); do t=$(DESTDIR)$(UNITDIR)/$$(basename $$u); \
 		$(INSTALL_SED) $$u > $$t && chmod 0644 $$t || exit 1; done
 	install -m 0644 conf/completion/dragonfly.bash $(DESTDIR)$(BASHCOMPDIR)/dragonfly
+	install -m 0644 conf/completion/_dragonfly $(DESTDIR)$(ZSHCOMPDIR)/_dragonfly
 
 # Leaves the configs and /etc/dragonfly/tls.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/dragonfly $(DESTDIR)$(MANDIR)/man1/dragonfly.1 \
 		$(DESTDIR)$(MANDIR)/man1/dragonfly-*.1 $(DESTDIR)$(BASHCOMPDIR)/dragonfly \
-		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
+		$(DESTDIR)$(ZSHCOMPDIR)/_dragonfly $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
 
 clean:
 	rm -rf build dragonfly

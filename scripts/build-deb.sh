@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Build dragonfly_<version>-1_<arch>.deb from the tree with dpkg-deb: no network, no
 # debhelper. It holds what `make install PREFIX=/usr` installs (binary, man pages, example
-# configs as conffiles, the units, bash completion). Installing it creates the system user
+# configs as conffiles, the units, bash and zsh completion). Installing it creates the system user
 # and group dragonfly and /var/lib/dragonfly (0750); the units stay disabled:
 #
 #   scripts/build-deb.sh [OUTDIR]          (default build/deb; prints the .deb's path)
@@ -25,7 +25,8 @@ make -s
 rm -rf "$stage"
 mkdir -p "$stage/DEBIAN" "$out"
 make -s install DESTDIR="$PWD/$stage" PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system \
-	BASHCOMPDIR=/usr/share/bash-completion/completions >/dev/null
+	BASHCOMPDIR=/usr/share/bash-completion/completions \
+	ZSHCOMPDIR=/usr/share/zsh/vendor-completions >/dev/null
 
 # Debian's rules for what ships: a stripped binary, compressed man pages, the copyright
 # and a changelog.

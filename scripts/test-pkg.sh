@@ -69,6 +69,7 @@ check "configs 0644 in etc/dragonfly" \
 	sh -c "for f in conf/*.json; do [ \"\$(stat -c %a $dest/etc/dragonfly/\$(basename \$f))\" = 644 ] || exit 1; done"
 check "etc/dragonfly/tls 0700" mode_is "$dest/etc/dragonfly/tls" 700
 check "bash completion 0644" mode_is "$dest/usr/local/share/bash-completion/completions/dragonfly" 644
+check "zsh completion 0644" mode_is "$dest/usr/local/share/zsh/site-functions/_dragonfly" 644
 man1=$dest/usr/local/share/man/man1
 for s in - $subs; do
 	page=$man1/dragonfly-$s.1
@@ -115,6 +116,32 @@ dragonfly scheduler --tls-mode |auto mtls plaintext
 dragonfly cert issue --role s|seed scheduler"
 check "bash completion answers from --help" test "$comp_out" = "$expect"
 [ "$comp_out" = "$expect" ] || printf '%s\n' "$comp_out" | sed 's/^/     | /'
+
+# zsh completion, with the completion system's functions stubbed to print what they get.
+if command -v zsh >/dev/null; then
+	zcomp_out=$(PATH="$dest/usr/local/bin:$PATH" zsh -f -c '
+		compadd() { print -r -- "compadd ${(j: :)@}"; }
+		_describe() { print -r -- "describe ${(j: :)${(P)4}[1,2]}"; }
+		_files() { print -r -- "files $*"; }
+		_message() { print -r -- "message $*"; }
+		_call_program() { shift; "$@"; }
+		_dragonfly() { source "$1"; }
+		t() { words=("$@"); CURRENT=$#; PREFIX=${words[CURRENT]}; _dragonfly "$f"; }
+		f=$1
+		t dragonfly sche
+		t dragonfly peer --data-dir ""
+		t dragonfly scheduler --tls-mode ""
+		t dragonfly get --time
+	' _ "$dest/usr/local/share/zsh/site-functions/_dragonfly" 2>&1)
+	zexpect="describe scheduler:the scheduler\\: picks parents for every peer peer:the peer daemon (dfdaemon)\\: downloads, caches and uploads pieces
+files -/
+compadd -- auto mtls plaintext
+describe --config:JSON config file; every flag is also a key in it -c:JSON config file; every flag is also a key in it"
+	check "zsh completion answers from --help" test "$zcomp_out" = "$zexpect"
+	[ "$zcomp_out" = "$zexpect" ] || printf '%s\n' "$zcomp_out" | sed 's/^/     | /'
+else
+	skip "zsh completion: zsh is not installed"
+fi
 
 # --- units ----------------------------------------------------------------------------
 unitdir=$dest/usr/local/lib/systemd/system
@@ -175,6 +202,7 @@ else
 			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-seed-peer.service" \
 			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-scheduler.service" \
 			"-rw-r--r-- root/root /usr/share/bash-completion/completions/dragonfly" \
+			"-rw-r--r-- root/root /usr/share/zsh/vendor-completions/_dragonfly" \
 			"-rw-r--r-- root/root /usr/share/man/man1/dragonfly.1.gz" \
 			"-rw-r--r-- root/root /usr/share/man/man1/dragonfly-peer.1.gz" \
 			"-rw-r--r-- root/root /usr/share/doc/dragonfly/copyright"; do
