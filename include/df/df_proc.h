@@ -83,9 +83,9 @@ struct df_proc_daemon {
 /*
  * prepare, log, process tuning, event loop, start, signals, ready file, READY=1 to systemd
  * (Type=notify; STOPPING=1 when a stop signal comes), loop until stopped, free. Returns
- * the exit status: 0 after a clean stop; 2 when the log file cannot be opened; 1 when
- * $NOTIFY_SOCKET is set but cannot be told; else what prepare or start returned (their
- * message is logged and printed on stderr).
+ * the exit status: 0 after a clean stop; 2 when the log file cannot be opened; else what
+ * prepare or start returned (their message is logged and printed on stderr). A failed
+ * notification is only logged.
  */
 int df_proc_daemon_run(const struct df_proc_daemon *d);
 

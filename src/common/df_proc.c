@@ -321,10 +321,11 @@ df_proc_daemon_run(const struct df_proc_daemon *d)
         } else if (d->ready_file != NULL && df_proc_daemon_ready(d, &err) != 0) {
             rv = 1;
         } else if ((rv = df_proc_notify("READY=1")) != 0) {
-            /* Type=notify waits for this: without it systemd kills us after a timeout. */
-            df_error_set(&err, rv, "cannot notify the service manager on $NOTIFY_SOCKET: %s",
-                         df_strerror(rv));
-            rv = 1;
+            /* Not fatal: $NOTIFY_SOCKET may be inherited from a service we do not belong
+             * to. A Type=notify unit of ours times out, and says so. */
+            log_warnx("proc: cannot tell the service manager we are ready ($NOTIFY_SOCKET): %s",
+                      df_strerror(rv));
+            rv = 0;
         }
     }
     if (rv != 0) {
