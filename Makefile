@@ -8,6 +8,8 @@
 #   make SANITIZE=address,undefined   ASan+UBSan build (dynamic: ASan cannot be static)
 #   make check                unit + integration + fuzz replay + source checks
 #   make fuzz                 libFuzzer targets with clang
+#   make install PREFIX=/usr/local DESTDIR=   binary, man pages, example configs, units,
+#                             bash and zsh completion (scripts/build-deb.sh packages the same)
 
 VERSION  := 0.1.0
 VARIANT  ?= release
@@ -92,8 +94,8 @@ endif
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 .SECONDARY:
-.PHONY: FORCE all check check-unit check-it check-fuzz check-src tools fuzz format format-check \
-	clean bench-rpc
+.PHONY: FORCE all check check-unit check-it check-fuzz check-src check-pkg tools fuzz format \
+	format-check clean bench-rpc man install uninstall
 all: $(BIN)
 
 $(TP)/libcjson.a: third_party/cjson/build.sh
@@ -173,6 +175,10 @@ check-src:
 	sh scripts/check-proto.sh
 	sh scripts/check-symbols.sh $(LIB)
 
+# The install tree, the .deb and the systemd units (scripts/test-pkg.sh).
+check-pkg: $(BIN) man
+	bash scripts/test-pkg.sh
+
 check: check-src check-unit check-fuzz check-it
 
 # libFuzzer builds: clang, our sources compiled again with the fuzzer instrumentation and
@@ -207,6 +213,47 @@ format-check:
 
 bench-rpc: $(BIN) $(TOOL_BINS)
 	sh scripts/bench-rpc.sh
+
+# Install. The units and configs name /usr/local/bin/dragonfly and /etc/dragonfly in conf/;
+# they are installed with BINDIR and SYSCONFDIR instead. Configs that exist are kept.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+SYSCONFDIR  ?= /etc
+MANDIR      ?= $(PREFIX)/share/man
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+UNITS       := $(wildcard conf/systemd/*.service)
+INSTALL_SED := sed -e 's\#/usr/local/bin/dragonfly\#$(BINDIR)/dragonfly\#g' \
+	-e 's\#/etc/dragonfly\#$(SYSCONFDIR)/dragonfly\#g'
+CONFS       := $(wildcard conf/*.json)
+
+# One page per subcommand, from the built binary's --help (scripts/gen-man.sh).
+build/man/stamp: $(BIN) scripts/gen-man.sh
+	@rm -rf build/man
+	sh scripts/gen-man.sh ./$(BIN) $(VERSION) build/man
+	@touch $@
+man: build/man/stamp
+
+install: $(BIN) build/man/stamp
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/dragonfly
+	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/dragonfly/tls
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/dragonfly
+	install -m 0644 build/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	for f in $(CONFS); do t=$(DESTDIR)$(SYSCONFDIR)/dragonfly/$$(basename $$f); \
+		if [ -e $$t ]; then echo "install: kept $$t"; else $(INSTALL_SED) $$f > $$t && \
+		chmod 0644 $$t || exit 1; fi; done
+	for u in $(UNITS); do t=$(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+		$(INSTALL_SED) $$u > $$t && chmod 0644 $$t || exit 1; done
+	install -m 0644 conf/completion/dragonfly.bash $(DESTDIR)$(BASHCOMPDIR)/dragonfly
+	install -m 0644 conf/completion/_dragonfly $(DESTDIR)$(ZSHCOMPDIR)/_dragonfly
+
+# Leaves the configs and /etc/dragonfly/tls.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/dragonfly $(DESTDIR)$(MANDIR)/man1/dragonfly.1 \
+		$(DESTDIR)$(MANDIR)/man1/dragonfly-*.1 $(DESTDIR)$(BASHCOMPDIR)/dragonfly \
+		$(DESTDIR)$(ZSHCOMPDIR)/_dragonfly $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
 
 clean:
 	rm -rf build dragonfly

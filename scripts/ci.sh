@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # The whole test command: install dependencies, build, run every test in the release build
 # (plus the CI-sized swarm benchmark and its uneven and churn scenarios as correctness
-# checks) and again under ASan+UBSan, run each libFuzzer target for a bounded time, and end with one line "N passed, N failed". Exit status is non-zero on any failure.
+# checks, and the install, package and systemd unit checks) and again under ASan+UBSan,
+# run each libFuzzer target for a bounded time, and end with one line "N passed, N failed".
+# Exit status is non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -41,6 +43,8 @@ step install-deps scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1
 step build make -j"$JOBS" || { echo "$passed passed, $((failed)) failed"; exit 1; }
 step source-checks make check-src
 step format-check make format-check
+# make install, the .deb (lintian), the units' systemd-analyze verify and security scores.
+step package make check-pkg
 step unit make -j"$JOBS" check-unit
 step fuzz-replay make -j"$JOBS" check-fuzz
 step integration make -j"$JOBS" check-it

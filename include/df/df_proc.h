@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Daemon process plumbing shared by every role: the one start-up of a daemon process
- * (df_proc_daemon_run), the --ready-file handshake with tests and supervisors, the
- * stop/reload signals as loop events, and group names for file ownership.
+ * (df_proc_daemon_run), the --ready-file handshake with tests and supervisors, systemd's
+ * readiness notification, the stop/reload signals as loop events, and group names for file
+ * ownership.
  */
 #ifndef DF_DF_PROC_H
 #define DF_DF_PROC_H
@@ -30,6 +31,15 @@ int df_proc_group_lookup(const char *name, const char *group_file, gid_t *out,
  * sees nothing or the whole document. Returns 0 or DF_EIO with a message in err.
  */
 int df_proc_write_ready_file(const char *path, const cJSON *doc, struct df_error *err);
+
+/*
+ * Send state (e.g. "READY=1", lines joined by '\n') as one datagram to the service
+ * manager's socket named by $NOTIFY_SOCKET (a path, or "@name" for the abstract
+ * namespace), as sd_notify(3) does. Without $NOTIFY_SOCKET it does nothing and returns 0;
+ * else 0 once sent, DF_EINVAL for a name that is no unix socket path, DF_EIO when the send
+ * fails. Blocks at most for one send on a local datagram socket.
+ */
+int df_proc_notify(const char *state);
 
 /*
  * Ignore SIGPIPE and route SIGTERM/SIGINT to on_stop and SIGHUP to on_reload (may be
@@ -71,9 +81,11 @@ struct df_proc_daemon {
 };
 
 /*
- * prepare, log, process tuning, event loop, start, signals, ready file, loop until stopped,
- * free. Returns the exit status: 0 after a clean stop; 2 when the log file cannot be opened;
- * else what prepare or start returned (their message is logged and printed on stderr).
+ * prepare, log, process tuning, event loop, start, signals, ready file, READY=1 to systemd
+ * (Type=notify; STOPPING=1 when a stop signal comes), loop until stopped, free. Returns
+ * the exit status: 0 after a clean stop; 2 when the log file cannot be opened; else what
+ * prepare or start returned (their message is logged and printed on stderr). A failed
+ * notification is only logged.
  */
 int df_proc_daemon_run(const struct df_proc_daemon *d);
 

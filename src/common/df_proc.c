@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Daemon start-up, ready files and signal handling. Signals become libevent events, so the
- * handlers run on the loop like everything else and may touch any object.
+ * Daemon start-up, ready files, systemd notification and signal handling. Signals become
+ * libevent events, so the handlers run on the loop like everything else and may touch any
+ * object.
  */
 #include "df/df_proc.h"
 
@@ -9,10 +10,13 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -79,6 +83,49 @@ out:
         unlink(tmp);
     free(tmp);
     free(text);
+    return rv;
+}
+
+int
+df_proc_notify(const char *state)
+{
+    const char *name = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un un;
+    size_t nlen, len = strlen(state);
+    socklen_t alen;
+    ssize_t n;
+    int fd = -1, rv;
+
+    if (name == NULL || *name == '\0')
+        return 0;
+    nlen = strlen(name);
+    if ((name[0] != '/' && name[0] != '@') || nlen < 2 || nlen >= sizeof(un.sun_path)) {
+        rv = DF_EINVAL;
+        goto out;
+    }
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    memcpy(un.sun_path, name, nlen);
+    if (name[0] == '@')
+        un.sun_path[0] = '\0'; /* abstract: no terminating NUL, the length says where it ends */
+    else
+        nlen++;
+    alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nlen);
+    if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
+        rv = DF_EIO;
+        goto out;
+    }
+    do
+        n = sendto(fd, state, len, MSG_NOSIGNAL, (struct sockaddr *)&un, alen);
+    while (n == -1 && errno == EINTR);
+    if (n < 0 || (size_t)n != len) {
+        rv = DF_EIO;
+        goto out;
+    }
+    rv = 0;
+out:
+    if (fd != -1)
+        close(fd);
     return rv;
 }
 
@@ -209,6 +256,8 @@ df_proc_daemon_stop(void *arg)
 {
     struct df_proc_daemon_stop *s = arg;
 
+    if (df_proc_notify("STOPPING=1") != 0)
+        log_warnx("proc: cannot tell the service manager we are stopping ($NOTIFY_SOCKET)");
     s->d->stop(s->d->arg, df_proc_daemon_done, s->base);
 }
 
@@ -269,8 +318,15 @@ df_proc_daemon_run(const struct df_proc_daemon *d)
         if (signals == NULL) {
             df_error_set(&err, DF_ENOMEM, "out of memory");
             rv = 1;
-        } else if (d->ready_file != NULL && df_proc_daemon_ready(d, &err) != 0)
+        } else if (d->ready_file != NULL && df_proc_daemon_ready(d, &err) != 0) {
             rv = 1;
+        } else if ((rv = df_proc_notify("READY=1")) != 0) {
+            /* Not fatal: $NOTIFY_SOCKET may be inherited from a service we do not belong
+             * to. A Type=notify unit of ours times out, and says so. */
+            log_warnx("proc: cannot tell the service manager we are ready ($NOTIFY_SOCKET): %s",
+                      df_strerror(rv));
+            rv = 0;
+        }
     }
     if (rv != 0) {
         log_error("%s", err.msg);
