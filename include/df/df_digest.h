@@ -62,6 +62,14 @@ int df_sha256_init_impl(struct df_sha256 *ctx, enum df_sha256_impl impl);
 /* Add len bytes at p (p may be NULL when len is 0). */
 void df_sha256_update(struct df_sha256 *ctx, const void *p, size_t len);
 
+/*
+ * Add len bytes at pa to a and len bytes at pb to b: the same as two df_sha256_update
+ * calls, but when both use SHA-NI and have no partial block waiting, their blocks run
+ * interleaved on one core (about 1.5x the throughput of one after the other).
+ */
+void df_sha256_update_x2(struct df_sha256 *a, const void *pa, struct df_sha256 *b, const void *pb,
+                         size_t len);
+
 /* Write the digest to md. ctx must be initialised again before reuse. */
 void df_sha256_final(struct df_sha256 *ctx, uint8_t md[DF_SHA256_LEN]);
 

@@ -28,6 +28,14 @@ void df_work_pool_free(struct df_work_pool *p);
 /* Queue work(arg), then done(arg) on the loop. Returns 0 or DF_ENOMEM (nothing queued). */
 int df_work_submit(struct df_work_pool *p, df_work_fn *work, df_work_fn *done, void *arg);
 
+/*
+ * From inside a work function: take the first queued job of this pool whose work is
+ * `work` and return its arg (NULL when there is none, or when not called on a worker). The
+ * caller does that job's work itself, in its own; the job's done then runs as usual, right
+ * after the caller's. Lets a job batch queued work that runs faster together.
+ */
+void *df_work_take(df_work_fn *work);
+
 /* Jobs submitted whose done has not run yet. */
 unsigned df_work_pending(const struct df_work_pool *p);
 

@@ -82,18 +82,36 @@ static const uint32_t sha256_k[64] __attribute__((aligned(16))) = {
              _mm_add_epi32(_mm_sha256msg1_epu32((m0), (m1)), _mm_alignr_epi8((m3), (m2), 4)), \
              (m3)))
 
+/* state[0..7] = A..H in memory order -> (A,B,E,F) and (C,D,G,H), as SHA256RNDS2 wants */
+__attribute__((target("sha,sse4.1"))) static inline void
+shani_load(const uint32_t state[8], __m128i *abef, __m128i *cdgh)
+{
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[0]), 0xb1); /* BADC */
+    __m128i hgfe = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[4]), 0x1b);
+
+    *abef = _mm_alignr_epi8(tmp, hgfe, 8);
+    *cdgh = _mm_blend_epi16(hgfe, tmp, 0xf0);
+}
+
+/* and back to A..H */
+__attribute__((target("sha,sse4.1"))) static inline void
+shani_store(uint32_t state[8], __m128i abef, __m128i cdgh)
+{
+    __m128i tmp = _mm_shuffle_epi32(abef, 0x1b); /* A B E F, low lane first */
+
+    cdgh = _mm_shuffle_epi32(cdgh, 0xb1); /* G H C D */
+    _mm_storeu_si128((__m128i *)&state[0], _mm_blend_epi16(tmp, cdgh, 0xf0));
+    _mm_storeu_si128((__m128i *)&state[4], _mm_alignr_epi8(cdgh, tmp, 8));
+}
+
 __attribute__((target("sha,sse4.1"))) static void
 sha256_blocks_shani(uint32_t state[8], const uint8_t *p, size_t nblocks)
 {
     /* byte-swap each 32-bit word: the message is big-endian */
     const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
-    __m128i abef, cdgh, tmp, save_abef, save_cdgh, m0, m1, m2, m3;
+    __m128i abef, cdgh, save_abef, save_cdgh, m0, m1, m2, m3;
 
-    /* state[0..7] = A..H in memory order -> (A,B,E,F) and (C,D,G,H) */
-    tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[0]), 0xb1);  /* B A D C */
-    cdgh = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[4]), 0x1b); /* H G F E */
-    abef = _mm_alignr_epi8(tmp, cdgh, 8);
-    cdgh = _mm_blend_epi16(cdgh, tmp, 0xf0);
+    shani_load(state, &abef, &cdgh);
 
     for (; nblocks > 0; nblocks--, p += 64) {
         save_abef = abef;
@@ -120,11 +138,72 @@ sha256_blocks_shani(uint32_t state[8], const uint8_t *p, size_t nblocks)
         cdgh = _mm_add_epi32(cdgh, save_cdgh);
     }
 
-    /* back to A..H */
-    tmp = _mm_shuffle_epi32(abef, 0x1b);  /* A B E F, low lane first */
-    cdgh = _mm_shuffle_epi32(cdgh, 0xb1); /* G H C D */
-    _mm_storeu_si128((__m128i *)&state[0], _mm_blend_epi16(tmp, cdgh, 0xf0));
-    _mm_storeu_si128((__m128i *)&state[4], _mm_alignr_epi8(cdgh, tmp, 8));
+    shani_store(state, abef, cdgh);
+}
+
+/*
+ * Two messages at once, block for block: one message's rounds are a chain of dependent
+ * SHA256RNDS2 (each waits for the last), so a core that can issue more than one of them
+ * per latency period sits idle between them; a second, independent chain fills that gap.
+ */
+__attribute__((target("sha,sse4.1"))) static void
+sha256_blocks_shani_x2(uint32_t sa[8], const uint8_t *pa, uint32_t sb[8], const uint8_t *pb,
+                       size_t nblocks)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i abef_a, cdgh_a, abef_b, cdgh_b, save_abef_a, save_cdgh_a, save_abef_b, save_cdgh_b, a0,
+            a1, a2, a3, b0, b1, b2, b3;
+
+    shani_load(sa, &abef_a, &cdgh_a);
+    shani_load(sb, &abef_b, &cdgh_b);
+
+    for (; nblocks > 0; nblocks--, pa += 64, pb += 64) {
+        save_abef_a = abef_a;
+        save_cdgh_a = cdgh_a;
+        save_abef_b = abef_b;
+        save_cdgh_b = cdgh_b;
+        a0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pa + 0)), bswap);
+        b0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pb + 0)), bswap);
+        SHANI_ROUNDS4(abef_a, cdgh_a, a0, 0);
+        SHANI_ROUNDS4(abef_b, cdgh_b, b0, 0);
+        a1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pa + 16)), bswap);
+        b1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pb + 16)), bswap);
+        SHANI_ROUNDS4(abef_a, cdgh_a, a1, 1);
+        SHANI_ROUNDS4(abef_b, cdgh_b, b1, 1);
+        a2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pa + 32)), bswap);
+        b2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pb + 32)), bswap);
+        SHANI_ROUNDS4(abef_a, cdgh_a, a2, 2);
+        SHANI_ROUNDS4(abef_b, cdgh_b, b2, 2);
+        a3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pa + 48)), bswap);
+        b3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pb + 48)), bswap);
+        SHANI_ROUNDS4(abef_a, cdgh_a, a3, 3);
+        SHANI_ROUNDS4(abef_b, cdgh_b, b3, 3);
+        for (int i = 4; i < 16; i += 4) {
+            SHANI_SCHEDULE(a0, a1, a2, a3);
+            SHANI_SCHEDULE(b0, b1, b2, b3);
+            SHANI_ROUNDS4(abef_a, cdgh_a, a0, i);
+            SHANI_ROUNDS4(abef_b, cdgh_b, b0, i);
+            SHANI_SCHEDULE(a1, a2, a3, a0);
+            SHANI_SCHEDULE(b1, b2, b3, b0);
+            SHANI_ROUNDS4(abef_a, cdgh_a, a1, i + 1);
+            SHANI_ROUNDS4(abef_b, cdgh_b, b1, i + 1);
+            SHANI_SCHEDULE(a2, a3, a0, a1);
+            SHANI_SCHEDULE(b2, b3, b0, b1);
+            SHANI_ROUNDS4(abef_a, cdgh_a, a2, i + 2);
+            SHANI_ROUNDS4(abef_b, cdgh_b, b2, i + 2);
+            SHANI_SCHEDULE(a3, a0, a1, a2);
+            SHANI_SCHEDULE(b3, b0, b1, b2);
+            SHANI_ROUNDS4(abef_a, cdgh_a, a3, i + 3);
+            SHANI_ROUNDS4(abef_b, cdgh_b, b3, i + 3);
+        }
+        abef_a = _mm_add_epi32(abef_a, save_abef_a);
+        cdgh_a = _mm_add_epi32(cdgh_a, save_cdgh_a);
+        abef_b = _mm_add_epi32(abef_b, save_abef_b);
+        cdgh_b = _mm_add_epi32(cdgh_b, save_cdgh_b);
+    }
+
+    shani_store(sa, abef_a, cdgh_a);
+    shani_store(sb, abef_b, cdgh_b);
 }
 
 static bool
@@ -247,6 +326,27 @@ df_sha256_update(struct df_sha256 *ctx, const void *data, size_t len)
         memcpy(ctx->block, p, len);
         ctx->blocklen = len;
     }
+}
+
+void
+df_sha256_update_x2(struct df_sha256 *a, const void *pa, struct df_sha256 *b, const void *pb,
+                    size_t len)
+{
+#if DF_DIGEST_HAVE_X86
+    size_t whole = len & ~(size_t)63;
+
+    if (a->impl == DF_SHA256_IMPL_SHANI && b->impl == DF_SHA256_IMPL_SHANI && a->blocklen == 0 &&
+        b->blocklen == 0 && whole > 0) {
+        sha256_blocks_shani_x2(a->state, pa, b->state, pb, whole / 64);
+        a->nbytes += whole;
+        b->nbytes += whole;
+        pa = (const uint8_t *)pa + whole;
+        pb = (const uint8_t *)pb + whole;
+        len -= whole;
+    }
+#endif
+    df_sha256_update(a, pa, len);
+    df_sha256_update(b, pb, len);
 }
 
 void

@@ -4,7 +4,9 @@
  * when none is idle and the pool is below its bound, and then stays, sleeping on the
  * condition variable. A finished job moves to the done list and the worker activates the
  * pool's one event (libevent is made thread-aware by df_work_init), whose callback runs the
- * done callbacks on the loop thread in completion order.
+ * done callbacks on the loop thread in completion order. A running job may take queued
+ * jobs of its own kind and do their work with its own (df_work_take); their done callbacks
+ * follow its own.
  */
 #include "df/df_work.h"
 
@@ -28,6 +30,10 @@ struct df_work_job {
 };
 
 STAILQ_HEAD(df_work_list, df_work_job);
+
+/* On a worker: its pool, and the jobs its current job took (df_work_take). */
+static __thread struct df_work_pool *df_work_self;
+static __thread struct df_work_list df_work_taken;
 
 struct df_work_pool {
     struct event *done_ev;
@@ -88,6 +94,8 @@ df_work_thread(void *arg)
     struct df_work_pool *p = arg;
     struct df_work_job *job;
 
+    df_work_self = p;
+    STAILQ_INIT(&df_work_taken);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (STAILQ_EMPTY(&p->queue) && !p->stopping) {
@@ -102,10 +110,14 @@ df_work_thread(void *arg)
         pthread_mutex_unlock(&p->mu);
         job->work(job->arg);
         pthread_mutex_lock(&p->mu);
-        if (p->stopping)
-            free(job); /* the loop is over: its done never runs */
-        else {
-            STAILQ_INSERT_TAIL(&p->done, job, entry);
+        STAILQ_INSERT_HEAD(&df_work_taken, job, entry);
+        if (p->stopping) {
+            while ((job = STAILQ_FIRST(&df_work_taken)) != NULL) {
+                STAILQ_REMOVE_HEAD(&df_work_taken, entry);
+                free(job); /* the loop is over: its done never runs */
+            }
+        } else {
+            STAILQ_CONCAT(&p->done, &df_work_taken);
             event_active(p->done_ev, EV_READ, 0);
         }
     }
@@ -189,6 +201,29 @@ df_work_submit(struct df_work_pool *p, df_work_fn *work, df_work_fn *done, void 
     if (rv != 0)
         free(job);
     return rv;
+}
+
+void *
+df_work_take(df_work_fn *work)
+{
+    struct df_work_pool *p = df_work_self;
+    struct df_work_job *job;
+
+    if (p == NULL)
+        return NULL;
+    pthread_mutex_lock(&p->mu);
+    STAILQ_FOREACH(job, &p->queue, entry)
+    {
+        if (job->work == work)
+            break;
+    }
+    if (job != NULL) {
+        STAILQ_REMOVE(&p->queue, job, df_work_job, entry);
+        p->queued--;
+        STAILQ_INSERT_TAIL(&df_work_taken, job, entry);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return job != NULL ? job->arg : NULL;
 }
 
 unsigned

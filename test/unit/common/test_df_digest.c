@@ -79,6 +79,60 @@ START_TEST(test_vectors_shani)
 
 END_TEST
 
+/*
+ * Two messages hashed side by side, in steps of varied lengths, some of them leaving a
+ * partial block (so both the interleaved path and its fallback run): each digest must be
+ * the message's own, whichever implementation each side uses.
+ */
+START_TEST(test_update_x2)
+{
+    static const enum df_sha256_impl impls[] = {DF_SHA256_IMPL_MBEDTLS, DF_SHA256_IMPL_SHANI};
+
+    const size_t max = (256 << 10) + 77;
+    uint8_t *pa = malloc(max), *pb = malloc(max), want_a[DF_SHA256_LEN], want_b[DF_SHA256_LEN],
+            got_a[DF_SHA256_LEN], got_b[DF_SHA256_LEN];
+    uint64_t x = 0x2545f4914f6cdd1du;
+    struct df_sha256 a, b;
+
+    ck_assert_ptr_nonnull(pa);
+    ck_assert_ptr_nonnull(pb);
+    for (size_t i = 0; i < max; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        pa[i] = (uint8_t)x;
+        pb[i] = (uint8_t)(x >> 32);
+    }
+    for (int round = 0; round < 24; round++) {
+        size_t len = round < 4 ? (size_t[]){0, 63, 64, max}[round] : 1 + (size_t)(x % max);
+        enum df_sha256_impl ia = impls[round % 2], ib = impls[(round / 2) % 2];
+
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if (!df_sha256_impl_is_available(ia) || !df_sha256_impl_is_available(ib))
+            continue;
+        df_sha256(pa, len, want_a);
+        df_sha256(pb, len, want_b);
+        ck_assert_int_eq(df_sha256_init_impl(&a, ia), 0);
+        ck_assert_int_eq(df_sha256_init_impl(&b, ib), 0);
+        for (size_t off = 0, step; off < len; off += step) {
+            step = round % 3 == 0 ? len : 1 + (size_t)((x >> (off % 37)) % 9000);
+            if (step > len - off)
+                step = len - off;
+            df_sha256_update_x2(&a, pa + off, &b, pb + off, step);
+        }
+        df_sha256_final(&a, got_a);
+        df_sha256_final(&b, got_b);
+        ck_assert_mem_eq(got_a, want_a, DF_SHA256_LEN);
+        ck_assert_mem_eq(got_b, want_b, DF_SHA256_LEN);
+    }
+    free(pa);
+    free(pb);
+}
+
+END_TEST
+
 START_TEST(test_vectors_auto)
 {
     uint8_t md[DF_SHA256_LEN];
@@ -221,6 +275,7 @@ test_df_digest_suite(void)
     tcase_add_test(tc, test_vectors_shani);
     tcase_add_test(tc, test_vectors_auto);
     tcase_add_test(tc, test_random_cross);
+    tcase_add_test(tc, test_update_x2);
     suite_add_tcase(s, tc);
     tcase_add_test(tp, test_hex);
     tcase_add_test(tp, test_digest_parse);

@@ -118,6 +118,67 @@ START_TEST(test_pool_free_drains_work)
 
 END_TEST
 
+/* A job of another kind: only counted. */
+static void
+wk_other(void *arg)
+{
+    struct wk_job *j = arg;
+
+    atomic_fetch_add(&j->wk->worked, 1);
+}
+
+/* Waits for the release, then takes one queued wk_work job and does its work too. */
+static void
+wk_taker(void *arg)
+{
+    struct wk_job *j = arg, *t;
+
+    while (!atomic_load(&j->wk->release))
+        usleep(1000);
+    atomic_fetch_add(&j->wk->worked, 1);
+    if ((t = df_work_take(wk_work)) != NULL) {
+        ck_assert_uint_eq(t->n, 2);
+        atomic_fetch_add(&j->wk->worked, 1);
+    }
+    ck_assert_ptr_null(df_work_take(wk_work)); /* nothing more of that kind is queued */
+}
+
+/* A job takes the first queued job of its kind (skipping others); the taken job's work is
+ * not run again and its done runs right after the taker's, on the loop. */
+START_TEST(test_take_batches_queued_work)
+{
+    struct wk wk = {.want = 3};
+    struct wk_job jobs[3];
+    struct timeval tv = {0, 2000};
+    struct event *tick;
+    unsigned i;
+
+    ck_assert_ptr_null(df_work_take(wk_work)); /* not on a worker */
+    wk.base = event_base_new();
+    wk.pool = df_work_pool_new(wk.base, 1);
+    for (i = 0; i < 3; i++)
+        jobs[i] = (struct wk_job){&wk, i};
+    ck_assert_int_eq(df_work_submit(wk.pool, wk_taker, wk_done, &jobs[0]), 0);
+    ck_assert_int_eq(df_work_submit(wk.pool, wk_other, wk_done, &jobs[1]), 0);
+    ck_assert_int_eq(df_work_submit(wk.pool, wk_work, wk_done, &jobs[2]), 0);
+    atomic_store(&wk.release, true);
+    tick = event_new(wk.base, -1, EV_PERSIST, wk_tick, &wk); /* keeps the loop waiting */
+    event_add(tick, &tv);
+    event_base_dispatch(wk.base);
+    event_free(tick);
+    ck_assert_uint_eq(wk.done, 3);
+    ck_assert_uint_eq(atomic_load(&wk.worked), 3);
+    ck_assert_uint_eq(atomic_load(&wk.most), 0); /* wk_work never ran on its own */
+    ck_assert_uint_eq(wk.order[0], 0);
+    ck_assert_uint_eq(wk.order[1], 2);
+    ck_assert_uint_eq(wk.order[2], 1);
+    ck_assert_uint_eq(df_work_pending(wk.pool), 0);
+    df_work_pool_free(wk.pool);
+    event_base_free(wk.base);
+}
+
+END_TEST
+
 START_TEST(test_ncpu)
 {
     ck_assert_uint_ge(df_work_ncpu(), 1);
@@ -137,6 +198,7 @@ test_df_work_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_pool_bound_and_done_on_loop);
     tcase_add_test(tc, test_pool_free_drains_work);
+    tcase_add_test(tc, test_take_batches_queued_work);
     tcase_add_test(tc, test_ncpu);
     suite_add_tcase(s, tc);
     return s;

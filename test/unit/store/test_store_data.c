@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,47 @@ START_TEST(test_hash_range)
 
 END_TEST
 
+/* Two ranges side by side: each equals its own hash, whatever the other's length; a range
+ * that fails (past the end) leaves the other's digest right. */
+START_TEST(test_hash_x2)
+{
+    struct df_error err = {{0}};
+    uint8_t *buf = malloc(900000), want[DF_SHA256_LEN];
+    struct store_data_range r[2];
+    static const uint64_t spans[][4] = {
+            {0, 600000, 123, 600000}, /* equal lengths */
+            {5, 300001, 7, 899993},   /* the second much longer, odd tails */
+            {0, 0, 64, 262144},       /* one empty */
+            {899999, 2, 1000, 5000},  /* the first fails */
+    };
+    int fd = -1;
+
+    ck_assert_ptr_nonnull(buf);
+    for (size_t i = 0; i < 900000; i++)
+        buf[i] = (uint8_t)(i * 131 + (i >> 9));
+    ck_assert_int_eq(store_data_open(tmpdir, id, true, &fd, &err), 0);
+    ck_assert_int_eq(store_data_pwrite(fd, buf, 900000, 0), 0);
+    for (size_t k = 0; k < sizeof(spans) / sizeof(spans[0]); k++) {
+        r[0] = (struct store_data_range){.fd = fd, .off = spans[k][0], .len = spans[k][1]};
+        r[1] = (struct store_data_range){.fd = fd, .off = spans[k][2], .len = spans[k][3]};
+        store_data_hash_x2(r);
+        for (int i = 0; i < 2; i++) {
+            if (r[i].off + r[i].len > 900000) {
+                ck_assert_int_eq(r[i].rv, DF_EIO);
+                ck_assert_int_eq(r[i].err, EIO);
+                continue;
+            }
+            ck_assert_int_eq(r[i].rv, 0);
+            df_sha256(buf + r[i].off, r[i].len, want);
+            ck_assert_mem_eq(r[i].md, want, sizeof(want));
+        }
+    }
+    close(fd);
+    free(buf);
+}
+
+END_TEST
+
 Suite *test_store_data_suite(void);
 
 Suite *
@@ -203,6 +245,7 @@ test_store_data_suite(void)
     tcase_add_test(tc, test_sparse_above_4gib);
     tcase_add_test(tc, test_open_created_and_stamp);
     tcase_add_test(tc, test_hash_range);
+    tcase_add_test(tc, test_hash_x2);
     suite_add_tcase(s, tc);
     return s;
 }
