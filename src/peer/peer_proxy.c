@@ -1,0 +1,823 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The proxy listener as a registry mirror. A request is classified once: an origin-form
+ * "/v2/..." target goes to the upstream peer_proxy_rule_upstream picks; a GET whose URL a
+ * rule matches (or that carries X-Dragonfly-Use-P2P: true) is first checked with a HEAD
+ * carrying the client's credentials (the registry decides who may read a blob, never the
+ * cache), then served from a P2P task through the task core's public API: a task listener
+ * wakes the stream, which sends the verified prefix in order and holds back the last bytes
+ * until the whole content matched the sha256 the blob URL names. Everything else passes
+ * through to the upstream, status and headers as the registry sent them.
+ */
+#include "peer_proxy.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "df/df_digest.h"
+#include "df/log.h"
+#include "df/net_fetch.h"
+#include "df/net_http_server.h"
+#include "df/net_listener.h"
+#include "df/store_data.h"
+#include "df/xmalloc.h"
+#include "peer.h"
+#include "peer_proxy_rule.h"
+#include "peer_task.h"
+
+#define PEER_PROXY_CHUNK       (256 * 1024) /* bytes read from the data file per write */
+#define PEER_PROXY_MAX_HEADERS 64           /* client headers passed upstream */
+#define PEER_PROXY_BODY_MAX    (64 * 1024)  /* request bodies are never forwarded */
+
+struct peer_proxy_stream;
+struct peer_proxy_pass;
+
+struct peer_proxy {
+    struct peer *ctx;
+    struct net_http_server *srv;
+    struct net_listener *listener;
+    struct peer_proxy_rule_set *rules;
+    struct peer_task_listener task_listener;
+    TAILQ_HEAD(, peer_proxy_stream) streams;
+    TAILQ_HEAD(, peer_proxy_pass) passes;
+};
+
+/*
+ * A request answered from the upstream (a pass-through), or a P2P candidate checked there
+ * with a HEAD first. A pass-through starts the client's response on the upstream's head and
+ * ends with the upstream's body; a check ends in a stream (HEAD answered 200) or a
+ * pass-through GET (any other answer, which the client then sees as the registry gave it).
+ * Freed on the upstream's end or the client's close, whichever comes first.
+ */
+struct peer_proxy_pass {
+    TAILQ_ENTRY(peer_proxy_pass) entry;
+    struct peer_proxy *px;
+    struct net_http_req *req;
+    struct net_fetch *fetch;
+    char *url;
+    struct peer_download_req dreq; /* a check: the P2P task to open */
+    bool check;
+    bool started; /* the response to the client started */
+    int status;   /* a check: the HEAD's status and headers */
+    struct net_http_header *head;
+    size_t nhead;
+};
+
+/*
+ * A P2P task streamed to a client: waits for the length, sends the headers, then the
+ * verified prefix as it grows. Freed when everything went out (and matched), the task failed
+ * or was rejected, or the client left. Task listener callbacks only activate kick_ev: the
+ * task core's callbacks must not free a task, and letting go of it may.
+ */
+struct peer_proxy_stream {
+    TAILQ_ENTRY(peer_proxy_stream) entry;
+    struct peer_proxy *px;
+    struct net_http_req *req;
+    struct peer_task *task; /* held */
+    struct peer_download_req dreq;
+    struct net_http_header *head; /* the HEAD's answer headers, sent with the content */
+    size_t nhead;
+    struct event *kick_ev;
+    int fd; /* the task's data file, opened on the first bytes */
+    uint8_t *buf;
+    uint64_t sent;
+    bool started;
+    bool finished_at_open; /* served from a complete local copy */
+    struct df_sha256 sha;
+};
+
+/* Response headers of the upstream that describe the hop, not the content. */
+static bool
+peer_proxy_header_is_hop(const char *name)
+{
+    static const char *const hop[] = {
+            "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
+            "trailer",    "upgrade",    "content-length",   "date",              "proxy-authenticate",
+    };
+
+    for (size_t i = 0; i < DF_NELEM(hop); i++) {
+        if (strcasecmp(name, hop[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Client headers that stay here: hop-by-hop ones, ours, and what the fetch sets itself. */
+static bool
+peer_proxy_header_is_local(const char *name)
+{
+    return peer_req_header_is_reserved(name) || strncasecmp(name, "x-dragonfly-", 12) == 0 ||
+           strcasecmp(name, "user-agent") == 0 || strcasecmp(name, "range") == 0;
+}
+
+static void
+peer_proxy_headers_free(struct net_http_header *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)(uintptr_t)h[i].name);
+        free((char *)(uintptr_t)h[i].value);
+    }
+    free(h);
+}
+
+/* Copies of the fields of h that pass is_skipped (NULL: all), in order. */
+static struct net_http_header *
+peer_proxy_headers_dup(const struct net_http_header *h, size_t n, bool (*is_skipped)(const char *),
+                       size_t max, size_t *out_n)
+{
+    struct net_http_header *out = n > 0 ? xcalloc(n, sizeof(*out)) : NULL;
+    size_t k = 0;
+
+    for (size_t i = 0; i < n && k < max; i++) {
+        if (is_skipped != NULL && is_skipped(h[i].name))
+            continue;
+        out[k].name = xstrdup(h[i].name);
+        out[k++].value = xstrdup(h[i].value);
+    }
+    *out_n = k;
+    return out;
+}
+
+/* Answer an error of ours: status, X-Dragonfly-Error-Type and a one-line text body. */
+static void
+peer_proxy_error(struct peer_proxy *px, struct net_http_req *req, int status, const char *type,
+                 const char *msg)
+{
+    char body[600];
+    int n = snprintf(body, sizeof(body), "%s\n", msg);
+
+    px->ctx->proxy_errors++;
+    log_warnx("%s proxy: %s %s: %d %s", PEER_TAG(px->ctx), net_http_req_method(req),
+              net_http_req_path(req), status, msg);
+    net_http_req_add_header(req, "X-Dragonfly-Error-Type", type);
+    net_http_req_respond(req, status, "text/plain", body,
+                         n > 0 && (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
+}
+
+/* ---- P2P streams */
+
+static void
+peer_proxy_stream_free(struct peer_proxy_stream *s)
+{
+    TAILQ_REMOVE(&s->px->streams, s, entry);
+    if (s->kick_ev != NULL)
+        event_free(s->kick_ev);
+    if (s->fd != -1)
+        close(s->fd);
+    peer_proxy_headers_free(s->head, s->nhead);
+    peer_download_req_reset(&s->dreq);
+    free(s->buf);
+    peer_task_unhold(s->task);
+    free(s);
+}
+
+static void
+peer_proxy_stream_close_cb(struct net_http_req *req, int reason, void *arg)
+{
+    (void)req;
+    (void)reason;
+    peer_proxy_stream_free(arg);
+}
+
+/* End s's response (rv < 0: aborted, the client sees a truncated body) and free s. */
+static void
+peer_proxy_stream_end(struct peer_proxy_stream *s, int rv)
+{
+    net_http_req_on_close(s->req, NULL, NULL);
+    net_http_req_end(s->req, rv);
+    peer_proxy_stream_free(s);
+}
+
+/* The task failed before anything was sent: a 500 that says where. */
+static void
+peer_proxy_stream_fail(struct peer_proxy_stream *s, const char *why)
+{
+    char msg[700];
+
+    snprintf(msg, sizeof(msg), "task %.12s: %s", s->task->id, why);
+    net_http_req_on_close(s->req, NULL, NULL);
+    peer_proxy_error(s->px, s->req, 500, "dfdaemon", msg);
+    peer_proxy_stream_free(s);
+}
+
+static void peer_proxy_stream_more_cb(struct net_http_req *req, void *arg);
+
+/* Send the status line and headers once the length is known. -1: s is gone. */
+static int
+peer_proxy_stream_head(struct peer_proxy_stream *s)
+{
+    struct peer_task *t = s->task;
+
+    for (size_t i = 0; i < s->nhead; i++)
+        net_http_req_add_header(s->req, s->head[i].name, s->head[i].value);
+    net_http_req_add_header(s->req, "X-Dragonfly-Task-ID", t->id);
+    net_http_req_add_header(s->req, "X-Dragonfly-Server-IP", s->px->ctx->cfg.ip);
+    if (s->finished_at_open)
+        net_http_req_add_header(s->req, "X-Dragonfly-Task-Download-Finished", "true");
+    if (net_http_req_start(s->req, 200, NULL, (int64_t)t->content_length, peer_proxy_stream_more_cb,
+                           s) != 0) {
+        peer_proxy_stream_fail(s, "cannot start the response");
+        return -1;
+    }
+    s->started = true;
+    return 0;
+}
+
+/* Check the whole content against the digest the blob URL names. 0 or DF_EDIGEST (logged). */
+static int
+peer_proxy_stream_check(struct peer_proxy_stream *s)
+{
+    uint8_t md[DF_SHA256_LEN];
+    struct df_digest got;
+    char want_s[DF_DIGEST_STR_LEN + 1], got_s[DF_DIGEST_STR_LEN + 1], why[300];
+
+    df_sha256_final(&s->sha, md);
+    df_digest_set_sha256(&got, md);
+    if (df_digest_is_equal(&got, &s->dreq.digest))
+        return 0;
+    snprintf(why, sizeof(why), "digest mismatch: want %s, got %s (content dropped)",
+             df_digest_format(&s->dreq.digest, want_s), df_digest_format(&got, got_s));
+    peer_task_reject(s->task, why);
+    return DF_EDIGEST;
+}
+
+/*
+ * Move s on: headers once the length is known, then the verified prefix while the client
+ * keeps up, the end once all of it went out and matched. Frees s when it is over.
+ */
+static void
+peer_proxy_stream_kick(struct peer_proxy_stream *s)
+{
+    struct peer_task *t = s->task;
+    struct peer *ctx = s->px->ctx;
+    struct df_error err;
+    uint64_t end, n;
+    int rv;
+
+    if (!s->started) {
+        if (t->state == PEER_TASK_FAILED || t->evicted) {
+            peer_proxy_stream_fail(s, t->why[0] != '\0' ? t->why : "failed");
+            return;
+        }
+        if (!t->length_known || peer_proxy_stream_head(s) != 0)
+            return;
+    }
+    while (!net_http_req_is_congested(s->req)) {
+        if (t->evicted) {
+            peer_proxy_stream_end(s, DF_EDIGEST);
+            return;
+        }
+        if (s->sent == t->content_length) {
+            if (s->dreq.has_digest && s->sent == 0 && peer_proxy_stream_check(s) != 0) {
+                peer_proxy_stream_end(s, DF_EDIGEST);
+                return;
+            }
+            if (s->dreq.has_digest)
+                peer_task_content_verified(t, &s->dreq);
+            ctx->proxy_p2p++;
+            peer_proxy_stream_end(s, 0);
+            return;
+        }
+        end = peer_task_verified_end(t, s->sent);
+        if (end == s->sent) {
+            if (t->state == PEER_TASK_FAILED)
+                peer_proxy_stream_end(s, DF_EIO);
+            return; /* the next piece wakes us */
+        }
+        n = end - s->sent < PEER_PROXY_CHUNK ? end - s->sent : PEER_PROXY_CHUNK;
+        if (s->fd == -1 && (rv = store_data_open(ctx->cfg.data_dir, t->id, false, &s->fd, &err)) !=
+                                   0) {
+            log_warnx("%s proxy: task %.12s: %s", PEER_TAG(ctx), t->id, err.msg);
+            peer_proxy_stream_end(s, rv);
+            return;
+        }
+        if (s->buf == NULL)
+            s->buf = xmalloc(PEER_PROXY_CHUNK);
+        if ((rv = store_data_pread(s->fd, s->buf, (size_t)n, s->sent)) != 0) {
+            log_warnx("%s proxy: task %.12s: read of the data file failed: %s", PEER_TAG(ctx),
+                      t->id, df_strerror(rv));
+            peer_proxy_stream_end(s, rv);
+            return;
+        }
+        if (s->dreq.has_digest) {
+            df_sha256_update(&s->sha, s->buf, (size_t)n);
+            /* The last bytes go out only with the whole content checked. */
+            if (s->sent + n == t->content_length && peer_proxy_stream_check(s) != 0) {
+                peer_proxy_stream_end(s, DF_EDIGEST);
+                return;
+            }
+        }
+        if (net_http_req_write(s->req, s->buf, (size_t)n) != 0) {
+            net_http_req_on_close(s->req, NULL, NULL);
+            peer_proxy_stream_free(s); /* the response was aborted: req is gone */
+            return;
+        }
+        s->sent += n;
+        ctx->proxy_p2p_bytes += n;
+    }
+}
+
+static void
+peer_proxy_stream_more_cb(struct net_http_req *req, void *arg)
+{
+    (void)req;
+    peer_proxy_stream_kick(arg);
+}
+
+static void
+peer_proxy_stream_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    peer_proxy_stream_kick(arg);
+}
+
+/* Something happened to t: wake its streams (from the loop, not from the task core). */
+static void
+peer_proxy_task_wake(struct peer_task *t, struct peer_proxy *px)
+{
+    struct peer_proxy_stream *s;
+
+    TAILQ_FOREACH (s, &px->streams, entry) {
+        if (s->task == t)
+            event_active(s->kick_ev, EV_TIMEOUT, 1);
+    }
+}
+
+static void
+peer_proxy_task_piece_cb(struct peer_task *t, uint64_t number, const uint8_t md[DF_SHA256_LEN],
+                         const char *parent_id, void *arg)
+{
+    (void)number;
+    (void)md;
+    (void)parent_id;
+    peer_proxy_task_wake(t, arg);
+}
+
+static void
+peer_proxy_task_done_cb(struct peer_task *t, void *arg)
+{
+    peer_proxy_task_wake(t, arg);
+}
+
+static void
+peer_proxy_task_failed_cb(struct peer_task *t, const char *why, void *arg)
+{
+    (void)why;
+    peer_proxy_task_wake(t, arg);
+}
+
+static const struct peer_task_events peer_proxy_task_events = {
+        .piece = peer_proxy_task_piece_cb,
+        .done = peer_proxy_task_done_cb,
+        .failed = peer_proxy_task_failed_cb,
+};
+
+/*
+ * Serve req from the task dreq asks for (taken), with the headers of the registry's answer
+ * to the HEAD (taken).
+ */
+static void
+peer_proxy_stream_open(struct peer_proxy *px, struct net_http_req *req,
+                       struct peer_download_req *dreq, struct net_http_header *head, size_t nhead)
+{
+    struct peer *ctx = px->ctx;
+    struct peer_proxy_stream *s;
+    struct peer_task *t = NULL;
+    struct df_error err;
+    int rv;
+
+    if ((rv = peer_task_open(ctx, dreq, &t, &err)) != 0) {
+        peer_proxy_headers_free(head, nhead);
+        peer_download_req_reset(dreq);
+        peer_proxy_error(px, req, rv == DF_EINVAL ? 400 : 500, rv == DF_EINVAL ? "proxy" : "dfdaemon",
+                         err.msg);
+        return;
+    }
+    s = xcalloc(1, sizeof(*s));
+    s->px = px;
+    s->req = req;
+    s->task = t;
+    s->dreq = *dreq;
+    memset(dreq, 0, sizeof(*dreq));
+    s->head = head;
+    s->nhead = nhead;
+    s->fd = -1;
+    s->finished_at_open = t->state == PEER_TASK_DONE;
+    df_sha256_init(&s->sha);
+    s->kick_ev = event_new(ctx->base, -1, 0, peer_proxy_stream_kick_cb, s);
+    TAILQ_INSERT_TAIL(&px->streams, s, entry);
+    if (s->kick_ev == NULL) {
+        peer_proxy_stream_fail(s, "out of memory");
+        return;
+    }
+    log_debug("proxy", "%s proxy: %s -> task %.12s", PEER_TAG(ctx), s->dreq.url, t->id);
+    net_http_req_on_close(req, peer_proxy_stream_close_cb, s);
+    peer_proxy_stream_kick(s);
+}
+
+/* ---- pass-through (and the HEAD check before a P2P task) */
+
+static void
+peer_proxy_pass_free(struct peer_proxy_pass *p)
+{
+    if (p->fetch != NULL)
+        net_fetch_cancel(p->fetch);
+    TAILQ_REMOVE(&p->px->passes, p, entry);
+    peer_download_req_reset(&p->dreq);
+    peer_proxy_headers_free(p->head, p->nhead);
+    free(p->url);
+    free(p);
+}
+
+static void
+peer_proxy_pass_close_cb(struct net_http_req *req, int reason, void *arg)
+{
+    (void)req;
+    (void)reason;
+    peer_proxy_pass_free(arg);
+}
+
+static void
+peer_proxy_pass_more_cb(struct net_http_req *req, void *arg)
+{
+    struct peer_proxy_pass *p = arg;
+
+    (void)req;
+    if (p->fetch != NULL)
+        net_fetch_resume(p->fetch);
+}
+
+static int
+peer_proxy_pass_head_cb(struct net_fetch *f, const struct net_fetch_meta *m, void *arg)
+{
+    struct peer_proxy_pass *p = arg;
+    const struct net_http_head *h = m->head;
+
+    (void)f;
+    if (p->check) {
+        p->status = m->status;
+        p->head = peer_proxy_headers_dup(h->headers, h->nheaders, peer_proxy_header_is_hop,
+                                         h->nheaders, &p->nhead);
+        return 0;
+    }
+    for (size_t i = 0; i < h->nheaders; i++) {
+        if (!peer_proxy_header_is_hop(h->headers[i].name))
+            net_http_req_add_header(p->req, h->headers[i].name, h->headers[i].value);
+    }
+    if (net_http_req_start(p->req, m->status, NULL, m->has_length ? (int64_t)m->length : -1,
+                           peer_proxy_pass_more_cb, p) != 0)
+        return DF_EINVAL;
+    p->started = true;
+    return 0;
+}
+
+static int
+peer_proxy_pass_data_cb(struct net_fetch *f, struct evbuffer *data, void *arg)
+{
+    struct peer_proxy_pass *p = arg;
+    int rv;
+
+    if (!p->started) {
+        evbuffer_drain(data, evbuffer_get_length(data)); /* a check's HEAD has none */
+        return 0;
+    }
+    if ((rv = net_http_req_write_buffer(p->req, data)) != 0) {
+        /* The response was aborted (the upstream sent more than it announced): req is
+         * gone, and so is its close callback. */
+        p->started = false;
+        p->req = NULL;
+        return rv;
+    }
+    if (net_http_req_is_congested(p->req))
+        net_fetch_pause(f);
+    return 0;
+}
+
+static int peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const char *url,
+                                 struct peer_download_req *dreq);
+
+static void
+peer_proxy_pass_end_cb(struct net_fetch *f, int rv, const char *why, uint64_t retry_after_ms,
+                       void *arg)
+{
+    struct peer_proxy_pass *p = arg;
+    struct peer_proxy *px = p->px;
+    struct net_http_req *req = p->req;
+    struct peer_download_req dreq;
+    struct net_http_header *head;
+    size_t nhead;
+    char msg[600];
+
+    (void)f;
+    (void)retry_after_ms;
+    p->fetch = NULL; /* freed by the fetch after this call */
+    if (req == NULL) {
+        peer_proxy_pass_free(p);
+        return;
+    }
+    net_http_req_on_close(req, NULL, NULL);
+    if (p->check && rv == 0) {
+        dreq = p->dreq;
+        memset(&p->dreq, 0, sizeof(p->dreq));
+        head = p->head;
+        nhead = p->nhead;
+        p->head = NULL;
+        p->nhead = 0;
+        if (p->status == 200) {
+            peer_proxy_pass_free(p);
+            peer_proxy_stream_open(px, req, &dreq, head, nhead);
+            return;
+        }
+        /* Not readable as such (401, 404, a redirect not followed): the client gets the
+         * registry's own answer to its GET. */
+        peer_proxy_headers_free(head, nhead);
+        if (peer_proxy_pass_start(px, req, p->url, NULL) != 0)
+            peer_proxy_error(px, req, 500, "proxy", "cannot start the upstream request");
+        peer_download_req_reset(&dreq);
+        peer_proxy_pass_free(p);
+        return;
+    }
+    if (rv == 0) {
+        px->ctx->proxy_pass++;
+        net_http_req_end(req, 0);
+    } else if (p->started) {
+        log_warnx("%s proxy: %s: %s", PEER_TAG(px->ctx), p->url, why);
+        px->ctx->proxy_errors++;
+        net_http_req_end(req, rv);
+    } else {
+        snprintf(msg, sizeof(msg), "upstream: %s", why != NULL ? why : df_strerror(rv));
+        peer_proxy_error(px, req, 502, "backend", msg);
+    }
+    peer_proxy_pass_free(p);
+}
+
+/*
+ * Ask url upstream for req: a HEAD with the client's headers when dreq (borrowed) is a P2P
+ * candidate, else the client's own request passed through. 0, or DF_E* (nothing started).
+ */
+static int
+peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const char *url,
+                      struct peer_download_req *dreq)
+{
+    static const struct net_fetch_cbs cbs = {peer_proxy_pass_head_cb, peer_proxy_pass_data_cb,
+                                             peer_proxy_pass_end_cb};
+    const struct net_http_head *h = net_http_req_head(req);
+    struct peer_proxy_pass *p = xcalloc(1, sizeof(*p));
+    struct net_fetch_req fr;
+    struct df_error err;
+    int rv;
+
+    p->px = px;
+    p->req = req;
+    p->url = xstrdup(url);
+    TAILQ_INSERT_TAIL(&px->passes, p, entry);
+    memset(&fr, 0, sizeof(fr));
+    fr.url = url;
+    fr.any_status = true;
+    fr.insecure = px->ctx->cfg.proxy_mirror_insecure;
+    fr.policy = px->ctx->src_policy;
+    if (dreq != NULL && dreq->url != NULL) {
+        p->check = true;
+        p->dreq = *dreq;
+        memset(dreq, 0, sizeof(*dreq));
+        fr.method = "HEAD";
+        fr.headers = p->dreq.headers;
+        fr.nheaders = p->dreq.nheaders;
+    } else {
+        p->head = peer_proxy_headers_dup(h->headers, h->nheaders, peer_proxy_header_is_local,
+                                         PEER_PROXY_MAX_HEADERS, &p->nhead);
+        fr.method = net_http_req_method(req);
+        fr.headers = p->head;
+        fr.nheaders = p->nhead;
+    }
+    if ((rv = net_fetch_start(&px->ctx->src_env, &fr, &cbs, p, &p->fetch, &err)) != 0) {
+        log_warnx("%s proxy: %s: %s", PEER_TAG(px->ctx), url, err.msg);
+        if (p->check) {
+            *dreq = p->dreq;
+            memset(&p->dreq, 0, sizeof(p->dreq));
+        }
+        p->fetch = NULL;
+        peer_proxy_pass_free(p);
+        return rv;
+    }
+    if (p->check) {
+        /* The headers of a check's answer are what it keeps. */
+        peer_proxy_headers_free(p->head, p->nhead);
+        p->head = NULL;
+        p->nhead = 0;
+    }
+    net_http_req_on_close(req, peer_proxy_pass_close_cb, p);
+    return 0;
+}
+
+/* ---- requests */
+
+/* The P2P request for url: the client's headers, tag, application, filters; its digest. */
+static int
+peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url,
+                struct peer_download_req *out, struct df_error *err)
+{
+    const struct net_http_head *h = net_http_req_head(req);
+    const char *v;
+    char *filtered;
+    int rv;
+
+    memset(out, 0, sizeof(*out));
+    out->url = xstrdup(url);
+    if ((v = net_http_req_header(req, "X-Dragonfly-Tag")) != NULL)
+        out->tag = xstrdup(v);
+    if ((v = net_http_req_header(req, "X-Dragonfly-Application")) != NULL)
+        out->application = xstrdup(v);
+    /* containerd's ns= names the registry, not the content; the header's list is comma-
+     * separated (the manager's is '&'-separated). */
+    if ((v = net_http_req_header(req, "X-Dragonfly-Filtered-Query-Params")) != NULL) {
+        filtered = xasprintf("ns&%s", v);
+        for (char *c = filtered; *c != '\0'; c++) {
+            if (*c == ',')
+                *c = '&';
+        }
+        out->filtered = filtered;
+    } else {
+        out->filtered = xstrdup("ns");
+    }
+    out->headers = peer_proxy_headers_dup(h->headers, h->nheaders, peer_proxy_header_is_local,
+                                          PEER_PROXY_MAX_HEADERS, &out->nheaders);
+    out->insecure = px->ctx->cfg.proxy_mirror_insecure;
+    out->policy = px->ctx->src_policy;
+    if ((rv = peer_req_blob_digest(out, err)) != 0) {
+        peer_download_req_reset(out);
+        return rv;
+    }
+    return 0;
+}
+
+static bool
+peer_proxy_wants_p2p(struct peer_proxy *px, struct net_http_req *req, const char *bare)
+{
+    const char *v = net_http_req_header(req, "X-Dragonfly-Use-P2P");
+
+    if (strcmp(net_http_req_method(req), "GET") != 0 || net_http_req_header(req, "Range") != NULL)
+        return false;
+    return peer_proxy_rule_set_is_match(px->rules, bare) || (v != NULL && strcasecmp(v, "true") == 0);
+}
+
+static void
+peer_proxy_handler(struct net_http_req *req, void *arg)
+{
+    struct peer_proxy *px = arg;
+    struct peer *ctx = px->ctx;
+    const char *method = net_http_req_method(req), *path = net_http_req_path(req);
+    char *upstream = NULL, *url = NULL, *bare = NULL;
+    struct peer_download_req dreq;
+    struct df_error err;
+
+    memset(&dreq, 0, sizeof(dreq));
+    if (path == NULL || path[0] != '/') {
+        peer_proxy_error(px, req, 400, "proxy",
+                         "only registry mirror requests (origin-form /v2/...) are served here");
+        goto out;
+    }
+    if (strcmp(path, "/v2") != 0 && strncmp(path, "/v2/", 4) != 0) {
+        peer_proxy_error(px, req, 404, "proxy", "not a registry API path (/v2/...)");
+        goto out;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        net_http_req_add_header(req, "Allow", "GET, HEAD");
+        peer_proxy_error(px, req, 405, "proxy", "the mirror is read-only (GET and HEAD)");
+        goto out;
+    }
+    if (peer_proxy_rule_upstream(net_http_req_header(req, "X-Dragonfly-Registry"),
+                                 net_http_req_query(req), ctx->cfg.proxy_mirror, &upstream,
+                                 &err) != 0 ||
+        peer_proxy_rule_url_new(upstream, path, net_http_req_query(req), &url, &bare, &err) != 0) {
+        peer_proxy_error(px, req, 400, "proxy", err.msg);
+        goto out;
+    }
+    if (peer_proxy_wants_p2p(px, req, bare)) {
+        if (peer_proxy_dreq(px, req, url, &dreq, &err) != 0) {
+            peer_proxy_error(px, req, 400, "proxy", err.msg);
+            goto out;
+        }
+        if (!dreq.has_digest)
+            log_debug("proxy", "%s proxy: %s names no sha256: passed through", PEER_TAG(ctx),
+                      url);
+    }
+    if (peer_proxy_pass_start(px, req, url, &dreq) != 0)
+        peer_proxy_error(px, req, 502, "backend", "cannot start the upstream request");
+out:
+    peer_download_req_reset(&dreq);
+    free(upstream);
+    free(url);
+    free(bare);
+}
+
+/* ---- lifecycle */
+
+static int
+peer_proxy_listen_addr(const struct peer *ctx, const char *bind_host, char *buf, size_t size,
+                       struct df_error *err)
+{
+    const char *l = ctx->cfg.proxy_listen;
+    int64_t port = ctx->cfg.seed ? PEER_PROXY_SEED_PORT : PEER_PROXY_PORT;
+    char *end;
+    long v;
+
+    if (l != NULL && l[0] != '\0' && strchr(l, ':') == NULL) {
+        v = strtol(l, &end, 10);
+        if (*end != '\0' || v < 0 || v > 65535)
+            return df_error_set(err, DF_EINVAL,
+                                "proxy.listen: expected \"off\", a port or ip:port, got \"%s\"", l);
+        port = v;
+    } else if (l != NULL && l[0] != '\0') {
+        snprintf(buf, size, "%s", l);
+        return 0;
+    }
+    snprintf(buf, size, strchr(bind_host, ':') != NULL ? "[%s]:%" PRId64 : "%s:%" PRId64,
+             bind_host, port);
+    return 0;
+}
+
+static void
+peer_proxy_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void *arg)
+{
+    struct peer_proxy *px = arg;
+
+    net_http_server_accept_cb(fd, peer, peerlen, px->srv);
+}
+
+int
+peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
+{
+    struct net_http_server_opts opts;
+    struct peer_proxy *px;
+    char addr[300], *probe = NULL;
+    int rv;
+
+    if (ctx->cfg.proxy_listen != NULL && strcmp(ctx->cfg.proxy_listen, "off") == 0)
+        return 0;
+    if (ctx->cfg.proxy_mirror != NULL && ctx->cfg.proxy_mirror[0] != '\0' &&
+        (rv = peer_proxy_rule_upstream(NULL, NULL, ctx->cfg.proxy_mirror, &probe, err)) != 0)
+        return rv;
+    free(probe);
+    if ((rv = peer_proxy_listen_addr(ctx, bind_host, addr, sizeof(addr), err)) != 0)
+        return rv;
+    px = xcalloc(1, sizeof(*px));
+    px->ctx = ctx;
+    TAILQ_INIT(&px->streams);
+    TAILQ_INIT(&px->passes);
+    ctx->proxy = px;
+    if ((rv = peer_proxy_rule_set_new(&ctx->cfg.proxy_rules, &px->rules, err)) != 0)
+        return rv;
+    memset(&opts, 0, sizeof(opts));
+    opts.name = "proxy";
+    opts.max_body = PEER_PROXY_BODY_MAX;
+    opts.request_timeout_ms = 3600 * 1000; /* a layer of gigabytes over a slow swarm */
+    if ((rv = net_http_server_new(ctx->base, &opts, peer_proxy_handler, px, &px->srv)) != 0)
+        return df_error_set(err, rv, "proxy server: %s", df_strerror(rv));
+    px->task_listener.ev = &peer_proxy_task_events;
+    px->task_listener.arg = px;
+    peer_task_listen(ctx, &px->task_listener);
+    return net_listener_new(ctx->base, addr, 0, peer_proxy_accept_cb, px, &px->listener, err);
+}
+
+void
+peer_proxy_stop(struct peer *ctx)
+{
+    struct peer_proxy *px = ctx->proxy;
+
+    if (px == NULL)
+        return;
+    net_listener_free(px->listener);
+    /* Closing the connections runs the close callbacks: streams and passes free themselves. */
+    net_http_server_free(px->srv);
+    DF_ASSERT(TAILQ_EMPTY(&px->streams) && TAILQ_EMPTY(&px->passes));
+    if (px->task_listener.ev != NULL)
+        peer_task_unlisten(ctx, &px->task_listener);
+    peer_proxy_rule_set_free(px->rules);
+    free(px);
+    ctx->proxy = NULL;
+}
+
+const char *
+peer_proxy_addr(const struct peer *ctx)
+{
+    return ctx->proxy != NULL && ctx->proxy->listener != NULL
+                   ? net_listener_addr(ctx->proxy->listener)
+                   : NULL;
+}
+
+unsigned
+peer_proxy_conn_count(const struct peer *ctx)
+{
+    return ctx->proxy != NULL && ctx->proxy->srv != NULL ? net_http_server_conn_count(ctx->proxy->srv)
+                                                         : 0;
+}
