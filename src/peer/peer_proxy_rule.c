@@ -121,11 +121,13 @@ static int
 peer_proxy_rule_origin(const char *what, const char *s, char **out, struct df_error *err)
 {
     struct df_url u;
-    int rv;
+    char msg[sizeof(err->msg)];
 
     memset(&u, 0, sizeof(u));
-    if ((rv = df_url_parse(s, &u, err)) != 0)
-        return df_error_set(err, DF_EINVAL, "%s: %s", what, err->msg);
+    if (df_url_parse(s, &u, err) != 0) {
+        snprintf(msg, sizeof(msg), "%s", err->msg);
+        return df_error_set(err, DF_EINVAL, "%s: %s", what, msg);
+    }
     if (u.userinfo != NULL || strcmp(u.path, "/") != 0 || u.query != NULL || u.fragment != NULL) {
         df_url_reset(&u);
         return df_error_set(err, DF_EINVAL, "%s: \"%s\" is not a bare http(s) origin", what, s);
