@@ -168,10 +168,9 @@ cli_up_argv_reset(struct cli_up_argv *a)
 static unsigned
 cli_up_port(const struct cli_up *u, int i)
 {
-    static const unsigned std[CLI_UP_PORTS] = {CLI_UP_SCHED_PORT, CLI_UP_METRICS_PORT,
-                                               CLI_UP_SEED_RPC,   CLI_UP_SEED_UPLOAD,
-                                               CLI_UP_PEER_RPC,   CLI_UP_PEER_UPLOAD,
-                                               CLI_UP_SEED_PROXY, CLI_UP_PEER_PROXY};
+    static const unsigned std[CLI_UP_PORTS] = {
+            CLI_UP_SCHED_PORT, CLI_UP_METRICS_PORT, CLI_UP_SEED_RPC,   CLI_UP_SEED_UPLOAD,
+            CLI_UP_PEER_RPC,   CLI_UP_PEER_UPLOAD,  CLI_UP_SEED_PROXY, CLI_UP_PEER_PROXY};
 
     return u->cfg.port_base == 0 ? std[i] : (unsigned)u->cfg.port_base + (unsigned)i;
 }

@@ -92,6 +92,8 @@ struct peer_config {
     int64_t idle_exit; /* ms without work before a clean stop, 0 = never */
     bool auto_started; /* started by `dragonfly get`: loopback and idleExit by default */
     bool bind_all;     /* no ip given: listeners bind every address (not a table key) */
+
+    /* the proxy / registry mirror (peer_proxy.c) */
     char *proxy_listen;              /* "off", "PORT" or "IP:PORT"; NULL/"": the role's port */
     char *proxy_mirror;              /* registryMirror.addr: upstream of mirror requests */
     bool proxy_mirror_insecure;      /* do not verify the upstream's TLS certificate */

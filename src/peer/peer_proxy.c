@@ -99,8 +99,16 @@ static bool
 peer_proxy_header_is_hop(const char *name)
 {
     static const char *const hop[] = {
-            "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
-            "trailer",    "upgrade",    "content-length",   "date",              "proxy-authenticate",
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "te",
+            "trailer",
+            "upgrade",
+            "content-length",
+            "date",
+            "proxy-authenticate",
     };
 
     for (size_t i = 0; i < DF_NELEM(hop); i++) {
@@ -293,8 +301,8 @@ peer_proxy_stream_kick(struct peer_proxy_stream *s)
             return; /* the next piece wakes us */
         }
         n = end - s->sent < PEER_PROXY_CHUNK ? end - s->sent : PEER_PROXY_CHUNK;
-        if (s->fd == -1 && (rv = store_data_open(ctx->cfg.data_dir, t->id, false, &s->fd, &err)) !=
-                                   0) {
+        if (s->fd == -1 &&
+            (rv = store_data_open(ctx->cfg.data_dir, t->id, false, &s->fd, &err)) != 0) {
             log_warnx("%s proxy: task %.12s: %s", PEER_TAG(ctx), t->id, err.msg);
             peer_proxy_stream_end(s, rv);
             return;
@@ -398,8 +406,8 @@ peer_proxy_stream_open(struct peer_proxy *px, struct net_http_req *req,
     if ((rv = peer_task_open(ctx, dreq, &t, &err)) != 0) {
         peer_proxy_headers_free(head, nhead);
         peer_download_req_reset(dreq);
-        peer_proxy_error(px, req, rv == DF_EINVAL ? 400 : 500, rv == DF_EINVAL ? "proxy" : "dfdaemon",
-                         err.msg);
+        peer_proxy_error(px, req, rv == DF_EINVAL ? 400 : 500,
+                         rv == DF_EINVAL ? "proxy" : "dfdaemon", err.msg);
         return;
     }
     s = xcalloc(1, sizeof(*s));
@@ -667,7 +675,8 @@ peer_proxy_wants_p2p(struct peer_proxy *px, struct net_http_req *req, const char
 
     if (strcmp(net_http_req_method(req), "GET") != 0 || net_http_req_header(req, "Range") != NULL)
         return false;
-    return peer_proxy_rule_set_is_match(px->rules, bare) || (v != NULL && strcasecmp(v, "true") == 0);
+    return peer_proxy_rule_set_is_match(px->rules, bare) ||
+           (v != NULL && strcasecmp(v, "true") == 0);
 }
 
 static void
@@ -708,8 +717,7 @@ peer_proxy_handler(struct net_http_req *req, void *arg)
             goto out;
         }
         if (!dreq.has_digest)
-            log_debug("proxy", "%s proxy: %s names no sha256: passed through", PEER_TAG(ctx),
-                      url);
+            log_debug("proxy", "%s proxy: %s names no sha256: passed through", PEER_TAG(ctx), url);
     }
     if (peer_proxy_pass_start(px, req, url, &dreq) != 0)
         peer_proxy_error(px, req, 502, "backend", "cannot start the upstream request");
@@ -741,8 +749,8 @@ peer_proxy_listen_addr(const struct peer *ctx, const char *bind_host, char *buf,
         snprintf(buf, size, "%s", l);
         return 0;
     }
-    snprintf(buf, size, strchr(bind_host, ':') != NULL ? "[%s]:%" PRId64 : "%s:%" PRId64,
-             bind_host, port);
+    snprintf(buf, size, strchr(bind_host, ':') != NULL ? "[%s]:%" PRId64 : "%s:%" PRId64, bind_host,
+             port);
     return 0;
 }
 
@@ -818,6 +826,7 @@ peer_proxy_addr(const struct peer *ctx)
 unsigned
 peer_proxy_conn_count(const struct peer *ctx)
 {
-    return ctx->proxy != NULL && ctx->proxy->srv != NULL ? net_http_server_conn_count(ctx->proxy->srv)
-                                                         : 0;
+    return ctx->proxy != NULL && ctx->proxy->srv != NULL
+                   ? net_http_server_conn_count(ctx->proxy->srv)
+                   : 0;
 }

@@ -140,8 +140,8 @@ peer_proxy_rule_origin(const char *what, const char *s, char **out, struct df_er
 }
 
 int
-peer_proxy_rule_upstream(const char *registry, const char *query, const char *mirror,
-                         char **out, struct df_error *err)
+peer_proxy_rule_upstream(const char *registry, const char *query, const char *mirror, char **out,
+                         struct df_error *err)
 {
     char ns[PEER_PROXY_NS_MAX], url[PEER_PROXY_NS_MAX + 16];
     int rv;

@@ -831,8 +831,7 @@ peer_task_content_verified(struct peer_task *t, const struct peer_download_req *
         return;
     t->hold_pending = false;
     if (t->ctx->swarm != NULL)
-        t->ctx->swarm->hold(t->ctx, req, t->id, t->content_length, t->piece_length,
-                            t->piece_count);
+        t->ctx->swarm->hold(t->ctx, req, t->id, t->content_length, t->piece_length, t->piece_count);
 }
 
 void

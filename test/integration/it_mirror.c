@@ -99,8 +99,9 @@ metric(const char *name)
     char *out = NULL;
     uint64_t v = 0;
 
-    ck_assert_int_eq(run(&out, "curl -sS --max-time 10 http://%s/metrics | awk '$1 == \"%s\" "
-                               "{ print $2 }'",
+    ck_assert_int_eq(run(&out,
+                         "curl -sS --max-time 10 http://%s/metrics | awk '$1 == \"%s\" "
+                         "{ print $2 }'",
                          S.upload, name),
                      0);
     ck_assert_msg(sscanf(out, "%" SCNu64, &v) == 1, "metric %s: \"%s\"", name, out);
@@ -152,9 +153,8 @@ mirror_up(const char *mirror)
                  S.dir);
         write_file(path, yml);
     }
-    ck_assert_int_eq(it_proc_start(&S.reg, S.dir, "registry", (char *const *)(uintptr_t)argv,
-                                   NULL, 0),
-                     0);
+    ck_assert_int_eq(
+            it_proc_start(&S.reg, S.dir, "registry", (char *const *)(uintptr_t)argv, NULL, 0), 0);
     for (i = 0; i < 300; i++) {
         if (run(NULL, "curl -sf --max-time 2 -o /dev/null http://" MIRROR_REG "/v2/") == 0)
             break;
@@ -292,9 +292,9 @@ START_TEST(test_pass_through)
     ck_assert_ptr_nonnull(strstr(h, "content-type: application/vnd.oci.image.manifest.v1+json"));
     ck_assert_ptr_null(strstr(h, "x-dragonfly-task-id"));
     free(h);
-    ck_assert_int_eq(run(NULL, "test \"$(sha256sum < %s/body | cut -c1-64)\" = %s", S.dir,
-                         S.manifest + 7),
-                     0);
+    ck_assert_int_eq(
+            run(NULL, "test \"$(sha256sum < %s/body | cut -c1-64)\" = %s", S.dir, S.manifest + 7),
+            0);
     /* HEAD: the length without a body */
     h = mirror_curl("-I " OCI_ACCEPT, "/v2/" MIRROR_IMAGE "/manifests/v1", &code);
     ck_assert_int_eq(code, 200);
@@ -306,7 +306,8 @@ START_TEST(test_pass_through)
     free(h);
     ck_assert_int_eq(run(NULL, "grep -q MANIFEST_UNKNOWN %s/body", S.dir), 0);
     /* a blob the registry does not have is not a P2P task: its 404 passes through */
-    h = mirror_curl("", "/v2/" MIRROR_IMAGE "/blobs/sha256:"
+    h = mirror_curl("",
+                    "/v2/" MIRROR_IMAGE "/blobs/sha256:"
                     "0000000000000000000000000000000000000000000000000000000000000000",
                     &code);
     ck_assert_int_eq(code, 404);
@@ -317,9 +318,8 @@ START_TEST(test_pass_through)
     h = mirror_curl(OCI_ACCEPT, path, &code);
     ck_assert_int_eq(code, 200);
     free(h);
-    ck_assert_int_eq(run(NULL, "grep -o 'sha256:[0-9a-f]*' %s/body | tail -1 > %s/layer", S.dir,
-                         S.dir),
-                     0);
+    ck_assert_int_eq(
+            run(NULL, "grep -o 'sha256:[0-9a-f]*' %s/body | tail -1 > %s/layer", S.dir, S.dir), 0);
     ck_assert_int_eq(
             run(NULL,
                 "curl -sS --max-time 30 -D %s/lh -o %s/lb http://%s/v2/" MIRROR_IMAGE
@@ -398,10 +398,11 @@ START_TEST(test_corrupt_blob)
     ck_assert_int_eq(strlen(out), 65);
     snprintf(layer, sizeof(layer), "%.64s", out);
     free(out);
-    snprintf(data, sizeof(data), "%s/regdata/docker/registry/v2/blobs/sha256/%.2s/%s/data",
-             S.dir, layer, layer);
-    ck_assert_int_eq(run(NULL, "cp %s %s/good && printf 'XXXXXXXX' | dd of=%s bs=1 seek=1000000 "
-                               "conv=notrunc status=none",
+    snprintf(data, sizeof(data), "%s/regdata/docker/registry/v2/blobs/sha256/%.2s/%s/data", S.dir,
+             layer, layer);
+    ck_assert_int_eq(run(NULL,
+                         "cp %s %s/good && printf 'XXXXXXXX' | dd of=%s bs=1 seek=1000000 "
+                         "conv=notrunc status=none",
                          data, S.dir, data),
                      0);
     /* curl fails (a truncated body), never a complete wrong one */
