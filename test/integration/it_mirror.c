@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -187,10 +188,15 @@ mirror_up(const char *mirror)
     }
 }
 
+/* Stop everything; the peer must exit cleanly (0: no crash, no sanitizer report). */
 static void
 mirror_down(void)
 {
-    it_proc_stop(&S.peer);
+    int status = it_proc_stop(&S.peer);
+
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        it_proc_dump_log(&S.peer);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer exit status %d", status);
     it_proc_stop(&S.reg);
     it_rmtree(S.dir);
     free(S.dir);
