@@ -6,7 +6,9 @@
  * whose mirror is the proxy while the image's own registry is a closed port, so a success
  * proves the mirror served it. Blobs must come from P2P tasks (metrics, log), manifests pass
  * through, a corrupted blob never reaches the client as a success, and bad requests get
- * their status.
+ * their status. containerd (its own root, state and socket here) pulls with `ctr images pull
+ * --hosts-dir`, once with the X-Dragonfly-Registry header and once with the catch-all
+ * _default hosts.toml, whose ns= parameter names an https registry.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -67,7 +69,8 @@ static const char mirror_image_sh[] =
 
 static struct {
     char *dir;
-    struct it_proc reg, peer;
+    bool tls; /* the registry serves https with a certificate of its own */
+    struct it_proc reg, peer, ctd;
     char proxy[64], upload[64];
     char manifest[80]; /* sha256:<hex> of the pushed manifest */
 } S;
@@ -113,14 +116,15 @@ metric(const char *name)
 static void
 mirror_peer_start(const char *mirror)
 {
-    char data[700];
+    char data[700], ca[700];
 
     snprintf(data, sizeof(data), "%s/peer", S.dir);
+    snprintf(ca, sizeof(ca), "%s/registry.crt", S.dir);
     ck_assert_int_eq(it_df_start(&S.peer, S.dir, "peer", "peer", "--ip", MIRROR_PEER_IP,
                                  "--rpc-port", "0", "--upload-port", "0", "--proxy-listen",
                                  MIRROR_PEER_IP ":0", "--data-dir", data, "--registry-mirror",
                                  mirror, IT_ALLOW_ORIGIN, MIRROR_REG_IP, "--log-debug", "proxy",
-                                 NULL),
+                                 S.tls ? "--source-ca-file" : NULL, ca, NULL),
                      0);
     snprintf(S.proxy, sizeof(S.proxy), "%s", it_proc_ready_str(&S.peer, "proxy"));
     snprintf(S.upload, sizeof(S.upload), "%s", it_proc_ready_str(&S.peer, "upload"));
@@ -128,11 +132,12 @@ mirror_peer_start(const char *mirror)
 }
 
 /*
- * A registry with the image pushed, and a peer mirroring it (mirror: its
- * proxy.registryMirror.addr, NULL for the registry itself).
+ * A registry with the image pushed (over https when tls, with a certificate made here that
+ * the peer trusts), and a peer mirroring it (mirror: its proxy.registryMirror.addr, NULL for
+ * the registry itself).
  */
 static void
-mirror_up(const char *mirror)
+mirror_up_tls(const char *mirror, bool tls)
 {
     char path[700], *out = NULL;
     const char *argv[] = {"/usr/bin/docker-registry", "serve", path, NULL};
@@ -144,6 +149,16 @@ mirror_up(const char *mirror)
                   "docker-registry and skopeo are needed (scripts/install-deps.sh)");
     S.dir = it_tmpdir();
     ck_assert_ptr_nonnull(S.dir);
+    S.tls = tls;
+    /* the name in the CN and a DNS SAN too: mbedtls matches an IP host only as a name */
+    if (tls)
+        ck_assert_int_eq(run(NULL,
+                             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                             "-nodes -keyout %s/registry.key -out %s/registry.crt -days 2 "
+                             "-subj /CN=" MIRROR_REG_IP " -addext subjectAltName=IP:" MIRROR_REG_IP
+                             ",DNS:" MIRROR_REG_IP " 2>/dev/null",
+                             S.dir, S.dir),
+                         0);
     snprintf(path, sizeof(path), "%s/registry.yml", S.dir);
     {
         char yml[1400];
@@ -152,12 +167,17 @@ mirror_up(const char *mirror)
                  "    rootdirectory: %s/regdata\n  delete:\n    enabled: true\nhttp:\n"
                  "  addr: " MIRROR_REG "\n",
                  S.dir);
+        if (tls)
+            snprintf(yml + strlen(yml), sizeof(yml) - strlen(yml),
+                     "  tls:\n    certificate: %s/registry.crt\n    key: %s/registry.key\n", S.dir,
+                     S.dir);
         write_file(path, yml);
     }
     ck_assert_int_eq(
             it_proc_start(&S.reg, S.dir, "registry", (char *const *)(uintptr_t)argv, NULL, 0), 0);
     for (i = 0; i < 300; i++) {
-        if (run(NULL, "curl -sf --max-time 2 -o /dev/null http://" MIRROR_REG "/v2/") == 0)
+        if (run(NULL, "curl -sfk --max-time 2 -o /dev/null %s://" MIRROR_REG "/v2/",
+                tls ? "https" : "http") == 0)
             break;
         it_sleep_ms(100);
     }
@@ -175,7 +195,7 @@ mirror_up(const char *mirror)
                          "oci:%s/layout:v1 docker://" MIRROR_REG "/" MIRROR_IMAGE ":v1",
                          S.dir),
                      0);
-    mirror_peer_start(mirror != NULL ? mirror : "http://" MIRROR_REG);
+    mirror_peer_start(mirror != NULL ? mirror : tls ? "https://" MIRROR_REG : "http://" MIRROR_REG);
     /* The image's registry is a closed port; its only mirror is our proxy. */
     snprintf(path, sizeof(path), "%s/registries.conf", S.dir);
     {
@@ -188,6 +208,12 @@ mirror_up(const char *mirror)
     }
 }
 
+static void
+mirror_up(const char *mirror)
+{
+    mirror_up_tls(mirror, false);
+}
+
 /* Stop everything; the peer must exit cleanly (0: no crash, no sanitizer report). */
 static void
 mirror_down(void)
@@ -197,6 +223,8 @@ mirror_down(void)
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         it_proc_dump_log(&S.peer);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer exit status %d", status);
+    if (S.ctd.pid > 0)
+        it_proc_stop(&S.ctd);
     it_proc_stop(&S.reg);
     it_rmtree(S.dir);
     free(S.dir);
@@ -431,6 +459,103 @@ START_TEST(test_corrupt_blob)
 
 END_TEST
 
+/* containerd with its own root, state and socket in the test dir; hosts.toml under hosts/. */
+static void
+ctd_start(void)
+{
+    char path[700], conf[1600];
+    const char *argv[] = {"/usr/bin/containerd", "--config", path, NULL};
+    int i;
+
+    ck_assert_msg(access("/usr/bin/containerd", X_OK) == 0 && access("/usr/bin/ctr", X_OK) == 0,
+                  "containerd is needed (scripts/install-deps.sh)");
+    snprintf(conf, sizeof(conf),
+             "version = 2\nroot = \"%s/ctd/root\"\nstate = \"%s/ctd/state\"\n"
+             "disabled_plugins = [\"io.containerd.grpc.v1.cri\", "
+             "\"io.containerd.snapshotter.v1.btrfs\", \"io.containerd.snapshotter.v1.zfs\", "
+             "\"io.containerd.snapshotter.v1.devmapper\", \"io.containerd.snapshotter.v1.aufs\"]\n"
+             "[grpc]\n  address = \"%s/ctd.sock\"\n[ttrpc]\n  address = \"%s/ctd-ttrpc.sock\"\n",
+             S.dir, S.dir, S.dir, S.dir);
+    snprintf(path, sizeof(path), "%s/containerd.toml", S.dir);
+    write_file(path, conf);
+    ck_assert_int_eq(
+            it_proc_start(&S.ctd, S.dir, "containerd", (char *const *)(uintptr_t)argv, NULL, 0), 0);
+    for (i = 0; i < 300; i++) {
+        if (run(NULL, "ctr -a %s/ctd.sock version >/dev/null 2>&1", S.dir) == 0)
+            break;
+        it_sleep_ms(100);
+    }
+    if (i == 300)
+        it_proc_dump_log(&S.ctd);
+    ck_assert_msg(i < 300, "containerd did not start");
+}
+
+/* hosts.toml for host (a directory name: "_default" or host:port) sending to our proxy. */
+static void
+ctd_hosts(const char *host, const char *header)
+{
+    char path[700], text[1000];
+
+    ck_assert_int_eq(run(NULL, "mkdir -p '%s/hosts/%s'", S.dir, host), 0);
+    snprintf(text, sizeof(text),
+             "server = \"http://" MIRROR_CLOSED "\"\n[host.\"http://%s\"]\n"
+             "capabilities = [\"pull\", \"resolve\"]\n",
+             S.proxy);
+    if (header != NULL)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text),
+                 "[host.\"http://%s\".header]\nX-Dragonfly-Registry = \"%s\"\n", S.proxy, header);
+    snprintf(path, sizeof(path), "%s/hosts/%s/hosts.toml", S.dir, host);
+    write_file(path, text);
+}
+
+/* ctr images pull of ref, then the image must be listed with the pushed manifest. */
+static void
+ctd_pull(const char *ref)
+{
+    ck_assert_int_eq(run(NULL,
+                         "ctr -a %s/ctd.sock -n it images pull --hosts-dir %s/hosts "
+                         "--snapshotter native %s >%s/ctr.out 2>&1 || { cat %s/ctr.out >&2; "
+                         "exit 1; }",
+                         S.dir, S.dir, ref, S.dir, S.dir),
+                     0);
+    ck_assert_int_eq(
+            run(NULL, "ctr -a %s/ctd.sock -n it images ls | grep -q '%s'", S.dir, S.manifest), 0);
+    /* the config and three layers through P2P tasks of this peer */
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 4", S.dir), 0);
+    ck_assert_uint_ge(metric("dragonfly_peer_proxy_p2p_requests_total"), 4);
+}
+
+/*
+ * containerd, hosts.toml with the X-Dragonfly-Registry header: the image's host is a closed
+ * port, and so is the peer's configured mirror; only the header names the registry.
+ */
+START_TEST(test_containerd_header)
+{
+    mirror_up("http://" MIRROR_CLOSED);
+    ctd_start();
+    ctd_hosts(MIRROR_CLOSED, "http://" MIRROR_REG);
+    ctd_pull(MIRROR_CLOSED "/" MIRROR_IMAGE ":v1");
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * containerd, catch-all _default/hosts.toml with no header: containerd sends ns=<registry>
+ * and the peer goes to https://<registry> (an https registry here, its certificate trusted
+ * by the peer). containerd's fallback server is a closed port.
+ */
+START_TEST(test_containerd_ns)
+{
+    mirror_up_tls("http://" MIRROR_CLOSED, true);
+    ctd_start();
+    ctd_hosts("_default", NULL);
+    ctd_pull(MIRROR_REG "/" MIRROR_IMAGE ":v1");
+    mirror_down();
+}
+
+END_TEST
+
 Suite *it_mirror_suite(void);
 
 Suite *
@@ -444,6 +569,11 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_pass_through);
     tcase_add_test(tc, test_upstream_choice);
     tcase_add_test(tc, test_corrupt_blob);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("containerd");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_containerd_header);
+    tcase_add_test(tc, test_containerd_ns);
     suite_add_tcase(s, tc);
     return s;
 }
