@@ -27,6 +27,7 @@
 #include "df/net_fetch.h"
 #include "df/net_http_server.h"
 #include "df/net_listener.h"
+#include "df/net_route.h"
 #include "df/store_data.h"
 #include "df/xmalloc.h"
 #include "peer.h"
@@ -164,7 +165,7 @@ peer_proxy_error(struct peer_proxy *px, struct net_http_req *req, int status, co
 
     px->ctx->proxy_errors++;
     log_warnx("%s proxy: %s %s: %d %s", PEER_TAG(px->ctx), net_http_req_method(req),
-              net_http_req_path(req), status, msg);
+              net_http_req_head(req)->target, status, msg);
     net_http_req_add_header(req, "X-Dragonfly-Error-Type", type);
     net_http_req_respond(req, status, "text/plain", body,
                          n > 0 && (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
@@ -679,31 +680,19 @@ peer_proxy_wants_p2p(struct peer_proxy *px, struct net_http_req *req, const char
            (v != NULL && strcasecmp(v, "true") == 0);
 }
 
+/* A mirror request (GET or HEAD of /v2 or /v2/...): to P2P or passed through. */
 static void
-peer_proxy_handler(struct net_http_req *req, void *arg)
+peer_proxy_mirror_route(struct net_http_req *req, const struct net_route_match *m, void *arg)
 {
     struct peer_proxy *px = arg;
     struct peer *ctx = px->ctx;
-    const char *method = net_http_req_method(req), *path = net_http_req_path(req);
-    char *upstream = NULL, *url = NULL, *bare = NULL;
+    const char *rest = net_route_param(m, "rest");
+    char *path = NULL, *upstream = NULL, *url = NULL, *bare = NULL;
     struct peer_download_req dreq;
     struct df_error err;
 
     memset(&dreq, 0, sizeof(dreq));
-    if (path == NULL || path[0] != '/') {
-        peer_proxy_error(px, req, 400, "proxy",
-                         "only registry mirror requests (origin-form /v2/...) are served here");
-        goto out;
-    }
-    if (strcmp(path, "/v2") != 0 && strncmp(path, "/v2/", 4) != 0) {
-        peer_proxy_error(px, req, 404, "proxy", "not a registry API path (/v2/...)");
-        goto out;
-    }
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        net_http_req_add_header(req, "Allow", "GET, HEAD");
-        peer_proxy_error(px, req, 405, "proxy", "the mirror is read-only (GET and HEAD)");
-        goto out;
-    }
+    path = rest != NULL ? xasprintf("/v2/%s", rest) : xstrdup("/v2");
     if (peer_proxy_rule_upstream(net_http_req_header(req, "X-Dragonfly-Registry"),
                                  net_http_req_query(req), ctx->cfg.proxy_mirror, &upstream,
                                  &err) != 0 ||
@@ -716,16 +705,55 @@ peer_proxy_handler(struct net_http_req *req, void *arg)
             peer_proxy_error(px, req, 400, "proxy", err.msg);
             goto out;
         }
-        if (!dreq.has_digest)
-            log_debug("proxy", "%s proxy: %s names no sha256: passed through", PEER_TAG(ctx), url);
     }
     if (peer_proxy_pass_start(px, req, url, &dreq) != 0)
         peer_proxy_error(px, req, 502, "backend", "cannot start the upstream request");
 out:
     peer_download_req_reset(&dreq);
+    free(path);
     free(upstream);
     free(url);
     free(bare);
+}
+
+static void
+peer_proxy_not_found_route(struct net_http_req *req, const struct net_route_match *m, void *arg)
+{
+    (void)m;
+    peer_proxy_error(arg, req, 404, "proxy", "not a registry API path (/v2/...)");
+}
+
+static void
+peer_proxy_read_only_route(struct net_http_req *req, const struct net_route_match *m, void *arg)
+{
+    (void)m;
+    net_http_req_add_header(req, "Allow", "GET, HEAD");
+    peer_proxy_error(arg, req, 405, "proxy", "the mirror is read-only (GET and HEAD)");
+}
+
+/* GET routes answer HEAD too; other methods get 405 from net_route. */
+static const struct net_route peer_proxy_routes[] = {
+        {"GET", "/v2", peer_proxy_mirror_route},
+        {"GET", "/v2/*rest", peer_proxy_mirror_route},
+        {"GET", "/*rest", peer_proxy_not_found_route},
+        {"POST", "/v2/*rest", peer_proxy_read_only_route},
+        {"PUT", "/v2/*rest", peer_proxy_read_only_route},
+        {"PATCH", "/v2/*rest", peer_proxy_read_only_route},
+        {"DELETE", "/v2/*rest", peer_proxy_read_only_route},
+};
+
+static void
+peer_proxy_handler(struct net_http_req *req, void *arg)
+{
+    struct net_http_target target;
+
+    /* absolute-form and CONNECT: a forward proxy's requests, not served (yet) */
+    if (net_http_req_target(req, &target) == 0) {
+        peer_proxy_error(arg, req, 400, "proxy",
+                         "only registry mirror requests (origin-form /v2/...) are served here");
+        return;
+    }
+    net_route_dispatch(req, peer_proxy_routes, DF_NELEM(peer_proxy_routes), arg);
 }
 
 /* ---- lifecycle */
