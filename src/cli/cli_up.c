@@ -164,7 +164,7 @@ cli_up_argv_reset(struct cli_up_argv *a)
 }
 
 /* The port of index i (0 scheduler, 1 metrics, 2 seed RPC, 3 seed upload, 4 peer RPC, 5 peer
- * upload). */
+ * upload, 6 seed proxy, 7 peer proxy). */
 static unsigned
 cli_up_port(const struct cli_up *u, int i)
 {
@@ -398,12 +398,12 @@ cli_up_started(void *arg)
     p = cJSON_GetObjectItemCaseSensitive(d, "peer");
     printf("dragonfly up: a scheduler, a seed peer and a peer in pid %ld, data dir %s\n"
            "  scheduler  rpc %s (mTLS), metrics http://%s/metrics\n"
-           "  seed peer  rpc %s (mTLS), upload %s (mTLS)\n"
-           "  peer       rpc %s (mTLS), upload %s (mTLS)\n"
+           "  seed peer  rpc %s (mTLS), upload %s (mTLS), registry mirror http://%s\n"
+           "  peer       rpc %s (mTLS), upload %s (mTLS), registry mirror http://%s\n"
            "             local socket %s/dfdaemon.sock\n",
            (long)getpid(), u->cfg.data_dir, cli_up_str(s, "rpc"), cli_up_str(s, "metrics"),
-           cli_up_str(sd, "rpc"), cli_up_str(sd, "upload"), cli_up_str(p, "rpc"),
-           cli_up_str(p, "upload"), u->cfg.data_dir);
+           cli_up_str(sd, "rpc"), cli_up_str(sd, "upload"), cli_up_str(sd, "proxy"),
+           cli_up_str(p, "rpc"), cli_up_str(p, "upload"), cli_up_str(p, "proxy"), u->cfg.data_dir);
     if (strcmp(u->cfg.data_dir, "/var/lib/dragonfly") == 0)
         printf("fetch through it: dragonfly get URL -O FILE\n");
     else

@@ -324,11 +324,12 @@ peer_proxy_stream_kick(struct peer_proxy_stream *s)
                 return;
             }
         }
+        net_http_req_on_close(s->req, NULL, NULL); /* a failed write must not free s */
         if (net_http_req_write(s->req, s->buf, (size_t)n) != 0) {
-            net_http_req_on_close(s->req, NULL, NULL);
             peer_proxy_stream_free(s); /* the response was aborted: req is gone */
             return;
         }
+        net_http_req_on_close(s->req, peer_proxy_stream_close_cb, s);
         s->sent += n;
         ctx->proxy_p2p_bytes += n;
     }
@@ -499,13 +500,17 @@ peer_proxy_pass_data_cb(struct net_fetch *f, struct evbuffer *data, void *arg)
         evbuffer_drain(data, evbuffer_get_length(data)); /* a check's HEAD has none */
         return 0;
     }
+    /* A write past the announced length closes the connection at once: its close callback
+     * must not free p (and cancel this fetch) from inside the fetch's own callback. */
+    net_http_req_on_close(p->req, NULL, NULL);
     if ((rv = net_http_req_write_buffer(p->req, data)) != 0) {
-        /* The response was aborted (the upstream sent more than it announced): req is
-         * gone, and so is its close callback. */
+        /* The response was aborted (the upstream sent more than it announced): req is gone.
+         * The fetch ends now, and its end callback frees p. */
         p->started = false;
         p->req = NULL;
         return rv;
     }
+    net_http_req_on_close(p->req, peer_proxy_pass_close_cb, p);
     if (net_http_req_is_congested(p->req))
         net_fetch_pause(f);
     return 0;
