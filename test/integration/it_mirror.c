@@ -131,14 +131,23 @@ mirror_peer_start(const char *mirror)
     ck_assert_int_ne(S.proxy[0], '\0');
 }
 
+/* The registry's options. */
+#define MIRROR_TLS  0x1 /* https, with a certificate made here that the peer trusts */
+#define MIRROR_AUTH 0x2 /* htpasswd basic auth: user MIRROR_USER */
+
+#define MIRROR_USER     "it:it-secret"
+#define MIRROR_USER_B64 "aXQ6aXQtc2VjcmV0" /* base64 of MIRROR_USER */
+/* bcrypt of "it-secret" (cost 4), as htpasswd -B would write it */
+#define MIRROR_HTPASSWD "it:$2b$04$4L4OXZjcd8R.va.YiSkl9OFMq3S8wVAOche8E2kiKOJf.n.Bt.S8K\n"
+
 /*
- * A registry with the image pushed (over https when tls, with a certificate made here that
- * the peer trusts), and a peer mirroring it (mirror: its proxy.registryMirror.addr, NULL for
- * the registry itself).
+ * A registry with the image pushed (opts: MIRROR_*), and a peer mirroring it (mirror: its
+ * proxy.registryMirror.addr, NULL for the registry itself).
  */
 static void
-mirror_up_tls(const char *mirror, bool tls)
+mirror_up_opts(const char *mirror, unsigned opts)
 {
+    bool tls = (opts & MIRROR_TLS) != 0, auth = (opts & MIRROR_AUTH) != 0;
     char path[700], *out = NULL;
     const char *argv[] = {"/usr/bin/docker-registry", "serve", path, NULL};
     int i;
@@ -171,12 +180,21 @@ mirror_up_tls(const char *mirror, bool tls)
             snprintf(yml + strlen(yml), sizeof(yml) - strlen(yml),
                      "  tls:\n    certificate: %s/registry.crt\n    key: %s/registry.key\n", S.dir,
                      S.dir);
+        if (auth)
+            snprintf(yml + strlen(yml), sizeof(yml) - strlen(yml),
+                     "auth:\n  htpasswd:\n    realm: it\n    path: %s/htpasswd\n", S.dir);
         write_file(path, yml);
+    }
+    {
+        char pw[700];
+        snprintf(pw, sizeof(pw), "%s/htpasswd", S.dir);
+        write_file(pw, MIRROR_HTPASSWD);
     }
     ck_assert_int_eq(
             it_proc_start(&S.reg, S.dir, "registry", (char *const *)(uintptr_t)argv, NULL, 0), 0);
     for (i = 0; i < 300; i++) {
-        if (run(NULL, "curl -sfk --max-time 2 -o /dev/null %s://" MIRROR_REG "/v2/",
+        if (run(NULL,
+                "curl -sfk --max-time 2 -u " MIRROR_USER " -o /dev/null %s://" MIRROR_REG "/v2/",
                 tls ? "https" : "http") == 0)
             break;
         it_sleep_ms(100);
@@ -191,9 +209,9 @@ mirror_up_tls(const char *mirror, bool tls)
     free(out);
     ck_assert_int_eq(strlen(S.manifest), 71);
     ck_assert_int_eq(run(NULL,
-                         "skopeo --insecure-policy copy -q --dest-tls-verify=false "
+                         "skopeo --insecure-policy copy -q --dest-tls-verify=false %s "
                          "oci:%s/layout:v1 docker://" MIRROR_REG "/" MIRROR_IMAGE ":v1",
-                         S.dir),
+                         auth ? "--dest-creds " MIRROR_USER : "", S.dir),
                      0);
     mirror_peer_start(mirror != NULL ? mirror : tls ? "https://" MIRROR_REG : "http://" MIRROR_REG);
     /* The image's registry is a closed port; its only mirror is our proxy. */
@@ -211,7 +229,7 @@ mirror_up_tls(const char *mirror, bool tls)
 static void
 mirror_up(const char *mirror)
 {
-    mirror_up_tls(mirror, false);
+    mirror_up_opts(mirror, 0);
 }
 
 /* Stop everything; the peer must exit cleanly (0: no crash, no sanitizer report). */
@@ -230,14 +248,21 @@ mirror_down(void)
     free(S.dir);
 }
 
-/* skopeo copy of ref (after "docker://" MIRROR_CLOSED "/") into the OCI layout dest. */
+/* skopeo copy of ref (after "docker://" MIRROR_CLOSED "/") into the OCI layout dest, with
+ * the flags in extra (credentials). */
+static int
+mirror_pull_as(const char *extra, const char *ref, const char *dest)
+{
+    return run(NULL,
+               "skopeo --insecure-policy --registries-conf %s/registries.conf copy -q %s "
+               "docker://" MIRROR_CLOSED "/" MIRROR_IMAGE "%s oci:%s/%s:v1",
+               S.dir, extra, ref, S.dir, dest);
+}
+
 static int
 mirror_pull(const char *ref, const char *dest)
 {
-    return run(NULL,
-               "skopeo --insecure-policy --registries-conf %s/registries.conf copy -q "
-               "docker://" MIRROR_CLOSED "/" MIRROR_IMAGE "%s oci:%s/%s:v1",
-               S.dir, ref, S.dir, dest);
+    return mirror_pull_as("", ref, dest);
 }
 
 /* Every blob of the layout at dest is named by its sha256, and the pushed manifest is there. */
@@ -459,6 +484,59 @@ START_TEST(test_corrupt_blob)
 
 END_TEST
 
+/*
+ * A registry with basic auth: the 401 and its WWW-Authenticate reach the client, which then
+ * pulls with its credentials (forwarded to the registry, for the P2P tasks too). A blob the
+ * peer holds is still refused to a client without them: the registry decides, not the cache.
+ */
+START_TEST(test_auth)
+{
+    char *h, *out = NULL, path[700];
+    int code;
+
+    mirror_up_opts(NULL, MIRROR_AUTH);
+    ck_assert_int_ne(mirror_pull(":v1", "anonymous"), 0);
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 0", S.dir), 0);
+    /* containers/image looks a mirror's credentials up by the mirror's host */
+    snprintf(path, sizeof(path), "%s/auth.json", S.dir);
+    {
+        char auth[300], flag[800];
+        snprintf(auth, sizeof(auth), "{\"auths\": {\"%s\": {\"auth\": \"%s\"}}}\n", S.proxy,
+                 MIRROR_USER_B64);
+        write_file(path, auth);
+        snprintf(flag, sizeof(flag), "--src-authfile %s", path);
+        ck_assert_int_eq(mirror_pull_as(flag, ":v1", "with-creds"), 0);
+    }
+    assert_layout("with-creds");
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 4", S.dir), 0);
+    /* the biggest layer is in the peer's cache now; without credentials it is still 401 */
+    ck_assert_int_eq(run(&out, "ls -S %s/layout/blobs/sha256 | head -1", S.dir), 0);
+    ck_assert_int_eq(strlen(out), 65);
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/blobs/sha256:%.64s", out);
+    free(out);
+    h = mirror_curl("", path, &code);
+    ck_assert_int_eq(code, 401);
+    ck_assert_ptr_nonnull(strstr(h, "www-authenticate: basic realm=\"it\""));
+    ck_assert_ptr_null(strstr(h, "x-dragonfly-task-id"));
+    free(h);
+    h = mirror_curl("-u it:wrong", path, &code);
+    ck_assert_int_eq(code, 401);
+    free(h);
+    /* with them: from the cache */
+    h = mirror_curl("-u " MIRROR_USER, path, &code);
+    ck_assert_int_eq(code, 200);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-task-download-finished: true"));
+    free(h);
+    ck_assert_int_eq(run(NULL, "test sha256:$(sha256sum < %s/body | cut -c1-64) = %s", S.dir,
+                         strrchr(path, '/') + 1),
+                     0);
+    /* credentials never reach the log */
+    ck_assert_int_eq(run(NULL, "! grep -q '" MIRROR_USER_B64 "' %s/peer.log", S.dir), 0);
+    mirror_down();
+}
+
+END_TEST
+
 /* containerd with its own root, state and socket in the test dir; hosts.toml under hosts/. */
 static void
 ctd_start(void)
@@ -547,7 +625,7 @@ END_TEST
  */
 START_TEST(test_containerd_ns)
 {
-    mirror_up_tls("http://" MIRROR_CLOSED, true);
+    mirror_up_opts("http://" MIRROR_CLOSED, MIRROR_TLS);
     ctd_start();
     ctd_hosts("_default", NULL);
     ctd_pull(MIRROR_REG "/" MIRROR_IMAGE ":v1");
@@ -569,6 +647,7 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_pass_through);
     tcase_add_test(tc, test_upstream_choice);
     tcase_add_test(tc, test_corrupt_blob);
+    tcase_add_test(tc, test_auth);
     suite_add_tcase(s, tc);
     tc = tcase_create("containerd");
     tcase_set_timeout(tc, 300);
