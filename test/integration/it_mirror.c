@@ -69,7 +69,8 @@ static const char mirror_image_sh[] =
 
 static struct {
     char *dir;
-    bool tls; /* the registry serves https with a certificate of its own */
+    bool tls;         /* the registry serves https with a certificate of its own */
+    const char *rate; /* the peer's download.rateLimit, NULL: none */
     struct it_proc reg, peer, ctd;
     char proxy[64], upload[64];
     char manifest[80]; /* sha256:<hex> of the pushed manifest */
@@ -124,6 +125,7 @@ mirror_peer_start(const char *mirror)
                                  "--rpc-port", "0", "--upload-port", "0", "--proxy-listen",
                                  MIRROR_PEER_IP ":0", "--data-dir", data, "--registry-mirror",
                                  mirror, IT_ALLOW_ORIGIN, MIRROR_REG_IP, "--log-debug", "proxy",
+                                 "--download-rate-limit", S.rate != NULL ? S.rate : "0",
                                  S.tls ? "--source-ca-file" : NULL, ca, NULL),
                      0);
     snprintf(S.proxy, sizeof(S.proxy), "%s", it_proc_ready_str(&S.peer, "proxy"));
@@ -134,6 +136,7 @@ mirror_peer_start(const char *mirror)
 /* The registry's options. */
 #define MIRROR_TLS  0x1 /* https, with a certificate made here that the peer trusts */
 #define MIRROR_AUTH 0x2 /* htpasswd basic auth: user MIRROR_USER */
+#define MIRROR_SLOW 0x4 /* the peer downloads at 2 MiB/s */
 
 #define MIRROR_USER     "it:it-secret"
 #define MIRROR_USER_B64 "aXQ6aXQtc2VjcmV0" /* base64 of MIRROR_USER */
@@ -148,6 +151,7 @@ static void
 mirror_up_opts(const char *mirror, unsigned opts)
 {
     bool tls = (opts & MIRROR_TLS) != 0, auth = (opts & MIRROR_AUTH) != 0;
+    const char *rate = (opts & MIRROR_SLOW) != 0 ? "2MiB/s" : NULL;
     char path[700], *out = NULL;
     const char *argv[] = {"/usr/bin/docker-registry", "serve", path, NULL};
     int i;
@@ -159,6 +163,7 @@ mirror_up_opts(const char *mirror, unsigned opts)
     S.dir = it_tmpdir();
     ck_assert_ptr_nonnull(S.dir);
     S.tls = tls;
+    S.rate = rate;
     /* the name in the CN and a DNS SAN too: mbedtls matches an IP host only as a name */
     if (tls)
         ck_assert_int_eq(run(NULL,
@@ -537,6 +542,67 @@ START_TEST(test_auth)
 
 END_TEST
 
+/*
+ * A 12 MiB blob (12 pieces) fetched at 2 MiB/s: the client's first bytes arrive while the
+ * task is still running (streamed as pieces are verified, not once the whole blob is in),
+ * and the whole body matches.
+ */
+START_TEST(test_streams)
+{
+    char *out = NULL, hex[65];
+    int i;
+
+    mirror_up_opts(NULL, MIRROR_SLOW);
+    /* upload the blob with the registry API: start a session, then PUT it with its digest */
+    ck_assert_int_eq(run(&out,
+                         "head -c 12582912 /dev/urandom > %s/big && sha256sum < %s/big | "
+                         "cut -c1-64",
+                         S.dir, S.dir),
+                     0);
+    snprintf(hex, sizeof(hex), "%.64s", out);
+    free(out);
+    ck_assert_int_eq(
+            run(NULL,
+                "loc=$(curl -sS --max-time 30 -X POST -D - -o /dev/null "
+                "http://" MIRROR_REG "/v2/" MIRROR_IMAGE "/blobs/uploads/ | "
+                "tr -d '\\r' | sed -n 's/^[Ll]ocation: //p') && "
+                "case $loc in *\\?*) sep='&';; *) sep='?';; esac && "
+                "curl -sSf --max-time 60 -X PUT -H 'Content-Type: application/octet-stream' "
+                "--data-binary @%s/big \"$loc${sep}digest=sha256:%s\" -o /dev/null",
+                S.dir, hex),
+            0);
+    ck_assert_int_eq(run(NULL,
+                         "(curl -sS --max-time 120 -o %s/got http://%s/v2/" MIRROR_IMAGE
+                         "/blobs/sha256:%s; echo $? > %s/got.rc) >/dev/null 2>&1 &",
+                         S.dir, S.proxy, hex, S.dir),
+                     0);
+    for (i = 0; i < 1200; i++) {
+        if (run(NULL, "test -s %s/got", S.dir) == 0)
+            break;
+        it_sleep_ms(50);
+    }
+    ck_assert_msg(i < 1200, "no byte of the blob arrived");
+    /* the first bytes are out and the task is not done */
+    ck_assert_int_eq(run(NULL,
+                         "grep 'new (proxy)' %s/peer.log | grep -q . && "
+                         "! grep -q 'done: 12582912 bytes' %s/peer.log",
+                         S.dir, S.dir),
+                     0);
+    for (i = 0; i < 1200; i++) {
+        if (run(NULL, "test -s %s/got.rc", S.dir) == 0)
+            break;
+        it_sleep_ms(50);
+    }
+    ck_assert_int_eq(run(NULL,
+                         "test $(cat %s/got.rc) = 0 && test $(sha256sum < %s/got | "
+                         "cut -c1-64) = %s && grep -q 'done: 12582912 bytes' %s/peer.log",
+                         S.dir, S.dir, hex, S.dir),
+                     0);
+    mirror_down();
+}
+
+END_TEST
+
 /* containerd with its own root, state and socket in the test dir; hosts.toml under hosts/. */
 static void
 ctd_start(void)
@@ -648,6 +714,7 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_upstream_choice);
     tcase_add_test(tc, test_corrupt_blob);
     tcase_add_test(tc, test_auth);
+    tcase_add_test(tc, test_streams);
     suite_add_tcase(s, tc);
     tc = tcase_create("containerd");
     tcase_set_timeout(tc, 300);
