@@ -94,10 +94,11 @@ struct peer_config {
     bool bind_all;     /* no ip given: listeners bind every address (not a table key) */
 
     /* the proxy / registry mirror (peer_proxy.c) */
-    char *proxy_listen;              /* "off", "PORT" or "IP:PORT"; NULL/"": the role's port */
-    char *proxy_mirror;              /* registryMirror.addr: upstream of mirror requests */
-    bool proxy_mirror_insecure;      /* do not verify the upstream's TLS certificate */
-    struct df_conf_list proxy_rules; /* regexes of URLs served through P2P tasks */
+    char *proxy_listen;                   /* "off", "PORT" or "IP:PORT"; NULL/"": the role's port */
+    char *proxy_mirror;                   /* registryMirror.addr: upstream of mirror requests */
+    bool proxy_mirror_insecure;           /* do not verify the upstream's TLS certificate */
+    struct df_conf_list proxy_rules;      /* regexes of URLs served through P2P tasks */
+    struct df_conf_list proxy_registries; /* "ns=origin": where an ns= parameter goes */
 };
 
 /*

@@ -260,6 +260,13 @@ static const struct df_conf_entry peer_entries[] = {
          .type = DF_CONF_BOOL,
          .offset = F(proxy_mirror_insecure),
          .help = "do not verify the TLS certificates of upstream registries"},
+        {.key = "proxy.registries",
+         .flag = "proxy-registry",
+         .type = DF_CONF_LIST,
+         .offset = F(proxy_registries),
+         .metavar = "NS=URL",
+         .help = "a registry containerd names with ns=NS is reached at URL instead of "
+                 "https://NS (ghcr.io=https://ghcr.io, lab:5000=http://10.0.0.9:5000)"},
         {.key = "proxy.rules",
          .flag = "proxy-rule",
          .type = DF_CONF_LIST,

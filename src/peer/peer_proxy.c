@@ -699,8 +699,8 @@ peer_proxy_mirror_route(struct net_http_req *req, const struct net_route_match *
     memset(&dreq, 0, sizeof(dreq));
     path = rest != NULL ? xasprintf("/v2/%s", rest) : xstrdup("/v2");
     if (peer_proxy_rule_upstream(net_http_req_header(req, "X-Dragonfly-Registry"),
-                                 net_http_req_query(req), ctx->cfg.proxy_mirror, &upstream,
-                                 &err) != 0 ||
+                                 net_http_req_query(req), &ctx->cfg.proxy_registries,
+                                 ctx->cfg.proxy_mirror, &upstream, &err) != 0 ||
         peer_proxy_rule_url_new(upstream, path, net_http_req_query(req), &url, &bare, &err) != 0) {
         peer_proxy_error(px, req, 400, "proxy", err.msg);
         goto out;
@@ -806,7 +806,9 @@ peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     if (ctx->cfg.proxy_listen != NULL && strcmp(ctx->cfg.proxy_listen, "off") == 0)
         return 0;
     if (ctx->cfg.proxy_mirror != NULL && ctx->cfg.proxy_mirror[0] != '\0' &&
-        (rv = peer_proxy_rule_upstream(NULL, NULL, ctx->cfg.proxy_mirror, &probe, err)) != 0)
+        (rv = peer_proxy_rule_upstream(NULL, NULL, NULL, ctx->cfg.proxy_mirror, &probe, err)) != 0)
+        return rv;
+    if ((rv = peer_proxy_rule_registries_check(&ctx->cfg.proxy_registries, err)) != 0)
         return rv;
     free(probe);
     if ((rv = peer_proxy_listen_addr(ctx, bind_host, addr, sizeof(addr), err)) != 0)

@@ -139,11 +139,46 @@ peer_proxy_rule_origin(const char *what, const char *s, char **out, struct df_er
     return 0;
 }
 
+/* The origin registries names for ns, or NULL. */
+static const char *
+peer_proxy_rule_registry(const struct df_conf_list *registries, const char *ns)
+{
+    size_t n = strlen(ns);
+
+    for (size_t i = 0; registries != NULL && i < registries->n; i++) {
+        if (strncmp(registries->v[i], ns, n) == 0 && registries->v[i][n] == '=')
+            return registries->v[i] + n + 1;
+    }
+    return NULL;
+}
+
 int
-peer_proxy_rule_upstream(const char *registry, const char *query, const char *mirror, char **out,
+peer_proxy_rule_registries_check(const struct df_conf_list *registries, struct df_error *err)
+{
+    const char *eq;
+    char *origin = NULL;
+
+    for (size_t i = 0; i < registries->n; i++) {
+        eq = strchr(registries->v[i], '=');
+        if (eq == NULL || eq == registries->v[i])
+            return df_error_set(err, DF_EINVAL,
+                                "proxy.registries: \"%s\": expected ns=origin "
+                                "(ghcr.io=https://ghcr.io)",
+                                registries->v[i]);
+        if (peer_proxy_rule_origin("proxy.registries", eq + 1, &origin, err) != 0)
+            return DF_EINVAL;
+        free(origin);
+    }
+    return 0;
+}
+
+int
+peer_proxy_rule_upstream(const char *registry, const char *query,
+                         const struct df_conf_list *registries, const char *mirror, char **out,
                          struct df_error *err)
 {
     char ns[PEER_PROXY_NS_MAX], url[PEER_PROXY_NS_MAX + 16];
+    const char *mapped;
     int rv;
 
     if (registry != NULL)
@@ -151,6 +186,8 @@ peer_proxy_rule_upstream(const char *registry, const char *query, const char *mi
     if ((rv = peer_proxy_rule_ns(query, ns, sizeof(ns))) < 0)
         return df_error_set(err, DF_EINVAL, "ns: malformed query parameter");
     if (rv == 1) {
+        if ((mapped = peer_proxy_rule_registry(registries, ns)) != NULL)
+            return peer_proxy_rule_origin("proxy.registries", mapped, out, err);
         if (strstr(ns, "://") != NULL)
             snprintf(url, sizeof(url), "%s", ns);
         else if (strcmp(ns, "docker.io") == 0)

@@ -31,13 +31,21 @@ bool peer_proxy_rule_set_is_match(const struct peer_proxy_rule_set *rs, const ch
 /*
  * The upstream of a mirror request, in the order of precedence: the X-Dragonfly-Registry
  * header value (registry, may be NULL), containerd's ns= query parameter (query: the raw
- * query or NULL; https:// is prepended, and docker.io means registry-1.docker.io as it does
- * for containerd), then the configured mirror (may be NULL). Returns 0 and *out
- * ("scheme://host[:port]", the caller frees it), or DF_EINVAL with a message in err when the
- * chosen value is not an http(s) origin, or when none is given.
+ * query or NULL), then the configured mirror (may be NULL). An ns= value that one of
+ * registries ("ns=origin" entries, may be NULL) names goes to that origin; any other gets
+ * https:// prepended (docker.io means registry-1.docker.io, as it does for containerd).
+ * Returns 0 and *out ("scheme://host[:port]", the caller frees it), or DF_EINVAL with a
+ * message in err when the chosen value is not an http(s) origin, or when none is given.
  */
-int peer_proxy_rule_upstream(const char *registry, const char *query, const char *mirror,
-                             char **out, struct df_error *err);
+int peer_proxy_rule_upstream(const char *registry, const char *query,
+                             const struct df_conf_list *registries, const char *mirror, char **out,
+                             struct df_error *err);
+
+/*
+ * Check the entries of registries ("ns=origin", origin a bare http(s) origin). 0, or
+ * DF_EINVAL with a message in err naming the bad entry.
+ */
+int peer_proxy_rule_registries_check(const struct df_conf_list *registries, struct df_error *err);
 
 /*
  * The URL of path[?query] at upstream (as peer_proxy_rule_upstream gives it), normalised;

@@ -71,6 +71,7 @@ static struct {
     char *dir;
     bool tls;         /* the registry serves https with a certificate of its own */
     const char *rate; /* the peer's download.rateLimit, NULL: none */
+    const char *map;  /* the peer's proxy.registries entry, NULL: none */
     struct it_proc reg, peer, ctd;
     char proxy[64], upload[64];
     char manifest[80]; /* sha256:<hex> of the pushed manifest */
@@ -117,16 +118,47 @@ metric(const char *name)
 static void
 mirror_peer_start(const char *mirror)
 {
-    char data[700], ca[700];
+    char data[700], ca[700], ready[700];
+    const char *argv[40] = {it_bin(),
+                            "peer",
+                            "--ip",
+                            MIRROR_PEER_IP,
+                            "--rpc-port",
+                            "0",
+                            "--upload-port",
+                            "0",
+                            "--proxy-listen",
+                            MIRROR_PEER_IP ":0",
+                            "--data-dir",
+                            data,
+                            "--registry-mirror",
+                            mirror,
+                            IT_ALLOW_ORIGIN,
+                            MIRROR_REG_IP,
+                            "--log-debug",
+                            "proxy",
+                            "--ready-file",
+                            ready};
+    size_t n = 20;
 
     snprintf(data, sizeof(data), "%s/peer", S.dir);
     snprintf(ca, sizeof(ca), "%s/registry.crt", S.dir);
-    ck_assert_int_eq(it_df_start(&S.peer, S.dir, "peer", "peer", "--ip", MIRROR_PEER_IP,
-                                 "--rpc-port", "0", "--upload-port", "0", "--proxy-listen",
-                                 MIRROR_PEER_IP ":0", "--data-dir", data, "--registry-mirror",
-                                 mirror, IT_ALLOW_ORIGIN, MIRROR_REG_IP, "--log-debug", "proxy",
-                                 "--download-rate-limit", S.rate != NULL ? S.rate : "0",
-                                 S.tls ? "--source-ca-file" : NULL, ca, NULL),
+    snprintf(ready, sizeof(ready), "%s/peer.ready", S.dir);
+    if (S.rate != NULL) {
+        argv[n++] = "--download-rate-limit";
+        argv[n++] = S.rate;
+    }
+    if (S.tls) {
+        argv[n++] = "--source-ca-file";
+        argv[n++] = ca;
+    }
+    if (S.map != NULL) {
+        argv[n++] = "--proxy-registry";
+        argv[n++] = S.map;
+    }
+    argv[n] = NULL;
+    ck_assert_int_eq(it_proc_start(&S.peer, S.dir, "peer", (char *const *)(uintptr_t)argv, ready,
+                                   IT_READY_MS),
                      0);
     snprintf(S.proxy, sizeof(S.proxy), "%s", it_proc_ready_str(&S.peer, "proxy"));
     snprintf(S.upload, sizeof(S.upload), "%s", it_proc_ready_str(&S.peer, "upload"));
@@ -137,6 +169,7 @@ mirror_peer_start(const char *mirror)
 #define MIRROR_TLS  0x1 /* https, with a certificate made here that the peer trusts */
 #define MIRROR_AUTH 0x2 /* htpasswd basic auth: user MIRROR_USER */
 #define MIRROR_SLOW 0x4 /* the peer downloads at 2 MiB/s */
+#define MIRROR_MAP  0x8 /* proxy.registries maps ns=<registry> to its http:// origin */
 
 #define MIRROR_USER     "it:it-secret"
 #define MIRROR_USER_B64 "aXQ6aXQtc2VjcmV0" /* base64 of MIRROR_USER */
@@ -152,6 +185,7 @@ mirror_up_opts(const char *mirror, unsigned opts)
 {
     bool tls = (opts & MIRROR_TLS) != 0, auth = (opts & MIRROR_AUTH) != 0;
     const char *rate = (opts & MIRROR_SLOW) != 0 ? "2MiB/s" : NULL;
+    const char *map = (opts & MIRROR_MAP) != 0 ? MIRROR_REG "=http://" MIRROR_REG : NULL;
     char path[700], *out = NULL;
     const char *argv[] = {"/usr/bin/docker-registry", "serve", path, NULL};
     int i;
@@ -164,6 +198,7 @@ mirror_up_opts(const char *mirror, unsigned opts)
     ck_assert_ptr_nonnull(S.dir);
     S.tls = tls;
     S.rate = rate;
+    S.map = map;
     /* the name in the CN and a DNS SAN too: mbedtls matches an IP host only as a name */
     if (tls)
         ck_assert_int_eq(run(NULL,
@@ -700,6 +735,21 @@ START_TEST(test_containerd_ns)
 
 END_TEST
 
+/*
+ * The same _default form with a plain-HTTP registry: proxy.registries says where its ns goes
+ * (without it, https:// would be tried).
+ */
+START_TEST(test_containerd_ns_registries)
+{
+    mirror_up_opts("http://" MIRROR_CLOSED, MIRROR_MAP);
+    ctd_start();
+    ctd_hosts("_default", NULL);
+    ctd_pull(MIRROR_REG "/" MIRROR_IMAGE ":v1");
+    mirror_down();
+}
+
+END_TEST
+
 Suite *it_mirror_suite(void);
 
 Suite *
@@ -720,6 +770,7 @@ it_mirror_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_containerd_header);
     tcase_add_test(tc, test_containerd_ns);
+    tcase_add_test(tc, test_containerd_ns_registries);
     suite_add_tcase(s, tc);
     return s;
 }

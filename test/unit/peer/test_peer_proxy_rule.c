@@ -16,7 +16,11 @@ upstream(const char *registry, const char *query, const char *mirror, struct df_
 {
     char *out = NULL;
 
-    if (peer_proxy_rule_upstream(registry, query, mirror, &out, err) != 0) {
+    char r1[] = "lab:5000=http://10.0.0.9:5000", r2[] = "docker.io=https://mirror.example";
+    char *v[] = {r1, r2};
+    struct df_conf_list registries = {v, 2};
+
+    if (peer_proxy_rule_upstream(registry, query, &registries, mirror, &out, err) != 0) {
         ck_assert_ptr_null(out);
         return NULL;
     }
@@ -42,10 +46,14 @@ START_TEST(test_upstream_order)
     assert_upstream(NULL, "ns=ghcr.io", "https://mirror.example", "https://ghcr.io");
     assert_upstream(NULL, NULL, "https://mirror.example/", "https://mirror.example");
     assert_upstream(NULL, "n=1&x=ns=no", "https://mirror.example", "https://mirror.example");
-    /* containerd's ns: docker.io is served by registry-1.docker.io; %-encoded ports */
-    assert_upstream(NULL, "ns=docker.io", NULL, "https://registry-1.docker.io");
+    /* containerd's ns: %-encoded ports */
     assert_upstream(NULL, "a=b&ns=127.0.0.1%3A5000", NULL, "https://127.0.0.1:5000");
     assert_upstream(NULL, "ns=http%3A%2F%2F127.0.0.1%3A5000", NULL, "http://127.0.0.1:5000");
+    /* configured registries: an ns they name goes where they say */
+    assert_upstream(NULL, "ns=lab%3A5000", NULL, "http://10.0.0.9:5000");
+    assert_upstream(NULL, "ns=docker.io", NULL, "https://mirror.example");
+    assert_upstream(NULL, "ns=lab", NULL, "https://lab");
+    assert_upstream("https://h.example", "ns=lab%3A5000", NULL, "https://h.example");
     /* default ports are dropped, hosts lower-cased */
     assert_upstream("HTTPS://Registry.Example:443", NULL, NULL, "https://registry.example");
 }
@@ -77,6 +85,31 @@ START_TEST(test_upstream_refused)
     ck_assert_ptr_nonnull(strstr(err.msg, "no upstream"));
     ck_assert_ptr_null(upstream(NULL, NULL, "https://m.example/path", &err));
     ck_assert_ptr_nonnull(strstr(err.msg, "proxy.registryMirror.addr"));
+}
+
+END_TEST
+
+START_TEST(test_registries)
+{
+    char good1[] = "ghcr.io=https://ghcr.io", good2[] = "lab:5000=http://10.0.0.9:5000/";
+    char bad1[] = "ghcr.io", bad2[] = "=https://x", bad3[] = "x=https://x/path",
+         bad4[] = "x=ftp://x";
+    char *good[] = {good1, good2}, *bad[] = {bad1, bad2, bad3, bad4};
+    struct df_conf_list l = {good, 2};
+    struct df_error err;
+    char *out = NULL;
+
+    ck_assert_int_eq(peer_proxy_rule_registries_check(&l, &err), 0);
+    for (size_t i = 0; i < 4; i++) {
+        l.v = &bad[i];
+        l.n = 1;
+        ck_assert_msg(peer_proxy_rule_registries_check(&l, &err) == DF_EINVAL, "%s", bad[i]);
+        ck_assert_msg(strstr(err.msg, "proxy.registries") != NULL, "%s", err.msg);
+    }
+    /* without registries docker.io is containerd's registry-1.docker.io */
+    ck_assert_int_eq(peer_proxy_rule_upstream(NULL, "ns=docker.io", NULL, NULL, &out, &err), 0);
+    ck_assert_str_eq(out, "https://registry-1.docker.io");
+    free(out);
 }
 
 END_TEST
@@ -162,6 +195,7 @@ test_peer_proxy_rule_suite(void)
 
     tcase_add_test(tc, test_upstream_order);
     tcase_add_test(tc, test_upstream_refused);
+    tcase_add_test(tc, test_registries);
     tcase_add_test(tc, test_url);
     suite_add_tcase(s, tc);
     tc = tcase_create("rules");
