@@ -99,6 +99,7 @@ struct peer_config {
     bool proxy_mirror_insecure;           /* do not verify the upstream's TLS certificate */
     struct df_conf_list proxy_rules;      /* regexes of URLs served through P2P tasks */
     struct df_conf_list proxy_registries; /* "ns=origin": where an ns= parameter goes */
+    int64_t proxy_rate;                   /* requests/s, 0 = unlimited */
 };
 
 /*

@@ -23,10 +23,12 @@
 #include <event2/event.h>
 
 #include "df/df_digest.h"
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_fetch.h"
 #include "df/net_http_server.h"
 #include "df/net_listener.h"
+#include "df/net_ratelim.h"
 #include "df/net_route.h"
 #include "df/store_data.h"
 #include "df/xmalloc.h"
@@ -46,6 +48,8 @@ struct peer_proxy {
     struct net_http_server *srv;
     struct net_listener *listener;
     struct peer_proxy_rule_set *rules;
+    struct net_ratelim rl;         /* proxy.requestRateLimit, in requests */
+    struct net_ratelim_log rl_log; /* refusals are logged at most once a second */
     struct peer_task_listener task_listener;
     TAILQ_HEAD(, peer_proxy_stream) streams;
     TAILQ_HEAD(, peer_proxy_pass) passes;
@@ -747,10 +751,30 @@ static const struct net_route peer_proxy_routes[] = {
         {"DELETE", "/v2/*rest", peer_proxy_read_only_route},
 };
 
+/* Over proxy.requestRateLimit: 429, logged at most once a second. */
+static void
+peer_proxy_too_many(struct peer_proxy *px, struct net_http_req *req)
+{
+    uint64_t left_out;
+
+    px->ctx->proxy_errors++;
+    if (net_ratelim_log_allow(&px->rl_log, df_time_mono_ns() / 1000000u, 1000, &left_out))
+        log_warnx("%s proxy: over %" PRId64 " requests/s: 429 (%" PRIu64 " similar not logged)",
+                  PEER_TAG(px->ctx), px->ctx->cfg.proxy_rate, left_out);
+    net_http_req_add_header(req, "X-Dragonfly-Error-Type", "proxy");
+    net_http_req_respond(req, 429, "text/plain", "too many requests\n", 18);
+}
+
 static void
 peer_proxy_handler(struct net_http_req *req, void *arg)
 {
+    struct peer_proxy *px = arg;
     struct net_http_target target;
+
+    if (!net_ratelim_try(&px->rl, 1, df_time_mono_ns())) {
+        peer_proxy_too_many(px, req);
+        return;
+    }
 
     /* absolute-form and CONNECT: a forward proxy's requests, not served (yet) */
     if (net_http_req_target(req, &target) == 0) {
@@ -818,6 +842,7 @@ peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     TAILQ_INIT(&px->streams);
     TAILQ_INIT(&px->passes);
     ctx->proxy = px;
+    net_ratelim_init(&px->rl, (uint64_t)ctx->cfg.proxy_rate, 0, df_time_mono_ns());
     if ((rv = peer_proxy_rule_set_new(&ctx->cfg.proxy_rules, &px->rules, err)) != 0)
         return rv;
     memset(&opts, 0, sizeof(opts));

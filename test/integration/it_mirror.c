@@ -72,6 +72,7 @@ static struct {
     bool tls;         /* the registry serves https with a certificate of its own */
     const char *rate; /* the peer's download.rateLimit, NULL: none */
     const char *map;  /* the peer's proxy.registries entry, NULL: none */
+    bool rate1;       /* proxy.requestRateLimit 1 */
     struct it_proc reg, peer, ctd;
     char proxy[64], upload[64];
     char manifest[80]; /* sha256:<hex> of the pushed manifest */
@@ -156,6 +157,10 @@ mirror_peer_start(const char *mirror)
         argv[n++] = "--proxy-registry";
         argv[n++] = S.map;
     }
+    if (S.rate1) {
+        argv[n++] = "--proxy-request-rate-limit";
+        argv[n++] = "1";
+    }
     argv[n] = NULL;
     ck_assert_int_eq(it_proc_start(&S.peer, S.dir, "peer", (char *const *)(uintptr_t)argv, ready,
                                    IT_READY_MS),
@@ -166,10 +171,11 @@ mirror_peer_start(const char *mirror)
 }
 
 /* The registry's options. */
-#define MIRROR_TLS  0x1 /* https, with a certificate made here that the peer trusts */
-#define MIRROR_AUTH 0x2 /* htpasswd basic auth: user MIRROR_USER */
-#define MIRROR_SLOW 0x4 /* the peer downloads at 2 MiB/s */
-#define MIRROR_MAP  0x8 /* proxy.registries maps ns=<registry> to its http:// origin */
+#define MIRROR_TLS  0x1  /* https, with a certificate made here that the peer trusts */
+#define MIRROR_AUTH 0x2  /* htpasswd basic auth: user MIRROR_USER */
+#define MIRROR_SLOW 0x4  /* the peer downloads at 2 MiB/s */
+#define MIRROR_MAP  0x8  /* proxy.registries maps ns=<registry> to its http:// origin */
+#define MIRROR_RATE 0x10 /* the proxy takes 1 request/s */
 
 #define MIRROR_USER     "it:it-secret"
 #define MIRROR_USER_B64 "aXQ6aXQtc2VjcmV0" /* base64 of MIRROR_USER */
@@ -199,6 +205,7 @@ mirror_up_opts(const char *mirror, unsigned opts)
     S.tls = tls;
     S.rate = rate;
     S.map = map;
+    S.rate1 = (opts & MIRROR_RATE) != 0;
     /* the name in the CN and a DNS SAN too: mbedtls matches an IP host only as a name */
     if (tls)
         ck_assert_int_eq(run(NULL,
@@ -638,6 +645,41 @@ START_TEST(test_streams)
 
 END_TEST
 
+/* Over proxy.requestRateLimit: 429 with X-Dragonfly-Error-Type, and serving again later. */
+START_TEST(test_rate_limit)
+{
+    char *out = NULL, urls[4000] = "";
+    int n429 = 0, n404 = 0, typed = 0, code;
+    char *h;
+
+    mirror_up_opts(NULL, MIRROR_RATE);
+    for (int i = 0; i < 20; i++)
+        snprintf(urls + strlen(urls), sizeof(urls) - strlen(urls), " http://%s/other", S.proxy);
+    /* every answer is ours (404 for the path, or 429), each with its error type */
+    ck_assert_int_eq(run(&out, "curl -sS --max-time 60 -D - -o /dev/null%s | tr 'A-Z' 'a-z'", urls),
+                     0);
+    for (char *l = out; l != NULL && *l != '\0';
+         l = strchr(l, '\n') != NULL ? strchr(l, '\n') + 1 : NULL) {
+        n429 += strncmp(l, "http/1.1 429", 12) == 0;
+        n404 += strncmp(l, "http/1.1 404", 12) == 0;
+        typed += strncmp(l, "x-dragonfly-error-type: proxy", 29) == 0;
+    }
+    free(out);
+    ck_assert_int_eq(n429 + n404, 20);
+    ck_assert_int_eq(typed, 20);
+    ck_assert_int_ge(n429, 1);
+    ck_assert_int_ge(n404, 1);
+    ck_assert_uint_ge(metric("dragonfly_peer_proxy_error_requests_total"), 20);
+    /* a second's worth of tokens later it serves again */
+    it_sleep_ms(2500);
+    h = mirror_curl("", "/v2/", &code);
+    ck_assert_int_eq(code, 200);
+    free(h);
+    mirror_down();
+}
+
+END_TEST
+
 /* containerd with its own root, state and socket in the test dir; hosts.toml under hosts/. */
 static void
 ctd_start(void)
@@ -765,6 +807,7 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_corrupt_blob);
     tcase_add_test(tc, test_auth);
     tcase_add_test(tc, test_streams);
+    tcase_add_test(tc, test_rate_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("containerd");
     tcase_set_timeout(tc, 300);
