@@ -797,7 +797,7 @@ peer_task_open(struct peer *ctx, const struct peer_download_req *req, struct pee
             t = peer_task_new(ctx, id, canonical, req);
             log_info("%s: task %.12s new (proxy)", PEER_TAG(ctx), t->id);
             t->holds++; /* before the start: a failure at once must not free it */
-            if (ctx->swarm == NULL || ctx->swarm->start(t) != 0)
+            if (ctx->swarm == NULL || ctx->swarm->start(t, req) != 0)
                 peer_task_back_to_source(t);
             free(canonical);
             *out = t;
@@ -902,7 +902,7 @@ peer_task_download_fd(struct peer *ctx, struct rpc_call *call, struct peer_downl
     w->task = t;
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
     log_info("%s: task %.12s new", PEER_TAG(ctx), t->id);
-    if (ctx->swarm == NULL || ctx->swarm->start(t) != 0)
+    if (ctx->swarm == NULL || ctx->swarm->start(t, &w->req) != 0)
         peer_task_back_to_source(t);
 }
 

@@ -296,8 +296,9 @@ void peer_task_join_swarm(struct peer_task *t);
  * ctx->swarm when it starts; without it a task goes to the origin and none of these is asked.
  */
 struct peer_swarm_ops {
-    /* Take t to the swarm (0; it calls peer_task_join_swarm), or DF_E*: fetch from the origin. */
-    int (*start)(struct peer_task *t);
+    /* Take t, which req (borrowed) asked for, to the swarm (0; it calls
+     * peer_task_join_swarm), or DF_E*: fetch from the origin. */
+    int (*start)(struct peer_task *t, const struct peer_download_req *req);
     /* t goes away: keep only what a finished task's parent registration needs. */
     void (*free)(struct peer_task *t);
     /* t fetches from the origin now that the geometry is known: tell the scheduler. */

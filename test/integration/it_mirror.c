@@ -28,6 +28,9 @@
 #define MIRROR_REG_PORT "5150"
 #define MIRROR_REG      MIRROR_REG_IP ":" MIRROR_REG_PORT
 #define MIRROR_PEER_IP  "127.0.0.151"
+#define MIRROR_SCHED_IP "127.0.0.153"
+#define MIRROR_SEED_IP  "127.0.0.154"
+#define MIRROR_PEER2_IP "127.0.0.155"
 #define MIRROR_CLOSED   "127.0.0.152:1" /* the image's own location: nothing listens there */
 #define MIRROR_IMAGE    "test/img"
 /* distribution 2.8 answers 404 to a client that does not accept OCI manifests */
@@ -73,6 +76,9 @@ static struct {
     const char *rate; /* the peer's download.rateLimit, NULL: none */
     const char *map;  /* the peer's proxy.registries entry, NULL: none */
     bool rate1;       /* proxy.requestRateLimit 1 */
+    bool swarm;       /* a scheduler, a seed and a second peer; the peers use them */
+    struct it_proc sched, seed, peer2;
+    char sched_addr[64], proxy2[64], upload2[64];
     struct it_proc reg, peer, ctd;
     char proxy[64], upload[64];
     char manifest[80]; /* sha256:<hex> of the pushed manifest */
@@ -99,9 +105,9 @@ write_file(const char *path, const char *text)
     ck_assert_int_eq(fclose(f), 0);
 }
 
-/* The value of metric name at the peer's /metrics. */
+/* The value of metric name at /metrics of the peer whose upload address is upload. */
 static uint64_t
-metric(const char *name)
+metric_at(const char *upload, const char *name)
 {
     char *out = NULL;
     uint64_t v = 0;
@@ -109,27 +115,35 @@ metric(const char *name)
     ck_assert_int_eq(run(&out,
                          "curl -sS --max-time 10 http://%s/metrics | awk '$1 == \"%s\" "
                          "{ print $2 }'",
-                         S.upload, name),
+                         upload, name),
                      0);
     ck_assert_msg(sscanf(out, "%" SCNu64, &v) == 1, "metric %s: \"%s\"", name, out);
     free(out);
     return v;
 }
 
-static void
-mirror_peer_start(const char *mirror)
+/* The value of metric name at the (first) peer's /metrics. */
+static uint64_t
+metric(const char *name)
 {
-    char data[700], ca[700], ready[700];
+    return metric_at(S.upload, name);
+}
+
+static void
+mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const char *mirror,
+                     char *proxy, char *upload)
+{
+    char data[700], ca[700], ready[700], listen[64];
     const char *argv[40] = {it_bin(),
                             "peer",
                             "--ip",
-                            MIRROR_PEER_IP,
+                            ip,
                             "--rpc-port",
                             "0",
                             "--upload-port",
                             "0",
                             "--proxy-listen",
-                            MIRROR_PEER_IP ":0",
+                            listen,
                             "--data-dir",
                             data,
                             "--registry-mirror",
@@ -142,9 +156,10 @@ mirror_peer_start(const char *mirror)
                             ready};
     size_t n = 20;
 
-    snprintf(data, sizeof(data), "%s/peer", S.dir);
+    snprintf(data, sizeof(data), "%s/%s", S.dir, name);
     snprintf(ca, sizeof(ca), "%s/registry.crt", S.dir);
-    snprintf(ready, sizeof(ready), "%s/peer.ready", S.dir);
+    snprintf(ready, sizeof(ready), "%s/%s.ready", S.dir, name);
+    snprintf(listen, sizeof(listen), "%s:0", ip);
     if (S.rate != NULL) {
         argv[n++] = "--download-rate-limit";
         argv[n++] = S.rate;
@@ -161,21 +176,51 @@ mirror_peer_start(const char *mirror)
         argv[n++] = "--proxy-request-rate-limit";
         argv[n++] = "1";
     }
+    if (S.swarm) {
+        argv[n++] = "--scheduler";
+        argv[n++] = S.sched_addr;
+        argv[n++] = "--announce-interval";
+        argv[n++] = "1s";
+    }
     argv[n] = NULL;
-    ck_assert_int_eq(it_proc_start(&S.peer, S.dir, "peer", (char *const *)(uintptr_t)argv, ready,
-                                   IT_READY_MS),
-                     0);
-    snprintf(S.proxy, sizeof(S.proxy), "%s", it_proc_ready_str(&S.peer, "proxy"));
-    snprintf(S.upload, sizeof(S.upload), "%s", it_proc_ready_str(&S.peer, "upload"));
-    ck_assert_int_ne(S.proxy[0], '\0');
+    ck_assert_int_eq(
+            it_proc_start(p, S.dir, name, (char *const *)(uintptr_t)argv, ready, IT_READY_MS), 0);
+    snprintf(proxy, 64, "%s", it_proc_ready_str(p, "proxy"));
+    snprintf(upload, 64, "%s", it_proc_ready_str(p, "upload"));
+    ck_assert_int_ne(proxy[0], '\0');
+}
+
+/* The peer (and with S.swarm the scheduler, the seed and the second peer before it). */
+static void
+mirror_peer_start(const char *mirror)
+{
+    char data[700];
+
+    if (S.swarm) {
+        ck_assert_int_eq(it_df_start(&S.sched, S.dir, "scheduler", "scheduler", "--listen",
+                                     MIRROR_SCHED_IP ":0", "--metrics-listen", MIRROR_SCHED_IP ":0",
+                                     "--seed-wait", "2s", NULL),
+                         0);
+        snprintf(S.sched_addr, sizeof(S.sched_addr), "%s", it_proc_ready_str(&S.sched, "rpc"));
+        snprintf(data, sizeof(data), "%s/seed", S.dir);
+        ck_assert_int_eq(it_df_start(&S.seed, S.dir, "seed", "peer", "--seed", "--ip",
+                                     MIRROR_SEED_IP, "--rpc-port", "0", "--upload-port", "0",
+                                     "--data-dir", data, "--scheduler", S.sched_addr,
+                                     "--announce-interval", "1s", IT_ALLOW_ORIGIN, MIRROR_REG_IP,
+                                     NULL),
+                         0);
+        mirror_peer_start_as(&S.peer2, "peer2", MIRROR_PEER2_IP, mirror, S.proxy2, S.upload2);
+    }
+    mirror_peer_start_as(&S.peer, "peer", MIRROR_PEER_IP, mirror, S.proxy, S.upload);
 }
 
 /* The registry's options. */
-#define MIRROR_TLS  0x1  /* https, with a certificate made here that the peer trusts */
-#define MIRROR_AUTH 0x2  /* htpasswd basic auth: user MIRROR_USER */
-#define MIRROR_SLOW 0x4  /* the peer downloads at 2 MiB/s */
-#define MIRROR_MAP  0x8  /* proxy.registries maps ns=<registry> to its http:// origin */
-#define MIRROR_RATE 0x10 /* the proxy takes 1 request/s */
+#define MIRROR_TLS   0x1  /* https, with a certificate made here that the peer trusts */
+#define MIRROR_AUTH  0x2  /* htpasswd basic auth: user MIRROR_USER */
+#define MIRROR_SLOW  0x4  /* the peer downloads at 2 MiB/s */
+#define MIRROR_MAP   0x8  /* proxy.registries maps ns=<registry> to its http:// origin */
+#define MIRROR_RATE  0x10 /* the proxy takes 1 request/s */
+#define MIRROR_SWARM 0x20 /* a scheduler, a seed and two peers */
 
 #define MIRROR_USER     "it:it-secret"
 #define MIRROR_USER_B64 "aXQ6aXQtc2VjcmV0" /* base64 of MIRROR_USER */
@@ -206,6 +251,7 @@ mirror_up_opts(const char *mirror, unsigned opts)
     S.rate = rate;
     S.map = map;
     S.rate1 = (opts & MIRROR_RATE) != 0;
+    S.swarm = (opts & MIRROR_SWARM) != 0;
     /* the name in the CN and a DNS SAN too: mbedtls matches an IP host only as a name */
     if (tls)
         ck_assert_int_eq(run(NULL,
@@ -290,6 +336,11 @@ mirror_down(void)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer exit status %d", status);
     if (S.ctd.pid > 0)
         it_proc_stop(&S.ctd);
+    if (S.swarm) {
+        it_proc_stop(&S.peer2);
+        it_proc_stop(&S.seed);
+        it_proc_stop(&S.sched);
+    }
     it_proc_stop(&S.reg);
     it_rmtree(S.dir);
     free(S.dir);
@@ -680,6 +731,84 @@ START_TEST(test_rate_limit)
 
 END_TEST
 
+/* Body bytes the registry sent for blob hex (GETs in its access log). */
+static uint64_t
+registry_blob_bytes(const char *hex)
+{
+    char *out = NULL;
+    uint64_t v = 0;
+
+    ck_assert_int_eq(run(&out,
+                         "awk '$6 == \"\\\"GET\" && $7 ~ /blobs\\/sha256:%s/ { n += $10 } END "
+                         "{ print n + 0 }' %s/registry.log",
+                         hex, S.dir),
+                     0);
+    ck_assert_int_eq(sscanf(out, "%" SCNu64, &v), 1);
+    free(out);
+    return v;
+}
+
+/*
+ * With a scheduler and a seed: two peers' mirrors serve the same image to two skopeo pulls
+ * at once; the seed alone goes to the registry, and each blob's bytes leave the registry
+ * about once (<= 1.05 x) although two clients pulled it.
+ */
+START_TEST(test_swarm)
+{
+    char conf2[700], *out = NULL;
+    uint64_t size, sent;
+    FILE *f;
+
+    mirror_up_opts(NULL, MIRROR_SWARM);
+    /* the second client's registries.conf names the second peer's proxy */
+    snprintf(conf2, sizeof(conf2), "%s/registries2.conf", S.dir);
+    f = fopen(conf2, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "[[registry]]\nprefix = \"" MIRROR_CLOSED "\"\nlocation = \"" MIRROR_CLOSED
+            "\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"%s\"\ninsecure = true\n",
+            S.proxy2);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(run(NULL,
+                         "skopeo --insecure-policy --registries-conf %s/registries.conf copy -q "
+                         "docker://" MIRROR_CLOSED "/" MIRROR_IMAGE ":v1 oci:%s/one:v1 & a=$!; "
+                         "skopeo --insecure-policy --registries-conf %s copy -q "
+                         "docker://" MIRROR_CLOSED "/" MIRROR_IMAGE ":v1 oci:%s/two:v1 & b=$!; "
+                         "wait $a && wait $b",
+                         S.dir, S.dir, conf2, S.dir),
+                     0);
+    assert_layout("one");
+    assert_layout("two");
+    /* the peers got their bytes from the swarm; the seed went to the registry */
+    ck_assert_uint_eq(metric_at(S.upload, "dragonfly_peer_source_bytes_total"), 0);
+    ck_assert_uint_eq(metric_at(S.upload2, "dragonfly_peer_source_bytes_total"), 0);
+    ck_assert_uint_ge(metric_at(S.upload, "dragonfly_peer_p2p_bytes_total") +
+                              metric_at(S.upload2, "dragonfly_peer_p2p_bytes_total"),
+                      2 * 4200000);
+    /* each blob (config and layers) left the registry about once */
+    ck_assert_int_eq(
+            run(&out, "cd %s/layout/blobs/sha256 && ls | grep -v %s", S.dir, S.manifest + 7), 0);
+    for (char *l = out, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+        *nl = '\0';
+        size = 0;
+        ck_assert_int_eq(run(NULL, "test -s %s/layout/blobs/sha256/%s", S.dir, l), 0);
+        {
+            char *sz = NULL;
+            ck_assert_int_eq(run(&sz, "stat -c %%s %s/layout/blobs/sha256/%s", S.dir, l), 0);
+            ck_assert_int_eq(sscanf(sz, "%" SCNu64, &size), 1);
+            free(sz);
+        }
+        sent = registry_blob_bytes(l);
+        ck_assert_msg(sent >= size && sent * 100 <= size * 105,
+                      "blob %.12s: %" PRIu64 " bytes from the registry for %" PRIu64, l, sent,
+                      size);
+    }
+    free(out);
+    mirror_down();
+}
+
+END_TEST
+
 /* containerd with its own root, state and socket in the test dir; hosts.toml under hosts/. */
 static void
 ctd_start(void)
@@ -808,6 +937,10 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_auth);
     tcase_add_test(tc, test_streams);
     tcase_add_test(tc, test_rate_limit);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("swarm");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_swarm);
     suite_add_tcase(s, tc);
     tc = tcase_create("containerd");
     tcase_set_timeout(tc, 300);
