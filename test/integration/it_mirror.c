@@ -669,6 +669,12 @@ START_TEST(test_streams)
                          "/blobs/sha256:%s; echo $? > %s/got.rc) >/dev/null 2>&1 &",
                          S.dir, S.proxy, hex, S.dir),
                      0);
+    /* a second client of the same task leaves after its first bytes: the others go on */
+    ck_assert_int_eq(run(NULL,
+                         "curl -sS --max-time 120 http://%s/v2/" MIRROR_IMAGE
+                         "/blobs/sha256:%s 2>/dev/null | head -c 1000 | wc -c | grep -qx 1000",
+                         S.proxy, hex),
+                     0);
     for (i = 0; i < 1200; i++) {
         if (run(NULL, "test -s %s/got", S.dir) == 0)
             break;
