@@ -815,6 +815,28 @@ START_TEST(test_swarm)
 
 END_TEST
 
+/*
+ * A registry with basic auth and a swarm: the seed the scheduler sends to the registry has no
+ * credentials (they do not travel over the control plane yet) and gets 401; the pull must
+ * still succeed, the scheduler sending the peer that has them back to source.
+ */
+START_TEST(test_swarm_auth)
+{
+    char path[700], auth[300], flag[800];
+
+    mirror_up_opts(NULL, MIRROR_SWARM | MIRROR_AUTH);
+    snprintf(path, sizeof(path), "%s/auth.json", S.dir);
+    snprintf(auth, sizeof(auth), "{\"auths\": {\"%s\": {\"auth\": \"%s\"}}}\n", S.proxy,
+             MIRROR_USER_B64);
+    write_file(path, auth);
+    snprintf(flag, sizeof(flag), "--src-authfile %s", path);
+    ck_assert_int_eq(mirror_pull_as(flag, ":v1", "with-creds"), 0);
+    assert_layout("with-creds");
+    mirror_down();
+}
+
+END_TEST
+
 /* containerd with its own root, state and socket in the test dir; hosts.toml under hosts/. */
 static void
 ctd_start(void)
@@ -947,6 +969,7 @@ it_mirror_suite(void)
     tc = tcase_create("swarm");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_swarm);
+    tcase_add_test(tc, test_swarm_auth);
     suite_add_tcase(s, tc);
     tc = tcase_create("containerd");
     tcase_set_timeout(tc, 300);
