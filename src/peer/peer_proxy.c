@@ -315,7 +315,7 @@ peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const cha
     }
     if ((rv = net_fetch_start(&px->ctx->src_env, &fr, &cbs, p, &p->fetch, &err)) != 0) {
         log_warnx("%s proxy: %s: %s", PEER_TAG(px->ctx), url, err.msg);
-        if (p->check) {
+        if (p->check && dreq != NULL) { /* the caller's request back, as it was */
             *dreq = p->dreq;
             memset(&p->dreq, 0, sizeof(p->dreq));
         }

@@ -167,7 +167,7 @@ peer_proxy_rule_registries_check(const struct df_conf_list *registries, struct d
                                 registries->v[i]);
         if (peer_proxy_rule_origin("proxy.registries", eq + 1, &origin, err) != 0)
             return DF_EINVAL;
-        free(origin);
+        DF_FREE(origin, free);
     }
     return 0;
 }
