@@ -840,6 +840,8 @@ peer_main_config_finish(struct peer_config *cfg, struct df_error *err)
     if (rv == 0)
         rv = peer_main_socket_perm(cfg, &perm, err);
     if (rv == 0)
+        rv = peer_proxy_config_check(cfg, err);
+    if (rv == 0)
         rv = rpc_tls_conf_check(
                 &cfg->tls,
                 !cfg->bind_all && net_addr_is_loopback(cfg->ip) && cfg->schedulers.n == 0, err);

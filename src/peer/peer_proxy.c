@@ -484,11 +484,11 @@ peer_proxy_handler(struct net_http_req *req, void *arg)
 /* ---- lifecycle */
 
 static int
-peer_proxy_listen_addr(const struct peer *ctx, const char *bind_host, char *buf, size_t size,
+peer_proxy_listen_addr(const struct peer_config *cfg, const char *bind_host, char *buf, size_t size,
                        struct df_error *err)
 {
-    const char *l = ctx->cfg.proxy_listen;
-    int64_t port = ctx->cfg.seed ? PEER_PROXY_SEED_PORT : PEER_PROXY_PORT;
+    const char *l = cfg->proxy_listen;
+    int64_t port = cfg->seed ? PEER_PROXY_SEED_PORT : PEER_PROXY_PORT;
     char *end;
     long v;
 
@@ -516,22 +516,40 @@ peer_proxy_accept_cb(int fd, const struct sockaddr *peer, size_t peerlen, void *
 }
 
 int
+peer_proxy_config_check(const struct peer_config *cfg, struct df_error *err)
+{
+    struct peer_proxy_rule_set *rules = NULL;
+    char addr[300], *probe = NULL;
+    int rv;
+
+    if (cfg->proxy_listen != NULL && strcmp(cfg->proxy_listen, "off") == 0)
+        return 0;
+    if ((rv = peer_proxy_listen_addr(cfg, "", addr, sizeof(addr), err)) != 0)
+        return rv;
+    if (cfg->proxy_mirror != NULL && cfg->proxy_mirror[0] != '\0') {
+        if ((rv = peer_proxy_rule_upstream(NULL, NULL, NULL, cfg->proxy_mirror, &probe, err)) != 0)
+            return rv;
+        free(probe);
+    }
+    if ((rv = peer_proxy_rule_registries_check(&cfg->proxy_registries, err)) != 0 ||
+        (rv = peer_proxy_rule_set_new(&cfg->proxy_rules, &rules, err)) != 0)
+        return rv;
+    peer_proxy_rule_set_free(rules);
+    return 0;
+}
+
+int
 peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
 {
     struct net_http_server_opts opts;
     struct peer_proxy *px;
-    char addr[300], *probe = NULL;
+    char addr[300];
     int rv;
 
     if (ctx->cfg.proxy_listen != NULL && strcmp(ctx->cfg.proxy_listen, "off") == 0)
         return 0;
-    if (ctx->cfg.proxy_mirror != NULL && ctx->cfg.proxy_mirror[0] != '\0' &&
-        (rv = peer_proxy_rule_upstream(NULL, NULL, NULL, ctx->cfg.proxy_mirror, &probe, err)) != 0)
-        return rv;
-    if ((rv = peer_proxy_rule_registries_check(&ctx->cfg.proxy_registries, err)) != 0)
-        return rv;
-    free(probe);
-    if ((rv = peer_proxy_listen_addr(ctx, bind_host, addr, sizeof(addr), err)) != 0)
+    if ((rv = peer_proxy_config_check(&ctx->cfg, err)) != 0 ||
+        (rv = peer_proxy_listen_addr(&ctx->cfg, bind_host, addr, sizeof(addr), err)) != 0)
         return rv;
     px = xcalloc(1, sizeof(*px));
     px->ctx = ctx;
@@ -557,13 +575,17 @@ void
 peer_proxy_stop(struct peer *ctx)
 {
     struct peer_proxy *px = ctx->proxy;
+    struct peer_proxy_pass *p;
 
     if (px == NULL)
         return;
     net_listener_free(px->listener);
-    /* Closing the connections runs the close callbacks: streams and passes free themselves. */
+    /* Closing the connections runs the close callbacks: streams and passes free themselves,
+     * but for a pass whose response was aborted, which waits for its fetch to end. */
     net_http_server_free(px->srv);
-    DF_ASSERT(TAILQ_EMPTY(&px->streams) && TAILQ_EMPTY(&px->passes));
+    while ((p = TAILQ_FIRST(&px->passes)) != NULL)
+        peer_proxy_pass_free(p);
+    DF_ASSERT(TAILQ_EMPTY(&px->streams));
     if (px->task_listener.ev != NULL)
         peer_task_unlisten(ctx, &px->task_listener);
     peer_proxy_rule_set_free(px->rules);

@@ -9,11 +9,17 @@
 
 #include "df/df_err.h"
 
-struct cJSON;
 struct peer;
+struct peer_config;
 
 #define PEER_PROXY_PORT      65001
 #define PEER_PROXY_SEED_PORT 65007
+
+/*
+ * Check the proxy's keys of cfg (listen, upstream, registries, rules) as a start would.
+ * Returns 0, or DF_EINVAL with a message in err naming the key.
+ */
+int peer_proxy_config_check(const struct peer_config *cfg, struct df_error *err);
 
 /*
  * Start the proxy of ctx on bind_host (the peer's bind address, "" for all) unless
