@@ -40,7 +40,7 @@ http { access_log off; sendfile on; server { listen 127.0.0.1:$port; root $dir/w
 CONF
 nginx -c "$dir/nginx.conf"
 
-"$bin" peer --ip 127.0.0.1 --rpc-port 0 --upload-port 0 --data-dir "$dir/peer" \
+"$bin" peer --ip 127.0.0.1 --rpc-port 0 --upload-port 0 --proxy-listen 0 --data-dir "$dir/peer" \
 	--ready-file "$dir/ready" --log-file "$dir/peer.log" &
 peer_pid=$!
 for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.1; done

@@ -38,6 +38,7 @@ struct rpc_server;
 struct store_db;
 struct df_work_pool;
 struct peer_p2p_ctx;
+struct peer_proxy;
 struct peer_swarm_ops;
 struct peer_task_listener;
 struct peer_upload_relay;
@@ -91,6 +92,14 @@ struct peer_config {
     int64_t idle_exit; /* ms without work before a clean stop, 0 = never */
     bool auto_started; /* started by `dragonfly get`: loopback and idleExit by default */
     bool bind_all;     /* no ip given: listeners bind every address (not a table key) */
+
+    /* the proxy / registry mirror (peer_proxy.c) */
+    char *proxy_listen;                   /* "off", "PORT" or "IP:PORT"; NULL/"": the role's port */
+    char *proxy_mirror;                   /* registryMirror.addr: upstream of mirror requests */
+    bool proxy_mirror_insecure;           /* do not verify the upstream's TLS certificate */
+    struct df_conf_list proxy_rules;      /* regexes of URLs served through P2P tasks */
+    struct df_conf_list proxy_registries; /* "ns=origin": where an ns= parameter goes */
+    int64_t proxy_rate;                   /* requests/s, 0 = unlimited */
 };
 
 /*
@@ -128,6 +137,7 @@ struct peer {
     struct rpc_server *rpc;
     struct net_http_server *upload;
     struct net_listener *upload_listener;
+    struct peer_proxy *proxy;   /* the proxy listener (peer_proxy.h), or NULL when off */
     struct df_metrics *metrics; /* /metrics on the upload port: the counters below */
     struct event *gc_timer;
     struct event *stop_timer; /* while stopping: waits for workers and LeaveHost calls */
@@ -157,6 +167,10 @@ struct peer {
     uint64_t tasks_done;
     uint64_t tasks_failed;
     uint64_t cache_hits;
+    uint64_t proxy_p2p;       /* proxy requests answered from a P2P task */
+    uint64_t proxy_pass;      /* ... passed through to the upstream */
+    uint64_t proxy_errors;    /* ... that failed (our error answers, aborted responses) */
+    uint64_t proxy_p2p_bytes; /* content bytes sent from P2P tasks */
 };
 
 /* What a `get` asks for (DfdaemonDownload/DownloadTask's "download" object). */
@@ -189,6 +203,15 @@ struct peer_download_req {
 int peer_download_req_parse(const cJSON *msg, bool allow_output, struct peer_download_req *out,
                             struct df_error *err);
 void peer_download_req_reset(struct peer_download_req *r);
+
+/* Request fields the client, not the requester, decides: Host and the hop-by-hop ones. */
+bool peer_req_header_is_reserved(const char *name);
+
+/*
+ * A registry blob URL names its content (.../blobs/sha256:<64 hex>): set r's digest from it
+ * (it must equal one r already has). 0, or DF_EINVAL with a message in err.
+ */
+int peer_req_blob_digest(struct peer_download_req *r, struct df_error *err);
 
 /*
  * Hold a request that another host made (DownloadTask over TCP, a seed trigger from the

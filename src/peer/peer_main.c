@@ -48,12 +48,14 @@
 #include "peer_p2p.h"
 #include "peer_rpc.h"
 #include "peer_task.h"
+#include "peer_proxy.h"
 #include "peer_upload.h"
 
 #define F(x) offsetof(struct peer_config, x)
 
 /* In the order of enum store_data_sync. */
 static const char *const peer_sync_modes[] = {"none", "piece", NULL};
+static const char *const peer_proxy_default_rules[] = {"blobs/sha256.*", NULL};
 
 static const struct df_conf_entry peer_entries[] = {
         {.key = "ip",
@@ -238,6 +240,51 @@ static const struct df_conf_entry peer_entries[] = {
          .min = 1000,
          .max = 3600000,
          .help = "how often the host is announced to the schedulers"},
+        {.key = "proxy.listen",
+         .flag = "proxy-listen",
+         .type = DF_CONF_STRING,
+         .offset = F(proxy_listen),
+         .metavar = "ADDR",
+         .help = "proxy / registry mirror listener: \"off\", a port, or ip:port (default: "
+                 "port 65001, or 65007 with --seed, on the peer's address; 0: any port)"},
+        {.key = "proxy.registryMirror.addr",
+         .flag = "registry-mirror",
+         .type = DF_CONF_STRING,
+         .offset = F(proxy_mirror),
+         .def = "https://index.docker.io",
+         .metavar = "URL",
+         .help = "upstream registry of mirror requests (/v2/...) that name none with an "
+                 "X-Dragonfly-Registry header or containerd's ns= parameter"},
+        {.key = "proxy.registryMirror.insecure",
+         .flag = "registry-mirror-insecure",
+         .type = DF_CONF_BOOL,
+         .offset = F(proxy_mirror_insecure),
+         .help = "do not verify the TLS certificates of upstream registries"},
+        {.key = "proxy.requestRateLimit",
+         .flag = "proxy-request-rate-limit",
+         .type = DF_CONF_INT,
+         .offset = F(proxy_rate),
+         .def = "4000",
+         .min = 0,
+         .max = 1000000,
+         .metavar = "N",
+         .help = "proxy requests per second (a second's worth may come at once); more get 429 "
+                 "(0: unlimited)"},
+        {.key = "proxy.registries",
+         .flag = "proxy-registry",
+         .type = DF_CONF_LIST,
+         .offset = F(proxy_registries),
+         .metavar = "NS=URL",
+         .help = "a registry containerd names with ns=NS is reached at URL instead of "
+                 "https://NS (ghcr.io=https://ghcr.io, lab:5000=http://10.0.0.9:5000)"},
+        {.key = "proxy.rules",
+         .flag = "proxy-rule",
+         .type = DF_CONF_LIST,
+         .offset = F(proxy_rules),
+         .def_list = peer_proxy_default_rules,
+         .metavar = "REGEX",
+         .help = "GETs whose upstream URL (without query) matches one of these regexes go "
+                 "through P2P tasks; the rest is passed through"},
         {.key = "readyFile",
          .type = DF_CONF_STRING,
          .offset = F(ready_file),
@@ -261,7 +308,7 @@ static const struct df_conf_entry peer_entries[] = {
          .type = DF_CONF_BOOL,
          .offset = F(auto_started),
          .help = "started by `dragonfly get`: ip defaults to " PEER_AUTO_IP " (loopback "
-                 "only) and idleExit to " PEER_AUTO_IDLE_EXIT},
+                 "only), idleExit to " PEER_AUTO_IDLE_EXIT " and proxy.listen to off"},
 };
 
 static const struct df_conf_spec peer_spec = {
@@ -403,6 +450,7 @@ peer_main_stop(struct peer *ctx)
         return;
     ctx->stopping = true;
     peer_p2p_stop(ctx);
+    peer_proxy_stop(ctx); /* first: its streams hold tasks */
     net_listener_disable(ctx->upload_listener);
     rpc_server_shutdown(ctx->rpc);
     /* Unfinished pieces are dropped: only recorded pieces count, so metadata stays exact. */
@@ -439,7 +487,8 @@ peer_main_is_busy(const struct peer *ctx)
 {
     return !TAILQ_EMPTY(&ctx->tasks) || df_work_pending(ctx->hash_pool) > 0 ||
            df_work_pending(ctx->out_pool) > 0 || rpc_server_conn_count(ctx->rpc) > 0 ||
-           net_http_server_conn_count(ctx->upload) > 0 || !TAILQ_EMPTY(&ctx->relays);
+           net_http_server_conn_count(ctx->upload) > 0 || !TAILQ_EMPTY(&ctx->relays) ||
+           peer_proxy_conn_count(ctx) > 0;
 }
 
 /* Stop the way SIGTERM does once nothing has kept the peer busy for idleExit. */
@@ -551,6 +600,8 @@ peer_addrs(const struct peer *ctx, cJSON *doc)
     cJSON_AddStringToObject(doc, "rpc", rpc_server_addr(ctx->rpc, 0));
     cJSON_AddStringToObject(doc, "socket", rpc_server_addr(ctx->rpc, 1));
     cJSON_AddStringToObject(doc, "upload", net_listener_addr(ctx->upload_listener));
+    if (peer_proxy_addr(ctx) != NULL)
+        cJSON_AddStringToObject(doc, "proxy", peer_proxy_addr(ctx));
     cJSON_AddStringToObject(doc, "ip", ctx->cfg.ip);
     cJSON_AddStringToObject(doc, "bind", ctx->cfg.bind_all ? "" : ctx->cfg.ip);
     cJSON_AddStringToObject(doc, "hostId", ctx->host_id);
@@ -626,6 +677,8 @@ peer_main_start(struct peer *ctx, struct df_error *err)
         return rv;
     if ((rv = peer_upload_start(ctx, bind_host, err)) != 0)
         return rv;
+    if ((rv = peer_proxy_start(ctx, bind_host, err)) != 0)
+        return rv;
     if ((rv = peer_p2p_init(ctx, err)) != 0)
         return rv;
     ctx->gc_timer = event_new(ctx->base, -1, EV_PERSIST, peer_main_gc_cb, ctx);
@@ -647,6 +700,7 @@ peer_free(struct peer *ctx)
     if (ctx == NULL)
         return;
     peer_upload_relay_stop(ctx);
+    peer_proxy_stop(ctx);
     peer_task_shutdown(ctx);
     peer_p2p_shutdown(ctx);
     net_fetch_pool_free(ctx->src_env.pool);
@@ -740,6 +794,8 @@ peer_main_load(bool as_seed, struct peer_config *cfg, int argc, char **argv,
             e[i].def = PEER_AUTO_IP;
         else if (strcmp(e[i].key, "idleExit") == 0)
             e[i].def = PEER_AUTO_IDLE_EXIT;
+        else if (strcmp(e[i].key, "proxy.listen") == 0)
+            e[i].def = "off"; /* a `get` needs no proxy, and must not take its port */
     }
     df_conf_args_reset(args);
     df_conf_reset(spec, cfg);
@@ -783,6 +839,8 @@ peer_main_config_finish(struct peer_config *cfg, struct df_error *err)
     rv = peer_main_policy(cfg, &policy, err);
     if (rv == 0)
         rv = peer_main_socket_perm(cfg, &perm, err);
+    if (rv == 0)
+        rv = peer_proxy_config_check(cfg, err);
     if (rv == 0)
         rv = rpc_tls_conf_check(
                 &cfg->tls,

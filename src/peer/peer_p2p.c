@@ -112,18 +112,17 @@ peer_p2p_detached_find(struct peer_p2p_ctx *pc, const char *task_id)
 }
 
 static int
-peer_p2p_start(struct peer_task *t)
+peer_p2p_start(struct peer_task *t, const struct peer_download_req *req)
 {
     struct peer_p2p_ctx *pc = t->ctx->p2p;
-    struct peer_waiter *w = TAILQ_FIRST(&t->waiters);
     struct peer_p2p *p;
 
-    if (pc == NULL || pc->nsched == 0 || w == NULL)
+    if (pc == NULL || pc->nsched == 0)
         return DF_EUNAVAIL;
-    p = peer_p2p_new(pc, t->id, &w->req);
+    p = peer_p2p_new(pc, t->id, req);
     p->t = t;
     t->p2p = p;
-    p->need_back_to_source = w->req.need_back_to_source || t->ctx->cfg.seed;
+    p->need_back_to_source = req->need_back_to_source || t->ctx->cfg.seed;
     for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
         peer_task_fetch_init(&p->fetch[i], t, true);
     peer_task_join_swarm(t);

@@ -63,7 +63,7 @@ peer_download_req_take(struct peer_download_req *r, struct proto_dfdaemon_downlo
  * A registry blob URL names its content (.../blobs/sha256:<64 hex>): the whole content is
  * verified against it, as with an explicit digest, which must then be the same.
  */
-static int
+int
 peer_req_blob_digest(struct peer_download_req *r, struct df_error *err)
 {
     static const char mark[] = "/blobs/sha256:";
@@ -119,8 +119,7 @@ peer_download_req_parse(const cJSON *msg, bool allow_output, struct peer_downloa
     return 0;
 }
 
-/* Request fields the client, not the requester, decides: Host and the hop-by-hop ones. */
-static bool
+bool
 peer_req_header_is_reserved(const char *name)
 {
     static const char *const reserved[] = {

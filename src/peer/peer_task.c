@@ -229,7 +229,7 @@ void
 peer_task_maybe_free(struct peer_task *t)
 {
     if ((t->state == PEER_TASK_DONE || t->state == PEER_TASK_FAILED) && TAILQ_EMPTY(&t->waiters) &&
-        t->materializing == 0 && TAILQ_EMPTY(&t->hashing))
+        t->materializing == 0 && TAILQ_EMPTY(&t->hashing) && t->holds == 0)
         peer_task_free(t);
 }
 
@@ -687,9 +687,9 @@ peer_task_cache_check(struct peer *ctx, const struct store_task *st)
     return false;
 }
 
-/* A finished task in the cache: serve the output with no origin traffic. */
-static bool
-peer_task_from_cache(struct peer *ctx, const char *id, struct peer_waiter *w)
+/* A finished task of the cache, trusted, as a DONE task in ctx->tasks; NULL when there is none. */
+static struct peer_task *
+peer_task_cached(struct peer *ctx, const char *id)
 {
     struct store_task st;
     struct peer_task *t;
@@ -698,11 +698,11 @@ peer_task_from_cache(struct peer *ctx, const char *id, struct peer_waiter *w)
 
     memset(&st, 0, sizeof(st));
     if (store_task_get(ctx->db, id, &st) != 0)
-        return false;
+        return NULL;
     if (!peer_task_cache_check(ctx, &st) ||
         store_data_path(ctx->cfg.data_dir, id, path, sizeof(path)) != 0 || stat(path, &sb) != 0) {
         store_task_reset(&st);
-        return false;
+        return NULL;
     }
     if (sb.st_nlink > 1 && !peer_task_is_active(ctx, id)) {
         /* A hard-linked output of an older version shares this file: anything may have
@@ -715,7 +715,7 @@ peer_task_from_cache(struct peer *ctx, const char *id, struct peer_waiter *w)
             ctx->swarm->forget(ctx, id);
         store_data_remove(ctx->cfg.data_dir, id);
         store_task_reset(&st);
-        return false;
+        return NULL;
     }
     store_task_touch(ctx->db, id, peer_task_wall_ms(ctx));
     ctx->cache_hits++;
@@ -734,17 +734,104 @@ peer_task_from_cache(struct peer *ctx, const char *id, struct peer_waiter *w)
     TAILQ_INIT(&t->hashing);
     TAILQ_INSERT_TAIL(&ctx->tasks, t, entry);
     store_task_reset(&st);
+    log_info("%s: task %.12s served from the cache", PEER_TAG(ctx), id);
+    return t;
+}
+
+/* Offer a cached task to the swarm now, or (a digest-checked request) once it passed. */
+static void
+peer_task_cached_offer(struct peer_task *t, const struct peer_download_req *req)
+{
+    struct peer *ctx = t->ctx;
+
+    if (req->has_digest)
+        t->hold_pending = true;
+    else if (ctx->swarm != NULL)
+        ctx->swarm->hold(ctx, req, t->id, t->content_length, t->piece_length, t->piece_count);
+}
+
+/* A finished task in the cache: serve the output with no origin traffic. */
+static bool
+peer_task_from_cache(struct peer *ctx, const char *id, struct peer_waiter *w)
+{
+    struct peer_task *t = peer_task_cached(ctx, id);
+
+    if (t == NULL)
+        return false;
     w->task = t;
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
     peer_waiter_started(w);
-    log_info("%s: task %.12s served from the cache", PEER_TAG(ctx), id);
-    /* A digest-checked get offers the content to the swarm only once it passed. */
-    if (w->req.has_digest)
-        t->hold_pending = true;
-    else if (ctx->swarm != NULL)
-        ctx->swarm->hold(ctx, &w->req, id, t->content_length, t->piece_length, t->piece_count);
+    peer_task_cached_offer(t, &w->req);
     peer_waiter_materialize(w);
     return true;
+}
+
+int
+peer_task_open(struct peer *ctx, const struct peer_download_req *req, struct peer_task **out,
+               struct df_error *err)
+{
+    struct df_id_task_params p;
+    char id[DF_ID_TASK_LEN + 1], *canonical = NULL;
+    struct peer_task *t;
+    int rv;
+
+    memset(&p, 0, sizeof(p));
+    p.url = req->url;
+    p.tag = req->tag;
+    p.application = req->application;
+    p.filtered_query_params = req->filtered;
+    p.url_flags = DF_URL_CANON_SORT;
+    if ((rv = df_id_task(&p, id, err)) != 0 ||
+        (rv = df_url_canonical_new(req->url, req->filtered, DF_URL_CANON_SORT, &canonical, err)) !=
+                0)
+        return DF_EINVAL;
+    t = peer_task_find(ctx, id);
+    if (t == NULL || t->state == PEER_TASK_FAILED) {
+        if ((t = peer_task_cached(ctx, id)) != NULL) {
+            peer_task_cached_offer(t, req);
+        } else if (req->disable_back_to_source) {
+            free(canonical);
+            return df_error_set(err, DF_ENOTFOUND,
+                                "content not in the cache and back-to-source is disabled");
+        } else {
+            t = peer_task_new(ctx, id, canonical, req);
+            log_info("%s: task %.12s new (proxy)", PEER_TAG(ctx), t->id);
+            t->holds++; /* before the start: a failure at once must not free it */
+            if (ctx->swarm == NULL || ctx->swarm->start(t, req) != 0)
+                peer_task_back_to_source(t);
+            free(canonical);
+            *out = t;
+            return 0;
+        }
+    }
+    free(canonical);
+    t->holds++;
+    *out = t;
+    return 0;
+}
+
+void
+peer_task_hold(struct peer_task *t)
+{
+    t->holds++;
+}
+
+void
+peer_task_unhold(struct peer_task *t)
+{
+    DF_ASSERT(t->holds > 0);
+    t->holds--;
+    peer_task_maybe_free(t);
+}
+
+void
+peer_task_content_verified(struct peer_task *t, const struct peer_download_req *req)
+{
+    if (!t->hold_pending || t->evicted)
+        return;
+    t->hold_pending = false;
+    if (t->ctx->swarm != NULL)
+        t->ctx->swarm->hold(t->ctx, req, t->id, t->content_length, t->piece_length, t->piece_count);
 }
 
 void
@@ -815,7 +902,7 @@ peer_task_download_fd(struct peer *ctx, struct rpc_call *call, struct peer_downl
     w->task = t;
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
     log_info("%s: task %.12s new", PEER_TAG(ctx), t->id);
-    if (ctx->swarm == NULL || ctx->swarm->start(t) != 0)
+    if (ctx->swarm == NULL || ctx->swarm->start(t, &w->req) != 0)
         peer_task_back_to_source(t);
 }
 

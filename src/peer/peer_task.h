@@ -126,6 +126,7 @@ struct peer_task {
     size_t nrecheck, recheck_next;
     unsigned recheck_inflight;
     uint64_t recheck_failed;
+    unsigned holds; /* peer_task_hold()s not yet undone: t stays in memory */
 };
 
 /*
@@ -198,6 +199,39 @@ void peer_task_inline_content(struct peer_task *t, const uint8_t *buf, size_t n)
 /* Read len bytes of t's data file at off (the caller knows them verified). 0 or DF_E*. */
 int peer_task_read(struct peer_task *t, void *buf, size_t len, uint64_t off);
 
+/*
+ * Start (or join) the task req asks for (borrowed) without a waiter, for a caller that follows
+ * it with a listener and reads its verified bytes itself (the proxy): a running task, a
+ * finished one from the cache, or a new one taken to the swarm or the origin. Returns 0 and
+ * *out, held once for the caller (peer_task_unhold when done with it), or DF_EINVAL with a
+ * message in err (a URL no task can have), or DF_ENOTFOUND when the content is not cached and
+ * req disables back-to-source. With req->has_digest a cached copy is offered to the swarm
+ * only once the caller says it passed (peer_task_content_verified).
+ */
+int peer_task_open(struct peer *ctx, const struct peer_download_req *req, struct peer_task **out,
+                   struct df_error *err);
+
+/* Keep t in memory (its state and data file) until the matching peer_task_unhold. */
+void peer_task_hold(struct peer_task *t);
+
+/* Undo a peer_task_hold; t may be freed (DONE or FAILED and nothing else holds it). */
+void peer_task_unhold(struct peer_task *t);
+
+/* The end of t's content verified without a gap from byte `from` on (from itself if none). */
+uint64_t peer_task_verified_end(const struct peer_task *t, uint64_t from);
+
+/*
+ * The whole content of t, read by a caller of peer_task_open, matched req's digest: a cached
+ * copy held back from the swarm may be offered now. Borrows req.
+ */
+void peer_task_content_verified(struct peer_task *t, const struct peer_download_req *req);
+
+/*
+ * t's content failed a whole-content digest its reader checked: drop its rows and data file,
+ * never find or offer it again (t stays in memory while held). why is logged.
+ */
+void peer_task_reject(struct peer_task *t, const char *why);
+
 /* Go back to source: probe the origin, then fetch pieces. */
 void peer_task_back_to_source(struct peer_task *t);
 
@@ -262,8 +296,9 @@ void peer_task_join_swarm(struct peer_task *t);
  * ctx->swarm when it starts; without it a task goes to the origin and none of these is asked.
  */
 struct peer_swarm_ops {
-    /* Take t to the swarm (0; it calls peer_task_join_swarm), or DF_E*: fetch from the origin. */
-    int (*start)(struct peer_task *t);
+    /* Take t, which req (borrowed) asked for, to the swarm (0; it calls
+     * peer_task_join_swarm), or DF_E*: fetch from the origin. */
+    int (*start)(struct peer_task *t, const struct peer_download_req *req);
     /* t goes away: keep only what a finished task's parent registration needs. */
     void (*free)(struct peer_task *t);
     /* t fetches from the origin now that the geometry is known: tell the scheduler. */

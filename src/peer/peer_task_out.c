@@ -320,8 +320,7 @@ peer_waiter_finish(struct peer_waiter *w)
     peer_waiter_free(w);
 }
 
-/* The end of the content verified without a gap from byte `from` on. */
-static uint64_t
+uint64_t
 peer_task_verified_end(const struct peer_task *t, uint64_t from)
 {
     uint64_t k, end;
@@ -387,6 +386,14 @@ peer_task_evict(struct peer_task *t)
     if (peer_task_drop_storage(t->ctx, t->id) == 0)
         log_info("%s: task %.12s evicted: its content failed a whole-content digest",
                  PEER_TAG(t->ctx), t->id);
+}
+
+void
+peer_task_reject(struct peer_task *t, const char *why)
+{
+    if (!t->evicted)
+        log_warnx("%s: task %.12s: %s", PEER_TAG(t->ctx), t->id, why);
+    peer_task_evict(t);
 }
 
 static void

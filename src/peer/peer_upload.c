@@ -438,6 +438,14 @@ peer_upload_metrics_new(struct peer *ctx)
             {"dragonfly_peer_tasks_failed_total", "tasks failed", &ctx->tasks_failed},
             {"dragonfly_peer_cache_hits_total", "downloads answered from the cache",
              &ctx->cache_hits},
+            {"dragonfly_peer_proxy_p2p_requests_total", "proxy requests answered from a P2P task",
+             &ctx->proxy_p2p},
+            {"dragonfly_peer_proxy_pass_requests_total",
+             "proxy requests passed through to the upstream", &ctx->proxy_pass},
+            {"dragonfly_peer_proxy_error_requests_total", "proxy requests that failed",
+             &ctx->proxy_errors},
+            {"dragonfly_peer_proxy_p2p_bytes_total", "content bytes the proxy sent from P2P tasks",
+             &ctx->proxy_p2p_bytes},
     };
 
     for (size_t i = 0; i < DF_NELEM(counters); i++)

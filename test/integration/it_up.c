@@ -5,7 +5,7 @@
  * the bytes from the seed; the roles' log lines say which role wrote them); SIGTERM stops it
  * cleanly; a restart over the same data dir keeps its certificates and serves the file from
  * the cache. Bad flags and a data dir that cannot be created get one line and a non-zero
- * exit. Addresses 127.0.0.200 (origin) and 127.0.0.201 (up), ports 31000-31005.
+ * exit. Addresses 127.0.0.200 (origin) and 127.0.0.201 (up), ports 31000-31007.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -141,7 +141,7 @@ START_TEST(test_up_get_stop_restart)
     ck_assert_int_eq((long)cJSON_GetNumberValue(cJSON_GetObjectItem(u.up.ready, "pid")),
                      (long)u.up.pid);
     ck_assert_int_ne(it_shf(NULL, 10, "pgrep -P %ld", (long)u.up.pid), 0);
-    /* ... and that pid holds every role's listener: 6 TCP ports and the peers' sockets */
+    /* ... and that pid holds every role's listener: 8 TCP ports and the peers' sockets */
     ck_assert_int_eq(it_shf(&out, 10, "ss -Hltnp | grep 'pid=%ld,' | awk '{print $4}' | sort",
                             (long)u.up.pid),
                      0);
@@ -151,8 +151,10 @@ START_TEST(test_up_get_stop_restart)
         lines++;
     }
     free(out);
-    ck_assert_int_eq(lines, 6);
+    ck_assert_int_eq(lines, 8);
     ck_assert_str_eq(up_ready_str(&u, "scheduler", "rpc"), UP_IP ":31000");
+    ck_assert_str_eq(up_ready_str(&u, "seed", "proxy"), UP_IP ":31006");
+    ck_assert_str_eq(up_ready_str(&u, "peer", "proxy"), UP_IP ":31007");
     ck_assert_str_eq(up_ready_str(&u, "seed", "rpc"), UP_IP ":31002");
     ck_assert_str_eq(up_ready_str(&u, "peer", "upload"), UP_IP ":31005");
     /* the addresses are printed, and the certificates were made on this first start */

@@ -82,31 +82,44 @@ it_read_json(const char *path)
 
 /*
  * argv with --plaintext after the subcommand when it starts a dragonfly scheduler or peer
- * that names no tls.* flag (a plaintext test daemon); otherwise argv itself. Free the
- * result when it is not argv.
+ * that names no tls.* flag (a plaintext test daemon), and with --proxy-listen 0 for a peer
+ * that names no proxy listener (tests run side by side: the standard port would clash);
+ * otherwise argv itself. Free the result when it is not argv.
  */
 static char *const *
 it_argv_tls(char *const argv[])
 {
-    static char plaintext[] = "--plaintext";
+    static char plaintext[] = "--plaintext", proxy[] = "--proxy-listen", any[] = "0";
+    bool tls = false, has_proxy = false, is_peer;
     char **out;
-    size_t n = 0;
+    size_t n = 0, k = 0;
 
     if (argv[0] == NULL || argv[1] == NULL || strcmp(argv[0], it_bin()) != 0 ||
         (strcmp(argv[1], "scheduler") != 0 && strcmp(argv[1], "peer") != 0 &&
          strcmp(argv[1], "seed") != 0))
         return argv;
-    for (n = 2; argv[n] != NULL; n++)
+    is_peer = strcmp(argv[1], "scheduler") != 0;
+    for (n = 2; argv[n] != NULL; n++) {
         if (strncmp(argv[n], "--tls-", 6) == 0 || strcmp(argv[n], plaintext) == 0)
-            return argv;
-    out = calloc(n + 2, sizeof(*out));
+            tls = true;
+        if (strncmp(argv[n], proxy, sizeof(proxy) - 1) == 0)
+            has_proxy = true;
+    }
+    if (tls && (has_proxy || !is_peer))
+        return argv;
+    out = calloc(n + 4, sizeof(*out));
     if (out == NULL)
         return argv;
-    out[0] = argv[0];
-    out[1] = argv[1];
-    out[2] = plaintext;
+    out[k++] = argv[0];
+    out[k++] = argv[1];
+    if (!tls)
+        out[k++] = plaintext;
+    if (is_peer && !has_proxy) {
+        out[k++] = proxy;
+        out[k++] = any;
+    }
     for (size_t i = 2; i <= n; i++)
-        out[i + 1] = argv[i];
+        out[k++] = argv[i];
     return out;
 }
 

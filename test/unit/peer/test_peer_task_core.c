@@ -14,6 +14,7 @@
 
 #include "df/df_digest.h"
 #include "df/df_id.h"
+#include "df/df_url.h"
 #include "df/df_work.h"
 #include "df/store_data.h"
 #include "df/store_db.h"
@@ -215,6 +216,30 @@ drain(void)
     ck_assert(TAILQ_EMPTY(&ctx.tasks));
 }
 
+static void
+seal_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+/* Run the loop until t's hash jobs (its seal) are done. */
+static void
+run_until_sealed(struct peer_task *t)
+{
+    struct timeval tv = {0, 1000};
+    struct event *tick = event_new(ctx.base, -1, EV_PERSIST, seal_tick, NULL);
+    unsigned ticks = 0;
+
+    ck_assert_ptr_nonnull(tick);
+    event_add(tick, &tv);
+    while (!TAILQ_EMPTY(&t->hashing) && ++ticks < 60000) /* a loose bound: a minute of ticks */
+        event_base_loop(ctx.base, EVLOOP_ONCE);
+    event_free(tick);
+    ck_assert(TAILQ_EMPTY(&t->hashing));
+}
+
 static bool
 want_odd(uint64_t number, void *arg)
 {
@@ -330,6 +355,79 @@ START_TEST(test_source_fails)
 
 END_TEST
 
+/*
+ * A reader without a waiter (the proxy): it holds the task past its end, follows the verified
+ * prefix, then finds the finished task in the cache with peer_task_open, and rejects it.
+ */
+START_TEST(test_hold_open_reject)
+{
+    static const char url[] = "http://origin.test/held";
+    struct df_id_task_params p;
+    struct peer_download_req req;
+    struct peer_task *t, *again = NULL;
+    struct store_task st;
+    struct df_error err;
+    char id[DF_ID_TASK_LEN + 1];
+    uint64_t n;
+
+    /* the id peer_task_open computes */
+    memset(&p, 0, sizeof(p));
+    p.url = url;
+    p.url_flags = DF_URL_CANON_SORT;
+    ck_assert_int_eq(df_id_task(&p, id, &err), 0);
+    memset(&req, 0, sizeof(req));
+    req.url = (char *)(uintptr_t)url;
+    t = peer_task_new(&ctx, id, url, &req);
+    peer_task_join_swarm(t);
+    ck_assert_msg(peer_task_set_geometry(t, LENGTH, PIECE, &err) == 0, "%s", err.msg);
+    peer_task_hold(t);
+    while (peer_task_claim(t, NULL, NULL, &n))
+        ;
+    ck_assert_uint_eq(peer_task_verified_end(t, 0), 0);
+    ck_assert_int_eq(piece_fetched(t, 0, NULL), 0);
+    ck_assert_int_eq(piece_fetched(t, 2, NULL), 0);
+    /* the prefix ends at the first gap, wherever the reader is */
+    ck_assert_uint_eq(peer_task_verified_end(t, 0), PIECE);
+    ck_assert_uint_eq(peer_task_verified_end(t, PIECE / 2), PIECE);
+    ck_assert_uint_eq(peer_task_verified_end(t, PIECE), PIECE);
+    ck_assert_int_eq(piece_fetched(t, 1, NULL), 0);
+    ck_assert_uint_eq(peer_task_verified_end(t, 0), 3 * PIECE);
+    ck_assert_int_eq(piece_fetched(t, 3, NULL), 0);
+    peer_task_complete(t);
+    ck_assert_uint_eq(peer_task_verified_end(t, 0), LENGTH);
+    /* held: still there once everything else (its seal on a worker) is done with it, and
+     * gone at once when let go */
+    run_until_sealed(t);
+    ck_assert_ptr_eq(peer_task_find(&ctx, id), t);
+    peer_task_unhold(t);
+    ck_assert(TAILQ_EMPTY(&ctx.tasks));
+
+    /* from the cache, held once for the caller; then rejected: gone from the store */
+    req.disable_back_to_source = true;
+    ck_assert_msg(peer_task_open(&ctx, &req, &again, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_nonnull(again);
+    ck_assert_int_eq(again->state, PEER_TASK_DONE);
+    ck_assert_uint_eq(again->content_length, LENGTH);
+    ck_assert_uint_eq(again->holds, 1);
+    ck_assert_uint_eq(peer_task_verified_end(again, 0), LENGTH);
+    peer_task_reject(again, "digest mismatch (test)");
+    ck_assert_ptr_null(peer_task_find(&ctx, id));
+    memset(&st, 0, sizeof(st));
+    ck_assert_int_eq(store_task_get(ctx.db, id, &st), DF_ENOTFOUND);
+    peer_task_unhold(again);
+    drain();
+
+    /* not cached, and back-to-source disabled: refused, nothing created */
+    again = NULL;
+    ck_assert_int_eq(peer_task_open(&ctx, &req, &again, &err), DF_ENOTFOUND);
+    ck_assert_ptr_null(again);
+    ck_assert(TAILQ_EMPTY(&ctx.tasks));
+    req.url = (char *)(uintptr_t) "ftp://origin.test/x";
+    ck_assert_int_eq(peer_task_open(&ctx, &req, &again, &err), DF_EINVAL);
+}
+
+END_TEST
+
 Suite *test_peer_task_core_suite(void);
 
 Suite *
@@ -342,6 +440,7 @@ test_peer_task_core_suite(void)
     tcase_add_test(tc, test_claims);
     tcase_add_test(tc, test_pieces_done);
     tcase_add_test(tc, test_source_fails);
+    tcase_add_test(tc, test_hold_open_reject);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -59,6 +59,8 @@ roles_peer_config(const char *dir, const char *name, bool seed, const char *sche
                           "0",
                           "--upload-port",
                           "0",
+                          "--proxy-listen",
+                          "0",
                           "--data-dir",
                           data,
                           "--scheduler",

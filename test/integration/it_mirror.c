@@ -1,0 +1,981 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The peer's registry mirror with real clients: Debian's docker-registry (distribution 2.8)
+ * on 127.0.0.x holds a three-layer image that skopeo pushed (an OCI layout built here with
+ * tar, gzip and sha256sum); skopeo then pulls it through our proxy with a registries.conf
+ * whose mirror is the proxy while the image's own registry is a closed port, so a success
+ * proves the mirror served it. Blobs must come from P2P tasks (metrics, log), manifests pass
+ * through, a corrupted blob never reaches the client as a success, and bad requests get
+ * their status. containerd (its own root, state and socket here) pulls with `ctr images pull
+ * --hosts-dir`, once with the X-Dragonfly-Registry header and once with the catch-all
+ * _default hosts.toml, whose ns= parameter names an https registry.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "harness/harness.h"
+
+#define MIRROR_REG_IP   "127.0.0.150"
+#define MIRROR_REG_PORT "5150"
+#define MIRROR_REG      MIRROR_REG_IP ":" MIRROR_REG_PORT
+#define MIRROR_PEER_IP  "127.0.0.151"
+#define MIRROR_SCHED_IP "127.0.0.153"
+#define MIRROR_SEED_IP  "127.0.0.154"
+#define MIRROR_PEER2_IP "127.0.0.155"
+#define MIRROR_CLOSED   "127.0.0.152:1" /* the image's own location: nothing listens there */
+#define MIRROR_IMAGE    "test/img"
+/* distribution 2.8 answers 404 to a client that does not accept OCI manifests */
+#define OCI_ACCEPT "-H 'Accept: application/vnd.oci.image.manifest.v1+json'"
+
+/*
+ * Build an OCI layout with three gzip layers of random content (700 kB, 1.4 MB, 2.1 MB) and
+ * print the manifest digest. $1: work dir, $2: layout dir.
+ */
+static const char mirror_image_sh[] =
+        "set -eu\n"
+        "W=$1; O=$2; mkdir -p \"$O/blobs/sha256\"\n"
+        "blob() { d=$(sha256sum \"$1\" | cut -d' ' -f1); cp \"$1\" \"$O/blobs/sha256/$d\"; "
+        "echo \"$d\"; }\n"
+        "layers=''; diffs=''\n"
+        "for i in 1 2 3; do\n"
+        "  mkdir -p \"$W/l$i/d$i\"; head -c $((i * 700000)) /dev/urandom > \"$W/l$i/d$i/f$i\"\n"
+        "  tar -C \"$W/l$i\" -cf \"$W/layer$i.tar\" \"d$i\"\n"
+        "  gzip -n -c \"$W/layer$i.tar\" > \"$W/layer$i.tgz\"\n"
+        "  diff=$(sha256sum \"$W/layer$i.tar\" | cut -d' ' -f1); d=$(blob \"$W/layer$i.tgz\")\n"
+        "  s=$(stat -c %s \"$W/layer$i.tgz\")\n"
+        "  layers=\"$layers${layers:+,}{\\\"mediaType\\\":\\\"application/"
+        "vnd.oci.image.layer.v1.tar+gzip\\\",\\\"digest\\\":\\\"sha256:$d\\\",\\\"size\\\":$s}\"\n"
+        "  diffs=\"$diffs${diffs:+,}\\\"sha256:$diff\\\"\"\n"
+        "done\n"
+        "printf '{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},\"rootfs\":"
+        "{\"type\":\"layers\",\"diff_ids\":[%s]}}' \"$diffs\" > \"$W/config.json\"\n"
+        "c=$(blob \"$W/config.json\"); cs=$(stat -c %s \"$W/config.json\")\n"
+        "printf '{\"schemaVersion\":2,\"mediaType\":\"application/"
+        "vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/"
+        "vnd.oci.image.config.v1+json\",\"digest\":\"sha256:%s\",\"size\":%s},\"layers\":[%s]}' "
+        "\"$c\" \"$cs\" \"$layers\" > \"$W/manifest.json\"\n"
+        "m=$(blob \"$W/manifest.json\"); ms=$(stat -c %s \"$W/manifest.json\")\n"
+        "printf '{\"imageLayoutVersion\":\"1.0.0\"}' > \"$O/oci-layout\"\n"
+        "printf '{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/"
+        "vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:%s\",\"size\":%s,\"annotations\":"
+        "{\"org.opencontainers.image.ref.name\":\"v1\"}}]}' \"$m\" \"$ms\" > \"$O/index.json\"\n"
+        "printf 'sha256:%s' \"$m\"\n";
+
+static struct {
+    char *dir;
+    bool tls;         /* the registry serves https with a certificate of its own */
+    const char *rate; /* the peer's download.rateLimit, NULL: none */
+    const char *map;  /* the peer's proxy.registries entry, NULL: none */
+    bool rate1;       /* proxy.requestRateLimit 1 */
+    bool swarm;       /* a scheduler, a seed and a second peer; the peers use them */
+    struct it_proc sched, seed, peer2;
+    char sched_addr[64], proxy2[64], upload2[64];
+    struct it_proc reg, peer, ctd;
+    char proxy[64], upload[64];
+    char manifest[80]; /* sha256:<hex> of the pushed manifest */
+} S;
+
+static int __attribute__((format(printf, 2, 3))) run(char **out, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    return it_sh(cmd, out, 120);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fputs(text, f) >= 0, 1);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The value of metric name at /metrics of the peer whose upload address is upload. */
+static uint64_t
+metric_at(const char *upload, const char *name)
+{
+    char *out = NULL;
+    uint64_t v = 0;
+
+    ck_assert_int_eq(run(&out,
+                         "curl -sS --max-time 10 http://%s/metrics | awk '$1 == \"%s\" "
+                         "{ print $2 }'",
+                         upload, name),
+                     0);
+    ck_assert_msg(sscanf(out, "%" SCNu64, &v) == 1, "metric %s: \"%s\"", name, out);
+    free(out);
+    return v;
+}
+
+/* The value of metric name at the (first) peer's /metrics. */
+static uint64_t
+metric(const char *name)
+{
+    return metric_at(S.upload, name);
+}
+
+static void
+mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const char *mirror,
+                     char *proxy, char *upload)
+{
+    char data[700], ca[700], ready[700], listen[64];
+    const char *argv[40] = {it_bin(),
+                            "peer",
+                            "--ip",
+                            ip,
+                            "--rpc-port",
+                            "0",
+                            "--upload-port",
+                            "0",
+                            "--proxy-listen",
+                            listen,
+                            "--data-dir",
+                            data,
+                            "--registry-mirror",
+                            mirror,
+                            IT_ALLOW_ORIGIN,
+                            MIRROR_REG_IP,
+                            "--log-debug",
+                            "proxy",
+                            "--ready-file",
+                            ready};
+    size_t n = 20;
+
+    snprintf(data, sizeof(data), "%s/%s", S.dir, name);
+    snprintf(ca, sizeof(ca), "%s/registry.crt", S.dir);
+    snprintf(ready, sizeof(ready), "%s/%s.ready", S.dir, name);
+    snprintf(listen, sizeof(listen), "%s:0", ip);
+    if (S.rate != NULL) {
+        argv[n++] = "--download-rate-limit";
+        argv[n++] = S.rate;
+    }
+    if (S.tls) {
+        argv[n++] = "--source-ca-file";
+        argv[n++] = ca;
+    }
+    if (S.map != NULL) {
+        argv[n++] = "--proxy-registry";
+        argv[n++] = S.map;
+    }
+    if (S.rate1) {
+        argv[n++] = "--proxy-request-rate-limit";
+        argv[n++] = "1";
+    }
+    if (S.swarm) {
+        argv[n++] = "--scheduler";
+        argv[n++] = S.sched_addr;
+        argv[n++] = "--announce-interval";
+        argv[n++] = "1s";
+    }
+    argv[n] = NULL;
+    ck_assert_int_eq(
+            it_proc_start(p, S.dir, name, (char *const *)(uintptr_t)argv, ready, IT_READY_MS), 0);
+    snprintf(proxy, 64, "%s", it_proc_ready_str(p, "proxy"));
+    snprintf(upload, 64, "%s", it_proc_ready_str(p, "upload"));
+    ck_assert_int_ne(proxy[0], '\0');
+}
+
+/* The peer (and with S.swarm the scheduler, the seed and the second peer before it). */
+static void
+mirror_peer_start(const char *mirror)
+{
+    char data[700];
+
+    if (S.swarm) {
+        ck_assert_int_eq(it_df_start(&S.sched, S.dir, "scheduler", "scheduler", "--listen",
+                                     MIRROR_SCHED_IP ":0", "--metrics-listen", MIRROR_SCHED_IP ":0",
+                                     "--seed-wait", "2s", NULL),
+                         0);
+        snprintf(S.sched_addr, sizeof(S.sched_addr), "%s", it_proc_ready_str(&S.sched, "rpc"));
+        snprintf(data, sizeof(data), "%s/seed", S.dir);
+        ck_assert_int_eq(it_df_start(&S.seed, S.dir, "seed", "peer", "--seed", "--ip",
+                                     MIRROR_SEED_IP, "--rpc-port", "0", "--upload-port", "0",
+                                     "--data-dir", data, "--scheduler", S.sched_addr,
+                                     "--announce-interval", "1s", IT_ALLOW_ORIGIN, MIRROR_REG_IP,
+                                     NULL),
+                         0);
+        mirror_peer_start_as(&S.peer2, "peer2", MIRROR_PEER2_IP, mirror, S.proxy2, S.upload2);
+    }
+    mirror_peer_start_as(&S.peer, "peer", MIRROR_PEER_IP, mirror, S.proxy, S.upload);
+}
+
+/* The registry's options. */
+#define MIRROR_TLS   0x1  /* https, with a certificate made here that the peer trusts */
+#define MIRROR_AUTH  0x2  /* htpasswd basic auth: user MIRROR_USER */
+#define MIRROR_SLOW  0x4  /* the peer downloads at 2 MiB/s */
+#define MIRROR_MAP   0x8  /* proxy.registries maps ns=<registry> to its http:// origin */
+#define MIRROR_RATE  0x10 /* the proxy takes 1 request/s */
+#define MIRROR_SWARM 0x20 /* a scheduler, a seed and two peers */
+
+#define MIRROR_USER     "it:it-secret"
+#define MIRROR_USER_B64 "aXQ6aXQtc2VjcmV0" /* base64 of MIRROR_USER */
+/* bcrypt of "it-secret" (cost 4), as htpasswd -B would write it */
+#define MIRROR_HTPASSWD "it:$2b$04$4L4OXZjcd8R.va.YiSkl9OFMq3S8wVAOche8E2kiKOJf.n.Bt.S8K\n"
+
+/*
+ * A registry with the image pushed (opts: MIRROR_*), and a peer mirroring it (mirror: its
+ * proxy.registryMirror.addr, NULL for the registry itself).
+ */
+static void
+mirror_up_opts(const char *mirror, unsigned opts)
+{
+    bool tls = (opts & MIRROR_TLS) != 0, auth = (opts & MIRROR_AUTH) != 0;
+    const char *rate = (opts & MIRROR_SLOW) != 0 ? "2MiB/s" : NULL;
+    const char *map = (opts & MIRROR_MAP) != 0 ? MIRROR_REG "=http://" MIRROR_REG : NULL;
+    char path[700], *out = NULL;
+    const char *argv[] = {"/usr/bin/docker-registry", "serve", path, NULL};
+    int i;
+
+    memset(&S, 0, sizeof(S));
+    ck_assert_msg(access("/usr/bin/docker-registry", X_OK) == 0 &&
+                          access("/usr/bin/skopeo", X_OK) == 0,
+                  "docker-registry and skopeo are needed (scripts/install-deps.sh)");
+    S.dir = it_tmpdir();
+    ck_assert_ptr_nonnull(S.dir);
+    S.tls = tls;
+    S.rate = rate;
+    S.map = map;
+    S.rate1 = (opts & MIRROR_RATE) != 0;
+    S.swarm = (opts & MIRROR_SWARM) != 0;
+    /* the name in the CN and a DNS SAN too: mbedtls matches an IP host only as a name */
+    if (tls)
+        ck_assert_int_eq(run(NULL,
+                             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                             "-nodes -keyout %s/registry.key -out %s/registry.crt -days 2 "
+                             "-subj /CN=" MIRROR_REG_IP " -addext subjectAltName=IP:" MIRROR_REG_IP
+                             ",DNS:" MIRROR_REG_IP " 2>/dev/null",
+                             S.dir, S.dir),
+                         0);
+    snprintf(path, sizeof(path), "%s/registry.yml", S.dir);
+    {
+        char yml[1400];
+        snprintf(yml, sizeof(yml),
+                 "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n"
+                 "    rootdirectory: %s/regdata\n  delete:\n    enabled: true\nhttp:\n"
+                 "  addr: " MIRROR_REG "\n",
+                 S.dir);
+        if (tls)
+            snprintf(yml + strlen(yml), sizeof(yml) - strlen(yml),
+                     "  tls:\n    certificate: %s/registry.crt\n    key: %s/registry.key\n", S.dir,
+                     S.dir);
+        if (auth)
+            snprintf(yml + strlen(yml), sizeof(yml) - strlen(yml),
+                     "auth:\n  htpasswd:\n    realm: it\n    path: %s/htpasswd\n", S.dir);
+        write_file(path, yml);
+    }
+    {
+        char pw[700];
+        snprintf(pw, sizeof(pw), "%s/htpasswd", S.dir);
+        write_file(pw, MIRROR_HTPASSWD);
+    }
+    ck_assert_int_eq(
+            it_proc_start(&S.reg, S.dir, "registry", (char *const *)(uintptr_t)argv, NULL, 0), 0);
+    for (i = 0; i < 300; i++) {
+        if (run(NULL,
+                "curl -sfk --max-time 2 -u " MIRROR_USER " -o /dev/null %s://" MIRROR_REG "/v2/",
+                tls ? "https" : "http") == 0)
+            break;
+        it_sleep_ms(100);
+    }
+    if (i == 300)
+        it_proc_dump_log(&S.reg);
+    ck_assert_msg(i < 300, "the registry did not answer on " MIRROR_REG);
+    snprintf(path, sizeof(path), "%s/image.sh", S.dir);
+    write_file(path, mirror_image_sh);
+    ck_assert_int_eq(run(&out, "sh %s/image.sh %s/work %s/layout", S.dir, S.dir, S.dir), 0);
+    snprintf(S.manifest, sizeof(S.manifest), "%s", out);
+    free(out);
+    ck_assert_int_eq(strlen(S.manifest), 71);
+    ck_assert_int_eq(run(NULL,
+                         "skopeo --insecure-policy copy -q --dest-tls-verify=false %s "
+                         "oci:%s/layout:v1 docker://" MIRROR_REG "/" MIRROR_IMAGE ":v1",
+                         auth ? "--dest-creds " MIRROR_USER : "", S.dir),
+                     0);
+    mirror_peer_start(mirror != NULL ? mirror : tls ? "https://" MIRROR_REG : "http://" MIRROR_REG);
+    /* The image's registry is a closed port; its only mirror is our proxy. */
+    snprintf(path, sizeof(path), "%s/registries.conf", S.dir);
+    {
+        char conf[1000];
+        snprintf(conf, sizeof(conf),
+                 "[[registry]]\nprefix = \"" MIRROR_CLOSED "\"\nlocation = \"" MIRROR_CLOSED
+                 "\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"%s\"\ninsecure = true\n",
+                 S.proxy);
+        write_file(path, conf);
+    }
+}
+
+static void
+mirror_up(const char *mirror)
+{
+    mirror_up_opts(mirror, 0);
+}
+
+/* Stop everything; the peer must exit cleanly (0: no crash, no sanitizer report). */
+static void
+mirror_down(void)
+{
+    int status = it_proc_stop(&S.peer);
+
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        it_proc_dump_log(&S.peer);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer exit status %d", status);
+    if (S.ctd.pid > 0)
+        it_proc_stop(&S.ctd);
+    if (S.swarm) {
+        it_proc_stop(&S.peer2);
+        it_proc_stop(&S.seed);
+        it_proc_stop(&S.sched);
+    }
+    it_proc_stop(&S.reg);
+    it_rmtree(S.dir);
+    free(S.dir);
+}
+
+/* skopeo copy of ref (after "docker://" MIRROR_CLOSED "/") into the OCI layout dest, with
+ * the flags in extra (credentials). */
+static int
+mirror_pull_as(const char *extra, const char *ref, const char *dest)
+{
+    return run(NULL,
+               "skopeo --insecure-policy --registries-conf %s/registries.conf copy -q %s "
+               "docker://" MIRROR_CLOSED "/" MIRROR_IMAGE "%s oci:%s/%s:v1",
+               S.dir, extra, ref, S.dir, dest);
+}
+
+static int
+mirror_pull(const char *ref, const char *dest)
+{
+    return mirror_pull_as("", ref, dest);
+}
+
+/* Every blob of the layout at dest is named by its sha256, and the pushed manifest is there. */
+static void
+assert_layout(const char *dest)
+{
+    char *out = NULL;
+
+    ck_assert_int_eq(run(&out,
+                         "cd %s/%s/blobs/sha256 && n=0 && for f in *; do "
+                         "[ \"$(sha256sum < $f | cut -c1-64)\" = \"$f\" ] || exit 1; "
+                         "n=$((n + 1)); done; echo $n",
+                         S.dir, dest),
+                     0);
+    /* manifest, config and three layers */
+    ck_assert_str_eq(out, "5\n");
+    free(out);
+    ck_assert_int_eq(run(NULL, "grep -q '\"%s\"' %s/%s/index.json", S.manifest, S.dir, dest), 0);
+    ck_assert_int_eq(run(NULL, "test -e %s/%s/blobs/sha256/%s", S.dir, dest, S.manifest + 7), 0);
+}
+
+START_TEST(test_skopeo_pull)
+{
+    char ref[100];
+    uint64_t p2p, bytes, hits;
+
+    mirror_up(NULL);
+    ck_assert_int_eq(mirror_pull(":v1", "by-tag"), 0);
+    assert_layout("by-tag");
+    /* the config and three layers came from P2P tasks, the manifest passed through */
+    p2p = metric("dragonfly_peer_proxy_p2p_requests_total");
+    bytes = metric("dragonfly_peer_proxy_p2p_bytes_total");
+    ck_assert_uint_ge(p2p, 4);
+    ck_assert_uint_ge(bytes, 4200000);
+    ck_assert_uint_ge(metric("dragonfly_peer_proxy_pass_requests_total"), 1);
+    ck_assert_uint_eq(metric("dragonfly_peer_proxy_error_requests_total"), 0);
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 4", S.dir), 0);
+
+    /* by digest: the same blobs, now from the peer's cache */
+    hits = metric("dragonfly_peer_cache_hits_total");
+    snprintf(ref, sizeof(ref), "@%s", S.manifest);
+    ck_assert_int_eq(mirror_pull(ref, "by-digest"), 0);
+    assert_layout("by-digest");
+    ck_assert_uint_ge(metric("dragonfly_peer_proxy_p2p_requests_total"), p2p + 4);
+    ck_assert_uint_gt(metric("dragonfly_peer_cache_hits_total"), hits);
+    mirror_down();
+}
+
+END_TEST
+
+/* The headers curl saw for a request through the proxy (-D), lower-cased. */
+static char *
+mirror_curl(const char *args, const char *path, int *code)
+{
+    char *out = NULL;
+    int c = 0;
+
+    ck_assert_int_eq(run(&out,
+                         "curl -sS --max-time 30 -o %s/body -D - %s -w 'code=%%{http_code}\\n' "
+                         "'http://%s%s' | tr 'A-Z' 'a-z'",
+                         S.dir, args, S.proxy, path),
+                     0);
+    ck_assert_ptr_nonnull(strstr(out, "code="));
+    ck_assert_int_eq(sscanf(strstr(out, "code="), "code=%d", &c), 1);
+    *code = c;
+    return out;
+}
+
+START_TEST(test_pass_through)
+{
+    char *h, want[120], path[300];
+    int code;
+
+    mirror_up(NULL);
+    /* the API ping and a manifest by tag, with two Accept lines, pass through */
+    h = mirror_curl("", "/v2/", &code);
+    ck_assert_int_eq(code, 200);
+    ck_assert_ptr_nonnull(strstr(h, "docker-distribution-api-version: registry/2.0"));
+    free(h);
+    h = mirror_curl("-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+                    "-H 'Accept: application/vnd.oci.image.manifest.v1+json'",
+                    "/v2/" MIRROR_IMAGE "/manifests/v1", &code);
+    ck_assert_int_eq(code, 200);
+    snprintf(want, sizeof(want), "docker-content-digest: %s", S.manifest);
+    ck_assert_msg(strstr(h, want) != NULL, "%s", h);
+    ck_assert_ptr_nonnull(strstr(h, "content-type: application/vnd.oci.image.manifest.v1+json"));
+    ck_assert_ptr_null(strstr(h, "x-dragonfly-task-id"));
+    free(h);
+    ck_assert_int_eq(
+            run(NULL, "test \"$(sha256sum < %s/body | cut -c1-64)\" = %s", S.dir, S.manifest + 7),
+            0);
+    /* HEAD: the length without a body */
+    h = mirror_curl("-I " OCI_ACCEPT, "/v2/" MIRROR_IMAGE "/manifests/v1", &code);
+    ck_assert_int_eq(code, 200);
+    ck_assert_ptr_nonnull(strstr(h, "content-length: "));
+    free(h);
+    /* the registry's own errors, with their bodies */
+    h = mirror_curl("", "/v2/" MIRROR_IMAGE "/manifests/nope", &code);
+    ck_assert_int_eq(code, 404);
+    free(h);
+    ck_assert_int_eq(run(NULL, "grep -q MANIFEST_UNKNOWN %s/body", S.dir), 0);
+    /* a blob the registry does not have is not a P2P task: its 404 passes through */
+    h = mirror_curl("",
+                    "/v2/" MIRROR_IMAGE "/blobs/sha256:"
+                    "0000000000000000000000000000000000000000000000000000000000000000",
+                    &code);
+    ck_assert_int_eq(code, 404);
+    ck_assert_ptr_null(strstr(h, "x-dragonfly-task-id"));
+    free(h);
+    /* a blob through P2P: the task's headers and the registry's */
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/manifests/%s", S.manifest);
+    h = mirror_curl(OCI_ACCEPT, path, &code);
+    ck_assert_int_eq(code, 200);
+    free(h);
+    ck_assert_int_eq(
+            run(NULL, "grep -o 'sha256:[0-9a-f]*' %s/body | tail -1 > %s/layer", S.dir, S.dir), 0);
+    ck_assert_int_eq(
+            run(NULL,
+                "curl -sS --max-time 30 -D %s/lh -o %s/lb http://%s/v2/" MIRROR_IMAGE
+                "/blobs/$(cat %s/layer) && grep -qi '^x-dragonfly-task-id: [0-9a-f]\\{64\\}' %s/lh "
+                "&& grep -qi '^x-dragonfly-server-ip: " MIRROR_PEER_IP "' %s/lh && "
+                "grep -qi '^docker-content-digest: ' %s/lh && "
+                "test sha256:$(sha256sum < %s/lb | cut -c1-64) = $(cat %s/layer)",
+                S.dir, S.dir, S.proxy, S.dir, S.dir, S.dir, S.dir, S.dir, S.dir),
+            0);
+    /* what the mirror refuses, and why */
+    h = mirror_curl("-X POST", "/v2/" MIRROR_IMAGE "/blobs/uploads/", &code);
+    ck_assert_int_eq(code, 405);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: proxy"));
+    ck_assert_ptr_nonnull(strstr(h, "allow: get, head"));
+    free(h);
+    h = mirror_curl("", "/other", &code);
+    ck_assert_int_eq(code, 404);
+    free(h);
+    h = mirror_curl("-H 'X-Dragonfly-Registry: ftp://x'", "/v2/", &code);
+    ck_assert_int_eq(code, 400);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: proxy"));
+    free(h);
+    ck_assert_int_eq(run(NULL, "grep -q 'X-Dragonfly-Registry: ' %s/body", S.dir), 0);
+    /* still serving */
+    h = mirror_curl("", "/v2/", &code);
+    ck_assert_int_eq(code, 200);
+    free(h);
+    mirror_down();
+}
+
+END_TEST
+
+/* The upstream from the header or ns=, with a configured mirror that cannot answer. */
+START_TEST(test_upstream_choice)
+{
+    char *h;
+    int code;
+
+    mirror_up("http://" MIRROR_CLOSED);
+    /* the configured mirror cannot be reached: a 502 that says so */
+    h = mirror_curl("", "/v2/", &code);
+    ck_assert_int_eq(code, 502);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: backend"));
+    free(h);
+    /* X-Dragonfly-Registry wins */
+    h = mirror_curl(OCI_ACCEPT " -H 'X-Dragonfly-Registry: http://" MIRROR_REG "'",
+                    "/v2/" MIRROR_IMAGE "/manifests/v1", &code);
+    ck_assert_int_eq(code, 200);
+    free(h);
+    /* ns= (a scheme given) wins over the mirror */
+    h = mirror_curl(OCI_ACCEPT, "/v2/" MIRROR_IMAGE "/manifests/v1?ns=http%3A%2F%2F" MIRROR_REG,
+                    &code);
+    ck_assert_int_eq(code, 200);
+    free(h);
+    /* containerd's bare ns= means https: the plain-HTTP registry fails the handshake */
+    h = mirror_curl(OCI_ACCEPT, "/v2/" MIRROR_IMAGE "/manifests/v1?ns=" MIRROR_REG, &code);
+    ck_assert_int_eq(code, 502);
+    free(h);
+    /* skopeo through the proxy with only the header form is not possible: it sends none */
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * A blob whose bytes no longer match its digest (changed in the registry's storage, same
+ * length): the client never gets it as a success, the peer says why, and once the registry
+ * is repaired the blob is fetched again and served.
+ */
+START_TEST(test_corrupt_blob)
+{
+    char *out = NULL, layer[80], data[900];
+
+    mirror_up(NULL);
+    ck_assert_int_eq(run(&out, "ls -S %s/layout/blobs/sha256 | head -1", S.dir), 0);
+    ck_assert_int_eq(strlen(out), 65);
+    snprintf(layer, sizeof(layer), "%.64s", out);
+    free(out);
+    snprintf(data, sizeof(data), "%s/regdata/docker/registry/v2/blobs/sha256/%.2s/%s/data", S.dir,
+             layer, layer);
+    ck_assert_int_eq(run(NULL,
+                         "cp %s %s/good && printf 'XXXXXXXX' | dd of=%s bs=1 seek=1000000 "
+                         "conv=notrunc status=none",
+                         data, S.dir, data),
+                     0);
+    /* curl fails (a truncated body), never a complete wrong one */
+    ck_assert_int_ne(run(NULL,
+                         "curl -sSf --max-time 30 -o %s/bad http://%s/v2/" MIRROR_IMAGE
+                         "/blobs/sha256:%s",
+                         S.dir, S.proxy, layer),
+                     0);
+    ck_assert_int_ne(run(NULL, "test \"$(sha256sum < %s/bad | cut -c1-64)\" = %s", S.dir, layer),
+                     0);
+    ck_assert_int_eq(run(NULL, "grep -q 'digest mismatch' %s/peer.log", S.dir), 0);
+    /* skopeo fails too */
+    ck_assert_int_ne(mirror_pull(":v1", "bad-pull"), 0);
+    /* repaired: fetched again (nothing wrong stayed cached) and served */
+    ck_assert_int_eq(run(NULL, "cp %s/good %s", S.dir, data), 0);
+    ck_assert_int_eq(mirror_pull(":v1", "good-pull"), 0);
+    assert_layout("good-pull");
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * A registry with basic auth: the 401 and its WWW-Authenticate reach the client, which then
+ * pulls with its credentials (forwarded to the registry, for the P2P tasks too). A blob the
+ * peer holds is still refused to a client without them: the registry decides, not the cache.
+ */
+START_TEST(test_auth)
+{
+    char *h, *out = NULL, path[700];
+    int code;
+
+    mirror_up_opts(NULL, MIRROR_AUTH);
+    ck_assert_int_ne(mirror_pull(":v1", "anonymous"), 0);
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 0", S.dir), 0);
+    /* containers/image looks a mirror's credentials up by the mirror's host */
+    snprintf(path, sizeof(path), "%s/auth.json", S.dir);
+    {
+        char auth[300], flag[800];
+        snprintf(auth, sizeof(auth), "{\"auths\": {\"%s\": {\"auth\": \"%s\"}}}\n", S.proxy,
+                 MIRROR_USER_B64);
+        write_file(path, auth);
+        snprintf(flag, sizeof(flag), "--src-authfile %s", path);
+        ck_assert_int_eq(mirror_pull_as(flag, ":v1", "with-creds"), 0);
+    }
+    assert_layout("with-creds");
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 4", S.dir), 0);
+    /* the biggest layer is in the peer's cache now; without credentials it is still 401 */
+    ck_assert_int_eq(run(&out, "ls -S %s/layout/blobs/sha256 | head -1", S.dir), 0);
+    ck_assert_int_eq(strlen(out), 65);
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/blobs/sha256:%.64s", out);
+    free(out);
+    h = mirror_curl("", path, &code);
+    ck_assert_int_eq(code, 401);
+    ck_assert_ptr_nonnull(strstr(h, "www-authenticate: basic realm=\"it\""));
+    ck_assert_ptr_null(strstr(h, "x-dragonfly-task-id"));
+    free(h);
+    h = mirror_curl("-u it:wrong", path, &code);
+    ck_assert_int_eq(code, 401);
+    free(h);
+    /* with them: from the cache */
+    h = mirror_curl("-u " MIRROR_USER, path, &code);
+    ck_assert_int_eq(code, 200);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-task-download-finished: true"));
+    free(h);
+    ck_assert_int_eq(run(NULL, "test sha256:$(sha256sum < %s/body | cut -c1-64) = %s", S.dir,
+                         strrchr(path, '/') + 1),
+                     0);
+    /* credentials never reach the log */
+    ck_assert_int_eq(run(NULL, "! grep -q '" MIRROR_USER_B64 "' %s/peer.log", S.dir), 0);
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * A 12 MiB blob (12 pieces) fetched at 2 MiB/s: the client's first bytes arrive while the
+ * task is still running (streamed as pieces are verified, not once the whole blob is in),
+ * and the whole body matches.
+ */
+START_TEST(test_streams)
+{
+    char *out = NULL, hex[65];
+    int i;
+
+    mirror_up_opts(NULL, MIRROR_SLOW);
+    /* upload the blob with the registry API: start a session, then PUT it with its digest */
+    ck_assert_int_eq(run(&out,
+                         "head -c 12582912 /dev/urandom > %s/big && sha256sum < %s/big | "
+                         "cut -c1-64",
+                         S.dir, S.dir),
+                     0);
+    snprintf(hex, sizeof(hex), "%.64s", out);
+    free(out);
+    ck_assert_int_eq(
+            run(NULL,
+                "loc=$(curl -sS --max-time 30 -X POST -D - -o /dev/null "
+                "http://" MIRROR_REG "/v2/" MIRROR_IMAGE "/blobs/uploads/ | "
+                "tr -d '\\r' | sed -n 's/^[Ll]ocation: //p') && "
+                "case $loc in *\\?*) sep='&';; *) sep='?';; esac && "
+                "curl -sSf --max-time 60 -X PUT -H 'Content-Type: application/octet-stream' "
+                "--data-binary @%s/big \"$loc${sep}digest=sha256:%s\" -o /dev/null",
+                S.dir, hex),
+            0);
+    ck_assert_int_eq(run(NULL,
+                         "(curl -sS --max-time 120 -o %s/got http://%s/v2/" MIRROR_IMAGE
+                         "/blobs/sha256:%s; echo $? > %s/got.rc) >/dev/null 2>&1 &",
+                         S.dir, S.proxy, hex, S.dir),
+                     0);
+    /* a second client of the same task leaves after its first bytes: the others go on */
+    ck_assert_int_eq(run(NULL,
+                         "curl -sS --max-time 120 http://%s/v2/" MIRROR_IMAGE
+                         "/blobs/sha256:%s 2>/dev/null | head -c 1000 | wc -c | grep -qx 1000",
+                         S.proxy, hex),
+                     0);
+    for (i = 0; i < 1200; i++) {
+        if (run(NULL, "test -s %s/got", S.dir) == 0)
+            break;
+        it_sleep_ms(50);
+    }
+    ck_assert_msg(i < 1200, "no byte of the blob arrived");
+    /* the first bytes are out and the task is not done */
+    ck_assert_int_eq(run(NULL,
+                         "grep 'new (proxy)' %s/peer.log | grep -q . && "
+                         "! grep -q 'done: 12582912 bytes' %s/peer.log",
+                         S.dir, S.dir),
+                     0);
+    for (i = 0; i < 1200; i++) {
+        if (run(NULL, "test -s %s/got.rc", S.dir) == 0)
+            break;
+        it_sleep_ms(50);
+    }
+    ck_assert_int_eq(run(NULL,
+                         "test $(cat %s/got.rc) = 0 && test $(sha256sum < %s/got | "
+                         "cut -c1-64) = %s && grep -q 'done: 12582912 bytes' %s/peer.log",
+                         S.dir, S.dir, hex, S.dir),
+                     0);
+    mirror_down();
+}
+
+END_TEST
+
+/* Over proxy.requestRateLimit: 429 with X-Dragonfly-Error-Type, and serving again later. */
+START_TEST(test_rate_limit)
+{
+    char *out = NULL, urls[4000] = "";
+    int n429 = 0, n404 = 0, typed = 0, code;
+    char *h;
+
+    mirror_up_opts(NULL, MIRROR_RATE);
+    for (int i = 0; i < 20; i++)
+        snprintf(urls + strlen(urls), sizeof(urls) - strlen(urls), " http://%s/other", S.proxy);
+    /* every answer is ours (404 for the path, or 429), each with its error type */
+    ck_assert_int_eq(run(&out, "curl -sS --max-time 60 -D - -o /dev/null%s | tr 'A-Z' 'a-z'", urls),
+                     0);
+    for (char *l = out; l != NULL && *l != '\0';
+         l = strchr(l, '\n') != NULL ? strchr(l, '\n') + 1 : NULL) {
+        n429 += strncmp(l, "http/1.1 429", 12) == 0;
+        n404 += strncmp(l, "http/1.1 404", 12) == 0;
+        typed += strncmp(l, "x-dragonfly-error-type: proxy", 29) == 0;
+    }
+    free(out);
+    ck_assert_int_eq(n429 + n404, 20);
+    ck_assert_int_eq(typed, 20);
+    ck_assert_int_ge(n429, 1);
+    ck_assert_int_ge(n404, 1);
+    ck_assert_uint_ge(metric("dragonfly_peer_proxy_error_requests_total"), 20);
+    /* a second's worth of tokens later it serves again */
+    it_sleep_ms(2500);
+    h = mirror_curl("", "/v2/", &code);
+    ck_assert_int_eq(code, 200);
+    free(h);
+    mirror_down();
+}
+
+END_TEST
+
+/* Body bytes the registry sent for blob hex (GETs in its access log). */
+static uint64_t
+registry_blob_bytes(const char *hex)
+{
+    char *out = NULL;
+    uint64_t v = 0;
+
+    ck_assert_int_eq(run(&out,
+                         "awk '$6 == \"\\\"GET\" && $7 ~ /blobs\\/sha256:%s/ { n += $10 } END "
+                         "{ print n + 0 }' %s/registry.log",
+                         hex, S.dir),
+                     0);
+    ck_assert_int_eq(sscanf(out, "%" SCNu64, &v), 1);
+    free(out);
+    return v;
+}
+
+/*
+ * With a scheduler and a seed: two peers' mirrors serve the same image to two skopeo pulls
+ * at once; the seed alone goes to the registry, and each blob's bytes leave the registry
+ * about once (<= 1.05 x) although two clients pulled it.
+ */
+START_TEST(test_swarm)
+{
+    char conf2[700], *out = NULL;
+    uint64_t size, sent;
+    FILE *f;
+
+    mirror_up_opts(NULL, MIRROR_SWARM);
+    /* the second client's registries.conf names the second peer's proxy */
+    snprintf(conf2, sizeof(conf2), "%s/registries2.conf", S.dir);
+    f = fopen(conf2, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "[[registry]]\nprefix = \"" MIRROR_CLOSED "\"\nlocation = \"" MIRROR_CLOSED
+            "\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"%s\"\ninsecure = true\n",
+            S.proxy2);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(run(NULL,
+                         "skopeo --insecure-policy --registries-conf %s/registries.conf copy -q "
+                         "docker://" MIRROR_CLOSED "/" MIRROR_IMAGE ":v1 oci:%s/one:v1 & a=$!; "
+                         "skopeo --insecure-policy --registries-conf %s copy -q "
+                         "docker://" MIRROR_CLOSED "/" MIRROR_IMAGE ":v1 oci:%s/two:v1 & b=$!; "
+                         "wait $a && wait $b",
+                         S.dir, S.dir, conf2, S.dir),
+                     0);
+    assert_layout("one");
+    assert_layout("two");
+    /* the peers got their bytes from the swarm; the seed went to the registry */
+    ck_assert_uint_eq(metric_at(S.upload, "dragonfly_peer_source_bytes_total"), 0);
+    ck_assert_uint_eq(metric_at(S.upload2, "dragonfly_peer_source_bytes_total"), 0);
+    ck_assert_uint_ge(metric_at(S.upload, "dragonfly_peer_p2p_bytes_total") +
+                              metric_at(S.upload2, "dragonfly_peer_p2p_bytes_total"),
+                      2 * 4200000);
+    /* each blob (config and layers) left the registry about once */
+    ck_assert_int_eq(
+            run(&out, "cd %s/layout/blobs/sha256 && ls | grep -v %s", S.dir, S.manifest + 7), 0);
+    for (char *l = out, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+        *nl = '\0';
+        size = 0;
+        ck_assert_int_eq(run(NULL, "test -s %s/layout/blobs/sha256/%s", S.dir, l), 0);
+        {
+            char *sz = NULL;
+            ck_assert_int_eq(run(&sz, "stat -c %%s %s/layout/blobs/sha256/%s", S.dir, l), 0);
+            ck_assert_int_eq(sscanf(sz, "%" SCNu64, &size), 1);
+            free(sz);
+        }
+        sent = registry_blob_bytes(l);
+        ck_assert_msg(sent >= size && sent * 100 <= size * 105,
+                      "blob %.12s: %" PRIu64 " bytes from the registry for %" PRIu64, l, sent,
+                      size);
+    }
+    free(out);
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * A registry with basic auth and a swarm: the seed the scheduler sends to the registry has no
+ * credentials (they do not travel over the control plane yet) and gets 401; the pull must
+ * still succeed, the scheduler sending the peer that has them back to source.
+ */
+START_TEST(test_swarm_auth)
+{
+    char path[700], auth[300], flag[800];
+
+    mirror_up_opts(NULL, MIRROR_SWARM | MIRROR_AUTH);
+    snprintf(path, sizeof(path), "%s/auth.json", S.dir);
+    snprintf(auth, sizeof(auth), "{\"auths\": {\"%s\": {\"auth\": \"%s\"}}}\n", S.proxy,
+             MIRROR_USER_B64);
+    write_file(path, auth);
+    snprintf(flag, sizeof(flag), "--src-authfile %s", path);
+    ck_assert_int_eq(mirror_pull_as(flag, ":v1", "with-creds"), 0);
+    assert_layout("with-creds");
+    mirror_down();
+}
+
+END_TEST
+
+/* containerd with its own root, state and socket in the test dir; hosts.toml under hosts/. */
+static void
+ctd_start(void)
+{
+    char path[700], conf[1600];
+    const char *argv[] = {"/usr/bin/containerd", "--config", path, NULL};
+    int i;
+
+    ck_assert_msg(access("/usr/bin/containerd", X_OK) == 0 && access("/usr/bin/ctr", X_OK) == 0,
+                  "containerd is needed (scripts/install-deps.sh)");
+    snprintf(conf, sizeof(conf),
+             "version = 2\nroot = \"%s/ctd/root\"\nstate = \"%s/ctd/state\"\n"
+             "disabled_plugins = [\"io.containerd.grpc.v1.cri\", "
+             "\"io.containerd.snapshotter.v1.btrfs\", \"io.containerd.snapshotter.v1.zfs\", "
+             "\"io.containerd.snapshotter.v1.devmapper\", \"io.containerd.snapshotter.v1.aufs\"]\n"
+             "[grpc]\n  address = \"%s/ctd.sock\"\n[ttrpc]\n  address = \"%s/ctd-ttrpc.sock\"\n",
+             S.dir, S.dir, S.dir, S.dir);
+    snprintf(path, sizeof(path), "%s/containerd.toml", S.dir);
+    write_file(path, conf);
+    ck_assert_int_eq(
+            it_proc_start(&S.ctd, S.dir, "containerd", (char *const *)(uintptr_t)argv, NULL, 0), 0);
+    for (i = 0; i < 300; i++) {
+        if (run(NULL, "ctr -a %s/ctd.sock version >/dev/null 2>&1", S.dir) == 0)
+            break;
+        it_sleep_ms(100);
+    }
+    if (i == 300)
+        it_proc_dump_log(&S.ctd);
+    ck_assert_msg(i < 300, "containerd did not start");
+}
+
+/* hosts.toml for host (a directory name: "_default" or host:port) sending to our proxy. */
+static void
+ctd_hosts(const char *host, const char *header)
+{
+    char path[700], text[1000];
+
+    ck_assert_int_eq(run(NULL, "mkdir -p '%s/hosts/%s'", S.dir, host), 0);
+    snprintf(text, sizeof(text),
+             "server = \"http://" MIRROR_CLOSED "\"\n[host.\"http://%s\"]\n"
+             "capabilities = [\"pull\", \"resolve\"]\n",
+             S.proxy);
+    if (header != NULL)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text),
+                 "[host.\"http://%s\".header]\nX-Dragonfly-Registry = \"%s\"\n", S.proxy, header);
+    snprintf(path, sizeof(path), "%s/hosts/%s/hosts.toml", S.dir, host);
+    write_file(path, text);
+}
+
+/* ctr images pull of ref, then the image must be listed with the pushed manifest. */
+static void
+ctd_pull(const char *ref)
+{
+    ck_assert_int_eq(run(NULL,
+                         "ctr -a %s/ctd.sock -n it images pull --hosts-dir %s/hosts "
+                         "--snapshotter native %s >%s/ctr.out 2>&1 || { cat %s/ctr.out >&2; "
+                         "exit 1; }",
+                         S.dir, S.dir, ref, S.dir, S.dir),
+                     0);
+    ck_assert_int_eq(
+            run(NULL, "ctr -a %s/ctd.sock -n it images ls | grep -q '%s'", S.dir, S.manifest), 0);
+    /* the config and three layers through P2P tasks of this peer */
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 4", S.dir), 0);
+    ck_assert_uint_ge(metric("dragonfly_peer_proxy_p2p_requests_total"), 4);
+}
+
+/*
+ * containerd, hosts.toml with the X-Dragonfly-Registry header: the image's host is a closed
+ * port, and so is the peer's configured mirror; only the header names the registry.
+ */
+START_TEST(test_containerd_header)
+{
+    mirror_up("http://" MIRROR_CLOSED);
+    ctd_start();
+    ctd_hosts(MIRROR_CLOSED, "http://" MIRROR_REG);
+    ctd_pull(MIRROR_CLOSED "/" MIRROR_IMAGE ":v1");
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * containerd, catch-all _default/hosts.toml with no header: containerd sends ns=<registry>
+ * and the peer goes to https://<registry> (an https registry here, its certificate trusted
+ * by the peer). containerd's fallback server is a closed port.
+ */
+START_TEST(test_containerd_ns)
+{
+    mirror_up_opts("http://" MIRROR_CLOSED, MIRROR_TLS);
+    ctd_start();
+    ctd_hosts("_default", NULL);
+    ctd_pull(MIRROR_REG "/" MIRROR_IMAGE ":v1");
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * The same _default form with a plain-HTTP registry: proxy.registries says where its ns goes
+ * (without it, https:// would be tried).
+ */
+START_TEST(test_containerd_ns_registries)
+{
+    mirror_up_opts("http://" MIRROR_CLOSED, MIRROR_MAP);
+    ctd_start();
+    ctd_hosts("_default", NULL);
+    ctd_pull(MIRROR_REG "/" MIRROR_IMAGE ":v1");
+    mirror_down();
+}
+
+END_TEST
+
+Suite *it_mirror_suite(void);
+
+Suite *
+it_mirror_suite(void)
+{
+    Suite *s = suite_create("it_mirror");
+    TCase *tc = tcase_create("skopeo");
+
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_skopeo_pull);
+    tcase_add_test(tc, test_pass_through);
+    tcase_add_test(tc, test_upstream_choice);
+    tcase_add_test(tc, test_corrupt_blob);
+    tcase_add_test(tc, test_auth);
+    tcase_add_test(tc, test_streams);
+    tcase_add_test(tc, test_rate_limit);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("swarm");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_swarm);
+    tcase_add_test(tc, test_swarm_auth);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("containerd");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_containerd_header);
+    tcase_add_test(tc, test_containerd_ns);
+    tcase_add_test(tc, test_containerd_ns_registries);
+    suite_add_tcase(s, tc);
+    return s;
+}
