@@ -618,6 +618,13 @@ net_http_conn_process(struct net_http_conn *c)
         if (len > c->srv->opts.limits.max_head_bytes + 64)
             len = c->srv->opts.limits.max_head_bytes + 64;
         p = (char *)evbuffer_pullup(in, (ev_ssize_t)len);
+        if (c->nrequests == 0 && p[0] == 0x16) {
+            /* A TLS handshake record: a client trying https first (skopeo and containerd
+             * do against a mirror) gets a closed connection, not a text reply, and no
+             * warning. */
+            net_http_conn_close(c, DF_ECLOSED, "a TLS handshake on a plaintext port");
+            return;
+        }
         rv = net_http_parse_head(&c->parser, p, len, &req->head, &used);
         if (rv == DF_EAGAIN)
             return;

@@ -411,6 +411,15 @@ START_TEST(test_header_too_large)
     free(s);
     raw_close(&r);
 
+    /* a TLS ClientHello on this plaintext port: closed without a reply */
+    raw_open(&r, "\x16\x03\x01\x01\x05hello");
+    event_base_dispatch(base);
+    ck_assert(r.eof);
+    s = raw_text(&r);
+    ck_assert_msg(s[0] == '\0', "got %.40s", s);
+    free(s);
+    raw_close(&r);
+
     /* the server still serves others */
     raw_open(&ok, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     event_base_dispatch(base);
