@@ -85,6 +85,9 @@ void df_hex_encode(const uint8_t *p, size_t len, char *out);
  */
 int df_hex_decode(const char *s, size_t slen, uint8_t *out, size_t outlen);
 
+/* The value of one hex digit (either case), or -1. */
+int df_hex_digit(char c);
+
 /* True when s holds exactly len characters of [0-9a-f]. */
 bool df_hex_is_lower(const char *s, size_t len);
 

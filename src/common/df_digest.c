@@ -396,8 +396,8 @@ df_hex_encode(const uint8_t *p, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int
-hex_value(char c)
+int
+df_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -416,8 +416,8 @@ df_hex_decode(const char *s, size_t slen, uint8_t *out, size_t outlen)
     if (slen / 2 != outlen || slen % 2 != 0)
         return DF_EINVAL;
     for (size_t i = 0; i < outlen; i++) {
-        hi = hex_value(s[2 * i]);
-        lo = hex_value(s[2 * i + 1]);
+        hi = df_hex_digit(s[2 * i]);
+        lo = df_hex_digit(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return DF_EINVAL;
         out[i] = (uint8_t)(hi << 4 | lo);

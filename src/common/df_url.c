@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "df/df_digest.h"
 #include "df/xmalloc.h"
 
 static const char url_default_filtered[] =
@@ -122,18 +123,6 @@ ub_put_encoded(struct url_buf *b, const char *s, size_t n, enum url_enc set)
     }
 }
 
-static int
-url_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool
 url_seg_eq(const char *s, size_t n, const char *want)
 {
@@ -211,7 +200,7 @@ url_ipv4_number(const char *s, size_t n, uint64_t *out)
         n--;
     }
     for (size_t i = 0; i < n; i++) {
-        d = url_hexval(s[i]);
+        d = df_hex_digit(s[i]);
         if (d < 0 || (unsigned)d >= radix)
             return false;
         v = v * radix + (unsigned)d;
@@ -241,7 +230,7 @@ url_host_ends_in_number(const char *h, size_t n)
         return true;
     if (len >= 2 && label[0] == '0' && (label[1] == 'x' || label[1] == 'X')) {
         for (size_t i = 2; i < len; i++)
-            if (url_hexval(label[i]) < 0)
+            if (df_hex_digit(label[i]) < 0)
                 return false;
         return true;
     }
@@ -584,9 +573,9 @@ url_form_decode(const char *s, size_t n, struct url_buf *b)
     for (i = 0; i < n; i++) {
         if (s[i] == '+')
             ub_putc(&raw, ' ');
-        else if (s[i] == '%' && i + 2 < n && url_hexval(s[i + 1]) >= 0 &&
-                 url_hexval(s[i + 2]) >= 0) {
-            ub_putc(&raw, (char)(url_hexval(s[i + 1]) << 4 | url_hexval(s[i + 2])));
+        else if (s[i] == '%' && i + 2 < n && df_hex_digit(s[i + 1]) >= 0 &&
+                 df_hex_digit(s[i + 2]) >= 0) {
+            ub_putc(&raw, (char)(df_hex_digit(s[i + 1]) << 4 | df_hex_digit(s[i + 2])));
             i += 2;
         } else
             ub_putc(&raw, s[i]);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "df/df_digest.h"
 #include "df/df_url.h"
 #include "df/xmalloc.h"
 
@@ -65,18 +66,6 @@ peer_proxy_rule_set_is_match(const struct peer_proxy_rule_set *rs, const char *u
     return false;
 }
 
-static int
-peer_proxy_rule_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * The value of the first ns= parameter of query, percent-decoded into buf. 1 when found,
  * 0 when absent, DF_EINVAL when malformed or too long.
@@ -96,8 +85,8 @@ peer_proxy_rule_ns(const char *query, char *buf, size_t size)
             for (p += 3; p < end; p++) {
                 char c = *p;
                 if (c == '%') {
-                    if (end - p < 3 || (hi = peer_proxy_rule_hex(p[1])) < 0 ||
-                        (lo = peer_proxy_rule_hex(p[2])) < 0)
+                    if (end - p < 3 || (hi = df_hex_digit(p[1])) < 0 ||
+                        (lo = df_hex_digit(p[2])) < 0)
                         return DF_EINVAL;
                     c = (char)(hi * 16 + lo);
                     p += 2;
