@@ -766,14 +766,12 @@ peer_task_from_cache(struct peer *ctx, const char *id, struct peer_waiter *w)
     return true;
 }
 
-int
-peer_task_open(struct peer *ctx, const struct peer_download_req *req, struct peer_task **out,
-               struct df_error *err)
+/* req's task id and canonical URL (the caller frees it); 0 or DF_EINVAL with err set. */
+static int
+peer_task_req_id(const struct peer_download_req *req, char id[DF_ID_TASK_LEN + 1], char **canonical,
+                 struct df_error *err)
 {
     struct df_id_task_params p;
-    char id[DF_ID_TASK_LEN + 1], *canonical = NULL;
-    struct peer_task *t;
-    int rv;
 
     memset(&p, 0, sizeof(p));
     p.url = req->url;
@@ -781,9 +779,20 @@ peer_task_open(struct peer *ctx, const struct peer_download_req *req, struct pee
     p.application = req->application;
     p.filtered_query_params = req->filtered;
     p.url_flags = DF_URL_CANON_SORT;
-    if ((rv = df_id_task(&p, id, err)) != 0 ||
-        (rv = df_url_canonical_new(req->url, req->filtered, DF_URL_CANON_SORT, &canonical, err)) !=
-                0)
+    if (df_id_task(&p, id, err) != 0 ||
+        df_url_canonical_new(req->url, req->filtered, DF_URL_CANON_SORT, canonical, err) != 0)
+        return DF_EINVAL;
+    return 0;
+}
+
+int
+peer_task_open(struct peer *ctx, const struct peer_download_req *req, struct peer_task **out,
+               struct df_error *err)
+{
+    char id[DF_ID_TASK_LEN + 1], *canonical = NULL;
+    struct peer_task *t;
+
+    if (peer_task_req_id(req, id, &canonical, err) != 0)
         return DF_EINVAL;
     t = peer_task_find(ctx, id);
     if (t == NULL || t->state == PEER_TASK_FAILED) {
@@ -845,22 +854,12 @@ peer_task_download_fd(struct peer *ctx, struct rpc_call *call, struct peer_downl
                       int out_fd)
 {
     static const struct rpc_call_cbs call_cbs = {.on_cancel = peer_waiter_call_cancel_cb};
-    struct df_id_task_params p;
     struct df_error err;
     char id[DF_ID_TASK_LEN + 1], *canonical = NULL;
     struct peer_waiter *w;
     struct peer_task *t;
-    int rv;
 
-    memset(&p, 0, sizeof(p));
-    p.url = req->url;
-    p.tag = req->tag;
-    p.application = req->application;
-    p.filtered_query_params = req->filtered;
-    p.url_flags = DF_URL_CANON_SORT;
-    if ((rv = df_id_task(&p, id, &err)) != 0 ||
-        (rv = df_url_canonical_new(req->url, req->filtered, DF_URL_CANON_SORT, &canonical, &err)) !=
-                0) {
+    if (peer_task_req_id(req, id, &canonical, &err) != 0) {
         rpc_call_finish(call, RPC_INVALID_ARGUMENT, err.msg);
         peer_download_req_reset(req);
         if (out_fd != -1)
