@@ -117,6 +117,8 @@ $(BUILD)/gen/df_build.h: FORCE
 
 $(BUILD)/src/cli/cli_version.o: $(BUILD)/gen/df_build.h
 $(BUILD)/src/cli/cli_version.o: CFLAGS_ALL += -I$(BUILD)/gen
+$(BUILD)/src/common/df_metrics_proc.o: $(BUILD)/gen/df_build.h
+$(BUILD)/src/common/df_metrics_proc.o: CFLAGS_ALL += -I$(BUILD)/gen
 
 $(BUILD)/%.o: %.c $(BUILD)/flags $(TP)/libcjson.a
 	@mkdir -p $(@D)

@@ -36,7 +36,9 @@
 #define CLI_UP_PEER_UPLOAD  65002
 #define CLI_UP_SEED_PROXY   65007 /* the proxies: PEER_PROXY_SEED_PORT, PEER_PROXY_PORT */
 #define CLI_UP_PEER_PROXY   65001
-#define CLI_UP_PORTS        8 /* ports taken from --port-base */
+#define CLI_UP_SEED_METRICS 4008 /* the peers' metrics: PEER_SEED_METRICS_PORT, ... */
+#define CLI_UP_PEER_METRICS 4002 /* ... PEER_DEFAULT_METRICS_PORT */
+#define CLI_UP_PORTS        10   /* ports taken from --port-base */
 #define CLI_UP_ARGS_MAX     64
 
 struct cli_up_config {
@@ -73,10 +75,10 @@ static const struct df_conf_entry cli_up_entries[] = {
          .min = 0,
          .max = 65536 - CLI_UP_PORTS,
          .metavar = "N",
-         .help = "0: the standard ports (scheduler 8002, its metrics 8000, seed 65006, 65008 "
-                 "and proxy 65007, peer 65000, 65002 and proxy 65001); else N..N+7 in that "
-                 "order: scheduler, metrics, seed RPC, seed upload, peer RPC, peer upload, "
-                 "seed proxy, peer proxy"},
+         .help = "0: the standard ports (scheduler 8002, its metrics 8000, seed 65006, 65008, "
+                 "proxy 65007 and metrics 4008, peer 65000, 65002, proxy 65001 and metrics "
+                 "4002); else N..N+9 in that order: scheduler, metrics, seed RPC, seed upload, "
+                 "peer RPC, peer upload, seed proxy, peer proxy, seed metrics, peer metrics"},
         {.key = "backToSource.allow",
          .flag = "back-to-source-allow",
          .type = DF_CONF_LIST,
@@ -164,13 +166,14 @@ cli_up_argv_reset(struct cli_up_argv *a)
 }
 
 /* The port of index i (0 scheduler, 1 metrics, 2 seed RPC, 3 seed upload, 4 peer RPC, 5 peer
- * upload, 6 seed proxy, 7 peer proxy). */
+ * upload, 6 seed proxy, 7 peer proxy, 8 seed metrics, 9 peer metrics). */
 static unsigned
 cli_up_port(const struct cli_up *u, int i)
 {
     static const unsigned std[CLI_UP_PORTS] = {
-            CLI_UP_SCHED_PORT, CLI_UP_METRICS_PORT, CLI_UP_SEED_RPC,   CLI_UP_SEED_UPLOAD,
-            CLI_UP_PEER_RPC,   CLI_UP_PEER_UPLOAD,  CLI_UP_SEED_PROXY, CLI_UP_PEER_PROXY};
+            CLI_UP_SCHED_PORT,   CLI_UP_METRICS_PORT, CLI_UP_SEED_RPC,   CLI_UP_SEED_UPLOAD,
+            CLI_UP_PEER_RPC,     CLI_UP_PEER_UPLOAD,  CLI_UP_SEED_PROXY, CLI_UP_PEER_PROXY,
+            CLI_UP_SEED_METRICS, CLI_UP_PEER_METRICS};
 
     return u->cfg.port_base == 0 ? std[i] : (unsigned)u->cfg.port_base + (unsigned)i;
 }
@@ -344,6 +347,8 @@ cli_up_peer_config(struct cli_up *u, bool seed, struct peer_config **out, struct
     cli_up_argf(&a, "%u", cli_up_port(u, seed ? 6 : 7));
     cli_up_arg(&a, "--scheduler");
     cli_up_arg_addr(u, &a, 0);
+    cli_up_arg(&a, "--metrics-port");
+    cli_up_argf(&a, "%u", cli_up_port(u, seed ? 8 : 9));
     for (size_t i = 0; i < u->cfg.bts_allow.n; i++) {
         cli_up_arg(&a, "--back-to-source-allow");
         cli_up_arg(&a, u->cfg.bts_allow.v[i]);
@@ -398,12 +403,14 @@ cli_up_started(void *arg)
     p = cJSON_GetObjectItemCaseSensitive(d, "peer");
     printf("dragonfly up: a scheduler, a seed peer and a peer in pid %ld, data dir %s\n"
            "  scheduler  rpc %s (mTLS), metrics http://%s/metrics\n"
-           "  seed peer  rpc %s (mTLS), upload %s (mTLS), registry mirror http://%s\n"
-           "  peer       rpc %s (mTLS), upload %s (mTLS), registry mirror http://%s\n"
-           "             local socket %s/dfdaemon.sock\n",
+           "  seed peer  rpc %s (mTLS), upload %s (mTLS), registry mirror http://%s,\n"
+           "             metrics http://%s/metrics\n"
+           "  peer       rpc %s (mTLS), upload %s (mTLS), registry mirror http://%s,\n"
+           "             metrics http://%s/metrics, local socket %s/dfdaemon.sock\n",
            (long)getpid(), u->cfg.data_dir, cli_up_str(s, "rpc"), cli_up_str(s, "metrics"),
            cli_up_str(sd, "rpc"), cli_up_str(sd, "upload"), cli_up_str(sd, "proxy"),
-           cli_up_str(p, "rpc"), cli_up_str(p, "upload"), cli_up_str(p, "proxy"), u->cfg.data_dir);
+           cli_up_str(sd, "metrics"), cli_up_str(p, "rpc"), cli_up_str(p, "upload"),
+           cli_up_str(p, "proxy"), cli_up_str(p, "metrics"), u->cfg.data_dir);
     if (strcmp(u->cfg.data_dir, "/var/lib/dragonfly") == 0)
         printf("fetch through it: dragonfly get URL -O FILE\n");
     else

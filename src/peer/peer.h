@@ -28,6 +28,7 @@
 #include "df/net_fetch.h"
 
 struct df_metrics;
+struct df_metrics_series;
 struct event;
 struct evdns_base;
 struct net_addrpolicy;
@@ -43,15 +44,17 @@ struct peer_swarm_ops;
 struct peer_task_listener;
 struct peer_upload_relay;
 
-#define PEER_DEFAULT_RPC_PORT    65000
-#define PEER_DEFAULT_UPLOAD_PORT 65002
-#define PEER_SEED_RPC_PORT       65006
-#define PEER_SEED_UPLOAD_PORT    65008
-#define PEER_MAX_WORKERS         16
-#define PEER_OUTPUT_THREADS      64          /* outputs written at once; more wait their turn */
-#define PEER_STOP_WAIT_MS        30000       /* longest wait for outputs being written at SIGTERM */
-#define PEER_AUTO_IP             "127.0.0.1" /* default ip of an auto-started peer */
-#define PEER_AUTO_IDLE_EXIT      "5m"        /* default idleExit of an auto-started peer */
+#define PEER_DEFAULT_RPC_PORT     65000
+#define PEER_DEFAULT_UPLOAD_PORT  65002
+#define PEER_SEED_RPC_PORT        65006
+#define PEER_SEED_UPLOAD_PORT     65008
+#define PEER_DEFAULT_METRICS_PORT 4002 /* upstream dfdaemon's */
+#define PEER_SEED_METRICS_PORT    4008 /* a seed's ports are the peer's + 6 */
+#define PEER_MAX_WORKERS          16
+#define PEER_OUTPUT_THREADS       64    /* outputs written at once; more wait their turn */
+#define PEER_STOP_WAIT_MS         30000 /* longest wait for outputs being written at SIGTERM */
+#define PEER_AUTO_IP              "127.0.0.1" /* default ip of an auto-started peer */
+#define PEER_AUTO_IDLE_EXIT       "5m"        /* default idleExit of an auto-started peer */
 
 struct peer_config {
     char *ip;
@@ -59,6 +62,7 @@ struct peer_config {
     char *data_dir;
     int64_t rpc_port;
     int64_t upload_port;
+    int64_t metrics_port; /* /metrics, /healthy, /readyz (peer_metrics.h) */
     char *socket;
     char *socket_mode;  /* octal text, "0600" */
     char *socket_group; /* group name or id; NULL: the process's */
@@ -138,7 +142,10 @@ struct peer {
     struct net_http_server *upload;
     struct net_listener *upload_listener;
     struct peer_proxy *proxy;   /* the proxy listener (peer_proxy.h), or NULL when off */
-    struct df_metrics *metrics; /* /metrics on the upload port: the counters below */
+    struct df_metrics *metrics; /* /metrics on the metrics port: the counters below */
+    struct net_http_server *metrics_http;
+    struct net_listener *metrics_listener;
+    struct df_metrics_series *task_duration; /* histogram of finished tasks, ms */
     struct event *gc_timer;
     struct event *stop_timer; /* while stopping: waits for workers and LeaveHost calls */
     struct event *idle_timer; /* with idleExit: checks for work now and then */
@@ -164,6 +171,7 @@ struct peer {
     uint64_t bytes_uploaded;
     uint64_t bytes_from_peers;
     uint64_t pieces_uploaded;
+    uint64_t bytes_local; /* content of downloads answered from the cache */
     uint64_t tasks_done;
     uint64_t tasks_failed;
     uint64_t cache_hits;

@@ -45,6 +45,7 @@
 #include "df/store_db.h"
 #include "df/xmalloc.h"
 #include "peer.h"
+#include "peer_metrics.h"
 #include "peer_p2p.h"
 #include "peer_rpc.h"
 #include "peer_task.h"
@@ -88,6 +89,14 @@ static const struct df_conf_entry peer_entries[] = {
          .min = -1,
          .max = 65535,
          .help = "upload server port (-1: 65002, or 65008 with --seed; 0: any)"},
+        {.key = "metricsPort",
+         .type = DF_CONF_INT,
+         .offset = F(metrics_port),
+         .def = "-1",
+         .min = -1,
+         .max = 65535,
+         .help = "port of /metrics, /healthy and /readyz (-1: 4002, or 4008 with --seed; 0: "
+                 "any)"},
         {.key = "socket",
          .type = DF_CONF_STRING,
          .offset = F(socket),
@@ -308,7 +317,8 @@ static const struct df_conf_entry peer_entries[] = {
          .type = DF_CONF_BOOL,
          .offset = F(auto_started),
          .help = "started by `dragonfly get`: ip defaults to " PEER_AUTO_IP " (loopback "
-                 "only), idleExit to " PEER_AUTO_IDLE_EXIT " and proxy.listen to off"},
+                 "only), idleExit to " PEER_AUTO_IDLE_EXIT ", proxy.listen to off and "
+                 "metricsPort to 0 (any)"},
 };
 
 static const struct df_conf_spec peer_spec = {
@@ -453,6 +463,7 @@ peer_main_stop(struct peer *ctx)
     peer_proxy_stop(ctx); /* first: its streams hold tasks */
     net_listener_disable(ctx->upload_listener);
     rpc_server_shutdown(ctx->rpc);
+    peer_metrics_stop(ctx);
     /* Unfinished pieces are dropped: only recorded pieces count, so metadata stays exact. */
     peer_task_shutdown(ctx);
     ctx->stop_deadline_ms = df_time_wall_ms() + PEER_STOP_WAIT_MS;
@@ -600,6 +611,7 @@ peer_addrs(const struct peer *ctx, cJSON *doc)
     cJSON_AddStringToObject(doc, "rpc", rpc_server_addr(ctx->rpc, 0));
     cJSON_AddStringToObject(doc, "socket", rpc_server_addr(ctx->rpc, 1));
     cJSON_AddStringToObject(doc, "upload", net_listener_addr(ctx->upload_listener));
+    cJSON_AddStringToObject(doc, "metrics", peer_metrics_addr(ctx));
     if (peer_proxy_addr(ctx) != NULL)
         cJSON_AddStringToObject(doc, "proxy", peer_proxy_addr(ctx));
     cJSON_AddStringToObject(doc, "ip", ctx->cfg.ip);
@@ -675,7 +687,8 @@ peer_main_start(struct peer *ctx, struct df_error *err)
     snprintf(addr, sizeof(addr), "unix:%s", ctx->cfg.socket);
     if ((rv = rpc_server_listen_local(ctx->rpc, addr, &ctx->sock_perm, err)) != 0)
         return rv;
-    if ((rv = peer_upload_start(ctx, bind_host, err)) != 0)
+    if ((rv = peer_upload_start(ctx, bind_host, err)) != 0 ||
+        (rv = peer_metrics_start(ctx, bind_host, err)) != 0)
         return rv;
     if ((rv = peer_proxy_start(ctx, bind_host, err)) != 0)
         return rv;
@@ -688,9 +701,9 @@ peer_main_start(struct peer *ctx, struct df_error *err)
     if ((rv = peer_main_idle_start(ctx, err)) != 0)
         return rv;
     peer_task_gc(ctx);
-    log_info("%s: %s ready: rpc %s, socket %s, upload %s, data %s", PEER_TAG(ctx), ctx->host_id,
-             rpc_server_addr(ctx->rpc, 0), ctx->cfg.socket, net_listener_addr(ctx->upload_listener),
-             ctx->cfg.data_dir);
+    log_info("%s: %s ready: rpc %s, socket %s, upload %s, metrics %s, data %s", PEER_TAG(ctx),
+             ctx->host_id, rpc_server_addr(ctx->rpc, 0), ctx->cfg.socket,
+             net_listener_addr(ctx->upload_listener), peer_metrics_addr(ctx), ctx->cfg.data_dir);
     return 0;
 }
 
@@ -710,7 +723,7 @@ peer_free(struct peer *ctx)
     rpc_server_free(ctx->rpc);
     net_listener_free(ctx->upload_listener);
     net_http_server_free(ctx->upload);
-    df_metrics_free(ctx->metrics);
+    peer_metrics_free(ctx);
     if (ctx->gc_timer != NULL)
         event_free(ctx->gc_timer);
     if (ctx->stop_timer != NULL)
@@ -796,6 +809,8 @@ peer_main_load(bool as_seed, struct peer_config *cfg, int argc, char **argv,
             e[i].def = PEER_AUTO_IDLE_EXIT;
         else if (strcmp(e[i].key, "proxy.listen") == 0)
             e[i].def = "off"; /* a `get` needs no proxy, and must not take its port */
+        else if (strcmp(e[i].key, "metricsPort") == 0)
+            e[i].def = "0"; /* nor the metrics port of the host's own peer */
     }
     df_conf_args_reset(args);
     df_conf_reset(spec, cfg);
@@ -827,6 +842,8 @@ peer_main_config_finish(struct peer_config *cfg, struct df_error *err)
         cfg->rpc_port = cfg->seed ? PEER_SEED_RPC_PORT : PEER_DEFAULT_RPC_PORT;
     if (cfg->upload_port < 0)
         cfg->upload_port = cfg->seed ? PEER_SEED_UPLOAD_PORT : PEER_DEFAULT_UPLOAD_PORT;
+    if (cfg->metrics_port < 0)
+        cfg->metrics_port = cfg->seed ? PEER_SEED_METRICS_PORT : PEER_DEFAULT_METRICS_PORT;
     if (cfg->socket == NULL)
         cfg->socket = xasprintf("%s/dfdaemon.sock", cfg->data_dir);
     if (cfg->hostname == NULL) {

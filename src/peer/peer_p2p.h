@@ -7,6 +7,8 @@
 #ifndef PEER_P2P_H
 #define PEER_P2P_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "peer.h"
@@ -21,6 +23,12 @@ int peer_p2p_stop(struct peer *ctx);
 /* LeaveHost calls started by peer_p2p_stop() still unanswered. */
 int peer_p2p_leaving(const struct peer *ctx);
 void peer_p2p_shutdown(struct peer *ctx);
+
+/*
+ * For /readyz: true when the peer has no scheduler (it works alone) or one of them answered
+ * its last call; else false, with the first scheduler's address in why (size len).
+ */
+bool peer_p2p_sched_is_reachable(const struct peer *ctx, char *why, size_t len);
 
 /* A piece being fetched from a parent (for cut-through). */
 struct peer_p2p_progress {

@@ -92,6 +92,21 @@ peer_p2p_sched_reached(struct peer_p2p_ctx *pc, int i, const struct rpc_status *
     l->reach = next;
 }
 
+bool
+peer_p2p_sched_is_reachable(const struct peer *ctx, char *why, size_t len)
+{
+    const struct peer_p2p_ctx *pc = ctx->p2p;
+
+    if (pc == NULL || pc->nsched == 0)
+        return true;
+    for (int i = 0; i < pc->nsched; i++)
+        if (pc->link[i].reach == PEER_SCHED_UP)
+            return true;
+    snprintf(why, len, "no scheduler answers (%s: %s)", pc->link[0].addr,
+             pc->link[0].reach == PEER_SCHED_DOWN ? "unreachable" : "no answer yet");
+    return false;
+}
+
 /* Completion of a periodic AnnounceHost: only tells whether the scheduler answers. */
 static void
 peer_p2p_announce_done(const struct rpc_status *st, const cJSON *resp, void *arg)

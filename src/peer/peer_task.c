@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "df/df_id.h"
+#include "df/df_metrics.h"
 #include "df/df_time.h"
 #include "df/df_url.h"
 #include "df/log.h"
@@ -298,6 +299,7 @@ peer_task_complete(struct peer_task *t)
                   PEER_TAG(t->ctx), t->id);
     PEER_TASK_SET_STATE(t, PEER_TASK_DONE);
     t->ctx->tasks_done++;
+    df_metrics_observe(t->ctx->task_duration, (double)(peer_task_wall_ms(t->ctx) - t->started_ms));
     peer_task_tell_done(t);
     log_info("%s: task %.12s done: %" PRIu64 " bytes, %" PRIu64 " pieces, %" PRIu64
              " from source in %" PRId64 " ms",
@@ -719,6 +721,7 @@ peer_task_cached(struct peer *ctx, const char *id)
     }
     store_task_touch(ctx->db, id, peer_task_wall_ms(ctx));
     ctx->cache_hits++;
+    ctx->bytes_local += st.content_length;
     t = xcalloc(1, sizeof(*t));
     t->ctx = ctx;
     memcpy(t->id, id, sizeof(t->id));

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The upload server: other peers fetch verified pieces with GET /pieces/<task_id>/<number>
- * (sendfile; keep-alive), and operators read /metrics and /healthy. Only pieces recorded as
+ * (sendfile; keep-alive); /healthy answers probes (/metrics is on its own port:
+ * peer_metrics.h). Only pieces recorded as
  * verified are served, and only from the task's own data file: the path is built from a
  * validated 64-hex task id, never from the request. With an upload rate limit, bodies are
  * produced in slices as the host-wide token bucket allows.
@@ -416,57 +417,10 @@ peer_upload_piece(struct peer *ctx, struct net_http_req *req, const char *rest)
     net_http_req_respond_file(req, 200, "application/octet-stream", fd, p.offset, p.length);
 }
 
-/* The peer's counters, under the names it has always exported. */
-static struct df_metrics *
-peer_upload_metrics_new(struct peer *ctx)
-{
-    struct df_metrics *r = df_metrics_new();
-
-    const struct {
-        const char *name, *help;
-        const uint64_t *p;
-    } counters[] = {
-            {"dragonfly_peer_source_bytes_total", "bytes fetched from the source",
-             &ctx->bytes_from_source},
-            {"dragonfly_peer_p2p_bytes_total", "bytes fetched from other peers",
-             &ctx->bytes_from_peers},
-            {"dragonfly_peer_upload_bytes_total", "bytes of pieces sent to other peers",
-             &ctx->bytes_uploaded},
-            {"dragonfly_peer_upload_pieces_total", "pieces sent to other peers",
-             &ctx->pieces_uploaded},
-            {"dragonfly_peer_tasks_done_total", "tasks finished", &ctx->tasks_done},
-            {"dragonfly_peer_tasks_failed_total", "tasks failed", &ctx->tasks_failed},
-            {"dragonfly_peer_cache_hits_total", "downloads answered from the cache",
-             &ctx->cache_hits},
-            {"dragonfly_peer_proxy_p2p_requests_total", "proxy requests answered from a P2P task",
-             &ctx->proxy_p2p},
-            {"dragonfly_peer_proxy_pass_requests_total",
-             "proxy requests passed through to the upstream", &ctx->proxy_pass},
-            {"dragonfly_peer_proxy_error_requests_total", "proxy requests that failed",
-             &ctx->proxy_errors},
-            {"dragonfly_peer_proxy_p2p_bytes_total", "content bytes the proxy sent from P2P tasks",
-             &ctx->proxy_p2p_bytes},
-    };
-
-    for (size_t i = 0; i < DF_NELEM(counters); i++)
-        df_metrics_u64_new(r, DF_METRICS_COUNTER, counters[i].name, counters[i].help,
-                           counters[i].p);
-    return r;
-}
-
 static void
 peer_upload_pieces_route(struct net_http_req *req, const struct net_route_match *m, void *arg)
 {
     peer_upload_piece(arg, req, net_route_param(m, "rest"));
-}
-
-static void
-peer_upload_metrics_route(struct net_http_req *req, const struct net_route_match *m, void *arg)
-{
-    const struct peer *ctx = arg;
-
-    (void)m;
-    net_route_reply_metrics(req, ctx->metrics);
 }
 
 static void
@@ -475,7 +429,6 @@ peer_upload_handler(struct net_http_req *req, void *arg)
     /* the rest of a piece path is parsed by peer_upload_path_parse, which says what is wrong */
     static const struct net_route routes[] = {
             {"GET", "/pieces/*rest", peer_upload_pieces_route},
-            {"GET", "/metrics", peer_upload_metrics_route},
             {"GET", "/healthy", net_route_healthy},
     };
 
@@ -521,7 +474,6 @@ peer_upload_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     char addr[128];
     int rv;
 
-    ctx->metrics = peer_upload_metrics_new(ctx);
     ctx->relay_listener = xcalloc(1, sizeof(*ctx->relay_listener));
     ctx->relay_listener->ev = &peer_upload_relay_events;
     peer_task_listen(ctx, ctx->relay_listener);

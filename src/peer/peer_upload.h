@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The upload server: verified pieces for other peers (and pieces still arriving, relayed
- * cut-through), /metrics and /healthy.
+ * cut-through), and /healthy.
  */
 #ifndef PEER_UPLOAD_H
 #define PEER_UPLOAD_H

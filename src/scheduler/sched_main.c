@@ -57,7 +57,7 @@ static const struct df_conf_entry sched_entries[] = {
          .offset = F(metrics_listen),
          .def = "0.0.0.0:8000",
          .metavar = "ADDR",
-         .help = "HTTP address of /metrics and /healthy (ip:port; port 0 binds any)"},
+         .help = "HTTP address of /metrics, /healthy and /readyz (ip:port; port 0 binds any)"},
         {.key = "readyFile",
          .type = DF_CONF_STRING,
          .offset = F(ready_file),
@@ -184,12 +184,23 @@ sched_main_metrics_cb(struct net_http_req *req, const struct net_route_match *m,
     net_route_reply_metrics(req, ctx->metrics);
 }
 
+/* Ready: listening (we answer) and not stopping. The scheduler needs nothing else to serve. */
+static void
+sched_main_readyz_cb(struct net_http_req *req, const struct net_route_match *m, void *arg)
+{
+    const struct sched *ctx = arg;
+
+    (void)m;
+    net_route_reply_text(req, ctx->stopping ? 503 : 200, ctx->stopping ? "stopping\n" : "OK");
+}
+
 static void
 sched_main_http_cb(struct net_http_req *req, void *arg)
 {
     static const struct net_route routes[] = {
             {"GET", "/metrics", sched_main_metrics_cb},
             {"GET", "/healthy", net_route_healthy},
+            {"GET", "/readyz", sched_main_readyz_cb},
     };
 
     net_route_dispatch(req, routes, DF_NELEM(routes), arg);

@@ -2,13 +2,16 @@
 /*
  * The scheduler's /metrics: its counters (struct sched_metrics, kept by sched_rpc.c) and the
  * sizes of its tables, registered once into a df_metrics registry that reads them when the
- * page is rendered. The names are the ones the scheduler has always exported.
+ * page is rendered. Upstream's names (D:scheduler/metrics/metrics.go) come first where a
+ * counter means what upstream's does, so Grafana dashboards built for Dragonfly work; the
+ * names this scheduler exported first stay, for the scripts and tests that read them.
  */
 #include <stddef.h>
 #include <stdio.h>
 
 #include "df/df_err.h"
 #include "df/df_metrics.h"
+#include "df/df_metrics_proc.h"
 #include "sched.h"
 
 #define SCHED_METRICS_PREFIX "dragonfly_scheduler_"
@@ -65,6 +68,72 @@ static const struct {
         {"gc_tasks_total", "tasks collected", offsetof(struct sched_metrics, gc_tasks)},
 };
 
+/* Upstream's counters that one of ours is exactly. */
+static const struct {
+    const char *name, *help;
+    size_t off;
+} sched_metrics_upstream[] = {
+        {"register_peer_total", "Peers registered.",
+         offsetof(struct sched_metrics, register_total)},
+        {"register_peer_failure_total", "Peer registrations refused.",
+         offsetof(struct sched_metrics, register_failed)},
+        {"announce_peer_total", "AnnouncePeer streams opened.",
+         offsetof(struct sched_metrics, streams_total)},
+        {"announce_peer_failure_total", "AnnouncePeer streams ended with an error.",
+         offsetof(struct sched_metrics, stream_errors)},
+        {"download_peer_back_to_source_started_total",
+         "Peers that started downloading from the source.",
+         offsetof(struct sched_metrics, back_to_source)},
+        {"download_peer_finished_total", "Peers that finished downloading.",
+         offsetof(struct sched_metrics, peer_finished)},
+        {"download_peer_finished_failure_total", "Peers whose download failed.",
+         offsetof(struct sched_metrics, peer_failed)},
+        {"leave_peer_total", "Peers that left.", offsetof(struct sched_metrics, peer_left)},
+        {"download_piece_finished_failure_total", "Piece downloads reported failed.",
+         offsetof(struct sched_metrics, piece_failed)},
+};
+
+static double
+sched_metrics_pieces(void *arg)
+{
+    const struct sched *ctx = arg;
+
+    return (double)(ctx->m.pieces_from_source + ctx->m.pieces_from_peers);
+}
+
+/* Counter families from the tables: a uint64_t of ctx->m each, named prefix + name. */
+static void
+sched_metrics_counters_add(struct df_metrics *r, struct sched *ctx, const char *name,
+                           const char *help, size_t off)
+{
+    char full[96];
+
+    snprintf(full, sizeof(full), SCHED_METRICS_PREFIX "%s", name);
+    df_metrics_u64_new(r, DF_METRICS_COUNTER, full, help,
+                       (const uint64_t *)((const char *)&ctx->m + off));
+}
+
+static void
+sched_metrics_upstream_add(struct df_metrics *r, struct sched *ctx)
+{
+    static const char *const type_label[] = {"type", NULL};
+    static const char *const bts[] = {"BACK_TO_SOURCE"}, *const remote[] = {"REMOTE_PEER"};
+    struct df_metrics_family *f;
+
+    for (size_t i = 0; i < DF_NELEM(sched_metrics_upstream); i++)
+        sched_metrics_counters_add(r, ctx, sched_metrics_upstream[i].name,
+                                   sched_metrics_upstream[i].help, sched_metrics_upstream[i].off);
+    f = df_metrics_family_new(r, DF_METRICS_COUNTER,
+                              SCHED_METRICS_PREFIX "download_piece_finished_total",
+                              "Pieces reported downloaded (from the source or from peers).", NULL);
+    df_metrics_series_bind_fn(df_metrics_series_get(f, NULL), sched_metrics_pieces, ctx);
+    f = df_metrics_family_new(r, DF_METRICS_COUNTER, SCHED_METRICS_PREFIX "traffic",
+                              "Bytes peers reported downloaded, by where they came from.",
+                              type_label);
+    df_metrics_series_bind_u64(df_metrics_series_get(f, bts), &ctx->m.bytes_from_source);
+    df_metrics_series_bind_u64(df_metrics_series_get(f, remote), &ctx->m.bytes_from_peers);
+}
+
 static double
 sched_metrics_hosts(void *arg)
 {
@@ -99,18 +168,16 @@ struct df_metrics *
 sched_metrics_new(struct sched *ctx)
 {
     struct df_metrics *r = df_metrics_new();
-    char name[96];
 
+    sched_metrics_upstream_add(r, ctx);
+    df_metrics_proc_register(r, SCHED_METRICS_PREFIX "version");
     df_metrics_fn_new(r, SCHED_METRICS_PREFIX "hosts", "hosts known", sched_metrics_hosts, ctx);
     df_metrics_fn_new(r, SCHED_METRICS_PREFIX "tasks", "tasks known", sched_metrics_tasks, ctx);
     df_metrics_fn_new(r, SCHED_METRICS_PREFIX "peers", "peers known", sched_metrics_peers, ctx);
     df_metrics_fn_new(r, SCHED_METRICS_PREFIX "streams", "open AnnouncePeer streams",
                       sched_metrics_streams, ctx);
-    for (size_t i = 0; i < DF_NELEM(sched_metrics_counters); i++) {
-        snprintf(name, sizeof(name), SCHED_METRICS_PREFIX "%s", sched_metrics_counters[i].name);
-        df_metrics_u64_new(
-                r, DF_METRICS_COUNTER, name, sched_metrics_counters[i].help,
-                (const uint64_t *)((const char *)&ctx->m + sched_metrics_counters[i].off));
-    }
+    for (size_t i = 0; i < DF_NELEM(sched_metrics_counters); i++)
+        sched_metrics_counters_add(r, ctx, sched_metrics_counters[i].name,
+                                   sched_metrics_counters[i].help, sched_metrics_counters[i].off);
     return r;
 }

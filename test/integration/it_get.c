@@ -677,18 +677,20 @@ START_TEST(test_upload_server)
         STATUS("/pieces/../../etc/passwd", "404");
         STATUS("/healthy", "200");
         STATUS("/nowhere", "404");
+        STATUS("/metrics", "404"); /* on its own port */
     }
 #undef STATUS
     /* a known path with another method: 405, and Allow names the methods that would do */
     ck_assert_int_eq(it_shf(&out, 10,
-                            "curl -s -X POST -D - -o /dev/null 'http://%s/metrics' | tr -d '\\r' "
+                            "curl -s -X POST -D - -o /dev/null 'http://%s/healthy' | tr -d '\\r' "
                             "| sed -n 's/^[Aa]llow: //p; 1s/^HTTP[^ ]* //p'",
                             up),
                      0);
     ck_assert_str_eq(out, "405 Method Not Allowed\nGET, HEAD\n");
     free(out);
-    ck_assert_int_eq(
-            it_shf(&out, 10, "curl -s http://%s/metrics | grep -c dragonfly_peer_upload", up), 0);
+    ck_assert_int_eq(it_shf(&out, 10, "curl -s http://%s/metrics | grep -c dragonfly_peer_upload",
+                            it_proc_ready_str(&e.peer, "metrics")),
+                     0);
     ck_assert_int_ge(atoi(out), 2);
     free(out);
     env_down(&e);

@@ -260,8 +260,8 @@ START_TEST(test_auto_started_peer_is_private_and_idles_out)
     free(out);
     ck_assert_int_gt(l.auto_pid, 1);
 
-    /* while the get runs: every TCP listener of that pid is on 127.0.0.1 (RPC, upload with
-     * the metrics) */
+    /* while the get runs: every TCP listener of that pid is on 127.0.0.1 (RPC, upload,
+     * metrics) */
     rc = it_shf(&out, 10, "ss -Hltnp | grep 'pid=%ld,' | awk '{print $4}'", (long)l.auto_pid);
     ck_assert_int_eq(rc, 0);
     for (char *s = out, *nl; (nl = strchr(s, '\n')) != NULL; s = nl + 1) {
@@ -270,7 +270,7 @@ START_TEST(test_auto_started_peer_is_private_and_idles_out)
         lines++;
     }
     free(out);
-    ck_assert_int_eq(lines, 2);
+    ck_assert_int_eq(lines, 3);
     ck_assert_msg(!life_pid_gone(l.auto_pid), "the peer left while the get runs");
 
     snprintf(path, sizeof(path), "%s/get.rc", l.dir);

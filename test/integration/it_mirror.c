@@ -78,9 +78,9 @@ static struct {
     bool rate1;       /* proxy.requestRateLimit 1 */
     bool swarm;       /* a scheduler, a seed and a second peer; the peers use them */
     struct it_proc sched, seed, peer2;
-    char sched_addr[64], proxy2[64], upload2[64];
+    char sched_addr[64], proxy2[64], metrics2[64];
     struct it_proc reg, peer, ctd;
-    char proxy[64], upload[64];
+    char proxy[64], metrics[64];
     char manifest[80]; /* sha256:<hex> of the pushed manifest */
 } S;
 
@@ -105,9 +105,9 @@ write_file(const char *path, const char *text)
     ck_assert_int_eq(fclose(f), 0);
 }
 
-/* The value of metric name at /metrics of the peer whose upload address is upload. */
+/* The value of metric name at the /metrics of the peer whose metrics address is addr. */
 static uint64_t
-metric_at(const char *upload, const char *name)
+metric_at(const char *addr, const char *name)
 {
     char *out = NULL;
     uint64_t v = 0;
@@ -115,7 +115,7 @@ metric_at(const char *upload, const char *name)
     ck_assert_int_eq(run(&out,
                          "curl -sS --max-time 10 http://%s/metrics | awk '$1 == \"%s\" "
                          "{ print $2 }'",
-                         upload, name),
+                         addr, name),
                      0);
     ck_assert_msg(sscanf(out, "%" SCNu64, &v) == 1, "metric %s: \"%s\"", name, out);
     free(out);
@@ -126,12 +126,12 @@ metric_at(const char *upload, const char *name)
 static uint64_t
 metric(const char *name)
 {
-    return metric_at(S.upload, name);
+    return metric_at(S.metrics, name);
 }
 
 static void
 mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const char *mirror,
-                     char *proxy, char *upload)
+                     char *proxy, char *metrics)
 {
     char data[700], ca[700], ready[700], listen[64];
     const char *argv[40] = {it_bin(),
@@ -186,7 +186,7 @@ mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const 
     ck_assert_int_eq(
             it_proc_start(p, S.dir, name, (char *const *)(uintptr_t)argv, ready, IT_READY_MS), 0);
     snprintf(proxy, 64, "%s", it_proc_ready_str(p, "proxy"));
-    snprintf(upload, 64, "%s", it_proc_ready_str(p, "upload"));
+    snprintf(metrics, 64, "%s", it_proc_ready_str(p, "metrics"));
     ck_assert_int_ne(proxy[0], '\0');
 }
 
@@ -209,9 +209,9 @@ mirror_peer_start(const char *mirror)
                                      "--announce-interval", "1s", IT_ALLOW_ORIGIN, MIRROR_REG_IP,
                                      NULL),
                          0);
-        mirror_peer_start_as(&S.peer2, "peer2", MIRROR_PEER2_IP, mirror, S.proxy2, S.upload2);
+        mirror_peer_start_as(&S.peer2, "peer2", MIRROR_PEER2_IP, mirror, S.proxy2, S.metrics2);
     }
-    mirror_peer_start_as(&S.peer, "peer", MIRROR_PEER_IP, mirror, S.proxy, S.upload);
+    mirror_peer_start_as(&S.peer, "peer", MIRROR_PEER_IP, mirror, S.proxy, S.metrics);
 }
 
 /* The registry's options. */
@@ -786,10 +786,10 @@ START_TEST(test_swarm)
     assert_layout("one");
     assert_layout("two");
     /* the peers got their bytes from the swarm; the seed went to the registry */
-    ck_assert_uint_eq(metric_at(S.upload, "dragonfly_peer_source_bytes_total"), 0);
-    ck_assert_uint_eq(metric_at(S.upload2, "dragonfly_peer_source_bytes_total"), 0);
-    ck_assert_uint_ge(metric_at(S.upload, "dragonfly_peer_p2p_bytes_total") +
-                              metric_at(S.upload2, "dragonfly_peer_p2p_bytes_total"),
+    ck_assert_uint_eq(metric_at(S.metrics, "dragonfly_peer_source_bytes_total"), 0);
+    ck_assert_uint_eq(metric_at(S.metrics2, "dragonfly_peer_source_bytes_total"), 0);
+    ck_assert_uint_ge(metric_at(S.metrics, "dragonfly_peer_p2p_bytes_total") +
+                              metric_at(S.metrics2, "dragonfly_peer_p2p_bytes_total"),
                       2 * 4200000);
     /* each blob (config and layers) left the registry about once */
     ck_assert_int_eq(

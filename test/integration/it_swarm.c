@@ -29,7 +29,7 @@ struct sw {
     struct it_proc origin, sched, seed, peers[SW_MAX_PEERS];
     int npeers;
     char origin_addr[64], sched_addr[64];
-    char seed_upload[64], upload[SW_MAX_PEERS][64];
+    char seed_metrics[64], metrics[SW_MAX_PEERS][64]; /* their /metrics addresses */
 };
 
 /* Start `dragonfly <argv...>` (NULL-terminated) as name, waiting for its ready file. */
@@ -56,7 +56,8 @@ sw_start_peer(struct sw *s, int i, const char *sched, const char *f1, const char
     sw_start(s, &s->peers[i], name, "peer", "--ip", ip, "--rpc-port", "0", "--upload-port", "0",
              "--data-dir", data, "--scheduler", sched, "--source-idle-timeout", "5s",
              "--announce-interval", "1s", IT_ALLOW_ORIGIN, "127.0.0.40", f1, f2, NULL);
-    snprintf(s->upload[i], sizeof(s->upload[i]), "%s", it_proc_ready_str(&s->peers[i], "upload"));
+    snprintf(s->metrics[i], sizeof(s->metrics[i]), "%s",
+             it_proc_ready_str(&s->peers[i], "metrics"));
 }
 
 /*
@@ -88,7 +89,8 @@ sw_up(struct sw *s, int n, const char *upload_rate)
     sw_start(s, &s->seed, "seed", "peer", "--seed", "--ip", "127.0.0.42", "--rpc-port", "0",
              "--upload-port", "0", "--data-dir", data, "--scheduler", s->sched_addr,
              "--announce-interval", "1s", IT_ALLOW_ORIGIN, "127.0.0.40", rl, upload_rate, NULL);
-    snprintf(s->seed_upload, sizeof(s->seed_upload), "%s", it_proc_ready_str(&s->seed, "upload"));
+    snprintf(s->seed_metrics, sizeof(s->seed_metrics), "%s",
+             it_proc_ready_str(&s->seed, "metrics"));
     s->npeers = n;
     for (int i = 0; i < n; i++)
         sw_start_peer(s, i, s->sched_addr, rl, upload_rate);
@@ -234,7 +236,7 @@ static void
 sw_wait_seed_upload(struct sw *s)
 {
     for (int k = 0; k < 1200; k++) {
-        if (sw_metric(s->seed_upload, "dragonfly_peer_upload_bytes_total") > 0)
+        if (sw_metric(s->seed_metrics, "dragonfly_peer_upload_bytes_total") > 0)
             break;
         it_sleep_ms(50);
     }
@@ -268,9 +270,9 @@ START_TEST(test_eight_peers_one_origin_fetch)
     from_origin = sw_origin_bytes(&s, "64MiB", 3);
     ck_assert_msg(from_origin <= size + size / 20, "origin sent %" PRIu64 " bytes for %" PRIu64,
                   from_origin, size);
-    from_seed = sw_metric(s.seed_upload, "dragonfly_peer_upload_bytes_total");
+    from_seed = sw_metric(s.seed_metrics, "dragonfly_peer_upload_bytes_total");
     for (int i = 0; i < 8; i++)
-        from_peers += sw_metric(s.upload[i], "dragonfly_peer_upload_bytes_total");
+        from_peers += sw_metric(s.metrics[i], "dragonfly_peer_upload_bytes_total");
     ck_assert_msg(from_seed + from_peers >= 8 * size, "uploads %" PRIu64 " + %" PRIu64, from_seed,
                   from_peers);
     ck_assert_msg(from_peers > from_seed,
@@ -279,8 +281,8 @@ START_TEST(test_eight_peers_one_origin_fetch)
     /* Each peer accounts for every byte, by origin and by parent, in /metrics and in get. */
     for (int i = 0; i < 8; i++) {
         char *log = sw_get_log(&s, i);
-        uint64_t got = sw_metric(s.upload[i], "dragonfly_peer_p2p_bytes_total") +
-                       sw_metric(s.upload[i], "dragonfly_peer_source_bytes_total");
+        uint64_t got = sw_metric(s.metrics[i], "dragonfly_peer_p2p_bytes_total") +
+                       sw_metric(s.metrics[i], "dragonfly_peer_source_bytes_total");
 
         ck_assert_msg(got == size, "peer%d counted %" PRIu64 " bytes", i, got);
         ck_assert_msg(strstr(log, "from peers") != NULL && strstr(log, "127.0.0.") != NULL,
@@ -306,7 +308,7 @@ START_TEST(test_parent_killed)
     /* The first peer that uploads something is a parent mid-transfer (up to a minute). */
     for (int k = 0; k < 1200 && victim < 0; k++) {
         for (int i = 0; i < 5 && victim < 0; i++)
-            if (sw_metric(s.upload[i], "dragonfly_peer_upload_bytes_total") > 0)
+            if (sw_metric(s.metrics[i], "dragonfly_peer_upload_bytes_total") > 0)
                 victim = i;
         if (victim < 0)
             it_sleep_ms(50);

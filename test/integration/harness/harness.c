@@ -83,14 +83,16 @@ it_read_json(const char *path)
 /*
  * argv with --plaintext after the subcommand when it starts a dragonfly scheduler or peer
  * that names no tls.* flag (a plaintext test daemon), and with --proxy-listen 0 for a peer
- * that names no proxy listener (tests run side by side: the standard port would clash);
- * otherwise argv itself. Free the result when it is not argv.
+ * that names no proxy listener and --metrics-port 0 for one that names no metrics port
+ * (tests run side by side: the standard ports would clash); otherwise argv itself. Free the result
+ * when it is not argv.
  */
 static char *const *
 it_argv_tls(char *const argv[])
 {
     static char plaintext[] = "--plaintext", proxy[] = "--proxy-listen", any[] = "0";
-    bool tls = false, has_proxy = false, is_peer;
+    static char metrics[] = "--metrics-port";
+    bool tls = false, has_proxy = false, has_metrics = false, is_peer;
     char **out;
     size_t n = 0, k = 0;
 
@@ -104,10 +106,12 @@ it_argv_tls(char *const argv[])
             tls = true;
         if (strncmp(argv[n], proxy, sizeof(proxy) - 1) == 0)
             has_proxy = true;
+        if (strncmp(argv[n], metrics, sizeof(metrics) - 1) == 0)
+            has_metrics = true;
     }
-    if (tls && (has_proxy || !is_peer))
+    if (tls && ((has_proxy && has_metrics) || !is_peer))
         return argv;
-    out = calloc(n + 4, sizeof(*out));
+    out = calloc(n + 6, sizeof(*out));
     if (out == NULL)
         return argv;
     out[k++] = argv[0];
@@ -116,6 +120,10 @@ it_argv_tls(char *const argv[])
         out[k++] = plaintext;
     if (is_peer && !has_proxy) {
         out[k++] = proxy;
+        out[k++] = any;
+    }
+    if (is_peer && !has_metrics) {
+        out[k++] = metrics;
         out[k++] = any;
     }
     for (size_t i = 2; i <= n; i++)
