@@ -250,12 +250,14 @@ install: $(BIN) build/man/stamp
 		$(INSTALL_SED) $$u > $$t && chmod 0644 $$t || exit 1; done
 	install -m 0644 conf/completion/dragonfly.bash $(DESTDIR)$(BASHCOMPDIR)/dragonfly
 	install -m 0644 conf/completion/_dragonfly $(DESTDIR)$(ZSHCOMPDIR)/_dragonfly
+	install -D -m 0644 conf/logrotate/dragonfly $(DESTDIR)$(SYSCONFDIR)/logrotate.d/dragonfly
 
 # Leaves the configs and /etc/dragonfly/tls.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/dragonfly $(DESTDIR)$(MANDIR)/man1/dragonfly.1 \
 		$(DESTDIR)$(MANDIR)/man1/dragonfly-*.1 $(DESTDIR)$(BASHCOMPDIR)/dragonfly \
-		$(DESTDIR)$(ZSHCOMPDIR)/_dragonfly $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
+		$(DESTDIR)$(ZSHCOMPDIR)/_dragonfly $(DESTDIR)$(SYSCONFDIR)/logrotate.d/dragonfly \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
 
 clean:
 	rm -rf build dragonfly

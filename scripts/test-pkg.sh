@@ -68,6 +68,13 @@ check "binary 0755" mode_is "$dest/usr/local/bin/dragonfly" 755
 check "configs 0644 in etc/dragonfly" \
 	sh -c "for f in conf/*.json; do [ \"\$(stat -c %a $dest/etc/dragonfly/\$(basename \$f))\" = 644 ] || exit 1; done"
 check "etc/dragonfly/tls 0700" mode_is "$dest/etc/dragonfly/tls" 700
+check "logrotate config 0644" mode_is "$dest/etc/logrotate.d/dragonfly" 644
+if command -v logrotate >/dev/null; then
+	check "logrotate config parses" logrotate -d "$dest/etc/logrotate.d/dragonfly"
+fi
+for u in conf/systemd/*.service; do
+	check "$(basename "$u") reloads with SIGHUP" grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$u"
+done
 check "bash completion 0644" mode_is "$dest/usr/local/share/bash-completion/completions/dragonfly" 644
 check "zsh completion 0644" mode_is "$dest/usr/local/share/zsh/site-functions/_dragonfly" 644
 man1=$dest/usr/local/share/man/man1
@@ -197,6 +204,7 @@ else
 		for want in "-rwxr-xr-x root/root /usr/bin/dragonfly" \
 			"-rw-r--r-- root/root /etc/dragonfly/peer.json" \
 			"-rw-r--r-- root/root /etc/dragonfly/scheduler.json" \
+			"-rw-r--r-- root/root /etc/logrotate.d/dragonfly" \
 			"drwx------ root/root /etc/dragonfly/tls/" \
 			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-peer.service" \
 			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-seed-peer.service" \
@@ -213,7 +221,7 @@ else
 			grep -q '^ExecStart=/usr/bin/dragonfly peer -c /etc/dragonfly/peer.json'"
 		dpkg-deb -e "$deb" "$tmp/control"
 		check "deb conffiles are the configs" test "$(cat "$tmp/control/conffiles")" = \
-			"$(printf '/etc/dragonfly/peer.json\n/etc/dragonfly/scheduler.json')"
+			"$(printf '/etc/dragonfly/peer.json\n/etc/dragonfly/scheduler.json\n/etc/logrotate.d/dragonfly')"
 		# The postinst against stubs that log their arguments: a fresh system without the
 		# user, and no systemd running.
 		mkdir -p "$tmp/stub"

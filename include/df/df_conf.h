@@ -154,6 +154,14 @@ void df_conf_usage(const struct df_conf_spec *spec, FILE *f);
 char *df_conf_to_json(const struct df_conf_spec *spec, const void *cfg);
 
 /*
+ * Call fn(e, arg) for each entry e of spec whose value differs between configs a and b (as
+ * df_conf_to_json would show it: a secret's change is not seen), in table order; a SIGHUP
+ * reload uses it to apply or refuse what changed. Returns how many differ, or DF_ENOMEM.
+ */
+int df_conf_diff(const struct df_conf_spec *spec, const void *a, const void *b,
+                 void (*fn)(const struct df_conf_entry *e, void *arg), void *arg);
+
+/*
  * Derive the long flag for a key: "upload.rateLimit" -> "upload-rate-limit",
  * "tls.caCert" -> "tls-ca-cert", "proxy.HTTPSProxy" -> "proxy-https-proxy". Writes at
  * most len bytes including the NUL and returns buf.

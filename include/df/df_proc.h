@@ -61,6 +61,7 @@ struct df_proc_daemon {
     const char *cmd;        /* "dragonfly peer": prefix of the start-up errors on stderr */
     const char *component;  /* the log component ("peer", "up") */
     int log_level;          /* enum log_level */
+    int log_format;         /* enum log_format (0: text) */
     const char *log_file;   /* NULL: stderr */
     const char *log_debug;  /* debug modules, or NULL */
     const char *ready_file; /* NULL: none; else written once started (with "pid") */
@@ -75,14 +76,30 @@ struct df_proc_daemon {
     void (*started)(void *arg);
     /* SIGTERM/SIGINT: stop every component, then call done(done_arg) exactly once. */
     void (*stop)(void *arg, void (*done)(void *), void *done_arg);
+    /* SIGHUP, after the log file was reopened: reload what can change at run time; may be
+     * NULL. */
+    void (*reload)(void *arg);
     /* Free the components (also after a failed start, or when prepare failed). */
     void (*free)(void *arg);
     void *arg;
 };
 
 /*
+ * One key a SIGHUP reload found changed, when it is a log key every daemon has: "log.level"
+ * (set from next_level into *cur_level and the logger) or "log.debug" (*next_debug moves
+ * into *cur_debug, the old string freed, and the logger's modules follow). Logs
+ * "<who>: reload: <key> changed: applied" at INFO of the more verbose of the two levels, so
+ * that a lowered level still shows that it was lowered. Returns true when key was one of
+ * them (applied), false otherwise (nothing done).
+ */
+bool df_proc_reload_log_key(const char *who, const char *key, int *cur_level, char **cur_debug,
+                            int next_level, char **next_debug);
+
+/*
  * prepare, log, process tuning, event loop, start, signals, ready file, READY=1 to systemd
- * (Type=notify; STOPPING=1 when a stop signal comes), loop until stopped, free. Returns
+ * (Type=notify; STOPPING=1 when a stop signal comes), loop until stopped, free. SIGHUP
+ * reopens the log file (logrotate's postrotate) and calls reload (RELOADING=1, then READY=1
+ * to systemd). Returns
  * the exit status: 0 after a clean stop; 2 when the log file cannot be opened; else what
  * prepare or start returned (their message is logged and printed on stderr). A failed
  * notification is only logged.

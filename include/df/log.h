@@ -28,6 +28,9 @@ enum log_format {
 /* "error", "warn", "info", "debug", NULL: the choices of a log.level config key. */
 extern const char *const log_level_choices[];
 
+/* "text", "json", NULL: the choices of a log.format config key, in enum log_format order. */
+extern const char *const log_format_choices[];
+
 /*
  * The df_conf entries log.level (an int field at level_off, enum log_level) and log.file (a
  * char * field at file_off) of a daemon's configuration table (df/df_conf.h).
@@ -45,6 +48,15 @@ extern const char *const log_level_choices[];
         .metavar = "PATH", .help = "log to this file instead of stderr"                      \
     }
 
+/* The df_conf entry log.format (an int field at format_off, enum log_format). */
+#define LOG_FORMAT_CONF_ENTRY(format_off)                                                        \
+    {                                                                                            \
+        .key = "log.format", .flag = "log-format", .type = DF_CONF_ENUM, .offset = (format_off), \
+        .def = "text", .choices = log_format_choices,                                            \
+        .help = "log lines as text, or as JSON objects one a line (ts, level, component, "       \
+                "pid, msg, and task and url on a task's lines)"                                  \
+    }
+
 /*
  * Set the component name (copied), the level and the format. Startup only.
  */
@@ -52,6 +64,17 @@ void log_init(const char *component, enum log_level level, enum log_format forma
 
 /* Send lines to the file at path (appended, created 0640); NULL means stderr. */
 int log_open(const char *path);
+
+/*
+ * Open the file log_open was given again and send the lines there from now on (after
+ * logrotate renamed it, SIGHUP). The switch is one dup2, so a line another thread writes
+ * meanwhile lands in the old file or the new one, never nowhere. 0 (also when logging to
+ * stderr), or -1 with errno (the old file stays in use).
+ */
+int log_reopen(void);
+
+/* Change the level at run time (SIGHUP reload); other threads see it on their next line. */
+void log_set_level(enum log_level level);
 
 /* Enable debug lines for a comma-separated module list ("rpc,net"; "all" = every module). */
 void log_debug_modules(const char *list);
@@ -69,6 +92,14 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *mod, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * A line about one task: as the others, plus the task's id and its URL (redacted here, as
+ * log_url_redact does): " task=<id> url=<url>" after a text line's message, "task" and
+ * "url" fields in JSON. url may be NULL (not known yet). A DEBUG line needs mod enabled.
+ */
+void log_task(enum log_level level, const char *mod, const char *task_id, const char *url,
+              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Log at ERROR (with strerror(errno) for fatal) and exit(1). Startup only. */
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

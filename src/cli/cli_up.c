@@ -48,6 +48,7 @@ struct cli_up_config {
     struct df_conf_list bts_allow;
     char *ready_file;
     int log_level;
+    int log_format; /* enum log_format */
     char *log_file;
 };
 
@@ -92,6 +93,7 @@ static const struct df_conf_entry cli_up_entries[] = {
          .metavar = "PATH",
          .help = "write the bound addresses of every role as JSON here once listening"},
         LOG_CONF_ENTRIES(F(log_level), F(log_file)),
+        LOG_FORMAT_CONF_ENTRY(F(log_format)),
 };
 
 #undef F
@@ -345,10 +347,10 @@ cli_up_peer_config(struct cli_up *u, bool seed, struct peer_config **out, struct
     cli_up_argf(&a, "%u", cli_up_port(u, seed ? 3 : 5));
     cli_up_arg(&a, "--proxy-listen");
     cli_up_argf(&a, "%u", cli_up_port(u, seed ? 6 : 7));
-    cli_up_arg(&a, "--scheduler");
-    cli_up_arg_addr(u, &a, 0);
     cli_up_arg(&a, "--metrics-port");
     cli_up_argf(&a, "%u", cli_up_port(u, seed ? 8 : 9));
+    cli_up_arg(&a, "--scheduler");
+    cli_up_arg_addr(u, &a, 0);
     for (size_t i = 0; i < u->cfg.bts_allow.n; i++) {
         cli_up_arg(&a, "--back-to-source-allow");
         cli_up_arg(&a, u->cfg.bts_allow.v[i]);
@@ -516,6 +518,7 @@ cli_up_main(int argc, char **argv)
     d.cmd = "dragonfly up";
     d.component = "up";
     d.log_level = u.cfg.log_level;
+    d.log_format = u.cfg.log_format;
     d.log_file = u.cfg.log_file;
     d.ready_file = u.cfg.ready_file;
     d.start = cli_up_start;

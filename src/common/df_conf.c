@@ -1450,3 +1450,31 @@ out:
     cJSON_Delete(root);
     return out;
 }
+
+int
+df_conf_diff(const struct df_conf_spec *spec, const void *a, const void *b,
+             void (*fn)(const struct df_conf_entry *e, void *arg), void *arg)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < spec->n_entries; i++) {
+        const struct df_conf_entry *e = &spec->entries[i];
+        cJSON *ja = cJSON_CreateObject(), *jb = cJSON_CreateObject();
+        bool same;
+
+        if (ja == NULL || jb == NULL || conf_json_add(ja, "v", e, a) == NULL ||
+            conf_json_add(jb, "v", e, b) == NULL) {
+            cJSON_Delete(ja);
+            cJSON_Delete(jb);
+            return DF_ENOMEM;
+        }
+        same = cJSON_Compare(ja, jb, true);
+        cJSON_Delete(ja);
+        cJSON_Delete(jb);
+        if (!same) {
+            fn(e, arg);
+            n++;
+        }
+    }
+    return n;
+}

@@ -261,6 +261,45 @@ df_proc_daemon_stop(void *arg)
     s->d->stop(s->d->arg, df_proc_daemon_done, s->base);
 }
 
+bool
+df_proc_reload_log_key(const char *who, const char *key, int *cur_level, char **cur_debug,
+                       int next_level, char **next_debug)
+{
+    if (strcmp(key, "log.level") == 0) {
+        log_set_level((enum log_level)(next_level > *cur_level ? next_level : *cur_level));
+        log_info("%s: reload: %s changed: applied (%s)", who, key, log_level_choices[next_level]);
+        log_set_level((enum log_level)next_level);
+        *cur_level = next_level;
+        return true;
+    }
+    if (strcmp(key, "log.debug") == 0) {
+        log_debug_modules(*next_debug != NULL ? *next_debug : "");
+        free(*cur_debug);
+        *cur_debug = *next_debug;
+        *next_debug = NULL;
+        log_info("%s: reload: %s changed: applied", who, key);
+        return true;
+    }
+    return false;
+}
+
+/* SIGHUP: a new log file first, so that what reload says lands in it. */
+static void
+df_proc_daemon_reload(void *arg)
+{
+    const struct df_proc_daemon_stop *s = arg;
+
+    (void)df_proc_notify("RELOADING=1");
+    if (log_reopen() != 0)
+        log_warn("proc: SIGHUP: cannot reopen the log file %s, still writing the old one",
+                 s->d->log_file);
+    else
+        log_info("proc: SIGHUP: log file reopened, reloading");
+    if (s->d->reload != NULL)
+        s->d->reload(s->d->arg);
+    (void)df_proc_notify("READY=1");
+}
+
 static int
 df_proc_daemon_ready(const struct df_proc_daemon *d, struct df_error *err)
 {
@@ -300,7 +339,7 @@ df_proc_daemon_run(const struct df_proc_daemon *d)
         d->free(d->arg);
         return rv;
     }
-    log_init(d->component, (enum log_level)d->log_level, LOG_FORMAT_TEXT);
+    log_init(d->component, (enum log_level)d->log_level, (enum log_format)d->log_format);
     if (d->log_debug != NULL)
         log_debug_modules(d->log_debug);
     if (d->log_file != NULL && log_open(d->log_file) != 0) {
@@ -314,7 +353,7 @@ df_proc_daemon_run(const struct df_proc_daemon *d)
         df_error_set(&err, DF_ENOMEM, "cannot create the event loop");
         rv = 1;
     } else if ((rv = d->start(d->arg, stop.base, &err)) == 0) {
-        signals = df_proc_signals_new(stop.base, df_proc_daemon_stop, NULL, &stop);
+        signals = df_proc_signals_new(stop.base, df_proc_daemon_stop, df_proc_daemon_reload, &stop);
         if (signals == NULL) {
             df_error_set(&err, DF_ENOMEM, "out of memory");
             rv = 1;

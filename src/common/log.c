@@ -30,11 +30,14 @@ static struct {
     bool debug_all;
     char debug_mods[LOG_DEBUG_MODS][24];
     int ndebug;
-} logger = {"dragonfly", LOG_LEVEL_INFO, LOG_FORMAT_TEXT, 2, false, {{0}}, 0};
+    char path[4096]; /* of log_open, for log_reopen; "" = stderr */
+} logger = {"dragonfly", LOG_LEVEL_INFO, LOG_FORMAT_TEXT, 2, false, {{0}}, 0, ""};
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
 const char *const log_level_choices[] = {"error", "warn", "info", "debug", NULL};
+
+const char *const log_format_choices[] = {"text", "json", NULL};
 
 void
 log_init(const char *component, enum log_level level, enum log_format format)
@@ -51,6 +54,7 @@ log_open(const char *path)
 
     if (path == NULL || *path == '\0') {
         logger.fd = 2;
+        logger.path[0] = '\0';
         return 0;
     }
     fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -59,7 +63,31 @@ log_open(const char *path)
     if (logger.fd > 2)
         close(logger.fd);
     logger.fd = fd;
+    snprintf(logger.path, sizeof(logger.path), "%s", path);
     return 0;
+}
+
+int
+log_reopen(void)
+{
+    int fd, rv = 0;
+
+    if (logger.path[0] == '\0' || logger.fd <= 2)
+        return 0;
+    fd = open(logger.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd == -1)
+        return -1;
+    /* dup2 keeps O_CLOEXEC off the new descriptor: set it again */
+    if (dup2(fd, logger.fd) == -1 || fcntl(logger.fd, F_SETFD, FD_CLOEXEC) == -1)
+        rv = -1;
+    close(fd);
+    return rv;
+}
+
+void
+log_set_level(enum log_level level)
+{
+    logger.level = level;
 }
 
 void
@@ -154,14 +182,37 @@ log_escape(char *buf, size_t size, size_t *off, const char *s, bool json)
     *off = o;
 }
 
+/* The fields of a task's line (log_task); NULL members are left out. */
+struct log_fields {
+    const char *task, *url;
+};
+
+/* Append ,"key":"value" (JSON) or " key=value" (text) for each field that is set. */
 static void
-log_vemit(enum log_level level, const char *errstr, const char *fmt, va_list ap)
+log_put_fields(char *line, size_t size, size_t *off, const struct log_fields *f, bool json)
 {
-    char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 256], ts[DF_TIME_RFC3339_LEN];
+    const char *keys[] = {"task", "url"}, *vals[] = {f->task, f->url};
+
+    for (size_t i = 0; i < 2; i++) {
+        if (vals[i] == NULL || *off + strlen(keys[i]) + 6 >= size)
+            continue;
+        *off += (size_t)snprintf(line + *off, size - *off, json ? "\",\"%s\":\"" : " %s=", keys[i]);
+        log_escape(line, size, off, vals[i], json);
+    }
+}
+
+static void
+log_vemit(enum log_level level, const char *errstr, const struct log_fields *fields,
+          const char *fmt, va_list ap)
+{
+    char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 2048], ts[DF_TIME_RFC3339_LEN];
+    static const struct log_fields none = {NULL, NULL};
     size_t off;
     int n;
     ssize_t w;
 
+    if (fields == NULL)
+        fields = &none;
     vsnprintf(msg, sizeof(msg), fmt, ap);
     df_time_format_rfc3339(df_time_wall_ms(), ts);
 
@@ -176,6 +227,7 @@ log_vemit(enum log_level level, const char *errstr, const char *fmt, va_list ap)
             log_escape(line, sizeof(line) - 4, &off, ": ", true);
             log_escape(line, sizeof(line) - 4, &off, errstr, true);
         }
+        log_put_fields(line, sizeof(line) - 4, &off, fields, true);
         memcpy(line + off, "\"}\n", 3);
         off += 3;
     } else {
@@ -187,6 +239,7 @@ log_vemit(enum log_level level, const char *errstr, const char *fmt, va_list ap)
             log_escape(line, sizeof(line) - 2, &off, ": ", false);
             log_escape(line, sizeof(line) - 2, &off, errstr, false);
         }
+        log_put_fields(line, sizeof(line) - 2, &off, fields, false);
         line[off++] = '\n';
     }
     do
@@ -194,16 +247,16 @@ log_vemit(enum log_level level, const char *errstr, const char *fmt, va_list ap)
     while (w == -1 && errno == EINTR);
 }
 
-#define LOG_BODY(lvl, errstr)                    \
-    do {                                         \
-        va_list ap;                              \
-        int saved = errno;                       \
-        if ((lvl) <= logger.level) {             \
-            va_start(ap, fmt);                   \
-            log_vemit((lvl), (errstr), fmt, ap); \
-            va_end(ap);                          \
-        }                                        \
-        errno = saved;                           \
+#define LOG_BODY(lvl, errstr)                          \
+    do {                                               \
+        va_list ap;                                    \
+        int saved = errno;                             \
+        if ((lvl) <= logger.level) {                   \
+            va_start(ap, fmt);                         \
+            log_vemit((lvl), (errstr), NULL, fmt, ap); \
+            va_end(ap);                                \
+        }                                              \
+        errno = saved;                                 \
     } while (0)
 
 void
@@ -236,6 +289,25 @@ log_debug(const char *mod, const char *fmt, ...)
     if (!log_debug_enabled(mod))
         return;
     LOG_BODY(LOG_LEVEL_DEBUG, NULL);
+}
+
+void
+log_task(enum log_level level, const char *mod, const char *task_id, const char *url,
+         const char *fmt, ...)
+{
+    char redacted[2048];
+    struct log_fields f = {task_id, NULL};
+    int saved = errno;
+    va_list ap;
+
+    if (level > logger.level || (level == LOG_LEVEL_DEBUG && !log_debug_enabled(mod)))
+        return;
+    if (url != NULL)
+        f.url = log_url_redact(url, redacted, sizeof(redacted));
+    va_start(ap, fmt);
+    log_vemit(level, NULL, &f, fmt, ap);
+    va_end(ap);
+    errno = saved;
 }
 
 void

@@ -91,6 +91,7 @@ struct peer_config {
     int64_t upload_max_conns;    /* upload server connections */
     int64_t upload_max_conns_ip; /* ... from one source IP */
     int log_level;
+    int log_format; /* enum log_format */
     char *log_file;
     char *log_debug;
     int64_t idle_exit; /* ms without work before a clean stop, 0 = never */
@@ -170,8 +171,8 @@ struct peer {
     uint64_t bytes_from_source;
     uint64_t bytes_uploaded;
     uint64_t bytes_from_peers;
-    uint64_t pieces_uploaded;
     uint64_t bytes_local; /* content of downloads answered from the cache */
+    uint64_t pieces_uploaded;
     uint64_t tasks_done;
     uint64_t tasks_failed;
     uint64_t cache_hits;

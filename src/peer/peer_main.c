@@ -301,6 +301,7 @@ static const struct df_conf_entry peer_entries[] = {
          .help = "write the bound addresses as JSON here once listening"},
         RPC_SERVER_CONF_ENTRIES(F(rpc), "64"),
         LOG_CONF_ENTRIES(F(log_level), F(log_file)),
+        LOG_FORMAT_CONF_ENTRY(F(log_format)),
         {.key = "log.debug",
          .flag = "log-debug",
          .type = DF_CONF_STRING,
@@ -462,8 +463,8 @@ peer_main_stop(struct peer *ctx)
     peer_p2p_stop(ctx);
     peer_proxy_stop(ctx); /* first: its streams hold tasks */
     net_listener_disable(ctx->upload_listener);
-    rpc_server_shutdown(ctx->rpc);
     peer_metrics_stop(ctx);
+    rpc_server_shutdown(ctx->rpc);
     /* Unfinished pieces are dropped: only recorded pieces count, so metadata stays exact. */
     peer_task_shutdown(ctx);
     ctx->stop_deadline_ms = df_time_wall_ms() + PEER_STOP_WAIT_MS;
@@ -950,6 +951,9 @@ peer_main_detach(const char *log_file)
 struct peer_main {
     struct peer_config *cfg;
     struct peer *peer;
+    int argc; /* the command line, read again by a reload (with the file it names) */
+    char **argv;
+    struct peer_config *next; /* while a reload compares: the configuration read again */
 };
 
 /* Before the log (which may live in the data dir), the socket and the db. */
@@ -999,6 +1003,76 @@ peer_main_run_stop(void *arg, void (*done)(void *), void *done_arg)
     peer_stop(m->peer, done, done_arg);
 }
 
+/*
+ * Apply one key a reload changed, when it can change at run time: the log level and debug
+ * modules, the rate limits, the cache's quota and TTL (a collection runs at once). Any
+ * other key keeps its running value until a restart, and the log says so.
+ */
+static void
+peer_main_reload_key(const struct df_conf_entry *e, void *arg)
+{
+    struct peer_main *m = arg;
+    struct peer *ctx = m->peer;
+    struct peer_config *cur = m->cfg, *next = m->next;
+    uint64_t now = df_time_mono_ns();
+
+    if (df_proc_reload_log_key(PEER_TAG(ctx), e->key, &cur->log_level, &cur->log_debug,
+                               next->log_level, &next->log_debug))
+        return;
+    if (strcmp(e->key, "upload.rateLimit") == 0) {
+        cur->upload_rate = next->upload_rate;
+        net_ratelim_set(&ctx->up_rl, (uint64_t)cur->upload_rate,
+                        (uint64_t)cur->upload_rate / 10 + 65536, now);
+    } else if (strcmp(e->key, "download.rateLimit") == 0) {
+        cur->download_rate = next->download_rate;
+        net_ratelim_set(&ctx->down_rl, (uint64_t)cur->download_rate,
+                        (uint64_t)cur->download_rate / 10 + 65536, now);
+    } else if (strcmp(e->key, "cache.quota") == 0) {
+        cur->cache_quota = next->cache_quota;
+    } else if (strcmp(e->key, "cache.ttl") == 0) {
+        cur->cache_ttl = next->cache_ttl;
+    } else {
+        log_warnx("%s: reload: %s changed: it takes effect after a restart", PEER_TAG(ctx), e->key);
+        return;
+    }
+    log_info("%s: reload: %s changed: applied", PEER_TAG(ctx), e->key);
+}
+
+/* SIGHUP: read the config file and flags again and apply what may change while running. */
+static void
+peer_main_run_reload(void *arg)
+{
+    struct peer_main *m = arg;
+    struct peer_config *next = NULL;
+    struct df_conf_args args;
+    struct df_conf_spec spec;
+    struct df_error err;
+    int n;
+
+    if (peer_config_load_args(m->cfg->seed, m->argc, m->argv, &next, &args, &spec, &err) != 0) {
+        log_warnx("%s: reload: %s; the running configuration stays", PEER_TAG(m->peer), err.msg);
+        return;
+    }
+    df_conf_args_reset(&args);
+    m->next = next;
+    n = df_conf_diff(&peer_spec, m->cfg, next, peer_main_reload_key, m);
+    m->next = NULL;
+    /* the component reads its own copy of the settings */
+    m->peer->cfg.log_level = m->cfg->log_level;
+    m->peer->cfg.log_debug = m->cfg->log_debug;
+    m->peer->cfg.upload_rate = m->cfg->upload_rate;
+    m->peer->cfg.download_rate = m->cfg->download_rate;
+    m->peer->cfg.cache_quota = m->cfg->cache_quota;
+    m->peer->cfg.cache_ttl = m->cfg->cache_ttl;
+    if (n < 0)
+        log_warnx("%s: reload: out of memory comparing the settings", PEER_TAG(m->peer));
+    else if (n == 0)
+        log_info("%s: reload: no setting changed", PEER_TAG(m->peer));
+    else
+        peer_task_gc(m->peer);
+    peer_config_free(next);
+}
+
 static void
 peer_main_run_free(void *arg)
 {
@@ -1011,7 +1085,7 @@ peer_main_run_free(void *arg)
 int
 peer_main(int argc, char **argv)
 {
-    struct peer_main m = {NULL, NULL};
+    struct peer_main m = {NULL, NULL, argc, argv, NULL};
     struct df_proc_daemon d;
     struct df_conf_args args;
     struct df_conf_spec spec;
@@ -1041,6 +1115,7 @@ peer_main(int argc, char **argv)
     d.cmd = spec.cmd;
     d.component = m.cfg->seed ? "seed-peer" : "peer";
     d.log_level = m.cfg->log_level;
+    d.log_format = m.cfg->log_format;
     d.log_file = m.cfg->log_file;
     d.log_debug = m.cfg->log_debug;
     d.ready_file = m.cfg->ready_file;
@@ -1049,6 +1124,7 @@ peer_main(int argc, char **argv)
     d.ready = peer_main_run_ready;
     d.started = peer_main_run_started;
     d.stop = peer_main_run_stop;
+    d.reload = peer_main_run_reload;
     d.free = peer_main_run_free;
     d.arg = &m;
     rv = df_proc_daemon_run(&d);

@@ -59,8 +59,8 @@ peer_task_set_state(struct peer_task *t, enum peer_task_state s, int line)
     };
 
     DF_ASSERT(ok[t->state][s]);
-    log_debug("peer", "%s: task %.12s %s -> %s (line %d)", PEER_TAG(t->ctx), t->id,
-              peer_task_state_names[t->state], peer_task_state_names[s], line);
+    PEER_TASK_LOG(t, LOG_LEVEL_DEBUG, "peer", "%s: task %.12s %s -> %s (line %d)", PEER_TAG(t->ctx),
+                  t->id, peer_task_state_names[t->state], peer_task_state_names[s], line);
     t->state = s;
 }
 
@@ -244,7 +244,8 @@ peer_task_fail(struct peer_task *t, int rv, const char *why)
     if (why != NULL && why != t->why)
         snprintf(t->why, sizeof(t->why), "%s", why);
     why = t->why;
-    log_warnx("%s: task %.12s failed: %s", PEER_TAG(t->ctx), t->id, why);
+    PEER_TASK_LOG(t, LOG_LEVEL_WARN, NULL, "%s: task %.12s failed: %s", PEER_TAG(t->ctx), t->id,
+                  why);
     peer_task_stop_fetches(t);
     PEER_TASK_SET_STATE(t, PEER_TASK_FAILED);
     peer_task_tell_failed(t, why);
@@ -294,17 +295,19 @@ peer_task_complete(struct peer_task *t)
     /* Seal the rows to the data file once it is durable (M5): until then a restart
      * re-checks them. The task stays in memory (its hashing list) until it is sealed. */
     if (t->fd != -1 && peer_task_hash_submit(t, PEER_HASH_SEAL, 0, 0, 0, NULL) != 0)
-        log_warnx("%s: task %.12s: cannot start a worker to seal it; it will be re-checked "
-                  "on its next use",
-                  PEER_TAG(t->ctx), t->id);
+        PEER_TASK_LOG(t, LOG_LEVEL_WARN, NULL,
+                      "%s: task %.12s: cannot start a worker to seal it; it will be re-checked "
+                      "on its next use",
+                      PEER_TAG(t->ctx), t->id);
     PEER_TASK_SET_STATE(t, PEER_TASK_DONE);
     t->ctx->tasks_done++;
     df_metrics_observe(t->ctx->task_duration, (double)(peer_task_wall_ms(t->ctx) - t->started_ms));
     peer_task_tell_done(t);
-    log_info("%s: task %.12s done: %" PRIu64 " bytes, %" PRIu64 " pieces, %" PRIu64
-             " from source in %" PRId64 " ms",
-             PEER_TAG(t->ctx), t->id, t->content_length, t->piece_count, t->bytes_from_source,
-             peer_task_wall_ms(t->ctx) - t->started_ms);
+    PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL,
+                  "%s: task %.12s done: %" PRIu64 " bytes, %" PRIu64 " pieces, %" PRIu64
+                  " from source in %" PRId64 " ms",
+                  PEER_TAG(t->ctx), t->id, t->content_length, t->piece_count, t->bytes_from_source,
+                  peer_task_wall_ms(t->ctx) - t->started_ms);
     peer_task_progress(t, true);
     /* A cache-only waiter finishes synchronously: hold the task until the loop is over. */
     t->materializing++;
@@ -379,7 +382,8 @@ peer_task_drop_pieces(struct peer_task *t)
         snprintf(t->why, sizeof(t->why), "cannot drop the task's pieces: %s", df_strerror(rv));
         return rv;
     }
-    log_info("%s: task %.12s: pieces dropped; fetching them again", PEER_TAG(t->ctx), t->id);
+    PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL, "%s: task %.12s: pieces dropped; fetching them again",
+                  PEER_TAG(t->ctx), t->id);
     return 0;
 }
 
@@ -404,9 +408,10 @@ peer_task_trust_file(struct peer_task *t, bool created, struct df_error *err)
         what = "reset";
         rv = store_task_reset_pieces(t->ctx->db, t->id);
         if (rv == 0 && st.bytes > 0)
-            log_warnx("%s: task %.12s: its data file was missing: %" PRIu64
-                      " recorded bytes dropped",
-                      PEER_TAG(t->ctx), t->id, st.bytes);
+            PEER_TASK_LOG(t, LOG_LEVEL_WARN, NULL,
+                          "%s: task %.12s: its data file was missing: %" PRIu64
+                          " recorded bytes dropped",
+                          PEER_TAG(t->ctx), t->id, st.bytes);
     } else if (st.sealed && store_data_stamp(t->fd, &now) == 0 &&
                store_data_stamp_is_equal(&now, &st.stamp)) {
         what = "unseal";
@@ -415,11 +420,12 @@ peer_task_trust_file(struct peer_task *t, bool created, struct df_error *err)
         what = "re-check";
         rv = store_task_unverify(t->ctx->db, t->id);
         if (rv == 0 && st.bytes > 0)
-            log_info("%s: task %.12s: %s: re-checking its %" PRIu64 " recorded bytes",
-                     PEER_TAG(t->ctx), t->id,
-                     st.sealed ? "data file changed since it was sealed"
-                               : "rows not sealed (interrupted or unclean stop)",
-                     st.bytes);
+            PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL,
+                          "%s: task %.12s: %s: re-checking its %" PRIu64 " recorded bytes",
+                          PEER_TAG(t->ctx), t->id,
+                          st.sealed ? "data file changed since it was sealed"
+                                    : "rows not sealed (interrupted or unclean stop)",
+                          st.bytes);
     }
     store_task_reset(&st);
     if (rv != 0) {
@@ -467,9 +473,10 @@ peer_task_load_pieces(struct peer_task *t, struct df_error *err)
     if ((rv = peer_task_recheck_next(t)) != 0)
         return df_error_set(err, rv, "cannot start a worker thread");
     if (t->done_pieces > 0 || rechecks > 0)
-        log_info("%s: task %.12s resumes with %" PRIu64 "/%" PRIu64 " pieces, %" PRIu64
-                 " to re-check",
-                 PEER_TAG(t->ctx), t->id, t->done_pieces, t->piece_count, rechecks);
+        PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL,
+                      "%s: task %.12s resumes with %" PRIu64 "/%" PRIu64 " pieces, %" PRIu64
+                      " to re-check",
+                      PEER_TAG(t->ctx), t->id, t->done_pieces, t->piece_count, rechecks);
     return 0;
 }
 
@@ -492,9 +499,11 @@ peer_task_set_geometry(struct peer_task *t, uint64_t length, uint64_t piece_leng
     if (t->length_known) {
         if (length == t->content_length && piece_length == t->piece_length)
             return 0;
-        log_info("%s: task %.12s: geometry %" PRIu64 "/%" PRIu64 " -> %" PRIu64 "/%" PRIu64
-                 "; pieces start over",
-                 PEER_TAG(t->ctx), t->id, t->content_length, t->piece_length, length, piece_length);
+        PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL,
+                      "%s: task %.12s: geometry %" PRIu64 "/%" PRIu64 " -> %" PRIu64 "/%" PRIu64
+                      "; pieces start over",
+                      PEER_TAG(t->ctx), t->id, t->content_length, t->piece_length, length,
+                      piece_length);
         peer_task_release_geometry(t);
     }
     t->length_known = true;
@@ -807,7 +816,8 @@ peer_task_open(struct peer *ctx, const struct peer_download_req *req, struct pee
                                 "content not in the cache and back-to-source is disabled");
         } else {
             t = peer_task_new(ctx, id, canonical, req);
-            log_info("%s: task %.12s new (proxy)", PEER_TAG(ctx), t->id);
+            PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL, "%s: task %.12s new (proxy)", PEER_TAG(ctx),
+                          t->id);
             t->holds++; /* before the start: a failure at once must not free it */
             if (ctx->swarm == NULL || ctx->swarm->start(t, req) != 0)
                 peer_task_back_to_source(t);
@@ -903,7 +913,7 @@ peer_task_download_fd(struct peer *ctx, struct rpc_call *call, struct peer_downl
     free(canonical);
     w->task = t;
     TAILQ_INSERT_TAIL(&t->waiters, w, entry);
-    log_info("%s: task %.12s new", PEER_TAG(ctx), t->id);
+    PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL, "%s: task %.12s new", PEER_TAG(ctx), t->id);
     if (ctx->swarm == NULL || ctx->swarm->start(t, &w->req) != 0)
         peer_task_back_to_source(t);
 }

@@ -19,6 +19,7 @@
 
 #include "df/df_digest.h"
 #include "df/df_id.h"
+#include "df/log.h"
 #include "df/store_data.h"
 #include "peer.h"
 
@@ -83,6 +84,12 @@ struct peer_waiter {
 };
 
 TAILQ_HEAD(peer_waiter_list, peer_waiter);
+
+/*
+ * A log line about task t at level lvl (mod: the debug module, or NULL): as log_task, it
+ * carries t's id and its URL (redacted), as text fields or JSON members.
+ */
+#define PEER_TASK_LOG(t, lvl, mod, ...) log_task((lvl), (mod), (t)->id, (t)->url, __VA_ARGS__)
 
 struct peer_task {
     TAILQ_ENTRY(peer_task) entry;

@@ -39,9 +39,10 @@ peer_task_recheck_next(struct peer_task *t)
         t->recheck_inflight++;
     }
     if (t->recheck_inflight == 0 && t->nrecheck > 0 && t->recheck_next == t->nrecheck) {
-        log_info("%s: task %.12s: %" PRIu64 " of %zu re-checked pieces failed and are fetched "
-                 "again",
-                 PEER_TAG(t->ctx), t->id, t->recheck_failed, t->nrecheck);
+        PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL,
+                      "%s: task %.12s: %" PRIu64 " of %zu re-checked pieces failed and are fetched "
+                      "again",
+                      PEER_TAG(t->ctx), t->id, t->recheck_failed, t->nrecheck);
         DF_FREE(t->recheck, free);
         t->nrecheck = t->recheck_next = 0;
     }
@@ -135,14 +136,15 @@ peer_task_recheck_done(struct peer_task *t, struct peer_hash_job *j)
     }
     /* one warning per task (the first); the rest are counted (peer_task_recheck_next) */
     if (t->recheck_failed++ == 0)
-        log_warnx("%s: task %.12s piece %" PRIu64 " failed its re-check (%s); fetching it "
-                  "again",
-                  PEER_TAG(j->ctx), t->id, j->number,
-                  j->err != 0 ? strerror(j->err) : "digest mismatch");
+        PEER_TASK_LOG(t, LOG_LEVEL_WARN, NULL,
+                      "%s: task %.12s piece %" PRIu64 " failed its re-check (%s); fetching it "
+                      "again",
+                      PEER_TAG(j->ctx), t->id, j->number,
+                      j->err != 0 ? strerror(j->err) : "digest mismatch");
     else
-        log_debug("peer", "%s: task %.12s piece %" PRIu64 " failed its re-check (%s)",
-                  PEER_TAG(j->ctx), t->id, j->number,
-                  j->err != 0 ? strerror(j->err) : "digest mismatch");
+        PEER_TASK_LOG(t, LOG_LEVEL_DEBUG, "peer",
+                      "%s: task %.12s piece %" PRIu64 " failed its re-check (%s)", PEER_TAG(j->ctx),
+                      t->id, j->number, j->err != 0 ? strerror(j->err) : "digest mismatch");
     if ((rv = store_piece_drop(t->ctx->db, t->id, j->number)) != 0) {
         snprintf(t->why, sizeof(t->why), "cannot drop piece %" PRIu64 ": %s", j->number,
                  df_strerror(rv));

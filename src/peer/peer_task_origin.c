@@ -316,8 +316,9 @@ peer_fetch_retry(struct peer_fetch *f, int rv, const char *why, uint64_t retry_a
     }
     delay = net_backoff_delay_ms(&b, f->attempt, retry_after_ms, (uint64_t)random());
     f->attempt++;
-    log_info("%s: task %.12s piece %" PRIu64 ": %s; retry %u in %" PRIu64 " ms", PEER_TAG(t->ctx),
-             t->id, f->piece, why, f->attempt, delay);
+    PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL,
+                  "%s: task %.12s piece %" PRIu64 ": %s; retry %u in %" PRIu64 " ms",
+                  PEER_TAG(t->ctx), t->id, f->piece, why, f->attempt, delay);
     tv.tv_sec = (time_t)(delay / 1000);
     tv.tv_usec = (suseconds_t)(delay % 1000 * 1000);
     f->retry_timer = evtimer_new(t->ctx->base, peer_fetch_retry_cb, f);
@@ -485,8 +486,9 @@ peer_probe_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *ar
         free(t->last_modified);
         t->etag = t->last_modified = NULL;
         t->why[0] = '\0';
-        log_info("%s: task %.12s changed at the origin; cached pieces dropped", PEER_TAG(t->ctx),
-                 t->id);
+        PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL,
+                      "%s: task %.12s changed at the origin; cached pieces dropped",
+                      PEER_TAG(t->ctx), t->id);
     }
     if (t->etag == NULL && m->etag != NULL)
         t->etag = xstrdup(m->etag);
@@ -624,7 +626,8 @@ peer_probe_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_a
     }
     delay = net_backoff_delay_ms(&b, t->probe_attempt % 100, retry_after_ms, (uint64_t)random());
     t->probe_attempt++;
-    log_info("%s: task %.12s: %s; retry in %" PRIu64 " ms", PEER_TAG(t->ctx), t->id, msg, delay);
+    PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL, "%s: task %.12s: %s; retry in %" PRIu64 " ms",
+                  PEER_TAG(t->ctx), t->id, msg, delay);
     tv.tv_sec = (time_t)(delay / 1000);
     tv.tv_usec = (suseconds_t)(delay % 1000 * 1000);
     t->probe_timer = evtimer_new(t->ctx->base, peer_probe_retry_cb, t);

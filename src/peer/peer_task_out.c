@@ -60,8 +60,9 @@ peer_waiter_send(struct peer_waiter *w, const struct proto_dfdaemon_download_res
     if (w->call == NULL)
         return;
     if ((msg = proto_dfdaemon_download_resp_to_json(r)) == NULL) {
-        log_warnx("%s: task %.12s: answer dropped (out of memory)", PEER_TAG(w->task->ctx),
-                  w->task->id);
+        PEER_TASK_LOG(w->task, LOG_LEVEL_WARN, NULL,
+                      "%s: task %.12s: answer dropped (out of memory)", PEER_TAG(w->task->ctx),
+                      w->task->id);
         return;
     }
     rpc_call_send(w->call, msg); /* progress may be dropped when the queue is full */
@@ -312,7 +313,8 @@ peer_waiter_finish(struct peer_waiter *w)
             rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
             rpc_call_finish(w->call, RPC_OK, NULL);
         } else {
-            log_warnx("%s: task %.12s output: %s", PEER_TAG(t->ctx), t->id, w->why);
+            PEER_TASK_LOG(t, LOG_LEVEL_WARN, NULL, "%s: task %.12s output: %s", PEER_TAG(t->ctx),
+                          t->id, w->why);
             rpc_call_set_cbs(w->call, &peer_no_cbs, NULL);
             rpc_call_finish(w->call, rpc_err_from_df(w->rv), w->why);
         }
@@ -384,15 +386,16 @@ peer_task_evict(struct peer_task *t)
     if (t->ctx->swarm != NULL)
         t->ctx->swarm->evict(t);
     if (peer_task_drop_storage(t->ctx, t->id) == 0)
-        log_info("%s: task %.12s evicted: its content failed a whole-content digest",
-                 PEER_TAG(t->ctx), t->id);
+        PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL,
+                      "%s: task %.12s evicted: its content failed a whole-content digest",
+                      PEER_TAG(t->ctx), t->id);
 }
 
 void
 peer_task_reject(struct peer_task *t, const char *why)
 {
     if (!t->evicted)
-        log_warnx("%s: task %.12s: %s", PEER_TAG(t->ctx), t->id, why);
+        PEER_TASK_LOG(t, LOG_LEVEL_WARN, NULL, "%s: task %.12s: %s", PEER_TAG(t->ctx), t->id, why);
     peer_task_evict(t);
 }
 
@@ -444,8 +447,8 @@ peer_waiter_refetch(struct peer_waiter *w)
         peer_waiter_finish(w);
         return;
     }
-    log_warnx("%s: task %.12s: %s; fetching it again from the origin", PEER_TAG(ctx), t->id,
-              w->why);
+    PEER_TASK_LOG(t, LOG_LEVEL_WARN, NULL, "%s: task %.12s: %s; fetching it again from the origin",
+                  PEER_TAG(ctx), t->id, w->why);
     TAILQ_REMOVE(&t->waiters, w, entry);
     w->refetched = true;
     w->out_done = 0;

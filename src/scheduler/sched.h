@@ -38,6 +38,7 @@ struct sched_main_config {
     char *ready_file;
     struct rpc_tls_conf tls; /* cluster mTLS (tls.*); all unset: plaintext */
     int log_level;
+    int log_format; /* enum log_format */
     char *log_file;
     char *log_debug;
     int64_t tick_interval; /* ms */

@@ -116,6 +116,7 @@ static const struct df_conf_entry sched_entries[] = {
                   "tasks without peers are kept this long"),
         RPC_SERVER_CONF_ENTRIES(F(rpc), "256"),
         LOG_CONF_ENTRIES(F(log_level), F(log_file)),
+        LOG_FORMAT_CONF_ENTRY(F(log_format)),
         {.key = "log.debug",
          .flag = "log-debug",
          .type = DF_CONF_STRING,
@@ -383,6 +384,9 @@ sched_config_free(struct sched_main_config *cfg)
 struct sched_main {
     struct sched_main_config *cfg;
     struct sched *sched;
+    int argc; /* the command line, read again by a reload (with the file it names) */
+    char **argv;
+    struct sched_main_config *next; /* while a reload compares: the configuration read again */
 };
 
 static int
@@ -409,6 +413,43 @@ sched_main_stop(void *arg, void (*done)(void *), void *done_arg)
     sched_stop(m->sched, done, done_arg);
 }
 
+/* One key a reload changed: the log's apply at once; the rest need a restart (tables are
+ * sized and timers armed at start), and the log says so. */
+static void
+sched_main_reload_key(const struct df_conf_entry *e, void *arg)
+{
+    struct sched_main *m = arg;
+
+    if (!df_proc_reload_log_key("scheduler", e->key, &m->cfg->log_level, &m->cfg->log_debug,
+                                m->next->log_level, &m->next->log_debug))
+        log_warnx("scheduler: reload: %s changed: it takes effect after a restart", e->key);
+}
+
+/* SIGHUP: read the config file and flags again and apply what may change while running. */
+static void
+sched_main_reload(void *arg)
+{
+    struct sched_main *m = arg;
+    struct df_conf_args args;
+    struct df_error err;
+    int n;
+
+    if (sched_config_load_args(m->argc, m->argv, &m->next, &args, &err) != 0) {
+        log_warnx("scheduler: reload: %s; the running configuration stays", err.msg);
+        return;
+    }
+    df_conf_args_reset(&args);
+    n = df_conf_diff(&sched_spec, m->cfg, m->next, sched_main_reload_key, m);
+    if (n == 0)
+        log_info("scheduler: reload: no setting changed");
+    else if (n < 0)
+        log_warnx("scheduler: reload: out of memory comparing the settings");
+    m->sched->cfg.log_level = m->cfg->log_level; /* its copy shares the strings */
+    m->sched->cfg.log_debug = m->cfg->log_debug;
+    sched_config_free(m->next);
+    m->next = NULL;
+}
+
 static void
 sched_main_free(void *arg)
 {
@@ -421,7 +462,7 @@ sched_main_free(void *arg)
 int
 sched_main(int argc, char **argv)
 {
-    struct sched_main m = {NULL, NULL};
+    struct sched_main m = {NULL, NULL, argc, argv, NULL};
     struct df_proc_daemon d;
     struct df_conf_args args;
     struct df_error err;
@@ -449,9 +490,11 @@ sched_main(int argc, char **argv)
     d.cmd = "dragonfly scheduler";
     d.component = "scheduler";
     d.log_level = m.cfg->log_level;
+    d.log_format = m.cfg->log_format;
     d.log_file = m.cfg->log_file;
     d.log_debug = m.cfg->log_debug;
     d.ready_file = m.cfg->ready_file;
+    d.reload = sched_main_reload;
     d.start = sched_main_start;
     d.ready = sched_main_ready;
     d.stop = sched_main_stop;

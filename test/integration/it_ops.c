@@ -2,11 +2,14 @@
 /*
  * Operating the roles: every role's /metrics is valid Prometheus text (exposition format
  * 0.0.4, checked by the parser below and, when installed, by `promtool check metrics`) and
- * carries upstream's names; /healthy and /readyz answer on every role. Processes on
- * 127.0.0.210-215: origin .210, scheduler .211, seed .212, peer .213, a peer whose scheduler
- * never answers .214 (its scheduler address .215 has no listener).
+ * carries upstream's names; /healthy and /readyz answer on every role; logs are JSON lines
+ * when asked, SIGHUP reopens the log file and reloads what may change at run time.
+ * Processes on 127.0.0.210-217: origin .210, scheduler .211, seed .212, peer .213, a peer
+ * whose scheduler never answers .214 (its scheduler address .215 has no listener), the
+ * peer and scheduler of the log tests .216 and .217.
  */
 #include <ctype.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <cjson/cJSON.h>
 
 #include "harness/harness.h"
 
@@ -413,19 +417,28 @@ static const char *const ops_process[][2] = {
         {NULL, NULL},
 };
 
+/* Get the origin's target through the peer whose data dir is data into <dir>/<name>. */
+static void
+ops_get_from(const char *data, const char *target, const char *name)
+{
+    char *out = NULL;
+
+    ck_assert_msg(it_shf(&out, 120,
+                         "%s get 'http://%s%s' -O %s/%s --socket %s/dfdaemon.sock "
+                         "--no-progress 2>&1",
+                         it_bin(), O.origin_addr, target, O.dir, name, data) == 0,
+                  "get: %s", out);
+    free(out);
+}
+
 /* Get the origin's 3 MiB (always the same URL) through the peer into <dir>/<name>. */
 static void
 ops_get(const char *name)
 {
-    char *out = NULL;
+    char data[700];
 
-    ck_assert_msg(
-            it_shf(&out, 120,
-                   "%s get 'http://%s/gen/3MiB?seed=21' -O %s/%s --socket %s/peer/dfdaemon.sock "
-                   "--no-progress 2>&1",
-                   it_bin(), O.origin_addr, O.dir, name, O.dir) == 0,
-            "get: %s", out);
-    free(out);
+    snprintf(data, sizeof(data), "%s/peer", O.dir);
+    ops_get_from(data, "/gen/3MiB?seed=21", name);
 }
 
 START_TEST(test_metrics_every_role)
@@ -520,6 +533,151 @@ START_TEST(test_health_every_role)
 
 END_TEST
 
+/* ---- logs: format, reopen, reload ---- */
+
+static void
+ops_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Wait up to 30 s for a line of the file at path to contain want; true when one does. */
+static bool
+ops_log_has(const char *path, const char *want)
+{
+    for (int i = 0; i < 300; i++) {
+        if (it_shf(NULL, 10, "grep -qF -- '%s' '%s' 2>/dev/null", want, path) == 0)
+            return true;
+        it_sleep_ms(100);
+    }
+    return false;
+}
+
+/* Every line of the file at path is one JSON object with ts, level, component, pid, msg. */
+static int
+ops_json_lines(const char *path)
+{
+    char *text = NULL, *save = NULL;
+    int n = 0;
+
+    ck_assert_int_eq(it_shf(&text, 10, "cat '%s'", path), 0);
+    for (char *l = strtok_r(text, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+        cJSON *doc = cJSON_Parse(l);
+
+        ck_assert_msg(cJSON_IsObject(doc), "not a JSON line: %s", l);
+        ck_assert_msg(cJSON_IsString(cJSON_GetObjectItem(doc, "ts")) &&
+                              cJSON_IsString(cJSON_GetObjectItem(doc, "level")) &&
+                              cJSON_IsString(cJSON_GetObjectItem(doc, "component")) &&
+                              cJSON_IsNumber(cJSON_GetObjectItem(doc, "pid")) &&
+                              cJSON_IsString(cJSON_GetObjectItem(doc, "msg")),
+                      "fields missing: %s", l);
+        cJSON_Delete(doc);
+        n++;
+    }
+    free(text);
+    return n;
+}
+
+static void
+ops_hup(const struct it_proc *p)
+{
+    ck_assert_int_eq(kill(p->pid, SIGHUP), 0);
+}
+
+/*
+ * A peer logging JSON lines to a file: the file renamed (as logrotate does), SIGHUP, and
+ * the new lines go to a new file at the old name; the config changed, SIGHUP, and the log
+ * level and rate limit apply at once while a key that needs a restart says so.
+ */
+START_TEST(test_peer_log_reopen_reload)
+{
+    struct it_proc p;
+    char conf[700], log[700], old[700], data[700], task_line[200];
+
+    snprintf(conf, sizeof(conf), "%s/peer.json", O.dir);
+    snprintf(log, sizeof(log), "%s/peer-file.log", O.dir);
+    snprintf(old, sizeof(old), "%s/peer-file.log.1", O.dir);
+    snprintf(data, sizeof(data), "%s/logpeer", O.dir);
+    ops_write(conf, "{\"log\": {\"level\": \"info\", \"format\": \"json\"},\n"
+                    " \"upload\": {\"rateLimit\": \"0\"}, \"announceInterval\": \"30s\"}\n");
+    ck_assert_int_eq(it_df_start(&p, O.dir, "logpeer", "peer", "--config", conf, "--ip",
+                                 "127.0.0.216", "--rpc-port", "0", "--upload-port", "0",
+                                 "--data-dir", data, "--log-file", log, NULL),
+                     0);
+    ck_assert(ops_log_has(log, "ready"));
+    /* a task's lines carry its id and URL (the query's values redacted) */
+    ops_get_from(data, "/gen/1MiB?seed=5&token=secret", "logout");
+    snprintf(task_line, sizeof(task_line), "\"url\":\"http://%s/gen/1MiB?seed=***&token=***\"",
+             O.origin_addr);
+    ck_assert_msg(ops_log_has(log, task_line), "no task line with %s", task_line);
+    ck_assert_int_ne(it_shf(NULL, 10, "grep -qF secret '%s'", log), 0);
+    ck_assert_int_gt(ops_json_lines(log), 2);
+
+    /* logrotate: rename, then SIGHUP (postrotate) */
+    ck_assert_int_eq(rename(log, old), 0);
+    ops_hup(&p);
+    ck_assert_msg(ops_log_has(log, "log file reopened"), "no new log file");
+    ck_assert_int_ne(it_shf(NULL, 10, "grep -qF 'log file reopened' '%s'", old), 0);
+    ck_assert_int_gt(ops_json_lines(log), 0);
+
+    /* reload: debug level and a rate limit apply; the announce interval needs a restart */
+    ops_write(conf, "{\"log\": {\"level\": \"debug\", \"format\": \"json\"},\n"
+                    " \"upload\": {\"rateLimit\": \"10MiB/s\"}, \"announceInterval\": \"5s\"}\n");
+    ck_assert_int_ne(it_shf(NULL, 10, "grep -qF '\"level\":\"DEBUG\"' '%s'", log), 0);
+    ops_hup(&p);
+    ck_assert(ops_log_has(log, "reload: log.level changed: applied"));
+    ck_assert(ops_log_has(log, "reload: upload.rateLimit changed: applied"));
+    ck_assert(
+            ops_log_has(log, "reload: announceInterval changed: it takes effect after a restart"));
+    /* at debug, the next get logs DEBUG lines */
+    ops_get_from(data, "/gen/1MiB?seed=6", "logout2");
+    ck_assert(ops_log_has(log, "\"level\":\"DEBUG\""));
+    /* a config that no longer loads: the running one stays, the peer keeps serving */
+    ops_write(conf, "{\"log\": {\"level\": \"loud\"}}\n");
+    ops_hup(&p);
+    ck_assert(ops_log_has(log, "the running configuration stays"));
+    ck_assert_int_eq(ops_status(it_proc_ready_str(&p, "metrics"), "/healthy"), 200);
+    ck_assert_int_eq(it_proc_stop(&p), 0);
+}
+
+END_TEST
+
+/* The scheduler: text lines, reopen on SIGHUP, its log level reloads. */
+START_TEST(test_sched_log_reopen_reload)
+{
+    struct it_proc s;
+    char conf[700], log[700], old[700];
+
+    snprintf(conf, sizeof(conf), "%s/sched.json", O.dir);
+    snprintf(log, sizeof(log), "%s/sched-file.log", O.dir);
+    snprintf(old, sizeof(old), "%s/sched-file.log.1", O.dir);
+    ops_write(conf, "{\"log\": {\"level\": \"info\"}, \"scheduler\": {\"maxParents\": 4}}\n");
+    ck_assert_int_eq(it_df_start(&s, O.dir, "logsched", "scheduler", "--config", conf, "--listen",
+                                 "127.0.0.217:0", "--metrics-listen", "127.0.0.217:0", "--log-file",
+                                 log, NULL),
+                     0);
+    ck_assert(ops_log_has(log, "scheduler: ready"));
+    ck_assert_int_eq(rename(log, old), 0);
+    ops_write(conf, "{\"log\": {\"level\": \"warn\"}, \"scheduler\": {\"maxParents\": 5}}\n");
+    ops_hup(&s);
+    ck_assert(ops_log_has(log, "log file reopened"));
+    ck_assert(ops_log_has(log, "reload: log.level changed: applied"));
+    /* at warn, the restart notice (a warning) is written and info lines are not */
+    ck_assert(ops_log_has(log, "changed: it takes effect after a restart"));
+    ck_assert_int_ne(it_shf(NULL, 10,
+                            "grep -qF ' INFO ' '%s' && grep -F ' INFO ' '%s' | "
+                            "grep -qv 'reload\\|reopened'",
+                            log, log),
+                     0);
+    ck_assert_int_eq(it_proc_stop(&s), 0);
+}
+
+END_TEST
+
 Suite *it_ops_suite(void);
 
 Suite *
@@ -535,6 +693,8 @@ it_ops_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_metrics_every_role);
     tcase_add_test(tc, test_health_every_role);
+    tcase_add_test(tc, test_peer_log_reopen_reload);
+    tcase_add_test(tc, test_sched_log_reopen_reload);
     suite_add_tcase(s, tc);
     return s;
 }

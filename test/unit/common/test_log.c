@@ -65,6 +65,63 @@ START_TEST(test_line_format)
 
 END_TEST
 
+/* The text of the file at path (at most 4 KiB), in buf. */
+static const char *
+slurp(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    ck_assert_int_ne(fd, -1);
+    n = read(fd, buf, len - 1);
+    close(fd);
+    ck_assert_int_ge(n, 0);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A task's line carries its id and redacted URL; reopen follows a renamed file; levels move. */
+START_TEST(test_task_fields_reopen_level)
+{
+    char dir[] = "/tmp/df-log-XXXXXX", path[64], old[64], buf[4096];
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.log", dir);
+    snprintf(old, sizeof(old), "%s/a.log.1", dir);
+    log_init("tester", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+    ck_assert_int_eq(log_open(path), 0);
+    log_task(LOG_LEVEL_INFO, NULL, "abc123", "http://h/f?sig=secret", "peer: task %s new", "abc");
+    log_task(LOG_LEVEL_DEBUG, "peer", "abc123", NULL, "not at info");
+    ck_assert_ptr_nonnull(strstr(slurp(path, buf, sizeof(buf)),
+                                 "] peer: task abc new task=abc123 url=http://h/f?sig=***\n"));
+    ck_assert_ptr_null(strstr(buf, "secret"));
+    ck_assert_ptr_null(strstr(buf, "not at info"));
+    /* logrotate renames; the next lines go to a new file at the old name */
+    ck_assert_int_eq(rename(path, old), 0);
+    log_info("before reopen");
+    ck_assert_int_eq(log_reopen(), 0);
+    log_init("tester", LOG_LEVEL_INFO, LOG_FORMAT_JSON);
+    log_task(LOG_LEVEL_WARN, NULL, "abc123", "http://h/f", "after \"reopen\"");
+    ck_assert_ptr_nonnull(strstr(slurp(old, buf, sizeof(buf)), "before reopen"));
+    ck_assert_ptr_nonnull(strstr(slurp(path, buf, sizeof(buf)),
+                                 "\"msg\":\"after \\\"reopen\\\"\",\"task\":\"abc123\","
+                                 "\"url\":\"http://h/f\"}\n"));
+    log_set_level(LOG_LEVEL_WARN);
+    log_info("dropped at warn");
+    log_set_level(LOG_LEVEL_DEBUG);
+    log_debug("any", "kept at debug");
+    ck_assert_ptr_null(strstr(slurp(path, buf, sizeof(buf)), "dropped at warn"));
+    ck_assert_ptr_nonnull(strstr(buf, "kept at debug"));
+    log_open(NULL);
+    log_init("tester", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+    ck_assert_int_eq(log_reopen(), 0); /* stderr: nothing to reopen */
+    unlink(path);
+    unlink(old);
+    rmdir(dir);
+}
+
+END_TEST
+
 Suite *test_log_suite(void);
 
 Suite *
@@ -76,6 +133,7 @@ test_log_suite(void)
     tcase_add_test(tc, test_redact_url);
     tcase_add_test(tc, test_secret_headers);
     tcase_add_test(tc, test_line_format);
+    tcase_add_test(tc, test_task_fields_reopen_level);
     suite_add_tcase(s, tc);
     return s;
 }
