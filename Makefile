@@ -177,9 +177,11 @@ check-src:
 	sh scripts/check-proto.sh
 	sh scripts/check-symbols.sh $(LIB)
 
-# The install tree, the .deb and the systemd units (scripts/test-pkg.sh).
+# The install tree, the .deb and the systemd units (scripts/test-pkg.sh); the OCI image
+# (scripts/test-image.sh).
 check-pkg: $(BIN) man
 	bash scripts/test-pkg.sh
+	bash scripts/test-image.sh
 
 check: check-src check-unit check-fuzz check-it
 
