@@ -178,10 +178,12 @@ check-src:
 	sh scripts/check-symbols.sh $(LIB)
 
 # The install tree, the .deb and the systemd units (scripts/test-pkg.sh); the OCI image
-# (scripts/test-image.sh).
+# (scripts/test-image.sh); the example deployments against the binary (check-deploy.py).
 check-pkg: $(BIN) man
 	bash scripts/test-pkg.sh
 	bash scripts/test-image.sh
+	python3 scripts/check-deploy.py --bin ./$(BIN)
+	python3 scripts/check-deploy.py --bin ./$(BIN) --self-test
 
 check: check-src check-unit check-fuzz check-it
 

@@ -11,7 +11,7 @@ libevent-dev libnghttp2-dev libmbedtls-dev libsqlite3-dev libxxhash-dev
 check clang clang-format libclang-rt-14-dev nghttp2-client nginx-light openssl bc
 docker-registry skopeo containerd
 systemd man-db lintian adduser zsh
-prometheus umoci podman"
+prometheus umoci podman python3-yaml"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: must run as root (apt-get)" >&2

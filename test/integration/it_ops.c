@@ -417,6 +417,26 @@ static const char *const ops_process[][2] = {
         {NULL, NULL},
 };
 
+/*
+ * Every metric the Grafana dashboard queries is on the pages just fetched
+ * (scripts/check-deploy.py --dashboard; the suites run from the top of the tree).
+ */
+static void
+ops_check_dashboard(void)
+{
+    char *out = NULL;
+
+    ck_assert_msg(access("scripts/check-deploy.py", R_OK) == 0,
+                  "run the suite from the top of the tree (scripts/check-deploy.py)");
+    ck_assert_msg(
+            it_shf(&out, 60,
+                   "python3 scripts/check-deploy.py --dashboard deploy/grafana/dragonfly.json "
+                   "--metrics %s/peer.metrics %s/seed.metrics %s/scheduler.metrics 2>&1",
+                   O.dir, O.dir, O.dir) == 0,
+            "dashboard: %s", out);
+    free(out);
+}
+
 /* Get the origin's target through the peer whose data dir is data into <dir>/<name>. */
 static void
 ops_get_from(const char *data, const char *target, const char *name)
@@ -472,6 +492,7 @@ START_TEST(test_metrics_every_role)
     ops_check_page("seed", it_proc_ready_str(&O.seed, "metrics"), peer_want);
     ops_check_page("scheduler", it_proc_ready_str(&O.sched, "metrics"), sched_want);
     ops_check_page("scheduler", it_proc_ready_str(&O.sched, "metrics"), ops_process);
+    ops_check_dashboard();
     /* the values say what happened: 3 MiB came into the peer, one task took some time */
     ck_assert_double_eq(
             ops_value(pm, "dragonfly_client_download_traffic{type=\"BACK_TO_SOURCE\"}") +
