@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The REST route table and its one gate. Every route declares its access rule, and the zero
+ * rule is the strictest (a valid JWT whose user holds the permission), so a route added
+ * without thinking is closed, never open: upstream left its job API unauthenticated twice
+ * (TOB-DF2-1, CVE-2026-24124) because each route group opted in to auth. The RBAC object of
+ * a route is its group (/api/v1/<group>/...), the action "read" for GET and HEAD and "*"
+ * otherwise, as upstream's casbin model has it. Also the reply helpers every handler
+ * shares, in upstream's shapes: {"message": ...} for 401/403/404/409/500, {"errors": ...}
+ * for 422.
+ */
+#include "mgr.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "df/df_json.h"
+#include "df/df_time.h"
+#include "df/log.h"
+#include "df/net_http_server.h"
+#include "df/net_route.h"
+#include "df/xmalloc.h"
+
+#define MGR_API_PREFIX "/api/v"
+
+static void
+mgr_api_healthy(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                const struct mgr_caller *who)
+{
+    (void)ctx;
+    (void)m;
+    (void)who;
+    /* gin's c.JSON(200, "OK"): a JSON string */
+    net_http_req_respond(req, 200, "application/json; charset=utf-8", "\"OK\"", 4);
+}
+
+static void
+mgr_api_metrics(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                const struct mgr_caller *who)
+{
+    (void)m;
+    (void)who;
+    net_route_reply_metrics(req, ctx->metrics);
+}
+
+#define OPEN MGR_ACCESS_OPEN
+
+static const struct mgr_route mgr_routes[] = {
+        {"GET", "/healthy", mgr_api_healthy, OPEN},
+        {"GET", "/metrics", mgr_api_metrics, OPEN},
+};
+
+#undef OPEN
+
+const struct mgr_route *
+mgr_api_routes(size_t *n)
+{
+    *n = DF_NELEM(mgr_routes);
+    return mgr_routes;
+}
+
+int
+mgr_api_group(const char *pattern, char *out, size_t outlen)
+{
+    const char *p = pattern, *end;
+    size_t len;
+
+    if (strncmp(p, MGR_API_PREFIX, strlen(MGR_API_PREFIX)) != 0)
+        return DF_EINVAL;
+    p += strlen(MGR_API_PREFIX);
+    if (*p < '0' || *p > '9')
+        return DF_EINVAL;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p++ != '/')
+        return DF_EINVAL;
+    end = p + strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_");
+    if ((len = (size_t)(end - p)) == 0 || len >= outlen)
+        return DF_EINVAL;
+    memcpy(out, p, len);
+    out[len] = '\0';
+    return 0;
+}
+
+const char *const *
+mgr_api_groups(size_t *n)
+{
+    static char groups[DF_NELEM(mgr_routes)][32];
+    static const char *list[DF_NELEM(mgr_routes)];
+    static size_t count;
+    char g[32];
+
+    if (count == 0) {
+        for (size_t i = 0; i < DF_NELEM(mgr_routes); i++) {
+            size_t j;
+
+            if (mgr_api_group(mgr_routes[i].pattern, g, sizeof(g)) != 0)
+                continue;
+            for (j = 0; j < count && strcmp(list[j], g) != 0; j++)
+                ;
+            if (j == count) {
+                memcpy(groups[count], g, sizeof(g));
+                list[count] = groups[count];
+                count++;
+            }
+        }
+    }
+    *n = count;
+    return list;
+}
+
+void
+mgr_reply_doc(struct net_http_req *req, int status, cJSON *doc)
+{
+    net_route_reply_json(req, status, doc);
+    cJSON_Delete(doc);
+}
+
+void
+mgr_reply_message(struct net_http_req *req, int status, const char *msg)
+{
+    cJSON *doc = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(doc, "message", msg);
+    mgr_reply_doc(req, status, doc);
+}
+
+void
+mgr_reply_errors(struct net_http_req *req, const char *text)
+{
+    cJSON *doc = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(doc, "errors", text);
+    mgr_reply_doc(req, 422, doc);
+}
+
+void
+mgr_reply_empty(struct net_http_req *req)
+{
+    net_http_req_respond(req, 200, NULL, "", 0);
+}
+
+void
+mgr_reply_db_error(struct net_http_req *req, int rv)
+{
+    if (rv == DF_ENOTFOUND)
+        mgr_reply_message(req, 404, "record not found");
+    else if (rv == DF_EEXIST)
+        mgr_reply_message(req, 409, "Conflict");
+    else
+        mgr_reply_message(req, 500, "Internal Server Error");
+}
+
+void
+mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t total, cJSON *array)
+{
+    /* the Link URLs echo the path the client sent (upstream uses the request URL) */
+    char *link = mgr_page_link(net_http_req_head(req)->path, net_http_req_query(req), pg, total);
+
+    if (link != NULL)
+        net_http_req_add_header(req, "Link", link);
+    free(link);
+    mgr_reply_doc(req, 200, array);
+}
+
+cJSON *
+mgr_body_object(struct net_http_req *req)
+{
+    struct evbuffer *b = net_http_req_body(req);
+    size_t len = evbuffer_get_length(b);
+    struct df_error err;
+    cJSON *doc = NULL;
+    const char *p;
+
+    if (len == 0) {
+        mgr_reply_errors(req, "EOF");
+        return NULL;
+    }
+    p = (const char *)evbuffer_pullup(b, -1);
+    if (df_json_parse(p, len, NULL, &doc, &err) != 0) {
+        mgr_reply_errors(req, err.msg);
+        return NULL;
+    }
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        mgr_reply_errors(req, "json: the body must be an object");
+        return NULL;
+    }
+    return doc;
+}
+
+int64_t
+mgr_param_id(struct net_http_req *req, const struct net_route_match *m, const char *name)
+{
+    const char *s = net_route_param(m, name);
+    char *end, msg[128];
+    long long v;
+
+    errno = 0;
+    v = s != NULL && *s >= '1' && *s <= '9' ? strtoll(s, &end, 10) : 0;
+    if (v <= 0 || errno != 0 || *end != '\0') {
+        snprintf(msg, sizeof(msg), "%s: expected a positive integer id", name);
+        mgr_reply_errors(req, msg);
+        return 0;
+    }
+    return v;
+}
+
+void
+mgr_json_add_time(cJSON *doc, const char *key, int64_t ms)
+{
+    char buf[DF_TIME_RFC3339_LEN];
+
+    cJSON_AddStringToObject(doc, key, df_time_format_rfc3339(ms, buf));
+}
+
+/* Characters (UTF-8 code points) of s, as the validator's min/max count them. */
+static size_t
+mgr_utf8_len(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+int
+mgr_json_str(const cJSON *body, const char *key, size_t lo, size_t hi, bool required,
+             const char **out, struct df_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
+    size_t n;
+
+    *out = NULL;
+    if (v == NULL || cJSON_IsNull(v)) {
+        if (required)
+            return df_error_set(err, DF_EINVAL, "%s: required", key);
+        return 0;
+    }
+    if (!cJSON_IsString(v))
+        return df_error_set(err, DF_EINVAL, "%s: expected a string", key);
+    n = mgr_utf8_len(v->valuestring);
+    if (n < lo || n > hi)
+        return df_error_set(err, DF_EINVAL, "%s: expected %zu to %zu characters, got %zu", key, lo,
+                            hi, n);
+    *out = v->valuestring;
+    return 0;
+}
+
+/* The value of cookie name in a Cookie header, copied to out; false when absent. */
+static bool
+mgr_api_cookie(const char *header, const char *name, char *out, size_t outlen)
+{
+    size_t nlen = strlen(name), vlen;
+    const char *p = header;
+
+    while (p != NULL && *p != '\0') {
+        p += strspn(p, " ;");
+        if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            p += nlen + 1;
+            vlen = strcspn(p, ";");
+            if (vlen == 0 || vlen >= outlen)
+                return false;
+            memcpy(out, p, vlen);
+            out[vlen] = '\0';
+            return true;
+        }
+        p = strchr(p, ';');
+    }
+    return false;
+}
+
+int
+mgr_api_token(struct net_http_req *req, char *out, size_t outlen)
+{
+    const char *h = net_http_req_header(req, "Cookie");
+    char *q;
+
+    /* upstream's TokenLookup order: cookie jwt, header Authorization: Bearer, query token */
+    if (h != NULL && mgr_api_cookie(h, "jwt", out, outlen))
+        return 0;
+    if ((h = net_http_req_header(req, "Authorization")) != NULL && strncmp(h, "Bearer ", 7) == 0 &&
+        strlen(h + 7) > 0 && strlen(h + 7) < outlen) {
+        snprintf(out, outlen, "%s", h + 7);
+        return 0;
+    }
+    if ((q = mgr_query_get(net_http_req_query(req), "token")) != NULL && *q != '\0' &&
+        strlen(q) < outlen) {
+        snprintf(out, outlen, "%s", q);
+        free(q);
+        return 0;
+    }
+    free(q);
+    return DF_ENOTFOUND;
+}
+
+void
+mgr_reply_unauthorized(struct net_http_req *req)
+{
+    net_http_req_add_header(req, "WWW-Authenticate", "JWT realm=Dragonfly");
+    mgr_reply_message(req, 401, "Unauthorized");
+}
+
+bool
+mgr_api_can(struct mgr *ctx, int64_t id, const char *object, const char *action)
+{
+    sqlite3_stmt *st = mgr_db_stmt(ctx->db, MGR_STMT_USER_CAN);
+    bool ok;
+
+    if (st == NULL)
+        return false;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, object, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
+    ok = mgr_db_step(ctx->db, st) == 1;
+    sqlite3_reset(st);
+    return ok;
+}
+
+/* The one gate: access rule, then the handler. */
+static void
+mgr_api_route_cb(struct net_http_req *req, const struct net_route_match *m, void *arg)
+{
+    struct mgr *ctx = arg;
+    const struct mgr_route *r = &mgr_routes[m->route - ctx->routes];
+    struct mgr_caller who = {0};
+    struct mgr_jwt_claims c;
+    const char *method = net_http_req_method(req);
+    char token[MGR_TOKEN_MAX], group[32];
+
+    if (r->access != MGR_ACCESS_OPEN) {
+        if (mgr_api_token(req, token, sizeof(token)) != 0 ||
+            mgr_jwt_verify(ctx->jwt_key, sizeof(ctx->jwt_key), token, df_time_wall_ms() / 1000,
+                           false, &c) != 0) {
+            ctx->denied++;
+            mgr_reply_unauthorized(req);
+            return;
+        }
+        who.user_id = c.id;
+        if (mgr_api_group(r->pattern, group, sizeof(group)) != 0 ||
+            !mgr_api_can(ctx, c.id, group,
+                         strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? "read"
+                                                                                   : "*")) {
+            ctx->denied++;
+            mgr_reply_message(req, 401, "permission deny");
+            return;
+        }
+    }
+    r->fn(ctx, req, m, &who);
+}
+
+int
+mgr_api_init(struct mgr *ctx)
+{
+    ctx->routes = xcalloc(DF_NELEM(mgr_routes), sizeof(*ctx->routes));
+    for (size_t i = 0; i < DF_NELEM(mgr_routes); i++) {
+        ctx->routes[i].method = mgr_routes[i].method;
+        ctx->routes[i].pattern = mgr_routes[i].pattern;
+        ctx->routes[i].fn = mgr_api_route_cb;
+    }
+    return net_route_check(ctx->routes, DF_NELEM(mgr_routes));
+}
+
+void
+mgr_api_request_cb(struct net_http_req *req, void *arg)
+{
+    struct mgr *ctx = arg;
+
+    ctx->requests++;
+    net_route_dispatch(req, ctx->routes, DF_NELEM(mgr_routes), ctx);
+}
