@@ -48,13 +48,30 @@ mgr_api_metrics(struct mgr *ctx, struct net_http_req *req, const struct net_rout
 }
 
 #define OPEN MGR_ACCESS_OPEN
+#define JWT  MGR_ACCESS_JWT
 
 static const struct mgr_route mgr_routes[] = {
         {"GET", "/healthy", mgr_api_healthy, OPEN},
         {"GET", "/metrics", mgr_api_metrics, OPEN},
+        /* sign-in and friends are open as upstream's; each checks its own secret */
+        {"POST", "/api/v1/users/signin", mgr_user_signin, OPEN},
+        {"POST", "/api/v1/users/signout", mgr_user_signout, OPEN},
+        {"POST", "/api/v1/users/signup", mgr_user_signup, OPEN},
+        {"POST", "/api/v1/users/refresh_token", mgr_user_refresh, OPEN},
+        {"POST", "/api/v1/users/:id/reset_password", mgr_user_reset_password, OPEN},
+        {"GET", "/api/v1/users", mgr_user_list, JWT},
+        {"GET", "/api/v1/users/:id", mgr_user_get, JWT},
+        {"PATCH", "/api/v1/users/:id", mgr_user_patch, JWT},
+        {"GET", "/api/v1/users/:id/roles", mgr_user_roles, JWT},
+        {"PUT", "/api/v1/users/:id/roles/:role", mgr_user_role_add, JWT},
+        {"DELETE", "/api/v1/users/:id/roles/:role", mgr_user_role_delete, JWT},
+        {"GET", "/api/v1/roles", mgr_user_role_list, JWT},
+        {"GET", "/api/v1/roles/:role", mgr_user_role_get, JWT},
+        {"GET", "/api/v1/permissions", mgr_user_permissions, JWT},
 };
 
 #undef OPEN
+#undef JWT
 
 const struct mgr_route *
 mgr_api_routes(size_t *n)

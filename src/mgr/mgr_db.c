@@ -100,7 +100,7 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         [MGR_STMT_USER_INSERT] =
                 "INSERT INTO users (created_at, updated_at, name, email, phone, avatar, location,"
                 " bio, state, password) VALUES (?1, ?1, ?2, coalesce(?3, ''), coalesce(?4, ''),"
-                " coalesce(?5, ''), coalesce(?6, ''), coalesce(?7, ''), 'enable', ?8)",
+                " coalesce(?5, ''), coalesce(?6, ''), coalesce(?7, ''), 'enable', ?8) RETURNING id",
         [MGR_STMT_USER_GET] = "SELECT " MGR_USER_COLS " FROM users WHERE id = ?1",
         [MGR_STMT_USER_BY_NAME] = "SELECT " MGR_USER_COLS " FROM users WHERE name = ?1",
         [MGR_STMT_USER_LIST] = "SELECT " MGR_USER_COLS " FROM users" MGR_USER_FILTER

@@ -92,7 +92,8 @@ static const struct df_conf_entry mgr_entries[] = {
 static const struct df_conf_spec mgr_spec = {
         .cmd = "dragonfly manager",
         .summary = "The manager: clusters, users and roles, on one sqlite database, behind the "
-                   "REST API of Dragonfly's manager (/api/v1).",
+                   "REST API of Dragonfly's manager (/api/v1). `dragonfly manager --routes` "
+                   "lists the routes with the access each requires.",
         .entries = mgr_entries,
         .n_entries = DF_NELEM(mgr_entries),
         .size = sizeof(struct mgr_main_config),
@@ -244,6 +245,25 @@ mgr_main_free(void *arg)
     m->mgr = NULL;
 }
 
+/* `--routes`: every route, its access rule and RBAC group, one per line (tests read it). */
+static void
+mgr_main_print_routes(void)
+{
+    const struct mgr_route *r;
+    char group[32];
+    size_t n;
+
+    r = mgr_api_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].access == MGR_ACCESS_OPEN)
+            printf("%s %s open\n", r[i].method, r[i].pattern);
+        else if (mgr_api_group(r[i].pattern, group, sizeof(group)) == 0)
+            printf("%s %s jwt %s\n", r[i].method, r[i].pattern, group);
+        else
+            printf("%s %s jwt (no group: nobody)\n", r[i].method, r[i].pattern);
+    }
+}
+
 int
 mgr_main(int argc, char **argv)
 {
@@ -254,6 +274,10 @@ mgr_main(int argc, char **argv)
     char *json;
     int rv = 2;
 
+    if (argc == 2 && strcmp(argv[1], "--routes") == 0) {
+        mgr_main_print_routes();
+        return 0;
+    }
     m.cfg = xcalloc(1, sizeof(*m.cfg));
     if (df_conf_load(&mgr_spec, m.cfg, argc, argv, &args, &err) != 0) {
         fprintf(stderr, "dragonfly manager: %s\n", err.msg);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <check.h>
 
@@ -186,6 +187,323 @@ START_TEST(test_newer_database_refused)
 
 END_TEST
 
+/* The string value of key in the JSON document text (copied, static), or NULL. */
+static const char *
+mg_json_str(const char *text, const char *key)
+{
+    static char val[4096];
+    cJSON *doc = cJSON_Parse(text);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
+
+    if (!cJSON_IsString(v)) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    snprintf(val, sizeof(val), "%s", v->valuestring);
+    cJSON_Delete(doc);
+    return val;
+}
+
+/* Sign in: returns "Bearer <token>" (static; copy it before the next call), or NULL. */
+static const char *
+mg_signin(const char *name, const char *password)
+{
+    static char auth[4200];
+    char body[256], *out = NULL;
+    const char *tok;
+    int status;
+
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"password\":\"%s\"}", name, password);
+    status = mg_req("POST", "/api/v1/users/signin", NULL, body, &out);
+    tok = status == 200 ? mg_json_str(out, "token") : NULL;
+    free(out);
+    if (tok == NULL)
+        return NULL;
+    snprintf(auth, sizeof(auth), "Bearer %s", tok);
+    return auth;
+}
+
+static void
+mg_expect(const char *method, const char *path, const char *auth, const char *body, int want,
+          const char *want_body)
+{
+    char *out = NULL;
+    int status = mg_req(method, path, auth, body, &out);
+
+    ck_assert_msg(status == want, "%s %s: %d %s, want %d", method, path, status,
+                  out != NULL ? out : "", want);
+    if (want_body != NULL)
+        ck_assert_msg(out != NULL && strcmp(out, want_body) == 0, "%s %s: %s, want %s", method,
+                      path, out != NULL ? out : "(none)", want_body);
+    free(out);
+}
+
+START_TEST(test_signin_tokens_and_users)
+{
+    char root[4200], guest[4200], cookie[4300], path[4300], *out = NULL;
+    const char *cookie_hdr;
+
+    snprintf(root, sizeof(root), "%s", mg_signin("root", "dragonfly"));
+    ck_assert(strncmp(root, "Bearer ey", 9) == 0);
+    /* the cookie the console reads: not HttpOnly, Path=/, two weeks */
+    cookie_hdr = mg_header("Set-Cookie");
+    ck_assert_ptr_nonnull(cookie_hdr);
+    ck_assert_ptr_nonnull(strstr(cookie_hdr, "; Path=/; Max-Age=1209600"));
+    ck_assert_ptr_null(strstr(cookie_hdr, "HttpOnly"));
+    /* the list, with upstream's Link header, by Bearer, cookie and ?token= */
+    mg_expect("GET", "/api/v1/users", root, NULL, 200, NULL);
+    ck_assert_str_eq(
+            mg_header("Link"),
+            "</api/v1/users?page=1&per_page=10>;rel=prev,</api/v1/users?page=1&per_page=10>"
+            ";rel=next,</api/v1/users?page=1&per_page=10>;rel=first,</api/v1/users?page=1&"
+            "per_page=10>;rel=last");
+    snprintf(cookie, sizeof(cookie), "Cookie: jwt=%s", root + 7);
+    mg_expect("GET", "/api/v1/users/1", cookie, NULL, 200, NULL);
+    snprintf(path, sizeof(path), "/api/v1/users/1/roles?token=%s", root + 7);
+    mg_expect("GET", path, NULL, NULL, 200, "[\"root\"]");
+    /* wrong password, bad body, unknown user: 401 Unauthorized with the realm */
+    mg_expect("POST", "/api/v1/users/signin", NULL,
+              "{\"name\":\"root\",\"password\":\"dragonflY\"}", 401,
+              "{\"message\":\"Unauthorized\"}");
+    ck_assert_str_eq(mg_header("WWW-Authenticate"), "JWT realm=Dragonfly");
+    mg_expect("POST", "/api/v1/users/signin", NULL, "{\"name\":\"ro\",\"password\":\"dragonfly\"}",
+              401, "{\"message\":\"Unauthorized\"}");
+    mg_expect("POST", "/api/v1/users/signin", NULL,
+              "{\"name\":\"nobody\",\"password\":\"dragonfly\"}", 401, NULL);
+    mg_expect("POST", "/api/v1/users/signin", NULL, "not json", 422, NULL);
+    /* sign-up: a guest; the name is taken once; the validator's 422 */
+    mg_expect("POST", "/api/v1/users/signup", NULL,
+              "{\"name\":\"alice\",\"password\":\"alicepass1\",\"email\":\"a@example.com\"}", 200,
+              NULL);
+    mg_expect("POST", "/api/v1/users/signup", NULL,
+              "{\"name\":\"alice\",\"password\":\"alicepass2\",\"email\":\"b@example.com\"}", 409,
+              "{\"message\":\"Conflict\"}");
+    mg_expect("POST", "/api/v1/users/signup", NULL,
+              "{\"name\":\"bob\",\"password\":\"bobpass12\",\"email\":\"not-an-email\"}", 422,
+              NULL);
+    mg_expect("POST", "/api/v1/users/signup", NULL, "{\"name\":\"bob\",\"password\":\"short\"}",
+              422, NULL);
+    snprintf(guest, sizeof(guest), "%s", mg_signin("alice", "alicepass1"));
+    mg_expect("GET", "/api/v1/users/2/roles", guest, NULL, 200, "[\"guest\"]");
+    /* a guest reads, never writes */
+    mg_expect("GET", "/api/v1/users", guest, NULL, 200, NULL);
+    mg_expect("PATCH", "/api/v1/users/2", guest, "{\"bio\":\"x\"}", 401,
+              "{\"message\":\"permission deny\"}");
+    mg_expect("PUT", "/api/v1/users/2/roles/root", guest, NULL, 401,
+              "{\"message\":\"permission deny\"}");
+    /* root writes; SQL-looking input is stored as it came */
+    mg_req("PATCH", "/api/v1/users/2", root, "{\"bio\":\"x'); DROP TABLE users;--\"}", &out);
+    ck_assert_str_eq(mg_json_str(out, "bio"), "x'); DROP TABLE users;--");
+    free(out);
+    mg_expect("PUT", "/api/v1/users/2/roles/root", root, NULL, 200, "");
+    mg_expect("PUT", "/api/v1/users/2/roles/root", root, NULL, 409, NULL);
+    mg_expect("PATCH", "/api/v1/users/2", guest, "{\"bio\":\"now root\"}", 200, NULL);
+    mg_expect("DELETE", "/api/v1/users/2/roles/root", root, NULL, 200, "");
+    mg_expect("DELETE", "/api/v1/users/2/roles/root", root, NULL, 404,
+              "{\"message\":\"record not found\"}");
+    mg_expect("PATCH", "/api/v1/users/2", guest, "{\"bio\":\"y\"}", 401, NULL);
+    mg_expect("GET", "/api/v1/users/99", root, NULL, 404, "{\"message\":\"record not found\"}");
+    mg_expect("GET", "/api/v1/users/abc", root, NULL, 422, NULL);
+    mg_expect("GET", "/api/v1/users?per_page=10000001", root, NULL, 422, NULL);
+    mg_req("GET", "/api/v1/users?per_page=1&page=2&name=alice", root, NULL, &out);
+    ck_assert_str_eq(out, "[]"); /* one alice, on page 1 */
+    free(out);
+    ck_assert_str_eq(
+            mg_header("Link"),
+            "</api/v1/users?name=alice&page=1&per_page=1>;rel=prev,</api/v1/users?name="
+            "alice&page=3&per_page=1>;rel=next,</api/v1/users?name=alice&page=1&per_page=1>"
+            ";rel=first,</api/v1/users?name=alice&page=1&per_page=1>;rel=last");
+    /* signout clears the cookie */
+    mg_expect("POST", "/api/v1/users/signout", NULL, NULL, 200, "");
+    ck_assert_str_eq(mg_header("Set-Cookie"), "jwt=; Path=/; Max-Age=0; SameSite=Lax");
+}
+
+END_TEST
+
+START_TEST(test_forged_and_foreign_tokens)
+{
+    char root[4200], forged[4300], *dot;
+    struct it_proc first;
+    char first_addr[64];
+
+    snprintf(root, sizeof(root), "%s", mg_signin("root", "dragonfly"));
+    /* alg none with the same claims */
+    dot = strchr(root, '.');
+    snprintf(forged, sizeof(forged), "Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0%.*s.",
+             (int)(strrchr(root, '.') - dot), dot);
+    mg_expect("GET", "/api/v1/users", forged, NULL, 401, "{\"message\":\"Unauthorized\"}");
+    /* a flipped signature character */
+    snprintf(forged, sizeof(forged), "%s", root);
+    forged[strlen(forged) - 2] = forged[strlen(forged) - 2] == 'A' ? 'B' : 'A';
+    mg_expect("GET", "/api/v1/users", forged, NULL, 401, NULL);
+    mg_expect("GET", "/api/v1/users", "Bearer garbage", NULL, 401, NULL);
+    mg_expect("GET", "/api/v1/users", NULL, NULL, 401, "{\"message\":\"Unauthorized\"}");
+    /* another installation (its own data dir, its own key) refuses this one's token */
+    first = G.mgr;
+    snprintf(first_addr, sizeof(first_addr), "%s", G.addr);
+    {
+        char dd[600];
+        struct it_proc other;
+
+        snprintf(dd, sizeof(dd), "%s/other", G.dir);
+        memset(&other, 0, sizeof(other));
+        ck_assert_int_eq(it_df_start(&other, G.dir, "other", "manager", "--listen", MG_IP ":0",
+                                     "--data-dir", dd, "--auth-password-iterations", "1000", NULL),
+                         0);
+        snprintf(G.addr, sizeof(G.addr), "%s", it_proc_ready_str(&other, "rest"));
+        mg_expect("GET", "/api/v1/users", root, NULL, 401, NULL);
+        it_proc_kill(&other);
+        cJSON_Delete(other.ready);
+    }
+    G.mgr = first;
+    snprintf(G.addr, sizeof(G.addr), "%s", first_addr);
+    mg_expect("GET", "/api/v1/users", root, NULL, 200, NULL);
+}
+
+END_TEST
+
+START_TEST(test_expiry_refresh_reset_password)
+{
+    char root[4200], *log = NULL;
+
+    /* tokens of one second: expired after two, refreshable for a week */
+    ck_assert_int_eq(it_proc_stop(&G.mgr), 0);
+    cJSON_Delete(G.mgr.ready);
+    ck_assert_int_eq(mg_start("--auth-jwt-timeout", "1s"), 0);
+    snprintf(root, sizeof(root), "%s", mg_signin("root", "dragonfly"));
+    it_sleep_ms(2200);
+    mg_expect("GET", "/api/v1/users", root, NULL, 401, NULL);
+    mg_expect("POST", "/api/v1/users/refresh_token", root, NULL, 200, NULL);
+    mg_expect("POST", "/api/v1/users/refresh_token", NULL, NULL, 401, NULL);
+    /* password reset needs the old password */
+    mg_expect("POST", "/api/v1/users/1/reset_password", NULL,
+              "{\"old_password\":\"wrongpass\",\"new_password\":\"n3w-passw0rd\"}", 401, NULL);
+    mg_expect("POST", "/api/v1/users/1/reset_password", NULL,
+              "{\"old_password\":\"dragonfly\",\"new_password\":\"n3w\"}", 422, NULL);
+    mg_expect("POST", "/api/v1/users/9/reset_password", NULL,
+              "{\"old_password\":\"dragonfly\",\"new_password\":\"n3w-passw0rd\"}", 404, NULL);
+    mg_expect("POST", "/api/v1/users/1/reset_password", NULL,
+              "{\"old_password\":\"dragonfly\",\"new_password\":\"n3w-passw0rd\"}", 200, "");
+    ck_assert_ptr_null(mg_signin("root", "dragonfly"));
+    ck_assert_ptr_nonnull(mg_signin("root", "n3w-passw0rd"));
+    /* a restart no longer warns about the default password */
+    ck_assert_int_eq(it_proc_stop(&G.mgr), 0);
+    cJSON_Delete(G.mgr.ready);
+    ck_assert_int_eq(mg_start(NULL, NULL), 0);
+    ck_assert_ptr_nonnull(mg_signin("root", "n3w-passw0rd"));
+    ck_assert_int_eq(
+            it_shf(&log, 10, "grep -c 'root still has the default password' %s", G.mgr.log_path),
+            0);
+    ck_assert_int_eq(atoi(log), 2); /* the two starts before the reset */
+    free(log);
+}
+
+END_TEST
+
+START_TEST(test_oversized_body_refused)
+{
+    char *big = malloc((2 << 20) + 64), *out = NULL;
+
+    memset(big, 'a', 2 << 20);
+    memcpy(big, "{\"name\":\"", 9);
+    strcpy(big + (2 << 20), "\"}");
+    ck_assert_int_eq(mg_req("POST", "/api/v1/users/signup", NULL, big, &out), 413);
+    free(out);
+    free(big);
+    mg_expect("GET", "/healthy", NULL, NULL, 200, NULL);
+}
+
+END_TEST
+
+/* Fill the parameters of a route pattern: ids that exist nowhere, a role no one has. */
+static void
+mg_fill(const char *pattern, char *out, size_t len)
+{
+    size_t o = 0;
+
+    for (const char *p = pattern; *p != '\0' && o + 16 < len;) {
+        if (*p == ':' || *p == '*') {
+            const char *end = p + strcspn(p, "/");
+            const char *v = strncmp(p, ":role", 5) == 0   ? "nosuchrole"
+                            : strncmp(p, ":name", 5) == 0 ? "github"
+                                                          : "999999";
+
+            o += (size_t)snprintf(out + o, len - o, "%s", v);
+            p = end;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+}
+
+/*
+ * Every route of the table, as `dragonfly manager --routes` lists it: anonymous callers get
+ * 401 except on the open routes, a guest reads and never writes, root does both.
+ */
+START_TEST(test_rbac_route_table)
+{
+    static const char *const open_routes[] = {"GET /healthy",
+                                              "GET /metrics",
+                                              "POST /api/v1/users/signin",
+                                              "POST /api/v1/users/signout",
+                                              "POST /api/v1/users/signup",
+                                              "POST /api/v1/users/refresh_token",
+                                              "POST /api/v1/users/:id/reset_password"};
+    char root[4200], guest[4200], *table = NULL, *line, *save = NULL, method[16], pattern[256],
+                                  access[32], path[512], *out;
+    size_t nopen = 0, nroutes = 0;
+    int status;
+
+    snprintf(root, sizeof(root), "%s", mg_signin("root", "dragonfly"));
+    mg_expect("POST", "/api/v1/users/signup", NULL,
+              "{\"name\":\"gina\",\"password\":\"ginapass1\",\"email\":\"g@example.com\"}", 200,
+              NULL);
+    snprintf(guest, sizeof(guest), "%s", mg_signin("gina", "ginapass1"));
+    ck_assert_int_eq(it_shf(&table, 10, "%s manager --routes", it_bin()), 0);
+    for (line = strtok_r(table, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        ck_assert_int_eq(sscanf(line, "%15s %255s %31s", method, pattern, access), 3);
+        mg_fill(pattern, path, sizeof(path));
+        nroutes++;
+        if (strcmp(access, "open") == 0) {
+            bool listed = false;
+            char key[300];
+
+            snprintf(key, sizeof(key), "%s %s", method, pattern);
+            for (size_t i = 0; i < sizeof(open_routes) / sizeof(open_routes[0]); i++)
+                listed |= strcmp(open_routes[i], key) == 0;
+            ck_assert_msg(listed, "%s is open but not on the allowlist", key);
+            nopen++;
+            continue;
+        }
+        ck_assert_str_eq(access, "jwt");
+        out = NULL;
+        status = mg_req(method, path, NULL, NULL, &out);
+        ck_assert_msg(status == 401 && strcmp(out, "{\"message\":\"Unauthorized\"}") == 0,
+                      "anonymous %s %s: %d %s", method, path, status, out);
+        free(out);
+        out = NULL;
+        status = mg_req(method, path, guest, NULL, &out);
+        if (strcmp(method, "GET") == 0)
+            ck_assert_msg(status != 401 && status != 403, "guest %s %s: %d %s", method, path,
+                          status, out);
+        else
+            ck_assert_msg(status == 401 && strcmp(out, "{\"message\":\"permission deny\"}") == 0,
+                          "guest %s %s: %d %s", method, path, status, out);
+        free(out);
+        out = NULL;
+        status = mg_req(method, path, root, NULL, &out);
+        ck_assert_msg(status != 401 && status != 403 && status < 500, "root %s %s: %d %s", method,
+                      path, status, out);
+        free(out);
+    }
+    free(table);
+    ck_assert_int_eq(nopen, sizeof(open_routes) / sizeof(open_routes[0]));
+    ck_assert_int_gt(nroutes, nopen);
+}
+
+END_TEST
+
 Suite *it_manager_suite(void);
 
 Suite *
@@ -199,6 +517,14 @@ it_manager_suite(void)
     tcase_add_test(tc, test_healthy_metrics_restart);
     tcase_add_test(tc, test_newer_database_refused);
     suite_add_tcase(s, tc);
-    (void)mg_header;
+    tc = tcase_create("auth");
+    tcase_add_checked_fixture(tc, mg_setup, mg_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_signin_tokens_and_users);
+    tcase_add_test(tc, test_forged_and_foreign_tokens);
+    tcase_add_test(tc, test_expiry_refresh_reset_password);
+    tcase_add_test(tc, test_oversized_body_refused);
+    tcase_add_test(tc, test_rbac_route_table);
+    suite_add_tcase(s, tc);
     return s;
 }
