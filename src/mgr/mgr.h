@@ -338,6 +338,14 @@ void mgr_user_role_list(struct mgr *ctx, struct net_http_req *req, const struct 
                         const struct mgr_caller *who);
 void mgr_user_role_get(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                        const struct mgr_caller *who);
+void mgr_user_role_create(struct mgr *ctx, struct net_http_req *req,
+                          const struct net_route_match *m, const struct mgr_caller *who);
+void mgr_user_role_delete_role(struct mgr *ctx, struct net_http_req *req,
+                               const struct net_route_match *m, const struct mgr_caller *who);
+void mgr_user_perm_add(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                       const struct mgr_caller *who);
+void mgr_user_perm_delete(struct mgr *ctx, struct net_http_req *req,
+                          const struct net_route_match *m, const struct mgr_caller *who);
 void mgr_user_permissions(struct mgr *ctx, struct net_http_req *req,
                           const struct net_route_match *m, const struct mgr_caller *who);
 

@@ -67,6 +67,10 @@ static const struct mgr_route mgr_routes[] = {
         {"DELETE", "/api/v1/users/:id/roles/:role", mgr_user_role_delete, JWT},
         {"GET", "/api/v1/roles", mgr_user_role_list, JWT},
         {"GET", "/api/v1/roles/:role", mgr_user_role_get, JWT},
+        {"POST", "/api/v1/roles", mgr_user_role_create, JWT},
+        {"DELETE", "/api/v1/roles/:role", mgr_user_role_delete_role, JWT},
+        {"POST", "/api/v1/roles/:role/permissions", mgr_user_perm_add, JWT},
+        {"DELETE", "/api/v1/roles/:role/permissions", mgr_user_perm_delete, JWT},
         {"GET", "/api/v1/permissions", mgr_user_permissions, JWT},
 };
 

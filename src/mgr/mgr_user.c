@@ -739,3 +739,173 @@ mgr_user_permissions(struct mgr *ctx, struct net_http_req *req, const struct net
     }
     mgr_reply_doc(req, 200, arr);
 }
+
+/* {object, action} of a permission body: a group of the route table and read or *. */
+static int
+mgr_perm_parse(const cJSON *p, const char **object, const char **action, struct df_error *err)
+{
+    const char *const *groups;
+    size_t n, i;
+
+    if (!cJSON_IsObject(p))
+        return df_error_set(err, DF_EINVAL, "permissions: expected objects");
+    if (mgr_json_str(p, "object", 1, 64, true, object, err) != 0 ||
+        mgr_json_str(p, "action", 1, 4, true, action, err) != 0)
+        return DF_EINVAL;
+    if (strcmp(*action, "read") != 0 && strcmp(*action, "*") != 0)
+        return df_error_set(err, DF_EINVAL, "action: one of read, *");
+    groups = mgr_api_groups(&n);
+    for (i = 0; i < n && strcmp(groups[i], *object) != 0; i++)
+        ;
+    if (i == n)
+        return df_error_set(err, DF_EINVAL, "object: %s is no API group", *object);
+    return 0;
+}
+
+/* Add (insert) or remove one permission of an existing role; 0 or a DF_E* (no reply). */
+static int
+mgr_perm_change(struct mgr *ctx, enum mgr_stmt slot, const char *role, const char *object,
+                const char *action)
+{
+    sqlite3_stmt *st = mgr_db_stmt(ctx->db, slot);
+    int rv;
+
+    if (st == NULL)
+        return DF_EIO;
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, object, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, action, -1, SQLITE_TRANSIENT);
+    if ((rv = mgr_db_run(ctx->db, st)) == 0 && store_sql_changes(ctx->db) == 0)
+        rv = slot == MGR_STMT_PERM_INSERT ? DF_EEXIST : DF_ENOTFOUND;
+    return rv;
+}
+
+void
+mgr_user_role_create(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                     const struct mgr_caller *who)
+{
+    const char *role, *object, *action;
+    const cJSON *perms, *p;
+    struct df_error err;
+    sqlite3_stmt *st;
+    cJSON *body;
+    int rv;
+
+    (void)m;
+    (void)who;
+    if ((body = mgr_body_object(req)) == NULL)
+        return;
+    perms = cJSON_GetObjectItemCaseSensitive(body, "permissions");
+    if (mgr_json_str(body, "role", 1, 64, true, &role, &err) != 0 ||
+        (!cJSON_IsArray(perms) && df_error_set(&err, DF_EINVAL, "permissions: required") != 0)) {
+        cJSON_Delete(body);
+        mgr_reply_errors(req, err.msg);
+        return;
+    }
+    cJSON_ArrayForEach(p, perms)
+    {
+        if (mgr_perm_parse(p, &object, &action, &err) != 0) {
+            cJSON_Delete(body);
+            mgr_reply_errors(req, err.msg);
+            return;
+        }
+    }
+    if ((rv = store_sql_begin(ctx->db, NULL)) == 0) {
+        if ((st = mgr_db_stmt(ctx->db, MGR_STMT_ROLE_INSERT)) == NULL)
+            rv = DF_EIO;
+        else {
+            sqlite3_bind_text(st, 1, role, -1, SQLITE_TRANSIENT);
+            if ((rv = mgr_db_run(ctx->db, st)) == 0 && store_sql_changes(ctx->db) == 0)
+                rv = DF_EEXIST;
+        }
+        cJSON_ArrayForEach(p, perms)
+        {
+            if (rv == 0 && mgr_perm_parse(p, &object, &action, &err) == 0 &&
+                (rv = mgr_perm_change(ctx, MGR_STMT_PERM_INSERT, role, object, action)) ==
+                        DF_EEXIST)
+                rv = 0; /* the same permission twice in the list */
+        }
+        rv = rv == 0 ? store_sql_commit(ctx->db, NULL) : rv;
+        if (rv != 0)
+            store_sql_rollback(ctx->db);
+    }
+    cJSON_Delete(body);
+    if (rv != 0)
+        mgr_reply_db_error(req, rv);
+    else
+        mgr_reply_empty(req);
+}
+
+/* The built-in roles stay: every start would grant them again anyway. */
+static bool
+mgr_role_is_builtin(struct net_http_req *req, const char *role)
+{
+    if (strcmp(role, "root") != 0 && strcmp(role, "guest") != 0)
+        return false;
+    mgr_reply_errors(req, "role: root and guest are built in");
+    return true;
+}
+
+void
+mgr_user_role_delete_role(struct mgr *ctx, struct net_http_req *req,
+                          const struct net_route_match *m, const struct mgr_caller *who)
+{
+    const char *role = net_route_param(m, "role");
+    sqlite3_stmt *st;
+    int rv;
+
+    (void)who;
+    if (mgr_role_is_builtin(req, role) || !mgr_role_exists(ctx, req, role))
+        return;
+    if ((st = mgr_db_stmt(ctx->db, MGR_STMT_ROLE_DELETE)) == NULL) {
+        mgr_reply_db_error(req, DF_EIO);
+        return;
+    }
+    sqlite3_bind_text(st, 1, role, -1, SQLITE_TRANSIENT);
+    if ((rv = mgr_db_run(ctx->db, st)) != 0)
+        mgr_reply_db_error(req, rv);
+    else
+        mgr_reply_empty(req);
+}
+
+/* POST or DELETE /roles/:role/permissions {object, action}. */
+static void
+mgr_user_perm_body(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                   enum mgr_stmt slot)
+{
+    const char *role = net_route_param(m, "role"), *object, *action;
+    struct df_error err;
+    cJSON *body;
+    int rv;
+
+    if ((body = mgr_body_object(req)) == NULL)
+        return;
+    if (mgr_perm_parse(body, &object, &action, &err) != 0) {
+        cJSON_Delete(body);
+        mgr_reply_errors(req, err.msg);
+        return;
+    }
+    if (mgr_role_exists(ctx, req, role)) {
+        if ((rv = mgr_perm_change(ctx, slot, role, object, action)) != 0)
+            mgr_reply_db_error(req, rv);
+        else
+            mgr_reply_empty(req);
+    }
+    cJSON_Delete(body);
+}
+
+void
+mgr_user_perm_add(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                  const struct mgr_caller *who)
+{
+    (void)who;
+    mgr_user_perm_body(ctx, req, m, MGR_STMT_PERM_INSERT);
+}
+
+void
+mgr_user_perm_delete(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                     const struct mgr_caller *who)
+{
+    (void)who;
+    mgr_user_perm_body(ctx, req, m, MGR_STMT_PERM_DELETE);
+}

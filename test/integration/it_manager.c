@@ -415,6 +415,48 @@ START_TEST(test_oversized_body_refused)
 
 END_TEST
 
+START_TEST(test_roles_and_permissions)
+{
+    char root[4200], user[4200];
+
+    snprintf(root, sizeof(root), "%s", mg_signin("root", "dragonfly"));
+    mg_expect("POST", "/api/v1/users/signup", NULL,
+              "{\"name\":\"olga\",\"password\":\"olgapass1\",\"email\":\"o@example.com\"}", 200,
+              NULL);
+    snprintf(user, sizeof(user), "%s", mg_signin("olga", "olgapass1"));
+    mg_expect("POST", "/api/v1/roles", root,
+              "{\"role\":\"ops\",\"permissions\":[{\"object\":\"users\",\"action\":\"*\"}]}", 200,
+              "");
+    mg_expect("POST", "/api/v1/roles", root, "{\"role\":\"ops\",\"permissions\":[]}", 409, NULL);
+    mg_expect("POST", "/api/v1/roles", root,
+              "{\"role\":\"bad\",\"permissions\":[{\"object\":\"users\",\"action\":\"write\"}]}",
+              422, NULL);
+    mg_expect("POST", "/api/v1/roles", root,
+              "{\"role\":\"bad\",\"permissions\":[{\"object\":\"nothing\",\"action\":\"*\"}]}", 422,
+              NULL);
+    mg_expect("GET", "/api/v1/roles", user, NULL, 200, "[\"guest\",\"ops\",\"root\"]");
+    mg_expect("GET", "/api/v1/roles/ops", user, NULL, 200,
+              "[{\"object\":\"users\",\"action\":\"*\"}]");
+    mg_expect("PATCH", "/api/v1/users/2", user, "{\"bio\":\"a\"}", 401, NULL);
+    mg_expect("PUT", "/api/v1/users/2/roles/ops", root, NULL, 200, "");
+    mg_expect("PATCH", "/api/v1/users/2", user, "{\"bio\":\"b\"}", 200, NULL);
+    mg_expect("DELETE", "/api/v1/roles/ops/permissions", root,
+              "{\"object\":\"users\",\"action\":\"*\"}", 200, "");
+    mg_expect("DELETE", "/api/v1/roles/ops/permissions", root,
+              "{\"object\":\"users\",\"action\":\"*\"}", 404, NULL);
+    mg_expect("PATCH", "/api/v1/users/2", user, "{\"bio\":\"c\"}", 401, NULL);
+    mg_expect("POST", "/api/v1/roles/ops/permissions", root,
+              "{\"object\":\"users\",\"action\":\"*\"}", 200, "");
+    mg_expect("PATCH", "/api/v1/users/2", user, "{\"bio\":\"d\"}", 200, NULL);
+    mg_expect("DELETE", "/api/v1/roles/guest", root, NULL, 422, NULL);
+    mg_expect("DELETE", "/api/v1/roles/ops", root, NULL, 200, "");
+    mg_expect("GET", "/api/v1/roles/ops", root, NULL, 404, NULL);
+    mg_expect("PATCH", "/api/v1/users/2", user, "{\"bio\":\"e\"}", 401, NULL);
+    mg_expect("GET", "/api/v1/permissions", user, NULL, 200, NULL);
+}
+
+END_TEST
+
 /* Fill the parameters of a route pattern: ids that exist nowhere, a role no one has. */
 static void
 mg_fill(const char *pattern, char *out, size_t len)
@@ -524,6 +566,7 @@ it_manager_suite(void)
     tcase_add_test(tc, test_forged_and_foreign_tokens);
     tcase_add_test(tc, test_expiry_refresh_reset_password);
     tcase_add_test(tc, test_oversized_body_refused);
+    tcase_add_test(tc, test_roles_and_permissions);
     tcase_add_test(tc, test_rbac_route_table);
     suite_add_tcase(s, tc);
     return s;
