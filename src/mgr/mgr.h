@@ -132,6 +132,7 @@ enum mgr_stmt {
     MGR_STMT_USER_INSERT,
     MGR_STMT_USER_GET,
     MGR_STMT_USER_BY_NAME,
+    MGR_STMT_USER_NAME_TAKEN,
     MGR_STMT_USER_LIST,
     MGR_STMT_USER_LIST_COUNT,
     MGR_STMT_USER_PATCH,
@@ -163,6 +164,8 @@ enum mgr_stmt {
     MGR_STMT_LINK_PUT,
     MGR_STMT_LINK_OF_SC,
     MGR_STMT_LINK_DELETE_SC,
+    MGR_STMT_SC_NAME_TAKEN,
+    MGR_STMT_SPC_NAME_TAKEN,
     MGR_STMT__COUNT
 };
 
@@ -191,6 +194,13 @@ sqlite3_stmt *mgr_db_stmt(struct store_sql *db, enum mgr_stmt slot);
  * another negative DF_E* (logged).
  */
 int mgr_db_step(struct store_sql *db, sqlite3_stmt *st);
+
+/*
+ * A name check before a write, so that a taken name is a 409 and never a constraint error
+ * (which sqlite logs): slot selects rows of that name but id's (0 for a new row). Returns 0
+ * when name is NULL or free, DF_EEXIST when taken, or a db error.
+ */
+int mgr_db_name_check(struct store_sql *db, enum mgr_stmt slot, const char *name, int64_t id);
 
 /* Step a write statement once and reset it: 0 or the negative result of mgr_db_step. */
 int mgr_db_run(struct store_sql *db, sqlite3_stmt *st);
@@ -278,6 +288,8 @@ void mgr_reply_errors(struct net_http_req *req, const char *text);
 void mgr_reply_doc(struct net_http_req *req, int status, cJSON *doc);
 /* 200 with an empty body. */
 void mgr_reply_empty(struct net_http_req *req);
+/* 200 with an empty body when rv is 0, else as mgr_reply_db_error. */
+void mgr_reply_done(struct net_http_req *req, int rv);
 /* Map a database error to upstream's answers: 404, 409, 500. */
 void mgr_reply_db_error(struct net_http_req *req, int rv);
 
@@ -302,6 +314,18 @@ void mgr_json_add_time(cJSON *doc, const char *key, int64_t ms);
  */
 int mgr_json_str(const cJSON *body, const char *key, size_t lo, size_t hi, bool required,
                  const char **out, struct df_error *err);
+
+/* A row of a statement as JSON (the caller owns the result). */
+typedef cJSON *mgr_row_json_fn(struct mgr *ctx, sqlite3_stmt *st);
+
+/*
+ * Answer GET of a list: the query's filters (n names, bound as ?1..?n, NULL when absent or
+ * empty) to both statements, page and per_page as ?n+1 (LIMIT) and ?n+2 (OFFSET) to the
+ * list, each row through fn, the Link header from the count. 422 for bad paging.
+ */
+void mgr_reply_rows(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_slot,
+                    enum mgr_stmt list_slot, const char *const *filters, size_t n,
+                    mgr_row_json_fn *fn);
 
 /* Answer a list: the Link header, then the array (taken). */
 void mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t total,
@@ -349,17 +373,23 @@ void mgr_user_perm_delete(struct mgr *ctx, struct net_http_req *req,
 void mgr_user_permissions(struct mgr *ctx, struct net_http_req *req,
                           const struct net_route_match *m, const struct mgr_caller *who);
 
-/* ---- clusters (mgr_cluster.c) ---- */
+/* ---- clusters (mgr_cluster.c): scheduler (sc), seed-peer (spc) and the facade ---- */
 
-void mgr_cluster_sc_create(struct mgr *ctx, struct net_http_req *req,
-                           const struct net_route_match *m, const struct mgr_caller *who);
-void mgr_cluster_sc_list(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
-                         const struct mgr_caller *who);
-void mgr_cluster_sc_get(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
-                        const struct mgr_caller *who);
-void mgr_cluster_sc_patch(struct mgr *ctx, struct net_http_req *req,
-                          const struct net_route_match *m, const struct mgr_caller *who);
-void mgr_cluster_sc_delete(struct mgr *ctx, struct net_http_req *req,
-                           const struct net_route_match *m, const struct mgr_caller *who);
+mgr_handler_fn mgr_cluster_sc_create;
+mgr_handler_fn mgr_cluster_sc_list;
+mgr_handler_fn mgr_cluster_sc_get;
+mgr_handler_fn mgr_cluster_sc_patch;
+mgr_handler_fn mgr_cluster_sc_delete;
+mgr_handler_fn mgr_cluster_spc_create;
+mgr_handler_fn mgr_cluster_spc_list;
+mgr_handler_fn mgr_cluster_spc_get;
+mgr_handler_fn mgr_cluster_spc_patch;
+mgr_handler_fn mgr_cluster_spc_delete;
+mgr_handler_fn mgr_cluster_spc_link;
+mgr_handler_fn mgr_cluster_create;
+mgr_handler_fn mgr_cluster_list;
+mgr_handler_fn mgr_cluster_get;
+mgr_handler_fn mgr_cluster_patch;
+mgr_handler_fn mgr_cluster_delete;
 
 #endif

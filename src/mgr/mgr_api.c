@@ -23,6 +23,7 @@
 #include "df/log.h"
 #include "df/net_http_server.h"
 #include "df/net_route.h"
+#include "df/store_sql.h"
 #include "df/xmalloc.h"
 
 #define MGR_API_PREFIX "/api/v"
@@ -72,6 +73,23 @@ static const struct mgr_route mgr_routes[] = {
         {"POST", "/api/v1/roles/:role/permissions", mgr_user_perm_add, JWT},
         {"DELETE", "/api/v1/roles/:role/permissions", mgr_user_perm_delete, JWT},
         {"GET", "/api/v1/permissions", mgr_user_permissions, JWT},
+        {"POST", "/api/v1/clusters", mgr_cluster_create, JWT},
+        {"GET", "/api/v1/clusters", mgr_cluster_list, JWT},
+        {"GET", "/api/v1/clusters/:id", mgr_cluster_get, JWT},
+        {"PATCH", "/api/v1/clusters/:id", mgr_cluster_patch, JWT},
+        {"DELETE", "/api/v1/clusters/:id", mgr_cluster_delete, JWT},
+        {"POST", "/api/v1/scheduler-clusters", mgr_cluster_sc_create, JWT},
+        {"GET", "/api/v1/scheduler-clusters", mgr_cluster_sc_list, JWT},
+        {"GET", "/api/v1/scheduler-clusters/:id", mgr_cluster_sc_get, JWT},
+        {"PATCH", "/api/v1/scheduler-clusters/:id", mgr_cluster_sc_patch, JWT},
+        {"DELETE", "/api/v1/scheduler-clusters/:id", mgr_cluster_sc_delete, JWT},
+        {"POST", "/api/v1/seed-peer-clusters", mgr_cluster_spc_create, JWT},
+        {"GET", "/api/v1/seed-peer-clusters", mgr_cluster_spc_list, JWT},
+        {"GET", "/api/v1/seed-peer-clusters/:id", mgr_cluster_spc_get, JWT},
+        {"PATCH", "/api/v1/seed-peer-clusters/:id", mgr_cluster_spc_patch, JWT},
+        {"DELETE", "/api/v1/seed-peer-clusters/:id", mgr_cluster_spc_delete, JWT},
+        {"PUT", "/api/v1/seed-peer-clusters/:id/scheduler-clusters/:scheduler_cluster_id",
+         mgr_cluster_spc_link, JWT},
 };
 
 #undef OPEN
@@ -177,6 +195,15 @@ mgr_reply_db_error(struct net_http_req *req, int rv)
 }
 
 void
+mgr_reply_done(struct net_http_req *req, int rv)
+{
+    if (rv != 0)
+        mgr_reply_db_error(req, rv);
+    else
+        mgr_reply_empty(req);
+}
+
+void
 mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t total, cJSON *array)
 {
     /* the Link URLs echo the path the client sent (upstream uses the request URL) */
@@ -186,6 +213,52 @@ mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t tota
         net_http_req_add_header(req, "Link", link);
     free(link);
     mgr_reply_doc(req, 200, array);
+}
+
+void
+mgr_reply_rows(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_slot,
+               enum mgr_stmt list_slot, const char *const *filters, size_t n, mgr_row_json_fn *fn)
+{
+    const char *q = net_http_req_query(req);
+    sqlite3_stmt *count = mgr_db_stmt(ctx->db, count_slot);
+    sqlite3_stmt *list = mgr_db_stmt(ctx->db, list_slot);
+    struct mgr_page pg;
+    struct df_error err;
+    int64_t total = 0;
+    cJSON *arr;
+    char *v;
+    int rv;
+
+    if (mgr_page_parse(q, &pg, &err) != 0) {
+        mgr_reply_errors(req, err.msg);
+        return;
+    }
+    if (count == NULL || list == NULL) {
+        mgr_reply_db_error(req, DF_EIO);
+        return;
+    }
+    for (int i = 0; i < (int)n; i++) {
+        v = mgr_query_get(q, filters[i]);
+        mgr_db_bind_text(count, i + 1, v != NULL && *v != '\0' ? v : NULL);
+        mgr_db_bind_text(list, i + 1, v != NULL && *v != '\0' ? v : NULL);
+        free(v);
+    }
+    if (mgr_db_step(ctx->db, count) == STORE_SQL_ROW)
+        total = sqlite3_column_int64(count, 0);
+    sqlite3_reset(count);
+    sqlite3_bind_int64(list, (int)n + 1, pg.per_page);
+    sqlite3_bind_int64(list, (int)n + 2, (pg.page - 1) * pg.per_page);
+    arr = cJSON_CreateArray();
+    /* fn may run other statements (the facade's link): not this one, so the walk goes on */
+    while ((rv = mgr_db_step(ctx->db, list)) == STORE_SQL_ROW)
+        cJSON_AddItemToArray(arr, fn(ctx, list));
+    sqlite3_reset(list);
+    if (rv < 0) {
+        cJSON_Delete(arr);
+        mgr_reply_db_error(req, rv);
+        return;
+    }
+    mgr_reply_list(req, &pg, total, arr);
 }
 
 cJSON *

@@ -103,6 +103,7 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
                 " coalesce(?5, ''), coalesce(?6, ''), coalesce(?7, ''), 'enable', ?8) RETURNING id",
         [MGR_STMT_USER_GET] = "SELECT " MGR_USER_COLS " FROM users WHERE id = ?1",
         [MGR_STMT_USER_BY_NAME] = "SELECT " MGR_USER_COLS " FROM users WHERE name = ?1",
+        [MGR_STMT_USER_NAME_TAKEN] = "SELECT 1 FROM users WHERE name = ?1 AND id != ?2",
         [MGR_STMT_USER_LIST] = "SELECT " MGR_USER_COLS " FROM users" MGR_USER_FILTER
                                " ORDER BY id LIMIT ?5 OFFSET ?6",
         [MGR_STMT_USER_LIST_COUNT] = "SELECT count(*) FROM users" MGR_USER_FILTER,
@@ -133,7 +134,7 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         [MGR_STMT_SC_INSERT] =
                 "INSERT INTO scheduler_clusters (created_at, updated_at, name, bio, config,"
                 " client_config, seed_client_config, scopes, is_default)"
-                " VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                " VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
         [MGR_STMT_SC_GET] = "SELECT " MGR_SC_COLS " FROM scheduler_clusters WHERE id = ?1",
         [MGR_STMT_SC_LIST] = "SELECT " MGR_SC_COLS " FROM scheduler_clusters" MGR_SC_FILTER
                              " ORDER BY id LIMIT ?2 OFFSET ?3",
@@ -149,7 +150,7 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         [MGR_STMT_SC_CLEAR_DEFAULT] =
                 "UPDATE scheduler_clusters SET is_default = 0 WHERE id != ?1 AND is_default = 1",
         [MGR_STMT_SPC_INSERT] = "INSERT INTO seed_peer_clusters (created_at, updated_at, name,"
-                                " bio, config) VALUES (?1, ?1, ?2, ?3, ?4)",
+                                " bio, config) VALUES (?1, ?1, ?2, ?3, ?4) RETURNING id",
         [MGR_STMT_SPC_GET] = "SELECT " MGR_SPC_COLS " FROM seed_peer_clusters WHERE id = ?1",
         [MGR_STMT_SPC_LIST] = "SELECT " MGR_SPC_COLS " FROM seed_peer_clusters" MGR_SC_FILTER
                               " ORDER BY id LIMIT ?2 OFFSET ?3",
@@ -163,6 +164,8 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         [MGR_STMT_LINK_OF_SC] = "SELECT seed_peer_cluster_id FROM cluster_links"
                                 " WHERE scheduler_cluster_id = ?1 ORDER BY seed_peer_cluster_id"
                                 " LIMIT 1",
+        [MGR_STMT_SC_NAME_TAKEN] = "SELECT 1 FROM scheduler_clusters WHERE name = ?1 AND id != ?2",
+        [MGR_STMT_SPC_NAME_TAKEN] = "SELECT 1 FROM seed_peer_clusters WHERE name = ?1 AND id != ?2",
         [MGR_STMT_LINK_DELETE_SC] = "DELETE FROM cluster_links WHERE scheduler_cluster_id = ?1",
 };
 
@@ -199,6 +202,23 @@ mgr_db_step(struct store_sql *db, sqlite3_stmt *st)
     if (rv < 0)
         log_warnx("manager: db: %s", err.msg);
     return rv;
+}
+
+int
+mgr_db_name_check(struct store_sql *db, enum mgr_stmt slot, const char *name, int64_t id)
+{
+    sqlite3_stmt *st;
+    int rv;
+
+    if (name == NULL)
+        return 0;
+    if ((st = mgr_db_stmt(db, slot)) == NULL)
+        return DF_EIO;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, id);
+    rv = mgr_db_step(db, st);
+    sqlite3_reset(st);
+    return rv == STORE_SQL_ROW ? DF_EEXIST : rv < 0 ? rv : 0;
 }
 
 int

@@ -151,7 +151,7 @@ static void
 mgr_user_signup_finish(struct mgr_kdf_job *job)
 {
     struct mgr *ctx = job->ctx;
-    const char *keys[] = {"email", "phone", "avatar", "location", "bio"};
+    const char *keys[] = {"email", "phone", "avatar", "location", "bio"}, *name;
     sqlite3_stmt *st;
     int64_t id = 0;
     cJSON *u;
@@ -161,12 +161,18 @@ mgr_user_signup_finish(struct mgr_kdf_job *job)
         mgr_reply_db_error(job->req, DF_EIO);
         return;
     }
+    name = cJSON_GetObjectItemCaseSensitive(job->body, "name")->valuestring;
     if ((rv = store_sql_begin(ctx->db, NULL)) != 0) {
         mgr_reply_db_error(job->req, rv);
         return;
     }
+    if ((rv = mgr_db_name_check(ctx->db, MGR_STMT_USER_NAME_TAKEN, name, 0)) != 0) {
+        store_sql_rollback(ctx->db);
+        mgr_reply_db_error(job->req, rv);
+        return;
+    }
     sqlite3_bind_int64(st, 1, df_time_wall_ms());
-    mgr_db_bind_text(st, 2, cJSON_GetObjectItemCaseSensitive(job->body, "name")->valuestring);
+    mgr_db_bind_text(st, 2, name);
     for (int i = 0; i < (int)DF_NELEM(keys); i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(job->body, keys[i]);
 
@@ -452,52 +458,23 @@ mgr_user_reset_password(struct mgr *ctx, struct net_http_req *req, const struct 
     mgr_kdf_submit(ctx, req, job);
 }
 
+static cJSON *
+mgr_user_row(struct mgr *ctx, sqlite3_stmt *st)
+{
+    (void)ctx;
+    return mgr_user_json(st);
+}
+
 void
 mgr_user_list(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
               const struct mgr_caller *who)
 {
     static const char *const filters[] = {"name", "email", "location", "state"};
-    const char *q = net_http_req_query(req);
-    sqlite3_stmt *count = mgr_db_stmt(ctx->db, MGR_STMT_USER_LIST_COUNT);
-    sqlite3_stmt *list = mgr_db_stmt(ctx->db, MGR_STMT_USER_LIST);
-    struct mgr_page pg;
-    struct df_error err;
-    int64_t total = 0;
-    cJSON *arr;
-    char *v;
-    int rv;
 
     (void)m;
     (void)who;
-    if (mgr_page_parse(q, &pg, &err) != 0) {
-        mgr_reply_errors(req, err.msg);
-        return;
-    }
-    if (count == NULL || list == NULL) {
-        mgr_reply_db_error(req, DF_EIO);
-        return;
-    }
-    for (int i = 0; i < (int)DF_NELEM(filters); i++) {
-        v = mgr_query_get(q, filters[i]);
-        mgr_db_bind_text(count, i + 1, v != NULL && *v != '\0' ? v : NULL);
-        mgr_db_bind_text(list, i + 1, v != NULL && *v != '\0' ? v : NULL);
-        free(v);
-    }
-    if (mgr_db_step(ctx->db, count) == STORE_SQL_ROW)
-        total = sqlite3_column_int64(count, 0);
-    sqlite3_reset(count);
-    sqlite3_bind_int64(list, 5, pg.per_page);
-    sqlite3_bind_int64(list, 6, (pg.page - 1) * pg.per_page);
-    arr = cJSON_CreateArray();
-    while ((rv = mgr_db_step(ctx->db, list)) == STORE_SQL_ROW)
-        cJSON_AddItemToArray(arr, mgr_user_json(list));
-    sqlite3_reset(list);
-    if (rv < 0) {
-        cJSON_Delete(arr);
-        mgr_reply_db_error(req, rv);
-        return;
-    }
-    mgr_reply_list(req, &pg, total, arr);
+    mgr_reply_rows(ctx, req, MGR_STMT_USER_LIST_COUNT, MGR_STMT_USER_LIST, filters,
+                   DF_NELEM(filters), mgr_user_row);
 }
 
 void
@@ -644,10 +621,7 @@ mgr_user_role_change(struct mgr *ctx, struct net_http_req *req, const struct net
     sqlite3_bind_text(st, 2, role, -1, SQLITE_TRANSIENT);
     if ((rv = mgr_db_run(ctx->db, st)) == 0 && store_sql_changes(ctx->db) == 0)
         rv = slot == MGR_STMT_USER_ROLE_ADD ? DF_EEXIST : DF_ENOTFOUND;
-    if (rv != 0)
-        mgr_reply_db_error(req, rv);
-    else
-        mgr_reply_empty(req);
+    mgr_reply_done(req, rv);
 }
 
 void
@@ -830,10 +804,7 @@ mgr_user_role_create(struct mgr *ctx, struct net_http_req *req, const struct net
             store_sql_rollback(ctx->db);
     }
     cJSON_Delete(body);
-    if (rv != 0)
-        mgr_reply_db_error(req, rv);
-    else
-        mgr_reply_empty(req);
+    mgr_reply_done(req, rv);
 }
 
 /* The built-in roles stay: every start would grant them again anyway. */
@@ -852,7 +823,6 @@ mgr_user_role_delete_role(struct mgr *ctx, struct net_http_req *req,
 {
     const char *role = net_route_param(m, "role");
     sqlite3_stmt *st;
-    int rv;
 
     (void)who;
     if (mgr_role_is_builtin(req, role) || !mgr_role_exists(ctx, req, role))
@@ -862,10 +832,7 @@ mgr_user_role_delete_role(struct mgr *ctx, struct net_http_req *req,
         return;
     }
     sqlite3_bind_text(st, 1, role, -1, SQLITE_TRANSIENT);
-    if ((rv = mgr_db_run(ctx->db, st)) != 0)
-        mgr_reply_db_error(req, rv);
-    else
-        mgr_reply_empty(req);
+    mgr_reply_done(req, mgr_db_run(ctx->db, st));
 }
 
 /* POST or DELETE /roles/:role/permissions {object, action}. */
@@ -876,7 +843,6 @@ mgr_user_perm_body(struct mgr *ctx, struct net_http_req *req, const struct net_r
     const char *role = net_route_param(m, "role"), *object, *action;
     struct df_error err;
     cJSON *body;
-    int rv;
 
     if ((body = mgr_body_object(req)) == NULL)
         return;
@@ -886,10 +852,7 @@ mgr_user_perm_body(struct mgr *ctx, struct net_http_req *req, const struct net_r
         return;
     }
     if (mgr_role_exists(ctx, req, role)) {
-        if ((rv = mgr_perm_change(ctx, slot, role, object, action)) != 0)
-            mgr_reply_db_error(req, rv);
-        else
-            mgr_reply_empty(req);
+        mgr_reply_done(req, mgr_perm_change(ctx, slot, role, object, action));
     }
     cJSON_Delete(body);
 }

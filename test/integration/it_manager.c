@@ -457,6 +457,172 @@ START_TEST(test_roles_and_permissions)
 
 END_TEST
 
+/* The number of elements of the JSON array text, or -1. */
+static int
+mg_count(const char *text)
+{
+    cJSON *doc = cJSON_Parse(text);
+    int n = cJSON_IsArray(doc) ? cJSON_GetArraySize(doc) : -1;
+
+    cJSON_Delete(doc);
+    return n;
+}
+
+/* GET path as auth and return the number of elements of the array it answers. */
+static int
+mg_list_len(const char *path, const char *auth)
+{
+    char *out = NULL;
+    int n;
+
+    ck_assert_int_eq(mg_req("GET", path, auth, NULL, &out), 200);
+    n = mg_count(out);
+    free(out);
+    return n;
+}
+
+#define MG_CLUSTER2                                                                                     \
+    "{\"name\":\"cluster-2\",\"bio\":\"\",\"scopes\":{\"idc\":\"idc1|idc2\",\"location\":\"cn|zj|hz\"," \
+    "\"cidrs\":[\"10.0.0.0/8\"],\"hostnames\":[\"^node-.*$\"]},\"scheduler_cluster_config\":{"          \
+    "\"candidate_parent_limit\":3,\"filter_parent_limit\":15,\"job_rate_limit\":10},"                   \
+    "\"seed_peer_cluster_config\":{\"load_limit\":2000,\"block_list\":{}},\"peer_cluster_config\":{"    \
+    "\"load_limit\":200,\"block_list\":{}},\"is_default\":false}"
+
+START_TEST(test_clusters)
+{
+    char root[4200], guest[4200], *out = NULL, *log = NULL;
+    cJSON *doc;
+    int sc;
+
+    snprintf(root, sizeof(root), "%s", mg_signin("root", "dragonfly"));
+    mg_expect("POST", "/api/v1/users/signup", NULL,
+              "{\"name\":\"gus\",\"password\":\"guspass12\",\"email\":\"g@example.com\"}", 200,
+              NULL);
+    snprintf(guest, sizeof(guest), "%s", mg_signin("gus", "guspass12"));
+    /* the seeded cluster-1 */
+    ck_assert_int_eq(mg_req("GET", "/api/v1/clusters/1", guest, NULL, &out), 200);
+    doc = cJSON_Parse(out);
+    ck_assert_str_eq(cJSON_GetObjectItem(doc, "name")->valuestring, "cluster-1");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(doc, "is_default")));
+    ck_assert_int_eq(cJSON_GetObjectItem(doc, "seed_peer_cluster_id")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "scheduler_cluster_config"),
+                                         "candidate_parent_limit")
+                             ->valueint,
+                     3);
+    cJSON_Delete(doc);
+    free(out);
+    /* the facade: a scheduler cluster and a seed-peer cluster, the id the scheduler's */
+    mg_expect("POST", "/api/v1/clusters", guest, MG_CLUSTER2, 401,
+              "{\"message\":\"permission deny\"}");
+    ck_assert_int_eq(mg_req("POST", "/api/v1/clusters", root, MG_CLUSTER2, &out), 200);
+    doc = cJSON_Parse(out);
+    ck_assert_int_eq(cJSON_GetObjectItem(doc, "id")->valueint, 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(doc, "scheduler_cluster_id")->valueint, 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(doc, "seed_peer_cluster_id")->valueint, 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "scopes"), "idc")->valuestring,
+                     "idc1|idc2");
+    ck_assert_int_eq(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "peer_cluster_config"), "load_limit")
+                    ->valueint,
+            200);
+    cJSON_Delete(doc);
+    free(out);
+    /* the same name again: 409, and nothing half-made */
+    mg_expect("POST", "/api/v1/clusters", root, MG_CLUSTER2, 409, "{\"message\":\"Conflict\"}");
+    ck_assert_int_eq(mg_list_len("/api/v1/seed-peer-clusters", root), 2);
+    /* upstream's bounds */
+    mg_expect("POST", "/api/v1/clusters", root,
+              "{\"name\":\"c3\",\"scheduler_cluster_config\":{\"candidate_parent_limit\":21},"
+              "\"seed_peer_cluster_config\":{},\"peer_cluster_config\":{}}",
+              422, NULL);
+    mg_expect("POST", "/api/v1/clusters", root,
+              "{\"name\":\"c3\",\"scheduler_cluster_config\":{\"filter_parent_limit\":9},"
+              "\"seed_peer_cluster_config\":{},\"peer_cluster_config\":{}}",
+              422, NULL);
+    mg_expect("POST", "/api/v1/clusters", root,
+              "{\"name\":\"c3\",\"scheduler_cluster_config\":{},\"seed_peer_cluster_config\":{"
+              "\"load_limit\":50001},\"peer_cluster_config\":{}}",
+              422, NULL);
+    mg_expect("POST", "/api/v1/clusters", root,
+              "{\"name\":\"c3\",\"scheduler_cluster_config\":{},\"seed_peer_cluster_config\":{},"
+              "\"peer_cluster_config\":{\"load_limit\":2001}}",
+              422, NULL);
+    mg_expect("POST", "/api/v1/clusters", root,
+              "{\"name\":\"c3\",\"scheduler_cluster_config\":{},\"seed_peer_cluster_config\":{}}",
+              422, "{\"errors\":\"peer_cluster_config: required\"}");
+    /* one default: cluster-2 takes it from cluster-1 */
+    mg_expect("PATCH", "/api/v1/clusters/2", root, "{\"is_default\":true,\"bio\":\"two\"}", 200,
+              NULL);
+    ck_assert_int_eq(mg_req("GET", "/api/v1/scheduler-clusters/1", root, NULL, &out), 200);
+    ck_assert_ptr_nonnull(strstr(out, "\"is_default\":false"));
+    free(out);
+    ck_assert_int_eq(mg_req("GET", "/api/v1/seed-peer-clusters/2", root, NULL, &out), 200);
+    ck_assert_ptr_nonnull(strstr(out, "\"bio\":\"two\""));
+    free(out);
+    /* pagination over scheduler clusters */
+    ck_assert_int_eq(mg_list_len("/api/v1/scheduler-clusters?per_page=1&page=2", root), 1);
+    ck_assert_str_eq(mg_header("Link"),
+                     "</api/v1/scheduler-clusters?page=1&per_page=1>;rel=prev,</api/v1/"
+                     "scheduler-clusters?page=2&per_page=1>;rel=next,</api/v1/scheduler-clusters?"
+                     "page=1&per_page=1>;rel=first,</api/v1/scheduler-clusters?page=2&per_page=1>"
+                     ";rel=last");
+    ck_assert_int_eq(mg_list_len("/api/v1/scheduler-clusters?name=cluster-2", root), 1);
+    /* scheduler clusters on their own */
+    mg_expect("POST", "/api/v1/scheduler-clusters", root,
+              "{\"name\":\"sc-x\",\"config\":{},\"client_config\":{}}", 422, NULL);
+    mg_expect("POST", "/api/v1/scheduler-clusters", root,
+              "{\"name\":\"sc-x\",\"config\":{},\"client_config\":{},\"seed_client_config\":{},"
+              "\"seed_peer_cluster_id\":99}",
+              404, NULL);
+    ck_assert_int_eq(mg_req("POST", "/api/v1/scheduler-clusters", root,
+                            "{\"name\":\"sc-x\",\"config\":{},\"client_config\":{},"
+                            "\"seed_client_config\":{},\"seed_peer_cluster_id\":1}",
+                            &out),
+                     200);
+    doc = cJSON_Parse(out);
+    sc = cJSON_GetObjectItem(doc, "id")->valueint;
+    cJSON_Delete(doc);
+    free(out);
+    mg_expect("PATCH", "/api/v1/scheduler-clusters/99", root, "{\"bio\":\"x\"}", 404,
+              "{\"message\":\"record not found\"}");
+    mg_expect("PATCH", "/api/v1/scheduler-clusters/3", root, "{\"name\":\"cluster-1\"}", 409, NULL);
+    /* seed-peer clusters */
+    mg_expect("POST", "/api/v1/seed-peer-clusters", root,
+              "{\"name\":\"spc-x\",\"config\":{\"load_limit\":50001}}", 422, NULL);
+    mg_expect("POST", "/api/v1/seed-peer-clusters", root,
+              "{\"name\":\"spc-x\",\"config\":{\"load_limit\":10}}", 200, NULL);
+    mg_expect("PATCH", "/api/v1/seed-peer-clusters/3", root, "{\"name\":\"cluster-1\"}", 409, NULL);
+    {
+        char path[128];
+
+        snprintf(path, sizeof(path), "/api/v1/seed-peer-clusters/3/scheduler-clusters/%d", sc);
+        mg_expect("PUT", path, root, NULL, 200, "");
+        mg_expect("PUT", "/api/v1/seed-peer-clusters/3/scheduler-clusters/99", root, NULL, 404,
+                  NULL);
+    }
+    mg_expect("DELETE", "/api/v1/seed-peer-clusters/3", root, NULL, 200, "");
+    mg_expect("GET", "/api/v1/seed-peer-clusters/3", root, NULL, 404, NULL);
+    /* deleting a cluster deletes both halves */
+    mg_expect("DELETE", "/api/v1/clusters/2", guest, NULL, 401, NULL);
+    mg_expect("DELETE", "/api/v1/clusters/2", root, NULL, 200, "");
+    mg_expect("GET", "/api/v1/clusters/2", root, NULL, 404, NULL);
+    mg_expect("GET", "/api/v1/seed-peer-clusters/2", root, NULL, 404, NULL);
+    mg_expect("DELETE", "/api/v1/clusters/2", root, NULL, 404, NULL);
+    /* all of it survives a restart */
+    ck_assert_int_eq(it_proc_stop(&G.mgr), 0);
+    cJSON_Delete(G.mgr.ready);
+    ck_assert_int_eq(mg_start(NULL, NULL), 0);
+    ck_assert_int_eq(mg_list_len("/api/v1/clusters", root), 2);
+    ck_assert_int_eq(mg_list_len("/api/v1/scheduler-clusters?name=sc-x", root), 1);
+    /* conflicts and misses were the client's: the only WARN is root's default password */
+    ck_assert_int_eq(it_shf(&log, 10, "grep WARN %s | grep -vc 'default password'", G.mgr.log_path),
+                     1);
+    ck_assert_int_eq(atoi(log), 0);
+    free(log);
+}
+
+END_TEST
+
 /* Fill the parameters of a route pattern: ids that exist nowhere, a role no one has. */
 static void
 mg_fill(const char *pattern, char *out, size_t len)
@@ -568,6 +734,11 @@ it_manager_suite(void)
     tcase_add_test(tc, test_oversized_body_refused);
     tcase_add_test(tc, test_roles_and_permissions);
     tcase_add_test(tc, test_rbac_route_table);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("clusters");
+    tcase_add_checked_fixture(tc, mg_setup, mg_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_clusters);
     suite_add_tcase(s, tc);
     return s;
 }
