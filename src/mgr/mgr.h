@@ -166,11 +166,18 @@ enum mgr_stmt {
     MGR_STMT_LINK_DELETE_SC,
     MGR_STMT_SC_NAME_TAKEN,
     MGR_STMT_SPC_NAME_TAKEN,
+    MGR_STMT_PAT_INSERT,
+    MGR_STMT_PAT_GET,
+    MGR_STMT_PAT_LIST,
+    MGR_STMT_PAT_COUNT,
+    MGR_STMT_PAT_UPDATE,
+    MGR_STMT_PAT_DELETE,
+    MGR_STMT_PAT_BY_HASH,
     MGR_STMT__COUNT
 };
 
 /* The schema version this binary writes. */
-#define MGR_DB_SCHEMA_VERSION 1
+#define MGR_DB_SCHEMA_VERSION 2
 
 /* The name of the root user and the password it is seeded with unless the env says. */
 #define MGR_ROOT_NAME     "root"
@@ -180,11 +187,13 @@ enum mgr_stmt {
 /*
  * Open (or create) <dir>/manager.db, migrate it, seed it on first start (cluster-1, roles
  * root and guest, user root, the JWT key), grant root and guest their permissions on
- * every group in groups (n names), and load the JWT key into key. Warns when root still
+ * every group in groups (n names), and load the JWT key into key and the key of the
+ * personal access token hashes into pat_key. Warns when root still
  * has the default password. Returns 0 and *out, or an error with one line in err.
  */
 int mgr_db_open(const char *dir, unsigned kdf_iterations, const char *const *groups, size_t n,
-                uint8_t key[MGR_JWT_KEY_LEN], struct store_sql **out, struct df_error *err);
+                uint8_t key[MGR_JWT_KEY_LEN], uint8_t pat_key[MGR_JWT_KEY_LEN],
+                struct store_sql **out, struct df_error *err);
 
 /* The prepared statement of slot (see store_sql_stmt); logs sqlite's message on failure. */
 sqlite3_stmt *mgr_db_stmt(struct store_sql *db, enum mgr_stmt slot);
@@ -223,6 +232,7 @@ struct mgr {
     struct net_route *routes; /* net_route view of the api table, same order */
     struct df_metrics *metrics;
     uint8_t jwt_key[MGR_JWT_KEY_LEN];
+    uint8_t pat_key[MGR_JWT_KEY_LEN]; /* HMAC key of stored personal access tokens */
     uint64_t requests, denied, kdf_jobs;
     bool stopping;
 };
@@ -241,6 +251,7 @@ typedef void mgr_handler_fn(struct mgr *ctx, struct net_http_req *req,
 enum mgr_access {
     MGR_ACCESS_JWT = 0, /* a valid JWT whose user has the permission on the route's group */
     MGR_ACCESS_OPEN,    /* anyone (sign-in, health, metrics) */
+    MGR_ACCESS_PAT,     /* /oapi/v1: a personal access token with the group's scope */
 };
 
 struct mgr_route {
@@ -254,8 +265,9 @@ struct mgr_route {
 const struct mgr_route *mgr_api_routes(size_t *n);
 
 /*
- * The RBAC object of a pattern: the group after /api/vN/ ("users" for /api/v1/users/:id),
- * written to out (outlen bytes). Returns 0, or DF_EINVAL when the pattern has none.
+ * The RBAC object of a pattern: the group after /api/vN/ or /oapi/vN/ ("users" for
+ * /api/v1/users/:id), written to out (outlen bytes). Returns 0, or DF_EINVAL when the pattern has
+ * none.
  */
 int mgr_api_group(const char *pattern, char *out, size_t outlen);
 
@@ -327,6 +339,9 @@ void mgr_reply_rows(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt cou
                     enum mgr_stmt list_slot, const char *const *filters, size_t n,
                     mgr_row_json_fn *fn);
 
+/* Fetch one row by id through slot and render it; NULL with *rv DF_ENOTFOUND when none. */
+cJSON *mgr_db_fetch(struct mgr *ctx, enum mgr_stmt slot, int64_t id, mgr_row_json_fn *fn, int *rv);
+
 /* Answer a list: the Link header, then the array (taken). */
 void mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t total,
                     cJSON *array);
@@ -372,6 +387,20 @@ void mgr_user_perm_delete(struct mgr *ctx, struct net_http_req *req,
                           const struct net_route_match *m, const struct mgr_caller *who);
 void mgr_user_permissions(struct mgr *ctx, struct net_http_req *req,
                           const struct net_route_match *m, const struct mgr_caller *who);
+
+/* ---- personal access tokens (mgr_pat.c) ---- */
+
+mgr_handler_fn mgr_pat_create;
+mgr_handler_fn mgr_pat_list;
+mgr_handler_fn mgr_pat_get;
+mgr_handler_fn mgr_pat_patch;
+mgr_handler_fn mgr_pat_delete;
+
+/*
+ * The /oapi gate: true when the request carries an active, unexpired PAT with scope (or
+ * with no scopes); else replies as upstream (401, or 403 with the reason) and returns false.
+ */
+bool mgr_pat_check(struct mgr *ctx, struct net_http_req *req, const char *scope);
 
 /* ---- clusters (mgr_cluster.c): scheduler (sc), seed-peer (spc) and the facade ---- */
 

@@ -26,7 +26,8 @@
 #include "df/store_sql.h"
 #include "df/xmalloc.h"
 
-#define MGR_API_PREFIX "/api/v"
+#define MGR_API_PREFIX  "/api/v"
+#define MGR_OAPI_PREFIX "/oapi/v"
 
 static void
 mgr_api_healthy(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
@@ -50,6 +51,7 @@ mgr_api_metrics(struct mgr *ctx, struct net_http_req *req, const struct net_rout
 
 #define OPEN MGR_ACCESS_OPEN
 #define JWT  MGR_ACCESS_JWT
+#define PAT  MGR_ACCESS_PAT
 
 static const struct mgr_route mgr_routes[] = {
         {"GET", "/healthy", mgr_api_healthy, OPEN},
@@ -90,10 +92,22 @@ static const struct mgr_route mgr_routes[] = {
         {"DELETE", "/api/v1/seed-peer-clusters/:id", mgr_cluster_spc_delete, JWT},
         {"PUT", "/api/v1/seed-peer-clusters/:id/scheduler-clusters/:scheduler_cluster_id",
          mgr_cluster_spc_link, JWT},
+        {"POST", "/api/v1/personal-access-tokens", mgr_pat_create, JWT},
+        {"GET", "/api/v1/personal-access-tokens", mgr_pat_list, JWT},
+        {"GET", "/api/v1/personal-access-tokens/:id", mgr_pat_get, JWT},
+        {"PATCH", "/api/v1/personal-access-tokens/:id", mgr_pat_patch, JWT},
+        {"DELETE", "/api/v1/personal-access-tokens/:id", mgr_pat_delete, JWT},
+        /* /oapi/v1: personal access tokens only, scope = the group without its plural s */
+        {"POST", "/oapi/v1/clusters", mgr_cluster_create, PAT},
+        {"GET", "/oapi/v1/clusters", mgr_cluster_list, PAT},
+        {"GET", "/oapi/v1/clusters/:id", mgr_cluster_get, PAT},
+        {"PATCH", "/oapi/v1/clusters/:id", mgr_cluster_patch, PAT},
+        {"DELETE", "/oapi/v1/clusters/:id", mgr_cluster_delete, PAT},
 };
 
 #undef OPEN
 #undef JWT
+#undef PAT
 
 const struct mgr_route *
 mgr_api_routes(size_t *n)
@@ -108,9 +122,12 @@ mgr_api_group(const char *pattern, char *out, size_t outlen)
     const char *p = pattern, *end;
     size_t len;
 
-    if (strncmp(p, MGR_API_PREFIX, strlen(MGR_API_PREFIX)) != 0)
+    if (strncmp(p, MGR_API_PREFIX, strlen(MGR_API_PREFIX)) == 0)
+        p += strlen(MGR_API_PREFIX);
+    else if (strncmp(p, MGR_OAPI_PREFIX, strlen(MGR_OAPI_PREFIX)) == 0)
+        p += strlen(MGR_OAPI_PREFIX);
+    else
         return DF_EINVAL;
-    p += strlen(MGR_API_PREFIX);
     if (*p < '0' || *p > '9')
         return DF_EINVAL;
     while (*p >= '0' && *p <= '9')
@@ -137,7 +154,8 @@ mgr_api_groups(size_t *n)
         for (size_t i = 0; i < DF_NELEM(mgr_routes); i++) {
             size_t j;
 
-            if (mgr_api_group(mgr_routes[i].pattern, g, sizeof(g)) != 0)
+            if (mgr_routes[i].access != MGR_ACCESS_JWT ||
+                mgr_api_group(mgr_routes[i].pattern, g, sizeof(g)) != 0)
                 continue;
             for (j = 0; j < count && strcmp(list[j], g) != 0; j++)
                 ;
@@ -213,6 +231,25 @@ mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t tota
         net_http_req_add_header(req, "Link", link);
     free(link);
     mgr_reply_doc(req, 200, array);
+}
+
+cJSON *
+mgr_db_fetch(struct mgr *ctx, enum mgr_stmt slot, int64_t id, mgr_row_json_fn *fn, int *rv)
+{
+    sqlite3_stmt *st = mgr_db_stmt(ctx->db, slot);
+    cJSON *doc = NULL;
+
+    if (st == NULL) {
+        *rv = DF_EIO;
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if ((*rv = mgr_db_step(ctx->db, st)) == STORE_SQL_ROW)
+        doc = fn(ctx, st);
+    else if (*rv == STORE_SQL_DONE)
+        *rv = DF_ENOTFOUND;
+    sqlite3_reset(st);
+    return doc;
 }
 
 void
@@ -427,7 +464,18 @@ mgr_api_route_cb(struct net_http_req *req, const struct net_route_match *m, void
     const char *method = net_http_req_method(req);
     char token[MGR_TOKEN_MAX], group[32];
 
-    if (r->access != MGR_ACCESS_OPEN) {
+    if (r->access == MGR_ACCESS_PAT) {
+        /* jobs -> job, clusters -> cluster */
+        if (mgr_api_group(r->pattern, group, sizeof(group)) != 0 || strlen(group) < 2) {
+            mgr_reply_message(req, 401, "Unauthorized");
+            return;
+        }
+        group[strlen(group) - 1] = '\0';
+        if (!mgr_pat_check(ctx, req, group)) {
+            ctx->denied++;
+            return;
+        }
+    } else if (r->access != MGR_ACCESS_OPEN) {
         if (mgr_api_token(req, token, sizeof(token)) != 0 ||
             mgr_jwt_verify(ctx->jwt_key, sizeof(ctx->jwt_key), token, df_time_wall_ms() / 1000,
                            false, &c) != 0) {

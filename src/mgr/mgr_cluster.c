@@ -259,26 +259,6 @@ mgr_spc_row(struct mgr *ctx, sqlite3_stmt *st)
     return mgr_spc_json(st);
 }
 
-/* Fetch one row by id through slot and render it; *rv DF_ENOTFOUND when there is none. */
-static cJSON *
-mgr_cluster_fetch(struct mgr *ctx, enum mgr_stmt slot, int64_t id, mgr_row_json_fn *fn, int *rv)
-{
-    sqlite3_stmt *st = mgr_db_stmt(ctx->db, slot);
-    cJSON *doc = NULL;
-
-    if (st == NULL) {
-        *rv = DF_EIO;
-        return NULL;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    if ((*rv = mgr_db_step(ctx->db, st)) == STORE_SQL_ROW)
-        doc = fn(ctx, st);
-    else if (*rv == STORE_SQL_DONE)
-        *rv = DF_ENOTFOUND;
-    sqlite3_reset(st);
-    return doc;
-}
-
 /* GET :id of any of the three. */
 static void
 mgr_cluster_get_reply(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
@@ -290,7 +270,7 @@ mgr_cluster_get_reply(struct mgr *ctx, struct net_http_req *req, const struct ne
 
     if ((id = mgr_param_id(req, m, "id")) == 0)
         return;
-    if ((doc = mgr_cluster_fetch(ctx, slot, id, fn, &rv)) == NULL)
+    if ((doc = mgr_db_fetch(ctx, slot, id, fn, &rv)) == NULL)
         mgr_reply_db_error(req, rv);
     else
         mgr_reply_doc(req, 200, doc);
@@ -449,7 +429,7 @@ mgr_cluster_reply_after(struct mgr *ctx, struct net_http_req *req, int rv, enum 
 {
     cJSON *doc;
 
-    if (rv == 0 && (doc = mgr_cluster_fetch(ctx, slot, id, fn, &rv)) != NULL)
+    if (rv == 0 && (doc = mgr_db_fetch(ctx, slot, id, fn, &rv)) != NULL)
         mgr_reply_doc(req, 200, doc);
     else
         mgr_reply_db_error(req, rv);
@@ -481,7 +461,7 @@ mgr_cluster_create_as(struct mgr *ctx, struct net_http_req *req, bool facade)
     }
     if ((rv = store_sql_begin(ctx->db, NULL)) == 0) {
         if (spc > 0) {
-            doc = mgr_cluster_fetch(ctx, MGR_STMT_SPC_GET, spc, mgr_spc_row, &rv);
+            doc = mgr_db_fetch(ctx, MGR_STMT_SPC_GET, spc, mgr_spc_row, &rv);
             rv = doc != NULL ? 0 : rv;
             cJSON_Delete(doc);
         }
@@ -686,8 +666,8 @@ mgr_cluster_spc_link(struct mgr *ctx, struct net_http_req *req, const struct net
     if ((spc = mgr_param_id(req, m, "id")) == 0 ||
         (sc = mgr_param_id(req, m, "scheduler_cluster_id")) == 0)
         return;
-    if ((doc = mgr_cluster_fetch(ctx, MGR_STMT_SPC_GET, spc, mgr_spc_row, &rv)) == NULL ||
-        (cJSON_Delete(doc), doc = mgr_cluster_fetch(ctx, MGR_STMT_SC_GET, sc, mgr_sc_row, &rv)) ==
+    if ((doc = mgr_db_fetch(ctx, MGR_STMT_SPC_GET, spc, mgr_spc_row, &rv)) == NULL ||
+        (cJSON_Delete(doc), doc = mgr_db_fetch(ctx, MGR_STMT_SC_GET, sc, mgr_sc_row, &rv)) ==
                 NULL) {
         mgr_reply_db_error(req, rv);
         return;

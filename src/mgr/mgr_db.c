@@ -30,9 +30,11 @@
 #define MGR_SC_COLS                                                                     \
     "id, created_at, updated_at, name, bio, config, client_config, seed_client_config," \
     " scopes, is_default"
-#define MGR_SC_FILTER " WHERE (?1 IS NULL OR name = ?1)"
-#define MGR_SPC_COLS  "id, created_at, updated_at, name, bio, config"
-#define MGR_NOW_MS    "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+#define MGR_SC_FILTER  " WHERE (?1 IS NULL OR name = ?1)"
+#define MGR_SPC_COLS   "id, created_at, updated_at, name, bio, config"
+#define MGR_PAT_COLS   "id, created_at, updated_at, name, bio, scopes, state, expired_at, user_id"
+#define MGR_PAT_FILTER " WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR user_id = ?2)"
+#define MGR_NOW_MS     "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
 
 static const char *const mgr_db_migrations[] = {
         /* 1: users and RBAC, scheduler and seed-peer clusters, with cluster-1 */
@@ -87,6 +89,18 @@ static const char *const mgr_db_migrations[] = {
         "INSERT INTO seed_peer_clusters (id, created_at, updated_at, name, bio, config) VALUES"
         " (1, " MGR_NOW_MS ", " MGR_NOW_MS ", 'cluster-1', '', '{\"load_limit\":2000}');"
         "INSERT INTO cluster_links VALUES (1, 1);",
+        /* 2: personal access tokens, kept as HMAC(pat key, token), never the token */
+        "CREATE TABLE personal_access_tokens ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        " name TEXT NOT NULL, bio TEXT NOT NULL DEFAULT '',"
+        " token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),"
+        " scopes TEXT NOT NULL,"
+        " state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'inactive')),"
+        " expired_at INTEGER NOT NULL,"
+        " user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE"
+        ") STRICT;"
+        "CREATE INDEX personal_access_tokens_user ON personal_access_tokens (user_id);",
 };
 
 _Static_assert(DF_NELEM(mgr_db_migrations) == MGR_DB_SCHEMA_VERSION,
@@ -166,6 +180,24 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
                                 " LIMIT 1",
         [MGR_STMT_SC_NAME_TAKEN] = "SELECT 1 FROM scheduler_clusters WHERE name = ?1 AND id != ?2",
         [MGR_STMT_SPC_NAME_TAKEN] = "SELECT 1 FROM seed_peer_clusters WHERE name = ?1 AND id != ?2",
+        [MGR_STMT_PAT_INSERT] =
+                "INSERT INTO personal_access_tokens (created_at, updated_at, name, bio, token_hash,"
+                " scopes, state, expired_at, user_id) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                " RETURNING id",
+        [MGR_STMT_PAT_GET] = "SELECT " MGR_PAT_COLS " FROM personal_access_tokens WHERE id = ?1",
+        [MGR_STMT_PAT_LIST] = "SELECT " MGR_PAT_COLS " FROM personal_access_tokens" MGR_PAT_FILTER
+                              " ORDER BY id LIMIT ?3 OFFSET ?4",
+        [MGR_STMT_PAT_COUNT] = "SELECT count(*) FROM personal_access_tokens" MGR_PAT_FILTER,
+        [MGR_STMT_PAT_UPDATE] =
+                "UPDATE personal_access_tokens SET updated_at = ?2, bio = coalesce(?3, bio),"
+                " scopes = coalesce(?4, scopes), state = coalesce(?5, state),"
+                " expired_at = coalesce(?6, expired_at), user_id = coalesce(?7, user_id)"
+                " WHERE id = ?1",
+        [MGR_STMT_PAT_DELETE] = "DELETE FROM personal_access_tokens WHERE id = ?1",
+        /* a token of a disabled user is no token */
+        [MGR_STMT_PAT_BY_HASH] =
+                "SELECT t.state, t.expired_at, t.scopes FROM personal_access_tokens t"
+                " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1 AND u.state = 'enable'",
         [MGR_STMT_LINK_DELETE_SC] = "DELETE FROM cluster_links WHERE scheduler_cluster_id = ?1",
 };
 
@@ -261,16 +293,17 @@ mgr_db_exec3(struct store_sql *db, enum mgr_stmt slot, const char *a, const char
     return mgr_db_run(db, st);
 }
 
-/* The stored JWT key, made on first start from getrandom(). */
+/* The secret stored under name (the JWT key, the PAT key), made once from getrandom(). */
 static int
-mgr_db_jwt_key(struct store_sql *db, uint8_t key[MGR_JWT_KEY_LEN], struct df_error *err)
+mgr_db_secret(struct store_sql *db, const char *name, uint8_t key[MGR_JWT_KEY_LEN],
+              struct df_error *err)
 {
     sqlite3_stmt *st = mgr_db_stmt(db, MGR_STMT_META_GET);
     int rv;
 
     if (st == NULL)
-        return df_error_set(err, DF_EIO, "manager db: cannot read the JWT key");
-    sqlite3_bind_text(st, 1, "jwt_key", -1, SQLITE_STATIC);
+        return df_error_set(err, DF_EIO, "manager db: cannot read the %s", name);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     rv = mgr_db_step(db, st);
     if (rv == STORE_SQL_ROW && sqlite3_column_bytes(st, 0) == MGR_JWT_KEY_LEN) {
         memcpy(key, sqlite3_column_blob(st, 0), MGR_JWT_KEY_LEN);
@@ -279,16 +312,16 @@ mgr_db_jwt_key(struct store_sql *db, uint8_t key[MGR_JWT_KEY_LEN], struct df_err
     }
     sqlite3_reset(st);
     if (rv < 0)
-        return df_error_set(err, rv, "manager db: cannot read the JWT key");
+        return df_error_set(err, rv, "manager db: cannot read the %s", name);
     if (mgr_auth_random(key, MGR_JWT_KEY_LEN) != 0)
-        return df_error_set(err, DF_EIO, "manager db: no entropy for the JWT key");
+        return df_error_set(err, DF_EIO, "manager db: no entropy for the %s", name);
     if ((st = mgr_db_stmt(db, MGR_STMT_META_PUT)) == NULL)
-        return df_error_set(err, DF_EIO, "manager db: cannot store the JWT key");
-    sqlite3_bind_text(st, 1, "jwt_key", -1, SQLITE_STATIC);
+        return df_error_set(err, DF_EIO, "manager db: cannot store the %s", name);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, key, MGR_JWT_KEY_LEN, SQLITE_STATIC);
     if ((rv = mgr_db_run(db, st)) < 0)
-        return df_error_set(err, rv, "manager db: cannot store the JWT key");
-    log_info("manager: generated a new JWT signing key");
+        return df_error_set(err, rv, "manager db: cannot store the %s", name);
+    log_info("manager: generated a new %s", name);
     return 0;
 }
 
@@ -370,7 +403,8 @@ mgr_db_warn_default(struct store_sql *db)
 
 int
 mgr_db_open(const char *dir, unsigned kdf_iterations, const char *const *groups, size_t n,
-            uint8_t key[MGR_JWT_KEY_LEN], struct store_sql **out, struct df_error *err)
+            uint8_t key[MGR_JWT_KEY_LEN], uint8_t pat_key[MGR_JWT_KEY_LEN], struct store_sql **out,
+            struct df_error *err)
 {
     struct store_sql *db = NULL;
     sqlite3_stmt *st;
@@ -395,7 +429,8 @@ mgr_db_open(const char *dir, unsigned kdf_iterations, const char *const *groups,
     sqlite3_reset(st);
     if (users == 0 && (rv = mgr_db_seed_root(db, kdf_iterations, err)) != 0)
         goto rollback;
-    if ((rv = mgr_db_jwt_key(db, key, err)) != 0)
+    if ((rv = mgr_db_secret(db, "jwt_key", key, err)) != 0 ||
+        (rv = mgr_db_secret(db, "pat_key", pat_key, err)) != 0)
         goto rollback;
     if ((rv = mgr_db_grant(db, groups, n)) != 0) {
         df_error_set(err, rv, "%s: cannot grant the roles their permissions", path);

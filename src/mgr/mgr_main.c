@@ -148,7 +148,7 @@ mgr_start(struct mgr *ctx, struct df_error *err)
         return df_error_set(err, rv, "manager: bad route table");
     groups = mgr_api_groups(&ngroups);
     if ((rv = mgr_db_open(ctx->cfg.data_dir, (unsigned)ctx->cfg.kdf_iterations, groups, ngroups,
-                          ctx->jwt_key, &ctx->db, err)) != 0)
+                          ctx->jwt_key, ctx->pat_key, &ctx->db, err)) != 0)
         return rv;
     if (ctx->cfg.jwt_key != NULL) {
         /* a configured key is hashed to our key length: any length >= 32 works */
@@ -257,6 +257,8 @@ mgr_main_print_routes(void)
     for (size_t i = 0; i < n; i++) {
         if (r[i].access == MGR_ACCESS_OPEN)
             printf("%s %s open\n", r[i].method, r[i].pattern);
+        else if (r[i].access == MGR_ACCESS_PAT)
+            printf("%s %s pat\n", r[i].method, r[i].pattern);
         else if (mgr_api_group(r[i].pattern, group, sizeof(group)) == 0)
             printf("%s %s jwt %s\n", r[i].method, r[i].pattern, group);
         else

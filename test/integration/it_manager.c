@@ -180,7 +180,7 @@ START_TEST(test_newer_database_refused)
     rv = it_shf(&out, 30, "%s manager --listen " MG_IP ":0 --data-dir %s/data 2>&1; echo status=$?",
                 it_bin(), G.dir);
     ck_assert_int_eq(rv, 0);
-    ck_assert_msg(strstr(out, "schema version 7 is newer than this binary's 1") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "schema version 7 is newer than this binary's 2") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "status=0") == NULL, "%s", out);
     free(out);
 }
@@ -623,6 +623,96 @@ START_TEST(test_clusters)
 
 END_TEST
 
+/* Create a PAT of user 1 as auth with scopes (JSON) and expiry: "Bearer <token>" in out. */
+static void
+mg_pat(const char *auth, const char *scopes, const char *expired_at, char *out, size_t len)
+{
+    char body[512], *resp = NULL;
+    const char *tok;
+
+    snprintf(body, sizeof(body),
+             "{\"name\":\"t\",\"scopes\":%s,\"expired_at\":\"%s\",\"user_id\":1}", scopes,
+             expired_at);
+    ck_assert_int_eq(mg_req("POST", "/api/v1/personal-access-tokens", auth, body, &resp), 200);
+    tok = mg_json_str(resp, "token");
+    ck_assert_ptr_nonnull(tok);
+    ck_assert_uint_eq(strlen(tok), 43);
+    snprintf(out, len, "Bearer %s", tok);
+    free(resp);
+}
+
+START_TEST(test_personal_access_tokens)
+{
+    char root[4200], guest[4200], pat[128], job[128], old[128], path[256], *out = NULL;
+    cJSON *doc;
+
+    snprintf(root, sizeof(root), "%s", mg_signin("root", "dragonfly"));
+    mg_expect("POST", "/api/v1/users/signup", NULL,
+              "{\"name\":\"pete\",\"password\":\"petepass1\",\"email\":\"p@example.com\"}", 200,
+              NULL);
+    snprintf(guest, sizeof(guest), "%s", mg_signin("pete", "petepass1"));
+    mg_expect("POST", "/api/v1/personal-access-tokens", guest,
+              "{\"name\":\"t\",\"expired_at\":\"2099-01-01T00:00:00Z\",\"user_id\":2}", 401,
+              "{\"message\":\"permission deny\"}");
+    mg_expect("POST", "/api/v1/personal-access-tokens", root, "{\"name\":\"t\",\"user_id\":1}", 422,
+              NULL);
+    mg_expect("POST", "/api/v1/personal-access-tokens", root,
+              "{\"name\":\"t\",\"expired_at\":\"2099-01-01T00:00:00Z\",\"user_id\":99}", 404, NULL);
+    mg_expect("POST", "/api/v1/personal-access-tokens", root,
+              "{\"name\":\"t\",\"scopes\":[\"admin\"],\"expired_at\":\"2099-01-01T00:00:00Z\","
+              "\"user_id\":1}",
+              422, NULL);
+    mg_pat(root, "[\"cluster\"]", "2099-01-01T00:00:00Z", pat, sizeof(pat));
+    mg_pat(root, "[\"job\"]", "2099-01-01T00:00:00+08:00", job, sizeof(job));
+    mg_pat(root, "[]", "2020-01-01T00:00:00.5Z", old, sizeof(old));
+    /* the list never shows a token, to a guest or to root; empty scopes mean both */
+    ck_assert_int_eq(mg_req("GET", "/api/v1/personal-access-tokens", guest, NULL, &out), 200);
+    ck_assert_ptr_null(strstr(out, "token\""));
+    ck_assert_ptr_null(strstr(out, pat + 7));
+    doc = cJSON_Parse(out);
+    ck_assert_int_eq(cJSON_GetArraySize(doc), 3);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(doc, 2), "scopes")),
+                     2);
+    cJSON_Delete(doc);
+    free(out);
+    mg_expect("GET", "/api/v1/personal-access-tokens?user_id=2", root, NULL, 200, "[]");
+    /* /oapi: the PAT with its scope, by header or ?access_token= */
+    ck_assert_int_eq(mg_list_len("/oapi/v1/clusters", pat), 1);
+    snprintf(path, sizeof(path), "/oapi/v1/clusters/1?access_token=%s", pat + 7);
+    mg_expect("GET", path, NULL, NULL, 200, NULL);
+    mg_expect("POST", "/oapi/v1/clusters", pat, MG_CLUSTER2, 200, NULL);
+    mg_expect("GET", "/oapi/v1/clusters", job, NULL, 403,
+              "{\"message\":\"Token doesn't have permission to access this resource. Required "
+              "permission: cluster\"}");
+    mg_expect("GET", "/oapi/v1/clusters", old, NULL, 403, "{\"message\":\"Token has expired\"}");
+    mg_expect("GET", "/oapi/v1/clusters", root, NULL, 401, "{\"message\":\"Unauthorized\"}");
+    mg_expect("GET", "/oapi/v1/clusters", "Bearer nope", NULL, 401, NULL);
+    mg_expect("GET", "/oapi/v1/clusters", NULL, NULL, 401, NULL);
+    /* a PAT is no JWT */
+    mg_expect("GET", "/api/v1/clusters", pat, NULL, 401, NULL);
+    /* inactive, then deleted */
+    mg_expect("PATCH", "/api/v1/personal-access-tokens/1", root, "{\"state\":\"inactive\"}", 200,
+              NULL);
+    mg_expect("GET", "/oapi/v1/clusters", pat, NULL, 403, "{\"message\":\"Token is inactive\"}");
+    mg_expect("PATCH", "/api/v1/personal-access-tokens/1", root, "{\"state\":\"active\"}", 200,
+              NULL);
+    ck_assert_int_eq(mg_list_len("/oapi/v1/clusters", pat), 2);
+    mg_expect("DELETE", "/api/v1/personal-access-tokens/1", root, NULL, 200, "");
+    mg_expect("GET", "/oapi/v1/clusters", pat, NULL, 401, NULL);
+    mg_expect("GET", "/api/v1/personal-access-tokens/1", root, NULL, 404, NULL);
+    /* the database holds no token, only its HMAC (the dump itself works: its table is there) */
+    ck_assert_int_eq(it_shf(NULL, 10,
+                            "sqlite3 %s/data/manager.db .dump | grep -q 'INSERT INTO "
+                            "personal_access_tokens'",
+                            G.dir),
+                     0);
+    ck_assert_int_eq(
+            it_shf(NULL, 10, "sqlite3 %s/data/manager.db .dump | grep -qF -e '%s'", G.dir, job + 7),
+            1);
+}
+
+END_TEST
+
 /* Fill the parameters of a route pattern: ids that exist nowhere, a role no one has. */
 static void
 mg_fill(const char *pattern, char *out, size_t len)
@@ -658,8 +748,8 @@ START_TEST(test_rbac_route_table)
                                               "POST /api/v1/users/signup",
                                               "POST /api/v1/users/refresh_token",
                                               "POST /api/v1/users/:id/reset_password"};
-    char root[4200], guest[4200], *table = NULL, *line, *save = NULL, method[16], pattern[256],
-                                  access[32], path[512], *out;
+    char root[4200], guest[4200], pat[128], *table = NULL, *line, *save = NULL, method[16],
+                                            pattern[256], access[32], path[512], *out;
     size_t nopen = 0, nroutes = 0;
     int status;
 
@@ -668,6 +758,7 @@ START_TEST(test_rbac_route_table)
               "{\"name\":\"gina\",\"password\":\"ginapass1\",\"email\":\"g@example.com\"}", 200,
               NULL);
     snprintf(guest, sizeof(guest), "%s", mg_signin("gina", "ginapass1"));
+    mg_pat(root, "[]", "2099-01-01T00:00:00Z", pat, sizeof(pat));
     ck_assert_int_eq(it_shf(&table, 10, "%s manager --routes", it_bin()), 0);
     for (line = strtok_r(table, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         ck_assert_int_eq(sscanf(line, "%15s %255s %31s", method, pattern, access), 3);
@@ -682,6 +773,23 @@ START_TEST(test_rbac_route_table)
                 listed |= strcmp(open_routes[i], key) == 0;
             ck_assert_msg(listed, "%s is open but not on the allowlist", key);
             nopen++;
+            continue;
+        }
+        if (strcmp(access, "pat") == 0) {
+            /* /oapi: no JWT opens it, not even root's */
+            const char *who[] = {NULL, guest, root};
+
+            for (size_t i = 0; i < 3; i++) {
+                out = NULL;
+                status = mg_req(method, path, who[i], NULL, &out);
+                ck_assert_msg(status == 401, "%s %s as %zu: %d %s", method, path, i, status, out);
+                free(out);
+            }
+            out = NULL;
+            status = mg_req(method, path, pat, NULL, &out);
+            ck_assert_msg(status != 401 && status != 403 && status < 500, "pat %s %s: %d %s",
+                          method, path, status, out);
+            free(out);
             continue;
         }
         ck_assert_str_eq(access, "jwt");
@@ -739,6 +847,7 @@ it_manager_suite(void)
     tcase_add_checked_fixture(tc, mg_setup, mg_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_clusters);
+    tcase_add_test(tc, test_personal_access_tokens);
     suite_add_tcase(s, tc);
     return s;
 }

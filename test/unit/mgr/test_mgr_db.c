@@ -31,10 +31,11 @@ teardown(void)
 static struct store_sql *
 open_db(uint8_t key[MGR_JWT_KEY_LEN])
 {
+    uint8_t pk[MGR_JWT_KEY_LEN];
     struct store_sql *db = NULL;
     struct df_error err;
 
-    ck_assert_msg(mgr_db_open(datadir, 1000, groups, 2, key, &db, &err) == 0, "%s", err.msg);
+    ck_assert_msg(mgr_db_open(datadir, 1000, groups, 2, key, pk, &db, &err) == 0, "%s", err.msg);
     return db;
 }
 
@@ -106,13 +107,13 @@ END_TEST
 
 START_TEST(test_env_root_password)
 {
-    uint8_t key[MGR_JWT_KEY_LEN];
+    uint8_t key[MGR_JWT_KEY_LEN], pk[MGR_JWT_KEY_LEN];
     struct store_sql *db = NULL;
     struct df_error err;
     char pw[MGR_PW_HASH_MAX];
 
     setenv(MGR_ROOT_ENV, "short", 1);
-    ck_assert_int_eq(mgr_db_open(datadir, 1000, groups, 2, key, &db, &err), DF_EINVAL);
+    ck_assert_int_eq(mgr_db_open(datadir, 1000, groups, 2, key, pk, &db, &err), DF_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, MGR_ROOT_ENV));
     ck_assert_ptr_null(db);
     setenv(MGR_ROOT_ENV, "s3cret-passw0rd", 1);
@@ -127,7 +128,7 @@ END_TEST
 
 START_TEST(test_newer_schema_refused)
 {
-    uint8_t key[MGR_JWT_KEY_LEN];
+    uint8_t key[MGR_JWT_KEY_LEN], pk[MGR_JWT_KEY_LEN];
     struct store_sql *db = open_db(key);
     struct df_error err;
     char path[192];
@@ -139,7 +140,7 @@ START_TEST(test_newer_schema_refused)
     ck_assert_int_eq(sqlite3_open(path, &sq), SQLITE_OK);
     ck_assert_int_eq(sqlite3_exec(sq, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(sq);
-    ck_assert_int_eq(mgr_db_open(datadir, 1000, groups, 2, key, &db, &err), DF_EINVAL);
+    ck_assert_int_eq(mgr_db_open(datadir, 1000, groups, 2, key, pk, &db, &err), DF_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "newer"));
     ck_assert_ptr_null(db);
 }
