@@ -53,7 +53,7 @@ DEP_LIBS := $(TP)/libcjson.a -levent_pthreads -levent -lnghttp2 -lmbedtls -lmbed
 LDFLAGS_ALL := $(LDSTATIC) $(LDSAN) -Wl,-z,relro,-z,now $(LDFLAGS)
 CHECK_LIBS := -lcheck -lsubunit -lrt -lm
 
-SRC_DIRS := src/common src/net src/rpc src/store src/proto src/peer src/scheduler src/manager src/cli
+SRC_DIRS := src/common src/net src/rpc src/store src/proto src/peer src/scheduler src/mgr src/cli
 LIB_SRCS := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libdf.a

@@ -30,7 +30,7 @@ allowed() { # allowed DIR LAYER
 	case "$1:$2" in
 	*:common) return 0 ;;
 	net:net | rpc:net | rpc:rpc | store:store | proto:proto) return 0 ;;
-	peer:* | scheduler:* | manager:* | cli:*)
+	peer:* | scheduler:* | mgr:* | cli:*)
 		case "$2" in net | rpc | store | proto | roles) return 0 ;; esac ;;
 	main:roles) return 0 ;;
 	esac

@@ -27,7 +27,7 @@ rule 'mbedtls_base64_|EVP_(En|De)codeBlock|ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijk
 rule '^[a-z0-9_]+_map_(put|get|del)\(' 'src/common/df_map\.c' 'use df_map'
 rule '# (HELP|TYPE) ' 'src/common/df_metrics\.c' 'register metrics with df_metrics'
 # Roles pick a request's handler with net_route, not by comparing its path themselves.
-rule 'net_http_req_path\(' '' 'route with net_route' $(ls -d src/peer src/scheduler src/manager src/cli 2>/dev/null)
+rule 'net_http_req_path\(' '' 'route with net_route' $(ls -d src/peer src/scheduler src/mgr src/cli 2>/dev/null)
 
 [ "$bad" -eq 0 ] && echo "check-reuse: ok"
 exit "$bad"

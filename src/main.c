@@ -16,6 +16,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+        {"manager", "the manager: clusters, users and roles, REST API (/api/v1)", mgr_main},
         {"scheduler", "the scheduler: picks parents for every peer", sched_main},
         {"peer", "the peer daemon (dfdaemon): downloads, caches and uploads pieces", peer_main},
         {"seed", "a seed peer (peer --seed): goes back to source for the swarm", peer_main},

@@ -53,6 +53,12 @@ char *df_time_format_rfc3339(int64_t ms, char out[DF_TIME_RFC3339_LEN]);
 int df_time_parse_rfc3339(const char *s, int64_t *ms);
 
 /*
+ * Read any RFC 3339 time clients send ("2030-01-02T03:04:05Z", with a fraction of any
+ * length, or an offset "+08:00") into *ms, the fraction dropped. DF_EINVAL otherwise.
+ */
+int df_time_parse_rfc3339_any(const char *s, int64_t *ms);
+
+/*
  * Format secs since the Unix epoch as an HTTP IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT")
  * into buf (len >= 30). Returns buf.
  */

@@ -58,6 +58,7 @@ int cli_cert_main(int argc, char **argv);
 int cli_get_main(int argc, char **argv);
 int cli_up_main(int argc, char **argv);
 int cli_version_main(int argc, char **argv);
+int mgr_main(int argc, char **argv);
 int peer_main(int argc, char **argv);
 int sched_main(int argc, char **argv);
 

@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -107,15 +108,17 @@ df_time_digits(const char *s, int n)
     return v;
 }
 
-int
-df_time_parse_rfc3339(const char *s, int64_t *ms)
+/*
+ * The seconds since the epoch of "YYYY-MM-DDTHH:MM:SS" at the start of s (what follows is
+ * the caller's) into *secs: 0, or DF_EINVAL when s does not start so or names no valid time
+ * (a leap second only when leap). Shared by the strict and the lenient parser.
+ */
+static int
+df_time_parse_fields(const char *s, bool leap, int64_t *secs)
 {
-    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
     struct tm tm;
-    time_t secs;
 
-    if (strlen(s) != sizeof(shape) - 1)
-        return DF_EINVAL;
     for (size_t i = 0; i < sizeof(shape) - 1; i++) {
         if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
             return DF_EINVAL;
@@ -128,10 +131,52 @@ df_time_parse_rfc3339(const char *s, int64_t *ms)
     tm.tm_min = df_time_digits(s + 14, 2);
     tm.tm_sec = df_time_digits(s + 17, 2);
     if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-        tm.tm_sec > 59)
+        tm.tm_sec > (leap ? 60 : 59))
         return DF_EINVAL;
-    secs = timegm(&tm);
-    *ms = (int64_t)secs * 1000 + df_time_digits(s + 20, 3);
+    *secs = (int64_t)timegm(&tm);
+    return 0;
+}
+
+int
+df_time_parse_rfc3339(const char *s, int64_t *ms)
+{
+    int64_t secs;
+
+    /* exactly "dddd-dd-ddTdd:dd:dd.dddZ" */
+    if (strlen(s) != 24 || s[19] != '.' || df_time_digits(s + 20, 3) < 0 || s[23] != 'Z' ||
+        df_time_parse_fields(s, false, &secs) != 0)
+        return DF_EINVAL;
+    *ms = secs * 1000 + df_time_digits(s + 20, 3);
+    return 0;
+}
+
+int
+df_time_parse_rfc3339_any(const char *s, int64_t *ms)
+{
+    const char *p = s + 19;
+    int64_t secs;
+    int off = 0, oh, om;
+
+    if (strnlen(s, 20) < 20 || df_time_parse_fields(s, true, &secs) != 0)
+        return DF_EINVAL;
+    if (*p == '.') { /* a fraction of any length, dropped below the second */
+        if (*++p < '0' || *p > '9')
+            return DF_EINVAL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == '+' || *p == '-') {
+        if ((oh = df_time_digits(p + 1, 2)) < 0 || p[3] != ':' ||
+            (om = df_time_digits(p + 4, 2)) < 0 || oh > 23 || om > 59)
+            return DF_EINVAL;
+        off = (*p == '-' ? -1 : 1) * (oh * 3600 + om * 60);
+        p += 6;
+    } else if (*p++ != 'Z') {
+        return DF_EINVAL;
+    }
+    if (*p != '\0')
+        return DF_EINVAL;
+    *ms = (secs - off) * 1000;
     return 0;
 }
 

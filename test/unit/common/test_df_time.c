@@ -146,6 +146,27 @@ START_TEST(test_format_http)
 
 END_TEST
 
+START_TEST(test_parse_rfc3339_any)
+{
+    int64_t ms = 0;
+
+    ck_assert_int_eq(df_time_parse_rfc3339_any("2030-01-02T03:04:05Z", &ms), 0);
+    ck_assert_int_eq(ms, INT64_C(1893553445000));
+    ck_assert_int_eq(df_time_parse_rfc3339_any("2030-01-02T11:04:05.123456+08:00", &ms), 0);
+    ck_assert_int_eq(ms, INT64_C(1893553445000));
+    ck_assert_int_eq(df_time_parse_rfc3339_any("2030-01-01T22:04:05-05:00", &ms), 0);
+    ck_assert_int_eq(ms, INT64_C(1893553445000));
+    ck_assert_int_eq(df_time_parse_rfc3339_any("2030-01-02 03:04:05Z", &ms), DF_EINVAL);
+    ck_assert_int_eq(df_time_parse_rfc3339_any("2030-13-02T03:04:05Z", &ms), DF_EINVAL);
+    ck_assert_int_eq(df_time_parse_rfc3339_any("2030-01-02T03:04:05", &ms), DF_EINVAL);
+    ck_assert_int_eq(df_time_parse_rfc3339_any("2030-01-02T03:04:05Zjunk", &ms), DF_EINVAL);
+    ck_assert_int_eq(df_time_parse_rfc3339_any("2030-01-02T03:04:05.Z", &ms), DF_EINVAL);
+    ck_assert_int_eq(df_time_parse_rfc3339_any("2030-01-02T03:04:05+0800", &ms), DF_EINVAL);
+    ck_assert_int_eq(df_time_parse_rfc3339_any("2030", &ms), DF_EINVAL);
+}
+
+END_TEST
+
 Suite *test_df_time_suite(void);
 
 Suite *
@@ -158,6 +179,7 @@ test_df_time_suite(void)
     tcase_add_test(tc, test_mono_never_back);
     tcase_add_test(tc, test_mono_coarse);
     tcase_add_test(tc, test_wall_epoch);
+    tcase_add_test(tc, test_parse_rfc3339_any);
     tcase_add_test(tc, test_wall_steady);
     tcase_add_test(tc, test_format_rfc3339);
     tcase_add_test(tc, test_parse_rfc3339);

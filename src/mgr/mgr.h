@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `dragonfly manager`, private to src/mgr: the process (mgr_main.c), its sqlite database
+ * (mgr_db.c), the pure pieces of authentication (mgr_auth.c: password hashes, JWT HS256),
+ * pagination (mgr_page.c), the REST route table with its access rule per route (mgr_api.c)
+ * and the resource handlers (mgr_user.c, mgr_cluster.c). Everything runs on the loop of
+ * struct mgr but the password hashing, which goes to a df_work thread.
+ */
+#ifndef DF_MGR_H
+#define DF_MGR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "df/df_err.h"
+
+struct event_base;
+struct df_metrics;
+struct df_work_pool;
+struct net_http_req;
+struct net_http_server;
+struct net_listener;
+struct net_route;
+struct net_route_match;
+struct store_sql;
+
+/* ---- configuration (mgr_main.c) ---- */
+
+struct mgr_main_config {
+    char *listen;   /* REST, /healthy and /metrics */
+    char *data_dir; /* holds manager.db */
+    char *ready_file;
+    char *jwt_key;           /* configured HS256 key, or NULL: the one kept in the database */
+    int64_t jwt_timeout;     /* ms a token is valid */
+    int64_t jwt_max_refresh; /* ms after orig_iat a token may still be refreshed */
+    int64_t max_body;        /* bytes of a request body */
+    int64_t kdf_iterations;  /* PBKDF2 iterations of new password hashes */
+    int log_level;
+    char *log_file;
+    char *log_debug;
+};
+
+/* ---- passwords and tokens (mgr_auth.c; pure, thread-safe) ---- */
+
+#define MGR_PW_SALT_LEN 16
+/* "pbkdf2-sha256$<iterations>$<32 hex salt>$<64 hex hash>" and a NUL */
+#define MGR_PW_HASH_MAX 128
+#define MGR_JWT_KEY_LEN 32
+
+/*
+ * Hash password with PBKDF2-HMAC-SHA256 over iterations (1..10^7) and salt into out, in the
+ * stored form above. Returns 0 or DF_EINVAL (iterations out of range), DF_EINTERNAL.
+ */
+int mgr_pw_hash(const char *password, const uint8_t salt[MGR_PW_SALT_LEN], unsigned iterations,
+                char out[MGR_PW_HASH_MAX]);
+
+/* Hash password with a fresh random salt. Returns as mgr_pw_hash, or DF_EIO (no entropy). */
+int mgr_pw_hash_new(const char *password, unsigned iterations, char out[MGR_PW_HASH_MAX]);
+
+/*
+ * True when password hashes to stored (compared in constant time). A stored value not in
+ * our form never matches.
+ */
+bool mgr_pw_is_match(const char *password, const char *stored);
+
+/* Fill len bytes at p from getrandom(). Returns 0 or DF_EIO. */
+int mgr_auth_random(uint8_t *p, size_t len);
+
+/* The claims we sign and check: {"id", "exp", "orig_iat"}, seconds since the epoch. */
+struct mgr_jwt_claims {
+    int64_t id;
+    int64_t exp;
+    int64_t orig_iat;
+};
+
+/*
+ * Sign c as a compact JWS with HS256 under key (keylen bytes). Returns 0 and *out (the
+ * caller frees it), or DF_ENOMEM.
+ */
+int mgr_jwt_sign(const uint8_t *key, size_t keylen, const struct mgr_jwt_claims *c, char **out);
+
+/*
+ * Check token: three base64url parts, a header whose alg is exactly HS256 (no "none", no
+ * other algorithm), a signature equal (constant time) to ours over the first two parts, and
+ * claims with a positive integer id, exp and orig_iat. Unless allow_expired, exp must be
+ * after now (seconds). Returns 0 and *out, or DF_EPERM (bad signature or algorithm),
+ * DF_ETIMEDOUT (expired), DF_EINVAL (malformed); *out is untouched on failure.
+ */
+int mgr_jwt_verify(const uint8_t *key, size_t keylen, const char *token, int64_t now,
+                   bool allow_expired, struct mgr_jwt_claims *out);
+
+/* ---- pagination (mgr_page.c; pure) ---- */
+
+#define MGR_PAGE_MAX_PER_PAGE 10000000
+
+struct mgr_page {
+    int64_t page;     /* >= 1 */
+    int64_t per_page; /* 1..MGR_PAGE_MAX_PER_PAGE */
+};
+
+/*
+ * Read page and per_page from a raw query string (may be NULL): defaults 1 and 10.
+ * Returns 0, or DF_EINVAL with the validator's text in err (a 422 for the caller).
+ */
+int mgr_page_parse(const char *query, struct mgr_page *out, struct df_error *err);
+
+/*
+ * The value of key in a raw query (percent- and '+'-decoded), or NULL when absent (also
+ * for a malformed escape). The caller frees it.
+ */
+char *mgr_query_get(const char *query, const char *key);
+
+/*
+ * The Link header upstream sends: "<U>;rel=prev,<U>;rel=next,<U>;rel=first,<U>;rel=last",
+ * each U being path + "?" + the query with page and per_page replaced, re-encoded with its
+ * keys sorted (Go's url.Values.Encode). Returns a string the caller frees, or NULL for a
+ * malformed query.
+ */
+char *mgr_page_link(const char *path, const char *query, const struct mgr_page *pg, int64_t total);
+
+/* ---- the database (mgr_db.c) ---- */
+
+/* Statement slots of the manager's schema. */
+enum mgr_stmt {
+    MGR_STMT_META_GET,
+    MGR_STMT_META_PUT,
+    MGR_STMT_USER_COUNT,
+    MGR_STMT_USER_INSERT,
+    MGR_STMT_USER_GET,
+    MGR_STMT_USER_BY_NAME,
+    MGR_STMT_USER_NAME_TAKEN,
+    MGR_STMT_USER_LIST,
+    MGR_STMT_USER_LIST_COUNT,
+    MGR_STMT_USER_PATCH,
+    MGR_STMT_USER_SET_PASSWORD,
+    MGR_STMT_ROLE_INSERT,
+    MGR_STMT_ROLE_LIST,
+    MGR_STMT_ROLE_EXISTS,
+    MGR_STMT_ROLE_DELETE,
+    MGR_STMT_PERM_INSERT,
+    MGR_STMT_PERM_DELETE,
+    MGR_STMT_PERM_OF_ROLE,
+    MGR_STMT_USER_ROLE_ADD,
+    MGR_STMT_USER_ROLE_DELETE,
+    MGR_STMT_USER_ROLES,
+    MGR_STMT_USER_CAN,
+    MGR_STMT_SC_INSERT,
+    MGR_STMT_SC_GET,
+    MGR_STMT_SC_LIST,
+    MGR_STMT_SC_COUNT,
+    MGR_STMT_SC_UPDATE,
+    MGR_STMT_SC_DELETE,
+    MGR_STMT_SC_CLEAR_DEFAULT,
+    MGR_STMT_SPC_INSERT,
+    MGR_STMT_SPC_GET,
+    MGR_STMT_SPC_LIST,
+    MGR_STMT_SPC_COUNT,
+    MGR_STMT_SPC_UPDATE,
+    MGR_STMT_SPC_DELETE,
+    MGR_STMT_LINK_PUT,
+    MGR_STMT_LINK_OF_SC,
+    MGR_STMT_LINK_DELETE_SC,
+    MGR_STMT_SC_NAME_TAKEN,
+    MGR_STMT_SPC_NAME_TAKEN,
+    MGR_STMT_PAT_INSERT,
+    MGR_STMT_PAT_GET,
+    MGR_STMT_PAT_LIST,
+    MGR_STMT_PAT_COUNT,
+    MGR_STMT_PAT_UPDATE,
+    MGR_STMT_PAT_DELETE,
+    MGR_STMT_PAT_BY_HASH,
+    MGR_STMT__COUNT
+};
+
+/* The schema version this binary writes. */
+#define MGR_DB_SCHEMA_VERSION 2
+
+/* The name of the root user and the password it is seeded with unless the env says. */
+#define MGR_ROOT_NAME     "root"
+#define MGR_ROOT_PASSWORD "dragonfly"
+#define MGR_ROOT_ENV      "DRAGONFLY_INITIAL_ROOT_PASSWORD"
+
+/*
+ * Open (or create) <dir>/manager.db, migrate it, seed it on first start (cluster-1, roles
+ * root and guest, user root, the JWT key), grant root and guest their permissions on
+ * every group in groups (n names), and load the JWT key into key and the key of the
+ * personal access token hashes into pat_key. Warns when root still
+ * has the default password. Returns 0 and *out, or an error with one line in err.
+ */
+int mgr_db_open(const char *dir, unsigned kdf_iterations, const char *const *groups, size_t n,
+                uint8_t key[MGR_JWT_KEY_LEN], uint8_t pat_key[MGR_JWT_KEY_LEN],
+                struct store_sql **out, struct df_error *err);
+
+/* The prepared statement of slot (see store_sql_stmt); logs sqlite's message on failure. */
+sqlite3_stmt *mgr_db_stmt(struct store_sql *db, enum mgr_stmt slot);
+
+/*
+ * Step st once: STORE_SQL_ROW, STORE_SQL_DONE, DF_EEXIST for a constraint (a name taken), or
+ * another negative DF_E* (logged).
+ */
+int mgr_db_step(struct store_sql *db, sqlite3_stmt *st);
+
+/*
+ * A name check before a write, so that a taken name is a 409 and never a constraint error
+ * (which sqlite logs): slot selects rows of that name but id's (0 for a new row). Returns 0
+ * when name is NULL or free, DF_EEXIST when taken, or a db error.
+ */
+int mgr_db_name_check(struct store_sql *db, enum mgr_stmt slot, const char *name, int64_t id);
+
+/* Step a write statement once and reset it: 0 or the negative result of mgr_db_step. */
+int mgr_db_run(struct store_sql *db, sqlite3_stmt *st);
+
+/* Bind text s (NULL binds NULL) to parameter i; copied. */
+void mgr_db_bind_text(sqlite3_stmt *st, int i, const char *s);
+
+/* Column i of the current row as text, "" when NULL; borrowed until the next step. */
+const char *mgr_db_col_text(sqlite3_stmt *st, int i);
+
+/* ---- the process (mgr_main.c) ---- */
+
+struct mgr {
+    struct mgr_main_config cfg;
+    struct event_base *base;
+    struct store_sql *db;
+    struct df_work_pool *work;
+    struct net_http_server *http;
+    struct net_listener *listener;
+    struct net_route *routes; /* net_route view of the api table, same order */
+    struct df_metrics *metrics;
+    uint8_t jwt_key[MGR_JWT_KEY_LEN];
+    uint8_t pat_key[MGR_JWT_KEY_LEN]; /* HMAC key of stored personal access tokens */
+    uint64_t requests, denied, kdf_jobs;
+    bool stopping;
+};
+
+/* ---- the REST API (mgr_api.c) ---- */
+
+/* Who is calling: the user id a valid JWT names (0 for an open route without one). */
+struct mgr_caller {
+    int64_t user_id;
+};
+
+typedef void mgr_handler_fn(struct mgr *ctx, struct net_http_req *req,
+                            const struct net_route_match *m, const struct mgr_caller *who);
+
+/* Access rule of a route. The zero value is the strictest: deny by default. */
+enum mgr_access {
+    MGR_ACCESS_JWT = 0, /* a valid JWT whose user has the permission on the route's group */
+    MGR_ACCESS_OPEN,    /* anyone (sign-in, health, metrics) */
+    MGR_ACCESS_PAT,     /* /oapi/v1: a personal access token with the group's scope */
+};
+
+struct mgr_route {
+    const char *method;
+    const char *pattern;
+    mgr_handler_fn *fn;
+    enum mgr_access access;
+};
+
+/* The route table (static), its length in *n. */
+const struct mgr_route *mgr_api_routes(size_t *n);
+
+/*
+ * The RBAC object of a pattern: the group after /api/vN/ or /oapi/vN/ ("users" for
+ * /api/v1/users/:id), written to out (outlen bytes). Returns 0, or DF_EINVAL when the pattern has
+ * none.
+ */
+int mgr_api_group(const char *pattern, char *out, size_t outlen);
+
+/* The distinct groups of the route table (static strings), their number in *n. */
+const char *const *mgr_api_groups(size_t *n);
+
+/* True when user id (enabled) holds a permission (object, action "read" or "*"). */
+bool mgr_api_can(struct mgr *ctx, int64_t id, const char *object, const char *action);
+
+/* Longest token we look at. */
+#define MGR_TOKEN_MAX 4096
+
+/*
+ * The caller's token: cookie jwt, else Authorization: Bearer, else ?token= (upstream's
+ * order), copied to out. Returns 0, or DF_ENOTFOUND.
+ */
+int mgr_api_token(struct net_http_req *req, char *out, size_t outlen);
+
+/* 401 {"message":"Unauthorized"} with WWW-Authenticate, as gin-jwt answers. */
+void mgr_reply_unauthorized(struct net_http_req *req);
+
+/* Build ctx->routes and dispatch every request through the access rules. */
+int mgr_api_init(struct mgr *ctx);
+void mgr_api_request_cb(struct net_http_req *req, void *arg);
+
+/* Replies: {"message": msg} and {"errors": text}; both complete req. */
+void mgr_reply_message(struct net_http_req *req, int status, const char *msg);
+void mgr_reply_errors(struct net_http_req *req, const char *text);
+/* 200 with doc (taken: freed here). */
+void mgr_reply_doc(struct net_http_req *req, int status, cJSON *doc);
+/* 200 with an empty body. */
+void mgr_reply_empty(struct net_http_req *req);
+/* 200 with an empty body when rv is 0, else as mgr_reply_db_error. */
+void mgr_reply_done(struct net_http_req *req, int rv);
+/* Map a database error to upstream's answers: 404, 409, 500. */
+void mgr_reply_db_error(struct net_http_req *req, int rv);
+
+/*
+ * The request body as a JSON object: returns it (the caller frees), or NULL after replying
+ * 422 {"errors": ...}.
+ */
+cJSON *mgr_body_object(struct net_http_req *req);
+
+/*
+ * The :name parameter of m as a positive id: returns it, or 0 after replying 422 (upstream
+ * binds ids with `binding:"required"` into uint).
+ */
+int64_t mgr_param_id(struct net_http_req *req, const struct net_route_match *m, const char *name);
+
+/* Add a "created_at"/"updated_at" pair from ms since the epoch. */
+void mgr_json_add_time(cJSON *doc, const char *key, int64_t ms);
+
+/*
+ * An optional string member of body: absent -> *out NULL and 0; a string of lo..hi
+ * characters -> 0; else writes the validator's text to err and returns DF_EINVAL.
+ */
+int mgr_json_str(const cJSON *body, const char *key, size_t lo, size_t hi, bool required,
+                 const char **out, struct df_error *err);
+
+/* A row of a statement as JSON (the caller owns the result). */
+typedef cJSON *mgr_row_json_fn(struct mgr *ctx, sqlite3_stmt *st);
+
+/*
+ * Answer GET of a list: the query's filters (n names, bound as ?1..?n, NULL when absent or
+ * empty) to both statements, page and per_page as ?n+1 (LIMIT) and ?n+2 (OFFSET) to the
+ * list, each row through fn, the Link header from the count. 422 for bad paging.
+ */
+void mgr_reply_rows(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_slot,
+                    enum mgr_stmt list_slot, const char *const *filters, size_t n,
+                    mgr_row_json_fn *fn);
+
+/* Fetch one row by id through slot and render it; NULL with *rv DF_ENOTFOUND when none. */
+cJSON *mgr_db_fetch(struct mgr *ctx, enum mgr_stmt slot, int64_t id, mgr_row_json_fn *fn, int *rv);
+
+/* Answer a list: the Link header, then the array (taken). */
+void mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t total,
+                    cJSON *array);
+
+/* Hash password on a worker, then call done(ctx, job) on the loop (see mgr_user.c). */
+struct mgr_kdf_job;
+
+/* ---- users, roles, permissions (mgr_user.c) ---- */
+
+void mgr_user_signin(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                     const struct mgr_caller *who);
+void mgr_user_signout(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                      const struct mgr_caller *who);
+void mgr_user_refresh(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                      const struct mgr_caller *who);
+void mgr_user_signup(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                     const struct mgr_caller *who);
+void mgr_user_reset_password(struct mgr *ctx, struct net_http_req *req,
+                             const struct net_route_match *m, const struct mgr_caller *who);
+void mgr_user_list(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                   const struct mgr_caller *who);
+void mgr_user_get(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                  const struct mgr_caller *who);
+void mgr_user_patch(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                    const struct mgr_caller *who);
+void mgr_user_roles(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                    const struct mgr_caller *who);
+void mgr_user_role_add(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                       const struct mgr_caller *who);
+void mgr_user_role_delete(struct mgr *ctx, struct net_http_req *req,
+                          const struct net_route_match *m, const struct mgr_caller *who);
+void mgr_user_role_list(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                        const struct mgr_caller *who);
+void mgr_user_role_get(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                       const struct mgr_caller *who);
+void mgr_user_role_create(struct mgr *ctx, struct net_http_req *req,
+                          const struct net_route_match *m, const struct mgr_caller *who);
+void mgr_user_role_delete_role(struct mgr *ctx, struct net_http_req *req,
+                               const struct net_route_match *m, const struct mgr_caller *who);
+void mgr_user_perm_add(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                       const struct mgr_caller *who);
+void mgr_user_perm_delete(struct mgr *ctx, struct net_http_req *req,
+                          const struct net_route_match *m, const struct mgr_caller *who);
+void mgr_user_permissions(struct mgr *ctx, struct net_http_req *req,
+                          const struct net_route_match *m, const struct mgr_caller *who);
+
+/* ---- personal access tokens (mgr_pat.c) ---- */
+
+mgr_handler_fn mgr_pat_create;
+mgr_handler_fn mgr_pat_list;
+mgr_handler_fn mgr_pat_get;
+mgr_handler_fn mgr_pat_patch;
+mgr_handler_fn mgr_pat_delete;
+
+/*
+ * The /oapi gate: true when the request carries an active, unexpired PAT with scope (or
+ * with no scopes); else replies as upstream (401, or 403 with the reason) and returns false.
+ */
+bool mgr_pat_check(struct mgr *ctx, struct net_http_req *req, const char *scope);
+
+/* ---- clusters (mgr_cluster.c): scheduler (sc), seed-peer (spc) and the facade ---- */
+
+mgr_handler_fn mgr_cluster_sc_create;
+mgr_handler_fn mgr_cluster_sc_list;
+mgr_handler_fn mgr_cluster_sc_get;
+mgr_handler_fn mgr_cluster_sc_patch;
+mgr_handler_fn mgr_cluster_sc_delete;
+mgr_handler_fn mgr_cluster_spc_create;
+mgr_handler_fn mgr_cluster_spc_list;
+mgr_handler_fn mgr_cluster_spc_get;
+mgr_handler_fn mgr_cluster_spc_patch;
+mgr_handler_fn mgr_cluster_spc_delete;
+mgr_handler_fn mgr_cluster_spc_link;
+mgr_handler_fn mgr_cluster_create;
+mgr_handler_fn mgr_cluster_list;
+mgr_handler_fn mgr_cluster_get;
+mgr_handler_fn mgr_cluster_patch;
+mgr_handler_fn mgr_cluster_delete;
+
+#endif

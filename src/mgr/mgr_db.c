@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The manager's database on store_sql: one sqlite file (WAL, synchronous=NORMAL: a crash
+ * may lose the last commits, never corrupt the file) in a private data dir, because it holds
+ * the JWT key and the password hashes. The migrations are append-only (entry i takes the
+ * file from user_version i to i + 1, a newer file is refused by store_sql) and the statements
+ * sit beside them, addressed by enum mgr_stmt.
+ *
+ * The loop and sqlite: every statement is prepared once and touches rows by primary key or
+ * an index, lists are bounded by LIMIT, and writes are single statements or one short
+ * transaction (BEGIN IMMEDIATE) of a few of them, so a request holds the loop for tens of
+ * microseconds, not for a scan; the one slow thing, password hashing, runs on a worker.
+ */
+#include "mgr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "df/df_fs.h"
+#include "df/df_time.h"
+#include "df/log.h"
+#include "df/store_sql.h"
+
+#define MGR_USER_COLS \
+    "id, created_at, updated_at, name, email, phone, avatar, location, bio, state, password"
+#define MGR_USER_FILTER                                                               \
+    " WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR email = ?2) AND (?3 IS NULL" \
+    " OR location = ?3) AND (?4 IS NULL OR state = ?4)"
+#define MGR_SC_COLS                                                                     \
+    "id, created_at, updated_at, name, bio, config, client_config, seed_client_config," \
+    " scopes, is_default"
+#define MGR_SC_FILTER  " WHERE (?1 IS NULL OR name = ?1)"
+#define MGR_SPC_COLS   "id, created_at, updated_at, name, bio, config"
+#define MGR_PAT_COLS   "id, created_at, updated_at, name, bio, scopes, state, expired_at, user_id"
+#define MGR_PAT_FILTER " WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR user_id = ?2)"
+#define MGR_NOW_MS     "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+
+static const char *const mgr_db_migrations[] = {
+        /* 1: users and RBAC, scheduler and seed-peer clusters, with cluster-1 */
+        "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) STRICT;"
+        "CREATE TABLE users ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        " name TEXT NOT NULL UNIQUE,"
+        " email TEXT NOT NULL DEFAULT '', phone TEXT NOT NULL DEFAULT '',"
+        " avatar TEXT NOT NULL DEFAULT '', location TEXT NOT NULL DEFAULT '',"
+        " bio TEXT NOT NULL DEFAULT '',"
+        " state TEXT NOT NULL DEFAULT 'enable' CHECK (state IN ('enable', 'disable')),"
+        " password TEXT NOT NULL"
+        ") STRICT;"
+        "CREATE TABLE roles (name TEXT PRIMARY KEY NOT NULL) STRICT, WITHOUT ROWID;"
+        "CREATE TABLE role_permissions ("
+        " role TEXT NOT NULL REFERENCES roles (name) ON DELETE CASCADE,"
+        " object TEXT NOT NULL,"
+        " action TEXT NOT NULL CHECK (action IN ('read', '*')),"
+        " PRIMARY KEY (role, object, action)"
+        ") STRICT, WITHOUT ROWID;"
+        "CREATE TABLE user_roles ("
+        " user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+        " role TEXT NOT NULL REFERENCES roles (name) ON DELETE CASCADE,"
+        " PRIMARY KEY (user_id, role)"
+        ") STRICT, WITHOUT ROWID;"
+        "CREATE TABLE scheduler_clusters ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        " name TEXT NOT NULL UNIQUE, bio TEXT NOT NULL DEFAULT '',"
+        " config TEXT NOT NULL, client_config TEXT NOT NULL, seed_client_config TEXT NOT NULL,"
+        " scopes TEXT NOT NULL, is_default INTEGER NOT NULL DEFAULT 0"
+        ") STRICT;"
+        "CREATE TABLE seed_peer_clusters ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        " name TEXT NOT NULL UNIQUE, bio TEXT NOT NULL DEFAULT '', config TEXT NOT NULL"
+        ") STRICT;"
+        "CREATE TABLE cluster_links ("
+        " seed_peer_cluster_id INTEGER NOT NULL REFERENCES seed_peer_clusters (id)"
+        " ON DELETE CASCADE,"
+        " scheduler_cluster_id INTEGER NOT NULL REFERENCES scheduler_clusters (id)"
+        " ON DELETE CASCADE,"
+        " PRIMARY KEY (seed_peer_cluster_id, scheduler_cluster_id)"
+        ") STRICT, WITHOUT ROWID;"
+        "CREATE INDEX cluster_links_sc ON cluster_links (scheduler_cluster_id);"
+        "INSERT INTO scheduler_clusters (id, created_at, updated_at, name, bio, config,"
+        " client_config, seed_client_config, scopes, is_default) VALUES (1, " MGR_NOW_MS
+        ", " MGR_NOW_MS ", 'cluster-1', '',"
+        " '{\"candidate_parent_limit\":3,\"filter_parent_limit\":15,\"job_rate_limit\":10}',"
+        " '{\"load_limit\":200}', '{}', '{}', 1);"
+        "INSERT INTO seed_peer_clusters (id, created_at, updated_at, name, bio, config) VALUES"
+        " (1, " MGR_NOW_MS ", " MGR_NOW_MS ", 'cluster-1', '', '{\"load_limit\":2000}');"
+        "INSERT INTO cluster_links VALUES (1, 1);",
+        /* 2: personal access tokens, kept as HMAC(pat key, token), never the token */
+        "CREATE TABLE personal_access_tokens ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        " name TEXT NOT NULL, bio TEXT NOT NULL DEFAULT '',"
+        " token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),"
+        " scopes TEXT NOT NULL,"
+        " state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'inactive')),"
+        " expired_at INTEGER NOT NULL,"
+        " user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE"
+        ") STRICT;"
+        "CREATE INDEX personal_access_tokens_user ON personal_access_tokens (user_id);",
+};
+
+_Static_assert(DF_NELEM(mgr_db_migrations) == MGR_DB_SCHEMA_VERSION,
+               "MGR_DB_SCHEMA_VERSION is the number of migrations");
+
+static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
+        [MGR_STMT_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+        [MGR_STMT_META_PUT] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+                              " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [MGR_STMT_USER_COUNT] = "SELECT count(*) FROM users",
+        [MGR_STMT_USER_INSERT] =
+                "INSERT INTO users (created_at, updated_at, name, email, phone, avatar, location,"
+                " bio, state, password) VALUES (?1, ?1, ?2, coalesce(?3, ''), coalesce(?4, ''),"
+                " coalesce(?5, ''), coalesce(?6, ''), coalesce(?7, ''), 'enable', ?8) RETURNING id",
+        [MGR_STMT_USER_GET] = "SELECT " MGR_USER_COLS " FROM users WHERE id = ?1",
+        [MGR_STMT_USER_BY_NAME] = "SELECT " MGR_USER_COLS " FROM users WHERE name = ?1",
+        [MGR_STMT_USER_NAME_TAKEN] = "SELECT 1 FROM users WHERE name = ?1 AND id != ?2",
+        [MGR_STMT_USER_LIST] = "SELECT " MGR_USER_COLS " FROM users" MGR_USER_FILTER
+                               " ORDER BY id LIMIT ?5 OFFSET ?6",
+        [MGR_STMT_USER_LIST_COUNT] = "SELECT count(*) FROM users" MGR_USER_FILTER,
+        [MGR_STMT_USER_PATCH] =
+                "UPDATE users SET email = coalesce(?2, email), phone = coalesce(?3, phone),"
+                " avatar = coalesce(?4, avatar), location = coalesce(?5, location),"
+                " bio = coalesce(?6, bio), updated_at = ?7 WHERE id = ?1",
+        [MGR_STMT_USER_SET_PASSWORD] =
+                "UPDATE users SET password = ?2, updated_at = ?3 WHERE id = ?1",
+        [MGR_STMT_ROLE_INSERT] = "INSERT INTO roles (name) VALUES (?1) ON CONFLICT DO NOTHING",
+        [MGR_STMT_ROLE_LIST] = "SELECT name FROM roles ORDER BY name",
+        [MGR_STMT_ROLE_EXISTS] = "SELECT 1 FROM roles WHERE name = ?1",
+        [MGR_STMT_ROLE_DELETE] = "DELETE FROM roles WHERE name = ?1",
+        [MGR_STMT_PERM_INSERT] = "INSERT INTO role_permissions (role, object, action)"
+                                 " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        [MGR_STMT_PERM_DELETE] =
+                "DELETE FROM role_permissions WHERE role = ?1 AND object = ?2 AND action = ?3",
+        [MGR_STMT_PERM_OF_ROLE] = "SELECT object, action FROM role_permissions WHERE role = ?1"
+                                  " ORDER BY object, action",
+        [MGR_STMT_USER_ROLE_ADD] =
+                "INSERT INTO user_roles (user_id, role) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        [MGR_STMT_USER_ROLE_DELETE] = "DELETE FROM user_roles WHERE user_id = ?1 AND role = ?2",
+        [MGR_STMT_USER_ROLES] = "SELECT role FROM user_roles WHERE user_id = ?1 ORDER BY role",
+        [MGR_STMT_USER_CAN] = "SELECT 1 FROM users u JOIN user_roles ur ON ur.user_id = u.id"
+                              " JOIN role_permissions rp ON rp.role = ur.role WHERE u.id = ?1"
+                              " AND u.state = 'enable' AND rp.object = ?2 AND (rp.action = ?3 OR"
+                              " rp.action = '*') LIMIT 1",
+        [MGR_STMT_SC_INSERT] =
+                "INSERT INTO scheduler_clusters (created_at, updated_at, name, bio, config,"
+                " client_config, seed_client_config, scopes, is_default)"
+                " VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        [MGR_STMT_SC_GET] = "SELECT " MGR_SC_COLS " FROM scheduler_clusters WHERE id = ?1",
+        [MGR_STMT_SC_LIST] = "SELECT " MGR_SC_COLS " FROM scheduler_clusters" MGR_SC_FILTER
+                             " ORDER BY id LIMIT ?2 OFFSET ?3",
+        [MGR_STMT_SC_COUNT] = "SELECT count(*) FROM scheduler_clusters" MGR_SC_FILTER,
+        [MGR_STMT_SC_UPDATE] =
+                "UPDATE scheduler_clusters SET updated_at = ?2, name = coalesce(?3, name),"
+                " bio = coalesce(?4, bio), config = coalesce(?5, config),"
+                " client_config = coalesce(?6, client_config),"
+                " seed_client_config = coalesce(?7, seed_client_config),"
+                " scopes = coalesce(?8, scopes), is_default = coalesce(?9, is_default)"
+                " WHERE id = ?1",
+        [MGR_STMT_SC_DELETE] = "DELETE FROM scheduler_clusters WHERE id = ?1",
+        [MGR_STMT_SC_CLEAR_DEFAULT] =
+                "UPDATE scheduler_clusters SET is_default = 0 WHERE id != ?1 AND is_default = 1",
+        [MGR_STMT_SPC_INSERT] = "INSERT INTO seed_peer_clusters (created_at, updated_at, name,"
+                                " bio, config) VALUES (?1, ?1, ?2, ?3, ?4) RETURNING id",
+        [MGR_STMT_SPC_GET] = "SELECT " MGR_SPC_COLS " FROM seed_peer_clusters WHERE id = ?1",
+        [MGR_STMT_SPC_LIST] = "SELECT " MGR_SPC_COLS " FROM seed_peer_clusters" MGR_SC_FILTER
+                              " ORDER BY id LIMIT ?2 OFFSET ?3",
+        [MGR_STMT_SPC_COUNT] = "SELECT count(*) FROM seed_peer_clusters" MGR_SC_FILTER,
+        [MGR_STMT_SPC_UPDATE] =
+                "UPDATE seed_peer_clusters SET updated_at = ?2, name = coalesce(?3, name),"
+                " bio = coalesce(?4, bio), config = coalesce(?5, config) WHERE id = ?1",
+        [MGR_STMT_SPC_DELETE] = "DELETE FROM seed_peer_clusters WHERE id = ?1",
+        [MGR_STMT_LINK_PUT] = "INSERT INTO cluster_links (seed_peer_cluster_id,"
+                              " scheduler_cluster_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        [MGR_STMT_LINK_OF_SC] = "SELECT seed_peer_cluster_id FROM cluster_links"
+                                " WHERE scheduler_cluster_id = ?1 ORDER BY seed_peer_cluster_id"
+                                " LIMIT 1",
+        [MGR_STMT_SC_NAME_TAKEN] = "SELECT 1 FROM scheduler_clusters WHERE name = ?1 AND id != ?2",
+        [MGR_STMT_SPC_NAME_TAKEN] = "SELECT 1 FROM seed_peer_clusters WHERE name = ?1 AND id != ?2",
+        [MGR_STMT_PAT_INSERT] =
+                "INSERT INTO personal_access_tokens (created_at, updated_at, name, bio, token_hash,"
+                " scopes, state, expired_at, user_id) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                " RETURNING id",
+        [MGR_STMT_PAT_GET] = "SELECT " MGR_PAT_COLS " FROM personal_access_tokens WHERE id = ?1",
+        [MGR_STMT_PAT_LIST] = "SELECT " MGR_PAT_COLS " FROM personal_access_tokens" MGR_PAT_FILTER
+                              " ORDER BY id LIMIT ?3 OFFSET ?4",
+        [MGR_STMT_PAT_COUNT] = "SELECT count(*) FROM personal_access_tokens" MGR_PAT_FILTER,
+        [MGR_STMT_PAT_UPDATE] =
+                "UPDATE personal_access_tokens SET updated_at = ?2, bio = coalesce(?3, bio),"
+                " scopes = coalesce(?4, scopes), state = coalesce(?5, state),"
+                " expired_at = coalesce(?6, expired_at), user_id = coalesce(?7, user_id)"
+                " WHERE id = ?1",
+        [MGR_STMT_PAT_DELETE] = "DELETE FROM personal_access_tokens WHERE id = ?1",
+        /* a token of a disabled user is no token */
+        [MGR_STMT_PAT_BY_HASH] =
+                "SELECT t.state, t.expired_at, t.scopes FROM personal_access_tokens t"
+                " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1 AND u.state = 'enable'",
+        [MGR_STMT_LINK_DELETE_SC] = "DELETE FROM cluster_links WHERE scheduler_cluster_id = ?1",
+};
+
+static const struct store_sql_schema mgr_db_schema = {
+        .name = "manager db",
+        .migrations = mgr_db_migrations,
+        .n_migrations = DF_NELEM(mgr_db_migrations),
+        .stmts = mgr_db_stmts,
+        .n_stmts = MGR_STMT__COUNT,
+};
+
+sqlite3_stmt *
+mgr_db_stmt(struct store_sql *db, enum mgr_stmt slot)
+{
+    struct df_error err;
+    sqlite3_stmt *st;
+
+    if (store_sql_stmt(db, slot, &st, &err) != 0) {
+        log_warnx("manager: db: statement %d: %s", (int)slot, err.msg);
+        return NULL;
+    }
+    return st;
+}
+
+int
+mgr_db_step(struct store_sql *db, sqlite3_stmt *st)
+{
+    struct df_error err;
+    int rv;
+
+    /* a constraint (a unique name taken) is the client's conflict, not our failure */
+    if ((rv = store_sql_step(db, st, &err)) == DF_EINVAL)
+        return DF_EEXIST;
+    if (rv < 0)
+        log_warnx("manager: db: %s", err.msg);
+    return rv;
+}
+
+int
+mgr_db_name_check(struct store_sql *db, enum mgr_stmt slot, const char *name, int64_t id)
+{
+    sqlite3_stmt *st;
+    int rv;
+
+    if (name == NULL)
+        return 0;
+    if ((st = mgr_db_stmt(db, slot)) == NULL)
+        return DF_EIO;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, id);
+    rv = mgr_db_step(db, st);
+    sqlite3_reset(st);
+    return rv == STORE_SQL_ROW ? DF_EEXIST : rv < 0 ? rv : 0;
+}
+
+int
+mgr_db_run(struct store_sql *db, sqlite3_stmt *st)
+{
+    int rv = mgr_db_step(db, st);
+
+    sqlite3_reset(st);
+    return rv < 0 ? rv : 0;
+}
+
+void
+mgr_db_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s == NULL)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+const char *
+mgr_db_col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+
+    return s != NULL ? (const char *)s : "";
+}
+
+/* Run a statement of slot with up to three text parameters to its end. */
+static int
+mgr_db_exec3(struct store_sql *db, enum mgr_stmt slot, const char *a, const char *b, const char *c)
+{
+    sqlite3_stmt *st = mgr_db_stmt(db, slot);
+
+    if (st == NULL)
+        return DF_EIO;
+    mgr_db_bind_text(st, 1, a);
+    mgr_db_bind_text(st, 2, b);
+    mgr_db_bind_text(st, 3, c);
+    return mgr_db_run(db, st);
+}
+
+/* The secret stored under name (the JWT key, the PAT key), made once from getrandom(). */
+static int
+mgr_db_secret(struct store_sql *db, const char *name, uint8_t key[MGR_JWT_KEY_LEN],
+              struct df_error *err)
+{
+    sqlite3_stmt *st = mgr_db_stmt(db, MGR_STMT_META_GET);
+    int rv;
+
+    if (st == NULL)
+        return df_error_set(err, DF_EIO, "manager db: cannot read the %s", name);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rv = mgr_db_step(db, st);
+    if (rv == STORE_SQL_ROW && sqlite3_column_bytes(st, 0) == MGR_JWT_KEY_LEN) {
+        memcpy(key, sqlite3_column_blob(st, 0), MGR_JWT_KEY_LEN);
+        sqlite3_reset(st);
+        return 0;
+    }
+    sqlite3_reset(st);
+    if (rv < 0)
+        return df_error_set(err, rv, "manager db: cannot read the %s", name);
+    if (mgr_auth_random(key, MGR_JWT_KEY_LEN) != 0)
+        return df_error_set(err, DF_EIO, "manager db: no entropy for the %s", name);
+    if ((st = mgr_db_stmt(db, MGR_STMT_META_PUT)) == NULL)
+        return df_error_set(err, DF_EIO, "manager db: cannot store the %s", name);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, key, MGR_JWT_KEY_LEN, SQLITE_STATIC);
+    if ((rv = mgr_db_run(db, st)) < 0)
+        return df_error_set(err, rv, "manager db: cannot store the %s", name);
+    log_info("manager: generated a new %s", name);
+    return 0;
+}
+
+/* First start: user root (id 1) with the initial password, roles root and guest. */
+static int
+mgr_db_seed_root(struct store_sql *db, unsigned iterations, struct df_error *err)
+{
+    const char *pw = getenv(MGR_ROOT_ENV);
+    char hash[MGR_PW_HASH_MAX];
+    sqlite3_stmt *st;
+    size_t len;
+    int rv;
+
+    if (pw == NULL)
+        pw = MGR_ROOT_PASSWORD;
+    else if ((len = strlen(pw)) < 8 || len > 20)
+        return df_error_set(err, DF_EINVAL, "%s must have 8 to 20 characters, not %zu",
+                            MGR_ROOT_ENV, len);
+    if ((rv = mgr_pw_hash_new(pw, iterations, hash)) != 0)
+        return df_error_set(err, rv, "cannot hash the root password: %s", df_strerror(rv));
+    if ((st = mgr_db_stmt(db, MGR_STMT_USER_INSERT)) == NULL)
+        return df_error_set(err, DF_EIO, "manager db: cannot add user root");
+    sqlite3_bind_int64(st, 1, df_time_wall_ms());
+    sqlite3_bind_text(st, 2, MGR_ROOT_NAME, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, hash, -1, SQLITE_STATIC);
+    if ((rv = mgr_db_run(db, st)) < 0)
+        return df_error_set(err, rv, "manager db: cannot add user root");
+    log_info("manager: first start: created user root");
+    return 0;
+}
+
+/* Every start: roles root and guest on every group, and user root has role root. */
+static int
+mgr_db_grant(struct store_sql *db, const char *const *groups, size_t n)
+{
+    sqlite3_stmt *st;
+    int rv;
+
+    if ((rv = mgr_db_exec3(db, MGR_STMT_ROLE_INSERT, "root", NULL, NULL)) != 0 ||
+        (rv = mgr_db_exec3(db, MGR_STMT_ROLE_INSERT, "guest", NULL, NULL)) != 0)
+        return rv;
+    for (size_t i = 0; i < n; i++) {
+        if ((rv = mgr_db_exec3(db, MGR_STMT_PERM_INSERT, "root", groups[i], "*")) != 0 ||
+            (rv = mgr_db_exec3(db, MGR_STMT_PERM_INSERT, "guest", groups[i], "read")) != 0)
+            return rv;
+    }
+    if ((st = mgr_db_stmt(db, MGR_STMT_USER_BY_NAME)) == NULL)
+        return DF_EIO;
+    sqlite3_bind_text(st, 1, MGR_ROOT_NAME, -1, SQLITE_STATIC);
+    rv = mgr_db_step(db, st);
+    if (rv == STORE_SQL_ROW) {
+        char id[24];
+
+        snprintf(id, sizeof(id), "%lld", (long long)sqlite3_column_int64(st, 0));
+        sqlite3_reset(st);
+        return mgr_db_exec3(db, MGR_STMT_USER_ROLE_ADD, id, "root", NULL);
+    }
+    sqlite3_reset(st);
+    return rv < 0 ? rv : 0;
+}
+
+/* Warn while user root can still sign in with the password everyone knows. */
+static void
+mgr_db_warn_default(struct store_sql *db)
+{
+    sqlite3_stmt *st = mgr_db_stmt(db, MGR_STMT_USER_BY_NAME);
+    bool is_default = false;
+
+    if (st == NULL)
+        return;
+    sqlite3_bind_text(st, 1, MGR_ROOT_NAME, -1, SQLITE_STATIC);
+    if (mgr_db_step(db, st) == STORE_SQL_ROW)
+        is_default = mgr_pw_is_match(MGR_ROOT_PASSWORD, mgr_db_col_text(st, 10));
+    sqlite3_reset(st);
+    if (is_default)
+        log_warnx("manager: user root still has the default password: change it "
+                  "(POST /api/v1/users/1/reset_password)");
+}
+
+int
+mgr_db_open(const char *dir, unsigned kdf_iterations, const char *const *groups, size_t n,
+            uint8_t key[MGR_JWT_KEY_LEN], uint8_t pat_key[MGR_JWT_KEY_LEN], struct store_sql **out,
+            struct df_error *err)
+{
+    struct store_sql *db = NULL;
+    sqlite3_stmt *st;
+    char path[4096];
+    int64_t users = 0;
+    int rv;
+
+    if ((rv = df_fs_dir_ensure_private(dir, err)) != 0)
+        return rv;
+    if ((size_t)snprintf(path, sizeof(path), "%s/manager.db", dir) >= sizeof(path))
+        return df_error_set(err, DF_EINVAL, "data dir %s: path too long", dir);
+    if ((rv = store_sql_open(path, &mgr_db_schema, &db, err)) != 0)
+        return rv;
+    if ((rv = store_sql_begin(db, err)) != 0)
+        goto out;
+    if ((st = mgr_db_stmt(db, MGR_STMT_USER_COUNT)) == NULL) {
+        rv = df_error_set(err, DF_EIO, "%s: cannot count users", path);
+        goto rollback;
+    }
+    if (mgr_db_step(db, st) == STORE_SQL_ROW)
+        users = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (users == 0 && (rv = mgr_db_seed_root(db, kdf_iterations, err)) != 0)
+        goto rollback;
+    if ((rv = mgr_db_secret(db, "jwt_key", key, err)) != 0 ||
+        (rv = mgr_db_secret(db, "pat_key", pat_key, err)) != 0)
+        goto rollback;
+    if ((rv = mgr_db_grant(db, groups, n)) != 0) {
+        df_error_set(err, rv, "%s: cannot grant the roles their permissions", path);
+        goto rollback;
+    }
+    if ((rv = store_sql_commit(db, err)) != 0)
+        goto rollback;
+    mgr_db_warn_default(db);
+    *out = db;
+    return 0;
+rollback:
+    store_sql_rollback(db);
+out:
+    store_sql_close(db);
+    return rv;
+}

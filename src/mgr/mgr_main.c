@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `dragonfly manager`: the configuration table, start-up (the database, then the REST
+ * listener that also serves /healthy and /metrics, then the ready file) and graceful stop.
+ * Everything after start-up runs on the one event loop owned by struct mgr; the state is
+ * in the sqlite database of the data dir, so a restart with the same dir carries on.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "df/df_conf.h"
+#include "df/df_digest.h"
+#include "df/df_metrics.h"
+#include "df/df_proc.h"
+#include "df/df_work.h"
+#include "df/log.h"
+#include "df/net_http_server.h"
+#include "df/net_listener.h"
+#include "df/roles.h"
+#include "df/store_sql.h"
+#include "df/xmalloc.h"
+#include "mgr.h"
+
+#define F(x) offsetof(struct mgr_main_config, x)
+
+static const struct df_conf_entry mgr_entries[] = {
+        {.key = "listen",
+         .type = DF_CONF_STRING,
+         .offset = F(listen),
+         .def = "0.0.0.0:8080",
+         .metavar = "ADDR",
+         .help = "REST address, also /healthy and /metrics (ip:port; port 0 binds any)"},
+        {.key = "dataDir",
+         .type = DF_CONF_STRING,
+         .offset = F(data_dir),
+         .def = "/var/lib/dragonfly/manager",
+         .metavar = "DIR",
+         .help = "private directory of the database (manager.db)"},
+        {.key = "readyFile",
+         .type = DF_CONF_STRING,
+         .offset = F(ready_file),
+         .metavar = "PATH",
+         .help = "write the bound addresses as JSON here once listening"},
+        {.key = "auth.jwt.key",
+         .type = DF_CONF_STRING,
+         .offset = F(jwt_key),
+         .metavar = "KEY",
+         .flags = DF_CONF_SECRET,
+         .help = "HS256 key of the tokens (at least 32 bytes); unset: a random key kept in the "
+                 "database"},
+        {.key = "auth.jwt.timeout",
+         .type = DF_CONF_DURATION,
+         .offset = F(jwt_timeout),
+         .def = "336h",
+         .min = 1000,
+         .max = INT64_C(10) * 365 * 24 * 3600 * 1000,
+         .help = "how long a token is valid"},
+        {.key = "auth.jwt.maxRefresh",
+         .type = DF_CONF_DURATION,
+         .offset = F(jwt_max_refresh),
+         .def = "168h",
+         .min = 0,
+         .max = INT64_C(10) * 365 * 24 * 3600 * 1000,
+         .help = "how long after sign-in an expired token may still be refreshed"},
+        {.key = "auth.passwordIterations",
+         .type = DF_CONF_INT,
+         .offset = F(kdf_iterations),
+         .def = "100000",
+         .min = 1000,
+         .max = 10000000,
+         .help = "PBKDF2-HMAC-SHA256 iterations of new password hashes"},
+        {.key = "server.maxBody",
+         .type = DF_CONF_SIZE,
+         .offset = F(max_body),
+         .def = "1MiB",
+         .min = 1024,
+         .max = 64 << 20,
+         .help = "largest request body; more is refused with 413"},
+        LOG_CONF_ENTRIES(F(log_level), F(log_file)),
+        {.key = "log.debug",
+         .flag = "log-debug",
+         .type = DF_CONF_STRING,
+         .offset = F(log_debug),
+         .metavar = "MODS",
+         .help = "debug modules (\"http,store\" or \"all\")"},
+};
+
+static const struct df_conf_spec mgr_spec = {
+        .cmd = "dragonfly manager",
+        .summary = "The manager: clusters, users and roles, on one sqlite database, behind the "
+                   "REST API of Dragonfly's manager (/api/v1). `dragonfly manager --routes` "
+                   "lists the routes with the access each requires.",
+        .entries = mgr_entries,
+        .n_entries = DF_NELEM(mgr_entries),
+        .size = sizeof(struct mgr_main_config),
+};
+
+static int
+mgr_config_check(const struct mgr_main_config *cfg, struct df_error *err)
+{
+    if (cfg->jwt_key != NULL && strlen(cfg->jwt_key) < MGR_JWT_KEY_LEN)
+        return df_error_set(err, DF_EINVAL, "auth.jwt.key: at least %d bytes, not %zu",
+                            MGR_JWT_KEY_LEN, strlen(cfg->jwt_key));
+    if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0')
+        return df_error_set(err, DF_EINVAL, "dataDir: required");
+    return 0;
+}
+
+static double
+mgr_main_conns(void *arg)
+{
+    const struct mgr *ctx = arg;
+
+    return ctx->http != NULL ? net_http_server_conn_count(ctx->http) : 0;
+}
+
+static void
+mgr_main_metrics(struct mgr *ctx)
+{
+    ctx->metrics = df_metrics_new();
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_requests_total",
+                       "REST requests received", &ctx->requests);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_denied_total",
+                       "REST requests refused for a missing or bad token or permission",
+                       &ctx->denied);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_password_hashes_total",
+                       "password hashes computed (sign-in, sign-up, reset)", &ctx->kdf_jobs);
+    df_metrics_fn_new(ctx->metrics, "dragonfly_manager_connections", "open REST connections",
+                      mgr_main_conns, ctx);
+}
+
+/* Start everything on ctx->base; on failure a message is in err. */
+static int
+mgr_start(struct mgr *ctx, struct df_error *err)
+{
+    struct net_http_server_opts hopts;
+    const char *const *groups;
+    size_t ngroups;
+    int rv;
+
+    if ((rv = mgr_config_check(&ctx->cfg, err)) != 0)
+        return rv;
+    if ((rv = mgr_api_init(ctx)) != 0)
+        return df_error_set(err, rv, "manager: bad route table");
+    groups = mgr_api_groups(&ngroups);
+    if ((rv = mgr_db_open(ctx->cfg.data_dir, (unsigned)ctx->cfg.kdf_iterations, groups, ngroups,
+                          ctx->jwt_key, ctx->pat_key, &ctx->db, err)) != 0)
+        return rv;
+    if (ctx->cfg.jwt_key != NULL) {
+        /* a configured key is hashed to our key length: any length >= 32 works */
+        df_sha256(ctx->cfg.jwt_key, strlen(ctx->cfg.jwt_key), ctx->jwt_key);
+    }
+    /* Password hashing takes ~0.1 s of CPU: two threads at most, off the loop. */
+    if ((ctx->work = df_work_pool_new(ctx->base, 2)) == NULL)
+        return df_error_set(err, DF_ENOMEM, "out of memory");
+    mgr_main_metrics(ctx);
+    memset(&hopts, 0, sizeof(hopts));
+    hopts.name = "rest";
+    hopts.max_body = (uint64_t)ctx->cfg.max_body;
+    if ((rv = net_http_server_new(ctx->base, &hopts, mgr_api_request_cb, ctx, &ctx->http)) != 0)
+        return df_error_set(err, rv, "rest: cannot create the server");
+    if ((rv = net_listener_new(ctx->base, ctx->cfg.listen, 0, net_http_server_accept_cb, ctx->http,
+                               &ctx->listener, err)) != 0)
+        return rv;
+    log_info("manager: ready: rest %s, data dir %s", net_listener_addr(ctx->listener),
+             ctx->cfg.data_dir);
+    return 0;
+}
+
+static void
+mgr_free(struct mgr *ctx)
+{
+    if (ctx == NULL)
+        return;
+    ctx->stopping = true;
+    net_listener_free(ctx->listener);
+    net_http_server_free(ctx->http);
+    /* after the server: jobs whose request is gone find nothing to answer */
+    df_work_pool_free(ctx->work);
+    store_sql_close(ctx->db);
+    df_metrics_free(ctx->metrics);
+    free(ctx->routes);
+    free(ctx);
+}
+
+static struct mgr *
+mgr_new(struct event_base *base, const struct mgr_main_config *cfg, struct df_error *err)
+{
+    struct mgr *ctx = xcalloc(1, sizeof(*ctx));
+
+    ctx->cfg = *cfg;
+    ctx->base = base;
+    if (mgr_start(ctx, err) != 0) {
+        mgr_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* `dragonfly manager`: one manager in its own daemon process. */
+struct mgr_main {
+    struct mgr_main_config *cfg;
+    struct mgr *mgr;
+};
+
+static int
+mgr_main_start(void *arg, struct event_base *base, struct df_error *err)
+{
+    struct mgr_main *m = arg;
+
+    return (m->mgr = mgr_new(base, m->cfg, err)) != NULL ? 0 : 1;
+}
+
+static void
+mgr_main_ready(void *arg, cJSON *doc)
+{
+    struct mgr_main *m = arg;
+
+    cJSON_AddStringToObject(doc, "rest", net_listener_addr(m->mgr->listener));
+}
+
+static void
+mgr_main_stop(void *arg, void (*done)(void *), void *done_arg)
+{
+    struct mgr_main *m = arg;
+
+    if (!m->mgr->stopping) {
+        log_info("manager: stopping");
+        m->mgr->stopping = true;
+        net_listener_disable(m->mgr->listener);
+    }
+    done(done_arg);
+}
+
+static void
+mgr_main_free(void *arg)
+{
+    struct mgr_main *m = arg;
+
+    mgr_free(m->mgr);
+    m->mgr = NULL;
+}
+
+/* `--routes`: every route, its access rule and RBAC group, one per line (tests read it). */
+static void
+mgr_main_print_routes(void)
+{
+    const struct mgr_route *r;
+    char group[32];
+    size_t n;
+
+    r = mgr_api_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].access == MGR_ACCESS_OPEN)
+            printf("%s %s open\n", r[i].method, r[i].pattern);
+        else if (r[i].access == MGR_ACCESS_PAT)
+            printf("%s %s pat\n", r[i].method, r[i].pattern);
+        else if (mgr_api_group(r[i].pattern, group, sizeof(group)) == 0)
+            printf("%s %s jwt %s\n", r[i].method, r[i].pattern, group);
+        else
+            printf("%s %s jwt (no group: nobody)\n", r[i].method, r[i].pattern);
+    }
+}
+
+int
+mgr_main(int argc, char **argv)
+{
+    struct mgr_main m = {NULL, NULL};
+    struct df_proc_daemon d;
+    struct df_conf_args args;
+    struct df_error err;
+    char *json;
+    int rv = 2;
+
+    if (argc == 2 && strcmp(argv[1], "--routes") == 0) {
+        mgr_main_print_routes();
+        return 0;
+    }
+    m.cfg = xcalloc(1, sizeof(*m.cfg));
+    if (df_conf_load(&mgr_spec, m.cfg, argc, argv, &args, &err) != 0) {
+        fprintf(stderr, "dragonfly manager: %s\n", err.msg);
+        free(m.cfg);
+        return 2;
+    }
+    if (args.help) {
+        df_conf_usage(&mgr_spec, stdout);
+        rv = 0;
+        goto out;
+    }
+    if (mgr_config_check(m.cfg, &err) != 0) {
+        fprintf(stderr, "dragonfly manager: %s\n", err.msg);
+        goto out;
+    }
+    if (args.check_config) {
+        json = df_conf_to_json(&mgr_spec, m.cfg);
+        printf("%s\n", json);
+        free(json);
+        rv = 0;
+        goto out;
+    }
+    memset(&d, 0, sizeof(d));
+    d.cmd = "dragonfly manager";
+    d.component = "manager";
+    d.log_level = m.cfg->log_level;
+    d.log_file = m.cfg->log_file;
+    d.log_debug = m.cfg->log_debug;
+    d.ready_file = m.cfg->ready_file;
+    d.start = mgr_main_start;
+    d.ready = mgr_main_ready;
+    d.stop = mgr_main_stop;
+    d.free = mgr_main_free;
+    d.arg = &m;
+    rv = df_proc_daemon_run(&d);
+out:
+    df_conf_args_reset(&args);
+    df_conf_reset(&mgr_spec, m.cfg);
+    free(m.cfg);
+    return rv;
+}

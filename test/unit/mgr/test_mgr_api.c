@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "../../../src/mgr/mgr.h"
+
+START_TEST(test_group_of_pattern)
+{
+    char g[32];
+
+    ck_assert_int_eq(mgr_api_group("/api/v1/users/:id/roles", g, sizeof(g)), 0);
+    ck_assert_str_eq(g, "users");
+    ck_assert_int_eq(mgr_api_group("/api/v12/scheduler-clusters", g, sizeof(g)), 0);
+    ck_assert_str_eq(g, "scheduler-clusters");
+    ck_assert_int_eq(mgr_api_group("/oapi/v1/jobs/:id", g, sizeof(g)), 0);
+    ck_assert_str_eq(g, "jobs");
+    ck_assert_int_eq(mgr_api_group("/api/v1/", g, sizeof(g)), DF_EINVAL);
+    ck_assert_int_eq(mgr_api_group("/api/vx/users", g, sizeof(g)), DF_EINVAL);
+    ck_assert_int_eq(mgr_api_group("/healthy", g, sizeof(g)), DF_EINVAL);
+    ck_assert_int_eq(mgr_api_group("/api/v1/users", g, 5), DF_EINVAL);
+}
+
+END_TEST
+
+/* Deny by default: a route is open only when it says so, and every closed one has a group. */
+START_TEST(test_every_route_has_a_rule)
+{
+    const struct mgr_route *r;
+    const char *const *groups;
+    size_t n, ng, nopen = 0;
+    char g[32];
+
+    r = mgr_api_routes(&n);
+    ck_assert_uint_gt(n, 0);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(r[i].fn != NULL);
+        if (r[i].access == MGR_ACCESS_OPEN) {
+            nopen++;
+            /* open: health, metrics and the sign-in family only */
+            ck_assert_msg(strcmp(r[i].pattern, "/healthy") == 0 ||
+                                  strcmp(r[i].pattern, "/metrics") == 0 ||
+                                  strncmp(r[i].pattern, "/api/v1/users/", 14) == 0,
+                          "%s %s is open", r[i].method, r[i].pattern);
+            ck_assert_msg(strcmp(r[i].method, "GET") == 0 || strcmp(r[i].method, "POST") == 0, "%s",
+                          r[i].pattern);
+        } else {
+            /* personal access tokens on /oapi only, JWTs on /api only */
+            ck_assert_msg((r[i].access == MGR_ACCESS_PAT) ==
+                                  (strncmp(r[i].pattern, "/oapi/", 6) == 0),
+                          "%s %s", r[i].method, r[i].pattern);
+            ck_assert_msg(mgr_api_group(r[i].pattern, g, sizeof(g)) == 0, "%s %s has no RBAC group",
+                          r[i].method, r[i].pattern);
+        }
+    }
+    ck_assert_uint_eq(nopen, 7);
+    groups = mgr_api_groups(&ng);
+    ck_assert_uint_ge(ng, 3);
+    for (size_t i = 0; i < ng; i++) /* RBAC groups come from JWT routes only */
+        for (size_t j = i + 1; j < ng; j++)
+            ck_assert_str_ne(groups[i], groups[j]);
+}
+
+END_TEST
+
+Suite *test_mgr_api_suite(void);
+
+Suite *
+test_mgr_api_suite(void)
+{
+    Suite *s = suite_create("mgr_api");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, test_group_of_pattern);
+    tcase_add_test(tc, test_every_route_has_a_rule);
+    suite_add_tcase(s, tc);
+    return s;
+}
