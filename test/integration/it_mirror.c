@@ -24,15 +24,45 @@
 
 #include "harness/harness.h"
 
-#define MIRROR_REG_IP   "127.0.0.150"
-#define MIRROR_REG_PORT "5150"
-#define MIRROR_REG      MIRROR_REG_IP ":" MIRROR_REG_PORT
-#define MIRROR_PEER_IP  "127.0.0.151"
-#define MIRROR_SCHED_IP "127.0.0.153"
-#define MIRROR_SEED_IP  "127.0.0.154"
-#define MIRROR_PEER2_IP "127.0.0.155"
-#define MIRROR_CLOSED   "127.0.0.152:1" /* the image's own location: nothing listens there */
-#define MIRROR_IMAGE    "test/img"
+#define MIRROR_IMAGE "test/img"
+
+/*
+ * The addresses of a run, derived from the test process's pid: 127.<2-251>.<0-255>.x and a
+ * registry port in 20000-29999, so two runs at once (or processes a killed run left behind)
+ * never meet on an address; other suites keep to 127.0.0.x.
+ */
+static struct {
+    char reg_ip[20];   /* the registry */
+    char reg[32];      /* reg_ip:port */
+    char peer_ip[20];  /* the peer whose proxy the clients use */
+    char closed[32];   /* the image's own location: nothing listens there */
+    char sched_ip[20]; /* with MIRROR_SWARM */
+    char seed_ip[20];
+    char peer2_ip[20];
+} A;
+
+static void
+mirror_addrs(void)
+{
+    unsigned pid = (unsigned)getpid(), b = 2 + pid % 250, c = (pid / 250) % 256;
+
+    snprintf(A.reg_ip, sizeof(A.reg_ip), "127.%u.%u.10", b, c);
+    snprintf(A.reg, sizeof(A.reg), "%s:%u", A.reg_ip, 20000 + pid % 10000);
+    snprintf(A.peer_ip, sizeof(A.peer_ip), "127.%u.%u.11", b, c);
+    snprintf(A.closed, sizeof(A.closed), "127.%u.%u.12:1", b, c);
+    snprintf(A.sched_ip, sizeof(A.sched_ip), "127.%u.%u.13", b, c);
+    snprintf(A.seed_ip, sizeof(A.seed_ip), "127.%u.%u.14", b, c);
+    snprintf(A.peer2_ip, sizeof(A.peer2_ip), "127.%u.%u.15", b, c);
+}
+
+/* url ("http://" or "https://" and host) in a buffer of the caller's. */
+static const char *
+mirror_url(char *buf, size_t size, const char *scheme, const char *host)
+{
+    snprintf(buf, size, "%s://%s", scheme, host);
+    return buf;
+}
+
 /* distribution 2.8 answers 404 to a client that does not accept OCI manifests */
 #define OCI_ACCEPT "-H 'Accept: application/vnd.oci.image.manifest.v1+json'"
 
@@ -149,7 +179,7 @@ mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const 
                             "--registry-mirror",
                             mirror,
                             IT_ALLOW_ORIGIN,
-                            MIRROR_REG_IP,
+                            A.reg_ip,
                             "--log-debug",
                             "proxy",
                             "--ready-file",
@@ -194,24 +224,41 @@ mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const 
 static void
 mirror_peer_start(const char *mirror)
 {
-    char data[700];
+    char data[700], sched_listen[32];
 
     if (S.swarm) {
+        snprintf(sched_listen, sizeof(sched_listen), "%s:0", A.sched_ip);
         ck_assert_int_eq(it_df_start(&S.sched, S.dir, "scheduler", "scheduler", "--listen",
-                                     MIRROR_SCHED_IP ":0", "--metrics-listen", MIRROR_SCHED_IP ":0",
-                                     "--seed-wait", "2s", NULL),
+                                     sched_listen, "--metrics-listen", sched_listen, "--seed-wait",
+                                     "2s", NULL),
                          0);
         snprintf(S.sched_addr, sizeof(S.sched_addr), "%s", it_proc_ready_str(&S.sched, "rpc"));
         snprintf(data, sizeof(data), "%s/seed", S.dir);
-        ck_assert_int_eq(it_df_start(&S.seed, S.dir, "seed", "peer", "--seed", "--ip",
-                                     MIRROR_SEED_IP, "--rpc-port", "0", "--upload-port", "0",
-                                     "--data-dir", data, "--scheduler", S.sched_addr,
-                                     "--announce-interval", "1s", IT_ALLOW_ORIGIN, MIRROR_REG_IP,
-                                     NULL),
+        ck_assert_int_eq(it_df_start(&S.seed, S.dir, "seed", "peer", "--seed", "--ip", A.seed_ip,
+                                     "--rpc-port", "0", "--upload-port", "0", "--data-dir", data,
+                                     "--scheduler", S.sched_addr, "--announce-interval", "1s",
+                                     IT_ALLOW_ORIGIN, A.reg_ip, NULL),
                          0);
-        mirror_peer_start_as(&S.peer2, "peer2", MIRROR_PEER2_IP, mirror, S.proxy2, S.upload2);
+        mirror_peer_start_as(&S.peer2, "peer2", A.peer2_ip, mirror, S.proxy2, S.upload2);
     }
-    mirror_peer_start_as(&S.peer, "peer", MIRROR_PEER_IP, mirror, S.proxy, S.upload);
+    mirror_peer_start_as(&S.peer, "peer", A.peer_ip, mirror, S.proxy, S.upload);
+}
+
+/*
+ * A registries.conf (name, in the test dir) for skopeo: the image's registry is the closed
+ * port, its only mirror the proxy at proxy.
+ */
+static void
+mirror_registries_conf(const char *name, const char *proxy)
+{
+    char path[700], conf[1000];
+
+    snprintf(path, sizeof(path), "%s/%s", S.dir, name);
+    snprintf(conf, sizeof(conf),
+             "[[registry]]\nprefix = \"%s\"\nlocation = \"%s\"\ninsecure = true\n"
+             "[[registry.mirror]]\nlocation = \"%s\"\ninsecure = true\n",
+             A.closed, A.closed, proxy);
+    write_file(path, conf);
 }
 
 /* The registry's options. */
@@ -221,6 +268,7 @@ mirror_peer_start(const char *mirror)
 #define MIRROR_MAP   0x8  /* proxy.registries maps ns=<registry> to its http:// origin */
 #define MIRROR_RATE  0x10 /* the proxy takes 1 request/s */
 #define MIRROR_SWARM 0x20 /* a scheduler, a seed and two peers */
+#define MIRROR_AWAY  0x40 /* the peer's proxy.registryMirror.addr is the closed port */
 
 #define MIRROR_USER     "it:it-secret"
 #define MIRROR_USER_B64 "aXQ6aXQtc2VjcmV0" /* base64 of MIRROR_USER */
@@ -228,20 +276,21 @@ mirror_peer_start(const char *mirror)
 #define MIRROR_HTPASSWD "it:$2b$04$4L4OXZjcd8R.va.YiSkl9OFMq3S8wVAOche8E2kiKOJf.n.Bt.S8K\n"
 
 /*
- * A registry with the image pushed (opts: MIRROR_*), and a peer mirroring it (mirror: its
- * proxy.registryMirror.addr, NULL for the registry itself).
+ * A registry with the image pushed (opts: MIRROR_*), and a peer mirroring it (its
+ * proxy.registryMirror.addr is the registry, or with MIRROR_AWAY the closed port).
  */
 static void
-mirror_up_opts(const char *mirror, unsigned opts)
+mirror_up_opts(unsigned opts)
 {
     bool tls = (opts & MIRROR_TLS) != 0, auth = (opts & MIRROR_AUTH) != 0;
     const char *rate = (opts & MIRROR_SLOW) != 0 ? "2MiB/s" : NULL;
-    const char *map = (opts & MIRROR_MAP) != 0 ? MIRROR_REG "=http://" MIRROR_REG : NULL;
-    char path[700], *out = NULL;
+    char path[700], *out = NULL, map[80], url[64];
     const char *argv[] = {"/usr/bin/docker-registry", "serve", path, NULL};
     int i;
 
     memset(&S, 0, sizeof(S));
+    mirror_addrs();
+    snprintf(map, sizeof(map), "%s=http://%s", A.reg, A.reg);
     ck_assert_msg(access("/usr/bin/docker-registry", X_OK) == 0 &&
                           access("/usr/bin/skopeo", X_OK) == 0,
                   "docker-registry and skopeo are needed (scripts/install-deps.sh)");
@@ -249,7 +298,7 @@ mirror_up_opts(const char *mirror, unsigned opts)
     ck_assert_ptr_nonnull(S.dir);
     S.tls = tls;
     S.rate = rate;
-    S.map = map;
+    S.map = (opts & MIRROR_MAP) != 0 ? map : NULL;
     S.rate1 = (opts & MIRROR_RATE) != 0;
     S.swarm = (opts & MIRROR_SWARM) != 0;
     /* the name in the CN and a DNS SAN too: mbedtls matches an IP host only as a name */
@@ -257,9 +306,8 @@ mirror_up_opts(const char *mirror, unsigned opts)
         ck_assert_int_eq(run(NULL,
                              "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
                              "-nodes -keyout %s/registry.key -out %s/registry.crt -days 2 "
-                             "-subj /CN=" MIRROR_REG_IP " -addext subjectAltName=IP:" MIRROR_REG_IP
-                             ",DNS:" MIRROR_REG_IP " 2>/dev/null",
-                             S.dir, S.dir),
+                             "-subj /CN=%s -addext subjectAltName=IP:%s,DNS:%s 2>/dev/null",
+                             S.dir, S.dir, A.reg_ip, A.reg_ip, A.reg_ip),
                          0);
     snprintf(path, sizeof(path), "%s/registry.yml", S.dir);
     {
@@ -267,8 +315,8 @@ mirror_up_opts(const char *mirror, unsigned opts)
         snprintf(yml, sizeof(yml),
                  "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n"
                  "    rootdirectory: %s/regdata\n  delete:\n    enabled: true\nhttp:\n"
-                 "  addr: " MIRROR_REG "\n",
-                 S.dir);
+                 "  addr: %s\n",
+                 S.dir, A.reg);
         if (tls)
             snprintf(yml + strlen(yml), sizeof(yml) - strlen(yml),
                      "  tls:\n    certificate: %s/registry.crt\n    key: %s/registry.key\n", S.dir,
@@ -286,15 +334,14 @@ mirror_up_opts(const char *mirror, unsigned opts)
     ck_assert_int_eq(
             it_proc_start(&S.reg, S.dir, "registry", (char *const *)(uintptr_t)argv, NULL, 0), 0);
     for (i = 0; i < 300; i++) {
-        if (run(NULL,
-                "curl -sfk --max-time 2 -u " MIRROR_USER " -o /dev/null %s://" MIRROR_REG "/v2/",
-                tls ? "https" : "http") == 0)
+        if (run(NULL, "curl -sfk --max-time 2 -u " MIRROR_USER " -o /dev/null %s://%s/v2/",
+                tls ? "https" : "http", A.reg) == 0)
             break;
         it_sleep_ms(100);
     }
     if (i == 300)
         it_proc_dump_log(&S.reg);
-    ck_assert_msg(i < 300, "the registry did not answer on " MIRROR_REG);
+    ck_assert_msg(i < 300, "the registry did not answer on %s", A.reg);
     snprintf(path, sizeof(path), "%s/image.sh", S.dir);
     write_file(path, mirror_image_sh);
     ck_assert_int_eq(run(&out, "sh %s/image.sh %s/work %s/layout", S.dir, S.dir, S.dir), 0);
@@ -303,26 +350,20 @@ mirror_up_opts(const char *mirror, unsigned opts)
     ck_assert_int_eq(strlen(S.manifest), 71);
     ck_assert_int_eq(run(NULL,
                          "skopeo --insecure-policy copy -q --dest-tls-verify=false %s "
-                         "oci:%s/layout:v1 docker://" MIRROR_REG "/" MIRROR_IMAGE ":v1",
-                         auth ? "--dest-creds " MIRROR_USER : "", S.dir),
+                         "oci:%s/layout:v1 docker://%s/" MIRROR_IMAGE ":v1",
+                         auth ? "--dest-creds " MIRROR_USER : "", S.dir, A.reg),
                      0);
-    mirror_peer_start(mirror != NULL ? mirror : tls ? "https://" MIRROR_REG : "http://" MIRROR_REG);
-    /* The image's registry is a closed port; its only mirror is our proxy. */
-    snprintf(path, sizeof(path), "%s/registries.conf", S.dir);
-    {
-        char conf[1000];
-        snprintf(conf, sizeof(conf),
-                 "[[registry]]\nprefix = \"" MIRROR_CLOSED "\"\nlocation = \"" MIRROR_CLOSED
-                 "\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"%s\"\ninsecure = true\n",
-                 S.proxy);
-        write_file(path, conf);
-    }
+    if ((opts & MIRROR_AWAY) != 0)
+        mirror_peer_start(mirror_url(url, sizeof(url), "http", A.closed));
+    else
+        mirror_peer_start(mirror_url(url, sizeof(url), tls ? "https" : "http", A.reg));
+    mirror_registries_conf("registries.conf", S.proxy);
 }
 
 static void
-mirror_up(const char *mirror)
+mirror_up(void)
 {
-    mirror_up_opts(mirror, 0);
+    mirror_up_opts(0);
 }
 
 /* Stop everything; the peer must exit cleanly (0: no crash, no sanitizer report). */
@@ -346,15 +387,15 @@ mirror_down(void)
     free(S.dir);
 }
 
-/* skopeo copy of ref (after "docker://" MIRROR_CLOSED "/") into the OCI layout dest, with
+/* skopeo copy of ref (after "docker://<closed>/" MIRROR_IMAGE) into the OCI layout dest, with
  * the flags in extra (credentials). */
 static int
 mirror_pull_as(const char *extra, const char *ref, const char *dest)
 {
     return run(NULL,
                "skopeo --insecure-policy --registries-conf %s/registries.conf copy -q %s "
-               "docker://" MIRROR_CLOSED "/" MIRROR_IMAGE "%s oci:%s/%s:v1",
-               S.dir, extra, ref, S.dir, dest);
+               "docker://%s/" MIRROR_IMAGE "%s oci:%s/%s:v1",
+               S.dir, extra, A.closed, ref, S.dir, dest);
 }
 
 static int
@@ -387,7 +428,7 @@ START_TEST(test_skopeo_pull)
     char ref[100];
     uint64_t p2p, bytes, hits;
 
-    mirror_up(NULL);
+    mirror_up();
     ck_assert_int_eq(mirror_pull(":v1", "by-tag"), 0);
     assert_layout("by-tag");
     /* the config and three layers came from P2P tasks, the manifest passed through */
@@ -434,7 +475,7 @@ START_TEST(test_pass_through)
     char *h, want[120], path[300];
     int code;
 
-    mirror_up(NULL);
+    mirror_up();
     /* the API ping and a manifest by tag, with two Accept lines, pass through */
     h = mirror_curl("", "/v2/", &code);
     ck_assert_int_eq(code, 200);
@@ -481,10 +522,10 @@ START_TEST(test_pass_through)
             run(NULL,
                 "curl -sS --max-time 30 -D %s/lh -o %s/lb http://%s/v2/" MIRROR_IMAGE
                 "/blobs/$(cat %s/layer) && grep -qi '^x-dragonfly-task-id: [0-9a-f]\\{64\\}' %s/lh "
-                "&& grep -qi '^x-dragonfly-server-ip: " MIRROR_PEER_IP "' %s/lh && "
+                "&& grep -qi '^x-dragonfly-server-ip: %s' %s/lh && "
                 "grep -qi '^docker-content-digest: ' %s/lh && "
                 "test sha256:$(sha256sum < %s/lb | cut -c1-64) = $(cat %s/layer)",
-                S.dir, S.dir, S.proxy, S.dir, S.dir, S.dir, S.dir, S.dir, S.dir),
+                S.dir, S.dir, S.proxy, S.dir, S.dir, A.peer_ip, S.dir, S.dir, S.dir, S.dir),
             0);
     /* what the mirror refuses, and why */
     h = mirror_curl("-X POST", "/v2/" MIRROR_IMAGE "/blobs/uploads/", &code);
@@ -512,27 +553,28 @@ END_TEST
 /* The upstream from the header or ns=, with a configured mirror that cannot answer. */
 START_TEST(test_upstream_choice)
 {
-    char *h;
+    char *h, args[300], path[300];
     int code;
 
-    mirror_up("http://" MIRROR_CLOSED);
+    mirror_up_opts(MIRROR_AWAY);
     /* the configured mirror cannot be reached: a 502 that says so */
     h = mirror_curl("", "/v2/", &code);
     ck_assert_int_eq(code, 502);
     ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: backend"));
     free(h);
     /* X-Dragonfly-Registry wins */
-    h = mirror_curl(OCI_ACCEPT " -H 'X-Dragonfly-Registry: http://" MIRROR_REG "'",
-                    "/v2/" MIRROR_IMAGE "/manifests/v1", &code);
+    snprintf(args, sizeof(args), OCI_ACCEPT " -H 'X-Dragonfly-Registry: http://%s'", A.reg);
+    h = mirror_curl(args, "/v2/" MIRROR_IMAGE "/manifests/v1", &code);
     ck_assert_int_eq(code, 200);
     free(h);
     /* ns= (a scheme given) wins over the mirror */
-    h = mirror_curl(OCI_ACCEPT, "/v2/" MIRROR_IMAGE "/manifests/v1?ns=http%3A%2F%2F" MIRROR_REG,
-                    &code);
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/manifests/v1?ns=http%%3A%%2F%%2F%s", A.reg);
+    h = mirror_curl(OCI_ACCEPT, path, &code);
     ck_assert_int_eq(code, 200);
     free(h);
     /* containerd's bare ns= means https: the plain-HTTP registry fails the handshake */
-    h = mirror_curl(OCI_ACCEPT, "/v2/" MIRROR_IMAGE "/manifests/v1?ns=" MIRROR_REG, &code);
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/manifests/v1?ns=%s", A.reg);
+    h = mirror_curl(OCI_ACCEPT, path, &code);
     ck_assert_int_eq(code, 502);
     free(h);
     /* skopeo through the proxy with only the header form is not possible: it sends none */
@@ -550,7 +592,7 @@ START_TEST(test_corrupt_blob)
 {
     char *out = NULL, layer[80], data[900];
 
-    mirror_up(NULL);
+    mirror_up();
     ck_assert_int_eq(run(&out, "ls -S %s/layout/blobs/sha256 | head -1", S.dir), 0);
     ck_assert_int_eq(strlen(out), 65);
     snprintf(layer, sizeof(layer), "%.64s", out);
@@ -592,7 +634,7 @@ START_TEST(test_auth)
     char *h, *out = NULL, path[700];
     int code;
 
-    mirror_up_opts(NULL, MIRROR_AUTH);
+    mirror_up_opts(MIRROR_AUTH);
     ck_assert_int_ne(mirror_pull(":v1", "anonymous"), 0);
     ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 0", S.dir), 0);
     /* containers/image looks a mirror's credentials up by the mirror's host */
@@ -645,7 +687,7 @@ START_TEST(test_streams)
     char *out = NULL, hex[65];
     int i;
 
-    mirror_up_opts(NULL, MIRROR_SLOW);
+    mirror_up_opts(MIRROR_SLOW);
     /* upload the blob with the registry API: start a session, then PUT it with its digest */
     ck_assert_int_eq(run(&out,
                          "head -c 12582912 /dev/urandom > %s/big && sha256sum < %s/big | "
@@ -657,12 +699,12 @@ START_TEST(test_streams)
     ck_assert_int_eq(
             run(NULL,
                 "loc=$(curl -sS --max-time 30 -X POST -D - -o /dev/null "
-                "http://" MIRROR_REG "/v2/" MIRROR_IMAGE "/blobs/uploads/ | "
+                "http://%s/v2/" MIRROR_IMAGE "/blobs/uploads/ | "
                 "tr -d '\\r' | sed -n 's/^[Ll]ocation: //p') && "
                 "case $loc in *\\?*) sep='&';; *) sep='?';; esac && "
                 "curl -sSf --max-time 60 -X PUT -H 'Content-Type: application/octet-stream' "
                 "--data-binary @%s/big \"$loc${sep}digest=sha256:%s\" -o /dev/null",
-                S.dir, hex),
+                A.reg, S.dir, hex),
             0);
     ck_assert_int_eq(run(NULL,
                          "(curl -sS --max-time 120 -o %s/got http://%s/v2/" MIRROR_IMAGE
@@ -709,7 +751,7 @@ START_TEST(test_rate_limit)
     int n429 = 0, n404 = 0, typed = 0, code;
     char *h;
 
-    mirror_up_opts(NULL, MIRROR_RATE);
+    mirror_up_opts(MIRROR_RATE);
     for (int i = 0; i < 20; i++)
         snprintf(urls + strlen(urls), sizeof(urls) - strlen(urls), " http://%s/other", S.proxy);
     /* every answer is ours (404 for the path, or 429), each with its error type */
@@ -761,27 +803,19 @@ registry_blob_bytes(const char *hex)
  */
 START_TEST(test_swarm)
 {
-    char conf2[700], *out = NULL;
+    char *out = NULL;
     uint64_t size, sent;
-    FILE *f;
 
-    mirror_up_opts(NULL, MIRROR_SWARM);
+    mirror_up_opts(MIRROR_SWARM);
     /* the second client's registries.conf names the second peer's proxy */
-    snprintf(conf2, sizeof(conf2), "%s/registries2.conf", S.dir);
-    f = fopen(conf2, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f,
-            "[[registry]]\nprefix = \"" MIRROR_CLOSED "\"\nlocation = \"" MIRROR_CLOSED
-            "\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"%s\"\ninsecure = true\n",
-            S.proxy2);
-    ck_assert_int_eq(fclose(f), 0);
+    mirror_registries_conf("registries2.conf", S.proxy2);
     ck_assert_int_eq(run(NULL,
                          "skopeo --insecure-policy --registries-conf %s/registries.conf copy -q "
-                         "docker://" MIRROR_CLOSED "/" MIRROR_IMAGE ":v1 oci:%s/one:v1 & a=$!; "
-                         "skopeo --insecure-policy --registries-conf %s copy -q "
-                         "docker://" MIRROR_CLOSED "/" MIRROR_IMAGE ":v1 oci:%s/two:v1 & b=$!; "
+                         "docker://%s/" MIRROR_IMAGE ":v1 oci:%s/one:v1 & a=$!; "
+                         "skopeo --insecure-policy --registries-conf %s/registries2.conf copy -q "
+                         "docker://%s/" MIRROR_IMAGE ":v1 oci:%s/two:v1 & b=$!; "
                          "wait $a && wait $b",
-                         S.dir, S.dir, conf2, S.dir),
+                         S.dir, A.closed, S.dir, S.dir, A.closed, S.dir),
                      0);
     assert_layout("one");
     assert_layout("two");
@@ -824,7 +858,7 @@ START_TEST(test_swarm_auth)
 {
     char path[700], auth[300], flag[800];
 
-    mirror_up_opts(NULL, MIRROR_SWARM | MIRROR_AUTH);
+    mirror_up_opts(MIRROR_SWARM | MIRROR_AUTH);
     snprintf(path, sizeof(path), "%s/auth.json", S.dir);
     snprintf(auth, sizeof(auth), "{\"auths\": {\"%s\": {\"auth\": \"%s\"}}}\n", S.proxy,
              MIRROR_USER_B64);
@@ -876,9 +910,9 @@ ctd_hosts(const char *host, const char *header)
 
     ck_assert_int_eq(run(NULL, "mkdir -p '%s/hosts/%s'", S.dir, host), 0);
     snprintf(text, sizeof(text),
-             "server = \"http://" MIRROR_CLOSED "\"\n[host.\"http://%s\"]\n"
+             "server = \"http://%s\"\n[host.\"http://%s\"]\n"
              "capabilities = [\"pull\", \"resolve\"]\n",
-             S.proxy);
+             A.closed, S.proxy);
     if (header != NULL)
         snprintf(text + strlen(text), sizeof(text) - strlen(text),
                  "[host.\"http://%s\".header]\nX-Dragonfly-Registry = \"%s\"\n", S.proxy, header);
@@ -903,16 +937,29 @@ ctd_pull(const char *ref)
     ck_assert_uint_ge(metric("dragonfly_peer_proxy_p2p_requests_total"), 4);
 }
 
+/* ctd_pull of the image at its registry's own name (the _default hosts.toml forms). */
+static void
+ctd_pull_from_registry(void)
+{
+    char ref[100];
+
+    snprintf(ref, sizeof(ref), "%s/" MIRROR_IMAGE ":v1", A.reg);
+    ctd_pull(ref);
+}
+
 /*
  * containerd, hosts.toml with the X-Dragonfly-Registry header: the image's host is a closed
  * port, and so is the peer's configured mirror; only the header names the registry.
  */
 START_TEST(test_containerd_header)
 {
-    mirror_up("http://" MIRROR_CLOSED);
+    char reg[64], ref[100];
+
+    mirror_up_opts(MIRROR_AWAY);
     ctd_start();
-    ctd_hosts(MIRROR_CLOSED, "http://" MIRROR_REG);
-    ctd_pull(MIRROR_CLOSED "/" MIRROR_IMAGE ":v1");
+    ctd_hosts(A.closed, mirror_url(reg, sizeof(reg), "http", A.reg));
+    snprintf(ref, sizeof(ref), "%s/" MIRROR_IMAGE ":v1", A.closed);
+    ctd_pull(ref);
     mirror_down();
 }
 
@@ -925,10 +972,10 @@ END_TEST
  */
 START_TEST(test_containerd_ns)
 {
-    mirror_up_opts("http://" MIRROR_CLOSED, MIRROR_TLS);
+    mirror_up_opts(MIRROR_AWAY | MIRROR_TLS);
     ctd_start();
     ctd_hosts("_default", NULL);
-    ctd_pull(MIRROR_REG "/" MIRROR_IMAGE ":v1");
+    ctd_pull_from_registry();
     mirror_down();
 }
 
@@ -940,10 +987,10 @@ END_TEST
  */
 START_TEST(test_containerd_ns_registries)
 {
-    mirror_up_opts("http://" MIRROR_CLOSED, MIRROR_MAP);
+    mirror_up_opts(MIRROR_AWAY | MIRROR_MAP);
     ctd_start();
     ctd_hosts("_default", NULL);
-    ctd_pull(MIRROR_REG "/" MIRROR_IMAGE ":v1");
+    ctd_pull_from_registry();
     mirror_down();
 }
 
