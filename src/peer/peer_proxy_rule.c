@@ -27,6 +27,13 @@ int
 peer_proxy_rule_set_new(const struct df_conf_list *regexes, struct peer_proxy_rule_set **out,
                         struct df_error *err)
 {
+    return peer_proxy_rule_set_new_for("proxy.rules", regexes, out, err);
+}
+
+int
+peer_proxy_rule_set_new_for(const char *key, const struct df_conf_list *regexes,
+                            struct peer_proxy_rule_set **out, struct df_error *err)
+{
     struct peer_proxy_rule_set *rs = xcalloc(1, sizeof(*rs));
     char msg[200];
     int rc;
@@ -37,7 +44,7 @@ peer_proxy_rule_set_new(const struct df_conf_list *regexes, struct peer_proxy_ru
         if ((rc = regcomp(&rs->re[i], regexes->v[i], REG_EXTENDED | REG_NOSUB)) != 0) {
             regerror(rc, &rs->re[i], msg, sizeof(msg));
             peer_proxy_rule_set_free(rs);
-            return df_error_set(err, DF_EINVAL, "proxy.rules: \"%s\": %s", regexes->v[i], msg);
+            return df_error_set(err, DF_EINVAL, "%s: \"%s\": %s", key, regexes->v[i], msg);
         }
         rs->n++;
     }

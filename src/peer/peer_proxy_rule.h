@@ -22,6 +22,10 @@ struct peer_proxy_rule_set;
 int peer_proxy_rule_set_new(const struct df_conf_list *regexes, struct peer_proxy_rule_set **out,
                             struct df_error *err);
 
+/* The same for the regexes of config key key (named in the message). */
+int peer_proxy_rule_set_new_for(const char *key, const struct df_conf_list *regexes,
+                                struct peer_proxy_rule_set **out, struct df_error *err);
+
 /* Free rs; NULL is a no-op. */
 void peer_proxy_rule_set_free(struct peer_proxy_rule_set *rs);
 

@@ -106,6 +106,7 @@ static struct {
     const char *rate; /* the peer's download.rateLimit, NULL: none */
     const char *map;  /* the peer's proxy.registries entry, NULL: none */
     bool rate1;       /* proxy.requestRateLimit 1 */
+    bool hijack;      /* proxy.hijackHTTPS for the registry's address, CA in hijack/ */
     bool swarm;       /* a scheduler, a seed and a second peer; the peers use them */
     struct it_proc sched, seed, peer2;
     char sched_addr[64], proxy2[64], upload2[64];
@@ -163,7 +164,7 @@ static void
 mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const char *mirror,
                      char *proxy, char *upload)
 {
-    char data[700], ca[700], ready[700], listen[64];
+    char data[700], ca[700], ready[700], listen[64], hca[700], hkey[700], hhost[64];
     const char *argv[40] = {it_bin(),
                             "peer",
                             "--ip",
@@ -205,6 +206,24 @@ mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const 
     if (S.rate1) {
         argv[n++] = "--proxy-request-rate-limit";
         argv[n++] = "1";
+    }
+    if (S.hijack) {
+        snprintf(hca, sizeof(hca), "%s/hijack/ca.crt", S.dir);
+        snprintf(hkey, sizeof(hkey), "%s/hijack/ca.key", S.dir);
+        /* the registry's address exactly: its dots are literal */
+        snprintf(hhost, sizeof(hhost), "^%s$", A.reg_ip);
+        for (char *c = hhost + strlen(hhost); c > hhost; c--) {
+            if (*c == '.') {
+                memmove(c + 1, c, strlen(c) + 1);
+                *c = '\\';
+            }
+        }
+        argv[n++] = "--proxy-hijack-cert";
+        argv[n++] = hca;
+        argv[n++] = "--proxy-hijack-key";
+        argv[n++] = hkey;
+        argv[n++] = "--proxy-hijack-host";
+        argv[n++] = hhost;
     }
     if (S.swarm) {
         argv[n++] = "--scheduler";
@@ -262,13 +281,14 @@ mirror_registries_conf(const char *name, const char *proxy)
 }
 
 /* The registry's options. */
-#define MIRROR_TLS   0x1  /* https, with a certificate made here that the peer trusts */
-#define MIRROR_AUTH  0x2  /* htpasswd basic auth: user MIRROR_USER */
-#define MIRROR_SLOW  0x4  /* the peer downloads at 2 MiB/s */
-#define MIRROR_MAP   0x8  /* proxy.registries maps ns=<registry> to its http:// origin */
-#define MIRROR_RATE  0x10 /* the proxy takes 1 request/s */
-#define MIRROR_SWARM 0x20 /* a scheduler, a seed and two peers */
-#define MIRROR_AWAY  0x40 /* the peer's proxy.registryMirror.addr is the closed port */
+#define MIRROR_TLS    0x1  /* https, with a certificate made here that the peer trusts */
+#define MIRROR_AUTH   0x2  /* htpasswd basic auth: user MIRROR_USER */
+#define MIRROR_SLOW   0x4  /* the peer downloads at 2 MiB/s */
+#define MIRROR_MAP    0x8  /* proxy.registries maps ns=<registry> to its http:// origin */
+#define MIRROR_RATE   0x10 /* the proxy takes 1 request/s */
+#define MIRROR_SWARM  0x20 /* a scheduler, a seed and two peers */
+#define MIRROR_AWAY   0x40 /* the peer's proxy.registryMirror.addr is the closed port */
+#define MIRROR_HIJACK 0x80 /* the peer intercepts CONNECTs to the registry (its CA: hijack/) */
 
 #define MIRROR_USER     "it:it-secret"
 #define MIRROR_USER_B64 "aXQ6aXQtc2VjcmV0" /* base64 of MIRROR_USER */
@@ -300,6 +320,10 @@ mirror_up_opts(unsigned opts)
     S.rate = rate;
     S.map = (opts & MIRROR_MAP) != 0 ? map : NULL;
     S.rate1 = (opts & MIRROR_RATE) != 0;
+    S.hijack = (opts & MIRROR_HIJACK) != 0;
+    if (S.hijack)
+        ck_assert_int_eq(
+                run(NULL, "%s cert ca --dir %s/hijack --force >/dev/null", it_bin(), S.dir), 0);
     S.swarm = (opts & MIRROR_SWARM) != 0;
     /* the name in the CN and a DNS SAN too: mbedtls matches an IP host only as a name */
     if (tls)
@@ -452,22 +476,45 @@ START_TEST(test_skopeo_pull)
 
 END_TEST
 
-/* The headers curl saw for a request through the proxy (-D), lower-cased. */
+/*
+ * curl to url with args (the proxy's --proxy flag among them for a forward request): the
+ * response headers (-D), lower-cased; the body is in body, the status in *code.
+ */
 static char *
-mirror_curl(const char *args, const char *path, int *code)
+mirror_curl_url(const char *args, const char *url, int *code)
 {
     char *out = NULL;
     int c = 0;
 
     ck_assert_int_eq(run(&out,
                          "curl -sS --max-time 30 -o %s/body -D - %s -w 'code=%%{http_code}\\n' "
-                         "'http://%s%s' | tr 'A-Z' 'a-z'",
-                         S.dir, args, S.proxy, path),
+                         "'%s' | tr 'A-Z' 'a-z'",
+                         S.dir, args, url),
                      0);
     ck_assert_ptr_nonnull(strstr(out, "code="));
     ck_assert_int_eq(sscanf(strstr(out, "code="), "code=%d", &c), 1);
     *code = c;
     return out;
+}
+
+/* mirror_curl_url of path at the proxy (a mirror request). */
+static char *
+mirror_curl(const char *args, const char *path, int *code)
+{
+    char url[800];
+
+    snprintf(url, sizeof(url), "http://%s%s", S.proxy, path);
+    return mirror_curl_url(args, url, code);
+}
+
+/* mirror_curl_url of url through the proxy as a forward proxy (--proxy). */
+static char *
+mirror_curl_via(const char *args, const char *url, int *code)
+{
+    char all[1200];
+
+    snprintf(all, sizeof(all), "--proxy http://%s %s", S.proxy, args);
+    return mirror_curl_url(all, url, code);
 }
 
 START_TEST(test_pass_through)
@@ -744,6 +791,169 @@ START_TEST(test_streams)
 
 END_TEST
 
+/* The biggest layer's digest ("sha256:<hex>"). */
+static void
+mirror_big_layer(char *out, size_t size)
+{
+    char *ls = NULL;
+
+    ck_assert_int_eq(run(&ls, "ls -S %s/layout/blobs/sha256 | head -1", S.dir), 0);
+    ck_assert_int_eq(strlen(ls), 65);
+    snprintf(out, size, "sha256:%.64s", ls);
+    free(ls);
+}
+
+/* The body curl saved is the blob digest ("sha256:<hex>") names. */
+static void
+assert_body_is(const char *digest)
+{
+    ck_assert_int_eq(
+            run(NULL, "test sha256:$(sha256sum < %s/body | cut -c1-64) = %s", S.dir, digest), 0);
+}
+
+/* The image's manifest by tag through the forward proxy (scheme: of the registry) passes
+ * through. */
+static void
+assert_manifest_via(const char *scheme, const char *args)
+{
+    char url[300], all[900], *h;
+    int code;
+
+    snprintf(url, sizeof(url), "%s://%s/v2/" MIRROR_IMAGE "/manifests/v1", scheme, A.reg);
+    snprintf(all, sizeof(all), "%s " OCI_ACCEPT, args);
+    h = mirror_curl_via(all, url, &code);
+    ck_assert_int_eq(code, 200);
+    ck_assert_ptr_null(strstr(h, "x-dragonfly-task-id"));
+    free(h);
+    assert_body_is(S.manifest);
+}
+
+/*
+ * The listener as a plain-HTTP forward proxy (HTTP_PROXY): absolute-form requests follow the
+ * mirror's rules (a blob through a P2P task, a manifest passed through), other methods are
+ * refused, and a request that is neither form gets a 400.
+ */
+START_TEST(test_forward_proxy)
+{
+    char layer[80], url[300], *h;
+    int code;
+
+    mirror_up();
+    mirror_big_layer(layer, sizeof(layer));
+    snprintf(url, sizeof(url), "http://%s/v2/" MIRROR_IMAGE "/blobs/%s", A.reg, layer);
+    h = mirror_curl_via("", url, &code);
+    ck_assert_int_eq(code, 200);
+    ck_assert_msg(strstr(h, "x-dragonfly-task-id: ") != NULL, "%s", h);
+    free(h);
+    assert_body_is(layer);
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 1", S.dir), 0);
+    /* the same blob as a mirror request is the same task: served from the cache */
+    snprintf(url, sizeof(url), "/v2/" MIRROR_IMAGE "/blobs/%s", layer);
+    h = mirror_curl("", url, &code);
+    ck_assert_int_eq(code, 200);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-task-download-finished: true"));
+    free(h);
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 1", S.dir), 0);
+    /* a manifest passes through */
+    assert_manifest_via("http", "");
+    ck_assert_uint_ge(metric("dragonfly_peer_proxy_pass_requests_total"), 1);
+    /* no body is forwarded: other methods are refused, and say so */
+    snprintf(url, sizeof(url), "http://%s/v2/" MIRROR_IMAGE "/blobs/uploads/", A.reg);
+    h = mirror_curl_via("-X POST -d x", url, &code);
+    ck_assert_int_eq(code, 405);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: proxy"));
+    free(h);
+    /* an origin outside the back-to-source policy (the peer's own address) */
+    snprintf(url, sizeof(url), "http://%s/metrics", S.upload);
+    h = mirror_curl_via("", url, &code);
+    ck_assert_int_eq(code, 502);
+    free(h);
+    ck_assert_int_eq(run(NULL, "grep -q 'back-to-source' %s/body", S.dir), 0);
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * CONNECT to the TLS registry with interception on: the client trusts our CA (a leaf minted for
+ * the registry's address), blobs go through P2P tasks, manifests pass through, a POST inside
+ * is refused.
+ */
+START_TEST(test_connect)
+{
+    char layer[80], url[300], args[1000], *h, *out = NULL;
+    int code;
+
+    mirror_up_opts(MIRROR_TLS | MIRROR_HIJACK);
+    mirror_big_layer(layer, sizeof(layer));
+    /* intercepted: our CA verifies, the registry's own does not */
+    snprintf(url, sizeof(url), "https://%s/v2/" MIRROR_IMAGE "/blobs/%s", A.reg, layer);
+    snprintf(args, sizeof(args), "--cacert %s/hijack/ca.crt", S.dir);
+    h = mirror_curl_via(args, url, &code);
+    ck_assert_int_eq(code, 200);
+    ck_assert_msg(strstr(h, "x-dragonfly-task-id: ") != NULL, "%s", h);
+    free(h);
+    assert_body_is(layer);
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 1", S.dir), 0);
+    ck_assert_int_ne(run(NULL,
+                         "curl -sS --max-time 30 --proxy http://%s --cacert %s/registry.crt "
+                         "-o /dev/null %s",
+                         S.proxy, S.dir, url),
+                     0);
+    assert_manifest_via("https", args);
+    snprintf(url, sizeof(url), "https://%s/v2/" MIRROR_IMAGE "/manifests/v1", A.reg);
+    ck_assert_uint_ge(metric("dragonfly_peer_proxy_hijack_requests_total"), 2);
+    ck_assert_uint_eq(metric("dragonfly_peer_proxy_tunnel_requests_total"), 0);
+    /* a POST inside is refused like any other, and the connection keeps serving */
+    ck_assert_int_eq(run(&out,
+                         "o='--max-time 30 --proxy http://%s --cacert %s/hijack/ca.crt -o "
+                         "/dev/null -w %%{http_code},'; curl -sS $o -X POST -d x %s --next $o "
+                         "-H 'Accept: application/vnd.oci.image.manifest.v1+json' %s",
+                         S.proxy, S.dir, url, url),
+                     0);
+    ck_assert_msg(strcmp(out, "405,200,") == 0, "%s", out);
+    free(out);
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * CONNECT with no interception configured: a blind tunnel, the client verifies the registry's
+ * own certificate and skopeo-like reads work; a CONNECT to an address the back-to-source
+ * policy refuses (the peer's own upload port) gets 403 and no connection.
+ */
+START_TEST(test_connect_blind)
+{
+    char url[300], *out = NULL;
+
+    mirror_up_opts(MIRROR_TLS);
+    snprintf(url, sizeof(url), "https://%s/v2/" MIRROR_IMAGE "/manifests/v1", A.reg);
+    ck_assert_int_eq(
+            run(&out,
+                "curl -sS --max-time 30 --proxy http://%s --cacert %s/registry.crt " OCI_ACCEPT
+                " -o %s/body -w '%%{http_connect} %%{http_code}' %s",
+                S.proxy, S.dir, S.dir, url),
+            0);
+    ck_assert_msg(strcmp(out, "200 200") == 0, "%s", out);
+    free(out);
+    assert_body_is(S.manifest);
+    ck_assert_uint_eq(metric("dragonfly_peer_proxy_tunnel_requests_total"), 1);
+    ck_assert_uint_gt(metric("dragonfly_peer_proxy_tunnel_bytes_total"), 1000);
+    ck_assert_uint_eq(metric("dragonfly_peer_proxy_hijack_requests_total"), 0);
+    ck_assert_int_eq(run(&out,
+                         "curl -sS --max-time 30 --proxy http://%s -o /dev/null "
+                         "-w '%%{http_connect}' https://%s/ 2>/dev/null; true",
+                         S.proxy, S.upload),
+                     0);
+    ck_assert_msg(strcmp(out, "403") == 0, "%s", out);
+    free(out);
+    ck_assert_int_eq(run(NULL, "grep -q 'back-to-source policy' %s/peer.log", S.dir), 0);
+    mirror_down();
+}
+
+END_TEST
+
 /* Over proxy.requestRateLimit: 429 with X-Dragonfly-Error-Type, and serving again later. */
 START_TEST(test_rate_limit)
 {
@@ -1012,6 +1222,12 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_auth);
     tcase_add_test(tc, test_streams);
     tcase_add_test(tc, test_rate_limit);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("forward");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_forward_proxy);
+    tcase_add_test(tc, test_connect);
+    tcase_add_test(tc, test_connect_blind);
     suite_add_tcase(s, tc);
     tc = tcase_create("swarm");
     tcase_set_timeout(tc, 300);
