@@ -104,6 +104,8 @@ struct peer_config {
     char *proxy_hijack_key;               /* ... and its key */
     struct df_conf_list proxy_hijack_hosts; /* regexes of CONNECT hosts to intercept */
     bool proxy_hijack_insecure;             /* do not verify intercepted hosts' certificates */
+    char *proxy_auth_user;                  /* basicAuth: clients must send Proxy-Authorization */
+    char *proxy_auth_password;
 };
 
 /*

@@ -23,6 +23,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "df/df_b64.h"
 #include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_fetch.h"
@@ -384,7 +385,7 @@ peer_proxy_wants_p2p(struct peer_proxy *px, struct net_http_req *req, const char
 {
     const char *v = net_http_req_header(req, "X-Dragonfly-Use-P2P");
 
-    if (strcmp(net_http_req_method(req), "GET") != 0 || net_http_req_header(req, "Range") != NULL)
+    if (strcmp(net_http_req_method(req), "GET") != 0)
         return false;
     return peer_proxy_rule_set_is_match(px->rules, bare) ||
            (v != NULL && strcasecmp(v, "true") == 0);
@@ -512,6 +513,30 @@ peer_proxy_is_over_rate(struct peer_proxy *px, struct net_http_req *req)
     return true;
 }
 
+/*
+ * proxy.basicAuth: does req carry the credentials? The comparison takes the same time
+ * wherever the token differs, so that it cannot be guessed byte by byte.
+ */
+static bool
+peer_proxy_is_authorized(const struct peer_proxy *px, struct net_http_req *req)
+{
+    const char *v = net_http_req_header(req, "Proxy-Authorization");
+    size_t n, want;
+    unsigned diff = 0;
+
+    if (px->auth == NULL)
+        return true;
+    if (v == NULL || strncasecmp(v, "Basic ", 6) != 0)
+        return false;
+    for (v += 6; *v == ' '; v++)
+        ;
+    n = strlen(v);
+    want = strlen(px->auth);
+    for (size_t i = 0; i < want; i++)
+        diff |= (unsigned)(i < n ? (unsigned char)v[i] : 0) ^ (unsigned char)px->auth[i];
+    return diff == 0 && n == want;
+}
+
 static void
 peer_proxy_handler(struct net_http_req *req, void *arg)
 {
@@ -520,6 +545,11 @@ peer_proxy_handler(struct net_http_req *req, void *arg)
 
     if (peer_proxy_is_over_rate(px, req))
         return;
+    if (!peer_proxy_is_authorized(px, req)) {
+        net_http_req_add_header(req, "Proxy-Authenticate", "Basic realm=\"dragonfly\"");
+        peer_proxy_error(px, req, 407, "proxy", "proxy authentication required");
+        return;
+    }
     if (strcmp(net_http_req_method(req), "CONNECT") == 0)
         peer_proxy_connect(px, req);
     else if (net_http_req_target(req, &target) == 0)
@@ -582,6 +612,11 @@ peer_proxy_config_check(const struct peer_config *cfg, struct df_error *err)
         (rv = peer_proxy_rule_set_new(&cfg->proxy_rules, &rules, err)) != 0)
         return rv;
     peer_proxy_rule_set_free(rules);
+    if ((cfg->proxy_auth_user != NULL && cfg->proxy_auth_user[0] != '\0') !=
+        (cfg->proxy_auth_password != NULL && cfg->proxy_auth_password[0] != '\0'))
+        return df_error_set(err, DF_EINVAL, "proxy.basicAuth: username and password go together");
+    if (cfg->proxy_auth_user != NULL && strchr(cfg->proxy_auth_user, ':') != NULL)
+        return df_error_set(err, DF_EINVAL, "proxy.basicAuth.username: may not contain ':'");
     if (cfg->proxy_hijack_hosts.n == 0)
         return 0;
     if (cfg->proxy_hijack_cert == NULL || cfg->proxy_hijack_cert[0] == '\0' ||
@@ -616,6 +651,13 @@ peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     TAILQ_INIT(&px->tunnels);
     ctx->proxy = px;
     net_ratelim_init(&px->rl, (uint64_t)ctx->cfg.proxy_rate, 0, df_time_mono_ns());
+    if (ctx->cfg.proxy_auth_user != NULL && ctx->cfg.proxy_auth_user[0] != '\0') {
+        char *pair = xasprintf("%s:%s", ctx->cfg.proxy_auth_user, ctx->cfg.proxy_auth_password);
+
+        px->auth = xmalloc(df_b64_encoded_size(strlen(pair)));
+        df_b64_encode((const uint8_t *)pair, strlen(pair), px->auth);
+        free(pair);
+    }
     if ((rv = peer_proxy_rule_set_new(&ctx->cfg.proxy_rules, &px->rules, err)) != 0)
         return rv;
     memset(&opts, 0, sizeof(opts));
@@ -651,6 +693,7 @@ peer_proxy_stop(struct peer *ctx)
     if (px->task_listener.ev != NULL)
         peer_task_unlisten(ctx, &px->task_listener);
     peer_proxy_rule_set_free(px->rules);
+    free(px->auth);
     free(px);
     ctx->proxy = NULL;
 }

@@ -43,6 +43,8 @@ struct peer_proxy {
     struct net_tls_mint *hijack_mint;
     struct net_tls_ctx *hijack_tls;
     struct net_http_server *hijack_srv;
+    char *auth; /* proxy.basicAuth: the Proxy-Authorization token ("user:password" in
+                 * base64), NULL: none asked for */
 };
 
 /* Answer an error of ours: status, X-Dragonfly-Error-Type and a one-line text body. */

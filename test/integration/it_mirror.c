@@ -107,6 +107,7 @@ static struct {
     const char *map;  /* the peer's proxy.registries entry, NULL: none */
     bool rate1;       /* proxy.requestRateLimit 1 */
     bool hijack;      /* proxy.hijackHTTPS for the registry's address, CA in hijack/ */
+    bool pauth;       /* proxy.basicAuth MIRROR_PROXY_USER */
     bool swarm;       /* a scheduler, a seed and a second peer; the peers use them */
     struct it_proc sched, seed, peer2;
     char sched_addr[64], proxy2[64], upload2[64];
@@ -207,6 +208,12 @@ mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const 
         argv[n++] = "--proxy-request-rate-limit";
         argv[n++] = "1";
     }
+    if (S.pauth) {
+        argv[n++] = "--proxy-user";
+        argv[n++] = "px";
+        argv[n++] = "--proxy-password";
+        argv[n++] = "px-secret";
+    }
     if (S.hijack) {
         snprintf(hca, sizeof(hca), "%s/hijack/ca.crt", S.dir);
         snprintf(hkey, sizeof(hkey), "%s/hijack/ca.key", S.dir);
@@ -281,14 +288,18 @@ mirror_registries_conf(const char *name, const char *proxy)
 }
 
 /* The registry's options. */
-#define MIRROR_TLS    0x1  /* https, with a certificate made here that the peer trusts */
-#define MIRROR_AUTH   0x2  /* htpasswd basic auth: user MIRROR_USER */
-#define MIRROR_SLOW   0x4  /* the peer downloads at 2 MiB/s */
-#define MIRROR_MAP    0x8  /* proxy.registries maps ns=<registry> to its http:// origin */
-#define MIRROR_RATE   0x10 /* the proxy takes 1 request/s */
-#define MIRROR_SWARM  0x20 /* a scheduler, a seed and two peers */
-#define MIRROR_AWAY   0x40 /* the peer's proxy.registryMirror.addr is the closed port */
-#define MIRROR_HIJACK 0x80 /* the peer intercepts CONNECTs to the registry (its CA: hijack/) */
+#define MIRROR_TLS    0x1   /* https, with a certificate made here that the peer trusts */
+#define MIRROR_AUTH   0x2   /* htpasswd basic auth: user MIRROR_USER */
+#define MIRROR_SLOW   0x4   /* the peer downloads at 2 MiB/s */
+#define MIRROR_MAP    0x8   /* proxy.registries maps ns=<registry> to its http:// origin */
+#define MIRROR_RATE   0x10  /* the proxy takes 1 request/s */
+#define MIRROR_SWARM  0x20  /* a scheduler, a seed and two peers */
+#define MIRROR_AWAY   0x40  /* the peer's proxy.registryMirror.addr is the closed port */
+#define MIRROR_HIJACK 0x80  /* the peer intercepts CONNECTs to the registry (its CA: hijack/) */
+#define MIRROR_PAUTH  0x100 /* the proxy asks for MIRROR_PROXY_USER (proxy.basicAuth) */
+
+#define MIRROR_PROXY_USER     "px:px-secret"
+#define MIRROR_PROXY_USER_B64 "cHg6cHgtc2VjcmV0" /* base64 of MIRROR_PROXY_USER */
 
 #define MIRROR_USER     "it:it-secret"
 #define MIRROR_USER_B64 "aXQ6aXQtc2VjcmV0" /* base64 of MIRROR_USER */
@@ -321,6 +332,7 @@ mirror_up_opts(unsigned opts)
     S.map = (opts & MIRROR_MAP) != 0 ? map : NULL;
     S.rate1 = (opts & MIRROR_RATE) != 0;
     S.hijack = (opts & MIRROR_HIJACK) != 0;
+    S.pauth = (opts & MIRROR_PAUTH) != 0;
     if (S.hijack)
         ck_assert_int_eq(
                 run(NULL, "%s cert ca --dir %s/hijack --force >/dev/null", it_bin(), S.dir), 0);
@@ -874,6 +886,21 @@ START_TEST(test_forward_proxy)
 
 END_TEST
 
+/* The proxy answers a CONNECT to hostport with status want (and no tunnel). */
+static void
+assert_connect_status(const char *hostport, const char *want)
+{
+    char *out = NULL;
+
+    ck_assert_int_eq(run(&out,
+                         "curl -sS --max-time 30 --proxy http://%s -o /dev/null "
+                         "-w '%%{http_connect}' https://%s/ 2>/dev/null; true",
+                         S.proxy, hostport),
+                     0);
+    ck_assert_msg(strcmp(out, want) == 0, "CONNECT %s: %s, want %s", hostport, out, want);
+    free(out);
+}
+
 /*
  * CONNECT to the TLS registry with interception on: the client trusts our CA (a leaf minted for
  * the registry's address), blobs go through P2P tasks, manifests pass through, a POST inside
@@ -941,14 +968,106 @@ START_TEST(test_connect_blind)
     ck_assert_uint_eq(metric("dragonfly_peer_proxy_tunnel_requests_total"), 1);
     ck_assert_uint_gt(metric("dragonfly_peer_proxy_tunnel_bytes_total"), 1000);
     ck_assert_uint_eq(metric("dragonfly_peer_proxy_hijack_requests_total"), 0);
-    ck_assert_int_eq(run(&out,
-                         "curl -sS --max-time 30 --proxy http://%s -o /dev/null "
-                         "-w '%%{http_connect}' https://%s/ 2>/dev/null; true",
-                         S.proxy, S.upload),
-                     0);
-    ck_assert_msg(strcmp(out, "403") == 0, "%s", out);
-    free(out);
+    assert_connect_status(S.upload, "403");
     ck_assert_int_eq(run(NULL, "grep -q 'back-to-source policy' %s/peer.log", S.dir), 0);
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * The body curl saved is bytes [start, start + len) of the blob hex names, and the response
+ * headers h said so with a 206.
+ */
+static void
+assert_range(const char *h, const char *hex, uint64_t start, uint64_t len, uint64_t total)
+{
+    char want[120];
+
+    snprintf(want, sizeof(want), "content-range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, start,
+             start + len - 1, total);
+    ck_assert_msg(strstr(h, want) != NULL, "want %s in %s", want, h);
+    ck_assert_int_eq(run(NULL,
+                         "dd if=%s/layout/blobs/sha256/%s bs=1M iflag=skip_bytes,count_bytes "
+                         "skip=%" PRIu64 " count=%" PRIu64 " status=none | cmp - %s/body",
+                         S.dir, hex, start, len, S.dir),
+                     0);
+}
+
+/*
+ * Range on a P2P blob: 206 with Content-Range and exactly those bytes, while the task runs
+ * (the whole blob is still fetched and checked against its digest) and from the cache; a
+ * suffix range; an unsatisfiable one gets 416 with "bytes * /size".
+ */
+START_TEST(test_range)
+{
+    char layer[80], path[300], *h, *out = NULL;
+    uint64_t size = 0;
+    int code;
+
+    mirror_up();
+    mirror_big_layer(layer, sizeof(layer));
+    ck_assert_int_eq(run(&out, "stat -c %%s %s/layout/blobs/sha256/%s", S.dir, layer + 7), 0);
+    ck_assert_int_eq(sscanf(out, "%" SCNu64, &size), 1);
+    free(out);
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/blobs/%s", layer);
+    h = mirror_curl("-r 1000-1999", path, &code);
+    ck_assert_int_eq(code, 206);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-task-id: "));
+    assert_range(h, layer + 7, 1000, 1000, size);
+    free(h);
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 1", S.dir), 0);
+    /* the whole blob was fetched and verified: the next ranges come from the cache */
+    h = mirror_curl("-r 5-", path, &code);
+    ck_assert_int_eq(code, 206);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-task-download-finished: true"));
+    assert_range(h, layer + 7, 5, size - 5, size);
+    free(h);
+    h = mirror_curl("-r -100", path, &code);
+    ck_assert_int_eq(code, 206);
+    assert_range(h, layer + 7, size - 100, 100, size);
+    free(h);
+    h = mirror_curl("-r 99999999-", path, &code);
+    ck_assert_int_eq(code, 416);
+    snprintf(path, sizeof(path), "content-range: bytes */%" PRIu64, size);
+    ck_assert_msg(strstr(h, path) != NULL, "%s", h);
+    free(h);
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 1", S.dir), 0);
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * proxy.basicAuth: every request without the credentials (or with wrong ones) gets 407 and
+ * Proxy-Authenticate, mirror and forward requests alike; with them it is served; the
+ * password never reaches the log.
+ */
+START_TEST(test_proxy_auth)
+{
+    char url[300], *h;
+    int code;
+
+    mirror_up_opts(MIRROR_PAUTH);
+    h = mirror_curl("", "/v2/", &code);
+    ck_assert_int_eq(code, 407);
+    ck_assert_ptr_nonnull(strstr(h, "proxy-authenticate: basic realm=\"dragonfly\""));
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: proxy"));
+    free(h);
+    h = mirror_curl("-H 'Proxy-Authorization: Basic " MIRROR_PROXY_USER_B64 "'", "/v2/", &code);
+    ck_assert_int_eq(code, 200);
+    free(h);
+    snprintf(url, sizeof(url), "http://%s/v2/", A.reg);
+    h = mirror_curl_via("--proxy-user px:wrong", url, &code);
+    ck_assert_int_eq(code, 407);
+    free(h);
+    h = mirror_curl_via("--proxy-user " MIRROR_PROXY_USER, url, &code);
+    ck_assert_int_eq(code, 200);
+    free(h);
+    /* CONNECT too */
+    assert_connect_status(A.reg, "407");
+    ck_assert_int_eq(
+            run(NULL, "! grep -q 'px-secret\\|" MIRROR_PROXY_USER_B64 "' %s/peer.log", S.dir), 0);
     mirror_down();
 }
 
@@ -1228,6 +1347,8 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_forward_proxy);
     tcase_add_test(tc, test_connect);
     tcase_add_test(tc, test_connect_blind);
+    tcase_add_test(tc, test_range);
+    tcase_add_test(tc, test_proxy_auth);
     suite_add_tcase(s, tc);
     tc = tcase_create("swarm");
     tcase_set_timeout(tc, 300);
