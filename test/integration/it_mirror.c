@@ -976,6 +976,46 @@ START_TEST(test_connect_blind)
 END_TEST
 
 /*
+ * podman pull with the same registries.conf (the image's registry a closed port, its mirror
+ * our proxy), podman's storage (vfs) and run state in the test dir: the image podman stored
+ * has the pushed manifest's digest, and its blobs came through P2P tasks. Skipped, saying so,
+ * when podman is not installed or cannot run here.
+ */
+START_TEST(test_podman_pull)
+{
+    char pod[900], *out = NULL;
+
+    if (access("/usr/bin/podman", X_OK) != 0) {
+        printf("test_podman_pull: skipped: /usr/bin/podman is not installed\n");
+        return;
+    }
+    mirror_up();
+    snprintf(pod, sizeof(pod),
+             "CONTAINERS_REGISTRIES_CONF=%s/registries.conf podman --root %s/pod/root "
+             "--runroot %s/pod/run --tmpdir %s/pod/tmp --storage-driver vfs --events-backend "
+             "none --cgroup-manager cgroupfs",
+             S.dir, S.dir, S.dir, S.dir);
+    if (run(&out, "mkdir -p %s/pod/tmp && %s images -q 2>&1", S.dir, pod) != 0) {
+        printf("test_podman_pull: skipped: podman cannot run here: %s\n", out);
+        free(out);
+        mirror_down();
+        return;
+    }
+    free(out);
+    ck_assert_int_eq(run(NULL, "%s pull -q %s/" MIRROR_IMAGE ":v1 >/dev/null", pod, A.closed), 0);
+    ck_assert_int_eq(run(&out, "%s image inspect --format '{{.Digest}}' %s/" MIRROR_IMAGE ":v1",
+                         pod, A.closed),
+                     0);
+    ck_assert_msg(strncmp(out, S.manifest, strlen(S.manifest)) == 0, "%s vs %s", out, S.manifest);
+    free(out);
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 4", S.dir), 0);
+    ck_assert_uint_ge(metric("dragonfly_peer_proxy_p2p_requests_total"), 4);
+    mirror_down();
+}
+
+END_TEST
+
+/*
  * The body curl saved is bytes [start, start + len) of the blob hex names, and the response
  * headers h said so with a 206.
  */
@@ -1349,6 +1389,10 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_connect_blind);
     tcase_add_test(tc, test_range);
     tcase_add_test(tc, test_proxy_auth);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("podman");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_podman_pull);
     suite_add_tcase(s, tc);
     tc = tcase_create("swarm");
     tcase_set_timeout(tc, 300);
