@@ -39,6 +39,7 @@ static struct {
     char sched_ip[20]; /* with MIRROR_SWARM */
     char seed_ip[20];
     char peer2_ip[20];
+    char token[32]; /* the token server, with MIRROR_TOKEN */
 } A;
 
 static void
@@ -53,6 +54,7 @@ mirror_addrs(void)
     snprintf(A.sched_ip, sizeof(A.sched_ip), "127.%u.%u.13", b, c);
     snprintf(A.seed_ip, sizeof(A.seed_ip), "127.%u.%u.14", b, c);
     snprintf(A.peer2_ip, sizeof(A.peer2_ip), "127.%u.%u.15", b, c);
+    snprintf(A.token, sizeof(A.token), "127.%u.%u.16:%u", b, c, 20000 + pid % 10000);
 }
 
 /* url ("http://" or "https://" and host) in a buffer of the caller's. */
@@ -111,7 +113,7 @@ static struct {
     bool swarm;       /* a scheduler, a seed and a second peer; the peers use them */
     struct it_proc sched, seed, peer2;
     char sched_addr[64], proxy2[64], upload2[64];
-    struct it_proc reg, peer, ctd;
+    struct it_proc reg, peer, ctd, token;
     char proxy[64], upload[64];
     char manifest[80]; /* sha256:<hex> of the pushed manifest */
 } S;
@@ -297,6 +299,7 @@ mirror_registries_conf(const char *name, const char *proxy)
 #define MIRROR_AWAY   0x40  /* the peer's proxy.registryMirror.addr is the closed port */
 #define MIRROR_HIJACK 0x80  /* the peer intercepts CONNECTs to the registry (its CA: hijack/) */
 #define MIRROR_PAUTH  0x100 /* the proxy asks for MIRROR_PROXY_USER (proxy.basicAuth) */
+#define MIRROR_TOKEN  0x200 /* bearer tokens from test/tools/token_server for MIRROR_USER */
 
 #define MIRROR_PROXY_USER     "px:px-secret"
 #define MIRROR_PROXY_USER_B64 "cHg6cHgtc2VjcmV0" /* base64 of MIRROR_PROXY_USER */
@@ -305,6 +308,37 @@ mirror_registries_conf(const char *name, const char *proxy)
 #define MIRROR_USER_B64 "aXQ6aXQtc2VjcmV0" /* base64 of MIRROR_USER */
 /* bcrypt of "it-secret" (cost 4), as htpasswd -B would write it */
 #define MIRROR_HTPASSWD "it:$2b$04$4L4OXZjcd8R.va.YiSkl9OFMq3S8wVAOche8E2kiKOJf.n.Bt.S8K\n"
+
+/*
+ * The token server the registry trusts (its certificate is the registry's rootcertbundle),
+ * granting MIRROR_USER what it asks for.
+ */
+static void
+mirror_token_start(void)
+{
+    char tool[700], key[700], crt[700];
+    const char *argv[] = {tool,          "--listen", A.token,     "--key",     key,
+                          "--cert",      crt,        "--issuer",  "it-issuer", "--service",
+                          "it-registry", "--user",   MIRROR_USER, NULL};
+    int i;
+
+    ck_assert_ptr_nonnull(it_tool("token_server", tool, sizeof(tool)));
+    snprintf(key, sizeof(key), "%s/token.key", S.dir);
+    snprintf(crt, sizeof(crt), "%s/token.crt", S.dir);
+    ck_assert_int_eq(run(NULL,
+                         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                         "-nodes -keyout %s -out %s -days 2 -subj /CN=it-token 2>/dev/null",
+                         key, crt),
+                     0);
+    ck_assert_int_eq(
+            it_proc_start(&S.token, S.dir, "token", (char *const *)(uintptr_t)argv, NULL, 0), 0);
+    for (i = 0; i < 100; i++) {
+        if (run(NULL, "curl -sf --max-time 2 -o /dev/null 'http://%s/token?scope='", A.token) == 0)
+            break;
+        it_sleep_ms(50);
+    }
+    ck_assert_msg(i < 100, "the token server did not answer on %s", A.token);
+}
 
 /*
  * A registry with the image pushed (opts: MIRROR_*), and a peer mirroring it (its
@@ -360,6 +394,11 @@ mirror_up_opts(unsigned opts)
         if (auth)
             snprintf(yml + strlen(yml), sizeof(yml) - strlen(yml),
                      "auth:\n  htpasswd:\n    realm: it\n    path: %s/htpasswd\n", S.dir);
+        if ((opts & MIRROR_TOKEN) != 0)
+            snprintf(yml + strlen(yml), sizeof(yml) - strlen(yml),
+                     "auth:\n  token:\n    realm: http://%s/token\n    service: it-registry\n"
+                     "    issuer: it-issuer\n    rootcertbundle: %s/token.crt\n",
+                     A.token, S.dir);
         write_file(path, yml);
     }
     {
@@ -367,10 +406,15 @@ mirror_up_opts(unsigned opts)
         snprintf(pw, sizeof(pw), "%s/htpasswd", S.dir);
         write_file(pw, MIRROR_HTPASSWD);
     }
+    if ((opts & MIRROR_TOKEN) != 0)
+        mirror_token_start();
     ck_assert_int_eq(
             it_proc_start(&S.reg, S.dir, "registry", (char *const *)(uintptr_t)argv, NULL, 0), 0);
     for (i = 0; i < 300; i++) {
-        if (run(NULL, "curl -sfk --max-time 2 -u " MIRROR_USER " -o /dev/null %s://%s/v2/",
+        /* any answer (a token registry says 401 to everyone here) */
+        if (run(NULL,
+                "curl -sk --max-time 2 -u " MIRROR_USER " -o /dev/null -w '%%{http_code}' "
+                "%s://%s/v2/ | grep -qv 000",
                 tls ? "https" : "http", A.reg) == 0)
             break;
         it_sleep_ms(100);
@@ -387,7 +431,8 @@ mirror_up_opts(unsigned opts)
     ck_assert_int_eq(run(NULL,
                          "skopeo --insecure-policy copy -q --dest-tls-verify=false %s "
                          "oci:%s/layout:v1 docker://%s/" MIRROR_IMAGE ":v1",
-                         auth ? "--dest-creds " MIRROR_USER : "", S.dir, A.reg),
+                         auth || (opts & MIRROR_TOKEN) != 0 ? "--dest-creds " MIRROR_USER : "",
+                         S.dir, A.reg),
                      0);
     if ((opts & MIRROR_AWAY) != 0)
         mirror_peer_start(mirror_url(url, sizeof(url), "http", A.closed));
@@ -413,6 +458,8 @@ mirror_down(void)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer exit status %d", status);
     if (S.ctd.pid > 0)
         it_proc_stop(&S.ctd);
+    if (S.token.pid > 0)
+        it_proc_stop(&S.token);
     if (S.swarm) {
         it_proc_stop(&S.peer2);
         it_proc_stop(&S.seed);
@@ -438,6 +485,21 @@ static int
 mirror_pull(const char *ref, const char *dest)
 {
     return mirror_pull_as("", ref, dest);
+}
+
+/* mirror_pull of :v1 with MIRROR_USER's credentials (an auth.json in the test dir). */
+static int
+mirror_pull_with_creds(const char *dest)
+{
+    char path[700], auth[300], flag[800];
+
+    /* containers/image looks a mirror's credentials up by the mirror's host */
+    snprintf(path, sizeof(path), "%s/auth.json", S.dir);
+    snprintf(auth, sizeof(auth), "{\"auths\": {\"%s\": {\"auth\": \"%s\"}}}\n", S.proxy,
+             MIRROR_USER_B64);
+    write_file(path, auth);
+    snprintf(flag, sizeof(flag), "--src-authfile %s", path);
+    return mirror_pull_as(flag, ":v1", dest);
 }
 
 /* Every blob of the layout at dest is named by its sha256, and the pushed manifest is there. */
@@ -696,16 +758,7 @@ START_TEST(test_auth)
     mirror_up_opts(MIRROR_AUTH);
     ck_assert_int_ne(mirror_pull(":v1", "anonymous"), 0);
     ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 0", S.dir), 0);
-    /* containers/image looks a mirror's credentials up by the mirror's host */
-    snprintf(path, sizeof(path), "%s/auth.json", S.dir);
-    {
-        char auth[300], flag[800];
-        snprintf(auth, sizeof(auth), "{\"auths\": {\"%s\": {\"auth\": \"%s\"}}}\n", S.proxy,
-                 MIRROR_USER_B64);
-        write_file(path, auth);
-        snprintf(flag, sizeof(flag), "--src-authfile %s", path);
-        ck_assert_int_eq(mirror_pull_as(flag, ":v1", "with-creds"), 0);
-    }
+    ck_assert_int_eq(mirror_pull_with_creds("with-creds"), 0);
     assert_layout("with-creds");
     ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 4", S.dir), 0);
     /* the biggest layer is in the peer's cache now; without credentials it is still 401 */
@@ -731,6 +784,49 @@ START_TEST(test_auth)
                      0);
     /* credentials never reach the log */
     ck_assert_int_eq(run(NULL, "! grep -q '" MIRROR_USER_B64 "' %s/peer.log", S.dir), 0);
+    mirror_down();
+}
+
+END_TEST
+
+/* The biggest layer's digest ("sha256:<hex>"). */
+static void
+mirror_big_layer(char *out, size_t size)
+{
+    char *ls = NULL;
+
+    ck_assert_int_eq(run(&ls, "ls -S %s/layout/blobs/sha256 | head -1", S.dir), 0);
+    ck_assert_int_eq(strlen(ls), 65);
+    snprintf(out, size, "sha256:%.64s", ls);
+    free(ls);
+}
+
+/*
+ * A registry with bearer tokens (test/tools/token_server, which the registry trusts): the
+ * registry's 401 with "WWW-Authenticate: Bearer realm=..." reaches the client, which gets a
+ * token from the realm with its credentials and pulls through the mirror (the token is
+ * forwarded, for the P2P tasks' checks too); an anonymous client's token grants nothing, so
+ * it never gets a blob the peer holds.
+ */
+START_TEST(test_token_auth)
+{
+    char layer[80], path[300], *h;
+    int code;
+
+    mirror_up_opts(MIRROR_TOKEN);
+    ck_assert_int_ne(mirror_pull(":v1", "anonymous"), 0);
+    ck_assert_int_eq(mirror_pull_with_creds("with-token"), 0);
+    assert_layout("with-token");
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 4", S.dir), 0);
+    ck_assert_int_eq(run(NULL, "grep -q 'granted' %s/token.log", S.dir), 0);
+    /* a cached blob, asked for without a token: the registry's bearer challenge */
+    mirror_big_layer(layer, sizeof(layer));
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/blobs/%s", layer);
+    h = mirror_curl("", path, &code);
+    ck_assert_int_eq(code, 401);
+    ck_assert_msg(strstr(h, "www-authenticate: bearer realm=") != NULL, "%s", h);
+    ck_assert_ptr_null(strstr(h, "x-dragonfly-task-id"));
+    free(h);
     mirror_down();
 }
 
@@ -802,18 +898,6 @@ START_TEST(test_streams)
 }
 
 END_TEST
-
-/* The biggest layer's digest ("sha256:<hex>"). */
-static void
-mirror_big_layer(char *out, size_t size)
-{
-    char *ls = NULL;
-
-    ck_assert_int_eq(run(&ls, "ls -S %s/layout/blobs/sha256 | head -1", S.dir), 0);
-    ck_assert_int_eq(strlen(ls), 65);
-    snprintf(out, size, "sha256:%.64s", ls);
-    free(ls);
-}
 
 /* The body curl saved is the blob digest ("sha256:<hex>") names. */
 static void
@@ -1225,15 +1309,8 @@ END_TEST
  */
 START_TEST(test_swarm_auth)
 {
-    char path[700], auth[300], flag[800];
-
     mirror_up_opts(MIRROR_SWARM | MIRROR_AUTH);
-    snprintf(path, sizeof(path), "%s/auth.json", S.dir);
-    snprintf(auth, sizeof(auth), "{\"auths\": {\"%s\": {\"auth\": \"%s\"}}}\n", S.proxy,
-             MIRROR_USER_B64);
-    write_file(path, auth);
-    snprintf(flag, sizeof(flag), "--src-authfile %s", path);
-    ck_assert_int_eq(mirror_pull_as(flag, ":v1", "with-creds"), 0);
+    ck_assert_int_eq(mirror_pull_with_creds("with-creds"), 0);
     assert_layout("with-creds");
     mirror_down();
 }
@@ -1389,6 +1466,10 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_connect_blind);
     tcase_add_test(tc, test_range);
     tcase_add_test(tc, test_proxy_auth);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("token");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_token_auth);
     suite_add_tcase(s, tc);
     tc = tcase_create("podman");
     tcase_set_timeout(tc, 300);
