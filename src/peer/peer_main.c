@@ -281,10 +281,14 @@ static const struct df_conf_entry peer_entries[] = {
          .flag = "proxy-rule",
          .type = DF_CONF_LIST,
          .offset = F(proxy_rules),
+         .flags = DF_CONF_OBJECTS,
          .def_list = peer_proxy_default_rules,
-         .metavar = "REGEX",
-         .help = "GETs whose upstream URL (without query) matches one of these regexes go "
-                 "through P2P tasks; the rest is passed through"},
+         .metavar = "RULE",
+         .help = "GETs whose upstream URL (without query) matches one of these rules go "
+                 "through P2P tasks; the rest is passed through. A rule is a regex, or an "
+                 "object {\"regex\", \"useTLS\": fetch http URLs over https, \"redirect\": "
+                 "\"host[:port]\" to fetch from, \"filteredQueryParams\": [names left out of "
+                 "the task id]}"},
         {.key = "proxy.basicAuth.username",
          .flag = "proxy-user",
          .type = DF_CONF_STRING,

@@ -310,6 +310,7 @@ peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const cha
         p->dreq = *dreq;
         memset(dreq, 0, sizeof(*dreq));
         fr.method = "HEAD";
+        fr.url = p->dreq.url; /* the URL the task will fetch (a rule's useTLS, redirect) */
         fr.headers = p->dreq.headers;
         fr.nheaders = p->dreq.nheaders;
     } else {
@@ -341,10 +342,14 @@ peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const cha
 
 /* ---- requests */
 
-/* The P2P request for url: the client's headers, tag, application, filters; its digest. */
+/*
+ * The P2P request for url: the client's headers, tag, application, filters (the header's,
+ * else the rule's); its digest.
+ */
 static int
 peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url, bool insecure,
-                struct peer_download_req *out, struct df_error *err)
+                const struct peer_proxy_rule *rule, struct peer_download_req *out,
+                struct df_error *err)
 {
     const struct net_http_head *h = net_http_req_head(req);
     const char *v;
@@ -366,6 +371,8 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
                 *c = '&';
         }
         out->filtered = filtered;
+    } else if (rule != NULL && rule->filtered != NULL) {
+        out->filtered = xasprintf("ns%s%s", rule->filtered[0] != '\0' ? "&" : "", rule->filtered);
     } else {
         out->filtered = xstrdup("ns");
     }
@@ -380,22 +387,26 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
     return 0;
 }
 
+/* A GET that a rule (*rule, NULL for none) or X-Dragonfly-Use-P2P: true sends to P2P? */
 static bool
-peer_proxy_wants_p2p(struct peer_proxy *px, struct net_http_req *req, const char *bare)
+peer_proxy_wants_p2p(struct peer_proxy *px, struct net_http_req *req, const char *bare,
+                     const struct peer_proxy_rule **rule)
 {
     const char *v = net_http_req_header(req, "X-Dragonfly-Use-P2P");
 
+    *rule = NULL;
     if (strcmp(net_http_req_method(req), "GET") != 0)
         return false;
-    return peer_proxy_rule_set_is_match(px->rules, bare) ||
-           (v != NULL && strcasecmp(v, "true") == 0);
+    *rule = peer_proxy_rule_set_match(px->rules, bare);
+    return *rule != NULL || (v != NULL && strcasecmp(v, "true") == 0);
 }
 
 void
 peer_proxy_route_url(struct peer_proxy *px, struct net_http_req *req, const char *upstream,
                      const char *path, const char *query, bool insecure)
 {
-    char *url = NULL, *bare = NULL;
+    char *url = NULL, *bare = NULL, *p2p_url = NULL;
+    const struct peer_proxy_rule *rule;
     struct peer_download_req dreq;
     struct df_error err;
 
@@ -404,8 +415,11 @@ peer_proxy_route_url(struct peer_proxy *px, struct net_http_req *req, const char
         peer_proxy_error(px, req, 400, "proxy", err.msg);
         return;
     }
-    if (peer_proxy_wants_p2p(px, req, bare) &&
-        peer_proxy_dreq(px, req, url, insecure, &dreq, &err) != 0) {
+    /* a P2P task fetches the URL the rule makes (useTLS, redirect); its HEAD check too */
+    if (peer_proxy_wants_p2p(px, req, bare, &rule) &&
+        ((rule != NULL && peer_proxy_rule_apply(rule, url, &p2p_url, &err) != 0) ||
+         peer_proxy_dreq(px, req, p2p_url != NULL ? p2p_url : url, insecure, rule, &dreq, &err) !=
+                 0)) {
         peer_proxy_error(px, req, 400, "proxy", err.msg);
         goto out;
     }
@@ -413,6 +427,7 @@ peer_proxy_route_url(struct peer_proxy *px, struct net_http_req *req, const char
         peer_proxy_error(px, req, 502, "backend", "cannot start the upstream request");
 out:
     peer_download_req_reset(&dreq);
+    free(p2p_url);
     free(url);
     free(bare);
 }

@@ -110,6 +110,7 @@ static struct {
     bool rate1;       /* proxy.requestRateLimit 1 */
     bool hijack;      /* proxy.hijackHTTPS for the registry's address, CA in hijack/ */
     bool pauth;       /* proxy.basicAuth MIRROR_PROXY_USER */
+    char rule[200];   /* a proxy.rules entry in place of the default, "" for none */
     bool swarm;       /* a scheduler, a seed and a second peer; the peers use them */
     struct it_proc sched, seed, peer2;
     char sched_addr[64], proxy2[64], upload2[64];
@@ -210,6 +211,10 @@ mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const 
         argv[n++] = "--proxy-request-rate-limit";
         argv[n++] = "1";
     }
+    if (S.rule[0] != '\0') {
+        argv[n++] = "--proxy-rule";
+        argv[n++] = S.rule;
+    }
     if (S.pauth) {
         argv[n++] = "--proxy-user";
         argv[n++] = "px";
@@ -300,6 +305,7 @@ mirror_registries_conf(const char *name, const char *proxy)
 #define MIRROR_HIJACK 0x80  /* the peer intercepts CONNECTs to the registry (its CA: hijack/) */
 #define MIRROR_PAUTH  0x100 /* the proxy asks for MIRROR_PROXY_USER (proxy.basicAuth) */
 #define MIRROR_TOKEN  0x200 /* bearer tokens from test/tools/token_server for MIRROR_USER */
+#define MIRROR_RULE   0x400 /* rule {blobs, useTLS, redirect to the registry, filtered "x"} */
 
 #define MIRROR_PROXY_USER     "px:px-secret"
 #define MIRROR_PROXY_USER_B64 "cHg6cHgtc2VjcmV0" /* base64 of MIRROR_PROXY_USER */
@@ -367,6 +373,11 @@ mirror_up_opts(unsigned opts)
     S.rate1 = (opts & MIRROR_RATE) != 0;
     S.hijack = (opts & MIRROR_HIJACK) != 0;
     S.pauth = (opts & MIRROR_PAUTH) != 0;
+    if ((opts & MIRROR_RULE) != 0)
+        snprintf(S.rule, sizeof(S.rule),
+                 "{\"regex\": \"blobs/sha256.*\", \"useTLS\": true, \"redirect\": \"%s\", "
+                 "\"filteredQueryParams\": [\"x\"]}",
+                 A.reg);
     if (S.hijack)
         ck_assert_int_eq(
                 run(NULL, "%s cert ca --dir %s/hijack --force >/dev/null", it_bin(), S.dir), 0);
@@ -924,6 +935,20 @@ assert_manifest_via(const char *scheme, const char *args)
     assert_body_is(S.manifest);
 }
 
+/* A mirror request for path is served from the cache of the only task the peer made. */
+static void
+assert_from_the_one_task(const char *path)
+{
+    char *h;
+    int code;
+
+    h = mirror_curl("", path, &code);
+    ck_assert_int_eq(code, 200);
+    ck_assert_msg(strstr(h, "x-dragonfly-task-download-finished: true") != NULL, "%s", h);
+    free(h);
+    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 1", S.dir), 0);
+}
+
 /*
  * The listener as a plain-HTTP forward proxy (HTTP_PROXY): absolute-form requests follow the
  * mirror's rules (a blob through a P2P task, a manifest passed through), other methods are
@@ -945,11 +970,7 @@ START_TEST(test_forward_proxy)
     ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 1", S.dir), 0);
     /* the same blob as a mirror request is the same task: served from the cache */
     snprintf(url, sizeof(url), "/v2/" MIRROR_IMAGE "/blobs/%s", layer);
-    h = mirror_curl("", url, &code);
-    ck_assert_int_eq(code, 200);
-    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-task-download-finished: true"));
-    free(h);
-    ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 1", S.dir), 0);
+    assert_from_the_one_task(url);
     /* a manifest passes through */
     assert_manifest_via("http", "");
     ck_assert_uint_ge(metric("dragonfly_peer_proxy_pass_requests_total"), 1);
@@ -1157,6 +1178,35 @@ START_TEST(test_range)
     ck_assert_msg(strstr(h, path) != NULL, "%s", h);
     free(h);
     ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 1", S.dir), 0);
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * A rule object: the mirror's upstream is a closed plain-HTTP port, and the rule sends blobs
+ * over https (useTLS) to the registry (redirect), leaving the query parameter x out of the
+ * task id (filteredQueryParams): a blob is served from a P2P task, twice with different x
+ * and one task; a manifest, which no rule matches, still goes to the closed port.
+ */
+START_TEST(test_rule_object)
+{
+    char layer[80], path[300], *h;
+    int code;
+
+    mirror_up_opts(MIRROR_AWAY | MIRROR_TLS | MIRROR_RULE);
+    mirror_big_layer(layer, sizeof(layer));
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/blobs/%s?x=1", layer);
+    h = mirror_curl("", path, &code);
+    ck_assert_int_eq(code, 200);
+    ck_assert_msg(strstr(h, "x-dragonfly-task-id: ") != NULL, "%s", h);
+    free(h);
+    assert_body_is(layer);
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/blobs/%s?x=2", layer);
+    assert_from_the_one_task(path);
+    h = mirror_curl(OCI_ACCEPT, "/v2/" MIRROR_IMAGE "/manifests/v1", &code);
+    ck_assert_int_eq(code, 502);
+    free(h);
     mirror_down();
 }
 
@@ -1466,6 +1516,7 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_connect_blind);
     tcase_add_test(tc, test_range);
     tcase_add_test(tc, test_proxy_auth);
+    tcase_add_test(tc, test_rule_object);
     suite_add_tcase(s, tc);
     tc = tcase_create("token");
     tcase_set_timeout(tc, 300);
