@@ -9,9 +9,9 @@ set -eu
 pkgs="build-essential pkg-config file git ca-certificates curl dpkg-dev
 libevent-dev libnghttp2-dev libmbedtls-dev libsqlite3-dev libxxhash-dev
 check clang clang-format libclang-rt-14-dev nghttp2-client nginx-light openssl bc
-docker-registry skopeo containerd
+docker-registry skopeo containerd podman
 systemd man-db lintian adduser zsh
-prometheus umoci podman python3-yaml"
+prometheus umoci python3-yaml"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: must run as root (apt-get)" >&2

@@ -41,6 +41,9 @@ enum df_conf_type {
 #define DF_CONF_SECRET \
     0x1 /* a string shown as "***" by df_conf_to_json; --help hides its default */
 #define DF_CONF_REQUIRED 0x2 /* a string, list or address that must end up non-empty */
+/* A list whose JSON items may also be objects, each kept as its compact JSON text (the owner
+ * parses it; a flag's value is taken as text the same way). */
+#define DF_CONF_OBJECTS 0x4
 
 /* A list of strings; both the array and the strings belong to the config. */
 struct df_conf_list {

@@ -501,6 +501,16 @@ conf_set_json(const struct df_conf_entry *e, void *base, const cJSON *v, const c
         conf_list_clear(l);
         cJSON_ArrayForEach(it, v)
         {
+            if ((e->flags & DF_CONF_OBJECTS) != 0 && cJSON_IsObject(it)) {
+                char *text = cJSON_PrintUnformatted(it);
+
+                if (text == NULL)
+                    return df_error_set(err, DF_ENOMEM, "%s: out of memory", name);
+                conf_list_append(l, text);
+                cJSON_free(text);
+                i++;
+                continue;
+            }
             if (!cJSON_IsString(it)) {
                 snprintf(item, sizeof(item), "%s[%zu]", name, i);
                 conf_json_repr(it, got, sizeof(got));

@@ -105,6 +105,12 @@ struct peer_config {
     struct df_conf_list proxy_rules;      /* regexes of URLs served through P2P tasks */
     struct df_conf_list proxy_registries; /* "ns=origin": where an ns= parameter goes */
     int64_t proxy_rate;                   /* requests/s, 0 = unlimited */
+    char *proxy_hijack_cert;              /* hijackHTTPS.cert: CA that signs minted leaves */
+    char *proxy_hijack_key;               /* ... and its key */
+    struct df_conf_list proxy_hijack_hosts; /* regexes of CONNECT hosts to intercept */
+    bool proxy_hijack_insecure;             /* do not verify intercepted hosts' certificates */
+    char *proxy_auth_user;                  /* basicAuth: clients must send Proxy-Authorization */
+    char *proxy_auth_password;
 };
 
 /*
@@ -176,10 +182,13 @@ struct peer {
     uint64_t tasks_done;
     uint64_t tasks_failed;
     uint64_t cache_hits;
-    uint64_t proxy_p2p;       /* proxy requests answered from a P2P task */
-    uint64_t proxy_pass;      /* ... passed through to the upstream */
-    uint64_t proxy_errors;    /* ... that failed (our error answers, aborted responses) */
-    uint64_t proxy_p2p_bytes; /* content bytes sent from P2P tasks */
+    uint64_t proxy_p2p;          /* proxy requests answered from a P2P task */
+    uint64_t proxy_pass;         /* ... passed through to the upstream */
+    uint64_t proxy_errors;       /* ... that failed (our error answers, aborted responses) */
+    uint64_t proxy_p2p_bytes;    /* content bytes sent from P2P tasks */
+    uint64_t proxy_tunnels;      /* CONNECT requests tunnelled blind */
+    uint64_t proxy_hijacks;      /* CONNECT requests intercepted (TLS terminated here) */
+    uint64_t proxy_tunnel_bytes; /* bytes relayed by blind tunnels, both ways */
 };
 
 /* What a `get` asks for (DfdaemonDownload/DownloadTask's "download" object). */

@@ -133,6 +133,12 @@ peer_metrics_legacy(struct peer *ctx, struct df_metrics *r)
              &ctx->proxy_errors},
             {"dragonfly_peer_proxy_p2p_bytes_total", "content bytes the proxy sent from P2P tasks",
              &ctx->proxy_p2p_bytes},
+            {"dragonfly_peer_proxy_tunnel_requests_total", "CONNECT requests tunnelled blind",
+             &ctx->proxy_tunnels},
+            {"dragonfly_peer_proxy_hijack_requests_total",
+             "CONNECT requests whose TLS the proxy terminated (hijackHTTPS)", &ctx->proxy_hijacks},
+            {"dragonfly_peer_proxy_tunnel_bytes_total", "bytes relayed by blind CONNECT tunnels",
+             &ctx->proxy_tunnel_bytes},
     };
 
     for (size_t i = 0; i < DF_NELEM(counters); i++)

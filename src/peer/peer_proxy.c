@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The proxy listener as a registry mirror. A request is classified once: an origin-form
- * "/v2/..." target goes to the upstream peer_proxy_rule_upstream picks; a GET whose URL a
- * rule matches (or that carries X-Dragonfly-Use-P2P: true) is first checked with a HEAD
+ * The proxy listener as a registry mirror and a forward proxy. A request is classified once:
+ * an origin-form "/v2/..." target goes to the upstream peer_proxy_rule_upstream picks, an
+ * absolute-form one ("http://host/path", HTTP_PROXY) to the host it names, CONNECT to
+ * peer_proxy_connect.c (a tunnel, or interception whose inner requests come back to
+ * peer_proxy_route_url with the intercepted host as upstream). Then a GET whose URL a rule
+ * matches (or that carries X-Dragonfly-Use-P2P: true) is first checked with a HEAD
  * carrying the client's credentials (the registry decides who may read a blob, never the
  * cache), then served from a P2P task (peer_proxy_stream.c). Everything else passes through
  * to the upstream, status and headers as the registry sent them.
@@ -20,6 +23,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "df/df_b64.h"
 #include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_fetch.h"
@@ -53,8 +57,9 @@ struct peer_proxy_pass {
     char *url;
     struct peer_download_req dreq; /* a check: the P2P task to open */
     bool check;
-    bool started; /* the response to the client started */
-    int status;   /* a check: the HEAD's status and headers */
+    bool insecure; /* the upstream's TLS certificate is not verified */
+    bool started;  /* the response to the client started */
+    int status;    /* a check: the HEAD's status and headers */
     struct net_http_header *head;
     size_t nhead;
 };
@@ -217,7 +222,7 @@ peer_proxy_pass_data_cb(struct net_fetch *f, struct evbuffer *data, void *arg)
 }
 
 static int peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const char *url,
-                                 struct peer_download_req *dreq);
+                                 bool insecure, struct peer_download_req *dreq);
 
 static void
 peer_proxy_pass_end_cb(struct net_fetch *f, int rv, const char *why, uint64_t retry_after_ms,
@@ -254,7 +259,7 @@ peer_proxy_pass_end_cb(struct net_fetch *f, int rv, const char *why, uint64_t re
         /* Not readable as such (401, 404, a redirect not followed): the client gets the
          * registry's own answer to its GET. */
         peer_proxy_headers_free(head, nhead);
-        if (peer_proxy_pass_start(px, req, p->url, NULL) != 0)
+        if (peer_proxy_pass_start(px, req, p->url, p->insecure, NULL) != 0)
             peer_proxy_error(px, req, 500, "proxy", "cannot start the upstream request");
         peer_download_req_reset(&dreq);
         peer_proxy_pass_free(p);
@@ -280,7 +285,7 @@ peer_proxy_pass_end_cb(struct net_fetch *f, int rv, const char *why, uint64_t re
  */
 static int
 peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const char *url,
-                      struct peer_download_req *dreq)
+                      bool insecure, struct peer_download_req *dreq)
 {
     static const struct net_fetch_cbs cbs = {peer_proxy_pass_head_cb, peer_proxy_pass_data_cb,
                                              peer_proxy_pass_end_cb};
@@ -293,17 +298,19 @@ peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const cha
     p->px = px;
     p->req = req;
     p->url = xstrdup(url);
+    p->insecure = insecure;
     TAILQ_INSERT_TAIL(&px->passes, p, entry);
     memset(&fr, 0, sizeof(fr));
     fr.url = url;
     fr.any_status = true;
-    fr.insecure = px->ctx->cfg.proxy_mirror_insecure;
+    fr.insecure = insecure;
     fr.policy = px->ctx->src_policy;
     if (dreq != NULL && dreq->url != NULL) {
         p->check = true;
         p->dreq = *dreq;
         memset(dreq, 0, sizeof(*dreq));
         fr.method = "HEAD";
+        fr.url = p->dreq.url; /* the URL the task will fetch (a rule's useTLS, redirect) */
         fr.headers = p->dreq.headers;
         fr.nheaders = p->dreq.nheaders;
     } else {
@@ -335,10 +342,14 @@ peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const cha
 
 /* ---- requests */
 
-/* The P2P request for url: the client's headers, tag, application, filters; its digest. */
+/*
+ * The P2P request for url: the client's headers, tag, application, filters (the header's,
+ * else the rule's); its digest.
+ */
 static int
-peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url,
-                struct peer_download_req *out, struct df_error *err)
+peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url, bool insecure,
+                const struct peer_proxy_rule *rule, struct peer_download_req *out,
+                struct df_error *err)
 {
     const struct net_http_head *h = net_http_req_head(req);
     const char *v;
@@ -360,12 +371,14 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
                 *c = '&';
         }
         out->filtered = filtered;
+    } else if (rule != NULL && rule->filtered != NULL) {
+        out->filtered = xasprintf("ns%s%s", rule->filtered[0] != '\0' ? "&" : "", rule->filtered);
     } else {
         out->filtered = xstrdup("ns");
     }
     out->headers = peer_proxy_headers_dup(h->headers, h->nheaders, peer_proxy_header_is_local,
                                           PEER_PROXY_MAX_HEADERS, &out->nheaders);
-    out->insecure = px->ctx->cfg.proxy_mirror_insecure;
+    out->insecure = insecure;
     out->policy = px->ctx->src_policy;
     if ((rv = peer_req_blob_digest(out, err)) != 0) {
         peer_download_req_reset(out);
@@ -374,15 +387,49 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
     return 0;
 }
 
+/* A GET that a rule (*rule, NULL for none) or X-Dragonfly-Use-P2P: true sends to P2P? */
 static bool
-peer_proxy_wants_p2p(struct peer_proxy *px, struct net_http_req *req, const char *bare)
+peer_proxy_wants_p2p(struct peer_proxy *px, struct net_http_req *req, const char *bare,
+                     const struct peer_proxy_rule **rule)
 {
     const char *v = net_http_req_header(req, "X-Dragonfly-Use-P2P");
 
-    if (strcmp(net_http_req_method(req), "GET") != 0 || net_http_req_header(req, "Range") != NULL)
+    *rule = NULL;
+    if (strcmp(net_http_req_method(req), "GET") != 0)
         return false;
-    return peer_proxy_rule_set_is_match(px->rules, bare) ||
-           (v != NULL && strcasecmp(v, "true") == 0);
+    *rule = peer_proxy_rule_set_match(px->rules, bare);
+    return *rule != NULL || (v != NULL && strcasecmp(v, "true") == 0);
+}
+
+void
+peer_proxy_route_url(struct peer_proxy *px, struct net_http_req *req, const char *upstream,
+                     const char *path, const char *query, bool insecure)
+{
+    char *url = NULL, *bare = NULL, *p2p_url = NULL;
+    const struct peer_proxy_rule *rule;
+    struct peer_download_req dreq;
+    struct df_error err;
+
+    memset(&dreq, 0, sizeof(dreq));
+    if (peer_proxy_rule_url_new(upstream, path, query, &url, &bare, &err) != 0) {
+        peer_proxy_error(px, req, 400, "proxy", err.msg);
+        return;
+    }
+    /* a P2P task fetches the URL the rule makes (useTLS, redirect); its HEAD check too */
+    if (peer_proxy_wants_p2p(px, req, bare, &rule) &&
+        ((rule != NULL && peer_proxy_rule_apply(rule, url, &p2p_url, &err) != 0) ||
+         peer_proxy_dreq(px, req, p2p_url != NULL ? p2p_url : url, insecure, rule, &dreq, &err) !=
+                 0)) {
+        peer_proxy_error(px, req, 400, "proxy", err.msg);
+        goto out;
+    }
+    if (peer_proxy_pass_start(px, req, url, insecure, &dreq) != 0)
+        peer_proxy_error(px, req, 502, "backend", "cannot start the upstream request");
+out:
+    peer_download_req_reset(&dreq);
+    free(p2p_url);
+    free(url);
+    free(bare);
 }
 
 /* A mirror request (GET or HEAD of /v2 or /v2/...): to P2P or passed through. */
@@ -392,33 +439,50 @@ peer_proxy_mirror_route(struct net_http_req *req, const struct net_route_match *
     struct peer_proxy *px = arg;
     struct peer *ctx = px->ctx;
     const char *rest = net_route_param(m, "rest");
-    char *path = NULL, *upstream = NULL, *url = NULL, *bare = NULL;
-    struct peer_download_req dreq;
+    char *path = NULL, *upstream = NULL;
     struct df_error err;
 
-    memset(&dreq, 0, sizeof(dreq));
     path = rest != NULL ? xasprintf("/v2/%s", rest) : xstrdup("/v2");
     if (peer_proxy_rule_upstream(net_http_req_header(req, "X-Dragonfly-Registry"),
                                  net_http_req_query(req), &ctx->cfg.proxy_registries,
-                                 ctx->cfg.proxy_mirror, &upstream, &err) != 0 ||
-        peer_proxy_rule_url_new(upstream, path, net_http_req_query(req), &url, &bare, &err) != 0) {
+                                 ctx->cfg.proxy_mirror, &upstream, &err) != 0)
         peer_proxy_error(px, req, 400, "proxy", err.msg);
-        goto out;
-    }
-    if (peer_proxy_wants_p2p(px, req, bare)) {
-        if (peer_proxy_dreq(px, req, url, &dreq, &err) != 0) {
-            peer_proxy_error(px, req, 400, "proxy", err.msg);
-            goto out;
-        }
-    }
-    if (peer_proxy_pass_start(px, req, url, &dreq) != 0)
-        peer_proxy_error(px, req, 502, "backend", "cannot start the upstream request");
-out:
-    peer_download_req_reset(&dreq);
+    else
+        peer_proxy_route_url(px, req, upstream, path, net_http_req_query(req),
+                             ctx->cfg.proxy_mirror_insecure);
     free(path);
     free(upstream);
-    free(url);
-    free(bare);
+}
+
+/*
+ * An absolute-form request ("http://host[:port]/path", a client with HTTP_PROXY): GET and
+ * HEAD go to the host it names under the same rules. A request body is never forwarded, so
+ * other methods are refused.
+ */
+static void
+peer_proxy_forward(struct peer_proxy *px, struct net_http_req *req, const struct net_http_target *t)
+{
+    const char *method = net_http_req_method(req), *q;
+    char *upstream, *path;
+
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        net_http_req_add_header(req, "Allow", "GET, HEAD, CONNECT");
+        peer_proxy_error(px, req, 405, "proxy",
+                         "the forward proxy takes GET and HEAD (bodies are not forwarded)");
+        return;
+    }
+    /* the default port left out, so that the task's URL is the one a mirror request makes */
+    if (t->port_given)
+        upstream = xasprintf(t->host_is_ipv6 ? "%s://[%s]:%u" : "%s://%s:%u", t->scheme, t->host,
+                             (unsigned)t->port);
+    else
+        upstream = xasprintf(t->host_is_ipv6 ? "%s://[%s]" : "%s://%s", t->scheme, t->host);
+    q = strchr(t->path, '?');
+    path = q != NULL ? xstrndup(t->path, (size_t)(q - t->path)) : xstrdup(t->path);
+    peer_proxy_route_url(px, req, upstream, path, q != NULL ? q + 1 : NULL,
+                         px->ctx->cfg.proxy_mirror_insecure);
+    free(path);
+    free(upstream);
 }
 
 static void
@@ -448,17 +512,44 @@ static const struct net_route peer_proxy_routes[] = {
 };
 
 /* Over proxy.requestRateLimit: 429, logged at most once a second. */
-static void
-peer_proxy_too_many(struct peer_proxy *px, struct net_http_req *req)
+bool
+peer_proxy_is_over_rate(struct peer_proxy *px, struct net_http_req *req)
 {
     uint64_t left_out;
 
+    if (net_ratelim_try(&px->rl, 1, df_time_mono_ns()))
+        return false;
     px->ctx->proxy_errors++;
     if (net_ratelim_log_allow(&px->rl_log, df_time_mono_ns() / 1000000u, 1000, &left_out))
         log_warnx("%s proxy: over %" PRId64 " requests/s: 429 (%" PRIu64 " similar not logged)",
                   PEER_TAG(px->ctx), px->ctx->cfg.proxy_rate, left_out);
     net_http_req_add_header(req, "X-Dragonfly-Error-Type", "proxy");
     net_http_req_respond(req, 429, "text/plain", "too many requests\n", 18);
+    return true;
+}
+
+/*
+ * proxy.basicAuth: does req carry the credentials? The comparison takes the same time
+ * wherever the token differs, so that it cannot be guessed byte by byte.
+ */
+static bool
+peer_proxy_is_authorized(const struct peer_proxy *px, struct net_http_req *req)
+{
+    const char *v = net_http_req_header(req, "Proxy-Authorization");
+    size_t n, want;
+    unsigned diff = 0;
+
+    if (px->auth == NULL)
+        return true;
+    if (v == NULL || strncasecmp(v, "Basic ", 6) != 0)
+        return false;
+    for (v += 6; *v == ' '; v++)
+        ;
+    n = strlen(v);
+    want = strlen(px->auth);
+    for (size_t i = 0; i < want; i++)
+        diff |= (unsigned)(i < n ? (unsigned char)v[i] : 0) ^ (unsigned char)px->auth[i];
+    return diff == 0 && n == want;
 }
 
 static void
@@ -467,18 +558,19 @@ peer_proxy_handler(struct net_http_req *req, void *arg)
     struct peer_proxy *px = arg;
     struct net_http_target target;
 
-    if (!net_ratelim_try(&px->rl, 1, df_time_mono_ns())) {
-        peer_proxy_too_many(px, req);
+    if (peer_proxy_is_over_rate(px, req))
+        return;
+    if (!peer_proxy_is_authorized(px, req)) {
+        net_http_req_add_header(req, "Proxy-Authenticate", "Basic realm=\"dragonfly\"");
+        peer_proxy_error(px, req, 407, "proxy", "proxy authentication required");
         return;
     }
-
-    /* absolute-form and CONNECT: a forward proxy's requests, not served (yet) */
-    if (net_http_req_target(req, &target) == 0) {
-        peer_proxy_error(arg, req, 400, "proxy",
-                         "only registry mirror requests (origin-form /v2/...) are served here");
-        return;
-    }
-    net_route_dispatch(req, peer_proxy_routes, DF_NELEM(peer_proxy_routes), arg);
+    if (strcmp(net_http_req_method(req), "CONNECT") == 0)
+        peer_proxy_connect(px, req);
+    else if (net_http_req_target(req, &target) == 0)
+        peer_proxy_forward(px, req, &target);
+    else
+        net_route_dispatch(req, peer_proxy_routes, DF_NELEM(peer_proxy_routes), arg);
 }
 
 /* ---- lifecycle */
@@ -535,6 +627,22 @@ peer_proxy_config_check(const struct peer_config *cfg, struct df_error *err)
         (rv = peer_proxy_rule_set_new(&cfg->proxy_rules, &rules, err)) != 0)
         return rv;
     peer_proxy_rule_set_free(rules);
+    if ((cfg->proxy_auth_user != NULL && cfg->proxy_auth_user[0] != '\0') !=
+        (cfg->proxy_auth_password != NULL && cfg->proxy_auth_password[0] != '\0'))
+        return df_error_set(err, DF_EINVAL, "proxy.basicAuth: username and password go together");
+    if (cfg->proxy_auth_user != NULL && strchr(cfg->proxy_auth_user, ':') != NULL)
+        return df_error_set(err, DF_EINVAL, "proxy.basicAuth.username: may not contain ':'");
+    if (cfg->proxy_hijack_hosts.n == 0)
+        return 0;
+    if (cfg->proxy_hijack_cert == NULL || cfg->proxy_hijack_cert[0] == '\0' ||
+        cfg->proxy_hijack_key == NULL || cfg->proxy_hijack_key[0] == '\0')
+        return df_error_set(err, DF_EINVAL,
+                            "proxy.hijackHTTPS.hosts needs proxy.hijackHTTPS.cert and key (a CA "
+                            "clients trust: dragonfly cert ca)");
+    if ((rv = peer_proxy_rule_set_new_for("proxy.hijackHTTPS.hosts", &cfg->proxy_hijack_hosts,
+                                          &rules, err)) != 0)
+        return rv;
+    peer_proxy_rule_set_free(rules);
     return 0;
 }
 
@@ -555,8 +663,16 @@ peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     px->ctx = ctx;
     TAILQ_INIT(&px->streams);
     TAILQ_INIT(&px->passes);
+    TAILQ_INIT(&px->tunnels);
     ctx->proxy = px;
     net_ratelim_init(&px->rl, (uint64_t)ctx->cfg.proxy_rate, 0, df_time_mono_ns());
+    if (ctx->cfg.proxy_auth_user != NULL && ctx->cfg.proxy_auth_user[0] != '\0') {
+        char *pair = xasprintf("%s:%s", ctx->cfg.proxy_auth_user, ctx->cfg.proxy_auth_password);
+
+        px->auth = xmalloc(df_b64_encoded_size(strlen(pair)));
+        df_b64_encode((const uint8_t *)pair, strlen(pair), px->auth);
+        free(pair);
+    }
     if ((rv = peer_proxy_rule_set_new(&ctx->cfg.proxy_rules, &px->rules, err)) != 0)
         return rv;
     memset(&opts, 0, sizeof(opts));
@@ -565,6 +681,8 @@ peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     opts.request_timeout_ms = 3600 * 1000; /* a layer of gigabytes over a slow swarm */
     if ((rv = net_http_server_new(ctx->base, &opts, peer_proxy_handler, px, &px->srv)) != 0)
         return df_error_set(err, rv, "proxy server: %s", df_strerror(rv));
+    if ((rv = peer_proxy_hijack_start(px, err)) != 0)
+        return rv;
     px->task_listener.ev = &peer_proxy_stream_events;
     px->task_listener.arg = px;
     peer_task_listen(ctx, &px->task_listener);
@@ -583,12 +701,14 @@ peer_proxy_stop(struct peer *ctx)
     /* Closing the connections runs the close callbacks: streams and passes free themselves,
      * but for a pass whose response was aborted, which waits for its fetch to end. */
     net_http_server_free(px->srv);
+    peer_proxy_connect_stop(px);
     while ((p = TAILQ_FIRST(&px->passes)) != NULL)
         peer_proxy_pass_free(p);
     DF_ASSERT(TAILQ_EMPTY(&px->streams));
     if (px->task_listener.ev != NULL)
         peer_task_unlisten(ctx, &px->task_listener);
     peer_proxy_rule_set_free(px->rules);
+    free(px->auth);
     free(px);
     ctx->proxy = NULL;
 }
@@ -605,6 +725,7 @@ unsigned
 peer_proxy_conn_count(const struct peer *ctx)
 {
     return ctx->proxy != NULL && ctx->proxy->srv != NULL
-                   ? net_http_server_conn_count(ctx->proxy->srv)
+                   ? net_http_server_conn_count(ctx->proxy->srv) +
+                             peer_proxy_connect_count(ctx->proxy)
                    : 0;
 }

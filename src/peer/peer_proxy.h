@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The peer's proxy listener (proxy.listen, 65001 or 65007 on a seed): a registry mirror for
- * origin-form "/v2/..." requests. GETs the rules pick become P2P tasks streamed back in
- * order as pieces are verified; everything else passes through to the upstream registry.
+ * origin-form "/v2/..." requests and a forward proxy (absolute-form requests, CONNECT as a
+ * blind tunnel or intercepted for proxy.hijackHTTPS hosts). GETs the rules pick become P2P
+ * tasks streamed back in order as pieces are verified; everything else passes through.
  */
 #ifndef PEER_PROXY_H
 #define PEER_PROXY_H

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "df/df_digest.h"
 #include "df/df_url.h"
 #include "df/xmalloc.h"
@@ -19,30 +21,138 @@
 #define PEER_PROXY_NS_MAX 256 /* longest ns= value (a registry host[:port]) */
 
 struct peer_proxy_rule_set {
-    regex_t *re;
+    struct peer_proxy_rule *r;
     size_t n;
 };
 
-int
-peer_proxy_rule_set_new(const struct df_conf_list *regexes, struct peer_proxy_rule_set **out,
-                        struct df_error *err)
+/* An origin's authority as a redirect names it: host[:port], nothing else. */
+static bool
+peer_proxy_rule_authority_is_valid(const char *s)
+{
+    char *url = xasprintf("http://%s", s);
+    struct df_url u;
+    bool ok;
+
+    memset(&u, 0, sizeof(u));
+    ok = s[0] != '\0' && strpbrk(s, "/?#@") == NULL && df_url_parse(url, &u, NULL) == 0;
+    df_url_reset(&u);
+    free(url);
+    return ok;
+}
+
+/*
+ * Fill r from a rule object's JSON text: regex (required), useTLS, redirect,
+ * filteredQueryParams. 0, or DF_EINVAL with a message naming the field.
+ */
+static int
+peer_proxy_rule_parse(const char *key, const char *text, struct peer_proxy_rule *r,
+                      const char **regex, cJSON **doc, struct df_error *err)
+{
+    const cJSON *it, *p;
+    char *filtered = NULL;
+
+    if ((*doc = cJSON_Parse(text)) == NULL || !cJSON_IsObject(*doc))
+        return df_error_set(err, DF_EINVAL, "%s: %.80s: not a JSON object", key, text);
+    cJSON_ArrayForEach(it, *doc)
+    {
+        if (strcmp(it->string, "regex") == 0 && cJSON_IsString(it)) {
+            *regex = it->valuestring;
+        } else if (strcmp(it->string, "useTLS") == 0 && cJSON_IsBool(it)) {
+            r->use_tls = cJSON_IsTrue(it);
+        } else if (strcmp(it->string, "redirect") == 0 && cJSON_IsString(it) &&
+                   peer_proxy_rule_authority_is_valid(it->valuestring)) {
+            r->redirect = xstrdup(it->valuestring);
+        } else if (strcmp(it->string, "redirect") == 0 && cJSON_IsNull(it)) {
+            continue;
+        } else if (strcmp(it->string, "filteredQueryParams") == 0 && cJSON_IsArray(it)) {
+            cJSON_ArrayForEach(p, it)
+            {
+                char *next;
+
+                if (!cJSON_IsString(p) || p->valuestring[0] == '\0' ||
+                    strchr(p->valuestring, '&') != NULL) {
+                    free(filtered);
+                    return df_error_set(err, DF_EINVAL,
+                                        "%s: filteredQueryParams: expected parameter names", key);
+                }
+                next = filtered != NULL ? xasprintf("%s&%s", filtered, p->valuestring)
+                                        : xstrdup(p->valuestring);
+                free(filtered);
+                filtered = next;
+            }
+            free(r->filtered);
+            r->filtered = filtered != NULL ? filtered : xstrdup("");
+            filtered = NULL;
+        } else {
+            return df_error_set(err, DF_EINVAL,
+                                "%s: \"%s\": unknown field or wrong type (regex: string, "
+                                "useTLS: bool, redirect: \"host[:port]\", filteredQueryParams: "
+                                "[names])",
+                                key, it->string);
+        }
+    }
+    if (*regex == NULL)
+        return df_error_set(err, DF_EINVAL, "%s: %.80s: a rule needs a regex", key, text);
+    return 0;
+}
+
+/* The rule set of list (regexes; with objects, rule objects' JSON text too). */
+static int
+peer_proxy_rule_set_build(const char *key, const struct df_conf_list *list, bool objects,
+                          struct peer_proxy_rule_set **out, struct df_error *err)
 {
     struct peer_proxy_rule_set *rs = xcalloc(1, sizeof(*rs));
+    struct peer_proxy_rule *r;
+    const char *regex;
+    cJSON *doc;
     char msg[200];
     int rc;
 
-    if (regexes->n > 0)
-        rs->re = xcalloc(regexes->n, sizeof(*rs->re));
-    for (size_t i = 0; i < regexes->n; i++) {
-        if ((rc = regcomp(&rs->re[i], regexes->v[i], REG_EXTENDED | REG_NOSUB)) != 0) {
-            regerror(rc, &rs->re[i], msg, sizeof(msg));
-            peer_proxy_rule_set_free(rs);
-            return df_error_set(err, DF_EINVAL, "proxy.rules: \"%s\": %s", regexes->v[i], msg);
+    if (list->n > 0)
+        rs->r = xcalloc(list->n, sizeof(*rs->r));
+    for (size_t i = 0; i < list->n; i++) {
+        r = &rs->r[i];
+        regex = list->v[i];
+        doc = NULL;
+        if (objects && list->v[i][0] == '{') {
+            regex = NULL;
+            if ((rc = peer_proxy_rule_parse(key, list->v[i], r, &regex, &doc, err)) != 0) {
+                cJSON_Delete(doc);
+                rs->n = i + 1; /* what r holds is freed with the set */
+                peer_proxy_rule_set_free(rs);
+                return rc;
+            }
         }
+        if ((rc = regcomp(&r->re, regex, REG_EXTENDED | REG_NOSUB)) != 0) {
+            regerror(rc, &r->re, msg, sizeof(msg));
+            rc = df_error_set(err, DF_EINVAL, "%s: \"%s\": %s", key, regex, msg);
+            cJSON_Delete(doc);
+            rs->n = i;
+            free(r->redirect);
+            free(r->filtered);
+            peer_proxy_rule_set_free(rs);
+            return rc;
+        }
+        r->compiled = true;
+        cJSON_Delete(doc);
         rs->n++;
     }
     *out = rs;
     return 0;
+}
+
+int
+peer_proxy_rule_set_new(const struct df_conf_list *rules, struct peer_proxy_rule_set **out,
+                        struct df_error *err)
+{
+    return peer_proxy_rule_set_build("proxy.rules", rules, true, out, err);
+}
+
+int
+peer_proxy_rule_set_new_for(const char *key, const struct df_conf_list *regexes,
+                            struct peer_proxy_rule_set **out, struct df_error *err)
+{
+    return peer_proxy_rule_set_build(key, regexes, false, out, err);
 }
 
 void
@@ -50,20 +160,68 @@ peer_proxy_rule_set_free(struct peer_proxy_rule_set *rs)
 {
     if (rs == NULL)
         return;
-    for (size_t i = 0; i < rs->n; i++)
-        regfree(&rs->re[i]);
-    free(rs->re);
+    for (size_t i = 0; i < rs->n; i++) {
+        if (rs->r[i].compiled)
+            regfree(&rs->r[i].re);
+        free(rs->r[i].redirect);
+        free(rs->r[i].filtered);
+    }
+    free(rs->r);
     free(rs);
+}
+
+const struct peer_proxy_rule *
+peer_proxy_rule_set_match(const struct peer_proxy_rule_set *rs, const char *url)
+{
+    for (size_t i = 0; i < rs->n; i++) {
+        if (regexec(&rs->r[i].re, url, 0, NULL, 0) == 0)
+            return &rs->r[i];
+    }
+    return NULL;
 }
 
 bool
 peer_proxy_rule_set_is_match(const struct peer_proxy_rule_set *rs, const char *url)
 {
-    for (size_t i = 0; i < rs->n; i++) {
-        if (regexec(&rs->re[i], url, 0, NULL, 0) == 0)
-            return true;
+    return peer_proxy_rule_set_match(rs, url) != NULL;
+}
+
+int
+peer_proxy_rule_apply(const struct peer_proxy_rule *r, const char *url, char **out,
+                      struct df_error *err)
+{
+    struct df_url u, to;
+    char *s;
+    int rv;
+
+    memset(&u, 0, sizeof(u));
+    memset(&to, 0, sizeof(to));
+    if ((rv = df_url_parse(url, &u, err)) != 0)
+        return rv;
+    if (r->use_tls && strcmp(u.scheme, "http") == 0) {
+        free(u.scheme);
+        u.scheme = xstrdup("https");
+        if (u.port == 80)
+            u.port = 443;
     }
-    return false;
+    if (r->redirect != NULL) {
+        s = xasprintf("%s://%s", u.scheme, r->redirect);
+        rv = df_url_parse(s, &to, err);
+        free(s);
+        if (rv != 0) {
+            df_url_reset(&u);
+            return rv;
+        }
+        free(u.host);
+        u.host = to.host;
+        to.host = NULL;
+        u.host_is_ipv6 = to.host_is_ipv6;
+        u.port = to.port;
+        df_url_reset(&to);
+    }
+    *out = df_url_to_str(&u, false);
+    df_url_reset(&u);
+    return 0;
 }
 
 /*

@@ -7,6 +7,7 @@
 #ifndef PEER_PROXY_RULE_H
 #define PEER_PROXY_RULE_H
 
+#include <regex.h>
 #include <stdbool.h>
 
 #include "df/df_conf.h"
@@ -14,19 +15,44 @@
 
 struct peer_proxy_rule_set;
 
+/* One of proxy.rules: URLs its regex matches become P2P tasks, with these changes. */
+struct peer_proxy_rule {
+    regex_t re;
+    bool compiled;
+    bool use_tls;   /* useTLS: an http:// URL is fetched over https */
+    char *redirect; /* redirect: host[:port] fetched from instead of the URL's; NULL: none */
+    char *filtered; /* filteredQueryParams, '&'-separated ("" for none); NULL: the default */
+};
+
 /*
- * Compile regexes (POSIX extended, unanchored: "blobs/sha256.*" matches anywhere in the URL).
- * Returns 0 and *out (free with peer_proxy_rule_set_free), or DF_EINVAL with a message in err
- * naming the bad one.
+ * Compile proxy.rules: each entry a regex (POSIX extended, unanchored: "blobs/sha256.*"
+ * matches anywhere in the URL) or a rule object's JSON text ({"regex": ..., "useTLS": bool,
+ * "redirect": "host[:port]", "filteredQueryParams": [names]}). Returns 0 and *out (free with
+ * peer_proxy_rule_set_free), or DF_EINVAL with a message in err naming the bad one.
  */
-int peer_proxy_rule_set_new(const struct df_conf_list *regexes, struct peer_proxy_rule_set **out,
+int peer_proxy_rule_set_new(const struct df_conf_list *rules, struct peer_proxy_rule_set **out,
                             struct df_error *err);
+
+/* The same for plain regexes of config key key (named in the message). */
+int peer_proxy_rule_set_new_for(const char *key, const struct df_conf_list *regexes,
+                                struct peer_proxy_rule_set **out, struct df_error *err);
 
 /* Free rs; NULL is a no-op. */
 void peer_proxy_rule_set_free(struct peer_proxy_rule_set *rs);
 
-/* True when one of rs's rules matches url (the URL without its query and fragment). */
+/* The first of rs's rules that matches url (the URL without its query and fragment), or NULL. */
+const struct peer_proxy_rule *peer_proxy_rule_set_match(const struct peer_proxy_rule_set *rs,
+                                                        const char *url);
+
+/* True when one of rs's rules matches url. */
 bool peer_proxy_rule_set_is_match(const struct peer_proxy_rule_set *rs, const char *url);
+
+/*
+ * url with r's useTLS and redirect applied (the scheme, then the authority; path and query
+ * kept). Returns 0 and *out (the caller frees it), or DF_EINVAL with a message in err.
+ */
+int peer_proxy_rule_apply(const struct peer_proxy_rule *r, const char *url, char **out,
+                          struct df_error *err);
 
 /*
  * The upstream of a mirror request, in the order of precedence: the X-Dragonfly-Registry

@@ -5,7 +5,9 @@
  * verified prefix goes out in order as pieces land, read from the task's data file while the
  * client keeps up. With a blob's sha256 the whole content is hashed on the way and the last
  * bytes are held back until it matched; a mismatch aborts the response (the client sees a
- * truncated body) and rejects the task, so that nothing wrong stays cached.
+ * truncated body) and rejects the task, so that nothing wrong stays cached. A single Range
+ * is answered 206 with the bytes it names; with a digest the content before and after the
+ * range is still read and hashed, and the range's last bytes wait for the whole check.
  */
 #include "peer_proxy_int.h"
 
@@ -45,7 +47,10 @@ struct peer_proxy_stream {
     struct event *kick_ev;
     int fd; /* the task's data file, opened on the first bytes */
     uint8_t *buf;
-    uint64_t sent;
+    uint64_t pos;    /* content read (and hashed) up to here */
+    uint64_t rs, re; /* the response's bytes: [rs, re) of the content */
+    uint8_t *tail;   /* the range's last bytes, held until the digest matched */
+    size_t tail_len;
     bool started;
     bool finished_at_open; /* served from a complete local copy */
     struct df_sha256 sha;
@@ -62,6 +67,7 @@ peer_proxy_stream_free(struct peer_proxy_stream *s)
     peer_proxy_headers_free(s->head, s->nhead);
     peer_download_req_reset(&s->dreq);
     free(s->buf);
+    free(s->tail);
     peer_task_unhold(s->task);
     free(s);
 }
@@ -96,12 +102,47 @@ peer_proxy_stream_fail(struct peer_proxy_stream *s, const char *why)
 }
 
 static void peer_proxy_stream_more_cb(struct net_http_req *req, void *arg);
+static int peer_proxy_stream_check(struct peer_proxy_stream *s);
+
+/*
+ * The bytes the client asked for: its Range resolved against the length (206), or all of it
+ * (200; also for a malformed or multi-range value, which RFC 9110 lets a server ignore).
+ * Returns the status, or 416 (answered, s is gone) when the range is not satisfiable.
+ */
+static int
+peer_proxy_stream_range(struct peer_proxy_stream *s)
+{
+    uint64_t total = s->task->content_length;
+    const char *v = net_http_req_header(s->req, "Range");
+    struct net_http_range r;
+    char cr[80];
+    int rv;
+
+    s->rs = 0;
+    s->re = total;
+    if (v == NULL || (rv = net_http_range_parse(v, total, &r)) == DF_EINVAL || rv == DF_ELIMIT)
+        return 200;
+    if (rv != 0) {
+        snprintf(cr, sizeof(cr), "bytes */%" PRIu64, total);
+        net_http_req_add_header(s->req, "Content-Range", cr);
+        net_http_req_on_close(s->req, NULL, NULL);
+        peer_proxy_error(s->px, s->req, 416, "proxy", "the range is not satisfiable");
+        peer_proxy_stream_free(s);
+        return 416;
+    }
+    s->rs = r.start;
+    s->re = r.start + r.length;
+    snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, s->rs, s->re - 1, total);
+    net_http_req_add_header(s->req, "Content-Range", cr);
+    return 206;
+}
 
 /* Send the status line and headers once the length is known. -1: s is gone. */
 static int
 peer_proxy_stream_head(struct peer_proxy_stream *s)
 {
     struct peer_task *t = s->task;
+    int status;
 
     for (size_t i = 0; i < s->nhead; i++)
         net_http_req_add_header(s->req, s->head[i].name, s->head[i].value);
@@ -109,13 +150,60 @@ peer_proxy_stream_head(struct peer_proxy_stream *s)
     net_http_req_add_header(s->req, "X-Dragonfly-Server-IP", s->px->ctx->cfg.ip);
     if (s->finished_at_open)
         net_http_req_add_header(s->req, "X-Dragonfly-Task-Download-Finished", "true");
-    if (net_http_req_start(s->req, 200, NULL, (int64_t)t->content_length, peer_proxy_stream_more_cb,
-                           s) != 0) {
+    if ((status = peer_proxy_stream_range(s)) == 416)
+        return -1;
+    /* without a digest to check, the content before the range is never read */
+    s->pos = s->dreq.has_digest ? 0 : s->rs;
+    if (net_http_req_start(s->req, status, NULL, (int64_t)(s->re - s->rs),
+                           peer_proxy_stream_more_cb, s) != 0) {
         peer_proxy_stream_fail(s, "cannot start the response");
         return -1;
     }
     s->started = true;
     return 0;
+}
+
+/* Queue len bytes of the response. -1: the response was aborted and s is gone. */
+static int
+peer_proxy_stream_write(struct peer_proxy_stream *s, const uint8_t *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    net_http_req_on_close(s->req, NULL, NULL); /* a failed write must not free s */
+    if (net_http_req_write(s->req, data, len) != 0) {
+        peer_proxy_stream_free(s); /* the response was aborted: req is gone */
+        return -1;
+    }
+    net_http_req_on_close(s->req, peer_proxy_stream_close_cb, s);
+    s->px->ctx->proxy_p2p_bytes += len;
+    return 0;
+}
+
+/*
+ * The chunk of n bytes just read at s->pos - n: send its part inside the range. With a
+ * digest the range's last bytes go out only once the whole content matched: checked now when
+ * the content ends here, else held in s->tail. 0, DF_EDIGEST (a mismatch: end s), or -1 (s is
+ * gone).
+ */
+static int
+peer_proxy_stream_send_chunk(struct peer_proxy_stream *s, uint64_t n)
+{
+    uint64_t at = s->pos - n, lo = at > s->rs ? at : s->rs, hi = s->pos < s->re ? s->pos : s->re;
+
+    if (lo >= hi)
+        return 0;
+    if (s->dreq.has_digest && hi == s->re) {
+        if (s->pos == s->task->content_length) {
+            if (peer_proxy_stream_check(s) != 0)
+                return DF_EDIGEST;
+        } else {
+            s->tail = xmalloc((size_t)(hi - lo));
+            memcpy(s->tail, s->buf + (lo - at), (size_t)(hi - lo));
+            s->tail_len = (size_t)(hi - lo);
+            return 0;
+        }
+    }
+    return peer_proxy_stream_write(s, s->buf + (lo - at), (size_t)(hi - lo));
 }
 
 /* Check the whole content against the digest the blob URL names. 0 or DF_EDIGEST (logged). */
@@ -162,24 +250,28 @@ peer_proxy_stream_kick(struct peer_proxy_stream *s)
             peer_proxy_stream_end(s, DF_EDIGEST);
             return;
         }
-        if (s->sent == t->content_length) {
-            if (s->dreq.has_digest && s->sent == 0 && peer_proxy_stream_check(s) != 0) {
+        if (s->pos == (s->dreq.has_digest ? t->content_length : s->re)) {
+            /* all read; an empty blob, or a range held back, is checked here */
+            if (s->dreq.has_digest && (t->content_length == 0 || s->tail != NULL) &&
+                peer_proxy_stream_check(s) != 0) {
                 peer_proxy_stream_end(s, DF_EDIGEST);
                 return;
             }
+            if (peer_proxy_stream_write(s, s->tail, s->tail_len) != 0)
+                return;
             if (s->dreq.has_digest)
                 peer_task_content_verified(t, &s->dreq);
             ctx->proxy_p2p++;
             peer_proxy_stream_end(s, 0);
             return;
         }
-        end = peer_task_verified_end(t, s->sent);
-        if (end == s->sent) {
+        end = peer_task_verified_end(t, s->pos);
+        if (end == s->pos) {
             if (t->state == PEER_TASK_FAILED)
                 peer_proxy_stream_end(s, DF_EIO);
             return; /* the next piece wakes us */
         }
-        n = end - s->sent < PEER_PROXY_CHUNK ? end - s->sent : PEER_PROXY_CHUNK;
+        n = end - s->pos < PEER_PROXY_CHUNK ? end - s->pos : PEER_PROXY_CHUNK;
         if (s->fd == -1 &&
             (rv = store_data_open(ctx->cfg.data_dir, t->id, false, &s->fd, &err)) != 0) {
             log_warnx("%s proxy: task %.12s: %s", PEER_TAG(ctx), t->id, err.msg);
@@ -188,28 +280,21 @@ peer_proxy_stream_kick(struct peer_proxy_stream *s)
         }
         if (s->buf == NULL)
             s->buf = xmalloc(PEER_PROXY_CHUNK);
-        if ((rv = store_data_pread(s->fd, s->buf, (size_t)n, s->sent)) != 0) {
+        if ((rv = store_data_pread(s->fd, s->buf, (size_t)n, s->pos)) != 0) {
             log_warnx("%s proxy: task %.12s: read of the data file failed: %s", PEER_TAG(ctx),
                       t->id, df_strerror(rv));
             peer_proxy_stream_end(s, rv);
             return;
         }
-        if (s->dreq.has_digest) {
+        if (s->dreq.has_digest)
             df_sha256_update(&s->sha, s->buf, (size_t)n);
-            /* The last bytes go out only with the whole content checked. */
-            if (s->sent + n == t->content_length && peer_proxy_stream_check(s) != 0) {
-                peer_proxy_stream_end(s, DF_EDIGEST);
-                return;
-            }
-        }
-        net_http_req_on_close(s->req, NULL, NULL); /* a failed write must not free s */
-        if (net_http_req_write(s->req, s->buf, (size_t)n) != 0) {
-            peer_proxy_stream_free(s); /* the response was aborted: req is gone */
+        s->pos += n;
+        if ((rv = peer_proxy_stream_send_chunk(s, n)) == DF_EDIGEST) {
+            peer_proxy_stream_end(s, DF_EDIGEST);
             return;
         }
-        net_http_req_on_close(s->req, peer_proxy_stream_close_cb, s);
-        s->sent += n;
-        ctx->proxy_p2p_bytes += n;
+        if (rv != 0)
+            return;
     }
 }
 

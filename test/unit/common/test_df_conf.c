@@ -607,6 +607,47 @@ START_TEST(test_untouched_on_error)
 
 END_TEST
 
+/* DF_CONF_OBJECTS: a list's object items are kept as their compact JSON text; others refuse. */
+START_TEST(test_list_objects)
+{
+    struct obj_config {
+        struct df_conf_list rules, plain;
+    } cfg;
+    static const struct df_conf_entry oents[] = {
+            {.key = "rules",
+             .type = DF_CONF_LIST,
+             .flags = DF_CONF_OBJECTS,
+             .offset = offsetof(struct obj_config, rules),
+             .help = "strings or objects"},
+            {.key = "plain",
+             .type = DF_CONF_LIST,
+             .offset = offsetof(struct obj_config, plain),
+             .help = "strings only"},
+    };
+    static const struct df_conf_spec ospec = {
+            .cmd = "dragonfly test",
+            .summary = "objects",
+            .entries = oents,
+            .n_entries = DF_NELEM(oents),
+            .size = sizeof(struct obj_config),
+    };
+    static const char doc[] = "{\"rules\": [\"a\", {\"regex\": \"b\", \"useTLS\": true}]}";
+    static const char bad[] = "{\"plain\": [{\"regex\": \"b\"}]}";
+    struct df_error err;
+
+    memset(&cfg, 0, sizeof(cfg));
+    ck_assert_msg(df_conf_load_json(&ospec, &cfg, doc, strlen(doc), "objects", &err) == 0, "%s",
+                  err.msg);
+    ck_assert_uint_eq(cfg.rules.n, 2);
+    ck_assert_str_eq(cfg.rules.v[0], "a");
+    ck_assert_str_eq(cfg.rules.v[1], "{\"regex\":\"b\",\"useTLS\":true}");
+    ck_assert_int_eq(df_conf_load_json(&ospec, &cfg, bad, strlen(bad), "objects", &err), DF_EINVAL);
+    ck_assert_msg(strstr(err.msg, "plain[0]: expected string") != NULL, "%s", err.msg);
+    df_conf_reset(&ospec, &cfg);
+}
+
+END_TEST
+
 START_TEST(test_reload)
 {
     static const char doc[] = "{\"storage\": {\"dataDir\": \"/a\"}, \"headers\": [\"x\"]}";
@@ -989,6 +1030,7 @@ test_df_conf_suite(void)
     tcase_add_test(tc, test_positional);
     tcase_add_test(tc, test_untouched_on_error);
     tcase_add_test(tc, test_reload);
+    tcase_add_test(tc, test_list_objects);
     tcase_add_test(tc, test_required);
     tcase_add_test(tc, test_alias);
     suite_add_tcase(s, tc);

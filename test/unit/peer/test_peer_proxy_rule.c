@@ -185,6 +185,71 @@ START_TEST(test_rules)
 
 END_TEST
 
+/* Rule objects: each field's effect, and each malformed one refused with its name. */
+START_TEST(test_rule_objects)
+{
+    char o1[] = "{\"regex\":\"blobs/sha256.*\",\"useTLS\":true,\"redirect\":\"m.example:5000\","
+                "\"filteredQueryParams\":[\"X-Amz-Date\",\"sig\"]}",
+         o2[] = "{\"regex\":\"/files/\",\"filteredQueryParams\":[]}", r3[] = "plain";
+    char *three[] = {o1, o2, r3};
+    static const char *const bad[][2] = {
+            {"{\"useTLS\":true}", "needs a regex"},
+            {"{\"regex\":\"x\",\"usetls\":true}", "\"usetls\""},
+            {"{\"regex\":\"x\",\"useTLS\":\"yes\"}", "\"useTLS\""},
+            {"{\"regex\":\"x\",\"redirect\":\"h.example/path\"}", "\"redirect\""},
+            {"{\"regex\":\"x\",\"filteredQueryParams\":[\"a&b\"]}", "filteredQueryParams"},
+            {"{\"regex\":\"(x\"}", "(x"},
+            {"{not json", "not a JSON object"},
+    };
+    const struct peer_proxy_rule *r;
+    struct df_conf_list l = {three, 3};
+    struct peer_proxy_rule_set *rs = NULL;
+    struct df_error err;
+    char *url = NULL, text[200], *one[] = {text};
+
+    ck_assert_msg(peer_proxy_rule_set_new(&l, &rs, &err) == 0, "%s", err.msg);
+    r = peer_proxy_rule_set_match(rs, "http://r.example/v2/a/blobs/sha256:00");
+    ck_assert_ptr_nonnull(r);
+    ck_assert(r->use_tls);
+    ck_assert_str_eq(r->filtered, "X-Amz-Date&sig");
+    ck_assert_int_eq(
+            peer_proxy_rule_apply(r, "http://r.example/v2/a/blobs/sha256:00?x=1", &url, &err), 0);
+    ck_assert_str_eq(url, "https://m.example:5000/v2/a/blobs/sha256:00?x=1");
+    free(url);
+    r = peer_proxy_rule_set_match(rs, "http://o.example/files/a");
+    ck_assert_ptr_nonnull(r);
+    ck_assert(!r->use_tls);
+    ck_assert_ptr_null(r->redirect);
+    ck_assert_str_eq(r->filtered, "");
+    ck_assert_int_eq(peer_proxy_rule_apply(r, "http://o.example/files/a", &url, &err), 0);
+    ck_assert_str_eq(url, "http://o.example/files/a");
+    free(url);
+    r = peer_proxy_rule_set_match(rs, "http://o.example/plain");
+    ck_assert_ptr_nonnull(r);
+    ck_assert_ptr_null(r->filtered); /* a plain regex keeps the default filters */
+    ck_assert_ptr_null(peer_proxy_rule_set_match(rs, "http://o.example/other"));
+    peer_proxy_rule_set_free(rs);
+
+    l.v = one;
+    l.n = 1;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "%s", bad[i][0]);
+        rs = NULL;
+        ck_assert_int_eq(peer_proxy_rule_set_new(&l, &rs, &err), DF_EINVAL);
+        ck_assert_ptr_null(rs);
+        ck_assert_msg(strstr(err.msg, bad[i][1]) != NULL, "%s: %s", bad[i][0], err.msg);
+    }
+    /* hijackHTTPS.hosts take regexes only: an object's text is a bad regex there */
+    snprintf(text, sizeof(text), "{\"regex\":\"x\"}");
+    rs = NULL;
+    ck_assert_int_eq(peer_proxy_rule_set_new_for("proxy.hijackHTTPS.hosts", &l, &rs, &err),
+                     DF_EINVAL);
+    ck_assert_ptr_null(rs);
+    ck_assert_msg(strstr(err.msg, "proxy.hijackHTTPS.hosts") != NULL, "%s", err.msg);
+}
+
+END_TEST
+
 Suite *test_peer_proxy_rule_suite(void);
 
 Suite *
@@ -200,6 +265,7 @@ test_peer_proxy_rule_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("rules");
     tcase_add_test(tc, test_rules);
+    tcase_add_test(tc, test_rule_objects);
     suite_add_tcase(s, tc);
     return s;
 }
