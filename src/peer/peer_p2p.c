@@ -213,6 +213,9 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
                      parent_id == NULL ? PROTO_PEER_BTS_PIECE_FINISHED : PROTO_PEER_PIECE_FINISHED);
     snprintf(pid, sizeof(pid), "%s", parent_id != NULL ? parent_id : "");
     peer_p2p_piece_set(&r.piece, number, off, len, md, parent_id != NULL ? pid : NULL);
+    if (parent_id != NULL)
+        r.piece.cost = p->piece_cost; /* what the parent's upload gave (sched_eval.c, step 5) */
+    p->piece_cost = 0;
     /* a tiny task's bytes go along, so that the scheduler can answer others inline */
     if (parent_id == NULL && t->content_length <= PROTO_TINY_MAX && t->content_length > 0 &&
         peer_task_read(t, r.piece.content, (size_t)len, 0) == 0) {

@@ -137,6 +137,8 @@ struct peer_p2p {
     bool fetch_tail[PEER_MAX_WORKERS];
     bool fetch_relay[PEER_MAX_WORKERS];        /* the parent was still receiving the piece */
     uint64_t fetch_seq[PEER_MAX_WORKERS], seq; /* which attempt a relay follows */
+    uint64_t fetch_start[PEER_MAX_WORKERS];    /* df_time_mono_ms() when the fetch was asked */
+    int64_t piece_cost; /* ms the piece being recorded from a parent took; 0: none */
     uint64_t bytes_from_peers;
     struct peer_p2p_from from[PEER_P2P_MAX_FROM]; /* the last entry also counts any later */
     int nfrom;

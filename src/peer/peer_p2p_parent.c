@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "df/df_id.h"
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_tls.h"
 #include "df/proto_dfdaemon.h"
@@ -430,6 +431,18 @@ peer_p2p_fetch_on_data(struct net_fetch *s, struct evbuffer *data, void *arg)
     return 0;
 }
 
+/*
+ * What the piece in slot cost, as the scheduler measures parents by it (sched_eval.c,
+ * step 5): ms from asking the parent to holding the piece, at least 1.
+ */
+static int64_t
+peer_p2p_fetch_cost(const struct peer_p2p *p, int slot)
+{
+    uint64_t now = df_time_mono_ms();
+
+    return now > p->fetch_start[slot] ? (int64_t)(now - p->fetch_start[slot]) : 1;
+}
+
 static void
 peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_after_ms,
                       void *arg)
@@ -455,6 +468,7 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
     if (rv == 0 && f->pos != f->len)
         rv = DF_EPROTO;
     if (rv == 0) {
+        p->piece_cost = peer_p2p_fetch_cost(p, slot); /* read by the piece report */
         df_sha256_final(&f->sha, md);
         if (memcmp(md, p->digest[f->piece], DF_SHA256_LEN) != 0) {
             peer_p2p_strike(p, pp, f->piece, "digest mismatch");
@@ -563,6 +577,7 @@ peer_p2p_schedule(struct peer_p2p *p)
             continue;
         }
         p->fetch_seq[slot] = ++p->seq;
+        p->fetch_start[slot] = df_time_mono_ms();
         peer_p2p_offer_receiving(p, f);
     }
 }

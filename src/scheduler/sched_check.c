@@ -286,6 +286,7 @@ sched_state_host_stat(const struct sched_state *s, const char *host_id, struct s
     out->upload_ok = h->upload_ok;
     out->upload_failed = h->upload_failed;
     out->uploaded_bytes = h->uploaded_bytes;
+    out->upload_estimate = (uint64_t)(h->up_est * 1000.0 + 0.5);
     out->announced_at = h->announced_at;
     out->source = h->src != NULL ? h->src->key : NULL;
     return 0;

@@ -25,6 +25,8 @@ struct sched_eval_candidate {
     bool is_seed;   /* the parent runs on a seed host */
     const char *parent_idc, *child_idc;
     const char *parent_location, *child_location; /* "a|b|c", up to 5 levels */
+    double rate;      /* bytes/ms the parent is expected to give the child; 0: unknown */
+    double rate_best; /* the best expected rate among the child's candidates; 0: unknown */
 };
 
 /* Score in [0, 1]: higher is a better parent. */
@@ -38,6 +40,26 @@ double sched_eval_score(const struct sched_eval_candidate *c);
  */
 bool sched_eval_seed_is_allowed(uint32_t seed_children, uint32_t fanout, bool unique,
                                 uint32_t nonseed, bool starving);
+
+/*
+ * Upload measurement (sched_eval.c, step 5). A rate estimate folds in a sample (bytes/ms):
+ * the first sets it, a higher one moves it half way up, a lower one an eighth of the way
+ * down, so one piece that waited on a busy disk does not sink a fast host.
+ */
+double sched_eval_rate_update(double est, double sample);
+
+/*
+ * What a parent of upload capacity cap (bytes/ms, 0: unknown) gives one more child when it
+ * already serves children, and it receives the task at inrate itself (0: unknown, or a
+ * source: no limit). 0 when cap is unknown.
+ */
+double sched_eval_rate_expect(double cap, uint32_t children, double inrate);
+
+/*
+ * Should a child leave a parent that gives it got bytes/ms when another candidate is
+ * expected to give alt? Only when it is clearly better: more than 1.5 times.
+ */
+bool sched_eval_rate_is_poor(double got, double alt);
 
 /* Same IDC: 1 when both are non-empty and equal ignoring case, else 0. */
 double sched_eval_idc(const char *a, const char *b);

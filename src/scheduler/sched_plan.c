@@ -14,6 +14,14 @@
 #include "df/xmalloc.h"
 #include "sched_eval.h"
 
+/* Planning a peer whose place another took plans it again: never deeper than this. */
+#define PLAN_DEPTH_MAX 8
+/*
+ * A parent with pieces for a child that sent none for this many typical piece times is
+ * measured by its silence (a relay hiccup on a loaded host lasts less).
+ */
+#define PLAN_SILENCE_PIECES 4.0
+
 /* ---- candidates ---- */
 
 /*
@@ -212,11 +220,178 @@ cand_describe(const struct sched_peer *q, const struct sched_peer *p,
     c->child_location = p->host->location;
 }
 
+/* ---- measurement (sched_eval.c, step 5) ---- */
+
+void
+sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost)
+{
+    struct sched_host *h = e->parent->host;
+    struct sched_task *t = e->child->task;
+    double r, cap;
+
+    if (cost <= 0 || length == 0)
+        return;
+    r = (double)length / (double)cost;
+    e->rate = sched_eval_rate_update(e->rate, r);
+    e->timed++;
+    /* The host's child edges share its uplink: this one got about a load-th of it. */
+    cap = r * (h->load > 1 ? (double)h->load : 1.0);
+    if (h->upload_rate_limit > 0 && cap > (double)h->upload_rate_limit / 1000.0)
+        cap = (double)h->upload_rate_limit / 1000.0;
+    h->up_est = sched_eval_rate_update(h->up_est, cap);
+    t->rate_ref = t->rate_ref > 0 ? t->rate_ref + (r - t->rate_ref) / 8.0 : r;
+}
+
+/* What q receives the task at: its measured in-edges; 0 when unknown or unlimited. */
+static double
+peer_inrate(const struct sched_peer *q)
+{
+    const struct sched_edge *e;
+    double sum = 0.0;
+
+    if (q->state != SCHED_PEER_RUNNING)
+        return 0.0; /* a source, or it holds everything: no limit */
+    TAILQ_FOREACH (e, &q->parents, centry)
+        sum += e->rate;
+    return sum;
+}
+
+/*
+ * The silence bound of an edge: when the parent has pieces for the child but sent none for
+ * PLAN_SILENCE_PIECES typical piece times, it gives at most one piece over that silence (a parent
+ * too slow to have delivered anything yet is known slow without waiting for its first piece). 0: no
+ * bound.
+ */
+static double
+edge_silence_bound(const struct sched_edge *e, int64_t now)
+{
+    const struct sched_task *t = e->child->task;
+    int64_t since = e->progress_at > 0 ? e->progress_at : e->created_at, idle;
+
+    /* Silence counts from when the parent had something to send. */
+    if (e->parent->first_at == 0)
+        return 0.0;
+    if (e->parent->first_at > since)
+        since = e->parent->first_at;
+    idle = now - since;
+    if (t->rate_ref <= 0 || t->piece_length == 0 ||
+        (double)idle <= PLAN_SILENCE_PIECES * (double)t->piece_length / t->rate_ref ||
+        sched_peer_useful(e->parent, e->child) == 0)
+        return 0.0;
+    return (double)t->piece_length / (double)idle;
+}
+
+/* What e gives its child: its measured rate, no more than its parent receives or than the
+ * silence bound allows (now 0: no silence bound); 0 when unknown. */
+static double
+edge_gives(const struct sched_edge *e, int64_t now)
+{
+    double r = e->rate, in = peer_inrate(e->parent),
+           bound = now > 0 ? edge_silence_bound(e, now) : 0;
+
+    if (in > 0 && (r <= 0 || in < r))
+        r = in;
+    if (bound > 0 && (r <= 0 || bound < r))
+        r = bound;
+    return r;
+}
+
+bool
+sched_plan_edge_is_poor(const struct sched_edge *e)
+{
+    return e->timed > 0 && e->parent->host->type != SCHED_HOST_SEED &&
+           sched_eval_rate_is_poor(edge_gives(e, 0), e->child->task->rate_ref);
+}
+
+/* Take what a silent parent of p gave into its host's estimate: a measurement too. */
+static void
+plan_note_silence(struct sched_peer *p, int64_t now)
+{
+    struct sched_edge *e;
+
+    TAILQ_FOREACH (e, &p->parents, centry) {
+        struct sched_host *h = e->parent->host;
+        double bound = edge_silence_bound(e, now) * (h->load > 1 ? (double)h->load : 1.0);
+
+        if (bound > 0 && (h->up_est <= 0 || bound < h->up_est))
+            h->up_est = bound;
+    }
+}
+
+/* Drop p's parents that give clearly less than alt, the best a candidate with room is
+ * expected to give (sched_eval.c, step 5). Seeds have their own rules. */
+static bool
+plan_drop_poor(struct sched_peer *p, double alt, int64_t now)
+{
+    struct sched_edge *e, *tmp;
+    bool dropped = false;
+
+    for (e = TAILQ_FIRST(&p->parents); e != NULL; e = tmp) {
+        tmp = TAILQ_NEXT(e, centry);
+        if (e->parent->host->type == SCHED_HOST_SEED ||
+            !sched_eval_rate_is_poor(edge_gives(e, now), alt))
+            continue;
+        sched_edge_del(e, now);
+        dropped = true;
+    }
+    return dropped;
+}
+
+/*
+ * A child of q that p may take the place of (sched_eval.c, step 5): the slowest of q's
+ * children whose host is measured clearly slower than what q would give p, when p's own
+ * host is not measured as slow as that. Slow hosts so end up as leaves and fast ones
+ * take the places near the source. NULL: none.
+ */
+static struct sched_edge *
+cand_victim(const struct sched_peer *q, const struct sched_peer *p, double gives)
+{
+    struct sched_edge *e, *v = NULL;
+
+    TAILQ_FOREACH (e, &q->children, pentry) {
+        const struct sched_host *h = e->child->host;
+
+        if (e->child == p || !sched_eval_rate_is_poor(h->up_est, gives) ||
+            (p->host->up_est > 0 && !sched_eval_rate_is_poor(h->up_est, p->host->up_est)))
+            continue;
+        if (v == NULL || h->up_est < v->child->host->up_est)
+            v = e;
+    }
+    return v;
+}
+
+/* Is h measured clearly slower than t's typical piece rate? */
+static bool
+plan_host_is_slow(const struct sched_host *h, const struct sched_task *t)
+{
+    return sched_eval_rate_is_poor(h->up_est, t->rate_ref);
+}
+
+bool
+sched_plan_waits_for_room(const struct sched_state *s, const struct sched_peer *p, int64_t now)
+{
+    return plan_host_is_slow(p->host, p->task) && now - p->wait_since < s->cfg.seed_wait;
+}
+
+/* What q is expected to give a new child (in place of one of its children: swap). */
+static double
+cand_expect(const struct sched_peer *q, bool swap)
+{
+    const struct sched_host *h = q->host;
+    double cap = h->up_est > 0 ? h->up_est : q->task->rate_ref;
+    uint32_t load = h->load - (swap && h->load > 0 ? 1 : 0);
+
+    return sched_eval_rate_expect(cap, load, peer_inrate(q));
+}
+
 /* A seed (its own protection applies) or a normal peer below peer_fanout children. */
 static bool
-cand_has_room(const struct sched_state *s, const struct sched_peer *q)
+cand_has_room(const struct sched_state *s, const struct sched_cand *c)
 {
-    return q->host->type == SCHED_HOST_SEED || q->nchildren < s->cfg.peer_fanout;
+    const struct sched_peer *q = c->peer;
+
+    return q->host->type == SCHED_HOST_SEED || q->nchildren < s->cfg.peer_fanout ||
+           c->victim != NULL;
 }
 
 static int
@@ -244,10 +419,14 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
     uint32_t quota, nonseed = 0;
     size_t n = 0;
     uint64_t epoch;
+    double best = 0.0, alt = 0.0;
+    struct sched_peer *evicted[SCHED_PARENTS_MAX];
+    size_t nevicted = 0;
     bool changed = dirty;
 
     if (!sched_peer_wants_parents(p) || p->data_lost)
         return;
+    plan_note_silence(p, now);
     for (e = TAILQ_FIRST(&p->parents); e != NULL; e = tmp) {
         tmp = TAILQ_NEXT(e, centry);
         if (fresh || !sched_plan_edge_is_useful(s, e, now)) {
@@ -276,18 +455,36 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
                 nonseed++;
             s->cands[n++].peer = q;
         }
-        /* Seed protection (sched_eval.c, step 2), then score the rest. */
+        /*
+         * Seed protection (sched_eval.c, step 2), a full parent's slow child p may take the
+         * place of, and what each is expected to give (step 5).
+         */
         for (size_t i = 0; i < n;) {
-            struct sched_eval_candidate c;
+            struct sched_cand *c = &s->cands[i];
+            bool seed = c->peer->host->type == SCHED_HOST_SEED;
+            uint32_t limit = seed ? s->cfg.seed_fanout : s->cfg.peer_fanout;
 
-            q = s->cands[i].peer;
-            if (q->host->type == SCHED_HOST_SEED && !seed_is_allowed(s, q, p, nonseed, now)) {
+            q = c->peer;
+            c->victim = NULL;
+            if (limit > 0 && q->nchildren >= limit && s->plan_depth < PLAN_DEPTH_MAX)
+                c->victim = cand_victim(q, p, cand_expect(q, true));
+            if (seed && !(c->victim != NULL ? seed_has_unique(q)
+                                            : seed_is_allowed(s, q, p, nonseed, now))) {
                 s->cands[i] = s->cands[--n];
                 continue;
             }
-            cand_describe(q, p, &c);
-            s->cands[i].score = sched_eval_score(&c);
+            c->rate = cand_expect(q, c->victim != NULL);
+            if (c->rate > best)
+                best = c->rate;
             i++;
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct sched_eval_candidate c;
+
+            cand_describe(s->cands[i].peer, p, &c);
+            c.rate = s->cands[i].rate;
+            c.rate_best = best;
+            s->cands[i].score = sched_eval_score(&c);
         }
         /*
          * Peer fanout (sched_eval.c, step 2b): a normal parent takes another child only
@@ -299,21 +496,42 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
 
             /* Those with room first (qsort orders them below); keep only them if any. */
             for (size_t i = 0; i < n; i++) {
-                if (cand_has_room(s, s->cands[i].peer)) {
+                if (cand_has_room(s, &s->cands[i])) {
                     struct sched_cand c = s->cands[m];
                     s->cands[m++] = s->cands[i];
                     s->cands[i] = c;
                 }
             }
-            if (m > 0 || p->nparents > 0)
+            /*
+             * Over every fanout: one parent, not a crowd, and not for a host measured
+             * slow, for a while: it would halve a fast parent's stream (step 5). It waits
+             * for a parent with room (the chain's tail, a peer that finished).
+             */
+            if (m > 0 || p->nparents > 0 || sched_plan_waits_for_room(s, p, now))
                 n = m;
+            else if (quota > p->nparents + 1)
+                quota = p->nparents + 1;
         }
+        /* A parent clearly slower than a candidate with room makes way for it (step 5). */
+        for (size_t i = 0; i < n; i++) {
+            if (s->cands[i].rate > alt && host_has_free_slot(s->cands[i].peer->host))
+                alt = s->cands[i].rate;
+        }
+        if (alt > 0 && plan_drop_poor(p, alt, now))
+            changed = true;
         qsort(s->cands, n, sizeof(*s->cands), cand_cmp);
         for (size_t i = 0; i < n && p->nparents < quota; i++) {
+            struct sched_edge *v = s->cands[i].victim;
+
             q = s->cands[i].peer;
-            if (!host_has_free_slot(q->host))
+            if (!host_has_free_slot(q->host) && v == NULL)
                 continue;
             DF_ASSERT(!edge_would_cycle(s, q, p));
+            if (v != NULL) {
+                /* p takes v's place: v is planned again below, as a leaf elsewhere. */
+                evicted[nevicted++] = v->child;
+                sched_edge_del(v, now);
+            }
             sched_edge_add(q, p, now);
             changed = true;
         }
@@ -329,6 +547,10 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
         sched_emit_parents(out, p);
     else if (changed)
         sched_actions_drop_parents(out, p);
+    s->plan_depth++;
+    for (size_t i = 0; i < nevicted; i++)
+        sched_plan_peer(s, evicted[i], false, true, now, out);
+    s->plan_depth--;
 }
 
 /* Children of p lose it as a parent and are planned again. */

@@ -599,7 +599,9 @@ task_plan_waiting(struct sched_state *s, struct sched_task *t, int64_t now,
     struct sched_peer *q;
 
     TAILQ_FOREACH (q, &t->peers, tentry) {
-        if (sched_peer_wants_parents(q) && q->nparents == 0)
+        /* A slow host waiting for a parent with room is tried by the tick (step 5). */
+        if (sched_peer_wants_parents(q) && q->nparents == 0 &&
+            !sched_plan_waits_for_room(s, q, now))
             sched_plan_peer(s, q, false, false, now, out);
     }
 }
@@ -1510,6 +1512,13 @@ sched_state_piece_finished(struct sched_state *s, const char *peer_id, const str
                 e->bytes += pc->length;
                 e->pieces++;
                 e->progress_at = now;
+                sched_plan_measure(e, pc->length, pc->cost);
+                /*
+                 * Measurably slow: look for a better parent now (sched_eval.c, step 5), at
+                 * its 1st, 2nd, 4th, 8th ... timed piece: the tick looks every second too.
+                 */
+                if ((e->timed & (e->timed - 1)) == 0 && sched_plan_edge_is_poor(e))
+                    replan = true;
             }
         }
     }
@@ -1518,6 +1527,8 @@ sched_state_piece_finished(struct sched_state *s, const char *peer_id, const str
     if (pc->cost > 0)
         p->cost_total += pc->cost;
     first = p->nfinished == 0;
+    if (first)
+        p->first_at = now;
     if (!sched_bit_get(p->bits, pc->number)) {
         bit_set(p->bits, pc->number);
         p->nfinished++;

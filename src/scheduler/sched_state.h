@@ -229,6 +229,8 @@ struct sched_host_stat {
     uint64_t upload_rate_limit;
     uint32_t upload_slots, load, concurrent_uploads, peer_count;
     uint64_t upload_ok, upload_failed, uploaded_bytes;
+    uint64_t
+            upload_estimate; /* measured upload capacity, bytes/s (sched_eval.c, step 5); 0: none */
     int64_t announced_at;
     const char *source; /* who announced it first (sched_host_info.source); NULL: nobody said */
 };

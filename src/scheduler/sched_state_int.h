@@ -28,6 +28,8 @@ struct sched_edge {
     uint32_t pieces;
     int64_t created_at;
     int64_t progress_at; /* last piece the child got over this edge; 0 = none */
+    double rate;         /* bytes/ms of its pieces, from their reported cost; 0 = unknown */
+    uint32_t timed;      /* pieces with a cost in rate */
 };
 
 TAILQ_HEAD(sched_edge_list, sched_edge);
@@ -56,6 +58,7 @@ struct sched_host {
     uint32_t concurrent_uploads; /* as reported */
     uint32_t load;               /* child edges whose parent runs here */
     uint64_t upload_ok, upload_failed, uploaded_bytes;
+    double up_est; /* estimated upload capacity, bytes/ms (sched_eval.c, step 5); 0 = unknown */
     int64_t announced_at;
     struct sched_peer_list peers;
     uint32_t npeers;
@@ -98,6 +101,7 @@ struct sched_task {
     char *seed_host_id;   /* the seed host triggered for this task, or NULL */
     int64_t seed_trig_at; /* when; 0 once the seed peer registered */
     int64_t seed_fail_at; /* the last seed peer failure or timeout; 0 = none */
+    double rate_ref;      /* the typical piece rate over its edges, bytes/ms; 0 = none yet */
     int64_t created_at, updated_at;
     TAILQ_ENTRY(sched_task) entry;
 };
@@ -127,6 +131,7 @@ struct sched_peer {
     uint32_t nblocks;
     uint64_t bytes_from_source, bytes_from_peers;
     int64_t cost_total;
+    int64_t first_at; /* its first piece; 0 = none yet */
     bool need_back_to_source;
     int64_t created_at, updated_at;
     bool waiting;       /* wants parents and has none */
@@ -139,6 +144,8 @@ struct sched_peer {
 
 struct sched_cand {
     struct sched_peer *peer;
+    double rate;               /* expected bytes/ms for the child (sched_eval.c, step 5) */
+    struct sched_edge *victim; /* the child of a full parent the child takes the place of */
     double score;
 };
 
@@ -154,6 +161,7 @@ struct sched_state {
     size_t stack_cap;
     struct sched_cand *cands; /* candidate scratch */
     size_t cands_cap;
+    uint32_t plan_depth; /* sched_plan_peer() re-planning the peers it displaced */
     int64_t grace_until; /* sched_state_start() + startup_grace; 0: never started */
 };
 
@@ -215,6 +223,19 @@ void sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bo
 
 /* Should an existing edge stay? Nothing to give, gone bad, blocked, last resort: no. */
 bool sched_plan_edge_is_useful(const struct sched_state *s, const struct sched_edge *e,
+                               int64_t now);
+
+/* Fold a piece's cost into its edge, its parent host's estimate and the task's rate. */
+void sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost);
+
+/* Does e deliver clearly below what its child's typical candidate could give (a re-plan)? */
+bool sched_plan_edge_is_poor(const struct sched_edge *e);
+
+/*
+ * Does p, without parents, wait for a parent with room: measured slow (sched_eval.c, step
+ * 5) and not yet seed_wait without one?
+ */
+bool sched_plan_waits_for_room(const struct sched_state *s, const struct sched_peer *p,
                                int64_t now);
 
 /* Children of p lose it as a parent and are planned again. */

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The evaluator's pure rules: score ordering, affinity, seed protection, seed hashing. */
+/*
+ * The evaluator's pure rules: score ordering, the upload estimator and what a parent is
+ * expected to give, affinity, seed protection, seed hashing.
+ */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,6 +55,69 @@ START_TEST(test_score_order)
     b.will_have = true; /* a source counts as half of everything */
     ck_assert(sched_eval_score(&b) > sched_eval_score(&(struct sched_eval_candidate){
                                              .useful = 0, .child_missing = 16, .slots = 4}));
+}
+
+END_TEST
+
+START_TEST(test_score_rate)
+{
+    struct sched_eval_candidate a = base(), b;
+
+    /* Nothing measured (rate or best 0): the term is neutral, as it was before. */
+    ck_assert(sched_eval_score(&a) > 0.0);
+    b = a;
+    b.rate = 100.0;
+    b.rate_best = 100.0;
+    ck_assert(sched_eval_score(&b) == sched_eval_score(&a));
+    /* A parent expected to give a fifth of the best loses to one giving it all ... */
+    a.rate = 20.0;
+    a.rate_best = 100.0;
+    ck_assert(sched_eval_score(&a) < sched_eval_score(&b));
+    /* ... even with everything else in its favour but affinity. */
+    a.useful = 16;
+    a.load = 0;
+    ck_assert(sched_eval_score(&a) < sched_eval_score(&b));
+    ck_assert(sched_eval_score(&b) <= 1.0);
+}
+
+END_TEST
+
+START_TEST(test_rate_estimator)
+{
+    /* The first sample sets it; none (0, NaN) changes nothing. */
+    ck_assert(sched_eval_rate_update(0.0, 100.0) == 100.0);
+    ck_assert(sched_eval_rate_update(100.0, 0.0) == 100.0);
+    ck_assert(sched_eval_rate_update(100.0, NAN) == 100.0);
+    /* Up half way, down an eighth: one slow piece does not sink a fast host. */
+    ck_assert(sched_eval_rate_update(100.0, 200.0) == 150.0);
+    ck_assert(sched_eval_rate_update(100.0, 20.0) == 90.0);
+    /* Steady samples converge on themselves. */
+    double e = 10.0;
+    for (int i = 0; i < 100; i++)
+        e = sched_eval_rate_update(e, 50.0);
+    ck_assert(e > 49.9 && e <= 50.0);
+    for (int i = 0; i < 100; i++)
+        e = sched_eval_rate_update(e, 5.0);
+    ck_assert(e < 5.1 && e >= 5.0);
+}
+
+END_TEST
+
+START_TEST(test_rate_expect)
+{
+    /* Unknown capacity: nothing known to expect. */
+    ck_assert(sched_eval_rate_expect(0.0, 0, 0.0) == 0.0);
+    /* Capacity split over the children and the newcomer. */
+    ck_assert(sched_eval_rate_expect(300.0, 0, 0.0) == 300.0);
+    ck_assert(sched_eval_rate_expect(300.0, 2, 0.0) == 100.0);
+    /* ... but no more than the parent receives itself. */
+    ck_assert(sched_eval_rate_expect(300.0, 2, 50.0) == 50.0);
+    ck_assert(sched_eval_rate_expect(300.0, 0, 500.0) == 300.0);
+    /* Poor: clearly (1.5x) below the alternative, and measured at all. */
+    ck_assert(sched_eval_rate_is_poor(10.0, 16.0));
+    ck_assert(!sched_eval_rate_is_poor(10.0, 15.0));
+    ck_assert(!sched_eval_rate_is_poor(10.0, 10.0));
+    ck_assert(!sched_eval_rate_is_poor(0.0, 100.0));
 }
 
 END_TEST
@@ -134,6 +201,9 @@ test_sched_eval_suite(void)
     TCase *tc = tcase_create("eval");
 
     tcase_add_test(tc, test_score_order);
+    tcase_add_test(tc, test_score_rate);
+    tcase_add_test(tc, test_rate_estimator);
+    tcase_add_test(tc, test_rate_expect);
     tcase_add_test(tc, test_affinity);
     tcase_add_test(tc, test_seed_protection);
     tcase_add_test(tc, test_seed_hashing_is_consistent);

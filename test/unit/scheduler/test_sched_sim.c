@@ -4,9 +4,10 @@
  * seed host and 16 peers, one task of 64 pieces. With equal uplinks the Kumar-Ross bound
  * is F piece times; asserted: everyone finishes, the seed uploads each piece about once,
  * the origin is fetched once per piece, and the last peer stays under a loose multiple of
- * the bound (a regression guard in simulated time, never wall time). Uneven uplinks and
- * deaths are asserted for correctness only: every peer alive finishes, nobody fails and
- * the origin sends each piece about once. The figures are printed.
+ * the bound (a regression guard in simulated time, never wall time). Uneven and skewed
+ * uplinks get a looser guard of the same kind; deaths are asserted for correctness only:
+ * every peer alive finishes, nobody fails and the origin sends each piece about once. The
+ * figures are printed.
  */
 #include <check.h>
 
@@ -62,9 +63,15 @@ START_TEST(test_swarm_uneven)
     struct sim_swarm_params p;
     struct sim_swarm_result r;
 
-    sim_small(&p, _i);
+    sim_small(&p, _i / 2);
     p.rates = _i % 2 == 0 ? SIM_RATES_UNEVEN : SIM_RATES_SKEWED;
     sim_assert_sound(&p, &r, sim_swarm_run(&p, &r));
+    /*
+     * Simulated time: measured placement keeps slow hosts out of the pipeline (the four
+     * seeds here give 1.55-1.80 uneven, 1.45-1.95 skewed; a pipeline in registration
+     * order gave 1.94-2.44 and 1.82-10.1).
+     */
+    ck_assert_double_le(r.worst_ratio, (p.rates == SIM_RATES_UNEVEN ? 2.2 : 2.3));
 }
 
 END_TEST
@@ -98,7 +105,7 @@ test_sched_sim_suite(void)
     tcase_add_loop_test(tc, test_swarm_16, 0, 5);
     suite_add_tcase(s, tc);
     tcase_set_timeout(tu, 120);
-    tcase_add_loop_test(tu, test_swarm_uneven, 0, 2);
+    tcase_add_loop_test(tu, test_swarm_uneven, 0, 8);
     suite_add_tcase(s, tu);
     tcase_set_timeout(td, 120);
     tcase_add_loop_test(td, test_swarm_deaths, 0, 3);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Scheduler state and decisions: register flows per size scope, seed trigger, the
- * back-to-source cap, DAG cycle prevention, strikes, parent leave, stalls, GC, digests,
- * caps, and invariants after thousands of random events.
+ * back-to-source cap, DAG cycle prevention, strikes, parent leave, stalls, upload
+ * measurement and placement by it, GC, digests, caps, and invariants after thousands of
+ * random events.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +123,9 @@ digest_of(uint32_t n, struct df_digest *d)
     df_digest_set_sha256(d, md);
 }
 
+/* Piece n reported by peer, from parent (NULL: the source), having taken cost ms. */
 static int
-piece(const char *peer, uint32_t n, const char *parent)
+piece_cost(const char *peer, uint32_t n, const char *parent, int64_t cost)
 {
     struct sched_piece pc;
 
@@ -131,10 +133,26 @@ piece(const char *peer, uint32_t n, const char *parent)
     pc.number = n;
     pc.parent_id = parent;
     pc.length = PIECE;
-    pc.cost = 10;
+    pc.cost = cost;
     pc.has_digest = true;
     digest_of(parent == NULL ? n : n + 1000, &pc.digest);
     return sched_state_piece_finished(st, peer, &pc, now, &acts);
+}
+
+static int
+piece(const char *peer, uint32_t n, const char *parent)
+{
+    return piece_cost(peer, n, parent, 10);
+}
+
+/* The measured upload capacity of host id, bytes/s. */
+static uint64_t
+host_estimate(const char *id)
+{
+    struct sched_host_stat hs;
+
+    ck_assert_int_eq(sched_state_host_stat(st, id, &hs), 0);
+    return hs.upload_estimate;
 }
 
 /* Announce (or refresh) the seed host "seed" and normal hosts h1..h4, 8 upload slots each. */
@@ -783,6 +801,104 @@ START_TEST(test_stalled_parent)
 
 END_TEST
 
+/* chain_setup(4), and the seed holds pieces 4..7 too: some nobody else has yet. */
+static void
+chain_setup_ahead(void)
+{
+    chain_setup(4);
+    for (uint32_t i = 4; i < 8; i++)
+        ck_assert_int_eq(piece("s1", i, NULL), 0);
+    sched_actions_reset(&acts);
+}
+
+START_TEST(test_measure_estimates)
+{
+    /* s1 sent p1 four pieces of 4 MiB in 10 ms each. */
+    chain_setup_ahead();
+    ck_assert_uint_eq(host_estimate("seed"), 419430400);
+    ck_assert_uint_eq(host_estimate("h1"), 0); /* uploaded nothing yet */
+    /* p1 -> p2 a little slower: measured, and not clearly slower: nothing moves. */
+    ck_assert_int_eq(piece_cost("p2", 0, "p1", 12), 0);
+    ck_assert_uint_eq(host_estimate("h1"), 349525333);
+    ck_assert(has_parent("p2", "p1"));
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2"));
+    /* A faster piece moves the estimate half way up, a slower one an eighth down. */
+    ck_assert_int_eq(piece_cost("p2", 1, "p1", 10), 0);
+    ck_assert_uint_eq(host_estimate("h1"), 384477867);
+    ck_assert_int_eq(piece_cost("p2", 2, "p1", 12), 0);
+    ck_assert_uint_eq(host_estimate("h1"), 380108800);
+    /* No cost reported (an older peer): nothing measured. */
+    ck_assert_int_eq(piece_cost("p2", 3, "p1", 0), 0);
+    ck_assert_uint_eq(host_estimate("h1"), 380108800);
+    /* A tick well within four typical piece times: nothing moves either. */
+    now += 30;
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert(has_parent("p2", "p1"));
+    ck_assert(has_parent("p1", "s1"));
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_slow_parent_displaced)
+{
+    const struct sched_action *a;
+
+    chain_setup_ahead();
+    /* p1 gives p2 a tenth of what the seed gives: p2 takes p1's place under the seed. */
+    ck_assert_int_eq(piece_cost("p2", 0, "p1", 100), 0);
+    ck_assert(has_parent("p2", "s1"));
+    ck_assert(!has_parent("p2", "p1"));
+    a = sched_actions_find(&acts, SCHED_ACT_PARENTS, "p2");
+    ck_assert(action_has_parent(a, "s1") && !action_has_parent(a, "p1"));
+    /* p1, measured slow, waits for a parent with room rather than halve a fast one. */
+    ck_assert_uint_eq(nparents("p1"), 0);
+    check_ok();
+    now += cfg.seed_wait / 2;
+    hosts_announce();
+    ck_assert_int_eq(piece("s1", 8, NULL), 0); /* the seed's source fetch goes on */
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert_uint_eq(nparents("p1"), 0);
+    /* ... for seed_wait at most: then it takes one. */
+    now += cfg.seed_wait / 2;
+    hosts_announce();
+    ck_assert_int_eq(piece("s1", 9, NULL), 0);
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert_uint_eq(nparents("p1"), 1);
+    ck_assert_int_eq(peer_state("p1"), SCHED_PEER_RUNNING);
+    check_ok();
+}
+
+END_TEST
+
+START_TEST(test_silent_parent_moved)
+{
+    chain_setup_ahead();
+    ck_assert_int_eq(piece_cost("p2", 0, "p1", 10), 0);
+    ck_assert(has_parent("p2", "p1"));
+    /*
+     * p1 holds pieces 1..3 for p2 but sends nothing for a second, a hundred typical piece
+     * times yet far below the stall timeout, while the seed keeps feeding p1: the next
+     * tick moves p2 under the seed.
+     */
+    for (uint32_t i = 0; i < 4; i++) {
+        now += 250;
+        ck_assert_int_eq(piece("s1", 8 + i, NULL), 0);
+        ck_assert_int_eq(piece("p1", 4 + i, "s1"), 0);
+    }
+    ck_assert(has_parent("p2", "p1"));
+    ck_assert_int_lt(1000, cfg.stall_timeout);
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert(has_parent("p2", "s1"));
+    ck_assert(!has_parent("p2", "p1"));
+    ck_assert_uint_le(host_estimate("h1"), (uint64_t)PIECE);
+    check_ok();
+}
+
+END_TEST
+
 START_TEST(test_nothing_more_to_give)
 {
     chain_setup(2);
@@ -1225,6 +1341,9 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_reschedule_refused_changes_nothing);
     tcase_add_test(tc, test_stalled_parent);
     tcase_add_test(tc, test_nothing_more_to_give);
+    tcase_add_test(tc, test_measure_estimates);
+    tcase_add_test(tc, test_slow_parent_displaced);
+    tcase_add_test(tc, test_silent_parent_moved);
     tcase_add_test(tc, test_piece_digests);
     tcase_add_test(tc, test_conflict_seed_wins);
     tcase_add_test(tc, test_conflict_seed_wins_reporter_gone);
