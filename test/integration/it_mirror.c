@@ -273,7 +273,8 @@ mirror_peer_start(const char *mirror)
                                      "--scheduler", S.sched_addr, "--announce-interval", "1s",
                                      IT_ALLOW_ORIGIN, A.reg_ip, NULL),
                          0);
-        mirror_peer_start_as(&S.peer2, "peer2", A.peer2_ip, mirror, S.proxy2, S.upload2, S.metrics2);
+        mirror_peer_start_as(&S.peer2, "peer2", A.peer2_ip, mirror, S.proxy2, S.upload2,
+                             S.metrics2);
     }
     mirror_peer_start_as(&S.peer, "peer", A.peer_ip, mirror, S.proxy, S.upload, S.metrics);
 }
