@@ -57,6 +57,15 @@ struct df_metrics_family *df_metrics_histogram_new(struct df_metrics *r, const c
                                                    const double *bounds, size_t nbounds);
 
 /*
+ * A histogram family with n (1..DF_METRICS_MAX_BUCKETS) exponential bounds start,
+ * start * factor, ..., start * factor^(n-1) (factor > 1), as Prometheus clients'
+ * ExponentialBuckets; upstream's durations use (1, 2, 24) ms.
+ */
+struct df_metrics_family *df_metrics_histogram_exp_new(struct df_metrics *r, const char *name,
+                                                       const char *help, const char *const *labels,
+                                                       double start, double factor, size_t n);
+
+/*
  * The series of f with these label values (one per label name, in order; NULL when f has
  * no labels), created at zero on first use; values are copied. Returns NULL when f already
  * holds DF_METRICS_MAX_SERIES series: the update functions ignore a NULL series.

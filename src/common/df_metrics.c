@@ -185,6 +185,18 @@ df_metrics_histogram_new(struct df_metrics *r, const char *name, const char *hel
     return f;
 }
 
+struct df_metrics_family *
+df_metrics_histogram_exp_new(struct df_metrics *r, const char *name, const char *help,
+                             const char *const *labels, double start, double factor, size_t n)
+{
+    double bounds[DF_METRICS_MAX_BUCKETS];
+
+    DF_ASSERT(n >= 1 && n <= DF_METRICS_MAX_BUCKETS && start > 0 && factor > 1);
+    for (size_t i = 0; i < n; i++)
+        bounds[i] = i == 0 ? start : bounds[i - 1] * factor;
+    return df_metrics_histogram_new(r, name, help, labels, bounds, n);
+}
+
 struct df_metrics_series *
 df_metrics_series_get(struct df_metrics_family *f, const char *const *values)
 {

@@ -63,7 +63,6 @@ peer_metrics_upstream(struct peer *ctx, struct df_metrics *r)
     static const char *const traffic[] = {"BACK_TO_SOURCE", "REMOTE_PEER", "LOCAL_PEER"};
     const uint64_t *traffic_p[] = {&ctx->bytes_from_source, &ctx->bytes_from_peers,
                                    &ctx->bytes_local};
-    double bounds[24];
     struct df_metrics_family *f;
 
     f = df_metrics_family_new(r, DF_METRICS_COUNTER, PEER_METRICS_PREFIX "download_traffic",
@@ -85,12 +84,10 @@ peer_metrics_upstream(struct peer *ctx, struct df_metrics *r)
     df_metrics_u64_new(r, DF_METRICS_COUNTER, PEER_METRICS_PREFIX "download_task_failure_total",
                        "Download tasks that failed.", &ctx->tasks_failed);
     /* exp(1, 2, 24) as upstream: 1 ms .. 2^23 ms (2.3 h) */
-    for (size_t i = 0; i < DF_NELEM(bounds); i++)
-        bounds[i] = (double)(UINT64_C(1) << i);
-    f = df_metrics_histogram_new(r, PEER_METRICS_PREFIX "download_task_duration_milliseconds",
-                                 "Time from the start of a download task to its end, of tasks "
-                                 "that finished.",
-                                 NULL, bounds, DF_NELEM(bounds));
+    f = df_metrics_histogram_exp_new(r, PEER_METRICS_PREFIX "download_task_duration_milliseconds",
+                                     "Time from the start of a download task to its end, of "
+                                     "tasks that finished.",
+                                     NULL, 1, 2, 24);
     ctx->task_duration = df_metrics_series_get(f, NULL);
     df_metrics_u64_new(r, DF_METRICS_COUNTER,
                        PEER_METRICS_PREFIX "proxy_request_via_dfdaemon_total",

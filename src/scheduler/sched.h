@@ -20,6 +20,7 @@
 #include "sched_state.h"
 
 struct df_metrics;
+struct df_metrics_series;
 struct event;
 struct event_base;
 struct evdns_base;
@@ -89,7 +90,8 @@ struct sched {
     struct sched_seed_list seeds;  /* one RPC client per seed address */
     size_t nseeds;
     struct sched_metrics m;
-    struct df_metrics *metrics; /* renders m and the table sizes */
+    struct df_metrics *metrics;              /* renders m and the table sizes */
+    struct df_metrics_series *peer_duration; /* ms from registration to finish, of peers */
     bool stopping;
 };
 

@@ -132,6 +132,13 @@ sched_metrics_upstream_add(struct df_metrics *r, struct sched *ctx)
                               type_label);
     df_metrics_series_bind_u64(df_metrics_series_get(f, bts), &ctx->m.bytes_from_source);
     df_metrics_series_bind_u64(df_metrics_series_get(f, remote), &ctx->m.bytes_from_peers);
+    /* upstream's is a summary; a histogram aggregates across schedulers. exp(1, 2, 24) ms
+     * as the client's task durations */
+    f = df_metrics_histogram_exp_new(r, SCHED_METRICS_PREFIX "download_peer_duration_milliseconds",
+                                     "Time from a peer's registration to its finish, of peers "
+                                     "that finished.",
+                                     NULL, 1, 2, 24);
+    ctx->peer_duration = df_metrics_series_get(f, NULL);
 }
 
 static double

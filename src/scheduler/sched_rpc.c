@@ -19,6 +19,7 @@
 #include "df/df_digest.h"
 #include "df/df_id.h"
 #include "df/df_json.h"
+#include "df/df_metrics.h"
 #include "df/df_time.h"
 #include "df/df_url.h"
 #include "df/log.h"
@@ -890,6 +891,7 @@ peer_dispatch(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
 {
     struct sched *ctx = st->ctx;
     int64_t now = df_time_wall_steady_ms();
+    struct sched_peer_stat pstat;
     int rv = 0;
 
     switch (req->kind) {
@@ -919,8 +921,12 @@ peer_dispatch(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
         break;
     case PROTO_PEER_FINISHED:
     case PROTO_PEER_BTS_FINISHED:
+        /* registered at created_at: its download took until now */
+        if (sched_state_peer_stat(ctx->state, st->peer_id, &pstat) != 0)
+            pstat.created_at = now;
         rv = sched_state_peer_finished(ctx->state, st->peer_id, now, &ctx->acts);
         if (rv == 0) {
+            df_metrics_observe(ctx->peer_duration, (double)(now - pstat.created_at));
             if (st->state == SCHED_STREAM_REGISTERED) /* a second report changes nothing */
                 stream_set_state(st, SCHED_STREAM_FINISHED);
             ctx->m.peer_finished++;

@@ -329,6 +329,8 @@ static const char *const ops_lint_expected[][2] = {
          "non-counter metrics should not have \"_total\" suffix"},
         {"dragonfly_client_download_task_duration_milliseconds",
          "use base unit \"seconds\" instead of \"milliseconds\""},
+        {"dragonfly_scheduler_download_peer_duration_milliseconds",
+         "use base unit \"seconds\" instead of \"milliseconds\""},
 };
 
 static bool
@@ -481,6 +483,7 @@ START_TEST(test_metrics_every_role)
             {"dragonfly_scheduler_download_piece_finished_total", "counter"},
             {"dragonfly_scheduler_announce_host_total", "counter"},
             {"dragonfly_scheduler_version", "gauge"},
+            {"dragonfly_scheduler_download_peer_duration_milliseconds", "histogram"},
             {NULL, NULL},
     };
     const char *pm = it_proc_ready_str(&O.peer, "metrics");
@@ -503,6 +506,15 @@ START_TEST(test_metrics_every_role)
     ck_assert_double_eq(ops_value(pm, "dragonfly_client_download_task_total"), 1);
     ck_assert_double_gt(ops_value(pm, "process_resident_memory_bytes"), 1024 * 1024);
     ck_assert_double_gt(ops_value(pm, "process_open_fds"), 3);
+    /* the scheduler timed the peer's download once it reported it finished */
+    for (int i = 0; i < 100 && ops_value(it_proc_ready_str(&O.sched, "metrics"),
+                                         "dragonfly_scheduler_download_peer_duration_"
+                                         "milliseconds_count") < 1;
+         i++)
+        it_sleep_ms(100);
+    ck_assert_double_ge(ops_value(it_proc_ready_str(&O.sched, "metrics"),
+                                  "dragonfly_scheduler_download_peer_duration_milliseconds_count"),
+                        1);
     /* a second get of the same URL is a cache hit: LOCAL_PEER traffic */
     ops_get("out2");
     ck_assert_double_eq(ops_value(pm, "dragonfly_client_download_traffic{type=\"LOCAL_PEER\"}"),

@@ -231,6 +231,26 @@ START_TEST(test_bad_label)
 
 END_TEST
 
+/* Exponential bounds as Prometheus clients make them: start, start*factor, ... */
+START_TEST(test_histogram_exp)
+{
+    struct df_metrics *r = df_metrics_new();
+    struct df_metrics_family *f = df_metrics_histogram_exp_new(r, "t_ms", "exp", NULL, 1, 2, 3);
+
+    df_metrics_observe(df_metrics_series_get(f, NULL), 3);
+    check_render(r, "# HELP t_ms exp\n"
+                    "# TYPE t_ms histogram\n"
+                    "t_ms_bucket{le=\"1\"} 0\n"
+                    "t_ms_bucket{le=\"2\"} 0\n"
+                    "t_ms_bucket{le=\"4\"} 1\n"
+                    "t_ms_bucket{le=\"+Inf\"} 1\n"
+                    "t_ms_sum 3\n"
+                    "t_ms_count 1\n");
+    df_metrics_free(r);
+}
+
+END_TEST
+
 START_TEST(test_empty_registry)
 {
     struct df_metrics *r = df_metrics_new();
@@ -255,6 +275,7 @@ test_df_metrics_suite(void)
     tcase_add_test(tc, test_labels_once_per_name);
     tcase_add_test(tc, test_escaping);
     tcase_add_test(tc, test_histogram);
+    tcase_add_test(tc, test_histogram_exp);
     tcase_add_test(tc, test_float_format);
     tcase_add_test(tc, test_series_cap);
     tcase_add_test(tc, test_empty_registry);
