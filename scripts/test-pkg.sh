@@ -195,6 +195,7 @@ else
 		ok "scripts/build-deb.sh: $(basename "$deb")"
 		dpkg-deb -c "$deb" | awk '{ print $1, $2, $6 }' | sed 's#\./#/#' >"$tmp/deb.list"
 		for want in "-rwxr-xr-x root/root /usr/bin/dragonfly" \
+			"-rw-r--r-- root/root /etc/dragonfly/manager.json" \
 			"-rw-r--r-- root/root /etc/dragonfly/peer.json" \
 			"-rw-r--r-- root/root /etc/dragonfly/scheduler.json" \
 			"drwx------ root/root /etc/dragonfly/tls/" \
@@ -213,7 +214,7 @@ else
 			grep -q '^ExecStart=/usr/bin/dragonfly peer -c /etc/dragonfly/peer.json'"
 		dpkg-deb -e "$deb" "$tmp/control"
 		check "deb conffiles are the configs" test "$(cat "$tmp/control/conffiles")" = \
-			"$(printf '/etc/dragonfly/peer.json\n/etc/dragonfly/scheduler.json')"
+			"$(printf '/etc/dragonfly/manager.json\n/etc/dragonfly/peer.json\n/etc/dragonfly/scheduler.json')"
 		# The postinst against stubs that log their arguments: a fresh system without the
 		# user, and no systemd running.
 		mkdir -p "$tmp/stub"

@@ -233,7 +233,7 @@ struct mgr {
     struct df_metrics *metrics;
     uint8_t jwt_key[MGR_JWT_KEY_LEN];
     uint8_t pat_key[MGR_JWT_KEY_LEN]; /* HMAC key of stored personal access tokens */
-    uint64_t requests, denied, kdf_jobs;
+    uint64_t requests, denied, kdf_jobs, kdf_refused;
     bool stopping;
 };
 

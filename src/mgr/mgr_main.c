@@ -37,7 +37,7 @@ static const struct df_conf_entry mgr_entries[] = {
         {.key = "dataDir",
          .type = DF_CONF_STRING,
          .offset = F(data_dir),
-         .def = "/var/lib/dragonfly/manager",
+         .def = "/var/lib/dragonfly-manager",
          .metavar = "DIR",
          .help = "private directory of the database (manager.db)"},
         {.key = "readyFile",
@@ -129,6 +129,10 @@ mgr_main_metrics(struct mgr *ctx)
                        &ctx->denied);
     df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_password_hashes_total",
                        "password hashes computed (sign-in, sign-up, reset)", &ctx->kdf_jobs);
+    df_metrics_u64_new(
+            ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_password_hashes_refused_total",
+            "sign-ins, sign-ups and resets refused with 429 while the hash queue was full",
+            &ctx->kdf_refused);
     df_metrics_fn_new(ctx->metrics, "dragonfly_manager_connections", "open REST connections",
                       mgr_main_conns, ctx);
 }

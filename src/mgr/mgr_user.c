@@ -22,6 +22,9 @@
 #include "df/store_sql.h"
 #include "df/xmalloc.h"
 
+/* Password hashes queued or running at once (~0.2 s of CPU each). */
+#define MGR_KDF_MAX_PENDING 32
+
 enum mgr_kdf_kind {
     MGR_KDF_SIGNIN, /* verify password against stored, then issue a token */
     MGR_KDF_SIGNUP, /* hash new_password, then insert the user */
@@ -254,6 +257,14 @@ mgr_kdf_done(void *arg)
 static void
 mgr_kdf_submit(struct mgr *ctx, struct net_http_req *req, struct mgr_kdf_job *job)
 {
+    /* A flood of sign-ins must not queue without end: beyond the cap it is told to wait,
+     * in upstream's rate-limit words. */
+    if (df_work_pending(ctx->work) >= MGR_KDF_MAX_PENDING) {
+        mgr_kdf_free(job);
+        ctx->kdf_refused++;
+        net_http_req_respond(req, 429, "text/plain", "rate limit exceeded", 19);
+        return;
+    }
     job->ctx = ctx;
     job->req = req;
     job->iterations = (unsigned)ctx->cfg.kdf_iterations;
