@@ -199,6 +199,7 @@ else
 			"-rw-r--r-- root/root /etc/dragonfly/peer.json" \
 			"-rw-r--r-- root/root /etc/dragonfly/scheduler.json" \
 			"drwx------ root/root /etc/dragonfly/tls/" \
+			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-manager.service" \
 			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-peer.service" \
 			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-seed-peer.service" \
 			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-scheduler.service" \
