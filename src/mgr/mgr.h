@@ -233,6 +233,7 @@ struct mgr {
     struct df_metrics *metrics;
     uint8_t jwt_key[MGR_JWT_KEY_LEN];
     uint8_t pat_key[MGR_JWT_KEY_LEN]; /* HMAC key of stored personal access tokens */
+    char dummy_hash[MGR_PW_HASH_MAX]; /* what an unknown user name is checked against */
     uint64_t requests, denied, kdf_jobs, kdf_refused;
     bool stopping;
 };

@@ -158,7 +158,10 @@ mgr_start(struct mgr *ctx, struct df_error *err)
         /* a configured key is hashed to our key length: any length >= 32 works */
         df_sha256(ctx->cfg.jwt_key, strlen(ctx->cfg.jwt_key), ctx->jwt_key);
     }
-    /* Password hashing takes ~0.1 s of CPU: two threads at most, off the loop. */
+    /* at start, not on the loop: a sign-in of an unknown name costs as much as a real one */
+    if ((rv = mgr_pw_hash_new("-", (unsigned)ctx->cfg.kdf_iterations, ctx->dummy_hash)) != 0)
+        return df_error_set(err, rv, "cannot hash: %s", df_strerror(rv));
+    /* Password hashing takes ~0.2 s of CPU: two threads at most, off the loop. */
     if ((ctx->work = df_work_pool_new(ctx->base, 2)) == NULL)
         return df_error_set(err, DF_ENOMEM, "out of memory");
     mgr_main_metrics(ctx);

@@ -308,13 +308,10 @@ void
 mgr_user_signin(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                 const struct mgr_caller *who)
 {
-    /* an unknown name costs a hash too: a name's existence does not show in the timing */
-    static char dummy[MGR_PW_HASH_MAX];
     const char *name = NULL, *pw = NULL;
     struct mgr_kdf_job *job;
     struct df_error err;
     cJSON *body;
-    uint8_t salt[MGR_PW_SALT_LEN] = {0};
 
     (void)m;
     (void)who;
@@ -331,9 +328,8 @@ mgr_user_signin(struct mgr *ctx, struct net_http_req *req, const struct net_rout
     job->kind = MGR_KDF_SIGNIN;
     job->password = xstrdup(pw);
     if (mgr_kdf_load(ctx, job, name) != 0) {
-        if (dummy[0] == '\0')
-            mgr_pw_hash("-", salt, (unsigned)ctx->cfg.kdf_iterations, dummy);
-        memcpy(job->stored, dummy, sizeof(dummy));
+        /* an unknown name costs a hash too: a name's existence does not show in the timing */
+        memcpy(job->stored, ctx->dummy_hash, sizeof(job->stored));
         job->user_id = 0;
         job->enabled = false;
     }
