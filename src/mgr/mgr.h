@@ -3,7 +3,7 @@
  * `dragonfly manager`, private to src/mgr: the process (mgr_main.c), its sqlite database
  * (mgr_db.c), the pure pieces of authentication (mgr_auth.c: password hashes, JWT HS256),
  * pagination (mgr_page.c), the REST route table with its access rule per route (mgr_api.c)
- * and the resource handlers (mgr_user.c, mgr_cluster.c). Everything runs on the loop of
+ * and the resource handlers (mgr_user.c, mgr_cluster.c, mgr_pat.c). Everything runs on the loop of
  * struct mgr but the password hashing, which goes to a df_work thread.
  */
 #ifndef DF_MGR_H
@@ -346,9 +346,6 @@ cJSON *mgr_db_fetch(struct mgr *ctx, enum mgr_stmt slot, int64_t id, mgr_row_jso
 /* Answer a list: the Link header, then the array (taken). */
 void mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t total,
                     cJSON *array);
-
-/* Hash password on a worker, then call done(ctx, job) on the loop (see mgr_user.c). */
-struct mgr_kdf_job;
 
 /* ---- users, roles, permissions (mgr_user.c) ---- */
 
