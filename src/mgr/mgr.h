@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
@@ -222,6 +223,9 @@ const char *mgr_db_col_text(sqlite3_stmt *st, int i);
 
 /* ---- the process (mgr_main.c) ---- */
 
+struct mgr_kdf_job;
+LIST_HEAD(mgr_kdf_list, mgr_kdf_job);
+
 struct mgr {
     struct mgr_main_config cfg;
     struct event_base *base;
@@ -234,6 +238,7 @@ struct mgr {
     uint8_t jwt_key[MGR_JWT_KEY_LEN];
     uint8_t pat_key[MGR_JWT_KEY_LEN]; /* HMAC key of stored personal access tokens */
     char dummy_hash[MGR_PW_HASH_MAX]; /* what an unknown user name is checked against */
+    struct mgr_kdf_list kdf_live;     /* submitted password jobs whose done has not run */
     uint64_t requests, denied, kdf_jobs, kdf_refused;
     bool stopping;
 };
@@ -348,6 +353,9 @@ void mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t
                     cJSON *array);
 
 /* ---- users, roles, permissions (mgr_user.c) ---- */
+
+/* Free the password jobs whose done never ran (after the work pool is freed). */
+void mgr_user_reset(struct mgr *ctx);
 
 void mgr_user_signin(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                      const struct mgr_caller *who);

@@ -186,8 +186,10 @@ mgr_free(struct mgr *ctx)
     ctx->stopping = true;
     net_listener_free(ctx->listener);
     net_http_server_free(ctx->http);
-    /* after the server: jobs whose request is gone find nothing to answer */
+    /* after the server: jobs whose request is gone find nothing to answer; the pool runs
+     * no done callback once the loop is over, so their jobs are freed here */
     df_work_pool_free(ctx->work);
+    mgr_user_reset(ctx);
     store_sql_close(ctx->db);
     df_metrics_free(ctx->metrics);
     free(ctx->routes);
@@ -201,6 +203,7 @@ mgr_new(struct event_base *base, const struct mgr_main_config *cfg, struct df_er
 
     ctx->cfg = *cfg;
     ctx->base = base;
+    LIST_INIT(&ctx->kdf_live);
     if (mgr_start(ctx, err) != 0) {
         mgr_free(ctx);
         return NULL;

@@ -43,7 +43,8 @@ struct mgr_kdf_job {
     char hash[MGR_PW_HASH_MAX];   /* of new_password */
     bool match;
     int rv;
-    cJSON *body; /* sign-up: the request */
+    cJSON *body;                   /* sign-up: the request */
+    LIST_ENTRY(mgr_kdf_job) entry; /* in ctx->kdf_live once submitted */
 };
 
 /* ---- JSON of a user row (MGR_USER_COLS) ---- */
@@ -218,6 +219,7 @@ mgr_kdf_done(void *arg)
     sqlite3_stmt *st;
 
     ctx->kdf_jobs++;
+    LIST_REMOVE(job, entry);
     if (job->req == NULL || ctx->stopping) {
         mgr_kdf_free(job);
         return;
@@ -273,7 +275,19 @@ mgr_kdf_submit(struct mgr *ctx, struct net_http_req *req, struct mgr_kdf_job *jo
         mgr_reply_message(req, 500, "Internal Server Error");
         return;
     }
+    LIST_INSERT_HEAD(&ctx->kdf_live, job, entry);
     net_http_req_on_close(req, mgr_kdf_closed_cb, job);
+}
+
+void
+mgr_user_reset(struct mgr *ctx)
+{
+    struct mgr_kdf_job *job;
+
+    while ((job = LIST_FIRST(&ctx->kdf_live)) != NULL) {
+        LIST_REMOVE(job, entry);
+        mgr_kdf_free(job);
+    }
 }
 
 /* Load the stored hash and state of user (by id, or by name when name != NULL). */
