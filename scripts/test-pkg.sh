@@ -202,10 +202,12 @@ else
 		ok "scripts/build-deb.sh: $(basename "$deb")"
 		dpkg-deb -c "$deb" | awk '{ print $1, $2, $6 }' | sed 's#\./#/#' >"$tmp/deb.list"
 		for want in "-rwxr-xr-x root/root /usr/bin/dragonfly" \
+			"-rw-r--r-- root/root /etc/dragonfly/manager.json" \
 			"-rw-r--r-- root/root /etc/dragonfly/peer.json" \
 			"-rw-r--r-- root/root /etc/dragonfly/scheduler.json" \
 			"-rw-r--r-- root/root /etc/logrotate.d/dragonfly" \
 			"drwx------ root/root /etc/dragonfly/tls/" \
+			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-manager.service" \
 			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-peer.service" \
 			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-seed-peer.service" \
 			"-rw-r--r-- root/root /lib/systemd/system/dragonfly-scheduler.service" \
@@ -221,7 +223,10 @@ else
 			grep -q '^ExecStart=/usr/bin/dragonfly peer -c /etc/dragonfly/peer.json'"
 		dpkg-deb -e "$deb" "$tmp/control"
 		check "deb conffiles are the configs" test "$(cat "$tmp/control/conffiles")" = \
-			"$(printf '/etc/dragonfly/peer.json\n/etc/dragonfly/scheduler.json\n/etc/logrotate.d/dragonfly')"
+			"$(printf '/etc/dragonfly/manager.json
+/etc/dragonfly/peer.json
+/etc/dragonfly/scheduler.json
+/etc/logrotate.d/dragonfly')"
 		# The postinst against stubs that log their arguments: a fresh system without the
 		# user, and no systemd running.
 		mkdir -p "$tmp/stub"

@@ -16,10 +16,10 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
-        {"manager", "the manager: clusters, users and roles, REST API (/api/v1)", mgr_main},
         {"scheduler", "the scheduler: picks parents for every peer", sched_main},
         {"peer", "the peer daemon (dfdaemon): downloads, caches and uploads pieces", peer_main},
         {"seed", "a seed peer (peer --seed): goes back to source for the swarm", peer_main},
+        {"manager", "the manager: clusters, users and roles, REST API (/api/v1)", mgr_main},
         {"up", "a one-machine cluster in one process: scheduler, seed peer and peer", cli_up_main},
         {"get", "download a URL through the local peer", cli_get_main},
         {"dfget", "the same as get", cli_get_main},

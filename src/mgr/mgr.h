@@ -3,7 +3,7 @@
  * `dragonfly manager`, private to src/mgr: the process (mgr_main.c), its sqlite database
  * (mgr_db.c), the pure pieces of authentication (mgr_auth.c: password hashes, JWT HS256),
  * pagination (mgr_page.c), the REST route table with its access rule per route (mgr_api.c)
- * and the resource handlers (mgr_user.c, mgr_cluster.c). Everything runs on the loop of
+ * and the resource handlers (mgr_user.c, mgr_cluster.c, mgr_pat.c). Everything runs on the loop of
  * struct mgr but the password hashing, which goes to a df_work thread.
  */
 #ifndef DF_MGR_H
@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
@@ -222,6 +223,9 @@ const char *mgr_db_col_text(sqlite3_stmt *st, int i);
 
 /* ---- the process (mgr_main.c) ---- */
 
+struct mgr_kdf_job;
+LIST_HEAD(mgr_kdf_list, mgr_kdf_job);
+
 struct mgr {
     struct mgr_main_config cfg;
     struct event_base *base;
@@ -233,7 +237,9 @@ struct mgr {
     struct df_metrics *metrics;
     uint8_t jwt_key[MGR_JWT_KEY_LEN];
     uint8_t pat_key[MGR_JWT_KEY_LEN]; /* HMAC key of stored personal access tokens */
-    uint64_t requests, denied, kdf_jobs;
+    char dummy_hash[MGR_PW_HASH_MAX]; /* what an unknown user name is checked against */
+    struct mgr_kdf_list kdf_live;     /* submitted password jobs whose done has not run */
+    uint64_t requests, denied, kdf_jobs, kdf_refused;
     bool stopping;
 };
 
@@ -346,10 +352,10 @@ cJSON *mgr_db_fetch(struct mgr *ctx, enum mgr_stmt slot, int64_t id, mgr_row_jso
 void mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t total,
                     cJSON *array);
 
-/* Hash password on a worker, then call done(ctx, job) on the loop (see mgr_user.c). */
-struct mgr_kdf_job;
-
 /* ---- users, roles, permissions (mgr_user.c) ---- */
+
+/* Free the password jobs whose done never ran (after the work pool is freed). */
+void mgr_user_reset(struct mgr *ctx);
 
 void mgr_user_signin(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                      const struct mgr_caller *who);

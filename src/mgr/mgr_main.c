@@ -37,7 +37,7 @@ static const struct df_conf_entry mgr_entries[] = {
         {.key = "dataDir",
          .type = DF_CONF_STRING,
          .offset = F(data_dir),
-         .def = "/var/lib/dragonfly/manager",
+         .def = "/var/lib/dragonfly-manager",
          .metavar = "DIR",
          .help = "private directory of the database (manager.db)"},
         {.key = "readyFile",
@@ -129,6 +129,10 @@ mgr_main_metrics(struct mgr *ctx)
                        &ctx->denied);
     df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_password_hashes_total",
                        "password hashes computed (sign-in, sign-up, reset)", &ctx->kdf_jobs);
+    df_metrics_u64_new(
+            ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_password_hashes_refused_total",
+            "sign-ins, sign-ups and resets refused with 429 while the hash queue was full",
+            &ctx->kdf_refused);
     df_metrics_fn_new(ctx->metrics, "dragonfly_manager_connections", "open REST connections",
                       mgr_main_conns, ctx);
 }
@@ -154,7 +158,10 @@ mgr_start(struct mgr *ctx, struct df_error *err)
         /* a configured key is hashed to our key length: any length >= 32 works */
         df_sha256(ctx->cfg.jwt_key, strlen(ctx->cfg.jwt_key), ctx->jwt_key);
     }
-    /* Password hashing takes ~0.1 s of CPU: two threads at most, off the loop. */
+    /* at start, not on the loop: a sign-in of an unknown name costs as much as a real one */
+    if ((rv = mgr_pw_hash_new("-", (unsigned)ctx->cfg.kdf_iterations, ctx->dummy_hash)) != 0)
+        return df_error_set(err, rv, "cannot hash: %s", df_strerror(rv));
+    /* Password hashing takes ~0.2 s of CPU: two threads at most, off the loop. */
     if ((ctx->work = df_work_pool_new(ctx->base, 2)) == NULL)
         return df_error_set(err, DF_ENOMEM, "out of memory");
     mgr_main_metrics(ctx);
@@ -179,8 +186,10 @@ mgr_free(struct mgr *ctx)
     ctx->stopping = true;
     net_listener_free(ctx->listener);
     net_http_server_free(ctx->http);
-    /* after the server: jobs whose request is gone find nothing to answer */
+    /* after the server: jobs whose request is gone find nothing to answer; the pool runs
+     * no done callback once the loop is over, so their jobs are freed here */
     df_work_pool_free(ctx->work);
+    mgr_user_reset(ctx);
     store_sql_close(ctx->db);
     df_metrics_free(ctx->metrics);
     free(ctx->routes);
@@ -194,6 +203,7 @@ mgr_new(struct event_base *base, const struct mgr_main_config *cfg, struct df_er
 
     ctx->cfg = *cfg;
     ctx->base = base;
+    LIST_INIT(&ctx->kdf_live);
     if (mgr_start(ctx, err) != 0) {
         mgr_free(ctx);
         return NULL;

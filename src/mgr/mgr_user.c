@@ -22,6 +22,9 @@
 #include "df/store_sql.h"
 #include "df/xmalloc.h"
 
+/* Password hashes queued or running at once (~0.2 s of CPU each). */
+#define MGR_KDF_MAX_PENDING 32
+
 enum mgr_kdf_kind {
     MGR_KDF_SIGNIN, /* verify password against stored, then issue a token */
     MGR_KDF_SIGNUP, /* hash new_password, then insert the user */
@@ -40,7 +43,8 @@ struct mgr_kdf_job {
     char hash[MGR_PW_HASH_MAX];   /* of new_password */
     bool match;
     int rv;
-    cJSON *body; /* sign-up: the request */
+    cJSON *body;                   /* sign-up: the request */
+    LIST_ENTRY(mgr_kdf_job) entry; /* in ctx->kdf_live once submitted */
 };
 
 /* ---- JSON of a user row (MGR_USER_COLS) ---- */
@@ -215,6 +219,7 @@ mgr_kdf_done(void *arg)
     sqlite3_stmt *st;
 
     ctx->kdf_jobs++;
+    LIST_REMOVE(job, entry);
     if (job->req == NULL || ctx->stopping) {
         mgr_kdf_free(job);
         return;
@@ -254,6 +259,14 @@ mgr_kdf_done(void *arg)
 static void
 mgr_kdf_submit(struct mgr *ctx, struct net_http_req *req, struct mgr_kdf_job *job)
 {
+    /* A flood of sign-ins must not queue without end: beyond the cap it is told to wait,
+     * in upstream's rate-limit words. */
+    if (df_work_pending(ctx->work) >= MGR_KDF_MAX_PENDING) {
+        mgr_kdf_free(job);
+        ctx->kdf_refused++;
+        net_http_req_respond(req, 429, "text/plain", "rate limit exceeded", 19);
+        return;
+    }
     job->ctx = ctx;
     job->req = req;
     job->iterations = (unsigned)ctx->cfg.kdf_iterations;
@@ -262,7 +275,19 @@ mgr_kdf_submit(struct mgr *ctx, struct net_http_req *req, struct mgr_kdf_job *jo
         mgr_reply_message(req, 500, "Internal Server Error");
         return;
     }
+    LIST_INSERT_HEAD(&ctx->kdf_live, job, entry);
     net_http_req_on_close(req, mgr_kdf_closed_cb, job);
+}
+
+void
+mgr_user_reset(struct mgr *ctx)
+{
+    struct mgr_kdf_job *job;
+
+    while ((job = LIST_FIRST(&ctx->kdf_live)) != NULL) {
+        LIST_REMOVE(job, entry);
+        mgr_kdf_free(job);
+    }
 }
 
 /* Load the stored hash and state of user (by id, or by name when name != NULL). */
@@ -297,13 +322,10 @@ void
 mgr_user_signin(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                 const struct mgr_caller *who)
 {
-    /* an unknown name costs a hash too: a name's existence does not show in the timing */
-    static char dummy[MGR_PW_HASH_MAX];
     const char *name = NULL, *pw = NULL;
     struct mgr_kdf_job *job;
     struct df_error err;
     cJSON *body;
-    uint8_t salt[MGR_PW_SALT_LEN] = {0};
 
     (void)m;
     (void)who;
@@ -320,9 +342,8 @@ mgr_user_signin(struct mgr *ctx, struct net_http_req *req, const struct net_rout
     job->kind = MGR_KDF_SIGNIN;
     job->password = xstrdup(pw);
     if (mgr_kdf_load(ctx, job, name) != 0) {
-        if (dummy[0] == '\0')
-            mgr_pw_hash("-", salt, (unsigned)ctx->cfg.kdf_iterations, dummy);
-        memcpy(job->stored, dummy, sizeof(dummy));
+        /* an unknown name costs a hash too: a name's existence does not show in the timing */
+        memcpy(job->stored, ctx->dummy_hash, sizeof(job->stored));
         job->user_id = 0;
         job->enabled = false;
     }
