@@ -974,6 +974,7 @@ START_TEST(test_forward_proxy)
     /* a manifest passes through */
     assert_manifest_via("http", "");
     ck_assert_uint_ge(metric("dragonfly_peer_proxy_pass_requests_total"), 1);
+    ck_assert_uint_ge(metric("dragonfly_peer_proxy_pass_bytes_total"), 400); /* the manifest */
     /* no body is forwarded: other methods are refused, and say so */
     snprintf(url, sizeof(url), "http://%s/v2/" MIRROR_IMAGE "/blobs/uploads/", A.reg);
     h = mirror_curl_via("-X POST -d x", url, &code);
