@@ -1046,6 +1046,12 @@ START_TEST(test_connect)
                      0);
     ck_assert_msg(strcmp(out, "405,200,") == 0, "%s", out);
     free(out);
+    /* a connection minted for the registry cannot reach a host that is not intercepted */
+    snprintf(args, sizeof(args), "--cacert %s/hijack/ca.crt -H 'Host: other.example'", S.dir);
+    h = mirror_curl_via(args, url, &code);
+    ck_assert_int_eq(code, 421);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: proxy"));
+    free(h);
     mirror_down();
 }
 
