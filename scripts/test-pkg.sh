@@ -223,10 +223,7 @@ else
 			grep -q '^ExecStart=/usr/bin/dragonfly peer -c /etc/dragonfly/peer.json'"
 		dpkg-deb -e "$deb" "$tmp/control"
 		check "deb conffiles are the configs" test "$(cat "$tmp/control/conffiles")" = \
-			"$(printf '/etc/dragonfly/manager.json
-/etc/dragonfly/peer.json
-/etc/dragonfly/scheduler.json
-/etc/logrotate.d/dragonfly')"
+			"$(printf '/etc/dragonfly/manager.json\n/etc/dragonfly/peer.json\n/etc/dragonfly/scheduler.json\n/etc/logrotate.d/dragonfly')"
 		# The postinst against stubs that log their arguments: a fresh system without the
 		# user, and no systemd running.
 		mkdir -p "$tmp/stub"

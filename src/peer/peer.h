@@ -186,6 +186,7 @@ struct peer {
     uint64_t proxy_pass;         /* ... passed through to the upstream */
     uint64_t proxy_errors;       /* ... that failed (our error answers, aborted responses) */
     uint64_t proxy_p2p_bytes;    /* content bytes sent from P2P tasks */
+    uint64_t proxy_pass_bytes;   /* body bytes passed through from upstreams */
     uint64_t proxy_tunnels;      /* CONNECT requests tunnelled blind */
     uint64_t proxy_hijacks;      /* CONNECT requests intercepted (TLS terminated here) */
     uint64_t proxy_tunnel_bytes; /* bytes relayed by blind tunnels, both ways */

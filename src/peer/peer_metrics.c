@@ -130,6 +130,8 @@ peer_metrics_legacy(struct peer *ctx, struct df_metrics *r)
              &ctx->proxy_errors},
             {"dragonfly_peer_proxy_p2p_bytes_total", "content bytes the proxy sent from P2P tasks",
              &ctx->proxy_p2p_bytes},
+            {"dragonfly_peer_proxy_pass_bytes_total",
+             "body bytes the proxy passed through from upstreams", &ctx->proxy_pass_bytes},
             {"dragonfly_peer_proxy_tunnel_requests_total", "CONNECT requests tunnelled blind",
              &ctx->proxy_tunnels},
             {"dragonfly_peer_proxy_hijack_requests_total",

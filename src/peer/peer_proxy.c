@@ -207,6 +207,7 @@ peer_proxy_pass_data_cb(struct net_fetch *f, struct evbuffer *data, void *arg)
     }
     /* A write past the announced length closes the connection at once: its close callback
      * must not free p (and cancel this fetch) from inside the fetch's own callback. */
+    p->px->ctx->proxy_pass_bytes += evbuffer_get_length(data);
     net_http_req_on_close(p->req, NULL, NULL);
     if ((rv = net_http_req_write_buffer(p->req, data)) != 0) {
         /* The response was aborted (the upstream sent more than it announced): req is gone.

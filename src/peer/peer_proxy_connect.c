@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_addrpolicy.h"
 #include "df/net_connect.h"
@@ -32,6 +34,8 @@
 
 #define PEER_PROXY_CONNECT_TIMEOUT_MS 10000
 #define PEER_PROXY_TUNNEL_HIGH        (256 * 1024) /* queued bytes per side before reads stop */
+#define PEER_PROXY_TUNNEL_IDLE_S      600          /* a tunnel with no byte either way ends */
+#define PEER_PROXY_TUNNEL_MAX         1024         /* open at once, like the server's conns */
 
 static const char peer_proxy_established[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
 
@@ -46,6 +50,7 @@ struct peer_proxy_tunnel {
     struct net_http_req *req; /* until connected */
     struct net_connect *connect;
     struct bufferevent *side[2];
+    uint64_t last_ns;                 /* the last byte relayed, either way */
     char host[NET_HTTP_HOST_MAX + 8]; /* host:port, for logs */
     char name[NET_HTTP_HOST_MAX + 1]; /* the host as the client named it (the policy's) */
 };
@@ -81,6 +86,7 @@ peer_proxy_tunnel_read_cb(struct bufferevent *bev, void *arg)
         return;
     }
     t->px->ctx->proxy_tunnel_bytes += evbuffer_get_length(in);
+    t->last_ns = df_time_mono_ns();
     bufferevent_write_buffer(other, in);
     /* The other side's write callback (its output drained) turns reading back on. */
     if (evbuffer_get_length(bufferevent_get_output(other)) >= PEER_PROXY_TUNNEL_HIGH)
@@ -109,6 +115,14 @@ peer_proxy_tunnel_event_cb(struct bufferevent *bev, short what, void *arg)
 
     if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) == 0)
         return;
+    /* One side quiet for the idle time is fine while the other moves bytes (a download). */
+    if ((what & BEV_EVENT_TIMEOUT) != 0 && other != NULL &&
+        df_time_mono_ns() - t->last_ns < (uint64_t)PEER_PROXY_TUNNEL_IDLE_S * 1000000000u) {
+        bufferevent_enable(bev, EV_READ);
+        return;
+    }
+    if ((what & BEV_EVENT_TIMEOUT) != 0)
+        log_debug("proxy", "tunnel %s: idle for %d s: closed", t->host, PEER_PROXY_TUNNEL_IDLE_S);
     if ((what & BEV_EVENT_ERROR) != 0)
         log_debug("proxy", "tunnel %s: %s side failed", t->host, i == 0 ? "client" : "host");
     peer_proxy_tunnel_read_cb(bev, t); /* what arrived with the end */
@@ -165,9 +179,13 @@ peer_proxy_tunnel_connected_cb(struct bufferevent *bev, int rv, void *arg)
     px->ctx->proxy_tunnels++;
     log_debug("proxy", "tunnel %s: open", t->host);
     bufferevent_write(t->side[0], peer_proxy_established, sizeof(peer_proxy_established) - 1);
+    t->last_ns = df_time_mono_ns();
     for (int i = 0; i < 2; i++) {
+        struct timeval idle = {PEER_PROXY_TUNNEL_IDLE_S, 0};
+
         bufferevent_setcb(t->side[i], peer_proxy_tunnel_read_cb, peer_proxy_tunnel_write_cb,
                           peer_proxy_tunnel_event_cb, t);
+        bufferevent_set_timeouts(t->side[i], &idle, NULL);
         bufferevent_enable(t->side[i], EV_READ | EV_WRITE);
     }
     /* Bytes the client sent right after its head (a ClientHello) are waiting already. */
@@ -183,11 +201,28 @@ peer_proxy_tunnel_close_cb(struct net_http_req *req, int reason, void *arg)
     peer_proxy_tunnel_free(arg);
 }
 
+static unsigned
+peer_proxy_tunnel_count(const struct peer_proxy *px)
+{
+    const struct peer_proxy_tunnel *t;
+    unsigned n = 0;
+
+    TAILQ_FOREACH (t, &px->tunnels, entry)
+        n++;
+    return n;
+}
+
 static void
 peer_proxy_tunnel_start(struct peer_proxy *px, struct net_http_req *req,
                         const struct net_http_target *target)
 {
-    struct peer_proxy_tunnel *t = xcalloc(1, sizeof(*t));
+    struct peer_proxy_tunnel *t;
+
+    if (peer_proxy_tunnel_count(px) >= PEER_PROXY_TUNNEL_MAX) {
+        peer_proxy_error(px, req, 503, "proxy", "too many open tunnels");
+        return;
+    }
+    t = xcalloc(1, sizeof(*t));
 
     t->px = px;
     t->req = req;
@@ -363,10 +398,6 @@ peer_proxy_connect_stop(struct peer_proxy *px)
 unsigned
 peer_proxy_connect_count(const struct peer_proxy *px)
 {
-    const struct peer_proxy_tunnel *t;
-    unsigned n = px->hijack_srv != NULL ? net_http_server_conn_count(px->hijack_srv) : 0;
-
-    TAILQ_FOREACH (t, &px->tunnels, entry)
-        n++;
-    return n;
+    return (px->hijack_srv != NULL ? net_http_server_conn_count(px->hijack_srv) : 0) +
+           peer_proxy_tunnel_count(px);
 }

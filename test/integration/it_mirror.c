@@ -976,6 +976,7 @@ START_TEST(test_forward_proxy)
     /* a manifest passes through */
     assert_manifest_via("http", "");
     ck_assert_uint_ge(metric("dragonfly_peer_proxy_pass_requests_total"), 1);
+    ck_assert_uint_ge(metric("dragonfly_peer_proxy_pass_bytes_total"), 400); /* the manifest */
     /* no body is forwarded: other methods are refused, and say so */
     snprintf(url, sizeof(url), "http://%s/v2/" MIRROR_IMAGE "/blobs/uploads/", A.reg);
     h = mirror_curl_via("-X POST -d x", url, &code);
@@ -1047,6 +1048,12 @@ START_TEST(test_connect)
                      0);
     ck_assert_msg(strcmp(out, "405,200,") == 0, "%s", out);
     free(out);
+    /* a connection minted for the registry cannot reach a host that is not intercepted */
+    snprintf(args, sizeof(args), "--cacert %s/hijack/ca.crt -H 'Host: other.example'", S.dir);
+    h = mirror_curl_via(args, url, &code);
+    ck_assert_int_eq(code, 421);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: proxy"));
+    free(h);
     mirror_down();
 }
 
