@@ -41,6 +41,7 @@ struct mgr_main_config {
     int64_t max_body;        /* bytes of a request body */
     int64_t kdf_iterations;  /* PBKDF2 iterations of new password hashes */
     int log_level;
+    int log_format; /* enum log_format */
     char *log_file;
     char *log_debug;
 };

@@ -81,6 +81,7 @@ static const struct df_conf_entry mgr_entries[] = {
          .max = 64 << 20,
          .help = "largest request body; more is refused with 413"},
         LOG_CONF_ENTRIES(F(log_level), F(log_file)),
+        LOG_FORMAT_CONF_ENTRY(F(log_format)),
         {.key = "log.debug",
          .flag = "log-debug",
          .type = DF_CONF_STRING,
@@ -215,7 +216,40 @@ mgr_new(struct event_base *base, const struct mgr_main_config *cfg, struct df_er
 struct mgr_main {
     struct mgr_main_config *cfg;
     struct mgr *mgr;
+    int argc;
+    char **argv;
+    struct mgr_main_config *next; /* during a reload: the settings read again */
 };
+
+/* The config of argv, checked, into a new *out. Returns 0 or -1 with err set. */
+static int
+mgr_main_config_load(int argc, char **argv, struct mgr_main_config **out, struct df_conf_args *args,
+                     struct df_error *err)
+{
+    struct mgr_main_config *cfg = xcalloc(1, sizeof(*cfg));
+
+    if (df_conf_load(&mgr_spec, cfg, argc, argv, args, err) != 0) {
+        free(cfg);
+        return -1;
+    }
+    if (!args->help && mgr_config_check(cfg, err) != 0) {
+        df_conf_args_reset(args);
+        df_conf_reset(&mgr_spec, cfg);
+        free(cfg);
+        return -1;
+    }
+    *out = cfg;
+    return 0;
+}
+
+static void
+mgr_main_config_free(struct mgr_main_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    df_conf_reset(&mgr_spec, cfg);
+    free(cfg);
+}
 
 static int
 mgr_main_start(void *arg, struct event_base *base, struct df_error *err)
@@ -244,6 +278,41 @@ mgr_main_stop(void *arg, void (*done)(void *), void *done_arg)
         net_listener_disable(m->mgr->listener);
     }
     done(done_arg);
+}
+
+static void
+mgr_main_reload_key(const struct df_conf_entry *e, void *arg)
+{
+    struct mgr_main *m = arg;
+
+    if (!df_proc_reload_log_key("manager", e->key, &m->cfg->log_level, &m->cfg->log_debug,
+                                m->next->log_level, &m->next->log_debug))
+        log_warnx("manager: reload: %s changed: it takes effect after a restart", e->key);
+}
+
+/* SIGHUP (after the log file was reopened): read the config again, apply the log settings. */
+static void
+mgr_main_reload(void *arg)
+{
+    struct mgr_main *m = arg;
+    struct df_conf_args args;
+    struct df_error err;
+    int n;
+
+    if (mgr_main_config_load(m->argc, m->argv, &m->next, &args, &err) != 0) {
+        log_warnx("manager: reload: %s; the running configuration stays", err.msg);
+        return;
+    }
+    df_conf_args_reset(&args);
+    n = df_conf_diff(&mgr_spec, m->cfg, m->next, mgr_main_reload_key, m);
+    if (n == 0)
+        log_info("manager: reload: no setting changed");
+    else if (n < 0)
+        log_warnx("manager: reload: out of memory comparing the settings");
+    m->mgr->cfg.log_level = m->cfg->log_level; /* its copy shares the strings */
+    m->mgr->cfg.log_debug = m->cfg->log_debug;
+    mgr_main_config_free(m->next);
+    m->next = NULL;
 }
 
 static void
@@ -279,55 +348,45 @@ mgr_main_print_routes(void)
 int
 mgr_main(int argc, char **argv)
 {
-    struct mgr_main m = {NULL, NULL};
+    struct mgr_main m = {NULL, NULL, argc, argv, NULL};
     struct df_proc_daemon d;
     struct df_conf_args args;
     struct df_error err;
     char *json;
-    int rv = 2;
+    int rv = 0;
 
     if (argc == 2 && strcmp(argv[1], "--routes") == 0) {
         mgr_main_print_routes();
         return 0;
     }
-    m.cfg = xcalloc(1, sizeof(*m.cfg));
-    if (df_conf_load(&mgr_spec, m.cfg, argc, argv, &args, &err) != 0) {
+    if (mgr_main_config_load(argc, argv, &m.cfg, &args, &err) != 0) {
         fprintf(stderr, "dragonfly manager: %s\n", err.msg);
-        free(m.cfg);
         return 2;
     }
     if (args.help) {
         df_conf_usage(&mgr_spec, stdout);
-        rv = 0;
-        goto out;
-    }
-    if (mgr_config_check(m.cfg, &err) != 0) {
-        fprintf(stderr, "dragonfly manager: %s\n", err.msg);
-        goto out;
-    }
-    if (args.check_config) {
+    } else if (args.check_config) {
         json = df_conf_to_json(&mgr_spec, m.cfg);
         printf("%s\n", json);
         free(json);
-        rv = 0;
-        goto out;
+    } else {
+        memset(&d, 0, sizeof(d));
+        d.cmd = "dragonfly manager";
+        d.component = "manager";
+        d.log_level = m.cfg->log_level;
+        d.log_format = m.cfg->log_format;
+        d.log_file = m.cfg->log_file;
+        d.log_debug = m.cfg->log_debug;
+        d.ready_file = m.cfg->ready_file;
+        d.start = mgr_main_start;
+        d.ready = mgr_main_ready;
+        d.stop = mgr_main_stop;
+        d.reload = mgr_main_reload;
+        d.free = mgr_main_free;
+        d.arg = &m;
+        rv = df_proc_daemon_run(&d);
     }
-    memset(&d, 0, sizeof(d));
-    d.cmd = "dragonfly manager";
-    d.component = "manager";
-    d.log_level = m.cfg->log_level;
-    d.log_file = m.cfg->log_file;
-    d.log_debug = m.cfg->log_debug;
-    d.ready_file = m.cfg->ready_file;
-    d.start = mgr_main_start;
-    d.ready = mgr_main_ready;
-    d.stop = mgr_main_stop;
-    d.free = mgr_main_free;
-    d.arg = &m;
-    rv = df_proc_daemon_run(&d);
-out:
     df_conf_args_reset(&args);
-    df_conf_reset(&mgr_spec, m.cfg);
-    free(m.cfg);
+    mgr_main_config_free(m.cfg);
     return rv;
 }

@@ -711,6 +711,41 @@ START_TEST(test_sched_log_reopen_reload)
 
 END_TEST
 
+/* The manager: JSON lines, reopen on SIGHUP, its log level reloads, a JWT change waits. */
+START_TEST(test_mgr_log_reopen_reload)
+{
+    struct it_proc m;
+    char conf[700], log[700], old[700], data[700];
+
+    snprintf(conf, sizeof(conf), "%s/mgr.json", O.dir);
+    snprintf(log, sizeof(log), "%s/mgr-file.log", O.dir);
+    snprintf(old, sizeof(old), "%s/mgr-file.log.1", O.dir);
+    snprintf(data, sizeof(data), "%s/mgr", O.dir);
+    ops_write(conf, "{\"log\": {\"level\": \"info\", \"format\": \"json\"}}\n");
+    ck_assert_int_eq(it_df_start(&m, O.dir, "logmgr", "manager", "--config", conf, "--listen",
+                                 "127.0.0.218:0", "--data-dir", data, "--log-file", log, NULL),
+                     0);
+    ck_assert(ops_log_has(log, "ready"));
+    ck_assert_int_gt(ops_json_lines(log), 0);
+    ck_assert_int_eq(rename(log, old), 0);
+    ops_write(conf, "{\"log\": {\"level\": \"debug\", \"format\": \"json\"},\n"
+                    " \"auth\": {\"jwt\": {\"timeout\": \"1h\"}}}\n");
+    ops_hup(&m);
+    ck_assert(ops_log_has(log, "log file reopened"));
+    ck_assert(ops_log_has(log, "reload: log.level changed: applied"));
+    ck_assert(
+            ops_log_has(log, "reload: auth.jwt.timeout changed: it takes effect after a restart"));
+    ck_assert_int_ne(it_shf(NULL, 10, "grep -qF 'log file reopened' '%s'", old), 0);
+    ck_assert_int_gt(ops_json_lines(log), 0);
+    ops_write(conf, "{\"log\": {\"level\": \"loud\"}}\n");
+    ops_hup(&m);
+    ck_assert(ops_log_has(log, "the running configuration stays"));
+    ck_assert_int_eq(ops_status(it_proc_ready_str(&m, "rest"), "/healthy"), 200);
+    ck_assert_int_eq(it_proc_stop(&m), 0);
+}
+
+END_TEST
+
 Suite *it_ops_suite(void);
 
 Suite *
@@ -728,6 +763,7 @@ it_ops_suite(void)
     tcase_add_test(tc, test_health_every_role);
     tcase_add_test(tc, test_peer_log_reopen_reload);
     tcase_add_test(tc, test_sched_log_reopen_reload);
+    tcase_add_test(tc, test_mgr_log_reopen_reload);
     suite_add_tcase(s, tc);
     return s;
 }
