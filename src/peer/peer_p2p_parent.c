@@ -468,7 +468,11 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
     if (rv == 0 && f->pos != f->len)
         rv = DF_EPROTO;
     if (rv == 0) {
-        p->piece_cost = peer_p2p_fetch_cost(p, slot); /* read by the piece report */
+        /*
+         * Read by the piece report. A relay's pace is the parent's own download, not its
+         * upload: it is reported without a cost, so that only whole pieces measure parents.
+         */
+        p->piece_cost = p->fetch_relay[slot] ? 0 : peer_p2p_fetch_cost(p, slot);
         df_sha256_final(&f->sha, md);
         if (memcmp(md, p->digest[f->piece], DF_SHA256_LEN) != 0) {
             peer_p2p_strike(p, pp, f->piece, "digest mismatch");

@@ -58,33 +58,34 @@
  *     Peers without parents are re-planned on every tick until wait_timeout, then sent back
  *     to source (within max_back_to_source) or failed.
  *
- *  5. Measure, then place. A child reports every piece with its cost (ms from asking the
- *     parent to holding it), so each edge has a rate, and each host an estimate of its
- *     upload capacity: the edge's piece rate times the child edges it serves (they share
- *     its uplink), leaning to the highest recent figure (sched_eval_rate_update). A parent
- *     that has pieces for a child but sent none for four typical piece times is measured
- *     too: it gives at most one piece over that silence. The task keeps its typical piece
- *     rate. Placement uses the estimates in four ways:
+ *  5. Measure, then place. A child reports a piece it got whole from a parent with its cost
+ *     (ms from asking the parent to holding it; a cut-through relay goes at the parent's
+ *     own download pace, so it carries no cost), so each edge has a rate, and each host
+ *     an estimate of its upload capacity: the edge's piece rate times the child edges
+ *     that delivered alongside it (they shared the uplink), leaning to the highest recent
+ *     figure (sched_eval_rate_update). A parent that has pieces for a child but sent none
+ *     for eight typical piece times is measured too: it gives at most one piece over that
+ *     silence. The task keeps its typical piece rate. Placement uses the estimates so:
  *      - a candidate is expected to give a new child its capacity split over its child
- *        edges and the new one, no more than it receives itself while receiving (unknown
+ *        edges and the newcomer, no more than it receives itself while receiving (unknown
  *        capacity: the task's typical rate); that is the heaviest term of the score, so
  *        fast hosts are chosen first;
- *      - a full parent (at its fanout) still takes a child in place of one of its children
- *        whose host is measured clearly (1.5x) slower than what the parent would give the
- *        newcomer, unless the newcomer is measured as slow: the displaced child is planned
- *        again at once. So the pipeline sorts itself by upload, fast hosts near the source
- *        and slow ones at the tail, as leaves;
- *      - a child leaves a parent that gives it clearly (1.5x) less than a candidate with
- *        room (or with a slow child to displace) would, at the next piece or tick, long
- *        before stall_timeout; with max_parents > 1 it keeps parents that deliver and adds
- *        others, so a slow one costs only its share;
- *      - a host measured slow takes no parent over every fanout for seed_wait: it would
- *        halve a fast parent's stream. It waits for one with room (the tail of the
- *        pipeline, a peer that finished).
+ *      - a full parent (at its fanout) still takes a child in place of a child measured
+ *        clearly (2x; under a seed 4x, as the seed resends what the newcomer lacks) slower
+ *        than what the parent would give the newcomer, unless the newcomer is measured as
+ *        slow: the displaced one is planned again at once. So the pipeline sorts itself by
+ *        upload: fast hosts near the source, slow ones at its tail, as leaves;
+ *      - a child leaves a parent that gives it clearly (2x) less than a candidate with
+ *        room (or with a slow child to displace) would, at its 1st/2nd/4th/... timed piece
+ *        or the next tick, long before stall_timeout; with max_parents > 1 it keeps the
+ *        parents that deliver and adds others, so a slow one costs only its share;
+ *      - a host measured slow takes no parent over every fanout for seed_wait (it would
+ *        halve a fast parent's stream): it waits for one with room (the tail of the
+ *        pipeline, a peer that finished), and such waiters are tried by the tick only.
  *     On an even network no estimate is clearly below another, so none of this moves an
  *     edge and the pipeline of step 2b stays. In the simulation (sched_sim, 16 peers, 64
- *     pieces, mean of 6 seeds) the last peer's time over the bound went from 3.65 to 1.86
- *     (uneven) and 3.20 to 1.82 (skewed); even stayed 1.23.
+ *     pieces, pick next, mean of 6 seeds) the last peer's time over the bound went from
+ *     3.65 to 2.15 (uneven) and 3.20 to 2.14 (skewed); even stayed 1.23.
  *
  *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
  *  pieces from the seed, the second only from the seed and the first, and so on: if the seed
@@ -198,7 +199,7 @@ sched_eval_rate_expect(double cap, uint32_t children, double inrate)
 bool
 sched_eval_rate_is_poor(double got, double alt)
 {
-    return got > 0 && alt > 1.5 * got;
+    return got > 0 && alt > 2.0 * got;
 }
 
 bool

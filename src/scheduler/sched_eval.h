@@ -57,7 +57,7 @@ double sched_eval_rate_expect(double cap, uint32_t children, double inrate);
 
 /*
  * Should a child leave a parent that gives it got bytes/ms when another candidate is
- * expected to give alt? Only when it is clearly better: more than 1.5 times.
+ * expected to give alt? Only when it is clearly better: more than twice.
  */
 bool sched_eval_rate_is_poor(double got, double alt);
 

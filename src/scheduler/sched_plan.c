@@ -20,7 +20,9 @@
  * A parent with pieces for a child that sent none for this many typical piece times is
  * measured by its silence (a relay hiccup on a loaded host lasts less).
  */
-#define PLAN_SILENCE_PIECES 4.0
+#define PLAN_SILENCE_PIECES 8.0
+/* A seed's child is displaced only when this much further below the newcomer's rate. */
+#define PLAN_SEED_SWAP 2.0
 
 /* ---- candidates ---- */
 
@@ -222,8 +224,29 @@ cand_describe(const struct sched_peer *q, const struct sched_peer *p,
 
 /* ---- measurement (sched_eval.c, step 5) ---- */
 
+/*
+ * Child edges of h that delivered a piece since `since` (e's included): the uploads that
+ * shared h's uplink with e's last piece. Idle edges (a child with nothing to fetch from
+ * it) share nothing, so the host's load would overstate it.
+ */
+static uint32_t
+host_active_edges(const struct sched_host *h, int64_t since)
+{
+    const struct sched_peer *q;
+    const struct sched_edge *f;
+    uint32_t n = 0;
+
+    TAILQ_FOREACH (q, &h->peers, hentry) {
+        TAILQ_FOREACH (f, &q->children, pentry) {
+            if (f->progress_at >= since)
+                n++;
+        }
+    }
+    return n > 0 ? n : 1;
+}
+
 void
-sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost)
+sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t now)
 {
     struct sched_host *h = e->parent->host;
     struct sched_task *t = e->child->task;
@@ -234,8 +257,8 @@ sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost)
     r = (double)length / (double)cost;
     e->rate = sched_eval_rate_update(e->rate, r);
     e->timed++;
-    /* The host's child edges share its uplink: this one got about a load-th of it. */
-    cap = r * (h->load > 1 ? (double)h->load : 1.0);
+    /* The uploads that ran alongside shared the uplink: this one got about its share. */
+    cap = r * (double)host_active_edges(h, now - cost);
     if (h->upload_rate_limit > 0 && cap > (double)h->upload_rate_limit / 1000.0)
         cap = (double)h->upload_rate_limit / 1000.0;
     h->up_est = sched_eval_rate_update(h->up_est, cap);
@@ -311,9 +334,14 @@ plan_note_silence(struct sched_peer *p, int64_t now)
 
     TAILQ_FOREACH (e, &p->parents, centry) {
         struct sched_host *h = e->parent->host;
-        double bound = edge_silence_bound(e, now) * (h->load > 1 ? (double)h->load : 1.0);
+        double bound = edge_silence_bound(e, now);
 
-        if (bound > 0 && (h->up_est <= 0 || bound < h->up_est))
+        if (bound <= 0)
+            continue;
+        /* What else it sent over the silence (one piece over bound) shared its uplink. */
+        bound *= (double)host_active_edges(h,
+                                           now - (int64_t)((double)p->task->piece_length / bound));
+        if (h->up_est <= 0 || bound < h->up_est)
             h->up_est = bound;
     }
 }
@@ -346,12 +374,14 @@ plan_drop_poor(struct sched_peer *p, double alt, int64_t now)
 static struct sched_edge *
 cand_victim(const struct sched_peer *q, const struct sched_peer *p, double gives)
 {
+    /* A seed resends the pieces its new child lacks: only for a child far slower (4x). */
+    double strict = q->host->type == SCHED_HOST_SEED ? PLAN_SEED_SWAP : 1.0;
     struct sched_edge *e, *v = NULL;
 
     TAILQ_FOREACH (e, &q->children, pentry) {
         const struct sched_host *h = e->child->host;
 
-        if (e->child == p || !sched_eval_rate_is_poor(h->up_est, gives) ||
+        if (e->child == p || !sched_eval_rate_is_poor(h->up_est * strict, gives) ||
             (p->host->up_est > 0 && !sched_eval_rate_is_poor(h->up_est, p->host->up_est)))
             continue;
         if (v == NULL || h->up_est < v->child->host->up_est)

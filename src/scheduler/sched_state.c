@@ -1512,7 +1512,7 @@ sched_state_piece_finished(struct sched_state *s, const char *peer_id, const str
                 e->bytes += pc->length;
                 e->pieces++;
                 e->progress_at = now;
-                sched_plan_measure(e, pc->length, pc->cost);
+                sched_plan_measure(e, pc->length, pc->cost, now);
                 /*
                  * Measurably slow: look for a better parent now (sched_eval.c, step 5), at
                  * its 1st, 2nd, 4th, 8th ... timed piece: the tick looks every second too.

@@ -225,8 +225,9 @@ void sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bo
 bool sched_plan_edge_is_useful(const struct sched_state *s, const struct sched_edge *e,
                                int64_t now);
 
-/* Fold a piece's cost into its edge, its parent host's estimate and the task's rate. */
-void sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost);
+/* Fold a piece's cost (ms, ending now) into its edge, its parent host's estimate and the task's
+ * rate. */
+void sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t now);
 
 /* Does e deliver clearly below what its child's typical candidate could give (a re-plan)? */
 bool sched_plan_edge_is_poor(const struct sched_edge *e);

@@ -113,9 +113,9 @@ START_TEST(test_rate_expect)
     /* ... but no more than the parent receives itself. */
     ck_assert(sched_eval_rate_expect(300.0, 2, 50.0) == 50.0);
     ck_assert(sched_eval_rate_expect(300.0, 0, 500.0) == 300.0);
-    /* Poor: clearly (1.5x) below the alternative, and measured at all. */
-    ck_assert(sched_eval_rate_is_poor(10.0, 16.0));
-    ck_assert(!sched_eval_rate_is_poor(10.0, 15.0));
+    /* Poor: clearly (2x) below the alternative, and measured at all. */
+    ck_assert(sched_eval_rate_is_poor(10.0, 21.0));
+    ck_assert(!sched_eval_rate_is_poor(10.0, 20.0));
     ck_assert(!sched_eval_rate_is_poor(10.0, 10.0));
     ck_assert(!sched_eval_rate_is_poor(0.0, 100.0));
 }

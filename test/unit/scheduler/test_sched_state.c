@@ -830,7 +830,7 @@ START_TEST(test_measure_estimates)
     /* No cost reported (an older peer): nothing measured. */
     ck_assert_int_eq(piece_cost("p2", 3, "p1", 0), 0);
     ck_assert_uint_eq(host_estimate("h1"), 380108800);
-    /* A tick well within four typical piece times: nothing moves either. */
+    /* A tick well within eight typical piece times: nothing moves either. */
     now += 30;
     hosts_announce();
     ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
