@@ -58,8 +58,8 @@ peer_p2p_set_session(struct peer_p2p *p, enum peer_p2p_session s)
     if (p->session == s)
         return;
     DF_ASSERT(ok[p->session][s]);
-    log_debug("p2p", "%s p2p: task %.12s session %s -> %s", PEER_TAG(p->pc->ctx), p->task_id,
-              peer_p2p_session_names[p->session], peer_p2p_session_names[s]);
+    P2P_LOG(p, LOG_LEVEL_DEBUG, "p2p", "%s p2p: task %.12s session %s -> %s", PEER_TAG(p->pc->ctx),
+            p->task_id, peer_p2p_session_names[p->session], peer_p2p_session_names[s]);
     p->session = s;
 }
 
@@ -203,8 +203,8 @@ peer_p2p_piece_done(struct peer_task *t, uint64_t number, const uint8_t md[DF_SH
     if (pc == NULL)
         return;
     df_id_piece_range(t->content_length, t->piece_length, number, &off, &len);
-    log_debug("p2p", "%s p2p: task %.12s piece %" PRIu64 " recorded", PEER_TAG(pc->ctx), t->id,
-              number);
+    PEER_TASK_LOG(t, LOG_LEVEL_DEBUG, "p2p", "%s p2p: task %.12s piece %" PRIu64 " recorded",
+                  PEER_TAG(pc->ctx), t->id, number);
     peer_sync_broadcast(pc, t->id, number, off, len, false);
     if (p == NULL || !peer_p2p_registered(p))
         return;
@@ -302,8 +302,9 @@ peer_p2p_task_done(struct peer_task *t)
     p->piece_length = t->piece_length;
     p->piece_count = t->piece_count;
     for (int i = 0; i < p->nfrom; i++)
-        log_info("%s p2p: task %.12s: %" PRIu64 " bytes from parent %s", PEER_TAG(t->ctx), t->id,
-                 p->from[i].bytes, p->from[i].id);
+        PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL,
+                      "%s p2p: task %.12s: %" PRIu64 " bytes from parent %s", PEER_TAG(t->ctx),
+                      t->id, p->from[i].bytes, p->from[i].id);
     if (registered)
         peer_p2p_report_done(p, from_source);
 }

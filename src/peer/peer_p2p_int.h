@@ -111,6 +111,9 @@ enum peer_p2p_session {
     PEER_P2P_DONE_REGISTERED, /* the task is done and we are a parent on this stream */
 };
 
+/* A log line about p's task: its id and URL ride along (log_task), detached or not. */
+#define P2P_LOG(p, lvl, mod, ...) log_task((lvl), (mod), (p)->task_id, (p)->url, __VA_ARGS__)
+
 struct peer_p2p {
     TAILQ_ENTRY(peer_p2p) entry; /* in pc->detached once the task object is gone */
     struct peer_p2p_ctx *pc;

@@ -272,8 +272,8 @@ peer_p2p_set_parents(struct peer_p2p *p, const struct proto_sched_parent *list, 
             rpc_client_free(pp->client);
             pp->client = NULL;
             if (peer_parent_open(p, pp) != 0)
-                log_warnx("%s p2p: task %.12s: cannot reach parent %s", PEER_TAG(p->pc->ctx),
-                          p->task_id, id);
+                P2P_LOG(p, LOG_LEVEL_WARN, NULL, "%s p2p: task %.12s: cannot reach parent %s",
+                        PEER_TAG(p->pc->ctx), p->task_id, id);
         }
     }
     for (size_t k = 0; k < n; k++) {
@@ -296,10 +296,10 @@ peer_p2p_set_parents(struct peer_p2p *p, const struct proto_sched_parent *list, 
         pp->bad = xcalloc(p->npieces > 0 ? p->npieces : 1, 1);
         peer_parent_list(pp, true);
         if (peer_parent_open(p, pp) != 0)
-            log_warnx("%s p2p: task %.12s: cannot reach parent %s", PEER_TAG(p->pc->ctx),
-                      p->task_id, id);
-        log_debug("p2p", "%s p2p: task %.12s parent %s (%s:%u)%s", PEER_TAG(p->pc->ctx), p->task_id,
-                  id, ip, pp->download_port, seed ? " seed" : "");
+            P2P_LOG(p, LOG_LEVEL_WARN, NULL, "%s p2p: task %.12s: cannot reach parent %s",
+                    PEER_TAG(p->pc->ctx), p->task_id, id);
+        P2P_LOG(p, LOG_LEVEL_DEBUG, "p2p", "%s p2p: task %.12s parent %s (%s:%u)%s",
+                PEER_TAG(p->pc->ctx), p->task_id, id, ip, pp->download_port, seed ? " seed" : "");
     }
     /* Drop parents the scheduler no longer names, unless a fetch from them is running. */
     for (int i = 0; i < p->nparents; i++) {
@@ -350,13 +350,13 @@ static void
 peer_p2p_strike(struct peer_p2p *p, struct peer_parent *pp, uint64_t piece, const char *why)
 {
     pp->strikes++;
-    log_warnx("%s p2p: task %.12s piece %" PRIu64 " from %s: %s (strike %u)", PEER_TAG(p->pc->ctx),
-              p->task_id, piece, pp->id, why, pp->strikes);
+    P2P_LOG(p, LOG_LEVEL_WARN, NULL, "%s p2p: task %.12s piece %" PRIu64 " from %s: %s (strike %u)",
+            PEER_TAG(p->pc->ctx), p->task_id, piece, pp->id, why, pp->strikes);
     peer_p2p_report_failed(p, piece, pp);
     if (pp->strikes >= PEER_P2P_STRIKES && !peer_parent_blocked(pp)) {
         peer_parent_block(pp);
-        log_warnx("%s p2p: task %.12s: parent %s blocked", PEER_TAG(p->pc->ctx), p->task_id,
-                  pp->id);
+        P2P_LOG(p, LOG_LEVEL_WARN, NULL, "%s p2p: task %.12s: parent %s blocked",
+                PEER_TAG(p->pc->ctx), p->task_id, pp->id);
     }
 }
 
@@ -390,8 +390,9 @@ peer_p2p_digest_failed(struct peer_p2p *p, struct peer_parent *pp, uint64_t piec
     if (n == 0)
         return; /* all blocked already (a fetch that was under way) */
     snprintf(why, sizeof(why), "piece %" PRIu64 " failed its digest from every parent", piece);
-    log_warnx("%s p2p: task %.12s: %s; %d parent%s blocked, asking the scheduler for others",
-              PEER_TAG(p->pc->ctx), p->task_id, why, n, n == 1 ? "" : "s");
+    P2P_LOG(p, LOG_LEVEL_WARN, NULL,
+            "%s p2p: task %.12s: %s; %d parent%s blocked, asking the scheduler for others",
+            PEER_TAG(p->pc->ctx), p->task_id, why, n, n == 1 ? "" : "s");
     r = peer_p2p_req(p, PROTO_PEER_RESCHEDULE);
     r.candidate_parents = blocked;
     r.ncandidate_parents = (size_t)n;
@@ -498,9 +499,10 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
         if (pp->has[f->piece] == 2)
             pp->has[f->piece] = 0;
         pp->relay_fails++;
-        log_debug("p2p", "%s p2p: task %.12s piece %" PRIu64 " relay from %s ended: %s",
-                  PEER_TAG(p->pc->ctx), p->task_id, f->piece, pp->id,
-                  f->why[0] != '\0' ? f->why : why);
+        P2P_LOG(p, LOG_LEVEL_DEBUG, "p2p",
+                "%s p2p: task %.12s piece %" PRIu64 " relay from %s ended: %s",
+                PEER_TAG(p->pc->ctx), p->task_id, f->piece, pp->id,
+                f->why[0] != '\0' ? f->why : why);
     } else {
         peer_p2p_strike(p, pp, f->piece, f->why[0] != '\0' ? f->why : why);
     }
@@ -561,8 +563,8 @@ peer_p2p_schedule(struct peer_p2p *p)
         pp->inflight++;
         p->fetch_relay[slot] = pp->has[i] == 2;
         p->fetch_parent[slot] = pp;
-        log_debug("p2p", "%s p2p: task %.12s piece %" PRIu64 " fetch from %s", PEER_TAG(p->pc->ctx),
-                  p->task_id, i, pp->ip);
+        P2P_LOG(p, LOG_LEVEL_DEBUG, "p2p", "%s p2p: task %.12s piece %" PRIu64 " fetch from %s",
+                PEER_TAG(p->pc->ctx), p->task_id, i, pp->ip);
         snprintf(url, sizeof(url),
                  strchr(pp->ip, ':') != NULL ? "%s://[%s]:%u/pieces/%s/%" PRIu64
                                              : "%s://%s:%u/pieces/%s/%" PRIu64,

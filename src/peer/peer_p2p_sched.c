@@ -50,7 +50,8 @@ peer_p2p_send(struct peer_p2p *p, const struct proto_sched_peer_req *r)
     if (p->stream == NULL)
         return;
     if ((m = proto_sched_peer_req_to_json(r)) == NULL || rpc_client_send(p->stream, m) != 0)
-        log_debug("p2p", "%s p2p: task %.12s: report dropped", PEER_TAG(p->pc->ctx), p->task_id);
+        P2P_LOG(p, LOG_LEVEL_DEBUG, "p2p", "%s p2p: task %.12s: report dropped",
+                PEER_TAG(p->pc->ctx), p->task_id);
     cJSON_Delete(m);
 }
 
@@ -184,8 +185,8 @@ peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
     if (t == NULL)
         return; /* a finished task's stream: nothing to do */
     if (proto_sched_peer_resp_from_json(msg, &r, &err) != 0) {
-        log_warnx("%s p2p: task %.12s: scheduler answer ignored: %s", PEER_TAG(p->pc->ctx),
-                  p->task_id, err.msg);
+        P2P_LOG(p, LOG_LEVEL_WARN, NULL, "%s p2p: task %.12s: scheduler answer ignored: %s",
+                PEER_TAG(p->pc->ctx), p->task_id, err.msg);
         /* a tiny task's content that cannot be read: fetch it ourselves */
         if (t->state == PEER_TASK_P2P && proto_sched_peer_resp_kind_of(msg) == PROTO_PEER_RESP_TINY)
             peer_task_back_to_source(t);
@@ -215,8 +216,8 @@ peer_p2p_stream_message(struct rpc_client_call *c, const cJSON *msg, void *arg)
                            "disabled");
             break;
         }
-        log_info("%s p2p: task %.12s: back to source (scheduler)", PEER_TAG(p->pc->ctx),
-                 p->task_id);
+        P2P_LOG(p, LOG_LEVEL_INFO, NULL, "%s p2p: task %.12s: back to source (scheduler)",
+                PEER_TAG(p->pc->ctx), p->task_id);
         peer_task_back_to_source(t);
         break;
     case PROTO_PEER_RESP_EMPTY:
@@ -276,8 +277,8 @@ peer_p2p_retry(struct peer_p2p *p, const char *why)
             peer_task_fail(p->t, DF_EUNAVAIL, msg);
             return;
         }
-        log_warnx("%s p2p: task %.12s: no scheduler (%s); back to source", PEER_TAG(p->pc->ctx),
-                  p->task_id, why);
+        P2P_LOG(p, LOG_LEVEL_WARN, NULL, "%s p2p: task %.12s: no scheduler (%s); back to source",
+                PEER_TAG(p->pc->ctx), p->task_id, why);
         peer_task_back_to_source(p->t);
     }
     /* 0.5 s x 2^n up to 60 s: a scheduler that ends every stream is not asked in a loop */
@@ -301,7 +302,8 @@ peer_p2p_data_lost(struct peer_p2p *p)
 
     if (p->t == NULL) {
         if (p->bytes_from_peers > 0 && peer_task_drop_storage(ctx, p->task_id) == 0)
-            log_info("%s p2p: task %.12s: cached copy dropped", PEER_TAG(ctx), p->task_id);
+            P2P_LOG(p, LOG_LEVEL_INFO, NULL, "%s p2p: task %.12s: cached copy dropped",
+                    PEER_TAG(ctx), p->task_id);
         return;
     }
     if (p->t->state != PEER_TASK_P2P)
@@ -343,9 +345,10 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
         return;
     if (st->code == RPC_DATA_LOSS) {
         /* The task's source data conflicted: what we hold from peers may be wrong. */
-        log_warnx("%s p2p: task %.12s: scheduler: %s; dropping pieces from peers and registering "
-                  "again",
-                  PEER_TAG(p->pc->ctx), p->task_id, st->message);
+        P2P_LOG(p, LOG_LEVEL_WARN, NULL,
+                "%s p2p: task %.12s: scheduler: %s; dropping pieces from peers and registering "
+                "again",
+                PEER_TAG(p->pc->ctx), p->task_id, st->message);
         peer_p2p_data_lost(p);
         peer_p2p_retry(p, st->message);
         return;
@@ -359,14 +362,15 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
                 peer_task_fail(p->t, rpc_err_to_df(st->code), st->message);
                 return;
             }
-            log_warnx("%s p2p: task %.12s: scheduler: %s; back to source", PEER_TAG(p->pc->ctx),
-                      p->task_id, st->message);
+            P2P_LOG(p, LOG_LEVEL_WARN, NULL, "%s p2p: task %.12s: scheduler: %s; back to source",
+                    PEER_TAG(p->pc->ctx), p->task_id, st->message);
             peer_task_back_to_source(p->t);
         }
         return;
     }
-    log_info("%s p2p: task %.12s: scheduler stream closed (%s); registering again",
-             PEER_TAG(p->pc->ctx), p->task_id, st->message);
+    P2P_LOG(p, LOG_LEVEL_INFO, NULL,
+            "%s p2p: task %.12s: scheduler stream closed (%s); registering again",
+            PEER_TAG(p->pc->ctx), p->task_id, st->message);
     peer_p2p_retry(p, st->message);
 }
 

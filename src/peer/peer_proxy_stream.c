@@ -274,15 +274,17 @@ peer_proxy_stream_kick(struct peer_proxy_stream *s)
         n = end - s->pos < PEER_PROXY_CHUNK ? end - s->pos : PEER_PROXY_CHUNK;
         if (s->fd == -1 &&
             (rv = store_data_open(ctx->cfg.data_dir, t->id, false, &s->fd, &err)) != 0) {
-            log_warnx("%s proxy: task %.12s: %s", PEER_TAG(ctx), t->id, err.msg);
+            PEER_TASK_LOG(t, LOG_LEVEL_WARN, NULL, "%s proxy: task %.12s: %s", PEER_TAG(ctx), t->id,
+                          err.msg);
             peer_proxy_stream_end(s, rv);
             return;
         }
         if (s->buf == NULL)
             s->buf = xmalloc(PEER_PROXY_CHUNK);
         if ((rv = store_data_pread(s->fd, s->buf, (size_t)n, s->pos)) != 0) {
-            log_warnx("%s proxy: task %.12s: read of the data file failed: %s", PEER_TAG(ctx),
-                      t->id, df_strerror(rv));
+            PEER_TASK_LOG(t, LOG_LEVEL_WARN, NULL,
+                          "%s proxy: task %.12s: read of the data file failed: %s", PEER_TAG(ctx),
+                          t->id, df_strerror(rv));
             peer_proxy_stream_end(s, rv);
             return;
         }
@@ -388,7 +390,8 @@ peer_proxy_stream_open(struct peer_proxy *px, struct net_http_req *req,
         peer_proxy_stream_fail(s, "out of memory");
         return;
     }
-    log_debug("proxy", "%s proxy: %s -> task %.12s", PEER_TAG(ctx), s->dreq.url, t->id);
+    PEER_TASK_LOG(t, LOG_LEVEL_DEBUG, "proxy", "%s proxy: %s -> task %.12s", PEER_TAG(ctx),
+                  s->dreq.url, t->id);
     net_http_req_on_close(req, peer_proxy_stream_close_cb, s);
     peer_proxy_stream_kick(s);
 }
