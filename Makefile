@@ -189,7 +189,7 @@ check: check-src check-unit check-fuzz check-it
 
 # libFuzzer builds: clang, our sources compiled again with the fuzzer instrumentation and
 # the DF_DEBUG invariant checks. A target of a role's core lists the role sources it needs.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -I$(TP)/include -g -O1 \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -I$(TP)/include -I$(BUILD)/gen -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DDF_FUZZ=1 -DDF_DEBUG=1
 FUZZ_LIB_SRCS := $(foreach d,src/common src/net src/rpc src/store src/proto,$(wildcard $(d)/*.c))
 FUZZ_SCHED_SRCS := src/scheduler/sched_state.c src/scheduler/sched_plan.c src/scheduler/sched_check.c \
@@ -211,7 +211,7 @@ $(BUILD)/test/fuzz/fuzz_rpc_server_h2-replay: $(BUILD)/test/fuzz/fz_h2.o
 build/fuzz/fuzz_sched_rpc: FUZZ_EXTRA_SRCS := test/fuzz/fz_h2.c $(wildcard src/scheduler/*.c)
 build/fuzz/fuzz_sched_rpc: test/fuzz/fz_h2.c test/fuzz/fz_h2.h $(wildcard src/scheduler/*.c)
 $(BUILD)/test/fuzz/fuzz_sched_rpc-replay: $(BUILD)/test/fuzz/fz_h2.o
-build/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS) $(TP)/libcjson.a
+build/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS) $(TP)/libcjson.a $(BUILD)/gen/df_build.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_EXTRA_SRCS) $(FUZZ_LIB_SRCS) $(DEP_LIBS)
 fuzz: $(FUZZ_BINS)
