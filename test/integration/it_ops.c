@@ -569,6 +569,17 @@ START_TEST(test_health_every_role)
                      0);
     ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "rest"), "/healthy"), 200);
     ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "rest"), "/readyz"), 200);
+    /* a database that no longer reads: page 1 overwritten, the WAL emptied and the shared
+     * wal-index header garbled (without the last, the reader keeps its cached snapshot and
+     * never looks at the file); alive, but not ready */
+    ck_assert_int_eq(it_shf(NULL, 10,
+                            "cd '%s' && head -c 4096 /dev/urandom | dd of=manager.db conv=notrunc"
+                            " status=none && : > manager.db-wal && head -c 136 /dev/urandom |"
+                            " dd of=manager.db-shm conv=notrunc status=none",
+                            data),
+                     0);
+    ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "rest"), "/readyz"), 503);
+    ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "rest"), "/healthy"), 200);
     ck_assert_int_eq(it_proc_stop(&lone), 0);
 }
 
