@@ -15,14 +15,15 @@ deploy/kubernetes/*.yaml with python3-yaml and checks what would break at run ti
 - the ports: a Kubernetes container declares exactly the ports its role listens on (read
   from that --check-config output: listen, metricsListen, rpcPort, uploadPort,
   metricsPort, proxy.listen), compose publishes only such ports, probes ask /healthy or
-  /readyz on the metrics port, a Service's selector picks a workload and its targetPorts
+  /readyz on the metrics port (the manager's REST port, which serves both), a Service's selector picks a workload and its targetPorts
   are that workload's ports, --scheduler names the scheduler's Service (or compose
   address) and its RPC port, the containerd hosts.toml points at the peer's mirror port;
 - images: the one image scripts/build-image.sh makes (localhost/dragonfly:<VERSION>) for
   every dragonfly container; others only as init containers;
 - volumes: every mount names a volume of its pod (or a volumeClaimTemplate), --data-dir
   and the --tls-* files lie under mounts, a DaemonSet's cache is a hostPath, a
-  StatefulSet's a volumeClaimTemplate, compose's named volumes are declared;
+  StatefulSet's a volumeClaimTemplate, the manager's data dir a PersistentVolumeClaim of
+  these manifests (its database must outlive the pod), compose's named volumes are declared;
 - workloads: apiVersion and kind go together, selectors match their template's labels,
   every $(VAR) in args is an env entry.
 
@@ -47,8 +48,9 @@ KINDS = {
     "Deployment": "apps/v1",
     "StatefulSet": "apps/v1",
     "DaemonSet": "apps/v1",
+    "PersistentVolumeClaim": "v1",
 }
-ROLES = {"scheduler", "seed", "peer"}
+ROLES = {"scheduler", "seed", "peer", "manager"}
 TLS_FLAGS = ("--tls-cert", "--tls-key", "--tls-ca")
 
 
@@ -107,7 +109,7 @@ class Checker:
     def check_args(self, where, args, env_names):
         """Check args against the binary; return the role's listeners, or None."""
         if not args or args[0] not in ROLES:
-            self.err(where, "command %r is not scheduler, seed or peer" % (args[:1],))
+            self.err(where, "command %r is not scheduler, seed, peer or manager" % (args[:1],))
             return None
         sub = args[0]
         fl = self.flags(sub)
@@ -161,7 +163,10 @@ class Checker:
 
     def listeners(self, sub, cfg, values):
         """{name: port} of what the role listens on, and the values of its flags."""
-        if sub == "scheduler":
+        if sub == "manager":
+            # one listener: the REST API with /metrics, /healthy and /readyz
+            ports = {"metrics": self.port_of(cfg["listen"])}
+        elif sub == "scheduler":
             ports = {"rpc": self.port_of(cfg["listen"]), "metrics": self.port_of(cfg["metricsListen"])}
         else:
             seed = cfg.get("seed", False)
@@ -186,12 +191,15 @@ class Checker:
             elif kind == "Service":
                 services.append((where, d))
         roles = {}
+        claims = {d["metadata"]["name"] for _, d in docs if d.get("kind") == "PersistentVolumeClaim"}
         for where, w in workloads:
-            info = self.check_workload(where, w)
+            info = self.check_workload(where, w, claims)
             if info is not None:
                 roles[info["sub"]] = (w, info)
         for where, s in services:
             self.check_service(where, s, workloads)
+        if "manager" not in roles:
+            self.err("kubernetes", "no manager workload")
         # peers and seeds find the scheduler through its Service
         for sub in ("seed", "peer"):
             if sub not in roles:
@@ -221,7 +229,7 @@ class Checker:
                 return p.get("targetPort", port)
         return None
 
-    def check_workload(self, where, w):
+    def check_workload(self, where, w, pvcs):
         spec = w["spec"]
         tmpl = spec["template"]
         labels = tmpl["metadata"].get("labels", {})
@@ -265,7 +273,14 @@ class Checker:
                     self.ok()
             self.check_paths(cw, info, mounts)
             data = info["values"].get("--data-dir")
-            if info["sub"] != "scheduler":
+            if info["sub"] == "manager":
+                claim = (vols.get(mounts.get(data)) or {}).get("persistentVolumeClaim", {}).get("claimName")
+                if w["kind"] != "Deployment" or claim not in pvcs:
+                    self.err(cw, "the manager's data dir (%s) must be a PersistentVolumeClaim of these "
+                             "manifests, in a Deployment" % data)
+                else:
+                    self.ok()
+            elif info["sub"] != "scheduler":
                 src = mounts.get(data)
                 if w["kind"] == "DaemonSet" and not (src in vols and "hostPath" in vols[src]):
                     self.err(cw, "a DaemonSet's cache (%s) must be a hostPath" % data)
@@ -370,7 +385,7 @@ class Checker:
                     self.err(where, "depends on %r, no such service" % dep)
         sched = [i for i in infos.values() if i["sub"] == "scheduler"]
         for name, info in infos.items():
-            if info["sub"] == "scheduler":
+            if info["sub"] in ("scheduler", "manager"):
                 continue
             want = sched[0]["values"].get("--listen") if sched else None
             if info["values"].get("--scheduler") != want:
@@ -379,7 +394,8 @@ class Checker:
             else:
                 self.ok()
         if {i["sub"] for i in infos.values()} != ROLES:
-            self.err("compose", "roles %s, want scheduler, seed and peer" % sorted(i["sub"] for i in infos.values()))
+            self.err("compose", "roles %s, want scheduler, seed, peer and manager"
+                     % sorted(i["sub"] for i in infos.values()))
 
     # ---- Grafana -------------------------------------------------------------------
 
@@ -453,6 +469,9 @@ def self_test(binary, version, compose, kube):
     def peer(k):
         return find(k, "DaemonSet", "dragonfly-peer")["spec"]["template"]["spec"]
 
+    def manager(k):
+        return find(k, "Deployment", "dragonfly-manager")["spec"]["template"]["spec"]
+
     breaks = {
         "an unknown flag": lambda c, k: peer(k)["containers"][0]["args"].append("--no-such-flag"),
         "a bad flag value": lambda c, k: peer(k)["containers"][0]["args"].extend(["--cache-quota", "lots"]),
@@ -473,6 +492,18 @@ def self_test(binary, version, compose, kube):
         "a compose service on another address": lambda c, k: c["services"]["peer"]["command"].__setitem__(
             c["services"]["peer"]["command"].index("--ip") + 1, "172.28.0.9"),
         "compose publishing a closed port": lambda c, k: c["services"]["scheduler"]["ports"].append("9000:9000"),
+        "a manager probe off its REST port": lambda c, k: manager(k)["containers"][0]["readinessProbe"][
+            "httpGet"].update(port=8000),
+        "a manager data dir on no volume": lambda c, k: manager(k)["containers"][0]["volumeMounts"].pop(0),
+        "a manager data dir in an emptyDir": lambda c, k: [v.update(emptyDir={}) or v.pop("persistentVolumeClaim")
+                                                          for v in manager(k)["volumes"] if v["name"] == "data"],
+        "a manager claim not in the manifests": lambda c, k: [k.remove(d) for d in list(k)
+                                                             if d[1]["kind"] == "PersistentVolumeClaim"],
+        "a manager flag it does not have": lambda c, k: manager(k)["containers"][0]["args"].extend(
+            ["--scheduler", "x:1"]),
+        "no manager in compose": lambda c, k: c["services"].pop("manager"),
+        "a compose manager publishing another port": lambda c, k: c["services"]["manager"]["ports"].append(
+            "8000:8000"),
         "a cache that is no hostPath": lambda c, k: [v.update(emptyDir={}) or v.pop("hostPath")
                                                     for v in peer(k)["volumes"] if v["name"] == "cache"],
     }

@@ -32,7 +32,7 @@ struct store_sql;
 /* ---- configuration (mgr_main.c) ---- */
 
 struct mgr_main_config {
-    char *listen;   /* REST, /healthy and /metrics */
+    char *listen;   /* REST, /healthy, /readyz and /metrics */
     char *data_dir; /* holds manager.db */
     char *ready_file;
     char *jwt_key;           /* configured HS256 key, or NULL: the one kept in the database */

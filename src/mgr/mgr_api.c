@@ -40,6 +40,39 @@ mgr_api_healthy(struct mgr *ctx, struct net_http_req *req, const struct net_rout
     net_http_req_respond(req, 200, "application/json; charset=utf-8", "\"OK\"", 4);
 }
 
+/*
+ * Ready: not stopping and the database answers a read (the meta row of the JWT key, by
+ * primary key, so a probe every few seconds costs nothing). A locked or broken database
+ * is a 503 with sqlite's message, not logged: a probe repeats it every period.
+ */
+static void
+mgr_api_readyz(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+               const struct mgr_caller *who)
+{
+    struct df_error err;
+    sqlite3_stmt *st;
+    char text[sizeof(err.msg) + 16];
+    int rv;
+
+    (void)m;
+    (void)who;
+    if (ctx->stopping) {
+        net_route_reply_text(req, 503, "stopping\n");
+        return;
+    }
+    if ((rv = store_sql_stmt(ctx->db, MGR_STMT_META_GET, &st, &err)) == 0) {
+        sqlite3_bind_text(st, 1, "jwt_key", -1, SQLITE_STATIC);
+        rv = store_sql_step(ctx->db, st, &err);
+        sqlite3_reset(st);
+    }
+    if (rv < 0) {
+        snprintf(text, sizeof(text), "database: %s\n", err.msg);
+        net_route_reply_text(req, 503, text);
+        return;
+    }
+    net_route_reply_text(req, 200, "OK");
+}
+
 static void
 mgr_api_metrics(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                 const struct mgr_caller *who)
@@ -55,6 +88,7 @@ mgr_api_metrics(struct mgr *ctx, struct net_http_req *req, const struct net_rout
 
 static const struct mgr_route mgr_routes[] = {
         {"GET", "/healthy", mgr_api_healthy, OPEN},
+        {"GET", "/readyz", mgr_api_readyz, OPEN},
         {"GET", "/metrics", mgr_api_metrics, OPEN},
         /* sign-in and friends are open as upstream's; each checks its own secret */
         {"POST", "/api/v1/users/signin", mgr_user_signin, OPEN},

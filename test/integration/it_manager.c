@@ -742,6 +742,7 @@ mg_fill(const char *pattern, char *out, size_t len)
 START_TEST(test_rbac_route_table)
 {
     static const char *const open_routes[] = {"GET /healthy",
+                                              "GET /readyz",
                                               "GET /metrics",
                                               "POST /api/v1/users/signin",
                                               "POST /api/v1/users/signout",

@@ -562,6 +562,25 @@ START_TEST(test_health_every_role)
     ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "metrics"), "/healthy"), 200);
     ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "metrics"), "/readyz"), 503);
     it_proc_stop(&lone);
+    /* the manager answers on its REST listener, ready once its database answers a read */
+    snprintf(data, sizeof(data), "%s/readymgr", O.dir);
+    ck_assert_int_eq(it_df_start(&lone, O.dir, "readymgr", "manager", "--listen", "127.0.0.218:0",
+                                 "--data-dir", data, NULL),
+                     0);
+    ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "rest"), "/healthy"), 200);
+    ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "rest"), "/readyz"), 200);
+    /* a database that no longer reads: page 1 overwritten, the WAL emptied and the shared
+     * wal-index header garbled (without the last, the reader keeps its cached snapshot and
+     * never looks at the file); alive, but not ready */
+    ck_assert_int_eq(it_shf(NULL, 10,
+                            "cd '%s' && head -c 4096 /dev/urandom | dd of=manager.db conv=notrunc"
+                            " status=none && : > manager.db-wal && head -c 136 /dev/urandom |"
+                            " dd of=manager.db-shm conv=notrunc status=none",
+                            data),
+                     0);
+    ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "rest"), "/readyz"), 503);
+    ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "rest"), "/healthy"), 200);
+    ck_assert_int_eq(it_proc_stop(&lone), 0);
 }
 
 END_TEST

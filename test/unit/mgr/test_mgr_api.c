@@ -38,8 +38,9 @@ START_TEST(test_every_route_has_a_rule)
         ck_assert(r[i].fn != NULL);
         if (r[i].access == MGR_ACCESS_OPEN) {
             nopen++;
-            /* open: health, metrics and the sign-in family only */
+            /* open: health, readiness, metrics and the sign-in family only */
             ck_assert_msg(strcmp(r[i].pattern, "/healthy") == 0 ||
+                                  strcmp(r[i].pattern, "/readyz") == 0 ||
                                   strcmp(r[i].pattern, "/metrics") == 0 ||
                                   strncmp(r[i].pattern, "/api/v1/users/", 14) == 0,
                           "%s %s is open", r[i].method, r[i].pattern);
@@ -54,7 +55,7 @@ START_TEST(test_every_route_has_a_rule)
                           r[i].method, r[i].pattern);
         }
     }
-    ck_assert_uint_eq(nopen, 7);
+    ck_assert_uint_eq(nopen, 8);
     groups = mgr_api_groups(&ng);
     ck_assert_uint_ge(ng, 3);
     for (size_t i = 0; i < ng; i++) /* RBAC groups come from JWT routes only */
