@@ -175,11 +175,33 @@ enum mgr_stmt {
     MGR_STMT_PAT_UPDATE,
     MGR_STMT_PAT_DELETE,
     MGR_STMT_PAT_BY_HASH,
+    /* the registry (mgr_registry.c) */
+    MGR_STMT_SCHED_UPSERT,
+    MGR_STMT_SCHED_ALIVE,
+    MGR_STMT_SCHED_GET,
+    MGR_STMT_SCHED_LIST,
+    MGR_STMT_SCHED_COUNT,
+    MGR_STMT_SCHED_DELETE,
+    MGR_STMT_SCHED_OF_SC,
+    MGR_STMT_SEED_UPSERT,
+    MGR_STMT_SEED_ALIVE,
+    MGR_STMT_SEED_GET,
+    MGR_STMT_SEED_LIST,
+    MGR_STMT_SEED_COUNT,
+    MGR_STMT_SEED_DELETE,
+    MGR_STMT_SEED_DELETE_KEY,
+    MGR_STMT_SEED_OF_SPC,
+    MGR_STMT_PEER_UPSERT,
+    MGR_STMT_PEER_GET,
+    MGR_STMT_PEER_LIST,
+    MGR_STMT_PEER_COUNT,
+    MGR_STMT_PEER_DELETE,
+    MGR_STMT_PEER_OF_SC,
     MGR_STMT__COUNT
 };
 
 /* The schema version this binary writes. */
-#define MGR_DB_SCHEMA_VERSION 2
+#define MGR_DB_SCHEMA_VERSION 3
 
 /* The name of the root user and the password it is seeded with unless the env says. */
 #define MGR_ROOT_NAME     "root"
@@ -221,6 +243,74 @@ void mgr_db_bind_text(sqlite3_stmt *st, int i, const char *s);
 
 /* Column i of the current row as text, "" when NULL; borrowed until the next step. */
 const char *mgr_db_col_text(sqlite3_stmt *st, int i);
+
+/* ---- the registry of schedulers, seed peers and peers (mgr_registry.c) ---- */
+
+/* Longest host name, IDC and location a host may register (longer is refused). */
+#define MGR_REG_HOSTNAME_MAX 255
+#define MGR_REG_FIELD_MAX    128
+
+enum mgr_reg_kind {
+    MGR_REG_SCHEDULER,
+    MGR_REG_SEED_PEER,
+    MGR_REG_PEER,
+};
+
+/* A registered host as the registry lists it (copies; no ownership). */
+struct mgr_reg_host {
+    int64_t id;
+    int64_t cluster_id; /* scheduler cluster (schedulers, peers) or seed-peer cluster */
+    char hostname[MGR_REG_HOSTNAME_MAX + 1];
+    char ip[64];
+    char idc[MGR_REG_FIELD_MAX + 1];
+    char location[MGR_REG_FIELD_MAX + 1];
+    char type[16]; /* seed peers and peers: "super" / "normal" */
+    int port;
+    int download_port; /* seed peers and peers */
+    bool active;
+};
+
+/* What a host announces of itself; NULL strings are "" (features: "[...]" JSON). */
+struct mgr_reg_update {
+    const char *hostname;
+    const char *ip;
+    const char *idc;
+    const char *location;
+    const char *type;
+    const char *features; /* schedulers: a JSON array */
+    const char *config;   /* schedulers: a JSON object */
+    const char *version;  /* peers */
+    const char *commit;   /* peers */
+    int port;
+    int download_port;
+    int proxy_port;
+    int64_t cluster_id;
+    int64_t alive_until; /* peers: ms */
+};
+
+/*
+ * Insert or update the row of u (keyed by hostname, ip and cluster) at now (ms); a new
+ * scheduler or seed peer is inactive until its keepalive stream opens. Returns 0 and *id,
+ * DF_ENOTFOUND (no such cluster) or a db error.
+ */
+int mgr_reg_update(struct store_sql *db, enum mgr_reg_kind kind, const struct mgr_reg_update *u,
+                   int64_t now, int64_t *id);
+
+/*
+ * A keepalive of a scheduler or seed peer (ip NULL: any): alive makes it active until
+ * now + ttl; !alive (its stream ended) makes it inactive at once. Returns 0, DF_ENOTFOUND
+ * (no such row) or a db error.
+ */
+int mgr_reg_keepalive(struct store_sql *db, enum mgr_reg_kind kind, const char *hostname,
+                      const char *ip, int64_t cluster_id, bool alive, int64_t now, int64_t ttl);
+
+/*
+ * The hosts of kind in cluster (0: every cluster), only the active
+ * ones when active_only, by id. Returns 0 with *out (the caller frees it) and *n, or a db
+ * error. This is what the preheat jobs dispatch to: the active schedulers of a cluster.
+ */
+int mgr_reg_list(struct store_sql *db, enum mgr_reg_kind kind, int64_t cluster_id, bool active_only,
+                 struct mgr_reg_host **out, size_t *n);
 
 /* ---- the process (mgr_main.c) ---- */
 
