@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "df/df_err.h"
+#include "df/rpc_tls.h"
 
 struct event_base;
 struct df_metrics;
@@ -27,6 +28,8 @@ struct net_http_server;
 struct net_listener;
 struct net_route;
 struct net_route_match;
+struct net_tls_ctx;
+struct rpc_server;
 struct store_sql;
 
 /* ---- configuration (mgr_main.c) ---- */
@@ -44,6 +47,9 @@ struct mgr_main_config {
     int log_format; /* enum log_format */
     char *log_file;
     char *log_debug;
+    char *rpc_listen;          /* manager.v2.Manager (mgr_rpc.c) */
+    int64_t keepalive_timeout; /* ms a keepalive counts */
+    struct rpc_tls_conf tls;   /* of the RPC listener */
 };
 
 /* ---- passwords and tokens (mgr_auth.c; pure, thread-safe) ---- */
@@ -264,7 +270,8 @@ struct mgr_reg_host {
     char ip[64];
     char idc[MGR_REG_FIELD_MAX + 1];
     char location[MGR_REG_FIELD_MAX + 1];
-    char type[16]; /* seed peers and peers: "super" / "normal" */
+    char type[16];      /* seed peers and peers: "super" / "normal" */
+    char features[128]; /* schedulers: a JSON array */
     int port;
     int download_port; /* seed peers and peers */
     bool active;
@@ -312,6 +319,33 @@ int mgr_reg_keepalive(struct store_sql *db, enum mgr_reg_kind kind, const char *
 int mgr_reg_list(struct store_sql *db, enum mgr_reg_kind kind, int64_t cluster_id, bool active_only,
                  struct mgr_reg_host **out, size_t *n);
 
+/* ---- the searcher (mgr_search.c; pure) ---- */
+
+/* The caller of ListSchedulers as the searcher sees it (any member may be NULL). */
+struct mgr_search_host {
+    const char *hostname;
+    const char *ip;
+    const char *idc;
+    const char *location;
+};
+
+/* A scheduler cluster to rank: its id, scopes JSON and default flag; score is written. */
+struct mgr_search_item {
+    int64_t id;
+    char *scopes;
+    bool is_default;
+    double score;
+};
+
+/* True when ip (v4, v6 or v4-mapped) is inside cidr; a malformed cidr matches nothing. */
+bool mgr_search_cidr_match(const char *cidr, const char *ip);
+
+/* Upstream's affinity of a cluster (scopes JSON, default flag) for h, 0..1. */
+double mgr_search_score(const char *scopes, bool is_default, const struct mgr_search_host *h);
+
+/* Score v (n items) for h and sort it best first; ties: the lower id first. */
+void mgr_search_sort(struct mgr_search_item *v, size_t n, const struct mgr_search_host *h);
+
 /* ---- the process (mgr_main.c) ---- */
 
 struct mgr_kdf_job;
@@ -332,7 +366,21 @@ struct mgr {
     struct mgr_kdf_list kdf_live;     /* submitted password jobs whose done has not run */
     uint64_t requests, denied, kdf_jobs, kdf_refused;
     bool stopping;
+    /* manager.v2.Manager (mgr_rpc.c) */
+    struct rpc_server *rpc;
+    struct net_tls_ctx *tls_server, *tls_client;
+    struct mgr_ka_list *ka_live; /* open KeepAlive streams */
+    uint64_t rpc_calls, keepalives;
 };
+
+/* ---- manager.v2.Manager (mgr_rpc.c) ---- */
+
+/* Start the RPC server on cfg.rpc_listen (TLS per cfg.tls). Returns 0 or an error in err. */
+int mgr_rpc_start(struct mgr *ctx, struct df_error *err);
+/* Stop listening; open streams end as their clients go. */
+void mgr_rpc_shutdown(struct mgr *ctx);
+/* Close everything (open keepalive streams make their hosts inactive) and free. */
+void mgr_rpc_free(struct mgr *ctx);
 
 /* ---- the REST API (mgr_api.c) ---- */
 

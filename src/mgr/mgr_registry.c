@@ -33,14 +33,33 @@ mgr_reg_str(const char *s)
     return s != NULL ? s : "";
 }
 
+/* 0 when the cluster of a host of kind exists, else DF_ENOTFOUND or a db error. */
+static int
+mgr_reg_cluster_exists(struct store_sql *db, enum mgr_reg_kind kind, int64_t id)
+{
+    sqlite3_stmt *st =
+            mgr_db_stmt(db, kind == MGR_REG_SEED_PEER ? MGR_STMT_SPC_GET : MGR_STMT_SC_GET);
+    int rv;
+
+    if (st == NULL)
+        return DF_EIO;
+    sqlite3_bind_int64(st, 1, id);
+    rv = mgr_db_step(db, st);
+    sqlite3_reset(st);
+    return rv == STORE_SQL_ROW ? 0 : rv < 0 ? rv : DF_ENOTFOUND;
+}
+
 int
 mgr_reg_update(struct store_sql *db, enum mgr_reg_kind kind, const struct mgr_reg_update *u,
                int64_t now, int64_t *id)
 {
-    sqlite3_stmt *st = mgr_db_stmt(db, mgr_reg_upsert[kind]);
+    sqlite3_stmt *st;
     int rv;
 
-    if (st == NULL)
+    /* the cluster first: a missing one is the caller's 404, not a constraint sqlite logs */
+    if ((rv = mgr_reg_cluster_exists(db, kind, u->cluster_id)) != 0)
+        return rv;
+    if ((st = mgr_db_stmt(db, mgr_reg_upsert[kind])) == NULL)
         return DF_EIO;
     sqlite3_bind_int64(st, 1, now);
     mgr_db_bind_text(st, 2, mgr_reg_str(u->hostname));
@@ -82,9 +101,6 @@ mgr_reg_update(struct store_sql *db, enum mgr_reg_kind kind, const struct mgr_re
     if (rv == STORE_SQL_ROW)
         *id = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    /* the only constraint an upsert can break is the cluster's foreign key */
-    if (rv == DF_EEXIST)
-        return DF_ENOTFOUND;
     return rv == STORE_SQL_ROW ? 0 : rv < 0 ? rv : DF_EIO;
 }
 
@@ -143,6 +159,8 @@ mgr_reg_row(sqlite3_stmt *st, void *item, const struct mgr_reg_cols *c)
     h->download_port = c->download_port >= 0 ? sqlite3_column_int(st, c->download_port) : 0;
     h->active = strcmp(mgr_db_col_text(st, c->state), "active") == 0;
     h->cluster_id = sqlite3_column_int64(st, c->cluster);
+    if (c->type < 0) /* schedulers */
+        mgr_reg_copy(h->features, sizeof(h->features), st, 8);
     return 0;
 }
 
