@@ -4,7 +4,8 @@
  * register through the manager (--manager), a peer finds the scheduler through it and
  * downloads through the swarm; the REST lists show them (liveness read at request time),
  * a killed scheduler reads inactive within 15 s; a second cluster with CIDR scopes gets the
- * peers of that CIDR while the others keep cluster-1.
+ * peers of that CIDR while the others keep cluster-1, and loses them to cluster-1 when its
+ * scheduler dies; under mTLS a certificate registers only its own host.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,8 +167,9 @@ rg_start_sched(struct it_proc *p, const char *name, const char *ip, const char *
                      0);
 }
 
+/* A peer (or seed) finding its scheduler through the manager; refresh: its period or NULL. */
 static void
-rg_start_peer(struct it_proc *p, const char *name, const char *ip, bool seed)
+rg_start_peer(struct it_proc *p, const char *name, const char *ip, bool seed, const char *refresh)
 {
     char data[700];
 
@@ -175,7 +177,8 @@ rg_start_peer(struct it_proc *p, const char *name, const char *ip, bool seed)
     ck_assert_int_eq(it_df_start(p, R.dir, name, "peer", "--ip", ip, "--hostname", name,
                                  "--rpc-port", "0", "--upload-port", "0", "--metrics-port", "0",
                                  "--proxy-listen", "off", "--data-dir", data, "--manager", R.rpc,
-                                 IT_ALLOW_ORIGIN, RG_ORIGIN_IP, seed ? "--seed" : NULL, NULL),
+                                 IT_ALLOW_ORIGIN, RG_ORIGIN_IP, "--manager-refresh-interval",
+                                 refresh != NULL ? refresh : "1m", seed ? "--seed" : NULL, NULL),
                      0);
 }
 
@@ -212,8 +215,8 @@ START_TEST(test_register_find_download)
     int id;
 
     rg_start_sched(&R.sched, "sched-a", RG_SCHED_IP, "1");
-    rg_start_peer(&R.seed, "seed-a", RG_SEED_IP, true);
-    rg_start_peer(&R.peer, "peer-a", RG_PEER_IP, false);
+    rg_start_peer(&R.seed, "seed-a", RG_SEED_IP, true, NULL);
+    rg_start_peer(&R.peer, "peer-a", RG_PEER_IP, false, NULL);
     ck_assert(rg_log_wait(
             &R.peer, "scheduler cluster 1: 1 healthy scheduler(s), first " RG_SCHED_IP, 30000));
     ck_assert(rg_log_wait(&R.mgr, "seed peer seed-a: keepalive stream open", 30000));
@@ -275,7 +278,7 @@ START_TEST(test_lists_paginate)
 {
     char *out = NULL;
 
-    rg_start_peer(&R.seed, "seed-b", RG_SEED_IP, true);
+    rg_start_peer(&R.seed, "seed-b", RG_SEED_IP, true, NULL);
     ck_assert(rg_log_wait(&R.mgr, "seed peer seed-b: keepalive stream open", 30000));
     ck_assert_int_eq(it_shf(&out, 30,
                             "curl -s -D - -o /dev/null -H 'Authorization: Bearer %s' "
@@ -323,12 +326,86 @@ START_TEST(test_cidr_cluster)
     ck_assert(rg_log_wait(&R.sched2, "cluster 2 (cluster-2): parents 2, load limit 10", 30000));
     ck_assert(rg_log_wait(&R.mgr, "scheduler sched-two: keepalive stream open", 30000));
     /* a peer inside the CIDR gets cluster-2; one outside keeps the default cluster-1 */
-    rg_start_peer(&R.peer2, "peer-in", RG_PEER2_IP, false);
-    rg_start_peer(&R.peer, "peer-out", RG_PEER_IP, false);
+    rg_start_peer(&R.peer2, "peer-in", RG_PEER2_IP, false, "1s");
+    rg_start_peer(&R.peer, "peer-out", RG_PEER_IP, false, NULL);
     ck_assert(rg_log_wait(
             &R.peer2, "scheduler cluster 2: 1 healthy scheduler(s), first " RG_SCHED2_IP, 30000));
     ck_assert(rg_log_wait(
             &R.peer, "scheduler cluster 1: 1 healthy scheduler(s), first " RG_SCHED_IP, 30000));
+}
+
+END_TEST
+
+/* Issue <dir>/<host>.crt and .key for role from the test's CA. */
+static void
+rg_issue(const char *role, const char *host)
+{
+    ck_assert_int_eq(it_shf(NULL, 30, "%s cert issue --dir %s/ca --role %s --host %s --out %s/%s",
+                            it_bin(), R.dir, role, host, R.dir, host),
+                     0);
+}
+
+/*
+ * Under mutual TLS: the manager serves RPC only to cluster certificates, a scheduler and a
+ * peer with theirs register and find each other; a certificate speaks only for its own host.
+ */
+START_TEST(test_mtls)
+{
+    char ca[700], crt[4][700], key[4][700], dd[700], data[700], rpc[64], listen[64];
+    static const char *const hosts[] = {"mgr-m", "sched-m", "peer-m", "sched-x"};
+    static const char *const roles[] = {"manager", "scheduler", "peer", "scheduler"};
+    struct it_proc mgr = {0}, bad = {0};
+    char *out = NULL;
+
+    ck_assert_int_eq(it_shf(NULL, 30, "%s cert ca --dir %s/ca", it_bin(), R.dir), 0);
+    snprintf(ca, sizeof(ca), "%s/ca/ca.crt", R.dir);
+    for (int i = 0; i < 4; i++) {
+        rg_issue(roles[i], hosts[i]);
+        snprintf(crt[i], sizeof(crt[i]), "%s/%s.crt", R.dir, hosts[i]);
+        snprintf(key[i], sizeof(key[i]), "%s/%s.key", R.dir, hosts[i]);
+    }
+    snprintf(dd, sizeof(dd), "%s/mgrtls", R.dir);
+    ck_assert_int_eq(it_df_start(&mgr, R.dir, "mgrtls", "manager", "--listen", RG_MGR_IP ":0",
+                                 "--rpc-listen", RG_MGR_IP ":0", "--data-dir", dd,
+                                 "--auth-password-iterations", "1000", "--tls-cert", crt[0],
+                                 "--tls-key", key[0], "--tls-ca", ca, NULL),
+                     0);
+    snprintf(rpc, sizeof(rpc), "%s", it_proc_ready_str(&mgr, "rpc"));
+    /* no client certificate: refused before any call */
+    ck_assert_int_ne(it_shf(&out, 30,
+                            "curl -sk -m 5 --http2 -H 'Content-Type: application/json' -d "
+                            "'{\"hostname\":\"x\",\"ip\":\"127.0.1.4\"}' "
+                            "https://%s/manager.v2.Manager/ListSchedulers",
+                            rpc),
+                     0);
+    free(out);
+    snprintf(listen, sizeof(listen), "%s:0", RG_SCHED_IP);
+    ck_assert_int_eq(it_df_start(&R.sched, R.dir, "sched-m", "scheduler", "--listen", listen,
+                                 "--metrics-listen", listen, "--manager", rpc, "--hostname",
+                                 "sched-m", "--tls-cert", crt[1], "--tls-key", key[1], "--tls-ca",
+                                 ca, NULL),
+                     0);
+    ck_assert(rg_log_wait(&mgr, "scheduler sched-m: keepalive stream open", 30000));
+    snprintf(data, sizeof(data), "%s/peer-m", R.dir);
+    ck_assert_int_eq(it_df_start(&R.peer, R.dir, "peer-m", "peer", "--ip", RG_PEER_IP, "--hostname",
+                                 "peer-m", "--rpc-port", "0", "--upload-port", "0",
+                                 "--metrics-port", "0", "--proxy-listen", "off", "--data-dir", data,
+                                 "--manager", rpc, "--tls-cert", crt[2], "--tls-key", key[2],
+                                 "--tls-ca", ca, NULL),
+                     0);
+    ck_assert(rg_log_wait(
+            &R.peer, "scheduler cluster 1: 1 healthy scheduler(s), first " RG_SCHED_IP, 30000));
+    /* the certificate of sched-x cannot register a scheduler named otherwise */
+    snprintf(listen, sizeof(listen), "%s:0", RG_SCHED2_IP);
+    ck_assert_int_eq(it_df_start(&bad, R.dir, "sched-bad", "scheduler", "--listen", listen,
+                                 "--metrics-listen", listen, "--manager", rpc, "--hostname",
+                                 "sched-m", "--tls-cert", crt[3], "--tls-key", key[3], "--tls-ca",
+                                 ca, NULL),
+                     0);
+    ck_assert(rg_log_wait(&bad, "permission_denied", 30000));
+    ck_assert(rg_log_wait(&bad, "does not speak for sched-m", 1000));
+    rg_kill(&bad);
+    rg_kill(&mgr);
 }
 
 END_TEST
@@ -346,6 +423,7 @@ it_registry_suite(void)
     tcase_add_test(tc, test_register_find_download);
     tcase_add_test(tc, test_lists_paginate);
     tcase_add_test(tc, test_cidr_cluster);
+    tcase_add_test(tc, test_mtls);
     suite_add_tcase(s, tc);
     return s;
 }
