@@ -226,6 +226,12 @@ START_TEST(test_register_find_download)
     ck_assert_str_eq(rg_str(row, "state"), "active");
     ck_assert_str_eq(rg_str(row, "ip"), RG_SCHED_IP);
     ck_assert_int_eq(cJSON_GetObjectItem(row, "scheduler_cluster_id")->valueint, 1);
+    /* what it told of itself: its keepalive interval (ns, as upstream's) and both features */
+    ck_assert_double_eq(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(row, "config"), "manager_keep_alive_interval")
+                    ->valuedouble,
+            5e9);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(row, "features")), 2);
     cJSON_Delete(doc);
     doc = rg_get("/api/v1/seed-peers?state=active");
     ck_assert_ptr_nonnull(row = rg_row(doc, "seed-a"));
