@@ -275,6 +275,16 @@ START_TEST(test_register_find_download)
     doc = rg_get("/api/v1/schedulers?state=active");
     ck_assert_int_eq(cJSON_GetArraySize(doc), 0);
     cJSON_Delete(doc);
+    /* and ListSchedulers offers it to nobody, by search or to a peer pinned to its cluster */
+    ck_assert_int_eq(it_shf(&out, 30,
+                            "for c in 0 1; do curl -s --http2-prior-knowledge -H "
+                            "'Content-Type: application/json' -d '{\"hostname\":\"p\","
+                            "\"ip\":\"" RG_PEER_IP "\",\"schedulerClusterId\":'$c'}' "
+                            "http://%s/manager.v2.Manager/ListSchedulers; echo; done",
+                            R.rpc),
+                     0);
+    ck_assert_str_eq(out, "{\"schedulers\":[]}\n{\"schedulers\":[]}\n");
+    free(out);
 }
 
 END_TEST
