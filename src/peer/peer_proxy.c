@@ -39,6 +39,7 @@
 
 #define PEER_PROXY_MAX_HEADERS 64          /* client headers passed upstream */
 #define PEER_PROXY_BODY_MAX    (64 * 1024) /* request bodies are never forwarded */
+#define PEER_PROXY_OUT_HIGH    (4u << 20)  /* response bytes queued per connection */
 
 struct peer_proxy_pass;
 
@@ -665,6 +666,8 @@ peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     TAILQ_INIT(&px->streams);
     TAILQ_INIT(&px->passes);
     TAILQ_INIT(&px->tunnels);
+    TAILQ_INIT(&px->verified_order);
+    df_map_init(&px->verified, PEER_PROXY_VERIFIED_MAX);
     ctx->proxy = px;
     net_ratelim_init(&px->rl, (uint64_t)ctx->cfg.proxy_rate, 0, df_time_mono_ns());
     if (ctx->cfg.proxy_auth_user != NULL && ctx->cfg.proxy_auth_user[0] != '\0') {
@@ -680,6 +683,9 @@ peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     opts.name = "proxy";
     opts.max_body = PEER_PROXY_BODY_MAX;
     opts.request_timeout_ms = 3600 * 1000; /* a layer of gigabytes over a slow swarm */
+    /* a layer goes out in large slices: at the server's default of 256 KiB a loaded host
+     * spent more time waking the stream than sending */
+    opts.out_high_water = PEER_PROXY_OUT_HIGH;
     if ((rv = net_http_server_new(ctx->base, &opts, peer_proxy_handler, px, &px->srv)) != 0)
         return df_error_set(err, rv, "proxy server: %s", df_strerror(rv));
     if ((rv = peer_proxy_hijack_start(px, err)) != 0)
@@ -709,6 +715,7 @@ peer_proxy_stop(struct peer *ctx)
     if (px->task_listener.ev != NULL)
         peer_task_unlisten(ctx, &px->task_listener);
     peer_proxy_rule_set_free(px->rules);
+    peer_proxy_verified_reset(px);
     free(px->auth);
     free(px);
     ctx->proxy = NULL;

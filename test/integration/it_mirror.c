@@ -1150,12 +1150,13 @@ assert_range(const char *h, const char *hex, uint64_t start, uint64_t len, uint6
 
 /*
  * Range on a P2P blob: 206 with Content-Range and exactly those bytes, while the task runs
- * (the whole blob is still fetched and checked against its digest) and from the cache; a
- * suffix range; an unsatisfiable one gets 416 with "bytes * /size".
+ * (the whole blob is still fetched and checked against its digest) and from the cache
+ * (straight from the data file checked whole, until that file changes); a suffix range; an
+ * unsatisfiable one gets 416 with "bytes * /size".
  */
 START_TEST(test_range)
 {
-    char layer[80], path[300], *h, *out = NULL;
+    char layer[80], path[300], id[65], *h, *p, *out = NULL;
     uint64_t size = 0;
     int code;
 
@@ -1180,13 +1181,38 @@ START_TEST(test_range)
     h = mirror_curl("-r -100", path, &code);
     ck_assert_int_eq(code, 206);
     assert_range(h, layer + 7, size - 100, 100, size);
+    ck_assert_ptr_nonnull(p = strstr(h, "x-dragonfly-task-id: "));
+    ck_assert_int_eq(sscanf(p, "x-dragonfly-task-id: %64[0-9a-f]", id), 1);
     free(h);
+    /* checked whole once, those two came straight from the data file */
+    ck_assert_int_eq(run(NULL,
+                         "test $(grep -c 'served from the verified data file' %s/peer.log) -eq 2",
+                         S.dir),
+                     0);
     h = mirror_curl("-r 99999999-", path, &code);
     ck_assert_int_eq(code, 416);
     snprintf(path, sizeof(path), "content-range: bytes */%" PRIu64, size);
     ck_assert_msg(strstr(h, path) != NULL, "%s", h);
     free(h);
     ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 1", S.dir), 0);
+    /* a byte of that file changed under the peer: it is hashed again, and the client gets
+     * the blob (refetched) or a short body, never other bytes of the full length */
+    ck_assert_int_eq(run(NULL,
+                         "printf X | dd of=%s/peer/content/tasks/%.3s/%s bs=1 seek=7 "
+                         "conv=notrunc status=none",
+                         S.dir, id, id),
+                     0);
+    h = mirror_curl("", path, &code);
+    free(h);
+    ck_assert_int_eq(run(NULL,
+                         "cmp -s %s/body %s/layout/blobs/sha256/%s || "
+                         "test $(stat -c %%s %s/body) -lt %" PRIu64,
+                         S.dir, S.dir, layer + 7, S.dir, size),
+                     0);
+    ck_assert_int_eq(run(NULL,
+                         "test $(grep -c 'served from the verified data file' %s/peer.log) -eq 2",
+                         S.dir),
+                     0);
     mirror_down();
 }
 
