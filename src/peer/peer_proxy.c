@@ -344,9 +344,23 @@ peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const cha
 
 /* ---- requests */
 
+int
+peer_proxy_priority(struct net_http_req *req)
+{
+    const char *v = net_http_req_header(req, "X-Dragonfly-Priority");
+
+    if (v != NULL && v[0] >= '0' && v[0] <= '6' && v[1] == '\0')
+        return v[0] - '0';
+    return PEER_PROXY_PRIORITY_DEFAULT;
+}
+
 /*
  * The P2P request for url: the client's headers, tag, application, filters (the header's,
- * else the rule's); its digest.
+ * else the rule's); its digest; the priority as this peer can apply it (upstream's
+ * scheduler decides it on a task's first download, dragonfly.md 3.5): LEVEL1 (download
+ * forbidden) and LEVEL2 (no candidate) let nobody fetch from the origin, neither a seed nor
+ * this peer, so only what this peer holds or is fetching is served; LEVEL3 sends this peer
+ * to the origin itself, without a seed; 0 and 4-6 the usual way.
  */
 static int
 peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url, bool insecure,
@@ -356,7 +370,8 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
     const struct net_http_head *h = net_http_req_head(req);
     const char *v;
     char *filtered;
-    int rv;
+    size_t len;
+    int rv, priority;
 
     memset(out, 0, sizeof(*out));
     out->url = xstrdup(url);
@@ -367,10 +382,16 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
     /* containerd's ns= names the registry, not the content; the header's list is comma-
      * separated (the manager's is '&'-separated). */
     if ((v = net_http_req_header(req, "X-Dragonfly-Filtered-Query-Params")) != NULL) {
-        filtered = xasprintf("ns&%s", v);
-        for (char *c = filtered; *c != '\0'; c++) {
-            if (*c == ',')
-                *c = '&';
+        /* "x, y": each name trimmed (upstream's header.rs), empty ones dropped */
+        filtered = xmalloc(strlen(v) + 4); /* "ns", a '&' more than commas, NUL */
+        strcpy(filtered, "ns");
+        for (const char *c = v, *e; *c != '\0'; c = *e == ',' ? e + 1 : e) {
+            c += strspn(c, " \t");
+            e = c + strcspn(c, ",");
+            for (len = (size_t)(e - c); len > 0 && (c[len - 1] == ' ' || c[len - 1] == '\t');)
+                len--;
+            if (len > 0)
+                snprintf(filtered + strlen(filtered), len + 2, "&%s", c);
         }
         out->filtered = filtered;
     } else if (rule != NULL && rule->filtered != NULL) {
@@ -382,6 +403,9 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
                                           PEER_PROXY_MAX_HEADERS, &out->nheaders);
     out->insecure = insecure;
     out->policy = px->ctx->src_policy;
+    priority = peer_proxy_priority(req);
+    out->disable_back_to_source = priority == 1 || priority == 2;
+    out->need_back_to_source = priority == 3;
     if ((rv = peer_req_blob_digest(out, err)) != 0) {
         peer_download_req_reset(out);
         return rv;

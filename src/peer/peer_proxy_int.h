@@ -63,6 +63,11 @@ void peer_proxy_error(struct peer_proxy *px, struct net_http_req *req, int statu
 /* Free n headers (names and values) and the array; NULL is a no-op. */
 void peer_proxy_headers_free(struct net_http_header *h, size_t n);
 
+#define PEER_PROXY_PRIORITY_DEFAULT 6 /* LEVEL6, as upstream's proxy and dfget */
+
+/* req's X-Dragonfly-Priority, 0-6; missing or anything else: PEER_PROXY_PRIORITY_DEFAULT. */
+int peer_proxy_priority(struct net_http_req *req);
+
 /* Over proxy.requestRateLimit: answered 429 (true), else false. */
 bool peer_proxy_is_over_rate(struct peer_proxy *px, struct net_http_req *req);
 

@@ -481,8 +481,15 @@ peer_proxy_stream_open(struct peer_proxy *px, struct net_http_req *req,
     if ((rv = peer_task_open(ctx, dreq, &t, &err)) != 0) {
         peer_proxy_headers_free(head, nhead);
         peer_download_req_reset(dreq);
-        peer_proxy_error(px, req, rv == DF_EINVAL ? 400 : 500,
-                         rv == DF_EINVAL ? "proxy" : "dfdaemon", err.msg);
+        if (rv == DF_ENOTFOUND) /* only a priority that forbids the origin asks that */
+            peer_proxy_error(px, req, peer_proxy_priority(req) == 1 ? 403 : 404, "proxy",
+                             peer_proxy_priority(req) == 1
+                                     ? "priority 1: downloading what this peer does not hold "
+                                       "is forbidden"
+                                     : "priority 2: not held by this peer, and no origin fetch");
+        else
+            peer_proxy_error(px, req, rv == DF_EINVAL ? 400 : 500,
+                             rv == DF_EINVAL ? "proxy" : "dfdaemon", err.msg);
         return;
     }
     s = xcalloc(1, sizeof(*s));

@@ -1243,6 +1243,78 @@ START_TEST(test_range)
 
 END_TEST
 
+/* The X-Dragonfly-Task-ID in the headers h (lower-cased) into id. */
+static void
+task_id_of(const char *h, char id[65])
+{
+    const char *p = strstr(h, "x-dragonfly-task-id: ");
+
+    ck_assert_msg(p != NULL, "no task id in %s", h);
+    ck_assert_int_eq(sscanf(p, "x-dragonfly-task-id: %64[0-9a-f]", id), 1);
+}
+
+/* GET path at the proxy with the curl arguments args: 200, the blob hex, its task id. */
+static void
+get_blob(const char *args, const char *path, const char *hex, char id[65])
+{
+    char *h;
+    int code;
+
+    h = mirror_curl(args, path, &code);
+    ck_assert_msg(code == 200, "%s: %d\n%s", args, code, h);
+    task_id_of(h, id);
+    free(h);
+    ck_assert_int_eq(run(NULL, "cmp -s %s/body %s/layout/blobs/sha256/%s", S.dir, S.dir, hex), 0);
+}
+
+/*
+ * The request headers of the contracts' table. Priority: 1 and 2 allow no origin fetch, so
+ * a blob this peer does not hold is 403 (1) or 404 (2) with X-Dragonfly-Error-Type: proxy,
+ * and served once it holds it; a value that does not parse is the default 6. Tag and
+ * Application are part of the task id; Filtered-Query-Params (a comma list) leaves those
+ * query parameters out of it.
+ */
+START_TEST(test_request_headers)
+{
+    char layer[80], path[300], path2[320], id0[65], id[65], id2[65], *h;
+    int code;
+
+    mirror_up();
+    mirror_big_layer(layer, sizeof(layer));
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/blobs/%s", layer);
+    h = mirror_curl("-H 'X-Dragonfly-Priority: 1'", path, &code);
+    ck_assert_int_eq(code, 403);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: proxy"));
+    free(h);
+    h = mirror_curl("-H 'X-Dragonfly-Priority: 2'", path, &code);
+    ck_assert_int_eq(code, 404);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: proxy"));
+    free(h);
+    ck_assert_uint_eq(metric("dragonfly_peer_source_bytes_total"), 0);
+    get_blob("-H 'X-Dragonfly-Priority: high'", path, layer + 7, id0);
+    get_blob("-H 'X-Dragonfly-Priority: 1'", path, layer + 7, id);
+    ck_assert_str_eq(id, id0);
+    /* tag and application: other tasks, the same again for the same value */
+    get_blob("-H 'X-Dragonfly-Tag: a'", path, layer + 7, id);
+    ck_assert_str_ne(id, id0);
+    get_blob("-H 'X-Dragonfly-Tag: a'", path, layer + 7, id2);
+    ck_assert_str_eq(id2, id);
+    get_blob("-H 'X-Dragonfly-Application: app'", path, layer + 7, id2);
+    ck_assert_str_ne(id2, id0);
+    ck_assert_str_ne(id2, id);
+    /* filtered query parameters: x and y out of the id; without the header, in it */
+    snprintf(path2, sizeof(path2), "%s?x=1&y=2", path);
+    get_blob("-H 'X-Dragonfly-Filtered-Query-Params: x, y'", path2, layer + 7, id);
+    snprintf(path2, sizeof(path2), "%s?x=3&y=4", path);
+    get_blob("-H 'X-Dragonfly-Filtered-Query-Params: x,y'", path2, layer + 7, id2);
+    ck_assert_str_eq(id2, id);
+    get_blob("", path2, layer + 7, id2);
+    ck_assert_str_ne(id2, id);
+    mirror_down();
+}
+
+END_TEST
+
 /*
  * A rule object: the mirror's upstream is a closed plain-HTTP port, and the rule sends blobs
  * over https (useTLS) to the registry (redirect), leaving the query parameter x out of the
@@ -1390,10 +1462,13 @@ assert_blobs_sent_once(void)
 /*
  * With a scheduler and a seed: two peers' mirrors serve the same image to two skopeo pulls
  * at once; the seed alone goes to the registry, and each blob's bytes leave the registry
- * about once (<= 1.05 x) although two clients pulled it.
+ * about once (<= 1.05 x) although two clients pulled it. Then X-Dragonfly-Priority: 3 on a
+ * new task sends the peer to the registry itself.
  */
 START_TEST(test_swarm)
 {
+    char layer[80], path[300], id[65];
+
     mirror_up_opts(MIRROR_SWARM);
     /* the second client's registries.conf names the second peer's proxy */
     mirror_registries_conf("registries2.conf", S.proxy2);
@@ -1414,6 +1489,11 @@ START_TEST(test_swarm)
                               metric_at(S.metrics2, "dragonfly_peer_p2p_bytes_total"),
                       2 * 4200000);
     assert_blobs_sent_once();
+    /* priority 3: for a task new to the swarm the peer goes to the origin itself */
+    mirror_big_layer(layer, sizeof(layer));
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/blobs/%s?p=3", layer);
+    get_blob("-H 'X-Dragonfly-Priority: 3'", path, layer + 7, id);
+    ck_assert_uint_ge(metric_at(S.metrics, "dragonfly_peer_source_bytes_total"), 2100000);
     mirror_down();
 }
 
@@ -1634,6 +1714,7 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_connect);
     tcase_add_test(tc, test_connect_blind);
     tcase_add_test(tc, test_range);
+    tcase_add_test(tc, test_request_headers);
     tcase_add_test(tc, test_proxy_auth);
     tcase_add_test(tc, test_rule_object);
     suite_add_tcase(s, tc);
