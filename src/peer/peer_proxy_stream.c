@@ -137,6 +137,7 @@ peer_proxy_stream_free(struct peer_proxy_stream *s)
     peer_download_req_reset(&s->dreq);
     free(s->buf);
     free(s->tail);
+    s->task->in_order--;
     peer_task_unhold(s->task);
     free(s);
 }
@@ -496,6 +497,7 @@ peer_proxy_stream_open(struct peer_proxy *px, struct net_http_req *req,
     s->px = px;
     s->req = req;
     s->task = t;
+    t->in_order++;
     s->dreq = *dreq;
     memset(dreq, 0, sizeof(*dreq));
     s->head = head;

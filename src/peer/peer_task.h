@@ -138,6 +138,10 @@ struct peer_task {
     unsigned recheck_inflight;
     uint64_t recheck_failed;
     unsigned holds; /* peer_task_hold()s not yet undone: t stays in memory */
+    /* readers taking the content in order as it arrives (proxy streams): while there are any,
+     * a claim takes the first missing piece, not the next one after the last claim, so the
+     * verified prefix they wait on grows first */
+    unsigned in_order;
 };
 
 /*
