@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
@@ -80,6 +81,29 @@ peer_p2p_done(const struct peer_p2p *p)
 
 /* ---------------------------------------------------------------- task hooks */
 
+/*
+ * The request headers a register carries for the seed the scheduler may send to the origin:
+ * content negotiation and the origin's credentials (a private registry's blob), the ones the
+ * scheduler hands on to a seed. Nothing else leaves this host.
+ */
+static const char *const peer_p2p_seed_headers[] = {"Accept", "Authorization"};
+
+static void
+peer_p2p_copy_headers(struct peer_p2p *p, const struct peer_download_req *req)
+{
+    for (size_t j = 0; j < req->nheaders; j++) {
+        for (size_t i = 0; i < DF_NELEM(peer_p2p_seed_headers); i++) {
+            if (strcasecmp(req->headers[j].name, peer_p2p_seed_headers[i]) != 0)
+                continue;
+            if (p->headers == NULL)
+                p->headers = xcalloc(req->nheaders, sizeof(*p->headers));
+            p->headers[p->nheaders].name = xstrdup(req->headers[j].name);
+            p->headers[p->nheaders].value = xstrdup(req->headers[j].value);
+            p->nheaders++;
+        }
+    }
+}
+
 /* A P2P object for task_id, registering what req asks for (borrowed). */
 static struct peer_p2p *
 peer_p2p_new(struct peer_p2p_ctx *pc, const char *task_id, const struct peer_download_req *req)
@@ -95,6 +119,7 @@ peer_p2p_new(struct peer_p2p_ctx *pc, const char *task_id, const struct peer_dow
     p->tag = req->tag != NULL ? xstrdup(req->tag) : NULL;
     p->application = req->application != NULL ? xstrdup(req->application) : NULL;
     p->filtered = req->filtered != NULL ? xstrdup(req->filtered) : NULL;
+    peer_p2p_copy_headers(p, req);
     return p;
 }
 
@@ -370,6 +395,11 @@ peer_p2p_free_now(struct peer_p2p *p)
     free(p->tag);
     free(p->application);
     free(p->filtered);
+    for (size_t i = 0; i < p->nheaders; i++) {
+        free(p->headers[i].name);
+        free(p->headers[i].value);
+    }
+    free(p->headers);
     free(p);
 }
 

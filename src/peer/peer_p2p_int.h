@@ -121,6 +121,10 @@ struct peer_p2p {
     char task_id[DF_ID_TASK_LEN + 1];
     char *peer_id;
     char *url, *tag, *application, *filtered;
+    /* the request headers a seed's back-to-source may need (peer_p2p_seed_headers), sent
+     * with the register on the scheduler's stream only; never logged */
+    struct proto_dfdaemon_header *headers;
+    size_t nheaders;
     bool need_back_to_source;
     int sched; /* index of the scheduler in use */
     struct rpc_client_call *probe;

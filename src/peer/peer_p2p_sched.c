@@ -439,6 +439,8 @@ peer_p2p_open_stream(struct peer_p2p *p)
     r.download.tag = p->tag;
     r.download.application = p->application;
     r.download.filtered = p->filtered;
+    r.download.headers = p->headers;
+    r.download.nheaders = p->nheaders;
     r.download.need_back_to_source =
             p->need_back_to_source || done || (p->t != NULL && p->t->from_source);
     if (done || (p->t != NULL && p->t->length_known)) {

@@ -39,6 +39,7 @@
 
 #define PEER_PROXY_MAX_HEADERS 64          /* client headers passed upstream */
 #define PEER_PROXY_BODY_MAX    (64 * 1024) /* request bodies are never forwarded */
+#define PEER_PROXY_OUT_HIGH    (1u << 20)  /* response bytes queued per connection */
 
 struct peer_proxy_pass;
 
@@ -343,9 +344,23 @@ peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const cha
 
 /* ---- requests */
 
+int
+peer_proxy_priority(struct net_http_req *req)
+{
+    const char *v = net_http_req_header(req, "X-Dragonfly-Priority");
+
+    if (v != NULL && v[0] >= '0' && v[0] <= '6' && v[1] == '\0')
+        return v[0] - '0';
+    return PEER_PROXY_PRIORITY_DEFAULT;
+}
+
 /*
  * The P2P request for url: the client's headers, tag, application, filters (the header's,
- * else the rule's); its digest.
+ * else the rule's); its digest; the priority as this peer can apply it (upstream's
+ * scheduler decides it on a task's first download, dragonfly.md 3.5): LEVEL1 (download
+ * forbidden) and LEVEL2 (no candidate) let nobody fetch from the origin, neither a seed nor
+ * this peer, so only what this peer holds or is fetching is served; LEVEL3 sends this peer
+ * to the origin itself, without a seed; 0 and 4-6 the usual way.
  */
 static int
 peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url, bool insecure,
@@ -355,7 +370,8 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
     const struct net_http_head *h = net_http_req_head(req);
     const char *v;
     char *filtered;
-    int rv;
+    size_t len;
+    int rv, priority;
 
     memset(out, 0, sizeof(*out));
     out->url = xstrdup(url);
@@ -366,10 +382,16 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
     /* containerd's ns= names the registry, not the content; the header's list is comma-
      * separated (the manager's is '&'-separated). */
     if ((v = net_http_req_header(req, "X-Dragonfly-Filtered-Query-Params")) != NULL) {
-        filtered = xasprintf("ns&%s", v);
-        for (char *c = filtered; *c != '\0'; c++) {
-            if (*c == ',')
-                *c = '&';
+        /* "x, y": each name trimmed (upstream's header.rs), empty ones dropped */
+        filtered = xmalloc(strlen(v) + 4); /* "ns", a '&' more than commas, NUL */
+        strcpy(filtered, "ns");
+        for (const char *c = v, *e; *c != '\0'; c = *e == ',' ? e + 1 : e) {
+            c += strspn(c, " \t");
+            e = c + strcspn(c, ",");
+            for (len = (size_t)(e - c); len > 0 && (c[len - 1] == ' ' || c[len - 1] == '\t');)
+                len--;
+            if (len > 0)
+                snprintf(filtered + strlen(filtered), len + 2, "&%s", c);
         }
         out->filtered = filtered;
     } else if (rule != NULL && rule->filtered != NULL) {
@@ -381,6 +403,9 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
                                           PEER_PROXY_MAX_HEADERS, &out->nheaders);
     out->insecure = insecure;
     out->policy = px->ctx->src_policy;
+    priority = peer_proxy_priority(req);
+    out->disable_back_to_source = priority == 1 || priority == 2;
+    out->need_back_to_source = priority == 3;
     if ((rv = peer_req_blob_digest(out, err)) != 0) {
         peer_download_req_reset(out);
         return rv;
@@ -665,6 +690,8 @@ peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     TAILQ_INIT(&px->streams);
     TAILQ_INIT(&px->passes);
     TAILQ_INIT(&px->tunnels);
+    TAILQ_INIT(&px->verified_order);
+    df_map_init(&px->verified, PEER_PROXY_VERIFIED_MAX);
     ctx->proxy = px;
     net_ratelim_init(&px->rl, (uint64_t)ctx->cfg.proxy_rate, 0, df_time_mono_ns());
     if (ctx->cfg.proxy_auth_user != NULL && ctx->cfg.proxy_auth_user[0] != '\0') {
@@ -680,6 +707,9 @@ peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     opts.name = "proxy";
     opts.max_body = PEER_PROXY_BODY_MAX;
     opts.request_timeout_ms = 3600 * 1000; /* a layer of gigabytes over a slow swarm */
+    /* a layer goes out in 1 MiB slices, a quarter of the wakeups of the server's default
+     * 256 KiB; more would buy little and cost up to 1024 connections times as much memory */
+    opts.out_high_water = PEER_PROXY_OUT_HIGH;
     if ((rv = net_http_server_new(ctx->base, &opts, peer_proxy_handler, px, &px->srv)) != 0)
         return df_error_set(err, rv, "proxy server: %s", df_strerror(rv));
     if ((rv = peer_proxy_hijack_start(px, err)) != 0)
@@ -709,6 +739,7 @@ peer_proxy_stop(struct peer *ctx)
     if (px->task_listener.ev != NULL)
         peer_task_unlisten(ctx, &px->task_listener);
     peer_proxy_rule_set_free(px->rules);
+    peer_proxy_verified_reset(px);
     free(px->auth);
     free(px);
     ctx->proxy = NULL;

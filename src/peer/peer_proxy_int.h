@@ -10,10 +10,13 @@
 #include <stddef.h>
 #include <sys/queue.h>
 
+#include "df/df_map.h"
 #include "df/net_http_parse.h"
 #include "df/net_ratelim.h"
 #include "peer.h"
 #include "peer_task.h"
+
+#define PEER_PROXY_VERIFIED_MAX 4096 /* verified blob tasks remembered */
 
 struct net_http_req;
 struct net_http_server;
@@ -24,6 +27,7 @@ struct peer_proxy_pass;
 struct peer_proxy_rule_set;
 struct peer_proxy_stream;
 struct peer_proxy_tunnel;
+struct peer_proxy_verified;
 
 struct peer_proxy {
     struct peer *ctx;
@@ -45,6 +49,11 @@ struct peer_proxy {
     struct net_http_server *hijack_srv;
     char *auth; /* proxy.basicAuth: the Proxy-Authorization token ("user:password" in
                  * base64), NULL: none asked for */
+    /* Blob tasks whose whole content this process checked against the digest their URL
+     * names, by task id, with the identity of the data file then (peer_proxy_stream.c);
+     * the oldest go first past PEER_PROXY_VERIFIED_MAX. */
+    struct df_map verified;
+    TAILQ_HEAD(, peer_proxy_verified) verified_order;
 };
 
 /* Answer an error of ours: status, X-Dragonfly-Error-Type and a one-line text body. */
@@ -53,6 +62,11 @@ void peer_proxy_error(struct peer_proxy *px, struct net_http_req *req, int statu
 
 /* Free n headers (names and values) and the array; NULL is a no-op. */
 void peer_proxy_headers_free(struct net_http_header *h, size_t n);
+
+#define PEER_PROXY_PRIORITY_DEFAULT 6 /* LEVEL6, as upstream's proxy and dfget */
+
+/* req's X-Dragonfly-Priority, 0-6; missing or anything else: PEER_PROXY_PRIORITY_DEFAULT. */
+int peer_proxy_priority(struct net_http_req *req);
 
 /* Over proxy.requestRateLimit: answered 429 (true), else false. */
 bool peer_proxy_is_over_rate(struct peer_proxy *px, struct net_http_req *req);
@@ -91,6 +105,9 @@ unsigned peer_proxy_connect_count(const struct peer_proxy *px);
 void peer_proxy_stream_open(struct peer_proxy *px, struct net_http_req *req,
                             struct peer_download_req *dreq, struct net_http_header *head,
                             size_t nhead);
+
+/* Forget every verified blob task (at stop). */
+void peer_proxy_verified_reset(struct peer_proxy *px);
 
 /* The streams' task listener events (arg: the struct peer_proxy). */
 extern const struct peer_task_events peer_proxy_stream_events;

@@ -8,6 +8,12 @@
  * truncated body) and rejects the task, so that nothing wrong stays cached. A single Range
  * is answered 206 with the bytes it names; with a digest the content before and after the
  * range is still read and hashed, and the range's last bytes wait for the whole check.
+ *
+ * A blob once checked whole is not hashed again while its data file is the one that was
+ * checked (the store's stamp: device, inode, size, modification time): a complete task is sent
+ * straight from the file (sendfile where the connection allows it). Anything else, content
+ * still arriving, a cache entry from before this process or a file written since, is
+ * hashed on the way as above.
  */
 #include "peer_proxy_int.h"
 
@@ -28,7 +34,14 @@
 #include "peer.h"
 #include "peer_task.h"
 
-#define PEER_PROXY_CHUNK (256 * 1024) /* bytes read from the data file per write */
+#define PEER_PROXY_CHUNK (1024 * 1024) /* bytes read from the data file per write */
+
+/* A blob task whose whole content matched its digest, and the data file it was read from. */
+struct peer_proxy_verified {
+    TAILQ_ENTRY(peer_proxy_verified) entry; /* px->verified_order, oldest first */
+    char id[DF_ID_TASK_LEN + 1];            /* the key in px->verified */
+    struct store_data_stamp stamp;
+};
 
 /*
  * A P2P task streamed to a client: waits for the length, sends the headers, then the
@@ -57,6 +70,62 @@ struct peer_proxy_stream {
 };
 
 static void
+peer_proxy_verified_drop(struct peer_proxy *px, struct peer_proxy_verified *v)
+{
+    df_map_del(&px->verified, v->id);
+    TAILQ_REMOVE(&px->verified_order, v, entry);
+    free(v);
+}
+
+void
+peer_proxy_verified_reset(struct peer_proxy *px)
+{
+    struct peer_proxy_verified *v;
+
+    while ((v = TAILQ_FIRST(&px->verified_order)) != NULL)
+        peer_proxy_verified_drop(px, v);
+    df_map_reset(&px->verified);
+}
+
+/* Remember that task id's content, in the file open as fd, matched its digest. */
+static void
+peer_proxy_verified_add(struct peer_proxy *px, const char *id, int fd)
+{
+    struct peer_proxy_verified *v;
+    struct store_data_stamp st;
+
+    if (fd == -1 || store_data_stamp(fd, &st) != 0)
+        return;
+    if ((v = df_map_get(&px->verified, id)) != NULL)
+        peer_proxy_verified_drop(px, v);
+    if (df_map_count(&px->verified) >= PEER_PROXY_VERIFIED_MAX)
+        peer_proxy_verified_drop(px, TAILQ_FIRST(&px->verified_order));
+    v = xcalloc(1, sizeof(*v));
+    snprintf(v->id, sizeof(v->id), "%s", id);
+    v->stamp = st;
+    if (df_map_put(&px->verified, v->id, v) != 0) {
+        free(v);
+        return;
+    }
+    TAILQ_INSERT_TAIL(&px->verified_order, v, entry);
+}
+
+/* Was t's content, as its data file open as fd holds it now, checked whole before? */
+static bool
+peer_proxy_verified_has(struct peer_proxy *px, const struct peer_task *t, int fd)
+{
+    struct peer_proxy_verified *v = df_map_get(&px->verified, t->id);
+    struct store_data_stamp st;
+
+    if (v == NULL)
+        return false;
+    if (!t->evicted && store_data_stamp(fd, &st) == 0 && store_data_stamp_is_equal(&v->stamp, &st))
+        return true;
+    peer_proxy_verified_drop(px, v); /* written, replaced or dropped since */
+    return false;
+}
+
+static void
 peer_proxy_stream_free(struct peer_proxy_stream *s)
 {
     TAILQ_REMOVE(&s->px->streams, s, entry);
@@ -68,6 +137,7 @@ peer_proxy_stream_free(struct peer_proxy_stream *s)
     peer_download_req_reset(&s->dreq);
     free(s->buf);
     free(s->tail);
+    s->task->in_order--;
     peer_task_unhold(s->task);
     free(s);
 }
@@ -137,6 +207,43 @@ peer_proxy_stream_range(struct peer_proxy_stream *s)
     return 206;
 }
 
+/*
+ * A complete blob task whose data file is the one this process checked whole: open that
+ * file (s->fd) and say so. Else false, and the content is hashed on the way.
+ */
+static bool
+peer_proxy_stream_is_verified(struct peer_proxy_stream *s)
+{
+    struct peer_task *t = s->task;
+    struct df_error err;
+
+    if (!s->dreq.has_digest || t->state != PEER_TASK_DONE ||
+        df_map_get(&s->px->verified, t->id) == NULL)
+        return false;
+    if (s->fd == -1 && store_data_open(s->px->ctx->cfg.data_dir, t->id, false, &s->fd, &err) != 0)
+        return false; /* the stream's own open says why */
+    return peer_proxy_verified_has(s->px, t, s->fd);
+}
+
+/* Answer with the range straight from the data file, and free s. */
+static void
+peer_proxy_stream_send_file(struct peer_proxy_stream *s, int status)
+{
+    struct peer *ctx = s->px->ctx;
+    int fd = s->fd;
+
+    s->fd = -1; /* the response takes it */
+    net_http_req_on_close(s->req, NULL, NULL);
+    if (net_http_req_respond_file(s->req, status, NULL, fd, s->rs, s->re - s->rs) == 0) {
+        ctx->proxy_p2p_bytes += s->re - s->rs;
+        ctx->proxy_p2p++;
+    }
+    PEER_TASK_LOG(s->task, LOG_LEVEL_INFO, NULL,
+                  "%s proxy: task %.12s: served from the verified data file", PEER_TAG(ctx),
+                  s->task->id);
+    peer_proxy_stream_free(s);
+}
+
 /* Send the status line and headers once the length is known. -1: s is gone. */
 static int
 peer_proxy_stream_head(struct peer_proxy_stream *s)
@@ -152,6 +259,10 @@ peer_proxy_stream_head(struct peer_proxy_stream *s)
         net_http_req_add_header(s->req, "X-Dragonfly-Task-Download-Finished", "true");
     if ((status = peer_proxy_stream_range(s)) == 416)
         return -1;
+    if (peer_proxy_stream_is_verified(s)) {
+        peer_proxy_stream_send_file(s, status);
+        return -1;
+    }
     /* without a digest to check, the content before the range is never read */
     s->pos = s->dreq.has_digest ? 0 : s->rs;
     if (net_http_req_start(s->req, status, NULL, (int64_t)(s->re - s->rs),
@@ -216,8 +327,10 @@ peer_proxy_stream_check(struct peer_proxy_stream *s)
 
     df_sha256_final(&s->sha, md);
     df_digest_set_sha256(&got, md);
-    if (df_digest_is_equal(&got, &s->dreq.digest))
+    if (df_digest_is_equal(&got, &s->dreq.digest)) {
+        peer_proxy_verified_add(s->px, s->task->id, s->fd);
         return 0;
+    }
     snprintf(why, sizeof(why), "digest mismatch: want %s, got %s (content dropped)",
              df_digest_format(&s->dreq.digest, want_s), df_digest_format(&got, got_s));
     peer_task_reject(s->task, why);
@@ -369,14 +482,22 @@ peer_proxy_stream_open(struct peer_proxy *px, struct net_http_req *req,
     if ((rv = peer_task_open(ctx, dreq, &t, &err)) != 0) {
         peer_proxy_headers_free(head, nhead);
         peer_download_req_reset(dreq);
-        peer_proxy_error(px, req, rv == DF_EINVAL ? 400 : 500,
-                         rv == DF_EINVAL ? "proxy" : "dfdaemon", err.msg);
+        if (rv == DF_ENOTFOUND) /* only a priority that forbids the origin asks that */
+            peer_proxy_error(px, req, peer_proxy_priority(req) == 1 ? 403 : 404, "proxy",
+                             peer_proxy_priority(req) == 1
+                                     ? "priority 1: downloading what this peer does not hold "
+                                       "is forbidden"
+                                     : "priority 2: not held by this peer, and no origin fetch");
+        else
+            peer_proxy_error(px, req, rv == DF_EINVAL ? 400 : 500,
+                             rv == DF_EINVAL ? "proxy" : "dfdaemon", err.msg);
         return;
     }
     s = xcalloc(1, sizeof(*s));
     s->px = px;
     s->req = req;
     s->task = t;
+    t->in_order++;
     s->dreq = *dreq;
     memset(dreq, 0, sizeof(*dreq));
     s->head = head;

@@ -143,8 +143,10 @@ bool
 peer_task_claim(struct peer_task *t, bool (*want)(uint64_t number, void *arg), void *arg,
                 uint64_t *number)
 {
+    uint64_t from = t->in_order > 0 ? 0 : t->next_scan;
+
     for (uint64_t k = 0; k < t->piece_count; k++) {
-        uint64_t i = (t->next_scan + k) % t->piece_count;
+        uint64_t i = (from + k) % t->piece_count;
         if (t->have[i] || t->busy[i] || (want != NULL && !want(i, arg)))
             continue;
         t->next_scan = i + 1;

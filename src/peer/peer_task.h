@@ -48,6 +48,10 @@ struct peer_fetch {
     bool busy;
     uint64_t piece;
     uint64_t off, len, pos; /* piece geometry and bytes written so far */
+    /* A source fetch asks one range for a run of unclaimed pieces [piece, run_end), all
+     * claimed by this slot: each is hashed as soon as its bytes are in, and the slot moves
+     * to the next (0: one piece, as from a parent) */
+    uint64_t run_end;
     struct df_sha256 sha;
     bool hash_later;  /* a source piece: hashed from the data file on a worker, not here */
     bool from_parent; /* a parent's bytes: the swarm side counts them once verified */
@@ -134,6 +138,10 @@ struct peer_task {
     unsigned recheck_inflight;
     uint64_t recheck_failed;
     unsigned holds; /* peer_task_hold()s not yet undone: t stays in memory */
+    /* readers taking the content in order as it arrives (proxy streams): while there are any,
+     * a claim takes the first missing piece, not the next one after the last claim, so the
+     * verified prefix they wait on grows first */
+    unsigned in_order;
 };
 
 /*

@@ -39,7 +39,8 @@ static struct {
     char sched_ip[20]; /* with MIRROR_SWARM */
     char seed_ip[20];
     char peer2_ip[20];
-    char token[32]; /* the token server, with MIRROR_TOKEN */
+    char peer34_ip[2][20]; /* with MIRROR_SWARM4 */
+    char token[32];        /* the token server, with MIRROR_TOKEN */
 } A;
 
 static void
@@ -55,6 +56,8 @@ mirror_addrs(void)
     snprintf(A.seed_ip, sizeof(A.seed_ip), "127.%u.%u.14", b, c);
     snprintf(A.peer2_ip, sizeof(A.peer2_ip), "127.%u.%u.15", b, c);
     snprintf(A.token, sizeof(A.token), "127.%u.%u.16:%u", b, c, 20000 + pid % 10000);
+    snprintf(A.peer34_ip[0], sizeof(A.peer34_ip[0]), "127.%u.%u.17", b, c);
+    snprintf(A.peer34_ip[1], sizeof(A.peer34_ip[1]), "127.%u.%u.18", b, c);
 }
 
 /* url ("http://" or "https://" and host) in a buffer of the caller's. */
@@ -114,6 +117,10 @@ static struct {
     bool swarm;       /* a scheduler, a seed and a second peer; the peers use them */
     struct it_proc sched, seed, peer2;
     char sched_addr[64], proxy2[64], upload2[64], metrics2[64];
+    bool swarm4; /* two more peers in the swarm */
+    struct it_proc peer34[2];
+    char proxy34[2][64], upload34[2][64], metrics34[2][64];
+    bool debug; /* every daemon logs at debug level, all modules */
     struct it_proc reg, peer, ctd, token;
     char proxy[64], upload[64], metrics[64];
     char manifest[80]; /* sha256:<hex> of the pushed manifest */
@@ -169,7 +176,7 @@ mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const 
                      char *proxy, char *upload, char *metrics)
 {
     char data[700], ca[700], ready[700], listen[64], hca[700], hkey[700], hhost[64];
-    const char *argv[40] = {it_bin(),
+    const char *argv[48] = {it_bin(),
                             "peer",
                             "--ip",
                             ip,
@@ -239,6 +246,12 @@ mirror_peer_start_as(struct it_proc *p, const char *name, const char *ip, const 
         argv[n++] = "--proxy-hijack-host";
         argv[n++] = hhost;
     }
+    if (S.debug) {
+        argv[n++] = "--log-level";
+        argv[n++] = "debug";
+        argv[n++] = "--log-debug";
+        argv[n++] = "all";
+    }
     if (S.swarm) {
         argv[n++] = "--scheduler";
         argv[n++] = S.sched_addr;
@@ -262,19 +275,25 @@ mirror_peer_start(const char *mirror)
 
     if (S.swarm) {
         snprintf(sched_listen, sizeof(sched_listen), "%s:0", A.sched_ip);
+        /* with S.debug the debug flags end the lists, else the NULL before them does */
         ck_assert_int_eq(it_df_start(&S.sched, S.dir, "scheduler", "scheduler", "--listen",
                                      sched_listen, "--metrics-listen", sched_listen, "--seed-wait",
-                                     "2s", NULL),
+                                     "2s", S.debug ? "--log-level" : NULL, "debug", "--log-debug",
+                                     "all", NULL),
                          0);
         snprintf(S.sched_addr, sizeof(S.sched_addr), "%s", it_proc_ready_str(&S.sched, "rpc"));
         snprintf(data, sizeof(data), "%s/seed", S.dir);
         ck_assert_int_eq(it_df_start(&S.seed, S.dir, "seed", "peer", "--seed", "--ip", A.seed_ip,
                                      "--rpc-port", "0", "--upload-port", "0", "--data-dir", data,
                                      "--scheduler", S.sched_addr, "--announce-interval", "1s",
-                                     IT_ALLOW_ORIGIN, A.reg_ip, NULL),
+                                     IT_ALLOW_ORIGIN, A.reg_ip, S.debug ? "--log-level" : NULL,
+                                     "debug", "--log-debug", "all", NULL),
                          0);
         mirror_peer_start_as(&S.peer2, "peer2", A.peer2_ip, mirror, S.proxy2, S.upload2,
                              S.metrics2);
+        for (int i = 0; S.swarm4 && i < 2; i++)
+            mirror_peer_start_as(&S.peer34[i], i == 0 ? "peer3" : "peer4", A.peer34_ip[i], mirror,
+                                 S.proxy34[i], S.upload34[i], S.metrics34[i]);
     }
     mirror_peer_start_as(&S.peer, "peer", A.peer_ip, mirror, S.proxy, S.upload, S.metrics);
 }
@@ -297,17 +316,19 @@ mirror_registries_conf(const char *name, const char *proxy)
 }
 
 /* The registry's options. */
-#define MIRROR_TLS    0x1   /* https, with a certificate made here that the peer trusts */
-#define MIRROR_AUTH   0x2   /* htpasswd basic auth: user MIRROR_USER */
-#define MIRROR_SLOW   0x4   /* the peer downloads at 2 MiB/s */
-#define MIRROR_MAP    0x8   /* proxy.registries maps ns=<registry> to its http:// origin */
-#define MIRROR_RATE   0x10  /* the proxy takes 1 request/s */
-#define MIRROR_SWARM  0x20  /* a scheduler, a seed and two peers */
-#define MIRROR_AWAY   0x40  /* the peer's proxy.registryMirror.addr is the closed port */
-#define MIRROR_HIJACK 0x80  /* the peer intercepts CONNECTs to the registry (its CA: hijack/) */
-#define MIRROR_PAUTH  0x100 /* the proxy asks for MIRROR_PROXY_USER (proxy.basicAuth) */
-#define MIRROR_TOKEN  0x200 /* bearer tokens from test/tools/token_server for MIRROR_USER */
-#define MIRROR_RULE   0x400 /* rule {blobs, useTLS, redirect to the registry, filtered "x"} */
+#define MIRROR_TLS    0x1    /* https, with a certificate made here that the peer trusts */
+#define MIRROR_AUTH   0x2    /* htpasswd basic auth: user MIRROR_USER */
+#define MIRROR_SLOW   0x4    /* the peer downloads at 2 MiB/s */
+#define MIRROR_MAP    0x8    /* proxy.registries maps ns=<registry> to its http:// origin */
+#define MIRROR_RATE   0x10   /* the proxy takes 1 request/s */
+#define MIRROR_SWARM  0x20   /* a scheduler, a seed and two peers */
+#define MIRROR_AWAY   0x40   /* the peer's proxy.registryMirror.addr is the closed port */
+#define MIRROR_HIJACK 0x80   /* the peer intercepts CONNECTs to the registry (its CA: hijack/) */
+#define MIRROR_PAUTH  0x100  /* the proxy asks for MIRROR_PROXY_USER (proxy.basicAuth) */
+#define MIRROR_TOKEN  0x200  /* bearer tokens from test/tools/token_server for MIRROR_USER */
+#define MIRROR_RULE   0x400  /* rule {blobs, useTLS, redirect to the registry, filtered "x"} */
+#define MIRROR_SWARM4 0x800  /* with MIRROR_SWARM: two more peers (peer3, peer4) */
+#define MIRROR_DEBUG  0x1000 /* every daemon logs at debug level, all modules */
 
 #define MIRROR_PROXY_USER     "px:px-secret"
 #define MIRROR_PROXY_USER_B64 "cHg6cHgtc2VjcmV0" /* base64 of MIRROR_PROXY_USER */
@@ -384,6 +405,8 @@ mirror_up_opts(unsigned opts)
         ck_assert_int_eq(
                 run(NULL, "%s cert ca --dir %s/hijack --force >/dev/null", it_bin(), S.dir), 0);
     S.swarm = (opts & MIRROR_SWARM) != 0;
+    S.swarm4 = (opts & MIRROR_SWARM4) != 0;
+    S.debug = (opts & MIRROR_DEBUG) != 0;
     /* the name in the CN and a DNS SAN too: mbedtls matches an IP host only as a name */
     if (tls)
         ck_assert_int_eq(run(NULL,
@@ -474,6 +497,8 @@ mirror_down(void)
     if (S.token.pid > 0)
         it_proc_stop(&S.token);
     if (S.swarm) {
+        for (int i = 0; S.swarm4 && i < 2; i++)
+            it_proc_stop(&S.peer34[i]);
         it_proc_stop(&S.peer2);
         it_proc_stop(&S.seed);
         it_proc_stop(&S.sched);
@@ -1150,12 +1175,13 @@ assert_range(const char *h, const char *hex, uint64_t start, uint64_t len, uint6
 
 /*
  * Range on a P2P blob: 206 with Content-Range and exactly those bytes, while the task runs
- * (the whole blob is still fetched and checked against its digest) and from the cache; a
- * suffix range; an unsatisfiable one gets 416 with "bytes * /size".
+ * (the whole blob is still fetched and checked against its digest) and from the cache
+ * (straight from the data file checked whole, until that file changes); a suffix range; an
+ * unsatisfiable one gets 416 with "bytes * /size".
  */
 START_TEST(test_range)
 {
-    char layer[80], path[300], *h, *out = NULL;
+    char layer[80], path[300], id[65], *h, *p, *out = NULL;
     uint64_t size = 0;
     int code;
 
@@ -1180,13 +1206,110 @@ START_TEST(test_range)
     h = mirror_curl("-r -100", path, &code);
     ck_assert_int_eq(code, 206);
     assert_range(h, layer + 7, size - 100, 100, size);
+    ck_assert_ptr_nonnull(p = strstr(h, "x-dragonfly-task-id: "));
+    ck_assert_int_eq(sscanf(p, "x-dragonfly-task-id: %64[0-9a-f]", id), 1);
     free(h);
+    /* checked whole once, those two came straight from the data file */
+    ck_assert_int_eq(run(NULL,
+                         "test $(grep -c 'served from the verified data file' %s/peer.log) -eq 2",
+                         S.dir),
+                     0);
     h = mirror_curl("-r 99999999-", path, &code);
     ck_assert_int_eq(code, 416);
     snprintf(path, sizeof(path), "content-range: bytes */%" PRIu64, size);
     ck_assert_msg(strstr(h, path) != NULL, "%s", h);
     free(h);
     ck_assert_int_eq(run(NULL, "test $(grep -c 'new (proxy)' %s/peer.log) -eq 1", S.dir), 0);
+    /* a byte of that file changed under the peer: it is hashed again, and the client gets
+     * the blob (refetched) or a short body, never other bytes of the full length */
+    ck_assert_int_eq(run(NULL,
+                         "printf X | dd of=%s/peer/content/tasks/%.3s/%s bs=1 seek=7 "
+                         "conv=notrunc status=none",
+                         S.dir, id, id),
+                     0);
+    h = mirror_curl("", path, &code);
+    free(h);
+    ck_assert_int_eq(run(NULL,
+                         "cmp -s %s/body %s/layout/blobs/sha256/%s || "
+                         "test $(stat -c %%s %s/body) -lt %" PRIu64,
+                         S.dir, S.dir, layer + 7, S.dir, size),
+                     0);
+    ck_assert_int_eq(run(NULL,
+                         "test $(grep -c 'served from the verified data file' %s/peer.log) -eq 2",
+                         S.dir),
+                     0);
+    mirror_down();
+}
+
+END_TEST
+
+/* The X-Dragonfly-Task-ID in the headers h (lower-cased) into id. */
+static void
+task_id_of(const char *h, char id[65])
+{
+    const char *p = strstr(h, "x-dragonfly-task-id: ");
+
+    ck_assert_msg(p != NULL, "no task id in %s", h);
+    ck_assert_int_eq(sscanf(p, "x-dragonfly-task-id: %64[0-9a-f]", id), 1);
+}
+
+/* GET path at the proxy with the curl arguments args: 200, the blob hex, its task id. */
+static void
+get_blob(const char *args, const char *path, const char *hex, char id[65])
+{
+    char *h;
+    int code;
+
+    h = mirror_curl(args, path, &code);
+    ck_assert_msg(code == 200, "%s: %d\n%s", args, code, h);
+    task_id_of(h, id);
+    free(h);
+    ck_assert_int_eq(run(NULL, "cmp -s %s/body %s/layout/blobs/sha256/%s", S.dir, S.dir, hex), 0);
+}
+
+/*
+ * The request headers of the contracts' table. Priority: 1 and 2 allow no origin fetch, so
+ * a blob this peer does not hold is 403 (1) or 404 (2) with X-Dragonfly-Error-Type: proxy,
+ * and served once it holds it; a value that does not parse is the default 6. Tag and
+ * Application are part of the task id; Filtered-Query-Params (a comma list) leaves those
+ * query parameters out of it.
+ */
+START_TEST(test_request_headers)
+{
+    char layer[80], path[300], path2[320], id0[65], id[65], id2[65], *h;
+    int code;
+
+    mirror_up();
+    mirror_big_layer(layer, sizeof(layer));
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/blobs/%s", layer);
+    h = mirror_curl("-H 'X-Dragonfly-Priority: 1'", path, &code);
+    ck_assert_int_eq(code, 403);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: proxy"));
+    free(h);
+    h = mirror_curl("-H 'X-Dragonfly-Priority: 2'", path, &code);
+    ck_assert_int_eq(code, 404);
+    ck_assert_ptr_nonnull(strstr(h, "x-dragonfly-error-type: proxy"));
+    free(h);
+    ck_assert_uint_eq(metric("dragonfly_peer_source_bytes_total"), 0);
+    get_blob("-H 'X-Dragonfly-Priority: high'", path, layer + 7, id0);
+    get_blob("-H 'X-Dragonfly-Priority: 1'", path, layer + 7, id);
+    ck_assert_str_eq(id, id0);
+    /* tag and application: other tasks, the same again for the same value */
+    get_blob("-H 'X-Dragonfly-Tag: a'", path, layer + 7, id);
+    ck_assert_str_ne(id, id0);
+    get_blob("-H 'X-Dragonfly-Tag: a'", path, layer + 7, id2);
+    ck_assert_str_eq(id2, id);
+    get_blob("-H 'X-Dragonfly-Application: app'", path, layer + 7, id2);
+    ck_assert_str_ne(id2, id0);
+    ck_assert_str_ne(id2, id);
+    /* filtered query parameters: x and y out of the id; without the header, in it */
+    snprintf(path2, sizeof(path2), "%s?x=1&y=2", path);
+    get_blob("-H 'X-Dragonfly-Filtered-Query-Params: x, y'", path2, layer + 7, id);
+    snprintf(path2, sizeof(path2), "%s?x=3&y=4", path);
+    get_blob("-H 'X-Dragonfly-Filtered-Query-Params: x,y'", path2, layer + 7, id2);
+    ck_assert_str_eq(id2, id);
+    get_blob("", path2, layer + 7, id2);
+    ck_assert_str_ne(id2, id);
     mirror_down();
 }
 
@@ -1309,14 +1432,42 @@ registry_blob_bytes(const char *hex)
 }
 
 /*
+ * Each blob of the pushed image (config and layers) left the registry about once, whatever
+ * the number of clients: at least its size and at most 1.05 x, by the registry's access log.
+ */
+static void
+assert_blobs_sent_once(void)
+{
+    char *out = NULL, *sz;
+    uint64_t size, sent;
+
+    ck_assert_int_eq(
+            run(&out, "cd %s/layout/blobs/sha256 && ls | grep -v %s", S.dir, S.manifest + 7), 0);
+    for (char *l = out, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+        *nl = '\0';
+        sz = NULL;
+        size = 0;
+        ck_assert_int_eq(run(&sz, "stat -c %%s %s/layout/blobs/sha256/%s", S.dir, l), 0);
+        ck_assert_int_eq(sscanf(sz, "%" SCNu64, &size), 1);
+        free(sz);
+        ck_assert_uint_gt(size, 0);
+        sent = registry_blob_bytes(l);
+        ck_assert_msg(sent >= size && sent * 100 <= size * 105,
+                      "blob %.12s: %" PRIu64 " bytes from the registry for %" PRIu64, l, sent,
+                      size);
+    }
+    free(out);
+}
+
+/*
  * With a scheduler and a seed: two peers' mirrors serve the same image to two skopeo pulls
  * at once; the seed alone goes to the registry, and each blob's bytes leave the registry
- * about once (<= 1.05 x) although two clients pulled it.
+ * about once (<= 1.05 x) although two clients pulled it. Then X-Dragonfly-Priority: 3 on a
+ * new task sends the peer to the registry itself.
  */
 START_TEST(test_swarm)
 {
-    char *out = NULL;
-    uint64_t size, sent;
+    char layer[80], path[300], id[65];
 
     mirror_up_opts(MIRROR_SWARM);
     /* the second client's registries.conf names the second peer's proxy */
@@ -1337,40 +1488,79 @@ START_TEST(test_swarm)
     ck_assert_uint_ge(metric_at(S.metrics, "dragonfly_peer_p2p_bytes_total") +
                               metric_at(S.metrics2, "dragonfly_peer_p2p_bytes_total"),
                       2 * 4200000);
-    /* each blob (config and layers) left the registry about once */
-    ck_assert_int_eq(
-            run(&out, "cd %s/layout/blobs/sha256 && ls | grep -v %s", S.dir, S.manifest + 7), 0);
-    for (char *l = out, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
-        *nl = '\0';
-        size = 0;
-        ck_assert_int_eq(run(NULL, "test -s %s/layout/blobs/sha256/%s", S.dir, l), 0);
-        {
-            char *sz = NULL;
-            ck_assert_int_eq(run(&sz, "stat -c %%s %s/layout/blobs/sha256/%s", S.dir, l), 0);
-            ck_assert_int_eq(sscanf(sz, "%" SCNu64, &size), 1);
-            free(sz);
-        }
-        sent = registry_blob_bytes(l);
-        ck_assert_msg(sent >= size && sent * 100 <= size * 105,
-                      "blob %.12s: %" PRIu64 " bytes from the registry for %" PRIu64, l, sent,
-                      size);
-    }
-    free(out);
+    assert_blobs_sent_once();
+    /* priority 3: for a task new to the swarm the peer goes to the origin itself */
+    mirror_big_layer(layer, sizeof(layer));
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/blobs/%s?p=3", layer);
+    get_blob("-H 'X-Dragonfly-Priority: 3'", path, layer + 7, id);
+    ck_assert_uint_ge(metric_at(S.metrics, "dragonfly_peer_source_bytes_total"), 2100000);
     mirror_down();
 }
 
 END_TEST
 
 /*
- * A registry with basic auth and a swarm: the seed the scheduler sends to the registry has no
- * credentials (they do not travel over the control plane yet) and gets 401; the pull must
- * still succeed, the scheduler sending the peer that has them back to source.
+ * A scheduler, a seed and four peers; four skopeo clients, each through its own peer's
+ * mirror, pull the same image at once: every layout holds the pushed manifest and blobs
+ * whose names are their sha256, each blob left the registry about once (<= 1.05 x), and no
+ * peer but through the swarm got a byte of it.
+ */
+START_TEST(test_swarm4)
+{
+    const char *metrics[4];
+    char name[32], dest[16];
+    uint64_t p2p = 0;
+
+    mirror_up_opts(MIRROR_SWARM | MIRROR_SWARM4);
+    metrics[0] = S.metrics;
+    metrics[1] = S.metrics2;
+    metrics[2] = S.metrics34[0];
+    metrics[3] = S.metrics34[1];
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof(name), "registries%d.conf", i);
+        mirror_registries_conf(name, i == 0 ? S.proxy : i == 1 ? S.proxy2 : S.proxy34[i - 2]);
+    }
+    ck_assert_int_eq(run(NULL,
+                         "for i in 0 1 2 3; do skopeo --insecure-policy --registries-conf "
+                         "%s/registries$i.conf copy -q docker://%s/" MIRROR_IMAGE
+                         ":v1 oci:%s/pull$i:v1 & eval p$i=$!; done; "
+                         "wait $p0 && wait $p1 && wait $p2 && wait $p3",
+                         S.dir, A.closed, S.dir),
+                     0);
+    for (int i = 0; i < 4; i++) {
+        snprintf(dest, sizeof(dest), "pull%d", i);
+        assert_layout(dest);
+        ck_assert_uint_eq(metric_at(metrics[i], "dragonfly_peer_source_bytes_total"), 0);
+        p2p += metric_at(metrics[i], "dragonfly_peer_p2p_bytes_total");
+    }
+    ck_assert_uint_ge(p2p, 4 * 4200000);
+    assert_blobs_sent_once();
+    mirror_down();
+}
+
+END_TEST
+
+/*
+ * A registry with basic auth and a swarm: the peer's register carries the client's
+ * Authorization to the scheduler, which hands it to the seed it sends to the registry; the
+ * seed fetches every blob with it (the peer takes nothing from the registry itself), and the
+ * credential is in no log (all at debug level) and nowhere in the daemons' data dirs.
  */
 START_TEST(test_swarm_auth)
 {
-    mirror_up_opts(MIRROR_SWARM | MIRROR_AUTH);
+    mirror_up_opts(MIRROR_SWARM | MIRROR_AUTH | MIRROR_DEBUG);
     ck_assert_int_eq(mirror_pull_with_creds("with-creds"), 0);
     assert_layout("with-creds");
+    ck_assert_uint_eq(metric("dragonfly_peer_source_bytes_total"), 0);
+    ck_assert_uint_ge(metric("dragonfly_peer_p2p_bytes_total"), 4200000);
+    assert_blobs_sent_once();
+    /* the seed did go to the registry, and the logs are there to be searched */
+    ck_assert_int_eq(run(NULL, "grep -q 'back to source' %s/seed.log", S.dir), 0);
+    ck_assert_int_eq(run(NULL,
+                         "cd %s && ! grep -rl -e '" MIRROR_USER_B64 "' -e 'it-secret' peer.log "
+                         "peer2.log seed.log scheduler.log peer peer2 seed",
+                         S.dir),
+                     0);
     mirror_down();
 }
 
@@ -1524,6 +1714,7 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_connect);
     tcase_add_test(tc, test_connect_blind);
     tcase_add_test(tc, test_range);
+    tcase_add_test(tc, test_request_headers);
     tcase_add_test(tc, test_proxy_auth);
     tcase_add_test(tc, test_rule_object);
     suite_add_tcase(s, tc);
@@ -1539,6 +1730,7 @@ it_mirror_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_swarm);
     tcase_add_test(tc, test_swarm_auth);
+    tcase_add_test(tc, test_swarm4);
     suite_add_tcase(s, tc);
     tc = tcase_create("containerd");
     tcase_set_timeout(tc, 300);

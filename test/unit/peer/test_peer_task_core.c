@@ -281,6 +281,28 @@ START_TEST(test_claims)
 
 END_TEST
 
+/* With an in-order reader a claim takes the first missing piece, not the one after the last. */
+START_TEST(test_claims_in_order)
+{
+    struct peer_task *t = task_open("http://origin.test/claims-in-order");
+    uint64_t n = 99;
+
+    ck_assert(peer_task_claim(t, want_odd, NULL, &n));
+    ck_assert_uint_eq(n, 1);
+    /* round robin: after 1 comes 2 */
+    ck_assert(peer_task_claim(t, NULL, NULL, &n));
+    ck_assert_uint_eq(n, 2);
+    peer_task_release(t, 2);
+    t->in_order++;
+    ck_assert(peer_task_claim(t, NULL, NULL, &n));
+    ck_assert_uint_eq(n, 0);
+    ck_assert(peer_task_claim(t, NULL, NULL, &n));
+    ck_assert_uint_eq(n, 2);
+    t->in_order--;
+}
+
+END_TEST
+
 START_TEST(test_pieces_done)
 {
     struct peer_task *t = task_open("http://origin.test/done");
@@ -438,6 +460,7 @@ test_peer_task_core_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_claims);
+    tcase_add_test(tc, test_claims_in_order);
     tcase_add_test(tc, test_pieces_done);
     tcase_add_test(tc, test_source_fails);
     tcase_add_test(tc, test_hold_open_reject);
