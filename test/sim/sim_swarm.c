@@ -135,7 +135,7 @@ sim_join_name(enum sim_join j)
 const char *
 sim_pick_name(enum sim_pick k)
 {
-    return k == SIM_PICK_RAREST ? "rarest" : "next";
+    return k == SIM_PICK_RAREST ? "rarest" : k == SIM_PICK_NEXT ? "next" : "peer";
 }
 
 const char *
@@ -464,7 +464,16 @@ sim_pick(struct sim *s, struct sim_peer *c, const struct sim_peer *q)
     const uint32_t *holders = s->tasks[c->task].holders;
     uint32_t n = s->p->pieces, best = UINT32_MAX, pick = UINT32_MAX, nbest = 0;
 
-    if (s->p->pick == SIM_PICK_NEXT) {
+    if (s->p->pick == SIM_PICK_PEER && c->nparents > 1) {
+        /* The peer's claim with several parents: any of them, alike. */
+        for (uint32_t i = 0; i < n; i++) {
+            if (c->pieces[i] == SIM_MISSING && q->pieces[i] == SIM_HELD &&
+                sim_rand_below(&s->rng, ++nbest) == 0)
+                pick = i;
+        }
+        return pick;
+    }
+    if (s->p->pick != SIM_PICK_RAREST) {
         for (uint32_t k = 0; k < n; k++) {
             uint32_t i = (c->next_scan + k) % n;
 

@@ -26,7 +26,8 @@ usage(FILE *f)
                "  --join J           all | half (half join when the others hold half) (all)\n"
                "  --deaths K         peers per task killed (kill -9) ... (0)\n"
                "  --death-at X       ... at this fraction of the bound (0.5)\n"
-               "  --pick P           rarest | next: the piece a child asks a parent for (rarest)\n"
+               "  --pick P           rarest | next | peer (in order from one parent, any alike\n"
+               "                     with several): the piece a child asks a parent for (rarest)\n"
                "  --draw D           pick | each: the peer's rules over its parents (by expected\n"
                "                     arrival, endgame), or a piece from every parent (pick)\n"
                "  --piece-ms MS      one piece at the base rate (335.5: 4 MiB at 100 Mbit/s)\n"
@@ -159,8 +160,11 @@ main(int argc, char **argv)
             ok = opt_double(optarg, &p.death_at);
             break;
         case O_PICK:
-            ok = strcmp(optarg, "rarest") == 0 || strcmp(optarg, "next") == 0;
-            p.pick = strcmp(optarg, "next") == 0 ? SIM_PICK_NEXT : SIM_PICK_RAREST;
+            ok = strcmp(optarg, "rarest") == 0 || strcmp(optarg, "next") == 0 ||
+                 strcmp(optarg, "peer") == 0;
+            p.pick = strcmp(optarg, "next") == 0   ? SIM_PICK_NEXT
+                     : strcmp(optarg, "peer") == 0 ? SIM_PICK_PEER
+                                                   : SIM_PICK_RAREST;
             break;
         case O_DRAW:
             ok = strcmp(optarg, "pick") == 0 || strcmp(optarg, "each") == 0;
