@@ -330,29 +330,37 @@ peer_parent_free(const struct peer_parent *pp)
            pp->inflight <= PEER_P2P_PARENT_INFLIGHT;
 }
 
-/* Bytes still to come of the fetches in flight from pp. */
-static uint64_t
-peer_parent_left(const struct peer_p2p *p, const struct peer_parent *pp)
-{
-    uint64_t left = 0;
+/*
+ * What a claim asks of a piece: its digest is known and a parent offers it (into pp). The
+ * parents' queues (bytes still to come from each, by index) and the pieces left to ask
+ * for after this one are counted once per claim, not once per piece.
+ */
+struct peer_p2p_want {
+    struct peer_p2p *p;
+    struct peer_parent *pp;
+    uint64_t left[PEER_P2P_MAX_PARENTS];
+    uint64_t rest;
+};
 
-    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
-        if (p->fetch_parent[i] == pp && p->fetch[i].busy)
-            left += p->fetch[i].len - p->fetch[i].pos;
-    }
-    return left;
-}
-
-/* Pieces still to ask for after the one being placed: neither held nor in flight. */
-static uint64_t
-peer_p2p_rest(const struct peer_p2p *p)
+static void
+peer_p2p_want_init(struct peer_p2p_want *w, struct peer_p2p *p)
 {
     const struct peer_task *t = p->t;
     uint64_t busy = 0;
 
-    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++)
-        busy += p->fetch[i].busy ? 1 : 0;
-    return t->piece_count > t->done_pieces + busy ? t->piece_count - t->done_pieces - busy - 1 : 0;
+    memset(w, 0, sizeof(*w));
+    w->p = p;
+    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
+        const struct peer_parent *pp = p->fetch_parent[i];
+
+        if (!p->fetch[i].busy)
+            continue;
+        busy++;
+        if (pp != NULL)
+            w->left[pp - p->parents] += p->fetch[i].len - p->fetch[i].pos;
+    }
+    w->rest =
+            t->piece_count > t->done_pieces + busy ? t->piece_count - t->done_pieces - busy - 1 : 0;
 }
 
 /*
@@ -362,8 +370,9 @@ peer_p2p_rest(const struct peer_p2p *p)
  * with it and the rest first.
  */
 static struct peer_parent *
-peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
+peer_p2p_pick_parent(const struct peer_p2p_want *w, uint64_t piece)
 {
+    struct peer_p2p *p = w->p;
     struct peer_pick_cand c[PEER_P2P_MAX_PARENTS];
     struct peer_parent *who[PEER_P2P_MAX_PARENTS];
     unsigned n = 0;
@@ -378,7 +387,7 @@ peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
             if (rank != pass || !peer_parent_offers(pp, piece))
                 continue;
             c[n].st = &pp->pick;
-            c[n].left = peer_parent_left(p, pp);
+            c[n].left = w->left[i];
             c[n].free = peer_parent_free(pp);
             who[n++] = pp;
         }
@@ -386,7 +395,7 @@ peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
     if (n == 0)
         return NULL;
     df_id_piece_range(p->t->content_length, p->t->piece_length, piece, &off, &len);
-    k = peer_pick_choose(c, n, len, peer_p2p_rest(p) * len);
+    k = peer_pick_choose(c, n, len, w->rest * len);
     return k >= 0 ? who[k] : NULL;
 }
 
@@ -574,18 +583,12 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
     peer_p2p_schedule(p);
 }
 
-/* What a claim asks of a piece: its digest is known and a parent offers it (into pp). */
-struct peer_p2p_want {
-    struct peer_p2p *p;
-    struct peer_parent *pp;
-};
-
 static bool
 peer_p2p_wants(uint64_t number, void *arg)
 {
     struct peer_p2p_want *w = arg;
 
-    return w->p->has_digest[number] && (w->pp = peer_p2p_pick_parent(w->p, number)) != NULL;
+    return w->p->has_digest[number] && (w->pp = peer_p2p_pick_parent(w, number)) != NULL;
 }
 
 /* Ask pp for piece i (claimed) in the free slot. */
@@ -660,6 +663,7 @@ peer_p2p_fetch_drop(struct peer_p2p *p, unsigned slot)
     p->fetch_tail[slot] = false;
     p->fetch_parent[slot] = NULL;
     f->why[0] = '\0';
+    peer_task_bytes_written(p->t); /* relays of it see it end */
 }
 
 /*
@@ -726,12 +730,13 @@ peer_p2p_schedule_new(struct peer_p2p *p)
     for (int i = 0; i < p->nparents; i++)
         drawing += peer_parent_listed(&p->parents[i]) && !peer_parent_blocked(&p->parents[i]);
     for (unsigned slot = 0; slot < n && slot < PEER_MAX_WORKERS; slot++) {
-        struct peer_p2p_want want = {p, NULL};
+        struct peer_p2p_want want;
         uint64_t i;
         bool got;
 
         if (p->fetch[slot].busy)
             continue;
+        peer_p2p_want_init(&want, p);
         /*
          * One parent (the pipeline): in order, as it receives them. Several: any piece
          * alike, so that siblings drawing from the same parents hold different pieces
