@@ -20,6 +20,7 @@
 #include "df/rpc_client.h"
 #include "df/rpc_server.h"
 #include "peer.h"
+#include "peer_p2p_pick.h"
 #include "peer_task.h"
 
 #define PEER_P2P_MAX_PARENTS 8
@@ -71,8 +72,9 @@ struct peer_parent {
     unsigned strikes, inflight, tail; /* tail: fetches in their last PEER_P2P_TAIL bytes */
     enum peer_parent_standing standing;
     enum peer_parent_map map;
-    unsigned relay_fails; /* cut-through fetches of ours it could not finish */
-    int from;             /* index in owner->from */
+    unsigned relay_fails;        /* cut-through fetches of ours it could not finish */
+    struct peer_pick_stats pick; /* what it delivered us whole pieces at */
+    int from;                    /* index in owner->from */
 };
 
 /* Bytes a task received from one parent; outlives the parent's slot. */

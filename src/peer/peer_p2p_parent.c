@@ -38,6 +38,8 @@
  */
 #define PEER_P2P_TAIL        (128 * 1024)
 #define PEER_P2P_RELAY_FAILS 8 /* unfinished cut-through fetches before we stop asking */
+/* A fetch this young is not moved by the endgame: its pace is not known yet. */
+#define PEER_P2P_STEAL_MS 200
 /* Under cluster mTLS a parent must hold a peer or seed certificate. */
 #define PEER_P2P_PARENT_ROLES \
     (NET_TLS_ROLE_BIT(NET_TLS_ROLE_PEER) | NET_TLS_ROLE_BIT(NET_TLS_ROLE_SEED))
@@ -312,27 +314,89 @@ peer_p2p_set_parents(struct peer_p2p *p, const struct proto_sched_parent *list, 
     }
 }
 
-static struct peer_parent *
-peer_p2p_pick_parent(struct peer_p2p *p, uint64_t piece)
+/* Can pp serve piece now or later (listed, not blocked, offers it, not bad from it)? */
+static bool
+peer_parent_offers(const struct peer_parent *pp, uint64_t piece)
 {
-    struct peer_parent *best = NULL;
+    return !peer_parent_blocked(pp) && peer_parent_listed(pp) && pp->has[piece] &&
+           !pp->bad[piece] && !(pp->has[piece] == 2 && pp->relay_fails >= PEER_P2P_RELAY_FAILS);
+}
 
-    for (int i = 0; i < p->nparents; i++) {
-        struct peer_parent *pp = &p->parents[i];
-        if (peer_parent_blocked(pp) || !peer_parent_listed(pp) || !pp->has[piece] ||
-            pp->bad[piece] || (pp->has[piece] == 2 && pp->relay_fails >= PEER_P2P_RELAY_FAILS) ||
-            pp->inflight - pp->tail >= PEER_P2P_PARENT_INFLIGHT ||
-            pp->inflight > PEER_P2P_PARENT_INFLIGHT)
+/* Is pp's queue short enough to take another piece now? */
+static bool
+peer_parent_free(const struct peer_parent *pp)
+{
+    return pp->inflight - pp->tail < PEER_P2P_PARENT_INFLIGHT &&
+           pp->inflight <= PEER_P2P_PARENT_INFLIGHT;
+}
+
+/*
+ * What a claim asks of a piece: its digest is known and a parent offers it (into pp). The
+ * parents' queues (bytes still to come from each, by index) and the pieces left to ask
+ * for after this one are counted once per claim, not once per piece.
+ */
+struct peer_p2p_want {
+    struct peer_p2p *p;
+    struct peer_parent *pp;
+    uint64_t left[PEER_P2P_MAX_PARENTS];
+    uint64_t rest;
+};
+
+static void
+peer_p2p_want_init(struct peer_p2p_want *w, struct peer_p2p *p)
+{
+    const struct peer_task *t = p->t;
+    uint64_t busy = 0;
+
+    memset(w, 0, sizeof(*w));
+    w->p = p;
+    for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
+        const struct peer_parent *pp = p->fetch_parent[i];
+
+        if (!p->fetch[i].busy)
             continue;
-        /* Verified before cut-through; fewest fetches in flight; normal peers before the
-         * seed to spare its upload. */
-        if (best == NULL || pp->has[piece] < best->has[piece] ||
-            (pp->has[piece] == best->has[piece] &&
-             (pp->inflight < best->inflight ||
-              (pp->inflight == best->inflight && best->is_seed && !pp->is_seed))))
-            best = pp;
+        busy++;
+        if (pp != NULL)
+            w->left[pp - p->parents] += p->fetch[i].len - p->fetch[i].pos;
     }
-    return best;
+    w->rest =
+            t->piece_count > t->done_pieces + busy ? t->piece_count - t->done_pieces - busy - 1 : 0;
+}
+
+/*
+ * The parent to ask for piece (peer_p2p_pick.h): the free one expected to have it soonest,
+ * verified copies before cut-through (listed first: ties go to the first), and normal peers
+ * before the seed to spare its upload; NULL when none is free or a busy one would be through
+ * with it and the rest first.
+ */
+static struct peer_parent *
+peer_p2p_pick_parent(const struct peer_p2p_want *w, uint64_t piece)
+{
+    struct peer_p2p *p = w->p;
+    struct peer_pick_cand c[PEER_P2P_MAX_PARENTS];
+    struct peer_parent *who[PEER_P2P_MAX_PARENTS];
+    unsigned n = 0;
+    uint64_t off, len;
+    int k;
+
+    for (int pass = 0; pass < 3; pass++) {
+        for (int i = 0; i < p->nparents; i++) {
+            struct peer_parent *pp = &p->parents[i];
+            int rank = pp->has[piece] == 2 ? 2 : pp->is_seed ? 1 : 0;
+
+            if (rank != pass || !peer_parent_offers(pp, piece))
+                continue;
+            c[n].st = &pp->pick;
+            c[n].left = w->left[i];
+            c[n].free = peer_parent_free(pp);
+            who[n++] = pp;
+        }
+    }
+    if (n == 0)
+        return NULL;
+    df_id_piece_range(p->t->content_length, p->t->piece_length, piece, &off, &len);
+    k = peer_pick_choose(c, n, len, w->rest * len);
+    return k >= 0 ? who[k] : NULL;
 }
 
 static void
@@ -411,6 +475,8 @@ peer_p2p_fetch_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void
     return 0;
 }
 
+static bool peer_p2p_schedule_new(struct peer_p2p *p);
+
 static int
 peer_p2p_fetch_on_data(struct net_fetch *s, struct evbuffer *data, void *arg)
 {
@@ -427,7 +493,7 @@ peer_p2p_fetch_on_data(struct net_fetch *s, struct evbuffer *data, void *arg)
         /* Nearly done: line up the next piece from this parent. */
         p->fetch_tail[slot] = true;
         p->fetch_parent[slot]->tail++;
-        peer_p2p_schedule(p);
+        peer_p2p_schedule_new(p); /* no endgame: it could cancel this very fetch */
     }
     return 0;
 }
@@ -474,6 +540,8 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
          * upload: it is reported without a cost, so that only whole pieces measure parents.
          */
         p->piece_cost = p->fetch_relay[slot] ? 0 : peer_p2p_fetch_cost(p, slot);
+        if (p->piece_cost > 0)
+            peer_pick_measured(&pp->pick, f->len, (uint64_t)p->piece_cost);
         df_sha256_final(&f->sha, md);
         if (memcmp(md, p->digest[f->piece], DF_SHA256_LEN) != 0) {
             peer_p2p_strike(p, pp, f->piece, "digest mismatch");
@@ -515,77 +583,181 @@ peer_p2p_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t ret
     peer_p2p_schedule(p);
 }
 
-/* What a claim asks of a piece: its digest is known and a parent offers it (into pp). */
-struct peer_p2p_want {
-    struct peer_p2p *p;
-    struct peer_parent *pp;
-};
-
 static bool
 peer_p2p_wants(uint64_t number, void *arg)
 {
     struct peer_p2p_want *w = arg;
 
-    return w->p->has_digest[number] && (w->pp = peer_p2p_pick_parent(w->p, number)) != NULL;
+    return w->p->has_digest[number] && (w->pp = peer_p2p_pick_parent(w, number)) != NULL;
+}
+
+/* Ask pp for piece i (claimed) in the free slot. */
+static void
+peer_p2p_fetch_start(struct peer_p2p *p, unsigned slot, struct peer_parent *pp, uint64_t i)
+{
+    static const struct net_fetch_cbs cbs = {peer_p2p_fetch_on_head, peer_p2p_fetch_on_data,
+                                             peer_p2p_fetch_on_end};
+    struct peer_task *t = p->t;
+    struct peer_fetch *f = &p->fetch[slot];
+    struct net_fetch_req req;
+    struct df_error err;
+    char url[512];
+
+    f->piece = i;
+    df_id_piece_range(t->content_length, t->piece_length, i, &f->off, &f->len);
+    f->pos = 0;
+    df_sha256_init(&f->sha);
+    f->busy = true;
+    pp->inflight++;
+    p->fetch_relay[slot] = pp->has[i] == 2;
+    p->fetch_parent[slot] = pp;
+    P2P_LOG(p, LOG_LEVEL_DEBUG, "p2p", "%s p2p: task %.12s piece %" PRIu64 " fetch from %s",
+            PEER_TAG(p->pc->ctx), p->task_id, i, pp->ip);
+    snprintf(url, sizeof(url),
+             strchr(pp->ip, ':') != NULL ? "%s://[%s]:%u/pieces/%s/%" PRIu64
+                                         : "%s://%s:%u/pieces/%s/%" PRIu64,
+             t->ctx->tls_upload != NULL ? "https" : "http", pp->ip, pp->download_port, p->task_id,
+             i);
+    memset(&req, 0, sizeof(req));
+    req.url = url;
+    if (t->ctx->tls_upload != NULL)
+        req.cluster_roles = PEER_P2P_PARENT_ROLES;
+    if (net_fetch_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err) != 0) {
+        f->busy = false;
+        peer_task_release(t, i);
+        pp->inflight--;
+        p->fetch_parent[slot] = NULL;
+        peer_p2p_strike(p, pp, i, err.msg);
+        return;
+    }
+    p->fetch_seq[slot] = ++p->seq;
+    p->fetch_start[slot] = df_time_mono_ms();
+    peer_p2p_offer_receiving(p, f);
+}
+
+/* Claim piece number only (a claim's want). */
+static bool
+peer_p2p_wants_only(uint64_t number, void *arg)
+{
+    return number == *(const uint64_t *)arg;
+}
+
+/*
+ * Take the running fetch in slot off its parent, unfinished, with no strike (slow is not
+ * wrong): what it received is overwritten by the next fetch of the piece. Children
+ * following it as a relay see it end and fetch the piece again.
+ */
+static void
+peer_p2p_fetch_drop(struct peer_p2p *p, unsigned slot)
+{
+    struct peer_fetch *f = &p->fetch[slot];
+    struct peer_parent *pp = p->fetch_parent[slot];
+
+    DF_FREE(f->src, net_fetch_cancel);
+    evtimer_del(f->rate_timer);
+    f->busy = false;
+    peer_task_release(p->t, f->piece);
+    pp->inflight--;
+    if (p->fetch_tail[slot])
+        pp->tail--;
+    p->fetch_tail[slot] = false;
+    p->fetch_parent[slot] = NULL;
+    f->why[0] = '\0';
+    peer_task_bytes_written(p->t); /* relays of it see it end */
+}
+
+/*
+ * The endgame (peer_p2p_pick.h): nothing is left to ask for, so a free parent that would
+ * deliver a piece in flight at a clearly slower one much sooner takes it over. Relays are
+ * left alone (their pace is the parent's own download). Two free slots at most are used
+ * per call, and the slow fetch is dropped before the piece is asked again: one writer.
+ */
+static void
+peer_p2p_endgame(struct peer_p2p *p)
+{
+    struct peer_task *t = p->t;
+    unsigned n = (unsigned)t->ctx->cfg.concurrency;
+    uint64_t now = df_time_mono_ms();
+
+    for (unsigned slot = 0; slot < n && slot < PEER_MAX_WORKERS; slot++) {
+        struct peer_fetch *f = &p->fetch[slot];
+        struct peer_parent *slow = p->fetch_parent[slot], *best = NULL;
+        uint64_t piece = f->piece, elapsed, claimed;
+        unsigned to = PEER_MAX_WORKERS;
+
+        if (!f->busy || slow == NULL || p->fetch_relay[slot])
+            continue;
+        elapsed = now > p->fetch_start[slot] ? now - p->fetch_start[slot] : 0;
+        for (int i = 0; i < p->nparents; i++) {
+            struct peer_parent *pp = &p->parents[i];
+
+            if (pp == slow || pp->has[piece] != 1 || !peer_parent_offers(pp, piece) ||
+                pp->inflight > 0 ||
+                !peer_pick_steal(&pp->pick, f->len, f->pos, elapsed, PEER_P2P_STEAL_MS))
+                continue;
+            if (best == NULL || pp->pick.rate > best->pick.rate)
+                best = pp;
+        }
+        for (unsigned k = 0; best != NULL && k < n && k < PEER_MAX_WORKERS; k++) {
+            if (!p->fetch[k].busy && k != slot) {
+                to = k;
+                break;
+            }
+        }
+        if (best == NULL || to == PEER_MAX_WORKERS)
+            continue;
+        P2P_LOG(p, LOG_LEVEL_DEBUG, "p2p",
+                "%s p2p: task %.12s piece %" PRIu64 " moved from %s (%" PRIu64 "/%" PRIu64
+                " in %" PRIu64 " ms) to %s",
+                PEER_TAG(p->pc->ctx), p->task_id, piece, slow->id, f->pos, f->len, elapsed,
+                best->id);
+        peer_p2p_fetch_drop(p, slot);
+        if (peer_task_claim(t, peer_p2p_wants_only, &piece, &claimed))
+            peer_p2p_fetch_start(p, to, best, claimed);
+    }
+}
+
+/* Start fetches for missing pieces whose digest we know; true when a slot is left free. */
+static bool
+peer_p2p_schedule_new(struct peer_p2p *p)
+{
+    struct peer_task *t = p->t;
+    unsigned n, drawing = 0;
+
+    if (t == NULL || t->state != PEER_TASK_P2P || !t->length_known)
+        return false;
+    n = (unsigned)t->ctx->cfg.concurrency;
+    for (int i = 0; i < p->nparents; i++)
+        drawing += peer_parent_listed(&p->parents[i]) && !peer_parent_blocked(&p->parents[i]);
+    for (unsigned slot = 0; slot < n && slot < PEER_MAX_WORKERS; slot++) {
+        struct peer_p2p_want want;
+        uint64_t i;
+        bool got;
+
+        if (p->fetch[slot].busy)
+            continue;
+        peer_p2p_want_init(&want, p);
+        /*
+         * One parent (the pipeline): in order, as it receives them. Several: any piece
+         * alike, so that siblings drawing from the same parents hold different pieces
+         * and can give each other what they lack (in the swarm simulation, 16 peers with
+         * a quarter at a tenth of the others' upload: last/bound 2.2 in order, 1.7 so).
+         */
+        got = drawing > 1 ? peer_task_claim_spread(t, peer_p2p_wants, &want, (uint64_t)random(), &i)
+                          : peer_task_claim(t, peer_p2p_wants, &want, &i);
+        if (!got)
+            return true;
+        peer_p2p_fetch_start(p, slot, want.pp, i);
+    }
+    return false;
 }
 
 /* Start fetches from parents for missing pieces whose digest we know. */
 void
 peer_p2p_schedule(struct peer_p2p *p)
 {
-    static const struct net_fetch_cbs cbs = {peer_p2p_fetch_on_head, peer_p2p_fetch_on_data,
-                                             peer_p2p_fetch_on_end};
-    struct peer_task *t = p->t;
-    unsigned n;
-
-    if (t == NULL || t->state != PEER_TASK_P2P || !t->length_known)
-        return;
-    n = (unsigned)t->ctx->cfg.concurrency;
-    for (unsigned slot = 0; slot < n && slot < PEER_MAX_WORKERS; slot++) {
-        struct peer_fetch *f = &p->fetch[slot];
-        struct net_fetch_req req;
-        struct peer_p2p_want want = {p, NULL};
-        struct peer_parent *pp;
-        struct df_error err;
-        char url[512];
-        uint64_t i;
-
-        if (f->busy)
-            continue;
-        if (!peer_task_claim(t, peer_p2p_wants, &want, &i))
-            return;
-        pp = want.pp;
-        f->piece = i;
-        df_id_piece_range(t->content_length, t->piece_length, i, &f->off, &f->len);
-        f->pos = 0;
-        df_sha256_init(&f->sha);
-        f->busy = true;
-        pp->inflight++;
-        p->fetch_relay[slot] = pp->has[i] == 2;
-        p->fetch_parent[slot] = pp;
-        P2P_LOG(p, LOG_LEVEL_DEBUG, "p2p", "%s p2p: task %.12s piece %" PRIu64 " fetch from %s",
-                PEER_TAG(p->pc->ctx), p->task_id, i, pp->ip);
-        snprintf(url, sizeof(url),
-                 strchr(pp->ip, ':') != NULL ? "%s://[%s]:%u/pieces/%s/%" PRIu64
-                                             : "%s://%s:%u/pieces/%s/%" PRIu64,
-                 t->ctx->tls_upload != NULL ? "https" : "http", pp->ip, pp->download_port,
-                 p->task_id, i);
-        memset(&req, 0, sizeof(req));
-        req.url = url;
-        if (t->ctx->tls_upload != NULL)
-            req.cluster_roles = PEER_P2P_PARENT_ROLES;
-        if (net_fetch_start(&t->ctx->src_env, &req, &cbs, f, &f->src, &err) != 0) {
-            f->busy = false;
-            peer_task_release(t, i);
-            pp->inflight--;
-            p->fetch_parent[slot] = NULL;
-            peer_p2p_strike(p, pp, i, err.msg);
-            continue;
-        }
-        p->fetch_seq[slot] = ++p->seq;
-        p->fetch_start[slot] = df_time_mono_ms();
-        peer_p2p_offer_receiving(p, f);
-    }
+    if (peer_p2p_schedule_new(p))
+        peer_p2p_endgame(p);
 }
 
 int

@@ -157,6 +157,31 @@ peer_task_claim(struct peer_task *t, bool (*want)(uint64_t number, void *arg), v
     return false;
 }
 
+bool
+peer_task_claim_spread(struct peer_task *t, bool (*want)(uint64_t number, void *arg), void *arg,
+                       uint64_t r, uint64_t *number)
+{
+    uint64_t n = 0, k;
+
+    /* A reader waiting on the prefix (a proxy stream) matters more than spreading. */
+    if (t->in_order > 0)
+        return peer_task_claim(t, want, arg, number);
+    for (uint64_t i = 0; i < t->piece_count; i++)
+        n += !t->have[i] && !t->busy[i] && (want == NULL || want(i, arg)) ? 1 : 0;
+    if (n == 0)
+        return false;
+    k = r % n;
+    /* want() is asked again, so that the last answer it gave is about the one claimed. */
+    for (uint64_t i = 0; i < t->piece_count; i++) {
+        if (t->have[i] || t->busy[i] || (want != NULL && !want(i, arg)) || k-- > 0)
+            continue;
+        t->busy[i] = 1;
+        *number = i;
+        return true;
+    }
+    return false; /* want() changed its mind between the passes */
+}
+
 void
 peer_task_release(struct peer_task *t, uint64_t number)
 {

@@ -303,6 +303,15 @@ bool peer_task_claim(struct peer_task *t, bool (*want)(uint64_t number, void *ar
                      uint64_t *number);
 void peer_task_release(struct peer_task *t, uint64_t number);
 
+/*
+ * As peer_task_claim, but any piece want accepts alike: the (r mod count)-th of them, r a
+ * random number. A child drawing from several parents so asks them for different parts of
+ * the task than its siblings do, and holds pieces that others lack (issue 11). While an
+ * in-order reader waits (t->in_order), it claims as peer_task_claim does: the first missing.
+ */
+bool peer_task_claim_spread(struct peer_task *t, bool (*want)(uint64_t number, void *arg),
+                            void *arg, uint64_t r, uint64_t *number);
+
 /* t's pieces come from the swarm from now on (from a state that probes the origin). */
 void peer_task_join_swarm(struct peer_task *t);
 

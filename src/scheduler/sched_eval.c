@@ -81,11 +81,19 @@
  *        parents that deliver and adds others, so a slow one costs only its share;
  *      - a host measured slow takes no parent over every fanout for seed_wait (it would
  *        halve a fast parent's stream): it waits for one with room (the tail of the
- *        pipeline, a peer that finished), and such waiters are tried by the tick only.
+ *        pipeline, a peer that finished), and such waiters are tried by the tick only;
+ *      - but a parent one child over its fanout still takes one such slow child, a leaf,
+ *        if none of its children is one yet: a leaf so draws from several fast parents
+ *        at once, a share of each, instead of waiting for the pipeline's tail, and the
+ *        peer spreads its requests over them by what each delivers (peer_p2p_pick.h);
+ *      - with peer_fanout, a plan adds one parent at most: the next comes with the next
+ *        plan, once this one's place is known (peers registering together line up).
  *     On an even network no estimate is clearly below another, so none of this moves an
  *     edge and the pipeline of step 2b stays. In the simulation (sched_sim, 16 peers, 64
- *     pieces, pick next, mean of 6 seeds) the last peer's time over the bound went from
- *     3.65 to 2.15 (uneven) and 3.20 to 2.14 (skewed); even stayed 1.23.
+ *     pieces, mean of 6 seeds) the last peer's time over the bound went from 3.65 to 2.15
+ *     (uneven) and 3.20 to 2.14 (skewed) with the measurements; with leaves on several
+ *     parents, one new parent per plan and the peer's own piece choice (--pick peer,
+ *     --draw pick) to 1.67 and 1.67, and even from 1.23 to 1.18.
  *
  *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
  *  pieces from the seed, the second only from the seed and the first, and so on: if the seed

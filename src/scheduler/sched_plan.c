@@ -414,14 +414,33 @@ cand_expect(const struct sched_peer *q, bool swap)
     return sched_eval_rate_expect(cap, load, peer_inrate(q));
 }
 
-/* A seed (its own protection applies) or a normal peer below peer_fanout children. */
+/* Is one of q's children on a host measured slow (a leaf drawing from it)? */
 static bool
-cand_has_room(const struct sched_state *s, const struct sched_cand *c)
+peer_has_slow_child(const struct sched_peer *q)
+{
+    const struct sched_edge *e;
+
+    TAILQ_FOREACH (e, &q->children, pentry) {
+        if (plan_host_is_slow(e->child->host, q->task))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * A seed (its own protection applies) or a normal peer below peer_fanout children; for a
+ * child p on a host measured slow, also a peer one child over that, if none of its
+ * children is such a leaf yet (sched_eval.c, step 5: leaves draw from several parents).
+ */
+static bool
+cand_has_room(const struct sched_state *s, const struct sched_cand *c, const struct sched_peer *p)
 {
     const struct sched_peer *q = c->peer;
 
-    return q->host->type == SCHED_HOST_SEED || q->nchildren < s->cfg.peer_fanout ||
-           c->victim != NULL;
+    if (q->host->type == SCHED_HOST_SEED || q->nchildren < s->cfg.peer_fanout || c->victim != NULL)
+        return true;
+    return plan_host_is_slow(p->host, p->task) && q->nchildren <= s->cfg.peer_fanout &&
+           !peer_has_slow_child(q);
 }
 
 static int
@@ -526,7 +545,7 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
 
             /* Those with room first (qsort orders them below); keep only them if any. */
             for (size_t i = 0; i < n; i++) {
-                if (cand_has_room(s, &s->cands[i])) {
+                if (cand_has_room(s, &s->cands[i], p)) {
                     struct sched_cand c = s->cands[m];
                     s->cands[m++] = s->cands[i];
                     s->cands[i] = c;
@@ -539,7 +558,12 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
              */
             if (m > 0 || p->nparents > 0 || sched_plan_waits_for_room(s, p, now))
                 n = m;
-            else if (quota > p->nparents + 1)
+            /*
+             * One new parent per plan: the next comes with the next plan (a piece report,
+             * the tick), once this one's place is known. Peers registering together so line
+             * up one behind another instead of all taking the first few.
+             */
+            if (quota > p->nparents + 1)
                 quota = p->nparents + 1;
         }
         /* A parent clearly slower than a candidate with room makes way for it (step 5). */

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "df/df_err.h"
+#include "../../src/peer/peer_p2p_pick.h"
 #include "../../src/scheduler/sched_eval.h"
 #include "sim_rand.h"
 
@@ -25,6 +26,8 @@
 #define SIM_PIECE_B  (4 * (UINT64_C(1) << 20))
 #define SIM_TICK_MS  1000
 #define SIM_GC_MS    10000
+#define SIM_LEN      1000 /* a piece in the pick rules' units (peer_p2p_pick.h) */
+#define SIM_STEAL_MS 200  /* the peer's PEER_P2P_STEAL_MS */
 
 enum sim_piece { SIM_MISSING = 0, SIM_FLIGHT, SIM_HELD };
 
@@ -63,6 +66,13 @@ struct sim_peer {
     uint32_t nxf;
     double src_left; /* SOURCE: of the piece being fetched */
     double done_ms;
+
+    struct {
+        uint32_t peer;
+        struct peer_pick_stats st;
+    } pk[SIM_XFER_MAX]; /* what it measured of its parents (SIM_DRAW_PICK) */
+
+    uint32_t npk;
 };
 
 struct sim_task {
@@ -125,7 +135,13 @@ sim_join_name(enum sim_join j)
 const char *
 sim_pick_name(enum sim_pick k)
 {
-    return k == SIM_PICK_RAREST ? "rarest" : "next";
+    return k == SIM_PICK_RAREST ? "rarest" : k == SIM_PICK_NEXT ? "next" : "peer";
+}
+
+const char *
+sim_draw_name(enum sim_draw d)
+{
+    return d == SIM_DRAW_PICK ? "pick" : "each";
 }
 
 /* ---- measuring ---- */
@@ -448,7 +464,16 @@ sim_pick(struct sim *s, struct sim_peer *c, const struct sim_peer *q)
     const uint32_t *holders = s->tasks[c->task].holders;
     uint32_t n = s->p->pieces, best = UINT32_MAX, pick = UINT32_MAX, nbest = 0;
 
-    if (s->p->pick == SIM_PICK_NEXT) {
+    if (s->p->pick == SIM_PICK_PEER && c->nparents > 1) {
+        /* The peer's claim with several parents: any of them, alike. */
+        for (uint32_t i = 0; i < n; i++) {
+            if (c->pieces[i] == SIM_MISSING && q->pieces[i] == SIM_HELD &&
+                sim_rand_below(&s->rng, ++nbest) == 0)
+                pick = i;
+        }
+        return pick;
+    }
+    if (s->p->pick != SIM_PICK_RAREST) {
         for (uint32_t k = 0; k < n; k++) {
             uint32_t i = (c->next_scan + k) % n;
 
@@ -482,10 +507,120 @@ sim_peer_fetches_from(const struct sim_peer *c, uint32_t q)
     return false;
 }
 
+/* What c measured of parent q (a new entry takes the oldest place). */
+static struct peer_pick_stats *
+sim_pk(struct sim_peer *c, uint32_t q)
+{
+    uint32_t n = c->npk < SIM_XFER_MAX ? c->npk : SIM_XFER_MAX, k;
+
+    for (uint32_t i = 0; i < n; i++) {
+        if (c->pk[i].peer == q)
+            return &c->pk[i].st;
+    }
+    k = c->npk++ % SIM_XFER_MAX;
+    c->pk[k].peer = q;
+    memset(&c->pk[k].st, 0, sizeof(c->pk[k].st));
+    return &c->pk[k].st;
+}
+
+/* Start a fetch of piece from parent qi. */
+static void
+sim_xfer_start(struct sim *s, struct sim_peer *c, uint32_t qi, uint32_t piece)
+{
+    c->pieces[piece] = SIM_FLIGHT;
+    c->xf[c->nxf].from = qi;
+    c->xf[c->nxf].piece = piece;
+    c->xf[c->nxf].left = 1.0;
+    c->xf[c->nxf].start_ms = s->now_ms;
+    c->nxf++;
+    s->hosts[s->peers[qi].host].nup++;
+}
+
+/* Does parent q hold a piece c still has to ask for? */
+static bool
+sim_has_missing(const struct sim *s, const struct sim_peer *c, const struct sim_peer *q)
+{
+    for (uint32_t i = 0; i < s->p->pieces; i++) {
+        if (c->pieces[i] == SIM_MISSING && q->pieces[i] == SIM_HELD)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The peer's rules (peer_p2p_pick.h): piece by piece, the parent expected to have it
+ * soonest among those holding it, or none yet; then the endgame, a free parent with
+ * nothing to give taking a piece in flight off a clearly slower one.
+ */
+static void
+sim_peer_start_pick(struct sim *s, struct sim_peer *c)
+{
+    uint32_t missing = 0;
+
+    for (uint32_t i = 0; i < s->p->pieces; i++)
+        missing += c->pieces[i] == SIM_MISSING ? 1 : 0;
+    for (uint32_t j = 0; j < c->nparents && c->nxf < SIM_XFER_MAX && missing > 0; j++) {
+        uint32_t qi = c->parents[j], piece, who[SCHED_PARENTS_MAX], n = 0;
+        struct peer_pick_cand cand[SCHED_PARENTS_MAX];
+        int k;
+
+        if (s->peers[qi].state == SIM_DEAD || sim_peer_fetches_from(c, qi))
+            continue;
+        if ((piece = sim_pick(s, c, &s->peers[qi])) == UINT32_MAX)
+            continue;
+        for (uint32_t m = 0; m < c->nparents; m++) {
+            const struct sim_peer *q = &s->peers[c->parents[m]];
+
+            if (q->state == SIM_DEAD || q->pieces[piece] != SIM_HELD)
+                continue;
+            cand[n].st = sim_pk(c, c->parents[m]);
+            cand[n].left = 0;
+            for (uint32_t x = 0; x < c->nxf; x++) {
+                if (c->xf[x].from == c->parents[m])
+                    cand[n].left += (uint64_t)(c->xf[x].left * SIM_LEN);
+            }
+            cand[n].free = !sim_peer_fetches_from(c, c->parents[m]);
+            who[n++] = c->parents[m];
+        }
+        k = peer_pick_choose(cand, n, SIM_LEN, (uint64_t)(missing - 1) * SIM_LEN);
+        if (k < 0)
+            continue;
+        sim_xfer_start(s, c, who[k], piece);
+        missing--;
+    }
+    for (uint32_t j = 0; j < c->nparents; j++) {
+        uint32_t bi = c->parents[j];
+        const struct sim_peer *b = &s->peers[bi];
+
+        if (b->state == SIM_DEAD || sim_peer_fetches_from(c, bi) || sim_has_missing(s, c, b))
+            continue;
+        for (uint32_t x = 0; x < c->nxf; x++) {
+            struct sim_xfer *f = &c->xf[x];
+
+            if (f->from == bi || b->pieces[f->piece] != SIM_HELD ||
+                !peer_pick_steal(sim_pk(c, bi), SIM_LEN, (uint64_t)((1.0 - f->left) * SIM_LEN),
+                                 (uint64_t)(s->now_ms - f->start_ms), SIM_STEAL_MS))
+                continue;
+            /* Dropped first, then asked of b: one writer. */
+            s->hosts[s->peers[f->from].host].nup--;
+            s->r->moved++;
+            f->from = bi;
+            f->left = 1.0;
+            f->start_ms = s->now_ms;
+            s->hosts[b->host].nup++;
+            break;
+        }
+    }
+}
+
 /* Start a fetch from every parent that has something and is not sending already. */
 static void
 sim_peer_start(struct sim *s, struct sim_peer *c)
 {
+    if (s->p->draw == SIM_DRAW_PICK) {
+        sim_peer_start_pick(s, c);
+        return;
+    }
     for (uint32_t j = 0; j < c->nparents && c->nxf < SIM_XFER_MAX; j++) {
         uint32_t qi = c->parents[j], piece;
         struct sim_peer *q = &s->peers[qi];
@@ -497,13 +632,7 @@ sim_peer_start(struct sim *s, struct sim_peer *c)
             c->seen[j] = q->nheld + 1;
             continue;
         }
-        c->pieces[piece] = SIM_FLIGHT;
-        c->xf[c->nxf].from = qi;
-        c->xf[c->nxf].piece = piece;
-        c->xf[c->nxf].left = 1.0;
-        c->xf[c->nxf].start_ms = s->now_ms;
-        c->nxf++;
-        s->hosts[q->host].nup++;
+        sim_xfer_start(s, c, qi, piece);
     }
 }
 
@@ -641,6 +770,8 @@ sim_step(struct sim *s)
                 s->r->seed_uploads++;
             else
                 s->r->peer_uploads++;
+            if (c->state == SIM_ACTIVE && s->p->draw == SIM_DRAW_PICK)
+                peer_pick_measured(sim_pk(c, x.from), SIM_LEN, (uint64_t)(s->now_ms - x.start_ms));
             if (c->state == SIM_ACTIVE)
                 sim_piece_got(s, c, x.piece, q, s->now_ms - x.start_ms);
             else
@@ -1001,11 +1132,12 @@ sim_swarm_print(FILE *f, const struct sim_swarm_params *p, const struct sim_swar
 
     fprintf(f,
             "sched sim: %u task(s) x %u peers, %u hosts, %u pieces, rates %s, join %s, pick %s, "
-            "deaths %u at %.2f of the bound, parents %u, peer fanout %u, seed fanout %u, "
+            "draw %s, deaths %u at %.2f of the bound, parents %u, peer fanout %u, seed fanout %u, "
             "rng %llu\n",
             p->tasks, p->peers, p->hosts + p->tasks, p->pieces, sim_rates_name(p->rates),
-            sim_join_name(p->join), sim_pick_name(p->pick), p->deaths, p->death_at,
-            p->cfg.max_parents, p->cfg.peer_fanout, p->cfg.seed_fanout, (unsigned long long)p->rng);
+            sim_join_name(p->join), sim_pick_name(p->pick), sim_draw_name(p->draw), p->deaths,
+            p->death_at, p->cfg.max_parents, p->cfg.peer_fanout, p->cfg.seed_fanout,
+            (unsigned long long)p->rng);
     fprintf(f,
             "  done %s (%u of %u, %u killed, %u failed); completion first/median/last "
             "%.1f/%.1f/%.1f piece times; last/bound %.3f worst task, %.3f mean (bound %.1f)\n",
@@ -1014,11 +1146,13 @@ sim_swarm_print(FILE *f, const struct sim_swarm_params *p, const struct sim_swar
             r->bound_ms / pt);
     fprintf(f,
             "  origin %.3f x F, seed uploads %.3f x F, peer uploads %llu, PARENTS %llu, "
-            "FAIL %llu, BLOCKED %llu, normal peers to the source %llu, most parents %u\n",
+            "FAIL %llu, BLOCKED %llu, normal peers to the source %llu, most parents %u, "
+            "endgame moves %llu\n",
             (double)r->origin_fetches / fpieces, (double)r->seed_uploads / fpieces,
             (unsigned long long)r->peer_uploads, (unsigned long long)r->parents_actions,
             (unsigned long long)r->fail_actions, (unsigned long long)r->blocked_actions,
-            (unsigned long long)r->normal_back_to_source, r->max_parents_seen);
+            (unsigned long long)r->normal_back_to_source, r->max_parents_seen,
+            (unsigned long long)r->moved);
     fprintf(f, "  scheduler CPU (thread clock, %llu ns per reading taken off):\n",
             (unsigned long long)r->clock_ns);
     for (int i = 0; i < SIM_OP_COUNT; i++) {

@@ -37,6 +37,14 @@ enum sim_join {
 enum sim_pick {
     SIM_PICK_RAREST = 0, /* the rarest in the task among those the parent has */
     SIM_PICK_NEXT,       /* the next one in order (the peer's own claim, peer_task.c) */
+    SIM_PICK_PEER,       /* the peer's claim: in order from one parent, any alike with
+                          * several (peer_p2p_parent.c) */
+};
+
+/* How a child spreads its requests over its parents. */
+enum sim_draw {
+    SIM_DRAW_PICK = 0, /* the peer's rules (peer_p2p_pick.h): by expected arrival, endgame */
+    SIM_DRAW_EACH,     /* one piece from every parent that has one, none moved */
 };
 
 /* The scheduler calls the run times, by kind. */
@@ -58,6 +66,7 @@ struct sim_swarm_params {
     enum sim_rates rates;
     enum sim_join join;
     enum sim_pick pick;
+    enum sim_draw draw;
     uint32_t deaths; /* peers of each task killed (kill -9: their streams close) ... */
     double death_at; /* ... at this fraction of the task's bound */
     double piece_ms; /* one piece at the base rate (4 MiB at 100 Mbit/s: 335.5 ms) */
@@ -84,6 +93,7 @@ struct sim_swarm_result {
     uint64_t seed_uploads, peer_uploads;
     uint64_t parents_actions, fail_actions, blocked_actions, normal_back_to_source;
     uint32_t max_parents_seen;
+    uint64_t moved; /* endgame moves of a piece in flight to a faster parent */
     struct sim_op_stat ops[SIM_OP_COUNT];
     uint64_t clock_ns; /* the cost of one clock reading pair, taken off every call */
     size_t heap_hosts; /* scheduler heap once every host announced */
@@ -101,6 +111,7 @@ void sim_swarm_params_default(struct sim_swarm_params *p);
 const char *sim_rates_name(enum sim_rates r);
 const char *sim_join_name(enum sim_join j);
 const char *sim_pick_name(enum sim_pick k);
+const char *sim_draw_name(enum sim_draw d);
 
 /*
  * Run the swarm until every peer alive finished or the limit passed. Returns 0, DF_EINVAL

@@ -26,7 +26,10 @@ usage(FILE *f)
                "  --join J           all | half (half join when the others hold half) (all)\n"
                "  --deaths K         peers per task killed (kill -9) ... (0)\n"
                "  --death-at X       ... at this fraction of the bound (0.5)\n"
-               "  --pick P           rarest | next: the piece a child asks a parent for (rarest)\n"
+               "  --pick P           rarest | next | peer (in order from one parent, any alike\n"
+               "                     with several): the piece a child asks a parent for (rarest)\n"
+               "  --draw D           pick | each: the peer's rules over its parents (by expected\n"
+               "                     arrival, endgame), or a piece from every parent (pick)\n"
                "  --piece-ms MS      one piece at the base rate (335.5: 4 MiB at 100 Mbit/s)\n"
                "  --steps S          time steps per piece (10)\n"
                "  --seed-rate U      the seed's upload, in base rates (1)\n"
@@ -77,6 +80,7 @@ main(int argc, char **argv)
         O_DEATHS,
         O_DEATH_AT,
         O_PICK,
+        O_DRAW,
         O_PIECE_MS,
         O_STEPS,
         O_SEED_RATE,
@@ -99,6 +103,7 @@ main(int argc, char **argv)
             {"deaths", required_argument, NULL, O_DEATHS},
             {"death-at", required_argument, NULL, O_DEATH_AT},
             {"pick", required_argument, NULL, O_PICK},
+            {"draw", required_argument, NULL, O_DRAW},
             {"piece-ms", required_argument, NULL, O_PIECE_MS},
             {"steps", required_argument, NULL, O_STEPS},
             {"seed-rate", required_argument, NULL, O_SEED_RATE},
@@ -155,8 +160,15 @@ main(int argc, char **argv)
             ok = opt_double(optarg, &p.death_at);
             break;
         case O_PICK:
-            ok = strcmp(optarg, "rarest") == 0 || strcmp(optarg, "next") == 0;
-            p.pick = strcmp(optarg, "next") == 0 ? SIM_PICK_NEXT : SIM_PICK_RAREST;
+            ok = strcmp(optarg, "rarest") == 0 || strcmp(optarg, "next") == 0 ||
+                 strcmp(optarg, "peer") == 0;
+            p.pick = strcmp(optarg, "next") == 0   ? SIM_PICK_NEXT
+                     : strcmp(optarg, "peer") == 0 ? SIM_PICK_PEER
+                                                   : SIM_PICK_RAREST;
+            break;
+        case O_DRAW:
+            ok = strcmp(optarg, "pick") == 0 || strcmp(optarg, "each") == 0;
+            p.draw = strcmp(optarg, "each") == 0 ? SIM_DRAW_EACH : SIM_DRAW_PICK;
             break;
         case O_PIECE_MS:
             ok = opt_double(optarg, &p.piece_ms);

@@ -303,6 +303,40 @@ START_TEST(test_claims_in_order)
 
 END_TEST
 
+START_TEST(test_claims_spread)
+{
+    struct peer_task *t = task_open("http://origin.test/spread");
+    uint64_t n = 99;
+
+    /* The r-th (mod the count) of the free pieces want accepts, each once. */
+    ck_assert(peer_task_claim_spread(t, NULL, NULL, 2, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert(peer_task_claim_spread(t, NULL, NULL, 5, &n)); /* 0 1 3: 5 mod 3 = 2 */
+    ck_assert_uint_eq(n, 3);
+    ck_assert(peer_task_claim_spread(t, want_odd, NULL, 7, &n)); /* 1 */
+    ck_assert_uint_eq(n, 1);
+    ck_assert(!peer_task_claim_spread(t, want_odd, NULL, 0, &n));
+    ck_assert(peer_task_claim_spread(t, NULL, NULL, 0, &n));
+    ck_assert_uint_eq(n, 0);
+    ck_assert(!peer_task_claim_spread(t, NULL, NULL, 3, &n));
+    /* A verified piece is never offered again; a released one is. */
+    ck_assert_int_eq(piece_fetched(t, 3, "parent-a"), 0);
+    peer_task_release(t, 0);
+    peer_task_release(t, 3);
+    ck_assert(peer_task_claim_spread(t, NULL, NULL, 1, &n)); /* 0 only: 1 mod 1 = 0 */
+    ck_assert_uint_eq(n, 0);
+    ck_assert(!peer_task_claim_spread(t, NULL, NULL, 1, &n));
+    /* With an in-order reader the first missing piece goes first, whatever r says. */
+    peer_task_release(t, 1);
+    peer_task_release(t, 2);
+    t->in_order++;
+    ck_assert(peer_task_claim_spread(t, NULL, NULL, 1, &n));
+    ck_assert_uint_eq(n, 1);
+    t->in_order--;
+}
+
+END_TEST
+
 START_TEST(test_pieces_done)
 {
     struct peer_task *t = task_open("http://origin.test/done");
@@ -461,6 +495,7 @@ test_peer_task_core_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_claims);
     tcase_add_test(tc, test_claims_in_order);
+    tcase_add_test(tc, test_claims_spread);
     tcase_add_test(tc, test_pieces_done);
     tcase_add_test(tc, test_source_fails);
     tcase_add_test(tc, test_hold_open_reject);

@@ -67,11 +67,12 @@ START_TEST(test_swarm_uneven)
     p.rates = _i % 2 == 0 ? SIM_RATES_UNEVEN : SIM_RATES_SKEWED;
     sim_assert_sound(&p, &r, sim_swarm_run(&p, &r));
     /*
-     * Simulated time: measured placement keeps slow hosts out of the pipeline (the four
-     * seeds here give 1.48-1.95 uneven, 1.62-2.32 skewed; a pipeline in registration
-     * order gave 1.94-2.44 and 1.82-6.76).
+     * Simulated time: measured placement keeps slow hosts out of the pipeline, as leaves
+     * drawing from several parents (the seeds here give 1.34-1.43 uneven, 1.41-2.06
+     * skewed; with slow leaves waiting for the pipeline's tail 1.48-1.95 and 1.62-2.32;
+     * a pipeline in registration order gave 1.94-2.44 and 1.82-6.76).
      */
-    ck_assert_double_le(r.worst_ratio, (p.rates == SIM_RATES_UNEVEN ? 2.2 : 2.6));
+    ck_assert_double_le(r.worst_ratio, (p.rates == SIM_RATES_UNEVEN ? 1.8 : 2.6));
 }
 
 END_TEST
