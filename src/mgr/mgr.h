@@ -513,6 +513,63 @@ int mgr_job_create_preheat(struct mgr *ctx, struct net_http_req *req, const cJSO
 int mgr_job_state(struct mgr *ctx, int64_t id, char state[16], char **errors, int64_t *created_ms,
                   int64_t *updated_ms);
 
+/* ---- the registry side of an image preheat (mgr_image.c) ---- */
+
+/* A manifest URL taken apart: base "<scheme>://<host[:port]>", repository, tag or digest. */
+struct mgr_image_ref {
+    char *base, *repo, *ref;
+};
+
+/* Parse url (.../v2/<repo>/manifests/<ref>) into *out (reset it). 0 or DF_EINVAL. */
+int mgr_image_ref_parse(const char *url, struct mgr_image_ref *out, struct df_error *err);
+void mgr_image_ref_reset(struct mgr_image_ref *r);
+
+/* True for "sha256:<64 hex>" and "sha512:<128 hex>" (lowercase), nothing else. */
+bool mgr_image_digest_is_valid(const char *d);
+
+/* A WWW-Authenticate challenge: Bearer (realm required) or Basic. */
+struct mgr_image_challenge {
+    bool bearer;
+    char *realm, *service, *scope; /* NULL when absent */
+};
+
+/* Parse header h into *c (reset it). Returns 0, or DF_EINVAL (another scheme, bad syntax). */
+int mgr_image_challenge_parse(const char *h, struct mgr_image_challenge *c);
+void mgr_image_challenge_reset(struct mgr_image_challenge *c);
+
+/*
+ * Parse a manifest body: an OCI index or Docker manifest list gives *digest, the digest of
+ * the manifest for platform ("os/arch[/variant]"; DF_ENOTFOUND naming the platforms it has
+ * when none matches); an image manifest gives *blobs, the digests of its config and layers
+ * (strings; at most 1000). The caller frees both. Returns 0 or DF_EINVAL/DF_ENOTFOUND with
+ * err set (bad JSON, a digest that is not sha256/sha512, schema 1).
+ */
+int mgr_image_manifest_parse(const char *body, size_t len, const char *platform, char **digest,
+                             cJSON **blobs, struct df_error *err);
+
+/* "linux/<the machine's architecture in Go's words>" (static). */
+const char *mgr_image_default_platform(void);
+
+struct mgr_image;
+
+/*
+ * The end of a resolution: rv 0 and urls (an array of blob URL strings, taken), or an error
+ * and its one-line reason (the registry's when it gave one).
+ */
+typedef void mgr_image_done_fn(void *arg, int rv, const char *why, cJSON *urls);
+
+/*
+ * Resolve manifest url for platform (NULL or "": the manager's own) with the job's secrets
+ * (borrowed until done runs or the resolution is cancelled). done runs once, from the loop,
+ * after which the resolution is gone. Returns 0 and *out, or DF_EINVAL with err set.
+ */
+int mgr_image_resolve(struct mgr *ctx, const char *url, const char *platform,
+                      const struct mgr_job_secret *sec, mgr_image_done_fn *done, void *arg,
+                      struct mgr_image **out, struct df_error *err);
+
+/* Abandon a resolution whose done has not run (no callback). NULL is a no-op. */
+void mgr_image_cancel(struct mgr_image *r);
+
 mgr_handler_fn mgr_job_create;
 mgr_handler_fn mgr_job_list;
 mgr_handler_fn mgr_job_get;

@@ -40,9 +40,12 @@
 #include "df/df_time.h"
 #include "df/df_url.h"
 #include "df/log.h"
+#include "df/net_connect.h"
+#include "df/net_fetch.h"
 #include "df/net_http_server.h"
 #include "df/net_ratelim.h"
 #include "df/net_route.h"
+#include "df/net_tls.h"
 #include "df/store_sql.h"
 #include "df/xmalloc.h"
 
@@ -71,6 +74,7 @@ struct mgr_job {
     cJSON *args;        /* as stored */
     cJSON *cluster_ids; /* array of numbers */
     struct mgr_job_secret sec;
+    struct mgr_image *image; /* the manifest being resolved */
 };
 
 void
@@ -467,6 +471,7 @@ mgr_job_free(struct mgr_job *j)
     if (j == NULL)
         return;
     LIST_REMOVE(j, link);
+    mgr_image_cancel(j->image);
     if (j->start_ev != NULL)
         event_free(j->start_ev);
     if (j->timeout_ev != NULL)
@@ -537,12 +542,29 @@ mgr_job_dispatch(struct mgr_job *j, cJSON *urls)
     mgr_job_finish(j, "FAILURE", "candidate schedulers not found", NULL);
 }
 
+/* The image's blobs, or why not. */
+static void
+mgr_job_image_cb(void *arg, int rv, const char *why, cJSON *urls)
+{
+    struct mgr_job *j = arg;
+
+    j->image = NULL;
+    if (rv != 0) {
+        mgr_job_finish(j, "FAILURE", why, NULL);
+        return;
+    }
+    log_info("manager: job %lld: %s: %d blobs to preheat", (long long)j->id,
+             cJSON_GetObjectItemCaseSensitive(j->args, "url")->valuestring,
+             cJSON_GetArraySize(urls));
+    mgr_job_dispatch(j, urls);
+}
+
 static void
 mgr_job_start_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct mgr_job *j = arg;
     const cJSON *urls = cJSON_GetObjectItemCaseSensitive(j->args, "urls");
-    cJSON *list;
+    struct df_error err;
 
     (void)fd;
     (void)what;
@@ -551,11 +573,10 @@ mgr_job_start_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     /* an image: its manifest names the blobs */
-    list = cJSON_CreateArray();
-    cJSON_AddItemToArray(
-            list,
-            cJSON_CreateString(cJSON_GetObjectItemCaseSensitive(j->args, "url")->valuestring));
-    mgr_job_dispatch(j, list);
+    if (mgr_image_resolve(j->ctx, cJSON_GetObjectItemCaseSensitive(j->args, "url")->valuestring,
+                          cJSON_GetObjectItemCaseSensitive(j->args, "platform")->valuestring,
+                          &j->sec, mgr_job_image_cb, j, &j->image, &err) != 0)
+        mgr_job_finish(j, "FAILURE", err.msg, NULL);
 }
 
 /* Start running row id (its args and clusters taken). */
@@ -957,14 +978,21 @@ mgr_job_init(struct mgr *ctx, struct df_error *err)
         int64_t id, created_ms;
         char group[DF_ID_UUID_LEN + 8];
     } rows[64];
-
+    struct net_tls_opts topts;
     char task[DF_ID_UUID_LEN + 8];
     size_t n;
     int rv;
 
-    LIST_INIT(&ctx->jobs_live);
     if (st == NULL)
         return df_error_set(err, DF_EIO, "manager: cannot read the jobs");
+    /* what the registry requests of image preheats go through */
+    memset(&topts, 0, sizeof(topts));
+    topts.ca_file = ctx->cfg.job_ca;
+    if ((rv = net_tls_ctx_new(false, &topts, &ctx->tls, err)) != 0)
+        return rv;
+    if ((ctx->dns = net_dns_new(ctx->base)) == NULL)
+        return df_error_set(err, DF_ENOMEM, "manager: cannot create a resolver");
+    ctx->fetch_pool = net_fetch_pool_new();
     /* a previous process died with these running: their secrets died with it */
     do {
         n = 0;
@@ -998,4 +1026,10 @@ mgr_job_reset(struct mgr *ctx)
         mgr_job_free(LIST_FIRST(&ctx->jobs_live));
     free(ctx->job_limits);
     ctx->job_limits = NULL;
+    net_fetch_pool_free(ctx->fetch_pool);
+    ctx->fetch_pool = NULL;
+    net_dns_free(ctx->dns);
+    ctx->dns = NULL;
+    net_tls_ctx_free(ctx->tls);
+    ctx->tls = NULL;
 }

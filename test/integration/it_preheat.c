@@ -5,19 +5,91 @@
  * pagination and rate limit; the request sequences Harbor >= 2.12 (/healthy, /oapi/v1/jobs)
  * and Harbor <= 2.11 (/_ping, /preheats) send, bodies byte for byte as clients.md has them,
  * checking every field Harbor reads; a registry password never in any answer nor in the
- * database file.
+ * database file. Image preheats against Debian's docker-registry with token auth
+ * (test/tools/token_server): an image and a two-platform OCI index pushed with curl through
+ * the registry API (blobs made with head, gzip and sha256sum), resolved by the manager
+ * through the token flow; a missing tag fails with the registry's reason; a registry that
+ * never answers leaves the job to its timeout, or to the restart that fails it.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <check.h>
 
 #include "df/df_time.h"
 #include "harness/harness.h"
 
-#define PH_IP "127.0.2.1"
+#define PH_IP    "127.0.2.1"
+#define PH_REG   "127.0.2.2"
+#define PH_TOKEN "127.0.2.3"
+#define PH_HOLE  "127.0.2.4"
+#define PH_USER  "it:it-secret"
+#define PH_REPO  "demo/app"
+
+/*
+ * Push to registry $1 repository $2 (work dir $3, token realm $4, user $5): tag v1 (linux/
+ * amd64, three layers), tag arm (linux/arm64, two) and tag multi, an OCI index of both.
+ * Prints the amd64 image's config and layer digests (hex), one a line.
+ */
+static const char ph_image_sh[] =
+        "set -eu\n"
+        "R=$1; REPO=$2; W=$3; T=$4; U=$5; mkdir -p \"$W\"\n"
+        "tok=$(curl -sf -u \"$U\" \"$T?service=it-registry&scope=repository:$REPO:push,pull\" |"
+        " sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')\n"
+        "A=\"Authorization: Bearer $tok\"\n"
+        "push() {\n"
+        "  d=$(sha256sum \"$1\" | cut -d' ' -f1)\n"
+        "  curl -sf -X POST -H \"$A\" -D \"$W/h\" -o /dev/null \"http://$R/v2/$REPO/blobs/uploads/\"\n"
+        "  loc=$(grep -i '^Location:' \"$W/h\" | tr -d '\\r' | cut -d' ' -f2)\n"
+        "  case $loc in http*) ;; *) loc=\"http://$R$loc\";; esac\n"
+        "  case $loc in *\\?*) loc=\"$loc&\";; *) loc=\"$loc?\";; esac\n"
+        "  curl -sf -X PUT -H \"$A\" -H 'Content-Type: application/octet-stream' --data-binary"
+        " @\"$1\" -o /dev/null \"${loc}digest=sha256:$d\"\n"
+        "  echo \"$d\"\n"
+        "}\n"
+        "image() {\n"
+        "  layers=''\n"
+        "  for i in $(seq \"$2\"); do\n"
+        "    head -c $((i * 300000 + 1000)) /dev/urandom | gzip -n -c > \"$W/$1-l$i.gz\"\n"
+        "    d=$(push \"$W/$1-l$i.gz\"); s=$(stat -c %s \"$W/$1-l$i.gz\")\n"
+        "    layers=\"$layers${layers:+,}{\\\"mediaType\\\":\\\"application/vnd.oci.image.layer.v1."
+        "tar+gzip\\\",\\\"digest\\\":\\\"sha256:$d\\\",\\\"size\\\":$s}\"\n"
+        "    echo \"$d\" >> \"$W/$1.blobs\"\n"
+        "  done\n"
+        "  printf '{\"architecture\":\"%s\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\","
+        "\"diff_ids\":[]}}' \"$1\" > \"$W/$1-config.json\"\n"
+        "  c=$(push \"$W/$1-config.json\"); cs=$(stat -c %s \"$W/$1-config.json\")\n"
+        "  sed -i \"1i $c\" \"$W/$1.blobs\"\n"
+        "  printf '{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json"
+        "\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":"
+        "\"sha256:%s\",\"size\":%s},\"layers\":[%s]}' \"$c\" \"$cs\" \"$layers\" > "
+        "\"$W/$1-manifest.json\"\n"
+        "}\n"
+        "put() {\n"
+        "  curl -sf -X PUT -H \"$A\" -H \"Content-Type: $3\" --data-binary @\"$1\" -o /dev/null"
+        " \"http://$R/v2/$REPO/manifests/$2\"\n"
+        "}\n"
+        "M=application/vnd.oci.image.manifest.v1+json\n"
+        "image amd64 3; image arm64 2\n"
+        "put \"$W/amd64-manifest.json\" v1 $M; put \"$W/arm64-manifest.json\" arm $M\n"
+        "ma=$(sha256sum \"$W/amd64-manifest.json\" | cut -d' ' -f1); sa=$(stat -c %s "
+        "\"$W/amd64-manifest.json\")\n"
+        "mb=$(sha256sum \"$W/arm64-manifest.json\" | cut -d' ' -f1); sb=$(stat -c %s "
+        "\"$W/arm64-manifest.json\")\n"
+        "printf '{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+        "\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":%s,\"platform"
+        "\":{\"architecture\":\"arm64\",\"os\":\"linux\"}},{\"mediaType\":\"%s\",\"digest\":"
+        "\"sha256:%s\",\"size\":%s,\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}"
+        "]}' $M \"$mb\" \"$sb\" $M \"$ma\" \"$sa\" > \"$W/index.json\"\n"
+        "put \"$W/index.json\" multi application/vnd.oci.image.index.v1+json\n"
+        "cat \"$W/amd64.blobs\"\n";
 
 struct ph {
     char *dir;
@@ -25,6 +97,10 @@ struct ph {
     char addr[64];
     char root[4200]; /* "Bearer <jwt>" of root */
     char link[2048]; /* Link header of the last answer */
+    /* the registry and its token server (the image tests) */
+    struct it_proc reg, token;
+    char reg_addr[32], token_addr[32];
+    char blobs[4][72]; /* sha256:<hex> of the amd64 image's config and layers */
 };
 
 static struct ph P;
@@ -164,6 +240,10 @@ ph_teardown(void)
 {
     if (P.mgr.pid > 0)
         it_proc_kill(&P.mgr);
+    if (P.reg.pid > 0)
+        it_proc_kill(&P.reg);
+    if (P.token.pid > 0)
+        it_proc_kill(&P.token);
     cJSON_Delete(P.mgr.ready);
     it_rmtree(P.dir);
     free(P.dir);
@@ -453,6 +533,259 @@ START_TEST(test_harbor_legacy)
 
 END_TEST
 
+/* Write text to the file dir/name. */
+static void
+ph_write(const char *name, const char *text)
+{
+    char path[700];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", P.dir, name);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The manager, a token server and docker-registry with token auth, the images pushed. */
+static void
+ph_registry_setup(void)
+{
+    char tool[700], key[700], crt[700], yml[1200], cfg[700], *out = NULL, *line, *save = NULL;
+    const char *targv[] = {tool,          "--listen", P.token_addr, "--key",     key,
+                           "--cert",      crt,        "--issuer",   "it-issuer", "--service",
+                           "it-registry", "--user",   PH_USER,      NULL};
+    const char *rargv[] = {"/usr/bin/docker-registry", "serve", cfg, NULL};
+    int port = 20000 + (int)(getpid() % 9000), i, n = 0;
+
+    ph_setup();
+    ck_assert_msg(access("/usr/bin/docker-registry", X_OK) == 0,
+                  "docker-registry is needed (scripts/install-deps.sh)");
+    snprintf(P.reg_addr, sizeof(P.reg_addr), PH_REG ":%d", port);
+    snprintf(P.token_addr, sizeof(P.token_addr), PH_TOKEN ":%d", port + 1);
+    ck_assert_ptr_nonnull(it_tool("token_server", tool, sizeof(tool)));
+    snprintf(key, sizeof(key), "%s/token.key", P.dir);
+    snprintf(crt, sizeof(crt), "%s/token.crt", P.dir);
+    snprintf(cfg, sizeof(cfg), "%s/registry.yml", P.dir);
+    ck_assert_int_eq(it_shf(NULL, 30,
+                            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                            "-nodes -keyout %s -out %s -days 2 -subj /CN=it-token 2>/dev/null",
+                            key, crt),
+                     0);
+    snprintf(yml, sizeof(yml),
+             "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: "
+             "%s/regdata\nhttp:\n  addr: %s\nauth:\n  token:\n    realm: http://%s/token\n"
+             "    service: it-registry\n    issuer: it-issuer\n    rootcertbundle: %s\n",
+             P.dir, P.reg_addr, P.token_addr, crt);
+    ph_write("registry.yml", yml);
+    ph_write("image.sh", ph_image_sh);
+    ck_assert_int_eq(
+            it_proc_start(&P.token, P.dir, "token", (char *const *)(uintptr_t)targv, NULL, 0), 0);
+    ck_assert_int_eq(
+            it_proc_start(&P.reg, P.dir, "registry", (char *const *)(uintptr_t)rargv, NULL, 0), 0);
+    for (i = 0; i < 300; i++) {
+        /* any answer: a token registry says 401 to everyone */
+        if (it_shf(NULL, 10,
+                   "curl -s --max-time 2 -o /dev/null -w '%%{http_code}' http://%s/v2/ | "
+                   "grep -q 401 && curl -s --max-time 2 -o /dev/null 'http://%s/token?scope='",
+                   P.reg_addr, P.token_addr) == 0)
+            break;
+        it_sleep_ms(100);
+    }
+    ck_assert_msg(i < 300, "the registry or its token server did not answer");
+    ck_assert_int_eq(it_shf(&out, 120,
+                            "sh %s/image.sh %s " PH_REPO " %s/work http://%s/token " PH_USER, P.dir,
+                            P.reg_addr, P.dir, P.token_addr),
+                     0);
+    for (line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        ck_assert_int_lt(n, 4);
+        snprintf(P.blobs[n++], sizeof(P.blobs[0]), "sha256:%s", line);
+    }
+    free(out);
+    ck_assert_int_eq(n, 4);
+}
+
+/* POST body to /api/v1/jobs as root (200 expected): the job's path into path. */
+static void
+ph_create(const char *body, char *path, size_t len)
+{
+    cJSON *job = ph_want("POST", "/api/v1/jobs", P.root, body, 200);
+
+    snprintf(path, len, "/api/v1/jobs/%d", cJSON_GetObjectItemCaseSensitive(job, "id")->valueint);
+    cJSON_Delete(job);
+}
+
+/* Create an image preheat of tag with extra args (a JSON fragment) as root; its path. */
+static void
+ph_image_job(const char *tag, const char *extra, char *path, size_t len)
+{
+    char body[2048];
+
+    snprintf(body, sizeof(body),
+             "{\"type\":\"preheat\",\"args\":{\"type\":\"image\",\"url\":\"http://%s/v2/" PH_REPO
+             "/manifests/%s\"%s%s}}",
+             P.reg_addr, tag, *extra != '\0' ? "," : "", extra);
+    ph_create(body, path, len);
+}
+
+/* The final job_states[0].error of job path. */
+static char *
+ph_job_error(const char *path)
+{
+    cJSON *job = ph_wait_final(path, P.root);
+    const cJSON *js = cJSON_GetArrayItem(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(job, "result"),
+                                             "job_states"),
+            0);
+    char *e;
+
+    ck_assert_str_eq(ph_str(job, "state"), "FAILURE");
+    e = strdup(ph_str(js, "error"));
+    cJSON_Delete(job);
+    return e;
+}
+
+/* How many lines of the manager's log hold s. */
+static int
+ph_log_count(const char *s)
+{
+    char *out = NULL;
+    int n;
+
+    ck_assert_int_eq(it_shf(&out, 10, "grep -c -F '%s' %s || true", s, P.mgr.log_path), 0);
+    n = atoi(out);
+    free(out);
+    return n;
+}
+
+/*
+ * The manifest through the token flow with the job's username and password, or with a
+ * registry token in the job's headers (Harbor's way); the index resolved for a platform.
+ */
+START_TEST(test_image_resolution)
+{
+    char path[64], want[256], hdr[1200], *e, *tok = NULL;
+
+    ph_image_job("v1", "\"username\":\"it\",\"password\":\"it-secret\"", path, sizeof(path));
+    e = ph_job_error(path);
+    /* resolved: no scheduler takes it yet */
+    ck_assert_str_eq(e, "candidate schedulers not found");
+    free(e);
+    snprintf(want, sizeof(want), "/v2/" PH_REPO "/manifests/v1: 4 blobs to preheat");
+    ck_assert_int_eq(ph_log_count(want), 1);
+    /* the index: this machine's platform (linux/amd64 here) or the one asked for */
+    ph_image_job("multi", "\"username\":\"it\",\"password\":\"it-secret\"", path, sizeof(path));
+    free(ph_job_error(path));
+    ph_image_job("multi",
+                 "\"username\":\"it\",\"password\":\"it-secret\",\"platform\":\"linux/arm64\"",
+                 path, sizeof(path));
+    free(ph_job_error(path));
+    ck_assert_int_eq(ph_log_count("/manifests/multi: 3 blobs to preheat"), 1);
+    ck_assert_int_eq(ph_log_count("/manifests/multi: 4 blobs to preheat") +
+                             ph_log_count("no manifest for platform"),
+                     1);
+    ph_image_job("multi",
+                 "\"username\":\"it\",\"password\":\"it-secret\",\"platform\":\"linux/s390x\"",
+                 path, sizeof(path));
+    e = ph_job_error(path);
+    ck_assert_str_eq(strstr(e, ": no"), ": no manifest for platform linux/s390x in the index "
+                                        "(it has: linux/arm64, linux/amd64)");
+    free(e);
+    /* Harbor's way: a registry token in the headers, no username */
+    ck_assert_int_eq(it_shf(&tok, 30,
+                            "curl -sf -u " PH_USER " 'http://%s/token?service=it-registry&scope="
+                            "repository:" PH_REPO ":pull' | sed 's/.*\"token\":\"\\([^\"]*\\)"
+                            "\".*/\\1/'",
+                            P.token_addr),
+                     0);
+    tok[strcspn(tok, "\n")] = '\0';
+    snprintf(hdr, sizeof(hdr), "\"headers\":{\"Authorization\":\"Bearer %s\"}", tok);
+    free(tok);
+    ph_image_job("arm", hdr, path, sizeof(path));
+    free(ph_job_error(path));
+    ck_assert_int_eq(ph_log_count("/manifests/arm: 3 blobs to preheat"), 1);
+    /* the password is in no log line and no database file */
+    ck_assert_int_eq(ph_log_count("it-secret"), 0);
+    ck_assert(!ph_db_has("it-secret"));
+}
+
+END_TEST
+
+/* A missing tag, a wrong password, no credentials: FAILURE with the registry's reason. */
+START_TEST(test_image_failures)
+{
+    char path[64], *e;
+
+    ph_image_job("nope", "\"username\":\"it\",\"password\":\"it-secret\"", path, sizeof(path));
+    e = ph_job_error(path);
+    ck_assert_msg(strstr(e, "/manifests/nope answered 404: MANIFEST_UNKNOWN: manifest unknown") !=
+                          NULL,
+                  "%s", e);
+    free(e);
+    ph_image_job("v1", "\"username\":\"it\",\"password\":\"wrong-one\"", path, sizeof(path));
+    e = ph_job_error(path);
+    ck_assert_msg(strstr(e, "answered 401: UNAUTHORIZED") != NULL, "%s", e);
+    free(e);
+    ph_image_job("v1", "", path, sizeof(path));
+    e = ph_job_error(path);
+    ck_assert_msg(strstr(e, "answered 401: UNAUTHORIZED") != NULL, "%s", e);
+    free(e);
+}
+
+END_TEST
+
+/* A listening socket that never accepts: a registry that never answers. Returns its fd. */
+static int
+ph_black_hole(int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    ck_assert_int_ge(fd, 0);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, PH_HOLE, &a.sin_addr);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(fd, 16), 0);
+    return fd;
+}
+
+/* The job's timeout forces FAILURE; a restart fails what was running: never PENDING forever. */
+START_TEST(test_timeout_and_restart)
+{
+    int port = 30000 + (int)(getpid() % 9000), fd = ph_black_hole(port);
+    char body[512], path[64], *e;
+    cJSON *job;
+
+    snprintf(body, sizeof(body),
+             "{\"type\":\"preheat\",\"args\":{\"type\":\"image\",\"url\":\"http://" PH_HOLE
+             ":%d/v2/a/manifests/v1\",\"timeout\":1000000000}}",
+             port);
+    ph_create(body, path, sizeof(path));
+    e = ph_job_error(path);
+    ck_assert_str_eq(e, "timeout: the job did not end within 1 s");
+    free(e);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"preheat\",\"args\":{\"type\":\"image\",\"url\":\"http://" PH_HOLE
+             ":%d/v2/a/manifests/v2\"}}",
+             port);
+    ph_create(body, path, sizeof(path));
+    it_sleep_ms(300);
+    job = ph_want("GET", path, P.root, NULL, 200);
+    ck_assert_str_eq(ph_str(job, "state"), "PENDING");
+    cJSON_Delete(job);
+    ph_restart(NULL);
+    ph_signin("root", "dragonfly", P.root, sizeof(P.root));
+    e = ph_job_error(path);
+    ck_assert_str_eq(e, "the manager restarted while the job ran; create it again");
+    free(e);
+    close(fd);
+}
+
+END_TEST
+
 Suite *it_preheat_suite(void);
 
 Suite *
@@ -471,6 +804,13 @@ it_preheat_suite(void)
     tcase_add_checked_fixture(tc, ph_setup, ph_teardown);
     tcase_add_test(tc, test_harbor_oapi);
     tcase_add_test(tc, test_harbor_legacy);
+    tcase_add_test(tc, test_timeout_and_restart);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("image");
+    tcase_set_timeout(tc, 180);
+    tcase_add_checked_fixture(tc, ph_registry_setup, ph_teardown);
+    tcase_add_test(tc, test_image_resolution);
+    tcase_add_test(tc, test_image_failures);
     suite_add_tcase(s, tc);
     return s;
 }
