@@ -164,8 +164,8 @@ class Checker:
     def listeners(self, sub, cfg, values):
         """{name: port} of what the role listens on, and the values of its flags."""
         if sub == "manager":
-            # one listener: the REST API with /metrics, /healthy and /readyz
-            ports = {"metrics": self.port_of(cfg["listen"])}
+            # the REST API with /metrics, /healthy and /readyz, and manager.v2 RPC
+            ports = {"metrics": self.port_of(cfg["listen"]), "rpc": self.port_of(cfg["rpcListen"])}
         elif sub == "scheduler":
             ports = {"rpc": self.port_of(cfg["listen"]), "metrics": self.port_of(cfg["metricsListen"])}
         else:

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "df/df_err.h"
+#include "df/rpc_tls.h"
 
 struct event_base;
 struct evdns_base;
@@ -30,6 +31,8 @@ struct net_http_server;
 struct net_listener;
 struct net_route;
 struct net_route_match;
+struct net_tls_ctx;
+struct rpc_server;
 struct store_sql;
 
 /* ---- configuration (mgr_main.c) ---- */
@@ -47,6 +50,9 @@ struct mgr_main_config {
     int log_format; /* enum log_format */
     char *log_file;
     char *log_debug;
+    char *rpc_listen;          /* manager.v2.Manager (mgr_rpc.c) */
+    int64_t keepalive_timeout; /* ms a keepalive counts */
+    struct rpc_tls_conf tls;   /* of the RPC listener */
     char *job_ca;         /* CA bundle for registries of image preheats; NULL: the system's */
     int64_t job_max_live; /* unfinished jobs at once; more is a 429 */
     bool harbor_open;     /* /_ping and /preheats without a token (Harbor <= 2.11, auth NONE) */
@@ -181,6 +187,28 @@ enum mgr_stmt {
     MGR_STMT_PAT_UPDATE,
     MGR_STMT_PAT_DELETE,
     MGR_STMT_PAT_BY_HASH,
+    /* the registry (mgr_registry.c) */
+    MGR_STMT_SCHED_UPSERT,
+    MGR_STMT_SCHED_ALIVE,
+    MGR_STMT_SCHED_GET,
+    MGR_STMT_SCHED_LIST,
+    MGR_STMT_SCHED_COUNT,
+    MGR_STMT_SCHED_DELETE,
+    MGR_STMT_SCHED_OF_SC,
+    MGR_STMT_SEED_UPSERT,
+    MGR_STMT_SEED_ALIVE,
+    MGR_STMT_SEED_GET,
+    MGR_STMT_SEED_LIST,
+    MGR_STMT_SEED_COUNT,
+    MGR_STMT_SEED_DELETE,
+    MGR_STMT_SEED_DELETE_KEY,
+    MGR_STMT_SEED_OF_SPC,
+    MGR_STMT_PEER_UPSERT,
+    MGR_STMT_PEER_GET,
+    MGR_STMT_PEER_LIST,
+    MGR_STMT_PEER_COUNT,
+    MGR_STMT_PEER_DELETE,
+    MGR_STMT_PEER_OF_SC,
     MGR_STMT_JOB_INSERT,
     MGR_STMT_JOB_GET,
     MGR_STMT_JOB_LIST,
@@ -193,7 +221,7 @@ enum mgr_stmt {
 };
 
 /* The schema version this binary writes. */
-#define MGR_DB_SCHEMA_VERSION 3
+#define MGR_DB_SCHEMA_VERSION 4
 
 /* The name of the root user and the password it is seeded with unless the env says. */
 #define MGR_ROOT_NAME     "root"
@@ -236,6 +264,102 @@ void mgr_db_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* Column i of the current row as text, "" when NULL; borrowed until the next step. */
 const char *mgr_db_col_text(sqlite3_stmt *st, int i);
 
+/* ---- the registry of schedulers, seed peers and peers (mgr_registry.c) ---- */
+
+/* Longest host name, IDC and location a host may register (longer is refused). */
+#define MGR_REG_HOSTNAME_MAX 255
+#define MGR_REG_FIELD_MAX    128
+
+enum mgr_reg_kind {
+    MGR_REG_SCHEDULER,
+    MGR_REG_SEED_PEER,
+    MGR_REG_PEER,
+};
+
+/* A registered host as the registry lists it (copies; no ownership). */
+struct mgr_reg_host {
+    int64_t id;
+    int64_t cluster_id; /* scheduler cluster (schedulers, peers) or seed-peer cluster */
+    char hostname[MGR_REG_HOSTNAME_MAX + 1];
+    char ip[64];
+    char idc[MGR_REG_FIELD_MAX + 1];
+    char location[MGR_REG_FIELD_MAX + 1];
+    char type[16];      /* seed peers and peers: "super" / "normal" */
+    char features[128]; /* schedulers: a JSON array */
+    int port;
+    int download_port; /* seed peers and peers */
+    bool active;
+};
+
+/* What a host announces of itself; NULL strings are "" (features: "[...]" JSON). */
+struct mgr_reg_update {
+    const char *hostname;
+    const char *ip;
+    const char *idc;
+    const char *location;
+    const char *type;
+    const char *features; /* schedulers: a JSON array */
+    const char *config;   /* schedulers: a JSON object */
+    const char *version;  /* peers */
+    const char *commit;   /* peers */
+    int port;
+    int download_port;
+    int proxy_port;
+    int64_t cluster_id;
+    int64_t alive_until; /* peers: ms */
+};
+
+/*
+ * Insert or update the row of u (keyed by hostname, ip and cluster) at now (ms); a new
+ * scheduler or seed peer is inactive until its keepalive stream opens. Returns 0 and *id,
+ * DF_ENOTFOUND (no such cluster) or a db error.
+ */
+int mgr_reg_update(struct store_sql *db, enum mgr_reg_kind kind, const struct mgr_reg_update *u,
+                   int64_t now, int64_t *id);
+
+/*
+ * A keepalive of a scheduler or seed peer (ip NULL: any): alive makes it active until
+ * now + ttl; !alive (its stream ended) makes it inactive at once. Returns 0, DF_ENOTFOUND
+ * (no such row) or a db error.
+ */
+int mgr_reg_keepalive(struct store_sql *db, enum mgr_reg_kind kind, const char *hostname,
+                      const char *ip, int64_t cluster_id, bool alive, int64_t now, int64_t ttl);
+
+/*
+ * The hosts of kind in cluster (0: every cluster), only the active
+ * ones when active_only, by id. Returns 0 with *out (the caller frees it) and *n, or a db
+ * error. This is what the preheat jobs dispatch to: the active schedulers of a cluster.
+ */
+int mgr_reg_list(struct store_sql *db, enum mgr_reg_kind kind, int64_t cluster_id, bool active_only,
+                 struct mgr_reg_host **out, size_t *n);
+
+/* ---- the searcher (mgr_search.c; pure) ---- */
+
+/* The caller of ListSchedulers as the searcher sees it (any member may be NULL). */
+struct mgr_search_host {
+    const char *hostname;
+    const char *ip;
+    const char *idc;
+    const char *location;
+};
+
+/* A scheduler cluster to rank: its id, scopes JSON and default flag; score is written. */
+struct mgr_search_item {
+    int64_t id;
+    char *scopes;
+    bool is_default;
+    double score;
+};
+
+/* True when ip (v4, v6 or v4-mapped) is inside cidr; a malformed cidr matches nothing. */
+bool mgr_search_cidr_match(const char *cidr, const char *ip);
+
+/* Upstream's affinity of a cluster (scopes JSON, default flag) for h, 0..1. */
+double mgr_search_score(const char *scopes, bool is_default, const struct mgr_search_host *h);
+
+/* Score v (n items) for h and sort it best first; ties: the lower id first. */
+void mgr_search_sort(struct mgr_search_item *v, size_t n, const struct mgr_search_host *h);
+
 /* ---- the process (mgr_main.c) ---- */
 
 struct mgr_kdf_job;
@@ -259,6 +383,11 @@ struct mgr {
     struct mgr_kdf_list kdf_live;     /* submitted password jobs whose done has not run */
     uint64_t requests, denied, kdf_jobs, kdf_refused;
     bool stopping;
+    /* manager.v2.Manager (mgr_rpc.c) */
+    struct rpc_server *rpc;
+    struct net_tls_ctx *tls_server, *tls_client;
+    struct mgr_ka_list *ka_live; /* open KeepAlive streams */
+    uint64_t rpc_calls, keepalives;
     /* jobs (mgr_job.c): the ones running on this process, the creation limits */
     struct mgr_job_list jobs_live;
     struct mgr_job_limits *job_limits;
@@ -267,6 +396,15 @@ struct mgr {
     struct net_tls_ctx *tls;
     uint64_t jobs_created, jobs_succeeded, jobs_failed, jobs_limited;
 };
+
+/* ---- manager.v2.Manager (mgr_rpc.c) ---- */
+
+/* Start the RPC server on cfg.rpc_listen (TLS per cfg.tls). Returns 0 or an error in err. */
+int mgr_rpc_start(struct mgr *ctx, struct df_error *err);
+/* Stop listening; open streams end as their clients go. */
+void mgr_rpc_shutdown(struct mgr *ctx);
+/* Close everything (open keepalive streams make their hosts inactive) and free. */
+void mgr_rpc_free(struct mgr *ctx);
 
 /* ---- the REST API (mgr_api.c) ---- */
 

@@ -34,6 +34,47 @@
 #define MGR_SPC_COLS   "id, created_at, updated_at, name, bio, config"
 #define MGR_PAT_COLS   "id, created_at, updated_at, name, bio, scopes, state, expired_at, user_id"
 #define MGR_PAT_FILTER " WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR user_id = ?2)"
+#define MGR_NOW_MS     "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+/* The registry's clock in SQL (ms; julianday keeps the milliseconds strftime('%s') drops). */
+#define MGR_REG_NOW "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+/* A host reads active while its keepalive stream is open and its last keepalive counts. */
+#define MGR_REG_STATE                                                                  \
+    "(CASE WHEN state = 'active' AND alive_until > " MGR_REG_NOW " THEN 'active' ELSE" \
+    " 'inactive' END)"
+/* A keepalive (or the end of its stream) of host ?1 at ip ?2 (NULL: any) in cluster ?3. */
+#define MGR_REG_ALIVE(table, cluster)                                                  \
+    "UPDATE " table " SET state = ?4, last_keep_alive_at = ?5, alive_until = ?6 WHERE" \
+    " host_name = ?1 AND (?2 IS NULL OR ip = ?2) AND " cluster " = ?3"
+#define MGR_SCHED_COLS                                                                                 \
+    "id, created_at, updated_at, host_name, idc, location, ip, port, features, config, " MGR_REG_STATE \
+    ", last_keep_alive_at, scheduler_cluster_id"
+#define MGR_SCHED_FILTER                                                                    \
+    " WHERE (?1 IS NULL OR host_name = ?1) AND (?2 IS NULL OR idc = ?2) AND (?3 IS NULL OR" \
+    " location = ?3) AND (?4 IS NULL OR ip = ?4) AND (?5 IS NULL OR " MGR_REG_STATE         \
+    " = ?5) AND (?6 IS NULL OR scheduler_cluster_id = ?6)"
+#define MGR_SEED_COLS                                                                      \
+    "id, created_at, updated_at, host_name, type, idc, location, ip, port, download_port," \
+    " object_storage_port, " MGR_REG_STATE ", last_keep_alive_at, seed_peer_cluster_id"
+#define MGR_SEED_FILTER                                                                            \
+    " WHERE (?1 IS NULL OR host_name = ?1) AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR"       \
+    " idc = ?3) AND (?4 IS NULL OR location = ?4) AND (?5 IS NULL OR ip = ?5) AND (?6 IS"          \
+    " NULL OR port = ?6) AND (?7 IS NULL OR download_port = ?7) AND (?8 IS NULL OR " MGR_REG_STATE \
+    " = ?8) AND (?9 IS NULL OR seed_peer_cluster_id = ?9)"
+/* peers have no stream: alive_until is their last ListSchedulers plus a few refreshes */
+#define MGR_PEER_STATE "(CASE WHEN alive_until > " MGR_REG_NOW " THEN 'active' ELSE 'inactive' END)"
+#define MGR_PEER_COLS                                                                      \
+    "id, created_at, updated_at, host_name, type, idc, location, ip, port, download_port," \
+    " proxy_port, object_storage_port, " MGR_PEER_STATE ", os, platform, platform_family," \
+    " platform_version, kernel_version, git_version, git_commit, build_platform,"          \
+    " scheduler_cluster_id"
+#define MGR_PEER_FILTER                                                                       \
+    " WHERE (?1 IS NULL OR host_name = ?1) AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR"  \
+    " idc = ?3) AND (?4 IS NULL OR location = ?4) AND (?5 IS NULL OR ip = ?5) AND (?6 IS"     \
+    " NULL OR port = ?6) AND (?7 IS NULL OR download_port = ?7) AND (?8 IS NULL OR"           \
+    " proxy_port = ?8) AND (?9 IS NULL OR " MGR_PEER_STATE " = ?9) AND (?10 IS NULL OR os ="  \
+    " ?10) AND (?11 IS NULL OR platform = ?11) AND (?12 IS NULL OR kernel_version = ?12) AND" \
+    " (?13 IS NULL OR git_version = ?13) AND (?14 IS NULL OR git_commit = ?14) AND (?15 IS"   \
+    " NULL OR scheduler_cluster_id = ?15)"
 #define MGR_JOB_COLS                                                                \
     "id, created_at, updated_at, task_id, bio, type, state, args, result, user_id," \
     " scheduler_cluster_ids"
@@ -107,7 +148,60 @@ static const char *const mgr_db_migrations[] = {
         " user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE"
         ") STRICT;"
         "CREATE INDEX personal_access_tokens_user ON personal_access_tokens (user_id);",
-        /* 3: jobs (preheat, Harbor's too); args never hold a password or a secret header */
+        /*
+         * 3: the registry of schedulers, seed peers and peers. Liveness is not a sticky flag
+         * (upstream's rows stay "active" after a crash, issues #3297, #1336): state says
+         * whether the host's keepalive stream is open, alive_until (ms) when its last
+         * keepalive stops counting, and a row reads active only while both hold.
+         */
+        "CREATE TABLE schedulers ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        " host_name TEXT NOT NULL, idc TEXT NOT NULL DEFAULT '',"
+        " location TEXT NOT NULL DEFAULT '', ip TEXT NOT NULL, port INTEGER NOT NULL,"
+        " features TEXT NOT NULL, config TEXT NOT NULL DEFAULT '{}',"
+        " state TEXT NOT NULL DEFAULT 'inactive' CHECK (state IN ('active', 'inactive')),"
+        " last_keep_alive_at INTEGER NOT NULL DEFAULT 0,"
+        " alive_until INTEGER NOT NULL DEFAULT 0,"
+        " scheduler_cluster_id INTEGER NOT NULL REFERENCES scheduler_clusters (id)"
+        " ON DELETE CASCADE,"
+        " UNIQUE (host_name, ip, scheduler_cluster_id)"
+        ") STRICT;"
+        "CREATE INDEX schedulers_sc ON schedulers (scheduler_cluster_id);"
+        "CREATE TABLE seed_peers ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        " host_name TEXT NOT NULL, type TEXT NOT NULL DEFAULT 'super',"
+        " idc TEXT NOT NULL DEFAULT '', location TEXT NOT NULL DEFAULT '',"
+        " ip TEXT NOT NULL, port INTEGER NOT NULL, download_port INTEGER NOT NULL DEFAULT 0,"
+        " object_storage_port INTEGER NOT NULL DEFAULT 0,"
+        " state TEXT NOT NULL DEFAULT 'inactive' CHECK (state IN ('active', 'inactive')),"
+        " last_keep_alive_at INTEGER NOT NULL DEFAULT 0,"
+        " alive_until INTEGER NOT NULL DEFAULT 0,"
+        " seed_peer_cluster_id INTEGER NOT NULL REFERENCES seed_peer_clusters (id)"
+        " ON DELETE CASCADE,"
+        " UNIQUE (host_name, ip, seed_peer_cluster_id)"
+        ") STRICT;"
+        "CREATE INDEX seed_peers_spc ON seed_peers (seed_peer_cluster_id);"
+        "CREATE TABLE peers ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        " host_name TEXT NOT NULL, type TEXT NOT NULL DEFAULT 'normal'"
+        " CHECK (type IN ('normal', 'super')),"
+        " idc TEXT NOT NULL DEFAULT '', location TEXT NOT NULL DEFAULT '', ip TEXT NOT NULL,"
+        " port INTEGER NOT NULL DEFAULT 0, download_port INTEGER NOT NULL DEFAULT 0,"
+        " proxy_port INTEGER NOT NULL DEFAULT 0, object_storage_port INTEGER NOT NULL DEFAULT 0,"
+        " os TEXT NOT NULL DEFAULT '', platform TEXT NOT NULL DEFAULT '',"
+        " platform_family TEXT NOT NULL DEFAULT '', platform_version TEXT NOT NULL DEFAULT '',"
+        " kernel_version TEXT NOT NULL DEFAULT '', git_version TEXT NOT NULL DEFAULT '',"
+        " git_commit TEXT NOT NULL DEFAULT '', build_platform TEXT NOT NULL DEFAULT '',"
+        " alive_until INTEGER NOT NULL DEFAULT 0,"
+        " scheduler_cluster_id INTEGER NOT NULL REFERENCES scheduler_clusters (id)"
+        " ON DELETE CASCADE,"
+        " UNIQUE (host_name, ip, scheduler_cluster_id)"
+        ") STRICT;"
+        "CREATE INDEX peers_sc ON peers (scheduler_cluster_id);",
+        /* 4: jobs (preheat, Harbor's too); args never hold a password or a secret header */
         "CREATE TABLE jobs ("
         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
         " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
@@ -216,6 +310,64 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
                 "SELECT t.state, t.expired_at, t.scopes FROM personal_access_tokens t"
                 " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1 AND u.state = 'enable'",
         [MGR_STMT_LINK_DELETE_SC] = "DELETE FROM cluster_links WHERE scheduler_cluster_id = ?1",
+        /* the registry (mgr_registry.c) */
+        [MGR_STMT_SCHED_UPSERT] =
+                "INSERT INTO schedulers (created_at, updated_at, host_name, idc, location, ip,"
+                " port, features, config, last_keep_alive_at, scheduler_cluster_id)"
+                " VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?1, ?9)"
+                " ON CONFLICT (host_name, ip, scheduler_cluster_id) DO UPDATE SET"
+                " updated_at = ?1, idc = excluded.idc, location = excluded.location,"
+                " port = excluded.port, features = excluded.features, config = excluded.config,"
+                " last_keep_alive_at = ?1 RETURNING id",
+        [MGR_STMT_SCHED_ALIVE] = MGR_REG_ALIVE("schedulers", "scheduler_cluster_id"),
+        [MGR_STMT_SCHED_GET] = "SELECT " MGR_SCHED_COLS " FROM schedulers WHERE id = ?1",
+        [MGR_STMT_SCHED_LIST] = "SELECT " MGR_SCHED_COLS " FROM schedulers" MGR_SCHED_FILTER
+                                " ORDER BY id LIMIT ?7 OFFSET ?8",
+        [MGR_STMT_SCHED_COUNT] = "SELECT count(*) FROM schedulers" MGR_SCHED_FILTER,
+        [MGR_STMT_SCHED_DELETE] = "DELETE FROM schedulers WHERE id = ?1",
+        [MGR_STMT_SCHED_OF_SC] =
+                "SELECT " MGR_SCHED_COLS " FROM schedulers WHERE"
+                " (?1 IS NULL OR scheduler_cluster_id = ?1) AND (?2 IS NULL OR " MGR_REG_STATE
+                " = 'active') ORDER BY id",
+        [MGR_STMT_SEED_UPSERT] =
+                "INSERT INTO seed_peers (created_at, updated_at, host_name, type, idc, location,"
+                " ip, port, download_port, object_storage_port, last_keep_alive_at,"
+                " seed_peer_cluster_id) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?1, ?10)"
+                " ON CONFLICT (host_name, ip, seed_peer_cluster_id) DO UPDATE SET"
+                " updated_at = ?1, type = excluded.type, idc = excluded.idc,"
+                " location = excluded.location, port = excluded.port,"
+                " download_port = excluded.download_port,"
+                " object_storage_port = excluded.object_storage_port, last_keep_alive_at = ?1"
+                " RETURNING id",
+        [MGR_STMT_SEED_ALIVE] = MGR_REG_ALIVE("seed_peers", "seed_peer_cluster_id"),
+        [MGR_STMT_SEED_GET] = "SELECT " MGR_SEED_COLS " FROM seed_peers WHERE id = ?1",
+        [MGR_STMT_SEED_LIST] = "SELECT " MGR_SEED_COLS " FROM seed_peers" MGR_SEED_FILTER
+                               " ORDER BY id LIMIT ?10 OFFSET ?11",
+        [MGR_STMT_SEED_COUNT] = "SELECT count(*) FROM seed_peers" MGR_SEED_FILTER,
+        [MGR_STMT_SEED_DELETE] = "DELETE FROM seed_peers WHERE id = ?1",
+        [MGR_STMT_SEED_DELETE_KEY] = "DELETE FROM seed_peers WHERE host_name = ?1 AND (?2 IS NULL"
+                                     " OR ip = ?2) AND seed_peer_cluster_id = ?3",
+        [MGR_STMT_SEED_OF_SPC] = "SELECT " MGR_SEED_COLS " FROM seed_peers WHERE (?1 IS NULL OR"
+                                 " seed_peer_cluster_id = ?1) AND (?2 IS NULL OR " MGR_REG_STATE
+                                 " = 'active') ORDER BY id",
+        [MGR_STMT_PEER_UPSERT] =
+                "INSERT INTO peers (created_at, updated_at, host_name, type, idc, location, ip,"
+                " port, download_port, proxy_port, git_version, git_commit, alive_until,"
+                " scheduler_cluster_id) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+                " ?12, ?13) ON CONFLICT (host_name, ip, scheduler_cluster_id) DO UPDATE SET"
+                " updated_at = ?1, type = excluded.type, idc = excluded.idc,"
+                " location = excluded.location, port = excluded.port,"
+                " download_port = excluded.download_port, proxy_port = excluded.proxy_port,"
+                " git_version = excluded.git_version, git_commit = excluded.git_commit,"
+                " alive_until = excluded.alive_until RETURNING id",
+        [MGR_STMT_PEER_GET] = "SELECT " MGR_PEER_COLS " FROM peers WHERE id = ?1",
+        [MGR_STMT_PEER_LIST] = "SELECT " MGR_PEER_COLS " FROM peers" MGR_PEER_FILTER
+                               " ORDER BY id LIMIT ?16 OFFSET ?17",
+        [MGR_STMT_PEER_COUNT] = "SELECT count(*) FROM peers" MGR_PEER_FILTER,
+        [MGR_STMT_PEER_DELETE] = "DELETE FROM peers WHERE id = ?1",
+        [MGR_STMT_PEER_OF_SC] = "SELECT " MGR_PEER_COLS " FROM peers WHERE (?1 IS NULL OR"
+                                " scheduler_cluster_id = ?1) AND (?2 IS NULL OR " MGR_PEER_STATE
+                                " = 'active') ORDER BY id",
         [MGR_STMT_JOB_INSERT] =
                 "INSERT INTO jobs (created_at, updated_at, task_id, bio, type, state, args,"
                 " result, user_id, scheduler_cluster_ids) VALUES (?1, ?1, ?2, ?3, ?4, 'PENDING',"

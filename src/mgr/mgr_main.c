@@ -19,8 +19,10 @@
 #include "df/df_work.h"
 #include "df/log.h"
 #include "df/net_http_server.h"
+#include "df/net_addr.h"
 #include "df/net_listener.h"
 #include "df/roles.h"
+#include "df/rpc_server.h"
 #include "df/store_sql.h"
 #include "df/xmalloc.h"
 #include "mgr.h"
@@ -80,6 +82,22 @@ static const struct df_conf_entry mgr_entries[] = {
          .min = 1024,
          .max = 64 << 20,
          .help = "largest request body; more is refused with 413"},
+        {.key = "rpcListen",
+         .type = DF_CONF_STRING,
+         .offset = F(rpc_listen),
+         .def = "0.0.0.0:65003",
+         .metavar = "ADDR",
+         .help = "address of manager.v2.Manager, where schedulers and seed peers register and "
+                 "peers find their scheduler (ip:port; port 0 binds any)"},
+        {.key = "keepAlive.timeout",
+         .type = DF_CONF_DURATION,
+         .offset = F(keepalive_timeout),
+         .def = "15s",
+         .min = 1000,
+         .max = 3600 * 1000,
+         .help = "a scheduler or seed peer reads inactive this long after its last keepalive "
+                 "(they send one every 5s), or at once when its keepalive stream ends"},
+        RPC_TLS_CONF_ENTRIES(F(tls)),
         {.key = "job.caFile",
          .type = DF_CONF_STRING,
          .offset = F(job_ca),
@@ -118,6 +136,25 @@ static const struct df_conf_spec mgr_spec = {
         .size = sizeof(struct mgr_main_config),
 };
 
+/* True when the RPC address is a loopback one ("127.0.1.1:0"): nobody else reaches it. */
+static bool
+mgr_config_local(const char *addr)
+{
+    char ip[64];
+    const char *colon = strrchr(addr, ':');
+    size_t n = colon != NULL ? (size_t)(colon - addr) : 0;
+
+    if (n == 0 || n >= sizeof(ip))
+        return false;
+    memcpy(ip, addr, n);
+    ip[n] = '\0';
+    if (ip[0] == '[' && n > 2 && ip[n - 1] == ']') {
+        memmove(ip, ip + 1, n - 2);
+        ip[n - 2] = '\0';
+    }
+    return net_addr_is_loopback(ip);
+}
+
 static int
 mgr_config_check(const struct mgr_main_config *cfg, struct df_error *err)
 {
@@ -126,7 +163,10 @@ mgr_config_check(const struct mgr_main_config *cfg, struct df_error *err)
                             MGR_JWT_KEY_LEN, strlen(cfg->jwt_key));
     if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0')
         return df_error_set(err, DF_EINVAL, "dataDir: required");
-    return 0;
+    if (cfg->rpc_listen == NULL || cfg->rpc_listen[0] == '\0')
+        return df_error_set(err, DF_EINVAL, "rpcListen: required");
+    /* as every role: hosts that others reach run mTLS, or plaintext chosen out loud */
+    return rpc_tls_conf_check(&cfg->tls, mgr_config_local(cfg->rpc_listen), err);
 }
 
 static double
@@ -202,8 +242,10 @@ mgr_start(struct mgr *ctx, struct df_error *err)
     if ((rv = net_listener_new(ctx->base, ctx->cfg.listen, 0, net_http_server_accept_cb, ctx->http,
                                &ctx->listener, err)) != 0)
         return rv;
-    log_info("manager: ready: rest %s, data dir %s", net_listener_addr(ctx->listener),
-             ctx->cfg.data_dir);
+    if ((rv = mgr_rpc_start(ctx, err)) != 0)
+        return rv;
+    log_info("manager: ready: rest %s, rpc %s, data dir %s", net_listener_addr(ctx->listener),
+             rpc_server_addr(ctx->rpc, 0), ctx->cfg.data_dir);
     return 0;
 }
 
@@ -213,6 +255,7 @@ mgr_free(struct mgr *ctx)
     if (ctx == NULL)
         return;
     ctx->stopping = true;
+    mgr_rpc_free(ctx); /* its open streams write their hosts inactive: before the db goes */
     net_listener_free(ctx->listener);
     net_http_server_free(ctx->http);
     /* after the server: jobs whose request is gone find nothing to answer; the pool runs
@@ -295,6 +338,7 @@ mgr_main_ready(void *arg, cJSON *doc)
     struct mgr_main *m = arg;
 
     cJSON_AddStringToObject(doc, "rest", net_listener_addr(m->mgr->listener));
+    cJSON_AddStringToObject(doc, "rpc", rpc_server_addr(m->mgr->rpc, 0));
 }
 
 static void
@@ -306,6 +350,7 @@ mgr_main_stop(void *arg, void (*done)(void *), void *done_arg)
         log_info("manager: stopping");
         m->mgr->stopping = true;
         net_listener_disable(m->mgr->listener);
+        mgr_rpc_shutdown(m->mgr);
     }
     done(done_arg);
 }

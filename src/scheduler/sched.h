@@ -31,6 +31,7 @@ struct rpc_server;
 struct sched_stream;
 struct sched_seed;
 struct sched_rtask;
+struct sched_manager;
 
 /* As loaded by df_conf (every number an int64_t); copied into struct sched_config. */
 struct sched_main_config {
@@ -50,6 +51,10 @@ struct sched_main_config {
     int64_t seed_wait, max_piece_count, stall_timeout, wait_timeout, seed_timeout;
     int64_t peer_ttl, host_announce_interval, task_ttl, startup_grace;
     struct rpc_server_conf rpc; /* connection and request limits of the RPC server */
+    char *manager;              /* manager.addr: register there (sched_manager.c); NULL: none */
+    int64_t manager_cluster_id, manager_keepalive, manager_refresh;
+    char *advertise_ip; /* the ip peers reach us at; NULL: the listen address's */
+    char *hostname;     /* NULL: gethostname() */
 };
 
 /* Counters for /metrics; monotonic. */
@@ -92,8 +97,16 @@ struct sched {
     struct sched_metrics m;
     struct df_metrics *metrics;              /* renders m and the table sizes */
     struct df_metrics_series *peer_duration; /* ms from registration to finish, of peers */
+    struct sched_manager *manager;           /* --manager: the link and its cluster config */
     bool stopping;
 };
+
+/* --manager: register with the manager and apply its cluster config (sched_manager.c). */
+int sched_manager_start(struct sched *ctx, struct df_error *err);
+void sched_manager_free(struct sched *ctx);
+/* True when the manager's block list refuses a task of url, tag and application. */
+bool sched_manager_blocked(const struct sched *ctx, const char *url, const char *tag,
+                           const char *application);
 
 /*
  * Register the scheduler.v2.Scheduler methods on ctx->rpc, create the maps and start the

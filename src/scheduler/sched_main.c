@@ -64,6 +64,47 @@ static const struct df_conf_entry sched_entries[] = {
          .metavar = "PATH",
          .help = "write the bound addresses as JSON here once listening"},
         RPC_TLS_CONF_ENTRIES(F(tls)),
+        {.key = "manager.addr",
+         .flag = "manager",
+         .type = DF_CONF_STRING,
+         .offset = F(manager),
+         .metavar = "ADDR",
+         .help = "the manager's RPC address (host:65003): register there, keep alive and apply "
+                 "the cluster's config"},
+        {.key = "manager.schedulerClusterId",
+         .flag = "scheduler-cluster-id",
+         .type = DF_CONF_INT,
+         .offset = F(manager_cluster_id),
+         .def = "1",
+         .min = 1,
+         .max = INT64_MAX,
+         .help = "the scheduler cluster this scheduler belongs to"},
+        {.key = "manager.keepAliveInterval",
+         .type = DF_CONF_DURATION,
+         .offset = F(manager_keepalive),
+         .def = "5s",
+         .min = 100,
+         .max = 3600 * 1000,
+         .help = "how often a keepalive goes to the manager"},
+        {.key = "manager.refreshInterval",
+         .type = DF_CONF_DURATION,
+         .offset = F(manager_refresh),
+         .def = "1m",
+         .min = 100,
+         .max = INT64_C(24) * 3600 * 1000,
+         .help = "how often the cluster's config is read again from the manager"},
+        {.key = "advertiseIP",
+         .flag = "advertise-ip",
+         .type = DF_CONF_STRING,
+         .offset = F(advertise_ip),
+         .metavar = "IP",
+         .help = "the address peers reach this scheduler at, told to the manager (default: the "
+                 "listen address's)"},
+        {.key = "hostname",
+         .type = DF_CONF_STRING,
+         .offset = F(hostname),
+         .metavar = "NAME",
+         .help = "the name given to the manager (default: this host's)"},
         SCHED_DUR("tickInterval", "tick-interval", tick_interval, "200ms", 10,
                   "how often parents are re-planned and stalls detected"),
         SCHED_DUR("gcInterval", "gc-interval", gc_interval, "1m", 100,
@@ -258,6 +299,8 @@ sched_start(struct sched *ctx, struct df_error *err)
     if ((rv = net_listener_new(ctx->base, ctx->cfg.metrics_listen, 0, net_http_server_accept_cb,
                                ctx->metrics_http, &ctx->metrics_listener, err)) != 0)
         return rv;
+    if ((rv = sched_manager_start(ctx, err)) != 0)
+        return rv;
     ctx->tick_timer = event_new(ctx->base, -1, EV_PERSIST, sched_main_tick_cb, ctx);
     ctx->gc_timer = event_new(ctx->base, -1, EV_PERSIST, sched_main_gc_cb, ctx);
     if (ctx->tick_timer == NULL || ctx->gc_timer == NULL)
@@ -308,6 +351,7 @@ sched_free(struct sched *ctx)
     if (ctx == NULL)
         return;
     ctx->stopping = true;
+    sched_manager_free(ctx);
     rpc_server_free(ctx->rpc);
     sched_rpc_reset(ctx);
     net_listener_free(ctx->metrics_listener);

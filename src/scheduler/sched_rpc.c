@@ -800,6 +800,9 @@ peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
 
     if (st->state != SCHED_STREAM_OPEN)
         return req_fail(e, RPC_ALREADY_EXISTS, "peer %s: already registered", st->peer_id);
+    if (sched_manager_blocked(ctx, req->download.url, req->download.tag, req->download.application))
+        return req_fail(e, RPC_FAILED_PRECONDITION, "peer %s: the task is in the block list",
+                        st->peer_id);
     memset(&r, 0, sizeof(r));
     r.url = req->download.url;
     r.tag = req->download.tag;

@@ -874,6 +874,16 @@ sched_state_new(const struct sched_config *cfg)
 }
 
 void
+sched_state_set_limits(struct sched_state *s, uint32_t max_parents, uint32_t slots_normal,
+                       uint32_t slots_seed)
+{
+    if (max_parents >= 1 && max_parents <= SCHED_PARENTS_MAX)
+        s->cfg.max_parents = max_parents;
+    s->cfg.slots_normal = slots_normal;
+    s->cfg.slots_seed = slots_seed;
+}
+
+void
 sched_state_free(struct sched_state *s)
 {
     struct sched_host *h;
@@ -990,8 +1000,9 @@ sched_state_host_announce(struct sched_state *s, const struct sched_host_info *i
     h->download_port = info->download_port;
     h->upload_rate_limit = info->upload_rate_limit;
     h->upload_slots = info->upload_slots > 0 ? info->upload_slots
-                      : seed                 ? HOST_SLOTS_SEED
-                                             : HOST_SLOTS_NORMAL;
+                      : seed ? (s->cfg.slots_seed > 0 ? s->cfg.slots_seed : HOST_SLOTS_SEED)
+                      : s->cfg.slots_normal > 0 ? s->cfg.slots_normal
+                                                : HOST_SLOTS_NORMAL;
     h->concurrent_uploads = info->concurrent_uploads;
     h->announced_at = now;
     rv = 0;

@@ -48,6 +48,8 @@ struct sched_config {
     int64_t peer_ttl;         /* ms of inactivity before a peer is collected */
     int64_t host_announce_interval; /* hosts silent for 2x this are collected */
     int64_t task_ttl;               /* ms a task without peers is kept */
+    uint32_t slots_normal;          /* upload slots of a normal host that announces none; 0: 200 */
+    uint32_t slots_seed;            /* ... of a seed host; 0: 2000 (the manager's load_limit) */
     int64_t startup_grace; /* ms after sched_state_start() in which a task with no source and
                             * no seed host alive makes peers wait (seed hosts may not have
                             * announced to a restarted scheduler yet); 0: none */
@@ -246,6 +248,14 @@ struct sched_state *sched_state_new(const struct sched_config *cfg);
 
 /* Free everything; NULL is a no-op. */
 void sched_state_free(struct sched_state *s);
+
+/*
+ * The limits the manager's cluster config sets while running: parents per child (1..
+ * SCHED_PARENTS_MAX) and the default upload slots of normal and seed hosts (0: built-in).
+ * Parents apply at the next plan, slots at each host's next announcement.
+ */
+void sched_state_set_limits(struct sched_state *s, uint32_t max_parents, uint32_t slots_normal,
+                            uint32_t slots_seed);
 
 /*
  * The service starts at now: for cfg.startup_grace after it, a peer that finds no parent in

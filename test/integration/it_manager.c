@@ -33,8 +33,9 @@ mg_start(const char *f1, const char *f2)
 
     snprintf(dd, sizeof(dd), "%s/data", G.dir);
     memset(&G.mgr, 0, sizeof(G.mgr));
-    if (it_df_start(&G.mgr, G.dir, "manager", "manager", "--listen", MG_IP ":0", "--data-dir", dd,
-                    "--auth-password-iterations", "1000", f1, f2, NULL) != 0)
+    if (it_df_start(&G.mgr, G.dir, "manager", "manager", "--listen", MG_IP ":0", "--rpc-listen",
+                    MG_IP ":0", "--data-dir", dd, "--auth-password-iterations", "1000", f1, f2,
+                    NULL) != 0)
         return -1;
     snprintf(G.addr, sizeof(G.addr), "%s", it_proc_ready_str(&G.mgr, "rest"));
     return 0;
@@ -177,10 +178,12 @@ START_TEST(test_newer_database_refused)
     ck_assert_int_eq(it_proc_stop(&G.mgr), 0);
     ck_assert_int_eq(
             it_shf(NULL, 10, "sqlite3 %s/data/manager.db 'PRAGMA user_version = 7'", G.dir), 0);
-    rv = it_shf(&out, 30, "%s manager --listen " MG_IP ":0 --data-dir %s/data 2>&1; echo status=$?",
+    rv = it_shf(&out, 30,
+                "%s manager --listen " MG_IP ":0 --rpc-listen " MG_IP
+                ":0 --data-dir %s/data 2>&1; echo status=$?",
                 it_bin(), G.dir);
     ck_assert_int_eq(rv, 0);
-    ck_assert_msg(strstr(out, "schema version 7 is newer than this binary's ") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "schema version 7 is newer than this binary's") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "status=0") == NULL, "%s", out);
     free(out);
 }
@@ -348,7 +351,8 @@ START_TEST(test_forged_and_foreign_tokens)
         snprintf(dd, sizeof(dd), "%s/other", G.dir);
         memset(&other, 0, sizeof(other));
         ck_assert_int_eq(it_df_start(&other, G.dir, "other", "manager", "--listen", MG_IP ":0",
-                                     "--data-dir", dd, "--auth-password-iterations", "1000", NULL),
+                                     "--rpc-listen", MG_IP ":0", "--data-dir", dd,
+                                     "--auth-password-iterations", "1000", NULL),
                          0);
         snprintf(G.addr, sizeof(G.addr), "%s", it_proc_ready_str(&other, "rest"));
         mg_expect("GET", "/api/v1/users", root, NULL, 401, NULL);

@@ -565,7 +565,7 @@ START_TEST(test_health_every_role)
     /* the manager answers on its REST listener, ready once its database answers a read */
     snprintf(data, sizeof(data), "%s/readymgr", O.dir);
     ck_assert_int_eq(it_df_start(&lone, O.dir, "readymgr", "manager", "--listen", "127.0.0.218:0",
-                                 "--data-dir", data, NULL),
+                                 "--rpc-listen", "127.0.0.218:0", "--data-dir", data, NULL),
                      0);
     ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "rest"), "/healthy"), 200);
     ck_assert_int_eq(ops_status(it_proc_ready_str(&lone, "rest"), "/readyz"), 200);
@@ -742,7 +742,8 @@ START_TEST(test_mgr_log_reopen_reload)
     snprintf(data, sizeof(data), "%s/mgr", O.dir);
     ops_write(conf, "{\"log\": {\"level\": \"info\", \"format\": \"json\"}}\n");
     ck_assert_int_eq(it_df_start(&m, O.dir, "logmgr", "manager", "--config", conf, "--listen",
-                                 "127.0.0.218:0", "--data-dir", data, "--log-file", log, NULL),
+                                 "127.0.0.218:0", "--rpc-listen", "127.0.0.218:0", "--data-dir",
+                                 data, "--log-file", log, NULL),
                      0);
     ck_assert(ops_log_has(log, "ready"));
     ck_assert_int_gt(ops_json_lines(log), 0);

@@ -181,8 +181,9 @@ ph_start(const char *flag)
 
     snprintf(dd, sizeof(dd), "%s/data", P.dir);
     memset(&P.mgr, 0, sizeof(P.mgr));
-    if (it_df_start(&P.mgr, P.dir, "manager", "manager", "--listen", PH_IP ":0", "--data-dir", dd,
-                    "--auth-password-iterations", "1000", flag, NULL) != 0)
+    if (it_df_start(&P.mgr, P.dir, "manager", "manager", "--listen", PH_IP ":0", "--rpc-listen",
+                    PH_IP ":0", "--data-dir", dd, "--auth-password-iterations", "1000", flag,
+                    NULL) != 0)
         return -1;
     snprintf(P.addr, sizeof(P.addr), "%s", it_proc_ready_str(&P.mgr, "rest"));
     return 0;

@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * manager.v2 messages <-> C structs. The manager reads the requests and writes Scheduler
+ * answers; the scheduler and peer write the requests and read the answers; every wire name
+ * is spelled here once. JSON carried in `bytes` fields is base64 (protobuf's JSON mapping)
+ * and bounded by PROTO_MGR_JSON_MAX before it is decoded, then checked to be JSON.
+ */
+#include "df/proto_mgr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "df/df_b64.h"
+#include "df/xmalloc.h"
+#include "proto_json.h"
+
+static const char *const proto_mgr_sources[] = {
+        [PROTO_MGR_SCHEDULER_SOURCE] = "SCHEDULER_SOURCE",
+        [PROTO_MGR_PEER_SOURCE] = "PEER_SOURCE",
+        [PROTO_MGR_SEED_PEER_SOURCE] = "SEED_PEER_SOURCE",
+};
+
+/* The cluster id's wire name of each request kind. */
+static const char *const proto_mgr_cluster_key[] = {
+        [PROTO_MGR_REQ_UPDATE_SCHEDULER] = "schedulerClusterId",
+        [PROTO_MGR_REQ_UPDATE_SEED_PEER] = "seedPeerClusterId",
+        [PROTO_MGR_REQ_DELETE_SEED_PEER] = "seedPeerClusterId",
+        [PROTO_MGR_REQ_LIST_SCHEDULERS] = "schedulerClusterId",
+        [PROTO_MGR_REQ_KEEPALIVE] = "clusterId",
+        [PROTO_MGR_REQ_GET_SCHEDULER] = "schedulerClusterId",
+};
+
+/* An enum member: its name or its number (protobuf JSON accepts both); absent is 0. */
+static int
+proto_mgr_source_get(const cJSON *o, enum proto_mgr_source *out, struct df_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "sourceType");
+
+    *out = PROTO_MGR_SCHEDULER_SOURCE;
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    for (size_t i = 0; i < DF_NELEM(proto_mgr_sources); i++) {
+        if ((cJSON_IsString(v) && strcmp(v->valuestring, proto_mgr_sources[i]) == 0) ||
+            (cJSON_IsNumber(v) && v->valuedouble == (double)i)) {
+            *out = (enum proto_mgr_source)i;
+            return 0;
+        }
+    }
+    return proto_json_fail(err, DF_EINVAL, "", "sourceType",
+                           "expected SCHEDULER_SOURCE, PEER_SOURCE or SEED_PEER_SOURCE");
+}
+
+/* A `bytes` member holding JSON: base64-decoded, bounded, parsed once to check it. */
+static int
+proto_mgr_json_get(const cJSON *o, const char *where, const char *key, char **out,
+                   struct df_error *err)
+{
+    char *s = NULL, *text;
+    size_t n = 0, cap;
+    cJSON *doc;
+    int rv;
+
+    if ((rv = proto_json_str(o, where, key, false, false, 0, &s, err)) != 0 || s == NULL)
+        return rv;
+    if (strlen(s) > df_b64_encoded_size(PROTO_MGR_JSON_MAX)) {
+        free(s);
+        return proto_json_fail(err, DF_EINVAL, where, key, "more than %u bytes",
+                               PROTO_MGR_JSON_MAX);
+    }
+    cap = strlen(s) / 4 * 3 + 3;
+    text = xmalloc(cap + 1);
+    if (df_b64_decode(s, strlen(s), (uint8_t *)text, cap, &n) != 0) {
+        free(s);
+        free(text);
+        return proto_json_fail(err, DF_EINVAL, where, key, "expected base64");
+    }
+    free(s);
+    text[n] = '\0';
+    if ((doc = cJSON_ParseWithLength(text, n)) == NULL) {
+        free(text);
+        return proto_json_fail(err, DF_EINVAL, where, key, "expected JSON in base64");
+    }
+    cJSON_Delete(doc);
+    *out = text;
+    return 0;
+}
+
+static bool
+proto_mgr_json_add(cJSON *o, const char *key, const char *text)
+{
+    char *b64;
+    bool ok;
+
+    if (text == NULL)
+        return true;
+    b64 = xmalloc(df_b64_encoded_size(strlen(text)) + 1);
+    ok = proto_json_add_str(o, key, df_b64_encode((const uint8_t *)text, strlen(text), b64));
+    free(b64);
+    return ok;
+}
+
+/* A port: at most 65535, required > 0 when required. */
+static int
+proto_mgr_port_get(const cJSON *o, const char *where, const char *key, bool required, uint16_t *out,
+                   struct df_error *err)
+{
+    uint64_t v = 0;
+    int rv;
+
+    if ((rv = proto_json_u64(o, where, key, UINT16_MAX, NULL, &v, err)) != 0)
+        return rv;
+    if (required && v == 0)
+        return proto_json_fail(err, DF_EINVAL, where, key, "required");
+    *out = (uint16_t)v;
+    return 0;
+}
+
+/* ---- requests ---- */
+
+void
+proto_mgr_req_reset(struct proto_mgr_req *r)
+{
+    free(r->hostname);
+    free(r->ip);
+    free(r->idc);
+    free(r->location);
+    free(r->type);
+    free(r->version);
+    free(r->commit);
+    proto_json_strv_free(r->features, r->nfeatures);
+    free(r->config);
+    memset(r, 0, sizeof(*r));
+}
+
+static int
+proto_mgr_features_get(const cJSON *msg, struct proto_mgr_req *out, struct df_error *err)
+{
+    const cJSON *arr = NULL, *it;
+    size_t n;
+
+    if (proto_json_array(msg, "", "features", &arr, err) != 0)
+        return DF_EINVAL;
+    if (arr == NULL)
+        return 0;
+    if ((n = (size_t)cJSON_GetArraySize(arr)) > 16)
+        return proto_json_fail(err, DF_EINVAL, "", "features", "at most 16");
+    out->features = xcalloc(n + 1, sizeof(char *));
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!cJSON_IsString(it) || strlen(it->valuestring) > 32)
+            return proto_json_fail(err, DF_EINVAL, "", "features", "expected short strings");
+        out->features[out->nfeatures++] = xstrdup(it->valuestring);
+    }
+    return 0;
+}
+
+int
+proto_mgr_req_from_json(const cJSON *msg, enum proto_mgr_req_kind kind, struct proto_mgr_req *out,
+                        struct df_error *err)
+{
+    /* which kinds require the ip and the cluster, and carry a port */
+    bool need_ip = kind == PROTO_MGR_REQ_UPDATE_SCHEDULER ||
+                   kind == PROTO_MGR_REQ_UPDATE_SEED_PEER || kind == PROTO_MGR_REQ_LIST_SCHEDULERS;
+    bool need_cluster = kind != PROTO_MGR_REQ_LIST_SCHEDULERS;
+    bool has_port =
+            kind == PROTO_MGR_REQ_UPDATE_SCHEDULER || kind == PROTO_MGR_REQ_UPDATE_SEED_PEER;
+    const size_t max = PROTO_MGR_TEXT_MAX;
+    bool has = false;
+    int rv;
+
+    memset(out, 0, sizeof(*out));
+    if (!cJSON_IsObject(msg)) {
+        rv = df_error_set(err, DF_EINVAL, "expected an object");
+        goto fail;
+    }
+    if ((rv = proto_mgr_source_get(msg, &out->source, err)) != 0 ||
+        (rv = proto_json_str(msg, "", "hostname", true, true, max, &out->hostname, err)) != 0 ||
+        (rv = proto_json_str(msg, "", "ip", need_ip, true, 45, &out->ip, err)) != 0 ||
+        (rv = proto_json_str(msg, "", "idc", false, true, max, &out->idc, err)) != 0 ||
+        (rv = proto_json_str(msg, "", "location", false, true, max, &out->location, err)) != 0 ||
+        (rv = proto_json_str(msg, "", "version", false, true, max, &out->version, err)) != 0 ||
+        (rv = proto_json_str(msg, "", "commit", false, true, max, &out->commit, err)) != 0 ||
+        (rv = proto_json_u64(msg, "", proto_mgr_cluster_key[kind], INT64_MAX, &has,
+                             &out->cluster_id, err)) != 0)
+        goto fail;
+    if (need_cluster && out->cluster_id == 0) {
+        rv = proto_json_fail(err, DF_EINVAL, "", proto_mgr_cluster_key[kind], "at least 1");
+        goto fail;
+    }
+    if (has_port && (rv = proto_mgr_port_get(msg, "", "port", true, &out->port, err)) != 0)
+        goto fail;
+    if (kind == PROTO_MGR_REQ_UPDATE_SCHEDULER &&
+        ((rv = proto_mgr_features_get(msg, out, err)) != 0 ||
+         (rv = proto_mgr_json_get(msg, "", "config", &out->config, err)) != 0))
+        goto fail;
+    if (kind == PROTO_MGR_REQ_UPDATE_SEED_PEER) {
+        if ((rv = proto_mgr_port_get(msg, "", "downloadPort", false, &out->download_port, err)) !=
+                    0 ||
+            (rv = proto_json_str(msg, "", "type", false, true, 16, &out->type, err)) != 0)
+            goto fail;
+        if (out->type != NULL && strcmp(out->type, "super") != 0) {
+            rv = proto_json_fail(err, DF_EINVAL, "", "type", "expected super");
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    proto_mgr_req_reset(out);
+    return rv;
+}
+
+cJSON *
+proto_mgr_req_to_json(const struct proto_mgr_req *r, enum proto_mgr_req_kind kind)
+{
+    cJSON *m = cJSON_CreateObject(), *arr;
+    bool ok;
+
+    if (m == NULL)
+        return NULL;
+    ok = proto_json_add_str(m, "sourceType", proto_mgr_sources[r->source]) &&
+         proto_json_add_str(m, "hostname", r->hostname) && proto_json_add_str(m, "ip", r->ip) &&
+         proto_json_add_str(m, "idc", r->idc) && proto_json_add_str(m, "location", r->location) &&
+         proto_json_add_str(m, "type", r->type) && proto_json_add_str(m, "version", r->version) &&
+         proto_json_add_str(m, "commit", r->commit) &&
+         (r->cluster_id == 0 ||
+          proto_json_add_u64(m, proto_mgr_cluster_key[kind], r->cluster_id)) &&
+         (r->port == 0 || proto_json_add_u64(m, "port", r->port)) &&
+         (r->download_port == 0 || proto_json_add_u64(m, "downloadPort", r->download_port)) &&
+         proto_mgr_json_add(m, "config", r->config);
+    if (ok && r->nfeatures > 0) {
+        ok = (arr = cJSON_AddArrayToObject(m, "features")) != NULL;
+        for (size_t i = 0; ok && i < r->nfeatures; i++)
+            ok = cJSON_AddItemToArray(arr, cJSON_CreateString(r->features[i]));
+    }
+    if (!ok) {
+        cJSON_Delete(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- answers ---- */
+
+static void
+proto_mgr_cluster_reset(struct proto_mgr_cluster *c)
+{
+    free(c->name);
+    free(c->bio);
+    free(c->config);
+    free(c->client_config);
+    free(c->scopes);
+    free(c->seed_client_config);
+    memset(c, 0, sizeof(*c));
+}
+
+void
+proto_mgr_seed_peer_reset(struct proto_mgr_seed_peer *p)
+{
+    free(p->hostname);
+    free(p->type);
+    free(p->idc);
+    free(p->location);
+    free(p->ip);
+    free(p->state);
+    memset(p, 0, sizeof(*p));
+}
+
+void
+proto_mgr_scheduler_reset(struct proto_mgr_scheduler *s)
+{
+    free(s->hostname);
+    free(s->idc);
+    free(s->location);
+    free(s->ip);
+    free(s->state);
+    proto_mgr_cluster_reset(&s->cluster);
+    for (size_t i = 0; i < s->nseed_peers; i++)
+        proto_mgr_seed_peer_reset(&s->seed_peers[i]);
+    free(s->seed_peers);
+    free(s->features);
+    memset(s, 0, sizeof(*s));
+}
+
+static int
+proto_mgr_cluster_from_json(const cJSON *o, const char *w, struct proto_mgr_cluster *c,
+                            struct df_error *err)
+{
+    int rv;
+
+    if ((rv = proto_json_u64(o, w, "id", INT64_MAX, NULL, &c->id, err)) != 0 ||
+        (rv = proto_json_str(o, w, "name", false, true, 0, &c->name, err)) != 0 ||
+        (rv = proto_json_str(o, w, "bio", false, false, 0, &c->bio, err)) != 0 ||
+        (rv = proto_mgr_json_get(o, w, "config", &c->config, err)) != 0 ||
+        (rv = proto_mgr_json_get(o, w, "clientConfig", &c->client_config, err)) != 0 ||
+        (rv = proto_mgr_json_get(o, w, "scopes", &c->scopes, err)) != 0 ||
+        (rv = proto_mgr_json_get(o, w, "seedClientConfig", &c->seed_client_config, err)) != 0)
+        return rv;
+    return 0;
+}
+
+static cJSON *
+proto_mgr_cluster_to_json(const struct proto_mgr_cluster *c)
+{
+    cJSON *m = cJSON_CreateObject();
+
+    if (m == NULL || !proto_json_add_u64(m, "id", c->id) ||
+        !proto_json_add_str(m, "name", c->name) || !proto_json_add_str(m, "bio", c->bio) ||
+        !proto_mgr_json_add(m, "config", c->config) ||
+        !proto_mgr_json_add(m, "clientConfig", c->client_config) ||
+        !proto_mgr_json_add(m, "scopes", c->scopes) ||
+        !proto_mgr_json_add(m, "seedClientConfig", c->seed_client_config)) {
+        cJSON_Delete(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* The members a Scheduler and a SeedPeer share. */
+static int
+proto_mgr_host_from_json(const cJSON *o, const char *w, uint64_t *id, char **hostname, char **idc,
+                         char **location, char **ip, uint16_t *port, char **state,
+                         struct df_error *err)
+{
+    int rv;
+
+    if ((rv = proto_json_u64(o, w, "id", INT64_MAX, NULL, id, err)) != 0 ||
+        (rv = proto_json_str(o, w, "hostname", true, true, PROTO_MGR_TEXT_MAX, hostname, err)) !=
+                0 ||
+        (rv = proto_json_str(o, w, "idc", false, true, PROTO_MGR_TEXT_MAX, idc, err)) != 0 ||
+        (rv = proto_json_str(o, w, "location", false, true, PROTO_MGR_TEXT_MAX, location, err)) !=
+                0 ||
+        (rv = proto_json_str(o, w, "ip", true, true, 45, ip, err)) != 0 ||
+        (rv = proto_mgr_port_get(o, w, "port", true, port, err)) != 0 ||
+        (rv = proto_json_str(o, w, "state", false, true, 16, state, err)) != 0)
+        return rv;
+    return 0;
+}
+
+static bool
+proto_mgr_host_to_json(cJSON *m, uint64_t id, const char *hostname, const char *idc,
+                       const char *location, const char *ip, uint16_t port, const char *state)
+{
+    return proto_json_add_u64(m, "id", id) && proto_json_add_str(m, "hostname", hostname) &&
+           proto_json_add_str(m, "idc", idc) && proto_json_add_str(m, "location", location) &&
+           proto_json_add_str(m, "ip", ip) && proto_json_add_u64(m, "port", port) &&
+           proto_json_add_str(m, "state", state);
+}
+
+static int
+proto_mgr_seed_peer_from_json(const cJSON *o, const char *w, struct proto_mgr_seed_peer *p,
+                              struct df_error *err)
+{
+    int rv;
+
+    if ((rv = proto_mgr_host_from_json(o, w, &p->id, &p->hostname, &p->idc, &p->location, &p->ip,
+                                       &p->port, &p->state, err)) != 0 ||
+        (rv = proto_json_str(o, w, "type", false, true, 16, &p->type, err)) != 0 ||
+        (rv = proto_mgr_port_get(o, w, "downloadPort", false, &p->download_port, err)) != 0 ||
+        (rv = proto_json_u64(o, w, "seedPeerClusterId", INT64_MAX, NULL, &p->cluster_id, err)) != 0)
+        return rv;
+    return 0;
+}
+
+cJSON *
+proto_mgr_seed_peer_to_json(const struct proto_mgr_seed_peer *p)
+{
+    cJSON *m = cJSON_CreateObject();
+
+    if (m == NULL ||
+        !proto_mgr_host_to_json(m, p->id, p->hostname, p->idc, p->location, p->ip, p->port,
+                                p->state) ||
+        !proto_json_add_str(m, "type", p->type) ||
+        !proto_json_add_u64(m, "downloadPort", p->download_port) ||
+        !proto_json_add_u64(m, "seedPeerClusterId", p->cluster_id)) {
+        cJSON_Delete(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Read a Scheduler at path w ("" at the top, "schedulers[i]" in a list). */
+static int
+proto_mgr_scheduler_get(const cJSON *msg, const char *w, struct proto_mgr_scheduler *s,
+                        struct df_error *err)
+{
+    const cJSON *c, *arr = NULL, *it;
+    char where[64];
+    size_t i = 0;
+    int rv;
+
+    memset(s, 0, sizeof(*s));
+    if ((rv = proto_mgr_host_from_json(msg, w, &s->id, &s->hostname, &s->idc, &s->location, &s->ip,
+                                       &s->port, &s->state, err)) != 0 ||
+        (rv = proto_json_u64(msg, w, "schedulerClusterId", INT64_MAX, NULL, &s->cluster_id, err)) !=
+                0 ||
+        (rv = proto_mgr_json_get(msg, w, "features", &s->features, err)) != 0 ||
+        (rv = proto_json_array(msg, w, "seedPeers", &arr, err)) != 0)
+        goto fail;
+    c = cJSON_GetObjectItemCaseSensitive(msg, "schedulerCluster");
+    if (cJSON_IsObject(c)) {
+        snprintf(where, sizeof(where), "%s%sschedulerCluster", w, w[0] != '\0' ? "." : "");
+        if ((rv = proto_mgr_cluster_from_json(c, where, &s->cluster, err)) != 0)
+            goto fail;
+        s->has_cluster = true;
+    }
+    if (arr != NULL && cJSON_GetArraySize(arr) > 0) {
+        s->seed_peers = xcalloc((size_t)cJSON_GetArraySize(arr), sizeof(*s->seed_peers));
+        cJSON_ArrayForEach(it, arr)
+        {
+            snprintf(where, sizeof(where), "%s%sseedPeers[%zu]", w, w[0] != '\0' ? "." : "", i++);
+            rv = proto_mgr_seed_peer_from_json(it, where, &s->seed_peers[s->nseed_peers], err);
+            s->nseed_peers++; /* counted either way: reset frees what it holds */
+            if (rv != 0)
+                goto fail;
+        }
+    }
+    return 0;
+fail:
+    proto_mgr_scheduler_reset(s);
+    return rv;
+}
+
+int
+proto_mgr_scheduler_from_json(const cJSON *msg, struct proto_mgr_scheduler *out,
+                              struct df_error *err)
+{
+    return proto_mgr_scheduler_get(msg, "", out, err);
+}
+
+cJSON *
+proto_mgr_scheduler_to_json(const struct proto_mgr_scheduler *s)
+{
+    cJSON *m = cJSON_CreateObject(), *arr, *item;
+    bool ok;
+
+    if (m == NULL)
+        return NULL;
+    ok = proto_mgr_host_to_json(m, s->id, s->hostname, s->idc, s->location, s->ip, s->port,
+                                s->state) &&
+         proto_json_add_u64(m, "schedulerClusterId", s->cluster_id) &&
+         proto_mgr_json_add(m, "features", s->features);
+    if (ok && s->has_cluster)
+        ok = (item = proto_mgr_cluster_to_json(&s->cluster)) != NULL &&
+             cJSON_AddItemToObject(m, "schedulerCluster", item);
+    if (ok)
+        ok = (arr = cJSON_AddArrayToObject(m, "seedPeers")) != NULL;
+    for (size_t i = 0; ok && i < s->nseed_peers; i++)
+        ok = (item = proto_mgr_seed_peer_to_json(&s->seed_peers[i])) != NULL &&
+             cJSON_AddItemToArray(arr, item);
+    if (!ok) {
+        cJSON_Delete(m);
+        return NULL;
+    }
+    return m;
+}
+
+void
+proto_mgr_schedulers_free(struct proto_mgr_scheduler *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        proto_mgr_scheduler_reset(&v[i]);
+    free(v);
+}
+
+int
+proto_mgr_schedulers_from_json(const cJSON *msg, struct proto_mgr_scheduler **out, size_t *n,
+                               struct df_error *err)
+{
+    const cJSON *arr = NULL, *it;
+    struct proto_mgr_scheduler *v = NULL;
+    char where[32];
+    size_t i = 0;
+    int rv;
+
+    if ((rv = proto_json_array(msg, "", "schedulers", &arr, err)) != 0)
+        return rv;
+    if (arr != NULL && cJSON_GetArraySize(arr) > 0)
+        v = xcalloc((size_t)cJSON_GetArraySize(arr), sizeof(*v));
+    if (arr != NULL) {
+        cJSON_ArrayForEach(it, arr)
+        {
+            snprintf(where, sizeof(where), "schedulers[%zu]", i);
+            if ((rv = proto_mgr_scheduler_get(it, where, &v[i], err)) != 0) {
+                proto_mgr_schedulers_free(v, i);
+                return rv;
+            }
+            i++;
+        }
+    }
+    *out = v;
+    *n = i;
+    return 0;
+}
+
+cJSON *
+proto_mgr_schedulers_to_json(cJSON *items)
+{
+    cJSON *m = cJSON_CreateObject();
+
+    if (m == NULL || !cJSON_AddItemToObject(m, "schedulers", items)) {
+        cJSON_Delete(m);
+        cJSON_Delete(items);
+        return NULL;
+    }
+    return m;
+}
