@@ -53,9 +53,9 @@ struct mgr_main_config {
     char *rpc_listen;          /* manager.v2.Manager (mgr_rpc.c) */
     int64_t keepalive_timeout; /* ms a keepalive counts */
     struct rpc_tls_conf tls;   /* of the RPC listener */
-    char *job_ca;         /* CA bundle for registries of image preheats; NULL: the system's */
-    int64_t job_max_live; /* unfinished jobs at once; more is a 429 */
-    bool harbor_open;     /* /_ping and /preheats without a token (Harbor <= 2.11, auth NONE) */
+    char *job_ca;              /* CA bundle for registries of image preheats; NULL: the system's */
+    int64_t job_max_live;      /* unfinished jobs at once; more is a 429 */
+    bool harbor_open; /* /_ping and /preheats without a token (Harbor <= 2.11, auth NONE) */
 };
 
 /* ---- passwords and tokens (mgr_auth.c; pure, thread-safe) ---- */
