@@ -17,11 +17,13 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
+#include "df/df_conf.h"
 #include "df/df_err.h"
 #include "df/rpc_tls.h"
 
 struct event_base;
 struct evdns_base;
+struct net_addrpolicy;
 struct net_fetch_pool;
 struct net_tls_ctx;
 struct df_metrics;
@@ -56,6 +58,7 @@ struct mgr_main_config {
     char *job_ca;              /* CA bundle for registries of image preheats; NULL: the system's */
     int64_t job_max_live;      /* unfinished jobs at once; more is a 429 */
     bool harbor_open; /* /_ping and /preheats without a token (Harbor <= 2.11, auth NONE) */
+    struct df_conf_list job_allow, job_deny; /* the registry requests' address policy */
 };
 
 /* ---- passwords and tokens (mgr_auth.c; pure, thread-safe) ---- */
@@ -394,6 +397,7 @@ struct mgr {
     struct net_fetch_pool *fetch_pool;
     struct evdns_base *dns;
     struct net_tls_ctx *tls;
+    struct net_addrpolicy *job_policy;
     uint64_t jobs_created, jobs_succeeded, jobs_failed, jobs_limited;
 };
 

@@ -399,6 +399,7 @@ mgr_image_start(struct mgr_image *r, const char *basic, struct df_error *err)
     req.headers = h;
     req.nheaders = n;
     req.any_status = true;
+    req.policy = r->ctx->job_policy;
     req.max_body = r->phase == MGR_IMAGE_MANIFEST ? MGR_IMAGE_MANIFEST_MAX : MGR_IMAGE_TOKEN_MAX;
     r->status = 0;
     return net_fetch_start(&env, &req, &cbs, r, &r->fetch, err);

@@ -40,6 +40,7 @@
 #include "df/df_time.h"
 #include "df/df_url.h"
 #include "df/log.h"
+#include "df/net_addrpolicy.h"
 #include "df/net_connect.h"
 #include "df/net_fetch.h"
 #include "df/net_http_server.h"
@@ -531,15 +532,60 @@ mgr_job_timeout_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * The candidate of the job's clusters, as upstream picks it: the first active scheduler
+ * (wt-reg's registry, mgr_reg_list) whose features hold "preheat". Returns 0 with *out, or
+ * DF_ENOTFOUND, or a db error.
+ */
+static int
+mgr_job_candidate(struct mgr_job *j, struct mgr_reg_host *out)
+{
+    struct mgr_reg_host *hosts = NULL;
+    const cJSON *id;
+    size_t n = 0;
+    int rv;
+
+    cJSON_ArrayForEach(id, j->cluster_ids)
+    {
+        if ((rv = mgr_reg_list(j->ctx->db, MGR_REG_SCHEDULER, (int64_t)id->valuedouble, true,
+                               &hosts, &n)) != 0)
+            return rv;
+        for (size_t i = 0; i < n; i++) {
+            if (strstr(hosts[i].features, "\"preheat\"") != NULL) {
+                *out = hosts[i];
+                free(hosts);
+                return 0;
+            }
+        }
+        free(hosts);
+    }
+    return DF_ENOTFOUND;
+}
+
+/*
  * Dispatch the URLs (an array of strings, taken) to the schedulers of the job's clusters.
- * The manager knows no scheduler yet (the registry of schedulers is not part of this
- * build): upstream's answer when it finds no candidate is this error.
+ * This manager finds the candidate scheduler in the registry but has no preheat call to
+ * it yet (the scheduler side is not built): the job ends FAILURE saying so, naming the
+ * candidate, never PENDING for nothing.
  */
 static void
 mgr_job_dispatch(struct mgr_job *j, cJSON *urls)
 {
+    struct mgr_reg_host h;
+    char msg[600];
+    int rv = mgr_job_candidate(j, &h);
+
+    if (rv == DF_ENOTFOUND) {
+        snprintf(msg, sizeof(msg), "candidate schedulers not found");
+    } else if (rv != 0) {
+        snprintf(msg, sizeof(msg), "cannot read the schedulers: %s", df_strerror(rv));
+    } else {
+        snprintf(msg, sizeof(msg),
+                 "scheduler %s (%s:%d) of cluster %lld is the candidate, but this manager does "
+                 "not dispatch preheats to schedulers yet (%d URLs resolved)",
+                 h.hostname, h.ip, h.port, (long long)h.cluster_id, cJSON_GetArraySize(urls));
+    }
     cJSON_Delete(urls);
-    mgr_job_finish(j, "FAILURE", "candidate schedulers not found", NULL);
+    mgr_job_finish(j, "FAILURE", msg, NULL);
 }
 
 /* The image's blobs, or why not. */
@@ -993,6 +1039,11 @@ mgr_job_init(struct mgr *ctx, struct df_error *err)
     if ((ctx->dns = net_dns_new(ctx->base)) == NULL)
         return df_error_set(err, DF_ENOMEM, "manager: cannot create a resolver");
     ctx->fetch_pool = net_fetch_pool_new();
+    /* a job names the URLs the manager fetches: the outbound policy against SSRF applies */
+    if ((rv = net_addrpolicy_new((const char *const *)ctx->cfg.job_allow.v, ctx->cfg.job_allow.n,
+                                 (const char *const *)ctx->cfg.job_deny.v, ctx->cfg.job_deny.n,
+                                 &ctx->job_policy, err)) != 0)
+        return rv;
     /* a previous process died with these running: their secrets died with it */
     do {
         n = 0;
@@ -1032,4 +1083,6 @@ mgr_job_reset(struct mgr *ctx)
     ctx->dns = NULL;
     net_tls_ctx_free(ctx->tls);
     ctx->tls = NULL;
+    net_addrpolicy_free(ctx->job_policy);
+    ctx->job_policy = NULL;
 }

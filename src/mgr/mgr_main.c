@@ -110,6 +110,18 @@ static const struct df_conf_entry mgr_entries[] = {
          .min = 1,
          .max = 100000,
          .help = "unfinished jobs at once; a job created beyond is refused with 429"},
+        {.key = "job.allow",
+         .type = DF_CONF_LIST,
+         .offset = F(job_allow),
+         .metavar = "NET",
+         .help = "CIDRs, addresses and host names (*.example.com) a preheat's registry may be at "
+                 "although denied by default (loopback, link-local, this host's addresses)"},
+        {.key = "job.deny",
+         .type = DF_CONF_LIST,
+         .offset = F(job_deny),
+         .metavar = "NET",
+         .help = "CIDRs, addresses and host names a preheat's registry (or its token realm) may "
+                 "never be at (wins over job.allow)"},
         {.key = "harbor.openLegacyRoutes",
          .type = DF_CONF_BOOL,
          .offset = F(harbor_open),

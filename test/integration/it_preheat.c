@@ -182,8 +182,8 @@ ph_start(const char *flag)
     snprintf(dd, sizeof(dd), "%s/data", P.dir);
     memset(&P.mgr, 0, sizeof(P.mgr));
     if (it_df_start(&P.mgr, P.dir, "manager", "manager", "--listen", PH_IP ":0", "--rpc-listen",
-                    PH_IP ":0", "--data-dir", dd, "--auth-password-iterations", "1000", flag,
-                    NULL) != 0)
+                    PH_IP ":0", "--data-dir", dd, "--job-allow", "127.0.2.0/24",
+                    "--auth-password-iterations", "1000", flag, NULL) != 0)
         return -1;
     snprintf(P.addr, sizeof(P.addr), "%s", it_proc_ready_str(&P.mgr, "rest"));
     return 0;
@@ -731,7 +731,48 @@ START_TEST(test_image_failures)
     e = ph_job_error(path);
     ck_assert_msg(strstr(e, "answered 401: UNAUTHORIZED") != NULL, "%s", e);
     free(e);
+    /* the outbound policy: a denied registry address is never connected to (SSRF) */
+    ph_restart("--job-deny=" PH_REG);
+    ph_signin("root", "dragonfly", P.root, sizeof(P.root));
+    ph_image_job("v1", "\"username\":\"it\",\"password\":\"it-secret\"", path, sizeof(path));
+    e = ph_job_error(path);
+    ck_assert_msg(strstr(e, "registry policy") != NULL, "%s", e);
+    free(e);
 }
+
+/*
+ * With a scheduler registered through manager.v2 (wt-reg's registry), the job finds it as
+ * its candidate: the first active scheduler of its cluster with the preheat feature.
+ */
+START_TEST(test_image_candidate)
+{
+    struct it_proc sched;
+    char path[64], want[128], *e = NULL;
+    int i;
+
+    memset(&sched, 0, sizeof(sched));
+    ck_assert_int_eq(it_df_start(&sched, P.dir, "scheduler", "scheduler", "--listen", "127.0.2.5:0",
+                                 "--metrics-listen", "127.0.2.5:0", "--manager",
+                                 it_proc_ready_str(&P.mgr, "rpc"), "--hostname", "sched-a",
+                                 "--plaintext", NULL),
+                     0);
+    /* active once its keepalive stream is open */
+    for (i = 0; i < 150; i++) {
+        free(e);
+        ph_image_job("v1", "\"username\":\"it\",\"password\":\"it-secret\"", path, sizeof(path));
+        e = ph_job_error(path);
+        if (strstr(e, "candidate schedulers not found") == NULL)
+            break;
+        it_sleep_ms(100);
+    }
+    snprintf(want, sizeof(want), "scheduler sched-a (127.0.2.5:");
+    ck_assert_msg(strstr(e, want) != NULL && strstr(e, "(4 URLs resolved)") != NULL, "%s", e);
+    free(e);
+    it_proc_kill(&sched);
+    cJSON_Delete(sched.ready);
+}
+
+END_TEST
 
 END_TEST
 
@@ -812,6 +853,7 @@ it_preheat_suite(void)
     tcase_add_checked_fixture(tc, ph_registry_setup, ph_teardown);
     tcase_add_test(tc, test_image_resolution);
     tcase_add_test(tc, test_image_failures);
+    tcase_add_test(tc, test_image_candidate);
     suite_add_tcase(s, tc);
     return s;
 }
