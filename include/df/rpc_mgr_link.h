@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "df/df_conf.h"
 #include "df/df_err.h"
 
 struct event_base;
@@ -41,6 +42,23 @@ struct rpc_mgr_link_opts {
     rpc_mgr_link_answer_fn *on_answer; /* may be NULL */
     void *arg;
 };
+
+/*
+ * The config keys every role with a manager link has: manager.addr (--manager) and
+ * manager.refreshInterval, at the offsets of a char * and an int64_t ms field; what means
+ * what for the role is in help.
+ */
+#define RPC_MGR_LINK_CONF_ENTRIES(addr_off, refresh_off, addr_help, refresh_help)            \
+    {.key = "manager.addr",                                                                  \
+     .flag = "manager",                                                                      \
+     .type = DF_CONF_STRING,                                                                 \
+     .offset = (addr_off),                                                                   \
+     .metavar = "ADDR",                                                                      \
+     .help = addr_help},                                                                     \
+    {                                                                                        \
+        .key = "manager.refreshInterval", .type = DF_CONF_DURATION, .offset = (refresh_off), \
+        .def = "1m", .min = 100, .max = INT64_C(24) * 3600 * 1000, .help = refresh_help      \
+    }
 
 /* Start the link on base. Returns 0 and *out, or DF_EINVAL with a message in err. */
 int rpc_mgr_link_new(struct event_base *base, struct evdns_base *dns,

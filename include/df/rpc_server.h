@@ -21,6 +21,9 @@
 #include "df/df_err.h"
 #include "df/rpc_err.h"
 
+/* The health check every server answers ({"status":"SERVING"}); clients probe it. */
+#define RPC_SERVER_HEALTH_CHECK "/grpc.health.v1.Health/Check"
+
 struct bufferevent;
 struct event_base;
 struct net_caller;

@@ -78,14 +78,19 @@ struct peer_config {
     int64_t idle_timeout;    /* ms */
     int64_t min_rate;        /* bytes/s below which a body is abandoned */
     char *ca_file;
-    struct rpc_tls_conf tls;        /* cluster mTLS (tls.*); all unset: plaintext */
-    bool tls_pieces;                /* tls.pieces: pieces (upload port, fetches) over mTLS too */
-    struct df_conf_list schedulers; /* "ip:port" of each scheduler, in failover order */
-    bool no_back_to_source;         /* fail rather than fetch from the origin ourselves */
-    struct df_conf_list bts_allow;  /* backToSource.allow: CIDRs and host patterns */
-    struct df_conf_list bts_deny;   /* backToSource.deny */
-    int64_t announce_interval;      /* ms */
-    int sync;                       /* enum store_data_sync */
+    struct rpc_tls_conf tls;         /* cluster mTLS (tls.*); all unset: plaintext */
+    bool tls_pieces;                 /* tls.pieces: pieces (upload port, fetches) over mTLS too */
+    struct df_conf_list schedulers;  /* "ip:port" of each scheduler, in failover order */
+    char *manager;                   /* manager.addr: find the schedulers there (peer_manager.c) */
+    int64_t manager_refresh;         /* ms between ListSchedulers */
+    int64_t manager_cluster_id;      /* schedulerClusterId asked for; 0: the searcher's choice */
+    int64_t manager_seed_cluster_id; /* a seed's seed-peer cluster */
+    char *idc, *location;            /* told to the manager's searcher */
+    bool no_back_to_source;          /* fail rather than fetch from the origin ourselves */
+    struct df_conf_list bts_allow;   /* backToSource.allow: CIDRs and host patterns */
+    struct df_conf_list bts_deny;    /* backToSource.deny */
+    int64_t announce_interval;       /* ms */
+    int sync;                        /* enum store_data_sync */
     char *ready_file;
     struct rpc_server_conf rpc;  /* connection and request limits of the RPC server */
     int64_t upload_max_conns;    /* upload server connections */
@@ -160,6 +165,7 @@ struct peer {
     int lock_fd;              /* DF_PEER_LOCK_FILE, flock'd for the life of the component */
     int64_t stop_deadline_ms;
     struct peer_p2p_ctx *p2p;
+    struct peer_mgr *manager;                  /* --manager (peer_manager.c) */
     const struct peer_swarm_ops *swarm;        /* set by the P2P module; NULL: no swarm */
     struct peer_task_listener *task_listeners; /* told of every task's progress */
     const struct peer_clock *clock;            /* NULL: the process's clocks */

@@ -40,12 +40,14 @@
 #include "df/net_listener.h"
 #include "df/net_tls.h"
 #include "df/roles.h"
+#include "df/rpc_mgr_link.h"
 #include "df/rpc_server.h"
 #include "df/rpc_tls.h"
 #include "df/store_db.h"
 #include "df/xmalloc.h"
 #include "peer.h"
 #include "peer_metrics.h"
+#include "peer_manager.h"
 #include "peer_p2p.h"
 #include "peer_rpc.h"
 #include "peer_task.h"
@@ -221,6 +223,39 @@ static const struct df_conf_entry peer_entries[] = {
          .offset = F(schedulers),
          .metavar = "ADDR",
          .help = "scheduler ip:port (repeatable or comma-separated; in failover order)"},
+        RPC_MGR_LINK_CONF_ENTRIES(
+                F(manager), F(manager_refresh),
+                "the manager's RPC address (host:65003): ask it for the schedulers instead of "
+                "--scheduler; a seed also registers there and keeps alive",
+                "how often the schedulers are asked for again and health-checked"),
+        {.key = "manager.schedulerClusterId",
+         .flag = "scheduler-cluster-id",
+         .type = DF_CONF_INT,
+         .offset = F(manager_cluster_id),
+         .def = "0",
+         .min = 0,
+         .max = INT64_MAX,
+         .help = "use this scheduler cluster (0: the one the manager's searcher ranks first)"},
+        {.key = "manager.seedPeerClusterId",
+         .flag = "seed-peer-cluster-id",
+         .type = DF_CONF_INT,
+         .offset = F(manager_seed_cluster_id),
+         .def = "1",
+         .min = 1,
+         .max = INT64_MAX,
+         .help = "a seed's seed-peer cluster in the manager"},
+        {.key = "host.idc",
+         .flag = "idc",
+         .type = DF_CONF_STRING,
+         .offset = F(idc),
+         .metavar = "IDC",
+         .help = "this host's IDC, for the manager's searcher"},
+        {.key = "host.location",
+         .flag = "location",
+         .type = DF_CONF_STRING,
+         .offset = F(location),
+         .metavar = "LOC",
+         .help = "this host's location (\"country|province|city\"), for the manager's searcher"},
         {.key = "noBackToSource",
          .flag = "no-back-to-source",
          .type = DF_CONF_BOOL,
@@ -504,6 +539,7 @@ peer_main_stop(struct peer *ctx)
     if (ctx->stopping)
         return;
     ctx->stopping = true;
+    peer_manager_free(ctx); /* a seed's keepalive ends: the manager marks it inactive */
     peer_p2p_stop(ctx);
     peer_proxy_stop(ctx); /* first: its streams hold tasks */
     net_listener_disable(ctx->upload_listener);
@@ -739,6 +775,8 @@ peer_main_start(struct peer *ctx, struct df_error *err)
         return rv;
     if ((rv = peer_p2p_init(ctx, err)) != 0)
         return rv;
+    if ((rv = peer_manager_start(ctx, err)) != 0)
+        return rv;
     ctx->gc_timer = event_new(ctx->base, -1, EV_PERSIST, peer_main_gc_cb, ctx);
     if (ctx->gc_timer == NULL)
         return df_error_set(err, DF_ENOMEM, "out of memory");
@@ -760,6 +798,7 @@ peer_free(struct peer *ctx)
     peer_upload_relay_stop(ctx);
     peer_proxy_stop(ctx);
     peer_task_shutdown(ctx);
+    peer_manager_free(ctx);
     peer_p2p_shutdown(ctx);
     net_fetch_pool_free(ctx->src_env.pool);
     ctx->src_env.pool = NULL;
@@ -903,10 +942,14 @@ peer_main_config_finish(struct peer_config *cfg, struct df_error *err)
         rv = peer_main_socket_perm(cfg, &perm, err);
     if (rv == 0)
         rv = peer_proxy_config_check(cfg, err);
+    if (rv == 0 && cfg->manager != NULL && cfg->schedulers.n > 0)
+        rv = df_error_set(err, DF_EINVAL,
+                          "--manager and --scheduler: give one (the manager names the schedulers)");
     if (rv == 0)
-        rv = rpc_tls_conf_check(
-                &cfg->tls,
-                !cfg->bind_all && net_addr_is_loopback(cfg->ip) && cfg->schedulers.n == 0, err);
+        rv = rpc_tls_conf_check(&cfg->tls,
+                                !cfg->bind_all && net_addr_is_loopback(cfg->ip) &&
+                                        cfg->schedulers.n == 0 && cfg->manager == NULL,
+                                err);
     net_addrpolicy_free(policy);
     return rv != 0 ? DF_EINVAL : 0;
 }

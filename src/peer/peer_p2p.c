@@ -159,7 +159,7 @@ peer_p2p_leave_free(struct peer_p2p *p)
         struct proto_sched_ref ref = {.id = p->peer_id}; /* borrowed: never reset */
         cJSON *req = proto_sched_ref_to_json(&ref, PROTO_SCHED_REF_LEAVE_PEER);
         if (req != NULL)
-            rpc_client_unary(pc->sched[p->sched], PROTO_SCHED_LEAVE_PEER, req, PEER_P2P_PROBE_MS,
+            rpc_client_unary(peer_p2p_sched_of(p), PROTO_SCHED_LEAVE_PEER, req, PEER_P2P_PROBE_MS,
                              peer_p2p_unary_done, pc, NULL);
         cJSON_Delete(req);
     }
@@ -447,6 +447,42 @@ static const struct peer_swarm_ops peer_p2p_swarm = {
 
 /* ---------------------------------------------------------------- setup */
 
+/* A client of the scheduler at addr in slot i. */
+static int
+peer_p2p_sched_client(struct peer_p2p_ctx *pc, int i, const char *addr, struct df_error *err)
+{
+    struct peer *ctx = pc->ctx;
+    struct rpc_client_opts opts;
+    int rv;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.addr = addr;
+    opts.connect_timeout_ms = 2000;
+    opts.backoff_max_ms = 5000;
+    opts.tls = ctx->tls_cluster;
+    opts.expect_roles = opts.tls != NULL ? NET_TLS_ROLE_BIT(NET_TLS_ROLE_SCHEDULER) : 0;
+    if ((rv = rpc_client_new(ctx->base, ctx->dns, &opts, &pc->sched[i], err)) != 0)
+        return rv;
+    pc->link[i].pc = pc;
+    pc->link[i].i = i;
+    pc->link[i].reach = PEER_SCHED_UNKNOWN;
+    snprintf(pc->link[i].addr, sizeof(pc->link[i].addr), "%s", addr);
+    return 0;
+}
+
+/* Announce the host now and every announce interval. */
+static void
+peer_p2p_announce_start(struct peer_p2p_ctx *pc)
+{
+    struct timeval tv;
+
+    pc->announce_timer = event_new(pc->ctx->base, -1, EV_PERSIST, peer_p2p_announce_cb, pc);
+    tv.tv_sec = (time_t)(pc->ctx->cfg.announce_interval / 1000);
+    tv.tv_usec = (suseconds_t)(pc->ctx->cfg.announce_interval % 1000 * 1000);
+    event_add(pc->announce_timer, &tv);
+    peer_p2p_announce_cb(-1, 0, pc);
+}
+
 int
 peer_p2p_init(struct peer *ctx, struct df_error *err)
 {
@@ -455,8 +491,6 @@ peer_p2p_init(struct peer *ctx, struct df_error *err)
             {PROTO_DFDAEMON_SYNC_PIECES, RPC_KIND_SERVER_STREAM, peer_p2p_sync_pieces, pc},
             {PROTO_DFDAEMON_SEED_DOWNLOAD_TASK, RPC_KIND_SERVER_STREAM, peer_p2p_download_task, pc},
     };
-    struct rpc_client_opts opts;
-    struct timeval tv;
     int rv;
 
     pc->ctx = ctx;
@@ -485,17 +519,8 @@ peer_p2p_init(struct peer *ctx, struct df_error *err)
                                     PEER_P2P_MAX_SCHED);
             memcpy(addr, v, len);
             addr[len] = '\0';
-            memset(&opts, 0, sizeof(opts));
-            opts.addr = addr;
-            opts.connect_timeout_ms = 2000;
-            opts.backoff_max_ms = 5000;
-            opts.tls = ctx->tls_cluster;
-            opts.expect_roles = opts.tls != NULL ? NET_TLS_ROLE_BIT(NET_TLS_ROLE_SCHEDULER) : 0;
-            if ((rv = rpc_client_new(ctx->base, ctx->dns, &opts, &pc->sched[pc->nsched], err)) != 0)
+            if ((rv = peer_p2p_sched_client(pc, pc->nsched, addr, err)) != 0)
                 return rv;
-            pc->link[pc->nsched].pc = pc;
-            pc->link[pc->nsched].i = pc->nsched;
-            memcpy(pc->link[pc->nsched].addr, addr, len + 1);
             pc->nsched++;
             v += len;
             if (*v == ',' && *++v == '\0')
@@ -503,13 +528,53 @@ peer_p2p_init(struct peer *ctx, struct df_error *err)
                                     ctx->cfg.schedulers.v[i]);
         }
     }
-    if (pc->nsched > 0) {
-        pc->announce_timer = event_new(ctx->base, -1, EV_PERSIST, peer_p2p_announce_cb, pc);
-        tv.tv_sec = (time_t)(ctx->cfg.announce_interval / 1000);
-        tv.tv_usec = (suseconds_t)(ctx->cfg.announce_interval % 1000 * 1000);
-        event_add(pc->announce_timer, &tv);
-        peer_p2p_announce_cb(-1, 0, pc);
+    if (pc->nsched > 0)
+        peer_p2p_announce_start(pc);
+    return 0;
+}
+
+int
+peer_p2p_set_schedulers(struct peer *ctx, char *const *addrs, size_t n, struct df_error *err)
+{
+    struct peer_p2p_ctx *pc = ctx->p2p;
+    struct rpc_client *old[PEER_P2P_MAX_SCHED];
+    int nold;
+    bool same;
+    int rv;
+
+    if (pc == NULL || n == 0 || n > PEER_P2P_MAX_SCHED)
+        return df_error_set(err, DF_EINVAL, "scheduler: 1 to %d addresses", PEER_P2P_MAX_SCHED);
+    same = (int)n == pc->nsched;
+    for (size_t i = 0; same && i < n; i++)
+        same = strcmp(pc->link[i].addr, addrs[i]) == 0;
+    if (same || pc->stopping)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(addrs[i]) >= sizeof(pc->link[0].addr))
+            return df_error_set(err, DF_EINVAL, "scheduler: address too long");
     }
+    /* the new clients take the slots; the old ones go after, so that what their cancelled
+     * calls do (a task retrying) already sees the new set */
+    nold = pc->nsched;
+    memcpy(old, pc->sched, sizeof(old));
+    pc->nsched = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((rv = peer_p2p_sched_client(pc, (int)i, addrs[i], err)) != 0) {
+            for (size_t j = 0; j < i; j++)
+                rpc_client_free(pc->sched[j]);
+            memcpy(pc->sched, old, sizeof(old));
+            pc->nsched = nold;
+            return rv;
+        }
+    }
+    pc->nsched = (int)n;
+    pc->sched_ok = 0;
+    for (int i = 0; i < nold; i++)
+        rpc_client_free(old[i]);
+    if (pc->announce_timer == NULL)
+        peer_p2p_announce_start(pc);
+    else
+        peer_p2p_announce_cb(-1, 0, pc);
     return 0;
 }
 

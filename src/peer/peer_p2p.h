@@ -20,6 +20,12 @@ int peer_p2p_init(struct peer *ctx, struct df_error *err);
  * flight (each ends within PEER_P2P_LEAVE_MS).
  */
 int peer_p2p_stop(struct peer *ctx);
+/*
+ * Replace the schedulers (n addresses, in failover order; --manager's choice): tasks move to
+ * the new set as their calls on the old one end. The same set again changes nothing. Returns
+ * 0, or DF_EINVAL with a message in err (nothing changed then).
+ */
+int peer_p2p_set_schedulers(struct peer *ctx, char *const *addrs, size_t n, struct df_error *err);
 /* LeaveHost calls started by peer_p2p_stop() still unanswered. */
 int peer_p2p_leaving(const struct peer *ctx);
 void peer_p2p_shutdown(struct peer *ctx);

@@ -188,6 +188,18 @@ struct peer_p2p_ctx {
 
 /* ---- peer_p2p.c */
 
+/*
+ * The client of the scheduler p uses. The set can be replaced while p runs (the manager's
+ * ListSchedulers, peer_p2p_set_schedulers), so an index past the end starts over.
+ */
+static inline struct rpc_client *
+peer_p2p_sched_of(struct peer_p2p *p)
+{
+    if (p->sched >= p->pc->nsched)
+        p->sched = 0;
+    return p->pc->sched[p->sched];
+}
+
 /* The one writer of p->session (a transition the diagram allows). */
 void peer_p2p_set_session(struct peer_p2p *p, enum peer_p2p_session s);
 

@@ -78,7 +78,8 @@ peer_p2p_sched_reached(struct peer_p2p_ctx *pc, int i, const struct rpc_status *
     struct peer_sched_link *l = &pc->link[i];
     enum peer_sched_reach next;
 
-    if (pc->stopping || st->code == RPC_CANCELED)
+    /* i >= nsched: a call on a scheduler set that was replaced since */
+    if (pc->stopping || st->code == RPC_CANCELED || i >= pc->nsched)
         return;
     next = st->code == RPC_UNAVAILABLE || st->code == RPC_DEADLINE_EXCEEDED ? PEER_SCHED_DOWN
                                                                             : PEER_SCHED_UP;
@@ -427,7 +428,7 @@ peer_p2p_open_stream(struct peer_p2p *p)
     bool done = peer_p2p_done(p);
     int rv;
 
-    rv = rpc_client_stream(p->pc->sched[p->sched], PROTO_SCHED_ANNOUNCE_PEER, PEER_P2P_STREAM_MS,
+    rv = rpc_client_stream(peer_p2p_sched_of(p), PROTO_SCHED_ANNOUNCE_PEER, PEER_P2P_STREAM_MS,
                            &cbs, p, &p->stream);
     if (rv != 0) {
         peer_p2p_retry(p, df_strerror(rv));
@@ -504,7 +505,7 @@ peer_p2p_register(struct peer_p2p *p)
     int rv;
 
     rv = req == NULL ? DF_ENOMEM
-                     : rpc_client_unary(p->pc->sched[p->sched], PROTO_SCHED_ANNOUNCE_HOST, req,
+                     : rpc_client_unary(peer_p2p_sched_of(p), PROTO_SCHED_ANNOUNCE_HOST, req,
                                         PEER_P2P_PROBE_MS, peer_p2p_probe_done, p, &p->probe);
     cJSON_Delete(req);
     if (rv != 0)

@@ -27,6 +27,7 @@
 #include "df/net_route.h"
 #include "df/net_tls.h"
 #include "df/roles.h"
+#include "df/rpc_mgr_link.h"
 #include "df/rpc_server.h"
 #include "df/rpc_tls.h"
 #include "df/xmalloc.h"
@@ -64,13 +65,10 @@ static const struct df_conf_entry sched_entries[] = {
          .metavar = "PATH",
          .help = "write the bound addresses as JSON here once listening"},
         RPC_TLS_CONF_ENTRIES(F(tls)),
-        {.key = "manager.addr",
-         .flag = "manager",
-         .type = DF_CONF_STRING,
-         .offset = F(manager),
-         .metavar = "ADDR",
-         .help = "the manager's RPC address (host:65003): register there, keep alive and apply "
-                 "the cluster's config"},
+        RPC_MGR_LINK_CONF_ENTRIES(F(manager), F(manager_refresh),
+                                  "the manager's RPC address (host:65003): register there, keep "
+                                  "alive and apply the cluster's config",
+                                  "how often the cluster's config is read again from the manager"),
         {.key = "manager.schedulerClusterId",
          .flag = "scheduler-cluster-id",
          .type = DF_CONF_INT,
@@ -86,13 +84,6 @@ static const struct df_conf_entry sched_entries[] = {
          .min = 100,
          .max = 3600 * 1000,
          .help = "how often a keepalive goes to the manager"},
-        {.key = "manager.refreshInterval",
-         .type = DF_CONF_DURATION,
-         .offset = F(manager_refresh),
-         .def = "1m",
-         .min = 100,
-         .max = INT64_C(24) * 3600 * 1000,
-         .help = "how often the cluster's config is read again from the manager"},
         {.key = "advertiseIP",
          .flag = "advertise-ip",
          .type = DF_CONF_STRING,
