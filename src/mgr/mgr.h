@@ -602,6 +602,9 @@ mgr_handler_fn mgr_cluster_get;
 mgr_handler_fn mgr_cluster_patch;
 mgr_handler_fn mgr_cluster_delete;
 
+/* The seed-peer cluster linked to scheduler cluster id (the lowest id), or 0. */
+int64_t mgr_cluster_link_of(struct mgr *ctx, int64_t id);
+
 /* The exported view of a scheduler cluster row (MGR_SC_COLS). */
 mgr_row_json_fn mgr_cluster_sc_row;
 
@@ -695,10 +698,11 @@ const char *mgr_image_default_platform(void);
 struct mgr_image;
 
 /*
- * The end of a resolution: rv 0 and urls (an array of blob URL strings, taken), or an error
- * and its one-line reason (the registry's when it gave one).
+ * The end of a resolution: rv 0 and urls (an array of blob URL strings, taken) with auth, the
+ * Authorization the manager obtained (token flow, Basic) or NULL when the job's own headers
+ * did, or an error and its one-line reason (the registry's when it gave one).
  */
-typedef void mgr_image_done_fn(void *arg, int rv, const char *why, cJSON *urls);
+typedef void mgr_image_done_fn(void *arg, int rv, const char *why, cJSON *urls, const char *auth);
 
 /*
  * Resolve manifest url for platform (NULL or "": the manager's own) with the job's secrets
@@ -711,6 +715,29 @@ int mgr_image_resolve(struct mgr *ctx, const char *url, const char *platform,
 
 /* Abandon a resolution whose done has not run (no callback). NULL is a no-op. */
 void mgr_image_cancel(struct mgr_image *r);
+
+/* ---- dispatch of a preheat to the seed peers of a cluster (mgr_preheat.c) ---- */
+
+struct mgr_preheat;
+
+/* The end of a dispatch: result (taken) is {success_tasks, failure_tasks, scheduler_cluster_id}. */
+typedef void mgr_preheat_done_fn(void *arg, struct mgr_preheat *p, cJSON *result);
+
+/*
+ * Have the active seed peers of scheduler cluster cluster_id (its linked seed-peer cluster,
+ * narrowed by the args' scope, ips, count, percentage) download every URL of urls
+ * (strings, copied) with the job's headers, auth (the Authorization the manifest was read
+ * with, or NULL) replacing theirs. done runs once, from the loop, after every call ended;
+ * the dispatch is then gone. Returns 0 and *out (set before any callback), DF_ENOTFOUND
+ * with err set when no seed peer is active, or another error.
+ */
+int mgr_preheat_start(struct mgr *ctx, int64_t cluster_id, const cJSON *args,
+                      const struct mgr_job_secret *sec, const char *auth, const cJSON *urls,
+                      mgr_preheat_done_fn *done, void *arg, struct mgr_preheat **out,
+                      struct df_error *err);
+
+/* Abandon a dispatch whose done has not run (its calls are cancelled). NULL is a no-op. */
+void mgr_preheat_cancel(struct mgr_preheat *p);
 
 mgr_handler_fn mgr_job_create;
 mgr_handler_fn mgr_job_list;

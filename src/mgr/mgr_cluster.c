@@ -207,8 +207,7 @@ mgr_spc_json(sqlite3_stmt *st)
     return c;
 }
 
-/* The seed-peer cluster linked to scheduler cluster id (the lowest id), or 0. */
-static int64_t
+int64_t
 mgr_cluster_link_of(struct mgr *ctx, int64_t id)
 {
     sqlite3_stmt *st = mgr_db_stmt(ctx->db, MGR_STMT_LINK_OF_SC);

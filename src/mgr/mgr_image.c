@@ -337,7 +337,7 @@ mgr_image_cancel(struct mgr_image *r)
 static void
 mgr_image_end(struct mgr_image *r, int rv, const char *why, cJSON *urls)
 {
-    r->done(r->arg, rv, why, urls);
+    r->done(r->arg, rv, why, urls, r->auth);
     mgr_image_free(r);
 }
 

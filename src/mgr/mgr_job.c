@@ -76,6 +76,11 @@ struct mgr_job {
     cJSON *cluster_ids; /* array of numbers */
     struct mgr_job_secret sec;
     struct mgr_image *image; /* the manifest being resolved */
+    /* the dispatch: one per cluster, the job_states of those that ended */
+    struct mgr_preheat **preheats;
+    size_t npreheats, nopen;
+    bool starting; /* inside mgr_job_dispatch: a dispatch that ends does not end the job */
+    cJSON *states;
 };
 
 void
@@ -419,19 +424,13 @@ mgr_job_json(struct mgr *ctx, sqlite3_stmt *st)
     return j;
 }
 
-/* The result document of a job in state with one job_states entry. */
+/* One job_states entry (upstream's machinery task) with results (taken; NULL: none). */
 static cJSON *
-mgr_job_result(const char *group, const char *task, int64_t created_ms, const char *state,
-               const char *error, cJSON *results)
+mgr_job_state_new(const char *task, int64_t created_ms, const char *state, const char *error,
+                  cJSON *results)
 {
-    cJSON *r = cJSON_CreateObject(), *states, *js;
-    int64_t now = df_time_wall_ms();
+    cJSON *js = cJSON_CreateObject();
 
-    cJSON_AddStringToObject(r, "group_uuid", group);
-    mgr_json_add_time(r, "created_at", created_ms);
-    mgr_json_add_time(r, "updated_at", now);
-    states = cJSON_AddArrayToObject(r, "job_states");
-    js = cJSON_CreateObject();
     cJSON_AddStringToObject(js, "task_uuid", task);
     cJSON_AddStringToObject(js, "task_name", "preheat");
     cJSON_AddStringToObject(js, "state", state);
@@ -439,9 +438,32 @@ mgr_job_result(const char *group, const char *task, int64_t created_ms, const ch
     mgr_json_add_time(js, "created_at", created_ms);
     cJSON_AddNumberToObject(js, "ttl", 0);
     cJSON_AddItemToObject(js, "results", results != NULL ? results : cJSON_CreateArray());
-    cJSON_AddItemToArray(states, js);
+    return js;
+}
+
+/* The result document of a group with its job_states (taken); its state is theirs. */
+static cJSON *
+mgr_job_result_of(const char *group, int64_t created_ms, cJSON *states)
+{
+    cJSON *r = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(r, "group_uuid", group);
+    mgr_json_add_time(r, "created_at", created_ms);
+    mgr_json_add_time(r, "updated_at", df_time_wall_ms());
+    cJSON_AddItemToObject(r, "job_states", states);
     cJSON_AddStringToObject(r, "state", mgr_job_group_state(states));
     return r;
+}
+
+/* The result document of a job in state with one job_states entry. */
+static cJSON *
+mgr_job_result(const char *group, const char *task, int64_t created_ms, const char *state,
+               const char *error, cJSON *results)
+{
+    cJSON *states = cJSON_CreateArray();
+
+    cJSON_AddItemToArray(states, mgr_job_state_new(task, created_ms, state, error, results));
+    return mgr_job_result_of(group, created_ms, states);
 }
 
 /* Move row id from PENDING to state with result (taken). Returns 0 or a db error. */
@@ -473,6 +495,10 @@ mgr_job_free(struct mgr_job *j)
         return;
     LIST_REMOVE(j, link);
     mgr_image_cancel(j->image);
+    for (size_t i = 0; i < j->npreheats; i++)
+        mgr_preheat_cancel(j->preheats[i]);
+    free(j->preheats);
+    cJSON_Delete(j->states);
     if (j->start_ev != NULL)
         event_free(j->start_ev);
     if (j->timeout_ev != NULL)
@@ -495,26 +521,46 @@ mgr_job_find(struct mgr *ctx, int64_t id)
     return NULL;
 }
 
-/* End job j in state (SUCCESS or FAILURE) with error and results (taken); frees j. */
+/* End job j with its job_states (taken): the group's state; frees j. */
 static void
-mgr_job_finish(struct mgr_job *j, const char *state, const char *error, cJSON *results)
+mgr_job_end(struct mgr_job *j, cJSON *states)
 {
     struct mgr *ctx = j->ctx;
     char group[DF_ID_UUID_LEN + 8];
+    const cJSON *e;
+    const char *state;
     cJSON *result;
 
     snprintf(group, sizeof(group), "group_%s", j->task_uuid + 5);
-    result = mgr_job_result(group, j->task_uuid, j->created_ms, state, error, results);
-    if (mgr_job_store(ctx, j->id, state, result) != 0)
-        log_warnx("manager: job %lld: cannot store its end (%s)", (long long)j->id, state);
+    result = mgr_job_result_of(group, j->created_ms, states);
+    state = cJSON_GetObjectItemCaseSensitive(result, "state")->valuestring;
     if (strcmp(state, "SUCCESS") == 0) {
         ctx->jobs_succeeded++;
         log_info("manager: job %lld: SUCCESS", (long long)j->id);
     } else {
         ctx->jobs_failed++;
-        log_warnx("manager: job %lld: FAILURE: %s", (long long)j->id, error != NULL ? error : "");
+        cJSON_ArrayForEach(e, states)
+        {
+            const char *why = cJSON_GetObjectItemCaseSensitive(e, "error")->valuestring;
+
+            if (*why != '\0')
+                log_warnx("manager: job %lld: FAILURE: %s", (long long)j->id, why);
+        }
     }
+    if (mgr_job_store(ctx, j->id, strcmp(state, "PENDING") == 0 ? "FAILURE" : state, result) != 0)
+        log_warnx("manager: job %lld: cannot store its end (%s)", (long long)j->id, state);
     mgr_job_free(j);
+}
+
+/* End job j in state (SUCCESS or FAILURE) with error and results (taken); frees j. */
+static void
+mgr_job_finish(struct mgr_job *j, const char *state, const char *error, cJSON *results)
+{
+    cJSON *states = cJSON_CreateArray();
+
+    cJSON_AddItemToArray(states,
+                         mgr_job_state_new(j->task_uuid, j->created_ms, state, error, results));
+    mgr_job_end(j, states);
 }
 
 static void
@@ -531,66 +577,95 @@ mgr_job_timeout_cb(evutil_socket_t fd, short what, void *arg)
     mgr_job_finish(j, "FAILURE", msg, NULL);
 }
 
-/*
- * The candidate of the job's clusters, as upstream picks it: the first active scheduler
- * (wt-reg's registry, mgr_reg_list) whose features hold "preheat". Returns 0 with *out, or
- * DF_ENOTFOUND, or a db error.
- */
-static int
-mgr_job_candidate(struct mgr_job *j, struct mgr_reg_host *out)
+/* A dispatch ended: its job_states entry; the last one ends the job. */
+static void
+mgr_job_preheat_cb(void *arg, struct mgr_preheat *p, cJSON *result)
 {
-    struct mgr_reg_host *hosts = NULL;
-    const cJSON *id;
-    size_t n = 0;
-    int rv;
+    struct mgr_job *j = arg;
+    const cJSON *fail = cJSON_GetObjectItemCaseSensitive(result, "failure_tasks");
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(result, "success_tasks");
+    char error[700] = "";
+    cJSON *results = cJSON_CreateArray();
 
-    cJSON_ArrayForEach(id, j->cluster_ids)
-    {
-        if ((rv = mgr_reg_list(j->ctx->db, MGR_REG_SCHEDULER, (int64_t)id->valuedouble, true,
-                               &hosts, &n)) != 0)
-            return rv;
-        for (size_t i = 0; i < n; i++) {
-            if (strstr(hosts[i].features, "\"preheat\"") != NULL) {
-                *out = hosts[i];
-                free(hosts);
-                return 0;
-            }
-        }
-        free(hosts);
+    for (size_t i = 0; i < j->npreheats; i++) {
+        if (j->preheats[i] == p)
+            j->preheats[i] = NULL;
     }
-    return DF_ENOTFOUND;
+    j->nopen--;
+    if (cJSON_GetArraySize(fail) > 0)
+        snprintf(error, sizeof(error), "%d of %d downloads failed, the first on %s: %s",
+                 cJSON_GetArraySize(fail), cJSON_GetArraySize(fail) + cJSON_GetArraySize(ok),
+                 cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(fail, 0), "ip")->valuestring,
+                 cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(fail, 0), "description")
+                         ->valuestring);
+    cJSON_AddItemToArray(results, result);
+    cJSON_AddItemToArray(j->states,
+                         mgr_job_state_new(j->task_uuid, j->created_ms,
+                                           *error != '\0' ? "FAILURE" : "SUCCESS", error, results));
+    if (!j->starting && j->nopen == 0) {
+        cJSON *states = j->states;
+
+        j->states = NULL;
+        mgr_job_end(j, states);
+    }
 }
 
 /*
- * Dispatch the URLs (an array of strings, taken) to the schedulers of the job's clusters.
- * This manager finds the candidate scheduler in the registry but has no preheat call to
- * it yet (the scheduler side is not built): the job ends FAILURE saying so, naming the
- * candidate, never PENDING for nothing.
+ * Dispatch the URLs (an array of strings, taken) of job j to the seed peers of each of its
+ * clusters (mgr_preheat.c), auth being the Authorization the manifest was read with. A
+ * cluster with no active seed peer is skipped, as upstream skips a cluster without a
+ * candidate scheduler; none at all ends the job FAILURE with each cluster's reason.
  */
 static void
-mgr_job_dispatch(struct mgr_job *j, cJSON *urls)
+mgr_job_dispatch(struct mgr_job *j, cJSON *urls, const char *auth)
 {
-    struct mgr_reg_host h;
-    char msg[600];
-    int rv = mgr_job_candidate(j, &h);
+    size_t n = (size_t)cJSON_GetArraySize(j->cluster_ids), i = 0, len = 0;
+    char missing[700] = "";
+    struct df_error err;
+    const cJSON *id;
+    int rv;
 
-    if (rv == DF_ENOTFOUND) {
-        snprintf(msg, sizeof(msg), "candidate schedulers not found");
-    } else if (rv != 0) {
-        snprintf(msg, sizeof(msg), "cannot read the schedulers: %s", df_strerror(rv));
-    } else {
-        snprintf(msg, sizeof(msg),
-                 "scheduler %s (%s:%d) of cluster %lld is the candidate, but this manager does "
-                 "not dispatch preheats to schedulers yet (%d URLs resolved)",
-                 h.hostname, h.ip, h.port, (long long)h.cluster_id, cJSON_GetArraySize(urls));
+    j->states = cJSON_CreateArray();
+    j->preheats = xcalloc(n + 1, sizeof(*j->preheats));
+    j->npreheats = n;
+    j->starting = true;
+    cJSON_ArrayForEach(id, j->cluster_ids)
+    {
+        j->nopen++;
+        rv = mgr_preheat_start(j->ctx, (int64_t)id->valuedouble, j->args, &j->sec, auth, urls,
+                               mgr_job_preheat_cb, j, &j->preheats[i++], &err);
+        if (rv == 0)
+            continue;
+        j->nopen--;
+        if (rv == DF_ENOTFOUND && len < sizeof(missing) - 1)
+            len += (size_t)snprintf(missing + len, sizeof(missing) - len, "%s%s",
+                                    len > 0 ? "; " : "", err.msg);
+        else
+            cJSON_AddItemToArray(j->states, mgr_job_state_new(j->task_uuid, j->created_ms,
+                                                              "FAILURE", err.msg, NULL));
     }
+    j->starting = false;
     cJSON_Delete(urls);
-    mgr_job_finish(j, "FAILURE", msg, NULL);
+    if (j->nopen > 0)
+        return;
+    if (cJSON_GetArraySize(j->states) == 0) {
+        char msg[800];
+
+        snprintf(msg, sizeof(msg), "candidate seed peers not found (%s)", missing);
+        mgr_job_finish(j, "FAILURE", msg, NULL);
+        return;
+    }
+    {
+        cJSON *states = j->states;
+
+        j->states = NULL;
+        mgr_job_end(j, states);
+    }
 }
 
 /* The image's blobs, or why not. */
 static void
-mgr_job_image_cb(void *arg, int rv, const char *why, cJSON *urls)
+mgr_job_image_cb(void *arg, int rv, const char *why, cJSON *urls, const char *auth)
 {
     struct mgr_job *j = arg;
 
@@ -602,7 +677,7 @@ mgr_job_image_cb(void *arg, int rv, const char *why, cJSON *urls)
     log_info("manager: job %lld: %s: %d blobs to preheat", (long long)j->id,
              cJSON_GetObjectItemCaseSensitive(j->args, "url")->valuestring,
              cJSON_GetArraySize(urls));
-    mgr_job_dispatch(j, urls);
+    mgr_job_dispatch(j, urls, auth);
 }
 
 static void
@@ -615,7 +690,7 @@ mgr_job_start_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (cJSON_IsArray(urls)) {
-        mgr_job_dispatch(j, cJSON_Duplicate(urls, true));
+        mgr_job_dispatch(j, cJSON_Duplicate(urls, true), NULL);
         return;
     }
     /* an image: its manifest names the blobs */

@@ -659,18 +659,35 @@ ph_log_count(const char *s)
     return n;
 }
 
+/* A pull token of the repository from the token server, as Harbor hands one over (free it). */
+static char *
+ph_pull_token(void)
+{
+    char *tok = NULL;
+
+    ck_assert_int_eq(it_shf(&tok, 30,
+                            "curl -sf -u " PH_USER " 'http://%s/token?service=it-registry&scope="
+                            "repository:" PH_REPO ":pull' | sed 's/.*\"token\":\"\\([^\"]*\\)"
+                            "\".*/\\1/'",
+                            P.token_addr),
+                     0);
+    tok[strcspn(tok, "\n")] = '\0';
+    return tok;
+}
+
 /*
  * The manifest through the token flow with the job's username and password, or with a
  * registry token in the job's headers (Harbor's way); the index resolved for a platform.
  */
 START_TEST(test_image_resolution)
 {
-    char path[64], want[256], hdr[1200], *e, *tok = NULL;
+    char path[64], want[256], hdr[1200], *e, *tok;
 
     ph_image_job("v1", "\"username\":\"it\",\"password\":\"it-secret\"", path, sizeof(path));
     e = ph_job_error(path);
-    /* resolved: no scheduler takes it yet */
-    ck_assert_str_eq(e, "candidate schedulers not found");
+    /* resolved: no seed peer to take it here */
+    ck_assert_str_eq(e, "candidate seed peers not found (no active seed peer in scheduler "
+                        "cluster 1)");
     free(e);
     snprintf(want, sizeof(want), "/v2/" PH_REPO "/manifests/v1: 4 blobs to preheat");
     ck_assert_int_eq(ph_log_count(want), 1);
@@ -693,13 +710,7 @@ START_TEST(test_image_resolution)
                                         "(it has: linux/arm64, linux/amd64)");
     free(e);
     /* Harbor's way: a registry token in the headers, no username */
-    ck_assert_int_eq(it_shf(&tok, 30,
-                            "curl -sf -u " PH_USER " 'http://%s/token?service=it-registry&scope="
-                            "repository:" PH_REPO ":pull' | sed 's/.*\"token\":\"\\([^\"]*\\)"
-                            "\".*/\\1/'",
-                            P.token_addr),
-                     0);
-    tok[strcspn(tok, "\n")] = '\0';
+    tok = ph_pull_token();
     snprintf(hdr, sizeof(hdr), "\"headers\":{\"Authorization\":\"Bearer %s\"}", tok);
     free(tok);
     ph_image_job("arm", hdr, path, sizeof(path));
@@ -740,39 +751,131 @@ START_TEST(test_image_failures)
     free(e);
 }
 
-/*
- * With a scheduler registered through manager.v2 (wt-reg's registry), the job finds it as
- * its candidate: the first active scheduler of its cluster with the preheat feature.
- */
-START_TEST(test_image_candidate)
+/* Bytes of blob GETs the registry's access log counts so far. */
+static uint64_t
+ph_registry_blob_bytes(void)
 {
-    struct it_proc sched;
-    char path[64], want[128], *e = NULL;
+    char *out = NULL;
+    uint64_t n;
+
+    /* 127.0.0.1 - - [date] "GET /v2/<repo>/blobs/<digest> HTTP/1.1" <status> <bytes> ... */
+    ck_assert_int_eq(it_shf(&out, 10,
+                            "grep '\"GET /v2/" PH_REPO "/blobs/' %s | awk '{s += $10} END "
+                            "{print s + 0}'",
+                            P.reg.log_path),
+                     0);
+    n = strtoull(out, NULL, 10);
+    free(out);
+    return n;
+}
+
+/*
+ * The whole path: a scheduler and a seed peer registered through manager.v2, an image
+ * preheat by REST -> SUCCESS with every blob on the seed; then a peer fetches every blob
+ * through P2P with no registry credentials (a back-to-source would get 401) and the
+ * registry serves zero blob bytes more. Harbor's job (a registry token in its headers, on
+ * /oapi/v1/jobs) succeeds the same way.
+ */
+START_TEST(test_preheat_e2e)
+{
+    struct it_proc sched, seed, peer;
+    char path[64], sd[700], pd[700], sock[760], pat[128], hdr[1400], body[2400], *tok;
+    const char *rpc = it_proc_ready_str(&P.mgr, "rpc");
+    const cJSON *res, *t;
+    uint64_t before;
+    cJSON *job = NULL;
     int i;
 
     memset(&sched, 0, sizeof(sched));
+    memset(&seed, 0, sizeof(seed));
+    memset(&peer, 0, sizeof(peer));
+    snprintf(sd, sizeof(sd), "%s/seed", P.dir);
+    snprintf(pd, sizeof(pd), "%s/peer", P.dir);
     ck_assert_int_eq(it_df_start(&sched, P.dir, "scheduler", "scheduler", "--listen", "127.0.2.5:0",
-                                 "--metrics-listen", "127.0.2.5:0", "--manager",
-                                 it_proc_ready_str(&P.mgr, "rpc"), "--hostname", "sched-a",
+                                 "--metrics-listen", "127.0.2.5:0", "--manager", rpc, "--hostname",
+                                 "sched-a", "--plaintext", NULL),
+                     0);
+    ck_assert_int_eq(it_df_start(&seed, P.dir, "seed", "peer", "--seed", "--ip", "127.0.2.6",
+                                 "--hostname", "seed-a", "--data-dir", sd, "--rpc-port", "0",
+                                 "--upload-port", "0", "--metrics-port", "0", "--proxy-listen",
+                                 "off", "--manager", rpc, "--back-to-source-allow", "127.0.2.0/24",
                                  "--plaintext", NULL),
                      0);
-    /* active once its keepalive stream is open */
+    /* the seed is active once its keepalive stream is open */
     for (i = 0; i < 150; i++) {
-        free(e);
+        cJSON_Delete(job);
         ph_image_job("v1", "\"username\":\"it\",\"password\":\"it-secret\"", path, sizeof(path));
-        e = ph_job_error(path);
-        if (strstr(e, "candidate schedulers not found") == NULL)
+        job = ph_wait_final(path, P.root);
+        if (strcmp(ph_str(job, "state"), "SUCCESS") == 0)
             break;
         it_sleep_ms(100);
     }
-    snprintf(want, sizeof(want), "scheduler sched-a (127.0.2.5:");
-    ck_assert_msg(strstr(e, want) != NULL && strstr(e, "(4 URLs resolved)") != NULL, "%s", e);
-    free(e);
+    ck_assert_str_eq(ph_str(job, "state"), "SUCCESS");
+    res = cJSON_GetArrayItem(
+            cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetArrayItem(
+                            cJSON_GetObjectItemCaseSensitive(
+                                    cJSON_GetObjectItemCaseSensitive(job, "result"), "job_states"),
+                            0),
+                    "results"),
+            0);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(res, "success_tasks")), 4);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(res, "failure_tasks")), 0);
+    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(res, "scheduler_cluster_id")->valueint, 1);
+    t = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(res, "success_tasks"), 0);
+    ck_assert_str_eq(ph_str(t, "hostname"), "seed-a");
+    ck_assert_str_eq(ph_str(t, "ip"), "127.0.2.6");
+    cJSON_Delete(job);
+    /* a peer takes every blob from the seed: not one blob byte more from the registry */
+    ck_assert_int_eq(it_df_start(&peer, P.dir, "peer", "peer", "--ip", "127.0.2.7", "--hostname",
+                                 "peer-b", "--data-dir", pd, "--rpc-port", "0", "--upload-port",
+                                 "0", "--metrics-port", "0", "--proxy-listen", "off", "--manager",
+                                 rpc, "--plaintext", NULL),
+                     0);
+    snprintf(sock, sizeof(sock), "%s/dfdaemon.sock", pd);
+    before = ph_registry_blob_bytes();
+    ck_assert_uint_gt(before, 0);
+    for (i = 0; i < 4; i++) {
+        char *sum = NULL;
+
+        for (int k = 0; k < 100 && access(sock, F_OK) != 0; k++)
+            it_sleep_ms(50);
+        ck_assert_int_eq(it_shf(NULL, 60,
+                                "%s get --socket %s --no-progress -O %s/blob%d "
+                                "'http://%s/v2/" PH_REPO "/blobs/%s' >/dev/null 2>&1",
+                                it_bin(), sock, P.dir, i, P.reg_addr, P.blobs[i]),
+                         0);
+        ck_assert_int_eq(it_shf(&sum, 10, "sha256sum %s/blob%d | cut -c1-64", P.dir, i), 0);
+        ck_assert(strncmp(sum, P.blobs[i] + 7, 64) == 0);
+        free(sum);
+    }
+    ck_assert_uint_eq(ph_registry_blob_bytes(), before);
+    /* Harbor 2.13's job: its registry token in the headers, a PAT, the arm64 image */
+    tok = ph_pull_token();
+    snprintf(hdr, sizeof(hdr), "{\"Authorization\":\"Bearer %s\"}", tok);
+    free(tok);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"preheat\",\"args\":{\"type\":\"image\",\"url\":\"http://%s/v2/" PH_REPO
+             "/manifests/arm\",\"tag\":\"\",\"filtered_query_params\":\"\",\"headers\":%s,"
+             "\"scope\":\"all_seed_peers\",\"concurrent_count\":0,\"timeout\":0},"
+             "\"scheduler_cluster_ids\":[1]}",
+             P.reg_addr, hdr);
+    ph_pat("[\"job\"]", pat, sizeof(pat));
+    job = ph_want("POST", "/oapi/v1/jobs", pat, body, 200);
+    snprintf(path, sizeof(path), "/oapi/v1/jobs/%d",
+             cJSON_GetObjectItemCaseSensitive(job, "id")->valueint);
+    cJSON_Delete(job);
+    job = ph_wait_final(path, pat);
+    ck_assert_str_eq(ph_str(job, "state"), "SUCCESS");
+    cJSON_Delete(job);
+    ck_assert_int_eq(ph_log_count("/manifests/arm: 3 blobs to preheat"), 1);
+    it_proc_kill(&peer);
+    it_proc_kill(&seed);
     it_proc_kill(&sched);
+    cJSON_Delete(peer.ready);
+    cJSON_Delete(seed.ready);
     cJSON_Delete(sched.ready);
 }
-
-END_TEST
 
 END_TEST
 
@@ -853,7 +956,7 @@ it_preheat_suite(void)
     tcase_add_checked_fixture(tc, ph_registry_setup, ph_teardown);
     tcase_add_test(tc, test_image_resolution);
     tcase_add_test(tc, test_image_failures);
-    tcase_add_test(tc, test_image_candidate);
+    tcase_add_test(tc, test_preheat_e2e);
     suite_add_tcase(s, tc);
     return s;
 }
