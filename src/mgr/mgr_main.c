@@ -267,6 +267,8 @@ mgr_free(struct mgr *ctx)
     if (ctx == NULL)
         return;
     ctx->stopping = true;
+    /* jobs first: their calls to seed peers use the RPC's client TLS context */
+    mgr_job_reset(ctx);
     mgr_rpc_free(ctx); /* its open streams write their hosts inactive: before the db goes */
     net_listener_free(ctx->listener);
     net_http_server_free(ctx->http);
@@ -274,7 +276,6 @@ mgr_free(struct mgr *ctx)
      * no done callback once the loop is over, so their jobs are freed here */
     df_work_pool_free(ctx->work);
     mgr_user_reset(ctx);
-    mgr_job_reset(ctx);
     store_sql_close(ctx->db);
     df_metrics_free(ctx->metrics);
     free(ctx->routes);
