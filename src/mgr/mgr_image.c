@@ -243,11 +243,13 @@ mgr_image_manifest_parse(const char *body, size_t len, const char *platform, cha
     }
     if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) > MGR_IMAGE_BLOBS_MAX ||
         !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "config"))) {
+        /* mt lives in doc: the message first */
+        rv = df_error_set(err, DF_EINVAL,
+                          "the manifest has no config and layers (media type \"%.100s\"; "
+                          "schema 2 and OCI only)",
+                          mt);
         cJSON_Delete(doc);
-        return df_error_set(err, DF_EINVAL,
-                            "the manifest has no config and layers (media type \"%.100s\"; "
-                            "schema 2 and OCI only)",
-                            mt);
+        return rv;
     }
     list = cJSON_CreateArray();
     if ((d = mgr_image_desc_digest(cJSON_GetObjectItemCaseSensitive(doc, "config"), "config",
