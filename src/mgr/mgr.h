@@ -736,6 +736,13 @@ int mgr_preheat_start(struct mgr *ctx, int64_t cluster_id, const cJSON *args,
                       mgr_preheat_done_fn *done, void *arg, struct mgr_preheat **out,
                       struct df_error *err);
 
+/*
+ * Keep, in place and in order, the n hosts the args choose: scope single_seed_peer (or any
+ * value but all_seed_peers and all_peers) -> the first; else those in ips, or else the
+ * first count, or else ceil(percentage% of them); *n is updated.
+ */
+void mgr_preheat_choose(const cJSON *args, struct mgr_reg_host *h, size_t *n);
+
 /* Abandon a dispatch whose done has not run (its calls are cancelled). NULL is a no-op. */
 void mgr_preheat_cancel(struct mgr_preheat *p);
 

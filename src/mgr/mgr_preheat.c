@@ -61,8 +61,7 @@ struct mgr_preheat {
     void *arg;
 };
 
-/* Keep the hosts the scope and ips/count/percentage choose, in place. */
-static void
+void
 mgr_preheat_choose(const cJSON *args, struct mgr_reg_host *h, size_t *n)
 {
     const cJSON *scope = cJSON_GetObjectItemCaseSensitive(args, "scope");

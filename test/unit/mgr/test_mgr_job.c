@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +148,57 @@ START_TEST(test_group_state)
 
 END_TEST
 
+/* The hosts of ips (a space-separated list) that args keep, joined by spaces. */
+static void
+choose(const char *args, const char *ips, char *out, size_t len)
+{
+    struct mgr_reg_host h[8];
+    cJSON *a = cJSON_Parse(args);
+    char list[128], *ip, *save = NULL;
+    size_t n = 0, o = 0;
+
+    ck_assert_ptr_nonnull(a);
+    snprintf(list, sizeof(list), "%s", ips);
+    memset(h, 0, sizeof(h));
+    for (ip = strtok_r(list, " ", &save); ip != NULL && n < 8; ip = strtok_r(NULL, " ", &save))
+        snprintf(h[n++].ip, sizeof(h[0].ip), "%s", ip);
+    mgr_preheat_choose(a, h, &n);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(out + o, len - o, "%s%s", i > 0 ? " " : "", h[i].ip);
+    cJSON_Delete(a);
+}
+
+START_TEST(test_choose_hosts)
+{
+    const char *four = "10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4";
+    char out[128];
+
+    choose("{\"scope\":\"single_seed_peer\"}", four, out, sizeof(out));
+    ck_assert_str_eq(out, "10.0.0.1");
+    /* Harbor 2.12's word, and anything unknown: one seed, as upstream's scheduler does */
+    choose("{\"scope\":\"single_peer\"}", four, out, sizeof(out));
+    ck_assert_str_eq(out, "10.0.0.1");
+    choose("{\"scope\":\"all_seed_peers\"}", four, out, sizeof(out));
+    ck_assert_str_eq(out, four);
+    /* ips first, then count, then percentage */
+    choose("{\"scope\":\"all_peers\",\"ips\":[\"10.0.0.3\",\"10.9.9.9\"],\"count\":1}", four, out,
+           sizeof(out));
+    ck_assert_str_eq(out, "10.0.0.3");
+    choose("{\"scope\":\"all_peers\",\"count\":2,\"percentage\":100}", four, out, sizeof(out));
+    ck_assert_str_eq(out, "10.0.0.1 10.0.0.2");
+    choose("{\"scope\":\"all_seed_peers\",\"count\":9}", four, out, sizeof(out));
+    ck_assert_str_eq(out, four);
+    choose("{\"scope\":\"all_peers\",\"percentage\":50}", four, out, sizeof(out));
+    ck_assert_str_eq(out, "10.0.0.1 10.0.0.2");
+    choose("{\"scope\":\"all_peers\",\"percentage\":1}", four, out, sizeof(out));
+    ck_assert_str_eq(out, "10.0.0.1"); /* rounded up: never none */
+    choose("{\"scope\":\"single_seed_peer\"}", "", out, sizeof(out));
+    ck_assert_str_eq(out, "");
+}
+
+END_TEST
+
 Suite *test_mgr_job_suite(void);
 
 Suite *
@@ -158,6 +210,7 @@ test_mgr_job_suite(void)
     tcase_add_test(tc, test_args_defaults_and_secrets);
     tcase_add_test(tc, test_args_refused);
     tcase_add_test(tc, test_group_state);
+    tcase_add_test(tc, test_choose_hosts);
     suite_add_tcase(s, tc);
     return s;
 }
