@@ -54,6 +54,18 @@ void peer_free(struct peer *p);
 /* Add "rpc", "socket", "upload", "ip", "bind" and "hostId" to doc. */
 void peer_addrs(const struct peer *p, cJSON *doc);
 
+/* The manager (its REST API and manager.v2 RPC). */
+struct mgr;
+struct mgr_main_config;
+struct mgr_main_config *mgr_config_new(int argc, char **argv, struct df_error *err);
+void mgr_config_free(struct mgr_main_config *cfg);
+struct mgr *mgr_new(struct event_base *base, const struct mgr_main_config *cfg,
+                    struct df_error *err);
+void mgr_stop(struct mgr *m, void (*done)(void *), void *arg);
+void mgr_free(struct mgr *m);
+/* Add "rest" and "rpc" (the bound addresses) to doc. */
+void mgr_addrs(const struct mgr *m, cJSON *doc);
+
 int cli_cert_main(int argc, char **argv);
 int cli_get_main(int argc, char **argv);
 int cli_up_main(int argc, char **argv);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `dragonfly up`: a one-machine cluster in one process. A scheduler, a seed peer and a peer
- * run as components (df/roles.h) on one event loop, with one data dir holding each role's
- * state: pki/ (the cluster CA and a certificate per role, created on first start with the
- * `dragonfly cert` code, so the roles talk mutual TLS), seed/ and peer/ (the peers' caches),
- * and the peer's unix socket, dfdaemon.sock, where `dragonfly get` looks by default.
- * SIGTERM/SIGINT stops the peers first (their LeaveHost reaches the scheduler), then the
- * scheduler.
+ * `dragonfly up`: a one-machine cluster in one process. A manager, a scheduler, a seed peer
+ * and a peer run as components (df/roles.h) on one event loop, with one data dir holding each
+ * role's state: pki/ (the cluster CA and a certificate per role, created on first start with
+ * the `dragonfly cert` code, so the roles talk mutual TLS), manager/ (its database), seed/ and
+ * peer/ (the peers' caches), and the peer's unix socket, dfdaemon.sock, where `dragonfly get`
+ * looks by default. The scheduler registers with the manager; the peers use the scheduler
+ * directly, so that they work from the first second. SIGTERM/SIGINT stops the peers first
+ * (their LeaveHost reaches the scheduler), then the scheduler, then the manager.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,7 +39,9 @@
 #define CLI_UP_PEER_PROXY   65001
 #define CLI_UP_SEED_METRICS 4008 /* the peers' metrics: PEER_SEED_METRICS_PORT, ... */
 #define CLI_UP_PEER_METRICS 4002 /* ... PEER_DEFAULT_METRICS_PORT */
-#define CLI_UP_PORTS        10   /* ports taken from --port-base */
+#define CLI_UP_MGR_REST     8080 /* the manager's REST API */
+#define CLI_UP_MGR_RPC      65003
+#define CLI_UP_PORTS        12 /* ports taken from --port-base */
 #define CLI_UP_ARGS_MAX     64
 
 struct cli_up_config {
@@ -113,8 +116,10 @@ static const struct df_conf_spec cli_up_spec = {
 struct cli_up {
     struct cli_up_config cfg;
     char host[256]; /* the name in every certificate, announced by the peers */
+    struct mgr_main_config *mgr_cfg;
     struct sched_main_config *sched_cfg;
     struct peer_config *seed_cfg, *peer_cfg;
+    struct mgr *mgr;
     struct sched *sched;
     struct peer *seed, *peer;
     unsigned stopping; /* peers whose stop has not finished */
@@ -168,14 +173,15 @@ cli_up_argv_reset(struct cli_up_argv *a)
 }
 
 /* The port of index i (0 scheduler, 1 metrics, 2 seed RPC, 3 seed upload, 4 peer RPC, 5 peer
- * upload, 6 seed proxy, 7 peer proxy, 8 seed metrics, 9 peer metrics). */
+ * upload, 6 seed proxy, 7 peer proxy, 8 seed metrics, 9 peer metrics, 10 manager REST, 11
+ * manager RPC). */
 static unsigned
 cli_up_port(const struct cli_up *u, int i)
 {
     static const unsigned std[CLI_UP_PORTS] = {
             CLI_UP_SCHED_PORT,   CLI_UP_METRICS_PORT, CLI_UP_SEED_RPC,   CLI_UP_SEED_UPLOAD,
             CLI_UP_PEER_RPC,     CLI_UP_PEER_UPLOAD,  CLI_UP_SEED_PROXY, CLI_UP_PEER_PROXY,
-            CLI_UP_SEED_METRICS, CLI_UP_PEER_METRICS};
+            CLI_UP_SEED_METRICS, CLI_UP_PEER_METRICS, CLI_UP_MGR_REST,   CLI_UP_MGR_RPC};
 
     return u->cfg.port_base == 0 ? std[i] : (unsigned)u->cfg.port_base + (unsigned)i;
 }
@@ -243,7 +249,7 @@ cli_up_cert(struct cli_up_argv *a, struct df_error *err)
 static int
 cli_up_pki(struct cli_up *u, struct df_error *err)
 {
-    static const char *const roles[] = {"scheduler", "seed", "peer"};
+    static const char *const roles[] = {"scheduler", "seed", "peer", "manager"};
     struct cli_up_argv a = {.n = 0};
     struct stat st;
     char *path;
@@ -307,6 +313,24 @@ cli_up_tls_args(const struct cli_up *u, const char *role, struct cli_up_argv *a)
 }
 
 static int
+cli_up_mgr_config(struct cli_up *u, struct df_error *err)
+{
+    struct cli_up_argv a = {.n = 0};
+
+    cli_up_arg(&a, "manager");
+    cli_up_arg(&a, "--listen");
+    cli_up_arg_addr(u, &a, 10);
+    cli_up_arg(&a, "--rpc-listen");
+    cli_up_arg_addr(u, &a, 11);
+    cli_up_arg(&a, "--data-dir");
+    cli_up_argf(&a, "%s/manager", u->cfg.data_dir);
+    cli_up_tls_args(u, "manager", &a);
+    u->mgr_cfg = mgr_config_new(a.n, a.v, err);
+    cli_up_argv_reset(&a);
+    return u->mgr_cfg != NULL ? 0 : DF_EINVAL;
+}
+
+static int
 cli_up_sched_config(struct cli_up *u, struct df_error *err)
 {
     struct cli_up_argv a = {.n = 0};
@@ -316,6 +340,11 @@ cli_up_sched_config(struct cli_up *u, struct df_error *err)
     cli_up_arg_addr(u, &a, 0);
     cli_up_arg(&a, "--metrics-listen");
     cli_up_arg_addr(u, &a, 1);
+    /* registered with the manager under the name its certificate carries */
+    cli_up_arg(&a, "--manager");
+    cli_up_arg_addr(u, &a, 11);
+    cli_up_arg(&a, "--hostname");
+    cli_up_arg(&a, u->host);
     cli_up_tls_args(u, "scheduler", &a);
     u->sched_cfg = sched_config_new(a.n, a.v, err);
     cli_up_argv_reset(&a);
@@ -366,7 +395,8 @@ cli_up_start(void *arg, struct event_base *base, struct df_error *err)
 {
     struct cli_up *u = arg;
 
-    if ((u->sched = sched_new(base, u->sched_cfg, err)) == NULL ||
+    if ((u->mgr = mgr_new(base, u->mgr_cfg, err)) == NULL ||
+        (u->sched = sched_new(base, u->sched_cfg, err)) == NULL ||
         (u->seed = peer_new(base, u->seed_cfg, err)) == NULL ||
         (u->peer = peer_new(base, u->peer_cfg, err)) == NULL)
         return 1;
@@ -378,6 +408,7 @@ cli_up_ready(void *arg, cJSON *doc)
 {
     struct cli_up *u = arg;
 
+    mgr_addrs(u->mgr, cJSON_AddObjectToObject(doc, "manager"));
     sched_addrs(u->sched, cJSON_AddObjectToObject(doc, "scheduler"));
     peer_addrs(u->seed, cJSON_AddObjectToObject(doc, "seed"));
     peer_addrs(u->peer, cJSON_AddObjectToObject(doc, "peer"));
@@ -397,22 +428,26 @@ static void
 cli_up_started(void *arg)
 {
     struct cli_up *u = arg;
-    cJSON *d = cJSON_CreateObject(), *s, *sd, *p;
+    cJSON *d = cJSON_CreateObject(), *s, *sd, *p, *m;
 
     cli_up_ready(u, d);
+    m = cJSON_GetObjectItemCaseSensitive(d, "manager");
     s = cJSON_GetObjectItemCaseSensitive(d, "scheduler");
     sd = cJSON_GetObjectItemCaseSensitive(d, "seed");
     p = cJSON_GetObjectItemCaseSensitive(d, "peer");
-    printf("dragonfly up: a scheduler, a seed peer and a peer in pid %ld, data dir %s\n"
+    printf("dragonfly up: a manager, a scheduler, a seed peer and a peer in pid %ld, data dir "
+           "%s\n"
+           "  manager    REST http://%s/api/v1 (root / dragonfly), rpc %s (mTLS)\n"
            "  scheduler  rpc %s (mTLS), metrics http://%s/metrics\n"
            "  seed peer  rpc %s (mTLS), upload %s (mTLS), registry mirror http://%s,\n"
            "             metrics http://%s/metrics\n"
            "  peer       rpc %s (mTLS), upload %s (mTLS), registry mirror http://%s,\n"
            "             metrics http://%s/metrics, local socket %s/dfdaemon.sock\n",
-           (long)getpid(), u->cfg.data_dir, cli_up_str(s, "rpc"), cli_up_str(s, "metrics"),
-           cli_up_str(sd, "rpc"), cli_up_str(sd, "upload"), cli_up_str(sd, "proxy"),
-           cli_up_str(sd, "metrics"), cli_up_str(p, "rpc"), cli_up_str(p, "upload"),
-           cli_up_str(p, "proxy"), cli_up_str(p, "metrics"), u->cfg.data_dir);
+           (long)getpid(), u->cfg.data_dir, cli_up_str(m, "rest"), cli_up_str(m, "rpc"),
+           cli_up_str(s, "rpc"), cli_up_str(s, "metrics"), cli_up_str(sd, "rpc"),
+           cli_up_str(sd, "upload"), cli_up_str(sd, "proxy"), cli_up_str(sd, "metrics"),
+           cli_up_str(p, "rpc"), cli_up_str(p, "upload"), cli_up_str(p, "proxy"),
+           cli_up_str(p, "metrics"), u->cfg.data_dir);
     if (strcmp(u->cfg.data_dir, "/var/lib/dragonfly") == 0)
         printf("fetch through it: dragonfly get URL -O FILE\n");
     else
@@ -422,6 +457,15 @@ cli_up_started(void *arg)
     cJSON_Delete(d);
 }
 
+/* The scheduler has stopped (its keepalive ended): now the manager. */
+static void
+cli_up_sched_stopped(void *arg)
+{
+    struct cli_up *u = arg;
+
+    mgr_stop(u->mgr, u->done, u->done_arg);
+}
+
 /* Both peers have stopped: now the scheduler. */
 static void
 cli_up_peer_stopped(void *arg)
@@ -429,7 +473,7 @@ cli_up_peer_stopped(void *arg)
     struct cli_up *u = arg;
 
     if (--u->stopping == 0)
-        sched_stop(u->sched, u->done, u->done_arg);
+        sched_stop(u->sched, cli_up_sched_stopped, u);
 }
 
 static void
@@ -452,8 +496,10 @@ cli_up_free(void *arg)
     peer_free(u->peer);
     peer_free(u->seed);
     sched_free(u->sched);
+    mgr_free(u->mgr);
     u->peer = u->seed = NULL;
     u->sched = NULL;
+    u->mgr = NULL;
 }
 
 /* Everything before the loop: the data dir, the certificates, each role's configuration. */
@@ -476,7 +522,8 @@ cli_up_prepare(struct cli_up *u, struct df_error *err)
         return df_error_set(err, DF_EIO, "%s: %s", u->cfg.data_dir, strerror(errno));
     free(u->cfg.data_dir);
     u->cfg.data_dir = abs;
-    if ((rv = cli_up_pki(u, err)) != 0 || (rv = cli_up_sched_config(u, err)) != 0 ||
+    if ((rv = cli_up_pki(u, err)) != 0 || (rv = cli_up_mgr_config(u, err)) != 0 ||
+        (rv = cli_up_sched_config(u, err)) != 0 ||
         (rv = cli_up_peer_config(u, true, &u->seed_cfg, err)) != 0 ||
         (rv = cli_up_peer_config(u, false, &u->peer_cfg, err)) != 0)
         return rv;
@@ -533,6 +580,7 @@ out:
     peer_config_free(u.peer_cfg);
     peer_config_free(u.seed_cfg);
     sched_config_free(u.sched_cfg);
+    mgr_config_free(u.mgr_cfg);
     df_conf_reset(&cli_up_spec, &u.cfg);
     return rv;
 }

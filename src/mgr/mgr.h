@@ -602,6 +602,24 @@ mgr_handler_fn mgr_cluster_get;
 mgr_handler_fn mgr_cluster_patch;
 mgr_handler_fn mgr_cluster_delete;
 
+/* ---- the registry over REST (mgr_host.c) ---- */
+
+/* GET :id through slot, rendered by fn (mgr_cluster.c); 422 / 404 as upstream. */
+void mgr_cluster_get_reply(struct mgr *ctx, struct net_http_req *req,
+                           const struct net_route_match *m, enum mgr_stmt slot,
+                           mgr_row_json_fn *fn);
+/* DELETE one row by id through slot: 0, DF_ENOTFOUND when nothing was there, or a db error. */
+int mgr_cluster_delete_id(struct mgr *ctx, enum mgr_stmt slot, int64_t id);
+
+mgr_handler_fn mgr_host_sched_list;
+mgr_handler_fn mgr_host_sched_get;
+mgr_handler_fn mgr_host_sched_delete;
+mgr_handler_fn mgr_host_seed_list;
+mgr_handler_fn mgr_host_seed_get;
+mgr_handler_fn mgr_host_seed_delete;
+mgr_handler_fn mgr_host_peer_list;
+mgr_handler_fn mgr_host_peer_get;
+mgr_handler_fn mgr_host_peer_delete;
 /* The seed-peer cluster linked to scheduler cluster id (the lowest id), or 0. */
 int64_t mgr_cluster_link_of(struct mgr *ctx, int64_t id);
 

@@ -258,8 +258,8 @@ mgr_spc_row(struct mgr *ctx, sqlite3_stmt *st)
     return mgr_spc_json(st);
 }
 
-/* GET :id of any of the three. */
-static void
+/* GET :id of any of the three (and of the registry's rows, mgr_host.c). */
+void
 mgr_cluster_get_reply(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                       enum mgr_stmt slot, mgr_row_json_fn *fn)
 {
@@ -276,7 +276,7 @@ mgr_cluster_get_reply(struct mgr *ctx, struct net_http_req *req, const struct ne
 }
 
 /* DELETE :id through slot: 404 when nothing was there. */
-static int
+int
 mgr_cluster_delete_id(struct mgr *ctx, enum mgr_stmt slot, int64_t id)
 {
     sqlite3_stmt *st = mgr_db_stmt(ctx->db, slot);

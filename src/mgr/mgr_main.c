@@ -261,7 +261,7 @@ mgr_start(struct mgr *ctx, struct df_error *err)
     return 0;
 }
 
-static void
+void
 mgr_free(struct mgr *ctx)
 {
     if (ctx == NULL)
@@ -282,7 +282,7 @@ mgr_free(struct mgr *ctx)
     free(ctx);
 }
 
-static struct mgr *
+struct mgr *
 mgr_new(struct event_base *base, const struct mgr_main_config *cfg, struct df_error *err)
 {
     struct mgr *ctx = xcalloc(1, sizeof(*ctx));
@@ -337,6 +337,29 @@ mgr_main_config_free(struct mgr_main_config *cfg)
     free(cfg);
 }
 
+struct mgr_main_config *
+mgr_config_new(int argc, char **argv, struct df_error *err)
+{
+    struct mgr_main_config *cfg;
+    struct df_conf_args args;
+
+    if (mgr_main_config_load(argc, argv, &cfg, &args, err) != 0)
+        return NULL;
+    if (args.help || args.check_config) {
+        df_error_set(err, DF_EINVAL, "--help and --check-config are not component flags");
+        mgr_main_config_free(cfg);
+        cfg = NULL;
+    }
+    df_conf_args_reset(&args);
+    return cfg;
+}
+
+void
+mgr_config_free(struct mgr_main_config *cfg)
+{
+    mgr_main_config_free(cfg);
+}
+
 static int
 mgr_main_start(void *arg, struct event_base *base, struct df_error *err)
 {
@@ -345,13 +368,31 @@ mgr_main_start(void *arg, struct event_base *base, struct df_error *err)
     return (m->mgr = mgr_new(base, m->cfg, err)) != NULL ? 0 : 1;
 }
 
+void
+mgr_addrs(const struct mgr *ctx, cJSON *doc)
+{
+    cJSON_AddStringToObject(doc, "rest", net_listener_addr(ctx->listener));
+    cJSON_AddStringToObject(doc, "rpc", rpc_server_addr(ctx->rpc, 0));
+}
+
 static void
 mgr_main_ready(void *arg, cJSON *doc)
 {
     struct mgr_main *m = arg;
 
-    cJSON_AddStringToObject(doc, "rest", net_listener_addr(m->mgr->listener));
-    cJSON_AddStringToObject(doc, "rpc", rpc_server_addr(m->mgr->rpc, 0));
+    mgr_addrs(m->mgr, doc);
+}
+
+void
+mgr_stop(struct mgr *ctx, void (*done)(void *), void *arg)
+{
+    if (!ctx->stopping) {
+        log_info("manager: stopping");
+        ctx->stopping = true;
+        net_listener_disable(ctx->listener);
+        mgr_rpc_shutdown(ctx);
+    }
+    done(arg);
 }
 
 static void
@@ -359,13 +400,7 @@ mgr_main_stop(void *arg, void (*done)(void *), void *done_arg)
 {
     struct mgr_main *m = arg;
 
-    if (!m->mgr->stopping) {
-        log_info("manager: stopping");
-        m->mgr->stopping = true;
-        net_listener_disable(m->mgr->listener);
-        mgr_rpc_shutdown(m->mgr);
-    }
-    done(done_arg);
+    mgr_stop(m->mgr, done, done_arg);
 }
 
 static void

@@ -4,9 +4,9 @@
  * scheduler's RPC, h2 with mutual TLS when the manager has a cluster certificate. Schedulers
  * register (UpdateScheduler) and hold a KeepAlive stream open; seed peers do the same with
  * UpdateSeedPeer; peers ask ListSchedulers which scheduler to use, ranked by the searcher
- * (mgr_search.c). Unlike upstream, ListSchedulers by search never returns an inactive
- * scheduler, and a KeepAlive stream ending marks its host inactive only when no newer stream
- * of the same host is open (a scheduler that reconnects does not flap).
+ * (mgr_search.c). Unlike upstream, ListSchedulers never returns an inactive scheduler, and
+ * a KeepAlive stream ending marks its host inactive only when no newer stream of the same
+ * host is open (a scheduler that reconnects does not flap).
  *
  * KeepAlive is the client-streaming call of upstream's proto, served as our bidi kind: each
  * message {sourceType, hostname, clusterId, ip} renews the host for keepAlive.timeout; the
@@ -506,9 +506,10 @@ mgr_rpc_list_schedulers(struct rpc_call *call, const cJSON *msg, void *arg)
         return;
     list = cJSON_CreateArray();
     if (r.cluster_id != 0) {
-        /* upstream: a peer pinned to a cluster gets all of its schedulers, any state */
+        /* a peer pinned to a cluster gets its schedulers; upstream gives inactive ones too,
+         * which a peer can only health-check in vain */
         first = (int64_t)r.cluster_id;
-        rv = mgr_rpc_list_cluster(ctx, first, false, list);
+        rv = mgr_rpc_list_cluster(ctx, first, true, list);
     } else {
         h = (struct mgr_search_host){r.hostname, r.ip, r.idc, r.location};
         if ((rv = mgr_rpc_search(ctx, &h, &clusters)) == 0) {

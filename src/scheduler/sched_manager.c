@@ -207,7 +207,7 @@ sched_manager_start(struct sched *ctx, struct df_error *err)
     struct rpc_mgr_link_opts o;
     struct proto_mgr_req reg = {0}, ka = {0};
     cJSON *msgs[3];
-    char host[256], ip[64];
+    char host[256], ip[64], config[64];
     const char *bound = rpc_server_addr(ctx->rpc, 0);
     const char *colon = bound != NULL ? strrchr(bound, ':') : NULL;
     int rv;
@@ -234,6 +234,10 @@ sched_manager_start(struct sched *ctx, struct df_error *err)
     reg.ip = ip;
     reg.port = (uint16_t)(colon != NULL ? atoi(colon + 1) : 0);
     reg.cluster_id = (uint64_t)ctx->cfg.manager_cluster_id;
+    /* upstream's scheduler tells its keepalive interval, in nanoseconds */
+    snprintf(config, sizeof(config), "{\"manager_keep_alive_interval\":%lld}",
+             (long long)ctx->cfg.manager_keepalive * 1000000);
+    reg.config = config;
     ka.source = reg.source;
     ka.hostname = host;
     ka.ip = ip;

@@ -141,7 +141,7 @@ START_TEST(test_up_get_stop_restart)
     ck_assert_int_eq((long)cJSON_GetNumberValue(cJSON_GetObjectItem(u.up.ready, "pid")),
                      (long)u.up.pid);
     ck_assert_int_ne(it_shf(NULL, 10, "pgrep -P %ld", (long)u.up.pid), 0);
-    /* ... and that pid holds every role's listener: 10 TCP ports and the peers' sockets */
+    /* ... and that pid holds every role's listener: 12 TCP ports and the peers' sockets */
     ck_assert_int_eq(it_shf(&out, 10, "ss -Hltnp | grep 'pid=%ld,' | awk '{print $4}' | sort",
                             (long)u.up.pid),
                      0);
@@ -151,7 +151,9 @@ START_TEST(test_up_get_stop_restart)
         lines++;
     }
     free(out);
-    ck_assert_int_eq(lines, 10);
+    ck_assert_int_eq(lines, 12);
+    ck_assert_str_eq(up_ready_str(&u, "manager", "rest"), UP_IP ":31010");
+    ck_assert_str_eq(up_ready_str(&u, "manager", "rpc"), UP_IP ":31011");
     ck_assert_str_eq(up_ready_str(&u, "scheduler", "rpc"), UP_IP ":31000");
     ck_assert_str_eq(up_ready_str(&u, "seed", "proxy"), UP_IP ":31006");
     ck_assert_str_eq(up_ready_str(&u, "peer", "proxy"), UP_IP ":31007");
@@ -161,7 +163,7 @@ START_TEST(test_up_get_stop_restart)
     ck_assert_str_eq(up_ready_str(&u, "peer", "metrics"), UP_IP ":31009");
     /* the addresses are printed, and the certificates were made on this first start */
     ck_assert_int_eq(up_log_count(&u, "up1", "local socket /"), 1);
-    ck_assert_int_eq(up_log_count(&u, "up1", "dragonfly cert: wrote"), 4);
+    ck_assert_int_eq(up_log_count(&u, "up1", "dragonfly cert: wrote"), 5); /* CA + 4 roles */
     ck_assert_int_eq(it_shf(&certs, 10, "cat %s/pki/ca/ca.crt %s/pki/*.crt", u.data, u.data), 0);
 
     /* a get through it: right bytes; the seed fetched the origin once, the peer from the seed */

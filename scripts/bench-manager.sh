@@ -1,0 +1,110 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Benchmark the manager's REST reads: start `dragonfly manager` (release build) on
+# 127.0.1.250, register HOSTS schedulers through its RPC (UpdateScheduler, curl --parallel),
+# sign in as root, then drive authenticated GET /api/v1/schedulers with h2load (HTTP/1.1,
+# keep-alive) for a bounded time; print requests/s, latency percentiles (p99 from h2load's
+# per-request log), the server's CPU per request and its RSS; stop the manager by its PID.
+#
+#   scripts/bench-manager.sh                    # defaults below
+#   HOSTS=1000 DURATION=20 CONNS=16 scripts/bench-manager.sh
+set -eu
+cd "$(dirname "$0")/.."
+
+HOSTS=${HOSTS:-1000}     # registered schedulers
+DURATION=${DURATION:-10} # seconds measured
+WARMUP=${WARMUP:-2}      # seconds before measuring
+CONNS=${CONNS:-16}       # h2load -c (HTTP/1.1: one request in flight per connection)
+THREADS=${THREADS:-1}    # h2load -t: leave the other core to the server
+IP=${IP:-127.0.1.250}
+BIN=./dragonfly
+
+command -v h2load >/dev/null || { echo "bench-manager: h2load not found (apt install nghttp2-client)" >&2; exit 1; }
+command -v curl >/dev/null || { echo "bench-manager: curl not found" >&2; exit 1; }
+make -s -j2 VARIANT=release dragonfly >/dev/null 2>&1 || make -j2 VARIANT=release dragonfly
+
+tmp=$(mktemp -d /tmp/df-bench-mgr-XXXXXX)
+pid=
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+"$BIN" manager --listen "$IP:0" --rpc-listen "$IP:0" --data-dir "$tmp/data" \
+	--ready-file "$tmp/ready.json" --auth-password-iterations 1000 --log-level warn \
+	>"$tmp/manager.log" 2>&1 &
+pid=$!
+i=0
+while [ ! -s "$tmp/ready.json" ]; do
+	i=$((i + 1))
+	if [ "$i" -gt 1000 ] || ! kill -0 "$pid" 2>/dev/null; then
+		echo "bench-manager: the manager did not start" >&2
+		cat "$tmp/manager.log" >&2
+		exit 1
+	fi
+	sleep 0.01
+done
+rest=$(sed -n 's/.*"rest":"\([^"]*\)".*/\1/p' "$tmp/ready.json")
+rpc=$(sed -n 's/.*"rpc":"\([^"]*\)".*/\1/p' "$tmp/ready.json")
+
+# HOSTS registrations in one curl process (a config entry per request, 64 at once).
+i=0
+while [ "$i" -lt "$HOSTS" ]; do
+	printf 'url = "http://%s/manager.v2.Manager/UpdateScheduler"\n' "$rpc"
+	printf 'data = "{\\"hostname\\":\\"sched-%d\\",\\"ip\\":\\"10.%d.%d.%d\\",\\"port\\":8002,\\"schedulerClusterId\\":1}"\n' \
+		"$i" $((i / 65536 % 256)) $((i / 256 % 256)) $((i % 256))
+	printf 'header = "content-type: application/json"\noutput = "/dev/null"\n'
+	i=$((i + 1))
+	[ "$i" -lt "$HOSTS" ] && printf 'next\n'
+done >"$tmp/reg.conf"
+t0=$(date +%s.%N)
+curl -s --no-progress-meter --http2-prior-knowledge --parallel --parallel-max 64 -K "$tmp/reg.conf"
+t1=$(date +%s.%N)
+token=$(curl -s -X POST "http://$rest/api/v1/users/signin" -H 'content-type: application/json' \
+	-d '{"name":"root","password":"dragonfly"}' | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+count=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $token" \
+	"http://$rest/api/v1/schedulers?per_page=1" | sed -n 's/.*page=\([0-9]*\)&per_page=1>;rel=last.*/\1/p')
+if [ "$count" != "$HOSTS" ]; then
+	echo "bench-manager: $count schedulers registered, not $HOSTS" >&2
+	exit 1
+fi
+awk -v n="$HOSTS" -v t="$(echo "$t1 - $t0" | bc)" 'BEGIN {
+	printf "bench-manager: %d schedulers registered in %.2f s (%.0f UpdateScheduler/s)\n", n, t, n / t }'
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+cpu0=$(cpu_ticks)
+echo "bench-manager: manager pid $pid on http://$rest; h2load --h1 -t $THREADS -c $CONNS," \
+	"${WARMUP}s warm-up + ${DURATION}s of GET /api/v1/schedulers (10 of $HOSTS per page)"
+h2load --h1 -t "$THREADS" -c "$CONNS" -D "$DURATION" --warm-up-time="$WARMUP" \
+	-H "authorization: Bearer $token" --log-file="$tmp/req.log" \
+	"http://$rest/api/v1/schedulers" >"$tmp/h2load.out" 2>&1 || {
+	cat "$tmp/h2load.out" >&2
+	exit 1
+}
+cpu1=$(cpu_ticks)
+rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+grep -E '^finished in|^requests:|^status codes:' "$tmp/h2load.out"
+rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$tmp/h2load.out")
+cut -f3 "$tmp/req.log" | sort -n >"$tmp/lat"
+n=$(wc -l <"$tmp/lat")
+bad=$(cut -f2 "$tmp/req.log" | grep -vc '^200$' || true)
+if [ "$n" -eq 0 ]; then
+	echo "bench-manager: no requests logged" >&2
+	exit 1
+fi
+pct() { sed -n "$(((n * $1 + 99) / 100))p" "$tmp/lat"; }
+awk -v rps="$rps" -v n="$n" -v bad="$bad" -v ticks=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" \
+	-v secs=$((DURATION + WARMUP)) -v load="$(cut -d' ' -f1 /proc/loadavg)" -v p50="$(pct 50)" \
+	-v p99="$(pct 99)" -v max="$(tail -n 1 "$tmp/lat")" -v rss="$rss" -v hwm="$hwm" 'BEGIN {
+	printf "bench-manager: %.0f req/s, %d requests (%d not 200), latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		rps, n, bad, p50 / 1000, p99 / 1000, max / 1000
+	printf "bench-manager: server CPU %.1f us/request (%.0f%% of a core); RSS %.1f MiB (peak %.1f MiB); load average %s\n",
+		ticks / hz * 1e6 / (rps * secs), ticks / hz * 100 / secs, rss / 1024, hwm / 1024, load
+	ok = (rps >= 20000 && p99 <= 10000 && hwm <= 32 * 1024 && bad == 0)
+	printf "bench-manager: goal >= 20000 req/s, p99 <= 10 ms, RSS <= 32 MiB: %s\n", ok ? "met" : "NOT met"
+}'
