@@ -32,6 +32,8 @@
 #define PH_HOLE  "127.0.2.4"
 #define PH_USER  "it:it-secret"
 #define PH_REPO  "demo/app"
+/* bcrypt of "it-secret" (cost 4), as htpasswd -B would write it */
+#define PH_HTPASSWD "it:$2b$04$4L4OXZjcd8R.va.YiSkl9OFMq3S8wVAOche8E2kiKOJf.n.Bt.S8K\n"
 
 /*
  * Push to registry $1 repository $2 (work dir $3, token realm $4, user $5): tag v1 (linux/
@@ -41,9 +43,10 @@
 static const char ph_image_sh[] =
         "set -eu\n"
         "R=$1; REPO=$2; W=$3; T=$4; U=$5; mkdir -p \"$W\"\n"
+        "if [ \"$T\" = basic ]; then A=\"Authorization: Basic $(printf %s \"$U\" | base64)\"; else\n"
         "tok=$(curl -sf -u \"$U\" \"$T?service=it-registry&scope=repository:$REPO:push,pull\" |"
         " sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')\n"
-        "A=\"Authorization: Bearer $tok\"\n"
+        "A=\"Authorization: Bearer $tok\"; fi\n"
         "push() {\n"
         "  d=$(sha256sum \"$1\" | cut -d' ' -f1)\n"
         "  curl -sf -X POST -H \"$A\" -D \"$W/h\" -o /dev/null \"http://$R/v2/$REPO/blobs/uploads/\"\n"
@@ -101,6 +104,7 @@ struct ph {
     struct it_proc reg, token;
     char reg_addr[32], token_addr[32];
     char blobs[4][72]; /* sha256:<hex> of the amd64 image's config and layers */
+    bool basic;        /* the registry takes Basic (htpasswd) instead of tokens */
 };
 
 static struct ph P;
@@ -581,8 +585,10 @@ ph_registry_setup(void)
                            "it-registry", "--user",   PH_USER,      NULL};
     const char *rargv[] = {"/usr/bin/docker-registry", "serve", cfg, NULL};
     int port = 20000 + (int)(getpid() % 9000), i, n = 0;
+    bool basic = P.basic;
 
     ph_setup();
+    P.basic = basic;
     ck_assert_msg(access("/usr/bin/docker-registry", X_OK) == 0,
                   "docker-registry is needed (scripts/install-deps.sh)");
     snprintf(P.reg_addr, sizeof(P.reg_addr), PH_REG ":%d", port);
@@ -596,30 +602,42 @@ ph_registry_setup(void)
                             "-nodes -keyout %s -out %s -days 2 -subj /CN=it-token 2>/dev/null",
                             key, crt),
                      0);
-    snprintf(yml, sizeof(yml),
-             "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: "
-             "%s/regdata\nhttp:\n  addr: %s\nauth:\n  token:\n    realm: http://%s/token\n"
-             "    service: it-registry\n    issuer: it-issuer\n    rootcertbundle: %s\n",
-             P.dir, P.reg_addr, P.token_addr, crt);
+    if (P.basic)
+        snprintf(yml, sizeof(yml),
+                 "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    "
+                 "rootdirectory: %s/regdata\nhttp:\n  addr: %s\nauth:\n  htpasswd:\n    "
+                 "realm: it\n    path: %s/htpasswd\n",
+                 P.dir, P.reg_addr, P.dir);
+    else
+        snprintf(yml, sizeof(yml),
+                 "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    "
+                 "rootdirectory: %s/regdata\nhttp:\n  addr: %s\nauth:\n  token:\n    realm: "
+                 "http://%s/token\n    service: it-registry\n    issuer: it-issuer\n    "
+                 "rootcertbundle: %s\n",
+                 P.dir, P.reg_addr, P.token_addr, crt);
     ph_write("registry.yml", yml);
+    ph_write("htpasswd", PH_HTPASSWD);
     ph_write("image.sh", ph_image_sh);
-    ck_assert_int_eq(
-            it_proc_start(&P.token, P.dir, "token", (char *const *)(uintptr_t)targv, NULL, 0), 0);
+    if (!P.basic)
+        ck_assert_int_eq(
+                it_proc_start(&P.token, P.dir, "token", (char *const *)(uintptr_t)targv, NULL, 0),
+                0);
     ck_assert_int_eq(
             it_proc_start(&P.reg, P.dir, "registry", (char *const *)(uintptr_t)rargv, NULL, 0), 0);
     for (i = 0; i < 300; i++) {
         /* any answer: a token registry says 401 to everyone */
         if (it_shf(NULL, 10,
                    "curl -s --max-time 2 -o /dev/null -w '%%{http_code}' http://%s/v2/ | "
-                   "grep -q 401 && curl -s --max-time 2 -o /dev/null 'http://%s/token?scope='",
-                   P.reg_addr, P.token_addr) == 0)
+                   "grep -q 401 && { %s || curl -s --max-time 2 -o /dev/null "
+                   "'http://%s/token?scope='; }",
+                   P.reg_addr, P.basic ? "true" : "false", P.token_addr) == 0)
             break;
         it_sleep_ms(100);
     }
     ck_assert_msg(i < 300, "the registry or its token server did not answer");
-    ck_assert_int_eq(it_shf(&out, 120,
-                            "sh %s/image.sh %s " PH_REPO " %s/work http://%s/token " PH_USER, P.dir,
-                            P.reg_addr, P.dir, P.token_addr),
+    ck_assert_int_eq(it_shf(&out, 120, "sh %s/image.sh %s " PH_REPO " %s/work %s%s%s " PH_USER,
+                            P.dir, P.reg_addr, P.dir, P.basic ? "basic" : "http://",
+                            P.basic ? "" : P.token_addr, P.basic ? "" : "/token"),
                      0);
     for (line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         ck_assert_int_lt(n, 4);
@@ -627,6 +645,14 @@ ph_registry_setup(void)
     }
     free(out);
     ck_assert_int_eq(n, 4);
+}
+
+/* The same with a registry of Basic auth (htpasswd) and no token server. */
+static void
+ph_registry_basic_setup(void)
+{
+    P.basic = true;
+    ph_registry_setup();
 }
 
 /* POST body to /api/v1/jobs as root (200 expected): the job's path into path. */
@@ -746,32 +772,37 @@ START_TEST(test_image_resolution)
 
 END_TEST
 
-/* A missing tag, a wrong password, no credentials: FAILURE with the registry's reason. */
-START_TEST(test_image_failures)
+/* An image preheat of tag with extra args ends FAILURE with want in its reason. */
+static void
+ph_image_fails(const char *tag, const char *extra, const char *want)
 {
     char path[64], *e;
 
-    ph_image_job("nope", "\"username\":\"it\",\"password\":\"it-secret\"", path, sizeof(path));
+    ph_image_job(tag, extra, path, sizeof(path));
     e = ph_job_error(path);
-    ck_assert_msg(strstr(e, "/manifests/nope answered 404: MANIFEST_UNKNOWN: manifest unknown") !=
-                          NULL,
-                  "%s", e);
+    ck_assert_msg(strstr(e, want) != NULL, "%s", e);
     free(e);
-    ph_image_job("v1", "\"username\":\"it\",\"password\":\"wrong-one\"", path, sizeof(path));
-    e = ph_job_error(path);
-    ck_assert_msg(strstr(e, "answered 401: UNAUTHORIZED") != NULL, "%s", e);
-    free(e);
-    ph_image_job("v1", "", path, sizeof(path));
-    e = ph_job_error(path);
-    ck_assert_msg(strstr(e, "answered 401: UNAUTHORIZED") != NULL, "%s", e);
-    free(e);
+}
+
+/* A wrong password, then no credentials: FAILURE with the registry's 401. */
+static void
+ph_expect_refused(void)
+{
+    ph_image_fails("v1", "\"username\":\"it\",\"password\":\"wrong-one\"",
+                   "answered 401: UNAUTHORIZED");
+    ph_image_fails("v1", "", "answered 401: UNAUTHORIZED");
+}
+
+/* A missing tag, a wrong password, no credentials: FAILURE with the registry's reason. */
+START_TEST(test_image_failures)
+{
+    ph_image_fails("nope", "\"username\":\"it\",\"password\":\"it-secret\"",
+                   "/manifests/nope answered 404: MANIFEST_UNKNOWN: manifest unknown");
+    ph_expect_refused();
     /* the outbound policy: a denied registry address is never connected to (SSRF) */
     ph_restart("--job-deny=" PH_REG);
     ph_signin("root", "dragonfly", P.root, sizeof(P.root));
-    ph_image_job("v1", "\"username\":\"it\",\"password\":\"it-secret\"", path, sizeof(path));
-    e = ph_job_error(path);
-    ck_assert_msg(strstr(e, "registry policy") != NULL, "%s", e);
-    free(e);
+    ph_image_fails("v1", "\"username\":\"it\",\"password\":\"it-secret\"", "registry policy");
 }
 
 /* Bytes of blob GETs the registry's access log counts so far. */
@@ -902,6 +933,20 @@ START_TEST(test_preheat_e2e)
 
 END_TEST
 
+/* A Basic registry: the challenge answered with the job's credentials, or the reason. */
+START_TEST(test_image_basic)
+{
+    ph_image_fails("multi", "\"username\":\"it\",\"password\":\"it-secret\"",
+                   "candidate seed peers not found");
+    ck_assert_int_eq(ph_log_count("/manifests/multi: 4 blobs to preheat") +
+                             ph_log_count("/manifests/multi: 3 blobs to preheat"),
+                     1);
+    ph_expect_refused();
+    ck_assert_int_eq(ph_log_count("it-secret"), 0);
+}
+
+END_TEST
+
 /* A listening socket that never accepts: a registry that never answers. Returns its fd. */
 static int
 ph_black_hole(int port)
@@ -980,6 +1025,11 @@ it_preheat_suite(void)
     tcase_add_test(tc, test_image_resolution);
     tcase_add_test(tc, test_image_failures);
     tcase_add_test(tc, test_preheat_e2e);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("basic");
+    tcase_set_timeout(tc, 180);
+    tcase_add_checked_fixture(tc, ph_registry_basic_setup, ph_teardown);
+    tcase_add_test(tc, test_image_basic);
     suite_add_tcase(s, tc);
     return s;
 }
