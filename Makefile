@@ -200,10 +200,11 @@ build/fuzz/fuzz_sched_state: $(FUZZ_SCHED_SRCS)
 FUZZ_PEER_SRCS := $(wildcard src/peer/*.c)
 build/fuzz/fuzz_upload_path build/fuzz/fuzz_peer_rpc: FUZZ_EXTRA_SRCS := $(FUZZ_PEER_SRCS)
 build/fuzz/fuzz_upload_path build/fuzz/fuzz_peer_rpc: $(FUZZ_PEER_SRCS)
-# The manager's request readers (JWT, query, pagination) link the role.
+# The manager's request readers (JWT, query, pagination) and registry readers (manifests,
+# challenges) link the role.
 FUZZ_MGR_SRCS := $(wildcard src/mgr/*.c)
-build/fuzz/fuzz_mgr_auth: FUZZ_EXTRA_SRCS := $(FUZZ_MGR_SRCS)
-build/fuzz/fuzz_mgr_auth: $(FUZZ_MGR_SRCS)
+build/fuzz/fuzz_mgr_auth build/fuzz/fuzz_mgr_image: FUZZ_EXTRA_SRCS := $(FUZZ_MGR_SRCS)
+build/fuzz/fuzz_mgr_auth build/fuzz/fuzz_mgr_image: $(FUZZ_MGR_SRCS)
 # The RPC server targets share an in-memory HTTP/2 transport (test/fuzz/fz_h2.c).
 build/fuzz/fuzz_rpc_server_h2: FUZZ_EXTRA_SRCS := test/fuzz/fz_h2.c
 build/fuzz/fuzz_rpc_server_h2: test/fuzz/fz_h2.c test/fuzz/fz_h2.h

@@ -17,10 +17,15 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
+#include "df/df_conf.h"
 #include "df/df_err.h"
 #include "df/rpc_tls.h"
 
 struct event_base;
+struct evdns_base;
+struct net_addrpolicy;
+struct net_fetch_pool;
+struct net_tls_ctx;
 struct df_metrics;
 struct df_work_pool;
 struct net_http_req;
@@ -50,6 +55,10 @@ struct mgr_main_config {
     char *rpc_listen;          /* manager.v2.Manager (mgr_rpc.c) */
     int64_t keepalive_timeout; /* ms a keepalive counts */
     struct rpc_tls_conf tls;   /* of the RPC listener */
+    char *job_ca;              /* CA bundle for registries of image preheats; NULL: the system's */
+    int64_t job_max_live;      /* unfinished jobs at once; more is a 429 */
+    bool harbor_open; /* /_ping and /preheats without a token (Harbor <= 2.11, auth NONE) */
+    struct df_conf_list job_allow, job_deny; /* the registry requests' address policy */
 };
 
 /* ---- passwords and tokens (mgr_auth.c; pure, thread-safe) ---- */
@@ -203,11 +212,19 @@ enum mgr_stmt {
     MGR_STMT_PEER_COUNT,
     MGR_STMT_PEER_DELETE,
     MGR_STMT_PEER_OF_SC,
+    MGR_STMT_JOB_INSERT,
+    MGR_STMT_JOB_GET,
+    MGR_STMT_JOB_LIST,
+    MGR_STMT_JOB_COUNT,
+    MGR_STMT_JOB_PATCH,
+    MGR_STMT_JOB_DELETE,
+    MGR_STMT_JOB_SET,
+    MGR_STMT_JOB_PENDING,
     MGR_STMT__COUNT
 };
 
 /* The schema version this binary writes. */
-#define MGR_DB_SCHEMA_VERSION 3
+#define MGR_DB_SCHEMA_VERSION 4
 
 /* The name of the root user and the password it is seeded with unless the env says. */
 #define MGR_ROOT_NAME     "root"
@@ -350,6 +367,9 @@ void mgr_search_sort(struct mgr_search_item *v, size_t n, const struct mgr_searc
 
 struct mgr_kdf_job;
 LIST_HEAD(mgr_kdf_list, mgr_kdf_job);
+struct mgr_job;
+LIST_HEAD(mgr_job_list, mgr_job);
+struct mgr_job_limits;
 
 struct mgr {
     struct mgr_main_config cfg;
@@ -371,6 +391,14 @@ struct mgr {
     struct net_tls_ctx *tls_server, *tls_client;
     struct mgr_ka_list *ka_live; /* open KeepAlive streams */
     uint64_t rpc_calls, keepalives;
+    /* jobs (mgr_job.c): the ones running on this process, the creation limits */
+    struct mgr_job_list jobs_live;
+    struct mgr_job_limits *job_limits;
+    struct net_fetch_pool *fetch_pool;
+    struct evdns_base *dns;
+    struct net_tls_ctx *tls;
+    struct net_addrpolicy *job_policy;
+    uint64_t jobs_created, jobs_succeeded, jobs_failed, jobs_limited;
 };
 
 /* ---- manager.v2.Manager (mgr_rpc.c) ---- */
@@ -397,6 +425,7 @@ enum mgr_access {
     MGR_ACCESS_JWT = 0, /* a valid JWT whose user has the permission on the route's group */
     MGR_ACCESS_OPEN,    /* anyone (sign-in, health, metrics) */
     MGR_ACCESS_PAT,     /* /oapi/v1: a personal access token with the group's scope */
+    MGR_ACCESS_LEGACY,  /* Harbor <= 2.11's routes: a PAT with scope job, or open by config */
 };
 
 struct mgr_route {
@@ -449,6 +478,13 @@ void mgr_reply_empty(struct net_http_req *req);
 void mgr_reply_done(struct net_http_req *req, int rv);
 /* Map a database error to upstream's answers: 404, 409, 500. */
 void mgr_reply_db_error(struct net_http_req *req, int rv);
+
+/*
+ * DELETE of the row whose id is the :id parameter through slot: replies 200 (empty), 404,
+ * 422 or 500, and returns the id deleted, or 0.
+ */
+int64_t mgr_reply_delete(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                         enum mgr_stmt slot);
 
 /*
  * The request body as a JSON object: returns it (the caller frees), or NULL after replying
@@ -584,5 +620,156 @@ mgr_handler_fn mgr_host_seed_delete;
 mgr_handler_fn mgr_host_peer_list;
 mgr_handler_fn mgr_host_peer_get;
 mgr_handler_fn mgr_host_peer_delete;
+/* The seed-peer cluster linked to scheduler cluster id (the lowest id), or 0. */
+int64_t mgr_cluster_link_of(struct mgr *ctx, int64_t id);
+
+/* The exported view of a scheduler cluster row (MGR_SC_COLS). */
+mgr_row_json_fn mgr_cluster_sc_row;
+
+/* ---- jobs (mgr_job.c): preheat; Harbor's routes (mgr_harbor.c) ---- */
+
+/* Upstream's defaults and bounds of preheat args (D:manager/types/job.go). */
+#define MGR_JOB_PIECE_MIN       (INT64_C(4) << 20)
+#define MGR_JOB_PIECE_MAX       (INT64_C(64) << 20)
+#define MGR_JOB_TIMEOUT_DEFAULT (INT64_C(3600) * 1000000000) /* ns: 60 min */
+#define MGR_JOB_TIMEOUT_MAX     (INT64_C(7) * 24 * 3600 * 1000000000)
+#define MGR_JOB_TASK_COUNT      8
+#define MGR_JOB_PEER_COUNT      500
+
+/* What a job keeps only in memory: the registry password and every header value. */
+struct mgr_job_secret {
+    char *username, *password;
+    cJSON *headers; /* object of strings, or NULL */
+};
+
+void mgr_job_secret_reset(struct mgr_job_secret *s);
+
+/*
+ * Check the args of a preheat job (upstream's bindings: type image|file, the manifest URL's
+ * shape, piece_length, scope, ips, count, percentage, concurrency, timeout in ns) and build
+ * the args to store and show: upstream's keys sorted, defaults filled in, "password" empty and
+ * secret header values replaced. The secrets go to *sec (the caller resets it). Returns 0 and
+ * *out (the caller frees it), or DF_EINVAL with the validator's text in err.
+ */
+int mgr_job_preheat_args(const cJSON *args, cJSON **out, struct mgr_job_secret *sec,
+                         struct df_error *err);
+
+/*
+ * A group's state from its job_states (an array of {state}): FAILURE when any failed, else
+ * PENDING when any is not SUCCESS (or there is none), else SUCCESS. Static strings.
+ */
+const char *mgr_job_group_state(const cJSON *job_states);
+
+/* Set up (fail the jobs a previous process left unfinished) and tear down the jobs. */
+int mgr_job_init(struct mgr *ctx, struct df_error *err);
+void mgr_job_reset(struct mgr *ctx);
+
+/*
+ * Create a preheat job from a request body (type, bio, user_id, scheduler_cluster_ids,
+ * args): on success returns 0 with the id; otherwise replies (422, 404, 429, 500) itself and
+ * returns the error. Used by POST /jobs and Harbor's POST /preheats.
+ */
+int mgr_job_create_preheat(struct mgr *ctx, struct net_http_req *req, const cJSON *body,
+                           int64_t *id);
+
+/* The state and, for a FAILURE, the joined errors of job id. Returns 0 or a db error. */
+int mgr_job_state(struct mgr *ctx, int64_t id, char state[16], char **errors, int64_t *created_ms,
+                  int64_t *updated_ms);
+
+/* ---- the registry side of an image preheat (mgr_image.c) ---- */
+
+/* A manifest URL taken apart: base "<scheme>://<host[:port]>", repository, tag or digest. */
+struct mgr_image_ref {
+    char *base, *repo, *ref;
+};
+
+/* Parse url (.../v2/<repo>/manifests/<ref>) into *out (reset it). 0 or DF_EINVAL. */
+int mgr_image_ref_parse(const char *url, struct mgr_image_ref *out, struct df_error *err);
+void mgr_image_ref_reset(struct mgr_image_ref *r);
+
+/* True for "sha256:<64 hex>" and "sha512:<128 hex>" (lowercase), nothing else. */
+bool mgr_image_digest_is_valid(const char *d);
+
+/* A WWW-Authenticate challenge: Bearer (realm required) or Basic. */
+struct mgr_image_challenge {
+    bool bearer;
+    char *realm, *service, *scope; /* NULL when absent */
+};
+
+/* Parse header h into *c (reset it). Returns 0, or DF_EINVAL (another scheme, bad syntax). */
+int mgr_image_challenge_parse(const char *h, struct mgr_image_challenge *c);
+void mgr_image_challenge_reset(struct mgr_image_challenge *c);
+
+/*
+ * Parse a manifest body: an OCI index or Docker manifest list gives *digest, the digest of
+ * the manifest for platform ("os/arch[/variant]"; DF_ENOTFOUND naming the platforms it has
+ * when none matches); an image manifest gives *blobs, the digests of its config and layers
+ * (strings; at most 1000). The caller frees both. Returns 0 or DF_EINVAL/DF_ENOTFOUND with
+ * err set (bad JSON, a digest that is not sha256/sha512, schema 1).
+ */
+int mgr_image_manifest_parse(const char *body, size_t len, const char *platform, char **digest,
+                             cJSON **blobs, struct df_error *err);
+
+/* "linux/<the machine's architecture in Go's words>" (static). */
+const char *mgr_image_default_platform(void);
+
+struct mgr_image;
+
+/*
+ * The end of a resolution: rv 0 and urls (an array of blob URL strings, taken) with auth, the
+ * Authorization the manager obtained (token flow, Basic) or NULL when the job's own headers
+ * did, or an error and its one-line reason (the registry's when it gave one).
+ */
+typedef void mgr_image_done_fn(void *arg, int rv, const char *why, cJSON *urls, const char *auth);
+
+/*
+ * Resolve manifest url for platform (NULL or "": the manager's own) with the job's secrets
+ * (borrowed until done runs or the resolution is cancelled). done runs once, from the loop,
+ * after which the resolution is gone. Returns 0 and *out, or DF_EINVAL with err set.
+ */
+int mgr_image_resolve(struct mgr *ctx, const char *url, const char *platform,
+                      const struct mgr_job_secret *sec, mgr_image_done_fn *done, void *arg,
+                      struct mgr_image **out, struct df_error *err);
+
+/* Abandon a resolution whose done has not run (no callback). NULL is a no-op. */
+void mgr_image_cancel(struct mgr_image *r);
+
+/* ---- dispatch of a preheat to the seed peers of a cluster (mgr_preheat.c) ---- */
+
+struct mgr_preheat;
+
+/* The end of a dispatch: result (taken) is {success_tasks, failure_tasks, scheduler_cluster_id}. */
+typedef void mgr_preheat_done_fn(void *arg, struct mgr_preheat *p, cJSON *result);
+
+/*
+ * Have the active seed peers of scheduler cluster cluster_id (its linked seed-peer cluster,
+ * narrowed by the args' scope, ips, count, percentage) download every URL of urls
+ * (strings, copied) with the job's headers, auth (the Authorization the manifest was read
+ * with, or NULL) replacing theirs. done runs once, from the loop, after every call ended;
+ * the dispatch is then gone. Returns 0 and *out (set before any callback), DF_ENOTFOUND
+ * with err set when no seed peer is active, or another error.
+ */
+int mgr_preheat_start(struct mgr *ctx, int64_t cluster_id, const cJSON *args,
+                      const struct mgr_job_secret *sec, const char *auth, const cJSON *urls,
+                      mgr_preheat_done_fn *done, void *arg, struct mgr_preheat **out,
+                      struct df_error *err);
+
+/*
+ * Keep, in place and in order, the n hosts the args choose: scope single_seed_peer (or any
+ * value but all_seed_peers and all_peers) -> the first; else those in ips, or else the
+ * first count, or else ceil(percentage% of them); *n is updated.
+ */
+void mgr_preheat_choose(const cJSON *args, struct mgr_reg_host *h, size_t *n);
+
+/* Abandon a dispatch whose done has not run (its calls are cancelled). NULL is a no-op. */
+void mgr_preheat_cancel(struct mgr_preheat *p);
+
+mgr_handler_fn mgr_job_create;
+mgr_handler_fn mgr_job_list;
+mgr_handler_fn mgr_job_get;
+mgr_handler_fn mgr_job_patch;
+mgr_handler_fn mgr_job_delete;
+mgr_handler_fn mgr_harbor_create;
+mgr_handler_fn mgr_harbor_get;
 
 #endif

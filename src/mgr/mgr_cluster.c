@@ -207,8 +207,7 @@ mgr_spc_json(sqlite3_stmt *st)
     return c;
 }
 
-/* The seed-peer cluster linked to scheduler cluster id (the lowest id), or 0. */
-static int64_t
+int64_t
 mgr_cluster_link_of(struct mgr *ctx, int64_t id)
 {
     sqlite3_stmt *st = mgr_db_stmt(ctx->db, MGR_STMT_LINK_OF_SC);
@@ -731,4 +730,10 @@ mgr_cluster_delete(struct mgr *ctx, struct net_http_req *req, const struct net_r
         rv = mgr_cluster_end(ctx, rv);
     }
     mgr_reply_done(req, rv);
+}
+
+cJSON *
+mgr_cluster_sc_row(struct mgr *ctx, sqlite3_stmt *st)
+{
+    return mgr_sc_row(ctx, st);
 }

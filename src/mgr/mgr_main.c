@@ -98,6 +98,36 @@ static const struct df_conf_entry mgr_entries[] = {
          .help = "a scheduler or seed peer reads inactive this long after its last keepalive "
                  "(they send one every 5s), or at once when its keepalive stream ends"},
         RPC_TLS_CONF_ENTRIES(F(tls)),
+        {.key = "job.caFile",
+         .type = DF_CONF_STRING,
+         .offset = F(job_ca),
+         .metavar = "PATH",
+         .help = "PEM trust anchors for the registries of image preheats (unset: the system's)"},
+        {.key = "job.maxLive",
+         .type = DF_CONF_INT,
+         .offset = F(job_max_live),
+         .def = "1000",
+         .min = 1,
+         .max = 100000,
+         .help = "unfinished jobs at once; a job created beyond is refused with 429"},
+        {.key = "job.allow",
+         .type = DF_CONF_LIST,
+         .offset = F(job_allow),
+         .metavar = "NET",
+         .help = "CIDRs, addresses and host names (*.example.com) a preheat's registry may be at "
+                 "although denied by default (loopback, link-local, this host's addresses)"},
+        {.key = "job.deny",
+         .type = DF_CONF_LIST,
+         .offset = F(job_deny),
+         .metavar = "NET",
+         .help = "CIDRs, addresses and host names a preheat's registry (or its token realm) may "
+                 "never be at (wins over job.allow)"},
+        {.key = "harbor.openLegacyRoutes",
+         .type = DF_CONF_BOOL,
+         .offset = F(harbor_open),
+         .help = "serve Harbor <= 2.11's POST /preheats and GET /preheats/:id without a token "
+                 "(its auth mode NONE); by default they need a personal access token with "
+                 "scope job"},
         LOG_CONF_ENTRIES(F(log_level), F(log_file)),
         LOG_FORMAT_CONF_ENTRY(F(log_format)),
         {.key = "log.debug",
@@ -174,6 +204,14 @@ mgr_main_metrics(struct mgr *ctx)
             ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_password_hashes_refused_total",
             "sign-ins, sign-ups and resets refused with 429 while the hash queue was full",
             &ctx->kdf_refused);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_jobs_created_total",
+                       "jobs created", &ctx->jobs_created);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_jobs_succeeded_total",
+                       "jobs ended in SUCCESS", &ctx->jobs_succeeded);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_jobs_failed_total",
+                       "jobs ended in FAILURE", &ctx->jobs_failed);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_jobs_limited_total",
+                       "job creations refused with 429", &ctx->jobs_limited);
     df_metrics_fn_new(ctx->metrics, "dragonfly_manager_connections", "open REST connections",
                       mgr_main_conns, ctx);
 }
@@ -194,6 +232,8 @@ mgr_start(struct mgr *ctx, struct df_error *err)
     groups = mgr_api_groups(&ngroups);
     if ((rv = mgr_db_open(ctx->cfg.data_dir, (unsigned)ctx->cfg.kdf_iterations, groups, ngroups,
                           ctx->jwt_key, ctx->pat_key, &ctx->db, err)) != 0)
+        return rv;
+    if ((rv = mgr_job_init(ctx, err)) != 0)
         return rv;
     if (ctx->cfg.jwt_key != NULL) {
         /* a configured key is hashed to our key length: any length >= 32 works */
@@ -227,6 +267,8 @@ mgr_free(struct mgr *ctx)
     if (ctx == NULL)
         return;
     ctx->stopping = true;
+    /* jobs first: their calls to seed peers use the RPC's client TLS context */
+    mgr_job_reset(ctx);
     mgr_rpc_free(ctx); /* its open streams write their hosts inactive: before the db goes */
     net_listener_free(ctx->listener);
     net_http_server_free(ctx->http);
@@ -248,6 +290,7 @@ mgr_new(struct event_base *base, const struct mgr_main_config *cfg, struct df_er
     ctx->cfg = *cfg;
     ctx->base = base;
     LIST_INIT(&ctx->kdf_live);
+    LIST_INIT(&ctx->jobs_live);
     if (mgr_start(ctx, err) != 0) {
         mgr_free(ctx);
         return NULL;
@@ -418,6 +461,8 @@ mgr_main_print_routes(void)
             printf("%s %s open\n", r[i].method, r[i].pattern);
         else if (r[i].access == MGR_ACCESS_PAT)
             printf("%s %s pat\n", r[i].method, r[i].pattern);
+        else if (r[i].access == MGR_ACCESS_LEGACY)
+            printf("%s %s legacy\n", r[i].method, r[i].pattern);
         else if (mgr_api_group(r[i].pattern, group, sizeof(group)) == 0)
             printf("%s %s jwt %s\n", r[i].method, r[i].pattern, group);
         else
