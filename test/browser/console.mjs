@@ -76,8 +76,8 @@ async function apiToken(m, name, password) {
 	return r.body.token;
 }
 
-async function createCluster(m, token, name, bio = '') {
-	const r = await rest(m, 'POST', '/api/v1/clusters', {auth: token, body: {name, bio,
+async function createCluster(m, token, name, bio = '', scopes = {}) {
+	const r = await rest(m, 'POST', '/api/v1/clusters', {auth: token, body: {name, bio, scopes,
 		scheduler_cluster_config: {candidate_parent_limit: 4, filter_parent_limit: 40, job_rate_limit: 10},
 		seed_peer_cluster_config: {load_limit: 2000}, peer_cluster_config: {load_limit: 200}}});
 	assert(r.status === 200, `create cluster ${name}: ${r.status} ${r.text}`);
@@ -357,8 +357,9 @@ async function shots(t, dir) {
 	const m = await t.manager();
 	const root = await apiToken(m, 'root', ROOT_PW);
 	await rest(m, 'PATCH', '/api/v1/clusters/1', {auth: root, body: {bio: 'the default cluster'}});
-	const c = await createCluster(m, root, 'cluster-hz', 'Hangzhou data centre');
-	await createCluster(m, root, 'cluster-sh', 'Shanghai data centre');
+	const c = await createCluster(m, root, 'cluster-hz', 'Hangzhou data centre',
+		{location: 'cn|zj|hz', idc: 'hz1|hz2', cidrs: ['10.1.0.0/16'], hostnames: ['^hz-node-.*$']});
+	await createCluster(m, root, 'cluster-sh', 'Shanghai data centre', {location: 'cn|sh', cidrs: ['10.2.0.0/16']});
 	const page = await openPage(t, m, {width: 1200, height: 760});
 	await signIn(page, 'root', ROOT_PW);
 	fs.mkdirSync(dir, {recursive: true});
