@@ -20,6 +20,9 @@
 #include "df/df_err.h"
 
 struct event_base;
+struct evdns_base;
+struct net_fetch_pool;
+struct net_tls_ctx;
 struct df_metrics;
 struct df_work_pool;
 struct net_http_req;
@@ -44,6 +47,9 @@ struct mgr_main_config {
     int log_format; /* enum log_format */
     char *log_file;
     char *log_debug;
+    char *job_ca;         /* CA bundle for registries of image preheats; NULL: the system's */
+    int64_t job_max_live; /* unfinished jobs at once; more is a 429 */
+    bool harbor_open;     /* /_ping and /preheats without a token (Harbor <= 2.11, auth NONE) */
 };
 
 /* ---- passwords and tokens (mgr_auth.c; pure, thread-safe) ---- */
@@ -175,11 +181,19 @@ enum mgr_stmt {
     MGR_STMT_PAT_UPDATE,
     MGR_STMT_PAT_DELETE,
     MGR_STMT_PAT_BY_HASH,
+    MGR_STMT_JOB_INSERT,
+    MGR_STMT_JOB_GET,
+    MGR_STMT_JOB_LIST,
+    MGR_STMT_JOB_COUNT,
+    MGR_STMT_JOB_PATCH,
+    MGR_STMT_JOB_DELETE,
+    MGR_STMT_JOB_SET,
+    MGR_STMT_JOB_PENDING,
     MGR_STMT__COUNT
 };
 
 /* The schema version this binary writes. */
-#define MGR_DB_SCHEMA_VERSION 2
+#define MGR_DB_SCHEMA_VERSION 3
 
 /* The name of the root user and the password it is seeded with unless the env says. */
 #define MGR_ROOT_NAME     "root"
@@ -226,6 +240,9 @@ const char *mgr_db_col_text(sqlite3_stmt *st, int i);
 
 struct mgr_kdf_job;
 LIST_HEAD(mgr_kdf_list, mgr_kdf_job);
+struct mgr_job;
+LIST_HEAD(mgr_job_list, mgr_job);
+struct mgr_job_limits;
 
 struct mgr {
     struct mgr_main_config cfg;
@@ -243,6 +260,13 @@ struct mgr {
     struct mgr_kdf_list kdf_live;     /* submitted password jobs whose done has not run */
     uint64_t requests, denied, kdf_jobs, kdf_refused;
     bool stopping;
+    /* jobs (mgr_job.c): the ones running on this process, the creation limits */
+    struct mgr_job_list jobs_live;
+    struct mgr_job_limits *job_limits;
+    struct net_fetch_pool *fetch_pool;
+    struct evdns_base *dns;
+    struct net_tls_ctx *tls;
+    uint64_t jobs_created, jobs_succeeded, jobs_failed, jobs_limited;
 };
 
 /* ---- the REST API (mgr_api.c) ---- */
@@ -260,6 +284,7 @@ enum mgr_access {
     MGR_ACCESS_JWT = 0, /* a valid JWT whose user has the permission on the route's group */
     MGR_ACCESS_OPEN,    /* anyone (sign-in, health, metrics) */
     MGR_ACCESS_PAT,     /* /oapi/v1: a personal access token with the group's scope */
+    MGR_ACCESS_LEGACY,  /* Harbor <= 2.11's routes: a PAT with scope job, or open by config */
 };
 
 struct mgr_route {
@@ -312,6 +337,13 @@ void mgr_reply_empty(struct net_http_req *req);
 void mgr_reply_done(struct net_http_req *req, int rv);
 /* Map a database error to upstream's answers: 404, 409, 500. */
 void mgr_reply_db_error(struct net_http_req *req, int rv);
+
+/*
+ * DELETE of the row whose id is the :id parameter through slot: replies 200 (empty), 404,
+ * 422 or 500, and returns the id deleted, or 0.
+ */
+int64_t mgr_reply_delete(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                         enum mgr_stmt slot);
 
 /*
  * The request body as a JSON object: returns it (the caller frees), or NULL after replying
@@ -460,5 +492,66 @@ void mgr_console_add_security_headers(struct net_http_req *req);
 
 mgr_handler_fn mgr_console_get;         /* GET of any other path: a file or index.html */
 mgr_handler_fn mgr_console_api_missing; /* /api/... and /oapi/... with no route: JSON 404 */
+
+/* The exported view of a scheduler cluster row (MGR_SC_COLS). */
+mgr_row_json_fn mgr_cluster_sc_row;
+
+/* ---- jobs (mgr_job.c): preheat; Harbor's routes (mgr_harbor.c) ---- */
+
+/* Upstream's defaults and bounds of preheat args (D:manager/types/job.go). */
+#define MGR_JOB_PIECE_MIN       (INT64_C(4) << 20)
+#define MGR_JOB_PIECE_MAX       (INT64_C(64) << 20)
+#define MGR_JOB_TIMEOUT_DEFAULT (INT64_C(3600) * 1000000000) /* ns: 60 min */
+#define MGR_JOB_TIMEOUT_MAX     (INT64_C(7) * 24 * 3600 * 1000000000)
+#define MGR_JOB_TASK_COUNT      8
+#define MGR_JOB_PEER_COUNT      500
+
+/* What a job keeps only in memory: the registry password and every header value. */
+struct mgr_job_secret {
+    char *username, *password;
+    cJSON *headers; /* object of strings, or NULL */
+};
+
+void mgr_job_secret_reset(struct mgr_job_secret *s);
+
+/*
+ * Check the args of a preheat job (upstream's bindings: type image|file, the manifest URL's
+ * shape, piece_length, scope, ips, count, percentage, concurrency, timeout in ns) and build
+ * the args to store and show: upstream's keys sorted, defaults filled in, "password" empty and
+ * secret header values replaced. The secrets go to *sec (the caller resets it). Returns 0 and
+ * *out (the caller frees it), or DF_EINVAL with the validator's text in err.
+ */
+int mgr_job_preheat_args(const cJSON *args, cJSON **out, struct mgr_job_secret *sec,
+                         struct df_error *err);
+
+/*
+ * A group's state from its job_states (an array of {state}): FAILURE when any failed, else
+ * PENDING when any is not SUCCESS (or there is none), else SUCCESS. Static strings.
+ */
+const char *mgr_job_group_state(const cJSON *job_states);
+
+/* Set up (fail the jobs a previous process left unfinished) and tear down the jobs. */
+int mgr_job_init(struct mgr *ctx, struct df_error *err);
+void mgr_job_reset(struct mgr *ctx);
+
+/*
+ * Create a preheat job from a request body (type, bio, user_id, scheduler_cluster_ids,
+ * args): on success returns 0 with the id; otherwise replies (422, 404, 429, 500) itself and
+ * returns the error. Used by POST /jobs and Harbor's POST /preheats.
+ */
+int mgr_job_create_preheat(struct mgr *ctx, struct net_http_req *req, const cJSON *body,
+                           int64_t *id);
+
+/* The state and, for a FAILURE, the joined errors of job id. Returns 0 or a db error. */
+int mgr_job_state(struct mgr *ctx, int64_t id, char state[16], char **errors, int64_t *created_ms,
+                  int64_t *updated_ms);
+
+mgr_handler_fn mgr_job_create;
+mgr_handler_fn mgr_job_list;
+mgr_handler_fn mgr_job_get;
+mgr_handler_fn mgr_job_patch;
+mgr_handler_fn mgr_job_delete;
+mgr_handler_fn mgr_harbor_create;
+mgr_handler_fn mgr_harbor_get;
 
 #endif

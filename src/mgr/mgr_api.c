@@ -85,6 +85,7 @@ mgr_api_metrics(struct mgr *ctx, struct net_http_req *req, const struct net_rout
 #define OPEN MGR_ACCESS_OPEN
 #define JWT  MGR_ACCESS_JWT
 #define PAT  MGR_ACCESS_PAT
+#define OLD  MGR_ACCESS_LEGACY
 
 static const struct mgr_route mgr_routes[] = {
         {"GET", "/healthy", mgr_api_healthy, OPEN},
@@ -131,7 +132,21 @@ static const struct mgr_route mgr_routes[] = {
         {"GET", "/api/v1/personal-access-tokens/:id", mgr_pat_get, JWT},
         {"PATCH", "/api/v1/personal-access-tokens/:id", mgr_pat_patch, JWT},
         {"DELETE", "/api/v1/personal-access-tokens/:id", mgr_pat_delete, JWT},
+        {"POST", "/api/v1/jobs", mgr_job_create, JWT},
+        {"GET", "/api/v1/jobs", mgr_job_list, JWT},
+        {"GET", "/api/v1/jobs/:id", mgr_job_get, JWT},
+        {"PATCH", "/api/v1/jobs/:id", mgr_job_patch, JWT},
+        {"DELETE", "/api/v1/jobs/:id", mgr_job_delete, JWT},
+        /* Harbor <= 2.11 (mgr_harbor.c); /_ping is its health check, open as /healthy */
+        {"GET", "/_ping", mgr_api_healthy, OPEN},
+        {"POST", "/preheats", mgr_harbor_create, OLD},
+        {"GET", "/preheats/:id", mgr_harbor_get, OLD},
         /* /oapi/v1: personal access tokens only, scope = the group without its plural s */
+        {"POST", "/oapi/v1/jobs", mgr_job_create, PAT},
+        {"GET", "/oapi/v1/jobs", mgr_job_list, PAT},
+        {"GET", "/oapi/v1/jobs/:id", mgr_job_get, PAT},
+        {"PATCH", "/oapi/v1/jobs/:id", mgr_job_patch, PAT},
+        {"DELETE", "/oapi/v1/jobs/:id", mgr_job_delete, PAT},
         {"POST", "/oapi/v1/clusters", mgr_cluster_create, PAT},
         {"GET", "/oapi/v1/clusters", mgr_cluster_list, PAT},
         {"GET", "/oapi/v1/clusters/:id", mgr_cluster_get, PAT},
@@ -155,6 +170,7 @@ static const struct mgr_route mgr_routes[] = {
 #undef OPEN
 #undef JWT
 #undef PAT
+#undef OLD
 
 const struct mgr_route *
 mgr_api_routes(size_t *n)
@@ -343,6 +359,27 @@ mgr_reply_rows(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_sl
         return;
     }
     mgr_reply_list(req, &pg, total, arr);
+}
+
+int64_t
+mgr_reply_delete(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                 enum mgr_stmt slot)
+{
+    sqlite3_stmt *st;
+    int64_t id;
+    int rv;
+
+    if ((id = mgr_param_id(req, m, "id")) == 0)
+        return 0;
+    if ((st = mgr_db_stmt(ctx->db, slot)) == NULL) {
+        mgr_reply_db_error(req, DF_EIO);
+        return 0;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if ((rv = mgr_db_run(ctx->db, st)) == 0 && store_sql_changes(ctx->db) == 0)
+        rv = DF_ENOTFOUND;
+    mgr_reply_done(req, rv);
+    return rv == 0 ? id : 0;
 }
 
 cJSON *
@@ -538,7 +575,12 @@ mgr_api_route_cb(struct net_http_req *req, const struct net_route_match *m, void
                           "a write with the jwt cookie needs the header X-Requested-With");
         return;
     }
-    if (r->access == MGR_ACCESS_PAT) {
+    if (r->access == MGR_ACCESS_LEGACY) {
+        if (!ctx->cfg.harbor_open && !mgr_pat_check(ctx, req, "job")) {
+            ctx->denied++;
+            return;
+        }
+    } else if (r->access == MGR_ACCESS_PAT) {
         /* jobs -> job, clusters -> cluster */
         if (mgr_api_group(r->pattern, group, sizeof(group)) != 0 || strlen(group) < 2) {
             mgr_reply_message(req, 401, "Unauthorized");

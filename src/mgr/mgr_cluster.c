@@ -732,3 +732,9 @@ mgr_cluster_delete(struct mgr *ctx, struct net_http_req *req, const struct net_r
     }
     mgr_reply_done(req, rv);
 }
+
+cJSON *
+mgr_cluster_sc_row(struct mgr *ctx, sqlite3_stmt *st)
+{
+    return mgr_sc_row(ctx, st);
+}

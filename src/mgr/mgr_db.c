@@ -34,7 +34,13 @@
 #define MGR_SPC_COLS   "id, created_at, updated_at, name, bio, config"
 #define MGR_PAT_COLS   "id, created_at, updated_at, name, bio, scopes, state, expired_at, user_id"
 #define MGR_PAT_FILTER " WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR user_id = ?2)"
-#define MGR_NOW_MS     "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+#define MGR_JOB_COLS                                                                \
+    "id, created_at, updated_at, task_id, bio, type, state, args, result, user_id," \
+    " scheduler_cluster_ids"
+#define MGR_JOB_FILTER                                                                \
+    " WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL" \
+    " OR user_id = ?3)"
+#define MGR_NOW_MS "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
 
 static const char *const mgr_db_migrations[] = {
         /* 1: users and RBAC, scheduler and seed-peer clusters, with cluster-1 */
@@ -101,6 +107,17 @@ static const char *const mgr_db_migrations[] = {
         " user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE"
         ") STRICT;"
         "CREATE INDEX personal_access_tokens_user ON personal_access_tokens (user_id);",
+        /* 3: jobs (preheat, Harbor's too); args never hold a password or a secret header */
+        "CREATE TABLE jobs ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        " task_id TEXT NOT NULL, bio TEXT NOT NULL DEFAULT '', type TEXT NOT NULL,"
+        " state TEXT NOT NULL CHECK (state IN ('PENDING', 'SUCCESS', 'FAILURE')),"
+        " args TEXT NOT NULL, result TEXT NOT NULL DEFAULT '{}',"
+        " user_id INTEGER NOT NULL DEFAULT 0,"
+        " scheduler_cluster_ids TEXT NOT NULL DEFAULT '[]'"
+        ") STRICT;"
+        "CREATE INDEX jobs_state ON jobs (state);",
 };
 
 _Static_assert(DF_NELEM(mgr_db_migrations) == MGR_DB_SCHEMA_VERSION,
@@ -199,6 +216,22 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
                 "SELECT t.state, t.expired_at, t.scopes FROM personal_access_tokens t"
                 " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1 AND u.state = 'enable'",
         [MGR_STMT_LINK_DELETE_SC] = "DELETE FROM cluster_links WHERE scheduler_cluster_id = ?1",
+        [MGR_STMT_JOB_INSERT] =
+                "INSERT INTO jobs (created_at, updated_at, task_id, bio, type, state, args,"
+                " result, user_id, scheduler_cluster_ids) VALUES (?1, ?1, ?2, ?3, ?4, 'PENDING',"
+                " ?5, ?6, ?7, ?8) RETURNING id",
+        [MGR_STMT_JOB_GET] = "SELECT " MGR_JOB_COLS " FROM jobs WHERE id = ?1",
+        [MGR_STMT_JOB_LIST] = "SELECT " MGR_JOB_COLS " FROM jobs" MGR_JOB_FILTER
+                              " ORDER BY id DESC LIMIT ?4 OFFSET ?5",
+        [MGR_STMT_JOB_COUNT] = "SELECT count(*) FROM jobs" MGR_JOB_FILTER,
+        [MGR_STMT_JOB_PATCH] = "UPDATE jobs SET updated_at = ?2, bio = coalesce(?3, bio),"
+                               " user_id = coalesce(?4, user_id) WHERE id = ?1",
+        [MGR_STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+        /* a final state is final: only a PENDING row moves */
+        [MGR_STMT_JOB_SET] = "UPDATE jobs SET updated_at = ?2, state = ?3, result = ?4"
+                             " WHERE id = ?1 AND state = 'PENDING'",
+        [MGR_STMT_JOB_PENDING] = "SELECT id, task_id, created_at FROM jobs WHERE state = 'PENDING'"
+                                 " ORDER BY id",
 };
 
 static const struct store_sql_schema mgr_db_schema = {

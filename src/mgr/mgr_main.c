@@ -80,6 +80,24 @@ static const struct df_conf_entry mgr_entries[] = {
          .min = 1024,
          .max = 64 << 20,
          .help = "largest request body; more is refused with 413"},
+        {.key = "job.caFile",
+         .type = DF_CONF_STRING,
+         .offset = F(job_ca),
+         .metavar = "PATH",
+         .help = "PEM trust anchors for the registries of image preheats (unset: the system's)"},
+        {.key = "job.maxLive",
+         .type = DF_CONF_INT,
+         .offset = F(job_max_live),
+         .def = "1000",
+         .min = 1,
+         .max = 100000,
+         .help = "unfinished jobs at once; a job created beyond is refused with 429"},
+        {.key = "harbor.openLegacyRoutes",
+         .type = DF_CONF_BOOL,
+         .offset = F(harbor_open),
+         .help = "serve Harbor <= 2.11's POST /preheats and GET /preheats/:id without a token "
+                 "(its auth mode NONE); by default they need a personal access token with "
+                 "scope job"},
         LOG_CONF_ENTRIES(F(log_level), F(log_file)),
         LOG_FORMAT_CONF_ENTRY(F(log_format)),
         {.key = "log.debug",
@@ -134,6 +152,14 @@ mgr_main_metrics(struct mgr *ctx)
             ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_password_hashes_refused_total",
             "sign-ins, sign-ups and resets refused with 429 while the hash queue was full",
             &ctx->kdf_refused);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_jobs_created_total",
+                       "jobs created", &ctx->jobs_created);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_jobs_succeeded_total",
+                       "jobs ended in SUCCESS", &ctx->jobs_succeeded);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_jobs_failed_total",
+                       "jobs ended in FAILURE", &ctx->jobs_failed);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_jobs_limited_total",
+                       "job creations refused with 429", &ctx->jobs_limited);
     df_metrics_fn_new(ctx->metrics, "dragonfly_manager_connections", "open REST connections",
                       mgr_main_conns, ctx);
 }
@@ -154,6 +180,8 @@ mgr_start(struct mgr *ctx, struct df_error *err)
     groups = mgr_api_groups(&ngroups);
     if ((rv = mgr_db_open(ctx->cfg.data_dir, (unsigned)ctx->cfg.kdf_iterations, groups, ngroups,
                           ctx->jwt_key, ctx->pat_key, &ctx->db, err)) != 0)
+        return rv;
+    if ((rv = mgr_job_init(ctx, err)) != 0)
         return rv;
     if (ctx->cfg.jwt_key != NULL) {
         /* a configured key is hashed to our key length: any length >= 32 works */
@@ -191,6 +219,7 @@ mgr_free(struct mgr *ctx)
      * no done callback once the loop is over, so their jobs are freed here */
     df_work_pool_free(ctx->work);
     mgr_user_reset(ctx);
+    mgr_job_reset(ctx);
     store_sql_close(ctx->db);
     df_metrics_free(ctx->metrics);
     free(ctx->routes);
@@ -206,6 +235,7 @@ mgr_new(struct event_base *base, const struct mgr_main_config *cfg, struct df_er
     ctx->cfg = *cfg;
     ctx->base = base;
     LIST_INIT(&ctx->kdf_live);
+    LIST_INIT(&ctx->jobs_live);
     if (mgr_start(ctx, err) != 0) {
         mgr_free(ctx);
         return NULL;
@@ -339,6 +369,8 @@ mgr_main_print_routes(void)
             printf("%s %s open\n", r[i].method, r[i].pattern);
         else if (r[i].access == MGR_ACCESS_PAT)
             printf("%s %s pat\n", r[i].method, r[i].pattern);
+        else if (r[i].access == MGR_ACCESS_LEGACY)
+            printf("%s %s legacy\n", r[i].method, r[i].pattern);
         else if (mgr_api_group(r[i].pattern, group, sizeof(group)) == 0)
             printf("%s %s jwt %s\n", r[i].method, r[i].pattern, group);
         else

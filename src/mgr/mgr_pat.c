@@ -259,21 +259,8 @@ void
 mgr_pat_delete(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                const struct mgr_caller *who)
 {
-    sqlite3_stmt *st;
-    int64_t id;
-    int rv;
-
     (void)who;
-    if ((id = mgr_param_id(req, m, "id")) == 0)
-        return;
-    if ((st = mgr_db_stmt(ctx->db, MGR_STMT_PAT_DELETE)) == NULL) {
-        mgr_reply_db_error(req, DF_EIO);
-        return;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    if ((rv = mgr_db_run(ctx->db, st)) == 0 && store_sql_changes(ctx->db) == 0)
-        rv = DF_ENOTFOUND;
-    mgr_reply_done(req, rv);
+    mgr_reply_delete(ctx, req, m, MGR_STMT_PAT_DELETE);
 }
 
 /* The PAT of a request: ?access_token=, else "Authorization: Bearer <token>" (any case). */
