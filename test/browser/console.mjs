@@ -351,6 +351,51 @@ test('assets_cached_compressed_and_locked_down', async t => {
 	assert(/HttpOnly/.test(cookie) && /SameSite=Lax/.test(cookie), `cookie: ${cookie}`);
 });
 
+test('preheat_create_list_detail', async t => {
+	const m = await t.manager();
+	const root = await apiToken(m, 'root', ROOT_PW);
+	const page = await openPage(t, m);
+	await signIn(page, 'root', ROOT_PW);
+	await page.click('#nav a[href="/jobs/preheats"]');
+	await page.waitForSelector('text=No job yet.');
+	await page.click('a[href="/jobs/preheats/new"]');
+	await page.fill('#f-bio', 'alpine for the web tier');
+	await page.check('#f-cluster_1');
+	await page.fill('#f-url', 'https://registry.invalid/v2/library/alpine/manifests/3.19');
+	await page.selectOption('#f-platform', 'linux/arm64');
+	await page.fill('#f-username', 'puller');
+	await page.fill('#f-password', 's3cret-pw');
+	await page.selectOption('#f-scope', 'all_seed_peers');
+	await page.fill('#f-count', '3');
+	await page.click('#preheat-form button[type=submit]');
+	await page.waitForURL(/\/jobs\/preheats\/\d+$/);
+	const id = Number(new URL(page.url()).pathname.split('/').pop());
+	// the detail polls until the job ends: this manager has no scheduler, so it fails with
+	// upstream's reason, shown as text
+	await page.waitForSelector('#job-detail .badge.bad', {timeout: 20000});
+	await page.waitForSelector('text=candidate schedulers not found');
+	const detail = await page.textContent('#job-detail');
+	assert(detail.includes('alpine for the web tier') && detail.includes('linux/arm64') && detail.includes('all_seed_peers'),
+		`detail: ${detail.slice(0, 300)}`);
+	assert(!detail.includes('s3cret-pw'), 'the registry password is shown');
+	const j = (await rest(m, 'GET', `/api/v1/jobs/${id}`, {auth: root})).body;
+	assert(j.args.count === 3 && j.args.username === 'puller' && j.scheduler_clusters[0].id === 1, `stored: ${JSON.stringify(j.args)}`);
+	// the list, server paginated: 11 more jobs make a second page
+	for (let i = 0; i < 11; i++) {
+		const r = await rest(m, 'POST', '/api/v1/jobs', {auth: root, body: {type: 'preheat', bio: `bulk ${i}`,
+			args: {type: 'file', urls: [`https://files.invalid/f${i}`]}}});
+		assert(r.status === 200, `job ${i}: ${r.status} ${r.text}`);
+	}
+	await page.click('text=← all jobs');
+	await page.waitForSelector('text=page 1 of 2');
+	await page.click('text=older →');
+	await page.waitForURL(/\?page=2$/);
+	await page.waitForSelector('text=page 2 of 2');
+	assert((await page.locator('tbody tr').count()) === 2, 'page 2 does not hold the last 2 jobs');
+	await page.goBack();
+	await page.waitForSelector('text=page 1 of 2');
+});
+
 // ---- screenshots for the README (--shots) ----
 
 async function shots(t, dir) {
@@ -360,15 +405,19 @@ async function shots(t, dir) {
 	const c = await createCluster(m, root, 'cluster-hz', 'Hangzhou data centre',
 		{location: 'cn|zj|hz', idc: 'hz1|hz2', cidrs: ['10.1.0.0/16'], hostnames: ['^hz-node-.*$']});
 	await createCluster(m, root, 'cluster-sh', 'Shanghai data centre', {location: 'cn|sh', cidrs: ['10.2.0.0/16']});
+	const job = await rest(m, 'POST', '/api/v1/jobs', {auth: root, body: {type: 'preheat', bio: 'alpine for the web tier',
+		scheduler_cluster_ids: [c.id], args: {type: 'image', url: 'https://registry.invalid/v2/library/alpine/manifests/3.19',
+			platform: 'linux/amd64', scope: 'all_seed_peers'}}});
+	assert(job.status === 200, `preheat: ${job.status} ${job.text}`);
 	const page = await openPage(t, m, {width: 1200, height: 760});
 	await signIn(page, 'root', ROOT_PW);
 	fs.mkdirSync(dir, {recursive: true});
 	for (const [name, p] of [['clusters', '/clusters'], ['cluster', `/clusters/${c.id}`], ['cluster-edit', `/clusters/${c.id}/edit`],
-		['tokens', '/developer/personal-access-tokens/new'], ['users', '/users'], ['signin', '/signin']]) {
+		['preheats', '/jobs/preheats'], ['preheat', `/jobs/preheats/${job.body.id}`], ['tokens', '/developer/personal-access-tokens/new'], ['users', '/users'], ['signin', '/signin']]) {
 		await page.goto(p);
 		await page.waitForSelector('main h1');
 		await sleep(300);
-		await page.screenshot({path: path.join(dir, `console-${name}.png`), fullPage: p.endsWith('/edit')});
+		await page.screenshot({path: path.join(dir, `console-${name}.png`), fullPage: /edit|preheats\//.test(p)});
 		console.log(`shot ${path.join(dir, `console-${name}.png`)}`);
 	}
 }
