@@ -396,6 +396,72 @@ test('preheat_create_list_detail', async t => {
 	await page.waitForSelector('text=page 1 of 2');
 });
 
+// The registry's REST routes (schedulers, seed peers, peers) are another branch's: until the
+// manager serves them, their answers are fixtures in the shapes of wave2-contracts §1.5,
+// given by the browser's request interception; everything else is the real manager.
+function registryFixtures(page, fx) {
+	const deleted = [];
+	const kinds = {schedulers: 'schedulers', 'seed-peers': 'seedPeers', peers: 'peers'};
+	page.route(/\/api\/v1\/(schedulers|seed-peers|peers)(\/\d+)?(\?.*)?$/, route => {
+		const u = new URL(route.request().url());
+		const [, kind, id] = /\/api\/v1\/([a-z-]+)(?:\/(\d+))?/.exec(u.pathname);
+		const rows = fx[kinds[kind]];
+		if (route.request().method() === 'DELETE') {
+			deleted.push(`${kind}/${id}`);
+			fx[kinds[kind]] = rows.filter(r => r.id !== Number(id));
+			return route.fulfill({status: 200, body: ''});
+		}
+		const body = id ? rows.find(r => r.id === Number(id)) : rows;
+		return route.fulfill({status: body ? 200 : 404, contentType: 'application/json', body: JSON.stringify(body ?? {message: 'record not found'})});
+	});
+	return deleted;
+}
+
+const now = () => new Date().toISOString();
+
+test('instances_live_state_delete_inactive_csv', async t => {
+	const m = await t.manager();
+	const page = await openPage(t, m);
+	const fx = {
+		schedulers: [
+			{id: 1, host_name: XSS, ip: '10.0.0.1', port: 8002, state: 'active', features: ['schedule', 'preheat'], scheduler_cluster_id: 1, last_keep_alive_at: now(), created_at: now()},
+			{id: 2, host_name: 'sched-b', ip: '10.0.0.2', port: 8002, state: 'inactive', features: ['schedule'], scheduler_cluster_id: 1, last_keep_alive_at: now(), created_at: now()}],
+		seedPeers: [{id: 7, host_name: 'seed-a', type: 'super', ip: '10.0.0.3', port: 65000, download_port: 65002, state: 'active', seed_peer_cluster_id: 1, created_at: now()}],
+		peers: [
+			{id: 1, host_name: 'p1', type: 'normal', ip: '10.1.0.1', state: 'active', git_version: 'v2.1.0', git_commit: 'abc', created_at: now(), updated_at: now()},
+			{id: 2, host_name: '=cmd|calc', type: 'normal', ip: '10.1.0.2', state: 'active', git_version: 'v2.1.0', git_commit: 'abc', created_at: now(), updated_at: now()},
+			{id: 3, host_name: 'p3, "quoted"', type: 'normal', ip: '10.1.0.3', state: 'inactive', git_version: 'v2.0.9', git_commit: 'def', created_at: now(), updated_at: now()}],
+	};
+	const deleted = registryFixtures(page, fx);
+	await signIn(page, 'root', ROOT_PW);
+	// the overview counts the active ones
+	const stat = label => page.locator('.stat', {hasText: label}).locator('.num').textContent();
+	await page.waitForSelector('#cluster-cards');
+	assert((await stat('active schedulers')) === '1' && (await stat('active seed peers')) === '1', 'overview counts');
+	await page.goto('/clusters/1/schedulers');
+	await page.waitForSelector('#schedulers-table tbody tr');
+	assert((await page.textContent('#schedulers-table')).includes(XSS), 'the host name is not shown as text');
+	assert((await page.locator('main img').count()) === 0, 'an img element was created');
+	// the first scheduler stops: the page shows it without a reload
+	fx.schedulers[0].state = 'inactive';
+	await page.waitForFunction(() => document.querySelectorAll('#schedulers-table .badge.bad').length === 2, null, {timeout: 10000});
+	await page.click('button:has-text("Delete inactive")');
+	await page.waitForSelector('text=No schedulers in this cluster.');
+	assert(deleted.join(' ') === 'schedulers/1 schedulers/2', `deleted ${deleted}`);
+	await page.click('nav.tabs a:has-text("Seed peers")');
+	await page.waitForSelector('#seed-peers-table >> text=seed-a');
+	// peers: counts, the version chart, and the CSV
+	await page.click('nav.tabs a[href="/clusters/1/peers"]');
+	await page.waitForSelector('figure.chart');
+	assert((await stat('versions')) === '2' && (await stat('active')) === '2', 'peer counts');
+	const chart = await page.textContent('figure.chart');
+	assert(chart.includes('v2.1.0') && chart.includes('v2.0.9'), `chart: ${chart}`);
+	const [dl] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("Export CSV")')]);
+	const csv = fs.readFileSync(await dl.path(), 'utf8').split('\r\n');
+	assert(csv[0].startsWith('id,host_name,type,ip') && csv.length === 5 && csv[4] === '', `csv: ${csv.length} lines`);
+	assert(csv[2].startsWith("2,'=cmd|calc,") && csv[3].startsWith('3,"p3, ""quoted""",'), `csv rows: ${csv[2]} / ${csv[3]}`);
+});
+
 // ---- screenshots for the README (--shots) ----
 
 async function shots(t, dir) {
