@@ -76,7 +76,7 @@ export function fmtTime(s) {
 // A state badge: active/SUCCESS green, inactive/FAILURE red, anything else grey.
 export function badge(state) {
 	const s = String(state ?? '');
-	const cls = /^(active|success)$/i.test(s) ? 'ok' : /^(inactive|failure)$/i.test(s) ? 'bad' : 'wait';
+	const cls = /^(active|success|enabled)$/i.test(s) ? 'ok' : /^(inactive|failure|disable)$/i.test(s) ? 'bad' : 'wait';
 	return h('span.badge.' + cls, {}, s);
 }
 

@@ -471,6 +471,7 @@ async function shots(t, dir) {
 	const c = await createCluster(m, root, 'cluster-hz', 'Hangzhou data centre',
 		{location: 'cn|zj|hz', idc: 'hz1|hz2', cidrs: ['10.1.0.0/16'], hostnames: ['^hz-node-.*$']});
 	await createCluster(m, root, 'cluster-sh', 'Shanghai data centre', {location: 'cn|sh', cidrs: ['10.2.0.0/16']});
+	await rest(m, 'POST', '/api/v1/users/signup', {body: {name: 'alice', password: 'alicepass1', email: 'alice@example.com'}});
 	const job = await rest(m, 'POST', '/api/v1/jobs', {auth: root, body: {type: 'preheat', bio: 'alpine for the web tier',
 		scheduler_cluster_ids: [c.id], args: {type: 'image', url: 'https://registry.invalid/v2/library/alpine/manifests/3.19',
 			platform: 'linux/amd64', scope: 'all_seed_peers'}}});

@@ -134,7 +134,7 @@ async function users(view) {
 	};
 	mount(view, h('div.head', {}, h('h1', {}, 'Users'), linkButton('/users/new', 'New user')),
 		table([{title: 'ID', cell: u => String(u.id)}, {title: 'Name', cell: u => u.name}, {title: 'Email', cell: u => u.email || ''},
-			{title: 'State', cell: u => badge(u.state === 'enable' ? 'active' : u.state)},
+			{title: 'State', cell: u => badge(u.state === 'enable' ? 'enabled' : u.state)},
 			{title: 'Roles', cell: u => roleOf.get(u.id).join(', ')}, {title: 'Bio', cell: u => u.bio || ''},
 			{title: 'Created', cell: u => fmtTime(u.created_at)}, {title: '', cell: toggle}], rows));
 }
