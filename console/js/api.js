@@ -50,6 +50,7 @@ export async function request(method, path, body, opts = {}) {
 		if (msg !== 'permission deny') onUnauthorized();
 		throw new ApiError(401, msg === 'permission deny' ? 'You do not have permission to do this.' : 'Please sign in.');
 	}
+	if (resp.status === 409) throw new ApiError(409, 'That name is already taken.');
 	if (resp.status < 200 || resp.status > 299) throw new ApiError(resp.status, errorText(resp.status, text));
 	let data = null;
 	if (text) {

@@ -164,6 +164,12 @@ test('cluster_create_edit_delete', async t => {
 		cidrs: '10.0.0.0/8\n192.168.0.0/16', hostnames: '^node-.*$', seed_load_limit: '3000', peer_load_limit: '150',
 		candidate_parent_limit: '5', filter_parent_limit: '50', job_rate_limit: '20', bl_urls: '^https://blocked\\.example/.*'};
 	for (const [k, v] of Object.entries(values)) await page.fill(`#f-${k}`, v);
+	// a taken name: the form stays, with a readable message
+	await page.fill('#f-name', 'cluster-1');
+	await page.click('#cluster-form button[type=submit]');
+	assert((await flashText(page)) === 'That name is already taken.', 'no message for a taken name');
+	assert(new URL(page.url()).pathname === '/clusters/new', 'the form was left');
+	await page.fill('#f-name', 'cluster-web');
 	await page.click('#cluster-form button[type=submit]');
 	await page.waitForURL(/\/clusters\/\d+$/);
 	const id = Number(new URL(page.url()).pathname.split('/')[2]);
@@ -319,6 +325,15 @@ test('deep_link_reload_and_back', async t => {
 	await page.waitForSelector(`a[href="/clusters/${c.id}"]`);
 	await page.goForward();
 	await page.waitForSelector('text=deep bio');
+	// the session ends (cookie gone): the next page goes to sign-in, and back after it
+	await page.context().clearCookies();
+	await page.goto(`/clusters/${c.id}/edit`);
+	await page.waitForURL(new RegExp(`/signin\\?next=%2Fclusters%2F${c.id}%2Fedit$`));
+	await page.fill('#f-name', 'root');
+	await page.fill('#f-password', ROOT_PW);
+	await page.click('button[type=submit]');
+	await page.waitForURL(new RegExp(`/clusters/${c.id}/edit$`));
+	assert((await page.inputValue('#f-name')) === 'deep-1', 'not back on the page after sign-in');
 });
 
 test('phone_width_no_overflow', async t => {
