@@ -477,6 +477,55 @@ test('instances_live_state_delete_inactive_csv', async t => {
 	assert(csv[2].startsWith("2,'=cmd|calc,") && csv[3].startsWith('3,"p3, ""quoted""",'), `csv rows: ${csv[2]} / ${csv[3]}`);
 });
 
+test('task_search_hosts_and_delete', async t => {
+	const m = await t.manager();
+	const page = await openPage(t, m);
+	// get_task and delete_task are not served yet: their jobs are fixtures in the shapes of
+	// wave2-contracts §1.6.2 (one poll PENDING, then SUCCESS); other job calls go through
+	const jobs = new Map(), posted = [];
+	let next = 9001;
+	await page.route(/\/api\/v1\/jobs(\/\d+)?$/, route => {
+		const req = route.request();
+		const id = Number(/\/jobs\/(\d+)$/.exec(req.url())?.[1]);
+		if (req.method() === 'POST') {
+			const body = req.postDataJSON();
+			if (body.type !== 'get_task' && body.type !== 'delete_task') return route.fallback();
+			posted.push(`${body.type} ${JSON.stringify(body.args)}`);
+			const j = {id: next++, type: body.type, state: 'PENDING', args: body.args, result: {}, polls: 0};
+			jobs.set(j.id, j);
+			return route.fulfill({contentType: 'application/json', body: JSON.stringify(j)});
+		}
+		const j = jobs.get(id);
+		if (!j) return route.fallback();
+		if (j.polls++ >= 1) {
+			j.state = 'SUCCESS';
+			const hosts = [{hostname: XSS, ip: '10.0.0.5', host_type: 'super'}, {hostname: 'peer-b', ip: '10.0.0.6', host_type: 'normal'}];
+			j.result = {state: 'SUCCESS', job_states: [{state: 'SUCCESS', error: '', results: [j.type === 'get_task'
+				? {peers: hosts.map((h, i) => ({id: `p${i}`, ...h, IsFinished: true})), scheduler_cluster_id: 1}
+				: {success_tasks: hosts, failure_tasks: [], scheduler_cluster_id: 1}]}]};
+		}
+		return route.fulfill({contentType: 'application/json', body: JSON.stringify(j)});
+	});
+	await signIn(page, 'root', ROOT_PW);
+	await page.click('#nav a[href="/resource/task"]');
+	await page.fill('#f-key', 'https://files.example/big.iso');
+	await page.fill('#f-tag', 'v1');
+	await page.click('#task-form button[type=submit]');
+	await page.waitForSelector('#task-result >> text=peer-b');
+	assert((await page.textContent('#task-result')).includes(XSS) && (await page.locator('main img').count()) === 0,
+		'the host name is not rendered as text');
+	await page.click('button:has-text("Delete everywhere")');
+	await page.waitForSelector('#task-result p:has-text("Deletion job") .badge.ok');
+	assert(posted[0] === 'get_task {"url":"https://files.example/big.iso","tag":"v1"}' &&
+		posted[1] === 'delete_task {"url":"https://files.example/big.iso","tag":"v1"}', `posted: ${posted}`);
+	// a search by task ID sends task_id
+	await page.selectOption('#f-by', 'task_id');
+	await page.fill('#f-key', 'a1b2c3');
+	await page.click('#task-form button[type=submit]');
+	await page.waitForSelector('#task-result >> text=peer-b');
+	assert(posted[2] === 'get_task {"task_id":"a1b2c3","tag":"v1"}', `posted: ${posted[2]}`);
+});
+
 // ---- screenshots for the README (--shots) ----
 
 async function shots(t, dir) {
