@@ -421,6 +421,12 @@ function registryFixtures(page, fx) {
 		const u = new URL(route.request().url());
 		const [, kind, id] = /\/api\/v1\/([a-z-]+)(?:\/(\d+))?/.exec(u.pathname);
 		const rows = fx[kinds[kind]];
+		if (route.request().method() === 'PATCH') {
+			const row = rows.find(r => r.id === Number(id));
+			Object.assign(row, route.request().postDataJSON());
+			deleted.push(`patch ${kind}/${id} ${JSON.stringify(row.features)}`);
+			return route.fulfill({contentType: 'application/json', body: JSON.stringify(row)});
+		}
 		if (route.request().method() === 'DELETE') {
 			deleted.push(`${kind}/${id}`);
 			fx[kinds[kind]] = rows.filter(r => r.id !== Number(id));
@@ -457,6 +463,14 @@ test('instances_live_state_delete_inactive_csv', async t => {
 	await page.waitForSelector('#schedulers-table tbody tr');
 	assert((await page.textContent('#schedulers-table')).includes(XSS), 'the host name is not shown as text');
 	assert((await page.locator('main img').count()) === 0, 'an img element was created');
+	// the features toggle: preheat on for the second one, from the keyboard; the polls keep
+	// the focus on the box
+	await page.focus('[data-key="feat-2-preheat"]');
+	await page.keyboard.press('Space');
+	await page.waitForFunction(() => document.activeElement?.dataset.key === 'feat-2-preheat' &&
+		document.activeElement.checked, null, {timeout: 10000});
+	assert(deleted[0] === 'patch schedulers/2 ["schedule","preheat"]', `patch: ${deleted}`);
+	deleted.length = 0;
 	// the first scheduler stops: the page shows it without a reload
 	fx.schedulers[0].state = 'inactive';
 	await page.waitForFunction(() => document.querySelectorAll('#schedulers-table .badge.bad').length === 2, null, {timeout: 10000});

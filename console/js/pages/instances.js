@@ -23,18 +23,40 @@ async function instances(view, id, kind) {
 			await load();
 		});
 	};
+	const features = kind.features ? await kind.features() : [];
+	const toggles = r => h('span.toggles', {}, features.map(f => {
+		const on = (r.features || []).includes(f);
+		const box = h('input', {type: 'checkbox', checked: on, 'data-key': `feat-${r.id}-${f}`, 'aria-label': `${f} on ${r.host_name}`,
+			onchange: async () => {
+				const want = features.filter(x => x === f ? box.checked : (r.features || []).includes(x));
+				await guard(async () => {
+					await api.patch(`${kind.path}/${r.id}`, {features: want});
+					flash(`${r.host_name}: ${want.join(', ') || 'no features'}.`, 'ok');
+				});
+				await load();
+			}});
+		return h('label.toggle', {}, box, f);
+	}));
 	const columns = [...kind.columns,
+		...(kind.features ? [{title: 'Features', cell: r => canWrite() ? toggles(r) : (r.features || []).join(', ')}] : []),
 		{title: 'State', cell: r => badge(r.state)},
 		{title: 'Last keepalive', cell: r => fmtTime(r.last_keep_alive_at || r.updated_at)},
 		{title: 'Created', cell: r => fmtTime(r.created_at)},
-		...(canWrite() ? [{title: '', cell: r => h('button.small.danger', {type: 'button', onclick: () => {
+		...(canWrite() ? [{title: '', cell: r => h('button.small.danger', {type: 'button', 'data-key': `del-${r.id}`, onclick: () => {
 			if (confirm(`Delete ${r.host_name}?`)) remove([r]);
 		}}, 'Delete')}] : [])];
+	let shown = null;
 	const load = async () => {
 		rows = await api.list(kind.path, query);
 		rows.sort((a, b) => a.id - b.id);
-		mount(holder, table(columns, rows, `No ${kind.title.toLowerCase()} in this cluster.`));
 		stamp.textContent = `updated ${new Date().toLocaleTimeString()}, every ${POLL_MS / 1000} s`;
+		const text = JSON.stringify(rows);
+		if (text === shown) return;
+		shown = text;
+		// a new table, and the keyboard focus where it was (a poll must not steal it)
+		const key = holder.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+		mount(holder, table(columns, rows, `No ${kind.title.toLowerCase()} in this cluster.`));
+		if (key) holder.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
 	};
 	await load();
 	const delInactive = canWrite() ? h('button.danger', {type: 'button', onclick: () => {
@@ -54,8 +76,15 @@ const schedulers = {
 	title: 'Schedulers', one: 'scheduler', tab: '/schedulers', path: '/api/v1/schedulers',
 	filter: c => ({scheduler_cluster_id: String(c.scheduler_cluster_id)}),
 	columns: [{title: 'Host name', cell: r => link(`/clusters/${r.scheduler_cluster_id}/schedulers/${r.id}`, r.host_name)},
-		{title: 'IP', cell: r => r.ip}, {title: 'Port', cell: r => String(r.port)},
-		{title: 'Features', cell: r => (r.features || []).join(', ')}],
+		{title: 'IP', cell: r => r.ip}, {title: 'Port', cell: r => String(r.port)}],
+	// upstream's GET scheduler-features; its two when the manager does not list them
+	features: async () => {
+		try {
+			return (await api.get('/api/v1/scheduler-features')) || [];
+		} catch (e) {
+			return ['schedule', 'preheat'];
+		}
+	},
 };
 
 const seedPeers = {
