@@ -95,7 +95,7 @@ GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 .SECONDARY:
 .PHONY: FORCE all check check-unit check-it check-fuzz check-src check-pkg tools fuzz format \
-	format-check clean bench-rpc man install uninstall
+	format-check clean bench-rpc man install uninstall check-console
 all: $(BIN)
 
 $(TP)/libcjson.a: third_party/cjson/build.sh
@@ -119,6 +119,15 @@ $(BUILD)/src/cli/cli_version.o: $(BUILD)/gen/df_build.h
 $(BUILD)/src/cli/cli_version.o: CFLAGS_ALL += -I$(BUILD)/gen
 $(BUILD)/src/common/df_metrics_proc.o: $(BUILD)/gen/df_build.h
 $(BUILD)/src/common/df_metrics_proc.o: CFLAGS_ALL += -I$(BUILD)/gen
+
+# The console's files (console/) as C arrays in a generated header, gzip done here
+# (scripts/gen-console.py); the binary serves them with no file on disk.
+CONSOLE_FILES := $(shell find console -type f 2>/dev/null)
+$(BUILD)/gen/mgr_console_assets.h: $(CONSOLE_FILES) scripts/gen-console.py
+	@mkdir -p $(@D)
+	python3 scripts/gen-console.py console $@
+$(BUILD)/src/mgr/mgr_console.o: $(BUILD)/gen/mgr_console_assets.h
+$(BUILD)/src/mgr/mgr_console.o: CFLAGS_ALL += -I$(BUILD)/gen
 
 $(BUILD)/%.o: %.c $(BUILD)/flags $(TP)/libcjson.a
 	@mkdir -p $(@D)
@@ -187,6 +196,13 @@ check-pkg: $(BIN) man
 
 check: check-src check-unit check-fuzz check-it
 
+# The console in a real browser: playwright-core (test/browser/node_modules, from
+# scripts/install-deps.sh) driving Debian's chromium against the built binary.
+check-console: $(BIN)
+	@test -d test/browser/node_modules/playwright-core || \
+		{ echo "check-console: no playwright-core: run scripts/install-deps.sh"; exit 1; }
+	DF_BIN=$(abspath $(BIN)) timeout 900 node test/browser/console.mjs
+
 # libFuzzer builds: clang, our sources compiled again with the fuzzer instrumentation and
 # the DF_DEBUG invariant checks. A target of a role's core lists the role sources it needs.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -I$(TP)/include -I$(BUILD)/gen -g -O1 \
@@ -204,7 +220,7 @@ build/fuzz/fuzz_upload_path build/fuzz/fuzz_peer_rpc: $(FUZZ_PEER_SRCS)
 # challenges) link the role.
 FUZZ_MGR_SRCS := $(wildcard src/mgr/*.c)
 build/fuzz/fuzz_mgr_auth build/fuzz/fuzz_mgr_image: FUZZ_EXTRA_SRCS := $(FUZZ_MGR_SRCS)
-build/fuzz/fuzz_mgr_auth build/fuzz/fuzz_mgr_image: $(FUZZ_MGR_SRCS)
+build/fuzz/fuzz_mgr_auth build/fuzz/fuzz_mgr_image: $(FUZZ_MGR_SRCS) $(BUILD)/gen/mgr_console_assets.h
 # The RPC server targets share an in-memory HTTP/2 transport (test/fuzz/fz_h2.c).
 build/fuzz/fuzz_rpc_server_h2: FUZZ_EXTRA_SRCS := test/fuzz/fz_h2.c
 build/fuzz/fuzz_rpc_server_h2: test/fuzz/fz_h2.c test/fuzz/fz_h2.h

@@ -48,6 +48,7 @@ step package make check-pkg
 step unit make -j"$JOBS" check-unit
 step fuzz-replay make -j"$JOBS" check-fuzz
 step integration make -j"$JOBS" check-it
+step console make check-console
 # The swarm benchmark at CI size (N=4, 16 MiB, network namespaces): correctness, not timing.
 step swarm-ci env DF_BIN="$PWD/dragonfly" scripts/bench-swarm.sh --ci
 # Two of its scenarios, same size: a quarter of the peers at a tenth of the upload, and a

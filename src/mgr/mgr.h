@@ -378,7 +378,8 @@ struct mgr {
     struct df_work_pool *work;
     struct net_http_server *http;
     struct net_listener *listener;
-    struct net_route *routes; /* net_route view of the api table, same order */
+    struct net_route *routes;          /* net_route view of the api table, catch-alls (*) last */
+    const struct mgr_route **route_of; /* the table's route of each of routes */
     struct df_metrics *metrics;
     uint8_t jwt_key[MGR_JWT_KEY_LEN];
     uint8_t pat_key[MGR_JWT_KEY_LEN]; /* HMAC key of stored personal access tokens */
@@ -622,6 +623,38 @@ mgr_handler_fn mgr_host_peer_get;
 mgr_handler_fn mgr_host_peer_delete;
 /* The seed-peer cluster linked to scheduler cluster id (the lowest id), or 0. */
 int64_t mgr_cluster_link_of(struct mgr *ctx, int64_t id);
+
+/* ---- the console (mgr_console.c) ---- */
+
+/* One file of console/, as scripts/gen-console.py compiles it in. */
+struct mgr_console_asset {
+    const char *path; /* "/index.html" */
+    const char *type; /* Content-Type */
+    const unsigned char *raw;
+    size_t raw_len;
+    const unsigned char *gz; /* gzip form, NULL when it would not be smaller */
+    size_t gz_len;
+    const char *etag; /* quoted, of raw; etag_gz of gz */
+    const char *etag_gz;
+};
+
+/*
+ * The asset to answer a GET of path with: the file of that path ("/" is /index.html), else
+ * index.html for an app route (no dot in the last segment), else NULL (a missing file).
+ */
+const struct mgr_console_asset *mgr_console_find(const char *path);
+
+/* True when an Accept-Encoding value (may be NULL) takes gzip. */
+bool mgr_console_accepts_gzip(const char *accept_encoding);
+
+/* True when an If-None-Match value matches the quoted etag. */
+bool mgr_console_etag_is_match(const char *if_none_match, const char *etag);
+
+/* Content-Security-Policy, no framing, same-origin referrers (nosniff is on every answer). */
+void mgr_console_add_security_headers(struct net_http_req *req);
+
+mgr_handler_fn mgr_console_get;         /* GET of any other path: a file or index.html */
+mgr_handler_fn mgr_console_api_missing; /* /api/... and /oapi/... with no route: JSON 404 */
 
 /* The exported view of a scheduler cluster row (MGR_SC_COLS). */
 mgr_row_json_fn mgr_cluster_sc_row;

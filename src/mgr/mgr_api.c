@@ -161,6 +161,19 @@ static const struct mgr_route mgr_routes[] = {
         {"GET", "/oapi/v1/clusters/:id", mgr_cluster_get, PAT},
         {"PATCH", "/oapi/v1/clusters/:id", mgr_cluster_patch, PAT},
         {"DELETE", "/oapi/v1/clusters/:id", mgr_cluster_delete, PAT},
+        /* catch-alls, matched after every other route wherever they stand: an API path no
+         * route has is a JSON 404; any other GET is the console (a file or index.html) */
+        {"GET", "/api/*rest", mgr_console_api_missing, OPEN},
+        {"POST", "/api/*rest", mgr_console_api_missing, OPEN},
+        {"PUT", "/api/*rest", mgr_console_api_missing, OPEN},
+        {"PATCH", "/api/*rest", mgr_console_api_missing, OPEN},
+        {"DELETE", "/api/*rest", mgr_console_api_missing, OPEN},
+        {"GET", "/oapi/*rest", mgr_console_api_missing, OPEN},
+        {"POST", "/oapi/*rest", mgr_console_api_missing, OPEN},
+        {"PUT", "/oapi/*rest", mgr_console_api_missing, OPEN},
+        {"PATCH", "/oapi/*rest", mgr_console_api_missing, OPEN},
+        {"DELETE", "/oapi/*rest", mgr_console_api_missing, OPEN},
+        {"GET", "/*path", mgr_console_get, OPEN},
 };
 
 #undef OPEN
@@ -533,17 +546,44 @@ mgr_api_can(struct mgr *ctx, int64_t id, const char *object, const char *action)
     return ok;
 }
 
+/*
+ * CSRF: a browser sends the jwt cookie (SameSite=Lax) with a top-level cross-site GET only,
+ * but older browsers and same-site hosts send it with any request. A write that carries the
+ * cookie must also carry X-Requested-With, a header no form can set and no cross-origin
+ * fetch can send without a CORS preflight, which this server never allows. Bearer and PAT
+ * clients send no cookie and are not affected.
+ */
+static bool
+mgr_api_csrf_is_ok(struct net_http_req *req, const char *method)
+{
+    const char *cookie = net_http_req_header(req, "Cookie"), *xrw;
+    char token[MGR_TOKEN_MAX];
+
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0)
+        return true;
+    if (cookie == NULL || !mgr_api_cookie(cookie, "jwt", token, sizeof(token)))
+        return true;
+    xrw = net_http_req_header(req, "X-Requested-With");
+    return xrw != NULL && *xrw != '\0';
+}
+
 /* The one gate: access rule, then the handler. */
 static void
 mgr_api_route_cb(struct net_http_req *req, const struct net_route_match *m, void *arg)
 {
     struct mgr *ctx = arg;
-    const struct mgr_route *r = &mgr_routes[m->route - ctx->routes];
+    const struct mgr_route *r = ctx->route_of[m->route - ctx->routes];
     struct mgr_caller who = {0};
     struct mgr_jwt_claims c;
     const char *method = net_http_req_method(req);
     char token[MGR_TOKEN_MAX], group[32];
 
+    if (r->access != MGR_ACCESS_PAT && !mgr_api_csrf_is_ok(req, method)) {
+        ctx->denied++;
+        mgr_reply_message(req, 403,
+                          "a write with the jwt cookie needs the header X-Requested-With");
+        return;
+    }
     if (r->access == MGR_ACCESS_LEGACY) {
         if (!ctx->cfg.harbor_open && !mgr_pat_check(ctx, req, "job")) {
             ctx->denied++;
@@ -584,11 +624,21 @@ mgr_api_route_cb(struct net_http_req *req, const struct net_route_match *m, void
 int
 mgr_api_init(struct mgr *ctx)
 {
+    size_t k = 0;
+
     ctx->routes = xcalloc(DF_NELEM(mgr_routes), sizeof(*ctx->routes));
-    for (size_t i = 0; i < DF_NELEM(mgr_routes); i++) {
-        ctx->routes[i].method = mgr_routes[i].method;
-        ctx->routes[i].pattern = mgr_routes[i].pattern;
-        ctx->routes[i].fn = mgr_api_route_cb;
+    ctx->route_of = xcalloc(DF_NELEM(mgr_routes), sizeof(*ctx->route_of));
+    /* the first match wins: routes with a catch-all (*) go last, in table order, so that a
+     * route appended after them is not hidden by them */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < DF_NELEM(mgr_routes); i++) {
+            if ((strchr(mgr_routes[i].pattern, '*') != NULL) != (pass == 1))
+                continue;
+            ctx->routes[k].method = mgr_routes[i].method;
+            ctx->routes[k].pattern = mgr_routes[i].pattern;
+            ctx->routes[k].fn = mgr_api_route_cb;
+            ctx->route_of[k++] = &mgr_routes[i];
+        }
     }
     return net_route_check(ctx->routes, DF_NELEM(mgr_routes));
 }
@@ -599,5 +649,7 @@ mgr_api_request_cb(struct net_http_req *req, void *arg)
     struct mgr *ctx = arg;
 
     ctx->requests++;
+    /* on every answer, the API's JSON as much as the console's files */
+    net_http_req_add_header(req, "X-Content-Type-Options", "nosniff");
     net_route_dispatch(req, ctx->routes, DF_NELEM(mgr_routes), ctx);
 }

@@ -279,6 +279,7 @@ mgr_free(struct mgr *ctx)
     store_sql_close(ctx->db);
     df_metrics_free(ctx->metrics);
     free(ctx->routes);
+    free(ctx->route_of);
     free(ctx);
 }
 

@@ -105,9 +105,10 @@ mgr_user_reply_token(struct mgr *ctx, struct net_http_req *req, int64_t id)
     cJSON *doc;
 
     mgr_jwt_sign(ctx->jwt_key, sizeof(ctx->jwt_key), &c, &tok);
-    /* Not HttpOnly: the console reads the id claim from it; SameSite keeps it off
-     * cross-site requests, which upstream's cookie does not. */
-    snprintf(cookie, sizeof(cookie), "jwt=%s; Path=/; Max-Age=%lld; SameSite=Lax", tok,
+    /* HttpOnly, unlike upstream's: our console takes the user id from this answer's token
+     * and no script ever reads the cookie, so an injected one cannot steal it. SameSite
+     * keeps it off cross-site requests, which upstream's cookie does not. */
+    snprintf(cookie, sizeof(cookie), "jwt=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Lax", tok,
              (long long)timeout);
     net_http_req_add_header(req, "Set-Cookie", cookie);
     doc = cJSON_CreateObject();
@@ -358,7 +359,7 @@ mgr_user_signout(struct mgr *ctx, struct net_http_req *req, const struct net_rou
     (void)ctx;
     (void)m;
     (void)who;
-    net_http_req_add_header(req, "Set-Cookie", "jwt=; Path=/; Max-Age=0; SameSite=Lax");
+    net_http_req_add_header(req, "Set-Cookie", "jwt=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
     mgr_reply_empty(req);
 }
 

@@ -60,7 +60,8 @@ mg_teardown(void)
 }
 
 /*
- * method path with body (NULL: none) and auth ("Bearer <jwt>", "Cookie: jwt=..", or NULL):
+ * method path with body (NULL: none) and auth ("Bearer <jwt>", another header such as
+ * "Cookie: jwt=..", or NULL):
  * returns the status, the body in *out (free it; may be NULL) and the headers in G.headers.
  */
 static int
@@ -82,7 +83,7 @@ mg_req(const char *method, const char *path, const char *auth, const char *body,
     hdr[0] = '\0';
     if (auth != NULL)
         snprintf(hdr, sizeof(hdr), "-H '%s%s'",
-                 strncmp(auth, "Cookie:", 7) == 0 ? "" : "Authorization: ", auth);
+                 strncmp(auth, "Bearer ", 7) == 0 ? "Authorization: " : "", auth);
     ck_assert_int_eq(
             it_shf(&code, 30,
                    "curl -s -g -X %s %s %s%s %s -D %s -o %s.out -w '%%{http_code}' "
@@ -163,9 +164,12 @@ START_TEST(test_healthy_metrics_restart)
     ck_assert_int_eq(it_shf(&log, 10, "grep -c 'first start' %s", G.mgr.log_path), 0);
     ck_assert_int_eq(atoi(log), 1); /* seeded once */
     free(log);
-    /* unknown path */
-    status = mg_req("GET", "/nope", NULL, NULL, NULL);
+    /* an API path no route has, and a missing file: 404 (any other path is the console's) */
+    status = mg_req("GET", "/api/v1/nope", NULL, NULL, &body);
     ck_assert_int_eq(status, 404);
+    ck_assert_str_eq(body, "{\"message\":\"Not Found\"}");
+    free(body);
+    ck_assert_int_eq(mg_req("GET", "/nope.js", NULL, NULL, NULL), 404);
 }
 
 END_TEST
@@ -248,11 +252,10 @@ START_TEST(test_signin_tokens_and_users)
 
     snprintf(root, sizeof(root), "%s", mg_signin("root", "dragonfly"));
     ck_assert(strncmp(root, "Bearer ey", 9) == 0);
-    /* the cookie the console reads: not HttpOnly, Path=/, two weeks */
+    /* the session cookie: Path=/, two weeks, out of scripts' reach, not sent cross-site */
     cookie_hdr = mg_header("Set-Cookie");
     ck_assert_ptr_nonnull(cookie_hdr);
-    ck_assert_ptr_nonnull(strstr(cookie_hdr, "; Path=/; Max-Age=1209600"));
-    ck_assert_ptr_null(strstr(cookie_hdr, "HttpOnly"));
+    ck_assert_ptr_nonnull(strstr(cookie_hdr, "; Path=/; Max-Age=1209600; HttpOnly; SameSite=Lax"));
     /* the list, with upstream's Link header, by Bearer, cookie and ?token= */
     mg_expect("GET", "/api/v1/users", root, NULL, 200, NULL);
     ck_assert_str_eq(
@@ -318,7 +321,7 @@ START_TEST(test_signin_tokens_and_users)
             ";rel=first,</api/v1/users?name=alice&page=1&per_page=1>;rel=last");
     /* signout clears the cookie */
     mg_expect("POST", "/api/v1/users/signout", NULL, NULL, 200, "");
-    ck_assert_str_eq(mg_header("Set-Cookie"), "jwt=; Path=/; Max-Age=0; SameSite=Lax");
+    ck_assert_str_eq(mg_header("Set-Cookie"), "jwt=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
 }
 
 END_TEST
@@ -753,7 +756,18 @@ START_TEST(test_rbac_route_table)
                                               "POST /api/v1/users/signout",
                                               "POST /api/v1/users/signup",
                                               "POST /api/v1/users/refresh_token",
-                                              "POST /api/v1/users/:id/reset_password"};
+                                              "POST /api/v1/users/:id/reset_password",
+                                              "GET /*path",
+                                              "GET /api/*rest",
+                                              "POST /api/*rest",
+                                              "PUT /api/*rest",
+                                              "PATCH /api/*rest",
+                                              "DELETE /api/*rest",
+                                              "GET /oapi/*rest",
+                                              "POST /oapi/*rest",
+                                              "PUT /oapi/*rest",
+                                              "PATCH /oapi/*rest",
+                                              "DELETE /oapi/*rest"};
     char root[4200], guest[4200], pat[128], *table = NULL, *line, *save = NULL, method[16],
                                             pattern[256], access[32], path[512], *out;
     size_t nopen = 0, nroutes = 0;
@@ -826,6 +840,66 @@ START_TEST(test_rbac_route_table)
 
 END_TEST
 
+/*
+ * The console on the REST port: files with their type, CSP, ETag and gzip; app routes answer
+ * index.html; a cookie write needs X-Requested-With (CSRF), a Bearer write does not.
+ */
+START_TEST(test_console_and_csrf)
+{
+    char root[4200], cookie[4400], etag[128], *out = NULL;
+    const char *h;
+
+    ck_assert_int_eq(mg_req("GET", "/", NULL, NULL, &out), 200);
+    ck_assert_ptr_nonnull(strstr(out, "<script type=\"module\" src=\"/js/app.js\"></script>"));
+    free(out);
+    ck_assert_str_eq(mg_header("Content-Type"), "text/html; charset=utf-8");
+    ck_assert_str_eq(mg_header("Cache-Control"), "no-cache");
+    ck_assert_str_eq(mg_header("X-Content-Type-Options"), "nosniff");
+    ck_assert_str_eq(mg_header("X-Frame-Options"), "DENY");
+    h = mg_header("Content-Security-Policy");
+    ck_assert_ptr_nonnull(h);
+    ck_assert_ptr_nonnull(strstr(h, "script-src 'self';"));
+    ck_assert_ptr_nonnull(strstr(h, "frame-ancestors 'none'"));
+    ck_assert_ptr_null(strstr(h, "unsafe"));
+    snprintf(etag, sizeof(etag), "%s", mg_header("ETag"));
+    /* a deep link is the same page; a revalidation is a 304 */
+    ck_assert_int_eq(mg_req("GET", "/clusters/2/schedulers", NULL, NULL, NULL), 200);
+    ck_assert_str_eq(mg_header("ETag"), etag);
+    {
+        char inm[200];
+
+        snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
+        ck_assert_int_eq(mg_req("GET", "/clusters", inm, NULL, NULL), 304);
+        ck_assert_str_eq(mg_header("Content-Length") != NULL ? mg_header("Content-Length") : "0",
+                         "0");
+    }
+    ck_assert_int_eq(mg_req("GET", "/js/app.js", "Accept-Encoding: gzip", NULL, NULL), 200);
+    ck_assert_str_eq(mg_header("Content-Encoding"), "gzip");
+    ck_assert_str_eq(mg_header("Content-Type"), "text/javascript; charset=utf-8");
+    /* HEAD: the headers of a GET, no body */
+    ck_assert_int_eq(it_shf(&out, 10,
+                            "curl -s -I -o /dev/null -w '%%{http_code} %%{size_download}' "
+                            "'http://%s/app.css'",
+                            G.addr),
+                     0);
+    ck_assert_str_eq(out, "200 0");
+    free(out);
+    ck_assert_int_eq(mg_req("POST", "/clusters", NULL, "{}", NULL), 405);
+    mg_expect("DELETE", "/oapi/v1/nothing", NULL, NULL, 404, "{\"message\":\"Not Found\"}");
+    /* CSRF: the cookie alone writes nothing, with the header it does; Bearer needs none */
+    snprintf(root, sizeof(root), "%s", mg_signin("root", "dragonfly"));
+    snprintf(cookie, sizeof(cookie), "Cookie: jwt=%s", root + 7);
+    mg_expect("PATCH", "/api/v1/users/1", cookie, "{\"bio\":\"csrf\"}", 403,
+              "{\"message\":\"a write with the jwt cookie needs the header X-Requested-With\"}");
+    mg_expect("POST", "/api/v1/users/signout", cookie, NULL, 403, NULL);
+    mg_expect("GET", "/api/v1/users/1", cookie, NULL, 200, NULL); /* reads are not writes */
+    snprintf(cookie, sizeof(cookie), "Cookie: jwt=%s' -H 'X-Requested-With: console", root + 7);
+    mg_expect("PATCH", "/api/v1/users/1", cookie, "{\"bio\":\"csrf\"}", 200, NULL);
+    mg_expect("PATCH", "/api/v1/users/1", root, "{\"bio\":\"bearer\"}", 200, NULL);
+}
+
+END_TEST
+
 Suite *it_manager_suite(void);
 
 Suite *
@@ -848,6 +922,7 @@ it_manager_suite(void)
     tcase_add_test(tc, test_oversized_body_refused);
     tcase_add_test(tc, test_roles_and_permissions);
     tcase_add_test(tc, test_rbac_route_table);
+    tcase_add_test(tc, test_console_and_csrf);
     suite_add_tcase(s, tc);
     tc = tcase_create("clusters");
     tcase_add_checked_fixture(tc, mg_setup, mg_teardown);

@@ -29,14 +29,19 @@ START_TEST(test_every_route_has_a_rule)
 {
     const struct mgr_route *r;
     const char *const *groups;
-    size_t n, ng, nopen = 0;
+    size_t n, ng, nopen = 0, nconsole = 0;
     char g[32];
 
     r = mgr_api_routes(&n);
     ck_assert_uint_gt(n, 0);
     for (size_t i = 0; i < n; i++) {
         ck_assert(r[i].fn != NULL);
-        if (r[i].access == MGR_ACCESS_OPEN) {
+        if (r[i].fn == mgr_console_get || r[i].fn == mgr_console_api_missing) {
+            /* the console's catch-alls: open, and they answer files or a 404, never data */
+            ck_assert_int_eq(r[i].access, MGR_ACCESS_OPEN);
+            ck_assert_ptr_nonnull(strchr(r[i].pattern, '*'));
+            nconsole++;
+        } else if (r[i].access == MGR_ACCESS_OPEN) {
             nopen++;
             /* open: health, readiness, metrics and the sign-in family only */
             ck_assert_msg(strcmp(r[i].pattern, "/healthy") == 0 ||
@@ -60,6 +65,7 @@ START_TEST(test_every_route_has_a_rule)
         }
     }
     ck_assert_uint_eq(nopen, 9);
+    ck_assert_uint_eq(nconsole, 11); /* one GET for files, five methods each for api and oapi */
     groups = mgr_api_groups(&ng);
     ck_assert_uint_ge(ng, 3);
     for (size_t i = 0; i < ng; i++) /* RBAC groups come from JWT routes only */
