@@ -30,7 +30,7 @@ async function startManager() {
 	const host = `127.0.3.${nextHost++}`;
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-console-'));
 	const log = fs.openSync(path.join(dir, 'manager.log'), 'w');
-	const proc = spawn(BIN, ['manager', '--listen', `${host}:${PORT}`, '--data-dir', path.join(dir, 'data'),
+	const proc = spawn(BIN, ['manager', '--listen', `${host}:${PORT}`, '--rpc-listen', `${host}:0`, '--data-dir', path.join(dir, 'data'),
 		'--auth-password-iterations', '1000'], {stdio: ['ignore', log, log]});
 	const base = `http://${host}:${PORT}`;
 	const m = {proc, dir, base, host};
@@ -385,10 +385,10 @@ test('preheat_create_list_detail', async t => {
 	await page.click('#preheat-form button[type=submit]');
 	await page.waitForURL(/\/jobs\/preheats\/\d+$/);
 	const id = Number(new URL(page.url()).pathname.split('/').pop());
-	// the detail polls until the job ends: this manager has no scheduler, so it fails with
-	// upstream's reason, shown as text
+	// the detail polls until the job ends: the registry's name does not resolve, so it fails
+	// with the manager's reason, shown as text
 	await page.waitForSelector('#job-detail .badge.bad', {timeout: 20000});
-	await page.waitForSelector('text=candidate schedulers not found');
+	await page.waitForSelector('text=name resolution failed');
 	const detail = await page.textContent('#job-detail');
 	assert(detail.includes('alpine for the web tier') && detail.includes('linux/arm64') && detail.includes('all_seed_peers'),
 		`detail: ${detail.slice(0, 300)}`);
