@@ -110,6 +110,7 @@ struct peer_config {
     struct df_conf_list proxy_rules;      /* regexes of URLs served through P2P tasks */
     struct df_conf_list proxy_registries; /* "ns=origin": where an ns= parameter goes */
     int64_t proxy_rate;                   /* requests/s, 0 = unlimited */
+    int64_t proxy_auth_ttl;               /* ms a registry's blob check holds, 0 = none */
     char *proxy_hijack_cert;              /* hijackHTTPS.cert: CA that signs minted leaves */
     char *proxy_hijack_key;               /* ... and its key */
     struct df_conf_list proxy_hijack_hosts; /* regexes of CONNECT hosts to intercept */

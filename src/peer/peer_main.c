@@ -314,6 +314,16 @@ static const struct df_conf_entry peer_entries[] = {
          .metavar = "N",
          .help = "proxy requests per second (a second's worth may come at once); more get 429 "
                  "(0: unlimited)"},
+        {.key = "proxy.registryAuthCacheTTL",
+         .flag = "proxy-registry-auth-cache-ttl",
+         .type = DF_CONF_DURATION,
+         .offset = F(proxy_auth_ttl),
+         .def = "60s",
+         .min = 0,
+         .max = 3600000,
+         .help = "before a P2P blob is served, the registry must accept the client's "
+                 "credentials for it (a HEAD of the blob); its 200 is trusted this long per "
+                 "blob and credentials, refusals never (0: check every request)"},
         {.key = "proxy.registries",
          .flag = "proxy-registry",
          .type = DF_CONF_LIST,

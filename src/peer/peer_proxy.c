@@ -7,7 +7,8 @@
  * peer_proxy_route_url with the intercepted host as upstream). Then a GET whose URL a rule
  * matches (or that carries X-Dragonfly-Use-P2P: true) is first checked with a HEAD
  * carrying the client's credentials (the registry decides who may read a blob, never the
- * cache), then served from a P2P task (peer_proxy_stream.c). Everything else passes through
+ * cache; its 200 is remembered briefly per blob and credentials, peer_proxy_auth.h), then
+ * served from a P2P task (peer_proxy_stream.c). Everything else passes through
  * to the upstream, status and headers as the registry sent them.
  */
 #include "peer_proxy.h"
@@ -61,6 +62,13 @@ struct peer_proxy_pass {
     bool insecure; /* the upstream's TLS certificate is not verified */
     bool started;  /* the response to the client started */
     int status;    /* a check: the HEAD's status and headers */
+    struct net_http_header *head;
+    size_t nhead;
+    uint8_t check_key[PEER_PROXY_AUTH_KEY_LEN]; /* a check: its key in px->checked */
+};
+
+/* A registry's 200 to a check: the headers of its answer, sent with the content. */
+struct peer_proxy_checked {
     struct net_http_header *head;
     size_t nhead;
 };
@@ -123,6 +131,15 @@ peer_proxy_headers_dup(const struct net_http_header *h, size_t n, bool (*is_skip
     }
     *out_n = k;
     return out;
+}
+
+static void
+peer_proxy_checked_free(void *arg)
+{
+    struct peer_proxy_checked *c = arg;
+
+    peer_proxy_headers_free(c->head, c->nhead);
+    free(c);
 }
 
 void
@@ -234,6 +251,7 @@ peer_proxy_pass_end_cb(struct net_fetch *f, int rv, const char *why, uint64_t re
     struct peer_proxy *px = p->px;
     struct net_http_req *req = p->req;
     struct peer_download_req dreq;
+    struct peer_proxy_checked *c;
     struct net_http_header *head;
     size_t nhead;
     char msg[600];
@@ -254,6 +272,10 @@ peer_proxy_pass_end_cb(struct net_fetch *f, int rv, const char *why, uint64_t re
         p->head = NULL;
         p->nhead = 0;
         if (p->status == 200) {
+            /* only a 200 is remembered: a refusal is asked again next time */
+            c = xcalloc(1, sizeof(*c));
+            c->head = peer_proxy_headers_dup(head, nhead, NULL, nhead, &c->nhead);
+            peer_proxy_auth_cache_put(&px->checked, p->check_key, c);
             peer_proxy_pass_free(p);
             peer_proxy_stream_open(px, req, &dreq, head, nhead);
             return;
@@ -315,6 +337,7 @@ peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const cha
         fr.url = p->dreq.url; /* the URL the task will fetch (a rule's useTLS, redirect) */
         fr.headers = p->dreq.headers;
         fr.nheaders = p->dreq.nheaders;
+        peer_proxy_auth_key(p->dreq.url, p->dreq.headers, p->dreq.nheaders, p->check_key);
     } else {
         p->head = peer_proxy_headers_dup(h->headers, h->nheaders, peer_proxy_header_is_local,
                                          PEER_PROXY_MAX_HEADERS, &p->nhead);
@@ -427,6 +450,28 @@ peer_proxy_wants_p2p(struct peer_proxy *px, struct net_http_req *req, const char
     return *rule != NULL || (v != NULL && strcasecmp(v, "true") == 0);
 }
 
+/*
+ * Serve the P2P request dreq (taken on success) at once when the registry accepted these
+ * credentials for this blob less than proxy.registryAuthCacheTTL ago: true, req answered.
+ * False: nothing remembered, dreq untouched.
+ */
+static bool
+peer_proxy_checked_open(struct peer_proxy *px, struct net_http_req *req,
+                        struct peer_download_req *dreq)
+{
+    uint8_t key[PEER_PROXY_AUTH_KEY_LEN];
+    const struct peer_proxy_checked *c;
+    struct net_http_header *head;
+    size_t nhead;
+
+    peer_proxy_auth_key(dreq->url, dreq->headers, dreq->nheaders, key);
+    if ((c = peer_proxy_auth_cache_get(&px->checked, key)) == NULL)
+        return false;
+    head = peer_proxy_headers_dup(c->head, c->nhead, NULL, c->nhead, &nhead);
+    peer_proxy_stream_open(px, req, dreq, head, nhead);
+    return true;
+}
+
 void
 peer_proxy_route_url(struct peer_proxy *px, struct net_http_req *req, const char *upstream,
                      const char *path, const char *query, bool insecure)
@@ -449,6 +494,8 @@ peer_proxy_route_url(struct peer_proxy *px, struct net_http_req *req, const char
         peer_proxy_error(px, req, 400, "proxy", err.msg);
         goto out;
     }
+    if (dreq.url != NULL && peer_proxy_checked_open(px, req, &dreq))
+        goto out;
     if (peer_proxy_pass_start(px, req, url, insecure, &dreq) != 0)
         peer_proxy_error(px, req, 502, "backend", "cannot start the upstream request");
 out:
@@ -692,6 +739,8 @@ peer_proxy_start(struct peer *ctx, const char *bind_host, struct df_error *err)
     TAILQ_INIT(&px->tunnels);
     TAILQ_INIT(&px->verified_order);
     df_map_init(&px->verified, PEER_PROXY_VERIFIED_MAX);
+    peer_proxy_auth_cache_init(&px->checked, PEER_PROXY_AUTH_MAX, (uint64_t)ctx->cfg.proxy_auth_ttl,
+                               df_time_mono_ms, peer_proxy_checked_free);
     ctx->proxy = px;
     net_ratelim_init(&px->rl, (uint64_t)ctx->cfg.proxy_rate, 0, df_time_mono_ns());
     if (ctx->cfg.proxy_auth_user != NULL && ctx->cfg.proxy_auth_user[0] != '\0') {
@@ -740,6 +789,7 @@ peer_proxy_stop(struct peer *ctx)
         peer_task_unlisten(ctx, &px->task_listener);
     peer_proxy_rule_set_free(px->rules);
     peer_proxy_verified_reset(px);
+    peer_proxy_auth_cache_reset(&px->checked);
     free(px->auth);
     free(px);
     ctx->proxy = NULL;

@@ -14,6 +14,7 @@
 #include "df/net_http_parse.h"
 #include "df/net_ratelim.h"
 #include "peer.h"
+#include "peer_proxy_auth.h"
 #include "peer_task.h"
 
 #define PEER_PROXY_VERIFIED_MAX 4096 /* verified blob tasks remembered */
@@ -54,6 +55,10 @@ struct peer_proxy {
      * the oldest go first past PEER_PROXY_VERIFIED_MAX. */
     struct df_map verified;
     TAILQ_HEAD(, peer_proxy_verified) verified_order;
+    /* The registry's 200s to the HEAD checks before P2P blobs, by blob URL and client
+     * credentials, for proxy.registryAuthCacheTTL (peer_proxy_auth.h); values are struct
+     * peer_proxy_checked (peer_proxy.c). */
+    struct peer_proxy_auth_cache checked;
 };
 
 /* Answer an error of ours: status, X-Dragonfly-Error-Type and a one-line text body. */
