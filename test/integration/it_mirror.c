@@ -839,6 +839,79 @@ mirror_big_layer(char *out, size_t size)
     free(ls);
 }
 
+/* HEADs of blobs the peer sent the registry (its User-Agent, in the access log). */
+static int
+registry_blob_heads(void)
+{
+    char *out = NULL;
+    int n = -1;
+
+    ck_assert_int_eq(run(&out,
+                         "awk '$6 == \"\\\"HEAD\" && $7 ~ /blobs\\/sha256:/ && "
+                         "$NF == \"\\\"dragonfly\\\"\" { n++ } END { print n + 0 }' "
+                         "%s/registry.log",
+                         S.dir),
+                     0);
+    ck_assert_int_eq(sscanf(out, "%d", &n), 1);
+    free(out);
+    return n;
+}
+
+/* A curl of the blob at path (a mirror request) with args answers code, and the registry saw
+ * heads more blob HEADs from the peer meanwhile. */
+static void
+assert_blob_checked(const char *args, const char *path, int code, int heads)
+{
+    int before = registry_blob_heads(), got;
+    char *h = mirror_curl(args, path, &got);
+
+    ck_assert_msg(got == code, "%s %s: %d, not %d", args, path, got, code);
+    if (code == 401) {
+        ck_assert_ptr_nonnull(strstr(h, "www-authenticate: basic realm=\"it\""));
+        ck_assert_ptr_null(strstr(h, "x-dragonfly-task-id"));
+    }
+    free(h);
+    ck_assert_int_eq(registry_blob_heads() - before, heads);
+}
+
+/*
+ * The registry's permission check is remembered (proxy.registryAuthCacheTTL, 60 s by
+ * default) per blob and credentials: a second pull by the same client sends the registry no
+ * blob HEAD; an anonymous client after it still gets the registry's 401, checked each time
+ * (refusals are not remembered), and so does a client with other credentials.
+ */
+START_TEST(test_auth_cache)
+{
+    char layer[80], path[300];
+    int heads;
+
+    mirror_up_opts(MIRROR_AUTH);
+    ck_assert_int_eq(mirror_pull_with_creds("first"), 0);
+    assert_layout("first");
+    /* the config and three layers, each checked once */
+    heads = registry_blob_heads();
+    ck_assert_int_eq(heads, 4);
+    ck_assert_int_eq(mirror_pull_with_creds("second"), 0);
+    assert_layout("second");
+    ck_assert_int_eq(registry_blob_heads(), heads);
+    mirror_big_layer(layer, sizeof(layer));
+    snprintf(path, sizeof(path), "/v2/" MIRROR_IMAGE "/blobs/%s", layer);
+    /* the same credentials from curl: the same key, no HEAD */
+    assert_blob_checked("-u " MIRROR_USER, path, 200, 0);
+    ck_assert_int_eq(
+            run(NULL, "test sha256:$(sha256sum < %s/body | cut -c1-64) = %s", S.dir, layer), 0);
+    assert_blob_checked("", path, 401, 1);
+    assert_blob_checked("", path, 401, 1);
+    assert_blob_checked("-u it:other", path, 401, 1);
+    assert_blob_checked("-u it:other", path, 401, 1);
+    /* and the accepted client is still served without asking */
+    assert_blob_checked("-u " MIRROR_USER, path, 200, 0);
+    ck_assert_int_eq(run(NULL, "! grep -q '" MIRROR_USER_B64 "' %s/peer.log", S.dir), 0);
+    mirror_down();
+}
+
+END_TEST
+
 /*
  * A registry with bearer tokens (test/tools/token_server, which the registry trusts): the
  * registry's 401 with "WWW-Authenticate: Bearer realm=..." reaches the client, which gets a
@@ -1707,6 +1780,10 @@ it_mirror_suite(void)
     tcase_add_test(tc, test_auth);
     tcase_add_test(tc, test_streams);
     tcase_add_test(tc, test_rate_limit);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("authcache");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_auth_cache);
     suite_add_tcase(s, tc);
     tc = tcase_create("forward");
     tcase_set_timeout(tc, 300);
