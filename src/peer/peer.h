@@ -197,6 +197,8 @@ struct peer {
     uint64_t proxy_tunnels;      /* CONNECT requests tunnelled blind */
     uint64_t proxy_hijacks;      /* CONNECT requests intercepted (TLS terminated here) */
     uint64_t proxy_tunnel_bytes; /* bytes relayed by blind tunnels, both ways */
+    uint64_t proxy_checks;       /* registry HEADs checking a client may read a P2P blob */
+    uint64_t proxy_check_hits;   /* ... spared: the registry's 200 remembered */
 };
 
 /* What a `get` asks for (DfdaemonDownload/DownloadTask's "download" object). */

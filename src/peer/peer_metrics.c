@@ -138,6 +138,12 @@ peer_metrics_legacy(struct peer *ctx, struct df_metrics *r)
              "CONNECT requests whose TLS the proxy terminated (hijackHTTPS)", &ctx->proxy_hijacks},
             {"dragonfly_peer_proxy_tunnel_bytes_total", "bytes relayed by blind CONNECT tunnels",
              &ctx->proxy_tunnel_bytes},
+            {"dragonfly_peer_proxy_registry_checks_total",
+             "HEADs asking the registry whether a client may read a P2P blob", &ctx->proxy_checks},
+            {"dragonfly_peer_proxy_registry_check_hits_total",
+             "P2P blob requests the registry's remembered 200 let through without a HEAD "
+             "(proxy.registryAuthCacheTTL)",
+             &ctx->proxy_check_hits},
     };
 
     for (size_t i = 0; i < DF_NELEM(counters); i++)

@@ -338,6 +338,7 @@ peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const cha
         fr.headers = p->dreq.headers;
         fr.nheaders = p->dreq.nheaders;
         peer_proxy_auth_key(p->dreq.url, p->dreq.headers, p->dreq.nheaders, p->check_key);
+        px->ctx->proxy_checks++;
     } else {
         p->head = peer_proxy_headers_dup(h->headers, h->nheaders, peer_proxy_header_is_local,
                                          PEER_PROXY_MAX_HEADERS, &p->nhead);
@@ -467,6 +468,7 @@ peer_proxy_checked_open(struct peer_proxy *px, struct net_http_req *req,
     peer_proxy_auth_key(dreq->url, dreq->headers, dreq->nheaders, key);
     if ((c = peer_proxy_auth_cache_get(&px->checked, key)) == NULL)
         return false;
+    px->ctx->proxy_check_hits++;
     head = peer_proxy_headers_dup(c->head, c->nhead, NULL, c->nhead, &nhead);
     peer_proxy_stream_open(px, req, dreq, head, nhead);
     return true;

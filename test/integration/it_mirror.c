@@ -906,6 +906,9 @@ START_TEST(test_auth_cache)
     assert_blob_checked("-u it:other", path, 401, 1);
     /* and the accepted client is still served without asking */
     assert_blob_checked("-u " MIRROR_USER, path, 200, 0);
+    /* the peer's count: 4 + 4 HEADs (the first pull, then the refusals), 4 + 2 spared */
+    ck_assert_uint_eq(metric("dragonfly_peer_proxy_registry_checks_total"), 8);
+    ck_assert_uint_eq(metric("dragonfly_peer_proxy_registry_check_hits_total"), 6);
     ck_assert_int_eq(run(NULL, "! grep -q '" MIRROR_USER_B64 "' %s/peer.log", S.dir), 0);
     mirror_down();
 }
