@@ -338,7 +338,6 @@ peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const cha
         fr.headers = p->dreq.headers;
         fr.nheaders = p->dreq.nheaders;
         peer_proxy_auth_key(p->dreq.url, p->dreq.headers, p->dreq.nheaders, p->check_key);
-        px->ctx->proxy_checks++;
     } else {
         p->head = peer_proxy_headers_dup(h->headers, h->nheaders, peer_proxy_header_is_local,
                                          PEER_PROXY_MAX_HEADERS, &p->nhead);
@@ -357,6 +356,7 @@ peer_proxy_pass_start(struct peer_proxy *px, struct net_http_req *req, const cha
         return rv;
     }
     if (p->check) {
+        px->ctx->proxy_checks++;
         /* The headers of a check's answer are what it keeps. */
         peer_proxy_headers_free(p->head, p->nhead);
         p->head = NULL;
