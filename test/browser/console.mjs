@@ -427,6 +427,27 @@ test('deep_link_reload_and_back', async t => {
 	assert((await page.inputValue('#f-name')) === 'deep-1', 'not back on the page after sign-in');
 });
 
+// A page still loading when the next one is opened does not draw over it afterwards.
+test('slow_page_does_not_draw_over_the_next', async t => {
+	const m = await t.manager();
+	const page = await openPage(t, m);
+	await signIn(page, 'root', ROOT_PW);
+	await page.waitForSelector('#cluster-cards');
+	let slowed = 0;
+	await page.route(/\/api\/v1\/clusters(\?.*)?$/, async route => {
+		slowed++;
+		await sleep(1500);
+		await route.continue().catch(() => {});
+	});
+	await page.click('a.brand');
+	await page.click('#nav a[href="/resource/task"]');
+	await page.waitForSelector('#task-form');
+	await sleep(2500);
+	assert(slowed > 0, 'the clusters list was not asked for');
+	assert((await page.locator('#task-form').count()) === 1 && (await page.locator('#cluster-cards').count()) === 0,
+		'the clusters page drew over the task page');
+});
+
 test('phone_width_no_overflow', async t => {
 	const m = await t.manager();
 	const root = await apiToken(m, 'root', ROOT_PW);
