@@ -114,11 +114,15 @@ export async function render() {
 	}
 	document.title = `${page.title} · Dragonfly`;
 	renderNav();
-	mount(view, h('p.muted', {}, 'Loading…'));
+	// each render draws into its own element: a page still loading when the next one starts
+	// (a click right after sign-in) then draws into a detached one, never over the new page
+	const pane = h('div.page');
+	mount(view, pane);
+	mount(pane, h('p.muted', {}, 'Loading…'));
 	try {
-		await page.render(view, ...params.map(decodeURIComponent));
+		await page.render(pane, ...params.map(decodeURIComponent));
 	} catch (e) {
-		if (seq === renderSeq) mount(view, h('h1', {}, page.title), h('p.error', {}, e.message || String(e)));
+		if (seq === renderSeq) mount(pane, h('h1', {}, page.title), h('p.error', {}, e.message || String(e)));
 	}
 	if (seq === renderSeq) view.focus({preventScroll: true});
 }

@@ -10,9 +10,11 @@
 // OUT (where a failing test leaves its screenshot, default test/browser/out).
 import {chromium} from 'playwright-core';
 import {spawn} from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 const BIN = path.resolve(process.env.DF_BIN || './dragonfly');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -26,30 +28,72 @@ const XSS = '<img src=x onerror=window.__xss=1>';
 
 let nextHost = 10;
 
-async function startManager() {
+// A manager on its own address: REST on PORT, manager.v2 RPC on PORT + 1 (m.rpc); extra:
+// more flags.
+async function startManager(extra = []) {
 	const host = `127.0.3.${nextHost++}`;
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'df-console-'));
 	const log = fs.openSync(path.join(dir, 'manager.log'), 'w');
-	const proc = spawn(BIN, ['manager', '--listen', `${host}:${PORT}`, '--rpc-listen', `${host}:0`, '--data-dir', path.join(dir, 'data'),
-		'--auth-password-iterations', '1000'], {stdio: ['ignore', log, log]});
+	const proc = spawn(BIN, ['manager', '--listen', `${host}:${PORT}`, '--rpc-listen', `${host}:${PORT + 1}`,
+		'--data-dir', path.join(dir, 'data'), '--auth-password-iterations', '1000', ...extra], {stdio: ['ignore', log, log]});
+	fs.closeSync(log);
 	const base = `http://${host}:${PORT}`;
-	const m = {proc, dir, base, host};
+	const m = {proc, dir, base, host, rpc: `${host}:${PORT + 1}`, log: path.join(dir, 'manager.log')};
+	if (await waitHttp(proc, `${base}/healthy`, r => r.ok)) return m;
+	stopManager(m);
+	throw new Error(`manager on ${base} did not start: ${fs.readFileSync(m.log, 'utf8').slice(-500)}`);
+}
+
+// Poll url until ok(response) or proc exits (10 s at most): whether it answered.
+async function waitHttp(proc, url, ok) {
 	for (let i = 0; i < 100; i++) {
-		if (proc.exitCode !== null) break;
+		if (proc.exitCode !== null) return false;
 		try {
-			if ((await fetch(`${base}/healthy`)).ok) return m;
+			if (ok(await fetch(url))) return true;
 		} catch (e) {
 			// not listening yet
 		}
 		await sleep(100);
 	}
-	stopManager(m);
-	throw new Error(`manager on ${base} did not start: ${fs.readFileSync(path.join(dir, 'manager.log'), 'utf8').slice(-500)}`);
+	return false;
 }
 
 function stopManager(m) {
 	if (m.proc.exitCode === null) process.kill(m.proc.pid, 'SIGKILL');
 	fs.rmSync(m.dir, {recursive: true, force: true});
+}
+
+// ---- the other processes of a real cluster (each test's own, killed by PID at its end) ----
+
+// Addresses of those processes: 127.0.3.100 and up (the managers have 10 and up).
+let nextAux = 100;
+const auxHost = () => `127.0.3.${nextAux++}`;
+
+// Start argv[0] with argv as name in t's temp dir, its output in <name>.log there; with
+// ready, the process is given --ready-file and the call waits for it (15 s at most).
+async function startProc(t, name, argv, ready = true) {
+	const dir = t.tmp();
+	const logPath = path.join(dir, `${name}.log`), readyPath = path.join(dir, `${name}.ready`);
+	const log = fs.openSync(logPath, 'w');
+	// run in that dir: nothing of the checkout (console/) at hand
+	const proc = spawn(argv[0], [...argv.slice(1), ...(ready ? ['--ready-file', readyPath] : [])], {cwd: dir, stdio: ['ignore', log, log]});
+	fs.closeSync(log);
+	const p = {name, proc, log: logPath, ready: readyPath};
+	t.procs.push(p);
+	for (let i = 0; ready && i < 150 && !fs.existsSync(readyPath); i++) {
+		assert(proc.exitCode === null, `${name} exited (${proc.exitCode}): ${fs.readFileSync(logPath, 'utf8').slice(-400)}`);
+		await sleep(100);
+	}
+	assert(!ready || fs.existsSync(readyPath), `${name} not ready after 15 s`);
+	return p;
+}
+
+// SIGKILL by PID, and wait (5 s at most) for the exit.
+async function killProc(p) {
+	if (p.proc.exitCode !== null || p.proc.signalCode !== null) return;
+	const gone = new Promise(r => p.proc.once('exit', r));
+	process.kill(p.proc.pid, 'SIGKILL');
+	await Promise.race([gone, sleep(5000)]);
 }
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
@@ -82,6 +126,53 @@ async function createCluster(m, token, name, bio = '', scopes = {}) {
 		seed_peer_cluster_config: {load_limit: 2000}, peer_cluster_config: {load_limit: 200}}});
 	assert(r.status === 200, `create cluster ${name}: ${r.status} ${r.text}`);
 	return r.body;
+}
+
+// Debian's docker-registry on its own address with Basic auth (user it, password it-secret):
+// {base, auth}. The bcrypt hash is test/integration/it_preheat.c's.
+const REG_USER = 'it', REG_PW = 'it-secret';
+
+async function startRegistry(t) {
+	const bin = '/usr/bin/docker-registry';
+	assert(fs.existsSync(bin), 'docker-registry is needed (scripts/install-deps.sh)');
+	const dir = t.tmp(), addr = `${auxHost()}:${PORT + 10}`;
+	fs.writeFileSync(path.join(dir, 'htpasswd'), 'it:$2b$04$4L4OXZjcd8R.va.YiSkl9OFMq3S8wVAOche8E2kiKOJf.n.Bt.S8K\n');
+	fs.writeFileSync(path.join(dir, 'registry.yml'), `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n` +
+		`http:\n  addr: ${addr}\nauth:\n  htpasswd:\n    realm: it\n    path: ${dir}/htpasswd\n`);
+	const p = await startProc(t, 'registry', [bin, 'serve', path.join(dir, 'registry.yml')], false);
+	const base = `http://${addr}`;
+	// any answer: it says 401 to everyone without credentials
+	assert(await waitHttp(p.proc, `${base}/v2/`, r => r.status === 401), `docker-registry on ${addr} did not answer`);
+	return {base, addr, auth: `Basic ${Buffer.from(`${REG_USER}:${REG_PW}`).toString('base64')}`};
+}
+
+// Push repo:tag, a linux/amd64 OCI image of n gzip layers of random bytes, through the
+// registry API (what `docker push` does); the digests of its config and layers.
+async function pushImage(reg, repo, tag, n) {
+	const put = async (bytes, type) => {
+		const digest = `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
+		const start = await fetch(`${reg.base}/v2/${repo}/blobs/uploads/`, {method: 'POST', headers: {Authorization: reg.auth}});
+		assert(start.status === 202, `blob upload: ${start.status}`);
+		const loc = new URL(start.headers.get('location'), reg.base);
+		loc.searchParams.set('digest', digest);
+		const done = await fetch(loc, {method: 'PUT', headers: {Authorization: reg.auth, 'Content-Type': 'application/octet-stream'}, body: bytes});
+		assert(done.status === 201, `blob ${digest}: ${done.status}`);
+		return {mediaType: type, digest, size: bytes.length};
+	};
+	const layers = [];
+	for (let i = 1; i <= n; i++) layers.push(await put(zlib.gzipSync(crypto.randomBytes(i * 300000 + 1000)), 'application/vnd.oci.image.layer.v1.tar+gzip'));
+	const config = await put(Buffer.from(JSON.stringify({architecture: 'amd64', os: 'linux', rootfs: {type: 'layers', diff_ids: []}})),
+		'application/vnd.oci.image.config.v1+json');
+	const mt = 'application/vnd.oci.image.manifest.v1+json';
+	const r = await fetch(`${reg.base}/v2/${repo}/manifests/${tag}`, {method: 'PUT', headers: {Authorization: reg.auth, 'Content-Type': mt},
+		body: JSON.stringify({schemaVersion: 2, mediaType: mt, config, layers})});
+	assert(r.status === 201, `manifest ${repo}:${tag}: ${r.status} ${await r.text()}`);
+	return [config, ...layers].map(b => b.digest);
+}
+
+// The text of a row of a table (selector) that holds text, once there.
+async function rowText(page, table, text) {
+	return page.locator(`${table} tbody tr`, {hasText: text}).first().textContent();
 }
 
 // ---- assertions and the page ----
@@ -120,7 +211,7 @@ async function flashText(page) {
 // ---- the tests ----
 
 const tests = [];
-const test = (name, fn) => tests.push({name, fn});
+const test = (name, fn, ms = TEST_MS) => tests.push({name, fn, ms});
 
 test('sign_in_change_password_sign_out', async t => {
 	const m = await t.manager();
@@ -336,6 +427,27 @@ test('deep_link_reload_and_back', async t => {
 	assert((await page.inputValue('#f-name')) === 'deep-1', 'not back on the page after sign-in');
 });
 
+// A page still loading when the next one is opened does not draw over it afterwards.
+test('slow_page_does_not_draw_over_the_next', async t => {
+	const m = await t.manager();
+	const page = await openPage(t, m);
+	await signIn(page, 'root', ROOT_PW);
+	await page.waitForSelector('#cluster-cards');
+	let slowed = 0;
+	await page.route(/\/api\/v1\/clusters(\?.*)?$/, async route => {
+		slowed++;
+		await sleep(1500);
+		await route.continue().catch(() => {});
+	});
+	await page.click('a.brand');
+	await page.click('#nav a[href="/resource/task"]');
+	await page.waitForSelector('#task-form');
+	await sleep(2500);
+	assert(slowed > 0, 'the clusters list was not asked for');
+	assert((await page.locator('#task-form').count()) === 1 && (await page.locator('#cluster-cards').count()) === 0,
+		'the clusters page drew over the task page');
+});
+
 test('phone_width_no_overflow', async t => {
 	const m = await t.manager();
 	const root = await apiToken(m, 'root', ROOT_PW);
@@ -411,11 +523,13 @@ test('preheat_create_list_detail', async t => {
 	await page.waitForSelector('text=page 1 of 2');
 });
 
-// The registry's REST routes (schedulers, seed peers, peers) are another branch's: until the
-// manager serves them, their answers are fixtures in the shapes of wave2-contracts §1.5,
-// given by the browser's request interception; everything else is the real manager.
+// The registry's REST routes (schedulers, seed peers, peers) as fixtures in the shapes of
+// wave2-contracts §1.5, given by the browser's request interception, with upstream's
+// scheduler-features and PATCH of a scheduler (which this manager does not serve: the real
+// cluster's test sees no switches); everything else is the real manager.
 function registryFixtures(page, fx) {
 	const deleted = [];
+	page.route(/\/api\/v1\/scheduler-features$/, route => route.fulfill({contentType: 'application/json', body: '["schedule","preheat"]'}));
 	const kinds = {schedulers: 'schedulers', 'seed-peers': 'seedPeers', peers: 'peers'};
 	page.route(/\/api\/v1\/(schedulers|seed-peers|peers)(\/\d+)?(\?.*)?$/, route => {
 		const u = new URL(route.request().url());
@@ -540,6 +654,83 @@ test('task_search_hosts_and_delete', async t => {
 	assert(posted[2] === 'get_task {"task_id":"a1b2c3","tag":"v1"}', `posted: ${posted[2]}`);
 });
 
+// A real cluster: a manager, a scheduler and a seed peer registered with it (plaintext on
+// loopback), and docker-registry holding a three-layer image.
+test('real_cluster_live_state_and_preheat', async t => {
+	const m = await t.manager(['--job-allow', '127.0.3.0/24']);
+	const reg = await startRegistry(t);
+	const blobs = await pushImage(reg, 'demo/app', 'v1', 3);
+	const schedIp = auxHost(), seedIp = auxHost();
+	const sched = await startProc(t, 'scheduler', [BIN, 'scheduler', '--listen', `${schedIp}:0`, '--metrics-listen', `${schedIp}:0`,
+		'--manager', m.rpc, '--hostname', 'sched-live', '--plaintext']);
+	await startProc(t, 'seed', [BIN, 'peer', '--seed', '--ip', seedIp, '--hostname', 'seed-live', '--data-dir', path.join(t.tmp(), 'seed'),
+		'--rpc-port', '0', '--upload-port', '0', '--metrics-port', '0', '--proxy-listen', 'off', '--manager', m.rpc,
+		'--back-to-source-allow', '127.0.3.0/24', '--plaintext']);
+	const page = await openPage(t, m);
+	await signIn(page, 'root', ROOT_PW);
+	// both active on their pages once their keepalive streams are open (the polls show them)
+	const row = (table, name, state) => `${table} tbody tr:has-text("${name}") .badge.${state}`;
+	await page.goto('/clusters/1/schedulers');
+	await page.waitForSelector(row('#schedulers-table', 'sched-live', 'ok'), {timeout: 30000});
+	const sr = await rowText(page, '#schedulers-table', 'sched-live');
+	assert(sr.includes(schedIp) && sr.includes('schedule, preheat'), `the scheduler's row: ${sr}`);
+	// its features are the ones it registered with: no switch this manager would refuse
+	assert((await page.locator('#schedulers-table input[type=checkbox]').count()) === 0, 'feature switches the manager cannot apply');
+	await page.click('nav.tabs a:has-text("Seed peers")');
+	await page.waitForSelector(row('#seed-peers-table', 'seed-live', 'ok'), {timeout: 30000});
+	assert((await rowText(page, '#seed-peers-table', 'seed-live')).includes(seedIp), 'the seed peer\'s address is not shown');
+	// the overview counts them
+	await page.click('a.brand');
+	await page.waitForSelector('#cluster-cards');
+	const stat = label => page.locator('.stat', {hasText: label}).locator('.num').textContent();
+	assert((await stat('active schedulers')) === '1' && (await stat('active seed peers')) === '1', 'overview counts');
+	// an image preheat from the form, with the registry's credentials: the seed peer fetches
+	// the config and the three layers, the detail page follows the job to SUCCESS
+	await page.click('#nav a[href="/jobs/preheats"]');
+	await page.click('a[href="/jobs/preheats/new"]');
+	await page.fill('#f-bio', 'demo/app on the seed');
+	await page.check('#f-cluster_1');
+	await page.fill('#f-url', `${reg.base}/v2/demo/app/manifests/v1`);
+	await page.fill('#f-username', REG_USER);
+	await page.fill('#f-password', REG_PW);
+	await page.click('#preheat-form button[type=submit]');
+	await page.waitForURL(/\/jobs\/preheats\/\d+$/);
+	await page.waitForSelector('#job-detail dd .badge:is(.ok, .bad)', {timeout: 60000});
+	const detail = await page.textContent('#job-detail');
+	assert((await page.textContent('#job-detail dd .badge')) === 'SUCCESS', `the preheat ended: ${detail.slice(0, 600)}`);
+	const done = await page.locator('#job-detail table').first().locator('tbody tr').allTextContents();
+	assert(done.length === blobs.length && done.every(r => r.includes('seed-live') && r.includes(seedIp)), `succeeded rows: ${done}`);
+	for (const b of blobs) assert(done.some(r => r.includes(b)), `blob ${b} not among the results`);
+	assert(!detail.includes(REG_PW), 'the registry password is shown');
+	// the scheduler killed: its row turns inactive on the open page, no reload (the mark
+	// set in this document survives)
+	await page.goto('/clusters/1/schedulers');
+	await page.waitForSelector(row('#schedulers-table', 'sched-live', 'ok'));
+	await page.evaluate(() => { window.__mark = 1; });
+	await killProc(sched);
+	await page.waitForSelector(row('#schedulers-table', 'sched-live', 'bad'), {timeout: 30000});
+	assert(await page.evaluate(() => window.__mark === 1), 'the page was reloaded');
+}, 150000);
+
+// `dragonfly up` runs a manager too (REST on --port-base + 10): the console is in the binary,
+// and the cluster it started shows on it.
+test('up_serves_the_console', async t => {
+	const ip = auxHost(), base = PORT + 20;
+	const up = await startProc(t, 'up', [BIN, 'up', '--data-dir', path.join(t.tmp(), 'data'), '--ip', ip, '--port-base', String(base)]);
+	const rest = JSON.parse(fs.readFileSync(up.ready, 'utf8')).manager?.rest;
+	assert(rest === `${ip}:${base + 10}`, `the manager's REST address: ${rest}`);
+	const m = {base: `http://${rest}`};
+	const js = await fetch(`${m.base}/js/app.js`);
+	assert(js.status === 200 && js.headers.get('content-type') === 'text/javascript; charset=utf-8', `app.js: ${js.status}`);
+	const page = await openPage(t, m);
+	await signIn(page, 'root', ROOT_PW);
+	await page.waitForSelector('#cluster-cards');
+	// its scheduler registered (mutual TLS) and active (up's peers go to the scheduler
+	// directly: they do not register with the manager)
+	await page.goto('/clusters/1/schedulers');
+	await page.waitForSelector(`#schedulers-table tbody tr:has-text("${ip}") .badge.ok`, {timeout: 30000});
+}, 90000);
+
 // ---- screenshots for the README (--shots) ----
 
 async function shots(t, dir) {
@@ -569,8 +760,32 @@ async function shots(t, dir) {
 
 // ---- the runner ----
 
-async function run(t, fn) {
-	const timer = new Promise((_, rej) => { t.timer = setTimeout(() => rej(new Error(`timed out after ${TEST_MS} ms`)), TEST_MS); });
+// A test's state: its pages, managers (t.manager(extra flags)), other processes and temp dirs.
+function newTest(browser) {
+	const t = {browser, errors: [], pages: [], managers: [], procs: [], tmps: []};
+	t.manager = async (extra = []) => {
+		const mm = await startManager(extra);
+		t.managers.push(mm);
+		return mm;
+	};
+	t.tmp = () => {
+		const d = fs.mkdtempSync(path.join(os.tmpdir(), 'df-console-'));
+		t.tmps.push(d);
+		return d;
+	};
+	return t;
+}
+
+// Everything the test started, stopped by PID; its pages closed, its files removed.
+async function endTest(t) {
+	for (const p of t.pages) await p.context().close().catch(() => {});
+	for (const p of t.procs.reverse()) await killProc(p);
+	t.managers.forEach(stopManager);
+	for (const d of t.tmps) fs.rmSync(d, {recursive: true, force: true});
+}
+
+async function run(t, fn, ms = TEST_MS) {
+	const timer = new Promise((_, rej) => { t.timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms`)), ms); });
 	try {
 		await Promise.race([fn(t), timer]);
 		assert(!t.errors.length, t.errors.join('; '));
@@ -587,24 +802,22 @@ async function main() {
 	let failed = 0, ran = 0;
 	try {
 		if (args[0] === '--shots') {
-			const t = {browser, errors: [], pages: [], managers: []};
-			t.manager = async () => { const mm = await startManager(); t.managers.push(mm); return mm; };
+			const t = newTest(browser);
 			try {
 				await run(t, tt => shots(tt, path.resolve(process.env.SHOTS || 'docs/console')));
 			} finally {
-				t.managers.forEach(stopManager);
+				await endTest(t);
 			}
 			return 0;
 		}
 		fs.mkdirSync(OUT, {recursive: true});
-		for (const {name, fn} of tests) {
+		for (const {name, fn, ms} of tests) {
 			if (args[0] && !name.includes(args[0])) continue;
 			ran++;
-			const t = {browser, errors: [], pages: [], managers: []};
-			t.manager = async () => { const mm = await startManager(); t.managers.push(mm); return mm; };
+			const t = newTest(browser);
 			const t0 = Date.now();
 			try {
-				await run(t, fn);
+				await run(t, fn, ms);
 				console.log(`PASS ${name} (${Date.now() - t0} ms)`);
 			} catch (e) {
 				failed++;
@@ -613,13 +826,12 @@ async function main() {
 					const f = path.join(OUT, `${name}-${i}.png`);
 					await p.screenshot({path: f, fullPage: true}).then(() => console.log(`  screenshot ${f} (${p.url()})`), () => {});
 				}
-				for (const mm of t.managers) {
-					const log = fs.readFileSync(path.join(mm.dir, 'manager.log'), 'utf8').split('\n').slice(-8).join('\n  ');
-					console.log(`  manager ${mm.base}, last lines:\n  ${log}`);
+				for (const [what, log] of [...t.managers.map(mm => [`manager ${mm.base}`, mm.log]), ...t.procs.map(p => [p.name, p.log])]) {
+					const tail = fs.readFileSync(log, 'utf8').split('\n').slice(-8).join('\n  ');
+					console.log(`  ${what}, last lines:\n  ${tail}`);
 				}
 			} finally {
-				for (const p of t.pages) await p.context().close().catch(() => {});
-				t.managers.forEach(stopManager);
+				await endTest(t);
 			}
 		}
 	} finally {

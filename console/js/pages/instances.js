@@ -23,7 +23,8 @@ async function instances(view, id, kind) {
 			await load();
 		});
 	};
-	const features = kind.features ? await kind.features() : [];
+	// the features a root may switch, or null where the manager does not edit them
+	const features = kind.features ? await kind.features() : null;
 	const toggles = r => h('span.toggles', {}, features.map(f => {
 		const on = (r.features || []).includes(f);
 		const box = h('input', {type: 'checkbox', checked: on, 'data-key': `feat-${r.id}-${f}`, 'aria-label': `${f} on ${r.host_name}`,
@@ -38,7 +39,7 @@ async function instances(view, id, kind) {
 		return h('label.toggle', {}, box, f);
 	}));
 	const columns = [...kind.columns,
-		...(kind.features ? [{title: 'Features', cell: r => canWrite() ? toggles(r) : (r.features || []).join(', ')}] : []),
+		...(kind.features ? [{title: 'Features', cell: r => canWrite() && features ? toggles(r) : (r.features || []).join(', ')}] : []),
 		{title: 'State', cell: r => badge(r.state)},
 		{title: 'Last keepalive', cell: r => fmtTime(r.last_keep_alive_at || r.updated_at)},
 		{title: 'Created', cell: r => fmtTime(r.created_at)},
@@ -77,12 +78,14 @@ const schedulers = {
 	filter: c => ({scheduler_cluster_id: String(c.scheduler_cluster_id)}),
 	columns: [{title: 'Host name', cell: r => link(`/clusters/${r.scheduler_cluster_id}/schedulers/${r.id}`, r.host_name)},
 		{title: 'IP', cell: r => r.ip}, {title: 'Port', cell: r => String(r.port)}],
-	// upstream's GET scheduler-features; its two when the manager does not list them
+	// upstream's GET scheduler-features, served with its PATCH of a scheduler; a manager
+	// without them (this one: a scheduler's features are what it registers with) gets no
+	// switches, which could only fail
 	features: async () => {
 		try {
 			return (await api.get('/api/v1/scheduler-features')) || [];
 		} catch (e) {
-			return ['schedule', 'preheat'];
+			return null;
 		}
 	},
 };
