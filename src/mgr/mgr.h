@@ -110,6 +110,9 @@ int mgr_jwt_sign(const uint8_t *key, size_t keylen, const struct mgr_jwt_claims 
 int mgr_jwt_verify(const uint8_t *key, size_t keylen, const char *token, int64_t now,
                    bool allow_expired, struct mgr_jwt_claims *out);
 
+/* True when len bytes at a and b are equal, in a time that does not depend on where they differ. */
+bool mgr_auth_ct_equal(const uint8_t *a, const uint8_t *b, size_t len);
+
 /* ---- pagination (mgr_page.c; pure) ---- */
 
 #define MGR_PAGE_MAX_PER_PAGE 10000000
@@ -370,6 +373,7 @@ LIST_HEAD(mgr_kdf_list, mgr_kdf_job);
 struct mgr_job;
 LIST_HEAD(mgr_job_list, mgr_job);
 struct mgr_job_limits;
+struct mgr_jwt_cache;
 
 struct mgr {
     struct mgr_main_config cfg;
@@ -380,6 +384,7 @@ struct mgr {
     struct net_listener *listener;
     struct net_route *routes;          /* net_route view of the api table, catch-alls (*) last */
     const struct mgr_route **route_of; /* the table's route of each of routes */
+    struct mgr_jwt_cache *jwt_cache;   /* tokens verified already (mgr_api.c) */
     struct df_metrics *metrics;
     uint8_t jwt_key[MGR_JWT_KEY_LEN];
     uint8_t pat_key[MGR_JWT_KEY_LEN]; /* HMAC key of stored personal access tokens */

@@ -280,6 +280,7 @@ mgr_free(struct mgr *ctx)
     df_metrics_free(ctx->metrics);
     free(ctx->routes);
     free(ctx->route_of);
+    free(ctx->jwt_cache);
     free(ctx);
 }
 
