@@ -281,6 +281,9 @@ mgr_free(struct mgr *ctx)
     free(ctx->routes);
     free(ctx->route_of);
     free(ctx->jwt_cache);
+    if (ctx->out != NULL)
+        free(ctx->out->p);
+    free(ctx->out);
     free(ctx);
 }
 
