@@ -199,6 +199,7 @@ enum mgr_stmt {
     MGR_STMT_SCHED_GET,
     MGR_STMT_SCHED_LIST,
     MGR_STMT_SCHED_COUNT,
+    MGR_STMT_SCHED_COUNT_ALL, /* the count without a filter: no per-row test */
     MGR_STMT_SCHED_DELETE,
     MGR_STMT_SCHED_OF_SC,
     MGR_STMT_SEED_UPSERT,
@@ -206,6 +207,7 @@ enum mgr_stmt {
     MGR_STMT_SEED_GET,
     MGR_STMT_SEED_LIST,
     MGR_STMT_SEED_COUNT,
+    MGR_STMT_SEED_COUNT_ALL, /* the count without a filter: no per-row test */
     MGR_STMT_SEED_DELETE,
     MGR_STMT_SEED_DELETE_KEY,
     MGR_STMT_SEED_OF_SPC,
@@ -213,6 +215,7 @@ enum mgr_stmt {
     MGR_STMT_PEER_GET,
     MGR_STMT_PEER_LIST,
     MGR_STMT_PEER_COUNT,
+    MGR_STMT_PEER_COUNT_ALL, /* the count without a filter: no per-row test */
     MGR_STMT_PEER_DELETE,
     MGR_STMT_PEER_OF_SC,
     MGR_STMT_JOB_INSERT,
@@ -544,10 +547,13 @@ typedef void mgr_row_write_fn(struct mgr_jbuf *b, sqlite3_stmt *st);
 /* The row fn writes, parsed into a tree (the GET of one row; the lists use the text). */
 cJSON *mgr_row_tree(sqlite3_stmt *st, mgr_row_write_fn *fn);
 
-/* mgr_reply_rows with rows written as text into the context's reused buffer. */
+/*
+ * mgr_reply_rows with rows written as text into the context's reused buffer; count_all counts
+ * the rows when no filter is given (sqlite counts a table's b-tree without visiting its rows).
+ */
 void mgr_reply_rows_text(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_slot,
-                         enum mgr_stmt list_slot, const char *const *filters, size_t n,
-                         mgr_row_write_fn *fn);
+                         enum mgr_stmt count_all, enum mgr_stmt list_slot,
+                         const char *const *filters, size_t n, mgr_row_write_fn *fn);
 
 /*
  * Answer GET of a list: the query's filters (n names, bound as ?1..?n, NULL when absent or

@@ -338,13 +338,14 @@ mgr_db_fetch(struct mgr *ctx, enum mgr_stmt slot, int64_t id, mgr_row_json_fn *f
  */
 static sqlite3_stmt *
 mgr_rows_start(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_slot,
-               enum mgr_stmt list_slot, const char *const *filters, size_t n, struct mgr_page *pg,
-               int64_t *total)
+               enum mgr_stmt count_all, enum mgr_stmt list_slot, const char *const *filters,
+               size_t n, struct mgr_page *pg, int64_t *total)
 {
     const char *q = net_http_req_query(req);
     sqlite3_stmt *count = mgr_db_stmt(ctx->db, count_slot);
     sqlite3_stmt *list = mgr_db_stmt(ctx->db, list_slot);
     struct df_error err;
+    size_t nfilters = 0;
     char *v;
 
     if (mgr_page_parse(q, pg, &err) != 0) {
@@ -360,7 +361,13 @@ mgr_rows_start(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_sl
         v = mgr_query_get(q, filters[i]);
         mgr_db_bind_text(count, i + 1, v != NULL && *v != '\0' ? v : NULL);
         mgr_db_bind_text(list, i + 1, v != NULL && *v != '\0' ? v : NULL);
+        nfilters += v != NULL && *v != '\0';
         free(v);
+    }
+    if (nfilters == 0 && count_all != MGR_STMT__COUNT &&
+        (count = mgr_db_stmt(ctx->db, count_all)) == NULL) {
+        mgr_reply_db_error(req, DF_EIO);
+        return NULL;
     }
     *total = 0;
     if (mgr_db_step(ctx->db, count) == STORE_SQL_ROW)
@@ -381,7 +388,9 @@ mgr_reply_rows(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_sl
     cJSON *arr;
     int rv;
 
-    if ((list = mgr_rows_start(ctx, req, count_slot, list_slot, filters, n, &pg, &total)) == NULL)
+    list = mgr_rows_start(ctx, req, count_slot, MGR_STMT__COUNT, list_slot, filters, n, &pg,
+                          &total);
+    if (list == NULL)
         return;
     arr = cJSON_CreateArray();
     /* fn may run other statements (the facade's link): not this one, so the walk goes on */
@@ -401,8 +410,8 @@ mgr_reply_rows(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_sl
 
 void
 mgr_reply_rows_text(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_slot,
-                    enum mgr_stmt list_slot, const char *const *filters, size_t n,
-                    mgr_row_write_fn *fn)
+                    enum mgr_stmt count_all, enum mgr_stmt list_slot, const char *const *filters,
+                    size_t n, mgr_row_write_fn *fn)
 {
     struct mgr_jbuf *b;
     sqlite3_stmt *list;
@@ -410,7 +419,8 @@ mgr_reply_rows_text(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt cou
     int64_t total;
     int rv;
 
-    if ((list = mgr_rows_start(ctx, req, count_slot, list_slot, filters, n, &pg, &total)) == NULL)
+    list = mgr_rows_start(ctx, req, count_slot, count_all, list_slot, filters, n, &pg, &total);
+    if (list == NULL)
         return;
     if (ctx->out == NULL)
         ctx->out = xcalloc(1, sizeof(*ctx->out));

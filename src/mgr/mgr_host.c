@@ -127,7 +127,8 @@ mgr_host_delete(struct mgr *ctx, struct net_http_req *req, const struct net_rout
     {                                                                                            \
         (void)m;                                                                                 \
         (void)who;                                                                               \
-        mgr_reply_rows_text(ctx, req, COUNT, LIST, filters, DF_NELEM(filters), write);           \
+        mgr_reply_rows_text(ctx, req, COUNT, COUNT##_ALL, LIST, filters, DF_NELEM(filters),      \
+                            write);                                                              \
     }                                                                                            \
     void mgr_host_##name##_get(struct mgr *ctx, struct net_http_req *req,                        \
                                const struct net_route_match *m, const struct mgr_caller *who)    \
