@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,22 @@ START_TEST(test_jbuf_is_cjson_text)
         mgr_jbuf_json(&b, "f", i % 2 ? "[ \"schedule\", 1.5 ]" : "[]", true);
         cJSON_AddItemToObject(o, "c", cJSON_CreateObject()); /* not JSON: {} */
         mgr_jbuf_json(&b, "c", i % 2 ? "{bad" : "", false);
+        mgr_jbuf_close(&b, '}');
+        cJSON_AddItemToArray(arr, o);
+    }
+    /* times: the epoch, before it, a leap day, the last ms of 9999, past 9999 */
+    {
+        static const int64_t ts[] = {0, -1, 951782400999, 253402300799999, 253402300800000};
+
+        o = cJSON_CreateObject();
+        mgr_jbuf_open(&b, '{');
+        for (size_t i = 0; i < DF_NELEM(ts); i++) {
+            char key[8];
+
+            snprintf(key, sizeof(key), "t%zu", i);
+            mgr_json_add_time(o, key, ts[i]);
+            mgr_jbuf_time(&b, key, ts[i]);
+        }
         mgr_jbuf_close(&b, '}');
         cJSON_AddItemToArray(arr, o);
     }
