@@ -4,10 +4,14 @@
 # 127.0.1.250, register HOSTS schedulers through its RPC (UpdateScheduler, curl --parallel),
 # sign in as root, then drive authenticated GET /api/v1/schedulers with h2load (HTTP/1.1,
 # keep-alive) for a bounded time; print requests/s, latency percentiles (p99 from h2load's
-# per-request log), the server's CPU per request and its RSS; stop the manager by its PID.
+# per-request log), the server's CPU per request and its RSS. Then keepalives: KeepAlive
+# streams (Connect JSON over h2c) of KA_MSGS messages each for the registered schedulers,
+# h2load for KA_DURATION seconds; print keepalives/s and the server's CPU per keepalive
+# (KA_DURATION=0 skips it). Stop the manager by its PID.
 #
 #   scripts/bench-manager.sh                    # defaults below
 #   HOSTS=1000 DURATION=20 CONNS=16 scripts/bench-manager.sh
+#   BIN=/other/build/dragonfly scripts/bench-manager.sh   # compare two builds
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -17,11 +21,16 @@ WARMUP=${WARMUP:-2}      # seconds before measuring
 CONNS=${CONNS:-16}       # h2load -c (HTTP/1.1: one request in flight per connection)
 THREADS=${THREADS:-1}    # h2load -t: leave the other core to the server
 IP=${IP:-127.0.1.250}
-BIN=./dragonfly
+KA_DURATION=${KA_DURATION:-5} # seconds of keepalives
+KA_MSGS=${KA_MSGS:-100}       # keepalive messages per KeepAlive stream
+KA_CONNS=${KA_CONNS:-4}       # h2load -c for the keepalives (one stream each at once)
+BIN=${BIN:-./dragonfly}
 
 command -v h2load >/dev/null || { echo "bench-manager: h2load not found (apt install nghttp2-client)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "bench-manager: curl not found" >&2; exit 1; }
-make -s -j2 VARIANT=release dragonfly >/dev/null 2>&1 || make -j2 VARIANT=release dragonfly
+if [ "$BIN" = ./dragonfly ]; then
+	make -s -j2 VARIANT=release dragonfly >/dev/null 2>&1 || make -j2 VARIANT=release dragonfly
+fi
 
 tmp=$(mktemp -d /tmp/df-bench-mgr-XXXXXX)
 pid=
@@ -107,4 +116,38 @@ awk -v rps="$rps" -v n="$n" -v bad="$bad" -v ticks=$((cpu1 - cpu0)) -v hz="$(get
 		ticks / hz * 1e6 / (rps * secs), ticks / hz * 100 / secs, rss / 1024, hwm / 1024, load
 	ok = (rps >= 20000 && p99 <= 10000 && hwm <= 32 * 1024 && bad == 0)
 	printf "bench-manager: goal >= 20000 req/s, p99 <= 10 ms, RSS <= 32 MiB: %s\n", ok ? "met" : "NOT met"
+}'
+
+[ "$KA_DURATION" -gt 0 ] || exit 0
+# A KeepAlive stream body: KA_MSGS Connect envelopes (flags 0, big-endian length, JSON) for
+# sched-0 (a stream speaks for one host; several streams of one host may be open).
+m='{"sourceType":"SCHEDULER_SOURCE","hostname":"sched-0","ip":"10.0.0.0","clusterId":1}'
+n=${#m}
+i=0
+while [ "$i" -lt "$KA_MSGS" ]; do
+	printf "\\000\\$(printf %03o $((n >> 24 & 255)))\\$(printf %03o $((n >> 16 & 255)))"
+	printf "\\$(printf %03o $((n >> 8 & 255)))\\$(printf %03o $((n & 255)))%s" "$m"
+	i=$((i + 1))
+done >"$tmp/ka.bin"
+# one stream first, checked: a clean end (the server answers an empty end-of-stream message)
+curl -s --http2-prior-knowledge -H 'content-type: application/connect+json' \
+	--data-binary @"$tmp/ka.bin" "http://$rpc/manager.v2.Manager/KeepAlive" >"$tmp/ka.out"
+if grep -q '"error"' "$tmp/ka.out"; then
+	echo "bench-manager: KeepAlive failed: $(tr -d '\000-\010' <"$tmp/ka.out")" >&2
+	exit 1
+fi
+cpu0=$(cpu_ticks)
+h2load -t "$THREADS" -c "$KA_CONNS" -m 1 -D "$KA_DURATION" -d "$tmp/ka.bin" \
+	-H 'content-type: application/connect+json' \
+	"http://$rpc/manager.v2.Manager/KeepAlive" >"$tmp/h2load-ka.out" 2>&1 || {
+	cat "$tmp/h2load-ka.out" >&2
+	exit 1
+}
+cpu1=$(cpu_ticks)
+grep -E '^finished in|^requests:|^status codes:' "$tmp/h2load-ka.out"
+streams=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$tmp/h2load-ka.out")
+awk -v s="$streams" -v m="$KA_MSGS" -v ticks=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" \
+	-v secs="$KA_DURATION" -v c="$KA_CONNS" 'BEGIN {
+	printf "bench-manager: %.0f keepalives/s (%.1f KeepAlive streams/s of %d messages, %d at once); server CPU %.1f us/keepalive\n",
+		s * m, s, m, c, (s > 0 ? ticks / hz * 1e6 / (s * m * secs) : 0)
 }'

@@ -63,7 +63,7 @@ const char *net_route_param(const struct net_route_match *m, const char *name);
 /*
  * Answer req from the table: the matching route's handler with arg, or 404 / 405 (with
  * Allow). Call it from a net_http_handler_fn. The routes are the program's own, so a
- * malformed table is a bug (DF_ASSERT on first use).
+ * malformed route is a bug (DF_ASSERT on the route about to run).
  */
 void net_route_dispatch(struct net_http_req *req, const struct net_route *routes, size_t n,
                         void *arg);

@@ -109,6 +109,17 @@ int store_sql_commit(struct store_sql *db, struct df_error *err);
 void store_sql_rollback(struct store_sql *db);
 
 /*
+ * A read transaction (deferred BEGIN) around several reads, so that they take the file's and
+ * the WAL's shared locks once, see one snapshot, and keep the page cache without checking it
+ * again: sqlite takes and drops those locks (four fcntl calls) around every statement run
+ * outside a transaction. Returns 0, or DF_EEXIST when a transaction is already open (nothing
+ * to end then), or the mapped sqlite error. read_end commits (a read transaction has nothing
+ * to write; a write run inside it is committed too) and rolls back when that fails.
+ */
+int store_sql_read_begin(struct store_sql *db, struct df_error *err);
+void store_sql_read_end(struct store_sql *db);
+
+/*
  * Make a group of statements atomic, inside or outside a transaction: savepoints nest, and
  * each store_sql_savepoint must be closed by one store_sql_savepoint_end, innermost first.
  * end releases the savepoint when rv is 0 and rolls back to it (undoing only what was done

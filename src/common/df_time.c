@@ -74,23 +74,72 @@ df_time_wall_steady_ms(void)
     return last > now ? last : now;
 }
 
+/* n decimal digits of v (>= 0) at o. */
+static void
+df_time_digits_put(char *o, int v, int n)
+{
+    while (n-- > 0) {
+        o[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/*
+ * The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's
+ * civil_from_days): plain arithmetic, where gmtime_r takes glibc's time zone lock.
+ */
+static void
+df_time_civil(int64_t days, int *y, int *m, int *d)
+{
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z in seconds: four-digit years */
+#define DF_TIME_SECS_MIN (-62167219200LL)
+#define DF_TIME_SECS_MAX 253402300799LL
+
 char *
 df_time_format_rfc3339(int64_t ms, char out[DF_TIME_RFC3339_LEN])
 {
-    time_t secs = (time_t)(ms / 1000);
-    int frac = (int)(ms % 1000);
+    int64_t secs = ms / 1000, days, sod;
+    int frac = (int)(ms % 1000), y, mo, d;
+    time_t tt;
     struct tm tm;
 
     if (frac < 0) {
         frac += 1000;
         secs--;
     }
-    if (gmtime_r(&secs, &tm) == NULL) {
-        snprintf(out, DF_TIME_RFC3339_LEN, "1970-01-01T00:00:00.000Z");
+    if (secs < DF_TIME_SECS_MIN || secs > DF_TIME_SECS_MAX) {
+        tt = (time_t)secs;
+        if (gmtime_r(&tt, &tm) == NULL)
+            snprintf(out, DF_TIME_RFC3339_LEN, "1970-01-01T00:00:00.000Z");
+        else
+            snprintf(out, DF_TIME_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     frac);
         return out;
     }
-    snprintf(out, DF_TIME_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    /* the same text with the digits placed by hand: the manager's lists format 30 a page */
+    days = (secs >= 0 ? secs : secs - 86399) / 86400;
+    sod = secs - days * 86400;
+    df_time_civil(days, &y, &mo, &d);
+    memcpy(out, "0000-00-00T00:00:00.000Z", 25);
+    df_time_digits_put(out, y, 4);
+    df_time_digits_put(out + 5, mo, 2);
+    df_time_digits_put(out + 8, d, 2);
+    df_time_digits_put(out + 11, (int)(sod / 3600), 2);
+    df_time_digits_put(out + 14, (int)(sod / 60 % 60), 2);
+    df_time_digits_put(out + 17, (int)(sod % 60), 2);
+    df_time_digits_put(out + 20, frac, 3);
     return out;
 }
 

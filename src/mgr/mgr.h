@@ -110,6 +110,9 @@ int mgr_jwt_sign(const uint8_t *key, size_t keylen, const struct mgr_jwt_claims 
 int mgr_jwt_verify(const uint8_t *key, size_t keylen, const char *token, int64_t now,
                    bool allow_expired, struct mgr_jwt_claims *out);
 
+/* True when len bytes at a and b are equal, in a time that does not depend on where they differ. */
+bool mgr_auth_ct_equal(const uint8_t *a, const uint8_t *b, size_t len);
+
 /* ---- pagination (mgr_page.c; pure) ---- */
 
 #define MGR_PAGE_MAX_PER_PAGE 10000000
@@ -196,6 +199,7 @@ enum mgr_stmt {
     MGR_STMT_SCHED_GET,
     MGR_STMT_SCHED_LIST,
     MGR_STMT_SCHED_COUNT,
+    MGR_STMT_SCHED_COUNT_ALL, /* the count without a filter: no per-row test */
     MGR_STMT_SCHED_DELETE,
     MGR_STMT_SCHED_OF_SC,
     MGR_STMT_SEED_UPSERT,
@@ -203,6 +207,7 @@ enum mgr_stmt {
     MGR_STMT_SEED_GET,
     MGR_STMT_SEED_LIST,
     MGR_STMT_SEED_COUNT,
+    MGR_STMT_SEED_COUNT_ALL, /* the count without a filter: no per-row test */
     MGR_STMT_SEED_DELETE,
     MGR_STMT_SEED_DELETE_KEY,
     MGR_STMT_SEED_OF_SPC,
@@ -210,6 +215,7 @@ enum mgr_stmt {
     MGR_STMT_PEER_GET,
     MGR_STMT_PEER_LIST,
     MGR_STMT_PEER_COUNT,
+    MGR_STMT_PEER_COUNT_ALL, /* the count without a filter: no per-row test */
     MGR_STMT_PEER_DELETE,
     MGR_STMT_PEER_OF_SC,
     MGR_STMT_JOB_INSERT,
@@ -370,6 +376,8 @@ LIST_HEAD(mgr_kdf_list, mgr_kdf_job);
 struct mgr_job;
 LIST_HEAD(mgr_job_list, mgr_job);
 struct mgr_job_limits;
+struct mgr_jwt_cache;
+struct mgr_jbuf;
 
 struct mgr {
     struct mgr_main_config cfg;
@@ -380,6 +388,8 @@ struct mgr {
     struct net_listener *listener;
     struct net_route *routes;          /* net_route view of the api table, catch-alls (*) last */
     const struct mgr_route **route_of; /* the table's route of each of routes */
+    struct mgr_jwt_cache *jwt_cache;   /* tokens verified already (mgr_api.c) */
+    struct mgr_jbuf *out;              /* reply text of the lists, reused (mgr_api.c) */
     struct df_metrics *metrics;
     uint8_t jwt_key[MGR_JWT_KEY_LEN];
     uint8_t pat_key[MGR_JWT_KEY_LEN]; /* HMAC key of stored personal access tokens */
@@ -511,6 +521,39 @@ int mgr_json_str(const cJSON *body, const char *key, size_t lo, size_t hi, bool 
 
 /* A row of a statement as JSON (the caller owns the result). */
 typedef cJSON *mgr_row_json_fn(struct mgr *ctx, sqlite3_stmt *st);
+
+/*
+ * JSON text written in place, for the hot lists: no tree of nodes (two or three allocations
+ * per member) and no print pass. The text is what cJSON_PrintUnformatted gives for the same
+ * members (its escapes; integers below 10^15 alike). Members and items are separated by
+ * themselves: a key or an object opened after a value gets its comma.
+ */
+struct mgr_jbuf {
+    char *p;
+    size_t len, cap;
+};
+
+void mgr_jbuf_open(struct mgr_jbuf *b, char c); /* '{' or '[' (a comma before when due) */
+void mgr_jbuf_close(struct mgr_jbuf *b, char c);
+void mgr_jbuf_str(struct mgr_jbuf *b, const char *key, const char *s);
+void mgr_jbuf_int(struct mgr_jbuf *b, const char *key, int64_t v);
+void mgr_jbuf_time(struct mgr_jbuf *b, const char *key, int64_t ms);
+/* Stored JSON text as a member: normalised as cJSON prints it, {} or [] when it is not JSON. */
+void mgr_jbuf_json(struct mgr_jbuf *b, const char *key, const char *text, bool array);
+
+/* A row of a statement written as one JSON object. */
+typedef void mgr_row_write_fn(struct mgr_jbuf *b, sqlite3_stmt *st);
+
+/* The row fn writes, parsed into a tree (the GET of one row; the lists use the text). */
+cJSON *mgr_row_tree(sqlite3_stmt *st, mgr_row_write_fn *fn);
+
+/*
+ * mgr_reply_rows with rows written as text into the context's reused buffer; count_all counts
+ * the rows when no filter is given (sqlite counts a table's b-tree without visiting its rows).
+ */
+void mgr_reply_rows_text(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_slot,
+                         enum mgr_stmt count_all, enum mgr_stmt list_slot,
+                         const char *const *filters, size_t n, mgr_row_write_fn *fn);
 
 /*
  * Answer GET of a list: the query's filters (n names, bound as ?1..?n, NULL when absent or

@@ -12,6 +12,7 @@
 #include "mgr.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,8 +294,9 @@ mgr_reply_done(struct net_http_req *req, int rv)
         mgr_reply_empty(req);
 }
 
-void
-mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t total, cJSON *array)
+/* The Link header of a page. */
+static void
+mgr_reply_link(struct net_http_req *req, const struct mgr_page *pg, int64_t total)
 {
     /* the Link URLs echo the path the client sent (upstream uses the request URL) */
     char *link = mgr_page_link(net_http_req_head(req)->path, net_http_req_query(req), pg, total);
@@ -302,6 +304,12 @@ mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t tota
     if (link != NULL)
         net_http_req_add_header(req, "Link", link);
     free(link);
+}
+
+void
+mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t total, cJSON *array)
+{
+    mgr_reply_link(req, pg, total);
     mgr_reply_doc(req, 200, array);
 }
 
@@ -324,39 +332,66 @@ mgr_db_fetch(struct mgr *ctx, enum mgr_stmt slot, int64_t id, mgr_row_json_fn *f
     return doc;
 }
 
-void
-mgr_reply_rows(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_slot,
-               enum mgr_stmt list_slot, const char *const *filters, size_t n, mgr_row_json_fn *fn)
+/*
+ * The start of a list answer: paging parsed, the filters bound to both statements, the total
+ * counted, LIMIT and OFFSET bound. Returns the list statement to step, or NULL after replying.
+ */
+static sqlite3_stmt *
+mgr_rows_start(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_slot,
+               enum mgr_stmt count_all, enum mgr_stmt list_slot, const char *const *filters,
+               size_t n, struct mgr_page *pg, int64_t *total)
 {
     const char *q = net_http_req_query(req);
     sqlite3_stmt *count = mgr_db_stmt(ctx->db, count_slot);
     sqlite3_stmt *list = mgr_db_stmt(ctx->db, list_slot);
-    struct mgr_page pg;
     struct df_error err;
-    int64_t total = 0;
-    cJSON *arr;
+    size_t nfilters = 0;
     char *v;
-    int rv;
 
-    if (mgr_page_parse(q, &pg, &err) != 0) {
+    if (mgr_page_parse(q, pg, &err) != 0) {
         mgr_reply_errors(req, err.msg);
-        return;
+        return NULL;
     }
     if (count == NULL || list == NULL) {
         mgr_reply_db_error(req, DF_EIO);
-        return;
+        return NULL;
     }
-    for (int i = 0; i < (int)n; i++) {
+    /* no query, no filter: every statement's binding is cleared when it is handed out */
+    for (int i = 0; q != NULL && *q != '\0' && i < (int)n; i++) {
         v = mgr_query_get(q, filters[i]);
         mgr_db_bind_text(count, i + 1, v != NULL && *v != '\0' ? v : NULL);
         mgr_db_bind_text(list, i + 1, v != NULL && *v != '\0' ? v : NULL);
+        nfilters += v != NULL && *v != '\0';
         free(v);
     }
+    if (nfilters == 0 && count_all != MGR_STMT__COUNT &&
+        (count = mgr_db_stmt(ctx->db, count_all)) == NULL) {
+        mgr_reply_db_error(req, DF_EIO);
+        return NULL;
+    }
+    *total = 0;
     if (mgr_db_step(ctx->db, count) == STORE_SQL_ROW)
-        total = sqlite3_column_int64(count, 0);
+        *total = sqlite3_column_int64(count, 0);
     sqlite3_reset(count);
-    sqlite3_bind_int64(list, (int)n + 1, pg.per_page);
-    sqlite3_bind_int64(list, (int)n + 2, (pg.page - 1) * pg.per_page);
+    sqlite3_bind_int64(list, (int)n + 1, pg->per_page);
+    sqlite3_bind_int64(list, (int)n + 2, (pg->page - 1) * pg->per_page);
+    return list;
+}
+
+void
+mgr_reply_rows(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_slot,
+               enum mgr_stmt list_slot, const char *const *filters, size_t n, mgr_row_json_fn *fn)
+{
+    sqlite3_stmt *list;
+    struct mgr_page pg;
+    int64_t total;
+    cJSON *arr;
+    int rv;
+
+    list = mgr_rows_start(ctx, req, count_slot, MGR_STMT__COUNT, list_slot, filters, n, &pg,
+                          &total);
+    if (list == NULL)
+        return;
     arr = cJSON_CreateArray();
     /* fn may run other statements (the facade's link): not this one, so the walk goes on */
     while ((rv = mgr_db_step(ctx->db, list)) == STORE_SQL_ROW)
@@ -368,6 +403,216 @@ mgr_reply_rows(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_sl
         return;
     }
     mgr_reply_list(req, &pg, total, arr);
+}
+
+/* A list answer's text past this stays allocated no longer than its request. */
+#define MGR_JBUF_KEEP (256 * 1024)
+
+void
+mgr_reply_rows_text(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt count_slot,
+                    enum mgr_stmt count_all, enum mgr_stmt list_slot, const char *const *filters,
+                    size_t n, mgr_row_write_fn *fn)
+{
+    struct mgr_jbuf *b;
+    sqlite3_stmt *list;
+    struct mgr_page pg;
+    int64_t total;
+    int rv;
+
+    list = mgr_rows_start(ctx, req, count_slot, count_all, list_slot, filters, n, &pg, &total);
+    if (list == NULL)
+        return;
+    if (ctx->out == NULL)
+        ctx->out = xcalloc(1, sizeof(*ctx->out));
+    b = ctx->out;
+    b->len = 0;
+    mgr_jbuf_open(b, '[');
+    while ((rv = mgr_db_step(ctx->db, list)) == STORE_SQL_ROW)
+        fn(b, list);
+    sqlite3_reset(list);
+    mgr_jbuf_close(b, ']');
+    if (rv < 0) {
+        mgr_reply_db_error(req, rv);
+    } else {
+        mgr_reply_link(req, &pg, total);
+        net_http_req_respond(req, 200, "application/json", b->p, b->len);
+    }
+    if (b->cap > MGR_JBUF_KEEP) {
+        free(b->p);
+        *b = (struct mgr_jbuf){0};
+    }
+}
+
+/* Room for n more bytes. */
+static char *
+mgr_jbuf_room(struct mgr_jbuf *b, size_t n)
+{
+    if (b->cap - b->len < n) {
+        while (b->cap - b->len < n)
+            b->cap = b->cap == 0 ? 4096 : b->cap * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    return b->p + b->len;
+}
+
+static void
+mgr_jbuf_put(struct mgr_jbuf *b, const char *s, size_t n)
+{
+    memcpy(mgr_jbuf_room(b, n), s, n);
+    b->len += n;
+}
+
+/* The comma before a member or an item, unless it is the first of its object or array. */
+static void
+mgr_jbuf_sep(struct mgr_jbuf *b)
+{
+    if (b->len > 0 && b->p[b->len - 1] != '{' && b->p[b->len - 1] != '[' && b->p[b->len - 1] != ':')
+        mgr_jbuf_put(b, ",", 1);
+}
+
+void
+mgr_jbuf_open(struct mgr_jbuf *b, char c)
+{
+    mgr_jbuf_sep(b);
+    mgr_jbuf_put(b, &c, 1);
+}
+
+void
+mgr_jbuf_close(struct mgr_jbuf *b, char c)
+{
+    mgr_jbuf_put(b, &c, 1);
+}
+
+/* A quoted string with cJSON's escapes (other bytes, UTF-8 included, as they are). */
+static void
+mgr_jbuf_quote(struct mgr_jbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(s);
+    char *o = mgr_jbuf_room(b, 6 * n + 2), *start = o;
+    unsigned char ch;
+
+    *o++ = '"';
+    for (; (ch = (unsigned char)*s) != '\0'; s++) {
+        if (ch >= 32 && ch != '"' && ch != '\\') {
+            *o++ = (char)ch;
+            continue;
+        }
+        *o++ = '\\';
+        switch (ch) {
+        case '"':
+        case '\\':
+            *o++ = (char)ch;
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            memcpy(o, "u00", 3);
+            o[3] = hex[ch >> 4];
+            o[4] = hex[ch & 15];
+            o += 5;
+            break;
+        }
+    }
+    *o++ = '"';
+    b->len += (size_t)(o - start);
+}
+
+/* "key": (our keys need no escape) */
+static void
+mgr_jbuf_key(struct mgr_jbuf *b, const char *key)
+{
+    size_t n = strlen(key);
+    char *o;
+
+    mgr_jbuf_sep(b);
+    o = mgr_jbuf_room(b, n + 3);
+    o[0] = '"';
+    memcpy(o + 1, key, n);
+    o[n + 1] = '"';
+    o[n + 2] = ':';
+    b->len += n + 3;
+}
+
+void
+mgr_jbuf_str(struct mgr_jbuf *b, const char *key, const char *s)
+{
+    mgr_jbuf_key(b, key);
+    mgr_jbuf_quote(b, s);
+}
+
+void
+mgr_jbuf_int(struct mgr_jbuf *b, const char *key, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%" PRId64, v);
+
+    mgr_jbuf_key(b, key);
+    mgr_jbuf_put(b, num, (size_t)n);
+}
+
+/* A time as df_time_format_rfc3339 writes it (nothing to escape). */
+void
+mgr_jbuf_time(struct mgr_jbuf *b, const char *key, int64_t ms)
+{
+    char t[DF_TIME_RFC3339_LEN];
+    size_t n = strlen(df_time_format_rfc3339(ms, t));
+    char *o;
+
+    mgr_jbuf_key(b, key);
+    o = mgr_jbuf_room(b, n + 2);
+    o[0] = '"';
+    memcpy(o + 1, t, n);
+    o[n + 1] = '"';
+    b->len += n + 2;
+}
+
+void
+mgr_jbuf_json(struct mgr_jbuf *b, const char *key, const char *text, bool array)
+{
+    cJSON *v;
+    char *s;
+
+    mgr_jbuf_key(b, key);
+    /* what our registration writes, as cJSON would print it back: no parse needed */
+    if (strcmp(text, array ? "[]" : "{}") == 0) {
+        mgr_jbuf_put(b, text, 2);
+        return;
+    }
+    if ((v = cJSON_Parse(text)) == NULL || (s = cJSON_PrintUnformatted(v)) == NULL) {
+        cJSON_Delete(v);
+        mgr_jbuf_put(b, array ? "[]" : "{}", 2);
+        return;
+    }
+    mgr_jbuf_put(b, s, strlen(s));
+    cJSON_free(s);
+    cJSON_Delete(v);
+}
+
+cJSON *
+mgr_row_tree(sqlite3_stmt *st, mgr_row_write_fn *fn)
+{
+    struct mgr_jbuf b = {0};
+    cJSON *doc;
+
+    fn(&b, st);
+    mgr_jbuf_put(&b, "", 1);
+    doc = cJSON_Parse(b.p);
+    free(b.p);
+    return doc != NULL ? doc : cJSON_CreateObject();
 }
 
 int64_t
@@ -567,6 +812,54 @@ mgr_api_csrf_is_ok(struct net_http_req *req, const char *method)
     return xrw != NULL && *xrw != '\0';
 }
 
+/*
+ * Verified JWTs, so that a client sending the same token with every request (the console, a
+ * script, a dashboard) pays the HMAC, three base64 decodes and two JSON parses once per token
+ * rather than once per request. Direct-mapped by a hash of the token: an entry holds the whole
+ * token, compared in constant time (a hit must not tell how much of a guess matched), and its
+ * claims, and serves until the token's exp as a fresh verification would. Only successes are
+ * kept; the key does not change while the process runs. Bounded: MGR_JWT_CACHE_SLOTS entries,
+ * a newer token taking the slot of an older one; a longer token is verified every time.
+ */
+#define MGR_JWT_CACHE_SLOTS 64
+#define MGR_JWT_CACHE_TOKEN 480
+
+struct mgr_jwt_cache {
+    struct mgr_jwt_cache_entry {
+        size_t len; /* 0: empty */
+        struct mgr_jwt_claims claims;
+        char token[MGR_JWT_CACHE_TOKEN];
+    } slot[MGR_JWT_CACHE_SLOTS];
+};
+
+/* mgr_jwt_verify (not expired at now) through ctx's cache. */
+static int
+mgr_api_jwt_verify(struct mgr *ctx, const char *token, int64_t now, struct mgr_jwt_claims *out)
+{
+    struct mgr_jwt_cache_entry *e = NULL;
+    size_t len = strnlen(token, MGR_JWT_CACHE_TOKEN);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    int rv;
+
+    if (ctx->jwt_cache != NULL && len < MGR_JWT_CACHE_TOKEN) {
+        for (size_t i = 0; i < len; i++)
+            h = (h ^ (uint8_t)token[i]) * 16777619u;
+        e = &ctx->jwt_cache->slot[h % MGR_JWT_CACHE_SLOTS];
+        if (e->len == len && e->claims.exp > now &&
+            mgr_auth_ct_equal((const uint8_t *)e->token, (const uint8_t *)token, len)) {
+            *out = e->claims;
+            return 0;
+        }
+    }
+    rv = mgr_jwt_verify(ctx->jwt_key, sizeof(ctx->jwt_key), token, now, false, out);
+    if (rv == 0 && e != NULL) {
+        memcpy(e->token, token, len);
+        e->len = len;
+        e->claims = *out;
+    }
+    return rv;
+}
+
 /* The one gate: access rule, then the handler. */
 static void
 mgr_api_route_cb(struct net_http_req *req, const struct net_route_match *m, void *arg)
@@ -577,6 +870,7 @@ mgr_api_route_cb(struct net_http_req *req, const struct net_route_match *m, void
     struct mgr_jwt_claims c;
     const char *method = net_http_req_method(req);
     char token[MGR_TOKEN_MAX], group[32];
+    bool is_read = false, in_txn = false;
 
     if (r->access != MGR_ACCESS_PAT && !mgr_api_csrf_is_ok(req, method)) {
         ctx->denied++;
@@ -601,24 +895,29 @@ mgr_api_route_cb(struct net_http_req *req, const struct net_route_match *m, void
             return;
         }
     } else if (r->access != MGR_ACCESS_OPEN) {
+        is_read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
         if (mgr_api_token(req, token, sizeof(token)) != 0 ||
-            mgr_jwt_verify(ctx->jwt_key, sizeof(ctx->jwt_key), token, df_time_wall_ms() / 1000,
-                           false, &c) != 0) {
+            mgr_api_jwt_verify(ctx, token, df_time_wall_ms() / 1000, &c) != 0) {
             ctx->denied++;
             mgr_reply_unauthorized(req);
             return;
         }
         who.user_id = c.id;
+        /* a read's permission check and its handler's statements in one read transaction
+         * (one lock round instead of one per statement); a write's handler has its own */
+        in_txn = is_read && store_sql_read_begin(ctx->db, NULL) == 0;
         if (mgr_api_group(r->pattern, group, sizeof(group)) != 0 ||
-            !mgr_api_can(ctx, c.id, group,
-                         strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? "read"
-                                                                                   : "*")) {
+            !mgr_api_can(ctx, c.id, group, is_read ? "read" : "*")) {
+            if (in_txn)
+                store_sql_read_end(ctx->db);
             ctx->denied++;
             mgr_reply_message(req, 401, "permission deny");
             return;
         }
     }
     r->fn(ctx, req, m, &who);
+    if (in_txn)
+        store_sql_read_end(ctx->db);
 }
 
 int
@@ -628,6 +927,7 @@ mgr_api_init(struct mgr *ctx)
 
     ctx->routes = xcalloc(DF_NELEM(mgr_routes), sizeof(*ctx->routes));
     ctx->route_of = xcalloc(DF_NELEM(mgr_routes), sizeof(*ctx->route_of));
+    ctx->jwt_cache = xcalloc(1, sizeof(*ctx->jwt_cache));
     /* the first match wins: routes with a catch-all (*) go last, in table order, so that a
      * route appended after them is not hidden by them */
     for (int pass = 0; pass < 2; pass++) {

@@ -28,7 +28,7 @@
 /* A token is a few hundred bytes; anything far longer is not ours. */
 #define MGR_JWT_MAX_LEN 4096
 
-static bool
+bool
 mgr_auth_ct_equal(const uint8_t *a, const uint8_t *b, size_t len)
 {
     volatile uint8_t diff = 0;

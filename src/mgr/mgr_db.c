@@ -324,6 +324,7 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         [MGR_STMT_SCHED_LIST] = "SELECT " MGR_SCHED_COLS " FROM schedulers" MGR_SCHED_FILTER
                                 " ORDER BY id LIMIT ?7 OFFSET ?8",
         [MGR_STMT_SCHED_COUNT] = "SELECT count(*) FROM schedulers" MGR_SCHED_FILTER,
+        [MGR_STMT_SCHED_COUNT_ALL] = "SELECT count(*) FROM schedulers",
         [MGR_STMT_SCHED_DELETE] = "DELETE FROM schedulers WHERE id = ?1",
         [MGR_STMT_SCHED_OF_SC] =
                 "SELECT " MGR_SCHED_COLS " FROM schedulers WHERE"
@@ -344,6 +345,7 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         [MGR_STMT_SEED_LIST] = "SELECT " MGR_SEED_COLS " FROM seed_peers" MGR_SEED_FILTER
                                " ORDER BY id LIMIT ?10 OFFSET ?11",
         [MGR_STMT_SEED_COUNT] = "SELECT count(*) FROM seed_peers" MGR_SEED_FILTER,
+        [MGR_STMT_SEED_COUNT_ALL] = "SELECT count(*) FROM seed_peers",
         [MGR_STMT_SEED_DELETE] = "DELETE FROM seed_peers WHERE id = ?1",
         [MGR_STMT_SEED_DELETE_KEY] = "DELETE FROM seed_peers WHERE host_name = ?1 AND (?2 IS NULL"
                                      " OR ip = ?2) AND seed_peer_cluster_id = ?3",
@@ -364,6 +366,7 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         [MGR_STMT_PEER_LIST] = "SELECT " MGR_PEER_COLS " FROM peers" MGR_PEER_FILTER
                                " ORDER BY id LIMIT ?16 OFFSET ?17",
         [MGR_STMT_PEER_COUNT] = "SELECT count(*) FROM peers" MGR_PEER_FILTER,
+        [MGR_STMT_PEER_COUNT_ALL] = "SELECT count(*) FROM peers",
         [MGR_STMT_PEER_DELETE] = "DELETE FROM peers WHERE id = ?1",
         [MGR_STMT_PEER_OF_SC] = "SELECT " MGR_PEER_COLS " FROM peers WHERE (?1 IS NULL OR"
                                 " scheduler_cluster_id = ?1) AND (?2 IS NULL OR " MGR_PEER_STATE

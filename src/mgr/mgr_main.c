@@ -280,6 +280,10 @@ mgr_free(struct mgr *ctx)
     df_metrics_free(ctx->metrics);
     free(ctx->routes);
     free(ctx->route_of);
+    free(ctx->jwt_cache);
+    if (ctx->out != NULL)
+        free(ctx->out->p);
+    free(ctx->out);
     free(ctx);
 }
 

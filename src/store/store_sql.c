@@ -27,6 +27,7 @@ enum store_sql_own {
     STORE_SQL_BEGIN,
     STORE_SQL_COMMIT,
     STORE_SQL_ROLLBACK,
+    STORE_SQL_BEGIN_READ,
     STORE_SQL__OWN_COUNT
 };
 
@@ -38,6 +39,7 @@ static const char *const store_sql_own_sql[STORE_SQL__OWN_COUNT] = {
         [STORE_SQL_BEGIN] = "BEGIN IMMEDIATE",
         [STORE_SQL_COMMIT] = "COMMIT",
         [STORE_SQL_ROLLBACK] = "ROLLBACK",
+        [STORE_SQL_BEGIN_READ] = "BEGIN DEFERRED",
 };
 
 struct store_sql {
@@ -296,6 +298,22 @@ store_sql_rollback(struct store_sql *db)
     if (!sqlite3_get_autocommit(db->sq))
         store_sql_run_own(db, STORE_SQL_ROLLBACK, NULL);
     db->savepoints = 0; /* a ROLLBACK ends every savepoint inside it */
+}
+
+int
+store_sql_read_begin(struct store_sql *db, struct df_error *err)
+{
+    if (!sqlite3_get_autocommit(db->sq))
+        return df_error_set(err, DF_EEXIST, "%s %s: a transaction is open already",
+                            db->schema->name, db->path);
+    return store_sql_run_own(db, STORE_SQL_BEGIN_READ, err);
+}
+
+void
+store_sql_read_end(struct store_sql *db)
+{
+    if (!sqlite3_get_autocommit(db->sq) && store_sql_run_own(db, STORE_SQL_COMMIT, NULL) != 0)
+        store_sql_rollback(db);
 }
 
 int

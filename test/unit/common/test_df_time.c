@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <check.h>
@@ -127,6 +128,35 @@ START_TEST(test_format_rfc3339)
     ck_assert_str_eq(df_time_format_rfc3339(1767323045678LL, buf), "2026-01-02T03:04:05.678Z");
     ck_assert_str_eq(df_time_format_rfc3339(-1, buf), "1969-12-31T23:59:59.999Z");
     ck_assert_str_eq(df_time_format_rfc3339(951782400000LL, buf), "2000-02-29T00:00:00.000Z");
+    /* the hand-placed digits against gmtime_r and snprintf: the ends of four-digit years,
+     * around them, and a sweep of the range */
+    {
+        static const int64_t edge[] = {-62167219200000LL, -62167219200001LL, 253402300799999LL,
+                                       253402300800000LL, -2208988800000LL,  4107542400000LL};
+        char want[DF_TIME_RFC3339_LEN];
+        uint64_t x = 88172645463325252ULL;
+
+        for (int i = 0; i < 20000; i++) {
+            int64_t ms;
+            time_t t;
+            struct tm tm;
+
+            if (i < (int)(sizeof(edge) / sizeof(edge[0]))) {
+                ms = edge[i];
+            } else {
+                x ^= x << 13; /* xorshift: the same cases every run */
+                x ^= x >> 7;
+                x ^= x << 17;
+                ms = (int64_t)(x % 315569520000000ULL) - 62167219200000LL;
+            }
+            t = (time_t)((ms >= 0 ? ms : ms - 999) / 1000);
+            ck_assert_ptr_nonnull(gmtime_r(&t, &tm));
+            snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(ms - (int64_t)t * 1000));
+            ck_assert_str_eq(df_time_format_rfc3339(ms, buf), want);
+        }
+    }
 }
 
 END_TEST

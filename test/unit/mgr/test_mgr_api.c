@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,74 @@ START_TEST(test_group_of_pattern)
     ck_assert_int_eq(mgr_api_group("/api/vx/users", g, sizeof(g)), DF_EINVAL);
     ck_assert_int_eq(mgr_api_group("/healthy", g, sizeof(g)), DF_EINVAL);
     ck_assert_int_eq(mgr_api_group("/api/v1/users", g, 5), DF_EINVAL);
+}
+
+END_TEST
+
+/* The lists' JSON writer gives the bytes cJSON_PrintUnformatted gives for the same members. */
+START_TEST(test_jbuf_is_cjson_text)
+{
+    static const char *const strs[] = {
+            "",
+            "plain",
+            "q\"b\\s/",
+            "\b\f\n\r\t",
+            "\x01\x1f\x7f",
+            "h\xc3\xa9 \xe2\x82\xac",
+            "'; DROP TABLE schedulers; --",
+    };
+    static const int64_t nums[] = {0, 1, -7, 65535, 2147483647, 4294967296, 999999999999999};
+    struct mgr_jbuf b = {0};
+    cJSON *arr = cJSON_CreateArray(), *o;
+    char *want, *ms;
+
+    mgr_jbuf_open(&b, '[');
+    for (size_t i = 0; i < DF_NELEM(strs); i++) {
+        o = cJSON_CreateObject();
+        mgr_jbuf_open(&b, '{');
+        cJSON_AddStringToObject(o, "s", strs[i]);
+        mgr_jbuf_str(&b, "s", strs[i]);
+        cJSON_AddNumberToObject(o, "n", (double)nums[i]);
+        mgr_jbuf_int(&b, "n", nums[i]);
+        mgr_json_add_time(o, "t", 1700000000123 + (int64_t)i);
+        mgr_jbuf_time(&b, "t", 1700000000123 + (int64_t)i);
+        cJSON_AddItemToObject(o, "f", cJSON_Parse(i % 2 ? "[ \"schedule\", 1.5 ]" : "[]"));
+        mgr_jbuf_json(&b, "f", i % 2 ? "[ \"schedule\", 1.5 ]" : "[]", true);
+        cJSON_AddItemToObject(o, "c", cJSON_CreateObject()); /* not JSON: {} */
+        mgr_jbuf_json(&b, "c", i % 2 ? "{bad" : "", false);
+        mgr_jbuf_close(&b, '}');
+        cJSON_AddItemToArray(arr, o);
+    }
+    /* times: the epoch, before it, a leap day, the last ms of 9999, past 9999 */
+    {
+        static const int64_t ts[] = {0, -1, 951782400999, 253402300799999, 253402300800000};
+
+        o = cJSON_CreateObject();
+        mgr_jbuf_open(&b, '{');
+        for (size_t i = 0; i < DF_NELEM(ts); i++) {
+            char key[8];
+
+            snprintf(key, sizeof(key), "t%zu", i);
+            mgr_json_add_time(o, key, ts[i]);
+            mgr_jbuf_time(&b, key, ts[i]);
+        }
+        mgr_jbuf_close(&b, '}');
+        cJSON_AddItemToArray(arr, o);
+    }
+    mgr_jbuf_close(&b, ']');
+    want = cJSON_PrintUnformatted(arr);
+    ms = strndup(b.p, b.len);
+    ck_assert_str_eq(ms, want);
+    /* an empty list */
+    b.len = 0;
+    mgr_jbuf_open(&b, '[');
+    mgr_jbuf_close(&b, ']');
+    ck_assert_uint_eq(b.len, 2);
+    ck_assert_int_eq(memcmp(b.p, "[]", 2), 0);
+    free(ms);
+    cJSON_free(want);
+    cJSON_Delete(arr);
+    free(b.p);
 }
 
 END_TEST
@@ -85,6 +154,7 @@ test_mgr_api_suite(void)
 
     tcase_add_test(tc, test_group_of_pattern);
     tcase_add_test(tc, test_every_route_has_a_rule);
+    tcase_add_test(tc, test_jbuf_is_cjson_text);
     suite_add_tcase(s, tc);
     return s;
 }

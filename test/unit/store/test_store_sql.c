@@ -305,6 +305,37 @@ START_TEST(test_savepoints_nest)
 
 END_TEST
 
+START_TEST(test_read_transaction)
+{
+    struct store_sql *db = open_with(&schema);
+    struct df_error err = {{0}};
+
+    /* one snapshot: a row another connection commits meanwhile shows after the end */
+    ck_assert_int_eq(store_sql_read_begin(db, &err), 0);
+    ck_assert_int_eq(count_rows(db), 2);
+    raw_exec("INSERT INTO kv (k, v) VALUES ('r', 20)");
+    ck_assert_int_eq(count_rows(db), 2);
+    /* no nesting: refused with a message, the open one goes on */
+    ck_assert_int_eq(store_sql_read_begin(db, &err), DF_EEXIST);
+    ck_assert_ptr_nonnull(strstr(err.msg, "a transaction is open already"));
+    ck_assert_int_ne(store_sql_begin(db, NULL), 0);
+    store_sql_read_end(db);
+    ck_assert_int_eq(count_rows(db), 3);
+    /* an end outside a transaction does nothing */
+    store_sql_read_end(db);
+    /* a write run inside one is committed at its end */
+    ck_assert_int_eq(store_sql_read_begin(db, NULL), 0);
+    ck_assert_int_eq(insert(db, "w", 21, NULL), 0);
+    ck_assert_int_eq(raw_int("SELECT count(*) FROM kv WHERE k = 'w'"), 0);
+    store_sql_read_end(db);
+    ck_assert_int_eq(raw_int("SELECT count(*) FROM kv WHERE k = 'w'"), 1);
+    ck_assert_int_eq(store_sql_begin(db, NULL), 0);
+    store_sql_rollback(db);
+    store_sql_close(db);
+}
+
+END_TEST
+
 START_TEST(test_statement_cache_reuse)
 {
     struct store_sql *db = open_with(&schema);
@@ -450,6 +481,7 @@ test_store_sql_suite(void)
     tcase_add_test(tc, test_newer_version_refused);
     tcase_add_test(tc, test_failed_migration_rolls_back);
     tcase_add_test(tc, test_savepoints_nest);
+    tcase_add_test(tc, test_read_transaction);
     tcase_add_test(tc, test_statement_cache_reuse);
     tcase_add_test(tc, test_each_and_collect);
     tcase_add_test(tc, test_statement_error_message);
