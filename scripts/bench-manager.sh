@@ -14,6 +14,7 @@
 #   BIN=/other/build/dragonfly scripts/bench-manager.sh   # compare two builds
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/bench/h2load-lib.sh
 
 HOSTS=${HOSTS:-1000}     # registered schedulers
 DURATION=${DURATION:-10} # seconds measured
@@ -84,8 +85,7 @@ fi
 awk -v n="$HOSTS" -v t="$(echo "$t1 - $t0" | bc)" 'BEGIN {
 	printf "bench-manager: %d schedulers registered in %.2f s (%.0f UpdateScheduler/s)\n", n, t, n / t }'
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
-cpu0=$(cpu_ticks)
+cpu0=$(cpu_ticks "$pid")
 echo "bench-manager: manager pid $pid on http://$rest; h2load --h1 -t $THREADS -c $CONNS," \
 	"${WARMUP}s warm-up + ${DURATION}s of GET /api/v1/schedulers (10 of $HOSTS per page)"
 h2load --h1 -t "$THREADS" -c "$CONNS" -D "$DURATION" --warm-up-time="$WARMUP" \
@@ -94,19 +94,12 @@ h2load --h1 -t "$THREADS" -c "$CONNS" -D "$DURATION" --warm-up-time="$WARMUP" \
 	cat "$tmp/h2load.out" >&2
 	exit 1
 }
-cpu1=$(cpu_ticks)
+cpu1=$(cpu_ticks "$pid")
 rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
 hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
-grep -E '^finished in|^requests:|^status codes:' "$tmp/h2load.out"
-rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$tmp/h2load.out")
-cut -f3 "$tmp/req.log" | sort -n >"$tmp/lat"
-n=$(wc -l <"$tmp/lat")
-bad=$(cut -f2 "$tmp/req.log" | grep -vc '^200$' || true)
-if [ "$n" -eq 0 ]; then
-	echo "bench-manager: no requests logged" >&2
-	exit 1
-fi
-pct() { sed -n "$(((n * $1 + 99) / 100))p" "$tmp/lat"; }
+h2load_rate "$tmp/h2load.out"
+rps=$rate
+h2load_latencies bench-manager "$tmp/req.log"
 awk -v rps="$rps" -v n="$n" -v bad="$bad" -v ticks=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" \
 	-v secs=$((DURATION + WARMUP)) -v load="$(cut -d' ' -f1 /proc/loadavg)" -v p50="$(pct 50)" \
 	-v p99="$(pct 99)" -v max="$(tail -n 1 "$tmp/lat")" -v rss="$rss" -v hwm="$hwm" 'BEGIN {
@@ -136,16 +129,16 @@ if grep -q '"error"' "$tmp/ka.out"; then
 	echo "bench-manager: KeepAlive failed: $(tr -d '\000-\010' <"$tmp/ka.out")" >&2
 	exit 1
 fi
-cpu0=$(cpu_ticks)
+cpu0=$(cpu_ticks "$pid")
 h2load -t "$THREADS" -c "$KA_CONNS" -m 1 -D "$KA_DURATION" -d "$tmp/ka.bin" \
 	-H 'content-type: application/connect+json' \
 	"http://$rpc/manager.v2.Manager/KeepAlive" >"$tmp/h2load-ka.out" 2>&1 || {
 	cat "$tmp/h2load-ka.out" >&2
 	exit 1
 }
-cpu1=$(cpu_ticks)
-grep -E '^finished in|^requests:|^status codes:' "$tmp/h2load-ka.out"
-streams=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$tmp/h2load-ka.out")
+cpu1=$(cpu_ticks "$pid")
+h2load_rate "$tmp/h2load-ka.out"
+streams=$rate
 awk -v s="$streams" -v m="$KA_MSGS" -v ticks=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" \
 	-v secs="$KA_DURATION" -v c="$KA_CONNS" 'BEGIN {
 	printf "bench-manager: %.0f keepalives/s (%.1f KeepAlive streams/s of %d messages, %d at once); server CPU %.1f us/keepalive\n",

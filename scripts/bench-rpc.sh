@@ -10,6 +10,7 @@
 #                                   # (h2load presents none: server-side TLS cost only)
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/bench/h2load-lib.sh
 
 DURATION=${DURATION:-10}  # seconds measured
 WARMUP=${WARMUP:-2}       # seconds before measuring
@@ -57,10 +58,7 @@ done
 addr=$(sed -n 's/.*"rpc":"\([^"]*\)".*/\1/p' "$tmp/ready.json")
 printf '{"message":"hello, dragonfly"}' >"$tmp/body.json"
 
-# Server CPU seconds so far (utime + stime), to report CPU per request: unlike req/s it
-# hardly depends on what else runs on the machine.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
-cpu0=$(cpu_ticks)
+cpu0=$(cpu_ticks "$pid")
 echo "bench-rpc: rpc_testd pid $pid on $scheme://$addr; h2load -t $THREADS -c $CONNS -m $STREAMS," \
 	"${WARMUP}s warm-up + ${DURATION}s"
 h2load -t "$THREADS" -c "$CONNS" -m "$STREAMS" -D "$DURATION" --warm-up-time="$WARMUP" \
@@ -69,18 +67,10 @@ h2load -t "$THREADS" -c "$CONNS" -m "$STREAMS" -D "$DURATION" --warm-up-time="$W
 	cat "$tmp/h2load.out" >&2
 	exit 1
 }
-cpu1=$(cpu_ticks)
-grep -E '^finished in|^requests:|^status codes:' "$tmp/h2load.out"
-rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$tmp/h2load.out")
-# Per-request durations (microseconds, third column) -> percentiles.
-cut -f3 "$tmp/req.log" | sort -n >"$tmp/lat"
-n=$(wc -l <"$tmp/lat")
-bad=$(cut -f2 "$tmp/req.log" | grep -vc '^200$' || true)
-if [ "$n" -eq 0 ]; then
-	echo "bench-rpc: no requests logged" >&2
-	exit 1
-fi
-pct() { sed -n "$(((n * $1 + 99) / 100))p" "$tmp/lat"; }
+cpu1=$(cpu_ticks "$pid")
+h2load_rate "$tmp/h2load.out"
+rps=$rate
+h2load_latencies bench-rpc "$tmp/req.log"
 awk -v rps="$rps" -v n="$n" -v bad="$bad" -v ticks=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" \
 	-v secs=$((DURATION + WARMUP)) -v load="$(cut -d' ' -f1 /proc/loadavg)" -v p50="$(pct 50)" -v p90="$(pct 90)" \
 	-v p99="$(pct 99)" -v max="$(tail -n 1 "$tmp/lat")" 'BEGIN {
