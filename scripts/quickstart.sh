@@ -50,7 +50,7 @@ echo "== again: from the peer's cache"
 cmp "$dir/www/file.bin" "$dir/again.bin"
 echo "== the scheduler's view (its /metrics)"
 curl -s http://127.0.0.1:8000/metrics | grep -E '^dragonfly_scheduler_(bytes|pieces)_from'
-echo "== Ctrl-C (SIGTERM): all three stop cleanly"
+echo "== Ctrl-C (SIGTERM): every role stops cleanly"
 kill -TERM "$up"
 rc=0
 wait "$up" || rc=$?
