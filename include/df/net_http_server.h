@@ -46,6 +46,12 @@ typedef void net_http_more_fn(struct net_http_req *req, void *arg);
 typedef void net_http_close_fn(struct net_http_req *req, int reason, void *arg);
 
 /*
+ * The response of req is starting with status: req and its head are still readable, the
+ * response is queued after return. Must not respond or free anything of req.
+ */
+typedef void net_http_respond_fn(struct net_http_req *req, int status, void *arg);
+
+/*
  * Streamed request body: called with data (drain what you take; what remains is offered
  * again with the next bytes) and rv == 0, then once with data == NULL and rv == 0 at the
  * end of the body or rv < 0 when the body failed (DF_ETOOBIG, DF_EPROTO, DF_ETIMEDOUT).
@@ -118,6 +124,13 @@ int net_http_req_read_body(struct net_http_req *req, net_http_body_fn *cb, void 
 
 /* Be told if the connection goes away before the response completes. */
 void net_http_req_on_close(struct net_http_req *req, net_http_close_fn *cb, void *arg);
+
+/*
+ * Be told once when the response of req starts (any respond or start call, the server's own
+ * timeout answers included), with its status: an access log or audit trail sees every answer,
+ * whoever gives it and whenever. Not called when the connection closes before a response.
+ */
+void net_http_req_on_respond(struct net_http_req *req, net_http_respond_fn *cb, void *arg);
 
 /*
  * Add a response header (copied) before the response starts. Date, Content-Length,

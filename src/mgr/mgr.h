@@ -226,11 +226,16 @@ enum mgr_stmt {
     MGR_STMT_JOB_DELETE,
     MGR_STMT_JOB_SET,
     MGR_STMT_JOB_PENDING,
+    /* the audit log (mgr_audit.c) */
+    MGR_STMT_AUDIT_INSERT,
+    MGR_STMT_AUDIT_LIST,
+    MGR_STMT_AUDIT_COUNT,
+    MGR_STMT_AUDIT_COUNT_ALL,
     MGR_STMT__COUNT
 };
 
 /* The schema version this binary writes. */
-#define MGR_DB_SCHEMA_VERSION 4
+#define MGR_DB_SCHEMA_VERSION 5
 
 /* The name of the root user and the password it is seeded with unless the env says. */
 #define MGR_ROOT_NAME     "root"
@@ -378,6 +383,7 @@ LIST_HEAD(mgr_job_list, mgr_job);
 struct mgr_job_limits;
 struct mgr_jwt_cache;
 struct mgr_jbuf;
+struct mgr_audit;
 
 struct mgr {
     struct mgr_main_config cfg;
@@ -410,6 +416,9 @@ struct mgr {
     struct net_tls_ctx *tls;
     struct net_addrpolicy *job_policy;
     uint64_t jobs_created, jobs_succeeded, jobs_failed, jobs_limited;
+    /* the audit log (mgr_audit.c) */
+    struct mgr_audit *audit;
+    uint64_t audited, audit_dropped;
 };
 
 /* ---- manager.v2.Manager (mgr_rpc.c) ---- */
@@ -470,6 +479,9 @@ bool mgr_api_can(struct mgr *ctx, int64_t id, const char *object, const char *ac
  * order), copied to out. Returns 0, or DF_ENOTFOUND.
  */
 int mgr_api_token(struct net_http_req *req, char *out, size_t outlen);
+
+/* The user id of the request's valid, unexpired JWT (cookie, Bearer, ?token=), or 0. */
+int64_t mgr_api_caller_id(struct mgr *ctx, struct net_http_req *req);
 
 /* 401 {"message":"Unauthorized"} with WWW-Authenticate, as gin-jwt answers. */
 void mgr_reply_unauthorized(struct net_http_req *req);
@@ -626,6 +638,26 @@ mgr_handler_fn mgr_pat_delete;
  * with no scopes); else replies as upstream (401, or 403 with the reason) and returns false.
  */
 bool mgr_pat_check(struct mgr *ctx, struct net_http_req *req, const char *scope);
+
+/* The stored hash of the request's PAT into mac; false when it carries none. */
+bool mgr_pat_caller_mac(struct mgr *ctx, struct net_http_req *req, uint8_t mac[32]);
+
+/* ---- the audit log (mgr_audit.c) ---- */
+
+/* True when a request of method answered with status gets a row: writes and failures. */
+bool mgr_audit_is_recorded(const char *method, int status);
+/* True when path is the API's (/api/, /oapi/, Harbor's /preheats), which is audited. */
+bool mgr_audit_is_api(const char *path);
+/* The address of a peer text ("1.2.3.4:5", "[::1]:5") without its port, into out. */
+void mgr_audit_ip(const char *peer, char *out, size_t outlen);
+
+/* Set up the queue and its flush event (0 or DF_ENOMEM); reset writes what is queued. */
+int mgr_audit_init(struct mgr *ctx);
+void mgr_audit_reset(struct mgr *ctx);
+/* Have req's answer recorded when it comes (the gate calls it before any check). */
+void mgr_audit_watch(struct mgr *ctx, struct net_http_req *req);
+
+mgr_handler_fn mgr_audit_list;
 
 /* ---- clusters (mgr_cluster.c): scheduler (sc), seed-peer (spc) and the facade ---- */
 

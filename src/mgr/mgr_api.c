@@ -147,6 +147,7 @@ static const struct mgr_route mgr_routes[] = {
         {"GET", "/api/v1/jobs/:id", mgr_job_get, JWT},
         {"PATCH", "/api/v1/jobs/:id", mgr_job_patch, JWT},
         {"DELETE", "/api/v1/jobs/:id", mgr_job_delete, JWT},
+        {"GET", "/api/v1/audits", mgr_audit_list, JWT}, /* root only: 403 for a guest */
         /* Harbor <= 2.11 (mgr_harbor.c); /_ping is its health check, open as /healthy */
         {"GET", "/_ping", mgr_api_healthy, OPEN},
         {"POST", "/preheats", mgr_harbor_create, OLD},
@@ -860,7 +861,19 @@ mgr_api_jwt_verify(struct mgr *ctx, const char *token, int64_t now, struct mgr_j
     return rv;
 }
 
-/* The one gate: access rule, then the handler. */
+int64_t
+mgr_api_caller_id(struct mgr *ctx, struct net_http_req *req)
+{
+    struct mgr_jwt_claims c;
+    char token[MGR_TOKEN_MAX];
+
+    if (mgr_api_token(req, token, sizeof(token)) != 0 ||
+        mgr_api_jwt_verify(ctx, token, df_time_wall_ms() / 1000, &c) != 0)
+        return 0;
+    return c.id;
+}
+
+/* The one gate: the audit's watch, the access rule, then the handler. */
 static void
 mgr_api_route_cb(struct net_http_req *req, const struct net_route_match *m, void *arg)
 {
@@ -872,6 +885,7 @@ mgr_api_route_cb(struct net_http_req *req, const struct net_route_match *m, void
     char token[MGR_TOKEN_MAX], group[32];
     bool is_read = false, in_txn = false;
 
+    mgr_audit_watch(ctx, req);
     if (r->access != MGR_ACCESS_PAT && !mgr_api_csrf_is_ok(req, method)) {
         ctx->denied++;
         mgr_reply_message(req, 403,

@@ -34,7 +34,13 @@
 #define MGR_SPC_COLS   "id, created_at, updated_at, name, bio, config"
 #define MGR_PAT_COLS   "id, created_at, updated_at, name, bio, scopes, state, expired_at, user_id"
 #define MGR_PAT_FILTER " WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR user_id = ?2)"
-#define MGR_NOW_MS     "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+#define MGR_AUDIT_COLS \
+    "id, created_at, actor_type, actor_name, event_type, operation, state, path, status_code, ip"
+#define MGR_AUDIT_FILTER                                                                    \
+    " WHERE (?1 IS NULL OR actor_type = ?1) AND (?2 IS NULL OR actor_name = ?2) AND (?3 IS" \
+    " NULL OR event_type = ?3) AND (?4 IS NULL OR operation = ?4) AND (?5 IS NULL OR state" \
+    " = ?5) AND (?6 IS NULL OR path = ?6) AND (?7 IS NULL OR status_code = ?7)"
+#define MGR_NOW_MS "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
 /* The registry's clock in SQL (ms; julianday keeps the milliseconds strftime('%s') drops). */
 #define MGR_REG_NOW "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 /* A host reads active while its keepalive stream is open and its last keepalive counts. */
@@ -212,6 +218,17 @@ static const char *const mgr_db_migrations[] = {
         " scheduler_cluster_ids TEXT NOT NULL DEFAULT '[]'"
         ") STRICT;"
         "CREATE INDEX jobs_state ON jobs (state);",
+        /* 5: the audit log (mgr_audit.c): who did what through the REST API; no body, no
+         * query string (a ?token= is a secret), so nothing secret is ever in a row */
+        "CREATE TABLE audits ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL,"
+        " actor_type TEXT NOT NULL CHECK (actor_type IN ('UNKNOWN', 'USER', 'PAT')),"
+        " actor_name TEXT NOT NULL DEFAULT '', event_type TEXT NOT NULL DEFAULT 'API',"
+        " operation TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('SUCCESS', 'FAILURE')),"
+        " path TEXT NOT NULL, status_code INTEGER NOT NULL, ip TEXT NOT NULL DEFAULT ''"
+        ") STRICT;"
+        "CREATE INDEX audits_created ON audits (created_at);",
 };
 
 _Static_assert(DF_NELEM(mgr_db_migrations) == MGR_DB_SCHEMA_VERSION,
@@ -385,6 +402,18 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         /* a final state is final: only a PENDING row moves */
         [MGR_STMT_JOB_SET] = "UPDATE jobs SET updated_at = ?2, state = ?3, result = ?4"
                              " WHERE id = ?1 AND state = 'PENDING'",
+        /* the actor's name as the row is written: a USER's from its id, a PAT's from its
+         * hash; neither found (a bad token) is UNKNOWN */
+        [MGR_STMT_AUDIT_INSERT] =
+                "INSERT INTO audits (created_at, actor_type, actor_name, operation, state, path,"
+                " status_code, ip) SELECT ?1, CASE WHEN n IS NULL THEN 'UNKNOWN' ELSE ?2 END,"
+                " coalesce(n, ''), ?3, ?4, ?5, ?6, ?7 FROM (SELECT CASE ?2 WHEN 'USER' THEN"
+                " (SELECT name FROM users WHERE id = ?8) WHEN 'PAT' THEN (SELECT name FROM"
+                " personal_access_tokens WHERE token_hash = ?9) END AS n)",
+        [MGR_STMT_AUDIT_LIST] = "SELECT " MGR_AUDIT_COLS " FROM audits" MGR_AUDIT_FILTER
+                                " ORDER BY id DESC LIMIT ?8 OFFSET ?9",
+        [MGR_STMT_AUDIT_COUNT] = "SELECT count(*) FROM audits" MGR_AUDIT_FILTER,
+        [MGR_STMT_AUDIT_COUNT_ALL] = "SELECT count(*) FROM audits",
         [MGR_STMT_JOB_PENDING] = "SELECT id, task_id, created_at FROM jobs WHERE state = 'PENDING'"
                                  " ORDER BY id",
 };

@@ -212,6 +212,11 @@ mgr_main_metrics(struct mgr *ctx)
                        "jobs ended in FAILURE", &ctx->jobs_failed);
     df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_jobs_limited_total",
                        "job creations refused with 429", &ctx->jobs_limited);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_audits_total",
+                       "REST requests written to the audit log", &ctx->audited);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_audits_dropped_total",
+                       "audit rows dropped: a burst beyond the queue of one loop turn",
+                       &ctx->audit_dropped);
     df_metrics_fn_new(ctx->metrics, "dragonfly_manager_connections", "open REST connections",
                       mgr_main_conns, ctx);
 }
@@ -235,6 +240,8 @@ mgr_start(struct mgr *ctx, struct df_error *err)
         return rv;
     if ((rv = mgr_job_init(ctx, err)) != 0)
         return rv;
+    if ((rv = mgr_audit_init(ctx)) != 0)
+        return df_error_set(err, rv, "manager: cannot set up the audit log");
     if (ctx->cfg.jwt_key != NULL) {
         /* a configured key is hashed to our key length: any length >= 32 works */
         df_sha256(ctx->cfg.jwt_key, strlen(ctx->cfg.jwt_key), ctx->jwt_key);
@@ -276,6 +283,7 @@ mgr_free(struct mgr *ctx)
      * no done callback once the loop is over, so their jobs are freed here */
     df_work_pool_free(ctx->work);
     mgr_user_reset(ctx);
+    mgr_audit_reset(ctx); /* after the server: the last answers' rows are queued */
     store_sql_close(ctx->db);
     df_metrics_free(ctx->metrics);
     free(ctx->routes);

@@ -287,6 +287,18 @@ mgr_pat_token(struct net_http_req *req)
 }
 
 bool
+mgr_pat_caller_mac(struct mgr *ctx, struct net_http_req *req, uint8_t mac[DF_SHA256_LEN])
+{
+    char *tok = mgr_pat_token(req);
+
+    if (tok == NULL)
+        return false;
+    mgr_pat_mac(ctx, tok, mac);
+    free(tok);
+    return true;
+}
+
+bool
 mgr_pat_check(struct mgr *ctx, struct net_http_req *req, const char *scope)
 {
     uint8_t mac[DF_SHA256_LEN];

@@ -90,6 +90,8 @@ struct net_http_req {
     void *body_arg;
     net_http_close_fn *close_cb;
     void *close_arg;
+    net_http_respond_fn *respond_cb;
+    void *respond_arg;
     /* response */
     enum net_http_resp_state resp_state;
     int status;
@@ -305,8 +307,13 @@ net_http_resp_head(struct net_http_req *req, int status, const char *ctype, int6
     struct net_http_server *srv = c->srv;
     struct evbuffer *out = bufferevent_get_output(c->bev);
     bool is_head = req->head.method != NULL && strcmp(req->head.method, "HEAD") == 0;
+    net_http_respond_fn *cb = req->respond_cb;
     char date[40];
 
+    if (cb != NULL) {
+        req->respond_cb = NULL;
+        cb(req, status, req->respond_arg);
+    }
     req->status = status;
     req->no_body = is_head || status < 200 || status == 204 || status == 304;
     /* Persist only if the request body was consumed and the client allows it. */
@@ -1048,6 +1055,13 @@ net_http_req_on_close(struct net_http_req *req, net_http_close_fn *cb, void *arg
 {
     req->close_cb = cb;
     req->close_arg = arg;
+}
+
+void
+net_http_req_on_respond(struct net_http_req *req, net_http_respond_fn *cb, void *arg)
+{
+    req->respond_cb = cb;
+    req->respond_arg = arg;
 }
 
 int

@@ -15,8 +15,11 @@
 #include "harness/harness.h"
 
 #define MG_IP "127.0.0.212"
+/* the audit's case: an address of its own (issue 13's range) */
+#define MG_AUDIT_IP "127.0.43.1"
 
 struct mg {
+    const char *ip; /* MG_IP unless the case's fixture says */
     char *dir;
     struct it_proc mgr;
     char addr[64];
@@ -33,9 +36,11 @@ mg_start(const char *f1, const char *f2)
 
     snprintf(dd, sizeof(dd), "%s/data", G.dir);
     memset(&G.mgr, 0, sizeof(G.mgr));
-    if (it_df_start(&G.mgr, G.dir, "manager", "manager", "--listen", MG_IP ":0", "--rpc-listen",
-                    MG_IP ":0", "--data-dir", dd, "--auth-password-iterations", "1000", f1, f2,
-                    NULL) != 0)
+    char listen[64];
+
+    snprintf(listen, sizeof(listen), "%s:0", G.ip != NULL ? G.ip : MG_IP);
+    if (it_df_start(&G.mgr, G.dir, "manager", "manager", "--listen", listen, "--rpc-listen", listen,
+                    "--data-dir", dd, "--auth-password-iterations", "1000", f1, f2, NULL) != 0)
         return -1;
     snprintf(G.addr, sizeof(G.addr), "%s", it_proc_ready_str(&G.mgr, "rest"));
     return 0;
@@ -45,6 +50,15 @@ static void
 mg_setup(void)
 {
     memset(&G, 0, sizeof(G));
+    G.dir = it_tmpdir();
+    ck_assert_int_eq(mg_start(NULL, NULL), 0);
+}
+
+static void
+mg_setup_audit(void)
+{
+    memset(&G, 0, sizeof(G));
+    G.ip = MG_AUDIT_IP;
     G.dir = it_tmpdir();
     ck_assert_int_eq(mg_start(NULL, NULL), 0);
 }
@@ -820,7 +834,10 @@ START_TEST(test_rbac_route_table)
         free(out);
         out = NULL;
         status = mg_req(method, path, guest, NULL, &out);
-        if (strcmp(method, "GET") == 0)
+        if (strcmp(method, "GET") == 0 && strcmp(pattern, "/api/v1/audits") == 0)
+            ck_assert_msg(status == 403 && strcmp(out, "{\"message\":\"Forbidden\"}") == 0,
+                          "guest %s %s: %d %s (root only)", method, path, status, out);
+        else if (strcmp(method, "GET") == 0)
             ck_assert_msg(status != 401 && status != 403, "guest %s %s: %d %s", method, path,
                           status, out);
         else
@@ -900,6 +917,107 @@ START_TEST(test_console_and_csrf)
 
 END_TEST
 
+/* The rows of GET /api/v1/audits?<query> as root, as "ACTOR:name:OP:path:status" lines. */
+static void
+mg_audits(const char *root, const char *query, char *out, size_t len)
+{
+    char path[512], *body = NULL;
+    const cJSON *e;
+    cJSON *doc;
+    size_t n = 0;
+
+    snprintf(path, sizeof(path), "/api/v1/audits?per_page=100&%s", query);
+    ck_assert_int_eq(mg_req("GET", path, root, NULL, &body), 200);
+    doc = cJSON_Parse(body);
+    ck_assert_msg(cJSON_IsArray(doc), "%s", body);
+    out[0] = '\0';
+    cJSON_ArrayForEach(e, doc)
+    {
+        ck_assert_str_eq(cJSON_GetObjectItem(e, "event_type")->valuestring, "API");
+        ck_assert_str_eq(cJSON_GetObjectItem(e, "state")->valuestring,
+                         cJSON_GetObjectItem(e, "status_code")->valueint / 100 == 2 ? "SUCCESS"
+                                                                                    : "FAILURE");
+        ck_assert_str_eq(cJSON_GetObjectItem(e, "ip")->valuestring, "127.0.0.1");
+        n += (size_t)snprintf(out + n, len - n, "%s:%s:%s:%s:%d\n",
+                              cJSON_GetObjectItem(e, "actor_type")->valuestring,
+                              cJSON_GetObjectItem(e, "actor_name")->valuestring,
+                              cJSON_GetObjectItem(e, "operation")->valuestring,
+                              cJSON_GetObjectItem(e, "path")->valuestring,
+                              cJSON_GetObjectItem(e, "status_code")->valueint);
+        ck_assert_uint_lt(n, len);
+    }
+    cJSON_Delete(doc);
+    free(body);
+}
+
+/*
+ * The audit log: a sign-in, writes by root, a guest and a PAT, failed reads; successful reads
+ * and the console's files are not recorded; no token, password or query string is stored;
+ * the filters and the Link header; a guest gets 403.
+ */
+START_TEST(test_audit_log)
+{
+    char root[4200], guest[4200], pat[128], path[4400], rows[8192], *dump = NULL;
+
+    snprintf(root, sizeof(root), "%s", mg_signin("root", "dragonfly"));
+    mg_expect("POST", "/api/v1/clusters", root, MG_CLUSTER2, 200, NULL);
+    mg_expect("GET", "/api/v1/clusters", root, NULL, 200, NULL); /* a read: not recorded */
+    mg_expect("GET", "/clusters/2", NULL, NULL, 200, NULL);      /* the console: not either */
+    mg_expect("GET", "/api/v1/schedulers", NULL, NULL, 401, NULL);
+    /* a token in the query (a secret): the path is recorded without it */
+    snprintf(path, sizeof(path), "/api/v1/nope?token=%s", root + 7);
+    mg_expect("GET", path, NULL, NULL, 404, NULL);
+    mg_expect("POST", "/api/v1/users/signup", NULL,
+              "{\"name\":\"gail\",\"password\":\"gailpass1\",\"email\":\"g@example.com\"}", 200,
+              NULL);
+    snprintf(guest, sizeof(guest), "%s", mg_signin("gail", "gailpass1"));
+    mg_expect("PATCH", "/api/v1/clusters/2", guest, "{\"bio\":\"x\"}", 401, NULL);
+    mg_expect("GET", "/api/v1/audits", guest, NULL, 403, "{\"message\":\"Forbidden\"}");
+    mg_pat(root, "[\"job\"]", "2099-01-01T00:00:00Z", pat, sizeof(pat));
+    mg_expect("GET", "/oapi/v1/jobs/999", pat, NULL, 404, NULL);
+    mg_expect("GET", "/oapi/v1/jobs", "Bearer not-a-token", NULL, 401, NULL);
+    mg_audits(root, "", rows, sizeof(rows));
+    ck_assert_str_eq(rows, "UNKNOWN::GET:/oapi/v1/jobs:401\n"
+                           "PAT:t:GET:/oapi/v1/jobs/999:404\n"
+                           "USER:root:POST:/api/v1/personal-access-tokens:200\n"
+                           "USER:gail:GET:/api/v1/audits:403\n"
+                           "USER:gail:PATCH:/api/v1/clusters/2:401\n"
+                           "UNKNOWN::POST:/api/v1/users/signin:200\n"
+                           "UNKNOWN::POST:/api/v1/users/signup:200\n"
+                           "USER:root:GET:/api/v1/nope:404\n"
+                           "UNKNOWN::GET:/api/v1/schedulers:401\n"
+                           "USER:root:POST:/api/v1/clusters:200\n"
+                           "UNKNOWN::POST:/api/v1/users/signin:200\n");
+    /* the filters, one and together */
+    mg_audits(root, "actor_type=USER&operation=POST", rows, sizeof(rows));
+    ck_assert_str_eq(rows, "USER:root:POST:/api/v1/personal-access-tokens:200\n"
+                           "USER:root:POST:/api/v1/clusters:200\n");
+    mg_audits(root, "actor_name=gail&state=FAILURE&status_code=401", rows, sizeof(rows));
+    ck_assert_str_eq(rows, "USER:gail:PATCH:/api/v1/clusters/2:401\n");
+    mg_audits(root, "path=%2Fapi%2Fv1%2Fusers%2Fsignin&event_type=API", rows, sizeof(rows));
+    ck_assert_str_eq(rows, "UNKNOWN::POST:/api/v1/users/signin:200\n"
+                           "UNKNOWN::POST:/api/v1/users/signin:200\n");
+    mg_audits(root, "state=SUCCESS&status_code=404", rows, sizeof(rows));
+    ck_assert_str_eq(rows, "");
+    /* paging: the Link header counts the rows (the 11 above: root's successful GETs of the
+     * log add none) */
+    mg_expect("GET", "/api/v1/audits?per_page=5&page=2", root, NULL, 200, NULL);
+    ck_assert_str_eq(mg_header("Link"), "</api/v1/audits?page=1&per_page=5>;rel=prev,"
+                                        "</api/v1/audits?page=3&per_page=5>;rel=next,"
+                                        "</api/v1/audits?page=1&per_page=5>;rel=first,"
+                                        "</api/v1/audits?page=3&per_page=5>;rel=last");
+    mg_expect("GET", "/api/v1/audits?per_page=0", root, NULL, 422, NULL);
+    /* nothing secret in the database: not the JWT, not the PAT, not a password */
+    ck_assert_int_eq(it_shf(&dump, 10, "sqlite3 %s/data/manager.db .dump", G.dir), 0);
+    ck_assert_ptr_null(strstr(dump, root + 7));
+    ck_assert_ptr_null(strstr(dump, pat + 7));
+    ck_assert_ptr_null(strstr(dump, "gailpass1"));
+    ck_assert_ptr_null(strstr(dump, "token="));
+    free(dump);
+}
+
+END_TEST
+
 Suite *it_manager_suite(void);
 
 Suite *
@@ -929,6 +1047,11 @@ it_manager_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_clusters);
     tcase_add_test(tc, test_personal_access_tokens);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("audit");
+    tcase_add_checked_fixture(tc, mg_setup_audit, mg_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_audit_log);
     suite_add_tcase(s, tc);
     return s;
 }
