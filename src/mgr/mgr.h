@@ -21,6 +21,7 @@
 #include "df/df_err.h"
 #include "df/rpc_tls.h"
 
+struct event;
 struct event_base;
 struct evdns_base;
 struct net_addrpolicy;
@@ -59,6 +60,7 @@ struct mgr_main_config {
     int64_t job_max_live;      /* unfinished jobs at once; more is a 429 */
     bool harbor_open; /* /_ping and /preheats without a token (Harbor <= 2.11, auth NONE) */
     struct df_conf_list job_allow, job_deny; /* the registry requests' address policy */
+    int64_t gc_interval;                     /* ms between two runs of the periodic GC */
 };
 
 /* ---- passwords and tokens (mgr_auth.c; pure, thread-safe) ---- */
@@ -231,11 +233,22 @@ enum mgr_stmt {
     MGR_STMT_AUDIT_LIST,
     MGR_STMT_AUDIT_COUNT,
     MGR_STMT_AUDIT_COUNT_ALL,
+    /* configs (mgr_config.c) and the GC (mgr_gc.c) */
+    MGR_STMT_CONFIG_INSERT,
+    MGR_STMT_CONFIG_GET,
+    MGR_STMT_CONFIG_BY_NAME,
+    MGR_STMT_CONFIG_LIST,
+    MGR_STMT_CONFIG_COUNT,
+    MGR_STMT_CONFIG_UPDATE,
+    MGR_STMT_CONFIG_DELETE,
+    MGR_STMT_CONFIG_NAME_TAKEN,
+    MGR_STMT_GC_AUDITS,
+    MGR_STMT_GC_JOBS,
     MGR_STMT__COUNT
 };
 
 /* The schema version this binary writes. */
-#define MGR_DB_SCHEMA_VERSION 5
+#define MGR_DB_SCHEMA_VERSION 6
 
 /* The name of the root user and the password it is seeded with unless the env says. */
 #define MGR_ROOT_NAME     "root"
@@ -419,6 +432,8 @@ struct mgr {
     /* the audit log (mgr_audit.c) */
     struct mgr_audit *audit;
     uint64_t audited, audit_dropped;
+    struct event *gc_timer; /* the periodic GC (mgr_gc.c) */
+    uint64_t gc_purged;
 };
 
 /* ---- manager.v2.Manager (mgr_rpc.c) ---- */
@@ -578,6 +593,10 @@ void mgr_reply_rows(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt cou
 
 /* Fetch one row by id through slot and render it; NULL with *rv DF_ENOTFOUND when none. */
 cJSON *mgr_db_fetch(struct mgr *ctx, enum mgr_stmt slot, int64_t id, mgr_row_json_fn *fn, int *rv);
+
+/* Reply 200 with row id of slot rendered by fn, or the db error (404 when none). */
+void mgr_reply_row(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt slot, int64_t id,
+                   mgr_row_json_fn *fn);
 
 /* Answer a list: the Link header, then the array (taken). */
 void mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t total,
@@ -879,5 +898,46 @@ mgr_handler_fn mgr_job_patch;
 mgr_handler_fn mgr_job_delete;
 mgr_handler_fn mgr_harbor_create;
 mgr_handler_fn mgr_harbor_get;
+
+/* Reply 200 with job id as GET /jobs/:id shows it, or the db error. */
+void mgr_job_reply_row(struct mgr *ctx, struct net_http_req *req, int64_t id);
+
+/* ---- configs (mgr_config.c) and the GC of audits and jobs (mgr_gc.c) ---- */
+
+mgr_handler_fn mgr_config_create;
+mgr_handler_fn mgr_config_list;
+mgr_handler_fn mgr_config_get;
+mgr_handler_fn mgr_config_patch;
+mgr_handler_fn mgr_config_delete;
+
+/* The config row holding the GC's TTLs. */
+#define MGR_GC_CONFIG "gc"
+
+struct mgr_gc_ttl {
+    int64_t audit_ns, job_ns;
+};
+
+/*
+ * Parse the gc row's value {"audit":{"ttl":ns},"job":{"ttl":ns}} (each 1 s to 10 years).
+ * Returns 0 and *out, or DF_EINVAL with the validator's text in err.
+ */
+int mgr_gc_ttl_parse(const char *value, struct mgr_gc_ttl *out, struct df_error *err);
+
+/*
+ * Remove the audit rows (audit) or the finished jobs (!audit) older than their TTL at
+ * now_ms. Returns 0 and the count in *purged, or a db error.
+ */
+int mgr_gc_run(struct mgr *ctx, bool audit, int64_t now_ms, int64_t *purged);
+
+/* Start (0 or DF_ENOMEM) and stop the periodic GC (every cfg.gc_interval). */
+int mgr_gc_init(struct mgr *ctx);
+void mgr_gc_reset(struct mgr *ctx);
+
+/*
+ * POST /jobs of type gc: runs it now and replies the job row (SUCCESS with {"purged": n} as
+ * its result, or FAILURE), or 422 for args.type other than audit and job.
+ */
+void mgr_gc_job_create(struct mgr *ctx, struct net_http_req *req, const cJSON *body,
+                       const struct mgr_caller *who);
 
 #endif

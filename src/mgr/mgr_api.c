@@ -148,6 +148,11 @@ static const struct mgr_route mgr_routes[] = {
         {"PATCH", "/api/v1/jobs/:id", mgr_job_patch, JWT},
         {"DELETE", "/api/v1/jobs/:id", mgr_job_delete, JWT},
         {"GET", "/api/v1/audits", mgr_audit_list, JWT}, /* root only: 403 for a guest */
+        {"POST", "/api/v1/configs", mgr_config_create, JWT},
+        {"GET", "/api/v1/configs", mgr_config_list, JWT},
+        {"GET", "/api/v1/configs/:id", mgr_config_get, JWT},
+        {"PATCH", "/api/v1/configs/:id", mgr_config_patch, JWT},
+        {"DELETE", "/api/v1/configs/:id", mgr_config_delete, JWT},
         /* Harbor <= 2.11 (mgr_harbor.c); /_ping is its health check, open as /healthy */
         {"GET", "/_ping", mgr_api_healthy, OPEN},
         {"POST", "/preheats", mgr_harbor_create, OLD},
@@ -331,6 +336,19 @@ mgr_db_fetch(struct mgr *ctx, enum mgr_stmt slot, int64_t id, mgr_row_json_fn *f
         *rv = DF_ENOTFOUND;
     sqlite3_reset(st);
     return doc;
+}
+
+void
+mgr_reply_row(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt slot, int64_t id,
+              mgr_row_json_fn *fn)
+{
+    cJSON *doc;
+    int rv;
+
+    if ((doc = mgr_db_fetch(ctx, slot, id, fn, &rv)) == NULL)
+        mgr_reply_db_error(req, rv);
+    else
+        mgr_reply_doc(req, 200, doc);
 }
 
 /*

@@ -40,7 +40,8 @@
     " WHERE (?1 IS NULL OR actor_type = ?1) AND (?2 IS NULL OR actor_name = ?2) AND (?3 IS" \
     " NULL OR event_type = ?3) AND (?4 IS NULL OR operation = ?4) AND (?5 IS NULL OR state" \
     " = ?5) AND (?6 IS NULL OR path = ?6) AND (?7 IS NULL OR status_code = ?7)"
-#define MGR_NOW_MS "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+#define MGR_CONFIG_COLS "id, created_at, updated_at, name, value, bio, user_id"
+#define MGR_NOW_MS      "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
 /* The registry's clock in SQL (ms; julianday keeps the milliseconds strftime('%s') drops). */
 #define MGR_REG_NOW "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 /* A host reads active while its keepalive stream is open and its last keepalive counts. */
@@ -87,7 +88,8 @@
 #define MGR_JOB_FILTER                                                                \
     " WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL" \
     " OR user_id = ?3)"
-#define MGR_NOW_MS "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+#define MGR_CONFIG_COLS "id, created_at, updated_at, name, value, bio, user_id"
+#define MGR_NOW_MS      "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
 
 static const char *const mgr_db_migrations[] = {
         /* 1: users and RBAC, scheduler and seed-peer clusters, with cluster-1 */
@@ -229,6 +231,19 @@ static const char *const mgr_db_migrations[] = {
         " path TEXT NOT NULL, status_code INTEGER NOT NULL, ip TEXT NOT NULL DEFAULT ''"
         ") STRICT;"
         "CREATE INDEX audits_created ON audits (created_at);",
+        /* 6: configs (mgr_config.c), with upstream's row of the GC's TTLs (ns): audits 7 days,
+         * jobs 6 hours (mgr_gc.c) */
+        "CREATE TABLE configs ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        " name TEXT NOT NULL UNIQUE, value TEXT NOT NULL, bio TEXT NOT NULL DEFAULT '',"
+        " user_id INTEGER NOT NULL DEFAULT 0"
+        ") STRICT;"
+        "INSERT INTO configs (created_at, updated_at, name, value, bio, user_id) VALUES"
+        " (" MGR_NOW_MS ", " MGR_NOW_MS ", 'gc',"
+        " '{\"audit\":{\"ttl\":604800000000000},\"job\":{\"ttl\":21600000000000}}',"
+        " 'the time to live of audit logs and jobs, in nanoseconds', 1);"
+        "CREATE INDEX jobs_updated ON jobs (updated_at);",
 };
 
 _Static_assert(DF_NELEM(mgr_db_migrations) == MGR_DB_SCHEMA_VERSION,
@@ -414,6 +429,21 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
                                 " ORDER BY id DESC LIMIT ?8 OFFSET ?9",
         [MGR_STMT_AUDIT_COUNT] = "SELECT count(*) FROM audits" MGR_AUDIT_FILTER,
         [MGR_STMT_AUDIT_COUNT_ALL] = "SELECT count(*) FROM audits",
+        [MGR_STMT_CONFIG_INSERT] = "INSERT INTO configs (created_at, updated_at, name, value,"
+                                   " bio, user_id) VALUES (?1, ?1, ?2, ?3, ?4, ?5) RETURNING id",
+        [MGR_STMT_CONFIG_GET] = "SELECT " MGR_CONFIG_COLS " FROM configs WHERE id = ?1",
+        [MGR_STMT_CONFIG_BY_NAME] = "SELECT " MGR_CONFIG_COLS " FROM configs WHERE name = ?1",
+        [MGR_STMT_CONFIG_LIST] = "SELECT " MGR_CONFIG_COLS " FROM configs WHERE (?1 IS NULL OR"
+                                 " name = ?1) ORDER BY id LIMIT ?2 OFFSET ?3",
+        [MGR_STMT_CONFIG_COUNT] = "SELECT count(*) FROM configs WHERE (?1 IS NULL OR name = ?1)",
+        [MGR_STMT_CONFIG_UPDATE] = "UPDATE configs SET updated_at = ?2, name = coalesce(?3, name),"
+                                   " value = coalesce(?4, value), bio = coalesce(?5, bio),"
+                                   " user_id = coalesce(?6, user_id) WHERE id = ?1",
+        [MGR_STMT_CONFIG_DELETE] = "DELETE FROM configs WHERE id = ?1",
+        [MGR_STMT_CONFIG_NAME_TAKEN] = "SELECT 1 FROM configs WHERE name = ?1 AND id != ?2",
+        /* the GC (mgr_gc.c): rows older than a cut (ms); an unfinished job is never removed */
+        [MGR_STMT_GC_AUDITS] = "DELETE FROM audits WHERE created_at < ?1",
+        [MGR_STMT_GC_JOBS] = "DELETE FROM jobs WHERE updated_at < ?1 AND state != 'PENDING'",
         [MGR_STMT_JOB_PENDING] = "SELECT id, task_id, created_at FROM jobs WHERE state = 'PENDING'"
                                  " ORDER BY id",
 };

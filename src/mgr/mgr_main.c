@@ -122,6 +122,14 @@ static const struct df_conf_entry mgr_entries[] = {
          .metavar = "NET",
          .help = "CIDRs, addresses and host names a preheat's registry (or its token realm) may "
                  "never be at (wins over job.allow)"},
+        {.key = "gc.interval",
+         .type = DF_CONF_DURATION,
+         .offset = F(gc_interval),
+         .def = "1h",
+         .min = 1000,
+         .max = INT64_C(7) * 24 * 3600 * 1000,
+         .help = "how often audit rows and finished jobs older than the TTLs of the config "
+                 "named gc are removed (POST /api/v1/jobs {\"type\":\"gc\"} runs it at once)"},
         {.key = "harbor.openLegacyRoutes",
          .type = DF_CONF_BOOL,
          .offset = F(harbor_open),
@@ -217,6 +225,8 @@ mgr_main_metrics(struct mgr *ctx)
     df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_audits_dropped_total",
                        "audit rows dropped: a burst beyond the queue of one loop turn",
                        &ctx->audit_dropped);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER, "dragonfly_manager_gc_purged_total",
+                       "audit rows and finished jobs removed by the GC", &ctx->gc_purged);
     df_metrics_fn_new(ctx->metrics, "dragonfly_manager_connections", "open REST connections",
                       mgr_main_conns, ctx);
 }
@@ -240,8 +250,8 @@ mgr_start(struct mgr *ctx, struct df_error *err)
         return rv;
     if ((rv = mgr_job_init(ctx, err)) != 0)
         return rv;
-    if ((rv = mgr_audit_init(ctx)) != 0)
-        return df_error_set(err, rv, "manager: cannot set up the audit log");
+    if ((rv = mgr_audit_init(ctx)) != 0 || (rv = mgr_gc_init(ctx)) != 0)
+        return df_error_set(err, rv, "manager: cannot set up the audit log and its GC");
     if (ctx->cfg.jwt_key != NULL) {
         /* a configured key is hashed to our key length: any length >= 32 works */
         df_sha256(ctx->cfg.jwt_key, strlen(ctx->cfg.jwt_key), ctx->jwt_key);
@@ -283,6 +293,7 @@ mgr_free(struct mgr *ctx)
      * no done callback once the loop is over, so their jobs are freed here */
     df_work_pool_free(ctx->work);
     mgr_user_reset(ctx);
+    mgr_gc_reset(ctx);
     mgr_audit_reset(ctx); /* after the server: the last answers' rows are queued */
     store_sql_close(ctx->db);
     df_metrics_free(ctx->metrics);

@@ -1018,6 +1018,91 @@ START_TEST(test_audit_log)
 
 END_TEST
 
+/*
+ * The GC: the seeded gc config and its checks, a gc job of each kind removing what is older
+ * than the TTLs (finished jobs only), and the periodic GC of a manager started with a short
+ * gc.interval.
+ */
+START_TEST(test_gc_jobs_and_timer)
+{
+    char root[4200], *out = NULL;
+    cJSON *doc;
+
+    snprintf(root, sizeof(root), "%s", mg_signin("root", "dragonfly"));
+    ck_assert_int_eq(mg_req("GET", "/api/v1/configs?name=gc", root, NULL, &out), 200);
+    ck_assert_msg(strstr(out,
+                         "\"name\":\"gc\",\"value\":\"{\\\"audit\\\":{\\\"ttl\\\":"
+                         "604800000000000},\\\"job\\\":{\\\"ttl\\\":21600000000000}}\"") != NULL,
+                  "%s", out);
+    free(out);
+    /* the gc row stays one the GC reads; other rows are free text, names unique */
+    mg_expect("PATCH", "/api/v1/configs/1", root, "{\"value\":\"{\\\"audit\\\":{}}\"}", 422, NULL);
+    mg_expect("POST", "/api/v1/configs", root, "{\"name\":\"gc\",\"value\":\"x\"}", 422, NULL);
+    mg_expect("POST", "/api/v1/configs", root, "{\"name\":\"theme\",\"value\":\"dark\"}", 200,
+              NULL);
+    mg_expect("POST", "/api/v1/configs", root, "{\"name\":\"theme\",\"value\":\"x\"}", 409, NULL);
+    mg_expect("PATCH", "/api/v1/configs/2", root, "{\"name\":\"gc\"}", 422, NULL);
+    mg_expect("GET", "/api/v1/configs/9", root, NULL, 404, NULL);
+    mg_expect("POST", "/api/v1/jobs", root, "{\"type\":\"gc\",\"args\":{\"type\":\"all\"}}", 422,
+              "{\"errors\":\"args.type: expected audit or job\"}");
+    mg_expect("POST", "/api/v1/jobs", root, "{\"type\":\"gc\"}", 422, NULL);
+    /* with the seeded TTLs nothing is old enough: the job row says 0, in its final state */
+    ck_assert_int_eq(mg_req("POST", "/api/v1/jobs", root,
+                            "{\"type\":\"gc\",\"args\":{\"type\":\"job\"}}", &out),
+                     200);
+    doc = cJSON_Parse(out);
+    ck_assert_str_eq(cJSON_GetObjectItem(doc, "type")->valuestring, "gc");
+    ck_assert_str_eq(cJSON_GetObjectItem(doc, "state")->valuestring, "SUCCESS");
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "result"), "purged")->valueint,
+                     0);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "args"), "type")->valuestring,
+                     "job");
+    ck_assert_int_eq(cJSON_GetObjectItem(doc, "user_id")->valueint, 1);
+    cJSON_Delete(doc);
+    free(out);
+    ck_assert_int_gt(mg_list_len("/api/v1/audits", root), 5);
+    /* TTLs of one second: after it, a gc of the audit log leaves only its own row */
+    mg_expect("PATCH", "/api/v1/configs/1", root,
+              "{\"value\":\"{\\\"audit\\\":{\\\"ttl\\\":1000000000},\\\"job\\\":{\\\"ttl\\\":"
+              "1000000000}}\"}",
+              200, NULL);
+    ck_assert_int_eq(it_shf(NULL, 10, "sleep 1.5"), 0);
+    ck_assert_int_eq(mg_req("POST", "/api/v1/jobs", root,
+                            "{\"type\":\"gc\",\"args\":{\"type\":\"audit\"}}", &out),
+                     200);
+    ck_assert_ptr_nonnull(strstr(out, "\"state\":\"SUCCESS\""));
+    free(out);
+    ck_assert_int_eq(mg_list_len("/api/v1/audits", root), 1); /* the gc job's POST */
+    mg_expect("GET", "/api/v1/jobs/1", root, NULL, 200, NULL);
+    ck_assert_int_eq(mg_req("POST", "/api/v1/jobs", root,
+                            "{\"type\":\"gc\",\"args\":{\"type\":\"job\"}}", &out),
+                     200);
+    /* job 1 at least (job 2 ended just now: gone too only on a machine slower than 1 s) */
+    doc = cJSON_Parse(out);
+    ck_assert_int_ge(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "result"), "purged")->valueint,
+                     1);
+    cJSON_Delete(doc);
+    free(out);
+    mg_expect("GET", "/api/v1/jobs/1", root, NULL, 404, NULL);
+    mg_expect("GET", "/api/v1/jobs/3", root, NULL, 200, NULL); /* PENDING while it ran */
+    /* the timer: a manager on the same database with gc.interval 1s removes both by itself */
+    ck_assert_int_eq(it_proc_stop(&G.mgr), 0);
+    cJSON_Delete(G.mgr.ready);
+    G.mgr.ready = NULL;
+    ck_assert_int_eq(mg_start("--gc-interval", "1s"), 0);
+    for (int i = 0; i < 100 && (mg_list_len("/api/v1/audits", root) > 0 ||
+                                mg_list_len("/api/v1/jobs?type=gc", root) > 0);
+         i++)
+        it_shf(NULL, 10, "sleep 0.2");
+    ck_assert_int_eq(mg_list_len("/api/v1/audits", root), 0);
+    ck_assert_int_eq(mg_list_len("/api/v1/jobs?type=gc", root), 0);
+    ck_assert_int_eq(it_shf(&out, 10, "grep -c 'gc: removed' %s", G.mgr.log_path), 0);
+    ck_assert_int_ge(atoi(out), 1);
+    free(out);
+}
+
+END_TEST
+
 Suite *it_manager_suite(void);
 
 Suite *
@@ -1052,6 +1137,7 @@ it_manager_suite(void)
     tcase_add_checked_fixture(tc, mg_setup_audit, mg_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_audit_log);
+    tcase_add_test(tc, test_gc_jobs_and_timer);
     suite_add_tcase(s, tc);
     return s;
 }
