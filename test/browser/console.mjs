@@ -448,6 +448,35 @@ test('slow_page_does_not_draw_over_the_next', async t => {
 		'the clusters page drew over the task page');
 });
 
+// A live page left while still loading starts no poller afterwards (it polled on until a
+// reload: the router's leave event had been sent before the page began polling).
+test('page_left_mid_load_stops_polling', async t => {
+	const m = await t.manager();
+	const page = await openPage(t, m);
+	await signIn(page, 'root', ROOT_PW);
+	await page.waitForSelector('#cluster-cards');
+	let asked = 0;
+	await page.route(/\/api\/v1\/schedulers(\?.*)?$/, async route => {
+		asked++;
+		if (asked === 1) await sleep(1500);
+		await route.continue().catch(() => {});
+	});
+	await page.goto('/clusters/1/schedulers');
+	for (let i = 0; i < 200 && asked === 0; i++) await sleep(50);
+	assert(asked === 1, 'the schedulers page did not ask for its list');
+	await page.click('#nav a[href="/resource/task"]');
+	await page.waitForSelector('#task-form');
+	// the slow answer comes, then two poll periods (3 s) pass on the task page
+	await sleep(8000);
+	assert(asked === 1, `the schedulers were asked for ${asked} times after the page was left`);
+	// the same page, not left, does poll
+	await page.click('a.brand');
+	await page.goto('/clusters/1/schedulers');
+	await page.waitForSelector('h2:has-text("Schedulers")');
+	await sleep(4000);
+	assert(asked >= 3, `the schedulers page did not poll: ${asked}`);
+});
+
 test('phone_width_no_overflow', async t => {
 	const m = await t.manager();
 	const root = await apiToken(m, 'root', ROOT_PW);

@@ -70,7 +70,7 @@ async function instances(view, id, kind) {
 	}}, 'Delete inactive') : null;
 	mount(view, h('div.head', {}, h('h1', {}, c.name), h('div.actions', {}, delInactive)), clusterTabs(id, kind.tab),
 		h('h2', {}, kind.title, ' ', stamp), holder);
-	poll(load, POLL_MS);
+	poll(load, POLL_MS, view);
 }
 
 const schedulers = {
@@ -109,7 +109,7 @@ async function schedulerDetail(view, cid, sid) {
 	};
 	await load();
 	mount(view, h('h1', {}, 'Scheduler'), h('p', {}, link(`/clusters/${cid}/schedulers`, '← the cluster\'s schedulers')), box);
-	poll(load, POLL_MS);
+	poll(load, POLL_MS, view);
 }
 
 // Counts of rows by key, largest first.

@@ -128,7 +128,7 @@ async function jobDetail(view, id, back) {
 	};
 	await load();
 	mount(view, h('h1', {}, `Job ${id}`), h('p', {}, link(back, '← all jobs')), box);
-	poll(load, POLL_MS);
+	poll(load, POLL_MS, view);
 }
 
 // Task search: get_task (by URL or task ID) runs as a job; the page polls it and lists the
