@@ -9,6 +9,7 @@ import {clusterPages} from './pages/clusters.js';
 import {instancePages} from './pages/instances.js';
 import {jobPages} from './pages/jobs.js';
 import {accountPages} from './pages/account.js';
+import {auditPages} from './pages/audit.js';
 
 const ID_KEY = 'dragonfly.user_id';
 
@@ -48,7 +49,7 @@ export function forgetUser() {
 	localStorage.removeItem(ID_KEY);
 }
 
-const routes = [...authPages, ...clusterPages, ...instancePages, ...jobPages, ...accountPages];
+const routes = [...authPages, ...clusterPages, ...instancePages, ...jobPages, ...accountPages, ...auditPages];
 
 export function navigate(path, replace = false) {
 	if (replace) history.replaceState(null, '', path);
@@ -66,7 +67,7 @@ function renderNav() {
 	}
 	const items = [['/clusters', 'Clusters'], ['/jobs/preheats', 'Preheat'], ['/resource/task', 'Tasks'],
 		['/developer/personal-access-tokens', 'Tokens']];
-	if (session.user.isRoot) items.push(['/users', 'Users']);
+	if (session.user.isRoot) items.push(['/users', 'Users'], ['/audit', 'Audit']);
 	const here = location.pathname;
 	mount(nav, items.map(([p, t]) => {
 		const a = link(p, t);

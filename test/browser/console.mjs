@@ -477,6 +477,49 @@ test('page_left_mid_load_stops_polling', async t => {
 	assert(asked >= 3, `the schedulers page did not poll: ${asked}`);
 });
 
+// The audit log: root sees its own sign-in and cluster creation, filters them (kept in the
+// address), runs the GC; a guest has no menu entry and the API refuses it (403).
+test('audit_log_root_and_guest', async t => {
+	const m = await t.manager();
+	const root = await apiToken(m, 'root', ROOT_PW);
+	await createCluster(m, root, 'audited-1');
+	const r = await rest(m, 'POST', '/api/v1/users/signup', {body: {name: 'gwen', password: 'gwenpass1', email: 'g@example.com'}});
+	assert(r.status === 200, `signup: ${r.status}`);
+	const page = await openPage(t, m);
+	await signIn(page, 'root', ROOT_PW);
+	await page.click('#nav a[href="/audit"]');
+	await page.waitForSelector('#audit-table tbody tr');
+	const text = await page.textContent('#audit-table');
+	assert(text.includes('/api/v1/users/signin') && text.includes('/api/v1/clusters') && text.includes('root (USER)'),
+		`the log lacks root's sign-in or cluster: ${text.slice(0, 300)}`);
+	// filters: POST by root; the address keeps them through a reload
+	await page.selectOption('#f-operation', 'POST');
+	await page.selectOption('#f-actor_name', 'root');
+	await page.click('#audit-filters button[type=submit]');
+	await page.waitForURL(/\/audit\?actor_name=root&operation=POST$/);
+	await page.reload();
+	await page.waitForSelector('#audit-table tbody tr');
+	const rows = await page.locator('#audit-table tbody tr').allTextContents();
+	assert(rows.length === 1 && rows[0].includes('/api/v1/clusters') && rows[0].includes('SUCCESS'), `filtered: ${rows}`);
+	assert((await page.inputValue('#f-operation')) === 'POST', 'the filter is not shown after the reload');
+	// the GC page: run it now; nothing is old enough with the seeded TTL
+	await page.click('a[href="/gc/audit"]');
+	await page.waitForSelector('#gc-form');
+	assert((await page.inputValue('#f-hours')) === '168', 'the audit TTL is not 7 days');
+	await page.click('#gc-run');
+	assert(/GC job \d+: SUCCESS, 0 removed\./.test(await flashText(page)), 'no GC result');
+	await page.waitForSelector('#gc-jobs tbody tr');
+	// a guest: no menu entry, "root only" on the page, 403 from the API
+	const guest = await openPage(t, m);
+	await signIn(guest, 'gwen', 'gwenpass1');
+	await guest.waitForSelector('#nav a[href="/clusters"]');
+	assert((await guest.locator('#nav a[href="/audit"]').count()) === 0, 'a guest sees the audit menu entry');
+	await guest.goto('/audit');
+	await guest.waitForSelector('h1:has-text("Root only")');
+	const status = await guest.evaluate(async () => (await fetch('/api/v1/audits')).status);
+	assert(status === 403, `a guest's GET /api/v1/audits: ${status}`);
+});
+
 test('phone_width_no_overflow', async t => {
 	const m = await t.manager();
 	const root = await apiToken(m, 'root', ROOT_PW);
