@@ -5,8 +5,11 @@
  * role's state: pki/ (the cluster CA and a certificate per role, created on first start with
  * the `dragonfly cert` code, so the roles talk mutual TLS), manager/ (its database), seed/ and
  * peer/ (the peers' caches), and the peer's unix socket, dfdaemon.sock, where `dragonfly get`
- * looks by default. The scheduler registers with the manager; the peers use the scheduler
- * directly, so that they work from the first second. SIGTERM/SIGINT stops the peers first
+ * looks by default. The scheduler registers with the manager; the seed finds the scheduler
+ * through the manager (--manager, as a deployed seed does), so it registers and keeps alive
+ * and the console lists it; the peer uses the scheduler directly, so that it works from the
+ * first second (a get before the seed has its scheduler, within a second of the start, goes
+ * to the origin itself). SIGTERM/SIGINT stops the peers first
  * (their LeaveHost reaches the scheduler), then the scheduler, then the manager.
  */
 #include <arpa/inet.h>
@@ -378,8 +381,10 @@ cli_up_peer_config(struct cli_up *u, bool seed, struct peer_config **out, struct
     cli_up_argf(&a, "%u", cli_up_port(u, seed ? 6 : 7));
     cli_up_arg(&a, "--metrics-port");
     cli_up_argf(&a, "%u", cli_up_port(u, seed ? 8 : 9));
-    cli_up_arg(&a, "--scheduler");
-    cli_up_arg_addr(u, &a, 0);
+    /* the seed finds the scheduler through the manager, as a deployed seed does, and so
+     * registers and keeps alive: the console lists it; the peer is pointed at the scheduler */
+    cli_up_arg(&a, seed ? "--manager" : "--scheduler");
+    cli_up_arg_addr(u, &a, seed ? 11 : 0);
     for (size_t i = 0; i < u->cfg.bts_allow.n; i++) {
         cli_up_arg(&a, "--back-to-source-allow");
         cli_up_arg(&a, u->cfg.bts_allow.v[i]);

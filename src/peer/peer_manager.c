@@ -4,8 +4,10 @@
  * (the manager ranks clusters by its searcher; this host's hostname, ip, idc and location),
  * health-checks every scheduler offered, in the order offered, and uses the healthy
  * schedulers of the first cluster that has one, in failover order (peer_p2p_set_schedulers).
- * It asks again every refresh interval, and every few seconds while it has no scheduler,
- * so a cluster whose schedulers all die is left for the next one. When the manager is away
+ * It asks again every refresh interval, and while it has no scheduler after 250 ms, doubling
+ * to every 5 s (a seed started with its cluster, as `dragonfly up` does, finds the scheduler
+ * as soon as it has registered, not 5 s later), so a cluster whose schedulers all die is left
+ * for the next one. When the manager is away
  * the last set stays. A seed peer also registers (UpdateSeedPeer) and keeps alive
  * (rpc_mgr_link.c), so the manager's list of seed peers is true.
  */
@@ -25,8 +27,9 @@
 #include "df/xmalloc.h"
 #include "peer_p2p.h"
 
-#define PEER_MGR_RETRY_MS  5000 /* while no scheduler is known */
-#define PEER_MGR_HEALTH_MS 2000
+#define PEER_MGR_RETRY_MS       5000 /* while no scheduler is known, at most */
+#define PEER_MGR_RETRY_FIRST_MS 250  /* ... at first, doubling */
+#define PEER_MGR_HEALTH_MS      2000
 
 /* One scheduler being health-checked. */
 struct peer_mgr_probe {
@@ -45,7 +48,8 @@ struct peer_mgr {
     cJSON *list_msg;
     struct peer_mgr_probe *probes;
     size_t nprobes, pending;
-    uint64_t round; /* a ListSchedulers answer older than the current round is ignored */
+    uint64_t round;   /* a ListSchedulers answer older than the current round is ignored */
+    int64_t retry_ms; /* the next wait while no scheduler is known */
     bool asking, have_set;
     char *cluster_seen; /* the cluster in use, to log a change once */
 };
@@ -130,7 +134,8 @@ peer_mgr_list_done(const struct rpc_status *st, const cJSON *resp, void *arg)
         log_warnx("%s: manager: bad ListSchedulers answer: %s", PEER_TAG(m->ctx), err.msg);
         return;
     }
-    if (n == 0)
+    /* said once the retries have slowed down: not for the first second of a cluster */
+    if (n == 0 && m->retry_ms >= PEER_MGR_RETRY_MS)
         log_warnx("%s: manager: no active scheduler in any cluster", PEER_TAG(m->ctx));
     m->probes = n > 0 ? xcalloc(n, sizeof(*m->probes)) : NULL;
     empty = cJSON_CreateObject();
@@ -175,15 +180,20 @@ peer_mgr_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct peer_mgr *m = arg;
     struct timeval tv;
-    int64_t ms = m->have_set ? m->ctx->cfg.manager_refresh : PEER_MGR_RETRY_MS;
+    int64_t ms;
 
     (void)fd;
     (void)what;
-    if (m->nprobes > 0 && m->pending == 0) {
+    if (m->nprobes > 0 && m->pending == 0)
         peer_mgr_choose(m);
-        ms = m->have_set ? m->ctx->cfg.manager_refresh : PEER_MGR_RETRY_MS;
-    } else {
+    else
         peer_mgr_ask(m);
+    if (m->have_set) {
+        ms = m->ctx->cfg.manager_refresh;
+    } else {
+        ms = m->retry_ms = m->retry_ms == 0 ? PEER_MGR_RETRY_FIRST_MS : m->retry_ms;
+        if (m->retry_ms < PEER_MGR_RETRY_MS)
+            m->retry_ms = m->retry_ms * 2 < PEER_MGR_RETRY_MS ? m->retry_ms * 2 : PEER_MGR_RETRY_MS;
     }
     tv.tv_sec = (time_t)(ms / 1000);
     tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;

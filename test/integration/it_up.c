@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `dragonfly up` (issue 10 §4): a scheduler, a seed peer and a peer in one process, with one
- * data dir. A `get` through it is served (the seed fetched the origin once, the peer took
- * the bytes from the seed; the roles' log lines say which role wrote them); SIGTERM stops it
- * cleanly; a restart over the same data dir keeps its certificates and serves the file from
- * the cache. Bad flags and a data dir that cannot be created get one line and a non-zero
- * exit. Addresses 127.0.0.200 (origin) and 127.0.0.201 (up), ports 31000-31007.
+ * `dragonfly up` (issue 10 §4): a manager, a scheduler, a seed peer and a peer in one process,
+ * with one data dir; the seed finds the scheduler through the manager and is listed there. A `get`
+ * through it is served (the seed fetched the origin once, the peer took the bytes from the seed;
+ * the roles' log lines say which role wrote them); SIGTERM stops it cleanly; a restart over the
+ * same data dir keeps its certificates and serves the file from the cache. Bad flags and a data dir
+ * that cannot be created get one line and a non-zero exit. Addresses 127.0.0.200 (origin) and
+ * 127.0.0.201 (up), ports 31000-31007.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -127,6 +128,38 @@ up_stop_clean(struct up *u)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "up: status %#x", status);
 }
 
+/*
+ * Wait (bounded) until the seed uses a scheduler the manager named and the manager lists it
+ * as an active seed peer (GET /api/v1/seed-peers as root).
+ */
+static void
+up_seed_registered(struct up *u)
+{
+    const char *rest = up_ready_str(u, "manager", "rest");
+    char *out = NULL;
+    bool active = false;
+
+    for (int i = 0; i < 150 && !active; i++) {
+        if (i > 0)
+            it_shf(NULL, 10, "sleep 0.2");
+        free(out);
+        out = NULL;
+        if (up_log_count(u, "up1", "seed: manager: scheduler cluster 1: 1 healthy scheduler") == 0)
+            continue;
+        it_shf(&out, 10,
+               "t=$(curl -s -X POST -d '{\"name\":\"root\",\"password\":\"dragonfly\"}' "
+               "http://%s/api/v1/users/signin | sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/') && "
+               "curl -s -H \"Authorization: Bearer $t\" http://%s/api/v1/seed-peers",
+               rest, rest);
+        active = out != NULL && strstr(out, "\"state\":\"active\"") != NULL &&
+                 strstr(out, "\"ip\":\"" UP_IP "\"") != NULL &&
+                 strstr(out, "\"port\":31002") != NULL;
+    }
+    ck_assert_msg(active, "the seed is not an active seed peer of the manager: %s",
+                  out != NULL ? out : "(its log never named a scheduler)");
+    free(out);
+}
+
 START_TEST(test_up_get_stop_restart)
 {
     static const char target[] = "/gen/3MiB?seed=11";
@@ -165,6 +198,9 @@ START_TEST(test_up_get_stop_restart)
     ck_assert_int_eq(up_log_count(&u, "up1", "local socket /"), 1);
     ck_assert_int_eq(up_log_count(&u, "up1", "dragonfly cert: wrote"), 5); /* CA + 4 roles */
     ck_assert_int_eq(it_shf(&certs, 10, "cat %s/pki/ca/ca.crt %s/pki/*.crt", u.data, u.data), 0);
+    /* the seed found the scheduler through the manager, and is registered there, active: the
+     * console's seed peers are true (a seed under --scheduler never registered) */
+    up_seed_registered(&u);
 
     /* a get through it: right bytes; the seed fetched the origin once, the peer from the seed */
     ck_assert_int_eq(up_get(&u, target, "out1"), 0);
