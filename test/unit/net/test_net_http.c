@@ -119,6 +119,19 @@ stream_more_cb(struct net_http_req *req, void *arg)
         net_http_req_end(req, 0);
 }
 
+/* What net_http_req_on_respond reported: "<status> <method> <path>" lines. */
+static char responds[512];
+
+static void
+respond_cb(struct net_http_req *req, int status, void *arg)
+{
+    size_t n = strlen(responds);
+
+    ck_assert_ptr_eq(arg, &responds);
+    snprintf(responds + n, sizeof(responds) - n, "%d %s %s\n", status, net_http_req_method(req),
+             net_http_req_path(req));
+}
+
 static void
 handler(struct net_http_req *req, void *arg)
 {
@@ -127,6 +140,7 @@ handler(struct net_http_req *req, void *arg)
 
     (void)arg;
     requests_seen++;
+    net_http_req_on_respond(req, respond_cb, &responds);
     if (strcmp(path, "/hello") == 0) {
         net_http_req_add_header(req, "X-Test", "1");
         ck_assert_int_eq(net_http_req_add_header(req, "X-Bad", "a\r\nInjected: 1"), DF_EINVAL);
@@ -198,6 +212,7 @@ setup(void)
     closes_seen = 0;
     close_reason = 0;
     requests_seen = 0;
+    responds[0] = '\0';
     pending = NULL;
     peak_heap = 0;
     snprintf(file_path, sizeof(file_path), "/tmp/df-http-test-XXXXXX");
@@ -572,6 +587,21 @@ START_TEST(test_idle_keepalive)
 
 END_TEST
 
+/* A request the handler holds (/hang) whose client leaves; returns once the server saw it. */
+static void
+hang_then_leave(void)
+{
+    struct raw r;
+    int seen = closes_seen;
+
+    raw_open(&r, "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
+    while (pending == NULL)
+        event_base_loop(base, EVLOOP_ONCE);
+    raw_close(&r);
+    while (closes_seen == seen)
+        event_base_loop(base, EVLOOP_ONCE);
+}
+
 START_TEST(test_async_and_close)
 {
     struct net_http_server_opts o = {.request_timeout_ms = 300};
@@ -589,12 +619,7 @@ START_TEST(test_async_and_close)
     ck_assert_int_eq(closes_seen, 0);
 
     /* the client goes away while the handler holds the request */
-    raw_open(&r, "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
-    while (pending == NULL)
-        event_base_loop(base, EVLOOP_ONCE);
-    raw_close(&r);
-    while (closes_seen == 0)
-        event_base_loop(base, EVLOOP_ONCE);
+    hang_then_leave();
     ck_assert_int_eq(close_reason, DF_ECLOSED);
     ck_assert_ptr_null(pending);
 
@@ -617,6 +642,36 @@ START_TEST(test_async_and_close)
     ck_assert_int_eq(closes_seen, 3);
     ck_assert_int_eq(close_reason, DF_ECANCELED);
     raw_close(&r);
+}
+
+END_TEST
+
+/*
+ * net_http_req_on_respond: once per answer, with its status, the request still readable;
+ * late answers and the server's own 503 too; nothing for a request whose client left.
+ */
+START_TEST(test_on_respond)
+{
+    struct net_http_server_opts o = {.request_timeout_ms = 300};
+    struct raw r;
+
+    start_server(&o);
+    raw_open(&r, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+                 "GET /nope?secret=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /async HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    event_base_dispatch(base);
+    raw_close(&r);
+    ck_assert_str_eq(responds, "200 GET /hello\n200 POST /echo\n404 GET /nope\n200 GET /async\n");
+    responds[0] = '\0';
+    /* the client goes away first: no answer, no call */
+    hang_then_leave();
+    ck_assert_str_eq(responds, "");
+    /* the handler never answers: the server's 503 is reported */
+    raw_open(&r, "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
+    event_base_dispatch(base);
+    raw_close(&r);
+    ck_assert_str_eq(responds, "503 GET /hang\n");
 }
 
 END_TEST
@@ -1118,6 +1173,7 @@ test_net_http_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_keepalive_pipelined);
+    tcase_add_test(tc, test_on_respond);
     tcase_add_test(tc, test_per_ip_cap);
     tcase_add_test(tc, test_header_too_large);
     tcase_add_test(tc, test_body_too_large);
