@@ -7,7 +7,9 @@
 # per-request log), the server's CPU per request and its RSS. Then keepalives: KeepAlive
 # streams (Connect JSON over h2c) of KA_MSGS messages each for the registered schedulers,
 # h2load for KA_DURATION seconds; print keepalives/s and the server's CPU per keepalive
-# (KA_DURATION=0 skips it). Stop the manager by its PID.
+# (KA_DURATION=0 skips it). Then the audit log's worst case: AUDIT_DURATION seconds of
+# unauthenticated GETs, each a 401 the audit log records; print the rows written per second and
+# the server's CPU per recorded request (AUDIT_DURATION=0 skips it). Stop the manager by its PID.
 #
 #   scripts/bench-manager.sh                    # defaults below
 #   HOSTS=1000 DURATION=20 CONNS=16 scripts/bench-manager.sh
@@ -25,6 +27,7 @@ IP=${IP:-127.0.1.250}
 KA_DURATION=${KA_DURATION:-5} # seconds of keepalives
 KA_MSGS=${KA_MSGS:-100}       # keepalive messages per KeepAlive stream
 KA_CONNS=${KA_CONNS:-4}       # h2load -c for the keepalives (one stream each at once)
+AUDIT_DURATION=${AUDIT_DURATION:-5} # seconds of audited (refused) requests
 BIN=${BIN:-./dragonfly}
 
 command -v h2load >/dev/null || { echo "bench-manager: h2load not found (apt install nghttp2-client)" >&2; exit 1; }
@@ -110,6 +113,30 @@ awk -v rps="$rps" -v n="$n" -v bad="$bad" -v ticks=$((cpu1 - cpu0)) -v hz="$(get
 	ok = (rps >= 20000 && p99 <= 10000 && hwm <= 32 * 1024 && bad == 0)
 	printf "bench-manager: goal >= 20000 req/s, p99 <= 10 ms, RSS <= 32 MiB: %s\n", ok ? "met" : "NOT met"
 }'
+
+if [ "$AUDIT_DURATION" -gt 0 ]; then
+	# rows before and after, counted through the API (the Link header's last page at 1 a page)
+	audits() {
+		curl -s -D - -o /dev/null -H "Authorization: Bearer $token" \
+			"http://$rest/api/v1/audits?per_page=1" | sed -n 's/.*page=\([0-9]*\)&per_page=1>;rel=last.*/\1/p'
+	}
+	rows0=$(audits)
+	cpu0=$(cpu_ticks "$pid")
+	h2load --h1 -t "$THREADS" -c "$CONNS" -D "$AUDIT_DURATION" \
+		"http://$rest/api/v1/schedulers" >"$tmp/h2load-audit.out" 2>&1 || {
+		cat "$tmp/h2load-audit.out" >&2
+		exit 1
+	}
+	cpu1=$(cpu_ticks "$pid")
+	sleep 0.2 # the last loop turn's rows
+	rows1=$(audits)
+	h2load_rate "$tmp/h2load-audit.out"
+	awk -v rps="$rate" -v rows=$((rows1 - rows0)) -v ticks=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" \
+		-v secs="$AUDIT_DURATION" 'BEGIN {
+		printf "bench-manager: audit: %.0f refused req/s, %.0f audit rows/s written (%d); server CPU %.1f us/recorded request\n",
+			rps, rows / secs, rows, (rps > 0 ? ticks / hz * 1e6 / (rps * secs) : 0)
+	}'
+fi
 
 [ "$KA_DURATION" -gt 0 ] || exit 0
 # A KeepAlive stream body: KA_MSGS Connect envelopes (flags 0, big-endian length, JSON) for
