@@ -797,10 +797,13 @@ test('up_serves_the_console', async t => {
 	const page = await openPage(t, m);
 	await signIn(page, 'root', ROOT_PW);
 	await page.waitForSelector('#cluster-cards');
-	// its scheduler registered (mutual TLS) and active (up's peers go to the scheduler
-	// directly: they do not register with the manager)
+	// its scheduler registered (mutual TLS) and active, and its seed peer too (the seed finds
+	// the scheduler through the manager; up's peer goes to the scheduler directly)
 	await page.goto('/clusters/1/schedulers');
 	await page.waitForSelector(`#schedulers-table tbody tr:has-text("${ip}") .badge.ok`, {timeout: 30000});
+	await page.goto('/clusters/1/seed-peers');
+	await page.waitForSelector(`#seed-peers-table tbody tr:has-text("${ip}") .badge.ok`, {timeout: 30000});
+	assert((await page.textContent('#seed-peers-table')).includes(String(base + 2)), 'the seed peer is not on its RPC port');
 }, 90000);
 
 // ---- screenshots for the README (--shots) ----
