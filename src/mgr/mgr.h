@@ -933,6 +933,9 @@ int mgr_gc_run(struct mgr *ctx, bool audit, int64_t now_ms, int64_t *purged);
 int mgr_gc_init(struct mgr *ctx);
 void mgr_gc_reset(struct mgr *ctx);
 
+/* True when a POST /jobs body is of type gc (the dispatch sends it to mgr_gc_job_create). */
+bool mgr_gc_is_job(const cJSON *body);
+
 /*
  * POST /jobs of type gc: runs it now and replies the job row (SUCCESS with {"purged": n} as
  * its result, or FAILURE), or 422 for args.type other than audit and job.

@@ -159,6 +159,14 @@ mgr_gc_job_insert(struct mgr *ctx, const char *kind, const char *bio, int64_t us
     return id;
 }
 
+bool
+mgr_gc_is_job(const cJSON *body)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "type");
+
+    return cJSON_IsString(t) && strcmp(t->valuestring, "gc") == 0;
+}
+
 void
 mgr_gc_job_create(struct mgr *ctx, struct net_http_req *req, const cJSON *body,
                   const struct mgr_caller *who)

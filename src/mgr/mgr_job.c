@@ -948,20 +948,21 @@ mgr_job_create(struct mgr *ctx, struct net_http_req *req, const struct net_route
     (void)m;
     if ((body = mgr_body_object(req)) == NULL)
         return;
+    if (mgr_gc_is_job(body)) {
+        mgr_gc_job_create(ctx, req, body, who); /* mgr_gc.c: runs now, answers the final row */
+        cJSON_Delete(body);
+        return;
+    }
     if (mgr_json_str(body, "type", 1, 64, true, &type, &err) != 0) {
         cJSON_Delete(body);
         mgr_reply_errors(req, err.msg);
         return;
     }
-    if (strcmp(type, "gc") == 0) {
-        mgr_gc_job_create(ctx, req, body, who); /* mgr_gc.c: runs now, answers the final row */
-        cJSON_Delete(body);
-        return;
-    }
     if (strcmp(type, "preheat") != 0) {
         /* upstream's words (sic) for a type it does not know; ours for the ones not built */
         if (strcmp(type, "sync_peers") == 0 || strcmp(type, "get_task") == 0 ||
-            strcmp(type, "delete_task") == 0 || strcmp(type, "get_image_distribution") == 0) {
+            strcmp(type, "delete_task") == 0 || strcmp(type, "get_image_distribution") == 0 ||
+            strcmp(type, "gc") == 0) {
             snprintf(err.msg, sizeof(err.msg), "type %s: not supported by this manager", type);
             mgr_reply_errors(req, err.msg);
         } else {
