@@ -65,6 +65,7 @@ struct peer_proxy_stream {
     uint8_t *tail;   /* the range's last bytes, held until the digest matched */
     size_t tail_len;
     bool started;
+    bool sent_any;         /* a byte of the body went out (the timeline's debug line) */
     bool finished_at_open; /* served from a complete local copy */
     struct df_sha256 sha;
 };
@@ -271,6 +272,8 @@ peer_proxy_stream_head(struct peer_proxy_stream *s)
         return -1;
     }
     s->started = true;
+    PEER_TASK_LOG(t, LOG_LEVEL_DEBUG, "proxy", "%s proxy: task %.12s: response %d started",
+                  PEER_TAG(s->px->ctx), t->id, status);
     return 0;
 }
 
@@ -286,6 +289,10 @@ peer_proxy_stream_write(struct peer_proxy_stream *s, const uint8_t *data, size_t
         return -1;
     }
     net_http_req_on_close(s->req, peer_proxy_stream_close_cb, s);
+    if (!s->sent_any)
+        PEER_TASK_LOG(s->task, LOG_LEVEL_DEBUG, "proxy", "%s proxy: task %.12s: first bytes sent",
+                      PEER_TAG(s->px->ctx), s->task->id);
+    s->sent_any = true;
     s->px->ctx->proxy_p2p_bytes += len;
     return 0;
 }
@@ -375,6 +382,8 @@ peer_proxy_stream_kick(struct peer_proxy_stream *s)
             if (s->dreq.has_digest)
                 peer_task_content_verified(t, &s->dreq);
             ctx->proxy_p2p++;
+            PEER_TASK_LOG(t, LOG_LEVEL_DEBUG, "proxy", "%s proxy: task %.12s: last bytes sent",
+                          PEER_TAG(ctx), t->id);
             peer_proxy_stream_end(s, 0);
             return;
         }
@@ -441,6 +450,12 @@ peer_proxy_stream_wake(struct peer_task *t, struct peer_proxy *px)
 }
 
 static void
+peer_proxy_stream_task_started_cb(struct peer_task *t, void *arg)
+{
+    peer_proxy_stream_wake(t, arg);
+}
+
+static void
 peer_proxy_stream_task_piece_cb(struct peer_task *t, uint64_t number,
                                 const uint8_t md[DF_SHA256_LEN], const char *parent_id, void *arg)
 {
@@ -464,6 +479,7 @@ peer_proxy_stream_task_failed_cb(struct peer_task *t, const char *why, void *arg
 }
 
 const struct peer_task_events peer_proxy_stream_events = {
+        .started = peer_proxy_stream_task_started_cb,
         .piece = peer_proxy_stream_task_piece_cb,
         .done = peer_proxy_stream_task_done_cb,
         .failed = peer_proxy_stream_task_failed_cb,

@@ -707,4 +707,10 @@ peer_task_started(struct peer_task *t)
 
     TAILQ_FOREACH (w, &t->waiters, entry)
         peer_waiter_started(w);
+    /* a proxy stream sends its headers now, not with the first piece */
+    for (struct peer_task_listener *l = t->ctx->task_listeners, *next; l != NULL; l = next) {
+        next = l->next;
+        if (l->ev->started != NULL)
+            l->ev->started(t, l->arg);
+    }
 }
