@@ -8,7 +8,7 @@
 # timeline is read from their logs, in ms from the request:
 #   request sent, peer registered, seed triggered, seed's first/last origin piece, peer's
 #   first ask to the seed, peer's first/last piece, response started, first/last byte out
-#   (peer) and in (client).
+#   (peer) and in (client); and the CPU time each process used meanwhile.
 # Debug logging costs time itself: read the gaps, not the totals (bench-mirror.sh times).
 # Usage: scripts/bench/mirror-trace.sh [MIB (128)] [BINARY (./dragonfly)] [RUNS (1)]
 # Addresses: 127.0.44.x (the range of the mirror's cold-pull work), registry port 24510.
@@ -116,12 +116,22 @@ at() { # file regex [-l]
 	echo $(($(date -d "${line%%Z *}Z" +%s%3N)))
 }
 
+# CPU ms (user + system) each process used so far: registry scheduler seed peer
+cpu() {
+	local p t=""
+	for p in "${pids[@]}"; do
+		t="$t $(awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$p/stat")"
+	done
+	echo "$t"
+}
+
 for r in $(seq "$runs"); do
 	d=$(add_blob)
-	: >"$dir/mark"
 	for f in peer seed sched; do wc -l <"$dir/$f.log" >"$dir/$f.from"; done
 	read -r direct_t0 direct_th direct_tb direct_te _ _ < <(get "$reg" "/v2/b/img/blobs/sha256:$d")
+	read -r -a c0 < <(cpu)
 	read -r t0 th tb te n status < <(get "$proxy" "/v2/b/img/blobs/sha256:$d")
+	read -r -a c1 < <(cpu)
 	sleep 0.3 # the last log lines are written
 	for f in peer seed sched; do tail -n +$(($(cat "$dir/$f.from") + 1)) "$dir/$f.log" >"$dir/$f.run"; done
 	row() { # label epoch-ms
@@ -149,7 +159,7 @@ for r in $(seq "$runs"); do
 	row "client: status line" "${th%.*}"
 	row "client: first body byte" "${tb%.*}"
 	row "client: last body byte" "${te%.*}"
-	printf '  pieces fetched by the peer: %d; most in flight from the seed at once: %s\n' \
-		"$(grep -cE 'piece [0-9]+ recorded' "$dir/peer.run" || true)" \
-		"$(grep -oE 'in flight [0-9]+' "$dir/peer.run" | sort -k3 -n | tail -1 | cut -d' ' -f3 || true)"
+	printf '  CPU ms during the pull: registry %d, scheduler %d, seed %d, peer %d\n' \
+		$((c1[0] - c0[0])) $((c1[1] - c0[1])) $((c1[2] - c0[2])) $((c1[3] - c0[3]))
+	printf '  pieces fetched by the peer: %d\n' "$(grep -cE 'piece [0-9]+ recorded' "$dir/peer.run" || true)"
 done
