@@ -14,6 +14,11 @@
  * straight from the file (sendfile where the connection allows it). Anything else, content
  * still arriving, a cache entry from before this process or a file written since, is
  * hashed on the way as above.
+ *
+ * The reading and hashing run on the hash pool, a chunk at a time, while the loop sends the
+ * chunk before: on the loop they made the peer one thread that received pieces, hashed them,
+ * re-read and hashed the content again and sent it, and a cold pull's stream trailed the
+ * peer's last piece by 0.25-0.65 s (scripts/bench/mirror-trace.sh).
  */
 #include "peer_proxy_int.h"
 
@@ -27,6 +32,7 @@
 #include <event2/event.h>
 
 #include "df/df_digest.h"
+#include "df/df_work.h"
 #include "df/log.h"
 #include "df/net_http_server.h"
 #include "df/store_data.h"
@@ -41,6 +47,22 @@ struct peer_proxy_verified {
     TAILQ_ENTRY(peer_proxy_verified) entry; /* px->verified_order, oldest first */
     char id[DF_ID_TASK_LEN + 1];            /* the key in px->verified */
     struct store_data_stamp stamp;
+};
+
+/*
+ * The read of the stream's next chunk on a worker: pread, and the whole-content hash moved
+ * on over it (a copy of the stream's, handed back when done). One at a time per stream, so
+ * that the bytes are hashed in order. Orphaned (s NULL) when the stream goes away while it
+ * runs: its done then frees it.
+ */
+struct peer_proxy_read {
+    struct peer_proxy_stream *s;
+    int fd; /* a dup of the stream's: the stream may close its own while this runs */
+    uint8_t *buf;
+    uint64_t off, len;
+    bool hash, busy;
+    struct df_sha256 sha;
+    int err;
 };
 
 /*
@@ -59,12 +81,15 @@ struct peer_proxy_stream {
     size_t nhead;
     struct event *kick_ev;
     int fd; /* the task's data file, opened on the first bytes */
-    uint8_t *buf;
+    struct peer_proxy_read *rd;
+    uint8_t *buf;    /* the chunk last read, ending at pos */
+    uint64_t ready;  /* its bytes, not yet sent */
     uint64_t pos;    /* content read (and hashed) up to here */
     uint64_t rs, re; /* the response's bytes: [rs, re) of the content */
     uint8_t *tail;   /* the range's last bytes, held until the digest matched */
     size_t tail_len;
     bool started;
+    bool sent_any;         /* a byte of the body went out (the timeline's debug line) */
     bool finished_at_open; /* served from a complete local copy */
     struct df_sha256 sha;
 };
@@ -126,9 +151,22 @@ peer_proxy_verified_has(struct peer_proxy *px, const struct peer_task *t, int fd
 }
 
 static void
+peer_proxy_read_free(struct peer_proxy_read *rd)
+{
+    if (rd->fd != -1)
+        close(rd->fd);
+    free(rd->buf);
+    free(rd);
+}
+
+static void
 peer_proxy_stream_free(struct peer_proxy_stream *s)
 {
     TAILQ_REMOVE(&s->px->streams, s, entry);
+    if (s->rd != NULL && s->rd->busy)
+        s->rd->s = NULL; /* its done frees it */
+    else if (s->rd != NULL)
+        peer_proxy_read_free(s->rd);
     if (s->kick_ev != NULL)
         event_free(s->kick_ev);
     if (s->fd != -1)
@@ -271,6 +309,8 @@ peer_proxy_stream_head(struct peer_proxy_stream *s)
         return -1;
     }
     s->started = true;
+    PEER_TASK_LOG(t, LOG_LEVEL_DEBUG, "proxy", "%s proxy: task %.12s: response %d started",
+                  PEER_TAG(s->px->ctx), t->id, status);
     return 0;
 }
 
@@ -286,6 +326,10 @@ peer_proxy_stream_write(struct peer_proxy_stream *s, const uint8_t *data, size_t
         return -1;
     }
     net_http_req_on_close(s->req, peer_proxy_stream_close_cb, s);
+    if (!s->sent_any)
+        PEER_TASK_LOG(s->task, LOG_LEVEL_DEBUG, "proxy", "%s proxy: task %.12s: first bytes sent",
+                      PEER_TAG(s->px->ctx), s->task->id);
+    s->sent_any = true;
     s->px->ctx->proxy_p2p_bytes += len;
     return 0;
 }
@@ -337,6 +381,82 @@ peer_proxy_stream_check(struct peer_proxy_stream *s)
     return DF_EDIGEST;
 }
 
+/* Worker: read a chunk of the data file and hash it. */
+static void
+peer_proxy_read_work(void *arg)
+{
+    struct peer_proxy_read *rd = arg;
+
+    rd->err = store_data_pread(rd->fd, rd->buf, (size_t)rd->len, rd->off);
+    if (rd->err == 0 && rd->hash)
+        df_sha256_update(&rd->sha, rd->buf, (size_t)rd->len);
+}
+
+static void peer_proxy_stream_kick(struct peer_proxy_stream *s);
+
+/* Loop: the chunk is read; it becomes the one to send, and s moves on. */
+static void
+peer_proxy_read_done(void *arg)
+{
+    struct peer_proxy_read *rd = arg;
+    struct peer_proxy_stream *s = rd->s;
+    uint8_t *b;
+
+    rd->busy = false;
+    if (s == NULL) {
+        peer_proxy_read_free(rd);
+        return;
+    }
+    if (rd->err != 0) {
+        PEER_TASK_LOG(s->task, LOG_LEVEL_WARN, NULL,
+                      "%s proxy: task %.12s: read of the data file failed: %s",
+                      PEER_TAG(s->px->ctx), s->task->id, df_strerror(rd->err));
+        peer_proxy_stream_end(s, rd->err);
+        return;
+    }
+    if (rd->hash)
+        s->sha = rd->sha;
+    b = s->buf != NULL ? s->buf : xmalloc(PEER_PROXY_CHUNK);
+    s->buf = rd->buf;
+    rd->buf = b;
+    s->pos += rd->len;
+    s->ready = rd->len;
+    peer_proxy_stream_kick(s);
+}
+
+/* Read (and hash) the n bytes at s->pos on a worker. 0, or an error in err. */
+static int
+peer_proxy_stream_read(struct peer_proxy_stream *s, uint64_t n, struct df_error *err)
+{
+    struct peer *ctx = s->px->ctx;
+    struct peer_proxy_read *rd = s->rd;
+    int rv;
+
+    if (s->fd == -1 &&
+        (rv = store_data_open(ctx->cfg.data_dir, s->task->id, false, &s->fd, err)) != 0)
+        return rv;
+    if (rd == NULL) {
+        rd = xcalloc(1, sizeof(*rd));
+        if ((rd->fd = dup(s->fd)) == -1) {
+            free(rd);
+            return df_error_set(err, DF_EIO, "cannot duplicate the data file's descriptor");
+        }
+        rd->buf = xmalloc(PEER_PROXY_CHUNK);
+        rd->s = s;
+        s->rd = rd;
+    }
+    rd->off = s->pos;
+    rd->len = n;
+    rd->hash = s->dreq.has_digest;
+    rd->sha = s->sha;
+    rd->busy = true;
+    if (df_work_submit(ctx->hash_pool, peer_proxy_read_work, peer_proxy_read_done, rd) != 0) {
+        rd->busy = false;
+        return df_error_set(err, DF_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 /*
  * Move s on: headers once the length is known, then the verified prefix while the client
  * keeps up, the end once all of it went out and matched. Frees s when it is over.
@@ -358,12 +478,29 @@ peer_proxy_stream_kick(struct peer_proxy_stream *s)
         if (!t->length_known || peer_proxy_stream_head(s) != 0)
             return;
     }
-    while (!net_http_req_is_congested(s->req)) {
+    for (;;) {
         if (t->evicted) {
             peer_proxy_stream_end(s, DF_EDIGEST);
             return;
         }
+        if (s->rd != NULL && s->rd->busy)
+            return; /* its done kicks */
+        if (s->ready > 0) {
+            if (net_http_req_is_congested(s->req))
+                return; /* the client reads it: more_cb */
+            n = s->ready;
+            s->ready = 0;
+            if ((rv = peer_proxy_stream_send_chunk(s, n)) == DF_EDIGEST) {
+                peer_proxy_stream_end(s, DF_EDIGEST);
+                return;
+            }
+            if (rv != 0)
+                return;
+            continue;
+        }
         if (s->pos == (s->dreq.has_digest ? t->content_length : s->re)) {
+            if (net_http_req_is_congested(s->req))
+                return;
             /* all read; an empty blob, or a range held back, is checked here */
             if (s->dreq.has_digest && (t->content_length == 0 || s->tail != NULL) &&
                 peer_proxy_stream_check(s) != 0) {
@@ -375,6 +512,8 @@ peer_proxy_stream_kick(struct peer_proxy_stream *s)
             if (s->dreq.has_digest)
                 peer_task_content_verified(t, &s->dreq);
             ctx->proxy_p2p++;
+            PEER_TASK_LOG(t, LOG_LEVEL_DEBUG, "proxy", "%s proxy: task %.12s: last bytes sent",
+                          PEER_TAG(ctx), t->id);
             peer_proxy_stream_end(s, 0);
             return;
         }
@@ -384,32 +523,14 @@ peer_proxy_stream_kick(struct peer_proxy_stream *s)
                 peer_proxy_stream_end(s, DF_EIO);
             return; /* the next piece wakes us */
         }
+        /* the next chunk is read while this one goes out (the client may be congested) */
         n = end - s->pos < PEER_PROXY_CHUNK ? end - s->pos : PEER_PROXY_CHUNK;
-        if (s->fd == -1 &&
-            (rv = store_data_open(ctx->cfg.data_dir, t->id, false, &s->fd, &err)) != 0) {
+        if ((rv = peer_proxy_stream_read(s, n, &err)) != 0) {
             PEER_TASK_LOG(t, LOG_LEVEL_WARN, NULL, "%s proxy: task %.12s: %s", PEER_TAG(ctx), t->id,
                           err.msg);
             peer_proxy_stream_end(s, rv);
-            return;
         }
-        if (s->buf == NULL)
-            s->buf = xmalloc(PEER_PROXY_CHUNK);
-        if ((rv = store_data_pread(s->fd, s->buf, (size_t)n, s->pos)) != 0) {
-            PEER_TASK_LOG(t, LOG_LEVEL_WARN, NULL,
-                          "%s proxy: task %.12s: read of the data file failed: %s", PEER_TAG(ctx),
-                          t->id, df_strerror(rv));
-            peer_proxy_stream_end(s, rv);
-            return;
-        }
-        if (s->dreq.has_digest)
-            df_sha256_update(&s->sha, s->buf, (size_t)n);
-        s->pos += n;
-        if ((rv = peer_proxy_stream_send_chunk(s, n)) == DF_EDIGEST) {
-            peer_proxy_stream_end(s, DF_EDIGEST);
-            return;
-        }
-        if (rv != 0)
-            return;
+        return;
     }
 }
 
@@ -441,6 +562,12 @@ peer_proxy_stream_wake(struct peer_task *t, struct peer_proxy *px)
 }
 
 static void
+peer_proxy_stream_task_started_cb(struct peer_task *t, void *arg)
+{
+    peer_proxy_stream_wake(t, arg);
+}
+
+static void
 peer_proxy_stream_task_piece_cb(struct peer_task *t, uint64_t number,
                                 const uint8_t md[DF_SHA256_LEN], const char *parent_id, void *arg)
 {
@@ -464,6 +591,7 @@ peer_proxy_stream_task_failed_cb(struct peer_task *t, const char *why, void *arg
 }
 
 const struct peer_task_events peer_proxy_stream_events = {
+        .started = peer_proxy_stream_task_started_cb,
         .piece = peer_proxy_stream_task_piece_cb,
         .done = peer_proxy_stream_task_done_cb,
         .failed = peer_proxy_stream_task_failed_cb,

@@ -250,7 +250,7 @@ void peer_task_reject(struct peer_task *t, const char *why);
 /* Go back to source: probe the origin, then fetch pieces. */
 void peer_task_back_to_source(struct peer_task *t);
 
-/* Tell waiters the length is known. */
+/* Tell waiters and listeners the length is known. */
 void peer_task_started(struct peer_task *t);
 
 /* The active task id (a FAILED one only when no other is), or NULL. */
@@ -277,6 +277,9 @@ struct peer_task_events {
                   const char *parent_id, void *arg);
     void (*done)(struct peer_task *t, void *arg);                    /* every piece is there */
     void (*failed)(struct peer_task *t, const char *why, void *arg); /* the task gave up */
+    /* The length is known (the origin answered, or the scheduler relayed the geometry);
+     * last, so that positional initializers of the others stay valid. */
+    void (*started)(struct peer_task *t, void *arg);
 };
 
 /* A listener; the caller owns it and keeps it until peer_task_unlisten(). */

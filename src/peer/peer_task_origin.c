@@ -499,7 +499,6 @@ peer_probe_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *ar
 {
     struct peer_task *t = arg;
     struct peer_fetch *f = &t->fetch[0];
-    struct peer_waiter *w;
     struct df_error err;
     bool had_validators = t->etag != NULL || t->last_modified != NULL;
     int rv;
@@ -535,8 +534,7 @@ peer_probe_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *ar
         }
         PEER_TASK_SET_STATE(t, PEER_TASK_RUNNING);
         peer_task_swarm_source_started(t);
-        TAILQ_FOREACH (w, &t->waiters, entry)
-            peer_waiter_started(w);
+        peer_task_started(t);
         return DF_ECANCELED; /* the probe's one byte is not needed: pieces follow */
     }
     /* Ranges ignored, or no total: this response is the content, streamed from 0. */
@@ -568,8 +566,7 @@ peer_probe_on_head(struct net_fetch *s, const struct net_fetch_meta *m, void *ar
     f->off = 0;
     f->len = m->has_total ? m->total : UINT64_MAX;
     df_sha256_init(&f->sha);
-    TAILQ_FOREACH (w, &t->waiters, entry)
-        peer_waiter_started(w);
+    peer_task_started(t);
     return 0;
 }
 
@@ -707,4 +704,10 @@ peer_task_started(struct peer_task *t)
 
     TAILQ_FOREACH (w, &t->waiters, entry)
         peer_waiter_started(w);
+    /* a proxy stream sends its headers now, not with the first piece */
+    for (struct peer_task_listener *l = t->ctx->task_listeners, *next; l != NULL; l = next) {
+        next = l->next;
+        if (l->ev->started != NULL)
+            l->ev->started(t, l->arg);
+    }
 }

@@ -1115,6 +1115,48 @@ assert_connect_status(const char *hostport, const char *want)
  * the registry's address), blobs go through P2P tasks, manifests pass through, a POST inside
  * is refused.
  */
+/*
+ * The status line goes out as soon as the task's length is known, before any piece: an
+ * origin (the test tool, on the registry's address) answers the peer's probe and then stalls
+ * every ranged fetch after one byte, so no piece is ever verified; the client still gets
+ * 200 with the task's headers and no byte of the body by the time it gives up.
+ */
+START_TEST(test_status_first)
+{
+    struct it_proc origin;
+    char tool[512], ready[700], listen[64], url[300], *h, *out = NULL;
+    const char *argv[] = {
+            it_tool("origin", tool, sizeof(tool)), "--listen", listen, "--ready-file", ready, NULL};
+
+    mirror_up();
+    snprintf(ready, sizeof(ready), "%s/origin.ready", S.dir);
+    snprintf(listen, sizeof(listen), "%s:0", A.reg_ip);
+    ck_assert_int_eq(it_proc_start(&origin, S.dir, "origin", (char *const *)(uintptr_t)argv, ready,
+                                   IT_READY_MS),
+                     0);
+    snprintf(url, sizeof(url), "http://%s/gen/8388608?seed=7&stall_after=1",
+             it_proc_ready_str(&origin, "http"));
+    /* curl gives up (28) with the headers in hand: no piece, yet the response started */
+    ck_assert_int_eq(run(&out,
+                         "curl -sS --max-time 5 --proxy http://%s -H 'X-Dragonfly-Use-P2P: true' "
+                         "-D %s/head -o %s/body '%s' 2>/dev/null; echo rc=$?; "
+                         "tr 'A-Z' 'a-z' < %s/head",
+                         S.proxy, S.dir, S.dir, url, S.dir),
+                     0);
+    h = out;
+    ck_assert_msg(strstr(h, "http/1.1 200") != NULL, "%s", h);
+    ck_assert_msg(strstr(h, "content-length: 8388608") != NULL, "%s", h);
+    ck_assert_msg(strstr(h, "x-dragonfly-task-id: ") != NULL, "%s", h);
+    ck_assert_msg(strstr(h, "rc=28") != NULL, "%s", h);
+    ck_assert_int_eq(run(NULL, "test ! -s %s/body", S.dir), 0);
+    ck_assert_int_eq(run(NULL, "! grep -q 'piece 0 recorded' %s/peer.log", S.dir), 0);
+    free(out);
+    it_proc_stop(&origin);
+    mirror_down();
+}
+
+END_TEST
+
 START_TEST(test_connect)
 {
     char layer[80], url[300], args[1000], *h, *out = NULL;
@@ -1791,6 +1833,7 @@ it_mirror_suite(void)
     tc = tcase_create("forward");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_forward_proxy);
+    tcase_add_test(tc, test_status_first);
     tcase_add_test(tc, test_connect);
     tcase_add_test(tc, test_connect_blind);
     tcase_add_test(tc, test_range);
