@@ -851,6 +851,13 @@ void mgr_preheat_cancel(struct mgr_preheat *p);
  * mgr_fan_host, then free the fan (mgr_fan_free may be called from done).
  */
 struct mgr_fan;
+struct rpc_client;
+/*
+ * A client for host h's RPC port: under mTLS the manager's certificate, h's name and the role
+ * its type says ("" a scheduler, "normal" a peer, else a seed). 0 and *out, or an error.
+ */
+int mgr_host_client_new(struct mgr *ctx, const struct mgr_reg_host *h, int deadline_ms,
+                        struct rpc_client **out, struct df_error *err);
 typedef void mgr_fan_done_fn(void *arg, struct mgr_fan *f);
 int mgr_fan_start(struct mgr *ctx, struct mgr_reg_host *hosts, size_t n, const char *method,
                   const cJSON *req, int deadline_ms, mgr_fan_done_fn *done, void *arg,

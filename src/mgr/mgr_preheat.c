@@ -30,7 +30,6 @@
 
 #include "df/df_url.h"
 #include "df/log.h"
-#include "df/net_tls.h"
 #include "df/proto_dfdaemon.h"
 #include "df/rpc_client.h"
 #include "df/rpc_err.h"
@@ -263,8 +262,6 @@ static int
 mgr_preheat_begin(struct mgr_preheat *p, struct mgr_reg_host *hosts, size_t n, struct df_error *err)
 {
     struct mgr *ctx = p->ctx;
-    struct rpc_client_opts o;
-    char addr[96];
     int rv;
 
     p->hosts = hosts;
@@ -272,19 +269,7 @@ mgr_preheat_begin(struct mgr_preheat *p, struct mgr_reg_host *hosts, size_t n, s
     p->limit *= n;
     p->clients = xcalloc(n + 1, sizeof(*p->clients));
     for (size_t i = 0; i < n; i++) {
-        snprintf(addr, sizeof(addr), strchr(hosts[i].ip, ':') != NULL ? "[%s]:%d" : "%s:%d",
-                 hosts[i].ip, hosts[i].port);
-        memset(&o, 0, sizeof(o));
-        o.addr = addr;
-        o.tls = ctx->tls_client;
-        o.expect_roles = o.tls == NULL ? 0
-                         : strcmp(hosts[i].type, "normal") == 0
-                                 ? NET_TLS_ROLE_BIT(NET_TLS_ROLE_PEER)
-                                 : NET_TLS_ROLE_BIT(NET_TLS_ROLE_SEED);
-        o.expect_host = o.tls != NULL ? hosts[i].hostname : NULL;
-        o.default_deadline_ms = p->deadline_ms;
-        o.backoff_max_ms = 2000;
-        if ((rv = rpc_client_new(ctx->base, ctx->dns, &o, &p->clients[i], err)) != 0) {
+        if ((rv = mgr_host_client_new(ctx, &hosts[i], p->deadline_ms, &p->clients[i], err)) != 0) {
             p->nhosts = i;
             return rv;
         }

@@ -138,13 +138,34 @@ mgr_fan_reply_cb(const struct rpc_status *st, const cJSON *resp, void *arg)
 }
 
 int
+mgr_host_client_new(struct mgr *ctx, const struct mgr_reg_host *h, int deadline_ms,
+                    struct rpc_client **out, struct df_error *err)
+{
+    struct rpc_client_opts o;
+    char addr[96];
+
+    snprintf(addr, sizeof(addr), strchr(h->ip, ':') != NULL ? "[%s]:%d" : "%s:%d", h->ip, h->port);
+    memset(&o, 0, sizeof(o));
+    o.addr = addr;
+    o.tls = ctx->tls_client;
+    o.expect_roles = o.tls == NULL                    ? 0
+                     : h->type[0] == '\0'             ? NET_TLS_ROLE_BIT(NET_TLS_ROLE_SCHEDULER)
+                     : strcmp(h->type, "normal") == 0 ? NET_TLS_ROLE_BIT(NET_TLS_ROLE_PEER)
+                                                      : NET_TLS_ROLE_BIT(NET_TLS_ROLE_SEED);
+    o.expect_host = o.tls != NULL ? h->hostname : NULL;
+    o.default_deadline_ms = deadline_ms;
+    o.backoff_max_ms = 2000;
+    /* a scheduler's host list of a large cluster is one message */
+    o.max_msg_bytes = 64u << 20;
+    return rpc_client_new(ctx->base, ctx->dns, &o, out, err);
+}
+
+int
 mgr_fan_start(struct mgr *ctx, struct mgr_reg_host *hosts, size_t n, const char *method,
               const cJSON *req, int deadline_ms, mgr_fan_done_fn *done, void *arg,
               struct mgr_fan **out, struct df_error *err)
 {
     struct mgr_fan *f = xcalloc(1, sizeof(*f));
-    struct rpc_client_opts o;
-    char addr[96];
     int rv;
 
     f->ctx = ctx;
@@ -161,24 +182,7 @@ mgr_fan_start(struct mgr *ctx, struct mgr_reg_host *hosts, size_t n, const char 
         return df_error_set(err, DF_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
-        snprintf(addr, sizeof(addr), strchr(hosts[i].ip, ':') != NULL ? "[%s]:%d" : "%s:%d",
-                 hosts[i].ip, hosts[i].port);
-        memset(&o, 0, sizeof(o));
-        o.addr = addr;
-        o.tls = ctx->tls_client;
-        /* a scheduler row has no type; a host of a scheduler's list is a seed or a peer */
-        o.expect_roles = o.tls == NULL              ? 0
-                         : hosts[i].type[0] == '\0' ? NET_TLS_ROLE_BIT(NET_TLS_ROLE_SCHEDULER)
-                         : strcmp(hosts[i].type, "super") == 0
-                                 ? NET_TLS_ROLE_BIT(NET_TLS_ROLE_SEED)
-                                 : NET_TLS_ROLE_BIT(NET_TLS_ROLE_PEER);
-        o.expect_host = o.tls != NULL ? hosts[i].hostname : NULL;
-        o.default_deadline_ms = deadline_ms;
-        o.connect_timeout_ms = 3000;
-        o.backoff_max_ms = 2000;
-        /* a scheduler's host list of a large cluster is one message */
-        o.max_msg_bytes = 64u << 20;
-        if ((rv = rpc_client_new(ctx->base, ctx->dns, &o, &f->clients[i], err)) != 0) {
+        if ((rv = mgr_host_client_new(ctx, &hosts[i], deadline_ms, &f->clients[i], err)) != 0) {
             mgr_fan_free(f);
             return rv;
         }
