@@ -88,9 +88,9 @@ tk_str(const cJSON *o, const char *key)
     return v->valuestring;
 }
 
-/* Create a job of type with args (JSON) and wait for its end: the job, SUCCESS checked. */
+/* Create a job of type with args (JSON) and wait for its end: the job. */
 static cJSON *
-tk_job(const char *type, const char *args)
+tk_job_end(const char *type, const char *args)
 {
     char body[2048], path[64];
     cJSON *job;
@@ -108,6 +108,15 @@ tk_job(const char *type, const char *args)
             break;
         it_sleep_ms(100);
     }
+    return job;
+}
+
+/* tk_job_end, the job checked SUCCESS. */
+static cJSON *
+tk_job(const char *type, const char *args)
+{
+    cJSON *job = tk_job_end(type, args);
+
     ck_assert_msg(strcmp(tk_str(job, "state"), "SUCCESS") == 0, "%s job: %s", type,
                   cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(job, "result")));
     return job;
@@ -343,6 +352,56 @@ START_TEST(test_get_and_delete_task)
 
 END_TEST
 
+/*
+ * A task being downloaded is not cut from under its pieces: delete_task fails on the hosts
+ * fetching it, with the peer's reason, and the download ends whole.
+ */
+START_TEST(test_delete_while_downloading)
+{
+    char url[256], args[512], want[700];
+    const cJSON *res, *e;
+    cJSON *job = NULL;
+    bool fetching = false;
+
+    snprintf(url, sizeof(url), "http://%s/gen/1MiB?seed=11&trickle=150KiB/s", K.origin_addr);
+    ck_assert_int_eq(it_shf(NULL, 10,
+                            "(%s get --socket %s/p4/dfdaemon.sock --no-progress -O %s/slow "
+                            "'%s'; echo $? > %s/slow.rc) >/dev/null 2>&1 &",
+                            it_bin(), K.dir, K.dir, url, K.dir),
+                     0);
+    snprintf(args, sizeof(args), "{\"url\":\"%s\"}", url);
+    /* the scheduler knows p4's peer once it registered: unfinished */
+    for (int i = 0; i < 50 && !fetching; i++) {
+        cJSON_Delete(job);
+        job = tk_job("get_task", args);
+        e = tk_host(cJSON_GetObjectItemCaseSensitive(tk_result(job), "peers"), "tk-p4");
+        fetching = e != NULL && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(e, "IsFinished"));
+        if (!fetching)
+            it_sleep_ms(100);
+    }
+    cJSON_Delete(job);
+    ck_assert_msg(fetching, "p4 never showed as fetching the task");
+    job = tk_job_end("delete_task", args);
+    ck_assert_str_eq(tk_str(job, "state"), "FAILURE");
+    res = tk_result(job);
+    e = tk_host(cJSON_GetObjectItemCaseSensitive(res, "failure_tasks"), "tk-p4");
+    ck_assert_ptr_nonnull(e);
+    ck_assert_msg(strstr(tk_str(e, "description"), "failed_precondition") != NULL &&
+                          strstr(tk_str(e, "description"), "being downloaded") != NULL,
+                  "%s", tk_str(e, "description"));
+    cJSON_Delete(job);
+    /* the get ends with the origin's bytes */
+    snprintf(want, sizeof(want), "%s/slow.rc", K.dir);
+    for (int i = 0; i < 300 && access(want, F_OK) != 0; i++)
+        it_sleep_ms(100);
+    ck_assert_int_eq(it_shf(NULL, 5, "test \"$(cat %s/slow.rc)\" = 0", K.dir), 0);
+    snprintf(want, sizeof(want), "%s/want", K.dir);
+    ck_assert_int_eq(it_gen("1MiB", 11, want), 0);
+    ck_assert_int_eq(it_shf(NULL, 10, "cmp -s %s %s/slow", want, K.dir), 0);
+}
+
+END_TEST
+
 /* sync_peers: a peer only the scheduler knows appears in /api/v1/peers. */
 START_TEST(test_sync_peers)
 {
@@ -455,6 +514,7 @@ it_task_suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_checked_fixture(tc, tk_setup, tk_teardown);
     tcase_add_test(tc, test_get_and_delete_task);
+    tcase_add_test(tc, test_delete_while_downloading);
     tcase_add_test(tc, test_sync_peers);
     tcase_add_test(tc, test_preheat_all_peers);
     suite_add_tcase(s, tc);
