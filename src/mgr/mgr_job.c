@@ -690,6 +690,42 @@ mgr_job_preheat_cb(void *arg, struct mgr_preheat *p, cJSON *result)
     mgr_job_cluster_ended(j, result, error);
 }
 
+/* A cluster's dispatch did not start (rv): without a host to ask (DF_ENOTFOUND) it is
+ * skipped, its reason added to missing; else it failed. */
+static void
+mgr_job_not_started(struct mgr_job *j, int rv, const char *why, char *missing, size_t len)
+{
+    size_t used = strlen(missing);
+
+    j->nopen--;
+    if (rv == DF_ENOTFOUND && used < len - 1)
+        snprintf(missing + used, len - used, "%s%s", used > 0 ? "; " : "", why);
+    else if (rv != DF_ENOTFOUND)
+        cJSON_AddItemToArray(j->states,
+                             mgr_job_state_new(j->task_uuid, j->created_ms, "FAILURE", why, NULL));
+}
+
+/* Every cluster's dispatch started: the job ends now if none is open (FAILURE "<none> not
+ * found (missing)" when none could even start), else with the last one. */
+static void
+mgr_job_dispatched(struct mgr_job *j, const char *none, const char *missing)
+{
+    cJSON *states;
+    char msg[800];
+
+    j->starting = false;
+    if (j->nopen > 0)
+        return;
+    if (cJSON_GetArraySize(j->states) == 0) {
+        snprintf(msg, sizeof(msg), "%s not found (%s)", none, missing);
+        mgr_job_finish(j, "FAILURE", msg, NULL);
+        return;
+    }
+    states = j->states;
+    j->states = NULL;
+    mgr_job_end(j, states);
+}
+
 /*
  * Dispatch the URLs (an array of strings, taken) of job j to the seed peers of each of its
  * clusters (mgr_preheat.c), auth being the Authorization the manifest was read with. A
@@ -699,7 +735,7 @@ mgr_job_preheat_cb(void *arg, struct mgr_preheat *p, cJSON *result)
 static void
 mgr_job_dispatch(struct mgr_job *j, cJSON *urls, const char *auth)
 {
-    size_t n = (size_t)cJSON_GetArraySize(j->cluster_ids), i = 0, len = 0;
+    size_t n = (size_t)cJSON_GetArraySize(j->cluster_ids), i = 0;
     char missing[700] = "";
     struct df_error err;
     const cJSON *id;
@@ -714,33 +750,11 @@ mgr_job_dispatch(struct mgr_job *j, cJSON *urls, const char *auth)
         j->nopen++;
         rv = mgr_preheat_start(j->ctx, (int64_t)id->valuedouble, j->args, &j->sec, auth, urls,
                                mgr_job_preheat_cb, j, &j->preheats[i++], &err);
-        if (rv == 0)
-            continue;
-        j->nopen--;
-        if (rv == DF_ENOTFOUND && len < sizeof(missing) - 1)
-            len += (size_t)snprintf(missing + len, sizeof(missing) - len, "%s%s",
-                                    len > 0 ? "; " : "", err.msg);
-        else
-            cJSON_AddItemToArray(j->states, mgr_job_state_new(j->task_uuid, j->created_ms,
-                                                              "FAILURE", err.msg, NULL));
+        if (rv != 0)
+            mgr_job_not_started(j, rv, err.msg, missing, sizeof(missing));
     }
-    j->starting = false;
     cJSON_Delete(urls);
-    if (j->nopen > 0)
-        return;
-    if (cJSON_GetArraySize(j->states) == 0) {
-        char msg[800];
-
-        snprintf(msg, sizeof(msg), "candidate seed peers not found (%s)", missing);
-        mgr_job_finish(j, "FAILURE", msg, NULL);
-        return;
-    }
-    {
-        cJSON *states = j->states;
-
-        j->states = NULL;
-        mgr_job_end(j, states);
-    }
+    mgr_job_dispatched(j, "candidate seed peers", missing);
 }
 
 /* A cluster's get_task or delete_task ended: its job_states entry; the last ends the job. */
@@ -767,12 +781,12 @@ mgr_job_task_cb(void *arg, struct mgr_task_op *op, cJSON *result, const char *er
 }
 
 /* get_task or delete_task on every cluster of j (mgr_task.c); a cluster without an active
- * scheduler has no holders: an empty result, as upstream answers for it. */
+ * scheduler is skipped, none at all fails the job as upstream ("candidate schedulers"). */
 static void
 mgr_job_dispatch_task(struct mgr_job *j)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j->args, "timeout"), *id;
-    char task_id[DF_ID_TASK_LEN + 1];
+    char task_id[DF_ID_TASK_LEN + 1], missing[700] = "";
     struct df_error err;
     size_t i = 0;
     int rv;
@@ -793,21 +807,10 @@ mgr_job_dispatch_task(struct mgr_job *j)
                 cJSON_IsNumber(t) && t->valuedouble / 1e6 < 2e9 ? (int)(t->valuedouble / 1e6)
                                                                 : 3600 * 1000,
                 mgr_job_task_cb, j, &j->ops[i++], &err);
-        if (rv == 0)
-            continue;
-        j->nopen--;
-        cJSON_AddItemToArray(j->states,
-                             mgr_job_state_new(j->task_uuid, j->created_ms,
-                                               rv == DF_ENOTFOUND ? "SUCCESS" : "FAILURE",
-                                               rv == DF_ENOTFOUND ? "" : err.msg, NULL));
+        if (rv != 0)
+            mgr_job_not_started(j, rv, err.msg, missing, sizeof(missing));
     }
-    j->starting = false;
-    if (j->nopen == 0) {
-        cJSON *states = j->states;
-
-        j->states = NULL;
-        mgr_job_end(j, states);
-    }
+    mgr_job_dispatched(j, "candidate schedulers", missing);
 }
 
 /* The image's blobs, or why not. */

@@ -348,6 +348,33 @@ START_TEST(test_get_and_delete_task)
     job = tk_want("GET", "/api/v1/jobs?type=delete_task", NULL, 200);
     ck_assert_int_eq(cJSON_GetArraySize(job), 1);
     cJSON_Delete(job);
+    /* a cluster without a scheduler: nobody to ask, the job fails and says so */
+    job = tk_want("POST", "/api/v1/scheduler-clusters",
+                  "{\"name\":\"tk-empty\",\"config\":{},\"client_config\":{},"
+                  "\"seed_client_config\":{},\"seed_peer_cluster_id\":1}",
+                  200);
+    snprintf(args, sizeof(args),
+             "{\"type\":\"get_task\",\"args\":{\"url\":\"%s\"},\"scheduler_cluster_ids\":[%d]}",
+             url, cJSON_GetObjectItemCaseSensitive(job, "id")->valueint);
+    cJSON_Delete(job);
+    job = tk_want("POST", "/api/v1/jobs", args, 200);
+    snprintf(args, sizeof(args), "/api/v1/jobs/%d",
+             cJSON_GetObjectItemCaseSensitive(job, "id")->valueint);
+    for (int i = 0; i < 100 && strcmp(tk_str(job, "state"), "PENDING") == 0; i++) {
+        cJSON_Delete(job);
+        it_sleep_ms(50);
+        job = tk_want("GET", args, NULL, 200);
+    }
+    ck_assert_str_eq(tk_str(job, "state"), "FAILURE");
+    {
+        char *text = cJSON_PrintUnformatted(job);
+
+        ck_assert_msg(strstr(text, "candidate schedulers not found (no active scheduler in "
+                                   "scheduler cluster 2)") != NULL,
+                      "%s", text);
+        free(text);
+    }
+    cJSON_Delete(job);
 }
 
 END_TEST
