@@ -661,10 +661,13 @@ mgr_sync_cb(void *arg, struct mgr_fan *f)
     const struct rpc_status *st;
     const cJSON *resp, *e;
     int64_t now = df_time_wall_ms(), id;
-    size_t k = 0;
+    size_t k = 0, len;
+    bool in_txn;
 
     while (k < s->n && s->fans[k] != f)
         k++;
+    /* one transaction per answer: a thousand upserts commit once (milliseconds on the loop) */
+    in_txn = store_sql_begin(s->ctx->db, NULL) == 0;
     for (size_t i = 0; i < mgr_fan_count(f); i++) {
         mgr_fan_host(f, i, &st, &resp);
         cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(resp, "hosts"))
@@ -684,6 +687,12 @@ mgr_sync_cb(void *arg, struct mgr_fan *f)
             if (mgr_reg_update(s->ctx->db, MGR_REG_PEER, &u, now, &id) == 0)
                 s->hosts++;
         }
+    }
+    if (in_txn && store_sql_commit(s->ctx->db, NULL) != 0) {
+        store_sql_rollback(s->ctx->db);
+        len = strlen(s->error);
+        snprintf(s->error + len, sizeof(s->error) - len, "%scannot store the peers",
+                 len > 0 ? "; " : "");
     }
     mgr_task_fan_errors(f, s->error, sizeof(s->error));
     mgr_fan_free(f);
