@@ -846,9 +846,10 @@ void mgr_preheat_cancel(struct mgr_preheat *p);
 
 /*
  * A fan: one unary call of method with req to each of n hosts (taken; type "" a scheduler,
- * "super" a seed, else a peer: the certificate role expected under mTLS), each on its own
- * client. done runs once, from the loop, when every call ended; read the answers with
- * mgr_fan_host, then free the fan (mgr_fan_free may be called from done).
+ * "normal" a peer, else a seed: the certificate role expected under mTLS), each on its own
+ * client, at most limit open at once (0: all). done runs once, from the loop, when every call
+ * ended; read the answers with mgr_fan_host, then free the fan (mgr_fan_free may be called from
+ * done).
  */
 struct mgr_fan;
 struct rpc_client;
@@ -859,9 +860,9 @@ struct rpc_client;
 int mgr_host_client_new(struct mgr *ctx, const struct mgr_reg_host *h, int deadline_ms,
                         struct rpc_client **out, struct df_error *err);
 typedef void mgr_fan_done_fn(void *arg, struct mgr_fan *f);
-int mgr_fan_start(struct mgr *ctx, struct mgr_reg_host *hosts, size_t n, const char *method,
-                  const cJSON *req, int deadline_ms, mgr_fan_done_fn *done, void *arg,
-                  struct mgr_fan **out, struct df_error *err);
+int mgr_fan_start(struct mgr *ctx, struct mgr_reg_host *hosts, size_t n, size_t limit,
+                  const char *method, const cJSON *req, int deadline_ms, mgr_fan_done_fn *done,
+                  void *arg, struct mgr_fan **out, struct df_error *err);
 /* The same to the active schedulers of a cluster; DF_ENOTFOUND (err set) when none. */
 int mgr_fan_schedulers(struct mgr *ctx, int64_t cluster_id, const char *method, const cJSON *req,
                        int deadline_ms, mgr_fan_done_fn *done, void *arg, struct mgr_fan **out,
@@ -893,13 +894,14 @@ void mgr_hosts_cancel(struct mgr_hosts_req *r);
 int mgr_task_id_of(const cJSON *args, char out[DF_ID_TASK_LEN + 1], struct df_error *err);
 
 /*
- * get_task (del false) or delete_task of task_id in a cluster: done(arg, op, result (taken),
+ * get_task (del false) or delete_task of task_id in a cluster (at most limit DeleteTask
+ * calls open at once): done(arg, op, result (taken),
  * error or NULL when a scheduler did not answer) runs once from the loop, then op is gone.
  * Returns 0 and *out, or DF_ENOTFOUND (no active scheduler) with err set.
  */
 struct mgr_task_op;
 typedef void mgr_task_done_fn(void *arg, struct mgr_task_op *op, cJSON *result, const char *error);
-int mgr_task_start(struct mgr *ctx, int64_t cluster_id, bool del, const char *task_id,
+int mgr_task_start(struct mgr *ctx, int64_t cluster_id, bool del, const char *task_id, size_t limit,
                    int deadline_ms, mgr_task_done_fn *done, void *arg, struct mgr_task_op **out,
                    struct df_error *err);
 void mgr_task_cancel(struct mgr_task_op *op);

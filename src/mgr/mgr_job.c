@@ -786,6 +786,7 @@ static void
 mgr_job_dispatch_task(struct mgr_job *j)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j->args, "timeout"), *id;
+    const cJSON *npeer = cJSON_GetObjectItemCaseSensitive(j->args, "concurrent_peer_count");
     char task_id[DF_ID_TASK_LEN + 1], missing[700] = "";
     struct df_error err;
     size_t i = 0;
@@ -804,6 +805,8 @@ mgr_job_dispatch_task(struct mgr_job *j)
         j->nopen++;
         rv = mgr_task_start(
                 j->ctx, (int64_t)id->valuedouble, strcmp(j->type, "delete_task") == 0, task_id,
+                cJSON_IsNumber(npeer) && npeer->valuedouble >= 1 ? (size_t)npeer->valuedouble
+                                                                 : MGR_JOB_PEER_COUNT,
                 cJSON_IsNumber(t) && t->valuedouble / 1e6 < 2e9 ? (int)(t->valuedouble / 1e6)
                                                                 : 3600 * 1000,
                 mgr_job_task_cb, j, &j->ops[i++], &err);

@@ -63,6 +63,10 @@ struct mgr_fan {
     struct mgr *ctx;
     struct mgr_reg_host *hosts; /* the targets */
     size_t n, open;
+    size_t next, limit; /* the next target to call; calls open at most */
+    const char *method; /* static */
+    char *req;          /* printed */
+    int deadline_ms;
     struct rpc_client **clients;
     struct mgr_fan_call *calls;
     struct rpc_status *st; /* per target */
@@ -84,6 +88,7 @@ mgr_fan_free(struct mgr_fan *f)
     }
     if (f->done_ev != NULL)
         event_free(f->done_ev);
+    cJSON_free(f->req);
     free(f->clients);
     free(f->calls);
     free(f->st);
@@ -124,6 +129,8 @@ mgr_fan_done_cb(evutil_socket_t fd, short what, void *arg)
     mgr_fan_end(arg);
 }
 
+static void mgr_fan_pump(struct mgr_fan *f);
+
 static void
 mgr_fan_reply_cb(const struct rpc_status *st, const cJSON *resp, void *arg)
 {
@@ -133,8 +140,43 @@ mgr_fan_reply_cb(const struct rpc_status *st, const cJSON *resp, void *arg)
     f->st[c->i] = *st;
     if (st->code == RPC_OK && resp != NULL)
         f->resp[c->i] = cJSON_Duplicate(resp, true);
-    if (--f->open == 0)
+    /* its connection is done with: at most limit are open */
+    rpc_client_free(f->clients[c->i]);
+    f->clients[c->i] = NULL;
+    if (--f->open == 0 && f->next >= f->n) {
         mgr_fan_end(f);
+        return;
+    }
+    if (f->done != NULL)
+        mgr_fan_pump(f);
+}
+
+/* Open calls up to the limit; when every call failed at once, the end runs from the loop. */
+static void
+mgr_fan_pump(struct mgr_fan *f)
+{
+    struct df_error err;
+    size_t i;
+    int rv;
+
+    while (f->open < f->limit && f->next < f->n) {
+        i = f->next++;
+        f->calls[i].f = f;
+        f->calls[i].i = i;
+        f->open++;
+        if ((rv = mgr_host_client_new(f->ctx, &f->hosts[i], f->deadline_ms, &f->clients[i],
+                                      &err)) != 0 ||
+            (rv = rpc_client_unary_raw(f->clients[i], f->method, f->req, strlen(f->req),
+                                       f->deadline_ms, mgr_fan_reply_cb, &f->calls[i], NULL)) !=
+                    0) {
+            f->open--;
+            f->st[i].code = RPC_INTERNAL;
+            snprintf(f->st[i].message, sizeof(f->st[i].message), "cannot call %s: %s", f->method,
+                     df_strerror(rv));
+        }
+    }
+    if (f->open == 0 && f->next >= f->n)
+        event_active(f->done_ev, EV_TIMEOUT, 0);
 }
 
 int
@@ -161,47 +203,31 @@ mgr_host_client_new(struct mgr *ctx, const struct mgr_reg_host *h, int deadline_
 }
 
 int
-mgr_fan_start(struct mgr *ctx, struct mgr_reg_host *hosts, size_t n, const char *method,
-              const cJSON *req, int deadline_ms, mgr_fan_done_fn *done, void *arg,
-              struct mgr_fan **out, struct df_error *err)
+mgr_fan_start(struct mgr *ctx, struct mgr_reg_host *hosts, size_t n, size_t limit,
+              const char *method, const cJSON *req, int deadline_ms, mgr_fan_done_fn *done,
+              void *arg, struct mgr_fan **out, struct df_error *err)
 {
     struct mgr_fan *f = xcalloc(1, sizeof(*f));
-    int rv;
 
     f->ctx = ctx;
     f->hosts = hosts;
     f->n = n;
+    f->limit = limit > 0 ? limit : n;
+    f->method = method;
+    f->req = cJSON_PrintUnformatted(req);
+    f->deadline_ms = deadline_ms;
     f->clients = xcalloc(n + 1, sizeof(*f->clients));
     f->calls = xcalloc(n + 1, sizeof(*f->calls));
     f->st = xcalloc(n + 1, sizeof(*f->st));
     f->resp = xcalloc(n + 1, sizeof(*f->resp));
     f->done = done;
     f->arg = arg;
-    if ((f->done_ev = evtimer_new(ctx->base, mgr_fan_done_cb, f)) == NULL) {
+    if (f->req == NULL || (f->done_ev = evtimer_new(ctx->base, mgr_fan_done_cb, f)) == NULL) {
         mgr_fan_free(f);
         return df_error_set(err, DF_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
-        if ((rv = mgr_host_client_new(ctx, &hosts[i], deadline_ms, &f->clients[i], err)) != 0) {
-            mgr_fan_free(f);
-            return rv;
-        }
-    }
     *out = f;
-    for (size_t i = 0; i < n; i++) {
-        f->calls[i].f = f;
-        f->calls[i].i = i;
-        f->open++;
-        if ((rv = rpc_client_unary(f->clients[i], method, req, deadline_ms, mgr_fan_reply_cb,
-                                   &f->calls[i], NULL)) != 0) {
-            f->open--;
-            f->st[i].code = RPC_INTERNAL;
-            snprintf(f->st[i].message, sizeof(f->st[i].message), "cannot call %s: %s", method,
-                     df_strerror(rv));
-        }
-    }
-    if (f->open == 0)
-        event_active(f->done_ev, EV_TIMEOUT, 0);
+    mgr_fan_pump(f);
     return 0;
 }
 
@@ -240,7 +266,7 @@ mgr_fan_schedulers(struct mgr *ctx, int64_t cluster_id, const char *method, cons
 
     if ((rv = mgr_task_schedulers(ctx, cluster_id, &hosts, &n, err)) != 0)
         return rv;
-    return mgr_fan_start(ctx, hosts, n, method, req, deadline_ms, done, arg, out, err);
+    return mgr_fan_start(ctx, hosts, n, 0, method, req, deadline_ms, done, arg, out, err);
 }
 
 /* A host of a scheduler's answer (Host as StatHost spells it) as a registry host. */
@@ -427,6 +453,7 @@ struct mgr_task_op {
     bool del;
     char task_id[DF_ID_TASK_LEN + 1];
     int deadline_ms;
+    size_t limit; /* DeleteTask calls open at once (concurrent_peer_count) */
     struct mgr_fan *fan;
     cJSON *peers;             /* get_task: the result's peers */
     cJSON *success, *failure; /* delete_task */
@@ -558,8 +585,8 @@ mgr_task_listed_cb(void *arg, struct mgr_fan *f)
     }
     req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "taskId", op->task_id);
-    if (mgr_fan_start(op->ctx, holders, nholders, PROTO_DFDAEMON_DELETE_TASK, req, op->deadline_ms,
-                      mgr_task_deleted_cb, op, &op->fan, &err) != 0) {
+    if (mgr_fan_start(op->ctx, holders, nholders, op->limit, PROTO_DFDAEMON_DELETE_TASK, req,
+                      op->deadline_ms, mgr_task_deleted_cb, op, &op->fan, &err) != 0) {
         snprintf(op->error, sizeof(op->error), "%s", err.msg);
         mgr_task_end(op);
     }
@@ -567,8 +594,9 @@ mgr_task_listed_cb(void *arg, struct mgr_fan *f)
 }
 
 int
-mgr_task_start(struct mgr *ctx, int64_t cluster_id, bool del, const char *task_id, int deadline_ms,
-               mgr_task_done_fn *done, void *arg, struct mgr_task_op **out, struct df_error *err)
+mgr_task_start(struct mgr *ctx, int64_t cluster_id, bool del, const char *task_id, size_t limit,
+               int deadline_ms, mgr_task_done_fn *done, void *arg, struct mgr_task_op **out,
+               struct df_error *err)
 {
     struct mgr_task_op *op = xcalloc(1, sizeof(*op));
     cJSON *req = cJSON_CreateObject();
@@ -579,6 +607,7 @@ mgr_task_start(struct mgr *ctx, int64_t cluster_id, bool del, const char *task_i
     op->del = del;
     snprintf(op->task_id, sizeof(op->task_id), "%s", task_id);
     op->deadline_ms = deadline_ms;
+    op->limit = limit;
     op->peers = cJSON_CreateArray();
     op->success = cJSON_CreateArray();
     op->failure = cJSON_CreateArray();
