@@ -83,8 +83,13 @@ mgr_fan_free(struct mgr_fan *f)
         return;
     f->done = NULL;
     for (size_t i = 0; i < f->n; i++) {
-        rpc_client_free(f->clients[i]);
+        struct rpc_client *c = f->clients[i];
+
+        /* its open call fails now, into mgr_fan_reply_cb: which must not free it again */
+        f->clients[i] = NULL;
+        rpc_client_free(c);
         cJSON_Delete(f->resp[i]);
+        f->resp[i] = NULL;
     }
     if (f->done_ev != NULL)
         event_free(f->done_ev);

@@ -8,6 +8,7 @@
  * goes to the origin again); sync_peers copies the scheduler's hosts into /api/v1/peers;
  * an all_peers preheat puts a file on every host while the origin serves it once.
  */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -532,6 +533,32 @@ START_TEST(test_preheat_all_peers)
 
 END_TEST
 
+/* A scheduler that does not answer (stopped): the job's timeout ends it, FAILURE. */
+START_TEST(test_timeout_with_silent_scheduler)
+{
+    char args[512];
+    cJSON *job;
+    char *text;
+
+    ck_assert_int_eq(kill(K.sched.pid, SIGSTOP), 0);
+    snprintf(args, sizeof(args), "{\"url\":\"http://%s/gen/1KiB\",\"timeout\":1000000000}",
+             K.origin_addr);
+    job = tk_job_end("get_task", args);
+    ck_assert_int_eq(kill(K.sched.pid, SIGCONT), 0);
+    text = cJSON_PrintUnformatted(job);
+    ck_assert_msg(strcmp(tk_str(job, "state"), "FAILURE") == 0 &&
+                          strstr(text, "timeout: the job did not end within 1 s") != NULL,
+                  "%s", text);
+    free(text);
+    cJSON_Delete(job);
+    /* and the manager carries on: the scheduler answers again */
+    snprintf(args, sizeof(args), "{\"url\":\"http://%s/gen/1KiB\"}", K.origin_addr);
+    job = tk_job("get_task", args);
+    cJSON_Delete(job);
+}
+
+END_TEST
+
 Suite *it_task_suite(void);
 
 Suite *
@@ -546,6 +573,7 @@ it_task_suite(void)
     tcase_add_test(tc, test_delete_while_downloading);
     tcase_add_test(tc, test_sync_peers);
     tcase_add_test(tc, test_preheat_all_peers);
+    tcase_add_test(tc, test_timeout_with_silent_scheduler);
     suite_add_tcase(s, tc);
     return s;
 }
