@@ -406,6 +406,7 @@ struct mgr {
     uint64_t rpc_calls, keepalives;
     /* jobs (mgr_job.c): the ones running on this process, the creation limits */
     struct mgr_job_list jobs_live;
+    struct mgr_sync *syncs; /* sync_peers requests waiting for their schedulers (mgr_task.c) */
     struct mgr_job_limits *job_limits;
     struct net_fetch_pool *fetch_pool;
     struct evdns_base *dns;
@@ -908,6 +909,8 @@ void mgr_task_cancel(struct mgr_task_op *op);
 
 /* sync_peers of the clusters (array of ids): answers req 200 "OK" once done, or 500. */
 void mgr_task_sync_peers(struct mgr *ctx, struct net_http_req *req, const cJSON *cluster_ids);
+/* Drop the sync_peers requests still waiting (shutdown): their calls are cancelled. */
+void mgr_task_reset(struct mgr *ctx);
 
 mgr_handler_fn mgr_job_create;
 mgr_handler_fn mgr_job_list;

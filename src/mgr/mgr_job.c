@@ -1340,6 +1340,7 @@ mgr_job_init(struct mgr *ctx, struct df_error *err)
 void
 mgr_job_reset(struct mgr *ctx)
 {
+    mgr_task_reset(ctx);
     while (!LIST_EMPTY(&ctx->jobs_live))
         mgr_job_free(LIST_FIRST(&ctx->jobs_live));
     free(ctx->job_limits);

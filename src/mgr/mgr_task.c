@@ -636,6 +636,7 @@ mgr_task_start(struct mgr *ctx, int64_t cluster_id, bool del, const char *task_i
 
 struct mgr_sync {
     struct mgr *ctx;
+    struct mgr_sync *next;    /* on ctx->syncs */
     struct net_http_req *req; /* NULL once its connection closed */
     struct mgr_fan **fans;
     int64_t *clusters;
@@ -647,6 +648,14 @@ struct mgr_sync {
 static void
 mgr_sync_free(struct mgr_sync *s)
 {
+    struct mgr_sync **pp = &s->ctx->syncs;
+
+    while (*pp != NULL && *pp != s)
+        pp = &(*pp)->next;
+    if (*pp == s)
+        *pp = s->next;
+    if (s->req != NULL)
+        net_http_req_on_close(s->req, NULL, NULL);
     for (size_t i = 0; i < s->n; i++)
         mgr_fan_free(s->fans[i]);
     free(s->fans);
@@ -680,6 +689,7 @@ mgr_sync_finish(struct mgr_sync *s)
             snprintf(msg, sizeof(msg), "sync peers: %s", s->error);
             mgr_reply_message(s->req, 500, msg);
         }
+        s->req = NULL; /* answered: gone once sent */
     }
     log_info("manager: sync_peers: %zu hosts from the schedulers of %zu clusters%s%s", s->hosts,
              s->n, s->error[0] != '\0' ? "; " : "", s->error);
@@ -771,4 +781,13 @@ mgr_task_sync_peers(struct mgr *ctx, struct net_http_req *req, const cJSON *clus
         return;
     }
     net_http_req_on_close(req, mgr_sync_close_cb, s);
+    s->next = ctx->syncs;
+    ctx->syncs = s;
+}
+
+void
+mgr_task_reset(struct mgr *ctx)
+{
+    while (ctx->syncs != NULL)
+        mgr_sync_free(ctx->syncs);
 }
