@@ -34,6 +34,27 @@ struct tk {
 };
 
 static struct tk K;
+static bool tk_tls; /* the cluster under mutual TLS, certificates from `dragonfly cert` */
+
+/* The TLS flags of host: its certificate, key and the CA into crt/key/ca (NULL crt: none). */
+static const char *
+tk_tls_of(const char *host, char *crt, char *key, char *ca, size_t len)
+{
+    if (!tk_tls)
+        return NULL;
+    snprintf(crt, len, "%s/%s.crt", K.dir, host);
+    snprintf(key, len, "%s/%s.key", K.dir, host);
+    snprintf(ca, len, "%s/ca/ca.crt", K.dir);
+    return "--tls-cert";
+}
+
+static void
+tk_issue(const char *role, const char *host)
+{
+    ck_assert_int_eq(it_shf(NULL, 30, "%s cert issue --dir %s/ca --role %s --host %s --out %s/%s",
+                            it_bin(), K.dir, role, host, K.dir, host),
+                     0);
+}
 
 /* One REST call as root; returns the status and the body in *out (free it). */
 static int
@@ -179,21 +200,24 @@ tk_origin_bytes(const char *target)
 static void
 tk_peer(struct it_proc *p, const char *name, const char *ip, const char *flag, const char *value)
 {
-    char data[700], host[32];
+    char data[700], host[32], crt[700], key[700], ca[700];
+    const char *tls;
 
     snprintf(data, sizeof(data), "%s/%s", K.dir, name);
     snprintf(host, sizeof(host), "tk-%s", name);
+    tls = tk_tls_of(host, crt, key, ca, sizeof(crt));
     ck_assert_int_eq(it_df_start(p, K.dir, name, "peer", "--ip", ip, "--hostname", host,
                                  "--data-dir", data, "--rpc-port", "0", "--upload-port", "0",
                                  "--metrics-port", "0", "--proxy-listen", "off", flag, value,
-                                 IT_ALLOW_ORIGIN, TK_ORIGIN, NULL),
+                                 IT_ALLOW_ORIGIN, TK_ORIGIN, tls, crt, "--tls-key", key, "--tls-ca",
+                                 ca, NULL),
                      0);
 }
 
 static void
 tk_setup(void)
 {
-    char tool[512], ready[700], dd[700], body[128];
+    char tool[512], ready[700], dd[700], body[128], crt[700], key[700], ca[700];
     const char *oargv[] = {it_tool("origin", tool, sizeof(tool)),
                            "--listen",
                            TK_ORIGIN ":0",
@@ -210,10 +234,20 @@ tk_setup(void)
                                    ready, IT_READY_MS),
                      0);
     snprintf(K.origin_addr, sizeof(K.origin_addr), "%s", it_proc_ready_str(&K.origin, "http"));
+    if (tk_tls) {
+        ck_assert_int_eq(it_shf(NULL, 30, "%s cert ca --dir %s/ca", it_bin(), K.dir), 0);
+        tk_issue("manager", "tk-mgr");
+        tk_issue("scheduler", "tk-sched");
+        tk_issue("seed", "tk-seed");
+        tk_issue("peer", "tk-p4");
+        tk_issue("peer", "tk-p5");
+    }
     snprintf(dd, sizeof(dd), "%s/mgr", K.dir);
     ck_assert_int_eq(it_df_start(&K.mgr, K.dir, "manager", "manager", "--listen", TK_MGR ":0",
                                  "--rpc-listen", TK_MGR ":0", "--data-dir", dd,
-                                 "--auth-password-iterations", "1000", NULL),
+                                 "--auth-password-iterations", "1000",
+                                 tk_tls_of("tk-mgr", crt, key, ca, sizeof(crt)), crt, "--tls-key",
+                                 key, "--tls-ca", ca, NULL),
                      0);
     snprintf(K.rest, sizeof(K.rest), "%s", it_proc_ready_str(&K.mgr, "rest"));
     rpc = it_proc_ready_str(&K.mgr, "rpc");
@@ -223,13 +257,17 @@ tk_setup(void)
     cJSON_Delete(doc);
     ck_assert_int_eq(it_df_start(&K.sched, K.dir, "scheduler", "scheduler", "--listen",
                                  TK_SCHED ":0", "--metrics-listen", TK_SCHED ":0", "--manager", rpc,
-                                 "--hostname", "tk-sched", NULL),
+                                 "--hostname", "tk-sched",
+                                 tk_tls_of("tk-sched", crt, key, ca, sizeof(crt)), crt, "--tls-key",
+                                 key, "--tls-ca", ca, NULL),
                      0);
     snprintf(dd, sizeof(dd), "%s/seed", K.dir);
     ck_assert_int_eq(it_df_start(&K.seed, K.dir, "seed", "peer", "--seed", "--ip", TK_SEED,
                                  "--hostname", "tk-seed", "--data-dir", dd, "--rpc-port", "0",
                                  "--upload-port", "0", "--metrics-port", "0", "--proxy-listen",
-                                 "off", "--manager", rpc, IT_ALLOW_ORIGIN, TK_ORIGIN, NULL),
+                                 "off", "--manager", rpc, IT_ALLOW_ORIGIN, TK_ORIGIN,
+                                 tk_tls_of("tk-seed", crt, key, ca, sizeof(crt)), crt, "--tls-key",
+                                 key, "--tls-ca", ca, NULL),
                      0);
     /* the scheduler is active in the manager before a peer asks it for one */
     for (int i = 0; i < 300; i++) {
@@ -559,6 +597,13 @@ START_TEST(test_timeout_with_silent_scheduler)
 
 END_TEST
 
+static void
+tk_setup_tls(void)
+{
+    tk_tls = true;
+    tk_setup();
+}
+
 Suite *it_task_suite(void);
 
 Suite *
@@ -574,6 +619,14 @@ it_task_suite(void)
     tcase_add_test(tc, test_sync_peers);
     tcase_add_test(tc, test_preheat_all_peers);
     tcase_add_test(tc, test_timeout_with_silent_scheduler);
+    suite_add_tcase(s, tc);
+    /* the same jobs when every role speaks mutual TLS: the manager's certificate opens the
+     * schedulers' views and the peers' DeleteTask and DownloadTask */
+    tc = tcase_create("mtls");
+    tcase_set_timeout(tc, 180);
+    tcase_add_checked_fixture(tc, tk_setup_tls, tk_teardown);
+    tcase_add_test(tc, test_get_and_delete_task);
+    tcase_add_test(tc, test_preheat_all_peers);
     suite_add_tcase(s, tc);
     return s;
 }
