@@ -23,6 +23,8 @@
 #define PROTO_DFDAEMON_STAT_TASK          "/dfdaemon.v2.DfdaemonDownload/StatTask"
 #define PROTO_DFDAEMON_SEED_DOWNLOAD_TASK "/dfdaemon.v2.DfdaemonUpload/DownloadTask"
 #define PROTO_DFDAEMON_SYNC_PIECES        "/dfdaemon.v2.DfdaemonUpload/SyncPieces"
+/* {"taskId"} -> {}: drop the task from the peer's cache (the manager's delete_task) */
+#define PROTO_DFDAEMON_DELETE_TASK "/dfdaemon.v2.DfdaemonUpload/DeleteTask"
 
 #define PROTO_DOWNLOAD_STR_MAX     4096 /* bytes of url, tag, application, filtered params */
 #define PROTO_DOWNLOAD_HEADERS_MAX 64

@@ -27,9 +27,17 @@
 #define PROTO_SCHED_STAT_HOST     PROTO_SCHED_SVC "StatHost"
 #define PROTO_SCHED_LEAVE_PEER    PROTO_SCHED_SVC "LeavePeer"
 #define PROTO_SCHED_ANNOUNCE_PEER PROTO_SCHED_SVC "AnnouncePeer"
-#define PROTO_SCHED_ANNOUNCE_MAX  (64u << 10) /* bytes of one AnnouncePeer request message */
-#define PROTO_TINY_MAX            128         /* content up to this size is answered inline */
-#define PROTO_ID_MAX              512         /* bytes of a host or peer id */
+/*
+ * Our addition, called by the manager only (under mTLS a manager certificate; see
+ * src/scheduler/sched_list.c): ListHosts {} -> {"hosts":[Host as StatHost answers it]};
+ * ListTaskPeers {"taskId"} -> {"peers":[Peer as StatPeer answers it, with "host": Host]}, the
+ * peers holding the task or fetching it (an unknown task: none).
+ */
+#define PROTO_SCHED_LIST_HOSTS      PROTO_SCHED_SVC "ListHosts"
+#define PROTO_SCHED_LIST_TASK_PEERS PROTO_SCHED_SVC "ListTaskPeers"
+#define PROTO_SCHED_ANNOUNCE_MAX    (64u << 10) /* bytes of one AnnouncePeer request message */
+#define PROTO_TINY_MAX              128         /* content up to this size is answered inline */
+#define PROTO_ID_MAX                512         /* bytes of a host or peer id */
 
 /* ---- AnnounceHost ---- */
 

@@ -19,6 +19,8 @@
 
 #include "df/df_conf.h"
 #include "df/df_err.h"
+#include "df/df_id.h"
+#include "df/rpc_err.h"
 #include "df/rpc_tls.h"
 
 struct event;
@@ -360,6 +362,77 @@ int mgr_reg_keepalive(struct store_sql *db, enum mgr_reg_kind kind, const char *
 int mgr_reg_list(struct store_sql *db, enum mgr_reg_kind kind, int64_t cluster_id, bool active_only,
                  struct mgr_reg_host **out, size_t *n);
 
+/* ---- what the hosts of a cluster know and do (mgr_task.c) ---- */
+
+/*
+ * A fan: one unary call of method with req to each of n hosts (taken; type "" a scheduler,
+ * "normal" a peer, else a seed: the certificate role expected under mTLS), each on its own
+ * client, at most limit open at once (0: all). done runs once, from the loop, when every call
+ * ended; read the answers with mgr_fan_host, then free the fan (mgr_fan_free may be called from
+ * done).
+ */
+struct mgr;
+struct mgr_fan;
+struct net_http_req;
+struct rpc_client;
+/*
+ * A client for host h's RPC port: under mTLS the manager's certificate, h's name and the role
+ * its type says ("" a scheduler, "normal" a peer, else a seed). 0 and *out, or an error.
+ */
+int mgr_host_client_new(struct mgr *ctx, const struct mgr_reg_host *h, int deadline_ms,
+                        struct rpc_client **out, struct df_error *err);
+typedef void mgr_fan_done_fn(void *arg, struct mgr_fan *f);
+int mgr_fan_start(struct mgr *ctx, struct mgr_reg_host *hosts, size_t n, size_t limit,
+                  const char *method, const cJSON *req, int deadline_ms, mgr_fan_done_fn *done,
+                  void *arg, struct mgr_fan **out, struct df_error *err);
+/* The same to the active schedulers of a cluster; DF_ENOTFOUND (err set) when none. */
+int mgr_fan_schedulers(struct mgr *ctx, int64_t cluster_id, const char *method, const cJSON *req,
+                       int deadline_ms, mgr_fan_done_fn *done, void *arg, struct mgr_fan **out,
+                       struct df_error *err);
+size_t mgr_fan_count(const struct mgr_fan *f);
+/* Target i, its call's status and answer (NULL unless RPC_OK); borrowed from f. */
+const struct mgr_reg_host *mgr_fan_host(const struct mgr_fan *f, size_t i,
+                                        const struct rpc_status **st, const cJSON **resp);
+/* Free f; its open calls are cancelled without done. NULL is a no-op. */
+void mgr_fan_free(struct mgr_fan *f);
+
+/*
+ * The hosts of a cluster as its schedulers list them (ListHosts), deduplicated by ip and
+ * port: done(arg, 0, "", hosts (taken), n), or an error and why when no scheduler answered.
+ * Returns 0 and *out, or DF_ENOTFOUND (no active scheduler) with err set.
+ */
+struct mgr_hosts_req;
+typedef void mgr_hosts_done_fn(void *arg, int rv, const char *why, struct mgr_reg_host *hosts,
+                               size_t n);
+int mgr_hosts_start(struct mgr *ctx, int64_t cluster_id, int deadline_ms, mgr_hosts_done_fn *done,
+                    void *arg, struct mgr_hosts_req **out, struct df_error *err);
+void mgr_hosts_cancel(struct mgr_hosts_req *r);
+
+/*
+ * The task id get_task and delete_task args name: task_id, else the SHA-256 of
+ * content_for_calculating_task_id, else url with tag, application, filtered_query_params
+ * and piece_length as a peer computes it. DF_EINVAL with upstream's text when none is given.
+ */
+int mgr_task_id_of(const cJSON *args, char out[DF_ID_TASK_LEN + 1], struct df_error *err);
+
+/*
+ * get_task (del false) or delete_task of task_id in a cluster (at most limit DeleteTask
+ * calls open at once): done(arg, op, result (taken),
+ * error or NULL when a scheduler did not answer) runs once from the loop, then op is gone.
+ * Returns 0 and *out, or DF_ENOTFOUND (no active scheduler) with err set.
+ */
+struct mgr_task_op;
+typedef void mgr_task_done_fn(void *arg, struct mgr_task_op *op, cJSON *result, const char *error);
+int mgr_task_start(struct mgr *ctx, int64_t cluster_id, bool del, const char *task_id, size_t limit,
+                   int deadline_ms, mgr_task_done_fn *done, void *arg, struct mgr_task_op **out,
+                   struct df_error *err);
+void mgr_task_cancel(struct mgr_task_op *op);
+
+/* sync_peers of the clusters (array of ids): answers req 200 "OK" once done, or 500. */
+void mgr_task_sync_peers(struct mgr *ctx, struct net_http_req *req, const cJSON *cluster_ids);
+/* Drop the sync_peers requests still waiting (shutdown): their calls are cancelled. */
+void mgr_task_reset(struct mgr *ctx);
+
 /* ---- the searcher (mgr_search.c; pure) ---- */
 
 /* The caller of ListSchedulers as the searcher sees it (any member may be NULL). */
@@ -423,6 +496,7 @@ struct mgr {
     uint64_t rpc_calls, keepalives;
     /* jobs (mgr_job.c): the ones running on this process, the creation limits */
     struct mgr_job_list jobs_live;
+    struct mgr_sync *syncs; /* sync_peers requests waiting for their schedulers (mgr_task.c) */
     struct mgr_job_limits *job_limits;
     struct net_fetch_pool *fetch_pool;
     struct evdns_base *dns;

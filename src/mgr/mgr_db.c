@@ -391,8 +391,14 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
                 " ?12, ?13) ON CONFLICT (host_name, ip, scheduler_cluster_id) DO UPDATE SET"
                 " updated_at = ?1, type = excluded.type, idc = excluded.idc,"
                 " location = excluded.location, port = excluded.port,"
-                " download_port = excluded.download_port, proxy_port = excluded.proxy_port,"
-                " git_version = excluded.git_version, git_commit = excluded.git_commit,"
+                " download_port = excluded.download_port,"
+                /* sync_peers knows no proxy port or version: it keeps the peer's own */
+                " proxy_port = CASE excluded.proxy_port WHEN 0 THEN proxy_port"
+                " ELSE excluded.proxy_port END,"
+                " git_version = CASE excluded.git_version WHEN '' THEN git_version"
+                " ELSE excluded.git_version END,"
+                " git_commit = CASE excluded.git_commit WHEN '' THEN git_commit"
+                " ELSE excluded.git_commit END,"
                 " alive_until = excluded.alive_until RETURNING id",
         [MGR_STMT_PEER_GET] = "SELECT " MGR_PEER_COLS " FROM peers WHERE id = ?1",
         [MGR_STMT_PEER_LIST] = "SELECT " MGR_PEER_COLS " FROM peers" MGR_PEER_FILTER

@@ -79,6 +79,8 @@ struct mgr_job {
     /* the dispatch: one per cluster, the job_states of those that ended */
     struct mgr_preheat **preheats;
     size_t npreheats, nopen;
+    const char *type;         /* preheat, get_task or delete_task (static) */
+    struct mgr_task_op **ops; /* get_task, delete_task: one per cluster (mgr_task.c) */
     bool starting; /* inside mgr_job_dispatch: a dispatch that ends does not end the job */
     cJSON *states;
 };
@@ -367,6 +369,58 @@ fail:
     return DF_EINVAL;
 }
 
+/*
+ * The args of get_task and delete_task (upstream's GetTaskArgs / DeleteTaskArgs): one of
+ * task_id, content_for_calculating_task_id or url (with tag, application,
+ * filtered_query_params, piece_length), concurrent_peer_count (1..1000, default 500) and
+ * timeout (ns, default 60 min), stored with the keys sorted. 0 and *out, or DF_EINVAL.
+ */
+static int
+mgr_job_task_args(const cJSON *args, cJSON **out, struct df_error *err)
+{
+    const char *tid, *url, *tag, *app, *fqp, *content;
+    int64_t piece, npeer, timeout;
+    char id[DF_ID_TASK_LEN + 1];
+    bool has_piece;
+    cJSON *o;
+
+    if (args != NULL && !cJSON_IsNull(args) && !cJSON_IsObject(args))
+        return df_error_set(err, DF_EINVAL, "args: expected an object");
+    if (mgr_job_str(args, "task_id", DF_ID_TASK_LEN, &tid, err) != 0 ||
+        mgr_job_str(args, "url", 8192, &url, err) != 0 ||
+        mgr_job_str(args, "tag", 1024, &tag, err) != 0 ||
+        mgr_job_str(args, "application", 1024, &app, err) != 0 ||
+        mgr_job_str(args, "filtered_query_params", 8192, &fqp, err) != 0 ||
+        mgr_job_str(args, "content_for_calculating_task_id", 65536, &content, err) != 0 ||
+        mgr_job_int(args, "piece_length", MGR_JOB_PIECE_MIN, MGR_JOB_PIECE_MAX, 0, &piece,
+                    &has_piece, err) != 0 ||
+        mgr_job_int(args, "concurrent_peer_count", 0, 1000, 0, &npeer, NULL, err) != 0 ||
+        mgr_job_int(args, "timeout", 0, MGR_JOB_TIMEOUT_MAX, 0, &timeout, NULL, err) != 0)
+        return DF_EINVAL;
+    if (*tid == '\0' && *content == '\0' && *url != '\0' &&
+        mgr_job_url_check("url", url, false, err) != 0)
+        return DF_EINVAL;
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "application", app);
+    cJSON_AddNumberToObject(o, "concurrent_peer_count",
+                            (double)(npeer == 0 ? MGR_JOB_PEER_COUNT : npeer));
+    cJSON_AddStringToObject(o, "content_for_calculating_task_id", content);
+    cJSON_AddStringToObject(o, "filtered_query_params", fqp);
+    mgr_job_add_opt(o, "piece_length", has_piece, piece);
+    cJSON_AddStringToObject(o, "tag", tag);
+    cJSON_AddStringToObject(o, "task_id", tid);
+    cJSON_AddNumberToObject(o, "timeout",
+                            (double)(timeout == 0 ? MGR_JOB_TIMEOUT_DEFAULT : timeout));
+    cJSON_AddStringToObject(o, "url", url);
+    /* the id the job will look for: its errors are the caller's, at creation */
+    if (mgr_task_id_of(o, id, err) != 0) {
+        cJSON_Delete(o);
+        return DF_EINVAL;
+    }
+    *out = o;
+    return 0;
+}
+
 const char *
 mgr_job_group_state(const cJSON *job_states)
 {
@@ -495,9 +549,12 @@ mgr_job_free(struct mgr_job *j)
         return;
     LIST_REMOVE(j, link);
     mgr_image_cancel(j->image);
-    for (size_t i = 0; i < j->npreheats; i++)
+    for (size_t i = 0; j->preheats != NULL && i < j->npreheats; i++)
         mgr_preheat_cancel(j->preheats[i]);
     free(j->preheats);
+    for (size_t i = 0; j->ops != NULL && i < j->npreheats; i++)
+        mgr_task_cancel(j->ops[i]);
+    free(j->ops);
     cJSON_Delete(j->states);
     if (j->start_ev != NULL)
         event_free(j->start_ev);
@@ -529,9 +586,13 @@ mgr_job_end(struct mgr_job *j, cJSON *states)
     char group[DF_ID_UUID_LEN + 8];
     const cJSON *e;
     const char *state;
-    cJSON *result;
+    cJSON *result, *named;
 
     snprintf(group, sizeof(group), "group_%s", j->task_uuid + 5);
+    cJSON_ArrayForEach(named, states)
+    {
+        cJSON_ReplaceItemInObjectCaseSensitive(named, "task_name", cJSON_CreateString(j->type));
+    }
     result = mgr_job_result_of(group, j->created_ms, states);
     state = cJSON_GetObjectItemCaseSensitive(result, "state")->valuestring;
     if (strcmp(state, "SUCCESS") == 0) {
@@ -577,6 +638,40 @@ mgr_job_timeout_cb(evutil_socket_t fd, short what, void *arg)
     mgr_job_finish(j, "FAILURE", msg, NULL);
 }
 
+/* A cluster's dispatch ended with result (taken), why "" for a success: its job_states
+ * entry; the last one ends the job. */
+static void
+mgr_job_cluster_ended(struct mgr_job *j, cJSON *result, const char *why)
+{
+    cJSON *results = cJSON_CreateArray();
+
+    j->nopen--;
+    cJSON_AddItemToArray(results, result);
+    cJSON_AddItemToArray(j->states,
+                         mgr_job_state_new(j->task_uuid, j->created_ms,
+                                           *why != '\0' ? "FAILURE" : "SUCCESS", why, results));
+    if (!j->starting && j->nopen == 0) {
+        cJSON *states = j->states;
+
+        j->states = NULL;
+        mgr_job_end(j, states);
+    }
+}
+
+/* "<n> of <total> <what> failed, the first on <ip>: <description>" of a failure_tasks list
+ * into buf, or "" when it is empty. */
+static void
+mgr_job_first_failure(const cJSON *fail, int total, const char *what, char *buf, size_t len)
+{
+    const cJSON *first = cJSON_GetArrayItem(fail, 0);
+
+    buf[0] = '\0';
+    if (first != NULL)
+        snprintf(buf, len, "%d of %d %s failed, the first on %s: %s", cJSON_GetArraySize(fail),
+                 total, what, cJSON_GetObjectItemCaseSensitive(first, "ip")->valuestring,
+                 cJSON_GetObjectItemCaseSensitive(first, "description")->valuestring);
+}
+
 /* A dispatch ended: its job_states entry; the last one ends the job. */
 static void
 mgr_job_preheat_cb(void *arg, struct mgr_preheat *p, cJSON *result)
@@ -585,29 +680,50 @@ mgr_job_preheat_cb(void *arg, struct mgr_preheat *p, cJSON *result)
     const cJSON *fail = cJSON_GetObjectItemCaseSensitive(result, "failure_tasks");
     const cJSON *ok = cJSON_GetObjectItemCaseSensitive(result, "success_tasks");
     char error[700] = "";
-    cJSON *results = cJSON_CreateArray();
 
     for (size_t i = 0; i < j->npreheats; i++) {
         if (j->preheats[i] == p)
             j->preheats[i] = NULL;
     }
-    j->nopen--;
-    if (cJSON_GetArraySize(fail) > 0)
-        snprintf(error, sizeof(error), "%d of %d downloads failed, the first on %s: %s",
-                 cJSON_GetArraySize(fail), cJSON_GetArraySize(fail) + cJSON_GetArraySize(ok),
-                 cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(fail, 0), "ip")->valuestring,
-                 cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(fail, 0), "description")
-                         ->valuestring);
-    cJSON_AddItemToArray(results, result);
-    cJSON_AddItemToArray(j->states,
-                         mgr_job_state_new(j->task_uuid, j->created_ms,
-                                           *error != '\0' ? "FAILURE" : "SUCCESS", error, results));
-    if (!j->starting && j->nopen == 0) {
-        cJSON *states = j->states;
+    mgr_job_first_failure(fail, cJSON_GetArraySize(fail) + cJSON_GetArraySize(ok), "downloads",
+                          error, sizeof(error));
+    mgr_job_cluster_ended(j, result, error);
+}
 
-        j->states = NULL;
-        mgr_job_end(j, states);
+/* A cluster's dispatch did not start (rv): without a host to ask (DF_ENOTFOUND) it is
+ * skipped, its reason added to missing; else it failed. */
+static void
+mgr_job_not_started(struct mgr_job *j, int rv, const char *why, char *missing, size_t len)
+{
+    size_t used = strlen(missing);
+
+    j->nopen--;
+    if (rv == DF_ENOTFOUND && used < len - 1)
+        snprintf(missing + used, len - used, "%s%s", used > 0 ? "; " : "", why);
+    else if (rv != DF_ENOTFOUND)
+        cJSON_AddItemToArray(j->states,
+                             mgr_job_state_new(j->task_uuid, j->created_ms, "FAILURE", why, NULL));
+}
+
+/* Every cluster's dispatch started: the job ends now if none is open (FAILURE "<none> not
+ * found (missing)" when none could even start), else with the last one. */
+static void
+mgr_job_dispatched(struct mgr_job *j, const char *none, const char *missing)
+{
+    cJSON *states;
+    char msg[800];
+
+    j->starting = false;
+    if (j->nopen > 0)
+        return;
+    if (cJSON_GetArraySize(j->states) == 0) {
+        snprintf(msg, sizeof(msg), "%s not found (%s)", none, missing);
+        mgr_job_finish(j, "FAILURE", msg, NULL);
+        return;
     }
+    states = j->states;
+    j->states = NULL;
+    mgr_job_end(j, states);
 }
 
 /*
@@ -619,7 +735,7 @@ mgr_job_preheat_cb(void *arg, struct mgr_preheat *p, cJSON *result)
 static void
 mgr_job_dispatch(struct mgr_job *j, cJSON *urls, const char *auth)
 {
-    size_t n = (size_t)cJSON_GetArraySize(j->cluster_ids), i = 0, len = 0;
+    size_t n = (size_t)cJSON_GetArraySize(j->cluster_ids), i = 0;
     char missing[700] = "";
     struct df_error err;
     const cJSON *id;
@@ -634,33 +750,70 @@ mgr_job_dispatch(struct mgr_job *j, cJSON *urls, const char *auth)
         j->nopen++;
         rv = mgr_preheat_start(j->ctx, (int64_t)id->valuedouble, j->args, &j->sec, auth, urls,
                                mgr_job_preheat_cb, j, &j->preheats[i++], &err);
-        if (rv == 0)
-            continue;
-        j->nopen--;
-        if (rv == DF_ENOTFOUND && len < sizeof(missing) - 1)
-            len += (size_t)snprintf(missing + len, sizeof(missing) - len, "%s%s",
-                                    len > 0 ? "; " : "", err.msg);
-        else
-            cJSON_AddItemToArray(j->states, mgr_job_state_new(j->task_uuid, j->created_ms,
-                                                              "FAILURE", err.msg, NULL));
+        if (rv != 0)
+            mgr_job_not_started(j, rv, err.msg, missing, sizeof(missing));
     }
-    j->starting = false;
     cJSON_Delete(urls);
-    if (j->nopen > 0)
-        return;
-    if (cJSON_GetArraySize(j->states) == 0) {
-        char msg[800];
+    mgr_job_dispatched(j, "candidate seed peers", missing);
+}
 
-        snprintf(msg, sizeof(msg), "candidate seed peers not found (%s)", missing);
-        mgr_job_finish(j, "FAILURE", msg, NULL);
+/* A cluster's get_task or delete_task ended: its job_states entry; the last ends the job. */
+static void
+mgr_job_task_cb(void *arg, struct mgr_task_op *op, cJSON *result, const char *error)
+{
+    struct mgr_job *j = arg;
+    const cJSON *fail = cJSON_GetObjectItemCaseSensitive(result, "failure_tasks");
+    char why[800] = "";
+
+    for (size_t i = 0; i < j->npreheats; i++) {
+        if (j->ops[i] == op)
+            j->ops[i] = NULL;
+    }
+    if (error != NULL)
+        snprintf(why, sizeof(why), "%s", error);
+    else
+        mgr_job_first_failure(fail,
+                              cJSON_GetArraySize(fail) +
+                                      cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+                                              result, "success_tasks")),
+                              "deletions", why, sizeof(why));
+    mgr_job_cluster_ended(j, result, why);
+}
+
+/* get_task or delete_task on every cluster of j (mgr_task.c); a cluster without an active
+ * scheduler is skipped, none at all fails the job as upstream ("candidate schedulers"). */
+static void
+mgr_job_dispatch_task(struct mgr_job *j)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j->args, "timeout"), *id;
+    const cJSON *npeer = cJSON_GetObjectItemCaseSensitive(j->args, "concurrent_peer_count");
+    char task_id[DF_ID_TASK_LEN + 1], missing[700] = "";
+    struct df_error err;
+    size_t i = 0;
+    int rv;
+
+    if (mgr_task_id_of(j->args, task_id, &err) != 0) {
+        mgr_job_finish(j, "FAILURE", err.msg, NULL);
         return;
     }
+    j->states = cJSON_CreateArray();
+    j->npreheats = (size_t)cJSON_GetArraySize(j->cluster_ids);
+    j->ops = xcalloc(j->npreheats + 1, sizeof(*j->ops));
+    j->starting = true;
+    cJSON_ArrayForEach(id, j->cluster_ids)
     {
-        cJSON *states = j->states;
-
-        j->states = NULL;
-        mgr_job_end(j, states);
+        j->nopen++;
+        rv = mgr_task_start(
+                j->ctx, (int64_t)id->valuedouble, strcmp(j->type, "delete_task") == 0, task_id,
+                cJSON_IsNumber(npeer) && npeer->valuedouble >= 1 ? (size_t)npeer->valuedouble
+                                                                 : MGR_JOB_PEER_COUNT,
+                cJSON_IsNumber(t) && t->valuedouble / 1e6 < 2e9 ? (int)(t->valuedouble / 1e6)
+                                                                : 3600 * 1000,
+                mgr_job_task_cb, j, &j->ops[i++], &err);
+        if (rv != 0)
+            mgr_job_not_started(j, rv, err.msg, missing, sizeof(missing));
     }
+    mgr_job_dispatched(j, "candidate schedulers", missing);
 }
 
 /* The image's blobs, or why not. */
@@ -689,6 +842,10 @@ mgr_job_start_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (strcmp(j->type, "preheat") != 0) {
+        mgr_job_dispatch_task(j);
+        return;
+    }
     if (cJSON_IsArray(urls)) {
         mgr_job_dispatch(j, cJSON_Duplicate(urls, true), NULL);
         return;
@@ -702,8 +859,8 @@ mgr_job_start_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Start running row id (its args and clusters taken). */
 static void
-mgr_job_run(struct mgr *ctx, int64_t id, int64_t created_ms, const char *task_id, cJSON *args,
-            cJSON *cluster_ids, struct mgr_job_secret *sec)
+mgr_job_run(struct mgr *ctx, int64_t id, int64_t created_ms, const char *type, const char *task_id,
+            cJSON *args, cJSON *cluster_ids, struct mgr_job_secret *sec)
 {
     struct mgr_job *j = xcalloc(1, sizeof(*j));
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(args, "timeout");
@@ -712,6 +869,7 @@ mgr_job_run(struct mgr *ctx, int64_t id, int64_t created_ms, const char *task_id
 
     j->ctx = ctx;
     j->id = id;
+    j->type = type;
     j->created_ms = created_ms;
     snprintf(j->task_uuid, sizeof(j->task_uuid), "task_%s", task_id + 6);
     j->args = args;
@@ -857,8 +1015,10 @@ mgr_job_count_live(const struct mgr *ctx)
     return n;
 }
 
-int
-mgr_job_create_preheat(struct mgr *ctx, struct net_http_req *req, const cJSON *body, int64_t *id)
+/* Create a job of type (a static string): check, store, run. As mgr_job_create_preheat. */
+static int
+mgr_job_create_typed(struct mgr *ctx, struct net_http_req *req, const cJSON *body, const char *type,
+                     int64_t *id)
 {
     struct mgr_job_secret sec;
     struct df_error err;
@@ -874,8 +1034,12 @@ mgr_job_create_preheat(struct mgr *ctx, struct net_http_req *req, const cJSON *b
         mgr_reply_errors(req, err.msg);
         return DF_EINVAL;
     }
-    if (mgr_job_preheat_args(cJSON_GetObjectItemCaseSensitive(body, "args"), &args, &sec, &err) !=
-        0) {
+    memset(&sec, 0, sizeof(sec));
+    if ((strcmp(type, "preheat") == 0
+                 ? mgr_job_preheat_args(cJSON_GetObjectItemCaseSensitive(body, "args"), &args, &sec,
+                                        &err)
+                 : mgr_job_task_args(cJSON_GetObjectItemCaseSensitive(body, "args"), &args,
+                                     &err)) != 0) {
         mgr_reply_errors(req, err.msg);
         return DF_EINVAL;
     }
@@ -900,7 +1064,7 @@ mgr_job_create_preheat(struct mgr *ctx, struct net_http_req *req, const cJSON *b
     sqlite3_bind_int64(st, 1, now);
     mgr_db_bind_text(st, 2, task_id);
     mgr_db_bind_text(st, 3, bio != NULL ? bio : "");
-    sqlite3_bind_text(st, 4, "preheat", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
     mgr_db_bind_text(st, 5, args_text);
     sqlite3_bind_text(st, 6, "{}", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, user_id);
@@ -917,15 +1081,23 @@ mgr_job_create_preheat(struct mgr *ctx, struct net_http_req *req, const cJSON *b
         goto fail;
     }
     ctx->jobs_created++;
-    log_info("manager: job %lld: preheat %s created", (long long)*id,
-             cJSON_GetObjectItemCaseSensitive(args, "type")->valuestring);
-    mgr_job_run(ctx, *id, now, task_id, args, ids, &sec);
+    log_info("manager: job %lld: %s %s created", (long long)*id, type,
+             strcmp(type, "preheat") == 0
+                     ? cJSON_GetObjectItemCaseSensitive(args, "type")->valuestring
+                     : "");
+    mgr_job_run(ctx, *id, now, type, task_id, args, ids, &sec);
     return 0;
 fail:
     cJSON_Delete(args);
     cJSON_Delete(ids);
     mgr_job_secret_reset(&sec);
     return rv;
+}
+
+int
+mgr_job_create_preheat(struct mgr *ctx, struct net_http_req *req, const cJSON *body, int64_t *id)
+{
+    return mgr_job_create_typed(ctx, req, body, "preheat", id);
 }
 
 /* ---- handlers ---- */
@@ -958,11 +1130,31 @@ mgr_job_create(struct mgr *ctx, struct net_http_req *req, const struct net_route
         mgr_reply_errors(req, err.msg);
         return;
     }
+    if (strcmp(type, "sync_peers") == 0) {
+        cJSON *ids = NULL;
+
+        /* synchronous as upstream: 200 "OK" once the schedulers answered, no job row */
+        if (mgr_job_clusters(ctx, req,
+                             cJSON_GetObjectItemCaseSensitive(body, "scheduler_cluster_ids"),
+                             &ids) == 0)
+            mgr_task_sync_peers(ctx, req, ids);
+        cJSON_Delete(ids);
+        cJSON_Delete(body);
+        return;
+    }
+    if (strcmp(type, "get_task") == 0 || strcmp(type, "delete_task") == 0) {
+        if (cJSON_GetObjectItemCaseSensitive(body, "user_id") == NULL && who->user_id > 0)
+            cJSON_AddNumberToObject(body, "user_id", (double)who->user_id);
+        if (mgr_job_create_typed(ctx, req, body,
+                                 strcmp(type, "get_task") == 0 ? "get_task" : "delete_task",
+                                 &id) == 0)
+            mgr_job_reply_row(ctx, req, id);
+        cJSON_Delete(body);
+        return;
+    }
     if (strcmp(type, "preheat") != 0) {
         /* upstream's words (sic) for a type it does not know; ours for the ones not built */
-        if (strcmp(type, "sync_peers") == 0 || strcmp(type, "get_task") == 0 ||
-            strcmp(type, "delete_task") == 0 || strcmp(type, "get_image_distribution") == 0 ||
-            strcmp(type, "gc") == 0) {
+        if (strcmp(type, "get_image_distribution") == 0 || strcmp(type, "gc") == 0) {
             snprintf(err.msg, sizeof(err.msg), "type %s: not supported by this manager", type);
             mgr_reply_errors(req, err.msg);
         } else {
@@ -1147,6 +1339,7 @@ mgr_job_init(struct mgr *ctx, struct df_error *err)
 void
 mgr_job_reset(struct mgr *ctx)
 {
+    mgr_task_reset(ctx);
     while (!LIST_EMPTY(&ctx->jobs_live))
         mgr_job_free(LIST_FIRST(&ctx->jobs_live));
     free(ctx->job_limits);

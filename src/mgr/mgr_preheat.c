@@ -10,10 +10,12 @@
  * seed holds the whole task: its status is the URL's result on that host.
  *
  * Scope (upstream's words): single_seed_peer (also Harbor 2.12's single_peer, and any other
- * value, as upstream's scheduler does) -> the first active seed peer; all_seed_peers and
- * all_peers -> every active one (the peers' own registrations are not dialled: a peer
- * registered through ListSchedulers has no upload address in the registry). ips, count and
- * percentage narrow that set, in upstream's precedence.
+ * value, as upstream's scheduler does) -> the first active seed peer; all_seed_peers -> every
+ * active one; all_peers -> every host the cluster's schedulers know (ListHosts, mgr_task.c:
+ * a peer that registered through ListSchedulers has no upload address in the registry, the
+ * scheduler has it), seeds first. ips, count and percentage narrow that set, in upstream's
+ * precedence. A seed fetches from the origin (needBackToSource); a peer downloads through
+ * P2P as any of its gets would, so the seed serves it.
  *
  * Results in upstream's shape: {"success_tasks":[{url, hostname, ip}], "failure_tasks":
  * [{url, hostname, ip, description}], "scheduler_cluster_id": N}. At most
@@ -28,7 +30,6 @@
 
 #include "df/df_url.h"
 #include "df/log.h"
-#include "df/net_tls.h"
 #include "df/proto_dfdaemon.h"
 #include "df/rpc_client.h"
 #include "df/rpc_err.h"
@@ -48,12 +49,14 @@ struct mgr_preheat {
     int64_t cluster_id;
     struct mgr_reg_host *hosts;
     size_t nhosts;
-    struct rpc_client **clients; /* one per host */
-    cJSON *urls;                 /* strings */
+    struct mgr_hosts_req *listing; /* all_peers: the schedulers' host lists being read */
+    struct rpc_client **clients;   /* one per host */
+    cJSON *urls;                   /* strings */
     size_t nurls;
-    size_t next;     /* the next (url, host) pair: url = next / nhosts */
-    size_t inflight; /* calls open */
-    size_t limit;    /* calls open at most */
+    const cJSON *args; /* the job's, borrowed while the dispatch lives */
+    size_t next;       /* the next (url, host) pair: url = next / nhosts */
+    size_t inflight;   /* calls open */
+    size_t limit;      /* calls open at most */
     int deadline_ms;
     struct proto_dfdaemon_download dl; /* url set per call */
     cJSON *success, *failure;
@@ -99,7 +102,8 @@ mgr_preheat_choose(const cJSON *args, struct mgr_reg_host *h, size_t *n)
 static void
 mgr_preheat_free(struct mgr_preheat *p)
 {
-    for (size_t i = 0; i < p->nhosts; i++)
+    mgr_hosts_cancel(p->listing);
+    for (size_t i = 0; p->clients != NULL && i < p->nhosts; i++)
         rpc_client_free(p->clients[i]);
     free(p->clients);
     free(p->hosts);
@@ -185,6 +189,8 @@ mgr_preheat_pump(struct mgr_preheat *p)
         c->host = p->next % p->nhosts;
         p->next++;
         p->dl.url = cJSON_GetArrayItem(p->urls, (int)c->url)->valuestring;
+        /* a seed fetches from the origin, a peer through P2P (from the seed) */
+        p->dl.need_back_to_source = strcmp(p->hosts[c->host].type, "normal") != 0;
         req = cJSON_CreateObject();
         proto_dfdaemon_download_to_json(req, &p->dl);
         p->dl.url = NULL;
@@ -251,6 +257,84 @@ mgr_preheat_download(struct mgr_preheat *p, const cJSON *args, const struct mgr_
     p->dl.nheaders = n;
 }
 
+/* Have the n chosen hosts (taken) download every URL. 0, or an error with err set. */
+static int
+mgr_preheat_begin(struct mgr_preheat *p, struct mgr_reg_host *hosts, size_t n, struct df_error *err)
+{
+    struct mgr *ctx = p->ctx;
+    int rv;
+
+    p->hosts = hosts;
+    p->nhosts = n;
+    p->limit *= n;
+    p->clients = xcalloc(n + 1, sizeof(*p->clients));
+    for (size_t i = 0; i < n; i++) {
+        if ((rv = mgr_host_client_new(ctx, &hosts[i], p->deadline_ms, &p->clients[i], err)) != 0) {
+            p->nhosts = i;
+            return rv;
+        }
+    }
+    log_info("manager: preheat of %zu URLs on %zu hosts of scheduler cluster %lld", p->nurls, n,
+             (long long)p->cluster_id);
+    mgr_preheat_pump(p);
+    return 0;
+}
+
+/* Seeds before peers, each kind in the schedulers' order. */
+static int
+mgr_preheat_seed_first(const void *a, const void *b)
+{
+    const struct mgr_reg_host *x = a, *y = b;
+    bool xs = strcmp(x->type, "normal") != 0, ys = strcmp(y->type, "normal") != 0;
+
+    if (xs != ys)
+        return xs ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The end of an all_peers dispatch, every URL a failure for why. */
+static void
+mgr_preheat_fail(struct mgr_preheat *p, const char *why)
+{
+    const cJSON *url;
+    cJSON *t;
+
+    cJSON_ArrayForEach(url, p->urls)
+    {
+        t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "url", url->valuestring);
+        cJSON_AddStringToObject(t, "hostname", "");
+        cJSON_AddStringToObject(t, "ip", "");
+        cJSON_AddStringToObject(t, "description", why);
+        cJSON_AddItemToArray(p->failure, t);
+    }
+    mgr_preheat_pump(p);
+}
+
+/* all_peers: the cluster's hosts as its schedulers list them. */
+static void
+mgr_preheat_hosts_cb(void *arg, int rv, const char *why, struct mgr_reg_host *hosts, size_t n)
+{
+    struct mgr_preheat *p = arg;
+    struct df_error err;
+    char msg[800];
+
+    p->listing = NULL;
+    for (size_t i = 0; i < n; i++)
+        hosts[i].id = (int64_t)i;
+    qsort(hosts, n, sizeof(*hosts), mgr_preheat_seed_first);
+    mgr_preheat_choose(p->args, hosts, &n);
+    if (rv != 0 || n == 0) {
+        free(hosts);
+        snprintf(msg, sizeof(msg), "no peer of scheduler cluster %lld to preheat on%s%s",
+                 (long long)p->cluster_id, rv != 0 ? ": " : "", rv != 0 ? why : "");
+        mgr_preheat_fail(p, msg);
+        return;
+    }
+    if (mgr_preheat_begin(p, hosts, n, &err) != 0)
+        mgr_preheat_fail(p, err.msg);
+}
+
 int
 mgr_preheat_start(struct mgr *ctx, int64_t cluster_id, const cJSON *args,
                   const struct mgr_job_secret *sec, const char *auth, const cJSON *urls,
@@ -258,33 +342,34 @@ mgr_preheat_start(struct mgr *ctx, int64_t cluster_id, const cJSON *args,
                   struct df_error *err)
 {
     struct mgr_preheat *p;
-    struct rpc_client_opts o;
     const cJSON *ntask = cJSON_GetObjectItemCaseSensitive(args, "concurrent_task_count");
     const cJSON *timeout = cJSON_GetObjectItemCaseSensitive(args, "timeout");
+    const cJSON *scope = cJSON_GetObjectItemCaseSensitive(args, "scope");
+    bool all = cJSON_IsString(scope) && strcmp(scope->valuestring, "all_peers") == 0;
     int64_t spc = mgr_cluster_link_of(ctx, cluster_id);
     struct mgr_reg_host *hosts = NULL;
-    char addr[96];
     size_t n = 0;
     int rv;
 
-    if (spc == 0 || (rv = mgr_reg_list(ctx->db, MGR_REG_SEED_PEER, spc, true, &hosts, &n)) != 0)
-        n = 0;
-    mgr_preheat_choose(args, hosts, &n);
-    if (n == 0) {
-        free(hosts);
-        return df_error_set(err, DF_ENOTFOUND, "no active seed peer in scheduler cluster %lld",
-                            (long long)cluster_id);
+    if (!all) {
+        if (spc == 0 || (rv = mgr_reg_list(ctx->db, MGR_REG_SEED_PEER, spc, true, &hosts, &n)) != 0)
+            n = 0;
+        mgr_preheat_choose(args, hosts, &n);
+        if (n == 0) {
+            free(hosts);
+            return df_error_set(err, DF_ENOTFOUND, "no active seed peer in scheduler cluster %lld",
+                                (long long)cluster_id);
+        }
     }
     p = xcalloc(1, sizeof(*p));
     p->ctx = ctx;
     p->cluster_id = cluster_id;
-    p->hosts = hosts;
-    p->nhosts = n;
+    p->args = args;
     p->urls = cJSON_Duplicate(urls, true);
     p->nurls = (size_t)cJSON_GetArraySize(urls);
-    p->limit = (cJSON_IsNumber(ntask) && ntask->valuedouble >= 1 ? (size_t)ntask->valuedouble
-                                                                 : MGR_JOB_TASK_COUNT) *
-               n;
+    /* per host */
+    p->limit = cJSON_IsNumber(ntask) && ntask->valuedouble >= 1 ? (size_t)ntask->valuedouble
+                                                                : MGR_JOB_TASK_COUNT;
     /* the job's timer ends the job; a call lasts no longer than it */
     p->deadline_ms = cJSON_IsNumber(timeout) && timeout->valuedouble / 1e6 < 2e9
                              ? (int)(timeout->valuedouble / 1e6)
@@ -293,27 +378,22 @@ mgr_preheat_start(struct mgr *ctx, int64_t cluster_id, const cJSON *args,
     p->failure = cJSON_CreateArray();
     p->done = done;
     p->arg = arg;
-    p->clients = xcalloc(n, sizeof(*p->clients));
     mgr_preheat_download(p, args, sec, auth);
-    for (size_t i = 0; i < n; i++) {
-        snprintf(addr, sizeof(addr), strchr(hosts[i].ip, ':') != NULL ? "[%s]:%d" : "%s:%d",
-                 hosts[i].ip, hosts[i].port);
-        memset(&o, 0, sizeof(o));
-        o.addr = addr;
-        o.tls = ctx->tls_client;
-        o.expect_roles = o.tls != NULL ? NET_TLS_ROLE_BIT(NET_TLS_ROLE_SEED) : 0;
-        o.expect_host = o.tls != NULL ? hosts[i].hostname : NULL;
-        o.default_deadline_ms = p->deadline_ms;
-        o.backoff_max_ms = 2000;
-        if ((rv = rpc_client_new(ctx->base, ctx->dns, &o, &p->clients[i], err)) != 0) {
-            p->nhosts = i;
+    *out = p;
+    if (all) {
+        /* no scheduler: nobody knows the peers (upstream: no candidate scheduler) */
+        if ((rv = mgr_hosts_start(ctx, cluster_id, 30000, mgr_preheat_hosts_cb, p, &p->listing,
+                                  err)) != 0) {
+            *out = NULL;
             mgr_preheat_free(p);
             return rv;
         }
+        return 0;
     }
-    log_info("manager: preheat of %zu URLs on %zu seed peers of scheduler cluster %lld", p->nurls,
-             n, (long long)cluster_id);
-    *out = p;
-    mgr_preheat_pump(p);
+    if ((rv = mgr_preheat_begin(p, hosts, n, err)) != 0) {
+        *out = NULL;
+        mgr_preheat_free(p);
+        return rv;
+    }
     return 0;
 }

@@ -520,6 +520,7 @@ peer_p2p_init(struct peer *ctx, struct df_error *err)
     const struct rpc_method methods[] = {
             {PROTO_DFDAEMON_SYNC_PIECES, RPC_KIND_SERVER_STREAM, peer_p2p_sync_pieces, pc},
             {PROTO_DFDAEMON_SEED_DOWNLOAD_TASK, RPC_KIND_SERVER_STREAM, peer_p2p_download_task, pc},
+            {PROTO_DFDAEMON_DELETE_TASK, RPC_KIND_UNARY, peer_p2p_delete_task, pc},
     };
     int rv;
 

@@ -283,4 +283,7 @@ void peer_p2p_sync_pieces(struct rpc_call *call, const cJSON *req, void *arg);
 /* DownloadTask: the scheduler tells this (seed) peer to fetch a task into its cache. */
 void peer_p2p_download_task(struct rpc_call *call, const cJSON *req, void *arg);
 
+/* DeleteTask: the manager (delete_task) drops a task from this peer's cache. */
+void peer_p2p_delete_task(struct rpc_call *call, const cJSON *req, void *arg);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "df/df_id.h"
 #include "df/net_tls.h"
 #include "df/proto_dfdaemon.h"
 #include "df/rpc_server.h"
@@ -195,4 +196,41 @@ peer_p2p_download_task(struct rpc_call *call, const cJSON *req, void *arg)
         return;
     }
     peer_task_download(pc->ctx, call, &r);
+}
+
+/*
+ * DeleteTask from the manager (delete_task job) or the scheduler: under mTLS only their
+ * certificates, since it empties a cache other hosts fetch from. The store rules hold: a
+ * task being downloaded is refused (failed_precondition) rather than cut from under its
+ * pieces, a held one goes by the eviction path (peer_task_delete).
+ */
+void
+peer_p2p_delete_task(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct peer_p2p_ctx *pc = arg;
+    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(req, "taskId");
+    struct net_tls_identity id;
+    struct df_error err;
+    int rv;
+
+    rpc_call_peer_identity(call, &id);
+    if (pc->ctx->tls_server != NULL && id.role != NET_TLS_ROLE_SCHEDULER &&
+        id.role != NET_TLS_ROLE_MANAGER) {
+        rpc_call_finish(call, RPC_PERMISSION_DENIED,
+                        "DeleteTask needs a scheduler or manager certificate");
+        return;
+    }
+    if (!cJSON_IsString(tid) || !df_id_task_is_valid(tid->valuestring)) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT, "taskId: expected 64 lowercase hex digits");
+        return;
+    }
+    if ((rv = peer_task_delete(pc->ctx, tid->valuestring, &err)) != 0) {
+        rpc_call_finish(call,
+                        rv == DF_EAGAIN      ? RPC_FAILED_PRECONDITION
+                        : rv == DF_ENOTFOUND ? RPC_NOT_FOUND
+                                             : RPC_INTERNAL,
+                        err.msg);
+        return;
+    }
+    rpc_call_reply_raw(call, "{}", 2);
 }

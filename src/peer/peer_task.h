@@ -247,6 +247,14 @@ void peer_task_content_verified(struct peer_task *t, const struct peer_download_
  */
 void peer_task_reject(struct peer_task *t, const char *why);
 
+/*
+ * Delete task id from this peer's cache on request (DfdaemonUpload/DeleteTask): its rows and
+ * data file go, the scheduler hears the peer left it, readers that opened the file finish.
+ * Returns 0; DF_EAGAIN while it is being downloaded here (it ends first, then delete it);
+ * DF_ENOTFOUND when it is not in the cache; or a store error. err is set on failure.
+ */
+int peer_task_delete(struct peer *ctx, const char *id, struct df_error *err);
+
 /* Go back to source: probe the origin, then fetch pieces. */
 void peer_task_back_to_source(struct peer_task *t);
 

@@ -25,6 +25,7 @@
 #include "df/proto_dfdaemon.h"
 #include "df/rpc_server.h"
 #include "df/store_data.h"
+#include "df/store_task.h"
 #include "df/xmalloc.h"
 #include "peer.h"
 #include "peer_task.h"
@@ -374,21 +375,69 @@ peer_waiter_output_kick(struct peer_waiter *w)
     return 0;
 }
 
-/* t's content is wrong: drop its rows and data file and stop offering it. t stays in
- * memory while its other waiters end, but is never found again. */
-static void
-peer_task_evict(struct peer_task *t)
+/* Drop t's rows and data file and stop offering it (why: for the log). t stays in memory
+ * while its other waiters end, but is never found again; readers that opened the data file
+ * keep their bytes (the file is unlinked, not truncated). */
+static int
+peer_task_evict_why(struct peer_task *t, const char *why)
 {
+    int rv;
+
     if (t->evicted)
-        return;
+        return 0;
     t->evicted = true;
     t->hold_pending = false;
     if (t->ctx->swarm != NULL)
         t->ctx->swarm->evict(t);
-    if (peer_task_drop_storage(t->ctx, t->id) == 0)
-        PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL,
-                      "%s: task %.12s evicted: its content failed a whole-content digest",
-                      PEER_TAG(t->ctx), t->id);
+    if ((rv = peer_task_drop_storage(t->ctx, t->id)) == 0)
+        PEER_TASK_LOG(t, LOG_LEVEL_INFO, NULL, "%s: task %.12s evicted: %s", PEER_TAG(t->ctx),
+                      t->id, why);
+    return rv;
+}
+
+/* t's content is wrong. */
+static void
+peer_task_evict(struct peer_task *t)
+{
+    (void)peer_task_evict_why(t, "its content failed a whole-content digest");
+}
+
+int
+peer_task_delete(struct peer *ctx, const char *id, struct df_error *err)
+{
+    struct peer_task *t = peer_task_find(ctx, id);
+    struct store_task st;
+    int rv;
+
+    /* A download in progress writes rows and pieces as they come: deleting under it would
+     * leave rows for bytes that are gone, or a half task in the cache. It ends first. */
+    if (t != NULL && t->state != PEER_TASK_DONE && t->state != PEER_TASK_FAILED)
+        return df_error_set(err, DF_EAGAIN,
+                            "task %.12s is being downloaded here; delete it once "
+                            "it ends",
+                            id);
+    /* Done and still held (outputs being written, a get waiting): the eviction path, which
+     * leaves the open readers their file. */
+    if (t != NULL) {
+        if ((rv = peer_task_evict_why(t, "deleted on request")) != 0)
+            return df_error_set(err, rv, "task %.12s: cannot delete its rows: %s", id,
+                                df_strerror(rv));
+        return 0;
+    }
+    memset(&st, 0, sizeof(st));
+    if ((rv = store_task_get(ctx->db, id, &st)) != 0)
+        return df_error_set(err, rv,
+                            rv == DF_ENOTFOUND ? "task %.12s is not in this peer's cache"
+                                               : "task %.12s: cannot read it: %s",
+                            id, df_strerror(rv));
+    store_task_reset(&st);
+    if ((rv = peer_task_drop_storage(ctx, id)) != 0)
+        return df_error_set(err, rv, "task %.12s: cannot delete its rows: %s", id, df_strerror(rv));
+    /* the scheduler hears that this peer left the task: it is no one's parent here now */
+    if (ctx->swarm != NULL)
+        ctx->swarm->forget(ctx, id);
+    log_info("%s: task %.12s deleted on request", PEER_TAG(ctx), id);
+    return 0;
 }
 
 void

@@ -113,6 +113,8 @@ bool sched_manager_blocked(const struct sched *ctx, const char *url, const char 
  * state's clock (its startup grace, sched_state_start()).
  */
 int sched_rpc_init(struct sched *ctx);
+/* The manager's view of the cluster: ListHosts and ListTaskPeers (sched_list.c). */
+int sched_list_init(struct sched *ctx);
 
 /* Periodic work: re-plan (tick) and collect (gc); actions are delivered. */
 void sched_rpc_tick(struct sched *ctx);

@@ -292,6 +292,37 @@ sched_state_host_stat(const struct sched_state *s, const char *host_id, struct s
     return 0;
 }
 
+void
+sched_state_hosts_each(const struct sched_state *s, sched_host_visit_fn *fn, void *arg)
+{
+    const struct sched_host *h;
+    struct sched_host_stat hs;
+
+    TAILQ_FOREACH (h, &s->host_list, entry) {
+        if (sched_state_host_stat(s, h->id, &hs) == 0)
+            fn(&hs, arg);
+    }
+}
+
+int
+sched_state_task_peers_each(const struct sched_state *s, const char *task_id,
+                            sched_peer_visit_fn *fn, void *arg)
+{
+    const struct sched_task *t = sched_task_get(s, task_id);
+    const struct sched_peer *p;
+    struct sched_peer_stat ps;
+    struct sched_host_stat hs;
+
+    if (t == NULL)
+        return DF_ENOTFOUND;
+    TAILQ_FOREACH (p, &t->peers, tentry) {
+        if (sched_state_peer_stat(s, p->id, &ps) == 0 &&
+            sched_state_host_stat(s, p->host->id, &hs) == 0)
+            fn(&ps, &hs, arg);
+    }
+    return 0;
+}
+
 int
 sched_state_piece_digest(const struct sched_state *s, const char *task_id, uint32_t number,
                          struct df_digest *out)

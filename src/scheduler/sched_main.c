@@ -275,7 +275,7 @@ sched_start(struct sched *ctx, struct df_error *err)
     /* A register may be answered with every digest of a large task at once. */
     ropts.max_stream_out = 64u << 20;
     ctx->rpc = rpc_server_new(ctx->base, &ropts);
-    if ((rv = sched_rpc_init(ctx)) != 0)
+    if ((rv = sched_rpc_init(ctx)) != 0 || (rv = sched_list_init(ctx)) != 0)
         return df_error_set(err, rv, "rpc: cannot register methods");
     if ((rv = rpc_tls_setup(&ctx->cfg.tls, "scheduler", &ctx->tls_server, &ctx->tls_client, err)) !=
         0)

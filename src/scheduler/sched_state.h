@@ -372,6 +372,19 @@ int sched_state_peer_stat(const struct sched_state *s, const char *peer_id,
 int sched_state_host_stat(const struct sched_state *s, const char *host_id,
                           struct sched_host_stat *out);
 
+/*
+ * Every host, in the order they announced (the manager's ListHosts), and the peers of one
+ * task with their hosts (ListTaskPeers: who holds it, finished or not). The views passed to
+ * fn are borrowed for the call; fn must not change the state. The task walk returns
+ * DF_ENOTFOUND for an unknown task.
+ */
+typedef void sched_host_visit_fn(const struct sched_host_stat *h, void *arg);
+typedef void sched_peer_visit_fn(const struct sched_peer_stat *p, const struct sched_host_stat *h,
+                                 void *arg);
+void sched_state_hosts_each(const struct sched_state *s, sched_host_visit_fn *fn, void *arg);
+int sched_state_task_peers_each(const struct sched_state *s, const char *task_id,
+                                sched_peer_visit_fn *fn, void *arg);
+
 /* The digest the source gave for a piece: DF_ENOTFOUND when not (yet) known. */
 int sched_state_piece_digest(const struct sched_state *s, const char *task_id, uint32_t number,
                              struct df_digest *out);

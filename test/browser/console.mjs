@@ -680,8 +680,10 @@ test('instances_live_state_delete_inactive_csv', async t => {
 test('task_search_hosts_and_delete', async t => {
 	const m = await t.manager();
 	const page = await openPage(t, m);
-	// get_task and delete_task are not served yet: their jobs are fixtures in the shapes of
-	// wave2-contracts §1.6.2 (one poll PENDING, then SUCCESS); other job calls go through
+	// get_task and delete_task jobs are fixtures here in the shapes of wave2-contracts §1.6.2
+	// (one poll PENDING, then SUCCESS), so that a hostile host name and the exact args are
+	// checked without a cluster (real_cluster_live_state_and_preheat runs the real jobs);
+	// other job calls go through
 	const jobs = new Map(), posted = [];
 	let next = 9001;
 	await page.route(/\/api\/v1\/jobs(\/\d+)?$/, route => {
@@ -774,6 +776,22 @@ test('real_cluster_live_state_and_preheat', async t => {
 	assert(done.length === blobs.length && done.every(r => r.includes('seed-live') && r.includes(seedIp)), `succeeded rows: ${done}`);
 	for (const b of blobs) assert(done.some(r => r.includes(b)), `blob ${b} not among the results`);
 	assert(!detail.includes(REG_PW), 'the registry password is shown');
+	// a preheated layer searched by URL (a real get_task job, polled): the seed holds it;
+	// "Delete everywhere" runs delete_task, a second search finds nobody, and the deletion
+	// is in the executions history
+	const blobUrl = `${reg.base}/v2/demo/app/blobs/${blobs[1]}`;
+	await page.click('#nav a[href="/resource/task"]');
+	await page.fill('#f-key', blobUrl);
+	await page.click('#task-form button[type=submit]');
+	await page.waitForSelector('#task-result h2 .badge.ok', {timeout: 30000});
+	const found = await page.textContent('#task-result');
+	assert(found.includes('seed-live') && found.includes(seedIp) && found.includes('super'), `task search: ${found.slice(0, 400)}`);
+	await page.click('button:has-text("Delete everywhere")');
+	await page.waitForSelector('#task-result p:has-text("Deletion job") .badge.ok', {timeout: 30000});
+	await page.click('#task-form button[type=submit]');
+	await page.waitForSelector('#task-result >> text=No host holds it.', {timeout: 30000});
+	await page.click('a[href="/resource/task/executions"]');
+	await page.waitForSelector(`main table tbody tr:has-text("${blobUrl}") .badge.ok`);
 	// the scheduler killed: its row turns inactive on the open page, no reload (the mark
 	// set in this document survives)
 	await page.goto('/clusters/1/schedulers');

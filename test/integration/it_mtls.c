@@ -561,6 +561,88 @@ START_TEST(test_no_seed_peers_fetch_themselves)
 
 END_TEST
 
+struct mt_body {
+    bool done;
+    enum rpc_code code;
+    char *text; /* the answer, printed */
+};
+
+static void
+mt_body_cb(const struct rpc_status *st, const cJSON *resp, void *arg)
+{
+    struct mt_body *b = arg;
+
+    b->done = true;
+    b->code = st->code;
+    b->text = resp != NULL ? cJSON_PrintUnformatted(resp) : strdup(st->message);
+}
+
+/* A unary call of path on c with the JSON text req: its code, the answer in b->text. */
+static enum rpc_code
+mt_call_body(struct rpc_client *c, const char *path, const char *req, struct mt_body *b)
+{
+    free(b->text);
+    memset(b, 0, sizeof(*b));
+    ck_assert_int_eq(rpc_client_unary_raw(c, path, req, strlen(req), 10000, mt_body_cb, b, NULL),
+                     0);
+    mt_run(&b->done);
+    ck_assert(b->done);
+    return b->code;
+}
+
+/*
+ * The manager's views of the scheduler (ListHosts, ListTaskPeers) and a peer's DeleteTask:
+ * a peer certificate is refused; a manager certificate lists the cluster's hosts and may
+ * ask a peer to delete (a task it does not hold: not_found).
+ */
+START_TEST(test_manager_only_views)
+{
+    struct net_tls_ctx *peer_tls = mt_client_tls("intruder"), *mgr_tls;
+    struct rpc_client *c, *pc;
+    struct rpc_client_opts o;
+    char zero[80];
+    struct mt_body b;
+
+    memset(&b, 0, sizeof(b));
+    snprintf(zero, sizeof(zero), "{\"taskId\":\"%064d\"}", 0);
+    c = mt_sched_client(peer_tls);
+    ck_assert_int_eq(mt_call_body(c, MT_SVC "ListHosts", "{}", &b), RPC_PERMISSION_DENIED);
+    ck_assert_msg(strstr(b.text, "manager certificate") != NULL, "%s", b.text);
+    ck_assert_int_eq(mt_call_body(c, MT_SVC "ListTaskPeers", zero, &b), RPC_PERMISSION_DENIED);
+    rpc_client_free(c);
+    mt_issue("manager", "mgr1");
+    mgr_tls = mt_client_tls("mgr1");
+    c = mt_sched_client(mgr_tls);
+    ck_assert_int_eq(mt_call_body(c, MT_SVC "ListHosts", "{}", &b), RPC_OK);
+    ck_assert_msg(strstr(b.text, "\"hostname\":\"p0\"") != NULL &&
+                          strstr(b.text, "\"hostname\":\"seed1\"") != NULL,
+                  "%s", b.text);
+    ck_assert_int_eq(mt_call_body(c, MT_SVC "ListTaskPeers", zero, &b), RPC_OK);
+    ck_assert_str_eq(b.text, "{\"peers\":[]}");
+    ck_assert_int_eq(mt_call_body(c, MT_SVC "ListTaskPeers", "{\"taskId\":\"x\"}", &b),
+                     RPC_INVALID_ARGUMENT);
+    rpc_client_free(c);
+    /* a peer's DeleteTask: not for a peer certificate */
+    memset(&o, 0, sizeof(o));
+    o.addr = it_proc_ready_str(&m.peers[0], "rpc");
+    o.tls = peer_tls;
+    o.expect_roles = NET_TLS_ROLE_BIT(NET_TLS_ROLE_PEER);
+    ck_assert_int_eq(rpc_client_new(m.base, NULL, &o, &pc, NULL), 0);
+    ck_assert_int_eq(mt_call_body(pc, "/dfdaemon.v2.DfdaemonUpload/DeleteTask", zero, &b),
+                     RPC_PERMISSION_DENIED);
+    rpc_client_free(pc);
+    o.tls = mgr_tls;
+    ck_assert_int_eq(rpc_client_new(m.base, NULL, &o, &pc, NULL), 0);
+    ck_assert_int_eq(mt_call_body(pc, "/dfdaemon.v2.DfdaemonUpload/DeleteTask", zero, &b),
+                     RPC_NOT_FOUND);
+    rpc_client_free(pc);
+    free(b.text);
+    net_tls_ctx_free(peer_tls);
+    net_tls_ctx_free(mgr_tls);
+}
+
+END_TEST
+
 static void
 mt_setup_no_seed(void)
 {
@@ -597,6 +679,7 @@ it_mtls_suite(void)
     tcase_add_test(tc, it_sec_leavehost_foreign);
     tcase_add_test(tc, it_sec_fake_source_digest);
     tcase_add_test(tc, test_seed_download_needs_scheduler);
+    tcase_add_test(tc, test_manager_only_views);
     suite_add_tcase(s, tc);
     tc = tcase_create("plain_pieces");
     tcase_add_checked_fixture(tc, mt_setup_plain_pieces, mt_teardown);

@@ -6,6 +6,8 @@
 #include <check.h>
 
 #include "../../../src/mgr/mgr.h"
+#include "df/df_id.h"
+#include "df/df_url.h"
 
 /* Check args text: 0 and the stored args printed into *out (free it), or the error. */
 static int
@@ -199,6 +201,62 @@ START_TEST(test_choose_hosts)
 
 END_TEST
 
+/* mgr_task_id_of of args text: 0 and the id, or the error text in err. */
+static int
+task_id(const char *args, char id[DF_ID_TASK_LEN + 1], struct df_error *err)
+{
+    cJSON *a = cJSON_Parse(args);
+    int rv;
+
+    ck_assert_ptr_nonnull(a);
+    rv = mgr_task_id_of(a, id, err);
+    cJSON_Delete(a);
+    return rv;
+}
+
+/* get_task / delete_task: the id a peer would file the task under, in upstream's order. */
+START_TEST(test_task_id)
+{
+    struct df_id_task_params p;
+    char id[DF_ID_TASK_LEN + 1], want[DF_ID_TASK_LEN + 1];
+    struct df_error err;
+
+    ck_assert_int_eq(task_id("{\"task_id\":\""
+                             "0123456789abcdef0123456789abcdef0123456789ab"
+                             "cdef0123456789abcdef\",\"url\":\"http://a/b\"}",
+                             id, &err),
+                     0);
+    ck_assert_str_eq(id, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    /* the content's SHA-256 */
+    ck_assert_int_eq(
+            task_id("{\"content_for_calculating_task_id\":\"abc\",\"url\":\"x\"}", id, &err), 0);
+    ck_assert_str_eq(id, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* the URL with tag, application, filtered params and piece length, as df_id_task */
+    memset(&p, 0, sizeof(p));
+    p.url = "http://origin/f?b=2&a=1&X-Amz-Date=9&token=1";
+    p.tag = "t";
+    p.application = "app";
+    p.filtered_query_params = "token";
+    p.piece_length = 4u << 20;
+    p.url_flags = DF_URL_CANON_SORT;
+    ck_assert_int_eq(df_id_task(&p, want, NULL), 0);
+    ck_assert_int_eq(task_id("{\"url\":\"http://origin/f?b=2&a=1&X-Amz-Date=9&token=1\","
+                             "\"tag\":\"t\",\"application\":\"app\","
+                             "\"filtered_query_params\":\"token\",\"piece_length\":4194304}",
+                             id, &err),
+                     0);
+    ck_assert_str_eq(id, want);
+    /* refused: none of the three, a bad id, a bad URL */
+    ck_assert_int_eq(task_id("{\"tag\":\"t\"}", id, &err), DF_EINVAL);
+    ck_assert_str_eq(err.msg, "invalid params: task_id, content_for_calculating_task_id or url "
+                              "is required");
+    ck_assert_int_eq(task_id("{\"task_id\":\"ABC\"}", id, &err), DF_EINVAL);
+    ck_assert_int_eq(task_id("{\"url\":\"ftp://x/y\"}", id, &err), DF_EINVAL);
+    ck_assert(strncmp(err.msg, "args.url: ", 10) == 0);
+}
+
+END_TEST
+
 Suite *test_mgr_job_suite(void);
 
 Suite *
@@ -211,6 +269,7 @@ test_mgr_job_suite(void)
     tcase_add_test(tc, test_args_refused);
     tcase_add_test(tc, test_group_state);
     tcase_add_test(tc, test_choose_hosts);
+    tcase_add_test(tc, test_task_id);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -679,6 +679,47 @@ START_TEST(test_host_leave)
 
 END_TEST
 
+static void
+list_host_cb(const struct sched_host_stat *h, void *arg)
+{
+    char *out = arg;
+
+    strcat(out, h->id);
+    strcat(out, h->type == SCHED_HOST_SEED ? "(seed) " : " ");
+}
+
+static void
+list_peer_cb(const struct sched_peer_stat *p, const struct sched_host_stat *h, void *arg)
+{
+    char *out = arg;
+
+    strcat(out, p->id);
+    strcat(out, "@");
+    strcat(out, h->id);
+    strcat(out, p->state == SCHED_PEER_SUCCEEDED ? "(done) " : " ");
+}
+
+/* The manager's views: every host in announce order; a task's peers with their hosts. */
+START_TEST(test_list_views)
+{
+    char out[256] = "", other[65];
+
+    chain_setup(16);
+    ck_assert_int_eq(sched_state_peer_finished(st, "p1", now, &acts), 0);
+    sched_state_hosts_each(st, list_host_cb, out);
+    ck_assert_str_eq(out, "seed(seed) h1 h2 h3 h4 ");
+    out[0] = '\0';
+    ck_assert_int_eq(sched_state_task_peers_each(st, task, list_peer_cb, out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "p1@h1(done) "));
+    ck_assert_ptr_nonnull(strstr(out, "p2@h2 "));
+    ck_assert_ptr_nonnull(strstr(out, "s1@seed"));
+    ck_assert_int_eq(sched_state_task_peers_each(st, t_task_id(other, 999), list_peer_cb, out),
+                     DF_ENOTFOUND);
+    check_ok();
+}
+
+END_TEST
+
 /* A host keeps the source that announced it first: a later announce does not move it. */
 START_TEST(test_host_source_is_first)
 {
@@ -1352,6 +1393,7 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_stalled_source_freed);
     tcase_add_test(tc, test_errors_and_caps);
     tcase_add_test(tc, test_gc_by_time);
+    tcase_add_test(tc, test_list_views);
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(tr, setup, teardown);
     tcase_set_timeout(tr, 120);
