@@ -1154,7 +1154,7 @@ mgr_job_create(struct mgr *ctx, struct net_http_req *req, const struct net_route
     }
     if (strcmp(type, "preheat") != 0) {
         /* upstream's words (sic) for a type it does not know; ours for the ones not built */
-        if (strcmp(type, "get_image_distribution") == 0 || strcmp(type, "gc") == 0) {
+        if (strcmp(type, "get_image_distribution") == 0) {
             snprintf(err.msg, sizeof(err.msg), "type %s: not supported by this manager", type);
             mgr_reply_errors(req, err.msg);
         } else {
