@@ -21,6 +21,7 @@
 #include "df/df_err.h"
 
 struct bufferevent;
+struct mbedtls_asn1_named_data;
 struct net_tls_ctx;
 struct net_tls_mint;
 
@@ -81,6 +82,13 @@ const char *net_tls_role_name(enum net_tls_role role);
 
 /* Parse a role name (not "none"). Returns 0 and *out, or DF_EINVAL (*out untouched). */
 int net_tls_role_parse(const char *s, enum net_tls_role *out);
+
+/*
+ * The cluster identity a certificate's (or a CSR's) subject names: exactly one CN that is a
+ * valid host and exactly one OU that is a role; else role NONE and host "".
+ */
+void net_tls_identity_from_name(const struct mbedtls_asn1_named_data *subject,
+                                struct net_tls_identity *out);
 
 /*
  * True if s may name a host in a cluster certificate: 1..NET_TLS_HOST_MAX characters of

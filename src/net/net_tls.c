@@ -849,12 +849,9 @@ net_tls_conn_free(void *arg)
     free(c);
 }
 
-/*
- * The cluster identity a certificate's subject names: exactly one CN that is a valid host
- * and exactly one OU that is a role, or none.
- */
-static void
-net_tls_identity_from_crt(const mbedtls_x509_crt *crt, struct net_tls_identity *out)
+void
+net_tls_identity_from_name(const struct mbedtls_asn1_named_data *subject,
+                           struct net_tls_identity *out)
 {
     const mbedtls_x509_name *n;
     const mbedtls_x509_buf *cn = NULL, *ou = NULL;
@@ -862,7 +859,7 @@ net_tls_identity_from_crt(const mbedtls_x509_crt *crt, struct net_tls_identity *
     char role[16];
 
     memset(out, 0, sizeof(*out));
-    for (n = &crt->subject; n != NULL; n = n->next) {
+    for (n = subject; n != NULL; n = n->next) {
         if (n->oid.p == NULL)
             continue;
         if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0) {
@@ -898,7 +895,7 @@ net_tls_verify_cb(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 
     if (depth != 0)
         return 0;
-    net_tls_identity_from_crt(crt, &c->seen);
+    net_tls_identity_from_name(&crt->subject, &c->seen);
     if (c->want_roles != 0 && (c->seen.role == NET_TLS_ROLE_NONE ||
                                (c->want_roles & NET_TLS_ROLE_BIT(c->seen.role)) == 0)) {
         for (size_t r = NET_TLS_ROLE_PEER; r < DF_NELEM(net_tls_role_names); r++)
