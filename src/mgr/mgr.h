@@ -895,6 +895,12 @@ const char *mgr_ca_token_refusal(const struct mgr_ca_token *token, int64_t now,
 int mgr_ca_init(struct mgr *ctx, struct df_error *err);
 void mgr_ca_free(struct mgr *ctx);
 
+/* Start the join listener (ca.joinListen) when there is a CA. 0 or an error in err. */
+int mgr_ca_rpc_start(struct mgr *ctx, struct df_error *err);
+
+/* The join listener's address, or NULL when there is none. */
+const char *mgr_ca_join_addr(const struct mgr *ctx);
+
 mgr_handler_fn mgr_ca_token_create;
 mgr_handler_fn mgr_ca_token_list;
 mgr_handler_fn mgr_ca_token_delete;

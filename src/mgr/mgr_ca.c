@@ -29,6 +29,8 @@
 #include "df/net_http_server.h"
 #include "df/net_route.h"
 #include "df/net_x509.h"
+#include "df/proto_mgr.h"
+#include "df/rpc_server.h"
 #include "df/store_sql.h"
 #include "df/xmalloc.h"
 
@@ -36,7 +38,9 @@ struct mgr_ca {
     mbedtls_x509_crt crt;
     mbedtls_pk_context key;
     char hash[NET_CSR_HASH_LEN]; /* what hosts pin (--ca-hash) */
-    char *pem;                   /* ca.cert as read: what hosts are given */
+    char *pem;                   /* ca.cert as PEM: what hosts are given */
+    struct rpc_server *rpc;      /* the join listener (ca.joinListen) */
+    struct net_tls_ctx *tls;     /* its server side: our certificate, client ones optional */
 };
 
 static const char *const mgr_ca_roles[] = {"scheduler", "seed", "peer"};
@@ -85,6 +89,8 @@ mgr_ca_free(struct mgr *ctx)
 
     if (ca == NULL)
         return;
+    rpc_server_free(ca->rpc);
+    net_tls_ctx_free(ca->tls);
     mbedtls_x509_crt_free(&ca->crt);
     mbedtls_pk_free(&ca->key);
     free(ca->pem);
@@ -255,4 +261,222 @@ mgr_ca_cert_list(struct mgr *ctx, struct net_http_req *req, const struct net_rou
     (void)who;
     mgr_reply_rows(ctx, req, MGR_STMT_CERT_COUNT, MGR_STMT_CERT_LIST, filters, DF_NELEM(filters),
                    mgr_ca_cert_json);
+}
+
+/* ---- issuance over RPC (the join listener) ---- */
+
+/* A refused issuance: counted, logged, answered. */
+static void
+mgr_ca_refuse(struct mgr *ctx, struct rpc_call *call, enum rpc_code code, const char *why)
+{
+    ctx->certs_refused++;
+    log_warnx("manager: certificate refused: %s", why);
+    rpc_call_finish(call, code, why);
+}
+
+static void
+mgr_ca_rpc_get_ca(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct mgr *ctx = arg;
+    cJSON *resp = cJSON_CreateObject();
+
+    (void)req;
+    ctx->rpc_calls++;
+    cJSON_AddStringToObject(resp, "caCertificate", ctx->ca->pem);
+    rpc_call_reply(call, resp);
+    cJSON_Delete(resp);
+}
+
+/*
+ * May the caller have a certificate for csr? With a join token: the token's role must be
+ * the CSR's, its cluster the one asked (if any), and it must be live. Without one: the
+ * caller's own certificate (verified by the join listener's TLS against our CA) must name
+ * the identity the CSR names, and a certificate of that identity issued here must still be
+ * good (not revoked, not expired): a renewal. Returns true with the cluster and the token
+ * (0 for a renewal), or finishes call and returns false.
+ */
+static bool
+mgr_ca_rpc_admit(struct mgr *ctx, struct rpc_call *call, const cJSON *req,
+                 const struct net_tls_identity *csr, int64_t *cluster, int64_t *token_id)
+{
+    uint8_t mac[DF_SHA256_LEN];
+    struct net_tls_identity who;
+    struct mgr_ca_token t;
+    const char *tok = NULL, *why;
+    char role[16], msg[400];
+    int64_t want = 0, now = df_time_wall_ms();
+    struct df_error err;
+    sqlite3_stmt *st;
+    int rv;
+
+    if (df_json_get_str(req, "joinToken", &tok, &err) == DF_EINVAL ||
+        df_json_get_i64(req, "schedulerClusterId", &want, &err) == DF_EINVAL || want < 0) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT,
+                        "joinToken: a string; schedulerClusterId: an id");
+        return false;
+    }
+    if (tok != NULL) {
+        if (strlen(tok) >= MGR_TOKEN_MAX ||
+            (st = mgr_db_stmt(ctx->db, MGR_STMT_JOIN_BY_HASH)) == NULL) {
+            mgr_ca_refuse(ctx, call, RPC_PERMISSION_DENIED, "unknown join token");
+            return false;
+        }
+        mgr_pat_mac(ctx, tok, mac);
+        sqlite3_bind_blob(st, 1, mac, sizeof(mac), SQLITE_STATIC);
+        if ((rv = mgr_db_step(ctx->db, st)) != STORE_SQL_ROW) {
+            sqlite3_reset(st);
+            mgr_ca_refuse(ctx, call, rv == STORE_SQL_DONE ? RPC_PERMISSION_DENIED : RPC_INTERNAL,
+                          rv == STORE_SQL_DONE ? "unknown join token" : "database error");
+            return false;
+        }
+        *token_id = sqlite3_column_int64(st, 0);
+        snprintf(role, sizeof(role), "%s", mgr_db_col_text(st, 1));
+        t.role = role;
+        t.cluster_id = sqlite3_column_int64(st, 2);
+        t.expired_at = sqlite3_column_int64(st, 3);
+        sqlite3_reset(st);
+        if ((why = mgr_ca_token_refusal(&t, now, net_tls_role_name(csr->role), want)) != NULL) {
+            snprintf(msg, sizeof(msg), "%s (token %lld, csr for %s %.64s)", why,
+                     (long long)*token_id, net_tls_role_name(csr->role), csr->host);
+            mgr_ca_refuse(ctx, call, RPC_PERMISSION_DENIED, msg);
+            return false;
+        }
+        *cluster = t.cluster_id;
+        return true;
+    }
+    if (rpc_call_peer_identity(call, &who) != 0 || who.role == NET_TLS_ROLE_NONE) {
+        mgr_ca_refuse(ctx, call, RPC_UNAUTHENTICATED,
+                      "a join token or the host's current certificate is needed");
+        return false;
+    }
+    if (who.role != csr->role || strcmp(who.host, csr->host) != 0) {
+        snprintf(msg, sizeof(msg), "the certificate of %s %.64s renews only itself, not %s %.64s",
+                 net_tls_role_name(who.role), who.host, net_tls_role_name(csr->role), csr->host);
+        mgr_ca_refuse(ctx, call, RPC_PERMISSION_DENIED, msg);
+        return false;
+    }
+    if ((st = mgr_db_stmt(ctx->db, MGR_STMT_CERT_OF_HOST)) == NULL) {
+        rpc_call_finish(call, RPC_INTERNAL, "database error");
+        return false;
+    }
+    mgr_db_bind_text(st, 1, csr->host);
+    mgr_db_bind_text(st, 2, net_tls_role_name(csr->role));
+    sqlite3_bind_int64(st, 3, now);
+    rv = mgr_db_step(ctx->db, st);
+    if (rv == STORE_SQL_ROW)
+        *cluster = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rv != STORE_SQL_ROW) {
+        snprintf(msg, sizeof(msg), "no good certificate of %s %.64s was issued here to renew",
+                 net_tls_role_name(csr->role), csr->host);
+        mgr_ca_refuse(ctx, call, RPC_PERMISSION_DENIED, msg);
+        return false;
+    }
+    *token_id = 0;
+    return true;
+}
+
+static void
+mgr_ca_rpc_issue(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct mgr *ctx = arg;
+    char serial[NET_CSR_SERIAL_LEN], *crt = NULL;
+    const char *csr = NULL;
+    struct net_tls_identity id;
+    int64_t cluster = 0, token_id = 0, now = df_time_wall_ms();
+    time_t nb = (time_t)(now / 1000) - 300, na = (time_t)((now + ctx->cfg.ca_validity) / 1000);
+    struct df_error err;
+    sqlite3_stmt *st;
+    cJSON *resp;
+    int rv;
+
+    ctx->rpc_calls++;
+    if (df_json_get_str(req, "csr", &csr, &err) != 0) {
+        rpc_call_finish(call, RPC_INVALID_ARGUMENT, "csr: required, a PEM certificate request");
+        return;
+    }
+    if (net_csr_identity(csr, &id, &err) != 0) {
+        mgr_ca_refuse(ctx, call, RPC_INVALID_ARGUMENT, err.msg);
+        return;
+    }
+    if (!mgr_ca_rpc_admit(ctx, call, req, &id, &cluster, &token_id))
+        return;
+    /* not_before a few minutes back: a host whose clock is a little behind still accepts it */
+    if ((rv = net_csr_sign(&ctx->ca->crt, &ctx->ca->key, csr, nb, na, &crt, serial, &id, &err)) !=
+        0) {
+        mgr_ca_refuse(ctx, call, rv == DF_EINVAL ? RPC_INVALID_ARGUMENT : RPC_INTERNAL, err.msg);
+        return;
+    }
+    if ((st = mgr_db_stmt(ctx->db, MGR_STMT_CERT_INSERT)) == NULL) {
+        rv = DF_EIO;
+    } else {
+        mgr_db_bind_text(st, 1, serial);
+        sqlite3_bind_int64(st, 2, now);
+        mgr_db_bind_text(st, 3, id.host);
+        mgr_db_bind_text(st, 4, net_tls_role_name(id.role));
+        sqlite3_bind_int64(st, 5, cluster);
+        sqlite3_bind_int64(st, 6, (int64_t)na * 1000);
+        sqlite3_bind_int64(st, 7, token_id);
+        rv = mgr_db_run(ctx->db, st);
+    }
+    if (rv != 0) {
+        /* a certificate that is not on record could never be revoked: none is given */
+        free(crt);
+        rpc_call_finish(call, RPC_INTERNAL, "database error");
+        return;
+    }
+    ctx->certs_issued++;
+    log_info("manager: certificate %s issued to %s %s (cluster %lld, %s, valid %lld s)", serial,
+             net_tls_role_name(id.role), id.host, (long long)cluster,
+             token_id != 0 ? "join token" : "renewal", (long long)(na - now / 1000));
+    resp = cJSON_CreateObject();
+    cJSON_AddStringToObject(resp, "certificate", crt);
+    cJSON_AddStringToObject(resp, "caCertificate", ctx->ca->pem);
+    cJSON_AddStringToObject(resp, "serial", serial);
+    cJSON_AddNumberToObject(resp, "notAfter", (double)na);
+    cJSON_AddNumberToObject(resp, "schedulerClusterId", (double)cluster);
+    rpc_call_reply(call, resp);
+    cJSON_Delete(resp);
+    free(crt);
+}
+
+int
+mgr_ca_rpc_start(struct mgr *ctx, struct df_error *err)
+{
+    const struct rpc_method methods[] = {
+            {PROTO_MGR_GET_CA_CERTIFICATE, RPC_KIND_UNARY, mgr_ca_rpc_get_ca, ctx},
+            {PROTO_MGR_ISSUE_CERTIFICATE, RPC_KIND_UNARY, mgr_ca_rpc_issue, ctx},
+    };
+    struct mgr_ca *ca = ctx->ca;
+    struct rpc_server_opts opts;
+    struct net_tls_opts o;
+    int rv;
+
+    if (ca == NULL || ctx->cfg.ca_join_listen == NULL || ctx->cfg.ca_join_listen[0] == '\0')
+        return 0;
+    if (rpc_tls_conf_is_plaintext(&ctx->cfg.tls))
+        return df_error_set(err, DF_EINVAL,
+                            "ca.cert: the join listener needs the manager's own certificate "
+                            "(tls.cert, `dragonfly cert issue --role manager`)");
+    /* Hosts come here without a certificate, so none is required; one that is sent must
+     * chain to our CA, and is then what authenticates a renewal. */
+    memset(&o, 0, sizeof(o));
+    o.cert_file = ctx->cfg.tls.cert;
+    o.key_file = ctx->cfg.tls.key;
+    o.ca_file = ctx->cfg.ca_cert;
+    if ((rv = net_tls_ctx_new(true, &o, &ca->tls, err)) != 0)
+        return rv;
+    memset(&opts, 0, sizeof(opts));
+    opts.max_msg_bytes = 64u << 10; /* a CSR and a token */
+    opts.max_conns_per_ip = 16;
+    ca->rpc = rpc_server_new(ctx->base, &opts);
+    if ((rv = rpc_server_register(ca->rpc, methods, DF_NELEM(methods))) != 0)
+        return df_error_set(err, rv, "join rpc: cannot register methods");
+    return rpc_server_listen(ca->rpc, ctx->cfg.ca_join_listen, ca->tls, err);
+}
+
+const char *
+mgr_ca_join_addr(const struct mgr *ctx)
+{
+    return ctx->ca != NULL && ctx->ca->rpc != NULL ? rpc_server_addr(ctx->ca->rpc, 0) : NULL;
 }

@@ -287,7 +287,7 @@ mgr_start(struct mgr *ctx, struct df_error *err)
     if ((rv = net_listener_new(ctx->base, ctx->cfg.listen, 0, net_http_server_accept_cb, ctx->http,
                                &ctx->listener, err)) != 0)
         return rv;
-    if ((rv = mgr_rpc_start(ctx, err)) != 0)
+    if ((rv = mgr_rpc_start(ctx, err)) != 0 || (rv = mgr_ca_rpc_start(ctx, err)) != 0)
         return rv;
     log_info("manager: ready: rest %s, rpc %s, data dir %s", net_listener_addr(ctx->listener),
              rpc_server_addr(ctx->rpc, 0), ctx->cfg.data_dir);
@@ -412,6 +412,8 @@ mgr_addrs(const struct mgr *ctx, cJSON *doc)
 {
     cJSON_AddStringToObject(doc, "rest", net_listener_addr(ctx->listener));
     cJSON_AddStringToObject(doc, "rpc", rpc_server_addr(ctx->rpc, 0));
+    if (mgr_ca_join_addr(ctx) != NULL)
+        cJSON_AddStringToObject(doc, "join", mgr_ca_join_addr(ctx));
 }
 
 static void

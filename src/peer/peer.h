@@ -24,6 +24,7 @@
 #include "df/net_listener.h"
 #include "df/net_ratelim.h"
 #include "df/rpc_server.h"
+#include "df/rpc_join.h"
 #include "df/rpc_tls.h"
 #include "df/net_fetch.h"
 
@@ -79,6 +80,7 @@ struct peer_config {
     int64_t min_rate;        /* bytes/s below which a body is abandoned */
     char *ca_file;
     struct rpc_tls_conf tls;         /* cluster mTLS (tls.*); all unset: plaintext */
+    struct rpc_join_conf join;       /* a certificate from the manager (rpc_join.c) */
     bool tls_pieces;                 /* tls.pieces: pieces (upload port, fetches) over mTLS too */
     struct df_conf_list schedulers;  /* "ip:port" of each scheduler, in failover order */
     char *manager;                   /* manager.addr: find the schedulers there (peer_manager.c) */

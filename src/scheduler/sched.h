@@ -14,6 +14,7 @@
 
 #include "df/df_err.h"
 #include "df/rpc_server.h"
+#include "df/rpc_join.h"
 #include "df/rpc_tls.h"
 #include "df/df_map.h"
 #include "df/roles.h"
@@ -38,7 +39,8 @@ struct sched_main_config {
     char *listen;
     char *metrics_listen;
     char *ready_file;
-    struct rpc_tls_conf tls; /* cluster mTLS (tls.*); all unset: plaintext */
+    struct rpc_tls_conf tls;   /* cluster mTLS (tls.*); all unset: plaintext */
+    struct rpc_join_conf join; /* a certificate from the manager (rpc_join.c) */
     int log_level;
     int log_format; /* enum log_format */
     char *log_file;
