@@ -103,6 +103,15 @@ bool net_tls_host_is_valid(const char *s);
 int net_tls_ctx_new(bool server, const struct net_tls_opts *opts, struct net_tls_ctx **out,
                     struct df_error *err);
 
+/*
+ * Replace the context's own certificate and key (a renewal) by the PEM files given: new
+ * handshakes use them, connections already made are untouched. On the context's loop only.
+ * Returns 0, or DF_EINVAL (the context has none) / DF_ETLS (a file that does not load, a key
+ * that is not the certificate's) with a message in err; the context is then unchanged.
+ */
+int net_tls_ctx_reload(struct net_tls_ctx *ctx, const char *cert_file, const char *key_file,
+                       struct df_error *err);
+
 /* Free a context; every connection made from it must be gone. NULL is a no-op. */
 void net_tls_ctx_free(struct net_tls_ctx *ctx);
 

@@ -101,4 +101,26 @@ struct rpc_join_host {
 int rpc_join_ensure(const struct rpc_join_conf *j, const struct rpc_join_host *h,
                     struct df_error *err);
 
+/*
+ * Renewal: while a role runs with a joined certificate, a timer renews it when 2/3 of its
+ * life have passed (step 2 authenticated by the certificate itself, on a worker thread so
+ * the loop never waits for the manager), replaces the files and reloads the role's TLS
+ * contexts (net_tls_ctx_reload: new connections use the new certificate). A failed renewal
+ * is retried after a tenth of what is left (1 s to 1 min) until the certificate expires.
+ */
+struct rpc_join_renewer;
+struct event_base;
+
+/*
+ * Start renewing for j and h (both copied) on base, reloading ctxs[0..n) (borrowed; they
+ * must outlive the renewer). Without a join token: nothing, *out NULL. Returns 0 or
+ * DF_ENOMEM with err set.
+ */
+int rpc_join_renewer_new(struct event_base *base, const struct rpc_join_conf *j,
+                         const struct rpc_join_host *h, struct net_tls_ctx *const *ctxs, size_t n,
+                         struct rpc_join_renewer **out, struct df_error *err);
+
+/* Stop (a renewal in flight finishes first, without reloading). NULL is a no-op. */
+void rpc_join_renewer_free(struct rpc_join_renewer *r);
+
 #endif

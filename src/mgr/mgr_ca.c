@@ -384,7 +384,8 @@ mgr_ca_rpc_issue(struct rpc_call *call, const cJSON *req, void *arg)
     const char *csr = NULL;
     struct net_tls_identity id;
     int64_t cluster = 0, token_id = 0, now = df_time_wall_ms();
-    time_t nb = (time_t)(now / 1000) - 300, na = (time_t)((now + ctx->cfg.ca_validity) / 1000);
+    int64_t back = ctx->cfg.ca_validity / 10 < 300000 ? ctx->cfg.ca_validity / 10 : 300000;
+    time_t nb = (time_t)((now - back) / 1000), na = (time_t)((now + ctx->cfg.ca_validity) / 1000);
     struct df_error err;
     sqlite3_stmt *st;
     cJSON *resp;
@@ -401,7 +402,9 @@ mgr_ca_rpc_issue(struct rpc_call *call, const cJSON *req, void *arg)
     }
     if (!mgr_ca_rpc_admit(ctx, call, req, &id, &cluster, &token_id))
         return;
-    /* not_before a few minutes back: a host whose clock is a little behind still accepts it */
+    /* not_before back by a tenth of the life, 5 min at most: a host whose clock is a little
+     * behind still accepts it, and hosts renewing at 2/3 of the life renew well before the
+     * end even of a short one */
     if ((rv = net_csr_sign(&ctx->ca->crt, &ctx->ca->key, csr, nb, na, &crt, serial, &id, &err)) !=
         0) {
         mgr_ca_refuse(ctx, call, rv == DF_EINVAL ? RPC_INVALID_ARGUMENT : RPC_INTERNAL, err.msg);

@@ -39,6 +39,7 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_internal.h>
 #include <mbedtls/x509_crt.h>
 
 #include "df/log.h"
@@ -53,6 +54,13 @@
 #define NET_TLS_UNDER_WMAX (256 * 1024) /* ciphertext queued for the socket */
 #define NET_TLS_TABLE_SIZE 256
 
+/* A certificate and key that replaced the context's own (net_tls_ctx_reload). */
+struct net_tls_pair {
+    struct net_tls_pair *next;
+    mbedtls_x509_crt crt;
+    mbedtls_pk_context key;
+};
+
 struct net_tls_ctx {
     bool server;
     bool insecure;
@@ -66,6 +74,7 @@ struct net_tls_ctx {
     mbedtls_x509_crt ca;
     mbedtls_x509_crt cert;
     mbedtls_pk_context key;
+    struct net_tls_pair *renewed; /* certificates loaded since, newest first (kept till free) */
     char *alpn_store[NET_TLS_ALPN_MAX + 1];
     const char *alpn[NET_TLS_ALPN_MAX + 1];
 };
@@ -480,9 +489,50 @@ net_tls_ctx_free(struct net_tls_ctx *ctx)
     mbedtls_x509_crt_free(&ctx->ca);
     mbedtls_x509_crt_free(&ctx->cert);
     mbedtls_pk_free(&ctx->key);
+    while (ctx->renewed != NULL) {
+        struct net_tls_pair *p = ctx->renewed;
+
+        ctx->renewed = p->next;
+        mbedtls_x509_crt_free(&p->crt);
+        mbedtls_pk_free(&p->key);
+        free(p);
+    }
     for (size_t i = 0; ctx->alpn_store[i] != NULL; i++)
         free(ctx->alpn_store[i]);
     free(ctx);
+}
+
+int
+net_tls_ctx_reload(struct net_tls_ctx *ctx, const char *cert_file, const char *key_file,
+                   struct df_error *err)
+{
+    struct net_tls_pair *p;
+    int mrv;
+
+    if (ctx->conf.key_cert == NULL)
+        return df_error_set(err, DF_EINVAL, "tls: this context has no certificate to replace");
+    p = xcalloc(1, sizeof(*p));
+    mbedtls_x509_crt_init(&p->crt);
+    mbedtls_pk_init(&p->key);
+    if ((mrv = mbedtls_x509_crt_parse_file(&p->crt, cert_file)) != 0 ||
+        (mrv = mbedtls_pk_parse_keyfile(&p->key, key_file, NULL)) != 0 ||
+        (mrv = mbedtls_pk_check_pair(&p->crt.pk, &p->key)) != 0) {
+        mbedtls_x509_crt_free(&p->crt);
+        mbedtls_pk_free(&p->key);
+        free(p);
+        return net_tls_mbedtls_error(err, DF_ETLS, "renewed cert", cert_file, mrv);
+    }
+    /*
+     * mbedtls reads the pair through conf.key_cert when a handshake needs it (a server picks
+     * from the list, a client sends the first): pointing the entry at the new pair serves
+     * new handshakes with it. The old pairs stay until the context goes, as a handshake in
+     * progress may still hold them.
+     */
+    p->next = ctx->renewed;
+    ctx->renewed = p;
+    ctx->conf.key_cert->cert = &p->crt;
+    ctx->conf.key_cert->key = &p->key;
+    return 0;
 }
 
 #define net_tls_conn_set_state(c, s) net_tls_conn_set_state_at(c, s, __LINE__)

@@ -758,6 +758,13 @@ peer_main_start(struct peer *ctx, struct df_error *err)
     if ((rv = rpc_join_ensure(&ctx->cfg.join, &join, err)) != 0 ||
         (rv = rpc_tls_setup(&ctx->cfg.tls, "peer", &ctx->tls_server, &ctx->tls_cluster, err)) != 0)
         return rv;
+    {
+        struct net_tls_ctx *renew[] = {ctx->tls_server, ctx->tls_cluster};
+
+        if ((rv = rpc_join_renewer_new(ctx->base, &ctx->cfg.join, &join, renew, DF_NELEM(renew),
+                                       &ctx->renewer, err)) != 0)
+            return rv;
+    }
     ctx->src_env.tls_cluster = ctx->tls_cluster;
     ctx->tls_upload = ctx->cfg.tls_pieces ? ctx->tls_server : NULL;
     if (ctx->tls_server != NULL && ctx->tls_upload == NULL)
@@ -836,6 +843,7 @@ peer_free(struct peer *ctx)
         event_free(ctx->idle_timer);
     net_tls_ctx_free(ctx->tls);
     net_tls_ctx_free(ctx->tls_insecure);
+    rpc_join_renewer_free(ctx->renewer);
     net_tls_ctx_free(ctx->tls_server);
     net_tls_ctx_free(ctx->tls_cluster);
     net_addrpolicy_free(ctx->src_policy);

@@ -16,12 +16,15 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 
 #include "df/df_fs.h"
+#include "df/df_work.h"
 #include "df/df_json.h"
 #include "df/log.h"
 #include "df/net_csr.h"
+#include "df/net_x509.h"
 #include "df/rpc_client.h"
 #include "df/rpc_tls.h"
 #include "df/xmalloc.h"
@@ -143,15 +146,23 @@ rpc_join_have(const struct rpc_join_paths *p, enum net_tls_role role, const char
               size_t whylen)
 {
     mbedtls_x509_crt ca, crt;
+    mbedtls_pk_context key;
     struct net_tls_identity id;
     uint32_t flags = 0;
     bool ok = false;
 
     mbedtls_x509_crt_init(&ca);
     mbedtls_x509_crt_init(&crt);
-    if (access(p->key, R_OK) != 0 || mbedtls_x509_crt_parse_file(&crt, p->cert) != 0 ||
-        mbedtls_x509_crt_parse_file(&ca, p->ca) != 0) {
+    mbedtls_pk_init(&key);
+    if (mbedtls_x509_crt_parse_file(&crt, p->cert) != 0 ||
+        mbedtls_x509_crt_parse_file(&ca, p->ca) != 0 ||
+        mbedtls_pk_parse_keyfile(&key, p->key, NULL) != 0) {
         snprintf(why, whylen, "no certificate in the certificate directory");
+        goto out;
+    }
+    /* a crash between the key's rename and the certificate's leaves a pair that is none */
+    if (mbedtls_pk_check_pair(&crt.pk, &key) != 0) {
+        snprintf(why, whylen, "the key there is not the certificate's");
         goto out;
     }
     net_tls_identity_from_name(&crt.subject, &id);
@@ -170,6 +181,7 @@ rpc_join_have(const struct rpc_join_paths *p, enum net_tls_role role, const char
 out:
     mbedtls_x509_crt_free(&ca);
     mbedtls_x509_crt_free(&crt);
+    mbedtls_pk_free(&key);
     return ok;
 }
 
@@ -387,4 +399,153 @@ rpc_join_ensure(const struct rpc_join_conf *j, const struct rpc_join_host *h, st
         rv = rpc_join_issue(j, h, &p, false, err);
     rpc_join_paths_reset(&p);
     return rv;
+}
+
+/* ---- renewal ---- */
+
+#define RPC_JOIN_CTX_MAX 4
+
+struct rpc_join_renewer {
+    struct event_base *base;
+    struct df_work_pool *work;
+    struct event *timer;
+    struct rpc_join_conf j; /* copies */
+    struct rpc_join_host h;
+    char *host; /* h.host */
+    struct rpc_join_paths p;
+    struct net_tls_ctx *ctxs[RPC_JOIN_CTX_MAX];
+    size_t n;
+    bool stopping;
+    int rv; /* the worker's result, read in done */
+    struct df_error err;
+};
+
+/* The validity of the certificate at path (unix s); false when it does not load. */
+static bool
+rpc_join_validity(const char *path, time_t *nb, time_t *na)
+{
+    mbedtls_x509_crt crt;
+    bool ok;
+
+    mbedtls_x509_crt_init(&crt);
+    ok = mbedtls_x509_crt_parse_file(&crt, path) == 0;
+    if (ok) {
+        *nb = net_x509_time_get(&crt.valid_from);
+        *na = net_x509_time_get(&crt.valid_to);
+    }
+    mbedtls_x509_crt_free(&crt);
+    return ok;
+}
+
+/* Arm the timer: at 2/3 of the life, or after a failure a tenth of what is left. */
+static void
+rpc_join_renewer_arm(struct rpc_join_renewer *r, bool failed)
+{
+    time_t nb = 0, na = 0, now = time(NULL), at;
+    struct timeval tv = {1, 0};
+    int64_t left;
+
+    if (!rpc_join_validity(r->p.cert, &nb, &na)) {
+        log_warnx("%s %s: cannot read %s to renew it", net_tls_role_name(r->h.role), r->h.host,
+                  r->p.cert);
+        return;
+    }
+    if (failed) {
+        left = (int64_t)(na - now) / 10;
+        tv.tv_sec = left < 1 ? 1 : left > 60 ? 60 : (time_t)left;
+    } else {
+        at = nb + (na - nb) * 2 / 3;
+        tv.tv_sec = at > now ? at - now : 0;
+    }
+    evtimer_add(r->timer, &tv);
+}
+
+static void
+rpc_join_renew_work(void *arg)
+{
+    struct rpc_join_renewer *r = arg;
+
+    r->rv = rpc_join_issue(&r->j, &r->h, &r->p, true, &r->err);
+}
+
+static void
+rpc_join_renew_done(void *arg)
+{
+    struct rpc_join_renewer *r = arg;
+    struct df_error err;
+
+    if (r->stopping)
+        return;
+    if (r->rv != 0) {
+        log_warnx("%s %s: renewal failed, retrying: %s", net_tls_role_name(r->h.role), r->h.host,
+                  r->err.msg);
+        rpc_join_renewer_arm(r, true);
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (net_tls_ctx_reload(r->ctxs[i], r->p.cert, r->p.key, &err) != 0)
+            log_warnx("%s %s: %s", net_tls_role_name(r->h.role), r->h.host, err.msg);
+    rpc_join_renewer_arm(r, false);
+}
+
+static void
+rpc_join_renew_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_join_renewer *r = arg;
+
+    (void)fd;
+    (void)what;
+    if (df_work_submit(r->work, rpc_join_renew_work, rpc_join_renew_done, r) != 0)
+        rpc_join_renewer_arm(r, true);
+}
+
+int
+rpc_join_renewer_new(struct event_base *base, const struct rpc_join_conf *j,
+                     const struct rpc_join_host *h, struct net_tls_ctx *const *ctxs, size_t n,
+                     struct rpc_join_renewer **out, struct df_error *err)
+{
+    struct rpc_join_renewer *r;
+
+    *out = NULL;
+    if (j->token == NULL)
+        return 0;
+    r = xcalloc(1, sizeof(*r));
+    r->base = base;
+    r->j.token = xstrdup(j->token);
+    r->j.ca_hash = xstrdup(j->ca_hash);
+    r->j.addr = xstrdup(j->addr);
+    r->j.dir = xstrdup(j->dir);
+    r->h = *h;
+    r->host = xstrdup(h->host);
+    r->h.host = r->host;
+    rpc_join_paths(r->j.dir, &r->p);
+    for (size_t i = 0; i < n && r->n < RPC_JOIN_CTX_MAX; i++)
+        if (ctxs[i] != NULL)
+            r->ctxs[r->n++] = ctxs[i];
+    if ((r->work = df_work_pool_new(base, 1)) == NULL ||
+        (r->timer = evtimer_new(base, rpc_join_renew_cb, r)) == NULL) {
+        rpc_join_renewer_free(r);
+        return df_error_set(err, DF_ENOMEM, "out of memory");
+    }
+    rpc_join_renewer_arm(r, false);
+    *out = r;
+    return 0;
+}
+
+void
+rpc_join_renewer_free(struct rpc_join_renewer *r)
+{
+    if (r == NULL)
+        return;
+    r->stopping = true;
+    if (r->timer != NULL)
+        event_free(r->timer);
+    df_work_pool_free(r->work); /* a renewal in flight ends here; its done never runs */
+    rpc_join_paths_reset(&r->p);
+    free(r->j.token);
+    free(r->j.ca_hash);
+    free(r->j.addr);
+    free(r->j.dir);
+    free(r->host);
+    free(r);
 }

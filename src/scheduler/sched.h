@@ -81,8 +81,9 @@ struct sched {
     struct event_base *base;
     struct evdns_base *dns;
     struct rpc_server *rpc;
-    struct net_tls_ctx *tls_server; /* cluster mTLS on the RPC listener; NULL: plaintext */
-    struct net_tls_ctx *tls_client; /* cluster mTLS to seeds; NULL: plaintext */
+    struct net_tls_ctx *tls_server;   /* cluster mTLS on the RPC listener; NULL: plaintext */
+    struct net_tls_ctx *tls_client;   /* cluster mTLS to seeds; NULL: plaintext */
+    struct rpc_join_renewer *renewer; /* renews a joined certificate (rpc_join.c), or NULL */
     struct net_listener *metrics_listener;
     struct net_http_server *metrics_http;
     struct event *tick_timer, *gc_timer, *flush_ev;

@@ -290,6 +290,13 @@ sched_start(struct sched *ctx, struct df_error *err)
         (rv = rpc_tls_setup(&ctx->cfg.tls, "scheduler", &ctx->tls_server, &ctx->tls_client, err)) !=
                 0)
         return rv;
+    {
+        struct net_tls_ctx *renew[] = {ctx->tls_server, ctx->tls_client};
+
+        if ((rv = rpc_join_renewer_new(ctx->base, &ctx->cfg.join, &join, renew, DF_NELEM(renew),
+                                       &ctx->renewer, err)) != 0)
+            return rv;
+    }
     if ((rv = rpc_server_listen(ctx->rpc, ctx->cfg.listen, ctx->tls_server, err)) != 0)
         return rv;
     memset(&hopts, 0, sizeof(hopts));
@@ -363,6 +370,7 @@ sched_free(struct sched *ctx)
         event_free(ctx->gc_timer);
     df_metrics_free(ctx->metrics);
     sched_state_free(ctx->state);
+    rpc_join_renewer_free(ctx->renewer);
     net_tls_ctx_free(ctx->tls_server);
     net_tls_ctx_free(ctx->tls_client);
     net_dns_free(ctx->dns);

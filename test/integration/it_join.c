@@ -76,10 +76,34 @@ jn_token(const char *role, int cluster, struct jn_token *t)
     free(out);
 }
 
+/* The manager with the CA (certificates valid for validity, NULL: the default). */
+static void
+jn_start_mgr(const char *validity)
+{
+    char dd[600], ca[600], crt[600], key[600], cakey[600];
+
+    snprintf(dd, sizeof(dd), "%s/mgrdata", J.dir);
+    snprintf(ca, sizeof(ca), "%s/ca/ca.crt", J.dir);
+    snprintf(cakey, sizeof(cakey), "%s/ca/ca.key", J.dir);
+    snprintf(crt, sizeof(crt), "%s/mgr.crt", J.dir);
+    snprintf(key, sizeof(key), "%s/mgr.key", J.dir);
+    ck_assert_int_eq(it_df_start(&J.mgr, J.dir, "manager", "manager", "--listen", JN_MGR_IP ":0",
+                                 "--rpc-listen", JN_MGR_IP ":0", "--data-dir", dd,
+                                 "--auth-password-iterations", "1000", "--tls-cert", crt,
+                                 "--tls-key", key, "--tls-ca", ca, "--ca-cert", ca, "--ca-key",
+                                 cakey, "--ca-join-listen", JN_MGR_IP ":0",
+                                 validity != NULL ? "--ca-cert-validity" : NULL, validity, NULL),
+                     0);
+    snprintf(J.rest, sizeof(J.rest), "%s", it_proc_ready_str(&J.mgr, "rest"));
+    snprintf(J.rpc, sizeof(J.rpc), "%s", it_proc_ready_str(&J.mgr, "rpc"));
+    ck_assert_ptr_nonnull(it_proc_ready_str(&J.mgr, "join"));
+    snprintf(J.join, sizeof(J.join), "%s", it_proc_ready_str(&J.mgr, "join"));
+}
+
 static void
 jn_setup(void)
 {
-    char dd[600], ca[600], crt[600], key[600], tool[512], ready[700], *out = NULL;
+    char tool[512], ready[700], *out = NULL;
     const char *argv[] = {it_tool("origin", tool, sizeof(tool)),
                           "--listen",
                           JN_ORIGIN_IP ":0",
@@ -96,25 +120,7 @@ jn_setup(void)
                             "--host mgr-j --out %s/mgr",
                             it_bin(), J.dir, it_bin(), J.dir, J.dir),
                      0);
-    snprintf(dd, sizeof(dd), "%s/mgrdata", J.dir);
-    snprintf(ca, sizeof(ca), "%s/ca/ca.crt", J.dir);
-    snprintf(crt, sizeof(crt), "%s/mgr.crt", J.dir);
-    snprintf(key, sizeof(key), "%s/mgr.key", J.dir);
-    {
-        char cakey[600];
-
-        snprintf(cakey, sizeof(cakey), "%s/ca/ca.key", J.dir);
-        ck_assert_int_eq(it_df_start(&J.mgr, J.dir, "manager", "manager", "--listen",
-                                     JN_MGR_IP ":0", "--rpc-listen", JN_MGR_IP ":0", "--data-dir",
-                                     dd, "--auth-password-iterations", "1000", "--tls-cert", crt,
-                                     "--tls-key", key, "--tls-ca", ca, "--ca-cert", ca, "--ca-key",
-                                     cakey, "--ca-join-listen", JN_MGR_IP ":0", NULL),
-                         0);
-    }
-    snprintf(J.rest, sizeof(J.rest), "%s", it_proc_ready_str(&J.mgr, "rest"));
-    snprintf(J.rpc, sizeof(J.rpc), "%s", it_proc_ready_str(&J.mgr, "rpc"));
-    ck_assert_ptr_nonnull(it_proc_ready_str(&J.mgr, "join"));
-    snprintf(J.join, sizeof(J.join), "%s", it_proc_ready_str(&J.mgr, "join"));
+    jn_start_mgr(NULL);
     ck_assert_int_eq(it_shf(&out, 30,
                             "curl -s -H 'Content-Type: application/json' -d "
                             "'{\"name\":\"root\",\"password\":\"dragonfly\"}' "
@@ -265,6 +271,93 @@ START_TEST(test_join_download)
 
 END_TEST
 
+/* The serials of host's certificates, newest first, as the manager lists them: how many. */
+static int
+jn_serials(const char *host, char serials[][64], int max)
+{
+    char path[200], *out = NULL;
+    const cJSON *row;
+    cJSON *doc;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/api/v1/certificates?host_name=%s&per_page=100", host);
+    ck_assert_int_eq(jn_req("GET", path, NULL, &out), 200);
+    ck_assert_ptr_nonnull(doc = cJSON_Parse(out));
+    cJSON_ArrayForEach(row, doc)
+    {
+        if (n < max)
+            snprintf(serials[n], 64, "%s", cJSON_GetObjectItem(row, "serial")->valuestring);
+        n++;
+    }
+    cJSON_Delete(doc);
+    free(out);
+    return n;
+}
+
+/*
+ * Certificates valid 9 s: the scheduler and the peer renew them at 2/3 of that, the manager
+ * records each renewal, the scheduler's listener serves the renewed certificate to new
+ * connections, and a download works after the first certificates have expired.
+ */
+START_TEST(test_join_renew)
+{
+    struct jn_token ts, tp;
+    char serials[16][64], first[64], served[200], url[256], *out = NULL, *p;
+    int n = 0;
+
+    jn_kill(&J.mgr);
+    jn_start_mgr("9s");
+    jn_token("scheduler", 1, &ts);
+    jn_token("peer", 1, &tp);
+    jn_start_sched(&J.sched, "sched-r", &ts);
+    jn_start_peer(&J.peer, "peer-r", JN_PEER_IP, false, &tp);
+    ck_assert(it_log_wait(
+            &J.peer, "scheduler cluster 1: 1 healthy scheduler(s), first " JN_SCHED_IP, 30000));
+    ck_assert_int_eq(jn_serials("sched-r", serials, 16), 1);
+    snprintf(first, sizeof(first), "%s", serials[0]);
+    /* two renewals each: the first certificates (9 s) are past by then */
+    for (int waited = 0; waited <= 60000; waited += 500) {
+        n = jn_serials("peer-r", serials, 16);
+        if (n >= 3 && jn_serials("sched-r", serials, 16) >= 3)
+            break;
+        it_sleep_ms(500);
+    }
+    ck_assert_msg(n >= 3, "peer-r has %d certificates after 60 s", n);
+    ck_assert(it_log_wait(&J.sched, "sched-r: renewed the certificate", 1000));
+    ck_assert(it_log_wait(&J.peer, "peer-r: renewed the certificate", 1000));
+    ck_assert(!it_log_wait(&J.peer, "renewal failed", 0));
+    /* a new connection to the scheduler gets a renewed certificate, not the first */
+    ck_assert_int_eq(it_shf(&out, 30,
+                            "openssl s_client -connect %s -cert %s/peer-r/cluster.crt -key "
+                            "%s/peer-r/cluster.key </dev/null 2>/dev/null | openssl x509 -noout "
+                            "-serial",
+                            it_proc_ready_str(&J.sched, "rpc"), J.dir, J.dir),
+                     0);
+    snprintf(served, sizeof(served), "%s", out + strlen("serial="));
+    free(out);
+    for (p = served; *p != '\0'; p++)
+        *p = *p == '\n' ? '\0' : (char)(*p >= 'A' && *p <= 'F' ? *p + 32 : *p);
+    ck_assert_str_ne(served, first);
+    n = jn_serials("sched-r", serials, 16);
+    {
+        bool known = false;
+
+        for (int i = 0; i < n && i < 16; i++)
+            known |= strcmp(serials[i], served) == 0;
+        ck_assert_msg(known, "served %s is no certificate of sched-r", served);
+    }
+    /* and the cluster still works with the renewed certificates */
+    snprintf(url, sizeof(url), "http://%s/gen/1MiB?seed=42", J.origin_addr);
+    ck_assert_int_eq(it_shf(&out, 120,
+                            "%s get '%s' -O %s/out --socket %s/peer-r/dfdaemon.sock --no-progress "
+                            "2>&1",
+                            it_bin(), url, J.dir, J.dir),
+                     0);
+    free(out);
+}
+
+END_TEST
+
 START_TEST(test_join_refused)
 {
     struct jn_token tp, tdel, texp;
@@ -341,6 +434,7 @@ it_join_suite(void)
     tcase_add_checked_fixture(tc, jn_setup, jn_teardown);
     tcase_add_test(tc, test_join_download);
     tcase_add_test(tc, test_join_refused);
+    tcase_add_test(tc, test_join_renew);
     suite_add_tcase(s, tc);
     return s;
 }
