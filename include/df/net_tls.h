@@ -112,6 +112,14 @@ int net_tls_ctx_new(bool server, const struct net_tls_opts *opts, struct net_tls
 int net_tls_ctx_reload(struct net_tls_ctx *ctx, const char *cert_file, const char *key_file,
                        struct df_error *err);
 
+/*
+ * Refuse, from now on, handshakes whose other end presents a certificate with one of these
+ * serials (lowercase hex as net_csr_serial_hex writes them; copied, replacing the previous
+ * set): the revocation list of the cluster CA, fetched from the manager. On the context's
+ * loop only.
+ */
+void net_tls_ctx_set_revoked(struct net_tls_ctx *ctx, const char *const *serials, size_t n);
+
 /* Free a context; every connection made from it must be gone. NULL is a no-op. */
 void net_tls_ctx_free(struct net_tls_ctx *ctx);
 

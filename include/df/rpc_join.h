@@ -40,10 +40,11 @@ struct rpc_tls_conf;
 
 /* The join keys of a role's config. */
 struct rpc_join_conf {
-    char *token;   /* manager.joinToken (--join-token) */
-    char *ca_hash; /* manager.caHash (--ca-hash): "sha256:<64 hex>" */
-    char *addr;    /* manager.joinAddr (--join-addr): the manager's ca.joinListen */
-    char *dir;     /* manager.certDir (--cert-dir): where the files go */
+    char *token;            /* manager.joinToken (--join-token) */
+    char *ca_hash;          /* manager.caHash (--ca-hash): "sha256:<64 hex>" */
+    char *addr;             /* manager.joinAddr (--join-addr): the manager's ca.joinListen */
+    char *dir;              /* manager.certDir (--cert-dir): where the files go */
+    int64_t revoke_refresh; /* manager.revocationRefresh: ms between revocation fetches */
 };
 
 #define RPC_JOIN_F(off, f) ((off) + offsetof(struct rpc_join_conf, f))
@@ -68,9 +69,18 @@ struct rpc_join_conf {
              .offset = RPC_JOIN_F(off, addr),                                                 \
              .metavar = "ADDR",                                                               \
              .help = "the manager's join listener (its ca.joinListen, host:65004)"},          \
+            {.key = "manager.certDir",                                                        \
+             .flag = "cert-dir",                                                              \
+             .type = DF_CONF_STRING,                                                          \
+             .offset = RPC_JOIN_F(off, dir),                                                  \
+             .metavar = "DIR",                                                                \
+             .help = dir_help},                                                               \
     {                                                                                         \
-        .key = "manager.certDir", .flag = "cert-dir", .type = DF_CONF_STRING,                 \
-        .offset = RPC_JOIN_F(off, dir), .metavar = "DIR", .help = dir_help                    \
+        .key = "manager.revocationRefresh", .flag = "revocation-refresh",                     \
+        .type = DF_CONF_DURATION, .offset = RPC_JOIN_F(off, revoke_refresh), .def = "1m",     \
+        .min = 100, .max = INT64_C(3600) * 1000,                                              \
+        .help = "with mutual TLS and a manager: how often the certificates it revoked are "   \
+                "fetched; handshakes presenting one are refused from then on"                 \
     }
 
 /*
@@ -122,5 +132,23 @@ int rpc_join_renewer_new(struct event_base *base, const struct rpc_join_conf *j,
 
 /* Stop (a renewal in flight finishes first, without reloading). NULL is a no-op. */
 void rpc_join_renewer_free(struct rpc_join_renewer *r);
+
+/*
+ * Revocation: every interval_ms (and at start) ask the manager at addr (over tls, a client
+ * context with our certificate; the server must be a manager) for the serials it revoked
+ * (path: PROTO_MGR_LIST_REVOKED_CERTIFICATES, {} -> {serials}) and set them on ctxs[0..n)
+ * (net_tls_ctx_set_revoked; borrowed, they must outlive it). who names the role in the log.
+ * A failed fetch keeps the last list. Returns 0 and *out, or an error in err.
+ */
+struct rpc_join_revoker;
+struct evdns_base;
+
+int rpc_join_revoker_new(struct event_base *base, struct evdns_base *dns, const char *addr,
+                         struct net_tls_ctx *tls, const char *path, int64_t interval_ms,
+                         struct net_tls_ctx *const *ctxs, size_t n, const char *who,
+                         struct rpc_join_revoker **out, struct df_error *err);
+
+/* Stop fetching. NULL is a no-op. */
+void rpc_join_revoker_free(struct rpc_join_revoker *r);
 
 #endif

@@ -905,6 +905,7 @@ mgr_handler_fn mgr_ca_token_create;
 mgr_handler_fn mgr_ca_token_list;
 mgr_handler_fn mgr_ca_token_delete;
 mgr_handler_fn mgr_ca_cert_list;
+mgr_handler_fn mgr_ca_cert_revoke;
 
 mgr_handler_fn mgr_job_create;
 mgr_handler_fn mgr_job_list;

@@ -263,6 +263,79 @@ mgr_ca_cert_list(struct mgr *ctx, struct net_http_req *req, const struct net_rou
                    mgr_ca_cert_json);
 }
 
+void
+mgr_ca_cert_revoke(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
+                   const struct mgr_caller *who)
+{
+    const char *serial = net_route_param(m, "serial");
+    sqlite3_stmt *st;
+    cJSON *doc = NULL;
+    int rv;
+
+    if (serial == NULL || serial[0] == '\0' || strlen(serial) >= NET_CSR_SERIAL_LEN ||
+        strspn(serial, "0123456789abcdef") != strlen(serial)) {
+        mgr_reply_errors(req, "serial: expected the lowercase hex serial of a certificate");
+        return;
+    }
+    if ((st = mgr_db_stmt(ctx->db, MGR_STMT_CERT_REVOKE)) == NULL) {
+        mgr_reply_db_error(req, DF_EIO);
+        return;
+    }
+    mgr_db_bind_text(st, 1, serial);
+    sqlite3_bind_int64(st, 2, df_time_wall_ms());
+    if ((rv = mgr_db_run(ctx->db, st)) == 0 && store_sql_changes(ctx->db) > 0)
+        log_info("manager: certificate %s revoked by user %lld", serial, (long long)who->user_id);
+    /* revoking a revoked certificate answers its row again */
+    if (rv == 0 && (st = mgr_db_stmt(ctx->db, MGR_STMT_CERT_GET)) != NULL) {
+        mgr_db_bind_text(st, 1, serial);
+        rv = mgr_db_step(ctx->db, st);
+        if (rv == STORE_SQL_ROW)
+            doc = mgr_ca_cert_json(ctx, st);
+        sqlite3_reset(st);
+        rv = rv == STORE_SQL_ROW ? 0 : rv == STORE_SQL_DONE ? DF_ENOTFOUND : rv;
+    }
+    if (doc != NULL)
+        mgr_reply_doc(req, 200, doc);
+    else
+        mgr_reply_db_error(req, rv != 0 ? rv : DF_EIO);
+}
+
+/*
+ * The serials revoked and not yet expired, for schedulers and peers to refuse (they ask every
+ * manager.revocationRefresh). Any cluster certificate may ask: the list names serials only.
+ */
+static void
+mgr_ca_rpc_revoked(struct rpc_call *call, const cJSON *req, void *arg)
+{
+    struct mgr *ctx = arg;
+    struct net_tls_identity who;
+    sqlite3_stmt *st;
+    cJSON *resp, *list;
+    int rv;
+
+    (void)req;
+    ctx->rpc_calls++;
+    if (rpc_call_peer_identity(call, &who) != 0 || who.role == NET_TLS_ROLE_NONE) {
+        rpc_call_finish(call, RPC_PERMISSION_DENIED, "a cluster certificate is needed");
+        return;
+    }
+    if ((st = mgr_db_stmt(ctx->db, MGR_STMT_CERT_REVOKED)) == NULL) {
+        rpc_call_finish(call, RPC_INTERNAL, "database error");
+        return;
+    }
+    resp = cJSON_CreateObject();
+    list = cJSON_AddArrayToObject(resp, "serials");
+    sqlite3_bind_int64(st, 1, df_time_wall_ms());
+    while ((rv = mgr_db_step(ctx->db, st)) == STORE_SQL_ROW)
+        cJSON_AddItemToArray(list, cJSON_CreateString(mgr_db_col_text(st, 0)));
+    sqlite3_reset(st);
+    if (rv < 0)
+        rpc_call_finish(call, RPC_INTERNAL, "database error");
+    else
+        rpc_call_reply(call, resp);
+    cJSON_Delete(resp);
+}
+
 /* ---- issuance over RPC (the join listener) ---- */
 
 /* A refused issuance: counted, logged, answered. */
@@ -450,12 +523,19 @@ mgr_ca_rpc_start(struct mgr *ctx, struct df_error *err)
             {PROTO_MGR_GET_CA_CERTIFICATE, RPC_KIND_UNARY, mgr_ca_rpc_get_ca, ctx},
             {PROTO_MGR_ISSUE_CERTIFICATE, RPC_KIND_UNARY, mgr_ca_rpc_issue, ctx},
     };
+    const struct rpc_method revoked = {PROTO_MGR_LIST_REVOKED_CERTIFICATES, RPC_KIND_UNARY,
+                                       mgr_ca_rpc_revoked, ctx};
     struct mgr_ca *ca = ctx->ca;
     struct rpc_server_opts opts;
     struct net_tls_opts o;
     int rv;
 
-    if (ca == NULL || ctx->cfg.ca_join_listen == NULL || ctx->cfg.ca_join_listen[0] == '\0')
+    if (ca == NULL)
+        return 0;
+    /* the revocation list is asked for where hosts already talk to us, with their certificate */
+    if ((rv = rpc_server_register(ctx->rpc, &revoked, 1)) != 0)
+        return df_error_set(err, rv, "rpc: cannot register %s", revoked.path);
+    if (ctx->cfg.ca_join_listen == NULL || ctx->cfg.ca_join_listen[0] == '\0')
         return 0;
     if (rpc_tls_conf_is_plaintext(&ctx->cfg.tls))
         return df_error_set(err, DF_EINVAL,

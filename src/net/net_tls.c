@@ -43,6 +43,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "df/log.h"
+#include "df/net_csr.h"
 #include "df/net_tls_mint.h"
 #include "df/xmalloc.h"
 
@@ -75,6 +76,8 @@ struct net_tls_ctx {
     mbedtls_x509_crt cert;
     mbedtls_pk_context key;
     struct net_tls_pair *renewed; /* certificates loaded since, newest first (kept till free) */
+    char **revoked;               /* serials (hex) refused at the leaf, sorted */
+    size_t nrevoked;
     char *alpn_store[NET_TLS_ALPN_MAX + 1];
     const char *alpn[NET_TLS_ALPN_MAX + 1];
 };
@@ -489,6 +492,9 @@ net_tls_ctx_free(struct net_tls_ctx *ctx)
     mbedtls_x509_crt_free(&ctx->ca);
     mbedtls_x509_crt_free(&ctx->cert);
     mbedtls_pk_free(&ctx->key);
+    for (size_t i = 0; i < ctx->nrevoked; i++)
+        free(ctx->revoked[i]);
+    free(ctx->revoked);
     while (ctx->renewed != NULL) {
         struct net_tls_pair *p = ctx->renewed;
 
@@ -500,6 +506,26 @@ net_tls_ctx_free(struct net_tls_ctx *ctx)
     for (size_t i = 0; ctx->alpn_store[i] != NULL; i++)
         free(ctx->alpn_store[i]);
     free(ctx);
+}
+
+static int
+net_tls_str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+net_tls_ctx_set_revoked(struct net_tls_ctx *ctx, const char *const *serials, size_t n)
+{
+    for (size_t i = 0; i < ctx->nrevoked; i++)
+        free(ctx->revoked[i]);
+    free(ctx->revoked);
+    ctx->revoked = n > 0 ? xcalloc(n, sizeof(*ctx->revoked)) : NULL;
+    for (size_t i = 0; i < n; i++)
+        ctx->revoked[i] = xstrdup(serials[i]);
+    ctx->nrevoked = n;
+    if (n > 1)
+        qsort(ctx->revoked, n, sizeof(*ctx->revoked), net_tls_str_cmp);
 }
 
 int
@@ -946,6 +972,19 @@ net_tls_verify_cb(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
     if (depth != 0)
         return 0;
     net_tls_identity_from_name(&crt->subject, &c->seen);
+    if (c->ctx->nrevoked > 0) {
+        char serial[NET_CSR_SERIAL_LEN];
+        const char *key = serial;
+
+        net_csr_serial_hex(crt, serial);
+        if (bsearch(&key, c->ctx->revoked, c->ctx->nrevoked, sizeof(*c->ctx->revoked),
+                    net_tls_str_cmp) != NULL) {
+            snprintf(c->why, sizeof(c->why), "revoked: %s certificate %s of \"%.64s\" is revoked",
+                     who, serial, c->seen.host);
+            *flags |= MBEDTLS_X509_BADCERT_OTHER;
+            return 0;
+        }
+    }
     if (c->want_roles != 0 && (c->seen.role == NET_TLS_ROLE_NONE ||
                                (c->want_roles & NET_TLS_ROLE_BIT(c->seen.role)) == 0)) {
         for (size_t r = NET_TLS_ROLE_PEER; r < DF_NELEM(net_tls_role_names); r++)

@@ -152,6 +152,7 @@ struct peer {
     struct net_tls_ctx
             *tls_cluster; /* cluster mTLS client (schedulers, parents); NULL: plaintext */
     struct rpc_join_renewer *renewer; /* renews a joined certificate (rpc_join.c), or NULL */
+    struct rpc_join_revoker *revoker; /* the manager's revoked serials (rpc_join.c), or NULL */
     struct net_fetch_env src_env;
     struct net_addrpolicy *src_policy; /* back-to-source for other hosts' requests */
     struct rpc_server *rpc;

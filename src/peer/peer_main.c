@@ -759,10 +759,17 @@ peer_main_start(struct peer *ctx, struct df_error *err)
         (rv = rpc_tls_setup(&ctx->cfg.tls, "peer", &ctx->tls_server, &ctx->tls_cluster, err)) != 0)
         return rv;
     {
-        struct net_tls_ctx *renew[] = {ctx->tls_server, ctx->tls_cluster};
+        /* what renewals reload and revocations apply to: every context with our identity */
+        struct net_tls_ctx *own[] = {ctx->tls_server, ctx->tls_cluster};
 
-        if ((rv = rpc_join_renewer_new(ctx->base, &ctx->cfg.join, &join, renew, DF_NELEM(renew),
+        if ((rv = rpc_join_renewer_new(ctx->base, &ctx->cfg.join, &join, own, DF_NELEM(own),
                                        &ctx->renewer, err)) != 0)
+            return rv;
+        if (ctx->cfg.manager != NULL && ctx->tls_cluster != NULL &&
+            (rv = rpc_join_revoker_new(ctx->base, ctx->dns, ctx->cfg.manager, ctx->tls_cluster,
+                                       PROTO_MGR_LIST_REVOKED_CERTIFICATES,
+                                       ctx->cfg.join.revoke_refresh, own, DF_NELEM(own), "peer",
+                                       &ctx->revoker, err)) != 0)
             return rv;
     }
     ctx->src_env.tls_cluster = ctx->tls_cluster;
@@ -843,6 +850,7 @@ peer_free(struct peer *ctx)
         event_free(ctx->idle_timer);
     net_tls_ctx_free(ctx->tls);
     net_tls_ctx_free(ctx->tls_insecure);
+    rpc_join_revoker_free(ctx->revoker);
     rpc_join_renewer_free(ctx->renewer);
     net_tls_ctx_free(ctx->tls_server);
     net_tls_ctx_free(ctx->tls_cluster);

@@ -549,3 +549,123 @@ rpc_join_renewer_free(struct rpc_join_renewer *r)
     free(r->host);
     free(r);
 }
+
+/* ---- revocation ---- */
+
+/* More serials than this in one answer is no list we take. */
+#define RPC_JOIN_REVOKED_MAX 100000
+
+struct rpc_join_revoker {
+    struct rpc_client *cli;
+    struct event *timer;
+    struct rpc_client_call *call; /* in flight, or NULL */
+    char *path, *who;
+    struct net_tls_ctx *ctxs[RPC_JOIN_CTX_MAX];
+    size_t n;
+    int64_t interval_ms;
+    size_t last; /* serials in the last list set */
+    bool failing;
+};
+
+static void
+rpc_join_revoked_done(const struct rpc_status *st, const cJSON *resp, void *arg)
+{
+    struct rpc_join_revoker *r = arg;
+    const cJSON *list = resp != NULL ? cJSON_GetObjectItem(resp, "serials") : NULL, *e;
+    const char **v;
+    size_t n = 0;
+
+    r->call = NULL;
+    if (st->code != RPC_OK || !cJSON_IsArray(list) ||
+        cJSON_GetArraySize(list) > RPC_JOIN_REVOKED_MAX) {
+        if (!r->failing)
+            log_warnx("%s: cannot fetch the revoked certificates (keeping the last %zu): %s: %s",
+                      r->who, r->last, rpc_err_name(st->code),
+                      st->code != RPC_OK ? st->message : "no list of serials");
+        r->failing = true;
+        return;
+    }
+    v = xcalloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*v));
+    cJSON_ArrayForEach(e, list)
+    {
+        if (cJSON_IsString(e))
+            v[n++] = e->valuestring;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        net_tls_ctx_set_revoked(r->ctxs[i], v, n);
+    if (n != r->last || r->failing)
+        log_info("%s: %zu revoked certificate(s) refused", r->who, n);
+    r->last = n;
+    r->failing = false;
+    free(v);
+}
+
+static void
+rpc_join_revoked_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_join_revoker *r = arg;
+    struct timeval tv = {(time_t)(r->interval_ms / 1000),
+                         (suseconds_t)(r->interval_ms % 1000) * 1000};
+    cJSON *req;
+
+    (void)fd;
+    (void)what;
+    evtimer_add(r->timer, &tv);
+    if (r->call != NULL)
+        return;
+    req = cJSON_CreateObject();
+    if (rpc_client_unary(r->cli, r->path, req, r->interval_ms < 5000 ? 5000 : (int)r->interval_ms,
+                         rpc_join_revoked_done, r, &r->call) != 0)
+        r->call = NULL;
+    cJSON_Delete(req);
+}
+
+int
+rpc_join_revoker_new(struct event_base *base, struct evdns_base *dns, const char *addr,
+                     struct net_tls_ctx *tls, const char *path, int64_t interval_ms,
+                     struct net_tls_ctx *const *ctxs, size_t n, const char *who,
+                     struct rpc_join_revoker **out, struct df_error *err)
+{
+    struct rpc_join_revoker *r = xcalloc(1, sizeof(*r));
+    struct rpc_client_opts o;
+    struct timeval now = {0, 0};
+    int rv;
+
+    *out = NULL;
+    memset(&o, 0, sizeof(o));
+    o.addr = addr;
+    o.tls = tls;
+    o.expect_roles = NET_TLS_ROLE_BIT(NET_TLS_ROLE_MANAGER);
+    r->path = xstrdup(path);
+    r->who = xstrdup(who);
+    r->interval_ms = interval_ms;
+    for (size_t i = 0; i < n && r->n < RPC_JOIN_CTX_MAX; i++)
+        if (ctxs[i] != NULL)
+            r->ctxs[r->n++] = ctxs[i];
+    if ((rv = rpc_client_new(base, dns, &o, &r->cli, err)) != 0) {
+        rpc_join_revoker_free(r);
+        return rv;
+    }
+    if ((r->timer = evtimer_new(base, rpc_join_revoked_cb, r)) == NULL) {
+        rpc_join_revoker_free(r);
+        return df_error_set(err, DF_ENOMEM, "out of memory");
+    }
+    evtimer_add(r->timer, &now);
+    *out = r;
+    return 0;
+}
+
+void
+rpc_join_revoker_free(struct rpc_join_revoker *r)
+{
+    if (r == NULL)
+        return;
+    if (r->call != NULL)
+        rpc_client_cancel(r->call);
+    rpc_client_free(r->cli);
+    if (r->timer != NULL)
+        event_free(r->timer);
+    free(r->path);
+    free(r->who);
+    free(r);
+}

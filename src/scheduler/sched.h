@@ -84,6 +84,7 @@ struct sched {
     struct net_tls_ctx *tls_server;   /* cluster mTLS on the RPC listener; NULL: plaintext */
     struct net_tls_ctx *tls_client;   /* cluster mTLS to seeds; NULL: plaintext */
     struct rpc_join_renewer *renewer; /* renews a joined certificate (rpc_join.c), or NULL */
+    struct rpc_join_revoker *revoker; /* the manager's revoked serials (rpc_join.c), or NULL */
     struct net_listener *metrics_listener;
     struct net_http_server *metrics_http;
     struct event *tick_timer, *gc_timer, *flush_ev;

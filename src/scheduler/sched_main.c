@@ -291,10 +291,17 @@ sched_start(struct sched *ctx, struct df_error *err)
                 0)
         return rv;
     {
-        struct net_tls_ctx *renew[] = {ctx->tls_server, ctx->tls_client};
+        /* what renewals reload and revocations apply to: every context with our identity */
+        struct net_tls_ctx *own[] = {ctx->tls_server, ctx->tls_client};
 
-        if ((rv = rpc_join_renewer_new(ctx->base, &ctx->cfg.join, &join, renew, DF_NELEM(renew),
+        if ((rv = rpc_join_renewer_new(ctx->base, &ctx->cfg.join, &join, own, DF_NELEM(own),
                                        &ctx->renewer, err)) != 0)
+            return rv;
+        if (ctx->cfg.manager != NULL && ctx->tls_client != NULL &&
+            (rv = rpc_join_revoker_new(ctx->base, ctx->dns, ctx->cfg.manager, ctx->tls_client,
+                                       PROTO_MGR_LIST_REVOKED_CERTIFICATES,
+                                       ctx->cfg.join.revoke_refresh, own, DF_NELEM(own),
+                                       "scheduler", &ctx->revoker, err)) != 0)
             return rv;
     }
     if ((rv = rpc_server_listen(ctx->rpc, ctx->cfg.listen, ctx->tls_server, err)) != 0)
@@ -370,6 +377,7 @@ sched_free(struct sched *ctx)
         event_free(ctx->gc_timer);
     df_metrics_free(ctx->metrics);
     sched_state_free(ctx->state);
+    rpc_join_revoker_free(ctx->revoker);
     rpc_join_renewer_free(ctx->renewer);
     net_tls_ctx_free(ctx->tls_server);
     net_tls_ctx_free(ctx->tls_client);

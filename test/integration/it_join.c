@@ -164,8 +164,8 @@ jn_start_peer(struct it_proc *p, const char *name, const char *ip, bool seed,
                                  "--rpc-port", "0", "--upload-port", "0", "--metrics-port", "0",
                                  "--proxy-listen", "off", "--data-dir", data, "--manager", J.rpc,
                                  "--tls-mode", "mtls", "--join-token", t->value, "--ca-hash",
-                                 t->hash, "--join-addr", J.join, IT_ALLOW_ORIGIN, JN_ORIGIN_IP,
-                                 seed ? "--seed" : NULL, NULL),
+                                 t->hash, "--join-addr", J.join, "--revocation-refresh", "1s",
+                                 IT_ALLOW_ORIGIN, JN_ORIGIN_IP, seed ? "--seed" : NULL, NULL),
                      0);
 }
 
@@ -179,7 +179,7 @@ jn_start_sched(struct it_proc *p, const char *name, const struct jn_token *t)
                                  "--metrics-listen", JN_SCHED_IP ":0", "--manager", J.rpc,
                                  "--hostname", name, "--tls-mode", "mtls", "--join-token", t->value,
                                  "--ca-hash", t->hash, "--join-addr", J.join, "--cert-dir", certs,
-                                 NULL),
+                                 "--revocation-refresh", "1s", NULL),
                      0);
 }
 
@@ -358,6 +358,61 @@ START_TEST(test_join_renew)
 
 END_TEST
 
+/* A TLS handshake with the scheduler presenting host's certificate: 0 when it completes. */
+static int
+jn_handshake(const char *host)
+{
+    return it_shf(NULL, 30,
+                  "openssl s_client -connect %s -cert %s/%s/cluster.crt -key %s/%s/cluster.key "
+                  "</dev/null >/dev/null 2>&1",
+                  it_proc_ready_str(&J.sched, "rpc"), J.dir, host, J.dir, host);
+}
+
+/*
+ * Revoking the peer's certificate: the scheduler fetches the list every second and refuses
+ * the peer's next handshake, while the scheduler's own certificate still gets through.
+ */
+START_TEST(test_join_revoke)
+{
+    struct jn_token ts, tp;
+    char serials[4][64], path[200], *out = NULL;
+    bool refused = false;
+
+    jn_token("scheduler", 1, &ts);
+    jn_token("peer", 1, &tp);
+    jn_start_sched(&J.sched, "sched-v", &ts);
+    jn_start_peer(&J.peer, "peer-v", JN_PEER_IP, false, &tp);
+    ck_assert(it_log_wait(
+            &J.peer, "scheduler cluster 1: 1 healthy scheduler(s), first " JN_SCHED_IP, 30000));
+    ck_assert_int_eq(jn_handshake("peer-v"), 0);
+    ck_assert_int_eq(jn_serials("peer-v", serials, 4), 1);
+    snprintf(path, sizeof(path), "/api/v1/certificates/%s/revoke", serials[0]);
+    ck_assert_int_eq(jn_req("POST", path, NULL, &out), 200);
+    ck_assert_msg(strstr(out, "\"state\":\"revoked\"") != NULL, "%s", out);
+    free(out);
+    /* again: the same row, still revoked */
+    ck_assert_int_eq(jn_req("POST", path, NULL, NULL), 200);
+    ck_assert_int_eq(jn_req("GET", "/api/v1/certificates?state=revoked", NULL, &out), 200);
+    ck_assert_ptr_nonnull(strstr(out, serials[0]));
+    free(out);
+    /* refused within the refresh period (1 s; waited for generously) */
+    for (int waited = 0; waited <= 30000 && !refused; waited += 250) {
+        refused = jn_handshake("peer-v") != 0;
+        if (!refused)
+            it_sleep_ms(250);
+    }
+    ck_assert_msg(refused, "the revoked peer still gets through after 30 s");
+    ck_assert(it_log_wait(&J.sched, "scheduler: 1 revoked certificate(s) refused", 1000));
+    ck_assert(it_log_wait(&J.peer, "peer: 1 revoked certificate(s) refused", 10000));
+    /* what is not revoked still passes */
+    ck_assert_int_eq(jn_handshake("sched-v"), 0);
+    /* an unknown serial 404, one that is no serial 422 */
+    ck_assert_int_eq(jn_req("POST", "/api/v1/certificates/abcdef/revoke", NULL, NULL), 404);
+    ck_assert_int_eq(jn_req("POST", "/api/v1/certificates/XYZ/revoke", NULL, NULL), 422);
+}
+
+END_TEST
+
 START_TEST(test_join_refused)
 {
     struct jn_token tp, tdel, texp;
@@ -435,6 +490,7 @@ it_join_suite(void)
     tcase_add_test(tc, test_join_download);
     tcase_add_test(tc, test_join_refused);
     tcase_add_test(tc, test_join_renew);
+    tcase_add_test(tc, test_join_revoke);
     suite_add_tcase(s, tc);
     return s;
 }
