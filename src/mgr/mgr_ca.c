@@ -263,6 +263,40 @@ mgr_ca_cert_list(struct mgr *ctx, struct net_http_req *req, const struct net_rou
                    mgr_ca_cert_json);
 }
 
+/*
+ * Refuse revoked certificates on the manager's own listeners too: a revoked scheduler may not
+ * register or keep alive, and a revoked host may not renew over the join listener with the
+ * certificate it was revoked for. Read from the database at start and after each revocation.
+ */
+static void
+mgr_ca_apply_revoked(struct mgr *ctx)
+{
+    struct net_tls_ctx *own[] = {ctx->tls_server, ctx->ca->tls};
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_stmt *st;
+    int rv;
+
+    if ((st = mgr_db_stmt(ctx->db, MGR_STMT_CERT_REVOKED)) == NULL)
+        return;
+    sqlite3_bind_int64(st, 1, df_time_wall_ms());
+    while ((rv = mgr_db_step(ctx->db, st)) == STORE_SQL_ROW) {
+        if (n == cap) {
+            cap = cap == 0 ? 16 : cap * 2;
+            v = xrealloc(v, cap * sizeof(*v));
+        }
+        v[n++] = xstrdup(mgr_db_col_text(st, 0));
+    }
+    sqlite3_reset(st);
+    if (rv == STORE_SQL_DONE)
+        for (size_t i = 0; i < DF_NELEM(own); i++)
+            if (own[i] != NULL)
+                net_tls_ctx_set_revoked(own[i], (const char *const *)v, n);
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 void
 mgr_ca_cert_revoke(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                    const struct mgr_caller *who)
@@ -283,8 +317,11 @@ mgr_ca_cert_revoke(struct mgr *ctx, struct net_http_req *req, const struct net_r
     }
     mgr_db_bind_text(st, 1, serial);
     sqlite3_bind_int64(st, 2, df_time_wall_ms());
-    if ((rv = mgr_db_run(ctx->db, st)) == 0 && store_sql_changes(ctx->db) > 0)
+    if ((rv = mgr_db_run(ctx->db, st)) == 0 && store_sql_changes(ctx->db) > 0) {
         log_info("manager: certificate %s revoked by user %lld", serial, (long long)who->user_id);
+        if (ctx->ca != NULL)
+            mgr_ca_apply_revoked(ctx);
+    }
     /* revoking a revoked certificate answers its row again */
     if (rv == 0 && (st = mgr_db_stmt(ctx->db, MGR_STMT_CERT_GET)) != NULL) {
         mgr_db_bind_text(st, 1, serial);
@@ -535,6 +572,7 @@ mgr_ca_rpc_start(struct mgr *ctx, struct df_error *err)
     /* the revocation list is asked for where hosts already talk to us, with their certificate */
     if ((rv = rpc_server_register(ctx->rpc, &revoked, 1)) != 0)
         return df_error_set(err, rv, "rpc: cannot register %s", revoked.path);
+    mgr_ca_apply_revoked(ctx);
     if (ctx->cfg.ca_join_listen == NULL || ctx->cfg.ca_join_listen[0] == '\0')
         return 0;
     if (rpc_tls_conf_is_plaintext(&ctx->cfg.tls))
@@ -555,6 +593,7 @@ mgr_ca_rpc_start(struct mgr *ctx, struct df_error *err)
     ca->rpc = rpc_server_new(ctx->base, &opts);
     if ((rv = rpc_server_register(ca->rpc, methods, DF_NELEM(methods))) != 0)
         return df_error_set(err, rv, "join rpc: cannot register methods");
+    mgr_ca_apply_revoked(ctx);
     return rpc_server_listen(ca->rpc, ctx->cfg.ca_join_listen, ca->tls, err);
 }
 

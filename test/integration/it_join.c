@@ -406,6 +406,17 @@ START_TEST(test_join_revoke)
     ck_assert(it_log_wait(&J.peer, "peer: 1 revoked certificate(s) refused", 10000));
     /* what is not revoked still passes */
     ck_assert_int_eq(jn_handshake("sched-v"), 0);
+    /* the manager refuses it at once on its own listeners (it may not renew with it) */
+    ck_assert_int_ne(it_shf(NULL, 30,
+                            "openssl s_client -connect %s -cert %s/peer-v/cluster.crt -key "
+                            "%s/peer-v/cluster.key </dev/null >/dev/null 2>&1",
+                            J.join, J.dir, J.dir),
+                     0);
+    ck_assert_int_eq(it_shf(NULL, 30,
+                            "openssl s_client -connect %s -cert %s/sched-v/cluster.crt -key "
+                            "%s/sched-v/cluster.key </dev/null >/dev/null 2>&1",
+                            J.join, J.dir, J.dir),
+                     0);
     /* an unknown serial 404, one that is no serial 422 */
     ck_assert_int_eq(jn_req("POST", "/api/v1/certificates/abcdef/revoke", NULL, NULL), 404);
     ck_assert_int_eq(jn_req("POST", "/api/v1/certificates/XYZ/revoke", NULL, NULL), 422);
