@@ -116,7 +116,8 @@ int rpc_join_ensure(const struct rpc_join_conf *j, const struct rpc_join_host *h
  * life have passed (step 2 authenticated by the certificate itself, on a worker thread so
  * the loop never waits for the manager), replaces the files and reloads the role's TLS
  * contexts (net_tls_ctx_reload: new connections use the new certificate). A failed renewal
- * is retried after a tenth of what is left (1 s to 1 min) until the certificate expires.
+ * is retried after a tenth of what is left (1 s to 1 min); once the certificate has expired
+ * the host joins again with its token instead (while the token lives).
  */
 struct rpc_join_renewer;
 struct event_base;

@@ -495,7 +495,8 @@ mgr_ca_rpc_issue(struct rpc_call *call, const cJSON *req, void *arg)
     struct net_tls_identity id;
     int64_t cluster = 0, token_id = 0, now = df_time_wall_ms();
     int64_t back = ctx->cfg.ca_validity / 10 < 300000 ? ctx->cfg.ca_validity / 10 : 300000;
-    time_t nb = (time_t)((now - back) / 1000), na = (time_t)((now + ctx->cfg.ca_validity) / 1000);
+    time_t nb = (time_t)((now - back) / 1000),
+           na = (time_t)((now + ctx->cfg.ca_validity + 999) / 1000);
     struct df_error err;
     sqlite3_stmt *st;
     cJSON *resp;

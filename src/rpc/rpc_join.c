@@ -464,8 +464,13 @@ static void
 rpc_join_renew_work(void *arg)
 {
     struct rpc_join_renewer *r = arg;
+    time_t nb, na;
 
-    r->rv = rpc_join_issue(&r->j, &r->h, &r->p, true, &r->err);
+    /* an expired certificate renews nothing (the manager refuses it): join again with the
+     * token, which works while the token lives */
+    r->rv = rpc_join_validity(r->p.cert, &nb, &na) && na <= time(NULL)
+                    ? rpc_join_issue(&r->j, &r->h, &r->p, false, &r->err)
+                    : rpc_join_issue(&r->j, &r->h, &r->p, true, &r->err);
 }
 
 static void

@@ -154,6 +154,50 @@ START_TEST(test_ca_hash)
 
 END_TEST
 
+/* A renewal's reload: a pair that is no pair, or a context without a certificate, is refused
+ * and changes nothing; a good pair is taken. The revoked set takes and replaces lists. */
+START_TEST(test_ctx_reload)
+{
+    char a_crt[PATH_MAX + 16], a_key[PATH_MAX + 16], b_crt[PATH_MAX + 16], b_key[PATH_MAX + 16],
+            ca_crt[PATH_MAX + 16], out_a[PATH_MAX + 8], out_b[PATH_MAX + 8];
+    const char *serials[] = {"ff01", "0a"};
+    struct net_tls_ctx *srv = NULL, *cli = NULL;
+    struct net_tls_opts o;
+    struct df_error err;
+
+    snprintf(out_a, sizeof(out_a), "%s/a", dir);
+    snprintf(out_b, sizeof(out_b), "%s/b", dir);
+    unit_cert("issue", "--dir", dir, "--role", "peer", "--host", "a", "--out", out_a, NULL);
+    unit_cert("issue", "--dir", dir, "--role", "peer", "--host", "b", "--out", out_b, NULL);
+    snprintf(a_crt, sizeof(a_crt), "%s.crt", out_a);
+    snprintf(a_key, sizeof(a_key), "%s.key", out_a);
+    snprintf(b_crt, sizeof(b_crt), "%s.crt", out_b);
+    snprintf(b_key, sizeof(b_key), "%s.key", out_b);
+    snprintf(ca_crt, sizeof(ca_crt), "%s/ca.crt", dir);
+    memset(&o, 0, sizeof(o));
+    o.cert_file = a_crt;
+    o.key_file = a_key;
+    o.ca_file = ca_crt;
+    ck_assert_int_eq(net_tls_ctx_new(true, &o, &srv, &err), 0);
+    ck_assert_int_eq(net_tls_ctx_reload(srv, b_crt, a_key, &err), DF_ETLS);
+    ck_assert_int_eq(net_tls_ctx_reload(srv, "/nonexistent", b_key, &err), DF_ETLS);
+    ck_assert_int_eq(net_tls_ctx_reload(srv, b_crt, b_key, &err), 0);
+    ck_assert_int_eq(net_tls_ctx_reload(srv, a_crt, a_key, &err), 0);
+    net_tls_ctx_set_revoked(srv, serials, 2);
+    net_tls_ctx_set_revoked(srv, serials, 1);
+    net_tls_ctx_set_revoked(srv, NULL, 0);
+    net_tls_ctx_set_revoked(srv, serials, 2);
+    /* a client without a certificate has nothing to replace */
+    o.cert_file = NULL;
+    o.key_file = NULL;
+    ck_assert_int_eq(net_tls_ctx_new(false, &o, &cli, &err), 0);
+    ck_assert_int_eq(net_tls_ctx_reload(cli, b_crt, b_key, &err), DF_EINVAL);
+    net_tls_ctx_free(cli);
+    net_tls_ctx_free(srv);
+}
+
+END_TEST
+
 Suite *test_net_csr_suite(void);
 
 Suite *
@@ -167,6 +211,7 @@ test_net_csr_suite(void)
     tcase_add_test(tc, test_csr_refused);
     tcase_add_test(tc, test_csr_not_past_ca);
     tcase_add_test(tc, test_ca_hash);
+    tcase_add_test(tc, test_ctx_reload);
     suite_add_tcase(s, tc);
     return s;
 }
