@@ -23,6 +23,7 @@
 
 #include "df/df_digest.h"
 #include "df/df_json.h"
+#include "df/df_metrics.h"
 #include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_csr.h"
@@ -570,6 +571,12 @@ mgr_ca_rpc_start(struct mgr *ctx, struct df_error *err)
 
     if (ca == NULL)
         return 0;
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER,
+                       "dragonfly_manager_certificates_issued_total",
+                       "host certificates signed (joins and renewals)", &ctx->certs_issued);
+    df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER,
+                       "dragonfly_manager_certificates_refused_total",
+                       "certificate requests refused (token, identity, CSR)", &ctx->certs_refused);
     /* the revocation list is asked for where hosts already talk to us, with their certificate */
     if ((rv = rpc_server_register(ctx->rpc, &revoked, 1)) != 0)
         return df_error_set(err, rv, "rpc: cannot register %s", revoked.path);

@@ -469,6 +469,13 @@ START_TEST(test_join_refused)
     out = jn_peer_refused("p-exp", texp.value, texp.hash, "");
     ck_assert_msg(strstr(out, "join token has expired") != NULL, "%s", out);
     free(out);
+    /* every refusal counted (the wrong hash never reached the manager) */
+    ck_assert_int_eq(it_shf(&out, 30,
+                            "curl -s http://%s/metrics | grep -x "
+                            "'dragonfly_manager_certificates_refused_total 5'",
+                            J.rest),
+                     0);
+    free(out);
     /* nothing was signed for any of them */
     ck_assert_int_eq(jn_req("GET", "/api/v1/certificates", NULL, &out), 200);
     ck_assert_str_eq(out, "[]");
