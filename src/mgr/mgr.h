@@ -895,7 +895,10 @@ const char *mgr_ca_token_refusal(const struct mgr_ca_token *token, int64_t now,
 int mgr_ca_init(struct mgr *ctx, struct df_error *err);
 void mgr_ca_free(struct mgr *ctx);
 
-/* Start the join listener (ca.joinListen) when there is a CA. 0 or an error in err. */
+/*
+ * Serve ListRevokedCertificates on the RPC listener (empty without a CA) and, with a CA, the
+ * join listener (ca.joinListen). 0 or an error in err.
+ */
 int mgr_ca_rpc_start(struct mgr *ctx, struct df_error *err);
 
 /* The join listener's address, or NULL when there is none. */

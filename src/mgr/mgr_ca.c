@@ -569,6 +569,10 @@ mgr_ca_rpc_start(struct mgr *ctx, struct df_error *err)
     struct net_tls_opts o;
     int rv;
 
+    /* the revocation list is asked for where hosts already talk to us, with their
+     * certificate; without a CA it is empty, but hosts get an answer, not an error */
+    if ((rv = rpc_server_register(ctx->rpc, &revoked, 1)) != 0)
+        return df_error_set(err, rv, "rpc: cannot register %s", revoked.path);
     if (ca == NULL)
         return 0;
     df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER,
@@ -577,9 +581,6 @@ mgr_ca_rpc_start(struct mgr *ctx, struct df_error *err)
     df_metrics_u64_new(ctx->metrics, DF_METRICS_COUNTER,
                        "dragonfly_manager_certificates_refused_total",
                        "certificate requests refused (token, identity, CSR)", &ctx->certs_refused);
-    /* the revocation list is asked for where hosts already talk to us, with their certificate */
-    if ((rv = rpc_server_register(ctx->rpc, &revoked, 1)) != 0)
-        return df_error_set(err, rv, "rpc: cannot register %s", revoked.path);
     mgr_ca_apply_revoked(ctx);
     if (ctx->cfg.ca_join_listen == NULL || ctx->cfg.ca_join_listen[0] == '\0')
         return 0;
