@@ -21,6 +21,7 @@
 #include "df/df_err.h"
 
 struct bufferevent;
+struct mbedtls_asn1_named_data;
 struct net_tls_ctx;
 struct net_tls_mint;
 
@@ -83,6 +84,13 @@ const char *net_tls_role_name(enum net_tls_role role);
 int net_tls_role_parse(const char *s, enum net_tls_role *out);
 
 /*
+ * The cluster identity a certificate's (or a CSR's) subject names: exactly one CN that is a
+ * valid host and exactly one OU that is a role; else role NONE and host "".
+ */
+void net_tls_identity_from_name(const struct mbedtls_asn1_named_data *subject,
+                                struct net_tls_identity *out);
+
+/*
  * True if s may name a host in a cluster certificate: 1..NET_TLS_HOST_MAX characters of
  * letters, digits, '.', '-' and '_', not starting with '.' or '-'.
  */
@@ -94,6 +102,23 @@ bool net_tls_host_is_valid(const char *s);
  */
 int net_tls_ctx_new(bool server, const struct net_tls_opts *opts, struct net_tls_ctx **out,
                     struct df_error *err);
+
+/*
+ * Replace the context's own certificate and key (a renewal) by the PEM files given: new
+ * handshakes use them, connections already made are untouched. On the context's loop only.
+ * Returns 0, or DF_EINVAL (the context has none) / DF_ETLS (a file that does not load, a key
+ * that is not the certificate's) with a message in err; the context is then unchanged.
+ */
+int net_tls_ctx_reload(struct net_tls_ctx *ctx, const char *cert_file, const char *key_file,
+                       struct df_error *err);
+
+/*
+ * Refuse, from now on, handshakes whose other end presents a certificate with one of these
+ * serials (lowercase hex as net_csr_serial_hex writes them; copied, replacing the previous
+ * set): the revocation list of the cluster CA, fetched from the manager. On the context's
+ * loop only.
+ */
+void net_tls_ctx_set_revoked(struct net_tls_ctx *ctx, const char *const *serials, size_t n);
 
 /* Free a context; every connection made from it must be gone. NULL is a no-op. */
 void net_tls_ctx_free(struct net_tls_ctx *ctx);

@@ -25,8 +25,14 @@
 #define PROTO_MGR_LIST_SCHEDULERS  PROTO_MGR_SVC "ListSchedulers"
 #define PROTO_MGR_KEEPALIVE        PROTO_MGR_SVC "KeepAlive"
 #define PROTO_MGR_GET_SCHEDULER    PROTO_MGR_SVC "GetScheduler"
-#define PROTO_MGR_TEXT_MAX         255         /* hostname, ip, idc, location, version, commit */
-#define PROTO_MGR_JSON_MAX         (64u << 10) /* bytes of one JSON `bytes` field, decoded */
+/* ours, on the manager's join listener (rpc_join.h, mgr_ca.c): JSON {} -> {caCertificate} and
+ * {csr, joinToken?, schedulerClusterId?} -> {certificate, caCertificate, serial, notAfter} */
+#define PROTO_MGR_GET_CA_CERTIFICATE PROTO_MGR_SVC "GetCACertificate"
+#define PROTO_MGR_ISSUE_CERTIFICATE  PROTO_MGR_SVC "IssueCertificate"
+/* ours, on the RPC listener (mTLS, any cluster role): {} -> {serials: [hex...]} */
+#define PROTO_MGR_LIST_REVOKED_CERTIFICATES PROTO_MGR_SVC "ListRevokedCertificates"
+#define PROTO_MGR_TEXT_MAX                  255 /* hostname, ip, idc, location, version, commit */
+#define PROTO_MGR_JSON_MAX                  (64u << 10) /* bytes of one JSON `bytes` field, decoded */
 
 enum proto_mgr_source {
     PROTO_MGR_SCHEDULER_SOURCE, /* "SCHEDULER_SOURCE" or 0 */

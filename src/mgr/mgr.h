@@ -63,6 +63,10 @@ struct mgr_main_config {
     bool harbor_open; /* /_ping and /preheats without a token (Harbor <= 2.11, auth NONE) */
     struct df_conf_list job_allow, job_deny; /* the registry requests' address policy */
     int64_t gc_interval;                     /* ms between two runs of the periodic GC */
+    char *ca_cert, *ca_key; /* the cluster CA (mgr_ca.c); unset: no certificates issued */
+    int64_t ca_validity;    /* ms a certificate issued to a host is valid */
+    int64_t ca_token_max;   /* ms a join token may live at most */
+    char *ca_join_listen;   /* manager.v2 for hosts without a certificate yet */
 };
 
 /* ---- passwords and tokens (mgr_auth.c; pure, thread-safe) ---- */
@@ -246,11 +250,25 @@ enum mgr_stmt {
     MGR_STMT_CONFIG_NAME_TAKEN,
     MGR_STMT_GC_AUDITS,
     MGR_STMT_GC_JOBS,
+    /* join tokens and issued certificates (mgr_ca.c) */
+    MGR_STMT_JOIN_INSERT,
+    MGR_STMT_JOIN_GET,
+    MGR_STMT_JOIN_LIST,
+    MGR_STMT_JOIN_COUNT,
+    MGR_STMT_JOIN_DELETE,
+    MGR_STMT_JOIN_BY_HASH,
+    MGR_STMT_CERT_INSERT,
+    MGR_STMT_CERT_GET,
+    MGR_STMT_CERT_LIST,
+    MGR_STMT_CERT_COUNT,
+    MGR_STMT_CERT_REVOKE,
+    MGR_STMT_CERT_REVOKED,
+    MGR_STMT_CERT_OF_HOST,
     MGR_STMT__COUNT
 };
 
 /* The schema version this binary writes. */
-#define MGR_DB_SCHEMA_VERSION 6
+#define MGR_DB_SCHEMA_VERSION 7
 
 /* The name of the root user and the password it is seeded with unless the env says. */
 #define MGR_ROOT_NAME     "root"
@@ -470,6 +488,7 @@ struct mgr_job_limits;
 struct mgr_jwt_cache;
 struct mgr_jbuf;
 struct mgr_audit;
+struct mgr_ca;
 
 struct mgr {
     struct mgr_main_config cfg;
@@ -508,6 +527,9 @@ struct mgr {
     uint64_t audited, audit_dropped;
     struct event *gc_timer; /* the periodic GC (mgr_gc.c) */
     uint64_t gc_purged;
+    /* the cluster CA (mgr_ca.c): NULL when not configured */
+    struct mgr_ca *ca;
+    uint64_t certs_issued, certs_refused;
 };
 
 /* ---- manager.v2.Manager (mgr_rpc.c) ---- */
@@ -719,6 +741,15 @@ void mgr_user_permissions(struct mgr *ctx, struct net_http_req *req,
                           const struct net_route_match *m, const struct mgr_caller *who);
 
 /* ---- personal access tokens (mgr_pat.c) ---- */
+
+#define MGR_PAT_RAW_LEN   32
+#define MGR_PAT_TOKEN_LEN 64 /* room for the base64 of MGR_PAT_RAW_LEN bytes and a NUL */
+
+/* HMAC-SHA256(ctx->pat_key, token) into mac: how tokens are stored (PATs, join tokens). */
+void mgr_pat_mac(const struct mgr *ctx, const char *token, uint8_t mac[32]);
+
+/* A fresh random token (base64url, 43 characters) and its mac. Returns 0 or DF_EIO. */
+int mgr_pat_new_token(const struct mgr *ctx, char b64[MGR_PAT_TOKEN_LEN], uint8_t mac[32]);
 
 mgr_handler_fn mgr_pat_create;
 mgr_handler_fn mgr_pat_list;
@@ -964,6 +995,45 @@ void mgr_preheat_choose(const cJSON *args, struct mgr_reg_host *h, size_t *n);
 
 /* Abandon a dispatch whose done has not run (its calls are cancelled). NULL is a no-op. */
 void mgr_preheat_cancel(struct mgr_preheat *p);
+
+/* ---- the cluster CA, join tokens and certificates (mgr_ca.c) ---- */
+
+/* Bounds of a join token's life (expires_in, seconds) and its default. */
+#define MGR_CA_TOKEN_MIN_S     60
+#define MGR_CA_TOKEN_DEFAULT_S (24 * 3600)
+
+/* What a join token row says, for mgr_ca_token_refusal. */
+struct mgr_ca_token {
+    const char *role;   /* "scheduler", "seed", "peer" */
+    int64_t cluster_id; /* scheduler cluster */
+    int64_t expired_at; /* ms */
+};
+
+/*
+ * Why token does not admit a request at now (ms) for a CSR naming csr_role from a host that
+ * asks for cluster_id (0: the token's), or NULL when it does. Static strings.
+ */
+const char *mgr_ca_token_refusal(const struct mgr_ca_token *token, int64_t now,
+                                 const char *csr_role, int64_t cluster_id);
+
+/* Load the CA of cfg.ca_cert/ca_key (none when unset). Returns 0 or an error in err. */
+int mgr_ca_init(struct mgr *ctx, struct df_error *err);
+void mgr_ca_free(struct mgr *ctx);
+
+/*
+ * Serve ListRevokedCertificates on the RPC listener (empty without a CA) and, with a CA, the
+ * join listener (ca.joinListen). 0 or an error in err.
+ */
+int mgr_ca_rpc_start(struct mgr *ctx, struct df_error *err);
+
+/* The join listener's address, or NULL when there is none. */
+const char *mgr_ca_join_addr(const struct mgr *ctx);
+
+mgr_handler_fn mgr_ca_token_create;
+mgr_handler_fn mgr_ca_token_list;
+mgr_handler_fn mgr_ca_token_delete;
+mgr_handler_fn mgr_ca_cert_list;
+mgr_handler_fn mgr_ca_cert_revoke;
 
 mgr_handler_fn mgr_job_create;
 mgr_handler_fn mgr_job_list;

@@ -142,6 +142,12 @@ static const struct mgr_route mgr_routes[] = {
         {"GET", "/api/v1/personal-access-tokens/:id", mgr_pat_get, JWT},
         {"PATCH", "/api/v1/personal-access-tokens/:id", mgr_pat_patch, JWT},
         {"DELETE", "/api/v1/personal-access-tokens/:id", mgr_pat_delete, JWT},
+        /* the cluster CA (mgr_ca.c): writes need "*" on the group, which root has */
+        {"POST", "/api/v1/join-tokens", mgr_ca_token_create, JWT},
+        {"GET", "/api/v1/join-tokens", mgr_ca_token_list, JWT},
+        {"DELETE", "/api/v1/join-tokens/:id", mgr_ca_token_delete, JWT},
+        {"GET", "/api/v1/certificates", mgr_ca_cert_list, JWT},
+        {"POST", "/api/v1/certificates/:serial/revoke", mgr_ca_cert_revoke, JWT},
         {"POST", "/api/v1/jobs", mgr_job_create, JWT},
         {"GET", "/api/v1/jobs", mgr_job_list, JWT},
         {"GET", "/api/v1/jobs/:id", mgr_job_get, JWT},

@@ -42,6 +42,15 @@
     " = ?5) AND (?6 IS NULL OR path = ?6) AND (?7 IS NULL OR status_code = ?7)"
 #define MGR_CONFIG_COLS "id, created_at, updated_at, name, value, bio, user_id"
 #define MGR_NOW_MS      "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+#define MGR_JOIN_COLS   "id, created_at, role, scheduler_cluster_id, expired_at, user_id"
+#define MGR_JOIN_FILTER \
+    " WHERE (?1 IS NULL OR role = ?1) AND (?2 IS NULL OR scheduler_cluster_id = ?2)"
+#define MGR_CERT_COLS                                                                   \
+    "serial, created_at, host_name, role, scheduler_cluster_id, not_after, revoked_at," \
+    " join_token_id"
+#define MGR_CERT_FILTER                                                                   \
+    " WHERE (?1 IS NULL OR host_name = ?1) AND (?2 IS NULL OR role = ?2) AND (?3 IS NULL" \
+    " OR (revoked_at != 0) = (?3 = 'revoked'))"
 /* The registry's clock in SQL (ms; julianday keeps the milliseconds strftime('%s') drops). */
 #define MGR_REG_NOW "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 /* A host reads active while its keepalive stream is open and its last keepalive counts. */
@@ -88,8 +97,6 @@
 #define MGR_JOB_FILTER                                                                \
     " WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL" \
     " OR user_id = ?3)"
-#define MGR_CONFIG_COLS "id, created_at, updated_at, name, value, bio, user_id"
-#define MGR_NOW_MS      "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
 
 static const char *const mgr_db_migrations[] = {
         /* 1: users and RBAC, scheduler and seed-peer clusters, with cluster-1 */
@@ -220,7 +227,28 @@ static const char *const mgr_db_migrations[] = {
         " scheduler_cluster_ids TEXT NOT NULL DEFAULT '[]'"
         ") STRICT;"
         "CREATE INDEX jobs_state ON jobs (state);",
-        /* 5: the audit log (mgr_audit.c): who did what through the REST API; no body, no
+        /*
+         * 5: the cluster CA. Join tokens are kept as HMAC(pat key, token) like PATs; a
+         * certificate row outlives its token and its cluster (it is the record of what was
+         * signed), and revoked_at (ms, 0: not revoked) is what hosts refuse by serial.
+         */
+        "CREATE TABLE join_tokens ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT, created_at INTEGER NOT NULL,"
+        " token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),"
+        " role TEXT NOT NULL CHECK (role IN ('scheduler', 'seed', 'peer')),"
+        " scheduler_cluster_id INTEGER NOT NULL REFERENCES scheduler_clusters (id)"
+        " ON DELETE CASCADE,"
+        " expired_at INTEGER NOT NULL, user_id INTEGER NOT NULL DEFAULT 0"
+        ") STRICT;"
+        "CREATE TABLE certificates ("
+        " serial TEXT PRIMARY KEY, created_at INTEGER NOT NULL,"
+        " host_name TEXT NOT NULL, role TEXT NOT NULL, scheduler_cluster_id INTEGER NOT NULL,"
+        " not_after INTEGER NOT NULL, revoked_at INTEGER NOT NULL DEFAULT 0,"
+        " join_token_id INTEGER NOT NULL DEFAULT 0"
+        ") STRICT, WITHOUT ROWID;"
+        "CREATE INDEX certificates_host ON certificates (host_name, role);"
+        "CREATE INDEX certificates_revoked ON certificates (revoked_at) WHERE revoked_at != 0;",
+        /* 6: the audit log (mgr_audit.c): who did what through the REST API; no body, no
          * query string (a ?token= is a secret), so nothing secret is ever in a row */
         "CREATE TABLE audits ("
         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -231,7 +259,7 @@ static const char *const mgr_db_migrations[] = {
         " path TEXT NOT NULL, status_code INTEGER NOT NULL, ip TEXT NOT NULL DEFAULT ''"
         ") STRICT;"
         "CREATE INDEX audits_created ON audits (created_at);",
-        /* 6: configs (mgr_config.c), with upstream's row of the GC's TTLs (ns): audits 7 days,
+        /* 7: configs (mgr_config.c), with upstream's row of the GC's TTLs (ns): audits 7 days,
          * jobs 6 hours (mgr_gc.c) */
         "CREATE TABLE configs ("
         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -452,6 +480,32 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         [MGR_STMT_GC_JOBS] = "DELETE FROM jobs WHERE updated_at < ?1 AND state != 'PENDING'",
         [MGR_STMT_JOB_PENDING] = "SELECT id, task_id, created_at FROM jobs WHERE state = 'PENDING'"
                                  " ORDER BY id",
+        [MGR_STMT_JOIN_INSERT] = "INSERT INTO join_tokens (created_at, token_hash, role,"
+                                 " scheduler_cluster_id, expired_at, user_id)"
+                                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        [MGR_STMT_JOIN_GET] = "SELECT " MGR_JOIN_COLS " FROM join_tokens WHERE id = ?1",
+        [MGR_STMT_JOIN_LIST] = "SELECT " MGR_JOIN_COLS " FROM join_tokens" MGR_JOIN_FILTER
+                               " ORDER BY id LIMIT ?3 OFFSET ?4",
+        [MGR_STMT_JOIN_COUNT] = "SELECT count(*) FROM join_tokens" MGR_JOIN_FILTER,
+        [MGR_STMT_JOIN_DELETE] = "DELETE FROM join_tokens WHERE id = ?1",
+        [MGR_STMT_JOIN_BY_HASH] = "SELECT id, role, scheduler_cluster_id, expired_at"
+                                  " FROM join_tokens WHERE token_hash = ?1",
+        [MGR_STMT_CERT_INSERT] = "INSERT INTO certificates (serial, created_at, host_name, role,"
+                                 " scheduler_cluster_id, not_after, join_token_id)"
+                                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        [MGR_STMT_CERT_GET] = "SELECT " MGR_CERT_COLS " FROM certificates WHERE serial = ?1",
+        [MGR_STMT_CERT_LIST] = "SELECT " MGR_CERT_COLS " FROM certificates" MGR_CERT_FILTER
+                               " ORDER BY created_at DESC, serial LIMIT ?4 OFFSET ?5",
+        [MGR_STMT_CERT_COUNT] = "SELECT count(*) FROM certificates" MGR_CERT_FILTER,
+        [MGR_STMT_CERT_REVOKE] = "UPDATE certificates SET revoked_at = ?2"
+                                 " WHERE serial = ?1 AND revoked_at = 0",
+        /* a revoked certificate past its not_after is refused by its date anyway */
+        [MGR_STMT_CERT_REVOKED] = "SELECT serial FROM certificates WHERE revoked_at != 0"
+                                  " AND not_after > ?1 ORDER BY serial",
+        /* renewal: the cluster of a host's newest certificate that is still good */
+        [MGR_STMT_CERT_OF_HOST] = "SELECT scheduler_cluster_id FROM certificates"
+                                  " WHERE host_name = ?1 AND role = ?2 AND revoked_at = 0"
+                                  " AND not_after > ?3 ORDER BY created_at DESC LIMIT 1",
 };
 
 static const struct store_sql_schema mgr_db_schema = {

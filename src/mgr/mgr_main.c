@@ -136,6 +136,39 @@ static const struct df_conf_entry mgr_entries[] = {
          .help = "serve Harbor <= 2.11's POST /preheats and GET /preheats/:id without a token "
                  "(its auth mode NONE); by default they need a personal access token with "
                  "scope job"},
+        {.key = "ca.cert",
+         .type = DF_CONF_STRING,
+         .offset = F(ca_cert),
+         .metavar = "PATH",
+         .help = "the cluster CA certificate (`dragonfly cert ca`): the manager signs the "
+                 "certificates of hosts that join with a join token (unset: it issues none)"},
+        {.key = "ca.key",
+         .type = DF_CONF_STRING,
+         .offset = F(ca_key),
+         .metavar = "PATH",
+         .help = "private key of ca.cert"},
+        {.key = "ca.certValidity",
+         .type = DF_CONF_DURATION,
+         .offset = F(ca_validity),
+         .def = "168h",
+         .min = 1000,
+         .max = INT64_C(365) * 24 * 3600 * 1000,
+         .help = "how long a certificate issued to a host is valid (hosts renew it when 2/3 "
+                 "of that have passed)"},
+        {.key = "ca.joinTokenMaxAge",
+         .type = DF_CONF_DURATION,
+         .offset = F(ca_token_max),
+         .def = "168h",
+         .min = MGR_CA_TOKEN_MIN_S * 1000,
+         .max = INT64_C(365) * 24 * 3600 * 1000,
+         .help = "the longest expires_in a join token may be created with"},
+        {.key = "ca.joinListen",
+         .type = DF_CONF_STRING,
+         .offset = F(ca_join_listen),
+         .def = "0.0.0.0:65004",
+         .metavar = "ADDR",
+         .help = "with ca.cert: manager.v2 over TLS without client certificates, where hosts "
+                 "get the CA and their certificate (--join-addr of scheduler and peer)"},
         LOG_CONF_ENTRIES(F(log_level), F(log_file)),
         LOG_FORMAT_CONF_ENTRY(F(log_format)),
         {.key = "log.debug",
@@ -248,7 +281,7 @@ mgr_start(struct mgr *ctx, struct df_error *err)
     if ((rv = mgr_db_open(ctx->cfg.data_dir, (unsigned)ctx->cfg.kdf_iterations, groups, ngroups,
                           ctx->jwt_key, ctx->pat_key, &ctx->db, err)) != 0)
         return rv;
-    if ((rv = mgr_job_init(ctx, err)) != 0)
+    if ((rv = mgr_job_init(ctx, err)) != 0 || (rv = mgr_ca_init(ctx, err)) != 0)
         return rv;
     if ((rv = mgr_audit_init(ctx)) != 0 || (rv = mgr_gc_init(ctx)) != 0)
         return df_error_set(err, rv, "manager: cannot set up the audit log and its GC");
@@ -271,7 +304,7 @@ mgr_start(struct mgr *ctx, struct df_error *err)
     if ((rv = net_listener_new(ctx->base, ctx->cfg.listen, 0, net_http_server_accept_cb, ctx->http,
                                &ctx->listener, err)) != 0)
         return rv;
-    if ((rv = mgr_rpc_start(ctx, err)) != 0)
+    if ((rv = mgr_rpc_start(ctx, err)) != 0 || (rv = mgr_ca_rpc_start(ctx, err)) != 0)
         return rv;
     log_info("manager: ready: rest %s, rpc %s, data dir %s", net_listener_addr(ctx->listener),
              rpc_server_addr(ctx->rpc, 0), ctx->cfg.data_dir);
@@ -287,6 +320,7 @@ mgr_free(struct mgr *ctx)
     /* jobs first: their calls to seed peers use the RPC's client TLS context */
     mgr_job_reset(ctx);
     mgr_rpc_free(ctx); /* its open streams write their hosts inactive: before the db goes */
+    mgr_ca_free(ctx);
     net_listener_free(ctx->listener);
     net_http_server_free(ctx->http);
     /* after the server: jobs whose request is gone find nothing to answer; the pool runs
@@ -397,6 +431,8 @@ mgr_addrs(const struct mgr *ctx, cJSON *doc)
 {
     cJSON_AddStringToObject(doc, "rest", net_listener_addr(ctx->listener));
     cJSON_AddStringToObject(doc, "rpc", rpc_server_addr(ctx->rpc, 0));
+    if (mgr_ca_join_addr(ctx) != NULL)
+        cJSON_AddStringToObject(doc, "join", mgr_ca_join_addr(ctx));
 }
 
 static void

@@ -27,16 +27,31 @@
 #include "df/store_sql.h"
 #include "df/xmalloc.h"
 
-#define MGR_PAT_RAW_LEN 32
-
 static const char *const mgr_pat_scopes[] = {"job", "cluster"};
 
-/* HMAC-SHA256(ctx->pat_key, token) into mac. */
-static void
+void
 mgr_pat_mac(const struct mgr *ctx, const char *token, uint8_t mac[DF_SHA256_LEN])
 {
     mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), ctx->pat_key,
                     sizeof(ctx->pat_key), (const unsigned char *)token, strlen(token), mac);
+}
+
+int
+mgr_pat_new_token(const struct mgr *ctx, char b64[MGR_PAT_TOKEN_LEN], uint8_t mac[DF_SHA256_LEN])
+{
+    uint8_t raw[MGR_PAT_RAW_LEN];
+    char *p;
+
+    if (mgr_auth_random(raw, sizeof(raw)) != 0)
+        return DF_EIO;
+    /* base64url without padding: 43 characters */
+    df_b64_encode(raw, sizeof(raw), b64);
+    for (p = b64; *p != '\0'; p++)
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    if ((p = strchr(b64, '=')) != NULL)
+        *p = '\0';
+    mgr_pat_mac(ctx, b64, mac);
+    return 0;
 }
 
 /* A PAT row (MGR_PAT_COLS) as upstream's model, never with the token. */
@@ -119,8 +134,8 @@ void
 mgr_pat_create(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                const struct mgr_caller *who)
 {
-    uint8_t raw[MGR_PAT_RAW_LEN], mac[DF_SHA256_LEN];
-    char b64[64], *p;
+    uint8_t mac[DF_SHA256_LEN];
+    char b64[MGR_PAT_TOKEN_LEN];
     struct mgr_pat_fields f;
     struct df_error err;
     sqlite3_stmt *st;
@@ -138,20 +153,13 @@ mgr_pat_create(struct mgr *ctx, struct net_http_req *req, const struct net_route
         mgr_reply_errors(req, err.msg);
         return;
     }
-    if (mgr_auth_random(raw, sizeof(raw)) != 0 ||
+    if (mgr_pat_new_token(ctx, b64, mac) != 0 ||
         (st = mgr_db_stmt(ctx->db, MGR_STMT_PAT_INSERT)) == NULL) {
         cJSON_free(f.scopes);
         cJSON_Delete(body);
         mgr_reply_db_error(req, DF_EIO);
         return;
     }
-    /* base64url without padding: 43 characters */
-    df_b64_encode(raw, sizeof(raw), b64);
-    for (p = b64; *p != '\0'; p++)
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    if ((p = strchr(b64, '=')) != NULL)
-        *p = '\0';
-    mgr_pat_mac(ctx, b64, mac);
     sqlite3_bind_int64(st, 1, df_time_wall_ms());
     mgr_db_bind_text(st, 2, f.name);
     mgr_db_bind_text(st, 3, f.bio != NULL ? f.bio : "");

@@ -39,9 +39,11 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_internal.h>
 #include <mbedtls/x509_crt.h>
 
 #include "df/log.h"
+#include "df/net_csr.h"
 #include "df/net_tls_mint.h"
 #include "df/xmalloc.h"
 
@@ -52,6 +54,13 @@
 #define NET_TLS_UNDER_WLOW (64 * 1024)  /* refill the socket's output below this */
 #define NET_TLS_UNDER_WMAX (256 * 1024) /* ciphertext queued for the socket */
 #define NET_TLS_TABLE_SIZE 256
+
+/* A certificate and key that replaced the context's own (net_tls_ctx_reload). */
+struct net_tls_pair {
+    struct net_tls_pair *next;
+    mbedtls_x509_crt crt;
+    mbedtls_pk_context key;
+};
 
 struct net_tls_ctx {
     bool server;
@@ -66,6 +75,9 @@ struct net_tls_ctx {
     mbedtls_x509_crt ca;
     mbedtls_x509_crt cert;
     mbedtls_pk_context key;
+    struct net_tls_pair *renewed; /* certificates loaded since, newest first (kept till free) */
+    char **revoked;               /* serials (hex) refused at the leaf, sorted */
+    size_t nrevoked;
     char *alpn_store[NET_TLS_ALPN_MAX + 1];
     const char *alpn[NET_TLS_ALPN_MAX + 1];
 };
@@ -480,9 +492,73 @@ net_tls_ctx_free(struct net_tls_ctx *ctx)
     mbedtls_x509_crt_free(&ctx->ca);
     mbedtls_x509_crt_free(&ctx->cert);
     mbedtls_pk_free(&ctx->key);
+    for (size_t i = 0; i < ctx->nrevoked; i++)
+        free(ctx->revoked[i]);
+    free(ctx->revoked);
+    while (ctx->renewed != NULL) {
+        struct net_tls_pair *p = ctx->renewed;
+
+        ctx->renewed = p->next;
+        mbedtls_x509_crt_free(&p->crt);
+        mbedtls_pk_free(&p->key);
+        free(p);
+    }
     for (size_t i = 0; ctx->alpn_store[i] != NULL; i++)
         free(ctx->alpn_store[i]);
     free(ctx);
+}
+
+static int
+net_tls_str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+net_tls_ctx_set_revoked(struct net_tls_ctx *ctx, const char *const *serials, size_t n)
+{
+    for (size_t i = 0; i < ctx->nrevoked; i++)
+        free(ctx->revoked[i]);
+    free(ctx->revoked);
+    ctx->revoked = n > 0 ? xcalloc(n, sizeof(*ctx->revoked)) : NULL;
+    for (size_t i = 0; i < n; i++)
+        ctx->revoked[i] = xstrdup(serials[i]);
+    ctx->nrevoked = n;
+    if (n > 1)
+        qsort(ctx->revoked, n, sizeof(*ctx->revoked), net_tls_str_cmp);
+}
+
+int
+net_tls_ctx_reload(struct net_tls_ctx *ctx, const char *cert_file, const char *key_file,
+                   struct df_error *err)
+{
+    struct net_tls_pair *p;
+    int mrv;
+
+    if (ctx->conf.key_cert == NULL)
+        return df_error_set(err, DF_EINVAL, "tls: this context has no certificate to replace");
+    p = xcalloc(1, sizeof(*p));
+    mbedtls_x509_crt_init(&p->crt);
+    mbedtls_pk_init(&p->key);
+    if ((mrv = mbedtls_x509_crt_parse_file(&p->crt, cert_file)) != 0 ||
+        (mrv = mbedtls_pk_parse_keyfile(&p->key, key_file, NULL)) != 0 ||
+        (mrv = mbedtls_pk_check_pair(&p->crt.pk, &p->key)) != 0) {
+        mbedtls_x509_crt_free(&p->crt);
+        mbedtls_pk_free(&p->key);
+        free(p);
+        return net_tls_mbedtls_error(err, DF_ETLS, "renewed cert", cert_file, mrv);
+    }
+    /*
+     * mbedtls reads the pair through conf.key_cert when a handshake needs it (a server picks
+     * from the list, a client sends the first): pointing the entry at the new pair serves
+     * new handshakes with it. The old pairs stay until the context goes, as a handshake in
+     * progress may still hold them.
+     */
+    p->next = ctx->renewed;
+    ctx->renewed = p;
+    ctx->conf.key_cert->cert = &p->crt;
+    ctx->conf.key_cert->key = &p->key;
+    return 0;
 }
 
 #define net_tls_conn_set_state(c, s) net_tls_conn_set_state_at(c, s, __LINE__)
@@ -849,12 +925,9 @@ net_tls_conn_free(void *arg)
     free(c);
 }
 
-/*
- * The cluster identity a certificate's subject names: exactly one CN that is a valid host
- * and exactly one OU that is a role, or none.
- */
-static void
-net_tls_identity_from_crt(const mbedtls_x509_crt *crt, struct net_tls_identity *out)
+void
+net_tls_identity_from_name(const struct mbedtls_asn1_named_data *subject,
+                           struct net_tls_identity *out)
 {
     const mbedtls_x509_name *n;
     const mbedtls_x509_buf *cn = NULL, *ou = NULL;
@@ -862,7 +935,7 @@ net_tls_identity_from_crt(const mbedtls_x509_crt *crt, struct net_tls_identity *
     char role[16];
 
     memset(out, 0, sizeof(*out));
-    for (n = &crt->subject; n != NULL; n = n->next) {
+    for (n = subject; n != NULL; n = n->next) {
         if (n->oid.p == NULL)
             continue;
         if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0) {
@@ -898,7 +971,20 @@ net_tls_verify_cb(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 
     if (depth != 0)
         return 0;
-    net_tls_identity_from_crt(crt, &c->seen);
+    net_tls_identity_from_name(&crt->subject, &c->seen);
+    if (c->ctx->nrevoked > 0) {
+        char serial[NET_CSR_SERIAL_LEN];
+        const char *key = serial;
+
+        net_csr_serial_hex(crt, serial);
+        if (bsearch(&key, c->ctx->revoked, c->ctx->nrevoked, sizeof(*c->ctx->revoked),
+                    net_tls_str_cmp) != NULL) {
+            snprintf(c->why, sizeof(c->why), "revoked: %s certificate %s of \"%.64s\" is revoked",
+                     who, serial, c->seen.host);
+            *flags |= MBEDTLS_X509_BADCERT_OTHER;
+            return 0;
+        }
+    }
     if (c->want_roles != 0 && (c->seen.role == NET_TLS_ROLE_NONE ||
                                (c->want_roles & NET_TLS_ROLE_BIT(c->seen.role)) == 0)) {
         for (size_t r = NET_TLS_ROLE_PEER; r < DF_NELEM(net_tls_role_names); r++)

@@ -24,6 +24,7 @@
 #include "df/net_listener.h"
 #include "df/net_ratelim.h"
 #include "df/rpc_server.h"
+#include "df/rpc_join.h"
 #include "df/rpc_tls.h"
 #include "df/net_fetch.h"
 
@@ -79,6 +80,7 @@ struct peer_config {
     int64_t min_rate;        /* bytes/s below which a body is abandoned */
     char *ca_file;
     struct rpc_tls_conf tls;         /* cluster mTLS (tls.*); all unset: plaintext */
+    struct rpc_join_conf join;       /* a certificate from the manager (rpc_join.c) */
     bool tls_pieces;                 /* tls.pieces: pieces (upload port, fetches) over mTLS too */
     struct df_conf_list schedulers;  /* "ip:port" of each scheduler, in failover order */
     char *manager;                   /* manager.addr: find the schedulers there (peer_manager.c) */
@@ -149,6 +151,8 @@ struct peer {
     struct net_tls_ctx *tls_upload; /* tls_server when pieces go over mTLS (borrowed); or NULL */
     struct net_tls_ctx
             *tls_cluster; /* cluster mTLS client (schedulers, parents); NULL: plaintext */
+    struct rpc_join_renewer *renewer; /* renews a joined certificate (rpc_join.c), or NULL */
+    struct rpc_join_revoker *revoker; /* the manager's revoked serials (rpc_join.c), or NULL */
     struct net_fetch_env src_env;
     struct net_addrpolicy *src_policy; /* back-to-source for other hosts' requests */
     struct rpc_server *rpc;

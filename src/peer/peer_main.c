@@ -42,6 +42,7 @@
 #include "df/roles.h"
 #include "df/rpc_mgr_link.h"
 #include "df/rpc_server.h"
+#include "df/proto_mgr.h"
 #include "df/rpc_tls.h"
 #include "df/store_db.h"
 #include "df/xmalloc.h"
@@ -203,6 +204,8 @@ static const struct df_conf_entry peer_entries[] = {
          .metavar = "PATH",
          .help = "trust anchors for https origins (default: the system bundle)"},
         RPC_TLS_CONF_ENTRIES(F(tls)),
+        RPC_JOIN_CONF_ENTRIES(F(join), "where the certificate of --join-token is kept "
+                                       "(default: the data dir)"),
         {.key = "tls.pieces",
          .type = DF_CONF_BOOL,
          .offset = F(tls_pieces),
@@ -716,6 +719,7 @@ peer_main_start(struct peer *ctx, struct df_error *err)
 {
     struct net_tls_opts topts;
     struct rpc_server_opts ropts;
+    struct rpc_join_host join = {0};
     char path[4096], addr[300];
     const char *bind_host;
     struct timeval gc = {60, 0};
@@ -746,8 +750,28 @@ peer_main_start(struct peer *ctx, struct df_error *err)
     ctx->src_env.dns = ctx->dns;
     ctx->src_env.tls = ctx->tls;
     ctx->src_env.tls_insecure = ctx->tls_insecure;
-    if ((rv = rpc_tls_setup(&ctx->cfg.tls, "peer", &ctx->tls_server, &ctx->tls_cluster, err)) != 0)
+    join.role = ctx->cfg.seed ? NET_TLS_ROLE_SEED : NET_TLS_ROLE_PEER;
+    join.host = ctx->cfg.hostname;
+    join.cluster_id = ctx->cfg.manager_cluster_id;
+    join.get_ca_path = PROTO_MGR_GET_CA_CERTIFICATE;
+    join.issue_path = PROTO_MGR_ISSUE_CERTIFICATE;
+    if ((rv = rpc_join_ensure(&ctx->cfg.join, &join, err)) != 0 ||
+        (rv = rpc_tls_setup(&ctx->cfg.tls, "peer", &ctx->tls_server, &ctx->tls_cluster, err)) != 0)
         return rv;
+    {
+        /* what renewals reload and revocations apply to: every context with our identity */
+        struct net_tls_ctx *own[] = {ctx->tls_server, ctx->tls_cluster};
+
+        if ((rv = rpc_join_renewer_new(ctx->base, &ctx->cfg.join, &join, own, DF_NELEM(own),
+                                       &ctx->renewer, err)) != 0)
+            return rv;
+        if (ctx->cfg.manager != NULL && ctx->tls_cluster != NULL &&
+            (rv = rpc_join_revoker_new(ctx->base, ctx->dns, ctx->cfg.manager, ctx->tls_cluster,
+                                       PROTO_MGR_LIST_REVOKED_CERTIFICATES,
+                                       ctx->cfg.join.revoke_refresh, own, DF_NELEM(own), "peer",
+                                       &ctx->revoker, err)) != 0)
+            return rv;
+    }
     ctx->src_env.tls_cluster = ctx->tls_cluster;
     ctx->tls_upload = ctx->cfg.tls_pieces ? ctx->tls_server : NULL;
     if (ctx->tls_server != NULL && ctx->tls_upload == NULL)
@@ -826,6 +850,8 @@ peer_free(struct peer *ctx)
         event_free(ctx->idle_timer);
     net_tls_ctx_free(ctx->tls);
     net_tls_ctx_free(ctx->tls_insecure);
+    rpc_join_revoker_free(ctx->revoker);
+    rpc_join_renewer_free(ctx->renewer);
     net_tls_ctx_free(ctx->tls_server);
     net_tls_ctx_free(ctx->tls_cluster);
     net_addrpolicy_free(ctx->src_policy);
@@ -955,6 +981,8 @@ peer_main_config_finish(struct peer_config *cfg, struct df_error *err)
     if (rv == 0 && cfg->manager != NULL && cfg->schedulers.n > 0)
         rv = df_error_set(err, DF_EINVAL,
                           "--manager and --scheduler: give one (the manager names the schedulers)");
+    if (rv == 0)
+        rv = rpc_join_conf_apply(&cfg->join, &cfg->tls, cfg->data_dir, err);
     if (rv == 0)
         rv = rpc_tls_conf_check(&cfg->tls,
                                 !cfg->bind_all && net_addr_is_loopback(cfg->ip) &&

@@ -14,6 +14,7 @@
 
 #include "df/df_err.h"
 #include "df/rpc_server.h"
+#include "df/rpc_join.h"
 #include "df/rpc_tls.h"
 #include "df/df_map.h"
 #include "df/roles.h"
@@ -38,7 +39,8 @@ struct sched_main_config {
     char *listen;
     char *metrics_listen;
     char *ready_file;
-    struct rpc_tls_conf tls; /* cluster mTLS (tls.*); all unset: plaintext */
+    struct rpc_tls_conf tls;   /* cluster mTLS (tls.*); all unset: plaintext */
+    struct rpc_join_conf join; /* a certificate from the manager (rpc_join.c) */
     int log_level;
     int log_format; /* enum log_format */
     char *log_file;
@@ -79,8 +81,10 @@ struct sched {
     struct event_base *base;
     struct evdns_base *dns;
     struct rpc_server *rpc;
-    struct net_tls_ctx *tls_server; /* cluster mTLS on the RPC listener; NULL: plaintext */
-    struct net_tls_ctx *tls_client; /* cluster mTLS to seeds; NULL: plaintext */
+    struct net_tls_ctx *tls_server;   /* cluster mTLS on the RPC listener; NULL: plaintext */
+    struct net_tls_ctx *tls_client;   /* cluster mTLS to seeds; NULL: plaintext */
+    struct rpc_join_renewer *renewer; /* renews a joined certificate (rpc_join.c), or NULL */
+    struct rpc_join_revoker *revoker; /* the manager's revoked serials (rpc_join.c), or NULL */
     struct net_listener *metrics_listener;
     struct net_http_server *metrics_http;
     struct event *tick_timer, *gc_timer, *flush_ev;

@@ -29,6 +29,7 @@
 #include "df/roles.h"
 #include "df/rpc_mgr_link.h"
 #include "df/rpc_server.h"
+#include "df/proto_mgr.h"
 #include "df/rpc_tls.h"
 #include "df/xmalloc.h"
 #include "sched.h"
@@ -65,6 +66,8 @@ static const struct df_conf_entry sched_entries[] = {
          .metavar = "PATH",
          .help = "write the bound addresses as JSON here once listening"},
         RPC_TLS_CONF_ENTRIES(F(tls)),
+        RPC_JOIN_CONF_ENTRIES(F(join), "where the certificate of --join-token is kept "
+                                       "(required with it)"),
         RPC_MGR_LINK_CONF_ENTRIES(F(manager), F(manager_refresh),
                                   "the manager's RPC address (host:65003): register there, keep "
                                   "alive and apply the cluster's config",
@@ -261,6 +264,7 @@ sched_start(struct sched *ctx, struct df_error *err)
 {
     struct rpc_server_opts ropts;
     struct net_http_server_opts hopts;
+    struct rpc_join_host join = {0};
     struct timeval tv;
     int rv;
 
@@ -277,9 +281,29 @@ sched_start(struct sched *ctx, struct df_error *err)
     ctx->rpc = rpc_server_new(ctx->base, &ropts);
     if ((rv = sched_rpc_init(ctx)) != 0 || (rv = sched_list_init(ctx)) != 0)
         return df_error_set(err, rv, "rpc: cannot register methods");
-    if ((rv = rpc_tls_setup(&ctx->cfg.tls, "scheduler", &ctx->tls_server, &ctx->tls_client, err)) !=
-        0)
+    join.role = NET_TLS_ROLE_SCHEDULER;
+    join.host = ctx->cfg.hostname;
+    join.cluster_id = ctx->cfg.manager_cluster_id;
+    join.get_ca_path = PROTO_MGR_GET_CA_CERTIFICATE;
+    join.issue_path = PROTO_MGR_ISSUE_CERTIFICATE;
+    if ((rv = rpc_join_ensure(&ctx->cfg.join, &join, err)) != 0 ||
+        (rv = rpc_tls_setup(&ctx->cfg.tls, "scheduler", &ctx->tls_server, &ctx->tls_client, err)) !=
+                0)
         return rv;
+    {
+        /* what renewals reload and revocations apply to: every context with our identity */
+        struct net_tls_ctx *own[] = {ctx->tls_server, ctx->tls_client};
+
+        if ((rv = rpc_join_renewer_new(ctx->base, &ctx->cfg.join, &join, own, DF_NELEM(own),
+                                       &ctx->renewer, err)) != 0)
+            return rv;
+        if (ctx->cfg.manager != NULL && ctx->tls_client != NULL &&
+            (rv = rpc_join_revoker_new(ctx->base, ctx->dns, ctx->cfg.manager, ctx->tls_client,
+                                       PROTO_MGR_LIST_REVOKED_CERTIFICATES,
+                                       ctx->cfg.join.revoke_refresh, own, DF_NELEM(own),
+                                       "scheduler", &ctx->revoker, err)) != 0)
+            return rv;
+    }
     if ((rv = rpc_server_listen(ctx->rpc, ctx->cfg.listen, ctx->tls_server, err)) != 0)
         return rv;
     memset(&hopts, 0, sizeof(hopts));
@@ -353,10 +377,31 @@ sched_free(struct sched *ctx)
         event_free(ctx->gc_timer);
     df_metrics_free(ctx->metrics);
     sched_state_free(ctx->state);
+    rpc_join_revoker_free(ctx->revoker);
+    rpc_join_renewer_free(ctx->renewer);
     net_tls_ctx_free(ctx->tls_server);
     net_tls_ctx_free(ctx->tls_client);
     net_dns_free(ctx->dns);
     free(ctx);
+}
+
+/*
+ * A join token points tls.* at the certificate directory; the certificate names the host,
+ * so the name the manager is told is fixed here (the same gethostname() sched_manager.c
+ * would use).
+ */
+static int
+sched_main_join_conf(struct sched_main_config *cfg, struct df_error *err)
+{
+    char host[256];
+
+    if (cfg->join.token != NULL && cfg->hostname == NULL) {
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        cfg->hostname = xstrdup(host);
+    }
+    return rpc_join_conf_apply(&cfg->join, &cfg->tls, NULL, err);
 }
 
 /*
@@ -379,7 +424,8 @@ sched_config_load_args(int argc, char **argv, struct sched_main_config **out,
     if (!args->help) {
         sched_main_config_copy(cfg, &scfg);
         /* Every peer talks to the scheduler: plaintext only when chosen. */
-        if (sched_config_check(&scfg, err) != 0 || rpc_tls_conf_check(&cfg->tls, false, err) != 0) {
+        if (sched_config_check(&scfg, err) != 0 || sched_main_join_conf(cfg, err) != 0 ||
+            rpc_tls_conf_check(&cfg->tls, false, err) != 0) {
             df_conf_args_reset(args);
             sched_config_free(cfg);
             return 2;

@@ -370,6 +370,45 @@ it_shf(char **out, int timeout_s, const char *fmt, ...)
     return it_sh(cmd, out, timeout_s);
 }
 
+bool
+it_log_wait(const struct it_proc *p, const char *text, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 200) {
+        if (it_shf(NULL, 10, "grep -q -F '%s' %s", text, p->log_path) == 0)
+            return true;
+        it_sleep_ms(200);
+    }
+    return false;
+}
+
+int
+it_rest(const char *rest, const char *token, const char *method, const char *path, const char *body,
+        char **out)
+{
+    char *text = NULL, *nl;
+    int status = 0;
+
+    if (out != NULL)
+        *out = NULL;
+    if (it_shf(&text, 30,
+               "curl -s -g -X %s -H 'Authorization: Bearer %s' %s%s%s -w '\\n%%{http_code}' "
+               "'http://%s%s'",
+               method, token, body != NULL ? "-H 'Content-Type: application/json' -d '" : "",
+               body != NULL ? body : "", body != NULL ? "'" : "", rest, path) != 0) {
+        free(text);
+        return -1;
+    }
+    if ((nl = strrchr(text, '\n')) != NULL) {
+        status = atoi(nl + 1);
+        *nl = '\0';
+    }
+    if (out != NULL)
+        *out = text;
+    else
+        free(text);
+    return status;
+}
+
 int
 it_gen(const char *size, int seed, const char *path)
 {

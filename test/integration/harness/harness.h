@@ -95,6 +95,16 @@ int it_sh(const char *cmd, char **out, int timeout_s);
 /* it_sh() of a printf-formatted command (at most 16 KiB). */
 int it_shf(char **out, int timeout_s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Wait up to ms (checking every 200 ms) for the log of p to hold text. */
+bool it_log_wait(const struct it_proc *p, const char *text, int ms);
+
+/*
+ * curl method http://<rest><path> with "Authorization: Bearer <token>" and a JSON body (may
+ * be NULL): the HTTP status, the body in *out (the caller frees it; NULL: dropped).
+ */
+int it_rest(const char *rest, const char *token, const char *method, const char *path,
+            const char *body, char **out);
+
 /* Write the bytes the origin test server serves at /gen/<size>?seed=<seed> to path. */
 int it_gen(const char *size, int seed, const char *path);
 
