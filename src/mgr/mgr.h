@@ -557,6 +557,7 @@ enum mgr_access {
     MGR_ACCESS_OPEN,    /* anyone (sign-in, health, metrics) */
     MGR_ACCESS_PAT,     /* /oapi/v1: a personal access token with the group's scope */
     MGR_ACCESS_LEGACY,  /* Harbor <= 2.11's routes: a PAT with scope job, or open by config */
+    MGR_ACCESS_ROOT,    /* a JWT whose user may write the group, even to read: 403 otherwise */
 };
 
 struct mgr_route {

@@ -87,6 +87,7 @@ mgr_api_metrics(struct mgr *ctx, struct net_http_req *req, const struct net_rout
 #define JWT  MGR_ACCESS_JWT
 #define PAT  MGR_ACCESS_PAT
 #define OLD  MGR_ACCESS_LEGACY
+#define ROOT MGR_ACCESS_ROOT
 
 static const struct mgr_route mgr_routes[] = {
         {"GET", "/healthy", mgr_api_healthy, OPEN},
@@ -144,16 +145,16 @@ static const struct mgr_route mgr_routes[] = {
         {"DELETE", "/api/v1/personal-access-tokens/:id", mgr_pat_delete, JWT},
         /* the cluster CA (mgr_ca.c): writes need "*" on the group, which root has */
         {"POST", "/api/v1/join-tokens", mgr_ca_token_create, JWT},
-        {"GET", "/api/v1/join-tokens", mgr_ca_token_list, JWT},
+        {"GET", "/api/v1/join-tokens", mgr_ca_token_list, ROOT},
         {"DELETE", "/api/v1/join-tokens/:id", mgr_ca_token_delete, JWT},
-        {"GET", "/api/v1/certificates", mgr_ca_cert_list, JWT},
+        {"GET", "/api/v1/certificates", mgr_ca_cert_list, ROOT},
         {"POST", "/api/v1/certificates/:serial/revoke", mgr_ca_cert_revoke, JWT},
         {"POST", "/api/v1/jobs", mgr_job_create, JWT},
         {"GET", "/api/v1/jobs", mgr_job_list, JWT},
         {"GET", "/api/v1/jobs/:id", mgr_job_get, JWT},
         {"PATCH", "/api/v1/jobs/:id", mgr_job_patch, JWT},
         {"DELETE", "/api/v1/jobs/:id", mgr_job_delete, JWT},
-        {"GET", "/api/v1/audits", mgr_audit_list, JWT}, /* root only: 403 for a guest */
+        {"GET", "/api/v1/audits", mgr_audit_list, ROOT},
         {"POST", "/api/v1/configs", mgr_config_create, JWT},
         {"GET", "/api/v1/configs", mgr_config_list, JWT},
         {"GET", "/api/v1/configs/:id", mgr_config_get, JWT},
@@ -239,7 +240,8 @@ mgr_api_groups(size_t *n)
         for (size_t i = 0; i < DF_NELEM(mgr_routes); i++) {
             size_t j;
 
-            if (mgr_routes[i].access != MGR_ACCESS_JWT ||
+            if ((mgr_routes[i].access != MGR_ACCESS_JWT &&
+                 mgr_routes[i].access != MGR_ACCESS_ROOT) ||
                 mgr_api_group(mgr_routes[i].pattern, g, sizeof(g)) != 0)
                 continue;
             for (j = 0; j < count && strcmp(list[j], g) != 0; j++)
@@ -945,11 +947,16 @@ mgr_api_route_cb(struct net_http_req *req, const struct net_route_match *m, void
          * (one lock round instead of one per statement); a write's handler has its own */
         in_txn = is_read && store_sql_read_begin(ctx->db, NULL) == 0;
         if (mgr_api_group(r->pattern, group, sizeof(group)) != 0 ||
-            !mgr_api_can(ctx, c.id, group, is_read ? "read" : "*")) {
+            !mgr_api_can(ctx, c.id, group,
+                         is_read && r->access != MGR_ACCESS_ROOT ? "read" : "*")) {
             if (in_txn)
                 store_sql_read_end(ctx->db);
             ctx->denied++;
-            mgr_reply_message(req, 401, "permission deny");
+            /* a guest reads every group but the root-only ones, which say so */
+            if (is_read && r->access == MGR_ACCESS_ROOT)
+                mgr_reply_message(req, 403, "Forbidden");
+            else
+                mgr_reply_message(req, 401, "permission deny");
             return;
         }
     }

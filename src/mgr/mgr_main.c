@@ -524,7 +524,8 @@ mgr_main_print_routes(void)
         else if (r[i].access == MGR_ACCESS_LEGACY)
             printf("%s %s legacy\n", r[i].method, r[i].pattern);
         else if (mgr_api_group(r[i].pattern, group, sizeof(group)) == 0)
-            printf("%s %s jwt %s\n", r[i].method, r[i].pattern, group);
+            printf("%s %s %s %s\n", r[i].method, r[i].pattern,
+                   r[i].access == MGR_ACCESS_ROOT ? "root" : "jwt", group);
         else
             printf("%s %s jwt (no group: nobody)\n", r[i].method, r[i].pattern);
     }
