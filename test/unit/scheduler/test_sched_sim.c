@@ -39,6 +39,14 @@ sim_assert_sound(const struct sim_swarm_params *p, const struct sim_swarm_result
     ck_assert_uint_eq(r->fail_actions, 0);
     ck_assert_uint_le(r->origin_fetches * 100, (uint64_t)p->pieces * 102);
     ck_assert_uint_le(r->max_parents_seen, p->cfg.max_parents);
+    /*
+     * The uplink account: a busy host's whole rate goes into its transfers, so what was
+     * sent covers every piece uploaded (more when fetches were dropped or moved, at most a
+     * step's overshoot per piece besides), and never exceeds what the hosts could send.
+     */
+    ck_assert_uint_ge(r->nbusy, 1);
+    ck_assert_double_ge(r->up_sent + 1e-6, (double)(r->seed_uploads + r->peer_uploads));
+    ck_assert_double_le(r->up_sent, r->up_capacity + 1e-6);
 }
 
 START_TEST(test_swarm_16)
@@ -52,6 +60,10 @@ START_TEST(test_swarm_16)
     sim_assert_sound(&p, &r, rv);
     ck_assert_uint_eq(r.origin_fetches, p.pieces);
     ck_assert_uint_le(r.seed_uploads * 10, (uint64_t)p.pieces * 11);
+    /* Nothing dropped or moved: what was sent is the pieces uploaded, to a step each. */
+    if (r.moved == 0)
+        ck_assert_double_le(r.up_sent, (double)(r.seed_uploads + r.peer_uploads) *
+                                               (1.0 + 1.0 / (double)p.steps));
     /* Simulated time: a regression guard well above what the policy achieves. */
     ck_assert_double_le(r.worst_ratio, 1.4);
 }
