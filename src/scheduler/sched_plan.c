@@ -497,6 +497,30 @@ cand_has_room(const struct sched_state *s, const struct sched_cand *c, const str
            !peer_has_slow_child(q);
 }
 
+/*
+ * Keep of the n candidates of p those its host's speed allows (sched_eval_slow_pair_ok):
+ * a child on a slow host draws from fast hosts when there are any. Returns the new count.
+ */
+static size_t
+plan_spare_slow_pairs(struct sched_state *s, const struct sched_peer *p, size_t n)
+{
+    bool child_slow = plan_host_is_slow(p->host, p->task);
+    uint32_t nfast = 0;
+
+    if (!child_slow)
+        return n;
+    for (size_t i = 0; i < n; i++)
+        nfast += plan_host_is_slow(s->cands[i].peer->host, p->task) ? 0 : 1;
+    for (size_t i = 0; i < n;) {
+        if (sched_eval_slow_pair_ok(child_slow, plan_host_is_slow(s->cands[i].peer->host, p->task),
+                                    nfast))
+            i++;
+        else
+            s->cands[i] = s->cands[--n];
+    }
+    return n;
+}
+
 static int
 cand_cmp(const void *a, const void *b)
 {
@@ -589,6 +613,7 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
             c.rate_best = best;
             s->cands[i].score = sched_eval_score(&c);
         }
+        n = plan_spare_slow_pairs(s, p, n);
         /*
          * Peer fanout (sched_eval.c, step 2b): a normal parent takes another child only
          * while it has fewer than peer_fanout, unless the child has no parent and no other
