@@ -62,6 +62,8 @@ Environment (defaults in brackets):
   WORK        tmpfs work dir (payload, copies, logs) [/dev/shm/dfbench]
   RESULTS     where results and failed-run logs are kept [/tmp/dfbench-results/<date>]
   DF_BIN      dragonfly binary [<repo>/dragonfly]
+  NS_PREFIX   network namespace names start with NS_PREFIX- (a run removes stale ones
+              of its own prefix only) [dfb]
   DF_TLS      dragonfly: 1 = mutual TLS between all roles, pieces over https; rpc = mTLS
               for RPC only, pieces over plain http; 0 = --plaintext [0]
   SKEW_MBIT   skewed: lowest-highest peer upload in Mbit/s [10-200]
@@ -208,9 +210,12 @@ RATE_BPS=$(rate_bps "$RATE")
 rate_bps "$WIDE_RATE" >/dev/null
 FILE_BYTES=$((FILE_MIB * 1048576))
 
-# Topology: namespace names carry a fixed prefix that nothing else on the machine uses;
+# Topology: namespace names carry a prefix (NS_PREFIX) that nothing else on the machine uses;
 # the address block is private and exists only inside these namespaces.
-NSP=dfb
+NSP=${NS_PREFIX:-dfb}
+case $NSP in
+"" | *[!a-z0-9]*) die "NS_PREFIX must be lowercase letters and digits (got '$NSP')" 2 ;;
+esac
 NET=10.231.0
 BRNS=$NSP-br
 host_ip() {

@@ -87,13 +87,21 @@
  *        at once, a share of each, instead of waiting for the pipeline's tail, and the
  *        peer spreads its requests over them by what each delivers (peer_p2p_pick.h);
  *      - with peer_fanout, a plan adds one parent at most: the next comes with the next
- *        plan, once this one's place is known (peers registering together line up).
+ *        plan, once this one's place is known (peers registering together line up);
+ *      - a slow host's child takes no parent on a slow host while a candidate on one not
+ *        measured slow exists (sched_eval_slow_pair_ok): two slow hosts make a leaf that
+ *        draws at a tenth of the rate and finishes last;
+ *      - a seed under its fanout also takes a child lacking a piece that at most a quarter
+ *        of the task's normal peers hold: once one peer holds everything, an idle seed
+ *        still serves the pieces the swarm is short of (step 2 alone left it idle while
+ *        the whole swarm waited in the tail on that one peer).
  *     On an even network no estimate is clearly below another, so none of this moves an
  *     edge and the pipeline of step 2b stays. In the simulation (sched_sim, 16 peers, 64
  *     pieces, mean of 6 seeds) the last peer's time over the bound went from 3.65 to 2.15
  *     (uneven) and 3.20 to 2.14 (skewed) with the measurements; with leaves on several
  *     parents, one new parent per plan and the peer's own piece choice (--pick peer,
- *     --draw pick) to 1.67 and 1.67, and even from 1.23 to 1.18.
+ *     --draw pick) to 1.67 and 1.67, and even from 1.23 to 1.18; with the seed serving
+ *     rare pieces 1.52 and 1.54, with fast parents for slow leaves 1.48 and 1.52.
  *
  *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
  *  pieces from the seed, the second only from the seed and the first, and so on: if the seed
@@ -208,6 +216,12 @@ bool
 sched_eval_rate_is_poor(double got, double alt)
 {
     return got > 0 && alt > 2.0 * got;
+}
+
+bool
+sched_eval_slow_pair_ok(bool child_slow, bool cand_slow, uint32_t nfast)
+{
+    return !child_slow || !cand_slow || nfast == 0;
 }
 
 bool

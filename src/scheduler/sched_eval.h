@@ -61,6 +61,13 @@ double sched_eval_rate_expect(double cap, uint32_t children, double inrate);
  */
 bool sched_eval_rate_is_poor(double got, double alt);
 
+/*
+ * May a child take a candidate parent, by their hosts' measured speed (step 5)? Not a
+ * parent on a slow host (cand_slow) for a child on a slow host (child_slow) while nfast
+ * candidates are on hosts not measured slow; any other pair.
+ */
+bool sched_eval_slow_pair_ok(bool child_slow, bool cand_slow, uint32_t nfast);
+
 /* Same IDC: 1 when both are non-empty and equal ignoring case, else 0. */
 double sched_eval_idc(const char *a, const char *b);
 

@@ -21,6 +21,10 @@
  * measured by its silence (a relay hiccup on a loaded host lasts less).
  */
 #define PLAN_SILENCE_PIECES 8.0
+/* A piece at most 1/PLAN_RARE_SHARE of a task's normal peers hold is rare (seed_has_rare)... */
+#define PLAN_RARE_SHARE 4
+/* ... as counted at most this long ago. */
+#define PLAN_RARE_MS 250
 /* A seed's child is displaced only when this much further below the newcomer's rate. */
 #define PLAN_SEED_SWAP 2.0
 
@@ -182,10 +186,58 @@ seed_has_unique(const struct sched_peer *seed)
     return false;
 }
 
+/* Count t's normal peers holding each piece, at most every PLAN_RARE_MS. */
+static void
+task_count_holders(struct sched_task *t, int64_t now)
+{
+    const struct sched_peer *q;
+
+    if (t->holders != NULL && now - t->holders_at < PLAN_RARE_MS && now >= t->holders_at)
+        return;
+    if (t->holders == NULL)
+        t->holders = xcalloc(t->piece_count > 0 ? t->piece_count : 1, sizeof(*t->holders));
+    memset(t->holders, 0, (size_t)t->piece_count * sizeof(*t->holders));
+    t->nholding = 0;
+    t->holders_at = now;
+    TAILQ_FOREACH (q, &t->peers, tentry) {
+        if (q->host->type == SCHED_HOST_SEED || q->bits == NULL)
+            continue;
+        t->nholding++;
+        for (size_t w = 0; w < sched_bits_words(t->piece_count); w++) {
+            for (uint64_t b = q->bits[w]; b != 0; b &= b - 1)
+                t->holders[w * 64 + (size_t)__builtin_ctzll(b)]++;
+        }
+    }
+}
+
+/*
+ * Does seed hold a piece child lacks that at most a 1/PLAN_RARE_SHARE of the task's normal
+ * peers hold? The Kumar-Ross bound counts the seed's upload all the time: once every piece
+ * is out, an idle seed still serves the pieces the swarm is short of (the ones the whole
+ * swarm waits for in the tail), instead of leaving them to the one peer that has them.
+ */
+static bool
+seed_has_rare(const struct sched_peer *seed, const struct sched_peer *child, int64_t now)
+{
+    struct sched_task *t = seed->task;
+    uint32_t lim;
+
+    if (seed->bits == NULL || child->bits == NULL || !t->has_geometry)
+        return false;
+    task_count_holders(t, now);
+    lim = t->nholding / PLAN_RARE_SHARE > 0 ? t->nholding / PLAN_RARE_SHARE : 1;
+    for (uint32_t i = 0; i < t->piece_count; i++) {
+        if (t->holders[i] <= lim && sched_bit_get(seed->bits, i) && !sched_bit_get(child->bits, i))
+            return true;
+    }
+    return false;
+}
+
 /*
  * Seed protection (sched_eval.c, step 2): a seed peer takes a new child while it has fewer
- * than seed_fanout and holds pieces nobody else has; otherwise only as the last resort
- * of a child with no other candidate that has waited seed_wait.
+ * than seed_fanout and holds pieces nobody else has, or that few have and the child lacks;
+ * otherwise only as the last resort of a child with no other candidate that has waited
+ * seed_wait.
  */
 static bool
 seed_is_allowed(const struct sched_state *s, const struct sched_peer *seed,
@@ -194,9 +246,11 @@ seed_is_allowed(const struct sched_state *s, const struct sched_peer *seed,
     bool starving =
             child->nparents == 0 && child->waiting && now - child->wait_since >= s->cfg.seed_wait;
 
-    return sched_eval_seed_is_allowed(seed->nchildren, s->cfg.seed_fanout,
-                                      seed->nchildren < s->cfg.seed_fanout && seed_has_unique(seed),
-                                      nonseed, starving);
+    return sched_eval_seed_is_allowed(
+            seed->nchildren, s->cfg.seed_fanout,
+            seed->nchildren < s->cfg.seed_fanout &&
+                    (seed_has_unique(seed) || seed_has_rare(seed, child, now)),
+            nonseed, starving);
 }
 
 static void
@@ -443,6 +497,30 @@ cand_has_room(const struct sched_state *s, const struct sched_cand *c, const str
            !peer_has_slow_child(q);
 }
 
+/*
+ * Keep of the n candidates of p those its host's speed allows (sched_eval_slow_pair_ok):
+ * a child on a slow host draws from fast hosts when there are any. Returns the new count.
+ */
+static size_t
+plan_spare_slow_pairs(struct sched_state *s, const struct sched_peer *p, size_t n)
+{
+    bool child_slow = plan_host_is_slow(p->host, p->task);
+    uint32_t nfast = 0;
+
+    if (!child_slow)
+        return n;
+    for (size_t i = 0; i < n; i++)
+        nfast += plan_host_is_slow(s->cands[i].peer->host, p->task) ? 0 : 1;
+    for (size_t i = 0; i < n;) {
+        if (sched_eval_slow_pair_ok(child_slow, plan_host_is_slow(s->cands[i].peer->host, p->task),
+                                    nfast))
+            i++;
+        else
+            s->cands[i] = s->cands[--n];
+    }
+    return n;
+}
+
 static int
 cand_cmp(const void *a, const void *b)
 {
@@ -517,7 +595,7 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
             c->victim = NULL;
             if (limit > 0 && q->nchildren >= limit && s->plan_depth < PLAN_DEPTH_MAX)
                 c->victim = cand_victim(q, p, cand_expect(q, true));
-            if (seed && !(c->victim != NULL ? seed_has_unique(q)
+            if (seed && !(c->victim != NULL ? (seed_has_unique(q) || seed_has_rare(q, p, now))
                                             : seed_is_allowed(s, q, p, nonseed, now))) {
                 s->cands[i] = s->cands[--n];
                 continue;
@@ -535,6 +613,7 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
             c.rate_best = best;
             s->cands[i].score = sched_eval_score(&c);
         }
+        n = plan_spare_slow_pairs(s, p, n);
         /*
          * Peer fanout (sched_eval.c, step 2b): a normal parent takes another child only
          * while it has fewer than peer_fanout, unless the child has no parent and no other

@@ -773,6 +773,7 @@ task_free(struct sched_task *t)
     free(t->digests);
     free(t->digest_bits);
     free(t->seed_bits);
+    free(t->holders);
     for (uint32_t i = 0; i < t->ndistrusted; i++)
         free(t->distrusted[i]);
     free(t->distrusted);

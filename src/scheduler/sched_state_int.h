@@ -102,6 +102,9 @@ struct sched_task {
     int64_t seed_trig_at; /* when; 0 once the seed peer registered */
     int64_t seed_fail_at; /* the last seed peer failure or timeout; 0 = none */
     double rate_ref;      /* the typical piece rate over its edges, bytes/ms; 0 = none yet */
+    uint32_t *holders;    /* normal peers holding each piece, as counted at holders_at ... */
+    uint32_t nholding;    /* ... of so many normal peers with the geometry (sched_plan.c) */
+    int64_t holders_at;
     int64_t created_at, updated_at;
     TAILQ_ENTRY(sched_task) entry;
 };

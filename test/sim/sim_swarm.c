@@ -97,6 +97,9 @@ struct sim {
     uint32_t nhosts, npeers; /* all of them, seeds included */
     uint32_t nnormal;        /* normal peers */
     double now_ms;
+    double slice_ms;                    /* a quarter of the worst bound */
+    double slice_cap[SIM_BUSY_SLICES];  /* uplink capacity in each slice ... */
+    double slice_sent[SIM_BUSY_SLICES]; /* ... and what was used of it */
     uint64_t rng;
     size_t heap0;
     int rv;
@@ -719,6 +722,43 @@ sim_events(struct sim *s)
     }
 }
 
+/* Does host i hold or fetch the task now: its peer running, a source or done? */
+static bool
+sim_host_in_swarm(const struct sim *s, uint32_t i)
+{
+    const struct sim_host *h = &s->hosts[i];
+    uint32_t pi = h->seed ? s->nnormal + (i - s->p->hosts) : i;
+    enum sim_peer_state st;
+
+    if (h->dead || pi >= s->npeers || (!h->seed && i >= s->nnormal))
+        return false;
+    st = s->peers[pi].state;
+    return st == SIM_ACTIVE || st == SIM_SOURCE || st == SIM_DONE;
+}
+
+/* Count one step of the uplinks: what every host in the swarm could send and what it did. */
+static void
+sim_count_uplinks(struct sim *s, double frac)
+{
+    uint32_t k = (uint32_t)(s->now_ms / s->slice_ms);
+    double cap = 0, sent = 0;
+
+    for (uint32_t i = 0; i < s->nhosts; i++) {
+        if (!sim_host_in_swarm(s, i))
+            continue;
+        cap += s->hosts[i].rate * frac;
+        if (s->hosts[i].nup > 0)
+            sent += s->hosts[i].rate * frac; /* shared by its uploads, all of it used */
+    }
+    k = k < SIM_BUSY_SLICES ? k : SIM_BUSY_SLICES - 1;
+    s->slice_cap[k] += cap;
+    s->slice_sent[k] += sent;
+    s->r->up_capacity += cap;
+    s->r->up_sent += sent;
+    if (k + 1 > s->r->nbusy)
+        s->r->nbusy = k + 1;
+}
+
 /* One step of transfers: progress at the fair share, then the arrivals, then new fetches. */
 static void
 sim_step(struct sim *s)
@@ -726,6 +766,7 @@ sim_step(struct sim *s)
     double frac = 1.0 / (double)s->p->steps;
     uint32_t ndone = 0;
 
+    sim_count_uplinks(s, frac);
     for (uint32_t i = 0; i < s->npeers; i++) {
         struct sim_peer *c = &s->peers[i];
         bool arrived = false;
@@ -981,6 +1022,8 @@ sim_collect(struct sim *s)
         }
     }
     r->mean_ratio = ratio_sum / p->tasks;
+    for (uint32_t k = 0; k < r->nbusy; k++)
+        r->busy[k] = s->slice_cap[k] > 0 ? s->slice_sent[k] / s->slice_cap[k] : 0.0;
     r->all_done = r->done + r->dead == r->peers;
     if (n > 0) {
         qsort(times, n, sizeof(double), double_cmp);
@@ -1090,6 +1133,7 @@ sim_swarm_run(const struct sim_swarm_params *p, struct sim_swarm_result *r)
     }
     for (uint32_t k = 0; k < p->tasks; k++)
         end_ms = fmax(end_ms, p->limit * s.tasks[k].bound_ms);
+    s.slice_ms = end_ms / p->limit / 4.0;
 
     for (uint64_t step = 1; s.rv == 0; step++) {
         double prev = s.now_ms;
@@ -1153,6 +1197,11 @@ sim_swarm_print(FILE *f, const struct sim_swarm_params *p, const struct sim_swar
             (unsigned long long)r->fail_actions, (unsigned long long)r->blocked_actions,
             (unsigned long long)r->normal_back_to_source, r->max_parents_seen,
             (unsigned long long)r->moved);
+    fprintf(f, "  uplinks busy %.1f%% of the swarm's capacity; by quarters of the bound:",
+            r->up_capacity > 0 ? 100.0 * r->up_sent / r->up_capacity : 0.0);
+    for (uint32_t k = 0; k < r->nbusy; k++)
+        fprintf(f, " %.0f%s", 100.0 * r->busy[k], k + 1 == SIM_BUSY_SLICES ? "+" : "");
+    fprintf(f, "\n");
     fprintf(f, "  scheduler CPU (thread clock, %llu ns per reading taken off):\n",
             (unsigned long long)r->clock_ns);
     for (int i = 0; i < SIM_OP_COUNT; i++) {

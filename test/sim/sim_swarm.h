@@ -47,6 +47,9 @@ enum sim_draw {
     SIM_DRAW_EACH,     /* one piece from every parent that has one, none moved */
 };
 
+/* Quarters of the bound the uplink use is reported by (sim_swarm_result.busy). */
+#define SIM_BUSY_SLICES 16
+
 /* The scheduler calls the run times, by kind. */
 enum sim_op {
     SIM_OP_HOST = 0, /* AnnounceHost */
@@ -94,6 +97,16 @@ struct sim_swarm_result {
     uint64_t parents_actions, fail_actions, blocked_actions, normal_back_to_source;
     uint32_t max_parents_seen;
     uint64_t moved; /* endgame moves of a piece in flight to a faster parent */
+    /*
+     * Uplink use, the Kumar-Ross condition (every host uploads at its full rate all the
+     * time): the pieces' worth the hosts could have sent while their peer ran or held the
+     * task (seeds once their peer registered, the killed until killed) and what they sent,
+     * finished or not; and the share busy by quarters of the (worst) bound, the last
+     * quarter taking the rest of the run.
+     */
+    double up_capacity, up_sent;
+    double busy[SIM_BUSY_SLICES];
+    uint32_t nbusy; /* slices the run reached */
     struct sim_op_stat ops[SIM_OP_COUNT];
     uint64_t clock_ns; /* the cost of one clock reading pair, taken off every call */
     size_t heap_hosts; /* scheduler heap once every host announced */

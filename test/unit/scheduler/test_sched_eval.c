@@ -151,6 +151,19 @@ START_TEST(test_seed_protection)
 
 END_TEST
 
+START_TEST(test_slow_pair)
+{
+    /* A child not measured slow takes any parent; a slow one a fast one. */
+    ck_assert(sched_eval_slow_pair_ok(false, true, 3));
+    ck_assert(sched_eval_slow_pair_ok(false, false, 0));
+    ck_assert(sched_eval_slow_pair_ok(true, false, 1));
+    /* Slow to slow only while no candidate is on a fast host. */
+    ck_assert(!sched_eval_slow_pair_ok(true, true, 1));
+    ck_assert(sched_eval_slow_pair_ok(true, true, 0));
+}
+
+END_TEST
+
 /* Rendezvous hashing: removing a seed host moves only the tasks it won. */
 START_TEST(test_seed_hashing_is_consistent)
 {
@@ -206,6 +219,7 @@ test_sched_eval_suite(void)
     tcase_add_test(tc, test_rate_expect);
     tcase_add_test(tc, test_affinity);
     tcase_add_test(tc, test_seed_protection);
+    tcase_add_test(tc, test_slow_pair);
     tcase_add_test(tc, test_seed_hashing_is_consistent);
     suite_add_tcase(s, tc);
     return s;

@@ -913,6 +913,48 @@ START_TEST(test_slow_parent_displaced)
 
 END_TEST
 
+/*
+ * The seed and p1 hold all 16 pieces, both finished, p2 (under p1) got the first
+ * `common` of them, and p3 registers and ticks twice: does it get the seed?
+ */
+static bool
+seed_after_finish(uint32_t common)
+{
+    chain_setup(16);
+    ck_assert_int_eq(sched_state_peer_finished(st, "s1", now, &acts), 0);
+    ck_assert_int_eq(sched_state_peer_finished(st, "p1", now, &acts), 0);
+    for (uint32_t i = 0; i < common; i++)
+        ck_assert_int_eq(piece("p2", i, "p1"), 0);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
+    ck_assert_int_eq(sched_state_peer_started(st, "p3", now), 0);
+    for (int i = 0; i < 2; i++) {
+        now += 1000;
+        hosts_announce();
+        ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    }
+    check_ok();
+    return has_parent("p3", "s1");
+}
+
+START_TEST(test_seed_serves_rare)
+{
+    /*
+     * Nothing is the seed's alone any more, but pieces 8..15 only p1 has (one of the
+     * three normal peers, at most a quarter: rare): the idle seed serves p3 too.
+     */
+    ck_assert(seed_after_finish(8));
+}
+
+END_TEST
+
+START_TEST(test_seed_spared_when_common)
+{
+    /* Every piece held by two of the three: the seed is left alone. */
+    ck_assert(!seed_after_finish(16));
+}
+
+END_TEST
+
 START_TEST(test_silent_parent_moved)
 {
     chain_setup_ahead();
@@ -1361,6 +1403,8 @@ test_sched_state_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_register_empty);
+    tcase_add_test(tc, test_seed_serves_rare);
+    tcase_add_test(tc, test_seed_spared_when_common);
     tcase_add_test(tc, test_host_source_is_first);
     tcase_add_test(tc, test_register_tiny);
     tcase_add_test(tc, test_register_small);
