@@ -101,11 +101,15 @@ START_TEST(test_csr_refused)
             net_csr_sign(&ca, &ca_key, csr, time(NULL), time(NULL) + 60, &crt, serial, &id, &err),
             DF_EINVAL);
     ck_assert_ptr_null(crt);
-    /* no host, no role: nothing to ask for */
-    ck_assert_int_eq(net_csr_new(NET_TLS_ROLE_NONE, "s1", &key, &csr, &err), DF_EINVAL);
-    ck_assert_int_eq(net_csr_new(NET_TLS_ROLE_PEER, "-bad", &key, &csr, &err), DF_EINVAL);
     free(key);
     free(csr);
+    /* no host, no role: nothing to ask for, and nothing handed back */
+    ck_assert_int_eq(net_csr_new(NET_TLS_ROLE_NONE, "s1", &key, &csr, &err), DF_EINVAL);
+    ck_assert_ptr_null(key);
+    ck_assert_ptr_null(csr);
+    ck_assert_int_eq(net_csr_new(NET_TLS_ROLE_PEER, "-bad", &key, &csr, &err), DF_EINVAL);
+    ck_assert_ptr_null(key);
+    ck_assert_ptr_null(csr);
 }
 
 END_TEST
