@@ -282,6 +282,10 @@ tk_setup(void)
     }
     tk_peer(&K.p4, "p4", TK_PEER4, "--manager", rpc);
     tk_peer(&K.p5, "p5", TK_PEER5, "--scheduler", it_proc_ready_str(&K.sched, "rpc"));
+    /* p4 has its scheduler before a test's get: without one it fetches from the origin alone,
+     * and the scheduler would not know it holds the task */
+    ck_assert(it_log_wait(&K.p4, "scheduler cluster 1: 1 healthy scheduler(s), first " TK_SCHED,
+                          30000));
 }
 
 static void
