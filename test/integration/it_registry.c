@@ -46,24 +46,9 @@ rg_kill(struct it_proc *p)
 static int
 rg_req(const char *method, const char *path, const char *body, char **out)
 {
-    char *text = NULL, *nl;
-    int status = 0;
+    int status = it_rest(R.rest, R.token, method, path, body, out);
 
-    ck_assert_int_eq(
-            it_shf(&text, 30,
-                   "curl -s -g -X %s -H 'Authorization: Bearer %s' %s%s%s -w '\\n%%{http_code}' "
-                   "'http://%s%s'",
-                   method, R.token, body != NULL ? "-H 'Content-Type: application/json' -d '" : "",
-                   body != NULL ? body : "", body != NULL ? "'" : "", R.rest, path),
-            0);
-    if ((nl = strrchr(text, '\n')) != NULL) {
-        status = atoi(nl + 1);
-        *nl = '\0';
-    }
-    if (out != NULL)
-        *out = text;
-    else
-        free(text);
+    ck_assert_int_ne(status, -1);
     return status;
 }
 
@@ -79,24 +64,6 @@ rg_get(const char *path)
     ck_assert_msg(doc != NULL, "%s: %s", path, body);
     free(body);
     return doc;
-}
-
-/* Wait up to ms for the log of p to hold text. */
-static bool
-rg_log_wait(const struct it_proc *p, const char *text, int ms)
-{
-    char *out = NULL;
-    int rv;
-
-    for (int waited = 0; waited <= ms; waited += 200) {
-        rv = it_shf(&out, 10, "grep -c -F '%s' %s", text, p->log_path);
-        free(out);
-        out = NULL;
-        if (rv == 0)
-            return true;
-        it_sleep_ms(200);
-    }
-    return false;
 }
 
 static void
@@ -217,9 +184,9 @@ START_TEST(test_register_find_download)
     rg_start_sched(&R.sched, "sched-a", RG_SCHED_IP, "1");
     rg_start_peer(&R.seed, "seed-a", RG_SEED_IP, true, NULL);
     rg_start_peer(&R.peer, "peer-a", RG_PEER_IP, false, NULL);
-    ck_assert(rg_log_wait(
+    ck_assert(it_log_wait(
             &R.peer, "scheduler cluster 1: 1 healthy scheduler(s), first " RG_SCHED_IP, 30000));
-    ck_assert(rg_log_wait(&R.mgr, "seed peer seed-a: keepalive stream open", 30000));
+    ck_assert(it_log_wait(&R.mgr, "seed peer seed-a: keepalive stream open", 30000));
     /* the REST lists: the scheduler and the seed peer active, the peer that asked */
     doc = rg_get("/api/v1/schedulers?per_page=10");
     ck_assert_ptr_nonnull(row = rg_row(doc, "sched-a"));
@@ -256,7 +223,7 @@ START_TEST(test_register_find_download)
     ck_assert_msg(strstr(out, "SAME") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "from peers 0B") == NULL, "not through the swarm: %s", out);
     free(out);
-    ck_assert(rg_log_wait(&R.sched, "triggering seed", 1000));
+    ck_assert(it_log_wait(&R.sched, "triggering seed", 1000));
     /* DELETE a peer row, then it is gone */
     snprintf(url, sizeof(url), "/api/v1/peers/%d", id);
     ck_assert_int_eq(rg_req("DELETE", url, NULL, NULL), 200);
@@ -295,7 +262,7 @@ START_TEST(test_lists_paginate)
     char *out = NULL;
 
     rg_start_peer(&R.seed, "seed-b", RG_SEED_IP, true, NULL);
-    ck_assert(rg_log_wait(&R.mgr, "seed peer seed-b: keepalive stream open", 30000));
+    ck_assert(it_log_wait(&R.mgr, "seed peer seed-b: keepalive stream open", 30000));
     ck_assert_int_eq(it_shf(&out, 30,
                             "curl -s -D - -o /dev/null -H 'Authorization: Bearer %s' "
                             "'http://%s/api/v1/seed-peers?per_page=1&page=1' | grep -i '^link:'",
@@ -339,14 +306,14 @@ START_TEST(test_cidr_cluster)
     rg_start_sched(&R.sched, "sched-one", RG_SCHED_IP, "1");
     rg_start_sched(&R.sched2, "sched-two", RG_SCHED2_IP, "2");
     /* the scheduler applies its cluster's config */
-    ck_assert(rg_log_wait(&R.sched2, "cluster 2 (cluster-2): parents 2, load limit 10", 30000));
-    ck_assert(rg_log_wait(&R.mgr, "scheduler sched-two: keepalive stream open", 30000));
+    ck_assert(it_log_wait(&R.sched2, "cluster 2 (cluster-2): parents 2, load limit 10", 30000));
+    ck_assert(it_log_wait(&R.mgr, "scheduler sched-two: keepalive stream open", 30000));
     /* a peer inside the CIDR gets cluster-2; one outside keeps the default cluster-1 */
     rg_start_peer(&R.peer2, "peer-in", RG_PEER2_IP, false, "1s");
     rg_start_peer(&R.peer, "peer-out", RG_PEER_IP, false, NULL);
-    ck_assert(rg_log_wait(
+    ck_assert(it_log_wait(
             &R.peer2, "scheduler cluster 2: 1 healthy scheduler(s), first " RG_SCHED2_IP, 30000));
-    ck_assert(rg_log_wait(
+    ck_assert(it_log_wait(
             &R.peer, "scheduler cluster 1: 1 healthy scheduler(s), first " RG_SCHED_IP, 30000));
 }
 
@@ -401,7 +368,7 @@ START_TEST(test_mtls)
                                  "sched-m", "--tls-cert", crt[1], "--tls-key", key[1], "--tls-ca",
                                  ca, NULL),
                      0);
-    ck_assert(rg_log_wait(&mgr, "scheduler sched-m: keepalive stream open", 30000));
+    ck_assert(it_log_wait(&mgr, "scheduler sched-m: keepalive stream open", 30000));
     snprintf(data, sizeof(data), "%s/peer-m", R.dir);
     ck_assert_int_eq(it_df_start(&R.peer, R.dir, "peer-m", "peer", "--ip", RG_PEER_IP, "--hostname",
                                  "peer-m", "--rpc-port", "0", "--upload-port", "0",
@@ -409,7 +376,7 @@ START_TEST(test_mtls)
                                  "--manager", rpc, "--tls-cert", crt[2], "--tls-key", key[2],
                                  "--tls-ca", ca, NULL),
                      0);
-    ck_assert(rg_log_wait(
+    ck_assert(it_log_wait(
             &R.peer, "scheduler cluster 1: 1 healthy scheduler(s), first " RG_SCHED_IP, 30000));
     /* the certificate of sched-x cannot register a scheduler named otherwise */
     snprintf(listen, sizeof(listen), "%s:0", RG_SCHED2_IP);
@@ -418,8 +385,8 @@ START_TEST(test_mtls)
                                  "sched-m", "--tls-cert", crt[3], "--tls-key", key[3], "--tls-ca",
                                  ca, NULL),
                      0);
-    ck_assert(rg_log_wait(&bad, "permission_denied", 30000));
-    ck_assert(rg_log_wait(&bad, "does not speak for sched-m", 1000));
+    ck_assert(it_log_wait(&bad, "permission_denied", 30000));
+    ck_assert(it_log_wait(&bad, "does not speak for sched-m", 1000));
     rg_kill(&bad);
     rg_kill(&mgr);
 }
