@@ -1137,4 +1137,12 @@ mgr_handler_fn mgr_app_delete;
  */
 int mgr_app_priority_parse(const cJSON *v, char **out, struct df_error *err);
 
+struct proto_mgr_apps;
+
+/*
+ * The applications that have a priority, at most PROTO_MGR_APPS_MAX, for ListApplications:
+ * 0 and *out (the caller resets it; it may hold none), or a db error.
+ */
+int mgr_app_prioritized(struct mgr *ctx, struct proto_mgr_apps *out);
+
 #endif

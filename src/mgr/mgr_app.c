@@ -17,7 +17,9 @@
 #include "df/df_time.h"
 #include "df/net_http_server.h"
 #include "df/net_route.h"
+#include "df/proto_mgr.h"
 #include "df/store_sql.h"
+#include "df/xmalloc.h"
 
 /* Upstream's columns: name varchar(256), url and bio varchar(1024). */
 #define MGR_APP_NAME_MAX  256
@@ -266,4 +268,55 @@ mgr_app_delete(struct mgr *ctx, struct net_http_req *req, const struct net_route
 {
     (void)who;
     mgr_reply_delete(ctx, req, m, MGR_STMT_APP_DELETE);
+}
+
+/* The stored priority text (written by mgr_app_priority_parse) into a. */
+static void
+mgr_app_priority_read(const char *text, struct proto_mgr_app *a)
+{
+    cJSON *doc = cJSON_Parse(text);
+    const cJSON *urls = cJSON_GetObjectItemCaseSensitive(doc, "urls"), *e, *re, *v;
+
+    a->priority = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(doc, "value"));
+    if (cJSON_GetArraySize(urls) > 0)
+        a->urls = xcalloc((size_t)cJSON_GetArraySize(urls), sizeof(*a->urls));
+    cJSON_ArrayForEach(e, urls)
+    {
+        re = cJSON_GetObjectItemCaseSensitive(e, "regex");
+        v = cJSON_GetObjectItemCaseSensitive(e, "value");
+        if (!cJSON_IsString(re) || !cJSON_IsNumber(v))
+            continue;
+        a->urls[a->nurls].regex = xstrdup(re->valuestring);
+        a->urls[a->nurls++].value = (uint32_t)v->valuedouble;
+    }
+    cJSON_Delete(doc);
+}
+
+int
+mgr_app_prioritized(struct mgr *ctx, struct proto_mgr_apps *out)
+{
+    sqlite3_stmt *st = mgr_db_stmt(ctx->db, MGR_STMT_APP_PRIORITIZED);
+    struct proto_mgr_apps a = {0};
+    struct proto_mgr_app *p;
+    int rv;
+
+    if (st == NULL)
+        return DF_EIO;
+    sqlite3_bind_int64(st, 1, PROTO_MGR_APPS_MAX);
+    a.v = xcalloc(PROTO_MGR_APPS_MAX, sizeof(*a.v));
+    while ((rv = mgr_db_step(ctx->db, st)) == STORE_SQL_ROW) {
+        p = &a.v[a.n++];
+        p->id = (uint64_t)sqlite3_column_int64(st, 0);
+        p->name = xstrdup(mgr_db_col_text(st, 3));
+        p->url = xstrdup(mgr_db_col_text(st, 4));
+        p->bio = xstrdup(mgr_db_col_text(st, 5));
+        mgr_app_priority_read(mgr_db_col_text(st, 6), p);
+    }
+    sqlite3_reset(st);
+    if (rv < 0) {
+        proto_mgr_apps_reset(&a);
+        return rv;
+    }
+    *out = a;
+    return 0;
 }

@@ -2,7 +2,9 @@
 /*
  * The manager's applications on 127.0.45.x: /api/v1/applications CRUD in upstream's shapes
  * (the owner preloaded as "user"), the validator's 422s, 409 on a taken name, a guest who
- * reads and never writes, SQL-looking input stored literally.
+ * reads and never writes, SQL-looking input stored literally; ListApplications as upstream
+ * answers it (NotFound when none), and a scheduler under the manager that fetches it with its
+ * config refresh and shows it in its log and /metrics.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +14,12 @@
 
 #include "harness/harness.h"
 
-#define AP_MGR_IP "127.0.45.1"
+#define AP_MGR_IP   "127.0.45.1"
+#define AP_SCHED_IP "127.0.45.2"
 
 struct ap {
     char *dir;
-    struct it_proc mgr;
+    struct it_proc mgr, sched;
     char rest[64], rpc[64];
     char root[1024], guest[1024]; /* JWTs */
 };
@@ -71,6 +74,9 @@ ap_setup(void)
 static void
 ap_teardown(void)
 {
+    if (A.sched.pid > 0)
+        it_proc_kill(&A.sched);
+    cJSON_Delete(A.sched.ready);
     if (A.mgr.pid > 0)
         it_proc_kill(&A.mgr);
     cJSON_Delete(A.mgr.ready);
@@ -292,6 +298,101 @@ START_TEST(test_guest_reads_sql_literal)
 
 END_TEST
 
+/* ListApplications with body: "<answer> <http status>". */
+static char *
+ap_list_apps(const char *body)
+{
+    char *out = NULL;
+
+    ck_assert_int_eq(it_shf(&out, 30,
+                            "curl -s -w ' %%{http_code}' --http2-prior-knowledge -H "
+                            "'Content-Type: application/json' -d '%s' "
+                            "http://%s/manager.v2.Manager/ListApplications",
+                            body, A.rpc),
+                     0);
+    return out;
+}
+
+/* The scheduler's gauge of the applications it holds, -1 when unreadable. */
+static int
+ap_sched_apps(void)
+{
+    char *out = NULL;
+    int n;
+
+    if (it_shf(&out, 10,
+               "curl -s http://%s/metrics | grep '^dragonfly_scheduler_manager_applications '",
+               it_proc_ready_str(&A.sched, "metrics")) != 0) {
+        free(out);
+        return -1;
+    }
+    n = atoi(strchr(out, ' ') + 1);
+    free(out);
+    return n;
+}
+
+/* Wait up to 20 s (the refresh is 1 s) for the scheduler to hold n applications. */
+static bool
+ap_sched_apps_wait(int n)
+{
+    for (int i = 0; i < 100; i++) {
+        if (ap_sched_apps() == n)
+            return true;
+        it_sleep_ms(200);
+    }
+    return false;
+}
+
+START_TEST(test_list_applications_scheduler)
+{
+    static const char *const req = "{\"sourceType\":\"SCHEDULER_SOURCE\",\"hostname\":"
+                                   "\"sched-app\",\"ip\":\"" AP_SCHED_IP "\"}";
+    char conf[700], *out;
+    cJSON *doc;
+
+    /* none: NotFound, as upstream (a scheduler takes it as "no applications") */
+    out = ap_list_apps(req);
+    ck_assert_str_eq(out, "{\"code\":\"not_found\",\"message\":\"application not found\"} 404");
+    free(out);
+    out = ap_list_apps("{\"hostname\":\"sched-app\"}");
+    ck_assert_str_eq(out, "{\"code\":\"invalid_argument\",\"message\":\"ip: required\"} 400");
+    free(out);
+    /* a scheduler refreshing every second */
+    snprintf(conf, sizeof(conf), "%s/sched.json", A.dir);
+    ck_assert_int_eq(
+            it_shf(NULL, 10, "echo '{\"manager\":{\"refreshInterval\":\"1s\"}}' > %s", conf), 0);
+    ck_assert_int_eq(it_df_start(&A.sched, A.dir, "sched-app", "scheduler", "--config", conf,
+                                 "--listen", AP_SCHED_IP ":0", "--metrics-listen", AP_SCHED_IP ":0",
+                                 "--manager", A.rpc, "--hostname", "sched-app", NULL),
+                     0);
+    ck_assert(it_log_wait(&A.sched, "manager: 0 applications with a priority", 20000));
+    ck_assert_int_eq(ap_sched_apps(), 0);
+    /* one with a priority: the answer in upstream's shape, levels by name, 7..20 as numbers */
+    doc = ap_expect(A.root, "POST", "/api/v1/applications",
+                    "{\"name\":\"app-1\",\"url\":\"https://example.com/app-1\",\"bio\":\"b\","
+                    "\"priority\":{\"value\":2,\"urls\":[{\"regex\":\"^https://a/\",\"value\":"
+                    "12},{\"regex\":\"^https://b/\",\"value\":0}]},\"user_id\":1}",
+                    200);
+    cJSON_Delete(doc);
+    out = ap_list_apps(req);
+    ck_assert_str_eq(out, "{\"applications\":[{\"id\":1,\"name\":\"app-1\",\"url\":"
+                          "\"https://example.com/app-1\",\"bio\":\"b\",\"priority\":{\"value\":"
+                          "\"LEVEL2\",\"urls\":[{\"regex\":\"^https://a/\",\"value\":12},{"
+                          "\"regex\":\"^https://b/\",\"value\":\"LEVEL0\"}]}}]} 200");
+    free(out);
+    ck_assert_msg(ap_sched_apps_wait(1), "the scheduler never held the application");
+    ck_assert(it_log_wait(&A.sched, "manager: 1 applications with a priority: app-1=2(+2 urls)",
+                          20000));
+    /* deleted: NotFound again, and the scheduler drops what it held */
+    cJSON_Delete(ap_expect(A.root, "DELETE", "/api/v1/applications/1", NULL, 200));
+    out = ap_list_apps(req);
+    ck_assert_ptr_nonnull(strstr(out, "not_found"));
+    free(out);
+    ck_assert_msg(ap_sched_apps_wait(0), "the scheduler still holds the deleted application");
+}
+
+END_TEST
+
 Suite *it_app_suite(void);
 
 Suite *
@@ -305,6 +406,7 @@ it_app_suite(void)
     tcase_add_test(tc, test_crud);
     tcase_add_test(tc, test_validation);
     tcase_add_test(tc, test_guest_reads_sql_literal);
+    tcase_add_test(tc, test_list_applications_scheduler);
     suite_add_tcase(s, tc);
     return s;
 }
