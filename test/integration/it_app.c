@@ -48,14 +48,15 @@ ap_signin(const char *name, const char *password, char *tok, size_t len)
     free(out);
 }
 
+/* The manager on the test's data dir (again after a stop), root signed in. */
 static void
-ap_setup(void)
+ap_start_mgr(void)
 {
     char dd[600];
 
-    memset(&A, 0, sizeof(A));
-    A.dir = it_tmpdir();
     snprintf(dd, sizeof(dd), "%s/data", A.dir);
+    cJSON_Delete(A.mgr.ready);
+    memset(&A.mgr, 0, sizeof(A.mgr));
     ck_assert_int_eq(it_df_start(&A.mgr, A.dir, "manager", "manager", "--listen", AP_MGR_IP ":0",
                                  "--rpc-listen", AP_MGR_IP ":0", "--data-dir", dd,
                                  "--auth-password-iterations", "1000", NULL),
@@ -63,6 +64,14 @@ ap_setup(void)
     snprintf(A.rest, sizeof(A.rest), "%s", it_proc_ready_str(&A.mgr, "rest"));
     snprintf(A.rpc, sizeof(A.rpc), "%s", it_proc_ready_str(&A.mgr, "rpc"));
     ap_signin("root", "dragonfly", A.root, sizeof(A.root));
+}
+
+static void
+ap_setup(void)
+{
+    memset(&A, 0, sizeof(A));
+    A.dir = it_tmpdir();
+    ap_start_mgr();
     ck_assert_int_eq(
             it_rest(A.rest, "-", "POST", "/api/v1/users/signup",
                     "{\"name\":\"gina\",\"password\":\"ginapass1\",\"email\":\"g@example.com\"}",
@@ -393,6 +402,38 @@ START_TEST(test_list_applications_scheduler)
 
 END_TEST
 
+/* Applications survive a restart; a database of schema 7 gets the table at start. */
+START_TEST(test_restart_and_upgrade)
+{
+    cJSON *doc;
+
+    cJSON_Delete(ap_expect(A.root, "POST", "/api/v1/applications", AP_APP1, 200));
+    ck_assert_int_eq(it_proc_stop(&A.mgr), 0);
+    ap_start_mgr();
+    doc = ap_expect(A.root, "GET", "/api/v1/applications/1", NULL, 200);
+    ck_assert_str_eq(ap_str(doc, "name"), "app-1");
+    ck_assert_int_eq(ap_int(cJSON_GetObjectItemCaseSensitive(doc, "priority"), "value"), 2);
+    cJSON_Delete(doc);
+    /* the database as the binary before migration 8 left it */
+    ck_assert_int_eq(it_proc_stop(&A.mgr), 0);
+    ck_assert_int_eq(it_shf(NULL, 10,
+                            "sqlite3 %s/data/manager.db 'DROP TABLE applications; "
+                            "PRAGMA user_version = 7'",
+                            A.dir),
+                     0);
+    ap_start_mgr();
+    doc = ap_expect(A.root, "GET", "/api/v1/applications", NULL, 200);
+    ck_assert_int_eq(cJSON_GetArraySize(doc), 0);
+    cJSON_Delete(doc);
+    cJSON_Delete(ap_expect(A.root, "POST", "/api/v1/applications", AP_APP1, 200));
+    /* the users, cluster and root of schema 7 are untouched */
+    doc = ap_expect(A.root, "GET", "/api/v1/users/2", NULL, 200);
+    ck_assert_str_eq(ap_str(doc, "name"), "gina");
+    cJSON_Delete(doc);
+}
+
+END_TEST
+
 Suite *it_app_suite(void);
 
 Suite *
@@ -407,6 +448,7 @@ it_app_suite(void)
     tcase_add_test(tc, test_validation);
     tcase_add_test(tc, test_guest_reads_sql_literal);
     tcase_add_test(tc, test_list_applications_scheduler);
+    tcase_add_test(tc, test_restart_and_upgrade);
     suite_add_tcase(s, tc);
     return s;
 }
