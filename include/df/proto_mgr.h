@@ -18,13 +18,14 @@
 #include "df/df_err.h"
 #include "df/df_json.h"
 
-#define PROTO_MGR_SVC              "/manager.v2.Manager/"
-#define PROTO_MGR_UPDATE_SCHEDULER PROTO_MGR_SVC "UpdateScheduler"
-#define PROTO_MGR_UPDATE_SEED_PEER PROTO_MGR_SVC "UpdateSeedPeer"
-#define PROTO_MGR_DELETE_SEED_PEER PROTO_MGR_SVC "DeleteSeedPeer"
-#define PROTO_MGR_LIST_SCHEDULERS  PROTO_MGR_SVC "ListSchedulers"
-#define PROTO_MGR_KEEPALIVE        PROTO_MGR_SVC "KeepAlive"
-#define PROTO_MGR_GET_SCHEDULER    PROTO_MGR_SVC "GetScheduler"
+#define PROTO_MGR_SVC               "/manager.v2.Manager/"
+#define PROTO_MGR_UPDATE_SCHEDULER  PROTO_MGR_SVC "UpdateScheduler"
+#define PROTO_MGR_UPDATE_SEED_PEER  PROTO_MGR_SVC "UpdateSeedPeer"
+#define PROTO_MGR_DELETE_SEED_PEER  PROTO_MGR_SVC "DeleteSeedPeer"
+#define PROTO_MGR_LIST_SCHEDULERS   PROTO_MGR_SVC "ListSchedulers"
+#define PROTO_MGR_KEEPALIVE         PROTO_MGR_SVC "KeepAlive"
+#define PROTO_MGR_GET_SCHEDULER     PROTO_MGR_SVC "GetScheduler"
+#define PROTO_MGR_LIST_APPLICATIONS PROTO_MGR_SVC "ListApplications"
 /* ours, on the manager's join listener (rpc_join.h, mgr_ca.c): JSON {} -> {caCertificate} and
  * {csr, joinToken?, schedulerClusterId?} -> {certificate, caCertificate, serial, notAfter} */
 #define PROTO_MGR_GET_CA_CERTIFICATE PROTO_MGR_SVC "GetCACertificate"
@@ -41,12 +42,13 @@ enum proto_mgr_source {
 };
 
 enum proto_mgr_req_kind {
-    PROTO_MGR_REQ_UPDATE_SCHEDULER, /* hostname, ip, port, schedulerClusterId; features, config */
-    PROTO_MGR_REQ_UPDATE_SEED_PEER, /* hostname, ip, port, downloadPort, seedPeerClusterId, type */
-    PROTO_MGR_REQ_DELETE_SEED_PEER, /* hostname, seedPeerClusterId; ip */
-    PROTO_MGR_REQ_LIST_SCHEDULERS,  /* hostname, ip; idc, location, version, commit, cluster */
-    PROTO_MGR_REQ_KEEPALIVE,        /* hostname, clusterId; ip */
-    PROTO_MGR_REQ_GET_SCHEDULER,    /* hostname, schedulerClusterId; ip */
+    PROTO_MGR_REQ_UPDATE_SCHEDULER,  /* hostname, ip, port, schedulerClusterId; features, config */
+    PROTO_MGR_REQ_UPDATE_SEED_PEER,  /* hostname, ip, port, downloadPort, seedPeerClusterId, type */
+    PROTO_MGR_REQ_DELETE_SEED_PEER,  /* hostname, seedPeerClusterId; ip */
+    PROTO_MGR_REQ_LIST_SCHEDULERS,   /* hostname, ip; idc, location, version, commit, cluster */
+    PROTO_MGR_REQ_KEEPALIVE,         /* hostname, clusterId; ip */
+    PROTO_MGR_REQ_GET_SCHEDULER,     /* hostname, schedulerClusterId; ip */
+    PROTO_MGR_REQ_LIST_APPLICATIONS, /* hostname, ip */
 };
 
 /* Every manager.v2 request we serve; which fields a kind carries is in the enum above. */
@@ -130,5 +132,41 @@ int proto_mgr_schedulers_from_json(const cJSON *msg, struct proto_mgr_scheduler 
 void proto_mgr_schedulers_free(struct proto_mgr_scheduler *v, size_t n);
 /* Takes the items (an array of proto_mgr_scheduler_to_json results) into the answer. */
 cJSON *proto_mgr_schedulers_to_json(cJSON *items);
+
+/*
+ * ListApplicationsResponse {"applications": [Application]}: the applications that have a
+ * priority, as the manager's REST API keeps them (mgr_app.c). A priority is common.v2.Priority,
+ * LEVEL0..LEVEL6 by name on the wire; upstream's API stores up to 20, which protobuf's JSON
+ * mapping writes as numbers, so both are read (0..PROTO_MGR_PRIORITY_MAX).
+ */
+#define PROTO_MGR_PRIORITY_MAX 20
+#define PROTO_MGR_APPS_MAX     1000 /* applications of one answer */
+#define PROTO_MGR_APP_URLS_MAX 100  /* URLPriority entries of one application */
+
+struct proto_mgr_url_priority {
+    char *regex;
+    uint32_t value;
+};
+
+struct proto_mgr_app {
+    uint64_t id;
+    char *name;
+    char *url;
+    char *bio;
+    uint32_t priority; /* priority.value */
+    struct proto_mgr_url_priority *urls;
+    size_t nurls;
+};
+
+struct proto_mgr_apps {
+    struct proto_mgr_app *v;
+    size_t n;
+};
+
+void proto_mgr_apps_reset(struct proto_mgr_apps *a);
+/* Parse an answer into out (reset it when done); DF_EINVAL naming the field. */
+int proto_mgr_apps_from_json(const cJSON *msg, struct proto_mgr_apps *out, struct df_error *err);
+/* NULL on OOM. */
+cJSON *proto_mgr_apps_to_json(const struct proto_mgr_apps *a);
 
 #endif

@@ -2,8 +2,8 @@
 /*
  * A host's link to the manager, shared by the scheduler and the seed peer: it registers the
  * host (a unary call), holds a keepalive stream open with one message every keepalive
- * interval, and optionally repeats a refresh call (a scheduler's cluster config) every
- * refresh interval. Everything is retried at the
+ * interval, and optionally repeats a refresh call (a scheduler's cluster config) and an
+ * extra call (its applications) every refresh interval. Everything is retried at the
  * next tick when the manager is away: the data plane never waits for the control plane.
  */
 #ifndef DF_RPC_MGR_LINK_H
@@ -40,6 +40,14 @@ struct rpc_mgr_link_opts {
     int64_t keepalive_ms;              /* 0 = 5 s */
     int64_t refresh_ms;                /* 0 = 1 min */
     rpc_mgr_link_answer_fn *on_answer; /* may be NULL */
+    /*
+     * A second call repeated with the refresh (a scheduler's ListApplications); NULL path:
+     * none. on_extra gets its answer, or NULL when the manager answers NotFound or
+     * Unimplemented (it has nothing to give); other failures are retried at the next tick.
+     */
+    const char *extra_path;
+    const cJSON *extra_msg;
+    rpc_mgr_link_answer_fn *on_extra;
     void *arg;
 };
 

@@ -250,6 +250,15 @@ enum mgr_stmt {
     MGR_STMT_CONFIG_NAME_TAKEN,
     MGR_STMT_GC_AUDITS,
     MGR_STMT_GC_JOBS,
+    /* applications (mgr_app.c) */
+    MGR_STMT_APP_INSERT,
+    MGR_STMT_APP_GET,
+    MGR_STMT_APP_LIST,
+    MGR_STMT_APP_COUNT,
+    MGR_STMT_APP_UPDATE,
+    MGR_STMT_APP_DELETE,
+    MGR_STMT_APP_NAME_TAKEN,
+    MGR_STMT_APP_PRIORITIZED,
     /* join tokens and issued certificates (mgr_ca.c) */
     MGR_STMT_JOIN_INSERT,
     MGR_STMT_JOIN_GET,
@@ -268,7 +277,7 @@ enum mgr_stmt {
 };
 
 /* The schema version this binary writes. */
-#define MGR_DB_SCHEMA_VERSION 7
+#define MGR_DB_SCHEMA_VERSION 8
 
 /* The name of the root user and the password it is seeded with unless the env says. */
 #define MGR_ROOT_NAME     "root"
@@ -695,6 +704,22 @@ cJSON *mgr_db_fetch(struct mgr *ctx, enum mgr_stmt slot, int64_t id, mgr_row_jso
 void mgr_reply_row(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt slot, int64_t id,
                    mgr_row_json_fn *fn);
 
+/*
+ * The statement slot of a write to a named row, after the check that name (NULL: not
+ * written) is free but for row id (0: a new row): the statement, or NULL after replying 409
+ * or 500.
+ */
+sqlite3_stmt *mgr_reply_named_stmt(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt taken,
+                                   const char *name, int64_t id, enum mgr_stmt slot);
+
+/*
+ * Run st (bound by the caller; reset here) and reply the row written as get and fn render
+ * it: st is an INSERT ... RETURNING id when id is 0, else an UPDATE of row id (404 when it
+ * changed nothing); a db error is replied as mgr_reply_db_error.
+ */
+void mgr_reply_write(struct mgr *ctx, struct net_http_req *req, sqlite3_stmt *st, int64_t id,
+                     enum mgr_stmt get, mgr_row_json_fn *fn);
+
 /* Answer a list: the Link header, then the array (taken). */
 void mgr_reply_list(struct net_http_req *req, const struct mgr_page *pg, int64_t total,
                     cJSON *array);
@@ -716,6 +741,11 @@ void mgr_user_reset_password(struct mgr *ctx, struct net_http_req *req,
                              const struct net_route_match *m, const struct mgr_caller *who);
 void mgr_user_list(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                    const struct mgr_caller *who);
+/*
+ * User id as GET /users/:id shows it (no password): the caller frees it; NULL with *rv
+ * DF_ENOTFOUND when there is none, or a db error.
+ */
+cJSON *mgr_user_by_id(struct mgr *ctx, int64_t id, int *rv);
 void mgr_user_get(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
                   const struct mgr_caller *who);
 void mgr_user_patch(struct mgr *ctx, struct net_http_req *req, const struct net_route_match *m,
@@ -1087,5 +1117,32 @@ bool mgr_gc_is_job(const cJSON *body);
  */
 void mgr_gc_job_create(struct mgr *ctx, struct net_http_req *req, const cJSON *body,
                        const struct mgr_caller *who);
+
+/* ---- applications (mgr_app.c) ---- */
+
+mgr_handler_fn mgr_app_create;
+mgr_handler_fn mgr_app_list;
+mgr_handler_fn mgr_app_get;
+mgr_handler_fn mgr_app_patch;
+mgr_handler_fn mgr_app_delete;
+
+/* Upstream's bounds of a priority (value and each url's value) and of its url list. */
+#define MGR_APP_PRIORITY_MAX 20
+#define MGR_APP_URLS_MAX     100
+
+/*
+ * An application's priority object {value (required, 0..20), urls:[{regex (an extended
+ * regular expression), value (0..20)}]}: returns 0 and its normalised JSON text in *out
+ * (the caller frees), or DF_EINVAL with the validator's text in err.
+ */
+int mgr_app_priority_parse(const cJSON *v, char **out, struct df_error *err);
+
+struct proto_mgr_apps;
+
+/*
+ * The applications that have a priority, at most PROTO_MGR_APPS_MAX, for ListApplications:
+ * 0 and *out (the caller resets it; it may hold none), or a db error.
+ */
+int mgr_app_prioritized(struct mgr *ctx, struct proto_mgr_apps *out);
 
 #endif

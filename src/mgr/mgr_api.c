@@ -160,6 +160,11 @@ static const struct mgr_route mgr_routes[] = {
         {"GET", "/api/v1/configs/:id", mgr_config_get, JWT},
         {"PATCH", "/api/v1/configs/:id", mgr_config_patch, JWT},
         {"DELETE", "/api/v1/configs/:id", mgr_config_delete, JWT},
+        {"POST", "/api/v1/applications", mgr_app_create, JWT},
+        {"GET", "/api/v1/applications", mgr_app_list, JWT},
+        {"GET", "/api/v1/applications/:id", mgr_app_get, JWT},
+        {"PATCH", "/api/v1/applications/:id", mgr_app_patch, JWT},
+        {"DELETE", "/api/v1/applications/:id", mgr_app_delete, JWT},
         /* Harbor <= 2.11 (mgr_harbor.c); /_ping is its health check, open as /healthy */
         {"GET", "/_ping", mgr_api_healthy, OPEN},
         {"POST", "/preheats", mgr_harbor_create, OLD},
@@ -357,6 +362,39 @@ mgr_reply_row(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt slot, int
         mgr_reply_db_error(req, rv);
     else
         mgr_reply_doc(req, 200, doc);
+}
+
+sqlite3_stmt *
+mgr_reply_named_stmt(struct mgr *ctx, struct net_http_req *req, enum mgr_stmt taken,
+                     const char *name, int64_t id, enum mgr_stmt slot)
+{
+    sqlite3_stmt *st = NULL;
+    int rv;
+
+    if ((rv = mgr_db_name_check(ctx->db, taken, name, id)) != 0 ||
+        (st = mgr_db_stmt(ctx->db, slot)) == NULL)
+        mgr_reply_db_error(req, rv != 0 ? rv : DF_EIO);
+    return st;
+}
+
+void
+mgr_reply_write(struct mgr *ctx, struct net_http_req *req, sqlite3_stmt *st, int64_t id,
+                enum mgr_stmt get, mgr_row_json_fn *fn)
+{
+    int rv;
+
+    if (id == 0) {
+        /* an INSERT ... RETURNING id */
+        if ((rv = mgr_db_step(ctx->db, st)) == STORE_SQL_ROW)
+            id = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        rv = rv < 0 ? rv : id == 0 ? DF_EIO : 0;
+    } else if ((rv = mgr_db_run(ctx->db, st)) == 0 && store_sql_changes(ctx->db) == 0)
+        rv = DF_ENOTFOUND;
+    if (rv != 0)
+        mgr_reply_db_error(req, rv);
+    else
+        mgr_reply_row(ctx, req, get, id, fn);
 }
 
 /*

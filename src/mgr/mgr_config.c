@@ -93,9 +93,7 @@ mgr_config_create(struct mgr *ctx, struct net_http_req *req, const struct net_ro
     struct mgr_config_fields f;
     struct df_error err;
     sqlite3_stmt *st;
-    int64_t id = 0;
     cJSON *body;
-    int rv;
 
     (void)m;
     if ((body = mgr_body_object(req)) == NULL)
@@ -105,24 +103,16 @@ mgr_config_create(struct mgr *ctx, struct net_http_req *req, const struct net_ro
         mgr_reply_errors(req, err.msg);
         goto out;
     }
-    if ((rv = mgr_db_name_check(ctx->db, MGR_STMT_CONFIG_NAME_TAKEN, f.name, 0)) != 0 ||
-        (st = mgr_db_stmt(ctx->db, MGR_STMT_CONFIG_INSERT)) == NULL) {
-        mgr_reply_db_error(req, rv != 0 ? rv : DF_EIO);
+    if ((st = mgr_reply_named_stmt(ctx, req, MGR_STMT_CONFIG_NAME_TAKEN, f.name, 0,
+                                   MGR_STMT_CONFIG_INSERT)) == NULL)
         goto out;
-    }
     sqlite3_bind_int64(st, 1, df_time_wall_ms());
     mgr_db_bind_text(st, 2, f.name);
     mgr_db_bind_text(st, 3, f.value);
     mgr_db_bind_text(st, 4, f.bio != NULL ? f.bio : "");
     /* the caller unless the body names a user, as the jobs take it */
     sqlite3_bind_int64(st, 5, f.user_id > 0 ? f.user_id : who->user_id);
-    if ((rv = mgr_db_step(ctx->db, st)) == STORE_SQL_ROW)
-        id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rv < 0 || id == 0)
-        mgr_reply_db_error(req, rv < 0 ? rv : DF_EIO);
-    else
-        mgr_reply_row(ctx, req, MGR_STMT_CONFIG_GET, id, mgr_config_json);
+    mgr_reply_write(ctx, req, st, 0, MGR_STMT_CONFIG_GET, mgr_config_json);
 out:
     cJSON_Delete(body);
 }
@@ -157,7 +147,6 @@ mgr_config_patch(struct mgr *ctx, struct net_http_req *req, const struct net_rou
     char name[MGR_CONFIG_TEXT_MAX * 4 + 1], value[MGR_CONFIG_TEXT_MAX * 4 + 1];
     cJSON *body = NULL;
     int64_t id;
-    int rv;
 
     (void)who;
     if ((id = mgr_param_id(req, m, "id")) == 0 || (body = mgr_body_object(req)) == NULL)
@@ -173,11 +162,9 @@ mgr_config_patch(struct mgr *ctx, struct net_http_req *req, const struct net_rou
         mgr_reply_errors(req, err.msg);
         goto out;
     }
-    if ((rv = mgr_db_name_check(ctx->db, MGR_STMT_CONFIG_NAME_TAKEN, f.name, id)) != 0 ||
-        (st = mgr_db_stmt(ctx->db, MGR_STMT_CONFIG_UPDATE)) == NULL) {
-        mgr_reply_db_error(req, rv != 0 ? rv : DF_EIO);
+    if ((st = mgr_reply_named_stmt(ctx, req, MGR_STMT_CONFIG_NAME_TAKEN, f.name, id,
+                                   MGR_STMT_CONFIG_UPDATE)) == NULL)
         goto out;
-    }
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, df_time_wall_ms());
     mgr_db_bind_text(st, 3, f.name);
@@ -187,12 +174,7 @@ mgr_config_patch(struct mgr *ctx, struct net_http_req *req, const struct net_rou
         sqlite3_bind_int64(st, 6, f.user_id);
     else
         sqlite3_bind_null(st, 6);
-    if ((rv = mgr_db_run(ctx->db, st)) == 0 && store_sql_changes(ctx->db) == 0)
-        rv = DF_ENOTFOUND;
-    if (rv != 0)
-        mgr_reply_db_error(req, rv);
-    else
-        mgr_reply_row(ctx, req, MGR_STMT_CONFIG_GET, id, mgr_config_json);
+    mgr_reply_write(ctx, req, st, id, MGR_STMT_CONFIG_GET, mgr_config_json);
 out:
     cJSON_Delete(body);
 }

@@ -41,6 +41,7 @@
     " NULL OR event_type = ?3) AND (?4 IS NULL OR operation = ?4) AND (?5 IS NULL OR state" \
     " = ?5) AND (?6 IS NULL OR path = ?6) AND (?7 IS NULL OR status_code = ?7)"
 #define MGR_CONFIG_COLS "id, created_at, updated_at, name, value, bio, user_id"
+#define MGR_APP_COLS    "id, created_at, updated_at, name, url, bio, priority, user_id"
 #define MGR_NOW_MS      "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
 #define MGR_JOIN_COLS   "id, created_at, role, scheduler_cluster_id, expired_at, user_id"
 #define MGR_JOIN_FILTER \
@@ -272,6 +273,14 @@ static const char *const mgr_db_migrations[] = {
         " '{\"audit\":{\"ttl\":604800000000000},\"job\":{\"ttl\":21600000000000}}',"
         " 'the time to live of audit logs and jobs, in nanoseconds', 1);"
         "CREATE INDEX jobs_updated ON jobs (updated_at);",
+        /* 8: applications (mgr_app.c): priority is upstream's JSON {value, urls:[{regex,
+         * value}]}, '' for none; ListApplications answers the rows that have one */
+        "CREATE TABLE applications ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        " name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, bio TEXT NOT NULL DEFAULT '',"
+        " priority TEXT NOT NULL DEFAULT '', user_id INTEGER NOT NULL DEFAULT 0"
+        ") STRICT;",
 };
 
 _Static_assert(DF_NELEM(mgr_db_migrations) == MGR_DB_SCHEMA_VERSION,
@@ -475,6 +484,22 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
                                    " user_id = coalesce(?6, user_id) WHERE id = ?1",
         [MGR_STMT_CONFIG_DELETE] = "DELETE FROM configs WHERE id = ?1",
         [MGR_STMT_CONFIG_NAME_TAKEN] = "SELECT 1 FROM configs WHERE name = ?1 AND id != ?2",
+        [MGR_STMT_APP_INSERT] = "INSERT INTO applications (created_at, updated_at, name, url,"
+                                " bio, priority, user_id) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6)"
+                                " RETURNING id",
+        [MGR_STMT_APP_GET] = "SELECT " MGR_APP_COLS " FROM applications WHERE id = ?1",
+        [MGR_STMT_APP_LIST] = "SELECT " MGR_APP_COLS " FROM applications WHERE (?1 IS NULL OR"
+                              " name = ?1) ORDER BY id LIMIT ?2 OFFSET ?3",
+        [MGR_STMT_APP_COUNT] = "SELECT count(*) FROM applications WHERE (?1 IS NULL OR name = ?1)",
+        [MGR_STMT_APP_UPDATE] = "UPDATE applications SET updated_at = ?2, name = coalesce(?3,"
+                                " name), url = coalesce(?4, url), bio = coalesce(?5, bio),"
+                                " priority = coalesce(?6, priority), user_id = coalesce(?7,"
+                                " user_id) WHERE id = ?1",
+        [MGR_STMT_APP_DELETE] = "DELETE FROM applications WHERE id = ?1",
+        [MGR_STMT_APP_NAME_TAKEN] = "SELECT 1 FROM applications WHERE name = ?1 AND id != ?2",
+        /* ListApplications: the rows with a priority, bounded like any list */
+        [MGR_STMT_APP_PRIORITIZED] = "SELECT " MGR_APP_COLS " FROM applications WHERE"
+                                     " priority != '' ORDER BY id LIMIT ?1",
         /* the GC (mgr_gc.c): rows older than a cut (ms); an unfinished job is never removed */
         [MGR_STMT_GC_AUDITS] = "DELETE FROM audits WHERE created_at < ?1",
         [MGR_STMT_GC_JOBS] = "DELETE FROM jobs WHERE updated_at < ?1 AND state != 'PENDING'",

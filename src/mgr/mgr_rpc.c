@@ -536,6 +536,37 @@ mgr_rpc_list_schedulers(struct rpc_call *call, const cJSON *msg, void *arg)
     proto_mgr_req_reset(&r);
 }
 
+/* ---- ListApplications ---- */
+
+/*
+ * The applications with a priority, for a scheduler's dynconfig (any host may ask, as
+ * upstream: names, urls and priorities are not secrets). None is NotFound, which upstream's
+ * schedulers take as "no applications".
+ */
+static void
+mgr_rpc_list_applications(struct rpc_call *call, const cJSON *msg, void *arg)
+{
+    struct mgr *ctx = arg;
+    struct proto_mgr_apps apps = {0};
+    struct proto_mgr_req r;
+    cJSON *doc = NULL;
+    int rv;
+
+    if (!mgr_rpc_req(ctx, call, msg, PROTO_MGR_REQ_LIST_APPLICATIONS, &r))
+        return;
+    if ((rv = mgr_app_prioritized(ctx, &apps)) != 0)
+        mgr_rpc_fail(call, rv, "application not found");
+    else if (apps.n == 0)
+        rpc_call_finish(call, RPC_NOT_FOUND, "application not found");
+    else if ((doc = proto_mgr_apps_to_json(&apps)) == NULL)
+        rpc_call_finish(call, RPC_INTERNAL, "out of memory");
+    else
+        rpc_call_reply(call, doc);
+    cJSON_Delete(doc);
+    proto_mgr_apps_reset(&apps);
+    proto_mgr_req_reset(&r);
+}
+
 /* ---- KeepAlive ---- */
 
 static void
@@ -666,6 +697,7 @@ mgr_rpc_start(struct mgr *ctx, struct df_error *err)
             {PROTO_MGR_UPDATE_SEED_PEER, RPC_KIND_UNARY, mgr_rpc_update_seed_peer, ctx},
             {PROTO_MGR_DELETE_SEED_PEER, RPC_KIND_UNARY, mgr_rpc_delete_seed_peer, ctx},
             {PROTO_MGR_LIST_SCHEDULERS, RPC_KIND_UNARY, mgr_rpc_list_schedulers, ctx},
+            {PROTO_MGR_LIST_APPLICATIONS, RPC_KIND_UNARY, mgr_rpc_list_applications, ctx},
             {PROTO_MGR_KEEPALIVE, RPC_KIND_BIDI, mgr_rpc_keepalive, ctx},
     };
     struct rpc_server_opts opts;

@@ -81,7 +81,7 @@ mgr_user_fetch(struct mgr *ctx, sqlite3_stmt *st, int *rv)
     return u;
 }
 
-static cJSON *
+cJSON *
 mgr_user_by_id(struct mgr *ctx, int64_t id, int *rv)
 {
     sqlite3_stmt *st = mgr_db_stmt(ctx->db, MGR_STMT_USER_GET);

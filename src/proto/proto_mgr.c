@@ -29,6 +29,7 @@ static const char *const proto_mgr_cluster_key[] = {
         [PROTO_MGR_REQ_LIST_SCHEDULERS] = "schedulerClusterId",
         [PROTO_MGR_REQ_KEEPALIVE] = "clusterId",
         [PROTO_MGR_REQ_GET_SCHEDULER] = "schedulerClusterId",
+        [PROTO_MGR_REQ_LIST_APPLICATIONS] = NULL, /* no cluster: the manager's every one */
 };
 
 /* An enum member: its name or its number (protobuf JSON accepts both); absent is 0. */
@@ -161,8 +162,10 @@ proto_mgr_req_from_json(const cJSON *msg, enum proto_mgr_req_kind kind, struct p
 {
     /* which kinds require the ip and the cluster, and carry a port */
     bool need_ip = kind == PROTO_MGR_REQ_UPDATE_SCHEDULER ||
-                   kind == PROTO_MGR_REQ_UPDATE_SEED_PEER || kind == PROTO_MGR_REQ_LIST_SCHEDULERS;
-    bool need_cluster = kind != PROTO_MGR_REQ_LIST_SCHEDULERS;
+                   kind == PROTO_MGR_REQ_UPDATE_SEED_PEER ||
+                   kind == PROTO_MGR_REQ_LIST_SCHEDULERS || kind == PROTO_MGR_REQ_LIST_APPLICATIONS;
+    bool need_cluster =
+            kind != PROTO_MGR_REQ_LIST_SCHEDULERS && kind != PROTO_MGR_REQ_LIST_APPLICATIONS;
     bool has_port =
             kind == PROTO_MGR_REQ_UPDATE_SCHEDULER || kind == PROTO_MGR_REQ_UPDATE_SEED_PEER;
     const size_t max = PROTO_MGR_TEXT_MAX;
@@ -181,8 +184,9 @@ proto_mgr_req_from_json(const cJSON *msg, enum proto_mgr_req_kind kind, struct p
         (rv = proto_json_str(msg, "", "location", false, true, max, &out->location, err)) != 0 ||
         (rv = proto_json_str(msg, "", "version", false, true, max, &out->version, err)) != 0 ||
         (rv = proto_json_str(msg, "", "commit", false, true, max, &out->commit, err)) != 0 ||
-        (rv = proto_json_u64(msg, "", proto_mgr_cluster_key[kind], INT64_MAX, &has,
-                             &out->cluster_id, err)) != 0)
+        (proto_mgr_cluster_key[kind] != NULL &&
+         (rv = proto_json_u64(msg, "", proto_mgr_cluster_key[kind], INT64_MAX, &has,
+                              &out->cluster_id, err)) != 0))
         goto fail;
     if (need_cluster && out->cluster_id == 0) {
         rv = proto_json_fail(err, DF_EINVAL, "", proto_mgr_cluster_key[kind], "at least 1");
@@ -223,7 +227,7 @@ proto_mgr_req_to_json(const struct proto_mgr_req *r, enum proto_mgr_req_kind kin
          proto_json_add_str(m, "idc", r->idc) && proto_json_add_str(m, "location", r->location) &&
          proto_json_add_str(m, "type", r->type) && proto_json_add_str(m, "version", r->version) &&
          proto_json_add_str(m, "commit", r->commit) &&
-         (r->cluster_id == 0 ||
+         (r->cluster_id == 0 || proto_mgr_cluster_key[kind] == NULL ||
           proto_json_add_u64(m, proto_mgr_cluster_key[kind], r->cluster_id)) &&
          (r->port == 0 || proto_json_add_u64(m, "port", r->port)) &&
          (r->download_port == 0 || proto_json_add_u64(m, "downloadPort", r->download_port)) &&
@@ -501,6 +505,178 @@ proto_mgr_schedulers_to_json(cJSON *items)
     if (m == NULL || !cJSON_AddItemToObject(m, "schedulers", items)) {
         cJSON_Delete(m);
         cJSON_Delete(items);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- ListApplications ---- */
+
+/* common.v2.Priority by name; the values above are numbers on the wire */
+static const char *const proto_mgr_levels[] = {"LEVEL0", "LEVEL1", "LEVEL2", "LEVEL3",
+                                               "LEVEL4", "LEVEL5", "LEVEL6"};
+
+/* Member "value" of o: a level's name or a number of 0..PROTO_MGR_PRIORITY_MAX; absent 0. */
+static int
+proto_mgr_level_get(const cJSON *o, const char *where, uint32_t *out, struct df_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value");
+    uint64_t n = 0;
+    int rv;
+
+    *out = 0;
+    if (cJSON_IsString(v)) {
+        for (size_t i = 0; i < DF_NELEM(proto_mgr_levels); i++) {
+            if (strcmp(v->valuestring, proto_mgr_levels[i]) == 0) {
+                *out = (uint32_t)i;
+                return 0;
+            }
+        }
+        return proto_json_fail(err, DF_EINVAL, where, "value", "expected LEVEL0 to LEVEL6");
+    }
+    if ((rv = proto_json_u64(o, where, "value", PROTO_MGR_PRIORITY_MAX, NULL, &n, err)) != 0)
+        return rv;
+    *out = (uint32_t)n;
+    return 0;
+}
+
+static bool
+proto_mgr_level_add(cJSON *o, uint32_t v)
+{
+    return v < DF_NELEM(proto_mgr_levels) ? proto_json_add_str(o, "value", proto_mgr_levels[v])
+                                          : proto_json_add_u64(o, "value", v);
+}
+
+static void
+proto_mgr_app_reset(struct proto_mgr_app *a)
+{
+    free(a->name);
+    free(a->url);
+    free(a->bio);
+    for (size_t i = 0; i < a->nurls; i++)
+        free(a->urls[i].regex);
+    free(a->urls);
+    memset(a, 0, sizeof(*a));
+}
+
+void
+proto_mgr_apps_reset(struct proto_mgr_apps *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        proto_mgr_app_reset(&a->v[i]);
+    free(a->v);
+    memset(a, 0, sizeof(*a));
+}
+
+/* The priority {value, urls} of an Application at where (absent: level 0, no urls). */
+static int
+proto_mgr_priority_get(const cJSON *o, const char *where, struct proto_mgr_app *a,
+                       struct df_error *err)
+{
+    const cJSON *pri = cJSON_GetObjectItemCaseSensitive(o, "priority"), *arr = NULL, *it;
+    char w[64], wu[96];
+    int rv;
+
+    if (pri == NULL || cJSON_IsNull(pri))
+        return 0;
+    snprintf(w, sizeof(w), "%s.priority", where);
+    if (!cJSON_IsObject(pri))
+        return proto_json_fail(err, DF_EINVAL, where, "priority", "expected an object");
+    if ((rv = proto_mgr_level_get(pri, w, &a->priority, err)) != 0 ||
+        (rv = proto_json_array(pri, w, "urls", &arr, err)) != 0)
+        return rv;
+    if (cJSON_GetArraySize(arr) > PROTO_MGR_APP_URLS_MAX)
+        return proto_json_fail(err, DF_EINVAL, w, "urls", "at most %d", PROTO_MGR_APP_URLS_MAX);
+    if (cJSON_GetArraySize(arr) > 0)
+        a->urls = xcalloc((size_t)cJSON_GetArraySize(arr), sizeof(*a->urls));
+    cJSON_ArrayForEach(it, arr)
+    {
+        snprintf(wu, sizeof(wu), "%s.urls[%zu]", w, a->nurls);
+        if (!cJSON_IsObject(it))
+            return proto_json_fail(err, DF_EINVAL, "", wu, "expected an object");
+        a->nurls++;
+        if ((rv = proto_json_str(it, wu, "regex", true, true, 1024, &a->urls[a->nurls - 1].regex,
+                                 err)) != 0 ||
+            (rv = proto_mgr_level_get(it, wu, &a->urls[a->nurls - 1].value, err)) != 0)
+            return rv;
+    }
+    return 0;
+}
+
+int
+proto_mgr_apps_from_json(const cJSON *msg, struct proto_mgr_apps *out, struct df_error *err)
+{
+    const size_t max = PROTO_MGR_TEXT_MAX;
+    struct proto_mgr_apps a = {0};
+    const cJSON *arr = NULL, *it;
+    struct proto_mgr_app *p;
+    char where[40];
+    int rv;
+
+    if (!cJSON_IsObject(msg))
+        return df_error_set(err, DF_EINVAL, "expected an object");
+    if ((rv = proto_json_array(msg, "", "applications", &arr, err)) != 0)
+        return rv;
+    if (cJSON_GetArraySize(arr) > PROTO_MGR_APPS_MAX)
+        return proto_json_fail(err, DF_EINVAL, "", "applications", "at most %d",
+                               PROTO_MGR_APPS_MAX);
+    if (cJSON_GetArraySize(arr) > 0)
+        a.v = xcalloc((size_t)cJSON_GetArraySize(arr), sizeof(*a.v));
+    cJSON_ArrayForEach(it, arr)
+    {
+        snprintf(where, sizeof(where), "applications[%zu]", a.n);
+        p = &a.v[a.n++];
+        if (!cJSON_IsObject(it)) {
+            rv = proto_json_fail(err, DF_EINVAL, "", where, "expected an object");
+            goto fail;
+        }
+        if ((rv = proto_json_u64(it, where, "id", INT64_MAX, NULL, &p->id, err)) != 0 ||
+            (rv = proto_json_str(it, where, "name", true, true, max, &p->name, err)) != 0 ||
+            (rv = proto_json_str(it, where, "url", false, true, 1024, &p->url, err)) != 0 ||
+            (rv = proto_json_str(it, where, "bio", false, false, 1024, &p->bio, err)) != 0 ||
+            (rv = proto_mgr_priority_get(it, where, p, err)) != 0)
+            goto fail;
+    }
+    *out = a;
+    return 0;
+fail:
+    proto_mgr_apps_reset(&a);
+    return rv;
+}
+
+static cJSON *
+proto_mgr_app_to_json(const struct proto_mgr_app *a)
+{
+    cJSON *m = cJSON_CreateObject(), *pri, *urls, *u;
+    bool ok;
+
+    ok = m != NULL && proto_json_add_u64(m, "id", a->id) &&
+         proto_json_add_str(m, "name", a->name) && proto_json_add_str(m, "url", a->url) &&
+         proto_json_add_str(m, "bio", a->bio) &&
+         (pri = cJSON_AddObjectToObject(m, "priority")) != NULL &&
+         proto_mgr_level_add(pri, a->priority) &&
+         (urls = cJSON_AddArrayToObject(pri, "urls")) != NULL;
+    for (size_t i = 0; ok && i < a->nurls; i++)
+        ok = (u = cJSON_CreateObject()) != NULL && cJSON_AddItemToArray(urls, u) &&
+             proto_json_add_str(u, "regex", a->urls[i].regex) &&
+             proto_mgr_level_add(u, a->urls[i].value);
+    if (!ok) {
+        cJSON_Delete(m);
+        return NULL;
+    }
+    return m;
+}
+
+cJSON *
+proto_mgr_apps_to_json(const struct proto_mgr_apps *a)
+{
+    cJSON *m = cJSON_CreateObject(), *arr, *item;
+    bool ok = m != NULL && (arr = cJSON_AddArrayToObject(m, "applications")) != NULL;
+
+    for (size_t i = 0; ok && i < a->n; i++)
+        ok = (item = proto_mgr_app_to_json(&a->v[i])) != NULL && cJSON_AddItemToArray(arr, item);
+    if (!ok) {
+        cJSON_Delete(m);
         return NULL;
     }
     return m;

@@ -27,14 +27,14 @@ struct rpc_mgr_link {
     struct rpc_client *client;
     struct event *timer;
     char *what, *hostname;
-    char *reg_path, *ka_path, *get_path;
-    cJSON *reg_msg, *ka_msg, *get_msg;
+    char *reg_path, *ka_path, *get_path, *extra_path;
+    cJSON *reg_msg, *ka_msg, *get_msg, *extra_msg;
     int64_t keepalive_ms, refresh_ms;
-    rpc_mgr_link_answer_fn *on_answer;
+    rpc_mgr_link_answer_fn *on_answer, *on_extra;
     void *arg;
     struct rpc_client_call *stream;
-    int64_t stream_at, refreshed_at;
-    bool registered, registering, refreshing, alive, warned;
+    int64_t stream_at, refreshed_at, extra_at;
+    bool registered, registering, refreshing, extra_pending, alive, warned;
 };
 
 static void
@@ -59,6 +59,32 @@ link_config(struct rpc_mgr_link *l, const cJSON *resp)
 static void link_keepalive(struct rpc_mgr_link *l);
 
 static void
+link_extra_cb(const struct rpc_status *st, const cJSON *resp, void *arg)
+{
+    struct rpc_mgr_link *l = arg;
+
+    l->extra_pending = false;
+    if (st->code != RPC_OK && st->code != RPC_NOT_FOUND && st->code != RPC_UNIMPLEMENTED) {
+        link_warn(l, l->extra_path, st);
+        return;
+    }
+    l->extra_at = (int64_t)df_time_mono_ms();
+    if (l->on_extra != NULL)
+        l->on_extra(st->code == RPC_OK ? resp : NULL, l->arg);
+}
+
+/* The extra call when it is due: at registration, then every refresh interval. */
+static void
+link_extra(struct rpc_mgr_link *l)
+{
+    if (l->extra_msg != NULL && !l->extra_pending &&
+        (l->extra_at == 0 || (int64_t)df_time_mono_ms() - l->extra_at >= l->refresh_ms) &&
+        rpc_client_unary(l->client, l->extra_path, l->extra_msg, 10000, link_extra_cb, l, NULL) ==
+                0)
+        l->extra_pending = true;
+}
+
+static void
 link_register_cb(const struct rpc_status *st, const cJSON *resp, void *arg)
 {
     struct rpc_mgr_link *l = arg;
@@ -74,6 +100,7 @@ link_register_cb(const struct rpc_status *st, const cJSON *resp, void *arg)
     l->registered = true;
     link_config(l, resp);
     link_keepalive(l);
+    link_extra(l);
 }
 
 static void
@@ -159,6 +186,7 @@ link_tick(evutil_socket_t fd, short what, void *arg)
         (int64_t)df_time_mono_ms() - l->refreshed_at >= l->refresh_ms &&
         rpc_client_unary(l->client, l->get_path, l->get_msg, 10000, link_refresh_cb, l, NULL) == 0)
         l->refreshing = true;
+    link_extra(l);
 }
 
 static cJSON *
@@ -185,6 +213,9 @@ rpc_mgr_link_new(struct event_base *base, struct evdns_base *dns,
     l->reg_msg = link_dup(opts->register_msg);
     l->ka_msg = link_dup(opts->keepalive_msg);
     l->get_msg = l->get_path != NULL ? link_dup(opts->refresh_msg) : NULL;
+    l->extra_path = opts->extra_path != NULL ? xstrdup(opts->extra_path) : NULL;
+    l->extra_msg = l->extra_path != NULL ? link_dup(opts->extra_msg) : NULL;
+    l->on_extra = opts->on_extra;
     l->keepalive_ms = opts->keepalive_ms > 0 ? opts->keepalive_ms : 5000;
     l->refresh_ms = opts->refresh_ms > 0 ? opts->refresh_ms : 60000;
     l->on_answer = opts->on_answer;
@@ -232,6 +263,8 @@ rpc_mgr_link_free(struct rpc_mgr_link *l)
     cJSON_Delete(l->reg_msg);
     cJSON_Delete(l->ka_msg);
     cJSON_Delete(l->get_msg);
+    cJSON_Delete(l->extra_msg);
+    free(l->extra_path);
     free(l->reg_path);
     free(l->ka_path);
     free(l->get_path);

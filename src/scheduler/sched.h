@@ -108,6 +108,8 @@ struct sched {
 /* --manager: register with the manager and apply its cluster config (sched_manager.c). */
 int sched_manager_start(struct sched *ctx, struct df_error *err);
 void sched_manager_free(struct sched *ctx);
+/* How many applications with a priority the manager gave (0 without a manager). */
+size_t sched_manager_app_count(const struct sched *ctx);
 /* True when the manager's block list refuses a task of url, tag and application. */
 bool sched_manager_blocked(const struct sched *ctx, const char *url, const char *tag,
                            const char *application);

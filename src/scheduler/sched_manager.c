@@ -10,6 +10,11 @@
  *   client_config.block_list.task.download.{urls (regexes), applications, tags}
  *                                    -> RegisterPeer of a matching task is refused
  *
+ * With the config it fetches ListApplications (upstream's dynconfig does both every minute):
+ * the applications that have a priority, kept for the log and /metrics
+ * (dragonfly_scheduler_manager_applications); NotFound means none. Priorities are not
+ * applied to scheduling yet.
+ *
  * filter_parent_limit bounds how many candidates upstream samples before scoring; our
  * planner looks at every candidate of the task, so it has nothing to apply. Without the
  * manager the scheduler keeps serving with the last config it had.
@@ -37,6 +42,8 @@ struct sched_manager {
     size_t nurls;
     char *apps[SCHED_MGR_BLOCK_MAX], *tags[SCHED_MGR_BLOCK_MAX];
     size_t napps, ntags;
+    struct proto_mgr_apps applications; /* ListApplications' last answer */
+    char *applications_seen;            /* its summary, to log changes once */
 };
 
 static void
@@ -164,6 +171,53 @@ sched_manager_answer(const cJSON *resp, void *arg)
     proto_mgr_scheduler_reset(&s);
 }
 
+/* "name=LEVEL(+n urls)" of each application, joined: what the log shows (the caller frees). */
+static char *
+sched_manager_apps_summary(const struct proto_mgr_apps *a)
+{
+    size_t len = 1, off = 0;
+    char *out;
+
+    for (size_t i = 0; i < a->n; i++)
+        len += strlen(a->v[i].name) + 48;
+    out = xmalloc(len);
+    out[0] = '\0';
+    for (size_t i = 0; i < a->n; i++)
+        off += (size_t)snprintf(out + off, len - off, "%s%s=%u(+%zu urls)", i > 0 ? " " : "",
+                                a->v[i].name, a->v[i].priority, a->v[i].nurls);
+    return out;
+}
+
+/* ListApplications' answer (NULL: the manager has none). */
+static void
+sched_manager_apps(const cJSON *resp, void *arg)
+{
+    struct sched *ctx = arg;
+    struct sched_manager *m = ctx->manager;
+    struct proto_mgr_apps a = {0};
+    struct df_error err;
+    char *seen;
+
+    if (resp != NULL && proto_mgr_apps_from_json(resp, &a, &err) != 0) {
+        log_warnx("scheduler: manager: bad ListApplications answer: %s", err.msg);
+        return;
+    }
+    proto_mgr_apps_reset(&m->applications);
+    m->applications = a;
+    seen = sched_manager_apps_summary(&a);
+    if (m->applications_seen == NULL || strcmp(seen, m->applications_seen) != 0)
+        log_info("scheduler: manager: %zu applications with a priority%s%s", a.n,
+                 a.n > 0 ? ": " : "", seen);
+    free(m->applications_seen);
+    m->applications_seen = seen;
+}
+
+size_t
+sched_manager_app_count(const struct sched *ctx)
+{
+    return ctx->manager != NULL ? ctx->manager->applications.n : 0;
+}
+
 bool
 sched_manager_blocked(const struct sched *ctx, const char *url, const char *tag,
                       const char *application)
@@ -206,7 +260,7 @@ sched_manager_start(struct sched *ctx, struct df_error *err)
 {
     struct rpc_mgr_link_opts o;
     struct proto_mgr_req reg = {0}, ka = {0};
-    cJSON *msgs[3];
+    cJSON *msgs[4];
     char host[256], ip[64], config[64];
     const char *bound = rpc_server_addr(ctx->rpc, 0);
     const char *colon = bound != NULL ? strrchr(bound, ':') : NULL;
@@ -257,6 +311,10 @@ sched_manager_start(struct sched *ctx, struct df_error *err)
     o.keepalive_ms = ctx->cfg.manager_keepalive;
     o.refresh_ms = ctx->cfg.manager_refresh;
     o.on_answer = sched_manager_answer;
+    /* ListApplications names the host and its ip, no cluster */
+    o.extra_path = PROTO_MGR_LIST_APPLICATIONS;
+    o.extra_msg = msgs[3] = proto_mgr_req_to_json(&ka, PROTO_MGR_REQ_LIST_APPLICATIONS);
+    o.on_extra = sched_manager_apps;
     o.arg = ctx;
     rv = rpc_mgr_link_new(ctx->base, ctx->dns, &o, &ctx->manager->link, err);
     for (size_t i = 0; i < DF_NELEM(msgs); i++)
@@ -278,6 +336,8 @@ sched_manager_free(struct sched *ctx)
     rpc_mgr_link_free(m->link);
     sched_manager_blocks_free(m);
     free(m->config_seen);
+    proto_mgr_apps_reset(&m->applications);
+    free(m->applications_seen);
     free(m);
     ctx->manager = NULL;
 }

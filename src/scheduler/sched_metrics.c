@@ -166,6 +166,12 @@ sched_metrics_peers(void *arg)
 }
 
 static double
+sched_metrics_apps(void *arg)
+{
+    return (double)sched_manager_app_count(arg);
+}
+
+static double
 sched_metrics_streams(void *arg)
 {
     return (double)sched_rpc_stream_count(arg);
@@ -183,6 +189,9 @@ sched_metrics_new(struct sched *ctx)
     df_metrics_fn_new(r, SCHED_METRICS_PREFIX "peers", "peers known", sched_metrics_peers, ctx);
     df_metrics_fn_new(r, SCHED_METRICS_PREFIX "streams", "open AnnouncePeer streams",
                       sched_metrics_streams, ctx);
+    df_metrics_fn_new(r, SCHED_METRICS_PREFIX "manager_applications",
+                      "applications with a priority the manager gave (ListApplications)",
+                      sched_metrics_apps, ctx);
     for (size_t i = 0; i < DF_NELEM(sched_metrics_counters); i++)
         sched_metrics_counters_add(r, ctx, sched_metrics_counters[i].name,
                                    sched_metrics_counters[i].help, sched_metrics_counters[i].off);

@@ -14,6 +14,7 @@
 #include "df/df_id.h"
 #include "df/df_json.h"
 #include "df/proto_dfdaemon.h"
+#include "df/proto_mgr.h"
 #include "df/proto_sched.h"
 #include "df/rpc_codec.h"
 
@@ -183,6 +184,22 @@ fz_ref_to(const struct proto_sched_ref *r)
     return proto_sched_ref_to_json(r, PROTO_SCHED_REF_STAT_PEER);
 }
 
+static void
+fz_check_apps(const struct proto_mgr_apps *a)
+{
+    if (a->n > PROTO_MGR_APPS_MAX)
+        fz_fail("applications", "too many");
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i].name == NULL || a->v[i].priority > PROTO_MGR_PRIORITY_MAX ||
+            a->v[i].nurls > PROTO_MGR_APP_URLS_MAX)
+            fz_fail("application", a->v[i].name);
+        for (size_t j = 0; j < a->v[i].nurls; j++) {
+            if (a->v[i].urls[j].regex == NULL || a->v[i].urls[j].value > PROTO_MGR_PRIORITY_MAX)
+                fz_fail("application url", a->v[i].name);
+        }
+    }
+}
+
 FZ_ROUNDTRIP(fz_download, struct proto_dfdaemon_download, fz_download_from, fz_download_to,
              proto_dfdaemon_download_reset, fz_check_download)
 FZ_ROUNDTRIP(fz_download_resp, struct proto_dfdaemon_download_resp,
@@ -209,14 +226,17 @@ FZ_ROUNDTRIP(fz_dfdaemon_task, struct proto_dfdaemon_task, proto_dfdaemon_task_f
              proto_dfdaemon_task_to_json, proto_dfdaemon_task_reset, fz_check_none)
 FZ_ROUNDTRIP(fz_peer_resp, struct proto_sched_peer_resp, proto_sched_peer_resp_from_json,
              proto_sched_peer_resp_to_json, proto_sched_peer_resp_reset, fz_check_peer_resp)
+FZ_ROUNDTRIP(fz_mgr_apps, struct proto_mgr_apps, proto_mgr_apps_from_json, proto_mgr_apps_to_json,
+             proto_mgr_apps_reset, fz_check_apps)
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static void (*const parsers[])(const cJSON *) = {
-            fz_download,      fz_download_resp, fz_task_ref,  fz_sync_piece,
-            fz_announce_host, fz_ref,           fz_peer_req,  fz_peer_resp,
-            fz_stat_task,     fz_stat_peer,     fz_stat_host, fz_dfdaemon_task,
+            fz_download,  fz_download_resp, fz_task_ref,  fz_sync_piece, fz_announce_host,
+            fz_ref,       fz_peer_req,      fz_peer_resp, fz_stat_task,  fz_stat_peer,
+            fz_stat_host, fz_dfdaemon_task, fz_mgr_apps, /* appended: the corpus's first bytes keep
+                                                            their parser */
     };
     cJSON *doc = NULL;
 

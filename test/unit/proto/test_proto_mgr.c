@@ -71,6 +71,8 @@ START_TEST(test_requests_refused)
             {PROTO_MGR_REQ_LIST_SCHEDULERS, "{\"hostname\":\"h\"}", "ip: required"},
             {PROTO_MGR_REQ_LIST_SCHEDULERS, "{\"hostname\":\"h\\nx\",\"ip\":\"1.2.3.4\"}",
              "hostname: bad value"},
+            {PROTO_MGR_REQ_LIST_APPLICATIONS, "{\"hostname\":\"h\"}", "ip: required"},
+            {PROTO_MGR_REQ_LIST_APPLICATIONS, "{\"ip\":\"1.2.3.4\"}", "hostname: required"},
     };
     struct proto_mgr_req out;
     struct df_error err;
@@ -157,6 +159,101 @@ START_TEST(test_schedulers_round_trip)
 
 END_TEST
 
+/* ListApplications: the request names no cluster; the answer's levels by name or number. */
+START_TEST(test_applications_round_trip)
+{
+    struct proto_mgr_url_priority urls[] = {{(char[]){"^https://a/"}, 12},
+                                            {(char[]){"^https://b/"}, 0}};
+    struct proto_mgr_app app = {.id = 7,
+                                .name = (char[]){"app-1"},
+                                .url = (char[]){"https://example.com"},
+                                .bio = (char[]){"b"},
+                                .priority = 6,
+                                .urls = urls,
+                                .nurls = 2};
+    struct proto_mgr_apps in = {&app, 1}, out;
+    struct proto_mgr_req req = {.source = PROTO_MGR_SCHEDULER_SOURCE,
+                                .hostname = (char[]){"s"},
+                                .ip = (char[]){"1.2.3.4"},
+                                .cluster_id = 3},
+                         rout;
+    struct df_error err;
+    cJSON *doc = t_wire(proto_mgr_req_to_json(&req, PROTO_MGR_REQ_LIST_APPLICATIONS));
+    const cJSON *pri;
+
+    ck_assert_ptr_null(cJSON_GetObjectItem(doc, "schedulerClusterId"));
+    ck_assert_int_eq(proto_mgr_req_from_json(doc, PROTO_MGR_REQ_LIST_APPLICATIONS, &rout, &err), 0);
+    ck_assert_str_eq(rout.hostname, "s");
+    ck_assert_str_eq(rout.ip, "1.2.3.4");
+    proto_mgr_req_reset(&rout);
+    cJSON_Delete(doc);
+    doc = t_wire(proto_mgr_apps_to_json(&in));
+    pri = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "applications"), 0),
+                              "priority");
+    ck_assert_str_eq(cJSON_GetObjectItem(pri, "value")->valuestring, "LEVEL6");
+    ck_assert_int_eq(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(pri, "urls"), 0), "value")
+                    ->valueint,
+            12);
+    ck_assert_msg(proto_mgr_apps_from_json(doc, &out, &err) == 0, "%s", err.msg);
+    cJSON_Delete(doc);
+    ck_assert_uint_eq(out.n, 1);
+    ck_assert_uint_eq(out.v[0].id, 7);
+    ck_assert_str_eq(out.v[0].name, "app-1");
+    ck_assert_str_eq(out.v[0].url, "https://example.com");
+    ck_assert_str_eq(out.v[0].bio, "b");
+    ck_assert_uint_eq(out.v[0].priority, 6);
+    ck_assert_uint_eq(out.v[0].nurls, 2);
+    ck_assert_str_eq(out.v[0].urls[0].regex, "^https://a/");
+    ck_assert_uint_eq(out.v[0].urls[0].value, 12);
+    ck_assert_uint_eq(out.v[0].urls[1].value, 0);
+    proto_mgr_apps_reset(&out);
+    /* upstream's Go client: ids as strings, LEVEL0 left out, no urls */
+    doc = t_doc("{\"applications\":[{\"id\":\"9\",\"name\":\"n\",\"priority\":{}}]}");
+    ck_assert_int_eq(proto_mgr_apps_from_json(doc, &out, &err), 0);
+    ck_assert_uint_eq(out.v[0].id, 9);
+    ck_assert_uint_eq(out.v[0].priority, 0);
+    ck_assert_uint_eq(out.v[0].nurls, 0);
+    proto_mgr_apps_reset(&out);
+    cJSON_Delete(doc);
+}
+
+END_TEST
+
+START_TEST(test_applications_refused)
+{
+    static const struct {
+        const char *json, *want;
+    } cases[] = {
+            {"[]", "expected an object"},
+            {"{\"applications\":{}}", "applications: expected an array"},
+            {"{\"applications\":[1]}", "applications[0]: expected an object"},
+            {"{\"applications\":[{\"id\":1}]}", "applications[0].name: required"},
+            {"{\"applications\":[{\"name\":\"n\",\"priority\":{\"value\":\"LEVEL9\"}}]}",
+             "applications[0].priority.value: expected LEVEL0 to LEVEL6"},
+            {"{\"applications\":[{\"name\":\"n\",\"priority\":{\"value\":21}}]}",
+             "applications[0].priority.value: at most 20"},
+            {"{\"applications\":[{\"name\":\"n\",\"priority\":{\"urls\":[{\"value\":1}]}}]}",
+             "applications[0].priority.urls[0].regex: required"},
+            {"{\"applications\":[{\"name\":\"n\",\"priority\":{\"urls\":[3]}}]}",
+             "applications[0].priority.urls[0]: expected an object"},
+            {"{\"applications\":[{\"name\":\"n\",\"priority\":7}]}",
+             "applications[0].priority: expected an object"},
+    };
+    struct proto_mgr_apps out;
+    struct df_error err;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *doc = t_doc(cases[i].json);
+
+        ck_assert_int_eq(proto_mgr_apps_from_json(doc, &out, &err), DF_EINVAL);
+        ck_assert_msg(strstr(err.msg, cases[i].want) != NULL, "%zu: %s", i, err.msg);
+        cJSON_Delete(doc);
+    }
+}
+
+END_TEST
+
 Suite *test_proto_mgr_suite(void);
 
 Suite *
@@ -168,6 +265,8 @@ test_proto_mgr_suite(void)
     tcase_add_test(tc, test_update_scheduler_round_trip);
     tcase_add_test(tc, test_requests_refused);
     tcase_add_test(tc, test_schedulers_round_trip);
+    tcase_add_test(tc, test_applications_round_trip);
+    tcase_add_test(tc, test_applications_refused);
     suite_add_tcase(s, tc);
     return s;
 }
