@@ -65,56 +65,17 @@ struct id {
     char *dir;
     struct it_proc reg, mgr, sched, seed;
     char rest[64], reg_addr[32];
-    char auth[4200];   /* "Bearer <jwt>" of root */
+    char auth[4200];   /* root's JWT */
     char blobs[3][72]; /* sha256:<hex> of the config and the layers */
 };
 
 static struct id D;
 
-static void
-id_write(const char *name, const char *text)
-{
-    char path[700];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", D.dir, name);
-    f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* One REST call as root: the status, the body in *out (free it). */
-static int
-id_http(const char *method, const char *path, const char *json, char **out)
-{
-    char file[700], *text = NULL, *nl;
-    int status;
-
-    snprintf(file, sizeof(file), "%s/body.json", D.dir);
-    if (json != NULL)
-        id_write("body.json", json);
-    ck_assert_int_eq(
-            it_shf(&text, 90,
-                   "curl -s -g -X %s %s%s%s %s%s -o %s/o -w '%%{http_code}' 'http://%s%s' && "
-                   "echo && cat %s/o",
-                   method, D.auth[0] != '\0' ? "-H 'Authorization: " : "", D.auth,
-                   D.auth[0] != '\0' ? "'" : "",
-                   json != NULL ? "-H 'Content-Type: application/json' --data-binary @" : "",
-                   json != NULL ? file : "", D.dir, D.rest, path, D.dir),
-            0);
-    status = atoi(text);
-    nl = strchr(text, '\n');
-    *out = strdup(nl != NULL ? nl + 1 : "");
-    free(text);
-    return status;
-}
-
 static cJSON *
 id_want(const char *method, const char *path, const char *json, int want)
 {
     char *out = NULL;
-    int status = id_http(method, path, json, &out);
+    int status = it_rest(D.rest, D.auth, method, path, json, &out);
     cJSON *doc;
 
     ck_assert_msg(status == want, "%s %s: %d %s, want %d", method, path, status, out, want);
@@ -173,9 +134,9 @@ id_setup(void)
              "rootdirectory: %s/regdata\nhttp:\n  addr: %s\nauth:\n  htpasswd:\n    "
              "realm: it\n    path: %s/htpasswd\n",
              D.dir, D.reg_addr, D.dir);
-    id_write("registry.yml", yml);
-    id_write("htpasswd", ID_HTPASSWD);
-    id_write("image.sh", id_image_sh);
+    ck_assert(it_write(D.dir, "registry.yml", yml));
+    ck_assert(it_write(D.dir, "htpasswd", ID_HTPASSWD));
+    ck_assert(it_write(D.dir, "image.sh", id_image_sh));
     ck_assert_int_eq(
             it_proc_start(&D.reg, D.dir, "registry", (char *const *)(uintptr_t)rargv, NULL, 0), 0);
     for (i = 0; i < 300; i++) {
@@ -207,7 +168,7 @@ id_setup(void)
     rpc = it_proc_ready_str(&D.mgr, "rpc");
     doc = id_want("POST", "/api/v1/users/signin", "{\"name\":\"root\",\"password\":\"dragonfly\"}",
                   200);
-    snprintf(D.auth, sizeof(D.auth), "Bearer %s", id_str(doc, "token"));
+    snprintf(D.auth, sizeof(D.auth), "%s", id_str(doc, "token"));
     cJSON_Delete(doc);
     ck_assert_int_eq(it_df_start(&D.sched, D.dir, "scheduler", "scheduler", "--listen",
                                  ID_SCHED ":0", "--metrics-listen", ID_SCHED ":0", "--manager", rpc,
