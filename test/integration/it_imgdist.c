@@ -279,7 +279,9 @@ END_TEST
 
 START_TEST(test_refusals)
 {
+    char body[1024];
     cJSON *doc;
+    int cid;
     char *log = NULL;
 
     /* an unknown tag: the registry's own reason */
@@ -306,6 +308,28 @@ START_TEST(test_refusals)
                   "{\"url\":\"http://" ID_REG "/v2/a/manifests/v1\"}}",
                   404);
     cJSON_Delete(doc);
+    /* a cluster without a scheduler: skipped beside one that has one, alone a 500 */
+    doc = id_want("POST", "/api/v1/clusters",
+                  "{\"name\":\"empty\",\"scopes\":{},\"scheduler_cluster_config\":{"
+                  "\"candidate_parent_limit\":3,\"filter_parent_limit\":15},"
+                  "\"seed_peer_cluster_config\":{\"load_limit\":2000},"
+                  "\"peer_cluster_config\":{\"load_limit\":200},\"is_default\":false}",
+                  200);
+    cid = cJSON_GetObjectItemCaseSensitive(doc, "scheduler_cluster_id")->valueint;
+    cJSON_Delete(doc);
+    for (int with_one = 0; with_one < 2; with_one++) {
+        snprintf(body, sizeof(body),
+                 "{\"type\":\"get_image_distribution\",\"scheduler_cluster_ids\":[%s%d],"
+                 "\"args\":{\"url\":\"http://%s/v2/" ID_REPO "/manifests/v1\",\"username\":"
+                 "\"it\",\"password\":\"" ID_PASS "\"}}",
+                 with_one ? "1," : "", cid, D.reg_addr);
+        doc = id_want("POST", "/api/v1/jobs", body, with_one ? 200 : 500);
+        if (with_one)
+            id_check_layers(doc);
+        else
+            ck_assert_str_eq(id_str(doc, "message"), "candidate schedulers not found");
+        cJSON_Delete(doc);
+    }
     /* the manager kept serving, and its log never held the password */
     doc = id_want("GET", "/api/v1/schedulers", NULL, 200);
     cJSON_Delete(doc);
