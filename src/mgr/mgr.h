@@ -525,6 +525,7 @@ struct mgr {
     /* jobs (mgr_job.c): the ones running on this process, the creation limits */
     struct mgr_job_list jobs_live;
     struct mgr_sync *syncs; /* sync_peers requests waiting for their schedulers (mgr_task.c) */
+    struct mgr_imgdist *imgdists; /* get_image_distribution requests waiting (mgr_imgdist.c) */
     struct mgr_job_limits *job_limits;
     struct net_fetch_pool *fetch_pool;
     struct evdns_base *dns;
@@ -996,6 +997,33 @@ int mgr_image_resolve(struct mgr *ctx, const char *url, const char *platform,
 
 /* Abandon a resolution whose done has not run (no callback). NULL is a no-op. */
 void mgr_image_cancel(struct mgr_image *r);
+
+/* ---- get_image_distribution (mgr_imgdist.c) ---- */
+
+/*
+ * Check its args (a preheat's of type image without "type", url required, and
+ * concurrent_layer_count 0..100, 0 or absent -> 8 into *layers): *out as mgr_job_preheat_args
+ * builds it (no password), the secrets into *sec (the caller resets it). 0 or DF_EINVAL.
+ */
+int mgr_imgdist_args(const cJSON *args, cJSON **out, struct mgr_job_secret *sec, size_t *layers,
+                     struct df_error *err);
+
+/*
+ * Merge a get_task result ({"peers":[{ip, hostname, IsFinished}], "scheduler_cluster_id"})
+ * for layer_url into peers, the answer's [{ip, hostname, cached_layers:[{url}],
+ * scheduler_cluster_id}]: each finished peer's host gets the layer once. Returns how many
+ * layers were added.
+ */
+int mgr_imgdist_add(cJSON *peers, const cJSON *result, const char *layer_url);
+
+/*
+ * POST /jobs of type get_image_distribution with its args on cluster_ids (checked): replies
+ * the result once every scheduler answered (422 bad args, 404/502 with the registry's reason,
+ * 500 without a scheduler). Abandoned by mgr_imgdist_reset.
+ */
+void mgr_imgdist_start(struct mgr *ctx, struct net_http_req *req, const cJSON *args,
+                       const cJSON *cluster_ids);
+void mgr_imgdist_reset(struct mgr *ctx);
 
 /* ---- dispatch of a preheat to the seed peers of a cluster (mgr_preheat.c) ---- */
 

@@ -1152,14 +1152,21 @@ mgr_job_create(struct mgr *ctx, struct net_http_req *req, const struct net_route
         cJSON_Delete(body);
         return;
     }
+    if (strcmp(type, "get_image_distribution") == 0) {
+        cJSON *ids = NULL;
+
+        /* synchronous as upstream: the result itself once the schedulers answered */
+        if (mgr_job_clusters(ctx, req,
+                             cJSON_GetObjectItemCaseSensitive(body, "scheduler_cluster_ids"),
+                             &ids) == 0)
+            mgr_imgdist_start(ctx, req, cJSON_GetObjectItemCaseSensitive(body, "args"), ids);
+        cJSON_Delete(ids);
+        cJSON_Delete(body);
+        return;
+    }
     if (strcmp(type, "preheat") != 0) {
-        /* upstream's words (sic) for a type it does not know; ours for the ones not built */
-        if (strcmp(type, "get_image_distribution") == 0) {
-            snprintf(err.msg, sizeof(err.msg), "type %s: not supported by this manager", type);
-            mgr_reply_errors(req, err.msg);
-        } else {
-            mgr_reply_errors(req, "Unknow type");
-        }
+        /* upstream's words (sic) for a type it does not know */
+        mgr_reply_errors(req, "Unknow type");
         cJSON_Delete(body);
         return;
     }
@@ -1340,6 +1347,7 @@ void
 mgr_job_reset(struct mgr *ctx)
 {
     mgr_task_reset(ctx);
+    mgr_imgdist_reset(ctx);
     while (!LIST_EMPTY(&ctx->jobs_live))
         mgr_job_free(LIST_FIRST(&ctx->jobs_live));
     free(ctx->job_limits);

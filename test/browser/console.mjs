@@ -776,11 +776,25 @@ test('real_cluster_live_state_and_preheat', async t => {
 	assert(done.length === blobs.length && done.every(r => r.includes('seed-live') && r.includes(seedIp)), `succeeded rows: ${done}`);
 	for (const b of blobs) assert(done.some(r => r.includes(b)), `blob ${b} not among the results`);
 	assert(!detail.includes(REG_PW), 'the registry password is shown');
+	// the image searched by its manifest (get_image_distribution, answered at once): the
+	// seed holds every layer, each listed with the one host holding it
+	await page.click('#nav a[href="/resource/task"]');
+	await page.selectOption('#f-by', 'image');
+	await page.fill('#f-key', `${reg.base}/v2/demo/app/manifests/v1`);
+	await page.fill('#f-username', REG_USER);
+	await page.fill('#f-password', REG_PW);
+	await page.click('#task-form button[type=submit]');
+	await page.waitForSelector('#task-result tbody tr:has-text("seed-live")', {timeout: 30000});
+	const dist = await rowText(page, '#task-result', 'seed-live');
+	assert(dist.includes(seedIp) && dist.includes(`${blobs.length} of ${blobs.length}`), `image search: ${dist}`);
+	const layerRows = await page.locator('#task-result table').nth(1).locator('tbody tr').allTextContents();
+	assert(layerRows.length === blobs.length && blobs.every(b => layerRows.some(r => r.includes(b))), `image layers: ${layerRows}`);
+	assert(!(await page.textContent('#task-result')).includes(REG_PW), 'the registry password is shown');
 	// a preheated layer searched by URL (a real get_task job, polled): the seed holds it;
 	// "Delete everywhere" runs delete_task, a second search finds nobody, and the deletion
 	// is in the executions history
 	const blobUrl = `${reg.base}/v2/demo/app/blobs/${blobs[1]}`;
-	await page.click('#nav a[href="/resource/task"]');
+	await page.selectOption('#f-by', 'url');
 	await page.fill('#f-key', blobUrl);
 	await page.click('#task-form button[type=submit]');
 	await page.waitForSelector('#task-result h2 .badge.ok', {timeout: 30000});

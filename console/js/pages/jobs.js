@@ -131,15 +131,44 @@ async function jobDetail(view, id, back) {
 	poll(load, POLL_MS, view);
 }
 
+// The last path segment of a blob URL: its digest, shortened for a table cell.
+const digestOf = url => {
+	const d = url.slice(url.lastIndexOf('/') + 1);
+	return d.length > 23 ? `${d.slice(0, 19)}…` : d;
+};
+
+// An image search: get_image_distribution answers at once (no job) with the image's layers
+// and each host's cached layers.
+async function imageSearch(out, el) {
+	const args = {url: el.key.value.trim(), platform: el.platform.value};
+	if (el.username.value) args.username = el.username.value;
+	if (el.password.value) args.password = el.password.value;
+	for (const k of ['tag', 'application', 'filtered_query_params']) if (el[k].value.trim()) args[k] = el[k].value.trim();
+	mount(out, h('p', {}, 'Searching…'));
+	const r = await api.post('/api/v1/jobs', {type: 'get_image_distribution', args});
+	const layers = r.image?.layers || [], n = layers.length;
+	mount(out, h('h2', {}, `Hosts holding layers of the image (${n} layers)`),
+		table([{title: 'Host', cell: p => p.hostname}, {title: 'IP', cell: p => p.ip}, {title: 'Cluster', cell: p => String(p.scheduler_cluster_id)},
+			{title: 'Cached', cell: p => `${p.cached_layers.length} of ${n}`},
+			{title: 'Layers', cell: p => p.cached_layers.map(l => digestOf(l.url)).join(' ')}], r.peers || [], 'No host holds a layer of it.'),
+		h('h2', {}, 'Layers'), table([{title: 'Digest', cell: l => digestOf(l.url)}, {title: 'URL', cell: l => l.url},
+			{title: 'Hosts', cell: l => String((r.peers || []).filter(p => p.cached_layers.some(c => c.url === l.url)).length)}], layers, 'None.'));
+}
+
 // Task search: get_task (by URL or task ID) runs as a job; the page polls it and lists the
-// hosts that hold the task, with a delete_task button.
+// hosts that hold the task, with a delete_task button. By image: imageSearch.
 async function taskSearch(view) {
 	const f = h('form.card', {id: 'task-form'}, h('h1', {}, 'Find a task'),
-		field('Search by', 'by', {type: 'select', value: 'url', options: [['url', 'URL'], ['task_id', 'task ID']]}),
-		field('URL or task ID', 'key', {required: true}),
+		field('Search by', 'by', {type: 'select', value: 'url', options: [['url', 'URL'], ['task_id', 'task ID'], ['image', 'image']]}),
+		field('URL, task ID or manifest URL', 'key', {required: true}),
+		h('fieldset', {id: 'image-search', hidden: true}, h('legend', {}, 'Image'),
+			field('Platform', 'platform', {type: 'select', value: 'linux/amd64', options: [['linux/amd64', 'linux/amd64'], ['linux/arm64', 'linux/arm64']]}),
+			field('Registry user name', 'username'),
+			field('Registry password', 'password', {type: 'password', autocomplete: 'new-password'})),
 		field('Tag', 'tag'), field('Application', 'application'), field('Filtered query parameters', 'filtered_query_params'),
 		h('div.actions', {}, h('button', {type: 'submit'}, 'Search'), link('/resource/task/executions', 'Deletion history')));
 	const out = h('div', {id: 'task-result'});
+	f.elements.by.addEventListener('change', () => { f.querySelector('#image-search').hidden = f.elements.by.value !== 'image'; });
 	const argsOf = () => {
 		const el = f.elements, a = {};
 		a[el.by.value] = el.key.value.trim();
@@ -157,6 +186,10 @@ async function taskSearch(view) {
 	};
 	f.addEventListener('submit', e => {
 		e.preventDefault();
+		if (f.elements.by.value === 'image') {
+			guard(() => imageSearch(out, f.elements));
+			return;
+		}
 		const args = argsOf();
 		guard(() => runJob('get_task', args, j => {
 			const hosts = resultRows(j);

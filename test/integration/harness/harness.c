@@ -440,3 +440,17 @@ out:
     free(body);
     return rv;
 }
+
+bool
+it_write(const char *dir, const char *name, const char *text)
+{
+    char path[4096];
+    FILE *f;
+    bool ok;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if ((f = fopen(path, "w")) == NULL)
+        return false;
+    ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok;
+}

@@ -114,4 +114,7 @@ int it_gen(const char *size, int seed, const char *path);
  */
 int it_origin_bytes(const char *addr, const char *target, uint64_t *out);
 
+/* Write text to <dir>/<name>; false when it cannot. */
+bool it_write(const char *dir, const char *name, const char *text);
+
 #endif
