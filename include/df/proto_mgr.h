@@ -26,6 +26,8 @@
 #define PROTO_MGR_KEEPALIVE         PROTO_MGR_SVC "KeepAlive"
 #define PROTO_MGR_GET_SCHEDULER     PROTO_MGR_SVC "GetScheduler"
 #define PROTO_MGR_LIST_APPLICATIONS PROTO_MGR_SVC "ListApplications"
+#define PROTO_MGR_GET_SEED_PEER     PROTO_MGR_SVC "GetSeedPeer"
+#define PROTO_MGR_LIST_SEED_PEERS   PROTO_MGR_SVC "ListSeedPeers"
 /* ours, on the manager's join listener (rpc_join.h, mgr_ca.c): JSON {} -> {caCertificate} and
  * {csr, joinToken?, schedulerClusterId?} -> {certificate, caCertificate, serial, notAfter} */
 #define PROTO_MGR_GET_CA_CERTIFICATE PROTO_MGR_SVC "GetCACertificate"
@@ -49,6 +51,8 @@ enum proto_mgr_req_kind {
     PROTO_MGR_REQ_KEEPALIVE,         /* hostname, clusterId; ip */
     PROTO_MGR_REQ_GET_SCHEDULER,     /* hostname, schedulerClusterId; ip */
     PROTO_MGR_REQ_LIST_APPLICATIONS, /* hostname, ip */
+    PROTO_MGR_REQ_GET_SEED_PEER,     /* hostname, seedPeerClusterId; ip */
+    PROTO_MGR_REQ_LIST_SEED_PEERS,   /* hostname, ip; version, commit */
 };
 
 /* Every manager.v2 request we serve; which fields a kind carries is in the enum above. */
@@ -75,7 +79,10 @@ int proto_mgr_req_from_json(const cJSON *msg, enum proto_mgr_req_kind kind,
 /* NULL on OOM. */
 cJSON *proto_mgr_req_to_json(const struct proto_mgr_req *r, enum proto_mgr_req_kind kind);
 
-/* SchedulerCluster: the JSON members are text (NULL: absent). */
+/*
+ * SchedulerCluster, and SeedPeerCluster {id, name, bio, config} with the other members NULL:
+ * the JSON members are text (NULL: absent).
+ */
 struct proto_mgr_cluster {
     uint64_t id;
     char *name;
@@ -86,7 +93,13 @@ struct proto_mgr_cluster {
     char *seed_client_config;
 };
 
-/* SeedPeer (as a Scheduler lists it). */
+struct proto_mgr_scheduler;
+
+/*
+ * SeedPeer: as a Scheduler lists it (no cluster, no schedulers), and as GetSeedPeer answers
+ * (its SeedPeerCluster and the active schedulers of the linked scheduler clusters). Nesting
+ * is bounded: a SeedPeer's schedulers are read without their own seed peers' schedulers.
+ */
 struct proto_mgr_seed_peer {
     uint64_t id;
     char *hostname;
@@ -98,6 +111,10 @@ struct proto_mgr_seed_peer {
     uint16_t download_port;
     char *state;
     uint64_t cluster_id; /* seedPeerClusterId */
+    bool has_cluster;
+    struct proto_mgr_cluster cluster; /* seedPeerCluster: id, name, bio, config */
+    struct proto_mgr_scheduler *schedulers;
+    size_t nschedulers;
 };
 
 /* Scheduler: the answer of UpdateScheduler and GetScheduler, an item of ListSchedulers. */
@@ -122,9 +139,18 @@ int proto_mgr_scheduler_from_json(const cJSON *msg, struct proto_mgr_scheduler *
                                   struct df_error *err);
 cJSON *proto_mgr_scheduler_to_json(const struct proto_mgr_scheduler *s);
 
-/* UpdateSeedPeer's answer. */
+/* The answer of UpdateSeedPeer and GetSeedPeer. */
 void proto_mgr_seed_peer_reset(struct proto_mgr_seed_peer *p);
+int proto_mgr_seed_peer_from_json(const cJSON *msg, struct proto_mgr_seed_peer *out,
+                                  struct df_error *err);
 cJSON *proto_mgr_seed_peer_to_json(const struct proto_mgr_seed_peer *p);
+
+/* ListSeedPeersResponse {"seedPeers": [...]}: *out (the caller frees with _free). */
+int proto_mgr_seed_peers_from_json(const cJSON *msg, struct proto_mgr_seed_peer **out, size_t *n,
+                                   struct df_error *err);
+void proto_mgr_seed_peers_free(struct proto_mgr_seed_peer *v, size_t n);
+/* Takes the items (an array of proto_mgr_seed_peer_to_json results) into the answer. */
+cJSON *proto_mgr_seed_peers_to_json(cJSON *items);
 
 /* ListSchedulersResponse {"schedulers": [...]}: *out (the caller frees with _list_free). */
 int proto_mgr_schedulers_from_json(const cJSON *msg, struct proto_mgr_scheduler **out, size_t *n,

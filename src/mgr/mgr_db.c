@@ -358,6 +358,8 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         [MGR_STMT_LINK_OF_SC] = "SELECT seed_peer_cluster_id FROM cluster_links"
                                 " WHERE scheduler_cluster_id = ?1 ORDER BY seed_peer_cluster_id"
                                 " LIMIT 1",
+        [MGR_STMT_LINK_OF_SPC] = "SELECT scheduler_cluster_id FROM cluster_links"
+                                 " WHERE seed_peer_cluster_id = ?1 ORDER BY scheduler_cluster_id",
         [MGR_STMT_SC_NAME_TAKEN] = "SELECT 1 FROM scheduler_clusters WHERE name = ?1 AND id != ?2",
         [MGR_STMT_SPC_NAME_TAKEN] = "SELECT 1 FROM seed_peer_clusters WHERE name = ?1 AND id != ?2",
         [MGR_STMT_PAT_INSERT] =

@@ -105,11 +105,14 @@ mgr_rpc_req(struct mgr *ctx, struct rpc_call *call, const cJSON *msg, enum proto
 
 /* ---- answers ---- */
 
-/* The scheduler cluster id into c (JSON texts copied). Returns 0 or a db error. */
+/*
+ * The cluster id into c (JSON texts copied): a scheduler cluster (MGR_STMT_SC_GET) or a
+ * seed-peer cluster (MGR_STMT_SPC_GET: id, name, bio, config). Returns 0 or a db error.
+ */
 static int
-mgr_rpc_cluster(struct mgr *ctx, int64_t id, struct proto_mgr_cluster *c)
+mgr_rpc_cluster_of(struct mgr *ctx, enum mgr_stmt slot, int64_t id, struct proto_mgr_cluster *c)
 {
-    sqlite3_stmt *st = mgr_db_stmt(ctx->db, MGR_STMT_SC_GET);
+    sqlite3_stmt *st = mgr_db_stmt(ctx->db, slot);
     int rv;
 
     if (st == NULL)
@@ -120,9 +123,11 @@ mgr_rpc_cluster(struct mgr *ctx, int64_t id, struct proto_mgr_cluster *c)
         c->name = xstrdup(mgr_db_col_text(st, 3));
         c->bio = xstrdup(mgr_db_col_text(st, 4));
         c->config = xstrdup(mgr_db_col_text(st, 5));
-        c->client_config = xstrdup(mgr_db_col_text(st, 6));
-        c->seed_client_config = xstrdup(mgr_db_col_text(st, 7));
-        c->scopes = xstrdup(mgr_db_col_text(st, 8));
+        if (slot == MGR_STMT_SC_GET) {
+            c->client_config = xstrdup(mgr_db_col_text(st, 6));
+            c->seed_client_config = xstrdup(mgr_db_col_text(st, 7));
+            c->scopes = xstrdup(mgr_db_col_text(st, 8));
+        }
     }
     sqlite3_reset(st);
     return rv == STORE_SQL_ROW ? 0 : rv < 0 ? rv : DF_ENOTFOUND;
@@ -172,6 +177,21 @@ mgr_rpc_seed_peers(struct mgr *ctx, int64_t sc, struct proto_mgr_scheduler *s)
     return 0;
 }
 
+/* The members of a Scheduler that h holds (no cluster, no seed peers). */
+static void
+mgr_rpc_sched_fill(const struct mgr_reg_host *h, struct proto_mgr_scheduler *s)
+{
+    s->id = (uint64_t)h->id;
+    s->hostname = xstrdup(h->hostname);
+    s->idc = h->idc[0] != '\0' ? xstrdup(h->idc) : NULL;
+    s->location = h->location[0] != '\0' ? xstrdup(h->location) : NULL;
+    s->ip = xstrdup(h->ip);
+    s->port = (uint16_t)h->port;
+    s->state = xstrdup(h->active ? "active" : "inactive");
+    s->cluster_id = (uint64_t)h->cluster_id;
+    s->features = xstrdup(h->features[0] != '\0' ? h->features : "[]");
+}
+
 /* A Scheduler answer for h: with its cluster (configs) and the cluster's active seed peers. */
 static cJSON *
 mgr_rpc_scheduler_json(struct mgr *ctx, const struct mgr_reg_host *h, int *rv)
@@ -179,16 +199,8 @@ mgr_rpc_scheduler_json(struct mgr *ctx, const struct mgr_reg_host *h, int *rv)
     struct proto_mgr_scheduler s = {0};
     cJSON *doc = NULL;
 
-    s.id = (uint64_t)h->id;
-    s.hostname = xstrdup(h->hostname);
-    s.idc = h->idc[0] != '\0' ? xstrdup(h->idc) : NULL;
-    s.location = h->location[0] != '\0' ? xstrdup(h->location) : NULL;
-    s.ip = xstrdup(h->ip);
-    s.port = (uint16_t)h->port;
-    s.state = xstrdup(h->active ? "active" : "inactive");
-    s.cluster_id = (uint64_t)h->cluster_id;
-    s.features = xstrdup(h->features[0] != '\0' ? h->features : "[]");
-    if ((*rv = mgr_rpc_cluster(ctx, h->cluster_id, &s.cluster)) == 0 &&
+    mgr_rpc_sched_fill(h, &s);
+    if ((*rv = mgr_rpc_cluster_of(ctx, MGR_STMT_SC_GET, h->cluster_id, &s.cluster)) == 0 &&
         (*rv = mgr_rpc_seed_peers(ctx, h->cluster_id, &s)) == 0) {
         s.has_cluster = true;
         if ((doc = proto_mgr_scheduler_to_json(&s)) == NULL)
@@ -379,6 +391,141 @@ mgr_rpc_delete_seed_peer(struct rpc_call *call, const cJSON *msg, void *arg)
                  (unsigned long long)r.cluster_id);
         rpc_call_reply(call, empty);
         cJSON_Delete(empty);
+    }
+    proto_mgr_req_reset(&r);
+}
+
+/* ---- GetSeedPeer, ListSeedPeers ---- */
+
+static int
+mgr_rpc_id_row(sqlite3_stmt *st, void *item)
+{
+    *(int64_t *)item = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+/* The active schedulers of the scheduler clusters linked to seed-peer cluster spc, into p. */
+static int
+mgr_rpc_seed_schedulers(struct mgr *ctx, int64_t spc, struct proto_mgr_seed_peer *p)
+{
+    struct store_sql_rows links = {.size = sizeof(int64_t)};
+    sqlite3_stmt *st = mgr_db_stmt(ctx->db, MGR_STMT_LINK_OF_SPC);
+    struct mgr_reg_host *v = NULL;
+    struct df_error err;
+    int64_t *sc;
+    size_t n;
+    int rv;
+
+    if (st == NULL)
+        return DF_EIO;
+    sqlite3_bind_int64(st, 1, spc);
+    if ((rv = store_sql_collect(ctx->db, st, &links, mgr_rpc_id_row, &err)) != 0) {
+        log_warnx("manager: cluster links: %s", err.msg);
+        free(links.items);
+        return rv;
+    }
+    sc = links.items;
+    for (size_t i = 0; i < links.count && rv == 0; i++) {
+        if ((rv = mgr_reg_list(ctx->db, MGR_REG_SCHEDULER, sc[i], true, &v, &n)) != 0)
+            break;
+        if (n > 0)
+            p->schedulers = xrealloc(p->schedulers, (p->nschedulers + n) * sizeof(*p->schedulers));
+        for (size_t j = 0; j < n; j++) {
+            memset(&p->schedulers[p->nschedulers], 0, sizeof(*p->schedulers));
+            mgr_rpc_sched_fill(&v[j], &p->schedulers[p->nschedulers++]);
+        }
+        free(v);
+    }
+    free(links.items);
+    return rv;
+}
+
+/*
+ * A seed peer asks for its own row (upstream's dfdaemon v1 dynconfig): with its seed-peer
+ * cluster's config and the active schedulers it serves. Under mTLS only that seed may ask.
+ */
+static void
+mgr_rpc_get_seed_peer(struct rpc_call *call, const cJSON *msg, void *arg)
+{
+    struct mgr *ctx = arg;
+    struct proto_mgr_seed_peer p = {0};
+    struct proto_mgr_req r;
+    struct mgr_reg_host h;
+    cJSON *doc = NULL;
+    int rv;
+
+    if (!mgr_rpc_req(ctx, call, msg, PROTO_MGR_REQ_GET_SEED_PEER, &r))
+        return;
+    if (!mgr_rpc_may(call, MGR_REG_SEED_PEER, r.hostname)) {
+        proto_mgr_req_reset(&r);
+        return;
+    }
+    rv = mgr_rpc_find(ctx, MGR_REG_SEED_PEER, r.hostname, r.ip, (int64_t)r.cluster_id, &h);
+    if (rv == 0) {
+        mgr_rpc_seed_fill(&h, &p);
+        if ((rv = mgr_rpc_cluster_of(ctx, MGR_STMT_SPC_GET, h.cluster_id, &p.cluster)) == 0 &&
+            (rv = mgr_rpc_seed_schedulers(ctx, h.cluster_id, &p)) == 0) {
+            p.has_cluster = true;
+            if ((doc = proto_mgr_seed_peer_to_json(&p)) == NULL)
+                rv = DF_ENOMEM;
+        }
+    }
+    if (rv == DF_ENOMEM)
+        rpc_call_finish(call, RPC_INTERNAL, "out of memory");
+    else if (rv != 0)
+        mgr_rpc_fail(call, rv, "seed peer not found");
+    else
+        rpc_call_reply(call, doc);
+    cJSON_Delete(doc);
+    proto_mgr_seed_peer_reset(&p);
+    proto_mgr_req_reset(&r);
+}
+
+/*
+ * The active seed peers of the caller's seed-peer cluster, the caller found by its hostname
+ * and ip (any cluster, as upstream). Under mTLS only that seed may ask.
+ */
+static void
+mgr_rpc_list_seed_peers(struct rpc_call *call, const cJSON *msg, void *arg)
+{
+    struct mgr *ctx = arg;
+    struct proto_mgr_seed_peer p;
+    struct proto_mgr_req r;
+    struct mgr_reg_host self, *v = NULL;
+    cJSON *list, *doc, *item;
+    size_t n = 0;
+    int rv;
+
+    if (!mgr_rpc_req(ctx, call, msg, PROTO_MGR_REQ_LIST_SEED_PEERS, &r))
+        return;
+    if (!mgr_rpc_may(call, MGR_REG_SEED_PEER, r.hostname)) {
+        proto_mgr_req_reset(&r);
+        return;
+    }
+    if ((rv = mgr_rpc_find(ctx, MGR_REG_SEED_PEER, r.hostname, r.ip, 0, &self)) != 0 ||
+        (rv = mgr_reg_list(ctx->db, MGR_REG_SEED_PEER, self.cluster_id, true, &v, &n)) != 0) {
+        mgr_rpc_fail(call, rv, "seed peer not found");
+        proto_mgr_req_reset(&r);
+        return;
+    }
+    list = cJSON_CreateArray();
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        memset(&p, 0, sizeof(p));
+        mgr_rpc_seed_fill(&v[i], &p);
+        item = proto_mgr_seed_peer_to_json(&p);
+        proto_mgr_seed_peer_reset(&p);
+        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
+            cJSON_Delete(item);
+            cJSON_Delete(list);
+            list = NULL;
+        }
+    }
+    free(v);
+    if (list == NULL || (doc = proto_mgr_seed_peers_to_json(list)) == NULL) {
+        rpc_call_finish(call, RPC_INTERNAL, "out of memory");
+    } else {
+        rpc_call_reply(call, doc);
+        cJSON_Delete(doc);
     }
     proto_mgr_req_reset(&r);
 }
@@ -696,6 +843,8 @@ mgr_rpc_start(struct mgr *ctx, struct df_error *err)
             {PROTO_MGR_GET_SCHEDULER, RPC_KIND_UNARY, mgr_rpc_get_scheduler, ctx},
             {PROTO_MGR_UPDATE_SEED_PEER, RPC_KIND_UNARY, mgr_rpc_update_seed_peer, ctx},
             {PROTO_MGR_DELETE_SEED_PEER, RPC_KIND_UNARY, mgr_rpc_delete_seed_peer, ctx},
+            {PROTO_MGR_GET_SEED_PEER, RPC_KIND_UNARY, mgr_rpc_get_seed_peer, ctx},
+            {PROTO_MGR_LIST_SEED_PEERS, RPC_KIND_UNARY, mgr_rpc_list_seed_peers, ctx},
             {PROTO_MGR_LIST_SCHEDULERS, RPC_KIND_UNARY, mgr_rpc_list_schedulers, ctx},
             {PROTO_MGR_LIST_APPLICATIONS, RPC_KIND_UNARY, mgr_rpc_list_applications, ctx},
             {PROTO_MGR_KEEPALIVE, RPC_KIND_BIDI, mgr_rpc_keepalive, ctx},

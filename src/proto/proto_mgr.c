@@ -30,6 +30,8 @@ static const char *const proto_mgr_cluster_key[] = {
         [PROTO_MGR_REQ_KEEPALIVE] = "clusterId",
         [PROTO_MGR_REQ_GET_SCHEDULER] = "schedulerClusterId",
         [PROTO_MGR_REQ_LIST_APPLICATIONS] = NULL, /* no cluster: the manager's every one */
+        [PROTO_MGR_REQ_GET_SEED_PEER] = "seedPeerClusterId",
+        [PROTO_MGR_REQ_LIST_SEED_PEERS] = NULL, /* the caller's own row names the cluster */
 };
 
 /* An enum member: its name or its number (protobuf JSON accepts both); absent is 0. */
@@ -163,9 +165,11 @@ proto_mgr_req_from_json(const cJSON *msg, enum proto_mgr_req_kind kind, struct p
     /* which kinds require the ip and the cluster, and carry a port */
     bool need_ip = kind == PROTO_MGR_REQ_UPDATE_SCHEDULER ||
                    kind == PROTO_MGR_REQ_UPDATE_SEED_PEER ||
-                   kind == PROTO_MGR_REQ_LIST_SCHEDULERS || kind == PROTO_MGR_REQ_LIST_APPLICATIONS;
+                   kind == PROTO_MGR_REQ_LIST_SCHEDULERS ||
+                   kind == PROTO_MGR_REQ_LIST_APPLICATIONS || kind == PROTO_MGR_REQ_LIST_SEED_PEERS;
+    /* ListSchedulers' cluster is optional (0: ask the searcher) */
     bool need_cluster =
-            kind != PROTO_MGR_REQ_LIST_SCHEDULERS && kind != PROTO_MGR_REQ_LIST_APPLICATIONS;
+            proto_mgr_cluster_key[kind] != NULL && kind != PROTO_MGR_REQ_LIST_SCHEDULERS;
     bool has_port =
             kind == PROTO_MGR_REQ_UPDATE_SCHEDULER || kind == PROTO_MGR_REQ_UPDATE_SEED_PEER;
     const size_t max = PROTO_MGR_TEXT_MAX;
@@ -267,6 +271,8 @@ proto_mgr_seed_peer_reset(struct proto_mgr_seed_peer *p)
     free(p->location);
     free(p->ip);
     free(p->state);
+    proto_mgr_cluster_reset(&p->cluster);
+    proto_mgr_schedulers_free(p->schedulers, p->nschedulers);
     memset(p, 0, sizeof(*p));
 }
 
@@ -351,46 +357,138 @@ proto_mgr_host_to_json(cJSON *m, uint64_t id, const char *hostname, const char *
            proto_json_add_str(m, "state", state);
 }
 
+/* Reads one item of an array member at where, at nesting depth (0: the message itself). */
+typedef int proto_mgr_item_fn(const cJSON *it, const char *where, unsigned depth, void *item,
+                              struct df_error *err);
+
+static int proto_mgr_scheduler_get(const cJSON *msg, const char *w, unsigned depth, void *item,
+                                   struct df_error *err);
+
+/*
+ * The array member key of o: items of size bytes each read by fn into *out, *n of them (on
+ * failure too: the caller's reset frees what they hold). Items of depth 2 and more must be
+ * absent or empty, which bounds the Scheduler <-> SeedPeer recursion of the proto at what
+ * the manager writes: a Scheduler's seed peers, a SeedPeer's schedulers, nothing deeper.
+ */
 static int
-proto_mgr_seed_peer_from_json(const cJSON *o, const char *w, struct proto_mgr_seed_peer *p,
-                              struct df_error *err)
+proto_mgr_items_get(const cJSON *o, const char *w, const char *key, unsigned depth, size_t size,
+                    proto_mgr_item_fn *fn, void **out, size_t *n, struct df_error *err)
 {
+    const cJSON *arr = NULL, *it;
+    char where[96];
     int rv;
 
+    *out = NULL;
+    *n = 0;
+    if ((rv = proto_json_array(o, w, key, &arr, err)) != 0 || cJSON_GetArraySize(arr) == 0)
+        return rv;
+    if (depth >= 2)
+        return proto_json_fail(err, DF_EINVAL, w, key, "nested too deep");
+    *out = xcalloc((size_t)cJSON_GetArraySize(arr), size);
+    cJSON_ArrayForEach(it, arr)
+    {
+        snprintf(where, sizeof(where), "%s%s%s[%zu]", w, w[0] != '\0' ? "." : "", key, *n);
+        rv = fn(it, where, depth, (char *)*out + *n * size, err);
+        (*n)++;
+        if (rv != 0)
+            return rv;
+    }
+    return 0;
+}
+
+/*
+ * What a Scheduler and a SeedPeer at depth both hold: their cluster (object member ckey, into
+ * c and *has) and the other kind's list (array member akey, as proto_mgr_items_get).
+ */
+static int
+proto_mgr_nested_get(const cJSON *o, const char *w, const char *ckey, struct proto_mgr_cluster *c,
+                     bool *has, const char *akey, unsigned depth, size_t size,
+                     proto_mgr_item_fn *fn, void **out, size_t *n, struct df_error *err)
+{
+    const cJSON *co = cJSON_GetObjectItemCaseSensitive(o, ckey);
+    char where[96];
+    int rv;
+
+    *out = NULL;
+    *n = 0;
+    if (cJSON_IsObject(co)) {
+        snprintf(where, sizeof(where), "%s%s%s", w, w[0] != '\0' ? "." : "", ckey);
+        if ((rv = proto_mgr_cluster_from_json(co, where, c, err)) != 0)
+            return rv;
+        *has = true;
+    }
+    return proto_mgr_items_get(o, w, akey, depth + 1, size, fn, out, n, err);
+}
+
+/* A SeedPeer at path w (depth as proto_mgr_items_get's); reset on failure. */
+static int
+proto_mgr_seed_peer_get(const cJSON *o, const char *w, unsigned depth, void *item,
+                        struct df_error *err)
+{
+    struct proto_mgr_seed_peer *p = item;
+    void *v;
+    int rv;
+
+    memset(p, 0, sizeof(*p));
     if ((rv = proto_mgr_host_from_json(o, w, &p->id, &p->hostname, &p->idc, &p->location, &p->ip,
                                        &p->port, &p->state, err)) != 0 ||
         (rv = proto_json_str(o, w, "type", false, true, 16, &p->type, err)) != 0 ||
         (rv = proto_mgr_port_get(o, w, "downloadPort", false, &p->download_port, err)) != 0 ||
         (rv = proto_json_u64(o, w, "seedPeerClusterId", INT64_MAX, NULL, &p->cluster_id, err)) != 0)
-        return rv;
-    return 0;
+        goto fail;
+    rv = proto_mgr_nested_get(o, w, "seedPeerCluster", &p->cluster, &p->has_cluster, "schedulers",
+                              depth, sizeof(*p->schedulers), proto_mgr_scheduler_get, &v,
+                              &p->nschedulers, err);
+    p->schedulers = v;
+    if (rv == 0)
+        return 0;
+fail:
+    proto_mgr_seed_peer_reset(p);
+    return rv;
+}
+
+int
+proto_mgr_seed_peer_from_json(const cJSON *msg, struct proto_mgr_seed_peer *out,
+                              struct df_error *err)
+{
+    return proto_mgr_seed_peer_get(msg, "", 0, out, err);
 }
 
 cJSON *
 proto_mgr_seed_peer_to_json(const struct proto_mgr_seed_peer *p)
 {
-    cJSON *m = cJSON_CreateObject();
+    cJSON *m = cJSON_CreateObject(), *arr = NULL, *item;
+    bool ok;
 
-    if (m == NULL ||
-        !proto_mgr_host_to_json(m, p->id, p->hostname, p->idc, p->location, p->ip, p->port,
-                                p->state) ||
-        !proto_json_add_str(m, "type", p->type) ||
-        !proto_json_add_u64(m, "downloadPort", p->download_port) ||
-        !proto_json_add_u64(m, "seedPeerClusterId", p->cluster_id)) {
+    ok = m != NULL &&
+         proto_mgr_host_to_json(m, p->id, p->hostname, p->idc, p->location, p->ip, p->port,
+                                p->state) &&
+         proto_json_add_str(m, "type", p->type) &&
+         proto_json_add_u64(m, "downloadPort", p->download_port) &&
+         proto_json_add_u64(m, "seedPeerClusterId", p->cluster_id);
+    if (ok && p->has_cluster)
+        ok = (item = proto_mgr_cluster_to_json(&p->cluster)) != NULL &&
+             cJSON_AddItemToObject(m, "seedPeerCluster", item);
+    /* a Scheduler's seed peers carry no schedulers: the member is left out, not [] */
+    if (ok && p->nschedulers > 0)
+        ok = (arr = cJSON_AddArrayToObject(m, "schedulers")) != NULL;
+    for (size_t i = 0; ok && i < p->nschedulers; i++)
+        ok = (item = proto_mgr_scheduler_to_json(&p->schedulers[i])) != NULL &&
+             cJSON_AddItemToArray(arr, item);
+    if (!ok) {
         cJSON_Delete(m);
         return NULL;
     }
     return m;
 }
 
-/* Read a Scheduler at path w ("" at the top, "schedulers[i]" in a list). */
+/* Read a Scheduler at path w ("" at the top, "schedulers[i]" in a list); reset on failure. */
 static int
-proto_mgr_scheduler_get(const cJSON *msg, const char *w, struct proto_mgr_scheduler *s,
+proto_mgr_scheduler_get(const cJSON *msg, const char *w, unsigned depth, void *item,
                         struct df_error *err)
 {
-    const cJSON *c, *arr = NULL, *it;
-    char where[64];
-    size_t i = 0;
+    struct proto_mgr_scheduler *s = item;
+    void *v;
     int rv;
 
     memset(s, 0, sizeof(*s));
@@ -398,28 +496,14 @@ proto_mgr_scheduler_get(const cJSON *msg, const char *w, struct proto_mgr_schedu
                                        &s->port, &s->state, err)) != 0 ||
         (rv = proto_json_u64(msg, w, "schedulerClusterId", INT64_MAX, NULL, &s->cluster_id, err)) !=
                 0 ||
-        (rv = proto_mgr_json_get(msg, w, "features", &s->features, err)) != 0 ||
-        (rv = proto_json_array(msg, w, "seedPeers", &arr, err)) != 0)
+        (rv = proto_mgr_json_get(msg, w, "features", &s->features, err)) != 0)
         goto fail;
-    c = cJSON_GetObjectItemCaseSensitive(msg, "schedulerCluster");
-    if (cJSON_IsObject(c)) {
-        snprintf(where, sizeof(where), "%s%sschedulerCluster", w, w[0] != '\0' ? "." : "");
-        if ((rv = proto_mgr_cluster_from_json(c, where, &s->cluster, err)) != 0)
-            goto fail;
-        s->has_cluster = true;
-    }
-    if (arr != NULL && cJSON_GetArraySize(arr) > 0) {
-        s->seed_peers = xcalloc((size_t)cJSON_GetArraySize(arr), sizeof(*s->seed_peers));
-        cJSON_ArrayForEach(it, arr)
-        {
-            snprintf(where, sizeof(where), "%s%sseedPeers[%zu]", w, w[0] != '\0' ? "." : "", i++);
-            rv = proto_mgr_seed_peer_from_json(it, where, &s->seed_peers[s->nseed_peers], err);
-            s->nseed_peers++; /* counted either way: reset frees what it holds */
-            if (rv != 0)
-                goto fail;
-        }
-    }
-    return 0;
+    rv = proto_mgr_nested_get(msg, w, "schedulerCluster", &s->cluster, &s->has_cluster, "seedPeers",
+                              depth, sizeof(*s->seed_peers), proto_mgr_seed_peer_get, &v,
+                              &s->nseed_peers, err);
+    s->seed_peers = v;
+    if (rv == 0)
+        return 0;
 fail:
     proto_mgr_scheduler_reset(s);
     return rv;
@@ -429,7 +513,7 @@ int
 proto_mgr_scheduler_from_json(const cJSON *msg, struct proto_mgr_scheduler *out,
                               struct df_error *err)
 {
-    return proto_mgr_scheduler_get(msg, "", out, err);
+    return proto_mgr_scheduler_get(msg, "", 0, out, err);
 }
 
 cJSON *
@@ -467,47 +551,74 @@ proto_mgr_schedulers_free(struct proto_mgr_scheduler *v, size_t n)
     free(v);
 }
 
+void
+proto_mgr_seed_peers_free(struct proto_mgr_seed_peer *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        proto_mgr_seed_peer_reset(&v[i]);
+    free(v);
+}
+
 int
 proto_mgr_schedulers_from_json(const cJSON *msg, struct proto_mgr_scheduler **out, size_t *n,
                                struct df_error *err)
 {
-    const cJSON *arr = NULL, *it;
-    struct proto_mgr_scheduler *v = NULL;
-    char where[32];
-    size_t i = 0;
+    void *v;
     int rv;
 
-    if ((rv = proto_json_array(msg, "", "schedulers", &arr, err)) != 0)
+    rv = proto_mgr_items_get(msg, "", "schedulers", 0, sizeof(**out), proto_mgr_scheduler_get, &v,
+                             n, err);
+    if (rv != 0) {
+        proto_mgr_schedulers_free(v, *n);
+        *n = 0;
         return rv;
-    if (arr != NULL && cJSON_GetArraySize(arr) > 0)
-        v = xcalloc((size_t)cJSON_GetArraySize(arr), sizeof(*v));
-    if (arr != NULL) {
-        cJSON_ArrayForEach(it, arr)
-        {
-            snprintf(where, sizeof(where), "schedulers[%zu]", i);
-            if ((rv = proto_mgr_scheduler_get(it, where, &v[i], err)) != 0) {
-                proto_mgr_schedulers_free(v, i);
-                return rv;
-            }
-            i++;
-        }
     }
     *out = v;
-    *n = i;
     return 0;
 }
 
-cJSON *
-proto_mgr_schedulers_to_json(cJSON *items)
+int
+proto_mgr_seed_peers_from_json(const cJSON *msg, struct proto_mgr_seed_peer **out, size_t *n,
+                               struct df_error *err)
+{
+    void *v;
+    int rv;
+
+    rv = proto_mgr_items_get(msg, "", "seedPeers", 0, sizeof(**out), proto_mgr_seed_peer_get, &v, n,
+                             err);
+    if (rv != 0) {
+        proto_mgr_seed_peers_free(v, *n);
+        *n = 0;
+        return rv;
+    }
+    *out = v;
+    return 0;
+}
+
+/* {key: items}, taking items. */
+static cJSON *
+proto_mgr_list_to_json(const char *key, cJSON *items)
 {
     cJSON *m = cJSON_CreateObject();
 
-    if (m == NULL || !cJSON_AddItemToObject(m, "schedulers", items)) {
+    if (m == NULL || !cJSON_AddItemToObject(m, key, items)) {
         cJSON_Delete(m);
         cJSON_Delete(items);
         return NULL;
     }
     return m;
+}
+
+cJSON *
+proto_mgr_schedulers_to_json(cJSON *items)
+{
+    return proto_mgr_list_to_json("schedulers", items);
+}
+
+cJSON *
+proto_mgr_seed_peers_to_json(cJSON *items)
+{
+    return proto_mgr_list_to_json("seedPeers", items);
 }
 
 /* ---- ListApplications ---- */

@@ -200,6 +200,64 @@ fz_check_apps(const struct proto_mgr_apps *a)
     }
 }
 
+/* A SeedPeer: its nested schedulers hold no seed peers (the nesting bound). */
+static void
+fz_check_seed_peer(const struct proto_mgr_seed_peer *p)
+{
+    if (p->hostname == NULL || p->ip == NULL || p->port == 0)
+        fz_fail("seedPeer", "without hostname, ip or port");
+    for (size_t i = 0; i < p->nschedulers; i++) {
+        if (p->schedulers[i].nseed_peers != 0)
+            fz_fail("seedPeer.schedulers", "nested deeper than two levels");
+    }
+}
+
+static void
+fz_check_scheduler(const struct proto_mgr_scheduler *s)
+{
+    if (s->hostname == NULL || s->ip == NULL || s->port == 0)
+        fz_fail("scheduler", "without hostname, ip or port");
+    for (size_t i = 0; i < s->nseed_peers; i++) {
+        if (s->seed_peers[i].nschedulers != 0)
+            fz_fail("scheduler.seedPeers", "nested deeper than two levels");
+    }
+}
+
+/* ListSeedPeersResponse as one value. */
+struct fz_seed_list {
+    struct proto_mgr_seed_peer *v;
+    size_t n;
+};
+
+static int
+fz_seed_list_from(const cJSON *doc, struct fz_seed_list *l, struct df_error *err)
+{
+    return proto_mgr_seed_peers_from_json(doc, &l->v, &l->n, err);
+}
+
+static cJSON *
+fz_seed_list_to(const struct fz_seed_list *l)
+{
+    cJSON *items = cJSON_CreateArray();
+
+    for (size_t i = 0; items != NULL && i < l->n; i++)
+        cJSON_AddItemToArray(items, proto_mgr_seed_peer_to_json(&l->v[i]));
+    return items != NULL ? proto_mgr_seed_peers_to_json(items) : NULL;
+}
+
+static void
+fz_seed_list_reset(struct fz_seed_list *l)
+{
+    proto_mgr_seed_peers_free(l->v, l->n);
+}
+
+static void
+fz_check_seed_list(const struct fz_seed_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        fz_check_seed_peer(&l->v[i]);
+}
+
 FZ_ROUNDTRIP(fz_download, struct proto_dfdaemon_download, fz_download_from, fz_download_to,
              proto_dfdaemon_download_reset, fz_check_download)
 FZ_ROUNDTRIP(fz_download_resp, struct proto_dfdaemon_download_resp,
@@ -228,15 +286,34 @@ FZ_ROUNDTRIP(fz_peer_resp, struct proto_sched_peer_resp, proto_sched_peer_resp_f
              proto_sched_peer_resp_to_json, proto_sched_peer_resp_reset, fz_check_peer_resp)
 FZ_ROUNDTRIP(fz_mgr_apps, struct proto_mgr_apps, proto_mgr_apps_from_json, proto_mgr_apps_to_json,
              proto_mgr_apps_reset, fz_check_apps)
+FZ_ROUNDTRIP(fz_mgr_seed_peer, struct proto_mgr_seed_peer, proto_mgr_seed_peer_from_json,
+             proto_mgr_seed_peer_to_json, proto_mgr_seed_peer_reset, fz_check_seed_peer)
+FZ_ROUNDTRIP(fz_mgr_seed_peers, struct fz_seed_list, fz_seed_list_from, fz_seed_list_to,
+             fz_seed_list_reset, fz_check_seed_list)
+FZ_ROUNDTRIP(fz_mgr_scheduler, struct proto_mgr_scheduler, proto_mgr_scheduler_from_json,
+             proto_mgr_scheduler_to_json, proto_mgr_scheduler_reset, fz_check_scheduler)
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static void (*const parsers[])(const cJSON *) = {
-            fz_download,  fz_download_resp, fz_task_ref,  fz_sync_piece, fz_announce_host,
-            fz_ref,       fz_peer_req,      fz_peer_resp, fz_stat_task,  fz_stat_peer,
-            fz_stat_host, fz_dfdaemon_task, fz_mgr_apps, /* appended: the corpus's first bytes keep
-                                                            their parser */
+            fz_download,
+            fz_download_resp,
+            fz_task_ref,
+            fz_sync_piece,
+            fz_announce_host,
+            fz_ref,
+            fz_peer_req,
+            fz_peer_resp,
+            fz_stat_task,
+            fz_stat_peer,
+            fz_stat_host,
+            fz_dfdaemon_task,
+            fz_mgr_apps,
+            /* appended: the corpus's first bytes keep their parser */
+            fz_mgr_seed_peer,
+            fz_mgr_seed_peers,
+            fz_mgr_scheduler,
     };
     cJSON *doc = NULL;
 

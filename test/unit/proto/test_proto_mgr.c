@@ -73,6 +73,16 @@ START_TEST(test_requests_refused)
              "hostname: bad value"},
             {PROTO_MGR_REQ_LIST_APPLICATIONS, "{\"hostname\":\"h\"}", "ip: required"},
             {PROTO_MGR_REQ_LIST_APPLICATIONS, "{\"ip\":\"1.2.3.4\"}", "hostname: required"},
+            {PROTO_MGR_REQ_GET_SEED_PEER, "{\"hostname\":\"h\"}", "seedPeerClusterId: at least 1"},
+            {PROTO_MGR_REQ_GET_SEED_PEER, "{\"hostname\":\"h\",\"seedPeerClusterId\":0}",
+             "seedPeerClusterId: at least 1"},
+            {PROTO_MGR_REQ_GET_SEED_PEER, "{\"seedPeerClusterId\":1}", "hostname: required"},
+            {PROTO_MGR_REQ_GET_SEED_PEER,
+             "{\"hostname\":\"h\",\"seedPeerClusterId\":\"9223372036854775808\"}",
+             "seedPeerClusterId: at most"},
+            {PROTO_MGR_REQ_LIST_SEED_PEERS, "{\"hostname\":\"h\"}", "ip: required"},
+            {PROTO_MGR_REQ_LIST_SEED_PEERS, "{\"hostname\":\"h\",\"ip\":\"1.2.3.4\",\"version\":7}",
+             "version: "},
     };
     struct proto_mgr_req out;
     struct df_error err;
@@ -155,6 +165,167 @@ START_TEST(test_schedulers_round_trip)
     ck_assert_int_eq(proto_mgr_schedulers_from_json(doc, &v, &n, &err), DF_EINVAL);
     ck_assert_str_eq(err.msg, "schedulers[1].port: required");
     cJSON_Delete(doc);
+}
+
+END_TEST
+
+/* GetSeedPeer and ListSeedPeers requests: the fields each carries, through the wire. */
+START_TEST(test_seed_peer_requests)
+{
+    struct proto_mgr_req in = {.source = PROTO_MGR_SEED_PEER_SOURCE,
+                               .hostname = (char[]){"seed-1"},
+                               .ip = (char[]){"127.0.49.3"},
+                               .version = (char[]){"0.9.0"},
+                               .commit = (char[]){"abc123"},
+                               .cluster_id = 5},
+                         out;
+    struct df_error err;
+    cJSON *doc = t_wire(proto_mgr_req_to_json(&in, PROTO_MGR_REQ_GET_SEED_PEER));
+
+    ck_assert_str_eq(cJSON_GetObjectItem(doc, "sourceType")->valuestring, "SEED_PEER_SOURCE");
+    ck_assert_int_eq(cJSON_GetObjectItem(doc, "seedPeerClusterId")->valueint, 5);
+    ck_assert_msg(proto_mgr_req_from_json(doc, PROTO_MGR_REQ_GET_SEED_PEER, &out, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_str_eq(out.hostname, "seed-1");
+    ck_assert_str_eq(out.ip, "127.0.49.3");
+    ck_assert_int_eq(out.cluster_id, 5);
+    proto_mgr_req_reset(&out);
+    cJSON_Delete(doc);
+    /* ListSeedPeers names no cluster: the caller's own row does */
+    doc = t_wire(proto_mgr_req_to_json(&in, PROTO_MGR_REQ_LIST_SEED_PEERS));
+    ck_assert_ptr_null(cJSON_GetObjectItem(doc, "seedPeerClusterId"));
+    ck_assert_msg(proto_mgr_req_from_json(doc, PROTO_MGR_REQ_LIST_SEED_PEERS, &out, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_str_eq(out.version, "0.9.0");
+    ck_assert_str_eq(out.commit, "abc123");
+    ck_assert_int_eq(out.cluster_id, 0);
+    proto_mgr_req_reset(&out);
+    cJSON_Delete(doc);
+}
+
+END_TEST
+
+/* GetSeedPeer's answer: the seed-peer cluster and the schedulers; ListSeedPeers' list. */
+START_TEST(test_seed_peer_round_trip)
+{
+    struct proto_mgr_scheduler sched = {.id = 3,
+                                        .hostname = (char[]){"sched-1"},
+                                        .ip = (char[]){"127.0.49.2"},
+                                        .port = 8002,
+                                        .state = (char[]){"active"},
+                                        .cluster_id = 1};
+    struct proto_mgr_seed_peer p = {.id = 4,
+                                    .hostname = (char[]){"seed-1"},
+                                    .type = (char[]){"super"},
+                                    .idc = (char[]){"idc-a"},
+                                    .ip = (char[]){"127.0.49.3"},
+                                    .port = 65000,
+                                    .download_port = 65002,
+                                    .state = (char[]){"active"},
+                                    .cluster_id = 1,
+                                    .has_cluster = true,
+                                    .cluster = {.id = 1,
+                                                .name = (char[]){"cluster-1"},
+                                                .bio = (char[]){""},
+                                                .config = (char[]){"{\"load_limit\":2000}"}},
+                                    .schedulers = &sched,
+                                    .nschedulers = 1},
+                               out, *v = NULL;
+    cJSON *doc = t_wire(proto_mgr_seed_peer_to_json(&p)), *items;
+    struct df_error err;
+    size_t n = 0;
+
+    /* the cluster's config is base64 JSON on the wire, as every `bytes` member */
+    ck_assert_ptr_null(strchr(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "seedPeerCluster"), "config")->valuestring,
+            '{'));
+    ck_assert_msg(proto_mgr_seed_peer_from_json(doc, &out, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(out.hostname, "seed-1");
+    ck_assert_str_eq(out.idc, "idc-a");
+    ck_assert_int_eq(out.download_port, 65002);
+    ck_assert(out.has_cluster);
+    ck_assert_str_eq(out.cluster.name, "cluster-1");
+    ck_assert_str_eq(out.cluster.config, "{\"load_limit\":2000}");
+    ck_assert_ptr_null(out.cluster.client_config);
+    ck_assert_uint_eq(out.nschedulers, 1);
+    ck_assert_str_eq(out.schedulers[0].hostname, "sched-1");
+    ck_assert_int_eq(out.schedulers[0].port, 8002);
+    proto_mgr_seed_peer_reset(&out);
+    cJSON_Delete(doc);
+    /* a list: the same items under seedPeers; a seed peer of a list has no schedulers member */
+    p.has_cluster = false;
+    p.nschedulers = 0;
+    items = cJSON_CreateArray();
+    cJSON_AddItemToArray(items, proto_mgr_seed_peer_to_json(&p));
+    doc = t_wire(proto_mgr_seed_peers_to_json(items));
+    ck_assert_ptr_null(cJSON_GetObjectItem(
+            cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "seedPeers"), 0), "schedulers"));
+    ck_assert_msg(proto_mgr_seed_peers_from_json(doc, &v, &n, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(v[0].ip, "127.0.49.3");
+    ck_assert(!v[0].has_cluster);
+    proto_mgr_seed_peers_free(v, n);
+    cJSON_Delete(doc);
+}
+
+END_TEST
+
+/* Bounds of the answers: a bad item names its path; nesting stops at two levels. */
+START_TEST(test_seed_peer_refused)
+{
+    static const struct {
+        const char *json, *want;
+    } cases[] = {
+            {"{\"seedPeers\":[{\"hostname\":\"a\",\"ip\":\"1.2.3.4\",\"port\":1},"
+             "{\"hostname\":\"b\",\"ip\":\"1.2.3.4\",\"port\":70000}]}",
+             "seedPeers[1].port: at most 65535"},
+            {"{\"seedPeers\":[{\"hostname\":\"a\",\"ip\":\"1.2.3.4\",\"port\":1,"
+             "\"seedPeerCluster\":{\"id\":1,\"config\":\"e30\"}}]}",
+             "seedPeers[0].seedPeerCluster.config: expected base64"},
+            {"{\"seedPeers\":[{\"hostname\":\"a\",\"ip\":\"1.2.3.4\",\"port\":1,"
+             "\"schedulers\":[{\"hostname\":\"s\",\"ip\":\"1.2.3.4\"}]}]}",
+             "seedPeers[0].schedulers[0].port: required"},
+            /* a seed peer's scheduler's seed peers: deeper than the manager ever writes */
+            {"{\"seedPeers\":[{\"hostname\":\"a\",\"ip\":\"1.2.3.4\",\"port\":1,"
+             "\"schedulers\":[{\"hostname\":\"s\",\"ip\":\"1.2.3.4\",\"port\":2,"
+             "\"seedPeers\":[{}]}]}]}",
+             "seedPeers[0].schedulers[0].seedPeers: nested too deep"},
+            {"{\"seedPeers\":{}}", "seedPeers: "},
+    };
+    struct proto_mgr_seed_peer *v = NULL, one;
+    struct df_error err;
+    size_t n = 7;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *doc = t_doc(cases[i].json);
+
+        ck_assert_int_eq(proto_mgr_seed_peers_from_json(doc, &v, &n, &err), DF_EINVAL);
+        ck_assert_msg(strstr(err.msg, cases[i].want) != NULL, "%zu: %s", i, err.msg);
+        ck_assert_uint_eq(n, 0);
+        cJSON_Delete(doc);
+    }
+    /* the same bound from a Scheduler: its seed peers' schedulers */
+    {
+        cJSON *doc = t_doc("{\"hostname\":\"s\",\"ip\":\"1.2.3.4\",\"port\":2,\"seedPeers\":"
+                           "[{\"hostname\":\"a\",\"ip\":\"1.2.3.4\",\"port\":1,"
+                           "\"schedulers\":[{}]}]}");
+        struct proto_mgr_scheduler s;
+
+        ck_assert_int_eq(proto_mgr_scheduler_from_json(doc, &s, &err), DF_EINVAL);
+        ck_assert_str_eq(err.msg, "seedPeers[0].schedulers: nested too deep");
+        cJSON_Delete(doc);
+    }
+    /* an empty nested list is no nesting: GetSeedPeer's schedulers carry "seedPeers": [] */
+    {
+        cJSON *doc = t_doc("{\"hostname\":\"a\",\"ip\":\"1.2.3.4\",\"port\":1,\"schedulers\":"
+                           "[{\"hostname\":\"s\",\"ip\":\"1.2.3.4\",\"port\":2,"
+                           "\"seedPeers\":[]}]}");
+
+        ck_assert_msg(proto_mgr_seed_peer_from_json(doc, &one, &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(one.nschedulers, 1);
+        proto_mgr_seed_peer_reset(&one);
+        cJSON_Delete(doc);
+    }
 }
 
 END_TEST
@@ -265,6 +436,9 @@ test_proto_mgr_suite(void)
     tcase_add_test(tc, test_update_scheduler_round_trip);
     tcase_add_test(tc, test_requests_refused);
     tcase_add_test(tc, test_schedulers_round_trip);
+    tcase_add_test(tc, test_seed_peer_requests);
+    tcase_add_test(tc, test_seed_peer_round_trip);
+    tcase_add_test(tc, test_seed_peer_refused);
     tcase_add_test(tc, test_applications_round_trip);
     tcase_add_test(tc, test_applications_refused);
     suite_add_tcase(s, tc);
