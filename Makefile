@@ -119,6 +119,8 @@ $(BUILD)/src/cli/cli_version.o: $(BUILD)/gen/df_build.h
 $(BUILD)/src/cli/cli_version.o: CFLAGS_ALL += -I$(BUILD)/gen
 $(BUILD)/src/common/df_metrics_proc.o: $(BUILD)/gen/df_build.h
 $(BUILD)/src/common/df_metrics_proc.o: CFLAGS_ALL += -I$(BUILD)/gen
+$(BUILD)/src/common/df_version.o: $(BUILD)/gen/df_build.h
+$(BUILD)/src/common/df_version.o: CFLAGS_ALL += -I$(BUILD)/gen
 
 # The console's files (console/) as C arrays in a generated header, gzip done here
 # (scripts/gen-console.py); the binary serves them with no file on disk.

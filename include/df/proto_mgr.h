@@ -2,11 +2,11 @@
 /*
  * manager.v2 messages as C structs (upstream's manager.proto in the protobuf JSON mapping,
  * camelCase names): the requests schedulers and peers send the manager (UpdateScheduler,
- * UpdateSeedPeer, DeleteSeedPeer, ListSchedulers, KeepAlive, GetScheduler) in one struct,
- * and the Scheduler the manager answers with. `bytes` fields (cluster configs, scopes,
- * features) carry JSON text, base64 on the wire as protobuf's mapping has it; the structs
- * hold the decoded text. _from_json validates (one-line error naming the field, DF_EINVAL);
- * structs own their strings and _reset frees them.
+ * UpdateSeedPeer, DeleteSeedPeer, ListSchedulers, KeepAlive, GetScheduler, GetSeedPeer,
+ * ListSeedPeers) in one struct, and the Scheduler and SeedPeer the manager answers with. `bytes`
+ * fields (cluster configs, scopes, features) carry JSON text, base64 on the wire as protobuf's
+ * mapping has it; the structs hold the decoded text. _from_json validates (one-line error naming
+ * the field, DF_EINVAL); structs own their strings and _reset frees them.
  */
 #ifndef DF_PROTO_MGR_H
 #define DF_PROTO_MGR_H

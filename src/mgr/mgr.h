@@ -278,7 +278,7 @@ enum mgr_stmt {
 };
 
 /* The schema version this binary writes. */
-#define MGR_DB_SCHEMA_VERSION 8
+#define MGR_DB_SCHEMA_VERSION 9
 
 /* The name of the root user and the password it is seeded with unless the env says. */
 #define MGR_ROOT_NAME     "root"
@@ -357,8 +357,8 @@ struct mgr_reg_update {
     const char *type;
     const char *features; /* schedulers: a JSON array */
     const char *config;   /* schedulers: a JSON object */
-    const char *version;  /* peers */
-    const char *commit;   /* peers */
+    const char *version;  /* "" or NULL: keep the stored one */
+    const char *commit;   /* as version */
     int port;
     int download_port;
     int proxy_port;
@@ -670,7 +670,10 @@ struct mgr_jbuf {
 
 void mgr_jbuf_open(struct mgr_jbuf *b, char c); /* '{' or '[' (a comma before when due) */
 void mgr_jbuf_close(struct mgr_jbuf *b, char c);
+/* A member's "key": before the value written next (an object opened with mgr_jbuf_open). */
+void mgr_jbuf_key(struct mgr_jbuf *b, const char *key);
 void mgr_jbuf_str(struct mgr_jbuf *b, const char *key, const char *s);
+void mgr_jbuf_bool(struct mgr_jbuf *b, const char *key, bool v);
 void mgr_jbuf_int(struct mgr_jbuf *b, const char *key, int64_t v);
 void mgr_jbuf_time(struct mgr_jbuf *b, const char *key, int64_t ms);
 /* Stored JSON text as a member: normalised as cJSON prints it, {} or [] when it is not JSON. */

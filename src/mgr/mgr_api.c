@@ -597,7 +597,7 @@ mgr_jbuf_quote(struct mgr_jbuf *b, const char *s)
 }
 
 /* "key": (our keys need no escape) */
-static void
+void
 mgr_jbuf_key(struct mgr_jbuf *b, const char *key)
 {
     size_t n = strlen(key);
@@ -627,6 +627,13 @@ mgr_jbuf_int(struct mgr_jbuf *b, const char *key, int64_t v)
 
     mgr_jbuf_key(b, key);
     mgr_jbuf_put(b, num, (size_t)n);
+}
+
+void
+mgr_jbuf_bool(struct mgr_jbuf *b, const char *key, bool v)
+{
+    mgr_jbuf_key(b, key);
+    mgr_jbuf_put(b, v ? "true" : "false", v ? 4 : 5);
 }
 
 /* A time as df_time_format_rfc3339 writes it (nothing to escape). */

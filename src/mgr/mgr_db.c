@@ -58,25 +58,49 @@
 #define MGR_REG_STATE                                                                  \
     "(CASE WHEN state = 'active' AND alive_until > " MGR_REG_NOW " THEN 'active' ELSE" \
     " 'inactive' END)"
+/* An upsert's version and commit: a caller that sends none (sync_peers, an old host)
+ * keeps the stored ones */
+#define MGR_REG_KEEP_VERSION                                                             \
+    " git_version = CASE excluded.git_version WHEN '' THEN git_version"                  \
+    " ELSE excluded.git_version END, git_commit = CASE excluded.git_commit WHEN '' THEN" \
+    " git_commit ELSE excluded.git_commit END"
 /* A keepalive (or the end of its stream) of host ?1 at ip ?2 (NULL: any) in cluster ?3. */
 #define MGR_REG_ALIVE(table, cluster)                                                  \
     "UPDATE " table " SET state = ?4, last_keep_alive_at = ?5, alive_until = ?6 WHERE" \
     " host_name = ?1 AND (?2 IS NULL OR ip = ?2) AND " cluster " = ?3"
 #define MGR_SCHED_COLS                                                                                 \
     "id, created_at, updated_at, host_name, idc, location, ip, port, features, config, " MGR_REG_STATE \
-    ", last_keep_alive_at, scheduler_cluster_id"
+    ", last_keep_alive_at, scheduler_cluster_id, git_version, git_commit"
 #define MGR_SCHED_FILTER                                                                    \
     " WHERE (?1 IS NULL OR host_name = ?1) AND (?2 IS NULL OR idc = ?2) AND (?3 IS NULL OR" \
     " location = ?3) AND (?4 IS NULL OR ip = ?4) AND (?5 IS NULL OR " MGR_REG_STATE         \
     " = ?5) AND (?6 IS NULL OR scheduler_cluster_id = ?6)"
 #define MGR_SEED_COLS                                                                      \
     "id, created_at, updated_at, host_name, type, idc, location, ip, port, download_port," \
-    " object_storage_port, " MGR_REG_STATE ", last_keep_alive_at, seed_peer_cluster_id"
+    " object_storage_port, " MGR_REG_STATE ", last_keep_alive_at, seed_peer_cluster_id,"   \
+    " git_version, git_commit"
 #define MGR_SEED_FILTER                                                                            \
     " WHERE (?1 IS NULL OR host_name = ?1) AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR"       \
     " idc = ?3) AND (?4 IS NULL OR location = ?4) AND (?5 IS NULL OR ip = ?5) AND (?6 IS"          \
     " NULL OR port = ?6) AND (?7 IS NULL OR download_port = ?7) AND (?8 IS NULL OR " MGR_REG_STATE \
     " = ?8) AND (?9 IS NULL OR seed_peer_cluster_id = ?9)"
+/*
+ * The REST rows of hosts carry their cluster as upstream preloads it: a join with the
+ * cluster's columns renamed (c_*), so the host's own unqualified names stay unambiguous.
+ */
+#define MGR_SC_NESTED_COLS                                                        \
+    "c_id, c_created_at, c_updated_at, c_name, c_bio, c_config, c_client_config," \
+    " c_seed_client_config, c_scopes, c_is_default"
+#define MGR_SC_NESTED                                                                        \
+    " LEFT JOIN (SELECT id AS c_id, created_at AS c_created_at, updated_at AS c_updated_at," \
+    " name AS c_name, bio AS c_bio, config AS c_config, client_config AS c_client_config,"   \
+    " seed_client_config AS c_seed_client_config, scopes AS c_scopes, is_default AS"         \
+    " c_is_default FROM scheduler_clusters) ON c_id = scheduler_cluster_id"
+#define MGR_SPC_NESTED_COLS "c_id, c_created_at, c_updated_at, c_name, c_bio, c_config"
+#define MGR_SPC_NESTED                                                                       \
+    " LEFT JOIN (SELECT id AS c_id, created_at AS c_created_at, updated_at AS c_updated_at," \
+    " name AS c_name, bio AS c_bio, config AS c_config FROM seed_peer_clusters) ON c_id ="   \
+    " seed_peer_cluster_id"
 /* peers have no stream: alive_until is their last ListSchedulers plus a few refreshes */
 #define MGR_PEER_STATE "(CASE WHEN alive_until > " MGR_REG_NOW " THEN 'active' ELSE 'inactive' END)"
 #define MGR_PEER_COLS                                                                      \
@@ -281,6 +305,12 @@ static const char *const mgr_db_migrations[] = {
         " name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, bio TEXT NOT NULL DEFAULT '',"
         " priority TEXT NOT NULL DEFAULT '', user_id INTEGER NOT NULL DEFAULT 0"
         ") STRICT;",
+        /* 9: the version and commit schedulers and seed peers register with (peers have had
+         * theirs since 3), under the names upstream's peer rows use */
+        "ALTER TABLE schedulers ADD COLUMN git_version TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE schedulers ADD COLUMN git_commit TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE seed_peers ADD COLUMN git_version TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE seed_peers ADD COLUMN git_commit TEXT NOT NULL DEFAULT '';",
 };
 
 _Static_assert(DF_NELEM(mgr_db_migrations) == MGR_DB_SCHEMA_VERSION,
@@ -384,16 +414,18 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         /* the registry (mgr_registry.c) */
         [MGR_STMT_SCHED_UPSERT] =
                 "INSERT INTO schedulers (created_at, updated_at, host_name, idc, location, ip,"
-                " port, features, config, last_keep_alive_at, scheduler_cluster_id)"
-                " VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?1, ?9)"
+                " port, features, config, last_keep_alive_at, scheduler_cluster_id, git_version,"
+                " git_commit) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?1, ?9, ?10, ?11)"
                 " ON CONFLICT (host_name, ip, scheduler_cluster_id) DO UPDATE SET"
                 " updated_at = ?1, idc = excluded.idc, location = excluded.location,"
                 " port = excluded.port, features = excluded.features, config = excluded.config,"
-                " last_keep_alive_at = ?1 RETURNING id",
+                " last_keep_alive_at = ?1," MGR_REG_KEEP_VERSION " RETURNING id",
         [MGR_STMT_SCHED_ALIVE] = MGR_REG_ALIVE("schedulers", "scheduler_cluster_id"),
-        [MGR_STMT_SCHED_GET] = "SELECT " MGR_SCHED_COLS " FROM schedulers WHERE id = ?1",
-        [MGR_STMT_SCHED_LIST] = "SELECT " MGR_SCHED_COLS " FROM schedulers" MGR_SCHED_FILTER
-                                " ORDER BY id LIMIT ?7 OFFSET ?8",
+        [MGR_STMT_SCHED_GET] = "SELECT " MGR_SCHED_COLS ", " MGR_SC_NESTED_COLS
+                               " FROM schedulers" MGR_SC_NESTED " WHERE id = ?1",
+        [MGR_STMT_SCHED_LIST] =
+                "SELECT " MGR_SCHED_COLS ", " MGR_SC_NESTED_COLS
+                " FROM schedulers" MGR_SC_NESTED MGR_SCHED_FILTER " ORDER BY id LIMIT ?7 OFFSET ?8",
         [MGR_STMT_SCHED_COUNT] = "SELECT count(*) FROM schedulers" MGR_SCHED_FILTER,
         [MGR_STMT_SCHED_COUNT_ALL] = "SELECT count(*) FROM schedulers",
         [MGR_STMT_SCHED_DELETE] = "DELETE FROM schedulers WHERE id = ?1",
@@ -404,16 +436,19 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
         [MGR_STMT_SEED_UPSERT] =
                 "INSERT INTO seed_peers (created_at, updated_at, host_name, type, idc, location,"
                 " ip, port, download_port, object_storage_port, last_keep_alive_at,"
-                " seed_peer_cluster_id) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?1, ?10)"
+                " seed_peer_cluster_id, git_version, git_commit) VALUES (?1, ?1, ?2, ?3, ?4, ?5,"
+                " ?6, ?7, ?8, ?9, ?1, ?10, ?11, ?12)"
                 " ON CONFLICT (host_name, ip, seed_peer_cluster_id) DO UPDATE SET"
                 " updated_at = ?1, type = excluded.type, idc = excluded.idc,"
                 " location = excluded.location, port = excluded.port,"
                 " download_port = excluded.download_port,"
-                " object_storage_port = excluded.object_storage_port, last_keep_alive_at = ?1"
+                " object_storage_port = excluded.object_storage_port, last_keep_alive_at = ?1," MGR_REG_KEEP_VERSION
                 " RETURNING id",
         [MGR_STMT_SEED_ALIVE] = MGR_REG_ALIVE("seed_peers", "seed_peer_cluster_id"),
-        [MGR_STMT_SEED_GET] = "SELECT " MGR_SEED_COLS " FROM seed_peers WHERE id = ?1",
-        [MGR_STMT_SEED_LIST] = "SELECT " MGR_SEED_COLS " FROM seed_peers" MGR_SEED_FILTER
+        [MGR_STMT_SEED_GET] = "SELECT " MGR_SEED_COLS ", " MGR_SPC_NESTED_COLS
+                              " FROM seed_peers" MGR_SPC_NESTED " WHERE id = ?1",
+        [MGR_STMT_SEED_LIST] = "SELECT " MGR_SEED_COLS ", " MGR_SPC_NESTED_COLS
+                               " FROM seed_peers" MGR_SPC_NESTED MGR_SEED_FILTER
                                " ORDER BY id LIMIT ?10 OFFSET ?11",
         [MGR_STMT_SEED_COUNT] = "SELECT count(*) FROM seed_peers" MGR_SEED_FILTER,
         [MGR_STMT_SEED_COUNT_ALL] = "SELECT count(*) FROM seed_peers",
@@ -433,15 +468,13 @@ static const char *const mgr_db_stmts[MGR_STMT__COUNT] = {
                 " download_port = excluded.download_port,"
                 /* sync_peers knows no proxy port or version: it keeps the peer's own */
                 " proxy_port = CASE excluded.proxy_port WHEN 0 THEN proxy_port"
-                " ELSE excluded.proxy_port END,"
-                " git_version = CASE excluded.git_version WHEN '' THEN git_version"
-                " ELSE excluded.git_version END,"
-                " git_commit = CASE excluded.git_commit WHEN '' THEN git_commit"
-                " ELSE excluded.git_commit END,"
-                " alive_until = excluded.alive_until RETURNING id",
-        [MGR_STMT_PEER_GET] = "SELECT " MGR_PEER_COLS " FROM peers WHERE id = ?1",
-        [MGR_STMT_PEER_LIST] = "SELECT " MGR_PEER_COLS " FROM peers" MGR_PEER_FILTER
-                               " ORDER BY id LIMIT ?16 OFFSET ?17",
+                " ELSE excluded.proxy_port END," MGR_REG_KEEP_VERSION
+                ", alive_until = excluded.alive_until RETURNING id",
+        [MGR_STMT_PEER_GET] = "SELECT " MGR_PEER_COLS ", " MGR_SC_NESTED_COLS
+                              " FROM peers" MGR_SC_NESTED " WHERE id = ?1",
+        [MGR_STMT_PEER_LIST] =
+                "SELECT " MGR_PEER_COLS ", " MGR_SC_NESTED_COLS
+                " FROM peers" MGR_SC_NESTED MGR_PEER_FILTER " ORDER BY id LIMIT ?16 OFFSET ?17",
         [MGR_STMT_PEER_COUNT] = "SELECT count(*) FROM peers" MGR_PEER_FILTER,
         [MGR_STMT_PEER_COUNT_ALL] = "SELECT count(*) FROM peers",
         [MGR_STMT_PEER_DELETE] = "DELETE FROM peers WHERE id = ?1",

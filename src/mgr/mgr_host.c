@@ -39,7 +39,32 @@ mgr_host_head(struct mgr_jbuf *b, sqlite3_stmt *st)
     mgr_jbuf_str(b, "host_name", mgr_db_col_text(st, 3));
 }
 
-/* A row of MGR_SCHED_COLS. */
+/*
+ * The host's cluster as upstream preloads it, from column col on (mgr_db.c
+ * MGR_SC_NESTED_COLS, or MGR_SPC_NESTED_COLS when not sc): the cluster model's members.
+ */
+static void
+mgr_host_cluster(struct mgr_jbuf *b, const char *key, sqlite3_stmt *st, int col, bool sc)
+{
+    mgr_jbuf_key(b, key);
+    mgr_jbuf_open(b, '{');
+    mgr_jbuf_int(b, "id", sqlite3_column_int64(st, col));
+    mgr_jbuf_time(b, "created_at", sqlite3_column_int64(st, col + 1));
+    mgr_jbuf_time(b, "updated_at", sqlite3_column_int64(st, col + 2));
+    mgr_jbuf_int(b, "is_del", 0);
+    mgr_jbuf_str(b, "name", mgr_db_col_text(st, col + 3));
+    mgr_jbuf_str(b, "bio", mgr_db_col_text(st, col + 4));
+    mgr_jbuf_json(b, "config", mgr_db_col_text(st, col + 5), false);
+    if (sc) {
+        mgr_jbuf_json(b, "client_config", mgr_db_col_text(st, col + 6), false);
+        mgr_jbuf_json(b, "seed_client_config", mgr_db_col_text(st, col + 7), false);
+        mgr_jbuf_json(b, "scopes", mgr_db_col_text(st, col + 8), false);
+        mgr_jbuf_bool(b, "is_default", sqlite3_column_int(st, col + 9) != 0);
+    }
+    mgr_jbuf_close(b, '}');
+}
+
+/* A row of MGR_SCHED_COLS and the nested cluster. */
 static void
 mgr_host_sched_write(struct mgr_jbuf *b, sqlite3_stmt *st)
 {
@@ -53,6 +78,9 @@ mgr_host_sched_write(struct mgr_jbuf *b, sqlite3_stmt *st)
     mgr_jbuf_str(b, "state", mgr_db_col_text(st, 10));
     mgr_jbuf_time(b, "last_keep_alive_at", sqlite3_column_int64(st, 11));
     mgr_jbuf_int(b, "scheduler_cluster_id", sqlite3_column_int64(st, 12));
+    mgr_jbuf_str(b, "git_version", mgr_db_col_text(st, 13));
+    mgr_jbuf_str(b, "git_commit", mgr_db_col_text(st, 14));
+    mgr_host_cluster(b, "scheduler_cluster", st, 15, true);
     mgr_jbuf_close(b, '}');
 }
 
@@ -68,7 +96,7 @@ mgr_host_common(struct mgr_jbuf *b, sqlite3_stmt *st)
     mgr_jbuf_int(b, "download_port", sqlite3_column_int(st, 9));
 }
 
-/* A row of MGR_SEED_COLS. */
+/* A row of MGR_SEED_COLS and the nested cluster. */
 static void
 mgr_host_seed_write(struct mgr_jbuf *b, sqlite3_stmt *st)
 {
@@ -78,10 +106,13 @@ mgr_host_seed_write(struct mgr_jbuf *b, sqlite3_stmt *st)
     mgr_jbuf_str(b, "state", mgr_db_col_text(st, 11));
     mgr_jbuf_time(b, "last_keep_alive_at", sqlite3_column_int64(st, 12));
     mgr_jbuf_int(b, "seed_peer_cluster_id", sqlite3_column_int64(st, 13));
+    mgr_jbuf_str(b, "git_version", mgr_db_col_text(st, 14));
+    mgr_jbuf_str(b, "git_commit", mgr_db_col_text(st, 15));
+    mgr_host_cluster(b, "seed_peer_cluster", st, 16, false);
     mgr_jbuf_close(b, '}');
 }
 
-/* A row of MGR_PEER_COLS. */
+/* A row of MGR_PEER_COLS and the nested cluster. */
 static void
 mgr_host_peer_write(struct mgr_jbuf *b, sqlite3_stmt *st)
 {
@@ -98,6 +129,7 @@ mgr_host_peer_write(struct mgr_jbuf *b, sqlite3_stmt *st)
     for (int i = 0; i < (int)DF_NELEM(text); i++)
         mgr_jbuf_str(b, text[i], mgr_db_col_text(st, 13 + i));
     mgr_jbuf_int(b, "scheduler_cluster_id", sqlite3_column_int64(st, 21));
+    mgr_host_cluster(b, "scheduler_cluster", st, 22, true);
     mgr_jbuf_close(b, '}');
 }
 

@@ -72,6 +72,8 @@ mgr_reg_update(struct store_sql *db, enum mgr_reg_kind kind, const struct mgr_re
         mgr_db_bind_text(st, 7, u->features != NULL ? u->features : "[]");
         mgr_db_bind_text(st, 8, u->config != NULL ? u->config : "{}");
         sqlite3_bind_int64(st, 9, u->cluster_id);
+        mgr_db_bind_text(st, 10, mgr_reg_str(u->version));
+        mgr_db_bind_text(st, 11, mgr_reg_str(u->commit));
         break;
     case MGR_REG_SEED_PEER:
     case MGR_REG_PEER:
@@ -88,6 +90,8 @@ mgr_reg_update(struct store_sql *db, enum mgr_reg_kind kind, const struct mgr_re
         if (kind == MGR_REG_SEED_PEER) {
             sqlite3_bind_int(st, 9, 0); /* object storage port: we have none */
             sqlite3_bind_int64(st, 10, u->cluster_id);
+            mgr_db_bind_text(st, 11, mgr_reg_str(u->version));
+            mgr_db_bind_text(st, 12, mgr_reg_str(u->commit));
             break;
         }
         sqlite3_bind_int(st, 9, u->proxy_port);

@@ -3,10 +3,11 @@
  * manager.v2.Manager on its own listener (65003), Connect JSON over HTTP/2 like the
  * scheduler's RPC, h2 with mutual TLS when the manager has a cluster certificate. Schedulers
  * register (UpdateScheduler) and hold a KeepAlive stream open; seed peers do the same with
- * UpdateSeedPeer; peers ask ListSchedulers which scheduler to use, ranked by the searcher
- * (mgr_search.c). Unlike upstream, ListSchedulers never returns an inactive scheduler, and
- * a KeepAlive stream ending marks its host inactive only when no newer stream of the same
- * host is open (a scheduler that reconnects does not flap).
+ * UpdateSeedPeer, and read their own row (GetSeedPeer: cluster config and the active
+ * schedulers) and their cluster's active seeds (ListSeedPeers); peers ask ListSchedulers
+ * which scheduler to use, ranked by the searcher (mgr_search.c). Unlike upstream, ListSchedulers
+ * never returns an inactive scheduler, and a KeepAlive stream ending marks its host inactive only
+ * when no newer stream of the same host is open (a scheduler that reconnects does not flap).
  *
  * KeepAlive is the client-streaming call of upstream's proto, served as our bidi kind: each
  * message {sourceType, hostname, clusterId, ip} renews the host for keepAlive.timeout; the
@@ -283,6 +284,8 @@ mgr_rpc_update_scheduler(struct rpc_call *call, const cJSON *msg, void *arg)
     u.port = r.port;
     u.features = ftext;
     u.config = r.config;
+    u.version = r.version;
+    u.commit = r.commit;
     u.cluster_id = (int64_t)r.cluster_id;
     rv = mgr_reg_update(ctx->db, MGR_REG_SCHEDULER, &u, df_time_wall_ms(), &id);
     free(ftext);
@@ -343,6 +346,8 @@ mgr_rpc_update_seed_peer(struct rpc_call *call, const cJSON *msg, void *arg)
     u.type = "super";
     u.port = r.port;
     u.download_port = r.download_port;
+    u.version = r.version;
+    u.commit = r.commit;
     u.cluster_id = (int64_t)r.cluster_id;
     rv = mgr_reg_update(ctx->db, MGR_REG_SEED_PEER, &u, df_time_wall_ms(), &id);
     if (rv == 0)

@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "df/df_version.h"
 #include "df/log.h"
 #include "df/net_tls.h"
 #include "df/proto_mgr.h"
@@ -225,6 +226,9 @@ peer_mgr_seed_link(struct peer_mgr *m, struct df_error *err)
     reg.idc = ctx->cfg.idc;
     reg.location = ctx->cfg.location;
     reg.type = (char[]){"super"};
+    /* the manager shows them (REST git_version, git_commit); the strings are only read */
+    reg.version = (char *)(uintptr_t)df_version();
+    reg.commit = (char *)(uintptr_t)df_git_commit();
     reg.port = peer_mgr_port(rpc_server_addr(ctx->rpc, 0));
     reg.download_port = peer_mgr_port(net_listener_addr(ctx->upload_listener));
     reg.cluster_id = ka.cluster_id = (uint64_t)ctx->cfg.manager_seed_cluster_id;
@@ -262,6 +266,9 @@ peer_manager_start(struct peer *ctx, struct df_error *err)
     req.idc = ctx->cfg.idc;
     req.location = ctx->cfg.location;
     req.cluster_id = (uint64_t)ctx->cfg.manager_cluster_id;
+    /* as upstream's dfdaemon: the manager's peer rows and the console's version chart */
+    req.version = (char *)(uintptr_t)df_version();
+    req.commit = (char *)(uintptr_t)df_git_commit();
     if ((m->list_msg = proto_mgr_req_to_json(&req, PROTO_MGR_REQ_LIST_SCHEDULERS)) == NULL)
         return df_error_set(err, DF_ENOMEM, "out of memory");
     memset(&co, 0, sizeof(co));

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "df/df_json.h"
+#include "df/df_version.h"
 #include "df/log.h"
 #include "df/net_tls.h"
 #include "df/proto_mgr.h"
@@ -292,6 +293,9 @@ sched_manager_start(struct sched *ctx, struct df_error *err)
     snprintf(config, sizeof(config), "{\"manager_keep_alive_interval\":%lld}",
              (long long)ctx->cfg.manager_keepalive * 1000000);
     reg.config = config;
+    /* the manager shows them (REST git_version, git_commit); the strings are only read */
+    reg.version = (char *)(uintptr_t)df_version();
+    reg.commit = (char *)(uintptr_t)df_git_commit();
     ka.source = reg.source;
     ka.hostname = host;
     ka.ip = ip;

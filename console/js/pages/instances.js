@@ -77,7 +77,7 @@ const schedulers = {
 	title: 'Schedulers', one: 'scheduler', tab: '/schedulers', path: '/api/v1/schedulers',
 	filter: c => ({scheduler_cluster_id: String(c.scheduler_cluster_id)}),
 	columns: [{title: 'Host name', cell: r => link(`/clusters/${r.scheduler_cluster_id}/schedulers/${r.id}`, r.host_name)},
-		{title: 'IP', cell: r => r.ip}, {title: 'Port', cell: r => String(r.port)}],
+		{title: 'IP', cell: r => r.ip}, {title: 'Port', cell: r => String(r.port)}, {title: 'Version', cell: r => r.git_version || ''}],
 	// upstream's GET scheduler-features, served with its PATCH of a scheduler; a manager
 	// without them (this one: a scheduler's features are what it registers with) gets no
 	// switches, which could only fail
@@ -95,7 +95,7 @@ const seedPeers = {
 	filter: c => ({seed_peer_cluster_id: String(c.seed_peer_cluster_id)}),
 	columns: [{title: 'Host name', cell: r => r.host_name}, {title: 'IP', cell: r => r.ip},
 		{title: 'Port', cell: r => String(r.port)}, {title: 'Download port', cell: r => String(r.download_port)},
-		{title: 'Type', cell: r => r.type}],
+		{title: 'Type', cell: r => r.type}, {title: 'Version', cell: r => r.git_version || ''}],
 };
 
 async function schedulerDetail(view, cid, sid) {
@@ -104,6 +104,7 @@ async function schedulerDetail(view, cid, sid) {
 		const s = await api.get(`/api/v1/schedulers/${sid}`);
 		mount(box, h('section.card', {}, h('dl', {}, [['Host name', s.host_name], ['IP', s.ip], ['Port', String(s.port)],
 			['State', badge(s.state)], ['Features', (s.features || []).join(', ')], ['IDC', s.idc], ['Location', s.location],
+			['Version', s.git_version], ['Commit', s.git_commit], ['Cluster', s.scheduler_cluster?.name],
 			['Last keepalive', fmtTime(s.last_keep_alive_at)], ['Created', fmtTime(s.created_at)], ['Updated', fmtTime(s.updated_at)]]
 			.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v || '–')]))));
 	};
