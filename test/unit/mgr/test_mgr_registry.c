@@ -174,6 +174,71 @@ START_TEST(test_seed_peers_and_peers)
 
 END_TEST
 
+/* Column col of row id of a GET statement (slot), copied into out. */
+static void
+get_col(enum mgr_stmt slot, int64_t id, int col, char *out, size_t len)
+{
+    sqlite3_stmt *st = mgr_db_stmt(db, slot);
+
+    ck_assert_ptr_nonnull(st);
+    sqlite3_bind_int64(st, 1, id);
+    ck_assert_int_eq(mgr_db_step(db, st), STORE_SQL_ROW);
+    snprintf(out, len, "%s", mgr_db_col_text(st, col));
+    sqlite3_reset(st);
+}
+
+/*
+ * Schedulers and seed peers store the version and commit they register with; an upsert
+ * without them keeps the stored ones. The REST GETs carry the cluster's columns after the
+ * host's (mgr_host.c reads git_version, git_commit, then the cluster's id and name).
+ */
+START_TEST(test_versions_and_clusters)
+{
+    int64_t now = df_time_wall_ms(), sid = 0, pid = 0;
+    struct mgr_reg_update s = {.hostname = "sched-v",
+                               .ip = "127.0.1.2",
+                               .port = 8002,
+                               .version = "1.2.3",
+                               .commit = "abc",
+                               .cluster_id = 1};
+    struct mgr_reg_update p = {.hostname = "seed-v",
+                               .ip = "127.0.1.4",
+                               .port = 65000,
+                               .version = "1.2.3",
+                               .commit = "abc",
+                               .cluster_id = 1};
+    char v[64];
+
+    ck_assert_int_eq(mgr_reg_update(db, MGR_REG_SCHEDULER, &s, now, &sid), 0);
+    ck_assert_int_eq(mgr_reg_update(db, MGR_REG_SEED_PEER, &p, now, &pid), 0);
+    get_col(MGR_STMT_SCHED_GET, sid, 13, v, sizeof(v));
+    ck_assert_str_eq(v, "1.2.3");
+    get_col(MGR_STMT_SEED_GET, pid, 15, v, sizeof(v));
+    ck_assert_str_eq(v, "abc");
+    /* an update without them keeps them; a new version replaces them */
+    s.version = s.commit = NULL;
+    p.version = "";
+    ck_assert_int_eq(mgr_reg_update(db, MGR_REG_SCHEDULER, &s, now + 1, &sid), 0);
+    ck_assert_int_eq(mgr_reg_update(db, MGR_REG_SEED_PEER, &p, now + 1, &pid), 0);
+    get_col(MGR_STMT_SCHED_GET, sid, 14, v, sizeof(v));
+    ck_assert_str_eq(v, "abc");
+    get_col(MGR_STMT_SEED_GET, pid, 14, v, sizeof(v));
+    ck_assert_str_eq(v, "1.2.3");
+    s.version = "2.0.0";
+    ck_assert_int_eq(mgr_reg_update(db, MGR_REG_SCHEDULER, &s, now + 2, &sid), 0);
+    get_col(MGR_STMT_SCHED_GET, sid, 13, v, sizeof(v));
+    ck_assert_str_eq(v, "2.0.0");
+    /* the nested cluster: id, then name three columns on */
+    get_col(MGR_STMT_SCHED_GET, sid, 15, v, sizeof(v));
+    ck_assert_str_eq(v, "1");
+    get_col(MGR_STMT_SCHED_GET, sid, 18, v, sizeof(v));
+    ck_assert_str_eq(v, "cluster-1");
+    get_col(MGR_STMT_SEED_GET, pid, 19, v, sizeof(v));
+    ck_assert_str_eq(v, "cluster-1");
+}
+
+END_TEST
+
 Suite *test_mgr_registry_suite(void);
 
 Suite *
@@ -187,6 +252,7 @@ test_mgr_registry_suite(void)
     tcase_add_test(tc, test_keepalive_expires);
     tcase_add_test(tc, test_stream_end_inactive);
     tcase_add_test(tc, test_seed_peers_and_peers);
+    tcase_add_test(tc, test_versions_and_clusters);
     suite_add_tcase(s, tc);
     return s;
 }
