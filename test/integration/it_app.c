@@ -414,10 +414,14 @@ START_TEST(test_restart_and_upgrade)
     ck_assert_str_eq(ap_str(doc, "name"), "app-1");
     ck_assert_int_eq(ap_int(cJSON_GetObjectItemCaseSensitive(doc, "priority"), "value"), 2);
     cJSON_Delete(doc);
-    /* the database as the binary before migration 8 left it */
+    /* the database as the binary before migration 8 left it (nor had it 9's columns) */
     ck_assert_int_eq(it_proc_stop(&A.mgr), 0);
     ck_assert_int_eq(it_shf(NULL, 10,
                             "sqlite3 %s/data/manager.db 'DROP TABLE applications; "
+                            "ALTER TABLE schedulers DROP COLUMN git_version; "
+                            "ALTER TABLE schedulers DROP COLUMN git_commit; "
+                            "ALTER TABLE seed_peers DROP COLUMN git_version; "
+                            "ALTER TABLE seed_peers DROP COLUMN git_commit; "
                             "PRAGMA user_version = 7'",
                             A.dir),
                      0);

@@ -381,7 +381,9 @@ START_TEST(test_rest_nested_versions)
     sr_same_by_id("/api/v1/seed-peers", row, "seed_peer_cluster");
     cJSON_Delete(doc);
 
-    /* the seed asked ListSchedulers as a peer: its peer row, version from that request */
+    /* the seed asked ListSchedulers as a peer (the manager notes it before answering): its
+     * peer row, version from that request */
+    ck_assert(it_log_wait(&S.seed_a, "scheduler cluster 1: 1 healthy scheduler(s)", 30000));
     row = sr_row("/api/v1/peers", "seed-a", &doc);
     c = cJSON_GetObjectItem(row, "scheduler_cluster");
     ck_assert_int_eq(sr_num(c, "id"), 1);
