@@ -678,6 +678,12 @@ void mgr_jbuf_int(struct mgr_jbuf *b, const char *key, int64_t v);
 void mgr_jbuf_time(struct mgr_jbuf *b, const char *key, int64_t ms);
 /* Stored JSON text as a member: normalised as cJSON prints it, {} or [] when it is not JSON. */
 void mgr_jbuf_json(struct mgr_jbuf *b, const char *key, const char *text, bool array);
+/*
+ * Stored JSON text the manager printed itself (cJSON_PrintUnformatted: the clusters' configs
+ * and scopes, mgr_cluster.c, and the seed rows of migration 1), copied as it is, with no
+ * parse: "" (a missing row of a LEFT JOIN) is {}. The hot lists carry a cluster per row.
+ */
+void mgr_jbuf_json_ours(struct mgr_jbuf *b, const char *key, const char *text);
 
 /* A row of a statement written as one JSON object. */
 typedef void mgr_row_write_fn(struct mgr_jbuf *b, sqlite3_stmt *st);

@@ -674,6 +674,16 @@ mgr_jbuf_json(struct mgr_jbuf *b, const char *key, const char *text, bool array)
     cJSON_Delete(v);
 }
 
+void
+mgr_jbuf_json_ours(struct mgr_jbuf *b, const char *key, const char *text)
+{
+    mgr_jbuf_key(b, key);
+    if (text[0] == '\0')
+        mgr_jbuf_put(b, "{}", 2);
+    else
+        mgr_jbuf_put(b, text, strlen(text));
+}
+
 cJSON *
 mgr_row_tree(sqlite3_stmt *st, mgr_row_write_fn *fn)
 {

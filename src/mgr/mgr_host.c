@@ -54,11 +54,11 @@ mgr_host_cluster(struct mgr_jbuf *b, const char *key, sqlite3_stmt *st, int col,
     mgr_jbuf_int(b, "is_del", 0);
     mgr_jbuf_str(b, "name", mgr_db_col_text(st, col + 3));
     mgr_jbuf_str(b, "bio", mgr_db_col_text(st, col + 4));
-    mgr_jbuf_json(b, "config", mgr_db_col_text(st, col + 5), false);
+    mgr_jbuf_json_ours(b, "config", mgr_db_col_text(st, col + 5));
     if (sc) {
-        mgr_jbuf_json(b, "client_config", mgr_db_col_text(st, col + 6), false);
-        mgr_jbuf_json(b, "seed_client_config", mgr_db_col_text(st, col + 7), false);
-        mgr_jbuf_json(b, "scopes", mgr_db_col_text(st, col + 8), false);
+        mgr_jbuf_json_ours(b, "client_config", mgr_db_col_text(st, col + 6));
+        mgr_jbuf_json_ours(b, "seed_client_config", mgr_db_col_text(st, col + 7));
+        mgr_jbuf_json_ours(b, "scopes", mgr_db_col_text(st, col + 8));
         mgr_jbuf_bool(b, "is_default", sqlite3_column_int(st, col + 9) != 0);
     }
     mgr_jbuf_close(b, '}');
