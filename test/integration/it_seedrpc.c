@@ -6,7 +6,8 @@
  * and the active schedulers, ListSeedPeers the active seeds of the caller's cluster (a killed
  * seed is left out, a killed scheduler too); the REST rows of schedulers, seed peers and
  * peers carry their cluster as upstream preloads it and the version and commit the hosts
- * registered with (`dragonfly version`'s); under mTLS only the seed a request names asks.
+ * registered with (`dragonfly version`'s); a second cluster's seed sees that cluster's
+ * config, scheduler and seeds only; under mTLS only the seed a request names asks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,8 +103,9 @@ sr_start_sched(struct it_proc *p, const char *name, const char *ip, const char *
     ck_assert(it_log_wait(&S.mgr, log, 30000));
 }
 
+/* A seed peer in seed-peer cluster `cluster`, registered through the manager. */
 static void
-sr_start_seed(struct it_proc *p, const char *name, const char *ip)
+sr_start_seed(struct it_proc *p, const char *name, const char *ip, const char *cluster)
 {
     char data[700], log[128];
 
@@ -111,7 +113,7 @@ sr_start_seed(struct it_proc *p, const char *name, const char *ip)
     ck_assert_int_eq(it_df_start(p, S.dir, name, "peer", "--ip", ip, "--hostname", name,
                                  "--rpc-port", "0", "--upload-port", "0", "--metrics-port", "0",
                                  "--proxy-listen", "off", "--data-dir", data, "--manager", S.rpc,
-                                 "--seed", NULL),
+                                 "--seed", "--seed-peer-cluster-id", cluster, NULL),
                      0);
     snprintf(log, sizeof(log), "seed peer %s: keepalive stream open", name);
     ck_assert(it_log_wait(&S.mgr, log, 30000));
@@ -132,17 +134,17 @@ sr_rpc(const char *method, const char *body)
     return out;
 }
 
-/* GetSeedPeer for (hostname, cluster 1) parsed into *p. */
+/* GetSeedPeer for (hostname, cluster) parsed into *p. */
 static void
-sr_get_seed(const char *hostname, struct proto_mgr_seed_peer *p)
+sr_get_seed(const char *hostname, int cluster, struct proto_mgr_seed_peer *p)
 {
     char body[256], *out;
     struct df_error err;
     cJSON *doc;
 
     snprintf(body, sizeof(body),
-             "{\"sourceType\":\"SEED_PEER_SOURCE\",\"hostname\":\"%s\",\"seedPeerClusterId\":1}",
-             hostname);
+             "{\"sourceType\":\"SEED_PEER_SOURCE\",\"hostname\":\"%s\",\"seedPeerClusterId\":%d}",
+             hostname, cluster);
     out = sr_rpc("GetSeedPeer", body);
     doc = cJSON_Parse(out);
     ck_assert_msg(doc != NULL && proto_mgr_seed_peer_from_json(doc, p, &err) == 0, "%s", out);
@@ -150,23 +152,26 @@ sr_get_seed(const char *hostname, struct proto_mgr_seed_peer *p)
     free(out);
 }
 
-/* ListSeedPeers as seed-a: the host names of the answer, in order, joined by ','. */
+/* ListSeedPeers as (host, ip): the host names of the answer, in order, joined by ','. */
 static void
-sr_list_seeds(char *names, size_t len)
+sr_list_seeds(const char *host, const char *ip, char *names, size_t len)
 {
-    char *out =
-            sr_rpc("ListSeedPeers", "{\"sourceType\":\"SEED_PEER_SOURCE\",\"hostname\":"
-                                    "\"seed-a\",\"ip\":\"" SR_SEED_A_IP "\",\"version\":\"x\"}");
     struct proto_mgr_seed_peer *v = NULL;
     struct df_error err;
     size_t n = 0, used = 0;
-    cJSON *doc = cJSON_Parse(out);
+    char body[256], *out;
+    cJSON *doc;
 
+    snprintf(body, sizeof(body),
+             "{\"sourceType\":\"SEED_PEER_SOURCE\",\"hostname\":\"%s\",\"ip\":\"%s\","
+             "\"version\":\"x\"}",
+             host, ip);
+    out = sr_rpc("ListSeedPeers", body);
+    doc = cJSON_Parse(out);
     ck_assert_msg(doc != NULL && proto_mgr_seed_peers_from_json(doc, &v, &n, &err) == 0, "%s", out);
     names[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         ck_assert_str_eq(v[i].state, "active");
-        ck_assert_int_eq(v[i].cluster_id, 1);
         used += (size_t)snprintf(names + used, len - used, "%s%s", i > 0 ? "," : "", v[i].hostname);
         ck_assert_uint_lt(used, len);
     }
@@ -187,10 +192,10 @@ START_TEST(test_seed_rpcs)
     bool gone = false;
 
     sr_start_sched(&S.sched, "sched-a", SR_SCHED_IP, "1");
-    sr_start_seed(&S.seed_a, "seed-a", SR_SEED_A_IP);
-    sr_start_seed(&S.seed_b, "seed-b", SR_SEED_B_IP);
+    sr_start_seed(&S.seed_a, "seed-a", SR_SEED_A_IP, "1");
+    sr_start_seed(&S.seed_b, "seed-b", SR_SEED_B_IP, "1");
 
-    sr_get_seed("seed-a", &p);
+    sr_get_seed("seed-a", 1, &p);
     ck_assert_str_eq(p.hostname, "seed-a");
     ck_assert_str_eq(p.ip, SR_SEED_A_IP);
     ck_assert_str_eq(p.type, "super");
@@ -208,7 +213,7 @@ START_TEST(test_seed_rpcs)
     ck_assert_int_eq(p.schedulers[0].cluster_id, 1);
     proto_mgr_seed_peer_reset(&p);
 
-    sr_list_seeds(names, sizeof(names));
+    sr_list_seeds("seed-a", SR_SEED_A_IP, names, sizeof(names));
     ck_assert_str_eq(names, "seed-a,seed-b");
 
     /* unknown hosts and clusters: NotFound; bad requests: InvalidArgument naming the field */
@@ -233,7 +238,7 @@ START_TEST(test_seed_rpcs)
     /* seed-b killed: its stream ends and ListSeedPeers leaves it out */
     sr_kill(&S.seed_b);
     for (int waited = 0; waited <= 15000 && !gone; waited += 250) {
-        sr_list_seeds(names, sizeof(names));
+        sr_list_seeds("seed-a", SR_SEED_A_IP, names, sizeof(names));
         if (!(gone = strcmp(names, "seed-a") == 0))
             it_sleep_ms(250);
     }
@@ -242,7 +247,7 @@ START_TEST(test_seed_rpcs)
     sr_kill(&S.sched);
     gone = false;
     for (int waited = 0; waited <= 15000 && !gone; waited += 250) {
-        sr_get_seed("seed-a", &p);
+        sr_get_seed("seed-a", 1, &p);
         gone = p.nschedulers == 0;
         proto_mgr_seed_peer_reset(&p);
         if (!gone)
@@ -250,7 +255,7 @@ START_TEST(test_seed_rpcs)
     }
     ck_assert_msg(gone, "GetSeedPeer still offers the killed scheduler");
     /* and the manager kept serving through all of it */
-    sr_list_seeds(names, sizeof(names));
+    sr_list_seeds("seed-a", SR_SEED_A_IP, names, sizeof(names));
     ck_assert_str_eq(names, "seed-a");
 }
 
@@ -328,9 +333,10 @@ sr_same_by_id(const char *base, const cJSON *row, const char *key)
  */
 START_TEST(test_rest_nested_versions)
 {
+    struct proto_mgr_seed_peer p;
     const cJSON *c, *cfg;
     cJSON *doc, *row;
-    char *body = NULL;
+    char *body = NULL, names[256];
 
     ck_assert_int_eq(
             it_rest(S.rest, S.token, "POST", "/api/v1/clusters",
@@ -343,7 +349,21 @@ START_TEST(test_rest_nested_versions)
     free(body);
     sr_start_sched(&S.sched, "sched-a", SR_SCHED_IP, "1");
     sr_start_sched(&S.sched2, "sched-b", SR_SCHED2_IP, "2");
-    sr_start_seed(&S.seed_a, "seed-a", SR_SEED_A_IP);
+    sr_start_seed(&S.seed_a, "seed-a", SR_SEED_A_IP, "1");
+    sr_start_seed(&S.seed_b, "seed-b", SR_SEED_B_IP, "2");
+
+    /* cluster-2's seed: its cluster's config and scheduler, and only its cluster's seeds */
+    sr_get_seed("seed-b", 2, &p);
+    ck_assert_str_eq(p.cluster.name, "cluster-2");
+    ck_assert_str_eq(p.cluster.config, "{\"load_limit\":10}");
+    ck_assert_uint_eq(p.nschedulers, 1);
+    ck_assert_str_eq(p.schedulers[0].hostname, "sched-b");
+    ck_assert_int_eq(p.schedulers[0].cluster_id, 2);
+    proto_mgr_seed_peer_reset(&p);
+    sr_list_seeds("seed-b", SR_SEED_B_IP, names, sizeof(names));
+    ck_assert_str_eq(names, "seed-b");
+    sr_list_seeds("seed-a", SR_SEED_A_IP, names, sizeof(names));
+    ck_assert_str_eq(names, "seed-a");
 
     row = sr_row("/api/v1/schedulers", "sched-a", &doc);
     c = cJSON_GetObjectItem(row, "scheduler_cluster");
@@ -379,6 +399,9 @@ START_TEST(test_rest_nested_versions)
     /* a seed-peer cluster has no scheduler-cluster members */
     ck_assert_ptr_null(cJSON_GetObjectItem(c, "client_config"));
     sr_same_by_id("/api/v1/seed-peers", row, "seed_peer_cluster");
+    cJSON_Delete(doc);
+    row = sr_row("/api/v1/seed-peers", "seed-b", &doc);
+    ck_assert_str_eq(sr_str(cJSON_GetObjectItem(row, "seed_peer_cluster"), "name"), "cluster-2");
     cJSON_Delete(doc);
 
     /* the seed asked ListSchedulers as a peer (the manager notes it before answering): its
