@@ -52,6 +52,7 @@ struct cli_get_config {
     bool no_progress;
     bool insecure;
     bool disable_back_to_source;
+    int64_t priority;
     char *socket;
     char *data_dir;
     char *peer_config;
@@ -112,6 +113,17 @@ static const struct df_conf_entry cli_get_entries[] = {
          .type = DF_CONF_BOOL,
          .offset = F(disable_back_to_source),
          .help = "fail rather than download from the origin"},
+        {.key = "priority",
+         .short_flag = 'p',
+         .type = DF_CONF_INT,
+         .offset = F(priority),
+         .def = "6",
+         .min = 0,
+         .max = PROTO_PRIORITY_MAX,
+         .metavar = "0-6",
+         .help = "the scheduler's first fetch of a new task: 0 lets the manager's application "
+                 "decide, 1 forbids it, 2 only from peers, 3 from the origin by this peer, "
+                 "4-6 through a seed peer"},
         {.key = "socket",
          .type = DF_CONF_STRING,
          .offset = F(socket),
@@ -553,6 +565,7 @@ cli_get_request(struct cli_get *g, const char *url, char *why, size_t whylen)
     d.filtered = g->cfg.filtered != NULL ? xstrdup(g->cfg.filtered) : NULL;
     d.insecure = g->cfg.insecure;
     d.disable_back_to_source = g->cfg.disable_back_to_source;
+    d.priority = (uint32_t)g->cfg.priority;
     if (!cli_get_headers(g, &d, why, whylen))
         goto out;
     req = cJSON_CreateObject();

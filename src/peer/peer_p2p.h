@@ -36,6 +36,9 @@ void peer_p2p_shutdown(struct peer *ctx);
  */
 bool peer_p2p_sched_is_reachable(const struct peer *ctx, char *why, size_t len);
 
+/* Does the peer have a scheduler (configured, or given by the manager)? */
+bool peer_p2p_has_scheduler(const struct peer *ctx);
+
 /* A piece being fetched from a parent (for cut-through). */
 struct peer_p2p_progress {
     uint64_t seq;     /* names the fetch attempt */

@@ -31,6 +31,7 @@
 #include "df/xmalloc.h"
 #include "sched.h"
 #include "sched_json.h"
+#include "sched_prio.h"
 
 _Static_assert(SCHED_TINY_MAX <= PROTO_TINY_MAX, "a tiny task fits its answer");
 
@@ -789,6 +790,41 @@ auth_source_report(const struct sched_stream *st, struct req_err *e)
 
 /* ---- AnnouncePeer ---- */
 
+/*
+ * The first download of a task goes as its effective priority says (sched_prio.h): LEVEL1
+ * and LEVEL2 end the stream with upstream's refusals, which our peers take as final (they do
+ * not fetch from the origin themselves then); LEVEL3, or a seed that failed lately, sends the
+ * peer to the source; the others go the usual way, where a seed is triggered. Returns -1
+ * with e set for a refusal.
+ */
+static int
+peer_priority(struct sched_stream *st, const struct proto_sched_peer_req *req,
+              struct sched_register *r, struct req_err *e)
+{
+    const struct proto_dfdaemon_download *d = &req->download;
+    int64_t now = df_time_wall_steady_ms(), seed_fail_at = 0;
+    uint32_t level;
+
+    if (d->need_back_to_source || !sched_state_is_first_download(st->ctx->state, st->task_id,
+                                                                 st->host_id, now, &seed_fail_at))
+        return 0;
+    level = sched_manager_priority(st->ctx, d->priority, d->application, d->url);
+    switch (sched_prio_decide(level, seed_fail_at, now)) {
+    case SCHED_PRIO_FORBIDDEN:
+        return req_fail(e, RPC_FAILED_PRECONDITION, "%s", PROTO_SCHED_PRIORITY_FORBIDDEN);
+    case SCHED_PRIO_NO_PEERS:
+        return req_fail(e, RPC_NOT_FOUND, "%s", PROTO_SCHED_PRIORITY_NO_PEERS);
+    case SCHED_PRIO_SOURCE:
+        log_debug("sched", "sched: peer %s: task %.12s: %s: to the source itself", st->peer_id,
+                  st->task_id, sched_prio_level_name(level));
+        r->need_back_to_source = true;
+        break;
+    case SCHED_PRIO_SEED:
+        break;
+    }
+    return 0;
+}
+
 /* A register; on success the task keeps req's download for its seed. */
 static int
 peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct req_err *e)
@@ -796,6 +832,7 @@ peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
     struct sched *ctx = st->ctx;
     struct sched_register r;
     struct sched_rtask *rt;
+    uint32_t level = req->download.priority;
     int rv;
 
     if (st->state != SCHED_STREAM_OPEN)
@@ -813,11 +850,18 @@ peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
     r.peer_id = st->peer_id;
     r.content_length = req->content_length;
     r.piece_length = req->piece_length;
+    if (peer_priority(st, req, &r, e) != 0) {
+        ctx->m.register_failed++;
+        ctx->m.register_failed_by_level[level]++;
+        return -1;
+    }
     if ((rv = sched_state_peer_register(ctx->state, &r, df_time_wall_steady_ms(), &ctx->acts)) !=
         0) {
         ctx->m.register_failed++;
+        ctx->m.register_failed_by_level[level]++;
         return core_fail(e, rv, "register peer", st->peer_id);
     }
+    ctx->m.register_by_level[level]++;
     ctx->m.register_total++;
     rt = rtask_get(ctx, st->task_id, true);
     if (rt == NULL || df_map_put(&ctx->streams, st->peer_id, st) != 0) {
