@@ -508,8 +508,10 @@ seed_download_new(struct sched *ctx, const struct sched_action *a,
     d.filtered = reg != NULL ? reg->filtered : NULL;
     if (have_ts && ts.piece_length > 0 && ts.piece_length <= UINT32_MAX)
         d.piece_length = (uint32_t)ts.piece_length;
-    if (reg != NULL)
+    if (reg != NULL) {
         seed_add_headers(&d, reg);
+        d.priority = reg->priority; /* as upstream tells its seed */
+    }
     d.need_back_to_source = true;
     req = cJSON_CreateObject();
     if (req == NULL || !proto_dfdaemon_download_to_json(req, &d)) {
