@@ -37,6 +37,7 @@
 #include "df/net_connect.h"
 #include "df/net_listener.h"
 #include "df/proto_dfdaemon.h"
+#include "df/proto_sched.h"
 #include "df/roles.h"
 #include "df/rpc_client.h"
 #include "df/xmalloc.h"
@@ -301,6 +302,14 @@ cli_get_on_close(struct rpc_client_call *s, const struct rpc_status *st, void *a
         else if (strncmp(st->message, "output: ", 8) == 0)
             /* The peer could not write into our descriptor: name the flag. */
             snprintf(g->msg, sizeof(g->msg), "--output %s: %s", g->cfg.output, st->message + 8);
+        else if (strcmp(st->message, PROTO_SCHED_PRIORITY_FORBIDDEN) == 0 ||
+                 strcmp(st->message, PROTO_SCHED_PRIORITY_NO_PEERS) == 0)
+            /* a new task refused at its priority: say whose level that was */
+            snprintf(g->msg, sizeof(g->msg),
+                     "%s: the scheduler refuses a first download at this priority (-p %" PRId64
+                     "%s)",
+                     st->message, g->cfg.priority,
+                     g->cfg.priority == 0 ? ": the level of the manager's application" : "");
         else
             snprintf(g->msg, sizeof(g->msg), "%s",
                      st->message[0] != '\0' ? st->message : rpc_err_name(st->code));
