@@ -70,9 +70,13 @@ struct sched_metrics {
     uint64_t source_conflicts; /* source reports that contradicted the digest table */
     uint64_t empty_responses, tiny_responses, parents_responses, digests_sent;
     uint64_t gc_peers, gc_hosts, gc_tasks;
-    /* register_peer_total / _failure_total by the download's priority (LEVEL0..LEVEL6) */
-    uint64_t register_by_level[PROTO_PRIORITY_MAX + 1],
-            register_failed_by_level[PROTO_PRIORITY_MAX + 1];
+    /* upstream's families with a priority label: by the level each register asked
+     * (register_peer_total / _failure_total, download_peer_back_to_source_started_total,
+     * download_peer_finished_total / _failure_total) */
+    uint64_t register_by_level[PROTO_PRIORITY_MAX + 1];
+    uint64_t register_failed_by_level[PROTO_PRIORITY_MAX + 1];
+    uint64_t bts_by_level[PROTO_PRIORITY_MAX + 1];
+    uint64_t finished_by_level[PROTO_PRIORITY_MAX + 1], failed_by_level[PROTO_PRIORITY_MAX + 1];
 };
 
 TAILQ_HEAD(sched_stream_list, sched_stream);

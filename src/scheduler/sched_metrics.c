@@ -78,13 +78,6 @@ static const struct {
          offsetof(struct sched_metrics, streams_total)},
         {"announce_peer_failure_total", "AnnouncePeer streams ended with an error.",
          offsetof(struct sched_metrics, stream_errors)},
-        {"download_peer_back_to_source_started_total",
-         "Peers that started downloading from the source.",
-         offsetof(struct sched_metrics, back_to_source)},
-        {"download_peer_finished_total", "Peers that finished downloading.",
-         offsetof(struct sched_metrics, peer_finished)},
-        {"download_peer_finished_failure_total", "Peers whose download failed.",
-         offsetof(struct sched_metrics, peer_failed)},
         {"leave_peer_total", "Peers that left.", offsetof(struct sched_metrics, peer_left)},
         {"download_piece_finished_failure_total", "Piece downloads reported failed.",
          offsetof(struct sched_metrics, piece_failed)},
@@ -140,6 +133,12 @@ sched_metrics_upstream_add(struct df_metrics *r, struct sched *ctx)
                            ctx->m.register_by_level);
     sched_metrics_by_level(r, SCHED_METRICS_PREFIX "register_peer_failure_total",
                            "Peer registrations refused.", ctx->m.register_failed_by_level);
+    sched_metrics_by_level(r, SCHED_METRICS_PREFIX "download_peer_back_to_source_started_total",
+                           "Peers that started downloading from the source.", ctx->m.bts_by_level);
+    sched_metrics_by_level(r, SCHED_METRICS_PREFIX "download_peer_finished_total",
+                           "Peers that finished downloading.", ctx->m.finished_by_level);
+    sched_metrics_by_level(r, SCHED_METRICS_PREFIX "download_peer_finished_failure_total",
+                           "Peers whose download failed.", ctx->m.failed_by_level);
     f = df_metrics_family_new(r, DF_METRICS_COUNTER,
                               SCHED_METRICS_PREFIX "download_piece_finished_total",
                               "Pieces reported downloaded (from the source or from peers).", NULL);

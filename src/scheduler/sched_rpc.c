@@ -74,6 +74,7 @@ struct sched_stream {
     bool in_cb; /* its message callback runs: not a state (any state may be inside it), only
                  * what makes stream_close defer the free */
     bool sent_to_source;              /* we answered needBackToSourceResponse on this stream */
+    uint32_t level;                   /* the register's priority: the metrics' label */
     struct net_tls_identity ident;    /* the caller's verified certificate (role NONE: none) */
     char src[64];                     /* the caller's IP; "" on a unix socket */
     TAILQ_ENTRY(sched_stream) entry;  /* ctx->all */
@@ -864,6 +865,7 @@ peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
         return core_fail(e, rv, "register peer", st->peer_id);
     }
     ctx->m.register_by_level[level]++;
+    st->level = level;
     ctx->m.register_total++;
     rt = rtask_get(ctx, st->task_id, true);
     if (rt == NULL || df_map_put(&ctx->streams, st->peer_id, st) != 0) {
@@ -952,8 +954,10 @@ peer_dispatch(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
     case PROTO_PEER_BTS_STARTED:
         rv = sched_state_peer_back_to_source_started(ctx->state, st->peer_id, req->content_length,
                                                      req->piece_length, now, &ctx->acts);
-        if (rv == 0)
+        if (rv == 0) {
             ctx->m.back_to_source++;
+            ctx->m.bts_by_level[st->level]++;
+        }
         break;
     case PROTO_PEER_RESCHEDULE:
         return peer_reschedule(st, req, e);
@@ -979,13 +983,16 @@ peer_dispatch(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
             if (st->state == SCHED_STREAM_REGISTERED) /* a second report changes nothing */
                 stream_set_state(st, SCHED_STREAM_FINISHED);
             ctx->m.peer_finished++;
+            ctx->m.finished_by_level[st->level]++;
         }
         break;
     case PROTO_PEER_FAILED:
     case PROTO_PEER_BTS_FAILED:
         rv = sched_state_peer_failed(ctx->state, st->peer_id, now, &ctx->acts);
-        if (rv == 0)
+        if (rv == 0) {
             ctx->m.peer_failed++;
+            ctx->m.failed_by_level[st->level]++;
+        }
         break;
     case PROTO_PEER_REQ_KINDS:
         break;

@@ -241,7 +241,17 @@ START_TEST(test_first_download_by_priority)
             pr_metric(sm, "dragonfly_scheduler_register_peer_failure_total{priority=\"LEVEL2\"}"),
             1);
     ck_assert_int_ge(pr_metric(sm, "dragonfly_scheduler_register_peer_total{priority=\"LEVEL6\"}"),
-                     3); /* the seed's two and the peer's */
+                     4); /* the seed's two and the peer's two */
+    /* the peer's LEVEL0 download went to the source and finished; the seed's LEVEL6 ones too */
+    ck_assert_int_eq(pr_metric(sm, "dragonfly_scheduler_download_peer_back_to_source_started_total{"
+                                   "priority=\"LEVEL0\"}"),
+                     1);
+    ck_assert_int_eq(pr_metric(sm, "dragonfly_scheduler_download_peer_finished_total{priority="
+                                   "\"LEVEL0\"}"),
+                     1);
+    ck_assert_int_ge(pr_metric(sm, "dragonfly_scheduler_download_peer_back_to_source_started_total{"
+                                   "priority=\"LEVEL6\"}"),
+                     2);
 }
 
 END_TEST
