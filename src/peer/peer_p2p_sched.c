@@ -109,10 +109,13 @@ peer_p2p_sched_is_reachable(const struct peer *ctx, char *why, size_t len)
     return false;
 }
 
-bool
-peer_p2p_has_scheduler(const struct peer *ctx)
+void
+peer_p2p_prioritize(const struct peer *ctx, struct peer_download_req *r)
 {
-    return ctx->p2p != NULL && ctx->p2p->nsched > 0;
+    bool has_scheduler = ctx->p2p != NULL && ctx->p2p->nsched > 0;
+
+    if (!has_scheduler && (r->priority == 1 || r->priority == 2))
+        r->disable_back_to_source = true;
 }
 
 /* Completion of a periodic AnnounceHost: only tells whether the scheduler answers. */

@@ -384,8 +384,8 @@ peer_proxy_priority(struct net_http_req *req)
  * else the rule's); its digest; its priority. The scheduler decides what the priority means
  * for a task's first download (dragonfly.md 3.5, src/scheduler/sched_prio.c): LEVEL1
  * forbidden (403), LEVEL2 no candidate (404), LEVEL3 this peer from the origin. A peer
- * without a scheduler has nobody to decide, so it applies LEVEL1 and LEVEL2 itself: only
- * what it holds or is fetching is served (LEVEL3 changes nothing there: it fetches alone).
+ * without a scheduler applies LEVEL1 and LEVEL2 itself (peer_p2p_prioritize):
+ * only what it holds or is fetching is served (LEVEL3 changes nothing: it fetches alone).
  */
 static int
 peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url, bool insecure,
@@ -429,8 +429,7 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
     out->insecure = insecure;
     out->policy = px->ctx->src_policy;
     out->priority = (uint32_t)peer_proxy_priority(req);
-    if (!peer_p2p_has_scheduler(px->ctx))
-        out->disable_back_to_source = out->priority == 1 || out->priority == 2;
+    peer_p2p_prioritize(px->ctx, out);
     if ((rv = peer_req_blob_digest(out, err)) != 0) {
         peer_download_req_reset(out);
         return rv;

@@ -6,7 +6,8 @@
  * the matching URL of the application is refused (forbidden), another of its URLs comes from
  * the origin through the peer itself (the seed fetched nothing), -p 2 answers not found, and
  * the default (LEVEL6) goes through the seed. A refused get reaches nobody's origin. The
- * proxy the same way, with 403 and 404 for the refusals.
+ * proxy the same way, with 403 and 404 for the refusals. A peer without a scheduler keeps
+ * LEVEL1 and LEVEL2 from the origin itself.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #define PR_SCHED  "127.0.48.2"
 #define PR_SEED   "127.0.48.3"
 #define PR_PEER   "127.0.48.4"
+#define PR_ALONE  "127.0.48.5"
 #define PR_ORIGIN "127.0.48.9"
 #define PR_APP    "prio-app"
 
@@ -68,18 +70,19 @@ pr_origin_bytes(const char *target)
     return n;
 }
 
-/* `dragonfly get` of the origin's target through the peer with args: the exit status; its
- * stderr (one line) into why. */
+/* `dragonfly get` of the origin's target through the peer named peer with args: the exit
+ * status; its stderr into why. */
 static int
-pr_get(const char *args, const char *target, const char *out, char *why, size_t len)
+pr_get_via(const char *peer, const char *args, const char *target, const char *out, char *why,
+           size_t len)
 {
     char *text = NULL, *rc;
     int status;
 
     ck_assert_int_eq(it_shf(&text, 120,
-                            "%s get --socket %s/peer/dfdaemon.sock --no-progress %s -O %s/%s "
+                            "%s get --socket %s/%s/dfdaemon.sock --no-progress %s -O %s/%s "
                             "'http://%s%s' 2>&1 >/dev/null; echo \"rc=$?\"",
-                            it_bin(), P.dir, args, P.dir, out, P.origin_addr, target),
+                            it_bin(), P.dir, peer, args, P.dir, out, P.origin_addr, target),
                      0);
     rc = strstr(text, "rc=");
     ck_assert_ptr_nonnull(rc);
@@ -88,6 +91,12 @@ pr_get(const char *args, const char *target, const char *out, char *why, size_t 
     snprintf(why, len, "%s", text);
     free(text);
     return status;
+}
+
+static int
+pr_get(const char *args, const char *target, const char *out, char *why, size_t len)
+{
+    return pr_get_via("peer", args, target, out, why, len);
 }
 
 /* out holds what the origin serves at /gen/<size>?seed=<seed>. */
@@ -310,6 +319,36 @@ START_TEST(test_proxy_by_priority)
 
 END_TEST
 
+/* A peer without a scheduler has nobody to ask: it keeps LEVEL1 and LEVEL2 from the origin
+ * itself (get and proxy alike), serves them what it holds, and fetches the rest as usual. */
+START_TEST(test_no_scheduler)
+{
+    struct it_proc alone = {0};
+    char dd[700], why[1024];
+
+    snprintf(dd, sizeof(dd), "%s/alone", P.dir);
+    ck_assert_int_eq(it_df_start(&alone, P.dir, "alone", "peer", "--ip", PR_ALONE, "--hostname",
+                                 "pr-alone", "--data-dir", dd, "--rpc-port", "0", "--upload-port",
+                                 "0", "--metrics-port", "0", "--proxy-listen", "off",
+                                 IT_ALLOW_ORIGIN, PR_ORIGIN, NULL),
+                     0);
+    ck_assert_int_ne(pr_get_via("alone", "-p 1", "/gen/1MiB?seed=5", "a1", why, sizeof(why)), 0);
+    ck_assert_str_eq(why, "dragonfly get: content not in the cache and back-to-source is "
+                          "disabled\n");
+    ck_assert_int_ne(pr_get_via("alone", "-p 2", "/gen/1MiB?seed=5", "a2", why, sizeof(why)), 0);
+    ck_assert_uint_eq(pr_origin_bytes("/gen/1MiB?seed=5"), 0);
+    ck_assert_int_eq(pr_get_via("alone", "-p 3", "/gen/1MiB?seed=5", "a3", why, sizeof(why)), 0);
+    ck_assert_int_eq(pr_get_via("alone", "-p 1", "/gen/1MiB?seed=5", "a4", why, sizeof(why)), 0);
+    pr_same("a4", "1MiB", 5);
+    /* fetched once (and the byte of its size probe), then served from the cache */
+    ck_assert_uint_ge(pr_origin_bytes("/gen/1MiB?seed=5"), 1u << 20);
+    ck_assert_uint_le(pr_origin_bytes("/gen/1MiB?seed=5"), (1u << 20) + 1);
+    it_proc_stop(&alone);
+    cJSON_Delete(alone.ready);
+}
+
+END_TEST
+
 Suite *it_prio_suite(void);
 
 Suite *
@@ -322,6 +361,7 @@ it_prio_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_first_download_by_priority);
     tcase_add_test(tc, test_proxy_by_priority);
+    tcase_add_test(tc, test_no_scheduler);
     suite_add_tcase(s, tc);
     return s;
 }
