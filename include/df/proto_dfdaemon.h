@@ -28,6 +28,8 @@
 
 #define PROTO_DOWNLOAD_STR_MAX     4096 /* bytes of url, tag, application, filtered params */
 #define PROTO_DOWNLOAD_HEADERS_MAX 64
+#define PROTO_PRIORITY_MAX         6 /* LEVEL6, the highest common.v2.Priority */
+#define PROTO_PRIORITY_DEFAULT     6 /* what `get` and the proxy ask when not told (upstream's) */
 
 struct proto_dfdaemon_header {
     char *name;  /* an RFC 9110 token */
@@ -50,6 +52,9 @@ struct proto_dfdaemon_download {
     bool disable_back_to_source; /* never fetch from the origin */
     bool need_back_to_source;    /* the scheduler asks a seed to fetch from the origin */
     uint32_t piece_length;       /* pieceLength the scheduler tells a seed; 0: not given */
+    /* common.v2.Priority, 0..PROTO_PRIORITY_MAX: "LEVEL3" or 3 on the wire. LEVEL0 (absent)
+     * lets the manager's application for the task decide (src/scheduler/sched_prio.c) */
+    uint32_t priority;
 };
 
 void proto_dfdaemon_download_reset(struct proto_dfdaemon_download *d);

@@ -35,9 +35,16 @@
  */
 #define PROTO_SCHED_LIST_HOSTS      PROTO_SCHED_SVC "ListHosts"
 #define PROTO_SCHED_LIST_TASK_PEERS PROTO_SCHED_SVC "ListTaskPeers"
-#define PROTO_SCHED_ANNOUNCE_MAX    (64u << 10) /* bytes of one AnnouncePeer request message */
-#define PROTO_TINY_MAX              128         /* content up to this size is answered inline */
-#define PROTO_ID_MAX                512         /* bytes of a host or peer id */
+/*
+ * A task's first download refused by its priority ends the AnnouncePeer stream with
+ * FailedPrecondition (LEVEL1) or NotFound (LEVEL2) and exactly these messages (upstream's):
+ * a peer then fails the download instead of fetching from the origin itself.
+ */
+#define PROTO_SCHED_PRIORITY_FORBIDDEN "LEVEL1 peer is forbidden"
+#define PROTO_SCHED_PRIORITY_NO_PEERS  "LEVEL2 peer not found candidate peers"
+#define PROTO_SCHED_ANNOUNCE_MAX       (64u << 10) /* bytes of one AnnouncePeer request message */
+#define PROTO_TINY_MAX                 128         /* content up to this size is answered inline */
+#define PROTO_ID_MAX                   512         /* bytes of a host or peer id */
 
 /* ---- AnnounceHost ---- */
 

@@ -37,6 +37,7 @@
 #include "df/net_connect.h"
 #include "df/net_listener.h"
 #include "df/proto_dfdaemon.h"
+#include "df/proto_sched.h"
 #include "df/roles.h"
 #include "df/rpc_client.h"
 #include "df/xmalloc.h"
@@ -52,6 +53,7 @@ struct cli_get_config {
     bool no_progress;
     bool insecure;
     bool disable_back_to_source;
+    int64_t priority;
     char *socket;
     char *data_dir;
     char *peer_config;
@@ -112,6 +114,17 @@ static const struct df_conf_entry cli_get_entries[] = {
          .type = DF_CONF_BOOL,
          .offset = F(disable_back_to_source),
          .help = "fail rather than download from the origin"},
+        {.key = "priority",
+         .short_flag = 'p',
+         .type = DF_CONF_INT,
+         .offset = F(priority),
+         .def = "6", /* PROTO_PRIORITY_DEFAULT, upstream dfget's */
+         .min = 0,
+         .max = PROTO_PRIORITY_MAX,
+         .metavar = "0-6",
+         .help = "the scheduler's first fetch of a new task: 0 lets the manager's application "
+                 "decide, 1 forbids it, 2 only from peers, 3 from the origin by this peer, "
+                 "4-6 through a seed peer"},
         {.key = "socket",
          .type = DF_CONF_STRING,
          .offset = F(socket),
@@ -289,6 +302,14 @@ cli_get_on_close(struct rpc_client_call *s, const struct rpc_status *st, void *a
         else if (strncmp(st->message, "output: ", 8) == 0)
             /* The peer could not write into our descriptor: name the flag. */
             snprintf(g->msg, sizeof(g->msg), "--output %s: %s", g->cfg.output, st->message + 8);
+        else if (strcmp(st->message, PROTO_SCHED_PRIORITY_FORBIDDEN) == 0 ||
+                 strcmp(st->message, PROTO_SCHED_PRIORITY_NO_PEERS) == 0)
+            /* a new task refused at its priority: say whose level that was */
+            snprintf(g->msg, sizeof(g->msg),
+                     "%s: the scheduler refuses a first download at this priority (-p %" PRId64
+                     "%s)",
+                     st->message, g->cfg.priority,
+                     g->cfg.priority == 0 ? ": the level of the manager's application" : "");
         else
             snprintf(g->msg, sizeof(g->msg), "%s",
                      st->message[0] != '\0' ? st->message : rpc_err_name(st->code));
@@ -553,6 +574,7 @@ cli_get_request(struct cli_get *g, const char *url, char *why, size_t whylen)
     d.filtered = g->cfg.filtered != NULL ? xstrdup(g->cfg.filtered) : NULL;
     d.insecure = g->cfg.insecure;
     d.disable_back_to_source = g->cfg.disable_back_to_source;
+    d.priority = (uint32_t)g->cfg.priority;
     if (!cli_get_headers(g, &d, why, whylen))
         goto out;
     req = cJSON_CreateObject();

@@ -222,6 +222,7 @@ struct peer_download_req {
     bool insecure;
     bool disable_back_to_source;
     bool need_back_to_source; /* the scheduler asks a seed to fetch from the origin */
+    uint32_t priority;        /* common.v2.Priority for the scheduler (proto_dfdaemon.h) */
     /* Where back-to-source may connect: ctx->src_policy for a request another host made,
      * NULL for a local caller's (peer_download_req_restrict). Borrowed from the ctx. */
     const struct net_addrpolicy *policy;

@@ -119,6 +119,7 @@ peer_p2p_new(struct peer_p2p_ctx *pc, const char *task_id, const struct peer_dow
     p->tag = req->tag != NULL ? xstrdup(req->tag) : NULL;
     p->application = req->application != NULL ? xstrdup(req->application) : NULL;
     p->filtered = req->filtered != NULL ? xstrdup(req->filtered) : NULL;
+    p->priority = req->priority;
     peer_p2p_copy_headers(p, req);
     return p;
 }

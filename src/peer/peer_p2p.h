@@ -36,6 +36,14 @@ void peer_p2p_shutdown(struct peer *ctx);
  */
 bool peer_p2p_sched_is_reachable(const struct peer *ctx, char *why, size_t len);
 
+/*
+ * The scheduler decides what a priority makes of a task's first download (LEVEL1 forbidden,
+ * LEVEL2 no candidate: src/scheduler/sched_prio.c). A peer without a scheduler has nobody
+ * to decide, so it keeps LEVEL1 and LEVEL2 from the origin itself: r is served only from
+ * what this peer holds or is fetching (disable_back_to_source). With a scheduler: nothing.
+ */
+void peer_p2p_prioritize(const struct peer *ctx, struct peer_download_req *r);
+
 /* A piece being fetched from a parent (for cut-through). */
 struct peer_p2p_progress {
     uint64_t seq;     /* names the fetch attempt */

@@ -128,7 +128,8 @@ struct peer_p2p {
     struct proto_dfdaemon_header *headers;
     size_t nheaders;
     bool need_back_to_source;
-    int sched; /* index of the scheduler in use */
+    uint32_t priority; /* the first request's, for the scheduler's first-download decision */
+    int sched;         /* index of the scheduler in use */
     struct rpc_client_call *probe;
     struct rpc_client_call *stream;
     struct event *retry_timer;

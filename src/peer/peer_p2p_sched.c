@@ -109,6 +109,15 @@ peer_p2p_sched_is_reachable(const struct peer *ctx, char *why, size_t len)
     return false;
 }
 
+void
+peer_p2p_prioritize(const struct peer *ctx, struct peer_download_req *r)
+{
+    bool has_scheduler = ctx->p2p != NULL && ctx->p2p->nsched > 0;
+
+    if (!has_scheduler && (r->priority == 1 || r->priority == 2))
+        r->disable_back_to_source = true;
+}
+
 /* Completion of a periodic AnnounceHost: only tells whether the scheduler answers. */
 static void
 peer_p2p_announce_done(const struct rpc_status *st, const cJSON *resp, void *arg)
@@ -354,6 +363,15 @@ peer_p2p_stream_close(struct rpc_client_call *c, const struct rpc_status *st, vo
         peer_p2p_retry(p, st->message);
         return;
     }
+    /* The scheduler refused the task's first download by its priority: final, and not a
+     * reason to fetch from the origin ourselves, which the priority forbids too. */
+    if (p->t != NULL && p->t->state == PEER_TASK_P2P &&
+        ((st->code == RPC_FAILED_PRECONDITION &&
+          strcmp(st->message, PROTO_SCHED_PRIORITY_FORBIDDEN) == 0) ||
+         (st->code == RPC_NOT_FOUND && strcmp(st->message, PROTO_SCHED_PRIORITY_NO_PEERS) == 0))) {
+        peer_task_fail(p->t, st->code == RPC_NOT_FOUND ? DF_ENOTFOUND : DF_EPERM, st->message);
+        return;
+    }
     /* Refusals (permission_denied: a report the scheduler does not take from us) are not
      * retried: registering again would be refused again. */
     if (st->code == RPC_FAILED_PRECONDITION || st->code == RPC_NOT_FOUND ||
@@ -441,6 +459,7 @@ peer_p2p_open_stream(struct peer_p2p *p)
     r.download.filtered = p->filtered;
     r.download.headers = p->headers;
     r.download.nheaders = p->nheaders;
+    r.download.priority = p->priority;
     r.download.need_back_to_source =
             p->need_back_to_source || done || (p->t != NULL && p->t->from_source);
     if (done || (p->t != NULL && p->t->length_known)) {

@@ -34,6 +34,7 @@
 #include "df/net_route.h"
 #include "df/xmalloc.h"
 #include "peer.h"
+#include "peer_p2p.h"
 #include "peer_proxy_int.h"
 #include "peer_proxy_rule.h"
 #include "peer_task.h"
@@ -380,11 +381,11 @@ peer_proxy_priority(struct net_http_req *req)
 
 /*
  * The P2P request for url: the client's headers, tag, application, filters (the header's,
- * else the rule's); its digest; the priority as this peer can apply it (upstream's
- * scheduler decides it on a task's first download, dragonfly.md 3.5): LEVEL1 (download
- * forbidden) and LEVEL2 (no candidate) let nobody fetch from the origin, neither a seed nor
- * this peer, so only what this peer holds or is fetching is served; LEVEL3 sends this peer
- * to the origin itself, without a seed; 0 and 4-6 the usual way.
+ * else the rule's); its digest; its priority. The scheduler decides what the priority means
+ * for a task's first download (dragonfly.md 3.5, src/scheduler/sched_prio.c): LEVEL1
+ * forbidden (403), LEVEL2 no candidate (404), LEVEL3 this peer from the origin. A peer
+ * without a scheduler applies LEVEL1 and LEVEL2 itself (peer_p2p_prioritize):
+ * only what it holds or is fetching is served (LEVEL3 changes nothing: it fetches alone).
  */
 static int
 peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url, bool insecure,
@@ -395,7 +396,7 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
     const char *v;
     char *filtered;
     size_t len;
-    int rv, priority;
+    int rv;
 
     memset(out, 0, sizeof(*out));
     out->url = xstrdup(url);
@@ -427,9 +428,8 @@ peer_proxy_dreq(struct peer_proxy *px, struct net_http_req *req, const char *url
                                           PEER_PROXY_MAX_HEADERS, &out->nheaders);
     out->insecure = insecure;
     out->policy = px->ctx->src_policy;
-    priority = peer_proxy_priority(req);
-    out->disable_back_to_source = priority == 1 || priority == 2;
-    out->need_back_to_source = priority == 3;
+    out->priority = (uint32_t)peer_proxy_priority(req);
+    peer_p2p_prioritize(px->ctx, out);
     if ((rv = peer_req_blob_digest(out, err)) != 0) {
         peer_download_req_reset(out);
         return rv;

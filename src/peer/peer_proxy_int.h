@@ -13,6 +13,7 @@
 #include "df/df_map.h"
 #include "df/net_http_parse.h"
 #include "df/net_ratelim.h"
+#include "df/proto_dfdaemon.h"
 #include "peer.h"
 #include "peer_proxy_auth.h"
 #include "peer_task.h"
@@ -68,7 +69,7 @@ void peer_proxy_error(struct peer_proxy *px, struct net_http_req *req, int statu
 /* Free n headers (names and values) and the array; NULL is a no-op. */
 void peer_proxy_headers_free(struct net_http_header *h, size_t n);
 
-#define PEER_PROXY_PRIORITY_DEFAULT 6 /* LEVEL6, as upstream's proxy and dfget */
+#define PEER_PROXY_PRIORITY_DEFAULT PROTO_PRIORITY_DEFAULT /* LEVEL6, as upstream's proxy */
 
 /* req's X-Dragonfly-Priority, 0-6; missing or anything else: PEER_PROXY_PRIORITY_DEFAULT. */
 int peer_proxy_priority(struct net_http_req *req);

@@ -35,6 +35,7 @@
 #include "df/df_work.h"
 #include "df/log.h"
 #include "df/net_http_server.h"
+#include "df/proto_sched.h"
 #include "df/store_data.h"
 #include "df/xmalloc.h"
 #include "peer.h"
@@ -205,7 +206,13 @@ peer_proxy_stream_fail(struct peer_proxy_stream *s, const char *why)
 
     snprintf(msg, sizeof(msg), "task %.12s: %s", s->task->id, why);
     net_http_req_on_close(s->req, NULL, NULL);
-    peer_proxy_error(s->px, s->req, 500, "dfdaemon", msg);
+    /* the scheduler's refusals by priority (peer_p2p_sched.c fails the task with its very
+     * message): LEVEL1 forbidden, LEVEL2 not found, as without a scheduler */
+    peer_proxy_error(s->px, s->req,
+                     strcmp(why, PROTO_SCHED_PRIORITY_FORBIDDEN) == 0  ? 403
+                     : strcmp(why, PROTO_SCHED_PRIORITY_NO_PEERS) == 0 ? 404
+                                                                       : 500,
+                     "dfdaemon", msg);
     peer_proxy_stream_free(s);
 }
 

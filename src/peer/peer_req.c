@@ -55,6 +55,7 @@ peer_download_req_take(struct peer_download_req *r, struct proto_dfdaemon_downlo
     r->insecure = d->insecure;
     r->disable_back_to_source = d->disable_back_to_source;
     r->need_back_to_source = d->need_back_to_source;
+    r->priority = d->priority;
     free(d->headers);
     memset(d, 0, sizeof(*d));
 }

@@ -24,6 +24,7 @@
 #include "df/proto_dfdaemon.h"
 #include "df/rpc_server.h"
 #include "df/xmalloc.h"
+#include "peer_p2p.h"
 #include "peer_rpc.h"
 #include "peer_task.h"
 
@@ -65,6 +66,7 @@ peer_rpc_download_task(struct rpc_call *call, const cJSON *req, void *arg)
         rpc_call_finish(call, rpc_err_from_df(rv), err.msg);
         return;
     }
+    peer_p2p_prioritize(ctx, &r);
     /* Over TCP another host asks: its back-to-source obeys the policy. */
     if (caller == NULL && peer_download_req_restrict(&r, ctx, &err) != 0) {
         rpc_call_finish(call, RPC_PERMISSION_DENIED, err.msg);

@@ -151,7 +151,9 @@ proto_dfdaemon_download_fields(const cJSON *o, struct proto_dfdaemon_download *d
                               err)) != 0 ||
         (rv = proto_json_bool(o, PROTO_DL, "needBackToSource", &d->need_back_to_source, err)) !=
                 0 ||
-        (rv = proto_json_u64(o, PROTO_DL, "pieceLength", UINT32_MAX, NULL, &pl, err)) != 0)
+        (rv = proto_json_u64(o, PROTO_DL, "pieceLength", UINT32_MAX, NULL, &pl, err)) != 0 ||
+        (rv = proto_json_level(o, PROTO_DL, "priority", PROTO_PRIORITY_MAX, &d->priority, err)) !=
+                0)
         return rv;
     d->piece_length = (uint32_t)pl;
     /* df_url names the field "url"; here it is the download's. */
@@ -207,7 +209,8 @@ proto_dfdaemon_download_to_json(cJSON *msg, const struct proto_dfdaemon_download
          (!d->insecure || proto_json_add_bool(o, "insecure", true)) &&
          (!d->disable_back_to_source || proto_json_add_bool(o, "disableBackToSource", true)) &&
          (!d->need_back_to_source || proto_json_add_bool(o, "needBackToSource", true)) &&
-         (d->piece_length == 0 || proto_json_add_u64(o, "pieceLength", d->piece_length));
+         (d->piece_length == 0 || proto_json_add_u64(o, "pieceLength", d->piece_length)) &&
+         (d->priority == 0 || proto_json_add_level(o, "priority", d->priority));
     for (size_t i = 0; ok && i < d->nheaders; i++)
         ok = proto_json_add_str(h, d->headers[i].name, d->headers[i].value);
     return ok;

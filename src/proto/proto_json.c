@@ -193,6 +193,44 @@ proto_json_add_digest(cJSON *o, const char *key, const struct df_digest *d)
     return cJSON_AddStringToObject(o, key, df_digest_format(d, text)) != NULL;
 }
 
+/* common.v2.Priority by name; a number on the wire means the same level */
+static const char *const proto_json_levels[] = {"LEVEL0", "LEVEL1", "LEVEL2", "LEVEL3",
+                                                "LEVEL4", "LEVEL5", "LEVEL6"};
+
+int
+proto_json_level(const cJSON *o, const char *where, const char *key, uint32_t max, uint32_t *out,
+                 struct df_error *err)
+{
+    const cJSON *v = proto_json_member(o, key);
+    uint64_t n = 0;
+    int rv;
+
+    if (v == NULL)
+        return 0;
+    if (cJSON_IsString(v) && strncmp(v->valuestring, "LEVEL", 5) == 0) {
+        for (size_t i = 0; i < DF_NELEM(proto_json_levels) && i <= max; i++) {
+            if (strcmp(v->valuestring, proto_json_levels[i]) == 0) {
+                *out = (uint32_t)i;
+                return 0;
+            }
+        }
+        return proto_json_fail(err, DF_EINVAL, where, key, "expected LEVEL0 to LEVEL%zu",
+                               max < DF_NELEM(proto_json_levels) ? (size_t)max
+                                                                 : DF_NELEM(proto_json_levels) - 1);
+    }
+    if ((rv = proto_json_u64(o, where, key, max, NULL, &n, err)) != 0)
+        return rv;
+    *out = (uint32_t)n;
+    return 0;
+}
+
+bool
+proto_json_add_level(cJSON *o, const char *key, uint32_t v)
+{
+    return v < DF_NELEM(proto_json_levels) ? proto_json_add_str(o, key, proto_json_levels[v])
+                                           : proto_json_add_u64(o, key, v);
+}
+
 void
 proto_json_strv_free(char **v, size_t n)
 {

@@ -47,11 +47,21 @@ int proto_json_array(const cJSON *o, const char *where, const char *key, const c
 int proto_json_digest(const cJSON *o, const char *where, const char *key, bool required, bool *has,
                       struct df_digest *out, struct df_error *err);
 
+/*
+ * A common.v2.Priority: the enum's name ("LEVEL3", as protobuf's JSON mapping writes it) or
+ * a number of 0..max; absent leaves *out. The names reach LEVEL6 only; larger numbers are
+ * for the manager's applications, whose REST API stores up to 20.
+ */
+int proto_json_level(const cJSON *o, const char *where, const char *key, uint32_t max,
+                     uint32_t *out, struct df_error *err);
+
 /* Writers: each returns false on OOM; a NULL string is left out. */
 bool proto_json_add_str(cJSON *o, const char *key, const char *v);
 bool proto_json_add_u64(cJSON *o, const char *key, uint64_t v);
 bool proto_json_add_bool(cJSON *o, const char *key, bool v);
 bool proto_json_add_digest(cJSON *o, const char *key, const struct df_digest *d);
+/* A priority: its name up to LEVEL6, a number above. */
+bool proto_json_add_level(cJSON *o, const char *key, uint32_t v);
 
 /*
  * The message's one kind member (an object named by names[k]) into *kind and *body. Members

@@ -623,41 +623,6 @@ proto_mgr_seed_peers_to_json(cJSON *items)
 
 /* ---- ListApplications ---- */
 
-/* common.v2.Priority by name; the values above are numbers on the wire */
-static const char *const proto_mgr_levels[] = {"LEVEL0", "LEVEL1", "LEVEL2", "LEVEL3",
-                                               "LEVEL4", "LEVEL5", "LEVEL6"};
-
-/* Member "value" of o: a level's name or a number of 0..PROTO_MGR_PRIORITY_MAX; absent 0. */
-static int
-proto_mgr_level_get(const cJSON *o, const char *where, uint32_t *out, struct df_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value");
-    uint64_t n = 0;
-    int rv;
-
-    *out = 0;
-    if (cJSON_IsString(v)) {
-        for (size_t i = 0; i < DF_NELEM(proto_mgr_levels); i++) {
-            if (strcmp(v->valuestring, proto_mgr_levels[i]) == 0) {
-                *out = (uint32_t)i;
-                return 0;
-            }
-        }
-        return proto_json_fail(err, DF_EINVAL, where, "value", "expected LEVEL0 to LEVEL6");
-    }
-    if ((rv = proto_json_u64(o, where, "value", PROTO_MGR_PRIORITY_MAX, NULL, &n, err)) != 0)
-        return rv;
-    *out = (uint32_t)n;
-    return 0;
-}
-
-static bool
-proto_mgr_level_add(cJSON *o, uint32_t v)
-{
-    return v < DF_NELEM(proto_mgr_levels) ? proto_json_add_str(o, "value", proto_mgr_levels[v])
-                                          : proto_json_add_u64(o, "value", v);
-}
-
 static void
 proto_mgr_app_reset(struct proto_mgr_app *a)
 {
@@ -693,7 +658,7 @@ proto_mgr_priority_get(const cJSON *o, const char *where, struct proto_mgr_app *
     snprintf(w, sizeof(w), "%s.priority", where);
     if (!cJSON_IsObject(pri))
         return proto_json_fail(err, DF_EINVAL, where, "priority", "expected an object");
-    if ((rv = proto_mgr_level_get(pri, w, &a->priority, err)) != 0 ||
+    if ((rv = proto_json_level(pri, w, "value", PROTO_MGR_PRIORITY_MAX, &a->priority, err)) != 0 ||
         (rv = proto_json_array(pri, w, "urls", &arr, err)) != 0)
         return rv;
     if (cJSON_GetArraySize(arr) > PROTO_MGR_APP_URLS_MAX)
@@ -708,7 +673,8 @@ proto_mgr_priority_get(const cJSON *o, const char *where, struct proto_mgr_app *
         a->nurls++;
         if ((rv = proto_json_str(it, wu, "regex", true, true, 1024, &a->urls[a->nurls - 1].regex,
                                  err)) != 0 ||
-            (rv = proto_mgr_level_get(it, wu, &a->urls[a->nurls - 1].value, err)) != 0)
+            (rv = proto_json_level(it, wu, "value", PROTO_MGR_PRIORITY_MAX,
+                                   &a->urls[a->nurls - 1].value, err)) != 0)
             return rv;
     }
     return 0;
@@ -765,12 +731,12 @@ proto_mgr_app_to_json(const struct proto_mgr_app *a)
          proto_json_add_str(m, "name", a->name) && proto_json_add_str(m, "url", a->url) &&
          proto_json_add_str(m, "bio", a->bio) &&
          (pri = cJSON_AddObjectToObject(m, "priority")) != NULL &&
-         proto_mgr_level_add(pri, a->priority) &&
+         proto_json_add_level(pri, "value", a->priority) &&
          (urls = cJSON_AddArrayToObject(pri, "urls")) != NULL;
     for (size_t i = 0; ok && i < a->nurls; i++)
         ok = (u = cJSON_CreateObject()) != NULL && cJSON_AddItemToArray(urls, u) &&
              proto_json_add_str(u, "regex", a->urls[i].regex) &&
-             proto_mgr_level_add(u, a->urls[i].value);
+             proto_json_add_level(u, "value", a->urls[i].value);
     if (!ok) {
         cJSON_Delete(m);
         return NULL;

@@ -17,6 +17,7 @@
 #include "df/rpc_join.h"
 #include "df/rpc_tls.h"
 #include "df/df_map.h"
+#include "df/proto_dfdaemon.h"
 #include "df/roles.h"
 #include "sched_state.h"
 
@@ -69,6 +70,13 @@ struct sched_metrics {
     uint64_t source_conflicts; /* source reports that contradicted the digest table */
     uint64_t empty_responses, tiny_responses, parents_responses, digests_sent;
     uint64_t gc_peers, gc_hosts, gc_tasks;
+    /* upstream's families with a priority label: by the level each register asked
+     * (register_peer_total / _failure_total, download_peer_back_to_source_started_total,
+     * download_peer_finished_total / _failure_total) */
+    uint64_t register_by_level[PROTO_PRIORITY_MAX + 1];
+    uint64_t register_failed_by_level[PROTO_PRIORITY_MAX + 1];
+    uint64_t bts_by_level[PROTO_PRIORITY_MAX + 1];
+    uint64_t finished_by_level[PROTO_PRIORITY_MAX + 1], failed_by_level[PROTO_PRIORITY_MAX + 1];
 };
 
 TAILQ_HEAD(sched_stream_list, sched_stream);
@@ -110,6 +118,12 @@ int sched_manager_start(struct sched *ctx, struct df_error *err);
 void sched_manager_free(struct sched *ctx);
 /* How many applications with a priority the manager gave (0 without a manager). */
 size_t sched_manager_app_count(const struct sched *ctx);
+/*
+ * The effective priority of a download of level (sched_prio_effective): level itself unless
+ * LEVEL0, else that of the manager's application for application and url, else LEVEL0.
+ */
+uint32_t sched_manager_priority(const struct sched *ctx, uint32_t level, const char *application,
+                                const char *url);
 /* True when the manager's block list refuses a task of url, tag and application. */
 bool sched_manager_blocked(const struct sched *ctx, const char *url, const char *tag,
                            const char *application);

@@ -11,9 +11,9 @@
  *                                    -> RegisterPeer of a matching task is refused
  *
  * With the config it fetches ListApplications (upstream's dynconfig does both every minute):
- * the applications that have a priority, kept for the log and /metrics
- * (dragonfly_scheduler_manager_applications); NotFound means none. Priorities are not
- * applied to scheduling yet.
+ * the applications that have a priority, their URL regexes compiled once per answer
+ * (sched_prio.c), counted on /metrics (dragonfly_scheduler_manager_applications); NotFound
+ * means none. A download of priority LEVEL0 takes its application's (sched_manager_priority).
  *
  * filter_parent_limit bounds how many candidates upstream samples before scoring; our
  * planner looks at every candidate of the task, so it has nothing to apply. Without the
@@ -33,6 +33,7 @@
 #include "df/proto_mgr.h"
 #include "df/rpc_mgr_link.h"
 #include "df/xmalloc.h"
+#include "sched_prio.h"
 
 #define SCHED_MGR_BLOCK_MAX 64 /* entries of each block list we keep */
 
@@ -43,8 +44,8 @@ struct sched_manager {
     size_t nurls;
     char *apps[SCHED_MGR_BLOCK_MAX], *tags[SCHED_MGR_BLOCK_MAX];
     size_t napps, ntags;
-    struct proto_mgr_apps applications; /* ListApplications' last answer */
-    char *applications_seen;            /* its summary, to log changes once */
+    struct sched_prio_apps *applications; /* ListApplications' last answer, compiled */
+    char *applications_seen;              /* its summary, to log changes once */
 };
 
 static void
@@ -203,20 +204,29 @@ sched_manager_apps(const cJSON *resp, void *arg)
         log_warnx("scheduler: manager: bad ListApplications answer: %s", err.msg);
         return;
     }
-    proto_mgr_apps_reset(&m->applications);
-    m->applications = a;
+    sched_prio_apps_free(m->applications);
+    m->applications = sched_prio_apps_new(&a);
     seen = sched_manager_apps_summary(&a);
     if (m->applications_seen == NULL || strcmp(seen, m->applications_seen) != 0)
         log_info("scheduler: manager: %zu applications with a priority%s%s", a.n,
                  a.n > 0 ? ": " : "", seen);
     free(m->applications_seen);
     m->applications_seen = seen;
+    proto_mgr_apps_reset(&a);
 }
 
 size_t
 sched_manager_app_count(const struct sched *ctx)
 {
-    return ctx->manager != NULL ? ctx->manager->applications.n : 0;
+    return ctx->manager != NULL ? sched_prio_apps_count(ctx->manager->applications) : 0;
+}
+
+uint32_t
+sched_manager_priority(const struct sched *ctx, uint32_t level, const char *application,
+                       const char *url)
+{
+    return sched_prio_effective(ctx->manager != NULL ? ctx->manager->applications : NULL, level,
+                                application, url);
 }
 
 bool
@@ -340,7 +350,7 @@ sched_manager_free(struct sched *ctx)
     rpc_mgr_link_free(m->link);
     sched_manager_blocks_free(m);
     free(m->config_seen);
-    proto_mgr_apps_reset(&m->applications);
+    sched_prio_apps_free(m->applications);
     free(m->applications_seen);
     free(m);
     ctx->manager = NULL;

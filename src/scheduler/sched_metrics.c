@@ -13,6 +13,7 @@
 #include "df/df_metrics.h"
 #include "df/df_metrics_proc.h"
 #include "sched.h"
+#include "sched_prio.h"
 
 #define SCHED_METRICS_PREFIX "dragonfly_scheduler_"
 
@@ -73,21 +74,10 @@ static const struct {
     const char *name, *help;
     size_t off;
 } sched_metrics_upstream[] = {
-        {"register_peer_total", "Peers registered.",
-         offsetof(struct sched_metrics, register_total)},
-        {"register_peer_failure_total", "Peer registrations refused.",
-         offsetof(struct sched_metrics, register_failed)},
         {"announce_peer_total", "AnnouncePeer streams opened.",
          offsetof(struct sched_metrics, streams_total)},
         {"announce_peer_failure_total", "AnnouncePeer streams ended with an error.",
          offsetof(struct sched_metrics, stream_errors)},
-        {"download_peer_back_to_source_started_total",
-         "Peers that started downloading from the source.",
-         offsetof(struct sched_metrics, back_to_source)},
-        {"download_peer_finished_total", "Peers that finished downloading.",
-         offsetof(struct sched_metrics, peer_finished)},
-        {"download_peer_finished_failure_total", "Peers whose download failed.",
-         offsetof(struct sched_metrics, peer_failed)},
         {"leave_peer_total", "Peers that left.", offsetof(struct sched_metrics, peer_left)},
         {"download_piece_finished_failure_total", "Piece downloads reported failed.",
          offsetof(struct sched_metrics, piece_failed)},
@@ -113,6 +103,21 @@ sched_metrics_counters_add(struct df_metrics *r, struct sched *ctx, const char *
                        (const uint64_t *)((const char *)&ctx->m + off));
 }
 
+/* A counter family by priority: one series per level of by[], all shown from zero. */
+static void
+sched_metrics_by_level(struct df_metrics *r, const char *name, const char *help, const uint64_t *by)
+{
+    static const char *const prio_label[] = {"priority", NULL};
+    struct df_metrics_family *f =
+            df_metrics_family_new(r, DF_METRICS_COUNTER, name, help, prio_label);
+
+    for (uint32_t l = 0; l <= PROTO_PRIORITY_MAX; l++) {
+        const char *v[] = {sched_prio_level_name(l)};
+
+        df_metrics_series_bind_u64(df_metrics_series_get(f, v), &by[l]);
+    }
+}
+
 static void
 sched_metrics_upstream_add(struct df_metrics *r, struct sched *ctx)
 {
@@ -123,6 +128,17 @@ sched_metrics_upstream_add(struct df_metrics *r, struct sched *ctx)
     for (size_t i = 0; i < DF_NELEM(sched_metrics_upstream); i++)
         sched_metrics_counters_add(r, ctx, sched_metrics_upstream[i].name,
                                    sched_metrics_upstream[i].help, sched_metrics_upstream[i].off);
+    /* by the priority the download asked (upstream's label), not the application's */
+    sched_metrics_by_level(r, SCHED_METRICS_PREFIX "register_peer_total", "Peers registered.",
+                           ctx->m.register_by_level);
+    sched_metrics_by_level(r, SCHED_METRICS_PREFIX "register_peer_failure_total",
+                           "Peer registrations refused.", ctx->m.register_failed_by_level);
+    sched_metrics_by_level(r, SCHED_METRICS_PREFIX "download_peer_back_to_source_started_total",
+                           "Peers that started downloading from the source.", ctx->m.bts_by_level);
+    sched_metrics_by_level(r, SCHED_METRICS_PREFIX "download_peer_finished_total",
+                           "Peers that finished downloading.", ctx->m.finished_by_level);
+    sched_metrics_by_level(r, SCHED_METRICS_PREFIX "download_peer_finished_failure_total",
+                           "Peers whose download failed.", ctx->m.failed_by_level);
     f = df_metrics_family_new(r, DF_METRICS_COUNTER,
                               SCHED_METRICS_PREFIX "download_piece_finished_total",
                               "Pieces reported downloaded (from the source or from peers).", NULL);

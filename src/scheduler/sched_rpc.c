@@ -31,6 +31,7 @@
 #include "df/xmalloc.h"
 #include "sched.h"
 #include "sched_json.h"
+#include "sched_prio.h"
 
 _Static_assert(SCHED_TINY_MAX <= PROTO_TINY_MAX, "a tiny task fits its answer");
 
@@ -73,6 +74,7 @@ struct sched_stream {
     bool in_cb; /* its message callback runs: not a state (any state may be inside it), only
                  * what makes stream_close defer the free */
     bool sent_to_source;              /* we answered needBackToSourceResponse on this stream */
+    uint32_t level;                   /* the register's priority: the metrics' label */
     struct net_tls_identity ident;    /* the caller's verified certificate (role NONE: none) */
     char src[64];                     /* the caller's IP; "" on a unix socket */
     TAILQ_ENTRY(sched_stream) entry;  /* ctx->all */
@@ -507,8 +509,10 @@ seed_download_new(struct sched *ctx, const struct sched_action *a,
     d.filtered = reg != NULL ? reg->filtered : NULL;
     if (have_ts && ts.piece_length > 0 && ts.piece_length <= UINT32_MAX)
         d.piece_length = (uint32_t)ts.piece_length;
-    if (reg != NULL)
+    if (reg != NULL) {
         seed_add_headers(&d, reg);
+        d.priority = reg->priority; /* as upstream tells its seed */
+    }
     d.need_back_to_source = true;
     req = cJSON_CreateObject();
     if (req == NULL || !proto_dfdaemon_download_to_json(req, &d)) {
@@ -789,6 +793,41 @@ auth_source_report(const struct sched_stream *st, struct req_err *e)
 
 /* ---- AnnouncePeer ---- */
 
+/*
+ * The first download of a task goes as its effective priority says (sched_prio.h): LEVEL1
+ * and LEVEL2 end the stream with upstream's refusals, which our peers take as final (they do
+ * not fetch from the origin themselves then); LEVEL3, or a seed that failed lately, sends the
+ * peer to the source; the others go the usual way, where a seed is triggered. Returns -1
+ * with e set for a refusal.
+ */
+static int
+peer_priority(struct sched_stream *st, const struct proto_sched_peer_req *req,
+              struct sched_register *r, struct req_err *e)
+{
+    const struct proto_dfdaemon_download *d = &req->download;
+    int64_t now = df_time_wall_steady_ms(), seed_fail_at = 0;
+    uint32_t level;
+
+    if (d->need_back_to_source || !sched_state_is_first_download(st->ctx->state, st->task_id,
+                                                                 st->host_id, now, &seed_fail_at))
+        return 0;
+    level = sched_manager_priority(st->ctx, d->priority, d->application, d->url);
+    switch (sched_prio_decide(level, seed_fail_at, now)) {
+    case SCHED_PRIO_FORBIDDEN:
+        return req_fail(e, RPC_FAILED_PRECONDITION, "%s", PROTO_SCHED_PRIORITY_FORBIDDEN);
+    case SCHED_PRIO_NO_PEERS:
+        return req_fail(e, RPC_NOT_FOUND, "%s", PROTO_SCHED_PRIORITY_NO_PEERS);
+    case SCHED_PRIO_SOURCE:
+        log_debug("sched", "sched: peer %s: task %.12s: %s: to the source itself", st->peer_id,
+                  st->task_id, sched_prio_level_name(level));
+        r->need_back_to_source = true;
+        break;
+    case SCHED_PRIO_SEED:
+        break;
+    }
+    return 0;
+}
+
 /* A register; on success the task keeps req's download for its seed. */
 static int
 peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct req_err *e)
@@ -796,6 +835,7 @@ peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
     struct sched *ctx = st->ctx;
     struct sched_register r;
     struct sched_rtask *rt;
+    uint32_t level = req->download.priority;
     int rv;
 
     if (st->state != SCHED_STREAM_OPEN)
@@ -813,11 +853,19 @@ peer_register(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
     r.peer_id = st->peer_id;
     r.content_length = req->content_length;
     r.piece_length = req->piece_length;
+    if (peer_priority(st, req, &r, e) != 0) {
+        ctx->m.register_failed++;
+        ctx->m.register_failed_by_level[level]++;
+        return -1;
+    }
     if ((rv = sched_state_peer_register(ctx->state, &r, df_time_wall_steady_ms(), &ctx->acts)) !=
         0) {
         ctx->m.register_failed++;
+        ctx->m.register_failed_by_level[level]++;
         return core_fail(e, rv, "register peer", st->peer_id);
     }
+    ctx->m.register_by_level[level]++;
+    st->level = level;
     ctx->m.register_total++;
     rt = rtask_get(ctx, st->task_id, true);
     if (rt == NULL || df_map_put(&ctx->streams, st->peer_id, st) != 0) {
@@ -906,8 +954,10 @@ peer_dispatch(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
     case PROTO_PEER_BTS_STARTED:
         rv = sched_state_peer_back_to_source_started(ctx->state, st->peer_id, req->content_length,
                                                      req->piece_length, now, &ctx->acts);
-        if (rv == 0)
+        if (rv == 0) {
             ctx->m.back_to_source++;
+            ctx->m.bts_by_level[st->level]++;
+        }
         break;
     case PROTO_PEER_RESCHEDULE:
         return peer_reschedule(st, req, e);
@@ -933,13 +983,16 @@ peer_dispatch(struct sched_stream *st, struct proto_sched_peer_req *req, struct 
             if (st->state == SCHED_STREAM_REGISTERED) /* a second report changes nothing */
                 stream_set_state(st, SCHED_STREAM_FINISHED);
             ctx->m.peer_finished++;
+            ctx->m.finished_by_level[st->level]++;
         }
         break;
     case PROTO_PEER_FAILED:
     case PROTO_PEER_BTS_FAILED:
         rv = sched_state_peer_failed(ctx->state, st->peer_id, now, &ctx->acts);
-        if (rv == 0)
+        if (rv == 0) {
             ctx->m.peer_failed++;
+            ctx->m.failed_by_level[st->level]++;
+        }
         break;
     case PROTO_PEER_REQ_KINDS:
         break;

@@ -1225,6 +1225,19 @@ out:
     return rv;
 }
 
+bool
+sched_state_is_first_download(const struct sched_state *s, const char *task_id, const char *host_id,
+                              int64_t now, int64_t *seed_fail_at)
+{
+    const struct sched_host *h = sched_host_get(s, host_id);
+    const struct sched_task *t = sched_task_get(s, task_id);
+
+    if (h == NULL || h->type == SCHED_HOST_SEED || (t != NULL && task_has_source(s, t, now)))
+        return false;
+    *seed_fail_at = t != NULL ? t->seed_fail_at : 0;
+    return true;
+}
+
 static int
 peer_lookup(const struct sched_state *s, const char *peer_id, struct sched_peer **out)
 {

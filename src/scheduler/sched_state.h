@@ -290,6 +290,15 @@ int sched_state_host_leave(struct sched_state *s, const char *host_id, int64_t n
 int sched_state_peer_register(struct sched_state *s, const struct sched_register *req, int64_t now,
                               struct sched_actions *out);
 
+/*
+ * Is a register of task_id from host_id the task's first download, the one a priority
+ * decides (sched_prio.h)? True when the host is known and not a seed and nothing feeds the
+ * task yet: no peer holds or fetches any of it and no triggered seed is on its way.
+ * *seed_fail_at is then the task's last seed failure on now's clock (0: none, a new task).
+ */
+bool sched_state_is_first_download(const struct sched_state *s, const char *task_id,
+                                   const char *host_id, int64_t now, int64_t *seed_fail_at);
+
 /* DownloadPeerStarted: Received* -> Running. */
 int sched_state_peer_started(struct sched_state *s, const char *peer_id, int64_t now);
 

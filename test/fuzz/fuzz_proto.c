@@ -92,6 +92,8 @@ fz_check_download(const struct proto_dfdaemon_download *d)
         fz_fail("download.requestHeader", "too many");
     if (d->has_digest && d->digest.algo != DF_DIGEST_SHA256)
         fz_fail("download.digest", "not sha256");
+    if (d->priority > PROTO_PRIORITY_MAX)
+        fz_fail("download.priority", "out of range");
 }
 
 /* The download object alone, as the message {"download": ...}. */

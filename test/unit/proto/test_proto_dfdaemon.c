@@ -34,6 +34,7 @@ download_eq(const struct proto_dfdaemon_download *a, const struct proto_dfdaemon
     ck_assert_int_eq(a->disable_back_to_source, b->disable_back_to_source);
     ck_assert_int_eq(a->need_back_to_source, b->need_back_to_source);
     ck_assert_uint_eq(a->piece_length, b->piece_length);
+    ck_assert_uint_eq(a->priority, b->priority);
 }
 
 /* d -> {"download": d} -> text -> d'; d' == d. */
@@ -76,6 +77,9 @@ START_TEST(test_download_roundtrip)
     d.output_fd = d.output_rewind = d.insecure = d.disable_back_to_source = d.need_back_to_source =
             true;
     d.piece_length = UINT32_MAX;
+    d.priority = PROTO_PRIORITY_MAX;
+    download_roundtrip(&d);
+    d.priority = 1;
     download_roundtrip(&d);
     proto_dfdaemon_download_reset(&d);
 }
@@ -96,8 +100,52 @@ START_TEST(test_download_forms)
     ck_assert_str_eq(d.filtered, "a&b");
     ck_assert_ptr_null(d.tag);
     ck_assert(!d.has_digest);
+    ck_assert_uint_eq(d.priority, 0);
     proto_dfdaemon_download_reset(&d);
     cJSON_Delete(doc);
+}
+
+END_TEST
+
+/* priority as protobuf's JSON mapping writes the enum (its name) and as a number; LEVEL0 is
+ * the default, so it is left out of the wire. */
+START_TEST(test_download_priority)
+{
+    static const struct {
+        const char *value;
+        uint32_t level;
+    } cases[] = {{"\"LEVEL3\"", 3}, {"2", 2}, {"\"6\"", 6}, {"\"LEVEL0\"", 0}, {"null", 0}};
+    struct proto_dfdaemon_download d;
+    struct df_error err;
+    char json[128];
+    cJSON *doc, *m;
+
+    for (size_t i = 0; i < DF_NELEM(cases); i++) {
+        snprintf(json, sizeof(json), "{\"download\":{\"url\":\"http://h/x\",\"priority\":%s}}",
+                 cases[i].value);
+        doc = t_doc(json);
+        memset(&d, 0, sizeof(d));
+        ck_assert_msg(proto_dfdaemon_download_from_json(doc, &d, &err) == 0, "%s: %s", json,
+                      err.msg);
+        ck_assert_uint_eq(d.priority, cases[i].level);
+        proto_dfdaemon_download_reset(&d);
+        cJSON_Delete(doc);
+    }
+    memset(&d, 0, sizeof(d));
+    d.url = xstrdup("http://h/x");
+    d.priority = 4;
+    m = cJSON_CreateObject();
+    ck_assert(proto_dfdaemon_download_to_json(m, &d));
+    ck_assert_str_eq(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(m, "download"), "priority")->valuestring,
+            "LEVEL4");
+    cJSON_Delete(m);
+    d.priority = 0;
+    m = cJSON_CreateObject();
+    ck_assert(proto_dfdaemon_download_to_json(m, &d));
+    ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "download"), "priority"));
+    cJSON_Delete(m);
+    proto_dfdaemon_download_reset(&d);
 }
 
 END_TEST
@@ -145,6 +193,16 @@ START_TEST(test_download_refused)
              "download.pieceLength: at most 4294967295", DF_EINVAL},
             {"{\"download\":{\"url\":\"http://h/x\",\"pieceLength\":-1}}",
              "download.pieceLength: expected an unsigned integer", DF_EINVAL},
+            {"{\"download\":{\"url\":\"http://h/x\",\"priority\":7}}",
+             "download.priority: at most 6", DF_EINVAL},
+            {"{\"download\":{\"url\":\"http://h/x\",\"priority\":\"LEVEL7\"}}",
+             "download.priority: expected LEVEL0 to LEVEL6", DF_EINVAL},
+            {"{\"download\":{\"url\":\"http://h/x\",\"priority\":\"high\"}}",
+             "download.priority: expected an unsigned integer", DF_EINVAL},
+            {"{\"download\":{\"url\":\"http://h/x\",\"priority\":-1}}",
+             "download.priority: expected an unsigned integer", DF_EINVAL},
+            {"{\"download\":{\"url\":\"http://h/x\",\"priority\":true}}", "download.priority",
+             DF_EINVAL},
     };
     struct proto_dfdaemon_download d;
     struct df_error err;
@@ -435,6 +493,7 @@ test_proto_dfdaemon_suite(void)
 
     tcase_add_test(tc, test_download_roundtrip);
     tcase_add_test(tc, test_download_forms);
+    tcase_add_test(tc, test_download_priority);
     tcase_add_test(tc, test_download_refused);
     tcase_add_test(tc, test_download_bounds);
     tcase_add_test(tc, test_download_resp_roundtrip);
