@@ -87,8 +87,9 @@ int rpc_tls_conf_check(const struct rpc_tls_conf *conf, bool local_only, struct 
 bool rpc_tls_conf_is_plaintext(const struct rpc_tls_conf *conf);
 
 /*
- * Build the contexts of conf for the role named who (for messages): *srv for listeners
- * (any cluster role as client; a certificate required when conf->require_client) and *cli
+ * Build the contexts of conf for the role named who (for messages): *srv for RPC listeners
+ * (any cluster role as client; a certificate required when conf->require_client; ALPN
+ * selects h2 for clients that offer it) and *cli
  * for calls (presents our certificate; servers are checked by role per connection, see
  * rpc_client_opts.expect_roles). Neither is built when conf runs plaintext: a warning says
  * so once when plaintext was chosen explicitly. Returns 0, or DF_EINVAL/DF_ETLS with a
@@ -97,5 +98,13 @@ bool rpc_tls_conf_is_plaintext(const struct rpc_tls_conf *conf);
  */
 int rpc_tls_setup(const struct rpc_tls_conf *conf, const char *who, struct net_tls_ctx **srv,
                   struct net_tls_ctx **cli, struct df_error *err);
+
+/*
+ * Another server context of conf's identity for a listener that is not the RPC port,
+ * offering alpn (NULL-terminated, or NULL for none); *out is NULL when conf runs plaintext.
+ * Errors as rpc_tls_setup's; the caller frees *out with net_tls_ctx_free.
+ */
+int rpc_tls_server_new(const struct rpc_tls_conf *conf, const char *const *alpn,
+                       struct net_tls_ctx **out, struct df_error *err);
 
 #endif

@@ -147,8 +147,8 @@ struct peer {
     struct store_db *db;
     struct net_tls_ctx *tls;
     struct net_tls_ctx *tls_insecure;
-    struct net_tls_ctx *tls_server; /* cluster mTLS for the RPC port and upload; NULL: plaintext */
-    struct net_tls_ctx *tls_upload; /* tls_server when pieces go over mTLS (borrowed); or NULL */
+    struct net_tls_ctx *tls_server; /* cluster mTLS for the RPC port; NULL: plaintext */
+    struct net_tls_ctx *tls_upload; /* the upload port's when pieces go over mTLS; or NULL */
     struct net_tls_ctx
             *tls_cluster; /* cluster mTLS client (schedulers, parents); NULL: plaintext */
     struct rpc_join_renewer *renewer; /* renews a joined certificate (rpc_join.c), or NULL */

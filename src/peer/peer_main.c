@@ -717,6 +717,7 @@ peer_addrs(const struct peer *ctx, cJSON *doc)
 static int
 peer_main_start(struct peer *ctx, struct df_error *err)
 {
+    static const char *const upload_alpn[] = {"http/1.1", NULL};
     struct net_tls_opts topts;
     struct rpc_server_opts ropts;
     struct rpc_join_host join = {0};
@@ -758,9 +759,13 @@ peer_main_start(struct peer *ctx, struct df_error *err)
     if ((rv = rpc_join_ensure(&ctx->cfg.join, &join, err)) != 0 ||
         (rv = rpc_tls_setup(&ctx->cfg.tls, "peer", &ctx->tls_server, &ctx->tls_cluster, err)) != 0)
         return rv;
+    /* The upload port speaks HTTP/1.1: a client asking ALPN for h2 must not be told yes. */
+    if (ctx->cfg.tls_pieces &&
+        (rv = rpc_tls_server_new(&ctx->cfg.tls, upload_alpn, &ctx->tls_upload, err)) != 0)
+        return rv;
     {
         /* what renewals reload and revocations apply to: every context with our identity */
-        struct net_tls_ctx *own[] = {ctx->tls_server, ctx->tls_cluster};
+        struct net_tls_ctx *own[] = {ctx->tls_server, ctx->tls_cluster, ctx->tls_upload};
 
         if ((rv = rpc_join_renewer_new(ctx->base, &ctx->cfg.join, &join, own, DF_NELEM(own),
                                        &ctx->renewer, err)) != 0)
@@ -773,7 +778,6 @@ peer_main_start(struct peer *ctx, struct df_error *err)
             return rv;
     }
     ctx->src_env.tls_cluster = ctx->tls_cluster;
-    ctx->tls_upload = ctx->cfg.tls_pieces ? ctx->tls_server : NULL;
     if (ctx->tls_server != NULL && ctx->tls_upload == NULL)
         log_warnx("%s: tls.pieces is false: pieces travel in plaintext, and anyone who can "
                   "reach the upload port can read them",
@@ -854,6 +858,7 @@ peer_free(struct peer *ctx)
     rpc_join_renewer_free(ctx->renewer);
     net_tls_ctx_free(ctx->tls_server);
     net_tls_ctx_free(ctx->tls_cluster);
+    net_tls_ctx_free(ctx->tls_upload);
     net_addrpolicy_free(ctx->src_policy);
     net_dns_free(ctx->dns);
     store_db_close(ctx->db);

@@ -50,12 +50,42 @@ rpc_tls_conf_is_plaintext(const struct rpc_tls_conf *conf)
     return conf->mode == RPC_TLS_PLAINTEXT || conf->cert == NULL;
 }
 
+/* The cluster identity of conf as a server or a client context, offering alpn (may be NULL). */
+static int
+rpc_tls_ctx_new(const struct rpc_tls_conf *conf, bool server, const char *const *alpn,
+                struct net_tls_ctx **out, struct df_error *err)
+{
+    struct net_tls_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.cert_file = conf->cert;
+    o.key_file = conf->key;
+    o.ca_file = conf->ca;
+    o.alpn = alpn;
+    /* A role check needs a required certificate; a client checks the server's per connection. */
+    o.verify_client = server && conf->require_client;
+    o.peer_roles = !server || conf->require_client ? NET_TLS_ROLES_ALL : 0;
+    return net_tls_ctx_new(server, &o, out, err);
+}
+
+int
+rpc_tls_server_new(const struct rpc_tls_conf *conf, const char *const *alpn,
+                   struct net_tls_ctx **out, struct df_error *err)
+{
+    *out = NULL;
+    if (rpc_tls_conf_is_plaintext(conf))
+        return 0;
+    return rpc_tls_ctx_new(conf, true, alpn, out, err);
+}
+
 int
 rpc_tls_setup(const struct rpc_tls_conf *conf, const char *who, struct net_tls_ctx **srv,
               struct net_tls_ctx **cli, struct df_error *err)
 {
+    /* The RPC listener speaks HTTP/2 only; clients that require ALPN (gRPC, curl over https)
+     * must see h2 selected. Our own clients offer none and are answered the same. */
+    static const char *const rpc_alpn[] = {"h2", NULL};
     struct net_tls_ctx *s = NULL, *c = NULL;
-    struct net_tls_opts o;
     int rv;
 
     /* The role has already checked who may reach it (local_only). */
@@ -72,18 +102,8 @@ rpc_tls_setup(const struct rpc_tls_conf *conf, const char *who, struct net_tls_c
         *cli = NULL;
         return 0;
     }
-    memset(&o, 0, sizeof(o));
-    o.cert_file = conf->cert;
-    o.key_file = conf->key;
-    o.ca_file = conf->ca;
-    o.verify_client = conf->require_client;
-    /* A role check needs a required certificate. */
-    o.peer_roles = conf->require_client ? NET_TLS_ROLES_ALL : 0;
-    if ((rv = net_tls_ctx_new(true, &o, &s, err)) != 0)
-        goto out;
-    o.verify_client = false;
-    o.peer_roles = NET_TLS_ROLES_ALL;
-    if ((rv = net_tls_ctx_new(false, &o, &c, err)) != 0)
+    if ((rv = rpc_tls_ctx_new(conf, true, rpc_alpn, &s, err)) != 0 ||
+        (rv = rpc_tls_ctx_new(conf, false, NULL, &c, err)) != 0)
         goto out;
     log_info("%s: mutual TLS with the cluster CA %s%s", who, conf->ca,
              conf->require_client ? "" : " (client certificates optional)");
