@@ -24,6 +24,7 @@
 
 struct bufferevent;
 struct evbuffer;
+struct evbuffer_file_segment;
 struct event_base;
 struct net_http_req;
 struct net_http_server;
@@ -176,6 +177,16 @@ int net_http_req_write(struct net_http_req *req, const void *data, size_t len);
 
 /* Like net_http_req_write, moving the contents of buf. */
 int net_http_req_write_buffer(struct net_http_req *req, struct evbuffer *buf);
+
+/*
+ * Like net_http_req_write, len bytes of seg from off (relative to the segment), queued
+ * straight on the connection's output: a plain socket sends them with sendfile, a TLS one
+ * maps them. (Through an intermediate evbuffer libevent would map and copy them even for a
+ * plain socket.) Returns as net_http_req_write, or DF_EIO when the segment cannot be
+ * queued (nothing was: req is still valid, abort it with net_http_req_end).
+ */
+int net_http_req_write_file(struct net_http_req *req, struct evbuffer_file_segment *seg,
+                            uint64_t off, uint64_t len);
 
 /*
  * Finish a started response (rv == 0), or abort it (rv < 0: the connection is closed so the

@@ -1208,6 +1208,24 @@ net_http_req_write_buffer(struct net_http_req *req, struct evbuffer *buf)
 }
 
 int
+net_http_req_write_file(struct net_http_req *req, struct evbuffer_file_segment *seg, uint64_t off,
+                        uint64_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(req->conn->bev);
+    int rv;
+
+    if (len > INT64_MAX || off > INT64_MAX - len)
+        return DF_EINVAL;
+    if ((rv = net_http_req_write_check(req, (size_t)len)) <= 0)
+        return rv;
+    if (evbuffer_add_file_segment(out, seg, (ev_off_t)off, (ev_off_t)len) != 0)
+        return DF_EIO; /* nothing queued; the caller aborts with net_http_req_end */
+    if (req->chunked_out)
+        evbuffer_add(out, "\r\n", 2);
+    return 0;
+}
+
+int
 net_http_req_write(struct net_http_req *req, const void *data, size_t len)
 {
     struct evbuffer *out = bufferevent_get_output(req->conn->bev);

@@ -223,6 +223,8 @@ peer_task_free(struct peer_task *t)
     struct peer_waiter *w;
 
     peer_task_stop_fetches(t);
+    if (t->hash_hold_timer != NULL)
+        event_free(t->hash_hold_timer);
     if (t->ctx->swarm != NULL)
         t->ctx->swarm->free(t);
     peer_task_hash_orphan(t);

@@ -123,6 +123,11 @@ struct peer_task {
     struct event *probe_timer;
     struct peer_waiter_list waiters;
     struct peer_hash_list hashing; /* their pieces stay busy until recorded */
+    /* a finished source piece held back a moment for a partner to hash it beside
+     * (peer_task_hash.c), on the hashing list meanwhile; the timer bounds the wait */
+    struct peer_hash_job *hash_held;
+    struct event *hash_hold_timer;
+    uint64_t hash_last_ns; /* when the last source piece was in */
     unsigned materializing;
     uint64_t bytes_from_source;
     int64_t started_ms;

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "df/df_work.h"
 #include "df/log.h"
 #include "df/store_data.h"
@@ -24,6 +26,13 @@
 #include "peer_task_int.h"
 
 #define PEER_TASK_RECHECKS 4 /* re-check jobs at once: each is a thread hashing a piece */
+/*
+ * How long a finished source piece may wait for a partner: one SHA-NI lane is bound by the
+ * latency of its rounds, so two pieces hashed side by side cost about what one costs alone.
+ * It waits only while source pieces come in at least this often (a fast origin), so a slow
+ * one never pays the delay.
+ */
+#define PEER_HASH_HOLD_MS 20
 
 /* Start the next queued re-checks, up to PEER_TASK_RECHECKS at once. 0 or DF_ENOMEM. */
 int
@@ -69,6 +78,7 @@ struct peer_hash_job {
     uint8_t want[DF_SHA256_LEN];   /* PEER_HASH_RECHECK: the recorded digest */
     struct store_data_stamp stamp; /* PEER_HASH_SEAL */
     int err;                       /* errno of a failed read or sync */
+    struct peer_hash_job *pair;    /* hashed beside this one, in one job */
 };
 
 /* Worker thread: a seal. */
@@ -82,6 +92,20 @@ peer_task_seal_work(void *arg)
         j->err = errno != 0 ? errno : EIO;
 }
 
+/* Worker thread: the pieces of j and k hashed side by side (two-lane SHA-NI). */
+static void
+peer_task_hash_x2(struct peer_hash_job *j, struct peer_hash_job *k)
+{
+    struct store_data_range r[2] = {{.fd = j->fd, .off = j->off, .len = j->len},
+                                    {.fd = k->fd, .off = k->off, .len = k->len}};
+
+    store_data_hash_x2(r);
+    memcpy(j->md, r[0].md, DF_SHA256_LEN);
+    memcpy(k->md, r[1].md, DF_SHA256_LEN);
+    j->err = r[0].rv != 0 ? (r[0].err != 0 ? r[0].err : EIO) : 0;
+    k->err = r[1].rv != 0 ? (r[1].err != 0 ? r[1].err : EIO) : 0;
+}
+
 /*
  * Worker thread: a piece's hash, and with it the next queued one's when there is one (the
  * pool is busy then): two pieces hashed side by side cost about two thirds of one after
@@ -91,7 +115,6 @@ static void
 peer_task_hash_work(void *arg)
 {
     struct peer_hash_job *j = arg, *k = df_work_take(peer_task_hash_work);
-    struct store_data_range r[2] = {{.fd = j->fd, .off = j->off, .len = j->len}};
 
     if (k == NULL) {
         errno = 0;
@@ -99,12 +122,16 @@ peer_task_hash_work(void *arg)
             j->err = errno != 0 ? errno : EIO;
         return;
     }
-    r[1] = (struct store_data_range){.fd = k->fd, .off = k->off, .len = k->len};
-    store_data_hash_x2(r);
-    memcpy(j->md, r[0].md, DF_SHA256_LEN);
-    memcpy(k->md, r[1].md, DF_SHA256_LEN);
-    j->err = r[0].rv != 0 ? (r[0].err != 0 ? r[0].err : EIO) : 0;
-    k->err = r[1].rv != 0 ? (r[1].err != 0 ? r[1].err : EIO) : 0;
+    peer_task_hash_x2(j, k);
+}
+
+/* Worker thread: a held piece and its partner, side by side. */
+static void
+peer_task_hash_pair_work(void *arg)
+{
+    struct peer_hash_job *j = arg;
+
+    peer_task_hash_x2(j, j->pair);
 }
 
 /* A re-check finished on the loop: count the piece, or drop it for a fetch. 0 or DF_E*. */
@@ -217,6 +244,87 @@ peer_task_hash_done(void *arg)
         peer_task_complete(t);
 }
 
+/* Both jobs of a pair are done: each is recorded as a job of its own would be. */
+static void
+peer_task_hash_pair_done(void *arg)
+{
+    struct peer_hash_job *j = arg, *k = j->pair;
+
+    /* j's done cannot free the task: k is still on its hashing list */
+    peer_task_hash_done(j);
+    peer_task_hash_done(k);
+}
+
+/* Queue j on the pool (with its partner when it has one); 0 or DF_ENOMEM (j is dropped). */
+static int
+peer_task_hash_queue(struct peer_task *t, struct peer_hash_job *j)
+{
+    df_work_fn *work = j->kind == PEER_HASH_SEAL ? peer_task_seal_work : peer_task_hash_work;
+    df_work_fn *done = peer_task_hash_done;
+
+    if (j->pair != NULL) {
+        work = peer_task_hash_pair_work;
+        done = peer_task_hash_pair_done;
+    }
+    if (df_work_submit(t->ctx->hash_pool, work, done, j) == 0)
+        return 0;
+    for (struct peer_hash_job *x = j, *next; x != NULL; x = next) {
+        next = x->pair;
+        TAILQ_REMOVE(&t->hashing, x, entry);
+        close(x->fd);
+        free(x);
+    }
+    return DF_ENOMEM;
+}
+
+/* The held piece found no partner in time: hash it alone. */
+static void
+peer_task_hash_hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct peer_task *t = arg;
+    struct peer_hash_job *j = t->hash_held;
+
+    (void)fd;
+    (void)what;
+    if (j == NULL)
+        return;
+    t->hash_held = NULL;
+    if (peer_task_hash_queue(t, j) != 0)
+        peer_task_fail(t, DF_ENOMEM, "cannot start a worker thread");
+}
+
+/*
+ * A source piece j is in: pair it with the held one, or hold it when another is likely to
+ * follow within PEER_HASH_HOLD_MS (a source slot is still fetching, and the last piece came
+ * that recently), else queue it alone. 0 or DF_ENOMEM.
+ */
+static int
+peer_task_hash_source(struct peer_task *t, struct peer_hash_job *j)
+{
+    struct peer_hash_job *h = t->hash_held;
+    uint64_t now = peer_task_mono_ns(t->ctx), last = t->hash_last_ns;
+    struct timeval tv = {0, PEER_HASH_HOLD_MS * 1000};
+    bool more = false;
+
+    t->hash_last_ns = now;
+    if (h != NULL) {
+        t->hash_held = NULL;
+        evtimer_del(t->hash_hold_timer);
+        h->pair = j;
+        return peer_task_hash_queue(t, h);
+    }
+    for (unsigned i = 0; i < t->nworkers && !more; i++)
+        more = t->fetch[i].busy && t->fetch[i].hash_later;
+    if (!more || last == 0 || now - last > (uint64_t)PEER_HASH_HOLD_MS * 1000000)
+        return peer_task_hash_queue(t, j);
+    if (t->hash_hold_timer == NULL &&
+        (t->hash_hold_timer = evtimer_new(t->ctx->base, peer_task_hash_hold_cb, t)) == NULL)
+        return peer_task_hash_queue(t, j);
+    t->hash_held = j;
+    evtimer_add(t->hash_hold_timer, &tv);
+    return 0;
+}
+
 /* Hash (or seal) piece number of t from its data file on a worker; 0 or DF_ENOMEM. */
 int
 peer_task_hash_submit(struct peer_task *t, enum peer_hash_kind kind, uint64_t number, uint64_t off,
@@ -239,15 +347,7 @@ peer_task_hash_submit(struct peer_task *t, enum peer_hash_kind kind, uint64_t nu
         return DF_ENOMEM;
     }
     TAILQ_INSERT_TAIL(&t->hashing, j, entry);
-    if (df_work_submit(t->ctx->hash_pool,
-                       kind == PEER_HASH_SEAL ? peer_task_seal_work : peer_task_hash_work,
-                       peer_task_hash_done, j) != 0) {
-        TAILQ_REMOVE(&t->hashing, j, entry);
-        close(j->fd);
-        free(j);
-        return DF_ENOMEM;
-    }
-    return 0;
+    return kind == PEER_HASH_SOURCE ? peer_task_hash_source(t, j) : peer_task_hash_queue(t, j);
 }
 
 /* The task goes away (shutdown): its jobs finish on their own. */
@@ -256,6 +356,13 @@ peer_task_hash_orphan(struct peer_task *t)
 {
     struct peer_hash_job *j;
 
+    if ((j = t->hash_held) != NULL) {
+        /* never queued: nobody would free it (its piece is fetched again next time) */
+        t->hash_held = NULL;
+        TAILQ_REMOVE(&t->hashing, j, entry);
+        close(j->fd);
+        free(j);
+    }
     while ((j = TAILQ_FIRST(&t->hashing)) != NULL) {
         TAILQ_REMOVE(&t->hashing, j, entry);
         j->task = NULL;

@@ -137,9 +137,9 @@ struct peer_upload_relay {
     struct event *timer; /* fallback re-check while waiting */
     char task_id[DF_ID_TASK_LEN + 1];
     uint64_t number, seq;
-    int fd;
-    struct evbuffer_file_segment *seg; /* the piece in the data file (sendfile) */
-    struct evbuffer *buf;
+    /* the piece in the data file, which it owns: queued sendfile slices read it after the
+     * relay is gone, so the last of them closes it */
+    struct evbuffer_file_segment *seg;
     uint64_t start, len, sent; /* piece offset in the file, length, bytes sent */
     bool waiting;
 };
@@ -153,12 +153,8 @@ peer_upload_relay_free(struct peer_upload_relay *r)
         TAILQ_REMOVE(&r->ctx->relays, r, entry);
     if (r->timer != NULL)
         event_free(r->timer);
-    if (r->buf != NULL)
-        evbuffer_free(r->buf);
     if (r->seg != NULL)
         evbuffer_file_segment_free(r->seg);
-    if (r->fd != -1)
-        close(r->fd);
     free(r);
 }
 
@@ -178,6 +174,7 @@ static void
 peer_upload_relay_more(struct net_http_req *req, void *arg)
 {
     struct peer_upload_relay *r = arg;
+    int rv;
 
     if (r->waiting) {
         TAILQ_REMOVE(&r->ctx->relays, r, entry);
@@ -212,17 +209,16 @@ peer_upload_relay_more(struct net_http_req *req, void *arg)
             return;
         }
         n = (size_t)(limit - r->sent);
-        if (evbuffer_add_file_segment(r->buf, r->seg, (ev_off_t)r->sent, (ev_off_t)n) != 0) {
-            net_http_req_end(req, DF_EIO);
+        /* straight onto the connection: sendfile, where a buffer of our own would have
+         * had libevent map the piece and copy it through user space */
+        if ((rv = net_http_req_write_file(req, r->seg, r->sent, n)) != 0) {
+            if (rv == DF_EIO)
+                net_http_req_end(req, DF_EIO);
             peer_upload_relay_free(r);
             return;
         }
         r->sent += n;
         r->ctx->bytes_uploaded += n;
-        if (net_http_req_write_buffer(req, r->buf) != 0) {
-            peer_upload_relay_free(r);
-            return;
-        }
     }
     if (r->sent == r->len) {
         net_http_req_end(req, 0);
@@ -321,14 +317,13 @@ peer_upload_relay_start(struct peer *ctx, struct net_http_req *req, const char *
     memcpy(r->task_id, id, sizeof(r->task_id));
     r->number = number;
     r->seq = pr.seq;
-    r->fd = fd;
     r->start = off;
     r->len = len;
     r->timer = evtimer_new(ctx->base, peer_upload_relay_timer_cb, r);
-    r->buf = evbuffer_new();
-    /* Slices go out with sendfile as they are written; fd stays ours (closed on free). */
-    r->seg = evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len, 0);
-    if (r->seg == NULL || r->buf == NULL) {
+    /* Slices go out with sendfile as they are written. */
+    r->seg = evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE);
+    if (r->seg == NULL) {
+        close(fd);
         peer_upload_relay_free(r);
         return false;
     }

@@ -161,6 +161,21 @@ handler(struct net_http_req *req, void *arg)
             net_http_req_respond_file(req, 206, NULL, fd, r.start, r.length);
         } else
             net_http_req_respond_file(req, 200, NULL, fd, 0, FILE_SIZE);
+    } else if (strcmp(path, "/slices") == 0) {
+        /* 20 bytes across the end of the file's marked head, queued as slices of one file
+         * segment (7 + 7 + 6 bytes), which is freed before they go out: they hold it */
+        int fd = open(file_path, O_RDONLY | O_CLOEXEC);
+        struct evbuffer_file_segment *seg;
+
+        ck_assert_int_ne(fd, -1);
+        seg = evbuffer_file_segment_new(fd, 4086, 20, EVBUF_FS_CLOSE_ON_FREE);
+        ck_assert_ptr_nonnull(seg);
+        ck_assert_int_eq(net_http_req_start(req, 200, NULL, 20, NULL, NULL), 0);
+        ck_assert_int_eq(net_http_req_write_file(req, seg, 0, 7), 0);
+        ck_assert_int_eq(net_http_req_write_file(req, seg, 7, 7), 0);
+        ck_assert_int_eq(net_http_req_write_file(req, seg, 14, 6), 0);
+        evbuffer_file_segment_free(seg);
+        net_http_req_end(req, 0);
     } else if (strcmp(path, "/stream") == 0) {
         stream.sent = 0;
         stream.total = 4u << 20;
@@ -753,6 +768,38 @@ START_TEST(test_range_and_stream)
 
 END_TEST
 
+/* net_http_req_write_file: slices of a file segment as a response body, keep-alive after. */
+START_TEST(test_write_file_slices)
+{
+    static const char req[] = "GET /slices HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    char want[20], got[20];
+    struct evbuffer_ptr p;
+    struct raw r;
+
+    start_server(NULL);
+    raw_open(&r, req);
+    r.stop_marker = "hello";
+    r.stop_count = 1;
+    event_base_dispatch(base);
+    ck_assert(!r.eof);
+    ck_assert_int_eq(count_str(r.got, "Content-Length: 20\r\n"), 1);
+    p = evbuffer_search(r.got, "\r\n\r\n", 4, NULL);
+    ck_assert_int_ne(p.pos, -1);
+    evbuffer_ptr_set(r.got, &p, 4, EVBUFFER_PTR_ADD);
+    ck_assert_int_eq(evbuffer_copyout_from(r.got, &p, got, sizeof(got)), (ev_ssize_t)sizeof(got));
+    memset(want, 'H', 10);
+    memset(want + 10, 0, 10);
+    ck_assert_mem_eq(got, want, sizeof(want));
+    /* the next response starts right after the 20 bytes */
+    evbuffer_ptr_set(r.got, &p, sizeof(got), EVBUFFER_PTR_ADD);
+    ck_assert_int_eq(evbuffer_copyout_from(r.got, &p, got, 12), 12);
+    ck_assert_mem_eq(got, "HTTP/1.1 200", 12);
+    raw_close(&r);
+}
+
+END_TEST
+
 /* A client request's outcome. */
 struct creq {
     struct net_http_client *c;
@@ -1173,6 +1220,7 @@ test_net_http_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_keepalive_pipelined);
+    tcase_add_test(tc, test_write_file_slices);
     tcase_add_test(tc, test_on_respond);
     tcase_add_test(tc, test_per_ip_cap);
     tcase_add_test(tc, test_header_too_large);
