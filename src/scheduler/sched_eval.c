@@ -54,7 +54,8 @@
  *     struck), or has nothing more to give (the child holds all it has, and it is neither a
  *     source nor a receiving peer at least as far along as the child). Revision keeps the
  *     good parents and fills the free places, so piece streams that work are not torn
- *     down; PARENTS carries the whole new set and is emitted only when the set changed.
+ *     down; PARENTS carries the whole new set and is emitted only when the set changed,
+ *     an emptied set too (the peer drops the parents it is no longer given).
  *     Peers without parents are re-planned on every tick until wait_timeout, then sent back
  *     to source (within max_back_to_source) or failed.
  *

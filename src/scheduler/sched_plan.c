@@ -534,7 +534,7 @@ cand_cmp(const void *a, const void *b)
 /*
  * Revise p's parent set (sched_eval.c, step 4): drop the parents that are no longer
  * useful (all of them when fresh), then fill the free places with the best candidates.
- * Emits PARENTS when the set changed (or the caller changed it: dirty) and is not empty.
+ * Emits PARENTS when the set changed (or the caller changed it: dirty), empty or not.
  */
 void
 sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool dirty, int64_t now,
@@ -673,13 +673,13 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
     if (p->nparents > 0 && p->state == SCHED_PEER_RECEIVED_NORMAL)
         sched_peer_set_state(p, SCHED_PEER_RUNNING, now);
     /*
-     * An emptied set is not sent, so a PARENTS queued earlier in this event (naming a parent
-     * that has since gone, say) must not be sent either.
+     * The whole new set, an emptied one too: a peer draws from every parent it was last
+     * given (peer_p2p_set_parents drops the ones no longer named), so a parent taken away
+     * and not replaced would go on sharing an uplink the plan gave to another child. The
+     * PARENTS replaces one queued earlier in this event (naming a parent since gone, say).
      */
-    if (changed && p->nparents > 0)
+    if (changed)
         sched_emit_parents(out, p);
-    else if (changed)
-        sched_actions_drop_parents(out, p);
     s->plan_depth++;
     for (size_t i = 0; i < nevicted; i++)
         sched_plan_peer(s, evicted[i], false, true, now, out);

@@ -765,6 +765,8 @@ parents_all_exist(void)
  */
 START_TEST(test_host_leave_no_stale_parents)
 {
+    const struct sched_action *a;
+
     start();
     t_host(st, "seed", SCHED_HOST_SEED, 8, now);
     t_host(st, "h1", SCHED_HOST_NORMAL, 8, now);
@@ -779,7 +781,10 @@ START_TEST(test_host_leave_no_stale_parents)
     sched_actions_reset(&acts);
     ck_assert_int_eq(sched_state_host_leave(st, "h2", now, &acts), 0);
     ck_assert_uint_eq(nparents("c"), 0);
-    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_PARENTS, "c"));
+    /* c is told its set is empty; the PARENTS [b] queued before is gone. */
+    a = sched_actions_find(&acts, SCHED_ACT_PARENTS, "c");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq(a->nparents, 0);
     ck_assert(parents_all_exist());
     check_ok();
 }
@@ -908,6 +913,35 @@ START_TEST(test_slow_parent_displaced)
     ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
     ck_assert_uint_eq(nparents("p1"), 1);
     ck_assert_int_eq(peer_state("p1"), SCHED_PEER_RUNNING);
+    check_ok();
+}
+
+END_TEST
+
+/*
+ * A plan that takes a peer's last parent away tells it so: PARENTS with the empty set. The
+ * peer draws from the parents it was last given until told otherwise, so p1, displaced
+ * from under the seed by the faster p2 and given no other parent yet, would go on sharing
+ * the seed's uplink with p2.
+ */
+START_TEST(test_emptied_set_sent)
+{
+    const struct sched_action *a;
+
+    chain_setup_ahead();
+    ck_assert_int_eq(piece_cost("p2", 0, "p1", 100), 0);
+    ck_assert(has_parent("p2", "s1"));
+    ck_assert_uint_eq(nparents("p1"), 0);
+    a = sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq(a->nparents, 0);
+    /* A plan that changes nothing sends nothing: the next tick has no PARENTS for p1. */
+    sched_actions_reset(&acts);
+    now += 10;
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert_uint_eq(nparents("p1"), 0);
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1"));
     check_ok();
 }
 
@@ -1428,6 +1462,7 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_nothing_more_to_give);
     tcase_add_test(tc, test_measure_estimates);
     tcase_add_test(tc, test_slow_parent_displaced);
+    tcase_add_test(tc, test_emptied_set_sent);
     tcase_add_test(tc, test_silent_parent_moved);
     tcase_add_test(tc, test_piece_digests);
     tcase_add_test(tc, test_conflict_seed_wins);
