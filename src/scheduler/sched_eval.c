@@ -92,6 +92,13 @@
  *      - a slow host's child takes no parent on a slow host while a candidate on one not
  *        measured slow exists (sched_eval_slow_pair_ok): two slow hosts make a leaf that
  *        draws at a tenth of the rate and finishes last;
+ *      - a child short of its fair share (the seed's and hosts' uploads over the peers
+ *        receiving, no more than the seed's upload: the Kumar-Ross rate) takes one more
+ *        parent at a time, up to max_parents, from a peer over its fanout whose host has
+ *        upload to spare (sched_eval_spare_ok: the child gets under half its share from
+ *        parents all measured, the host's estimate less what its recently delivering
+ *        child edges get is half a share or more): a fast host's child count so follows
+ *        its spare upload, where the fanout alone kept it at one child;
  *      - a seed under its fanout also takes a child lacking a piece that at most a quarter
  *        of the task's normal peers hold: once one peer holds everything, an idle seed
  *        still serves the pieces the swarm is short of (step 2 alone left it idle while
@@ -102,7 +109,9 @@
  *     (uneven) and 3.20 to 2.14 (skewed) with the measurements; with leaves on several
  *     parents, one new parent per plan and the peer's own piece choice (--pick peer,
  *     --draw pick) to 1.67 and 1.67, and even from 1.23 to 1.18; with the seed serving
- *     rare pieces 1.52 and 1.54, with fast parents for slow leaves 1.48 and 1.52.
+ *     rare pieces 1.52 and 1.54, with fast parents for slow leaves 1.48 and 1.52; once
+ *     an emptied set was sent (the simulated peer obeys it) 1.54 and 1.53, with fair-share
+ *     parents 1.49 and 1.48.
  *
  *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
  *  pieces from the seed, the second only from the seed and the first, and so on: if the seed
@@ -217,6 +226,23 @@ bool
 sched_eval_rate_is_poor(double got, double alt)
 {
     return got > 0 && alt > 2.0 * got;
+}
+
+double
+sched_eval_fair_share(double seed_up, double up, uint32_t n)
+{
+    double share;
+
+    if (!(up > 0) || n == 0)
+        return 0.0;
+    share = up / (double)n;
+    return seed_up > 0 && seed_up < share ? seed_up : share;
+}
+
+bool
+sched_eval_spare_ok(double inrate, double fair, double spare)
+{
+    return fair > 0 && 2.0 * inrate < fair && 2.0 * spare >= fair;
 }
 
 bool
