@@ -65,8 +65,10 @@
  *     an estimate of its upload capacity: the edge's piece rate times the child edges
  *     that delivered alongside it (they shared the uplink), leaning to the highest recent
  *     figure (sched_eval_rate_update). A parent that has pieces for a child but sent none
- *     for eight typical piece times is measured too: it gives at most one piece over that
- *     silence. The task keeps its typical piece rate. Placement uses the estimates so:
+ *     for eight typical piece times (three when it holds four or more the child lacks: a
+ *     relay that keeps up stays a piece or two ahead, a slow one piles up what it gets) is
+ *     measured too: it gives at most one piece over that silence. The task keeps its
+ *     typical piece rate. Placement uses the estimates so:
  *      - a candidate is expected to give a new child its capacity split over its child
  *        edges and the newcomer, no more than it receives itself while receiving (unknown
  *        capacity: the task's typical rate); that is the heaviest term of the score, so
@@ -111,7 +113,8 @@
  *     --draw pick) to 1.67 and 1.67, and even from 1.23 to 1.18; with the seed serving
  *     rare pieces 1.52 and 1.54, with fast parents for slow leaves 1.48 and 1.52; once
  *     an emptied set was sent (the simulated peer obeys it) 1.54 and 1.53, with fair-share
- *     parents 1.49 and 1.48.
+ *     parents 1.50 and 1.50, with the
+ *     lead rule 1.45 and 1.44.
  *
  *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
  *  pieces from the seed, the second only from the seed and the first, and so on: if the seed

@@ -18,9 +18,17 @@
 #define PLAN_DEPTH_MAX 8
 /*
  * A parent with pieces for a child that sent none for this many typical piece times is
- * measured by its silence (a relay hiccup on a loaded host lasts less).
+ * measured by its silence (a relay hiccup on a loaded host lasts less) ...
  */
 #define PLAN_SILENCE_PIECES 8.0
+/*
+ * ... or for this many when it holds at least PLAN_LEAD_PIECES the child lacks: a relay
+ * that keeps up stays a piece or two ahead of its child, a slow one piles up what it
+ * receives. A slow host at the head of the pipeline so loses its place within a few piece
+ * times instead of holding the whole stream back for eight.
+ */
+#define PLAN_LEAD_SILENCE 3.0
+#define PLAN_LEAD_PIECES  4
 /* A piece at most 1/PLAN_RARE_SHARE of a task's normal peers hold is rare (seed_has_rare)... */
 #define PLAN_RARE_SHARE 4
 /* ... as counted at most this long ago (a task's fair share too). */
@@ -335,7 +343,8 @@ peer_inrate(const struct sched_peer *q)
 
 /*
  * The silence bound of an edge: when the parent has pieces for the child but sent none for
- * PLAN_SILENCE_PIECES typical piece times, it gives at most one piece over that silence (a parent
+ * PLAN_SILENCE_PIECES typical piece times (PLAN_LEAD_SILENCE when it holds PLAN_LEAD_PIECES
+ * the child lacks), it gives at most one piece over that silence (a parent
  * too slow to have delivered anything yet is known slow without waiting for its first piece). 0: no
  * bound.
  */
@@ -344,6 +353,7 @@ edge_silence_bound(const struct sched_edge *e, int64_t now)
 {
     const struct sched_task *t = e->child->task;
     int64_t since = e->progress_at > 0 ? e->progress_at : e->created_at, idle;
+    uint32_t lead;
 
     /* Silence counts from when the parent had something to send. */
     if (e->parent->first_at == 0)
@@ -352,8 +362,11 @@ edge_silence_bound(const struct sched_edge *e, int64_t now)
         since = e->parent->first_at;
     idle = now - since;
     if (t->rate_ref <= 0 || t->piece_length == 0 ||
-        (double)idle <= PLAN_SILENCE_PIECES * (double)t->piece_length / t->rate_ref ||
-        sched_peer_useful(e->parent, e->child) == 0)
+        (double)idle <= PLAN_LEAD_SILENCE * (double)t->piece_length / t->rate_ref)
+        return 0.0;
+    lead = sched_peer_useful(e->parent, e->child);
+    if (lead == 0 || (lead < PLAN_LEAD_PIECES &&
+                      (double)idle <= PLAN_SILENCE_PIECES * (double)t->piece_length / t->rate_ref))
         return 0.0;
     return (double)t->piece_length / (double)idle;
 }

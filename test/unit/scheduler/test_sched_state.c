@@ -1016,6 +1016,47 @@ START_TEST(test_silent_parent_moved)
 
 END_TEST
 
+/*
+ * chain_setup(4) (a typical piece time is 10 ms), p2 got pieces 0..got-1 from p1, then p1
+ * `more` from the seed while p2 got nothing from p1 for five typical piece times, far
+ * below the eight of a plain silence: is p2 still under p1 after the tick?
+ */
+static bool
+lead_keeps_parent(uint32_t got, uint32_t more)
+{
+    chain_setup(4);
+    for (uint32_t i = 0; i < got; i++)
+        ck_assert_int_eq(piece_cost("p2", i, "p1", 10), 0);
+    ck_assert(has_parent("p2", "p1"));
+    for (uint32_t i = 4; i < 4 + more; i++) {
+        now += 10;
+        ck_assert_int_eq(piece_cost("s1", i, NULL, 10), 0);
+        ck_assert_int_eq(piece_cost("p1", i, "s1", 10), 0);
+    }
+    now += 50 - 10 * (int64_t)more;
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    check_ok();
+    return has_parent("p2", "p1");
+}
+
+START_TEST(test_lead_moves_sooner)
+{
+    /* p1 piles up pieces p2 lacks (1..7: seven) and sends none: p2 moves to the seed. */
+    ck_assert(!lead_keeps_parent(1, 4));
+    ck_assert(has_parent("p2", "s1"));
+}
+
+END_TEST
+
+START_TEST(test_small_lead_waits)
+{
+    /* p2 holds 0..3 and waits on 4..6 (a lead of three): a relay that keeps up, it stays. */
+    ck_assert(lead_keeps_parent(4, 3));
+}
+
+END_TEST
+
 START_TEST(test_nothing_more_to_give)
 {
     chain_setup(2);
@@ -1464,6 +1505,8 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_slow_parent_displaced);
     tcase_add_test(tc, test_emptied_set_sent);
     tcase_add_test(tc, test_silent_parent_moved);
+    tcase_add_test(tc, test_lead_moves_sooner);
+    tcase_add_test(tc, test_small_lead_waits);
     tcase_add_test(tc, test_piece_digests);
     tcase_add_test(tc, test_conflict_seed_wins);
     tcase_add_test(tc, test_conflict_seed_wins_reporter_gone);
