@@ -54,7 +54,8 @@
  *     struck), or has nothing more to give (the child holds all it has, and it is neither a
  *     source nor a receiving peer at least as far along as the child). Revision keeps the
  *     good parents and fills the free places, so piece streams that work are not torn
- *     down; PARENTS carries the whole new set and is emitted only when the set changed.
+ *     down; PARENTS carries the whole new set and is emitted only when the set changed,
+ *     an emptied set too (the peer drops the parents it is no longer given).
  *     Peers without parents are re-planned on every tick until wait_timeout, then sent back
  *     to source (within max_back_to_source) or failed.
  *
@@ -64,8 +65,10 @@
  *     an estimate of its upload capacity: the edge's piece rate times the child edges
  *     that delivered alongside it (they shared the uplink), leaning to the highest recent
  *     figure (sched_eval_rate_update). A parent that has pieces for a child but sent none
- *     for eight typical piece times is measured too: it gives at most one piece over that
- *     silence. The task keeps its typical piece rate. Placement uses the estimates so:
+ *     for eight typical piece times (three when it holds four or more the child lacks: a
+ *     relay that keeps up stays a piece or two ahead, a slow one piles up what it gets) is
+ *     measured too: it gives at most one piece over that silence. The task keeps its
+ *     typical piece rate. Placement uses the estimates so:
  *      - a candidate is expected to give a new child its capacity split over its child
  *        edges and the newcomer, no more than it receives itself while receiving (unknown
  *        capacity: the task's typical rate); that is the heaviest term of the score, so
@@ -91,6 +94,13 @@
  *      - a slow host's child takes no parent on a slow host while a candidate on one not
  *        measured slow exists (sched_eval_slow_pair_ok): two slow hosts make a leaf that
  *        draws at a tenth of the rate and finishes last;
+ *      - a child short of its fair share (the seed's and hosts' uploads over the peers
+ *        receiving, no more than the seed's upload: the Kumar-Ross rate) takes one more
+ *        parent at a time, up to max_parents, from a peer over its fanout whose host has
+ *        upload to spare (sched_eval_spare_ok: the child gets under half its share from
+ *        parents all measured, the host's estimate less what its recently delivering
+ *        child edges get is half a share or more): a fast host's child count so follows
+ *        its spare upload, where the fanout alone kept it at one child;
  *      - a seed under its fanout also takes a child lacking a piece that at most a quarter
  *        of the task's normal peers hold: once one peer holds everything, an idle seed
  *        still serves the pieces the swarm is short of (step 2 alone left it idle while
@@ -101,7 +111,10 @@
  *     (uneven) and 3.20 to 2.14 (skewed) with the measurements; with leaves on several
  *     parents, one new parent per plan and the peer's own piece choice (--pick peer,
  *     --draw pick) to 1.67 and 1.67, and even from 1.23 to 1.18; with the seed serving
- *     rare pieces 1.52 and 1.54, with fast parents for slow leaves 1.48 and 1.52.
+ *     rare pieces 1.52 and 1.54, with fast parents for slow leaves 1.48 and 1.52; once
+ *     an emptied set was sent (the simulated peer obeys it) 1.54 and 1.53, with fair-share
+ *     parents 1.50 and 1.50, with the
+ *     lead rule 1.45 and 1.44.
  *
  *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
  *  pieces from the seed, the second only from the seed and the first, and so on: if the seed
@@ -216,6 +229,23 @@ bool
 sched_eval_rate_is_poor(double got, double alt)
 {
     return got > 0 && alt > 2.0 * got;
+}
+
+double
+sched_eval_fair_share(double seed_up, double up, uint32_t n)
+{
+    double share;
+
+    if (!(up > 0) || n == 0)
+        return 0.0;
+    share = up / (double)n;
+    return seed_up > 0 && seed_up < share ? seed_up : share;
+}
+
+bool
+sched_eval_spare_ok(double inrate, double fair, double spare)
+{
+    return fair > 0 && 2.0 * inrate < fair && 2.0 * spare >= fair;
 }
 
 bool

@@ -62,6 +62,21 @@ double sched_eval_rate_expect(double cap, uint32_t children, double inrate);
 bool sched_eval_rate_is_poor(double got, double alt);
 
 /*
+ * A child's fair share of a swarm (step 5), bytes/ms: what every one of n receiving peers
+ * gets when the uploads (up: the seed's and every normal host's, summed) are split evenly,
+ * no more than the seed's own upload (seed_up) sends the content at. 0 when unknown.
+ */
+double sched_eval_fair_share(double seed_up, double up, uint32_t n);
+
+/*
+ * May a parent over its peer fanout take one more child (step 5)? When the child
+ * receives clearly less than its fair share (inrate: its parents' measured delivery,
+ * 0 with none) and the parent's host has at least half a fair share of measured
+ * upload to spare.
+ */
+bool sched_eval_spare_ok(double inrate, double fair, double spare);
+
+/*
  * May a child take a candidate parent, by their hosts' measured speed (step 5)? Not a
  * parent on a slow host (cand_slow) for a child on a slow host (child_slow) while nfast
  * candidates are on hosts not measured slow; any other pair.

@@ -18,12 +18,20 @@
 #define PLAN_DEPTH_MAX 8
 /*
  * A parent with pieces for a child that sent none for this many typical piece times is
- * measured by its silence (a relay hiccup on a loaded host lasts less).
+ * measured by its silence (a relay hiccup on a loaded host lasts less) ...
  */
 #define PLAN_SILENCE_PIECES 8.0
+/*
+ * ... or for this many when it holds at least PLAN_LEAD_PIECES the child lacks: a relay
+ * that keeps up stays a piece or two ahead of its child, a slow one piles up what it
+ * receives. A slow host at the head of the pipeline so loses its place within a few piece
+ * times instead of holding the whole stream back for eight.
+ */
+#define PLAN_LEAD_SILENCE 3.0
+#define PLAN_LEAD_PIECES  4
 /* A piece at most 1/PLAN_RARE_SHARE of a task's normal peers hold is rare (seed_has_rare)... */
 #define PLAN_RARE_SHARE 4
-/* ... as counted at most this long ago. */
+/* ... as counted at most this long ago (a task's fair share too). */
 #define PLAN_RARE_MS 250
 /* A seed's child is displaced only when this much further below the newcomer's rate. */
 #define PLAN_SEED_SWAP 2.0
@@ -335,7 +343,8 @@ peer_inrate(const struct sched_peer *q)
 
 /*
  * The silence bound of an edge: when the parent has pieces for the child but sent none for
- * PLAN_SILENCE_PIECES typical piece times, it gives at most one piece over that silence (a parent
+ * PLAN_SILENCE_PIECES typical piece times (PLAN_LEAD_SILENCE when it holds PLAN_LEAD_PIECES
+ * the child lacks), it gives at most one piece over that silence (a parent
  * too slow to have delivered anything yet is known slow without waiting for its first piece). 0: no
  * bound.
  */
@@ -344,6 +353,7 @@ edge_silence_bound(const struct sched_edge *e, int64_t now)
 {
     const struct sched_task *t = e->child->task;
     int64_t since = e->progress_at > 0 ? e->progress_at : e->created_at, idle;
+    uint32_t lead;
 
     /* Silence counts from when the parent had something to send. */
     if (e->parent->first_at == 0)
@@ -352,8 +362,11 @@ edge_silence_bound(const struct sched_edge *e, int64_t now)
         since = e->parent->first_at;
     idle = now - since;
     if (t->rate_ref <= 0 || t->piece_length == 0 ||
-        (double)idle <= PLAN_SILENCE_PIECES * (double)t->piece_length / t->rate_ref ||
-        sched_peer_useful(e->parent, e->child) == 0)
+        (double)idle <= PLAN_LEAD_SILENCE * (double)t->piece_length / t->rate_ref)
+        return 0.0;
+    lead = sched_peer_useful(e->parent, e->child);
+    if (lead == 0 || (lead < PLAN_LEAD_PIECES &&
+                      (double)idle <= PLAN_SILENCE_PIECES * (double)t->piece_length / t->rate_ref))
         return 0.0;
     return (double)t->piece_length / (double)idle;
 }
@@ -482,19 +495,101 @@ peer_has_slow_child(const struct sched_peer *q)
 }
 
 /*
+ * t's fair share (sched_eval_fair_share): the uploads of its seed and normal hosts
+ * (measured, else the typical piece rate) over its peers still receiving, reckoned at most
+ * every PLAN_RARE_MS. 0: unknown.
+ */
+static double
+task_fair_share(struct sched_task *t, int64_t now)
+{
+    const struct sched_peer *q;
+    double seed_up = 0.0, up = 0.0;
+    uint32_t n = 0;
+
+    if (t->rate_ref <= 0)
+        return 0.0;
+    if (t->fair_at > 0 && now - t->fair_at < PLAN_RARE_MS && now >= t->fair_at)
+        return t->fair;
+    TAILQ_FOREACH (q, &t->peers, tentry) {
+        double cap = q->host->up_est > 0 ? q->host->up_est : t->rate_ref;
+
+        if (q->host->type == SCHED_HOST_SEED) {
+            seed_up = cap > seed_up ? cap : seed_up;
+        } else if (q->state == SCHED_PEER_RUNNING) {
+            n++;
+        } else if (q->state != SCHED_PEER_SUCCEEDED && q->state != SCHED_PEER_BACK_TO_SOURCE) {
+            continue; /* not in the swarm (yet, or any more) */
+        }
+        up += cap;
+    }
+    t->fair = sched_eval_fair_share(seed_up, up, n);
+    t->fair_at = now;
+    return t->fair;
+}
+
+/*
+ * What p's parents deliver to it (edge_gives), or -1 while one of them is not measured
+ * yet (no timed piece, no silence): too early to say p is short.
+ */
+static double
+peer_delivery(const struct sched_peer *p, int64_t now)
+{
+    const struct sched_edge *e;
+    double sum = 0.0;
+
+    TAILQ_FOREACH (e, &p->parents, centry) {
+        double g = edge_gives(e, now);
+
+        if (e->timed == 0 && edge_silence_bound(e, now) <= 0)
+            return -1.0;
+        sum += g;
+    }
+    return sum;
+}
+
+/*
+ * The upload h has to spare: its estimate less what its child edges that delivered within
+ * the last two typical piece times get. 0 when unmeasured.
+ */
+static double
+host_spare(const struct sched_host *h, const struct sched_task *t, int64_t now)
+{
+    const struct sched_peer *q;
+    const struct sched_edge *e;
+    int64_t since;
+    double used = 0.0;
+
+    if (h->up_est <= 0 || t->rate_ref <= 0)
+        return 0.0;
+    since = now - (int64_t)(2.0 * (double)t->piece_length / t->rate_ref);
+    TAILQ_FOREACH (q, &h->peers, hentry) {
+        TAILQ_FOREACH (e, &q->children, pentry) {
+            if (e->progress_at >= since)
+                used += e->rate;
+        }
+    }
+    return h->up_est > used ? h->up_est - used : 0.0;
+}
+
+/*
  * A seed (its own protection applies) or a normal peer below peer_fanout children; for a
  * child p on a host measured slow, also a peer one child over that, if none of its
- * children is such a leaf yet (sched_eval.c, step 5: leaves draw from several parents).
+ * children is such a leaf yet (sched_eval.c, step 5: leaves draw from several parents);
+ * for a child p clearly short of its fair share (short: its fair share; 0: not short),
+ * also a peer whose host has measured upload to spare (sched_eval_spare_ok).
  */
 static bool
-cand_has_room(const struct sched_state *s, const struct sched_cand *c, const struct sched_peer *p)
+cand_has_room(const struct sched_state *s, const struct sched_cand *c, const struct sched_peer *p,
+              double in, double fair, int64_t now)
 {
     const struct sched_peer *q = c->peer;
 
     if (q->host->type == SCHED_HOST_SEED || q->nchildren < s->cfg.peer_fanout || c->victim != NULL)
         return true;
-    return plan_host_is_slow(p->host, p->task) && q->nchildren <= s->cfg.peer_fanout &&
-           !peer_has_slow_child(q);
+    if (plan_host_is_slow(p->host, p->task) && q->nchildren <= s->cfg.peer_fanout &&
+        !peer_has_slow_child(q))
+        return true;
+    return in >= 0 && sched_eval_spare_ok(in, fair, host_spare(q->host, p->task, now));
 }
 
 /*
@@ -534,7 +629,7 @@ cand_cmp(const void *a, const void *b)
 /*
  * Revise p's parent set (sched_eval.c, step 4): drop the parents that are no longer
  * useful (all of them when fresh), then fill the free places with the best candidates.
- * Emits PARENTS when the set changed (or the caller changed it: dirty) and is not empty.
+ * Emits PARENTS when the set changed (or the caller changed it: dirty), empty or not.
  */
 void
 sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool dirty, int64_t now,
@@ -621,10 +716,11 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
          */
         if (s->cfg.peer_fanout > 0) {
             size_t m = 0;
+            double in = peer_delivery(p, now), fair = in >= 0 ? task_fair_share(t, now) : 0.0;
 
             /* Those with room first (qsort orders them below); keep only them if any. */
             for (size_t i = 0; i < n; i++) {
-                if (cand_has_room(s, &s->cands[i], p)) {
+                if (cand_has_room(s, &s->cands[i], p, in, fair, now)) {
                     struct sched_cand c = s->cands[m];
                     s->cands[m++] = s->cands[i];
                     s->cands[i] = c;
@@ -673,13 +769,13 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
     if (p->nparents > 0 && p->state == SCHED_PEER_RECEIVED_NORMAL)
         sched_peer_set_state(p, SCHED_PEER_RUNNING, now);
     /*
-     * An emptied set is not sent, so a PARENTS queued earlier in this event (naming a parent
-     * that has since gone, say) must not be sent either.
+     * The whole new set, an emptied one too: a peer draws from every parent it was last
+     * given (peer_p2p_set_parents drops the ones no longer named), so a parent taken away
+     * and not replaced would go on sharing an uplink the plan gave to another child. The
+     * PARENTS replaces one queued earlier in this event (naming a parent since gone, say).
      */
-    if (changed && p->nparents > 0)
+    if (changed)
         sched_emit_parents(out, p);
-    else if (changed)
-        sched_actions_drop_parents(out, p);
     s->plan_depth++;
     for (size_t i = 0; i < nevicted; i++)
         sched_plan_peer(s, evicted[i], false, true, now, out);

@@ -105,6 +105,8 @@ struct sched_task {
     uint32_t *holders;    /* normal peers holding each piece, as counted at holders_at ... */
     uint32_t nholding;    /* ... of so many normal peers with the geometry (sched_plan.c) */
     int64_t holders_at;
+    double fair;     /* its fair share, bytes/ms, as reckoned at fair_at (sched_plan.c) */
+    int64_t fair_at; /* 0: never */
     int64_t created_at, updated_at;
     TAILQ_ENTRY(sched_task) entry;
 };

@@ -328,8 +328,11 @@ fz_check_parents(struct fz *f, const struct sched_action *a, const struct sched_
 {
     struct sched_peer_stat ps;
 
-    if (a->nparents == 0 || a->nparents > f->cfg.max_parents || a->parents == NULL)
+    if (a->nparents > f->cfg.max_parents || (a->nparents > 0 && a->parents == NULL))
         fz_fail(f, "PARENTS: bad count", a->peer_id);
+    /* An emptied set is sent too: the child then has no parent left. */
+    if (a->nparents == 0 && child->parent_count != 0)
+        fz_fail(f, "PARENTS: empty while the child has parents", a->peer_id);
     for (size_t i = 0; i < a->nparents; i++) {
         const struct sched_parent *x = &a->parents[i];
 

@@ -164,6 +164,37 @@ START_TEST(test_slow_pair)
 
 END_TEST
 
+START_TEST(test_fair_share)
+{
+    /* 16 receiving peers, seed 100, peers 12 x 100 + 4 x 10: the uploads over 16. */
+    ck_assert_double_eq_tol(sched_eval_fair_share(100, 100 + 1240, 16), 83.75, 1e-9);
+    /* Few peers: the seed sends the content no faster than its own upload. */
+    ck_assert_double_eq_tol(sched_eval_fair_share(100, 500, 2), 100, 1e-9);
+    /* Seed unmeasured: the uploads alone. */
+    ck_assert_double_eq_tol(sched_eval_fair_share(0, 500, 2), 250, 1e-9);
+    /* Nothing known, or nobody receiving: no share. */
+    ck_assert(sched_eval_fair_share(100, 0, 4) == 0.0);
+    ck_assert(sched_eval_fair_share(100, 500, 0) == 0.0);
+}
+
+END_TEST
+
+START_TEST(test_spare_ok)
+{
+    /* A child at a third of its share, a parent with half a share to spare: one more. */
+    ck_assert(sched_eval_spare_ok(30, 90, 45));
+    /* No parent at all (nothing delivered) counts as short. */
+    ck_assert(sched_eval_spare_ok(0, 90, 45));
+    /* Not clearly short (half the share or more): no. */
+    ck_assert(!sched_eval_spare_ok(45, 90, 90));
+    /* Not enough to spare: no. */
+    ck_assert(!sched_eval_spare_ok(10, 90, 44));
+    /* Share unknown: no. */
+    ck_assert(!sched_eval_spare_ok(0, 0, 100));
+}
+
+END_TEST
+
 /* Rendezvous hashing: removing a seed host moves only the tasks it won. */
 START_TEST(test_seed_hashing_is_consistent)
 {
@@ -220,6 +251,8 @@ test_sched_eval_suite(void)
     tcase_add_test(tc, test_affinity);
     tcase_add_test(tc, test_seed_protection);
     tcase_add_test(tc, test_slow_pair);
+    tcase_add_test(tc, test_fair_share);
+    tcase_add_test(tc, test_spare_ok);
     tcase_add_test(tc, test_seed_hashing_is_consistent);
     suite_add_tcase(s, tc);
     return s;

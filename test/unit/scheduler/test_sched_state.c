@@ -765,6 +765,8 @@ parents_all_exist(void)
  */
 START_TEST(test_host_leave_no_stale_parents)
 {
+    const struct sched_action *a;
+
     start();
     t_host(st, "seed", SCHED_HOST_SEED, 8, now);
     t_host(st, "h1", SCHED_HOST_NORMAL, 8, now);
@@ -779,7 +781,10 @@ START_TEST(test_host_leave_no_stale_parents)
     sched_actions_reset(&acts);
     ck_assert_int_eq(sched_state_host_leave(st, "h2", now, &acts), 0);
     ck_assert_uint_eq(nparents("c"), 0);
-    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_PARENTS, "c"));
+    /* c is told its set is empty; the PARENTS [b] queued before is gone. */
+    a = sched_actions_find(&acts, SCHED_ACT_PARENTS, "c");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq(a->nparents, 0);
     ck_assert(parents_all_exist());
     check_ok();
 }
@@ -914,6 +919,35 @@ START_TEST(test_slow_parent_displaced)
 END_TEST
 
 /*
+ * A plan that takes a peer's last parent away tells it so: PARENTS with the empty set. The
+ * peer draws from the parents it was last given until told otherwise, so p1, displaced
+ * from under the seed by the faster p2 and given no other parent yet, would go on sharing
+ * the seed's uplink with p2.
+ */
+START_TEST(test_emptied_set_sent)
+{
+    const struct sched_action *a;
+
+    chain_setup_ahead();
+    ck_assert_int_eq(piece_cost("p2", 0, "p1", 100), 0);
+    ck_assert(has_parent("p2", "s1"));
+    ck_assert_uint_eq(nparents("p1"), 0);
+    a = sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq(a->nparents, 0);
+    /* A plan that changes nothing sends nothing: the next tick has no PARENTS for p1. */
+    sched_actions_reset(&acts);
+    now += 10;
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert_uint_eq(nparents("p1"), 0);
+    ck_assert_ptr_null(sched_actions_find(&acts, SCHED_ACT_PARENTS, "p1"));
+    check_ok();
+}
+
+END_TEST
+
+/*
  * The seed and p1 hold all 16 pieces, both finished, p2 (under p1) got the first
  * `common` of them, and p3 registers and ticks twice: does it get the seed?
  */
@@ -978,6 +1012,47 @@ START_TEST(test_silent_parent_moved)
     ck_assert(!has_parent("p2", "p1"));
     ck_assert_uint_le(host_estimate("h1"), (uint64_t)PIECE);
     check_ok();
+}
+
+END_TEST
+
+/*
+ * chain_setup(4) (a typical piece time is 10 ms), p2 got pieces 0..got-1 from p1, then p1
+ * `more` from the seed while p2 got nothing from p1 for five typical piece times, far
+ * below the eight of a plain silence: is p2 still under p1 after the tick?
+ */
+static bool
+lead_keeps_parent(uint32_t got, uint32_t more)
+{
+    chain_setup(4);
+    for (uint32_t i = 0; i < got; i++)
+        ck_assert_int_eq(piece_cost("p2", i, "p1", 10), 0);
+    ck_assert(has_parent("p2", "p1"));
+    for (uint32_t i = 4; i < 4 + more; i++) {
+        now += 10;
+        ck_assert_int_eq(piece_cost("s1", i, NULL, 10), 0);
+        ck_assert_int_eq(piece_cost("p1", i, "s1", 10), 0);
+    }
+    now += 50 - 10 * (int64_t)more;
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    check_ok();
+    return has_parent("p2", "p1");
+}
+
+START_TEST(test_lead_moves_sooner)
+{
+    /* p1 piles up pieces p2 lacks (1..7: seven) and sends none: p2 moves to the seed. */
+    ck_assert(!lead_keeps_parent(1, 4));
+    ck_assert(has_parent("p2", "s1"));
+}
+
+END_TEST
+
+START_TEST(test_small_lead_waits)
+{
+    /* p2 holds 0..3 and waits on 4..6 (a lead of three): a relay that keeps up, it stays. */
+    ck_assert(lead_keeps_parent(4, 3));
 }
 
 END_TEST
@@ -1428,7 +1503,10 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_nothing_more_to_give);
     tcase_add_test(tc, test_measure_estimates);
     tcase_add_test(tc, test_slow_parent_displaced);
+    tcase_add_test(tc, test_emptied_set_sent);
     tcase_add_test(tc, test_silent_parent_moved);
+    tcase_add_test(tc, test_lead_moves_sooner);
+    tcase_add_test(tc, test_small_lead_waits);
     tcase_add_test(tc, test_piece_digests);
     tcase_add_test(tc, test_conflict_seed_wins);
     tcase_add_test(tc, test_conflict_seed_wins_reporter_gone);
