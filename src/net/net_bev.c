@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Large reads into a socket bufferevent's input; see net_bev.h for why. */
+/* Large reads into a socket bufferevent's input, writes without a write event; see net_bev.h. */
 #include "df/net_bev.h"
 
 #include <errno.h>
@@ -76,4 +76,16 @@ net_bev_read_more(struct bufferevent *bev, size_t max)
     added = net_bev_read_loop(in, fd, high, max);
     evbuffer_freeze(in, 0);
     return added;
+}
+
+void
+net_bev_write_now(struct bufferevent *bev, struct evbuffer *staged)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t fd;
+
+    if (evbuffer_get_length(out) == 0 && !net_tls_is_tls(bev) &&
+        bufferevent_get_underlying(bev) == NULL && (fd = bufferevent_getfd(bev)) >= 0)
+        (void)evbuffer_write(staged, fd);
+    evbuffer_add_buffer(out, staged);
 }

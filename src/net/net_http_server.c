@@ -26,6 +26,7 @@
 #include "df/df_time.h"
 #include "df/log.h"
 #include "df/net_addr.h"
+#include "df/net_bev.h"
 #include "df/net_ratelim.h"
 #include "df/net_tls.h"
 #include "df/xmalloc.h"
@@ -142,6 +143,7 @@ struct net_http_server {
     unsigned nconns;
     struct net_ratelim_log refuse_log;
     struct net_ratelim_log warn_log; /* per-connection warnings: a flood is one line a second */
+    struct evbuffer *stage;          /* a whole answer composed before net_bev_write_now */
 };
 
 static void net_http_conn_process(struct net_http_conn *c);
@@ -299,13 +301,16 @@ net_http_out_len(const struct net_http_conn *c)
     return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
-/* Queue the status line and headers. length < 0: unknown (chunked or close-delimited). */
+/*
+ * Put the status line and headers in out (the output, or the server's stage for a whole
+ * answer). length < 0: unknown (chunked or close-delimited).
+ */
 static void
-net_http_resp_head(struct net_http_req *req, int status, const char *ctype, int64_t length)
+net_http_resp_head(struct net_http_req *req, struct evbuffer *out, int status, const char *ctype,
+                   int64_t length)
 {
     struct net_http_conn *c = req->conn;
     struct net_http_server *srv = c->srv;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
     bool is_head = req->head.method != NULL && strcmp(req->head.method, "HEAD") == 0;
     net_http_respond_fn *cb = req->respond_cb;
     char date[40];
@@ -396,7 +401,7 @@ net_http_conn_error(struct net_http_conn *c, int status, const char *why)
     n = snprintf(body, sizeof(body), "%d %s\n", status, net_http_reason(status));
     evbuffer_drain(req->resp_headers, evbuffer_get_length(req->resp_headers));
     req->head.keep_alive = false;
-    net_http_resp_head(req, status, "text/plain", n);
+    net_http_resp_head(req, bufferevent_get_output(c->bev), status, "text/plain", n);
     req->keep_alive = false;
     if (!req->no_body)
         evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)n);
@@ -852,7 +857,12 @@ net_http_server_new(struct event_base *base, const struct net_http_server_opts *
     TAILQ_INIT(&srv->conns);
     TAILQ_INIT(&srv->dead);
     srv->reaper = evtimer_new(base, net_http_server_reap_cb, srv);
-    if (srv->reaper == NULL) {
+    srv->stage = evbuffer_new();
+    if (srv->reaper == NULL || srv->stage == NULL) {
+        if (srv->reaper != NULL)
+            event_free(srv->reaper);
+        if (srv->stage != NULL)
+            evbuffer_free(srv->stage);
         free(srv);
         return DF_ENOMEM;
     }
@@ -983,6 +993,7 @@ net_http_server_free(struct net_http_server *srv)
         net_http_conn_close(c, DF_ECANCELED, "server shutting down");
     net_http_server_reap_cb(-1, 0, srv);
     event_free(srv->reaper);
+    evbuffer_free(srv->stage);
     free(srv);
 }
 
@@ -1086,11 +1097,14 @@ int
 net_http_req_respond(struct net_http_req *req, int status, const char *ctype, const void *body,
                      size_t len)
 {
+    struct evbuffer *stage = req->conn->srv->stage;
+
     if (!net_http_req_can_start(req) || len > INT64_MAX)
         return DF_EINVAL;
-    net_http_resp_head(req, status, ctype, (int64_t)len);
+    net_http_resp_head(req, stage, status, ctype, (int64_t)len);
     if (!req->no_body && len > 0)
-        evbuffer_add(bufferevent_get_output(req->conn->bev), body, len);
+        evbuffer_add(stage, body, len);
+    net_bev_write_now(req->conn->bev, stage);
     net_http_resp_ended(req);
     return 0;
 }
@@ -1099,15 +1113,17 @@ int
 net_http_req_respond_buffer(struct net_http_req *req, int status, const char *ctype,
                             struct evbuffer *body)
 {
+    struct evbuffer *stage = req->conn->srv->stage;
     size_t len = evbuffer_get_length(body);
 
     if (!net_http_req_can_start(req) || len > INT64_MAX)
         return DF_EINVAL;
-    net_http_resp_head(req, status, ctype, (int64_t)len);
+    net_http_resp_head(req, stage, status, ctype, (int64_t)len);
     if (!req->no_body)
-        evbuffer_add_buffer(bufferevent_get_output(req->conn->bev), body);
+        evbuffer_add_buffer(stage, body);
     else
         evbuffer_drain(body, len);
+    net_bev_write_now(req->conn->bev, stage);
     net_http_resp_ended(req);
     return 0;
 }
@@ -1134,7 +1150,7 @@ net_http_req_respond_file(struct net_http_req *req, int status, const char *ctyp
         }
     } else
         close(fd);
-    net_http_resp_head(req, status, ctype, (int64_t)len);
+    net_http_resp_head(req, bufferevent_get_output(req->conn->bev), status, ctype, (int64_t)len);
     if (req->no_body || seg == NULL) {
         if (seg != NULL)
             evbuffer_file_segment_free(seg);
@@ -1156,7 +1172,8 @@ net_http_req_start(struct net_http_req *req, int status, const char *ctype, int6
 {
     if (!net_http_req_can_start(req))
         return DF_EINVAL;
-    net_http_resp_head(req, status, ctype, length < 0 ? -1 : length);
+    net_http_resp_head(req, bufferevent_get_output(req->conn->bev), status, ctype,
+                       length < 0 ? -1 : length);
     req->resp_state = NET_HTTP_RESP_STREAM;
     req->more = more;
     req->more_arg = arg;

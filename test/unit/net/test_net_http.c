@@ -735,6 +735,46 @@ START_TEST(test_sendfile_slow_reader)
 
 END_TEST
 
+/*
+ * A whole answer larger than the socket takes at once (an 8 MiB echo to a reader at 16
+ * MiB/s): what the first write leaves is queued, and the pipelined request after it is
+ * answered on the same connection.
+ */
+START_TEST(test_whole_answer_partly_written)
+{
+    struct net_http_server_opts o = {.max_body = 16u << 20};
+    struct ev_token_bucket_cfg *rl;
+    struct timeval tick = {0, 10000};
+    size_t len = 8u << 20;
+    char *body = malloc(len);
+    struct raw r;
+
+    ck_assert_ptr_nonnull(body);
+    start_server(&o);
+    memset(body, 'e', len);
+    memcpy(body + len - 16, "EEEEEEEEEEEEEEEE", 16);
+    raw_open(&r, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 8388608\r\n\r\n");
+    bufferevent_write(r.bev, body, len);
+    bufferevent_write(r.bev, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 52);
+    r.keep = false;
+    rl = ev_token_bucket_cfg_new(160 << 10, 160 << 10, EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX, &tick);
+    bufferevent_set_rate_limit(r.bev, rl);
+    event_base_dispatch(base);
+    ck_assert(r.eof);
+    ck_assert_mem_eq(r.head, "HTTP/1.1 200 OK\r", 16);
+    ck_assert_mem_eq(r.tail + 11, "hello", 5);
+    /* two heads, the echo and "hello": nothing lost, nothing more */
+    ck_assert_uint_gt(r.received, len + 2 * 40);
+    ck_assert_uint_lt(r.received, len + 2 * 200);
+    ck_assert_int_eq(requests_seen, 2);
+    bufferevent_set_rate_limit(r.bev, NULL);
+    ev_token_bucket_cfg_free(rl);
+    raw_close(&r);
+    free(body);
+}
+
+END_TEST
+
 START_TEST(test_range_and_stream)
 {
     struct raw r;
@@ -1229,6 +1269,7 @@ test_net_http_suite(void)
     tcase_add_test(tc, test_idle_keepalive);
     tcase_add_test(tc, test_async_and_close);
     tcase_add_test(tc, test_sendfile_slow_reader);
+    tcase_add_test(tc, test_whole_answer_partly_written);
     tcase_add_test(tc, test_range_and_stream);
     tcase_add_test(tc, test_curl);
     suite_add_tcase(s, tc);
