@@ -61,6 +61,8 @@ roles_peer_config(const char *dir, const char *name, bool seed, const char *sche
                           "0",
                           "--proxy-listen",
                           "0",
+                          "--metrics-port",
+                          "0",
                           "--data-dir",
                           data,
                           "--scheduler",
