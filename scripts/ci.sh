@@ -17,11 +17,16 @@ failed=0
 # step NAME CMD...: run a step; check suites are counted by their summary lines, any
 # other step counts as one test.
 step() {
-	local name=$1 log="$logdir/$1.log" rc p f
+	local name=$1 t0=$SECONDS
 	shift
 	echo "==> $name"
-	"$@" >"$log" 2>&1
-	rc=$?
+	"$@" >"$logdir/$name.log" 2>&1
+	account "$name" $? $((SECONDS - t0))
+}
+
+# account NAME RC SECONDS: count and report a finished step from its log.
+account() {
+	local name=$1 log="$logdir/$1.log" rc=$2 p f
 	read -r p f < <(awk '/^[0-9]+%: Checks: /{gsub(",", ""); c += $3; x += $5 + $7}
 		END { print c - x + 0, x + 0 }' "$log")
 	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
@@ -32,6 +37,7 @@ step() {
 	passed=$((passed + p))
 	failed=$((failed + f))
 	grep -E '^[0-9]+%: Checks: |^check-|^replay: ' "$log" | sed 's/^/    /'
+	echo "    ($3 s)"
 	if [ "$rc" -ne 0 ]; then
 		echo "    FAILED ($name, exit $rc); last lines of $log:"
 		tail -n 60 "$log" | sed 's/^/    | /'
@@ -58,12 +64,26 @@ step swarm-ci-churn env DF_BIN="$PWD/dragonfly" SCENARIO=churn NS=6 scripts/benc
 step san-unit make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-unit
 step san-fuzz-replay make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-fuzz
 step san-integration make -j"$JOBS" VARIANT=debug SANITIZE=address,undefined check-it
+# Each target for FUZZ_SECONDS, JOBS of them at once (a libFuzzer run uses one core).
 if step fuzz-build make -j"$JOBS" fuzz; then
-	for t in build/fuzz/fuzz_*; do
-		n=$(basename "$t" | sed 's/^fuzz_//')
-		mkdir -p "$logdir/corpus-$n"
-		step "fuzz-$n" "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-			"$logdir/corpus-$n" "test/fuzz/corpus/$n"
+	set -- build/fuzz/fuzz_*
+	while [ $# -gt 0 ]; do
+		lane=()
+		while [ $# -gt 0 ] && [ ${#lane[@]} -lt "$JOBS" ]; do
+			n=$(basename "$1" | sed 's/^fuzz_//')
+			mkdir -p "$logdir/corpus-$n"
+			("$1" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+				"$logdir/corpus-$n" "test/fuzz/corpus/$n" >"$logdir/fuzz-$n.log" 2>&1
+			echo $? >"$logdir/fuzz-$n.rc") &
+			lane+=("$n")
+			shift
+		done
+		t0=$SECONDS
+		wait
+		for n in "${lane[@]}"; do
+			echo "==> fuzz-$n"
+			account "fuzz-$n" "$(cat "$logdir/fuzz-$n.rc")" $((SECONDS - t0))
+		done
 	done
 fi
 rm -rf "$logdir"
