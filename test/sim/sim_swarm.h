@@ -79,7 +79,8 @@ struct sim_swarm_params {
     double limit;                  /* give up at this multiple of the bound */
     uint64_t rng;                  /* non-zero */
     bool check_each_tick;          /* sched_state_check() after every tick too (tests) */
-    struct sched_config cfg;       /* the scheduler's; the table caps are raised to fit */
+    FILE *trace; /* non-NULL: every PARENTS, a snapshot every piece time, each peer's end */
+    struct sched_config cfg; /* the scheduler's; the table caps are raised to fit */
 };
 
 struct sim_op_stat {
