@@ -104,7 +104,12 @@
  *      - a seed under its fanout also takes a child lacking a piece that at most a quarter
  *        of the task's normal peers hold: once one peer holds everything, an idle seed
  *        still serves the pieces the swarm is short of (step 2 alone left it idle while
- *        the whole swarm waited in the tail on that one peer).
+ *        the whole swarm waited in the tail on that one peer);
+ *      - a finished peer with room (it finished, or the child it fed did) becomes at
+ *        once one more parent, up to max_parents, of the running peer that needs the
+ *        longest to finish (the pieces it lacks over what its parents deliver): the
+ *        tail of the pipeline catches up on the uplinks of its head, where the tick
+ *        handed them to the first peers it planned, mostly ones nearly done.
  *     On an even network no estimate is clearly below another, so none of this moves an
  *     edge and the pipeline of step 2b stays. In the simulation (sched_sim, 16 peers, 64
  *     pieces, mean of 6 seeds) the last peer's time over the bound went from 3.65 to 2.15
@@ -114,7 +119,8 @@
  *     rare pieces 1.52 and 1.54, with fast parents for slow leaves 1.48 and 1.52; once
  *     an emptied set was sent (the simulated peer obeys it) 1.54 and 1.53, with fair-share
  *     parents 1.50 and 1.50, with the
- *     lead rule 1.45 and 1.44.
+ *     lead rule 1.45 and 1.44; with finished parents to the peer furthest behind 1.44 and
+ *     1.45, even 1.14.
  *
  *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
  *  pieces from the seed, the second only from the seed and the first, and so on: if the seed

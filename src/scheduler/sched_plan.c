@@ -642,8 +642,8 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
     size_t n = 0;
     uint64_t epoch;
     double best = 0.0, alt = 0.0;
-    struct sched_peer *evicted[SCHED_PARENTS_MAX];
-    size_t nevicted = 0;
+    struct sched_peer *evicted[SCHED_PARENTS_MAX], *freed[SCHED_PARENTS_MAX];
+    size_t nevicted = 0, nfreed = 0;
     bool changed = dirty;
 
     if (!sched_peer_wants_parents(p) || p->data_lost)
@@ -652,6 +652,8 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
     for (e = TAILQ_FIRST(&p->parents); e != NULL; e = tmp) {
         tmp = TAILQ_NEXT(e, centry);
         if (fresh || !sched_plan_edge_is_useful(s, e, now)) {
+            if (e->parent->state == SCHED_PEER_SUCCEEDED && nfreed < SCHED_PARENTS_MAX)
+                freed[nfreed++] = e->parent;
             sched_edge_del(e, now);
             changed = true;
         }
@@ -780,6 +782,9 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
     for (size_t i = 0; i < nevicted; i++)
         sched_plan_peer(s, evicted[i], false, true, now, out);
     s->plan_depth--;
+    /* A finished parent p is through with goes to the peer furthest behind (step 5). */
+    for (size_t i = 0; i < nfreed; i++)
+        sched_plan_offer(s, freed[i], now, out);
 }
 
 /* Children of p lose it as a parent and are planned again. */
@@ -795,4 +800,76 @@ sched_plan_drop_children(struct sched_state *s, struct sched_peer *p, int64_t no
         sched_edge_del(e, now);
         sched_plan_peer(s, c, false, true, now, out);
     }
+}
+
+/*
+ * Can q, a finished peer with room, be p's parent now (the filter of step 1 for a peer
+ * that has no parents, so no cycle): another host, not blocked, healthy, a free slot, a
+ * piece p lacks, not its parent already, and not a slow pair (sched_eval_slow_pair_ok).
+ */
+static bool
+offer_is_ok(const struct sched_peer *q, const struct sched_peer *p, int64_t now)
+{
+    const struct sched_edge *e;
+
+    if (q->host == p->host || peer_is_blocked(p, q, now) ||
+        !sched_eval_slow_pair_ok(plan_host_is_slow(p->host, p->task),
+                                 plan_host_is_slow(q->host, p->task), 0) ||
+        sched_peer_useful(q, p) == 0)
+        return false;
+    TAILQ_FOREACH (e, &p->parents, centry) {
+        if (e->parent == q)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * How long p still needs, in ms: the pieces it lacks over what its parents deliver (each
+ * edge as edge_gives says, the task's typical rate while unmeasured).
+ */
+static double
+peer_time_left(const struct sched_peer *p)
+{
+    const struct sched_task *t = p->task;
+    const struct sched_edge *e;
+    double in = 0.0;
+
+    TAILQ_FOREACH (e, &p->parents, centry) {
+        double g = edge_gives(e, 0);
+
+        in += g > 0 ? g : t->rate_ref;
+    }
+    return in > 0 ? (double)(t->piece_count - p->nfinished) * (double)t->piece_length / in : 0.0;
+}
+
+void
+sched_plan_offer(struct sched_state *s, struct sched_peer *q, int64_t now,
+                 struct sched_actions *out)
+{
+    struct sched_task *t = q->task;
+    struct sched_peer *p, *best = NULL;
+    double left = 0.0;
+
+    if (q->state != SCHED_PEER_SUCCEEDED || q->host->type == SCHED_HOST_SEED ||
+        (s->cfg.peer_fanout > 0 && q->nchildren >= s->cfg.peer_fanout) ||
+        !host_has_free_slot(q->host) || !sched_host_is_healthy(s, q->host, now) ||
+        sched_task_distrusts(t, q->host) ||
+        sched_size_scope_of(t->content_length, t->piece_count) != SCHED_SIZE_NORMAL)
+        return;
+    TAILQ_FOREACH (p, &t->peers, tentry) {
+        if (p->state != SCHED_PEER_RUNNING || p->nparents == 0 ||
+            p->nparents >= s->cfg.max_parents || p->data_lost || !offer_is_ok(q, p, now))
+            continue;
+        double l = peer_time_left(p);
+
+        if (best == NULL || l > left) {
+            best = p;
+            left = l;
+        }
+    }
+    if (best == NULL)
+        return;
+    sched_edge_add(q, best, now);
+    sched_emit_parents(out, best);
 }
