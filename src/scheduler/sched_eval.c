@@ -109,7 +109,12 @@
  *        once one more parent, up to max_parents, of the running peer that needs the
  *        longest to finish (the pieces it lacks over what its parents deliver): the
  *        tail of the pipeline catches up on the uplinks of its head, where the tick
- *        handed them to the first peers it planned, mostly ones nearly done.
+ *        handed them to the first peers it planned, mostly ones nearly done;
+ *      - the head of a pipeline (a normal peer the seed feeds) takes no child over its
+ *        fanout, neither a slow leaf nor a child short of its fair share: every piece
+ *        enters the swarm through its uplink, once, and a second child there halves what
+ *        all the peers behind it get, while everyone drew from the one peer holding the
+ *        most (in the simulation the head served up to eight children at a time).
  *     On an even network no estimate is clearly below another, so none of this moves an
  *     edge and the pipeline of step 2b stays. In the simulation (sched_sim, 16 peers, 64
  *     pieces, mean of 6 seeds) the last peer's time over the bound went from 3.65 to 2.15
@@ -120,7 +125,7 @@
  *     an emptied set was sent (the simulated peer obeys it) 1.54 and 1.53, with fair-share
  *     parents 1.50 and 1.50, with the
  *     lead rule 1.45 and 1.44; with finished parents to the peer furthest behind 1.44 and
- *     1.45, even 1.14.
+ *     1.45, even 1.14; with no child over the fanout at the head 1.37 and 1.46.
  *
  *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
  *  pieces from the seed, the second only from the seed and the first, and so on: if the seed

@@ -571,12 +571,26 @@ host_spare(const struct sched_host *h, const struct sched_task *t, int64_t now)
     return h->up_est > used ? h->up_est - used : 0.0;
 }
 
+/* Is q the head of a pipeline: a normal peer the seed feeds? */
+static bool
+peer_is_head(const struct sched_peer *q)
+{
+    const struct sched_edge *e;
+
+    TAILQ_FOREACH (e, &q->parents, centry) {
+        if (e->parent->host->type == SCHED_HOST_SEED)
+            return true;
+    }
+    return false;
+}
+
 /*
  * A seed (its own protection applies) or a normal peer below peer_fanout children; for a
  * child p on a host measured slow, also a peer one child over that, if none of its
  * children is such a leaf yet (sched_eval.c, step 5: leaves draw from several parents);
  * for a child p clearly short of its fair share (short: its fair share; 0: not short),
- * also a peer whose host has measured upload to spare (sched_eval_spare_ok).
+ * also a peer whose host has measured upload to spare (sched_eval_spare_ok). Neither
+ * over the fanout at the head of a pipeline (peer_is_head).
  */
 static bool
 cand_has_room(const struct sched_state *s, const struct sched_cand *c, const struct sched_peer *p,
@@ -586,6 +600,9 @@ cand_has_room(const struct sched_state *s, const struct sched_cand *c, const str
 
     if (q->host->type == SCHED_HOST_SEED || q->nchildren < s->cfg.peer_fanout || c->victim != NULL)
         return true;
+    /* The pipeline's head: what enters the swarm leaves the seed's child's uplink once. */
+    if (peer_is_head(q))
+        return false;
     if (plan_host_is_slow(p->host, p->task) && q->nchildren <= s->cfg.peer_fanout &&
         !peer_has_slow_child(q))
         return true;

@@ -1111,6 +1111,32 @@ START_TEST(test_finished_parent_offered)
 
 END_TEST
 
+/*
+ * The seed's child, the head of the pipeline, takes no child over its fanout: every piece
+ * enters the swarm through its uplink (the seed sends each once), and a leaf drawing from
+ * it halves what the rest of the swarm gets. p2 takes slow p1's place under the seed and
+ * p3 becomes p2's child; p1, measured slow, gets no place at p2 one over the fanout.
+ */
+START_TEST(test_head_takes_no_leaf)
+{
+    chain_setup_ahead();
+    ck_assert_int_eq(piece_cost("p2", 0, "p1", 100), 0);
+    ck_assert(has_parent("p2", "s1"));
+    ck_assert_uint_eq(nparents("p1"), 0);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
+    ck_assert_int_eq(sched_state_peer_started(st, "p3", now), 0);
+    ck_assert(has_parent("p3", "p2"));
+    for (uint32_t i = 1; i < 8; i++)
+        ck_assert_int_eq(piece("p2", i, "s1"), 0);
+    now += 10;
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert(!has_parent("p1", "p2"));
+    check_ok();
+}
+
+END_TEST
+
 START_TEST(test_piece_digests)
 {
     struct df_digest d, want;
@@ -1539,6 +1565,7 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_stalled_parent);
     tcase_add_test(tc, test_nothing_more_to_give);
     tcase_add_test(tc, test_finished_parent_offered);
+    tcase_add_test(tc, test_head_takes_no_leaf);
     tcase_add_test(tc, test_measure_estimates);
     tcase_add_test(tc, test_slow_parent_displaced);
     tcase_add_test(tc, test_emptied_set_sent);
