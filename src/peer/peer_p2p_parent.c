@@ -738,13 +738,12 @@ peer_p2p_schedule_new(struct peer_p2p *p)
             continue;
         peer_p2p_want_init(&want, p);
         /*
-         * One parent (the pipeline): in order, as it receives them. Several: any piece
-         * alike, so that siblings drawing from the same parents hold different pieces
-         * and can give each other what they lack (in the swarm simulation, 16 peers with
-         * a quarter at a tenth of the others' upload: last/bound 2.2 in order, 1.7 so).
+         * In order or any piece alike (peer_p2p_pick.h; in the swarm simulation, 16 peers
+         * with a quarter at a tenth of the others' upload: last/bound 2.2 in order, 1.7 so).
          */
-        got = drawing > 1 ? peer_task_claim_spread(t, peer_p2p_wants, &want, (uint64_t)random(), &i)
-                          : peer_task_claim(t, peer_p2p_wants, &want, &i);
+        got = peer_pick_spreads(drawing)
+                      ? peer_task_claim_spread(t, peer_p2p_wants, &want, (uint64_t)random(), &i)
+                      : peer_task_claim(t, peer_p2p_wants, &want, &i);
         if (!got)
             return true;
         peer_p2p_fetch_start(p, slot, want.pp, i);

@@ -24,6 +24,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/*
+ * Does a child drawing from `drawing` parents claim any piece they offer alike (spread)
+ * rather than in order? With several: siblings drawing from the same parents then hold
+ * different pieces and give each other what they lack. With one, in order: the pipeline's
+ * relay asks for what its parent just received. (A reader waiting on the prefix, a proxy
+ * stream, makes every claim in order whatever this says: peer_task_claim_spread.)
+ */
+bool peer_pick_spreads(unsigned drawing);
+
 /* What a child measured of one parent. */
 struct peer_pick_stats {
     double rate;   /* bytes per ms of the whole pieces it delivered; 0: none measured yet */

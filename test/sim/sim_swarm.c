@@ -490,8 +490,8 @@ sim_pick(struct sim *s, struct sim_peer *c, const struct sim_peer *q)
     const uint32_t *holders = s->tasks[c->task].holders;
     uint32_t n = s->p->pieces, best = UINT32_MAX, pick = UINT32_MAX, nbest = 0;
 
-    if (s->p->pick == SIM_PICK_PEER && c->nparents > 1) {
-        /* The peer's claim with several parents: any of them, alike. */
+    if (s->p->pick == SIM_PICK_PEER && peer_pick_spreads(c->nparents)) {
+        /* The peer's claim when it spreads (peer_p2p_pick.h): any of them, alike. */
         for (uint32_t i = 0; i < n; i++) {
             if (c->pieces[i] == SIM_MISSING && q->pieces[i] == SIM_HELD &&
                 sim_rand_below(&s->rng, ++nbest) == 0)
