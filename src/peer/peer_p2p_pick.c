@@ -13,7 +13,7 @@
 bool
 peer_pick_spreads(unsigned drawing)
 {
-    return drawing > 1;
+    return drawing > 0;
 }
 
 void

@@ -26,10 +26,12 @@
 
 /*
  * Does a child drawing from `drawing` parents claim any piece they offer alike (spread)
- * rather than in order? With several: siblings drawing from the same parents then hold
- * different pieces and give each other what they lack. With one, in order: the pipeline's
- * relay asks for what its parent just received. (A reader waiting on the prefix, a proxy
- * stream, makes every claim in order whatever this says: peer_task_claim_spread.)
+ * rather than in order? Yes, from one parent as from several: siblings drawing from the
+ * same parent (the seed's children, a finished peer's) then hold different pieces and
+ * give each other what they lack, where in order they all held the same prefix and the
+ * parent sent it to each. A pipeline's relay loses nothing: its parent is a piece or two
+ * ahead, so any piece it offers is about the next one. (A reader waiting on the prefix,
+ * a proxy stream, makes every claim in order whatever this says: peer_task_claim_spread.)
  */
 bool peer_pick_spreads(unsigned drawing);
 

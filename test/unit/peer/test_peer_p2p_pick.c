@@ -27,6 +27,16 @@ START_TEST(test_measured_leans_to_latest)
 
 END_TEST
 
+/* Any piece alike, from one parent as from several (peer_p2p_pick.h). */
+START_TEST(test_spreads_with_one_parent)
+{
+    ck_assert(peer_pick_spreads(1));
+    ck_assert(peer_pick_spreads(4));
+    ck_assert(!peer_pick_spreads(0));
+}
+
+END_TEST
+
 START_TEST(test_choose_unmeasured_spreads)
 {
     struct peer_pick_stats a = {0}, b = {0};
@@ -222,6 +232,7 @@ test_peer_p2p_pick_suite(void)
     TCase *tc = tcase_create("pick");
 
     tcase_add_test(tc, test_measured_leans_to_latest);
+    tcase_add_test(tc, test_spreads_with_one_parent);
     tcase_add_test(tc, test_choose_unmeasured_spreads);
     tcase_add_test(tc, test_choose_by_arrival);
     tcase_add_test(tc, test_steal);
