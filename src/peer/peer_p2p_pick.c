@@ -11,9 +11,9 @@
 #define PEER_PICK_ALPHA 0.3
 
 bool
-peer_pick_spreads(unsigned drawing)
+peer_pick_spreads(unsigned drawing, uint64_t lead)
 {
-    return drawing > 0;
+    return drawing > 1 || (drawing == 1 && lead > PEER_PICK_SPREAD_LEAD);
 }
 
 void

@@ -483,6 +483,17 @@ sim_piece_got(struct sim *s, struct sim_peer *p, uint32_t piece, const struct si
     sim_handle(s);
 }
 
+/* Pieces q holds that c still has to ask for (neither held nor in flight). */
+static uint32_t
+sim_lead(const struct sim *s, const struct sim_peer *c, const struct sim_peer *q)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < s->p->pieces; i++)
+        n += c->pieces[i] == SIM_MISSING && q->pieces[i] == SIM_HELD ? 1 : 0;
+    return n;
+}
+
 /* A piece for child from parent q: per the pick policy, or UINT32_MAX. */
 static uint32_t
 sim_pick(struct sim *s, struct sim_peer *c, const struct sim_peer *q)
@@ -490,7 +501,7 @@ sim_pick(struct sim *s, struct sim_peer *c, const struct sim_peer *q)
     const uint32_t *holders = s->tasks[c->task].holders;
     uint32_t n = s->p->pieces, best = UINT32_MAX, pick = UINT32_MAX, nbest = 0;
 
-    if (s->p->pick == SIM_PICK_PEER && peer_pick_spreads(c->nparents)) {
+    if (s->p->pick == SIM_PICK_PEER && peer_pick_spreads(c->nparents, sim_lead(s, c, q))) {
         /* The peer's claim when it spreads (peer_p2p_pick.h): any of them, alike. */
         for (uint32_t i = 0; i < n; i++) {
             if (c->pieces[i] == SIM_MISSING && q->pieces[i] == SIM_HELD &&

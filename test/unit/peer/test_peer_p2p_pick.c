@@ -27,12 +27,18 @@ START_TEST(test_measured_leans_to_latest)
 
 END_TEST
 
-/* Any piece alike, from one parent as from several (peer_p2p_pick.h). */
+/*
+ * Any piece alike from several parents, and from one that offers more than
+ * PEER_PICK_SPREAD_LEAD pieces the child lacks; in order from a relay just ahead.
+ */
 START_TEST(test_spreads_with_one_parent)
 {
-    ck_assert(peer_pick_spreads(1));
-    ck_assert(peer_pick_spreads(4));
-    ck_assert(!peer_pick_spreads(0));
+    ck_assert(peer_pick_spreads(1, PEER_PICK_SPREAD_LEAD + 1));
+    ck_assert(peer_pick_spreads(1, 64));
+    ck_assert(!peer_pick_spreads(1, PEER_PICK_SPREAD_LEAD));
+    ck_assert(!peer_pick_spreads(1, 1));
+    ck_assert(peer_pick_spreads(4, 0));
+    ck_assert(!peer_pick_spreads(0, 64));
 }
 
 END_TEST
