@@ -125,7 +125,8 @@
  *     an emptied set was sent (the simulated peer obeys it) 1.54 and 1.53, with fair-share
  *     parents 1.50 and 1.50, with the
  *     lead rule 1.45 and 1.44; with finished parents to the peer furthest behind 1.44 and
- *     1.45, even 1.14; with no child over the fanout at the head 1.37 and 1.46.
+ *     1.45, even 1.14; with no child over the fanout at the head 1.37 and 1.46; with the
+ *     peer's claims spread from one parent well ahead (peer_p2p_pick.h) 1.35 and 1.42.
  *
  *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
  *  pieces from the seed, the second only from the seed and the first, and so on: if the seed
