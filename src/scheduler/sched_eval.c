@@ -74,10 +74,11 @@
  *        capacity: the task's typical rate); that is the heaviest term of the score, so
  *        fast hosts are chosen first;
  *      - a full parent (at its fanout) still takes a child in place of a child measured
- *        clearly (2x; under a seed 4x, as the seed resends what the newcomer lacks) slower
- *        than what the parent would give the newcomer, unless the newcomer is measured as
- *        slow: the displaced one is planned again at once. So the pipeline sorts itself by
- *        upload: fast hosts near the source, slow ones at its tail, as leaves;
+ *        clearly (1.5x, sched_eval_rate_is_below; under a seed 3x, as the seed resends
+ *        what the newcomer lacks) slower than what the parent would give the newcomer,
+ *        and 1.5x slower than the newcomer's own host if that is measured: the displaced
+ *        one is planned again at once. So the pipeline sorts itself by upload: fast
+ *        hosts near the source, slow ones at its tail, as leaves;
  *      - a child leaves a parent that gives it clearly (2x) less than a candidate with
  *        room (or with a slow child to displace) would, at its 1st/2nd/4th/... timed piece
  *        or the next tick, long before stall_timeout; with max_parents > 1 it keeps the
@@ -126,7 +127,8 @@
  *     parents 1.50 and 1.50, with the
  *     lead rule 1.45 and 1.44; with finished parents to the peer furthest behind 1.44 and
  *     1.45, even 1.14; with no child over the fanout at the head 1.37 and 1.46; with the
- *     peer's claims spread from one parent well ahead (peer_p2p_pick.h) 1.35 and 1.42.
+ *     peer's claims spread from one parent well ahead (peer_p2p_pick.h) 1.35 and 1.42;
+ *     with places changing hands at 1.5x (3x under a seed) 1.36 and 1.40.
  *
  *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
  *  pieces from the seed, the second only from the seed and the first, and so on: if the seed
@@ -241,6 +243,12 @@ bool
 sched_eval_rate_is_poor(double got, double alt)
 {
     return got > 0 && alt > 2.0 * got;
+}
+
+bool
+sched_eval_rate_is_below(double got, double alt)
+{
+    return got > 0 && alt > 1.5 * got;
 }
 
 double

@@ -33,7 +33,7 @@
 #define PLAN_RARE_SHARE 4
 /* ... as counted at most this long ago (a task's fair share too). */
 #define PLAN_RARE_MS 250
-/* A seed's child is displaced only when this much further below the newcomer's rate. */
+/* A seed's child is displaced only when this much further below the newcomer's rate (3x). */
 #define PLAN_SEED_SWAP 2.0
 
 /* ---- candidates ---- */
@@ -434,9 +434,9 @@ plan_drop_poor(struct sched_peer *p, double alt, int64_t now)
 
 /*
  * A child of q that p may take the place of (sched_eval.c, step 5): the slowest of q's
- * children whose host is measured clearly slower than what q would give p, when p's own
- * host is not measured as slow as that. Slow hosts so end up as leaves and fast ones
- * take the places near the source. NULL: none.
+ * children whose host is measured clearly slower (sched_eval_rate_is_below) than what q
+ * would give p, when p's own host is not measured as slow as that. Slow hosts so end up as leaves
+ * and fast ones take the places near the source. NULL: none.
  */
 static struct sched_edge *
 cand_victim(const struct sched_peer *q, const struct sched_peer *p, double gives)
@@ -448,8 +448,8 @@ cand_victim(const struct sched_peer *q, const struct sched_peer *p, double gives
     TAILQ_FOREACH (e, &q->children, pentry) {
         const struct sched_host *h = e->child->host;
 
-        if (e->child == p || !sched_eval_rate_is_poor(h->up_est * strict, gives) ||
-            (p->host->up_est > 0 && !sched_eval_rate_is_poor(h->up_est, p->host->up_est)))
+        if (e->child == p || !sched_eval_rate_is_below(h->up_est * strict, gives) ||
+            (p->host->up_est > 0 && !sched_eval_rate_is_below(h->up_est, p->host->up_est)))
             continue;
         if (v == NULL || h->up_est < v->child->host->up_est)
             v = e;

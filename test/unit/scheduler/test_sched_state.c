@@ -919,6 +919,22 @@ START_TEST(test_slow_parent_displaced)
 END_TEST
 
 /*
+ * A newcomer takes a slower child's place at 1.5x (3x under a seed): p1 gives p2 a piece
+ * in 35 ms where the seed gives one in 10, 3.5 times slower (under the 4x asked before),
+ * and p2 takes p1's place under the seed.
+ */
+START_TEST(test_slower_parent_displaced)
+{
+    chain_setup_ahead();
+    ck_assert_int_eq(piece_cost("p2", 0, "p1", 35), 0);
+    ck_assert(has_parent("p2", "s1"));
+    ck_assert(!has_parent("p2", "p1"));
+    check_ok();
+}
+
+END_TEST
+
+/*
  * A plan that takes a peer's last parent away tells it so: PARENTS with the empty set. The
  * peer draws from the parents it was last given until told otherwise, so p1, displaced
  * from under the seed by the faster p2 and given no other parent yet, would go on sharing
@@ -1565,6 +1581,7 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_stalled_parent);
     tcase_add_test(tc, test_nothing_more_to_give);
     tcase_add_test(tc, test_finished_parent_offered);
+    tcase_add_test(tc, test_slower_parent_displaced);
     tcase_add_test(tc, test_head_takes_no_leaf);
     tcase_add_test(tc, test_measure_estimates);
     tcase_add_test(tc, test_slow_parent_displaced);
