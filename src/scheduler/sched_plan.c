@@ -435,8 +435,8 @@ plan_drop_poor(struct sched_peer *p, double alt, int64_t now)
 /*
  * A child of q that p may take the place of (sched_eval.c, step 5): the slowest of q's
  * children whose host is measured clearly slower (sched_eval_rate_is_below) than what q
- * would give p, when p's own host is not measured as slow as that. Slow hosts so end up as leaves
- * and fast ones take the places near the source. NULL: none.
+ * would give p, when p's own host is not measured as slow as that. Slow hosts so end up
+ * as leaves and fast ones take the places near the source. NULL: none.
  */
 static struct sched_edge *
 cand_victim(const struct sched_peer *q, const struct sched_peer *p, double gives)
@@ -875,11 +875,12 @@ sched_plan_offer(struct sched_state *s, struct sched_peer *q, int64_t now,
         sched_size_scope_of(t->content_length, t->piece_count) != SCHED_SIZE_NORMAL)
         return;
     TAILQ_FOREACH (p, &t->peers, tentry) {
+        double l;
+
         if (p->state != SCHED_PEER_RUNNING || p->nparents == 0 ||
             p->nparents >= s->cfg.max_parents || p->data_lost || !offer_is_ok(q, p, now))
             continue;
-        double l = peer_time_left(p);
-
+        l = peer_time_left(p);
         if (best == NULL || l > left) {
             best = p;
             left = l;
