@@ -722,13 +722,22 @@ static bool
 peer_p2p_schedule_new(struct peer_p2p *p)
 {
     struct peer_task *t = p->t;
+    struct peer_parent *one = NULL;
     unsigned n, drawing = 0;
+    uint64_t lead = 0;
 
     if (t == NULL || t->state != PEER_TASK_P2P || !t->length_known)
         return false;
     n = (unsigned)t->ctx->cfg.concurrency;
-    for (int i = 0; i < p->nparents; i++)
-        drawing += peer_parent_listed(&p->parents[i]) && !peer_parent_blocked(&p->parents[i]);
+    for (int i = 0; i < p->nparents; i++) {
+        if (peer_parent_listed(&p->parents[i]) && !peer_parent_blocked(&p->parents[i])) {
+            drawing++;
+            one = &p->parents[i];
+        }
+    }
+    /* One parent: how far ahead it is (peer_pick_spreads). */
+    for (uint64_t i = 0; drawing == 1 && i < t->piece_count && lead <= PEER_PICK_SPREAD_LEAD; i++)
+        lead += !t->have[i] && !t->busy[i] && peer_parent_offers(one, i) ? 1 : 0;
     for (unsigned slot = 0; slot < n && slot < PEER_MAX_WORKERS; slot++) {
         struct peer_p2p_want want;
         uint64_t i;
@@ -738,13 +747,12 @@ peer_p2p_schedule_new(struct peer_p2p *p)
             continue;
         peer_p2p_want_init(&want, p);
         /*
-         * One parent (the pipeline): in order, as it receives them. Several: any piece
-         * alike, so that siblings drawing from the same parents hold different pieces
-         * and can give each other what they lack (in the swarm simulation, 16 peers with
-         * a quarter at a tenth of the others' upload: last/bound 2.2 in order, 1.7 so).
+         * In order or any piece alike (peer_p2p_pick.h; in the swarm simulation, 16 peers
+         * with a quarter at a tenth of the others' upload: last/bound 2.2 in order, 1.7 so).
          */
-        got = drawing > 1 ? peer_task_claim_spread(t, peer_p2p_wants, &want, (uint64_t)random(), &i)
-                          : peer_task_claim(t, peer_p2p_wants, &want, &i);
+        got = peer_pick_spreads(drawing, lead)
+                      ? peer_task_claim_spread(t, peer_p2p_wants, &want, (uint64_t)random(), &i)
+                      : peer_task_claim(t, peer_p2p_wants, &want, &i);
         if (!got)
             return true;
         peer_p2p_fetch_start(p, slot, want.pp, i);

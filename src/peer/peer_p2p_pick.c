@@ -10,6 +10,12 @@
 /* Weight of a new measurement: a parent whose uplink got busier shows it within a few. */
 #define PEER_PICK_ALPHA 0.3
 
+bool
+peer_pick_spreads(unsigned drawing, uint64_t lead)
+{
+    return drawing > 1 || (drawing == 1 && lead > PEER_PICK_SPREAD_LEAD);
+}
+
 void
 peer_pick_measured(struct peer_pick_stats *st, uint64_t len, uint64_t cost_ms)
 {

@@ -24,6 +24,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/*
+ * Does a child drawing from `drawing` parents claim any piece they offer alike (spread)
+ * rather than in order? With several, yes: siblings drawing from the same parents then
+ * hold different pieces and give each other what they lack. With one, when that parent
+ * offers more than PEER_PICK_SPREAD_LEAD pieces the child still has to ask for (`lead`:
+ * the seed, a finished peer, a relay far ahead): its children would otherwise all hold
+ * the same prefix, sent to each of them, with nothing to give one another. A pipeline's
+ * relay a piece or two behind its parent claims in order, as its parent receives them.
+ * (A reader waiting on the prefix, a proxy stream, makes every claim in order whatever
+ * this says: peer_task_claim_spread.)
+ */
+#define PEER_PICK_SPREAD_LEAD 4
+bool peer_pick_spreads(unsigned drawing, uint64_t lead);
+
 /* What a child measured of one parent. */
 struct peer_pick_stats {
     double rate;   /* bytes per ms of the whole pieces it delivered; 0: none measured yet */

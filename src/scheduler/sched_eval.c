@@ -74,10 +74,11 @@
  *        capacity: the task's typical rate); that is the heaviest term of the score, so
  *        fast hosts are chosen first;
  *      - a full parent (at its fanout) still takes a child in place of a child measured
- *        clearly (2x; under a seed 4x, as the seed resends what the newcomer lacks) slower
- *        than what the parent would give the newcomer, unless the newcomer is measured as
- *        slow: the displaced one is planned again at once. So the pipeline sorts itself by
- *        upload: fast hosts near the source, slow ones at its tail, as leaves;
+ *        clearly (1.5x, sched_eval_rate_is_below; under a seed 3x, as the seed resends
+ *        what the newcomer lacks) slower than what the parent would give the newcomer,
+ *        and 1.5x slower than the newcomer's own host if that is measured: the displaced
+ *        one is planned again at once. So the pipeline sorts itself by upload: fast
+ *        hosts near the source, slow ones at its tail, as leaves;
  *      - a child leaves a parent that gives it clearly (2x) less than a candidate with
  *        room (or with a slow child to displace) would, at its 1st/2nd/4th/... timed piece
  *        or the next tick, long before stall_timeout; with max_parents > 1 it keeps the
@@ -104,7 +105,17 @@
  *      - a seed under its fanout also takes a child lacking a piece that at most a quarter
  *        of the task's normal peers hold: once one peer holds everything, an idle seed
  *        still serves the pieces the swarm is short of (step 2 alone left it idle while
- *        the whole swarm waited in the tail on that one peer).
+ *        the whole swarm waited in the tail on that one peer);
+ *      - a finished peer with room (it finished, or the child it fed did) becomes at
+ *        once one more parent, up to max_parents, of the running peer that needs the
+ *        longest to finish (the pieces it lacks over what its parents deliver): the
+ *        tail of the pipeline catches up on the uplinks of its head, where the tick
+ *        handed them to the first peers it planned, mostly ones nearly done;
+ *      - the head of a pipeline (a normal peer the seed feeds) takes no child over its
+ *        fanout, neither a slow leaf nor a child short of its fair share: every piece
+ *        enters the swarm through its uplink, once, and a second child there halves what
+ *        all the peers behind it get, while everyone drew from the one peer holding the
+ *        most (in the simulation the head served up to eight children at a time).
  *     On an even network no estimate is clearly below another, so none of this moves an
  *     edge and the pipeline of step 2b stays. In the simulation (sched_sim, 16 peers, 64
  *     pieces, mean of 6 seeds) the last peer's time over the bound went from 3.65 to 2.15
@@ -114,7 +125,10 @@
  *     rare pieces 1.52 and 1.54, with fast parents for slow leaves 1.48 and 1.52; once
  *     an emptied set was sent (the simulated peer obeys it) 1.54 and 1.53, with fair-share
  *     parents 1.50 and 1.50, with the
- *     lead rule 1.45 and 1.44.
+ *     lead rule 1.45 and 1.44; with finished parents to the peer furthest behind 1.44 and
+ *     1.45, even 1.14; with no child over the fanout at the head 1.37 and 1.46; with the
+ *     peer's claims spread from one parent well ahead (peer_p2p_pick.h) 1.35 and 1.42;
+ *     with places changing hands at 1.5x (3x under a seed) 1.36 and 1.40.
  *
  *  Limit of the DAG. While the graph's order stays fixed, the first peer can only get
  *  pieces from the seed, the second only from the seed and the first, and so on: if the seed
@@ -229,6 +243,12 @@ bool
 sched_eval_rate_is_poor(double got, double alt)
 {
     return got > 0 && alt > 2.0 * got;
+}
+
+bool
+sched_eval_rate_is_below(double got, double alt)
+{
+    return got > 0 && alt > 1.5 * got;
 }
 
 double

@@ -62,6 +62,14 @@ double sched_eval_rate_expect(double cap, uint32_t children, double inrate);
 bool sched_eval_rate_is_poor(double got, double alt);
 
 /*
+ * Is a child whose host uploads got bytes/ms slow enough for a newcomer that would get
+ * alt from its parent to take its place (step 5)? When alt is more than 1.5 times got:
+ * a relay at two thirds of the stream the place offers holds every peer behind it to
+ * that. (Leaving a parent, rate_is_poor, asks for twice: that move costs a new stream.)
+ */
+bool sched_eval_rate_is_below(double got, double alt);
+
+/*
  * A child's fair share of a swarm (step 5), bytes/ms: what every one of n receiving peers
  * gets when the uploads (up: the seed's and every normal host's, summed) are split evenly,
  * no more than the seed's own upload (seed_up) sends the content at. 0 when unknown.

@@ -33,7 +33,7 @@
 #define PLAN_RARE_SHARE 4
 /* ... as counted at most this long ago (a task's fair share too). */
 #define PLAN_RARE_MS 250
-/* A seed's child is displaced only when this much further below the newcomer's rate. */
+/* A seed's child is displaced only when this much further below the newcomer's rate (3x). */
 #define PLAN_SEED_SWAP 2.0
 
 /* ---- candidates ---- */
@@ -434,9 +434,9 @@ plan_drop_poor(struct sched_peer *p, double alt, int64_t now)
 
 /*
  * A child of q that p may take the place of (sched_eval.c, step 5): the slowest of q's
- * children whose host is measured clearly slower than what q would give p, when p's own
- * host is not measured as slow as that. Slow hosts so end up as leaves and fast ones
- * take the places near the source. NULL: none.
+ * children whose host is measured clearly slower (sched_eval_rate_is_below) than what q
+ * would give p, when p's own host is not measured as slow as that. Slow hosts so end up
+ * as leaves and fast ones take the places near the source. NULL: none.
  */
 static struct sched_edge *
 cand_victim(const struct sched_peer *q, const struct sched_peer *p, double gives)
@@ -448,8 +448,8 @@ cand_victim(const struct sched_peer *q, const struct sched_peer *p, double gives
     TAILQ_FOREACH (e, &q->children, pentry) {
         const struct sched_host *h = e->child->host;
 
-        if (e->child == p || !sched_eval_rate_is_poor(h->up_est * strict, gives) ||
-            (p->host->up_est > 0 && !sched_eval_rate_is_poor(h->up_est, p->host->up_est)))
+        if (e->child == p || !sched_eval_rate_is_below(h->up_est * strict, gives) ||
+            (p->host->up_est > 0 && !sched_eval_rate_is_below(h->up_est, p->host->up_est)))
             continue;
         if (v == NULL || h->up_est < v->child->host->up_est)
             v = e;
@@ -571,12 +571,26 @@ host_spare(const struct sched_host *h, const struct sched_task *t, int64_t now)
     return h->up_est > used ? h->up_est - used : 0.0;
 }
 
+/* Is q the head of a pipeline: a normal peer the seed feeds? */
+static bool
+peer_is_head(const struct sched_peer *q)
+{
+    const struct sched_edge *e;
+
+    TAILQ_FOREACH (e, &q->parents, centry) {
+        if (e->parent->host->type == SCHED_HOST_SEED)
+            return true;
+    }
+    return false;
+}
+
 /*
  * A seed (its own protection applies) or a normal peer below peer_fanout children; for a
  * child p on a host measured slow, also a peer one child over that, if none of its
  * children is such a leaf yet (sched_eval.c, step 5: leaves draw from several parents);
  * for a child p clearly short of its fair share (short: its fair share; 0: not short),
- * also a peer whose host has measured upload to spare (sched_eval_spare_ok).
+ * also a peer whose host has measured upload to spare (sched_eval_spare_ok). Neither
+ * over the fanout at the head of a pipeline (peer_is_head).
  */
 static bool
 cand_has_room(const struct sched_state *s, const struct sched_cand *c, const struct sched_peer *p,
@@ -586,6 +600,9 @@ cand_has_room(const struct sched_state *s, const struct sched_cand *c, const str
 
     if (q->host->type == SCHED_HOST_SEED || q->nchildren < s->cfg.peer_fanout || c->victim != NULL)
         return true;
+    /* The pipeline's head: what enters the swarm leaves the seed's child's uplink once. */
+    if (peer_is_head(q))
+        return false;
     if (plan_host_is_slow(p->host, p->task) && q->nchildren <= s->cfg.peer_fanout &&
         !peer_has_slow_child(q))
         return true;
@@ -642,8 +659,8 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
     size_t n = 0;
     uint64_t epoch;
     double best = 0.0, alt = 0.0;
-    struct sched_peer *evicted[SCHED_PARENTS_MAX];
-    size_t nevicted = 0;
+    struct sched_peer *evicted[SCHED_PARENTS_MAX], *freed[SCHED_PARENTS_MAX];
+    size_t nevicted = 0, nfreed = 0;
     bool changed = dirty;
 
     if (!sched_peer_wants_parents(p) || p->data_lost)
@@ -652,6 +669,8 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
     for (e = TAILQ_FIRST(&p->parents); e != NULL; e = tmp) {
         tmp = TAILQ_NEXT(e, centry);
         if (fresh || !sched_plan_edge_is_useful(s, e, now)) {
+            if (e->parent->state == SCHED_PEER_SUCCEEDED && nfreed < SCHED_PARENTS_MAX)
+                freed[nfreed++] = e->parent;
             sched_edge_del(e, now);
             changed = true;
         }
@@ -780,6 +799,9 @@ sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bool di
     for (size_t i = 0; i < nevicted; i++)
         sched_plan_peer(s, evicted[i], false, true, now, out);
     s->plan_depth--;
+    /* A finished parent p is through with goes to the peer furthest behind (step 5). */
+    for (size_t i = 0; i < nfreed; i++)
+        sched_plan_offer(s, freed[i], now, out);
 }
 
 /* Children of p lose it as a parent and are planned again. */
@@ -795,4 +817,77 @@ sched_plan_drop_children(struct sched_state *s, struct sched_peer *p, int64_t no
         sched_edge_del(e, now);
         sched_plan_peer(s, c, false, true, now, out);
     }
+}
+
+/*
+ * Can q, a finished peer with room, be p's parent now (the filter of step 1 for a peer
+ * that has no parents, so no cycle): another host, not blocked, healthy, a free slot, a
+ * piece p lacks, not its parent already, and not a slow pair (sched_eval_slow_pair_ok).
+ */
+static bool
+offer_is_ok(const struct sched_peer *q, const struct sched_peer *p, int64_t now)
+{
+    const struct sched_edge *e;
+
+    if (q->host == p->host || peer_is_blocked(p, q, now) ||
+        !sched_eval_slow_pair_ok(plan_host_is_slow(p->host, p->task),
+                                 plan_host_is_slow(q->host, p->task), 0) ||
+        sched_peer_useful(q, p) == 0)
+        return false;
+    TAILQ_FOREACH (e, &p->parents, centry) {
+        if (e->parent == q)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * How long p still needs, in ms: the pieces it lacks over what its parents deliver (each
+ * edge as edge_gives says, the task's typical rate while unmeasured).
+ */
+static double
+peer_time_left(const struct sched_peer *p)
+{
+    const struct sched_task *t = p->task;
+    const struct sched_edge *e;
+    double in = 0.0;
+
+    TAILQ_FOREACH (e, &p->parents, centry) {
+        double g = edge_gives(e, 0);
+
+        in += g > 0 ? g : t->rate_ref;
+    }
+    return in > 0 ? (double)(t->piece_count - p->nfinished) * (double)t->piece_length / in : 0.0;
+}
+
+void
+sched_plan_offer(struct sched_state *s, struct sched_peer *q, int64_t now,
+                 struct sched_actions *out)
+{
+    struct sched_task *t = q->task;
+    struct sched_peer *p, *best = NULL;
+    double left = 0.0;
+
+    if (q->state != SCHED_PEER_SUCCEEDED || q->host->type == SCHED_HOST_SEED ||
+        (s->cfg.peer_fanout > 0 && q->nchildren >= s->cfg.peer_fanout) ||
+        !host_has_free_slot(q->host) || !sched_host_is_healthy(s, q->host, now) ||
+        sched_task_distrusts(t, q->host) ||
+        sched_size_scope_of(t->content_length, t->piece_count) != SCHED_SIZE_NORMAL)
+        return;
+    TAILQ_FOREACH (p, &t->peers, tentry) {
+        double l;
+
+        if (p->state != SCHED_PEER_RUNNING || p->nparents == 0 ||
+            p->nparents >= s->cfg.max_parents || p->data_lost || !offer_is_ok(q, p, now))
+            continue;
+        l = peer_time_left(p);
+        if (best == NULL || l > left) {
+            best = p;
+            left = l;
+        }
+    }
+    if (best == NULL)
+        return;
+    sched_edge_add(q, best, now);
+    sched_emit_parents(out, best);
 }

@@ -1633,8 +1633,10 @@ int
 sched_state_peer_finished(struct sched_state *s, const char *peer_id, int64_t now,
                           struct sched_actions *out)
 {
-    struct sched_peer *p = NULL;
+    struct sched_peer *p = NULL, *freed[SCHED_PARENTS_MAX];
     struct sched_task *t;
+    struct sched_edge *e;
+    uint32_t nfreed = 0;
     bool was_source;
     int rv;
 
@@ -1652,6 +1654,10 @@ sched_state_peer_finished(struct sched_state *s, const char *peer_id, int64_t no
     was_source = sched_peer_is_source(p);
     p->updated_at = now;
     t->updated_at = now;
+    TAILQ_FOREACH (e, &p->parents, centry) {
+        if (nfreed < SCHED_PARENTS_MAX)
+            freed[nfreed++] = e->parent;
+    }
     peer_drop_parents(p, now);
     sched_peer_set_state(p, SCHED_PEER_SUCCEEDED, now);
     if (p->bits != NULL) {
@@ -1663,6 +1669,10 @@ sched_state_peer_finished(struct sched_state *s, const char *peer_id, int64_t no
     if (was_source && t->state != SCHED_TASK_SUCCEEDED)
         task_set_state(t, SCHED_TASK_SUCCEEDED);
     task_plan_waiting(s, t, now, out);
+    /* Its uplink, and those of its finished parents, go to the peer furthest behind. */
+    sched_plan_offer(s, p, now, out);
+    for (uint32_t i = 0; i < nfreed; i++)
+        sched_plan_offer(s, freed[i], now, out);
     rv = 0;
 out:
     state_debug_check(s);

@@ -244,6 +244,13 @@ bool sched_plan_edge_is_poor(const struct sched_edge *e);
 bool sched_plan_waits_for_room(const struct sched_state *s, const struct sched_peer *p,
                                int64_t now);
 
+/*
+ * q finished, or a child of its finished: its uplink, free now, goes at once to the running
+ * peer of its task that lacks the most pieces and has a free place for a parent (sched_eval.c,
+ * step 5). Nothing for a seed, a peer without room, or when no such peer exists.
+ */
+void sched_plan_offer(struct sched_state *s, struct sched_peer *q, int64_t now,
+                      struct sched_actions *out);
 /* Children of p lose it as a parent and are planned again. */
 void sched_plan_drop_children(struct sched_state *s, struct sched_peer *p, int64_t now,
                               struct sched_actions *out);

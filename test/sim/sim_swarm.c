@@ -65,7 +65,8 @@ struct sim_peer {
     struct sim_xfer xf[SIM_XFER_MAX];
     uint32_t nxf;
     double src_left; /* SOURCE: of the piece being fetched */
-    double done_ms;
+    double first_ms, done_ms;
+    uint32_t from_seed; /* pieces it got from the seed peer (for --trace) */
 
     struct {
         uint32_t peer;
@@ -297,6 +298,24 @@ sim_peer_to_source(struct sim *s, struct sim_peer *p)
         sim_fail(s, rv, "back-to-source started", p->id);
 }
 
+/* --trace: a peer's new parent set, each with its host's rate and what it holds. */
+static void
+sim_trace_parents(const struct sim *s, const struct sim_peer *p)
+{
+    FILE *f = s->p->trace;
+
+    if (f == NULL)
+        return;
+    fprintf(f, "t %.1f %s (%.2f, %u held) <-", s->now_ms / s->p->piece_ms, p->id,
+            s->hosts[p->host].rate, p->nheld);
+    for (uint32_t j = 0; j < p->nparents; j++) {
+        const struct sim_peer *q = &s->peers[p->parents[j]];
+
+        fprintf(f, " %s(%.2f, %u)", q->id, s->hosts[q->host].rate, q->nheld);
+    }
+    fprintf(f, "%s\n", p->nparents == 0 ? " none" : "");
+}
+
 static void
 sim_handle_one(struct sim *s, const struct sched_action *a)
 {
@@ -335,6 +354,7 @@ sim_handle_one(struct sim *s, const struct sched_action *a)
             p->seen[p->nparents] = 0;
             p->parents[p->nparents++] = q;
         }
+        sim_trace_parents(s, p);
         return;
     case SCHED_ACT_BACK_TO_SOURCE:
         sim_peer_to_source(s, p);
@@ -436,7 +456,10 @@ sim_piece_got(struct sim *s, struct sim_peer *p, uint32_t piece, const struct si
     int rv;
 
     p->pieces[piece] = SIM_HELD;
-    p->nheld++;
+    if (p->nheld++ == 0)
+        p->first_ms = s->now_ms;
+    if (from != NULL && from->host >= s->p->hosts)
+        p->from_seed++;
     t->holders[piece]++;
     memset(&pc, 0, sizeof(pc));
     pc.number = piece;
@@ -460,6 +483,17 @@ sim_piece_got(struct sim *s, struct sim_peer *p, uint32_t piece, const struct si
     sim_handle(s);
 }
 
+/* Pieces q holds that c still has to ask for (neither held nor in flight). */
+static uint32_t
+sim_lead(const struct sim *s, const struct sim_peer *c, const struct sim_peer *q)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < s->p->pieces; i++)
+        n += c->pieces[i] == SIM_MISSING && q->pieces[i] == SIM_HELD ? 1 : 0;
+    return n;
+}
+
 /* A piece for child from parent q: per the pick policy, or UINT32_MAX. */
 static uint32_t
 sim_pick(struct sim *s, struct sim_peer *c, const struct sim_peer *q)
@@ -467,8 +501,8 @@ sim_pick(struct sim *s, struct sim_peer *c, const struct sim_peer *q)
     const uint32_t *holders = s->tasks[c->task].holders;
     uint32_t n = s->p->pieces, best = UINT32_MAX, pick = UINT32_MAX, nbest = 0;
 
-    if (s->p->pick == SIM_PICK_PEER && c->nparents > 1) {
-        /* The peer's claim with several parents: any of them, alike. */
+    if (s->p->pick == SIM_PICK_PEER && peer_pick_spreads(c->nparents, sim_lead(s, c, q))) {
+        /* The peer's claim when it spreads (peer_p2p_pick.h): any of them, alike. */
         for (uint32_t i = 0; i < n; i++) {
             if (c->pieces[i] == SIM_MISSING && q->pieces[i] == SIM_HELD &&
                 sim_rand_below(&s->rng, ++nbest) == 0)
@@ -982,6 +1016,39 @@ double_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/*
+ * --trace, every piece time: each normal peer's pieces held, parents, fetches running and
+ * uploads running ("held/parents/fetching/uploading"), by peer index.
+ */
+static void
+sim_trace_snapshot(const struct sim *s)
+{
+    FILE *f = s->p->trace;
+
+    fprintf(f, "snap %.0f", s->now_ms / s->p->piece_ms);
+    for (uint32_t i = 0; i < s->nnormal; i++) {
+        const struct sim_peer *q = &s->peers[i];
+
+        fprintf(f, " %u/%u/%u/%u", q->nheld, q->nparents, q->nxf, s->hosts[q->host].nup);
+    }
+    fprintf(f, "\n");
+}
+
+/* --trace, at the end: each normal peer's rate, first piece, completion, pieces from the seed. */
+static void
+sim_trace_end(const struct sim *s)
+{
+    FILE *f = s->p->trace;
+
+    for (uint32_t i = 0; i < s->nnormal; i++) {
+        const struct sim_peer *q = &s->peers[i];
+
+        fprintf(f, "end %s rate %.2f first %.1f done %.1f from seed %u%s\n", q->id,
+                s->hosts[q->host].rate, q->first_ms / s->p->piece_ms, q->done_ms / s->p->piece_ms,
+                q->from_seed, q->state == SIM_DONE ? "" : " (not done)");
+    }
+}
+
 /* The figures of a finished run. */
 static void
 sim_collect(struct sim *s)
@@ -1142,6 +1209,8 @@ sim_swarm_run(const struct sim_swarm_params *p, struct sim_swarm_result *r)
         s.now_ms = (double)step * p->piece_ms / (double)p->steps;
         sim_events(&s);
         sim_step(&s);
+        if (p->trace != NULL && step % p->steps == 0)
+            sim_trace_snapshot(&s);
         if ((int64_t)s.now_ms / SIM_TICK_MS != (int64_t)prev / SIM_TICK_MS)
             sim_second(&s, (int64_t)s.now_ms / SIM_GC_MS != (int64_t)prev / SIM_GC_MS);
         for (uint32_t i = 0; i < s.nnormal && all; i++)
@@ -1151,6 +1220,8 @@ sim_swarm_run(const struct sim_swarm_params *p, struct sim_swarm_result *r)
             break;
     }
     sim_collect(&s);
+    if (p->trace != NULL)
+        sim_trace_end(&s);
     if (s.rv == 0)
         sim_check(&s);
     sim_free(&s);

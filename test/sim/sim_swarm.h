@@ -37,8 +37,8 @@ enum sim_join {
 enum sim_pick {
     SIM_PICK_RAREST = 0, /* the rarest in the task among those the parent has */
     SIM_PICK_NEXT,       /* the next one in order (the peer's own claim, peer_task.c) */
-    SIM_PICK_PEER,       /* the peer's claim: in order from one parent, any alike with
-                          * several (peer_p2p_parent.c) */
+    SIM_PICK_PEER,       /* the peer's claim: any alike or in order, as peer_pick_spreads
+                          * says (peer_p2p_pick.h) */
 };
 
 /* How a child spreads its requests over its parents. */
@@ -79,7 +79,8 @@ struct sim_swarm_params {
     double limit;                  /* give up at this multiple of the bound */
     uint64_t rng;                  /* non-zero */
     bool check_each_tick;          /* sched_state_check() after every tick too (tests) */
-    struct sched_config cfg;       /* the scheduler's; the table caps are raised to fit */
+    FILE *trace; /* non-NULL: every PARENTS, a snapshot every piece time, each peer's end */
+    struct sched_config cfg; /* the scheduler's; the table caps are raised to fit */
 };
 
 struct sim_op_stat {

@@ -26,8 +26,9 @@ usage(FILE *f)
                "  --join J           all | half (half join when the others hold half) (all)\n"
                "  --deaths K         peers per task killed (kill -9) ... (0)\n"
                "  --death-at X       ... at this fraction of the bound (0.5)\n"
-               "  --pick P           rarest | next | peer (in order from one parent, any alike\n"
-               "                     with several): the piece a child asks a parent for (rarest)\n"
+               "  --pick P           rarest | next | peer (the peer's own: any alike, as\n"
+               "                     peer_pick_spreads says): the piece a child asks a parent\n"
+               "                     for (rarest)\n"
                "  --draw D           pick | each: the peer's rules over its parents (by expected\n"
                "                     arrival, endgame), or a piece from every parent (pick)\n"
                "  --piece-ms MS      one piece at the base rate (335.5: 4 MiB at 100 Mbit/s)\n"
@@ -39,7 +40,9 @@ usage(FILE *f)
                "  --peer-fanout P    scheduler peerFanout (1; 0: no limit)\n"
                "  --seed-fanout P    scheduler seedFanout (1)\n"
                "  --limit X          give up at X times the bound (20)\n"
-               "  --rng N            random seed (24301)\n");
+               "  --rng N            random seed (24301)\n"
+               "  --trace            print every PARENTS, a snapshot of every peer each piece\n"
+               "                     time (held/parents/fetching/uploading) and each one's end\n");
 }
 
 /* An unsigned option in [lo, hi]; false when it is not one. */
@@ -91,6 +94,7 @@ main(int argc, char **argv)
         O_SEED_FANOUT,
         O_LIMIT,
         O_RNG,
+        O_TRACE,
         O_HELP
     };
     static const struct option opts[] = {
@@ -114,6 +118,7 @@ main(int argc, char **argv)
             {"seed-fanout", required_argument, NULL, O_SEED_FANOUT},
             {"limit", required_argument, NULL, O_LIMIT},
             {"rng", required_argument, NULL, O_RNG},
+            {"trace", no_argument, NULL, O_TRACE},
             {"help", no_argument, NULL, O_HELP},
             {NULL, 0, NULL, 0},
     };
@@ -200,6 +205,9 @@ main(int argc, char **argv)
         case O_RNG:
             ok = opt_uint(optarg, 1, UINT32_MAX, &rng);
             p.rng = rng;
+            break;
+        case O_TRACE:
+            p.trace = stdout;
             break;
         case O_HELP:
             usage(stdout);

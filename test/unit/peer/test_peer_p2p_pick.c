@@ -27,6 +27,22 @@ START_TEST(test_measured_leans_to_latest)
 
 END_TEST
 
+/*
+ * Any piece alike from several parents, and from one that offers more than
+ * PEER_PICK_SPREAD_LEAD pieces the child lacks; in order from a relay just ahead.
+ */
+START_TEST(test_spreads_with_one_parent)
+{
+    ck_assert(peer_pick_spreads(1, PEER_PICK_SPREAD_LEAD + 1));
+    ck_assert(peer_pick_spreads(1, 64));
+    ck_assert(!peer_pick_spreads(1, PEER_PICK_SPREAD_LEAD));
+    ck_assert(!peer_pick_spreads(1, 1));
+    ck_assert(peer_pick_spreads(4, 0));
+    ck_assert(!peer_pick_spreads(0, 64));
+}
+
+END_TEST
+
 START_TEST(test_choose_unmeasured_spreads)
 {
     struct peer_pick_stats a = {0}, b = {0};
@@ -222,6 +238,7 @@ test_peer_p2p_pick_suite(void)
     TCase *tc = tcase_create("pick");
 
     tcase_add_test(tc, test_measured_leans_to_latest);
+    tcase_add_test(tc, test_spreads_with_one_parent);
     tcase_add_test(tc, test_choose_unmeasured_spreads);
     tcase_add_test(tc, test_choose_by_arrival);
     tcase_add_test(tc, test_steal);

@@ -164,6 +164,17 @@ START_TEST(test_slow_pair)
 
 END_TEST
 
+START_TEST(test_rate_below)
+{
+    /* A place changes hands at 1.5x; leaving a parent (rate_is_poor) asks for 2x. */
+    ck_assert(sched_eval_rate_is_below(10.0, 15.1));
+    ck_assert(!sched_eval_rate_is_below(10.0, 15.0));
+    ck_assert(!sched_eval_rate_is_poor(10.0, 15.1));
+    ck_assert(!sched_eval_rate_is_below(0.0, 15.0)); /* unmeasured: never */
+}
+
+END_TEST
+
 START_TEST(test_fair_share)
 {
     /* 16 receiving peers, seed 100, peers 12 x 100 + 4 x 10: the uploads over 16. */
@@ -251,6 +262,7 @@ test_sched_eval_suite(void)
     tcase_add_test(tc, test_affinity);
     tcase_add_test(tc, test_seed_protection);
     tcase_add_test(tc, test_slow_pair);
+    tcase_add_test(tc, test_rate_below);
     tcase_add_test(tc, test_fair_share);
     tcase_add_test(tc, test_spare_ok);
     tcase_add_test(tc, test_seed_hashing_is_consistent);

@@ -81,9 +81,11 @@ START_TEST(test_swarm_uneven)
     /*
      * Simulated time: measured placement keeps slow hosts out of the pipeline, as leaves
      * drawing from several fast parents, and an idle seed serves the rare pieces (the
-     * seeds here give 1.31-1.45 uneven, 1.43-1.86 skewed; without the seed and the fast
-     * parents 1.34-1.51 and 1.41-2.06; with slow leaves waiting for the pipeline's tail
-     * 1.48-1.95 and 1.62-2.32; a pipeline in registration order 1.94-2.44 and 1.82-6.76).
+     * seeds here give 1.24-1.39 uneven, 1.33-1.72 skewed; 1.31-1.45 and 1.43-1.86 before
+     * finished parents went to the tail and the head kept one child; without the seed and
+     * the fast parents 1.34-1.51 and 1.41-2.06; with slow leaves waiting for the
+     * pipeline's tail 1.48-1.95 and 1.62-2.32; a pipeline in registration order 1.94-2.44
+     * and 1.82-6.76).
      */
     ck_assert_double_le(r.worst_ratio, (p.rates == SIM_RATES_UNEVEN ? 1.6 : 2.2));
 }

@@ -919,6 +919,22 @@ START_TEST(test_slow_parent_displaced)
 END_TEST
 
 /*
+ * A newcomer takes a slower child's place at 1.5x (3x under a seed): p1 gives p2 a piece
+ * in 35 ms where the seed gives one in 10, 3.5 times slower (under the 4x asked before),
+ * and p2 takes p1's place under the seed.
+ */
+START_TEST(test_slower_parent_displaced)
+{
+    chain_setup_ahead();
+    ck_assert_int_eq(piece_cost("p2", 0, "p1", 35), 0);
+    ck_assert(has_parent("p2", "s1"));
+    ck_assert(!has_parent("p2", "p1"));
+    check_ok();
+}
+
+END_TEST
+
+/*
  * A plan that takes a peer's last parent away tells it so: PARENTS with the empty set. The
  * peer draws from the parents it was last given until told otherwise, so p1, displaced
  * from under the seed by the faster p2 and given no other parent yet, would go on sharing
@@ -1069,6 +1085,69 @@ START_TEST(test_nothing_more_to_give)
     ck_assert(has_parent("p2", "p1"));
     for (uint32_t i = 2; i < 16; i++)
         ck_assert_int_eq(piece("p2", i, "p1"), 0);
+    check_ok();
+}
+
+END_TEST
+
+/*
+ * A finished parent's uplink goes at once to the peer furthest behind. A chain s1 -> p1 ->
+ * p2 -> p3 -> p4, p1 holding everything and finished; p2 gets its last pieces from p1, so
+ * p1 has nothing more for it and is free: it becomes p4's second parent (p4 lacks 12 pieces
+ * and p3 8, each at one parent's rate), in the same event, not at the next tick.
+ */
+START_TEST(test_finished_parent_offered)
+{
+    const struct sched_action *a;
+
+    chain_setup(16);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
+    ck_assert_int_eq(sched_state_peer_started(st, "p3", now), 0);
+    ck_assert(has_parent("p3", "p2"));
+    ck_assert_int_eq(reg("p4", "h4", 16 * PIECE, false), 0);
+    ck_assert_int_eq(sched_state_peer_started(st, "p4", now), 0);
+    ck_assert(has_parent("p4", "p3"));
+    for (uint32_t i = 0; i < 12; i++)
+        ck_assert_int_eq(piece("p2", i, "p1"), 0);
+    for (uint32_t i = 0; i < 8; i++)
+        ck_assert_int_eq(piece("p3", i, "p2"), 0);
+    for (uint32_t i = 0; i < 4; i++)
+        ck_assert_int_eq(piece("p4", i, "p3"), 0);
+    ck_assert_int_eq(sched_state_peer_finished(st, "p1", now, &acts), 0);
+    sched_actions_reset(&acts);
+    for (uint32_t i = 12; i < 16; i++)
+        ck_assert_int_eq(piece("p2", i, "p1"), 0);
+    ck_assert(!has_parent("p2", "p1"));
+    ck_assert(has_parent("p4", "p1") && has_parent("p4", "p3"));
+    ck_assert(!has_parent("p3", "p1"));
+    a = sched_actions_find(&acts, SCHED_ACT_PARENTS, "p4");
+    ck_assert(action_has_parent(a, "p1") && action_has_parent(a, "p3"));
+    check_ok();
+}
+
+END_TEST
+
+/*
+ * The seed's child, the head of the pipeline, takes no child over its fanout: every piece
+ * enters the swarm through its uplink (the seed sends each once), and a leaf drawing from
+ * it halves what the rest of the swarm gets. p2 takes slow p1's place under the seed and
+ * p3 becomes p2's child; p1, measured slow, gets no place at p2 one over the fanout.
+ */
+START_TEST(test_head_takes_no_leaf)
+{
+    chain_setup_ahead();
+    ck_assert_int_eq(piece_cost("p2", 0, "p1", 100), 0);
+    ck_assert(has_parent("p2", "s1"));
+    ck_assert_uint_eq(nparents("p1"), 0);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
+    ck_assert_int_eq(sched_state_peer_started(st, "p3", now), 0);
+    ck_assert(has_parent("p3", "p2"));
+    for (uint32_t i = 1; i < 8; i++)
+        ck_assert_int_eq(piece("p2", i, "s1"), 0);
+    now += 10;
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert(!has_parent("p1", "p2"));
     check_ok();
 }
 
@@ -1501,6 +1580,9 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_reschedule_refused_changes_nothing);
     tcase_add_test(tc, test_stalled_parent);
     tcase_add_test(tc, test_nothing_more_to_give);
+    tcase_add_test(tc, test_finished_parent_offered);
+    tcase_add_test(tc, test_slower_parent_displaced);
+    tcase_add_test(tc, test_head_takes_no_leaf);
     tcase_add_test(tc, test_measure_estimates);
     tcase_add_test(tc, test_slow_parent_displaced);
     tcase_add_test(tc, test_emptied_set_sent);
