@@ -207,8 +207,6 @@ peer_task_stop_fetches(struct peer_task *t)
     for (unsigned i = 0; i < PEER_MAX_WORKERS; i++) {
         struct peer_fetch *f = &t->fetch[i];
         DF_FREE(f->src, net_fetch_cancel);
-        peer_task_hash_stream_close(f, f->off); /* the piece in flight is dropped */
-        f->hash_paused = false;
         if (f->retry_timer != NULL)
             DF_FREE(f->retry_timer, event_free);
         if (f->rate_timer != NULL)
@@ -225,8 +223,8 @@ peer_task_free(struct peer_task *t)
     struct peer_waiter *w;
 
     peer_task_stop_fetches(t);
-    if (t->hash_timer != NULL)
-        event_free(t->hash_timer);
+    if (t->hash_hold_timer != NULL)
+        event_free(t->hash_hold_timer);
     if (t->ctx->swarm != NULL)
         t->ctx->swarm->free(t);
     peer_task_hash_orphan(t);
@@ -680,7 +678,6 @@ peer_task_new(struct peer *ctx, const char *id, const char *canonical,
         peer_task_fetch_init(&t->fetch[i], t, false);
     TAILQ_INIT(&t->waiters);
     TAILQ_INIT(&t->hashing);
-    TAILQ_INIT(&t->streams);
     /* Validators of a partially cached task: a resumed download must match them. */
     memset(&st, 0, sizeof(st));
     if (store_task_get(ctx->db, id, &st) == 0) {
@@ -776,7 +773,6 @@ peer_task_cached(struct peer *ctx, const char *id)
     t->done_bytes = st.content_length;
     TAILQ_INIT(&t->waiters);
     TAILQ_INIT(&t->hashing);
-    TAILQ_INIT(&t->streams);
     TAILQ_INSERT_TAIL(&ctx->tasks, t, entry);
     store_task_reset(&st);
     log_info("%s: task %.12s served from the cache", PEER_TAG(ctx), id);

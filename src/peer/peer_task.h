@@ -52,23 +52,16 @@ struct peer_fetch {
      * claimed by this slot: each is hashed as soon as its bytes are in, and the slot moves
      * to the next (0: one piece, as from a parent) */
     uint64_t run_end;
-    struct df_sha256 sha; /* a parent's piece (or stream mode's), hashed here as it comes */
-    /* a source run: its written bytes on their way to their hashes on workers
-     * (peer_task_hash.c), or NULL */
-    struct peer_hash_stream *stream;
-    bool hash_paused; /* paused: the task's written bytes waiting for their hash are many */
+    struct df_sha256 sha;
+    bool hash_later;  /* a source piece: hashed from the data file on a worker, not here */
     bool from_parent; /* a parent's bytes: the swarm side counts them once verified */
     unsigned attempt;
     char why[200]; /* why the last write into this slot failed; cleared by the slot's owner */
 };
 
-/* A hash job on a worker thread: source bytes, a re-check, a seal. */
+/* A source piece being hashed from the data file on a worker thread. */
 struct peer_hash_job;
 TAILQ_HEAD(peer_hash_list, peer_hash_job);
-
-/* A source run's written bytes on their way to their hash (peer_task_hash.c). */
-struct peer_hash_stream;
-TAILQ_HEAD(peer_hash_stream_list, peer_hash_stream);
 
 /*
  * A `get` waiting for the task. Its output, when it has one, is the caller's descriptor: the
@@ -129,10 +122,12 @@ struct peer_task {
     unsigned probe_attempt;
     struct event *probe_timer;
     struct peer_waiter_list waiters;
-    struct peer_hash_list hashing;        /* their pieces stay busy until recorded */
-    struct peer_hash_stream_list streams; /* source runs' bytes not yet hashed */
-    uint64_t hash_backlog;    /* bytes written to the data file whose hash has not run yet */
-    struct event *hash_timer; /* a piece's end waited long enough for a hash partner */
+    struct peer_hash_list hashing; /* their pieces stay busy until recorded */
+    /* a finished source piece held back a moment for a partner to hash it beside
+     * (peer_task_hash.c), on the hashing list meanwhile; the timer bounds the wait */
+    struct peer_hash_job *hash_held;
+    struct event *hash_hold_timer;
+    uint64_t hash_last_ns; /* when the last source piece was in */
     unsigned materializing;
     uint64_t bytes_from_source;
     int64_t started_ms;

@@ -16,9 +16,9 @@
 #include "peer.h"
 #include "peer_task.h"
 
-/* What a hash job does. */
+/* What a hash job does with its piece. */
 enum peer_hash_kind {
-    PEER_HASH_STREAM,  /* source runs' written bytes: the digests of the pieces they end */
+    PEER_HASH_SOURCE,  /* a piece fetched from the source: its hash is recorded */
     PEER_HASH_RECHECK, /* a piece recorded before: its hash must equal the recorded digest */
     PEER_HASH_SEAL,    /* a DONE task: fsync the data file, then seal the rows to its stamp */
 };
@@ -58,38 +58,13 @@ void peer_task_kick(struct peer_task *t);
 int peer_task_recheck_next(struct peer_task *t);
 
 /*
- * Queue a re-check or seal job for piece number ([off, off + len) of the data file; want:
- * the recorded digest of a re-check, else NULL). 0 or DF_E* with t->why set.
+ * Queue a job of kind for piece number ([off, off + len) of the data file; want: the
+ * recorded digest of a re-check, else NULL). 0 or DF_E* with t->why set.
  */
 int peer_task_hash_submit(struct peer_task *t, enum peer_hash_kind kind, uint64_t number,
                           uint64_t off, uint64_t len, const uint8_t *want);
 
-/* Give source slot f a hash stream for its run, starting at its piece (f->off). 0 or
- * DF_ENOMEM. */
-int peer_task_hash_stream_open(struct peer_fetch *f);
-
-/*
- * The first len bytes of data were written to the data file where f's stream ends: they
- * move (their chains, not copies) to the stream, and jobs hash them when enough wait.
- * 0 or DF_ENOMEM.
- */
-int peer_task_hash_stream_add(struct peer_fetch *f, struct evbuffer *data, size_t len);
-
-/*
- * f's run ends (or stops): its stream keeps the bytes before content offset end (whole
- * pieces) for their hash and drops the rest; f has no stream after. Starts no job: the
- * caller pumps when the task goes on.
- */
-void peer_task_hash_stream_close(struct peer_fetch *f, uint64_t end);
-
-/* Start jobs for the streams whose bytes should be hashed now. 0 or DF_ENOMEM. */
-int peer_task_hash_pump(struct peer_task *t);
-
-/* True when so many written bytes wait for their hash that source fetches should pause. */
-bool peer_task_hash_is_full(const struct peer_task *t);
-
-/* t goes away (or its geometry does) while its hash jobs run: they finish on their own and
- * free themselves; its streams go. */
+/* t goes away while its hash jobs run: they finish on their own and free themselves. */
 void peer_task_hash_orphan(struct peer_task *t);
 
 /* ---- peer_task_out.c */

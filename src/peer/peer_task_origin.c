@@ -105,64 +105,19 @@ peer_fetch_write_stream(struct peer_fetch *f, struct evbuffer *data, size_t len)
     return 0;
 }
 
-/* The content offset just past the end of f's run. */
-static uint64_t
-peer_fetch_run_stop(const struct peer_fetch *f)
-{
-    const struct peer_task *t = f->task;
-    uint64_t stop = f->run_end * t->piece_length;
-
-    return stop < t->content_length ? stop : t->content_length;
-}
-
-/*
- * A source run: len bytes at the head of data continue it at f->off + f->pos. They go to
- * the data file straight from the buffers they arrived in, and those buffers then move to
- * the run's hash stream: each piece's digest is taken from the very bytes written, and only
- * once they were (peer_task_hash.c). The slot's piece follows the bytes across boundaries.
- */
+/* f's piece is all in, and more of its run follows in the same response: hash it, go on. */
 static int
-peer_fetch_write_run(struct peer_fetch *f, struct evbuffer *data, size_t len)
+peer_fetch_run_next(struct peer_fetch *f)
 {
     struct peer_task *t = f->task;
-    struct evbuffer_iovec vec[PEER_TASK_IOV];
-    size_t take;
-    int n, rv;
 
-    if (f->off + f->pos + len > peer_fetch_run_stop(f)) {
-        snprintf(f->why, sizeof(f->why), "origin sent more than the asked range");
-        return DF_EPROTO;
+    if (peer_task_hash_submit(t, PEER_HASH_SOURCE, f->piece, f->off, f->len, NULL) != 0) {
+        snprintf(f->why, sizeof(f->why), "cannot start a worker thread");
+        return DF_ENOMEM;
     }
-    while (len > 0) {
-        n = evbuffer_peek(data, (ev_ssize_t)len, NULL, vec, PEER_TASK_IOV);
-        if (n > PEER_TASK_IOV)
-            n = PEER_TASK_IOV;
-        take = 0;
-        for (int i = 0; i < n; i++) {
-            if (vec[i].iov_len > len - take)
-                vec[i].iov_len = len - take; /* the last vector may reach past len */
-            take += vec[i].iov_len;
-        }
-        if (take == 0) {
-            snprintf(f->why, sizeof(f->why), "body buffer shorter than told");
-            return DF_EINTERNAL;
-        }
-        if (store_data_pwritev(t->fd, (struct iovec *)vec, n, f->off + f->pos) != 0)
-            return peer_fetch_disk_error(f, "write cache file");
-        if ((rv = peer_task_hash_stream_add(f, data, take)) != 0) {
-            snprintf(f->why, sizeof(f->why), "cannot start a worker thread");
-            return rv;
-        }
-        t->bytes_from_source += take;
-        t->ctx->bytes_from_source += take;
-        len -= take;
-        f->pos += take;
-        while (f->pos >= f->len && f->piece + 1 < f->run_end) {
-            f->pos -= f->len;
-            f->piece++;
-            df_id_piece_range(t->content_length, t->piece_length, f->piece, &f->off, &f->len);
-        }
-    }
+    f->piece++;
+    df_id_piece_range(t->content_length, t->piece_length, f->piece, &f->off, &f->len);
+    f->pos = 0;
     return 0;
 }
 
@@ -178,16 +133,8 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
 
     /* Write in large batches: the socket gives a few KiB per read, and a pwrite per read
      * costs more than the copy. The tail of a known body is always written. */
-    if (len < PEER_TASK_WRITE_BATCH && f->len != UINT64_MAX &&
-        (f->stream != NULL ? f->off + f->pos + len < peer_fetch_run_stop(f)
-                           : f->pos + len < f->len))
+    if (len < PEER_TASK_WRITE_BATCH && f->len != UINT64_MAX && f->pos + len < f->len)
         return 0;
-    if (f->stream != NULL && peer_task_hash_is_full(t)) {
-        /* the hash workers lag: the buffers wait in the socket, not in memory */
-        net_fetch_pause(f->src);
-        f->hash_paused = true;
-        return 0;
-    }
     if (ctx->cfg.download_rate > 0) {
         /* the host's download limiter (shared with uploads) runs on the process's clock */
         uint64_t now = df_time_mono_ns(), avail = net_ratelim_available(&ctx->down_rl, now);
@@ -206,12 +153,13 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
     }
     if (t->state == PEER_TASK_STREAMING)
         return peer_fetch_write_stream(f, data, len);
-    if (f->stream != NULL)
-        return peer_fetch_write_run(f, data, len);
-    /* a parent's piece: hashed here as it is written */
     while (len > 0) {
         size_t take = len < PEER_TASK_WRITE_CHUNK ? len : PEER_TASK_WRITE_CHUNK;
 
+        if (f->pos == f->len && f->piece + 1 < f->run_end && (rv = peer_fetch_run_next(f)) != 0)
+            return rv;
+        if (f->piece + 1 < f->run_end && take > f->len - f->pos)
+            take = (size_t)(f->len - f->pos); /* the rest of this piece of the run */
         n = evbuffer_peek(data, (ev_ssize_t)take, NULL, vec, PEER_TASK_IOV);
         if (n > PEER_TASK_IOV) {
             n = PEER_TASK_IOV;
@@ -231,7 +179,8 @@ peer_task_fetch_write(struct peer_fetch *f, struct evbuffer *data)
                 if (sum + vec[i].iov_len > take)
                     vec[i].iov_len = take - sum;
                 sum += vec[i].iov_len;
-                df_sha256_update(&f->sha, vec[i].iov_base, vec[i].iov_len);
+                if (!f->hash_later)
+                    df_sha256_update(&f->sha, vec[i].iov_base, vec[i].iov_len);
             }
         }
         if ((rv = store_data_pwritev(t->fd, (struct iovec *)vec, n, f->off + f->pos)) != 0) {
@@ -406,25 +355,18 @@ peer_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_a
 {
     struct peer_fetch *f = arg;
     struct peer_task *t = f->task;
+    uint8_t md[DF_SHA256_LEN];
 
     (void)s;
     f->src = NULL;
-    f->hash_paused = false;
     evtimer_del(f->rate_timer);
     if (rv == 0 && (f->pos != f->len || f->piece + 1 < f->run_end)) {
         rv = DF_EPROTO;
         why = "origin body shorter than the asked range";
     }
-    /* The run's whole pieces go on to their hashes; a piece cut short is dropped (its
-     * retry writes it again, into a stream of its own). */
-    peer_task_hash_stream_close(f, rv == 0 ? f->off + f->len : f->off);
     if (rv != 0) {
         char msg[sizeof(t->why)];
 
-        if (peer_task_hash_pump(t) != 0) {
-            peer_task_fail(t, DF_ENOMEM, "cannot start a worker thread");
-            return;
-        }
         t->busy[f->piece] = 0;
         if (f->why[0] != '\0')
             why = f->why;
@@ -446,9 +388,25 @@ peer_fetch_on_end(struct net_fetch *s, int rv, const char *why, uint64_t retry_a
     }
     f->busy = false;
     f->attempt = 0;
-    /* The run's pieces stay busy until their hashes are in and they are recorded. */
-    if (peer_task_hash_pump(t) != 0) {
-        peer_task_fail(t, DF_ENOMEM, "cannot start a worker thread");
+    if (f->hash_later) {
+        /* The piece stays busy until its hash, taken from the file, is recorded. */
+        if ((rv = peer_task_hash_submit(t, PEER_HASH_SOURCE, f->piece, f->off, f->len, NULL)) !=
+            0) {
+            peer_task_fail(t, rv, "cannot start a worker thread");
+            return;
+        }
+        peer_task_fetch_next(f);
+        return;
+    }
+    df_sha256_final(&f->sha, md);
+    t->busy[f->piece] = 0;
+    if ((rv = peer_task_record_piece(t, f->piece, f->off, f->len, md, NULL)) != 0) {
+        peer_task_fail(t, rv, t->why);
+        return;
+    }
+    peer_task_progress(t, false);
+    if (t->done_pieces == t->piece_count) {
+        peer_task_complete(t);
         return;
     }
     peer_task_fetch_next(f);
@@ -500,10 +458,8 @@ peer_task_fetch_next(struct peer_fetch *f)
     t->busy[f->piece] = 1;
     df_id_piece_range(t->content_length, t->piece_length, f->piece, &f->off, &f->len);
     f->pos = 0;
-    if (peer_task_hash_stream_open(f) != 0) {
-        peer_task_fail(t, DF_ENOMEM, "out of memory");
-        return;
-    }
+    df_sha256_init(&f->sha);
+    f->hash_later = true;
     memset(&req, 0, sizeof(req));
     req.url = t->url;
     req.headers = t->headers;
