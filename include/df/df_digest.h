@@ -63,10 +63,15 @@ int df_sha256_init_impl(struct df_sha256 *ctx, enum df_sha256_impl impl);
 void df_sha256_update(struct df_sha256 *ctx, const void *p, size_t len);
 
 /*
- * Add len bytes at pa to a and len bytes at pb to b: the same as two df_sha256_update
- * calls, but when both use SHA-NI and have no partial block waiting, their blocks run
- * interleaved on one core (about 1.5x the throughput of one after the other).
+ * Add la bytes at pa to a and lb bytes at pb to b: the same as two df_sha256_update calls,
+ * but when both use SHA-NI their whole blocks run interleaved on one core (about twice the
+ * throughput of one after the other) for as long as both have some; a partial block
+ * waiting in either is completed first, on its own.
  */
+void df_sha256_update_pair(struct df_sha256 *a, const void *pa, size_t la, struct df_sha256 *b,
+                           const void *pb, size_t lb);
+
+/* df_sha256_update_pair with len bytes on each side. */
 void df_sha256_update_x2(struct df_sha256 *a, const void *pa, struct df_sha256 *b, const void *pb,
                          size_t len);
 

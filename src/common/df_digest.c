@@ -328,25 +328,63 @@ df_sha256_update(struct df_sha256 *ctx, const void *data, size_t len)
     }
 }
 
+#if DF_DIGEST_HAVE_X86
+/* Complete ctx's partial block (if any) from *p, as far as *len allows. */
+static void
+sha256_fill_block(struct df_sha256 *ctx, const uint8_t **p, size_t *len)
+{
+    size_t n = sizeof(ctx->block) - ctx->blocklen;
+
+    if (ctx->blocklen == 0 || *len == 0)
+        return;
+    if (n > *len)
+        n = *len;
+    df_sha256_update(ctx, *p, n);
+    *p += n;
+    *len -= n;
+}
+#endif
+
+/*
+ * Whole blocks of both messages go through the two-lane block function; a partial block
+ * waiting in either context is completed on its own lane first, so chunk boundaries that
+ * are not multiples of 64 cost one single-lane block each, not the pairing.
+ */
+void
+df_sha256_update_pair(struct df_sha256 *a, const void *pa, size_t la, struct df_sha256 *b,
+                      const void *pb, size_t lb)
+{
+    const uint8_t *p = pa, *q = pb;
+
+#if DF_DIGEST_HAVE_X86
+    if (a->impl == DF_SHA256_IMPL_SHANI && b->impl == DF_SHA256_IMPL_SHANI) {
+        for (;;) {
+            size_t n;
+
+            sha256_fill_block(a, &p, &la);
+            sha256_fill_block(b, &q, &lb);
+            if (la < 64 || lb < 64)
+                break;
+            n = (la < lb ? la : lb) / 64;
+            sha256_blocks_shani_x2(a->state, p, b->state, q, n);
+            a->nbytes += n * 64;
+            b->nbytes += n * 64;
+            p += n * 64;
+            q += n * 64;
+            la -= n * 64;
+            lb -= n * 64;
+        }
+    }
+#endif
+    df_sha256_update(a, p, la);
+    df_sha256_update(b, q, lb);
+}
+
 void
 df_sha256_update_x2(struct df_sha256 *a, const void *pa, struct df_sha256 *b, const void *pb,
                     size_t len)
 {
-#if DF_DIGEST_HAVE_X86
-    size_t whole = len & ~(size_t)63;
-
-    if (a->impl == DF_SHA256_IMPL_SHANI && b->impl == DF_SHA256_IMPL_SHANI && a->blocklen == 0 &&
-        b->blocklen == 0 && whole > 0) {
-        sha256_blocks_shani_x2(a->state, pa, b->state, pb, whole / 64);
-        a->nbytes += whole;
-        b->nbytes += whole;
-        pa = (const uint8_t *)pa + whole;
-        pb = (const uint8_t *)pb + whole;
-        len -= whole;
-    }
-#endif
-    df_sha256_update(a, pa, len);
-    df_sha256_update(b, pb, len);
+    df_sha256_update_pair(a, pa, len, b, pb, len);
 }
 
 void

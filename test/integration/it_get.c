@@ -265,6 +265,12 @@ START_TEST(test_retryable_faults)
     expect_ok(&e, "?seed=6&nolength=1", "5MiB", 6, NULL);
     expect_ok(&e, "?seed=7&redirect=3", "5MiB", 7, NULL);
     expect_ok(&e, "?seed=8&redirect=2&redirect_code=307", "1MiB", 8, NULL);
+    /* Runs cut short mid-piece (the probe, then three runs of 1 MiB pieces cut at 2.5 MiB):
+     * the whole pieces before the cut keep the hashes taken from their buffers, the cut
+     * piece is dropped and fetched again by the retry. */
+    expect_ok(&e, "?seed=9&truncate=2560KiB&truncate_n=4", "40MiB", 9, NULL);
+    ck_assert_uint_gt(origin_bytes(&e, "/gen/40MiB?seed=9&truncate=2560KiB&truncate_n=4"),
+                      (UINT64_C(40) << 20) + (UINT64_C(1) << 20)); /* the cut pieces again */
     env_down(&e);
 }
 

@@ -171,6 +171,7 @@ static const struct df_conf_spec origin_spec = {
                 "  chunked=1         chunked coding, no Content-Length\n"
                 "  nolength=1        no Content-Length, body ends at close (raw)\n"
                 "  truncate=SIZE     full Content-Length, close after SIZE body bytes (raw)\n"
+                "  truncate_n=N      truncate only the first N requests of this target\n"
                 "  cl_long=K         Content-Length K too long, close after the body (raw)\n"
                 "  cl_short=K        Content-Length K too short, whole body sent (raw)\n"
                 "  trickle=RATE      body at RATE bytes/s (\"10KiB/s\")\n"
@@ -200,6 +201,7 @@ struct origin_params {
     bool chunked;
     bool nolength;
     int64_t truncate;
+    int64_t truncate_n;
     int64_t cl_long;
     int64_t cl_short;
     int64_t trickle;
@@ -501,6 +503,10 @@ origin_param_set(struct origin_params *p, const char *k, const char *v, char *er
         p->trickle = x;
     } else if (strcmp(k, "truncate") == 0) {
         rv = origin_param_size(k, v, &p->truncate, err, errlen);
+    } else if (strcmp(k, "truncate_n") == 0) {
+        if (net_http_parse_u64(v, strlen(v), &u) != 0 || u > 1000000)
+            goto bad;
+        p->truncate_n = (int64_t)u;
     } else if (strcmp(k, "cl_long") == 0) {
         rv = origin_param_size(k, v, &p->cl_long, err, errlen);
     } else if (strcmp(k, "cl_short") == 0) {
@@ -535,7 +541,7 @@ origin_params_parse(const char *query, struct origin_params *p, char *err, size_
 
     memset(p, 0, sizeof(*p));
     p->n5xx = p->n429 = p->retry_after = -1;
-    p->truncate = p->stall_after = p->swap_after = -1;
+    p->truncate = p->truncate_n = p->stall_after = p->swap_after = -1;
     p->redirect_code = 302;
     while (s != NULL && *s != '\0') {
         const char *amp = strchr(s, '&'), *eq;
@@ -1032,7 +1038,8 @@ origin_resp_content(struct origin_resp *r, uint64_t total, const char *etag, int
     r->off = start;
     r->left = len;
     r->limit = UINT64_MAX;
-    if (p->truncate >= 0 && (uint64_t)p->truncate < len) {
+    if (p->truncate >= 0 && (uint64_t)p->truncate < len &&
+        (p->truncate_n < 0 || (r->t != NULL && r->t->seen <= (uint64_t)p->truncate_n))) {
         r->limit = (uint64_t)p->truncate;
         r->limit_closes = true;
     } else if (p->stall_after >= 0 && (uint64_t)p->stall_after < len) {
@@ -1267,7 +1274,8 @@ origin_handle(struct origin *o, const struct net_http_head *h, const char *peer,
 
         if (r->p.reset)
             origin_stats_reset(o);
-        r->p = (struct origin_params){.n5xx = -1, .n429 = -1, .truncate = -1, .stall_after = -1};
+        r->p = (struct origin_params){
+                .n5xx = -1, .n429 = -1, .truncate = -1, .truncate_n = -1, .stall_after = -1};
         origin_resp_json(r, doc);
         return;
     }

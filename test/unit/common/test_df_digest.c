@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,48 +80,80 @@ START_TEST(test_vectors_shani)
 
 END_TEST
 
+/* xorshift64: the next value of *x. */
+static uint64_t
+next_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Two messages of n pseudo-random bytes each, from the generator at *x. */
+static void
+fill_two(uint8_t *pa, uint8_t *pb, size_t n, uint64_t *x)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = next_rand(x);
+        pa[i] = (uint8_t)v;
+        pb[i] = (uint8_t)(v >> 32);
+    }
+}
+
 /*
- * Two messages hashed side by side, in steps of varied lengths, some of them leaving a
- * partial block (so both the interleaved path and its fallback run): each digest must be
- * the message's own, whichever implementation each side uses.
+ * Two messages fed side by side in chunks of unrelated sizes (as two sockets' buffers come),
+ * of different lengths, or of one length through df_sha256_update_x2: each digest must be
+ * its message's own, whichever implementation each side uses and however the chunks fall
+ * on the block boundaries.
  */
-START_TEST(test_update_x2)
+START_TEST(test_update_pair)
 {
     static const enum df_sha256_impl impls[] = {DF_SHA256_IMPL_MBEDTLS, DF_SHA256_IMPL_SHANI};
 
-    const size_t max = (256 << 10) + 77;
+    const size_t max = (128 << 10) + 5;
     uint8_t *pa = malloc(max), *pb = malloc(max), want_a[DF_SHA256_LEN], want_b[DF_SHA256_LEN],
             got_a[DF_SHA256_LEN], got_b[DF_SHA256_LEN];
-    uint64_t x = 0x2545f4914f6cdd1du;
+    uint64_t x = 0x9e3779b97f4a7c15u;
     struct df_sha256 a, b;
 
     ck_assert_ptr_nonnull(pa);
     ck_assert_ptr_nonnull(pb);
-    for (size_t i = 0; i < max; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        pa[i] = (uint8_t)x;
-        pb[i] = (uint8_t)(x >> 32);
-    }
-    for (int round = 0; round < 24; round++) {
-        size_t len = round < 4 ? (size_t[]){0, 63, 64, max}[round] : 1 + (size_t)(x % max);
+    fill_two(pa, pb, max, &x);
+    for (int round = 0; round < 48; round++) {
+        size_t la = round < 4 ? (size_t[]){0, 64, 65, max}[round] : (size_t)(x % max);
+        size_t lb = round < 4 ? (size_t[]){max, 1, 128, 0}[round] : (size_t)((x >> 20) % max);
         enum df_sha256_impl ia = impls[round % 2], ib = impls[(round / 2) % 2];
+        bool same = round >= 4 && round % 4 == 3; /* df_sha256_update_x2 */
+        size_t oa = 0, ob = 0;
 
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        if (same)
+            lb = la;
+        next_rand(&x);
         if (!df_sha256_impl_is_available(ia) || !df_sha256_impl_is_available(ib))
             continue;
-        df_sha256(pa, len, want_a);
-        df_sha256(pb, len, want_b);
+        df_sha256(pa, la, want_a);
+        df_sha256(pb, lb, want_b);
         ck_assert_int_eq(df_sha256_init_impl(&a, ia), 0);
         ck_assert_int_eq(df_sha256_init_impl(&b, ib), 0);
-        for (size_t off = 0, step; off < len; off += step) {
-            step = round % 3 == 0 ? len : 1 + (size_t)((x >> (off % 37)) % 9000);
-            if (step > len - off)
-                step = len - off;
-            df_sha256_update_x2(&a, pa + off, &b, pb + off, step);
+        while (oa < la || ob < lb) {
+            size_t sa = round % 5 == 0 ? la - oa : (size_t)((x >> (oa % 29)) % 20000);
+            size_t sb = round % 5 == 0 ? lb - ob : (size_t)((x >> (ob % 31)) % 20000);
+
+            sa = sa > la - oa ? la - oa : sa;
+            sb = sb > lb - ob ? lb - ob : sb;
+            if (same)
+                sb = sa;
+            if (sa == 0 && sb == 0) {
+                sa = la - oa;
+                sb = lb - ob;
+            }
+            if (same)
+                df_sha256_update_x2(&a, pa + oa, &b, pb + ob, sa);
+            else
+                df_sha256_update_pair(&a, pa + oa, sa, &b, pb + ob, sb);
+            oa += sa;
+            ob += sb;
         }
         df_sha256_final(&a, got_a);
         df_sha256_final(&b, got_b);
@@ -275,7 +308,7 @@ test_df_digest_suite(void)
     tcase_add_test(tc, test_vectors_shani);
     tcase_add_test(tc, test_vectors_auto);
     tcase_add_test(tc, test_random_cross);
-    tcase_add_test(tc, test_update_x2);
+    tcase_add_test(tc, test_update_pair);
     suite_add_tcase(s, tc);
     tcase_add_test(tp, test_hex);
     tcase_add_test(tp, test_digest_parse);
