@@ -28,6 +28,11 @@ DF_SCHED_PORT=8002
 # `dragonfly cert` in WORK/tls; each host is certified under its bench name (hsch, hs, hI).
 # DF_TLS=rpc: the same for RPC only, pieces over plain http (tls.pieces false).
 DF_TLS=${DF_TLS:-0}
+# DF_LOG_DEBUG=MODS: every daemon logs at debug level for these modules ("p2p,sched" or
+# "all"), to trace a run (with KEEP=1 the logs stay in WORK/run/logs).
+DF_LOG_DEBUG=${DF_LOG_DEBUG:-}
+DF_LOG_FLAGS=()
+[ -z "$DF_LOG_DEBUG" ] || DF_LOG_FLAGS=(--log-level debug --log-debug "$DF_LOG_DEBUG")
 
 # --- flags, in one place ------------------------------------------------------------------
 
@@ -49,7 +54,7 @@ df_tls_flags() {
 df_scheduler_argv() {
 	df_tls_flags hsch scheduler
 	DF_ARGV=("$DF_BIN" scheduler --listen "$IP_SCHED:$DF_SCHED_PORT" --ready-file "$1"
-		"${DF_TLS_FLAGS[@]}")
+		"${DF_TLS_FLAGS[@]}" "${DF_LOG_FLAGS[@]}")
 }
 # df_seed_argv READY DATA: the seed peer on hs (default ports 65006-65008). It goes back to
 # source for the scheduler, so the origin is named in its back-to-source allow list (a
@@ -59,13 +64,13 @@ df_seed_argv() {
 	df_tls_flags hs seed
 	DF_ARGV=("$DF_BIN" peer --seed --scheduler "$IP_SCHED:$DF_SCHED_PORT" --ip "$IP_SEED"
 		--back-to-source-allow "$IP_ORIGIN" --data-dir "$2" --ready-file "$1"
-		"${DF_TLS_FLAGS[@]}")
+		"${DF_TLS_FLAGS[@]}" "${DF_LOG_FLAGS[@]}")
 }
 # df_peer_argv HOST READY DATA: the peer daemon of peer host HOST (default ports 65000-65002).
 df_peer_argv() {
 	df_tls_flags "$1" peer
 	DF_ARGV=("$DF_BIN" peer --scheduler "$IP_SCHED:$DF_SCHED_PORT" --ip "$(host_ip "$1")"
-		--data-dir "$3" --ready-file "$2" "${DF_TLS_FLAGS[@]}")
+		--data-dir "$3" --ready-file "$2" "${DF_TLS_FLAGS[@]}" "${DF_LOG_FLAGS[@]}")
 }
 # df_get_argv DATA OUT: the download on a peer host, talking to that host's daemon. The
 # daemon's CLI endpoint is assumed to be the unix socket DATA/dfdaemon.sock (all hosts

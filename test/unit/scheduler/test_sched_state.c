@@ -1034,8 +1034,8 @@ END_TEST
 
 /*
  * chain_setup(4) (a typical piece time is 10 ms), p2 got pieces 0..got-1 from p1, then p1
- * `more` from the seed while p2 got nothing from p1 for five typical piece times, far
- * below the eight of a plain silence: is p2 still under p1 after the tick?
+ * `more` from the seed while p2 got nothing from p1 for five typical piece times, over
+ * the three of a silence with a lead: is p2 still under p1 after the tick?
  */
 static bool
 lead_keeps_parent(uint32_t got, uint32_t more)
@@ -1073,6 +1073,27 @@ START_TEST(test_small_lead_waits)
 
 END_TEST
 
+/*
+ * A relay a few pieces ahead that sends nothing is not measured by its silence, however
+ * long: its child may have claimed those pieces from another parent, or be taking them as
+ * the relay receives them.
+ */
+START_TEST(test_small_lead_not_measured)
+{
+    uint64_t est;
+
+    ck_assert(lead_keeps_parent(4, 3));
+    est = host_estimate("h1");
+    now += 200; /* twenty typical piece times */
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert(has_parent("p2", "p1"));
+    ck_assert_uint_eq(host_estimate("h1"), est);
+    check_ok();
+}
+
+END_TEST
+
 START_TEST(test_nothing_more_to_give)
 {
     chain_setup(2);
@@ -1096,10 +1117,13 @@ END_TEST
  * p1 has nothing more for it and is free: it becomes p4's second parent (p4 lacks 12 pieces
  * and p3 8, each at one parent's rate), in the same event, not at the next tick.
  */
-START_TEST(test_finished_parent_offered)
+/*
+ * chain_setup(16) and a chain p1 -> p2 -> p3 -> p4 below it, p2 holding 0..got2-1, p3
+ * 0..got3-1 and p4 0..3; then p1 finishes.
+ */
+static void
+chain4_setup(uint32_t got2, uint32_t got3)
 {
-    const struct sched_action *a;
-
     chain_setup(16);
     ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
     ck_assert_int_eq(sched_state_peer_started(st, "p3", now), 0);
@@ -1107,13 +1131,20 @@ START_TEST(test_finished_parent_offered)
     ck_assert_int_eq(reg("p4", "h4", 16 * PIECE, false), 0);
     ck_assert_int_eq(sched_state_peer_started(st, "p4", now), 0);
     ck_assert(has_parent("p4", "p3"));
-    for (uint32_t i = 0; i < 12; i++)
+    for (uint32_t i = 0; i < got2; i++)
         ck_assert_int_eq(piece("p2", i, "p1"), 0);
-    for (uint32_t i = 0; i < 8; i++)
+    for (uint32_t i = 0; i < got3; i++)
         ck_assert_int_eq(piece("p3", i, "p2"), 0);
     for (uint32_t i = 0; i < 4; i++)
         ck_assert_int_eq(piece("p4", i, "p3"), 0);
     ck_assert_int_eq(sched_state_peer_finished(st, "p1", now, &acts), 0);
+}
+
+START_TEST(test_finished_parent_offered)
+{
+    const struct sched_action *a;
+
+    chain4_setup(12, 8);
     sched_actions_reset(&acts);
     for (uint32_t i = 12; i < 16; i++)
         ck_assert_int_eq(piece("p2", i, "p1"), 0);
@@ -1122,6 +1153,32 @@ START_TEST(test_finished_parent_offered)
     ck_assert(!has_parent("p3", "p1"));
     a = sched_actions_find(&acts, SCHED_ACT_PARENTS, "p4");
     ck_assert(action_has_parent(a, "p1") && action_has_parent(a, "p3"));
+    check_ok();
+}
+
+END_TEST
+
+/*
+ * A parent silent while the child's other parents feed it was not asked (a child claims
+ * each piece from one parent): p4 draws from finished p1, a piece every 2.5 typical piece
+ * times, and from p3, which holds 4..11 for it and sends nothing for ten: p3's host keeps
+ * its estimate and p3 stays p4's parent.
+ */
+START_TEST(test_silence_while_fed)
+{
+    uint64_t est;
+
+    chain4_setup(16, 12);
+    ck_assert(has_parent("p4", "p1") && has_parent("p4", "p3"));
+    est = host_estimate("h3");
+    for (uint32_t i = 12; i < 16; i++) {
+        now += 25;
+        ck_assert_int_eq(piece_cost("p4", i, "p1", 10), 0);
+    }
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert(has_parent("p4", "p3"));
+    ck_assert_uint_eq(host_estimate("h3"), est);
     check_ok();
 }
 
@@ -1581,6 +1638,8 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_stalled_parent);
     tcase_add_test(tc, test_nothing_more_to_give);
     tcase_add_test(tc, test_finished_parent_offered);
+    tcase_add_test(tc, test_silence_while_fed);
+    tcase_add_test(tc, test_small_lead_not_measured);
     tcase_add_test(tc, test_slower_parent_displaced);
     tcase_add_test(tc, test_head_takes_no_leaf);
     tcase_add_test(tc, test_measure_estimates);
