@@ -66,6 +66,8 @@ Environment (defaults in brackets):
               of its own prefix only) [dfb]
   DF_TLS      dragonfly: 1 = mutual TLS between all roles, pieces over https; rpc = mTLS
               for RPC only, pieces over plain http; 0 = --plaintext [0]
+  DF_LOG_DEBUG  dragonfly: debug logs of these modules ("p2p", "all") from every daemon;
+              with KEEP=1, scripts/bench/swarm-trace.py WORK/run/logs tells who sent what
   SKEW_MBIT   skewed: lowest-highest peer upload in Mbit/s [10-200]
   SKEW_SEED   skewed: seed of the shuffle that assigns the rates to peers [11]
   LATE_AT     late: % of the first half's bytes received that releases the second half [50]
