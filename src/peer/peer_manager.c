@@ -293,12 +293,13 @@ peer_manager_free(struct peer *ctx)
 
     if (m == NULL)
         return;
-    if (m->timer != NULL)
-        event_free(m->timer);
-    m->timer = NULL;
+    /* The clients' calls end with their callbacks, which may arm the timer: it goes last. */
     rpc_mgr_link_free(m->link);
     peer_mgr_probes_free(m);
     rpc_client_free(m->client);
+    if (m->timer != NULL)
+        event_free(m->timer);
+    m->timer = NULL;
     cJSON_Delete(m->list_msg);
     free(m->cluster_seen);
     free(m);

@@ -80,6 +80,11 @@ proto_mgr_json_get(const cJSON *o, const char *where, const char *key, char **ou
     }
     free(s);
     text[n] = '\0';
+    /* Kept as a C string: a NUL inside would cut what is sent on. */
+    if (memchr(text, '\0', n) != NULL) {
+        free(text);
+        return proto_json_fail(err, DF_EINVAL, where, key, "NUL byte in the JSON");
+    }
     if ((doc = cJSON_ParseWithLength(text, n)) == NULL) {
         free(text);
         return proto_json_fail(err, DF_EINVAL, where, key, "expected JSON in base64");

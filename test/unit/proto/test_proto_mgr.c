@@ -61,6 +61,11 @@ START_TEST(test_requests_refused)
              "{\"hostname\":\"h\",\"ip\":\"1.2.3.4\",\"port\":1,\"schedulerClusterId\":1,"
              "\"config\":\"bm90IGpzb24=\"}",
              "config: expected JSON in base64"},
+            /* {"a":<NUL> 1}: a NUL would cut the config when it is sent on */
+            {PROTO_MGR_REQ_UPDATE_SCHEDULER,
+             "{\"hostname\":\"h\",\"ip\":\"1.2.3.4\",\"port\":1,\"schedulerClusterId\":1,"
+             "\"config\":\"eyJhIjoAIDF9\"}",
+             "config: NUL byte in the JSON"},
             {PROTO_MGR_REQ_UPDATE_SEED_PEER,
              "{\"hostname\":\"h\",\"ip\":\"1.2.3.4\",\"port\":1,\"seedPeerClusterId\":1,"
              "\"type\":\"weak\"}",
