@@ -175,8 +175,12 @@ $(BUILD)/test/fuzz/%-replay: $(BUILD)/test/fuzz/%.o $(BUILD)/test/fuzz/replay.o 
 check-unit: $(UNIT_BIN)
 	$(UNIT_BIN)
 
+# Integration suites run IT_JOBS at a time: they mostly wait on the processes they start, and
+# every test has addresses, ports and a temp dir of its own (test/integration/main.c).
+IT_JOBS ?= 2
 check-it: $(IT_BIN) $(BIN) $(TOOL_BINS)
-	$(if $(SANITIZE),DF_SANITIZE=1) DF_BIN=$(abspath $(BIN)) DF_TOOLS=$(abspath $(BUILD)/test/tools) $(IT_BIN)
+	$(if $(SANITIZE),DF_SANITIZE=1) DF_BIN=$(abspath $(BIN)) DF_TOOLS=$(abspath $(BUILD)/test/tools) \
+		$(IT_BIN) -j $(IT_JOBS)
 
 check-fuzz: $(FUZZ_REPLAY)
 	@for t in $(FUZZ_REPLAY); do n=$$(basename $$t -replay | sed 's/^fuzz_//'); \
