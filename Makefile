@@ -175,8 +175,12 @@ $(BUILD)/test/fuzz/%-replay: $(BUILD)/test/fuzz/%.o $(BUILD)/test/fuzz/replay.o 
 check-unit: $(UNIT_BIN)
 	$(UNIT_BIN)
 
+# Integration suites run IT_JOBS at a time: they mostly wait on the processes they start, and
+# every test has addresses, ports and a temp dir of its own (test/integration/main.c).
+IT_JOBS ?= 2
 check-it: $(IT_BIN) $(BIN) $(TOOL_BINS)
-	$(if $(SANITIZE),DF_SANITIZE=1) DF_BIN=$(abspath $(BIN)) DF_TOOLS=$(abspath $(BUILD)/test/tools) $(IT_BIN)
+	$(if $(SANITIZE),DF_SANITIZE=1) DF_BIN=$(abspath $(BIN)) DF_TOOLS=$(abspath $(BUILD)/test/tools) \
+		$(IT_BIN) -j $(IT_JOBS)
 
 check-fuzz: $(FUZZ_REPLAY)
 	@for t in $(FUZZ_REPLAY); do n=$$(basename $$t -replay | sed 's/^fuzz_//'); \
@@ -206,33 +210,42 @@ check-console: $(BIN)
 	DF_BIN=$(abspath $(BIN)) timeout 900 node test/browser/console.mjs
 
 # libFuzzer builds: clang, our sources compiled again with the fuzzer instrumentation and
-# the DF_DEBUG invariant checks. A target of a role's core lists the role sources it needs.
+# the DF_DEBUG invariant checks, each source once into build/fuzz-obj/ (every target uses
+# the same flags) and linked into each target that needs it. A target of a role's core lists
+# the role sources it needs.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -I$(TP)/include -I$(BUILD)/gen -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DDF_FUZZ=1 -DDF_DEBUG=1
+FUZZ_OBJ := build/fuzz-obj
+fuzz_objs = $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(1))
 FUZZ_LIB_SRCS := $(foreach d,src/common src/net src/rpc src/store src/proto,$(wildcard $(d)/*.c))
 FUZZ_SCHED_SRCS := src/scheduler/sched_state.c src/scheduler/sched_plan.c src/scheduler/sched_check.c \
 	src/scheduler/sched_eval.c
 build/fuzz/fuzz_sched_state: FUZZ_EXTRA_SRCS := $(FUZZ_SCHED_SRCS)
-build/fuzz/fuzz_sched_state: $(FUZZ_SCHED_SRCS)
+build/fuzz/fuzz_sched_state: $(call fuzz_objs,$(FUZZ_SCHED_SRCS))
 # Targets of the peer's decoders link the whole role; only the decoders run.
 FUZZ_PEER_SRCS := $(wildcard src/peer/*.c)
 build/fuzz/fuzz_upload_path build/fuzz/fuzz_peer_rpc: FUZZ_EXTRA_SRCS := $(FUZZ_PEER_SRCS)
-build/fuzz/fuzz_upload_path build/fuzz/fuzz_peer_rpc: $(FUZZ_PEER_SRCS)
+build/fuzz/fuzz_upload_path build/fuzz/fuzz_peer_rpc: $(call fuzz_objs,$(FUZZ_PEER_SRCS))
 # The manager's request readers (JWT, query, pagination) and registry readers (manifests,
 # challenges) link the role.
 FUZZ_MGR_SRCS := $(wildcard src/mgr/*.c)
 build/fuzz/fuzz_mgr_auth build/fuzz/fuzz_mgr_image: FUZZ_EXTRA_SRCS := $(FUZZ_MGR_SRCS)
-build/fuzz/fuzz_mgr_auth build/fuzz/fuzz_mgr_image: $(FUZZ_MGR_SRCS) $(BUILD)/gen/mgr_console_assets.h
+build/fuzz/fuzz_mgr_auth build/fuzz/fuzz_mgr_image: $(call fuzz_objs,$(FUZZ_MGR_SRCS))
+$(FUZZ_OBJ)/src/mgr/mgr_console.o: $(BUILD)/gen/mgr_console_assets.h
 # The RPC server targets share an in-memory HTTP/2 transport (test/fuzz/fz_h2.c).
 build/fuzz/fuzz_rpc_server_h2: FUZZ_EXTRA_SRCS := test/fuzz/fz_h2.c
-build/fuzz/fuzz_rpc_server_h2: test/fuzz/fz_h2.c test/fuzz/fz_h2.h
+build/fuzz/fuzz_rpc_server_h2: $(call fuzz_objs,test/fuzz/fz_h2.c)
 $(BUILD)/test/fuzz/fuzz_rpc_server_h2-replay: $(BUILD)/test/fuzz/fz_h2.o
 build/fuzz/fuzz_sched_rpc: FUZZ_EXTRA_SRCS := test/fuzz/fz_h2.c $(wildcard src/scheduler/*.c)
-build/fuzz/fuzz_sched_rpc: test/fuzz/fz_h2.c test/fuzz/fz_h2.h $(wildcard src/scheduler/*.c)
+build/fuzz/fuzz_sched_rpc: $(call fuzz_objs,test/fuzz/fz_h2.c $(wildcard src/scheduler/*.c))
 $(BUILD)/test/fuzz/fuzz_sched_rpc-replay: $(BUILD)/test/fuzz/fz_h2.o
-build/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS) $(TP)/libcjson.a $(BUILD)/gen/df_build.h
+$(FUZZ_OBJ)/%.o: %.c $(TP)/libcjson.a $(BUILD)/gen/df_build.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_EXTRA_SRCS) $(FUZZ_LIB_SRCS) $(DEP_LIBS)
+	$(Q_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+build/fuzz/%: $(FUZZ_OBJ)/test/fuzz/%.o $(call fuzz_objs,$(FUZZ_LIB_SRCS)) $(TP)/libcjson.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_objs,$(FUZZ_EXTRA_SRCS) $(FUZZ_LIB_SRCS)) \
+		$(DEP_LIBS)
 fuzz: $(FUZZ_BINS)
 
 format:
@@ -289,4 +302,4 @@ uninstall:
 clean:
 	rm -rf build dragonfly
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) $(FUZZ_OBJ) -name '*.d' 2>/dev/null)
