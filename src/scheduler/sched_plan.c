@@ -17,11 +17,15 @@
 /* Planning a peer whose place another took plans it again: never deeper than this. */
 #define PLAN_DEPTH_MAX 8
 /*
- * A parent that holds at least PLAN_LEAD_PIECES its child lacks and sent none for
- * PLAN_LEAD_SILENCE typical piece times is measured by its silence: a relay that keeps up
- * stays a piece or two ahead of its child, a slow one piles up what it receives. A slow host
- * at the head of the pipeline so loses its place within a few piece times. A parent fewer
- * pieces ahead is not judged by silence: its child may have claimed them elsewhere.
+ * A parent with pieces for a child that sent none for this many typical piece times is
+ * measured by its silence (a relay hiccup on a loaded host lasts less) ...
+ */
+#define PLAN_SILENCE_PIECES 8.0
+/*
+ * ... or for this many when it holds at least PLAN_LEAD_PIECES the child lacks: a relay
+ * that keeps up stays a piece or two ahead of its child, a slow one piles up what it
+ * receives. A slow host at the head of the pipeline so loses its place within a few piece
+ * times instead of holding the whole stream back for eight.
  */
 #define PLAN_LEAD_SILENCE 3.0
 #define PLAN_LEAD_PIECES  4
@@ -357,11 +361,12 @@ peer_fed_by_others(const struct sched_edge *e, int64_t since, double rate)
 }
 
 /*
- * The silence bound of an edge: when the parent holds PLAN_LEAD_PIECES the child lacks but
- * sent none for PLAN_LEAD_SILENCE typical piece times, it gives at most one piece over that
- * silence (a parent too slow to have delivered anything yet is known slow without waiting
- * for its first piece), unless the child's other parents fed it half the typical rate
- * meanwhile (peer_fed_by_others). 0: no bound.
+ * The silence bound of an edge: when the parent has pieces for the child but sent none for
+ * PLAN_SILENCE_PIECES typical piece times (PLAN_LEAD_SILENCE when it holds PLAN_LEAD_PIECES
+ * the child lacks), it gives at most one piece over that silence (a parent too slow to have
+ * delivered anything yet is known slow without waiting for its first piece), unless the
+ * child's other parents fed it half the typical rate meanwhile (peer_fed_by_others). 0: no
+ * bound.
  */
 static double
 edge_silence_bound(const struct sched_edge *e, int64_t now)
@@ -380,7 +385,8 @@ edge_silence_bound(const struct sched_edge *e, int64_t now)
         (double)idle <= PLAN_LEAD_SILENCE * (double)t->piece_length / t->rate_ref)
         return 0.0;
     lead = sched_peer_useful(e->parent, e->child);
-    if (lead < PLAN_LEAD_PIECES)
+    if (lead == 0 || (lead < PLAN_LEAD_PIECES &&
+                      (double)idle <= PLAN_SILENCE_PIECES * (double)t->piece_length / t->rate_ref))
         return 0.0;
     if (peer_fed_by_others(e, since, t->rate_ref / 2.0))
         return 0.0;
