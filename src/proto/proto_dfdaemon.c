@@ -53,18 +53,21 @@ proto_dfdaemon_download_filtered(const cJSON *o, char **out, struct df_error *er
         if (!cJSON_IsString(e) || strpbrk(e->valuestring, "&\r\n") != NULL)
             return proto_json_fail(err, DF_EINVAL, PROTO_DL, "filteredQueryParams",
                                    "expected names");
-        len += strlen(e->valuestring) + 1;
+        if (e->valuestring[0] != '\0') /* an empty name filters nothing */
+            len += strlen(e->valuestring) + 1;
     }
     if (len > PROTO_DOWNLOAD_STR_MAX)
         return proto_json_fail(err, DF_EINVAL, PROTO_DL, "filteredQueryParams", "too long");
-    if (len <= 1)
-        return 0; /* no names, or one empty name: nothing is filtered */
+    if (len == 0)
+        return 0; /* no names, or only empty ones: nothing is filtered */
     s = xcalloc(1, len + 1);
     len = 0;
     cJSON_ArrayForEach(e, v)
     {
         size_t l = strlen(e->valuestring);
 
+        if (l == 0)
+            continue;
         if (len > 0)
             s[len++] = '&';
         memcpy(s + len, e->valuestring, l);

@@ -86,14 +86,15 @@ START_TEST(test_download_roundtrip)
 
 END_TEST
 
-/* The two spellings of filteredQueryParams, and null members, read as absent. */
+/* The two spellings of filteredQueryParams (empty names skipped), and null members, read as
+ * absent. */
 START_TEST(test_download_forms)
 {
     struct proto_dfdaemon_download d;
     struct df_error err;
-    cJSON *doc =
-            t_doc("{\"download\":{\"url\":\"http://h/x\",\"filteredQueryParams\":[\"a\",\"b\"],"
-                  "\"tag\":null,\"requestHeader\":null,\"digest\":null}}");
+    cJSON *doc = t_doc(
+            "{\"download\":{\"url\":\"http://h/x\",\"filteredQueryParams\":[\"\",\"a\",\"\",\"b\"],"
+            "\"tag\":null,\"requestHeader\":null,\"digest\":null}}");
 
     memset(&d, 0, sizeof(d));
     ck_assert_int_eq(proto_dfdaemon_download_from_json(doc, &d, &err), 0);
