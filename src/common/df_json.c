@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Bounded JSON parsing on top of cJSON. The depth pre-scan is a linear pass that skips
- * strings, so hostile nesting is refused before cJSON's recursive descent runs. cJSON only
+ * strings, so hostile nesting is refused before cJSON's recursive descent runs; it also
+ * refuses a NUL byte anywhere (cJSON skips one as white space) and a \u0000 in a string
+ * (cJSON would keep the string as a C string cut short: a value read would not be the value
+ * sent). cJSON only
  * says where it stopped; when it fails, a syntax check that accepts what cJSON accepts
  * runs over the (already depth-bounded) text to say at which line and column, and what the
  * grammar expected there, so that a person editing a config file can fix it.
@@ -18,16 +21,26 @@
 
 #define DF_JSON_DEFAULT_DEPTH 64
 
-/* Return the maximum nesting depth of buf, or -1 as soon as it exceeds max. */
+#define DF_JSON_TOO_DEEP -1
+#define DF_JSON_NUL      -2
+
+/*
+ * Return the maximum nesting depth of buf, DF_JSON_TOO_DEEP as soon as it exceeds max, or
+ * DF_JSON_NUL at a NUL byte or a \u0000 in a string.
+ */
 static int
-df_json_depth(const char *buf, size_t len, int max)
+df_json_scan(const char *buf, size_t len, int max)
 {
     int depth = 0, deepest = 0;
     bool in_str = false;
 
     for (size_t i = 0; i < len; i++) {
         char c = buf[i];
+        if (c == '\0') /* never JSON; cJSON would skip it as white space */
+            return DF_JSON_NUL;
         if (in_str) {
+            if (c == '\\' && len - i >= 6 && memcmp(buf + i, "\\u0000", 6) == 0)
+                return DF_JSON_NUL;
             if (c == '\\')
                 i++;
             else if (c == '"')
@@ -38,7 +51,7 @@ df_json_depth(const char *buf, size_t len, int max)
             in_str = true;
         else if (c == '{' || c == '[') {
             if (++depth > max)
-                return -1;
+                return DF_JSON_TOO_DEEP;
             if (depth > deepest)
                 deepest = depth;
         } else if (c == '}' || c == ']')
@@ -300,8 +313,14 @@ df_json_parse(const char *buf, size_t len, const struct df_json_limits *lim, cJS
                             lim->max_bytes);
     if (len == 0)
         return df_error_set(err, DF_EINVAL, "json: empty document");
-    if (df_json_depth(buf, len, max_depth) < 0)
+    switch (df_json_scan(buf, len, max_depth)) {
+    case DF_JSON_TOO_DEEP:
         return df_error_set(err, DF_ETOOBIG, "json: nesting deeper than %d", max_depth);
+    case DF_JSON_NUL:
+        return df_error_set(err, DF_EINVAL, "json: NUL character");
+    default:
+        break;
+    }
     doc = cJSON_ParseWithLengthOpts(buf, len, &end, false);
     if (doc == NULL) {
         const char *at = cJSON_GetErrorPtr();

@@ -50,6 +50,20 @@ START_TEST(test_parse_malformed)
     /* not NUL-terminated: the parser must stop at len */
     ck_assert_int_eq(df_json_parse("{}}", 2, NULL, &doc, &err), 0);
     cJSON_Delete(doc);
+    /*
+     * A NUL, raw (cJSON skips it as white space) or escaped in a string (cJSON cuts the
+     * string there): refused, as the value read would not be the value sent.
+     */
+    doc = NULL;
+    ck_assert_int_eq(df_json_parse("{\"a\":\0 1}", 9, NULL, &doc, &err), DF_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "NUL"));
+    ck_assert_int_eq(df_json_parse("[\"x\0y\"]", 7, NULL, &doc, &err), DF_EINVAL);
+    ck_assert_int_eq(df_json_parse("[\"x\\u0000y\"]", 12, NULL, &doc, &err), DF_EINVAL);
+    ck_assert_ptr_null(doc);
+    /* an escaped backslash before u0000 is text, not a NUL */
+    ck_assert_int_eq(df_json_parse("[\"\\\\u0000\"]", 11, NULL, &doc, &err), 0);
+    ck_assert_str_eq(cJSON_GetArrayItem(doc, 0)->valuestring, "\\u0000");
+    cJSON_Delete(doc);
 }
 
 END_TEST

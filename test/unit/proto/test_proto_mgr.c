@@ -65,7 +65,7 @@ START_TEST(test_requests_refused)
             {PROTO_MGR_REQ_UPDATE_SCHEDULER,
              "{\"hostname\":\"h\",\"ip\":\"1.2.3.4\",\"port\":1,\"schedulerClusterId\":1,"
              "\"config\":\"eyJhIjoAIDF9\"}",
-             "config: NUL byte in the JSON"},
+             "config: expected JSON in base64"},
             {PROTO_MGR_REQ_UPDATE_SEED_PEER,
              "{\"hostname\":\"h\",\"ip\":\"1.2.3.4\",\"port\":1,\"seedPeerClusterId\":1,"
              "\"type\":\"weak\"}",
