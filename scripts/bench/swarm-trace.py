@@ -9,6 +9,10 @@ received from a parent. Printed, one column a bin of --bin seconds from the firs
   up      pieces each host (S: the seed) sent, and the total
   seed    pieces the seed sent that no peer had had from it before (new) and again (resent)
   held    pieces each peer held at the end of each bin
+  est     with DF_LOG_DEBUG=p2p,sched: the scheduler's estimate of each host's upload at
+          the end of each bin, Mbit/s (- not measured yet)
+
+and then the seed's children in turn, with the pieces each had from it (new + again).
 
   scripts/bench/swarm-trace.py [--bin 2] /dev/shm/dfbench/run/logs
 """
@@ -20,6 +24,11 @@ import re
 import sys
 
 LINE = re.compile(r"T(\d+):(\d+):([\d.]+)Z .*piece (\d+) (?:fetch from (\S+)|recorded)")
+EST = re.compile(r"T(\d+):(\d+):([\d.]+)Z .*sched: host (\S+) upload estimate \S+ -> ([\d.]+) Mbit/s")
+
+
+def seconds(m):
+    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
 
 
 def host_name(addr):
@@ -36,13 +45,25 @@ def read_peer(path):
             m = LINE.search(line)
             if not m:
                 continue
-            t = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
+            t = seconds(m)
             piece = int(m[4])
             if m[5]:
                 asked[piece] = host_name(m[5])
             elif piece in asked:
                 got.append((t, piece, asked.pop(piece)))
     return got
+
+
+def read_estimates(path):
+    """{host name: [(seconds, Mbit/s)]} from the scheduler's log (empty without it)."""
+    est = collections.defaultdict(list)
+    if os.path.exists(path):
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = EST.search(line)
+                if m:
+                    est[host_name(m[4].split("-")[0])].append((seconds(m), float(m[5])))
+    return est
 
 
 def row(label, values):
@@ -65,12 +86,17 @@ def main():
     order = sorted(peers, key=lambda n: int(n[1:]))
     up = collections.defaultdict(lambda: [0] * nbins)
     fresh, resent, seen = [0] * nbins, [0] * nbins, set()
-    for t, piece, parent in sorted(x for g in peers.values() for x in g):
+    children = []  # [name, new, again] of the seed's children in turn
+    for t, piece, parent, child in sorted(x + (n,) for n, g in peers.items() for x in g):
         b = int((t - t0) / a.bin)
         up[parent][b] += 1
         if parent == "S":
-            (resent if piece in seen else fresh)[b] += 1
+            again = piece in seen
+            (resent if again else fresh)[b] += 1
             seen.add(piece)
+            if not children or children[-1][0] != child:
+                children.append([child, 0, 0])
+            children[-1][2 if again else 1] += 1
     print("bins of %g s from the first piece" % a.bin)
     for name in ["S"] + order:
         if name in up:
@@ -84,6 +110,15 @@ def main():
             n += sum(1 for t, _, _ in peers[name] if int((t - t0) / a.bin) == b)
             held.append(n)
         print(row(name + " held", held))
+    est = read_estimates(os.path.join(a.logs, "scheduler.log"))
+    for name in ["S"] + order if est else []:
+        cells = []
+        for b in range(nbins):
+            before = [v for t, v in est.get(name, []) if t < t0 + (b + 1) * a.bin]
+            cells.append("%3.0f" % before[-1] if before else "  -")
+        print("%-9s| %s" % (name + " est", " ".join(cells)))
+    print("seed's children in turn (new + again):",
+          ", ".join("%s %d+%d" % (c, n, g) for c, n, g in children))
 
 
 if __name__ == "__main__":

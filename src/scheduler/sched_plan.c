@@ -7,10 +7,12 @@
  */
 #include "sched_state_int.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
+#include "df/log.h"
 #include "df/xmalloc.h"
 #include "sched_eval.h"
 
@@ -35,6 +37,8 @@
 #define PLAN_RARE_MS 250
 /* A seed's child is displaced only when this much further below the newcomer's rate (3x). */
 #define PLAN_SEED_SWAP 2.0
+/* A rate in bytes per ms in Mbit/s, for the log. */
+#define PLAN_MBIT(r) ((r)*8.0 / 1000.0)
 
 /* ---- candidates ---- */
 
@@ -312,7 +316,7 @@ sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t 
 {
     struct sched_host *h = e->parent->host;
     struct sched_task *t = e->child->task;
-    double r, cap;
+    double r, cap, next;
 
     if (cost <= 0 || length == 0)
         return;
@@ -323,7 +327,12 @@ sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t 
     cap = r * (double)host_active_edges(h, now - cost);
     if (h->upload_rate_limit > 0 && cap > (double)h->upload_rate_limit / 1000.0)
         cap = (double)h->upload_rate_limit / 1000.0;
-    h->up_est = sched_eval_rate_update(h->up_est, cap);
+    next = sched_eval_rate_update(h->up_est, cap);
+    log_debug("sched",
+              "sched: host %s upload estimate %.1f -> %.1f Mbit/s (%" PRIu64 " B in %" PRId64
+              " ms to %s)",
+              h->id, PLAN_MBIT(h->up_est), PLAN_MBIT(next), length, cost, e->child->host->id);
+    h->up_est = next;
     t->rate_ref = t->rate_ref > 0 ? t->rate_ref + (r - t->rate_ref) / 8.0 : r;
 }
 
@@ -415,12 +424,27 @@ sched_plan_edge_is_poor(const struct sched_edge *e)
            sched_eval_rate_is_poor(edge_gives(e, 0), e->child->task->rate_ref);
 }
 
-/* Take what a silent parent of p gave into its host's estimate: a measurement too. */
+/* Is h measured clearly slower than t's typical piece rate? */
+static bool
+plan_host_is_slow(const struct sched_host *h, const struct sched_task *t)
+{
+    return sched_eval_rate_is_poor(h->up_est, t->rate_ref);
+}
+
+/*
+ * Take what a silent parent of p gave into its host's estimate: a measurement too, unless
+ * p's own host is measured slow. Such a host downloads slowly once its uplink is full (the
+ * acknowledgements of what it receives queue behind what it sends), so its parents' silence
+ * says as much of its link as of theirs; and a host set slow gets no child, so nothing would
+ * measure it again (scripts/bench/README.md, seventh slice).
+ */
 static void
 plan_note_silence(struct sched_peer *p, int64_t now)
 {
     struct sched_edge *e;
 
+    if (plan_host_is_slow(p->host, p->task))
+        return;
     TAILQ_FOREACH (e, &p->parents, centry) {
         struct sched_host *h = e->parent->host;
         double bound = edge_silence_bound(e, now);
@@ -430,8 +454,11 @@ plan_note_silence(struct sched_peer *p, int64_t now)
         /* What else it sent over the silence (one piece over bound) shared its uplink. */
         bound *= (double)host_active_edges(h,
                                            now - (int64_t)((double)p->task->piece_length / bound));
-        if (h->up_est <= 0 || bound < h->up_est)
-            h->up_est = bound;
+        if (h->up_est > 0 && bound >= h->up_est)
+            continue;
+        log_debug("sched", "sched: host %s upload estimate %.1f -> %.1f Mbit/s (silent toward %s)",
+                  h->id, PLAN_MBIT(h->up_est), PLAN_MBIT(bound), p->host->id);
+        h->up_est = bound;
     }
 }
 
@@ -477,13 +504,6 @@ cand_victim(const struct sched_peer *q, const struct sched_peer *p, double gives
             v = e;
     }
     return v;
-}
-
-/* Is h measured clearly slower than t's typical piece rate? */
-static bool
-plan_host_is_slow(const struct sched_host *h, const struct sched_task *t)
-{
-    return sched_eval_rate_is_poor(h->up_est, t->rate_ref);
 }
 
 bool

@@ -1033,6 +1033,40 @@ START_TEST(test_silent_parent_moved)
 END_TEST
 
 /*
+ * As test_silent_parent_moved, but p2's own host is measured slow first (p3 had a piece
+ * from it at a tenth of the typical rate, then left): such a host downloads slowly once its
+ * uplink is full, so p1's silence toward it leaves h1's estimate where its pieces put it.
+ */
+START_TEST(test_silence_toward_slow_host)
+{
+    uint64_t est;
+
+    chain_setup_ahead();
+    ck_assert_int_eq(piece_cost("p2", 0, "p1", 10), 0);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
+    ck_assert_int_eq(sched_state_peer_started(st, "p3", now), 0);
+    ck_assert(has_parent("p3", "p2"));
+    ck_assert_int_eq(piece_cost("p3", 0, "p2", 100), 0);
+    /* p3 has done its part (it would be placed elsewhere, under p1 perhaps): it leaves. */
+    ck_assert_int_eq(sched_state_peer_leave(st, "p3", now, &acts), 0);
+    est = host_estimate("h1");
+    ck_assert_uint_gt(est, 0);
+    ck_assert_uint_lt(host_estimate("h2"), est / 4);
+    ck_assert(has_parent("p2", "p1"));
+    for (uint32_t i = 0; i < 4; i++) {
+        now += 250;
+        ck_assert_int_eq(piece("s1", 8 + i, NULL), 0);
+        ck_assert_int_eq(piece("p1", 4 + i, "s1"), 0);
+    }
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert_uint_eq(host_estimate("h1"), est);
+    check_ok();
+}
+
+END_TEST
+
+/*
  * chain_setup(4) (a typical piece time is 10 ms), p2 got pieces 0..got-1 from p1, then p1
  * `more` from the seed while p2 got nothing from p1 for five typical piece times, far
  * below the eight of a plain silence: is p2 still under p1 after the tick?
@@ -1624,6 +1658,7 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_slow_parent_displaced);
     tcase_add_test(tc, test_emptied_set_sent);
     tcase_add_test(tc, test_silent_parent_moved);
+    tcase_add_test(tc, test_silence_toward_slow_host);
     tcase_add_test(tc, test_lead_moves_sooner);
     tcase_add_test(tc, test_small_lead_waits);
     tcase_add_test(tc, test_piece_digests);
