@@ -469,6 +469,9 @@ sched_edge_add(struct sched_peer *parent, struct sched_peer *child, int64_t now)
     child->nparents++;
     parent->host->load++;
     peer_update_wait(child, now);
+    log_debug("sched", "sched: task %.12s: host %s takes parent host %s (%u parents, %u children)",
+              child->task->id, child->host->id, parent->host->id, child->nparents,
+              parent->nchildren);
 }
 
 void
@@ -481,6 +484,9 @@ sched_edge_del(struct sched_edge *e, int64_t now)
     e->parent->nchildren--;
     child->nparents--;
     e->parent->host->load--;
+    log_debug("sched", "sched: task %.12s: host %s drops parent host %s (%u parents, %u children)",
+              child->task->id, child->host->id, e->parent->host->id, child->nparents,
+              e->parent->nchildren);
     free(e);
     peer_update_wait(child, now);
 }
