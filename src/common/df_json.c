@@ -4,10 +4,9 @@
  * strings, so hostile nesting is refused before cJSON's recursive descent runs; it also
  * refuses a NUL byte anywhere (cJSON skips one as white space) and a \u0000 in a string
  * (cJSON would keep the string as a C string cut short: a value read would not be the value
- * sent). cJSON only
- * says where it stopped; when it fails, a syntax check that accepts what cJSON accepts
- * runs over the (already depth-bounded) text to say at which line and column, and what the
- * grammar expected there, so that a person editing a config file can fix it.
+ * sent). cJSON only says where it stopped; when it fails, a syntax check that accepts what
+ * cJSON accepts runs over the (already depth-bounded) text to say at which line and column,
+ * and what the grammar expected there, so that a person editing a config file can fix it.
  */
 #include "df/df_json.h"
 

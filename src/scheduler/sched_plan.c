@@ -311,12 +311,31 @@ host_active_edges(const struct sched_host *h, int64_t since)
     return n > 0 ? n : 1;
 }
 
+/*
+ * The one writer of a host's upload estimate: set h's to est, from a piece of length bytes
+ * that took cost ms to reach `toward`'s host, or (cost 0) from a silence toward it.
+ */
+static void
+host_set_estimate(struct sched_host *h, double est, const struct sched_host *toward,
+                  uint64_t length, int64_t cost)
+{
+    if (cost > 0)
+        log_debug("sched",
+                  "sched: host %s upload estimate %.1f -> %.1f Mbit/s (%" PRIu64 " B in %" PRId64
+                  " ms to %s)",
+                  h->id, PLAN_MBIT(h->up_est), PLAN_MBIT(est), length, cost, toward->id);
+    else
+        log_debug("sched", "sched: host %s upload estimate %.1f -> %.1f Mbit/s (silent toward %s)",
+                  h->id, PLAN_MBIT(h->up_est), PLAN_MBIT(est), toward->id);
+    h->up_est = est;
+}
+
 void
 sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t now)
 {
     struct sched_host *h = e->parent->host;
     struct sched_task *t = e->child->task;
-    double r, cap, next;
+    double r, cap;
 
     if (cost <= 0 || length == 0)
         return;
@@ -327,12 +346,7 @@ sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t 
     cap = r * (double)host_active_edges(h, now - cost);
     if (h->upload_rate_limit > 0 && cap > (double)h->upload_rate_limit / 1000.0)
         cap = (double)h->upload_rate_limit / 1000.0;
-    next = sched_eval_rate_update(h->up_est, cap);
-    log_debug("sched",
-              "sched: host %s upload estimate %.1f -> %.1f Mbit/s (%" PRIu64 " B in %" PRId64
-              " ms to %s)",
-              h->id, PLAN_MBIT(h->up_est), PLAN_MBIT(next), length, cost, e->child->host->id);
-    h->up_est = next;
+    host_set_estimate(h, sched_eval_rate_update(h->up_est, cap), e->child->host, length, cost);
     t->rate_ref = t->rate_ref > 0 ? t->rate_ref + (r - t->rate_ref) / 8.0 : r;
 }
 
@@ -454,11 +468,8 @@ plan_note_silence(struct sched_peer *p, int64_t now)
         /* What else it sent over the silence (one piece over bound) shared its uplink. */
         bound *= (double)host_active_edges(h,
                                            now - (int64_t)((double)p->task->piece_length / bound));
-        if (h->up_est > 0 && bound >= h->up_est)
-            continue;
-        log_debug("sched", "sched: host %s upload estimate %.1f -> %.1f Mbit/s (silent toward %s)",
-                  h->id, PLAN_MBIT(h->up_est), PLAN_MBIT(bound), p->host->id);
-        h->up_est = bound;
+        if (h->up_est <= 0 || bound < h->up_est)
+            host_set_estimate(h, bound, p->host, 0, 0);
     }
 }
 
