@@ -64,13 +64,18 @@
  *     own download pace, so it carries no cost), so each edge has a rate, and each host
  *     an estimate of its upload capacity: the edge's piece rate times the child edges
  *     that delivered alongside it (they shared the uplink), leaning to the highest recent
- *     figure (sched_eval_rate_update). A parent that has pieces for a child but sent none
- *     for eight typical piece times (three when it holds four or more the child lacks: a
- *     relay that keeps up stays a piece or two ahead, a slow one piles up what it gets) is
- *     measured too: it gives at most one piece over that silence; not when the child's
- *     other parents fed it half the typical rate meanwhile: a child asks each parent only
- *     for what the others do not bring, so that silence says nothing of the uplink. The
- *     task keeps its typical piece rate. Placement uses the estimates so:
+ *     figure (sched_eval_rate_update). A relayed piece that ends more than two typical
+ *     piece times after its parent had it whole went at the parent's upload pace for
+ *     that tail, and measures it as a piece over the tail (not toward a host measured
+ *     slow, whose own full uplink slows what it receives). A parent that has pieces for a
+ *     child but sent none for eight typical piece times (three when it holds four or more
+ *     the child lacks: a relay that keeps up stays a piece or two ahead, a slow one piles
+ *     up what it gets) is measured too: it gives at most one piece over that silence,
+ *     counted from when it had those pieces (a relay starved by its own parents is not
+ *     silent); not when the child's other parents fed it half the typical rate
+ *     meanwhile: a child asks each parent only for what the others do not bring, so that
+ *     silence says nothing of the uplink. The task keeps its typical piece rate.
+ *     Placement uses the estimates so:
  *      - a candidate is expected to give a new child its capacity split over its child
  *        edges and the newcomer, no more than it receives itself while receiving (unknown
  *        capacity: the task's typical rate); that is the heaviest term of the score, so

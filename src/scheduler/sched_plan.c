@@ -37,6 +37,11 @@
 #define PLAN_RARE_MS 250
 /* A seed's child is displaced only when this much further below the newcomer's rate (3x). */
 #define PLAN_SEED_SWAP 2.0
+/*
+ * A piece got cut-through whose parent had finished it more than this many typical piece
+ * times before measures the parent (sched_plan_relay_tail).
+ */
+#define PLAN_RELAY_TAIL 2.0
 /* A rate in bytes per ms in Mbit/s, for the log. */
 #define PLAN_MBIT(r) ((r)*8.0 / 1000.0)
 
@@ -330,6 +335,13 @@ host_set_estimate(struct sched_host *h, double est, const struct sched_host *tow
     h->up_est = est;
 }
 
+/* Is h measured clearly slower than t's typical piece rate? */
+static bool
+plan_host_is_slow(const struct sched_host *h, const struct sched_task *t)
+{
+    return sched_eval_rate_is_poor(h->up_est, t->rate_ref);
+}
+
 void
 sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t now)
 {
@@ -348,6 +360,33 @@ sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t 
         cap = (double)h->upload_rate_limit / 1000.0;
     host_set_estimate(h, sched_eval_rate_update(h->up_est, cap), e->child->host, length, cost);
     t->rate_ref = t->rate_ref > 0 ? t->rate_ref + (r - t->rate_ref) / 8.0 : r;
+}
+
+void
+sched_plan_relay_tail(struct sched_edge *e, uint32_t piece, uint64_t length, int64_t now)
+{
+    const struct sched_peer *q = e->parent;
+    const struct sched_task *t = q->task;
+    int64_t tail = 0;
+
+    for (uint32_t i = 0; i < SCHED_RECENT; i++) {
+        if (q->recent_at[i] > 0 && q->recent_piece[i] == piece)
+            tail = now - q->recent_at[i];
+    }
+    /*
+     * A tail within a few typical piece times is the relay keeping up (report delays); a
+     * child measured slow gets its pieces slowly when its own uplink is full, whoever sends
+     * them (plan_note_silence).
+     */
+    if (tail <= 0 || t->rate_ref <= 0 ||
+        (double)tail <= PLAN_RELAY_TAIL * (double)t->piece_length / t->rate_ref ||
+        plan_host_is_slow(e->child->host, t))
+        return;
+    log_debug("sched",
+              "sched: task %.12s: piece %" PRIu32 " relayed by host %s to %s %" PRId64
+              " ms after it had it",
+              t->id, piece, q->host->id, e->child->host->id, tail);
+    sched_plan_measure(e, length, tail, now);
 }
 
 /* What q receives the task at: its measured in-edges; 0 when unknown or unlimited. */
@@ -384,6 +423,29 @@ peer_fed_by_others(const struct sched_edge *e, int64_t since, double rate)
 }
 
 /*
+ * Since when parent has had something for child: the time it finished the first of the
+ * lead pieces it holds that child lacks, when all of them are among its recent ones
+ * (a relay starved by its own parents is not silent before it had anything to send);
+ * else since.
+ */
+static int64_t
+peer_lead_since(const struct sched_peer *parent, const struct sched_peer *child, uint32_t lead,
+                int64_t since)
+{
+    int64_t first = 0;
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < SCHED_RECENT; i++) {
+        if (parent->recent_at[i] > 0 && !sched_bit_get(child->bits, parent->recent_piece[i])) {
+            n++;
+            if (first == 0 || parent->recent_at[i] < first)
+                first = parent->recent_at[i];
+        }
+    }
+    return n == lead && first > since ? first : since;
+}
+
+/*
  * The silence bound of an edge: when the parent has pieces for the child but sent none for
  * PLAN_SILENCE_PIECES typical piece times (PLAN_LEAD_SILENCE when it holds PLAN_LEAD_PIECES
  * the child lacks), it gives at most one piece over that silence (a parent too slow to have
@@ -407,9 +469,14 @@ edge_silence_bound(const struct sched_edge *e, int64_t now)
     if (t->rate_ref <= 0 || t->piece_length == 0 ||
         (double)idle <= PLAN_LEAD_SILENCE * (double)t->piece_length / t->rate_ref)
         return 0.0;
-    lead = sched_peer_useful(e->parent, e->child);
-    if (lead == 0 || (lead < PLAN_LEAD_PIECES &&
-                      (double)idle <= PLAN_SILENCE_PIECES * (double)t->piece_length / t->rate_ref))
+    if ((lead = sched_peer_useful(e->parent, e->child)) == 0)
+        return 0.0;
+    /* ... and a piece the child lacks. */
+    since = peer_lead_since(e->parent, e->child, lead, since);
+    idle = now - since;
+    if ((double)idle <= PLAN_LEAD_SILENCE * (double)t->piece_length / t->rate_ref ||
+        (lead < PLAN_LEAD_PIECES &&
+         (double)idle <= PLAN_SILENCE_PIECES * (double)t->piece_length / t->rate_ref))
         return 0.0;
     if (peer_fed_by_others(e, since, t->rate_ref / 2.0))
         return 0.0;
@@ -436,13 +503,6 @@ sched_plan_edge_is_poor(const struct sched_edge *e)
 {
     return e->timed > 0 && e->parent->host->type != SCHED_HOST_SEED &&
            sched_eval_rate_is_poor(edge_gives(e, 0), e->child->task->rate_ref);
-}
-
-/* Is h measured clearly slower than t's typical piece rate? */
-static bool
-plan_host_is_slow(const struct sched_host *h, const struct sched_task *t)
-{
-    return sched_eval_rate_is_poor(h->up_est, t->rate_ref);
 }
 
 /*

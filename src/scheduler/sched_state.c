@@ -1543,7 +1543,10 @@ sched_state_piece_finished(struct sched_state *s, const char *peer_id, const str
                 e->bytes += pc->length;
                 e->pieces++;
                 e->progress_at = now;
-                sched_plan_measure(e, pc->length, pc->cost, now);
+                if (pc->cost > 0)
+                    sched_plan_measure(e, pc->length, pc->cost, now);
+                else
+                    sched_plan_relay_tail(e, pc->number, pc->length, now);
                 /*
                  * Measurably slow: look for a better parent now (sched_eval.c, step 5), at
                  * its 1st, 2nd, 4th, 8th ... timed piece: the tick looks every second too.
@@ -1563,6 +1566,9 @@ sched_state_piece_finished(struct sched_state *s, const char *peer_id, const str
     if (!sched_bit_get(p->bits, pc->number)) {
         bit_set(p->bits, pc->number);
         p->nfinished++;
+        p->recent_piece[p->recent_next] = pc->number;
+        p->recent_at[p->recent_next] = now;
+        p->recent_next = (p->recent_next + 1) % SCHED_RECENT;
     }
     /* A parent that has nothing more to give is replaced. */
     TAILQ_FOREACH (e, &p->parents, centry) {

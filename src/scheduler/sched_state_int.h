@@ -20,6 +20,9 @@
 
 struct sched_peer;
 
+/* Pieces a peer's finishing times are kept for (sched_peer.recent_at). */
+#define SCHED_RECENT 8
+
 struct sched_edge {
     struct sched_peer *parent, *child;
     TAILQ_ENTRY(sched_edge) pentry; /* on parent->children */
@@ -137,6 +140,10 @@ struct sched_peer {
     uint64_t bytes_from_source, bytes_from_peers;
     int64_t cost_total;
     int64_t first_at; /* its first piece; 0 = none yet */
+    /* Its last SCHED_RECENT pieces and when each was finished (a relay's tail, sched_plan.c). */
+    uint32_t recent_piece[SCHED_RECENT];
+    int64_t recent_at[SCHED_RECENT];
+    uint32_t recent_next;
     bool need_back_to_source;
     int64_t created_at, updated_at;
     bool waiting;       /* wants parents and has none */
@@ -233,6 +240,13 @@ bool sched_plan_edge_is_useful(const struct sched_state *s, const struct sched_e
 /* Fold a piece's cost (ms, ending now) into its edge, its parent host's estimate and the task's
  * rate. */
 void sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t now);
+
+/*
+ * A piece e's child got cut-through (reported without a cost) ends now: when its parent
+ * finished it a while before, the parent gave the rest at the pace of its own upload, and
+ * that tail measures it (sched_eval.c, step 5).
+ */
+void sched_plan_relay_tail(struct sched_edge *e, uint32_t piece, uint64_t length, int64_t now);
 
 /* Does e deliver clearly below what its child's typical candidate could give (a re-plan)? */
 bool sched_plan_edge_is_poor(const struct sched_edge *e);

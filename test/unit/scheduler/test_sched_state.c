@@ -1067,6 +1067,63 @@ START_TEST(test_silence_toward_slow_host)
 END_TEST
 
 /*
+ * p1 is starved: p2 got all it had (0..3), then nothing came to p1 for ten typical piece
+ * times. A piece p1 has just got is no silence toward p2; the same piece still not sent
+ * nine typical piece times later is.
+ */
+START_TEST(test_starved_relay_not_silent)
+{
+    chain_setup(4);
+    for (uint32_t i = 0; i < 4; i++)
+        ck_assert_int_eq(piece_cost("p2", i, "p1", 0), 0); /* cut-through, in step */
+    now += 100;
+    ck_assert_int_eq(piece("s1", 4, NULL), 0);
+    ck_assert_int_eq(piece("p1", 4, "s1"), 0);
+    now += 1;
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert(has_parent("p2", "p1"));
+    ck_assert_uint_eq(host_estimate("h1"), 0);
+    now += 90;
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    ck_assert_uint_eq(host_estimate("h1"), (uint64_t)((double)PIECE * 1000.0 / 91.0 + 0.5));
+    check_ok();
+}
+
+END_TEST
+
+/*
+ * Pieces p2 gets cut-through from p1 (reported without a cost): one that ends right after
+ * p1 finished it measures nothing; one that ends ten typical piece times after p1 finished
+ * it measures p1's host at a piece over that tail.
+ */
+START_TEST(test_relay_tail_measures)
+{
+    chain_setup(4);
+    ck_assert_int_eq(piece("s1", 4, NULL), 0);
+    ck_assert_int_eq(piece("p1", 4, "s1"), 0);
+    now += 5;
+    ck_assert_int_eq(piece_cost("p2", 4, "p1", 0), 0);
+    ck_assert_uint_eq(host_estimate("h1"), 0);
+    ck_assert_int_eq(piece("s1", 5, NULL), 0);
+    ck_assert_int_eq(piece("p1", 5, "s1"), 0);
+    now += 100;
+    ck_assert_int_eq(piece_cost("p2", 5, "p1", 0), 0);
+    ck_assert_uint_eq(host_estimate("h1"), (uint64_t)PIECE * 1000 / 100);
+    /* A piece p1 finished ten pieces ago is no longer matched (it keeps the last few). */
+    for (uint32_t i = 6; i < 16; i++) {
+        ck_assert_int_eq(piece("s1", i, NULL), 0);
+        ck_assert_int_eq(piece("p1", i, "s1"), 0);
+    }
+    now += 1000;
+    ck_assert_int_eq(piece_cost("p2", 6, "p1", 0), 0);
+    ck_assert_uint_eq(host_estimate("h1"), (uint64_t)PIECE * 1000 / 100);
+    check_ok();
+}
+
+END_TEST
+
+/*
  * chain_setup(4) (a typical piece time is 10 ms), p2 got pieces 0..got-1 from p1, then p1
  * `more` from the seed while p2 got nothing from p1 for five typical piece times, far
  * below the eight of a plain silence: is p2 still under p1 after the tick?
@@ -1659,6 +1716,8 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_emptied_set_sent);
     tcase_add_test(tc, test_silent_parent_moved);
     tcase_add_test(tc, test_silence_toward_slow_host);
+    tcase_add_test(tc, test_relay_tail_measures);
+    tcase_add_test(tc, test_starved_relay_not_silent);
     tcase_add_test(tc, test_lead_moves_sooner);
     tcase_add_test(tc, test_small_lead_waits);
     tcase_add_test(tc, test_piece_digests);
