@@ -74,7 +74,10 @@
  *     counted from when it had those pieces (a relay starved by its own parents is not
  *     silent); not when the child's other parents fed it half the typical rate
  *     meanwhile: a child asks each parent only for what the others do not bring, so that
- *     silence says nothing of the uplink. The task keeps its typical piece rate.
+ *     silence says nothing of the uplink; not toward a child on a host measured slow,
+ *     and an estimate a silence set is dropped when the child's host is measured slow
+ *     later (its full uplink slowed what it received). The task keeps its typical piece
+ *     rate.
  *     Placement uses the estimates so:
  *      - a candidate is expected to give a new child its capacity split over its child
  *        edges and the newcomer, no more than it receives itself while receiving (unknown

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include <xxhash.h>
+
 #include "df/log.h"
 #include "df/xmalloc.h"
 #include "sched_eval.h"
@@ -333,6 +335,30 @@ host_set_estimate(struct sched_host *h, double est, const struct sched_host *tow
         log_debug("sched", "sched: host %s upload estimate %.1f -> %.1f Mbit/s (silent toward %s)",
                   h->id, PLAN_MBIT(h->up_est), PLAN_MBIT(est), toward->id);
     h->up_est = est;
+    h->silent_toward = cost > 0 ? 0 : XXH3_64bits(toward->id, strlen(toward->id));
+}
+
+/*
+ * h has just been measured slow: a silence toward it said as much of its link as of its
+ * parent's (plan_note_silence), so the estimates such silences set are dropped, and their
+ * hosts, unmeasured again, take children again.
+ */
+static void
+plan_forget_silences_toward(struct sched_state *s, const struct sched_host *h)
+{
+    uint64_t id = XXH3_64bits(h->id, strlen(h->id));
+    struct sched_host *g;
+
+    TAILQ_FOREACH (g, &s->host_list, entry) {
+        if (g->silent_toward != id || g == h)
+            continue;
+        log_debug("sched",
+                  "sched: host %s upload estimate %.1f Mbit/s forgotten (its silence "
+                  "was toward %s, now measured slow)",
+                  g->id, PLAN_MBIT(g->up_est), h->id);
+        g->up_est = 0.0;
+        g->silent_toward = 0;
+    }
 }
 
 /* Is h measured clearly slower than t's typical piece rate? */
@@ -343,10 +369,12 @@ plan_host_is_slow(const struct sched_host *h, const struct sched_task *t)
 }
 
 void
-sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t now)
+sched_plan_measure(struct sched_state *s, struct sched_edge *e, uint64_t length, int64_t cost,
+                   int64_t now)
 {
     struct sched_host *h = e->parent->host;
     struct sched_task *t = e->child->task;
+    bool was_slow = plan_host_is_slow(h, t);
     double r, cap;
 
     if (cost <= 0 || length == 0)
@@ -359,11 +387,14 @@ sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t 
     if (h->upload_rate_limit > 0 && cap > (double)h->upload_rate_limit / 1000.0)
         cap = (double)h->upload_rate_limit / 1000.0;
     host_set_estimate(h, sched_eval_rate_update(h->up_est, cap), e->child->host, length, cost);
+    if (!was_slow && plan_host_is_slow(h, t))
+        plan_forget_silences_toward(s, h);
     t->rate_ref = t->rate_ref > 0 ? t->rate_ref + (r - t->rate_ref) / 8.0 : r;
 }
 
 void
-sched_plan_relay_tail(struct sched_edge *e, uint32_t piece, uint64_t length, int64_t now)
+sched_plan_relay_tail(struct sched_state *s, struct sched_edge *e, uint32_t piece, uint64_t length,
+                      int64_t now)
 {
     const struct sched_peer *q = e->parent;
     const struct sched_task *t = q->task;
@@ -386,7 +417,7 @@ sched_plan_relay_tail(struct sched_edge *e, uint32_t piece, uint64_t length, int
               "sched: task %.12s: piece %" PRIu32 " relayed by host %s to %s %" PRId64
               " ms after it had it",
               t->id, piece, q->host->id, e->child->host->id, tail);
-    sched_plan_measure(e, length, tail, now);
+    sched_plan_measure(s, e, length, tail, now);
 }
 
 /* What q receives the task at: its measured in-edges; 0 when unknown or unlimited. */

@@ -62,6 +62,7 @@ struct sched_host {
     uint32_t load;               /* child edges whose parent runs here */
     uint64_t upload_ok, upload_failed, uploaded_bytes;
     double up_est; /* estimated upload capacity, bytes/ms (sched_eval.c, step 5); 0 = unknown */
+    uint64_t silent_toward; /* up_est was set by a silence toward the host of this id hash; 0 */
     int64_t announced_at;
     struct sched_peer_list peers;
     uint32_t npeers;
@@ -239,14 +240,16 @@ bool sched_plan_edge_is_useful(const struct sched_state *s, const struct sched_e
 
 /* Fold a piece's cost (ms, ending now) into its edge, its parent host's estimate and the task's
  * rate. */
-void sched_plan_measure(struct sched_edge *e, uint64_t length, int64_t cost, int64_t now);
+void sched_plan_measure(struct sched_state *s, struct sched_edge *e, uint64_t length, int64_t cost,
+                        int64_t now);
 
 /*
  * A piece e's child got cut-through (reported without a cost) ends now: when its parent
  * finished it a while before, the parent gave the rest at the pace of its own upload, and
  * that tail measures it (sched_eval.c, step 5).
  */
-void sched_plan_relay_tail(struct sched_edge *e, uint32_t piece, uint64_t length, int64_t now);
+void sched_plan_relay_tail(struct sched_state *s, struct sched_edge *e, uint32_t piece,
+                           uint64_t length, int64_t now);
 
 /* Does e deliver clearly below what its child's typical candidate could give (a re-plan)? */
 bool sched_plan_edge_is_poor(const struct sched_edge *e);

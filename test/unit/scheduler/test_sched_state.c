@@ -1005,6 +1005,23 @@ START_TEST(test_seed_spared_when_common)
 
 END_TEST
 
+/*
+ * After chain_setup_ahead and a piece p1 -> p2: the seed feeds p1 four more pieces over a
+ * second while p1 sends p2 nothing, then the tick.
+ */
+static void
+p1_silent_for_a_second(void)
+{
+    for (uint32_t i = 0; i < 4; i++) {
+        now += 250;
+        ck_assert_int_eq(piece("s1", 8 + i, NULL), 0);
+        ck_assert_int_eq(piece("p1", 4 + i, "s1"), 0);
+    }
+    ck_assert(has_parent("p2", "p1")); /* pieces alone move nothing */
+    hosts_announce();
+    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+}
+
 START_TEST(test_silent_parent_moved)
 {
     chain_setup_ahead();
@@ -1015,15 +1032,8 @@ START_TEST(test_silent_parent_moved)
      * times yet far below the stall timeout, while the seed keeps feeding p1: the next
      * tick moves p2 under the seed.
      */
-    for (uint32_t i = 0; i < 4; i++) {
-        now += 250;
-        ck_assert_int_eq(piece("s1", 8 + i, NULL), 0);
-        ck_assert_int_eq(piece("p1", 4 + i, "s1"), 0);
-    }
-    ck_assert(has_parent("p2", "p1"));
     ck_assert_int_lt(1000, cfg.stall_timeout);
-    hosts_announce();
-    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    p1_silent_for_a_second();
     ck_assert(has_parent("p2", "s1"));
     ck_assert(!has_parent("p2", "p1"));
     ck_assert_uint_le(host_estimate("h1"), (uint64_t)PIECE);
@@ -1053,13 +1063,7 @@ START_TEST(test_silence_toward_slow_host)
     ck_assert_uint_gt(est, 0);
     ck_assert_uint_lt(host_estimate("h2"), est / 4);
     ck_assert(has_parent("p2", "p1"));
-    for (uint32_t i = 0; i < 4; i++) {
-        now += 250;
-        ck_assert_int_eq(piece("s1", 8 + i, NULL), 0);
-        ck_assert_int_eq(piece("p1", 4 + i, "s1"), 0);
-    }
-    hosts_announce();
-    ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
+    p1_silent_for_a_second();
     ck_assert_uint_eq(host_estimate("h1"), est);
     check_ok();
 }
@@ -1087,6 +1091,29 @@ START_TEST(test_starved_relay_not_silent)
     now += 90;
     ck_assert_int_eq(sched_state_tick(st, now, &acts), 0);
     ck_assert_uint_eq(host_estimate("h1"), (uint64_t)((double)PIECE * 1000.0 / 91.0 + 0.5));
+    check_ok();
+}
+
+END_TEST
+
+/*
+ * As test_silent_parent_moved: p1's silence toward p2 sets h1's estimate. When p2's own
+ * host is then measured slow (p3 had a piece from it at a tenth of the typical rate), that
+ * silence said as much of h2's link: h1 is unmeasured again.
+ */
+START_TEST(test_silence_forgotten_when_child_slow)
+{
+    chain_setup_ahead();
+    ck_assert_int_eq(piece_cost("p2", 0, "p1", 10), 0);
+    p1_silent_for_a_second();
+    ck_assert(has_parent("p2", "s1"));
+    ck_assert_uint_le(host_estimate("h1"), (uint64_t)PIECE);
+    ck_assert_uint_gt(host_estimate("h1"), 0);
+    ck_assert_int_eq(reg("p3", "h3", 16 * PIECE, false), 0);
+    ck_assert_int_eq(sched_state_peer_started(st, "p3", now), 0);
+    ck_assert(has_parent("p3", "p2"));
+    ck_assert_int_eq(piece_cost("p3", 0, "p2", 100), 0);
+    ck_assert_uint_eq(host_estimate("h1"), 0);
     check_ok();
 }
 
@@ -1718,6 +1745,7 @@ test_sched_state_suite(void)
     tcase_add_test(tc, test_silence_toward_slow_host);
     tcase_add_test(tc, test_relay_tail_measures);
     tcase_add_test(tc, test_starved_relay_not_silent);
+    tcase_add_test(tc, test_silence_forgotten_when_child_slow);
     tcase_add_test(tc, test_lead_moves_sooner);
     tcase_add_test(tc, test_small_lead_waits);
     tcase_add_test(tc, test_piece_digests);
