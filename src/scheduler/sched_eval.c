@@ -77,8 +77,7 @@
  *     silence says nothing of the uplink; not toward a child on a host measured slow,
  *     and an estimate a silence set is dropped when the child's host is measured slow
  *     later (its full uplink slowed what it received). The task keeps its typical piece
- *     rate.
- *     Placement uses the estimates so:
+ *     rate. Placement uses the estimates so:
  *      - a candidate is expected to give a new child its capacity split over its child
  *        edges and the newcomer, no more than it receives itself while receiving (unknown
  *        capacity: the task's typical rate); that is the heaviest term of the score, so

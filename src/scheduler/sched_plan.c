@@ -41,7 +41,7 @@
 #define PLAN_SEED_SWAP 2.0
 /*
  * A piece got cut-through whose parent had finished it more than this many typical piece
- * times before measures the parent (sched_plan_relay_tail).
+ * times before measures the parent (relay_tail_cost).
  */
 #define PLAN_RELAY_TAIL 2.0
 /* A rate in bytes per ms in Mbit/s, for the log. */
@@ -368,17 +368,49 @@ plan_host_is_slow(const struct sched_host *h, const struct sched_task *t)
     return sched_eval_rate_is_poor(h->up_est, t->rate_ref);
 }
 
+/*
+ * The cost of a relayed piece (reported without one: a cut-through relay goes at its
+ * parent's own download pace) ending now: the time since e's parent had it whole when that
+ * is more than PLAN_RELAY_TAIL typical piece times (the parent gave the rest at the pace of
+ * its upload); not toward a child measured slow, whose own full uplink slows what it gets
+ * (plan_note_silence). 0: nothing to measure.
+ */
+static int64_t
+relay_tail_cost(const struct sched_edge *e, uint32_t piece, int64_t now)
+{
+    const struct sched_peer *q = e->parent;
+    const struct sched_task *t = q->task;
+    int64_t tail = 0;
+
+    for (uint32_t i = 0; i < SCHED_RECENT; i++) {
+        if (q->recent_at[i] > 0 && q->recent_piece[i] == piece) {
+            tail = now - q->recent_at[i];
+            break;
+        }
+    }
+    if (tail <= 0 || t->rate_ref <= 0 ||
+        (double)tail <= PLAN_RELAY_TAIL * (double)t->piece_length / t->rate_ref ||
+        plan_host_is_slow(e->child->host, t))
+        return 0;
+    log_debug("sched",
+              "sched: task %.12s: piece %" PRIu32 " relayed by host %s to %s %" PRId64
+              " ms after it had it",
+              t->id, piece, q->host->id, e->child->host->id, tail);
+    return tail;
+}
+
 void
-sched_plan_measure(struct sched_state *s, struct sched_edge *e, uint64_t length, int64_t cost,
-                   int64_t now)
+sched_plan_measure(struct sched_state *s, struct sched_edge *e, uint32_t piece, uint64_t length,
+                   int64_t cost, int64_t now)
 {
     struct sched_host *h = e->parent->host;
     struct sched_task *t = e->child->task;
-    bool was_slow = plan_host_is_slow(h, t);
+    bool was_slow;
     double r, cap;
 
-    if (cost <= 0 || length == 0)
+    if (length == 0 || (cost <= 0 && (cost = relay_tail_cost(e, piece, now)) <= 0))
         return;
+    was_slow = plan_host_is_slow(h, t);
     r = (double)length / (double)cost;
     e->rate = sched_eval_rate_update(e->rate, r);
     e->timed++;
@@ -390,34 +422,6 @@ sched_plan_measure(struct sched_state *s, struct sched_edge *e, uint64_t length,
     if (!was_slow && plan_host_is_slow(h, t))
         plan_forget_silences_toward(s, h);
     t->rate_ref = t->rate_ref > 0 ? t->rate_ref + (r - t->rate_ref) / 8.0 : r;
-}
-
-void
-sched_plan_relay_tail(struct sched_state *s, struct sched_edge *e, uint32_t piece, uint64_t length,
-                      int64_t now)
-{
-    const struct sched_peer *q = e->parent;
-    const struct sched_task *t = q->task;
-    int64_t tail = 0;
-
-    for (uint32_t i = 0; i < SCHED_RECENT; i++) {
-        if (q->recent_at[i] > 0 && q->recent_piece[i] == piece)
-            tail = now - q->recent_at[i];
-    }
-    /*
-     * A tail within a few typical piece times is the relay keeping up (report delays); a
-     * child measured slow gets its pieces slowly when its own uplink is full, whoever sends
-     * them (plan_note_silence).
-     */
-    if (tail <= 0 || t->rate_ref <= 0 ||
-        (double)tail <= PLAN_RELAY_TAIL * (double)t->piece_length / t->rate_ref ||
-        plan_host_is_slow(e->child->host, t))
-        return;
-    log_debug("sched",
-              "sched: task %.12s: piece %" PRIu32 " relayed by host %s to %s %" PRId64
-              " ms after it had it",
-              t->id, piece, q->host->id, e->child->host->id, tail);
-    sched_plan_measure(s, e, length, tail, now);
 }
 
 /* What q receives the task at: its measured in-edges; 0 when unknown or unlimited. */

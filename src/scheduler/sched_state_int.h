@@ -238,18 +238,13 @@ void sched_plan_peer(struct sched_state *s, struct sched_peer *p, bool fresh, bo
 bool sched_plan_edge_is_useful(const struct sched_state *s, const struct sched_edge *e,
                                int64_t now);
 
-/* Fold a piece's cost (ms, ending now) into its edge, its parent host's estimate and the task's
- * rate. */
-void sched_plan_measure(struct sched_state *s, struct sched_edge *e, uint64_t length, int64_t cost,
-                        int64_t now);
-
 /*
- * A piece e's child got cut-through (reported without a cost) ends now: when its parent
- * finished it a while before, the parent gave the rest at the pace of its own upload, and
- * that tail measures it (sched_eval.c, step 5).
+ * Fold a piece's cost (ms, ending now) into its edge, its parent host's estimate and the
+ * task's rate; a piece reported without a cost (cut through) by its tail when that is long
+ * (sched_eval.c, step 5).
  */
-void sched_plan_relay_tail(struct sched_state *s, struct sched_edge *e, uint32_t piece,
-                           uint64_t length, int64_t now);
+void sched_plan_measure(struct sched_state *s, struct sched_edge *e, uint32_t piece,
+                        uint64_t length, int64_t cost, int64_t now);
 
 /* Does e deliver clearly below what its child's typical candidate could give (a re-plan)? */
 bool sched_plan_edge_is_poor(const struct sched_edge *e);
