@@ -47,7 +47,8 @@ struct proto_dfdaemon_download {
     struct proto_dfdaemon_header *headers; /* requestHeader, at most PROTO_DOWNLOAD_HEADERS_MAX */
     size_t nheaders;
     bool output_fd;              /* outputFd: the output goes into the caller's descriptor */
-    bool output_rewind;          /* outputRewind: that descriptor may be started over */
+    bool output_rewind;          /* outputRewind: that descriptor is the caller's own new file:
+                                  * written at any offset, and started over if need be */
     bool insecure;               /* no TLS verification of the origin */
     bool disable_back_to_source; /* never fetch from the origin */
     bool need_back_to_source;    /* the scheduler asks a seed to fetch from the origin */

@@ -910,6 +910,8 @@ peer_task_download_fd(struct peer *ctx, struct rpc_call *call, struct peer_downl
     }
     w = xcalloc(1, sizeof(*w));
     w->out_fd = out_fd;
+    /* The caller's own new file takes pieces where they belong (it says so: outputRewind). */
+    w->out_seek = out_fd != -1 && req->output_rewind && lseek(out_fd, 0, SEEK_CUR) == 0;
     atomic_init(&w->out_stop, false);
     w->call = call;
     w->req = *req;

@@ -63,9 +63,19 @@ struct peer_fetch {
 struct peer_hash_job;
 TAILQ_HEAD(peer_hash_list, peer_hash_job);
 
+#define PEER_OUTPUT_RUNS 16 /* stretches of the content one output job copies, at most */
+
+/* A stretch [off, end) of the content an output job copies. */
+struct peer_out_run {
+    uint64_t off, end;
+};
+
 /*
- * A `get` waiting for the task. Its output, when it has one, is the caller's descriptor: the
- * verified prefix of the content is copied into it in order, one worker job at a time.
+ * A `get` waiting for the task. Its output, when it has one, is the caller's descriptor,
+ * written one worker job at a time: the caller's own new file (out_seek) gets each piece at
+ * its offset once verified, so the end of a download leaves one piece to copy, not the
+ * stretch behind the last piece to arrive; any other descriptor (standard output, a pipe)
+ * gets the verified prefix, in order.
  */
 struct peer_waiter {
     TAILQ_ENTRY(peer_waiter) entry;
@@ -74,13 +84,18 @@ struct peer_waiter {
     struct peer_download_req req;
     uint64_t last_progress_ns;
     int out_fd;           /* the caller's descriptor, or -1 (cache only, or closed) */
+    bool out_seek;        /* out_fd takes pieces at their offsets (req.output_rewind) */
+    uint8_t *out_taken;   /* out_seek: pieces given to a job, piece_count of them, or NULL */
+    uint64_t out_scan;    /* out_seek: every piece below it is taken */
     uint64_t out_done;    /* bytes of content already in out_fd */
     bool out_busy;        /* a job runs on a worker: the waiter stays until it is done */
     atomic_bool out_stop; /* the call is gone or the task failed: the job ends early */
-    /* the running job: copy [out_done, job_end) of data_path, then (job_final) check the
-     * whole-content digest */
+    /* the running job: copy job_runs of data_path (at their offsets when out_seek, else at
+     * the descriptor's position), then (job_final) check the whole-content digest */
     char data_path[STORE_DATA_PATH_MAX];
-    uint64_t job_end;
+    struct peer_out_run job_runs[PEER_OUTPUT_RUNS];
+    unsigned job_nruns;
+    uint64_t job_bytes;
     bool job_final;
     bool refetched; /* the content failed its digest once: this is the origin's second go */
     int rv;

@@ -2,10 +2,11 @@
 /*
  * A task's waiters (the gets) and their outputs. A waiting download with an output (a
  * descriptor its local caller passed: the caller's own temp file or stdout) gets the
- * verified prefix of the content copied into it, in order, on workers, while the rest
- * arrives; it is answered once all of it is in and the optional whole-content digest
- * matched. The peer never links, creates or renames anything outside its data dir, so
- * nothing a user does to an output reaches the cache.
+ * content copied into it on workers while the rest arrives (each verified piece at its
+ * offset into a temp file, the verified prefix in order into anything else); it is answered
+ * once all of it is in and the optional whole-content digest matched. The peer never links,
+ * creates or renames anything outside its data dir, so nothing a user does to an output
+ * reaches the cache.
  */
 
 #include <errno.h>
@@ -97,6 +98,7 @@ peer_task_progress(struct peer_task *t, bool force)
 void
 peer_waiter_free(struct peer_waiter *w)
 {
+    free(w->out_taken);
     peer_download_req_reset(&w->req);
     if (w->out_fd != -1)
         close(w->out_fd);
@@ -266,7 +268,7 @@ out:
     return rv;
 }
 
-/* Worker thread: the next stretch of the output, then (last job) the digest check. */
+/* Worker thread: the job's stretches of the output, then (last job) the digest check. */
 static void
 peer_waiter_output_work(void *arg)
 {
@@ -274,21 +276,24 @@ peer_waiter_output_work(void *arg)
     int in = -1;
 
     w->rv = 0;
-    if (w->job_end > w->out_done) {
-        if ((in = open(w->data_path, O_RDONLY | O_CLOEXEC)) == -1) {
-            snprintf(w->why, sizeof(w->why), "read cache file: %s", strerror(errno));
-            w->rv = DF_EIO;
-            return;
-        }
-        if (peer_waiter_copy_range(in, w->out_fd, (off_t)w->out_done, (off_t)w->job_end,
-                                   &w->out_stop) != 0) {
+    if (w->job_nruns > 0 && (in = open(w->data_path, O_RDONLY | O_CLOEXEC)) == -1) {
+        snprintf(w->why, sizeof(w->why), "read cache file: %s", strerror(errno));
+        w->rv = DF_EIO;
+        return;
+    }
+    for (unsigned i = 0; i < w->job_nruns; i++) {
+        const struct peer_out_run *r = &w->job_runs[i];
+        if ((w->out_seek && lseek(w->out_fd, (off_t)r->off, SEEK_SET) == -1) ||
+            peer_waiter_copy_range(in, w->out_fd, (off_t)r->off, (off_t)r->end, &w->out_stop) !=
+                    0) {
             snprintf(w->why, sizeof(w->why), "output: %s", strerror(errno));
             w->rv = errno == ENOSPC ? DF_ENOSPC : DF_EIO;
             close(in);
             return;
         }
-        close(in);
     }
+    if (in != -1)
+        close(in);
     if (w->job_final && w->req.has_digest)
         w->rv = peer_waiter_check_digest(w);
 }
@@ -340,6 +345,69 @@ peer_task_verified_end(const struct peer_task *t, uint64_t from)
 
 static void peer_waiter_output_done(void *arg);
 
+/* Add [off, end) to w's next job; false when the job has no room for another run. */
+static bool
+peer_waiter_run_add(struct peer_waiter *w, uint64_t off, uint64_t end)
+{
+    struct peer_out_run *last = w->job_nruns > 0 ? &w->job_runs[w->job_nruns - 1] : NULL;
+
+    if (last != NULL && last->end == off)
+        last->end = end;
+    else if (w->job_nruns < PEER_OUTPUT_RUNS)
+        w->job_runs[w->job_nruns++] = (struct peer_out_run){off, end};
+    else
+        return false;
+    w->job_bytes += end - off;
+    return true;
+}
+
+/*
+ * The stretches of w's next job: the verified pieces not taken yet (out_seek), or the
+ * verified prefix after out_done. Returns true when they are all of the content still to
+ * be written and the task is done (the job is the last).
+ */
+static bool
+peer_waiter_runs(struct peer_waiter *w)
+{
+    struct peer_task *t = w->task;
+    bool done = t->state == PEER_TASK_DONE;
+    uint64_t k, off, end;
+
+    w->job_nruns = 0;
+    w->job_bytes = 0;
+    if (!w->out_seek || !t->length_known || t->piece_length == 0) {
+        end = peer_task_verified_end(t, w->out_done);
+        if (end > w->out_done)
+            peer_waiter_run_add(w, w->out_done, end);
+        return done;
+    }
+    if (!done && t->have == NULL)
+        return false;
+    if (w->out_taken == NULL)
+        w->out_taken = xcalloc(t->piece_count > 0 ? t->piece_count : 1, 1);
+    while (w->out_scan < t->piece_count && w->out_taken[w->out_scan])
+        w->out_scan++;
+    for (k = w->out_scan; k < t->piece_count; k++) {
+        if (w->out_taken[k] || (!done && !t->have[k]))
+            continue;
+        off = k * t->piece_length;
+        end = off + t->piece_length < t->content_length ? off + t->piece_length : t->content_length;
+        if (!peer_waiter_run_add(w, off, end))
+            return false;
+        w->out_taken[k] = 1;
+    }
+    return done;
+}
+
+/* Forget what w's output had: it starts over from nothing. */
+static void
+peer_waiter_output_reset(struct peer_waiter *w)
+{
+    w->out_done = 0;
+    w->out_scan = 0;
+    DF_FREE(w->out_taken, free);
+}
+
 /*
  * Move w's output on: start a job for what was verified since the last one, or finish w
  * once the whole content is in and checked. Returns -1 when w is gone (freed).
@@ -348,20 +416,17 @@ static int
 peer_waiter_output_kick(struct peer_waiter *w)
 {
     struct peer_task *t = w->task;
-    uint64_t end;
 
     if (w->out_busy || w->out_fd == -1 || w->call == NULL)
         return 0;
-    end = peer_task_verified_end(t, w->out_done);
-    w->job_final = t->state == PEER_TASK_DONE;
-    if (end == w->out_done && !w->job_final)
+    w->job_final = peer_waiter_runs(w);
+    if (w->job_nruns == 0 && !w->job_final)
         return 0;
-    if (end == w->out_done && !w->req.has_digest) {
+    if (w->job_nruns == 0 && !w->req.has_digest) {
         w->rv = 0;
         peer_waiter_finish(w);
         return -1;
     }
-    w->job_end = end;
     store_data_path(t->ctx->cfg.data_dir, t->id, w->data_path, sizeof(w->data_path));
     if (df_work_submit(t->ctx->out_pool, peer_waiter_output_work, peer_waiter_output_done, w) !=
         0) {
@@ -500,7 +565,7 @@ peer_waiter_refetch(struct peer_waiter *w)
                   PEER_TAG(ctx), t->id, w->why);
     TAILQ_REMOVE(&t->waiters, w, entry);
     w->refetched = true;
-    w->out_done = 0;
+    peer_waiter_output_reset(w);
     w->rv = 0;
     w->why[0] = '\0';
     /* A get that came after the eviction may have started the task again: share it. */
@@ -529,7 +594,7 @@ peer_waiter_output_done(void *arg)
     w->out_busy = false;
     t->materializing--;
     if (w->rv == 0)
-        w->out_done = w->job_end;
+        w->out_done += w->job_bytes;
     if (w->call == NULL || t->state == PEER_TASK_FAILED) {
         /* Answered already (the task failed) or nobody is listening. */
         TAILQ_REMOVE(&t->waiters, w, entry);
@@ -581,12 +646,12 @@ peer_waiter_materialize(struct peer_waiter *w)
 int
 peer_waiter_output_rewind(struct peer_waiter *w)
 {
-    if (w->out_done == 0 && !w->out_busy)
-        return 0;
-    if (w->out_busy || !w->req.output_rewind || lseek(w->out_fd, 0, SEEK_SET) != 0 ||
-        ftruncate(w->out_fd, 0) != 0)
+    if (w->out_busy)
         return -1;
-    w->out_done = 0;
+    if (w->out_done > 0 && (!w->req.output_rewind || lseek(w->out_fd, 0, SEEK_SET) != 0 ||
+                            ftruncate(w->out_fd, 0) != 0))
+        return -1;
+    peer_waiter_output_reset(w);
     return 0;
 }
 

@@ -413,6 +413,41 @@ START_TEST(test_stdout)
 
 END_TEST
 
+/*
+ * A get's own temp file gets each verified piece at its offset, not only the prefix: with
+ * every origin response stalled after 3 MiB, the source runs (16 pieces each, 4 at once) end
+ * up with pieces 0-2, 16-18, 32-34 and 48-50 verified, and the temp file holds the origin's
+ * bytes at 16 MiB while piece 3 never comes. (Written in order, the end of a download
+ * waited for everything behind its last piece to be copied at once.)
+ */
+START_TEST(test_pieces_at_their_offsets)
+{
+    struct ot o;
+    char want[700], *log = NULL;
+    int rc;
+
+    ot_up(&o, false);
+    ot_peer(&o, &o.peer, "p1", "127.0.0.80", o.sock, "--source-idle-timeout", "60s");
+    snprintf(want, sizeof(want), "%s/want", o.dir);
+    ck_assert_int_eq(it_gen("64MiB", 24, want), 0);
+    rc = it_shf(&log, 60,
+                "cd %s || exit 1; (%s get 'http://%s/gen/64MiB?seed=24&stall_after=3MiB' -O out "
+                "--socket %s --no-progress 2>get.err & echo $! > get.pid; wait $!; echo $? > "
+                "get.rc) & found=no; for i in $(seq 300); do t=$(ls -a | grep "
+                "'^\\.out\\.dragonfly-' | head -1); if [ -n \"$t\" ] && cmp -s -n 3145728 -i "
+                "16777216:16777216 \"$t\" want; then found=yes; break; fi; sleep 0.1; done; "
+                "echo $found; kill -TERM $(cat get.pid); for i in $(seq 100); do [ -e get.rc ] "
+                "&& break; sleep 0.1; done; cat get.rc",
+                o.dir, it_bin(), o.origin_addr, o.sock);
+    ck_assert_msg(rc == 0 && strcmp(log, "yes\n143\n") == 0, "%s", log);
+    free(log);
+    ck_assert_int_eq(it_shf(NULL, 10, "test ! -e %s/out", o.dir), 0);
+    ot_no_temp(o.dir);
+    ot_down(&o);
+}
+
+END_TEST
+
 /* No temp file survives an origin 404, a --digest mismatch, or a SIGTERM'd get. */
 START_TEST(test_no_temp_after_failure)
 {
@@ -471,6 +506,7 @@ it_output_suite(void)
     tcase_add_test(tc, test_nonroot_caller);
     tcase_add_test(tc, test_stdout);
     tcase_add_test(tc, test_no_temp_after_failure);
+    tcase_add_test(tc, test_pieces_at_their_offsets);
     suite_add_tcase(s, tc);
     return s;
 }
