@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "df/df_id.h"
 #include "df/df_json.h"
 #include "df/df_url.h"
 #include "df/df_work.h"
@@ -371,7 +372,7 @@ peer_waiter_runs(struct peer_waiter *w)
 {
     struct peer_task *t = w->task;
     bool done = t->state == PEER_TASK_DONE;
-    uint64_t k, off, end;
+    uint64_t k, off, len, end;
 
     w->job_nruns = 0;
     w->job_bytes = 0;
@@ -390,9 +391,8 @@ peer_waiter_runs(struct peer_waiter *w)
     for (k = w->out_scan; k < t->piece_count; k++) {
         if (w->out_taken[k] || (!done && !t->have[k]))
             continue;
-        off = k * t->piece_length;
-        end = off + t->piece_length < t->content_length ? off + t->piece_length : t->content_length;
-        if (!peer_waiter_run_add(w, off, end))
+        df_id_piece_range(t->content_length, t->piece_length, k, &off, &len);
+        if (!peer_waiter_run_add(w, off, off + len))
             return false;
         w->out_taken[k] = 1;
     }
