@@ -12,7 +12,8 @@ received from a parent. Printed, one column a bin of --bin seconds from the firs
   est     with DF_LOG_DEBUG=p2p,sched: the scheduler's estimate of each host's upload at
           the end of each bin, Mbit/s (- not measured yet)
 
-and then the seed's children in turn, with the pieces each had from it (new + again).
+and then the seed's children in turn, with the pieces each had from it (new + again), and
+the peers in the order they had their last piece, seconds after the first piece.
 
   scripts/bench/swarm-trace.py [--bin 2] /dev/shm/dfbench/run/logs
 """
@@ -82,7 +83,7 @@ def main():
     if not any(peers.values()):
         sys.exit("swarm-trace: no piece lines in %s (run with KEEP=1 DF_LOG_DEBUG=p2p)" % a.logs)
     t0 = min(g[0][0] for g in peers.values() if g)
-    nbins = int(max(g[-1][0] for g in peers.values() if g) - t0) // int(a.bin) + 1
+    nbins = int((max(g[-1][0] for g in peers.values() if g) - t0) // a.bin) + 1
     order = sorted(peers, key=lambda n: int(n[1:]))
     up = collections.defaultdict(lambda: [0] * nbins)
     fresh, resent, seen = [0] * nbins, [0] * nbins, set()
@@ -119,6 +120,8 @@ def main():
         print("%-9s| %s" % (name + " est", " ".join(cells)))
     print("seed's children in turn (new + again):",
           ", ".join("%s %d+%d" % (c, n, g) for c, n, g in children))
+    last = sorted((g[-1][0] - t0, name) for name, g in peers.items() if g)
+    print("last piece (s):", ", ".join("%s %.2f" % (name, t) for t, name in last))
 
 
 if __name__ == "__main__":
